@@ -1,0 +1,1 @@
+"""Writ's application layer: the command service and its queries."""

@@ -1,0 +1,132 @@
+"""Reads on the command side: a record now or as of a version, its history, decisions.
+
+Every read is confined to the principal's tenant: another tenant's record is
+``NOT_FOUND``. A purged record is gone for ``get``; its history keeps the
+tombstone and who did what, but no data.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from application.results import HistoryEntry
+from domain.decision import Decision
+from domain.errors import GrantMissingError, RecordDeletedError, RecordNotFoundError, UnauthenticatedError
+from domain.principal import Principal
+from domain.record import DELETED, PURGED, Record
+
+if TYPE_CHECKING:
+    from eventsourcing.application import Repository
+    from eventsourcing.persistence import ApplicationRecorder, EventStore
+
+    from domain.catalog import Catalog
+
+
+class QueriesMixin:
+    catalog: Catalog
+    repository: Repository[UUID]
+    events: EventStore[UUID]
+    recorder: ApplicationRecorder
+
+    def get(self, principal: Principal | None, model: str, record_id: UUID | str, *,
+            version: int | None = None, include_deleted: bool = False) -> dict[str, Any]:
+        """The record as the caller may see it, now or as of ``version``."""
+        record = self._visible(principal, model, UUID(str(record_id)))
+        if record.state == DELETED and not include_deleted:
+            raise RecordDeletedError(f"{model} {record_id} is deleted")
+        if include_deleted:
+            self._require_read_deleted(principal, model)
+        if version is not None:
+            if not 1 <= version <= record.version:
+                raise RecordNotFoundError(f"{model} {record_id} has no version {version}")
+            record = self.repository.get(record.id, version=version)
+        return record.view()
+
+    def history(self, principal: Principal | None, model: str, record_id: UUID | str) -> list[HistoryEntry]:
+        """Every event of the record with actor, purpose, time and before/after values."""
+        record = self._visible(principal, model, UUID(str(record_id)), allow_purged=True)
+        shredded = record.state == PURGED
+        entries: list[HistoryEntry] = []
+        state: dict[str, Any] = {}
+        lifecycle = "new"
+        for event in self.events.get(record.id):
+            after, lifecycle = _fold(state, lifecycle, event)
+            if shredded:
+                state, after = {}, {}
+            entries.append(_entry(event, state, after, lifecycle))
+            state = after
+        return entries
+
+    def decisions(self, principal: Principal | None, *, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """Decisions recorded in the principal's tenant, oldest first, from log position ``after``."""
+        tenant = _require(principal).tenant_id
+        topics = [Decision.Created.TOPIC]
+        notifications = self.recorder.select_notifications(after, limit, topics=topics, inclusive_of_start=False)
+        found = []
+        for notification in notifications:
+            event = self.events.mapper.to_domain_event(notification)
+            if getattr(event, "tenant", None) == tenant:
+                found.append({"id": str(event.originator_id), "position": notification.id,
+                              "at": event.timestamp.isoformat(), **_fields(event)})
+        return found
+
+    # -- internals ------------------------------------------------------------
+
+    def _visible(self, principal: Principal | None, model: str, record_id: UUID, *,
+                 allow_purged: bool = False) -> Record:
+        tenant = _require(principal).tenant_id
+        self.catalog.model(model)
+        try:
+            record = self.repository.get(record_id)
+        except AggregateNotFoundError:
+            record = None
+        if (
+            not isinstance(record, Record) or record.tenant != tenant or record.model != model
+            or (record.state == PURGED and not allow_purged)
+        ):
+            raise RecordNotFoundError(f"{model} {record_id} not found")
+        return record
+
+    def _require_read_deleted(self, principal: Principal | None, model: str) -> None:
+        roles = _require(principal).roles
+        if not self.catalog.model(model).grants.allows("read_deleted", roles):
+            raise GrantMissingError(f"Reading deleted {model} records needs the read_deleted grant")
+
+
+def _require(principal: Principal | None) -> Principal:
+    if principal is None:
+        raise UnauthenticatedError("No principal: every read needs an authenticated caller")
+    return principal
+
+
+def _fold(state: dict[str, Any], lifecycle: str, event: Any) -> tuple[dict[str, Any], str]:
+    if isinstance(event, Record.Created | Record.Replaced):
+        return dict(event.data), "new" if isinstance(event, Record.Created) else "modified"
+    if isinstance(event, Record.Patched):
+        return {**state, **event.changes}, "modified"
+    if isinstance(event, Record.Purged):
+        return {}, PURGED
+    transitions = {Record.Deleted: DELETED, Record.Restored: "modified"}
+    return dict(state), transitions.get(type(event), lifecycle)
+
+
+def _entry(event: Any, before: dict[str, Any], after: dict[str, Any], lifecycle: str) -> HistoryEntry:
+    meta = event.meta
+    changed = sorted(set(before) | set(after))
+    return HistoryEntry(
+        version=event.originator_version, event=type(event).__name__, at=event.timestamp.isoformat(),
+        actor=meta.get("actor"), purpose=meta.get("purpose"), correlation_id=meta.get("correlation_id"),
+        causation_id=meta.get("causation_id"), decision_id=meta.get("decision_id"),
+        idempotency_key=meta.get("idempotency_key"), audit=meta.get("audit") or {}, state=lifecycle,
+        before=before, after=after, hash=event.hash,
+        changes={k: {"before": before.get(k), "after": after.get(k)} for k in changed
+                 if before.get(k) != after.get(k)},
+    )
+
+
+def _fields(event: Any) -> dict[str, Any]:
+    skip = {"originator_id", "originator_version", "originator_topic", "timestamp"}
+    return {k: v for k, v in vars(event).items() if k not in skip}

@@ -1,0 +1,62 @@
+"""What commands and queries return: write results, evaluations, history entries."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class WriteResult(_Result):
+    """The outcome of one executed (or parked) write."""
+
+    status: Literal["executed", "pending_approval"]
+    model: str
+    id: str
+    version: int | None
+    state: str
+    position: int | None
+    decision_id: str
+    approval_id: str | None = None
+    data: dict[str, Any] | None = None
+    replayed: bool = False
+
+
+class Evaluation(_Result):
+    """A dry run: what Writ would decide, why, and what would change."""
+
+    outcome: Literal["allow", "deny", "require_approval"]
+    code: str | None
+    message: str | None
+    errors: list[dict[str, Any]]
+    reasons: list[str]
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    policy_version: str
+
+
+class HistoryEntry(_Result):
+    """One event of a record's history, with the values it changed."""
+
+    version: int
+    event: str
+    at: str
+    actor: str | None
+    purpose: str | None
+    correlation_id: str | None
+    causation_id: str | None
+    decision_id: str | None
+    idempotency_key: str | None
+    audit: dict[str, str]
+    state: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    changes: dict[str, dict[str, Any]]
+    hash: str

@@ -1,0 +1,258 @@
+"""The command service: Writ's one eventsourcing ``Application``.
+
+``Writ`` decides every command with the pure pipeline (``domain.pipeline``),
+then saves the record events, the decision and the idempotency key in one
+atomic save. Refusals are recorded as decisions too. A save that loses an
+optimistic-concurrency race is retried on fresh state a bounded number of times
+(or reported as ``VERSION_CONFLICT`` when the caller named the version it
+expected); a lost race on an idempotency key returns the winner's result.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import MutableOrImmutableAggregate
+from eventsourcing.persistence import IntegrityError
+
+from application.queries import QueriesMixin
+from application.results import Evaluation, WriteResult
+from domain.catalog import Catalog
+from domain.commands import Create, Delete, Patch, Purge, RecordCommand, Replace, Restore
+from domain.decision import Decision
+from domain.errors import IdempotencyKeyReusedError, VersionConflictError, WritError
+from domain.idempotency import IdempotencyKey, key_id
+from domain.pipeline import Verdict, decide
+from domain.principal import Principal
+from domain.record import Record
+
+AnyCommand = Create | RecordCommand
+Clock = Callable[[], datetime]
+
+_APPLY: dict[type[RecordCommand], Callable[[Record, dict[str, Any], dict[str, Any], datetime], None]] = {
+    Replace: lambda record, payload, meta, now: record.replace(payload, meta, now),
+    Patch: lambda record, payload, meta, now: record.patch(payload, meta, now),
+    Delete: lambda record, _, meta, now: record.delete(meta, now),
+    Restore: lambda record, _, meta, now: record.restore(meta, now),
+    Purge: lambda record, _, meta, now: record.purge(meta, now),
+}
+
+
+class Writ(QueriesMixin, Application[UUID]):
+    """Governed, event-sourced writes over the models of one catalog."""
+
+    name = "Writ"
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Record: 100}
+    max_attempts = 12
+
+    def __init__(self, catalog: Catalog, env: dict[str, str] | None = None, clock: Clock | None = None):
+        super().__init__(env)
+        self.catalog = catalog
+        self.clock: Clock = clock or (lambda: datetime.now(UTC))
+
+    # -- commands -------------------------------------------------------------
+
+    def create(self, principal: Principal | None, model: str, data: dict[str, Any], *,
+               idempotency_key: str | None = None) -> WriteResult:
+        """Create one record."""
+        return self.execute(principal, Create(model=model, data=data, idempotency_key=idempotency_key))
+
+    def create_many(self, principal: Principal | None, model: str, rows: Sequence[dict[str, Any]], *,
+                    idempotency_key: str | None = None) -> list[WriteResult]:
+        """Create several records in one atomic save: all of them or none."""
+        commands = [Create(model=model, data=row) for row in rows]
+        return self.execute_many(principal, commands, idempotency_key=idempotency_key)
+
+    def replace(self, principal: Principal | None, model: str, record_id: UUID | str,
+                data: dict[str, Any], **options: Any) -> WriteResult:
+        """PUT: replace every writable field; omitted optional fields are cleared."""
+        return self.execute(principal, Replace(model=model, id=record_id, data=data, **options))
+
+    def patch(self, principal: Principal | None, model: str, record_id: UUID | str,
+              changes: dict[str, Any], **options: Any) -> WriteResult:
+        """PATCH: change only the given fields."""
+        return self.execute(principal, Patch(model=model, id=record_id, changes=changes, **options))
+
+    def delete(self, principal: Principal | None, model: str, record_id: UUID | str,
+               **options: Any) -> WriteResult:
+        """Soft delete: hidden from projections, kept in the store."""
+        return self.execute(principal, Delete(model=model, id=record_id, **options))
+
+    def restore(self, principal: Principal | None, model: str, record_id: UUID | str,
+                **options: Any) -> WriteResult:
+        """Undo a soft delete."""
+        return self.execute(principal, Restore(model=model, id=record_id, **options))
+
+    def purge(self, principal: Principal | None, model: str, record_id: UUID | str,
+              **options: Any) -> WriteResult:
+        """Force delete: append a ``Purged`` tombstone."""
+        return self.execute(principal, Purge(model=model, id=record_id, **options))
+
+    def execute(self, principal: Principal | None, command: AnyCommand) -> WriteResult:
+        return self.execute_many(principal, [command], idempotency_key=command.idempotency_key)[0]
+
+    def execute_many(self, principal: Principal | None, commands: Sequence[AnyCommand], *,
+                     idempotency_key: str | None = None) -> list[WriteResult]:
+        """Decide and execute commands atomically, retrying lost races on fresh state."""
+        fingerprint = "+".join(c.fingerprint() for c in commands)
+        for attempt in range(self.max_attempts):
+            if idempotency_key and principal is not None:
+                replayed = self._replay(principal, commands[0], idempotency_key, fingerprint)
+                if replayed is not None:
+                    return replayed
+            try:
+                return self._attempt(principal, commands, idempotency_key, fingerprint)
+            except IntegrityError:
+                if any(c.expected_version is not None for c in commands) or attempt + 1 == self.max_attempts:
+                    break
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311 - jitter
+        if idempotency_key and principal is not None:
+            replayed = self._replay(principal, commands[0], idempotency_key, fingerprint)
+            if replayed is not None:
+                return replayed
+        error = VersionConflictError(f"{commands[0].model}: the record changed while this write was decided")
+        self._record_decision(principal, commands[0], None, "failed", error, idempotency_key)
+        raise error
+
+    def evaluate(self, principal: Principal | None, command: AnyCommand) -> Evaluation:
+        """Dry run: the decision, its reasons and the before/after preview. Writes nothing."""
+        record = None if isinstance(command, Create) else self._load(command.id)
+        verdict = decide(self.catalog, command, principal, record, self.clock())
+        error = verdict.error
+        return Evaluation(
+            outcome=verdict.action,
+            code=error.code if error else None,
+            message=error.message if error else None,
+            errors=[e.to_dict() for e in verdict.errors],
+            reasons=list(verdict.reasons),
+            before=verdict.before,
+            after=verdict.after,
+            policy_version=self.catalog.version,
+        )
+
+    # -- internals ------------------------------------------------------------
+
+    def _attempt(self, principal: Principal | None, commands: Sequence[AnyCommand],
+                 idempotency_key: str | None, fingerprint: str) -> list[WriteResult]:
+        now = self.clock()
+        records: dict[UUID, Record] = {}
+        decisions: list[Decision] = []
+        for command in commands:
+            record = self._checked_out(command, records)
+            verdict = decide(self.catalog, command, principal, record, now)
+            if verdict.error is not None:
+                self._refuse(principal, command, verdict, idempotency_key)
+            assert principal is not None
+            decision = self._decision(principal, command, verdict, "allowed", idempotency_key, now, record)
+            meta = self._meta(principal, decision, idempotency_key)
+            record = self._apply(command, record, verdict, decision, meta, now)
+            records[record.id] = record
+            decisions.append(decision)
+        results = [self._result(records[UUID(d.record_id)], d) for d in decisions]
+        key = []
+        if idempotency_key and principal is not None:
+            stored = [r.model_dump(mode="json", exclude={"position"}) for r in results]
+            key = [IdempotencyKey.claim(principal.tenant_id, principal.user_id, idempotency_key,
+                                        fingerprint, stored, now)]
+        recordings = self.save(*records.values(), *decisions, *key)
+        positions: dict[UUID, int] = {}
+        for recording in recordings:
+            positions[recording.domain_event.originator_id] = recording.notification.id
+        return [r.model_copy(update={"position": positions[UUID(r.id)]}) for r in results]
+
+    def _checked_out(self, command: AnyCommand, records: dict[UUID, Record]) -> Record | None:
+        if isinstance(command, Create):
+            return None
+        return records.get(command.id) or self._load(command.id)
+
+    def _apply(self, command: AnyCommand, record: Record | None, verdict: Verdict, decision: Decision,
+               meta: dict[str, Any], now: datetime) -> Record:
+        if isinstance(command, Create):
+            assert decision.record_id is not None
+            return Record.create(command.model, meta["tenant"], verdict.payload, meta, now,
+                                 record_id=UUID(decision.record_id))
+        assert record is not None
+        _APPLY[type(command)](record, verdict.payload, meta, now)
+        return record
+
+    def _refuse(self, principal: Principal | None, command: AnyCommand, verdict: Verdict,
+                idempotency_key: str | None) -> None:
+        assert verdict.error is not None
+        outcome = "parked" if verdict.action == "require_approval" else "refused"
+        self._record_decision(principal, command, verdict, outcome, verdict.error, idempotency_key)
+        raise verdict.error
+
+    def _record_decision(self, principal: Principal | None, command: AnyCommand, verdict: Verdict | None,
+                         outcome: str, error: WritError, idempotency_key: str | None) -> None:
+        decision = self._decision(principal, command, verdict, outcome, idempotency_key, self.clock(),
+                                  None, error)
+        self.save(decision)
+
+    def _decision(self, principal: Principal | None, command: AnyCommand, verdict: Verdict | None,
+                  outcome: str, idempotency_key: str | None, now: datetime,
+                  record: Record | None, error: WritError | None = None) -> Decision:
+        record_id = str(getattr(command, "id", "")) or None
+        decision_id = uuid4()
+        if isinstance(command, Create) and outcome == "allowed":
+            record_id = str(uuid4())
+        return Decision.record(
+            now, decision_id,
+            outcome=outcome, operation=command.operation, model=command.model[:200],
+            tenant=principal.tenant_id if principal else None, record_id=record_id,
+            actor=principal.user_id if principal else None,
+            roles=sorted(principal.roles) if principal else [],
+            purpose=principal.purpose if principal else None,
+            correlation_id=principal.correlation_id if principal else None,
+            code=error.code if error else None,
+            reasons=list(verdict.reasons) if verdict else [f"{error.code}: {error.message}"] if error else [],
+            policy_version=self.catalog.version, idempotency_key=idempotency_key,
+            audit=dict(principal.audit_attributes) if principal else {},
+        )
+
+    def _meta(self, principal: Principal, decision: Decision, idempotency_key: str | None) -> dict[str, Any]:
+        return {
+            "actor": principal.user_id, "tenant": principal.tenant_id, "model": decision.model,
+            "purpose": principal.purpose, "correlation_id": principal.correlation_id,
+            "causation_id": principal.causation_id, "decision_id": str(decision.id),
+            "idempotency_key": idempotency_key, "audit": dict(principal.audit_attributes),
+        }
+
+    def _result(self, record: Record, decision: Decision) -> WriteResult:
+        return WriteResult(
+            status="executed", model=record.model, id=str(record.id), version=record.version,
+            state=record.state, position=None, decision_id=str(decision.id),
+            data=record.view() if record.state != "purged" else None,
+        )
+
+    def _replay(self, principal: Principal, command: AnyCommand, key: str,
+                fingerprint: str) -> list[WriteResult] | None:
+        try:
+            claimed = self.repository.get(key_id(principal.tenant_id, principal.user_id, key))
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(claimed, IdempotencyKey)
+        if claimed.fingerprint != fingerprint:
+            error = IdempotencyKeyReusedError(
+                f"Idempotency key {key!r} was already used for a different command"
+            )
+            self._record_decision(principal, command, None, "refused", error, key)
+            raise error
+        return [self._replayed(result) for result in claimed.results]
+
+    def _replayed(self, stored: dict[str, Any]) -> WriteResult:
+        position_of = getattr(self.recorder, "position_of", None)
+        position = position_of(UUID(stored["id"]), stored["version"]) if position_of else None
+        return WriteResult.model_validate({**stored, "position": position, "replayed": True})
+
+    def _load(self, record_id: UUID) -> Record | None:
+        try:
+            record = self.repository.get(record_id)
+        except AggregateNotFoundError:
+            return None
+        return record if isinstance(record, Record) else None

@@ -1,0 +1,48 @@
+"""The ``Decision`` aggregate: the audit record of one governed command.
+
+Every command Writ decides — allowed, refused, parked or failed — leaves one
+decision, with the principal, purpose, outcome, error code, reasons and the
+catalog version it was decided under. An allowed decision is saved in the same
+atomic save as the record events it allowed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate
+
+Outcome = Literal["allowed", "refused", "parked", "failed"]
+
+
+class Decision(Aggregate):
+    TOPIC = "writ.decision:Decision"
+
+    class Created(Aggregate.Created):
+        TOPIC = "writ.decision:Created"
+        outcome: str
+        operation: str
+        model: str
+        tenant: str | None
+        record_id: str | None
+        actor: str | None
+        roles: list[str]
+        purpose: str | None
+        correlation_id: str | None
+        code: str | None
+        reasons: list[str]
+        policy_version: str
+        idempotency_key: str | None
+        audit: dict[str, str]
+
+    def __init__(self, outcome: str, code: str | None, model: str, record_id: str | None) -> None:
+        self.outcome = outcome
+        self.code = code
+        self.model = model
+        self.record_id = record_id
+
+    @classmethod
+    def record(cls, now: datetime, decision_id: UUID | None = None, **fields: Any) -> Decision:
+        return cls._create(cls.Created, id=decision_id or uuid4(), timestamp=now, **fields)

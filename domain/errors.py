@@ -1,0 +1,204 @@
+"""Writ's error tree: one root, a few families, one class per stable code.
+
+Every error carries a stable ``code`` (what programs branch on), a human
+``message`` and, where it concerns one field, ``field``. Adapters (CLI, HTTP)
+map the families to exit codes and statuses by walking the MRO, so a new code
+only needs a class here.
+
+    WritError
+    ├── CatalogError                 CATALOG_INVALID
+    ├── AccessError
+    │   ├── UnauthenticatedError     UNAUTHENTICATED
+    │   ├── PurposeRequiredError     PURPOSE_REQUIRED
+    │   ├── GrantMissingError        GRANT_MISSING
+    │   └── WriteDeniedError         WRITE_DENIED
+    ├── ValidationError
+    │   ├── UnknownFieldError        UNKNOWN_FIELD
+    │   ├── FieldNotWritableError    FIELD_NOT_WRITABLE
+    │   ├── ImmutableFieldError      IMMUTABLE_FIELD
+    │   ├── RequiredFieldMissingError REQUIRED_FIELD_MISSING
+    │   ├── InvalidFieldValueError   INVALID_FIELD_VALUE
+    │   ├── UniqueViolationError     UNIQUE_VIOLATION
+    │   └── ValidationFailedError    VALIDATION_FAILED
+    ├── NotFoundError
+    │   ├── ModelUnknownError        MODEL_UNKNOWN
+    │   └── RecordNotFoundError      NOT_FOUND
+    ├── ConflictError
+    │   ├── RecordDeletedError       RECORD_DELETED
+    │   ├── RecordNotDeletedError    RECORD_NOT_DELETED
+    │   ├── VersionConflictError     VERSION_CONFLICT
+    │   ├── IdempotencyKeyReusedError IDEMPOTENCY_KEY_REUSED
+    │   ├── ApprovalNotPendingError  APPROVAL_NOT_PENDING
+    │   ├── SelfApprovalForbiddenError SELF_APPROVAL_FORBIDDEN
+    │   └── ApprovalStaleError       APPROVAL_STALE
+    ├── ApprovalRequiredError        APPROVAL_REQUIRED
+    └── BulkLimitExceededError       BULK_LIMIT_EXCEEDED
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class WritError(Exception):
+    """Root of every error Writ raises on purpose."""
+
+    code: ClassVar[str] = "WRIT_ERROR"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    @property
+    def kind(self) -> str:
+        """The family name shown to clients, e.g. ``ValidationError``."""
+        for cls in type(self).__mro__:
+            if cls in _FAMILIES:
+                return cls.__name__
+        return "WritError"
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.kind, "message": self.message, "code": self.code}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class CatalogError(WritError):
+    code = "CATALOG_INVALID"
+
+
+class AccessError(WritError):
+    """The principal may not issue this command."""
+
+
+class UnauthenticatedError(AccessError):
+    code = "UNAUTHENTICATED"
+
+
+class PurposeRequiredError(AccessError):
+    code = "PURPOSE_REQUIRED"
+
+
+class GrantMissingError(AccessError):
+    code = "GRANT_MISSING"
+
+
+class WriteDeniedError(AccessError):
+    code = "WRITE_DENIED"
+
+
+class ValidationError(WritError):
+    """The command's data breaks a field rule."""
+
+
+class UnknownFieldError(ValidationError):
+    code = "UNKNOWN_FIELD"
+
+
+class FieldNotWritableError(ValidationError):
+    code = "FIELD_NOT_WRITABLE"
+
+
+class ImmutableFieldError(ValidationError):
+    code = "IMMUTABLE_FIELD"
+
+
+class RequiredFieldMissingError(ValidationError):
+    code = "REQUIRED_FIELD_MISSING"
+
+
+class InvalidFieldValueError(ValidationError):
+    code = "INVALID_FIELD_VALUE"
+
+
+class UniqueViolationError(ValidationError):
+    code = "UNIQUE_VIOLATION"
+
+
+class ValidationFailedError(ValidationError):
+    code = "VALIDATION_FAILED"
+
+
+class NotFoundError(WritError):
+    """Nothing by that name is visible to this principal."""
+
+
+class ModelUnknownError(NotFoundError):
+    code = "MODEL_UNKNOWN"
+
+
+class RecordNotFoundError(NotFoundError):
+    code = "NOT_FOUND"
+
+
+class ConflictError(WritError):
+    """The command does not fit the record's current state."""
+
+
+class RecordDeletedError(ConflictError):
+    code = "RECORD_DELETED"
+
+
+class RecordNotDeletedError(ConflictError):
+    code = "RECORD_NOT_DELETED"
+
+
+class VersionConflictError(ConflictError):
+    code = "VERSION_CONFLICT"
+
+
+class IdempotencyKeyReusedError(ConflictError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class ApprovalNotPendingError(ConflictError):
+    code = "APPROVAL_NOT_PENDING"
+
+
+class SelfApprovalForbiddenError(ConflictError):
+    code = "SELF_APPROVAL_FORBIDDEN"
+
+
+class ApprovalStaleError(ConflictError):
+    code = "APPROVAL_STALE"
+
+
+class ApprovalRequiredError(WritError):
+    """Policy requires approval; the command was not executed."""
+
+    code = "APPROVAL_REQUIRED"
+
+
+class BulkLimitExceededError(WritError):
+    code = "BULK_LIMIT_EXCEEDED"
+
+
+_FAMILIES = {
+    CatalogError,
+    AccessError,
+    ValidationError,
+    NotFoundError,
+    ConflictError,
+    ApprovalRequiredError,
+    BulkLimitExceededError,
+}
+
+ERRORS_BY_CODE: dict[str, type[WritError]] = {
+    cls.code: cls
+    for cls in (
+        CatalogError, UnauthenticatedError, PurposeRequiredError, GrantMissingError,
+        WriteDeniedError, UnknownFieldError, FieldNotWritableError, ImmutableFieldError,
+        RequiredFieldMissingError, InvalidFieldValueError, UniqueViolationError,
+        ValidationFailedError, ModelUnknownError, RecordNotFoundError, RecordDeletedError,
+        RecordNotDeletedError, VersionConflictError, IdempotencyKeyReusedError, ApprovalNotPendingError,
+        SelfApprovalForbiddenError, ApprovalStaleError, ApprovalRequiredError,
+        BulkLimitExceededError,
+    )
+}
+
+
+def error_from_code(code: str, message: str, field: str | None = None) -> WritError:
+    """Rebuild an error from its recorded code (used when replaying decisions)."""
+    return ERRORS_BY_CODE.get(code, WritError)(message, field=field)

@@ -1,0 +1,135 @@
+"""Field declarations and their values.
+
+A ``FieldSpec`` declares one field of a model: its type, nullability, choices,
+bounds, pattern, default and the operations it may be written on. Values cross
+Writ's boundary as JSON-native data: decimals travel as strings (no float
+rounding), datetimes as ISO-8601 in UTC, dates as ISO, UUIDs as canonical text.
+``FieldSpec.normalize`` turns a caller's value into that form or raises
+``InvalidFieldValueError``; ``FieldSpec.typed`` turns it back into a Python
+value for comparisons.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import cached_property
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.errors import InvalidFieldValueError
+
+FieldType = Literal["str", "int", "decimal", "bool", "datetime", "date", "uuid", "json", "list"]
+Operation = Literal["create", "update"]
+ScalarType = Literal["str", "int", "decimal", "bool", "datetime", "date", "uuid"]
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+_BASE_TYPES: dict[str, Any] = {
+    "str": pydantic.StrictStr,
+    "int": pydantic.StrictInt,
+    "decimal": Annotated[Decimal, Field(allow_inf_nan=False)],
+    "bool": pydantic.StrictBool,
+    "datetime": pydantic.AwareDatetime,
+    "date": date,
+    "uuid": UUID,
+    "json": pydantic.JsonValue,
+}
+
+
+class FieldSpec(BaseModel):
+    """One declared field of a model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: FieldType
+    nullable: bool = False
+    choices: tuple[Any, ...] | None = None
+    min: Decimal | None = None
+    max: Decimal | None = None
+    min_length: int | None = Field(default=None, ge=0)
+    max_length: int | None = Field(default=None, ge=0)
+    pattern: str | None = None
+    default: Any = None
+    items: ScalarType | None = None
+    writable_on: tuple[Operation, ...] = ("create", "update")
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> FieldSpec:
+        if self.items is not None and self.type != "list":
+            raise ValueError("'items' only applies to fields of type 'list'")
+        if (self.min is not None or self.max is not None) and self.type not in ("int", "decimal"):
+            raise ValueError("'min'/'max' only apply to int and decimal fields")
+        if self.pattern is not None:
+            if self.type != "str":
+                raise ValueError("'pattern' only applies to str fields")
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"'pattern' is not a valid regular expression: {exc}") from None
+        for choice in self.choices or ():
+            self.normalize("choices", choice)
+        if self.default is not None:
+            self.normalize("default", self.default)
+        return self
+
+    @cached_property
+    def adapter(self) -> pydantic.TypeAdapter[Any]:
+        return pydantic.TypeAdapter(self._annotation())
+
+    def _annotation(self) -> Any:
+        constraints: dict[str, Any] = {}
+        if self.min is not None:
+            constraints["ge"] = self.min
+        if self.max is not None:
+            constraints["le"] = self.max
+        if self.min_length is not None:
+            constraints["min_length"] = self.min_length
+        if self.max_length is not None:
+            constraints["max_length"] = self.max_length
+        if self.pattern is not None:
+            constraints["pattern"] = self.pattern
+        if self.type == "list":
+            item = _BASE_TYPES[self.items] if self.items else pydantic.JsonValue
+            base: Any = list[item]  # type: ignore[valid-type]
+        else:
+            base = _BASE_TYPES[self.type]
+        return Annotated[base, Field(**constraints)] if constraints else base
+
+    def normalize(self, name: str, value: Any) -> Any:
+        """Validate ``value`` and return its JSON-native form."""
+        if value is None:
+            if self.nullable:
+                return None
+            raise InvalidFieldValueError(f"Field {name} may not be null", field=name)
+        try:
+            parsed = self.adapter.validate_python(value)
+        except pydantic.ValidationError as exc:
+            reason = exc.errors()[0]["msg"]
+            raise InvalidFieldValueError(f"Invalid value for {name}: {reason}", field=name) from None
+        if isinstance(parsed, datetime):
+            parsed = parsed.astimezone(UTC)
+        if self.choices is not None and name != "choices" and parsed not in self._typed_choices:
+            allowed = ", ".join(map(str, self.choices))
+            raise InvalidFieldValueError(
+                f"Invalid value for {name}: must be one of {allowed}", field=name
+            )
+        return self.adapter.dump_python(parsed, mode="json")
+
+    @cached_property
+    def _typed_choices(self) -> list[Any]:
+        return [self.adapter.validate_python(choice) for choice in self.choices or ()]
+
+    def typed(self, value: Any) -> Any:
+        """The Python value of an already-normalized JSON-native value."""
+        if value is None:
+            return None
+        return self.adapter.validate_python(value)
+
+    def writable_on_op(self, operation: Operation) -> bool:
+        return operation in self.writable_on

@@ -1,0 +1,150 @@
+"""Field rules: what a create or update payload may contain.
+
+Checks run in the specification's order — unknown, not writable, immutable,
+required, type/bounds — and each stage reports every violation it finds, so a
+dry run can show them all while a real write raises the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from domain.catalog import ModelSpec
+from domain.errors import (
+    FieldNotWritableError,
+    ImmutableFieldError,
+    InvalidFieldValueError,
+    RequiredFieldMissingError,
+    UnknownFieldError,
+    WritError,
+)
+from domain.fields import Operation
+from domain.principal import Principal
+
+
+def check_create(spec: ModelSpec, data: Mapping[str, Any]) -> tuple[dict[str, Any], list[WritError]]:
+    """Normalized caller data (with defaults) for a new record, or the violations."""
+    errors = _unknown(spec, data)
+    errors += [
+        FieldNotWritableError(f"Field {name} is set by Writ, not by the caller", field=name)
+        for name in data
+        if name in spec.auto_set or spec.is_system(name)
+    ]
+    errors += [
+        FieldNotWritableError(f"Field {name} is not writable on create", field=name)
+        for name, field in spec.fields.items()
+        if name in data and name not in spec.auto_set and not field.writable_on_op("create")
+    ]
+    if errors:
+        return {}, errors
+    values = {name: field.default for name, field in spec.fields.items() if name not in spec.auto_set}
+    values.update(data)
+    missing = [name for name in spec.required if name not in spec.auto_set and values.get(name) is None]
+    if missing:
+        return {}, [_missing(missing)]
+    return _normalize(spec, values, explicit=set(data))
+
+
+def check_update(
+    spec: ModelSpec, current: Mapping[str, Any], payload: Mapping[str, Any], *, replace: bool
+) -> tuple[dict[str, Any], list[WritError]]:
+    """The normalized changes a patch (or the full data a replace) would write."""
+    errors = _unknown(spec, payload)
+    changed = {name: value for name, value in payload.items() if not _same(spec, name, current, value)}
+    errors += [
+        FieldNotWritableError(f"Field {name} is set by Writ, not by the caller", field=name)
+        for name in payload
+        if name in spec.auto_set or (spec.is_system(name) and not spec.is_immutable(name))
+    ]
+    errors += [
+        FieldNotWritableError(f"Field {name} is not writable on update", field=name)
+        for name in changed
+        if name in spec.fields and name not in spec.auto_set and not spec.is_immutable(name)
+        and not spec.fields[name].writable_on_op("update")
+    ]
+    if errors:
+        return {}, errors
+    errors = [
+        ImmutableFieldError(f"Cannot modify immutable field: {name}", field=name)
+        for name in changed
+        if spec.is_immutable(name)
+    ]
+    if errors:
+        return {}, errors
+    kept = {name: current.get(name) for name in spec.fields if _kept_on_update(spec, name)}
+    if replace:
+        values = {name: spec.fields[name].default for name in spec.fields if name not in kept}
+        values.update({name: value for name, value in payload.items() if name not in kept})
+        missing = [name for name in spec.required if name not in kept and values.get(name) is None]
+    else:
+        values = {name: value for name, value in changed.items() if name in spec.fields}
+        missing = [name for name in spec.required if name in values and values[name] is None]
+    if missing:
+        return {}, [_missing(missing)]
+    normalized, errors = _normalize(spec, values, explicit=set(payload))
+    if replace and not errors:
+        normalized = {**kept, **normalized, spec.tenant_field: current.get(spec.tenant_field)}
+    return normalized, errors
+
+
+def stamp(spec: ModelSpec, operation: Operation, principal: Principal, now: datetime) -> dict[str, Any]:
+    """Auto-set values for ``operation``, normalized to their field types."""
+    stamped: dict[str, Any] = {}
+    for name, rule in spec.auto_fields(operation).items():
+        if rule.value == "now()":
+            raw: Any = now
+        else:
+            raw = principal.attribute(rule.value.removeprefix("principal."))
+        field = spec.fields.get(name)
+        stamped[name] = field.normalize(name, raw) if field is not None else raw
+    return stamped
+
+
+def _kept_on_update(spec: ModelSpec, name: str) -> bool:
+    field = spec.fields[name]
+    return spec.is_immutable(name) or name in spec.auto_set or not field.writable_on_op("update")
+
+
+def _unknown(spec: ModelSpec, data: Mapping[str, Any]) -> list[WritError]:
+    return [
+        UnknownFieldError(f"Unknown field: {name[:100]}", field=name[:100])
+        for name in data
+        if name not in spec.fields and not spec.is_system(name)
+    ]
+
+
+def _same(spec: ModelSpec, name: str, current: Mapping[str, Any], value: Any) -> bool:
+    if name == "id":
+        return str(value) == str(current.get("id"))
+    field = spec.fields.get(name)
+    if field is None:
+        return name in current and current[name] == value
+    try:
+        return bool(field.normalize(name, value) == current.get(name))
+    except InvalidFieldValueError:
+        return False
+
+
+def _missing(names: list[str]) -> RequiredFieldMissingError:
+    return RequiredFieldMissingError(
+        f"Missing required fields: {', '.join(names)}", field=names[0] if len(names) == 1 else None
+    )
+
+
+def _normalize(
+    spec: ModelSpec, values: Mapping[str, Any], *, explicit: set[str]
+) -> tuple[dict[str, Any], list[WritError]]:
+    """Normalize every value; an omitted optional field is simply absent (null)."""
+    normalized: dict[str, Any] = {}
+    errors: list[WritError] = []
+    for name, value in values.items():
+        if value is None and name not in explicit:
+            normalized[name] = None
+            continue
+        try:
+            normalized[name] = spec.fields[name].normalize(name, value)
+        except InvalidFieldValueError as exc:
+            errors.append(exc)
+    return normalized, errors

@@ -1,0 +1,1 @@
+"""Writ's edges: persistence settings and recorders, the bus relay, the CLI."""

@@ -1,0 +1,98 @@
+"""Event storage plumbing: orjson mapping and Writ's recorders.
+
+``OrjsonMapper`` stores an event's attributes as one orjson document (events
+hold JSON-native values, and the timestamp round-trips as ISO-8601).
+The recorders extend the library's SQLite and PostgreSQL application recorders
+with the one query Writ adds: the notification position of a stored event, so
+an idempotent replay can report the position of the original write. Only the
+SQL differs per backend; the interface lives in ``PositionLookup``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder, Transcoding
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import get_topic, resolve_topic
+from psycopg.sql import SQL, Identifier
+
+
+class OrjsonTranscoder(Transcoder):
+    def encode(self, obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    def decode(self, data: bytes) -> Any:
+        return orjson.loads(data)
+
+    def register(self, transcoding: Transcoding) -> None:
+        raise NotImplementedError("OrjsonTranscoder encodes JSON-native values only")
+
+
+class OrjsonMapper(Mapper[UUID]):
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        state = dict(vars(domain_event))
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        stored = self.transcoder.encode(state)
+        if self.compressor:
+            stored = self.compressor.compress(stored)
+        if self.cipher:
+            stored = self.cipher.encrypt(stored)
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=get_topic(type(domain_event)),
+            state=stored,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        stored = stored_event.state
+        if self.cipher:
+            stored = self.cipher.decrypt(stored)
+        if self.compressor:
+            stored = self.compressor.decompress(stored)
+        state = self.transcoder.decode(stored)
+        state["timestamp"] = datetime.fromisoformat(state["timestamp"])
+        originator_id = stored_event.originator_id
+        state["originator_id"] = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+        state["originator_version"] = stored_event.originator_version
+        event = object.__new__(resolve_topic(stored_event.topic))
+        object.__setattr__(event, "__dict__", state)
+        return event  # type: ignore[no-any-return]
+
+
+class PositionLookup(ABC):
+    @abstractmethod
+    def position_of(self, originator_id: UUID, version: int) -> int | None:
+        """Notification id of one stored event, or None when there is none."""
+
+
+class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup):
+    def position_of(self, originator_id: UUID, version: int) -> int | None:
+        statement = (
+            f"SELECT rowid FROM {self.events_table_name} "  # noqa: S608 - fixed table name
+            "WHERE originator_id = ? AND originator_version = ?"
+        )
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (originator_id.hex, version))
+            row = cursor.fetchone()
+        return None if row is None else int(row[0])
+
+
+class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup):
+    def position_of(self, originator_id: UUID, version: int) -> int | None:
+        statement = SQL(
+            "SELECT notification_id FROM {schema}.{table} "
+            "WHERE originator_id = %s AND originator_version = %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(statement, (originator_id, version), prepare=True)
+            row = cursor.fetchone()
+        return None if row is None else int(row["notification_id"])

@@ -1,0 +1,80 @@
+"""Configuration: one URL picks the database; everything else follows.
+
+``WRIT_DATABASE_URL`` (or the ``database_url`` argument) is either
+``sqlite:///path/to/file.db`` (the embedded default is ``sqlite:///writ.db``)
+or ``postgresql://user:password@host:port/dbname?schema=name&pool_size=4``. It
+maps onto the eventsourcing library's variables, so the application code is the
+same on both databases.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from application.service import Clock, Writ
+from domain.catalog import Catalog
+from domain.errors import WritError
+
+DEFAULT_DATABASE_URL = "sqlite:///writ.db"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+_COMMON = {
+    "MAPPER_TOPIC": "infrastructure.persistence:OrjsonMapper",
+    "TRANSCODER_TOPIC": "infrastructure.persistence:OrjsonTranscoder",
+}
+
+
+class ConfigurationError(WritError):
+    code = "CONFIGURATION_INVALID"
+
+
+def database_url() -> str:
+    return os.environ.get("WRIT_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def writ_env(url: str | None = None, *, create_tables: bool = True) -> dict[str, str]:
+    """The eventsourcing environment for a database URL."""
+    url = url or database_url()
+    parts = urlsplit(url)
+    env = dict(_COMMON, CREATE_TABLE="y" if create_tables else "n")
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        if not path or path == "/":
+            raise ConfigurationError(f"SQLite URL needs a file: {url!r} (e.g. sqlite:///writ.db)")
+        name = path[1:]  # sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.sqlite",
+            APPLICATION_RECORDER_TOPIC="infrastructure.persistence:WritSQLiteRecorder",
+            SQLITE_DBNAME=name, SQLITE_LOCK_TIMEOUT="30",
+        )
+        return env
+    if parts.scheme in ("postgresql", "postgres"):
+        query = parse_qs(parts.query)
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.postgres",
+            APPLICATION_RECORDER_TOPIC="infrastructure.persistence:WritPostgresRecorder",
+            POSTGRES_DBNAME=unquote(parts.path.lstrip("/")) or "postgres",
+            POSTGRES_HOST=parts.hostname or "127.0.0.1",
+            POSTGRES_PORT=str(parts.port or 5432),
+            POSTGRES_USER=unquote(parts.username or os.environ.get("USER", "postgres")),
+            POSTGRES_PASSWORD=unquote(parts.password or ""),
+            POSTGRES_SCHEMA=query.get("schema", ["public"])[0],
+            POSTGRES_POOL_SIZE=query.get("pool_size", ["4"])[0],
+            POSTGRES_MAX_OVERFLOW=query.get("max_overflow", ["8"])[0],
+            POSTGRES_CONNECT_TIMEOUT=query.get("connect_timeout", ["5"])[0],
+        )
+        return env
+    raise ConfigurationError(
+        f"Unsupported database URL {url!r}: use sqlite:///file.db or postgresql://user@host/db"
+    )
+
+
+def open_writ(catalog: Catalog, url: str | None = None, *, clock: Clock | None = None,
+              create_tables: bool = True) -> Writ:
+    """A ready command service on the configured database."""
+    env = writ_env(url, create_tables=create_tables)
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+        Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
+    return Writ(catalog, env=env, clock=clock)

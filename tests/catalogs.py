@@ -1,0 +1,70 @@
+"""The catalog the tests share: a small shop with every kind of rule."""
+
+from __future__ import annotations
+
+SHOP_CATALOG = """
+[models.Order]
+description = "A customer's order"
+required = ["sku", "total"]
+immutable = ["sku"]
+
+[models.Order.fields]
+sku = { type = "str", min_length = 1, max_length = 20, pattern = "^[A-Z0-9-]+$" }
+quantity = { type = "int", min = 1, max = 1000, default = 1 }
+total = { type = "decimal", min = 0 }
+status = { type = "str", choices = ["draft", "placed", "shipped"], default = "draft" }
+note = { type = "str", nullable = true }
+placed_on = { type = "date", nullable = true, writable_on = ["create"] }
+tags = { type = "list", items = "str", nullable = true }
+created_by = { type = "str", nullable = true }
+updated_at = { type = "datetime", nullable = true }
+counter = { type = "int", default = 0 }
+
+[models.Order.auto_set]
+created_by = "principal.user_id"
+updated_at = { value = "now()", on = ["create", "update"] }
+
+[models.Order.policy]
+create = "allow"
+update = [
+  { action = "deny", when = { field = "status", op = "eq", value = "shipped" } },
+  { action = "require_approval", when = { field = "total", op = "gt", value = "10000" } },
+  "allow",
+]
+delete = "allow"
+restore = "allow"
+force_delete = "allow"
+
+[models.Order.grants]
+create = ["clerk", "manager"]
+update = ["clerk", "manager"]
+delete = ["manager"]
+restore = ["manager"]
+force_delete = ["manager"]
+read_deleted = ["auditor", "manager"]
+
+[models.Customer]
+required = ["email"]
+
+[models.Customer.fields]
+email = { type = "str", pattern = "^[^@]+@[^@]+$" }
+name = { type = "str", nullable = true }
+region = { type = "str", default = "eu" }
+
+[models.Customer.policy]
+create = "allow"
+update = "allow"
+delete = "deny"
+
+[models.Customer.grants]
+create = ["*"]
+update = ["*"]
+delete = ["*"]
+
+[models.Ledger]
+[models.Ledger.fields]
+amount = { type = "decimal" }
+
+[models.Ledger.grants]
+create = ["*"]
+"""
