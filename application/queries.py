@@ -12,8 +12,8 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
+from application.decisions import DECISION_TOPICS, decision_view
 from application.results import HistoryEntry
-from domain.decision import Decision
 from domain.errors import GrantMissingError, RecordDeletedError, RecordNotFoundError, UnauthenticatedError
 from domain.principal import Principal
 from domain.record import DELETED, PURGED, Record
@@ -60,17 +60,22 @@ class QueriesMixin:
             state = after
         return entries
 
-    def decisions(self, principal: Principal | None, *, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
-        """Decisions recorded in the principal's tenant, oldest first, from log position ``after``."""
+    def decisions(
+        self, principal: Principal | None, *, after: int = 0, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Decisions (allowed, refused, parked, failed) in the principal's tenant, oldest first.
+
+        Scans the notification log from position ``after``; ``limit`` bounds the events read.
+        """
         tenant = _require(principal).tenant_id
-        topics = [Decision.Created.TOPIC]
-        notifications = self.recorder.select_notifications(after, limit, topics=topics, inclusive_of_start=False)
+        notifications = self.recorder.select_notifications(
+            after, limit, topics=DECISION_TOPICS, inclusive_of_start=False
+        )
         found = []
         for notification in notifications:
-            event = self.events.mapper.to_domain_event(notification)
-            if getattr(event, "tenant", None) == tenant:
-                found.append({"id": str(event.originator_id), "position": notification.id,
-                              "at": event.timestamp.isoformat(), **_fields(event)})
+            view = decision_view(self.events.mapper.to_domain_event(notification), notification.id)
+            if view["tenant"] == tenant:
+                found.append(view)
         return found
 
     # -- internals ------------------------------------------------------------
@@ -79,6 +84,7 @@ class QueriesMixin:
                  allow_purged: bool = False) -> Record:
         tenant = _require(principal).tenant_id
         self.catalog.model(model)
+        record: Any
         try:
             record = self.repository.get(record_id)
         except AggregateNotFoundError:
@@ -126,7 +132,3 @@ def _entry(event: Any, before: dict[str, Any], after: dict[str, Any], lifecycle:
                  if before.get(k) != after.get(k)},
     )
 
-
-def _fields(event: Any) -> dict[str, Any]:
-    skip = {"originator_id", "originator_version", "originator_topic", "timestamp"}
-    return {k: v for k, v in vars(event).items() if k not in skip}

@@ -15,17 +15,17 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError
 
+from application.decisions import allowed_meta, refused_decision
 from application.queries import QueriesMixin
 from application.results import Evaluation, WriteResult
 from domain.catalog import Catalog
 from domain.commands import Create, Delete, Patch, Purge, RecordCommand, Replace, Restore
-from domain.decision import Decision
 from domain.errors import IdempotencyKeyReusedError, VersionConflictError, WritError
 from domain.idempotency import IdempotencyKey, key_id
 from domain.pipeline import Verdict, decide
@@ -100,24 +100,22 @@ class Writ(QueriesMixin, Application[UUID]):
     def execute_many(self, principal: Principal | None, commands: Sequence[AnyCommand], *,
                      idempotency_key: str | None = None) -> list[WriteResult]:
         """Decide and execute commands atomically, retrying lost races on fresh state."""
-        fingerprint = "+".join(c.fingerprint() for c in commands)
+        fingerprint = "+".join(c.fingerprint() for c in commands) if idempotency_key else ""
         for attempt in range(self.max_attempts):
-            if idempotency_key and principal is not None:
-                replayed = self._replay(principal, commands[0], idempotency_key, fingerprint)
-                if replayed is not None:
-                    return replayed
-            try:
-                return self._attempt(principal, commands, idempotency_key, fingerprint)
-            except IntegrityError:
-                if any(c.expected_version is not None for c in commands) or attempt + 1 == self.max_attempts:
-                    break
-                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311 - jitter
-        if idempotency_key and principal is not None:
             replayed = self._replay(principal, commands[0], idempotency_key, fingerprint)
             if replayed is not None:
                 return replayed
+            try:
+                return self._attempt(principal, commands, idempotency_key, fingerprint)
+            except IntegrityError:
+                if any(c.expected_version is not None for c in commands):
+                    break
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311 - jitter
+        replayed = self._replay(principal, commands[0], idempotency_key, fingerprint)
+        if replayed is not None:
+            return replayed
         error = VersionConflictError(f"{commands[0].model}: the record changed while this write was decided")
-        self._record_decision(principal, commands[0], None, "failed", error, idempotency_key)
+        self._record_refusal(principal, commands[0], None, error, idempotency_key, outcome="failed")
         raise error
 
     def evaluate(self, principal: Principal | None, command: AnyCommand) -> Evaluation:
@@ -142,96 +140,54 @@ class Writ(QueriesMixin, Application[UUID]):
                  idempotency_key: str | None, fingerprint: str) -> list[WriteResult]:
         now = self.clock()
         records: dict[UUID, Record] = {}
-        decisions: list[Decision] = []
+        decided: list[tuple[UUID, str]] = []
         for command in commands:
-            record = self._checked_out(command, records)
+            record = None if isinstance(command, Create) else records.get(command.id) or self._load(command.id)
             verdict = decide(self.catalog, command, principal, record, now)
             if verdict.error is not None:
-                self._refuse(principal, command, verdict, idempotency_key)
+                outcome = "parked" if verdict.action == "require_approval" else "refused"
+                self._record_refusal(principal, command, verdict, verdict.error, idempotency_key, outcome)
+                raise verdict.error
             assert principal is not None
-            decision = self._decision(principal, command, verdict, "allowed", idempotency_key, now, record)
-            meta = self._meta(principal, decision, idempotency_key)
-            record = self._apply(command, record, verdict, decision, meta, now)
+            meta = allowed_meta(principal, command, verdict, self.catalog.version, idempotency_key)
+            record = self._apply(command, record, verdict, meta, now)
             records[record.id] = record
-            decisions.append(decision)
-        results = [self._result(records[UUID(d.record_id)], d) for d in decisions]
+            decided.append((record.id, meta["decision_id"]))
         key = []
         if idempotency_key and principal is not None:
-            stored = [r.model_dump(mode="json", exclude={"position"}) for r in results]
+            stored = [self._result(records[rid], did, None).to_dict() for rid, did in decided]
             key = [IdempotencyKey.claim(principal.tenant_id, principal.user_id, idempotency_key,
                                         fingerprint, stored, now)]
-        recordings = self.save(*records.values(), *decisions, *key)
-        positions: dict[UUID, int] = {}
-        for recording in recordings:
-            positions[recording.domain_event.originator_id] = recording.notification.id
-        return [r.model_copy(update={"position": positions[UUID(r.id)]}) for r in results]
+        recordings = self.save(*records.values(), *key)
+        positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
+        return [self._result(records[rid], did, positions[rid]) for rid, did in decided]
 
-    def _checked_out(self, command: AnyCommand, records: dict[UUID, Record]) -> Record | None:
-        if isinstance(command, Create):
-            return None
-        return records.get(command.id) or self._load(command.id)
-
-    def _apply(self, command: AnyCommand, record: Record | None, verdict: Verdict, decision: Decision,
+    def _apply(self, command: AnyCommand, record: Record | None, verdict: Verdict,
                meta: dict[str, Any], now: datetime) -> Record:
         if isinstance(command, Create):
-            assert decision.record_id is not None
-            return Record.create(command.model, meta["tenant"], verdict.payload, meta, now,
-                                 record_id=UUID(decision.record_id))
+            return Record.create(command.model, meta["tenant"], verdict.payload, meta, now)
         assert record is not None
         _APPLY[type(command)](record, verdict.payload, meta, now)
         return record
 
-    def _refuse(self, principal: Principal | None, command: AnyCommand, verdict: Verdict,
-                idempotency_key: str | None) -> None:
-        assert verdict.error is not None
-        outcome = "parked" if verdict.action == "require_approval" else "refused"
-        self._record_decision(principal, command, verdict, outcome, verdict.error, idempotency_key)
-        raise verdict.error
+    def _record_refusal(self, principal: Principal | None, command: AnyCommand, verdict: Verdict | None,
+                        error: WritError, idempotency_key: str | None, outcome: str) -> None:
+        self.save(refused_decision(principal, command, verdict, error, self.catalog.version,
+                                   idempotency_key, outcome, self.clock()))
 
-    def _record_decision(self, principal: Principal | None, command: AnyCommand, verdict: Verdict | None,
-                         outcome: str, error: WritError, idempotency_key: str | None) -> None:
-        decision = self._decision(principal, command, verdict, outcome, idempotency_key, self.clock(),
-                                  None, error)
-        self.save(decision)
-
-    def _decision(self, principal: Principal | None, command: AnyCommand, verdict: Verdict | None,
-                  outcome: str, idempotency_key: str | None, now: datetime,
-                  record: Record | None, error: WritError | None = None) -> Decision:
-        record_id = str(getattr(command, "id", "")) or None
-        decision_id = uuid4()
-        if isinstance(command, Create) and outcome == "allowed":
-            record_id = str(uuid4())
-        return Decision.record(
-            now, decision_id,
-            outcome=outcome, operation=command.operation, model=command.model[:200],
-            tenant=principal.tenant_id if principal else None, record_id=record_id,
-            actor=principal.user_id if principal else None,
-            roles=sorted(principal.roles) if principal else [],
-            purpose=principal.purpose if principal else None,
-            correlation_id=principal.correlation_id if principal else None,
-            code=error.code if error else None,
-            reasons=list(verdict.reasons) if verdict else [f"{error.code}: {error.message}"] if error else [],
-            policy_version=self.catalog.version, idempotency_key=idempotency_key,
-            audit=dict(principal.audit_attributes) if principal else {},
-        )
-
-    def _meta(self, principal: Principal, decision: Decision, idempotency_key: str | None) -> dict[str, Any]:
-        return {
-            "actor": principal.user_id, "tenant": principal.tenant_id, "model": decision.model,
-            "purpose": principal.purpose, "correlation_id": principal.correlation_id,
-            "causation_id": principal.causation_id, "decision_id": str(decision.id),
-            "idempotency_key": idempotency_key, "audit": dict(principal.audit_attributes),
-        }
-
-    def _result(self, record: Record, decision: Decision) -> WriteResult:
-        return WriteResult(
-            status="executed", model=record.model, id=str(record.id), version=record.version,
-            state=record.state, position=None, decision_id=str(decision.id),
+    @staticmethod
+    def _result(record: Record, decision_id: str, position: int | None) -> WriteResult:
+        return WriteResult.model_construct(  # trusted values: skip re-validation on the hot path
+            status="executed", approval_id=None, replayed=False, model=record.model, id=str(record.id),
+            version=record.version, state=record.state, position=position, decision_id=decision_id,
             data=record.view() if record.state != "purged" else None,
         )
 
-    def _replay(self, principal: Principal, command: AnyCommand, key: str,
+    def _replay(self, principal: Principal | None, command: AnyCommand, key: str | None,
                 fingerprint: str) -> list[WriteResult] | None:
+        if key is None or principal is None:
+            return None
+        claimed: Any
         try:
             claimed = self.repository.get(key_id(principal.tenant_id, principal.user_id, key))
         except AggregateNotFoundError:
@@ -241,7 +197,7 @@ class Writ(QueriesMixin, Application[UUID]):
             error = IdempotencyKeyReusedError(
                 f"Idempotency key {key!r} was already used for a different command"
             )
-            self._record_decision(principal, command, None, "refused", error, key)
+            self._record_refusal(principal, command, None, error, key, outcome="refused")
             raise error
         return [self._replayed(result) for result in claimed.results]
 
@@ -251,6 +207,7 @@ class Writ(QueriesMixin, Application[UUID]):
         return WriteResult.model_validate({**stored, "position": position, "replayed": True})
 
     def _load(self, record_id: UUID) -> Record | None:
+        record: Any
         try:
             record = self.repository.get(record_id)
         except AggregateNotFoundError:

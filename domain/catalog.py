@@ -104,10 +104,16 @@ class ModelSpec(BaseModel):
         return self
 
     def is_system(self, name: str) -> bool:
-        return name == "id" or name == self.tenant_field or name.startswith("_")
+        return name in ("id", self.tenant_field) or name.startswith("_")
 
     def is_immutable(self, name: str) -> bool:
-        return name == "id" or name == self.tenant_field or name in self.immutable
+        return name in ("id", self.tenant_field) or name in self.immutable
+
+    @cached_property
+    def create_defaults(self) -> dict[str, Any]:
+        """Normalized defaults of every caller-writable field (None where there is no default)."""
+        return {name: None if field.default is None else field.normalize(name, field.default)
+                for name, field in self.fields.items() if name not in self.auto_set}
 
     def auto_fields(self, operation: Operation) -> dict[str, AutoSet]:
         return {name: rule for name, rule in self.auto_set.items() if operation in rule.on}

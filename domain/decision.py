@@ -1,9 +1,9 @@
 """The ``Decision`` aggregate: the audit record of one governed command.
 
-Every command Writ decides — allowed, refused, parked or failed — leaves one
-decision, with the principal, purpose, outcome, error code, reasons and the
-catalog version it was decided under. An allowed decision is saved in the same
-atomic save as the record events it allowed.
+A command Writ refuses, parks or fails to execute leaves one ``Decision``, with
+the principal, purpose, outcome, error code, reasons and the catalog version it
+was decided under. (An allowed decision travels inside the record event it
+allowed, so the decision and the change are one atomic fact.)
 """
 
 from __future__ import annotations

@@ -72,10 +72,13 @@ class FieldSpec(BaseModel):
                 re.compile(self.pattern)
             except re.error as exc:
                 raise ValueError(f"'pattern' is not a valid regular expression: {exc}") from None
-        for choice in self.choices or ():
-            self.normalize("choices", choice)
-        if self.default is not None:
-            self.normalize("default", self.default)
+        try:
+            for choice in self.choices or ():
+                self.normalize("choices", choice)
+            if self.default is not None:
+                self.normalize("default", self.default)
+        except InvalidFieldValueError as exc:
+            raise ValueError(exc.message) from None
         return self
 
     @cached_property
@@ -119,7 +122,17 @@ class FieldSpec(BaseModel):
             raise InvalidFieldValueError(
                 f"Invalid value for {name}: must be one of {allowed}", field=name
             )
+        if isinstance(parsed, Decimal):
+            return format(parsed, "f")  # plain notation: "1000", never "1E+3"
+        if self._json_native:
+            return parsed
         return self.adapter.dump_python(parsed, mode="json")
+
+    @cached_property
+    def _json_native(self) -> bool:
+        """Whether validated values are already JSON-native (no dump needed)."""
+        native = ("str", "int", "bool", "json")
+        return self.type in native or (self.type == "list" and self.items in (None, "str", "int", "bool"))
 
     @cached_property
     def _typed_choices(self) -> list[Any]:

@@ -85,15 +85,15 @@ def _decide(
     before = None if isinstance(command, Create) else _check_record(command, principal, record)
     payload, after = _apply_field_rules(spec, command, principal, before, now)
     action, reason = spec.policy.resolve(operation, after or before or {}, spec.typed)
-    preview = {"before": before, "after": after, "payload": payload}
     if action == "deny":
-        raise _Refused(WriteDeniedError(f"Policy denies this {operation}"), reasons=(reason,), **preview)
+        raise _Refused(WriteDeniedError(f"Policy denies this {operation}"), reasons=(reason,),
+                       before=before, after=after)
     errors: tuple[WritError, ...] = ()
     if action == "require_approval":
         errors = (ApprovalRequiredError(
             f"Policy requires approval for this {operation}; it was not executed"
         ),)
-    return Verdict(action, errors, (reason,), **preview)
+    return Verdict(action, errors, (reason,), before, after, payload)
 
 
 def _check_principal(principal: Principal | None) -> Principal:
@@ -151,5 +151,7 @@ def _apply_field_rules(
     if errors:
         raise _Refused(*errors, before=before)
     payload = {**changes, **stamp(spec, "update", principal, now)}
+    if isinstance(command, Replace):
+        return payload, {"id": before["id"], **payload}
     current = {name: value for name, value in before.items() if not name.startswith("_")}
-    return payload, ({"id": before["id"], **payload} if isinstance(command, Replace) else {**current, **payload})
+    return payload, {**current, **payload}

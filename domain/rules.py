@@ -39,12 +39,13 @@ def check_create(spec: ModelSpec, data: Mapping[str, Any]) -> tuple[dict[str, An
     ]
     if errors:
         return {}, errors
-    values = {name: field.default for name, field in spec.fields.items() if name not in spec.auto_set}
-    values.update(data)
-    missing = [name for name in spec.required if name not in spec.auto_set and values.get(name) is None]
+    defaults = spec.create_defaults
+    missing = [name for name in spec.required
+               if name not in spec.auto_set and data.get(name, defaults.get(name)) is None]
     if missing:
         return {}, [_missing(missing)]
-    return _normalize(spec, values, explicit=set(data))
+    normalized, errors = _normalize(spec, data, explicit=set(data))
+    return {**defaults, **normalized}, errors
 
 
 def check_update(
@@ -76,7 +77,7 @@ def check_update(
     kept = {name: current.get(name) for name in spec.fields if _kept_on_update(spec, name)}
     if replace:
         values = {name: spec.fields[name].default for name in spec.fields if name not in kept}
-        values.update({name: value for name, value in payload.items() if name not in kept})
+        values.update({name: value for name, value in payload.items() if name in values})
         missing = [name for name in spec.required if name not in kept and values.get(name) is None]
     else:
         values = {name: value for name, value in changed.items() if name in spec.fields}

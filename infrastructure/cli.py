@@ -7,9 +7,12 @@ line with its error code and a non-zero exit status.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
+import orjson
 
+from domain.catalog import Catalog
 from domain.errors import WritError
 
 
@@ -37,3 +40,40 @@ def demo(database_url: str | None) -> None:
     from infrastructure.demo import run_demo
 
     run_demo(database_url)
+
+from infrastructure.bus.relay_command import relay  # noqa: E402 - registered after the group is defined
+
+main.add_command(relay)
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default="writ.toml")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: Path, force: bool) -> None:
+    """Write an example catalog to PATH (default: writ.toml)."""
+    from infrastructure.demo import demo_catalog_text
+
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; use --force to overwrite it")
+    path.write_text(demo_catalog_text())
+    click.echo(f"wrote {path}: edit it, then `writ check {path}`")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+def check(path: Path, as_json: bool) -> None:
+    """Validate a catalog file; print its models and version."""
+    catalog = load_catalog(path)
+    models = {name: sorted(spec.fields) for name, spec in catalog.models.items()}
+    if as_json:
+        click.echo(orjson.dumps({"catalog": str(path), "version": catalog.version, "models": models}).decode())
+        return
+    click.echo(f"{path}: ok, version {catalog.version}")
+    for name, fields in models.items():
+        click.echo(f"  {name}: {', '.join(fields)}")
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Read and validate a catalog file (a CatalogError names the model and key)."""
+    return Catalog.from_toml(path.read_text(encoding="utf-8"), source=str(path))

@@ -5,12 +5,16 @@ hold JSON-native values, and the timestamp round-trips as ISO-8601).
 The recorders extend the library's SQLite and PostgreSQL application recorders
 with the one query Writ adds: the notification position of a stored event, so
 an idempotent replay can report the position of the original write. Only the
-SQL differs per backend; the interface lives in ``PositionLookup``.
+SQL differs per backend; the interface lives in ``PositionLookup``. The bus
+relay adds two read-only queries, behind ``RelayQueries``: which records of a
+batch have been purged since (their data must never be published again), and
+how many notifications lie past a position (the relay's lag).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -74,7 +78,19 @@ class PositionLookup(ABC):
         """Notification id of one stored event, or None when there is none."""
 
 
-class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup):
+class RelayQueries(ABC):
+    PURGED_TOPIC = "writ.record:Purged"
+
+    @abstractmethod
+    def purged_among(self, record_ids: Collection[UUID]) -> set[UUID]:
+        """The ids among ``record_ids`` that have a ``Purged`` event, at any position."""
+
+    @abstractmethod
+    def count_after(self, position: int, excluded_topics: Sequence[str] = ()) -> int:
+        """How many notifications lie past ``position``, not counting ``excluded_topics``."""
+
+
+class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, RelayQueries):
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         statement = (
             f"SELECT rowid FROM {self.events_table_name} "  # noqa: S608 - fixed table name
@@ -85,8 +101,29 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup):
             row = cursor.fetchone()
         return None if row is None else int(row[0])
 
+    def purged_among(self, record_ids: Collection[UUID]) -> set[UUID]:
+        if not record_ids:
+            return set()
+        statement = (
+            f"SELECT DISTINCT originator_id FROM {self.events_table_name} "  # noqa: S608 - fixed table name
+            "WHERE topic = ? AND originator_id IN (SELECT value FROM json_each(?))"
+        )
+        ids = orjson.dumps([record_id.hex for record_id in record_ids])
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (self.PURGED_TOPIC, ids.decode()))
+            return {UUID(row[0]) for row in cursor.fetchall()}
 
-class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup):
+    def count_after(self, position: int, excluded_topics: Sequence[str] = ()) -> int:
+        statement = (
+            f"SELECT COUNT(*) FROM {self.events_table_name} "  # noqa: S608 - fixed table name
+            "WHERE rowid > ? AND topic NOT IN (SELECT value FROM json_each(?))"
+        )
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (position, orjson.dumps(list(excluded_topics)).decode()))
+            return int(cursor.fetchone()[0])
+
+
+class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, RelayQueries):
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         statement = SQL(
             "SELECT notification_id FROM {schema}.{table} "
@@ -96,3 +133,23 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup):
             cursor.execute(statement, (originator_id, version), prepare=True)
             row = cursor.fetchone()
         return None if row is None else int(row["notification_id"])
+
+    def purged_among(self, record_ids: Collection[UUID]) -> set[UUID]:
+        if not record_ids:
+            return set()
+        statement = SQL(
+            "SELECT DISTINCT originator_id FROM {schema}.{table} "
+            "WHERE topic = %s AND originator_id = ANY(%s)"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(statement, (self.PURGED_TOPIC, list(record_ids)), prepare=True)
+            return {UUID(str(row["originator_id"])) for row in cursor.fetchall()}
+
+    def count_after(self, position: int, excluded_topics: Sequence[str] = ()) -> int:
+        statement = SQL(
+            "SELECT COUNT(*) AS n FROM {schema}.{table} WHERE notification_id > %s AND NOT topic = ANY(%s)"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(statement, (position, list(excluded_topics)))
+            row = cursor.fetchone()
+        return 0 if row is None else int(row["n"])

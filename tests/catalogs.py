@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from domain.principal import Principal
+
 SHOP_CATALOG = """
 [models.Order]
 description = "A customer's order"
@@ -61,6 +63,25 @@ create = ["*"]
 update = ["*"]
 delete = ["*"]
 
+[models.Tally]
+[models.Tally.fields]
+a = { type = "int", nullable = true }
+b = { type = "int", nullable = true }
+c = { type = "int", nullable = true }
+d = { type = "int", nullable = true }
+e = { type = "int", nullable = true }
+f = { type = "int", nullable = true }
+g = { type = "int", nullable = true }
+h = { type = "int", nullable = true }
+
+[models.Tally.policy]
+create = "allow"
+update = "allow"
+
+[models.Tally.grants]
+create = ["*"]
+update = ["*"]
+
 [models.Ledger]
 [models.Ledger.fields]
 amount = { type = "decimal" }
@@ -68,3 +89,10 @@ amount = { type = "decimal" }
 [models.Ledger.grants]
 create = ["*"]
 """
+
+
+def principal(
+    user: str = "alice", tenant: str = "acme", *roles: str, purpose: str | None = "testing"
+) -> Principal:
+    """A principal for tests (default role: clerk)."""
+    return Principal(user_id=user, tenant_id=tenant, roles=frozenset(roles or ("clerk",)), purpose=purpose)

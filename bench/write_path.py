@@ -1,0 +1,126 @@
+"""Write-path benchmark: governed creates vs the library's own save, on PostgreSQL.
+
+Runs, in one process and interleaved in rounds (so all see the same machine
+state), N sequential ``Writ.create`` calls (decision pipeline, one record event
+carrying its decision, one atomic save) and N sequential ``Application.save``
+calls of a plain eventsourcing aggregate carrying the same payload — once with
+the library's default mapper and once with Writ's orjson mapper. The ratio is
+taken against the faster of the two baselines. Prints figures, then one JSON
+line: {"bench": "write_path", "governed_per_s", "library_per_s", "ratio"}.
+
+    .venv/bin/python bench/write_path.py [--rounds 5] [--per-round 600]
+    WRIT_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test (default)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from domain.catalog import Catalog
+from domain.principal import Principal
+from infrastructure.demo import demo_catalog_text
+from infrastructure.settings import open_writ, writ_env
+
+PG_URL = os.environ.get("WRIT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+class Item(Aggregate):
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+
+class LibraryBaseline(Application[uuid.UUID]):
+    name = "LibBaseline"
+
+
+class LibraryOrjsonBaseline(Application[uuid.UUID]):
+    name = "LibOrjson"
+
+
+def payload(i: int) -> dict[str, Any]:
+    return {"sku": f"SKU-{i}", "total": "19.99", "quantity": 2, "status": "draft", "note": "leave at door"}
+
+
+def stored_payload(i: int) -> dict[str, Any]:
+    """What a governed create stores: the caller's data plus defaults and stamps."""
+    return {**payload(i), "created_by": "bench", "updated_at": "2026-01-01T00:00:00Z", "tenant_id": "acme"}
+
+
+def time_governed(writ: Any, principal: Principal, start: int, count: int) -> float:
+    began = time.perf_counter()
+    for i in range(start, start + count):
+        writ.create(principal, "Order", payload(i))
+    return time.perf_counter() - began
+
+
+def time_library(app: LibraryBaseline, start: int, count: int) -> float:
+    began = time.perf_counter()
+    for i in range(start, start + count):
+        app.save(Item(stored_payload(i)))
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--per-round", type=int, default=600)
+    args = parser.parse_args()
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
+    try:
+        run(url, args.rounds, args.per_round)
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def run(url: str, rounds: int, per_round: int) -> None:
+    catalog = Catalog.from_toml(demo_catalog_text())
+    writ = open_writ(catalog, url)
+    env = {k: v for k, v in writ_env(url).items() if k != "APPLICATION_RECORDER_TOPIC"}
+    default_env = {k: v for k, v in env.items() if k.startswith(("POSTGRES_", "PERSISTENCE_", "CREATE_"))}
+    library, library_orjson = LibraryBaseline(env=default_env), LibraryOrjsonBaseline(env=env)
+    principal = Principal(user_id="bench", tenant_id="acme", roles=frozenset({"clerk"}), purpose="benchmark")
+    time_governed(writ, principal, 0, 100)  # warm up connections, prepared statements, caches
+    time_library(library, 0, 100)
+    time_library(library_orjson, 0, 100)
+    governed = library_s = orjson_s = 0.0
+    for r in range(rounds):
+        start = 1000 + r * per_round
+        governed += time_governed(writ, principal, start, per_round)
+        library_s += time_library(library, start, per_round)
+        orjson_s += time_library(library_orjson, start, per_round)
+    total = rounds * per_round
+    governed_per_s = total / governed
+    default_per_s, orjson_per_s = total / library_s, total / orjson_s
+    library_per_s = max(default_per_s, orjson_per_s)
+    print(f"PostgreSQL {url.rsplit('@', maxsplit=1)[-1]}: {rounds} interleaved rounds x {per_round} sequential writes")
+    print(f"governed creates/s (decision pipeline + record event, one atomic save): {governed_per_s:,.0f}")
+    print(f"library saves/s, plain Aggregate, same payload, default JSON mapper:   {default_per_s:,.0f}")
+    print(f"library saves/s, plain Aggregate, same payload, Writ's orjson mapper:  {orjson_per_s:,.0f}")
+    print(f"per write: governed {1e3 / governed_per_s:.3f} ms, library {1e3 / library_per_s:.3f} ms "
+          f"(governance overhead {1e3 / governed_per_s - 1e3 / library_per_s:+.3f} ms)")
+    for app in (writ, library, library_orjson):
+        app.close()
+    result = {"bench": "write_path", "governed_per_s": round(governed_per_s, 1),
+              "library_per_s": round(library_per_s, 1), "ratio": round(governed_per_s / library_per_s, 3)}
+    print(orjson.dumps(result).decode())
+
+
+if __name__ == "__main__":
+    main()

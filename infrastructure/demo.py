@@ -1,0 +1,125 @@
+"""``writ demo``: a short, readable story on the embedded default, printed as tables."""
+
+from __future__ import annotations
+
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from application.service import Writ
+from domain.catalog import Catalog
+from domain.commands import Patch
+from domain.errors import WritError
+from domain.principal import Principal
+from infrastructure.settings import open_writ
+
+console = Console()
+
+
+def demo_catalog_text() -> str:
+    return resources.files("infrastructure").joinpath("demo_catalog.toml").read_text()
+
+
+def run_demo(database_url: str | None = None) -> None:
+    with tempfile.TemporaryDirectory(prefix="writ-demo-") as tmp:
+        url = database_url or f"sqlite:///{Path(tmp) / 'writ.db'}"
+        catalog = Catalog.from_toml(demo_catalog_text(), source="demo_catalog.toml")
+        writ = open_writ(catalog, url)
+        try:
+            _story(writ, catalog, url)
+        finally:
+            writ.close()
+
+
+def _story(writ: Writ, catalog: Catalog, url: str) -> None:
+    clerk = Principal(user_id="carol", tenant_id="acme", roles=frozenset({"clerk"}), purpose="take phone order")
+    manager = Principal(user_id="maria", tenant_id="acme", roles=frozenset({"manager"}), purpose="tidy up")
+    console.rule(f"[bold]Writ demo[/] — catalog version {catalog.version} on {url}")
+    _catalog_table(catalog)
+    _step("1. A clerk creates an order (allowed)")
+    created = writ.create(clerk, "Order", {"sku": "LAMP-42", "total": "89.90", "quantity": 2})
+    _result(created.to_dict())
+    _step("2. The clerk tries to force-delete it (denied: no grant)")
+    _refusal(lambda: writ.purge(clerk, "Order", created.id))
+    _step("3. The clerk tries to change the immutable sku")
+    _refusal(lambda: writ.patch(clerk, "Order", created.id, {"sku": "LAMP-43"}))
+    _step("4. The clerk patches the quantity")
+    _result(writ.patch(clerk.for_purpose("customer called back"), "Order", created.id, {"quantity": 3}).to_dict())
+    _step("5. A dry run of a big total: policy requires approval, nothing is written")
+    evaluation = writ.evaluate(clerk, Patch(model="Order", id=created.id, changes={"total": "25000"}))
+    console.print(f"  outcome [yellow]{evaluation.outcome}[/] ({evaluation.code}): {'; '.join(evaluation.reasons)}")
+    console.print(f"  would change total: {(evaluation.before or {}).get('total')} → "
+                  f"{(evaluation.after or {}).get('total')}")
+    _step("6. The manager soft-deletes the order, then restores it")
+    _result(writ.delete(manager, "Order", created.id).to_dict())
+    _result(writ.restore(manager.for_purpose("deleted by mistake"), "Order", created.id).to_dict())
+    _step("7. The record's history, with before/after values")
+    _history(writ, clerk, created.id)
+    _step("8. The manager purges it (force delete): the data is gone, a tombstone remains")
+    _result(writ.purge(manager.for_purpose("customer erasure request"), "Order", created.id).to_dict())
+    _refusal(lambda: writ.get(clerk, "Order", created.id))
+    _history(writ, clerk, created.id)
+    _step("9. Every decision, allowed or refused, with the catalog version it was made under")
+    _decisions(writ, clerk)
+
+
+def _step(title: str) -> None:
+    console.print(f"\n[bold cyan]{title}[/]")
+
+
+def _catalog_table(catalog: Catalog) -> None:
+    table = Table("model", "field", "type", "rules", title="Catalog")
+    for name, spec in catalog.models.items():
+        for field_name, field in spec.fields.items():
+            rules = [r for r, on in (("required", field_name in spec.required),
+                                     ("immutable", field_name in spec.immutable),
+                                     (f"auto: {spec.auto_set[field_name].value}" if field_name in spec.auto_set
+                                      else "", field_name in spec.auto_set)) if on]
+            table.add_row(name, field_name, field.type, ", ".join(rules))
+        policy = ", ".join(f"{op}: {'; '.join(r.describe() for r in spec.policy.rules_for(op)) or 'deny'}"
+                           for op in ("create", "update", "delete", "force_delete"))
+        table.add_row(name, "[dim]policy[/]", "", policy)
+    console.print(table)
+
+
+def _result(values: dict[str, Any]) -> None:
+    shown = ("status", "version", "state", "position")
+    table = Table("id", *shown)
+    table.add_row(str(values["id"])[:8] + "…", *(str(values[key]) for key in shown))
+    console.print(table)
+    data = values.get("data")
+    if isinstance(data, dict):
+        console.print("  data: " + ", ".join(f"{k}={v}" for k, v in data.items()
+                                             if not k.startswith("_") and k not in ("id", "updated_at")))
+
+
+def _refusal(action: Any) -> None:
+    try:
+        action()
+    except WritError as exc:
+        console.print(f"  [red]refused[/] {exc.code}: {exc.message}")
+    else:
+        raise AssertionError("the demo expected a refusal")
+
+
+def _history(writ: Writ, principal: Principal, record_id: str) -> None:
+    table = Table("v", "event", "at", "actor", "purpose", "changes")
+    for entry in writ.history(principal, "Order", record_id):
+        changes = "(new record)" if entry.event == "Created" and entry.after else ", ".join(
+            f"{k}: {c['before']} → {c['after']}" for k, c in entry.changes.items() if k != "updated_at")
+        table.add_row(str(entry.version), entry.event, entry.at[11:19], entry.actor or "",
+                      entry.purpose or "", changes or "—")
+    console.print(table)
+
+
+def _decisions(writ: Writ, principal: Principal) -> None:
+    table = Table("#", "outcome", "operation", "actor", "code", "purpose", "catalog")
+    for decision in writ.decisions(principal):
+        table.add_row(str(decision["position"]), decision["outcome"], decision["operation"],
+                      decision["actor"] or "", decision["code"] or "", decision["purpose"] or "",
+                      decision["policy_version"][:8])
+    console.print(table)

@@ -1,0 +1,157 @@
+"""Every command of the service, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+
+from application.service import Writ
+from domain.commands import Create, Patch
+from domain.errors import (
+    GrantMissingError,
+    RecordDeletedError,
+    RecordNotDeletedError,
+    RecordNotFoundError,
+    RequiredFieldMissingError,
+)
+from domain.record import Record
+from tests.catalogs import principal
+
+CLERK = principal()
+MANAGER = principal("maria", "acme", "manager")
+AUDITOR = principal("audrey", "acme", "auditor")
+
+
+def record_events(writ: Writ) -> list[str]:
+    topics = [cls.TOPIC for cls in (Record.Created, Record.Replaced, Record.Patched, Record.Deleted,
+                                    Record.Restored, Record.Purged)]
+    return [n.topic for n in writ.recorder.select_notifications(1, 10_000, topics=topics)]
+
+
+def new_order(writ: Writ, **data: object) -> str:
+    return writ.create(CLERK, "Order", {"sku": "A-1", "total": "10.50", **data}).id
+
+
+def test_create_returns_result_with_defaults_auto_set_and_position(writ: Writ) -> None:
+    result = writ.create(CLERK, "Order", {"sku": "A-1", "total": "10.50", "tags": ["x"]})
+    assert (result.status, result.version, result.state, result.model) == ("executed", 1, "new", "Order")
+    assert result.position is not None and result.position >= 1
+    data = result.data or {}
+    assert data["quantity"] == 1 and data["status"] == "draft" and data["note"] is None
+    assert data["created_by"] == "alice" and data["tenant_id"] == "acme"
+    assert data["updated_at"].endswith("Z") and data["total"] == "10.50"
+    assert writ.get(CLERK, "Order", result.id)["sku"] == "A-1"
+
+
+def test_create_many_is_all_or_nothing(writ: Writ) -> None:
+    results = writ.create_many(CLERK, "Order", [{"sku": f"S-{i}", "total": i} for i in range(3)])
+    assert [r.version for r in results] == [1, 1, 1] and len({r.id for r in results}) == 3
+    before = record_events(writ)
+    with pytest.raises(RequiredFieldMissingError):
+        writ.create_many(CLERK, "Order", [{"sku": "OK-1", "total": 1}, {"sku": "NO-TOTAL"}])
+    assert record_events(writ) == before
+
+
+def test_replace_clears_omitted_fields_and_keeps_protected_ones(writ: Writ) -> None:
+    record_id = new_order(writ, note="fragile", quantity=3, placed_on="2026-01-02")
+    result = writ.replace(CLERK, "Order", record_id, {"sku": "A-1", "total": "99"})
+    data = writ.get(CLERK, "Order", record_id)
+    assert (result.version, result.state) == (2, "modified")
+    assert data["note"] is None and data["quantity"] == 1 and data["total"] == "99"
+    assert data["placed_on"] == "2026-01-02" and data["created_by"] == "alice"
+
+
+def test_patch_changes_only_given_fields(writ: Writ) -> None:
+    record_id = new_order(writ, note="keep")
+    result = writ.patch(CLERK, "Order", record_id, {"quantity": 5})
+    data = writ.get(CLERK, "Order", record_id)
+    assert (result.version, result.state, data["quantity"], data["note"]) == (2, "modified", 5, "keep")
+
+
+def test_soft_delete_hides_and_restore_brings_back(writ: Writ) -> None:
+    record_id = new_order(writ)
+    assert writ.delete(MANAGER, "Order", record_id).state == "deleted"
+    with pytest.raises(RecordDeletedError):
+        writ.patch(CLERK, "Order", record_id, {"quantity": 2})
+    with pytest.raises(RecordDeletedError):
+        writ.get(CLERK, "Order", record_id)
+    with pytest.raises(GrantMissingError):
+        writ.get(CLERK, "Order", record_id, include_deleted=True)
+    assert writ.get(AUDITOR, "Order", record_id, include_deleted=True)["_state"] == "deleted"
+    assert writ.restore(MANAGER, "Order", record_id).state == "modified"
+    with pytest.raises(RecordNotDeletedError):
+        writ.restore(MANAGER, "Order", record_id)
+    assert writ.get(CLERK, "Order", record_id)["_version"] == 3
+
+
+def test_purge_leaves_a_tombstone_without_data(writ: Writ) -> None:
+    record_id = new_order(writ, note="secret")
+    result = writ.purge(MANAGER.for_purpose("GDPR erasure request"), "Order", record_id)
+    assert (result.state, result.version, result.data) == ("purged", 2, None)
+    for attempt in (lambda: writ.get(CLERK, "Order", record_id),
+                    lambda: writ.patch(CLERK, "Order", record_id, {"quantity": 2}),
+                    lambda: writ.get(CLERK, "Order", record_id, version=1)):
+        with pytest.raises(RecordNotFoundError):
+            attempt()
+    history = writ.history(CLERK, "Order", record_id)
+    assert [h.event for h in history] == ["Created", "Purged"]
+    assert (history[1].actor, history[1].purpose) == ("maria", "GDPR erasure request")
+    assert all(h.before == {} and h.after == {} for h in history)
+
+
+def test_get_as_of_version(writ: Writ) -> None:
+    record_id = new_order(writ)
+    writ.patch(CLERK, "Order", record_id, {"quantity": 7})
+    assert writ.get(CLERK, "Order", record_id, version=1)["quantity"] == 1
+    assert writ.get(CLERK, "Order", record_id)["quantity"] == 7
+    with pytest.raises(RecordNotFoundError):
+        writ.get(CLERK, "Order", record_id, version=3)
+
+
+def test_history_lists_every_event_with_before_and_after(writ: Writ) -> None:
+    record_id = new_order(writ)
+    writ.patch(principal("bob", purpose="fix quantity"), "Order", record_id, {"quantity": 4})
+    writ.delete(MANAGER, "Order", record_id)
+    writ.restore(MANAGER, "Order", record_id)
+    history = writ.history(CLERK, "Order", record_id)
+    assert [(h.version, h.event, h.state) for h in history] == [
+        (1, "Created", "new"), (2, "Patched", "modified"), (3, "Deleted", "deleted"), (4, "Restored", "modified"),
+    ]
+    patched = history[1]
+    assert (patched.actor, patched.purpose) == ("bob", "fix quantity")
+    assert patched.changes["quantity"] == {"before": 1, "after": 4}
+    assert patched.before["quantity"] == 1 and patched.after["quantity"] == 4
+    assert history[0].decision_id and len({h.hash for h in history}) == 4
+
+
+def test_evaluate_previews_and_writes_nothing(writ: Writ) -> None:
+    record_id = new_order(writ)
+    position = writ.recorder.max_notification_id()
+    allowed = writ.evaluate(CLERK, Patch(model="Order", id=record_id, changes={"quantity": 9}))
+    assert (allowed.outcome, allowed.code) == ("allow", None)
+    assert allowed.before and allowed.before["quantity"] == 1
+    assert allowed.after and allowed.after["quantity"] == 9
+    parked = writ.evaluate(CLERK, Patch(model="Order", id=record_id, changes={"total": "20000"}))
+    assert parked.outcome == "require_approval" and "total gt" in parked.reasons[0]
+    refused = writ.evaluate(CLERK, Create(model="Order", data={"sku": "x y", "bogus": 1}))
+    assert (refused.outcome, refused.code) == ("deny", "UNKNOWN_FIELD")
+    assert writ.recorder.max_notification_id() == position
+
+
+def test_decisions_are_recorded_for_allowed_and_refused_commands(writ: Writ) -> None:
+    record_id = new_order(writ)
+    with pytest.raises(GrantMissingError):
+        writ.delete(CLERK, "Order", record_id)
+    decisions = writ.decisions(CLERK)
+    assert [(d["outcome"], d["code"], d["operation"]) for d in decisions] == [
+        ("allowed", None, "create"), ("refused", "GRANT_MISSING", "delete"),
+    ]
+    assert decisions[0]["record_id"] == record_id and decisions[1]["purpose"] == "testing"
+    assert all(d["policy_version"] == writ.catalog.version for d in decisions)
+    assert writ.decisions(principal(tenant="other")) == []
+
+
+def test_unknown_record_id_is_not_found(writ: Writ) -> None:
+    with pytest.raises(RecordNotFoundError):
+        writ.patch(CLERK, "Order", uuid4(), {"quantity": 2})

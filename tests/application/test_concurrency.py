@@ -1,0 +1,82 @@
+"""Optimistic concurrency and idempotency under real thread races, on both databases."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from application.service import Writ
+from domain.errors import VersionConflictError
+from domain.idempotency import IdempotencyKey
+from domain.record import Record
+from tests.catalogs import principal
+
+T = TypeVar("T")
+FIELDS = "abcdefgh"
+
+
+def race(count: int, action: Callable[[int], T]) -> list[T | Exception]:
+    """Run ``action(i)`` in ``count`` threads released together; collect results or errors."""
+    barrier = threading.Barrier(count)
+
+    def run(i: int) -> T | Exception:
+        barrier.wait(timeout=10)
+        try:
+            return action(i)
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def topics_in_log(writ: Writ, topic: str) -> int:
+    return len(writ.recorder.select_notifications(1, 10_000, topics=[topic]))
+
+
+def test_stale_writes_with_expected_version_conflict(writ: Writ) -> None:
+    record_id = writ.create(principal(), "Tally", {}).id
+    outcomes = race(8, lambda i: writ.patch(principal(f"u{i}"), "Tally", record_id, {FIELDS[i]: i},
+                                            expected_version=1))
+    winners = [o for o in outcomes if not isinstance(o, Exception)]
+    losers = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(winners) == 1 and len(losers) == 7
+    assert all(isinstance(o, VersionConflictError) for o in losers), losers
+    assert writ.get(principal(), "Tally", record_id)["_version"] == 2
+
+
+def test_without_expected_version_no_update_is_lost(writ: Writ) -> None:
+    record_id = writ.create(principal(), "Tally", {}).id
+    outcomes = race(8, lambda i: writ.patch(principal(f"u{i}"), "Tally", record_id, {FIELDS[i]: i}))
+    assert not [o for o in outcomes if isinstance(o, Exception)]
+    final = writ.get(principal(), "Tally", record_id)
+    assert {name: final[name] for name in FIELDS} == {name: i for i, name in enumerate(FIELDS)}
+    assert final["_version"] == 9
+    actors = {h.actor for h in writ.history(principal(), "Tally", record_id)[1:]}
+    assert actors == {f"u{i}" for i in range(8)}
+
+
+def test_concurrent_retries_of_one_idempotent_create_write_once(writ: Writ) -> None:
+    def create(_: int) -> Any:
+        return writ.create(principal(), "Order", {"sku": "IDEM-1", "total": "5"}, idempotency_key="order-1")
+
+    outcomes = race(5, create)
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    assert len({o.id for o in outcomes}) == 1  # type: ignore[union-attr]
+    assert sum(o.replayed for o in outcomes) == 4  # type: ignore[union-attr]
+    assert len({o.position for o in outcomes}) == 1  # type: ignore[union-attr]
+    assert topics_in_log(writ, Record.Created.TOPIC) == 1
+    assert topics_in_log(writ, IdempotencyKey.Created.TOPIC) == 1
+    assert [d["outcome"] for d in writ.decisions(principal())] == ["allowed"]
+
+
+def test_idempotent_repeat_returns_first_result_and_appends_nothing(writ: Writ) -> None:
+    first = writ.create(principal(), "Order", {"sku": "IDEM-2", "total": "5"}, idempotency_key="k2")
+    position = writ.recorder.max_notification_id()
+    again = writ.create(principal(), "Order", {"sku": "IDEM-2", "total": "5"}, idempotency_key="k2")
+    assert again.replayed and (again.id, again.version, again.position) == (first.id, 1, first.position)
+    assert writ.recorder.max_notification_id() == position
+    other_user = writ.create(principal("bob"), "Order", {"sku": "IDEM-2", "total": "5"}, idempotency_key="k2")
+    assert other_user.id != first.id and not other_user.replayed

@@ -1,0 +1,75 @@
+"""Field values normalize to JSON-native form; policy rules are data evaluated on typed values."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from domain.catalog import Catalog
+from domain.errors import InvalidFieldValueError
+from domain.fields import FieldSpec
+from domain.policy import ModelPolicy
+from tests.catalogs import SHOP_CATALOG
+
+
+@pytest.mark.parametrize(
+    ("spec", "value", "expected"),
+    [
+        ({"type": "decimal"}, "10.50", "10.50"),
+        ({"type": "decimal"}, 3, "3"),
+        ({"type": "decimal"}, Decimal("1E+3"), "1000"),
+        ({"type": "datetime"}, "2026-01-02T03:04:05+02:00", "2026-01-02T01:04:05Z"),
+        ({"type": "date"}, "2026-01-02", "2026-01-02"),
+        ({"type": "uuid"}, "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+        ({"type": "list", "items": "int"}, (1, 2), [1, 2]),
+        ({"type": "json"}, {"a": [1, None]}, {"a": [1, None]}),
+        ({"type": "str", "choices": ["a", "b"]}, "b", "b"),
+    ],
+)
+def test_values_normalize(spec: dict[str, object], value: object, expected: object) -> None:
+    assert FieldSpec.model_validate(spec).normalize("f", value) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "value"),
+    [
+        ({"type": "int"}, "5"),
+        ({"type": "int"}, True),
+        ({"type": "bool"}, 1),
+        ({"type": "decimal"}, "NaN"),
+        ({"type": "datetime"}, "2026-01-02T03:04:05"),
+        ({"type": "int", "min": 1}, 0),
+        ({"type": "str", "max_length": 2}, "abc"),
+        ({"type": "str", "choices": ["a"]}, "b"),
+        ({"type": "int"}, None),
+    ],
+)
+def test_invalid_values_are_refused_with_the_field(spec: dict[str, object], value: object) -> None:
+    with pytest.raises(InvalidFieldValueError) as caught:
+        FieldSpec.model_validate(spec).normalize("f", value)
+    assert caught.value.field == "f"
+
+
+def test_conditional_policy_first_match_wins() -> None:
+    spec = Catalog.from_toml(SHOP_CATALOG).models["Order"]
+    resolve = spec.policy.resolve
+    assert resolve("update", {"status": "shipped", "total": "1"}, spec.typed)[0] == "deny"
+    assert resolve("update", {"status": "draft", "total": "10000.01"}, spec.typed)[0] == "require_approval"
+    assert resolve("update", {"status": "draft", "total": "10000"}, spec.typed)[0] == "allow"
+    expected = ("deny", "policy bulk_update: no rule allows it (writes are opt-in)")
+    assert resolve("bulk_update", {}, spec.typed) == expected
+
+
+def test_all_any_and_operators() -> None:
+    policy = ModelPolicy.model_validate({"update": [
+        {"action": "deny", "when": {"all": [{"field": "n", "op": "ge", "value": 5},
+                                            {"any": [{"field": "tag", "op": "in", "value": ["x", "y"]},
+                                                     {"field": "note", "op": "is_null"}]}]}},
+        "allow",
+    ]})
+    typed = lambda _name, value: value  # noqa: E731
+    assert policy.resolve("update", {"n": 5, "tag": "y", "note": "z"}, typed)[0] == "deny"
+    assert policy.resolve("update", {"n": 5, "tag": "q"}, typed)[0] == "deny"
+    assert policy.resolve("update", {"n": 5, "tag": "q", "note": "z"}, typed)[0] == "allow"
+    assert policy.resolve("update", {"n": 4, "tag": "x"}, typed)[0] == "allow"
