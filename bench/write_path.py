@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,10 +25,10 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from application.service import Writ
 from domain.catalog import Catalog
 from domain.principal import Principal
+from domain.record import Record
 from infrastructure.demo import demo_catalog_text
 from infrastructure.settings import open_writ, writ_env
 
@@ -71,6 +69,25 @@ def time_library(app: LibraryBaseline, start: int, count: int) -> float:
     for i in range(start, start + count):
         app.save(Item(stored_payload(i)))
     return time.perf_counter() - began
+
+
+def load_times(writ: Any, principal: Principal, events: int = 3000, reads: int = 200) -> None:
+    """Snapshots keep loading constant: a 1-event record vs a record with thousands of events."""
+    fresh = writ.create(principal, "Order", payload(-1)).id
+    long_lived = uuid.UUID(writ.create(principal, "Order", payload(-2)).id)
+    record = writ.repository.get(long_lived)
+    for n in range(1, events):
+        record.patch({"quantity": n % 50 + 1}, {"actor": "bench"}, writ.clock())
+        if n % 100 == 0 or n == events - 1:
+            writ.save(record)
+    timings = {}
+    for label, record_id in (("1 event", fresh), (f"{events} events", long_lived)):
+        began = time.perf_counter()
+        for _ in range(reads):
+            writ.get(principal, "Order", record_id)
+        timings[label] = (time.perf_counter() - began) / reads * 1e3
+    print("load (get) per record: " + ", ".join(f"{k}: {v:.3f} ms" for k, v in timings.items())
+          + f" (snapshot every {Writ.snapshotting_intervals[Record]} events)")
 
 
 def main() -> None:
@@ -115,6 +132,7 @@ def run(url: str, rounds: int, per_round: int) -> None:
     print(f"library saves/s, plain Aggregate, same payload, Writ's orjson mapper:  {orjson_per_s:,.0f}")
     print(f"per write: governed {1e3 / governed_per_s:.3f} ms, library {1e3 / library_per_s:.3f} ms "
           f"(governance overhead {1e3 / governed_per_s - 1e3 / library_per_s:+.3f} ms)")
+    load_times(writ, principal)
     for app in (writ, library, library_orjson):
         app.close()
     result = {"bench": "write_path", "governed_per_s": round(governed_per_s, 1),

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from domain.catalog import Catalog, ModelSpec
-from domain.commands import Create, Patch, RecordCommand, Replace, Restore
+from domain.commands import Create, Patch, Purge, RecordCommand, Replace, Restore
 from domain.errors import (
     ApprovalRequiredError,
     GrantMissingError,
@@ -127,7 +127,7 @@ def _check_record(
     if isinstance(command, Restore):
         if record.state != DELETED:
             raise _Refused(RecordNotDeletedError(f"{command.model} {command.id} is not deleted"))
-    elif record.state == DELETED:
+    elif record.state == DELETED and not isinstance(command, Purge):
         raise _Refused(RecordDeletedError(f"{command.model} {command.id} is deleted; restore it first"))
     return record.view()
 

@@ -100,6 +100,14 @@ def test_purge_leaves_a_tombstone_without_data(writ: Writ) -> None:
     assert all(h.before == {} and h.after == {} for h in history)
 
 
+def test_a_soft_deleted_record_can_be_purged(writ: Writ) -> None:
+    record_id = new_order(writ)
+    writ.delete(MANAGER, "Order", record_id)
+    assert writ.purge(MANAGER, "Order", record_id).version == 3
+    with pytest.raises(RecordNotFoundError):
+        writ.restore(MANAGER, "Order", record_id)
+
+
 def test_get_as_of_version(writ: Writ) -> None:
     record_id = new_order(writ)
     writ.patch(CLERK, "Order", record_id, {"quantity": 7})
@@ -155,3 +163,13 @@ def test_decisions_are_recorded_for_allowed_and_refused_commands(writ: Writ) -> 
 def test_unknown_record_id_is_not_found(writ: Writ) -> None:
     with pytest.raises(RecordNotFoundError):
         writ.patch(CLERK, "Order", uuid4(), {"quantity": 2})
+
+
+def test_audit_context_is_stamped_on_the_events(writ: Writ) -> None:
+    caller = CLERK.for_purpose("import", correlation_id="corr-1", causation_id="cause-9",
+                               audit_attributes={"ticket": "OPS-12", "agent": "assistant-7"})
+    record_id = writ.create(caller, "Order", {"sku": "A-1", "total": "1"}, idempotency_key="imp-1").id
+    (entry,) = writ.history(CLERK, "Order", record_id)
+    assert (entry.purpose, entry.correlation_id, entry.causation_id) == ("import", "corr-1", "cause-9")
+    assert entry.audit == {"ticket": "OPS-12", "agent": "assistant-7"}
+    assert entry.idempotency_key == "imp-1" and entry.actor == "alice"

@@ -53,3 +53,17 @@ def test_writes_are_opt_in() -> None:
 def test_unknown_model() -> None:
     with pytest.raises(ModelUnknownError):
         Catalog.from_toml(SHOP_CATALOG).model("Invoice")
+
+
+def test_catalog_built_in_python() -> None:
+    from domain.catalog import ModelSpec
+    from domain.fields import FieldSpec
+    from domain.policy import ModelPolicy
+
+    catalog = Catalog(models={"Note": ModelSpec(
+        fields={"text": FieldSpec(type="str", max_length=10)},
+        required=("text",),
+        policy=ModelPolicy.model_validate({"create": "allow"}),
+    )})
+    assert catalog.model("Note").policy.resolve("create", {}, lambda _f, v: v)[0] == "allow"
+    assert catalog.version == Catalog.from_dict(catalog.model_dump()).version

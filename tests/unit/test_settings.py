@@ -1,0 +1,30 @@
+"""One URL picks the database."""
+
+from __future__ import annotations
+
+import pytest
+
+from infrastructure.settings import ConfigurationError, writ_env
+
+
+def test_sqlite_urls() -> None:
+    assert writ_env("sqlite:///writ.db")["SQLITE_DBNAME"] == "writ.db"
+    assert writ_env("sqlite:////var/lib/writ/w.db")["SQLITE_DBNAME"] == "/var/lib/writ/w.db"
+    assert writ_env("sqlite:///writ.db")["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
+
+
+def test_postgres_url() -> None:
+    env = writ_env("postgresql://writer:s%40cret@db.local:6543/orders?schema=writ&pool_size=9")
+    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("writer", "s@cret")
+    assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"], env["POSTGRES_DBNAME"]) == ("db.local", "6543", "orders")
+    assert (env["POSTGRES_SCHEMA"], env["POSTGRES_POOL_SIZE"]) == ("writ", "9")
+    assert "ENABLE_DB_FUNCTIONS" not in " ".join(env)
+    assert writ_env("postgresql://u@h/db", create_tables=False)["CREATE_TABLE"] == "n"
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "sqlite://", "nonsense"])
+def test_bad_urls_are_refused_with_a_code(url: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        writ_env(url)
+    assert caught.value.code == "CONFIGURATION_INVALID"
