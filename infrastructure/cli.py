@@ -77,3 +77,9 @@ def check(path: Path, as_json: bool) -> None:
 def load_catalog(path: Path) -> Catalog:
     """Read and validate a catalog file (a CatalogError names the model and key)."""
     return Catalog.from_toml(path.read_text(encoding="utf-8"), source=str(path))
+
+
+from infrastructure.record_commands import COMMANDS  # noqa: E402 - registered after the group is defined
+
+for _command in COMMANDS:
+    main.add_command(_command)
