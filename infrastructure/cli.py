@@ -41,10 +41,6 @@ def demo(database_url: str | None) -> None:
 
     run_demo(database_url)
 
-from infrastructure.bus.relay_command import relay  # noqa: E402 - registered after the group is defined
-
-main.add_command(relay)
-
 
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default="writ.toml")
