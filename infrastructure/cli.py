@@ -75,7 +75,10 @@ def load_catalog(path: Path) -> Catalog:
     return Catalog.from_toml(path.read_text(encoding="utf-8"), source=str(path))
 
 
-from infrastructure.record_commands import COMMANDS  # noqa: E402 - registered after the group is defined
+# Subcommands live in their own modules; they import this group's helpers, so register them last.
+from infrastructure.bus.relay_command import relay  # noqa: E402
+from infrastructure.project_command import project  # noqa: E402
+from infrastructure.record_commands import COMMANDS  # noqa: E402
 
-for _command in COMMANDS:
+for _command in (*COMMANDS, project, relay):
     main.add_command(_command)

@@ -1,0 +1,189 @@
+"""Projection benchmark on PostgreSQL: catch-up throughput, a raw-insert baseline, live latency.
+
+1. Appends N creates (``create_many``, 1,000 per save) plus some patches and
+   deletes to a fresh schema, then times one worker catching up from zero
+   (``run(until_caught_up=True)``, ``--batch-size`` events per transaction).
+2. Baseline: the same final rows inserted with plain psycopg ``executemany`` into
+   a copy of the view table (same columns and indexes), one transaction per
+   batch of the same size. ``ratio`` = catch-up events/s / baseline rows/s.
+3. Live: a ``writ project`` subprocess follows the log; each write waits with
+   ``Views.wait`` for its position; latency = write returned -> row visible.
+
+Usage: ``python bench/projection.py [--events 100000] [--database URL]``. The
+last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb, set_json_dumps
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from domain.catalog import Catalog  # noqa: E402
+from domain.principal import Principal  # noqa: E402
+from infrastructure.settings import open_writ  # noqa: E402
+from projections import open_views, open_worker  # noqa: E402
+
+CATALOG = """
+[models.Order]
+required = ["sku", "total"]
+[models.Order.fields]
+sku = { type = "str" }
+quantity = { type = "int", default = 1 }
+total = { type = "decimal" }
+status = { type = "str", choices = ["draft", "placed", "shipped"], default = "draft" }
+placed_at = { type = "datetime", nullable = true }
+note = { type = "str", nullable = true }
+tags = { type = "list", items = "str", nullable = true }
+[models.Order.policy]
+create = "allow"
+update = "allow"
+delete = "allow"
+[models.Order.grants]
+create = ["*"]
+update = ["*"]
+delete = ["*"]
+"""
+WHO = Principal(user_id="bench", tenant_id="t1", roles=frozenset({"clerk"}), purpose="benchmark")
+
+
+def row(n: int) -> dict[str, object]:
+    return {"sku": f"SKU-{n}", "quantity": 1 + n % 9, "total": f"{n % 997}.{n % 100:02d}",
+            "status": ("draft", "placed", "shipped")[n % 3], "placed_at": "2024-05-01T12:00:00Z",
+            "note": None if n % 4 else f"note {n}", "tags": ["a", "b"] if n % 2 else None}
+
+
+def append(writ: object, events: int) -> tuple[int, float]:
+    """Creates (and ~5% patches/deletes); returns (record events appended, seconds)."""
+    started = time.perf_counter()
+    creates = int(events * 0.95)
+    ids: list[str] = []
+    for start in range(0, creates, 1000):
+        results = writ.create_many(WHO, "Order", [row(n) for n in range(start, min(creates, start + 1000))])  # type: ignore[attr-defined]
+        ids += [r.id for r in results]
+    extra = events - creates
+    for n, record_id in enumerate(ids[:extra]):
+        if n % 5:
+            writ.patch(WHO, "Order", record_id, {"quantity": 42, "note": "patched"})  # type: ignore[attr-defined]
+        else:
+            writ.delete(WHO, "Order", record_id)  # type: ignore[attr-defined]
+    return creates + extra, time.perf_counter() - started
+
+
+def catch_up(catalog: Catalog, url: str, batch: int) -> float:
+    worker = open_worker(catalog, url, batch_size=batch)
+    try:
+        started = time.perf_counter()
+        worker.run(until_caught_up=True)
+        return time.perf_counter() - started
+    finally:
+        worker.close()
+
+
+def raw_insert(conninfo: str, schema: str, batch: int) -> tuple[int, float]:
+    """Plain executemany of the view's final rows into an identical table."""
+    with psycopg.connect(conninfo) as conn:
+        set_json_dumps(lambda obj: orjson.dumps(obj).decode(), context=conn)
+        view, raw = sql.Identifier(schema, "writ_view_order"), sql.Identifier(schema, "raw_order")
+        conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(raw, view))
+        cursor = conn.execute(sql.SQL("SELECT * FROM {}").format(view))
+        names = [d.name for d in cursor.description or ()]
+        rows = [[Jsonb(v) if isinstance(v, list | dict) else v for v in r] for r in cursor.fetchall()]
+        conn.commit()
+        insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            raw, sql.SQL(", ").join(map(sql.Identifier, names)), sql.SQL(", ").join(sql.Placeholder() * len(names)))
+        started = time.perf_counter()
+        for start in range(0, len(rows), batch):
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(insert, rows[start:start + batch])
+        return len(rows), time.perf_counter() - started
+
+
+def live_latency(catalog: Catalog, url: str, writes: int) -> tuple[list[float], list[float]]:
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as handle:
+        handle.write(CATALOG)
+    worker = subprocess.Popen([sys.executable, "-c", "from infrastructure.cli import main; main()", "project",
+                               "--database", url, "--catalog", handle.name], cwd=ROOT, stderr=subprocess.DEVNULL)
+    writ, views = open_writ(catalog, url), open_views(catalog, url)
+    visible, end_to_end = [], []
+    try:
+        warm = writ.create(WHO, "Order", row(0))
+        views.wait(warm.position, timeout=30)
+        for n in range(writes):
+            started = time.perf_counter()
+            result = writ.create(WHO, "Order", row(n))
+            written = time.perf_counter()
+            views.wait(result.position, timeout=5)
+            done = time.perf_counter()
+            visible.append((done - written) * 1000)
+            end_to_end.append((done - started) * 1000)
+    finally:
+        worker.terminate()
+        worker.wait(10)
+        writ.close()
+        views.close()
+        os.unlink(handle.name)
+    return visible, end_to_end
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--writes", type=int, default=300)
+    parser.add_argument("--database", default=os.environ.get("WRIT_BENCH_DATABASE_URL",
+                                                             "postgresql://postgres@127.0.0.1:5432/test"))
+    args = parser.parse_args()
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    conninfo = args.database
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    url = f"{args.database}{'&' if '?' in args.database else '?'}schema={schema}"
+    catalog = Catalog.from_toml(CATALOG)
+    try:
+        writ = open_writ(catalog, url)
+        events, append_s = append(writ, args.events)
+        writ.close()
+        print(f"appended {events} record events in {append_s:.1f}s (command side, not measured)")
+        seconds = catch_up(catalog, url, args.batch_size)
+        events_per_s = events / seconds
+        print(f"catch-up: {events} events in {seconds:.2f}s = {events_per_s:,.0f} events/s "
+              f"(batch {args.batch_size})")
+        rows, raw_s = raw_insert(conninfo, schema, args.batch_size)
+        raw_per_s = rows / raw_s
+        print(f"raw executemany: {rows} rows in {raw_s:.2f}s = {raw_per_s:,.0f} rows/s")
+        print(f"ratio (catch-up events/s / raw rows/s): {events_per_s / raw_per_s:.2f}")
+        visible, end_to_end = live_latency(catalog, url, args.writes)
+        print(f"live: write->visible p50 {pct(visible, 50):.1f} ms, p99 {pct(visible, 99):.1f} ms; "
+              f"including the write p50 {pct(end_to_end, 50):.1f} ms, p99 {pct(end_to_end, 99):.1f} ms "
+              f"({args.writes} writes)")
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    print(orjson.dumps({
+        "bench": "projection", "events_per_s": round(events_per_s), "raw_rows_per_s": round(raw_per_s),
+        "ratio": round(events_per_s / raw_per_s, 2), "visible_p50_ms": round(pct(visible, 50), 2),
+        "visible_p99_ms": round(pct(visible, 99), 2),
+    }).decode())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""``writ project``: run the projection worker, rebuild the views, or show the lag (``--status``)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from domain.catalog import Catalog
+from projections import ProjectionWorker, open_worker
+
+
+@click.command()
+@click.option("--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL).")
+@click.option("--catalog", "catalog_path", default="writ.toml", show_default=True, envvar="WRIT_CATALOG",
+              type=click.Path(dir_okay=False, path_type=Path), help="Catalog file (or WRIT_CATALOG).")
+@click.option("--batch-size", default=2000, show_default=True, help="Events per transaction at most.")
+@click.option("--once", is_flag=True, help="Catch up with the log, then exit.")
+@click.option("--rebuild", is_flag=True, help="Rebuild every view from the log into fresh tables and swap.")
+@click.option("--status", "show_status", is_flag=True, help="Print position, events and seconds behind.")
+@click.option("--json", "as_json", is_flag=True, help="With --status: JSON lines.")
+def project(database_url: str | None, catalog_path: Path, batch_size: int, once: bool, rebuild: bool,
+            show_status: bool, as_json: bool) -> None:
+    """Keep the current-rows views up to date from the notification log (one active worker)."""
+    catalog = Catalog.from_toml(catalog_path.read_text(encoding="utf-8"), source=str(catalog_path))
+    console = Console(stderr=True)
+    worker = open_worker(catalog, database_url, batch_size=batch_size,
+                         log=lambda line: console.print(f"writ project: {line}", highlight=False))
+    try:
+        if show_status:
+            _print_status(worker, as_json)
+        elif rebuild:
+            _rebuild(worker, console)
+        else:
+            worker.run(_stop_on_signals(), until_caught_up=once)
+    finally:
+        worker.close()
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handle)
+    return stop
+
+
+def _rebuild(worker: ProjectionWorker, console: Console) -> None:
+    columns = (TextColumn("rebuilding {task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("[progress.percentage]{task.percentage:>3.0f}%"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=not sys.stderr.isatty()) as progress:
+        task = progress.add_task(worker.name, total=None)
+
+        def advance(position: int, head: int) -> None:
+            progress.update(task, completed=position, total=head)
+
+        position = worker.rebuild(advance)
+    console.print(f"rebuilt {worker.name} up to position {position}")
+
+
+def _print_status(worker: ProjectionWorker, as_json: bool) -> None:
+    found = worker.status()
+    if as_json:
+        for status in found:
+            click.echo(orjson.dumps(status).decode())
+        return
+    table = Table("projection", "position", "head", "events behind", "seconds behind", "updated", "worker")
+    for s in found:
+        table.add_row(s.name, str(s.position), str(s.head), str(s.events_behind), f"{s.seconds_behind:.1f}",
+                      s.updated_at or "never", s.worker or "-")
+    if not found:
+        click.echo("no projection has run on this database yet")
+        return
+    Console().print(table)

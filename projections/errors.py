@@ -1,0 +1,15 @@
+"""Errors of the projection side; they join Writ's one error tree under ``WritError``."""
+
+from __future__ import annotations
+
+from domain.errors import WritError
+
+
+class ProjectionTimeoutError(WritError):
+    """The projection did not reach a position before the caller's deadline."""
+
+    code = "PROJECTION_TIMEOUT"
+
+
+class PositionMovedError(Exception):
+    """Another writer moved the tracked position: the batch was rolled back (internal)."""

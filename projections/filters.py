@@ -1,0 +1,184 @@
+"""Filters, sort orders and keyset cursors of view queries, compiled to SQL.
+
+Callers name fields; every name is checked against the model's columns
+(declared fields, ``id``, the tenant column and the system columns) and refused
+with ``UNKNOWN_FIELD`` otherwise. Values are validated by the field's own
+``FieldSpec`` and always travel as parameters. NULLs sort after every value
+(ascending) so that the keyset condition is the same on both databases; ``id``
+ends every order, which makes it total and the cursor exact.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pydantic
+from psycopg import sql
+
+from domain.errors import InvalidFieldValueError, UnknownFieldError
+from domain.fields import FieldSpec
+from domain.policy import Comparison
+from projections.schema import SYSTEM_TYPES, UNSORTABLE
+from projections.store import Layout, ViewStore
+
+FilterLike = Comparison | Mapping[str, Any] | tuple[Any, ...]
+OrderLike = str | tuple[str, str]
+_OPERATORS = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_SYSTEM_SPECS = {"uuid": FieldSpec(type="uuid"), "int": FieldSpec(type="int"),
+                 "str": FieldSpec(type="str"), "timestamp": FieldSpec(type="datetime")}
+Clause = tuple[sql.Composable, list[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    name: str
+    kind: str
+    descending: bool
+
+    def label(self) -> str:
+        return f"-{self.name}" if self.descending else self.name
+
+
+def as_comparison(item: FilterLike) -> Comparison:
+    try:
+        if isinstance(item, Comparison):
+            return item
+        if isinstance(item, tuple):
+            return Comparison(field=item[0], op=item[1], value=item[2] if len(item) > 2 else None)
+        return Comparison.model_validate(item)
+    except (pydantic.ValidationError, IndexError):
+        raise InvalidFieldValueError(f"Invalid filter {item!r}: use (field, op, value) with op one of "
+                                     "eq, ne, lt, le, gt, ge, in, contains, is_null") from None
+
+
+class Compiler:
+    """Builds the WHERE and ORDER BY of one model's view queries."""
+
+    def __init__(self, store: ViewStore, layout: Layout) -> None:
+        self.store, self.layout = store, layout
+        self.kinds = {column.name: column.type for column in layout.columns}
+
+    def kind(self, name: str) -> str:
+        if name not in self.kinds:
+            raise UnknownFieldError(f"Unknown field: {name[:100]}", field=name[:100])
+        return self.kinds[name]
+
+    def spec(self, name: str) -> FieldSpec:
+        declared = self.layout.spec.fields.get(name)
+        return declared or _SYSTEM_SPECS[SYSTEM_TYPES.get(name, "str")]
+
+    def normalized(self, name: str, value: Any) -> Any:
+        return self.spec(name).normalize(name, value)
+
+    def column(self, name: str) -> sql.Composable:
+        return self.store.comparable(sql.Identifier(name), self.kind(name))
+
+    def param(self, name: str, value: Any) -> Any:
+        return self.store.compare_value(self.kind(name), value)
+
+    # -- filters ----------------------------------------------------------------
+
+    def condition(self, item: FilterLike) -> Clause:
+        comparison = as_comparison(item)
+        name, op, value = comparison.field, comparison.op, comparison.value
+        kind, raw = self.kind(name), sql.Identifier(name)
+        if op == "is_null" or (op in ("eq", "ne") and value is None):
+            wanted = op == "eq" or (op == "is_null" and (value is None or bool(value)))
+            return sql.SQL("{} IS NULL" if wanted else "{} IS NOT NULL").format(raw), []
+        if op == "contains":
+            return self._contains(name, kind, value)
+        if kind in UNSORTABLE:
+            raise InvalidFieldValueError(f"Field {name} of type {kind} supports contains and is_null only",
+                                         field=name)
+        if op == "in":
+            return self._in(name, value)
+        param = self.param(name, self.normalized(name, value))
+        if op == "ne":
+            return sql.SQL("({} <> %s OR {} IS NULL)").format(self.column(name), raw), [param]
+        return sql.SQL("{} {} %s").format(self.column(name), sql.SQL(_OPERATORS[op])), [param]
+
+    def _in(self, name: str, value: Any) -> Clause:
+        if not isinstance(value, list | tuple | set | frozenset):
+            raise InvalidFieldValueError(f"Filter 'in' on {name} needs a list of values", field=name)
+        params = [self.param(name, self.normalized(name, v)) for v in value]
+        return self.store.in_list(self.column(name), params)
+
+    def _contains(self, name: str, kind: str, value: Any) -> Clause:
+        spec = self.layout.spec.fields.get(name)
+        if kind == "str" and isinstance(value, str):
+            return self.store.contains_text(sql.Identifier(name), value)
+        if kind == "list" and spec is not None:
+            element = FieldSpec(type=spec.items).normalize(name, value) if spec.items else value
+            return self.store.contains_element(sql.Identifier(name), element)
+        raise InvalidFieldValueError(
+            f"Filter 'contains' on {name} needs a text field and a string, or a list field", field=name)
+
+    # -- order and keyset -----------------------------------------------------
+
+    def order(self, order_by: Sequence[OrderLike]) -> list[SortKey]:
+        keys: list[SortKey] = []
+        for item in order_by:
+            name, direction = (item[1:], "desc") if isinstance(item, str) and item.startswith("-") else (
+                (item, "asc") if isinstance(item, str) else item)
+            kind = self.kind(name)
+            if kind in UNSORTABLE or direction not in ("asc", "desc"):
+                raise InvalidFieldValueError(f"Cannot sort by {name} {direction}", field=name)
+            keys.append(SortKey(name, kind, direction == "desc"))
+        if "id" not in {key.name for key in keys}:
+            keys.append(SortKey("id", "uuid", False))
+        return keys
+
+    def order_sql(self, keys: Sequence[SortKey]) -> sql.Composable:
+        parts = [sql.SQL("({} IS NULL) {}, {} {}").format(
+            sql.Identifier(k.name), sql.SQL("DESC" if k.descending else "ASC"),
+            self.column(k.name), sql.SQL("DESC" if k.descending else "ASC")) for k in keys]
+        return sql.SQL(", ").join(parts)
+
+    def after(self, keys: Sequence[SortKey], values: Sequence[Any]) -> Clause:
+        """Rows strictly after the cursor ``values`` in the order ``keys``."""
+        branches: list[sql.Composable] = []
+        params: list[Any] = []
+        for i, key in enumerate(keys):
+            step = self._beyond(key, values[i])
+            if step is None:
+                continue
+            equal = [self._equal(k, v) for k, v in zip(keys[:i], values[:i], strict=True)]
+            branches.append(sql.SQL("({})").format(sql.SQL(" AND ").join([c for c, _ in [*equal, step]])))
+            params += [p for _, ps in [*equal, step] for p in ps]
+        if not branches:
+            return sql.SQL("1 = 0"), []
+        return sql.SQL("({})").format(sql.SQL(" OR ").join(branches)), params
+
+    def _equal(self, key: SortKey, value: Any) -> Clause:
+        if value is None:
+            return sql.SQL("{} IS NULL").format(sql.Identifier(key.name)), []
+        return sql.SQL("{} = %s").format(self.column(key.name)), [self.param(key.name, value)]
+
+    def _beyond(self, key: SortKey, value: Any) -> Clause | None:
+        raw = sql.Identifier(key.name)
+        if value is None:
+            return (sql.SQL("{} IS NOT NULL").format(raw), []) if key.descending else None
+        if key.descending:
+            return sql.SQL("{} < %s").format(self.column(key.name)), [self.param(key.name, value)]
+        return sql.SQL("({} > %s OR {} IS NULL)").format(self.column(key.name), raw), [
+            self.param(key.name, value)]
+
+
+def encode_cursor(keys: Sequence[SortKey], row: Mapping[str, Any]) -> str:
+    body = {"o": [k.label() for k in keys], "v": [row[k.name] for k in keys]}
+    return base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
+
+
+def decode_cursor(keys: Sequence[SortKey], cursor: str) -> list[Any]:
+    try:
+        body = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if body["o"] != [k.label() for k in keys] or len(body["v"]) != len(keys):
+            raise ValueError("cursor belongs to another order")
+        return list(body["v"])
+    except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise InvalidFieldValueError("Invalid cursor for this query's order", field="after") from None

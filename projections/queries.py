@@ -1,0 +1,114 @@
+"""The query API over the current-rows views: ``get``, ``list`` and ``wait``.
+
+Every query is confined to the principal's tenant (another tenant's record is
+``NOT_FOUND``, never ``FORBIDDEN``) and hides soft-deleted rows unless the
+caller asks for them and holds the model's ``read_deleted`` grant. ``list``
+filters, sorts and pages with an opaque keyset cursor (see
+``projections.filters``). ``wait`` gives read-your-writes: it returns once the
+projection has committed a write result's ``position``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from psycopg import sql
+
+from domain.catalog import Catalog
+from domain.errors import GrantMissingError, RecordNotFoundError, UnauthenticatedError
+from domain.principal import Principal
+from projections.errors import ProjectionTimeoutError
+from projections.filters import Clause, Compiler, FilterLike, OrderLike, decode_cursor, encode_cursor
+from projections.schema import DEFAULT_PROJECTION
+from projections.store import Layout, ViewStore
+
+Row = dict[str, Any]
+Rows = list[Row]  # an alias: inside ``Views`` the name ``list`` is the method
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of rows and the cursor of the next (``None`` on the last page)."""
+
+    rows: list[Row]
+    next_cursor: str | None
+
+
+class Views:
+    """Reads of the current-rows projection, for one catalog."""
+
+    def __init__(self, catalog: Catalog, store: ViewStore, *, name: str = DEFAULT_PROJECTION) -> None:
+        self.catalog, self.store, self.name = catalog, store, name
+
+    def get(self, principal: Principal | None, model: str, record_id: UUID | str, *,
+            include_deleted: bool = False) -> Row:
+        """One record's current row, or ``NOT_FOUND``."""
+        layout, scope = self._scope(principal, model, include_deleted)
+        try:
+            key = layout.encoders[0](str(record_id))
+        except ValueError:
+            raise RecordNotFoundError(f"{model} {str(record_id)[:100]} not found") from None
+        where, params = scope
+        rows = self._select(layout, sql.SQL("{} AND id = %s").format(where), [*params, key], limit=1)
+        if not rows:
+            raise RecordNotFoundError(f"{model} {record_id} not found")
+        return rows[0]
+
+    def list(self, principal: Principal | None, model: str, *, filters: Sequence[FilterLike] = (),
+             order_by: Sequence[OrderLike] = (), limit: int = 50, after: str | None = None,
+             include_deleted: bool = False) -> Page:
+        """Rows matching every filter, in ``order_by`` order (``"-total"`` = descending), one page."""
+        layout, (where, params) = self._scope(principal, model, include_deleted)
+        compiler = Compiler(self.store, layout)
+        clauses: list[Clause] = [(where, params), *(compiler.condition(f) for f in filters)]
+        keys = compiler.order(order_by)
+        if after is not None:
+            clauses.append(compiler.after(keys, decode_cursor(keys, after)))
+        limit = max(1, min(int(limit), MAX_LIMIT))
+        condition = sql.SQL(" AND ").join(clause for clause, _ in clauses)
+        values = [p for _, ps in clauses for p in ps]
+        rows = self._select(layout, condition, values, limit=limit + 1, order=compiler.order_sql(keys))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(rows, encode_cursor(keys, rows[-1]) if more else None)
+
+    def wait(self, position: int | None, timeout: float = 5.0) -> None:
+        """Return once the projection has committed ``position`` (a write result's position)."""
+        if position is None:
+            return
+        seen = self.store.wait_position(self.name, position, timeout)
+        if seen < position:
+            raise ProjectionTimeoutError(
+                f"Projection {self.name} reached position {seen}, not {position}, within {timeout:g}s")
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- internals ------------------------------------------------------------
+
+    def _scope(self, principal: Principal | None, model: str,
+               include_deleted: bool) -> tuple[Layout, Clause]:
+        if principal is None:
+            raise UnauthenticatedError("A principal is required to read views")
+        layout = self.store.layout(model)
+        if include_deleted and not layout.spec.grants.allows("read_deleted", principal.roles):
+            raise GrantMissingError(f"Reading deleted {model} records needs the read_deleted grant")
+        tenant = sql.SQL("{} = %s").format(sql.Identifier(layout.spec.tenant_field))
+        if include_deleted:
+            return layout, (tenant, [principal.tenant_id])
+        return layout, (sql.SQL("{} AND _state <> %s").format(tenant), [principal.tenant_id, "deleted"])
+
+    def _select(self, layout: Layout, where: sql.Composable, params: Sequence[Any], *, limit: int,
+                order: sql.Composable | None = None) -> Rows:
+        query = sql.SQL("SELECT {} FROM {} WHERE {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, layout.names)), self.store.ident(layout.table), where)
+        if order is not None:
+            query += sql.SQL(" ORDER BY {}").format(order)
+        query += sql.SQL(" LIMIT {}").format(sql.Literal(limit))
+        with self.store.reading() as cursor:
+            raw = self.store.execute(cursor, query, params).fetchall()
+        return [self.store.decode_row(layout, r) for r in raw]

@@ -1,0 +1,188 @@
+"""The projection runner: follows the notification log into the view store.
+
+``ProjectionWorker.run`` first becomes the one active worker (PostgreSQL
+advisory lock / SQLite file lock; standbys retry every half second), prepares
+the tables (adding columns for fields the catalog gained), then loops: read up
+to ``batch_size`` record events after the tracked position with
+``select_notifications``, fold them into row changes, and commit the rows and
+the new position in one transaction whose first statement is the fenced
+position update, so a batch is applied exactly once or not at all. When the
+log is drained it waits for news (LISTEN on PostgreSQL, a short poll on SQLite).
+
+``rebuild`` replays the whole log into fresh tables and swaps them in within
+one transaction, after catching up to the live position under its lock, so
+readers see the old view or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import ApplicationRecorder, Notification
+
+from domain.catalog import Catalog
+from projections.errors import PositionMovedError
+from projections.rows import RECORD_TOPICS, fold
+from projections.schema import DEFAULT_PROJECTION
+from projections.store import Cursor, ViewStore
+
+Progress = Callable[[int, int], None]
+"""Called with (position reached, head of the log) after each rebuild batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStatus:
+    name: str
+    position: int
+    head: int
+    events_behind: int
+    seconds_behind: float
+    updated_at: str | None
+    worker: str | None
+
+
+class ProjectionWorker:
+    """Keeps the current-rows views of one catalog up to date from the log."""
+
+    standby_interval = 0.5
+    wake_interval = 1.0  # a safety net only: NOTIFY (PostgreSQL) or the short poll (SQLite) wakes us first
+
+    def __init__(self, catalog: Catalog, recorder: ApplicationRecorder, store: ViewStore, *,
+                 name: str = DEFAULT_PROJECTION, batch_size: int = 2000,
+                 log: Callable[[str], None] | None = None, on_close: Callable[[], None] | None = None) -> None:
+        self.catalog, self.recorder, self.store, self.name = catalog, recorder, store, name
+        self.batch_size = batch_size
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._log = log or (lambda _: None)
+        self._on_close = on_close
+
+    # -- following the log ----------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None, *, until_caught_up: bool = False) -> None:
+        """Follow the log as the one active worker until ``stop`` is set (or, optionally, caught up)."""
+        stop = stop or threading.Event()
+        announced_standby = False
+        while not stop.is_set():
+            try:
+                if not self.store.try_lock(self.name):
+                    if not announced_standby:
+                        self._log(f"standby: another worker is active for {self.name}")
+                        announced_standby = True
+                    stop.wait(self.standby_interval)
+                    continue
+                try:
+                    self.activate()
+                    self.follow(stop, until_caught_up=until_caught_up)
+                finally:
+                    self.store.release_lock(self.name)
+                return
+            except self.store.transient as exc:
+                self._log(f"database unavailable ({exc}); reconnecting")
+                self.store.close()
+                stop.wait(1.0)
+
+    def activate(self) -> None:
+        """Prepare tables and tracking, claim the projection, subscribe to news."""
+        self.store.start_listening()
+        with self.store.transaction() as cursor:
+            self.store.prepare(cursor)
+            self.store.ensure_tracking(cursor, self.name)
+        self.store.claim(self.name, self.worker_id)
+        self._log(f"active: {self.name} as {self.worker_id} from position {self.position()}")
+
+    def follow(self, stop: threading.Event, *, until_caught_up: bool = False) -> None:
+        position = self.position()
+        while not stop.is_set():
+            batch = self.read(position)
+            if batch:
+                position = self.project(batch, position)
+            elif until_caught_up:
+                return
+            else:
+                self.store.wait_for_events(self.wake_interval)
+
+    def read(self, position: int, limit: int | None = None) -> Sequence[Notification]:
+        return self.recorder.select_notifications(position + 1, limit or self.batch_size, topics=RECORD_TOPICS)
+
+    def project(self, batch: Sequence[Notification], position: int, *, name: str | None = None,
+                shadow: bool = False) -> int:
+        """Apply one batch and advance from ``position``; return the position now tracked."""
+        name = name or self.name
+        try:
+            with self.store.transaction() as cursor:
+                return self._apply(cursor, batch, name, position, shadow=shadow)
+        except PositionMovedError:
+            self._log(f"{name} was moved by someone else; reloading its position")
+            return self.position(name)
+
+    def _apply(self, cursor: Cursor, batch: Sequence[Notification], name: str, position: int, *,
+               shadow: bool) -> int:
+        target = batch[-1].id
+        self.store.advance(cursor, name, position, target)  # first: the fence, and the lock order
+        self.store.apply(cursor, fold(batch, self.catalog), shadow=shadow)
+        self.store.announce(cursor, name, target)
+        return target
+
+    def position(self, name: str | None = None) -> int:
+        with self.store.reading() as cursor:
+            return self.store.position(cursor, name or self.name)
+
+    # -- rebuild --------------------------------------------------------------
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Replay the log into fresh tables, then swap them in atomically; return the position."""
+        shadow_name = f"{self.name}:rebuild"
+        with self.store.transaction() as cursor:
+            self.store.prepare(cursor)
+            self.store.ensure_tracking(cursor, self.name)
+            self.store.drop_tables(cursor, shadow=True)
+            self.store.prepare(cursor, shadow=True)
+            self.store.ensure_tracking(cursor, shadow_name, reset=True)
+        position, head = 0, self.recorder.max_notification_id() or 0
+        while batch := self.read(position):
+            position = self.project(batch, position, name=shadow_name, shadow=True)
+            head = max(head, position)
+            if progress is not None:
+                progress(position, head)
+        with self.store.transaction() as cursor:
+            live = self.store.position(cursor, self.name, lock=True)
+            while position < live and (batch := self.read(position)):
+                position = self._apply(cursor, batch, shadow_name, position, shadow=True)
+            self.store.swap(cursor)
+            self.store.set_position(cursor, self.name, position)
+            self.store.forget(cursor, shadow_name)
+            self.store.announce(cursor, self.name, position)
+        self._log(f"rebuilt {self.name} at position {position}")
+        return position
+
+    # -- status ---------------------------------------------------------------
+
+    def status(self) -> list[ProjectionStatus]:
+        """Position, lag in events and in seconds, and the active worker, per tracked projection."""
+        head = self.recorder.max_notification_id() or 0
+        found = []
+        for name, position, updated_at, worker in self.store.tracking():
+            behind = self.store.count_events_after(position, RECORD_TOPICS)
+            found.append(ProjectionStatus(name, position, head, behind, self._seconds_behind(position, behind),
+                                          updated_at, worker))
+        return found
+
+    def _seconds_behind(self, position: int, behind: int) -> float:
+        waiting = self.read(position, limit=1) if behind else ()
+        if not waiting:
+            return 0.0
+        state: dict[str, Any] = orjson.loads(waiting[0].state)
+        since = datetime.fromisoformat(state["timestamp"])
+        return max(0.0, (datetime.now(UTC) - since).total_seconds())
+
+    def close(self) -> None:
+        self.store.close()
+        if self._on_close is not None:
+            self._on_close()

@@ -1,0 +1,324 @@
+"""The view store: view tables plus the tracking table, behind one interface.
+
+``ViewStore`` holds everything both databases share: the DDL (tables, added
+columns, indexes), writing a batch of ``RowChange``s as final rows, advancing
+the tracked position with a fence (``... WHERE position = expected``), and the
+atomic swap of rebuilt tables. Subclasses (``projections.postgres``,
+``projections.sqlite``) supply connections, column types, value encoding, the
+worker lock and how to wait for news. SQL is composed with
+``psycopg.sql.Identifier`` from catalog names only, values always travel as
+parameters.
+"""
+
+from __future__ import annotations
+
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from psycopg import sql
+
+from domain.catalog import Catalog, ModelSpec
+from projections.errors import PositionMovedError
+from projections.rows import RowChange
+from projections.schema import TRACKING_TABLE, Column, columns, indexed, table_name
+
+Codec = Callable[[Any], Any]
+Cursor = Any  # a DB-API cursor: sqlite3.Cursor or psycopg.Cursor
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One view table: its columns and the statements that write it."""
+
+    model: str
+    spec: ModelSpec
+    table: str
+    columns: list[Column]
+    encoders: list[Codec]
+    decoders: list[Codec]
+
+    @cached_property
+    def names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+
+class ViewStore(ABC):
+    """Where views and their tracked positions live; one subclass per database."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._layouts: dict[tuple[str, bool], Layout] = {}
+        self._tracking_seen = False
+
+    # -- what each database supplies ------------------------------------------
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Cursor]:
+        """A write transaction on the worker's connection; commits on success."""
+
+    @abstractmethod
+    def reading(self) -> AbstractContextManager[Cursor]:
+        """A cursor for queries (safe to use from several threads)."""
+
+    @abstractmethod
+    def ident(self, name: str) -> sql.Composable:
+        """A table identifier, schema-qualified where the database has schemas."""
+
+    @abstractmethod
+    def render(self, query: sql.Composable) -> Any:
+        """The query in the form the driver executes."""
+
+    @abstractmethod
+    def column_type(self, kind: str) -> str: ...
+
+    @abstractmethod
+    def encoder(self, kind: str) -> Codec:
+        """JSON-native value -> driver parameter, for one column type."""
+
+    @abstractmethod
+    def decoder(self, kind: str) -> Codec:
+        """Driver value -> JSON-native value, for one column type."""
+
+    @abstractmethod
+    def existing_columns(self, cursor: Cursor, table: str) -> set[str]:
+        """Column names of a table; empty when it does not exist."""
+
+    @abstractmethod
+    def in_list(self, column: sql.Composable, values: Sequence[Any]) -> tuple[sql.Composable, list[Any]]:
+        """``column IN values`` as SQL and parameters."""
+
+    @abstractmethod
+    def contains_text(self, column: sql.Composable, text: str) -> tuple[sql.Composable, list[Any]]:
+        """``text`` occurs in the column (case-sensitive)."""
+
+    @abstractmethod
+    def contains_element(self, column: sql.Composable, element: Any) -> tuple[sql.Composable, list[Any]]:
+        """The JSON array in the column has ``element`` among its items."""
+
+    @abstractmethod
+    def try_lock(self, name: str) -> bool:
+        """Become the one active worker of ``name`` (released when the process dies)."""
+
+    @abstractmethod
+    def release_lock(self, name: str) -> None:
+        """Stop being the active worker of ``name``."""
+
+    @abstractmethod
+    def wait_for_events(self, timeout: float) -> None:
+        """Return when new events may have arrived, or after ``timeout`` seconds."""
+
+    @abstractmethod
+    def wait_position(self, name: str, position: int, timeout: float) -> int:
+        """Block until ``name`` has reached ``position`` or the timeout; return the position seen."""
+
+    @abstractmethod
+    def count_events_after(self, position: int, topics: Sequence[str]) -> int: ...
+
+    transient: tuple[type[BaseException], ...] = ()
+    """Errors after which the worker reconnects and carries on (connection lost, database busy)."""
+
+    @abstractmethod
+    def start_listening(self) -> None:
+        """Subscribe to news of appended events before the first read (where supported)."""
+
+    @abstractmethod
+    def announce(self, cursor: Cursor, name: str, position: int) -> None:
+        """Tell waiting readers (on commit) that ``name`` reached ``position``."""
+
+    def comparable(self, column: sql.Composable, kind: str) -> sql.Composable:
+        """The expression filters and sorts compare for a column of type ``kind``."""
+        return column
+
+    def compare_value(self, kind: str, value: Any) -> Any:
+        """A JSON-native value as the parameter compared with ``comparable``."""
+        return self.encoder(kind)(value)
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections and locks."""
+
+    # -- shared logic -----------------------------------------------------------
+
+    def execute(self, cursor: Cursor, query: sql.Composable, params: Sequence[Any] = ()) -> Cursor:
+        cursor.execute(self.render(query), params)
+        return cursor
+
+    def layout(self, model: str, *, shadow: bool = False) -> Layout:
+        key = (model, shadow)
+        if key not in self._layouts:
+            spec = self.catalog.model(model)
+            cols = columns(spec)
+            self._layouts[key] = Layout(
+                model, spec, table_name(self.catalog, model, shadow=shadow), cols,
+                [self.encoder(c.type) for c in cols], [self.decoder(c.type) for c in cols],
+            )
+        return self._layouts[key]
+
+    def prepare(self, cursor: Cursor, *, shadow: bool = False) -> None:
+        """Create missing tables, add columns for fields the catalog gained."""
+        self.execute(cursor, sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (name TEXT PRIMARY KEY, position BIGINT NOT NULL, "
+            "updated_at TEXT, worker TEXT)").format(self.ident(TRACKING_TABLE)))
+        for model in self.catalog.models:
+            layout = self.layout(model, shadow=shadow)
+            existing = self.existing_columns(cursor, layout.table)
+            if not existing:
+                self._create_table(cursor, layout)
+                continue
+            for column in layout.columns:
+                if column.name not in existing:
+                    self._add_column(cursor, layout, column)
+
+    def _create_table(self, cursor: Cursor, layout: Layout) -> None:
+        defs = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(self.column_type(c.type)))
+                for c in layout.columns]
+        defs[0] = sql.SQL("{} PRIMARY KEY").format(defs[0])
+        self.execute(cursor, sql.SQL("CREATE TABLE {} ({})").format(
+            self.ident(layout.table), sql.SQL(", ").join(defs)))
+        self._index(cursor, layout, "id")
+        for name in indexed(layout.spec):
+            self._index(cursor, layout, name, "id")
+
+    def _add_column(self, cursor: Cursor, layout: Layout, column: Column) -> None:
+        self.execute(cursor, sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+            self.ident(layout.table), sql.Identifier(column.name), sql.SQL(self.column_type(column.type))))
+        if column.name in indexed(layout.spec):
+            self._index(cursor, layout, column.name, "id")
+
+    def _index(self, cursor: Cursor, layout: Layout, *names: str) -> None:
+        # The token keeps index names unique across rebuilds (index names are per schema/file).
+        index = f"{layout.table[:40]}_ix_{secrets.token_hex(4)}"
+        keys = [sql.Identifier(n) for n in (layout.spec.tenant_field, *names)]
+        self.execute(cursor, sql.SQL("CREATE INDEX {} ON {} ({})").format(
+            sql.Identifier(index), self.ident(layout.table), sql.SQL(", ").join(keys)))
+
+    # -- tracking -------------------------------------------------------------
+
+    def ensure_tracking(self, cursor: Cursor, name: str, *, reset: bool = False) -> None:
+        table = self.ident(TRACKING_TABLE)
+        if reset:
+            self.forget(cursor, name)
+        self.execute(cursor, sql.SQL(
+            "INSERT INTO {} (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING"
+        ).format(table), (name,))
+
+    def forget(self, cursor: Cursor, name: str) -> None:
+        self.execute(cursor, sql.SQL("DELETE FROM {} WHERE name = %s").format(self.ident(TRACKING_TABLE)),
+                     (name,))
+
+    def position(self, cursor: Cursor, name: str, *, lock: bool = False) -> int:
+        query = sql.SQL("SELECT position FROM {} WHERE name = %s").format(self.ident(TRACKING_TABLE))
+        row = self.execute(cursor, query + self.row_lock if lock else query, (name,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    row_lock: sql.Composable = sql.SQL("")
+
+    def reached(self, cursor: Cursor, name: str) -> int:
+        """The tracked position for readers: 0 until a worker has created the tracking table."""
+        if not self._tracking_seen:
+            if not self.existing_columns(cursor, TRACKING_TABLE):
+                return 0
+            self._tracking_seen = True
+        return self.position(cursor, name)
+
+    def advance(self, cursor: Cursor, name: str, expected: int, position: int) -> None:
+        """Move ``name`` from ``expected`` to ``position``; raise if someone else moved it."""
+        now = datetime.now(UTC).isoformat()
+        self.execute(cursor, sql.SQL(
+            "UPDATE {} SET position = %s, updated_at = %s WHERE name = %s AND position = %s"
+        ).format(self.ident(TRACKING_TABLE)), (position, now, name, expected))
+        if cursor.rowcount != 1:
+            raise PositionMovedError(f"{name} is no longer at {expected}")
+
+    def set_position(self, cursor: Cursor, name: str, position: int) -> None:
+        self.execute(cursor, sql.SQL("UPDATE {} SET position = %s WHERE name = %s").format(
+            self.ident(TRACKING_TABLE)), (position, name))
+
+    def claim(self, name: str, worker: str) -> None:
+        """Record which worker is active (shown by ``--status``)."""
+        with self.transaction() as cursor:
+            self.ensure_tracking(cursor, name)
+            self.execute(cursor, sql.SQL("UPDATE {} SET worker = %s WHERE name = %s").format(
+                self.ident(TRACKING_TABLE)), (worker, name))
+
+    def tracking(self) -> list[tuple[str, int, str | None, str | None]]:
+        with self.reading() as cursor:
+            if not self.existing_columns(cursor, TRACKING_TABLE):
+                return []
+            query = sql.SQL("SELECT name, position, updated_at, worker FROM {} ORDER BY name")
+            return [tuple(r) for r in self.execute(cursor, query.format(self.ident(TRACKING_TABLE)))]
+
+    # -- writing rows ---------------------------------------------------------
+
+    def apply(self, cursor: Cursor, changes: Mapping[str, Mapping[str, RowChange]], *,
+              shadow: bool = False) -> None:
+        """Write the final rows of a batch's changes (inside the caller's transaction)."""
+        for model, per_record in changes.items():
+            layout = self.layout(model, shadow=shadow)
+            needs_base = [rid for rid, change in per_record.items() if change.needs_base]
+            bases = self.fetch_rows(cursor, layout, needs_base) if needs_base else {}
+            rows, gone = [], []
+            for rid, change in per_record.items():
+                if change.purged:
+                    gone.append((layout.encoders[0](rid),))
+                else:
+                    final = change.row(layout.spec, bases.get(rid))
+                    rows.append([enc(final[n]) for enc, n in zip(layout.encoders, layout.names, strict=True)])
+            if rows:
+                self.write_rows(cursor, layout, rows)
+            if gone:
+                cursor.executemany(self.render(sql.SQL("DELETE FROM {} WHERE id = %s").format(
+                    self.ident(layout.table))), gone)
+
+    def write_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> None:
+        """Insert or overwrite whole rows (encoded, in ``layout.names`` order)."""
+        values = sql.SQL("VALUES ({})").format(sql.SQL(", ").join(sql.Placeholder() * len(layout.names)))
+        cursor.executemany(self.render(self.upsert(layout, values)), rows)
+
+    def upsert(self, layout: Layout, source: sql.Composable) -> sql.Composable:
+        names = [sql.Identifier(n) for n in layout.names]
+        updates = [sql.SQL("{0} = EXCLUDED.{0}").format(n) for n in names[1:]]
+        return sql.SQL("INSERT INTO {} ({}) {} ON CONFLICT (id) DO UPDATE SET {}").format(
+            self.ident(layout.table), sql.SQL(", ").join(names), source, sql.SQL(", ").join(updates))
+
+    def fetch_rows(self, cursor: Cursor, layout: Layout, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Stored rows by id, as JSON-native values."""
+        found: dict[str, dict[str, Any]] = {}
+        encode = layout.encoders[0]
+        for part in chunks(ids, 500):
+            where, params = self.in_list(sql.Identifier("id"), [encode(i) for i in part])
+            query = sql.SQL("SELECT {} FROM {} WHERE {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, layout.names)), self.ident(layout.table), where)
+            for raw in self.execute(cursor, query, params).fetchall():
+                row = self.decode_row(layout, raw)
+                found[row["id"]] = row
+        return found
+
+    def decode_row(self, layout: Layout, raw: Sequence[Any]) -> dict[str, Any]:
+        return {n: dec(v) for n, dec, v in zip(layout.names, layout.decoders, raw, strict=True)}
+
+    # -- rebuild --------------------------------------------------------------
+
+    def drop_tables(self, cursor: Cursor, *, shadow: bool) -> None:
+        for model in self.catalog.models:
+            table = self.layout(model, shadow=shadow).table
+            self.execute(cursor, sql.SQL("DROP TABLE IF EXISTS {}").format(self.ident(table)))
+
+    def swap(self, cursor: Cursor) -> None:
+        """Replace every live view by its rebuilt twin (inside the caller's transaction)."""
+        self.drop_tables(cursor, shadow=False)
+        for model in self.catalog.models:
+            live, shadow = self.layout(model).table, self.layout(model, shadow=True).table
+            self.execute(cursor, sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                self.ident(shadow), sql.Identifier(live)))
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

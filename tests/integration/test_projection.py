@@ -1,0 +1,364 @@
+"""The current-rows projection on both databases: lifecycle, queries, read-your-writes, schema changes.
+
+Expected rows come from the command side (``WriteResult.data`` / the record's
+``view()``), expected query answers from plain Python over the inputs, so the
+projection is checked against something it did not compute. The helpers at the
+top are shared with the crash and failover tests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pytest
+from psycopg import sql
+
+from application.service import Writ
+from domain.catalog import Catalog
+from domain.errors import GrantMissingError, RecordNotFoundError, UnknownFieldError
+from domain.principal import Principal
+from infrastructure.settings import open_writ
+from projections import ProjectionTimeoutError, ProjectionWorker, Views, open_views, open_worker
+from projections.store import ViewStore
+from tests.catalogs import SHOP_CATALOG
+
+MANAGER = Principal(user_id="mia", tenant_id="acme", roles=frozenset({"manager"}), purpose="tests")
+CLERK = Principal(user_id="carl", tenant_id="acme", roles=frozenset({"clerk"}), purpose="tests")
+OTHER = Principal(user_id="olga", tenant_id="globex", roles=frozenset({"manager"}), purpose="tests")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.005)
+
+
+def expected_row(data: dict[str, Any] | None) -> dict[str, Any]:
+    assert data is not None
+    return {k: v for k, v in data.items() if k != "_model"}
+
+
+def snapshot(store: ViewStore) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every row of every view (all tenants, deleted included), by model and id."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for model in store.catalog.models:
+        layout = store.layout(model)
+        query = sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, layout.names)), store.ident(layout.table))
+        with store.reading() as cursor:
+            raw = store.execute(cursor, query).fetchall()
+        found[model] = {row["id"]: row for row in (store.decode_row(layout, r) for r in raw)}
+    return found
+
+
+def record_views(writ: Writ, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The command side's own view of each record still in existence (the oracle)."""
+    views = {}
+    for record_id in ids:
+        record = writ.repository.get(UUID(record_id))
+        if record.state != "purged":
+            views[record_id] = expected_row(record.view())
+    return views
+
+
+@pytest.fixture
+def worker(catalog: Catalog, database_url: str, writ: Writ) -> Iterator[ProjectionWorker]:
+    projection = open_worker(catalog, database_url, batch_size=7)
+    yield projection
+    projection.close()
+
+
+@pytest.fixture
+def views(catalog: Catalog, database_url: str) -> Iterator[Views]:
+    reader = open_views(catalog, database_url)
+    yield reader
+    reader.close()
+
+
+def catch_up(worker: ProjectionWorker) -> None:
+    worker.run(until_caught_up=True)
+
+
+# -- lifecycle ------------------------------------------------------------------
+
+
+def test_every_lifecycle_event_is_reflected(writ: Writ, worker: ProjectionWorker, views: Views) -> None:
+    created = writ.create(MANAGER, "Order", {"sku": "A-1", "total": "12.50", "tags": ["red"], "note": "n"})
+    catch_up(worker)
+    assert views.get(MANAGER, "Order", created.id) == expected_row(created.data)
+    assert views.get(MANAGER, "Order", created.id)["_state"] == "new"
+
+    patched = writ.patch(MANAGER, "Order", created.id, {"quantity": 3, "status": "placed"})
+    catch_up(worker)
+    row = views.get(MANAGER, "Order", created.id)
+    assert row == expected_row(patched.data)
+    assert (row["quantity"], row["_state"], row["_version"]) == (3, "modified", 2)
+
+    replaced = writ.replace(MANAGER, "Order", created.id, {"sku": "A-1", "total": "99"})
+    catch_up(worker)
+    row = views.get(MANAGER, "Order", created.id)
+    assert row == expected_row(replaced.data)
+    assert (row["note"], row["tags"], row["total"]) == (None, None, "99")
+
+    writ.delete(MANAGER, "Order", created.id)
+    catch_up(worker)
+    with pytest.raises(RecordNotFoundError):
+        views.get(MANAGER, "Order", created.id)
+    assert views.list(MANAGER, "Order").rows == []
+    assert views.get(MANAGER, "Order", created.id, include_deleted=True)["_state"] == "deleted"
+
+    restored = writ.restore(MANAGER, "Order", created.id)
+    catch_up(worker)
+    assert views.get(MANAGER, "Order", created.id) == expected_row(restored.data)
+    assert [r["id"] for r in views.list(MANAGER, "Order").rows] == [created.id]
+
+    writ.purge(MANAGER, "Order", created.id)
+    catch_up(worker)
+    with pytest.raises(RecordNotFoundError):
+        views.get(MANAGER, "Order", created.id, include_deleted=True)
+    assert views.list(MANAGER, "Order", include_deleted=True).rows == []
+
+
+def test_a_failed_event_bumps_the_version_and_keeps_the_data(writ: Writ, worker: ProjectionWorker,
+                                                           views: Views) -> None:
+    created = writ.create(MANAGER, "Order", {"sku": "F-1", "total": "5"})
+    record = writ.repository.get(UUID(created.id))
+    record.fail("cascade failed", {"actor": "system", "tenant": "acme", "model": "Order"}, writ.clock())
+    writ.save(record)
+    catch_up(worker)
+    row = views.get(MANAGER, "Order", created.id)
+    assert row == expected_row(record.view())
+    assert (row["_version"], row["_state"], row["_updated_by"], row["sku"]) == (2, "new", "system", "F-1")
+
+
+def test_many_events_of_one_record_in_one_batch_fold_to_its_final_state(
+        writ: Writ, catalog: Catalog, database_url: str, views: Views) -> None:
+    created = writ.create(MANAGER, "Order", {"sku": "B-1", "total": "1"})
+    for n in range(2, 6):
+        writ.patch(MANAGER, "Order", created.id, {"quantity": n})
+    writ.delete(MANAGER, "Order", created.id)
+    last = writ.restore(MANAGER, "Order", created.id)
+    big = open_worker(catalog, database_url, batch_size=1000)
+    try:
+        catch_up(big)
+    finally:
+        big.close()
+    assert views.get(MANAGER, "Order", created.id) == expected_row(last.data)
+
+
+# -- queries --------------------------------------------------------------------
+
+SHAPES = [
+    {"sku": f"S-{n}", "total": str(Decimal(n * 37 % 101) / 4), "quantity": 1 + n % 5,
+     "status": ("draft", "placed", "shipped")[n % 3], "note": None if n % 4 == 0 else f"note {n % 6}",
+     "tags": None if n % 5 == 0 else [("red", "blue", "green")[n % 3]]}
+    for n in range(37)
+]
+
+
+@pytest.fixture
+def orders(writ: Writ, worker: ProjectionWorker) -> dict[str, dict[str, Any]]:
+    """37 acme orders (some deleted) and a few of another tenant; inputs by id."""
+    results = writ.create_many(MANAGER, "Order", SHAPES)
+    writ.create_many(OTHER, "Order", SHAPES[:5])
+    for result in results[::9]:
+        writ.delete(MANAGER, "Order", result.id)
+    catch_up(worker)
+    deleted = {r.id for r in results[::9]}
+    return {r.id: shape for r, shape in zip(results, SHAPES, strict=True) if r.id not in deleted}
+
+
+def _live(orders: dict[str, dict[str, Any]], keep: Callable[[dict[str, Any]], bool]) -> set[str]:
+    return {record_id for record_id, shape in orders.items() if keep(shape)}
+
+
+FILTER_CASES: list[tuple[list[tuple[str, str, Any]], Callable[[dict[str, Any]], bool]]] = [
+    ([("status", "eq", "placed")], lambda s: s["status"] == "placed"),
+    ([("status", "ne", "placed")], lambda s: s["status"] != "placed"),
+    ([("total", "gt", "10")], lambda s: Decimal(s["total"]) > 10),
+    ([("total", "le", "10.25")], lambda s: Decimal(s["total"]) <= Decimal("10.25")),
+    ([("total", "lt", 3), ("quantity", "ge", 3)], lambda s: Decimal(s["total"]) < 3 and s["quantity"] >= 3),
+    ([("quantity", "in", [1, 4])], lambda s: s["quantity"] in (1, 4)),
+    ([("note", "is_null", True)], lambda s: s["note"] is None),
+    ([("note", "is_null", False)], lambda s: s["note"] is not None),
+    ([("note", "ne", "note 1")], lambda s: s["note"] != "note 1"),
+    ([("note", "contains", "te 3")], lambda s: s["note"] is not None and "te 3" in s["note"]),
+    ([("tags", "contains", "blue")], lambda s: s["tags"] is not None and "blue" in s["tags"]),
+    ([("sku", "eq", "S-7")], lambda s: s["sku"] == "S-7"),
+]
+
+
+@pytest.mark.parametrize(("filters", "keep"), FILTER_CASES, ids=[str(c[0]) for c in FILTER_CASES])
+def test_filters_match_an_independent_evaluation(orders: dict[str, dict[str, Any]], views: Views,
+                                                 filters: list[tuple[str, str, Any]],
+                                                 keep: Callable[[dict[str, Any]], bool]) -> None:
+    expected = _live(orders, keep)
+    found = {r["id"] for r in views.list(MANAGER, "Order", filters=filters, limit=1000).rows}
+    assert found == expected
+    assert expected, "a filter case that matches nothing proves little"
+
+
+@pytest.mark.parametrize("order_by", [["-total"], ["total"], ["note", "-quantity"], ["-note"], ["status", "sku"]])
+def test_sorting_and_keyset_paging_match_python(orders: dict[str, dict[str, Any]], views: Views,
+                                                 order_by: list[str]) -> None:
+    def key(item: tuple[str, dict[str, Any]]) -> tuple[Any, ...]:
+        parts: list[Any] = []
+        for spec in order_by:
+            name, desc = spec.lstrip("-"), spec.startswith("-")
+            value = item[1][name]
+            value = Decimal(value) if name == "total" else value
+            parts.append(_NullLast(value, desc))
+        return (*parts, item[0])
+
+    expected = [record_id for record_id, _ in sorted(orders.items(), key=key)]
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        page = views.list(MANAGER, "Order", order_by=order_by, limit=6, after=cursor)
+        seen += [r["id"] for r in page.rows]
+        pages += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == expected
+    assert pages == -(-len(expected) // 6)
+
+
+class _NullLast:
+    """Sort helper: NULLs after values ascending, before them descending (the API's rule)."""
+
+    def __init__(self, value: Any, desc: bool) -> None:
+        self.value, self.desc = value, desc
+
+    def __lt__(self, other: _NullLast) -> bool:
+        a, b = (other.value, self.value) if self.desc else (self.value, other.value)
+        if a is None or b is None:
+            return a is not None and b is None
+        return bool(a < b)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _NullLast) and self.value == other.value
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_another_tenant_sees_nothing(orders: dict[str, dict[str, Any]], views: Views) -> None:
+    some_id = next(iter(orders))
+    stranger = Principal(user_id="x", tenant_id="initech", roles=frozenset({"manager"}))
+    assert views.list(stranger, "Order", include_deleted=True).rows == []
+    with pytest.raises(RecordNotFoundError):
+        views.get(stranger, "Order", some_id)
+    with pytest.raises(RecordNotFoundError):
+        views.get(OTHER, "Order", some_id)
+    assert len(views.list(OTHER, "Order").rows) == 5
+    assert len(views.list(MANAGER, "Order", limit=1000).rows) == len(orders)
+
+
+def test_undeclared_fields_are_refused_with_unknown_field(orders: dict[str, dict[str, Any]], views: Views) -> None:
+    for call in (
+        lambda: views.list(MANAGER, "Order", filters=[("colour", "eq", "red")]),
+        lambda: views.list(MANAGER, "Order", filters=[('total" OR 1=1 --', "eq", "1")]),
+        lambda: views.list(MANAGER, "Order", order_by=["-colour"]),
+    ):
+        with pytest.raises(UnknownFieldError) as caught:
+            call()
+        assert caught.value.code == "UNKNOWN_FIELD"
+
+
+def test_deleted_rows_need_the_read_deleted_grant(orders: dict[str, dict[str, Any]], views: Views) -> None:
+    with pytest.raises(GrantMissingError):
+        views.list(CLERK, "Order", include_deleted=True)
+    assert len(views.list(MANAGER, "Order", include_deleted=True, limit=1000).rows) == len(orders) + 5
+
+
+# -- read-your-writes, status, rebuild ---------------------------------------------
+
+
+def test_wait_returns_once_the_write_is_visible(writ: Writ, worker: ProjectionWorker, views: Views) -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        for n in range(5):
+            result = writ.create(MANAGER, "Order", {"sku": f"W-{n}", "total": "1"})
+            views.wait(result.position, timeout=10)
+            assert views.get(MANAGER, "Order", result.id)["sku"] == f"W-{n}"
+        with pytest.raises(ProjectionTimeoutError) as caught:
+            views.wait((result.position or 0) + 1000, timeout=0.2)
+        assert caught.value.code == "PROJECTION_TIMEOUT"
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_status_reports_the_lag(writ: Writ, worker: ProjectionWorker) -> None:
+    catch_up(worker)
+    writ.create_many(MANAGER, "Order", SHAPES[:4])
+    (lagging,) = worker.status()
+    assert (lagging.events_behind, lagging.head - lagging.position >= 4) == (4, True)
+    assert lagging.seconds_behind > 0
+    catch_up(worker)
+    (current,) = worker.status()
+    assert (current.events_behind, current.seconds_behind, current.position) == (0, 0.0, current.head)
+
+
+def test_rebuild_matches_and_readers_never_see_a_half_built_view(
+        writ: Writ, worker: ProjectionWorker, views: Views) -> None:
+    results = writ.create_many(MANAGER, "Order", SHAPES)
+    for result, shape in list(zip(results, SHAPES, strict=True))[:15]:
+        if shape["status"] != "shipped":  # the catalog's policy refuses updates of shipped orders
+            writ.patch(MANAGER, "Order", result.id, {"quantity": 9})
+    writ.delete(MANAGER, "Order", results[11].id)
+    writ.purge(MANAGER, "Order", results[12].id)
+    catch_up(worker)
+    before = snapshot(worker.store)
+    live_count = len(views.list(MANAGER, "Order", limit=1000).rows)
+    counts: list[int] = []
+
+    def during(position: int, head: int) -> None:
+        counts.append(len(views.list(MANAGER, "Order", limit=1000).rows))
+
+    worker.rebuild(during)
+    assert len(counts) > 3 and set(counts) == {live_count}
+    assert snapshot(worker.store) == before
+    assert before["Order"] == record_views(writ, [r.id for r in results])
+
+
+def test_a_new_catalog_field_gets_a_column_and_a_dropped_one_stops(
+        catalog: Catalog, database_url: str, writ: Writ, worker: ProjectionWorker) -> None:
+    first = writ.create(MANAGER, "Customer", {"email": "a@b.c", "name": "Ann"})
+    catch_up(worker)
+    grown = Catalog.from_toml(SHOP_CATALOG.replace(
+        'region = { type = "str", default = "eu" }',
+        'region = { type = "str", default = "eu" }\nphone = { type = "str", nullable = true }'))
+    shrunk = Catalog.from_toml(SHOP_CATALOG.replace('name = { type = "str", nullable = true }\n', ""))
+    grown_writ = open_writ(grown, database_url)
+    grown_worker, grown_views = open_worker(grown, database_url), open_views(grown, database_url)
+    try:
+        second = grown_writ.create(MANAGER, "Customer", {"email": "d@e.f", "phone": "555"})
+        catch_up(grown_worker)
+        assert grown_views.get(MANAGER, "Customer", second.id)["phone"] == "555"
+        assert grown_views.get(MANAGER, "Customer", first.id)["phone"] is None
+    finally:
+        grown_writ.close()
+        grown_worker.close()
+        grown_views.close()
+    shrunk_worker, shrunk_views = open_worker(shrunk, database_url), open_views(shrunk, database_url)
+    try:
+        third = writ.patch(MANAGER, "Customer", first.id, {"name": "Anne"})
+        catch_up(shrunk_worker)
+        row = shrunk_views.get(MANAGER, "Customer", first.id)
+        assert "name" not in row and row["_version"] == third.version
+        with pytest.raises(UnknownFieldError):
+            shrunk_views.list(MANAGER, "Customer", filters=[("name", "eq", "Anne")])
+    finally:
+        shrunk_worker.close()
+        shrunk_views.close()

@@ -1,0 +1,191 @@
+"""Exactly once across SIGKILL, and failover between two workers, with ``writ project`` subprocesses.
+
+The worker is killed at random points while it works through a backlog in small
+batches; whatever it had committed must be exactly the events before its
+tracked position. The final view is compared row for row with a full rebuild
+and with the command side's own records.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from application.service import Writ
+from domain.catalog import Catalog
+from projections import Views, ViewStore, open_store, open_views, open_worker
+from projections.schema import DEFAULT_PROJECTION, TRACKING_TABLE
+from tests.catalogs import SHOP_CATALOG
+from tests.integration.test_projection import MANAGER, OTHER, SHAPES, record_views, snapshot, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class WorkerProcess:
+    """``writ project`` in a subprocess, its stderr collected line by line."""
+
+    def __init__(self, database_url: str, catalog_path: Path, *options: str) -> None:
+        command = [sys.executable, "-c", "from infrastructure.cli import main; main()", "project",
+                   "--database", database_url, "--catalog", str(catalog_path), *options]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+        self.worker_id = f"{socket.gethostname()}:{self.process.pid}"
+        self.lines: list[str] = []
+        self._collector = threading.Thread(target=self._collect, daemon=True)
+        self._collector.start()
+
+    def _collect(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip())
+
+    def said(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._collector.join(10)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+
+
+@pytest.fixture
+def catalog_path(tmp_path: Path) -> Path:
+    path = tmp_path / "writ.toml"
+    path.write_text(SHOP_CATALOG)
+    return path
+
+
+@pytest.fixture
+def store(catalog: Catalog, database_url: str) -> Iterator[ViewStore]:
+    reader = open_store(catalog, database_url)
+    yield reader
+    reader.close()
+
+
+@pytest.fixture
+def workers(database_url: str, catalog_path: Path) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+def reached(store: ViewStore) -> int:
+    with store.reading() as cursor:
+        return store.reached(cursor, DEFAULT_PROJECTION)
+
+
+def _at_least(store: ViewStore, position: int) -> bool:
+    return reached(store) >= position
+
+
+def active_worker(store: ViewStore) -> str | None:
+    with store.reading() as cursor:
+        if not store.existing_columns(cursor, TRACKING_TABLE):
+            return None
+    return {name: worker for name, _, _, worker in store.tracking()}.get(DEFAULT_PROJECTION)
+
+
+def workload(writ: Writ) -> list[str]:
+    """Every kind of record event over two models and two tenants; the record ids."""
+    ids = [r.id for chunk in range(3) for r in writ.create_many(MANAGER, "Order", SHAPES * 12)]
+    ids += [r.id for r in writ.create_many(OTHER, "Order", SHAPES * 4)]
+    ids += [r.id for r in writ.create_many(MANAGER, "Customer", [{"email": f"c{n}@x.io"} for n in range(300)])]
+    shapes = SHAPES * 36
+    open_orders = [i for i, shape in zip(ids, shapes, strict=False) if shape["status"] != "shipped"]
+    sku = {i: shape["sku"] for i, shape in zip(ids, shapes, strict=False)}
+    for n, record_id in enumerate(open_orders[:160]):
+        writ.patch(MANAGER, "Order", record_id, {"quantity": 1 + n % 7, "note": f"p{n}"})
+    for record_id in open_orders[160:200]:
+        writ.replace(MANAGER, "Order", record_id, {"sku": sku[record_id], "total": "3.5"})
+    for n, record_id in enumerate(open_orders[200:260]):
+        writ.delete(MANAGER, "Order", record_id)
+        if n % 2:
+            writ.restore(MANAGER, "Order", record_id)
+    for record_id in open_orders[260:280]:
+        writ.purge(MANAGER, "Order", record_id)
+    return ids
+
+
+def test_sigkill_mid_batch_three_times_then_the_view_equals_a_rebuild(
+        catalog: Catalog, database_url: str, writ: Writ, store: ViewStore, catalog_path: Path,
+        workers: list[WorkerProcess]) -> None:
+    ids = workload(writ)
+    head = writ.recorder.max_notification_id() or 0
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    kills: list[int] = []
+    for low, high in ((0.1, 0.3), (0.4, 0.6), (0.7, 0.85)):
+        threshold = int(head * rng.uniform(low, high))
+        worker = WorkerProcess(database_url, catalog_path, "--batch-size", "25")
+        workers.append(worker)
+        wait_until(partial(_at_least, store, threshold), 60,
+                   f"position {threshold} (seed {seed}, worker said {worker.lines})")
+        time.sleep(rng.uniform(0, 0.02))  # a random kill point inside the next batches, not a synchronisation
+        worker.kill()
+        kills.append(reached(store))
+    assert all(0 < at < head for at in kills), (kills, head, seed)
+    assert kills == sorted(kills), "each restart continued from the tracked position"
+
+    final = WorkerProcess(database_url, catalog_path, "--once")
+    workers.append(final)
+    assert final.process.wait(60) == 0, final.lines
+    assert reached(store) == head
+    projected = snapshot(store)
+    assert projected["Order"] | projected["Customer"] == record_views(writ, ids), f"seed {seed}"
+
+    rebuilder = open_worker(catalog, database_url)
+    try:
+        assert rebuilder.rebuild() == head
+    finally:
+        rebuilder.close()
+    assert snapshot(store) == projected, f"seed {seed}"
+
+
+def test_a_standby_worker_takes_over_when_the_active_one_dies(
+        catalog: Catalog, database_url: str, writ: Writ, store: ViewStore, catalog_path: Path,
+        workers: list[WorkerProcess]) -> None:
+    views: Views = open_views(catalog, database_url)
+    try:
+        first = WorkerProcess(database_url, catalog_path)
+        workers.append(first)
+        wait_until(lambda: active_worker(store) == first.worker_id, 30, "the first worker to become active")
+        second = WorkerProcess(database_url, catalog_path)
+        workers.append(second)
+        wait_until(lambda: second.said("standby"), 30, "the second worker to stand by")
+        before = writ.create_many(MANAGER, "Order", SHAPES[:10])
+        views.wait(before[-1].position, timeout=10)
+        assert active_worker(store) == first.worker_id and not second.said("active:")
+
+        first.kill()
+        started = time.monotonic()
+        after = writ.create_many(MANAGER, "Order", SHAPES[10:20])
+        views.wait(after[-1].position, timeout=10)
+        takeover = time.monotonic() - started
+        assert takeover < 5, f"takeover took {takeover:.2f}s"
+        assert active_worker(store) == second.worker_id and second.said("active:")
+        assert len(views.list(MANAGER, "Order").rows) == 20
+        assert snapshot(store)["Order"] == record_views(writ, [r.id for r in before + after])
+    finally:
+        views.close()
