@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -14,8 +15,12 @@ class _Result(BaseModel):
         return self.model_dump(mode="json")
 
 
-class WriteResult(_Result):
-    """The outcome of one executed (or parked) write."""
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """The outcome of one executed (or parked) write.
+
+    A plain dataclass, not a pydantic model: it is built on every write's hot path.
+    """
 
     status: Literal["executed", "pending_approval"]
     model: str
@@ -27,6 +32,9 @@ class WriteResult(_Result):
     approval_id: str | None = None
     data: dict[str, Any] | None = None
     replayed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class Evaluation(_Result):

@@ -177,8 +177,8 @@ class Writ(QueriesMixin, Application[UUID]):
 
     @staticmethod
     def _result(record: Record, decision_id: str, position: int | None) -> WriteResult:
-        return WriteResult.model_construct(  # trusted values: skip re-validation on the hot path
-            status="executed", approval_id=None, replayed=False, model=record.model, id=str(record.id),
+        return WriteResult(
+            status="executed", model=record.model, id=str(record.id),
             version=record.version, state=record.state, position=position, decision_id=decision_id,
             data=record.view() if record.state != "purged" else None,
         )
@@ -204,7 +204,7 @@ class Writ(QueriesMixin, Application[UUID]):
     def _replayed(self, stored: dict[str, Any]) -> WriteResult:
         position_of = getattr(self.recorder, "position_of", None)
         position = position_of(UUID(stored["id"]), stored["version"]) if position_of else None
-        return WriteResult.model_validate({**stored, "position": position, "replayed": True})
+        return WriteResult(**{**stored, "position": position, "replayed": True})
 
     def _load(self, record_id: UUID) -> Record | None:
         record: Any

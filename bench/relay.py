@@ -130,16 +130,27 @@ def all_outgoing(relay: Relay) -> list[Outgoing]:
     return items
 
 
+def as_message(item: Outgoing) -> aio_pika.Message:
+    """The same body and properties as the relay sends, as an aio-pika message."""
+    p = item.properties
+    return aio_pika.Message(
+        item.body, message_id=p.message_id, content_type=p.content_type, headers=p.headers,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT, type=p.message_type, correlation_id=p.correlation_id,
+        timestamp=p.timestamp, app_id=p.app_id,
+    )
+
+
 async def time_raw(exchange_name: str, items: list[Outgoing]) -> float:
     async with await aio_pika.connect(AMQP_URL) as connection:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
         slots = asyncio.Semaphore(WINDOW)
         tasks = []
+        messages = [(as_message(item), item.routing_key) for item in items]
         started = time.perf_counter()
-        for item in items:
+        for message, routing_key in messages:
             await slots.acquire()
-            task = asyncio.ensure_future(exchange.publish(item.message, item.routing_key, mandatory=False))
+            task = asyncio.ensure_future(exchange.publish(message, routing_key, mandatory=False))
             task.add_done_callback(lambda _: slots.release())
             tasks.append(task)
         await asyncio.gather(*tasks)

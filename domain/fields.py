@@ -110,6 +110,8 @@ class FieldSpec(BaseModel):
             if self.nullable:
                 return None
             raise InvalidFieldValueError(f"Field {name} may not be null", field=name)
+        if type(value) is self._unconstrained_type:  # hot path: nothing to check, nothing to convert
+            return value
         try:
             parsed = self.adapter.validate_python(value)
         except pydantic.ValidationError as exc:
@@ -127,6 +129,15 @@ class FieldSpec(BaseModel):
         if self._json_native:
             return parsed
         return self.adapter.dump_python(parsed, mode="json")
+
+    @cached_property
+    def _unconstrained_type(self) -> Any:
+        """The Python type whose values need no validation at all (plain str/int/bool fields)."""
+        if self.choices is not None or self.min_length is not None or self.max_length is not None:
+            return None
+        if self.pattern is not None or self.min is not None or self.max is not None:
+            return None
+        return {"str": str, "int": int, "bool": bool}.get(self.type)
 
     @cached_property
     def _json_native(self) -> bool:

@@ -57,13 +57,14 @@ log = logging.getLogger("writ.relay")
 
 DEFAULT_EXCHANGE = "writ.events"
 INTERNAL_TOPICS = ("writ.idempotency:Created",)
+PERSISTENT = 2  # AMQP delivery mode: the broker writes the message to disk
 BROKER_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, OSError, TimeoutError)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     position: int
-    message: aio_pika.Message
+    body: bytes
     routing_key: str
     properties: Basic.Properties
 
@@ -103,25 +104,24 @@ class EventLog:
         self.factory.close()
 
 
-def to_message(event: IntegrationEvent) -> aio_pika.Message:
+def properties(event: IntegrationEvent) -> Basic.Properties:
+    """AMQP properties: persistent JSON, ``message_id`` = event id, correlation/causation headers."""
     headers: dict[str, Any] = {"writ-schema": SCHEMA, "writ-position": event.position}
     if event.correlation_id is not None:
         headers["correlation_id"] = event.correlation_id
     if event.causation_id is not None:
         headers["causation_id"] = event.causation_id
-    return aio_pika.Message(
-        event.to_json(), message_id=event.event_id, content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT, headers=headers, type=event.event_type,
-        correlation_id=event.correlation_id, timestamp=datetime.fromisoformat(event.occurred_at),
-        app_id="writ",
+    return Basic.Properties(
+        message_id=event.event_id, content_type="application/json", delivery_mode=PERSISTENT,
+        headers=headers, message_type=event.event_type, correlation_id=event.correlation_id,
+        timestamp=datetime.fromisoformat(event.occurred_at), app_id="writ",
     )
 
 
 def _outgoing(notification: Notification, state: dict[str, Any], redact: bool) -> Outgoing:
     event = from_stored(notification.id, notification.originator_id, notification.originator_version,
                         notification.topic, state, redact=redact)
-    message = to_message(event)
-    return Outgoing(notification.id, message, event.routing_key, message.properties)
+    return Outgoing(notification.id, event.to_json(), event.routing_key, properties(event))
 
 
 class BatchReader:
@@ -271,9 +271,7 @@ class Relay:
 
 
 async def _publish_all(window: ConfirmWindow, saver: PositionSaver, items: Sequence[Outgoing]) -> None:
-    for item in items:
-        await window.publish(item.position, item.message.body, item.properties, item.routing_key)
-        saver.offer(window.confirmed)
+    await window.publish_many(items, saver.offer)
 
 
 async def _close_quietly(connection: AbstractConnection) -> None:

@@ -11,7 +11,8 @@ Subscribers depend on this contract, never on the stored event state. One
   ``Deleted``, ``Restored``, ``Purged``, ``Failed``) or ``Decision``.
 * ``data`` (Created/Replaced), ``changes`` (Patched), ``reason`` (Failed) carry
   the payload; when the record has been purged they are ``null`` and
-  ``redacted`` is true. Decisions carry their fields in ``decision``.
+  ``redacted`` is true. ``decision`` carries the decision: for a record event the
+  one that allowed it (outcome ``allowed``), for a ``Decision`` event the refusal.
 
 The routing key is ``tenant.model.EventType`` (dots inside a segment become
 ``_``, a missing tenant is ``_``). Idempotency-key events are internal and are
@@ -105,8 +106,17 @@ def from_stored(position: int, originator_id: UUID | str, version: int, topic: s
         causation_id=meta.get("causation_id"), decision_id=meta.get("decision_id"),
         idempotency_key=meta.get("idempotency_key"), audit=meta.get("audit") or {},
         data=data, changes=changes, reason=state.get("reason"), redacted=redact and kind in DATA_EVENTS,
-        hash=state.get("hash"),
+        hash=state.get("hash"), decision=_allowed_decision(originator_id, meta),
     )
+
+
+def _allowed_decision(record_id: UUID | str, meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The decision that allowed a record event travels in its metadata."""
+    if "operation" not in meta:
+        return None
+    return {"outcome": "allowed", "operation": meta["operation"], "record_id": str(record_id),
+            "roles": meta.get("roles"), "code": None, "reasons": meta.get("reasons"),
+            "policy_version": meta.get("policy_version")}
 
 
 def _from_decision(position: int, decision_id: UUID | str, version: int,

@@ -50,8 +50,12 @@ def test_events_carry_the_integration_schema_and_headers(writ, bus_consumer, bus
     assert first.routing_key == "acme.Order.Created"
     assert first.data is not None and first.data["sku"] == "LAMP-1"
     assert (first.actor, first.correlation_id, first.causation_id) == ("maria", "corr-1", "cause-1")
+    assert first.decision is not None and first.decision["outcome"] == "allowed"
+    assert (first.decision["operation"], first.decision["policy_version"]) == ("create", writ.catalog.version)
+    assert first.decision_id and first.hash
     patched = consumer.events[f"{created.id}:2"]
     assert patched.changes is not None and patched.changes["quantity"] == 3 and patched.data is None
+    assert patched.decision is not None and patched.decision["operation"] == "update"
 
 
 def test_purged_record_data_is_never_published_but_the_tombstone_is(writ, bus_consumer, bus_relay) -> None:
