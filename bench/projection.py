@@ -30,13 +30,13 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_dumps
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from domain.catalog import Catalog
+from domain.principal import Principal
+from infrastructure.settings import open_writ
+from projections import open_views, open_worker
+from projections.runner import DEFAULT_BATCH_SIZE
 
-from domain.catalog import Catalog  # noqa: E402
-from domain.principal import Principal  # noqa: E402
-from infrastructure.settings import open_writ  # noqa: E402
-from projections import open_views, open_worker  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CATALOG = """
 [models.Order]
@@ -44,8 +44,8 @@ required = ["sku", "total"]
 [models.Order.fields]
 sku = { type = "str" }
 quantity = { type = "int", default = 1 }
-total = { type = "decimal" }
-status = { type = "str", choices = ["draft", "placed", "shipped"], default = "draft" }
+total = { type = "decimal", index = true }
+status = { type = "str", choices = ["draft", "placed", "shipped"], default = "draft", index = true }
 placed_at = { type = "datetime", nullable = true }
 note = { type = "str", nullable = true }
 tags = { type = "list", items = "str", nullable = true }
@@ -147,7 +147,7 @@ def pct(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--writes", type=int, default=300)
     parser.add_argument("--database", default=os.environ.get("WRIT_BENCH_DATABASE_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/test"))

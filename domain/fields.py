@@ -57,10 +57,13 @@ class FieldSpec(BaseModel):
     default: Any = None
     items: ScalarType | None = None
     writable_on: tuple[Operation, ...] = ("create", "update")
+    index: bool = False
     description: str | None = None
 
     @model_validator(mode="after")
     def _check_consistency(self) -> FieldSpec:
+        if self.index and self.type in ("json", "list"):
+            raise ValueError("json and list fields cannot be indexed")
         if self.items is not None and self.type != "list":
             raise ValueError("'items' only applies to fields of type 'list'")
         if (self.min is not None or self.max is not None) and self.type not in ("int", "decimal"):

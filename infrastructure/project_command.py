@@ -16,13 +16,14 @@ from rich.table import Table
 
 from domain.catalog import Catalog
 from projections import ProjectionWorker, open_worker
+from projections.runner import DEFAULT_BATCH_SIZE
 
 
 @click.command()
 @click.option("--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL).")
 @click.option("--catalog", "catalog_path", default="writ.toml", show_default=True, envvar="WRIT_CATALOG",
               type=click.Path(dir_okay=False, path_type=Path), help="Catalog file (or WRIT_CATALOG).")
-@click.option("--batch-size", default=2000, show_default=True, help="Events per transaction at most.")
+@click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True, help="Events per transaction at most.")
 @click.option("--once", is_flag=True, help="Catch up with the log, then exit.")
 @click.option("--rebuild", is_flag=True, help="Rebuild every view from the log into fresh tables and swap.")
 @click.option("--status", "show_status", is_flag=True, help="Print position, events and seconds behind.")

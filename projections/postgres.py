@@ -123,6 +123,19 @@ class PostgresViewStore(ViewStore):
     def decoder(self, kind: str) -> Codec:
         return _nullable(_DECODERS.get(kind))
 
+    def row_encoder(self, kind: str) -> Codec | None:
+        # Rows travel by COPY, whose text format PostgreSQL parses per column type: the JSON-native
+        # strings (ISO times, exact decimals, uuids) go as they are; only JSON needs encoding.
+        if kind in ("json", "list"):
+            return _nullable(lambda v: orjson.dumps(v).decode())
+        return None
+
+    def insert_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> None:
+        names = sql.SQL(", ").join(map(sql.Identifier, layout.names))
+        with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(self.ident(layout.table), names)) as copy:
+            for row in rows:
+                copy.write_row(row)
+
     def write_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> None:
         # COPY into a session-private staging table, then one set-based upsert: several times
         # faster than a row-by-row executemany, and still inside the batch's transaction.

@@ -9,6 +9,9 @@ the new position in one transaction whose first statement is the fenced
 position update, so a batch is applied exactly once or not at all. When the
 log is drained it waits for news (LISTEN on PostgreSQL, a short poll on SQLite).
 
+Reading and folding the next batch happens in a helper thread while the current
+batch is written, so the database's work and Python's overlap.
+
 ``rebuild`` replays the whole log into fresh tables and swaps them in within
 one transaction, after catching up to the live position under its lock, so
 readers see the old view or the new one, never half of one.
@@ -19,7 +22,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,9 +33,13 @@ from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from domain.catalog import Catalog
 from projections.errors import PositionMovedError
-from projections.rows import RECORD_TOPICS, fold
+from projections.rows import RECORD_TOPICS, RowChange, fold
 from projections.schema import DEFAULT_PROJECTION
 from projections.store import Cursor, ViewStore
+
+Changes = Mapping[str, Mapping[str, RowChange]]
+Folded = tuple[int, Changes]
+"""A batch read and folded: (its last position, row changes per model and record)."""
 
 Progress = Callable[[int, int], None]
 """Called with (position reached, head of the log) after each rebuild batch."""
@@ -48,6 +56,10 @@ class ProjectionStatus:
     worker: str | None
 
 
+DEFAULT_BATCH_SIZE = 10_000
+"""Events per transaction at most: big enough to amortize commits during catch-up (live batches are small)."""
+
+
 class ProjectionWorker:
     """Keeps the current-rows views of one catalog up to date from the log."""
 
@@ -55,7 +67,7 @@ class ProjectionWorker:
     wake_interval = 1.0  # a safety net only: NOTIFY (PostgreSQL) or the short poll (SQLite) wakes us first
 
     def __init__(self, catalog: Catalog, recorder: ApplicationRecorder, store: ViewStore, *,
-                 name: str = DEFAULT_PROJECTION, batch_size: int = 2000,
+                 name: str = DEFAULT_PROJECTION, batch_size: int = DEFAULT_BATCH_SIZE,
                  log: Callable[[str], None] | None = None, on_close: Callable[[], None] | None = None) -> None:
         self.catalog, self.recorder, self.store, self.name = catalog, recorder, store, name
         self.batch_size = batch_size
@@ -98,35 +110,54 @@ class ProjectionWorker:
         self._log(f"active: {self.name} as {self.worker_id} from position {self.position()}")
 
     def follow(self, stop: threading.Event, *, until_caught_up: bool = False) -> None:
+        """Apply batches as they come; the next batch is read and folded while this one is written."""
         position = self.position()
-        while not stop.is_set():
-            batch = self.read(position)
-            if batch:
-                position = self.project(batch, position)
-            elif until_caught_up:
-                return
-            else:
-                self.store.wait_for_events(self.wake_interval)
+        with ThreadPoolExecutor(1, thread_name_prefix="writ-projection-read") as reader:
+            upcoming = reader.submit(self.read_folded, position)
+            while not stop.is_set():
+                folded = upcoming.result()
+                if folded is None:
+                    if until_caught_up:
+                        return
+                    self.store.wait_for_events(self.wake_interval)
+                    upcoming = reader.submit(self.read_folded, position)
+                    continue
+                target, changes = folded
+                upcoming = reader.submit(self.read_folded, target)
+                reached = self.project_folded(changes, position, target)
+                if reached != target:  # someone else moved the position: re-read from where it is
+                    upcoming.result()
+                    upcoming = reader.submit(self.read_folded, reached)
+                position = reached
 
     def read(self, position: int, limit: int | None = None) -> Sequence[Notification]:
         return self.recorder.select_notifications(position + 1, limit or self.batch_size, topics=RECORD_TOPICS)
 
+    def read_folded(self, position: int) -> Folded | None:
+        """The next batch after ``position``, folded into row changes; None when there is none."""
+        batch = self.read(position)
+        return (batch[-1].id, fold(batch, self.catalog)) if batch else None
+
     def project(self, batch: Sequence[Notification], position: int, *, name: str | None = None,
                 shadow: bool = False) -> int:
         """Apply one batch and advance from ``position``; return the position now tracked."""
+        return self.project_folded(fold(batch, self.catalog), position, batch[-1].id, name=name, shadow=shadow)
+
+    def project_folded(self, changes: Changes, position: int, target: int, *, name: str | None = None,
+                       shadow: bool = False) -> int:
+        """Apply folded changes and advance from ``position`` to ``target`` in one transaction."""
         name = name or self.name
         try:
             with self.store.transaction() as cursor:
-                return self._apply(cursor, batch, name, position, shadow=shadow)
+                return self._apply(cursor, changes, name, position, target, shadow=shadow)
         except PositionMovedError:
             self._log(f"{name} was moved by someone else; reloading its position")
             return self.position(name)
 
-    def _apply(self, cursor: Cursor, batch: Sequence[Notification], name: str, position: int, *,
+    def _apply(self, cursor: Cursor, changes: Changes, name: str, position: int, target: int, *,
                shadow: bool) -> int:
-        target = batch[-1].id
         self.store.advance(cursor, name, position, target)  # first: the fence, and the lock order
-        self.store.apply(cursor, fold(batch, self.catalog), shadow=shadow)
+        self.store.apply(cursor, changes, shadow=shadow)
         self.store.announce(cursor, name, target)
         return target
 
@@ -154,7 +185,8 @@ class ProjectionWorker:
         with self.store.transaction() as cursor:
             live = self.store.position(cursor, self.name, lock=True)
             while position < live and (batch := self.read(position)):
-                position = self._apply(cursor, batch, shadow_name, position, shadow=True)
+                position = self._apply(cursor, fold(batch, self.catalog), shadow_name, position, batch[-1].id,
+                                       shadow=True)
             self.store.swap(cursor)
             self.store.set_position(cursor, self.name, position)
             self.store.forget(cursor, shadow_name)

@@ -11,11 +11,12 @@ Where the view tables live (a decision, recorded here):
   transactions never contend with the command side's database lock; readers of
   the views never touch the events file.
 
-Every table has ``id`` (primary key), the model's tenant column, one typed column
-per declared field and the system columns ``_state, _version, _created_at,
-_created_by, _updated_at, _updated_by``. Indexes put the tenant first:
-``(tenant, id)`` for the default order and keyset paging, and
-``(tenant, field, id)`` for the fields ``indexed`` picks, for filters and sorts.
+Every table has ``id``, the model's tenant column, one typed column per declared
+field and the system columns ``_state, _version, _created_at, _created_by,
+_updated_at, _updated_by``. Indexes put the tenant first: the primary key is
+``(tenant, id)`` (every read names the tenant; it also serves the default order
+and keyset paging), and ``(tenant, field, id)`` for the fields the catalog marks
+``index = true``, for filters and sorts.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ TRACKING_TABLE = "writ_projection_tracking"
 DEFAULT_PROJECTION = "current_rows"
 SHADOW_SUFFIX = "__rebuild"
 UNSORTABLE = ("json", "list")
-INDEXED_TYPES = ("int", "decimal", "bool", "date", "datetime", "uuid")
 
 SYSTEM_TYPES: dict[str, str] = {
     "id": "uuid", "_state": "str", "_version": "int", "_created_at": "timestamp",
@@ -67,13 +67,12 @@ def column_types(spec: ModelSpec) -> dict[str, str]:
 
 
 def indexed(spec: ModelSpec) -> list[str]:
-    """Declared fields that get a ``(tenant, field, id)`` index.
+    """Declared fields that get a ``(tenant, field, id)`` index: those the catalog marks ``index = true``.
 
-    Numbers, dates, booleans, uuids, and strings with ``choices`` (status-like
-    enumerations): the usual range filters and sort keys. Free text is left
-    unindexed: ``contains`` cannot use a b-tree, and every extra index costs
-    each projected row a random b-tree insert (measured: 8 indexes made the
-    catch-up 6x slower than 2).
+    Indexes are opt-in, like in a database schema: every index costs each
+    projected row a random b-tree insert (measured: 8 indexes made the catch-up
+    6x slower than 2), so the catalog names the fields that are filtered and
+    sorted on. Every query is confined to one tenant, so even an unindexed
+    filter only scans that tenant's rows of the primary key.
     """
-    return [name for name, field in spec.fields.items()
-            if field.type in INDEXED_TYPES or (field.type == "str" and field.choices)]
+    return [name for name, field in spec.fields.items() if field.index]

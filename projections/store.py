@@ -42,6 +42,18 @@ class Layout:
     columns: list[Column]
     encoders: list[Codec]
     decoders: list[Codec]
+    row_encoders: list[Codec | None]
+
+    def encode_row(self, row: Mapping[str, Any]) -> list[Any]:
+        """A final row as the values ``insert_rows``/``write_rows`` send, in column order."""
+        values = [row[name] for name in self.names]
+        for index, encode in self._encoding_steps:
+            values[index] = encode(values[index])
+        return values
+
+    @cached_property
+    def _encoding_steps(self) -> list[tuple[int, Codec]]:
+        return [(i, encode) for i, encode in enumerate(self.row_encoders) if encode is not None]
 
     @cached_property
     def names(self) -> list[str]:
@@ -80,6 +92,10 @@ class ViewStore(ABC):
     @abstractmethod
     def encoder(self, kind: str) -> Codec:
         """JSON-native value -> driver parameter, for one column type."""
+
+    def row_encoder(self, kind: str) -> Codec | None:
+        """JSON-native value -> what ``insert_rows``/``write_rows`` send (None: sent as it is)."""
+        return self.encoder(kind)
 
     @abstractmethod
     def decoder(self, kind: str) -> Codec:
@@ -157,6 +173,7 @@ class ViewStore(ABC):
             self._layouts[key] = Layout(
                 model, spec, table_name(self.catalog, model, shadow=shadow), cols,
                 [self.encoder(c.type) for c in cols], [self.decoder(c.type) for c in cols],
+                [self.row_encoder(c.type) for c in cols],
             )
         return self._layouts[key]
 
@@ -178,10 +195,9 @@ class ViewStore(ABC):
     def _create_table(self, cursor: Cursor, layout: Layout) -> None:
         defs = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(self.column_type(c.type)))
                 for c in layout.columns]
-        defs[0] = sql.SQL("{} PRIMARY KEY").format(defs[0])
-        self.execute(cursor, sql.SQL("CREATE TABLE {} ({})").format(
-            self.ident(layout.table), sql.SQL(", ").join(defs)))
-        self._index(cursor, layout, "id")
+        key = sql.SQL("PRIMARY KEY ({}, id)").format(sql.Identifier(layout.spec.tenant_field))
+        self.execute(cursor, sql.SQL("CREATE TABLE {} ({}, {})").format(
+            self.ident(layout.table), sql.SQL(", ").join(defs), key))
         for name in indexed(layout.spec):
             self._index(cursor, layout, name, "id")
 
@@ -258,23 +274,37 @@ class ViewStore(ABC):
 
     def apply(self, cursor: Cursor, changes: Mapping[str, Mapping[str, RowChange]], *,
               shadow: bool = False) -> None:
-        """Write the final rows of a batch's changes (inside the caller's transaction)."""
+        """Write the final rows of a batch's changes (inside the caller's transaction).
+
+        A record created within the batch cannot have a row yet (the position fence applies each
+        batch once), so its row is inserted plainly; other rows are merged onto the stored row and
+        upserted; purged rows are deleted.
+        """
         for model, per_record in changes.items():
             layout = self.layout(model, shadow=shadow)
-            needs_base = [rid for rid, change in per_record.items() if change.needs_base]
-            bases = self.fetch_rows(cursor, layout, needs_base) if needs_base else {}
-            rows, gone = [], []
+            bases = self.fetch_rows(cursor, layout, [c for c in per_record.values() if c.needs_base])
+            fresh: list[list[Any]] = []
+            updated: list[list[Any]] = []
+            gone: list[tuple[Any, ...]] = []
             for rid, change in per_record.items():
                 if change.purged:
-                    gone.append((layout.encoders[0](rid),))
-                else:
-                    final = change.row(layout.spec, bases.get(rid))
-                    rows.append([enc(final[n]) for enc, n in zip(layout.encoders, layout.names, strict=True)])
-            if rows:
-                self.write_rows(cursor, layout, rows)
+                    gone.append((change.tenant, layout.encoders[0](rid)))
+                    continue
+                final = change.row(layout.spec, bases.get(rid))
+                (fresh if change.created else updated).append(layout.encode_row(final))
+            if fresh:
+                self.insert_rows(cursor, layout, fresh)
+            if updated:
+                self.write_rows(cursor, layout, updated)
             if gone:
-                cursor.executemany(self.render(sql.SQL("DELETE FROM {} WHERE id = %s").format(
-                    self.ident(layout.table))), gone)
+                cursor.executemany(self.render(sql.SQL("DELETE FROM {} WHERE {} = %s AND id = %s").format(
+                    self.ident(layout.table), sql.Identifier(layout.spec.tenant_field))), gone)
+
+    def insert_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> None:
+        """Insert rows that cannot exist yet (encoded, in ``layout.names`` order)."""
+        values = sql.SQL("VALUES ({})").format(sql.SQL(", ").join(sql.Placeholder() * len(layout.names)))
+        cursor.executemany(self.render(sql.SQL("INSERT INTO {} ({}) {}").format(
+            self.ident(layout.table), sql.SQL(", ").join(map(sql.Identifier, layout.names)), values)), rows)
 
     def write_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> None:
         """Insert or overwrite whole rows (encoded, in ``layout.names`` order)."""
@@ -283,21 +313,27 @@ class ViewStore(ABC):
 
     def upsert(self, layout: Layout, source: sql.Composable) -> sql.Composable:
         names = [sql.Identifier(n) for n in layout.names]
-        updates = [sql.SQL("{0} = EXCLUDED.{0}").format(n) for n in names[1:]]
-        return sql.SQL("INSERT INTO {} ({}) {} ON CONFLICT (id) DO UPDATE SET {}").format(
-            self.ident(layout.table), sql.SQL(", ").join(names), source, sql.SQL(", ").join(updates))
+        updates = [sql.SQL("{0} = EXCLUDED.{0}").format(n) for n in names[2:]]  # not the key (id, tenant)
+        return sql.SQL("INSERT INTO {} ({}) {} ON CONFLICT ({}, id) DO UPDATE SET {}").format(
+            self.ident(layout.table), sql.SQL(", ").join(names), source,
+            sql.Identifier(layout.spec.tenant_field), sql.SQL(", ").join(updates))
 
-    def fetch_rows(self, cursor: Cursor, layout: Layout, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Stored rows by id, as JSON-native values."""
+    def fetch_rows(self, cursor: Cursor, layout: Layout, changes: Sequence[RowChange]) -> dict[str, dict[str, Any]]:
+        """The stored rows of these changes' records, by id, as JSON-native values."""
         found: dict[str, dict[str, Any]] = {}
         encode = layout.encoders[0]
-        for part in chunks(ids, 500):
-            where, params = self.in_list(sql.Identifier("id"), [encode(i) for i in part])
-            query = sql.SQL("SELECT {} FROM {} WHERE {}").format(
-                sql.SQL(", ").join(map(sql.Identifier, layout.names)), self.ident(layout.table), where)
-            for raw in self.execute(cursor, query, params).fetchall():
-                row = self.decode_row(layout, raw)
-                found[row["id"]] = row
+        by_tenant: dict[Any, list[str]] = {}
+        for change in changes:
+            by_tenant.setdefault(change.tenant, []).append(change.id)
+        tenant = sql.Identifier(layout.spec.tenant_field)
+        for owner, ids in by_tenant.items():
+            for part in chunks(ids, 500):
+                where, params = self.in_list(sql.Identifier("id"), [encode(i) for i in part])
+                query = sql.SQL("SELECT {} FROM {} WHERE {} = %s AND {}").format(
+                    sql.SQL(", ").join(map(sql.Identifier, layout.names)), self.ident(layout.table), tenant, where)
+                for raw in self.execute(cursor, query, [owner, *params]).fetchall():
+                    row = self.decode_row(layout, raw)
+                    found[row["id"]] = row
         return found
 
     def decode_row(self, layout: Layout, raw: Sequence[Any]) -> dict[str, Any]:

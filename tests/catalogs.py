@@ -13,8 +13,8 @@ immutable = ["sku"]
 [models.Order.fields]
 sku = { type = "str", min_length = 1, max_length = 20, pattern = "^[A-Z0-9-]+$" }
 quantity = { type = "int", min = 1, max = 1000, default = 1 }
-total = { type = "decimal", min = 0 }
-status = { type = "str", choices = ["draft", "placed", "shipped"], default = "draft" }
+total = { type = "decimal", min = 0, index = true }
+status = { type = "str", choices = ["draft", "placed", "shipped"], default = "draft", index = true }
 note = { type = "str", nullable = true }
 placed_on = { type = "date", nullable = true, writable_on = ["create"] }
 tags = { type = "list", items = "str", nullable = true }
