@@ -30,6 +30,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_dumps
 
+from application.service import Writ
 from domain.catalog import Catalog
 from domain.principal import Principal
 from infrastructure.settings import open_writ
@@ -67,20 +68,20 @@ def row(n: int) -> dict[str, object]:
             "note": None if n % 4 else f"note {n}", "tags": ["a", "b"] if n % 2 else None}
 
 
-def append(writ: object, events: int) -> tuple[int, float]:
+def append(writ: Writ, events: int) -> tuple[int, float]:
     """Creates (and ~5% patches/deletes); returns (record events appended, seconds)."""
     started = time.perf_counter()
     creates = int(events * 0.95)
     ids: list[str] = []
     for start in range(0, creates, 1000):
-        results = writ.create_many(WHO, "Order", [row(n) for n in range(start, min(creates, start + 1000))])  # type: ignore[attr-defined]
+        results = writ.create_many(WHO, "Order", [row(n) for n in range(start, min(creates, start + 1000))])
         ids += [r.id for r in results]
     extra = events - creates
     for n, record_id in enumerate(ids[:extra]):
         if n % 5:
-            writ.patch(WHO, "Order", record_id, {"quantity": 42, "note": "patched"})  # type: ignore[attr-defined]
+            writ.patch(WHO, "Order", record_id, {"quantity": 42, "note": "patched"})
         else:
-            writ.delete(WHO, "Order", record_id)  # type: ignore[attr-defined]
+            writ.delete(WHO, "Order", record_id)
     return creates + extra, time.perf_counter() - started
 
 
