@@ -11,16 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -31,17 +25,7 @@ from infrastructure.bus.schema import IntegrationEvent, event_id, is_published
 from infrastructure.bus.sql import Tx, open_database
 from infrastructure.bus.subscriber import Subscriber
 from tests.conftest import AMQP_URL, service_unavailable
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
+from tests.support import CliProcess, wait_until
 
 
 @pytest.fixture
@@ -142,40 +126,9 @@ class BusConsumer:
         return self.consumed()
 
 
-class RelayProcess:
-    """``writ relay`` as a subprocess, its stderr collected line by line."""
-
-    def __init__(self, database_url: str, amqp_url: str, exchange: str) -> None:
-        command = [sys.executable, "-c", "from infrastructure.cli import main; main()", "relay",
-                   "--database", database_url, "--exchange", exchange]
-        env = {**os.environ, "WRIT_AMQP_URL": amqp_url, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
-        self.lines: list[str] = []
-        self._collector = threading.Thread(target=self._collect, daemon=True)
-        self._collector.start()
-
-    def _collect(self) -> None:
-        assert self.process.stderr is not None
-        with self.process.stderr as stream:
-            for line in stream:
-                self.lines.append(line.rstrip())
-
-    def wait_for_line(self, text: str, timeout: float = 20) -> None:
-        wait_until(lambda: any(text in line for line in self.lines), timeout, f"relay log {text!r}")
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-        self._collector.join(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._collector.join(10)
+def relay_process(database_url: str, amqp_url: str, exchange: str) -> CliProcess:
+    """``writ relay`` for one exchange, as a subprocess."""
+    return CliProcess("relay", "--database", database_url, "--exchange", exchange, env={"WRIT_AMQP_URL": amqp_url})
 
 
 @pytest.fixture
@@ -194,11 +147,11 @@ def bus_consumer(database_url: str, amqp_url: str, bus_exchange: str) -> Iterato
 
 
 @pytest.fixture
-def bus_relay(database_url: str, amqp_url: str, bus_exchange: str) -> Iterator[Callable[[], RelayProcess]]:
-    processes: list[RelayProcess] = []
+def bus_relay(database_url: str, amqp_url: str, bus_exchange: str) -> Iterator[Callable[[], CliProcess]]:
+    processes: list[CliProcess] = []
 
-    def start() -> RelayProcess:
-        process = RelayProcess(database_url, amqp_url, bus_exchange)
+    def start() -> CliProcess:
+        process = relay_process(database_url, amqp_url, bus_exchange)
         processes.append(process)
         return process
 

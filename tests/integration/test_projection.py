@@ -9,7 +9,6 @@ top are shared with the crash and failover tests.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -30,14 +29,6 @@ from tests.catalogs import SHOP_CATALOG
 MANAGER = Principal(user_id="mia", tenant_id="acme", roles=frozenset({"manager"}), purpose="tests")
 CLERK = Principal(user_id="carl", tenant_id="acme", roles=frozenset({"clerk"}), purpose="tests")
 OTHER = Principal(user_id="olga", tenant_id="globex", roles=frozenset({"manager"}), purpose="tests")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.005)
 
 
 def expected_row(data: dict[str, Any] | None) -> dict[str, Any]:

@@ -8,13 +8,7 @@ and with the command side's own records.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -27,46 +21,13 @@ from domain.catalog import Catalog
 from projections import Views, ViewStore, open_store, open_views, open_worker
 from projections.schema import DEFAULT_PROJECTION, TRACKING_TABLE
 from tests.catalogs import SHOP_CATALOG
-from tests.integration.test_projection import MANAGER, OTHER, SHAPES, record_views, snapshot, wait_until
+from tests.integration.test_projection import MANAGER, OTHER, SHAPES, record_views, snapshot
+from tests.support import CliProcess, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-class WorkerProcess:
-    """``writ project`` in a subprocess, its stderr collected line by line."""
-
-    def __init__(self, database_url: str, catalog_path: Path, *options: str) -> None:
-        command = [sys.executable, "-c", "from infrastructure.cli import main; main()", "project",
-                   "--database", database_url, "--catalog", str(catalog_path), *options]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
-        self.worker_id = f"{socket.gethostname()}:{self.process.pid}"
-        self.lines: list[str] = []
-        self._collector = threading.Thread(target=self._collect, daemon=True)
-        self._collector.start()
-
-    def _collect(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line.rstrip())
-
-    def said(self, text: str) -> bool:
-        return any(text in line for line in self.lines)
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._collector.join(10)
-        assert self.process.stderr is not None
-        self.process.stderr.close()
+def worker_process(database_url: str, catalog_path: Path, *options: str) -> CliProcess:
+    """``writ project`` as a subprocess."""
+    return CliProcess("project", "--database", database_url, "--catalog", str(catalog_path), *options)
 
 
 @pytest.fixture
@@ -84,8 +45,8 @@ def store(catalog: Catalog, database_url: str) -> Iterator[ViewStore]:
 
 
 @pytest.fixture
-def workers(database_url: str, catalog_path: Path) -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
+def workers(database_url: str, catalog_path: Path) -> Iterator[list[CliProcess]]:
+    started: list[CliProcess] = []
     yield started
     for worker in started:
         worker.stop()
@@ -130,7 +91,7 @@ def workload(writ: Writ) -> list[str]:
 
 def test_sigkill_mid_batch_three_times_then_the_view_equals_a_rebuild(
         catalog: Catalog, database_url: str, writ: Writ, store: ViewStore, catalog_path: Path,
-        workers: list[WorkerProcess]) -> None:
+        workers: list[CliProcess]) -> None:
     ids = workload(writ)
     head = writ.recorder.max_notification_id() or 0
     seed = random.randrange(2**32)
@@ -138,7 +99,7 @@ def test_sigkill_mid_batch_three_times_then_the_view_equals_a_rebuild(
     kills: list[int] = []
     for low, high in ((0.1, 0.3), (0.4, 0.6), (0.7, 0.85)):
         threshold = int(head * rng.uniform(low, high))
-        worker = WorkerProcess(database_url, catalog_path, "--batch-size", "25")
+        worker = worker_process(database_url, catalog_path, "--batch-size", "25")
         workers.append(worker)
         wait_until(partial(_at_least, store, threshold), 60,
                    f"position {threshold} (seed {seed}, worker said {worker.lines})")
@@ -148,7 +109,7 @@ def test_sigkill_mid_batch_three_times_then_the_view_equals_a_rebuild(
     assert all(0 < at < head for at in kills), (kills, head, seed)
     assert kills == sorted(kills), "each restart continued from the tracked position"
 
-    final = WorkerProcess(database_url, catalog_path, "--once")
+    final = worker_process(database_url, catalog_path, "--once")
     workers.append(final)
     assert final.process.wait(60) == 0, final.lines
     assert reached(store) == head
@@ -165,13 +126,13 @@ def test_sigkill_mid_batch_three_times_then_the_view_equals_a_rebuild(
 
 def test_a_standby_worker_takes_over_when_the_active_one_dies(
         catalog: Catalog, database_url: str, writ: Writ, store: ViewStore, catalog_path: Path,
-        workers: list[WorkerProcess]) -> None:
+        workers: list[CliProcess]) -> None:
     views: Views = open_views(catalog, database_url)
     try:
-        first = WorkerProcess(database_url, catalog_path)
+        first = worker_process(database_url, catalog_path)
         workers.append(first)
         wait_until(lambda: active_worker(store) == first.worker_id, 30, "the first worker to become active")
-        second = WorkerProcess(database_url, catalog_path)
+        second = worker_process(database_url, catalog_path)
         workers.append(second)
         wait_until(lambda: second.said("standby"), 30, "the second worker to stand by")
         before = writ.create_many(MANAGER, "Order", SHAPES[:10])

@@ -8,8 +8,9 @@ import aio_pika
 import pytest
 
 from infrastructure.bus.sql import open_database
-from tests.integration.conftest import bus_written_ids, wait_until
+from tests.integration.conftest import bus_written_ids
 from tests.integration.test_relay import write_orders
+from tests.support import wait_until
 
 pytestmark = pytest.mark.rabbitmq
 

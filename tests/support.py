@@ -1,0 +1,66 @@
+"""Helpers shared by the integration tests: waiting on conditions, and ``writ`` subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, *, every: float = 0.01) -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` at the deadline (no sleep-and-hope)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
+class CliProcess:
+    """``writ <arguments>`` as a subprocess (so tests can SIGKILL it), its stderr collected by line."""
+
+    def __init__(self, *arguments: str, env: dict[str, str] | None = None) -> None:
+        command = [sys.executable, "-c", "from infrastructure.cli import main; main()", *arguments]
+        environment = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})}
+        self.process = subprocess.Popen(command, cwd=ROOT, env=environment, stderr=subprocess.PIPE, text=True)
+        self.worker_id = f"{socket.gethostname()}:{self.process.pid}"
+        self.lines: list[str] = []
+        self._collector = threading.Thread(target=self._collect, daemon=True)
+        self._collector.start()
+
+    def _collect(self) -> None:
+        assert self.process.stderr is not None
+        with self.process.stderr as stream:
+            for line in stream:
+                self.lines.append(line.rstrip())
+
+    def said(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def wait_for_line(self, text: str, timeout: float = 20) -> None:
+        wait_until(lambda: self.said(text), timeout, f"{self.process.args[3]} to log {text!r}")
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self._collector.join(10)
+
+    def stop(self) -> None:
+        """SIGTERM (a clean stop), SIGKILL after 10 s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._collector.join(10)
