@@ -115,6 +115,8 @@ class FieldSpec(BaseModel):
             raise InvalidFieldValueError(f"Field {name} may not be null", field=name)
         if type(value) is self._unconstrained_type:  # hot path: nothing to check, nothing to convert
             return value
+        if type(value) is datetime and self._plain_datetime and value.tzinfo is not None:
+            return value.astimezone(UTC).isoformat().replace("+00:00", "Z")  # as pydantic would dump it
         try:
             parsed = self.adapter.validate_python(value)
         except pydantic.ValidationError as exc:
@@ -141,6 +143,10 @@ class FieldSpec(BaseModel):
         if self.pattern is not None or self.min is not None or self.max is not None:
             return None
         return {"str": str, "int": int, "bool": bool}.get(self.type)
+
+    @cached_property
+    def _plain_datetime(self) -> bool:
+        return self.type == "datetime" and self.choices is None
 
     @cached_property
     def _json_native(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -20,6 +21,8 @@ from tests.catalogs import SHOP_CATALOG
         ({"type": "decimal"}, 3, "3"),
         ({"type": "decimal"}, Decimal("1E+3"), "1000"),
         ({"type": "datetime"}, "2026-01-02T03:04:05+02:00", "2026-01-02T01:04:05Z"),
+        ({"type": "datetime"}, datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=timezone(timedelta(hours=2))),
+         "2026-01-02T01:04:05.000007Z"),
         ({"type": "date"}, "2026-01-02", "2026-01-02"),
         ({"type": "uuid"}, "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
         ({"type": "list", "items": "int"}, (1, 2), [1, 2]),
