@@ -85,11 +85,12 @@ class RowChange:
 
     def row(self, spec: ModelSpec, base: Mapping[str, Any] | None) -> dict[str, Any]:
         """The final row: this change applied to ``base`` (the stored row, if any)."""
-        start: dict[str, Any] = {} if self.created or base is None else dict(base)
-        row = {name: start.get(name) for name in spec.fields}
-        declared = {k: v for k, v in self.fields.items() if k in spec.fields}
-        row.update(dict.fromkeys(spec.fields) if self.full else {})
-        row.update(declared)
+        start: Mapping[str, Any] = {} if self.created or base is None else base
+        fields = self.fields
+        if self.full:  # the change holds the whole data: undeclared keys are ignored, absent ones cleared
+            row = {name: fields.get(name) for name in spec.fields}
+        else:
+            row = {name: fields[name] if name in fields else start.get(name) for name in spec.fields}
         row["id"] = self.id
         row[spec.tenant_field] = self.tenant if self.tenant is not None else start.get(spec.tenant_field)
         row["_state"] = self.state or start.get("_state") or "new"
