@@ -23,6 +23,7 @@ PREFIX = "writ.record:"
 RECORD_TOPICS: tuple[str, ...] = tuple(
     PREFIX + kind for kind in ("Created", "Replaced", "Patched", "Deleted", "Restored", "Purged", "Failed")
 )
+_RECORD_TOPIC_SET = frozenset(RECORD_TOPICS)
 SYSTEM_COLUMNS: tuple[str, ...] = (
     "_state", "_version", "_created_at", "_created_by", "_updated_at", "_updated_by",
 )
@@ -75,9 +76,9 @@ class RowChange:
         if kind == "Created":
             self.created, self.full, self.purged = True, True, False
             self.created_at, self.created_by = self.updated_at, self.updated_by
-            self.fields = dict(state.get("data") or {})
+            self.fields = state.get("data") or {}  # a freshly decoded dict: no copy needed
         elif kind == "Replaced":
-            self.full, self.fields = True, dict(state.get("data") or {})
+            self.full, self.fields = True, state.get("data") or {}
         elif kind == "Patched":
             self.fields.update(state.get("changes") or {})
         elif kind == "Purged":
@@ -108,7 +109,7 @@ def fold(notifications: Iterable[NotificationLike], catalog: Catalog) -> dict[st
     owner: dict[str, str] = {}
     for notification in notifications:
         topic = notification.topic
-        if not topic.startswith(PREFIX) or topic not in RECORD_TOPICS:
+        if topic not in _RECORD_TOPIC_SET:
             continue
         state = orjson.loads(notification.state)
         record_id = str(notification.originator_id)
