@@ -17,16 +17,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
 from psycopg import sql
 
 from domain.catalog import Catalog, ModelSpec
-from projections.errors import PositionMovedError
 from projections.rows import RowChange
 from projections.schema import TRACKING_TABLE, Column, columns, indexed, table_name
+from projections.tracking import TrackingTable
 
 Codec = Callable[[Any], Any]
 Cursor = Any  # a DB-API cursor: sqlite3.Cursor or psycopg.Cursor
@@ -60,13 +59,12 @@ class Layout:
         return [column.name for column in self.columns]
 
 
-class ViewStore(ABC):
+class ViewStore(TrackingTable, ABC):
     """Where views and their tracked positions live; one subclass per database."""
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self._layouts: dict[tuple[str, bool], Layout] = {}
-        self._tracking_seen = False
 
     # -- what each database supplies ------------------------------------------
 
@@ -213,62 +211,6 @@ class ViewStore(ABC):
         keys = [sql.Identifier(n) for n in (layout.spec.tenant_field, *names)]
         self.execute(cursor, sql.SQL("CREATE INDEX {} ON {} ({})").format(
             sql.Identifier(index), self.ident(layout.table), sql.SQL(", ").join(keys)))
-
-    # -- tracking -------------------------------------------------------------
-
-    def ensure_tracking(self, cursor: Cursor, name: str, *, reset: bool = False) -> None:
-        table = self.ident(TRACKING_TABLE)
-        if reset:
-            self.forget(cursor, name)
-        self.execute(cursor, sql.SQL(
-            "INSERT INTO {} (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING"
-        ).format(table), (name,))
-
-    def forget(self, cursor: Cursor, name: str) -> None:
-        self.execute(cursor, sql.SQL("DELETE FROM {} WHERE name = %s").format(self.ident(TRACKING_TABLE)),
-                     (name,))
-
-    def position(self, cursor: Cursor, name: str, *, lock: bool = False) -> int:
-        query = sql.SQL("SELECT position FROM {} WHERE name = %s").format(self.ident(TRACKING_TABLE))
-        row = self.execute(cursor, query + self.row_lock if lock else query, (name,)).fetchone()
-        return 0 if row is None else int(row[0])
-
-    row_lock: sql.Composable = sql.SQL("")
-
-    def reached(self, cursor: Cursor, name: str) -> int:
-        """The tracked position for readers: 0 until a worker has created the tracking table."""
-        if not self._tracking_seen:
-            if not self.existing_columns(cursor, TRACKING_TABLE):
-                return 0
-            self._tracking_seen = True
-        return self.position(cursor, name)
-
-    def advance(self, cursor: Cursor, name: str, expected: int, position: int) -> None:
-        """Move ``name`` from ``expected`` to ``position``; raise if someone else moved it."""
-        now = datetime.now(UTC).isoformat()
-        self.execute(cursor, sql.SQL(
-            "UPDATE {} SET position = %s, updated_at = %s WHERE name = %s AND position = %s"
-        ).format(self.ident(TRACKING_TABLE)), (position, now, name, expected))
-        if cursor.rowcount != 1:
-            raise PositionMovedError(f"{name} is no longer at {expected}")
-
-    def set_position(self, cursor: Cursor, name: str, position: int) -> None:
-        self.execute(cursor, sql.SQL("UPDATE {} SET position = %s WHERE name = %s").format(
-            self.ident(TRACKING_TABLE)), (position, name))
-
-    def claim(self, name: str, worker: str) -> None:
-        """Record which worker is active (shown by ``--status``)."""
-        with self.transaction() as cursor:
-            self.ensure_tracking(cursor, name)
-            self.execute(cursor, sql.SQL("UPDATE {} SET worker = %s WHERE name = %s").format(
-                self.ident(TRACKING_TABLE)), (worker, name))
-
-    def tracking(self) -> list[tuple[str, int, str | None, str | None]]:
-        with self.reading() as cursor:
-            if not self.existing_columns(cursor, TRACKING_TABLE):
-                return []
-            query = sql.SQL("SELECT name, position, updated_at, worker FROM {} ORDER BY name")
-            return [tuple(r) for r in self.execute(cursor, query.format(self.ident(TRACKING_TABLE)))]
 
     # -- writing rows ---------------------------------------------------------
 
