@@ -184,21 +184,3 @@ _FAMILIES = {
     ApprovalRequiredError,
     BulkLimitExceededError,
 }
-
-ERRORS_BY_CODE: dict[str, type[WritError]] = {
-    cls.code: cls
-    for cls in (
-        CatalogError, UnauthenticatedError, PurposeRequiredError, GrantMissingError,
-        WriteDeniedError, UnknownFieldError, FieldNotWritableError, ImmutableFieldError,
-        RequiredFieldMissingError, InvalidFieldValueError, UniqueViolationError,
-        ValidationFailedError, ModelUnknownError, RecordNotFoundError, RecordDeletedError,
-        RecordNotDeletedError, VersionConflictError, IdempotencyKeyReusedError, ApprovalNotPendingError,
-        SelfApprovalForbiddenError, ApprovalStaleError, ApprovalRequiredError,
-        BulkLimitExceededError,
-    )
-}
-
-
-def error_from_code(code: str, message: str, field: str | None = None) -> WritError:
-    """Rebuild an error from its recorded code (used when replaying decisions)."""
-    return ERRORS_BY_CODE.get(code, WritError)(message, field=field)

@@ -62,10 +62,6 @@ def columns(spec: ModelSpec) -> list[Column]:
     return [Column("id", "uuid"), Column(spec.tenant_field, "str"), *declared, *system]
 
 
-def column_types(spec: ModelSpec) -> dict[str, str]:
-    return {column.name: column.type for column in columns(spec)}
-
-
 def indexed(spec: ModelSpec) -> list[str]:
     """Declared fields that get a ``(tenant, field, id)`` index: those the catalog marks ``index = true``.
 
