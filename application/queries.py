@@ -61,20 +61,22 @@ class QueriesMixin:
         return entries
 
     def decisions(
-        self, principal: Principal | None, *, after: int = 0, limit: int = 100
+        self, principal: Principal | None, *, after: int = 0, limit: int = 100,
+        actor: str | None = None, model: str | None = None, outcome: str | None = None,
     ) -> list[dict[str, Any]]:
         """Decisions (allowed, refused, parked, failed) in the principal's tenant, oldest first.
 
-        Scans the notification log from position ``after``; ``limit`` bounds the events read.
+        Scans the notification log from position ``after``; ``limit`` bounds the events read, so
+        page on with ``after`` = the last position seen. ``actor``, ``model`` and ``outcome`` filter.
         """
-        tenant = _require(principal).tenant_id
+        wanted = {"tenant": _require(principal).tenant_id, "actor": actor, "model": model, "outcome": outcome}
         notifications = self.recorder.select_notifications(
             after, limit, topics=DECISION_TOPICS, inclusive_of_start=False
         )
         found = []
         for notification in notifications:
             view = decision_view(self.events.mapper.to_domain_event(notification), notification.id)
-            if view["tenant"] == tenant:
+            if all(value is None or view[key] == value for key, value in wanted.items()):
                 found.append(view)
         return found
 

@@ -191,11 +191,15 @@ def history(model: str, record_id: str, as_json: bool, **options: Any) -> None:
 @click.command()
 @_principal_options
 @click.option("--after", type=int, default=0, help="Start after this log position.")
-@click.option("--limit", type=int, default=100, show_default=True)
-def decisions(after: int, limit: int, as_json: bool, **options: Any) -> None:
+@click.option("--limit", type=int, default=100, show_default=True, help="Log events to read at most.")
+@click.option("--by", "actor", help="Only decisions on this user's commands.")
+@click.option("--model", help="Only decisions on this model.")
+@click.option("--outcome", type=click.Choice(["allowed", "refused", "parked", "failed"]))
+def decisions(after: int, limit: int, actor: str | None, model: str | None, outcome: str | None,
+              as_json: bool, **options: Any) -> None:
     """Decisions (allowed, refused, parked, failed) in the tenant, oldest first."""
     with _session(**options) as (writ, principal):
-        found = writ.decisions(principal, after=after, limit=limit)
+        found = writ.decisions(principal, after=after, limit=limit, actor=actor, model=model, outcome=outcome)
     keys = ("position", "at", "outcome", "operation", "model", "record_id", "actor", "code", "purpose")
     _show(found if as_json else [{k: d.get(k) for k in keys} for d in found], as_json)
 

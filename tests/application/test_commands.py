@@ -158,6 +158,9 @@ def test_decisions_are_recorded_for_allowed_and_refused_commands(writ: Writ) -> 
     assert decisions[0]["record_id"] == record_id and decisions[1]["purpose"] == "testing"
     assert all(d["policy_version"] == writ.catalog.version for d in decisions)
     assert writ.decisions(principal(tenant="other")) == []
+    assert [d["code"] for d in writ.decisions(CLERK, outcome="refused")] == ["GRANT_MISSING"]
+    assert writ.decisions(CLERK, actor="nobody") == [] and len(writ.decisions(CLERK, model="Order")) == 2
+    assert writ.decisions(CLERK, after=decisions[0]["position"]) == decisions[1:]
 
 
 def test_unknown_record_id_is_not_found(writ: Writ) -> None:

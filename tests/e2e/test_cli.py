@@ -60,6 +60,8 @@ def test_record_commands_from_the_command_line(tmp_path: Path, monkeypatch: pyte
     assert [entry["event"] for entry in history] == ["Created", "Patched"]
     decisions = orjson.loads(runner.invoke(main, ["decisions", "--json"]).output)
     assert [d["outcome"] for d in decisions] == ["allowed", "allowed", "refused"]
+    refused = orjson.loads(runner.invoke(main, ["decisions", "--outcome", "refused", "--json"]).output)
+    assert [d["code"] for d in refused] == ["IMMUTABLE_FIELD"]
     bad = runner.invoke(main, ["patch", "Order", "not-a-uuid", "{}"])
     assert bad.exit_code == 2 and "error: INVALID_INPUT:" in bad.output
     assert "error: INVALID_INPUT:" in runner.invoke(main, ["create", "Order", "[1]"]).output
