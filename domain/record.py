@@ -193,3 +193,10 @@ class Record(Aggregate):
             kind=event_class.__name__, timestamp=now, body=body,
         )
         self.trigger_event(event_class, timestamp=now, hash=digest, **body)
+
+
+EVENT_TOPICS: tuple[str, ...] = tuple(
+    cls.TOPIC for cls in (Record.Created, Record.Replaced, Record.Patched, Record.Deleted,
+                          Record.Restored, Record.Purged, Record.Failed)
+)
+"""The notification-log topics of every record event."""

@@ -3,12 +3,12 @@
 ``OrjsonMapper`` stores an event's attributes as one orjson document (events
 hold JSON-native values, and the timestamp round-trips as ISO-8601).
 The recorders extend the library's SQLite and PostgreSQL application recorders
-with the one query Writ adds: the notification position of a stored event, so
-an idempotent replay can report the position of the original write. Only the
-SQL differs per backend; the interface lives in ``PositionLookup``. The bus
-relay adds two read-only queries, behind ``RelayQueries``: which records of a
-batch have been purged since (their data must never be published again), and
-how many notifications lie past a position (the relay's lag).
+with the queries Writ adds. ``PositionLookup``: the notification position of a
+stored event, so an idempotent replay can report the position of the original
+write. ``LogQueries``, for the workers that follow the log: which records of a
+batch have been purged since (the relay must never publish their data again),
+and how many notifications of some topics lie past a position (a worker's lag).
+Only the SQL differs per backend.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class PositionLookup(ABC):
         """Notification id of one stored event, or None when there is none."""
 
 
-class RelayQueries(ABC):
+class LogQueries(ABC):
     PURGED_TOPIC = "writ.record:Purged"
 
     @abstractmethod
@@ -86,11 +86,11 @@ class RelayQueries(ABC):
         """The ids among ``record_ids`` that have a ``Purged`` event, at any position."""
 
     @abstractmethod
-    def count_after(self, position: int, excluded_topics: Sequence[str] = ()) -> int:
-        """How many notifications lie past ``position``, not counting ``excluded_topics``."""
+    def count_after(self, position: int, topics: Sequence[str]) -> int:
+        """How many notifications with one of ``topics`` lie past ``position`` (a worker's lag)."""
 
 
-class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, RelayQueries):
+class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries):
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         statement = (
             f"SELECT rowid FROM {self.events_table_name} "  # noqa: S608 - fixed table name
@@ -113,17 +113,17 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, RelayQueries
             cursor.execute(statement, (self.PURGED_TOPIC, ids.decode()))
             return {UUID(row[0]) for row in cursor.fetchall()}
 
-    def count_after(self, position: int, excluded_topics: Sequence[str] = ()) -> int:
+    def count_after(self, position: int, topics: Sequence[str]) -> int:
         statement = (
             f"SELECT COUNT(*) FROM {self.events_table_name} "  # noqa: S608 - fixed table name
-            "WHERE rowid > ? AND topic NOT IN (SELECT value FROM json_each(?))"
+            "WHERE rowid > ? AND topic IN (SELECT value FROM json_each(?))"
         )
         with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement, (position, orjson.dumps(list(excluded_topics)).decode()))
+            cursor.execute(statement, (position, orjson.dumps(list(topics)).decode()))
             return int(cursor.fetchone()[0])
 
 
-class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, RelayQueries):
+class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueries):
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         statement = SQL(
             "SELECT notification_id FROM {schema}.{table} "
@@ -145,11 +145,11 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, RelayQue
             cursor.execute(statement, (self.PURGED_TOPIC, list(record_ids)), prepare=True)
             return {UUID(str(row["originator_id"])) for row in cursor.fetchall()}
 
-    def count_after(self, position: int, excluded_topics: Sequence[str] = ()) -> int:
+    def count_after(self, position: int, topics: Sequence[str]) -> int:
         statement = SQL(
-            "SELECT COUNT(*) AS n FROM {schema}.{table} WHERE notification_id > %s AND NOT topic = ANY(%s)"
+            "SELECT COUNT(*) AS n FROM {schema}.{table} WHERE notification_id > %s AND topic = ANY(%s)"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
         with self.datastore.get_connection() as conn, conn.cursor() as cursor:
-            cursor.execute(statement, (position, list(excluded_topics)))
+            cursor.execute(statement, (position, list(topics)))
             row = cursor.fetchone()
         return 0 if row is None else int(row["n"])

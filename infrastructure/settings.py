@@ -10,8 +10,15 @@ same on both databases.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import psycopg
+from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
+from eventsourcing.utils import Environment
 
 from application.service import Clock, Writ
 from domain.catalog import Catalog
@@ -71,10 +78,46 @@ def writ_env(url: str | None = None, *, create_tables: bool = True) -> dict[str,
     )
 
 
+def postgres_conninfo(env: dict[str, str]) -> dict[str, Any]:
+    """psycopg connection arguments for a PostgreSQL ``writ_env``."""
+    return {
+        "dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"], "port": int(env["POSTGRES_PORT"]),
+        "user": env["POSTGRES_USER"], "password": env["POSTGRES_PASSWORD"] or None,
+        "connect_timeout": int(env["POSTGRES_CONNECT_TIMEOUT"]),
+    }
+
+
+@contextmanager
+def schema_creation(env: dict[str, str]) -> Iterator[None]:
+    """Serialize table creation between processes starting at once.
+
+    The library creates its tables and types when an application or recorder is
+    constructed; two PostgreSQL processes doing so at the same moment collide
+    ("duplicate key ... pg_type", "tuple concurrently updated"). Holding an
+    advisory lock per schema while constructing makes the second one find the
+    tables made. SQLite's own file lock already serializes it.
+    """
+    if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres" or env.get("CREATE_TABLE") != "y":
+        if "SQLITE_DBNAME" in env:
+            Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
+        yield
+        return
+    with psycopg.connect(**postgres_conninfo(env), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"writ-schema:{env['POSTGRES_SCHEMA']}",))
+        yield  # closing the session releases the lock
+
+
 def open_writ(catalog: Catalog, url: str | None = None, *, clock: Clock | None = None,
               create_tables: bool = True) -> Writ:
     """A ready command service on the configured database."""
     env = writ_env(url, create_tables=create_tables)
-    if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
-        Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
-    return Writ(catalog, env=env, clock=clock)
+    with schema_creation(env):
+        return Writ(catalog, env=env, clock=clock)
+
+
+def open_log(url: str | None = None) -> tuple[InfrastructureFactory[Any], ApplicationRecorder]:
+    """Writ's notification log alone (for workers that follow it); close the factory when done."""
+    env = writ_env(url)
+    with schema_creation(env):
+        factory = InfrastructureFactory.construct(Environment(Writ.name, env))
+        return factory, factory.application_recorder()

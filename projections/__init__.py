@@ -8,16 +8,17 @@ SQLite) exactly as it picks the event store (``infrastructure.settings``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from psycopg.conninfo import make_conninfo
 
 from domain.catalog import Catalog
-from infrastructure.settings import open_writ, writ_env
+from infrastructure.persistence import LogQueries
+from infrastructure.settings import open_log, postgres_conninfo, writ_env
 from projections.errors import ProjectionTimeoutError
 from projections.postgres import PostgresViewStore
 from projections.queries import Page, Views
-from projections.runner import ProjectionStatus, ProjectionWorker
+from projections.runner import LogRecorder, ProjectionStatus, ProjectionWorker
 from projections.sqlite import SQLiteViewStore
 from projections.store import ViewStore
 
@@ -28,16 +29,12 @@ __all__ = [
 
 
 def _postgres(catalog: Catalog, env: dict[str, str], events_table: str) -> ViewStore:
-    conninfo = make_conninfo(
-        host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"], dbname=env["POSTGRES_DBNAME"],
-        user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"] or None,
-        connect_timeout=env["POSTGRES_CONNECT_TIMEOUT"], application_name="writ-projection",
-    )
+    conninfo = make_conninfo(**postgres_conninfo(env), application_name="writ-projection")
     return PostgresViewStore(catalog, conninfo, env["POSTGRES_SCHEMA"], events_table or "writ_events")
 
 
 def _sqlite(catalog: Catalog, env: dict[str, str], events_table: str) -> ViewStore:
-    return SQLiteViewStore(catalog, env["SQLITE_DBNAME"], events_table or "stored_events")
+    return SQLiteViewStore(catalog, env["SQLITE_DBNAME"])
 
 
 _STORES: dict[str, Callable[[Catalog, dict[str, str], str], ViewStore]] = {
@@ -59,6 +56,7 @@ def open_views(catalog: Catalog, url: str | None = None) -> Views:
 
 def open_worker(catalog: Catalog, url: str | None = None, **options: Any) -> ProjectionWorker:
     """A projection worker reading the log of ``url`` (close it when done)."""
-    app = open_writ(catalog, url)
-    store = open_store(catalog, url, events_table=getattr(app.recorder, "events_table_name", ""))
-    return ProjectionWorker(catalog, app.recorder, store, on_close=app.close, **options)
+    factory, recorder = open_log(url)
+    assert isinstance(recorder, LogQueries)
+    store = open_store(catalog, url, events_table=getattr(recorder, "events_table_name", ""))
+    return ProjectionWorker(catalog, cast(LogRecorder, recorder), store, on_close=factory.close, **options)

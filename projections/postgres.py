@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 from psycopg_pool import ConnectionPool
 
-from projections.store import Codec, Cursor, Layout, ViewStore
+from projections.store import Codec, Cursor, Layout, ViewStore, nullable
 
 PROJECTED_CHANNEL = "writ_projection"
 
@@ -58,12 +58,6 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     set_json_dumps(lambda obj: orjson.dumps(obj).decode(), context=conn)
     set_json_loads(orjson.loads, context=conn)
     conn.execute("SET TIME ZONE 'UTC'")
-
-
-def _nullable(codec: Codec | None) -> Codec:
-    if codec is None:
-        return lambda v: v
-    return lambda v: None if v is None else codec(v)
 
 
 class PostgresViewStore(ViewStore):
@@ -118,16 +112,16 @@ class PostgresViewStore(ViewStore):
         return _TYPES[kind]
 
     def encoder(self, kind: str) -> Codec:
-        return _nullable(_ENCODERS.get(kind))
+        return nullable(_ENCODERS.get(kind))
 
     def decoder(self, kind: str) -> Codec:
-        return _nullable(_DECODERS.get(kind))
+        return nullable(_DECODERS.get(kind))
 
     def row_encoder(self, kind: str) -> Codec | None:
         # Rows travel by COPY, whose text format PostgreSQL parses per column type: the JSON-native
         # strings (ISO times, exact decimals, uuids) go as they are; only JSON needs encoding.
         if kind in ("json", "list"):
-            return _nullable(lambda v: orjson.dumps(v).decode())
+            return nullable(lambda v: orjson.dumps(v).decode())
         return None
 
     def insert_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> None:
@@ -210,13 +204,6 @@ class PostgresViewStore(ViewStore):
         schema, _, rest = payload.partition("\t")
         announced, _, value = rest.partition("\t")
         return int(value) if schema == self.schema and announced == name else 0
-
-    def count_events_after(self, position: int, topics: Sequence[str]) -> int:
-        query = sql.SQL("SELECT count(*) FROM {} WHERE notification_id > %s AND topic = ANY(%s)").format(
-            self.ident(self.events_table))
-        with self.reading() as cursor:
-            row = cursor.execute(query, (position, list(topics))).fetchone()
-        return int(row[0]) if row else 0
 
     def close(self) -> None:
         for conn in (self._writer, self._listener):

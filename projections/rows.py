@@ -18,11 +18,10 @@ from typing import Any, Protocol
 import orjson
 
 from domain.catalog import Catalog, ModelSpec
+from domain.record import EVENT_TOPICS
 
 PREFIX = "writ.record:"
-RECORD_TOPICS: tuple[str, ...] = tuple(
-    PREFIX + kind for kind in ("Created", "Replaced", "Patched", "Deleted", "Restored", "Purged", "Failed")
-)
+RECORD_TOPICS: tuple[str, ...] = EVENT_TOPICS
 _RECORD_TOPIC_SET = frozenset(RECORD_TOPICS)
 SYSTEM_COLUMNS: tuple[str, ...] = (
     "_state", "_version", "_created_at", "_created_by", "_updated_at", "_updated_by",

@@ -26,10 +26,10 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
-from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.persistence import Notification
 
 from domain.catalog import Catalog
 from projections.errors import PositionMovedError
@@ -40,6 +40,18 @@ from projections.store import Cursor, ViewStore
 Changes = Mapping[str, Mapping[str, RowChange]]
 Folded = tuple[int, Changes]
 """A batch read and folded: (its last position, row changes per model and record)."""
+
+class LogRecorder(Protocol):
+    """What the worker needs of Writ's application recorder (``infrastructure.persistence``)."""
+
+    def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
+                             topics: Sequence[str] = (), *, inclusive_of_start: bool = True
+                             ) -> Sequence[Notification]: ...
+
+    def max_notification_id(self) -> int | None: ...
+
+    def count_after(self, position: int, topics: Sequence[str]) -> int: ...
+
 
 Progress = Callable[[int, int], None]
 """Called with (position reached, head of the log) after each rebuild batch."""
@@ -66,7 +78,7 @@ class ProjectionWorker:
     standby_interval = 0.5
     wake_interval = 1.0  # a safety net only: NOTIFY (PostgreSQL) or the short poll (SQLite) wakes us first
 
-    def __init__(self, catalog: Catalog, recorder: ApplicationRecorder, store: ViewStore, *,
+    def __init__(self, catalog: Catalog, recorder: LogRecorder, store: ViewStore, *,
                  name: str = DEFAULT_PROJECTION, batch_size: int = DEFAULT_BATCH_SIZE,
                  log: Callable[[str], None] | None = None, on_close: Callable[[], None] | None = None) -> None:
         self.catalog, self.recorder, self.store, self.name = catalog, recorder, store, name
@@ -201,7 +213,7 @@ class ProjectionWorker:
         head = self.recorder.max_notification_id() or 0
         found = []
         for name, position, updated_at, worker in self.store.tracking():
-            behind = self.store.count_events_after(position, RECORD_TOPICS)
+            behind = self.recorder.count_after(position, RECORD_TOPICS)
             found.append(ProjectionStatus(name, position, head, behind, self._seconds_behind(position, behind),
                                           updated_at, worker))
         return found

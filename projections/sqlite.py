@@ -22,13 +22,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 from uuid import UUID
 
 import orjson
 from psycopg import sql
 
-from projections.store import Codec, Cursor, ViewStore
+from projections.store import Codec, Cursor, ViewStore, nullable
 
 POLL_SECONDS = 0.005
 
@@ -54,12 +53,6 @@ _DECODERS: dict[str, Codec] = {
 }
 
 
-def _nullable(codec: Codec | None) -> Codec:
-    if codec is None:
-        return lambda v: v
-    return lambda v: None if v is None else codec(v)
-
-
 def views_path(events_path: str) -> str:
     """``writ.db`` -> ``writ-views.db``: the views file beside the events file."""
     path = Path(events_path)
@@ -71,9 +64,8 @@ class SQLiteViewStore(ViewStore):
 
     transient = (sqlite3.OperationalError,)
 
-    def __init__(self, catalog: Any, events_path: str, events_table: str) -> None:
+    def __init__(self, catalog: Any, events_path: str) -> None:
         super().__init__(catalog)
-        self.events_path, self.events_table = events_path, events_table
         self.path = views_path(events_path)
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
@@ -117,10 +109,10 @@ class SQLiteViewStore(ViewStore):
         return _TYPES.get(kind, "TEXT")
 
     def encoder(self, kind: str) -> Codec:
-        return _nullable(_ENCODERS.get(kind))
+        return nullable(_ENCODERS.get(kind))
 
     def decoder(self, kind: str) -> Codec:
-        return _nullable(_DECODERS.get(kind))
+        return nullable(_DECODERS.get(kind))
 
     def comparable(self, column: sql.Composable, kind: str) -> sql.Composable:
         if kind == "decimal":
@@ -174,17 +166,6 @@ class SQLiteViewStore(ViewStore):
             if seen >= position or time.monotonic() >= deadline:
                 return seen
             time.sleep(POLL_SECONDS)
-
-    def count_events_after(self, position: int, topics: Sequence[str]) -> int:
-        where, params = self.in_list(sql.Identifier("topic"), topics)
-        query = sql.SQL("SELECT count(*) FROM {} WHERE rowid > %s AND {}").format(
-            sql.Identifier(self.events_table), where)
-        conn = sqlite3.connect(f"file:{quote(self.events_path)}?mode=ro", uri=True)
-        try:
-            row = conn.execute(self.render(query), (position, *params)).fetchone()
-        finally:
-            conn.close()
-        return int(row[0])
 
     def close(self) -> None:
         for conn in (self._writer, self._reader):

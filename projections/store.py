@@ -15,7 +15,6 @@ from __future__ import annotations
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -59,6 +58,13 @@ class Layout:
         return [column.name for column in self.columns]
 
 
+def nullable(codec: Codec | None) -> Codec:
+    """``codec`` that passes None through (identity when there is no codec)."""
+    if codec is None:
+        return lambda v: v
+    return lambda v: None if v is None else codec(v)
+
+
 class ViewStore(TrackingTable, ABC):
     """Where views and their tracked positions live; one subclass per database."""
 
@@ -67,18 +73,6 @@ class ViewStore(TrackingTable, ABC):
         self._layouts: dict[tuple[str, bool], Layout] = {}
 
     # -- what each database supplies ------------------------------------------
-
-    @abstractmethod
-    def transaction(self) -> AbstractContextManager[Cursor]:
-        """A write transaction on the worker's connection; commits on success."""
-
-    @abstractmethod
-    def reading(self) -> AbstractContextManager[Cursor]:
-        """A cursor for queries (safe to use from several threads)."""
-
-    @abstractmethod
-    def ident(self, name: str) -> sql.Composable:
-        """A table identifier, schema-qualified where the database has schemas."""
 
     @abstractmethod
     def render(self, query: sql.Composable) -> Any:
@@ -98,10 +92,6 @@ class ViewStore(TrackingTable, ABC):
     @abstractmethod
     def decoder(self, kind: str) -> Codec:
         """Driver value -> JSON-native value, for one column type."""
-
-    @abstractmethod
-    def existing_columns(self, cursor: Cursor, table: str) -> set[str]:
-        """Column names of a table; empty when it does not exist."""
 
     @abstractmethod
     def in_list(self, column: sql.Composable, values: Sequence[Any]) -> tuple[sql.Composable, list[Any]]:
@@ -130,9 +120,6 @@ class ViewStore(TrackingTable, ABC):
     @abstractmethod
     def wait_position(self, name: str, position: int, timeout: float) -> int:
         """Block until ``name`` has reached ``position`` or the timeout; return the position seen."""
-
-    @abstractmethod
-    def count_events_after(self, position: int, topics: Sequence[str]) -> int: ...
 
     transient: tuple[type[BaseException], ...] = ()
     """Errors after which the worker reconnects and carries on (connection lost, database busy)."""

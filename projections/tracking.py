@@ -31,16 +31,20 @@ class TrackingTable(ABC):
     def execute(self, cursor: Cursor, query: sql.Composable, params: Sequence[Any] = ()) -> Cursor: ...
 
     @abstractmethod
-    def ident(self, name: str) -> sql.Composable: ...
+    def ident(self, name: str) -> sql.Composable:
+        """A table identifier, schema-qualified where the database has schemas."""
 
     @abstractmethod
-    def existing_columns(self, cursor: Cursor, table: str) -> set[str]: ...
+    def existing_columns(self, cursor: Cursor, table: str) -> set[str]:
+        """Column names of a table; empty when it does not exist."""
 
     @abstractmethod
-    def transaction(self) -> AbstractContextManager[Cursor]: ...
+    def transaction(self) -> AbstractContextManager[Cursor]:
+        """A write transaction on the worker's connection; commits on success."""
 
     @abstractmethod
-    def reading(self) -> AbstractContextManager[Cursor]: ...
+    def reading(self) -> AbstractContextManager[Cursor]:
+        """A cursor for queries (safe to use from several threads)."""
 
 
     def ensure_tracking(self, cursor: Cursor, name: str, *, reset: bool = False) -> None:

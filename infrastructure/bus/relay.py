@@ -33,11 +33,12 @@ import aiormq
 import orjson
 from aio_pika.abc import AbstractConnection
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
-from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, Notification
-from eventsourcing.utils import Environment
+from eventsourcing.persistence import Notification
 from pamqp.commands import Basic
 from yarl import URL
 
+from domain.decision import Decision
+from domain.record import EVENT_TOPICS
 from infrastructure.bus.lease import LeaseLostError, process_label, wait_or_stop
 from infrastructure.bus.positions import PositionTable, RelayPosition
 from infrastructure.bus.schema import (
@@ -50,13 +51,13 @@ from infrastructure.bus.schema import (
 )
 from infrastructure.bus.sql import open_database
 from infrastructure.bus.window import ConfirmWindow, PositionSaver
-from infrastructure.persistence import RelayQueries
-from infrastructure.settings import writ_env
+from infrastructure.persistence import LogQueries
+from infrastructure.settings import open_log
 
 log = logging.getLogger("writ.relay")
 
 DEFAULT_EXCHANGE = "writ.events"
-INTERNAL_TOPICS = ("writ.idempotency:Created",)
+PUBLISHED_TOPICS = (*EVENT_TOPICS, Decision.Created.TOPIC)
 PERSISTENT = 2  # AMQP delivery mode: the broker writes the message to disk
 BROKER_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, OSError, TimeoutError)
 
@@ -80,10 +81,8 @@ class EventLog:
     """Writ's notification log, read-only, with the relay's two extra queries."""
 
     def __init__(self, url: str | None) -> None:
-        self.factory = InfrastructureFactory.construct(Environment("Writ", writ_env(url)))
-        recorder = self.factory.application_recorder()
-        assert isinstance(recorder, ApplicationRecorder)
-        assert isinstance(recorder, RelayQueries)
+        self.factory, recorder = open_log(url)
+        assert isinstance(recorder, LogQueries)
         self.recorder: Any = recorder
         self.channel: str = getattr(recorder, "channel_name", "writ_events")
 
@@ -98,7 +97,7 @@ class EventLog:
         return Batch(items, last, len(notifications))
 
     def behind(self, position: int) -> int:
-        return int(self.recorder.count_after(position, INTERNAL_TOPICS))
+        return int(self.recorder.count_after(position, PUBLISHED_TOPICS))
 
     def close(self) -> None:
         self.factory.close()

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 
 from infrastructure.bus.lease import Lease, PostgresLease, SQLiteLease
-from infrastructure.settings import writ_env
+from infrastructure.settings import postgres_conninfo, writ_env
 
 Params = Sequence[Any]
 
@@ -153,9 +153,4 @@ def open_database(url: str | None = None) -> Database:
     env = writ_env(url, create_tables=False)
     if "SQLITE_DBNAME" in env:
         return SQLiteDatabase(env["SQLITE_DBNAME"])
-    conninfo = {
-        "dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"], "port": int(env["POSTGRES_PORT"]),
-        "user": env["POSTGRES_USER"], "password": env["POSTGRES_PASSWORD"] or None,
-        "connect_timeout": int(env["POSTGRES_CONNECT_TIMEOUT"]),
-    }
-    return PostgresDatabase(conninfo, env["POSTGRES_SCHEMA"])
+    return PostgresDatabase(postgres_conninfo(env), env["POSTGRES_SCHEMA"])

@@ -1,0 +1,35 @@
+"""Several processes (here: threads with their own connections) starting on an empty database at once."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from domain.catalog import Catalog
+from infrastructure.settings import open_log, open_writ
+from tests.catalogs import principal
+
+
+def test_services_and_workers_starting_at_once_create_the_schema_once(catalog: Catalog, database_url: str) -> None:
+    barrier = threading.Barrier(6)
+
+    def start(i: int) -> str:
+        barrier.wait(timeout=10)
+        if i % 2:
+            factory, recorder = open_log(database_url)
+            factory.close()
+            return type(recorder).__name__
+        writ = open_writ(catalog, database_url)
+        try:
+            return writ.create(principal(f"u{i}"), "Tally", {"a": i}).id
+        finally:
+            writ.close()
+
+    with ThreadPoolExecutor(6) as pool:
+        started = list(pool.map(start, range(6)))
+    assert len(started) == 6
+    writ = open_writ(catalog, database_url)
+    try:
+        assert len(writ.decisions(principal())) == 3
+    finally:
+        writ.close()
