@@ -6,6 +6,7 @@ line with its error code and a non-zero exit status.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -17,7 +18,23 @@ from domain.errors import WritError
 
 
 class WritGroup(click.Group):
-    """Turns every ``WritError`` into one clear line with its code."""
+    """Turns every ``WritError`` into one clear line with its code.
+
+    The worker commands load on first use, so ``writ create`` does not pay for
+    importing the broker client.
+    """
+
+    lazy = {"project": "infrastructure.project_command:project",
+            "relay": "infrastructure.bus.relay_command:relay"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, _, name = self.lazy[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), name), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -75,10 +92,8 @@ def load_catalog(path: Path) -> Catalog:
     return Catalog.from_toml(path.read_text(encoding="utf-8"), source=str(path))
 
 
-# Subcommands live in their own modules; they import this group's helpers, so register them last.
-from infrastructure.bus.relay_command import relay  # noqa: E402
-from infrastructure.project_command import project  # noqa: E402
+# The record commands live in their own module and import this one's helpers, so register them last.
 from infrastructure.record_commands import COMMANDS  # noqa: E402
 
-for _command in (*COMMANDS, project, relay):
+for _command in COMMANDS:
     main.add_command(_command)

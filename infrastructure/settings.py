@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import psycopg
 from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
 from eventsourcing.utils import Environment
 
@@ -102,6 +101,8 @@ def schema_creation(env: dict[str, str]) -> Iterator[None]:
             Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
         yield
         return
+    import psycopg  # only PostgreSQL needs it: keeps the embedded default's start-up light
+
     with psycopg.connect(**postgres_conninfo(env), autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"writ-schema:{env['POSTGRES_SCHEMA']}",))
         yield  # closing the session releases the lock
