@@ -1,8 +1,10 @@
 """Projection benchmark on PostgreSQL: catch-up throughput, a raw-insert baseline, live latency.
 
-1. Appends N creates (``create_many``, 1,000 per save) plus some patches and
-   deletes to a fresh schema, then times one worker catching up from zero
+1. Appends N record events to a fresh schema: creates (``create_many``, 1,000
+   per save) and ``--changed-share`` (default 5%) patches and deletes of those
+   records; then times one worker catching up from zero
    (``run(until_caught_up=True)``, ``--batch-size`` events per transaction).
+   ``--changed-share 0.8`` makes a patch-heavy log (each record patched ~4 times).
 2. Baseline: the same final rows inserted with plain psycopg ``executemany`` into
    a copy of the view table (same columns and indexes), one transaction per
    batch of the same size. ``ratio`` = catch-up events/s / baseline rows/s.
@@ -32,6 +34,7 @@ from psycopg.types.json import Jsonb, set_json_dumps
 
 from application.service import Writ
 from domain.catalog import Catalog
+from domain.commands import AnyCommand, Delete, Patch
 from domain.principal import Principal
 from infrastructure.settings import open_writ
 from projections import open_views, open_worker
@@ -68,21 +71,34 @@ def row(n: int) -> dict[str, object]:
             "note": None if n % 4 else f"note {n}", "tags": ["a", "b"] if n % 2 else None}
 
 
-def append(writ: Writ, events: int) -> tuple[int, float]:
-    """Creates (and ~5% patches/deletes); returns (record events appended, seconds)."""
+def append(writ: Writ, events: int, changed_share: float) -> tuple[int, float]:
+    """Creates, then patches (4/5) and soft deletes (1/5) making up ``changed_share`` of the events.
+
+    Patches go round the records, so a high share patches each record several times; deletes take
+    the last records. Commands are saved 1,000 per transaction (``create_many``/``execute_many``).
+    Returns (record events appended, seconds).
+    """
     started = time.perf_counter()
-    creates = int(events * 0.95)
+    changes = int(events * changed_share)
+    creates = events - changes
     ids: list[str] = []
     for start in range(0, creates, 1000):
         results = writ.create_many(WHO, "Order", [row(n) for n in range(start, min(creates, start + 1000))])
         ids += [r.id for r in results]
-    extra = events - creates
-    for n, record_id in enumerate(ids[:extra]):
-        if n % 5:
-            writ.patch(WHO, "Order", record_id, {"quantity": 42, "note": "patched"})
+    deletes = changes // 5
+    commands: list[AnyCommand] = [Patch(model="Order", id=ids[n % len(ids)], changes={"quantity": 2 + n % 40,
+                                                                                     "note": f"patch {n}"})
+                                  for n in range(changes - deletes)]
+    commands += [Delete(model="Order", id=record_id) for record_id in ids[len(ids) - deletes:]]
+    for start in range(0, len(commands), 1000):
+        batch = commands[start:start + 1000]
+        touched = [c.id for c in batch]
+        if len(set(touched)) < len(touched):  # one command per record per transaction
+            for command in batch:
+                writ.execute(WHO, command)
         else:
-            writ.delete(WHO, "Order", record_id)
-    return creates + extra, time.perf_counter() - started
+            writ.execute_many(WHO, batch)
+    return creates + changes, time.perf_counter() - started
 
 
 def settle(conninfo: str) -> None:
@@ -156,6 +172,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--writes", type=int, default=300)
+    parser.add_argument("--changed-share", type=float, default=0.05,
+                        help="share of the events that patch or delete existing records (default 0.05)")
     parser.add_argument("--database", default=os.environ.get("WRIT_BENCH_DATABASE_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
@@ -167,7 +185,7 @@ def main() -> None:
     catalog = Catalog.from_toml(CATALOG)
     try:
         writ = open_writ(catalog, url)
-        events, append_s = append(writ, args.events)
+        events, append_s = append(writ, args.events, args.changed_share)
         writ.close()
         print(f"appended {events} record events in {append_s:.1f}s (command side, not measured)")
         settle(conninfo)

@@ -21,10 +21,12 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder, Transcoding
+from eventsourcing.persistence import Mapper, Notification, StoredEvent, Transcoder, Transcoding
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import get_topic, resolve_topic, retry
+from psycopg import InterfaceError, OperationalError
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 
@@ -124,6 +126,39 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries):
 
 
 class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueries):
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
+                             topics: Sequence[str] = (), *, inclusive_of_start: bool = True
+                             ) -> Sequence[Notification]:
+        """The library's query and result, fetched as binary tuples.
+
+        The library fetches dict rows in text format, which sends each ``state`` as hex (twice its
+        size) and builds a dict per row; the workers read the log in batches of thousands, where that
+        was about half the cost of reading. Same statement, same ``Notification``s.
+        """
+        conditions: list[SQL] = []
+        params: list[Any] = []
+        if start is not None:
+            conditions.append(SQL("notification_id >= %s" if inclusive_of_start else "notification_id > %s"))
+            params.append(start)
+        if stop is not None:
+            conditions.append(SQL("notification_id <= %s"))
+            params.append(stop)
+        if topics:
+            conditions.append(SQL("topic = ANY(%s)"))
+            params.append(list(topics))
+        where = SQL(" WHERE ") + SQL(" AND ").join(conditions) if conditions else SQL("")
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {schema}.{table}"
+            "{where} ORDER BY notification_id LIMIT %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name), where=where)
+        params.append(limit)
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as cursor:
+            cursor.execute(statement, params, prepare=True)
+            return [Notification(id=notification_id, originator_id=originator_id, originator_version=version,
+                                 topic=topic, state=state)
+                    for notification_id, originator_id, version, topic, state in cursor.fetchall()]
+
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         statement = SQL(
             "SELECT notification_id FROM {schema}.{table} "

@@ -130,18 +130,17 @@ class PostgresViewStore(ViewStore):
             for row in rows:
                 copy.write_row(row)
 
-    def write_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> None:
-        # COPY into a session-private staging table, then one set-based upsert: several times
-        # faster than a row-by-row executemany, and still inside the batch's transaction.
+    def stage_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> sql.Composable:
+        # COPY into a typed, session-private staging table: several times faster than executemany.
         stage = sql.Identifier(f"stage_{layout.table}")
-        names = sql.SQL(", ").join(map(sql.Identifier, layout.names))
-        cursor.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) "
+        cursor.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS, _kept TEXT) "
                                "ON COMMIT DELETE ROWS").format(stage, self.ident(layout.table)))
         cursor.execute(sql.SQL("TRUNCATE {}").format(stage))
+        names = sql.SQL(", ").join(map(sql.Identifier, [*layout.names, "_kept"]))
         with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names)) as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(self.upsert(layout, sql.SQL("SELECT {} FROM {}").format(names, stage)))
+        return stage
 
     def existing_columns(self, cursor: Cursor, table: str) -> set[str]:
         cursor.execute("SELECT column_name FROM information_schema.columns "

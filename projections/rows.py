@@ -2,9 +2,9 @@
 
 ``fold`` turns a batch of notifications into one ``RowChange`` per record: the
 net effect of all that record's events in the batch (a batch of 1,000 creates
-and patches of 300 records becomes 300 row writes). ``RowChange.row`` merges a
-change onto the stored row (when the batch did not start with the record's
-``Created``) and yields the final row as JSON-native values keyed by column.
+and patches of 300 records becomes 300 row writes). ``RowChange.values`` merges
+a change onto the stored row (when the batch did not start with the record's
+``Created``) and yields the final row as JSON-native values in column order.
 No SQL and no I/O here: the stores do that. Events of models the catalog does
 not declare, fields it no longer declares, and unknown topics are ignored.
 """
@@ -26,6 +26,8 @@ _RECORD_TOPIC_SET = frozenset(RECORD_TOPICS)
 SYSTEM_COLUMNS: tuple[str, ...] = (
     "_state", "_version", "_created_at", "_created_by", "_updated_at", "_updated_by",
 )
+_KEPT_AFTER_STATE = "".join("1" if name in ("_created_at", "_created_by") else "0" for name in SYSTEM_COLUMNS[1:])
+"""After ``_state``: a later change keeps only the creation stamps of the stored row."""
 _STATE_AFTER = {"Created": "new", "Replaced": "modified", "Patched": "modified",
                 "Deleted": "deleted", "Restored": "modified"}
 
@@ -61,10 +63,6 @@ class RowChange:
     updated_at: str | None = None
     updated_by: str | None = None
 
-    @property
-    def needs_base(self) -> bool:
-        return not self.created and not self.purged
-
     def absorb(self, kind: str, version: int, state: Mapping[str, Any]) -> None:
         meta = state.get("meta") or {}
         self.version = version
@@ -83,23 +81,28 @@ class RowChange:
         elif kind == "Purged":
             self.purged, self.fields = True, {}
 
-    def row(self, spec: ModelSpec, base: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The final row: this change applied to ``base`` (the stored row, if any)."""
-        start: Mapping[str, Any] = {} if self.created or base is None else base
-        fields = self.fields
-        if self.full:  # the change holds the whole data: undeclared keys are ignored, absent ones cleared
-            row = {name: fields.get(name) for name in spec.fields}
-        else:
-            row = {name: fields[name] if name in fields else start.get(name) for name in spec.fields}
-        row["id"] = self.id
-        row[spec.tenant_field] = self.tenant if self.tenant is not None else start.get(spec.tenant_field)
-        row["_state"] = self.state or start.get("_state") or "new"
-        row["_version"] = self.version
-        row["_created_at"] = self.created_at if self.created else start.get("_created_at")
-        row["_created_by"] = self.created_by if self.created else start.get("_created_by")
-        row["_updated_at"] = self.updated_at
-        row["_updated_by"] = self.updated_by
-        return row
+    def values(self, spec: ModelSpec) -> list[Any]:
+        """The row as far as this change knows it, in view-column order: ``id``, the tenant, the
+        declared fields, then ``SYSTEM_COLUMNS`` (``projections.schema.columns``). What it does not
+        know (see ``kept``) is None here, and ``_state`` "new": what a row with no stored row to
+        merge onto gets. A list, not a dict: catch-up builds one per record."""
+        fields = self.fields  # undeclared keys are ignored
+        return [
+            self.id, self.tenant, *[fields.get(name) for name in spec.fields],
+            self.state or "new", self.version,
+            self.created_at, self.created_by, self.updated_at, self.updated_by,
+        ]
+
+    def kept(self, spec: ModelSpec) -> str:
+        """Which columns after ``id`` and the tenant keep the stored row's value: one character per
+        column, ``"1"`` where this change does not know the value (fields it did not patch, the
+        creation stamps of a record created in an earlier batch), ``"0"`` where it sets it."""
+        if self.created:
+            return "0" * (len(spec.fields) + len(SYSTEM_COLUMNS))
+        fields, full = self.fields, self.full  # a full change clears the fields it does not hold
+        declared = "".join("0" if full or name in fields else "1" for name in spec.fields)
+        state = "1" if self.state is None else "0"
+        return declared + state + _KEPT_AFTER_STATE
 
 
 def fold(notifications: Iterable[NotificationLike], catalog: Catalog) -> dict[str, dict[str, RowChange]]:

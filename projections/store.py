@@ -1,7 +1,8 @@
 """The view store: view tables plus the tracking table, behind one interface.
 
 ``ViewStore`` holds everything both databases share: the DDL (tables, added
-columns, indexes), writing a batch of ``RowChange``s as final rows, advancing
+columns, indexes), writing a batch of ``RowChange``s (new rows inserted, others merged
+onto the stored row by the database), advancing
 the tracked position with a fence (``... WHERE position = expected``), and the
 atomic swap of rebuilt tables. Subclasses (``projections.postgres``,
 ``projections.sqlite``) supply connections, column types, value encoding, the
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -42,9 +43,8 @@ class Layout:
     decoders: list[Codec]
     row_encoders: list[Codec | None]
 
-    def encode_row(self, row: Mapping[str, Any]) -> list[Any]:
-        """A final row as the values ``insert_rows``/``write_rows`` send, in column order."""
-        values = [row[name] for name in self.names]
+    def encode_row(self, values: list[Any]) -> list[Any]:
+        """A final row (in column order) as the values ``insert_rows``/``merge_rows`` send; in place."""
         for index, encode in self._encoding_steps:
             values[index] = encode(values[index])
         return values
@@ -86,7 +86,7 @@ class ViewStore(TrackingTable, ABC):
         """JSON-native value -> driver parameter, for one column type."""
 
     def row_encoder(self, kind: str) -> Codec | None:
-        """JSON-native value -> what ``insert_rows``/``write_rows`` send (None: sent as it is)."""
+        """JSON-native value -> what ``insert_rows``/``merge_rows`` send (None: sent as it is)."""
         return self.encoder(kind)
 
     @abstractmethod
@@ -206,28 +206,30 @@ class ViewStore(TrackingTable, ABC):
         """Write the final rows of a batch's changes (inside the caller's transaction).
 
         A record created within the batch cannot have a row yet (the position fence applies each
-        batch once), so its row is inserted plainly; other rows are merged onto the stored row and
-        upserted; purged rows are deleted.
+        batch once), so its row is inserted plainly. Any other change is merged onto the stored row
+        by the database (``merge_rows``): no stored row is read back into Python. Purged rows are
+        deleted.
         """
         for model, per_record in changes.items():
             layout = self.layout(model, shadow=shadow)
-            bases = self.fetch_rows(cursor, layout, [c for c in per_record.values() if c.needs_base])
+            spec, encode = layout.spec, layout.encode_row
             fresh: list[list[Any]] = []
-            updated: list[list[Any]] = []
+            merged: list[list[Any]] = []
             gone: list[tuple[Any, ...]] = []
             for rid, change in per_record.items():
                 if change.purged:
                     gone.append((change.tenant, layout.encoders[0](rid)))
-                    continue
-                final = change.row(layout.spec, bases.get(rid))
-                (fresh if change.created else updated).append(layout.encode_row(final))
+                elif change.created:
+                    fresh.append(encode(change.values(spec)))
+                else:
+                    merged.append([*encode(change.values(spec)), change.kept(spec)])
             if fresh:
                 self.insert_rows(cursor, layout, fresh)
-            if updated:
-                self.write_rows(cursor, layout, updated)
+            if merged:
+                self.merge_rows(cursor, layout, merged)
             if gone:
                 cursor.executemany(self.render(sql.SQL("DELETE FROM {} WHERE {} = %s AND id = %s").format(
-                    self.ident(layout.table), sql.Identifier(layout.spec.tenant_field))), gone)
+                    self.ident(layout.table), sql.Identifier(spec.tenant_field))), gone)
 
     def insert_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> None:
         """Insert rows that cannot exist yet (encoded, in ``layout.names`` order)."""
@@ -235,35 +237,34 @@ class ViewStore(TrackingTable, ABC):
         cursor.executemany(self.render(sql.SQL("INSERT INTO {} ({}) {}").format(
             self.ident(layout.table), sql.SQL(", ").join(map(sql.Identifier, layout.names)), values)), rows)
 
-    def write_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> None:
-        """Insert or overwrite whole rows (encoded, in ``layout.names`` order)."""
-        values = sql.SQL("VALUES ({})").format(sql.SQL(", ").join(sql.Placeholder() * len(layout.names)))
-        cursor.executemany(self.render(self.upsert(layout, values)), rows)
-
-    def upsert(self, layout: Layout, source: sql.Composable) -> sql.Composable:
+    def merge_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> None:
+        """Merge partial rows onto the stored ones, set-based: each row is encoded values in
+        ``layout.names`` order plus its ``RowChange.kept`` mask. Stored rows take the values the
+        mask does not keep; a row with no stored row (its record's earlier events were never
+        projected) is inserted as it is."""
+        stage = self.stage_rows(cursor, layout, rows)
         names = [sql.Identifier(n) for n in layout.names]
-        updates = [sql.SQL("{0} = EXCLUDED.{0}").format(n) for n in names[2:]]  # not the key (id, tenant)
-        return sql.SQL("INSERT INTO {} ({}) {} ON CONFLICT ({}, id) DO UPDATE SET {}").format(
-            self.ident(layout.table), sql.SQL(", ").join(names), source,
-            sql.Identifier(layout.spec.tenant_field), sql.SQL(", ").join(updates))
+        key = sql.SQL("v.{0} = s.{0} AND v.id = s.id").format(sql.Identifier(layout.spec.tenant_field))
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{0} = CASE WHEN substr(s._kept, {1}, 1) = '1' THEN v.{0} ELSE s.{0} END").format(
+                name, sql.Literal(position))
+            for position, name in enumerate(names[2:], start=1))
+        self.execute(cursor, sql.SQL("UPDATE {} AS v SET {} FROM {} AS s WHERE {}").format(
+            self.ident(layout.table), assignments, stage, key))
+        self.execute(cursor, sql.SQL(
+            "INSERT INTO {0} ({1}) SELECT {2} FROM {3} AS s WHERE NOT EXISTS (SELECT 1 FROM {0} AS v WHERE {4})"
+        ).format(self.ident(layout.table), sql.SQL(", ").join(names),
+                 sql.SQL(", ").join(sql.SQL("s.{}").format(n) for n in names), stage, key))
 
-    def fetch_rows(self, cursor: Cursor, layout: Layout, changes: Sequence[RowChange]) -> dict[str, dict[str, Any]]:
-        """The stored rows of these changes' records, by id, as JSON-native values."""
-        found: dict[str, dict[str, Any]] = {}
-        encode = layout.encoders[0]
-        by_tenant: dict[Any, list[str]] = {}
-        for change in changes:
-            by_tenant.setdefault(change.tenant, []).append(change.id)
-        tenant = sql.Identifier(layout.spec.tenant_field)
-        for owner, ids in by_tenant.items():
-            for part in chunks(ids, 500):
-                where, params = self.in_list(sql.Identifier("id"), [encode(i) for i in part])
-                query = sql.SQL("SELECT {} FROM {} WHERE {} = %s AND {}").format(
-                    sql.SQL(", ").join(map(sql.Identifier, layout.names)), self.ident(layout.table), tenant, where)
-                for raw in self.execute(cursor, query, [owner, *params]).fetchall():
-                    row = self.decode_row(layout, raw)
-                    found[row["id"]] = row
-        return found
+    def stage_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> sql.Composable:
+        """Load rows (values, then ``_kept``) into an emptied session-private table; return its name."""
+        stage = sql.Identifier(f"stage_{layout.table}")
+        self.execute(cursor, sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}, _kept)").format(
+            stage, sql.SQL(", ").join(map(sql.Identifier, layout.names))))
+        self.execute(cursor, sql.SQL("DELETE FROM {}").format(stage))
+        marks = sql.SQL(", ").join(sql.Placeholder() * (len(layout.names) + 1))
+        cursor.executemany(self.render(sql.SQL("INSERT INTO {} VALUES ({})").format(stage, marks)), rows)
+        return stage
 
     def decode_row(self, layout: Layout, raw: Sequence[Any]) -> dict[str, Any]:
         return {n: dec(v) for n, dec, v in zip(layout.names, layout.decoders, raw, strict=True)}
@@ -283,7 +284,3 @@ class ViewStore(TrackingTable, ABC):
             self.execute(cursor, sql.SQL("ALTER TABLE {} RENAME TO {}").format(
                 self.ident(shadow), sql.Identifier(live)))
 
-
-def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
