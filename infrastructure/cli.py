@@ -20,12 +20,13 @@ from domain.errors import WritError
 class WritGroup(click.Group):
     """Turns every ``WritError`` into one clear line with its code.
 
-    The worker commands load on first use, so ``writ create`` does not pay for
-    importing the broker client.
+    The worker commands and ``list`` (the projection side) load on first use,
+    so ``writ create`` does not pay for importing the broker client.
     """
 
     lazy = {"project": "infrastructure.project_command:project",
-            "relay": "infrastructure.bus.relay_command:relay"}
+            "relay": "infrastructure.bus.relay_command:relay",
+            "list": "infrastructure.view_commands:list_rows"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})

@@ -16,6 +16,7 @@ from domain.commands import Patch
 from domain.errors import WritError
 from domain.principal import Principal
 from infrastructure.settings import open_writ
+from projections import open_views, open_worker
 
 console = Console()
 
@@ -65,6 +66,38 @@ def _story(writ: Writ, catalog: Catalog, url: str) -> None:
     _history(writ, clerk, created.id)
     _step("9. Every decision, allowed or refused, with the catalog version it was made under")
     _decisions(writ, clerk)
+    _step("10. The projection: current rows per model, filtered and sorted, deleted rows hidden")
+    _projection(writ, catalog, url, clerk, manager)
+
+
+def _projection(writ: Writ, catalog: Catalog, url: str, clerk: Principal, manager: Principal) -> None:
+    orders = [("DESK-1", "420.00", "placed"), ("CHAIR-7", "89.00", "draft"), ("SHELF-3", "150.00", "placed"),
+              ("RUG-9", "240.00", "placed")]
+    ids = [writ.create(clerk, "Order", {"sku": sku, "total": total, "status": status}).id
+           for sku, total, status in orders]
+    last = writ.delete(manager, "Order", ids[-1])
+    worker = open_worker(catalog, url)
+    views = open_views(catalog, url)
+    try:
+        worker.run(until_caught_up=True)
+        views.wait(last.position)
+        console.print("  writ list Order -w status:eq:placed --sort -total   (RUG-9 is soft-deleted)")
+        page = views.list(clerk, "Order", filters=[("status", "eq", "placed")], order_by=["-total"])
+        _rows(page.rows)
+        console.print("  the same for the manager, with --include-deleted")
+        _rows(views.list(manager, "Order", filters=[("status", "eq", "placed")], order_by=["-total"],
+                         include_deleted=True).rows)
+    finally:
+        views.close()
+        worker.close()
+
+
+def _rows(rows: list[dict[str, Any]]) -> None:
+    table = Table("id", "sku", "total", "status", "_state", "_version")
+    for row in rows:
+        table.add_row(row["id"][:8] + "…", row["sku"], row["total"], row["status"], row["_state"],
+                      str(row["_version"]))
+    console.print(table)
 
 
 def _step(title: str) -> None:

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from application.service import Writ
+from domain.catalog import Catalog
 from domain.commands import Create, RecordCommand, parse_command
 from domain.errors import WritError
 from domain.principal import Principal
@@ -32,7 +33,7 @@ class InputError(WritError):
     code = "INVALID_INPUT"
 
 
-def _principal_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def principal_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
         click.option("--catalog", envvar="WRIT_CATALOG", default="writ.toml", show_default=True,
@@ -50,20 +51,29 @@ def _principal_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @contextmanager
 def _session(user: str, tenant: str, roles: tuple[str, ...], purpose: str | None,
              catalog: Path) -> Iterator[tuple[Writ, Principal]]:
-    from infrastructure.cli import load_catalog
-
-    if not catalog.exists():
-        raise InputError(f"catalog {catalog} not found (set --catalog or WRIT_CATALOG; `writ init` writes one)")
-    split = tuple(part.strip() for role in roles for part in role.split(",") if part.strip())
-    try:
-        principal = Principal(user_id=user, tenant_id=tenant, roles=frozenset(split), purpose=purpose)
-    except pydantic.ValidationError as exc:
-        raise InputError(_first_error(exc)) from None
-    writ = open_writ(load_catalog(catalog))
+    principal = principal_from(user, tenant, roles, purpose)
+    writ = open_writ(catalog_from(catalog))
     try:
         yield writ, principal
     finally:
         writ.close()
+
+
+def catalog_from(path: Path) -> Catalog:
+    from infrastructure.cli import load_catalog
+
+    if not path.exists():
+        raise InputError(f"catalog {path} not found (set --catalog or WRIT_CATALOG; `writ init` writes one)")
+    return load_catalog(path)
+
+
+def principal_from(user: str, tenant: str, roles: tuple[str, ...], purpose: str | None) -> Principal:
+    """The principal of the options (``--role`` repeatable and/or comma-separated)."""
+    split = tuple(part.strip() for role in roles for part in role.split(",") if part.strip())
+    try:
+        return Principal(user_id=user, tenant_id=tenant, roles=frozenset(split), purpose=purpose)
+    except pydantic.ValidationError as exc:
+        raise InputError(_first_error(exc)) from None
 
 
 def _parse(fields: dict[str, Any]) -> Create | RecordCommand:
@@ -89,7 +99,7 @@ def _json_arg(text: str) -> dict[str, Any]:
     return value
 
 
-def _show(value: Any, as_json: bool) -> None:
+def show(value: Any, as_json: bool) -> None:
     if as_json:
         click.echo(orjson.dumps(value).decode())
         return
@@ -109,7 +119,7 @@ def _cell(value: Any) -> str:
 
 
 def _write(kind: str, needs_id: bool, body: str | None, help_text: str) -> click.Command:
-    @_principal_options
+    @principal_options
     @click.option("--idempotency-key", help="Repeat-safe key for this write.")
     @click.option("--expected-version", type=int, help="Fail with VERSION_CONFLICT unless at this version.")
     def command(model: str, record_id: str | None = None, payload: str | None = None, **options: Any) -> None:
@@ -124,7 +134,7 @@ def _write(kind: str, needs_id: bool, body: str | None, help_text: str) -> click
         with _session(**options) as (writ, principal):
             result = writ.execute(principal, _parse(fields)).to_dict()
         keys = ("id", "status", "version", "state", "position", "decision_id", "replayed")
-        _show(result if as_json else {k: result[k] for k in keys}, as_json)
+        show(result if as_json else {k: result[k] for k in keys}, as_json)
 
     # Applied innermost-first, so the command line reads: MODEL [RECORD_ID] [PAYLOAD].
     if body is not None:
@@ -146,7 +156,7 @@ RECORD_WRITES = [
 
 
 @click.command()
-@_principal_options
+@principal_options
 @click.argument("command_json")
 def evaluate(command_json: str, as_json: bool, **options: Any) -> None:
     """Dry-run a command given as JSON, e.g. '{"kind": "patch", "model": "Order", "id": "…", "changes": {…}}'."""
@@ -154,11 +164,11 @@ def evaluate(command_json: str, as_json: bool, **options: Any) -> None:
     with _session(**options) as (writ, principal):
         evaluation = writ.evaluate(principal, command).to_dict()
     keys = ("outcome", "code", "message", "reasons")
-    _show(evaluation if as_json else {k: evaluation[k] for k in keys}, as_json)
+    show(evaluation if as_json else {k: evaluation[k] for k in keys}, as_json)
 
 
 @click.command()
-@_principal_options
+@principal_options
 @click.option("--version", "version", type=int, help="Read the record as of this version.")
 @click.option("--include-deleted", is_flag=True, help="Show a soft-deleted record (read_deleted grant).")
 @click.argument("model")
@@ -169,13 +179,13 @@ def get(model: str, record_id: str, version: int | None, include_deleted: bool, 
     with _session(**options) as (writ, principal):
         record = writ.get(principal, model, record_id, version=version, include_deleted=include_deleted)
     if as_json:
-        _show(record, True)
+        show(record, True)
         return
-    _show([{"field": key, "value": _cell(value)} for key, value in record.items()], False)
+    show([{"field": key, "value": _cell(value)} for key, value in record.items()], False)
 
 
 @click.command()
-@_principal_options
+@principal_options
 @click.argument("model")
 @click.argument("record_id")
 def history(model: str, record_id: str, as_json: bool, **options: Any) -> None:
@@ -185,11 +195,11 @@ def history(model: str, record_id: str, as_json: bool, **options: Any) -> None:
     shown = entries if as_json else [
         {k: e[k] for k in ("version", "event", "at", "actor", "purpose", "changes")} for e in entries
     ]
-    _show(shown, as_json)
+    show(shown, as_json)
 
 
 @click.command()
-@_principal_options
+@principal_options
 @click.option("--after", type=int, default=0, help="Start after this log position.")
 @click.option("--limit", type=int, default=100, show_default=True, help="Log events to read at most.")
 @click.option("--by", "actor", help="Only decisions on this user's commands.")
@@ -201,7 +211,7 @@ def decisions(after: int, limit: int, actor: str | None, model: str | None, outc
     with _session(**options) as (writ, principal):
         found = writ.decisions(principal, after=after, limit=limit, actor=actor, model=model, outcome=outcome)
     keys = ("position", "at", "outcome", "operation", "model", "record_id", "actor", "code", "purpose")
-    _show(found if as_json else [{k: d.get(k) for k in keys} for d in found], as_json)
+    show(found if as_json else [{k: d.get(k) for k in keys} for d in found], as_json)
 
 
 COMMANDS = [*RECORD_WRITES, evaluate, get, history, decisions]

@@ -11,5 +11,11 @@ class ProjectionTimeoutError(WritError):
     code = "PROJECTION_TIMEOUT"
 
 
+class ProjectionNotReadyError(WritError):
+    """The views do not exist yet: no worker has prepared them (``writ project``)."""
+
+    code = "PROJECTION_NOT_READY"
+
+
 class PositionMovedError(Exception):
     """Another writer moved the tracked position: the batch was rolled back (internal)."""

@@ -142,6 +142,9 @@ class PostgresViewStore(ViewStore):
                 copy.write_row(row)
         return stage
 
+    def is_missing_table(self, error: BaseException) -> bool:
+        return isinstance(error, psycopg.errors.UndefinedTable)
+
     def existing_columns(self, cursor: Cursor, table: str) -> set[str]:
         cursor.execute("SELECT column_name FROM information_schema.columns "
                        "WHERE table_schema = %s AND table_name = %s", (self.schema, table))

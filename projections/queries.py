@@ -20,7 +20,7 @@ from psycopg import sql
 from domain.catalog import Catalog
 from domain.errors import GrantMissingError, RecordNotFoundError, UnauthenticatedError
 from domain.principal import Principal
-from projections.errors import ProjectionTimeoutError
+from projections.errors import ProjectionNotReadyError, ProjectionTimeoutError
 from projections.filters import Clause, Compiler, FilterLike, OrderLike, decode_cursor, encode_cursor
 from projections.schema import DEFAULT_PROJECTION
 from projections.store import Layout, ViewStore
@@ -109,6 +109,13 @@ class Views:
         if order is not None:
             query += sql.SQL(" ORDER BY {}").format(order)
         query += sql.SQL(" LIMIT {}").format(sql.Literal(limit))
-        with self.store.reading() as cursor:
-            raw = self.store.execute(cursor, query, params).fetchall()
+        try:
+            with self.store.reading() as cursor:
+                raw = self.store.execute(cursor, query, params).fetchall()
+        except Exception as exc:
+            if self.store.is_missing_table(exc):
+                raise ProjectionNotReadyError(
+                    f"The {layout.model} view does not exist yet: start the projection worker "
+                    "(`writ project`, or `writ project --once` to catch up and exit)") from None
+            raise
         return [self.store.decode_row(layout, r) for r in raw]

@@ -122,6 +122,9 @@ class SQLiteViewStore(ViewStore):
     def compare_value(self, kind: str, value: Any) -> Any:
         return float(value) if kind == "decimal" and value is not None else self.encoder(kind)(value)
 
+    def is_missing_table(self, error: BaseException) -> bool:
+        return isinstance(error, sqlite3.OperationalError) and str(error).startswith("no such table")
+
     def existing_columns(self, cursor: Cursor, table: str) -> set[str]:
         cursor.execute("SELECT name FROM pragma_table_info(?)", (table,))
         return {row[0] for row in cursor.fetchall()}

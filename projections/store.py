@@ -132,6 +132,10 @@ class ViewStore(TrackingTable, ABC):
     def announce(self, cursor: Cursor, name: str, position: int) -> None:
         """Tell waiting readers (on commit) that ``name`` reached ``position``."""
 
+    @abstractmethod
+    def is_missing_table(self, error: BaseException) -> bool:
+        """``error`` says a queried table does not exist (the views were never prepared)."""
+
     def comparable(self, column: sql.Composable, kind: str) -> sql.Composable:
         """The expression filters and sorts compare for a column of type ``kind``."""
         return column

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -15,7 +16,7 @@ def test_demo_tells_the_whole_story() -> None:
     result = CliRunner().invoke(main, ["demo"])
     assert result.exit_code == 0, result.output
     for expected in ("GRANT_MISSING", "IMMUTABLE_FIELD", "require_approval", "deleted", "purged",
-                     "customer erasure request", "refused", "allowed"):
+                     "customer erasure request", "refused", "allowed", "The projection", "SHELF-3", "RUG-9"):
         assert expected in result.output
 
 
@@ -65,3 +66,53 @@ def test_record_commands_from_the_command_line(tmp_path: Path, monkeypatch: pyte
     bad = runner.invoke(main, ["patch", "Order", "not-a-uuid", "{}"])
     assert bad.exit_code == 2 and "error: INVALID_INPUT:" in bad.output
     assert "error: INVALID_INPUT:" in runner.invoke(main, ["create", "Order", "[1]"]).output
+
+
+def test_list_queries_the_projection(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WRIT_DATABASE_URL", database_url)
+    for name, value in {"WRIT_USER": "carol", "WRIT_TENANT": "acme", "WRIT_ROLES": "clerk",
+                        "WRIT_PURPOSE": "cli test"}.items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"]).exit_code == 0
+    not_ready = runner.invoke(main, ["list", "Order"])
+    assert not_ready.exit_code == 2 and "error: PROJECTION_NOT_READY:" in not_ready.output
+    created = {}
+    for n in range(1, 8):
+        out = runner.invoke(main, ["create", "Order", orjson.dumps({"sku": f"S-{n}", "total": f"{n}.25",
+                                                                    "quantity": n % 3 + 1}).decode(), "--json"])
+        created[orjson.loads(out.output)["id"]] = (n % 3 + 1, f"{n}.25")
+    assert runner.invoke(main, ["project", "--once"]).exit_code == 0
+
+    def rows(*args: str) -> dict[str, Any]:
+        result = runner.invoke(main, ["list", "Order", "--json", *args])
+        assert result.exit_code == 0, result.output
+        return dict(orjson.loads(result.output))
+
+    wanted = sorted(((total, rid) for rid, (quantity, total) in created.items() if quantity in (1, 3)),
+                    key=lambda pair: (-float(pair[0]), pair[1]))
+    first = rows("-w", "quantity:in:1,3", "--sort", "-total", "--limit", "2")
+    rest = rows("-w", "quantity:in:1,3", "--sort", "-total", "--limit", "10", "--after", str(first["next_cursor"]))
+    listed = [(row["total"], row["id"]) for page in (first, rest) for row in page["rows"]]
+    assert listed == wanted and rest["next_cursor"] is None
+    assert [r["sku"] for r in rows("-w", "total:ge:6", "-s", "sku")["rows"]] == ["S-6", "S-7"]
+
+    gone = next(iter(created))
+    deleted = orjson.loads(runner.invoke(main, ["delete", "Order", gone, "--json", "--role", "manager"]).output)
+    position = str(deleted["position"])
+    assert gone in {r["id"] for r in rows()["rows"]}  # not projected yet
+    waited = runner.invoke(main, ["list", "Order", "--wait", position, "--timeout", "0.2"])
+    assert waited.exit_code == 2 and "error: PROJECTION_TIMEOUT:" in waited.output  # no worker is running
+    assert runner.invoke(main, ["project", "--once"]).exit_code == 0
+    assert gone not in {r["id"] for r in rows("--wait", position)["rows"]}
+    refused = runner.invoke(main, ["list", "Order", "--include-deleted"])
+    assert refused.exit_code == 2 and "error: GRANT_MISSING:" in refused.output
+    audited = rows("--include-deleted", "--role", "auditor", "-w", "_state:eq:deleted")
+    assert [r["id"] for r in audited["rows"]] == [gone]
+    other_tenant = runner.invoke(main, ["list", "Order", "--json", "--tenant", "globex"])
+    assert orjson.loads(other_tenant.output)["rows"] == []
+    for bad, code in (("colour:eq:red", "UNKNOWN_FIELD"), ("quantity:eq:x", "INVALID_INPUT"),
+                      ("quantity", "INVALID_INPUT"), ("total:gt:abc", "INVALID_FIELD_VALUE")):
+        result = runner.invoke(main, ["list", "Order", "-w", bad])
+        assert result.exit_code == 2 and f"error: {code}:" in result.output, (bad, result.output)

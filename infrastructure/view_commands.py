@@ -1,0 +1,94 @@
+"""``writ list``: query the current-rows views (what ``writ project`` keeps), within the principal's tenant.
+
+Filters are ``FIELD:OP[:VALUE]`` (``status:eq:placed``, ``total:ge:10``,
+``status:in:placed,shipped``, ``note:is_null``, ``tags:contains:gift``). A value
+is taken as typed for the field: text, decimals, dates, times and ids as they
+are written; integers, booleans and JSON fields as JSON. Sorting is
+``--sort [-]FIELD`` (repeatable); ``--after`` takes the cursor the previous page
+printed. ``--wait POSITION`` first waits until the projection has reached a
+write's position (read-your-writes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from domain.catalog import Catalog
+from infrastructure.record_commands import InputError, catalog_from, principal_from, principal_options, show
+from projections import open_views
+from projections.schema import SYSTEM_TYPES
+
+OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "is_null")
+JSON_TYPES = frozenset({"int", "bool", "json", "list"})
+SHOWN_SYSTEM_COLUMNS = ("_state", "_version", "_updated_at")
+
+
+def parse_filter(text: str, catalog: Catalog, model: str) -> tuple[str, str, Any]:
+    """``FIELD:OP[:VALUE]`` as a (field, op, value) filter, the value typed for the field."""
+    name, _, rest = text.partition(":")
+    op, _, value = rest.partition(":")
+    if not name or op not in OPERATORS:
+        raise InputError(f"filter {text!r}: use FIELD:OP[:VALUE] with OP one of {', '.join(OPERATORS)}")
+    if op == "is_null":
+        return name, op, value.lower() not in ("false", "0", "no") if value else True
+    spec = catalog.model(model).fields.get(name)
+    kind = spec.type if spec is not None else SYSTEM_TYPES.get(name, "str")
+    if op == "in":
+        items = _json(text, value) if value.startswith("[") else value.split(",")
+        return name, op, [_typed(text, kind, item) for item in items]
+    if op == "contains" and kind == "list":
+        kind = spec.items if spec is not None and spec.items else "json"
+    return name, op, _typed(text, kind, value)
+
+
+def _typed(text: str, kind: str, value: Any) -> Any:
+    return _json(text, value) if isinstance(value, str) and kind in JSON_TYPES else value
+
+
+def _json(text: str, value: str) -> Any:
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise InputError(f"filter {text!r}: {value!r} is not valid JSON") from None
+
+
+@click.command("list")
+@principal_options
+@click.option("--where", "-w", "conditions", multiple=True, metavar="FIELD:OP[:VALUE]",
+              help="Filter (repeatable, all must hold), e.g. status:eq:placed or total:ge:10.")
+@click.option("--sort", "-s", "order_by", multiple=True, metavar="[-]FIELD",
+              help="Sort key (repeatable); a leading '-' sorts descending. Ties end with id.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Rows per page.")
+@click.option("--after", help="Continue after this cursor (printed under the previous page).")
+@click.option("--include-deleted", is_flag=True, help="Also soft-deleted rows (read_deleted grant).")
+@click.option("--wait", "wait_for", type=int, metavar="POSITION",
+              help="First wait until the projection has reached this log position (a write's position).")
+@click.option("--timeout", type=click.FloatRange(0), default=5.0, show_default=True,
+              help="Seconds --wait waits at most (then PROJECTION_TIMEOUT).")
+@click.argument("model")
+def list_rows(model: str, conditions: tuple[str, ...], order_by: tuple[str, ...], limit: int, after: str | None,
+              include_deleted: bool, wait_for: int | None, timeout: float, as_json: bool, catalog: Path,
+              user: str, tenant: str, roles: tuple[str, ...], purpose: str | None) -> None:
+    """Rows of a model's current-rows view: filtered, sorted, one page at a time."""
+    principal = principal_from(user, tenant, roles, purpose)
+    loaded = catalog_from(catalog)
+    spec = loaded.model(model)
+    filters = [parse_filter(text, loaded, model) for text in conditions]
+    views = open_views(loaded)
+    try:
+        views.wait(wait_for, timeout)
+        page = views.list(principal, model, filters=filters, order_by=order_by, limit=limit, after=after,
+                          include_deleted=include_deleted)
+    finally:
+        views.close()
+    if as_json:
+        show({"rows": page.rows, "next_cursor": page.next_cursor}, True)
+        return
+    columns = ["id", *spec.fields, *SHOWN_SYSTEM_COLUMNS]
+    show([{name: row[name] for name in columns} for row in page.rows], False)
+    if page.next_cursor:
+        click.echo(f"more: --after {page.next_cursor}")
