@@ -69,8 +69,12 @@ class Compiler:
         return self.kinds[name]
 
     def spec(self, name: str) -> FieldSpec:
+        """The field's type only: a filter bound need not satisfy the field's write rules
+        (``quantity lt 2000`` is a fine question when quantities are at most 1,000)."""
         declared = self.layout.spec.fields.get(name)
-        return declared or _SYSTEM_SPECS[SYSTEM_TYPES.get(name, "str")]
+        if declared is None:
+            return _SYSTEM_SPECS[SYSTEM_TYPES.get(name, "str")]
+        return FieldSpec(type=declared.type, items=declared.items)
 
     def normalized(self, name: str, value: Any) -> Any:
         return self.spec(name).normalize(name, value)
@@ -174,11 +178,12 @@ def encode_cursor(keys: Sequence[SortKey], row: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
 
 
-def decode_cursor(keys: Sequence[SortKey], cursor: str) -> list[Any]:
+def decode_cursor(keys: Sequence[SortKey], cursor: str, compiler: Compiler) -> list[Any]:
+    """The cursor's values, each checked against its key's type (a cursor is caller input)."""
     try:
         body = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if body["o"] != [k.label() for k in keys] or len(body["v"]) != len(keys):
             raise ValueError("cursor belongs to another order")
-        return list(body["v"])
-    except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        return [None if v is None else compiler.normalized(k.name, v) for k, v in zip(keys, body["v"], strict=True)]
+    except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError, InvalidFieldValueError):
         raise InvalidFieldValueError("Invalid cursor for this query's order", field="after") from None

@@ -133,11 +133,12 @@ class PostgresViewStore(ViewStore):
     def stage_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> sql.Composable:
         # COPY into a typed, session-private staging table: several times faster than executemany.
         stage = sql.Identifier(f"stage_{layout.table}")
-        cursor.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS, _kept TEXT) "
-                               "ON COMMIT DELETE ROWS").format(stage, self.ident(layout.table)))
+        names = sql.SQL(", ").join(map(sql.Identifier, layout.names))
+        cursor.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS AS "  # typed, no constraints
+                               "SELECT {}, NULL::text AS _kept FROM {} WITH NO DATA").format(
+            stage, names, self.ident(layout.table)))
         cursor.execute(sql.SQL("TRUNCATE {}").format(stage))
-        names = sql.SQL(", ").join(map(sql.Identifier, [*layout.names, "_kept"]))
-        with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names)) as copy:
+        with cursor.copy(sql.SQL("COPY {} ({}, _kept) FROM STDIN").format(stage, names)) as copy:
             for row in rows:
                 copy.write_row(row)
         return stage

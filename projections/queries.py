@@ -67,7 +67,7 @@ class Views:
         clauses: list[Clause] = [(where, params), *(compiler.condition(f) for f in filters)]
         keys = compiler.order(order_by)
         if after is not None:
-            clauses.append(compiler.after(keys, decode_cursor(keys, after)))
+            clauses.append(compiler.after(keys, decode_cursor(keys, after, compiler)))
         limit = max(1, min(int(limit), MAX_LIMIT))
         condition = sql.SQL(" AND ").join(clause for clause, _ in clauses)
         values = [p for _, ps in clauses for p in ps]

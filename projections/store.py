@@ -245,20 +245,26 @@ class ViewStore(TrackingTable, ABC):
         """Merge partial rows onto the stored ones, set-based: each row is encoded values in
         ``layout.names`` order plus its ``RowChange.kept`` mask. Stored rows take the values the
         mask does not keep; a row with no stored row (its record's earlier events were never
-        projected) is inserted as it is."""
+        projected) is inserted as it is. A change whose events named no tenant is matched by id
+        alone (ids are unique across tenants) and never inserted."""
         stage = self.stage_rows(cursor, layout, rows)
         names = [sql.Identifier(n) for n in layout.names]
-        key = sql.SQL("v.{0} = s.{0} AND v.id = s.id").format(sql.Identifier(layout.spec.tenant_field))
+        tenant = sql.Identifier(layout.spec.tenant_field)
         assignments = sql.SQL(", ").join(
             sql.SQL("{0} = CASE WHEN substr(s._kept, {1}, 1) = '1' THEN v.{0} ELSE s.{0} END").format(
                 name, sql.Literal(position))
             for position, name in enumerate(names[2:], start=1))
-        self.execute(cursor, sql.SQL("UPDATE {} AS v SET {} FROM {} AS s WHERE {}").format(
-            self.ident(layout.table), assignments, stage, key))
+        update = sql.SQL("UPDATE {} AS v SET {} FROM {} AS s WHERE ").format(
+            self.ident(layout.table), assignments, stage)
+        key = sql.SQL("v.{0} = s.{0} AND v.id = s.id").format(tenant)
+        self.execute(cursor, update + key)
+        if any(row[1] is None for row in rows):
+            self.execute(cursor, update + sql.SQL("s.{} IS NULL AND v.id = s.id").format(tenant))
         self.execute(cursor, sql.SQL(
-            "INSERT INTO {0} ({1}) SELECT {2} FROM {3} AS s WHERE NOT EXISTS (SELECT 1 FROM {0} AS v WHERE {4})"
+            "INSERT INTO {0} ({1}) SELECT {2} FROM {3} AS s "
+            "WHERE s.{4} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {0} AS v WHERE {5})"
         ).format(self.ident(layout.table), sql.SQL(", ").join(names),
-                 sql.SQL(", ").join(sql.SQL("s.{}").format(n) for n in names), stage, key))
+                 sql.SQL(", ").join(sql.SQL("s.{}").format(n) for n in names), stage, tenant, key))
 
     def stage_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> sql.Composable:
         """Load rows (values, then ``_kept``) into an emptied session-private table; return its name."""

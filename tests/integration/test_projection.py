@@ -8,18 +8,20 @@ top are shared with the crash and failover tests.
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
+import orjson
 import pytest
 from psycopg import sql
 
 from application.service import Writ
 from domain.catalog import Catalog
-from domain.errors import GrantMissingError, RecordNotFoundError, UnknownFieldError
+from domain.errors import GrantMissingError, InvalidFieldValueError, RecordNotFoundError, UnknownFieldError
 from domain.principal import Principal
 from infrastructure.settings import open_writ
 from projections import ProjectionTimeoutError, ProjectionWorker, Views, open_views, open_worker
@@ -45,7 +47,9 @@ def snapshot(store: ViewStore) -> dict[str, dict[str, dict[str, Any]]]:
             sql.SQL(", ").join(map(sql.Identifier, layout.names)), store.ident(layout.table))
         with store.reading() as cursor:
             raw = store.execute(cursor, query).fetchall()
-        found[model] = {row["id"]: row for row in (store.decode_row(layout, r) for r in raw)}
+        rows = [store.decode_row(layout, r) for r in raw]
+        found[model] = {row["id"]: row for row in rows}
+        assert len(found[model]) == len(rows), f"{model}: more than one row for an id"
     return found
 
 
@@ -129,6 +133,20 @@ def test_a_failed_event_bumps_the_version_and_keeps_the_data(writ: Writ, worker:
     assert (row["_version"], row["_state"], row["_updated_by"], row["sku"]) == (2, "new", "system", "F-1")
 
 
+def test_an_event_naming_no_tenant_updates_its_row_and_adds_none(writ: Writ, worker: ProjectionWorker,
+                                                                 views: Views) -> None:
+    created = writ.create(MANAGER, "Order", {"sku": "F-2", "total": "5"})
+    catch_up(worker)
+    record = writ.repository.get(UUID(created.id))
+    record.fail("cascade failed", {"actor": "system", "model": "Order"}, writ.clock())  # no tenant
+    writ.save(record)
+    catch_up(worker)
+    assert worker.position() == writ.recorder.max_notification_id()  # not stuck on it
+    rows = snapshot(worker.store)["Order"]
+    assert list(rows) == [created.id]
+    assert (rows[created.id]["tenant_id"], rows[created.id]["_version"]) == ("acme", 2)
+
+
 def test_many_events_of_one_record_in_one_batch_fold_to_its_final_state(
         writ: Writ, catalog: Catalog, database_url: str, views: Views) -> None:
     created = writ.create(MANAGER, "Order", {"sku": "B-1", "total": "1"})
@@ -183,6 +201,9 @@ FILTER_CASES: list[tuple[list[tuple[str, str, Any]], Callable[[dict[str, Any]], 
     ([("note", "contains", "te 3")], lambda s: s["note"] is not None and "te 3" in s["note"]),
     ([("tags", "contains", "blue")], lambda s: s["tags"] is not None and "blue" in s["tags"]),
     ([("sku", "eq", "S-7")], lambda s: s["sku"] == "S-7"),
+    # Bounds outside the field's write rules (quantity 1..1000, total >= 0, sku pattern) are fine questions.
+    ([("quantity", "lt", 2000), ("total", "gt", "-1")], lambda s: True),
+    ([("sku", "ne", "not a sku!")], lambda s: True),
 ]
 
 
@@ -262,6 +283,18 @@ def test_undeclared_fields_are_refused_with_unknown_field(orders: dict[str, dict
         with pytest.raises(UnknownFieldError) as caught:
             call()
         assert caught.value.code == "UNKNOWN_FIELD"
+
+
+def test_a_tampered_cursor_is_refused_with_its_code(orders: dict[str, dict[str, Any]], views: Views) -> None:
+    def forged(values: list[Any]) -> str:
+        body = orjson.dumps({"o": ["-total", "id"], "v": values})
+        return base64.urlsafe_b64encode(body).decode().rstrip("=")
+
+    for cursor in ("garbage", forged(["1.5", "not-a-uuid"]), forged(["many", str(uuid4())]), forged(["1.5"])):
+        with pytest.raises(InvalidFieldValueError) as caught:
+            views.list(MANAGER, "Order", order_by=["-total"], after=cursor)
+        assert caught.value.field == "after"
+    assert views.list(MANAGER, "Order", order_by=["-total"], after=forged(["1000", str(uuid4())])).rows
 
 
 def test_deleted_rows_need_the_read_deleted_grant(orders: dict[str, dict[str, Any]], views: Views) -> None:
