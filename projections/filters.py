@@ -2,10 +2,12 @@
 
 Callers name fields; every name is checked against the model's columns
 (declared fields, ``id``, the tenant column and the system columns) and refused
-with ``UNKNOWN_FIELD`` otherwise. Values are validated by the field's own
-``FieldSpec`` and always travel as parameters. NULLs sort after every value
-(ascending) so that the keyset condition is the same on both databases; ``id``
-ends every order, which makes it total and the cursor exact.
+with ``UNKNOWN_FIELD`` otherwise. Values are typed by the field's type and
+always travel as parameters. NULLs sort after every value ascending (before
+them descending), on both databases. ``id`` ends every order, in the direction
+of the last key, which makes the order total, the cursor exact, and lets one
+index scan of ``(tenant, field, id)`` (or the ``(tenant, id)`` key) serve a page
+with no sort.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ _OPERATORS = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _SYSTEM_SPECS = {"uuid": FieldSpec(type="uuid"), "int": FieldSpec(type="int"),
                  "str": FieldSpec(type="str"), "timestamp": FieldSpec(type="datetime")}
 Clause = tuple[sql.Composable, list[Any]]
+NOT_NULL_COLUMNS = ("id", "_state", "_version", "_updated_at")
+"""Columns every row has a value in (with the tenant column); any other may hold NULL."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,18 +137,45 @@ class Compiler:
             if kind in UNSORTABLE or direction not in ("asc", "desc"):
                 raise InvalidFieldValueError(f"Cannot sort by {name} {direction}", field=name)
             keys.append(SortKey(name, kind, direction == "desc"))
-        if "id" not in {key.name for key in keys}:
-            keys.append(SortKey("id", "uuid", False))
+        if "id" not in {key.name for key in keys}:  # ties go the way of the last key: one index scan serves it
+            keys.append(SortKey("id", "uuid", bool(keys) and keys[-1].descending))
         return keys
 
+    def nullable(self, name: str) -> bool:
+        return name not in (*NOT_NULL_COLUMNS, self.layout.spec.tenant_field)
+
     def order_sql(self, keys: Sequence[SortKey]) -> sql.Composable:
-        parts = [sql.SQL("({} IS NULL) {}, {} {}").format(
-            sql.Identifier(k.name), sql.SQL("DESC" if k.descending else "ASC"),
-            self.column(k.name), sql.SQL("DESC" if k.descending else "ASC")) for k in keys]
-        return sql.SQL(", ").join(parts)
+        return sql.SQL(", ").join(
+            self.store.order_term(self.column(k.name), k.descending, nullable=self.nullable(k.name)) for k in keys)
 
     def after(self, keys: Sequence[SortKey], values: Sequence[Any]) -> Clause:
-        """Rows strictly after the cursor ``values`` in the order ``keys``."""
+        """Rows strictly after the cursor ``values`` in the order ``keys``.
+
+        The usual case, one direction and no NULL in the cursor, is a row comparison that an index
+        on the keys answers as a range (``(total, id) < (%s, %s)``); NULLs, which sort after every
+        value ascending, add a branch per nullable key. Mixed directions fall back to one branch per
+        key.
+        """
+        if len({k.descending for k in keys}) == 1 and None not in values:
+            return self._after_row(keys, values)
+        return self._after_branches(keys, values)
+
+    def _after_row(self, keys: Sequence[SortKey], values: Sequence[Any]) -> Clause:
+        columns = sql.SQL(", ").join(self.column(k.name) for k in keys)
+        marks = sql.SQL(", ").join(sql.Placeholder() * len(keys))
+        beyond = sql.SQL("<" if keys[0].descending else ">")
+        branches: list[sql.Composable] = [sql.SQL("({}) {} ({})").format(columns, beyond, marks)]
+        params = [self.param(k.name, v) for k, v in zip(keys, values, strict=True)]
+        if not keys[0].descending:  # a NULL where the cursor has a value comes after it
+            for i, key in enumerate(keys):
+                if self.nullable(key.name):
+                    equal = [self._equal(k, v) for k, v in zip(keys[:i], values[:i], strict=True)]
+                    parts = [*(c for c, _ in equal), sql.SQL("{} IS NULL").format(sql.Identifier(key.name))]
+                    branches.append(sql.SQL("({})").format(sql.SQL(" AND ").join(parts)))
+                    params += [p for _, ps in equal for p in ps]
+        return sql.SQL("({})").format(sql.SQL(" OR ").join(branches)), params
+
+    def _after_branches(self, keys: Sequence[SortKey], values: Sequence[Any]) -> Clause:
         branches: list[sql.Composable] = []
         params: list[Any] = []
         for i, key in enumerate(keys):

@@ -119,6 +119,13 @@ class SQLiteViewStore(ViewStore):
             return sql.SQL("CAST({} AS REAL)").format(column)
         return column
 
+    def order_term(self, column: sql.Composable, descending: bool, *, nullable: bool) -> sql.Composable:
+        # SQLite puts NULLs first ascending: say where they go (only where there can be any, so the
+        # ``id`` order still reads the primary key as it is).
+        if not nullable:
+            return super().order_term(column, descending, nullable=nullable)
+        return sql.SQL("{} DESC NULLS FIRST" if descending else "{} ASC NULLS LAST").format(column)
+
     def compare_value(self, kind: str, value: Any) -> Any:
         return float(value) if kind == "decimal" and value is not None else self.encoder(kind)(value)
 

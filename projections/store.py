@@ -140,6 +140,11 @@ class ViewStore(TrackingTable, ABC):
         """The expression filters and sorts compare for a column of type ``kind``."""
         return column
 
+    def order_term(self, column: sql.Composable, descending: bool, *, nullable: bool) -> sql.Composable:
+        """``column`` in an ORDER BY, NULLs after every value ascending and before them descending
+        (PostgreSQL's own order, so its indexes serve it as they are)."""
+        return sql.SQL("{} DESC" if descending else "{} ASC").format(column)
+
     def compare_value(self, kind: str, value: Any) -> Any:
         """A JSON-native value as the parameter compared with ``comparable``."""
         return self.encoder(kind)(value)
@@ -188,20 +193,21 @@ class ViewStore(TrackingTable, ABC):
         self.execute(cursor, sql.SQL("CREATE TABLE {} ({}, {})").format(
             self.ident(layout.table), sql.SQL(", ").join(defs), key))
         for name in indexed(layout.spec):
-            self._index(cursor, layout, name, "id")
+            self._index(cursor, layout, name)
 
     def _add_column(self, cursor: Cursor, layout: Layout, column: Column) -> None:
         self.execute(cursor, sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
             self.ident(layout.table), sql.Identifier(column.name), sql.SQL(self.column_type(column.type))))
         if column.name in indexed(layout.spec):
-            self._index(cursor, layout, column.name, "id")
+            self._index(cursor, layout, column.name)
 
-    def _index(self, cursor: Cursor, layout: Layout, *names: str) -> None:
+    def _index(self, cursor: Cursor, layout: Layout, name: str) -> None:
+        """``(tenant, field, id)``, the field as queries compare and sort it (``comparable``)."""
         # The token keeps index names unique across rebuilds (index names are per schema/file).
         index = f"{layout.table[:40]}_ix_{secrets.token_hex(4)}"
-        keys = [sql.Identifier(n) for n in (layout.spec.tenant_field, *names)]
-        self.execute(cursor, sql.SQL("CREATE INDEX {} ON {} ({})").format(
-            sql.Identifier(index), self.ident(layout.table), sql.SQL(", ").join(keys)))
+        field = self.comparable(sql.Identifier(name), layout.spec.fields[name].type)
+        self.execute(cursor, sql.SQL("CREATE INDEX {} ON {} ({}, {}, id)").format(
+            sql.Identifier(index), self.ident(layout.table), sql.Identifier(layout.spec.tenant_field), field))
 
     # -- writing rows ---------------------------------------------------------
 
