@@ -2,7 +2,8 @@
 
 ``ProjectionWorker.run`` first becomes the one active worker (PostgreSQL
 advisory lock / SQLite file lock; standbys retry every half second), prepares
-the tables (adding columns for fields the catalog gained), then loops: read up
+the tables (adding columns for fields the catalog gained; rebuilding when a
+dropped field is declared again, its values being in the log), then loops: read up
 to ``batch_size`` record events after the tracked position with
 ``select_notifications``, fold them into row changes, and commit the rows and
 the new position in one transaction whose first statement is the fenced
@@ -116,9 +117,12 @@ class ProjectionWorker:
         """Prepare tables and tracking, claim the projection, subscribe to news."""
         self.store.start_listening()
         with self.store.transaction() as cursor:
-            self.store.prepare(cursor)
+            stale = self.store.prepare(cursor)
             self.store.ensure_tracking(cursor, self.name)
         self.store.claim(self.name, self.worker_id)
+        if stale:
+            self._log(f"{', '.join(stale)}: a field dropped earlier is declared again; rebuilding from the log")
+            self.rebuild()
         self._log(f"active: {self.name} as {self.worker_id} from position {self.position()}")
 
     def follow(self, stop: threading.Event, *, until_caught_up: bool = False) -> None:

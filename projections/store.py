@@ -28,6 +28,7 @@ from projections.schema import TRACKING_TABLE, Column, columns, indexed, table_n
 from projections.tracking import TrackingTable
 
 Codec = Callable[[Any], Any]
+DROPPED_PREFIX = "_dropped_"
 Cursor = Any  # a DB-API cursor: sqlite3.Cursor or psycopg.Cursor
 
 
@@ -171,20 +172,34 @@ class ViewStore(TrackingTable, ABC):
             )
         return self._layouts[key]
 
-    def prepare(self, cursor: Cursor, *, shadow: bool = False) -> None:
-        """Create missing tables, add columns for fields the catalog gained."""
+    def prepare(self, cursor: Cursor, *, shadow: bool = False) -> list[str]:
+        """Create missing tables, add columns for fields the catalog gained, set aside the columns
+        of fields it dropped (renamed ``_dropped_<field>``, gone at the next rebuild).
+
+        Returns the models whose view must be rebuilt: a field declared again after it was dropped
+        gets a fresh column, but its values lie in the log, in events projected while it was
+        undeclared.
+        """
         self.execute(cursor, sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (name TEXT PRIMARY KEY, position BIGINT NOT NULL, "
             "updated_at TEXT, worker TEXT)").format(self.ident(TRACKING_TABLE)))
+        stale: list[str] = []
         for model in self.catalog.models:
             layout = self.layout(model, shadow=shadow)
             existing = self.existing_columns(cursor, layout.table)
             if not existing:
                 self._create_table(cursor, layout)
                 continue
+            for name in sorted(existing - set(layout.names)):
+                if not name.startswith(DROPPED_PREFIX) and DROPPED_PREFIX + name not in existing:
+                    self.execute(cursor, sql.SQL("ALTER TABLE {} RENAME COLUMN {} TO {}").format(
+                        self.ident(layout.table), sql.Identifier(name), sql.Identifier(DROPPED_PREFIX + name)))
             for column in layout.columns:
                 if column.name not in existing:
                     self._add_column(cursor, layout, column)
+                    if DROPPED_PREFIX + column.name in existing:
+                        stale.append(model)
+        return stale
 
     def _create_table(self, cursor: Cursor, layout: Layout) -> None:
         defs = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(self.column_type(c.type)))

@@ -426,3 +426,29 @@ def test_a_new_catalog_field_gets_a_column_and_a_dropped_one_stops(
     finally:
         shrunk_worker.close()
         shrunk_views.close()
+
+
+def test_a_field_declared_again_after_it_was_dropped_is_rebuilt_from_the_log(
+        catalog: Catalog, database_url: str, writ: Writ, worker: ProjectionWorker, views: Views) -> None:
+    kept = writ.create(MANAGER, "Customer", {"email": "k@b.c", "name": "Kim"})
+    replaced = writ.create(MANAGER, "Customer", {"email": "r@b.c", "name": "Rae"})
+    catch_up(worker)
+    shrunk = Catalog.from_toml(SHOP_CATALOG.replace('name = { type = "str", nullable = true }\n', ""))
+    shrunk_writ, shrunk_worker = open_writ(shrunk, database_url), open_worker(shrunk, database_url)
+    try:
+        catch_up(shrunk_worker)  # sets the name column aside
+        shrunk_writ.replace(MANAGER, "Customer", replaced.id, {"email": "r2@b.c"})  # the name is gone now
+        catch_up(shrunk_worker)
+    finally:
+        shrunk_writ.close()
+        shrunk_worker.close()
+    again = open_worker(catalog, database_url)  # the original catalog: name is declared again
+    try:
+        catch_up(again)
+    finally:
+        again.close()
+    for record_id in (kept.id, replaced.id):
+        assert views.get(MANAGER, "Customer", record_id) == {"name": None, **expected_row(
+            writ.repository.get(UUID(record_id)).view())}
+    assert views.get(MANAGER, "Customer", kept.id)["name"] == "Kim"
+    assert views.get(MANAGER, "Customer", replaced.id)["name"] is None
