@@ -67,8 +67,7 @@ def _rebuild(worker: ProjectionWorker, console: Console) -> None:
         def advance(position: int, head: int) -> None:
             progress.update(task, completed=position, total=head)
 
-        position = worker.rebuild(advance)
-    console.print(f"rebuilt {worker.name} up to position {position}")
+        worker.rebuild(advance)  # logs "rebuilt ... at position N"
 
 
 def _print_status(worker: ProjectionWorker, as_json: bool) -> None:

@@ -15,7 +15,7 @@ from psycopg.conninfo import make_conninfo
 from domain.catalog import Catalog
 from infrastructure.persistence import LogQueries
 from infrastructure.settings import open_log, postgres_conninfo, writ_env
-from projections.errors import ProjectionNotReadyError, ProjectionTimeoutError
+from projections.errors import ProjectionBusyError, ProjectionNotReadyError, ProjectionTimeoutError
 from projections.postgres import PostgresViewStore
 from projections.queries import Page, Views
 from projections.runner import LogRecorder, ProjectionStatus, ProjectionWorker
@@ -23,8 +23,8 @@ from projections.sqlite import SQLiteViewStore
 from projections.store import ViewStore
 
 __all__ = [
-    "Page", "ProjectionNotReadyError", "ProjectionStatus", "ProjectionTimeoutError", "ProjectionWorker",
-    "ViewStore", "Views",
+    "Page", "ProjectionBusyError", "ProjectionNotReadyError", "ProjectionStatus", "ProjectionTimeoutError",
+    "ProjectionWorker", "ViewStore", "Views",
     "open_store", "open_views", "open_worker",
 ]
 

@@ -17,5 +17,11 @@ class ProjectionNotReadyError(WritError):
     code = "PROJECTION_NOT_READY"
 
 
+class ProjectionBusyError(WritError):
+    """Another process is rebuilding the same projection."""
+
+    code = "PROJECTION_BUSY"
+
+
 class PositionMovedError(Exception):
     """Another writer moved the tracked position: the batch was rolled back (internal)."""

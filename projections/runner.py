@@ -33,7 +33,7 @@ import orjson
 from eventsourcing.persistence import Notification
 
 from domain.catalog import Catalog
-from projections.errors import PositionMovedError
+from projections.errors import PositionMovedError, ProjectionBusyError
 from projections.rows import RECORD_TOPICS, RowChange, fold
 from projections.schema import DEFAULT_PROJECTION
 from projections.store import Cursor, ViewStore
@@ -184,7 +184,19 @@ class ProjectionWorker:
     # -- rebuild --------------------------------------------------------------
 
     def rebuild(self, progress: Progress | None = None) -> int:
-        """Replay the log into fresh tables, then swap them in atomically; return the position."""
+        """Replay the log into fresh tables, then swap them in atomically; return the position.
+
+        The live worker may keep running meanwhile; a second rebuild of the same projection is
+        refused with ``PROJECTION_BUSY`` (the two would reset each other's progress)."""
+        lock = f"{self.name}:rebuild"
+        if not self.store.try_lock(lock):
+            raise ProjectionBusyError(f"Another process is rebuilding {self.name}")
+        try:
+            return self._rebuild(progress)
+        finally:
+            self.store.release_lock(lock)
+
+    def _rebuild(self, progress: Progress | None) -> int:
         shadow_name = f"{self.name}:rebuild"
         with self.store.transaction() as cursor:
             self.store.prepare(cursor)

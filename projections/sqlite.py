@@ -70,7 +70,7 @@ class SQLiteViewStore(ViewStore):
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
-        self._lock_fd: int | None = None
+        self._lock_fds: dict[str, int] = {}
 
     def _connect(self, path: str | None = None) -> sqlite3.Connection:
         conn = sqlite3.connect(path or self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -147,17 +147,18 @@ class SQLiteViewStore(ViewStore):
         return sql.SQL("EXISTS (SELECT 1 FROM json_each({}) WHERE value = %s)").format(column), [element]
 
     def try_lock(self, name: str) -> bool:
-        if self._lock_fd is None:
-            self._lock_fd = os.open(f"{self.path}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._lock_fds.get(name)
+        if fd is None:
+            fd = self._lock_fds[name] = os.open(f"{self.path}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
         return True
 
     def release_lock(self, name: str) -> None:
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        if name in self._lock_fds:
+            fcntl.flock(self._lock_fds[name], fcntl.LOCK_UN)
 
     def start_listening(self) -> None:
         """SQLite has no NOTIFY: ``wait_for_events`` polls."""
@@ -182,6 +183,6 @@ class SQLiteViewStore(ViewStore):
             if conn is not None:
                 conn.close()
         self._writer = self._reader = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        for fd in self._lock_fds.values():
+            os.close(fd)
+        self._lock_fds.clear()

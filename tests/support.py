@@ -50,6 +50,12 @@ class CliProcess:
     def wait_for_line(self, text: str, timeout: float = 20) -> None:
         wait_until(lambda: self.said(text), timeout, f"{self.process.args[3]} to log {text!r}")
 
+    def wait(self, timeout: float) -> int:
+        """The exit status, once the process has ended and all its output is collected."""
+        status = self.process.wait(timeout)
+        self._collector.join(10)
+        return status
+
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)

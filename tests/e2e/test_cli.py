@@ -116,3 +116,33 @@ def test_list_queries_the_projection(database_url: str, tmp_path: Path, monkeypa
                       ("quantity", "INVALID_INPUT"), ("total:gt:abc", "INVALID_FIELD_VALUE")):
         result = runner.invoke(main, ["list", "Order", "-w", bad])
         assert result.exit_code == 2 and f"error: {code}:" in result.output, (bad, result.output)
+
+
+def test_project_status_and_rebuild(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WRIT_DATABASE_URL", database_url)
+    who = ["--user", "carol", "--tenant", "acme", "--role", "clerk", "--purpose", "cli test"]
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"]).exit_code == 0
+
+    def status() -> dict[str, Any]:
+        result = runner.invoke(main, ["project", "--status", "--json"])
+        assert result.exit_code == 0, result.output
+        lines = [orjson.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+        assert len(lines) == 1, result.output
+        return dict(lines[0])
+
+    for n in range(3):
+        runner.invoke(main, ["create", "Order", f'{{"sku": "R-{n}", "total": "{n}"}}', *who])
+    assert runner.invoke(main, ["project", "--once"]).exit_code == 0
+    caught_up = status()
+    assert (caught_up["events_behind"], caught_up["seconds_behind"]) == (0, 0.0)
+    assert caught_up["position"] == caught_up["head"] >= 3
+    runner.invoke(main, ["create", "Order", '{"sku": "R-9", "total": "9"}', *who])
+    behind = status()
+    assert behind["events_behind"] == 1 and behind["seconds_behind"] > 0 and behind["head"] > behind["position"]
+    rebuilt = runner.invoke(main, ["project", "--rebuild"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert status()["events_behind"] == 0
+    listed = runner.invoke(main, ["list", "Order", "--json", *who])
+    assert sorted(r["sku"] for r in orjson.loads(listed.output)["rows"]) == ["R-0", "R-1", "R-2", "R-9"]

@@ -24,7 +24,14 @@ from domain.catalog import Catalog
 from domain.errors import GrantMissingError, InvalidFieldValueError, RecordNotFoundError, UnknownFieldError
 from domain.principal import Principal
 from infrastructure.settings import open_writ
-from projections import ProjectionTimeoutError, ProjectionWorker, Views, open_views, open_worker
+from projections import (
+    ProjectionBusyError,
+    ProjectionTimeoutError,
+    ProjectionWorker,
+    Views,
+    open_views,
+    open_worker,
+)
 from projections.sqlite import SQLiteViewStore
 from projections.store import ViewStore
 from tests.catalogs import SHOP_CATALOG
@@ -347,6 +354,9 @@ def test_deleted_rows_need_the_read_deleted_grant(orders: dict[str, dict[str, An
 
 
 def test_wait_returns_once_the_write_is_visible(writ: Writ, worker: ProjectionWorker, views: Views) -> None:
+    """The worker is woken by news of each write (PostgreSQL: NOTIFY; SQLite: its short poll), not
+    by its safety-net timer, which is set to an hour here; ``wait`` is woken by the worker's commit."""
+    worker.wake_interval = 3600
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()
@@ -360,7 +370,9 @@ def test_wait_returns_once_the_write_is_visible(writ: Writ, worker: ProjectionWo
         assert caught.value.code == "PROJECTION_TIMEOUT"
     finally:
         stop.set()
+        writ.create(MANAGER, "Order", {"sku": "W-STOP", "total": "1"})  # news wakes the worker to stop
         thread.join(10)
+    assert not thread.is_alive()
 
 
 def test_status_reports_the_lag(writ: Writ, worker: ProjectionWorker) -> None:
@@ -394,6 +406,20 @@ def test_rebuild_matches_and_readers_never_see_a_half_built_view(
     assert len(counts) > 3 and set(counts) == {live_count}
     assert snapshot(worker.store) == before
     assert before["Order"] == record_views(writ, [r.id for r in results])
+
+
+def test_one_rebuild_at_a_time(catalog: Catalog, database_url: str, writ: Writ, worker: ProjectionWorker) -> None:
+    writ.create(MANAGER, "Order", {"sku": "B-1", "total": "1"})
+    other = open_worker(catalog, database_url)
+    try:
+        assert other.store.try_lock("current_rows:rebuild")  # as a rebuild in another process holds it
+        with pytest.raises(ProjectionBusyError) as caught:
+            worker.rebuild()
+        assert caught.value.code == "PROJECTION_BUSY"
+        other.store.release_lock("current_rows:rebuild")
+        assert worker.rebuild() == writ.recorder.max_notification_id()
+    finally:
+        other.close()
 
 
 def test_a_new_catalog_field_gets_a_column_and_a_dropped_one_stops(

@@ -9,6 +9,7 @@ and with the command side's own records.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -61,6 +62,13 @@ def _at_least(store: ViewStore, position: int) -> bool:
     return reached(store) >= position
 
 
+def started_from(worker: CliProcess) -> int:
+    """The position a worker process said it started from (``active: ... from position N``)."""
+    found = [int(m.group(1)) for line in worker.lines if (m := re.search(r"active: .* from position (\d+)", line))]
+    assert len(found) == 1, worker.lines
+    return found[0]
+
+
 def active_worker(store: ViewStore) -> str | None:
     with store.reading() as cursor:
         if not store.existing_columns(cursor, TRACKING_TABLE):
@@ -97,6 +105,7 @@ def test_sigkill_mid_batch_three_times_then_the_view_equals_a_rebuild(
     seed = random.randrange(2**32)
     rng = random.Random(seed)
     kills: list[int] = []
+    starts: list[int] = []
     # Kill points leave most of the log unprojected, so a worker cannot finish before it dies.
     for low, high in ((0.1, 0.25), (0.35, 0.5), (0.6, 0.7)):
         threshold = int(head * rng.uniform(low, high))
@@ -106,13 +115,15 @@ def test_sigkill_mid_batch_three_times_then_the_view_equals_a_rebuild(
                    f"position {threshold} (seed {seed}, worker said {worker.lines})", every=0.002)
         time.sleep(rng.uniform(0, 0.01))  # a random kill point inside the next batches, not a synchronisation
         worker.kill()
+        starts.append(started_from(worker))
         kills.append(reached(store))
     assert all(0 < at < head for at in kills), (kills, head, seed)
-    assert kills == sorted(kills), "each restart continued from the tracked position"
 
     final = worker_process(database_url, catalog_path, "--once")
     workers.append(final)
-    assert final.process.wait(60) == 0, final.lines
+    assert final.wait(60) == 0, final.lines
+    starts.append(started_from(final))
+    assert starts == [0, *kills], "each restart continued from the position the killed worker had committed"
     assert reached(store) == head
     projected = snapshot(store)
     assert projected["Order"] | projected["Customer"] == record_views(writ, ids), f"seed {seed}"
