@@ -94,6 +94,11 @@ class ModelSpec(BaseModel):
                     f"field name {name!r} is not allowed: use lowercase letters, digits and "
                     "underscores, starting with a letter ('id' is reserved)"
                 )
+        if not NAME_PATTERN.match(self.tenant_field) or self.tenant_field == "id":
+            raise ValueError(
+                f"tenant field {self.tenant_field!r} is not allowed: use lowercase letters, digits and "
+                "underscores, starting with a letter ('id' is reserved)"
+            )
         if self.tenant_field in self.fields:
             raise ValueError(f"tenant field {self.tenant_field!r} is implicit; do not declare it")
         for key, names in (("required", self.required), ("immutable", self.immutable),

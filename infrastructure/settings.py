@@ -77,12 +77,21 @@ def writ_env(url: str | None = None, *, create_tables: bool = True) -> dict[str,
     )
 
 
+KEEPALIVE = {"idle": 5, "interval": 2, "count": 3}
+"""TCP keepalive for the workers' sessions, set on both ends: when a worker's host or the network
+vanishes, the server ends its session (and the advisory lock it holds, so a standby takes over)
+within about idle + interval x count = 11 s, and the worker notices a vanished server as soon."""
+
+
 def postgres_conninfo(env: dict[str, str]) -> dict[str, Any]:
-    """psycopg connection arguments for a PostgreSQL ``writ_env``."""
+    """psycopg connection arguments for a PostgreSQL ``writ_env`` (the workers' own sessions)."""
+    server_side = " ".join(f"-c tcp_keepalives_{name}={value}" for name, value in KEEPALIVE.items())
     return {
         "dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"], "port": int(env["POSTGRES_PORT"]),
         "user": env["POSTGRES_USER"], "password": env["POSTGRES_PASSWORD"] or None,
         "connect_timeout": int(env["POSTGRES_CONNECT_TIMEOUT"]),
+        "keepalives": 1, **{f"keepalives_{name}": value for name, value in KEEPALIVE.items()},
+        "options": server_side,
     }
 
 

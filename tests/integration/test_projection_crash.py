@@ -19,9 +19,12 @@ import pytest
 
 from application.service import Writ
 from domain.catalog import Catalog
+from infrastructure.settings import KEEPALIVE
 from projections import Views, ViewStore, open_store, open_views, open_worker
+from projections.postgres import PostgresViewStore
 from projections.schema import DEFAULT_PROJECTION, TRACKING_TABLE
 from tests.catalogs import SHOP_CATALOG
+from tests.conftest import PG_URL
 from tests.integration.test_projection import MANAGER, OTHER, SHAPES, record_views, snapshot
 from tests.support import CliProcess, wait_until
 
@@ -162,3 +165,16 @@ def test_a_standby_worker_takes_over_when_the_active_one_dies(
         assert snapshot(store)["Order"] == record_views(writ, [r.id for r in before + after])
     finally:
         views.close()
+
+
+def test_a_vanished_worker_host_frees_the_lock_by_keepalive(catalog: Catalog, pg_schema: str) -> None:
+    """PostgreSQL only: a killed process closes its socket, a vanished host does not, so the server
+    probes the worker's session (and the client the server's) and ends it, freeing the lock."""
+    store = open_store(catalog, f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={pg_schema}")
+    try:
+        assert isinstance(store, PostgresViewStore)
+        shown = {name: store.writer.execute(f"SHOW tcp_keepalives_{name}").fetchone()[0] for name in KEEPALIVE}
+        assert shown == {name: str(value) for name, value in KEEPALIVE.items()}
+        assert store.writer.info.get_parameters().get("keepalives") == "1"
+    finally:
+        store.close()
