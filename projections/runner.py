@@ -126,25 +126,36 @@ class ProjectionWorker:
         self._log(f"active: {self.name} as {self.worker_id} from position {self.position()}")
 
     def follow(self, stop: threading.Event, *, until_caught_up: bool = False) -> None:
-        """Apply batches as they come; the next batch is read and folded while this one is written."""
-        position = self.position()
+        """Apply batches as they come, from the tracked position."""
+        self.stream(self.position(), stop, until_caught_up=until_caught_up)
+
+    def stream(self, position: int, stop: threading.Event, *, until_caught_up: bool = False,
+               name: str | None = None, shadow: bool = False,
+               progress: Callable[[int], None] | None = None) -> int:
+        """Apply batches after ``position`` until ``stop`` (or caught up); return the position reached.
+
+        The next batch is read and folded in a helper thread while this one is written.
+        """
         with ThreadPoolExecutor(1, thread_name_prefix="writ-projection-read") as reader:
             upcoming = reader.submit(self.read_folded, position)
             while not stop.is_set():
                 folded = upcoming.result()
                 if folded is None:
                     if until_caught_up:
-                        return
+                        break
                     self.store.wait_for_events(self.wake_interval)
                     upcoming = reader.submit(self.read_folded, position)
                     continue
                 target, changes = folded
                 upcoming = reader.submit(self.read_folded, target)
-                reached = self.project_folded(changes, position, target)
+                reached = self.project_folded(changes, position, target, name=name, shadow=shadow)
                 if reached != target:  # someone else moved the position: re-read from where it is
                     upcoming.result()
                     upcoming = reader.submit(self.read_folded, reached)
                 position = reached
+                if progress is not None:
+                    progress(position)
+        return position
 
     def read(self, position: int, limit: int | None = None) -> Sequence[Notification]:
         return self.recorder.select_notifications(position + 1, limit or self.batch_size, topics=RECORD_TOPICS)
@@ -153,11 +164,6 @@ class ProjectionWorker:
         """The next batch after ``position``, folded into row changes; None when there is none."""
         batch = self.read(position)
         return (batch[-1].id, fold(batch, self.catalog)) if batch else None
-
-    def project(self, batch: Sequence[Notification], position: int, *, name: str | None = None,
-                shadow: bool = False) -> int:
-        """Apply one batch and advance from ``position``; return the position now tracked."""
-        return self.project_folded(fold(batch, self.catalog), position, batch[-1].id, name=name, shadow=shadow)
 
     def project_folded(self, changes: Changes, position: int, target: int, *, name: str | None = None,
                        shadow: bool = False) -> int:
@@ -204,12 +210,9 @@ class ProjectionWorker:
             self.store.drop_tables(cursor, shadow=True)
             self.store.prepare(cursor, shadow=True)
             self.store.ensure_tracking(cursor, shadow_name, reset=True)
-        position, head = 0, self.recorder.max_notification_id() or 0
-        while batch := self.read(position):
-            position = self.project(batch, position, name=shadow_name, shadow=True)
-            head = max(head, position)
-            if progress is not None:
-                progress(position, head)
+        head = self.recorder.max_notification_id() or 0
+        position = self.stream(0, threading.Event(), until_caught_up=True, name=shadow_name, shadow=True,
+                               progress=None if progress is None else lambda at: progress(at, max(head, at)))
         with self.store.transaction() as cursor:
             live = self.store.position(cursor, self.name, lock=True)
             while position < live and (batch := self.read(position)):
