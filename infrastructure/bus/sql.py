@@ -138,8 +138,8 @@ class PostgresDatabase(Database):
         self.schema = schema
 
     def _connect(self) -> psycopg.Connection[Any]:
-        options = f"-c search_path={self.schema}"
-        return psycopg.connect(**self.conninfo, autocommit=True, options=options)
+        options = f"{self.conninfo.get('options', '')} -c search_path={self.schema}".strip()
+        return psycopg.connect(**{**self.conninfo, "options": options}, autocommit=True)
 
     def _translate(self, sql: str) -> str:
         return sql.replace("%", "%%").replace("?", "%s")
