@@ -2,9 +2,10 @@
 
 ``fold`` turns a batch of notifications into one ``RowChange`` per record: the
 net effect of all that record's events in the batch (a batch of 1,000 creates
-and patches of 300 records becomes 300 row writes). ``RowChange.values`` merges
-a change onto the stored row (when the batch did not start with the record's
-``Created``) and yields the final row as JSON-native values in column order.
+and patches of 300 records becomes 300 row writes). ``RowChange.values`` gives
+the row as far as the batch knows it, JSON-native and in column order, and
+``RowChange.kept`` which columns keep the stored row's value (when the batch did
+not start with the record's ``Created``): the store merges the two.
 No SQL and no I/O here: the stores do that. Events of models the catalog does
 not declare, fields it no longer declares, and unknown topics are ignored.
 """

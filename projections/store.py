@@ -253,8 +253,19 @@ class ViewStore(TrackingTable, ABC):
             if merged:
                 self.merge_rows(cursor, layout, merged)
             if gone:
-                cursor.executemany(self.render(sql.SQL("DELETE FROM {} WHERE {} = %s AND id = %s").format(
-                    self.ident(layout.table), sql.Identifier(spec.tenant_field))), gone)
+                self.delete_rows(cursor, layout, gone)
+
+    def delete_rows(self, cursor: Cursor, layout: Layout, keys: list[tuple[Any, ...]]) -> None:
+        """Delete rows by (tenant, id); by id alone where the events named no tenant (ids are unique
+        across tenants, but only the tenant-first key is indexed, so that is the rare path)."""
+        table, tenant = self.ident(layout.table), sql.Identifier(layout.spec.tenant_field)
+        known = [key for key in keys if key[0] is not None]
+        if known:
+            cursor.executemany(self.render(sql.SQL("DELETE FROM {} WHERE {} = %s AND id = %s").format(
+                table, tenant)), known)
+        if len(known) < len(keys):
+            cursor.executemany(self.render(sql.SQL("DELETE FROM {} WHERE id = %s").format(table)),
+                               [(key[1],) for key in keys if key[0] is None])
 
     def insert_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> None:
         """Insert rows that cannot exist yet (encoded, in ``layout.names`` order)."""

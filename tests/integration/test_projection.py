@@ -141,7 +141,7 @@ def test_a_failed_event_bumps_the_version_and_keeps_the_data(writ: Writ, worker:
     assert (row["_version"], row["_state"], row["_updated_by"], row["sku"]) == (2, "new", "system", "F-1")
 
 
-def test_an_event_naming_no_tenant_updates_its_row_and_adds_none(writ: Writ, worker: ProjectionWorker,
+def test_events_naming_no_tenant_still_find_their_row(writ: Writ, worker: ProjectionWorker,
                                                                  views: Views) -> None:
     created = writ.create(MANAGER, "Order", {"sku": "F-2", "total": "5"})
     catch_up(worker)
@@ -153,6 +153,11 @@ def test_an_event_naming_no_tenant_updates_its_row_and_adds_none(writ: Writ, wor
     rows = snapshot(worker.store)["Order"]
     assert list(rows) == [created.id]
     assert (rows[created.id]["tenant_id"], rows[created.id]["_version"]) == ("acme", 2)
+    record = writ.repository.get(UUID(created.id))
+    record.purge({"actor": "system", "model": "Order"}, writ.clock())  # no tenant either
+    writ.save(record)
+    catch_up(worker)
+    assert snapshot(worker.store)["Order"] == {}
 
 
 def test_many_events_of_one_record_in_one_batch_fold_to_its_final_state(
