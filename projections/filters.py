@@ -86,6 +86,11 @@ class Compiler:
     def column(self, name: str) -> sql.Composable:
         return self.store.comparable(sql.Identifier(name), self.kind(name))
 
+    def mark(self, name: str) -> sql.Composable:
+        """The parameter's place, compared as the column is (``comparable``: the same conversion,
+        done by the database, on both sides)."""
+        return self.store.comparable(sql.Placeholder(), self.kind(name))
+
     def param(self, name: str, value: Any) -> Any:
         return self.store.compare_value(self.kind(name), value)
 
@@ -107,14 +112,14 @@ class Compiler:
             return self._in(name, value)
         param = self.param(name, self.normalized(name, value))
         if op == "ne":
-            return sql.SQL("({} <> %s OR {} IS NULL)").format(self.column(name), raw), [param]
-        return sql.SQL("{} {} %s").format(self.column(name), sql.SQL(_OPERATORS[op])), [param]
+            return sql.SQL("({} <> {} OR {} IS NULL)").format(self.column(name), self.mark(name), raw), [param]
+        return sql.SQL("{} {} {}").format(self.column(name), sql.SQL(_OPERATORS[op]), self.mark(name)), [param]
 
     def _in(self, name: str, value: Any) -> Clause:
         if not isinstance(value, list | tuple | set | frozenset):
             raise InvalidFieldValueError(f"Filter 'in' on {name} needs a list of values", field=name)
         params = [self.param(name, self.normalized(name, v)) for v in value]
-        return self.store.in_list(self.column(name), params)
+        return self.store.in_list(self.column(name), self.mark(name), params)
 
     def _contains(self, name: str, kind: str, value: Any) -> Clause:
         spec = self.layout.spec.fields.get(name)
@@ -162,7 +167,7 @@ class Compiler:
 
     def _after_row(self, keys: Sequence[SortKey], values: Sequence[Any]) -> Clause:
         columns = sql.SQL(", ").join(self.column(k.name) for k in keys)
-        marks = sql.SQL(", ").join(sql.Placeholder() * len(keys))
+        marks = sql.SQL(", ").join(self.mark(k.name) for k in keys)
         beyond = sql.SQL("<" if keys[0].descending else ">")
         branches: list[sql.Composable] = [sql.SQL("({}) {} ({})").format(columns, beyond, marks)]
         params = [self.param(k.name, v) for k, v in zip(keys, values, strict=True)]
@@ -192,15 +197,15 @@ class Compiler:
     def _equal(self, key: SortKey, value: Any) -> Clause:
         if value is None:
             return sql.SQL("{} IS NULL").format(sql.Identifier(key.name)), []
-        return sql.SQL("{} = %s").format(self.column(key.name)), [self.param(key.name, value)]
+        return sql.SQL("{} = {}").format(self.column(key.name), self.mark(key.name)), [self.param(key.name, value)]
 
     def _beyond(self, key: SortKey, value: Any) -> Clause | None:
         raw = sql.Identifier(key.name)
         if value is None:
             return (sql.SQL("{} IS NOT NULL").format(raw), []) if key.descending else None
         if key.descending:
-            return sql.SQL("{} < %s").format(self.column(key.name)), [self.param(key.name, value)]
-        return sql.SQL("({} > %s OR {} IS NULL)").format(self.column(key.name), raw), [
+            return sql.SQL("{} < {}").format(self.column(key.name), self.mark(key.name)), [self.param(key.name, value)]
+        return sql.SQL("({} > {} OR {} IS NULL)").format(self.column(key.name), self.mark(key.name), raw), [
             self.param(key.name, value)]
 
 

@@ -151,8 +151,9 @@ class PostgresViewStore(ViewStore):
                        "WHERE table_schema = %s AND table_name = %s", (self.schema, table))
         return {row[0] for row in cursor.fetchall()}
 
-    def in_list(self, column: sql.Composable, values: Sequence[Any]) -> tuple[sql.Composable, list[Any]]:
-        return sql.SQL("{} = ANY(%s)").format(column), [list(values)]
+    def in_list(self, column: sql.Composable, mark: sql.Composable,
+                values: Sequence[Any]) -> tuple[sql.Composable, list[Any]]:
+        return sql.SQL("{} = ANY(%s)").format(column), [list(values)]  # one array parameter
 
     def contains_text(self, column: sql.Composable, text: str) -> tuple[sql.Composable, list[Any]]:
         return sql.SQL("strpos({}, %s) > 0").format(column), [text]

@@ -126,9 +126,6 @@ class SQLiteViewStore(ViewStore):
             return super().order_term(column, descending, nullable=nullable)
         return sql.SQL("{} DESC NULLS FIRST" if descending else "{} ASC NULLS LAST").format(column)
 
-    def compare_value(self, kind: str, value: Any) -> Any:
-        return float(value) if kind == "decimal" and value is not None else self.encoder(kind)(value)
-
     def is_missing_table(self, error: BaseException) -> bool:
         return isinstance(error, sqlite3.OperationalError) and str(error).startswith("no such table")
 
@@ -136,8 +133,9 @@ class SQLiteViewStore(ViewStore):
         cursor.execute("SELECT name FROM pragma_table_info(?)", (table,))
         return {row[0] for row in cursor.fetchall()}
 
-    def in_list(self, column: sql.Composable, values: Sequence[Any]) -> tuple[sql.Composable, list[Any]]:
-        marks = sql.SQL(", ").join(sql.Placeholder() * len(values))
+    def in_list(self, column: sql.Composable, mark: sql.Composable,
+                values: Sequence[Any]) -> tuple[sql.Composable, list[Any]]:
+        marks = sql.SQL(", ").join([mark] * len(values))
         return sql.SQL("{} IN ({})").format(column, marks), list(values)
 
     def contains_text(self, column: sql.Composable, text: str) -> tuple[sql.Composable, list[Any]]:

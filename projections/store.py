@@ -95,8 +95,9 @@ class ViewStore(TrackingTable, ABC):
         """Driver value -> JSON-native value, for one column type."""
 
     @abstractmethod
-    def in_list(self, column: sql.Composable, values: Sequence[Any]) -> tuple[sql.Composable, list[Any]]:
-        """``column IN values`` as SQL and parameters."""
+    def in_list(self, column: sql.Composable, mark: sql.Composable,
+                values: Sequence[Any]) -> tuple[sql.Composable, list[Any]]:
+        """``column IN values`` as SQL and parameters (``mark``: one parameter's place)."""
 
     @abstractmethod
     def contains_text(self, column: sql.Composable, text: str) -> tuple[sql.Composable, list[Any]]:

@@ -258,6 +258,27 @@ def test_sorting_and_keyset_paging_match_python(orders: dict[str, dict[str, Any]
     assert pages == -(-len(expected) // 6)
 
 
+def test_decimal_ties_page_and_filter_exactly(writ: Writ, worker: ProjectionWorker, views: Views) -> None:
+    """Values whose text SQLite and Python turn into different doubles (SQLite compares decimals as
+    REAL): both sides of each comparison are converted by the database, so pages neither repeat nor skip."""
+    totals = ["8767.831502", "7776.087446"] * 3
+    ids = [writ.create(MANAGER, "Order", {"sku": f"T-{n}", "total": t}).id for n, t in enumerate(totals)]
+    catch_up(worker)
+    for order in (["total"], ["-total"]):
+        full = [r["id"] for r in views.list(MANAGER, "Order", order_by=order, limit=100).rows]
+        paged, cursor = [], None
+        for _ in range(len(ids) + 1):
+            page = views.list(MANAGER, "Order", order_by=order, limit=1, after=cursor)
+            paged += [r["id"] for r in page.rows]
+            if (cursor := page.next_cursor) is None:
+                break
+        assert paged == full and sorted(full) == sorted(ids), order
+    for total in set(totals):
+        found = views.list(MANAGER, "Order", filters=[("total", "eq", total)]).rows
+        assert len(found) == 3 and {r["total"] for r in found} == {total}
+        assert len(views.list(MANAGER, "Order", filters=[("total", "in", [total])]).rows) == 3
+
+
 class _NullLast:
     """Sort helper: NULLs after values ascending, before them descending (the API's rule)."""
 
