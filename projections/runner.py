@@ -103,7 +103,7 @@ class ProjectionWorker:
                     stop.wait(self.standby_interval)
                     continue
                 try:
-                    self.activate()
+                    self.activate(stop)
                     self.follow(stop, until_caught_up=until_caught_up)
                 finally:
                     self.store.release_lock(self.name)
@@ -113,8 +113,9 @@ class ProjectionWorker:
                 self.store.close()
                 stop.wait(1.0)
 
-    def activate(self) -> None:
-        """Prepare tables and tracking, claim the projection, subscribe to news."""
+    def activate(self, stop: threading.Event | None = None) -> None:
+        """Prepare tables and tracking, claim the projection, subscribe to news; rebuild first when
+        a dropped field is declared again (until a rebuild has swapped in, every start asks again)."""
         self.store.start_listening()
         with self.store.transaction() as cursor:
             stale = self.store.prepare(cursor)
@@ -122,7 +123,10 @@ class ProjectionWorker:
         self.store.claim(self.name, self.worker_id)
         if stale:
             self._log(f"{', '.join(stale)}: a field dropped earlier is declared again; rebuilding from the log")
-            self.rebuild()
+            try:
+                self.rebuild(stop=stop)
+            except ProjectionBusyError:
+                self._log("another process is rebuilding; following the log meanwhile")
         self._log(f"active: {self.name} as {self.worker_id} from position {self.position()}")
 
     def follow(self, stop: threading.Event, *, until_caught_up: bool = False) -> None:
@@ -189,20 +193,21 @@ class ProjectionWorker:
 
     # -- rebuild --------------------------------------------------------------
 
-    def rebuild(self, progress: Progress | None = None) -> int:
-        """Replay the log into fresh tables, then swap them in atomically; return the position.
+    def rebuild(self, progress: Progress | None = None, *, stop: threading.Event | None = None) -> int:
+        """Replay the log into fresh tables, then swap them in atomically; return the live position.
 
         The live worker may keep running meanwhile; a second rebuild of the same projection is
-        refused with ``PROJECTION_BUSY`` (the two would reset each other's progress)."""
+        refused with ``PROJECTION_BUSY`` (the two would reset each other's progress). When ``stop``
+        is set first, the rebuild ends without a swap and the live views stay as they were."""
         lock = f"{self.name}:rebuild"
         if not self.store.try_lock(lock):
             raise ProjectionBusyError(f"Another process is rebuilding {self.name}")
         try:
-            return self._rebuild(progress)
+            return self._rebuild(progress, stop or threading.Event())
         finally:
             self.store.release_lock(lock)
 
-    def _rebuild(self, progress: Progress | None) -> int:
+    def _rebuild(self, progress: Progress | None, stop: threading.Event) -> int:
         shadow_name = f"{self.name}:rebuild"
         with self.store.transaction() as cursor:
             self.store.prepare(cursor)
@@ -211,8 +216,11 @@ class ProjectionWorker:
             self.store.prepare(cursor, shadow=True)
             self.store.ensure_tracking(cursor, shadow_name, reset=True)
         head = self.recorder.max_notification_id() or 0
-        position = self.stream(0, threading.Event(), until_caught_up=True, name=shadow_name, shadow=True,
+        position = self.stream(0, stop, until_caught_up=True, name=shadow_name, shadow=True,
                                progress=None if progress is None else lambda at: progress(at, max(head, at)))
+        if stop.is_set():
+            self._log(f"rebuild of {self.name} stopped at position {position}, before the swap: views unchanged")
+            return self.position()
         with self.store.transaction() as cursor:
             live = self.store.position(cursor, self.name, lock=True)
             while position < live and (batch := self.read(position)):

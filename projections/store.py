@@ -13,6 +13,7 @@ parameters.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -57,6 +58,14 @@ class Layout:
     @cached_property
     def names(self) -> list[str]:
         return [column.name for column in self.columns]
+
+
+def dropped_name(field: str) -> str:
+    """``_dropped_<field>``, hashed to fit PostgreSQL's 63-character names when the field is long."""
+    name = DROPPED_PREFIX + field
+    if len(name) <= 63:
+        return name
+    return f"{DROPPED_PREFIX}{field[:45]}_{hashlib.sha256(field.encode()).hexdigest()[:8]}"
 
 
 def nullable(codec: Codec | None) -> Codec:
@@ -192,14 +201,14 @@ class ViewStore(TrackingTable, ABC):
                 self._create_table(cursor, layout)
                 continue
             for name in sorted(existing - set(layout.names)):
-                if not name.startswith(DROPPED_PREFIX) and DROPPED_PREFIX + name not in existing:
+                if not name.startswith(DROPPED_PREFIX) and dropped_name(name) not in existing:
                     self.execute(cursor, sql.SQL("ALTER TABLE {} RENAME COLUMN {} TO {}").format(
-                        self.ident(layout.table), sql.Identifier(name), sql.Identifier(DROPPED_PREFIX + name)))
+                        self.ident(layout.table), sql.Identifier(name), sql.Identifier(dropped_name(name))))
             for column in layout.columns:
                 if column.name not in existing:
                     self._add_column(cursor, layout, column)
-                    if DROPPED_PREFIX + column.name in existing:
-                        stale.append(model)
+            if any(dropped_name(column.name) in existing for column in layout.columns):
+                stale.append(model)
         return stale
 
     def _create_table(self, cursor: Cursor, layout: Layout) -> None:
