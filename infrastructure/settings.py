@@ -86,6 +86,7 @@ within about idle + interval x count = 11 s, and the worker notices a vanished s
 def postgres_conninfo(env: dict[str, str]) -> dict[str, Any]:
     """psycopg connection arguments for a PostgreSQL ``writ_env`` (the workers' own sessions)."""
     server_side = " ".join(f"-c tcp_keepalives_{name}={value}" for name, value in KEEPALIVE.items())
+    server_side = f"{os.environ.get('PGOPTIONS', '')} {server_side}".strip()  # an explicit option hides PGOPTIONS
     return {
         "dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"], "port": int(env["POSTGRES_PORT"]),
         "user": env["POSTGRES_USER"], "password": env["POSTGRES_PASSWORD"] or None,

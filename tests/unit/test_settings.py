@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infrastructure.settings import ConfigurationError, writ_env
+from infrastructure.settings import ConfigurationError, postgres_conninfo, writ_env
 
 
 def test_sqlite_urls() -> None:
@@ -28,3 +28,10 @@ def test_bad_urls_are_refused_with_a_code(url: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         writ_env(url)
     assert caught.value.code == "CONFIGURATION_INVALID"
+
+
+def test_worker_sessions_keep_pgoptions_and_add_keepalives(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=1234")
+    conninfo = postgres_conninfo(writ_env("postgresql://u@h/db"))
+    assert conninfo["options"].startswith("-c statement_timeout=1234 -c tcp_keepalives_idle=")
+    assert (conninfo["keepalives"], conninfo["keepalives_count"]) == (1, 3)
