@@ -143,8 +143,8 @@ class PostgresViewStore(ViewStore):
                 copy.write_row(row)
         return stage
 
-    def is_missing_table(self, error: BaseException) -> bool:
-        return isinstance(error, psycopg.errors.UndefinedTable)
+    def is_view_missing(self, error: BaseException) -> bool:
+        return isinstance(error, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn)
 
     def existing_columns(self, cursor: Cursor, table: str) -> set[str]:
         cursor.execute("SELECT column_name FROM information_schema.columns "

@@ -113,9 +113,10 @@ class Views:
             with self.store.reading() as cursor:
                 raw = self.store.execute(cursor, query, params).fetchall()
         except Exception as exc:
-            if self.store.is_missing_table(exc):
+            if self.store.is_view_missing(exc):
                 raise ProjectionNotReadyError(
-                    f"The {layout.model} view does not exist yet: start the projection worker "
-                    "(`writ project`, or `writ project --once` to catch up and exit)") from None
+                    f"The {layout.model} view does not exist yet or lacks this catalog's fields: start the "
+                    "projection worker with this catalog (`writ project`, or `writ project --once` to catch "
+                    "up and exit)") from None
             raise
         return [self.store.decode_row(layout, r) for r in raw]

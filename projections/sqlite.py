@@ -102,8 +102,10 @@ class SQLiteViewStore(ViewStore):
         return sql.Identifier(name)
 
     def render(self, query: sql.Composable) -> Any:
-        # Identifiers come from catalog names (letters, digits, "_"), so "%s" only marks parameters.
-        return query.as_string(None).replace("%s", "?")
+        # Identifiers come from catalog names (letters, digits, "_"), so "%s" only marks parameters,
+        # and a double quote only quotes an identifier: it becomes a backtick, which SQLite never
+        # reads as a string (a "missing_column" in double quotes would silently be the text).
+        return query.as_string(None).replace("%s", "?").replace('"', "`")
 
     def column_type(self, kind: str) -> str:
         return _TYPES.get(kind, "TEXT")
@@ -126,8 +128,9 @@ class SQLiteViewStore(ViewStore):
             return super().order_term(column, descending, nullable=nullable)
         return sql.SQL("{} DESC NULLS FIRST" if descending else "{} ASC NULLS LAST").format(column)
 
-    def is_missing_table(self, error: BaseException) -> bool:
-        return isinstance(error, sqlite3.OperationalError) and str(error).startswith("no such table")
+    def is_view_missing(self, error: BaseException) -> bool:
+        missing = ("no such table", "no such column")
+        return isinstance(error, sqlite3.OperationalError) and str(error).startswith(missing)
 
     def existing_columns(self, cursor: Cursor, table: str) -> set[str]:
         cursor.execute("SELECT name FROM pragma_table_info(?)", (table,))

@@ -144,8 +144,9 @@ class ViewStore(TrackingTable, ABC):
         """Tell waiting readers (on commit) that ``name`` reached ``position``."""
 
     @abstractmethod
-    def is_missing_table(self, error: BaseException) -> bool:
-        """``error`` says a queried table does not exist (the views were never prepared)."""
+    def is_view_missing(self, error: BaseException) -> bool:
+        """``error`` says a queried table or column does not exist: no worker has prepared the views
+        for this catalog yet (or this process runs an older catalog than the worker)."""
 
     def comparable(self, column: sql.Composable, kind: str) -> sql.Composable:
         """The expression filters and sorts compare for a column of type ``kind``."""

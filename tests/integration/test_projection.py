@@ -26,6 +26,7 @@ from domain.principal import Principal
 from infrastructure.settings import open_writ
 from projections import (
     ProjectionBusyError,
+    ProjectionNotReadyError,
     ProjectionTimeoutError,
     ProjectionWorker,
     Views,
@@ -432,6 +433,24 @@ def test_rebuild_matches_and_readers_never_see_a_half_built_view(
     assert len(counts) > 3 and set(counts) == {live_count}
     assert snapshot(worker.store) == before
     assert before["Order"] == record_views(writ, [r.id for r in results])
+
+
+def test_a_reader_ahead_of_the_worker_is_told_so(catalog: Catalog, database_url: str, writ: Writ,
+                                                 worker: ProjectionWorker) -> None:
+    """A reader whose catalog has a field the worker has not projected yet (a rolling deploy) gets
+    PROJECTION_NOT_READY, never rows with a made-up value (SQLite reads an unknown "name" as text)."""
+    writ.create(MANAGER, "Customer", {"email": "a@b.c"})
+    catch_up(worker)
+    region = 'region = { type = "str", default = "eu" }'
+    ahead = Catalog.from_toml(SHOP_CATALOG.replace(region, region + '\nphone = { type = "str" }'))
+    reader = open_views(ahead, database_url)
+    try:
+        for query in (lambda: reader.list(MANAGER, "Customer"),
+                      lambda: reader.list(MANAGER, "Customer", filters=[("phone", "eq", "phone")])):
+            with pytest.raises(ProjectionNotReadyError):
+                query()
+    finally:
+        reader.close()
 
 
 def test_a_long_field_declared_again_is_rebuilt_too(database_url: str) -> None:
