@@ -1,7 +1,8 @@
 """``writ list``: query the current-rows views (what ``writ project`` keeps), within the principal's tenant.
 
 Filters are ``FIELD:OP[:VALUE]`` (``status:eq:placed``, ``total:ge:10``,
-``status:in:placed,shipped``, ``note:is_null``, ``tags:contains:gift``). A value
+``status:in:placed,shipped`` or, for values with commas, ``note:in:["a,b","c"]``,
+``note:is_null`` or ``note:is_null:false``, ``tags:contains:gift``). A value
 is taken as typed for the field: text, decimals, dates, times and ids as they
 are written; integers, booleans and JSON fields as JSON. Sorting is
 ``--sort [-]FIELD`` (repeatable); ``--after`` takes the cursor the previous page
@@ -24,6 +25,7 @@ from projections.schema import SYSTEM_TYPES
 
 OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "is_null")
 JSON_TYPES = frozenset({"int", "bool", "json", "list"})
+TRUTH = {"": True, "true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 SHOWN_SYSTEM_COLUMNS = ("_state", "_version", "_updated_at")
 
 
@@ -34,7 +36,11 @@ def parse_filter(text: str, catalog: Catalog, model: str) -> tuple[str, str, Any
     if not name or op not in OPERATORS:
         raise InputError(f"filter {text!r}: use FIELD:OP[:VALUE] with OP one of {', '.join(OPERATORS)}")
     if op == "is_null":
-        return name, op, value.lower() not in ("false", "0", "no") if value else True
+        if value.lower() not in TRUTH:
+            raise InputError(f"filter {text!r}: is_null takes true or false (or nothing: true)")
+        return name, op, TRUTH[value.lower()]
+    if ":" not in rest:
+        raise InputError(f"filter {text!r}: {op} needs a value, e.g. {name}:{op}:VALUE")
     spec = catalog.model(model).fields.get(name)
     kind = spec.type if spec is not None else SYSTEM_TYPES.get(name, "str")
     if op == "in":
@@ -59,7 +65,8 @@ def _json(text: str, value: str) -> Any:
 @click.command("list")
 @principal_options
 @click.option("--where", "-w", "conditions", multiple=True, metavar="FIELD:OP[:VALUE]",
-              help="Filter (repeatable, all must hold), e.g. status:eq:placed or total:ge:10.")
+              help="Filter (repeatable, all must hold): status:eq:placed, total:ge:10, status:in:placed,shipped "
+                   "(or a JSON list), note:is_null[:false]. OP: eq ne lt le gt ge in contains is_null.")
 @click.option("--sort", "-s", "order_by", multiple=True, metavar="[-]FIELD",
               help="Sort key (repeatable); a leading '-' sorts descending. Ties end with id.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Rows per page.")

@@ -22,7 +22,7 @@ from domain.errors import GrantMissingError, RecordNotFoundError, Unauthenticate
 from domain.principal import Principal
 from projections.errors import ProjectionNotReadyError, ProjectionTimeoutError
 from projections.filters import Clause, Compiler, FilterLike, OrderLike, decode_cursor, encode_cursor
-from projections.schema import DEFAULT_PROJECTION
+from projections.schema import DEFAULT_PROJECTION, TRACKING_TABLE
 from projections.store import Layout, ViewStore
 
 Row = dict[str, Any]
@@ -77,16 +77,26 @@ class Views:
         return Page(rows, encode_cursor(keys, rows[-1]) if more else None)
 
     def wait(self, position: int | None, timeout: float = 5.0) -> None:
-        """Return once the projection has committed ``position`` (a write result's position)."""
+        """Return once the projection has committed ``position`` (a write result's position);
+        ``PROJECTION_TIMEOUT`` after ``timeout`` seconds, ``PROJECTION_NOT_READY`` if no worker has
+        ever run on this database."""
         if position is None:
             return
         seen = self.store.wait_position(self.name, position, timeout)
+        if seen == 0 and not self._tracked():
+            raise ProjectionNotReadyError(
+                f"No projection worker has run on this database yet (waited {timeout:g}s for position "
+                f"{position}): start one with `writ project`")
         if seen < position:
             raise ProjectionTimeoutError(
                 f"Projection {self.name} reached position {seen}, not {position}, within {timeout:g}s")
 
     def close(self) -> None:
         self.store.close()
+
+    def _tracked(self) -> bool:
+        with self.store.reading() as cursor:
+            return bool(self.store.existing_columns(cursor, TRACKING_TABLE))
 
     # -- internals ------------------------------------------------------------
 

@@ -76,8 +76,9 @@ def test_list_queries_the_projection(database_url: str, tmp_path: Path, monkeypa
         monkeypatch.setenv(name, value)
     runner = CliRunner()
     assert runner.invoke(main, ["init"]).exit_code == 0
-    not_ready = runner.invoke(main, ["list", "Order"])
-    assert not_ready.exit_code == 2 and "error: PROJECTION_NOT_READY:" in not_ready.output
+    for early in (["list", "Order"], ["list", "Order", "--wait", "1", "--timeout", "0.1"]):
+        not_ready = runner.invoke(main, early)
+        assert not_ready.exit_code == 2 and "error: PROJECTION_NOT_READY:" in not_ready.output, early
     created = {}
     for n in range(1, 8):
         out = runner.invoke(main, ["create", "Order", orjson.dumps({"sku": f"S-{n}", "total": f"{n}.25",
@@ -97,6 +98,8 @@ def test_list_queries_the_projection(database_url: str, tmp_path: Path, monkeypa
     listed = [(row["total"], row["id"]) for page in (first, rest) for row in page["rows"]]
     assert listed == wanted and rest["next_cursor"] is None
     assert [r["sku"] for r in rows("-w", "total:ge:6", "-s", "sku")["rows"]] == ["S-6", "S-7"]
+    assert len(rows("-w", "note:is_null")["rows"]) == 7 and rows("-w", "note:is_null:false")["rows"] == []
+    assert [r["sku"] for r in rows("-w", 'sku:in:["S-1","S-2"]', "-s", "-sku")["rows"]] == ["S-2", "S-1"]
 
     gone = next(iter(created))
     deleted = orjson.loads(runner.invoke(main, ["delete", "Order", gone, "--json", "--role", "manager"]).output)
@@ -113,7 +116,8 @@ def test_list_queries_the_projection(database_url: str, tmp_path: Path, monkeypa
     other_tenant = runner.invoke(main, ["list", "Order", "--json", "--tenant", "globex"])
     assert orjson.loads(other_tenant.output)["rows"] == []
     for bad, code in (("colour:eq:red", "UNKNOWN_FIELD"), ("quantity:eq:x", "INVALID_INPUT"),
-                      ("quantity", "INVALID_INPUT"), ("total:gt:abc", "INVALID_FIELD_VALUE")):
+                      ("quantity", "INVALID_INPUT"), ("total:gt:abc", "INVALID_FIELD_VALUE"),
+                      ("note:eq", "INVALID_INPUT"), ("note:is_null:maybe", "INVALID_INPUT")):
         result = runner.invoke(main, ["list", "Order", "-w", bad])
         assert result.exit_code == 2 and f"error: {code}:" in result.output, (bad, result.output)
 
