@@ -9,6 +9,7 @@ same on both databases.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,11 +105,18 @@ def schema_creation(env: dict[str, str]) -> Iterator[None]:
     constructed; two PostgreSQL processes doing so at the same moment collide
     ("duplicate key ... pg_type", "tuple concurrently updated"). Holding an
     advisory lock per schema while constructing makes the second one find the
-    tables made. SQLite's own file lock already serializes it.
+    tables made. On SQLite the first connection also switches the file to WAL,
+    which fails at once ("database is locked", no busy wait) while another
+    connection is opening it: a file lock beside the database serializes that.
     """
-    if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres" or env.get("CREATE_TABLE") != "y":
-        if "SQLITE_DBNAME" in env:
-            Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
+    if "SQLITE_DBNAME" in env:
+        path = Path(env["SQLITE_DBNAME"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{path}.start-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            yield
+        return
+    if env.get("CREATE_TABLE") != "y":
         yield
         return
     import psycopg  # only PostgreSQL needs it: keeps the embedded default's start-up light
