@@ -110,10 +110,8 @@ def schema_creation(env: dict[str, str]) -> Iterator[None]:
     connection is opening it: a file lock beside the database serializes that.
     """
     if "SQLITE_DBNAME" in env:
-        path = Path(env["SQLITE_DBNAME"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(f"{path}.start-lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
+        with sqlite_opening(env["SQLITE_DBNAME"]):
             yield
         return
     if env.get("CREATE_TABLE") != "y":
@@ -124,6 +122,15 @@ def schema_creation(env: dict[str, str]) -> Iterator[None]:
     with psycopg.connect(**postgres_conninfo(env), autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"writ-schema:{env['POSTGRES_SCHEMA']}",))
         yield  # closing the session releases the lock
+
+
+@contextmanager
+def sqlite_opening(path: str) -> Iterator[None]:
+    """Hold ``<path>.start-lock`` while a connection opens the SQLite file (and may switch it to WAL,
+    which does not wait for other connections: it fails with "database is locked")."""
+    with open(f"{path}.start-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def open_writ(catalog: Catalog, url: str | None = None, *, clock: Clock | None = None,

@@ -27,6 +27,7 @@ from uuid import UUID
 import orjson
 from psycopg import sql
 
+from infrastructure.settings import sqlite_opening
 from projections.store import Codec, Cursor, ViewStore, nullable
 
 POLL_SECONDS = 0.005
@@ -72,9 +73,10 @@ class SQLiteViewStore(ViewStore):
         self._read_lock = threading.Lock()
         self._lock_fds: dict[str, int] = {}
 
-    def _connect(self, path: str | None = None) -> sqlite3.Connection:
-        conn = sqlite3.connect(path or self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
+    def _connect(self) -> sqlite3.Connection:
+        with sqlite_opening(self.path):
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
