@@ -22,7 +22,7 @@ from domain.errors import GrantMissingError, RecordNotFoundError, Unauthenticate
 from domain.principal import Principal
 from projections.errors import ProjectionNotReadyError, ProjectionTimeoutError
 from projections.filters import Clause, Compiler, FilterLike, OrderLike, decode_cursor, encode_cursor
-from projections.schema import DEFAULT_PROJECTION, TRACKING_TABLE
+from projections.schema import DEFAULT_PROJECTION
 from projections.store import Layout, ViewStore
 
 Row = dict[str, Any]
@@ -96,7 +96,7 @@ class Views:
 
     def _tracked(self) -> bool:
         with self.store.reading() as cursor:
-            return bool(self.store.existing_columns(cursor, TRACKING_TABLE))
+            return self.store.has_tracking(cursor)
 
     # -- internals ------------------------------------------------------------
 

@@ -66,13 +66,15 @@ class TrackingTable(ABC):
 
     row_lock: sql.Composable = sql.SQL("")
 
+    def has_tracking(self, cursor: Cursor) -> bool:
+        """Whether a worker has created the tracking table (remembered once seen)."""
+        if not self._tracking_seen:
+            self._tracking_seen = bool(self.existing_columns(cursor, TRACKING_TABLE))
+        return self._tracking_seen
+
     def reached(self, cursor: Cursor, name: str) -> int:
         """The tracked position for readers: 0 until a worker has created the tracking table."""
-        if not self._tracking_seen:
-            if not self.existing_columns(cursor, TRACKING_TABLE):
-                return 0
-            self._tracking_seen = True
-        return self.position(cursor, name)
+        return self.position(cursor, name) if self.has_tracking(cursor) else 0
 
     def advance(self, cursor: Cursor, name: str, expected: int, position: int) -> None:
         """Move ``name`` from ``expected`` to ``position``; raise if someone else moved it."""
@@ -96,7 +98,7 @@ class TrackingTable(ABC):
 
     def tracking(self) -> list[tuple[str, int, str | None, str | None]]:
         with self.reading() as cursor:
-            if not self.existing_columns(cursor, TRACKING_TABLE):
+            if not self.has_tracking(cursor):
                 return []
             query = sql.SQL("SELECT name, position, updated_at, worker FROM {} ORDER BY name")
             return [tuple(r) for r in self.execute(cursor, query.format(self.ident(TRACKING_TABLE)))]

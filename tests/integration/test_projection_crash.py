@@ -22,7 +22,7 @@ from domain.catalog import Catalog
 from infrastructure.settings import KEEPALIVE
 from projections import Views, ViewStore, open_store, open_views, open_worker
 from projections.postgres import PostgresViewStore
-from projections.schema import DEFAULT_PROJECTION, TRACKING_TABLE
+from projections.schema import DEFAULT_PROJECTION
 from tests.catalogs import SHOP_CATALOG
 from tests.conftest import PG_URL
 from tests.integration.test_projection import MANAGER, OTHER, SHAPES, record_views, snapshot
@@ -73,9 +73,6 @@ def started_from(worker: CliProcess) -> int:
 
 
 def active_worker(store: ViewStore) -> str | None:
-    with store.reading() as cursor:
-        if not store.existing_columns(cursor, TRACKING_TABLE):
-            return None
     return {name: worker for name, _, _, worker in store.tracking()}.get(DEFAULT_PROJECTION)
 
 
