@@ -60,6 +60,13 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET TIME ZONE 'UTC'")
 
 
+def _copy(cursor: Cursor, table: sql.Composable, columns: list[str], rows: list[list[Any]]) -> None:
+    names = sql.SQL(", ").join(map(sql.Identifier, columns))
+    with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, names)) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 class PostgresViewStore(ViewStore):
     """Views in the events' PostgreSQL schema."""
 
@@ -125,10 +132,7 @@ class PostgresViewStore(ViewStore):
         return None
 
     def insert_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> None:
-        names = sql.SQL(", ").join(map(sql.Identifier, layout.names))
-        with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(self.ident(layout.table), names)) as copy:
-            for row in rows:
-                copy.write_row(row)
+        _copy(cursor, self.ident(layout.table), layout.names, rows)
 
     def stage_rows(self, cursor: Cursor, layout: Layout, rows: list[list[Any]]) -> sql.Composable:
         # COPY into a typed, session-private staging table: several times faster than executemany.
@@ -138,9 +142,7 @@ class PostgresViewStore(ViewStore):
                                "SELECT {}, NULL::text AS _kept FROM {} WITH NO DATA").format(
             stage, names, self.ident(layout.table)))
         cursor.execute(sql.SQL("TRUNCATE {}").format(stage))
-        with cursor.copy(sql.SQL("COPY {} ({}, _kept) FROM STDIN").format(stage, names)) as copy:
-            for row in rows:
-                copy.write_row(row)
+        _copy(cursor, stage, [*layout.names, "_kept"], rows)
         return stage
 
     def is_view_missing(self, error: BaseException) -> bool:
