@@ -14,7 +14,7 @@ import click
 import orjson
 
 from domain.catalog import Catalog
-from domain.errors import WritError
+from domain.errors import CatalogError, WritError
 
 
 class WritGroup(click.Group):
@@ -89,7 +89,9 @@ def check(path: Path, as_json: bool) -> None:
 
 
 def load_catalog(path: Path) -> Catalog:
-    """Read and validate a catalog file (a CatalogError names the model and key)."""
+    """Read and validate a catalog file (a CatalogError names the model and key, or the missing file)."""
+    if not path.is_file():
+        raise CatalogError(f"catalog {path} not found (set --catalog or WRIT_CATALOG; `writ init` writes one)")
     return Catalog.from_toml(path.read_text(encoding="utf-8"), source=str(path))
 
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from domain.catalog import Catalog
+from infrastructure.record_commands import catalog_from
 from projections import ProjectionWorker, open_worker
 from projections.runner import DEFAULT_BATCH_SIZE
 
@@ -31,7 +31,7 @@ from projections.runner import DEFAULT_BATCH_SIZE
 def project(database_url: str | None, catalog_path: Path, batch_size: int, once: bool, rebuild: bool,
             show_status: bool, as_json: bool) -> None:
     """Keep the current-rows views up to date from the notification log (one active worker)."""
-    catalog = Catalog.from_toml(catalog_path.read_text(encoding="utf-8"), source=str(catalog_path))
+    catalog = catalog_from(catalog_path)
     console = Console(stderr=True)
     worker = open_worker(catalog, database_url, batch_size=batch_size,
                          log=lambda line: console.print(f"writ project: {line}", highlight=False))

@@ -60,10 +60,8 @@ def _session(user: str, tenant: str, roles: tuple[str, ...], purpose: str | None
 
 
 def catalog_from(path: Path) -> Catalog:
-    from infrastructure.cli import load_catalog
+    from infrastructure.cli import load_catalog  # cli registers this module's commands: import late
 
-    if not path.exists():
-        raise InputError(f"catalog {path} not found (set --catalog or WRIT_CATALOG; `writ init` writes one)")
     return load_catalog(path)
 
 

@@ -127,6 +127,9 @@ def test_project_status_and_rebuild(database_url: str, tmp_path: Path, monkeypat
     monkeypatch.setenv("WRIT_DATABASE_URL", database_url)
     who = ["--user", "carol", "--tenant", "acme", "--role", "clerk", "--purpose", "cli test"]
     runner = CliRunner()
+    for command in (["project", "--once"], ["list", "Order", *who]):
+        missing = runner.invoke(main, command)
+        assert missing.exit_code == 2 and "error: CATALOG_INVALID: catalog writ.toml not found" in missing.output
     assert runner.invoke(main, ["init"]).exit_code == 0
 
     def status() -> dict[str, Any]:
