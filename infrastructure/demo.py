@@ -16,7 +16,6 @@ from domain.commands import Patch
 from domain.errors import WritError
 from domain.principal import Principal
 from infrastructure.settings import open_writ
-from projections import open_views, open_worker
 
 console = Console()
 
@@ -71,6 +70,8 @@ def _story(writ: Writ, catalog: Catalog, url: str) -> None:
 
 
 def _projection(writ: Writ, catalog: Catalog, url: str, clerk: Principal, manager: Principal) -> None:
+    from projections import open_views, open_worker  # not for `writ init`, which reads the catalog text here
+
     orders = [("DESK-1", "420.00", "placed"), ("CHAIR-7", "89.00", "draft"), ("SHELF-3", "150.00", "placed"),
               ("RUG-9", "240.00", "placed")]
     ids = [writ.create(clerk, "Order", {"sku": sku, "total": total, "status": status}).id

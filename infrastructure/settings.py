@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,7 +62,7 @@ def writ_env(url: str | None = None, *, create_tables: bool = True) -> dict[str,
         query = parse_qs(parts.query)
         env.update(
             PERSISTENCE_MODULE="eventsourcing.postgres",
-            APPLICATION_RECORDER_TOPIC="infrastructure.persistence:WritPostgresRecorder",
+            APPLICATION_RECORDER_TOPIC="infrastructure.postgres_recorder:WritPostgresRecorder",
             POSTGRES_DBNAME=unquote(parts.path.lstrip("/")) or "postgres",
             POSTGRES_HOST=parts.hostname or "127.0.0.1",
             POSTGRES_PORT=str(parts.port or 5432),
@@ -131,6 +132,14 @@ def sqlite_opening(path: str) -> Iterator[None]:
     with open(f"{path}.start-lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         yield
+
+
+def connect_sqlite(path: str) -> sqlite3.Connection:
+    """A WAL-mode, autocommit connection to a SQLite file Writ's own code uses (views, bus tables)."""
+    with sqlite_opening(path):
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        connection.execute("PRAGMA journal_mode=WAL")
+    return connection
 
 
 def open_writ(catalog: Catalog, url: str | None = None, *, clock: Clock | None = None,

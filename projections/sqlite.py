@@ -27,7 +27,7 @@ from uuid import UUID
 import orjson
 from psycopg import sql
 
-from infrastructure.settings import sqlite_opening
+from infrastructure.settings import connect_sqlite
 from projections.store import Codec, Cursor, ViewStore, nullable
 
 POLL_SECONDS = 0.005
@@ -74,9 +74,7 @@ class SQLiteViewStore(ViewStore):
         self._lock_fds: dict[str, int] = {}
 
     def _connect(self) -> sqlite3.Connection:
-        with sqlite_opening(self.path):
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
+        conn = connect_sqlite(self.path)
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 
 from infrastructure.bus.lease import Lease, PostgresLease, SQLiteLease
-from infrastructure.settings import postgres_conninfo, writ_env
+from infrastructure.settings import connect_sqlite, postgres_conninfo, writ_env
 
 Params = Sequence[Any]
 
@@ -123,9 +123,7 @@ class SQLiteDatabase(Database):
         self.path = path
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        connection.execute("PRAGMA journal_mode=WAL")
-        return connection
+        return connect_sqlite(self.path)
 
     def lease(self, name: str, channel: str) -> Lease:
         return SQLiteLease(Path(f"{self.path}.{name}.lock"))
