@@ -108,7 +108,7 @@ class Writ(QueriesMixin, Application[UUID]):
             try:
                 return self._attempt(principal, commands, idempotency_key, fingerprint)
             except IntegrityError:
-                if any(c.expected_version is not None for c in commands):
+                if any(c.expected_version is not None for c in commands) or attempt + 1 == self.max_attempts:
                     break
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311 - jitter
         replayed = self._replay(principal, commands[0], idempotency_key, fingerprint)
