@@ -42,9 +42,10 @@ def test_malformed_catalog_is_one_line_with_its_code(tmp_path: Path) -> None:
     assert "model 'Order', key 'fields.qty.type'" in result.output
 
 
-def test_record_commands_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_record_commands_from_the_command_line(database_url: str, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WRIT_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
+    monkeypatch.setenv("WRIT_DATABASE_URL", database_url)
     for name, value in {"WRIT_USER": "carol", "WRIT_TENANT": "acme", "WRIT_ROLES": "clerk,manager",
                         "WRIT_PURPOSE": "cli test"}.items():
         monkeypatch.setenv(name, value)
