@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/writ demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check domain application infrastructure projections tests bench
+	$(BIN)/ruff check domain application infrastructure projections entrypoints tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

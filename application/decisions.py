@@ -4,11 +4,12 @@ An allowed command's decision travels inside the event it allowed: the event's
 ``meta`` carries the decision id, operation, reasons, catalog version and the
 whole audit context, so the decision and the change are one atomic fact. A
 command that is refused, parked or fails is recorded as a ``Decision``
-aggregate of its own. ``decision_view`` reads either back in one shape.
+aggregate of its own. ``decision_record`` reads either back in one shape.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -57,20 +58,28 @@ def refused_decision(principal: Principal | None, command: Create | RecordComman
     )
 
 
-def decision_view(event: Any, position: int) -> dict[str, Any]:
-    """One decision, whether recorded on its own or inside the event it allowed."""
-    if isinstance(event, Decision.Created):
-        fields = {k: v for k, v in vars(event).items()
-                  if k not in ("originator_id", "originator_version", "originator_topic", "timestamp")}
-        return {"id": str(event.originator_id), "position": position, "at": event.timestamp.isoformat(),
-                **fields}
-    meta = event.meta
+DECISION_FIELDS = ("outcome", "operation", "record_id", "roles", "code", "reasons", "policy_version")
+"""What a published event carries of its decision (``infrastructure.bus.contract``)."""
+
+_OPERATION_OF_TOPIC = {cls.TOPIC: operation for cls, operation in _OPERATION_OF_EVENT.items()}
+_INTERNAL = ("originator_id", "originator_version", "originator_topic", "timestamp")
+
+
+def decision_record(topic: str, originator_id: Any, state: Mapping[str, Any], position: int) -> dict[str, Any]:
+    """One decision, whether recorded on its own (``Decision.Created``) or inside the record event it
+    allowed, from the stored event's attributes (``state``: as decoded, the timestamp ISO text or a datetime)."""
+    at = state["timestamp"]
+    at = at if isinstance(at, str) else at.isoformat()
+    if topic == Decision.Created.TOPIC:
+        fields = {k: v for k, v in state.items() if k not in _INTERNAL}
+        return {"id": str(originator_id), "position": position, "at": at, **fields}
+    meta = state.get("meta") or {}
     return {
-        "id": meta.get("decision_id"), "position": position, "at": event.timestamp.isoformat(),
-        "outcome": "allowed", "operation": meta.get("operation", _OPERATION_OF_EVENT.get(type(event))),
-        "model": meta.get("model"), "tenant": meta.get("tenant"), "record_id": str(event.originator_id),
-        "actor": meta.get("actor"), "roles": meta.get("roles", []), "purpose": meta.get("purpose"),
-        "correlation_id": meta.get("correlation_id"), "code": None, "reasons": meta.get("reasons", []),
-        "policy_version": meta.get("policy_version"), "idempotency_key": meta.get("idempotency_key"),
-        "audit": meta.get("audit", {}),
+        "id": meta.get("decision_id"), "position": position, "at": at,
+        "outcome": "allowed", "operation": meta.get("operation", _OPERATION_OF_TOPIC.get(topic)),
+        "model": meta.get("model", state.get("model")), "tenant": meta.get("tenant", state.get("tenant")),
+        "record_id": str(originator_id), "actor": meta.get("actor"), "roles": meta.get("roles", []),
+        "purpose": meta.get("purpose"), "correlation_id": meta.get("correlation_id"), "code": None,
+        "reasons": meta.get("reasons", []), "policy_version": meta.get("policy_version"),
+        "idempotency_key": meta.get("idempotency_key"), "audit": meta.get("audit", {}),
     }

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from application.decisions import DECISION_TOPICS, decision_view
+from application.decisions import DECISION_TOPICS, decision_record
 from application.results import HistoryEntry
 from domain.errors import GrantMissingError, RecordDeletedError, RecordNotFoundError, UnauthenticatedError
 from domain.principal import Principal
@@ -75,7 +75,8 @@ class QueriesMixin:
         )
         found = []
         for notification in notifications:
-            view = decision_view(self.events.mapper.to_domain_event(notification), notification.id)
+            event = self.events.mapper.to_domain_event(notification)
+            view = decision_record(notification.topic, event.originator_id, vars(event), notification.id)
             if all(value is None or view[key] == value for key, value in wanted.items()):
                 found.append(view)
         return found

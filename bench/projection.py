@@ -139,7 +139,7 @@ def raw_insert(conninfo: str, schema: str, batch: int) -> tuple[int, float]:
 def live_latency(catalog: Catalog, url: str, writes: int) -> tuple[list[float], list[float]]:
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as handle:
         handle.write(CATALOG)
-    worker = subprocess.Popen([sys.executable, "-c", "from infrastructure.cli import main; main()", "project",
+    worker = subprocess.Popen([sys.executable, "-c", "from entrypoints.cli import main; main()", "project",
                                "--database", url, "--catalog", handle.name], cwd=ROOT, stderr=subprocess.DEVNULL)
     writ, views = open_writ(catalog, url), open_views(catalog, url)
     visible, end_to_end = [], []

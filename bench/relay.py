@@ -30,13 +30,13 @@ from contextlib import contextmanager
 import aio_pika
 import orjson
 import psycopg
+from infrastructure.bus.positions import PositionTable
 
 from application.service import Writ
 from domain.catalog import Catalog
 from domain.principal import Principal
-from infrastructure.bus.positions import PositionTable
+from infrastructure.bus.contract import IntegrationEvent
 from infrastructure.bus.relay import Outgoing, Relay
-from infrastructure.bus.schema import IntegrationEvent
 from infrastructure.bus.sql import Tx, open_database
 from infrastructure.bus.subscriber import Subscriber
 from infrastructure.settings import DEFAULT_AMQP_URL, open_writ

@@ -29,7 +29,7 @@ from application.service import Writ
 from domain.catalog import Catalog
 from domain.principal import Principal
 from domain.record import Record
-from infrastructure.demo import demo_catalog_text
+from entrypoints.demo import demo_catalog_text
 from infrastructure.settings import open_writ, writ_env
 
 PG_URL = os.environ.get("WRIT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -58,13 +58,18 @@ class OrjsonMapper(Mapper[UUID]):
             state=stored,
         )
 
-    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        stored = stored_event.state
+    def decode_state(self, stored: bytes) -> dict[str, Any]:
+        """An event's stored attributes as a JSON-native dict (the timestamp stays ISO text): what log
+        followers fold, without building event objects (cipher and compressor honoured)."""
         if self.cipher:
             stored = self.cipher.decrypt(stored)
         if self.compressor:
             stored = self.compressor.decompress(stored)
-        state = self.transcoder.decode(stored)
+        state: dict[str, Any] = self.transcoder.decode(stored)
+        return state
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        state = self.decode_state(stored_event.state)
         state["timestamp"] = datetime.fromisoformat(state["timestamp"])
         originator_id = stored_event.originator_id
         state["originator_id"] = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)

@@ -23,5 +23,7 @@ class ProjectionBusyError(WritError):
     code = "PROJECTION_BUSY"
 
 
-class PositionMovedError(Exception):
-    """Another writer moved the tracked position: the batch was rolled back (internal)."""
+class ProjectionHaltedError(WritError):
+    """The projection stopped at an event it cannot apply; an operator must set that event aside."""
+
+    code = "PROJECTION_HALTED"

@@ -20,11 +20,11 @@ from typing import Any
 
 import orjson
 import pydantic
-from psycopg import sql
 
 from domain.errors import InvalidFieldValueError, UnknownFieldError
 from domain.fields import FieldSpec
 from domain.policy import Comparison
+from infrastructure import sql
 from projections.schema import SYSTEM_TYPES, UNSORTABLE
 from projections.store import Layout, ViewStore
 
@@ -64,7 +64,7 @@ class Compiler:
     """Builds the WHERE and ORDER BY of one model's view queries."""
 
     def __init__(self, store: ViewStore, layout: Layout) -> None:
-        self.store, self.layout = store, layout
+        self.dialect, self.layout = store.dialect, layout
         self.kinds = {column.name: column.type for column in layout.columns}
 
     def kind(self, name: str) -> str:
@@ -84,15 +84,15 @@ class Compiler:
         return self.spec(name).normalize(name, value)
 
     def column(self, name: str) -> sql.Composable:
-        return self.store.comparable(sql.Identifier(name), self.kind(name))
+        return self.dialect.comparable(sql.Identifier(name), self.kind(name))
 
     def mark(self, name: str) -> sql.Composable:
         """The parameter's place, compared as the column is (``comparable``: the same conversion,
         done by the database, on both sides)."""
-        return self.store.comparable(sql.Placeholder(), self.kind(name))
+        return self.dialect.comparable(sql.Placeholder(), self.kind(name))
 
     def param(self, name: str, value: Any) -> Any:
-        return self.store.compare_value(self.kind(name), value)
+        return self.dialect.compare_value(self.kind(name), value)
 
     # -- filters ----------------------------------------------------------------
 
@@ -119,15 +119,15 @@ class Compiler:
         if not isinstance(value, list | tuple | set | frozenset):
             raise InvalidFieldValueError(f"Filter 'in' on {name} needs a list of values", field=name)
         params = [self.param(name, self.normalized(name, v)) for v in value]
-        return self.store.in_list(self.column(name), self.mark(name), params)
+        return self.dialect.in_list(self.column(name), self.mark(name), params)
 
     def _contains(self, name: str, kind: str, value: Any) -> Clause:
         spec = self.layout.spec.fields.get(name)
         if kind == "str" and isinstance(value, str):
-            return self.store.contains_text(sql.Identifier(name), value)
+            return self.dialect.contains_text(sql.Identifier(name), value)
         if kind == "list" and spec is not None:
             element = FieldSpec(type=spec.items).normalize(name, value) if spec.items else value
-            return self.store.contains_element(sql.Identifier(name), element)
+            return self.dialect.contains_element(sql.Identifier(name), element)
         raise InvalidFieldValueError(
             f"Filter 'contains' on {name} needs a text field and a string, or a list field", field=name)
 
@@ -151,13 +151,13 @@ class Compiler:
 
     def order_sql(self, keys: Sequence[SortKey]) -> sql.Composable:
         return sql.SQL(", ").join(
-            self.store.order_term(self.column(k.name), k.descending, nullable=self.nullable(k.name)) for k in keys)
+            self.dialect.order_term(self.column(k.name), k.descending, nullable=self.nullable(k.name)) for k in keys)
 
     def after(self, keys: Sequence[SortKey], values: Sequence[Any]) -> Clause:
         """Rows strictly after the cursor ``values`` in the order ``keys``.
 
         The usual case, one direction and no NULL in the cursor, is a row comparison that an index
-        on the keys answers as a range (``(total, id) < (%s, %s)``); NULLs, which sort after every
+        on the keys answers as a range (``(total, id) < (?, ?)``); NULLs, which sort after every
         value ascending, add a branch per nullable key. Mixed directions fall back to one branch per
         key.
         """

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from psycopg import sql
-
 from domain.catalog import Catalog
 from domain.errors import GrantMissingError, RecordNotFoundError, UnauthenticatedError
 from domain.principal import Principal
+from infrastructure import sql
+from infrastructure.sql import P
 from projections.errors import ProjectionNotReadyError, ProjectionTimeoutError
 from projections.filters import Clause, Compiler, FilterLike, OrderLike, decode_cursor, encode_cursor
 from projections.schema import DEFAULT_PROJECTION
-from projections.store import Layout, ViewStore
+from projections.store import POSITIONS_CHANNEL, Layout, ViewStore
 
 Row = dict[str, Any]
 Rows = list[Row]  # an alias: inside ``Views`` the name ``list`` is the method
@@ -43,6 +43,7 @@ class Views:
 
     def __init__(self, catalog: Catalog, store: ViewStore, *, name: str = DEFAULT_PROJECTION) -> None:
         self.catalog, self.store, self.name = catalog, store, name
+        self.key = f"projection:{name}"
 
     def get(self, principal: Principal | None, model: str, record_id: UUID | str, *,
             include_deleted: bool = False) -> Row:
@@ -53,7 +54,7 @@ class Views:
         except ValueError:
             raise RecordNotFoundError(f"{model} {str(record_id)[:100]} not found") from None
         where, params = scope
-        rows = self._select(layout, sql.SQL("{} AND id = %s").format(where), [*params, key], limit=1)
+        rows = self._select(layout, sql.SQL("{} AND id = {}").format(where, P), [*params, key], limit=1)
         if not rows:
             raise RecordNotFoundError(f"{model} {record_id} not found")
         return rows[0]
@@ -82,21 +83,31 @@ class Views:
         ever run on this database."""
         if position is None:
             return
-        seen = self.store.wait_position(self.name, position, timeout)
-        if seen == 0 and not self._tracked():
+        seen: list[int | None] = [None]
+
+        def reached() -> bool:
+            seen[0] = self.store.reached(self.key)
+            return seen[0] is not None and seen[0] >= position
+
+        wakeup = self.store.backend.wakeup(POSITIONS_CHANNEL)
+        try:
+            wakeup.until(reached, timeout)
+        finally:
+            wakeup.close()
+        if seen[0] is None:
             raise ProjectionNotReadyError(
                 f"No projection worker has run on this database yet (waited {timeout:g}s for position "
                 f"{position}): start one with `writ project`")
-        if seen < position:
+        if seen[0] < position:
             raise ProjectionTimeoutError(
-                f"Projection {self.name} reached position {seen}, not {position}, within {timeout:g}s")
+                f"Projection {self.name} reached position {seen[0]}, not {position}, within {timeout:g}s")
+
+    def reached(self) -> int | None:
+        """The position the views have committed; None while no worker has run."""
+        return self.store.reached(self.key)
 
     def close(self) -> None:
         self.store.close()
-
-    def _tracked(self) -> bool:
-        with self.store.reading() as cursor:
-            return self.store.has_tracking(cursor)
 
     # -- internals ------------------------------------------------------------
 
@@ -107,26 +118,26 @@ class Views:
         layout = self.store.layout(model)
         if include_deleted and not layout.spec.grants.allows("read_deleted", principal.roles):
             raise GrantMissingError(f"Reading deleted {model} records needs the read_deleted grant")
-        tenant = sql.SQL("{} = %s").format(sql.Identifier(layout.spec.tenant_field))
+        tenant = sql.SQL("{} = {}").format(sql.Identifier(layout.spec.tenant_field), P)
         if include_deleted:
             return layout, (tenant, [principal.tenant_id])
-        return layout, (sql.SQL("{} AND _state <> %s").format(tenant), [principal.tenant_id, "deleted"])
+        return layout, (sql.SQL("{} AND _state <> {}").format(tenant, P), [principal.tenant_id, "deleted"])
 
     def _select(self, layout: Layout, where: sql.Composable, params: Sequence[Any], *, limit: int,
                 order: sql.Composable | None = None) -> Rows:
         query = sql.SQL("SELECT {} FROM {} WHERE {}").format(
-            sql.SQL(", ").join(map(sql.Identifier, layout.names)), self.store.ident(layout.table), where)
+            sql.SQL(", ").join(map(sql.Identifier, layout.names)), layout.ident, where)
         if order is not None:
             query += sql.SQL(" ORDER BY {}").format(order)
         query += sql.SQL(" LIMIT {}").format(sql.Literal(limit))
         try:
-            with self.store.reading() as cursor:
-                raw = self.store.execute(cursor, query, params).fetchall()
+            with self.store.reading() as tx:
+                raw = tx.query(query, params)
         except Exception as exc:
-            if self.store.is_view_missing(exc):
+            if self.store.backend.is_missing_table(exc):
                 raise ProjectionNotReadyError(
                     f"The {layout.model} view does not exist yet or lacks this catalog's fields: start the "
                     "projection worker with this catalog (`writ project`, or `writ project --once` to catch "
                     "up and exit)") from None
             raise
-        return [self.store.decode_row(layout, r) for r in raw]
+        return [layout.decode_row(r) for r in raw]

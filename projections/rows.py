@@ -16,8 +16,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
-
 from domain.catalog import Catalog, ModelSpec
 from domain.record import EVENT_TOPICS
 
@@ -42,8 +40,6 @@ class NotificationLike(Protocol):
     def originator_version(self) -> int: ...
     @property
     def topic(self) -> str: ...
-    @property
-    def state(self) -> bytes: ...
 
 
 @dataclass(slots=True)
@@ -106,15 +102,16 @@ class RowChange:
         return declared + state + _KEPT_AFTER_STATE
 
 
-def fold(notifications: Iterable[NotificationLike], catalog: Catalog) -> dict[str, dict[str, RowChange]]:
-    """Net row changes per model and record id, in log order within each record."""
+def fold(events: Iterable[tuple[NotificationLike, Mapping[str, Any]]],
+         catalog: Catalog) -> dict[str, dict[str, RowChange]]:
+    """Net row changes per model and record id, in log order within each record, from
+    (notification, decoded event attributes) pairs."""
     changes: dict[str, dict[str, RowChange]] = {}
     owner: dict[str, str] = {}
-    for notification in notifications:
+    for notification, state in events:
         topic = notification.topic
         if topic not in _RECORD_TOPIC_SET:
             continue
-        state = orjson.loads(notification.state)
         record_id = str(notification.originator_id)
         model = state.get("model") or (state.get("meta") or {}).get("model") or owner.get(record_id)
         if model is None or model not in catalog.models:

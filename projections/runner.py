@@ -1,61 +1,54 @@
 """The projection runner: follows the notification log into the view store.
 
-``ProjectionWorker.run`` first becomes the one active worker (PostgreSQL
-advisory lock / SQLite file lock; standbys retry every half second), prepares
-the tables (adding columns for fields the catalog gained; rebuilding when a
-dropped field is declared again, its values being in the log), then loops: read up
-to ``batch_size`` record events after the tracked position with
-``select_notifications``, fold them into row changes, and commit the rows and
-the new position in one transaction whose first statement is the fenced
-position update, so a batch is applied exactly once or not at all. When the
-log is drained it waits for news (LISTEN on PostgreSQL, a short poll on SQLite).
+``ProjectionWorker.run`` first becomes the one active worker (the backend's
+worker lock; standbys retry every half second) and claims the projection's
+position row, which bumps its epoch and fences off any earlier holder. It
+prepares the tables (``projections.migrations``; rebuilding when a dropped
+field is declared again, its values being in the log), then loops: read up to
+``batch_size`` record events after the position, decode them through the
+application's mapper, fold them into row changes, and commit the rows and the
+new position in one transaction whose first statement is the fenced position
+update, so a batch is applied exactly once or not at all. When the log is
+drained it waits on the log's wake-up (LISTEN on PostgreSQL, a short poll on
+SQLite). Reading and folding the next batch happens in a helper thread while
+the current one is written.
 
-Reading and folding the next batch happens in a helper thread while the current
-batch is written, so the database's work and Python's overlap.
-
-``rebuild`` replays the whole log into fresh tables and swaps them in within
-one transaction, after catching up to the live position under its lock, so
-readers see the old view or the new one, never half of one.
+A batch that fails for any reason but a lost connection is split in halves
+until the one event that fails alone is found; the events before it are
+committed, and the worker halts there with the reason (``--status``) until an
+operator sets that event aside (``writ project --set-aside``); nothing after
+it is lost. ``rebuild`` replays the log into fresh tables and swaps them in
+within one transaction, so readers see the old view or the new one.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-import orjson
 from eventsourcing.persistence import Notification
 
 from domain.catalog import Catalog
-from projections.errors import PositionMovedError, ProjectionBusyError
+from infrastructure.database import Tx
+from infrastructure.locks import holder_label
+from infrastructure.log import EventLog
+from infrastructure.positions import FencedError
+from projections import migrations
+from projections.errors import ProjectionBusyError, ProjectionHaltedError
 from projections.rows import RECORD_TOPICS, RowChange, fold
-from projections.schema import DEFAULT_PROJECTION
-from projections.store import Cursor, ViewStore
+from projections.schema import DEFAULT_PROJECTION, LEGACY_TRACKING_TABLE
+from projections.store import POSITIONS_CHANNEL, ViewStore
 
-Changes = Mapping[str, Mapping[str, RowChange]]
-Folded = tuple[int, Changes]
-"""A batch read and folded: (its last position, row changes per model and record)."""
-
-class LogRecorder(Protocol):
-    """What the worker needs of Writ's application recorder (``infrastructure.persistence``)."""
-
-    def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
-                             topics: Sequence[str] = (), *, inclusive_of_start: bool = True
-                             ) -> Sequence[Notification]: ...
-
-    def max_notification_id(self) -> int | None: ...
-
-    def count_after(self, position: int, topics: Sequence[str]) -> int: ...
-
-
+Changes = dict[str, dict[str, RowChange]]
 Progress = Callable[[int, int], None]
 """Called with (position reached, head of the log) after each rebuild batch."""
+
+DEFAULT_BATCH_SIZE = 10_000
+"""Events per transaction at most: big enough to amortize commits during catch-up (live batches are small)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +60,29 @@ class ProjectionStatus:
     seconds_behind: float
     updated_at: str | None
     worker: str | None
+    halted_at: int | None = None
+    halted_reason: str | None = None
 
 
-DEFAULT_BATCH_SIZE = 10_000
-"""Events per transaction at most: big enough to amortize commits during catch-up (live batches are small)."""
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """A batch read and folded (``changes``), or the batch whose folding failed (``error``)."""
+
+    batch: Sequence[Notification]
+    changes: Changes | None = None
+    error: Exception | None = None
+
+    @property
+    def last(self) -> int:
+        return self.batch[-1].id
+
+
+class PoisonEventError(Exception):
+    """One event the projection cannot apply (internal: the worker halts at it)."""
+
+    def __init__(self, position: int, reason: str) -> None:
+        super().__init__(f"position {position}: {reason}")
+        self.position, self.reason = position, reason
 
 
 class ProjectionWorker:
@@ -78,27 +90,32 @@ class ProjectionWorker:
 
     standby_interval = 0.5
     wake_interval = 1.0  # a safety net only: NOTIFY (PostgreSQL) or the short poll (SQLite) wakes us first
+    halt_check_interval = 1.0
 
-    def __init__(self, catalog: Catalog, recorder: LogRecorder, store: ViewStore, *,
-                 name: str = DEFAULT_PROJECTION, batch_size: int = DEFAULT_BATCH_SIZE,
-                 log: Callable[[str], None] | None = None, on_close: Callable[[], None] | None = None) -> None:
-        self.catalog, self.recorder, self.store, self.name = catalog, recorder, store, name
+    def __init__(self, catalog: Catalog, log: EventLog, store: ViewStore, *, name: str = DEFAULT_PROJECTION,
+                 batch_size: int = DEFAULT_BATCH_SIZE, log_line: Callable[[str], None] | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.catalog, self.log, self.store, self.name = catalog, log, store, name
+        self.key = f"projection:{name}"
         self.batch_size = batch_size
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        self._log = log or (lambda _: None)
-        self._on_close = on_close
+        self.worker_id = holder_label()
+        self.epoch = 0
+        self.set_aside: frozenset[int] = frozenset()
+        self._say = log_line or (lambda _: None)
 
     # -- following the log ----------------------------------------------------
 
     def run(self, stop: threading.Event | None = None, *, until_caught_up: bool = False) -> None:
         """Follow the log as the one active worker until ``stop`` is set (or, optionally, caught up)."""
         stop = stop or threading.Event()
+        lock = self.store.backend.worker_lock(self.key)
         announced_standby = False
         while not stop.is_set():
             try:
-                if not self.store.try_lock(self.name):
+                if not lock.try_acquire():
                     if not announced_standby:
-                        self._log(f"standby: another worker is active for {self.name}")
+                        self._say(f"standby: another worker is active for {self.name}")
                         announced_standby = True
                     stop.wait(self.standby_interval)
                     continue
@@ -106,40 +123,50 @@ class ProjectionWorker:
                     self.activate(stop)
                     self.follow(stop, until_caught_up=until_caught_up)
                 finally:
-                    self.store.release_lock(self.name)
+                    lock.release()
                 return
-            except self.store.transient as exc:
-                self._log(f"database unavailable ({exc}); reconnecting")
-                self.store.close()
+            except FencedError as exc:
+                self._say(f"another worker took over ({exc}); standing by")
+            except self.store.backend.transient as exc:
+                self._say(f"database unavailable ({exc}); reconnecting")
+                self.store.database.close()
                 stop.wait(1.0)
 
     def activate(self, stop: threading.Event | None = None) -> None:
-        """Prepare tables and tracking, claim the projection, subscribe to news; rebuild first when
-        a dropped field is declared again (until a rebuild has swapped in, every start asks again)."""
-        self.store.start_listening()
-        with self.store.transaction() as cursor:
-            stale = self.store.prepare(cursor)
-            self.store.ensure_tracking(cursor, self.name)
-        self.store.claim(self.name, self.worker_id)
+        """Prepare tables, claim the projection (fencing earlier holders), rebuild first when a dropped
+        field is declared again (until a rebuild has swapped in, every start asks again)."""
+        with self.store.transaction() as tx:
+            stale = migrations.prepare(self.store, tx)
+            self.store.positions.ensure(tx, self.key)
+            self.store.positions.adopt(tx, self.key, LEGACY_TRACKING_TABLE, "name", self.name)
+            self.epoch = self.store.positions.claim(tx, self.key, self.worker_id)
+            self.set_aside = frozenset(self.store.positions.set_asides(tx, self.key))
         if stale:
-            self._log(f"{', '.join(stale)}: a field dropped earlier is declared again; rebuilding from the log")
+            self._say(f"{', '.join(stale)}: a field dropped earlier is declared again; rebuilding from the log")
             try:
                 self.rebuild(stop=stop)
             except ProjectionBusyError:
-                self._log("another process is rebuilding; following the log meanwhile")
-        self._log(f"active: {self.name} as {self.worker_id} from position {self.position()}")
+                self._say("another process is rebuilding; following the log meanwhile")
+        self._say(f"active: {self.name} as {self.worker_id} from position {self.position()}")
 
     def follow(self, stop: threading.Event, *, until_caught_up: bool = False) -> None:
-        """Apply batches as they come, from the tracked position."""
-        self.stream(self.position(), stop, until_caught_up=until_caught_up)
+        """Apply batches as they come, from the stored position; halt at an event that cannot be applied."""
+        wakeup = self.log.wakeup()
+        try:
+            while not stop.is_set():
+                try:
+                    self.stream(self.position(), stop, until_caught_up=until_caught_up, wake=wakeup.wait)
+                    return
+                except PoisonEventError as poison:
+                    self._halt(poison, stop, until_caught_up=until_caught_up)
+        finally:
+            wakeup.close()
 
     def stream(self, position: int, stop: threading.Event, *, until_caught_up: bool = False,
-               name: str | None = None, shadow: bool = False,
-               progress: Callable[[int], None] | None = None) -> int:
+               key: str | None = None, shadow: bool = False, progress: Callable[[int], None] | None = None,
+               wake: Callable[[float], None] | None = None) -> int:
         """Apply batches after ``position`` until ``stop`` (or caught up); return the position reached.
-
-        The next batch is read and folded in a helper thread while this one is written.
-        """
+        The next batch is read and folded in a helper thread while this one is written."""
         with ThreadPoolExecutor(1, thread_name_prefix="writ-projection-read") as reader:
             upcoming = reader.submit(self.read_folded, position)
             while not stop.is_set():
@@ -147,13 +174,14 @@ class ProjectionWorker:
                 if folded is None:
                     if until_caught_up:
                         break
-                    self.store.wait_for_events(self.wake_interval)
+                    if wake is None:
+                        raise ValueError("stream needs a wake-up to follow the log past its end")
+                    wake(self.wake_interval)
                     upcoming = reader.submit(self.read_folded, position)
                     continue
-                target, changes = folded
-                upcoming = reader.submit(self.read_folded, target)
-                reached = self.project_folded(changes, position, target, name=name, shadow=shadow)
-                if reached != target:  # someone else moved the position: re-read from where it is
+                upcoming = reader.submit(self.read_folded, folded.last)
+                reached = self._apply_folded(folded, position, key=key, shadow=shadow)
+                if reached != folded.last:  # someone else moved the position, or it was split: re-read
                     upcoming.result()
                     upcoming = reader.submit(self.read_folded, reached)
                 position = reached
@@ -162,36 +190,93 @@ class ProjectionWorker:
         return position
 
     def read(self, position: int, limit: int | None = None) -> Sequence[Notification]:
-        return self.recorder.select_notifications(position + 1, limit or self.batch_size, topics=RECORD_TOPICS)
+        batch = self.log.read(position, limit or self.batch_size, RECORD_TOPICS)
+        return [n for n in batch if n.id not in self.set_aside] if self.set_aside else batch
 
     def read_folded(self, position: int) -> Folded | None:
         """The next batch after ``position``, folded into row changes; None when there is none."""
         batch = self.read(position)
-        return (batch[-1].id, fold(batch, self.catalog)) if batch else None
-
-    def project_folded(self, changes: Changes, position: int, target: int, *, name: str | None = None,
-                       shadow: bool = False) -> int:
-        """Apply folded changes and advance from ``position`` to ``target`` in one transaction."""
-        name = name or self.name
+        if not batch:
+            return None
         try:
-            with self.store.transaction() as cursor:
-                return self._apply(cursor, changes, name, position, target, shadow=shadow)
-        except PositionMovedError:
-            self._log(f"{name} was moved by someone else; reloading its position")
-            return self.position(name)
+            return Folded(batch, fold(((n, self.log.decode(n)) for n in batch), self.catalog))
+        except Exception as exc:  # one event of it cannot be read: found and halted at by _apply_folded
+            return Folded(batch, error=exc)
 
-    def _apply(self, cursor: Cursor, changes: Changes, name: str, position: int, target: int, *,
-               shadow: bool) -> int:
-        self.store.advance(cursor, name, position, target)  # first: the fence, and the lock order
-        self.store.apply(cursor, changes, shadow=shadow)
-        self.store.announce(cursor, name, target)
+    def _apply_folded(self, folded: Folded, position: int, *, key: str | None, shadow: bool) -> int:
+        key = key or self.key
+        try:
+            if folded.error is not None:
+                raise folded.error
+            assert folded.changes is not None
+            with self.store.transaction() as tx:
+                return self._apply(tx, folded.changes, key, position, folded.last, shadow=shadow)
+        except FencedError:
+            if key != self.key or shadow:
+                raise
+            self._say(f"{key} was moved by someone else; reloading its position")
+            return self.position()
+        except self.store.backend.transient:
+            raise
+        except Exception:
+            return self._isolate(folded.batch, position, key=key, shadow=shadow)
+
+    def _isolate(self, batch: Sequence[Notification], position: int, *, key: str, shadow: bool) -> int:
+        """Apply ``batch`` in halves until the one event that fails alone is found (``PoisonEventError``),
+        committing what comes before it; return the position reached."""
+        try:
+            changes = fold(((n, self.log.decode(n)) for n in batch), self.catalog)
+            with self.store.transaction() as tx:
+                return self._apply(tx, changes, key, position, batch[-1].id, shadow=shadow)
+        except FencedError:
+            raise
+        except self.store.backend.transient:
+            raise
+        except Exception as exc:
+            if len(batch) == 1:
+                raise PoisonEventError(batch[0].id, f"{type(exc).__name__}: {exc}".strip()) from exc
+            middle = len(batch) // 2
+            position = self._isolate(batch[:middle], position, key=key, shadow=shadow)
+            return self._isolate(batch[middle:], position, key=key, shadow=shadow)
+
+    def _apply(self, tx: Tx, changes: Changes, key: str, position: int, target: int, *, shadow: bool) -> int:
+        epoch = self.epoch if key == self.key else self._shadow_epoch
+        self.store.positions.advance(tx, key, epoch, position, target)  # first: the fence, and the lock order
+        self.store.writer.apply(tx, changes, shadow=shadow)
+        self.store.backend.notify(tx, POSITIONS_CHANNEL)
         return target
 
-    def position(self, name: str | None = None) -> int:
-        with self.store.reading() as cursor:
-            return self.store.position(cursor, name or self.name)
+    def _halt(self, poison: PoisonEventError, stop: threading.Event, *, until_caught_up: bool) -> None:
+        self._say(f"halted at position {poison.position}: {poison.reason}. Set it aside with "
+                  f"`writ project --set-aside {poison.position} --reason ...` once you have looked at it")
+        with self.store.transaction() as tx:
+            self.store.positions.halt(tx, self.key, poison.position, poison.reason)
+        if until_caught_up:
+            raise ProjectionHaltedError(f"Projection {self.name} halted at position {poison.position}: "
+                                        f"{poison.reason}")
+        while not stop.wait(self.halt_check_interval):
+            with self.store.reading() as tx:
+                self.set_aside = frozenset(self.store.positions.set_asides(tx, self.key))
+                current = self.store.positions.read(tx, self.key)
+            if current.epoch != self.epoch:
+                raise FencedError(f"{self.key} was claimed by {current.holder}")
+            if poison.position in self.set_aside:
+                self._say(f"position {poison.position} was set aside; resuming")
+                return
+
+    def set_aside_event(self, position: int, reason: str, operator: str) -> None:
+        """An operator skips the event at ``position`` (kept in ``writ_set_aside`` with who and why)."""
+        with self.store.transaction() as tx:
+            migrations.prepare(self.store, tx)
+            self.store.positions.set_aside(tx, self.key, position, reason, operator)
+
+    def position(self, key: str | None = None) -> int:
+        with self.store.reading() as tx:
+            return self.store.positions.read(tx, key or self.key).position
 
     # -- rebuild --------------------------------------------------------------
+
+    _shadow_epoch = 0
 
     def rebuild(self, progress: Progress | None = None, *, stop: threading.Event | None = None) -> int:
         """Replay the log into fresh tables, then swap them in atomically; return the live position.
@@ -199,61 +284,70 @@ class ProjectionWorker:
         The live worker may keep running meanwhile; a second rebuild of the same projection is
         refused with ``PROJECTION_BUSY`` (the two would reset each other's progress). When ``stop``
         is set first, the rebuild ends without a swap and the live views stay as they were."""
-        lock = f"{self.name}:rebuild"
-        if not self.store.try_lock(lock):
+        lock = self.store.backend.worker_lock(f"{self.key}:rebuild")
+        if not lock.try_acquire():
             raise ProjectionBusyError(f"Another process is rebuilding {self.name}")
         try:
             return self._rebuild(progress, stop or threading.Event())
+        except PoisonEventError as poison:
+            raise ProjectionHaltedError(f"The rebuild of {self.name} stopped at position {poison.position}: "
+                                        f"{poison.reason}; set it aside first (writ project --set-aside)") from None
         finally:
-            self.store.release_lock(lock)
+            lock.release()
 
     def _rebuild(self, progress: Progress | None, stop: threading.Event) -> int:
-        shadow_name = f"{self.name}:rebuild"
-        with self.store.transaction() as cursor:
-            self.store.prepare(cursor)
-            self.store.ensure_tracking(cursor, self.name)
-            self.store.drop_tables(cursor, shadow=True)
-            self.store.prepare(cursor, shadow=True)
-            self.store.ensure_tracking(cursor, shadow_name, reset=True)
-        head = self.recorder.max_notification_id() or 0
-        position = self.stream(0, stop, until_caught_up=True, name=shadow_name, shadow=True,
+        shadow_key = f"{self.key}:rebuild"
+        with self.store.transaction() as tx:
+            migrations.prepare(self.store, tx)
+            self.store.positions.ensure(tx, self.key)
+            self.set_aside = frozenset(self.store.positions.set_asides(tx, self.key))
+            migrations.drop_tables(self.store, tx, shadow=True)
+            migrations.prepare(self.store, tx, shadow=True)
+            self.store.positions.forget(tx, shadow_key)
+            self._shadow_epoch = self.store.positions.claim(tx, shadow_key, self.worker_id)
+        head = self.log.head()
+        position = self.stream(0, stop, until_caught_up=True, key=shadow_key, shadow=True,
                                progress=None if progress is None else lambda at: progress(at, max(head, at)))
         if stop.is_set():
-            self._log(f"rebuild of {self.name} stopped at position {position}, before the swap: views unchanged")
+            self._say(f"rebuild of {self.name} stopped at position {position}, before the swap: views unchanged")
             return self.position()
-        with self.store.transaction() as cursor:
-            live = self.store.position(cursor, self.name, lock=True)
+        with self.store.transaction() as tx:
+            live = self.store.positions.read(tx, self.key, lock=True).position
             while position < live and (batch := self.read(position)):
-                position = self._apply(cursor, fold(batch, self.catalog), shadow_name, position, batch[-1].id,
-                                       shadow=True)
-            self.store.swap(cursor)
-            self.store.set_position(cursor, self.name, position)
-            self.store.forget(cursor, shadow_name)
-            self.store.announce(cursor, self.name, position)
-        self._log(f"rebuilt {self.name} at position {position}")
+                changes = fold(((n, self.log.decode(n)) for n in batch), self.catalog)
+                position = self._apply(tx, changes, shadow_key, position, batch[-1].id, shadow=True)
+            migrations.swap(self.store, tx)
+            self.store.positions.reset(tx, self.key, position)
+            self.store.positions.forget(tx, shadow_key)
+            self.store.backend.notify(tx, POSITIONS_CHANNEL)
+        self._say(f"rebuilt {self.name} at position {position}")
         return position
 
     # -- status ---------------------------------------------------------------
 
     def status(self) -> list[ProjectionStatus]:
-        """Position, lag in events and in seconds, and the active worker, per tracked projection."""
-        head = self.recorder.max_notification_id() or 0
+        """Position, lag in events and in seconds, the active worker and any halt, per projection."""
+        head = self.log.head()
+        with self.store.reading() as tx:
+            if not self.store.backend.existing_columns(tx, "writ_positions"):
+                return []
+            rows = [p for p in self.store.positions.all(tx) if p.name.startswith("projection:")]
         found = []
-        for name, position, updated_at, worker in self.store.tracking():
-            behind = self.recorder.count_after(position, RECORD_TOPICS)
-            found.append(ProjectionStatus(name, position, head, behind, self._seconds_behind(position, behind),
-                                          updated_at, worker))
+        for row in rows:
+            behind = self.log.count_after(row.position, RECORD_TOPICS)
+            found.append(ProjectionStatus(row.name.removeprefix("projection:"), row.position, head, behind,
+                                          self._seconds_behind(row.position, behind), row.updated_at, row.holder,
+                                          row.halted_at, row.halted_reason))
         return found
 
     def _seconds_behind(self, position: int, behind: int) -> float:
         waiting = self.read(position, limit=1) if behind else ()
         if not waiting:
             return 0.0
-        state: dict[str, Any] = orjson.loads(waiting[0].state)
+        state: dict[str, Any] = self.log.decode(waiting[0])
         since = datetime.fromisoformat(state["timestamp"])
         return max(0.0, (datetime.now(UTC) - since).total_seconds())
 
     def close(self) -> None:
         self.store.close()
-        if self._on_close is not None:
-            self._on_close()
+        self.log.close()

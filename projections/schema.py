@@ -3,11 +3,11 @@
 Where the view tables live (a decision, recorded here):
 
 * PostgreSQL: in the events' own database and schema, next to ``writ_events``:
-  ``writ_view_<model>`` per model and ``writ_projection_tracking`` for the
-  positions. One database means view change and position commit in one local
-  transaction, and the advisory lock and LISTEN/NOTIFY share that server.
+  ``writ_view_<model>`` per model, the position in ``writ_positions``
+  (``infrastructure.positions``). One database means view change and position
+  commit in one local transaction.
 * SQLite: in a separate file next to the events file (``writ.db`` ->
-  ``writ-views.db``), with its own tracking table, so the projection's write
+  ``writ-views.db``), with its own ``writ_positions``, so the projection's write
   transactions never contend with the command side's database lock; readers of
   the views never touch the events file.
 
@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from domain.catalog import Catalog, ModelSpec
 from projections.rows import SYSTEM_COLUMNS
 
-TRACKING_TABLE = "writ_projection_tracking"
+LEGACY_TRACKING_TABLE = "writ_projection_tracking"
+"""Where earlier releases kept the position (carried over once, see ``infrastructure.positions``)."""
 DEFAULT_PROJECTION = "current_rows"
 SHADOW_SUFFIX = "__rebuild"
 UNSORTABLE = ("json", "list")

@@ -30,7 +30,7 @@ class CliProcess:
     """``writ <arguments>`` as a subprocess (so tests can SIGKILL it), its stderr collected by line."""
 
     def __init__(self, *arguments: str, env: dict[str, str] | None = None) -> None:
-        command = [sys.executable, "-c", "from infrastructure.cli import main; main()", *arguments]
+        command = [sys.executable, "-c", "from entrypoints.cli import main; main()", *arguments]
         environment = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})}
         self.process = subprocess.Popen(command, cwd=ROOT, env=environment, stderr=subprocess.PIPE, text=True)
         self.worker_id = f"{socket.gethostname()}:{self.process.pid}"

@@ -1,218 +1,162 @@
 """The relay: the notification log, in order, onto a durable RabbitMQ topic exchange.
 
-Design (see also ``schema``, ``window``, ``positions``, ``lease``):
+Design (see also ``contract``, ``publish``, ``fast_publish``, ``outbox``):
 
-* Reads the log with ``select_notifications`` in batches (in a worker thread,
-  the next batch prefetched while the current one is published), turns each
-  record event and decision into an ``IntegrationEvent`` and publishes it
-  persistent, ``message_id`` = event id, routing key ``tenant.model.EventType``,
-  with publisher confirms pipelined over a window.
-* Saves its position (``writ_relay_position``, one row per exchange) only after
-  the broker confirmed every event up to it. Any failure — broker down at start,
-  broker restart, SIGKILL — restarts from the saved position: nothing is lost,
-  duplicates come only from the unconfirmed tail, and consumers dedupe on
-  ``message_id``.
-* One active relay per exchange: it holds a ``Lease`` (PostgreSQL advisory
-  lock, SQLite file lock); others stand by and take over when it dies.
-* Events of a record that has been purged — at any later position — go out with
-  their data stripped (``redacted``), so a replay never republishes purged data;
-  the ``Purged`` tombstone itself is published.
+* Reads the log in batches (in a worker thread, the next batch prefetched
+  while the current one is published), turns each record event and decision
+  into an ``IntegrationEvent`` and publishes it persistent, ``message_id`` =
+  event id, routing key ``tenant.model.EventType``, with publisher confirms
+  pipelined over a window.
+* Saves its position (the ``relay:<exchange>`` row of ``writ_positions``, in
+  the event store's database) only after the broker confirmed every event up
+  to it. Any failure (broker down, broker restart, SIGKILL) restarts from the
+  saved position: nothing is lost, duplicates come only from the unconfirmed
+  tail, and consumers dedupe on ``message_id``.
+* One active relay per exchange: it holds the backend's worker lock; others
+  stand by and take over when it dies. Its saves are fenced by the epoch it
+  claimed, so a relay that lost its lock cannot move the position.
+* An event the broker will not take (larger than ``max_message_bytes``, or one
+  that alone closes the channel while the next one goes through) halts the
+  relay at its position with the reason (``writ relay --status``) until an
+  operator sets it aside (``writ relay --set-aside``); nothing after it is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import aio_pika
 import aiormq
-import orjson
 from aio_pika.abc import AbstractConnection
-from aiormq.exceptions import AMQPError, ChannelInvalidStateError
-from eventsourcing.persistence import Notification
-from pamqp.commands import Basic
 from yarl import URL
 
-from domain.decision import Decision
-from domain.record import EVENT_TOPICS
-from infrastructure.bus.lease import LeaseLostError, process_label, wait_or_stop
-from infrastructure.bus.positions import PositionTable, RelayPosition
-from infrastructure.bus.schema import (
-    DATA_EVENTS,
-    RECORD_PREFIX,
-    SCHEMA,
-    IntegrationEvent,
-    from_stored,
-    is_published,
+from infrastructure.backend import Backend, open_backend
+from infrastructure.bus.contract import DEFAULT_EXCHANGE
+from infrastructure.bus.fast_publish import PipelinedPublisher, fast_path_available
+from infrastructure.bus.outbox import (
+    BROKER_ERRORS,
+    CHANNEL_ERRORS,
+    Backoff,
+    Batch,
+    BatchReader,
+    RelayLog,
+    wait_or_stop,
 )
-from infrastructure.bus.sql import open_database
-from infrastructure.bus.window import ConfirmWindow, PositionSaver
-from infrastructure.persistence import LogQueries
-from infrastructure.settings import open_log
+from infrastructure.bus.publish import PublicPublisher, Publisher
+from infrastructure.locks import holder_label
+from infrastructure.positions import FencedError, Position, Positions
 
 log = logging.getLogger("writ.relay")
 
-DEFAULT_EXCHANGE = "writ.events"
-PUBLISHED_TOPICS = (*EVENT_TOPICS, Decision.Created.TOPIC)
-PERSISTENT = 2  # AMQP delivery mode: the broker writes the message to disk
-BROKER_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, OSError, TimeoutError)
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+"""RabbitMQ 4's default ``max_message_size`` (3.x allowed 128 MiB)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    position: int
-    body: bytes
-    routing_key: str
-    properties: Basic.Properties
+class LeaseLostError(Exception):
+    """The relay's lock went away: stop publishing and stand by."""
 
 
-@dataclass(frozen=True)
-class Batch:
-    items: list[Outgoing]
-    last: int
-    count: int
+class PoisonEventError(Exception):
+    """One event the broker will not take (internal: the relay halts at it)."""
 
-
-class EventLog:
-    """Writ's notification log, read-only, with the relay's two extra queries."""
-
-    def __init__(self, url: str | None) -> None:
-        self.factory, recorder = open_log(url)
-        assert isinstance(recorder, LogQueries)
-        self.recorder: Any = recorder
-        self.channel: str = getattr(recorder, "channel_name", "writ_events")
-
-    def read(self, after: int, limit: int) -> Batch:
-        notifications = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
-        published = [(n, orjson.loads(n.state)) for n in notifications if is_published(n.topic)]
-        purged = self.recorder.purged_among(
-            {n.originator_id for n, _ in published if n.topic.removeprefix(RECORD_PREFIX) in DATA_EVENTS}
-        )
-        items = [_outgoing(n, state, n.originator_id in purged) for n, state in published]
-        last = notifications[-1].id if notifications else after
-        return Batch(items, last, len(notifications))
-
-    def behind(self, position: int) -> int:
-        return int(self.recorder.count_after(position, PUBLISHED_TOPICS))
-
-    def close(self) -> None:
-        self.factory.close()
-
-
-def properties(event: IntegrationEvent) -> Basic.Properties:
-    """AMQP properties: persistent JSON, ``message_id`` = event id, correlation/causation headers."""
-    headers: dict[str, Any] = {"writ-schema": SCHEMA, "writ-position": event.position}
-    if event.correlation_id is not None:
-        headers["correlation_id"] = event.correlation_id
-    if event.causation_id is not None:
-        headers["causation_id"] = event.causation_id
-    return Basic.Properties(
-        message_id=event.event_id, content_type="application/json", delivery_mode=PERSISTENT,
-        headers=headers, message_type=event.event_type, correlation_id=event.correlation_id,
-        timestamp=datetime.fromisoformat(event.occurred_at), app_id="writ",
-    )
-
-
-def _outgoing(notification: Notification, state: dict[str, Any], redact: bool) -> Outgoing:
-    event = from_stored(notification.id, notification.originator_id, notification.originator_version,
-                        notification.topic, state, redact=redact)
-    return Outgoing(notification.id, event.to_json(), event.routing_key, properties(event))
-
-
-class BatchReader:
-    """Reads batches in a worker thread, prefetching the next one while a full one is published."""
-
-    def __init__(self, read: Callable[[int], Batch], after: int, limit: int) -> None:
-        self._read = read
-        self._limit = limit
-        self._after = after
-        self._next: asyncio.Future[Batch] | None = None
-
-    async def next(self) -> Batch:
-        future, self._next = self._next, None
-        batch = await (future or self._spawn(self._after))
-        self._after = batch.last
-        if batch.count >= self._limit:
-            self._next = self._spawn(batch.last)
-        return batch
-
-    def _spawn(self, after: int) -> asyncio.Future[Batch]:
-        return asyncio.ensure_future(asyncio.to_thread(self._read, after))
-
-    async def close(self) -> None:
-        if self._next is not None:
-            await asyncio.gather(self._next, return_exceptions=True)
-
-
-class Backoff:
-    def __init__(self, first: float = 0.5, ceiling: float = 5.0) -> None:
-        self.first, self.ceiling, self.delay = first, ceiling, first
-
-    def next(self) -> float:
-        delay, self.delay = self.delay, min(self.delay * 2, self.ceiling)
-        return delay
-
-    def reset(self) -> None:
-        self.delay = self.first
+    def __init__(self, position: int, reason: str) -> None:
+        super().__init__(f"position {position}: {reason}")
+        self.position, self.reason = position, reason
 
 
 class Relay:
     """Publishes the notification log to ``exchange``; run with ``await relay.run(stop)``."""
 
-    def __init__(self, database_url: str | None, amqp_url: str, exchange: str = DEFAULT_EXCHANGE, *,
-                 window: int = 256, batch_size: int = 1000) -> None:
-        self.amqp_url = amqp_url
-        self.exchange_name = exchange
-        self.window = window
-        self.batch_size = batch_size
-        self.log = EventLog(database_url)
-        self.database = open_database(database_url)
-        self.positions = PositionTable(self.database, exchange)
-        self.lease = self.database.lease(f"relay-{exchange}", self.log.channel)
-        self.backoff = Backoff()
+    def __init__(self, database_url: str | Backend | None, amqp_url: str, exchange: str = DEFAULT_EXCHANGE, *,
+                 window: int = 256, batch_size: int = 1000, publisher: str = "fast",
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        self.backend = database_url if isinstance(database_url, Backend) else open_backend(database_url)
+        self.amqp_url, self.exchange_name = amqp_url, exchange
+        self.window, self.batch_size, self.publisher = window, batch_size, publisher
+        self.name = f"relay:{exchange}"
+        self.log = RelayLog(self.backend.open_log(), max_message_bytes)
+        self.database = self.backend.database()
+        self.positions = Positions(self.backend)
+        self.lock = self.backend.worker_lock(self.name)
+        self.epoch = 0
+        self._current: Publisher
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Hold the lease and publish until ``stop`` is set."""
+        """Hold the lock and publish until ``stop`` is set."""
+        wakeup = self.log.log.wakeup()
         try:
-            await asyncio.to_thread(self.positions.ensure)
+            await asyncio.to_thread(self.ensure)
             while await self._acquire(stop):
                 try:
-                    await asyncio.to_thread(self.positions.claim, process_label())
-                    await self._serve(stop)
-                except LeaseLostError as exc:
+                    await self._serve(stop, wakeup)
+                except (LeaseLostError, FencedError) as exc:
                     log.warning("lease lost (%s); standing by", exc)
                 finally:
-                    await self.lease.release()
+                    await asyncio.to_thread(self.lock.release)
         finally:
+            await asyncio.to_thread(wakeup.close)
             self.close()
 
+    def ensure(self) -> None:
+        with self.database.transaction() as tx:
+            self.positions.create(tx)
+            self.positions.ensure(tx, self.name)
+            self.positions.adopt(tx, self.name, "writ_relay_position", "exchange", self.exchange_name)
+
     def status(self) -> dict[str, Any]:
-        self.positions.ensure()
-        current: RelayPosition = self.positions.read()
+        self.ensure()
+        with self.database.reading() as tx:
+            current = self.positions.read(tx, self.name)
         return {"exchange": self.exchange_name, "position": current.position,
-                "behind": self.log.behind(current.position), "published_at": current.published_at,
-                "holder": current.holder}
+                "behind": self.log.behind(current.position), "published_at": current.updated_at,
+                "holder": current.holder, "halted_at": current.halted_at, "halted_reason": current.halted_reason}
+
+    def set_aside(self, position: int, reason: str, operator: str) -> None:
+        """An operator skips the event at ``position`` (recorded with who and why); the relay resumes."""
+        self.ensure()
+        with self.database.transaction() as tx:
+            self.positions.set_aside(tx, self.name, position, reason, operator)
 
     def close(self) -> None:
         self.log.close()
         self.database.close()
 
+    # -- holding the lock -----------------------------------------------------
+
     async def _acquire(self, stop: asyncio.Event) -> bool:
+        backoff, announced = Backoff(), False
         while not stop.is_set():
             try:
-                return await self.lease.acquire(stop)
-            except Exception as exc:  # the database is unreachable: keep trying
-                delay = self.backoff.next()
+                if await asyncio.to_thread(self.lock.try_acquire):
+                    self.epoch = await asyncio.to_thread(self._claim)
+                    log.info("lease acquired: %s (epoch %d)", self.lock, self.epoch)
+                    return True
+            except self.backend.transient as exc:  # the database is unreachable: keep trying
+                delay = backoff.next()
                 log.warning("cannot take the relay lease (%s); retrying in %.1fs", exc, delay)
                 await wait_or_stop(stop, delay)
+                continue
+            if not announced:
+                log.info("standby: another relay holds %s; waiting to take over", self.lock)
+                announced = True
+            await wait_or_stop(stop, 0.5)
         return False
 
-    async def _serve(self, stop: asyncio.Event) -> None:
+    def _claim(self) -> int:
+        with self.database.transaction() as tx:
+            return self.positions.claim(tx, self.name, holder_label())
+
+    async def _check_lease(self) -> None:
+        if not await asyncio.to_thread(self.lock.held):
+            raise LeaseLostError(str(self.lock))
+
+    # -- publishing -----------------------------------------------------------
+
+    async def _serve(self, stop: asyncio.Event, wakeup: Any) -> None:
         backoff = Backoff()
+        failed_at: int | None = None  # where the last session failed: failing there again means probing
         while not stop.is_set():
             try:
                 connection = await aio_pika.connect(self.amqp_url, timeout=5)
@@ -224,53 +168,145 @@ class Relay:
                 continue
             backoff.reset()
             log.info("connected to %s, exchange %r", _safe(self.amqp_url), self.exchange_name)
+            position = (await asyncio.to_thread(self._read)).position
             try:
-                await self._session(connection, stop)
+                await self._session(connection, stop, wakeup, careful=failed_at == position)
+                failed_at = None
+            except PoisonEventError as poison:
+                await self._halt(poison, stop)
             except BROKER_ERRORS as exc:
-                log.warning("broker connection lost (%s); resuming from the last confirmed position",
-                            exc or type(exc).__name__)
+                failed_at = (await asyncio.to_thread(self._read)).position
+                log.warning("broker connection lost (%s); resuming from the last confirmed position %d",
+                            exc or type(exc).__name__, failed_at)
                 await wait_or_stop(stop, backoff.next())
             finally:
                 await _close_quietly(connection)
 
-    async def _session(self, connection: AbstractConnection, stop: asyncio.Event) -> None:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.declare_exchange(self.exchange_name, aio_pika.ExchangeType.TOPIC,
-                                                  durable=True)
-        start = (await asyncio.to_thread(self.positions.read)).position
-        log.info("publishing from position %d", start)
-        underlay = await channel.get_underlay_channel()
-        assert isinstance(underlay, aiormq.Channel)
-        window = ConfirmWindow(underlay, exchange.name, self.window, start)
-        saver = PositionSaver(self.positions, start)
+    async def _session(self, connection: AbstractConnection, stop: asyncio.Event, wakeup: Any, *,
+                       careful: bool) -> None:
+        """Publish from the saved position until ``stop`` (or, ``careful``, until caught up, one at a time)."""
+        start = (await asyncio.to_thread(self._read)).position
+        self.log.set_aside = frozenset(await asyncio.to_thread(self._set_asides))
+        log.info("publishing from position %d%s", start, "; one at a time, probing a failure" if careful else "")
+        self._current = await self._publisher(connection, 1 if careful else self.window, start)
+        saver = PositionSaver(self, start)
         reader = BatchReader(lambda after: self.log.read(after, self.batch_size), start, self.batch_size)
         try:
-            await self._pump(window, saver, reader, stop)
-            await window.drain()
+            await self._pump(connection, saver, reader, stop, wakeup, careful=careful)
+            await self._current.drain()
         finally:
-            await window.abandon()
+            await self._current.abandon()
             await reader.close()
-            await saver.flush(window.confirmed)
+            await saver.flush(self._current.confirmed)
 
-    async def _pump(self, window: ConfirmWindow, saver: PositionSaver, reader: BatchReader,
-                    stop: asyncio.Event) -> None:
+    async def _publisher(self, connection: AbstractConnection, size: int, start: int) -> Publisher:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+        if self.publisher == "fast":
+            underlay = await channel.get_underlay_channel()
+            why_not = fast_path_available(underlay)
+            if why_not is None and isinstance(underlay, aiormq.Channel):
+                return PipelinedPublisher(underlay, exchange.name, size, start)
+            log.warning("fast publishing unavailable (%s); using aio-pika's public API", why_not)
+        return PublicPublisher(channel, exchange, size, start)
+
+    async def _pump(self, connection: AbstractConnection, saver: PositionSaver, reader: BatchReader,
+                    stop: asyncio.Event, wakeup: Any, *, careful: bool) -> None:
         checked = asyncio.get_running_loop().time()
         while not stop.is_set():
             batch = await reader.next()
-            await _publish_all(window, saver, batch.items)
-            if batch.count:
-                window.skip_to(batch.last)
+            if careful:
+                await self._probe(connection, saver, batch)
             else:
-                await window.drain()
-                saver.offer(window.confirmed)
-                await self.lease.wait_for_events(0.5)
+                await self._current.publish_many(batch.items, saver.offer)
+            if batch.poison is not None:
+                await self._current.drain()
+                saver.offer(self._current.confirmed)
+                raise PoisonEventError(batch.poison.position, batch.poison.reason)
+            if batch.count:
+                self._current.skip_to(batch.last)
+            else:
+                await self._current.drain()
+                saver.offer(self._current.confirmed)
+                if careful:
+                    return  # caught up past the failure: full speed again
+                await asyncio.to_thread(wakeup.wait, 0.5)
             if asyncio.get_running_loop().time() - checked > 1.0:
-                await self.lease.check()
+                await self._check_lease()
                 checked = asyncio.get_running_loop().time()
 
+    async def _probe(self, connection: AbstractConnection, saver: PositionSaver, batch: Batch) -> None:
+        """Publish one at a time; a message that closes the channel twice, on fresh channels, is poison."""
+        for item in batch.items:
+            for attempt in (1, 2):
+                try:
+                    await self._current.publish_many([item], saver.offer)
+                    await self._current.drain()
+                    break
+                except CHANNEL_ERRORS as exc:
+                    if attempt == 2:
+                        raise PoisonEventError(item.position, f"the broker refused it: {exc!r}") from exc
+                    log.warning("position %d failed alone (%r); trying it once more", item.position, exc)
+                    confirmed = self._current.confirmed
+                    await self._current.abandon()
+                    self._current = await self._publisher(connection, 1, confirmed)
 
-async def _publish_all(window: ConfirmWindow, saver: PositionSaver, items: Sequence[Outgoing]) -> None:
-    await window.publish_many(items, saver.offer)
+    async def _halt(self, poison: PoisonEventError, stop: asyncio.Event) -> None:
+        log.error("halted at position %d: %s. Set it aside with `writ relay --exchange %s --set-aside %d "
+                  "--reason ...`", poison.position, poison.reason, self.exchange_name, poison.position)
+        await asyncio.to_thread(self._record_halt, poison)
+        while not stop.is_set() and poison.position not in await asyncio.to_thread(self._set_asides):
+            await wait_or_stop(stop, 1.0)
+            await self._check_lease()
+        if not stop.is_set():
+            log.info("position %d was set aside; resuming", poison.position)
+
+    def _record_halt(self, poison: PoisonEventError) -> None:
+        with self.database.transaction() as tx:
+            self.positions.halt(tx, self.name, poison.position, poison.reason)
+
+    def _set_asides(self) -> set[int]:
+        with self.database.reading() as tx:
+            return set(self.positions.set_asides(tx, self.name))
+
+    def _read(self) -> Position:
+        with self.database.reading() as tx:
+            return self.positions.read(tx, self.name)
+
+    def save(self, position: int) -> None:
+        with self.database.transaction() as tx:
+            self.positions.advance_to(tx, self.name, self.epoch, position)
+
+
+class PositionSaver:
+    """Writes the confirmed position in the background, one save at a time, always the newest value:
+    the unsaved tail after a crash is at most the window plus one save."""
+
+    def __init__(self, relay: Relay, saved: int) -> None:
+        self._relay = relay
+        self.saved = saved
+        self._task: asyncio.Task[None] | None = None
+
+    def offer(self, position: int) -> None:
+        task = self._task
+        if task is not None:
+            if not task.done():
+                return
+            self._task = None
+            task.result()
+        if position > self.saved:
+            self._task = asyncio.create_task(self._save(position))
+
+    async def flush(self, position: int) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            await task
+        if position > self.saved:
+            await self._save(position)
+
+    async def _save(self, position: int) -> None:
+        await asyncio.to_thread(self._relay.save, position)
+        self.saved = position
 
 
 async def _close_quietly(connection: AbstractConnection) -> None:
@@ -282,3 +318,4 @@ async def _close_quietly(connection: AbstractConnection) -> None:
 
 def _safe(url: str) -> str:
     return str(URL(url).with_password("***")) if URL(url).password else url
+

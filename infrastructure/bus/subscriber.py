@@ -23,10 +23,9 @@ from datetime import UTC, datetime
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
-from infrastructure.bus.lease import wait_or_stop
-from infrastructure.bus.relay import BROKER_ERRORS, DEFAULT_EXCHANGE, Backoff
-from infrastructure.bus.schema import IntegrationEvent
-from infrastructure.bus.sql import Database, Tx
+from infrastructure.bus.contract import DEFAULT_EXCHANGE, IntegrationEvent
+from infrastructure.bus.outbox import BROKER_ERRORS, Backoff, wait_or_stop
+from infrastructure.database import Database, Tx
 
 log = logging.getLogger("writ.subscriber")
 

@@ -16,9 +16,9 @@ def test_services_and_workers_starting_at_once_create_the_schema_once(catalog: C
     def start(i: int) -> str:
         barrier.wait(timeout=10)
         if i % 2:
-            factory, recorder = open_log(database_url)
-            factory.close()
-            return type(recorder).__name__
+            log = open_log(database_url)
+            log.close()
+            return type(log.recorder).__name__
         writ = open_writ(catalog, database_url)
         try:
             return writ.create(principal(f"u{i}"), "Tally", {"a": i}).id

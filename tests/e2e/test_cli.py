@@ -12,7 +12,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from infrastructure.cli import main
+from entrypoints.cli import main
 
 
 def test_demo_tells_the_whole_story() -> None:
@@ -164,7 +164,7 @@ def test_writes_on_the_embedded_default_never_load_the_postgresql_driver(tmp_pat
     composes its SQL with ``psycopg.sql`` on both databases, so it is not held to this."""
     script = (
         "import sys\n"
-        "from infrastructure.cli import main\n"
+        "from entrypoints.cli import main\n"
         "for args in (['init'], ['create', 'Order', '{\"sku\": \"A-1\", \"total\": \"1\"}', '-u', 'c', '-t', 'a',"
         " '-r', 'clerk', '-p', 'x'], ['decisions', '-u', 'c', '-t', 'a']):\n"
         "    main(args, standalone_mode=False)\n"

@@ -21,7 +21,7 @@ import aio_pika
 import pytest
 
 from application.service import Writ
-from infrastructure.bus.schema import IntegrationEvent, event_id, is_published
+from infrastructure.bus.contract import IntegrationEvent, event_id, is_published
 from infrastructure.bus.sql import Tx, open_database
 from infrastructure.bus.subscriber import Subscriber
 from tests.conftest import AMQP_URL, service_unavailable

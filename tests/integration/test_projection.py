@@ -11,18 +11,20 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
 import pytest
-from psycopg import sql
 
 from application.service import Writ
 from domain.catalog import Catalog
 from domain.errors import GrantMissingError, InvalidFieldValueError, RecordNotFoundError, UnknownFieldError
 from domain.principal import Principal
+from infrastructure import sql
+from infrastructure.database import Tx
 from infrastructure.settings import open_writ
 from projections import (
     ProjectionBusyError,
@@ -33,7 +35,6 @@ from projections import (
     open_views,
     open_worker,
 )
-from projections.sqlite import SQLiteViewStore
 from projections.store import ViewStore
 from tests.catalogs import SHOP_CATALOG
 
@@ -52,11 +53,10 @@ def snapshot(store: ViewStore) -> dict[str, dict[str, dict[str, Any]]]:
     found: dict[str, dict[str, dict[str, Any]]] = {}
     for model in store.catalog.models:
         layout = store.layout(model)
-        query = sql.SQL("SELECT {} FROM {}").format(
-            sql.SQL(", ").join(map(sql.Identifier, layout.names)), store.ident(layout.table))
-        with store.reading() as cursor:
-            raw = store.execute(cursor, query).fetchall()
-        rows = [store.decode_row(layout, r) for r in raw]
+        query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(map(sql.Identifier, layout.names)), layout.ident)
+        with store.reading() as tx:
+            raw = tx.query(query)
+        rows = [layout.decode_row(r) for r in raw]
         found[model] = {row["id"]: row for row in rows}
         assert len(found[model]) == len(rows), f"{model}: more than one row for an id"
     return found
@@ -304,25 +304,34 @@ def sorts_in_memory(views: Views, **query: Any) -> bool:
     PostgreSQL plans with sorting discouraged, so a Sort node means no index fits; SQLite says
     ``USE TEMP B-TREE FOR ORDER BY``."""
     store, seen = views.store, []
-    original = store.execute
+    original = store.reading
 
-    def capture(cursor: Any, statement: sql.Composable, params: Any = ()) -> Any:
-        seen.append((statement, params))
-        return original(cursor, statement, params)
+    @contextmanager
+    def recording() -> Iterator[Tx]:
+        with original() as tx:
+            real = tx.query
 
-    store.execute = capture  # type: ignore[method-assign]
+            def query(statement: Any, params: Any = ()) -> Any:
+                seen.append((statement, params))
+                return real(statement, params)
+
+            tx.query = query  # type: ignore[method-assign]
+            yield tx
+
+    store.reading = recording  # type: ignore[method-assign]
     try:
         views.list(MANAGER, "Order", limit=5, **query)
     finally:
-        store.execute = original  # type: ignore[method-assign]
+        store.reading = original  # type: ignore[method-assign]
     statement, params = seen[-1]
-    with store.reading() as cursor:
-        if isinstance(store, SQLiteViewStore):
-            plan = cursor.execute("EXPLAIN QUERY PLAN " + store.render(statement), params).fetchall()
+    with store.reading() as tx:
+        cursor, rendered = tx.cursor, tx.render(statement)
+        if store.backend.dialect.name == "sqlite":
+            plan = cursor.execute("EXPLAIN QUERY PLAN " + rendered, params).fetchall()
             return any("TEMP B-TREE FOR ORDER BY" in str(row) for row in plan)
         cursor.execute("SET enable_sort = off")
         try:
-            plan = cursor.execute(sql.SQL("EXPLAIN ") + statement, params).fetchall()
+            plan = cursor.execute("EXPLAIN " + rendered, params).fetchall()
         finally:
             cursor.execute("RESET enable_sort")
         return any(str(row[0]).lstrip(" ->").startswith("Sort") for row in plan)
@@ -482,11 +491,12 @@ def test_one_rebuild_at_a_time(catalog: Catalog, database_url: str, writ: Writ, 
     writ.create(MANAGER, "Order", {"sku": "B-1", "total": "1"})
     other = open_worker(catalog, database_url)
     try:
-        assert other.store.try_lock("current_rows:rebuild")  # as a rebuild in another process holds it
+        lock = other.store.backend.worker_lock("projection:current_rows:rebuild")
+        assert lock.try_acquire()  # as a rebuild in another process holds it
         with pytest.raises(ProjectionBusyError) as caught:
             worker.rebuild()
         assert caught.value.code == "PROJECTION_BUSY"
-        other.store.release_lock("current_rows:rebuild")
+        lock.release()
         assert worker.rebuild() == writ.recorder.max_notification_id()
     finally:
         other.close()

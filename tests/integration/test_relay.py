@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from application.service import Writ
 from domain.principal import Principal
-from infrastructure.cli import main
+from entrypoints.cli import main
 from tests.integration.conftest import bus_written_ids
 
 pytestmark = pytest.mark.rabbitmq

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from infrastructure.bus.positions import PositionTable
-from infrastructure.bus.sql import open_database
+from infrastructure.backend import open_backend
+from infrastructure.positions import Positions
 from tests.integration.conftest import bus_written_ids
 from tests.integration.test_relay import write_orders
 from tests.support import wait_until
@@ -18,11 +18,13 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
 
 def confirmed_position(database_url: str, exchange: str) -> int:
-    database = open_database(database_url)
+    backend = open_backend(database_url)
+    database = backend.database()
     try:
-        table = PositionTable(database, exchange)
-        table.ensure()
-        return table.read().position
+        with database.transaction() as tx:
+            positions = Positions(backend)
+            positions.create(tx)
+            return positions.read(tx, f"relay:{exchange}").position
     finally:
         database.close()
 

@@ -26,7 +26,7 @@ def test_a_full_replay_has_no_effect_on_a_subscriber(writ, database_url, bus_exc
 
     database = open_database(database_url)
     with database.transaction() as tx:  # rewind: the relay republishes everything
-        tx.execute("UPDATE writ_relay_position SET position = 0 WHERE exchange = ?", (bus_exchange,))
+        tx.execute("UPDATE writ_positions SET position = 0 WHERE name = ?", (f"relay:{bus_exchange}",))
     database.close()
     write_orders(writ, 1, prefix="LAST")
     written = bus_written_ids(writ)

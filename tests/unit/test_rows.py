@@ -34,10 +34,15 @@ def event(position: int, record: UUID, version: int, kind: str, model: str = "Cu
     return Event(position, record, version, f"writ.record:{kind}", orjson.dumps(state))
 
 
+def decoded(events: list[Event]) -> list[tuple[Event, dict[str, Any]]]:
+    """(notification, decoded attributes) pairs, as the worker hands them to ``fold``."""
+    return [(e, orjson.loads(e.state)) for e in events]
+
+
 def final_rows(events: list[Event], stored: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """Each change's values, merged onto the stored row where its ``kept`` mask says so (as the stores do)."""
     rows = {}
-    for rid, change in fold(events, CATALOG).get("Customer", {}).items():
+    for rid, change in fold(decoded(events), CATALOG).get("Customer", {}).items():
         row = dict(zip(NAMES, change.values(SPEC), strict=True))
         kept = change.kept(SPEC)
         assert len(kept) == len(NAMES) - 2
@@ -80,11 +85,11 @@ def test_changes_merge_onto_the_stored_row_and_replace_clears_absent_fields() ->
 
 def test_purges_and_foreign_events_are_told_apart() -> None:
     record, stranger = uuid4(), uuid4()
-    changes = fold([
+    changes = fold(decoded([
         event(1, record, 1, "Created", data={"email": "a@x.io"}),
         event(2, record, 2, "Purged"),
         event(3, stranger, 1, "Created", model="Unknown", data={}),
         Event(4, stranger, 1, "writ.decision:Refused", b"{}"),
-    ], CATALOG)
+    ]), CATALOG)
     assert list(changes) == ["Customer"]
     assert changes["Customer"][str(record)].purged

@@ -15,27 +15,25 @@ from domain.catalog import Catalog
 from domain.commands import Patch
 from domain.errors import WritError
 from domain.principal import Principal
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import Runtime
 
 console = Console()
 
 
 def demo_catalog_text() -> str:
-    return resources.files("infrastructure").joinpath("demo_catalog.toml").read_text()
+    return resources.files("entrypoints").joinpath("demo_catalog.toml").read_text()
 
 
 def run_demo(database_url: str | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="writ-demo-") as tmp:
         url = database_url or f"sqlite:///{Path(tmp) / 'writ.db'}"
         catalog = Catalog.from_toml(demo_catalog_text(), source="demo_catalog.toml")
-        writ = open_writ(catalog, url)
-        try:
-            _story(writ, catalog, url)
-        finally:
-            writ.close()
+        with Runtime(catalog, url) as runtime:
+            _story(runtime, url)
 
 
-def _story(writ: Writ, catalog: Catalog, url: str) -> None:
+def _story(runtime: Runtime, url: str) -> None:
+    writ, catalog = runtime.writ, runtime.catalog
     clerk = Principal(user_id="carol", tenant_id="acme", roles=frozenset({"clerk"}), purpose="take phone order")
     manager = Principal(user_id="maria", tenant_id="acme", roles=frozenset({"manager"}), purpose="tidy up")
     console.rule(f"[bold]Writ demo[/] — catalog version {catalog.version} on {url}")
@@ -66,31 +64,25 @@ def _story(writ: Writ, catalog: Catalog, url: str) -> None:
     _step("9. Every decision, allowed or refused, with the catalog version it was made under")
     _decisions(writ, clerk)
     _step("10. The projection: current rows per model, filtered and sorted, deleted rows hidden")
-    _projection(writ, catalog, url, clerk, manager)
+    _projection(runtime, clerk, manager)
 
 
-def _projection(writ: Writ, catalog: Catalog, url: str, clerk: Principal, manager: Principal) -> None:
-    from projections import open_views, open_worker  # not for `writ init`, which reads the catalog text here
-
+def _projection(runtime: Runtime, clerk: Principal, manager: Principal) -> None:
+    writ = runtime.writ
     orders = [("DESK-1", "420.00", "placed"), ("CHAIR-7", "89.00", "draft"), ("SHELF-3", "150.00", "placed"),
               ("RUG-9", "240.00", "placed")]
     ids = [writ.create(clerk, "Order", {"sku": sku, "total": total, "status": status}).id
            for sku, total, status in orders]
     last = writ.delete(manager, "Order", ids[-1])
-    worker = open_worker(catalog, url)
-    views = open_views(catalog, url)
-    try:
-        worker.run(until_caught_up=True)
-        views.wait(last.position)
-        console.print("  writ list Order -w status:eq:placed --sort -total   (RUG-9 is soft-deleted)")
-        page = views.list(clerk, "Order", filters=[("status", "eq", "placed")], order_by=["-total"])
-        _rows(page.rows)
-        console.print("  the same for the manager, with --include-deleted")
-        _rows(views.list(manager, "Order", filters=[("status", "eq", "placed")], order_by=["-total"],
-                         include_deleted=True).rows)
-    finally:
-        views.close()
-        worker.close()
+    views = runtime.views
+    runtime.worker().run(until_caught_up=True)
+    views.wait(last.position)
+    console.print("  writ list Order -w status:eq:placed --sort -total   (RUG-9 is soft-deleted)")
+    page = views.list(clerk, "Order", filters=[("status", "eq", "placed")], order_by=["-total"])
+    _rows(page.rows)
+    console.print("  the same for the manager, with --include-deleted")
+    _rows(views.list(manager, "Order", filters=[("status", "eq", "placed")], order_by=["-total"],
+                     include_deleted=True).rows)
 
 
 def _rows(rows: list[dict[str, Any]]) -> None:

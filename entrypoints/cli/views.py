@@ -19,8 +19,8 @@ import click
 import orjson
 
 from domain.catalog import Catalog
-from infrastructure.record_commands import InputError, catalog_from, principal_from, principal_options, show
-from projections import open_views
+from entrypoints.bootstrap import Runtime
+from entrypoints.cli.options import InputError, load_catalog, principal_from, principal_options, show
 from projections.schema import SYSTEM_TYPES
 
 OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "is_null")
@@ -82,16 +82,13 @@ def list_rows(model: str, conditions: tuple[str, ...], order_by: tuple[str, ...]
               user: str, tenant: str, roles: tuple[str, ...], purpose: str | None) -> None:
     """Rows of a model's current-rows view: filtered, sorted, one page at a time."""
     principal = principal_from(user, tenant, roles, purpose)
-    loaded = catalog_from(catalog)
+    loaded = load_catalog(catalog)
     spec = loaded.model(model)
     filters = [parse_filter(text, loaded, model) for text in conditions]
-    views = open_views(loaded)
-    try:
-        views.wait(wait_for, timeout)
-        page = views.list(principal, model, filters=filters, order_by=order_by, limit=limit, after=after,
-                          include_deleted=include_deleted)
-    finally:
-        views.close()
+    with Runtime(loaded) as runtime:
+        runtime.views.wait(wait_for, timeout)
+        page = runtime.views.list(principal, model, filters=filters, order_by=order_by, limit=limit, after=after,
+                                  include_deleted=include_deleted)
     if as_json:
         show({"rows": page.rows, "next_cursor": page.next_cursor}, True)
         return

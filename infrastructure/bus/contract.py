@@ -1,4 +1,4 @@
-"""The integration-event schema: what Writ publishes on the bus, version 1.
+"""The integration-event contract: what Writ publishes on the bus, version 1.
 
 Subscribers depend on this contract, never on the stored event state. One
 ``IntegrationEvent`` per record event or decision, encoded with orjson:
@@ -14,28 +14,37 @@ Subscribers depend on this contract, never on the stored event state. One
   ``redacted`` is true. ``decision`` carries the decision: for a record event the
   one that allowed it (outcome ``allowed``), for a ``Decision`` event the refusal.
 
-The routing key is ``tenant.model.EventType`` (dots inside a segment become
-``_``, a missing tenant is ``_``). Idempotency-key events are internal and are
-never published.
+The routing key is ``tenant.model.EventType``, each segment encoded
+injectively by ``routing_segment``: characters other than letters, digits and
+``_ : @ + = -`` become ``%XX`` (UTF-8), so tenants ``acme.x`` and ``acme_x``
+route as ``acme%2Ex`` and ``acme_x``; a missing tenant is ``_`` (a tenant named
+``_`` is ``%5F``). Idempotency-key events are internal and are never published.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 from uuid import UUID
 
 import orjson
 
+from application.decisions import DECISION_FIELDS, decision_record
+
 SCHEMA = "writ.event/1"
+DEFAULT_EXCHANGE = "writ.events"
 RECORD_PREFIX = "writ.record:"
 DECISION_TOPIC = "writ.decision:Created"
 PUBLISHED_PREFIXES = (RECORD_PREFIX, DECISION_TOPIC)
 DATA_EVENTS = frozenset({"Created", "Replaced", "Patched"})
-_DECISION_FIELDS = ("outcome", "operation", "record_id", "roles", "code", "reasons", "policy_version")
+MAX_ROUTING_KEY = 255
+"""AMQP routing keys are short strings: at most 255 bytes."""
+_UNSAFE = re.compile(r"[^A-Za-z0-9_:@+=-]")
 
 
-class SchemaVersionError(ValueError):
+class ContractVersionError(ValueError):
     """A message written under a schema major version this code does not know."""
 
 
@@ -68,7 +77,7 @@ class IntegrationEvent:
 
     @property
     def routing_key(self) -> str:
-        return ".".join(_segment(part) for part in (self.tenant, self.model, self.event_type))
+        return routing_key(self.tenant, self.model, self.event_type)
 
     def to_json(self) -> bytes:
         return orjson.dumps(self)
@@ -77,7 +86,7 @@ class IntegrationEvent:
     def from_json(cls, body: bytes) -> IntegrationEvent:
         raw = orjson.loads(body)
         if not str(raw.get("schema", "")).startswith("writ.event/1"):
-            raise SchemaVersionError(f"Unknown integration-event schema: {raw.get('schema')!r}")
+            raise ContractVersionError(f"Unknown integration-event schema: {raw.get('schema')!r}")
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
 
@@ -90,47 +99,45 @@ def is_published(topic: str) -> bool:
     return topic.startswith(PUBLISHED_PREFIXES)
 
 
-def from_stored(position: int, originator_id: UUID | str, version: int, topic: str, state: dict[str, Any],
+def from_stored(position: int, originator_id: UUID | str, version: int, topic: str, state: Mapping[str, Any],
                 *, redact: bool = False) -> IntegrationEvent:
-    """The integration event for one stored record event or decision."""
+    """The integration event for one stored record event or decision (``state``: the decoded attributes)."""
+    decision = decision_record(topic, originator_id, state, position)
+    summary = {name: decision.get(name) for name in DECISION_FIELDS}
     if topic == DECISION_TOPIC:
-        return _from_decision(position, originator_id, version, state)
+        return IntegrationEvent(
+            event_id=event_id(originator_id, version), event_type="Decision", record_id=decision["record_id"] or "",
+            version=version, position=position, occurred_at=decision["at"], tenant=decision["tenant"],
+            model=decision["model"], actor=decision["actor"], purpose=decision["purpose"],
+            correlation_id=decision["correlation_id"], decision_id=str(originator_id),
+            idempotency_key=decision["idempotency_key"], audit=decision.get("audit") or {}, decision=summary,
+        )
     kind = topic.removeprefix(RECORD_PREFIX)
     meta = state.get("meta") or {}
     data, changes = (None, None) if redact else (state.get("data"), state.get("changes"))
     return IntegrationEvent(
         event_id=event_id(originator_id, version), event_type=kind, record_id=str(originator_id),
-        version=version, position=position, occurred_at=state["timestamp"],
-        tenant=meta.get("tenant", state.get("tenant")), model=meta.get("model", state.get("model")),
-        actor=meta.get("actor"), purpose=meta.get("purpose"), correlation_id=meta.get("correlation_id"),
-        causation_id=meta.get("causation_id"), decision_id=meta.get("decision_id"),
-        idempotency_key=meta.get("idempotency_key"), audit=meta.get("audit") or {},
+        version=version, position=position, occurred_at=decision["at"], tenant=decision["tenant"],
+        model=decision["model"], actor=decision["actor"], purpose=decision["purpose"],
+        correlation_id=decision["correlation_id"], causation_id=meta.get("causation_id"),
+        decision_id=decision["id"], idempotency_key=decision["idempotency_key"], audit=decision["audit"] or {},
         data=data, changes=changes, reason=state.get("reason"), redacted=redact and kind in DATA_EVENTS,
-        hash=state.get("hash"), decision=_allowed_decision(originator_id, meta),
+        hash=state.get("hash"), decision=summary if "operation" in meta else None,
     )
 
 
-def _allowed_decision(record_id: UUID | str, meta: dict[str, Any]) -> dict[str, Any] | None:
-    """The decision that allowed a record event travels in its metadata."""
-    if "operation" not in meta:
-        return None
-    return {"outcome": "allowed", "operation": meta["operation"], "record_id": str(record_id),
-            "roles": meta.get("roles"), "code": None, "reasons": meta.get("reasons"),
-            "policy_version": meta.get("policy_version")}
+def routing_segment(value: str | None) -> str:
+    """One routing-key segment, encoded injectively (see the module docstring)."""
+    if value is None:
+        return "_"
+    if value == "_":
+        return "%5F"
+    return _UNSAFE.sub(lambda m: "".join(f"%{byte:02X}" for byte in m.group().encode()), value)
 
 
-def _from_decision(position: int, decision_id: UUID | str, version: int,
-                   state: dict[str, Any]) -> IntegrationEvent:
-    return IntegrationEvent(
-        event_id=event_id(decision_id, version), event_type="Decision",
-        record_id=state.get("record_id") or "", version=version, position=position,
-        occurred_at=state["timestamp"], tenant=state.get("tenant"), model=state.get("model"),
-        actor=state.get("actor"), purpose=state.get("purpose"),
-        correlation_id=state.get("correlation_id"), decision_id=str(decision_id),
-        idempotency_key=state.get("idempotency_key"), audit=state.get("audit") or {},
-        decision={name: state.get(name) for name in _DECISION_FIELDS},
-    )
-
-
-def _segment(value: str | None) -> str:
-    return (value or "_").replace(".", "_")[:80]
+def routing_key(tenant: str | None, model: str | None, event_type: str) -> str:
+    """``tenant.model.EventType``, each segment encoded by ``routing_segment``."""
+    key = ".".join(routing_segment(part) for part in (tenant, model, event_type))
+    if len(key.encode()) > MAX_ROUTING_KEY:
+        raise ValueError(f"routing key longer than {MAX_ROUTING_KEY} bytes: {key[:80]}...")
+    return key

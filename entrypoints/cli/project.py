@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from infrastructure.record_commands import catalog_from
-from projections import ProjectionWorker, open_worker
+from entrypoints.bootstrap import Runtime
+from entrypoints.cli.options import load_catalog
+from projections import ProjectionWorker
 from projections.runner import DEFAULT_BATCH_SIZE
 
 
@@ -31,19 +32,16 @@ from projections.runner import DEFAULT_BATCH_SIZE
 def project(database_url: str | None, catalog_path: Path, batch_size: int, once: bool, rebuild: bool,
             show_status: bool, as_json: bool) -> None:
     """Keep the current-rows views up to date from the notification log (one active worker)."""
-    catalog = catalog_from(catalog_path)
     console = Console(stderr=True)
-    worker = open_worker(catalog, database_url, batch_size=batch_size,
-                         log=lambda line: console.print(f"writ project: {line}", highlight=False))
-    try:
+    with Runtime(load_catalog(catalog_path), database_url) as runtime:
+        worker = runtime.worker(batch_size=batch_size,
+                                log_line=lambda line: console.print(f"writ project: {line}", highlight=False))
         if show_status:
             _print_status(worker, as_json)
         elif rebuild:
             _rebuild(worker, console)
         else:
             worker.run(_stop_on_signals(), until_caught_up=once)
-    finally:
-        worker.close()
 
 
 def _stop_on_signals() -> threading.Event:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 
 import click
 import orjson
 
-from infrastructure.bus.relay import DEFAULT_EXCHANGE, Relay
-from infrastructure.settings import DEFAULT_AMQP_URL
+from infrastructure.bus.contract import DEFAULT_EXCHANGE
+from infrastructure.bus.relay import Relay
+from infrastructure.settings import amqp_url as default_amqp_url
 
 
 @click.command()
@@ -25,7 +25,7 @@ from infrastructure.settings import DEFAULT_AMQP_URL
 def relay(database_url: str | None, amqp_url: str | None, exchange: str, window: int, batch_size: int,
           show_status: bool, as_json: bool) -> None:
     """Publish the notification log, in order, to RabbitMQ (at least once)."""
-    amqp_url = amqp_url or os.environ.get("WRIT_AMQP_URL") or DEFAULT_AMQP_URL
+    amqp_url = amqp_url or default_amqp_url()
     worker = Relay(database_url, amqp_url, exchange, window=window, batch_size=batch_size)
     if show_status:
         _print_status(worker, as_json)

@@ -1,0 +1,59 @@
+"""The composition root: Writ's parts for one database and one catalog, built once and wired together.
+
+Every entry point (CLI, demo, HTTP, agent tools) opens a ``Writ`` runtime
+here: the backend from the database URL (``infrastructure.backend``), the
+command service on it, the views and the workers over it. Parts are built on
+first use, so a command that only writes never loads the projection side.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from domain.catalog import Catalog
+from infrastructure.backend import Backend, open_backend
+
+if TYPE_CHECKING:
+    from application.service import Writ
+    from projections import ProjectionWorker, Views
+
+
+class Runtime:
+    """One catalog on one database: the command service, the views and the workers (close it when done)."""
+
+    def __init__(self, catalog: Catalog, database_url: str | Backend | None = None) -> None:
+        self.catalog = catalog
+        self.backend = database_url if isinstance(database_url, Backend) else open_backend(database_url)
+        self._opened: list[Any] = []
+
+    @cached_property
+    def writ(self) -> Writ:
+        writ = self.backend.open_writ(self.catalog)
+        self._opened.append(writ)
+        return writ
+
+    @cached_property
+    def views(self) -> Views:
+        from projections import open_views
+
+        views = open_views(self.catalog, self.backend)
+        self._opened.append(views)
+        return views
+
+    def worker(self, **options: Any) -> ProjectionWorker:
+        from projections import open_worker
+
+        worker = open_worker(self.catalog, self.backend, **options)
+        self._opened.append(worker)
+        return worker
+
+    def close(self) -> None:
+        while self._opened:
+            self._opened.pop().close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -1,0 +1,107 @@
+"""What every ``writ`` command shares: the principal options, the catalog, the session, and how output is shown.
+
+The principal comes from ``--user/--tenant/--role/--purpose`` or ``WRIT_USER``,
+``WRIT_TENANT``, ``WRIT_ROLES`` (comma-separated), ``WRIT_PURPOSE``; the
+catalog from ``--catalog`` or ``WRIT_CATALOG`` (default ``writ.toml``); the
+database from ``WRIT_DATABASE_URL``. Output is a table (rich), or JSON with
+``--json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+import pydantic
+from rich.console import Console
+from rich.table import Table
+
+from domain.catalog import Catalog
+from domain.errors import CatalogError, WritError
+from domain.principal import Principal
+from entrypoints.bootstrap import Runtime
+
+console = Console()
+
+
+class InputError(WritError):
+    code = "INVALID_INPUT"
+
+
+def principal_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
+        click.option("--catalog", envvar="WRIT_CATALOG", default="writ.toml", show_default=True,
+                     type=click.Path(dir_okay=False, path_type=Path), help="Catalog file."),
+        click.option("--purpose", "-p", envvar="WRIT_PURPOSE", help="Why (required for writes)."),
+        click.option("--role", "-r", "roles", envvar="WRIT_ROLES", multiple=True, help="Role (repeatable)."),
+        click.option("--tenant", "-t", envvar="WRIT_TENANT", required=True, help="Tenant id."),
+        click.option("--user", "-u", envvar="WRIT_USER", required=True, help="User id."),
+    ]
+    for option in options:
+        func = option(func)
+    return func
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Read and validate a catalog file (a CatalogError names the model and key, or the missing file)."""
+    if not path.is_file():
+        raise CatalogError(f"catalog {path} not found (set --catalog or WRIT_CATALOG; `writ init` writes one)")
+    return Catalog.from_toml(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def principal_from(user: str, tenant: str, roles: tuple[str, ...], purpose: str | None) -> Principal:
+    """The principal of the options (``--role`` repeatable and/or comma-separated)."""
+    split = tuple(part.strip() for role in roles for part in role.split(",") if part.strip())
+    try:
+        return Principal(user_id=user, tenant_id=tenant, roles=frozenset(split), purpose=purpose)
+    except pydantic.ValidationError as exc:
+        raise InputError(first_error(exc)) from None
+
+
+@contextmanager
+def session(user: str, tenant: str, roles: tuple[str, ...], purpose: str | None,
+            catalog: Path) -> Iterator[tuple[Runtime, Principal]]:
+    """The runtime on ``WRIT_DATABASE_URL`` with the options' catalog, and the options' principal."""
+    principal = principal_from(user, tenant, roles, purpose)
+    with Runtime(load_catalog(catalog)) as runtime:
+        yield runtime, principal
+
+
+def first_error(exc: pydantic.ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else error["msg"]
+
+
+def json_argument(text: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InputError("expected a JSON object, e.g. '{\"sku\": \"A-1\"}'")
+    return value
+
+
+def show(value: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps(value).decode())
+        return
+    rows = value if isinstance(value, list) else [value]
+    if not rows:
+        console.print("(nothing)")
+        return
+    columns = [key for key in rows[0] if key not in ("before", "after", "data")]
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(cell(row.get(column)) for column in columns))
+    console.print(table)
+
+
+def cell(value: Any) -> str:
+    return "" if value is None else value if isinstance(value, str) else orjson.dumps(value).decode()

@@ -1,0 +1,122 @@
+"""``writ create|replace|patch|delete|restore|purge|evaluate|get|history|decisions``.
+
+Every command acts as one principal (``entrypoints.cli.options``) on the
+catalog's models in ``WRIT_DATABASE_URL``. Output is a table, or JSON with
+``--json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import pydantic
+
+from domain.commands import Create, RecordCommand, parse_command
+from entrypoints.cli.options import InputError, cell, first_error, json_argument, principal_options, session, show
+
+
+def _parse(fields: dict[str, Any]) -> Create | RecordCommand:
+    try:
+        return parse_command(fields)
+    except pydantic.ValidationError as exc:
+        raise InputError(first_error(exc)) from None
+
+
+def _write(kind: str, needs_id: bool, body: str | None, help_text: str) -> click.Command:
+    @principal_options
+    @click.option("--idempotency-key", help="Repeat-safe key for this write.")
+    @click.option("--expected-version", type=int, help="Fail with VERSION_CONFLICT unless at this version.")
+    def command(model: str, record_id: str | None = None, payload: str | None = None, **options: Any) -> None:
+        fields: dict[str, Any] = {"kind": kind, "model": model,
+                                  "idempotency_key": options.pop("idempotency_key"),
+                                  "expected_version": options.pop("expected_version")}
+        if record_id is not None:
+            fields["id"] = record_id
+        if body is not None:
+            fields[body] = json_argument(payload or "{}")
+        as_json = options.pop("as_json")
+        with session(**options) as (runtime, principal):
+            result = runtime.writ.execute(principal, _parse(fields)).to_dict()
+        keys = ("id", "status", "version", "state", "position", "decision_id", "replayed")
+        show(result if as_json else {k: result[k] for k in keys}, as_json)
+
+    # Applied innermost-first, so the command line reads: MODEL [RECORD_ID] [PAYLOAD].
+    if body is not None:
+        command = click.argument("payload")(command)
+    if needs_id:
+        command = click.argument("record_id")(command)
+    command = click.argument("model")(command)
+    return click.command(kind, help=help_text)(command)
+
+
+RECORD_WRITES = [
+    _write("create", False, "data", "Create a record: MODEL '{\"field\": value, ...}'."),
+    _write("replace", True, "data", "PUT a record: omitted optional fields are cleared."),
+    _write("patch", True, "changes", "PATCH a record: change only the given fields."),
+    _write("delete", True, None, "Soft-delete a record (hidden from projections, kept in the store)."),
+    _write("restore", True, None, "Restore a soft-deleted record."),
+    _write("purge", True, None, "Force-delete a record: a Purged tombstone remains."),
+]
+
+
+@click.command()
+@principal_options
+@click.argument("command_json")
+def evaluate(command_json: str, as_json: bool, **options: Any) -> None:
+    """Dry-run a command given as JSON, e.g. '{"kind": "patch", "model": "Order", "id": "…", "changes": {…}}'."""
+    command = _parse(json_argument(command_json))
+    with session(**options) as (runtime, principal):
+        evaluation = runtime.writ.evaluate(principal, command).to_dict()
+    keys = ("outcome", "code", "message", "reasons")
+    show(evaluation if as_json else {k: evaluation[k] for k in keys}, as_json)
+
+
+@click.command()
+@principal_options
+@click.option("--version", "version", type=int, help="Read the record as of this version.")
+@click.option("--include-deleted", is_flag=True, help="Show a soft-deleted record (read_deleted grant).")
+@click.argument("model")
+@click.argument("record_id")
+def get(model: str, record_id: str, version: int | None, include_deleted: bool, as_json: bool,
+        **options: Any) -> None:
+    """Show a record now, or as of a version."""
+    with session(**options) as (runtime, principal):
+        record = runtime.writ.get(principal, model, record_id, version=version, include_deleted=include_deleted)
+    if as_json:
+        show(record, True)
+        return
+    show([{"field": key, "value": cell(value)} for key, value in record.items()], False)
+
+
+@click.command()
+@principal_options
+@click.argument("model")
+@click.argument("record_id")
+def history(model: str, record_id: str, as_json: bool, **options: Any) -> None:
+    """Every event of a record: who, why, when, and what changed."""
+    with session(**options) as (runtime, principal):
+        entries = [entry.to_dict() for entry in runtime.writ.history(principal, model, record_id)]
+    shown = entries if as_json else [
+        {k: e[k] for k in ("version", "event", "at", "actor", "purpose", "changes")} for e in entries
+    ]
+    show(shown, as_json)
+
+
+@click.command()
+@principal_options
+@click.option("--after", type=int, default=0, help="Start after this log position.")
+@click.option("--limit", type=int, default=100, show_default=True, help="Log events to read at most.")
+@click.option("--by", "actor", help="Only decisions on this user's commands.")
+@click.option("--model", help="Only decisions on this model.")
+@click.option("--outcome", type=click.Choice(["allowed", "refused", "parked", "failed"]))
+def decisions(after: int, limit: int, actor: str | None, model: str | None, outcome: str | None,
+              as_json: bool, **options: Any) -> None:
+    """Decisions (allowed, refused, parked, failed) in the tenant, oldest first."""
+    with session(**options) as (runtime, principal):
+        found = runtime.writ.decisions(principal, after=after, limit=limit, actor=actor, model=model, outcome=outcome)
+    keys = ("position", "at", "outcome", "operation", "model", "record_id", "actor", "code", "purpose")
+    show(found if as_json else [{k: d.get(k) for k in keys} for d in found], as_json)
+
+
+COMMANDS = [*RECORD_WRITES, evaluate, get, history, decisions]

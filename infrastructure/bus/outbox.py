@@ -1,0 +1,148 @@
+"""What the relay reads: batches of outgoing messages from the notification log.
+
+``RelayLog`` reads the log after a position, decodes each published event
+through the application's mapper, strips the data of records purged since
+(at any later position: a replay never republishes purged data) and turns it
+into an ``Outgoing`` message (``contract``). A batch stops before an event
+whose message exceeds the broker's size limit and names it as ``poison``;
+events an operator has set aside are passed over. ``BatchReader`` reads the
+next batch in a worker thread while the current one is published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from aiormq.exceptions import AMQPChannelError, AMQPError, ChannelInvalidStateError, DeliveryError
+from eventsourcing.persistence import Notification
+from pamqp.commands import Basic
+
+from domain.decision import Decision
+from domain.record import EVENT_TOPICS
+from infrastructure.bus.contract import DATA_EVENTS, RECORD_PREFIX, SCHEMA, IntegrationEvent, from_stored, is_published
+from infrastructure.bus.publish import Outgoing
+from infrastructure.log import EventLog
+
+PUBLISHED_TOPICS = (*EVENT_TOPICS, Decision.Created.TOPIC)
+PERSISTENT = 2  # AMQP delivery mode: the broker writes the message to disk
+BROKER_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, OSError, TimeoutError)
+CHANNEL_ERRORS = (AMQPChannelError, DeliveryError, ChannelInvalidStateError)
+"""The broker closed the channel or refused a message, while the connection stayed up."""
+
+
+@dataclass(frozen=True)
+class Poison:
+    """An event the relay cannot publish: where, and why."""
+
+    position: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Batch:
+    items: list[Outgoing]
+    last: int
+    count: int
+    poison: Poison | None = None
+
+
+class RelayLog:
+    """The notification log as outgoing messages."""
+
+    def __init__(self, log: EventLog, max_message_bytes: int) -> None:
+        self.log = log
+        self.max_message_bytes = max_message_bytes
+        self.set_aside: frozenset[int] = frozenset()
+
+    def read(self, after: int, limit: int) -> Batch:
+        notifications = self.log.read(after, limit)
+        published = [(n, self.log.decode(n)) for n in notifications
+                     if is_published(n.topic) and n.id not in self.set_aside]
+        purged = self.log.purged_among(
+            {UUID(str(n.originator_id)) for n, _ in published if n.topic.removeprefix(RECORD_PREFIX) in DATA_EVENTS})
+        items: list[Outgoing] = []
+        for notification, state in published:
+            item = outgoing(notification, state, UUID(str(notification.originator_id)) in purged)
+            if len(item.body) > self.max_message_bytes:
+                reason = f"its message has {len(item.body):,} bytes, over the broker limit of " \
+                         f"{self.max_message_bytes:,}"
+                return Batch(items, notification.id - 1, sum(1 for n in notifications if n.id < notification.id),
+                             Poison(notification.id, reason))
+            items.append(item)
+        return Batch(items, notifications[-1].id if notifications else after, len(notifications))
+
+    def behind(self, position: int) -> int:
+        return self.log.count_after(position, PUBLISHED_TOPICS)
+
+    def close(self) -> None:
+        self.log.close()
+
+
+def properties(event: IntegrationEvent) -> Basic.Properties:
+    """AMQP properties: persistent JSON, ``message_id`` = event id, correlation/causation headers."""
+    headers: dict[str, Any] = {"writ-schema": SCHEMA, "writ-position": event.position}
+    if event.correlation_id is not None:
+        headers["correlation_id"] = event.correlation_id
+    if event.causation_id is not None:
+        headers["causation_id"] = event.causation_id
+    return Basic.Properties(
+        message_id=event.event_id, content_type="application/json", delivery_mode=PERSISTENT,
+        headers=headers, message_type=event.event_type, correlation_id=event.correlation_id,
+        timestamp=datetime.fromisoformat(event.occurred_at), app_id="writ",
+    )
+
+
+def outgoing(notification: Notification, state: dict[str, Any], redact: bool) -> Outgoing:
+    event = from_stored(notification.id, notification.originator_id, notification.originator_version,
+                        notification.topic, state, redact=redact)
+    return Outgoing(notification.id, event.to_json(), event.routing_key, properties(event))
+
+
+class BatchReader:
+    """Reads batches in a worker thread, prefetching the next one while a full one is published."""
+
+    def __init__(self, read: Callable[[int], Batch], after: int, limit: int) -> None:
+        self._read = read
+        self._limit = limit
+        self._after = after
+        self._next: asyncio.Future[Batch] | None = None
+
+    async def next(self) -> Batch:
+        future, self._next = self._next, None
+        batch = await (future or self._spawn(self._after))
+        self._after = batch.last
+        if batch.count >= self._limit and batch.poison is None:
+            self._next = self._spawn(batch.last)
+        return batch
+
+    def _spawn(self, after: int) -> asyncio.Future[Batch]:
+        return asyncio.ensure_future(asyncio.to_thread(self._read, after))
+
+    async def close(self) -> None:
+        if self._next is not None:
+            await asyncio.gather(self._next, return_exceptions=True)
+
+
+class Backoff:
+    """Delays that double from ``first`` up to ``ceiling``; ``reset`` after a success."""
+
+    def __init__(self, first: float = 0.5, ceiling: float = 5.0) -> None:
+        self.first, self.ceiling, self.delay = first, ceiling, first
+
+    def next(self) -> float:
+        delay, self.delay = self.delay, min(self.delay * 2, self.ceiling)
+        return delay
+
+    def reset(self) -> None:
+        self.delay = self.first
+
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

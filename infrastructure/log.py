@@ -1,0 +1,68 @@
+"""The notification log, read-only, for the workers that follow it.
+
+``EventLog`` is what a projection or the relay needs of Writ's event store:
+batches of notifications after a position (``select_notifications``, which
+works on both databases), each decoded through the application's own mapper
+(so a cipher or compressor configured on the store is honoured), the head of
+the log, a follower's lag, which records of a batch were purged since, and a
+wake-up that fires when something is appended. It opens the recorder without
+creating tables (a writer or ``writ init`` did that) only after the backend
+has made sure they exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
+
+from eventsourcing.persistence import InfrastructureFactory, Notification
+from eventsourcing.utils import Environment
+
+from infrastructure.backend import APP_NAME
+from infrastructure.persistence import LogQueries, OrjsonMapper
+
+if TYPE_CHECKING:
+    from infrastructure.backend import Backend
+    from infrastructure.wakeup import Wakeup
+
+APPENDED_CHANNEL_DEFAULT = "writ_events"
+
+
+class EventLog:
+    """Writ's notification log: read, decode, measure lag; close it when done."""
+
+    def __init__(self, env: dict[str, str], backend: Backend) -> None:
+        self.backend = backend
+        self.factory: InfrastructureFactory[Any] = InfrastructureFactory.construct(Environment(APP_NAME, env))
+        recorder = self.factory.application_recorder()
+        assert isinstance(recorder, LogQueries)
+        self.recorder: Any = recorder
+        self.mapper = cast(OrjsonMapper, self.factory.mapper(self.factory.transcoder()))
+        self.channel: str = getattr(recorder, "channel_name", APPENDED_CHANNEL_DEFAULT)
+        """Where appends are announced (the event store's NOTIFY channel on PostgreSQL)."""
+
+    def read(self, after: int, limit: int, topics: Sequence[str] = ()) -> Sequence[Notification]:
+        """Up to ``limit`` notifications after position ``after`` (of ``topics``, when given)."""
+        return cast(Sequence[Notification], self.recorder.select_notifications(
+            after, limit, topics=topics, inclusive_of_start=False))
+
+    def decode(self, notification: Notification) -> dict[str, Any]:
+        """The stored event's attributes as a JSON-native dict."""
+        return self.mapper.decode_state(notification.state)
+
+    def head(self) -> int:
+        return int(self.recorder.max_notification_id() or 0)
+
+    def count_after(self, position: int, topics: Sequence[str]) -> int:
+        return int(self.recorder.count_after(position, topics))
+
+    def purged_among(self, record_ids: Collection[UUID]) -> set[UUID]:
+        return cast(set[UUID], self.recorder.purged_among(record_ids))
+
+    def wakeup(self) -> Wakeup:
+        """Wakes when something is appended to the log."""
+        return self.backend.wakeup(self.channel)
+
+    def close(self) -> None:
+        self.factory.close()

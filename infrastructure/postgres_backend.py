@@ -1,0 +1,155 @@
+"""Production: PostgreSQL sessions with keepalives, advisory locks and LISTEN/NOTIFY.
+
+Everything of Writ's lives in the URL's schema (events, views, positions, bus
+tables). Writ's own sessions carry TCP keepalives on both ends (see
+``infrastructure.settings.KEEPALIVE``) and the schema as ``search_path``, so a
+subscriber handler's unqualified tables land there too. The worker lock is a
+session advisory lock held on a dedicated session; the wake-up LISTENs on a
+dedicated session. Several processes may start at once on an empty schema:
+``schema_creation`` serializes them with an advisory lock, because the library
+creating its tables concurrently collides ("tuple concurrently updated").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import psycopg
+from psycopg import errors
+
+from infrastructure.backend import Backend
+from infrastructure.database import Database, Tx
+from infrastructure.locks import WorkerLock, lock_key
+from infrastructure.settings import PostgresConfig, postgres_conninfo
+from infrastructure.sql import POSTGRES, SQL, Identifier
+from infrastructure.wakeup import Wakeup
+
+
+class PostgresDatabase(Database):
+    def __init__(self, conninfo: dict[str, Any]) -> None:
+        super().__init__(POSTGRES)
+        self.conninfo = conninfo
+
+    def connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(**self.conninfo, autocommit=True)
+
+
+class AdvisoryLock(WorkerLock):
+    """A session advisory lock on a session of its own: it goes with the session."""
+
+    def __init__(self, name: str, conninfo: dict[str, Any], scope: str) -> None:
+        super().__init__(name)
+        self.conninfo = conninfo
+        self.key = lock_key(scope, name)
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def __str__(self) -> str:
+        return f"advisory lock {self.key} ({self.name})"
+
+    def try_acquire(self) -> bool:
+        if self.held():
+            return True
+        conn = psycopg.connect(**self.conninfo, autocommit=True, application_name=f"writ lock {self.name}"[:63])
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        if not (row and row[0]):
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def held(self) -> bool:
+        conn = self._conn
+        if conn is None or conn.closed:
+            return False
+        try:
+            conn.execute("SELECT 1")
+        except psycopg.Error:
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.closed:
+            with suppress(psycopg.Error):
+                conn.close()  # ends the session, and the advisory lock with it
+
+
+class ListeningWakeup(Wakeup):
+    """LISTEN on a dedicated session; ``wait`` returns at the first notification (and drains the burst)."""
+
+    def __init__(self, conninfo: dict[str, Any], channel: str) -> None:
+        self.conninfo = conninfo
+        self.channel = channel
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def start(self) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(**self.conninfo, autocommit=True)
+            self._conn.execute(SQL("LISTEN {}").format(Identifier(self.channel)).render(POSTGRES))
+
+    def wait(self, timeout: float) -> None:
+        self.start()
+        assert self._conn is not None
+        try:
+            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+                pass
+            for _ in self._conn.notifies(timeout=0):
+                pass  # one look covers the whole burst
+        except psycopg.OperationalError:
+            self.close()  # the session is gone: the next wait listens afresh
+            raise
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.closed:
+            with suppress(psycopg.Error):
+                conn.close()
+
+
+class PostgresBackend(Backend):
+    dialect = POSTGRES
+    row_lock = SQL(" FOR UPDATE")
+    transient = (psycopg.OperationalError, psycopg.InterfaceError)
+
+    def __init__(self, config: PostgresConfig) -> None:
+        super().__init__(config)
+        self.schema = config.schema
+        self.conninfo = postgres_conninfo(self.env())
+        options = f"{self.conninfo['options']} -c search_path={self.schema}".strip()
+        self.session_conninfo = {**self.conninfo, "options": options}
+
+    def describe(self) -> str:
+        return f"PostgreSQL {self.conninfo['host']}:{self.conninfo['port']}/{self.conninfo['dbname']} " \
+               f"schema {self.schema}"
+
+    @contextmanager
+    def schema_creation(self) -> Iterator[None]:
+        with psycopg.connect(**self.conninfo, autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (lock_key(self.schema, "schema-creation"),))
+            yield  # closing the session releases the lock
+
+    def database(self, *, views: bool = False) -> PostgresDatabase:
+        return PostgresDatabase(self.session_conninfo)
+
+    def table(self, name: str) -> Identifier:
+        return Identifier(self.schema, name)
+
+    def existing_columns(self, tx: Tx, table: str) -> set[str]:
+        rows = tx.query("SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+                        "AND table_name = ?", (self.schema, table))
+        return {row[0] for row in rows}
+
+    def is_missing_table(self, error: BaseException) -> bool:
+        return isinstance(error, errors.UndefinedTable | errors.UndefinedColumn)
+
+    def worker_lock(self, name: str) -> WorkerLock:
+        return AdvisoryLock(name, self.conninfo, self.schema)
+
+    def wakeup(self, channel: str) -> Wakeup:
+        return ListeningWakeup(self.conninfo, channel)
+
+    def notify(self, tx: Tx, channel: str) -> None:
+        tx.execute("SELECT pg_notify(?, '')", (channel,))

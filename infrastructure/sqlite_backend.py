@@ -1,0 +1,104 @@
+"""The embedded default: SQLite files, file locks, and a short poll instead of NOTIFY.
+
+The events live in the URL's file; Writ's views (and their positions) in
+``<events>-views.db`` beside it, so a projection's write transactions never
+contend with the command side's lock and readers of the views never touch the
+events file. Writ's own connections are WAL-mode and autocommit, with explicit
+``BEGIN IMMEDIATE`` transactions (the write lock up front: no deadlock on
+upgrade). The first connections to a fresh file are serialized by a file lock
+beside it, because switching a file to WAL fails at once ("database is
+locked") while another connection opens it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from infrastructure.backend import Backend
+from infrastructure.database import Database, Tx
+from infrastructure.locks import FileLock, WorkerLock
+from infrastructure.settings import SQLiteConfig
+from infrastructure.sql import SQLITE, Identifier
+from infrastructure.wakeup import PollingWakeup, Wakeup
+
+
+def views_path(events_path: str) -> str:
+    """``writ.db`` -> ``writ-views.db``: the views file beside the events file."""
+    path = Path(events_path)
+    return str(path.with_name(f"{path.stem}-views{path.suffix or '.db'}"))
+
+
+@contextmanager
+def sqlite_opening(path: str) -> Iterator[None]:
+    """Hold ``<path>.start-lock`` while a connection opens the SQLite file (and may switch it to WAL,
+    which does not wait for other connections: it fails with "database is locked")."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.start-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def connect_sqlite(path: str) -> sqlite3.Connection:
+    """A WAL-mode, autocommit connection to a SQLite file Writ's own code uses (views, bus tables)."""
+    with sqlite_opening(path):
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
+
+
+class SQLiteDatabase(Database):
+    begin_sql = "BEGIN IMMEDIATE"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(SQLITE)
+        self.path = path
+
+    def connect(self) -> sqlite3.Connection:
+        return connect_sqlite(self.path)
+
+
+class SQLiteBackend(Backend):
+    dialect = SQLITE
+    transient = (sqlite3.OperationalError,)
+
+    def __init__(self, config: SQLiteConfig) -> None:
+        super().__init__(config)
+        self.path = config.path
+        self.views_path = views_path(config.path)
+
+    def describe(self) -> str:
+        return f"SQLite {self.path}"
+
+    @contextmanager
+    def schema_creation(self) -> Iterator[None]:
+        with sqlite_opening(self.path):
+            yield
+
+    def database(self, *, views: bool = False) -> SQLiteDatabase:
+        return SQLiteDatabase(self.views_path if views else self.path)
+
+    def table(self, name: str) -> Identifier:
+        return Identifier(name)
+
+    def existing_columns(self, tx: Tx, table: str) -> set[str]:
+        return {row[0] for row in tx.query("SELECT name FROM pragma_table_info(?)", (table,))}
+
+    def is_missing_table(self, error: BaseException) -> bool:
+        missing = ("no such table", "no such column")
+        return isinstance(error, sqlite3.OperationalError) and str(error).startswith(missing)
+
+    def worker_lock(self, name: str) -> WorkerLock:
+        return FileLock(name, f"{self.path}.{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.lock")
+
+    def wakeup(self, channel: str) -> Wakeup:
+        return PollingWakeup()
+
+    def notify(self, tx: Any, channel: str) -> None:
+        """Waiters poll on SQLite: nothing to send."""
