@@ -12,7 +12,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from domain.catalog import Catalog
-from infrastructure.backend import Backend, open_backend
+from infrastructure.backend import Backend
+from infrastructure.backends import open_backend
 
 if TYPE_CHECKING:
     from application.service import Writ

@@ -1,10 +1,11 @@
 """The backend: the one object that knows which database Writ runs on.
 
-``open_backend(url)`` builds it once from the URL (``infrastructure.settings``):
-a ``SQLiteBackend`` (``infrastructure.sqlite_backend``) or a
-``PostgresBackend`` (``infrastructure.postgres_backend``, imported only then,
-so the embedded default never loads psycopg). It owns everything that differs
-at the database level:
+``infrastructure.backends.open_backend(url)`` builds it once from the URL
+(``infrastructure.config``): a ``SQLiteBackend``
+(``infrastructure.sqlite_backend``) or a ``PostgresBackend``
+(``infrastructure.postgres_backend``, imported only then, so the embedded
+default never loads psycopg). It owns everything that differs at the database
+level:
 
 * the event store's settings (the ``eventsourcing`` environment) and the
   serialized creation of its schema when several processes start at once;
@@ -25,7 +26,7 @@ from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from infrastructure.settings import DatabaseConfig, SQLiteConfig, parse_database_url
+from infrastructure.config import DatabaseConfig, SQLiteConfig
 from infrastructure.sql import SQL, Dialect, Identifier
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from domain.catalog import Catalog
     from infrastructure.database import Database
     from infrastructure.locks import WorkerLock
-    from infrastructure.log import EventLog
     from infrastructure.wakeup import Wakeup
 
 APP_NAME = "Writ"
@@ -73,13 +73,6 @@ class Backend(ABC):
 
         with self.schema_creation():
             return Writ(catalog, env=self.env(create_tables=create_tables), clock=clock)
-
-    def open_log(self) -> EventLog:
-        """The notification log alone, for workers that follow it (close it when done)."""
-        from infrastructure.log import EventLog
-
-        with self.schema_creation():
-            return EventLog(self.env(), self)
 
     # -- Writ's own tables ----------------------------------------------------
 
@@ -136,15 +129,3 @@ def event_store_env(config: DatabaseConfig, *, create_tables: bool = True) -> di
         POSTGRES_CONNECT_TIMEOUT=str(config.connect_timeout),
     )
     return env
-
-
-def open_backend(url: str | None = None) -> Backend:
-    """The backend of a database URL (``WRIT_DATABASE_URL``, or the embedded default, when omitted)."""
-    config = parse_database_url(url)
-    if isinstance(config, SQLiteConfig):
-        from infrastructure.sqlite_backend import SQLiteBackend
-
-        return SQLiteBackend(config)
-    from infrastructure.postgres_backend import PostgresBackend
-
-    return PostgresBackend(config)

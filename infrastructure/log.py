@@ -5,9 +5,9 @@ batches of notifications after a position (``select_notifications``, which
 works on both databases), each decoded through the application's own mapper
 (so a cipher or compressor configured on the store is honoured), the head of
 the log, a follower's lag, which records of a batch were purged since, and a
-wake-up that fires when something is appended. It opens the recorder without
-creating tables (a writer or ``writ init`` did that) only after the backend
-has made sure they exist.
+wake-up that fires when something is appended. ``open_log_of`` opens it (and
+creates the event store's tables if need be, under the backend's
+schema-creation lock).
 """
 
 from __future__ import annotations
@@ -66,3 +66,9 @@ class EventLog:
 
     def close(self) -> None:
         self.factory.close()
+
+
+def open_log_of(backend: Backend) -> EventLog:
+    """The notification log of a backend's event store (its tables made first, if need be)."""
+    with backend.schema_creation():
+        return EventLog(backend.env(), backend)

@@ -20,9 +20,9 @@ import psycopg
 from psycopg import errors
 
 from infrastructure.backend import Backend
+from infrastructure.config import PostgresConfig, postgres_conninfo
 from infrastructure.database import Database, Tx
 from infrastructure.locks import WorkerLock, lock_key
-from infrastructure.settings import PostgresConfig, postgres_conninfo
 from infrastructure.sql import POSTGRES, SQL, Identifier
 from infrastructure.wakeup import Wakeup
 

@@ -1,130 +1,50 @@
-"""Configuration: one URL picks the database; everything else follows.
+"""Where earlier releases documented Writ's entry points: kept as thin aliases.
 
-``WRIT_DATABASE_URL`` (or the ``database_url`` argument) is either
-``sqlite:///path/to/file.db`` (the embedded default is ``sqlite:///writ.db``)
-or ``postgresql://user:password@host:port/dbname?schema=name&pool_size=4``.
-``parse_database_url`` turns it into a ``SQLiteConfig`` or ``PostgresConfig``;
-``infrastructure.backend.open_backend`` builds the one backend object from it,
-and only that object knows which database it is on.
-
-``open_writ`` and ``open_log`` are the documented entry points of earlier
-releases and stay here as thin aliases of the backend's own.
+``open_writ`` (the command service on a database URL), ``open_log`` (the
+notification log), ``writ_env`` (the eventsourcing environment of a URL) and
+the configuration names now live in ``infrastructure.config``,
+``infrastructure.backend`` and ``infrastructure.backends``.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import TYPE_CHECKING
 
-from domain.errors import WritError
+from infrastructure.backend import event_store_env
+from infrastructure.backends import open_backend
+from infrastructure.config import (
+    DEFAULT_AMQP_URL,
+    DEFAULT_DATABASE_URL,
+    KEEPALIVE,
+    ConfigurationError,
+    amqp_url,
+    database_url,
+    parse_database_url,
+    postgres_conninfo,
+)
+from infrastructure.log import EventLog, open_log_of
 
 if TYPE_CHECKING:
     from application.service import Clock, Writ
     from domain.catalog import Catalog
-    from infrastructure.log import EventLog
 
-DEFAULT_DATABASE_URL = "sqlite:///writ.db"
-DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-
-KEEPALIVE = {"idle": 5, "interval": 2, "count": 3}
-"""TCP keepalive for Writ's own PostgreSQL sessions, set on both ends: when a worker's host or the network
-vanishes, the server ends its session (and the advisory lock it holds, so a standby takes over)
-within about idle + interval x count = 11 s, and the worker notices a vanished server as soon."""
-
-
-class ConfigurationError(WritError):
-    code = "CONFIGURATION_INVALID"
-
-
-@dataclass(frozen=True)
-class SQLiteConfig:
-    path: str
-
-
-@dataclass(frozen=True)
-class PostgresConfig:
-    dbname: str
-    host: str
-    port: int
-    user: str
-    password: str
-    schema: str
-    pool_size: int
-    max_overflow: int
-    connect_timeout: int
-
-
-DatabaseConfig = SQLiteConfig | PostgresConfig
-
-
-def database_url() -> str:
-    return os.environ.get("WRIT_DATABASE_URL") or DEFAULT_DATABASE_URL
-
-
-def amqp_url() -> str:
-    return os.environ.get("WRIT_AMQP_URL") or DEFAULT_AMQP_URL
-
-
-def parse_database_url(url: str | None = None) -> DatabaseConfig:
-    """The database a URL names (``WRIT_DATABASE_URL``, or the embedded default, when omitted)."""
-    url = url or database_url()
-    parts = urlsplit(url)
-    if parts.scheme == "sqlite":
-        path = unquote(parts.path)
-        if not path or path == "/":
-            raise ConfigurationError(f"SQLite URL needs a file: {url!r} (e.g. sqlite:///writ.db)")
-        return SQLiteConfig(path[1:])  # sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db
-    if parts.scheme in ("postgresql", "postgres"):
-        query = parse_qs(parts.query)
-        try:
-            return PostgresConfig(
-                dbname=unquote(parts.path.lstrip("/")) or "postgres", host=parts.hostname or "127.0.0.1",
-                port=parts.port or 5432, user=unquote(parts.username or os.environ.get("USER", "postgres")),
-                password=unquote(parts.password or ""), schema=query.get("schema", ["public"])[0],
-                pool_size=int(query.get("pool_size", ["4"])[0]),
-                max_overflow=int(query.get("max_overflow", ["8"])[0]),
-                connect_timeout=int(query.get("connect_timeout", ["5"])[0]),
-            )
-        except ValueError as exc:
-            raise ConfigurationError(f"Invalid PostgreSQL URL {url!r}: {exc}") from None
-    raise ConfigurationError(
-        f"Unsupported database URL {url!r}: use sqlite:///file.db or postgresql://user@host/db"
-    )
+__all__ = [
+    "DEFAULT_AMQP_URL", "DEFAULT_DATABASE_URL", "KEEPALIVE", "ConfigurationError", "amqp_url", "database_url",
+    "open_log", "open_writ", "postgres_conninfo", "writ_env",
+]
 
 
 def writ_env(url: str | None = None, *, create_tables: bool = True) -> dict[str, str]:
     """The eventsourcing environment for a database URL."""
-    from infrastructure.backend import event_store_env
-
     return event_store_env(parse_database_url(url), create_tables=create_tables)
-
-
-def postgres_conninfo(env: dict[str, str]) -> dict[str, Any]:
-    """psycopg connection arguments for a PostgreSQL ``writ_env`` (Writ's own sessions): keepalives on both
-    ends, ``PGOPTIONS`` kept."""
-    server_side = " ".join(f"-c tcp_keepalives_{name}={value}" for name, value in KEEPALIVE.items())
-    server_side = f"{os.environ.get('PGOPTIONS', '')} {server_side}".strip()  # an explicit option hides PGOPTIONS
-    return {
-        "dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"], "port": int(env["POSTGRES_PORT"]),
-        "user": env["POSTGRES_USER"], "password": env["POSTGRES_PASSWORD"] or None,
-        "connect_timeout": int(env["POSTGRES_CONNECT_TIMEOUT"]),
-        "keepalives": 1, **{f"keepalives_{name}": value for name, value in KEEPALIVE.items()},
-        "options": server_side,
-    }
 
 
 def open_writ(catalog: Catalog, url: str | None = None, *, clock: Clock | None = None,
               create_tables: bool = True) -> Writ:
-    """A ready command service on the configured database (alias of ``Backend.open_writ``)."""
-    from infrastructure.backend import open_backend
-
+    """A ready command service on the configured database."""
     return open_backend(url).open_writ(catalog, clock=clock, create_tables=create_tables)
 
 
 def open_log(url: str | None = None) -> EventLog:
-    """Writ's notification log alone, for workers that follow it (alias of ``Backend.open_log``)."""
-    from infrastructure.backend import open_backend
-
-    return open_backend(url).open_log()
+    """Writ's notification log alone, for workers that follow it (close it when done)."""
+    return open_log_of(open_backend(url))

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from infrastructure.backend import Backend
+from infrastructure.config import SQLiteConfig
 from infrastructure.database import Database, Tx
 from infrastructure.locks import FileLock, WorkerLock
-from infrastructure.settings import SQLiteConfig
 from infrastructure.sql import SQLITE, Identifier
 from infrastructure.wakeup import PollingWakeup, Wakeup
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from domain.catalog import Catalog
-from infrastructure.backend import Backend, open_backend
+from infrastructure.backend import Backend
+from infrastructure.backends import open_backend
+from infrastructure.log import open_log_of
 from projections.errors import (
     ProjectionBusyError,
     ProjectionHaltedError,
@@ -50,4 +52,4 @@ def open_views(catalog: Catalog, where: Where = None) -> Views:
 def open_worker(catalog: Catalog, where: Where = None, **options: Any) -> ProjectionWorker:
     """A projection worker reading the log of a database (close it when done)."""
     backend = backend_of(where)
-    return ProjectionWorker(catalog, backend.open_log(), ViewStore(catalog, backend), **options)
+    return ProjectionWorker(catalog, open_log_of(backend), ViewStore(catalog, backend), **options)

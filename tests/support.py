@@ -26,6 +26,18 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, *, ever
         time.sleep(every)
 
 
+def writ_command(*arguments: str, check: bool = True, env: dict[str, str] | None = None,
+                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``writ <arguments>`` run to completion in its own process (stdout and stderr captured)."""
+    command = [sys.executable, "-c", "from entrypoints.cli import main; main()", *arguments]
+    environment = {**os.environ, "COLUMNS": "200", **(env or {})}
+    done = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    if check and done.returncode != 0:
+        pytest.fail(f"writ {' '.join(arguments)} exited {done.returncode}: {done.stderr}")
+    return done
+
+
 class CliProcess:
     """``writ <arguments>`` as a subprocess (so tests can SIGKILL it), its stderr collected by line."""
 

@@ -9,6 +9,7 @@ database from ``WRIT_DATABASE_URL``. Output is a table (rich), or JSON with
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +46,12 @@ def principal_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in options:
         func = option(func)
     return func
+
+
+def operator_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--operator``: who runs an operator command (default ``WRIT_USER``, else the OS user)."""
+    return click.option("--operator", envvar="WRIT_USER", default=getpass.getuser, show_default="$WRIT_USER or you",
+                        help="Who is running this (recorded with a set-aside).")(func)
 
 
 def load_catalog(path: Path) -> Catalog:

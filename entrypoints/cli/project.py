@@ -1,4 +1,13 @@
-"""``writ project``: run the projection worker, rebuild the views, or show the lag (``--status``)."""
+"""``writ project``: run the projection worker, rebuild the views, show the lag, or set an event aside.
+
+Examples::
+
+    writ project                      # follow the log (SIGTERM/SIGINT: a clean stop)
+    writ project --once               # catch up, then exit (non-zero if an event halts it)
+    writ project --rebuild            # replay into fresh tables and swap them in, with a progress bar
+    writ project --status --json      # position, head, lag in events and seconds, worker, halt
+    writ project --set-aside 812 --reason "NUL byte from the 0.1 importer; fixed in the source"
+"""
 
 from __future__ import annotations
 
@@ -15,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from entrypoints.bootstrap import Runtime
-from entrypoints.cli.options import load_catalog
+from entrypoints.cli.options import load_catalog, operator_option
 from projections import ProjectionWorker
 from projections.runner import DEFAULT_BATCH_SIZE
 
@@ -24,19 +33,29 @@ from projections.runner import DEFAULT_BATCH_SIZE
 @click.option("--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL).")
 @click.option("--catalog", "catalog_path", default="writ.toml", show_default=True, envvar="WRIT_CATALOG",
               type=click.Path(dir_okay=False, path_type=Path), help="Catalog file (or WRIT_CATALOG).")
-@click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True, help="Events per transaction at most.")
+@click.option("--batch-size", type=click.IntRange(1, 1_000_000), default=DEFAULT_BATCH_SIZE, show_default=True,
+              help="Events per transaction at most.")
 @click.option("--once", is_flag=True, help="Catch up with the log, then exit.")
 @click.option("--rebuild", is_flag=True, help="Rebuild every view from the log into fresh tables and swap.")
 @click.option("--status", "show_status", is_flag=True, help="Print position, events and seconds behind.")
+@click.option("--set-aside", "set_aside", type=click.IntRange(1), metavar="POSITION",
+              help="Skip the event at POSITION that halted the projection (recorded with --operator and --reason).")
+@click.option("--reason", help="Why the event is set aside (required with --set-aside).")
+@operator_option
 @click.option("--json", "as_json", is_flag=True, help="With --status: JSON lines.")
 def project(database_url: str | None, catalog_path: Path, batch_size: int, once: bool, rebuild: bool,
-            show_status: bool, as_json: bool) -> None:
+            show_status: bool, set_aside: int | None, reason: str | None, operator: str, as_json: bool) -> None:
     """Keep the current-rows views up to date from the notification log (one active worker)."""
     console = Console(stderr=True)
+    if set_aside is not None and not (reason or "").strip():
+        raise click.UsageError("--set-aside needs --reason: say why the event is skipped")
     with Runtime(load_catalog(catalog_path), database_url) as runtime:
         worker = runtime.worker(batch_size=batch_size,
                                 log_line=lambda line: console.print(f"writ project: {line}", highlight=False))
-        if show_status:
+        if set_aside is not None:
+            worker.set_aside_event(set_aside, reason or "", operator)
+            click.echo(f"set aside position {set_aside} for {worker.name} (by {operator}): it resumes past it")
+        elif show_status:
             _print_status(worker, as_json)
         elif rebuild:
             _rebuild(worker, console)
@@ -74,10 +93,12 @@ def _print_status(worker: ProjectionWorker, as_json: bool) -> None:
         for status in found:
             click.echo(orjson.dumps(status).decode())
         return
-    table = Table("projection", "position", "head", "events behind", "seconds behind", "updated", "worker")
+    table = Table("projection", "position", "head", "events behind", "seconds behind", "updated", "worker",
+                  "halted")
     for s in found:
+        halted = "-" if s.halted_at is None else f"at {s.halted_at}: {s.halted_reason}"
         table.add_row(s.name, str(s.position), str(s.head), str(s.events_behind), f"{s.seconds_behind:.1f}",
-                      s.updated_at or "never", s.worker or "-")
+                      s.updated_at or "never", s.worker or "-", halted)
     if not found:
         click.echo("no projection has run on this database yet")
         return

@@ -32,7 +32,8 @@ import aiormq
 from aio_pika.abc import AbstractConnection
 from yarl import URL
 
-from infrastructure.backend import Backend, open_backend
+from infrastructure.backend import Backend
+from infrastructure.backends import open_backend
 from infrastructure.bus.contract import DEFAULT_EXCHANGE
 from infrastructure.bus.fast_publish import PipelinedPublisher, fast_path_available
 from infrastructure.bus.outbox import (
@@ -46,6 +47,7 @@ from infrastructure.bus.outbox import (
 )
 from infrastructure.bus.publish import PublicPublisher, Publisher
 from infrastructure.locks import holder_label
+from infrastructure.log import open_log_of
 from infrastructure.positions import FencedError, Position, Positions
 
 log = logging.getLogger("writ.relay")
@@ -76,7 +78,7 @@ class Relay:
         self.amqp_url, self.exchange_name = amqp_url, exchange
         self.window, self.batch_size, self.publisher = window, batch_size, publisher
         self.name = f"relay:{exchange}"
-        self.log = RelayLog(self.backend.open_log(), max_message_bytes)
+        self.log = RelayLog(open_log_of(self.backend), max_message_bytes)
         self.database = self.backend.database()
         self.positions = Positions(self.backend)
         self.lock = self.backend.worker_lock(self.name)

@@ -80,3 +80,42 @@ def test_idempotent_repeat_returns_first_result_and_appends_nothing(writ: Writ) 
     assert writ.recorder.max_notification_id() == position
     other_user = writ.create(principal("bob"), "Order", {"sku": "IDEM-2", "total": "5"}, idempotency_key="k2")
     assert other_user.id != first.id and not other_user.replayed
+
+
+class Overtaken(Writ):
+    """A command service whose every load is overtaken by another service's write to the same record
+    before it saves: a real concurrent writer, on the same database, between decide and save."""
+
+    name = "Writ"  # the same event store (the library names tables after the application)
+    rival: Writ
+
+    def _load(self, record_id: Any) -> Any:
+        loaded = super()._load(record_id)
+        if loaded is not None and loaded.model == "Tally":
+            self.rival.patch(principal("rival"), "Tally", record_id, {"b": self.rival.clock().microsecond})
+        elif loaded is not None:
+            self.rival.patch(principal("rival", loaded.tenant, "manager"), loaded.model, record_id,
+                             {"note": str(self.rival.clock().microsecond)})
+        return loaded
+
+
+def test_a_write_overtaken_on_every_attempt_fails_with_a_failed_decision(
+        writ: Writ, catalog: Any, database_url: str) -> None:
+    from infrastructure.backends import open_backend
+
+    backend = open_backend(database_url)
+    overtaken = Overtaken(writ.catalog, env=backend.env())
+    overtaken.rival, overtaken.max_attempts = writ, 3
+    try:
+        record_id = writ.create(principal(), "Tally", {"a": 1}).id
+        try:
+            overtaken.patch(principal("loser"), "Tally", record_id, {"a": 2})
+            raise AssertionError("the overtaken write went through")
+        except VersionConflictError as exc:
+            assert exc.code == "VERSION_CONFLICT"
+        assert writ.get(principal(), "Tally", record_id)["a"] == 1
+        assert writ.get(principal(), "Tally", record_id)["_version"] == 4  # three rival patches, no more
+        failed = writ.decisions(principal(), actor="loser")
+        assert [(d["outcome"], d["code"]) for d in failed] == [("failed", "VERSION_CONFLICT")]
+    finally:
+        overtaken.close()

@@ -126,9 +126,10 @@ class BusConsumer:
         return self.consumed()
 
 
-def relay_process(database_url: str, amqp_url: str, exchange: str) -> CliProcess:
+def relay_process(database_url: str, amqp_url: str, exchange: str, *options: str) -> CliProcess:
     """``writ relay`` for one exchange, as a subprocess."""
-    return CliProcess("relay", "--database", database_url, "--exchange", exchange, env={"WRIT_AMQP_URL": amqp_url})
+    return CliProcess("relay", "--database", database_url, "--exchange", exchange, *options,
+                      env={"WRIT_AMQP_URL": amqp_url})
 
 
 @pytest.fixture
@@ -147,17 +148,67 @@ def bus_consumer(database_url: str, amqp_url: str, bus_exchange: str) -> Iterato
 
 
 @pytest.fixture
-def bus_relay(database_url: str, amqp_url: str, bus_exchange: str) -> Iterator[Callable[[], CliProcess]]:
+def bus_relay(database_url: str, amqp_url: str, bus_exchange: str) -> Iterator[Callable[..., CliProcess]]:
     processes: list[CliProcess] = []
 
-    def start() -> CliProcess:
-        process = relay_process(database_url, amqp_url, bus_exchange)
+    def start(*options: str) -> CliProcess:
+        process = relay_process(database_url, amqp_url, bus_exchange, *options)
         processes.append(process)
         return process
 
     yield start
     for process in processes:
         process.stop()
+
+
+class BusTap:
+    """A raw consumer of every message on the exchange (an exclusive queue bound with ``#``): the AMQP
+    properties and routing key as the broker delivered them, not as a Subscriber decodes them."""
+
+    def __init__(self, amqp_url: str, exchange: str) -> None:
+        self.amqp_url, self.exchange = amqp_url, exchange
+        self.messages: list[aio_pika.abc.AbstractIncomingMessage] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        connection = await aio_pika.connect(self.amqp_url, timeout=5)
+        async with connection:
+            channel = await connection.channel()
+            exchange = await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+            queue = await channel.declare_queue(exclusive=True)
+            await queue.bind(exchange, "#")
+
+            async def keep(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+                await message.ack()
+                self.messages.append(message)
+
+            await queue.consume(keep)
+            self._ready.set()
+            await self._stop.wait()
+
+    def start(self) -> BusTap:
+        self._thread.start()
+        wait_until(self._ready.is_set, 15, "the tap to bind its queue")
+        return self
+
+    def wait_for(self, count: int, timeout: float = 60) -> list[aio_pika.abc.AbstractIncomingMessage]:
+        wait_until(lambda: len(self.messages) >= count, timeout, f"{count} tapped messages")
+        return list(self.messages)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(15)
+
+
+@pytest.fixture
+def bus_tap(amqp_url: str, bus_exchange: str) -> Iterator[BusTap]:
+    tap = BusTap(amqp_url, bus_exchange).start()
+    yield tap
+    tap.stop()
 
 
 def _delete_queues(amqp_url: str, names: list[str]) -> None:

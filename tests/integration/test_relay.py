@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import aio_pika
 import orjson
 import pytest
 from click.testing import CliRunner
 
 from application.service import Writ
+from domain.errors import WritError
 from domain.principal import Principal
 from entrypoints.cli import main
+from infrastructure.backends import open_backend
 from tests.integration.conftest import bus_written_ids
 
 pytestmark = pytest.mark.rabbitmq
@@ -56,6 +59,55 @@ def test_events_carry_the_integration_schema_and_headers(writ, bus_consumer, bus
     patched = consumer.events[f"{created.id}:2"]
     assert patched.changes is not None and patched.changes["quantity"] == 3 and patched.data is None
     assert patched.decision is not None and patched.decision["operation"] == "update"
+
+
+@pytest.mark.parametrize("publisher", ["fast", "public"])
+def test_every_message_is_persistent_json_with_its_headers_and_an_escaped_routing_key(
+        writ, database_url, bus_tap, bus_relay, publisher) -> None:
+    """Record events and every kind of decision that changed nothing (refused, parked, failed) go out as
+    persistent JSON with ``message_id`` = event id, the contract headers and injective routing keys."""
+    dotted = Principal(user_id="ann", tenant_id="acme.x", roles=frozenset({"manager"}), purpose="bus",
+                       correlation_id="corr-9", causation_id="cause-9")
+    underscored = dotted.model_copy(update={"tenant_id": "acme_x"})
+    first = writ.create(dotted, "Order", {"sku": "DOT-1", "total": "1"})
+    writ.create(underscored, "Order", {"sku": "UND-1", "total": "1"})
+    with pytest.raises(WritError):  # refused: a clerk may not purge
+        writ.purge(dotted.model_copy(update={"roles": frozenset({"clerk"})}), "Order", first.id)
+    with pytest.raises(WritError):  # parked: needs approval
+        writ.patch(dotted, "Order", first.id, {"total": "20000"})
+    _fail_once(writ, database_url, first.id)
+    written = bus_written_ids(writ)
+    bus_relay("--publisher", publisher)
+    messages = bus_tap.wait_for(len(written))
+
+    assert [m.message_id for m in messages] == written
+    outcomes = [orjson.loads(m.body).get("decision", {}).get("outcome") for m in messages if m.type == "Decision"]
+    assert sorted(outcomes) == ["failed", "parked", "refused"]
+    for message in messages:
+        body = orjson.loads(message.body)
+        assert (message.delivery_mode, message.content_type) == (aio_pika.DeliveryMode.PERSISTENT, "application/json")
+        assert message.message_id == body["event_id"] and message.type == body["event_type"]
+        assert message.headers["writ-schema"] == "writ.event/1"
+        assert message.headers["writ-position"] == body["position"]
+        if body["correlation_id"] is not None:
+            assert message.headers["correlation_id"] == body["correlation_id"] == message.correlation_id
+        tenant = {"acme.x": "acme%2Ex", "acme_x": "acme_x"}[body["tenant"]]
+        assert message.routing_key == f"{tenant}.Order.{body['event_type']}"
+    ours = [m for m in messages if m.type != "Decision" and orjson.loads(m.body)["actor"] == "ann"]
+    assert len(ours) == 2 and {m.headers.get("causation_id") for m in ours} == {"cause-9"}
+
+
+def _fail_once(writ: Writ, database_url: str, record_id: str) -> None:
+    """A command that fails: every attempt is overtaken by a write of another service (a failed decision)."""
+    from tests.application.test_concurrency import Overtaken
+
+    overtaken = Overtaken(writ.catalog, env=open_backend(database_url).env())
+    overtaken.rival, overtaken.max_attempts = writ, 2
+    try:
+        with pytest.raises(WritError):
+            overtaken.patch(MANAGER.model_copy(update={"tenant_id": "acme.x"}), "Order", record_id, {"note": "x"})
+    finally:
+        overtaken.close()
 
 
 def test_purged_record_data_is_never_published_but_the_tombstone_is(writ, bus_consumer, bus_relay) -> None:

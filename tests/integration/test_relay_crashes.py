@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from infrastructure.backend import open_backend
+from infrastructure.backends import open_backend
 from infrastructure.positions import Positions
 from tests.integration.conftest import bus_written_ids
 from tests.integration.test_relay import write_orders

@@ -1,0 +1,101 @@
+"""Configuration: one URL picks the database; everything else follows.
+
+``WRIT_DATABASE_URL`` (or the ``database_url`` argument) is either
+``sqlite:///path/to/file.db`` (the embedded default is ``sqlite:///writ.db``)
+or ``postgresql://user:password@host:port/dbname?schema=name&pool_size=4``.
+``parse_database_url`` turns it into a ``SQLiteConfig`` or ``PostgresConfig``;
+``infrastructure.backends.open_backend`` builds the one backend object from
+it, and only that object knows which database it is on. ``WRIT_AMQP_URL``
+names the broker.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from domain.errors import WritError
+
+DEFAULT_DATABASE_URL = "sqlite:///writ.db"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+KEEPALIVE = {"idle": 5, "interval": 2, "count": 3}
+"""TCP keepalive for Writ's own PostgreSQL sessions, set on both ends: when a worker's host or the network
+vanishes, the server ends its session (and the advisory lock it holds, so a standby takes over)
+within about idle + interval x count = 11 s, and the worker notices a vanished server as soon."""
+
+
+class ConfigurationError(WritError):
+    code = "CONFIGURATION_INVALID"
+
+
+@dataclass(frozen=True)
+class SQLiteConfig:
+    path: str
+
+
+@dataclass(frozen=True)
+class PostgresConfig:
+    dbname: str
+    host: str
+    port: int
+    user: str
+    password: str
+    schema: str
+    pool_size: int
+    max_overflow: int
+    connect_timeout: int
+
+
+DatabaseConfig = SQLiteConfig | PostgresConfig
+
+
+def database_url() -> str:
+    return os.environ.get("WRIT_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def amqp_url() -> str:
+    return os.environ.get("WRIT_AMQP_URL") or DEFAULT_AMQP_URL
+
+
+def parse_database_url(url: str | None = None) -> DatabaseConfig:
+    """The database a URL names (``WRIT_DATABASE_URL``, or the embedded default, when omitted)."""
+    url = url or database_url()
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        if not path or path == "/":
+            raise ConfigurationError(f"SQLite URL needs a file: {url!r} (e.g. sqlite:///writ.db)")
+        return SQLiteConfig(path[1:])  # sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db
+    if parts.scheme in ("postgresql", "postgres"):
+        query = parse_qs(parts.query)
+        try:
+            return PostgresConfig(
+                dbname=unquote(parts.path.lstrip("/")) or "postgres", host=parts.hostname or "127.0.0.1",
+                port=parts.port or 5432, user=unquote(parts.username or os.environ.get("USER", "postgres")),
+                password=unquote(parts.password or ""), schema=query.get("schema", ["public"])[0],
+                pool_size=int(query.get("pool_size", ["4"])[0]),
+                max_overflow=int(query.get("max_overflow", ["8"])[0]),
+                connect_timeout=int(query.get("connect_timeout", ["5"])[0]),
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"Invalid PostgreSQL URL {url!r}: {exc}") from None
+    raise ConfigurationError(
+        f"Unsupported database URL {url!r}: use sqlite:///file.db or postgresql://user@host/db"
+    )
+
+
+def postgres_conninfo(env: dict[str, str]) -> dict[str, Any]:
+    """psycopg connection arguments for a PostgreSQL ``writ_env`` (Writ's own sessions): keepalives on both
+    ends, ``PGOPTIONS`` kept."""
+    server_side = " ".join(f"-c tcp_keepalives_{name}={value}" for name, value in KEEPALIVE.items())
+    server_side = f"{os.environ.get('PGOPTIONS', '')} {server_side}".strip()  # an explicit option hides PGOPTIONS
+    return {
+        "dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"], "port": int(env["POSTGRES_PORT"]),
+        "user": env["POSTGRES_USER"], "password": env["POSTGRES_PASSWORD"] or None,
+        "connect_timeout": int(env["POSTGRES_CONNECT_TIMEOUT"]),
+        "keepalives": 1, **{f"keepalives_{name}": value for name, value in KEEPALIVE.items()},
+        "options": server_side,
+    }

@@ -1,0 +1,142 @@
+"""Workers never crash-loop on one event: they halt at it, say where and why, and resume once an operator
+sets it aside, losing nothing after it. Real ``writ`` processes, both databases.
+
+The poison is written the way an older release or a hand-made import could have written it: a record
+event saved straight through the library, past the decision pipeline (which refuses such values today),
+with a datetime field that is not a datetime.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import orjson
+import pytest
+
+from application.service import Writ
+from domain.record import Record
+from infrastructure.backends import open_backend
+from infrastructure.positions import Positions
+from tests.integration.conftest import bus_written_ids
+from tests.integration.test_projection_crash import catalog_path, worker_process  # noqa: F401 - fixture
+from tests.integration.test_relay import MANAGER, write_orders
+from tests.support import CliProcess, wait_until, writ_command
+
+GOOD = [{"sku": f"OK-{n}", "total": "1"} for n in range(6)]
+
+
+def write_poison(writ: Writ) -> int:
+    """A record event no view can hold (``updated_at`` is a datetime field); its log position."""
+    meta = {"actor": "importer", "tenant": "acme", "model": "Order", "operation": "create", "purpose": "import"}
+    data = {"sku": "BAD-1", "total": "1", "updated_at": "not a time", "tenant_id": "acme"}
+    recordings = writ.save(Record.create("Order", "acme", data, meta, writ.clock()))
+    return recordings[-1].notification.id
+
+
+def views_of(writ: Writ, database_url: str) -> set[str]:
+    from projections import open_views
+
+    views = open_views(writ.catalog, database_url)
+    try:
+        return {row["sku"] for row in views.list(MANAGER, "Order", limit=100).rows}
+    finally:
+        views.close()
+
+
+def project_status(database_url: str, catalog_path: Path) -> dict[str, object]:
+    done = writ_command("project", "--status", "--json", "--database", database_url, "--catalog", str(catalog_path))
+    return orjson.loads(done.stdout.splitlines()[0])
+
+
+def test_the_projection_halts_at_a_poison_event_and_resumes_when_it_is_set_aside(
+        writ: Writ, database_url: str, catalog_path: Path, tmp_path: Path) -> None:
+    writ.create_many(MANAGER, "Order", GOOD[:3])
+    bad = write_poison(writ)
+    writ.create_many(MANAGER, "Order", GOOD[3:])
+
+    once = writ_command("project", "--once", "--database", database_url, "--catalog", str(catalog_path), check=False)
+    assert once.returncode == 2, once.stderr
+    assert f"error: PROJECTION_HALTED: Projection current_rows halted at position {bad}" in once.stderr
+    assert views_of(writ, database_url) == {"OK-0", "OK-1", "OK-2"}, "what came before the poison is projected"
+    status = project_status(database_url, catalog_path)
+    assert status["halted_at"] == bad and "not a time" in str(status["halted_reason"])
+
+    worker = worker_process(database_url, catalog_path)
+    try:
+        worker.wait_for_line(f"halted at position {bad}")
+        assert worker.process.poll() is None, "a halted worker waits; it does not exit and restart"
+        done = writ_command("project", "--set-aside", str(bad), "--reason", "legacy import, re-entered by hand",
+                            "--operator", "olivia", "--database", database_url, "--catalog", str(catalog_path))
+        assert f"set aside position {bad}" in done.stdout
+        worker.wait_for_line(f"position {bad} was set aside; resuming")
+        wait_until(lambda: views_of(writ, database_url) == {row["sku"] for row in GOOD}, 30,
+                   "every good record after the poison to be projected")
+        assert sum(f"halted at position {bad}" in line for line in worker.lines) == 1, worker.lines
+    finally:
+        worker.stop()
+    assert project_status(database_url, catalog_path)["halted_at"] is None
+    backend = open_backend(database_url)
+    database = backend.database(views=True)
+    try:
+        with database.reading() as tx:
+            aside = Positions(backend).set_asides(tx, "projection:current_rows")
+    finally:
+        database.close()
+    assert aside[bad][:2] == ("legacy import, re-entered by hand", "olivia")
+
+
+def relay_status(database_url: str, exchange: str) -> dict[str, object]:
+    done = writ_command("relay", "--status", "--json", "--database", database_url, "--exchange", exchange)
+    return orjson.loads(done.stdout)
+
+
+@pytest.mark.rabbitmq
+def test_the_relay_halts_at_an_event_over_the_message_limit_and_resumes_past_it(
+        writ: Writ, database_url: str, bus_exchange: str, bus_consumer, bus_relay) -> None:
+    consumer = bus_consumer()
+    write_orders(writ, 3, prefix="BEFORE")
+    big = writ.create(MANAGER, "Order", {"sku": "BIG-1", "total": "1", "note": "x" * 3000})
+    write_orders(writ, 3, prefix="AFTER")
+    written = bus_written_ids(writ)
+    relay = bus_relay("--max-message-bytes", "2048")
+    relay.wait_for_line(f"halted at position {big.position}")
+    assert consumer.wait_for(3) == written[:3]
+    status = relay_status(database_url, bus_exchange)
+    assert status["halted_at"] == big.position and "over the broker limit of 2,048" in str(status["halted_reason"])
+
+    writ_command("relay", "--set-aside", str(big.position), "--reason", "too big for the bus", "--database",
+                 database_url, "--exchange", bus_exchange)
+    relay.wait_for_line(f"position {big.position} was set aside; resuming")
+    assert consumer.wait_for(6) == [event for event in written if event != f"{big.id}:1"]
+    assert relay_status(database_url, bus_exchange)["halted_at"] is None
+
+
+def rabbitmq_max_message_size(size: int) -> None:
+    subprocess.run(["rabbitmqctl", "eval", f"application:set_env(rabbit, max_message_size, {size})."],
+                   check=True, capture_output=True, timeout=60)
+
+
+@pytest.mark.rabbitmq
+def test_a_message_the_broker_refuses_is_found_by_probing_and_set_aside(
+        writ: Writ, database_url: str, bus_exchange: str, bus_consumer, bus_relay) -> None:
+    """The broker's own limit is lower than the relay was told: the channel closes on that message, the
+    relay reconnects, fails at the same place, probes one message at a time and halts at the culprit
+    (before: it reconnected on PRECONDITION_FAILED forever)."""
+    consumer = bus_consumer()
+    write_orders(writ, 3, prefix="BEFORE")
+    big = writ.create(MANAGER, "Order", {"sku": "BIG-2", "total": "1", "note": "y" * 9000})
+    write_orders(writ, 3, prefix="AFTER")
+    written = bus_written_ids(writ)
+    rabbitmq_max_message_size(8192)
+    relay: CliProcess | None = None
+    try:
+        relay = bus_relay()
+        relay.wait_for_line(f"halted at position {big.position}", timeout=60)
+        assert relay.said("one at a time, probing a failure")
+        assert "PRECONDITION_FAILED" in str(relay_status(database_url, bus_exchange)["halted_reason"])
+    finally:
+        rabbitmq_max_message_size(128 * 1024 * 1024)
+    writ_command("relay", "--set-aside", str(big.position), "--reason", "over the broker's limit", "--database",
+                 database_url, "--exchange", bus_exchange)
+    assert consumer.wait_for(6) == [event for event in written if event != f"{big.id}:1"]
