@@ -1,16 +1,21 @@
-"""Reading the notification log: Writ's recorders answer ``select_notifications`` exactly as the library does.
+"""Reading the notification log: ``select_notifications`` answers every argument combination correctly.
 
-The PostgreSQL recorder fetches the log as binary tuples (the workers' hot path);
-these tests hold it to the library's contract on both databases: every argument
-combination, the same notifications, ``UUID`` originator ids and ``bytes`` states.
+The PostgreSQL recorder fetches the log as binary tuples (the workers' hot path); SQLite uses the
+library's. Both are held to an independent oracle: every stored row read with a plain query on a
+connection of the test's own, filtered and cut in Python. On PostgreSQL the result must also equal the
+library's own method (which Writ's overrides), so the override keeps the library's contract.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
-from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from application.service import Writ
 from domain.errors import GrantMissingError
@@ -51,11 +56,36 @@ ARGUMENTS = [
 ]
 
 
+def stored_rows(database_url: str) -> list[Notification]:
+    """Every row of the events table, by a plain query on a connection of our own."""
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
+            rows = conn.execute("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+                                "ORDER BY rowid").fetchall()
+    else:
+        base, _, schema = database_url.partition("?schema=")
+        with psycopg.connect(base) as conn:
+            rows = conn.execute(f'SELECT notification_id, originator_id, originator_version, topic, state '
+                                f'FROM "{schema}".writ_events ORDER BY notification_id').fetchall()
+    return [Notification(id=row[0], originator_id=UUID(str(row[1])), originator_version=row[2], topic=row[3],
+                         state=bytes(row[4])) for row in rows]
+
+
+def expected(rows: list[Notification], start: int | None, limit: int, stop: int | None = None,
+             topics: Sequence[str] = (), inclusive_of_start: bool = True) -> list[Notification]:
+    low = (start or 0) if inclusive_of_start else (start or 0) + 1
+    picked = [n for n in rows if n.id >= low and (stop is None or n.id <= stop) and (not topics or n.topic in topics)]
+    return picked[:limit]
+
+
 @pytest.mark.parametrize("arguments", ARGUMENTS)
-def test_select_notifications_matches_the_library(busy_log: Writ, arguments: dict[str, object]) -> None:
-    ours = busy_log.recorder.select_notifications(**arguments)  # type: ignore[arg-type]
-    assert ours == library_select(busy_log)(**arguments)
+def test_select_notifications_answers_as_the_rows_say(busy_log: Writ, database_url: str,
+                                                      arguments: dict[str, Any]) -> None:
+    ours = busy_log.recorder.select_notifications(**arguments)
+    assert ours == expected(stored_rows(database_url), **arguments)
     assert ours, "each case selects something"
+    if database_url.startswith("postgres"):
+        assert ours == library_select(busy_log)(**arguments)
 
 
 def test_select_notifications_filters_as_documented(busy_log: Writ) -> None:

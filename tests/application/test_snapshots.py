@@ -2,28 +2,46 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from application.service import Writ
 from domain.record import Record
 from tests.catalogs import principal
 
+EVENTS = 3000
 
-def test_long_lived_record_loads_from_snapshot(writ: Writ) -> None:
+
+def grow(writ: Writ, events: int) -> UUID:
+    """A Tally with ``events`` events, saved 50 at a time (snapshots are taken as saves pass each interval)."""
     record_id = UUID(writ.create(principal(), "Tally", {"a": 0}).id)
     record = writ.repository.get(record_id)
-    clerk = principal()
-    for value in range(1, 1000):  # build history fast: one save per 50 events
+    for value in range(1, events):
         record.patch({"a": value}, {"actor": "alice", "tenant": "acme", "model": "Tally"}, writ.clock())
-        if value % 50 == 0 or value == 999:
+        if value % 50 == 0 or value == events - 1:
             writ.save(record)
-    assert writ.snapshots is not None
-    latest = list(writ.snapshots.get(record_id, desc=True, limit=1))
+    return record_id
+
+
+def test_a_record_with_thousands_of_events_is_read_from_its_snapshot(writ: Writ) -> None:
+    record_id = grow(writ, EVENTS)
     interval = Writ.snapshotting_intervals[Record]
-    assert latest and latest[0].originator_version > 1000 - interval
-    newer = list(writ.events.get(record_id, gt=latest[0].originator_version))
-    assert len(newer) < interval
-    loaded = writ.get(clerk, "Tally", record_id)
-    assert (loaded["a"], loaded["_version"]) == (999, 1000)
-    replayed = writ.history(clerk, "Tally", record_id)[-1].after
+    read: list[tuple[Any, Any, int]] = []
+    select_events = writ.recorder.select_events
+
+    def counting(originator_id: Any, **options: Any) -> Any:  # the real recorder, counted
+        found = select_events(originator_id, **options)
+        read.append((options.get("gt"), options.get("lte"), len(found)))
+        return found
+
+    writ.recorder.select_events = counting  # type: ignore[method-assign]
+    try:
+        loaded = writ.get(principal(), "Tally", record_id)
+    finally:
+        writ.recorder.select_events = select_events  # type: ignore[method-assign]
+    assert (loaded["a"], loaded["_version"]) == (EVENTS - 1, EVENTS)
+    assert read, "the load read events"
+    assert sum(count for _, _, count in read) < interval, f"read {read}: more than one interval of events"
+    assert max(gt or 0 for gt, _, _ in read) > EVENTS - interval, "events read from after the latest snapshot"
+    replayed = writ.history(principal(), "Tally", record_id)[-1].after
     assert replayed["a"] == loaded["a"]

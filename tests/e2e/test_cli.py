@@ -15,12 +15,29 @@ from click.testing import CliRunner
 from entrypoints.cli import main
 
 
+def table_rows(text: str) -> list[list[str]]:
+    """The body rows of the first rich table in ``text``, as stripped cells."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("┡"))
+    rows = []
+    for line in lines[start + 1:]:
+        if not line.startswith("│"):
+            break
+        rows.append([cell.strip() for cell in line.strip("│").split("│")])
+    return rows
+
+
 def test_demo_tells_the_whole_story() -> None:
-    result = CliRunner().invoke(main, ["demo"])
+    result = CliRunner().invoke(main, ["demo"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     for expected in ("GRANT_MISSING", "IMMUTABLE_FIELD", "require_approval", "deleted", "purged",
-                     "customer erasure request", "refused", "allowed", "The projection", "SHELF-3", "RUG-9"):
+                     "customer erasure request", "refused", "allowed", "The projection"):
         assert expected in result.output
+    clerk_part, _, manager_part = result.output.partition("the same for the manager")
+    clerk = table_rows(clerk_part[clerk_part.index("writ list Order"):])
+    manager = table_rows(manager_part)
+    assert [(row[1], row[4]) for row in clerk] == [("DESK-1", "new"), ("SHELF-3", "new")], "deleted rows hidden"
+    assert [(row[1], row[4]) for row in manager] == [("DESK-1", "new"), ("RUG-9", "deleted"), ("SHELF-3", "new")]
 
 
 def test_init_then_check(tmp_path: Path) -> None:

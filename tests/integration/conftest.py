@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -24,8 +25,17 @@ from application.service import Writ
 from infrastructure.bus.contract import IntegrationEvent, event_id, is_published
 from infrastructure.bus.sql import Tx, open_database
 from infrastructure.bus.subscriber import Subscriber
+from tests.catalogs import SHOP_CATALOG
 from tests.conftest import AMQP_URL, service_unavailable
 from tests.support import CliProcess, wait_until
+
+
+@pytest.fixture
+def catalog_path(tmp_path: Path) -> Path:
+    """The shared test catalog as a file, for ``writ`` processes."""
+    path = tmp_path / "writ.toml"
+    path.write_text(SHOP_CATALOG)
+    return path
 
 
 @pytest.fixture

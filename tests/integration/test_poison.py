@@ -19,7 +19,7 @@ from domain.record import Record
 from infrastructure.backends import open_backend
 from infrastructure.positions import Positions
 from tests.integration.conftest import bus_written_ids
-from tests.integration.test_projection_crash import catalog_path, worker_process  # noqa: F401 - fixture
+from tests.integration.test_projection_crash import worker_process
 from tests.integration.test_relay import MANAGER, write_orders
 from tests.support import CliProcess, wait_until, writ_command
 

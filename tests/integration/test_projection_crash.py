@@ -22,7 +22,6 @@ from domain.catalog import Catalog
 from infrastructure.settings import KEEPALIVE
 from projections import Views, ViewStore, open_store, open_views, open_worker
 from projections.schema import DEFAULT_PROJECTION
-from tests.catalogs import SHOP_CATALOG
 from tests.conftest import PG_URL
 from tests.integration.test_projection import MANAGER, OTHER, SHAPES, record_views, snapshot
 from tests.support import CliProcess, wait_until
@@ -33,11 +32,6 @@ def worker_process(database_url: str, catalog_path: Path, *options: str) -> CliP
     return CliProcess("project", "--database", database_url, "--catalog", str(catalog_path), *options)
 
 
-@pytest.fixture
-def catalog_path(tmp_path: Path) -> Path:
-    path = tmp_path / "writ.toml"
-    path.write_text(SHOP_CATALOG)
-    return path
 
 
 @pytest.fixture

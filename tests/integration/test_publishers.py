@@ -17,7 +17,7 @@ from pamqp.commands import Basic
 
 from infrastructure.bus import fast_publish
 from infrastructure.bus.fast_publish import PipelinedPublisher, fast_path_available
-from infrastructure.bus.publish import Outgoing, Publisher, PublicPublisher
+from infrastructure.bus.publish import Outgoing, PublicPublisher, Publisher
 from infrastructure.bus.relay import Relay
 
 pytestmark = pytest.mark.rabbitmq

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import subprocess
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import aio_pika
 import pytest
 
 from infrastructure.backends import open_backend
 from infrastructure.positions import Positions
+from tests.conftest import AMQP_URL, service_unavailable
 from tests.integration.conftest import bus_written_ids
 from tests.integration.test_relay import write_orders
 from tests.support import wait_until
@@ -49,27 +54,52 @@ def test_relay_sigkilled_at_three_random_points_loses_nothing(writ, database_url
     assert consumer.wait_for(len(written), timeout=60) == written, f"seed {seed}"
 
 
-def rabbitmqctl(command: str) -> None:
-    subprocess.run(["rabbitmqctl", command], check=True, capture_output=True, timeout=60)
+def rabbitmqctl(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["rabbitmqctl", *command], check=True, capture_output=True, text=True, timeout=60)
+
+
+def broker_accepts_connections() -> bool:
+    async def connect() -> None:
+        connection = await aio_pika.connect(AMQP_URL, timeout=3)
+        await connection.close()
+
+    try:
+        asyncio.run(connect())
+    except Exception:
+        return False
+    return True
+
+
+@contextmanager
+def broker_control() -> Iterator[Callable[[str], object]]:
+    """``rabbitmqctl stop_app``/``start_app`` for this test, probed first; whatever happens inside, the
+    broker is started again and accepts connections before the test ends."""
+    try:
+        rabbitmqctl("status")
+    except (OSError, subprocess.SubprocessError) as exc:
+        service_unavailable("rabbitmqctl (to stop and start the local broker)", exc)
+    try:
+        yield rabbitmqctl
+    finally:
+        rabbitmqctl("start_app")
+        wait_until(broker_accepts_connections, 60, "the broker to accept connections again")
 
 
 def test_broker_down_at_start_and_restarted_mid_run(writ, database_url, bus_exchange, bus_consumer,
                                                     bus_relay) -> None:
     consumer = bus_consumer()
     write_orders(writ, 600)
-    try:
-        rabbitmqctl("stop_app")
+    with broker_control() as broker:
+        broker("stop_app")
         relay = bus_relay()
         relay.wait_for_line("broker unreachable")
-        rabbitmqctl("start_app")
+        broker("start_app")
         relay.wait_for_line("publishing from position")
         start = writ.recorder.max_notification_id() or 0
         write_orders(writ, 2500, prefix="R")
         wait_until(lambda: confirmed_position(database_url, bus_exchange) > start, 30, "publishing to resume")
-        rabbitmqctl("stop_app")
+        broker("stop_app")
         write_orders(writ, 200, prefix="S")
-    finally:
-        rabbitmqctl("start_app")
     relay.wait_for_line("broker connection lost")
 
     written = bus_written_ids(writ)
