@@ -10,6 +10,7 @@ projection has committed a write result's ``position``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from domain.errors import GrantMissingError, RecordNotFoundError, Unauthenticate
 from domain.principal import Principal
 from infrastructure import sql
 from infrastructure.sql import P
+from infrastructure.wakeup import Broadcast
 from projections.errors import ProjectionNotReadyError, ProjectionTimeoutError
 from projections.filters import Clause, Compiler, FilterLike, OrderLike, decode_cursor, encode_cursor
 from projections.schema import DEFAULT_PROJECTION
@@ -44,6 +46,8 @@ class Views:
     def __init__(self, catalog: Catalog, store: ViewStore, *, name: str = DEFAULT_PROJECTION) -> None:
         self.catalog, self.store, self.name = catalog, store, name
         self.key = f"projection:{name}"
+        self._lock = threading.Lock()
+        self._announcements: Broadcast | None = None
 
     def get(self, principal: Principal | None, model: str, record_id: UUID | str, *,
             include_deleted: bool = False) -> Row:
@@ -89,11 +93,10 @@ class Views:
             seen[0] = self.store.reached(self.key)
             return seen[0] is not None and seen[0] >= position
 
-        wakeup = self.store.backend.wakeup(POSITIONS_CHANNEL)
-        try:
-            wakeup.until(reached, timeout)
-        finally:
-            wakeup.close()
+        with self._lock:
+            if self._announcements is None:
+                self._announcements = Broadcast(self.store.backend.wakeup(POSITIONS_CHANNEL))
+        self._announcements.until(reached, timeout)
         if seen[0] is None:
             raise ProjectionNotReadyError(
                 f"No projection worker has run on this database yet (waited {timeout:g}s for position "
@@ -107,6 +110,8 @@ class Views:
         return self.store.reached(self.key)
 
     def close(self) -> None:
+        if self._announcements is not None:
+            self._announcements.close()
         self.store.close()
 
     # -- internals ------------------------------------------------------------
