@@ -1,16 +1,17 @@
 """Reads on the command side: a record now or as of a version, its history, decisions.
 
 Every read is confined to the principal's tenant: another tenant's record is
-``NOT_FOUND``. A purged record is gone for ``get``; its history keeps the
-tombstone and who did what, but no data.
+``NOT_FOUND`` (and costs the same to answer as a missing one, see
+``application.loading``). Every read checks the record's hash chain: a broken
+link is ``CHAIN_BROKEN``. A purged record is gone for ``get``; its history
+keeps the tombstone and who did what, but no data.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
-
-from eventsourcing.application import AggregateNotFoundError
 
 from application.decisions import DECISION_TOPICS, decision_record
 from application.results import HistoryEntry
@@ -19,15 +20,15 @@ from domain.principal import Principal
 from domain.record import DELETED, PURGED, Record
 
 if TYPE_CHECKING:
-    from eventsourcing.application import Repository
     from eventsourcing.persistence import ApplicationRecorder, EventStore
 
+    from application.loading import RecordLoader
     from domain.catalog import Catalog
 
 
 class QueriesMixin:
     catalog: Catalog
-    repository: Repository[UUID]
+    loader: RecordLoader
     events: EventStore[UUID]
     recorder: ApplicationRecorder
 
@@ -42,23 +43,23 @@ class QueriesMixin:
         if version is not None:
             if not 1 <= version <= record.version:
                 raise RecordNotFoundError(f"{model} {record_id} has no version {version}")
-            record = self.repository.get(record.id, version=version)
+            record = self.loader.load(record.id, version=version) or record
         return record.view()
 
     def history(self, principal: Principal | None, model: str, record_id: UUID | str) -> list[HistoryEntry]:
         """Every event of the record with actor, purpose, time and before/after values."""
+        return list(self.iter_history(principal, model, record_id))
+
+    def iter_history(self, principal: Principal | None, model: str,
+                     record_id: UUID | str) -> Iterator[HistoryEntry]:
+        """``history``, streamed: events are read a page at a time (bounded memory for long histories)."""
         record = self._visible(principal, model, UUID(str(record_id)), allow_purged=True)
         shredded = record.state == PURGED
-        entries: list[HistoryEntry] = []
-        state: dict[str, Any] = {}
-        lifecycle = "new"
-        for event in self.events.get(record.id):
-            after, lifecycle = _fold(state, lifecycle, event)
-            if shredded:
-                state, after = {}, {}
-            entries.append(_entry(event, state, after, lifecycle))
-            state = after
-        return entries
+        before: dict[str, Any] = {}
+        for event, state in self.loader.history(record.id):
+            after = {} if shredded else state.data
+            yield _entry(event, before, after, state.state)
+            before = after
 
     def decisions(
         self, principal: Principal | None, *, after: int = 0, limit: int = 100,
@@ -87,15 +88,8 @@ class QueriesMixin:
                  allow_purged: bool = False) -> Record:
         tenant = _require(principal).tenant_id
         self.catalog.model(model)
-        record: Any
-        try:
-            record = self.repository.get(record_id)
-        except AggregateNotFoundError:
-            record = None
-        if (
-            not isinstance(record, Record) or record.tenant != tenant or record.model != model
-            or (record.state == PURGED and not allow_purged)
-        ):
+        record = self.loader.load(record_id, tenant=tenant, model=model)
+        if record is None or (record.state == PURGED and not allow_purged):
             raise RecordNotFoundError(f"{model} {record_id} not found")
         return record
 
@@ -109,17 +103,6 @@ def _require(principal: Principal | None) -> Principal:
     if principal is None:
         raise UnauthenticatedError("No principal: every read needs an authenticated caller")
     return principal
-
-
-def _fold(state: dict[str, Any], lifecycle: str, event: Any) -> tuple[dict[str, Any], str]:
-    if isinstance(event, Record.Created | Record.Replaced):
-        return dict(event.data), "new" if isinstance(event, Record.Created) else "modified"
-    if isinstance(event, Record.Patched):
-        return {**state, **event.changes}, "modified"
-    if isinstance(event, Record.Purged):
-        return {}, PURGED
-    transitions = {Record.Deleted: DELETED, Record.Restored: "modified"}
-    return dict(state), transitions.get(type(event), lifecycle)
 
 
 def _entry(event: Any, before: dict[str, Any], after: dict[str, Any], lifecycle: str) -> HistoryEntry:

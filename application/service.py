@@ -22,11 +22,13 @@ from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError
 
 from application.decisions import allowed_meta, refused_decision
+from application.loading import RecordLoader
 from application.queries import QueriesMixin
 from application.results import Evaluation, WriteResult
 from domain.catalog import Catalog
+from domain.chain import Digest, plain_digest
 from domain.commands import Create, Delete, Patch, Purge, RecordCommand, Replace, Restore
-from domain.errors import IdempotencyKeyReusedError, VersionConflictError, WritError
+from domain.errors import ChainBrokenError, IdempotencyKeyReusedError, VersionConflictError, WritError
 from domain.idempotency import IdempotencyKey, key_id
 from domain.pipeline import Verdict, decide
 from domain.principal import Principal
@@ -35,12 +37,12 @@ from domain.record import Record
 AnyCommand = Create | RecordCommand
 Clock = Callable[[], datetime]
 
-_APPLY: dict[type[RecordCommand], Callable[[Record, dict[str, Any], dict[str, Any], datetime], None]] = {
-    Replace: lambda record, payload, meta, now: record.replace(payload, meta, now),
-    Patch: lambda record, payload, meta, now: record.patch(payload, meta, now),
-    Delete: lambda record, _, meta, now: record.delete(meta, now),
-    Restore: lambda record, _, meta, now: record.restore(meta, now),
-    Purge: lambda record, _, meta, now: record.purge(meta, now),
+_APPLY: dict[type[RecordCommand], Callable[[Record, dict[str, Any], dict[str, Any], datetime, Digest], None]] = {
+    Replace: lambda record, payload, meta, now, digest: record.replace(payload, meta, now, digest),
+    Patch: lambda record, payload, meta, now, digest: record.patch(payload, meta, now, digest),
+    Delete: lambda record, _, meta, now, digest: record.delete(meta, now, digest),
+    Restore: lambda record, _, meta, now, digest: record.restore(meta, now, digest),
+    Purge: lambda record, _, meta, now, digest: record.purge(meta, now, digest),
 }
 
 
@@ -51,10 +53,13 @@ class Writ(QueriesMixin, Application[UUID]):
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Record: 100}
     max_attempts = 12
 
-    def __init__(self, catalog: Catalog, env: dict[str, str] | None = None, clock: Clock | None = None):
+    def __init__(self, catalog: Catalog, env: dict[str, str] | None = None, clock: Clock | None = None,
+                 digest: Digest = plain_digest):
         super().__init__(env)
         self.catalog = catalog
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
+        self.digest = digest
+        self.loader = RecordLoader(self.events, self.snapshots, digest)
 
     # -- commands -------------------------------------------------------------
 
@@ -120,7 +125,7 @@ class Writ(QueriesMixin, Application[UUID]):
 
     def evaluate(self, principal: Principal | None, command: AnyCommand) -> Evaluation:
         """Dry run: the decision, its reasons and the before/after preview. Writes nothing."""
-        record = None if isinstance(command, Create) else self._load(command.id)
+        record = None if isinstance(command, Create) else self._load(command.id, principal)
         verdict = decide(self.catalog, command, principal, record, self.clock())
         error = verdict.error
         return Evaluation(
@@ -142,7 +147,12 @@ class Writ(QueriesMixin, Application[UUID]):
         records: dict[UUID, Record] = {}
         decided: list[tuple[UUID, str]] = []
         for command in commands:
-            record = None if isinstance(command, Create) else records.get(command.id) or self._load(command.id)
+            try:
+                record = None if isinstance(command, Create) else records.get(command.id) or self._load(
+                    command.id, principal)
+            except ChainBrokenError as broken:
+                self._record_refusal(principal, command, None, broken, idempotency_key, outcome="failed")
+                raise
             verdict = decide(self.catalog, command, principal, record, now)
             if verdict.error is not None:
                 outcome = "parked" if verdict.action == "require_approval" else "refused"
@@ -165,9 +175,9 @@ class Writ(QueriesMixin, Application[UUID]):
     def _apply(self, command: AnyCommand, record: Record | None, verdict: Verdict,
                meta: dict[str, Any], now: datetime) -> Record:
         if isinstance(command, Create):
-            return Record.create(command.model, meta["tenant"], verdict.payload, meta, now)
+            return Record.create(command.model, meta["tenant"], verdict.payload, meta, now, digest=self.digest)
         assert record is not None
-        _APPLY[type(command)](record, verdict.payload, meta, now)
+        _APPLY[type(command)](record, verdict.payload, meta, now, self.digest)
         return record
 
     def _record_refusal(self, principal: Principal | None, command: AnyCommand, verdict: Verdict | None,
@@ -206,10 +216,6 @@ class Writ(QueriesMixin, Application[UUID]):
         position = position_of(UUID(stored["id"]), stored["version"]) if position_of else None
         return WriteResult(**{**stored, "position": position, "replayed": True})
 
-    def _load(self, record_id: UUID) -> Record | None:
-        record: Any
-        try:
-            record = self.repository.get(record_id)
-        except AggregateNotFoundError:
-            return None
-        return record if isinstance(record, Record) else None
+    def _load(self, record_id: UUID, principal: Principal | None) -> Record | None:
+        """The record, checked link by link; None when there is none in the principal's tenant."""
+        return self.loader.load(record_id, tenant=principal.tenant_id if principal is not None else None)

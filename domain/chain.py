@@ -1,13 +1,26 @@
 """The per-record hash chain that makes history tamper-evident.
 
-Each event's ``hash`` covers the previous event's hash, the record id, the
-event's version, kind, timestamp and body (its metadata and data). Changing,
-removing or reordering any event breaks every link after it.
+Each record event carries three digests:
+
+* ``body_digest`` — of what the event says (its payload: data, changes, reason);
+* ``state_digest`` — of the whole record as the event leaves it (data,
+  lifecycle state, tenant, model, who created and last changed it, when);
+* ``hash`` — of the previous event's hash, the record id, the event's version,
+  kind, timestamp, audit metadata and the two digests above.
+
+Changing, removing, inserting or reordering any event breaks a link, and a
+snapshot is only trusted when its state digests to the ``state_digest`` of the
+event at its version. The digests go through a ``Digest`` function the
+application injects, so they can be keyed (with the record's own key: once
+that key is destroyed, a digest of purged data reveals nothing), while the
+links stay verifiable from what is stored. Events written before digests
+existed are checked with ``legacy_link``.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -16,23 +29,27 @@ import orjson
 
 GENESIS = ""
 
+Digest = Callable[[UUID, str, Any], str]
+"""(record id, what is digested: ``"body"`` or ``"state"``, JSON-native content) -> hex digest."""
 
-def link(
-    prev_hash: str,
-    *,
-    record_id: UUID,
-    version: int,
-    kind: str,
-    timestamp: datetime,
-    body: dict[str, Any],
-) -> str:
+
+def plain_digest(record_id: UUID, purpose: str, content: Any) -> str:
+    """An unkeyed digest (SHA-256 of the canonical JSON)."""
+    canonical = orjson.dumps([str(record_id), purpose, content], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def link(prev_hash: str, *, record_id: UUID, version: int, kind: str, timestamp: datetime,
+         meta: Mapping[str, Any], body_digest: str, state_digest: str) -> str:
     """The hash of one event, chained to ``prev_hash``."""
-    content = {
-        "prev": prev_hash,
-        "id": str(record_id),
-        "version": version,
-        "kind": kind,
-        "at": timestamp,
-        "body": body,
-    }
+    content = {"prev": prev_hash, "id": str(record_id), "version": version, "kind": kind, "at": timestamp,
+               "meta": meta, "body": body_digest, "state": state_digest}
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def legacy_link(prev_hash: str, *, record_id: UUID, version: int, kind: str, timestamp: datetime,
+                body: Mapping[str, Any]) -> str:
+    """The hash of an event written by Writ 0.1 (over the whole body, no digests)."""
+    content = {"prev": prev_hash, "id": str(record_id), "version": version, "kind": kind, "at": timestamp,
+               "body": body}
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()

@@ -32,7 +32,8 @@ only needs a class here.
     │   ├── SelfApprovalForbiddenError SELF_APPROVAL_FORBIDDEN
     │   └── ApprovalStaleError       APPROVAL_STALE
     ├── ApprovalRequiredError        APPROVAL_REQUIRED
-    └── BulkLimitExceededError       BULK_LIMIT_EXCEEDED
+    ├── BulkLimitExceededError       BULK_LIMIT_EXCEEDED
+    └── ChainBrokenError             CHAIN_BROKEN
 """
 
 from __future__ import annotations
@@ -175,6 +176,18 @@ class BulkLimitExceededError(WritError):
     code = "BULK_LIMIT_EXCEEDED"
 
 
+class ChainBrokenError(WritError):
+    """A record's stored history fails its hash chain: an event was altered, removed, inserted or reordered,
+    or a snapshot does not match the history. The record is not served (a wrong value would be worse)."""
+
+    code = "CHAIN_BROKEN"
+
+    def __init__(self, message: str, *, record_id: str, version: int) -> None:
+        super().__init__(message)
+        self.record_id = record_id
+        self.version = version
+
+
 _FAMILIES = {
     CatalogError,
     AccessError,
@@ -183,4 +196,5 @@ _FAMILIES = {
     ConflictError,
     ApprovalRequiredError,
     BulkLimitExceededError,
+    ChainBrokenError,
 }

@@ -4,21 +4,26 @@ Each record is an event-sourced aggregate whose events are ``Created``,
 ``Replaced``, ``Patched``, ``Deleted``, ``Restored``, ``Purged`` and
 ``Failed``. Every event carries the audit metadata (actor, tenant, model,
 purpose, correlation/causation, decision, idempotency key, audit attributes),
-an explicit timestamp injected by the caller, and a hash chained to the
-previous event. Command methods check the lifecycle first and only then
-trigger an event, because ``apply`` bodies are replayed on every load.
+an explicit timestamp injected by the caller, and its links in the record's
+hash chain (``domain.chain``). Command methods check the lifecycle first and
+only then trigger an event, because ``apply`` bodies are replayed on every
+load. ``replay`` rebuilds a record from a snapshot and events, checking every
+link on the way: a broken one is ``ChainBrokenError``, never a wrong value.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.utils import register_topic
 
-from domain.chain import GENESIS, link
-from domain.errors import RecordDeletedError, RecordNotDeletedError, RecordNotFoundError
+from domain.chain import GENESIS, Digest, legacy_link, link, plain_digest
+from domain.errors import ChainBrokenError, RecordDeletedError, RecordNotDeletedError, RecordNotFoundError
 
 NEW, MODIFIED, DELETED, PURGED = "new", "modified", "deleted", "purged"
 
@@ -37,6 +42,11 @@ class RecordSnapshot(Snapshot):
         return aggregate
 
 
+# The library registers the TOPIC of aggregates and their events when their classes are defined, but not
+# of a Snapshot subclass: without this, only a process that took a snapshot itself could read one back.
+register_topic(RecordSnapshot.TOPIC, RecordSnapshot)
+
+
 class Record(Aggregate):
     TOPIC = "writ.record:Record"
     Snapshot = RecordSnapshot
@@ -44,6 +54,9 @@ class Record(Aggregate):
     class Event(Aggregate.Event):
         meta: dict[str, Any]
         hash: str
+        body_digest: str
+        state_digest: str
+        PAYLOAD: ClassVar[tuple[str, ...]] = ()
 
         def apply(self, record: Record) -> None:
             record.updated_at = self.timestamp.isoformat()
@@ -54,8 +67,13 @@ class Record(Aggregate):
         def change(self, record: Record) -> None:
             """What this kind of event does to the record's state."""
 
+        def payload(self) -> dict[str, Any]:
+            """What the event says, beyond its audit metadata (digested into ``body_digest``)."""
+            return {name: getattr(self, name) for name in self.PAYLOAD}
+
     class Created(Event, Aggregate.Created):
         TOPIC = "writ.record:Created"
+        PAYLOAD = ("model", "tenant", "data")
         model: str
         tenant: str
         data: dict[str, Any]
@@ -66,6 +84,7 @@ class Record(Aggregate):
 
     class Replaced(Event):
         TOPIC = "writ.record:Replaced"
+        PAYLOAD = ("data",)
         data: dict[str, Any]
 
         def change(self, record: Record) -> None:
@@ -74,6 +93,7 @@ class Record(Aggregate):
 
     class Patched(Event):
         TOPIC = "writ.record:Patched"
+        PAYLOAD = ("changes",)
         changes: dict[str, Any]
 
         def change(self, record: Record) -> None:
@@ -101,6 +121,7 @@ class Record(Aggregate):
 
     class Failed(Event):
         TOPIC = "writ.record:Failed"
+        PAYLOAD = ("reason",)
         reason: str
 
         def change(self, record: Record) -> None:
@@ -122,38 +143,43 @@ class Record(Aggregate):
     @classmethod
     def create(
         cls, model: str, tenant: str, data: dict[str, Any], meta: dict[str, Any], now: datetime,
-        record_id: UUID | None = None,
+        record_id: UUID | None = None, digest: Digest = plain_digest,
     ) -> Record:
         record_id = record_id or uuid4()
-        body = {"model": model, "tenant": tenant, "data": data, "meta": meta}
-        digest = link(GENESIS, record_id=record_id, version=1, kind="Created", timestamp=now, body=body)
-        return cls._create(cls.Created, id=record_id, timestamp=now, hash=digest, **body)
+        payload = {"model": model, "tenant": tenant, "data": data}
+        preview = cls._create(cls.Created, id=record_id, timestamp=now, meta=meta, hash="", body_digest="",
+                              state_digest="", **payload)
+        digests = _digests(digest, record_id, payload, preview)
+        chained = link(GENESIS, record_id=record_id, version=1, kind="Created", timestamp=now, meta=meta, **digests)
+        return cls._create(cls.Created, id=record_id, timestamp=now, meta=meta, hash=chained, **digests, **payload)
 
-    def replace(self, data: dict[str, Any], meta: dict[str, Any], now: datetime) -> None:
+    def replace(self, data: dict[str, Any], meta: dict[str, Any], now: datetime,
+                digest: Digest = plain_digest) -> None:
         self._require_live()
-        self._trigger(self.Replaced, now, meta=meta, data=data)
+        self._trigger(self.Replaced, now, meta, digest, data=data)
 
-    def patch(self, changes: dict[str, Any], meta: dict[str, Any], now: datetime) -> None:
+    def patch(self, changes: dict[str, Any], meta: dict[str, Any], now: datetime,
+              digest: Digest = plain_digest) -> None:
         self._require_live()
-        self._trigger(self.Patched, now, meta=meta, changes=changes)
+        self._trigger(self.Patched, now, meta, digest, changes=changes)
 
-    def delete(self, meta: dict[str, Any], now: datetime) -> None:
+    def delete(self, meta: dict[str, Any], now: datetime, digest: Digest = plain_digest) -> None:
         self._require_live()
-        self._trigger(self.Deleted, now, meta=meta)
+        self._trigger(self.Deleted, now, meta, digest)
 
-    def restore(self, meta: dict[str, Any], now: datetime) -> None:
+    def restore(self, meta: dict[str, Any], now: datetime, digest: Digest = plain_digest) -> None:
         self._require_existing()
         if self.state != DELETED:
             raise RecordNotDeletedError(f"{self.model} {self.id} is not deleted; nothing to restore")
-        self._trigger(self.Restored, now, meta=meta)
+        self._trigger(self.Restored, now, meta, digest)
 
-    def purge(self, meta: dict[str, Any], now: datetime) -> None:
+    def purge(self, meta: dict[str, Any], now: datetime, digest: Digest = plain_digest) -> None:
         self._require_existing()
-        self._trigger(self.Purged, now, meta=meta)
+        self._trigger(self.Purged, now, meta, digest)
 
-    def fail(self, reason: str, meta: dict[str, Any], now: datetime) -> None:
+    def fail(self, reason: str, meta: dict[str, Any], now: datetime, digest: Digest = plain_digest) -> None:
         self._require_existing()
-        self._trigger(self.Failed, now, meta=meta, reason=reason)
+        self._trigger(self.Failed, now, meta, digest, reason=reason)
 
     # -- queries --------------------------------------------------------------
 
@@ -175,6 +201,12 @@ class Record(Aggregate):
             "_updated_by": self.updated_by,
         }
 
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything an event leaves in the record, as digested into ``state_digest``."""
+        return {"model": self.model, "tenant": self.tenant, "data": self.data, "state": self.state,
+                "created_at": self.created_at, "created_by": self.created_by, "updated_at": self.updated_at,
+                "updated_by": self.updated_by, "failure": self.failure}
+
     # -- internals ------------------------------------------------------------
 
     def _require_existing(self) -> None:
@@ -186,13 +218,88 @@ class Record(Aggregate):
         if self.state == DELETED:
             raise RecordDeletedError(f"{self.model} {self.id} is deleted; restore it first")
 
-    def _trigger(self, event_class: type[Record.Event], now: datetime, **body: Any) -> None:
+    def _trigger(self, event_class: type[Record.Event], now: datetime, meta: dict[str, Any], digest: Digest,
+                 **payload: Any) -> None:
         version = self.version + 1
-        digest = link(
-            self.last_hash, record_id=self.id, version=version,
-            kind=event_class.__name__, timestamp=now, body=body,
-        )
-        self.trigger_event(event_class, timestamp=now, hash=digest, **body)
+        provisional = event_class(originator_id=self.id, originator_version=version, timestamp=now,  # type: ignore[call-arg]
+                                  meta=meta, hash="", body_digest="", state_digest="", **payload)
+        preview = copy.copy(self)
+        preview.data = dict(self.data)
+        provisional.apply(preview)
+        digests = _digests(digest, self.id, payload, preview)
+        chained = link(self.last_hash, record_id=self.id, version=version, kind=event_class.__name__,
+                       timestamp=now, meta=meta, **digests)
+        self.trigger_event(event_class, timestamp=now, meta=meta, hash=chained, **digests, **payload)
+
+
+def _digests(digest: Digest, record_id: UUID, payload: dict[str, Any], after: Record) -> dict[str, str]:
+    return {"body_digest": digest(record_id, "body", payload),
+            "state_digest": digest(record_id, "state", after.fingerprint())}
+
+
+def replay(snapshot: Record | None, events: Iterable[Record.Event], digest: Digest = plain_digest,
+           *, snapshot_event: Record.Event | None = None) -> Record | None:
+    """The record as of the last of ``events``, rebuilt from ``snapshot`` (or from its first event),
+    every link checked. ``snapshot_event`` is the stored event at the snapshot's version: the snapshot is
+    trusted only if it digests to that event's ``state_digest`` and carries its hash."""
+    record = snapshot
+    if record is not None:
+        _check_snapshot(record, snapshot_event, digest)
+    for event in events:
+        record = step(record, event, digest)
+    return record
+
+
+def step(record: Record | None, event: Record.Event, digest: Digest = plain_digest) -> Record:
+    """``record`` advanced by ``event`` (in place; a new record for ``Created``), its link checked."""
+    version = 1 if record is None else record.version + 1
+    if event.originator_version != version:
+        raise _broken(event, version, "an event is missing or out of order")
+    prev = GENESIS if record is None else record.last_hash
+    advanced = event.mutate(record)
+    assert isinstance(advanced, Record)
+    _check_link(event, prev, advanced, digest)
+    return advanced
+
+
+def _check_snapshot(record: Record, event: Record.Event | None, digest: Digest) -> None:
+    if event is None or event.originator_version != record.version or event.hash != record.last_hash:
+        raise ChainBrokenError(f"{record.model} {record.id}: its snapshot at version {record.version} does not "
+                               "match the event at that version", record_id=str(record.id), version=record.version)
+    if getattr(event, "state_digest", None) is None:
+        raise ChainBrokenError(f"{record.model} {record.id}: snapshot of a record written before digests",
+                               record_id=str(record.id), version=record.version)
+    if digest(record.id, "state", record.fingerprint()) != event.state_digest:
+        raise ChainBrokenError(f"{record.model} {record.id}: its snapshot at version {record.version} holds "
+                               "other values than its history", record_id=str(record.id), version=record.version)
+
+
+def _check_link(event: Record.Event, prev: str, record: Record, digest: Digest) -> None:
+    kind = type(event).__name__
+    if getattr(event, "state_digest", None) is None:  # written by Writ 0.1
+        body = {k: v for k, v in vars(event).items() if k not in _LEGACY_EXCLUDED}
+        expected = legacy_link(prev, record_id=record.id, version=event.originator_version, kind=kind,
+                               timestamp=event.timestamp, body=body)
+        if event.hash != expected:
+            raise _broken(event, event.originator_version, "its hash does not match its content")
+        return
+    if (event.body_digest != digest(record.id, "body", event.payload())
+            or event.state_digest != digest(record.id, "state", record.fingerprint())):
+        raise _broken(event, event.originator_version, "its content does not match its digests")
+    expected = link(prev, record_id=record.id, version=event.originator_version, kind=kind,
+                    timestamp=event.timestamp, meta=event.meta, body_digest=event.body_digest,
+                    state_digest=event.state_digest)
+    if event.hash != expected:
+        raise _broken(event, event.originator_version, "its hash does not match its content")
+
+
+_LEGACY_EXCLUDED = frozenset({"originator_id", "originator_version", "timestamp", "hash", "originator_topic"})
+
+
+def _broken(event: Record.Event, version: int, why: str) -> ChainBrokenError:
+    model = event.meta.get("model", "record") if isinstance(event.meta, dict) else "record"
+    return ChainBrokenError(f"{model} {event.originator_id}: history broken at version {version} ({why})",
+                            record_id=str(event.originator_id), version=version)
 
 
 EVENT_TOPICS: tuple[str, ...] = tuple(

@@ -89,8 +89,8 @@ class Overtaken(Writ):
     name = "Writ"  # the same event store (the library names tables after the application)
     rival: Writ
 
-    def _load(self, record_id: Any) -> Any:
-        loaded = super()._load(record_id)
+    def _load(self, record_id: Any, asking: Any) -> Any:
+        loaded = super()._load(record_id, asking)
         if loaded is not None and loaded.model == "Tally":
             self.rival.patch(principal("rival"), "Tally", record_id, {"b": self.rival.clock().microsecond})
         elif loaded is not None:

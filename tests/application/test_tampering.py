@@ -1,0 +1,151 @@
+"""Stored history edited behind Writ's back (raw SQL), on both databases: loading a record checks the chain
+of what it reads, and a break is ``CHAIN_BROKEN`` naming the record and version, never a wrong value or a
+library traceback. Also: answering NOT_FOUND for another tenant's record reads one row, as for a missing one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import orjson
+import psycopg
+import pytest
+
+from application.service import Writ
+from domain.errors import ChainBrokenError, RecordNotFoundError
+from tests.application.test_snapshots import grow
+from tests.catalogs import SHOP_CATALOG, principal
+from tests.support import writ_command
+
+ANN = principal()
+
+
+class RawStore:
+    """The event and snapshot tables, through a connection of the test's own."""
+
+    def __init__(self, database_url: str) -> None:
+        self.sqlite = database_url.startswith("sqlite")
+        if self.sqlite:
+            self.path = database_url.removeprefix("sqlite:///")
+            self.tables = {"events": "stored_events", "snapshots": "stored_snapshots"}
+        else:
+            self.url, _, schema = database_url.partition("?schema=")
+            self.tables = {"events": f'"{schema}".writ_events', "snapshots": f'"{schema}".writ_snapshots'}
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        if self.sqlite:
+            with sqlite3.connect(self.path) as conn:
+                yield conn
+        else:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                yield conn
+
+    def _id(self, record_id: str) -> Any:
+        return UUID(record_id).hex if self.sqlite else UUID(record_id)
+
+    def _mark(self) -> str:
+        return "?" if self.sqlite else "%s"
+
+    def edit(self, record_id: str, version: int, change: Callable[[dict[str, Any]], None], *,
+             table: str = "events") -> None:
+        m = self._mark()
+        where = f"WHERE originator_id = {m} AND originator_version = {m}"
+        with self._cursor() as conn:
+            (state,) = conn.execute(f"SELECT state FROM {self.tables[table]} {where}",  # noqa: S608
+                                    (self._id(record_id), version)).fetchone()
+            body = orjson.loads(bytes(state))
+            change(body)
+            conn.execute(f"UPDATE {self.tables[table]} SET state = {m} {where}",  # noqa: S608
+                         (orjson.dumps(body), self._id(record_id), version))
+
+    def delete(self, record_id: str, version: int) -> None:
+        m = self._mark()
+        with self._cursor() as conn:
+            conn.execute(f"DELETE FROM {self.tables['events']} WHERE originator_id = {m} "  # noqa: S608
+                         f"AND originator_version = {m}", (self._id(record_id), version))
+
+
+def patched_record(writ: Writ) -> str:
+    record_id = writ.create(ANN, "Order", {"sku": "T-1", "total": "10"}).id
+    writ.patch(ANN, "Order", record_id, {"quantity": 2})
+    writ.patch(ANN, "Order", record_id, {"note": "three"})
+    return record_id
+
+
+def refused(action: Callable[[], Any], record_id: str, version: int) -> ChainBrokenError:
+    with pytest.raises(ChainBrokenError) as caught:
+        action()
+    assert (caught.value.code, caught.value.record_id, caught.value.version) == ("CHAIN_BROKEN", record_id, version)
+    assert record_id in caught.value.message and f"version {version}" in caught.value.message
+    return caught.value
+
+
+def set_quantity(body: dict[str, Any]) -> None:
+    body["changes"]["quantity"] = 999
+
+
+@pytest.mark.parametrize("tamper", ["edited value", "deleted middle event"])
+def test_a_tampered_event_stops_every_read_and_write_of_its_record(writ: Writ, database_url: str,
+                                                                     tamper: str) -> None:
+    record_id = patched_record(writ)
+    raw = RawStore(database_url)
+    if tamper == "edited value":
+        raw.edit(record_id, 2, set_quantity)
+    else:
+        raw.delete(record_id, 2)
+    refused(lambda: writ.get(ANN, "Order", record_id), record_id, 2)
+    refused(lambda: writ.patch(ANN, "Order", record_id, {"quantity": 5}), record_id, 2)
+    refused(lambda: writ.history(ANN, "Order", record_id), record_id, 2)
+    failed = [d for d in writ.decisions(ANN) if d["outcome"] == "failed"]
+    assert [(d["code"], d["record_id"]) for d in failed] == [("CHAIN_BROKEN", record_id)]
+
+
+def test_an_edited_snapshot_is_not_served(writ: Writ, database_url: str) -> None:
+    record_id = str(grow(writ, 150))
+    assert writ.get(ANN, "Tally", record_id)["a"] == 149
+
+    def rewrite(body: dict[str, Any]) -> None:
+        body["state"]["data"]["a"] = 12345
+
+    RawStore(database_url).edit(record_id, 100, rewrite, table="snapshots")
+    error = refused(lambda: writ.get(ANN, "Tally", record_id), record_id, 100)
+    assert "snapshot" in error.message
+
+
+def test_a_fresh_process_reports_the_break_on_one_line(writ: Writ, database_url: str, tmp_path: Path) -> None:
+    record_id = patched_record(writ)
+    RawStore(database_url).edit(record_id, 3, lambda body: body["changes"].update(note="forged"))
+    catalog = tmp_path / "writ.toml"
+    catalog.write_text(SHOP_CATALOG)
+    env = {"WRIT_DATABASE_URL": database_url, "WRIT_CATALOG": str(catalog)}
+    done = writ_command("get", "Order", record_id, "-u", "alice", "-t", "acme", check=False, env=env)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: CHAIN_BROKEN: Order {record_id}: history broken at version 3"), done.stderr
+
+
+def test_another_tenants_record_is_not_found_after_reading_one_row(writ: Writ) -> None:
+    theirs = str(grow(writ, 400))
+    missing = "00000000-0000-4000-8000-000000000000"
+    rows: list[int] = []
+    select_events = writ.recorder.select_events
+
+    def counting(originator_id: Any, **options: Any) -> Any:
+        found = select_events(originator_id, **options)
+        rows.append(len(found))
+        return found
+
+    writ.recorder.select_events = counting  # type: ignore[method-assign]
+    try:
+        for record_id in (theirs, missing):
+            rows.clear()
+            with pytest.raises(RecordNotFoundError):
+                writ.get(principal("eve", "globex"), "Tally", record_id)
+            assert sum(rows) <= 1 and len(rows) == 1, f"{record_id}: read {rows}"
+    finally:
+        writ.recorder.select_events = select_events  # type: ignore[method-assign]

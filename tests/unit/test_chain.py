@@ -1,0 +1,111 @@
+"""The record's hash chain, pure: what each event's digests and hash cover, and every tampering ``replay``
+must refuse (altered, removed, inserted, reordered events; a snapshot that disagrees with its history).
+
+The expected hashes are computed here from the documented formula (SHA-256 over sorted-key JSON), not
+with ``domain.chain``, so a change to what the chain covers shows up as a failure.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from domain.errors import ChainBrokenError
+from domain.record import Record, replay
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+META = {"actor": "ann", "tenant": "acme", "model": "Order"}
+
+
+def sha(content: Any) -> str:
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def history() -> tuple[Record, list[Record.Event]]:
+    record = Record.create("Order", "acme", {"sku": "A", "total": "1"}, META, NOW)
+    record.patch({"total": "2"}, META, NOW + timedelta(seconds=1))
+    record.delete(META, NOW + timedelta(seconds=2))
+    record.restore(META, NOW + timedelta(seconds=3))
+    record.replace({"sku": "A", "total": "3"}, META, NOW + timedelta(seconds=4))
+    return record, record.collect_events()
+
+
+def test_each_hash_covers_the_previous_hash_metadata_and_both_digests() -> None:
+    record, events = history()
+    previous, data, state = "", {}, "new"
+    for event in events:
+        kind = type(event).__name__
+        payload = {"Created": {"model": "Order", "tenant": "acme", "data": getattr(event, "data", None)},
+                   "Patched": {"changes": getattr(event, "changes", None)},
+                   "Replaced": {"data": getattr(event, "data", None)}}.get(kind, {})
+        data = {"Created": payload.get("data"), "Replaced": payload.get("data"),
+                "Patched": {**data, **(payload.get("changes") or {})}}.get(kind, data)
+        state = {"Created": "new", "Deleted": "deleted"}.get(kind, "modified")
+        at = event.timestamp.isoformat()
+        fingerprint = {"model": "Order", "tenant": "acme", "data": data, "state": state, "created_at": NOW.isoformat(),
+                       "created_by": "ann", "updated_at": at, "updated_by": "ann", "failure": None}
+        assert event.body_digest == sha([str(record.id), "body", payload])
+        assert event.state_digest == sha([str(record.id), "state", fingerprint])
+        assert event.hash == sha({"prev": previous, "id": str(record.id), "version": event.originator_version,
+                                  "kind": kind, "at": at, "meta": META, "body": event.body_digest,
+                                  "state": event.state_digest})
+        previous = event.hash
+    assert record.last_hash == previous
+
+
+def test_an_untouched_history_replays_to_the_record() -> None:
+    record, events = history()
+    replayed = replay(None, events)
+    assert replayed is not None and replayed.view() == record.view()
+
+
+def tampered(events: list[Record.Event], index: int, **changes: Any) -> list[Record.Event]:
+    event = copy.copy(events[index])
+    for name, value in changes.items():
+        object.__setattr__(event, name, value)
+    return [*events[:index], event, *events[index + 1:]]
+
+
+@pytest.mark.parametrize(("case", "version"), [
+    ("altered value", 2), ("altered metadata", 3), ("altered time", 2), ("removed middle event", 3),
+    ("two bodies swapped", 2), ("inserted event", 3), ("altered digest and hash", 2),
+])
+def test_replay_refuses_every_tampering_with_the_record_and_version(case: str, version: int) -> None:
+    record, events = history()
+    forged = {
+        "altered value": lambda: tampered(events, 1, changes={"total": "9"}),
+        "altered metadata": lambda: tampered(events, 2, meta={**META, "actor": "mallory"}),
+        "altered time": lambda: tampered(events, 1, timestamp=NOW + timedelta(days=1)),
+        "removed middle event": lambda: [*events[:2], *events[3:]],
+        "two bodies swapped": lambda: tampered(tampered(events, 1, changes={"sku": "A", "total": "3"}), 4,
+                                               data={"total": "2"}),
+        "inserted event": lambda: [*events[:2], events[1], *events[2:]],
+        "altered digest and hash": lambda: tampered(events, 1, changes={"total": "9"},
+                                                    body_digest=sha([str(record.id), "body", {"changes": {"total": "9"}}])),
+    }[case]()
+    with pytest.raises(ChainBrokenError) as caught:
+        replay(None, forged)
+    assert (caught.value.record_id, caught.value.version) == (str(record.id), version)
+    assert caught.value.code == "CHAIN_BROKEN" and f"version {version}" in caught.value.message
+
+
+def test_a_snapshot_is_trusted_only_when_it_matches_the_state_its_event_recorded() -> None:
+    record, events = history()
+    at_three = replay(None, events[:3])
+    assert at_three is not None
+    assert replay(copy.deepcopy(at_three), events[3:], snapshot_event=events[2]).view() == record.view()
+    edited = copy.deepcopy(at_three)
+    edited.data = {**edited.data, "total": "1000"}
+    with pytest.raises(ChainBrokenError, match="snapshot at version 3 holds other values"):
+        replay(edited, events[3:], snapshot_event=events[2])
+    moved = copy.deepcopy(at_three)
+    moved.tenant = "globex"
+    with pytest.raises(ChainBrokenError):
+        replay(moved, events[3:], snapshot_event=events[2])
+    with pytest.raises(ChainBrokenError, match="does not match the event"):
+        replay(copy.deepcopy(at_three), events[3:], snapshot_event=events[1])
