@@ -57,17 +57,17 @@ class RawStore:
         m = self._mark()
         where = f"WHERE originator_id = {m} AND originator_version = {m}"
         with self._cursor() as conn:
-            (state,) = conn.execute(f"SELECT state FROM {self.tables[table]} {where}",  # noqa: S608
+            (state,) = conn.execute(f"SELECT state FROM {self.tables[table]} {where}",
                                     (self._id(record_id), version)).fetchone()
             body = orjson.loads(bytes(state))
             change(body)
-            conn.execute(f"UPDATE {self.tables[table]} SET state = {m} {where}",  # noqa: S608
+            conn.execute(f"UPDATE {self.tables[table]} SET state = {m} {where}",
                          (orjson.dumps(body), self._id(record_id), version))
 
     def delete(self, record_id: str, version: int) -> None:
         m = self._mark()
         with self._cursor() as conn:
-            conn.execute(f"DELETE FROM {self.tables['events']} WHERE originator_id = {m} "  # noqa: S608
+            conn.execute(f"DELETE FROM {self.tables['events']} WHERE originator_id = {m} "
                          f"AND originator_version = {m}", (self._id(record_id), version))
 
 
