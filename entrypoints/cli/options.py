@@ -10,7 +10,7 @@ database from ``WRIT_DATABASE_URL``. Output is a table (rich), or JSON with
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,25 @@ def show(value: Any, as_json: bool) -> None:
     for row in rows:
         table.add_row(*(cell(row.get(column)) for column in columns))
     console.print(table)
+
+
+def stream_json_array(items: Iterable[Any]) -> None:
+    """Print one JSON array, an item at a time (the whole list never sits in memory)."""
+    click.echo("[", nl=False)
+    for index, item in enumerate(items):
+        click.echo(("," if index else "") + orjson.dumps(item).decode(), nl=False)
+    click.echo("]")
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def cell(value: Any) -> str:

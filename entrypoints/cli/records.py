@@ -13,7 +13,17 @@ import click
 import pydantic
 
 from domain.commands import Create, RecordCommand, parse_command
-from entrypoints.cli.options import InputError, cell, first_error, json_argument, principal_options, session, show
+from entrypoints.cli.options import (
+    InputError,
+    batched,
+    cell,
+    first_error,
+    json_argument,
+    principal_options,
+    session,
+    show,
+    stream_json_array,
+)
 
 
 def _parse(fields: dict[str, Any]) -> Create | RecordCommand:
@@ -94,13 +104,15 @@ def get(model: str, record_id: str, version: int | None, include_deleted: bool, 
 @click.argument("model")
 @click.argument("record_id")
 def history(model: str, record_id: str, as_json: bool, **options: Any) -> None:
-    """Every event of a record: who, why, when, and what changed."""
+    """Every event of a record: who, why, when, and what changed (streamed: long histories in bounded memory)."""
     with session(**options) as (runtime, principal):
-        entries = [entry.to_dict() for entry in runtime.writ.history(principal, model, record_id)]
-    shown = entries if as_json else [
-        {k: e[k] for k in ("version", "event", "at", "actor", "purpose", "changes")} for e in entries
-    ]
-    show(shown, as_json)
+        entries = (entry.to_dict() for entry in runtime.writ.iter_history(principal, model, record_id))
+        if as_json:
+            stream_json_array(entries)
+            return
+        keys = ("version", "event", "at", "actor", "purpose", "changes")
+        for chunk in batched(({k: e[k] for k in keys} for e in entries), 200):
+            show(list(chunk), False)
 
 
 @click.command()

@@ -85,8 +85,8 @@ def test_replay_refuses_every_tampering_with_the_record_and_version(case: str, v
         "two bodies swapped": lambda: tampered(tampered(events, 1, changes={"sku": "A", "total": "3"}), 4,
                                                data={"total": "2"}),
         "inserted event": lambda: [*events[:2], events[1], *events[2:]],
-        "altered digest and hash": lambda: tampered(events, 1, changes={"total": "9"},
-                                                    body_digest=sha([str(record.id), "body", {"changes": {"total": "9"}}])),
+        "altered digest and hash": lambda: tampered(
+            events, 1, changes={"total": "9"}, body_digest=sha([str(record.id), "body", {"changes": {"total": "9"}}])),
     }[case]()
     with pytest.raises(ChainBrokenError) as caught:
         replay(None, forged)
