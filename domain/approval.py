@@ -1,0 +1,178 @@
+"""The ``ApprovalRequest`` aggregate: a parked command waiting for people to approve it.
+
+A command whose policy says ``require_approval`` is not executed: it becomes a
+request holding the exact command (its JSON and a fingerprint of it and of the
+record version it was evaluated against), who asked and why, the reasons and
+a preview of the change. Its lifecycle:
+
+    pending ── Approved × N ──▶ Executed │ Failed       (on the last approval, in the same save)
+       ├────── Rejected
+       ├────── Cancelled   (by the requester)
+       └────── Expired     (after ``expires_at``; recorded when someone next acts on it)
+
+Each approver approves the fingerprint they were shown; ``N`` distinct
+approvers are needed (four eyes and beyond); the requester may not approve
+their own request. The checks live in the command methods, never in event
+bodies (those are replayed on every load).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import (
+    AlreadyApprovedError,
+    ApprovalNotPendingError,
+    ApprovalStaleError,
+    SelfApprovalForbiddenError,
+)
+
+PENDING, EXECUTED, FAILED, REJECTED, CANCELLED, EXPIRED = (
+    "pending", "executed", "failed", "rejected", "cancelled", "expired")
+APPROVAL_TOPICS: tuple[str, ...] = ()  # filled below, once the classes exist
+
+
+class ApprovalRequest(Aggregate):
+    TOPIC = "writ.approval:ApprovalRequest"
+
+    class Requested(Aggregate.Created):
+        TOPIC = "writ.approval:Requested"
+        tenant: str
+        model: str
+        operation: str
+        command: dict[str, Any]
+        fingerprint: str
+        record_id: str | None
+        record_version: int | None
+        requester: dict[str, Any]
+        reasons: list[str]
+        preview: dict[str, Any]
+        required: int
+        expires_at: str
+        decision_id: str
+
+    class Approved(Aggregate.Event):
+        TOPIC = "writ.approval:Approved"
+        approver: str
+        roles: list[str]
+        reason: str | None
+        fingerprint: str
+
+        def apply(self, request: ApprovalRequest) -> None:
+            request.approvers.append(self.approver)
+
+    class Rejected(Aggregate.Event):
+        TOPIC = "writ.approval:Rejected"
+        approver: str
+        roles: list[str]
+        reason: str
+
+        def apply(self, request: ApprovalRequest) -> None:
+            request.status, request.decided_by, request.outcome_reason = REJECTED, self.approver, self.reason
+
+    class Cancelled(Aggregate.Event):
+        TOPIC = "writ.approval:Cancelled"
+        by: str
+        reason: str | None
+
+        def apply(self, request: ApprovalRequest) -> None:
+            request.status, request.decided_by, request.outcome_reason = CANCELLED, self.by, self.reason
+
+    class Expired(Aggregate.Event):
+        TOPIC = "writ.approval:Expired"
+
+        def apply(self, request: ApprovalRequest) -> None:
+            request.status = EXPIRED
+
+    class Executed(Aggregate.Event):
+        TOPIC = "writ.approval:Executed"
+        results: list[dict[str, Any]]
+
+        def apply(self, request: ApprovalRequest) -> None:
+            request.status, request.results = EXECUTED, list(self.results)
+
+    class Failed(Aggregate.Event):
+        TOPIC = "writ.approval:Failed"
+        code: str
+        message: str
+
+        def apply(self, request: ApprovalRequest) -> None:
+            request.status, request.outcome_reason = FAILED, f"{self.code}: {self.message}"
+
+    def __init__(self, tenant: str, model: str, operation: str, command: dict[str, Any], fingerprint: str,
+                 record_id: str | None, record_version: int | None, requester: dict[str, Any],
+                 reasons: list[str], preview: dict[str, Any], required: int, expires_at: str,
+                 decision_id: str) -> None:
+        self.tenant, self.model, self.operation = tenant, model, operation
+        self.command, self.fingerprint = command, fingerprint
+        self.record_id, self.record_version = record_id, record_version
+        self.requester, self.reasons, self.preview = requester, reasons, preview
+        self.required, self.expires_at, self.decision_id = required, expires_at, decision_id
+        self.status = PENDING
+        self.approvers: list[str] = []
+        self.decided_by: str | None = None
+        self.outcome_reason: str | None = None
+        self.results: list[dict[str, Any]] = []
+
+    # -- commands -------------------------------------------------------------
+
+    @classmethod
+    def request(cls, now: datetime, approval_id: UUID | None = None, **fields: Any) -> ApprovalRequest:
+        return cls._create(cls.Requested, id=approval_id or uuid4(), timestamp=now, **fields)
+
+    def approve(self, approver: str, roles: list[str], reason: str | None, fingerprint: str,
+                now: datetime) -> None:
+        self._require_pending(now)
+        if approver == self.requester.get("user_id"):
+            raise SelfApprovalForbiddenError(f"{approver} asked for this change and may not approve it")
+        if approver in self.approvers:
+            raise AlreadyApprovedError(
+                f"{approver} already approved this request; it waits for {self.missing} more approver(s)")
+        if fingerprint != self.fingerprint:
+            raise ApprovalStaleError("The request changed since it was shown to you; look at it again")
+        self.trigger_event(self.Approved, timestamp=now, approver=approver, roles=roles, reason=reason,
+                           fingerprint=fingerprint)
+
+    def reject(self, approver: str, roles: list[str], reason: str, now: datetime) -> None:
+        self._require_pending(now)
+        self.trigger_event(self.Rejected, timestamp=now, approver=approver, roles=roles, reason=reason)
+
+    def cancel(self, by: str, reason: str | None, now: datetime) -> None:
+        self._require_pending(now)
+        self.trigger_event(self.Cancelled, timestamp=now, by=by, reason=reason)
+
+    def expire(self, now: datetime) -> None:
+        if self.status == PENDING:
+            self.trigger_event(self.Expired, timestamp=now)
+
+    def executed(self, results: list[dict[str, Any]], now: datetime) -> None:
+        self.trigger_event(self.Executed, timestamp=now, results=results)
+
+    def failed(self, code: str, message: str, now: datetime) -> None:
+        self.trigger_event(self.Failed, timestamp=now, code=code, message=message)
+
+    # -- queries --------------------------------------------------------------
+
+    @property
+    def missing(self) -> int:
+        """Approvals still needed."""
+        return max(0, self.required - len(self.approvers))
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.status == EXPIRED or (self.status == PENDING and now >= datetime.fromisoformat(self.expires_at))
+
+    def _require_pending(self, now: datetime) -> None:
+        if self.is_expired(now):
+            raise ApprovalNotPendingError(f"Approval {self.id} expired at {self.expires_at}")
+        if self.status != PENDING:
+            raise ApprovalNotPendingError(f"Approval {self.id} is {self.status}, not pending")
+
+
+APPROVAL_TOPICS = tuple(cls.TOPIC for cls in (
+    ApprovalRequest.Requested, ApprovalRequest.Approved, ApprovalRequest.Rejected, ApprovalRequest.Cancelled,
+    ApprovalRequest.Expired, ApprovalRequest.Executed, ApprovalRequest.Failed))
+"""The notification-log topics of every approval event."""
