@@ -13,6 +13,7 @@ only needs a class here.
     │   ├── GrantMissingError        GRANT_MISSING
     │   └── WriteDeniedError         WRITE_DENIED
     ├── ValidationError
+    │   ├── InvalidInputError        INVALID_INPUT   (also a ValueError)
     │   ├── UnknownFieldError        UNKNOWN_FIELD
     │   ├── FieldNotWritableError    FIELD_NOT_WRITABLE
     │   ├── ImmutableFieldError      IMMUTABLE_FIELD
@@ -91,6 +92,16 @@ class WriteDeniedError(AccessError):
 
 class ValidationError(WritError):
     """The command's data breaks a field rule."""
+
+
+class InvalidInputError(ValidationError, ValueError):
+    """An argument of the wrong type or shape, or past a limit (``domain.limits``).
+
+    Also a ``ValueError``, so pydantic validators may raise it and callers that
+    catch ``ValueError`` around construction keep working.
+    """
+
+    code = "INVALID_INPUT"
 
 
 class UnknownFieldError(ValidationError):
