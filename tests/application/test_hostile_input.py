@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from application.results import WriteResult
 from application.service import Writ
 from domain.catalog import Catalog
 from domain.commands import Create, Patch
@@ -142,8 +143,8 @@ def test_an_evaluation_reports_hostile_values_without_writing(writ: Writ) -> Non
 def test_idempotency_keys_of_different_callers_never_collide(writ: Writ) -> None:
     """Tenant 'T1\\x1falice', user 'x', key 'y' once had the key id of tenant 'T1', user 'alice', key 'x\\x1fy'."""
     command = Create(model="Order", data=ORDER)
-    claimed = IdempotencyKey.claim("T1", "alice", "x\x1fy", command.fingerprint(),
-                                   [{"id": NIL, "version": 1}], writ.clock())
+    theirs = WriteResult("executed", "Order", NIL, 1, "new", None, "their-decision", {"sku": "SECRET"})
+    claimed = IdempotencyKey.claim("T1", "alice", "x\x1fy", command.fingerprint(), [theirs.to_dict()], writ.clock())
     writ.save(claimed)  # stored as if by T1/alice before keys were checked
     forged = Principal.model_construct(user_id="x", tenant_id="T1\x1falice", roles=frozenset({"clerk"}),
                                        purpose="testing", attributes={}, audit_attributes={})
@@ -151,6 +152,33 @@ def test_idempotency_keys_of_different_callers_never_collide(writ: Writ) -> None
     assert error.code == "INVALID_INPUT"  # refused for its tenant id, not served T1/alice's result
     with pytest.raises(Exception, match="tenant_id"):
         Principal(user_id="x", tenant_id="T1\x1falice")
+
+
+def test_a_used_idempotency_key_with_data_that_cannot_be_encoded_is_reused(writ: Writ) -> None:
+    writ.create(CLERK, "Order", ORDER, idempotency_key="k")
+    attempt = lambda: writ.create(CLERK, "Order", {**ORDER, "total": 10**30}, idempotency_key="k")  # noqa: E731
+    assert refusal(writ, attempt, writes=True).code == "IDEMPOTENCY_KEY_REUSED"
+
+
+def test_a_principal_attribute_that_does_not_fit_its_field_is_a_refusal(database_url: str) -> None:
+    stamped = """
+[models.Visit.fields]
+floor = { type = "int", nullable = true }
+[models.Visit.auto_set]
+floor = "principal.floor"
+[models.Visit.policy]
+create = "allow"
+[models.Visit.grants]
+create = ["*"]
+"""
+    app = open_writ(Catalog.from_toml(stamped), database_url)
+    try:
+        visitor = Principal(user_id="v", tenant_id="acme", purpose="visit", attributes={"floor": "third"})
+        error = refusal(app, lambda: app.create(visitor, "Visit", {}), writes=True)
+        assert (error.code, error.field) == ("INVALID_FIELD_VALUE", "floor")
+        assert app.create(visitor.model_copy(update={"attributes": {"floor": 3}}), "Visit", {}).data["floor"] == 3
+    finally:
+        app.close()
 
 
 @pytest.fixture
