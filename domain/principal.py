@@ -15,7 +15,6 @@ every command.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from pydantic import ConfigDict, Field, StrictStr, model_validator
@@ -58,7 +57,7 @@ class Principal(InputModel):
 
         Checked again on every command: ``model_construct`` and ``model_copy`` build a principal unchecked.
         """
-        return next(self._text_problems(), None) or self._size_problem(limits)
+        return self._text_problem() or self._size_problem(limits)
 
     def _size_problem(self, limits: Limits) -> str | None:
         most = limits.identifier_length
@@ -81,22 +80,23 @@ class Principal(InputModel):
             return f"audit_attributes keys are 1 to {keys} characters, values at most {values:,}"
         return None
 
-    def _text_problems(self) -> Iterator[str]:
+    def _text_problem(self) -> str | None:
         """Text no store, bus header or routing key can take: what no limit changes."""
-        for name in ("user_id", "tenant_id"):
-            if problem := identifier_problem(getattr(self, name)):
-                yield f"{name} {problem}"
-        for role in self.roles:
-            if problem := identifier_problem(role):
-                yield f"role {shown(role)} {problem}"
-        for name in ("correlation_id", "causation_id"):
-            value = getattr(self, name)
-            if value is not None and not (value.isascii() and value.isprintable()):
-                yield f"{name} must be printable ASCII"
-        audit = ((f"audit_attributes[{shown(key, 40)}]", value) for key, value in self.audit_attributes.items())
-        for name, value in [("purpose", self.purpose or ""), *audit]:
-            if problem := unstorable(value):
-                yield f"{name} {problem}"
-        for key in self.audit_attributes:
+        identifiers = [("user_id", self.user_id), ("tenant_id", self.tenant_id), *(("role", r) for r in self.roles)]
+        for name, value in identifiers:
+            if problem := identifier_problem(value):
+                return f"{name} {shown(value, 40)} {problem}"
+        for name, trace_id in (("correlation_id", self.correlation_id), ("causation_id", self.causation_id)):
+            if trace_id is not None and not (trace_id.isascii() and trace_id.isprintable()):
+                return f"{name} must be printable ASCII"
+        if self.purpose is not None and (problem := unstorable(self.purpose)):
+            return f"purpose {problem}"
+        return self._audit_text_problem() if self.audit_attributes else None
+
+    def _audit_text_problem(self) -> str | None:
+        for key, value in self.audit_attributes.items():
             if not key.isprintable():
-                yield f"audit_attributes key {shown(key, 40)} is not printable"
+                return f"audit_attributes key {shown(key, 40)} is not printable"
+            if problem := unstorable(value):
+                return f"audit_attributes[{shown(key, 40)}] {problem}"
+        return None

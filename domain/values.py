@@ -5,7 +5,8 @@ an unstorable value through: text is at most ``value_bytes`` UTF-8 bytes, with
 no NUL and no lone surrogate; integers are signed 64-bit; floats are finite
 (NaN and Infinity would turn into JSON null); dicts, lists and tuples are
 copied into plain JSON containers within ``depth``, ``items`` and
-``value_bytes`` encoded, with string keys. Decimals are checked once parsed
+``value_bytes`` encoded, with string keys; besides those, only a Decimal, date,
+datetime or UUID object is accepted (bytes, sets and other objects are not). Decimals are checked once parsed
 (``check_decimal``): the digits and exponent bound the plain-notation string
 they are stored as. Each check raises ``InvalidFieldValueError`` naming the
 field. The common cases (a short ASCII str, an int) cost a few comparisons.
@@ -14,8 +15,10 @@ field. The common cases (a short ASCII str, an int) cost a few comparisons.
 from __future__ import annotations
 
 import math
+from datetime import date
 from decimal import Decimal
 from typing import Any, NoReturn
+from uuid import UUID
 
 import orjson
 
@@ -57,7 +60,7 @@ def check_decimal(name: str, value: Decimal, limits: Limits) -> None:
 
 
 def checked(name: str, value: Any, limits: Limits) -> Any:
-    """``value`` checked (and JSON containers copied); other objects are left to the field's type."""
+    """``value`` checked (and JSON containers copied); a Decimal, date, datetime or UUID is left to the field."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -72,6 +75,8 @@ def checked(name: str, value: Any, limits: Limits) -> Any:
         return float(value)
     if isinstance(value, dict | list | tuple):
         return _JsonCopy(name, limits).copy(value)
+    if not isinstance(value, Decimal | date | UUID):  # what the field types parse themselves (date: datetime too)
+        refuse(name, f"{type(value).__name__} is not a JSON value")
     return value
 
 

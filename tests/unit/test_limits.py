@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -105,6 +106,8 @@ def nested(depth: int) -> Any:
     ({"doc": {"key": "x"}}, {"doc": {"k": ["\udfff"]}}, DEFAULTS),
     ({"doc": {"key": "x"}}, {"doc": {1: "x"}}, DEFAULTS),
     ({"doc": [[1], (2,)]}, {"doc": [{1, 2}]}, DEFAULTS),
+    ({"items": ["a", "b"]}, {"items": {"a", "b"}}, DEFAULTS),
+    ({"amount": Decimal("1.5")}, {"amount": b"1.5"}, DEFAULTS),
     ({"at": "9999-12-31T23:59:59+00:00"}, {"at": "0001-01-01T00:00:00+14:00"}, DEFAULTS),
     ({"at": "0001-01-01T00:00:00-01:00"}, {"at": "9999-12-31T23:59:59-14:00"}, DEFAULTS),
 ])
