@@ -38,22 +38,39 @@ class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     value_bytes: int = _limit(256 * KIB, 8 * MIB)
+    """One field value: text in UTF-8 bytes, a json or list value encoded as JSON."""
     record_bytes: int = _limit(1 * MIB, 8 * MIB)
+    """The record as the command leaves it, encoded as JSON (a 4.x broker takes 16 MiB per message)."""
     rows: int = _limit(10_000, 100_000)
+    """Rows of one create_many, commands of one execute_many."""
     command_bytes: int = _limit(16 * MIB, 128 * MIB)
+    """The records of one create_many/execute_many together, encoded as JSON: one transaction."""
     items: int = _limit(10_000, 100_000)
+    """Items of one list, members of one object, in a json or list value."""
     depth: int = _limit(32, 128)
+    """Nesting of lists and objects in a json or list value (orjson stops at 255)."""
     decimal_digits: int = _limit(38, 1_000)
+    """Significant digits of a decimal."""
     decimal_exponent: int = _limit(64, 1_000, floor=0)
+    """Digits of a decimal before the point, and after it: bounds the plain-notation text stored."""
     identifier_length: int = _limit(64, 128)
+    """Characters of a tenant id, user id or role name (routing keys hold 255 bytes)."""
     roles: int = _limit(64, 256, floor=0)
+    """Roles of one principal."""
     purpose_length: int = _limit(1_000, 10_000)
+    """Characters of a purpose."""
     trace_id_length: int = _limit(200, 255)
+    """Characters of a correlation or causation id (an AMQP short string holds 255 bytes)."""
     idempotency_key_length: int = _limit(200, 1_000)
+    """Characters of an idempotency key."""
     audit_attributes: int = _limit(32, 64, floor=0)
+    """Entries of a principal's audit_attributes."""
     audit_key_length: int = _limit(64, 256)
+    """Characters of an audit attribute's name."""
     audit_value_length: int = _limit(1_000, 4_096)
+    """Characters of an audit attribute's value."""
     page: int = _limit(10_000, 100_000)
+    """Log events one decisions() call reads at most (its limit)."""
 
     @model_validator(mode="after")
     def _check_order(self) -> Limits:

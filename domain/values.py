@@ -5,11 +5,12 @@ an unstorable value through: text is at most ``value_bytes`` UTF-8 bytes, with
 no NUL and no lone surrogate; integers are signed 64-bit; floats are finite
 (NaN and Infinity would turn into JSON null); dicts, lists and tuples are
 copied into plain JSON containers within ``depth``, ``items`` and
-``value_bytes`` encoded, with string keys; besides those, only a Decimal, date,
-datetime or UUID object is accepted (bytes, sets and other objects are not). Decimals are checked once parsed
-(``check_decimal``): the digits and exponent bound the plain-notation string
-they are stored as. Each check raises ``InvalidFieldValueError`` naming the
-field. The common cases (a short ASCII str, an int) cost a few comparisons.
+``value_bytes`` encoded, with string keys. Besides those only a Decimal, date,
+datetime or UUID object is taken (bytes, sets and other objects are not).
+Decimals are checked once parsed (``check_decimal``): the digits and exponent
+bound the plain-notation string they are stored as. Each check raises
+``InvalidFieldValueError`` naming the field. The common cases (a short ASCII
+str, an int) cost a few comparisons.
 """
 
 from __future__ import annotations
