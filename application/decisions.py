@@ -5,21 +5,31 @@ An allowed command's decision travels inside the event it allowed: the event's
 whole audit context, so the decision and the change are one atomic fact. A
 command that is refused, parked or fails is recorded as a ``Decision``
 aggregate of its own. ``decision_record`` reads either back in one shape.
+
+A refused command may be anything a caller sent (``Subject``): what a decision
+stores of it is made safe first — text escaped and capped, a principal that
+breaks the hard limits left out, at most ``MAX_REASONS`` reasons — so the
+decision can always be encoded, stored and published.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
+from application.door import Subject
 from domain.commands import Create, RecordCommand
 from domain.decision import Decision
 from domain.errors import WritError
+from domain.limits import HARD_LIMITS, label, unstorable
 from domain.pipeline import Verdict
 from domain.principal import Principal
 from domain.record import Record
+
+MAX_REASONS = 20
+MAX_REASON_LENGTH = 1_000
 
 _OPERATION_OF_EVENT: dict[type[Any], str] = {
     Record.Created: "create", Record.Replaced: "update", Record.Patched: "update",
@@ -40,22 +50,38 @@ def allowed_meta(principal: Principal, command: Create | RecordCommand, verdict:
     }
 
 
-def refused_decision(principal: Principal | None, command: Create | RecordCommand, verdict: Verdict | None,
-                     error: WritError, policy_version: str, idempotency_key: str | None,
-                     outcome: str, now: datetime) -> Decision:
-    """A decision that changed nothing: refused, parked or failed."""
+def refused_decision(principal: object, subject: Subject, verdict: Verdict | None, error: WritError,
+                     policy_version: str, idempotency_key: object, outcome: str, now: datetime) -> Decision:
+    """A decision that changed nothing: refused, parked or failed (whatever the caller sent)."""
+    caller = principal if isinstance(principal, Principal) and principal.problem(HARD_LIMITS) is None else None
     reasons = list(verdict.reasons) if verdict else [f"{error.code}: {error.message}"]
     return Decision.record(
-        now, outcome=outcome, operation=command.operation, model=command.model[:200],
-        tenant=principal.tenant_id if principal else None,
-        record_id=str(command.id) if isinstance(command, RecordCommand) else None,
-        actor=principal.user_id if principal else None,
-        roles=sorted(principal.roles) if principal else [],
-        purpose=principal.purpose if principal else None,
-        correlation_id=principal.correlation_id if principal else None,
-        code=error.code, reasons=reasons, policy_version=policy_version,
-        idempotency_key=idempotency_key, audit=dict(principal.audit_attributes) if principal else {},
+        now, outcome=outcome, operation=subject.operation, model=_text(subject.model),
+        tenant=caller.tenant_id if caller else None,
+        record_id=None if subject.record_id is None else _text(subject.record_id),
+        actor=caller.user_id if caller else None,
+        roles=sorted(caller.roles) if caller else [],
+        purpose=caller.purpose if caller else None,
+        correlation_id=caller.correlation_id if caller else None,
+        code=error.code, reasons=_bounded(reasons), policy_version=policy_version,
+        idempotency_key=None if idempotency_key is None else _text(idempotency_key, 200),
+        audit=dict(caller.audit_attributes) if caller else {},
     )
+
+
+def _text(value: object, cap: int = 100) -> str:
+    """A caller's value as decisions store it: clean text as is, other text escaped, other types named."""
+    if isinstance(value, UUID):
+        return str(value)
+    return label(value, cap) if isinstance(value, str) else f"<{type(value).__name__}>"
+
+
+def _bounded(reasons: Sequence[str]) -> list[str]:
+    kept = [reason[:MAX_REASON_LENGTH] if unstorable(reason) is None else ascii(reason)[:MAX_REASON_LENGTH]
+            for reason in reasons[:MAX_REASONS]]
+    if len(reasons) > MAX_REASONS:
+        kept.append(f"... and {len(reasons) - MAX_REASONS:,} more")
+    return kept
 
 
 DECISION_FIELDS = ("outcome", "operation", "record_id", "roles", "code", "reasons", "policy_version")

@@ -5,6 +5,8 @@ Every read is confined to the principal's tenant: another tenant's record is
 ``application.loading``). Every read checks the record's hash chain: a broken
 link is ``CHAIN_BROKEN``. A purged record is gone for ``get``; its history
 keeps the tombstone and who did what, but no data.
+Arguments are checked at the door (``application.door``) first, as for writes; reads
+record no decision.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from application.decisions import DECISION_TOPICS, decision_record
+from application.door import flag_arg, int_arg, optional_str_arg, principal_arg, record_id_arg
 from application.results import HistoryEntry
 from domain.errors import GrantMissingError, RecordDeletedError, RecordNotFoundError, UnauthenticatedError
+from domain.limits import INT_MAX
 from domain.principal import Principal
 from domain.record import DELETED, PURGED, Record
 
@@ -35,14 +39,17 @@ class QueriesMixin:
     def get(self, principal: Principal | None, model: str, record_id: UUID | str, *,
             version: int | None = None, include_deleted: bool = False) -> dict[str, Any]:
         """The record as the caller may see it, now or as of ``version``."""
-        record = self._visible(principal, model, UUID(str(record_id)))
+        if version is not None:
+            int_arg("version", version, 1, INT_MAX)
+        flag_arg("include_deleted", include_deleted)
+        record = self._visible(principal, model, record_id)
         if record.state == DELETED and not include_deleted:
-            raise RecordDeletedError(f"{model} {record_id} is deleted")
+            raise RecordDeletedError(f"{model} {record.id} is deleted")
         if include_deleted:
             self._require_read_deleted(principal, model)
         if version is not None:
             if not 1 <= version <= record.version:
-                raise RecordNotFoundError(f"{model} {record_id} has no version {version}")
+                raise RecordNotFoundError(f"{model} {record.id} has no version {version}")
             record = self.loader.load(record.id, version=version) or record
         return record.view()
 
@@ -53,7 +60,7 @@ class QueriesMixin:
     def iter_history(self, principal: Principal | None, model: str,
                      record_id: UUID | str) -> Iterator[HistoryEntry]:
         """``history``, streamed: events are read a page at a time (bounded memory for long histories)."""
-        record = self._visible(principal, model, UUID(str(record_id)), allow_purged=True)
+        record = self._visible(principal, model, record_id, allow_purged=True)
         shredded = record.state == PURGED
         before: dict[str, Any] = {}
         for event, state in self.loader.history(record.id):
@@ -70,7 +77,11 @@ class QueriesMixin:
         Scans the notification log from position ``after``; ``limit`` bounds the events read, so
         page on with ``after`` = the last position seen. ``actor``, ``model`` and ``outcome`` filter.
         """
-        wanted = {"tenant": _require(principal).tenant_id, "actor": actor, "model": model, "outcome": outcome}
+        int_arg("after", after, 0, INT_MAX)
+        int_arg("limit", limit, 1, self.catalog.limits.page)
+        filters = {"actor": actor, "model": model, "outcome": outcome}
+        wanted = {"tenant": _require(principal).tenant_id,
+                  **{name: optional_str_arg(name, value) for name, value in filters.items()}}
         notifications = self.recorder.select_notifications(
             after, limit, topics=DECISION_TOPICS, inclusive_of_start=False
         )
@@ -84,8 +95,9 @@ class QueriesMixin:
 
     # -- internals ------------------------------------------------------------
 
-    def _visible(self, principal: Principal | None, model: str, record_id: UUID, *,
+    def _visible(self, principal: Principal | None, model: str, record_id: object, *,
                  allow_purged: bool = False) -> Record:
+        principal, record_id = principal_arg(principal), record_id_arg(model, record_id)
         tenant = _require(principal).tenant_id
         self.catalog.model(model)
         record = self.loader.load(record_id, tenant=tenant, model=model)
@@ -99,7 +111,8 @@ class QueriesMixin:
             raise GrantMissingError(f"Reading deleted {model} records needs the read_deleted grant")
 
 
-def _require(principal: Principal | None) -> Principal:
+def _require(principal: object) -> Principal:
+    principal = principal_arg(principal)
     if principal is None:
         raise UnauthenticatedError("No principal: every read needs an authenticated caller")
     return principal

@@ -2,7 +2,9 @@
 
 ``Writ`` decides every command with the pure pipeline (``domain.pipeline``),
 then saves the record events, the decision and the idempotency key in one
-atomic save. Refusals are recorded as decisions too. A save that loses an
+atomic save. Refusals are recorded as decisions too, including arguments
+refused at the door (``application.door``) before any command could be
+built: wrong types, a text id that is no UUID, limits. A save that loses an
 optimistic-concurrency race is retried on fresh state a bounded number of times
 (or reported as ``VERSION_CONFLICT`` when the caller named the version it
 expected); a lost race on an idempotency key returns the winner's result.
@@ -14,7 +16,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -22,20 +24,38 @@ from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError
 
 from application.decisions import allowed_meta, refused_decision
+from application.door import (
+    Subject,
+    command_arg,
+    commands_arg,
+    key_arg,
+    principal_arg,
+    record_id_arg,
+    rows_arg,
+)
 from application.loading import RecordLoader
 from application.queries import QueriesMixin
 from application.results import Evaluation, WriteResult
 from domain.catalog import Catalog
 from domain.chain import Digest, plain_digest
-from domain.commands import Create, Delete, Patch, Purge, RecordCommand, Replace, Restore
-from domain.errors import ChainBrokenError, IdempotencyKeyReusedError, VersionConflictError, WritError
+from domain.commands import Command, Create, Delete, Patch, Purge, RecordCommand, Replace, Restore, fingerprint_of
+from domain.errors import (
+    ChainBrokenError,
+    IdempotencyKeyReusedError,
+    InvalidInputError,
+    RecordNotFoundError,
+    VersionConflictError,
+    WritError,
+)
 from domain.idempotency import IdempotencyKey, key_id
+from domain.limits import shown
 from domain.pipeline import Verdict, decide
 from domain.principal import Principal
 from domain.record import Record
 
 AnyCommand = Create | RecordCommand
 Clock = Callable[[], datetime]
+CommandT = TypeVar("CommandT", bound=Command)
 
 _APPLY: dict[type[RecordCommand], Callable[[Record, dict[str, Any], dict[str, Any], datetime, Digest], None]] = {
     Replace: lambda record, payload, meta, now, digest: record.replace(payload, meta, now, digest),
@@ -66,65 +86,76 @@ class Writ(QueriesMixin, Application[UUID]):
     def create(self, principal: Principal | None, model: str, data: dict[str, Any], *,
                idempotency_key: str | None = None) -> WriteResult:
         """Create one record."""
-        return self.execute(principal, Create(model=model, data=data, idempotency_key=idempotency_key))
+        return self.execute(principal, self._build(principal, Create, model, data=data, key=idempotency_key))
 
     def create_many(self, principal: Principal | None, model: str, rows: Sequence[dict[str, Any]], *,
                     idempotency_key: str | None = None) -> list[WriteResult]:
         """Create several records in one atomic save: all of them or none."""
-        commands = [Create(model=model, data=row) for row in rows]
+        try:
+            rows = rows_arg(rows, self.catalog.limits)
+        except InvalidInputError as error:
+            self._refuse_at_door(principal, Subject("create", model), idempotency_key, error)
+        commands = [self._build(principal, Create, model, data=row) for row in rows]
         return self.execute_many(principal, commands, idempotency_key=idempotency_key)
 
-    def replace(self, principal: Principal | None, model: str, record_id: UUID | str,
-                data: dict[str, Any], **options: Any) -> WriteResult:
+    def replace(self, principal: Principal | None, model: str, record_id: UUID | str, data: dict[str, Any], *,
+                expected_version: int | None = None, idempotency_key: str | None = None) -> WriteResult:
         """PUT: replace every writable field; omitted optional fields are cleared."""
-        return self.execute(principal, Replace(model=model, id=record_id, data=data, **options))
+        return self.execute(principal, self._build(principal, Replace, model, record_id, data=data,
+                                                   version=expected_version, key=idempotency_key))
 
-    def patch(self, principal: Principal | None, model: str, record_id: UUID | str,
-              changes: dict[str, Any], **options: Any) -> WriteResult:
+    def patch(self, principal: Principal | None, model: str, record_id: UUID | str, changes: dict[str, Any], *,
+              expected_version: int | None = None, idempotency_key: str | None = None) -> WriteResult:
         """PATCH: change only the given fields."""
-        return self.execute(principal, Patch(model=model, id=record_id, changes=changes, **options))
+        return self.execute(principal, self._build(principal, Patch, model, record_id, changes=changes,
+                                                   version=expected_version, key=idempotency_key))
 
-    def delete(self, principal: Principal | None, model: str, record_id: UUID | str,
-               **options: Any) -> WriteResult:
+    def delete(self, principal: Principal | None, model: str, record_id: UUID | str, *,
+               expected_version: int | None = None, idempotency_key: str | None = None) -> WriteResult:
         """Soft delete: hidden from projections, kept in the store."""
-        return self.execute(principal, Delete(model=model, id=record_id, **options))
+        return self.execute(principal, self._build(principal, Delete, model, record_id, version=expected_version,
+                                                   key=idempotency_key))
 
-    def restore(self, principal: Principal | None, model: str, record_id: UUID | str,
-                **options: Any) -> WriteResult:
+    def restore(self, principal: Principal | None, model: str, record_id: UUID | str, *,
+                expected_version: int | None = None, idempotency_key: str | None = None) -> WriteResult:
         """Undo a soft delete."""
-        return self.execute(principal, Restore(model=model, id=record_id, **options))
+        return self.execute(principal, self._build(principal, Restore, model, record_id, version=expected_version,
+                                                   key=idempotency_key))
 
-    def purge(self, principal: Principal | None, model: str, record_id: UUID | str,
-              **options: Any) -> WriteResult:
+    def purge(self, principal: Principal | None, model: str, record_id: UUID | str, *,
+              expected_version: int | None = None, idempotency_key: str | None = None) -> WriteResult:
         """Force delete: append a ``Purged`` tombstone."""
-        return self.execute(principal, Purge(model=model, id=record_id, **options))
+        return self.execute(principal, self._build(principal, Purge, model, record_id, version=expected_version,
+                                                   key=idempotency_key))
 
     def execute(self, principal: Principal | None, command: AnyCommand) -> WriteResult:
-        return self.execute_many(principal, [command], idempotency_key=command.idempotency_key)[0]
+        key = command.idempotency_key if isinstance(command, Command) else None
+        return self.execute_many(principal, [command], idempotency_key=key)[0]
 
     def execute_many(self, principal: Principal | None, commands: Sequence[AnyCommand], *,
                      idempotency_key: str | None = None) -> list[WriteResult]:
         """Decide and execute commands atomically, retrying lost races on fresh state."""
-        fingerprint = "+".join(c.fingerprint() for c in commands) if idempotency_key else ""
+        commands = self._checked(principal, commands, idempotency_key)
         for attempt in range(self.max_attempts):
-            replayed = self._replay(principal, commands[0], idempotency_key, fingerprint)
+            replayed = self._replay(principal, commands, idempotency_key)
             if replayed is not None:
                 return replayed
             try:
-                return self._attempt(principal, commands, idempotency_key, fingerprint)
+                return self._attempt(principal, commands, idempotency_key)
             except IntegrityError:
                 if any(c.expected_version is not None for c in commands) or attempt + 1 == self.max_attempts:
                     break
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311 - jitter
-        replayed = self._replay(principal, commands[0], idempotency_key, fingerprint)
+        replayed = self._replay(principal, commands, idempotency_key)
         if replayed is not None:
             return replayed
         error = VersionConflictError(f"{commands[0].model}: the record changed while this write was decided")
-        self._record_refusal(principal, commands[0], None, error, idempotency_key, outcome="failed")
+        self._record_refusal(principal, Subject.of(commands[0]), None, error, idempotency_key, outcome="failed")
         raise error
 
     def evaluate(self, principal: Principal | None, command: AnyCommand) -> Evaluation:
         """Dry run: the decision, its reasons and the before/after preview. Writes nothing."""
+        principal, command = principal_arg(principal), command_arg(command)
         record = None if isinstance(command, Create) else self._load(command.id, principal)
         verdict = decide(self.catalog, command, principal, record, self.clock())
         error = verdict.error
@@ -142,35 +173,51 @@ class Writ(QueriesMixin, Application[UUID]):
     # -- internals ------------------------------------------------------------
 
     def _attempt(self, principal: Principal | None, commands: Sequence[AnyCommand],
-                 idempotency_key: str | None, fingerprint: str) -> list[WriteResult]:
+                 idempotency_key: str | None) -> list[WriteResult]:
         now = self.clock()
         records: dict[UUID, Record] = {}
         decided: list[tuple[UUID, str]] = []
+        size = 0
         for command in commands:
             try:
                 record = None if isinstance(command, Create) else records.get(command.id) or self._load(
                     command.id, principal)
             except ChainBrokenError as broken:
-                self._record_refusal(principal, command, None, broken, idempotency_key, outcome="failed")
+                self._record_refusal(principal, Subject.of(command), None, broken, idempotency_key,
+                                     outcome="failed")
                 raise
             verdict = decide(self.catalog, command, principal, record, now)
-            if verdict.error is not None:
-                outcome = "parked" if verdict.action == "require_approval" else "refused"
-                self._record_refusal(principal, command, verdict, verdict.error, idempotency_key, outcome)
-                raise verdict.error
+            size += verdict.size
+            self._refuse_unless_allowed(principal, command, verdict, idempotency_key, size)
             assert principal is not None
             meta = allowed_meta(principal, command, verdict, self.catalog.version, idempotency_key)
             record = self._apply(command, record, verdict, meta, now)
             records[record.id] = record
             decided.append((record.id, meta["decision_id"]))
-        key = []
-        if idempotency_key and principal is not None:
-            stored = [self._result(records[rid], did, None).to_dict() for rid, did in decided]
-            key = [IdempotencyKey.claim(principal.tenant_id, principal.user_id, idempotency_key,
-                                        fingerprint, stored, now)]
+        key = self._claim(principal, commands, idempotency_key, records, decided, now)
         recordings = self.save(*records.values(), *key)
         positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
         return [self._result(records[rid], did, positions[rid]) for rid, did in decided]
+
+    def _refuse_unless_allowed(self, principal: Principal | None, command: AnyCommand, verdict: Verdict,
+                               idempotency_key: str | None, size: int) -> None:
+        """Record and raise the verdict's error, or the command's size past ``command_bytes``."""
+        error, most = verdict.error, self.catalog.limits.command_bytes
+        if error is None and size > most:
+            error = InvalidInputError(f"The command's records would be {size:,} bytes encoded; at most {most:,}")
+            verdict = Verdict("deny", (error,), (f"{error.code}: {error.message}",))
+        if error is not None:
+            outcome = "parked" if verdict.action == "require_approval" else "refused"
+            self._record_refusal(principal, Subject.of(command), verdict, error, idempotency_key, outcome)
+            raise error
+
+    def _claim(self, principal: Principal | None, commands: Sequence[AnyCommand], key: str | None,
+               records: dict[UUID, Record], decided: list[tuple[UUID, str]], now: datetime) -> list[IdempotencyKey]:
+        if not key or principal is None:
+            return []
+        fingerprint = fingerprint_of(commands) or ""  # "": matches no command (the rules refuse unencodable ones)
+        stored = [self._result(records[rid], did, None).to_dict() for rid, did in decided]
+        return [IdempotencyKey.claim(principal.tenant_id, principal.user_id, key, fingerprint, stored, now)]
 
     def _apply(self, command: AnyCommand, record: Record | None, verdict: Verdict,
                meta: dict[str, Any], now: datetime) -> Record:
@@ -180,9 +227,33 @@ class Writ(QueriesMixin, Application[UUID]):
         _APPLY[type(command)](record, verdict.payload, meta, now, self.digest)
         return record
 
-    def _record_refusal(self, principal: Principal | None, command: AnyCommand, verdict: Verdict | None,
-                        error: WritError, idempotency_key: str | None, outcome: str) -> None:
-        self.save(refused_decision(principal, command, verdict, error, self.catalog.version,
+    def _build(self, principal: object, kind: type[CommandT], model: object, record_id: object = None, *,
+               version: object = None, key: object = None, **body: Any) -> CommandT:
+        """The command of a write's arguments; a refusal at the door is recorded like any other."""
+        try:
+            if kind is not Create:
+                body["id"] = record_id_arg(model, record_id)
+            return kind(model=model, expected_version=version, idempotency_key=key, **body)
+        except (InvalidInputError, RecordNotFoundError) as error:
+            self._refuse_at_door(principal, Subject(kind.operation, model, record_id), key, error)
+
+    def _checked(self, principal: object, commands: object, key: object) -> list[AnyCommand]:
+        """``execute_many``'s arguments, checked at the door."""
+        try:
+            principal_arg(principal)
+            key_arg(key, self.catalog.limits)
+            return commands_arg(commands, self.catalog.limits)
+        except InvalidInputError as error:
+            first = commands[0] if isinstance(commands, list | tuple) and commands else None
+            self._refuse_at_door(principal, Subject.of(first), key, error)
+
+    def _refuse_at_door(self, principal: object, subject: Subject, key: object, error: WritError) -> NoReturn:
+        self._record_refusal(principal, subject, None, error, key, "refused")
+        raise error
+
+    def _record_refusal(self, principal: object, subject: Subject, verdict: Verdict | None,
+                        error: WritError, idempotency_key: object, outcome: str) -> None:
+        self.save(refused_decision(principal, subject, verdict, error, self.catalog.version,
                                    idempotency_key, outcome, self.clock()))
 
     @staticmethod
@@ -193,8 +264,8 @@ class Writ(QueriesMixin, Application[UUID]):
             data=record.view() if record.state != "purged" else None,
         )
 
-    def _replay(self, principal: Principal | None, command: AnyCommand, key: str | None,
-                fingerprint: str) -> list[WriteResult] | None:
+    def _replay(self, principal: Principal | None, commands: Sequence[AnyCommand],
+                key: str | None) -> list[WriteResult] | None:
         if key is None or principal is None:
             return None
         claimed: Any
@@ -203,11 +274,11 @@ class Writ(QueriesMixin, Application[UUID]):
         except AggregateNotFoundError:
             return None
         assert isinstance(claimed, IdempotencyKey)
-        if claimed.fingerprint != fingerprint:
+        if claimed.fingerprint != fingerprint_of(commands):
             error = IdempotencyKeyReusedError(
-                f"Idempotency key {key!r} was already used for a different command"
+                f"Idempotency key {shown(key)} was already used for a different command"
             )
-            self._record_refusal(principal, command, None, error, key, outcome="refused")
+            self._record_refusal(principal, Subject.of(commands[0]), None, error, key, outcome="refused")
             raise error
         return [self._replayed(result) for result in claimed.results]
 

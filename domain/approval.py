@@ -5,7 +5,7 @@ request holding the exact command (its JSON and a fingerprint of it and of the
 record version it was evaluated against), who asked and why, the reasons and
 a preview of the change. Its lifecycle:
 
-    pending ── Approved × N ──▶ Executed │ Failed       (on the last approval, in the same save)
+    pending ── Approved x N ──▶ Executed │ Failed       (on the last approval, in the same save)
        ├────── Rejected
        ├────── Cancelled   (by the requester)
        └────── Expired     (after ``expires_at``; recorded when someone next acts on it)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.errors import CatalogError, ModelUnknownError
 from domain.fields import NAME_PATTERN, FieldSpec, Operation
+from domain.limits import Limits
 from domain.policy import ModelPolicy
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
@@ -135,6 +136,7 @@ class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     models: dict[str, ModelSpec]
+    limits: Limits = Limits()
 
     @model_validator(mode="after")
     def _check_names(self) -> Catalog:

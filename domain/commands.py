@@ -2,53 +2,101 @@
 
 Commands are pydantic models so they can cross any boundary (Python, CLI JSON,
 HTTP) and be fingerprinted for idempotency. ``kind`` discriminates them when
-parsed from JSON (``parse_command``).
+parsed from JSON (``parse_command``). Building one with arguments of the wrong
+type or shape raises ``InvalidInputError``: the model name is printable text,
+the idempotency key printable and the expected version a positive 64-bit int
+(within ``HARD_LIMITS``; the catalog's limits are checked at the door), the
+data a dict keyed by str. Field values are the field rules' business.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+import pydantic
+from pydantic import AfterValidator, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter
 
+from domain.errors import InvalidInputError
+from domain.inputs import InputModel, describe
+from domain.limits import HARD_LIMITS, INT_MAX, text_problem
 from domain.policy import PolicyOperation
 
+MODEL_NAME_LENGTH = 200
 
-class Command(BaseModel):
+
+def check_model_name(value: object) -> str:
+    """``value`` if it can name a model (printable text, 1-200 characters), else ``InvalidInputError``."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"model must be a str, not {type(value).__name__}")
+    problem = "is empty" if not value else text_problem(value, MODEL_NAME_LENGTH, printable=True)
+    if problem:
+        raise InvalidInputError(f"model {problem}")
+    return value
+
+
+def check_idempotency_key(value: str | None, most: int = HARD_LIMITS.idempotency_key_length) -> str | None:
+    """``value`` if it can be an idempotency key (1-``most`` printable characters), else ``InvalidInputError``."""
+    if value is None:
+        return None
+    problem = "is empty" if not value else text_problem(value, most, printable=True)
+    if problem:
+        raise InvalidInputError(f"idempotency_key {problem}")
+    return value
+
+
+class Command(InputModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field(min_length=1, max_length=200)
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
-    expected_version: int | None = Field(default=None, ge=1)
+    model: Annotated[StrictStr, AfterValidator(check_model_name)]
+    idempotency_key: Annotated[StrictStr | None, AfterValidator(check_idempotency_key)] = None
+    expected_version: StrictInt | None = Field(default=None, ge=1, le=INT_MAX)
 
     operation: ClassVar[PolicyOperation]
 
     def fingerprint(self) -> str:
-        """Hash of what the command asks for (not of how it is retried)."""
-        body = self.model_dump(mode="json", exclude={"idempotency_key"})
-        return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        """Hash of what the command asks for (not of how it is retried).
+
+        Raises ``TypeError`` when the command is not JSON-encodable (the field rules refuse such data).
+        """
+        body = {name: getattr(self, name) for name in type(self).model_fields if name != "idempotency_key"}
+        encoded = orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=_other)
+        return hashlib.sha256(encoded).hexdigest()
+
+
+def fingerprint_of(commands: Sequence[Command]) -> str | None:
+    """What the commands ask for, hashed; None when they cannot be encoded (then no stored key matches)."""
+    try:
+        return "+".join(command.fingerprint() for command in commands)
+    except TypeError:  # orjson.JSONEncodeError: text with a lone surrogate, an int past 64 bits...
+        return None
+
+
+def _other(value: object) -> list[str]:
+    """Values orjson does not encode itself (Decimal, bytes, ...), by type and text."""
+    return [type(value).__name__, str(value)]
 
 
 class Create(Command):
     kind: Literal["create"] = "create"
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: dict[StrictStr, Any] = Field(default_factory=dict)
     operation: ClassVar[PolicyOperation] = "create"
 
 
 class Replace(Command):
     kind: Literal["replace"] = "replace"
     id: UUID
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: dict[StrictStr, Any] = Field(default_factory=dict)
     operation: ClassVar[PolicyOperation] = "update"
 
 
 class Patch(Command):
     kind: Literal["patch"] = "patch"
     id: UUID
-    changes: dict[str, Any] = Field(default_factory=dict)
+    changes: dict[StrictStr, Any] = Field(default_factory=dict)
     operation: ClassVar[PolicyOperation] = "update"
 
 
@@ -76,5 +124,8 @@ _ADAPTER: TypeAdapter[Create | RecordCommand] = TypeAdapter(AnyCommand)
 
 
 def parse_command(data: Any) -> Create | RecordCommand:
-    """Parse a command from JSON-like data (``{"kind": "patch", ...}``)."""
-    return _ADAPTER.validate_python(data)
+    """Parse a command from JSON-like data (``{"kind": "patch", ...}``); ``InvalidInputError`` if malformed."""
+    try:
+        return _ADAPTER.validate_python(data)
+    except (pydantic.ValidationError, UnicodeError) as exc:
+        raise InvalidInputError(describe(exc)) from None

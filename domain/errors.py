@@ -13,6 +13,7 @@ only needs a class here.
     │   ├── GrantMissingError        GRANT_MISSING
     │   └── WriteDeniedError         WRITE_DENIED
     ├── ValidationError
+    │   ├── InvalidInputError        INVALID_INPUT   (also a ValueError)
     │   ├── UnknownFieldError        UNKNOWN_FIELD
     │   ├── FieldNotWritableError    FIELD_NOT_WRITABLE
     │   ├── ImmutableFieldError      IMMUTABLE_FIELD
@@ -30,7 +31,8 @@ only needs a class here.
     │   ├── IdempotencyKeyReusedError IDEMPOTENCY_KEY_REUSED
     │   ├── ApprovalNotPendingError  APPROVAL_NOT_PENDING
     │   ├── SelfApprovalForbiddenError SELF_APPROVAL_FORBIDDEN
-    │   └── ApprovalStaleError       APPROVAL_STALE
+    │   ├── ApprovalStaleError       APPROVAL_STALE
+    │   └── AlreadyApprovedError     ALREADY_APPROVED
     ├── ApprovalRequiredError        APPROVAL_REQUIRED
     ├── BulkLimitExceededError       BULK_LIMIT_EXCEEDED
     └── ChainBrokenError             CHAIN_BROKEN
@@ -92,6 +94,16 @@ class WriteDeniedError(AccessError):
 
 class ValidationError(WritError):
     """The command's data breaks a field rule."""
+
+
+class InvalidInputError(ValidationError, ValueError):
+    """An argument of the wrong type or shape, or past a limit (``domain.limits``).
+
+    Also a ``ValueError``, so pydantic validators may raise it and callers that
+    catch ``ValueError`` around construction keep working.
+    """
+
+    code = "INVALID_INPUT"
 
 
 class UnknownFieldError(ValidationError):
@@ -164,6 +176,10 @@ class SelfApprovalForbiddenError(ConflictError):
 
 class ApprovalStaleError(ConflictError):
     code = "APPROVAL_STALE"
+
+
+class AlreadyApprovedError(ConflictError):
+    code = "ALREADY_APPROVED"
 
 
 class ApprovalRequiredError(WritError):

@@ -5,8 +5,8 @@ bounds, pattern, default and the operations it may be written on. Values cross
 Writ's boundary as JSON-native data: decimals travel as strings (no float
 rounding), datetimes as ISO-8601 in UTC, dates as ISO, UUIDs as canonical text.
 ``FieldSpec.normalize`` turns a caller's value into that form or raises
-``InvalidFieldValueError``; ``FieldSpec.typed`` turns it back into a Python
-value for comparisons.
+``InvalidFieldValueError``, within the catalog's limits (``domain.values``);
+``FieldSpec.typed`` turns it back into a Python value for comparisons.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.errors import InvalidFieldValueError
+from domain.limits import DEFAULT_LIMITS, Limits, label
+from domain.values import check_decimal, check_int, check_text, checked, refuse
 
 FieldType = Literal["str", "int", "decimal", "bool", "datetime", "date", "uuid", "json", "list"]
 Operation = Literal["create", "update"]
@@ -107,28 +109,45 @@ class FieldSpec(BaseModel):
             base = _BASE_TYPES[self.type]
         return Annotated[base, Field(**constraints)] if constraints else base
 
-    def normalize(self, name: str, value: Any) -> Any:
-        """Validate ``value`` and return its JSON-native form."""
+    def normalize(self, name: str, value: Any, limits: Limits = DEFAULT_LIMITS) -> Any:
+        """Validate ``value`` within ``limits`` and return its JSON-native form."""
         if value is None:
             if self.nullable:
                 return None
             raise InvalidFieldValueError(f"Field {name} may not be null", field=name)
-        if type(value) is self._unconstrained_type:  # hot path: nothing to check, nothing to convert
+        kind = type(value)
+        if kind is str:  # hot path: a few comparisons, then nothing to convert for plain str/int/bool
+            check_text(name, value, limits)
+        elif kind is int:
+            check_int(name, value)
+        elif kind is not bool and kind is not datetime:
+            value = checked(name, value, limits)
+        if kind is self._unconstrained_type:
             return value
-        if type(value) is datetime and self._plain_datetime and value.tzinfo is not None:
-            return value.astimezone(UTC).isoformat().replace("+00:00", "Z")  # as pydantic would dump it
+        try:
+            if kind is datetime and self._plain_datetime and value.tzinfo is not None:
+                return value.astimezone(UTC).isoformat().replace("+00:00", "Z")  # as pydantic would dump it
+            return self._validated(name, value, limits)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 has no UTC form
+            refuse(name, "out of range once converted to UTC")
+
+    def _validated(self, name: str, value: Any, limits: Limits) -> Any:
         try:
             parsed = self.adapter.validate_python(value)
         except pydantic.ValidationError as exc:
-            reason = exc.errors()[0]["msg"]
-            raise InvalidFieldValueError(f"Invalid value for {name}: {reason}", field=name) from None
+            refuse(name, label(exc.errors()[0]["msg"], 200))
         if isinstance(parsed, datetime):
             parsed = parsed.astimezone(UTC)
+        elif isinstance(parsed, Decimal):
+            check_decimal(name, parsed, limits)
+        elif self.type == "int":
+            check_int(name, parsed)  # an int subclass, now a plain int
+        elif self.items == "decimal":
+            for item in parsed:
+                check_decimal(name, item, limits)
         if self.choices is not None and name != "choices" and parsed not in self._typed_choices:
             allowed = ", ".join(map(str, self.choices))
-            raise InvalidFieldValueError(
-                f"Invalid value for {name}: must be one of {allowed}", field=name
-            )
+            refuse(name, f"must be one of {allowed}")
         if isinstance(parsed, Decimal):
             return format(parsed, "f")  # plain notation: "1000", never "1E+3"
         if self._json_native:

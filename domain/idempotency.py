@@ -3,6 +3,8 @@
 A key's aggregate id is derived from (tenant, user, key), so two writes racing
 with one key try to create the same aggregate and the store's uniqueness lets
 exactly one of them commit — together with its record events and decision.
+The derivation is injective: the three parts are hashed as one JSON array, so
+no choice of separators inside them makes two different triples share an id.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+import orjson
 from eventsourcing.domain import Aggregate
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://writ.dev/idempotency-key")
 
 
 def key_id(tenant: str, user: str, key: str) -> UUID:
-    return uuid5(_NAMESPACE, f"{tenant}\x1f{user}\x1f{key}")
+    return uuid5(_NAMESPACE, orjson.dumps([tenant, user, key]).decode())
 
 
 class IdempotencyKey(Aggregate):

@@ -5,7 +5,11 @@ loaded (or ``None``) and the time, it returns a ``Verdict`` — the action, the
 errors of the first failing stage, the reasons, the before/after preview and
 the payload the event would carry. Stages run in the specification's order:
 principal and purpose → model → grant → unconditional policy deny → record
-state → field rules → conditional policy (deny, or require approval).
+state → field rules → conditional policy (deny, or require approval). The
+catalog's limits are checked in the stages they concern: the principal's
+fields with the principal, each value by the field rules, and the record as
+the command would leave it (its encoded size, ``Verdict.size``) right after
+them. Any ``WritError`` raised on the way is a refusal too, never an escape.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
+
 from domain.catalog import Catalog, ModelSpec
 from domain.commands import Create, Patch, Purge, RecordCommand, Replace, Restore
 from domain.errors import (
     ApprovalRequiredError,
     GrantMissingError,
+    InvalidInputError,
     PurposeRequiredError,
     RecordDeletedError,
     RecordNotDeletedError,
@@ -28,6 +35,7 @@ from domain.errors import (
     WriteDeniedError,
     WritError,
 )
+from domain.limits import Limits
 from domain.principal import Principal
 from domain.record import DELETED, Record
 from domain.rules import check_create, check_update, stamp
@@ -43,6 +51,8 @@ class Verdict:
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     payload: dict[str, Any] = field(default_factory=dict)
+    size: int = 0
+    """The encoded size of the record as the command leaves it (0 when it changes no data)."""
 
     @property
     def error(self) -> WritError | None:
@@ -68,13 +78,15 @@ def decide(
     except _Refused as refused:
         reasons = refused.reasons + tuple(f"{e.code}: {e.message}" for e in refused.errors)
         return Verdict("deny", refused.errors, reasons, **refused.preview)
+    except WritError as error:  # e.g. a principal attribute auto-set into a field it does not fit
+        return Verdict("deny", (error,), (f"{error.code}: {error.message}",))
 
 
 def _decide(
     catalog: Catalog, command: Create | RecordCommand, principal: Principal | None,
     record: Record | None, now: datetime,
 ) -> Verdict:
-    principal = _check_principal(principal)
+    principal = _check_principal(principal, catalog.limits)
     spec = _check_model(catalog, command.model)
     operation = command.operation
     if not spec.grants.allows(operation, principal.roles):
@@ -83,7 +95,8 @@ def _decide(
     if spec.policy.always_denies(operation):
         raise _Refused(WriteDeniedError(f"Policy denies {operation} on {command.model}"))
     before = None if isinstance(command, Create) else _check_record(command, principal, record)
-    payload, after = _apply_field_rules(spec, command, principal, before, now)
+    payload, after = _apply_field_rules(spec, command, principal, before, now, catalog.limits)
+    size = _check_size(command, before, after, catalog.limits)
     action, reason = spec.policy.resolve(operation, after or before or {}, spec.typed)
     if action == "deny":
         raise _Refused(WriteDeniedError(f"Policy denies this {operation}"), reasons=(reason,),
@@ -93,15 +106,34 @@ def _decide(
         errors = (ApprovalRequiredError(
             f"Policy requires approval for this {operation}; it was not executed"
         ),)
-    return Verdict(action, errors, (reason,), before, after, payload)
+    return Verdict(action, errors, (reason,), before, after, payload, size)
 
 
-def _check_principal(principal: Principal | None) -> Principal:
+def _check_principal(principal: Principal | None, limits: Limits) -> Principal:
     if principal is None:
         raise _Refused(UnauthenticatedError("No principal: every command needs an authenticated caller"))
+    problem = principal.problem(limits)
+    if problem is not None:
+        raise _Refused(InvalidInputError(f"principal: {problem}"))
     if not (principal.purpose or "").strip():
         raise _Refused(PurposeRequiredError("Every write must state its purpose"))
     return principal
+
+
+def _check_size(command: Create | RecordCommand, before: dict[str, Any] | None,
+                after: dict[str, Any] | None, limits: Limits) -> int:
+    """The encoded size of the record the command leaves, refused past ``record_bytes``."""
+    if after is None:
+        return 0
+    try:
+        size = len(orjson.dumps(after))
+    except TypeError as exc:  # orjson.JSONEncodeError: the field rules should have refused it first
+        raise _Refused(InvalidInputError(f"{command.model} record cannot be encoded: {exc}"), before=before) from None
+    if size > limits.record_bytes:
+        raise _Refused(InvalidInputError(
+            f"{command.model} record would be {size:,} bytes encoded; at most {limits.record_bytes:,}"
+        ), before=before, after=after)
+    return size
 
 
 def _check_model(catalog: Catalog, name: str) -> ModelSpec:
@@ -134,23 +166,24 @@ def _check_record(
 
 def _apply_field_rules(
     spec: ModelSpec, command: Create | RecordCommand, principal: Principal,
-    before: dict[str, Any] | None, now: datetime,
+    before: dict[str, Any] | None, now: datetime, limits: Limits,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The event payload and the after-state preview, or the field violations."""
     if isinstance(command, Create):
-        data, errors = check_create(spec, command.data)
+        data, errors = check_create(spec, command.data, limits)
         if errors:
             raise _Refused(*errors)
-        payload = {**data, **stamp(spec, "create", principal, now), spec.tenant_field: principal.tenant_id}
+        stamped = stamp(spec, "create", principal, now, limits)
+        payload = {**data, **stamped, spec.tenant_field: principal.tenant_id}
         return payload, payload
     if not isinstance(command, Replace | Patch):
         return {}, None
     assert before is not None
     body = command.data if isinstance(command, Replace) else command.changes
-    changes, errors = check_update(spec, before, body, replace=isinstance(command, Replace))
+    changes, errors = check_update(spec, before, body, limits, replace=isinstance(command, Replace))
     if errors:
         raise _Refused(*errors, before=before)
-    payload = {**changes, **stamp(spec, "update", principal, now)}
+    payload = {**changes, **stamp(spec, "update", principal, now, limits)}
     if isinstance(command, Replace):
         return payload, {"id": before["id"], **payload}
     current = {name: value for name, value in before.items() if not name.startswith("_")}

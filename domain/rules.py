@@ -16,24 +16,28 @@ from domain.errors import (
     FieldNotWritableError,
     ImmutableFieldError,
     InvalidFieldValueError,
+    InvalidInputError,
     RequiredFieldMissingError,
     UnknownFieldError,
     WritError,
 )
 from domain.fields import Operation
+from domain.limits import Limits, label, shown, unstorable
 from domain.principal import Principal
 
 
-def check_create(spec: ModelSpec, data: Mapping[str, Any]) -> tuple[dict[str, Any], list[WritError]]:
+def check_create(
+    spec: ModelSpec, data: Mapping[str, Any], limits: Limits
+) -> tuple[dict[str, Any], list[WritError]]:
     """Normalized caller data (with defaults) for a new record, or the violations."""
     errors = _unknown(spec, data)
     errors += [
-        FieldNotWritableError(f"Field {name} is set by Writ, not by the caller", field=name)
+        _not_writable(name, "set by Writ, not by the caller")
         for name in data
         if name in spec.auto_set or spec.is_system(name)
     ]
     errors += [
-        FieldNotWritableError(f"Field {name} is not writable on create", field=name)
+        _not_writable(name, "not writable on create")
         for name, field in spec.fields.items()
         if name in data and name not in spec.auto_set and not field.writable_on_op("create")
     ]
@@ -44,23 +48,24 @@ def check_create(spec: ModelSpec, data: Mapping[str, Any]) -> tuple[dict[str, An
                if name not in spec.auto_set and data.get(name, defaults.get(name)) is None]
     if missing:
         return {}, [_missing(missing)]
-    normalized, errors = _normalize(spec, data, explicit=set(data))
+    normalized, errors = _normalize(spec, data, limits, explicit=set(data))
     return {**defaults, **normalized}, errors
 
 
 def check_update(
-    spec: ModelSpec, current: Mapping[str, Any], payload: Mapping[str, Any], *, replace: bool
+    spec: ModelSpec, current: Mapping[str, Any], payload: Mapping[str, Any], limits: Limits, *, replace: bool
 ) -> tuple[dict[str, Any], list[WritError]]:
     """The normalized changes a patch (or the full data a replace) would write."""
     errors = _unknown(spec, payload)
-    changed = {name: value for name, value in payload.items() if not _same(spec, name, current, value)}
+    changed = {name: value for name, value in payload.items()
+               if not _same(spec, name, current, value, limits)}
     errors += [
-        FieldNotWritableError(f"Field {name} is set by Writ, not by the caller", field=name)
+        _not_writable(name, "set by Writ, not by the caller")
         for name in payload
         if name in spec.auto_set or (spec.is_system(name) and not spec.is_immutable(name))
     ]
     errors += [
-        FieldNotWritableError(f"Field {name} is not writable on update", field=name)
+        _not_writable(name, "not writable on update")
         for name in changed
         if name in spec.fields and name not in spec.auto_set and not spec.is_immutable(name)
         and not spec.fields[name].writable_on_op("update")
@@ -84,13 +89,15 @@ def check_update(
         missing = [name for name in spec.required if name in values and values[name] is None]
     if missing:
         return {}, [_missing(missing)]
-    normalized, errors = _normalize(spec, values, explicit=set(payload))
+    normalized, errors = _normalize(spec, values, limits, explicit=set(payload))
     if replace and not errors:
         normalized = {**kept, **normalized, spec.tenant_field: current.get(spec.tenant_field)}
     return normalized, errors
 
 
-def stamp(spec: ModelSpec, operation: Operation, principal: Principal, now: datetime) -> dict[str, Any]:
+def stamp(
+    spec: ModelSpec, operation: Operation, principal: Principal, now: datetime, limits: Limits
+) -> dict[str, Any]:
     """Auto-set values for ``operation``, normalized to their field types."""
     stamped: dict[str, Any] = {}
     for name, rule in spec.auto_fields(operation).items():
@@ -99,7 +106,7 @@ def stamp(spec: ModelSpec, operation: Operation, principal: Principal, now: date
         else:
             raw = principal.attribute(rule.value.removeprefix("principal."))
         field = spec.fields.get(name)
-        stamped[name] = field.normalize(name, raw) if field is not None else raw
+        stamped[name] = field.normalize(name, raw, limits) if field is not None else raw
     return stamped
 
 
@@ -109,21 +116,25 @@ def _kept_on_update(spec: ModelSpec, name: str) -> bool:
 
 
 def _unknown(spec: ModelSpec, data: Mapping[str, Any]) -> list[WritError]:
-    return [
-        UnknownFieldError(f"Unknown field: {name[:100]}", field=name[:100])
-        for name in data
-        if name not in spec.fields and not spec.is_system(name)
-    ]
+    """Field names that are not text Writ can store, then names the model does not declare."""
+    unfit: list[WritError] = [InvalidInputError(f"Field name {shown(name)} {problem}")
+                              for name in data if name not in spec.fields and (problem := unstorable(name))]
+    return unfit or [UnknownFieldError(f"Unknown field: {label(name)}", field=label(name))
+                     for name in data if name not in spec.fields and not spec.is_system(name)]
 
 
-def _same(spec: ModelSpec, name: str, current: Mapping[str, Any], value: Any) -> bool:
+def _not_writable(name: str, why: str) -> WritError:
+    return FieldNotWritableError(f"Field {label(name)} is {why}", field=label(name))
+
+
+def _same(spec: ModelSpec, name: str, current: Mapping[str, Any], value: Any, limits: Limits) -> bool:
     if name == "id":
         return str(value) == str(current.get("id"))
     field = spec.fields.get(name)
     if field is None:
         return name in current and current[name] == value
     try:
-        return bool(field.normalize(name, value) == current.get(name))
+        return bool(field.normalize(name, value, limits) == current.get(name))
     except InvalidFieldValueError:
         return False
 
@@ -135,7 +146,7 @@ def _missing(names: list[str]) -> RequiredFieldMissingError:
 
 
 def _normalize(
-    spec: ModelSpec, values: Mapping[str, Any], *, explicit: set[str]
+    spec: ModelSpec, values: Mapping[str, Any], limits: Limits, *, explicit: set[str]
 ) -> tuple[dict[str, Any], list[WritError]]:
     """Normalize every value; an omitted optional field is simply absent (null)."""
     normalized: dict[str, Any] = {}
@@ -145,7 +156,7 @@ def _normalize(
             normalized[name] = None
             continue
         try:
-            normalized[name] = spec.fields[name].normalize(name, value)
+            normalized[name] = spec.fields[name].normalize(name, value, limits)
         except InvalidFieldValueError as exc:
             errors.append(exc)
     return normalized, errors
