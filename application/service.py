@@ -153,6 +153,12 @@ class Writ(QueriesMixin, Application[UUID]):
         self._record_refusal(principal, Subject.of(commands[0]), None, error, idempotency_key, outcome="failed")
         raise error
 
+    def refuse(self, principal: object, operation: str, model: object, error: WritError, *,
+               record_id: object = None, idempotency_key: object = None) -> NoReturn:
+        """Record a write an entry point refused before it reached the service (its input could not be
+        read: a malformed principal, JSON that does not parse) as a refused decision, then raise ``error``."""
+        self._refuse_at_door(principal, Subject(operation, model, record_id), idempotency_key, error)
+
     def evaluate(self, principal: Principal | None, command: AnyCommand) -> Evaluation:
         """Dry run: the decision, its reasons and the before/after preview. Writes nothing."""
         principal, command = principal_arg(principal), command_arg(command)

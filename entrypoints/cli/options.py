@@ -22,15 +22,11 @@ from rich.console import Console
 from rich.table import Table
 
 from domain.catalog import Catalog
-from domain.errors import CatalogError, WritError
+from domain.errors import CatalogError, InvalidInputError
 from domain.principal import Principal
 from entrypoints.bootstrap import Runtime
 
 console = Console()
-
-
-class InputError(WritError):
-    code = "INVALID_INPUT"
 
 
 def principal_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -64,10 +60,7 @@ def load_catalog(path: Path) -> Catalog:
 def principal_from(user: str, tenant: str, roles: tuple[str, ...], purpose: str | None) -> Principal:
     """The principal of the options (``--role`` repeatable and/or comma-separated)."""
     split = tuple(part.strip() for role in roles for part in role.split(",") if part.strip())
-    try:
-        return Principal(user_id=user, tenant_id=tenant, roles=frozenset(split), purpose=purpose)
-    except pydantic.ValidationError as exc:
-        raise InputError(first_error(exc)) from None
+    return Principal(user_id=user, tenant_id=tenant, roles=frozenset(split), purpose=purpose)
 
 
 @contextmanager
@@ -89,9 +82,9 @@ def json_argument(text: str) -> dict[str, Any]:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc}") from None
+        raise InvalidInputError(f"not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise InputError("expected a JSON object, e.g. '{\"sku\": \"A-1\"}'")
+        raise InvalidInputError("expected a JSON object, e.g. '{\"sku\": \"A-1\"}'")
     return value
 
 

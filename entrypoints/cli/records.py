@@ -13,24 +13,30 @@ import click
 import pydantic
 
 from domain.commands import Create, RecordCommand, parse_command
+from domain.errors import InvalidInputError
+from entrypoints.bootstrap import Runtime
 from entrypoints.cli.options import (
-    InputError,
     batched,
     cell,
     first_error,
     json_argument,
+    load_catalog,
+    principal_from,
     principal_options,
     session,
     show,
     stream_json_array,
 )
 
+OPERATIONS = {"create": "create", "replace": "update", "patch": "update", "delete": "delete", "restore": "restore",
+              "purge": "force_delete"}
+
 
 def _parse(fields: dict[str, Any]) -> Create | RecordCommand:
     try:
         return parse_command(fields)
     except pydantic.ValidationError as exc:
-        raise InputError(first_error(exc)) from None
+        raise InvalidInputError(first_error(exc)) from None
 
 
 def _write(kind: str, needs_id: bool, body: str | None, help_text: str) -> click.Command:
@@ -38,16 +44,21 @@ def _write(kind: str, needs_id: bool, body: str | None, help_text: str) -> click
     @click.option("--idempotency-key", help="Repeat-safe key for this write.")
     @click.option("--expected-version", type=int, help="Fail with VERSION_CONFLICT unless at this version.")
     def command(model: str, record_id: str | None = None, payload: str | None = None, **options: Any) -> None:
-        fields: dict[str, Any] = {"kind": kind, "model": model,
-                                  "idempotency_key": options.pop("idempotency_key"),
-                                  "expected_version": options.pop("expected_version")}
-        if record_id is not None:
-            fields["id"] = record_id
-        if body is not None:
-            fields[body] = json_argument(payload or "{}")
-        as_json = options.pop("as_json")
-        with session(**options) as (runtime, principal):
-            result = runtime.writ.execute(principal, _parse(fields)).to_dict()
+        key, version, as_json = options.pop("idempotency_key"), options.pop("expected_version"), options.pop("as_json")
+        operation = OPERATIONS[kind]
+        with Runtime(load_catalog(options.pop("catalog"))) as runtime:
+            writ = runtime.writ
+            principal = None
+            try:  # refused before the service could read it: still a decision
+                principal = principal_from(**options)
+                data = json_argument(payload or "{}") if body is not None else None
+            except InvalidInputError as error:
+                writ.refuse(principal, operation, model, error, record_id=record_id, idempotency_key=key)
+            arguments: list[Any] = [principal, model, *([record_id] if needs_id else []),
+                                    *([data] if body is not None else [])]
+            extra = {"idempotency_key": key} if kind == "create" else {"idempotency_key": key,
+                                                                      "expected_version": version}
+            result = getattr(writ, kind)(*arguments, **extra).to_dict()
         keys = ("id", "status", "version", "state", "position", "decision_id", "replayed")
         show(result if as_json else {k: result[k] for k in keys}, as_json)
 

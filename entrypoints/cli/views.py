@@ -19,8 +19,9 @@ import click
 import orjson
 
 from domain.catalog import Catalog
+from domain.errors import InvalidInputError
 from entrypoints.bootstrap import Runtime
-from entrypoints.cli.options import InputError, load_catalog, principal_from, principal_options, show
+from entrypoints.cli.options import load_catalog, principal_from, principal_options, show
 from projections.schema import SYSTEM_TYPES
 
 OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "is_null")
@@ -34,13 +35,13 @@ def parse_filter(text: str, catalog: Catalog, model: str) -> tuple[str, str, Any
     name, _, rest = text.partition(":")
     op, _, value = rest.partition(":")
     if not name or op not in OPERATORS:
-        raise InputError(f"filter {text!r}: use FIELD:OP[:VALUE] with OP one of {', '.join(OPERATORS)}")
+        raise InvalidInputError(f"filter {text!r}: use FIELD:OP[:VALUE] with OP one of {', '.join(OPERATORS)}")
     if op == "is_null":
         if value.lower() not in TRUTH:
-            raise InputError(f"filter {text!r}: is_null takes true or false (or nothing: true)")
+            raise InvalidInputError(f"filter {text!r}: is_null takes true or false (or nothing: true)")
         return name, op, TRUTH[value.lower()]
     if ":" not in rest:
-        raise InputError(f"filter {text!r}: {op} needs a value, e.g. {name}:{op}:VALUE")
+        raise InvalidInputError(f"filter {text!r}: {op} needs a value, e.g. {name}:{op}:VALUE")
     spec = catalog.model(model).fields.get(name)
     kind = spec.type if spec is not None else SYSTEM_TYPES.get(name, "str")
     if op == "in":
@@ -59,7 +60,7 @@ def _json(text: str, value: str) -> Any:
     try:
         return orjson.loads(value)
     except orjson.JSONDecodeError:
-        raise InputError(f"filter {text!r}: {value!r} is not valid JSON") from None
+        raise InvalidInputError(f"filter {text!r}: {value!r} is not valid JSON") from None
 
 
 @click.command("list")

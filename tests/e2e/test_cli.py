@@ -85,8 +85,41 @@ def test_record_commands_from_the_command_line(database_url: str, tmp_path: Path
     refused = orjson.loads(runner.invoke(main, ["decisions", "--outcome", "refused", "--json"]).output)
     assert [d["code"] for d in refused] == ["IMMUTABLE_FIELD"]
     bad = runner.invoke(main, ["patch", "Order", "not-a-uuid", "{}"])
-    assert bad.exit_code == 2 and "error: INVALID_INPUT:" in bad.output
+    assert bad.exit_code == 2 and "error: NOT_FOUND: Order 'not-a-uuid' not found" in bad.output
     assert "error: INVALID_INPUT:" in runner.invoke(main, ["create", "Order", "[1]"]).output
+    assert "error: INVALID_INPUT:" in runner.invoke(main, ["create", "Order", "{not json"]).output
+    refused = orjson.loads(runner.invoke(main, ["decisions", "--outcome", "refused", "--json"]).output)
+    assert [d["code"] for d in refused] == ["IMMUTABLE_FIELD", "NOT_FOUND", "INVALID_INPUT", "INVALID_INPUT"]
+
+
+def test_every_cli_mistake_is_one_line_with_a_code(database_url: str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Usage errors are one ``error: CODE: message`` line (never click's usage block), exit status 2; a write
+    refused at the CLI's door, even one whose principal cannot be read, leaves a decision."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WRIT_DATABASE_URL", database_url)
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"]).exit_code == 0
+    for arguments in (["create"], ["create", "Order", "{}", "--expected-version", "x", "-u", "a", "-t", "b"],
+                      ["decisions", "--limit", "-1", "-u", "a", "-t", "b"], ["nonsense"], ["project", "--batch-size", "0"],
+                      ["project", "--batch-size", "-5"], ["get", "Order"], ["relay", "--window", "0"]):
+        result = runner.invoke(main, arguments)
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 2, (arguments, result.output)
+        assert len(lines) == 1 and lines[0].startswith("error: INVALID_INPUT: "), (arguments, result.output)
+    bad_tenant = runner.invoke(main, ["create", "Order", '{"sku": "A-1", "total": "1"}', "-u", "carol",
+                                      "-t", "acme corp", "-r", "clerk", "-p", "x"])
+    assert bad_tenant.exit_code == 2 and bad_tenant.output.startswith("error: INVALID_INPUT: "), bad_tenant.output
+    from domain.catalog import Catalog
+    from infrastructure.settings import open_writ
+
+    writ = open_writ(Catalog.from_toml((tmp_path / "writ.toml").read_text()), database_url)
+    try:
+        stored = [writ.mapper.to_domain_event(n) for n in writ.recorder.select_notifications(1, 100)]
+    finally:
+        writ.close()
+    assert [(type(e).__name__, e.outcome, e.code, e.tenant) for e in stored] == [
+        ("Created", "refused", "INVALID_INPUT", None)]
 
 
 def test_list_queries_the_projection(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

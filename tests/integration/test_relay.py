@@ -13,6 +13,7 @@ from domain.principal import Principal
 from entrypoints.cli import main
 from infrastructure.backends import open_backend
 from tests.integration.conftest import bus_written_ids
+from tests.support import wait_until
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -136,7 +137,8 @@ def test_status_reports_position_lag_and_last_publish(writ, database_url, bus_ex
 
     consumer = bus_consumer()
     bus_relay()
-    consumer.wait_for(30)
+    consumer.wait_for(30)  # delivered; the position is saved once the broker's confirms come back
+    wait_until(lambda: _status(database_url, bus_exchange)["behind"] == 0, 30, "the relay to save its position")
     status = _status(database_url, bus_exchange)
     assert status["behind"] == 0 and status["position"] >= 30 and status["published_at"]
 
