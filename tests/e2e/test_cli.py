@@ -101,8 +101,9 @@ def test_every_cli_mistake_is_one_line_with_a_code(database_url: str, tmp_path: 
     runner = CliRunner()
     assert runner.invoke(main, ["init"]).exit_code == 0
     for arguments in (["create"], ["create", "Order", "{}", "--expected-version", "x", "-u", "a", "-t", "b"],
-                      ["decisions", "--limit", "-1", "-u", "a", "-t", "b"], ["nonsense"], ["project", "--batch-size", "0"],
-                      ["project", "--batch-size", "-5"], ["get", "Order"], ["relay", "--window", "0"]):
+                      ["decisions", "--limit", "-1", "-u", "a", "-t", "b"], ["nonsense"],
+                      ["project", "--batch-size", "0"], ["project", "--batch-size", "-5"], ["get", "Order"],
+                      ["relay", "--window", "0"]):
         result = runner.invoke(main, arguments)
         lines = result.output.strip().splitlines()
         assert result.exit_code == 2, (arguments, result.output)
