@@ -70,6 +70,13 @@ def record_id_arg(model: object, value: object) -> UUID:
         raise RecordNotFoundError(f"{label(model)} {shown(value)} not found") from None
 
 
+def sequence_arg(name: str, value: object) -> Sequence[Any]:
+    """A list or tuple argument (a string, a mapping or anything else is ``INVALID_INPUT``)."""
+    if not isinstance(value, list | tuple):
+        raise InvalidInputError(f"{name} must be a list, not {type(value).__name__}")
+    return value
+
+
 def int_arg(name: str, value: object, low: int, high: int) -> int:
     if type(value) is not int:
         raise InvalidInputError(f"{name} must be an int, not {type(value).__name__}")

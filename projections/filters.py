@@ -21,8 +21,9 @@ from typing import Any
 import orjson
 import pydantic
 
-from domain.errors import InvalidFieldValueError, UnknownFieldError
+from domain.errors import InvalidFieldValueError, InvalidInputError, UnknownFieldError
 from domain.fields import FieldSpec
+from domain.limits import DEFAULT_LIMITS, Limits
 from domain.policy import Comparison
 from infrastructure import sql
 from projections.schema import SYSTEM_TYPES, UNSORTABLE
@@ -63,8 +64,8 @@ def as_comparison(item: FilterLike) -> Comparison:
 class Compiler:
     """Builds the WHERE and ORDER BY of one model's view queries."""
 
-    def __init__(self, store: ViewStore, layout: Layout) -> None:
-        self.dialect, self.layout = store.dialect, layout
+    def __init__(self, store: ViewStore, layout: Layout, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.dialect, self.layout, self.limits = store.dialect, layout, limits
         self.kinds = {column.name: column.type for column in layout.columns}
 
     def kind(self, name: str) -> str:
@@ -81,7 +82,7 @@ class Compiler:
         return FieldSpec(type=declared.type, items=declared.items)
 
     def normalized(self, name: str, value: Any) -> Any:
-        return self.spec(name).normalize(name, value)
+        return self.spec(name).normalize(name, value, self.limits)
 
     def column(self, name: str) -> sql.Composable:
         return self.dialect.comparable(sql.Identifier(name), self.kind(name))
@@ -100,8 +101,10 @@ class Compiler:
         comparison = as_comparison(item)
         name, op, value = comparison.field, comparison.op, comparison.value
         kind, raw = self.kind(name), sql.Identifier(name)
+        if op == "is_null" and value is not None and not isinstance(value, bool):
+            raise InvalidFieldValueError(f"Filter is_null on {name} takes true or false", field=name)
         if op == "is_null" or (op in ("eq", "ne") and value is None):
-            wanted = op == "eq" or (op == "is_null" and (value is None or bool(value)))
+            wanted = op == "eq" or (op == "is_null" and (value is None or value))
             return sql.SQL("{} IS NULL" if wanted else "{} IS NOT NULL").format(raw), []
         if op == "contains":
             return self._contains(name, kind, value)
@@ -118,6 +121,9 @@ class Compiler:
     def _in(self, name: str, value: Any) -> Clause:
         if not isinstance(value, list | tuple | set | frozenset):
             raise InvalidFieldValueError(f"Filter 'in' on {name} needs a list of values", field=name)
+        if len(value) > self.limits.items:
+            raise InvalidFieldValueError(f"Filter 'in' on {name} lists {len(value):,} values; at most "
+                                         f"{self.limits.items:,}", field=name)
         params = [self.param(name, self.normalized(name, v)) for v in value]
         return self.dialect.in_list(self.column(name), self.mark(name), params)
 
@@ -136,6 +142,10 @@ class Compiler:
     def order(self, order_by: Sequence[OrderLike]) -> list[SortKey]:
         keys: list[SortKey] = []
         for item in order_by:
+            if not (isinstance(item, str) or (isinstance(item, tuple) and len(item) == 2
+                                              and all(isinstance(part, str) for part in item))):
+                raise InvalidInputError(f"order_by takes field names ('-total') or (field, 'asc'|'desc') pairs, "
+                                        f"not {type(item).__name__}")
             name, direction = (item[1:], "desc") if isinstance(item, str) and item.startswith("-") else (
                 (item, "asc") if isinstance(item, str) else item)
             kind = self.kind(name)

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from application.door import flag_arg, int_arg, principal_arg, record_id_arg, sequence_arg
 from domain.catalog import Catalog
-from domain.errors import GrantMissingError, RecordNotFoundError, UnauthenticatedError
+from domain.commands import check_model_name
+from domain.errors import GrantMissingError, InvalidInputError, RecordNotFoundError, UnauthenticatedError
 from domain.principal import Principal
 from infrastructure import sql
 from infrastructure.sql import P
@@ -53,10 +55,7 @@ class Views:
             include_deleted: bool = False) -> Row:
         """One record's current row, or ``NOT_FOUND``."""
         layout, scope = self._scope(principal, model, include_deleted)
-        try:
-            key = layout.encoders[0](str(record_id))
-        except ValueError:
-            raise RecordNotFoundError(f"{model} {str(record_id)[:100]} not found") from None
+        key = layout.encoders[0](record_id_arg(model, record_id))
         where, params = scope
         rows = self._select(layout, sql.SQL("{} AND id = {}").format(where, P), [*params, key], limit=1)
         if not rows:
@@ -68,12 +67,15 @@ class Views:
              include_deleted: bool = False) -> Page:
         """Rows matching every filter, in ``order_by`` order (``"-total"`` = descending), one page."""
         layout, (where, params) = self._scope(principal, model, include_deleted)
-        compiler = Compiler(self.store, layout)
+        filters, order_by = sequence_arg("filters", filters), sequence_arg("order_by", order_by)
+        limit = int_arg("limit", limit, 1, MAX_LIMIT)
+        if after is not None and not isinstance(after, str):
+            raise InvalidInputError(f"after must be a cursor (str), not {type(after).__name__}")
+        compiler = Compiler(self.store, layout, self.catalog.limits)
         clauses: list[Clause] = [(where, params), *(compiler.condition(f) for f in filters)]
         keys = compiler.order(order_by)
         if after is not None:
             clauses.append(compiler.after(keys, decode_cursor(keys, after, compiler)))
-        limit = max(1, min(int(limit), MAX_LIMIT))
         condition = sql.SQL(" AND ").join(clause for clause, _ in clauses)
         values = [p for _, ps in clauses for p in ps]
         rows = self._select(layout, condition, values, limit=limit + 1, order=compiler.order_sql(keys))
@@ -118,9 +120,11 @@ class Views:
 
     def _scope(self, principal: Principal | None, model: str,
                include_deleted: bool) -> tuple[Layout, Clause]:
+        principal = principal_arg(principal)
         if principal is None:
             raise UnauthenticatedError("A principal is required to read views")
-        layout = self.store.layout(model)
+        flag_arg("include_deleted", include_deleted)
+        layout = self.store.layout(check_model_name(model))
         if include_deleted and not layout.spec.grants.allows("read_deleted", principal.roles):
             raise GrantMissingError(f"Reading deleted {model} records needs the read_deleted grant")
         tenant = sql.SQL("{} = {}").format(sql.Identifier(layout.spec.tenant_field), P)
