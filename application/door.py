@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -75,6 +76,23 @@ def sequence_arg(name: str, value: object) -> Sequence[Any]:
     if not isinstance(value, list | tuple):
         raise InvalidInputError(f"{name} must be a list, not {type(value).__name__}")
     return value
+
+
+def time_arg(name: str, value: object) -> str | None:
+    """An ISO-8601 time with a UTC offset (as text), or None."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be an ISO-8601 time, not {type(value).__name__}")
+    try:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("no UTC offset")
+        return moment.astimezone(UTC).isoformat()
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInputError(f"{name} must be an ISO-8601 time with a UTC offset: {exc}") from None
 
 
 def int_arg(name: str, value: object, low: int, high: int) -> int:

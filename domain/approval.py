@@ -39,7 +39,9 @@ APPROVAL_TOPICS: tuple[str, ...] = ()  # filled below, once the classes exist
 class ApprovalRequest(Aggregate):
     TOPIC = "writ.approval:ApprovalRequest"
 
-    class Requested(Aggregate.Created):
+    class Created(Aggregate.Created):
+        """The request: published as ``Requested``."""
+
         TOPIC = "writ.approval:Requested"
         tenant: str
         model: str
@@ -122,7 +124,7 @@ class ApprovalRequest(Aggregate):
 
     @classmethod
     def request(cls, now: datetime, approval_id: UUID | None = None, **fields: Any) -> ApprovalRequest:
-        return cls._create(cls.Requested, id=approval_id or uuid4(), timestamp=now, **fields)
+        return cls._create(cls.Created, id=approval_id or uuid4(), timestamp=now, **fields)
 
     def approve(self, approver: str, roles: list[str], reason: str | None, fingerprint: str,
                 now: datetime) -> None:
@@ -173,6 +175,6 @@ class ApprovalRequest(Aggregate):
 
 
 APPROVAL_TOPICS = tuple(cls.TOPIC for cls in (
-    ApprovalRequest.Requested, ApprovalRequest.Approved, ApprovalRequest.Rejected, ApprovalRequest.Cancelled,
+    ApprovalRequest.Created, ApprovalRequest.Approved, ApprovalRequest.Rejected, ApprovalRequest.Cancelled,
     ApprovalRequest.Expired, ApprovalRequest.Executed, ApprovalRequest.Failed))
 """The notification-log topics of every approval event."""

@@ -21,6 +21,7 @@ from uuid import UUID
 import orjson
 
 from infrastructure.sql import POSTGRES, SQL, SQLITE, Composable, Dialect, P
+from projections.timestamps import canonical_time
 
 Codec = Callable[[Any], Any]
 Clause = tuple[Composable, list[Any]]
@@ -127,15 +128,11 @@ class PostgresViews(ViewDialect):
         return SQL("{} @> {}::jsonb").format(column, P), [_json_text([element])]
 
 
-def _canonical_time(value: str) -> str:
-    return datetime.fromisoformat(value).astimezone(UTC).isoformat(timespec="microseconds")
-
-
 class SQLiteViews(ViewDialect):
     sql = SQLITE
     _types = {"int": "INTEGER", "bool": "INTEGER"}
     _encoders: dict[str, Codec] = {
-        "bool": int, "decimal": str, "datetime": _canonical_time, "timestamp": _canonical_time,
+        "bool": int, "decimal": str, "datetime": canonical_time, "timestamp": canonical_time,
         "uuid": lambda v: str(v if isinstance(v, UUID) else UUID(str(v))), "json": _json_text, "list": _json_text,
     }
     _decoders: dict[str, Codec] = {

@@ -35,7 +35,6 @@ def dropped_name(field: str) -> str:
 
 def prepare(store: ViewStore, tx: Tx, *, shadow: bool = False) -> list[str]:
     """Bring every view table in line with the catalog; return the models that need a rebuild."""
-    store.positions.create(tx)
     stale: list[str] = []
     for model in store.catalog.models:
         layout = store.layout(model, shadow=shadow)

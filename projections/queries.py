@@ -11,19 +11,33 @@ projection has committed a write result's ``position``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from application.door import flag_arg, int_arg, principal_arg, record_id_arg, sequence_arg
+from application.door import (
+    flag_arg,
+    int_arg,
+    optional_str_arg,
+    principal_arg,
+    record_id_arg,
+    sequence_arg,
+    time_arg,
+)
+from domain.approval import PENDING
 from domain.catalog import Catalog
 from domain.commands import check_model_name
 from domain.errors import GrantMissingError, InvalidInputError, RecordNotFoundError, UnauthenticatedError
+from domain.limits import INT_MAX
 from domain.principal import Principal
 from infrastructure import sql
+from infrastructure.database import Tx
 from infrastructure.sql import P
 from infrastructure.wakeup import Broadcast
+from projections.approvals import ApprovalRows
+from projections.decisions import DecisionRows
 from projections.errors import ProjectionNotReadyError, ProjectionTimeoutError
 from projections.filters import Clause, Compiler, FilterLike, OrderLike, decode_cursor, encode_cursor
 from projections.schema import DEFAULT_PROJECTION
@@ -83,6 +97,40 @@ class Views:
         rows = rows[:limit]
         return Page(rows, encode_cursor(keys, rows[-1]) if more else None)
 
+    def decisions(self, principal: Principal | None, *, actor: str | None = None, model: str | None = None,
+                  outcome: str | None = None, since: str | None = None, until: str | None = None, after: int = 0,
+                  limit: int = 100) -> Rows:
+        """Decisions (allowed, refused, parked, failed) in the principal's tenant, oldest first, after log
+        position ``after``; filtered by actor, model, outcome and the time range [``since``, ``until``)."""
+        tenant = self._tenant(principal)
+        filters = {name: optional_str_arg(name, value) for name, value in
+                   (("actor", actor), ("model", model), ("outcome", outcome))}
+        bounds = {name: time_arg(name, value) for name, value in (("since", since), ("until", until))}
+        after, limit = int_arg("after", after, 0, INT_MAX), int_arg("limit", limit, 1, MAX_LIMIT)
+        with self._reading_read_model() as tx:
+            return DecisionRows(self.store).query(tx, tenant, after=after, limit=limit, **bounds, **filters)
+
+    def approvals(self, principal: Principal | None, *, status: str | None = PENDING, after: str | None = None,
+                  limit: int = 100) -> Rows:
+        """Approval requests in the principal's tenant, oldest first (``pending``: waiting and not expired;
+        None: all); page on with ``after`` = the last row's ``cursor``."""
+        tenant = self._tenant(principal)
+        status, after = optional_str_arg("status", status), optional_str_arg("after", after)
+        limit = int_arg("limit", limit, 1, MAX_LIMIT)
+        with self._reading_read_model() as tx:
+            rows = ApprovalRows(self.store).query(tx, tenant, status=status, after=after, limit=limit)
+        return [{**row, "cursor": f"{row['requested_at']}|{row['id']}"} for row in rows]
+
+    def approval(self, principal: Principal | None, approval_id: UUID | str) -> Row:
+        """One approval request (``NOT_FOUND`` when absent or another tenant's)."""
+        tenant = self._tenant(principal)
+        wanted = str(record_id_arg("Approval", approval_id))
+        with self._reading_read_model() as tx:
+            row = ApprovalRows(self.store).one(tx, tenant, wanted)
+        if row is None:
+            raise RecordNotFoundError(f"Approval {wanted} not found")
+        return row
+
     def wait(self, position: int | None, timeout: float = 5.0) -> None:
         """Return once the projection has committed ``position`` (a write result's position);
         ``PROJECTION_TIMEOUT`` after ``timeout`` seconds, ``PROJECTION_NOT_READY`` if no worker has
@@ -117,6 +165,23 @@ class Views:
         self.store.close()
 
     # -- internals ------------------------------------------------------------
+
+    def _tenant(self, principal: object) -> str:
+        checked = principal_arg(principal)
+        if checked is None:
+            raise UnauthenticatedError("A principal is required to read views")
+        return checked.tenant_id
+
+    @contextmanager
+    def _reading_read_model(self) -> Iterator[Tx]:
+        try:
+            with self.store.reading() as tx:
+                yield tx
+        except Exception as exc:
+            if self.store.backend.is_missing_table(exc):
+                raise ProjectionNotReadyError("The read model does not exist yet: start the projection worker "
+                                              "(`writ project`, or `writ project --once`)") from None
+            raise
 
     def _scope(self, principal: Principal | None, model: str,
                include_deleted: bool) -> tuple[Layout, Clause]:

@@ -37,13 +37,16 @@ from infrastructure.database import Tx
 from infrastructure.locks import holder_label
 from infrastructure.log import EventLog
 from infrastructure.positions import FencedError
-from projections import migrations
+from projections.approvals import ApprovalRows
+from projections.current_rows import CurrentRows
+from projections.decisions import DecisionRows
 from projections.errors import ProjectionBusyError, ProjectionHaltedError
-from projections.rows import RECORD_TOPICS, RowChange, fold
+from projections.read_model import ReadModel
 from projections.schema import DEFAULT_PROJECTION, LEGACY_TRACKING_TABLE
 from projections.store import POSITIONS_CHANNEL, ViewStore
 
-Changes = dict[str, dict[str, RowChange]]
+Changes = list[tuple[ReadModel, Any]]
+"""A batch folded: what each read model writes."""
 Progress = Callable[[int, int], None]
 """Called with (position reached, head of the log) after each rebuild batch."""
 
@@ -97,6 +100,8 @@ class ProjectionWorker:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.catalog, self.log, self.store, self.name = catalog, log, store, name
+        self.models: list[ReadModel] = [CurrentRows(store), DecisionRows(store), ApprovalRows(store)]
+        self.topics = tuple(sorted(set().union(*(model.topics for model in self.models))))
         self.key = f"projection:{name}"
         self.batch_size = batch_size
         self.worker_id = holder_label()
@@ -136,13 +141,15 @@ class ProjectionWorker:
         """Prepare tables, claim the projection (fencing earlier holders), rebuild first when a dropped
         field is declared again (until a rebuild has swapped in, every start asks again)."""
         with self.store.transaction() as tx:
-            stale = migrations.prepare(self.store, tx)
+            self.store.positions.create(tx)
             self.store.positions.ensure(tx, self.key)
             self.store.positions.adopt(tx, self.key, LEGACY_TRACKING_TABLE, "name", self.name)
+            stale = self._prepare(tx, position=self.store.positions.read(tx, self.key).position)
             self.epoch = self.store.positions.claim(tx, self.key, self.worker_id)
             self.set_aside = frozenset(self.store.positions.set_asides(tx, self.key))
         if stale:
-            self._say(f"{', '.join(stale)}: a field dropped earlier is declared again; rebuilding from the log")
+            self._say(f"{', '.join(stale)}: a field dropped earlier is declared again, or a read model is new; "
+                      "rebuilding from the log")
             try:
                 self.rebuild(stop=stop)
             except ProjectionBusyError:
@@ -190,7 +197,7 @@ class ProjectionWorker:
         return position
 
     def read(self, position: int, limit: int | None = None) -> Sequence[Notification]:
-        batch = self.log.read(position, limit or self.batch_size, RECORD_TOPICS)
+        batch = self.log.read(position, limit or self.batch_size, self.topics)
         return [n for n in batch if n.id not in self.set_aside] if self.set_aside else batch
 
     def read_folded(self, position: int) -> Folded | None:
@@ -199,9 +206,18 @@ class ProjectionWorker:
         if not batch:
             return None
         try:
-            return Folded(batch, fold(((n, self.log.decode(n)) for n in batch), self.catalog))
+            return Folded(batch, self.fold(batch))
         except Exception as exc:  # one event of it cannot be read: found and halted at by _apply_folded
             return Folded(batch, error=exc)
+
+    def fold(self, batch: Sequence[Notification]) -> Changes:
+        """What each read model writes for ``batch``."""
+        decoded = [(n, self.log.decode(n)) for n in batch]
+        return [(model, model.fold([pair for pair in decoded if pair[0].topic in model.topics]))
+                for model in self.models]
+
+    def _prepare(self, tx: Tx, *, shadow: bool = False, position: int = 0) -> list[str]:
+        return [stale for model in self.models for stale in model.prepare(tx, shadow=shadow, position=position)]
 
     def _apply_folded(self, folded: Folded, position: int, *, key: str | None, shadow: bool) -> int:
         key = key or self.key
@@ -225,7 +241,7 @@ class ProjectionWorker:
         """Apply ``batch`` in halves until the one event that fails alone is found (``PoisonEventError``),
         committing what comes before it; return the position reached."""
         try:
-            changes = fold(((n, self.log.decode(n)) for n in batch), self.catalog)
+            changes = self.fold(batch)
             with self.store.transaction() as tx:
                 return self._apply(tx, changes, key, position, batch[-1].id, shadow=shadow)
         except FencedError:
@@ -242,7 +258,8 @@ class ProjectionWorker:
     def _apply(self, tx: Tx, changes: Changes, key: str, position: int, target: int, *, shadow: bool) -> int:
         epoch = self.epoch if key == self.key else self._shadow_epoch
         self.store.positions.advance(tx, key, epoch, position, target)  # first: the fence, and the lock order
-        self.store.writer.apply(tx, changes, shadow=shadow)
+        for model, folded in changes:
+            model.apply(tx, folded, shadow=shadow)
         self.store.backend.notify(tx, POSITIONS_CHANNEL)
         return target
 
@@ -267,7 +284,7 @@ class ProjectionWorker:
     def set_aside_event(self, position: int, reason: str, operator: str) -> None:
         """An operator skips the event at ``position`` (kept in ``writ_set_aside`` with who and why)."""
         with self.store.transaction() as tx:
-            migrations.prepare(self.store, tx)
+            self.store.positions.create(tx)
             self.store.positions.set_aside(tx, self.key, position, reason, operator)
 
     def position(self, key: str | None = None) -> int:
@@ -298,11 +315,13 @@ class ProjectionWorker:
     def _rebuild(self, progress: Progress | None, stop: threading.Event) -> int:
         shadow_key = f"{self.key}:rebuild"
         with self.store.transaction() as tx:
-            migrations.prepare(self.store, tx)
+            self.store.positions.create(tx)
+            self._prepare(tx)
             self.store.positions.ensure(tx, self.key)
             self.set_aside = frozenset(self.store.positions.set_asides(tx, self.key))
-            migrations.drop_tables(self.store, tx, shadow=True)
-            migrations.prepare(self.store, tx, shadow=True)
+            for model in self.models:
+                model.drop(tx, shadow=True)
+            self._prepare(tx, shadow=True)
             self.store.positions.forget(tx, shadow_key)
             self._shadow_epoch = self.store.positions.claim(tx, shadow_key, self.worker_id)
         head = self.log.head()
@@ -314,9 +333,9 @@ class ProjectionWorker:
         with self.store.transaction() as tx:
             live = self.store.positions.read(tx, self.key, lock=True).position
             while position < live and (batch := self.read(position)):
-                changes = fold(((n, self.log.decode(n)) for n in batch), self.catalog)
-                position = self._apply(tx, changes, shadow_key, position, batch[-1].id, shadow=True)
-            migrations.swap(self.store, tx)
+                position = self._apply(tx, self.fold(batch), shadow_key, position, batch[-1].id, shadow=True)
+            for model in self.models:
+                model.swap(tx)
             self.store.positions.reset(tx, self.key, position)
             self.store.positions.forget(tx, shadow_key)
             self.store.backend.notify(tx, POSITIONS_CHANNEL)
@@ -334,7 +353,7 @@ class ProjectionWorker:
             rows = [p for p in self.store.positions.all(tx) if p.name.startswith("projection:")]
         found = []
         for row in rows:
-            behind = self.log.count_after(row.position, RECORD_TOPICS)
+            behind = self.log.count_after(row.position, self.topics)
             found.append(ProjectionStatus(row.name.removeprefix("projection:"), row.position, head, behind,
                                           self._seconds_behind(row.position, behind), row.updated_at, row.holder,
                                           row.halted_at, row.halted_reason))

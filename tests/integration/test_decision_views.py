@@ -1,0 +1,79 @@
+"""The decisions read model on both databases: the same decisions the log holds, filtered and paged.
+
+The oracle is the command side's own scan of the log (``Writ.decisions``), so the read model is checked
+against something it did not compute.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from application.service import Writ
+from domain.catalog import Catalog
+from domain.errors import WritError
+from infrastructure.backends import open_backend
+from projections import open_views, open_worker
+from tests.catalogs import principal
+
+CLERK, MANAGER, OTHER = principal(), principal("maria", "acme", "manager"), principal("olga", "globex", "manager")
+
+
+def mixed_decisions(writ: Writ) -> None:
+    record = writ.create(CLERK, "Order", {"sku": "D-1", "total": "5"}).id
+    writ.patch(CLERK, "Order", record, {"quantity": 2})
+    for attempt in (lambda: writ.purge(CLERK, "Order", record), lambda: writ.patch(CLERK, "Order", record, {"sku": "X"}),
+                    lambda: writ.create(CLERK, "Nope", {}), lambda: writ.patch(CLERK, "Order", record, {"total": "20000"})):
+        with pytest.raises(WritError):
+            attempt()
+    writ.delete(MANAGER, "Order", record)
+    writ.create(OTHER, "Order", {"sku": "G-1", "total": "1"})
+
+
+def project(catalog: Catalog, database_url: str) -> None:
+    worker = open_worker(catalog, database_url)
+    worker.run(until_caught_up=True)
+    worker.close()
+
+
+def test_the_read_model_holds_every_decision_the_log_holds(catalog: Catalog, database_url: str, writ: Writ) -> None:
+    mixed_decisions(writ)
+    project(catalog, database_url)
+    views = open_views(catalog, database_url)
+    try:
+        for who in (CLERK, OTHER):
+            assert views.decisions(who, limit=1000) == writ.decisions(who, limit=1000)
+        assert [d["outcome"] for d in views.decisions(CLERK)] == [
+            "allowed", "allowed", "refused", "refused", "refused", "parked", "allowed"]
+        assert [d["code"] for d in views.decisions(CLERK, outcome="refused")] == [
+            "GRANT_MISSING", "IMMUTABLE_FIELD", "MODEL_UNKNOWN"]
+        assert [d["actor"] for d in views.decisions(CLERK, actor="maria")] == ["maria"]
+        assert {d["model"] for d in views.decisions(CLERK, model="Nope")} == {"Nope"}
+        first, rest = views.decisions(CLERK, limit=3), views.decisions(CLERK, after=0, limit=100)[3:]
+        assert views.decisions(CLERK, after=first[-1]["position"]) == rest
+        soon = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+        assert views.decisions(CLERK, since=soon) == []
+        assert views.decisions(CLERK, until=soon) == views.decisions(CLERK)
+        with pytest.raises(WritError) as caught:
+            views.decisions(CLERK, since="yesterday")
+        assert caught.value.code == "INVALID_INPUT"
+    finally:
+        views.close()
+
+
+def test_a_deployment_that_lacks_the_read_model_rebuilds_it_at_start(catalog: Catalog, database_url: str,
+                                                                      writ: Writ) -> None:
+    mixed_decisions(writ)
+    project(catalog, database_url)
+    backend = open_backend(database_url)
+    database = backend.database(views=True)
+    with database.transaction() as tx:
+        tx.execute(f"DROP TABLE {backend.table('writ_decisions').render(backend.dialect)}")
+    database.close()
+    project(catalog, database_url)
+    views = open_views(catalog, database_url)
+    try:
+        assert views.decisions(CLERK, limit=1000) == writ.decisions(CLERK, limit=1000)
+    finally:
+        views.close()
