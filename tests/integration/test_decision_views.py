@@ -23,8 +23,10 @@ CLERK, MANAGER, OTHER = principal(), principal("maria", "acme", "manager"), prin
 def mixed_decisions(writ: Writ) -> None:
     record = writ.create(CLERK, "Order", {"sku": "D-1", "total": "5"}).id
     writ.patch(CLERK, "Order", record, {"quantity": 2})
-    for attempt in (lambda: writ.purge(CLERK, "Order", record), lambda: writ.patch(CLERK, "Order", record, {"sku": "X"}),
-                    lambda: writ.create(CLERK, "Nope", {}), lambda: writ.patch(CLERK, "Order", record, {"total": "20000"})):
+    for attempt in (lambda: writ.purge(CLERK, "Order", record),
+                    lambda: writ.patch(CLERK, "Order", record, {"sku": "X"}),
+                    lambda: writ.create(CLERK, "Nope", {}),
+                    lambda: writ.patch(CLERK, "Order", record, {"total": "20000"})):
         with pytest.raises(WritError):
             attempt()
     writ.delete(MANAGER, "Order", record)
