@@ -126,7 +126,7 @@ def _entry(event: Any, before: dict[str, Any], after: dict[str, Any], lifecycle:
         actor=meta.get("actor"), purpose=meta.get("purpose"), correlation_id=meta.get("correlation_id"),
         causation_id=meta.get("causation_id"), decision_id=meta.get("decision_id"),
         idempotency_key=meta.get("idempotency_key"), audit=meta.get("audit") or {}, state=lifecycle,
-        before=before, after=after, hash=event.hash,
+        before=before, after=after, hash=event.hash, approval=meta.get("approval"),
         changes={k: {"before": before.get(k), "after": after.get(k)} for k in changed
                  if before.get(k) != after.get(k)},
     )

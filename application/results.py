@@ -37,6 +37,21 @@ class WriteResult:
         return asdict(self)
 
 
+class ApprovalResult(_Result):
+    """Where an approval request stands after an approve, reject or cancel (and, once executed, the writes)."""
+
+    approval_id: str
+    status: str
+    approvals: list[str]
+    required: int
+    results: list[WriteResult]
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        body["results"] = [result.to_dict() for result in self.results]
+        return body
+
+
 class Evaluation(_Result):
     """A dry run: what Writ would decide, why, and what would change."""
 
@@ -68,3 +83,4 @@ class HistoryEntry(_Result):
     after: dict[str, Any]
     changes: dict[str, dict[str, Any]]
     hash: str
+    approval: dict[str, Any] | None = None

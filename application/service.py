@@ -23,6 +23,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError
 
+from application.approvals import ApprovalsMixin
 from application.decisions import allowed_meta, refused_decision
 from application.door import (
     Subject,
@@ -36,10 +37,13 @@ from application.door import (
 from application.loading import RecordLoader
 from application.queries import QueriesMixin
 from application.results import Evaluation, WriteResult
+from domain.approval import ApprovalRequest
 from domain.catalog import Catalog
 from domain.chain import Digest, plain_digest
 from domain.commands import Command, Create, Delete, Patch, Purge, RecordCommand, Replace, Restore, fingerprint_of
+from domain.decision import Decision
 from domain.errors import (
+    ApprovalRequiredError,
     ChainBrokenError,
     IdempotencyKeyReusedError,
     InvalidInputError,
@@ -66,7 +70,12 @@ _APPLY: dict[type[RecordCommand], Callable[[Record, dict[str, Any], dict[str, An
 }
 
 
-class Writ(QueriesMixin, Application[UUID]):
+def needs_approval(verdict: Verdict) -> bool:
+    """The verdict parks the command: policy requires approval and nothing else stands in the way."""
+    return verdict.action == "require_approval" and all(isinstance(e, ApprovalRequiredError) for e in verdict.errors)
+
+
+class Writ(ApprovalsMixin, QueriesMixin, Application[UUID]):
     """Governed, event-sourced writes over the models of one catalog."""
 
     name = "Writ"
@@ -182,28 +191,77 @@ class Writ(QueriesMixin, Application[UUID]):
                  idempotency_key: str | None) -> list[WriteResult]:
         now = self.clock()
         records: dict[UUID, Record] = {}
+        versions: dict[str, int] = {}
+        verdicts: list[Verdict] = []
         decided: list[tuple[UUID, str]] = []
-        size = 0
+        size, parking = 0, False
         for command in commands:
-            try:
-                record = None if isinstance(command, Create) else records.get(command.id) or self._load(
-                    command.id, principal)
-            except ChainBrokenError as broken:
-                self._record_refusal(principal, Subject.of(command), None, broken, idempotency_key,
-                                     outcome="failed")
-                raise
+            record = None if isinstance(command, Create) else records.get(command.id) or self._loaded(
+                principal, command, idempotency_key)
+            if record is not None:
+                versions.setdefault(str(record.id), record.version)
             verdict = decide(self.catalog, command, principal, record, now)
+            verdicts.append(verdict)
             size += verdict.size
+            if needs_approval(verdict):
+                parking = True
+                continue
             self._refuse_unless_allowed(principal, command, verdict, idempotency_key, size)
+            if parking:
+                continue
             assert principal is not None
             meta = allowed_meta(principal, command, verdict, self.catalog.version, idempotency_key)
             record = self._apply(command, record, verdict, meta, now)
             records[record.id] = record
             decided.append((record.id, meta["decision_id"]))
-        key = self._claim(principal, commands, idempotency_key, records, decided, now)
+        assert principal is not None
+        if parking:
+            return self.park(principal, list(commands), verdicts, versions, idempotency_key, now)
+        stored = [self._result(records[rid], did, None).to_dict() for rid, did in decided]
+        key = self.claim_key(principal, commands, idempotency_key, stored, now)
         recordings = self.save(*records.values(), *key)
         positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
         return [self._result(records[rid], did, positions[rid]) for rid, did in decided]
+
+    def _loaded(self, principal: Principal | None, command: RecordCommand, key: str | None) -> Record | None:
+        try:
+            return self._load(command.id, principal)
+        except ChainBrokenError as broken:
+            self._record_refusal(principal, Subject.of(command), None, broken, key, outcome="failed")
+            raise
+
+    def _apply_approved(self, request: ApprovalRequest, requester: Principal,
+                        loaded: list[tuple[AnyCommand, Record | None]], bodies: list[dict[str, Any]],
+                        now: datetime) -> tuple[list[Record], list[WriteResult]]:
+        """The approved commands decided again, as the requester, and applied (their events carry the approval)."""
+        records: dict[UUID, Record] = {}
+        decided: list[tuple[UUID, str]] = []
+        approval = {"id": str(request.id), "approvers": list(request.approvers)}
+        for (command, stored), body in zip(loaded, bodies, strict=True):
+            record = None if isinstance(command, Create) else records.get(command.id, stored)
+            verdict = decide(self.catalog, command, requester, record, now)
+            if verdict.error is not None and not needs_approval(verdict):
+                raise verdict.error
+            meta = {**allowed_meta(requester, command, verdict, self.catalog.version, None), "approval": approval}
+            if isinstance(command, Create):
+                record = Record.create(command.model, meta["tenant"], verdict.payload, meta, now,
+                                       record_id=UUID(body["id"]), digest=self.digest)
+            else:
+                record = self._apply(command, record, verdict, meta, now)
+            records[record.id] = record
+            decided.append((record.id, meta["decision_id"]))
+        return list(records.values()), [self._result(records[rid], did, None) for rid, did in decided]
+
+    def parked_decision(self, principal: Principal, command: AnyCommand, verdict: Verdict, key: str | None,
+                        now: datetime) -> Decision:
+        error = verdict.error or ApprovalRequiredError("Policy requires approval")
+        return refused_decision(principal, Subject.of(command), verdict, error, self.catalog.version, key,
+                                "parked", now)
+
+    def failed_decision(self, principal: Principal, request: ApprovalRequest, error: WritError,
+                        now: datetime) -> Decision:
+        subject = Subject(request.operation, request.model, request.record_id)
+        return refused_decision(principal, subject, None, error, self.catalog.version, None, "failed", now)
 
     def _refuse_unless_allowed(self, principal: Principal | None, command: AnyCommand, verdict: Verdict,
                                idempotency_key: str | None, size: int) -> None:
@@ -217,12 +275,12 @@ class Writ(QueriesMixin, Application[UUID]):
             self._record_refusal(principal, Subject.of(command), verdict, error, idempotency_key, outcome)
             raise error
 
-    def _claim(self, principal: Principal | None, commands: Sequence[AnyCommand], key: str | None,
-               records: dict[UUID, Record], decided: list[tuple[UUID, str]], now: datetime) -> list[IdempotencyKey]:
+    def claim_key(self, principal: Principal | None, commands: Sequence[AnyCommand], key: str | None,
+                  stored: list[dict[str, Any]], now: datetime) -> list[IdempotencyKey]:
+        """The idempotency key's claim (saved with the write), holding the results a repeat returns."""
         if not key or principal is None:
             return []
         fingerprint = fingerprint_of(commands) or ""  # "": matches no command (the rules refuse unencodable ones)
-        stored = [self._result(records[rid], did, None).to_dict() for rid, did in decided]
         return [IdempotencyKey.claim(principal.tenant_id, principal.user_id, key, fingerprint, stored, now)]
 
     def _apply(self, command: AnyCommand, record: Record | None, verdict: Verdict,
@@ -290,7 +348,8 @@ class Writ(QueriesMixin, Application[UUID]):
 
     def _replayed(self, stored: dict[str, Any]) -> WriteResult:
         position_of = getattr(self.recorder, "position_of", None)
-        position = position_of(UUID(stored["id"]), stored["version"]) if position_of else None
+        origin = (stored["approval_id"], 1) if stored.get("approval_id") else (stored["id"], stored["version"])
+        position = position_of(UUID(origin[0]), origin[1]) if position_of else None
         return WriteResult(**{**stored, "position": position, "replayed": True})
 
     def _load(self, record_id: UUID, principal: Principal | None) -> Record | None:

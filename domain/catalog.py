@@ -18,6 +18,7 @@ import orjson
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domain.approval_rules import ApprovalRules
 from domain.errors import CatalogError, ModelUnknownError
 from domain.fields import NAME_PATTERN, FieldSpec, Operation
 from domain.limits import Limits
@@ -85,6 +86,7 @@ class ModelSpec(BaseModel):
     tenant_field: str = "tenant_id"
     policy: ModelPolicy = ModelPolicy()
     grants: Grants = Grants()
+    approvals: ApprovalRules = ApprovalRules()
     description: str | None = None
 
     @model_validator(mode="after")

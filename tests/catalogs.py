@@ -43,6 +43,7 @@ update = ["clerk", "manager"]
 delete = ["manager"]
 restore = ["manager"]
 force_delete = ["manager"]
+approve = ["manager"]
 read_deleted = ["auditor", "manager"]
 
 [models.Customer]
@@ -81,6 +82,28 @@ update = "allow"
 [models.Tally.grants]
 create = ["*"]
 update = ["*"]
+
+[models.Payment]
+required = ["amount"]
+
+[models.Payment.fields]
+amount = { type = "decimal", min = 0 }
+note = { type = "str", nullable = true }
+
+[models.Payment.policy]
+create = [{ action = "require_approval", when = { field = "amount", op = "gt", value = "1000" } }, "allow"]
+update = "require_approval"
+delete = "allow"
+
+[models.Payment.approvals]
+required = { update = 2 }
+expires_after = "1d"
+
+[models.Payment.grants]
+create = ["clerk", "manager"]
+update = ["clerk", "manager"]
+delete = ["manager"]
+approve = ["manager", "director"]
 
 [models.Ledger]
 [models.Ledger.fields]

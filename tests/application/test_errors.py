@@ -64,7 +64,6 @@ CASES: dict[str, tuple[str, Case, str | None]] = {
     "key reused": ("IDEMPOTENCY_KEY_REUSED", lambda w, r: (
         w.patch(CLERK, "Order", r, {"quantity": 2}, idempotency_key="k"),
         w.patch(CLERK, "Order", r, {"quantity": 3}, idempotency_key="k")), None),
-    "needs approval": ("APPROVAL_REQUIRED", lambda w, r: w.patch(CLERK, "Order", r, {"total": "10000.01"}), None),
 }
 
 
@@ -102,12 +101,13 @@ def test_immutable_message_names_the_field(writ: Writ) -> None:
     }
 
 
-def test_approval_required_is_never_executed(writ: Writ) -> None:
+def test_a_write_that_needs_approval_is_parked_not_executed(writ: Writ) -> None:
     record_id = writ.create(CLERK, "Order", {"sku": "A-1", "total": "10"}).id
-    with pytest.raises(WritError):
-        writ.patch(CLERK, "Order", record_id, {"total": "50000"})
+    parked = writ.patch(CLERK, "Order", record_id, {"total": "50000"})
+    assert (parked.status, parked.id, parked.version) == ("pending_approval", record_id, None)
+    assert parked.approval_id and parked.position
     assert writ.get(CLERK, "Order", record_id)["_version"] == 1
-    assert [d["outcome"] for d in writ.decisions(CLERK)][-1] == "parked"
+    assert [(d["outcome"], d["code"]) for d in writ.decisions(CLERK)][-1] == ("parked", "APPROVAL_REQUIRED")
 
 
 def test_same_value_for_immutable_field_is_accepted(writ: Writ) -> None:
