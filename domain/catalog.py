@@ -19,7 +19,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.errors import CatalogError, ModelUnknownError
-from domain.fields import NAME_PATTERN, FieldSpec, Operation
+from domain.fields import NAME_PATTERN, CatalogCheckError, FieldSpec, Operation
 from domain.policy import ModelPolicy
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
@@ -173,9 +173,18 @@ class Catalog(BaseModel):
 def _describe_error(exc: pydantic.ValidationError) -> str:
     error = exc.errors()[0]
     location = [str(part) for part in error["loc"]]
-    message = error["msg"].removeprefix("Value error, ")
-    if len(location) >= 2 and location[0] == "models":
-        key = ".".join(location[2:]) or "(model)"
-        return f"model {location[1]!r}, key {key!r}: {message}"
-    return f"key {'.'.join(location) or '(root)'!r}: {message}"
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, CatalogCheckError) and cause.key:
+        location += cause.key.split(".")
+    return f"{_locate(location)}: {_clip(error['msg'].removeprefix('Value error, '))}"
 
+
+def _locate(location: list[str]) -> str:
+    parts = [_clip(part, 60) for part in location]
+    if len(parts) >= 2 and parts[0] == "models":
+        return f"model {parts[1]!r}, key {'.'.join(parts[2:]) or '(model)'!r}"
+    return f"key {'.'.join(parts) or '(root)'!r}"
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
