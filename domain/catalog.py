@@ -1,9 +1,12 @@
 """The catalog: which models Writ accepts, their fields, rules, grants and policy.
 
 Built in Python (``Catalog(models={...})``) or parsed from TOML text
-(``Catalog.from_toml``). Anything malformed is refused at load with a
-``CatalogError`` naming the model and the key. The catalog's ``version`` is a
-hash of its content and is recorded with every decision.
+(``Catalog.from_toml``). Anything malformed — or anything that would break
+writes: a condition whose value does not fit its field, a pattern the
+validating engine cannot compile, an auto-set source of the wrong type — is
+refused at load with a ``CatalogError`` naming the model and the key (the
+model-level checks live in ``domain.catalog_checks``). The catalog's
+``version`` is a hash of its content and is recorded with every decision.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import orjson
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domain.catalog_checks import check_model
 from domain.errors import CatalogError, ModelUnknownError
-from domain.fields import NAME_PATTERN, CatalogCheckError, FieldSpec, Operation
+from domain.fields import CatalogCheckError, FieldSpec, Operation
 from domain.policy import ModelPolicy
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
@@ -87,25 +91,8 @@ class ModelSpec(BaseModel):
     description: str | None = None
 
     @model_validator(mode="after")
-    def _check_references(self) -> ModelSpec:
-        for name in self.fields:
-            if not NAME_PATTERN.match(name) or name == "id":
-                raise ValueError(
-                    f"field name {name!r} is not allowed: use lowercase letters, digits and "
-                    "underscores, starting with a letter ('id' is reserved)"
-                )
-        if not NAME_PATTERN.match(self.tenant_field) or self.tenant_field == "id":
-            raise ValueError(
-                f"tenant field {self.tenant_field!r} is not allowed: use lowercase letters, digits and "
-                "underscores, starting with a letter ('id' is reserved)"
-            )
-        if self.tenant_field in self.fields:
-            raise ValueError(f"tenant field {self.tenant_field!r} is implicit; do not declare it")
-        for key, names in (("required", self.required), ("immutable", self.immutable),
-                           ("auto_set", self.auto_set), ("policy", self.policy.condition_fields())):
-            unknown = sorted(set(names) - set(self.fields) - {self.tenant_field, "id"})
-            if unknown:
-                raise ValueError(f"{key} names undeclared fields: {', '.join(unknown)}")
+    def _check_model(self) -> ModelSpec:
+        check_model(self)
         return self
 
     def is_system(self, name: str) -> bool:
@@ -123,9 +110,19 @@ class ModelSpec(BaseModel):
     def auto_fields(self, operation: Operation) -> dict[str, AutoSet]:
         return {name: rule for name, rule in self.auto_set.items() if operation in rule.on}
 
+    @cached_property
+    def _compared(self) -> dict[str, FieldSpec]:
+        """Type-only specs for policy comparisons: bounds, pattern and choices govern writes, not rules."""
+        compared = {name: FieldSpec(type=field.type, items=field.items) for name, field in self.fields.items()}
+        return {**compared, "id": FieldSpec(type="uuid"), self.tenant_field: FieldSpec(type="str")}
+
+    def compared(self, name: str) -> FieldSpec | None:
+        """How policy conditions type ``name``: its field's type, ``id`` as uuid, the tenant as str."""
+        return self._compared.get(name)
+
     def typed(self, name: str, value: Any) -> Any:
-        """Typed value of ``name`` for policy comparisons; raw when not a declared field."""
-        spec = self.fields.get(name)
+        """Typed value of ``name`` for policy comparisons; raw when not a known field."""
+        spec = self._compared.get(name)
         return spec.typed(value) if spec is not None else value
 
 
