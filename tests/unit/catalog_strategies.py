@@ -51,9 +51,14 @@ KEYS = ["type", "nullable", "choices", "min", "max", "min_length", "max_length",
         "action", "when", "field", "op", "all", "any", "models", "tenant_field", "max_affected", "colour"]
 AUTO_FITS = {"str": ["principal.user_id", "principal.tenant_id", "principal.level"], "datetime": ["now()"]}
 AUTO_ANY = ["principal.user_id", "now()", "principal.missing", "random()", {"value": "now()", "on": ["update"]}]
+CONFUSED = 8
+"""One condition value (or operator) in CONFUSED is drawn from any type: what the condition checks are for."""
 GRANTS = {grant: ["*"] for grant in ("create", "update", "delete", "restore", "force_delete")}
 
 hostile_values = st.sampled_from(HOSTILE)
+any_value = st.sampled_from([value for values in SAMPLES.values() for value in values]) | hostile_values
+caller_hostile = st.sampled_from([value for value in HOSTILE if not isinstance(value, int) or abs(value) < 2**63])
+"""Hostile caller data, less ints beyond 64 bits: input limits are not the catalog's business."""
 scalars = st.one_of(hostile_values, st.text(max_size=12), st.integers(), st.floats(), st.booleans(), st.none())
 junk = st.recursive(
     scalars,
@@ -77,18 +82,23 @@ def sometimes(draw: st.DrawFn, odds: int = 4) -> bool:
     return draw(st.integers(0, odds - 1)) == 0
 
 
+def applies(draw: st.DrawFn, fits: bool) -> bool:
+    """Whether to declare an option: one time in four where it fits the type, now and then where it does not."""
+    return sometimes(draw) and (fits or sometimes(draw, 8))
+
+
 @st.composite
 def field_declarations(draw: st.DrawFn) -> dict[str, Any]:
     field_type = mostly(draw, st.sampled_from(TYPES), st.sampled_from(["float", "", 3]))
     kind = field_type if field_type in SAMPLES else "str"
     declaration: dict[str, Any] = {"type": field_type, "nullable": draw(st.booleans())}
-    if kind in ("int", "decimal") and sometimes(draw):
+    if applies(draw, kind in ("int", "decimal")):
         declaration["min"] = mostly(draw, st.integers(-5, 0))
         declaration["max"] = mostly(draw, st.integers(1, 2000), st.integers(-10, 0))
-    if kind in ("str", "list") and sometimes(draw):
+    if applies(draw, kind in ("str", "list")):
         declaration["min_length"] = mostly(draw, st.integers(0, 1))
         declaration["max_length"] = mostly(draw, st.integers(3, 40), st.just(10**30))
-    if kind == "str" and sometimes(draw):
+    if applies(draw, kind == "str"):
         declaration["pattern"] = mostly(draw, st.sampled_from(GOOD_PATTERNS), st.sampled_from(BAD_PATTERNS), 6)
     if kind == "list" and sometimes(draw, 2):
         declaration["items"] = mostly(draw, st.sampled_from(ITEMS))
@@ -110,15 +120,15 @@ def _comparison(kinds: dict[str, str]) -> st.SearchStrategy[dict[str, Any]]:
     def comparison(draw: st.DrawFn) -> dict[str, Any]:
         name = mostly(draw, st.sampled_from(sorted(kinds)), st.just("ghost"))
         kind = kinds.get(name, "str")
-        op = mostly(draw, st.sampled_from(OPS_FOR.get(kind, ORDERED_OPS)), st.sampled_from(ANY_OPS))
+        op = mostly(draw, st.sampled_from(OPS_FOR.get(kind, ORDERED_OPS)), st.sampled_from(ANY_OPS), CONFUSED)
         if op == "in":
-            value = mostly(draw, st.lists(value_for(kind), min_size=1, max_size=3))
+            value = mostly(draw, st.lists(value_for(kind), min_size=1, max_size=3), any_value, CONFUSED)
         elif op == "is_null":
-            value = mostly(draw, st.booleans())
+            value = mostly(draw, st.booleans(), any_value, CONFUSED)
         elif op == "contains":
-            value = mostly(draw, value_for("str"))
+            value = mostly(draw, value_for("str"), any_value, CONFUSED)
         else:
-            value = mostly(draw, value_for(kind))
+            value = mostly(draw, value_for(kind), any_value, CONFUSED)
         return {"field": name, "op": op, "value": value}
 
     return comparison()
@@ -157,7 +167,7 @@ def models(draw: st.DrawFn) -> dict[str, Any]:
         if sometimes(draw, 3):
             model[key] = mostly(draw, some_names, st.lists(st.sampled_from([*names, "id", "tenant_id", "ghost"])))
     auto_set = {name: mostly(draw, st.sampled_from(AUTO_FITS.get(kinds[name], ["principal.level"])),
-                             st.sampled_from(AUTO_ANY))
+                             st.sampled_from(AUTO_ANY), 8)
                 for name in names if sometimes(draw, 5) and name not in model.get("required", ())}
     if auto_set:
         model["auto_set"] = auto_set
@@ -170,15 +180,15 @@ def models(draw: st.DrawFn) -> dict[str, Any]:
 def payloads(spec: ModelSpec, operation: str) -> st.SearchStrategy[dict[str, Any]]:
     """Caller data: mostly values of each writable field's type; now and then hostile values, or keys
     no caller may send."""
-    values = {name: st.one_of(*[value_for(field.type)] * 4, hostile_values,
+    values = {name: st.one_of(*[value_for(field.type)] * 4, caller_hostile,
                               *([st.sampled_from(field.choices)] if field.choices else []))
               for name, field in spec.fields.items()}
     writable = {name: value for name, value in values.items()
                 if name not in spec.auto_set and operation in spec.fields[name].writable_on}
-    intruders = {**values, "ghost": hostile_values, "id": value_for("uuid"), spec.tenant_field: value_for("str"),
+    intruders = {**values, "ghost": caller_hostile, "id": value_for("uuid"), spec.tenant_field: value_for("str"),
                  "_state": value_for("str")}
-    body = st.fixed_dictionaries({}, optional=writable)
-    return st.one_of(*[body] * 7, st.fixed_dictionaries({}, optional=intruders))
+    some, every = st.fixed_dictionaries({}, optional=writable), st.fixed_dictionaries(writable)
+    return st.one_of(*[some] * 3, *[every] * 4, st.fixed_dictionaries({}, optional=intruders))
 
 
 def writes(spec: ModelSpec, record: Record | None) -> st.SearchStrategy[Create | RecordCommand]:

@@ -225,6 +225,7 @@ def test_auto_set_sources_that_fit_load() -> None:
         ("qty", {"type": "int", "min_length": 1}, "key 'fields.qty.min_length': 'min_length'/'max_length' only"),
         ("meta", {"type": "json", "max_length": 1}, "key 'fields.meta.max_length': 'min_length'/'max_length' only"),
         ("day", {"type": "date", "max": 1}, "key 'fields.day.max': 'min'/'max' only apply to int and decimal"),
+        ("qty", {"type": "int", "pattern": "^1$"}, "key 'fields.qty.pattern': 'pattern' only applies to str fields"),
         ("qty", {"type": "int", "min": "NaN"}, "key 'fields.qty.min': Input should be a finite number"),
         ("sku", {"type": "str", "max_length": 10**30}, "key 'fields.sku': the field's constraints cannot be applied"),
         ("status", {"type": "str", "choices": []}, "key 'fields.status.choices': 'choices' is empty"),

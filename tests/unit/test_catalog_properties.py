@@ -4,8 +4,9 @@ Whatever the loader is given — random text, bytes, hostile TOML, random struct
 catalog-shaped data with random declarations — it returns a ``Catalog`` or raises
 ``CatalogError``, nothing else. And every catalog that loads can be written: random
 commands through the pure pipeline (``decide``, fixed clock, no database) get a
-``Verdict`` (a ``WritError`` is tolerated, any other exception fails), and every
-allowed payload can be stored as JSON.
+``Verdict`` — the one tolerated exception is the ``InvalidFieldValueError`` of a
+stamped value the field's value rules refuse — and every allowed payload can be
+stored as JSON.
 """
 
 from __future__ import annotations
@@ -17,17 +18,30 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from domain.catalog import Catalog
+from domain.catalog import Catalog, ModelSpec
+from domain.catalog_checks import AUTO_SOURCE_TYPES
 from domain.commands import Create, Delete, Patch, RecordCommand, Replace, Restore
-from domain.errors import CatalogError, WritError
+from domain.errors import CatalogError, InvalidFieldValueError, WritError
 from domain.pipeline import Verdict, decide
 from domain.principal import Principal
 from domain.record import Record
 from tests.catalogs import SHOP_CATALOG
-from tests.unit.catalog_strategies import hostile_values, junk, models, value_for, writes
+from tests.unit.catalog_strategies import (
+    ANY_OPS,
+    ITEMS,
+    OPS_FOR,
+    ORDERED_OPS,
+    TYPES,
+    any_value,
+    caller_hostile,
+    junk,
+    models,
+    value_for,
+    writes,
+)
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 BOUNDED = settings(max_examples=100, deadline=None, database=None,
@@ -140,29 +154,67 @@ def _load_both_ways(data: dict[str, Any]) -> Catalog | None:
     return catalog
 
 
-@settings(BOUNDED, max_examples=200)  # about 4 in 10 load; each then gets 8 commands
+@BOUNDED  # 100 catalogs that load (about 3 in 10 drawn do), 8 commands each
 @given(models(), st.data())
 def test_every_catalog_that_loads_decides_every_write(model: dict[str, Any], data: st.DataObject) -> None:
     catalog = _load_both_ways({"models": {"Order": model}})
-    event("catalog loaded" if catalog else "catalog refused")
-    if catalog is None:
-        return
+    assume(catalog is not None)  # the refusals are the other tests' business; here, writes
+    assert catalog is not None
     spec = catalog.models["Order"]
     who = Principal(user_id="alice", tenant_id="acme", roles=frozenset({"clerk"}), purpose="property",
-                    attributes={"level": data.draw(value_for("int") | hostile_values)})
+                    attributes={"level": data.draw(value_for("int") | caller_hostile)})
     record: Record | None = None
     for _ in range(8):
         command = data.draw(writes(spec, record))
         try:
             verdict = decide(catalog, command, who, record, NOW)
-        except WritError as exc:
+        except InvalidFieldValueError as exc:
+            assert _stamp_may_be_refused(spec, exc.field), exc
             event(f"decide raised {exc.code}")
-            continue  # tolerated; e.g. a principal attribute the auto-set field refuses
+            continue
         assert isinstance(verdict, Verdict)
         event(f"{type(command).__name__}: {verdict.action} {verdict.error.code if verdict.error else ''}")
         if verdict.action == "allow":
             orjson.dumps(verdict.payload)  # every allowed change can be stored
             record = _apply(command, verdict, record)
+
+
+@BOUNDED
+@given(st.sampled_from(TYPES), st.sampled_from(ITEMS), st.sampled_from(["f", "f", "id", "tenant_id"]), st.data())
+def test_a_condition_that_loads_evaluates_without_raising(
+    field_type: str, items: str, name: str, data: st.DataObject
+) -> None:
+    """Focused: one (bounded) field, one condition, any operator and value: what loads evaluates on any stored
+    value without raising (a bound is a write rule: a condition may compare beyond it)."""
+    kind = {"id": "uuid", "tenant_id": "str"}.get(name, field_type)
+    op = data.draw(st.sampled_from(OPS_FOR.get(kind, ORDERED_OPS)) | st.sampled_from(ANY_OPS))
+    value = data.draw(st.one_of(value_for(kind), st.lists(value_for(kind), min_size=1, max_size=3), st.booleans(),
+                                any_value, st.lists(any_value, max_size=3)))
+    bounds = {"int": {"min": 0, "max": 5}, "decimal": {"max": 5}, "str": {"max_length": 3}}.get(field_type, {})
+    field = {"type": field_type, "nullable": True, **bounds, **({"items": items} if field_type == "list" else {})}
+    policy = {"update": [{"action": "deny", "when": {"field": name, "op": op, "value": value}}, "allow"]}
+    catalog = load(Catalog.from_dict, {"models": {"Order": {"fields": {"f": field}, "policy": policy}}})
+    assume(catalog is not None)
+    assert catalog is not None
+    spec = catalog.models["Order"]
+    try:
+        stored = spec.fields["f"].normalize("f", data.draw(value_for(field_type)))
+    except InvalidFieldValueError:
+        stored = None  # a sample the list's item type refuses: the field stays null
+    state = {"id": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "tenant_id": "acme", "f": stored}
+    event(f"{name} {op}: {spec.policy.resolve('update', state, spec.typed)[0]}")
+
+
+def _stamp_may_be_refused(spec: ModelSpec, name: str | None) -> bool:
+    """The one exception decide() may raise today (see the strict xfail in test_catalog_checks):
+    an auto-set value whose type fits its field but which the field's value rules may refuse, or a
+    ``principal.<attr>`` that can be anything. A type mismatch is refused at load instead."""
+    rule = spec.auto_set.get(name or "")
+    if rule is None:
+        return False
+    field = spec.fields[name or ""]
+    value_rules = (field.choices, field.pattern, field.min_length, field.max_length, field.min, field.max)
+    return rule.value not in AUTO_SOURCE_TYPES or any(bound is not None for bound in value_rules)
 
 
 def _apply(command: Create | RecordCommand, verdict: Verdict, record: Record | None) -> Record | None:
