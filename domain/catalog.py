@@ -1,9 +1,14 @@
 """The catalog: which models Writ accepts, their fields, rules, grants and policy.
 
-Built in Python (``Catalog(models={...})``) or parsed from TOML text
-(``Catalog.from_toml``). Anything malformed is refused at load with a
-``CatalogError`` naming the model and the key. The catalog's ``version`` is a
-hash of its content and is recorded with every decision.
+Built in Python (``Catalog(models={...})``) or parsed from TOML
+(``Catalog.from_toml`` for text, ``Catalog.from_bytes`` for a file's bytes).
+Anything malformed — or anything that would break writes: a condition whose
+value does not fit its field, a pattern the validating engine cannot compile,
+an auto-set source of the wrong type — is refused at load with a
+``CatalogError`` naming the model and the key (the model-level checks live in
+``domain.catalog_checks``). The loader never lets another exception out. The
+catalog's ``version`` is a hash of its content and is recorded with every
+decision.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.approval_rules import ApprovalRules
+from domain.catalog_checks import check_model
 from domain.errors import CatalogError, ModelUnknownError
-from domain.fields import NAME_PATTERN, FieldSpec, Operation
+from domain.fields import CatalogCheckError, FieldSpec, Operation
 from domain.limits import Limits
 from domain.policy import ModelPolicy
 
@@ -30,6 +36,8 @@ GrantName = Literal[
     "create", "update", "delete", "restore", "force_delete", "bulk_update", "approve", "read_deleted"
 ]
 ANY_ROLE = "*"
+MAX_DEPTH = 64
+"""How deeply catalog data may nest (a deep condition tree or json default); deeper is refused."""
 
 
 class AutoSet(BaseModel):
@@ -90,25 +98,8 @@ class ModelSpec(BaseModel):
     description: str | None = None
 
     @model_validator(mode="after")
-    def _check_references(self) -> ModelSpec:
-        for name in self.fields:
-            if not NAME_PATTERN.match(name) or name == "id":
-                raise ValueError(
-                    f"field name {name!r} is not allowed: use lowercase letters, digits and "
-                    "underscores, starting with a letter ('id' is reserved)"
-                )
-        if not NAME_PATTERN.match(self.tenant_field) or self.tenant_field == "id":
-            raise ValueError(
-                f"tenant field {self.tenant_field!r} is not allowed: use lowercase letters, digits and "
-                "underscores, starting with a letter ('id' is reserved)"
-            )
-        if self.tenant_field in self.fields:
-            raise ValueError(f"tenant field {self.tenant_field!r} is implicit; do not declare it")
-        for key, names in (("required", self.required), ("immutable", self.immutable),
-                           ("auto_set", self.auto_set), ("policy", self.policy.condition_fields())):
-            unknown = sorted(set(names) - set(self.fields) - {self.tenant_field, "id"})
-            if unknown:
-                raise ValueError(f"{key} names undeclared fields: {', '.join(unknown)}")
+    def _check_model(self) -> ModelSpec:
+        check_model(self)
         return self
 
     def is_system(self, name: str) -> bool:
@@ -126,9 +117,19 @@ class ModelSpec(BaseModel):
     def auto_fields(self, operation: Operation) -> dict[str, AutoSet]:
         return {name: rule for name, rule in self.auto_set.items() if operation in rule.on}
 
+    @cached_property
+    def _compared(self) -> dict[str, FieldSpec]:
+        """Type-only specs for policy comparisons: bounds, pattern and choices govern writes, not rules."""
+        compared = {name: FieldSpec(type=field.type, items=field.items) for name, field in self.fields.items()}
+        return {**compared, "id": FieldSpec(type="uuid"), self.tenant_field: FieldSpec(type="str")}
+
+    def compared(self, name: str) -> FieldSpec | None:
+        """How policy conditions type ``name``: its field's type, ``id`` as uuid, the tenant as str."""
+        return self._compared.get(name)
+
     def typed(self, name: str, value: Any) -> Any:
-        """Typed value of ``name`` for policy comparisons; raw when not a declared field."""
-        spec = self.fields.get(name)
+        """Typed value of ``name`` for policy comparisons; raw when not a known field."""
+        spec = self._compared.get(name)
         return spec.typed(value) if spec is not None else value
 
 
@@ -141,10 +142,14 @@ class Catalog(BaseModel):
     limits: Limits = Limits()
 
     @model_validator(mode="after")
-    def _check_names(self) -> Catalog:
+    def _check_catalog(self) -> Catalog:
         for name in self.models:
             if not MODEL_NAME_PATTERN.match(name):
                 raise ValueError(f"model name {name!r} must be letters, digits and underscores")
+        try:
+            self.version  # noqa: B018 - computed now: every decision records it
+        except Exception as exc:  # e.g. a str with a lone surrogate, or a value JSON cannot hold
+            raise ValueError(f"the catalog cannot be hashed into a version: {exc}") from None
         return self
 
     @cached_property
@@ -160,26 +165,76 @@ class Catalog(BaseModel):
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "catalog") -> Catalog:
+        """Validate parsed catalog data; anything wrong is one ``CatalogError``, never a traceback."""
         try:
+            _check_depth(data)
             return cls.model_validate(data)
+        except _TooDeepError as exc:
+            raise CatalogError(f"{source}: {_locate(exc.path)}: nested more than {MAX_DEPTH} levels deep") from None
         except pydantic.ValidationError as exc:
             raise CatalogError(f"{source}: {_describe_error(exc)}") from None
+        except Exception as exc:  # a failure no check foresaw must still not crash the loader
+            raise CatalogError(f"{source}: cannot be validated: {type(exc).__name__}: {_clip(str(exc))}") from None
 
     @classmethod
     def from_toml(cls, text: str, *, source: str = "catalog") -> Catalog:
+        if not isinstance(text, str):
+            raise CatalogError(f"{source}: catalog text must be str, not {type(text).__name__}")
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise CatalogError(f"{source}: not valid TOML: {exc}") from None
+        except RecursionError:
+            raise CatalogError(f"{source}: not valid TOML: nested too deeply to parse") from None
         return cls.from_dict(data, source=source)
+
+    @classmethod
+    def from_bytes(cls, content: bytes, *, source: str = "catalog") -> Catalog:
+        """Parse a catalog file's bytes (UTF-8, an optional BOM): the CLI reads, the domain decodes."""
+        if not isinstance(content, bytes):
+            raise CatalogError(f"{source}: catalog content must be bytes, not {type(content).__name__}")
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = content.count(b"\n", 0, exc.start) + 1
+            raise CatalogError(f"{source}: not valid UTF-8 at byte {exc.start} (line {line})") from None
+        return cls.from_toml(text.removeprefix("\ufeff"), source=source)
+
+
+class _TooDeepError(Exception):
+    def __init__(self, path: list[str]) -> None:
+        super().__init__(".".join(path))
+        self.path = path
+
+
+def _check_depth(data: Any) -> None:
+    """Refuse data nested deeper than ``MAX_DEPTH`` (iteratively: no recursion to exhaust, cycles end too)."""
+    stack: list[tuple[Any, list[str]]] = [(data, [])]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            raise _TooDeepError([*path[:7], f"{path[7]}..."])
+        if isinstance(value, dict):
+            stack.extend((item, [*path, str(key)]) for key, item in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((item, [*path, str(index)]) for index, item in enumerate(value))
 
 
 def _describe_error(exc: pydantic.ValidationError) -> str:
     error = exc.errors()[0]
     location = [str(part) for part in error["loc"]]
-    message = error["msg"].removeprefix("Value error, ")
-    if len(location) >= 2 and location[0] == "models":
-        key = ".".join(location[2:]) or "(model)"
-        return f"model {location[1]!r}, key {key!r}: {message}"
-    return f"key {'.'.join(location) or '(root)'!r}: {message}"
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, CatalogCheckError) and cause.key:
+        location += cause.key.split(".")
+    return f"{_locate(location)}: {_clip(error['msg'].removeprefix('Value error, '))}"
 
+
+def _locate(location: list[str]) -> str:
+    parts = [_clip(part, 60) for part in location]
+    if len(parts) >= 2 and parts[0] == "models":
+        return f"model {parts[1]!r}, key {'.'.join(parts[2:]) or '(model)'!r}"
+    return f"key {'.'.join(parts) or '(root)'!r}"
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -43,6 +43,18 @@ _BASE_TYPES: dict[str, Any] = {
 }
 
 
+class CatalogCheckError(ValueError):
+    """A catalog check that failed at ``key`` (relative to the object being validated).
+
+    Pydantic wraps it like any ``ValueError``; ``Catalog.from_dict`` appends the key to the
+    location it reports, so the message names the exact key (``fields.qty.min``).
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 class FieldSpec(BaseModel):
     """One declared field of a model."""
 
@@ -64,27 +76,61 @@ class FieldSpec(BaseModel):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> FieldSpec:
-        if self.index and self.type in ("json", "list"):
-            raise ValueError("json and list fields cannot be indexed")
-        if self.items is not None and self.type != "list":
-            raise ValueError("'items' only applies to fields of type 'list'")
-        if (self.min is not None or self.max is not None) and self.type not in ("int", "decimal"):
-            raise ValueError("'min'/'max' only apply to int and decimal fields")
-        if self.pattern is not None:
-            if self.type != "str":
-                raise ValueError("'pattern' only applies to str fields")
-            try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                raise ValueError(f"'pattern' is not a valid regular expression: {exc}") from None
-        try:
-            for choice in self.choices or ():
-                self.normalize("choices", choice)
-            if self.default is not None:
-                self.normalize("default", self.default)
-        except InvalidFieldValueError as exc:
-            raise ValueError(exc.message) from None
+        """Refuse a declaration that would make writes fail or crash (each check names its key)."""
+        self._check_applicable()
+        self._check_bounds_order()
+        self._check_validator_builds()
+        self._check_values()
         return self
+
+    def _check_applicable(self) -> None:
+        if self.index and self.type in ("json", "list"):
+            raise CatalogCheckError("index", "json and list fields cannot be indexed")
+        if self.items is not None and self.type != "list":
+            raise CatalogCheckError("items", "'items' only applies to fields of type 'list'")
+        for key in ("min", "max"):
+            if getattr(self, key) is not None and self.type not in ("int", "decimal"):
+                raise CatalogCheckError(key, "'min'/'max' only apply to int and decimal fields")
+        for key in ("min_length", "max_length"):
+            if getattr(self, key) is not None and self.type not in ("str", "list"):
+                raise CatalogCheckError(key, "'min_length'/'max_length' only apply to str and list fields")
+        if self.pattern is not None and self.type != "str":
+            raise CatalogCheckError("pattern", "'pattern' only applies to str fields")
+
+    def _check_bounds_order(self) -> None:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise CatalogCheckError("min", f"min {self.min} is greater than max {self.max}: no value fits")
+        if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:
+            raise CatalogCheckError(
+                "min_length", f"min_length {self.min_length} is greater than max_length {self.max_length}"
+            )
+
+    def _check_validator_builds(self) -> None:
+        """Build the validators writes use: a pattern is compiled by the engine that will match it."""
+        if self.pattern is not None:
+            try:
+                pydantic.TypeAdapter(Annotated[str, Field(pattern=self.pattern)])
+            except Exception as exc:  # whatever the engine raises, every write would raise it too
+                reason = _reason(exc)
+                raise CatalogCheckError("pattern", f"'pattern' is not a valid regular expression: {reason}") from None
+        try:
+            self.adapter  # noqa: B018 - cached: this very object validates every write
+        except Exception as exc:  # e.g. a length bound too large for the engine
+            raise CatalogCheckError("", f"the field's constraints cannot be applied: {_reason(exc)}") from None
+
+    def _check_values(self) -> None:
+        if self.choices is not None and not self.choices:
+            raise CatalogCheckError("choices", "'choices' is empty: no value could ever be written")
+        for choice in self.choices or ():
+            self._check_value("choices", choice)
+        if self.default is not None:
+            self._check_value("default", self.default)
+
+    def _check_value(self, key: str, value: Any) -> None:
+        try:
+            self.normalize(key, value)  # normalize skips the choices check for the name "choices"
+        except InvalidFieldValueError as exc:
+            raise CatalogCheckError(key, exc.message) from None
 
     @cached_property
     def adapter(self) -> pydantic.TypeAdapter[Any]:
@@ -185,3 +231,9 @@ class FieldSpec(BaseModel):
 
     def writable_on_op(self, operation: Operation) -> bool:
         return operation in self.writable_on
+
+
+def _reason(exc: Exception) -> str:
+    """The telling line of a (possibly multi-line) library error."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(exc).__name__).removeprefix("error: ").removeprefix("SchemaError: ")

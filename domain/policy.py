@@ -4,7 +4,9 @@ A rule is data, never code: an ``action`` (``allow``, ``deny``,
 ``require_approval``) and an optional ``when`` condition built from
 comparisons (``field``, ``op``, ``value``) combined with ``all`` / ``any``.
 Rules are tried top-down and the first match wins; when nothing matches the
-write is denied, because writes are opt-in.
+write is denied, because writes are opt-in. Values are compared typed like the
+field they name (``Comparison.operand``); the catalog types every condition's
+value through that same method at load, so evaluating a rule never raises.
 """
 
 from __future__ import annotations
@@ -56,18 +58,24 @@ class Comparison(BaseModel):
             return COMPARATORS["is_null"](left, True if self.value is None else self.value)
         if left is None:
             return self.op == "ne" and self.value is not None
-        right = (
-            [typed(self.field, v) for v in self.value]
-            if self.op == "in"
-            else self.value if self.op == "contains" else typed(self.field, self.value)
-        )
+        subject = typed(self.field, left)
+        right = self.operand(typed, listed=isinstance(subject, list))
         try:
-            return COMPARATORS[self.op](typed(self.field, left), right)
+            return COMPARATORS[self.op](subject, right)
         except TypeError:
             return False
 
-    def fields(self) -> set[str]:
-        return {self.field}
+    def operand(self, typed: Typer, *, listed: bool) -> Any:
+        """The condition's value as it is compared: typed like the field (``in``: each item;
+        ``contains``: like one item of a list field, or the plain substring of a str field).
+
+        The catalog check types every condition's value through this very method at load.
+        """
+        if self.op == "in":
+            return [typed(self.field, item) for item in self.value]
+        if self.op == "contains":
+            return typed(self.field, [self.value])[0] if listed else self.value
+        return typed(self.field, self.value)
 
 
 class AllOf(BaseModel):
@@ -78,9 +86,6 @@ class AllOf(BaseModel):
     def matches(self, state: Mapping[str, Any], typed: Typer) -> bool:
         return all(c.matches(state, typed) for c in self.all)
 
-    def fields(self) -> set[str]:
-        return set().union(*(c.fields() for c in self.all))
-
 
 class AnyOf(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -89,9 +94,6 @@ class AnyOf(BaseModel):
 
     def matches(self, state: Mapping[str, Any], typed: Typer) -> bool:
         return any(c.matches(state, typed) for c in self.any)
-
-    def fields(self) -> set[str]:
-        return set().union(*(c.fields() for c in self.any))
 
 
 Condition = Comparison | AllOf | AnyOf
@@ -154,11 +156,3 @@ class ModelPolicy(BaseModel):
             if rule.when is None or rule.when.matches(state, typed):
                 return rule.action, f"policy {operation}: {rule.describe()}"
         return "deny", f"policy {operation}: no rule allows it (writes are opt-in)"
-
-    def condition_fields(self) -> set[str]:
-        found: set[str] = set()
-        for operation in POLICY_OPERATIONS:
-            for rule in self.rules_for(operation):
-                if rule.when is not None:
-                    found |= rule.when.fields()
-        return found

@@ -35,7 +35,7 @@ def test_shop_catalog_loads_with_a_stable_version() -> None:
          "tenant field '_state' is not allowed"),
         ('[models.Order]\ntenant_field = "org %s"\n[models.Order.fields]\nqty = { type = "int" }',
          "tenant field 'org %s' is not allowed"),
-        ('[models.Order.fields]\nqty = { type = "int", default = "x" }', "model 'Order', key 'fields.qty'"),
+        ('[models.Order.fields]\nqty = { type = "int", default = "x" }', "model 'Order', key 'fields.qty.default'"),
         ('[models.Order.fields]\nqty = { type = "str", pattern = "(" }', "not a valid regular expression"),
         ('[models."Bad Name".fields]\nqty = { type = "int" }', "model name 'Bad Name'"),
         ("[models.Order\n", "not valid TOML"),

@@ -1,0 +1,174 @@
+"""Model-level catalog checks: a catalog that loads is one that can be written.
+
+A ``FieldSpec`` checks its own declaration; the checks here need the whole
+model: names, the ``required`` and ``immutable`` lists, auto-set sources
+against their fields' types, and policy conditions, whose values are typed by
+the very method the pipeline compares with (``Comparison.operand``), so a
+condition that could raise at write time cannot load. Each failure is a
+``CatalogCheckError`` naming its key relative to the model
+(``policy.update.0.when.all.1``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+
+from domain.fields import NAME_PATTERN, CatalogCheckError, FieldSpec
+from domain.policy import POLICY_OPERATIONS, AllOf, Comparison, Condition
+
+if TYPE_CHECKING:
+    from domain.catalog import ModelSpec
+
+AUTO_SOURCE_TYPES = {"principal.user_id": "str", "principal.tenant_id": "str", "now()": "datetime"}
+"""The one field type each built-in auto-set source fits (``principal.<attr>`` can be anything)."""
+ORDERING = ("lt", "le", "gt", "ge")
+UNORDERED = ("bool", "json", "list")
+
+
+def check_model(spec: ModelSpec) -> None:
+    """Raise ``CatalogCheckError`` for the first declaration that would break writes."""
+    _check_names(spec)
+    _check_lists(spec)
+    _check_required(spec)
+    _check_auto_set(spec)
+    _check_policy(spec)
+
+
+def _check_names(spec: ModelSpec) -> None:
+    reserved = "use lowercase letters, digits and underscores, starting with a letter ('id' is reserved)"
+    for name in spec.fields:
+        if not NAME_PATTERN.match(name) or name == "id":
+            raise CatalogCheckError(f"fields.{name}", f"field name {name!r} is not allowed: {reserved}")
+    if not NAME_PATTERN.match(spec.tenant_field) or spec.tenant_field == "id":
+        raise CatalogCheckError("tenant_field", f"tenant field {spec.tenant_field!r} is not allowed: {reserved}")
+    if spec.tenant_field in spec.fields:
+        raise CatalogCheckError(
+            f"fields.{spec.tenant_field}", f"tenant field {spec.tenant_field!r} is implicit; do not declare it"
+        )
+
+
+def _check_lists(spec: ModelSpec) -> None:
+    system = {"id", spec.tenant_field}
+    for key, names in (("required", spec.required), ("immutable", spec.immutable), ("auto_set", spec.auto_set)):
+        unknown = sorted(set(names) - set(spec.fields) - system)
+        if unknown:
+            raise CatalogCheckError(key, f"{key} names undeclared fields: {', '.join(unknown)}")
+        twice = sorted({name for name in names if list(names).count(name) > 1})
+        if twice:
+            raise CatalogCheckError(key, f"{key} lists {', '.join(twice)} more than once")
+
+
+def _check_required(spec: ModelSpec) -> None:
+    for name in spec.required:
+        if name in ("id", spec.tenant_field):
+            raise CatalogCheckError("required", f"required names {name!r}, which Writ sets: every create would fail")
+        if name in spec.auto_set:
+            raise CatalogCheckError("required", f"required names {name!r}, which is auto-set, never sent by callers")
+        field = spec.fields[name]
+        if not field.writable_on:
+            raise CatalogCheckError("required", f"required field {name!r} has writable_on = []: no one can write it")
+        if "create" not in field.writable_on and field.default is None:
+            raise CatalogCheckError(
+                "required", f"required field {name!r} is not writable on create and has no default: "
+                "every create would fail"
+            )
+
+
+def _check_auto_set(spec: ModelSpec) -> None:
+    for name, rule in spec.auto_set.items():
+        if name in ("id", spec.tenant_field):
+            raise CatalogCheckError(f"auto_set.{name}", f"{name!r} is set by Writ itself; it cannot be auto-set")
+        field_type = spec.fields[name].type
+        fits = AUTO_SOURCE_TYPES.get(rule.value, field_type)
+        if field_type != fits:
+            raise CatalogCheckError(
+                f"auto_set.{name}", f"{rule.value} gives a {fits} value; field {name!r} is {field_type}: "
+                "every stamped write would fail"
+            )
+        if "update" in rule.on and name in spec.immutable:
+            raise CatalogCheckError(f"auto_set.{name}.on", f"field {name!r} is immutable but auto-set on update")
+
+
+def _check_policy(spec: ModelSpec) -> None:
+    for operation in POLICY_OPERATIONS:
+        for index, rule in enumerate(spec.policy.rules_for(operation)):
+            if rule.when is not None:
+                _check_condition(spec, rule.when, f"policy.{operation}.{index}.when")
+
+
+def _check_condition(spec: ModelSpec, condition: Condition, key: str) -> None:
+    if isinstance(condition, Comparison):
+        _check_comparison(spec, condition, key)
+        return
+    combinator, parts = ("all", condition.all) if isinstance(condition, AllOf) else ("any", condition.any)
+    for index, part in enumerate(parts):
+        _check_condition(spec, part, f"{key}.{combinator}.{index}")
+
+
+def condition_target(spec: ModelSpec, name: str) -> FieldSpec | None:
+    """The field a condition reads, typed for comparison (``id`` as uuid, the tenant field as str).
+
+    The one place a condition's field name is resolved (a ``before.``/``after.`` prefix belongs here).
+    """
+    return spec.compared(name)
+
+
+def _check_comparison(spec: ModelSpec, comparison: Comparison, key: str) -> None:
+    target = condition_target(spec, comparison.field)
+    if target is None:
+        raise CatalogCheckError(key, f"condition names undeclared field {comparison.field!r}")
+    problem = _operator_problem(comparison, target.type)
+    if problem:
+        raise CatalogCheckError(key, f"{comparison.field} {comparison.op}: {problem}")
+    if comparison.op == "is_null":
+        return
+    try:
+        operand = comparison.operand(spec.typed, listed=target.type == "list")
+    except Exception as exc:  # whatever typing raises here, every evaluation would raise
+        raise CatalogCheckError(key, f"value {_show(comparison.value)} does not fit field "
+                                     f"{comparison.field!r} ({target.type}): {_why(exc)}") from None
+    _check_choices(spec, comparison, operand, key)
+
+
+def _operator_problem(comparison: Comparison, field_type: str) -> str | None:
+    """Why this operator cannot apply to this field type and value (None when it can)."""
+    op, value = comparison.op, comparison.value
+    if op in ORDERING and field_type in UNORDERED:
+        return f"{field_type} values have no order"
+    if op == "contains" and field_type not in ("str", "list"):
+        return f"applies to str and list fields only, not {field_type}"
+    if op == "contains" and field_type == "str" and not isinstance(value, str):
+        return f"needs a str value, not {_show(value)}"
+    if op == "in" and not isinstance(value, list | tuple):
+        return f"needs a list of values, not {_show(value)}"
+    if op == "is_null" and value is not None and not isinstance(value, bool):
+        return f"takes true or false, not {_show(value)}"
+    if op not in ("in", "is_null") and value is None:
+        return "needs a value (test for null with is_null)"
+    return None
+
+
+def _check_choices(spec: ModelSpec, comparison: Comparison, operand: Any, key: str) -> None:
+    """A value outside the field's choices in eq/ne/in is a typo: the rule could never match (or never fail)."""
+    field = spec.fields.get(comparison.field)
+    if field is None or field.choices is None or comparison.op not in ("eq", "ne", "in"):
+        return
+    choices = [spec.typed(comparison.field, choice) for choice in field.choices]
+    values = operand if comparison.op == "in" else [operand]
+    strays = [value for value in values if value is not None and value not in choices]
+    if strays:
+        raise CatalogCheckError(key, f"value {_show(strays[0])} is not one of field "
+                                     f"{comparison.field!r}'s choices")
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, pydantic.ValidationError):
+        return str(exc.errors()[0]["msg"])
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
