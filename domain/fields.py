@@ -128,7 +128,7 @@ class FieldSpec(BaseModel):
 
     def _check_value(self, key: str, value: Any) -> None:
         try:
-            self.normalize(key, value)  # normalize skips the choices check for the name "choices"
+            self.normalize(key, value, choices=key != "choices")
         except InvalidFieldValueError as exc:
             raise CatalogCheckError(key, exc.message) from None
 
@@ -155,8 +155,9 @@ class FieldSpec(BaseModel):
             base = _BASE_TYPES[self.type]
         return Annotated[base, Field(**constraints)] if constraints else base
 
-    def normalize(self, name: str, value: Any, limits: Limits = DEFAULT_LIMITS) -> Any:
-        """Validate ``value`` within ``limits`` and return its JSON-native form."""
+    def normalize(self, name: str, value: Any, limits: Limits = DEFAULT_LIMITS, *, choices: bool = True) -> Any:
+        """Validate ``value`` within ``limits`` and return its JSON-native form (``choices=False``: the choices
+        themselves are being checked)."""
         if value is None:
             if self.nullable:
                 return None
@@ -173,11 +174,11 @@ class FieldSpec(BaseModel):
         try:
             if kind is datetime and self._plain_datetime and value.tzinfo is not None:
                 return value.astimezone(UTC).isoformat().replace("+00:00", "Z")  # as pydantic would dump it
-            return self._validated(name, value, limits)
+            return self._validated(name, value, limits, choices)
         except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 has no UTC form
             refuse(name, "out of range once converted to UTC")
 
-    def _validated(self, name: str, value: Any, limits: Limits) -> Any:
+    def _validated(self, name: str, value: Any, limits: Limits, choices: bool) -> Any:
         try:
             parsed = self.adapter.validate_python(value)
         except pydantic.ValidationError as exc:
@@ -191,7 +192,7 @@ class FieldSpec(BaseModel):
         elif self.items == "decimal":
             for item in parsed:
                 check_decimal(name, item, limits)
-        if self.choices is not None and name != "choices" and parsed not in self._typed_choices:
+        if choices and self.choices is not None and parsed not in self._typed_choices:
             allowed = ", ".join(map(str, self.choices))
             refuse(name, f"must be one of {allowed}")
         if isinstance(parsed, Decimal):

@@ -54,7 +54,11 @@ def load_catalog(path: Path) -> Catalog:
     """Read and validate a catalog file (a CatalogError names the model and key, or the missing file)."""
     if not path.is_file():
         raise CatalogError(f"catalog {path} not found (set --catalog or WRIT_CATALOG; `writ init` writes one)")
-    return Catalog.from_toml(path.read_text(encoding="utf-8"), source=str(path))
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"catalog {path} cannot be read: {exc.strerror or exc}") from None
+    return Catalog.from_bytes(content, source=str(path))
 
 
 def principal_from(user: str, tenant: str, roles: tuple[str, ...], purpose: str | None) -> Principal:

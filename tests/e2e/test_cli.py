@@ -227,3 +227,11 @@ def test_the_embedded_default_never_loads_the_postgresql_driver(tmp_path: Path) 
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "False", done.stderr
+
+
+def test_a_catalog_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('[models.Caf\xe9]\n'.encode("latin-1"))
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: CATALOG_INVALID: {path}: not valid UTF-8 at byte 11 (line 1)"

@@ -76,3 +76,13 @@ def test_all_any_and_operators() -> None:
     assert policy.resolve("update", {"n": 5, "tag": "q"}, typed)[0] == "deny"
     assert policy.resolve("update", {"n": 5, "tag": "q", "note": "z"}, typed)[0] == "allow"
     assert policy.resolve("update", {"n": 4, "tag": "x"}, typed)[0] == "allow"
+
+
+def test_a_field_named_choices_still_has_its_choices_enforced() -> None:
+    from domain.errors import InvalidFieldValueError
+    from domain.fields import FieldSpec
+
+    spec = FieldSpec(type="str", choices=("a", "b"))
+    assert spec.normalize("choices", "a") == "a"
+    with pytest.raises(InvalidFieldValueError):
+        spec.normalize("choices", "z")
