@@ -18,11 +18,13 @@ The routing key is ``tenant.model.EventType``, each segment encoded
 injectively by ``routing_segment``: characters other than letters, digits and
 ``_ : @ + = -`` become ``%XX`` (UTF-8), so tenants ``acme.x`` and ``acme_x``
 route as ``acme%2Ex`` and ``acme_x``; a missing tenant is ``_`` (a tenant named
-``_`` is ``%5F``). Idempotency-key events are internal and are never published.
+``_`` is ``%5F``; an encoded segment over 120 characters becomes ``~`` and a
+SHA-256 prefix). Idempotency-key events are internal and are never published.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -41,6 +43,9 @@ PUBLISHED_PREFIXES = (RECORD_PREFIX, DECISION_TOPIC)
 DATA_EVENTS = frozenset({"Created", "Replaced", "Patched"})
 MAX_ROUTING_KEY = 255
 """AMQP routing keys are short strings: at most 255 bytes."""
+MAX_SEGMENT = 120
+"""A longer encoded segment (a 64-character tenant id of dots, say) is replaced by ``~`` and a 40-digit
+SHA-256 prefix, so every key fits ``MAX_ROUTING_KEY``: tenant and model (63 characters) and event type."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_:@+=-]")
 
 
@@ -132,7 +137,10 @@ def routing_segment(value: str | None) -> str:
         return "_"
     if value == "_":
         return "%5F"
-    return _UNSAFE.sub(lambda m: "".join(f"%{byte:02X}" for byte in m.group().encode()), value)
+    encoded = _UNSAFE.sub(lambda m: "".join(f"%{byte:02X}" for byte in m.group().encode()), value)
+    if len(encoded) > MAX_SEGMENT:  # "~" never survives the encoding, so no short value looks like this
+        return "~" + hashlib.sha256(value.encode()).hexdigest()[:40]
+    return encoded
 
 
 def routing_key(tenant: str | None, model: str | None, event_type: str) -> str:
