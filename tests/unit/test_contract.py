@@ -16,7 +16,7 @@ def test_different_tenants_never_share_a_segment(first: str | None, second: str 
 def test_segments_are_readable_where_they_can_be() -> None:
     assert routing_key("acme.x", "Order", "Created") == "acme%2Ex.Order.Created"
     assert routing_key(None, "Order", "Decision") == "_.Order.Decision"
-    assert routing_key("carol@example.com", "Order", "Patched") == "carol@example.com.Order.Patched"
+    assert routing_key("carol@example.com", "Order", "Patched") == "carol@example%2Ecom.Order.Patched"
 
 
 def test_the_longest_tenant_and_model_still_fit() -> None:
