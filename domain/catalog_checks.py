@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 
 from domain.fields import NAME_PATTERN, CatalogCheckError, FieldSpec
-from domain.policy import POLICY_OPERATIONS, AllOf, Comparison, Condition
+from domain.policy import POLICY_OPERATIONS, STATES, AllOf, Comparison, Condition, split_field
 
 if TYPE_CHECKING:
     from domain.catalog import ModelSpec
@@ -95,30 +95,51 @@ def _check_policy(spec: ModelSpec) -> None:
     for operation in POLICY_OPERATIONS:
         for index, rule in enumerate(spec.policy.rules_for(operation)):
             if rule.when is not None:
-                _check_condition(spec, rule.when, f"policy.{operation}.{index}.when")
+                _check_condition(spec, operation, rule.when, f"policy.{operation}.{index}.when")
 
 
-def _check_condition(spec: ModelSpec, condition: Condition, key: str) -> None:
+def _check_condition(spec: ModelSpec, operation: str, condition: Condition, key: str) -> None:
     if isinstance(condition, Comparison):
+        _check_state(operation, condition, key)
         _check_comparison(spec, condition, key)
         return
     combinator, parts = ("all", condition.all) if isinstance(condition, AllOf) else ("any", condition.any)
     for index, part in enumerate(parts):
-        _check_condition(spec, part, f"{key}.{combinator}.{index}")
+        _check_condition(spec, operation, part, f"{key}.{combinator}.{index}")
+
+
+def _check_state(operation: str, comparison: Comparison, key: str) -> None:
+    """The condition reads a state this operation has, and says which when there are two."""
+    state, field = split_field(comparison.field)
+    states = STATES[operation]
+    if comparison.op == "changed":
+        if states != ("before", "after") or state is not None:
+            raise CatalogCheckError(key, f"{comparison.field} changed: 'changed' applies to update and "
+                                         "bulk_update rules, on a bare field name")
+        return
+    if state is None and len(states) > 1:
+        article = "an" if operation[0] in "aeiou" else "a"
+        raise CatalogCheckError(key, f"condition on {field!r} in {article} {operation} rule must say which state it "
+                                     f"reads: before.{field} (the stored record) or after.{field} (the record "
+                                     "as the command would leave it)")
+    if state is not None and state not in states:
+        raise CatalogCheckError(key, f"a {operation} has no {state}-state: use {field} or {states[0]}.{field}")
 
 
 def condition_target(spec: ModelSpec, name: str) -> FieldSpec | None:
-    """The field a condition reads, typed for comparison (``id`` as uuid, the tenant field as str).
-
-    The one place a condition's field name is resolved (a ``before.``/``after.`` prefix belongs here).
-    """
-    return spec.compared(name)
+    """The field a condition reads, typed for comparison (``id`` as uuid, the tenant field as str): the one
+    place a condition's field name is resolved (``before.total`` and ``after.total`` read ``total``)."""
+    return spec.compared(split_field(name)[1])
 
 
 def _check_comparison(spec: ModelSpec, comparison: Comparison, key: str) -> None:
     target = condition_target(spec, comparison.field)
     if target is None:
         raise CatalogCheckError(key, f"condition names undeclared field {comparison.field!r}")
+    if comparison.op == "changed":
+        if comparison.value is not None:
+            raise CatalogCheckError(key, f"{comparison.field} changed: takes no value")
+        return
     problem = _operator_problem(comparison, target.type)
     if problem:
         raise CatalogCheckError(key, f"{comparison.field} {comparison.op}: {problem}")
@@ -152,10 +173,11 @@ def _operator_problem(comparison: Comparison, field_type: str) -> str | None:
 
 def _check_choices(spec: ModelSpec, comparison: Comparison, operand: Any, key: str) -> None:
     """A value outside the field's choices in eq/ne/in is a typo: the rule could never match (or never fail)."""
-    field = spec.fields.get(comparison.field)
+    name = split_field(comparison.field)[1]
+    field = spec.fields.get(name)
     if field is None or field.choices is None or comparison.op not in ("eq", "ne", "in"):
         return
-    choices = [spec.typed(comparison.field, choice) for choice in field.choices]
+    choices = [spec.typed(name, choice) for choice in field.choices]
     values = operand if comparison.op == "in" else [operand]
     strays = [value for value in values if value is not None and value not in choices]
     if strays:

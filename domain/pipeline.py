@@ -97,7 +97,7 @@ def _decide(
     before = None if isinstance(command, Create) else _check_record(command, principal, record)
     payload, after = _apply_field_rules(spec, command, principal, before, now, catalog.limits)
     size = _check_size(command, before, after, catalog.limits)
-    action, reason = spec.policy.resolve(operation, after or before or {}, spec.typed)
+    action, reason = spec.policy.resolve(operation, before, after, spec.typed)
     if action == "deny":
         raise _Refused(WriteDeniedError(f"Policy denies this {operation}"), reasons=(reason,),
                        before=before, after=after)

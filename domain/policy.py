@@ -7,6 +7,15 @@ Rules are tried top-down and the first match wins; when nothing matches the
 write is denied, because writes are opt-in. Values are compared typed like the
 field they name (``Comparison.operand``); the catalog types every condition's
 value through that same method at load, so evaluating a rule never raises.
+
+A condition says which state it reads: ``before.<field>`` is the stored
+record, ``after.<field>`` the record as the command would leave it, and the
+``changed`` operator is true when the command changes the field. A bare name
+reads the only state there is: the after-state on create, the before-state on
+delete, restore and force delete. On update and bulk update both states exist,
+so a bare name is refused at load (``domain.catalog_checks``): a rule on the
+stored status must not be sidestepped by changing the status in the same
+patch. Each decision's reason names the rule and what it read.
 """
 
 from __future__ import annotations
@@ -18,11 +27,45 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Action = Literal["allow", "deny", "require_approval"]
-Comparator = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "is_null"]
+Comparator = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "is_null", "changed"]
 PolicyOperation = Literal["create", "update", "delete", "restore", "force_delete", "bulk_update"]
 POLICY_OPERATIONS: tuple[PolicyOperation, ...] = (
     "create", "update", "delete", "restore", "force_delete", "bulk_update",
 )
+StateName = Literal["before", "after"]
+STATES: dict[str, tuple[StateName, ...]] = {
+    "create": ("after",), "update": ("before", "after"), "bulk_update": ("before", "after"),
+    "delete": ("before",), "restore": ("before",), "force_delete": ("before",),
+}
+"""The states each operation's conditions may read."""
+
+
+def split_field(name: str) -> tuple[StateName | None, str]:
+    """``before.total`` -> (``before``, ``total``); a bare name -> (None, name)."""
+    state, dot, field = name.partition(".")
+    if dot and state in ("before", "after"):
+        return state, field  # type: ignore[return-value]
+    return None, name
+
+
+class States:
+    """What one decision's conditions read: the stored record and the record as the command would leave it."""
+
+    def __init__(self, operation: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> None:
+        self.default: StateName = "before" if STATES.get(operation) == ("before",) else "after"
+        self.states: dict[str, Mapping[str, Any]] = {"before": before or {}, "after": after or {}}
+        self.read: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        state, field = split_field(name)
+        value = self.states[state or self.default].get(field)
+        self.read[f"{state or self.default}.{field}"] = value
+        return value
+
+    def changed(self, name: str, typed: Typer) -> bool:
+        _, field = split_field(name)
+        before, after = self.get(f"before.{field}"), self.get(f"after.{field}")
+        return bool(typed(field, before) != typed(field, after)) if None not in (before, after) else before != after
 
 
 def _contains(left: Any, right: Any) -> bool:
@@ -52,13 +95,15 @@ class Comparison(BaseModel):
     op: Comparator
     value: Any = None
 
-    def matches(self, state: Mapping[str, Any], typed: Typer) -> bool:
+    def matches(self, state: Mapping[str, Any] | States, typed: Typer) -> bool:
+        if self.op == "changed":
+            return isinstance(state, States) and state.changed(self.field, typed)
         left = state.get(self.field)
         if self.op == "is_null":
             return COMPARATORS["is_null"](left, True if self.value is None else self.value)
         if left is None:
             return self.op == "ne" and self.value is not None
-        subject = typed(self.field, left)
+        subject = typed(split_field(self.field)[1], left)
         right = self.operand(typed, listed=isinstance(subject, list))
         try:
             return COMPARATORS[self.op](subject, right)
@@ -71,11 +116,12 @@ class Comparison(BaseModel):
 
         The catalog check types every condition's value through this very method at load.
         """
+        field = split_field(self.field)[1]
         if self.op == "in":
-            return [typed(self.field, item) for item in self.value]
+            return [typed(field, item) for item in self.value]
         if self.op == "contains":
-            return typed(self.field, [self.value])[0] if listed else self.value
-        return typed(self.field, self.value)
+            return typed(field, [self.value])[0] if listed else self.value
+        return typed(field, self.value)
 
 
 class AllOf(BaseModel):
@@ -83,7 +129,7 @@ class AllOf(BaseModel):
 
     all: tuple[Condition, ...] = Field(min_length=1)
 
-    def matches(self, state: Mapping[str, Any], typed: Typer) -> bool:
+    def matches(self, state: Mapping[str, Any] | States, typed: Typer) -> bool:
         return all(c.matches(state, typed) for c in self.all)
 
 
@@ -92,7 +138,7 @@ class AnyOf(BaseModel):
 
     any: tuple[Condition, ...] = Field(min_length=1)
 
-    def matches(self, state: Mapping[str, Any], typed: Typer) -> bool:
+    def matches(self, state: Mapping[str, Any] | States, typed: Typer) -> bool:
         return any(c.matches(state, typed) for c in self.any)
 
 
@@ -113,6 +159,8 @@ class PolicyRule(BaseModel):
 
 def _describe(condition: Condition) -> str:
     if isinstance(condition, Comparison):
+        if condition.op in ("changed", "is_null") and condition.value is None:
+            return f"{condition.field} {condition.op}"
         return f"{condition.field} {condition.op} {condition.value!r}"
     joiner, parts = (" and ", condition.all) if isinstance(condition, AllOf) else (" or ", condition.any)
     return "(" + joiner.join(_describe(p) for p in parts) + ")"
@@ -149,10 +197,13 @@ class ModelPolicy(BaseModel):
         return all(rule.action == "deny" for rule in self.rules_for(operation))
 
     def resolve(
-        self, operation: PolicyOperation, state: Mapping[str, Any], typed: Typer
+        self, operation: PolicyOperation, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
+        typed: Typer,
     ) -> tuple[Action, str]:
-        """The first matching rule's action and a reason naming the rule."""
+        """The first matching rule's action and a reason naming the rule and the values it read."""
         for rule in self.rules_for(operation):
-            if rule.when is None or rule.when.matches(state, typed):
-                return rule.action, f"policy {operation}: {rule.describe()}"
+            states = States(operation, before, after)
+            if rule.when is None or rule.when.matches(states, typed):
+                read = ", ".join(f"{name}={value!r}" for name, value in states.read.items())
+                return rule.action, f"policy {operation}: {rule.describe()}" + (f" (read {read})" if read else "")
         return "deny", f"policy {operation}: no rule allows it (writes are opt-in)"

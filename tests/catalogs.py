@@ -29,8 +29,8 @@ updated_at = { value = "now()", on = ["create", "update"] }
 [models.Order.policy]
 create = "allow"
 update = [
-  { action = "deny", when = { field = "status", op = "eq", value = "shipped" } },
-  { action = "require_approval", when = { field = "total", op = "gt", value = "10000" } },
+  { action = "deny", when = { field = "before.status", op = "eq", value = "shipped" } },
+  { action = "require_approval", when = { field = "after.total", op = "gt", value = "10000" } },
   "allow",
 ]
 delete = "allow"

@@ -14,6 +14,7 @@ from domain.errors import (
     RecordNotDeletedError,
     RecordNotFoundError,
     RequiredFieldMissingError,
+    WritError,
 )
 from domain.record import Record
 from tests.catalogs import principal
@@ -176,3 +177,23 @@ def test_audit_context_is_stamped_on_the_events(writ: Writ) -> None:
     assert (entry.purpose, entry.correlation_id, entry.causation_id) == ("import", "corr-1", "cause-9")
     assert entry.audit == {"ticket": "OPS-12", "agent": "assistant-7"}
     assert entry.idempotency_key == "imp-1" and entry.actor == "alice"
+
+
+def test_a_deny_on_the_stored_state_cannot_be_sidestepped_and_shipping_still_works(writ: Writ) -> None:
+    """The catalog denies updates ``when before.status eq shipped``: changing the status in the same patch
+    no longer escapes it, and setting the status to shipped by an update is still allowed."""
+    clerk = principal()
+    shipped = writ.create(clerk, "Order", {"sku": "A-1", "total": "5", "status": "shipped"}).id
+    for changes in ({"note": "x"}, {"status": "draft", "note": "edited after shipping"}):
+        with pytest.raises(WritError) as caught:
+            writ.patch(clerk, "Order", shipped, changes)
+        assert caught.value.code == "WRITE_DENIED"
+    assert writ.get(clerk, "Order", shipped)["_version"] == 1
+    reasons = [d["reasons"] for d in writ.decisions(clerk) if d["outcome"] == "refused"]
+    assert reasons[-1][0] == "policy update: deny when before.status eq 'shipped' (read before.status='shipped')"
+    placed = writ.create(clerk, "Order", {"sku": "A-2", "total": "5", "status": "placed"}).id
+    assert writ.patch(clerk, "Order", placed, {"status": "shipped"}).version == 2
+    allowed = [d["reasons"] for d in writ.decisions(clerk) if d["outcome"] == "allowed"][-1]
+    assert allowed == ["policy update: allow"]
+    with pytest.raises(WritError):
+        writ.patch(clerk, "Order", placed, {"note": "too late"})

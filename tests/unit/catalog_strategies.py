@@ -115,11 +115,20 @@ def field_declarations(draw: st.DrawFn) -> dict[str, Any]:
     return declaration
 
 
-def _comparison(kinds: dict[str, str]) -> st.SearchStrategy[dict[str, Any]]:
+PREFIXES = {"create": ["", "after."], "update": ["before.", "after."], "bulk_update": ["before.", "after."],
+            "delete": ["", "before."], "restore": ["", "before."], "force_delete": ["", "before."]}
+"""The states each operation's conditions may name (``domain.policy.STATES``); now and then another."""
+
+
+def _comparison(kinds: dict[str, str], operation: str) -> st.SearchStrategy[dict[str, Any]]:
     @st.composite
     def comparison(draw: st.DrawFn) -> dict[str, Any]:
-        name = mostly(draw, st.sampled_from(sorted(kinds)), st.just("ghost"))
-        kind = kinds.get(name, "str")
+        bare = mostly(draw, st.sampled_from(sorted(kinds)), st.just("ghost"))
+        kind = kinds.get(bare, "str")
+        prefix = mostly(draw, st.sampled_from(PREFIXES[operation]), st.sampled_from(["", "before.", "after."]))
+        name = prefix + bare
+        if operation in ("update", "bulk_update") and sometimes(draw, 5):
+            return {"field": bare, "op": "changed"}
         op = mostly(draw, st.sampled_from(OPS_FOR.get(kind, ORDERED_OPS)), st.sampled_from(ANY_OPS), CONFUSED)
         if op == "in":
             value = mostly(draw, st.lists(value_for(kind), min_size=1, max_size=3), any_value, CONFUSED)
@@ -134,21 +143,21 @@ def _comparison(kinds: dict[str, str]) -> st.SearchStrategy[dict[str, Any]]:
     return comparison()
 
 
-def conditions(kinds: dict[str, str]) -> st.SearchStrategy[Any]:
+def conditions(kinds: dict[str, str], operation: str = "create") -> st.SearchStrategy[Any]:
     def combined(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         return st.builds(lambda key, parts: {key: parts}, st.sampled_from(["all", "any"]),
                          st.lists(inner, min_size=1, max_size=3))
 
-    return st.recursive(_comparison(kinds), combined, max_leaves=4)
+    return st.recursive(_comparison(kinds, operation), combined, max_leaves=4)
 
 
 @st.composite
 def policies(draw: st.DrawFn, kinds: dict[str, str]) -> dict[str, Any]:
     actions = st.sampled_from(["allow", "deny", "require_approval"])
-    rule = st.one_of(actions, st.builds(lambda action, when: {"action": action, "when": when},
-                                        actions, conditions(kinds)))
     policy: dict[str, Any] = {}
     for operation in POLICY_OPERATIONS:
+        rule = st.one_of(actions, st.builds(lambda action, when: {"action": action, "when": when},
+                                            actions, conditions(kinds, operation)))
         rules = draw(st.lists(rule, max_size=2))
         policy[operation] = [*rules, "allow"] if sometimes(draw, 4) or not rules else rules
     if sometimes(draw, 6):

@@ -69,5 +69,5 @@ def test_catalog_built_in_python() -> None:
         required=("text",),
         policy=ModelPolicy.model_validate({"create": "allow"}),
     )})
-    assert catalog.model("Note").policy.resolve("create", {}, lambda _f, v: v)[0] == "allow"
+    assert catalog.model("Note").policy.resolve("create", None, {}, lambda _f, v: v)[0] == "allow"
     assert catalog.version == Catalog.from_dict(catalog.model_dump()).version

@@ -58,7 +58,8 @@ def field(name: str, **declaration: Any) -> dict[str, Any]:
 
 
 def when(condition: dict[str, Any]) -> dict[str, Any]:
-    return order(policy={"update": [{"action": "deny", "when": condition}, "allow"]})
+    """The condition in a create rule (where a bare field name reads the only state there is)."""
+    return order(policy={"create": [{"action": "deny", "when": condition}, "allow"]})
 
 
 def refusal(data: dict[str, Any]) -> str:
@@ -68,7 +69,7 @@ def refusal(data: dict[str, Any]) -> str:
     return caught.value.message
 
 
-CONDITION = "model 'Order', key 'policy.update.0.when': "
+CONDITION = "model 'Order', key 'policy.create.0.when': "
 
 
 @pytest.mark.parametrize(
@@ -113,7 +114,33 @@ def test_a_nested_condition_is_named_by_its_path() -> None:
     nested = {"any": [{"field": "qty", "op": "eq", "value": 1},
                       {"all": [{"field": "flag", "op": "is_null"}, {"field": "qty", "op": "lt", "value": "x"}]}]}
     message = refusal(when(nested))
-    assert "model 'Order', key 'policy.update.0.when.any.1.all.1': value 'x' does not fit field 'qty'" in message
+    assert "model 'Order', key 'policy.create.0.when.any.1.all.1': value 'x' does not fit field 'qty'" in message
+
+
+@pytest.mark.parametrize(("operation", "condition", "expected"), [
+    ("update", {"field": "qty", "op": "gt", "value": 1},
+     "condition on 'qty' in an update rule must say which state it reads: before.qty (the stored record) or "
+     "after.qty (the record as the command would leave it)"),
+    ("bulk_update", {"field": "qty", "op": "gt", "value": 1}, "in a bulk_update rule must say which state"),
+    ("create", {"field": "before.qty", "op": "gt", "value": 1}, "a create has no before-state: use qty or after.qty"),
+    ("delete", {"field": "after.qty", "op": "gt", "value": 1}, "a delete has no after-state: use qty or before.qty"),
+    ("create", {"field": "qty", "op": "changed"}, "'changed' applies to update and bulk_update rules"),
+    ("update", {"field": "after.qty", "op": "changed"}, "'changed' applies to update and bulk_update rules"),
+    ("update", {"field": "qty", "op": "changed", "value": 3}, "qty changed: takes no value"),
+    ("update", {"field": "before.colour", "op": "eq", "value": 1}, "condition names undeclared field 'before.colour'"),
+])
+def test_a_condition_says_which_state_it_reads(operation: str, condition: dict[str, Any], expected: str) -> None:
+    data = order(policy={operation: [{"action": "deny", "when": condition}, "allow"]})
+    assert f"model 'Order', key 'policy.{operation}.0.when': " in refusal(data)
+    assert expected in refusal(data)
+
+
+def test_states_and_changed_load_where_they_apply() -> None:
+    for operation, field, op in (("update", "before.qty", "gt"), ("update", "after.qty", "gt"),
+                                 ("update", "qty", "changed"), ("create", "after.qty", "gt"),
+                                 ("delete", "before.qty", "gt"), ("force_delete", "qty", "gt")):
+        condition = {"field": field, "op": op} | ({} if op == "changed" else {"value": 1})
+        Catalog.from_dict(order(policy={operation: [{"action": "deny", "when": condition}, "allow"]}))
 
 
 def test_conditions_of_every_operation_are_checked() -> None:
@@ -148,7 +175,9 @@ def _verdict(catalog: Catalog, before: dict[str, Any], changes: dict[str, Any]) 
 def test_what_loads_evaluates_typed_at_write_time(
     condition: dict[str, Any], before: dict[str, Any], changes: dict[str, Any], expected: str
 ) -> None:
-    catalog = Catalog.from_dict(when(condition))
+    reading_after = {**condition, "field": f"after.{condition['field']}"}
+    catalog = Catalog.from_dict(order(policy={"create": "allow",
+                                              "update": [{"action": "deny", "when": reading_after}, "allow"]}))
     assert _verdict(catalog, {"status": "draft", **before}, changes) == expected
 
 

@@ -192,7 +192,7 @@ def test_a_condition_that_loads_evaluates_without_raising(
                                 any_value, st.lists(any_value, max_size=3)))
     bounds = {"int": {"min": 0, "max": 5}, "decimal": {"max": 5}, "str": {"max_length": 3}}.get(field_type, {})
     field = {"type": field_type, "nullable": True, **bounds, **({"items": items} if field_type == "list" else {})}
-    policy = {"update": [{"action": "deny", "when": {"field": name, "op": op, "value": value}}, "allow"]}
+    policy = {"create": [{"action": "deny", "when": {"field": name, "op": op, "value": value}}, "allow"]}
     catalog = load(Catalog.from_dict, {"models": {"Order": {"fields": {"f": field}, "policy": policy}}})
     assume(catalog is not None)
     assert catalog is not None
@@ -202,7 +202,7 @@ def test_a_condition_that_loads_evaluates_without_raising(
     except InvalidFieldValueError:
         stored = None  # a sample the list's item type refuses: the field stays null
     state = {"id": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "tenant_id": "acme", "f": stored}
-    event(f"{name} {op}: {spec.policy.resolve('update', state, spec.typed)[0]}")
+    event(f"{name} {op}: {spec.policy.resolve('create', None, state, spec.typed)[0]}")
 
 
 def _stamp_may_be_refused(spec: ModelSpec, name: str | None) -> bool:

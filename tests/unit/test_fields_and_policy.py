@@ -57,25 +57,37 @@ def test_invalid_values_are_refused_with_the_field(spec: dict[str, object], valu
 def test_conditional_policy_first_match_wins() -> None:
     spec = Catalog.from_toml(SHOP_CATALOG).models["Order"]
     resolve = spec.policy.resolve
-    assert resolve("update", {"status": "shipped", "total": "1"}, spec.typed)[0] == "deny"
-    assert resolve("update", {"status": "draft", "total": "10000.01"}, spec.typed)[0] == "require_approval"
-    assert resolve("update", {"status": "draft", "total": "10000"}, spec.typed)[0] == "allow"
+    shipped, draft = {"status": "shipped", "total": "1"}, {"status": "draft", "total": "1"}
+    assert resolve("update", shipped, {**shipped, "status": "draft"}, spec.typed)[0] == "deny"
+    assert resolve("update", draft, {**draft, "total": "10000.01"}, spec.typed)[0] == "require_approval"
+    assert resolve("update", draft, {**draft, "total": "10000"}, spec.typed)[0] == "allow"
+    assert resolve("update", draft, {**draft, "status": "shipped"}, spec.typed)[0] == "allow"  # shipping by update
+    _, reason = resolve("update", shipped, {**shipped, "status": "draft"}, spec.typed)
+    assert reason == "policy update: deny when before.status eq 'shipped' (read before.status='shipped')"
     expected = ("deny", "policy bulk_update: no rule allows it (writes are opt-in)")
-    assert resolve("bulk_update", {}, spec.typed) == expected
+    assert resolve("bulk_update", {}, {}, spec.typed) == expected
+
+
+def test_changed_is_true_when_the_command_changes_the_field() -> None:
+    policy = ModelPolicy.model_validate({"update": [
+        {"action": "require_approval", "when": {"field": "total", "op": "changed"}}, "allow"]})
+    typed = lambda _name, value: value  # noqa: E731
+    assert policy.resolve("update", {"total": 1}, {"total": 2}, typed)[0] == "require_approval"
+    assert policy.resolve("update", {"total": 1}, {"total": 1}, typed)[0] == "allow"
+    assert policy.resolve("update", {"total": None}, {"total": 0}, typed)[0] == "require_approval"
 
 
 def test_all_any_and_operators() -> None:
-    policy = ModelPolicy.model_validate({"update": [
+    policy = ModelPolicy.model_validate({"create": [
         {"action": "deny", "when": {"all": [{"field": "n", "op": "ge", "value": 5},
                                             {"any": [{"field": "tag", "op": "in", "value": ["x", "y"]},
                                                      {"field": "note", "op": "is_null"}]}]}},
         "allow",
     ]})
     typed = lambda _name, value: value  # noqa: E731
-    assert policy.resolve("update", {"n": 5, "tag": "y", "note": "z"}, typed)[0] == "deny"
-    assert policy.resolve("update", {"n": 5, "tag": "q"}, typed)[0] == "deny"
-    assert policy.resolve("update", {"n": 5, "tag": "q", "note": "z"}, typed)[0] == "allow"
-    assert policy.resolve("update", {"n": 4, "tag": "x"}, typed)[0] == "allow"
+    for state, action in (({"n": 5, "tag": "y", "note": "z"}, "deny"), ({"n": 5, "tag": "q"}, "deny"),
+                          ({"n": 5, "tag": "q", "note": "z"}, "allow"), ({"n": 4, "tag": "x"}, "allow")):
+        assert policy.resolve("create", None, state, typed)[0] == action
 
 
 def test_a_field_named_choices_still_has_its_choices_enforced() -> None:
