@@ -19,17 +19,16 @@ days by default); an expired one cannot be approved.
 
 from __future__ import annotations
 
-import hashlib
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
-import orjson
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from application.door import Subject, optional_str_arg, principal_arg, record_id_arg
-from application.results import ApprovalResult, WriteResult
+from application.parking import fingerprint, principal_of, requester_of
+from application.results import ApprovalResult, BulkResult, WriteResult
 from domain.approval import EXECUTED, ApprovalRequest
 from domain.commands import Create, RecordCommand, parse_command
 from domain.errors import (
@@ -49,29 +48,12 @@ if TYPE_CHECKING:
     from eventsourcing.application import Repository
     from eventsourcing.persistence import Recording
 
+    from application.loading import RecordLoader
     from domain.catalog import Catalog
     from domain.decision import Decision
     from domain.idempotency import IdempotencyKey
 
 AnyCommand = Create | RecordCommand
-DEFAULT_EXPIRY = timedelta(days=7)
-
-
-def fingerprint(commands: list[dict[str, Any]], versions: dict[str, int]) -> str:
-    """What an approver approves: the exact commands and the record versions they were evaluated against."""
-    canonical = orjson.dumps({"commands": commands, "versions": versions}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(canonical).hexdigest()
-
-
-def requester_of(principal: Principal) -> dict[str, Any]:
-    return {"user_id": principal.user_id, "tenant_id": principal.tenant_id, "roles": sorted(principal.roles),
-            "attributes": dict(principal.attributes), "purpose": principal.purpose,
-            "correlation_id": principal.correlation_id, "causation_id": principal.causation_id,
-            "audit_attributes": dict(principal.audit_attributes)}
-
-
-def principal_of(requester: dict[str, Any]) -> Principal:
-    return Principal(**{**requester, "roles": frozenset(requester.get("roles", ()))})
 
 
 class ApprovalsMixin:
@@ -87,6 +69,9 @@ class ApprovalsMixin:
     claim_key: Callable[..., list[IdempotencyKey]]
     _load: Callable[[UUID, Principal | None], Record | None]
     _apply_approved: Callable[..., tuple[list[Record], list[WriteResult]]]
+    loader: RecordLoader
+    decide_bulk: Callable[..., list[Any]]
+    apply_bulk: Callable[..., BulkResult]
     _record_refusal: Callable[..., None]
 
     def park(self, principal: Principal, commands: list[AnyCommand], verdicts: list[Any],
@@ -175,6 +160,8 @@ class ApprovalsMixin:
     def _execute(self, approver: Principal, request: ApprovalRequest, now: datetime) -> ApprovalResult:
         """Decide the commands again, as the requester, on the records as they are; save them with the
         approval's ``Executed`` event, or end the request ``failed`` and write nothing to the records."""
+        if "bulk" in request.command:
+            return self._execute_bulk(approver, request, now)
         bodies: list[dict[str, Any]] = request.command.get("commands", [])
         try:
             commands = [parse_command({k: v for k, v in body.items() if not (k == "id" and body["kind"] == "create")})
@@ -189,6 +176,34 @@ class ApprovalsMixin:
         positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
         return _result(request, [WriteResult(**{**r.to_dict(), "position": positions.get(UUID(r.id))})
                                  for r in results])
+
+    def _execute_bulk(self, approver: Principal, request: ApprovalRequest, now: datetime) -> ApprovalResult:
+        """The approved bulk on exactly the records it was evaluated against, each at that version."""
+        body = request.command["bulk"]
+        try:
+            matched = {UUID(rid): version for rid, version in body["matched"].items()}
+            records = self.loader.load_many(list(matched), tenant=request.tenant, model=body["model"])
+            versions = {str(rid): record.version for rid, record in records.items()}
+            if fingerprint([body], versions) != request.fingerprint:
+                raise ApprovalStaleError(f"Approval {request.id}: records of the bulk changed since it was "
+                                         "evaluated, or the request was altered; nothing was written (ask again)")
+            requester = principal_of(request.requester)
+            decided = self.decide_bulk(requester, body["model"], [records[rid] for rid in matched], body["changes"],
+                                       now)
+            refused = next((v.error for _, v in decided if v.error is not None and v.action != "require_approval"),
+                           None)
+            if refused is not None:
+                raise refused
+        except WritError as error:
+            request.failed(error.code, error.message, now)
+            self.save(request, self.failed_decision(approver, request, error, now))
+            raise
+        approval = {"id": str(request.id), "approvers": list(request.approvers)}
+        result = self.apply_bulk(requester, body["model"], decided, None, now, approval)
+        request.executed([result.to_dict()], now)
+        recordings = self.save(request, *(record for record, _ in decided))
+        position = max((r.notification.id for r in recordings if r.notification is not None), default=None)
+        return _result(request, bulk=result.model_copy(update={"position": position}))
 
     def _reapply(self, request: ApprovalRequest, commands: list[AnyCommand], bodies: list[dict[str, Any]],
                  now: datetime) -> tuple[list[Record], list[WriteResult]]:
@@ -260,9 +275,10 @@ def _record_of(command: AnyCommand, body: dict[str, Any]) -> str | None:
     return str(body["id"]) if body.get("id") else None
 
 
-def _result(request: ApprovalRequest, results: list[WriteResult] | None = None) -> ApprovalResult:
+def _result(request: ApprovalRequest, results: list[WriteResult] | None = None,
+            bulk: BulkResult | None = None) -> ApprovalResult:
     return ApprovalResult(approval_id=str(request.id), status=request.status, approvals=list(request.approvers),
-                          required=request.required, results=results or [])
+                          required=request.required, results=results or [], bulk=bulk)
 
 
 def _shown(request: ApprovalRequest, now: datetime) -> dict[str, Any]:

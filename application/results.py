@@ -37,6 +37,21 @@ class WriteResult:
         return asdict(self)
 
 
+class BulkResult(_Result):
+    """What a bulk update did: how many records it updated (each its own event), under one decision and
+    one correlation id; or, parked, the approval it waits for."""
+
+    status: Literal["executed", "pending_approval"]
+    model: str
+    updated_count: int
+    ids: list[str]
+    decision_id: str
+    correlation_id: str | None = None
+    approval_id: str | None = None
+    position: int | None = None
+    replayed: bool = False
+
+
 class ApprovalResult(_Result):
     """Where an approval request stands after an approve, reject or cancel (and, once executed, the writes)."""
 
@@ -45,6 +60,7 @@ class ApprovalResult(_Result):
     approvals: list[str]
     required: int
     results: list[WriteResult]
+    bulk: BulkResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         body = super().to_dict()

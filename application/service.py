@@ -24,6 +24,7 @@ from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError
 
 from application.approvals import ApprovalsMixin
+from application.bulk import BulkMixin
 from application.decisions import allowed_meta, refused_decision
 from application.door import (
     Subject,
@@ -35,6 +36,7 @@ from application.door import (
     rows_arg,
 )
 from application.loading import RecordLoader
+from application.ports import Matcher
 from application.queries import QueriesMixin
 from application.results import Evaluation, WriteResult
 from domain.approval import ApprovalRequest
@@ -75,7 +77,7 @@ def needs_approval(verdict: Verdict) -> bool:
     return verdict.action == "require_approval" and all(isinstance(e, ApprovalRequiredError) for e in verdict.errors)
 
 
-class Writ(ApprovalsMixin, QueriesMixin, Application[UUID]):
+class Writ(BulkMixin, ApprovalsMixin, QueriesMixin, Application[UUID]):
     """Governed, event-sourced writes over the models of one catalog."""
 
     name = "Writ"
@@ -89,6 +91,8 @@ class Writ(ApprovalsMixin, QueriesMixin, Application[UUID]):
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.digest = digest
         self.loader = RecordLoader(self.events, self.snapshots, digest)
+        self.matcher: Matcher | None = None
+        """Finds a bulk update's candidates (``application.ports``); wired in by ``entrypoints.bootstrap``."""
 
     # -- commands -------------------------------------------------------------
 

@@ -35,6 +35,7 @@ only needs a class here.
     │   └── AlreadyApprovedError     ALREADY_APPROVED
     ├── ApprovalRequiredError        APPROVAL_REQUIRED
     ├── BulkLimitExceededError       BULK_LIMIT_EXCEEDED
+    ├── ServiceUnavailableError      UNAVAILABLE
     └── ChainBrokenError             CHAIN_BROKEN
 """
 
@@ -192,6 +193,12 @@ class BulkLimitExceededError(WritError):
     code = "BULK_LIMIT_EXCEEDED"
 
 
+class ServiceUnavailableError(WritError):
+    """Something this command needs is not set up in this process (e.g. the views, for a bulk update)."""
+
+    code = "UNAVAILABLE"
+
+
 class ChainBrokenError(WritError):
     """A record's stored history fails its hash chain: an event was altered, removed, inserted or reordered,
     or a snapshot does not match the history. The record is not served (a wrong value would be worse)."""
@@ -213,4 +220,5 @@ _FAMILIES = {
     ApprovalRequiredError,
     BulkLimitExceededError,
     ChainBrokenError,
+    ServiceUnavailableError,
 }

@@ -36,6 +36,7 @@ from domain.errors import (
     WritError,
 )
 from domain.limits import Limits
+from domain.policy import PolicyOperation
 from domain.principal import Principal
 from domain.record import DELETED, Record
 from domain.rules import check_create, check_update, stamp
@@ -72,9 +73,12 @@ def decide(
     principal: Principal | None,
     record: Record | None,
     now: datetime,
+    operation: PolicyOperation | None = None,
 ) -> Verdict:
+    """The verdict on ``command`` (``operation``: the grant and policy to decide it under, when not the
+    command's own; a bulk update decides each record's patch under ``bulk_update``)."""
     try:
-        return _decide(catalog, command, principal, record, now)
+        return _decide(catalog, command, principal, record, now, operation or command.operation)
     except _Refused as refused:
         reasons = refused.reasons + tuple(f"{e.code}: {e.message}" for e in refused.errors)
         return Verdict("deny", refused.errors, reasons, **refused.preview)
@@ -84,11 +88,10 @@ def decide(
 
 def _decide(
     catalog: Catalog, command: Create | RecordCommand, principal: Principal | None,
-    record: Record | None, now: datetime,
+    record: Record | None, now: datetime, operation: PolicyOperation,
 ) -> Verdict:
     principal = _check_principal(principal, catalog.limits)
     spec = _check_model(catalog, command.model)
-    operation = command.operation
     if not spec.grants.allows(operation, principal.roles):
         roles = ", ".join(sorted(principal.roles)) or "no role"
         raise _Refused(GrantMissingError(f"{roles} may not {operation} {command.model}"))

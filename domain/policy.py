@@ -24,7 +24,10 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from domain.errors import InvalidFieldValueError
 
 Action = Literal["allow", "deny", "require_approval"]
 Comparator = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "is_null", "changed"]
@@ -122,6 +125,32 @@ class Comparison(BaseModel):
         if self.op == "contains":
             return typed(field, [self.value])[0] if listed else self.value
         return typed(field, self.value)
+
+
+FILTER_OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "is_null")
+
+
+def filter_of(item: Any) -> Comparison:
+    """A query filter, given as a ``Comparison``, a ``(field, op[, value])`` tuple or a mapping: a comparison
+    on one field of the record as it stands (no ``before.``/``after.`` state, no ``changed``)."""
+    try:
+        if isinstance(item, Comparison):
+            comparison = item
+        elif isinstance(item, tuple):
+            comparison = Comparison(field=item[0], op=item[1], value=item[2] if len(item) > 2 else None)
+        else:
+            comparison = Comparison.model_validate(item)
+    except (pydantic.ValidationError, IndexError, TypeError):
+        comparison = None
+    if comparison is None or comparison.op not in FILTER_OPERATORS or split_field(comparison.field)[0]:
+        raise InvalidFieldValueError(f"Invalid filter {shown_value(item)}: use (field, op, value) with op one of "
+                                     f"{', '.join(FILTER_OPERATORS)}")
+    return comparison
+
+
+def shown_value(item: Any) -> str:
+    text = ascii(item)
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 class AllOf(BaseModel):

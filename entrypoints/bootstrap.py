@@ -16,6 +16,7 @@ from infrastructure.backend import Backend
 from infrastructure.backends import open_backend
 
 if TYPE_CHECKING:
+    from application.ports import Matcher
     from application.service import Writ
     from projections import ProjectionWorker, Views
 
@@ -32,7 +33,27 @@ class Runtime:
     def writ(self) -> Writ:
         writ = self.backend.open_writ(self.catalog)
         self._opened.append(writ)
+        writ.matcher = _LazyMatcher(self)  # builds the views only when a bulk update asks
         return writ
+
+    def catch_up(self) -> None:
+        """Bring the views up to the log in this process (the embedded default runs no separate worker)."""
+        worker = self.worker()
+        try:
+            worker.run(until_caught_up=True)
+        finally:
+            self._opened.remove(worker)
+            worker.close()
+
+    def matcher(self) -> Matcher:
+        from infrastructure.log import open_log_of
+        from projections.current_rows import CurrentRows
+        from projections.matching import ViewMatcher
+
+        log = open_log_of(self.backend)
+        self._opened.append(log)
+        return ViewMatcher(self.views, log, tuple(CurrentRows.topics),
+                           catch_up=self.catch_up if self.backend.embedded else None)
 
     @cached_property
     def views(self) -> Views:
@@ -58,3 +79,16 @@ class Runtime:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+class _LazyMatcher:
+    """The runtime's matcher, built on first use (a write that never bulk-updates never loads the views)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._matcher: Matcher | None = None
+
+    def matching_ids(self, principal: Any, model: str, filters: Any, *, most: int) -> Any:
+        if self._matcher is None:
+            self._matcher = self._runtime.matcher()
+        return self._matcher.matching_ids(principal, model, filters, most=most)

@@ -49,6 +49,9 @@ class Backend(ABC):
     """What differs between SQLite and PostgreSQL, behind one interface."""
 
     dialect: Dialect
+    embedded: bool = False
+    """The embedded default: no worker processes are expected, so readers of the views catch them up
+    in-process first (``entrypoints.bootstrap``)."""
     row_lock: SQL = SQL("")
     """Appended to a SELECT that must lock the rows it reads until the transaction ends."""
     transient: tuple[type[BaseException], ...] = ()

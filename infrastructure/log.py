@@ -51,7 +51,10 @@ class EventLog:
         """The stored event's attributes as a JSON-native dict."""
         return self.mapper.decode_state(notification.state)
 
-    def head(self) -> int:
+    def head(self, topics: Sequence[str] = ()) -> int:
+        """The newest position (of ``topics``, when given: what a follower of them has to reach)."""
+        if topics:
+            return int(self.recorder.last_position(topics))
         return int(self.recorder.max_notification_id() or 0)
 
     def count_after(self, position: int, topics: Sequence[str]) -> int:

@@ -16,7 +16,7 @@ PostgreSQL driver.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -96,8 +96,29 @@ class LogQueries(ABC):
     def count_after(self, position: int, topics: Sequence[str]) -> int:
         """How many notifications with one of ``topics`` lie past ``position`` (a worker's lag)."""
 
+    @abstractmethod
+    def last_position(self, topics: Sequence[str]) -> int:
+        """The position of the newest notification with one of ``topics`` (0 when there is none)."""
 
-class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries):
+
+class Histories(ABC):
+    """Many records' histories in two queries (a bulk update loads thousands of records at once)."""
+
+    @property
+    def snapshots_table_name(self) -> str:
+        events: str = self.events_table_name  # type: ignore[attr-defined]
+        return events.removesuffix("_events") + "_snapshots"
+
+    @abstractmethod
+    def select_latest_snapshots(self, originator_ids: Collection[UUID]) -> list[StoredEvent]:
+        """The latest snapshot of each record that has one."""
+
+    @abstractmethod
+    def select_histories(self, since: Mapping[UUID, int]) -> list[StoredEvent]:
+        """Each record's events from version ``since[id]`` on, ordered by record and version."""
+
+
+class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, Histories):
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         statement = (
             f"SELECT rowid FROM {self.events_table_name} "  # noqa: S608 - fixed table name
@@ -119,6 +140,41 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries):
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(statement, (self.PURGED_TOPIC, ids.decode()))
             return {UUID(row[0]) for row in cursor.fetchall()}
+
+    def select_latest_snapshots(self, originator_ids: Collection[UUID]) -> list[StoredEvent]:
+        statement = (
+            f"SELECT originator_id, originator_version, topic, state FROM {self.snapshots_table_name} AS s "  # noqa: S608
+            "WHERE originator_id IN (SELECT value FROM json_each(?)) AND originator_version = "
+            f"(SELECT MAX(originator_version) FROM {self.snapshots_table_name} AS m "
+            "WHERE m.originator_id = s.originator_id)"
+        )
+        ids = orjson.dumps([record_id.hex for record_id in originator_ids]).decode()
+        return self._stored(statement, (ids,))
+
+    def select_histories(self, since: Mapping[UUID, int]) -> list[StoredEvent]:
+        statement = (
+            f"SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {self.events_table_name} AS e "  # noqa: S608
+            "JOIN json_each(?) AS w ON e.originator_id = json_extract(w.value, '$[0]') "
+            "AND e.originator_version >= json_extract(w.value, '$[1]') ORDER BY e.originator_id, e.originator_version"
+        )
+        pairs = orjson.dumps([[record_id.hex, version] for record_id, version in since.items()]).decode()
+        return self._stored(statement, (pairs,))
+
+    def _stored(self, statement: str, params: tuple[Any, ...]) -> list[StoredEvent]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, params)
+            return [StoredEvent(originator_id=UUID(row[0]), originator_version=row[1], topic=row[2], state=row[3])
+                    for row in cursor.fetchall()]
+
+    def last_position(self, topics: Sequence[str]) -> int:
+        statement = (
+            f"SELECT rowid FROM {self.events_table_name} "  # noqa: S608 - fixed table name
+            "WHERE topic IN (SELECT value FROM json_each(?)) ORDER BY rowid DESC LIMIT 1"
+        )
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (orjson.dumps(list(topics)).decode(),))
+            row = cursor.fetchone()
+        return 0 if row is None else int(row[0])
 
     def count_after(self, position: int, topics: Sequence[str]) -> int:
         statement = (

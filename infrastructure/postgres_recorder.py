@@ -15,7 +15,7 @@ never needs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +28,7 @@ from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
-from infrastructure.persistence import LogQueries, PositionLookup
+from infrastructure.persistence import Histories, LogQueries, PositionLookup
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def create_insert_function_sql(*, schema: str, table: str, function: str, stored
              stored_event_type=Identifier(stored_event_type), channel=Identifier(channel))
 
 
-class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueries):
+class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueries, Histories):
     """The library's recorder, but a save is one autocommit statement calling a plpgsql function: no
     pipeline mode (psycopg's pipelined Pipeline.sync() can leave part of a big INSERT unsent and wait
     for a reply forever, holding the table's EXCLUSIVE lock), one round trip, and the EXCLUSIVE lock held
@@ -157,6 +157,36 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
         with self.datastore.get_connection() as conn, conn.cursor() as cursor:
             cursor.execute(statement, (self.PURGED_TOPIC, list(record_ids)), prepare=True)
             return {UUID(str(row["originator_id"])) for row in cursor.fetchall()}
+
+    def select_latest_snapshots(self, originator_ids: Collection[UUID]) -> list[StoredEvent]:
+        statement = SQL(
+            "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state FROM {schema}.{table} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version DESC"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.snapshots_table_name))
+        return self._stored(statement, (list(originator_ids),))
+
+    def select_histories(self, since: Mapping[UUID, int]) -> list[StoredEvent]:
+        statement = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {schema}.{table} AS e "
+            "JOIN unnest(%s::uuid[], %s::int[]) AS w(id, v) ON e.originator_id = w.id AND e.originator_version >= w.v "
+            "ORDER BY e.originator_id, e.originator_version"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        return self._stored(statement, (list(since), list(since.values())))
+
+    def _stored(self, statement: Composed, params: tuple[Any, ...]) -> list[StoredEvent]:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as cursor:
+            cursor.execute(statement, params)
+            return [StoredEvent(originator_id=row[0], originator_version=row[1], topic=row[2], state=row[3])
+                    for row in cursor.fetchall()]
+
+    def last_position(self, topics: Sequence[str]) -> int:
+        statement = SQL(
+            "SELECT notification_id FROM {schema}.{table} WHERE topic = ANY(%s) ORDER BY notification_id DESC LIMIT 1"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(statement, (list(topics),))
+            row = cursor.fetchone()
+        return 0 if row is None else int(row[0])
 
     def count_after(self, position: int, topics: Sequence[str]) -> int:
         statement = SQL(

@@ -66,6 +66,7 @@ class SQLiteDatabase(Database):
 
 class SQLiteBackend(Backend):
     dialect = SQLITE
+    embedded = True
     transient = (sqlite3.OperationalError,)
 
     def __init__(self, config: SQLiteConfig) -> None:

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import pydantic
 
 from domain.errors import InvalidFieldValueError, InvalidInputError, UnknownFieldError
 from domain.fields import FieldSpec
 from domain.limits import DEFAULT_LIMITS, Limits
-from domain.policy import Comparison
+from domain.policy import Comparison, filter_of
 from infrastructure import sql
 from projections.schema import SYSTEM_TYPES, UNSORTABLE
 from projections.store import Layout, ViewStore
@@ -50,15 +49,7 @@ class SortKey:
 
 
 def as_comparison(item: FilterLike) -> Comparison:
-    try:
-        if isinstance(item, Comparison):
-            return item
-        if isinstance(item, tuple):
-            return Comparison(field=item[0], op=item[1], value=item[2] if len(item) > 2 else None)
-        return Comparison.model_validate(item)
-    except (pydantic.ValidationError, IndexError):
-        raise InvalidFieldValueError(f"Invalid filter {item!r}: use (field, op, value) with op one of "
-                                     "eq, ne, lt, le, gt, ge, in, contains, is_null") from None
+    return filter_of(item)
 
 
 class Compiler:

@@ -101,13 +101,18 @@ class ProjectionWorker:
             raise ValueError("batch_size must be at least 1")
         self.catalog, self.log, self.store, self.name = catalog, log, store, name
         self.models: list[ReadModel] = [CurrentRows(store), DecisionRows(store), ApprovalRows(store)]
-        self.topics = tuple(sorted(set().union(*(model.topics for model in self.models))))
+        self.topics = self.read_model_topics()
         self.key = f"projection:{name}"
         self.batch_size = batch_size
         self.worker_id = holder_label()
         self.epoch = 0
         self.set_aside: frozenset[int] = frozenset()
         self._say = log_line or (lambda _: None)
+
+    @staticmethod
+    def read_model_topics() -> tuple[str, ...]:
+        """Every topic the read models follow (what "caught up" is measured against)."""
+        return tuple(sorted(set().union(CurrentRows.topics, DecisionRows.topics, ApprovalRows.topics)))
 
     # -- following the log ----------------------------------------------------
 

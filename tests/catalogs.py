@@ -36,6 +36,12 @@ update = [
 delete = "allow"
 restore = "allow"
 force_delete = "allow"
+bulk_update = [
+  { action = "deny", when = { field = "before.status", op = "eq", value = "shipped" } },
+  { action = "require_approval", when = { field = "after.total", op = "gt", value = "10000" } },
+  "allow",
+]
+max_affected = 40
 
 [models.Order.grants]
 create = ["clerk", "manager"]
@@ -43,6 +49,7 @@ update = ["clerk", "manager"]
 delete = ["manager"]
 restore = ["manager"]
 force_delete = ["manager"]
+bulk_update = ["manager"]
 approve = ["manager"]
 read_deleted = ["auditor", "manager"]
 

@@ -65,7 +65,8 @@ def test_conditional_policy_first_match_wins() -> None:
     _, reason = resolve("update", shipped, {**shipped, "status": "draft"}, spec.typed)
     assert reason == "policy update: deny when before.status eq 'shipped' (read before.status='shipped')"
     expected = ("deny", "policy bulk_update: no rule allows it (writes are opt-in)")
-    assert resolve("bulk_update", {}, {}, spec.typed) == expected
+    customer = Catalog.from_toml(SHOP_CATALOG).models["Customer"]
+    assert customer.policy.resolve("bulk_update", {}, {}, customer.typed) == expected
 
 
 def test_changed_is_true_when_the_command_changes_the_field() -> None:

@@ -1,0 +1,245 @@
+"""``bulk_update``: patch every live record of a model that matches filters, each with its own governed event.
+
+The views' query language finds the candidates (the ``Matcher`` port, over the
+current-rows views caught up first), but a view only proposes: every
+candidate is loaded as it stands, checked against the filters again and
+decided again, under the model's ``bulk_update`` grant and policy, with its
+``before.``/``after.`` state. Then one of three things happens, all or nothing:
+
+* a record is refused (policy, field rules): nothing is written and the bulk is
+  refused with that record's error (narrow the filters to leave it out);
+* a record needs approval: the whole bulk is parked as one approval request,
+  with the count and a sample of the change, bound to every matched record's
+  version; on approval it runs on exactly those records, or fails stale;
+* otherwise every matched record gets its own ``Patched`` event carrying the
+  bulk's decision and one shared correlation id, in ONE save.
+
+A bulk is one atomic save, so it is bounded, not chunked: more matches than
+the model's ``max_affected`` (or the catalog's ``rows`` limit, 10,000 by
+default) is ``BULK_LIMIT_EXCEEDED`` and nothing is written. Chunks would let a
+failure leave half the matches updated, which is what a bulk must not do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+import orjson
+
+from application.door import Subject, key_arg, principal_arg, sequence_arg
+from application.parking import fingerprint as approval_fingerprint
+from application.parking import requester_of
+from application.ports import Matcher
+from application.results import BulkResult
+from domain.approval import ApprovalRequest
+from domain.commands import Patch, check_model_name
+from domain.errors import (
+    BulkLimitExceededError,
+    GrantMissingError,
+    IdempotencyKeyReusedError,
+    InvalidInputError,
+    PurposeRequiredError,
+    ServiceUnavailableError,
+    UnauthenticatedError,
+    WriteDeniedError,
+    WritError,
+)
+from domain.idempotency import IdempotencyKey, key_id
+from domain.pipeline import Verdict, decide
+from domain.policy import Comparison, filter_of
+from domain.principal import Principal
+from domain.record import Record
+
+if TYPE_CHECKING:
+    from eventsourcing.application import Repository
+    from eventsourcing.persistence import Recording
+
+    from application.loading import RecordLoader
+    from domain.catalog import Catalog, ModelSpec
+    from domain.decision import Decision
+
+SAMPLE = 5
+"""Records shown in a parked bulk's preview."""
+
+
+class BulkMixin:
+    """``bulk_update`` of ``application.service.Writ``."""
+
+    catalog: Catalog
+    loader: RecordLoader
+    repository: Repository[UUID]
+    matcher: Matcher | None
+    clock: Callable[[], datetime]
+    save: Callable[..., list[Recording[UUID]]]
+    digest: Any
+    parked_decision: Callable[..., Decision]
+    _record_refusal: Callable[..., None]
+    _refuse_at_door: Callable[..., Any]
+
+    def bulk_update(self, principal: Principal | None, model: str, filters: Sequence[Any], changes: dict[str, Any],
+                    *, idempotency_key: str | None = None) -> BulkResult:
+        """Patch every live match in the principal's tenant; ``updated_count`` says how many."""
+        subject = Subject("bulk_update", model)
+        try:
+            who, spec, comparisons = self._bulk_arguments(principal, model, filters, changes, idempotency_key)
+        except WritError as error:
+            self._refuse_at_door(principal, subject, idempotency_key, error)
+        fingerprint = _fingerprint(model, comparisons, changes)
+        replayed = self._bulk_replay(who, idempotency_key, fingerprint)
+        if replayed is not None:
+            return replayed
+        most = min(spec.policy.max_affected or self.catalog.limits.rows, self.catalog.limits.rows)
+        ids = self._matches(who, model, comparisons, most, subject, idempotency_key)
+        now = self.clock()
+        records = self.loader.load_many(ids, tenant=who.tenant_id, model=model)
+        matched = [records[rid] for rid in ids if rid in records and _still_matches(records[rid], comparisons, spec)]
+        decided = self.decide_bulk(who, model, matched, changes, now)
+        refused = next(((r, v) for r, v in decided if v.error is not None and v.action != "require_approval"), None)
+        if refused is not None:
+            self._record_refusal(who, Subject("bulk_update", model, refused[0].id), refused[1], refused[1].error,
+                                 idempotency_key, "refused")
+            raise refused[1].error  # type: ignore[misc]
+        if any(v.action == "require_approval" for _, v in decided):
+            return self._park_bulk(who, spec, comparisons, changes, decided, idempotency_key, fingerprint, now)
+        return self._run_bulk(who, model, decided, idempotency_key, fingerprint, now)
+
+    # -- internals ------------------------------------------------------------
+
+    def _bulk_arguments(self, principal: object, model: object, filters: object, changes: object,
+                        key: object) -> tuple[Principal, ModelSpec, list[Comparison]]:
+        who = principal_arg(principal)
+        if who is None:
+            raise UnauthenticatedError("No principal: every command needs an authenticated caller")
+        key_arg(key, self.catalog.limits)
+        spec = self.catalog.model(check_model_name(model))
+        comparisons = [filter_of(item) for item in sequence_arg("filters", filters)]
+        if not isinstance(changes, dict) or not changes:
+            raise InvalidInputError("changes must be a non-empty dict of field values")
+        Patch(model=spec_model_name(model), id=uuid4(), changes=changes)  # the door's checks on the changes
+        if not (who.purpose or "").strip():
+            raise PurposeRequiredError("Every write must state its purpose")
+        if not spec.grants.allows("bulk_update", who.roles):
+            raise GrantMissingError(f"{', '.join(sorted(who.roles)) or 'no role'} may not bulk_update {model}")
+        if spec.policy.always_denies("bulk_update"):
+            raise WriteDeniedError(f"Policy denies bulk_update on {model}")
+        return who, spec, comparisons
+
+    def _matches(self, who: Principal, model: str, comparisons: list[Comparison], most: int, subject: Subject,
+                 key: str | None) -> list[UUID]:
+        if self.matcher is None:
+            self._refuse_at_door(who, subject, key, ServiceUnavailableError(
+                "bulk_update needs the views to find its records: open Writ through entrypoints.bootstrap.Runtime"))
+        assert self.matcher is not None
+        try:
+            ids = self.matcher.matching_ids(who, model, comparisons, most=most)
+        except WritError as error:
+            self._refuse_at_door(who, subject, key, error)
+        if len(ids) > most:
+            self._refuse_at_door(who, subject, key, BulkLimitExceededError(
+                f"More than {most:,} {model} records match; a bulk update is one atomic save of at most {most:,} "
+                "(the model's max_affected or the catalog's rows limit): narrow the filters"))
+        return sorted(ids, key=str)
+
+    def _run_bulk(self, who: Principal, model: str, decided: list[tuple[Record, Verdict]], key: str | None,
+                  fingerprint: str, now: datetime) -> BulkResult:
+        result = self.apply_bulk(who, model, decided, key, now)
+        claim = self._bulk_claim(who, key, fingerprint, result, now)
+        recordings = self.save(*(record for record, _ in decided), *claim)
+        return result.model_copy(update={"position": _last_position(recordings)})
+
+    def apply_bulk(self, who: Principal, model: str, decided: list[tuple[Record, Verdict]], key: str | None,
+                   now: datetime, approval: dict[str, Any] | None = None) -> BulkResult:
+        """Patch every decided record (in memory; the caller saves them), one decision and correlation id."""
+        decision_id, correlation = str(uuid4()), who.correlation_id or str(uuid4())
+        meta = _bulk_meta(who, model, decided, decision_id, correlation, self.catalog.version, key, approval)
+        for record, verdict in decided:
+            record.patch(verdict.payload, meta, now, self.digest)
+        return BulkResult(status="executed", model=model, updated_count=len(decided),
+                          ids=[str(r.id) for r, _ in decided], decision_id=decision_id, correlation_id=correlation)
+
+    def decide_bulk(self, who: Principal, model: str, records: list[Record], changes: dict[str, Any],
+                    now: datetime) -> list[tuple[Record, Verdict]]:
+        """Each record's patch decided under the ``bulk_update`` grant and policy."""
+        return [(record, decide(self.catalog, Patch(model=model, id=record.id, changes=changes), who, record, now,
+                                operation="bulk_update")) for record in records]
+
+    def _park_bulk(self, who: Principal, spec: ModelSpec, comparisons: list[Comparison], changes: dict[str, Any],
+                   decided: list[tuple[Record, Verdict]], key: str | None, fingerprint: str,
+                   now: datetime) -> BulkResult:
+        versions = {str(record.id): record.version for record, _ in decided}
+        body = {"model": decided[0][0].model, "filters": [c.model_dump(mode="json") for c in comparisons],
+                "changes": changes, "matched": versions}
+        parked = next(v for _, v in decided if v.action == "require_approval")
+        command = Patch(model=body["model"], id=decided[0][0].id, changes=changes)
+        decision = self.parked_decision(who, command, parked, key, now)
+        sample = [{"id": str(r.id), "before": {k: (v.before or {}).get(k) for k in changes},
+                   "after": {k: (v.after or {}).get(k) for k in changes}} for r, v in decided[:SAMPLE]]
+        request = ApprovalRequest.request(
+            now, tenant=who.tenant_id, model=body["model"], operation="bulk_update", command={"bulk": body},
+            fingerprint=approval_fingerprint([body], versions), record_id=None, record_version=None,
+            requester=requester_of(who), reasons=list(parked.reasons),
+            preview={"count": len(decided), "sample": sample},
+            required=spec.approvals.required_for("bulk_update"),
+            expires_at=(now + spec.approvals.expires_after).isoformat(), decision_id=str(decision.id))
+        result = BulkResult(status="pending_approval", model=body["model"], updated_count=0,
+                            ids=list(versions), decision_id=str(decision.id), approval_id=str(request.id),
+                            correlation_id=who.correlation_id)
+        recordings = self.save(request, decision, *self._bulk_claim(who, key, fingerprint, result, now))
+        position = next(r.notification.id for r in recordings if r.domain_event.originator_id == request.id)
+        return result.model_copy(update={"position": position})
+
+    def _bulk_claim(self, who: Principal, key: str | None, fingerprint: str, result: BulkResult,
+                    now: datetime) -> list[IdempotencyKey]:
+        if not key:
+            return []
+        return [IdempotencyKey.claim(who.tenant_id, who.user_id, key, fingerprint, [result.to_dict()], now)]
+
+    def _bulk_replay(self, who: Principal, key: str | None, fingerprint: str) -> BulkResult | None:
+        if not key:
+            return None
+        try:
+            claimed: Any = self.repository.get(key_id(who.tenant_id, who.user_id, key))
+        except Exception:  # AggregateNotFoundError: the key is new
+            return None
+        if not isinstance(claimed, IdempotencyKey) or claimed.fingerprint != fingerprint:
+            raise IdempotencyKeyReusedError(f"Idempotency key {key!r} was already used for a different command")
+        return BulkResult(**{**claimed.results[0], "replayed": True})
+
+
+def spec_model_name(model: object) -> str:
+    return check_model_name(model)
+
+
+def _still_matches(record: Record, comparisons: list[Comparison], spec: ModelSpec) -> bool:
+    """The record as it stands (not as the view had it) is live and matches every filter."""
+    if not record.is_live:
+        return False
+    view = record.view()
+    return all(c.matches(view, spec.typed) for c in comparisons)
+
+
+def _fingerprint(model: str, comparisons: list[Comparison], changes: dict[str, Any]) -> str:
+    body = {"model": model, "filters": [c.model_dump(mode="json") for c in comparisons], "changes": changes}
+    try:
+        return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    except TypeError:
+        return ""  # not encodable: the field rules refuse such changes
+
+
+def _bulk_meta(who: Principal, model: str, decided: list[tuple[Record, Verdict]], decision_id: str,
+               correlation: str, version: str, key: str | None, approval: dict[str, Any] | None) -> dict[str, Any]:
+    reasons = sorted({reason for _, verdict in decided for reason in verdict.reasons})
+    meta = {"actor": who.user_id, "roles": sorted(who.roles), "tenant": who.tenant_id, "model": model,
+            "operation": "bulk_update", "purpose": who.purpose, "correlation_id": correlation,
+            "causation_id": who.causation_id, "decision_id": decision_id, "policy_version": version,
+            "reasons": reasons[:20], "idempotency_key": key, "audit": dict(who.audit_attributes),
+            "bulk": {"count": len(decided)}}
+    return {**meta, "approval": approval} if approval else meta
+
+
+def _last_position(recordings: list[Recording[UUID]]) -> int | None:
+    return max((r.notification.id for r in recordings if r.notification is not None), default=None)

@@ -1,0 +1,40 @@
+"""The bulk update's matcher: candidates from the current-rows views, the views caught up first.
+
+``application.bulk`` asks for the ids of live records matching filters; this
+answers from the views, after waiting until they have committed every record
+event in the log at the time of the question (on the embedded default, where no worker
+may be running, by catching up in this process first, when ``catch_up`` is
+given). Every candidate is then re-checked by the application on the record as
+it stands: a view only proposes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+from domain.principal import Principal
+from infrastructure.log import EventLog
+from projections.queries import MAX_LIMIT, Views
+
+
+class ViewMatcher:
+    def __init__(self, views: Views, log: EventLog, topics: Sequence[str], *,
+                 catch_up: Callable[[], None] | None = None, timeout: float = 10.0) -> None:
+        self.views, self.log, self.topics = views, log, topics
+        self.catch_up, self.timeout = catch_up, timeout
+
+    def matching_ids(self, principal: Principal, model: str, filters: Sequence[Any], *, most: int) -> list[UUID]:
+        if self.catch_up is not None:
+            self.catch_up()
+        self.views.wait(self.log.head(self.topics), self.timeout)
+        ids: list[UUID] = []
+        after: str | None = None
+        while len(ids) <= most:
+            page = self.views.list(principal, model, filters=list(filters), limit=MAX_LIMIT, after=after)
+            ids += [UUID(row["id"]) for row in page.rows]
+            if page.next_cursor is None:
+                break
+            after = page.next_cursor
+        return ids[: most + 1]

@@ -1,0 +1,146 @@
+"""bulk_update on both databases: every live match in the tenant gets its own governed event, all or nothing.
+
+The test catalog lets managers bulk-update orders, denies it for a shipped order (``before.status``),
+parks it when a total would pass 10,000 (``after.total``), and allows at most 40 records per bulk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from application.service import Writ
+from domain.catalog import Catalog
+from domain.errors import WritError
+from domain.principal import Principal
+from entrypoints.bootstrap import Runtime
+from tests.catalogs import principal
+
+MANAGER = principal("maria", "acme", "manager").model_copy(update={"correlation_id": None})
+BOSS = principal("bob", "acme", "manager")
+CLERK = principal("carol", "acme", "clerk")
+OTHER = principal("olga", "globex", "manager")
+
+
+@pytest.fixture
+def runtime(catalog: Catalog, database_url: str) -> Iterator[Runtime]:
+    with Runtime(catalog, database_url) as opened:
+        yield opened
+
+
+def orders(writ: Writ, who: Principal, statuses: Sequence[str], total: str = "10") -> list[str]:
+    rows = [{"sku": f"B-{n}", "total": total, "status": status} for n, status in enumerate(statuses)]
+    return [r.id for r in writ.create_many(who, "Order", rows)]
+
+
+def refused(code: str, action: Any) -> WritError:
+    with pytest.raises(WritError) as caught:
+        action()
+    assert caught.value.code == code, caught.value.message
+    return caught.value
+
+
+def test_every_live_match_in_the_tenant_gets_its_own_event(runtime: Runtime) -> None:
+    writ = runtime.writ
+    ids = orders(writ, MANAGER, ["placed", "draft", "placed", "placed", "draft"])
+    writ.delete(MANAGER, "Order", ids[3])
+    theirs = orders(writ, OTHER, ["placed"])
+    runtime.catch_up()
+    done = writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "priority"})
+    assert (done.status, done.updated_count, sorted(done.ids)) == ("executed", 2, sorted([ids[0], ids[2]]))
+    events = [writ.history(MANAGER, "Order", rid)[-1] for rid in (ids[0], ids[2])]
+    assert [e.event for e in events] == ["Patched", "Patched"]
+    assert {e.decision_id for e in events} == {done.decision_id}
+    assert {e.correlation_id for e in events} == {done.correlation_id} and done.correlation_id
+    assert [writ.get(MANAGER, "Order", rid)["note"] for rid in ids[:3]] == ["priority", None, "priority"]
+    assert writ.get(MANAGER, "Order", ids[3], include_deleted=True)["note"] is None
+    assert writ.get(OTHER, "Order", theirs[0])["note"] is None
+    decided = [d for d in writ.decisions(MANAGER) if d["operation"] == "bulk_update"]
+    assert len(decided) == 2 and {d["id"] for d in decided} == {done.decision_id}
+
+
+def test_a_lagging_view_only_proposes(runtime: Runtime) -> None:
+    """Candidates the view still shows as matching, but which no longer match as they stand (or are gone),
+    are left alone: each record is checked again on its current state."""
+    writ = runtime.writ
+    ids = orders(writ, MANAGER, ["placed", "placed", "placed"])
+
+    class LaggingView:  # the matcher port, answering as a view that has not seen the last two writes
+        def matching_ids(self, *_: Any, most: int) -> list[UUID]:
+            return [UUID(rid) for rid in ids]
+
+    writ.matcher = LaggingView()
+    writ.patch(MANAGER, "Order", ids[1], {"status": "draft"})
+    writ.delete(MANAGER, "Order", ids[2])
+    done = writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "checked"})
+    assert (done.updated_count, done.ids) == (1, [ids[0]])
+    assert writ.get(MANAGER, "Order", ids[1])["note"] is None
+
+
+def test_more_matches_than_max_affected_write_nothing(runtime: Runtime) -> None:
+    writ = runtime.writ
+    orders(writ, MANAGER, ["placed"] * 41)
+    runtime.catch_up()
+    error = refused("BULK_LIMIT_EXCEEDED", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "x"}))
+    assert "More than 40 Order records match" in error.message
+    assert all(r["note"] is None for r in _all_notes(writ))
+    assert [d["code"] for d in writ.decisions(MANAGER) if d["outcome"] == "refused"] == ["BULK_LIMIT_EXCEEDED"]
+
+
+def test_one_refused_record_refuses_the_whole_bulk(runtime: Runtime) -> None:
+    writ = runtime.writ
+    ids = orders(writ, MANAGER, ["placed", "shipped", "placed"])
+    runtime.catch_up()
+    refused("WRITE_DENIED", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "x"}))
+    assert [writ.get(MANAGER, "Order", rid)["_version"] for rid in ids] == [1, 1, 1]
+    refused("GRANT_MISSING", lambda: writ.bulk_update(CLERK, "Order", [], {"note": "x"}))
+    refused("UNKNOWN_FIELD", lambda: writ.bulk_update(MANAGER, "Order", [("colour", "eq", "red")], {"note": "x"}))
+    refused("INVALID_INPUT", lambda: writ.bulk_update(MANAGER, "Order", "status", {"note": "x"}))
+    codes = [d["code"] for d in writ.decisions(MANAGER) if d["outcome"] == "refused"]
+    assert codes == ["WRITE_DENIED", "GRANT_MISSING", "UNKNOWN_FIELD", "INVALID_INPUT"]
+
+
+def test_a_bulk_that_needs_approval_parks_whole_then_runs_on_exactly_its_records(runtime: Runtime) -> None:
+    writ = runtime.writ
+    ids = orders(writ, MANAGER, ["placed"] * 3)
+    runtime.catch_up()
+    parked = writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"total": "20000"})
+    assert (parked.status, parked.updated_count) == ("pending_approval", 0) and parked.approval_id
+    shown = writ.approval(BOSS, parked.approval_id)
+    assert shown["preview"]["count"] == 3 and shown["preview"]["sample"][0]["after"] == {"total": "20000"}
+    assert all(writ.get(MANAGER, "Order", rid)["total"] == "10" for rid in ids)
+    orders(writ, MANAGER, ["placed"])  # matches now, but was not part of what was approved
+    done = writ.approve(BOSS, parked.approval_id)
+    assert done.status == "executed" and done.bulk is not None and done.bulk.updated_count == 3
+    assert sorted(done.bulk.ids) == sorted(ids)
+    assert all(writ.get(MANAGER, "Order", rid)["total"] == "20000" for rid in ids)
+    assert writ.history(MANAGER, "Order", ids[0])[-1].approval == {"id": parked.approval_id, "approvers": ["bob"]}
+
+
+def test_a_bulk_approved_after_one_of_its_records_changed_is_stale(runtime: Runtime) -> None:
+    writ = runtime.writ
+    ids = orders(writ, MANAGER, ["placed"] * 2)
+    runtime.catch_up()
+    parked = writ.bulk_update(MANAGER, "Order", [], {"total": "30000"})
+    writ.patch(MANAGER, "Order", ids[1], {"quantity": 5})
+    refused("APPROVAL_STALE", lambda: writ.approve(BOSS, str(parked.approval_id)))
+    assert [writ.get(MANAGER, "Order", rid)["total"] for rid in ids] == ["10", "10"]
+
+
+def test_a_repeated_bulk_returns_the_first_result(runtime: Runtime) -> None:
+    writ = runtime.writ
+    orders(writ, MANAGER, ["placed"] * 2)
+    runtime.catch_up()
+    first = writ.bulk_update(MANAGER, "Order", [], {"note": "once"}, idempotency_key="bulk-1")
+    again = writ.bulk_update(MANAGER, "Order", [], {"note": "once"}, idempotency_key="bulk-1")
+    assert again.replayed and (again.decision_id, again.updated_count) == (first.decision_id, 2)
+    refused("IDEMPOTENCY_KEY_REUSED", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "twice"},
+                                                               idempotency_key="bulk-1"))
+
+
+def _all_notes(writ: Writ) -> list[dict[str, Any]]:
+    notifications = writ.recorder.select_notifications(1, 10_000, topics=["writ.record:Created"])
+    return [writ.get(MANAGER, "Order", str(n.originator_id)) for n in notifications]
