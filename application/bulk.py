@@ -36,6 +36,7 @@ from application.parking import requester_of
 from application.ports import Matcher
 from application.results import BulkResult
 from domain.approval import ApprovalRequest
+from domain.chain import id_text
 from domain.commands import Patch, check_model_name
 from domain.errors import (
     BulkLimitExceededError,
@@ -159,13 +160,15 @@ class BulkMixin:
         for record, verdict in decided:
             record.patch(verdict.payload, meta, now, self.digest)
         return BulkResult(status="executed", model=model, updated_count=len(decided),
-                          ids=[str(r.id) for r, _ in decided], decision_id=decision_id, correlation_id=correlation)
+                          ids=[id_text(r.id) for r, _ in decided], decision_id=decision_id,
+                          correlation_id=correlation)
 
     def decide_bulk(self, who: Principal, model: str, records: list[Record], changes: dict[str, Any],
                     now: datetime) -> list[tuple[Record, Verdict]]:
         """Each record's patch decided under the ``bulk_update`` grant and policy."""
         return [(record, decide(self.catalog, Patch(model=model, id=record.id, changes=changes), who, record, now,
-                                operation="bulk_update")) for record in records]
+                                operation="bulk_update", principal_checked=index > 0))
+                for index, record in enumerate(records)]
 
     def _park_bulk(self, who: Principal, spec: ModelSpec, comparisons: list[Comparison], changes: dict[str, Any],
                    decided: list[tuple[Record, Verdict]], key: str | None, fingerprint: str,

@@ -58,7 +58,8 @@ class RecordLoader:
         histories: dict[UUID, list[Any]] = {rid: [] for rid in record_ids}
         since = {rid: snapshots[rid].originator_version if rid in snapshots else 1 for rid in record_ids}
         for stored in recorder.select_histories(since):
-            histories[UUID(str(stored.originator_id))].append(mapper.to_domain_event(stored))
+            event = mapper.to_domain_event(stored)
+            histories[event.originator_id].append(event)
         loaded: dict[UUID, Record] = {}
         for rid, events in histories.items():
             record = self._rebuilt(rid, snapshots.get(rid), events)

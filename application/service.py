@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, NoReturn, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import MutableOrImmutableAggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import Aggregate, MutableOrImmutableAggregate
+from eventsourcing.persistence import IntegrityError, Recording
 
 from application.approvals import ApprovalsMixin
 from application.bulk import BulkMixin
@@ -188,6 +188,22 @@ class Writ(BulkMixin, ApprovalsMixin, QueriesMixin, Application[UUID]):
             after=verdict.after,
             policy_version=self.catalog.version,
         )
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's save, collecting Writ's own aggregates without its per-object protocol checks
+        (``isinstance`` against runtime-checkable protocols: a tenth of a 10,000-record bulk update)."""
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                processing.events.extend(obj.collect_events())
+                processing.aggregates[obj.id] = obj
+            elif obj is not None:
+                processing.collect_events(obj)
+        processing.saved_kwargs.update(kwargs)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        return recordings
 
     # -- internals ------------------------------------------------------------
 

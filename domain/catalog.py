@@ -114,6 +114,12 @@ class ModelSpec(BaseModel):
         return {name: None if field.default is None else field.normalize(name, field.default)
                 for name, field in self.fields.items() if name not in self.auto_set}
 
+    @cached_property
+    def kept_on_update(self) -> tuple[str, ...]:
+        """Fields an update keeps as stored: immutable, auto-set, or not writable on update."""
+        return tuple(name for name, field in self.fields.items()
+                     if self.is_immutable(name) or name in self.auto_set or not field.writable_on_op("update"))
+
     def auto_fields(self, operation: Operation) -> dict[str, AutoSet]:
         return {name: rule for name, rule in self.auto_set.items() if operation in rule.on}
 

@@ -74,11 +74,14 @@ def decide(
     record: Record | None,
     now: datetime,
     operation: PolicyOperation | None = None,
+    *,
+    principal_checked: bool = False,
 ) -> Verdict:
     """The verdict on ``command`` (``operation``: the grant and policy to decide it under, when not the
-    command's own; a bulk update decides each record's patch under ``bulk_update``)."""
+    command's own; a bulk update decides each record's patch under ``bulk_update``, and checks its
+    principal once: ``principal_checked``)."""
     try:
-        return _decide(catalog, command, principal, record, now, operation or command.operation)
+        return _decide(catalog, command, principal, record, now, operation or command.operation, principal_checked)
     except _Refused as refused:
         reasons = refused.reasons + tuple(f"{e.code}: {e.message}" for e in refused.errors)
         return Verdict("deny", refused.errors, reasons, **refused.preview)
@@ -88,9 +91,10 @@ def decide(
 
 def _decide(
     catalog: Catalog, command: Create | RecordCommand, principal: Principal | None,
-    record: Record | None, now: datetime, operation: PolicyOperation,
+    record: Record | None, now: datetime, operation: PolicyOperation, principal_checked: bool = False,
 ) -> Verdict:
-    principal = _check_principal(principal, catalog.limits)
+    if not principal_checked or principal is None:
+        principal = _check_principal(principal, catalog.limits)
     spec = _check_model(catalog, command.model)
     if not spec.grants.allows(operation, principal.roles):
         roles = ", ".join(sorted(principal.roles)) or "no role"

@@ -79,7 +79,7 @@ def check_update(
     ]
     if errors:
         return {}, errors
-    kept = {name: current.get(name) for name in spec.fields if _kept_on_update(spec, name)}
+    kept = {name: current.get(name) for name in spec.kept_on_update}
     if replace:
         values = {name: spec.fields[name].default for name in spec.fields if name not in kept}
         values.update({name: value for name, value in payload.items() if name in values})
@@ -110,13 +110,10 @@ def stamp(
     return stamped
 
 
-def _kept_on_update(spec: ModelSpec, name: str) -> bool:
-    field = spec.fields[name]
-    return spec.is_immutable(name) or name in spec.auto_set or not field.writable_on_op("update")
-
-
 def _unknown(spec: ModelSpec, data: Mapping[str, Any]) -> list[WritError]:
     """Field names that are not text Writ can store, then names the model does not declare."""
+    if all(name in spec.fields for name in data):
+        return []
     unfit: list[WritError] = [InvalidInputError(f"Field name {shown(name)} {problem}")
                               for name in data if name not in spec.fields and (problem := unstorable(name))]
     return unfit or [UnknownFieldError(f"Unknown field: {label(name)}", field=label(name))

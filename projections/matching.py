@@ -16,7 +16,7 @@ from uuid import UUID
 
 from domain.principal import Principal
 from infrastructure.log import EventLog
-from projections.queries import MAX_LIMIT, Views
+from projections.queries import Views
 
 
 class ViewMatcher:
@@ -29,12 +29,4 @@ class ViewMatcher:
         if self.catch_up is not None:
             self.catch_up()
         self.views.wait(self.log.head(self.topics), self.timeout)
-        ids: list[UUID] = []
-        after: str | None = None
-        while len(ids) <= most:
-            page = self.views.list(principal, model, filters=list(filters), limit=MAX_LIMIT, after=after)
-            ids += [UUID(row["id"]) for row in page.rows]
-            if page.next_cursor is None:
-                break
-            after = page.next_cursor
-        return ids[: most + 1]
+        return [UUID(rid) for rid in self.views.ids(principal, model, filters=list(filters), limit=most + 1)]

@@ -44,7 +44,8 @@ from projections.schema import DEFAULT_PROJECTION
 from projections.store import POSITIONS_CHANNEL, Layout, ViewStore
 
 Row = dict[str, Any]
-Rows = list[Row]  # an alias: inside ``Views`` the name ``list`` is the method
+Rows = list[Row]
+Ids = list[str]  # an alias: inside ``Views`` the name ``list`` is the method
 MAX_LIMIT = 1000
 
 
@@ -96,6 +97,18 @@ class Views:
         more = len(rows) > limit
         rows = rows[:limit]
         return Page(rows, encode_cursor(keys, rows[-1]) if more else None)
+
+    def ids(self, principal: Principal | None, model: str, *, filters: Sequence[FilterLike] = (),
+            limit: int = MAX_LIMIT) -> Ids:
+        """The ids of the live rows matching every filter, in id order, at most ``limit`` (one query)."""
+        layout, (where, params) = self._scope(principal, model, False)
+        compiler = Compiler(self.store, layout, self.catalog.limits)
+        clauses: list[Clause] = [(where, params), *(compiler.condition(f) for f in sequence_arg("filters", filters))]
+        query = sql.SQL("SELECT id FROM {} WHERE {} ORDER BY id LIMIT {}").format(
+            layout.ident, sql.SQL(" AND ").join(clause for clause, _ in clauses), P)
+        with self._reading_read_model() as tx:
+            rows = tx.query(query, [*(p for _, ps in clauses for p in ps), int_arg("limit", limit, 1, INT_MAX)])
+        return [str(row[0]) for row in rows]
 
     def decisions(self, principal: Principal | None, *, actor: str | None = None, model: str | None = None,
                   outcome: str | None = None, since: str | None = None, until: str | None = None, after: int = 0,
