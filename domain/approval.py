@@ -39,6 +39,12 @@ APPROVAL_TOPICS: tuple[str, ...] = ()  # filled below, once the classes exist
 class ApprovalRequest(Aggregate):
     TOPIC = "writ.approval:ApprovalRequest"
 
+    class Event(Aggregate.Event):
+        """Every event after the request names its tenant and model too, so it can be routed on its own."""
+
+        tenant: str
+        model: str
+
     class Created(Aggregate.Created):
         """The request: published as ``Requested``."""
 
@@ -57,7 +63,7 @@ class ApprovalRequest(Aggregate):
         expires_at: str
         decision_id: str
 
-    class Approved(Aggregate.Event):
+    class Approved(Event):
         TOPIC = "writ.approval:Approved"
         approver: str
         roles: list[str]
@@ -67,7 +73,7 @@ class ApprovalRequest(Aggregate):
         def apply(self, request: ApprovalRequest) -> None:
             request.approvers.append(self.approver)
 
-    class Rejected(Aggregate.Event):
+    class Rejected(Event):
         TOPIC = "writ.approval:Rejected"
         approver: str
         roles: list[str]
@@ -76,7 +82,7 @@ class ApprovalRequest(Aggregate):
         def apply(self, request: ApprovalRequest) -> None:
             request.status, request.decided_by, request.outcome_reason = REJECTED, self.approver, self.reason
 
-    class Cancelled(Aggregate.Event):
+    class Cancelled(Event):
         TOPIC = "writ.approval:Cancelled"
         by: str
         reason: str | None
@@ -84,20 +90,20 @@ class ApprovalRequest(Aggregate):
         def apply(self, request: ApprovalRequest) -> None:
             request.status, request.decided_by, request.outcome_reason = CANCELLED, self.by, self.reason
 
-    class Expired(Aggregate.Event):
+    class Expired(Event):
         TOPIC = "writ.approval:Expired"
 
         def apply(self, request: ApprovalRequest) -> None:
             request.status = EXPIRED
 
-    class Executed(Aggregate.Event):
+    class Executed(Event):
         TOPIC = "writ.approval:Executed"
         results: list[dict[str, Any]]
 
         def apply(self, request: ApprovalRequest) -> None:
             request.status, request.results = EXECUTED, list(self.results)
 
-    class Failed(Aggregate.Event):
+    class Failed(Event):
         TOPIC = "writ.approval:Failed"
         code: str
         message: str
@@ -136,26 +142,28 @@ class ApprovalRequest(Aggregate):
                 f"{approver} already approved this request; it waits for {self.missing} more approver(s)")
         if fingerprint != self.fingerprint:
             raise ApprovalStaleError("The request changed since it was shown to you; look at it again")
-        self.trigger_event(self.Approved, timestamp=now, approver=approver, roles=roles, reason=reason,
-                           fingerprint=fingerprint)
+        self._trigger(self.Approved, now, approver=approver, roles=roles, reason=reason, fingerprint=fingerprint)
 
     def reject(self, approver: str, roles: list[str], reason: str, now: datetime) -> None:
         self._require_pending(now)
-        self.trigger_event(self.Rejected, timestamp=now, approver=approver, roles=roles, reason=reason)
+        self._trigger(self.Rejected, now, approver=approver, roles=roles, reason=reason)
 
     def cancel(self, by: str, reason: str | None, now: datetime) -> None:
         self._require_pending(now)
-        self.trigger_event(self.Cancelled, timestamp=now, by=by, reason=reason)
+        self._trigger(self.Cancelled, now, by=by, reason=reason)
 
     def expire(self, now: datetime) -> None:
         if self.status == PENDING:
-            self.trigger_event(self.Expired, timestamp=now)
+            self._trigger(self.Expired, now)
 
     def executed(self, results: list[dict[str, Any]], now: datetime) -> None:
-        self.trigger_event(self.Executed, timestamp=now, results=results)
+        self._trigger(self.Executed, now, results=results)
 
     def failed(self, code: str, message: str, now: datetime) -> None:
-        self.trigger_event(self.Failed, timestamp=now, code=code, message=message)
+        self._trigger(self.Failed, now, code=code, message=message)
+
+    def _trigger(self, event_class: type[ApprovalRequest.Event], now: datetime, **fields: Any) -> None:
+        self.trigger_event(event_class, timestamp=now, tenant=self.tenant, model=self.model, **fields)
 
     # -- queries --------------------------------------------------------------
 

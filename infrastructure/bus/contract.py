@@ -8,7 +8,10 @@ Subscribers depend on this contract, never on the stored event state. One
 * ``event_id`` is ``"{record_or_decision_id}:{version}"`` — stable across
   republishing, and the AMQP ``message_id`` consumers deduplicate on.
 * ``event_type`` is the record event (``Created``, ``Replaced``, ``Patched``,
-  ``Deleted``, ``Restored``, ``Purged``, ``Failed``) or ``Decision``.
+  ``Deleted``, ``Restored``, ``Purged``, ``Failed``), ``Decision``, or an
+  approval's (``Requested``, ``Approved``, ``Rejected``, ``Cancelled``,
+  ``Expired``, ``Executed``, ``Failed``: model ``Approval``, routed
+  ``tenant.Approval.<Type>``, the request's details in ``data``) for notifiers.
 * ``data`` (Created/Replaced), ``changes`` (Patched), ``reason`` (Failed) carry
   the payload; when the record has been purged they are ``null`` and
   ``redacted`` is true. ``decision`` carries the decision: for a record event the
@@ -39,7 +42,14 @@ SCHEMA = "writ.event/1"
 DEFAULT_EXCHANGE = "writ.events"
 RECORD_PREFIX = "writ.record:"
 DECISION_TOPIC = "writ.decision:Created"
-PUBLISHED_PREFIXES = (RECORD_PREFIX, DECISION_TOPIC)
+APPROVAL_PREFIX = "writ.approval:"
+PUBLISHED_PREFIXES = (RECORD_PREFIX, DECISION_TOPIC, APPROVAL_PREFIX)
+APPROVAL_MODEL = "Approval"
+"""The model segment of an approval event's routing key: ``tenant.Approval.Requested`` (``data.model`` names
+the model the request is about)."""
+_APPROVAL_DATA = ("model", "operation", "record_id", "record_version", "requester", "reasons", "preview",
+                  "required", "expires_at", "approver", "roles", "reason", "by", "results", "code", "message",
+                  "fingerprint")
 DATA_EVENTS = frozenset({"Created", "Replaced", "Patched"})
 MAX_ROUTING_KEY = 255
 """AMQP routing keys are short strings: at most 255 bytes."""
@@ -106,7 +116,10 @@ def is_published(topic: str) -> bool:
 
 def from_stored(position: int, originator_id: UUID | str, version: int, topic: str, state: Mapping[str, Any],
                 *, redact: bool = False) -> IntegrationEvent:
-    """The integration event for one stored record event or decision (``state``: the decoded attributes)."""
+    """The integration event for one stored record event, decision or approval event (``state``: the decoded
+    attributes)."""
+    if topic.startswith(APPROVAL_PREFIX):
+        return _approval_event(position, originator_id, version, topic, state)
     decision = decision_record(topic, originator_id, state, position)
     summary = {name: decision.get(name) for name in DECISION_FIELDS}
     if topic == DECISION_TOPIC:
@@ -128,6 +141,21 @@ def from_stored(position: int, originator_id: UUID | str, version: int, topic: s
         decision_id=decision["id"], idempotency_key=decision["idempotency_key"], audit=decision["audit"] or {},
         data=data, changes=changes, reason=state.get("reason"), redacted=redact and kind in DATA_EVENTS,
         hash=state.get("hash"), decision=summary if "operation" in meta else None,
+    )
+
+
+def _approval_event(position: int, approval_id: UUID | str, version: int, topic: str,
+                    state: Mapping[str, Any]) -> IntegrationEvent:
+    requester = state.get("requester") or {}
+    data = {"approval_id": str(approval_id), **{k: state[k] for k in _APPROVAL_DATA if k in state}}
+    at = state["timestamp"]
+    return IntegrationEvent(
+        event_id=event_id(approval_id, version), event_type=topic.removeprefix(APPROVAL_PREFIX),
+        record_id=str(state.get("record_id") or ""), version=version, position=position,
+        occurred_at=at if isinstance(at, str) else at.isoformat(), tenant=state.get("tenant"), model=APPROVAL_MODEL,
+        actor=state.get("approver") or state.get("by") or requester.get("user_id"),
+        purpose=requester.get("purpose"), correlation_id=requester.get("correlation_id"),
+        decision_id=state.get("decision_id"), data=data,
     )
 
 

@@ -23,13 +23,14 @@ from aiormq.exceptions import AMQPChannelError, AMQPError, ChannelInvalidStateEr
 from eventsourcing.persistence import Notification
 from pamqp.commands import Basic
 
+from domain.approval import APPROVAL_TOPICS
 from domain.decision import Decision
 from domain.record import EVENT_TOPICS
 from infrastructure.bus.contract import DATA_EVENTS, RECORD_PREFIX, SCHEMA, IntegrationEvent, from_stored, is_published
 from infrastructure.bus.publish import Outgoing
 from infrastructure.log import EventLog
 
-PUBLISHED_TOPICS = (*EVENT_TOPICS, Decision.Created.TOPIC)
+PUBLISHED_TOPICS = (*EVENT_TOPICS, Decision.Created.TOPIC, *APPROVAL_TOPICS)
 PERSISTENT = 2  # AMQP delivery mode: the broker writes the message to disk
 BROKER_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, OSError, TimeoutError)
 CHANNEL_ERRORS = (AMQPChannelError, DeliveryError, ChannelInvalidStateError)

@@ -97,6 +97,22 @@ def test_every_message_is_persistent_json_with_its_headers_and_an_escaped_routin
     assert len(ours) == 2 and {m.headers.get("causation_id") for m in ours} == {"cause-9"}
 
 
+def test_approval_events_reach_the_bus_for_notifiers(writ, bus_tap, bus_relay) -> None:
+    clerk = Principal(user_id="carol", tenant_id="acme", roles=frozenset({"clerk"}), purpose="big order")
+    record = writ.create(clerk, "Order", {"sku": "BIG-1", "total": "1"}).id
+    parked = writ.patch(clerk, "Order", record, {"total": "50000"})
+    writ.approve(MANAGER, parked.approval_id, reason="ok")
+    written = bus_written_ids(writ)
+    bus_relay()
+    messages = {m.routing_key: orjson.loads(m.body) for m in bus_tap.wait_for(len(written))}
+    requested, approved = messages["acme.Approval.Requested"], messages["acme.Approval.Approved"]
+    assert requested["data"]["approval_id"] == parked.approval_id and requested["actor"] == "carol"
+    assert requested["data"]["model"] == "Order" and requested["data"]["preview"]["after"]["total"] == "50000"
+    assert approved["actor"] == "maria" and approved["data"]["reason"] == "ok"
+    assert messages["acme.Approval.Executed"]["data"]["results"][0]["version"] == 2
+    assert messages["acme.Order.Patched"]["record_id"] == record
+
+
 def _fail_once(writ: Writ, database_url: str, record_id: str) -> None:
     """A command that fails: every attempt is overtaken by a write of another service (a failed decision)."""
     from tests.application.test_concurrency import Overtaken
