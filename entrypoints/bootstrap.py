@@ -8,6 +8,7 @@ first use, so a command that only writes never loads the projection side.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -36,14 +37,23 @@ class Runtime:
         writ.matcher = _LazyMatcher(self)  # builds the views only when a bulk update asks
         return writ
 
-    def catch_up(self) -> None:
-        """Bring the views up to the log in this process (the embedded default runs no separate worker)."""
+    def catch_up(self) -> int:
+        """Bring the views up to the log in this process (the embedded default runs no separate worker);
+        the position they reached."""
         worker = self.worker()
         try:
             worker.run(until_caught_up=True)
+            return worker.position()
         finally:
             self._opened.remove(worker)
             worker.close()
+
+    def fresh_views(self, say: Callable[[str], None]) -> Views:
+        """The views, caught up first on the embedded default (and ``say`` so); as projected elsewhere."""
+        if self.backend.embedded:
+            position = self.catch_up()
+            say(f"caught the views up to log position {position} first (the embedded default runs no worker)")
+        return self.views
 
     def matcher(self) -> Matcher:
         from infrastructure.log import open_log_of

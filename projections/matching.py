@@ -21,7 +21,7 @@ from projections.queries import Views
 
 class ViewMatcher:
     def __init__(self, views: Views, log: EventLog, topics: Sequence[str], *,
-                 catch_up: Callable[[], None] | None = None, timeout: float = 10.0) -> None:
+                 catch_up: Callable[[], object] | None = None, timeout: float = 10.0) -> None:
         self.views, self.log, self.topics = views, log, topics
         self.catch_up, self.timeout = catch_up, timeout
 

@@ -29,7 +29,8 @@ class WritGroup(click.Group):
     every error into one clear line with its code."""
 
     lazy = {"project": "entrypoints.cli.project:project", "relay": "entrypoints.cli.relay:relay",
-            "list": "entrypoints.cli.views:list_rows"}
+            "list": "entrypoints.cli.views:list_rows", "approvals": "entrypoints.cli.approvals:approvals",
+            "bulk-update": "entrypoints.cli.approvals:bulk_update"}
     lazy_groups = ("entrypoints.cli.records:COMMANDS",)
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -76,6 +76,11 @@ def session(user: str, tenant: str, roles: tuple[str, ...], purpose: str | None,
         yield runtime, principal
 
 
+def say(line: str) -> None:
+    """A note for the person at the terminal, on stderr (so ``--json`` output stays machine-readable)."""
+    click.echo(f"writ: {line}", err=True)
+
+
 def first_error(exc: pydantic.ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(part) for part in error["loc"])

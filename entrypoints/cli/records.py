@@ -23,6 +23,7 @@ from entrypoints.cli.options import (
     load_catalog,
     principal_from,
     principal_options,
+    say,
     session,
     show,
     stream_json_array,
@@ -128,18 +129,26 @@ def history(model: str, record_id: str, as_json: bool, **options: Any) -> None:
 
 @click.command()
 @principal_options
-@click.option("--after", type=int, default=0, help="Start after this log position.")
-@click.option("--limit", type=int, default=100, show_default=True, help="Log events to read at most.")
+@click.option("--after", type=click.IntRange(0), default=0, help="Start after this log position (a page's last).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="Decisions per page.")
 @click.option("--by", "actor", help="Only decisions on this user's commands.")
 @click.option("--model", help="Only decisions on this model.")
 @click.option("--outcome", type=click.Choice(["allowed", "refused", "parked", "failed"]))
-def decisions(after: int, limit: int, actor: str | None, model: str | None, outcome: str | None,
-              as_json: bool, **options: Any) -> None:
-    """Decisions (allowed, refused, parked, failed) in the tenant, oldest first."""
+@click.option("--since", help="Only decisions at or after this time (ISO-8601 with offset).")
+@click.option("--until", help="Only decisions before this time (ISO-8601 with offset).")
+def decisions(after: int, limit: int, actor: str | None, model: str | None, outcome: str | None, since: str | None,
+              until: str | None, as_json: bool, **options: Any) -> None:
+    """Decisions (allowed, refused, parked, failed) in the tenant, oldest first, from the decisions read model.
+
+    Example: writ decisions --outcome refused --since 2026-12-01T00:00:00Z --limit 20
+    """
     with session(**options) as (runtime, principal):
-        found = runtime.writ.decisions(principal, after=after, limit=limit, actor=actor, model=model, outcome=outcome)
+        found = runtime.fresh_views(say).decisions(principal, after=after, limit=limit, actor=actor, model=model,
+                                                    outcome=outcome, since=since, until=until)
     keys = ("position", "at", "outcome", "operation", "model", "record_id", "actor", "code", "purpose")
     show(found if as_json else [{k: d.get(k) for k in keys} for d in found], as_json)
+    if len(found) == limit:
+        click.echo(f"more: --after {found[-1]['position']}", err=not as_json)
 
 
 COMMANDS = [*RECORD_WRITES, evaluate, get, history, decisions]

@@ -21,7 +21,7 @@ import orjson
 from domain.catalog import Catalog
 from domain.errors import InvalidInputError
 from entrypoints.bootstrap import Runtime
-from entrypoints.cli.options import load_catalog, principal_from, principal_options, show
+from entrypoints.cli.options import load_catalog, principal_from, principal_options, say, show
 from projections.schema import SYSTEM_TYPES
 
 OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "is_null")
@@ -87,9 +87,10 @@ def list_rows(model: str, conditions: tuple[str, ...], order_by: tuple[str, ...]
     spec = loaded.model(model)
     filters = [parse_filter(text, loaded, model) for text in conditions]
     with Runtime(loaded) as runtime:
-        runtime.views.wait(wait_for, timeout)
-        page = runtime.views.list(principal, model, filters=filters, order_by=order_by, limit=limit, after=after,
-                                  include_deleted=include_deleted)
+        views = runtime.fresh_views(say)
+        views.wait(wait_for, timeout)
+        page = views.list(principal, model, filters=filters, order_by=order_by, limit=limit, after=after,
+                          include_deleted=include_deleted)
     if as_json:
         show({"rows": page.rows, "next_cursor": page.next_cursor}, True)
         return

@@ -92,8 +92,10 @@ def test_every_message_is_persistent_json_with_its_headers_and_an_escaped_routin
         if body["correlation_id"] is not None:
             assert message.headers["correlation_id"] == body["correlation_id"] == message.correlation_id
         tenant = {"acme.x": "acme%2Ex", "acme_x": "acme_x"}[body["tenant"]]
-        assert message.routing_key == f"{tenant}.Order.{body['event_type']}"
-    ours = [m for m in messages if m.type != "Decision" and orjson.loads(m.body)["actor"] == "ann"]
+        model = body["model"]  # Order, or Approval for the parked request's events
+        assert message.routing_key == f"{tenant}.{model}.{body['event_type']}" and model in ("Order", "Approval")
+    ours = [m for m in messages if m.type != "Decision" and orjson.loads(m.body)["actor"] == "ann"
+            and orjson.loads(m.body)["model"] == "Order"]
     assert len(ours) == 2 and {m.headers.get("causation_id") for m in ours} == {"cause-9"}
 
 
@@ -179,4 +181,4 @@ def _status(database_url: str, exchange: str) -> dict[str, object]:
     result = CliRunner().invoke(main, ["relay", "--status", "--json", "--database", database_url,
                                        "--exchange", exchange])
     assert result.exit_code == 0, result.output
-    return orjson.loads(result.output)
+    return orjson.loads(result.stdout)
