@@ -5,19 +5,12 @@ from __future__ import annotations
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
 
 from application.service import Writ
 from domain.catalog import Catalog
-from domain.commands import Patch
-from domain.errors import WritError
 from domain.principal import Principal
 from entrypoints.bootstrap import Runtime
-
-console = Console()
+from entrypoints.demo_tables import catalog_table, console, decisions, history, refusal, result, rows, step
 
 
 def demo_catalog_text() -> str:
@@ -37,34 +30,46 @@ def _story(runtime: Runtime, url: str) -> None:
     clerk = Principal(user_id="carol", tenant_id="acme", roles=frozenset({"clerk"}), purpose="take phone order")
     manager = Principal(user_id="maria", tenant_id="acme", roles=frozenset({"manager"}), purpose="tidy up")
     console.rule(f"[bold]Writ demo[/] — catalog version {catalog.version} on {url}")
-    _catalog_table(catalog)
-    _step("1. A clerk creates an order (allowed)")
+    catalog_table(catalog)
+    step("1. A clerk creates an order (allowed)")
     created = writ.create(clerk, "Order", {"sku": "LAMP-42", "total": "89.90", "quantity": 2})
-    _result(created.to_dict())
-    _step("2. The clerk tries to force-delete it (denied: no grant)")
-    _refusal(lambda: writ.purge(clerk, "Order", created.id))
-    _step("3. The clerk tries to change the immutable sku")
-    _refusal(lambda: writ.patch(clerk, "Order", created.id, {"sku": "LAMP-43"}))
-    _step("4. The clerk patches the quantity")
-    _result(writ.patch(clerk.for_purpose("customer called back"), "Order", created.id, {"quantity": 3}).to_dict())
-    _step("5. A dry run of a big total: policy requires approval, nothing is written")
-    evaluation = writ.evaluate(clerk, Patch(model="Order", id=created.id, changes={"total": "25000"}))
-    console.print(f"  outcome [yellow]{evaluation.outcome}[/] ({evaluation.code}): {'; '.join(evaluation.reasons)}")
-    console.print(f"  would change total: {(evaluation.before or {}).get('total')} → "
-                  f"{(evaluation.after or {}).get('total')}")
-    _step("6. The manager soft-deletes the order, then restores it")
-    _result(writ.delete(manager, "Order", created.id).to_dict())
-    _result(writ.restore(manager.for_purpose("deleted by mistake"), "Order", created.id).to_dict())
-    _step("7. The record's history, with before/after values")
-    _history(writ, clerk, created.id)
-    _step("8. The manager purges it (force delete): the data is gone, a tombstone remains")
-    _result(writ.purge(manager.for_purpose("customer erasure request"), "Order", created.id).to_dict())
-    _refusal(lambda: writ.get(clerk, "Order", created.id))
-    _history(writ, clerk, created.id)
-    _step("9. Every decision, allowed or refused, with the catalog version it was made under")
-    _decisions(writ, clerk)
-    _step("10. The projection: current rows per model, filtered and sorted, deleted rows hidden")
+    result(created.to_dict())
+    step("2. The clerk tries to force-delete it (denied: no grant)")
+    refusal(lambda: writ.purge(clerk.for_purpose("remove a duplicate"), "Order", created.id))
+    step("3. The clerk tries to change the immutable sku")
+    refusal(lambda: writ.patch(clerk.for_purpose("fix the sku"), "Order", created.id, {"sku": "LAMP-43"}))
+    step("4. The clerk patches the quantity")
+    result(writ.patch(clerk.for_purpose("customer called back"), "Order", created.id, {"quantity": 3}).to_dict())
+    _approval(writ, clerk, manager, created.id)
+    step("7. The manager soft-deletes the order, then restores it")
+    result(writ.delete(manager, "Order", created.id).to_dict())
+    result(writ.restore(manager.for_purpose("deleted by mistake"), "Order", created.id).to_dict())
+    step("8. The record's history: who changed what, why, and who approved it")
+    history(writ, clerk, created.id)
+    step("9. The manager purges it (force delete): the data is gone, a tombstone remains")
+    result(writ.purge(manager.for_purpose("customer erasure request"), "Order", created.id).to_dict())
+    refusal(lambda: writ.get(clerk, "Order", created.id))
+    history(writ, clerk, created.id)
+    step("10. Every decision, allowed, refused or parked, with the catalog version it was made under")
+    decisions(writ, clerk)
+    step("11. The projection: current rows per model, filtered and sorted, deleted rows hidden")
     _projection(runtime, clerk, manager)
+
+
+def _approval(writ: Writ, clerk: Principal, manager: Principal, record_id: str) -> None:
+    step("5. The clerk raises the total to 25,000: policy requires approval, the write parks, nothing changes")
+    parked = writ.patch(clerk.for_purpose("fit out the new office"), "Order", record_id, {"total": "25000"})
+    request = writ.approval(manager, str(parked.approval_id))
+    console.print(f"  [yellow]{parked.status}[/]: approval {parked.approval_id}")
+    console.print(f"  reasons: {'; '.join(request['reasons'])}")
+    console.print(f"  preview: total {request['preview']['before']['total']} → {request['preview']['after']['total']}"
+                  f"; still {writ.get(clerk, 'Order', record_id)['total']} in the record")
+    step("6. A second person decides: the clerk may not approve, the manager does, and the change executes")
+    refusal(lambda: writ.approve(clerk.for_purpose("approve my own change"), str(parked.approval_id)))
+    approved = writ.approve(manager.for_purpose("checked with the customer"), str(parked.approval_id),
+                            reason="customer confirmed by phone")
+    console.print(f"  [green]{approved.status}[/] by {', '.join(approved.approvals)}")
+    result(approved.results[0].to_dict())
 
 
 def _projection(runtime: Runtime, clerk: Principal, manager: Principal) -> None:
@@ -75,77 +80,19 @@ def _projection(runtime: Runtime, clerk: Principal, manager: Principal) -> None:
            for sku, total, status in orders]
     last = writ.delete(manager, "Order", ids[-1])
     views = runtime.views
-    runtime.worker().run(until_caught_up=True)
+    runtime.catch_up()
     views.wait(last.position)
     console.print("  writ list Order -w status:eq:placed --sort -total   (RUG-9 is soft-deleted)")
     page = views.list(clerk, "Order", filters=[("status", "eq", "placed")], order_by=["-total"])
-    _rows(page.rows)
+    rows(page.rows)
     console.print("  the same for the manager, with --include-deleted")
-    _rows(views.list(manager, "Order", filters=[("status", "eq", "placed")], order_by=["-total"],
-                     include_deleted=True).rows)
+    rows(views.list(manager, "Order", filters=[("status", "eq", "placed")], order_by=["-total"],
+                    include_deleted=True).rows)
+    step("12. The manager bulk-updates every placed order: each gets its own governed event, in one save")
+    done = writ.bulk_update(manager.for_purpose("courier strike"), "Order", [("status", "eq", "placed")],
+                            {"note": "ships monday"})
+    console.print(f"  {done.status}: {done.updated_count} records, one decision {done.decision_id}")
+    runtime.catch_up()
+    rows(views.list(clerk, "Order", filters=[("status", "eq", "placed")], order_by=["-total"]).rows)
 
 
-def _rows(rows: list[dict[str, Any]]) -> None:
-    table = Table("id", "sku", "total", "status", "_state", "_version")
-    for row in rows:
-        table.add_row(row["id"][:8] + "…", row["sku"], row["total"], row["status"], row["_state"],
-                      str(row["_version"]))
-    console.print(table)
-
-
-def _step(title: str) -> None:
-    console.print(f"\n[bold cyan]{title}[/]")
-
-
-def _catalog_table(catalog: Catalog) -> None:
-    table = Table("model", "field", "type", "rules", title="Catalog")
-    for name, spec in catalog.models.items():
-        for field_name, field in spec.fields.items():
-            rules = [r for r, on in (("required", field_name in spec.required),
-                                     ("immutable", field_name in spec.immutable),
-                                     (f"auto: {spec.auto_set[field_name].value}" if field_name in spec.auto_set
-                                      else "", field_name in spec.auto_set)) if on]
-            table.add_row(name, field_name, field.type, ", ".join(rules))
-        policy = ", ".join(f"{op}: {'; '.join(r.describe() for r in spec.policy.rules_for(op)) or 'deny'}"
-                           for op in ("create", "update", "delete", "force_delete"))
-        table.add_row(name, "[dim]policy[/]", "", policy)
-    console.print(table)
-
-
-def _result(values: dict[str, Any]) -> None:
-    shown = ("status", "version", "state", "position")
-    table = Table("id", *shown)
-    table.add_row(str(values["id"])[:8] + "…", *(str(values[key]) for key in shown))
-    console.print(table)
-    data = values.get("data")
-    if isinstance(data, dict):
-        console.print("  data: " + ", ".join(f"{k}={v}" for k, v in data.items()
-                                             if not k.startswith("_") and k not in ("id", "updated_at")))
-
-
-def _refusal(action: Any) -> None:
-    try:
-        action()
-    except WritError as exc:
-        console.print(f"  [red]refused[/] {exc.code}: {exc.message}")
-    else:
-        raise AssertionError("the demo expected a refusal")
-
-
-def _history(writ: Writ, principal: Principal, record_id: str) -> None:
-    table = Table("v", "event", "at", "actor", "purpose", "changes")
-    for entry in writ.history(principal, "Order", record_id):
-        changes = "(new record)" if entry.event == "Created" and entry.after else ", ".join(
-            f"{k}: {c['before']} → {c['after']}" for k, c in entry.changes.items() if k != "updated_at")
-        table.add_row(str(entry.version), entry.event, entry.at[11:19], entry.actor or "",
-                      entry.purpose or "", changes or "—")
-    console.print(table)
-
-
-def _decisions(writ: Writ, principal: Principal) -> None:
-    table = Table("#", "outcome", "operation", "actor", "code", "purpose", "catalog")
-    for decision in writ.decisions(principal):
-        table.add_row(str(decision["position"]), decision["outcome"], decision["operation"],
-                      decision["actor"] or "", decision["code"] or "", decision["purpose"] or "",
-                      decision["policy_version"][:8])
-    console.print(table)

@@ -38,6 +38,15 @@ def test_demo_tells_the_whole_story() -> None:
     manager = table_rows(manager_part)
     assert [(row[1], row[4]) for row in clerk] == [("DESK-1", "new"), ("SHELF-3", "new")], "deleted rows hidden"
     assert [(row[1], row[4]) for row in manager] == [("DESK-1", "new"), ("RUG-9", "deleted"), ("SHELF-3", "new")]
+    bulk = table_rows(result.output[result.output.index("12. The manager bulk-updates"):])
+    assert [(row[1], row[4], row[5], row[6]) for row in bulk] == [
+        ("DESK-1", "modified", "2", "ships monday"), ("SHELF-3", "modified", "2", "ships monday")]
+    approval = result.output[result.output.index("5. The clerk raises"):result.output.index("7. The manager")]
+    assert "pending_approval" in approval and "executed by maria" in approval
+    history = table_rows(result.output[result.output.index("8. The record's history"):])
+    assert [(row[1], row[3], row[5]) for row in history] == [
+        ("Created", "carol", ""), ("Patched", "carol", ""), ("Patched", "carol", "maria"),
+        ("Deleted", "maria", ""), ("Restored", "maria", "")], "the approver is named on the approved change"
 
 
 def test_init_then_check(tmp_path: Path) -> None:
