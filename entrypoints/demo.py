@@ -51,7 +51,9 @@ def _story(runtime: Runtime, url: str) -> None:
     refusal(lambda: writ.get(clerk, "Order", created.id))
     history(writ, clerk, created.id)
     step("10. Every decision, allowed, refused or parked, with the catalog version it was made under")
-    decisions(writ, clerk)
+    runtime.catch_up()
+    console.print("  writ decisions   (the decisions read model, in the tenant, oldest first)")
+    decisions(runtime.views.decisions(clerk))
     step("11. The projection: current rows per model, filtered and sorted, deleted rows hidden")
     _projection(runtime, clerk, manager)
 

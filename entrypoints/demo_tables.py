@@ -76,9 +76,9 @@ def history(writ: Writ, principal: Principal, record_id: str) -> None:
     console.print(table)
 
 
-def decisions(writ: Writ, principal: Principal) -> None:
+def decisions(found: list[dict[str, Any]]) -> None:
     table = Table("#", "outcome", "operation", "actor", "code", "purpose", "catalog")
-    for decision in writ.decisions(principal):
+    for decision in found:
         table.add_row(str(decision["position"]), decision["outcome"], decision["operation"],
                       decision["actor"] or "", decision["code"] or "", decision["purpose"] or "",
                       decision["policy_version"][:8])

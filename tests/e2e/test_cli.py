@@ -47,6 +47,13 @@ def test_demo_tells_the_whole_story() -> None:
     assert [(row[1], row[3], row[5]) for row in history] == [
         ("Created", "carol", ""), ("Patched", "carol", ""), ("Patched", "carol", "maria"),
         ("Deleted", "maria", ""), ("Restored", "maria", "")], "the approver is named on the approved change"
+    decided = table_rows(result.output[result.output.index("10. Every decision"):])
+    assert [(row[1], row[2], row[4]) for row in decided] == [
+        ("allowed", "create", ""), ("refused", "force_delete", "GRANT_MISSING"),
+        ("refused", "update", "IMMUTABLE_FIELD"), ("allowed", "update", ""),
+        ("parked", "update", "APPROVAL_REQUIRED"), ("refused", "approve", "GRANT_MISSING"),
+        ("allowed", "update", ""), ("allowed", "delete", ""), ("allowed", "restore", ""),
+        ("allowed", "force_delete", "")]
 
 
 def test_init_then_check(tmp_path: Path) -> None:
