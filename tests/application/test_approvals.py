@@ -138,6 +138,15 @@ def test_a_command_altered_after_the_request_cannot_run(writ: Writ, database_url
     assert writ.get(CLERK, "Order", record_id)["total"] == "10"
 
 
+def test_an_approver_approves_only_the_command_shown_to_them(writ: Writ) -> None:
+    record_id, approval_id = parked_order(writ)
+    shown = writ.approval(MANAGER, approval_id)["fingerprint"]
+    refused("APPROVAL_STALE", lambda: writ.approve(MANAGER, approval_id, fingerprint="0" * len(shown)))
+    assert writ.approval(MANAGER, approval_id)["approvals"] == [], "a mismatched approval is not counted"
+    assert writ.get(CLERK, "Order", record_id)["total"] == "10"
+    assert writ.approve(MANAGER, approval_id, fingerprint=shown).status == "executed"
+
+
 def test_two_approvers_racing_the_final_approval_execute_it_once(writ: Writ) -> None:
     record_id, approval_id = parked_order(writ)
     outcomes = race(2, lambda i: writ.approve([MANAGER, BOSS][i], approval_id))
