@@ -93,6 +93,7 @@ class ApprovalsMixin:
             requester=requester_of(principal), reasons=list(parked.reasons),
             preview={"before": parked.before, "after": parked.after, "count": len(commands)}, required=required,
             expires_at=(now + spec.approvals.expires_after).isoformat(), decision_id=str(decision.id),
+            covers=[str(body["id"]) for body in bodies if body.get("id")],
         )
         results = [WriteResult(status="pending_approval", model=c.model, id=body.get("id") or "", version=None,
                                state="pending_approval", position=None, decision_id=str(decision.id),

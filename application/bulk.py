@@ -187,7 +187,8 @@ class BulkMixin:
             requester=requester_of(who), reasons=list(parked.reasons),
             preview={"count": len(decided), "sample": sample},
             required=spec.approvals.required_for("bulk_update"),
-            expires_at=(now + spec.approvals.expires_after).isoformat(), decision_id=str(decision.id))
+            expires_at=(now + spec.approvals.expires_after).isoformat(), decision_id=str(decision.id),
+            covers=list(versions))
         result = BulkResult(status="pending_approval", model=body["model"], updated_count=0,
                             ids=list(versions), decision_id=str(decision.id), approval_id=str(request.id),
                             correlation_id=who.correlation_id)

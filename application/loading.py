@@ -15,14 +15,15 @@ the same way, in bounded memory.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import EventStore
 
 from application.ports import HistoryReader
-from domain.chain import Digest
-from domain.record import Record, replay, step
+from domain.chain import Digest, DigestUnavailable
+from domain.record import Record, check_shredded, is_shredded, replay, step
 
 PAGE = 500
 """Events read per query when a history is streamed."""
@@ -43,7 +44,8 @@ class RecordLoader:
         if snapshot is not None:
             since = self._events(record_id, gt=snapshot.version - 1, lte=version)
             if since and getattr(since[0], "state_digest", None) is not None:
-                return replay(snapshot, since[1:], self.digest, snapshot_event=since[0])
+                with suppress(DigestUnavailable):  # purged as it was read: replayed whole below
+                    return replay(snapshot, since[1:], self.digest, snapshot_event=since[0])
         return replay(None, [first, *self._events(record_id, gt=1, lte=version)], self.digest)
 
     def load_many(self, record_ids: Sequence[UUID], *, tenant: str, model: str) -> dict[UUID, Record]:
@@ -54,7 +56,8 @@ class RecordLoader:
             return {rid: rec for rid in record_ids if (rec := self.load(rid, tenant=tenant, model=model))}
         mapper = self.events.mapper
         snapshots = {s.originator_id: s for s in map(mapper.to_domain_event,
-                                                       recorder.select_latest_snapshots(record_ids))}
+                                                       recorder.select_latest_snapshots(record_ids))
+                     if not is_shredded(s)}
         histories: dict[UUID, list[Any]] = {rid: [] for rid in record_ids}
         since = {rid: snapshots[rid].originator_version if rid in snapshots else 1 for rid in record_ids}
         for stored in recorder.select_histories(since):
@@ -72,20 +75,24 @@ class RecordLoader:
             return replay(None, events, self.digest) if events else None
         if events and events[0].originator_version == snapshot.originator_version and getattr(
                 events[0], "state_digest", None) is not None:
-            return replay(snapshot.mutate(None), events[1:], self.digest, snapshot_event=events[0])
+            with suppress(DigestUnavailable):
+                return replay(snapshot.mutate(None), events[1:], self.digest, snapshot_event=events[0])
         return self.load(record_id)  # a snapshot of a record written before digests: replayed whole
 
     def history(self, record_id: UUID) -> Iterator[tuple[Record.Event, Record]]:
         """Every event of the record with the record as it left it (one object, advanced in place: read it
         before taking the next), checked link by link, a page at a time."""
         record: Record | None = None
-        after = 0
+        after, shredded = 0, False
         while True:
             page = self._events(record_id, gt=after, limit=PAGE)
             for event in page:
                 record = step(record, event, self.digest)
+                shredded = shredded or is_shredded(event)
                 yield event, record
             if len(page) < PAGE:
+                if shredded and record is not None:
+                    check_shredded(record)
                 return
             after = page[-1].originator_version
 
@@ -100,7 +107,7 @@ class RecordLoader:
         if self.snapshots is None:
             return None
         found: Any = next(iter(self.snapshots.get(record_id, desc=True, limit=1, lte=version)), None)
-        if found is None:
+        if found is None or is_shredded(found):  # a purged record's snapshot holds nothing to start from
             return None
         record = found.mutate(None)
         return record if isinstance(record, Record) else None

@@ -57,7 +57,7 @@ from domain.idempotency import IdempotencyKey, key_id
 from domain.limits import shown
 from domain.pipeline import Verdict, decide
 from domain.principal import Principal
-from domain.record import Record
+from domain.record import PURGED, Record
 
 AnyCommand = Create | RecordCommand
 Clock = Callable[[], datetime]
@@ -93,6 +93,13 @@ class Writ(BulkMixin, ApprovalsMixin, QueriesMixin, Application[UUID]):
         self.loader = RecordLoader(self.events, self.snapshots, digest)
         self.matcher: Matcher | None = None
         """Finds a bulk update's candidates (``application.ports``); wired in by ``entrypoints.bootstrap``."""
+        self.closing_too: list[Callable[[], None]] = []
+        """Closed with the application (e.g. the vault's connection, wired by the backend)."""
+
+    def close(self) -> None:
+        super().close()
+        for close in self.closing_too:
+            close()
 
     # -- commands -------------------------------------------------------------
 
@@ -201,6 +208,8 @@ class Writ(BulkMixin, ApprovalsMixin, QueriesMixin, Application[UUID]):
                 processing.collect_events(obj)
         processing.saved_kwargs.update(kwargs)
         recordings = self._record(processing)
+        for purged in [rid for rid, obj in processing.aggregates.items() if getattr(obj, "state", None) == PURGED]:
+            del processing.aggregates[purged]  # no snapshot of a purged record: its key is gone, nothing to keep
         self._take_snapshots(processing)
         self._notify(recordings)
         return recordings
@@ -297,11 +306,13 @@ class Writ(BulkMixin, ApprovalsMixin, QueriesMixin, Application[UUID]):
 
     def claim_key(self, principal: Principal | None, commands: Sequence[AnyCommand], key: str | None,
                   stored: list[dict[str, Any]], now: datetime) -> list[IdempotencyKey]:
-        """The idempotency key's claim (saved with the write), holding the results a repeat returns."""
+        """The idempotency key's claim (saved with the write), holding the results a repeat returns, without
+        their data: a repeat reads that from the record (so a purge erases it there too)."""
         if not key or principal is None:
             return []
         fingerprint = fingerprint_of(commands) or ""  # "": matches no command (the rules refuse unencodable ones)
-        return [IdempotencyKey.claim(principal.tenant_id, principal.user_id, key, fingerprint, stored, now)]
+        kept = [{**result, "data": None} for result in stored]
+        return [IdempotencyKey.claim(principal.tenant_id, principal.user_id, key, fingerprint, kept, now)]
 
     def _apply(self, command: AnyCommand, record: Record | None, verdict: Verdict,
                meta: dict[str, Any], now: datetime) -> Record:
@@ -370,7 +381,18 @@ class Writ(BulkMixin, ApprovalsMixin, QueriesMixin, Application[UUID]):
         position_of = getattr(self.recorder, "position_of", None)
         origin = (stored["approval_id"], 1) if stored.get("approval_id") else (stored["id"], stored["version"])
         position = position_of(UUID(origin[0]), origin[1]) if position_of else None
-        return WriteResult(**{**stored, "position": position, "replayed": True})
+        return WriteResult(**{**stored, **self._data_then(stored), "position": position, "replayed": True})
+
+    def _data_then(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """A repeated write's data, read from its record as of the version it wrote; none once purged."""
+        if stored.get("approval_id") or not stored.get("id") or not stored.get("version"):
+            return {}
+        current = self.loader.load(UUID(stored["id"]))
+        if current is None or current.state == PURGED:
+            return {"data": None, "state": PURGED}
+        then = current if current.version == stored["version"] else self.loader.load(current.id,
+                                                                                      version=stored["version"])
+        return {"data": None if then is None else then.view()}
 
     def _load(self, record_id: UUID, principal: Principal | None) -> Record | None:
         """The record, checked link by link; None when there is none in the principal's tenant."""

@@ -62,6 +62,8 @@ class ApprovalRequest(Aggregate):
         required: int
         expires_at: str
         decision_id: str
+        covers: list[str]
+        """The records the request's data is about: purging one of them erases the request's copy too."""
 
     class Approved(Event):
         TOPIC = "writ.approval:Approved"
@@ -114,12 +116,13 @@ class ApprovalRequest(Aggregate):
     def __init__(self, tenant: str, model: str, operation: str, command: dict[str, Any], fingerprint: str,
                  record_id: str | None, record_version: int | None, requester: dict[str, Any],
                  reasons: list[str], preview: dict[str, Any], required: int, expires_at: str,
-                 decision_id: str) -> None:
+                 decision_id: str, covers: list[str] | None = None) -> None:
         self.tenant, self.model, self.operation = tenant, model, operation
         self.command, self.fingerprint = command, fingerprint
         self.record_id, self.record_version = record_id, record_version
         self.requester, self.reasons, self.preview = requester, reasons, preview
         self.required, self.expires_at, self.decision_id = required, expires_at, decision_id
+        self.covers = list(covers or ())
         self.status = PENDING
         self.approvers: list[str] = []
         self.decided_by: str | None = None

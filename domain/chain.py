@@ -30,8 +30,17 @@ import orjson
 
 GENESIS = ""
 
+SEAL_STATUS, SHREDDED = "sealed", "shredded"
+"""A loaded event whose payload the store could not open, because its record's data key was destroyed (a
+purge), has ``sealed == "shredded"`` and empty payload values: its digests cannot be recomputed, its link
+still can."""
+
 Digest = Callable[[UUID, str, Any], str]
 """(record id, what is digested: ``"body"`` or ``"state"``, JSON-native content) -> hex digest."""
+
+
+class DigestUnavailable(Exception):  # noqa: N818 - a state the chain check expects, not a failure
+    """A keyed digest cannot be computed: the record's key was destroyed (it was purged)."""
 
 
 id_text: Callable[[UUID], str] = lru_cache(maxsize=65_536)(str)

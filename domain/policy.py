@@ -229,10 +229,11 @@ class ModelPolicy(BaseModel):
         self, operation: PolicyOperation, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
         typed: Typer,
     ) -> tuple[Action, str]:
-        """The first matching rule's action and a reason naming the rule and the values it read."""
+        """The first matching rule's action and a reason naming the rule and the state it read (``before.total``;
+        never the values: a decision is kept after the record's data is purged)."""
         for rule in self.rules_for(operation):
             states = States(operation, before, after)
             if rule.when is None or rule.when.matches(states, typed):
-                read = ", ".join(f"{name}={value!r}" for name, value in states.read.items())
+                read = ", ".join(states.read)  # names, never values: decisions outlive purges
                 return rule.action, f"policy {operation}: {rule.describe()}" + (f" (read {read})" if read else "")
         return "deny", f"policy {operation}: no rule allows it (writes are opt-in)"

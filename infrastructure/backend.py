@@ -15,7 +15,9 @@ level:
 * the one single-active-worker lock (``worker_lock``), fenced by the epoch of
   the follower's row in the positions table (``infrastructure.positions``);
 * the one wake-up (``wakeup``): LISTEN/NOTIFY on PostgreSQL, a short poll on
-  SQLite, and ``notify`` to send one from inside a transaction.
+  SQLite, and ``notify`` to send one from inside a transaction;
+* the vault (``infrastructure.vault``) that seals the event store's data, given
+  to every mapper and recorder it opens (``seal``).
 
 Nothing above this module asks which database it is on.
 """
@@ -25,9 +27,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from infrastructure.config import DatabaseConfig, SQLiteConfig
+from infrastructure.master_keys import load_master_keys
 from infrastructure.sql import SQL, Dialect, Identifier
+from infrastructure.vault import Vault
 
 if TYPE_CHECKING:
     from application.service import Clock, Writ
@@ -59,6 +64,7 @@ class Backend(ABC):
 
     def __init__(self, config: DatabaseConfig) -> None:
         self.config = config
+        self._vault: Vault | None = None
 
     # -- the event store ------------------------------------------------------
 
@@ -70,12 +76,44 @@ class Backend(ABC):
     def schema_creation(self) -> AbstractContextManager[None]:
         """Held while an application or recorder is constructed (it creates the tables)."""
 
-    def open_writ(self, catalog: Catalog, *, clock: Clock | None = None, create_tables: bool = True) -> Writ:
-        """A ready command service."""
+    def open_writ(self, catalog: Catalog, *, clock: Clock | None = None, create_tables: bool = True,
+                  kind: type[Writ] | None = None) -> Writ:
+        """A ready command service (``kind``: a subclass of ``Writ``), its data sealed and its digests keyed
+        by the vault."""
         from application.service import Writ
 
+        vault = self.vault()
         with self.schema_creation():
-            return Writ(catalog, env=self.env(create_tables=create_tables), clock=clock)
+            writ = (kind or Writ)(catalog, env=self.env(create_tables=create_tables), clock=clock,
+                                  digest=vault.digest)
+        self.seal(writ.mapper, writ.recorder)
+        writ.closing_too.append(self.close)
+        return writ
+
+    def vault(self) -> Vault:
+        """This backend's vault (one per backend: the command side and the workers of a process share it)."""
+        if self._vault is None:
+            self._vault = Vault(load_master_keys(beside=self.master_key_beside()), self)
+        return self._vault
+
+    def close(self) -> None:
+        """Close what the backend itself opened (the vault's connection; it reopens if asked again)."""
+        if self._vault is not None:
+            self._vault.close()
+
+    def seal(self, *parts: Any) -> None:
+        """Give a mapper or recorder of this backend's event store the vault."""
+        vault = self.vault()
+        for part in parts:
+            part.vault = vault
+
+    def master_key_beside(self) -> str | None:
+        """Where the embedded default keeps a master key it made (None: one must be configured)."""
+        return None
+
+    @abstractmethod
+    def uuid_param(self, value: UUID) -> Any:
+        """A UUID as this database's key columns take it."""
 
     # -- Writ's own tables ----------------------------------------------------
 
@@ -108,6 +146,11 @@ class Backend(ABC):
     @abstractmethod
     def notify(self, tx: Any, channel: str) -> None:
         """Announce on ``channel`` when ``tx`` commits."""
+
+    @abstractmethod
+    def compact(self, tables: list[Identifier], *, views: bool) -> None:
+        """Make rows deleted from ``tables`` (in the views' database: ``views``) leave the database files
+        (``infrastructure.shredding``); a failure is logged, not raised: the delete has committed."""
 
     def describe(self) -> str:
         return type(self).__name__

@@ -21,6 +21,7 @@ from eventsourcing.utils import Environment
 
 from infrastructure.backend import APP_NAME
 from infrastructure.persistence import LogQueries, OrjsonMapper
+from infrastructure.sealing import SEALED
 
 if TYPE_CHECKING:
     from infrastructure.backend import Backend
@@ -39,6 +40,7 @@ class EventLog:
         assert isinstance(recorder, LogQueries)
         self.recorder: Any = recorder
         self.mapper = cast(OrjsonMapper, self.factory.mapper(self.factory.transcoder()))
+        backend.seal(self.mapper, self.recorder)
         self.channel: str = getattr(recorder, "channel_name", APPENDED_CHANNEL_DEFAULT)
         """Where appends are announced (the event store's NOTIFY channel on PostgreSQL)."""
 
@@ -47,9 +49,17 @@ class EventLog:
         return cast(Sequence[Notification], self.recorder.select_notifications(
             after, limit, topics=topics, inclusive_of_start=False))
 
-    def decode(self, notification: Notification) -> dict[str, Any]:
-        """The stored event's attributes as a JSON-native dict."""
-        return self.mapper.decode_state(notification.state)
+    def decode(self, notification: Notification, *, sealed: bool = False) -> dict[str, Any]:
+        """The stored event's attributes as a JSON-native dict, its seals opened (``sealed``: as stored), or its
+        data shredded (``infrastructure.sealing``). Call ``prefetch`` with the batch first."""
+        if sealed:
+            return self.mapper.decode_state(notification.state)
+        return self.mapper.opened_state(notification.state, notification.topic,
+                                        _uuid(notification.originator_id), notification.originator_version)
+
+    def prefetch(self, notifications: Sequence[Notification]) -> None:
+        """Read the keys of a batch's originators in one query (and drop any destroyed since)."""
+        self.backend.vault().prefetch(_uuid(n.originator_id) for n in notifications if n.topic in SEALED)
 
     def head(self, topics: Sequence[str] = ()) -> int:
         """The newest position (of ``topics``, when given: what a follower of them has to reach)."""
@@ -69,6 +79,11 @@ class EventLog:
 
     def close(self) -> None:
         self.factory.close()
+        self.backend.close()
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
 
 
 def open_log_of(backend: Backend) -> EventLog:

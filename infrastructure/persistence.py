@@ -18,7 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import orjson
@@ -27,7 +27,27 @@ from eventsourcing.persistence import Mapper, StoredEvent, Transcoder, Transcodi
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic
 
+from domain.errors import ChainBrokenError
 from domain.record import Record
+from infrastructure.key_table import SQLITE_TABLES, after_commit, key_changes, sqlite_apply
+from infrastructure.sealing import (
+    COVERS,
+    EMPTY,
+    OPEN,
+    SEALED,
+    SHREDDED,
+    STATUS,
+    SealBroken,
+    is_sealed,
+    peek,
+    seal,
+    transform,
+    unseal,
+)
+from infrastructure.shredding import truncate_wal
+
+if TYPE_CHECKING:
+    from infrastructure.vault import Vault
 
 
 class OrjsonTranscoder(Transcoder):
@@ -42,25 +62,29 @@ class OrjsonTranscoder(Transcoder):
 
 
 class OrjsonMapper(Mapper[UUID]):
+    """Events as orjson documents, their data sealed with the originator's key (``infrastructure.sealing``)."""
+
+    vault: Vault | None = None
+    """Set by the backend that opens the store; sealing without one is refused."""
+
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         state = dict(vars(domain_event))
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
+        topic = get_topic(type(domain_event))
+        if topic in SEALED:
+            self._seal(state, topic, originator_id)
         stored = self.transcoder.encode(state)
         if self.compressor:
             stored = self.compressor.compress(stored)
         if self.cipher:
             stored = self.cipher.encrypt(stored)
-        return StoredEvent(
-            originator_id=originator_id,
-            originator_version=originator_version,
-            topic=get_topic(type(domain_event)),
-            state=stored,
-        )
+        return StoredEvent(originator_id=originator_id, originator_version=originator_version, topic=topic,
+                           state=stored)
 
     def decode_state(self, stored: bytes) -> dict[str, Any]:
-        """An event's stored attributes as a JSON-native dict (the timestamp stays ISO text): what log
-        followers fold, without building event objects (cipher and compressor honoured)."""
+        """An event's stored attributes as a JSON-native dict (the timestamp stays ISO text), still sealed
+        (cipher and compressor honoured)."""
         if self.cipher:
             stored = self.cipher.decrypt(stored)
         if self.compressor:
@@ -68,15 +92,51 @@ class OrjsonMapper(Mapper[UUID]):
         state: dict[str, Any] = self.transcoder.decode(stored)
         return state
 
+    def opened_state(self, stored: bytes, topic: str, originator_id: UUID, version: int) -> dict[str, Any]:
+        """``decode_state`` with the seals opened (or the values shredded, when the key is gone): what log
+        followers fold."""
+        state = self.decode_state(stored)
+        if topic in SEALED:
+            self._open(state, topic, originator_id, version)
+        return state
+
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        state = self.decode_state(stored_event.state)
-        state["timestamp"] = datetime.fromisoformat(state["timestamp"])
         originator_id = stored_event.originator_id
-        state["originator_id"] = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+        originator_id = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+        state = self.opened_state(stored_event.state, stored_event.topic, originator_id,
+                                  stored_event.originator_version)
+        state["timestamp"] = datetime.fromisoformat(state["timestamp"])
+        state["originator_id"] = originator_id
         state["originator_version"] = stored_event.originator_version
         event = object.__new__(resolve_topic(stored_event.topic))
         object.__setattr__(event, "__dict__", state)
         return event  # type: ignore[no-any-return]
+
+    def _seal(self, state: dict[str, Any], topic: str, owner: UUID) -> None:
+        if self.vault is None:
+            raise RuntimeError("this event store seals data: open it through its backend (it wires the vault)")
+        covers = [UUID(str(record)) for record in state.get(COVERS) or ()]
+        cipher = self.vault.writing_cipher(owner, covers)
+        transform(state, SEALED[topic], lambda path, value: seal(cipher, owner, path, value))
+
+    def _open(self, state: dict[str, Any], topic: str, owner: UUID, version: int) -> None:
+        paths = SEALED[topic]
+        if not any(is_sealed(value) for value in peek(state, paths)):
+            return  # written before sealing
+        if self.vault is None:
+            raise RuntimeError("this event store seals data: open it through its backend (it wires the vault)")
+        cipher = self.vault.cipher(owner)
+        if cipher is None:
+            transform(state, paths, lambda path, value: EMPTY[path] if is_sealed(value) else value)
+            state[STATUS] = SHREDDED
+            return
+        try:
+            transform(state, paths, lambda path, value: unseal(cipher, owner, path, value) if is_sealed(value)
+                      else value)
+        except SealBroken as broken:
+            raise ChainBrokenError(f"{owner}: history broken at version {version} ({broken})",
+                                   record_id=str(owner), version=version) from None
+        state[STATUS] = OPEN
 
 
 class PositionLookup(ABC):
@@ -111,7 +171,8 @@ class Histories(ABC):
 
     @abstractmethod
     def select_latest_snapshots(self, originator_ids: Collection[UUID]) -> list[StoredEvent]:
-        """The latest snapshot of each record that has one."""
+        """The latest snapshot of each record that has one (and the keys of every record asked for, read in one
+        query before anything of theirs is opened)."""
 
     @abstractmethod
     def select_histories(self, since: Mapping[UUID, int]) -> list[StoredEvent]:
@@ -119,6 +180,23 @@ class Histories(ABC):
 
 
 class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, Histories):
+    vault: Vault | None = None
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *SQLITE_TABLES]
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """The library's insert, with the save's key changes in the same transaction; after a purge, the
+        write-ahead log is truncated (it holds copies of the pages the destroyed key was on)."""
+        changes = key_changes(self.vault, stored_events)
+        with self.datastore.transaction(commit=True) as cursor:
+            positions = self._insert_events(cursor, stored_events, **kwargs)
+            sqlite_apply(cursor, changes)
+        after_commit(self.vault, stored_events, changes)
+        if changes.destroyed:
+            truncate_wal(self.datastore.pool.db_name)
+        return positions
+
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         statement = (
             f"SELECT rowid FROM {self.events_table_name} "  # noqa: S608 - fixed table name
@@ -142,6 +220,8 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
             return {UUID(row[0]) for row in cursor.fetchall()}
 
     def select_latest_snapshots(self, originator_ids: Collection[UUID]) -> list[StoredEvent]:
+        if self.vault is not None:  # every record asked for: their keys in one query, before anything is opened
+            self.vault.prefetch(originator_ids)
         statement = (
             f"SELECT originator_id, originator_version, topic, state FROM {self.snapshots_table_name} AS s "  # noqa: S608
             "WHERE originator_id IN (SELECT value FROM json_each(?)) AND originator_version = "

@@ -12,9 +12,11 @@ creating its tables concurrently collides ("tuple concurrently updated").
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from psycopg import errors
@@ -25,6 +27,8 @@ from infrastructure.database import Database, Tx
 from infrastructure.locks import WorkerLock, lock_key
 from infrastructure.sql import POSTGRES, SQL, Identifier
 from infrastructure.wakeup import Wakeup
+
+log = logging.getLogger("writ.shredding")
 
 
 class PostgresDatabase(Database):
@@ -133,6 +137,23 @@ class PostgresBackend(Backend):
 
     def database(self, *, views: bool = False) -> PostgresDatabase:
         return PostgresDatabase(self.session_conninfo)
+
+    def uuid_param(self, value: UUID) -> UUID:
+        return value
+
+    def compact(self, tables: list[Identifier], *, views: bool) -> None:
+        """``VACUUM FULL`` each table: a deleted row's old version stays in its page until a rewrite."""
+        database = self.database(views=views)
+        try:
+            with database.reading() as tx:
+                tx.execute(SQL("SET lock_timeout = '30s'"))
+                for table in tables:
+                    tx.execute(SQL("VACUUM FULL {}").format(table))
+        except psycopg.Error as exc:
+            log.warning("purged rows' old bytes stay in %s until it is rewritten (VACUUM FULL): %s",
+                        ", ".join(t.render(POSTGRES) for t in tables), exc)
+        finally:
+            database.close()
 
     def table(self, name: str) -> Identifier:
         return Identifier(self.schema, name)

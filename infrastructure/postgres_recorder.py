@@ -23,12 +23,22 @@ import psycopg.errors
 from eventsourcing.persistence import InterfaceError as ESInterfaceError
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.persistence import OperationalError as ESOperationalError
-from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
+from infrastructure.config import ConfigurationError
+from infrastructure.key_table import (
+    POSTGRES_KEY_CHANGES,
+    after_commit,
+    key_changes,
+    postgres_partitions_of,
+    postgres_tables,
+)
 from infrastructure.persistence import Histories, LogQueries, PositionLookup
+from infrastructure.vault import LINKS, Vault
+from infrastructure.vault import TABLE as KEYS
 
 logger = logging.getLogger(__name__)
 
@@ -36,17 +46,20 @@ logger = logging.getLogger(__name__)
 def create_insert_function_sql(*, schema: str, table: str, function: str, stored_event_type: str,
                                channel: str) -> Composed:
     """The save as one statement: SET LOCAL lock_timeout, LOCK TABLE ... IN EXCLUSIVE MODE (commit order =
-    notification order), NOTIFY, INSERT ... RETURNING notification_id. Created by ``create_table`` only,
-    i.e. under the schema-creation advisory lock (concurrent CREATE OR REPLACE FUNCTION: "tuple
-    concurrently updated"). Must not contain the text "CREATE TYPE" (the library runs those apart)."""
+    notification order), NOTIFY, the save's key changes (``infrastructure.key_table``), INSERT ... RETURNING
+    notification_id. Created by ``create_table`` only, i.e. under the schema-creation advisory lock
+    (concurrent CREATE OR REPLACE FUNCTION: "tuple concurrently updated"). Must not contain the text
+    "CREATE TYPE" (the library runs those apart)."""
     return SQL(
-        "CREATE OR REPLACE FUNCTION {schema}.{function}("
-        "p_events {schema}.{stored_event_type}[], p_lock_timeout text) "
+        "CREATE OR REPLACE FUNCTION {schema}.{function}("  # noqa: S608 - constants, names composed as identifiers
+        "p_events {schema}.{stored_event_type}[], p_lock_timeout text, p_key_ids uuid[], p_key_wrapped bytea[], "
+        "p_key_masters text[], p_link_records uuid[], p_link_keys uuid[], p_destroy uuid[]) "
         "RETURNS SETOF bigint LANGUAGE plpgsql AS $writ$\n"
         "BEGIN\n"
         "    PERFORM set_config('lock_timeout', p_lock_timeout, true);\n"
         "    LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;\n"
         "    NOTIFY {channel};\n"
+        + POSTGRES_KEY_CHANGES +
         "    RETURN QUERY\n"
         "        INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state)\n"
         "        SELECT e.originator_id, e.originator_version, e.topic, e.state FROM unnest(p_events) AS e\n"
@@ -54,55 +67,73 @@ def create_insert_function_sql(*, schema: str, table: str, function: str, stored
         "END;\n"
         "$writ$"
     ).format(schema=Identifier(schema), function=Identifier(function), table=Identifier(table),
-             stored_event_type=Identifier(stored_event_type), channel=Identifier(channel))
+             stored_event_type=Identifier(stored_event_type), channel=Identifier(channel),
+             keys=Identifier(schema, KEYS), links=Identifier(schema, LINKS))
 
 
 class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueries, Histories):
     """The library's recorder, but a save is one autocommit statement calling a plpgsql function: no
     pipeline mode (psycopg's pipelined Pipeline.sync() can leave part of a big INSERT unsent and wait
-    for a reply forever, holding the table's EXCLUSIVE lock), one round trip, and the EXCLUSIVE lock held
-    only while the server executes the insert, not while a big message crosses the network."""
+    for a reply forever, holding the table's EXCLUSIVE lock), one round trip, the EXCLUSIVE lock held
+    only while the server executes the insert, not while a big message crosses the network, and the
+    save's data keys inserted or destroyed in the same statement."""
+
+    vault: Vault | None = None
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.insert_function_name = f"{self.events_table_name}_insert"
         self.check_identifier_length(self.insert_function_name)
+        self.sql_create_statements.extend(Composed([SQL(statement)]) for statement in
+                                          postgres_tables(self.datastore.schema))
         self.sql_create_statements.append(create_insert_function_sql(
             schema=self.datastore.schema, table=self.events_table_name, function=self.insert_function_name,
             stored_event_type=self.stored_event_type_name, channel=self.channel_name))
         self.sql_call_insert_function = SQL(
-            "SELECT notification_id FROM {schema}.{function}(%b, %s) AS notification_id"
+            "SELECT notification_id FROM {schema}.{function}(%b, %s, %s::uuid[], %s::bytea[], %s::text[], "
+            "%s::uuid[], %s::uuid[], %s::uuid[]) AS notification_id"
         ).format(schema=Identifier(self.datastore.schema), function=Identifier(self.insert_function_name))
-        self._insert_function_missing = False
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return None
-        if kwargs.get("tracking") is not None or self._insert_function_missing:
-            return self._insert_in_transaction(stored_events, **kwargs)
+        if kwargs.get("tracking") is not None:
+            raise NotImplementedError("Writ's event store records no tracking with its events")
         events = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
                   for e in stored_events]
+        changes = key_changes(self.vault, stored_events)
+        pending = changes.pending
+        params = (events, f"{self.datastore.lock_timeout}s", [row[0] for row in pending.rows],
+                  [row[1] for row in pending.rows], [row[2] for row in pending.rows],
+                  [link[0] for link in pending.links], [link[1] for link in pending.links], changes.destroyed)
         with self.datastore.get_connection() as conn:  # maps UniqueViolation to IntegrityError
             try:
                 with conn.cursor(row_factory=tuple_row) as curs:
-                    curs.execute(self.sql_call_insert_function, (events, f"{self.datastore.lock_timeout}s"),
-                                 prepare=True)
-                    return [row[0] for row in curs.fetchall()]
-            except psycopg.errors.UndefinedFunction:  # a schema made before, opened with CREATE_TABLE=n
-                logger.warning("%s.%s() missing: saving in explicit transactions until the schema is created "
-                               "with CREATE_TABLE=y", self.datastore.schema, self.insert_function_name)
-                self._insert_function_missing = True
-        return self._insert_in_transaction(stored_events, **kwargs)
+                    curs.execute(self.sql_call_insert_function, params, prepare=True)
+                    positions = [row[0] for row in curs.fetchall()]
+            except psycopg.errors.UndefinedFunction:
+                raise ConfigurationError(
+                    f"The event store in schema {self.datastore.schema!r} predates this version of Writ: open it "
+                    "once with table creation on (the default; CREATE_TABLE=y) to upgrade it") from None
+        after_commit(self.vault, stored_events, changes)
+        if changes.destroyed:
+            self._rewrite_key_partitions(changes.destroyed)
+        return positions
 
-    def _insert_in_transaction(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
-        """The library's statements in an explicit transaction, without pipeline mode."""
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            self._insert_events(curs, stored_events, **kwargs)
-            self._lock_table(curs)
-            self._notify_channel(curs)
-            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
-            return [row["notification_id"] for row in curs.fetchall()]
+    def _rewrite_key_partitions(self, destroyed: list[UUID]) -> None:
+        """Rewrite the partitions that held the destroyed keys (``VACUUM FULL``): a row made NULL leaves its
+        old bytes in the table's pages until then. After the purge's commit (VACUUM runs in no transaction);
+        a failure is logged and left to ``writ keys compact``."""
+        try:
+            with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+                curs.execute(postgres_partitions_of(self.datastore.schema), (destroyed, destroyed))
+                for (partition,) in curs.fetchall():
+                    curs.execute(SQL("SET lock_timeout = '10s'"))
+                    curs.execute(SQL("VACUUM FULL {}").format(SQL(partition)))
+        except psycopg.Error as exc:
+            logger.warning("purged keys' old bytes stay in %s until `writ keys compact` runs: %s",
+                           self.datastore.schema, exc)
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
     def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
@@ -159,6 +190,8 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             return {UUID(str(row["originator_id"])) for row in cursor.fetchall()}
 
     def select_latest_snapshots(self, originator_ids: Collection[UUID]) -> list[StoredEvent]:
+        if self.vault is not None:  # every record asked for: their keys in one query, before anything is opened
+            self.vault.prefetch(originator_ids)
         statement = SQL(
             "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state FROM {schema}.{table} "
             "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version DESC"

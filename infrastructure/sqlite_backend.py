@@ -19,11 +19,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from infrastructure.backend import Backend
 from infrastructure.config import SQLiteConfig
 from infrastructure.database import Database, Tx
 from infrastructure.locks import FileLock, WorkerLock
+from infrastructure.shredding import truncate_wal
 from infrastructure.sql import SQLITE, Identifier
 from infrastructure.wakeup import PollingWakeup, Wakeup
 
@@ -50,6 +52,7 @@ def connect_sqlite(path: str) -> sqlite3.Connection:
         connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("PRAGMA secure_delete=ON")  # a deleted view row or key is zeroed, not only unlinked
     return connection
 
 
@@ -76,6 +79,16 @@ class SQLiteBackend(Backend):
 
     def describe(self) -> str:
         return f"SQLite {self.path}"
+
+    def master_key_beside(self) -> str | None:
+        return self.path
+
+    def uuid_param(self, value: UUID) -> str:
+        return value.hex
+
+    def compact(self, tables: list[Identifier], *, views: bool) -> None:
+        """Deleted rows are zeroed as they go (``secure_delete``); what remains is the write-ahead log."""
+        truncate_wal(self.views_path if views else self.path)
 
     @contextmanager
     def schema_creation(self) -> Iterator[None]:

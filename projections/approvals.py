@@ -40,6 +40,7 @@ _ENDINGS = {"Rejected": "rejected", "Cancelled": "cancelled", "Expired": "expire
 class ApprovalRows(ReadModel):
     name = "approvals"
     topics = frozenset(APPROVAL_TOPICS)
+    keeps_sealed = True  # the preview, commands and results hold records' data: ciphertext here, opened by queries
 
     def __init__(self, store: ViewStore) -> None:
         self.store = store

@@ -34,6 +34,7 @@ from domain.limits import INT_MAX
 from domain.principal import Principal
 from infrastructure import sql
 from infrastructure.database import Tx
+from infrastructure.sealing import open_sealed
 from infrastructure.sql import P
 from infrastructure.wakeup import Broadcast
 from projections.approvals import ApprovalRows
@@ -132,7 +133,7 @@ class Views:
         limit = int_arg("limit", limit, 1, MAX_LIMIT)
         with self._reading_read_model() as tx:
             rows = ApprovalRows(self.store).query(tx, tenant, status=status, after=after, limit=limit)
-        return [{**row, "cursor": f"{row['requested_at']}|{row['id']}"} for row in rows]
+        return [{**row, "cursor": f"{row['requested_at']}|{row['id']}"} for row in self._opened(rows)]
 
     def approval(self, principal: Principal | None, approval_id: UUID | str) -> Row:
         """One approval request (``NOT_FOUND`` when absent or another tenant's)."""
@@ -142,7 +143,15 @@ class Views:
             row = ApprovalRows(self.store).one(tx, tenant, wanted)
         if row is None:
             raise RecordNotFoundError(f"Approval {wanted} not found")
-        return row
+        return self._opened([row])[0]
+
+    def _opened(self, rows: Rows) -> Rows:
+        """Approval rows with their preview, commands and results opened; emptied, and ``shredded``, when a
+        record they cover was purged."""
+        vault = self.store.backend.vault()
+        vault.prefetch(UUID(row["id"]) for row in rows)
+        return [_opened_row(row, vault.cipher(UUID(row["id"]))) for row in rows]
+
 
     def wait(self, position: int | None, timeout: float = 5.0) -> None:
         """Return once the projection has committed ``position`` (a write result's position);
@@ -176,6 +185,7 @@ class Views:
         if self._announcements is not None:
             self._announcements.close()
         self.store.close()
+        self.store.backend.close()
 
     # -- internals ------------------------------------------------------------
 
@@ -228,3 +238,15 @@ class Views:
                     "up and exit)") from None
             raise
         return [layout.decode_row(r) for r in raw]
+
+
+def _opened_row(row: Row, cipher: Any) -> Row:
+    owner = UUID(row["id"])
+    opened, shredded = dict(row), False
+    for path in ("preview", "command"):
+        opened[path], gone = open_sealed(cipher, owner, path, row.get(path))
+        shredded = shredded or gone
+    if isinstance(row.get("outcome"), dict) and "results" in row["outcome"]:
+        results, gone = open_sealed(cipher, owner, "results", row["outcome"]["results"])
+        opened["outcome"], shredded = {**row["outcome"], "results": results}, shredded or gone
+    return {**opened, "shredded": shredded}

@@ -29,6 +29,8 @@ Decoded = Sequence[tuple[Notification, dict[str, Any]]]
 class ReadModel(ABC):
     name: str
     topics: frozenset[str]
+    keeps_sealed: bool = False
+    """Fold events with their seals as stored (the rows keep ciphertext, opened when queried), not opened."""
 
     @abstractmethod
     def prepare(self, tx: Tx, *, shadow: bool = False, position: int = 0) -> list[str]:
@@ -41,6 +43,11 @@ class ReadModel(ABC):
     @abstractmethod
     def apply(self, tx: Tx, folded: Any, *, shadow: bool = False) -> None:
         """Write a folded batch (inside the runner's transaction)."""
+
+    def purged_from(self, folded: Any, *, shadow: bool = False) -> list[Any]:
+        """The tables a committed batch deleted purged records' rows from (rewritten after the commit, so the
+        old bytes leave the files: ``infrastructure.shredding``); none by default."""
+        return []
 
     @abstractmethod
     def drop(self, tx: Tx, *, shadow: bool) -> None:

@@ -217,8 +217,10 @@ class ProjectionWorker:
 
     def fold(self, batch: Sequence[Notification]) -> Changes:
         """What each read model writes for ``batch``."""
+        self.log.prefetch(batch)
         decoded = [(n, self.log.decode(n)) for n in batch]
-        return [(model, model.fold([pair for pair in decoded if pair[0].topic in model.topics]))
+        return [(model, model.fold([(n, self.log.decode(n, sealed=True)) if model.keeps_sealed else (n, state)
+                                    for n, state in decoded if n.topic in model.topics]))
                 for model in self.models]
 
     def _prepare(self, tx: Tx, *, shadow: bool = False, position: int = 0) -> list[str]:
@@ -231,7 +233,9 @@ class ProjectionWorker:
                 raise folded.error
             assert folded.changes is not None
             with self.store.transaction() as tx:
-                return self._apply(tx, folded.changes, key, position, folded.last, shadow=shadow)
+                reached = self._apply(tx, folded.changes, key, position, folded.last, shadow=shadow)
+            self._shred(folded.changes, shadow=shadow)
+            return reached
         except FencedError:
             if key != self.key or shadow:
                 raise
@@ -248,7 +252,9 @@ class ProjectionWorker:
         try:
             changes = self.fold(batch)
             with self.store.transaction() as tx:
-                return self._apply(tx, changes, key, position, batch[-1].id, shadow=shadow)
+                reached = self._apply(tx, changes, key, position, batch[-1].id, shadow=shadow)
+            self._shred(changes, shadow=shadow)
+            return reached
         except FencedError:
             raise
         except self.store.backend.transient:
@@ -267,6 +273,12 @@ class ProjectionWorker:
             model.apply(tx, folded, shadow=shadow)
         self.store.backend.notify(tx, POSITIONS_CHANNEL)
         return target
+
+    def _shred(self, changes: Changes, *, shadow: bool) -> None:
+        """After a committed batch that purged rows: rewrite their tables, so the old bytes leave the files."""
+        tables = [table for model, folded in changes for table in model.purged_from(folded, shadow=shadow)]
+        if tables:
+            self.store.backend.compact(tables, views=True)
 
     def _halt(self, poison: PoisonEventError, stop: threading.Event, *, until_caught_up: bool) -> None:
         self._say(f"halted at position {poison.position}: {poison.reason}. Set it aside with "

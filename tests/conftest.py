@@ -26,6 +26,10 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
+os.environ.setdefault("WRIT_MASTER_KEY", "d3JpdC10ZXN0LW1hc3Rlci1rZXktMzItYnl0ZXMhISE=")
+"""Every test process, and the ``writ`` processes tests start, wrap data keys with this one master key (the
+embedded default's key file beside the database is tested on its own)."""
+
 
 def service_unavailable(what: str, error: Exception) -> None:
     """Fail under CI, skip locally: a required service is down."""

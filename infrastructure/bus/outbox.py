@@ -63,6 +63,7 @@ class RelayLog:
 
     def read(self, after: int, limit: int) -> Batch:
         notifications = self.log.read(after, limit)
+        self.log.prefetch(notifications)
         published = [(n, self.log.decode(n)) for n in notifications
                      if is_published(n.topic) and n.id not in self.set_aside]
         purged = self.log.purged_among(

@@ -104,7 +104,8 @@ def test_a_write_overtaken_on_every_attempt_fails_with_a_failed_decision(
     from infrastructure.backends import open_backend
 
     backend = open_backend(database_url)
-    overtaken = Overtaken(writ.catalog, env=backend.env())
+    overtaken = backend.open_writ(writ.catalog, kind=Overtaken)
+    assert isinstance(overtaken, Overtaken)
     overtaken.rival, overtaken.max_attempts = writ, 3
     try:
         record_id = writ.create(principal(), "Tally", {"a": 1}).id

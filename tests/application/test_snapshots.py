@@ -17,7 +17,7 @@ def grow(writ: Writ, events: int) -> UUID:
     record_id = UUID(writ.create(principal(), "Tally", {"a": 0}).id)
     record = writ.repository.get(record_id)
     for value in range(1, events):
-        record.patch({"a": value}, {"actor": "alice", "tenant": "acme", "model": "Tally"}, writ.clock())
+        record.patch({"a": value}, {"actor": "alice", "tenant": "acme", "model": "Tally"}, writ.clock(), writ.digest)
         if value % 50 == 0 or value == events - 1:
             writ.save(record)
     return record_id

@@ -18,6 +18,8 @@ import pytest
 
 from application.service import Writ
 from domain.errors import ChainBrokenError, RecordNotFoundError
+from infrastructure.backends import open_backend
+from infrastructure.sealing import SEALED, is_sealed, seal, transform, unseal
 from tests.application.test_snapshots import grow
 from tests.catalogs import SHOP_CATALOG, principal
 from tests.support import writ_command
@@ -26,9 +28,12 @@ ANN = principal()
 
 
 class RawStore:
-    """The event and snapshot tables, through a connection of the test's own."""
+    """The event and snapshot tables, through a connection of the test's own. ``edit`` works as an insider
+    holding the master key would: sealed values are opened, changed and sealed again with the record's own
+    key, so only the hash chain can tell."""
 
     def __init__(self, database_url: str) -> None:
+        self.vault = open_backend(database_url).vault()
         self.sqlite = database_url.startswith("sqlite")
         if self.sqlite:
             self.path = database_url.removeprefix("sqlite:///")
@@ -56,13 +61,20 @@ class RawStore:
              table: str = "events") -> None:
         m = self._mark()
         where = f"WHERE originator_id = {m} AND originator_version = {m}"
+        owner = UUID(record_id)
         with self._cursor() as conn:
-            (state,) = conn.execute(f"SELECT state FROM {self.tables[table]} {where}",
-                                    (self._id(record_id), version)).fetchone()
+            topic, state = conn.execute(f"SELECT topic, state FROM {self.tables[table]} {where}",
+                                        (self._id(record_id), version)).fetchone()
             body = orjson.loads(bytes(state))
+            cipher = self.vault.cipher(owner)
+            paths = SEALED.get(topic, ())
+            transform(body, paths, lambda path, value: unseal(cipher, owner, path, value) if is_sealed(value)
+                      else value)
             change(body)
+            transform(body, paths, lambda path, value: seal(cipher, owner, path, value))
             conn.execute(f"UPDATE {self.tables[table]} SET state = {m} {where}",
                          (orjson.dumps(body), self._id(record_id), version))
+        self.vault.close()
 
     def delete(self, record_id: str, version: int) -> None:
         m = self._mark()

@@ -1,0 +1,135 @@
+"""Purge erases, on both databases: after it, a record's data is in no table, no database file and no API answer,
+and neither is its data key; the tombstone stays.
+
+A record's fields hold a unique marker; it is written with an idempotency key, patched, changed through an
+approval, snapshotted and projected, then purged. Every table is then read raw (SQLite: every file beside the
+database, write-ahead logs included; PostgreSQL: ``COPY ... TO STDOUT`` of every table of the schema, and the
+schema's data files after ``CHECKPOINT``): the marker appears nowhere, nor do the data key's bytes, bare or
+wrapped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import UUID
+
+import psycopg
+import pytest
+
+from domain.catalog import Catalog
+from domain.errors import WritError
+from entrypoints.bootstrap import Runtime
+from infrastructure.master_keys import load_master_keys
+from infrastructure.sql import SQL, P
+from tests.catalogs import principal
+from tests.conftest import PG_URL
+
+CATALOG = """
+[models.Person]
+required = ["name"]
+[models.Person.fields]
+name = { type = "str", index = true }
+email = { type = "str", nullable = true, index = true }
+score = { type = "int", default = 0 }
+[models.Person.policy]
+create = "allow"
+update = [{ action = "require_approval", when = { field = "after.score", op = "gt", value = 100 } }, "allow"]
+force_delete = "allow"
+[models.Person.grants]
+create = ["clerk"]
+update = ["clerk"]
+force_delete = ["dpo"]
+approve = ["manager"]
+"""
+CLERK, MANAGER, DPO = principal("carol"), principal("maria", "acme", "manager"), principal("dora", "acme", "dpo")
+
+
+def data_key(runtime: Runtime, record_id: UUID) -> tuple[bytes, bytes]:
+    """The record's data key as stored (wrapped) and bare (unwrapped with the configured master key)."""
+    backend = runtime.backend
+    database = backend.database()
+    try:
+        with database.reading() as tx:
+            ((wrapped, master_id),) = tx.query(SQL("SELECT wrapped, master_key FROM {} WHERE id = {}").format(
+                backend.table("writ_keys"), P), [backend.uuid_param(record_id)])
+    finally:
+        database.close()
+    wrapped = bytes(wrapped)
+    return wrapped, load_master_keys(beside=None).unwrap(record_id, wrapped, master_id)
+
+
+def sqlite_bytes(database_url: str) -> Iterator[tuple[str, bytes]]:
+    folder = Path(database_url.removeprefix("sqlite:///")).parent
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.name.endswith("lock"):
+            yield path.name, path.read_bytes()
+
+
+def postgres_bytes(database_url: str) -> Iterator[tuple[str, bytes]]:
+    schema = database_url.partition("?schema=")[2]
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        tables = [row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))]
+        for table in tables:
+            every_row = f'COPY (SELECT * FROM "{schema}"."{table}") TO STDOUT (FORMAT binary)'
+            with conn.cursor() as cursor, cursor.copy(every_row) as copy:
+                yield f"COPY {table}", b"".join(bytes(chunk) for chunk in copy)
+        conn.execute("CHECKPOINT")
+        (data_dir,) = conn.execute("SELECT current_setting('data_directory')").fetchone()  # type: ignore[misc]
+        files = [row[0] for row in conn.execute(
+            "SELECT pg_relation_filepath(c.oid) FROM pg_class c WHERE c.relnamespace = %s::regnamespace "
+            "OR c.oid IN (SELECT reltoastrelid FROM pg_class WHERE relnamespace = %s::regnamespace) "
+            "OR c.oid IN (SELECT i.indexrelid FROM pg_index i JOIN pg_class t ON t.reltoastrelid = i.indrelid "
+            "WHERE t.relnamespace = %s::regnamespace)", (f'"{schema}"', f'"{schema}"', f'"{schema}"'))
+            if row[0] is not None]
+    for relative in files:
+        for path in sorted(Path(data_dir).glob(f"{relative}*")):
+            yield str(path), path.read_bytes()
+
+
+@pytest.fixture
+def runtime(database_url: str) -> Iterator[Runtime]:
+    with Runtime(Catalog.from_toml(CATALOG, source="test"), database_url) as opened:
+        yield opened
+
+
+def test_a_purged_record_leaves_nothing_readable_but_its_tombstone(runtime: Runtime, database_url: str) -> None:
+    writ, marker = runtime.writ, f"MARKER-{uuid.uuid4().hex}"
+    first = {"name": f"{marker}-name", "email": f"{marker}@example.org"}
+    created = writ.create(CLERK, "Person", first, idempotency_key="signup-1")
+    record_id = UUID(created.id)
+    writ.patch(CLERK, "Person", created.id, {"email": f"{marker}-2@example.org"})
+    parked = writ.patch(CLERK, "Person", created.id, {"score": 500, "name": f"{marker}-approved"})
+    assert writ.approve(MANAGER, str(parked.approval_id)).status == "executed"
+    for score in range(1, 100):  # past the snapshot at version 100
+        writ.patch(CLERK, "Person", created.id, {"score": score})
+    runtime.catch_up()
+    assert runtime.views.get(CLERK, "Person", created.id)["email"] == f"{marker}-2@example.org"
+    wrapped, bare = data_key(runtime, record_id)
+    found_before = [name for name, content in _all_bytes(database_url) if marker.encode() in content]
+    assert found_before, "the views hold the marker before the purge (the scan can see it)"
+
+    writ.purge(DPO.for_purpose("erasure request #7"), "Person", created.id)
+    runtime.catch_up()
+
+    with pytest.raises(WritError) as caught:
+        writ.get(CLERK, "Person", created.id)
+    assert caught.value.code == "NOT_FOUND"
+    history = writ.history(CLERK, "Person", created.id)
+    assert (history[-1].event, history[-1].actor, history[-1].purpose) == ("Purged", "dora", "erasure request #7")
+    assert all(entry.after == {} and entry.changes == {} for entry in history)
+    retried = writ.create(CLERK, "Person", first, idempotency_key="signup-1")
+    assert (retried.replayed, retried.data, retried.state) == (True, None, "purged")
+    request = runtime.views.approval(MANAGER, str(parked.approval_id))
+    assert request["shredded"] and request["preview"] == {} and request["command"] == {}
+    with pytest.raises(WritError):
+        runtime.views.get(CLERK, "Person", created.id)
+
+    for name, content in _all_bytes(database_url):
+        assert marker.encode() not in content, f"the purged data is still in {name}"
+        assert bare not in content and wrapped not in content, f"the destroyed key is still in {name}"
+
+
+def _all_bytes(database_url: str) -> Iterator[tuple[str, bytes]]:
+    return sqlite_bytes(database_url) if database_url.startswith("sqlite") else postgres_bytes(database_url)
