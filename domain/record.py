@@ -279,8 +279,9 @@ def replay(snapshot: Record | None, events: Iterable[Record.Event], digest: Dige
     return record
 
 
-def is_shredded(event: Record.Event) -> bool:
-    return event.__dict__.get(SEAL_STATUS) == SHREDDED
+def is_shredded(event: object) -> bool:
+    """The store could not open this event's (or snapshot's) data: its key was destroyed."""
+    return vars(event).get(SEAL_STATUS) == SHREDDED
 
 
 def check_shredded(record: Record) -> None:
