@@ -10,9 +10,11 @@ wrapped.
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -89,11 +91,26 @@ def postgres_bytes(database_url: str) -> Iterator[tuple[str, bytes]]:
 
 
 @pytest.fixture
+def insecure_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every new SQLite connection starts with ``secure_delete`` off, as on builds compiled without it (this
+    machine's SQLite has it on by default, which would hide Writ forgetting to turn it on)."""
+    connect = sqlite3.connect
+
+    def connect_insecurely(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection = connect(*args, **kwargs)
+        connection.execute("PRAGMA secure_delete = OFF")
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", connect_insecurely)
+
+
+@pytest.fixture
 def runtime(database_url: str) -> Iterator[Runtime]:
     with Runtime(Catalog.from_toml(CATALOG, source="test"), database_url) as opened:
         yield opened
 
 
+@pytest.mark.usefixtures("insecure_default")
 def test_a_purged_record_leaves_nothing_readable_but_its_tombstone(runtime: Runtime, database_url: str) -> None:
     writ, marker = runtime.writ, f"MARKER-{uuid.uuid4().hex}"
     first = {"name": f"{marker}-name", "email": f"{marker}@example.org"}
