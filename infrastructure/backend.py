@@ -148,6 +148,18 @@ class Backend(ABC):
         """Announce on ``channel`` when ``tx`` commits."""
 
     @abstractmethod
+    def key_tables(self) -> list[str]:
+        """The tables the data keys live in (the partitions, where the key table is partitioned)."""
+
+    @abstractmethod
+    def allow_key_change(self, tx: Any, change: str) -> None:
+        """Name the key-table change this transaction makes, for the table's guard (where there is one)."""
+
+    @abstractmethod
+    def tables_like(self, tx: Any, prefix: str) -> list[str]:
+        """Names of Writ's tables (in ``tx``'s database) that start with ``prefix``."""
+
+    @abstractmethod
     def compact(self, tables: list[Identifier], *, views: bool) -> None:
         """Make rows deleted from ``tables`` (in the views' database: ``views``) leave the database files
         (``infrastructure.shredding``); a failure is logged, not raised: the delete has committed."""

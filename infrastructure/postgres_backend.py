@@ -24,8 +24,10 @@ from psycopg import errors
 from infrastructure.backend import Backend
 from infrastructure.config import PostgresConfig, postgres_conninfo
 from infrastructure.database import Database, Tx
+from infrastructure.key_table import PARTITIONS
 from infrastructure.locks import WorkerLock, lock_key
-from infrastructure.sql import POSTGRES, SQL, Identifier
+from infrastructure.sql import POSTGRES, SQL, Identifier, P
+from infrastructure.vault import TABLE as KEYS
 from infrastructure.wakeup import Wakeup
 
 log = logging.getLogger("writ.shredding")
@@ -140,6 +142,17 @@ class PostgresBackend(Backend):
 
     def uuid_param(self, value: UUID) -> UUID:
         return value
+
+    def key_tables(self) -> list[str]:
+        return [f"{KEYS}_p{n}" for n in range(PARTITIONS)]
+
+    def allow_key_change(self, tx: Tx, change: str) -> None:
+        tx.execute(SQL("SELECT set_config('writ.key_change', {}, true)").format(P), (change,))
+
+    def tables_like(self, tx: Tx, prefix: str) -> list[str]:
+        rows = tx.query(SQL("SELECT table_name FROM information_schema.tables WHERE table_schema = {}").format(P),
+                        (self.schema,))
+        return [row[0] for row in rows if row[0].startswith(prefix)]
 
     def compact(self, tables: list[Identifier], *, views: bool) -> None:
         """``VACUUM FULL`` each table: a deleted row's old version stays in its page until a rewrite."""

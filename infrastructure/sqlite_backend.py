@@ -27,6 +27,7 @@ from infrastructure.database import Database, Tx
 from infrastructure.locks import FileLock, WorkerLock
 from infrastructure.shredding import truncate_wal
 from infrastructure.sql import SQLITE, Identifier
+from infrastructure.vault import TABLE as KEYS
 from infrastructure.wakeup import PollingWakeup, Wakeup
 
 
@@ -85,6 +86,16 @@ class SQLiteBackend(Backend):
 
     def uuid_param(self, value: UUID) -> str:
         return value.hex
+
+    def key_tables(self) -> list[str]:
+        return [KEYS]
+
+    def allow_key_change(self, tx: Tx, change: str) -> None:
+        """No guard on SQLite: whoever can write the file can change anything in it."""
+
+    def tables_like(self, tx: Tx, prefix: str) -> list[str]:
+        return [row[0] for row in tx.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?",
+                                           (prefix.replace("_", "\\_") + "%",)) if row[0].startswith(prefix)]
 
     def compact(self, tables: list[Identifier], *, views: bool) -> None:
         """Deleted rows are zeroed as they go (``secure_delete``); what remains is the write-ahead log."""

@@ -1,8 +1,8 @@
 """The ``writ`` command line: demo, catalog checks, commands, views, workers.
 
 One module per command group: ``records`` (create … decisions), ``views``
-(list), ``project`` and ``relay`` (the workers); ``options`` holds what they
-share. Human tables by default (rich), ``--json`` for machines. Every failure,
+(list), ``approvals``, ``project`` and ``relay`` (the workers), ``keys`` (the
+vault); ``options`` holds what they share. Human tables by default (rich), ``--json`` for machines. Every failure,
 a usage mistake included, is one line ``error: CODE: message`` on stderr with
 exit status 2 (1 for an interrupted run).
 """
@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 import orjson
+from eventsourcing.persistence import PersistenceError
 
 from domain.errors import WritError
 from entrypoints.cli.options import load_catalog
@@ -30,7 +31,7 @@ class WritGroup(click.Group):
 
     lazy = {"project": "entrypoints.cli.project:project", "relay": "entrypoints.cli.relay:relay",
             "list": "entrypoints.cli.views:list_rows", "approvals": "entrypoints.cli.approvals:approvals",
-            "bulk-update": "entrypoints.cli.approvals:bulk_update"}
+            "bulk-update": "entrypoints.cli.approvals:bulk_update", "keys": "entrypoints.cli.keys:keys"}
     lazy_groups = ("entrypoints.cli.records:COMMANDS",)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -56,6 +57,8 @@ class WritGroup(click.Group):
             return super().invoke(ctx)
         except WritError as exc:
             fail(exc.code, exc.message)
+        except PersistenceError as exc:  # the database refused or is unreachable: say so in one line
+            fail("UNAVAILABLE", f"the database: {exc}")
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
              **extra: Any) -> Any:

@@ -1,0 +1,68 @@
+"""``writ keys``: master keys and the data keys they wrap.
+
+Examples::
+
+    writ keys new > master.key && chmod 600 master.key     # a fresh master key (base64)
+    writ keys status --json                                # live keys per master key, destroyed ones
+    writ keys rotate                                       # re-wrap every live key with the first configured
+    writ keys compact                                      # rewrite what purges left in the files, now
+"""
+
+from __future__ import annotations
+
+import click
+import orjson
+from rich.table import Table
+
+from entrypoints.cli.options import console
+from infrastructure import key_admin
+from infrastructure.backends import open_backend
+from infrastructure.master_keys import new_master_key
+
+database_option = click.option("--database", "database_url", default=None,
+                               help="Database URL (default: WRIT_DATABASE_URL).")
+
+
+@click.group()
+def keys() -> None:
+    """Master keys and the data keys they wrap (WRIT_MASTER_KEY or WRIT_MASTER_KEY_FILE)."""
+
+
+@keys.command()
+def new() -> None:
+    """Print a fresh master key (32 random bytes, base64) for WRIT_MASTER_KEY_FILE."""
+    click.echo(new_master_key())
+
+
+@keys.command()
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def status(database_url: str | None, as_json: bool) -> None:
+    """Live data keys per master key, destroyed ones, and how many a rotation would re-wrap."""
+    found = key_admin.status(open_backend(database_url))
+    if as_json:
+        click.echo(orjson.dumps(found.to_dict()).decode())
+        return
+    table = Table("master key", "configured", "live data keys")
+    for master in sorted({*found.configured, *found.live}):
+        role = "current" if master == found.current else ("yes" if master in found.configured else "MISSING")
+        table.add_row(master, role, f"{found.live.get(master, 0):,}")
+    console.print(table)
+    console.print(f"destroyed by purges: {found.destroyed:,}; to re-wrap with {found.current}: {found.to_rotate:,}")
+
+
+@keys.command()
+@database_option
+def rotate(database_url: str | None) -> None:
+    """Re-wrap every live data key with the current master key (the first configured); events untouched."""
+    backend = open_backend(database_url)
+    done = key_admin.rotate(backend, lambda count: click.echo(f"re-wrapped {count:,}", err=True))
+    click.echo(f"re-wrapped {done:,} data keys with master key {backend.vault().masters.current_id}")
+
+
+@keys.command()
+@database_option
+def compact(database_url: str | None) -> None:
+    """Rewrite the key and view tables now, so bytes purges left behind leave the database files."""
+    rewritten = key_admin.compact(open_backend(database_url))
+    click.echo(f"rewrote {len(rewritten)} tables")

@@ -1,0 +1,107 @@
+"""Operating the vault: where the keys stand, master-key rotation, and compaction.
+
+``status`` counts live data keys per master key and destroyed ones. ``rotate``
+re-wraps every live data key not wrapped by the current master key (the first
+configured), a batch per transaction, each row changed only if no one changed
+it since it was read; the events are not touched. Rotation, step by step: put
+the new master key first in ``WRIT_MASTER_KEY_FILE`` (the old one after it),
+restart the processes, run ``writ keys rotate``, then remove the old key from
+the file and destroy every copy of it: key rows it wrapped, in old WAL
+segments, archives or backups, then unwrap with nothing. ``compact`` rewrites
+what purges may have left in the files (``infrastructure.shredding``) in one go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from infrastructure.log import open_log_of
+from infrastructure.sql import SQL, P
+from infrastructure.vault import TABLE
+
+if TYPE_CHECKING:
+    from infrastructure.backend import Backend
+
+VIEW_PREFIX = "writ_view_"
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    current: str
+    configured: list[str]
+    live: dict[str, int]
+    """Live data keys per master key id."""
+    destroyed: int
+
+    @property
+    def to_rotate(self) -> int:
+        return sum(count for master, count in self.live.items() if master != self.current)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"current": self.current, "configured": self.configured, "live": self.live,
+                "destroyed": self.destroyed, "to_rotate": self.to_rotate}
+
+
+def status(backend: Backend) -> KeyStatus:
+    masters = backend.vault().masters
+    _ensure_tables(backend)
+    database = backend.database()
+    try:
+        with database.reading() as tx:
+            rows = tx.query(SQL("SELECT master_key, wrapped IS NULL, COUNT(*) FROM {} GROUP BY 1, 2")
+                            .format(backend.table(TABLE)))
+    finally:
+        database.close()
+    live = {str(master): int(count) for master, gone, count in rows if not gone}
+    destroyed = sum(int(count) for _, gone, count in rows if gone)
+    return KeyStatus(masters.current_id, masters.ids, live, destroyed)
+
+
+def rotate(backend: Backend, progress: Callable[[int], None] = lambda _: None) -> int:
+    """Re-wrap every live data key with the current master key; how many were re-wrapped."""
+    masters = backend.vault().masters
+    _ensure_tables(backend)
+    table, done = backend.table(TABLE), 0
+    database = backend.database()
+    try:
+        while True:
+            with database.transaction() as tx:
+                backend.allow_key_change(tx, "rotate")
+                rows = tx.query(SQL("SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND "
+                                    "master_key <> {} LIMIT {}").format(table, P, P), [masters.current_id, BATCH])
+                for raw_id, wrapped, old in rows:
+                    owner = raw_id if isinstance(raw_id, UUID) else UUID(raw_id)
+                    rewrapped, current = masters.wrap(owner, masters.unwrap(owner, bytes(wrapped), old))
+                    tx.execute(SQL("UPDATE {} SET wrapped = {}, master_key = {} WHERE id = {} AND master_key = {}")
+                               .format(table, P, P, P, P), [rewrapped, current, raw_id, old])
+            done += len(rows)
+            progress(done)
+            if len(rows) < BATCH:
+                return done
+    finally:
+        database.close()
+
+
+def compact(backend: Backend) -> list[str]:
+    """Rewrite the key table and every view table now (purges do this as they go; this is the catch-all)."""
+    database = backend.database(views=True)
+    try:
+        with database.reading() as tx:
+            views = backend.tables_like(tx, VIEW_PREFIX)
+    finally:
+        database.close()
+    keys = backend.key_tables()
+    backend.compact([backend.table(name) for name in keys], views=False)
+    backend.compact([backend.table(name) for name in views], views=True)
+    return [*keys, *views]
+
+
+
+
+def _ensure_tables(backend: Backend) -> None:
+    """The event store's tables, the key tables among them (made now on a fresh database)."""
+    open_log_of(backend).close()
