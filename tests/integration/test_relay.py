@@ -119,7 +119,8 @@ def _fail_once(writ: Writ, database_url: str, record_id: str) -> None:
     """A command that fails: every attempt is overtaken by a write of another service (a failed decision)."""
     from tests.application.test_concurrency import Overtaken
 
-    overtaken = Overtaken(writ.catalog, env=open_backend(database_url).env())
+    overtaken = open_backend(database_url).open_writ(writ.catalog, kind=Overtaken)
+    assert isinstance(overtaken, Overtaken)
     overtaken.rival, overtaken.max_attempts = writ, 2
     try:
         with pytest.raises(WritError):
