@@ -118,8 +118,7 @@ def load_master_keys(*, beside: str | None) -> MasterKeys:
         raise ConfigurationError("PostgreSQL needs a master key: set WRIT_MASTER_KEY or WRIT_MASTER_KEY_FILE "
                                  "(`writ keys new` makes one)")
     path = Path(f"{beside}.master-key")
-    if not path.exists():
-        _create(path)
+    create_secret_file(path, "master key: it unlocks every record's data")
     return MasterKeys(parse_keys(_read(path), str(path)), str(path))
 
 
@@ -130,7 +129,10 @@ def _read(path: Path) -> str:
         raise ConfigurationError(f"Cannot read the master key file {path}: {exc.strerror}") from None
 
 
-def _create(path: Path) -> None:
+def create_secret_file(path: Path, what: str) -> None:
+    """32 random bytes in base64 at ``path`` (mode 0600), unless it exists; logged once, when made."""
+    if path.exists():
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -138,5 +140,5 @@ def _create(path: Path) -> None:
         return  # another process made it first
     with os.fdopen(descriptor, "w") as handle:
         handle.write(new_master_key() + "\n")
-    log.warning("created master key %s: it unlocks every record's data; keep it safe and back it up apart "
-                "from the database (or set WRIT_MASTER_KEY_FILE)", path)
+    name, _, why = what.partition(": ")
+    log.warning("created %s %s (%s); keep it safe and back it up apart from the database", name, path, why)

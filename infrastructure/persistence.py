@@ -30,6 +30,8 @@ from eventsourcing.utils import get_topic, resolve_topic
 from domain.errors import ChainBrokenError
 from domain.record import Record
 from infrastructure.key_table import SQLITE_TABLES, after_commit, key_changes, sqlite_apply
+from infrastructure.log_chain import SQLITE_TABLES as LOG_CHAIN_TABLES
+from infrastructure.log_chain import event_hash, sqlite_record
 from infrastructure.sealing import (
     COVERS,
     EMPTY,
@@ -183,7 +185,7 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
     vault: Vault | None = None
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *SQLITE_TABLES]
+        return [*super().construct_create_table_statements(), *SQLITE_TABLES, *LOG_CHAIN_TABLES]
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """The library's insert, with the save's key changes in the same transaction; after a purge, the
@@ -192,6 +194,9 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
         with self.datastore.transaction(commit=True) as cursor:
             positions = self._insert_events(cursor, stored_events, **kwargs)
             sqlite_apply(cursor, changes)
+            if positions:
+                sqlite_record(cursor, [(position, _uuid(e.originator_id), e.originator_version, event_hash(e.state))
+                                       for position, e in zip(positions, stored_events, strict=True)])
         after_commit(self.vault, stored_events, changes)
         if changes.destroyed:
             truncate_wal(self.datastore.pool.db_name)
@@ -264,3 +269,7 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(statement, (position, orjson.dumps(list(topics)).decode()))
             return int(cursor.fetchone()[0])
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)

@@ -36,6 +36,7 @@ from infrastructure.key_table import (
     postgres_partitions_of,
     postgres_tables,
 )
+from infrastructure.log_chain import CHAIN, MANIFEST, POSTGRES_SAVE, POSTGRES_TABLES
 from infrastructure.persistence import Histories, LogQueries, PositionLookup
 from infrastructure.vault import LINKS, Vault
 from infrastructure.vault import TABLE as KEYS
@@ -46,29 +47,30 @@ logger = logging.getLogger(__name__)
 def create_insert_function_sql(*, schema: str, table: str, function: str, stored_event_type: str,
                                channel: str) -> Composed:
     """The save as one statement: SET LOCAL lock_timeout, LOCK TABLE ... IN EXCLUSIVE MODE (commit order =
-    notification order), NOTIFY, the save's key changes (``infrastructure.key_table``), INSERT ... RETURNING
-    notification_id. Created by ``create_table`` only, i.e. under the schema-creation advisory lock
-    (concurrent CREATE OR REPLACE FUNCTION: "tuple concurrently updated"). Must not contain the text
-    "CREATE TYPE" (the library runs those apart)."""
+    notification order), NOTIFY, the save's key changes (``infrastructure.key_table``), the INSERT, its
+    manifest rows and chain row (``infrastructure.log_chain``), returning the notification ids. Created by
+    ``create_table`` only, i.e. under the schema-creation advisory lock (concurrent CREATE OR REPLACE
+    FUNCTION: "tuple concurrently updated"). Must not contain the text "CREATE TYPE" (the library runs
+    those apart)."""
     return SQL(
-        "CREATE OR REPLACE FUNCTION {schema}.{function}("  # noqa: S608 - constants, names composed as identifiers
+        "CREATE OR REPLACE FUNCTION {schema}.{function}("
         "p_events {schema}.{stored_event_type}[], p_lock_timeout text, p_key_ids uuid[], p_key_wrapped bytea[], "
         "p_key_masters text[], p_link_records uuid[], p_link_keys uuid[], p_destroy uuid[]) "
         "RETURNS SETOF bigint LANGUAGE plpgsql AS $writ$\n"
+        "DECLARE\n"
+        "    v_positions bigint[];\n"
+        "    v_previous bytea;\n"
         "BEGIN\n"
         "    PERFORM set_config('lock_timeout', p_lock_timeout, true);\n"
         "    LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;\n"
         "    NOTIFY {channel};\n"
-        + POSTGRES_KEY_CHANGES +
-        "    RETURN QUERY\n"
-        "        INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state)\n"
-        "        SELECT e.originator_id, e.originator_version, e.topic, e.state FROM unnest(p_events) AS e\n"
-        "        RETURNING t.notification_id;\n"
+        + POSTGRES_KEY_CHANGES + POSTGRES_SAVE +
         "END;\n"
         "$writ$"
     ).format(schema=Identifier(schema), function=Identifier(function), table=Identifier(table),
              stored_event_type=Identifier(stored_event_type), channel=Identifier(channel),
-             keys=Identifier(schema, KEYS), links=Identifier(schema, LINKS))
+             keys=Identifier(schema, KEYS), links=Identifier(schema, LINKS),
+             manifest=Identifier(schema, MANIFEST), chain=Identifier(schema, CHAIN))
 
 
 class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueries, Histories):
@@ -86,6 +88,9 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
         self.check_identifier_length(self.insert_function_name)
         self.sql_create_statements.extend(Composed([SQL(statement)]) for statement in
                                           postgres_tables(self.datastore.schema))
+        self.sql_create_statements.extend(SQL(statement).format(
+            manifest=Identifier(self.datastore.schema, MANIFEST), chain=Identifier(self.datastore.schema, CHAIN))
+            for statement in POSTGRES_TABLES)
         self.sql_create_statements.append(create_insert_function_sql(
             schema=self.datastore.schema, table=self.events_table_name, function=self.insert_function_name,
             stored_event_type=self.stored_event_type_name, channel=self.channel_name))

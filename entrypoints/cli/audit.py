@@ -1,0 +1,125 @@
+"""``writ verify`` and ``writ checkpoint``: is the history what was written, and proof that it stays so.
+
+Examples::
+
+    writ verify                                   # every record's chain, the log chain, the checkpoints
+    writ verify --json --checkpoints kept.jsonl   # also against checkpoints an auditor kept
+    writ checkpoint                               # verify, then sign the head (WRIT_SIGNING_KEY[_FILE])
+    writ checkpoint --every 600                   # keep signing every ten minutes while the log grows
+    writ checkpoint export > kept.jsonl           # every checkpoint with its public key, for auditors
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+import orjson
+from rich.table import Table
+
+from entrypoints.cli.options import console
+from infrastructure.backends import open_backend
+from infrastructure.checkpoints import Checkpoint, CheckpointTable, load_signer, public_key, sign_head
+from infrastructure.config import ConfigurationError
+from infrastructure.verification import Report
+from infrastructure.verification import verify as verify_store
+
+database_option = click.option("--database", "database_url", default=None,
+                               help="Database URL (default: WRIT_DATABASE_URL).")
+BROKEN = 1
+"""Exit status when the store does not verify (2 stays for errors)."""
+
+
+@click.command()
+@database_option
+@click.option("--checkpoints", "kept", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Checkpoints an auditor kept (JSON lines from `writ checkpoint export`).")
+@click.option("--public-key", "public_keys", multiple=True, metavar="BASE64",
+              help="A signing public key to trust (repeatable; the configured signing key is trusted too).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify(database_url: str | None, kept: Path | None, public_keys: tuple[str, ...], as_json: bool) -> None:
+    """Check every event against the log's manifest and chain, every record's hash chain, and every checkpoint
+    (exit status 1 when anything is broken)."""
+    backend = open_backend(database_url)
+    checkpoints = _read_kept(kept) if kept else []
+    trusted = dict(public_key(k) for k in (*public_keys, *(c.public_key for c in checkpoints if c.public_key)))
+    try:
+        signer = load_signer(beside=backend.master_key_beside())
+        trusted[signer.key_id] = signer.private.public_key()
+    except ConfigurationError:
+        pass  # no signing key here: only the keys given, and those in the kept checkpoints, are trusted
+    report = verify_store(backend, public_keys=trusted, checkpoints=checkpoints)
+    if as_json:
+        click.echo(orjson.dumps(report.to_dict()).decode())
+    else:
+        _print(report)
+    if not report.ok:
+        sys.exit(BROKEN)
+
+
+@click.group(invoke_without_command=True)
+@database_option
+@click.option("--every", type=click.IntRange(1), metavar="SECONDS", help="Keep signing at this interval.")
+@click.option("--json", "as_json", is_flag=True, help="Print each checkpoint as JSON.")
+@click.pass_context
+def checkpoint(ctx: click.Context, database_url: str | None, every: int | None, as_json: bool) -> None:
+    """Verify the log, then sign its head with the signing key (WRIT_SIGNING_KEY or WRIT_SIGNING_KEY_FILE)."""
+    ctx.obj = database_url
+    if ctx.invoked_subcommand is not None:
+        return
+    backend = open_backend(database_url)
+    signer = load_signer(beside=backend.master_key_beside())
+    while True:
+        made = sign_head(backend, signer)
+        if made is None:
+            click.echo("nothing saved since the last checkpoint", err=True)
+        elif as_json:
+            click.echo(orjson.dumps(made.to_dict()).decode())
+        else:
+            click.echo(f"signed position {made.position}: chain {made.chain[:16]}… key {made.key_id}")
+        if every is None:
+            return
+        time.sleep(every)
+
+
+@checkpoint.command()
+@database_option
+@click.pass_obj
+def export(group_database: str | None, database_url: str | None) -> None:
+    """Print every checkpoint as a JSON line (with its public key): keep them somewhere the database is not."""
+    backend = open_backend(database_url or group_database)
+    database = backend.database()
+    try:
+        with database.transaction() as tx:
+            table = CheckpointTable(backend)
+            table.create(tx)
+            found = table.all(tx)
+    finally:
+        database.close()
+    for made in found:
+        click.echo(orjson.dumps(made.to_dict()).decode())
+
+
+def _read_kept(path: Path) -> list[Checkpoint]:
+    try:
+        return [Checkpoint.from_dict(orjson.loads(line)) for line in path.read_bytes().splitlines() if line.strip()]
+    except orjson.JSONDecodeError as exc:
+        raise ConfigurationError(f"{path}: not JSON lines of checkpoints ({exc})") from None
+
+
+def _print(report: Report) -> None:
+    summary = (f"{report.events:,} events of {report.records:,} records in {report.saves:,} saves up to position "
+               f"{report.head}; {report.checkpoints} checkpoints")
+    if report.unattested:
+        summary += f"; {report.unattested:,} events written before the log chain (record chains only)"
+    if report.ok:
+        console.print(f"[green]verified[/]: {summary}")
+        return
+    table = Table("what", "record", "version", "position", "finding")
+    for finding in report.findings:
+        table.add_row(finding.kind, finding.record_id or "", str(finding.version or ""),
+                      str(finding.position or ""), finding.message)
+    console.print(table)
+    console.print(f"[red]BROKEN[/]: {len(report.findings)} findings; {summary}")

@@ -1,0 +1,100 @@
+"""The chain over the whole log: what lets ``writ verify`` see an event or a record that is gone.
+
+Each record's own hash chain (``domain.chain``) shows an event changed, moved
+or missing in the middle, but not a record's last event deleted, nor a whole
+record. So every save also writes, in its transaction:
+
+* ``writ_log_manifest``: one row per event, ``(position, originator_id,
+  version, event_hash)``, where ``event_hash`` is the SHA-256 of the event's
+  stored bytes: what was there, to name what went missing;
+* ``writ_log_chain``: one row per save, ``(last, first, count, chain)``, where
+  ``chain = SHA-256(previous chain || save digest)`` and the save digest is the
+  SHA-256 of the concatenated ``position (8 bytes) || originator id (16) ||
+  version (8) || event_hash (32)`` of its events in position order.
+
+PostgreSQL computes both inside the insert function (under the table lock
+that orders saves); SQLite in the recorder's transaction, with ``save_rows``
+below. ``writ verify`` recomputes them from the events themselves, and a signed
+checkpoint (``infrastructure.checkpoints``) of the chain at a position lets an
+auditor prove later that nothing before it was rewritten, even by someone who
+recomputed every table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from uuid import UUID
+
+MANIFEST = "writ_log_manifest"
+CHAIN = "writ_log_chain"
+GENESIS = bytes(32)
+
+
+def event_hash(state: bytes) -> bytes:
+    return hashlib.sha256(state).digest()
+
+
+def save_digest(entries: Sequence[tuple[int, UUID, int, bytes]]) -> bytes:
+    """The digest of one save's events: (position, originator id, version, event hash), in position order."""
+    return hashlib.sha256(b"".join(position.to_bytes(8, "big", signed=True) + originator.bytes
+                                   + version.to_bytes(8, "big", signed=True) + hashed
+                                   for position, originator, version, hashed in entries)).digest()
+
+
+def next_chain(previous: bytes, digest: bytes) -> bytes:
+    return hashlib.sha256(previous + digest).digest()
+
+
+POSTGRES_TABLES = (
+    "CREATE TABLE IF NOT EXISTS {manifest} (position bigint PRIMARY KEY, originator_id uuid NOT NULL, "
+    "originator_version bigint NOT NULL, event_hash bytea NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {chain} (last bigint PRIMARY KEY, first bigint NOT NULL, count bigint NOT NULL, "
+    "chain bytea NOT NULL)",
+)
+"""DDL on PostgreSQL (``{manifest}``, ``{chain}``: the tables, composed in as identifiers)."""
+
+POSTGRES_SAVE = (
+    "    WITH inserted AS (\n"
+    "        INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state)\n"
+    "        SELECT e.originator_id, e.originator_version, e.topic, e.state FROM unnest(p_events) AS e\n"
+    "        RETURNING t.notification_id, t.originator_id, t.originator_version, t.state\n"
+    "    ), listed AS (\n"
+    "        INSERT INTO {manifest} (position, originator_id, originator_version, event_hash)\n"
+    "        SELECT notification_id, originator_id, originator_version, sha256(state) FROM inserted\n"
+    "        RETURNING position\n"
+    "    )\n"
+    "    SELECT array_agg(position ORDER BY position) INTO v_positions FROM listed;\n"
+    "    SELECT chain INTO v_previous FROM {chain} ORDER BY last DESC LIMIT 1;\n"
+    "    INSERT INTO {chain} (last, first, count, chain)\n"
+    "        SELECT max(m.position), min(m.position), count(*), sha256(coalesce(v_previous, '\\x{genesis}'::bytea)\n"
+    "            || sha256(string_agg(int8send(m.position) || uuid_send(m.originator_id)\n"
+    "               || int8send(m.originator_version) || m.event_hash, ''::bytea ORDER BY m.position)))\n"
+    "        FROM {manifest} AS m WHERE m.position = ANY(v_positions);\n"
+    "    RETURN QUERY SELECT unnest(v_positions);\n"
+).replace("{genesis}", GENESIS.hex())
+"""The plpgsql that inserts a save's events, lists them in the manifest and chains the save, returning the
+positions in the order of ``p_events`` (declares ``v_positions bigint[]``, ``v_previous bytea``)."""
+
+SQLITE_TABLES = [
+    f"CREATE TABLE IF NOT EXISTS {MANIFEST} (position INTEGER PRIMARY KEY, originator_id TEXT NOT NULL, "
+    "originator_version INTEGER NOT NULL, event_hash BLOB NOT NULL)",
+    f"CREATE TABLE IF NOT EXISTS {CHAIN} (last INTEGER PRIMARY KEY, first INTEGER NOT NULL, count INTEGER NOT NULL, "
+    "chain BLOB NOT NULL)",
+]
+
+
+def sqlite_record(cursor: object, entries: Sequence[tuple[int, UUID, int, bytes]]) -> None:
+    """Record one save in the manifest and the chain, in the events' transaction (SQLite)."""
+    if not entries:
+        return
+    execute = cursor.execute  # type: ignore[attr-defined]
+    ordered = sorted(entries)
+    for position, originator, version, hashed in ordered:
+        execute(f"INSERT INTO {MANIFEST} (position, originator_id, originator_version, event_hash) "  # noqa: S608
+                "VALUES (?, ?, ?, ?)", (position, originator.hex, version, hashed))
+    execute(f"SELECT chain FROM {CHAIN} ORDER BY last DESC LIMIT 1")  # noqa: S608
+    previous = cursor.fetchone()  # type: ignore[attr-defined]
+    chain = next_chain(bytes(previous[0]) if previous else GENESIS, save_digest(ordered))
+    execute(f"INSERT INTO {CHAIN} (last, first, count, chain) VALUES (?, ?, ?, ?)",  # noqa: S608
+            (ordered[-1][0], ordered[0][0], len(ordered), chain))

@@ -1,0 +1,315 @@
+"""``verify``: is the stored history what was written?
+
+Reads the whole log once, in position order, in batches, and checks three
+things from the events themselves:
+
+* **the manifest** (``infrastructure.log_chain``): every event listed is there
+  with the same bytes; an event missing is reported with the record and
+  version the manifest names (a middle event, a record's last event, every
+  event of a record), an event changed or swapped with another is ``altered``,
+  one the manifest never listed is ``inserted``;
+* **the log chain**: each save's chain recomputed from its events matches the
+  stored one (so the manifest and chain tables cannot have been edited to
+  match), and at every signed checkpoint, the chain recomputed from the first
+  event on matches the signed value (so nothing before it was rewritten, even
+  consistently, by someone who cannot sign);
+* **each record's own chain**: versions follow one another and every event's
+  hash links to the one before (``domain.chain``).
+
+Purges destroy keys, never events: a purged record still verifies. Events
+written before the manifest existed are counted as ``unattested`` and checked
+by their record chains only. The result is a ``Report``; ``ok`` is false when
+anything is found, and each finding names the record and version where it can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from domain.chain import GENESIS as RECORD_GENESIS
+from domain.chain import legacy_link, link
+from domain.record import EVENT_TOPICS
+from infrastructure.checkpoints import Checkpoint, CheckpointTable
+from infrastructure.log import open_log_of
+from infrastructure.log_chain import CHAIN, GENESIS, MANIFEST, event_hash, next_chain, save_digest
+from infrastructure.sql import SQL, P
+
+if TYPE_CHECKING:
+    from eventsourcing.persistence import Notification
+
+    from infrastructure.backend import Backend
+    from infrastructure.database import Tx
+
+BATCH = 5000
+PRIORITY = {"removed": 0, "altered": 0, "inserted": 0, "out_of_order": 1, "broken_link": 1, "chain": 2,
+            "checkpoint": 3}
+RECORD_EVENTS = frozenset(EVENT_TOPICS)
+_LEGACY_EXCLUDED = frozenset({"timestamp", "hash", "originator_topic"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    """``removed``, ``altered``, ``inserted``, ``broken_link``, ``out_of_order``, ``chain``, ``checkpoint``."""
+    message: str
+    record_id: str | None = None
+    version: int | None = None
+    position: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "record_id": self.record_id, "version": self.version,
+                "position": self.position, "message": self.message}
+
+
+@dataclass
+class Report:
+    events: int = 0
+    records: int = 0
+    saves: int = 0
+    unattested: int = 0
+    checkpoints: int = 0
+    head: int = 0
+    chain: str = ""
+    """Hex of the log chain recomputed up to ``head``."""
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def sort(self) -> None:
+        """Findings in log order; at one event, what happened to it (removed, altered, inserted) before what
+        followed from it (a broken link, a version out of order)."""
+        self.findings.sort(key=lambda f: (f.position if f.position is not None else -1, PRIORITY.get(f.kind, 9)))
+
+    def first_per_record(self) -> dict[str, Finding]:
+        """Each record's first finding (lowest version; at one version, the event's own fault first)."""
+        first: dict[str, Finding] = {}
+        for finding in sorted(self.findings, key=lambda f: (f.version or 0, PRIORITY.get(f.kind, 9))):
+            if finding.record_id is not None:
+                first.setdefault(finding.record_id, finding)
+        return first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "events": self.events, "records": self.records, "saves": self.saves,
+                "unattested": self.unattested, "checkpoints": self.checkpoints, "head": self.head,
+                "chain": self.chain, "findings": [f.to_dict() for f in self.findings],
+                "first_per_record": {record: f.to_dict() for record, f in self.first_per_record().items()}}
+
+
+@dataclass(frozen=True)
+class Stored:
+    position: int
+    originator: UUID
+    version: int
+    topic: str
+    state: bytes
+
+
+class Verifier:
+    def __init__(self, backend: Backend, *, public_keys: dict[str, Ed25519PublicKey] | None = None,
+                 checkpoints: Sequence[Checkpoint] = ()) -> None:
+        self.backend = backend
+        self.public_keys = dict(public_keys or {})
+        self.extra_checkpoints = list(checkpoints)
+
+    def run(self) -> Report:
+        report = Report()
+        log = open_log_of(self.backend)
+        database = self.backend.database()
+        try:
+            with database.reading() as tx:
+                stored = self._checkpoints(tx)
+            wanted = {c.position for c in [*stored, *self.extra_checkpoints]}
+            recomputed = self._walk(log, database, report, wanted)
+            self._check_checkpoints([*stored, *self.extra_checkpoints], recomputed, report)
+            report.sort()
+        finally:
+            database.close()
+            log.close()
+        return report
+
+    # -- the walk -------------------------------------------------------------------
+
+    def _walk(self, log: Any, database: Any, report: Report, wanted: set[int]) -> dict[int, bytes]:
+        """Check every event up to the last save at the start (later ones are the next run's); the chain
+        recomputed from the events at each wanted position."""
+        with database.reading() as tx:
+            head = tx.one(SQL("SELECT MAX(last) FROM {}").format(self.backend.table(CHAIN)))
+        report.head = int(head[0]) if head and head[0] is not None else 0
+        chains: dict[int, bytes] = {}
+        recomputed = previous = GENESIS
+        records: dict[UUID, tuple[int, str]] = {}
+        for events, manifest, saves in self._windows(log, database, report.head):
+            for event in events.values():
+                self._check_record(event, records, report)
+            covered: set[int] = set()
+            for save in saves:
+                covered.update(p for p in events if save[1] <= p <= save[0])
+                recomputed = next_chain(recomputed, self._check_save(save, events, manifest, previous, report))
+                previous = bytes(save[3])
+                if save[0] in wanted:
+                    chains[save[0]] = recomputed
+            self._uncovered([e for p, e in events.items() if p not in covered], report)
+            report.events += len(events)
+        report.records = len(records)
+        report.chain = recomputed.hex()
+        return chains
+
+    @staticmethod
+    def _uncovered(events: list[Stored], report: Report) -> None:
+        """Events no save lists: before the first save, written before the manifest existed; after it, inserted."""
+        for event in events:
+            if report.saves == 0:
+                report.unattested += 1
+            else:
+                report.findings.append(Finding("inserted", f"{event.originator} version {event.version} at "
+                                               f"position {event.position} was never written by Writ",
+                                               str(event.originator), event.version, event.position))
+
+    def _windows(self, log: Any, database: Any, head: int) -> Iterator[
+            tuple[dict[int, Stored], dict[int, tuple[Any, ...]], list[tuple[Any, ...]]]]:
+        """The log up to ``head`` in batches of saves: their events (by position), manifest rows and chain rows
+        (with no saves at all, the whole log at once, unattested)."""
+        after = 0
+        while after < head or (head == 0 and after == 0):
+            with database.reading() as tx:
+                saves = tx.query(SQL("SELECT last, first, count, chain FROM {} WHERE last > {} ORDER BY last "
+                                     "LIMIT {}").format(self.backend.table(CHAIN), P, P), [after, BATCH])
+                until = int(saves[-1][0]) if saves else head
+                manifest = {int(row[0]): row for row in tx.query(
+                    SQL("SELECT position, originator_id, originator_version, event_hash FROM {} WHERE position > {} "
+                        "AND position <= {} ORDER BY position").format(self.backend.table(MANIFEST), P, P),
+                    [after, until])}
+            events = {n.id: _stored(n) for n in self._events(log, after, until if head else None)}
+            yield events, manifest, [tuple(s) for s in saves]
+            if not saves:
+                return
+            after = until
+
+    def _events(self, log: Any, after: int, until: int | None) -> Iterator[Notification]:
+        position = after
+        while True:
+            batch = log.read(position, BATCH)
+            for notification in batch:
+                if until is not None and notification.id > until:
+                    return
+                yield notification
+            if len(batch) < BATCH:
+                return
+            position = batch[-1].id
+
+    def _check_save(self, save: tuple[Any, ...], events: dict[int, Stored], manifest: dict[int, tuple[Any, ...]],
+                    previous: bytes, report: Report) -> bytes:
+        """Compare one save's events with its manifest rows and its chain row (chained on the stored previous
+        one, so one bad save does not make every later one look bad); the digest of its actual events."""
+        last, first, count, stored_chain = int(save[0]), int(save[1]), int(save[2]), bytes(save[3])
+        report.saves += 1
+        listed = {p: row for p, row in manifest.items() if first <= p <= last}
+        present = {p: e for p, e in events.items() if first <= p <= last}
+        clean = len(listed) == count
+        for position in sorted({*listed, *present}):
+            clean = self._compare(position, listed.get(position), present.get(position), report) and clean
+        actual = save_digest([(p, e.originator, e.version, event_hash(e.state)) for p, e in sorted(present.items())])
+        if clean and next_chain(previous, actual) != stored_chain:
+            report.findings.append(Finding("chain", f"the log chain differs at the save ending at position {last}: "
+                                           "the manifest or chain tables were edited", position=last))
+        return actual
+
+    @staticmethod
+    def _compare(position: int, row: tuple[Any, ...] | None, event: Stored | None, report: Report) -> bool:
+        if row is not None and event is None:
+            record, version = _uuid(row[1]), int(row[2])
+            report.findings.append(Finding("removed", f"{record} version {version} (position {position}) is gone",
+                                           str(record), version, position))
+            return False
+        if row is None and event is not None:
+            report.findings.append(Finding("inserted", f"{event.originator} version {event.version} at position "
+                                           f"{position} was never written by Writ", str(event.originator),
+                                           event.version, position))
+            return False
+        assert row is not None and event is not None
+        if (_uuid(row[1]), int(row[2]), bytes(row[3])) != (event.originator, event.version, event_hash(event.state)):
+            report.findings.append(Finding("altered", f"{event.originator} version {event.version} (position "
+                                           f"{position}) is not what was written", str(event.originator),
+                                           event.version, position))
+            return False
+        return True
+
+    @staticmethod
+    def _check_record(event: Stored, records: dict[UUID, tuple[int, str]], report: Report) -> None:
+        if event.topic not in RECORD_EVENTS:
+            return
+        version, previous = records.get(event.originator, (0, RECORD_GENESIS))
+        try:
+            state = orjson.loads(event.state)
+            expected = _expected_hash(event, state, previous)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            records[event.originator] = (event.version, "")
+            report.findings.append(Finding("altered", f"{event.originator} version {event.version} cannot be read "
+                                           f"({type(exc).__name__})", str(event.originator), event.version,
+                                           event.position))
+            return
+        records[event.originator] = (event.version, state.get("hash", ""))
+        if event.version != version + 1:
+            report.findings.append(Finding("out_of_order", f"{event.originator}: version {event.version} follows "
+                                           f"version {version}", str(event.originator), event.version,
+                                           event.position))
+            return
+        if state.get("hash") != expected:
+            report.findings.append(Finding("broken_link", f"{event.originator} version {event.version}: its hash "
+                                           "does not match its content and the event before it",
+                                           str(event.originator), event.version, event.position))
+
+    # -- checkpoints ----------------------------------------------------------------
+
+    def _checkpoints(self, tx: Tx) -> list[Checkpoint]:
+        table = CheckpointTable(self.backend)
+        table.create(tx)
+        return table.all(tx)
+
+    def _check_checkpoints(self, checkpoints: Iterable[Checkpoint], chains: dict[int, bytes],
+                           report: Report) -> None:
+        for checkpoint in checkpoints:
+            report.checkpoints += 1
+            if not checkpoint.verified_by(self.public_keys):
+                report.findings.append(Finding("checkpoint", f"the checkpoint at position {checkpoint.position} "
+                                               f"is not signed by a known key ({checkpoint.key_id})",
+                                               position=checkpoint.position))
+            elif chains.get(checkpoint.position, b"").hex() != checkpoint.chain:
+                report.findings.append(Finding("checkpoint", f"the log up to position {checkpoint.position} was "
+                                               f"rewritten since its checkpoint signed at {checkpoint.signed_at}",
+                                               position=checkpoint.position))
+
+
+def _expected_hash(event: Stored, state: dict[str, Any], previous: str) -> str:
+    kind = event.topic.rpartition(":")[2]
+    timestamp = datetime.fromisoformat(state["timestamp"])
+    if state.get("state_digest") is None:  # written by Writ 0.1
+        body = {k: v for k, v in state.items() if k not in _LEGACY_EXCLUDED}
+        return legacy_link(previous, record_id=event.originator, version=event.version, kind=kind,
+                           timestamp=timestamp, body=body)
+    return link(previous, record_id=event.originator, version=event.version, kind=kind, timestamp=timestamp,
+                meta=state.get("meta") or {}, body_digest=state.get("body_digest", ""),
+                state_digest=state["state_digest"])
+
+
+def _stored(notification: Notification) -> Stored:
+    return Stored(notification.id, _uuid(notification.originator_id), notification.originator_version,
+                  notification.topic, bytes(notification.state))
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def verify(backend: Backend, **options: Any) -> Report:
+    """Check the whole store (see the module's docstring)."""
+    return Verifier(backend, **options).run()

@@ -1,0 +1,210 @@
+"""``writ verify`` against a store tampered with through raw SQL, on both databases, in its own process.
+
+Each tampering is reported with the record and its first bad version, and the exit status is 1; an untouched
+store (purges included) verifies clean. A consistent rewrite, events and the log's own tables recomputed to
+match, is caught by a checkpoint an auditor kept; a forged checkpoint is caught by its signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import orjson
+import psycopg
+import pytest
+
+from application.service import Writ
+from domain.chain import link
+from infrastructure.log_chain import GENESIS, event_hash, next_chain, save_digest
+from tests.catalogs import principal
+from tests.conftest import PG_URL
+from tests.support import writ_command
+
+CLERK, MANAGER = principal("carol"), principal("maria", "acme", "manager")
+SIGNING = {"WRIT_SIGNING_KEY": base64.b64encode(b"s" * 32).decode()}
+
+
+class Tamperer:
+    """Raw SQL on Writ's tables, as someone with write access to the database (on PostgreSQL, with the
+    append-only triggers switched off for the session, as a superuser can)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.sqlite = database_url.startswith("sqlite")
+        self.path = database_url.removeprefix("sqlite:///")
+        self.schema = database_url.partition("?schema=")[2]
+        self.events = "stored_events" if self.sqlite else f'"{self.schema}".writ_events'
+        self.position = "rowid" if self.sqlite else "notification_id"
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        if self.sqlite:
+            with sqlite3.connect(self.path) as conn:
+                yield conn
+        else:
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute("SET session_replication_role = replica")
+                yield conn
+
+    def table(self, name: str) -> str:
+        return name if self.sqlite else f'"{self.schema}".{name}'
+
+    def key(self, record_id: str) -> Any:
+        return UUID(record_id).hex if self.sqlite else UUID(record_id)
+
+    def mark(self) -> str:
+        return "?" if self.sqlite else "%s"
+
+    def state(self, record_id: str, version: int) -> bytes:
+        m = self.mark()
+        with self.connection() as conn:
+            (state,) = conn.execute(f"SELECT state FROM {self.events} WHERE originator_id = {m} AND "
+                                    f"originator_version = {m}", (self.key(record_id), version)).fetchone()
+        return bytes(state)
+
+    def set_state(self, record_id: str, version: int, state: bytes) -> None:
+        m = self.mark()
+        with self.connection() as conn:
+            conn.execute(f"UPDATE {self.events} SET state = {m} WHERE originator_id = {m} AND originator_version = {m}",
+                         (state, self.key(record_id), version))
+
+    def delete(self, record_id: str, version: int | None = None) -> None:
+        m = self.mark()
+        only = f" AND originator_version = {m}" if version is not None else ""
+        with self.connection() as conn:
+            conn.execute(f"DELETE FROM {self.events} WHERE originator_id = {m}{only}",
+                         (self.key(record_id), *(() if version is None else (version,))))
+
+    def recompute_log_tables(self) -> None:
+        """Rewrite the manifest and chain from the events as they now are: a thorough insider."""
+        with self.connection() as conn:
+            saves = conn.execute(f"SELECT last, first FROM {self.table('writ_log_chain')} ORDER BY last").fetchall()
+            previous = GENESIS
+            for last, first in saves:
+                rows = conn.execute(f"SELECT {self.position}, originator_id, originator_version, state FROM "
+                                    f"{self.events} WHERE {self.position} BETWEEN {self.mark()} AND {self.mark()} "
+                                    f"ORDER BY {self.position}", (first, last)).fetchall()
+                entries = [(int(p), UUID(str(o)), int(v), event_hash(bytes(s))) for p, o, v, s in rows]
+                for position, _, _, hashed in entries:
+                    conn.execute(f"UPDATE {self.table('writ_log_manifest')} SET event_hash = {self.mark()} "
+                                 f"WHERE position = {self.mark()}", (hashed, position))
+                previous = next_chain(previous, save_digest(entries))
+                conn.execute(f"UPDATE {self.table('writ_log_chain')} SET chain = {self.mark()} WHERE last = "
+                             f"{self.mark()}", (previous, last))
+
+
+def verify(database_url: str, *extra: str) -> dict[str, Any]:
+    done = writ_command("verify", "--json", "--database", database_url, *extra, check=False,
+                        env={"WRIT_DATABASE_URL": database_url, **SIGNING})
+    assert done.returncode in (0, 1), done.stderr
+    report = orjson.loads(done.stdout)
+    assert (done.returncode == 0) == report["ok"]
+    return report
+
+
+def first_bad(report: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    """Each record's first finding as the report states it: (kind, version)."""
+    return {record: (f["kind"], f["version"]) for record, f in report["first_per_record"].items()}
+
+
+def history(writ: Writ) -> tuple[str, str]:
+    """Two orders with three events each, a purged one, a refusal (a decision), and a bulk save."""
+    first = writ.create(CLERK, "Order", {"sku": "V-1", "total": "10"}).id
+    second = writ.create(CLERK, "Order", {"sku": "V-2", "total": "20"}).id
+    for record_id in (first, second):
+        writ.patch(CLERK, "Order", record_id, {"quantity": 2})
+        writ.patch(CLERK, "Order", record_id, {"note": "three"})
+    gone = writ.create(CLERK, "Order", {"sku": "V-3", "total": "30"}).id
+    writ.purge(MANAGER, "Order", gone)
+    with pytest.raises(Exception):  # noqa: B017 - any refusal: it is recorded as a decision
+        writ.purge(CLERK, "Order", first)
+    writ.create_many(CLERK, "Order", [{"sku": f"B-{n}", "total": "1"} for n in range(30)])
+    return first, second
+
+
+def test_an_untouched_store_verifies_clean_purges_included(writ: Writ, database_url: str) -> None:
+    history(writ)
+    report = verify(database_url)
+    assert report["ok"] and report["findings"] == [] and report["records"] == 33 and report["unattested"] == 0
+
+
+TAMPERINGS: dict[str, Callable[[Tamperer, str, str], dict[str, tuple[str, int]]]] = {
+    "one byte changed": lambda t, a, b: (t.set_state(a, 2, t.state(a, 2).replace(b'"quantity"', b'"quantitz"', 1)
+                                                     if b'"quantity"' in t.state(a, 2) else
+                                                     t.state(a, 2)[:-2] + b"X" + t.state(a, 2)[-1:]),
+                                         {a: ("altered", 2)})[1],
+    "middle event deleted": lambda t, a, b: (t.delete(a, 2), {a: ("removed", 2)})[1],
+    "two bodies swapped": lambda t, a, b: (_swap(t, a), {a: ("altered", 2)})[1],
+    "last event deleted": lambda t, a, b: (t.delete(b, 3), {b: ("removed", 3)})[1],
+    "whole record deleted": lambda t, a, b: (t.delete(b), {b: ("removed", 1)})[1],
+}
+
+
+def _swap(tamperer: Tamperer, record_id: str) -> None:
+    two, three = tamperer.state(record_id, 2), tamperer.state(record_id, 3)
+    tamperer.set_state(record_id, 2, three)
+    tamperer.set_state(record_id, 3, two)
+
+
+@pytest.mark.parametrize("tampering", list(TAMPERINGS))
+def test_each_tampering_is_named_with_its_record_and_first_bad_version(writ: Writ, database_url: str,
+                                                                       tampering: str) -> None:
+    first, second = history(writ)
+    expected = TAMPERINGS[tampering](Tamperer(database_url), first, second)
+    report = verify(database_url)
+    assert not report["ok"]
+    assert first_bad(report) == expected, report["findings"]
+
+
+def relink(tamperer: Tamperer, record_id: str, versions: range) -> None:
+    """Recompute the record's own chain from ``versions.start`` on, as someone who knows the scheme would."""
+    previous = orjson.loads(tamperer.state(record_id, versions.start - 1))["hash"]
+    for version in versions:
+        state = orjson.loads(tamperer.state(record_id, version))
+        state["hash"] = previous = link(previous, record_id=UUID(record_id), version=version,
+                                        kind="Patched", timestamp=datetime.fromisoformat(state["timestamp"]),
+                                        meta=state["meta"], body_digest=state["body_digest"],
+                                        state_digest=state["state_digest"])
+        tamperer.set_state(record_id, version, orjson.dumps(state))
+
+
+@pytest.mark.parametrize("insider", ["edits the event and the log tables", "also relinks the record's chain"])
+def test_a_rewrite_that_matches_the_log_tables_is_caught_by_a_kept_checkpoint(
+        writ: Writ, database_url: str, tmp_path: Path, insider: str) -> None:
+    first, _ = history(writ)
+    writ_command("checkpoint", "--database", database_url, env={"WRIT_DATABASE_URL": database_url, **SIGNING})
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text(writ_command("checkpoint", "export", "--database", database_url,
+                                 env={"WRIT_DATABASE_URL": database_url, **SIGNING}).stdout)
+    assert verify(database_url, "--checkpoints", str(kept))["ok"]
+
+    tamperer = Tamperer(database_url)
+    state = orjson.loads(tamperer.state(first, 2))
+    state["meta"]["actor"] = "mallory"
+    tamperer.set_state(first, 2, orjson.dumps(state))
+    if insider == "also relinks the record's chain":
+        relink(tamperer, first, range(2, 4))
+    tamperer.recompute_log_tables()
+    report = verify(database_url, "--checkpoints", str(kept))
+    rewritten = [f for f in report["findings"] if f["kind"] == "checkpoint"]
+    assert rewritten and all("rewritten since its checkpoint" in f["message"] for f in rewritten)
+    others = first_bad(report)
+    assert others == ({} if insider == "also relinks the record's chain" else {first: ("broken_link", 2)})
+
+
+def test_a_forged_checkpoint_is_refused(writ: Writ, database_url: str, tmp_path: Path) -> None:
+    history(writ)
+    writ_command("checkpoint", "--database", database_url, env={"WRIT_DATABASE_URL": database_url, **SIGNING})
+    tamperer = Tamperer(database_url)
+    with tamperer.connection() as conn:
+        conn.execute(f"UPDATE {tamperer.table('writ_checkpoints')} SET chain = {tamperer.mark()}",
+                     ("00" * 32,))
+    report = verify(database_url)
+    assert [f["kind"] for f in report["findings"]] == ["checkpoint"]
+    assert "is not signed by a known key" in report["findings"][0]["message"]
