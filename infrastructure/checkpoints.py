@@ -29,7 +29,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from domain.errors import WritError
 from infrastructure.config import ConfigurationError
 from infrastructure.master_keys import create_secret_file, key_id
 from infrastructure.sql import SQL, P
@@ -39,6 +38,9 @@ if TYPE_CHECKING:
 
 TABLE = "writ_checkpoints"
 SCHEMA = "writ.checkpoint/1"
+COLUMNS = ("(position BIGINT PRIMARY KEY, chain TEXT NOT NULL, signed_at TEXT NOT NULL, key_id TEXT NOT NULL, "
+           "signature TEXT NOT NULL, public_key TEXT NOT NULL)")
+"""The checkpoint table's columns, the same on both databases (made with the event store's tables)."""
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,7 @@ class CheckpointTable:
         self.table = backend.table(TABLE)
 
     def create(self, tx: Any) -> None:
-        tx.execute(SQL("CREATE TABLE IF NOT EXISTS {} (position BIGINT PRIMARY KEY, chain TEXT NOT NULL, "
-                       "signed_at TEXT NOT NULL, key_id TEXT NOT NULL, signature TEXT NOT NULL, "
-                       "public_key TEXT NOT NULL)").format(self.table))
+        tx.execute(SQL("CREATE TABLE IF NOT EXISTS {} " + COLUMNS).format(self.table))
 
     def add(self, tx: Any, checkpoint: Checkpoint) -> None:
         tx.execute(SQL("INSERT INTO {} (position, chain, signed_at, key_id, signature, public_key) "
@@ -148,31 +148,3 @@ class CheckpointTable:
                             "ORDER BY position").format(self.table))
         return [Checkpoint(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
-
-def sign_head(backend: Backend, signer: Signer) -> Checkpoint | None:
-    """Verify the whole log, then sign its head and store the checkpoint; None when nothing was saved since
-    the last one. Refuses (``CHECKPOINT_REFUSED``) to sign a log that does not verify."""
-    from infrastructure.verification import verify
-
-    report = verify(backend, public_keys={signer.key_id: signer.private.public_key()})
-    if not report.ok:
-        first = report.findings[0]
-        raise CheckpointRefusedError(f"the log does not verify ({len(report.findings)} findings, first: "
-                                     f"{first.message}); investigate with `writ verify` before signing")
-    database = backend.database()
-    try:
-        with database.transaction() as tx:
-            table = CheckpointTable(backend)
-            table.create(tx)
-            latest = max((c.position for c in table.all(tx)), default=0)
-            if report.head <= latest:
-                return None
-            checkpoint = signer.sign(report.head, bytes.fromhex(report.chain))
-            table.add(tx, checkpoint)
-    finally:
-        database.close()
-    return checkpoint
-
-
-class CheckpointRefusedError(WritError):
-    code = "CHECKPOINT_REFUSED"

@@ -29,6 +29,8 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.errors import ChainBrokenError
 from domain.record import Record
+from infrastructure.checkpoints import COLUMNS as CHECKPOINT_COLUMNS
+from infrastructure.checkpoints import TABLE as CHECKPOINTS
 from infrastructure.key_table import SQLITE_TABLES, after_commit, key_changes, sqlite_apply
 from infrastructure.log_chain import SQLITE_TABLES as LOG_CHAIN_TABLES
 from infrastructure.log_chain import event_hash, sqlite_record
@@ -185,7 +187,8 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
     vault: Vault | None = None
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *SQLITE_TABLES, *LOG_CHAIN_TABLES]
+        return [*super().construct_create_table_statements(), *SQLITE_TABLES, *LOG_CHAIN_TABLES,
+                f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} {CHECKPOINT_COLUMNS}"]
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """The library's insert, with the save's key changes in the same transaction; after a purge, the

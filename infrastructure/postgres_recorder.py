@@ -23,11 +23,14 @@ import psycopg.errors
 from eventsourcing.persistence import InterfaceError as ESInterfaceError
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.persistence import OperationalError as ESOperationalError
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
+from infrastructure.append_only import postgres_guards
+from infrastructure.checkpoints import COLUMNS as CHECKPOINT_COLUMNS
+from infrastructure.checkpoints import TABLE as CHECKPOINTS
 from infrastructure.config import ConfigurationError
 from infrastructure.key_table import (
     POSTGRES_KEY_CHANGES,
@@ -91,6 +94,13 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
         self.sql_create_statements.extend(SQL(statement).format(
             manifest=Identifier(self.datastore.schema, MANIFEST), chain=Identifier(self.datastore.schema, CHAIN))
             for statement in POSTGRES_TABLES)
+        self.sql_create_statements.append(SQL("CREATE TABLE IF NOT EXISTS {} " + CHECKPOINT_COLUMNS).format(
+            Identifier(self.datastore.schema, CHECKPOINTS)))
+        snapshots = PostgresAggregateRecorder(datastore, events_table_name=self.snapshots_table_name)
+        self.sql_create_statements.extend(  # the library's own DDL, so the guards below find the table
+            statement for statement in snapshots.sql_create_statements if "CREATE TYPE" not in statement.as_string())
+        self.sql_create_statements.extend(Composed([SQL(statement)]) for statement in postgres_guards(
+            self.datastore.schema, self.events_table_name, self.snapshots_table_name))
         self.sql_create_statements.append(create_insert_function_sql(
             schema=self.datastore.schema, table=self.events_table_name, function=self.insert_function_name,
             stored_event_type=self.stored_event_type_name, channel=self.channel_name))

@@ -35,8 +35,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from domain.chain import GENESIS as RECORD_GENESIS
 from domain.chain import legacy_link, link
+from domain.errors import WritError
 from domain.record import EVENT_TOPICS
-from infrastructure.checkpoints import Checkpoint, CheckpointTable
+from infrastructure.checkpoints import Checkpoint, CheckpointTable, Signer
 from infrastructure.log import open_log_of
 from infrastructure.log_chain import CHAIN, GENESIS, MANIFEST, event_hash, next_chain, save_digest
 from infrastructure.sql import SQL, P
@@ -313,3 +314,30 @@ def _uuid(value: Any) -> UUID:
 def verify(backend: Backend, **options: Any) -> Report:
     """Check the whole store (see the module's docstring)."""
     return Verifier(backend, **options).run()
+
+
+def sign_head(backend: Backend, signer: Signer) -> Checkpoint | None:
+    """Verify the whole log, then sign its head and store the checkpoint; None when nothing was saved since
+    the last one. Refuses (``CHECKPOINT_REFUSED``) to sign a log that does not verify."""
+    report = verify(backend, public_keys={signer.key_id: signer.private.public_key()})
+    if not report.ok:
+        first = report.findings[0]
+        raise CheckpointRefusedError(f"the log does not verify ({len(report.findings)} findings, first: "
+                                     f"{first.message}); investigate with `writ verify` before signing")
+    database = backend.database()
+    try:
+        with database.transaction() as tx:
+            table = CheckpointTable(backend)
+            table.create(tx)
+            latest = max((c.position for c in table.all(tx)), default=0)
+            if report.head <= latest:
+                return None
+            checkpoint = signer.sign(report.head, bytes.fromhex(report.chain))
+            table.add(tx, checkpoint)
+    finally:
+        database.close()
+    return checkpoint
+
+
+class CheckpointRefusedError(WritError):
+    code = "CHECKPOINT_REFUSED"

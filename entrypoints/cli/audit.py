@@ -21,9 +21,9 @@ from rich.table import Table
 
 from entrypoints.cli.options import console
 from infrastructure.backends import open_backend
-from infrastructure.checkpoints import Checkpoint, CheckpointTable, load_signer, public_key, sign_head
+from infrastructure.checkpoints import Checkpoint, CheckpointTable, load_signer, public_key
 from infrastructure.config import ConfigurationError
-from infrastructure.verification import Report
+from infrastructure.verification import Report, sign_head
 from infrastructure.verification import verify as verify_store
 
 database_option = click.option("--database", "database_url", default=None,
