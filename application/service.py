@@ -24,6 +24,7 @@ from eventsourcing.domain import Aggregate, MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError, Recording
 
 from application.approvals import ApprovalsMixin
+from application.audit import AuditMixin
 from application.bulk import BulkMixin
 from application.decisions import allowed_meta, refused_decision
 from application.door import (
@@ -77,7 +78,7 @@ def needs_approval(verdict: Verdict) -> bool:
     return verdict.action == "require_approval" and all(isinstance(e, ApprovalRequiredError) for e in verdict.errors)
 
 
-class Writ(BulkMixin, ApprovalsMixin, QueriesMixin, Application[UUID]):
+class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID]):
     """Governed, event-sourced writes over the models of one catalog."""
 
     name = "Writ"

@@ -2,8 +2,8 @@
 
 One module per command group: ``records`` (create … decisions), ``views``
 (list), ``approvals``, ``project`` and ``relay`` (the workers), ``keys`` (the
-vault), ``audit`` (verify, checkpoint); ``options`` holds what they
-share. Human tables by default (rich), ``--json`` for machines. Every failure,
+vault), ``audit`` (verify, checkpoint), ``auditors`` (show, diff, audit
+export); ``options`` holds what they share. Human tables by default (rich), ``--json`` for machines. Every failure,
 a usage mistake included, is one line ``error: CODE: message`` on stderr with
 exit status 2 (1 for an interrupted run).
 """
@@ -33,7 +33,9 @@ class WritGroup(click.Group):
     lazy = {"project": "entrypoints.cli.project:project", "relay": "entrypoints.cli.relay:relay",
             "list": "entrypoints.cli.views:list_rows", "approvals": "entrypoints.cli.approvals:approvals",
             "bulk-update": "entrypoints.cli.approvals:bulk_update", "keys": "entrypoints.cli.keys:keys",
-            "verify": "entrypoints.cli.audit:verify", "checkpoint": "entrypoints.cli.audit:checkpoint"}
+            "verify": "entrypoints.cli.audit:verify", "checkpoint": "entrypoints.cli.audit:checkpoint",
+            "show": "entrypoints.cli.auditors:show_record", "diff": "entrypoints.cli.auditors:diff",
+            "audit": "entrypoints.cli.auditors:audit"}
     lazy_groups = ("entrypoints.cli.records:COMMANDS",)
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -116,14 +116,17 @@ def get(model: str, record_id: str, version: int | None, include_deleted: bool, 
 @click.argument("model")
 @click.argument("record_id")
 def history(model: str, record_id: str, as_json: bool, **options: Any) -> None:
-    """Every event of a record: who, why, when, and what changed (streamed: long histories in bounded memory)."""
+    """Every event of a record: who, why, when, under which decision, who approved, and what changed (streamed:
+    long histories in bounded memory)."""
     with session(**options) as (runtime, principal):
         entries = (entry.to_dict() for entry in runtime.writ.iter_history(principal, model, record_id))
         if as_json:
             stream_json_array(entries)
             return
-        keys = ("version", "event", "at", "actor", "purpose", "changes")
-        for chunk in batched(({k: e[k] for k in keys} for e in entries), 200):
+        keys = ("version", "event", "at", "actor", "purpose", "decision_id", "approval", "changes")
+        rows = ({**{k: e[k] for k in keys}, "approval": ", ".join((e["approval"] or {}).get("approvers", []))}
+                for e in entries)
+        for chunk in batched(rows, 200):
             show(list(chunk), False)
 
 
