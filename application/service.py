@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, NoReturn, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, MutableOrImmutableAggregate
@@ -94,6 +94,9 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID
         self.loader = RecordLoader(self.events, self.snapshots, digest)
         self.matcher: Matcher | None = None
         """Finds a bulk update's candidates (``application.ports``); wired in by ``entrypoints.bootstrap``."""
+        self.new_key: Callable[[UUID], None] = lambda _: None
+        """Makes the data key of a record about to be created (its id is new: no key can exist yet), so its
+        digests and seals need no lookup; wired to the vault by the backend."""
         self.closing_too: list[Callable[[], None]] = []
         """Closed with the application (e.g. the vault's connection, wired by the backend)."""
 
@@ -247,7 +250,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID
         assert principal is not None
         if parking:
             return self.park(principal, list(commands), verdicts, versions, idempotency_key, now)
-        stored = [self._result(records[rid], did, None).to_dict() for rid, did in decided]
+        stored = [self._result(records[rid], did, None).to_dict() for rid, did in decided] if idempotency_key else []
         key = self.claim_key(principal, commands, idempotency_key, stored, now)
         recordings = self.save(*records.values(), *key)
         positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
@@ -274,8 +277,10 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID
                 raise verdict.error
             meta = {**allowed_meta(requester, command, verdict, self.catalog.version, None), "approval": approval}
             if isinstance(command, Create):
+                record_id = UUID(body["id"])
+                self.new_key(record_id)
                 record = Record.create(command.model, meta["tenant"], verdict.payload, meta, now,
-                                       record_id=UUID(body["id"]), digest=self.digest)
+                                       record_id=record_id, digest=self.digest)
             else:
                 record = self._apply(command, record, verdict, meta, now)
             records[record.id] = record
@@ -318,7 +323,10 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID
     def _apply(self, command: AnyCommand, record: Record | None, verdict: Verdict,
                meta: dict[str, Any], now: datetime) -> Record:
         if isinstance(command, Create):
-            return Record.create(command.model, meta["tenant"], verdict.payload, meta, now, digest=self.digest)
+            record_id = uuid4()
+            self.new_key(record_id)
+            return Record.create(command.model, meta["tenant"], verdict.payload, meta, now, record_id=record_id,
+                                 digest=self.digest)
         assert record is not None
         _APPLY[type(command)](record, verdict.payload, meta, now, self.digest)
         return record

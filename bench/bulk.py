@@ -27,10 +27,13 @@ from contextlib import contextmanager
 
 import orjson
 import psycopg
+from throwaway_keys import ensure as ensure_keys
 
 from domain.catalog import Catalog
 from domain.principal import Principal
 from entrypoints.bootstrap import Runtime
+
+ensure_keys()
 
 PG_URL = os.environ.get("WRIT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CATALOG = """

@@ -31,6 +31,7 @@ import orjson
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_dumps
+from throwaway_keys import ensure as ensure_keys
 
 from application.service import Writ
 from domain.catalog import Catalog
@@ -39,6 +40,8 @@ from domain.principal import Principal
 from infrastructure.settings import open_writ
 from projections import open_views, open_worker
 from projections.runner import DEFAULT_BATCH_SIZE
+
+ensure_keys()
 
 ROOT = Path(__file__).resolve().parents[1]
 

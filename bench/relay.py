@@ -30,6 +30,7 @@ from contextlib import contextmanager
 import aio_pika
 import orjson
 import psycopg
+from throwaway_keys import ensure as ensure_keys
 
 from application.service import Writ
 from domain.catalog import Catalog
@@ -42,6 +43,8 @@ from infrastructure.bus.sql import Tx, open_database
 from infrastructure.bus.subscriber import Subscriber
 from infrastructure.positions import Positions
 from infrastructure.settings import DEFAULT_AMQP_URL, open_writ
+
+ensure_keys()
 
 PG_URL = os.environ.get("WRIT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 AMQP_URL = os.environ.get("WRIT_AMQP_URL", DEFAULT_AMQP_URL)

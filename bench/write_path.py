@@ -24,6 +24,7 @@ import orjson
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
+from throwaway_keys import ensure as ensure_keys
 
 from application.service import Writ
 from domain.catalog import Catalog
@@ -31,6 +32,8 @@ from domain.principal import Principal
 from domain.record import Record
 from entrypoints.demo import demo_catalog_text
 from infrastructure.settings import open_writ, writ_env
+
+ensure_keys()
 
 PG_URL = os.environ.get("WRIT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -77,7 +80,7 @@ def load_times(writ: Any, principal: Principal, events: int = 3000, reads: int =
     long_lived = uuid.UUID(writ.create(principal, "Order", payload(-2)).id)
     record = writ.repository.get(long_lived)
     for n in range(1, events):
-        record.patch({"quantity": n % 50 + 1}, {"actor": "bench"}, writ.clock())
+        record.patch({"quantity": n % 50 + 1}, {"actor": "bench"}, writ.clock(), writ.digest)
         if n % 100 == 0 or n == events - 1:
             writ.save(record)
     timings = {}

@@ -31,7 +31,7 @@ from uuid import UUID
 
 from infrastructure.config import DatabaseConfig, SQLiteConfig
 from infrastructure.master_keys import load_master_keys
-from infrastructure.sql import SQL, Dialect, Identifier
+from infrastructure.sql import SQL, Composable, Dialect, Identifier
 from infrastructure.vault import Vault
 
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ class Backend(ABC):
             writ = (kind or Writ)(catalog, env=self.env(create_tables=create_tables), clock=clock,
                                   digest=vault.digest)
         self.seal(writ.mapper, writ.recorder)
+        writ.new_key = vault.new_key
         writ.closing_too.append(self.close)
         return writ
 
@@ -114,6 +115,10 @@ class Backend(ABC):
     @abstractmethod
     def uuid_param(self, value: UUID) -> Any:
         """A UUID as this database's key columns take it."""
+
+    @abstractmethod
+    def among(self, column: str, values: list[Any]) -> tuple[Composable, list[Any]]:
+        """``column`` is one of ``values``, as one condition with one parameter (however many values)."""
 
     # -- Writ's own tables ----------------------------------------------------
 

@@ -125,7 +125,7 @@ class OrjsonMapper(Mapper[UUID]):
 
     def _open(self, state: dict[str, Any], topic: str, owner: UUID, version: int) -> None:
         paths = SEALED[topic]
-        if not any(is_sealed(value) for value in peek(state, paths)):
+        if not any(map(is_sealed, peek(state, paths))):
             return  # written before sealing
         if self.vault is None:
             raise RuntimeError("this event store seals data: open it through its backend (it wires the vault)")

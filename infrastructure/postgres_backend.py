@@ -26,7 +26,7 @@ from infrastructure.config import PostgresConfig, postgres_conninfo
 from infrastructure.database import Database, Tx
 from infrastructure.key_table import PARTITIONS
 from infrastructure.locks import WorkerLock, lock_key
-from infrastructure.sql import POSTGRES, SQL, Identifier, P
+from infrastructure.sql import POSTGRES, SQL, Composable, Identifier, P
 from infrastructure.vault import TABLE as KEYS
 from infrastructure.wakeup import Wakeup
 
@@ -153,6 +153,9 @@ class PostgresBackend(Backend):
         rows = tx.query(SQL("SELECT table_name FROM information_schema.tables WHERE table_schema = {}").format(P),
                         (self.schema,))
         return [row[0] for row in rows if row[0].startswith(prefix)]
+
+    def among(self, column: str, values: list[Any]) -> tuple[Composable, list[Any]]:
+        return SQL("{} = ANY({})").format(Identifier(column), P), [values]
 
     def compact(self, tables: list[Identifier], *, views: bool) -> None:
         """``VACUUM FULL`` each table: a deleted row's old version stays in its page until a rewrite."""

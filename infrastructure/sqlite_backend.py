@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import orjson
+
 from infrastructure.backend import Backend
 from infrastructure.config import SQLiteConfig
 from infrastructure.database import Database, Tx
 from infrastructure.locks import FileLock, WorkerLock
 from infrastructure.shredding import truncate_wal
-from infrastructure.sql import SQLITE, Identifier
+from infrastructure.sql import SQL, SQLITE, Composable, Identifier, P
 from infrastructure.vault import TABLE as KEYS
 from infrastructure.wakeup import PollingWakeup, Wakeup
 
@@ -96,6 +98,10 @@ class SQLiteBackend(Backend):
     def tables_like(self, tx: Tx, prefix: str) -> list[str]:
         return [row[0] for row in tx.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?",
                                            (prefix.replace("_", "\\_") + "%",)) if row[0].startswith(prefix)]
+
+    def among(self, column: str, values: list[Any]) -> tuple[Composable, list[Any]]:
+        return (SQL("{} IN (SELECT value FROM json_each({}))").format(Identifier(column), P),
+                [orjson.dumps(values).decode()])
 
     def compact(self, tables: list[Identifier], *, views: bool) -> None:
         """Deleted rows are zeroed as they go (``secure_delete``); what remains is the write-ahead log."""

@@ -18,11 +18,9 @@ key another process destroyed.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.chain import DigestUnavailable
 from infrastructure.master_keys import KEY_BYTES, MasterKeys
-from infrastructure.sql import SQL, P, marks
+from infrastructure.sql import SQL, P
 
 if TYPE_CHECKING:
     from infrastructure.backend import Backend
@@ -43,7 +41,7 @@ TABLE = "writ_keys"
 LINKS = "writ_key_links"
 CACHED = 50_000
 """Unwrapped keys kept per process (about 300 bytes each)."""
-CHUNK = 500
+CHUNK = 20_000
 
 
 class KeyDestroyed(DigestUnavailable):
@@ -52,6 +50,7 @@ class KeyDestroyed(DigestUnavailable):
 
 @dataclass(frozen=True)
 class DataKey:
+    owner: UUID
     cipher: AESGCM
     digest_key: bytes
     wrapped: bytes
@@ -68,63 +67,76 @@ class PendingKeys:
 
 
 class Vault:
+    """Caches are keyed by ``UUID.int`` (hashing a UUID object is a Python call; a bulk update asks for ten
+    thousand keys a dozen times each) and read without the lock (a dict read is atomic); writes take it."""
+
     def __init__(self, masters: MasterKeys, backend: Backend) -> None:
         self.masters, self.backend = masters, backend
         self._database: Database | None = None
-        self._keys: OrderedDict[UUID, DataKey] = OrderedDict()
-        self._pending: dict[UUID, DataKey] = {}
-        self._links: dict[UUID, list[UUID]] = {}
-        self._destroyed: OrderedDict[UUID, None] = OrderedDict()
+        self._keys: dict[int, DataKey] = {}
+        self._pending: dict[int, DataKey] = {}
+        self._links: dict[int, list[UUID]] = {}
+        self._destroyed: dict[int, None] = {}
         self._lock = threading.Lock()
 
     # -- keys for sealing and opening -------------------------------------------------
 
     def cipher(self, owner: UUID) -> AESGCM | None:
         """The owner's cipher, or None when its key is destroyed or was never made."""
-        if owner in self._destroyed:
+        if owner.int in self._destroyed:
             return None
-        found = self._known(owner) or self._fetch([owner]).get(owner)
+        found = self._known(owner) or self._fetch([owner]).get(owner.int)
         return None if found is None else found.cipher
 
     def writing_cipher(self, owner: UUID, covers: Iterable[UUID] = ()) -> AESGCM:
         """The owner's cipher, made now (inserted with the events being saved) when it has none."""
         return self._writing(owner, covers).cipher
 
+    def new_key(self, owner: UUID, covers: Iterable[UUID] = ()) -> None:
+        """Make the key of an aggregate about to be created (a new id: nothing to look up), unless made already."""
+        if self._known(owner) is None:
+            self._make(owner, covers)
+
     def digest(self, owner: UUID, purpose: str, content: Any) -> str:
         """HMAC-SHA256 of the canonical JSON of ``content`` under the owner's digest key."""
         canonical = orjson.dumps([purpose, content], option=orjson.OPT_SORT_KEYS)
-        return hmac.new(self._writing(owner, ()).digest_key, canonical, hashlib.sha256).hexdigest()
+        return hmac.digest(self._writing(owner, ()).digest_key, canonical, "sha256").hex()
 
     def prefetch(self, owners: Iterable[UUID]) -> None:
         """Re-read these owners' keys (a worker's batch): destroyed ones leave the cache."""
-        wanted = list(dict.fromkeys(owners))
+        wanted = list({owner.int: owner for owner in owners}.values())
         found = self._fetch(wanted)
         with self._lock:
             for owner in wanted:
-                if owner not in found and owner not in self._pending:
-                    self._keys.pop(owner, None)
+                if owner.int not in found and owner.int not in self._pending:
+                    self._keys.pop(owner.int, None)
 
     # -- for the recorders ------------------------------------------------------------
 
     def pending(self, owners: Iterable[UUID]) -> PendingKeys:
+        if not self._pending:
+            return PendingKeys()
         with self._lock:
-            made = [o for o in dict.fromkeys(owners) if o in self._pending]
-            return PendingKeys(rows=[(o, self._pending[o].wrapped, self._pending[o].master_id) for o in made],
-                               links=[(record, o) for o in made for record in self._links.get(o, ())])
+            made = [self._pending[n] for n in dict.fromkeys(o.int for o in owners) if n in self._pending]
+            links = [(record, key.owner) for key in made for record in self._links.get(key.owner.int, ())]
+            return PendingKeys(rows=[(key.owner, key.wrapped, key.master_id) for key in made], links=links)
 
     def committed(self, owners: Iterable[UUID]) -> None:
+        if not self._pending:
+            return
         with self._lock:
             for owner in owners:
-                if owner in self._pending:
-                    self._remember(owner, self._pending.pop(owner))
-                    self._links.pop(owner, None)
+                made = self._pending.pop(owner.int, None)
+                if made is not None:
+                    self._remember(made)
+                    self._links.pop(owner.int, None)
 
     def forget(self, owners: Iterable[UUID]) -> None:
         """Keys destroyed by a purge that just committed (and the keys linked to them, which the recorder
         cannot name: the whole cache goes, it refills from the table)."""
         with self._lock:
             for owner in owners:
-                self._pending.pop(owner, None)
+                self._pending.pop(owner.int, None)
             self._keys.clear()
 
     # -- internals --------------------------------------------------------------------
@@ -132,7 +144,7 @@ class Vault:
     def _writing(self, owner: UUID, covers: Iterable[UUID]) -> DataKey:
         found = self._known(owner)
         if found is None:
-            found = self._fetch([owner]).get(owner)
+            found = self._fetch([owner]).get(owner.int)
         if found is None:
             if self._is_destroyed(owner):
                 raise KeyDestroyed(f"the data key of {owner} was destroyed")
@@ -142,56 +154,53 @@ class Vault:
     def _make(self, owner: UUID, covers: Iterable[UUID]) -> DataKey:
         key = os.urandom(KEY_BYTES)
         wrapped, master_id = self.masters.wrap(owner, key)
-        made = _data_key(key, wrapped, master_id)
+        made = _data_key(owner, key, wrapped, master_id)
         with self._lock:
-            self._pending[owner] = made
-            self._links[owner] = list(covers)
+            self._pending[owner.int] = made
+            self._links[owner.int] = list(covers)
         return made
 
     def _known(self, owner: UUID) -> DataKey | None:
-        with self._lock:
-            found = self._pending.get(owner) or self._keys.get(owner)
-            if found is not None and owner in self._keys:
-                self._keys.move_to_end(owner)
-            return found
+        number = owner.int
+        return self._pending.get(number) or self._keys.get(number)
 
-    def _remember(self, owner: UUID, key: DataKey) -> None:
-        self._keys[owner] = key
-        self._keys.move_to_end(owner)
+    def _remember(self, key: DataKey) -> None:
+        """Cache ``key`` (under the lock); past ``CACHED`` keys, the oldest go first."""
+        self._keys[key.owner.int] = key
         while len(self._keys) > CACHED:
-            self._keys.popitem(last=False)
+            del self._keys[next(iter(self._keys))]
 
-    def _fetch(self, owners: list[UUID]) -> dict[UUID, DataKey]:
+    def _fetch(self, owners: list[UUID]) -> dict[int, DataKey]:
         """Live keys of ``owners`` from the table, unwrapped (reusing cached ones whose bytes did not change)."""
-        found: dict[UUID, DataKey] = {}
+        found: dict[int, DataKey] = {}
         for start in range(0, len(owners), CHUNK):
-            chunk = owners[start:start + CHUNK]
-            rows = self._query(SQL("SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND id IN (")
-                               .format(self.backend.table(TABLE)) + marks(len(chunk)) + SQL(")"),
-                               [self.backend.uuid_param(o) for o in chunk])
+            condition, params = self.backend.among("id", [self.backend.uuid_param(o)
+                                                          for o in owners[start:start + CHUNK]])
+            rows = self._query(SQL("SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND {}")
+                               .format(self.backend.table(TABLE), condition), params)
             for raw_id, stored, master_id in rows:
                 owner = raw_id if isinstance(raw_id, UUID) else UUID(raw_id)
-                cached = self._keys.get(owner)
+                cached = self._keys.get(owner.int)
                 wrapped = bytes(stored)
                 if cached is None or cached.wrapped != wrapped:
-                    cached = _data_key(self.masters.unwrap(owner, wrapped, master_id), wrapped, master_id)
-                found[owner] = cached
+                    cached = _data_key(owner, self.masters.unwrap(owner, wrapped, master_id), wrapped, master_id)
+                found[owner.int] = cached
         with self._lock:
-            for owner, key in found.items():
-                self._remember(owner, key)
+            for key in found.values():
+                self._remember(key)
         return found
 
     def _is_destroyed(self, owner: UUID) -> bool:
         """Whether the owner's key was destroyed (remembered: a destroyed key never comes back)."""
-        if owner in self._destroyed:
+        if owner.int in self._destroyed:
             return True
         rows = self._query(SQL("SELECT 1 FROM {} WHERE id = {} AND wrapped IS NULL")
                            .format(self.backend.table(TABLE), P), [self.backend.uuid_param(owner)])
         if rows:
             with self._lock:
-                self._destroyed[owner] = None
+                self._destroyed[owner.int] = None
                 while len(self._destroyed) > CACHED:
-                    self._destroyed.popitem(last=False)
+                    del self._destroyed[next(iter(self._destroyed))]
         return bool(rows)
 
     def _query(self, statement: Any, params: list[Any]) -> list[tuple[Any, ...]]:
@@ -206,5 +215,5 @@ class Vault:
             self._database = None
 
 
-def _data_key(key: bytes, wrapped: bytes, master_id: str) -> DataKey:
-    return DataKey(AESGCM(key), hmac.new(key, b"writ digest key", hashlib.sha256).digest(), wrapped, master_id)
+def _data_key(owner: UUID, key: bytes, wrapped: bytes, master_id: str) -> DataKey:
+    return DataKey(owner, AESGCM(key), hmac.digest(key, b"writ digest key", "sha256"), wrapped, master_id)
