@@ -49,6 +49,10 @@ class EventLog:
         return cast(Sequence[Notification], self.recorder.select_notifications(
             after, limit, topics=topics, inclusive_of_start=False))
 
+    def rows(self, after: int, until: int | None, limit: int) -> list[tuple[int, UUID, int, str, bytes]]:
+        """Raw rows ``(position, originator id, version, topic, state)`` after ``after``, up to ``until``."""
+        return cast(list[tuple[int, UUID, int, str, bytes]], self.recorder.select_rows(after, until, limit))
+
     def decode(self, notification: Notification, *, sealed: bool = False) -> dict[str, Any]:
         """The stored event's attributes as a JSON-native dict, its seals opened (``sealed``: as stored), or its
         data shredded (``infrastructure.sealing``). Call ``prefetch`` with the batch first."""

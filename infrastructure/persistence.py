@@ -164,6 +164,11 @@ class LogQueries(ABC):
     def last_position(self, topics: Sequence[str]) -> int:
         """The position of the newest notification with one of ``topics`` (0 when there is none)."""
 
+    @abstractmethod
+    def select_rows(self, after: int, until: int | None, limit: int) -> list[tuple[int, UUID, int, str, bytes]]:
+        """Raw log rows ``(position, originator id, version, topic, state)`` after ``after`` (up to ``until``),
+        in position order, as plain tuples: what ``writ verify`` reads, every event once."""
+
 
 class Histories(ABC):
     """Many records' histories in two queries (a bulk update loads thousands of records at once)."""
@@ -185,6 +190,14 @@ class Histories(ABC):
 
 class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, Histories):
     vault: Vault | None = None
+
+    def select_rows(self, after: int, until: int | None, limit: int) -> list[tuple[int, UUID, int, str, bytes]]:
+        statement = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "  # noqa: S608
+                     "WHERE rowid > ? ORDER BY rowid LIMIT ?")
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (after, limit))
+            return [(row[0], UUID(row[1]), row[2], row[3], bytes(row[4])) for row in cursor.fetchall()
+                    if until is None or row[0] <= until]
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *SQLITE_TABLES, *LOG_CHAIN_TABLES,

@@ -183,6 +183,16 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
                                  topic=topic, state=state)
                     for notification_id, originator_id, version, topic, state in cursor.fetchall()]
 
+    def select_rows(self, after: int, until: int | None, limit: int) -> list[tuple[int, UUID, int, str, bytes]]:
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {schema}.{table} "
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as cursor:
+            cursor.execute(statement, (after, limit), prepare=True)  # no upper bound in SQL: a range makes the
+            rows = cursor.fetchall()  # planner sort the whole range on a freshly filled table before LIMIT
+        return rows if until is None else [row for row in rows if row[0] <= until]
+
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         statement = SQL(
             "SELECT notification_id FROM {schema}.{table} "

@@ -43,12 +43,13 @@ from infrastructure.log_chain import CHAIN, GENESIS, MANIFEST, event_hash, next_
 from infrastructure.sql import SQL, P
 
 if TYPE_CHECKING:
-    from eventsourcing.persistence import Notification
 
     from infrastructure.backend import Backend
     from infrastructure.database import Tx
 
 BATCH = 5000
+SAVES = 500
+"""Saves per window (a bulk save holds up to the ``rows`` limit of events)."""
 PRIORITY = {"removed": 0, "altered": 0, "inserted": 0, "out_of_order": 1, "broken_link": 1, "chain": 2,
             "checkpoint": 3}
 RECORD_EVENTS = frozenset(EVENT_TOPICS)
@@ -105,13 +106,15 @@ class Report:
                 "first_per_record": {record: f.to_dict() for record, f in self.first_per_record().items()}}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stored:
     position: int
     originator: UUID
     version: int
     topic: str
     state: bytes
+    hashed: bytes
+    """SHA-256 of ``state``: what the manifest lists."""
 
 
 class Verifier:
@@ -147,118 +150,119 @@ class Verifier:
         report.head = int(head[0]) if head and head[0] is not None else 0
         chains: dict[int, bytes] = {}
         recomputed = previous = GENESIS
-        records: dict[UUID, tuple[int, str]] = {}
-        for events, manifest, saves in self._windows(log, database, report.head):
-            for event in events.values():
+        records: dict[int, tuple[int, str]] = {}
+        for events, saves in self._windows(log, database, report.head):
+            for event in events:
                 self._check_record(event, records, report)
-            covered: set[int] = set()
+            at = 0
             for save in saves:
-                covered.update(p for p in events if save[1] <= p <= save[0])
-                recomputed = next_chain(recomputed, self._check_save(save, events, manifest, previous, report))
-                previous = bytes(save[3])
-                if save[0] in wanted:
-                    chains[save[0]] = recomputed
-            self._uncovered([e for p, e in events.items() if p not in covered], report)
+                last, first = int(save[0]), int(save[1])
+                while at < len(events) and events[at].position < first:
+                    self._uncovered(events[at], report)
+                    at += 1
+                end = at
+                while end < len(events) and events[end].position <= last:
+                    end += 1
+                actual = self._check_save(save, events[at:end], previous, database, report)
+                at, recomputed, previous = end, next_chain(recomputed, actual), bytes(save[3])
+                if last in wanted:
+                    chains[last] = recomputed
+            for event in events[at:]:
+                self._uncovered(event, report)
             report.events += len(events)
         report.records = len(records)
         report.chain = recomputed.hex()
         return chains
 
     @staticmethod
-    def _uncovered(events: list[Stored], report: Report) -> None:
-        """Events no save lists: before the first save, written before the manifest existed; after it, inserted."""
-        for event in events:
-            if report.saves == 0:
-                report.unattested += 1
-            else:
-                report.findings.append(Finding("inserted", f"{event.originator} version {event.version} at "
-                                               f"position {event.position} was never written by Writ",
-                                               str(event.originator), event.version, event.position))
+    def _uncovered(event: Stored, report: Report) -> None:
+        """An event no save lists: before the first save, written before the manifest existed; after, inserted."""
+        if report.saves == 0:
+            report.unattested += 1
+        else:
+            report.findings.append(Finding("inserted", f"{event.originator} version {event.version} at "
+                                           f"position {event.position} was never written by Writ",
+                                           str(event.originator), event.version, event.position))
 
-    def _windows(self, log: Any, database: Any, head: int) -> Iterator[
-            tuple[dict[int, Stored], dict[int, tuple[Any, ...]], list[tuple[Any, ...]]]]:
-        """The log up to ``head`` in batches of saves: their events (by position), manifest rows and chain rows
-        (with no saves at all, the whole log at once, unattested)."""
+    def _windows(self, log: Any, database: Any, head: int) -> Iterator[tuple[list[Stored], list[tuple[Any, ...]]]]:
+        """The log up to ``head`` in batches of saves: their events (in position order) and chain rows (with no
+        saves at all, the whole log at once, unattested)."""
         after = 0
         while after < head or (head == 0 and after == 0):
             with database.reading() as tx:
                 saves = tx.query(SQL("SELECT last, first, count, chain FROM {} WHERE last > {} ORDER BY last "
-                                     "LIMIT {}").format(self.backend.table(CHAIN), P, P), [after, BATCH])
-                until = int(saves[-1][0]) if saves else head
-                manifest = {int(row[0]): row for row in tx.query(
-                    SQL("SELECT position, originator_id, originator_version, event_hash FROM {} WHERE position > {} "
-                        "AND position <= {} ORDER BY position").format(self.backend.table(MANIFEST), P, P),
-                    [after, until])}
-            events = {n.id: _stored(n) for n in self._events(log, after, until if head else None)}
-            yield events, manifest, [tuple(s) for s in saves]
+                                     "LIMIT {}").format(self.backend.table(CHAIN), P, P), [after, SAVES])
+            until = int(saves[-1][0]) if saves else (head or None)
+            events = [Stored(*row, event_hash(row[4])) for row in self._rows(log, after, until)]
+            yield events, [tuple(s) for s in saves]
             if not saves:
                 return
-            after = until
+            after = int(saves[-1][0])
 
-    def _events(self, log: Any, after: int, until: int | None) -> Iterator[Notification]:
+    @staticmethod
+    def _rows(log: Any, after: int, until: int | None) -> Iterator[tuple[int, UUID, int, str, bytes]]:
         position = after
         while True:
-            batch = log.read(position, BATCH)
-            for notification in batch:
-                if until is not None and notification.id > until:
-                    return
-                yield notification
-            if len(batch) < BATCH:
+            batch = log.rows(position, until, BATCH)
+            yield from batch
+            if len(batch) < BATCH:  # the last page, or one cut at ``until``
                 return
-            position = batch[-1].id
+            position = batch[-1][0]
 
-    def _check_save(self, save: tuple[Any, ...], events: dict[int, Stored], manifest: dict[int, tuple[Any, ...]],
-                    previous: bytes, report: Report) -> bytes:
-        """Compare one save's events with its manifest rows and its chain row (chained on the stored previous
-        one, so one bad save does not make every later one look bad); the digest of its actual events."""
-        last, first, count, stored_chain = int(save[0]), int(save[1]), int(save[2]), bytes(save[3])
+    def _check_save(self, save: tuple[Any, ...], present: list[Stored], previous: bytes, database: Any,
+                    report: Report) -> bytes:
+        """One save's events against its chain row (chained on the stored previous one, so one bad save does
+        not make every later one look bad); where they differ, its manifest names what changed. Returns the
+        digest of its actual events."""
+        last, first, stored_chain = int(save[0]), int(save[1]), bytes(save[3])
         report.saves += 1
-        listed = {p: row for p, row in manifest.items() if first <= p <= last}
-        present = {p: e for p, e in events.items() if first <= p <= last}
-        clean = len(listed) == count
-        for position in sorted({*listed, *present}):
-            clean = self._compare(position, listed.get(position), present.get(position), report) and clean
-        actual = save_digest([(p, e.originator, e.version, event_hash(e.state)) for p, e in sorted(present.items())])
-        if clean and next_chain(previous, actual) != stored_chain:
+        actual = save_digest([(e.position, e.originator, e.version, e.hashed) for e in present])
+        if next_chain(previous, actual) == stored_chain:
+            return actual
+        with database.reading() as tx:
+            listed = tx.query(SQL("SELECT position, originator_id, originator_version, event_hash FROM {} WHERE "
+                                  "position >= {} AND position <= {} ORDER BY position").format(
+                                      self.backend.table(MANIFEST), P, P), [first, last])
+        rows, found = {int(row[0]): row for row in listed}, {e.position: e for e in present}
+        before = len(report.findings)
+        for position in sorted({*rows, *found}):
+            self._compare(position, rows.get(position), found.get(position), report)
+        if len(report.findings) == before:
             report.findings.append(Finding("chain", f"the log chain differs at the save ending at position {last}: "
-                                           "the manifest or chain tables were edited", position=last))
+                                           "the chain table was edited", position=last))
         return actual
 
     @staticmethod
-    def _compare(position: int, row: tuple[Any, ...] | None, event: Stored | None, report: Report) -> bool:
+    def _compare(position: int, row: tuple[Any, ...] | None, event: Stored | None, report: Report) -> None:
         if row is not None and event is None:
             record, version = _uuid(row[1]), int(row[2])
             report.findings.append(Finding("removed", f"{record} version {version} (position {position}) is gone",
                                            str(record), version, position))
-            return False
-        if row is None and event is not None:
+        elif row is None and event is not None:
             report.findings.append(Finding("inserted", f"{event.originator} version {event.version} at position "
                                            f"{position} was never written by Writ", str(event.originator),
                                            event.version, position))
-            return False
-        assert row is not None and event is not None
-        if (_uuid(row[1]), int(row[2]), bytes(row[3])) != (event.originator, event.version, event_hash(event.state)):
+        elif row is not None and event is not None and not _same(row, event):
             report.findings.append(Finding("altered", f"{event.originator} version {event.version} (position "
                                            f"{position}) is not what was written", str(event.originator),
                                            event.version, position))
-            return False
-        return True
 
     @staticmethod
-    def _check_record(event: Stored, records: dict[UUID, tuple[int, str]], report: Report) -> None:
+    def _check_record(event: Stored, records: dict[int, tuple[int, str]], report: Report) -> None:
         if event.topic not in RECORD_EVENTS:
             return
-        version, previous = records.get(event.originator, (0, RECORD_GENESIS))
+        number = event.originator.int
+        version, previous = records.get(number, (0, RECORD_GENESIS))
         try:
             state = orjson.loads(event.state)
             expected = _expected_hash(event, state, previous)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            records[event.originator] = (event.version, "")
+            records[number] = (event.version, "")
             report.findings.append(Finding("altered", f"{event.originator} version {event.version} cannot be read "
                                            f"({type(exc).__name__})", str(event.originator), event.version,
                                            event.position))
             return
-        records[event.originator] = (event.version, state.get("hash", ""))
+        records[number] = (event.version, state.get("hash", ""))
         if event.version != version + 1:
             report.findings.append(Finding("out_of_order", f"{event.originator}: version {event.version} follows "
                                            f"version {version}", str(event.originator), event.version,
@@ -302,9 +306,9 @@ def _expected_hash(event: Stored, state: dict[str, Any], previous: str) -> str:
                 state_digest=state["state_digest"])
 
 
-def _stored(notification: Notification) -> Stored:
-    return Stored(notification.id, _uuid(notification.originator_id), notification.originator_version,
-                  notification.topic, bytes(notification.state))
+def _same(row: tuple[Any, ...], event: Stored) -> bool:
+    """A manifest row lists this very event: same record, version and bytes."""
+    return bytes(row[3]) == event.hashed and int(row[2]) == event.version and _uuid(row[1]) == event.originator
 
 
 def _uuid(value: Any) -> UUID:
