@@ -11,6 +11,7 @@ from domain.catalog import Catalog
 from domain.principal import Principal
 from entrypoints.bootstrap import Runtime
 from entrypoints.demo_tables import catalog_table, console, decisions, history, refusal, result, rows, step
+from infrastructure.verification import verify
 
 
 def demo_catalog_text() -> str:
@@ -96,5 +97,9 @@ def _projection(runtime: Runtime, clerk: Principal, manager: Principal) -> None:
     console.print(f"  {done.status}: {done.updated_count} records, one decision {done.decision_id}")
     runtime.catch_up()
     rows(views.list(clerk, "Order", filters=[("status", "eq", "placed")], order_by=["-total"]).rows)
+    step("13. An auditor verifies the whole store: every record's chain and the log's, the purge included")
+    report = verify(runtime.backend)
+    console.print(f"  writ verify: [green]{'verified' if report.ok else 'BROKEN'}[/] — {report.events} events of "
+                  f"{report.records} records in {report.saves} saves, {len(report.findings)} findings")
 
 

@@ -133,6 +133,7 @@ class Verifier:
                 stored = self._checkpoints(tx)
             wanted = {c.position for c in [*stored, *self.extra_checkpoints]}
             recomputed = self._walk(log, database, report, wanted)
+            self._check_tail(log, database, report)
             self._check_checkpoints([*stored, *self.extra_checkpoints], recomputed, report)
             report.sort()
         finally:
@@ -173,6 +174,23 @@ class Verifier:
         report.records = len(records)
         report.chain = recomputed.hex()
         return chains
+
+    def _check_tail(self, log: Any, database: Any, report: Report) -> None:
+        """Events past the head the walk stopped at are saves committed since, and every save commits its chain
+        row with its events: so an event there that no chain row read after it covers was put there by hand."""
+        if report.head == 0:  # no save was ever chained: the walk read the whole log, unattested
+            return
+        tail = [(int(row[0]), _uuid(row[1]), int(row[2])) for row in self._rows(log, report.head, None)]
+        if not tail:
+            return
+        with database.reading() as tx:
+            saves = tx.query(SQL("SELECT first, last FROM {} WHERE last > {}").format(self.backend.table(CHAIN), P),
+                             [report.head])
+        covered = sorted((int(first), int(last)) for first, last in saves)
+        for position, record, version in tail:
+            if not any(first <= position <= last for first, last in covered):
+                report.findings.append(Finding("inserted", f"{record} version {version} at position {position} "
+                                               "was never written by Writ", str(record), version, position))
 
     @staticmethod
     def _uncovered(event: Stored, report: Report) -> None:

@@ -31,7 +31,7 @@ def test_the_readme_python_snippets_run_as_written(database_url: str, tmp_path: 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WRIT_DATABASE_URL", database_url)
     (tmp_path / "writ.toml").write_text(blocks("toml")[0])
-    api, runtime, views = (b for b in blocks("python") if "Subscriber(" not in b)
+    api, runtime, views, audit = (b for b in blocks("python") if "Subscriber(" not in b)
     names: dict[str, Any] = {}
     exec(compile(api, "README.md (Python API)", "exec"), names)
     writ, clerk, created, made = names["writ"], names["clerk"], names["created"], names["made"]
@@ -56,6 +56,18 @@ def test_the_readme_python_snippets_run_as_written(database_url: str, tmp_path: 
     assert names["row"]["sku"] == "A-1" and names["row"]["note"] == "ships monday"
     assert [r["sku"] for r in names["page"].rows] == ["A-2"] and [r["sku"] for r in names["more"].rows] == ["A-1"]
     names["views"].close()
+
+    exec(compile(audit, "README.md (audit)", "exec"), names)
+    assert names["report"].ok and names["report"].events > 0 and names["report"].findings == []
+    assert names["first"]["note"] == "ships monday"
+    assert names["changed"]["note"] == {"before": None, "after": "ships monday"}, "the bulk update's patch"
+    assert set(names["changed"]) == {"note", "updated_at"}, "and the auto-set time; nothing else differs"
+    purged = [line for line in names["lines"] if line["id"] == str(created.id)]
+    assert purged[-1]["type"] == "writ.record:Purged", purged
+    payloads = [line for line in purged if "data" in line or "changes" in line]
+    assert len(payloads) >= 3 and all(line["redacted"] for line in payloads)
+    assert all(line.get("data") is None and line.get("changes") is None for line in payloads), \
+        "the export keeps no erased data"
     writ.close()
 
 

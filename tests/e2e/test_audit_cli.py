@@ -5,15 +5,18 @@ purge."""
 from __future__ import annotations
 
 import base64
+import stat
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from tests.catalogs import SHOP_CATALOG
-from tests.support import writ_command
+from tests.conftest import PG_URL
+from tests.support import CliProcess, wait_until, writ_command
 
 CLERK = ["-u", "carol", "-t", "acme", "-r", "clerk", "-p", "phone order"]
 MANAGER = ["-u", "maria", "-t", "acme", "-r", "manager", "-p", "erasure request"]
@@ -63,3 +66,48 @@ def test_an_auditor_reads_diffs_verifies_and_exports(writ: Writ, database_url: s
     after = [orjson.loads(line) for line in writ("audit", "export", "--from", start, "--to",
                                                  datetime.now(UTC).isoformat(), *AUDITOR).splitlines()[:-1]]
     assert [e["redacted"] for e in after] == [True, True, False] and after[0]["data"] is None
+
+
+def checkpoints(env: dict[str, str]) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in writ_command("checkpoint", "export", env=env).stdout.splitlines()]
+
+
+def test_checkpoint_every_keeps_signing_as_the_log_grows(writ: Writ, database_url: str) -> None:
+    env = {"WRIT_DATABASE_URL": database_url, **SIGNING}
+    writ("create", "Order", '{"sku": "EV-1", "total": "1"}', *CLERK)
+    signer = CliProcess("checkpoint", "--every", "1", env=env)
+    try:
+        wait_until(lambda: len(checkpoints(env)) == 1, 60, "the first checkpoint")
+        writ("create", "Order", '{"sku": "EV-2", "total": "2"}', *CLERK)
+        wait_until(lambda: len(checkpoints(env)) == 2, 60, "a checkpoint of the grown log")
+        signer.wait_for_line("nothing saved since the last checkpoint", 60)   # a quiet log is not signed again
+    finally:
+        signer.stop()
+    first, second = checkpoints(env)
+    assert second["position"] > first["position"] and second["chain"] != first["chain"]
+    assert len(checkpoints(env)) == 2
+
+
+def test_the_embedded_default_makes_its_signing_key_once_and_postgresql_needs_one(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/shop.db"
+    catalog = tmp_path / "writ.toml"
+    catalog.write_text(SHOP_CATALOG)
+    writ_command("create", "Order", '{"sku": "SK-1", "total": "1"}', "--catalog", str(catalog), *CLERK,
+                 env={"WRIT_DATABASE_URL": url})
+    first = writ_command("checkpoint", env={"WRIT_DATABASE_URL": url, "WRIT_SIGNING_KEY": ""})
+    assert "signing key" in first.stderr and "shop.db.signing-key" in first.stderr
+    assert stat.S_IMODE((tmp_path / "shop.db.signing-key").stat().st_mode) == 0o600
+    writ_command("create", "Order", '{"sku": "SK-2", "total": "1"}', "--catalog", str(catalog), *CLERK,
+                 env={"WRIT_DATABASE_URL": url})
+    again = writ_command("checkpoint", env={"WRIT_DATABASE_URL": url, "WRIT_SIGNING_KEY": ""})
+    assert "shop.db.signing-key" not in again.stderr
+    kept = checkpoints({"WRIT_DATABASE_URL": url, "WRIT_SIGNING_KEY": ""})
+    assert len({line["public_key"] for line in kept}) == 1 and len(kept) == 2, "the same key signed both"
+
+
+@pytest.mark.postgres
+def test_signing_on_postgresql_needs_a_configured_key(pg_schema: str) -> None:
+    done = writ_command("checkpoint", check=False,
+                        env={"WRIT_DATABASE_URL": f"{PG_URL}?schema={pg_schema}", "WRIT_SIGNING_KEY": ""})
+    assert done.returncode == 2 and done.stderr.startswith("error: CONFIGURATION_INVALID: Signing checkpoints on "
+                                                           "PostgreSQL needs WRIT_SIGNING_KEY")

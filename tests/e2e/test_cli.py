@@ -47,6 +47,7 @@ def test_demo_tells_the_whole_story() -> None:
     assert [(row[1], row[3], row[5]) for row in history] == [
         ("Created", "carol", ""), ("Patched", "carol", ""), ("Patched", "carol", "maria"),
         ("Deleted", "maria", ""), ("Restored", "maria", "")], "the approver is named on the approved change"
+    assert "writ verify: verified — " in result.output and ", 0 findings" in result.output
     decided = table_rows(result.output[result.output.index("10. Every decision"):])
     assert [(row[1], row[2], row[4]) for row in decided] == [
         ("allowed", "create", ""), ("refused", "force_delete", "GRANT_MISSING"),

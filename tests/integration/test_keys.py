@@ -107,3 +107,27 @@ def test_rotation_rewraps_every_key_and_leaves_the_events_alone(database_url: st
                                       env={"WRIT_DATABASE_URL": database_url, "WRIT_MASTER_KEY": new}).stdout)
     assert (after["to_rotate"], sum(after["live"].values())) == (0, 3)
     assert os.environ["WRIT_MASTER_KEY"] not in (old, new)
+
+
+def files_of(schema: str) -> dict[str, int]:
+    """Each key and view table's file node: a rewrite gives a table a new one."""
+    with psycopg.connect(PG_URL) as conn:
+        rows = conn.execute("SELECT relname, relfilenode FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE n.nspname = %s AND c.relkind = 'r' AND (relname LIKE 'writ\\_keys%%' OR "
+                            "relname LIKE 'writ\\_view\\_%%')", (schema,)).fetchall()
+    return dict(rows)
+
+
+@pytest.mark.postgres
+def test_compact_rewrites_every_key_and_view_table(pg_schema: str, catalog_path: Path) -> None:
+    url, key = f"{PG_URL}?schema={pg_schema}", new_master_key()
+    create(url, catalog_path, "C-1", key=key)
+    writ_command("project", "--once", "--catalog", str(catalog_path), env={"WRIT_DATABASE_URL": url,
+                                                                           "WRIT_MASTER_KEY": key})
+    before = files_of(pg_schema)
+    assert "writ_view_order" in before and sum(name.startswith("writ_keys") for name in before) >= 64
+    done = writ_command("keys", "compact", env={"WRIT_DATABASE_URL": url, "WRIT_MASTER_KEY": key})
+    after = files_of(pg_schema)
+    assert done.stdout.strip() == f"rewrote {len(before)} tables"
+    unchanged = [name for name in before if after[name] == before[name]]
+    assert unchanged == [], "every table holding keys or views is rewritten into a new file"

@@ -81,6 +81,14 @@ class Tamperer:
             conn.execute(f"DELETE FROM {self.events} WHERE originator_id = {m}{only}",
                          (self.key(record_id), *(() if version is None else (version,))))
 
+    def append_copy(self, record_id: str, version: int, as_version: int) -> None:
+        """A copy of one of the record's events inserted as a later version, at the end of the log."""
+        m = self.mark()
+        with self.connection() as conn:
+            conn.execute(f"INSERT INTO {self.events} (originator_id, originator_version, topic, state) SELECT "
+                         f"originator_id, {m}, topic, state FROM {self.events} WHERE originator_id = {m} AND "
+                         f"originator_version = {m}", (as_version, self.key(record_id), version))
+
     def recompute_log_tables(self) -> None:
         """Rewrite the manifest and chain from the events as they now are: a thorough insider."""
         with self.connection() as conn:
@@ -143,6 +151,7 @@ TAMPERINGS: dict[str, Callable[[Tamperer, str, str], dict[str, tuple[str, int]]]
     "two bodies swapped": lambda t, a, b: (_swap(t, a), {a: ("altered", 2)})[1],
     "last event deleted": lambda t, a, b: (t.delete(b, 3), {b: ("removed", 3)})[1],
     "whole record deleted": lambda t, a, b: (t.delete(b), {b: ("removed", 1)})[1],
+    "event appended at the end": lambda t, a, b: (t.append_copy(a, 3, 4), {a: ("inserted", 4)})[1],
 }
 
 
