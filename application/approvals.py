@@ -72,7 +72,7 @@ class ApprovalsMixin:
     loader: RecordLoader
     decide_bulk: Callable[..., list[Any]]
     apply_bulk: Callable[..., BulkResult]
-    _record_refusal: Callable[..., None]
+    record_refusal: Callable[..., None]
 
     def park(self, principal: Principal, commands: list[AnyCommand], verdicts: list[Any],
              versions: dict[str, int], idempotency_key: str | None, now: datetime) -> list[WriteResult]:
@@ -254,7 +254,7 @@ class ApprovalsMixin:
 
     def _refuse_approval(self, who: Principal, request: ApprovalRequest, action: str,
                          error: WritError) -> None:
-        self._record_refusal(who, Subject(action, request.model, request.id), None, error, None, "refused")
+        self.record_refusal(who, Subject(action, request.model, request.id), None, error, None, "refused")
         raise error
 
 

@@ -78,7 +78,7 @@ class BulkMixin:
     save: Callable[..., list[Recording[UUID]]]
     digest: Any
     parked_decision: Callable[..., Decision]
-    _record_refusal: Callable[..., None]
+    record_refusal: Callable[..., None]
     _refuse_at_door: Callable[..., Any]
 
     def bulk_update(self, principal: Principal | None, model: str, filters: Sequence[Any], changes: dict[str, Any],
@@ -101,7 +101,7 @@ class BulkMixin:
         decided = self.decide_bulk(who, model, matched, changes, now)
         refused = next(((r, v) for r, v in decided if v.error is not None and v.action != "require_approval"), None)
         if refused is not None:
-            self._record_refusal(who, Subject("bulk_update", model, refused[0].id), refused[1], refused[1].error,
+            self.record_refusal(who, Subject("bulk_update", model, refused[0].id), refused[1], refused[1].error,
                                  idempotency_key, "refused")
             raise refused[1].error  # type: ignore[misc]
         if any(v.action == "require_approval" for _, v in decided):

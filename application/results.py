@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -32,6 +32,8 @@ class WriteResult:
     approval_id: str | None = None
     data: dict[str, Any] | None = None
     replayed: bool = False
+    children: list[str] = field(default_factory=list)
+    """Ids of the child records a nested create made with it (grandchildren under theirs, not here)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,6 +12,7 @@ expected); a lost race on an idempotency key returns the winner's result.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, NoReturn, TypeVar
 from uuid import UUID, uuid4
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError, Recording
@@ -26,6 +28,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 from application.approvals import ApprovalsMixin
 from application.audit import AuditMixin
 from application.bulk import BulkMixin
+from application.compound import Compound
 from application.decisions import allowed_meta, refused_decision
 from application.door import (
     Subject,
@@ -40,6 +43,9 @@ from application.loading import RecordLoader
 from application.ports import Matcher
 from application.queries import QueriesMixin
 from application.results import Evaluation, WriteResult
+from application.staging import Effects, Stager, check_nested_row, split_children
+from application.transaction import Transaction
+from application.unit import Unit, decision_of, unit_record
 from domain.approval import ApprovalRequest
 from domain.catalog import Catalog
 from domain.chain import Digest, plain_digest
@@ -56,6 +62,7 @@ from domain.errors import (
 )
 from domain.idempotency import IdempotencyKey, key_id
 from domain.limits import shown
+from domain.links import Counter, Family
 from domain.pipeline import Verdict, decide
 from domain.principal import Principal
 from domain.record import PURGED, Record
@@ -64,13 +71,9 @@ AnyCommand = Create | RecordCommand
 Clock = Callable[[], datetime]
 CommandT = TypeVar("CommandT", bound=Command)
 
-_APPLY: dict[type[RecordCommand], Callable[[Record, dict[str, Any], dict[str, Any], datetime, Digest], None]] = {
-    Replace: lambda record, payload, meta, now, digest: record.replace(payload, meta, now, digest),
-    Patch: lambda record, payload, meta, now, digest: record.patch(payload, meta, now, digest),
-    Delete: lambda record, _, meta, now, digest: record.delete(meta, now, digest),
-    Restore: lambda record, _, meta, now, digest: record.restore(meta, now, digest),
-    Purge: lambda record, _, meta, now, digest: record.purge(meta, now, digest),
-}
+def plain_index_digest(content: Any) -> str:
+    """An unkeyed digest of unique values, for a store without a vault (tests of the pure service)."""
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def needs_approval(verdict: Verdict) -> bool:
@@ -78,11 +81,12 @@ def needs_approval(verdict: Verdict) -> bool:
     return verdict.action == "require_approval" and all(isinstance(e, ApprovalRequiredError) for e in verdict.errors)
 
 
-class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID]):
+class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Application[UUID]):
     """Governed, event-sourced writes over the models of one catalog."""
 
     name = "Writ"
-    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Record: 100}
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {
+        Record: 100, Counter: 100, Family: 100}
     max_attempts = 12
 
     def __init__(self, catalog: Catalog, env: dict[str, str] | None = None, clock: Clock | None = None,
@@ -97,6 +101,8 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID
         self.new_key: Callable[[UUID], None] = lambda _: None
         """Makes the data key of a record about to be created (its id is new: no key can exist yet), so its
         digests and seals need no lookup; wired to the vault by the backend."""
+        self.index_digest: Callable[[Any], str] = plain_index_digest
+        """Keyed digest of unique values (``UniqueClaim`` ids): the vault's, wired by the backend."""
         self.closing_too: list[Callable[[], None]] = []
         """Closed with the application (e.g. the vault's connection, wired by the backend)."""
 
@@ -110,7 +116,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID
     def create(self, principal: Principal | None, model: str, data: dict[str, Any], *,
                idempotency_key: str | None = None) -> WriteResult:
         """Create one record."""
-        return self.execute(principal, self._build(principal, Create, model, data=data, key=idempotency_key))
+        return self.execute(principal, self.build(principal, Create, model, data=data, key=idempotency_key))
 
     def create_many(self, principal: Principal | None, model: str, rows: Sequence[dict[str, Any]], *,
                     idempotency_key: str | None = None) -> list[WriteResult]:
@@ -119,38 +125,51 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID
             rows = rows_arg(rows, self.catalog.limits)
         except InvalidInputError as error:
             self._refuse_at_door(principal, Subject("create", model), idempotency_key, error)
-        commands = [self._build(principal, Create, model, data=row) for row in rows]
+        commands = [self.build(principal, Create, model, data=row) for row in rows]
         return self.execute_many(principal, commands, idempotency_key=idempotency_key)
 
     def replace(self, principal: Principal | None, model: str, record_id: UUID | str, data: dict[str, Any], *,
                 expected_version: int | None = None, idempotency_key: str | None = None) -> WriteResult:
         """PUT: replace every writable field; omitted optional fields are cleared."""
-        return self.execute(principal, self._build(principal, Replace, model, record_id, data=data,
+        return self.execute(principal, self.build(principal, Replace, model, record_id, data=data,
                                                    version=expected_version, key=idempotency_key))
 
     def patch(self, principal: Principal | None, model: str, record_id: UUID | str, changes: dict[str, Any], *,
               expected_version: int | None = None, idempotency_key: str | None = None) -> WriteResult:
         """PATCH: change only the given fields."""
-        return self.execute(principal, self._build(principal, Patch, model, record_id, changes=changes,
+        return self.execute(principal, self.build(principal, Patch, model, record_id, changes=changes,
                                                    version=expected_version, key=idempotency_key))
 
     def delete(self, principal: Principal | None, model: str, record_id: UUID | str, *,
                expected_version: int | None = None, idempotency_key: str | None = None) -> WriteResult:
         """Soft delete: hidden from projections, kept in the store."""
-        return self.execute(principal, self._build(principal, Delete, model, record_id, version=expected_version,
+        return self.execute(principal, self.build(principal, Delete, model, record_id, version=expected_version,
                                                    key=idempotency_key))
 
     def restore(self, principal: Principal | None, model: str, record_id: UUID | str, *,
                 expected_version: int | None = None, idempotency_key: str | None = None) -> WriteResult:
         """Undo a soft delete."""
-        return self.execute(principal, self._build(principal, Restore, model, record_id, version=expected_version,
+        return self.execute(principal, self.build(principal, Restore, model, record_id, version=expected_version,
                                                    key=idempotency_key))
 
     def purge(self, principal: Principal | None, model: str, record_id: UUID | str, *,
               expected_version: int | None = None, idempotency_key: str | None = None) -> WriteResult:
         """Force delete: append a ``Purged`` tombstone."""
-        return self.execute(principal, self._build(principal, Purge, model, record_id, version=expected_version,
+        return self.execute(principal, self.build(principal, Purge, model, record_id, version=expected_version,
                                                    key=idempotency_key))
+
+    def fail(self, principal: Principal | None, model: str, record_id: UUID | str, reason: str) -> WriteResult:
+        """Mark a record failed: a ``Failed`` event with ``reason`` (a compound operation's parent whose steps
+        broke off). Its data and state stay as they were."""
+        command = self.build(principal, Patch, model, record_id, changes={})
+        record = self._loaded(principal, command, None)
+        if principal is None or record is None or record.model != model:
+            raise RecordNotFoundError(f"{model} {record_id} not found")
+        verdict = Verdict("allow", reasons=("a compound operation failed",))
+        meta = {**allowed_meta(principal, command, verdict, self.catalog.version, None), "operation": "fail"}
+        record.fail(str(reason), meta, self.clock(), self.digest)
+        recordings = self.save(record)
+        return self.result(record, meta["decision_id"], recordings[-1].notification.id)
 
     def execute(self, principal: Principal | None, command: AnyCommand) -> WriteResult:
         key = command.idempotency_key if isinstance(command, Command) else None
@@ -161,7 +180,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID
         """Decide and execute commands atomically, retrying lost races on fresh state."""
         commands = self._checked(principal, commands, idempotency_key)
         for attempt in range(self.max_attempts):
-            replayed = self._replay(principal, commands, idempotency_key)
+            replayed = self.replay(principal, commands, idempotency_key)
             if replayed is not None:
                 return replayed
             try:
@@ -170,11 +189,11 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID
                 if any(c.expected_version is not None for c in commands) or attempt + 1 == self.max_attempts:
                     break
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311 - jitter
-        replayed = self._replay(principal, commands, idempotency_key)
+        replayed = self.replay(principal, commands, idempotency_key)
         if replayed is not None:
             return replayed
         error = VersionConflictError(f"{commands[0].model}: the record changed while this write was decided")
-        self._record_refusal(principal, Subject.of(commands[0]), None, error, idempotency_key, outcome="failed")
+        self.record_refusal(principal, Subject.of(commands[0]), None, error, idempotency_key, outcome="failed")
         raise error
 
     def refuse(self, principal: object, operation: str, model: object, error: WritError, *,
@@ -187,7 +206,12 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID
         """Dry run: the decision, its reasons and the before/after preview. Writes nothing."""
         principal, command = principal_arg(principal), command_arg(command)
         record = None if isinstance(command, Create) else self._load(command.id, principal)
-        verdict = decide(self.catalog, command, principal, record, self.clock())
+        unit = self.unit()
+        spec = self.catalog.models.get(command.model)
+        if spec is not None:
+            command, _ = split_children(spec, command, self.catalog.limits.rows)
+        effects = Effects(self, unit, uuid4() if isinstance(command, Create) else command.id, record)
+        verdict = decide(self.catalog, command, principal, record, self.clock(), effects=effects)
         error = verdict.error
         return Evaluation(
             outcome=verdict.action,
@@ -220,72 +244,120 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID
 
     # -- internals ------------------------------------------------------------
 
+    def unit(self) -> Unit:
+        """An empty unit of work on this store."""
+        return Unit(self.aggregate)
+
+    def transaction(self, principal: Principal | None, *, idempotency_key: str | None = None) -> Transaction:
+        """A unit of work: ``with writ.transaction(principal) as tx:`` — its commands decide as they go and
+        commit as one atomic save when the block ends (nothing, if it raises)."""
+        return Transaction(self, principal, idempotency_key)
+
+    def compound(self, principal: Principal | None, model: str, data: dict[str, Any], *,
+                 idempotency_key: str | None = None) -> Compound:
+        """A parent saved now, whose later steps are saved one by one (``application.compound``)."""
+        return Compound(self, principal, model, data, idempotency_key)
+
+    def stage(self, unit: Unit, principal: Principal | None, command: AnyCommand, key: str | None,
+              now: datetime, *, size: int = 0, record_id: UUID | None = None,
+              extra: dict[str, Any] | None = None, approved: bool = False) -> tuple[Verdict, Record | None]:
+        """Decide ``command`` on the unit's state and, when allowed, stage it with its nested children.
+        Returns the verdict and the staged record (None when the command would park for approval).
+        ``approved``: an approval's execution (a refusal raises, unrecorded: the request records it)."""
+        spec = self.catalog.models.get(command.model)
+        nested: dict[str, list[Any]] = {}
+        if spec is not None:
+            try:
+                command, nested = split_children(spec, command, self.catalog.limits.rows)
+            except InvalidInputError as error:
+                if not approved:
+                    self.record_refusal(principal, Subject.of(command), None, error, key, "refused")
+                raise
+        record = None if isinstance(command, Create) else self.record(unit, command.id, principal) \
+            if approved else unit_record(unit, command.id) or self._loaded(principal, command, key)
+        record_id = record_id or (uuid4() if isinstance(command, Create) else command.id)
+        verdict = decide(self.catalog, command, principal, record, now,
+                         effects=Effects(self, unit, record_id, record))
+        if needs_approval(verdict):
+            if not approved:
+                return verdict, None
+        elif approved and verdict.error is not None:
+            raise verdict.error
+        else:
+            self._refuse_unless_allowed(principal, command, verdict, key, size + verdict.size)
+        assert principal is not None and spec is not None
+        meta = {**allowed_meta(principal, command, verdict, self.catalog.version, key), **(extra or {})}
+        try:
+            staged = self.apply(unit, command, record, verdict.payload, meta, now, record_id)
+        except WritError as error:  # e.g. a cascaded restore whose unique value another record took since
+            if not approved:
+                self.record_refusal(principal, Subject.of(command), verdict, error, key, "refused")
+            raise
+        for name, rows in nested.items():
+            child = spec.children[name]
+            for row in rows:
+                made = Create(model=child.model, data=check_nested_row(row, child.via, staged.id))
+                _, kid = self.stage(unit, principal, made, key, now, extra=extra, approved=approved)
+                assert kid is not None
+                unit.children.setdefault(staged.id, []).append(str(kid.id))
+        return verdict, staged
+
     def _attempt(self, principal: Principal | None, commands: Sequence[AnyCommand],
                  idempotency_key: str | None) -> list[WriteResult]:
         now = self.clock()
-        records: dict[UUID, Record] = {}
+        unit = self.unit()
         versions: dict[str, int] = {}
         verdicts: list[Verdict] = []
-        decided: list[tuple[UUID, str]] = []
         size, parking = 0, False
         for command in commands:
-            record = None if isinstance(command, Create) else records.get(command.id) or self._loaded(
-                principal, command, idempotency_key)
-            if record is not None:
-                versions.setdefault(str(record.id), record.version)
-            verdict = decide(self.catalog, command, principal, record, now)
+            if not isinstance(command, Create):
+                found = unit_record(unit, command.id) or self._loaded(principal, command, idempotency_key)
+                if found is not None:
+                    versions.setdefault(str(found.id), found.version)
+                    unit.touch(found)  # staged as loaded: the stage below reads it from the unit
+            verdict, staged = self.stage(unit, principal, command, idempotency_key, now, size=size)
             verdicts.append(verdict)
             size += verdict.size
-            if needs_approval(verdict):
+            if staged is None:
                 parking = True
-                continue
-            self._refuse_unless_allowed(principal, command, verdict, idempotency_key, size)
-            if parking:
-                continue
-            assert principal is not None
-            meta = allowed_meta(principal, command, verdict, self.catalog.version, idempotency_key)
-            record = self._apply(command, record, verdict, meta, now)
-            records[record.id] = record
-            decided.append((record.id, meta["decision_id"]))
+            elif not parking:
+                unit.decided.append((staged.id, decision_of(staged)))
         assert principal is not None
         if parking:
             return self.park(principal, list(commands), verdicts, versions, idempotency_key, now)
-        stored = [self._result(records[rid], did, None).to_dict() for rid, did in decided] if idempotency_key else []
-        key = self.claim_key(principal, commands, idempotency_key, stored, now)
-        recordings = self.save(*records.values(), *key)
+        return self.commit(unit, principal, commands, idempotency_key, now)
+
+    def commit(self, unit: Unit, principal: Principal, commands: Sequence[AnyCommand], key: str | None,
+               now: datetime) -> list[WriteResult]:
+        """Save everything the unit staged, with the idempotency key's claim, in one atomic save."""
+        results = [self.result(unit.record(rid), did, None, unit) for rid, did in unit.decided]
+        claim = self.claim_key(principal, commands, key, [r.to_dict() for r in results] if key else [], now)
+        recordings = self.save(*unit.aggregates(), *claim)
         positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
-        return [self._result(records[rid], did, positions[rid]) for rid, did in decided]
+        return [self.result(unit.record(rid), did, positions[rid], unit) for rid, did in unit.decided]
 
     def _loaded(self, principal: Principal | None, command: RecordCommand, key: str | None) -> Record | None:
         try:
             return self._load(command.id, principal)
         except ChainBrokenError as broken:
-            self._record_refusal(principal, Subject.of(command), None, broken, key, outcome="failed")
+            self.record_refusal(principal, Subject.of(command), None, broken, key, outcome="failed")
             raise
 
     def _apply_approved(self, request: ApprovalRequest, requester: Principal,
                         loaded: list[tuple[AnyCommand, Record | None]], bodies: list[dict[str, Any]],
-                        now: datetime) -> tuple[list[Record], list[WriteResult]]:
+                        now: datetime) -> tuple[list[Any], list[WriteResult]]:
         """The approved commands decided again, as the requester, and applied (their events carry the approval)."""
-        records: dict[UUID, Record] = {}
-        decided: list[tuple[UUID, str]] = []
-        approval = {"id": str(request.id), "approvers": list(request.approvers)}
+        unit = self.unit()
+        approval = {"approval": {"id": str(request.id), "approvers": list(request.approvers)}}
         for (command, stored), body in zip(loaded, bodies, strict=True):
-            record = None if isinstance(command, Create) else records.get(command.id, stored)
-            verdict = decide(self.catalog, command, requester, record, now)
-            if verdict.error is not None and not needs_approval(verdict):
-                raise verdict.error
-            meta = {**allowed_meta(requester, command, verdict, self.catalog.version, None), "approval": approval}
-            if isinstance(command, Create):
-                record_id = UUID(body["id"])
-                self.new_key(record_id)
-                record = Record.create(command.model, meta["tenant"], verdict.payload, meta, now,
-                                       record_id=record_id, digest=self.digest)
-            else:
-                record = self._apply(command, record, verdict, meta, now)
-            records[record.id] = record
-            decided.append((record.id, meta["decision_id"]))
-        return list(records.values()), [self._result(records[rid], did, None) for rid, did in decided]
+            if stored is not None and stored.id not in unit.staged:
+                unit.touch(stored)
+            record_id = UUID(body["id"]) if isinstance(command, Create) else command.id
+            _, staged = self.stage(unit, requester, command, None, now, record_id=record_id, extra=approval,
+                                   approved=True)
+            assert staged is not None
+            unit.decided.append((staged.id, decision_of(staged)))
+        return unit.aggregates(), [self.result(unit.record(rid), did, None, unit) for rid, did in unit.decided]
 
     def parked_decision(self, principal: Principal, command: AnyCommand, verdict: Verdict, key: str | None,
                         now: datetime) -> Decision:
@@ -307,7 +379,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID
             verdict = Verdict("deny", (error,), (f"{error.code}: {error.message}",))
         if error is not None:
             outcome = "parked" if verdict.action == "require_approval" else "refused"
-            self._record_refusal(principal, Subject.of(command), verdict, error, idempotency_key, outcome)
+            self.record_refusal(principal, Subject.of(command), verdict, error, idempotency_key, outcome)
             raise error
 
     def claim_key(self, principal: Principal | None, commands: Sequence[AnyCommand], key: str | None,
@@ -320,18 +392,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID
         kept = [{**result, "data": None} for result in stored]
         return [IdempotencyKey.claim(principal.tenant_id, principal.user_id, key, fingerprint, kept, now)]
 
-    def _apply(self, command: AnyCommand, record: Record | None, verdict: Verdict,
-               meta: dict[str, Any], now: datetime) -> Record:
-        if isinstance(command, Create):
-            record_id = uuid4()
-            self.new_key(record_id)
-            return Record.create(command.model, meta["tenant"], verdict.payload, meta, now, record_id=record_id,
-                                 digest=self.digest)
-        assert record is not None
-        _APPLY[type(command)](record, verdict.payload, meta, now, self.digest)
-        return record
-
-    def _build(self, principal: object, kind: type[CommandT], model: object, record_id: object = None, *,
+    def build(self, principal: object, kind: type[CommandT], model: object, record_id: object = None, *,
                version: object = None, key: object = None, **body: Any) -> CommandT:
         """The command of a write's arguments; a refusal at the door is recorded like any other."""
         try:
@@ -352,23 +413,24 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID
             self._refuse_at_door(principal, Subject.of(first), key, error)
 
     def _refuse_at_door(self, principal: object, subject: Subject, key: object, error: WritError) -> NoReturn:
-        self._record_refusal(principal, subject, None, error, key, "refused")
+        self.record_refusal(principal, subject, None, error, key, "refused")
         raise error
 
-    def _record_refusal(self, principal: object, subject: Subject, verdict: Verdict | None,
+    def record_refusal(self, principal: object, subject: Subject, verdict: Verdict | None,
                         error: WritError, idempotency_key: object, outcome: str) -> None:
         self.save(refused_decision(principal, subject, verdict, error, self.catalog.version,
                                    idempotency_key, outcome, self.clock()))
 
     @staticmethod
-    def _result(record: Record, decision_id: str, position: int | None) -> WriteResult:
+    def result(record: Record, decision_id: str, position: int | None, unit: Unit | None = None) -> WriteResult:
         return WriteResult(
             status="executed", model=record.model, id=str(record.id),
             version=record.version, state=record.state, position=position, decision_id=decision_id,
             data=record.view() if record.state != "purged" else None,
+            children=unit.children.get(record.id, []) if unit is not None else [],
         )
 
-    def _replay(self, principal: Principal | None, commands: Sequence[AnyCommand],
+    def replay(self, principal: Principal | None, commands: Sequence[AnyCommand],
                 key: str | None) -> list[WriteResult] | None:
         if key is None or principal is None:
             return None
@@ -382,7 +444,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Application[UUID
             error = IdempotencyKeyReusedError(
                 f"Idempotency key {shown(key)} was already used for a different command"
             )
-            self._record_refusal(principal, Subject.of(commands[0]), None, error, key, outcome="refused")
+            self.record_refusal(principal, Subject.of(commands[0]), None, error, key, outcome="refused")
             raise error
         return [self._replayed(result) for result in claimed.results]
 

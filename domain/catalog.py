@@ -21,14 +21,17 @@ from typing import Any, Literal
 
 import orjson
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.approval_rules import ApprovalRules
-from domain.catalog_checks import check_model
+from domain.catalog_checks import check_links, check_model
 from domain.errors import CatalogError, ModelUnknownError
 from domain.fields import CatalogCheckError, FieldSpec, Operation
+from domain.generators import Generator
+from domain.generators import parse as parse_generator
 from domain.limits import Limits
 from domain.policy import ModelPolicy
+from domain.validators import Validator, resolve_validator
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 AUTO_SOURCES = ("principal.user_id", "principal.tenant_id", "now()")
@@ -82,6 +85,15 @@ class Grants(BaseModel):
         return ANY_ROLE in granted or not roles.isdisjoint(granted)
 
 
+class ChildSpec(BaseModel):
+    """A master-detail link: records of ``model`` belong to a parent through their ``via`` field (a uuid)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str
+    via: str
+
+
 class ModelSpec(BaseModel):
     """One model: its fields and everything that governs writing them."""
 
@@ -95,7 +107,22 @@ class ModelSpec(BaseModel):
     policy: ModelPolicy = ModelPolicy()
     grants: Grants = Grants()
     approvals: ApprovalRules = ApprovalRules()
+    generators: dict[str, str] = Field(default_factory=dict)
+    """Field -> template (``domain.generators``): filled by Writ once, on create."""
+    unique: tuple[tuple[str, ...], ...] = ()
+    """Fields (or groups of fields) unique per tenant among live records."""
+    validators: tuple[str, ...] = ()
+    """Names of the catalog's ``validators`` run on every create and update of this model."""
+    children: dict[str, ChildSpec] = Field(default_factory=dict)
+    """Name (the key of nested rows in a create) -> the child model and its field naming the parent."""
     description: str | None = None
+
+    @field_validator("unique", mode="before")
+    @classmethod
+    def _unique_groups(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return tuple((item,) if isinstance(item, str) else item for item in value)
+        return value
 
     @model_validator(mode="after")
     def _check_model(self) -> ModelSpec:
@@ -106,19 +133,27 @@ class ModelSpec(BaseModel):
         return name in ("id", self.tenant_field) or name.startswith("_")
 
     def is_immutable(self, name: str) -> bool:
-        return name in ("id", self.tenant_field) or name in self.immutable
+        return name in ("id", self.tenant_field) or name in self.immutable or name in self.generators
+
+    def is_stamped(self, name: str) -> bool:
+        """Set by Writ, never by the caller: auto-set or generated."""
+        return name in self.auto_set or name in self.generators
+
+    @cached_property
+    def generated(self) -> dict[str, Generator]:
+        return {name: parse_generator(template) for name, template in self.generators.items()}
 
     @cached_property
     def create_defaults(self) -> dict[str, Any]:
         """Normalized defaults of every caller-writable field (None where there is no default)."""
         return {name: None if field.default is None else field.normalize(name, field.default)
-                for name, field in self.fields.items() if name not in self.auto_set}
+                for name, field in self.fields.items() if not self.is_stamped(name)}
 
     @cached_property
     def kept_on_update(self) -> tuple[str, ...]:
         """Fields an update keeps as stored: immutable, auto-set, or not writable on update."""
         return tuple(name for name, field in self.fields.items()
-                     if self.is_immutable(name) or name in self.auto_set or not field.writable_on_op("update"))
+                     if self.is_immutable(name) or self.is_stamped(name) or not field.writable_on_op("update"))
 
     def auto_fields(self, operation: Operation) -> dict[str, AutoSet]:
         return {name: rule for name, rule in self.auto_set.items() if operation in rule.on}
@@ -146,12 +181,15 @@ class Catalog(BaseModel):
 
     models: dict[str, ModelSpec]
     limits: Limits = Limits()
+    validators: dict[str, str] = Field(default_factory=dict)
+    """Name -> ``module:function``: a callable (record, principal) -> errors (``domain.validators``)."""
 
     @model_validator(mode="after")
     def _check_catalog(self) -> Catalog:
         for name in self.models:
             if not MODEL_NAME_PATTERN.match(name):
                 raise ValueError(f"model name {name!r} must be letters, digits and underscores")
+        check_links(self)
         try:
             self.version  # noqa: B018 - computed now: every decision records it
         except Exception as exc:  # e.g. a str with a lone surrogate, or a value JSON cannot hold
@@ -162,6 +200,17 @@ class Catalog(BaseModel):
     def version(self) -> str:
         canonical = orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(canonical).hexdigest()[:16]
+
+    @cached_property
+    def parents(self) -> dict[str, tuple[str, str]]:
+        """Child model -> (its parent model, the field naming the parent)."""
+        return {child.model: (name, child.via) for name, spec in self.models.items()
+                for child in spec.children.values()}
+
+    @cached_property
+    def checks(self) -> dict[str, Validator]:
+        """Every named validator, imported."""
+        return {name: resolve_validator(name, target) for name, target in self.validators.items()}
 
     def model(self, name: str) -> ModelSpec:
         try:

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 
 from domain.fields import NAME_PATTERN, CatalogCheckError, FieldSpec
+from domain.generators import FITS
+from domain.generators import parse as parse_generator
 from domain.policy import POLICY_OPERATIONS, STATES, AllOf, Comparison, Condition, split_field
 
 if TYPE_CHECKING:
-    from domain.catalog import ModelSpec
+    from domain.catalog import Catalog, ModelSpec
 
 AUTO_SOURCE_TYPES = {"principal.user_id": "str", "principal.tenant_id": "str", "now()": "datetime"}
 """The one field type each built-in auto-set source fits (``principal.<attr>`` can be anything)."""
@@ -33,7 +35,72 @@ def check_model(spec: ModelSpec) -> None:
     _check_lists(spec)
     _check_required(spec)
     _check_auto_set(spec)
+    _check_generators(spec)
+    _check_unique(spec)
     _check_policy(spec)
+
+
+def check_links(catalog: Catalog) -> None:
+    """What spans models: children point at declared models through a uuid field, no model is its own
+    ancestor or has two parents, and every validator a model names is declared."""
+    parents: dict[str, str] = {}
+    for name, spec in catalog.models.items():
+        for key, child in spec.children.items():
+            where = f"models.{name}.children.{key}"
+            if not NAME_PATTERN.match(key) or key in spec.fields:
+                raise CatalogCheckError(where, f"{key!r} must be a field-like name no field of {name!r} uses")
+            if child.model not in catalog.models:
+                raise CatalogCheckError(where, f"child model {child.model!r} is not declared")
+            via = catalog.models[child.model].fields.get(child.via)
+            if via is None or via.type != "uuid":
+                raise CatalogCheckError(where, f"{child.model}.{child.via} must be a declared uuid field")
+            if child.model in parents:
+                raise CatalogCheckError(where, f"{child.model!r} already belongs to {parents[child.model]!r}")
+            parents[child.model] = name
+    for name, parent in parents.items():
+        seen, model = {name}, parent
+        while model in parents:
+            if model in seen:
+                raise CatalogCheckError(f"models.{name}", "its children form a cycle")
+            seen.add(model)
+            model = parents[model]
+    for name, spec in catalog.models.items():
+        for index, validator in enumerate(spec.validators):
+            if validator not in catalog.validators:
+                raise CatalogCheckError(f"models.{name}.validators.{index}",
+                                        f"validator {validator!r} is not declared in [validators]")
+    catalog.checks  # noqa: B018 - imported now: a validator that does not import fails at load
+
+
+def _check_generators(spec: ModelSpec) -> None:
+    for name, template in spec.generators.items():
+        key = f"generators.{name}"
+        if name not in spec.fields:
+            raise CatalogCheckError(key, f"generators names undeclared field {name!r}")
+        if name in spec.auto_set or name in spec.required:
+            raise CatalogCheckError(key, f"field {name!r} is generated; it cannot also be auto-set or required")
+        try:
+            generator = parse_generator(template)
+        except ValueError as exc:
+            raise CatalogCheckError(key, str(exc)) from None
+        field_type = spec.fields[name].type
+        if field_type not in FITS[generator.kind]:
+            raise CatalogCheckError(key, f"{{{generator.kind}}} makes {' or '.join(FITS[generator.kind])} values; "
+                                    f"field {name!r} is {field_type}")
+        if generator.source is not None and (generator.source not in spec.fields or generator.source == name):
+            raise CatalogCheckError(key, f"{generator.kind} reads {generator.source!r}, which is not another "
+                                    "declared field")
+
+
+def _check_unique(spec: ModelSpec) -> None:
+    for index, names in enumerate(spec.unique):
+        unknown = [name for name in names if name not in spec.fields]
+        if not names or unknown or len(set(names)) != len(names):
+            raise CatalogCheckError(f"unique.{index}", "unique lists declared fields, each once: "
+                                    f"{', '.join(unknown) or 'none given'}")
+        for name in names:
+            if spec.fields[name].type in ("json", "list"):
+                raise CatalogCheckError(f"unique.{index}", f"{name!r} is {spec.fields[name].type}: not comparable")
 
 
 def _check_names(spec: ModelSpec) -> None:

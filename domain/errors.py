@@ -134,6 +134,27 @@ class UniqueViolationError(ValidationError):
 class ValidationFailedError(ValidationError):
     code = "VALIDATION_FAILED"
 
+    def __init__(self, message: str, *, field: str | None = None,
+                 problems: list[ValidationFailedError] | None = None) -> None:
+        super().__init__(message, field=field)
+        self.problems = problems or []
+        """Every problem the custom validators found, when this error stands for several."""
+
+    @classmethod
+    def of(cls, problems: list[ValidationFailedError]) -> ValidationFailedError:
+        """One error listing every problem (its field is theirs when they all name one)."""
+        if len(problems) == 1:
+            return problems[0]
+        fields = {problem.field for problem in problems}
+        return cls(f"{len(problems)} problems: " + "; ".join(p.message for p in problems),
+                   field=fields.pop() if len(fields) == 1 else None, problems=problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        if self.problems:
+            body["problems"] = [problem.to_dict() for problem in self.problems]
+        return body
+
 
 class NotFoundError(WritError):
     """Nothing by that name is visible to this principal."""

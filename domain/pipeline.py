@@ -9,14 +9,16 @@ state → field rules → conditional policy (deny, or require approval). The
 catalog's limits are checked in the stages they concern: the principal's
 fields with the principal, each value by the field rules, and the record as
 the command would leave it (its encoded size, ``Verdict.size``) right after
-them. Any ``WritError`` raised on the way is a refusal too, never an escape.
+them. Then what needs the store, through the ``Effects`` port: generated values
+on create, then uniqueness and a child's parent; then the custom validators.
+Any ``WritError`` raised on the way is a refusal too, never an escape.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 
@@ -31,6 +33,7 @@ from domain.errors import (
     RecordNotDeletedError,
     RecordNotFoundError,
     UnauthenticatedError,
+    ValidationFailedError,
     VersionConflictError,
     WriteDeniedError,
     WritError,
@@ -40,6 +43,7 @@ from domain.policy import PolicyOperation
 from domain.principal import Principal
 from domain.record import DELETED, Record
 from domain.rules import check_create, check_update, stamp
+from domain.validators import run_validators
 
 Action = Literal["allow", "deny", "require_approval"]
 
@@ -60,6 +64,20 @@ class Verdict:
         return self.errors[0] if self.errors else None
 
 
+class Effects(Protocol):
+    """What deciding a command needs from the store (``application.unit``): reads, and proposals that are
+    kept only if the command is executed."""
+
+    def generate(self, spec: ModelSpec, model: str, principal: Principal, payload: dict[str, Any],
+                 now: datetime) -> dict[str, Any]:
+        """The values of the model's generated fields for a new record with ``payload``."""
+
+    def conflicts(self, spec: ModelSpec, command: Create | RecordCommand, principal: Principal,
+                  state: dict[str, Any]) -> list[WritError]:
+        """What stands in the way of leaving the record in ``state``: a unique value another live record
+        holds, a parent that is not there."""
+
+
 class _Refused(Exception):  # noqa: N818 - internal control flow, never escapes decide()
     def __init__(self, *errors: WritError, reasons: tuple[str, ...] = (), **preview: Any) -> None:
         self.errors = errors
@@ -76,12 +94,14 @@ def decide(
     operation: PolicyOperation | None = None,
     *,
     principal_checked: bool = False,
+    effects: Effects | None = None,
 ) -> Verdict:
     """The verdict on ``command`` (``operation``: the grant and policy to decide it under, when not the
     command's own; a bulk update decides each record's patch under ``bulk_update``, and checks its
     principal once: ``principal_checked``)."""
     try:
-        return _decide(catalog, command, principal, record, now, operation or command.operation, principal_checked)
+        return _decide(catalog, command, principal, record, now, operation or command.operation, principal_checked,
+                       effects)
     except _Refused as refused:
         reasons = refused.reasons + tuple(f"{e.code}: {e.message}" for e in refused.errors)
         return Verdict("deny", refused.errors, reasons, **refused.preview)
@@ -92,6 +112,7 @@ def decide(
 def _decide(
     catalog: Catalog, command: Create | RecordCommand, principal: Principal | None,
     record: Record | None, now: datetime, operation: PolicyOperation, principal_checked: bool = False,
+    effects: Effects | None = None,
 ) -> Verdict:
     if not principal_checked or principal is None:
         principal = _check_principal(principal, catalog.limits)
@@ -104,6 +125,16 @@ def _decide(
     before = None if isinstance(command, Create) else _check_record(command, principal, record)
     payload, after = _apply_field_rules(spec, command, principal, before, now, catalog.limits)
     size = _check_size(command, before, after, catalog.limits)
+    if effects is not None:
+        if isinstance(command, Create) and spec.generators:
+            payload = after = {**payload, **effects.generate(spec, command.model, principal, payload, now)}
+        state = before if isinstance(command, Restore) else after
+        if state is not None and (conflicts := effects.conflicts(spec, command, principal, state)):
+            raise _Refused(*conflicts, before=before, after=after)
+    if spec.validators and after is not None:
+        problems = run_validators(spec.validators, catalog.checks, after, principal)
+        if problems:
+            raise _Refused(ValidationFailedError.of(problems), before=before, after=after)
     action, reason = spec.policy.resolve(operation, before, after, spec.typed)
     if action == "deny":
         raise _Refused(WriteDeniedError(f"Policy denies this {operation}"), reasons=(reason,),

@@ -34,18 +34,18 @@ def check_create(
     errors += [
         _not_writable(name, "set by Writ, not by the caller")
         for name in data
-        if name in spec.auto_set or spec.is_system(name)
+        if spec.is_stamped(name) or spec.is_system(name)
     ]
     errors += [
         _not_writable(name, "not writable on create")
         for name, field in spec.fields.items()
-        if name in data and name not in spec.auto_set and not field.writable_on_op("create")
+        if name in data and not spec.is_stamped(name) and not field.writable_on_op("create")
     ]
     if errors:
         return {}, errors
     defaults = spec.create_defaults
     missing = [name for name in spec.required
-               if name not in spec.auto_set and data.get(name, defaults.get(name)) is None]
+               if not spec.is_stamped(name) and data.get(name, defaults.get(name)) is None]
     if missing:
         return {}, [_missing(missing)]
     normalized, errors = _normalize(spec, data, limits, explicit=set(data))
@@ -62,12 +62,12 @@ def check_update(
     errors += [
         _not_writable(name, "set by Writ, not by the caller")
         for name in payload
-        if name in spec.auto_set or (spec.is_system(name) and not spec.is_immutable(name))
+        if spec.is_stamped(name) or (spec.is_system(name) and not spec.is_immutable(name))
     ]
     errors += [
         _not_writable(name, "not writable on update")
         for name in changed
-        if name in spec.fields and name not in spec.auto_set and not spec.is_immutable(name)
+        if name in spec.fields and not spec.is_stamped(name) and not spec.is_immutable(name)
         and not spec.fields[name].writable_on_op("update")
     ]
     if errors:

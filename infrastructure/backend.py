@@ -88,6 +88,7 @@ class Backend(ABC):
                                   digest=vault.digest)
         self.seal(writ.mapper, writ.recorder)
         writ.new_key = vault.new_key
+        writ.index_digest = vault.index_digest
         writ.closing_too.append(self.close)
         return writ
 

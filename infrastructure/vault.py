@@ -42,6 +42,9 @@ LINKS = "writ_key_links"
 CACHED = 50_000
 """Unwrapped keys kept per process (about 300 bytes each)."""
 CHUNK = 20_000
+INDEX_OWNER = UUID("5a1d7e11-0000-4000-8000-00000000beef")
+"""The owner of the deployment's index key: it keys the digests that name unique values (``UniqueClaim``
+ids), so the store holds no value, nor a plain hash of one; a purge never destroys it."""
 
 
 class KeyDestroyed(DigestUnavailable):
@@ -101,6 +104,26 @@ class Vault:
         """HMAC-SHA256 of the canonical JSON of ``content`` under the owner's digest key."""
         canonical = orjson.dumps([purpose, content], option=orjson.OPT_SORT_KEYS)
         return hmac.digest(self._writing(owner, ()).digest_key, canonical, "sha256").hex()
+
+    def index_digest(self, content: Any) -> str:
+        """HMAC-SHA256 of ``content`` under the index key (made once per store, by whichever process first
+        needs it: inserted if absent, then read back, so racing processes end up with the same key)."""
+        key = self._known(INDEX_OWNER) or self._fetch([INDEX_OWNER]).get(INDEX_OWNER.int) or self._shared_index()
+        canonical = orjson.dumps(["index", content], option=orjson.OPT_SORT_KEYS)
+        return hmac.digest(key.digest_key, canonical, "sha256").hex()
+
+    def _shared_index(self) -> DataKey:
+        wrapped, master_id = self.masters.wrap(INDEX_OWNER, os.urandom(KEY_BYTES))
+        if self._database is None:
+            self._database = self.backend.database()
+        with self._database.transaction() as tx:
+            tx.execute(SQL("INSERT INTO {} (id, wrapped, master_key) VALUES ({}, {}, {}) ON CONFLICT DO NOTHING")
+                       .format(self.backend.table(TABLE), P, P, P),
+                       [self.backend.uuid_param(INDEX_OWNER), wrapped, master_id])
+        found = self._fetch([INDEX_OWNER]).get(INDEX_OWNER.int)
+        if found is None:
+            raise KeyDestroyed("the index key is missing from the key table")
+        return found
 
     def prefetch(self, owners: Iterable[UUID]) -> None:
         """Re-read these owners' keys (a worker's batch): destroyed ones leave the cache."""

@@ -126,3 +126,121 @@ def principal(
 ) -> Principal:
     """A principal for tests (default role: clerk)."""
     return Principal(user_id=user, tenant_id=tenant, roles=frozenset(roles or ("clerk",)), purpose=purpose)
+
+
+SALES_CATALOG = """
+[validators]
+discount_within_total = "tests.sales_rules:discount_within_total"
+weekend_needs_note = "tests.sales_rules:weekend_needs_note"
+explodes = "tests.sales_rules:explodes"
+
+[models.Sale]
+required = ["title", "total"]
+validators = ["discount_within_total", "weekend_needs_note", "explodes"]
+
+[models.Sale.fields]
+number = { type = "str", nullable = true }
+slug = { type = "str", nullable = true }
+title = { type = "str", max_length = 200 }
+title_md5 = { type = "str", nullable = true }
+ref = { type = "uuid", nullable = true }
+placed_at = { type = "datetime", nullable = true }
+seq = { type = "int", nullable = true }
+total = { type = "decimal", min = 0 }
+discount = { type = "decimal", nullable = true }
+channel = { type = "str", nullable = true }
+note = { type = "str", nullable = true }
+
+[models.Sale.generators]
+number = "{counter:ORD-{YYYY}-{NNNN}}"
+slug = "{slugify:title}"
+title_md5 = "{md5:title}"
+ref = "{uuid}"
+placed_at = "{timestamp}"
+seq = "{sequence}"
+
+[models.Sale.children]
+items = { model = "SaleItem", via = "sale_id" }
+
+[models.Sale.policy]
+create = [{ action = "deny", when = { field = "total", op = "eq", value = "13" } }, "allow"]
+update = [{ action = "require_approval", when = { field = "after.total", op = "gt", value = "10000" } }, "allow"]
+delete = "allow"
+restore = "allow"
+force_delete = "allow"
+
+[models.Sale.grants]
+create = ["clerk", "manager"]
+update = ["clerk", "manager"]
+delete = ["manager"]
+restore = ["manager"]
+force_delete = ["manager"]
+read_deleted = ["manager"]
+
+[models.SaleItem]
+required = ["sale_id", "sku"]
+
+[models.SaleItem.fields]
+sale_id = { type = "uuid" }
+sku = { type = "str", max_length = 40 }
+qty = { type = "int", min = 1, default = 1 }
+
+[models.SaleItem.children]
+notes = { model = "ItemNote", via = "item_id" }
+
+[models.SaleItem.policy]
+create = "allow"
+update = "allow"
+delete = "allow"
+restore = "allow"
+force_delete = "allow"
+
+[models.SaleItem.grants]
+create = ["clerk", "manager"]
+update = ["clerk", "manager"]
+delete = ["manager"]
+restore = ["manager"]
+force_delete = ["manager"]
+read_deleted = ["manager"]
+
+[models.ItemNote]
+[models.ItemNote.fields]
+item_id = { type = "uuid" }
+text = { type = "str" }
+
+[models.ItemNote.policy]
+create = "allow"
+delete = "allow"
+restore = "allow"
+force_delete = "allow"
+
+[models.ItemNote.grants]
+create = ["*"]
+delete = ["manager"]
+restore = ["manager"]
+force_delete = ["manager"]
+
+[models.Member]
+required = ["email"]
+unique = ["email", ["region", "code"]]
+
+[models.Member.fields]
+email = { type = "str", max_length = 200 }
+region = { type = "str", nullable = true }
+code = { type = "str", nullable = true }
+name = { type = "str", nullable = true }
+
+[models.Member.policy]
+create = "allow"
+update = "allow"
+delete = "allow"
+restore = "allow"
+force_delete = "allow"
+
+[models.Member.grants]
+create = ["*"]
+update = ["*"]
+delete = ["*"]
+restore = ["*"]
+force_delete = ["*"]
+"""

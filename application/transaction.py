@@ -1,0 +1,173 @@
+"""The unit of work: many commands, over many records and models, in one atomic save.
+
+::
+
+    with writ.transaction(clerk) as tx:
+        order = tx.create("Order", {"sku": "LAMP-42", "total": "89.90"})
+        tx.create("OrderItem", {"order_id": order.id, "sku": "BULB", "qty": 2})
+        with tx.savepoint():           # if this block raises, only its changes are discarded
+            tx.patch("Stock", stock_id, {"count": 7})
+
+Each command is decided when it is called, on the unit's state: it sees what the commands before it
+staged (the order above exists for its item; a counter gives the next number). A refused command raises
+at once (its refusal is recorded, as any refusal is) and stages nothing; the block may catch it and go
+on. When the block ends the unit commits as one save: events, decisions (inside the events), counters,
+unique claims and the idempotency key together. If the block raises, nothing is saved. A conflict at
+commit re-decides every kept command on fresh state, with the same record ids, and saves all of them or
+none; a command that no longer passes fails the whole unit with its error. ``tx.results`` holds the
+committed results (positions, and values a re-decision changed, such as counter numbers).
+
+A command that needs approval cannot wait inside a unit of work: it is refused with
+``APPROVAL_REQUIRED`` (send it on its own to park it).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+from eventsourcing.persistence import IntegrityError
+
+from application.door import Subject, key_arg, principal_arg
+from application.unit import decision_of
+from domain.commands import Create, Delete, Patch, Purge, RecordCommand, Replace, Restore
+from domain.errors import ApprovalRequiredError, InvalidInputError, VersionConflictError
+from domain.principal import Principal
+
+if TYPE_CHECKING:
+    from application.results import WriteResult
+    from application.service import Writ
+
+AnyCommand = Create | RecordCommand
+
+
+class Transaction:
+    def __init__(self, writ: Writ, principal: Principal | None, idempotency_key: str | None) -> None:
+        self.writ, self.principal, self.key = writ, principal, idempotency_key
+        self.unit = writ.unit()
+        self.now = writ.clock()
+        self.results: list[WriteResult] = []
+        """After commit: each kept command's result, in order."""
+        self._kept: list[tuple[AnyCommand, UUID]] = []
+        self._state = "new"
+
+    # -- the block ----------------------------------------------------------------------------
+
+    def __enter__(self) -> Transaction:
+        try:
+            principal_arg(self.principal)
+            key_arg(self.key, self.writ.catalog.limits)
+        except InvalidInputError as error:
+            self.writ.refuse(self.principal, "transaction", "", error, idempotency_key=self.key)
+        self._state = "open"
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if kind is not None:
+            self._state = "discarded"
+            return
+        self._state = "committing"
+        try:
+            self.results = self._commit()
+        finally:
+            self._state = "done"
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Transaction]:
+        """A block whose changes are discarded, alone, if it raises (the exception goes on to the caller)."""
+        self._require_open()
+        depth, kept = self.unit.begin(), len(self._kept)
+        try:
+            yield self
+        except BaseException:
+            self.unit.rollback(depth)
+            del self._kept[kept:]
+            raise
+        self.unit.release(depth)
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def create(self, model: str, data: dict[str, Any]) -> WriteResult:
+        return self.execute(self.writ.build(self.principal, Create, model, data=data))
+
+    def replace(self, model: str, record_id: UUID | str, data: dict[str, Any], *,
+                expected_version: int | None = None) -> WriteResult:
+        return self.execute(self.writ.build(self.principal, Replace, model, record_id, data=data,
+                                            version=expected_version))
+
+    def patch(self, model: str, record_id: UUID | str, changes: dict[str, Any], *,
+              expected_version: int | None = None) -> WriteResult:
+        return self.execute(self.writ.build(self.principal, Patch, model, record_id, changes=changes,
+                                            version=expected_version))
+
+    def delete(self, model: str, record_id: UUID | str, *, expected_version: int | None = None) -> WriteResult:
+        return self.execute(self.writ.build(self.principal, Delete, model, record_id, version=expected_version))
+
+    def restore(self, model: str, record_id: UUID | str, *, expected_version: int | None = None) -> WriteResult:
+        return self.execute(self.writ.build(self.principal, Restore, model, record_id, version=expected_version))
+
+    def purge(self, model: str, record_id: UUID | str, *, expected_version: int | None = None) -> WriteResult:
+        return self.execute(self.writ.build(self.principal, Purge, model, record_id, version=expected_version))
+
+    def execute(self, command: AnyCommand) -> WriteResult:
+        """Decide ``command`` now, on the unit's state, and stage it (its result has no position until commit)."""
+        self._require_open()
+        record_id = uuid4() if isinstance(command, Create) else command.id
+        depth = self.unit.begin()
+        try:
+            staged = self._stage(command, record_id)
+        except BaseException:
+            self.unit.rollback(depth)
+            raise
+        self.unit.release(depth)
+        self._kept.append((command, record_id))
+        return self.writ.result(staged, self.unit.decided[-1][1], None, self.unit)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _stage(self, command: AnyCommand, record_id: UUID) -> Any:
+        verdict, staged = self.writ.stage(self.unit, self.principal, command, None, self.now, record_id=record_id)
+        if staged is None:
+            error = ApprovalRequiredError(f"Policy requires approval for this {command.operation}; a unit of work "
+                                          "cannot wait for one: send the command on its own to park it")
+            self.writ.record_refusal(self.principal, Subject.of(command), verdict, error, self.key, "refused")
+            raise error
+        self.unit.decided.append((staged.id, decision_of(staged)))
+        return staged
+
+    def _commit(self) -> list[WriteResult]:
+        if not self._kept:
+            return []
+        assert self.principal is not None
+        commands = [command for command, _ in self._kept]
+        for attempt in range(self.writ.max_attempts):
+            replayed = self.writ.replay(self.principal, commands, self.key)
+            if replayed is not None:
+                return replayed
+            try:
+                return self.writ.commit(self.unit, self.principal, commands, self.key, self.now)
+            except IntegrityError:
+                if any(c.expected_version is not None for c in commands) or attempt + 1 == self.writ.max_attempts:
+                    break
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311 - jitter
+                self._restage()
+        error = VersionConflictError(f"{commands[0].model}: records of this unit of work changed while it was "
+                                     "decided; nothing was saved")
+        self.writ.record_refusal(self.principal, Subject.of(commands[0]), None, error, self.key, "failed")
+        raise error
+
+    def _restage(self) -> None:
+        """Every kept command decided again on fresh state, with the record ids its results gave."""
+        self.unit, self.now = self.writ.unit(), self.writ.clock()
+        for command, record_id in self._kept:
+            self._stage(command, record_id)
+
+    def _require_open(self) -> None:
+        if self._state != "open":
+            raise InvalidInputError(f"This unit of work is {self._state}: use it inside its with block")
