@@ -16,6 +16,7 @@ import hashlib
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, NoReturn, TypeVar
 from uuid import UUID, uuid4
@@ -321,7 +322,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
             if staged is None:
                 parking = True
             elif not parking:
-                unit.decided.append((staged.id, decision_of(staged)))
+                unit.decided.append(self.result(staged, decision_of(staged), None, unit))
         assert principal is not None
         if parking:
             return self.park(principal, list(commands), verdicts, versions, idempotency_key, now)
@@ -330,11 +331,11 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
     def commit(self, unit: Unit, principal: Principal, commands: Sequence[AnyCommand], key: str | None,
                now: datetime) -> list[WriteResult]:
         """Save everything the unit staged, with the idempotency key's claim, in one atomic save."""
-        results = [self.result(unit.record(rid), did, None, unit) for rid, did in unit.decided]
-        claim = self.claim_key(principal, commands, key, [r.to_dict() for r in results] if key else [], now)
+        claim = self.claim_key(principal, commands, key, [r.to_dict() for r in unit.decided] if key else [], now)
         recordings = self.save(*unit.aggregates(), *claim)
-        positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
-        return [self.result(unit.record(rid), did, positions[rid], unit) for rid, did in unit.decided]
+        positions = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
+                     for r in recordings}
+        return [replace(r, position=positions[UUID(r.id), r.version or 0]) for r in unit.decided]
 
     def _loaded(self, principal: Principal | None, command: RecordCommand, key: str | None) -> Record | None:
         try:
@@ -356,8 +357,8 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
             _, staged = self.stage(unit, requester, command, None, now, record_id=record_id, extra=approval,
                                    approved=True)
             assert staged is not None
-            unit.decided.append((staged.id, decision_of(staged)))
-        return unit.aggregates(), [self.result(unit.record(rid), did, None, unit) for rid, did in unit.decided]
+            unit.decided.append(self.result(staged, decision_of(staged), None, unit))
+        return unit.aggregates(), list(unit.decided)
 
     def parked_decision(self, principal: Principal, command: AnyCommand, verdict: Verdict, key: str | None,
                         now: datetime) -> Decision:
@@ -432,6 +433,19 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
 
     def replay(self, principal: Principal | None, commands: Sequence[AnyCommand],
                 key: str | None) -> list[WriteResult] | None:
+        claimed = self.claimed(principal, key)
+        if claimed is None:
+            return None
+        if claimed.fingerprint != fingerprint_of(commands):
+            error = IdempotencyKeyReusedError(
+                f"Idempotency key {shown(claimed.key)} was already used for a different command"
+            )
+            self.record_refusal(principal, Subject.of(commands[0]), None, error, key, outcome="refused")
+            raise error
+        return [self.replayed(result) for result in claimed.results]
+
+    def claimed(self, principal: Principal | None, key: str | None) -> IdempotencyKey | None:
+        """The claim of an idempotency key, if a write has used it."""
         if key is None or principal is None:
             return None
         claimed: Any
@@ -440,15 +454,9 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
         except AggregateNotFoundError:
             return None
         assert isinstance(claimed, IdempotencyKey)
-        if claimed.fingerprint != fingerprint_of(commands):
-            error = IdempotencyKeyReusedError(
-                f"Idempotency key {shown(key)} was already used for a different command"
-            )
-            self.record_refusal(principal, Subject.of(commands[0]), None, error, key, outcome="refused")
-            raise error
-        return [self._replayed(result) for result in claimed.results]
+        return claimed
 
-    def _replayed(self, stored: dict[str, Any]) -> WriteResult:
+    def replayed(self, stored: dict[str, Any]) -> WriteResult:
         position_of = getattr(self.recorder, "position_of", None)
         origin = (stored["approval_id"], 1) if stored.get("approval_id") else (stored["id"], stored["version"])
         position = position_of(UUID(origin[0]), origin[1]) if position_of else None

@@ -36,7 +36,13 @@ from eventsourcing.persistence import IntegrityError
 from application.door import Subject, key_arg, principal_arg
 from application.unit import decision_of
 from domain.commands import Create, Delete, Patch, Purge, RecordCommand, Replace, Restore
-from domain.errors import ApprovalRequiredError, InvalidInputError, VersionConflictError
+from domain.errors import (
+    ApprovalRequiredError,
+    IdempotencyKeyReusedError,
+    InvalidInputError,
+    VersionConflictError,
+)
+from domain.limits import shown
 from domain.principal import Principal
 
 if TYPE_CHECKING:
@@ -54,6 +60,9 @@ class Transaction:
         self.results: list[WriteResult] = []
         """After commit: each kept command's result, in order."""
         self._kept: list[tuple[AnyCommand, UUID]] = []
+        self._replaying: list[dict[str, Any]] | None = None
+        """The first run's results, when the idempotency key was used: the block's commands are matched
+        against that run's, not decided again."""
         self._state = "new"
 
     # -- the block ----------------------------------------------------------------------------
@@ -64,6 +73,8 @@ class Transaction:
             key_arg(self.key, self.writ.catalog.limits)
         except InvalidInputError as error:
             self.writ.refuse(self.principal, "transaction", "", error, idempotency_key=self.key)
+        claimed = self.writ.claimed(self.principal, self.key)
+        self._replaying = None if claimed is None else list(claimed.results)
         self._state = "open"
         return self
 
@@ -119,17 +130,31 @@ class Transaction:
         """Decide ``command`` now, on the unit's state, and stage it (its result has no position until commit)."""
         self._require_open()
         record_id = uuid4() if isinstance(command, Create) else command.id
+        if self._replaying is not None:
+            return self._replay(command, record_id)
         depth = self.unit.begin()
         try:
-            staged = self._stage(command, record_id)
+            self._stage(command, record_id)
         except BaseException:
             self.unit.rollback(depth)
             raise
         self.unit.release(depth)
         self._kept.append((command, record_id))
-        return self.writ.result(staged, self.unit.decided[-1][1], None, self.unit)
+        return self.unit.decided[-1]
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _replay(self, command: AnyCommand, record_id: UUID) -> WriteResult:
+        """The first run's result for this command (the whole unit's fingerprint is compared at the end)."""
+        assert self._replaying is not None
+        index = len(self._kept)
+        self._kept.append((command, record_id))
+        if index >= len(self._replaying):
+            error = IdempotencyKeyReusedError(f"Idempotency key {shown(self.key or '')} was already used for a "
+                                              "different unit of work")
+            self.writ.record_refusal(self.principal, Subject.of(command), None, error, self.key, "refused")
+            raise error
+        return self.writ.replayed(self._replaying[index])
 
     def _stage(self, command: AnyCommand, record_id: UUID) -> Any:
         verdict, staged = self.writ.stage(self.unit, self.principal, command, None, self.now, record_id=record_id)
@@ -138,7 +163,7 @@ class Transaction:
                                           "cannot wait for one: send the command on its own to park it")
             self.writ.record_refusal(self.principal, Subject.of(command), verdict, error, self.key, "refused")
             raise error
-        self.unit.decided.append((staged.id, decision_of(staged)))
+        self.unit.decided.append(self.writ.result(staged, decision_of(staged), None, self.unit))
         return staged
 
     def _commit(self) -> list[WriteResult]:
@@ -150,6 +175,8 @@ class Transaction:
             replayed = self.writ.replay(self.principal, commands, self.key)
             if replayed is not None:
                 return replayed
+            if self._replaying is not None:  # the claim vanished? never: keys are append-only
+                raise IdempotencyKeyReusedError("the idempotency key's claim could not be read back")
             try:
                 return self.writ.commit(self.unit, self.principal, commands, self.key, self.now)
             except IntegrityError:

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from application.results import WriteResult
 from domain.record import Record
 
 Loader = Callable[[UUID], Any]
@@ -33,8 +34,8 @@ class Unit:
     def __init__(self, load: Loader) -> None:
         self._load = load
         self.staged: dict[UUID, Aggregate] = {}
-        self.decided: list[tuple[UUID, str]] = []
-        """(record id, decision id) of each executed command, in order: what the results report."""
+        self.decided: list[WriteResult] = []
+        """Each executed command's result as it was staged, in order (positions come with the save)."""
         self.children: dict[UUID, list[str]] = {}
         """Parent id -> the ids of the children its nested create made."""
         self._savepoints: list[_Savepoint] = []

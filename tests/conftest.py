@@ -18,7 +18,7 @@ import pytest
 from application.service import Writ
 from domain.catalog import Catalog
 from infrastructure.settings import open_writ
-from tests.catalogs import SHOP_CATALOG
+from tests.catalogs import SALES_CATALOG, SHOP_CATALOG
 
 PG_URL = os.environ.get("WRIT_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 AMQP_URL = os.environ.get("WRIT_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -75,5 +75,18 @@ def catalog() -> Catalog:
 @pytest.fixture
 def writ(catalog: Catalog, database_url: str) -> Iterator[Writ]:
     app = open_writ(catalog, database_url)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def sales_catalog() -> Catalog:
+    return Catalog.from_toml(SALES_CATALOG, source="tests/catalogs.py")
+
+
+@pytest.fixture
+def sales(sales_catalog: Catalog, database_url: str) -> Iterator[Writ]:
+    """Writ over the sales catalog: generators, children, unique fields, validators."""
+    app = open_writ(sales_catalog, database_url)
     yield app
     app.close()

@@ -5,14 +5,18 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from uuid import UUID
 
+import psycopg
 import pytest
+from eventsourcing.persistence import Notification
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,3 +86,30 @@ class CliProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._collector.join(10)
+
+
+def stored_rows(database_url: str) -> list[Notification]:
+    """Every row of the events table, by a plain query on a connection of our own."""
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
+            rows = conn.execute("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+                                "ORDER BY rowid").fetchall()
+    else:
+        base, _, schema = database_url.partition("?schema=")
+        with psycopg.connect(base) as conn:
+            rows = conn.execute(f'SELECT notification_id, originator_id, originator_version, topic, state '
+                                f'FROM "{schema}".writ_events ORDER BY notification_id').fetchall()
+    return [Notification(id=row[0], originator_id=UUID(str(row[1])), originator_version=row[2], topic=row[3],
+                         state=bytes(row[4])) for row in rows]
+
+
+def saves(database_url: str) -> list[tuple[int, int]]:
+    """Each save's (first, last) position, from the log chain Writ writes in the save's own transaction."""
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
+            rows = conn.execute("SELECT first, last FROM writ_log_chain ORDER BY last").fetchall()
+    else:
+        base, _, schema = database_url.partition("?schema=")
+        with psycopg.connect(base) as conn:
+            rows = conn.execute(f'SELECT first, last FROM "{schema}".writ_log_chain ORDER BY last').fetchall()
+    return [(int(first), int(last)) for first, last in rows]

@@ -8,12 +8,10 @@ library's own method (which Writ's overrides), so the override keeps the library
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-import psycopg
 import pytest
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
@@ -21,6 +19,7 @@ from application.service import Writ
 from domain.errors import GrantMissingError
 from domain.record import EVENT_TOPICS
 from tests.catalogs import principal
+from tests.support import stored_rows
 
 
 def library_select(writ: Writ) -> ApplicationRecorder:
@@ -54,21 +53,6 @@ ARGUMENTS = [
     {"start": 1, "limit": 100, "topics": ["writ.record:Patched", "writ.record:Deleted"]},
     {"start": 3, "limit": 4, "stop": 12, "topics": list(EVENT_TOPICS), "inclusive_of_start": False},
 ]
-
-
-def stored_rows(database_url: str) -> list[Notification]:
-    """Every row of the events table, by a plain query on a connection of our own."""
-    if database_url.startswith("sqlite"):
-        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
-            rows = conn.execute("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
-                                "ORDER BY rowid").fetchall()
-    else:
-        base, _, schema = database_url.partition("?schema=")
-        with psycopg.connect(base) as conn:
-            rows = conn.execute(f'SELECT notification_id, originator_id, originator_version, topic, state '
-                                f'FROM "{schema}".writ_events ORDER BY notification_id').fetchall()
-    return [Notification(id=row[0], originator_id=UUID(str(row[1])), originator_version=row[2], topic=row[3],
-                         state=bytes(row[4])) for row in rows]
 
 
 def expected(rows: list[Notification], start: int | None, limit: int, stop: int | None = None,

@@ -1,0 +1,204 @@
+"""Units of work, savepoints and compound operations, on both databases.
+
+The oracle for "nothing was saved" is the events table itself, read with a connection of our own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter as Tally
+from typing import Any
+
+import pytest
+
+from application.service import Writ
+from domain.errors import (
+    ApprovalRequiredError,
+    RecordNotFoundError,
+    UniqueViolationError,
+    ValidationFailedError,
+    VersionConflictError,
+    WriteDeniedError,
+)
+from tests.catalogs import principal
+from tests.support import saves, stored_rows
+
+CLERK, MANAGER = principal("carol", "acme", "clerk"), principal("maria", "acme", "manager")
+
+
+def topics(database_url: str) -> Tally[str]:
+    return Tally(row.topic for row in stored_rows(database_url))
+
+
+def records(database_url: str) -> int:
+    return sum(1 for row in stored_rows(database_url) if row.topic == "writ.record:Created")
+
+
+def test_a_unit_spans_models_sees_its_own_changes_and_commits_in_one_save(sales: Writ, database_url: str) -> None:
+    member = sales.create(CLERK, "Member", {"email": "m@x"})
+    with sales.transaction(CLERK) as tx:
+        sale = tx.create("Sale", {"title": "Desk", "total": "100"})
+        item = tx.create("SaleItem", {"sale_id": sale.id, "sku": "LEG", "qty": 4})  # sees the staged sale
+        tx.patch("SaleItem", item.id, {"qty": 5})                                    # and the staged item
+        tx.patch("Member", member.id, {"name": "Mo"})
+        assert sale.position is None and sales.get(CLERK, "Member", member.id)["name"] is None, "nothing yet"
+    positions = [result.position for result in tx.results]
+    assert [r.model for r in tx.results] == ["Sale", "SaleItem", "SaleItem", "Member"]
+    assert all(p is not None for p in positions)
+    first, last = saves(database_url)[-1]
+    saved = [row for row in stored_rows(database_url) if first <= row.id <= last]
+    assert all(first <= p <= last for p in positions if p is not None), "one save holds the whole unit"
+    assert Tally(row.topic for row in saved) == Tally({
+        "writ.record:Created": 2, "writ.record:Patched": 2, "writ.family:Created": 1, "writ.family:Adopted": 1,
+        "writ.counter:Created": 2, "writ.counter:Advanced": 2, "writ.unique:Created": 1, "writ.unique:Claimed": 1}), \
+        "records, the family, both counters (number, sequence) and the slug's claim"
+    assert sales.get(CLERK, "SaleItem", item.id)["qty"] == 5 and sales.get(CLERK, "Member", member.id)["name"] == "Mo"
+    assert tx.results[1].version == 1 and tx.results[2].version == 2
+
+
+def test_a_block_that_raises_leaves_nothing_at_all(sales: Writ, database_url: str) -> None:
+    sales.create(CLERK, "Sale", {"title": "first", "total": "1"})  # ORD-…-0001
+    before = topics(database_url)
+    with pytest.raises(RuntimeError, match="changed my mind"), sales.transaction(CLERK) as tx:
+        tx.create("Sale", {"title": "second", "total": "2"})
+        tx.create("Member", {"email": "gone@x"})
+        raise RuntimeError("changed my mind")
+    assert topics(database_url) == before, "no events, no decision marked executed, no counter advanced"
+    assert sales.create(CLERK, "Sale", {"title": "third", "total": "3"}).data["number"].endswith("-0002")
+    assert sales.create(CLERK, "Member", {"email": "gone@x"}).status == "executed", "its unique claim was never kept"
+
+
+def test_a_failing_savepoint_is_discarded_alone(sales: Writ, database_url: str) -> None:
+    with sales.transaction(CLERK) as tx:
+        kept = tx.create("Sale", {"title": "kept", "total": "1"})
+        with pytest.raises(ValueError, match="inner"), tx.savepoint():
+            tx.create("Sale", {"title": "discarded", "total": "2"})
+            tx.patch("Sale", kept.id, {"note": "from the discarded block"})
+            tx.create("Member", {"email": "inner@x"})
+            raise ValueError("inner")
+        with tx.savepoint():
+            tx.patch("Sale", kept.id, {"note": "kept note"})
+        last = tx.create("Sale", {"title": "after", "total": "3"})
+    assert [r.data["number"][-4:] for r in tx.results if r.model == "Sale" and r.version == 1] == ["0001", "0002"]
+    assert sales.get(CLERK, "Sale", kept.id)["note"] == "kept note"
+    assert sales.get(CLERK, "Sale", last.id)["number"].endswith("-0002"), "the discarded create took no number"
+    assert "discarded" not in str([sales.get(CLERK, "Sale", r.id)["title"] for r in tx.results if r.model == "Sale"])
+    assert records(database_url) == 2
+    sales.create(CLERK, "Member", {"email": "inner@x"})  # the discarded claim was never kept
+
+
+def test_a_refused_command_raises_at_once_and_the_unit_goes_on(sales: Writ, database_url: str) -> None:
+    with sales.transaction(CLERK) as tx:
+        tx.create("Sale", {"title": "ok", "total": "1"})
+        with pytest.raises(WriteDeniedError):
+            tx.create("Sale", {"title": "unlucky", "total": "13"})
+        with pytest.raises(ValidationFailedError):
+            tx.create("Sale", {"title": "bad", "total": "1", "discount": "2"})
+        tx.create("Sale", {"title": "ok too", "total": "2"})
+    assert [r.data["number"][-4:] for r in tx.results] == ["0001", "0002"], "refusals took no number"
+    refused = [d for d in sales.decisions(MANAGER) if d["outcome"] == "refused"]
+    assert {d["code"] for d in refused} == {"WRITE_DENIED", "VALIDATION_FAILED"}, "refusals are recorded"
+
+
+def test_a_command_needing_approval_cannot_wait_inside_a_unit(sales: Writ) -> None:
+    sale = sales.create(CLERK, "Sale", {"title": "big", "total": "1"})
+    with sales.transaction(CLERK) as tx:
+        with pytest.raises(ApprovalRequiredError, match="send the command on its own"):
+            tx.patch("Sale", sale.id, {"total": "20000"})
+        tx.patch("Sale", sale.id, {"note": "small change"})
+    assert sales.get(CLERK, "Sale", sale.id)["total"] == "1"
+
+
+def test_a_conflict_at_commit_redecides_the_whole_unit_on_fresh_state(sales: Writ, database_url: str) -> None:
+    sale = sales.create(CLERK, "Sale", {"title": "contested", "total": "1"})
+    with sales.transaction(CLERK) as tx:
+        tx.patch("Sale", sale.id, {"note": "from the unit"})
+        tx.create("Sale", {"title": "new in unit", "total": "1"})
+        sales.patch(CLERK, "Sale", sale.id, {"channel": "web"})          # commits first
+        sales.create(CLERK, "Sale", {"title": "took 0002", "total": "1"})  # takes the unit's number
+    stored = sales.get(CLERK, "Sale", sale.id)
+    assert (stored["note"], stored["channel"], stored["_version"]) == ("from the unit", "web", 3)
+    assert tx.results[1].data is not None and tx.results[1].data["number"].endswith("-0003"), \
+        "re-decided: the unit took the next free number"
+
+
+def test_a_stale_expected_version_fails_the_whole_unit(sales: Writ, database_url: str) -> None:
+    sale = sales.create(CLERK, "Sale", {"title": "contested", "total": "1"})
+    before = topics(database_url)
+    with pytest.raises(VersionConflictError), sales.transaction(CLERK) as tx:
+        tx.create("Member", {"email": "half@x"})
+        tx.patch("Sale", sale.id, {"note": "unit"}, expected_version=1)
+        sales.patch(CLERK, "Sale", sale.id, {"note": "someone else"})
+    after = topics(database_url)
+    assert after - before == Tally({"writ.record:Patched": 1, "writ.decision:Created": 1}), \
+        "only the other write and the unit's failed decision"
+
+
+def test_two_units_racing_for_one_counter_both_commit_with_distinct_numbers(sales: Writ) -> None:
+    barrier = threading.Barrier(2)
+    numbers: list[str] = []
+
+    def unit() -> None:
+        with sales.transaction(CLERK) as tx:
+            tx.create("Sale", {"title": "race", "total": "1"})
+            barrier.wait(timeout=30)
+        numbers.append(tx.results[0].data["number"])  # type: ignore[index]
+
+    threads = [threading.Thread(target=unit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(n[-4:] for n in numbers) == ["0001", "0002"]
+
+
+def test_a_unit_with_an_idempotency_key_runs_once(sales: Writ, database_url: str) -> None:
+    def run() -> list[Any]:
+        with sales.transaction(CLERK, idempotency_key="unit-1") as tx:
+            tx.create("Sale", {"title": "once", "total": "1"})
+            tx.create("Member", {"email": "once@x"})
+        return tx.results
+
+    first, again = run(), run()
+    assert [r.id for r in again] == [r.id for r in first] and all(r.replayed for r in again)
+    assert records(database_url) == 2
+
+
+def test_a_unit_cannot_be_used_outside_its_block(sales: Writ) -> None:
+    with sales.transaction(CLERK) as tx:
+        pass
+    with pytest.raises(Exception, match="use it inside its with block"):
+        tx.create("Sale", {"title": "late", "total": "1"})
+
+
+def test_a_compound_failure_marks_the_parent_failed_keeps_the_steps_and_propagates(sales: Writ) -> None:
+    with pytest.raises(KeyboardInterrupt), sales.compound(CLERK, "Sale", {"title": "import", "total": "1"}) as job:
+        assert job.parent is not None
+        first = job.create("SaleItem", {"sale_id": job.parent.id, "sku": "ONE"})
+        job.create("SaleItem", {"sale_id": job.parent.id, "sku": "TWO"})
+        raise KeyboardInterrupt
+    history = sales.history(CLERK, "Sale", job.parent.id)
+    assert [entry.event for entry in history] == ["Created", "Failed"]
+    assert sales.get(CLERK, "SaleItem", first.id)["sku"] == "ONE", "children stay for diagnosis"
+    assert len(job.steps) == 2
+
+
+def test_a_compound_that_succeeds_is_not_marked(sales: Writ) -> None:
+    with sales.compound(CLERK, "Sale", {"title": "fine", "total": "1"}) as job:
+        assert job.parent is not None
+        job.create("SaleItem", {"sale_id": job.parent.id, "sku": "ONE"})
+    assert [e.event for e in sales.history(CLERK, "Sale", job.parent.id)] == ["Created"]
+
+
+def test_a_failure_to_mark_is_logged_and_never_masks_the_original_error(
+        sales: Writ, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, "writ.compound"), pytest.raises(UniqueViolationError), \
+            sales.compound(CLERK, "Sale", {"title": "doomed", "total": "1"}) as job:
+        assert job.parent is not None
+        sales.purge(MANAGER, "Sale", job.parent.id)  # the parent is gone: marking it will fail
+        sales.create(CLERK, "Member", {"email": "dup@x"})
+        job.create("Member", {"email": "dup@x"})
+    assert "could not mark Sale" in caplog.text and "UniqueViolationError" in caplog.text
+    with pytest.raises(RecordNotFoundError):
+        sales.get(CLERK, "Sale", job.parent.id)
