@@ -13,8 +13,6 @@ expected); a lost race on an idempotency key returns the winner's result.
 from __future__ import annotations
 
 import hashlib
-import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -46,7 +44,7 @@ from application.queries import QueriesMixin
 from application.results import Evaluation, WriteResult
 from application.staging import Effects, Stager, check_nested_row, split_children
 from application.transaction import Transaction
-from application.unit import Unit, decision_of, unit_record
+from application.unit import HotConflict, Locks, Unit, back_off, decision_of, retry_limit, unit_record
 from domain.approval import ApprovalRequest
 from domain.catalog import Catalog
 from domain.chain import Digest, plain_digest
@@ -102,6 +100,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
         self.new_key: Callable[[UUID], None] = lambda _: None
         """Makes the data key of a record about to be created (its id is new: no key can exist yet), so its
         digests and seals need no lookup; wired to the vault by the backend."""
+        self.counter_locks = Locks()
         self.index_digest: Callable[[Any], str] = plain_index_digest
         """Keyed digest of unique values (``UniqueClaim`` ids): the vault's, wired by the backend."""
         self.closing_too: list[Callable[[], None]] = []
@@ -180,16 +179,19 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
                      idempotency_key: str | None = None) -> list[WriteResult]:
         """Decide and execute commands atomically, retrying lost races on fresh state."""
         commands = self._checked(principal, commands, idempotency_key)
-        for attempt in range(self.max_attempts):
+        pinned = any(c.expected_version is not None for c in commands)
+        attempt = 0
+        while True:
             replayed = self.replay(principal, commands, idempotency_key)
             if replayed is not None:
                 return replayed
             try:
                 return self._attempt(principal, commands, idempotency_key)
-            except IntegrityError:
-                if any(c.expected_version is not None for c in commands) or attempt + 1 == self.max_attempts:
+            except IntegrityError as conflict:
+                attempt += 1
+                if pinned or attempt >= retry_limit(conflict, self.max_attempts):
                     break
-                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311 - jitter
+                back_off(attempt)
         replayed = self.replay(principal, commands, idempotency_key)
         if replayed is not None:
             return replayed
@@ -245,9 +247,10 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
 
     # -- internals ------------------------------------------------------------
 
-    def unit(self) -> Unit:
-        """An empty unit of work on this store."""
-        return Unit(self.aggregate)
+    def unit(self, *, locking: bool = False) -> Unit:
+        """An empty unit of work on this store (``locking``: it takes this process's counter locks, and its
+        owner unlocks it when done)."""
+        return Unit(self.aggregate, self.counter_locks if locking else None)
 
     def transaction(self, principal: Principal | None, *, idempotency_key: str | None = None) -> Transaction:
         """A unit of work: ``with writ.transaction(principal) as tx:`` — its commands decide as they go and
@@ -305,8 +308,15 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
 
     def _attempt(self, principal: Principal | None, commands: Sequence[AnyCommand],
                  idempotency_key: str | None) -> list[WriteResult]:
+        unit = self.unit(locking=True)
+        try:
+            return self._attempt_in(unit, principal, commands, idempotency_key)
+        finally:
+            unit.unlock()
+
+    def _attempt_in(self, unit: Unit, principal: Principal | None, commands: Sequence[AnyCommand],
+                    idempotency_key: str | None) -> list[WriteResult]:
         now = self.clock()
-        unit = self.unit()
         versions: dict[str, int] = {}
         verdicts: list[Verdict] = []
         size, parking = 0, False
@@ -332,7 +342,12 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
                now: datetime) -> list[WriteResult]:
         """Save everything the unit staged, with the idempotency key's claim, in one atomic save."""
         claim = self.claim_key(principal, commands, key, [r.to_dict() for r in unit.decided] if key else [], now)
-        recordings = self.save(*unit.aggregates(), *claim)
+        try:
+            recordings = self.save(*unit.aggregates(), *claim)
+        except IntegrityError as conflict:
+            if unit.hot:
+                raise HotConflict(*conflict.args) from conflict
+            raise
         positions = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
                      for r in recordings}
         return [replace(r, position=positions[UUID(r.id), r.version or 0]) for r in unit.decided]

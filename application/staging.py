@@ -115,7 +115,11 @@ class Effects:
         problems = self._parent_problems(command, principal, state)
         for names, claim in self.stager.claims(spec, principal.tenant_id, command.model, state):
             held = self.unit.get(claim)
-            if held is not None and held.holder not in (None, str(self.record_id)):
+            if held is None:  # staged as absent: a writer that claims it first makes this save conflict
+                held = self.unit.touch(UniqueClaim.open(claim, command.model, list(names), self.stager.clock()))
+            elif claim not in self.unit.staged:
+                self.unit.touch(held)  # staged as read: the save applies to this version or conflicts
+            if held.holder not in (None, str(self.record_id)):
                 problems.append(UniqueViolationError(
                     f"{command.model}: {', '.join(names)} is already taken by another live record in the tenant",
                     field=names[0]))
@@ -157,6 +161,7 @@ class Stager:
     """What staging needs from the service: the catalog, the store, digests."""
 
     catalog: Catalog
+    clock: Callable[[], datetime]
     repository: Repository[UUID]
     digest: Digest
     index_digest: Callable[[Any], str]
@@ -179,6 +184,7 @@ class Stager:
         return self._load(record_id, principal)
 
     def counter(self, unit: Unit, counter: UUID, now: datetime) -> Counter:
+        unit.serialize(counter)
         found = unit.get(counter)
         return unit.touch(found if found is not None else Counter.start(counter, now))  # type: ignore[no-any-return]
 
@@ -236,6 +242,9 @@ class Stager:
         for claim in after.keys() - before.keys():
             held = unit.get(claim)
             held = held if held is not None else UniqueClaim.open(claim, record.model, list(after[claim]), now)
+            if held.holder not in (None, str(record.id)):
+                raise UniqueViolationError(f"{record.model}: {', '.join(after[claim])} is already taken by another "
+                                           "live record in the tenant", field=after[claim][0])
             unit.touch(held).claim(record.id, now)
 
     def _cascade(self, unit: Unit, parent: Record, command: AnyCommand, meta: dict[str, Any], now: datetime) -> None:

@@ -23,8 +23,6 @@ A command that needs approval cannot wait inside a unit of work: it is refused w
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -34,7 +32,7 @@ from uuid import UUID, uuid4
 from eventsourcing.persistence import IntegrityError
 
 from application.door import Subject, key_arg, principal_arg
-from application.unit import decision_of
+from application.unit import back_off, decision_of, retry_limit
 from domain.commands import Create, Delete, Patch, Purge, RecordCommand, Replace, Restore
 from domain.errors import (
     ApprovalRequiredError,
@@ -55,7 +53,7 @@ AnyCommand = Create | RecordCommand
 class Transaction:
     def __init__(self, writ: Writ, principal: Principal | None, idempotency_key: str | None) -> None:
         self.writ, self.principal, self.key = writ, principal, idempotency_key
-        self.unit = writ.unit()
+        self.unit = writ.unit(locking=True)
         self.now = writ.clock()
         self.results: list[WriteResult] = []
         """After commit: each kept command's result, in order."""
@@ -80,14 +78,17 @@ class Transaction:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        if kind is not None:
-            self._state = "discarded"
-            return
-        self._state = "committing"
         try:
+            if kind is not None:
+                self._state = "discarded"
+                return
+            self._state = "committing"
             self.results = self._commit()
-        finally:
             self._state = "done"
+        finally:
+            self.unit.unlock()
+            if self._state == "committing":
+                self._state = "failed"
 
     @contextmanager
     def savepoint(self) -> Iterator[Transaction]:
@@ -171,7 +172,9 @@ class Transaction:
             return []
         assert self.principal is not None
         commands = [command for command, _ in self._kept]
-        for attempt in range(self.writ.max_attempts):
+        pinned = any(c.expected_version is not None for c in commands)
+        attempt = 0
+        while True:
             replayed = self.writ.replay(self.principal, commands, self.key)
             if replayed is not None:
                 return replayed
@@ -179,10 +182,11 @@ class Transaction:
                 raise IdempotencyKeyReusedError("the idempotency key's claim could not be read back")
             try:
                 return self.writ.commit(self.unit, self.principal, commands, self.key, self.now)
-            except IntegrityError:
-                if any(c.expected_version is not None for c in commands) or attempt + 1 == self.writ.max_attempts:
+            except IntegrityError as conflict:
+                attempt += 1
+                if pinned or attempt >= retry_limit(conflict, self.writ.max_attempts):
                     break
-                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311 - jitter
+                back_off(attempt)
                 self._restage()
         error = VersionConflictError(f"{commands[0].model}: records of this unit of work changed while it was "
                                      "decided; nothing was saved")
@@ -191,7 +195,8 @@ class Transaction:
 
     def _restage(self) -> None:
         """Every kept command decided again on fresh state, with the record ids its results gave."""
-        self.unit, self.now = self.writ.unit(), self.writ.clock()
+        self.unit.unlock()
+        self.unit, self.now = self.writ.unit(locking=True), self.writ.clock()
         for command, record_id in self._kept:
             self._stage(command, record_id)
 

@@ -10,17 +10,49 @@ the copies back and drops what the block created, so only that block's changes a
 from __future__ import annotations
 
 import copy
+import random
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
 
 from application.results import WriteResult
 from domain.record import Record
 
 Loader = Callable[[UUID], Any]
+LOCK_WAIT = 10.0
+HOT_ATTEMPTS = 200
+"""How often a write that lost a race on a counter is retried: such a conflict is pure contention (the
+command is decided again and takes the next number), so it is worth waiting out."""
+
+
+class HotConflict(IntegrityError):  # noqa: N818 - it is an IntegrityError, as the library names it
+    """A save that lost a race on a counter."""
+
+
+def retry_limit(conflict: IntegrityError, ordinary: int) -> int:
+    return HOT_ATTEMPTS if isinstance(conflict, HotConflict) else ordinary
+
+
+def back_off(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))  # noqa: S311 - jitter
+
+
+class Locks:
+    """One re-entrant lock per hot aggregate id, per process."""
+
+    def __init__(self) -> None:
+        self._locks: dict[UUID, threading.RLock] = {}
+        self._guard = threading.Lock()
+
+    def of(self, aggregate_id: UUID) -> threading.RLock:
+        with self._guard:
+            return self._locks.setdefault(aggregate_id, threading.RLock())
 
 
 @dataclass
@@ -31,8 +63,12 @@ class _Savepoint:
 
 
 class Unit:
-    def __init__(self, load: Loader) -> None:
+    def __init__(self, load: Loader, locks: Locks | None = None) -> None:
         self._load = load
+        self._locks = locks
+        self._held: list[threading.RLock] = []
+        self.hot = False
+        """It advanced a counter: a conflict at save is a ``HotConflict``."""
         self.staged: dict[UUID, Aggregate] = {}
         self.decided: list[WriteResult] = []
         """Each executed command's result as it was staged, in order (positions come with the save)."""
@@ -83,6 +119,19 @@ class Unit:
         staged = self.staged[record_id]
         assert isinstance(staged, Record)
         return staged
+
+    def serialize(self, aggregate_id: UUID) -> None:
+        """Hold this process's lock on a hot aggregate (a counter) until ``unlock``: threads of one process
+        then take turns instead of conflicting in the store (other processes still retry on a conflict)."""
+        self.hot = True
+        if self._locks is not None:
+            lock = self._locks.of(aggregate_id)
+            if lock.acquire(timeout=LOCK_WAIT):  # past it, go on unlocked: the store still decides
+                self._held.append(lock)
+
+    def unlock(self) -> None:
+        while self._held:
+            self._held.pop().release()
 
     def aggregates(self) -> list[Aggregate]:
         return list(self.staged.values())

@@ -219,6 +219,7 @@ create = ["*"]
 delete = ["manager"]
 restore = ["manager"]
 force_delete = ["manager"]
+read_deleted = ["manager"]
 
 [models.Member]
 required = ["email"]

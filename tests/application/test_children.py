@@ -1,0 +1,103 @@
+"""Master-detail: nested creates in one save, cascades of delete, restore and purge, tenant boundaries."""
+
+from __future__ import annotations
+
+import pytest
+
+from application.service import Writ
+from domain.errors import (
+    GrantMissingError,
+    ImmutableFieldError,
+    InvalidFieldValueError,
+    InvalidInputError,
+    RecordNotFoundError,
+    RequiredFieldMissingError,
+)
+from tests.catalogs import principal
+from tests.support import saves, stored_rows
+
+CLERK, MANAGER = principal("carol", "acme", "clerk"), principal("maria", "acme", "manager")
+NOTE_TAKER = principal("nick", "acme", "guest")
+
+
+def state(writ: Writ, model: str, record_id: str) -> str:
+    return writ.get(MANAGER, model, record_id, include_deleted=True)["_state"]
+
+
+def order_with_items(writ: Writ) -> tuple[str, list[str]]:
+    sale = writ.create(CLERK, "Sale", {"title": "Desk", "total": "100", "items": [
+        {"sku": "LEG", "qty": 4}, {"sku": "TOP"}, {"sku": "SCREW", "qty": 16}]})
+    return sale.id, sale.children
+
+
+def test_a_create_with_nested_children_is_one_save(sales: Writ, database_url: str) -> None:
+    sale_id, items = order_with_items(sales)
+    assert len(items) == 3
+    first, last = saves(database_url)[-1]
+    created = [row for row in stored_rows(database_url) if first <= row.id <= last
+               and row.topic == "writ.record:Created"]
+    assert {str(row.originator_id) for row in created} == {sale_id, *items}, "parent and children in one save"
+    assert [sales.get(CLERK, "SaleItem", i)["sale_id"] for i in items] == [sale_id] * 3
+    assert sales.get(CLERK, "SaleItem", items[2])["qty"] == 16
+
+
+def test_a_refused_child_refuses_the_whole_create(sales: Writ, database_url: str) -> None:
+    before = len(stored_rows(database_url))
+    with pytest.raises(InvalidFieldValueError):
+        sales.create(CLERK, "Sale", {"title": "Desk", "total": "1", "items": [{"sku": "OK"}, {"sku": "X", "qty": 0}]})
+    with pytest.raises(InvalidInputError, match="list of objects"):
+        sales.create(CLERK, "Sale", {"title": "Desk", "total": "1", "items": {"sku": "not a list"}})
+    with pytest.raises(InvalidFieldValueError, match="belongs to the record it is nested in"):
+        sales.create(CLERK, "Sale", {"title": "Desk", "total": "1", "items": [
+            {"sku": "X", "sale_id": "7f0c2f59-9b5e-4b43-9d80-6a5e0f8f3b51"}]})
+    created = [r for r in stored_rows(database_url)[before:] if r.topic.startswith("writ.record")]
+    assert created == [], "nothing of the parent or the other children was written"
+    assert sales.create(CLERK, "Sale", {"title": "next", "total": "1"}).data["number"].endswith("-0001")
+
+
+def test_a_child_needs_its_own_grant(sales: Writ) -> None:
+    with pytest.raises(GrantMissingError):
+        sales.create(NOTE_TAKER, "SaleItem", {"sale_id": "7f0c2f59-9b5e-4b43-9d80-6a5e0f8f3b51", "sku": "X"})
+
+
+def test_a_child_points_at_a_live_parent_of_its_own_tenant(sales: Writ) -> None:
+    sale_id, items = order_with_items(sales)
+    stranger = principal("olga", "globex", "clerk")
+    with pytest.raises(RecordNotFoundError) as caught:
+        sales.create(stranger, "SaleItem", {"sale_id": sale_id, "sku": "X"})
+    assert caught.value.field == "sale_id"
+    with pytest.raises(RecordNotFoundError):
+        sales.create(CLERK, "SaleItem", {"sale_id": items[0], "sku": "X"})  # an item is no Sale
+    with pytest.raises(RequiredFieldMissingError):
+        sales.create(CLERK, "ItemNote", {"text": "orphan"})
+    with pytest.raises(ImmutableFieldError):
+        other = sales.create(CLERK, "Sale", {"title": "Other", "total": "1"}).id
+        sales.patch(CLERK, "SaleItem", items[0], {"sale_id": other})
+    sales.delete(MANAGER, "Sale", sale_id)
+    with pytest.raises(RecordNotFoundError):
+        sales.create(CLERK, "SaleItem", {"sale_id": sale_id, "sku": "late"})
+
+
+def test_delete_and_restore_cascade_to_grandchildren_and_only_back(sales: Writ) -> None:
+    sale_id, items = order_with_items(sales)
+    note = sales.create(NOTE_TAKER, "ItemNote", {"item_id": items[0], "text": "fragile"}).id
+    sales.delete(MANAGER, "SaleItem", items[1])  # deleted on its own, before the parent
+    sales.delete(MANAGER, "Sale", sale_id)
+    assert [state(sales, "SaleItem", i) for i in items] == ["deleted"] * 3
+    assert state(sales, "ItemNote", note) == "deleted"
+    deleted = sales.history(MANAGER, "SaleItem", items[0])[-1]
+    assert deleted.event == "Deleted" and deleted.decision_id == sales.history(MANAGER, "Sale", sale_id)[-1].decision_id
+    sales.restore(MANAGER, "Sale", sale_id)
+    assert [state(sales, "SaleItem", i) for i in items] == ["modified", "deleted", "modified"], \
+        "a child deleted on its own stays deleted"
+    assert state(sales, "ItemNote", note) == "modified"
+
+
+def test_purge_cascades_and_erases_the_children(sales: Writ) -> None:
+    sale_id, items = order_with_items(sales)
+    note = sales.create(NOTE_TAKER, "ItemNote", {"item_id": items[0], "text": "secret"}).id
+    sales.purge(MANAGER, "Sale", sale_id)
+    for model, record_id in [("SaleItem", i) for i in items] + [("ItemNote", note)]:
+        with pytest.raises(RecordNotFoundError):
+            sales.get(MANAGER, model, record_id, include_deleted=True)
+        assert sales.history(MANAGER, model, record_id)[-1].event == "Purged"
