@@ -127,6 +127,11 @@ class BulkMixin:
             raise GrantMissingError(f"{', '.join(sorted(who.roles)) or 'no role'} may not bulk_update {model}")
         if spec.policy.always_denies("bulk_update"):
             raise WriteDeniedError(f"Policy denies bulk_update on {model}")
+        unique = sorted({name for group in spec.unique for name in group} & set(changes))
+        if unique:
+            raise InvalidInputError(f"A bulk update cannot change unique fields ({', '.join(unique)}): one value "
+                                    "for many records would collide; change them one record at a time",
+                                    field=unique[0])
         return who, spec, comparisons
 
     def _matches(self, who: Principal, model: str, comparisons: list[Comparison], most: int, subject: Subject,

@@ -234,6 +234,7 @@ name = { type = "str", nullable = true }
 [models.Member.policy]
 create = "allow"
 update = "allow"
+bulk_update = "allow"
 delete = "allow"
 restore = "allow"
 force_delete = "allow"
@@ -241,6 +242,7 @@ force_delete = "allow"
 [models.Member.grants]
 create = ["*"]
 update = ["*"]
+bulk_update = ["*"]
 delete = ["*"]
 restore = ["*"]
 force_delete = ["*"]

@@ -12,7 +12,14 @@ import pytest
 from application.service import Writ
 from domain.catalog import Catalog
 from domain.commands import Create, Patch
-from domain.errors import CatalogError, FieldNotWritableError, UniqueViolationError, ValidationFailedError
+from domain.errors import (
+    CatalogError,
+    FieldNotWritableError,
+    InvalidInputError,
+    UniqueViolationError,
+    ValidationFailedError,
+)
+from entrypoints.bootstrap import Runtime
 from infrastructure.settings import open_writ
 from tests.catalogs import SALES_CATALOG, principal
 from tests.support import stored_rows
@@ -111,6 +118,18 @@ def test_a_soft_delete_frees_the_value_and_a_colliding_restore_is_refused(sales:
     sales.restore(CLERK, "Member", first.id)
     with pytest.raises(UniqueViolationError):
         sales.create(CLERK, "Member", {"email": "dee@x"})
+
+
+def test_a_bulk_update_cannot_set_a_unique_field(sales_catalog: Catalog, database_url: str) -> None:
+    with Runtime(sales_catalog, database_url) as runtime:
+        for email in ("f1@x", "f2@x"):
+            runtime.writ.create(CLERK, "Member", {"email": email, "name": "same"})
+        runtime.catch_up()
+        with pytest.raises(InvalidInputError, match="cannot change unique fields") as caught:
+            runtime.writ.bulk_update(CLERK, "Member", [("name", "eq", "same")], {"email": "one@x"})
+        assert caught.value.field == "email"
+        done = runtime.writ.bulk_update(CLERK, "Member", [("name", "eq", "same")], {"name": "renamed"})
+        assert done.updated_count == 2
 
 
 def test_the_store_holds_no_unique_value(sales: Writ, database_url: str) -> None:
