@@ -8,6 +8,7 @@ from pathlib import Path
 
 from application.service import Writ
 from domain.catalog import Catalog
+from domain.errors import WritError
 from domain.principal import Principal
 from entrypoints.bootstrap import Runtime
 from entrypoints.demo_tables import catalog_table, console, decisions, history, refusal, result, rows, step
@@ -101,5 +102,30 @@ def _projection(runtime: Runtime, clerk: Principal, manager: Principal) -> None:
     report = verify(runtime.backend)
     console.print(f"  writ verify: [green]{'verified' if report.ok else 'BROKEN'}[/] — {report.events} events of "
                   f"{report.records} records in {report.saves} saves, {len(report.findings)} findings")
+    _units(writ, clerk)
+
+
+def _units(writ: Writ, clerk: Principal) -> None:
+    step("14. An order with its items, created at once and numbered by a counter: one atomic save")
+    desk = writ.create(clerk.for_purpose("office fit-out"), "Order", {
+        "sku": "DESK-9", "total": "640", "items": [{"sku": "LEG", "quantity": 4}, {"sku": "TOP"}]})
+    assert desk.data is not None
+    console.print(f"  {desk.data['number']}: order {desk.id} with {len(desk.children)} items")
+    step("15. A unit of work: commands over several records commit together; a failing savepoint is discarded")
+    with writ.transaction(clerk.for_purpose("phone order with extras")) as tx:
+        order = tx.create("Order", {"sku": "LAMP-7", "total": "35"})
+        tx.create("OrderItem", {"order_id": order.id, "sku": "BULB", "quantity": 2})
+        try:
+            with tx.savepoint():
+                tx.create("OrderItem", {"order_id": order.id, "sku": "SHADE"})
+                tx.create("OrderItem", {"order_id": order.id, "sku": "BULB"})  # one line per sku: refused
+        except WritError as error:
+            console.print(f"  savepoint discarded: [red]{error.code}[/] (the SHADE line went with it)")
+        tx.patch("Order", desk.id, {"note": "deliver with the lamp"})
+    for done in tx.results:
+        number = f" {done.data['number']}" if done.data and done.data.get("number") else ""
+        console.print(f"  {done.model}{number} {done.id} version {done.version} at position {done.position}")
+    lines = [row["sku"] for row in (writ.get(clerk, "OrderItem", child) for child in desk.children)]
+    console.print(f"  the desk's lines: {', '.join(lines)}; the lamp order is the next number, no gap")
 
 

@@ -18,8 +18,17 @@ from domain.principal import Principal
 console = Console()
 
 
+def id_table(*columns: str, **options: Any) -> Table:
+    """A table whose first column is an id, never cut off (a reader copies it into the next command)."""
+    table = Table(**options)
+    table.add_column(columns[0], no_wrap=True, min_width=36)
+    for column in columns[1:]:
+        table.add_column(column)
+    return table
+
+
 def rows(rows: list[dict[str, Any]]) -> None:
-    table = Table("id", "sku", "total", "status", "_state", "_version", "note")
+    table = id_table("id", "sku", "total", "status", "_state", "_version", "note")
     for row in rows:
         table.add_row(row["id"], row["sku"], row["total"], row["status"], row["_state"], str(row["_version"]),
                       row.get("note") or "")
@@ -37,7 +46,10 @@ def catalog_table(catalog: Catalog) -> None:
             rules = [r for r, on in (("required", field_name in spec.required),
                                      ("immutable", field_name in spec.immutable),
                                      (f"auto: {spec.auto_set[field_name].value}" if field_name in spec.auto_set
-                                      else "", field_name in spec.auto_set)) if on]
+                                      else "", field_name in spec.auto_set),
+                                     (f"generated: {spec.generators.get(field_name)}", field_name in spec.generators),
+                                     *(("unique " + " + ".join(group), True) for group in spec.unique
+                                       if field_name in group)) if on]
             table.add_row(name, field_name, field.type, ", ".join(rules))
         policy = ", ".join(f"{op}: {'; '.join(r.describe() for r in spec.policy.rules_for(op)) or 'deny'}"
                            for op in ("create", "update", "delete", "force_delete", "bulk_update"))
@@ -47,7 +59,7 @@ def catalog_table(catalog: Catalog) -> None:
 
 def result(values: dict[str, Any]) -> None:
     shown = ("status", "version", "state", "position")
-    table = Table("id", *shown)
+    table = id_table("id", *shown)
     table.add_row(str(values["id"]), *(str(values[key]) for key in shown))
     console.print(table)
     data = values.get("data")

@@ -35,7 +35,7 @@ class WritGroup(click.Group):
             "bulk-update": "entrypoints.cli.approvals:bulk_update", "keys": "entrypoints.cli.keys:keys",
             "verify": "entrypoints.cli.audit:verify", "checkpoint": "entrypoints.cli.audit:checkpoint",
             "show": "entrypoints.cli.auditors:show_record", "diff": "entrypoints.cli.auditors:diff",
-            "audit": "entrypoints.cli.auditors:audit"}
+            "audit": "entrypoints.cli.auditors:audit", "transaction": "entrypoints.cli.units:transaction"}
     lazy_groups = ("entrypoints.cli.records:COMMANDS",)
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -106,7 +106,10 @@ def show(value: Any, as_json: bool) -> None:
         console.print("(nothing)")
         return
     columns = [key for key in rows[0] if key not in ("before", "after", "data")]
-    table = Table(*columns)
+    table = Table()
+    for column in columns:  # ids are copied into the next command: never cut off
+        wide = column == "id" or column.endswith("_id")
+        table.add_column(column, no_wrap=wide, min_width=36 if wide else None, overflow="fold")
     for row in rows:
         table.add_row(*(cell(row.get(column)) for column in columns))
     console.print(table)

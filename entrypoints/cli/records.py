@@ -33,7 +33,7 @@ OPERATIONS = {"create": "create", "replace": "update", "patch": "update", "delet
               "purge": "force_delete"}
 
 
-def _parse(fields: dict[str, Any]) -> Create | RecordCommand:
+def parse_command_json(fields: dict[str, Any]) -> Create | RecordCommand:
     try:
         return parse_command(fields)
     except pydantic.ValidationError as exc:
@@ -87,7 +87,7 @@ RECORD_WRITES = [
 @click.argument("command_json")
 def evaluate(command_json: str, as_json: bool, **options: Any) -> None:
     """Dry-run a command given as JSON, e.g. '{"kind": "patch", "model": "Order", "id": "…", "changes": {…}}'."""
-    command = _parse(json_argument(command_json))
+    command = parse_command_json(json_argument(command_json))
     with session(**options) as (runtime, principal):
         evaluation = runtime.writ.evaluate(principal, command).to_dict()
     keys = ("outcome", "code", "message", "reasons")

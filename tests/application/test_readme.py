@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ def test_the_readme_python_snippets_run_as_written(database_url: str, tmp_path: 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WRIT_DATABASE_URL", database_url)
     (tmp_path / "writ.toml").write_text(blocks("toml")[0])
-    api, runtime, views, audit = (b for b in blocks("python") if "Subscriber(" not in b)
+    api, runtime, units, views, audit = (b for b in blocks("python") if "Subscriber(" not in b)
     names: dict[str, Any] = {}
     exec(compile(api, "README.md (Python API)", "exec"), names)
     writ, clerk, created, made = names["writ"], names["clerk"], names["created"], names["made"]
@@ -56,6 +57,14 @@ def test_the_readme_python_snippets_run_as_written(database_url: str, tmp_path: 
     assert names["row"]["sku"] == "A-1" and names["row"]["note"] == "ships monday"
     assert [r["sku"] for r in names["page"].rows] == ["A-2"] and [r["sku"] for r in names["more"].rows] == ["A-1"]
     names["views"].close()
+
+    exec(compile(units, "README.md (units of work)", "exec"), names)
+    committed = names["tx"].results
+    assert [r.model for r in committed] == ["Order", "OrderItem"], "the savepoint's duplicate line was discarded"
+    year = datetime.now(UTC).year
+    assert names["numbered"] == f"ORD-{year}-0004", "three orders before it (the README's creates)"
+    assert len(names["desk"].children) == 1 and names["desk"].data["number"] == f"ORD-{year}-0005"
+    assert len(names["job"].steps) == 1
 
     exec(compile(audit, "README.md (audit)", "exec"), names)
     assert names["report"].ok and names["report"].events > 0 and names["report"].findings == []

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,14 @@ def test_demo_tells_the_whole_story() -> None:
         ("Created", "carol", ""), ("Patched", "carol", ""), ("Patched", "carol", "maria"),
         ("Deleted", "maria", ""), ("Restored", "maria", "")], "the approver is named on the approved change"
     assert "writ verify: verified — " in result.output and ", 0 findings" in result.output
+    year = datetime.now(UTC).year
+    assert re.search(rf"ORD-{year}-0006: order [0-9a-f-]{{36}} with 2 items", result.output), "five orders before it"
+    unit = result.output[result.output.index("15. A unit of work"):]
+    assert "savepoint discarded: UNIQUE_VIOLATION" in unit
+    assert re.search(rf"Order ORD-{year}-0007 [0-9a-f-]{{36}} version 1 at position \d+", unit), "the next number"
+    assert re.search(r"OrderItem [0-9a-f-]{36} version 1 at position \d+\n  Order ORD-\d+-0006 [0-9a-f-]{36} "
+                     r"version 2", unit), "the BULB line, then the desk's patch; the SHADE line was discarded"
+    assert "the desk's lines: LEG, TOP" in unit
     decided = table_rows(result.output[result.output.index("10. Every decision"):])
     assert [(row[1], row[2], row[4]) for row in decided] == [
         ("allowed", "create", ""), ("refused", "force_delete", "GRANT_MISSING"),

@@ -1,0 +1,123 @@
+"""``writ transaction FILE``: a unit of work from a JSON file of commands.
+
+The file (``-`` for stdin) holds a JSON array. Each item is a command as ``writ evaluate`` takes it, with
+an optional ``"as": NAME``; a later command refers to that result's id with ``{"$ref": NAME}`` anywhere
+in its data, changes or id. An item ``{"savepoint": [...]}`` is a block whose commands are discarded
+together if one of them is refused, while the rest of the file goes on::
+
+    [
+      {"kind": "create", "model": "Sale", "as": "sale", "data": {"title": "Desk", "total": "100"}},
+      {"kind": "create", "model": "SaleItem", "data": {"sale_id": {"$ref": "sale"}, "sku": "LEG", "qty": 4}},
+      {"savepoint": [{"kind": "patch", "model": "Member", "id": "…", "changes": {"email": "taken@x"}}]}
+    ]
+
+Every command is decided in order on the unit's state and the whole file commits as one atomic save.
+A refused command outside a savepoint stops the file: nothing is saved, and its error is the one line.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from application.transaction import Transaction
+from domain.errors import InvalidInputError, WritError
+from entrypoints.cli.options import principal_options, session, show
+from entrypoints.cli.records import parse_command_json
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+@click.command("transaction")
+@principal_options
+@click.option("--idempotency-key", help="Repeat-safe key for the whole unit.")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+def transaction(file: Path, idempotency_key: str | None, as_json: bool, **options: Any) -> None:
+    """Run a JSON file of commands as one unit of work: all saved together, or none.
+
+    \b
+    Example:
+      writ transaction order.json      # [{"kind": "create", "model": "Sale", "as": "s", "data": {...}},
+                                       #  {"kind": "create", "model": "SaleItem",
+                                       #   "data": {"sale_id": {"$ref": "s"}, ...}}]
+    """
+    items = _read(file)
+    discarded: list[dict[str, Any]] = []
+    with session(**options) as (runtime, principal), \
+            runtime.writ.transaction(principal, idempotency_key=idempotency_key) as tx:
+        names: dict[str, str] = {}
+        for index, item in enumerate(items):
+            if isinstance(item, dict) and set(item) == {"savepoint"}:
+                _savepoint(tx, item["savepoint"], names, f"{index}", discarded)
+            else:
+                _run(tx, item, names, f"{index}")
+    rows = [{"model": r.model, "id": r.id, "version": r.version, "state": r.state, "position": r.position,
+             "replayed": r.replayed, **({"data": r.data} if as_json else {})} for r in tx.results]
+    show({"results": rows, "discarded": discarded} if as_json else rows, as_json)
+    for block in discarded:
+        click.echo(f"savepoint {block['at']} discarded: {block['code']}: {block['message']}", err=True)
+
+
+def _read(file: Path) -> list[Any]:
+    raw = sys.stdin.buffer.read(MAX_FILE_BYTES + 1) if str(file) == "-" else _bytes(file)
+    if len(raw) > MAX_FILE_BYTES:
+        raise InvalidInputError(f"{file}: larger than {MAX_FILE_BYTES:,} bytes")
+    try:
+        items = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(f"{file}: not valid JSON: {exc}") from None
+    if not isinstance(items, list) or not items:
+        raise InvalidInputError(f"{file}: expected a non-empty JSON array of commands")
+    return items
+
+
+def _bytes(file: Path) -> bytes:
+    try:
+        with file.open("rb") as handle:
+            return handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInputError(f"{file}: {exc.strerror or exc}") from None
+
+
+def _savepoint(tx: Transaction, block: Any, names: dict[str, str], at: str, discarded: list[dict[str, Any]]) -> None:
+    if not isinstance(block, list):
+        raise InvalidInputError(f"item {at}: a savepoint holds a JSON array of commands")
+    kept = dict(names)
+    try:
+        with tx.savepoint():
+            for index, item in enumerate(block):
+                _run(tx, item, names, f"{at}.{index}")
+    except WritError as error:
+        names.clear()
+        names.update(kept)  # a name given inside the discarded block names nothing
+        discarded.append({"at": at, "code": error.code, "message": error.message})
+
+
+def _run(tx: Transaction, item: Any, names: dict[str, str], at: str) -> None:
+    if not isinstance(item, dict):
+        raise InvalidInputError(f"item {at}: a command is a JSON object")
+    name = item.get("as")
+    if name is not None and (not isinstance(name, str) or not name or name in names):
+        raise InvalidInputError(f"item {at}: 'as' must be a new, non-empty name")
+    body = {key: _resolved(value, names, at) for key, value in item.items() if key != "as"}
+    result = tx.execute(parse_command_json(body))
+    if name is not None:
+        names[name] = result.id
+
+
+def _resolved(value: Any, names: dict[str, str], at: str) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$ref"}:
+            ref = value["$ref"]
+            if not isinstance(ref, str) or ref not in names:
+                raise InvalidInputError(f"item {at}: {{\"$ref\": {orjson.dumps(ref).decode()}}} names no earlier "
+                                        "command's result ('as')")
+            return names[ref]
+        return {key: _resolved(item, names, at) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolved(item, names, at) for item in value]
+    return value
