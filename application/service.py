@@ -61,7 +61,7 @@ from domain.errors import (
 )
 from domain.idempotency import IdempotencyKey, key_id
 from domain.limits import shown
-from domain.links import Counter, Family
+from domain.links import Counter
 from domain.pipeline import Verdict, decide
 from domain.principal import Principal
 from domain.record import PURGED, Record
@@ -85,7 +85,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
 
     name = "Writ"
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {
-        Record: 100, Counter: 100, Family: 100}
+        Record: 100, Counter: 100}
     max_attempts = 12
 
     def __init__(self, catalog: Catalog, env: dict[str, str] | None = None, clock: Clock | None = None,
@@ -101,6 +101,8 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
         """Makes the data key of a record about to be created (its id is new: no key can exist yet), so its
         digests and seals need no lookup; wired to the vault by the backend."""
         self.counter_locks = Locks()
+        self.counters: dict[UUID, Counter] = {}
+        """Each counter as this process last saved it (``Stager.counter``)."""
         self.index_digest: Callable[[Any], str] = plain_index_digest
         """Keyed digest of unique values (``UniqueClaim`` ids): the vault's, wired by the backend."""
         self.closing_too: list[Callable[[], None]] = []
@@ -345,9 +347,11 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
         try:
             recordings = self.save(*unit.aggregates(), *claim)
         except IntegrityError as conflict:
+            self.remember_counters(unit, saved=False)
             if unit.hot:
                 raise HotConflict(*conflict.args) from conflict
             raise
+        self.remember_counters(unit, saved=True)
         positions = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
                      for r in recordings}
         return [replace(r, position=positions[UUID(r.id), r.version or 0]) for r in unit.decided]

@@ -13,6 +13,7 @@ the children that parent's delete took down.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,9 +42,11 @@ from domain.record import DELETED, PURGED, Record
 
 if TYPE_CHECKING:
     from eventsourcing.application import Repository
+    from eventsourcing.persistence import EventStore
 
 AnyCommand = Create | RecordCommand
 SLUG_ATTEMPTS = 1000
+CACHED_COUNTERS = 10_000
 
 _APPLY: dict[type[RecordCommand], Callable[[Record, dict[str, Any], dict[str, Any], datetime, Digest], None]] = {
     Replace: lambda record, payload, meta, now, digest: record.replace(payload, meta, now, digest),
@@ -116,7 +119,8 @@ class Effects:
         for names, claim in self.stager.claims(spec, principal.tenant_id, command.model, state):
             held = self.unit.get(claim)
             if held is None:  # staged as absent: a writer that claims it first makes this save conflict
-                held = self.unit.touch(UniqueClaim.open(claim, command.model, list(names), self.stager.clock()))
+                held = self.unit.touch(UniqueClaim.open(claim, command.model, list(names), self.stager.clock(),
+                                                        self.record_id))
             elif claim not in self.unit.staged:
                 self.unit.touch(held)  # staged as read: the save applies to this version or conflicts
             if held.holder not in (None, str(self.record_id)):
@@ -128,7 +132,7 @@ class Effects:
     def _free_slug(self, model: str, tenant: str, name: str, slug: str, now: datetime) -> str:
         for attempt in range(1, SLUG_ATTEMPTS + 1):
             candidate = suffixed(slug, attempt)
-            claim = self.stager.claim_of(self.unit, tenant, model, (name,), [candidate], now)
+            claim = self.stager.claim_of(self.unit, tenant, model, (name,), [candidate], now, self.record_id)
             if claim.holder in (None, str(self.record_id)):
                 self.unit.touch(claim).claim(self.record_id, now)
                 return candidate
@@ -166,15 +170,27 @@ class Stager:
     digest: Digest
     index_digest: Callable[[Any], str]
     new_key: Callable[[UUID], None]
+    counters: dict[UUID, Counter]
+    events: EventStore[UUID]
     _load: Callable[[UUID, Principal | None], Record | None]
 
     # -- reads through the unit -------------------------------------------------------------
 
     def aggregate(self, aggregate_id: UUID) -> Any:
+        """A claim or family as stored: never snapshotted, so its events are read straight (one query)."""
+        found: Any = None
+        event: Any
+        for event in self.events.get(aggregate_id):
+            found = event.mutate(found)
+        return found
+
+    def _stored_counter(self, counter: UUID) -> Counter | None:
         try:
-            return self.repository.get(aggregate_id)
+            found: Any = self.repository.get(counter)  # a counter may have a snapshot
         except AggregateNotFoundError:
             return None
+        assert isinstance(found, Counter)
+        return found
 
     def record(self, unit: Unit, record_id: UUID, principal: Principal | None) -> Record | None:
         staged = unit.staged.get(record_id)
@@ -184,9 +200,25 @@ class Stager:
         return self._load(record_id, principal)
 
     def counter(self, unit: Unit, counter: UUID, now: datetime) -> Counter:
+        """The counter as staged, as this process last saved it, or as stored. The cached copy may be stale
+        (another process advanced it since): then the save conflicts, the cache is dropped, the write retries."""
         unit.serialize(counter)
-        found = unit.get(counter)
+        found = unit.staged.get(counter)
+        if found is None:
+            cached = self.counters.get(counter)
+            found = copy.deepcopy(cached) if cached is not None else self._stored_counter(counter)
         return unit.touch(found if found is not None else Counter.start(counter, now))  # type: ignore[no-any-return]
+
+    def remember_counters(self, unit: Unit, saved: bool) -> None:
+        """After a save: keep the unit's counters as saved, or forget them when the save conflicted."""
+        for aggregate in unit.staged.values():
+            if isinstance(aggregate, Counter):
+                if saved:
+                    self.counters[aggregate.id] = aggregate
+                    while len(self.counters) > CACHED_COUNTERS:
+                        self.counters.pop(next(iter(self.counters)), None)
+                else:
+                    self.counters.pop(aggregate.id, None)
 
     def claims(self, spec: ModelSpec, tenant: str, model: str,
                state: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], UUID]]:
@@ -197,10 +229,10 @@ class Stager:
                 yield names, claim_id(self.index_digest([tenant, model, list(names), values]))
 
     def claim_of(self, unit: Unit, tenant: str, model: str, names: tuple[str, ...], values: list[Any],
-                 now: datetime) -> UniqueClaim:
+                 now: datetime, holder: UUID) -> UniqueClaim:
         claim = claim_id(self.index_digest([tenant, model, list(names), values]))
         found = unit.get(claim)
-        return found if found is not None else UniqueClaim.open(claim, model, list(names), now)
+        return found if found is not None else UniqueClaim.open(claim, model, list(names), now, holder)
 
     # -- applying -----------------------------------------------------------------------------
 
@@ -241,7 +273,8 @@ class Stager:
                 unit.touch(held).release(record.id, now)
         for claim in after.keys() - before.keys():
             held = unit.get(claim)
-            held = held if held is not None else UniqueClaim.open(claim, record.model, list(after[claim]), now)
+            held = held if held is not None else UniqueClaim.open(claim, record.model, list(after[claim]), now,
+                                                                  record.id)
             if held.holder not in (None, str(record.id)):
                 raise UniqueViolationError(f"{record.model}: {', '.join(after[claim])} is already taken by another "
                                            "live record in the tenant", field=after[claim][0])

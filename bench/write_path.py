@@ -5,10 +5,14 @@ state), N sequential ``Writ.create`` calls (decision pipeline, one record event
 carrying its decision, one atomic save) and N sequential ``Application.save``
 calls of a plain eventsourcing aggregate carrying the same payload — once with
 the library's default mapper and once with Writ's orjson mapper. The ratio is
-taken against the faster of the two baselines. Prints figures, then one JSON
-line: {"bench": "write_path", "governed_per_s", "library_per_s", "ratio"}.
+taken against the faster of the two baselines. The governed creates are of a
+plain model (no generator, no unique field). ``--counter`` and ``--unique``
+add, in the same rounds, creates of the same model numbered by a counter and
+with a unique field, and report what each adds per create. Prints figures,
+then one JSON line: {"bench": "write_path", "governed_per_s", "library_per_s",
+"ratio"[, "counter_per_s", "counter_extra_ms", "unique_per_s", "unique_extra_ms"]}.
 
-    .venv/bin/python bench/write_path.py [--rounds 5] [--per-round 600]
+    .venv/bin/python bench/write_path.py [--rounds 9] [--per-round 400] [--counter] [--unique]
     WRIT_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test (default)
 """
 
@@ -30,12 +34,36 @@ from application.service import Writ
 from domain.catalog import Catalog
 from domain.principal import Principal
 from domain.record import Record
-from entrypoints.demo import demo_catalog_text
 from infrastructure.settings import open_writ, writ_env
 
 ensure_keys()
 
 PG_URL = os.environ.get("WRIT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+FIELDS = """
+sku = { type = "str", max_length = 20 }
+quantity = { type = "int", min = 1, default = 1 }
+total = { type = "decimal", min = 0 }
+status = { type = "str", choices = ["draft", "placed"], default = "draft" }
+note = { type = "str", nullable = true }
+created_by = { type = "str", nullable = true }
+updated_at = { type = "datetime", nullable = true }
+number = { type = "str", nullable = true }
+"""
+RULES = """
+[models.{name}.auto_set]
+created_by = "principal.user_id"
+updated_at = {{ value = "now()", on = ["create", "update"] }}
+[models.{name}.policy]
+create = "allow"
+[models.{name}.grants]
+create = ["clerk"]
+"""
+MODELS = (("Order", ""), ("Counted", ""), ("Unique", 'unique = ["sku"]'))
+CATALOG = "".join(f"[models.{name}]\n{extra}\n[models.{name}.fields]\n{FIELDS}{RULES.format(name=name)}"
+                  for name, extra in MODELS) + """
+[models.Counted.generators]
+number = "{counter:ORD-{YYYY}-{NNNNNN}}"
+"""
 
 
 class Item(Aggregate):
@@ -60,10 +88,10 @@ def stored_payload(i: int) -> dict[str, Any]:
     return {**payload(i), "created_by": "bench", "updated_at": "2026-01-01T00:00:00Z", "tenant_id": "acme"}
 
 
-def time_governed(writ: Any, principal: Principal, start: int, count: int) -> float:
+def time_governed(writ: Any, principal: Principal, start: int, count: int, model: str = "Order") -> float:
     began = time.perf_counter()
     for i in range(start, start + count):
-        writ.create(principal, "Order", payload(i))
+        writ.create(principal, model, payload(i))
     return time.perf_counter() - began
 
 
@@ -97,20 +125,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--per-round", type=int, default=400)
+    parser.add_argument("--counter", action="store_true", help="also creates numbered by a counter")
+    parser.add_argument("--unique", action="store_true", help="also creates with a unique field")
     args = parser.parse_args()
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
     try:
-        run(url, args.rounds, args.per_round)
+        run(url, args.rounds, args.per_round, [m for m, on in (("Counted", args.counter), ("Unique", args.unique))
+                                              if on])
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def run(url: str, rounds: int, per_round: int) -> None:
-    catalog = Catalog.from_toml(demo_catalog_text())
+def run(url: str, rounds: int, per_round: int, extra: list[str]) -> None:
+    catalog = Catalog.from_toml(CATALOG)
     writ = open_writ(catalog, url)
     env = {k: v for k, v in writ_env(url).items() if k != "APPLICATION_RECORDER_TOPIC"}
     default_env = {k: v for k, v in env.items() if k.startswith(("POSTGRES_", "PERSISTENCE_", "CREATE_"))}
@@ -119,14 +150,17 @@ def run(url: str, rounds: int, per_round: int) -> None:
     time_governed(writ, principal, 0, 100)  # warm up connections, prepared statements, caches
     time_library(library, 0, 100)
     time_library(library_orjson, 0, 100)
+    for model in extra:
+        time_governed(writ, principal, 0, 100, model)
     runs = [lambda start: time_governed(writ, principal, start, per_round),
             lambda start: time_library(library, start, per_round),
-            lambda start: time_library(library_orjson, start, per_round)]
-    totals = [0.0, 0.0, 0.0]
-    for r in range(rounds):  # rotate who goes first, so drift in the machine hits all three alike
-        for index in [*range(r % 3, 3), *range(r % 3)]:
+            lambda start: time_library(library_orjson, start, per_round),
+            *[lambda start, m=model: time_governed(writ, principal, start, per_round, m) for model in extra]]
+    totals = [0.0] * len(runs)
+    for r in range(rounds):  # rotate who goes first, so drift in the machine hits every run alike
+        for index in [*range(r % len(runs), len(runs)), *range(r % len(runs))]:
             totals[index] += runs[index](1000 + r * per_round)
-    governed, library_s, orjson_s = totals
+    governed, library_s, orjson_s = totals[:3]
     total = rounds * per_round
     governed_per_s = total / governed
     default_per_s, orjson_per_s = total / library_s, total / orjson_s
@@ -137,11 +171,17 @@ def run(url: str, rounds: int, per_round: int) -> None:
     print(f"library saves/s, plain Aggregate, same payload, Writ's orjson mapper:  {orjson_per_s:,.0f}")
     print(f"per write: governed {1e3 / governed_per_s:.3f} ms, library {1e3 / library_per_s:.3f} ms "
           f"(governance overhead {1e3 / governed_per_s - 1e3 / library_per_s:+.3f} ms)")
+    result: dict[str, Any] = {}
+    for model, seconds in zip(extra, totals[3:], strict=True):
+        per_s, label = total / seconds, {"Counted": "counter", "Unique": "unique"}[model]
+        extra_ms = 1e3 / per_s - 1e3 / governed_per_s
+        print(f"governed creates/s with a {label:7} ({model}): {per_s:,.0f}  ({extra_ms:+.3f} ms per create)")
+        result.update({f"{label}_per_s": round(per_s, 1), f"{label}_extra_ms": round(extra_ms, 3)})
     load_times(writ, principal)
     for app in (writ, library, library_orjson):
         app.close()
     result = {"bench": "write_path", "governed_per_s": round(governed_per_s, 1),
-              "library_per_s": round(library_per_s, 1), "ratio": round(governed_per_s / library_per_s, 3)}
+              "library_per_s": round(library_per_s, 1), "ratio": round(governed_per_s / library_per_s, 3), **result}
     print(orjson.dumps(result).decode())
 
 

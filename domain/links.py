@@ -72,6 +72,7 @@ class UniqueClaim(Aggregate):
         TOPIC = "writ.unique:Created"
         model: str
         fields: list[str]
+        holder: str | None
 
     class Claimed(Aggregate.Event):
         TOPIC = "writ.unique:Claimed"
@@ -87,14 +88,16 @@ class UniqueClaim(Aggregate):
         def apply(self, claim: UniqueClaim) -> None:
             claim.holder = None
 
-    def __init__(self, model: str, fields: list[str]) -> None:
+    def __init__(self, model: str, fields: list[str], holder: str | None) -> None:
         self.model = model
         self.fields = fields
-        self.holder: str | None = None
+        self.holder = holder
 
     @classmethod
-    def open(cls, claim: UUID, model: str, fields: list[str], now: datetime) -> UniqueClaim:
-        return cls._create(cls.Created, id=claim, timestamp=now, model=model, fields=fields)
+    def open(cls, claim: UUID, model: str, fields: list[str], now: datetime, holder: UUID | None = None) -> UniqueClaim:
+        """A claim made now, held by ``holder`` from its first event."""
+        return cls._create(cls.Created, id=claim, timestamp=now, model=model, fields=fields,
+                           holder=None if holder is None else str(holder))
 
     def claim(self, holder: UUID, now: datetime) -> None:
         if self.holder != str(holder):
