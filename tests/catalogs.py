@@ -179,11 +179,13 @@ read_deleted = ["manager"]
 
 [models.SaleItem]
 required = ["sale_id", "sku"]
+unique = ["serial"]
 
 [models.SaleItem.fields]
 sale_id = { type = "uuid" }
 sku = { type = "str", max_length = 40 }
 qty = { type = "int", min = 1, default = 1 }
+serial = { type = "str", nullable = true }
 
 [models.SaleItem.children]
 notes = { model = "ItemNote", via = "item_id" }

@@ -12,6 +12,7 @@ from domain.errors import (
     InvalidInputError,
     RecordNotFoundError,
     RequiredFieldMissingError,
+    UniqueViolationError,
 )
 from tests.catalogs import principal
 from tests.support import saves, stored_rows
@@ -101,3 +102,13 @@ def test_purge_cascades_and_erases_the_children(sales: Writ) -> None:
         with pytest.raises(RecordNotFoundError):
             sales.get(MANAGER, model, record_id, include_deleted=True)
         assert sales.history(MANAGER, model, record_id)[-1].event == "Purged"
+
+
+def test_a_cascaded_restore_whose_unique_value_was_taken_restores_nothing(sales: Writ) -> None:
+    first = sales.create(CLERK, "Sale", {"title": "A", "total": "1", "items": [{"sku": "X", "serial": "SN-1"}]})
+    sales.delete(MANAGER, "Sale", first.id)  # the item's serial is free again
+    sales.create(CLERK, "Sale", {"title": "B", "total": "1", "items": [{"sku": "X", "serial": "SN-1"}]})
+    with pytest.raises(UniqueViolationError) as caught:
+        sales.restore(MANAGER, "Sale", first.id)
+    assert caught.value.field == "serial"
+    assert state(sales, "Sale", first.id) == "deleted" and state(sales, "SaleItem", first.children[0]) == "deleted"
