@@ -24,10 +24,9 @@ from typing import Any
 import click
 import orjson
 
-from application.transaction import Transaction
-from domain.errors import InvalidInputError, WritError
+from domain.errors import InvalidInputError
 from entrypoints.cli.options import principal_options, session, show
-from entrypoints.cli.records import parse_command_json
+from entrypoints.command_items import run_items
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -46,15 +45,9 @@ def transaction(file: Path, idempotency_key: str | None, as_json: bool, **option
                                        #   "data": {"sale_id": {"$ref": "s"}, ...}}]
     """
     items = _read(file)
-    discarded: list[dict[str, Any]] = []
     with session(**options) as (runtime, principal), \
             runtime.writ.transaction(principal, idempotency_key=idempotency_key) as tx:
-        names: dict[str, str] = {}
-        for index, item in enumerate(items):
-            if isinstance(item, dict) and set(item) == {"savepoint"}:
-                _savepoint(tx, item["savepoint"], names, f"{index}", discarded)
-            else:
-                _run(tx, item, names, f"{index}")
+        discarded = run_items(tx, items)
     rows = [{"model": r.model, "id": r.id, "version": r.version, "state": r.state, "position": r.position,
              "replayed": r.replayed, **({"data": r.data} if as_json else {})} for r in tx.results]
     show({"results": rows, "discarded": discarded} if as_json else rows, as_json)
@@ -81,43 +74,3 @@ def _bytes(file: Path) -> bytes:
             return handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise InvalidInputError(f"{file}: {exc.strerror or exc}") from None
-
-
-def _savepoint(tx: Transaction, block: Any, names: dict[str, str], at: str, discarded: list[dict[str, Any]]) -> None:
-    if not isinstance(block, list):
-        raise InvalidInputError(f"item {at}: a savepoint holds a JSON array of commands")
-    kept = dict(names)
-    try:
-        with tx.savepoint():
-            for index, item in enumerate(block):
-                _run(tx, item, names, f"{at}.{index}")
-    except WritError as error:
-        names.clear()
-        names.update(kept)  # a name given inside the discarded block names nothing
-        discarded.append({"at": at, "code": error.code, "message": error.message})
-
-
-def _run(tx: Transaction, item: Any, names: dict[str, str], at: str) -> None:
-    if not isinstance(item, dict):
-        raise InvalidInputError(f"item {at}: a command is a JSON object")
-    name = item.get("as")
-    if name is not None and (not isinstance(name, str) or not name or name in names):
-        raise InvalidInputError(f"item {at}: 'as' must be a new, non-empty name")
-    body = {key: _resolved(value, names, at) for key, value in item.items() if key != "as"}
-    result = tx.execute(parse_command_json(body))
-    if name is not None:
-        names[name] = result.id
-
-
-def _resolved(value: Any, names: dict[str, str], at: str) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"$ref"}:
-            ref = value["$ref"]
-            if not isinstance(ref, str) or ref not in names:
-                raise InvalidInputError(f"item {at}: {{\"$ref\": {orjson.dumps(ref).decode()}}} names no earlier "
-                                        "command's result ('as')")
-            return names[ref]
-        return {key: _resolved(item, names, at) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_resolved(item, names, at) for item in value]
-    return value

@@ -1,0 +1,81 @@
+"""Units of work as data: a JSON array of commands, run in one ``Transaction``.
+
+The format ``writ transaction FILE`` and ``POST /v1/transactions`` share. Each item is a command as
+``evaluate`` takes it (``{"kind": "create", "model": ..., "data": ...}``), with an optional ``"as": NAME``;
+a later command refers to that result's id with ``{"$ref": NAME}`` anywhere in its data, changes or id.
+An item ``{"savepoint": [...]}`` is a block whose commands are discarded together if one is refused,
+while the rest goes on. A refused command outside a savepoint raises: the unit saves nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pydantic
+
+from application.transaction import Transaction
+from domain.commands import parse_command
+from domain.errors import InvalidInputError, WritError
+
+MAX_ITEMS = 10_000
+
+
+def run_items(tx: Transaction, items: Any) -> list[dict[str, Any]]:
+    """Run every item in ``tx``; the savepoints discarded, as ``{"at", "code", "message"}``."""
+    if not isinstance(items, list) or not items:
+        raise InvalidInputError("expected a non-empty JSON array of commands")
+    if len(items) > MAX_ITEMS:
+        raise InvalidInputError(f"at most {MAX_ITEMS:,} commands in one unit of work")
+    discarded: list[dict[str, Any]] = []
+    names: dict[str, str] = {}
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and set(item) == {"savepoint"}:
+            _savepoint(tx, item["savepoint"], names, f"{index}", discarded)
+        else:
+            _run(tx, item, names, f"{index}")
+    return discarded
+
+
+def _savepoint(tx: Transaction, block: Any, names: dict[str, str], at: str, discarded: list[dict[str, Any]]) -> None:
+    if not isinstance(block, list):
+        raise InvalidInputError(f"item {at}: a savepoint holds a JSON array of commands")
+    kept = dict(names)
+    try:
+        with tx.savepoint():
+            for index, item in enumerate(block):
+                _run(tx, item, names, f"{at}.{index}")
+    except WritError as error:
+        names.clear()
+        names.update(kept)  # a name given inside the discarded block names nothing
+        discarded.append({"at": at, "code": error.code, "message": error.message})
+
+
+def _run(tx: Transaction, item: Any, names: dict[str, str], at: str) -> None:
+    if not isinstance(item, dict):
+        raise InvalidInputError(f"item {at}: a command is a JSON object")
+    name = item.get("as")
+    if name is not None and (not isinstance(name, str) or not name or name in names):
+        raise InvalidInputError(f"item {at}: 'as' must be a new, non-empty name")
+    body = {key: _resolved(value, names, at) for key, value in item.items() if key != "as"}
+    try:
+        command = parse_command(body)
+    except pydantic.ValidationError as exc:
+        raise InvalidInputError(f"item {at}: {exc.errors()[0]['msg']}") from None
+    result = tx.execute(command)
+    if name is not None:
+        names[name] = result.id
+
+
+def _resolved(value: Any, names: dict[str, str], at: str) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$ref"}:
+            ref = value["$ref"]
+            if not isinstance(ref, str) or ref not in names:
+                raise InvalidInputError(f"item {at}: {{\"$ref\": {orjson.dumps(ref).decode()}}} names no earlier "
+                                        "command's result ('as')")
+            return names[ref]
+        return {key: _resolved(item, names, at) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolved(item, names, at) for item in value]
+    return value
