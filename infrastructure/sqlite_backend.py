@@ -96,8 +96,8 @@ class SQLiteBackend(Backend):
         """No guard on SQLite: whoever can write the file can change anything in it."""
 
     def tables_like(self, tx: Tx, prefix: str) -> list[str]:
-        return [row[0] for row in tx.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?",
-                                           (prefix.replace("_", "\\_") + "%",)) if row[0].startswith(prefix)]
+        query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'"
+        return [row[0] for row in tx.query(query, (prefix.replace("_", "\\_") + "%",)) if row[0].startswith(prefix)]
 
     def among(self, column: str, values: list[Any]) -> tuple[Composable, list[Any]]:
         return (SQL("{} IN (SELECT value FROM json_each({}))").format(Identifier(column), P),

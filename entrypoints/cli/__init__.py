@@ -35,7 +35,8 @@ class WritGroup(click.Group):
             "bulk-update": "entrypoints.cli.approvals:bulk_update", "keys": "entrypoints.cli.keys:keys",
             "verify": "entrypoints.cli.audit:verify", "checkpoint": "entrypoints.cli.audit:checkpoint",
             "show": "entrypoints.cli.auditors:show_record", "diff": "entrypoints.cli.auditors:diff",
-            "audit": "entrypoints.cli.auditors:audit", "transaction": "entrypoints.cli.units:transaction"}
+            "audit": "entrypoints.cli.auditors:audit", "transaction": "entrypoints.cli.units:transaction",
+            "serve": "entrypoints.cli.serve:serve"}
     lazy_groups = ("entrypoints.cli.records:COMMANDS",)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -89,14 +90,28 @@ def fail(code: str, message: str) -> None:
 
 @click.group(cls=WritGroup)
 def main() -> None:
-    """Writ: governed, event-sourced writes with audit-first storage."""
+    """Writ: governed, event-sourced writes with audit-first storage.
+
+    Run `writ COMMAND --help` for a command's options and an example.
+
+    \b
+    Example:
+      writ demo                        # a short story on a temporary database, printed as tables
+      writ init && writ check writ.toml
+    """
 
 
 @main.command()
 @click.option("--database", "database_url", default=None,
               help="Database URL (default: a fresh temporary SQLite file).")
 def demo(database_url: str | None) -> None:
-    """Run a short story on the embedded default and print it as tables."""
+    """Run a short story on the embedded default and print it as tables.
+
+    \b
+    Example:
+      writ demo                        # on a fresh temporary SQLite file
+      writ demo --database postgresql://postgres@127.0.0.1:5432/scratch
+    """
     from entrypoints.demo import run_demo
 
     run_demo(database_url)
@@ -106,7 +121,13 @@ def demo(database_url: str | None) -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default="writ.toml")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: Path, force: bool) -> None:
-    """Write an example catalog to PATH (default: writ.toml)."""
+    """Write an example catalog to PATH (default: writ.toml).
+
+    \b
+    Example:
+      writ init                        # writes writ.toml (an order desk: Order, OrderItem)
+      writ init shop.toml --force      # another path, overwriting it
+    """
     from entrypoints.demo import demo_catalog_text
 
     if path.exists() and not force:
@@ -119,7 +140,13 @@ def init(path: Path, force: bool) -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 def check(path: Path, as_json: bool) -> None:
-    """Validate a catalog file; print its models and version."""
+    """Validate a catalog file; print its models and version.
+
+    \b
+    Example:
+      writ check writ.toml
+      writ check writ.toml --json      # {"catalog": ..., "version": ..., "models": {...}}
+    """
     catalog = load_catalog(path)
     models = {name: sorted(spec.fields) for name, spec in catalog.models.items()}
     if as_json:

@@ -34,7 +34,13 @@ SHOWN = ("id", "status", "model", "operation", "requester", "purpose", "required
 
 @click.group()
 def approvals() -> None:
-    """Approval requests: list, show, approve, reject, cancel."""
+    """Approval requests: list, show, approve, reject, cancel.
+
+    \b
+    Example:
+      writ approvals list -r manager                          # pending requests in your tenant
+      writ approvals approve <approval-id> -r manager --reason "checked"
+    """
 
 
 @approvals.command("list")
@@ -44,7 +50,13 @@ def approvals() -> None:
 @click.option("--after", help="Continue after this cursor (printed under the previous page).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 def list_requests(status: str, after: str | None, limit: int, as_json: bool, **options: Any) -> None:
-    """Requests in your tenant, oldest first (pending: waiting and not expired)."""
+    """Requests in your tenant, oldest first (pending: waiting and not expired).
+
+    \b
+    Example:
+      writ approvals list
+      writ approvals list --status all --limit 20 --json
+    """
     with session(**options) as (runtime, principal):
         rows = runtime.fresh_views(say).approvals(principal, status=None if status == "all" else status,
                                                    after=after, limit=limit)
@@ -60,7 +72,12 @@ def list_requests(status: str, after: str | None, limit: int, as_json: bool, **o
 @principal_options
 @click.argument("approval_id")
 def show_request(approval_id: str, as_json: bool, **options: Any) -> None:
-    """One request as it stands: who asked and why, the reasons, the preview of the change, the approvals."""
+    """One request as it stands: who asked and why, the reasons, the preview of the change, the approvals.
+
+    \b
+    Example:
+      writ approvals show <approval-id>
+    """
     with session(**options) as (runtime, principal):
         request = runtime.writ.approval(principal, approval_id)
     show(request if as_json else [{"field": k, "value": v} for k, v in request.items()], as_json)
@@ -81,9 +98,12 @@ def _decision(action: str) -> click.Command:
         shown = result.to_dict()
         show(shown if as_json else {k: _cell(v) for k, v in shown.items() if k != "results"}, as_json)
 
-    helps = {"approve": "Approve (the model's approve grant); the last approval executes the change.",
-             "reject": "Reject with --reason: the change never runs.",
-             "cancel": "Withdraw your own request."}
+    helps = {"approve": "Approve (the model's approve grant); the last approval executes the change.\n\n\b\n"
+                        "Example:\n  writ approvals approve <approval-id> -r manager --reason \"checked\"",
+             "reject": "Reject with --reason: the change never runs.\n\n\b\n"
+                       "Example:\n  writ approvals reject <approval-id> -r manager --reason \"no budget\"",
+             "cancel": "Withdraw your own request.\n\n\b\n"
+                       "Example:\n  writ approvals cancel <approval-id> --reason \"customer changed their mind\""}
     return click.command(action, help=helps[action])(command)
 
 
@@ -101,7 +121,12 @@ for _action in ("approve", "reject", "cancel"):
 def bulk_update(model: str, changes: str, conditions: tuple[str, ...], idempotency_key: str | None, as_json: bool,
                 catalog: Path, **options: Any) -> None:
     """Patch every live MODEL record matching the filters with CHANGES (JSON): each its own governed event,
-    all in one atomic save, or none (a refusal, or a park for approval)."""
+    all in one atomic save, or none (a refusal, or a park for approval).
+
+    \b
+    Example:
+      writ bulk-update Order '{"note": "ships monday"}' -w status:eq:placed -r manager -p "carrier delay"
+    """
     loaded = load_catalog(catalog)
     with Runtime(loaded) as runtime:
         principal = principal_from(**options)

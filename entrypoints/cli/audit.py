@@ -41,7 +41,13 @@ BROKEN = 1
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify(database_url: str | None, kept: Path | None, public_keys: tuple[str, ...], as_json: bool) -> None:
     """Check every event against the log's manifest and chain, every record's hash chain, and every checkpoint
-    (exit status 1 when anything is broken)."""
+    (exit status 1 when anything is broken).
+
+    \b
+    Example:
+      writ verify
+      writ verify --json --checkpoints kept.jsonl     # also against checkpoints an auditor kept
+    """
     backend = open_backend(database_url)
     checkpoints = _read_kept(kept) if kept else []
     trusted = dict(public_key(k) for k in (*public_keys, *(c.public_key for c in checkpoints if c.public_key)))
@@ -65,7 +71,14 @@ def verify(database_url: str | None, kept: Path | None, public_keys: tuple[str, 
 @click.option("--json", "as_json", is_flag=True, help="Print each checkpoint as JSON.")
 @click.pass_context
 def checkpoint(ctx: click.Context, database_url: str | None, every: int | None, as_json: bool) -> None:
-    """Verify the log, then sign its head with the signing key (WRIT_SIGNING_KEY or WRIT_SIGNING_KEY_FILE)."""
+    """Verify the log, then sign its head with the signing key (WRIT_SIGNING_KEY or WRIT_SIGNING_KEY_FILE).
+
+    \b
+    Example:
+      writ checkpoint                   # verify, then sign the head once
+      writ checkpoint --every 600       # keep signing every ten minutes while the log grows
+      writ checkpoint export > kept.jsonl
+    """
     ctx.obj = database_url
     if ctx.invoked_subcommand is not None:
         return
@@ -88,7 +101,12 @@ def checkpoint(ctx: click.Context, database_url: str | None, every: int | None, 
 @database_option
 @click.pass_obj
 def export(group_database: str | None, database_url: str | None) -> None:
-    """Print every checkpoint as a JSON line (with its public key): keep them somewhere the database is not."""
+    """Print every checkpoint as a JSON line (with its public key): keep them somewhere the database is not.
+
+    \b
+    Example:
+      writ checkpoint export > kept.jsonl     # later: writ verify --checkpoints kept.jsonl
+    """
     backend = open_backend(database_url or group_database)
     database = backend.database()
     try:

@@ -26,7 +26,13 @@ from infrastructure.checkpoints import CheckpointTable
 @click.argument("record_id")
 def show_record(model: str, record_id: str, version: int | None, as_of: str | None, as_json: bool,
                 **options: Any) -> None:
-    """A record as of a version or a time (now, with neither)."""
+    """A record as of a version or a time (now, with neither).
+
+    \b
+    Example:
+      writ show Order <id> --as-of 2026-12-01T09:00:00Z -r auditor
+      writ show Order <id> --version 2
+    """
     if version is not None and as_of is not None:
         raise click.UsageError("give --version or --as-of, not both")
     with session(**options) as (runtime, principal):
@@ -43,7 +49,13 @@ def show_record(model: str, record_id: str, version: int | None, as_of: str | No
 @click.argument("from_version", type=click.IntRange(1))
 @click.argument("to_version", type=click.IntRange(1))
 def diff(model: str, record_id: str, from_version: int, to_version: int, as_json: bool, **options: Any) -> None:
-    """The fields that differ between two versions of a record."""
+    """The fields that differ between two versions of a record.
+
+    \b
+    Example:
+      writ diff Order <id> 2 5
+      writ diff Order <id> 1 3 --json
+    """
     with session(**options) as (runtime, principal):
         changed = runtime.writ.diff(principal, model, record_id, from_version, to_version)
     show(changed if as_json else [{"field": name, f"v{from_version}": cell(values["before"]),
@@ -53,7 +65,12 @@ def diff(model: str, record_id: str, from_version: int, to_version: int, as_json
 
 @click.group()
 def audit() -> None:
-    """Exports for auditors."""
+    """Exports for auditors.
+
+    \b
+    Example:
+      writ audit export --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z -r auditor > november.jsonl
+    """
 
 
 @audit.command()
@@ -62,7 +79,12 @@ def audit() -> None:
 @click.option("--to", "until", required=True, metavar="TIME", help="Up to, not including, this time.")
 def export(since: str, until: str, as_json: bool, **options: Any) -> None:
     """Every event stored in [--from, --to) in your tenant, for the models you may audit (their read_deleted
-    grant), as JSON lines; the last line is the signed checkpoint that covers them (null if none does yet)."""
+    grant), as JSON lines; the last line is the signed checkpoint that covers them (null if none does yet).
+
+    \b
+    Example:
+      writ audit export --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z -r auditor > november.jsonl
+    """
     last = 0
     with session(**options) as (runtime, principal):
         for line in runtime.writ.export(principal, since=since, until=until):

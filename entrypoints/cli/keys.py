@@ -25,12 +25,23 @@ database_option = click.option("--database", "database_url", default=None,
 
 @click.group()
 def keys() -> None:
-    """Master keys and the data keys they wrap (WRIT_MASTER_KEY or WRIT_MASTER_KEY_FILE)."""
+    """Master keys and the data keys they wrap (WRIT_MASTER_KEY or WRIT_MASTER_KEY_FILE).
+
+    \b
+    Example:
+      writ keys new > master.key && chmod 600 master.key
+      writ keys status
+    """
 
 
 @keys.command()
 def new() -> None:
-    """Print a fresh master key (32 random bytes, base64) for WRIT_MASTER_KEY_FILE."""
+    """Print a fresh master key (32 random bytes, base64) for WRIT_MASTER_KEY_FILE.
+
+    \b
+    Example:
+      writ keys new > master.key && chmod 600 master.key
+    """
     click.echo(new_master_key())
 
 
@@ -38,7 +49,13 @@ def new() -> None:
 @database_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def status(database_url: str | None, as_json: bool) -> None:
-    """Live data keys per master key, destroyed ones, and how many a rotation would re-wrap."""
+    """Live data keys per master key, destroyed ones, and how many a rotation would re-wrap.
+
+    \b
+    Example:
+      writ keys status
+      writ keys status --json --database postgresql://postgres@127.0.0.1:5432/writ
+    """
     found = key_admin.status(open_backend(database_url))
     if as_json:
         click.echo(orjson.dumps(found.to_dict()).decode())
@@ -54,7 +71,12 @@ def status(database_url: str | None, as_json: bool) -> None:
 @keys.command()
 @database_option
 def rotate(database_url: str | None) -> None:
-    """Re-wrap every live data key with the current master key (the first configured); events untouched."""
+    """Re-wrap every live data key with the current master key (the first configured); events untouched.
+
+    \b
+    Example:
+      writ keys rotate      # with the new master key first in WRIT_MASTER_KEY_FILE, the old one after it
+    """
     backend = open_backend(database_url)
     done = key_admin.rotate(backend, lambda count: click.echo(f"re-wrapped {count:,}", err=True))
     click.echo(f"re-wrapped {done:,} data keys with master key {backend.vault().masters.current_id}")
@@ -63,6 +85,12 @@ def rotate(database_url: str | None) -> None:
 @keys.command()
 @database_option
 def compact(database_url: str | None) -> None:
-    """Rewrite the key and view tables now, so bytes purges left behind leave the database files."""
+    """Rewrite the key and view tables now, so bytes purges left behind leave the database files.
+
+    \b
+    Example:
+      writ keys compact
+      writ keys compact --database sqlite:///writ.db
+    """
     rewritten = key_admin.compact(open_backend(database_url))
     click.echo(f"rewrote {len(rewritten)} tables")

@@ -45,7 +45,13 @@ from projections.runner import DEFAULT_BATCH_SIZE
 @click.option("--json", "as_json", is_flag=True, help="With --status: JSON lines.")
 def project(database_url: str | None, catalog_path: Path, batch_size: int, once: bool, rebuild: bool,
             show_status: bool, set_aside: int | None, reason: str | None, operator: str, as_json: bool) -> None:
-    """Keep the current-rows views up to date from the notification log (one active worker)."""
+    """Keep the current-rows views up to date from the notification log (one active worker).
+
+    \b
+    Example:
+      writ project --catalog writ.toml     # run the worker (SIGTERM/SIGINT: a clean stop)
+      writ project --status --json         # position, head, events/seconds behind, worker, halt
+    """
     console = Console(stderr=True)
     if set_aside is not None and not (reason or "").strip():
         raise click.UsageError("--set-aside needs --reason: say why the event is skipped")

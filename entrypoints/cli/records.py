@@ -73,12 +73,23 @@ def _write(kind: str, needs_id: bool, body: str | None, help_text: str) -> click
 
 
 RECORD_WRITES = [
-    _write("create", False, "data", "Create a record: MODEL '{\"field\": value, ...}'."),
-    _write("replace", True, "data", "PUT a record: omitted optional fields are cleared."),
-    _write("patch", True, "changes", "PATCH a record: change only the given fields."),
-    _write("delete", True, None, "Soft-delete a record (hidden from projections, kept in the store)."),
-    _write("restore", True, None, "Restore a soft-deleted record."),
-    _write("purge", True, None, "Force-delete a record: a Purged tombstone remains."),
+    _write("create", False, "data", "Create a record: MODEL '{\"field\": value, ...}'.\n\n\b\nExample:\n"
+           "  writ create Order '{\"sku\": \"LAMP-42\", \"total\": \"89.90\"}' -u carol -t acme -r clerk "
+           "-p \"phone order\"\n"
+           "  writ create Order '{\"sku\": \"LAMP-42\", \"total\": \"89.90\"}' --idempotency-key call-17"
+           "   # WRIT_USER etc. set"),
+    _write("replace", True, "data", "PUT a record: omitted optional fields are cleared.\n\n\b\nExample:\n"
+           "  writ replace Order <id> '{\"sku\": \"LAMP-42\", \"total\": \"79.90\", \"quantity\": 2}' "
+           "--expected-version 1"),
+    _write("patch", True, "changes", "PATCH a record: change only the given fields.\n\n\b\nExample:\n"
+           "  writ patch Order <id> '{\"quantity\": 3}' --expected-version 1\n"
+           "  writ patch Order <id> '{\"status\": \"placed\"}' -u carol -t acme -r clerk -p \"customer confirmed\""),
+    _write("delete", True, None, "Soft-delete a record (hidden from projections, kept in the store).\n\n\b\n"
+           "Example:\n  writ delete Order <id> -r manager -p \"duplicate order\""),
+    _write("restore", True, None, "Restore a soft-deleted record.\n\n\b\nExample:\n"
+           "  writ restore Order <id> -r manager -p \"deleted by mistake\""),
+    _write("purge", True, None, "Force-delete a record: a Purged tombstone remains.\n\n\b\nExample:\n"
+           "  writ purge Order <id> -r manager -p \"erasure request\""),
 ]
 
 
@@ -86,7 +97,16 @@ RECORD_WRITES = [
 @principal_options
 @click.argument("command_json")
 def evaluate(command_json: str, as_json: bool, **options: Any) -> None:
-    """Dry-run a command given as JSON, e.g. '{"kind": "patch", "model": "Order", "id": "…", "changes": {…}}'."""
+    """Dry-run a JSON command: allowed, refused or parked, and why.
+
+    COMMAND_JSON has a kind (create, replace, patch, delete, restore, purge), a model, and the id, data or
+    changes that kind needs. Nothing is saved.
+
+    \b
+    Example:
+      writ evaluate '{"kind": "patch", "model": "Order", "id": "<id>", "changes": {"total": "25000"}}'
+      writ evaluate '{"kind": "create", "model": "Order", "data": {"sku": "LAMP-42", "total": "89.90"}}'
+    """
     command = parse_command_json(json_argument(command_json))
     with session(**options) as (runtime, principal):
         evaluation = runtime.writ.evaluate(principal, command).to_dict()
@@ -102,7 +122,13 @@ def evaluate(command_json: str, as_json: bool, **options: Any) -> None:
 @click.argument("record_id")
 def get(model: str, record_id: str, version: int | None, include_deleted: bool, as_json: bool,
         **options: Any) -> None:
-    """Show a record now, or as of a version."""
+    """Show a record now, or as of a version.
+
+    \b
+    Example:
+      writ get Order <id>
+      writ get Order <id> --version 1 --include-deleted -r manager
+    """
     with session(**options) as (runtime, principal):
         record = runtime.writ.get(principal, model, record_id, version=version, include_deleted=include_deleted)
     if as_json:
@@ -117,7 +143,13 @@ def get(model: str, record_id: str, version: int | None, include_deleted: bool, 
 @click.argument("record_id")
 def history(model: str, record_id: str, as_json: bool, **options: Any) -> None:
     """Every event of a record: who, why, when, under which decision, who approved, and what changed (streamed:
-    long histories in bounded memory)."""
+    long histories in bounded memory).
+
+    \b
+    Example:
+      writ history Order <id>
+      writ history Order <id> --json > order-history.json
+    """
     with session(**options) as (runtime, principal):
         entries = (entry.to_dict() for entry in runtime.writ.iter_history(principal, model, record_id))
         if as_json:
@@ -143,7 +175,10 @@ def decisions(after: int, limit: int, actor: str | None, model: str | None, outc
               until: str | None, as_json: bool, **options: Any) -> None:
     """Decisions (allowed, refused, parked, failed) in the tenant, oldest first, from the decisions read model.
 
-    Example: writ decisions --outcome refused --since 2026-12-01T00:00:00Z --limit 20
+    \b
+    Example:
+      writ decisions --outcome refused --since 2026-12-01T00:00:00Z --limit 20
+      writ decisions --by carol --model Order --after 120     # the next page starts after position 120
     """
     with session(**options) as (runtime, principal):
         found = runtime.fresh_views(say).decisions(principal, after=after, limit=limit, actor=actor, model=model,

@@ -43,7 +43,13 @@ from infrastructure.config import amqp_url as default_amqp_url
 def relay(database_url: str | None, amqp_url: str | None, exchange: str, window: int, batch_size: int,
           publisher: str, max_message_bytes: int, show_status: bool, set_aside: int | None, reason: str | None,
           operator: str, as_json: bool) -> None:
-    """Publish the notification log, in order, to RabbitMQ (at least once)."""
+    """Publish the notification log, in order, to RabbitMQ (at least once).
+
+    \b
+    Example:
+      writ relay --amqp amqp://guest:guest@127.0.0.1:5672/     # publish WRIT_DATABASE_URL's log
+      writ relay --status --json                               # position, events behind, last publish, halt
+    """
     worker = Relay(database_url, amqp_url or default_amqp_url(), exchange, window=window, batch_size=batch_size,
                    publisher=publisher, max_message_bytes=max_message_bytes)
     if set_aside is not None:

@@ -81,7 +81,13 @@ def _json(text: str, value: str) -> Any:
 def list_rows(model: str, conditions: tuple[str, ...], order_by: tuple[str, ...], limit: int, after: str | None,
               include_deleted: bool, wait_for: int | None, timeout: float, as_json: bool, catalog: Path,
               user: str, tenant: str, roles: tuple[str, ...], purpose: str | None) -> None:
-    """Rows of a model's current-rows view: filtered, sorted, one page at a time."""
+    """Rows of a model's current-rows view: filtered, sorted, one page at a time.
+
+    \b
+    Example:
+      writ list Order -w status:eq:placed -w total:gt:100 --sort -total --limit 20
+      writ list Order -w status:in:placed,shipped --after <cursor>     # the next page
+    """
     principal = principal_from(user, tenant, roles, purpose)
     loaded = load_catalog(catalog)
     spec = loaded.model(model)

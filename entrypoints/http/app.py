@@ -1,0 +1,64 @@
+"""The ASGI application: routes, the OpenAPI document and its docs page.
+
+``create_app(runtime, verifier)`` wires every route to the command service and the projections of one
+``Runtime``; ``writ serve`` runs it under uvicorn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from entrypoints.bootstrap import Runtime
+from entrypoints.http import reads, writes
+from entrypoints.http.auth import JwtVerifier
+from entrypoints.http.context import DEFAULT_MAX_BODY, Api, route
+from entrypoints.http.errors import json_response
+from entrypoints.http.health import health
+from entrypoints.http.openapi import document
+
+DOCS = """<!doctype html><html><head><title>Writ API</title><meta charset="utf-8">
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="docs"></div><script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#docs"});</script></body></html>"""
+
+
+def create_app(runtime: Runtime, verifier: JwtVerifier, *, max_body: int = DEFAULT_MAX_BODY) -> Starlette:
+    api = Api(runtime, verifier, max_body)
+    spec = document(runtime.catalog)
+
+    def openapi(_: Request) -> Response:
+        return json_response(spec)
+
+    def docs(_: Request) -> Response:
+        return HTMLResponse(DOCS)
+
+    def on(path: str, handler: Any, methods: list[str], **options: Any) -> Route:
+        return Route(path, route(api, handler, **options), methods=methods)
+
+    model_write = {"body": True, "refuse": ("create", "model")}
+    routes = [
+        Route("/healthz", health(api), methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+        on("/v1/evaluate", writes.evaluate, ["POST"], body=True),
+        on("/v1/transactions", writes.transaction, ["POST"], body=True, refuse=("transaction", "model")),
+        on("/v1/decisions", reads.decisions, ["GET"]),
+        on("/v1/approvals", reads.approvals, ["GET"]),
+        on("/v1/approvals/{id}", reads.approval, ["GET"]),
+        on("/v1/approvals/{id}/{action:str}", reads.decide_approval, ["POST"], body=True),
+        on("/v1/{model}", writes.create, ["POST"], **model_write),
+        on("/v1/{model}", reads.list_rows, ["GET"]),
+        on("/v1/{model}/bulk-update", writes.bulk_update, ["POST"], body=True, refuse=("bulk_update", "model")),
+        on("/v1/{model}/{id}", reads.get_row, ["GET"]),
+        on("/v1/{model}/{id}", writes.replace, ["PUT"], body=True, refuse=("update", "model")),
+        on("/v1/{model}/{id}", writes.patch, ["PATCH"], body=True, refuse=("update", "model")),
+        on("/v1/{model}/{id}", writes.delete, ["DELETE"]),
+        on("/v1/{model}/{id}/restore", writes.restore, ["POST"]),
+        on("/v1/{model}/{id}/history", reads.history, ["GET"]),
+    ]
+    return Starlette(routes=routes)

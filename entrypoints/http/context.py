@@ -1,0 +1,162 @@
+"""What every route shares: the runtime, the caller's principal, the request's body and headers, errors.
+
+``route`` turns a plain function ``(call: Call) -> Response`` into a Starlette endpoint: it checks the
+bearer token, reads the body within the size limit, runs the function in a worker thread (Writ's calls
+block on the database), and turns a ``WritError`` into its status and body. A request whose body cannot
+be read as JSON is refused as ``INVALID_INPUT`` and, for a write, recorded as a refused decision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import PersistenceError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from domain.errors import InvalidInputError, UnauthenticatedError, WritError
+from domain.principal import Principal
+from entrypoints.bootstrap import Runtime
+from entrypoints.http.auth import Identity, JwtVerifier
+from entrypoints.http.errors import error_response, plain_error
+
+log = logging.getLogger("writ.http")
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+@dataclass
+class Api:
+    runtime: Runtime
+    verifier: JwtVerifier
+    max_body: int = DEFAULT_MAX_BODY
+
+    def __post_init__(self) -> None:
+        self._catching_up = threading.Lock()
+
+    def fresh_views(self) -> Any:
+        """The views, caught up first on the embedded default (no worker runs beside the server there)."""
+        if self.runtime.backend.embedded:
+            with self._catching_up:
+                self.runtime.catch_up()
+        return self.runtime.views
+
+
+@dataclass
+class Call:
+    api: Api
+    request: Request
+    identity: Identity
+    body: Any
+
+    @property
+    def writ(self) -> Any:
+        return self.api.runtime.writ
+
+    @property
+    def principal(self) -> Principal:
+        headers = self.request.headers
+        audit = {"agent": self.identity.agent} if self.identity.agent else {}
+        return Principal(user_id=self.identity.user_id, tenant_id=self.identity.tenant_id,
+                         roles=self.identity.roles, purpose=headers.get("writ-purpose"),
+                         correlation_id=headers.get("writ-correlation-id"),
+                         causation_id=headers.get("writ-causation-id"), audit_attributes=audit)
+
+    def param(self, name: str) -> str:
+        return str(self.request.path_params[name])
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.request.headers.get("idempotency-key")
+
+    @property
+    def expected_version(self) -> int | None:
+        """The version ``If-Match`` names (``"3"`` or ``W/"3"``), or None."""
+        raw = self.request.headers.get("if-match")
+        if raw is None:
+            return None
+        text = raw.strip().removeprefix("W/").strip('"')
+        if not text.isdigit() or len(text) > 18:
+            raise InvalidInputError(f"If-Match must be a record version as an ETag, e.g. \"3\", not {raw[:40]!r}")
+        return int(text)
+
+    def query_flag(self, name: str) -> bool:
+        value = self.request.query_params.get(name, "false").lower()
+        if value not in ("true", "false", "1", "0"):
+            raise InvalidInputError(f"?{name} is true or false")
+        return value in ("true", "1")
+
+
+Handler = Callable[[Call], Response]
+
+
+def route(api: Api, handler: Handler, *, body: bool = False, refuse: tuple[str, str] | None = None
+          ) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint running ``handler``; ``refuse``: (operation, model path param) under which a body that is
+    not JSON is recorded as a refused decision."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            identity = api.verifier.identify(request.headers.get("authorization"))
+        except UnauthenticatedError as error:
+            return error_response(error)
+        try:
+            content = await _json_body(request, api.max_body) if body else None
+        except BodyTooLargeError:
+            return plain_error(413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {api.max_body:,} bytes")
+        except InvalidInputError as error:
+            if refuse is not None:
+                await run_in_threadpool(_record_refusal, api, request, identity, refuse, error)
+            return error_response(error)
+        call = Call(api, request, identity, content)
+        try:
+            return await run_in_threadpool(handler, call)
+        except WritError as error:
+            return error_response(error, if_match="if-match" in request.headers)
+        except PersistenceError as exc:
+            log.warning("database unavailable: %s", exc)
+            return plain_error(503, "UNAVAILABLE", f"the database: {exc}")
+
+    return endpoint
+
+
+async def _json_body(request: Request, most: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > most:
+        raise BodyTooLargeError
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > most:
+            raise BodyTooLargeError
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw:
+        raise InvalidInputError("The request needs a JSON body")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(f"The body is not valid JSON: {exc}") from None
+
+
+def _record_refusal(api: Api, request: Request, identity: Identity, refuse: tuple[str, str],
+                    error: WritError) -> None:
+    operation, model_param = refuse
+    try:
+        principal: Principal | None = Call(api, request, identity, None).principal
+    except WritError:
+        principal = None
+    with contextlib.suppress(WritError):  # refuse() records the decision, then raises the error it was given
+        api.runtime.writ.refuse(principal, operation, request.path_params.get(model_param, ""), error,
+                                record_id=request.path_params.get("id"),
+                                idempotency_key=request.headers.get("idempotency-key"))

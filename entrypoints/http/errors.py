@@ -1,0 +1,54 @@
+"""How errors travel over HTTP: one table from code to status, one body shape.
+
+Every error body is ``{"error", "message", "code", "field"}`` (``field`` when it concerns one; a dry
+run's ``errors`` and a validator's ``problems`` too). A ``VERSION_CONFLICT`` is 412 when the request
+named the version it expected with ``If-Match``, 409 otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from domain.errors import WritError
+
+STATUS: dict[str, int] = {
+    "UNAUTHENTICATED": 401,
+    "PURPOSE_REQUIRED": 400, "INVALID_INPUT": 400, "CATALOG_INVALID": 400,
+    "GRANT_MISSING": 403, "WRITE_DENIED": 403, "SELF_APPROVAL_FORBIDDEN": 403,
+    "MODEL_UNKNOWN": 404, "NOT_FOUND": 404,
+    "RECORD_DELETED": 409, "RECORD_NOT_DELETED": 409, "VERSION_CONFLICT": 409, "IDEMPOTENCY_KEY_REUSED": 409,
+    "APPROVAL_NOT_PENDING": 409, "ALREADY_APPROVED": 409, "APPROVAL_STALE": 409, "APPROVAL_REQUIRED": 409,
+    "UNIQUE_VIOLATION": 409,
+    "PAYLOAD_TOO_LARGE": 413,
+    "UNKNOWN_FIELD": 422, "FIELD_NOT_WRITABLE": 422, "IMMUTABLE_FIELD": 422, "REQUIRED_FIELD_MISSING": 422,
+    "INVALID_FIELD_VALUE": 422, "VALIDATION_FAILED": 422, "BULK_LIMIT_EXCEEDED": 422,
+    "CHAIN_BROKEN": 503, "UNAVAILABLE": 503, "CONFIGURATION_INVALID": 503, "CHECKPOINT_REFUSED": 503,
+    "PROJECTION_NOT_READY": 503, "PROJECTION_TIMEOUT": 503, "PROJECTION_BUSY": 503, "PROJECTION_HALTED": 503,
+}
+"""Every code's status (``tests/integration/test_http.py`` checks that every code Writ raises is here)."""
+STATUSES = sorted(set(STATUS.values()))
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
+
+
+def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"error": code.title().replace("_", ""), "message": message, "code": code, "field": field, **extra}
+
+
+def error_response(error: WritError, *, if_match: bool = False) -> Response:
+    status = STATUS.get(error.code, 400)
+    if error.code == "VERSION_CONFLICT" and if_match:
+        status = 412
+    body = {"field": None, **error.to_dict()}
+    headers = {"WWW-Authenticate": 'Bearer realm="writ"'} if status == 401 else None
+    return json_response(body, status, headers)
+
+
+def plain_error(status: int, code: str, message: str) -> Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="writ"'} if status == 401 else None
+    return json_response(error_body(code, message), status, headers)

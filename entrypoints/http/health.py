@@ -1,0 +1,41 @@
+"""``GET /healthz``: the database answers, and how far the projection and the relay are behind the log.
+
+No token needed and no data in it: load balancers call it. 200 when the database answers, 503 when not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.persistence import PersistenceError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from entrypoints.http.context import Api
+from entrypoints.http.errors import json_response
+from infrastructure.positions import Positions
+
+
+def health(api: Api) -> Any:
+    def check(_: Request) -> Response:
+        backend = api.runtime.backend
+        try:
+            head = int(api.runtime.writ.recorder.max_notification_id() or 0)
+            followers = [f for views in (False, True) for f in _followers(backend, views)]
+        except PersistenceError as exc:
+            return json_response({"status": "unavailable", "database": str(exc)}, 503)
+        lag = {f.name: {"position": f.position, "behind": max(head - f.position, 0), "holder": f.holder,
+                        "halted_at": f.halted_at} for f in followers}
+        return json_response({"status": "ok", "database": "ok", "head": head, "followers": lag})
+
+    return check
+
+
+def _followers(backend: Any, views: bool) -> list[Any]:
+    """The followers' positions kept in the events' database (the relay) or the views' (the projection)."""
+    database = backend.database(views=views)
+    try:
+        with database.reading() as tx:
+            return Positions(backend).all(tx) if backend.tables_like(tx, "writ_positions") else []
+    finally:
+        database.close()

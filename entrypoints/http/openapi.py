@@ -1,0 +1,223 @@
+"""The OpenAPI document, generated from the catalog: one set of paths and schemas per model.
+
+Create, replace and patch bodies differ as the field rules do: a create takes the fields writable on
+create (``required`` ones required, nested children under their names), a replace every field that is
+not set by Writ, a patch the fields writable on update that are not immutable; auto-set, generated and
+system fields are in none of them (sending one is ``FIELD_NOT_WRITABLE``). Rows and write results
+carry the system fields. Every operation lists the error statuses it can answer with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.catalog import Catalog, ModelSpec
+from domain.fields import FieldSpec
+from domain.limits import INT_MAX, INT_MIN
+from entrypoints.http.errors import STATUSES
+
+JSON = "application/json"
+DECIMAL = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+SYSTEM = {"_model": "string", "_state": "string", "_version": "integer", "_created_at": "string",
+          "_created_by": ["string", "null"], "_updated_at": "string", "_updated_by": ["string", "null"]}
+ERRORS = {str(status): {"$ref": f"#/components/responses/E{status}"} for status in STATUSES}
+ID: dict[str, Any] = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+HEADERS: dict[str, dict[str, Any]] = {
+    "purpose": {"name": "Writ-Purpose", "in": "header", "schema": {"type": "string"},
+                "description": "Why: required for every write, recorded with it."},
+    "key": {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"},
+            "description": "A repeat with the same key and command returns the first result."},
+    "match": {"name": "If-Match", "in": "header", "schema": {"type": "string"},
+              "description": 'The record version the write expects, e.g. "3" (412 when it moved on).'},
+    "wait": {"name": "Writ-Wait-Position", "in": "header", "schema": {"type": "integer", "minimum": 0},
+             "description": "Wait until the projection has reached this log position (a write's position)."},
+}
+
+
+def field_schema(field: FieldSpec) -> dict[str, Any]:
+    schema: dict[str, Any]
+    if field.type == "str":
+        schema = {"type": "string", **_bounds(field, "minLength", "maxLength", "min_length", "max_length")}
+        if field.pattern:
+            schema["pattern"] = field.pattern
+    elif field.type == "int":
+        schema = {"type": "integer", "minimum": INT_MIN if field.min is None else int(field.min),
+                  "maximum": INT_MAX if field.max is None else int(field.max)}
+    elif field.type == "decimal":
+        schema = {"type": "string", "pattern": DECIMAL}
+    elif field.type == "bool":
+        schema = {"type": "boolean"}
+    elif field.type in ("datetime", "date", "uuid"):
+        schema = {"type": "string", "format": {"datetime": "date-time"}.get(field.type, field.type)}
+    elif field.type == "list":
+        schema = {"type": "array", "items": field_schema(FieldSpec(type=field.items)) if field.items else {}}
+    else:
+        schema = {}
+    if field.choices:
+        schema["enum"] = list(field.choices)
+    if field.description:
+        schema["description"] = field.description
+    if field.nullable and "type" in schema:
+        schema = {**schema, "type": [schema["type"], "null"]}
+        if "enum" in schema:
+            schema["enum"] = [*schema["enum"], None]
+    return schema
+
+
+def document(catalog: Catalog) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {"Error": _error_schema(), "WriteResult": _write_result(),
+                               "Command": {"type": "object", "required": ["kind", "model"]}}
+    for name, spec in catalog.models.items():
+        schemas.update(_model_schemas(catalog, name, spec))
+        paths.update(_model_paths(name))
+    paths.update(_shared_paths())
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Writ", "version": catalog.version,
+                 "description": "Governed writes: every write is decided against the catalog's policy and recorded."},
+        "paths": paths,
+        "components": {"schemas": schemas, "responses": _error_responses(),
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "security": [{"bearer": []}],
+    }
+
+
+def _bounds(field: FieldSpec, low: str, high: str, low_attr: str, high_attr: str) -> dict[str, Any]:
+    found = {low: getattr(field, low_attr, None), high: getattr(field, high_attr, None)}
+    return {key: value for key, value in found.items() if value is not None}
+
+
+def _model_schemas(catalog: Catalog, name: str, spec: ModelSpec) -> dict[str, Any]:
+    open_fields = {f: s for f, s in spec.fields.items() if not spec.is_stamped(f)}
+    on_create = {f: s for f, s in open_fields.items() if s.writable_on_op("create")}
+    create = _object({f: field_schema(s) for f, s in on_create.items()},
+                     [f for f in spec.required if f in on_create])
+    for child_name, child in spec.children.items():
+        nested = _model_schemas(catalog, child.model, catalog.model(child.model))[f"{child.model}Create"]
+        nested = {**nested, "properties": {k: v for k, v in nested["properties"].items() if k != child.via},
+                  "required": [r for r in nested.get("required", []) if r != child.via]}
+        create["properties"][child_name] = {"type": "array", "items": nested}
+    patch = _object({f: field_schema(s) for f, s in open_fields.items()
+                     if s.writable_on_op("update") and not spec.is_immutable(f)}, [])
+    replace = _object({f: field_schema(s) for f, s in open_fields.items()}, list(spec.required))
+    row = {"type": "object", "required": ["id", *SYSTEM],
+           "properties": {"id": {"type": "string", "format": "uuid"},
+                          **{f: field_schema(s) for f, s in spec.fields.items()},
+                          spec.tenant_field: {"type": "string"}, **{k: {"type": v} for k, v in SYSTEM.items()}}}
+    return {f"{name}Create": create, f"{name}Replace": replace, f"{name}Patch": patch, f"{name}Row": row}
+
+
+def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _op(summary: str, responses: dict[str, Any], *, body: dict[str, Any] | None = None,
+        parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "parameters": parameters or [],
+                                 "responses": {**responses, **ERRORS}}
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+    return operation
+
+
+def _ok(schema: dict[str, Any], description: str = "Done") -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _model_paths(name: str) -> dict[str, Any]:
+    write = [HEADERS["purpose"], HEADERS["key"]]
+    versioned = [ID, *write, HEADERS["match"]]
+    result, pending = _ok(_ref("WriteResult")), _ok(_ref("WriteResult"), "Waits for approval (Location: the approval)")
+    written = {"200": result, "202": pending}
+    return {
+        f"/v1/{name}": {
+            "post": _op(f"Create a {name} (an array creates several, all or none)",
+                        {"201": _ok({"oneOf": [_ref("WriteResult"), {"type": "array", "items": _ref("WriteResult")}]}),
+                         "202": _ok({"oneOf": [_ref("WriteResult"), {"type": "array", "items": _ref("WriteResult")}]})},
+                        body={"oneOf": [_ref(f"{name}Create"), {"type": "array", "items": _ref(f"{name}Create"),
+                                                                "minItems": 1}]}, parameters=write),
+            "get": _op(f"Query {name} rows (the projection)", {"200": _ok({
+                "type": "object", "required": ["rows", "next_cursor"],
+                "properties": {"rows": {"type": "array", "items": _ref(f"{name}Row")},
+                               "next_cursor": {"type": ["string", "null"]}}})}, parameters=[
+                {"name": "where", "in": "query", "schema": {"type": "array", "items": {"type": "string"}},
+                 "style": "form", "explode": True, "description": "FIELD:OP[:VALUE], repeatable"},
+                {"name": "sort", "in": "query", "schema": {"type": "array", "items": {"type": "string"}},
+                 "style": "form", "explode": True},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
+                {"name": "after", "in": "query", "schema": {"type": "string"}},
+                {"name": "include_deleted", "in": "query", "schema": {"type": "boolean"}}, HEADERS["wait"]]),
+        },
+        f"/v1/{name}/bulk-update": {"post": _op(f"Patch every live {name} matching the filters, in one save", {
+            "200": _ok({"type": "object"}), "202": _ok({"type": "object"})}, parameters=write, body={
+                "type": "object", "required": ["filters", "changes"], "additionalProperties": False,
+                "properties": {"filters": {"type": "array", "items": {"type": "array", "minItems": 2, "maxItems": 3}},
+                               "changes": _ref(f"{name}Patch")}})},
+        f"/v1/{name}/{{id}}": {
+            "get": _op(f"One {name} row (the projection)", {"200": _ok(_ref(f"{name}Row"))},
+                       parameters=[ID, {"name": "include_deleted", "in": "query", "schema": {"type": "boolean"}},
+                                   HEADERS["wait"]]),
+            "put": _op(f"Replace a {name}: omitted optional fields are cleared", written,
+                       body=_ref(f"{name}Replace"), parameters=versioned),
+            "patch": _op(f"Change some fields of a {name}", written, body=_ref(f"{name}Patch"), parameters=versioned),
+            "delete": _op(f"Soft-delete a {name} (?force=true purges it)", written, parameters=[
+                *versioned, {"name": "force", "in": "query", "schema": {"type": "boolean"}}]),
+        },
+        f"/v1/{name}/{{id}}/restore": {"post": _op(f"Restore a soft-deleted {name}", written, parameters=versioned)},
+        f"/v1/{name}/{{id}}/history": {"get": _op(f"Every event of a {name}", {"200": _ok({
+            "type": "array", "items": {"type": "object"}})}, parameters=[ID])},
+    }
+
+
+def _shared_paths() -> dict[str, Any]:
+    approval_id = {**ID, "description": "The approval request's id"}
+    listed = {"200": _ok({"type": "array", "items": {"type": "object"}})}
+    return {
+        "/v1/evaluate": {"post": _op("Dry run: the decision, its reasons and the preview; writes nothing",
+                                     {"200": _ok({"type": "object"})}, body=_ref("Command"),
+                                     parameters=[HEADERS["purpose"]])},
+        "/v1/transactions": {"post": _op("A unit of work: commands (with $ref and savepoints) in one save", {
+            "201": _ok({"type": "object", "required": ["results", "discarded"]})},
+            body={"type": "array", "minItems": 1, "items": {"type": "object"}},
+            parameters=[HEADERS["purpose"], HEADERS["key"]])},
+        "/v1/decisions": {"get": _op("Decisions in your tenant, oldest first", listed, parameters=[
+            {"name": n, "in": "query", "schema": {"type": "string"}} for n in ("by", "model", "outcome", "since",
+                                                                                 "until")])},
+        "/v1/approvals": {"get": _op("Approval requests in your tenant", listed, parameters=[
+            {"name": "status", "in": "query", "schema": {"type": "string"}}])},
+        "/v1/approvals/{id}": {"get": _op("One approval request", {"200": _ok({"type": "object"})},
+                                          parameters=[approval_id])},
+        **{f"/v1/approvals/{{id}}/{action}": {"post": _op(f"{action.title()} an approval request", {
+            "200": _ok({"type": "object"})}, parameters=[approval_id, HEADERS["purpose"]], body={
+                "type": "object", "properties": {"reason": {"type": "string"}, "fingerprint": {"type": "string"}}})}
+           for action in ("approve", "reject", "cancel")},
+    }
+
+
+def _write_result() -> dict[str, Any]:
+    return {"type": "object", "required": ["status", "model", "id", "state", "decision_id"], "properties": {
+        "status": {"enum": ["executed", "pending_approval"]}, "model": {"type": "string"},
+        "id": {"type": "string"}, "version": {"type": ["integer", "null"]}, "state": {"type": "string"},
+        "position": {"type": ["integer", "null"]}, "decision_id": {"type": "string"},
+        "approval_id": {"type": ["string", "null"]}, "approval_url": {"type": "string"},
+        "data": {"type": ["object", "null"]}, "replayed": {"type": "boolean"},
+        "children": {"type": "array", "items": {"type": "string"}}}}
+
+
+def _error_schema() -> dict[str, Any]:
+    return {"type": "object", "required": ["error", "message", "code"], "properties": {
+        "error": {"type": "string"}, "message": {"type": "string"}, "code": {"type": "string"},
+        "field": {"type": ["string", "null"]}, "problems": {"type": "array"}}}
+
+
+def _error_responses() -> dict[str, Any]:
+    return {f"E{status}": {"description": "Refused (see code)", "content": {JSON: {"schema": _ref("Error")}}}
+            for status in STATUSES}

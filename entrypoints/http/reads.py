@@ -1,0 +1,93 @@
+"""The read routes: current rows from the projections, history and decisions, approvals, health.
+
+``GET /v1/{model}`` takes the CLI's filters as repeated ``where=FIELD:OP[:VALUE]`` parameters, ``sort``
+(``-total``, repeatable), ``limit``, ``after`` (the previous page's ``next_cursor``) and
+``include_deleted``. ``Writ-Wait-Position: N`` first waits until the projection has reached log
+position N (a write's ``position``): read-your-writes. Rows carry their version as ``ETag``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from domain.errors import InvalidInputError
+from entrypoints.cli.views import parse_filter
+from entrypoints.http.context import Call
+from entrypoints.http.errors import json_response
+
+WAIT_SECONDS = 5.0
+MAX_SORT_KEYS = 8
+
+
+def list_rows(call: Call) -> Response:
+    model, query = call.param("model"), call.request.query_params
+    views = _views(call)
+    filters = [parse_filter(text, call.writ.catalog, model) for text in query.getlist("where")]
+    sort = query.getlist("sort")
+    if len(sort) > MAX_SORT_KEYS:
+        raise InvalidInputError(f"at most {MAX_SORT_KEYS} sort keys")
+    page = views.list(call.principal, model, filters=filters, order_by=sort, limit=_int(query.get("limit"), 50),
+                      after=query.get("after"), include_deleted=call.query_flag("include_deleted"))
+    return json_response({"rows": page.rows, "next_cursor": page.next_cursor})
+
+
+def get_row(call: Call) -> Response:
+    row = _views(call).get(call.principal, call.param("model"), call.param("id"),
+                           include_deleted=call.query_flag("include_deleted"))
+    return json_response(row, headers={"ETag": f'"{row["_version"]}"'})
+
+
+def history(call: Call) -> Response:
+    entries = call.writ.history(call.principal, call.param("model"), call.param("id"))
+    return json_response([entry.to_dict() for entry in entries])
+
+
+def decisions(call: Call) -> Response:
+    query = call.request.query_params
+    rows = _views(call).decisions(call.principal, actor=query.get("by"), model=query.get("model"),
+                                  outcome=query.get("outcome"), since=query.get("since"), until=query.get("until"),
+                                  after=_int(query.get("after"), 0), limit=_int(query.get("limit"), 100))
+    return json_response(rows)
+
+
+def approvals(call: Call) -> Response:
+    query = call.request.query_params
+    status = query.get("status", "pending")
+    rows = _views(call).approvals(call.principal, status=None if status == "all" else status,
+                                  after=query.get("after"), limit=_int(query.get("limit"), 100))
+    return json_response(rows)
+
+
+def approval(call: Call) -> Response:
+    return json_response(call.writ.approval(call.principal, call.param("id")))
+
+
+def decide_approval(call: Call) -> Response:
+    action, approval_id = call.param("action"), call.param("id")
+    body = call.body if isinstance(call.body, dict) else {}
+    reason = body.get("reason")
+    if action == "approve":
+        done = call.writ.approve(call.principal, approval_id, reason=reason, fingerprint=body.get("fingerprint"))
+    elif action == "reject":
+        done = call.writ.reject(call.principal, approval_id, reason)
+    else:
+        done = call.writ.cancel(call.principal, approval_id, reason=reason)
+    return json_response(done.to_dict())
+
+
+def _views(call: Call) -> Any:
+    views = call.api.fresh_views()
+    wait = call.request.headers.get("writ-wait-position")
+    if wait is not None:
+        views.wait(_int(wait, 0, name="Writ-Wait-Position"), WAIT_SECONDS)
+    return views
+
+
+def _int(text: str | None, default: int, *, name: str = "a number") -> int:
+    if text is None:
+        return default
+    if not text.isdigit() or len(text) > 18:
+        raise InvalidInputError(f"{name}: {text[:40]!r} is not a whole number")
+    return int(text)
