@@ -18,7 +18,7 @@ from entrypoints.http.errors import STATUSES
 
 JSON = "application/json"
 DECIMAL = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
-SYSTEM = {"_model": "string", "_state": "string", "_version": "integer", "_created_at": "string",
+SYSTEM = {"_state": "string", "_version": "integer", "_created_at": "string",
           "_created_by": ["string", "null"], "_updated_at": "string", "_updated_by": ["string", "null"]}
 ERRORS = {str(status): {"$ref": f"#/components/responses/E{status}"} for status in STATUSES}
 ID: dict[str, Any] = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
@@ -64,6 +64,13 @@ def field_schema(field: FieldSpec) -> dict[str, Any]:
     return schema
 
 
+def stored_schema(field: FieldSpec) -> dict[str, Any]:
+    """A field as rows carry it: its type, or null (an omitted optional field is null, whatever ``nullable``
+    says: that only forbids a caller from sending an explicit null)."""
+    kind = field_schema(FieldSpec(type=field.type, items=field.items)).get("type")
+    return {"type": [kind, "null"]} if isinstance(kind, str) else {}
+
+
 def document(catalog: Catalog) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {"Error": _error_schema(), "WriteResult": _write_result(),
@@ -103,7 +110,7 @@ def _model_schemas(catalog: Catalog, name: str, spec: ModelSpec) -> dict[str, An
     replace = _object({f: field_schema(s) for f, s in open_fields.items()}, list(spec.required))
     row = {"type": "object", "required": ["id", *SYSTEM],
            "properties": {"id": {"type": "string", "format": "uuid"},
-                          **{f: field_schema(s) for f, s in spec.fields.items()},
+                          **{f: stored_schema(s) for f, s in spec.fields.items()},
                           spec.tenant_field: {"type": "string"}, **{k: {"type": v} for k, v in SYSTEM.items()}}}
     return {f"{name}Create": create, f"{name}Replace": replace, f"{name}Patch": patch, f"{name}Row": row}
 

@@ -81,7 +81,11 @@ def _views(call: Call) -> Any:
     views = call.api.fresh_views()
     wait = call.request.headers.get("writ-wait-position")
     if wait is not None:
-        views.wait(_int(wait, 0, name="Writ-Wait-Position"), WAIT_SECONDS)
+        position, head = _int(wait, 0, name="Writ-Wait-Position"), call.writ.recorder.max_notification_id() or 0
+        if position > head:
+            raise InvalidInputError(f"Writ-Wait-Position {position} is past the log's head ({head}): no write "
+                                    "returned it")
+        views.wait(position, WAIT_SECONDS)
     return views
 
 

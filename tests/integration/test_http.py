@@ -1,0 +1,230 @@
+"""The HTTP API against a real ``writ serve`` on loopback, on both databases: every route and status,
+and tokens forged every way we know → 401."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import jwt
+import orjson
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+import domain.errors
+import infrastructure.config
+import infrastructure.verification
+import projections.errors
+from entrypoints.http.errors import STATUS
+from tests.http_support import AUDIENCE, PRIVATE_KEY, PUBLIC_PEM, SECRET, Server, server, token
+from tests.support import stored_rows
+
+__all__ = ["server"]  # the fixture
+
+MANAGER = token("maria", "acme", "manager")
+
+
+def created(server: Server, model: str, body: Any) -> dict[str, Any]:
+    response = server.call("POST", f"/v1/{model}", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def read(server: Server, path: str, position: int | None, **options: Any) -> Any:
+    wait = {"Writ-Wait-Position": str(position)} if position is not None else {}
+    return server.call("GET", path, headers=wait, **options)
+
+
+def test_create_read_update_delete_restore_purge(server: Server) -> None:
+    response = server.call("POST", "/v1/Order", json={"sku": "HTTP-1", "total": "10"})
+    assert response.status_code == 201
+    order = response.json()
+    assert response.headers["location"] == f"/v1/Order/{order['id']}" and response.headers["etag"] == '"1"'
+    row = read(server, f"/v1/Order/{order['id']}", order["position"])
+    assert row.status_code == 200 and row.json()["sku"] == "HTTP-1" and row.headers["etag"] == '"1"'
+    patched = server.call("PATCH", f"/v1/Order/{order['id']}", json={"quantity": 3}, headers={"If-Match": '"1"'})
+    assert patched.status_code == 200 and patched.json()["version"] == 2 and patched.headers["etag"] == '"2"'
+    stale = server.call("PATCH", f"/v1/Order/{order['id']}", json={"quantity": 4}, headers={"If-Match": '"1"'})
+    assert stale.status_code == 412 and stale.json()["code"] == "VERSION_CONFLICT"
+    replaced = server.call("PUT", f"/v1/Order/{order['id']}", json={"sku": "HTTP-1", "total": "12"})
+    assert replaced.status_code == 200 and replaced.json()["data"]["quantity"] == 1, "PUT clears omitted fields"
+    assert server.call("DELETE", f"/v1/Order/{order['id']}", bearer=MANAGER).json()["state"] == "deleted"
+    gone = read(server, f"/v1/Order/{order['id']}", None)
+    assert gone.status_code in (200, 404)  # the projection may lag; the command side says:
+    assert server.call("PATCH", f"/v1/Order/{order['id']}", json={"quantity": 2}).json()["code"] == "RECORD_DELETED"
+    restored = server.call("POST", f"/v1/Order/{order['id']}/restore", bearer=MANAGER)
+    assert restored.status_code == 200 and restored.json()["state"] == "modified"
+    purged = server.call("DELETE", f"/v1/Order/{order['id']}?force=true", bearer=MANAGER)
+    assert purged.status_code == 200 and purged.json()["state"] == "purged"
+    assert read(server, f"/v1/Order/{order['id']}", purged.json()["position"]).status_code == 404
+    history = server.call("GET", f"/v1/Order/{order['id']}/history").json()
+    assert [entry["event"] for entry in history] == ["Created", "Patched", "Replaced", "Deleted", "Restored", "Purged"]
+
+
+def test_many_at_once_query_and_pages(server: Server) -> None:
+    response = server.call("POST", "/v1/Order", json=[{"sku": f"PG-{n}", "total": str(n), "status": "placed"}
+                                                      for n in range(5)])
+    assert response.status_code == 201 and len(response.json()) == 5
+    last = response.json()[-1]["position"]
+    first = read(server, "/v1/Order", last, params={"where": ["status:eq:placed", "sku:in:PG-1,PG-2,PG-3"],
+                                                      "sort": "-total", "limit": 2})
+    assert first.status_code == 200
+    page = first.json()
+    assert [r["sku"] for r in page["rows"]] == ["PG-3", "PG-2"] and page["next_cursor"]
+    rest = read(server, "/v1/Order", None, params={"where": ["status:eq:placed", "sku:in:PG-1,PG-2,PG-3"],
+                                                    "sort": "-total", "limit": 2, "after": page["next_cursor"]})
+    assert [r["sku"] for r in rest.json()["rows"]] == ["PG-1"] and rest.json()["next_cursor"] is None
+    bad = server.call("GET", "/v1/Order", params={"where": "nope:eq:1"})
+    assert bad.status_code == 422 and bad.json()["code"] == "UNKNOWN_FIELD"
+
+
+def test_approval_round_trip(server: Server) -> None:
+    order = created(server, "Order", {"sku": "HTTP-BIG", "total": "10"})
+    parked = server.call("PATCH", f"/v1/Order/{order['id']}", json={"total": "25000"})
+    assert parked.status_code == 202
+    approval = parked.json()["approval_id"]
+    assert parked.headers["location"] == f"/v1/approvals/{approval}" == parked.json()["approval_url"]
+    pending = read(server, "/v1/approvals", parked.json()["position"], bearer=MANAGER).json()
+    assert approval in [row["id"] for row in pending]
+    mine = server.call("POST", f"/v1/approvals/{approval}/approve", json={})
+    assert mine.status_code == 403 and mine.json()["code"] in ("GRANT_MISSING", "SELF_APPROVAL_FORBIDDEN")
+    first = server.call("POST", f"/v1/approvals/{approval}/approve", json={"reason": "ok"}, bearer=MANAGER)
+    assert first.status_code == 200 and first.json()["status"] == "executed", "one approver for Order"
+    assert server.call("GET", f"/v1/approvals/{approval}", bearer=MANAGER).json()["status"] == "executed"
+    again = server.call("POST", f"/v1/approvals/{approval}/approve", json={}, bearer=token("dora", "acme", "manager"))
+    assert (again.status_code, again.json()["code"]) == (409, "APPROVAL_NOT_PENDING")
+    assert server.call("GET", f"/v1/Order/{order['id']}/history").json()[-1]["approval"]["approvers"] == ["maria"]
+
+
+def test_bulk_update_evaluate_and_transactions(server: Server) -> None:
+    made = server.call("POST", "/v1/Order", json=[{"sku": f"BU-{n}", "total": "5", "note": "bulk-me"}
+                                                  for n in range(3)]).json()
+    read(server, "/v1/Order", made[-1]["position"])
+    bulk = server.call("POST", "/v1/Order/bulk-update", bearer=MANAGER,
+                       json={"filters": [["note", "eq", "bulk-me"]], "changes": {"status": "placed"}})
+    assert bulk.status_code == 200 and bulk.json()["updated_count"] == 3
+    evaluation = server.call("POST", "/v1/evaluate", json={"kind": "patch", "model": "Order", "id": made[0]["id"],
+                                                           "changes": {"total": "25000"}})
+    assert evaluation.status_code == 200 and evaluation.json()["outcome"] == "require_approval"
+    unit = server.call("POST", "/v1/transactions", json=[
+        {"kind": "create", "model": "Sale", "as": "s", "data": {"title": "Desk", "total": "100"}},
+        {"kind": "create", "model": "SaleItem", "data": {"sale_id": {"$ref": "s"}, "sku": "LEG"}},
+        {"savepoint": [{"kind": "create", "model": "Sale", "data": {"title": "x", "total": "13"}}]}])
+    assert unit.status_code == 201
+    body = unit.json()
+    assert [r["model"] for r in body["results"]] == ["Sale", "SaleItem"] and body["discarded"][0]["code"] == \
+        "WRITE_DENIED"
+    refused = server.call("POST", "/v1/transactions", json=[{"kind": "create", "model": "Sale",
+                                                             "data": {"title": "x", "total": "13"}}])
+    assert refused.status_code == 403 and refused.json()["code"] == "WRITE_DENIED"
+
+
+@pytest.mark.parametrize("request_args, status, code", [
+    ({"method": "POST", "path": "/v1/Nope", "json": {}}, 404, "MODEL_UNKNOWN"),
+    ({"method": "GET", "path": f"/v1/Order/{uuid.uuid4()}"}, 404, "NOT_FOUND"),
+    ({"method": "GET", "path": "/v1/Order/not-a-uuid"}, 404, "NOT_FOUND"),
+    ({"method": "POST", "path": "/v1/Order", "json": {"sku": "X", "total": "1"}, "purpose": None}, 400,
+     "PURPOSE_REQUIRED"),
+    ({"method": "POST", "path": "/v1/Order", "content": b"{not json"}, 400, "INVALID_INPUT"),
+    ({"method": "POST", "path": "/v1/Order", "json": {"sku": "X", "total": "1", "bogus": 1}}, 422, "UNKNOWN_FIELD"),
+    ({"method": "POST", "path": "/v1/Order", "json": {"sku": "lower", "total": "1"}}, 422, "INVALID_FIELD_VALUE"),
+    ({"method": "POST", "path": "/v1/Sale", "json": {"title": "x", "total": "1", "discount": "5"}}, 422,
+     "VALIDATION_FAILED"),
+    ({"method": "DELETE", "path": f"/v1/Order/{uuid.uuid4()}?force=true"}, 403, "GRANT_MISSING"),
+    ({"method": "PATCH", "path": f"/v1/Order/{uuid.uuid4()}", "json": {"quantity": 1},
+      "headers": {"If-Match": "yesterday"}}, 400, "INVALID_INPUT"),
+    ({"method": "POST", "path": "/v1/Order", "content": b"[" + b"1," * 600_000 + b"1]"}, 413, "PAYLOAD_TOO_LARGE"),
+])
+def test_each_refusal_has_its_status_and_code(server: Server, request_args: dict[str, Any], status: int,
+                                             code: str) -> None:
+    args = dict(request_args)
+    response = server.call(args.pop("method"), args.pop("path"), purpose=args.pop("purpose", "http test"), **args)
+    assert (response.status_code, response.json()["code"]) == (status, code), response.text
+    assert set(response.json()) >= {"error", "message", "code", "field"}
+
+
+def test_a_unique_violation_is_409_and_a_body_that_is_not_json_is_recorded(server: Server) -> None:
+    created(server, "Member", {"email": "http@x"})
+    taken = server.call("POST", "/v1/Member", json={"email": "http@x"})
+    assert (taken.status_code, taken.json()["code"], taken.json()["field"]) == (409, "UNIQUE_VIOLATION", "email")
+    before = len(stored_rows(server.database_url))
+    assert server.call("POST", "/v1/Member", content=b"nope").status_code == 400
+    written = [row.topic for row in stored_rows(server.database_url)[before:]]
+    assert written == ["writ.decision:Created"], "the refusal at the door is a decision too"
+
+
+def test_health_and_openapi(server: Server) -> None:
+    health = server.client.get("/healthz").json()
+    assert health["status"] == "ok" and health["head"] >= 0
+    spec = server.client.get("/openapi.json").json()
+    assert {"/v1/Order", "/v1/Order/{id}", "/v1/Sale/bulk-update", "/v1/transactions"} <= set(spec["paths"])
+    create = spec["components"]["schemas"]["OrderCreate"]
+    assert "created_by" not in create["properties"] and create["required"] == ["sku", "total"]
+    assert "sku" not in spec["components"]["schemas"]["OrderPatch"]["properties"], "immutable: not patchable"
+    assert "placed_on" not in spec["components"]["schemas"]["OrderPatch"]["properties"], "writable on create only"
+    assert "items" in spec["components"]["schemas"]["SaleCreate"]["properties"], "nested children"
+    assert "number" not in spec["components"]["schemas"]["SaleCreate"]["properties"], "generated"
+    assert "swagger-ui" in server.client.get("/docs").text
+
+
+def forged() -> dict[str, str]:
+    other_rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    unsigned = jwt.encode({"sub": "carol", "tenant": "acme", "roles": ["clerk"], "aud": AUDIENCE,
+                           "exp": int(time.time()) + 600}, None, algorithm="none")
+    return {
+        "no token": "",
+        "wrong secret": token(key="another-secret-that-is-32-bytes-long!!"),
+        "wrong RSA key": token(key=other_rsa, algorithm="RS256"),
+        "expired": token(lifetime=-120),
+        "not yet valid": token(nbf=int(time.time()) + 600),
+        "alg none": unsigned,
+        "HS256 keyed with the RSA public key": _hs_with_public_key(),
+        "wrong audience": token(aud="someone-else"),
+        "wrong issuer": token(iss="https://evil.example"),
+        "no exp": token(lifetime=0, exp=None),
+        "no tenant claim": token(tenant=None),
+        "garbage": "abc.def.ghi",
+    }
+
+
+def _hs_with_public_key() -> str:
+    header = {"alg": "HS256", "typ": "JWT"}
+    body = {"sub": "carol", "tenant": "acme", "roles": ["clerk"], "aud": AUDIENCE, "iss": "https://id.example",
+            "exp": int(time.time()) + 600}
+    import base64
+    import hashlib
+    import hmac
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(orjson.dumps(value)).rstrip(b"=").decode()
+
+    signing = f"{part(header)}.{part(body)}"
+    signature = hmac.new(PUBLIC_PEM.encode(), signing.encode(), hashlib.sha256).digest()
+    return f"{signing}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+@pytest.mark.parametrize("how", list(forged()))
+def test_a_forged_token_is_401_every_time(server: Server, how: str) -> None:
+    bearer = forged()[how]
+    for method, path, body in (("GET", "/v1/Order", None), ("POST", "/v1/Order", {"sku": "F-1", "total": "1"}),
+                               ("POST", "/v1/evaluate", {"kind": "create", "model": "Order", "data": {}})):
+        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+        response = server.client.request(method, path, json=body, headers={**headers, "Writ-Purpose": "x"})
+        assert response.status_code == 401, (how, response.text)
+        assert response.json()["code"] == "UNAUTHENTICATED" and "bearer" in response.headers["www-authenticate"].lower()
+
+
+def test_an_rs256_token_and_an_agent_acting_for_a_person(server: Server) -> None:
+    bearer = token("carol", "acme", "clerk", key=PRIVATE_KEY, algorithm="RS256", act={"sub": "shopping-agent"})
+    order = server.call("POST", "/v1/Order", json={"sku": "AGENT-1", "total": "3"}, bearer=bearer).json()
+    history = server.call("GET", f"/v1/Order/{order['id']}/history", bearer=bearer).json()
+    assert (history[0]["actor"], history[0]["audit"]) == ("carol", {"agent": "shopping-agent"})
+
+
+def test_every_code_has_a_status() -> None:
+    codes = {value.code for module in (domain.errors, projections.errors, infrastructure.config,
+                                       infrastructure.verification)
+             for value in vars(module).values() if isinstance(value, type) and isinstance(getattr(value, "code", None), str)}
+    assert codes - {"WRIT_ERROR"} <= set(STATUS), codes - set(STATUS)
+    assert SECRET  # the server under test was started with it
