@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from bench_catalog import CATALOG
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from throwaway_keys import ensure as ensure_keys
@@ -39,31 +40,6 @@ from infrastructure.settings import open_writ, writ_env
 ensure_keys()
 
 PG_URL = os.environ.get("WRIT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-FIELDS = """
-sku = { type = "str", max_length = 20 }
-quantity = { type = "int", min = 1, default = 1 }
-total = { type = "decimal", min = 0 }
-status = { type = "str", choices = ["draft", "placed"], default = "draft" }
-note = { type = "str", nullable = true }
-created_by = { type = "str", nullable = true }
-updated_at = { type = "datetime", nullable = true }
-number = { type = "str", nullable = true }
-"""
-RULES = """
-[models.{name}.auto_set]
-created_by = "principal.user_id"
-updated_at = {{ value = "now()", on = ["create", "update"] }}
-[models.{name}.policy]
-create = "allow"
-[models.{name}.grants]
-create = ["clerk"]
-"""
-MODELS = (("Order", ""), ("Counted", ""), ("Unique", 'unique = ["sku"]'))
-CATALOG = "".join(f"[models.{name}]\n{extra}\n[models.{name}.fields]\n{FIELDS}{RULES.format(name=name)}"
-                  for name, extra in MODELS) + """
-[models.Counted.generators]
-number = "{counter:ORD-{YYYY}-{NNNNNN}}"
-"""
 
 
 class Item(Aggregate):

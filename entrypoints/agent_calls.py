@@ -26,7 +26,7 @@ from domain.commands import parse_command
 from domain.errors import InvalidInputError, ServiceUnavailableError, WritError
 from domain.limits import INT_MAX
 from domain.principal import Principal
-from entrypoints.agent_tools import BODIES, GRANTS, WRITE_KINDS, ToolSpec, tool_specs
+from entrypoints.agent_tools import BODIES, OPERATIONS, WRITE_KINDS, ToolSpec, tool_specs
 
 if TYPE_CHECKING:
     from entrypoints.bootstrap import Runtime
@@ -107,16 +107,16 @@ class AgentTools:
         if spec.kind in WRITE_KINDS:
             return self._write(spec, arguments, client)
         check_arguments(spec, arguments)
+        writ, person = self.runtime.writ, self.identity.person
         if spec.kind == "query":
             return self._query(spec, arguments)
         if spec.kind == "evaluate":
             command = parse_command({k: arguments[k] for k in COMMAND_ARGUMENTS if k in arguments})
-            principal = self.identity.acting(arguments.get("purpose"), client)
-            return self.runtime.writ.evaluate(principal, command).to_dict()
+            return writ.evaluate(self.identity.acting(arguments.get("purpose"), client), command).to_dict()
         if spec.kind == "history":
-            entries = self.runtime.writ.history(self.identity.person, arguments["model"], arguments["id"])
-            return {"model": arguments["model"], "id": arguments["id"], "events": [e.to_dict() for e in entries]}
-        return self.runtime.writ.approval(self.identity.person, arguments["approval_id"])
+            events = [entry.to_dict() for entry in writ.history(person, arguments["model"], arguments["id"])]
+            return {"model": arguments["model"], "id": arguments["id"], "events": events}
+        return writ.approval(person, arguments["approval_id"])
 
     def _write(self, spec: ToolSpec, arguments: dict[str, Any], client: str | None) -> dict[str, Any]:
         writ, kind, principal = self.runtime.writ, spec.kind, self.identity.person
@@ -124,7 +124,7 @@ class AgentTools:
             principal = self.identity.acting(arguments.get("purpose"), client)
             check_arguments(spec, arguments)
         except InvalidInputError as error:  # refused before a command could be built: still a decision
-            writ.refuse(principal, GRANTS[kind], spec.model, error, record_id=arguments.get("id"),
+            writ.refuse(principal, OPERATIONS[kind], spec.model, error, record_id=arguments.get("id"),
                         idempotency_key=arguments.get("idempotency_key"))
         positional = [*([] if kind == "create" else [arguments["id"]]),
                       *([arguments[BODIES[kind][0]]] if kind in BODIES else [])]

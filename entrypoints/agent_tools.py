@@ -15,7 +15,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
-from domain.catalog import Catalog, GrantName
+from domain.catalog import Catalog
+from domain.policy import PolicyOperation
 from entrypoints.agent_schemas import (
     EXPECTED_VERSION,
     IDEMPOTENCY_KEY,
@@ -35,9 +36,9 @@ MODEL_KINDS: tuple[ToolKind, ...] = (*WRITE_KINDS, "query")
 BODIES: dict[str, tuple[Literal["data", "changes"], Shape]] = {
     "create": ("data", "create"), "replace": ("data", "replace"), "patch": ("changes", "patch")}
 """The argument holding a write's field values, and their schema's shape, for the writes that carry any."""
-GRANTS: dict[str, GrantName] = {"create": "create", "replace": "update", "patch": "update",
-                               "delete": "delete", "restore": "restore", "purge": "force_delete"}
-"""The grant (and policy operation) of each write."""
+OPERATIONS: dict[str, PolicyOperation] = {"create": "create", "replace": "update", "patch": "update",
+                                   "delete": "delete", "restore": "restore", "purge": "force_delete"}
+"""The policy operation (and grant) of each write."""
 
 GOVERNED = ("Governed: state `purpose`. Call `evaluate` first to learn whether policy allows the write. The result's "
             'status is "executed", or "pending_approval" with an `approval_id`: then nothing is written until '
@@ -115,10 +116,10 @@ def _model_tool(catalog: Catalog, model: str, name: str, kind: ToolKind) -> Tool
     about = [_ABOUT[kind].format(model=model), *([f"{model}: {spec.description.rstrip('.')}."]
                                                   if spec.description else [])]
     if kind in WRITE_KINDS:
-        about += [_granted(catalog, model, GRANTS[kind]), GOVERNED]
+        about += [_who_may(catalog, model, OPERATIONS[kind]), GOVERNED]
     if kind in ("replace", "patch") and (fixed := [f for f in spec.fields if spec.is_immutable(f)]):
         about.append(f"Immutable (never changed): {', '.join(fixed)}.")
-    title = f"{kind.replace('_', ' ').capitalize()} {model}"
+    title = f"{kind.capitalize()} {model}"
     return ToolSpec(f"{kind}_{name}", title, " ".join(about), _model_arguments(catalog, model, kind), kind, model)
 
 
@@ -136,10 +137,11 @@ def _model_arguments(catalog: Catalog, model: str, kind: ToolKind) -> Schema:
     return arguments(properties, [*required, "purpose"])
 
 
-def _granted(catalog: Catalog, model: str, grant: GrantName) -> str:
-    roles: tuple[str, ...] = getattr(catalog.model(model).grants, grant)
-    if not roles:
-        return "No role holds this grant: every call is refused."
+def _who_may(catalog: Catalog, model: str, operation: PolicyOperation) -> str:
+    spec = catalog.model(model)
+    roles: tuple[str, ...] = getattr(spec.grants, operation)
+    if not roles or spec.policy.always_denies(operation):
+        return "Every call is refused: " + ("no role holds the grant." if not roles else "the policy denies it.")
     return "Any role may call it." if "*" in roles else f"Roles allowed: {', '.join(roles)}."
 
 

@@ -17,6 +17,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 from mcp_types import Implementation
+from mcp_types.version import LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION
 
 from application.service import Writ
 from domain.principal import Principal
@@ -198,6 +199,8 @@ def test_streamable_http(catalog_file: Path, database_url: str, mode: str) -> No
         async def run() -> None:
             host = Implementation(name=f"http-host-{mode}", version="1.0")
             async with Client(f"http://127.0.0.1:{port}/mcp", client_info=host, mode=mode) as client:
+                era = LATEST_MODERN_VERSION if mode == "auto" else LATEST_HANDSHAKE_VERSION
+                assert client.protocol_version == era, "the per-request envelope, or the initialize handshake"
                 assert "create_payment" in {tool.name for tool in (await client.list_tools()).tools}
                 made = await call(client, "create_payment", data={"amount": "2500"}, purpose="supplier invoice")
                 assert made["status"] == "pending_approval", "Payment over 1000 needs approval"

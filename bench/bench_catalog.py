@@ -1,0 +1,28 @@
+"""The benchmarks' catalog: a plain Order (no generator, no unique field: the write path itself), and the
+same model numbered by a counter (``Counted``) and with a unique field (``Unique``)."""
+
+FIELDS = """
+sku = { type = "str", max_length = 20 }
+quantity = { type = "int", min = 1, default = 1 }
+total = { type = "decimal", min = 0 }
+status = { type = "str", choices = ["draft", "placed"], default = "draft" }
+note = { type = "str", nullable = true }
+created_by = { type = "str", nullable = true }
+updated_at = { type = "datetime", nullable = true }
+number = { type = "str", nullable = true }
+"""
+RULES = """
+[models.{name}.auto_set]
+created_by = "principal.user_id"
+updated_at = {{ value = "now()", on = ["create", "update"] }}
+[models.{name}.policy]
+create = "allow"
+[models.{name}.grants]
+create = ["clerk"]
+"""
+MODELS = (("Order", ""), ("Counted", ""), ("Unique", 'unique = ["sku"]'))
+CATALOG = "".join(f"[models.{name}]\n{extra}\n[models.{name}.fields]\n{FIELDS}{RULES.format(name=name)}"
+                  for name, extra in MODELS) + """
+[models.Counted.generators]
+number = "{counter:ORD-{YYYY}-{NNNNNN}}"
+"""

@@ -1,0 +1,169 @@
+"""HTTP benchmark: governed creates over HTTP vs the same creates through the Python API, on PostgreSQL.
+
+Starts ``writ serve`` (uvicorn, its own process) on a fresh schema, then in interleaved rounds runs
+16 concurrent keep-alive HTTP clients creating records (``POST /v1/Order``, a JWT each) and 16 threads
+creating the same records through the Python API in this process. Prints figures, then one JSON line:
+{"bench": "http", "http_per_s", "python_per_s", "ratio", "p99_ms"} (p99: HTTP request latency).
+
+    .venv/bin/python bench/http.py [--clients 16] [--rounds 3] [--per-client 100]
+    WRIT_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test (default)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+BENCH = str(Path(__file__).resolve().parent)
+sys.path[:] = [*(p for p in sys.path if p not in (BENCH, "")), BENCH]  # this file is named http: the stdlib's wins
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+
+import httpx
+import jwt
+import orjson
+import psycopg
+from bench_catalog import CATALOG
+from throwaway_keys import ensure as ensure_keys
+
+from domain.catalog import Catalog
+from domain.principal import Principal
+from infrastructure.settings import open_writ
+
+ensure_keys()
+
+PG_URL = os.environ.get("WRIT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = uuid.uuid4().hex + uuid.uuid4().hex
+
+
+def payload(i: int) -> dict[str, object]:
+    return {"sku": f"SKU-{i}", "total": "19.99", "quantity": 2, "note": "leave at door"}
+
+
+def bearer() -> str:
+    return jwt.encode({"sub": "bench", "tenant": "acme", "roles": ["clerk"], "exp": int(time.time()) + 3600},
+                      SECRET, algorithm="HS256")
+
+
+async def http_round(url: str, clients: int, per_client: int, start: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {bearer()}", "Writ-Purpose": "benchmark",
+               "Content-Type": "application/json"}
+
+    async def client(index: int) -> None:
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as session:
+            for n in range(per_client):
+                body = orjson.dumps(payload(start + index * per_client + n))
+                began = time.perf_counter()
+                response = await session.post("/v1/Order", content=body)
+                latencies.append(time.perf_counter() - began)
+                if response.status_code != 201:
+                    raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    return time.perf_counter() - began, latencies
+
+
+def python_round(writ: object, clients: int, per_client: int, start: int) -> float:
+    principal = Principal(user_id="bench", tenant_id="acme", roles=frozenset({"clerk"}), purpose="benchmark")
+
+    def worker(index: int) -> None:
+        for n in range(per_client):
+            writ.create(principal, "Order", payload(start + index * per_client + n))  # type: ignore[attr-defined]
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - began
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def serve(url: str, catalog: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "WRIT_DATABASE_URL": url, "WRIT_JWT_SECRET": SECRET}
+    process = subprocess.Popen([sys.executable, "-c", "from entrypoints.cli import main; main()", "serve",
+                                "--catalog", str(catalog), "--port", str(port)], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("writ serve did not come up")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--per-client", type=int, default=100)
+    args = parser.parse_args()
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
+    try:
+        run(url, args.clients, args.rounds, args.per_client)
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def run(url: str, clients: int, rounds: int, per_client: int) -> None:
+    catalog_text = CATALOG
+    writ = open_writ(Catalog.from_toml(catalog_text), url)  # makes the schema before the server starts
+    with tempfile.TemporaryDirectory() as tmp:
+        catalog = Path(tmp) / "writ.toml"
+        catalog.write_text(catalog_text)
+        port = free_port()
+        server = serve(url, catalog, port)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            asyncio.run(http_round(base, clients, 5, 10_000_000))  # warm up both sides
+            python_round(writ, clients, 5, 20_000_000)
+            http_s, python_s, latencies = 0.0, 0.0, []
+            for r in range(rounds):
+                start = 1_000_000 * (r + 1)
+                seconds, found = asyncio.run(http_round(base, clients, per_client, start))
+                http_s += seconds
+                latencies += found
+                python_s += python_round(writ, clients, per_client, start + 500_000)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    writ.close()
+    total = rounds * clients * per_client
+    http_per_s, python_per_s = total / http_s, total / python_s
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1e3
+    print(f"PostgreSQL {url.rsplit('@', maxsplit=1)[-1]}: {rounds} interleaved rounds x {clients} concurrent "
+          f"clients x {per_client} creates")
+    print(f"HTTP (uvicorn, keep-alive, JWT each request):  {http_per_s:,.0f} creates/s, "
+          f"p50 {latencies[len(latencies) // 2] * 1e3:.1f} ms, p99 {p99:.1f} ms")
+    print(f"Python API (16 threads, same process):        {python_per_s:,.0f} creates/s")
+    print(orjson.dumps({"bench": "http", "http_per_s": round(http_per_s, 1), "python_per_s": round(python_per_s, 1),
+                        "ratio": round(http_per_s / python_per_s, 3), "p99_ms": round(p99, 1)}).decode())
+
+
+if __name__ == "__main__":
+    main()
