@@ -37,7 +37,7 @@ BODIES: dict[str, tuple[Literal["data", "changes"], Shape]] = {
     "create": ("data", "create"), "replace": ("data", "replace"), "patch": ("changes", "patch")}
 """The argument holding a write's field values, and their schema's shape, for the writes that carry any."""
 OPERATIONS: dict[str, PolicyOperation] = {"create": "create", "replace": "update", "patch": "update",
-                                   "delete": "delete", "restore": "restore", "purge": "force_delete"}
+                                          "delete": "delete", "restore": "restore", "purge": "force_delete"}
 """The policy operation (and grant) of each write."""
 
 GOVERNED = ("Governed: state `purpose`. Call `evaluate` first to learn whether policy allows the write. The result's "

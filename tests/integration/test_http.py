@@ -135,6 +135,7 @@ def test_bulk_update_evaluate_and_transactions(server: Server) -> None:
     ({"method": "PATCH", "path": f"/v1/Order/{uuid.uuid4()}", "json": {"quantity": 1},
       "headers": {"If-Match": "yesterday"}}, 400, "INVALID_INPUT"),
     ({"method": "POST", "path": "/v1/Order", "content": b"[" + b"1," * 600_000 + b"1]"}, 413, "PAYLOAD_TOO_LARGE"),
+    ({"method": "GET", "path": "/v1/Order", "headers": {"Writ-Wait-Position": "999999999"}}, 400, "INVALID_INPUT"),
 ])
 def test_each_refusal_has_its_status_and_code(server: Server, request_args: dict[str, Any], status: int,
                                              code: str) -> None:
@@ -217,9 +218,11 @@ def test_a_forged_token_is_401_every_time(server: Server, how: str) -> None:
 
 def test_an_rs256_token_and_an_agent_acting_for_a_person(server: Server) -> None:
     bearer = token("carol", "acme", "clerk", key=PRIVATE_KEY, algorithm="RS256", act={"sub": "shopping-agent"})
-    order = server.call("POST", "/v1/Order", json={"sku": "AGENT-1", "total": "3"}, bearer=bearer).json()
+    order = server.call("POST", "/v1/Order", json={"sku": "AGENT-1", "total": "3"}, bearer=bearer,
+                        headers={"Writ-Correlation-Id": "corr-7", "Writ-Causation-Id": "cause-3"}).json()
     history = server.call("GET", f"/v1/Order/{order['id']}/history", bearer=bearer).json()
     assert (history[0]["actor"], history[0]["audit"]) == ("carol", {"agent": "shopping-agent"})
+    assert (history[0]["correlation_id"], history[0]["causation_id"]) == ("corr-7", "cause-3")
 
 
 def test_every_code_has_a_status() -> None:
