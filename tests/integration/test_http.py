@@ -226,8 +226,8 @@ def test_an_rs256_token_and_an_agent_acting_for_a_person(server: Server) -> None
 
 
 def test_every_code_has_a_status() -> None:
-    codes = {value.code for module in (domain.errors, projections.errors, infrastructure.config,
-                                       infrastructure.verification)
-             for value in vars(module).values() if isinstance(value, type) and isinstance(getattr(value, "code", None), str)}
+    modules = (domain.errors, projections.errors, infrastructure.config, infrastructure.verification)
+    codes = {value.code for module in modules for value in vars(module).values()
+             if isinstance(value, type) and isinstance(getattr(value, "code", None), str)}
     assert codes - {"WRIT_ERROR"} <= set(STATUS), codes - set(STATUS)
     assert SECRET  # the server under test was started with it
