@@ -17,7 +17,7 @@ from typing import Literal
 
 from domain.catalog import Catalog
 from domain.policy import PolicyOperation
-from entrypoints.agent_schemas import (
+from entrypoints.catalog_schemas import (
     EXPECTED_VERSION,
     IDEMPOTENCY_KEY,
     PURPOSE,

@@ -27,7 +27,7 @@ from entrypoints.cli.options import (
     session,
     show,
 )
-from entrypoints.cli.views import parse_filter
+from entrypoints.filter_text import parse_filter
 
 SHOWN = ("id", "status", "model", "operation", "requester", "purpose", "required", "approvals", "expires_at")
 

@@ -1,9 +1,11 @@
 """The OpenAPI document, generated from the catalog: one set of paths and schemas per model.
 
 Create, replace and patch bodies differ as the field rules do: a create takes the fields writable on
-create (``required`` ones required, nested children under their names), a replace every field that is
-not set by Writ, a patch the fields writable on update that are not immutable; auto-set, generated and
-system fields are in none of them (sending one is ``FIELD_NOT_WRITABLE``). Rows and write results
+create (``required`` ones without a default required, nested children under their names), a replace and
+a patch the fields writable on update that are not immutable (a replace keeps those as stored), required
+as on create for a replace and never for a patch; auto-set, generated and system fields are in none of
+them (sending one is ``FIELD_NOT_WRITABLE``). The bodies are ``entrypoints.catalog_schemas``', shared
+with the agent tools. Rows and write results
 carry the system fields. Every operation lists the error statuses it can answer with.
 """
 
@@ -13,11 +15,11 @@ from typing import Any
 
 from domain.catalog import Catalog, ModelSpec
 from domain.fields import FieldSpec
-from domain.limits import INT_MAX, INT_MIN
+from entrypoints.catalog_schemas import Shape, data_schema, field_schema
 from entrypoints.http.errors import STATUSES
 
 JSON = "application/json"
-DECIMAL = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+SHAPES: tuple[Shape, ...] = ("create", "replace", "patch")
 SYSTEM = {"_state": "string", "_version": "integer", "_created_at": "string",
           "_created_by": ["string", "null"], "_updated_at": "string", "_updated_by": ["string", "null"]}
 ERRORS = {str(status): {"$ref": f"#/components/responses/E{status}"} for status in STATUSES}
@@ -34,40 +36,10 @@ HEADERS: dict[str, dict[str, Any]] = {
 }
 
 
-def field_schema(field: FieldSpec) -> dict[str, Any]:
-    schema: dict[str, Any]
-    if field.type == "str":
-        schema = {"type": "string", **_bounds(field, "minLength", "maxLength", "min_length", "max_length")}
-        if field.pattern:
-            schema["pattern"] = field.pattern
-    elif field.type == "int":
-        schema = {"type": "integer", "minimum": INT_MIN if field.min is None else int(field.min),
-                  "maximum": INT_MAX if field.max is None else int(field.max)}
-    elif field.type == "decimal":
-        schema = {"type": "string", "pattern": DECIMAL}
-    elif field.type == "bool":
-        schema = {"type": "boolean"}
-    elif field.type in ("datetime", "date", "uuid"):
-        schema = {"type": "string", "format": {"datetime": "date-time"}.get(field.type, field.type)}
-    elif field.type == "list":
-        schema = {"type": "array", "items": field_schema(FieldSpec(type=field.items)) if field.items else {}}
-    else:
-        schema = {}
-    if field.choices:
-        schema["enum"] = list(field.choices)
-    if field.description:
-        schema["description"] = field.description
-    if field.nullable and "type" in schema:
-        schema = {**schema, "type": [schema["type"], "null"]}
-        if "enum" in schema:
-            schema["enum"] = [*schema["enum"], None]
-    return schema
-
-
 def stored_schema(field: FieldSpec) -> dict[str, Any]:
     """A field as rows carry it: its type, or null (an omitted optional field is null, whatever ``nullable``
     says: that only forbids a caller from sending an explicit null)."""
-    kind = field_schema(FieldSpec(type=field.type, items=field.items)).get("type")
+    kind = field_schema("stored", FieldSpec(type=field.type, items=field.items)).get("type")
     return {"type": [kind, "null"]} if isinstance(kind, str) else {}
 
 
@@ -90,36 +62,13 @@ def document(catalog: Catalog) -> dict[str, Any]:
     }
 
 
-def _bounds(field: FieldSpec, low: str, high: str, low_attr: str, high_attr: str) -> dict[str, Any]:
-    found = {low: getattr(field, low_attr, None), high: getattr(field, high_attr, None)}
-    return {key: value for key, value in found.items() if value is not None}
-
-
 def _model_schemas(catalog: Catalog, name: str, spec: ModelSpec) -> dict[str, Any]:
-    open_fields = {f: s for f, s in spec.fields.items() if not spec.is_stamped(f)}
-    on_create = {f: s for f, s in open_fields.items() if s.writable_on_op("create")}
-    create = _object({f: field_schema(s) for f, s in on_create.items()},
-                     [f for f in spec.required if f in on_create])
-    for child_name, child in spec.children.items():
-        nested = _model_schemas(catalog, child.model, catalog.model(child.model))[f"{child.model}Create"]
-        nested = {**nested, "properties": {k: v for k, v in nested["properties"].items() if k != child.via},
-                  "required": [r for r in nested.get("required", []) if r != child.via]}
-        create["properties"][child_name] = {"type": "array", "items": nested}
-    patch = _object({f: field_schema(s) for f, s in open_fields.items()
-                     if s.writable_on_op("update") and not spec.is_immutable(f)}, [])
-    replace = _object({f: field_schema(s) for f, s in open_fields.items()}, list(spec.required))
     row = {"type": "object", "required": ["id", *SYSTEM],
            "properties": {"id": {"type": "string", "format": "uuid"},
                           **{f: stored_schema(s) for f, s in spec.fields.items()},
                           spec.tenant_field: {"type": "string"}, **{k: {"type": v} for k, v in SYSTEM.items()}}}
-    return {f"{name}Create": create, f"{name}Replace": replace, f"{name}Patch": patch, f"{name}Row": row}
-
-
-def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
-    if required:
-        schema["required"] = required
-    return schema
+    bodies = {f"{name}{shape.title()}": data_schema(catalog, name, shape) for shape in SHAPES}
+    return {**bodies, f"{name}Row": row}
 
 
 def _op(summary: str, responses: dict[str, Any], *, body: dict[str, Any] | None = None,

@@ -13,7 +13,7 @@ from typing import Any
 from starlette.responses import Response
 
 from domain.errors import InvalidInputError
-from entrypoints.cli.views import parse_filter
+from entrypoints.filter_text import parse_filter
 from entrypoints.http.context import Call
 from entrypoints.http.errors import json_response
 

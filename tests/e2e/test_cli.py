@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from entrypoints.cli import main
+from tests.support import writ_command
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -310,3 +311,17 @@ def test_a_big_change_parks_and_a_second_person_approves_it_from_the_command_lin
     assert runner.invoke(main, ["project", "--once"]).exit_code == 0
     assert [p["operation"] for p in run("approvals", "list", *maria)] == ["bulk_update"]
     assert [p["status"] for p in run("approvals", "list", "--status", "executed", *maria)] == ["executed"]
+
+
+def test_ids_are_never_cut_off_in_tables(tmp_path: Path) -> None:
+    """A newcomer copies the id from a table into the next command, on a narrow terminal too."""
+    catalog = tmp_path / "writ.toml"
+    assert CliRunner().invoke(main, ["init", str(catalog)]).exit_code == 0
+    env = {"WRIT_DATABASE_URL": f"sqlite:///{tmp_path}/w.db", "COLUMNS": "80"}
+    who = ["--catalog", str(catalog), "-u", "carol", "-t", "acme", "-r", "clerk", "-p", "narrow"]
+    made = writ_command("create", "Order", '{"sku": "NARROW-1", "total": "1"}', *who, env=env)
+    record_id = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", made.stdout)
+    assert record_id is not None, made.stdout
+    for command in (["get", "Order", record_id[0]], ["list", "Order"], ["history", "Order", record_id[0]]):
+        shown = writ_command(*command, *who, env=env).stdout
+        assert record_id[0] in shown or command[0] == "history", (command, shown)

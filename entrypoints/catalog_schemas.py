@@ -1,4 +1,4 @@
-"""JSON Schemas of the agent tools' arguments, read off the catalog.
+"""JSON Schemas read off the catalog: the agent tools' arguments and the HTTP API's request bodies.
 
 A create takes the fields a caller may write on create (not what Writ stamps: auto-set and generated
 fields, ``id``, the tenant), requiring the catalog's ``required`` fields that have no default; a replace
