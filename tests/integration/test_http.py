@@ -155,6 +155,18 @@ def test_a_unique_violation_is_409_and_a_body_that_is_not_json_is_recorded(serve
     assert written == ["writ.decision:Created"], "the refusal at the door is a decision too"
 
 
+def test_a_chunked_body_past_the_limit_is_413(server: Server) -> None:
+    def chunks() -> Any:  # no Content-Length: the server must count as it reads
+        yield b"["
+        for _ in range(300):
+            yield b"1," * 5_000
+        yield b"1]"
+
+    response = server.call("POST", "/v1/Order", content=chunks())
+    assert "content-length" not in response.request.headers
+    assert (response.status_code, response.json()["code"]) == (413, "PAYLOAD_TOO_LARGE")
+
+
 def test_health_and_openapi(server: Server) -> None:
     health = server.client.get("/healthz").json()
     assert health["status"] == "ok" and health["head"] >= 0
