@@ -98,10 +98,16 @@ def test_four_processes_number_without_gap_or_repeat(sales: Writ, database_url: 
     processes = [subprocess.Popen([sys.executable, "-c", SCRIPT, database_url, "200"], cwd=ROOT,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
     totals = []
-    for process in processes:
-        out, err = process.communicate(timeout=600)
-        assert process.returncode == 0, err
-        totals.append(tuple(int(x) for x in out.split()))
+    try:
+        for process in processes:
+            out, err = process.communicate(timeout=240)
+            assert process.returncode == 0, err
+            totals.append(tuple(int(x) for x in out.split()))
+    finally:
+        for process in processes:  # a failure above must not leave processes or pipes behind
+            if process.poll() is None:
+                process.kill()
+            process.communicate()
     assert totals == [(190, 10)] * 4
     assert committed_numbers(sales, database_url) == expected(760)
 

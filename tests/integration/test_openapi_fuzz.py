@@ -21,7 +21,7 @@ from tests.http_support import CATALOG, Server, headers, server, token
 
 __all__ = ["server"]  # the fixture
 
-EXAMPLES = int(os.environ.get("WRIT_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("WRIT_FUZZ_EXAMPLES", "4"))
 schema = schemathesis.openapi.from_dict(document(Catalog.from_toml(CATALOG)))
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 
