@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from application.service import Writ
+from domain.catalog import Catalog
 from domain.errors import (
     ApprovalRequiredError,
     RecordNotFoundError,
@@ -21,6 +22,7 @@ from domain.errors import (
     VersionConflictError,
     WriteDeniedError,
 )
+from infrastructure.settings import open_writ
 from tests.catalogs import principal
 from tests.support import saves, stored_rows
 
@@ -135,21 +137,26 @@ def test_a_stale_expected_version_fails_the_whole_unit(sales: Writ, database_url
         "only the other write and the unit's failed decision"
 
 
-def test_two_units_racing_for_one_counter_both_commit_with_distinct_numbers(sales: Writ) -> None:
+def test_two_units_racing_for_one_counter_both_commit_with_distinct_numbers(
+        sales: Writ, sales_catalog: Catalog, database_url: str) -> None:
+    """Two services (as two processes would: no lock shared) stage the same number; one commit conflicts,
+    and that unit is decided again and takes the next number."""
+    other = open_writ(sales_catalog, database_url)
     barrier = threading.Barrier(2)
     numbers: list[str] = []
 
-    def unit() -> None:
-        with sales.transaction(CLERK) as tx:
+    def unit(writ: Writ) -> None:
+        with writ.transaction(CLERK) as tx:
             tx.create("Sale", {"title": "race", "total": "1"})
-            barrier.wait(timeout=30)
+            barrier.wait(timeout=30)  # both staged ORD-…-0001 before either commits
         numbers.append(tx.results[0].data["number"])  # type: ignore[index]
 
-    threads = [threading.Thread(target=unit) for _ in range(2)]
+    threads = [threading.Thread(target=unit, args=(writ,)) for writ in (sales, other)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    other.close()
     assert sorted(n[-4:] for n in numbers) == ["0001", "0002"]
 
 
