@@ -15,7 +15,7 @@ import orjson
 import pydantic
 
 from application.transaction import Transaction
-from domain.commands import parse_command
+from domain.commands import Create, RecordCommand, parse_command
 from domain.errors import InvalidInputError, WritError
 
 MAX_ITEMS = 10_000
@@ -52,6 +52,18 @@ def _savepoint(tx: Transaction, block: Any, names: dict[str, str], at: str, disc
 
 
 def _run(tx: Transaction, item: Any, names: dict[str, str], at: str) -> None:
+    try:
+        name, command = _command(item, names, at)
+    except InvalidInputError as error:  # refused at the door: recorded like any refusal
+        body = item if isinstance(item, dict) else {}
+        tx.writ.refuse(tx.principal, str(body.get("kind", "unknown"))[:40], body.get("model", ""), error,
+                       idempotency_key=tx.key)
+    result = tx.execute(command)
+    if name is not None:
+        names[name] = result.id
+
+
+def _command(item: Any, names: dict[str, str], at: str) -> tuple[str | None, Create | RecordCommand]:
     if not isinstance(item, dict):
         raise InvalidInputError(f"item {at}: a command is a JSON object")
     name = item.get("as")
@@ -59,12 +71,9 @@ def _run(tx: Transaction, item: Any, names: dict[str, str], at: str) -> None:
         raise InvalidInputError(f"item {at}: 'as' must be a new, non-empty name")
     body = {key: _resolved(value, names, at) for key, value in item.items() if key != "as"}
     try:
-        command = parse_command(body)
+        return name, parse_command(body)
     except pydantic.ValidationError as exc:
         raise InvalidInputError(f"item {at}: {exc.errors()[0]['msg']}") from None
-    result = tx.execute(command)
-    if name is not None:
-        names[name] = result.id
 
 
 def _resolved(value: Any, names: dict[str, str], at: str) -> Any:

@@ -163,7 +163,8 @@ seq = "{sequence}"
 items = { model = "SaleItem", via = "sale_id" }
 
 [models.Sale.policy]
-create = [{ action = "deny", when = { field = "total", op = "eq", value = "13" } }, "allow"]
+create = [{ action = "deny", when = { field = "total", op = "eq", value = "13" } },
+          { action = "require_approval", when = { field = "total", op = "gt", value = "5000" } }, "allow"]
 update = [{ action = "require_approval", when = { field = "after.total", op = "gt", value = "10000" } }, "allow"]
 delete = "allow"
 restore = "allow"
@@ -176,6 +177,7 @@ delete = ["manager"]
 restore = ["manager"]
 force_delete = ["manager"]
 read_deleted = ["manager"]
+approve = ["manager"]
 
 [models.SaleItem]
 required = ["sale_id", "sku"]

@@ -112,3 +112,15 @@ def test_a_cascaded_restore_whose_unique_value_was_taken_restores_nothing(sales:
         sales.restore(MANAGER, "Sale", first.id)
     assert caught.value.field == "serial"
     assert state(sales, "Sale", first.id) == "deleted" and state(sales, "SaleItem", first.children[0]) == "deleted"
+
+
+def test_an_approved_create_makes_its_children_and_takes_its_number_when_it_executes(sales: Writ) -> None:
+    parked = sales.create(CLERK, "Sale", {"title": "Big", "total": "6000", "items": [{"sku": "A"}, {"sku": "B"}]})
+    assert parked.status == "pending_approval" and parked.children == []
+    sales.create(CLERK, "Sale", {"title": "meanwhile", "total": "1"})  # takes ORD-…-0001
+    done = sales.approve(MANAGER, str(parked.approval_id))
+    (result,) = done.results
+    assert result.data is not None and result.data["number"].endswith("-0002"), "numbered when it executed"
+    assert len(result.children) == 2 and result.id == parked.id
+    assert sorted(sales.get(CLERK, "SaleItem", child)["sku"] for child in result.children) == ["A", "B"]
+    assert sales.history(CLERK, "SaleItem", result.children[0])[0].approval is not None, "carries the approval"

@@ -93,3 +93,11 @@ def test_a_malformed_file_is_one_clear_line(run: Any, items: Any, message: str) 
 def test_a_missing_file_is_one_clear_line(run: Any, tmp_path: Path) -> None:
     done = run("transaction", str(tmp_path / "absent.json"), check=False)
     assert done.returncode == 2 and "error: INVALID_INPUT:" in done.stderr and "absent.json" in done.stderr
+
+
+def test_a_malformed_command_is_recorded_as_a_refusal(run: Any, database_url: str) -> None:
+    before = len(stored_rows(database_url))
+    done = run("transaction", items=[ORDER[0], {"kind": "teleport", "model": "Sale"}], check=False)
+    assert done.returncode == 2 and "error: INVALID_INPUT: item 1:" in done.stderr
+    written = [row.topic for row in stored_rows(database_url)[before:]]
+    assert written == ["writ.decision:Created"], "refused at the door, recorded; the unit saved nothing"
