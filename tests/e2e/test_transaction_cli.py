@@ -96,6 +96,7 @@ def test_a_missing_file_is_one_clear_line(run: Any, tmp_path: Path) -> None:
 
 
 def test_a_malformed_command_is_recorded_as_a_refusal(run: Any, database_url: str) -> None:
+    run("create", "Member", '{"email": "first@x"}')  # the store exists
     before = len(stored_rows(database_url))
     done = run("transaction", items=[ORDER[0], {"kind": "teleport", "model": "Sale"}], check=False)
     assert done.returncode == 2 and "error: INVALID_INPUT: item 1:" in done.stderr
