@@ -74,6 +74,8 @@ def _command(item: Any, names: dict[str, str], at: str) -> tuple[str | None, Cre
         return name, parse_command(body)
     except pydantic.ValidationError as exc:
         raise InvalidInputError(f"item {at}: {exc.errors()[0]['msg']}") from None
+    except InvalidInputError as error:
+        raise InvalidInputError(f"item {at}: {error.message}") from None
 
 
 def _resolved(value: Any, names: dict[str, str], at: str) -> Any:
