@@ -243,3 +243,20 @@ def test_every_code_has_a_status() -> None:
              if isinstance(value, type) and isinstance(getattr(value, "code", None), str)}
     assert codes - {"WRIT_ERROR"} <= set(STATUS), codes - set(STATUS)
     assert SECRET  # the server under test was started with it
+
+
+def test_reject_cancel_and_the_decisions(server: Server) -> None:
+    order = created(server, "Order", {"sku": "HTTP-RC", "total": "10"})
+    first = server.call("PATCH", f"/v1/Order/{order['id']}", json={"total": "30000"}).json()
+    rejected = server.call("POST", f"/v1/approvals/{first['approval_id']}/reject", json={"reason": "too much"},
+                           bearer=MANAGER)
+    assert (rejected.status_code, rejected.json()["status"]) == (200, "rejected")
+    second = server.call("PATCH", f"/v1/Order/{order['id']}", json={"total": "40000"}).json()
+    cancelled = server.call("POST", f"/v1/approvals/{second['approval_id']}/cancel", json={})
+    assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
+    no_reason = server.call("POST", f"/v1/approvals/{second['approval_id']}/reject", json={}, bearer=MANAGER)
+    assert no_reason.status_code in (400, 409), no_reason.text
+    decided = read(server, "/v1/decisions", second["position"], params={"outcome": "parked", "model": "Order"})
+    assert decided.status_code == 200
+    parked = [row for row in decided.json() if row["record_id"] == order["id"]]
+    assert len(parked) == 2 and all(row["code"] == "APPROVAL_REQUIRED" for row in parked)
