@@ -19,14 +19,11 @@ Prints figures, then one JSON line:
 from __future__ import annotations
 
 import argparse
-import os
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import orjson
 import psycopg
+from bench_schema import PG_URL, fresh_schema
 from throwaway_keys import ensure as ensure_keys
 
 from domain.catalog import Catalog
@@ -35,7 +32,6 @@ from entrypoints.bootstrap import Runtime
 
 ensure_keys()
 
-PG_URL = os.environ.get("WRIT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CATALOG = """
 [models.Order]
 required = ["sku", "total"]
@@ -55,18 +51,6 @@ bulk_update = ["*"]
 rows = 100000
 """
 WHO = Principal(user_id="bench", tenant_id="acme", roles=frozenset({"ops"}), purpose="bulk bench")
-
-
-@contextmanager
-def schema() -> Iterator[str]:
-    name = f"bench_bulk_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
-    try:
-        yield name
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{name}" CASCADE')
 
 
 def raw_updates(name: str, ids: list[str]) -> float:
@@ -90,7 +74,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=10_000)
     args = parser.parse_args()
     catalog = Catalog.from_toml(CATALOG, source="bench")
-    with schema() as name, Runtime(catalog, f"{PG_URL}?schema={name}") as runtime:
+    with fresh_schema("bench_bulk") as (name, url), Runtime(catalog, url) as runtime:
         writ, ids = runtime.writ, []
         for start in range(0, args.records, 1000):
             rows = [{"sku": f"SKU-{n}", "total": "19.99", "status": "placed"}

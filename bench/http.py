@@ -30,8 +30,8 @@ import uuid
 import httpx
 import jwt
 import orjson
-import psycopg
 from bench_catalog import CATALOG
+from bench_schema import fresh_schema
 from throwaway_keys import ensure as ensure_keys
 
 from domain.catalog import Catalog
@@ -40,7 +40,6 @@ from infrastructure.settings import open_writ
 
 ensure_keys()
 
-PG_URL = os.environ.get("WRIT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = uuid.uuid4().hex + uuid.uuid4().hex
 
@@ -118,15 +117,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--per-client", type=int, default=100)
     args = parser.parse_args()
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
-    try:
+    with fresh_schema() as (_, url):
         run(url, args.clients, args.rounds, args.per_client)
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def run(url: str, clients: int, rounds: int, per_client: int) -> None:

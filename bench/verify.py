@@ -15,14 +15,11 @@ Prints figures, then one JSON line:
 from __future__ import annotations
 
 import argparse
-import os
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import orjson
 import psycopg
+from bench_schema import PG_URL, fresh_schema
 from throwaway_keys import ensure as ensure_keys
 
 from domain.catalog import Catalog
@@ -32,7 +29,6 @@ from infrastructure.verification import BATCH, verify
 
 ensure_keys()
 
-PG_URL = os.environ.get("WRIT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CATALOG = """
 [models.Order]
 required = ["sku", "total"]
@@ -46,18 +42,6 @@ create = "allow"
 create = ["*"]
 """
 WHO = Principal(user_id="bench", tenant_id="acme", roles=frozenset({"ops"}), purpose="verify bench")
-
-
-@contextmanager
-def schema() -> Iterator[str]:
-    name = f"bench_verify_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
-    try:
-        yield name
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{name}" CASCADE')
 
 
 def raw_read(name: str) -> tuple[int, float]:
@@ -80,8 +64,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     args = parser.parse_args()
-    with schema() as name:
-        backend = open_backend(f"{PG_URL}?schema={name}")
+    with fresh_schema("bench_verify") as (name, url):
+        backend = open_backend(url)
         writ = backend.open_writ(Catalog.from_toml(CATALOG, source="bench"))
         try:
             for start in range(0, args.events, 1000):

@@ -19,14 +19,13 @@ then one JSON line: {"bench": "write_path", "governed_per_s", "library_per_s",
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import uuid
 from typing import Any
 
 import orjson
-import psycopg
 from bench_catalog import CATALOG
+from bench_schema import fresh_schema
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from throwaway_keys import ensure as ensure_keys
@@ -39,7 +38,6 @@ from infrastructure.settings import open_writ, writ_env
 
 ensure_keys()
 
-PG_URL = os.environ.get("WRIT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 class Item(Aggregate):
@@ -104,16 +102,9 @@ def main() -> None:
     parser.add_argument("--counter", action="store_true", help="also creates numbered by a counter")
     parser.add_argument("--unique", action="store_true", help="also creates with a unique field")
     args = parser.parse_args()
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
-    try:
+    with fresh_schema() as (_, url):
         run(url, args.rounds, args.per_round, [m for m, on in (("Counted", args.counter), ("Unique", args.unique))
                                               if on])
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def run(url: str, rounds: int, per_round: int, extra: list[str]) -> None:
