@@ -6,6 +6,7 @@ Configuration (environment, read once at start):
 * ``WRIT_JWT_PUBLIC_KEY`` / ``WRIT_JWT_PUBLIC_KEY_FILE`` (a PEM RSA or EC public key: RS256 or ES256) or
   ``WRIT_JWT_JWKS_FILE`` (a JSON Web Key Set; the token's ``kid`` picks the key);
 * ``WRIT_JWT_ISSUER`` and ``WRIT_JWT_AUDIENCE`` — checked when set (a deployment should set both);
+* ``WRIT_JWT_LEEWAY_SECONDS`` (30) — clock skew allowed on ``exp``, ``nbf`` and ``iat``;
 * ``WRIT_JWT_USER_CLAIM`` (``sub``), ``WRIT_JWT_TENANT_CLAIM`` (``tenant``), ``WRIT_JWT_ROLES_CLAIM``
   (``roles``: a list, or a space-separated string) — the claim names.
 
@@ -18,6 +19,7 @@ person is named by the RFC 8693 ``act`` claim (``{"sub": "agent-name"}``) and re
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,10 @@ from infrastructure.config import ConfigurationError
 
 LEEWAY_SECONDS = 30
 MIN_SECRET_BYTES = 32
+CACHED_TOKENS = 10_000
+"""Tokens remembered once verified (a client sends the same one with every request): a repeat costs a
+lookup and a check of its time window, not a signature check. The configuration is read once at start,
+so nothing a restart would not change can make a remembered verdict wrong."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,10 @@ class JwtVerifier:
     user_claim: str = "sub"
     tenant_claim: str = "tenant"
     roles_claim: str = "roles"
+    leeway: int = LEEWAY_SECONDS
+    """Seconds of clock skew allowed on exp, nbf and iat."""
+    _verified: dict[str, tuple[Identity, float, float]] = field(default_factory=dict, repr=False)
+    """token -> (identity, not before, expires), for tokens whose signature and claims checked out."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> JwtVerifier:
@@ -72,22 +82,35 @@ class JwtVerifier:
                    issuer=env.get("WRIT_JWT_ISSUER") or None, audience=env.get("WRIT_JWT_AUDIENCE") or None,
                    user_claim=env.get("WRIT_JWT_USER_CLAIM", "sub"),
                    tenant_claim=env.get("WRIT_JWT_TENANT_CLAIM", "tenant"),
-                   roles_claim=env.get("WRIT_JWT_ROLES_CLAIM", "roles"))
+                   roles_claim=env.get("WRIT_JWT_ROLES_CLAIM", "roles"),
+                   leeway=_seconds(env.get("WRIT_JWT_LEEWAY_SECONDS")))
 
     def identify(self, authorization: str | None) -> Identity:
         """The identity a ``Bearer`` token proves, or ``UNAUTHENTICATED`` saying why not."""
         scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise UnauthenticatedError("Send a bearer token: Authorization: Bearer <JWT>")
+        known = self._verified.get(token)
+        if known is not None and known[1] - self.leeway <= time.time() < known[2] + self.leeway:
+            return known[0]
         try:
-            header = jwt.get_unverified_header(token.strip())
+            header = jwt.get_unverified_header(token)
             key, algorithm = self._key_for(header)
-            claims = jwt.decode(token.strip(), key, algorithms=[algorithm], audience=self.audience,
-                                issuer=self.issuer, leeway=LEEWAY_SECONDS,
+            claims = jwt.decode(token, key, algorithms=[algorithm], audience=self.audience,
+                                issuer=self.issuer, leeway=self.leeway,
                                 options={"require": ["exp"], "verify_aud": self.audience is not None})
         except jwt.PyJWTError as exc:
             raise UnauthenticatedError(f"The bearer token is not valid: {exc}") from None
-        return self._identity(claims)
+        identity = self._identity(claims)
+        self._remember(token, identity, claims)
+        return identity
+
+    def _remember(self, token: str, identity: Identity, claims: dict[str, Any]) -> None:
+        window = (float(claims.get("nbf", 0) or 0), float(claims["exp"]))
+        self._verified[token] = (identity, *window)
+        while len(self._verified) > CACHED_TOKENS:
+            self._verified.pop(next(iter(self._verified)), None)
 
     def _key_for(self, header: dict[str, Any]) -> tuple[Any, str]:
         algorithm = header.get("alg")
@@ -111,6 +134,14 @@ class JwtVerifier:
         actor = claims.get("act")
         agent = actor.get("sub") if isinstance(actor, dict) and isinstance(actor.get("sub"), str) else None
         return Identity(user, tenant, frozenset(roles), agent)
+
+
+def _seconds(text: str | None) -> int:
+    if not text:
+        return LEEWAY_SECONDS
+    if not text.isdigit() or int(text) > 3600:
+        raise ConfigurationError(f"WRIT_JWT_LEEWAY_SECONDS: {text[:20]!r} is not a whole number of seconds up to 3600")
+    return int(text)
 
 
 def _read(path: str | None) -> str | None:

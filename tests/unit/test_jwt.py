@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from domain.errors import UnauthenticatedError
 from entrypoints.http.auth import JwtVerifier
 from infrastructure.config import ConfigurationError
+from tests.support import wait_until
 
 
 def pem(private: Any) -> str:
@@ -65,3 +66,19 @@ def test_claims_of_the_wrong_shape_are_refused(claims: dict[str, Any], why: str)
 def test_a_bad_configuration_is_one_clear_error(env: dict[str, str], why: str) -> None:
     with pytest.raises(ConfigurationError, match=why):
         JwtVerifier.from_env(env)
+
+
+def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    secret = "s" * 32
+    verifier = JwtVerifier.from_env({"WRIT_JWT_SECRET": secret, "WRIT_JWT_LEEWAY_SECONDS": "0"})
+    bearer = signed(secret, "HS256", exp=int(time.time()) + 2)
+    assert verifier.identify(bearer).user_id == "carol" and verifier.identify(bearer).user_id == "carol"
+
+    def refused() -> bool:
+        try:
+            verifier.identify(bearer)
+        except UnauthenticatedError as error:
+            return "expired" in error.message
+        return False
+
+    wait_until(refused, 10, "the remembered token to expire")
