@@ -147,3 +147,39 @@ def test_processes_open_the_store_the_tests_made(sales_catalog: Catalog, databas
 @pytest.fixture(autouse=True)
 def _schema(sales: Writ) -> None:
     """Every test here starts with the schema made (the processes do not make it)."""
+
+
+UNIQUE_SCRIPT = """
+import sys
+from domain.catalog import Catalog
+from domain.errors import WritError
+from infrastructure.settings import open_writ
+from tests.catalogs import SALES_CATALOG, principal
+writ = open_writ(Catalog.from_toml(SALES_CATALOG), sys.argv[1], create_tables=False)
+try:
+    writ.create(principal("carol", "acme", "clerk"), "Member", {"email": "first@x"})
+    print("executed")
+except WritError as error:
+    print(error.code)
+"""
+
+
+def test_processes_racing_for_a_fresh_stores_first_unique_value_agree_on_one_index_key(
+        sales: Writ, database_url: str) -> None:
+    """No process has made the index key yet: each makes one, exactly one is kept, every process uses it."""
+    processes = [subprocess.Popen([sys.executable, "-c", UNIQUE_SCRIPT, database_url], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outcomes = []
+    try:
+        for process in processes:
+            out, err = process.communicate(timeout=240)
+            assert process.returncode == 0, err
+            outcomes.append(out.strip())
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.communicate()
+    assert sorted(outcomes) == ["UNIQUE_VIOLATION"] * 3 + ["executed"]
+    with pytest.raises(UniqueViolationError):
+        sales.create(CLERK, "Member", {"email": "first@x"})  # this process reads the same key back
