@@ -168,8 +168,12 @@ def test_a_chunked_body_past_the_limit_is_413(server: Server) -> None:
 
 
 def test_health_and_openapi(server: Server) -> None:
+    order = created(server, "Order", {"sku": "HEALTH-1", "total": "1"})
+    assert read(server, f"/v1/Order/{order['id']}", order["position"]).status_code == 200  # projected
     health = server.client.get("/healthz").json()
-    assert health["status"] == "ok" and health["head"] >= 0
+    assert health["status"] == "ok" and health["head"] >= order["position"]
+    projection = health["followers"]["projection:current_rows"]
+    assert projection["position"] >= order["position"] and projection["behind"] >= 0, health
     spec = server.client.get("/openapi.json").json()
     assert {"/v1/Order", "/v1/Order/{id}", "/v1/Sale/bulk-update", "/v1/transactions"} <= set(spec["paths"])
     create = spec["components"]["schemas"]["OrderCreate"]
