@@ -8,6 +8,7 @@ first use, so a command that only writes never loads the projection side.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ class Runtime:
         self.catalog = catalog
         self.backend = database_url if isinstance(database_url, Backend) else open_backend(database_url)
         self._opened: list[Any] = []
+        self._catching_up = threading.Lock()
 
     @cached_property
     def writ(self) -> Writ:
@@ -39,14 +41,16 @@ class Runtime:
 
     def catch_up(self) -> int:
         """Bring the views up to the log in this process (the embedded default runs no separate worker);
-        the position they reached."""
-        worker = self.worker()
-        try:
-            worker.run(until_caught_up=True)
-            return worker.position()
-        finally:
-            self._opened.remove(worker)
-            worker.close()
+        the position they reached. One catch-up at a time per runtime; when another process's worker holds
+        the projection, it is projecting already: this returns at once, never waits for it."""
+        with self._catching_up:
+            worker = self.worker()
+            try:
+                worker.run(until_caught_up=True, give_way=True)
+                return worker.position()
+            finally:
+                self._opened.remove(worker)
+                worker.close()
 
     def fresh_views(self, say: Callable[[str], None]) -> Views:
         """The views, caught up first on the embedded default (and ``say`` so); as projected elsewhere."""

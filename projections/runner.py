@@ -116,14 +116,18 @@ class ProjectionWorker:
 
     # -- following the log ----------------------------------------------------
 
-    def run(self, stop: threading.Event | None = None, *, until_caught_up: bool = False) -> None:
-        """Follow the log as the one active worker until ``stop`` is set (or, optionally, caught up)."""
+    def run(self, stop: threading.Event | None = None, *, until_caught_up: bool = False,
+            give_way: bool = False) -> None:
+        """Follow the log as the one active worker until ``stop`` is set (or, optionally, caught up);
+        ``give_way``: return at once when another worker is active (it is projecting already)."""
         stop = stop or threading.Event()
         lock = self.store.backend.worker_lock(self.key)
         announced_standby = False
         while not stop.is_set():
             try:
                 if not lock.try_acquire():
+                    if give_way:
+                        return
                     if not announced_standby:
                         self._say(f"standby: another worker is active for {self.name}")
                         announced_standby = True

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,15 +40,9 @@ class Api:
     verifier: JwtVerifier
     max_body: int = DEFAULT_MAX_BODY
 
-    def __post_init__(self) -> None:
-        self._catching_up = threading.Lock()
-
     def fresh_views(self) -> Any:
         """The views, caught up first on the embedded default (no worker runs beside the server there)."""
-        if self.runtime.backend.embedded:
-            with self._catching_up:
-                self.runtime.catch_up()
-        return self.runtime.views
+        return self.runtime.fresh_views(log.debug)
 
 
 @dataclass

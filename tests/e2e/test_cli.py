@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from entrypoints.cli import main
-from tests.support import writ_command
+from tests.support import CliProcess, writ_command
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -325,3 +325,22 @@ def test_ids_are_never_cut_off_in_tables(tmp_path: Path) -> None:
     for command in (["get", "Order", record_id[0]], ["list", "Order"], ["history", "Order", record_id[0]]):
         shown = writ_command(*command, *who, env=env).stdout
         assert record_id[0] in shown or command[0] == "history", (command, shown)
+
+
+def test_an_embedded_read_gives_way_to_a_worker_another_process_runs(tmp_path: Path) -> None:
+    """`writ list` catches the views up itself on SQLite; when a `writ project` already holds the projection,
+    it reads what that worker keeps current instead of waiting for its lock forever."""
+    catalog = tmp_path / "writ.toml"
+    assert CliRunner().invoke(main, ["init", str(catalog)]).exit_code == 0
+    env = {"WRIT_DATABASE_URL": f"sqlite:///{tmp_path}/w.db"}
+    who = ["--catalog", str(catalog), "-u", "carol", "-t", "acme", "-r", "clerk", "-p", "give way"]
+    made = orjson.loads(writ_command("create", "Order", '{"sku": "WAY-1", "total": "1"}', "--json", *who,
+                                     env=env).stdout)
+    worker = CliProcess("project", "--catalog", str(catalog), env=env)
+    try:
+        worker.wait_for_line("active:", 60)
+        listed = writ_command("list", "Order", "--json", "--wait", str(made["position"]), *who, env=env,
+                              timeout=60)
+        assert made["id"] in {row["id"] for row in orjson.loads(listed.stdout)["rows"]}
+    finally:
+        worker.stop()
