@@ -70,6 +70,7 @@ class ApprovalsMixin:
     _load: Callable[[UUID, Principal | None], Record | None]
     _apply_approved: Callable[..., tuple[list[Record], list[WriteResult]]]
     loader: RecordLoader
+    remember_counters: Callable[..., None]
     decide_bulk: Callable[..., list[Any]]
     apply_bulk: Callable[..., BulkResult]
     record_refusal: Callable[..., None]
@@ -174,6 +175,7 @@ class ApprovalsMixin:
             raise
         request.executed([r.to_dict() for r in results], now)
         recordings = self.save(request, *records)
+        self.remember_counters(records, saved=True)
         positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
         return _result(request, [WriteResult(**{**r.to_dict(), "position": positions.get(UUID(r.id))})
                                  for r in results])

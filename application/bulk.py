@@ -42,6 +42,7 @@ from domain.errors import (
     BulkLimitExceededError,
     GrantMissingError,
     IdempotencyKeyReusedError,
+    ImmutableFieldError,
     InvalidInputError,
     PurposeRequiredError,
     ServiceUnavailableError,
@@ -127,6 +128,9 @@ class BulkMixin:
             raise GrantMissingError(f"{', '.join(sorted(who.roles)) or 'no role'} may not bulk_update {model}")
         if spec.policy.always_denies("bulk_update"):
             raise WriteDeniedError(f"Policy denies bulk_update on {model}")
+        parent = self.catalog.parents.get(spec_model_name(model))
+        if parent is not None and parent[1] in changes:
+            raise ImmutableFieldError(f"Cannot move a {model} to another {parent[0]}: {parent[1]}", field=parent[1])
         unique = sorted({name for group in spec.unique for name in group} & set(changes))
         if unique:
             raise InvalidInputError(f"A bulk update cannot change unique fields ({', '.join(unique)}): one value "

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, NoReturn, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -61,7 +61,7 @@ from domain.errors import (
 )
 from domain.idempotency import IdempotencyKey, key_id
 from domain.limits import shown
-from domain.links import Counter
+from domain.links import Counter, Family
 from domain.pipeline import Verdict, decide
 from domain.principal import Principal
 from domain.record import PURGED, Record
@@ -69,6 +69,12 @@ from domain.record import PURGED, Record
 AnyCommand = Create | RecordCommand
 Clock = Callable[[], datetime]
 CommandT = TypeVar("CommandT", bound=Command)
+
+def child_id(parent: UUID, name: str, index: int) -> UUID:
+    """A nested child's id, derived from its parent's: the same on every retry of the unit that stages it,
+    and in the approved execution of a parked create."""
+    return uuid5(parent, f"{name}/{index}")
+
 
 def plain_index_digest(content: Any) -> str:
     """An unkeyed digest of unique values, for a store without a vault (tests of the pure service)."""
@@ -85,7 +91,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
 
     name = "Writ"
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {
-        Record: 100, Counter: 100}
+        Record: 100, Counter: 100, Family: 100}
     max_attempts = 12
 
     def __init__(self, catalog: Catalog, env: dict[str, str] | None = None, clock: Clock | None = None,
@@ -301,10 +307,15 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
             raise
         for name, rows in nested.items():
             child = spec.children[name]
-            for row in rows:
+            for index, row in enumerate(rows):
                 made = Create(model=child.model, data=check_nested_row(row, child.via, staged.id))
-                _, kid = self.stage(unit, principal, made, key, now, extra=extra, approved=approved)
-                assert kid is not None
+                child_verdict, kid = self.stage(unit, principal, made, key, now, extra=extra, approved=approved,
+                                                record_id=child_id(staged.id, name, index))
+                if kid is None:  # a nested child cannot wait for approval apart from its parent
+                    waits = ApprovalRequiredError(f"Policy requires approval for this {child.model} create; a "
+                                                  "nested child cannot wait for it: create it on its own")
+                    self.record_refusal(principal, Subject.of(made), child_verdict, waits, key, "refused")
+                    raise waits
                 unit.children.setdefault(staged.id, []).append(str(kid.id))
         return verdict, staged
 
@@ -347,11 +358,11 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
         try:
             recordings = self.save(*unit.aggregates(), *claim)
         except IntegrityError as conflict:
-            self.remember_counters(unit, saved=False)
+            self.remember_counters(unit.aggregates(), saved=False)
             if unit.hot:
                 raise HotConflict(*conflict.args) from conflict
             raise
-        self.remember_counters(unit, saved=True)
+        self.remember_counters(unit.aggregates(), saved=True)
         positions = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
                      for r in recordings}
         return [replace(r, position=positions[UUID(r.id), r.version or 0]) for r in unit.decided]

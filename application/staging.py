@@ -14,8 +14,8 @@ the children that parent's delete took down.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
@@ -89,7 +89,6 @@ class Effects:
     unit: Unit
     record_id: UUID
     record: Record | None = None
-    claimed: list[UUID] = field(default_factory=list)
 
     def generate(self, spec: ModelSpec, model: str, principal: Principal, payload: dict[str, Any],
                  now: datetime) -> dict[str, Any]:
@@ -122,7 +121,7 @@ class Effects:
                 held = self.unit.touch(UniqueClaim.open(claim, command.model, list(names), self.stager.clock(),
                                                         self.record_id))
             elif claim not in self.unit.staged:
-                self.unit.touch(held)  # staged as read: the save applies to this version or conflicts
+                self.unit.touch(held)  # staged, so this unit's later commands (and its apply) read this copy
             if held.holder not in (None, str(self.record_id)):
                 problems.append(UniqueViolationError(
                     f"{command.model}: {', '.join(names)} is already taken by another live record in the tenant",
@@ -177,7 +176,7 @@ class Stager:
     # -- reads through the unit -------------------------------------------------------------
 
     def aggregate(self, aggregate_id: UUID) -> Any:
-        """A claim or family as stored: never snapshotted, so its events are read straight (one query)."""
+        """A unique claim as stored: never snapshotted, so its events are read straight (one query)."""
         found: Any = None
         event: Any
         for event in self.events.get(aggregate_id):
@@ -209,9 +208,9 @@ class Stager:
             found = copy.deepcopy(cached) if cached is not None else self._stored_counter(counter)
         return unit.touch(found if found is not None else Counter.start(counter, now))  # type: ignore[no-any-return]
 
-    def remember_counters(self, unit: Unit, saved: bool) -> None:
-        """After a save: keep the unit's counters as saved, or forget them when the save conflicted."""
-        for aggregate in unit.staged.values():
+    def remember_counters(self, aggregates: Iterable[Any], saved: bool) -> None:
+        """After a save: keep its counters as saved, or forget them when the save conflicted."""
+        for aggregate in aggregates:
             if isinstance(aggregate, Counter):
                 if saved:
                     self.counters[aggregate.id] = aggregate
@@ -251,14 +250,29 @@ class Stager:
             _APPLY[type(command)](record, payload, meta, now, self.digest)
         unit.touch(record)
         self._reclaim(unit, record, before, self._held(spec, record), now)
-        if isinstance(command, Create) and command.model in self.catalog.parents:
-            parent = UUID(str(payload[self.catalog.parents[command.model][1]]))
-            family = unit.get(family_id(parent))
-            unit.touch(family if family is not None else Family.start(parent, now)).adopt(command.model, record.id,
-                                                                                           now)
+        if command.model in self.catalog.parents and isinstance(command, Create | Restore):
+            parent = UUID(str(record.data[self.catalog.parents[command.model][1]]))
+            family = self.family(unit, parent, now)
+            if isinstance(command, Create):
+                family.adopt(command.model, record.id, now)
+            else:
+                family.note("restore", record.id, now)
         if isinstance(command, Delete | Restore | Purge) and spec.children:
             self._cascade(unit, record, command, meta, now)
         return record
+
+    def family(self, unit: Unit, parent: UUID, now: datetime) -> Family:
+        """The parent's family, staged. A child joining or coming back, and the parent's delete, restore or
+        purge, each append to it: two of them racing conflict in the store, and the loser is decided again
+        (a child is never created under a parent that was deleted meanwhile, nor missed by its cascade)."""
+        found = unit.staged.get(family_id(parent))
+        if found is None:
+            try:
+                found = self.repository.get(family_id(parent))  # a family may have a snapshot
+            except AggregateNotFoundError:
+                found = Family.start(parent, now)
+        assert isinstance(found, Family)
+        return unit.touch(found)  # type: ignore[no-any-return]
 
     def _held(self, spec: ModelSpec, record: Record | None) -> dict[UUID, tuple[str, ...]]:
         if record is None or not record.is_live:
@@ -281,9 +295,8 @@ class Stager:
             unit.touch(held).claim(record.id, now)
 
     def _cascade(self, unit: Unit, parent: Record, command: AnyCommand, meta: dict[str, Any], now: datetime) -> None:
-        family = unit.get(family_id(parent.id))
-        if family is None:
-            return
+        family = self.family(unit, parent.id, now)
+        family.note(command.operation, parent.id, now)
         cascade = {"parent": str(parent.id), "model": parent.model}
         for model, child_id in as_pairs(family.children):
             child = self.record(unit, UUID(child_id), None)
@@ -299,7 +312,7 @@ class Stager:
 
     def _cascaded(self, child: Record, parent: UUID) -> bool:
         """Whether the child's last event is the delete its parent's cascade made."""
-        if any(event.originator_id == child.id for event in child.pending_events):
+        if child.pending_events:
             last: Any = child.pending_events[-1]
         else:
             last = next(iter(self.repository.event_store.get(child.id, gt=child.version - 1)), None)

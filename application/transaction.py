@@ -180,6 +180,8 @@ class Transaction:
                 return replayed
             if self._replaying is not None:  # the claim vanished? never: keys are append-only
                 raise IdempotencyKeyReusedError("the idempotency key's claim could not be read back")
+            if attempt:  # after the replay check: a repeat that won the race is returned, not decided again
+                self._restage()
             try:
                 return self.writ.commit(self.unit, self.principal, commands, self.key, self.now)
             except IntegrityError as conflict:
@@ -187,7 +189,6 @@ class Transaction:
                 if pinned or attempt >= retry_limit(conflict, self.writ.max_attempts):
                     break
                 back_off(attempt)
-                self._restage()
         error = VersionConflictError(f"{commands[0].model}: records of this unit of work changed while it was "
                                      "decided; nothing was saved")
         self.writ.record_refusal(self.principal, Subject.of(commands[0]), None, error, self.key, "failed")

@@ -115,11 +115,6 @@ class Unit:
                 for aggregate_id, before in savepoint.copies.items():
                     outer.setdefault(aggregate_id, before)
 
-    def record(self, record_id: UUID) -> Record:
-        staged = self.staged[record_id]
-        assert isinstance(staged, Record)
-        return staged
-
     def serialize(self, aggregate_id: UUID) -> None:
         """Hold this process's lock on a hot aggregate (a counter) until ``unlock``: threads of one process
         then take turns instead of conflicting in the store (other processes still retry on a conflict)."""

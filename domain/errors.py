@@ -143,11 +143,10 @@ class ValidationFailedError(ValidationError):
     @classmethod
     def of(cls, problems: list[ValidationFailedError]) -> ValidationFailedError:
         """One error listing every problem (its field is theirs when they all name one)."""
-        if len(problems) == 1:
-            return problems[0]
         fields = {problem.field for problem in problems}
-        return cls(f"{len(problems)} problems: " + "; ".join(p.message for p in problems),
-                   field=fields.pop() if len(fields) == 1 else None, problems=problems)
+        message = problems[0].message if len(problems) == 1 else f"{len(problems)} problems: " + "; ".join(
+            p.message for p in problems)
+        return cls(message, field=fields.pop() if len(fields) == 1 else None, problems=problems)
 
     def to_dict(self) -> dict[str, Any]:
         body = super().to_dict()

@@ -12,7 +12,7 @@ A model's ``generators`` map a field to a template, checked at load:
   ``{MM}``, ``{DD}`` are the create's date in UTC and name the period (a new period starts again at 1),
   a run of ``N`` is the number, zero-padded to at least that width.
 
-Sequences and counters are ``Counter`` aggregates (``domain.counter``) saved in the same save as the
+Sequences and counters are ``Counter`` aggregates (``domain.links``) saved in the same save as the
 record, so a number is taken only by a create that commits: gap-free and never repeated.
 """
 
@@ -57,10 +57,6 @@ class Generator:
         assert self.pattern is not None
         return _TOKEN.sub(lambda m: str(number).zfill(len(m[1])) if m[1].startswith("N") else _date_part(m[1], now),
                           self.pattern)
-
-    @property
-    def numbered(self) -> bool:
-        return self.kind in ("sequence", "counter")
 
 
 def parse(template: str) -> Generator:

@@ -131,13 +131,22 @@ class Family(Aggregate):
     def start(cls, parent: UUID, now: datetime) -> Family:
         return cls._create(cls.Created, id=family_id(parent), timestamp=now, parent=str(parent))
 
+    class Noted(Aggregate.Event):
+        """A change to the family that must not race with another: the parent deleted, restored or purged,
+        a child restored."""
+
+        TOPIC = "writ.family:Noted"
+        operation: str
+        record: str
+
+        def apply(self, family: Family) -> None:
+            pass
+
     def adopt(self, model: str, child: UUID, now: datetime) -> None:
         self.trigger_event(self.Adopted, timestamp=now, model=model, child=str(child))
 
-
-LINK_TOPICS: tuple[str, ...] = tuple(
-    cls.TOPIC for cls in (Counter, Counter.Created, Counter.Advanced, UniqueClaim, UniqueClaim.Created,
-                          UniqueClaim.Claimed, UniqueClaim.Released, Family, Family.Created, Family.Adopted))
+    def note(self, operation: str, record: UUID, now: datetime) -> None:
+        self.trigger_event(self.Noted, timestamp=now, operation=operation, record=str(record))
 
 
 def as_pairs(children: Any) -> list[tuple[str, str]]:

@@ -193,8 +193,9 @@ serial = { type = "str", nullable = true }
 notes = { model = "ItemNote", via = "item_id" }
 
 [models.SaleItem.policy]
-create = "allow"
+create = [{ action = "require_approval", when = { field = "qty", op = "gt", value = 100 } }, "allow"]
 update = "allow"
+bulk_update = "allow"
 delete = "allow"
 restore = "allow"
 force_delete = "allow"
@@ -202,6 +203,7 @@ force_delete = "allow"
 [models.SaleItem.grants]
 create = ["clerk", "manager"]
 update = ["clerk", "manager"]
+bulk_update = ["manager"]
 delete = ["manager"]
 restore = ["manager"]
 force_delete = ["manager"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from application.service import Writ
+from domain.catalog import Catalog
 from domain.errors import (
+    ApprovalRequiredError,
     GrantMissingError,
     ImmutableFieldError,
     InvalidFieldValueError,
@@ -14,6 +16,8 @@ from domain.errors import (
     RequiredFieldMissingError,
     UniqueViolationError,
 )
+from entrypoints.bootstrap import Runtime
+from infrastructure.settings import open_writ
 from tests.catalogs import principal
 from tests.support import saves, stored_rows
 
@@ -124,3 +128,49 @@ def test_an_approved_create_makes_its_children_and_takes_its_number_when_it_exec
     assert len(result.children) == 2 and result.id == parked.id
     assert sorted(sales.get(CLERK, "SaleItem", child)["sku"] for child in result.children) == ["A", "B"]
     assert sales.history(CLERK, "SaleItem", result.children[0])[0].approval is not None, "carries the approval"
+
+
+def test_a_nested_child_that_needs_approval_refuses_the_create(sales: Writ, database_url: str) -> None:
+    before = len(stored_rows(database_url))
+    with pytest.raises(ApprovalRequiredError, match="nested child cannot wait"):
+        sales.create(CLERK, "Sale", {"title": "x", "total": "1", "items": [{"sku": "A"}, {"sku": "B", "qty": 500}]})
+    written = [row.topic for row in stored_rows(database_url)[before:]]
+    assert written == ["writ.decision:Created"], "recorded as a refusal; nothing else written"
+
+
+def test_a_parent_deleted_while_a_unit_adds_its_child_wins_or_cascades(sales: Writ, sales_catalog: Catalog,
+                                                                        database_url: str) -> None:
+    sale = sales.create(CLERK, "Sale", {"title": "contested", "total": "1"})
+    other = open_writ(sales_catalog, database_url)
+    try:
+        with pytest.raises(RecordNotFoundError), sales.transaction(CLERK) as tx:
+            tx.create("SaleItem", {"sale_id": sale.id, "sku": "LATE"})
+            other.delete(MANAGER, "Sale", sale.id)  # commits first; the unit's commit conflicts on the family
+    finally:
+        other.close()
+    assert state(sales, "Sale", sale.id) == "deleted"
+    assert not [row for row in stored_rows(database_url) if row.topic == "writ.family:Adopted"], "no live orphan"
+
+
+def test_a_retried_unit_keeps_its_nested_childrens_ids(sales: Writ, sales_catalog: Catalog, database_url: str) -> None:
+    other = open_writ(sales_catalog, database_url)
+    try:
+        with sales.transaction(CLERK) as tx:
+            sale = tx.create("Sale", {"title": "Desk", "total": "1", "items": [{"sku": "LEG"}]})
+            tx.patch("SaleItem", sale.children[0], {"qty": 4})
+            other.create(CLERK, "Sale", {"title": "takes the number", "total": "1"})  # the unit must retry
+    finally:
+        other.close()
+    assert tx.results[0].children == sale.children
+    assert sales.get(CLERK, "SaleItem", sale.children[0])["qty"] == 4
+    assert sales.get(CLERK, "Sale", sale.id)["number"].endswith("-0002"), "decided again: the next number"
+
+
+def test_a_bulk_update_cannot_move_children(sales_catalog: Catalog, database_url: str) -> None:
+    with Runtime(sales_catalog, database_url) as runtime:
+        runtime.writ.create(CLERK, "Sale", {"title": "A", "total": "1", "items": [{"sku": "X"}]})
+        runtime.catch_up()
+        with pytest.raises(ImmutableFieldError) as caught:
+            runtime.writ.bulk_update(MANAGER, "SaleItem", [("sku", "eq", "X")],
+                                     {"sale_id": "7f0c2f59-9b5e-4b43-9d80-6a5e0f8f3b51"})
+        assert caught.value.field == "sale_id"

@@ -153,8 +153,9 @@ def test_validators_run_after_the_field_rules_and_list_every_problem(sales: Writ
     assert [(p["field"], p["code"]) for p in problems] == [("discount", "VALIDATION_FAILED"),
                                                           ("note", "VALIDATION_FAILED")]
     sale = sales.create(CLERK, "Sale", {"title": "x", "total": "5", "discount": "2"})
-    with pytest.raises(ValidationFailedError, match="discount exceeds the total"):
+    with pytest.raises(ValidationFailedError, match="discount exceeds the total") as one:
         sales.patch(CLERK, "Sale", sale.id, {"total": "1"})
+    assert [p["field"] for p in one.value.to_dict()["problems"]] == ["discount"], "one problem is listed too"
     evaluation = sales.evaluate(CLERK, Patch(model="Sale", id=sale.id, changes={"total": "1", "channel": "weekend"}))
     assert evaluation.code == "VALIDATION_FAILED" and len(evaluation.errors[0]["problems"]) == 2
     with pytest.raises(FieldNotWritableError):  # the field rules come first
