@@ -140,7 +140,7 @@ def test_a_nested_child_that_needs_approval_refuses_the_create(sales: Writ, data
 
 def test_a_parent_deleted_while_a_unit_adds_its_child_wins_or_cascades(sales: Writ, sales_catalog: Catalog,
                                                                         database_url: str) -> None:
-    sale = sales.create(CLERK, "Sale", {"title": "contested", "total": "1"})
+    sale = sales.create(CLERK, "Sale", {"title": "contested", "total": "1", "items": [{"sku": "FIRST"}]})
     other = open_writ(sales_catalog, database_url)
     try:
         with pytest.raises(RecordNotFoundError), sales.transaction(CLERK) as tx:
@@ -149,7 +149,8 @@ def test_a_parent_deleted_while_a_unit_adds_its_child_wins_or_cascades(sales: Wr
     finally:
         other.close()
     assert state(sales, "Sale", sale.id) == "deleted"
-    assert not [row for row in stored_rows(database_url) if row.topic == "writ.family:Adopted"], "no live orphan"
+    adopted = [row for row in stored_rows(database_url) if row.topic == "writ.family:Adopted"]
+    assert len(adopted) == 1 and state(sales, "SaleItem", sale.children[0]) == "deleted", "no live orphan"
 
 
 def test_a_retried_unit_keeps_its_nested_childrens_ids(sales: Writ, sales_catalog: Catalog, database_url: str) -> None:
