@@ -119,6 +119,9 @@ class Purge(Command):
 
 
 RecordCommand = Replace | Patch | Delete | Restore | Purge
+OPERATION_OF_KIND: dict[str, PolicyOperation] = {
+    kind.model_fields["kind"].default: kind.operation for kind in (Create, Replace, Patch, Delete, Restore, Purge)}
+"""The policy operation (and grant) of each kind of command: ``{"patch": "update", "purge": "force_delete", ...}``."""
 AnyCommand = Annotated[Create | RecordCommand, Field(discriminator="kind")]
 _ADAPTER: TypeAdapter[Create | RecordCommand] = TypeAdapter(AnyCommand)
 

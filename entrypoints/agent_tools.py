@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from domain.catalog import Catalog
+from domain.commands import OPERATION_OF_KIND
 from domain.policy import PolicyOperation
 from entrypoints.catalog_schemas import (
     EXPECTED_VERSION,
@@ -36,9 +37,7 @@ MODEL_KINDS: tuple[ToolKind, ...] = (*WRITE_KINDS, "query")
 BODIES: dict[str, tuple[Literal["data", "changes"], Shape]] = {
     "create": ("data", "create"), "replace": ("data", "replace"), "patch": ("changes", "patch")}
 """The argument holding a write's field values, and their schema's shape, for the writes that carry any."""
-OPERATIONS: dict[str, PolicyOperation] = {"create": "create", "replace": "update", "patch": "update",
-                                          "delete": "delete", "restore": "restore", "purge": "force_delete"}
-"""The policy operation (and grant) of each write."""
+OPERATIONS = OPERATION_OF_KIND
 
 GOVERNED = ("Governed: state `purpose`. Call `evaluate` first to learn whether policy allows the write. The result's "
             'status is "executed", or "pending_approval" with an `approval_id`: then nothing is written until '

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import pydantic
 
 from application.transaction import Transaction
 from domain.commands import Create, RecordCommand, parse_command
@@ -72,8 +71,6 @@ def _command(item: Any, names: dict[str, str], at: str) -> tuple[str | None, Cre
     body = {key: _resolved(value, names, at) for key, value in item.items() if key != "as"}
     try:
         return name, parse_command(body)
-    except pydantic.ValidationError as exc:
-        raise InvalidInputError(f"item {at}: {exc.errors()[0]['msg']}") from None
     except InvalidInputError as error:
         raise InvalidInputError(f"item {at}: {error.message}") from None
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import click
 import orjson
-import pydantic
 from rich.console import Console
 from rich.table import Table
 
@@ -79,12 +78,6 @@ def session(user: str, tenant: str, roles: tuple[str, ...], purpose: str | None,
 def say(line: str) -> None:
     """A note for the person at the terminal, on stderr (so ``--json`` output stays machine-readable)."""
     click.echo(f"writ: {line}", err=True)
-
-
-def first_error(exc: pydantic.ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"])
-    return f"{where}: {error['msg']}" if where else error["msg"]
 
 
 def json_argument(text: str) -> dict[str, Any]:

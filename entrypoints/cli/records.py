@@ -10,15 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import click
-import pydantic
 
-from domain.commands import Create, RecordCommand, parse_command
+from domain.commands import OPERATION_OF_KIND, parse_command
 from domain.errors import InvalidInputError
 from entrypoints.bootstrap import Runtime
 from entrypoints.cli.options import (
     batched,
     cell,
-    first_error,
     json_argument,
     load_catalog,
     principal_from,
@@ -29,16 +27,6 @@ from entrypoints.cli.options import (
     stream_json_array,
 )
 
-OPERATIONS = {"create": "create", "replace": "update", "patch": "update", "delete": "delete", "restore": "restore",
-              "purge": "force_delete"}
-
-
-def parse_command_json(fields: dict[str, Any]) -> Create | RecordCommand:
-    try:
-        return parse_command(fields)
-    except pydantic.ValidationError as exc:
-        raise InvalidInputError(first_error(exc)) from None
-
 
 def _write(kind: str, needs_id: bool, body: str | None, help_text: str) -> click.Command:
     @principal_options
@@ -46,7 +34,7 @@ def _write(kind: str, needs_id: bool, body: str | None, help_text: str) -> click
     @click.option("--expected-version", type=int, help="Fail with VERSION_CONFLICT unless at this version.")
     def command(model: str, record_id: str | None = None, payload: str | None = None, **options: Any) -> None:
         key, version, as_json = options.pop("idempotency_key"), options.pop("expected_version"), options.pop("as_json")
-        operation = OPERATIONS[kind]
+        operation = OPERATION_OF_KIND[kind]
         with Runtime(load_catalog(options.pop("catalog"))) as runtime:
             writ = runtime.writ
             principal = None
@@ -107,7 +95,7 @@ def evaluate(command_json: str, as_json: bool, **options: Any) -> None:
       writ evaluate '{"kind": "patch", "model": "Order", "id": "<id>", "changes": {"total": "25000"}}'
       writ evaluate '{"kind": "create", "model": "Order", "data": {"sku": "LAMP-42", "total": "89.90"}}'
     """
-    command = parse_command_json(json_argument(command_json))
+    command = parse_command(json_argument(command_json))
     with session(**options) as (runtime, principal):
         evaluation = runtime.writ.evaluate(principal, command).to_dict()
     keys = ("outcome", "code", "message", "reasons")

@@ -50,7 +50,8 @@ def create_app(runtime: Runtime, verifier: JwtVerifier, *, max_body: int = DEFAU
         on("/v1/decisions", reads.decisions, ["GET"]),
         on("/v1/approvals", reads.approvals, ["GET"]),
         on("/v1/approvals/{id}", reads.approval, ["GET"]),
-        on("/v1/approvals/{id}/{action:str}", reads.decide_approval, ["POST"], body=True),
+        *(on(f"/v1/approvals/{{id}}/{action}", decide, ["POST"], body=True, optional_body=True)
+          for action, decide in reads.APPROVAL_ACTIONS.items()),
         on("/v1/{model}", writes.create, ["POST"], **model_write),
         on("/v1/{model}", reads.list_rows, ["GET"]),
         on("/v1/{model}/bulk-update", writes.bulk_update, ["POST"], body=True, refuse=("bulk_update", "model")),

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from domain.errors import InvalidInputError, UnauthenticatedError, WritError
+from domain.errors import InvalidInputError, ServiceUnavailableError, UnauthenticatedError, WritError
 from domain.principal import Principal
 from entrypoints.bootstrap import Runtime
 from entrypoints.http.auth import Identity, JwtVerifier
@@ -93,10 +93,10 @@ class Call:
 Handler = Callable[[Call], Response]
 
 
-def route(api: Api, handler: Handler, *, body: bool = False, refuse: tuple[str, str] | None = None
-          ) -> Callable[[Request], Awaitable[Response]]:
+def route(api: Api, handler: Handler, *, body: bool = False, refuse: tuple[str, str] | None = None,
+          optional_body: bool = False) -> Callable[[Request], Awaitable[Response]]:
     """An endpoint running ``handler``; ``refuse``: (operation, model path param) under which a body that is
-    not JSON is recorded as a refused decision."""
+    not JSON is recorded as a refused decision; ``optional_body``: an empty body reads as ``{}``."""
 
     async def endpoint(request: Request) -> Response:
         try:
@@ -104,7 +104,7 @@ def route(api: Api, handler: Handler, *, body: bool = False, refuse: tuple[str, 
         except UnauthenticatedError as error:
             return error_response(error)
         try:
-            content = await _json_body(request, api.max_body) if body else None
+            content = await _json_body(request, api.max_body, optional_body) if body else None
         except BodyTooLargeError:
             return plain_error(413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {api.max_body:,} bytes")
         except InvalidInputError as error:
@@ -112,18 +112,19 @@ def route(api: Api, handler: Handler, *, body: bool = False, refuse: tuple[str, 
                 await run_in_threadpool(_record_refusal, api, request, identity, refuse, error)
             return error_response(error)
         call = Call(api, request, identity, content)
+        unavailable: tuple[type[BaseException], ...] = (PersistenceError, *api.runtime.backend.transient)
         try:
             return await run_in_threadpool(handler, call)
         except WritError as error:
             return error_response(error, if_match="if-match" in request.headers)
-        except PersistenceError as exc:
+        except unavailable as exc:  # the event store's, or the views' database driver's
             log.warning("database unavailable: %s", exc)
-            return plain_error(503, "UNAVAILABLE", f"the database: {exc}")
+            return error_response(ServiceUnavailableError(f"the database: {exc}"))
 
     return endpoint
 
 
-async def _json_body(request: Request, most: int) -> Any:
+async def _json_body(request: Request, most: int, optional: bool = False) -> Any:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > most:
         raise BodyTooLargeError
@@ -135,6 +136,8 @@ async def _json_body(request: Request, most: int) -> Any:
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw:
+        if optional:
+            return {}
         raise InvalidInputError("The request needs a JSON body")
     try:
         return orjson.loads(raw)

@@ -50,5 +50,5 @@ def error_response(error: WritError, *, if_match: bool = False) -> Response:
 
 
 def plain_error(status: int, code: str, message: str) -> Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="writ"'} if status == 401 else None
-    return json_response(error_body(code, message), status, headers)
+    """An error the HTTP layer itself answers (a body past the limit), in the same shape."""
+    return json_response(error_body(code, message), status)

@@ -72,11 +72,11 @@ def _model_schemas(catalog: Catalog, name: str, spec: ModelSpec) -> dict[str, An
 
 
 def _op(summary: str, responses: dict[str, Any], *, body: dict[str, Any] | None = None,
-        parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        parameters: list[dict[str, Any]] | None = None, body_required: bool = True) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": summary, "parameters": parameters or [],
                                  "responses": {**responses, **ERRORS}}
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+        operation["requestBody"] = {"required": body_required, "content": {JSON: {"schema": body}}}
     return operation
 
 
@@ -152,7 +152,7 @@ def _shared_paths() -> dict[str, Any]:
         "/v1/approvals/{id}": {"get": _op("One approval request", {"200": _ok({"type": "object"})},
                                           parameters=[approval_id])},
         **{f"/v1/approvals/{{id}}/{action}": {"post": _op(f"{action.title()} an approval request", {
-            "200": _ok({"type": "object"})}, parameters=[approval_id, HEADERS["purpose"]], body={
+            "200": _ok({"type": "object"})}, parameters=[approval_id, HEADERS["purpose"]], body_required=False, body={
                 "type": "object", "properties": {"reason": {"type": "string"}, "fingerprint": {"type": "string"}}})}
            for action in ("approve", "reject", "cancel")},
     }

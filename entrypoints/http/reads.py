@@ -64,17 +64,28 @@ def approval(call: Call) -> Response:
     return json_response(call.writ.approval(call.principal, call.param("id")))
 
 
-def decide_approval(call: Call) -> Response:
-    action, approval_id = call.param("action"), call.param("id")
-    body = call.body if isinstance(call.body, dict) else {}
-    reason = body.get("reason")
-    if action == "approve":
-        done = call.writ.approve(call.principal, approval_id, reason=reason, fingerprint=body.get("fingerprint"))
-    elif action == "reject":
-        done = call.writ.reject(call.principal, approval_id, reason)
-    else:
-        done = call.writ.cancel(call.principal, approval_id, reason=reason)
-    return json_response(done.to_dict())
+def _decision(call: Call) -> dict[str, Any]:
+    if not isinstance(call.body, dict):
+        raise InvalidInputError('The body is an object: {"reason": "...", "fingerprint": "..."} (both optional)')
+    return call.body
+
+
+def approve(call: Call) -> Response:
+    body = _decision(call)
+    return json_response(call.writ.approve(call.principal, call.param("id"), reason=body.get("reason"),
+                                           fingerprint=body.get("fingerprint")).to_dict())
+
+
+def reject(call: Call) -> Response:
+    return json_response(call.writ.reject(call.principal, call.param("id"), _decision(call).get("reason")).to_dict())
+
+
+def cancel(call: Call) -> Response:
+    return json_response(call.writ.cancel(call.principal, call.param("id"),
+                                          reason=_decision(call).get("reason")).to_dict())
+
+
+APPROVAL_ACTIONS = {"approve": approve, "reject": reject, "cancel": cancel}
 
 
 def _views(call: Call) -> Any:

@@ -264,3 +264,23 @@ def test_reject_cancel_and_the_decisions(server: Server) -> None:
     assert decided.status_code == 200
     parked = [row for row in decided.json() if row["record_id"] == order["id"]]
     assert len(parked) == 2 and all(row["code"] == "APPROVAL_REQUIRED" for row in parked)
+
+
+
+def test_an_approval_action_is_one_of_three_and_its_body_is_optional(server: Server) -> None:
+    order = created(server, "Order", {"sku": "HTTP-ACT", "total": "10"})
+    parked = server.call("PATCH", f"/v1/Order/{order['id']}", json={"total": "30000"}).json()
+    typo = server.call("POST", f"/v1/approvals/{parked['approval_id']}/approved", bearer=MANAGER)
+    assert typo.status_code in (404, 405)
+    assert server.call("GET", f"/v1/approvals/{parked['approval_id']}", bearer=MANAGER).json()["status"] == "pending"
+    cancelled = server.call("POST", f"/v1/approvals/{parked['approval_id']}/cancel")  # no body at all
+    assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
+
+
+def test_a_malformed_bulk_update_is_refused_by_the_service_and_recorded(server: Server) -> None:
+    before = len(stored_rows(server.database_url))
+    for body in ({"filters": "status", "changes": {"note": "x"}}, [1], {"filters": [["note"]], "changes": {}}):
+        refused = server.call("POST", "/v1/Order/bulk-update", json=body, bearer=MANAGER)
+        assert refused.status_code in (400, 422) and refused.json()["code"], refused.text
+    written = [row.topic for row in stored_rows(server.database_url)[before:]]
+    assert written == ["writ.decision:Created"] * 3, "every refusal at the door is a decision"
