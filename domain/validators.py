@@ -2,11 +2,12 @@
 
 The catalog's ``[validators]`` table names each one and where it lives (``name = "module:function"``,
 imported when the catalog loads: a missing module or attribute is ``CATALOG_INVALID``); a model lists
-the names it runs in ``validators``. A validator is called with the record as the write would leave
-it (a dict: id, tenant and fields, JSON-native values) and the principal, and returns the problems it
-finds: an iterable of ``(field, message)`` pairs, ``{"field": ..., "message": ...}`` dicts or plain
-message strings (no field). Any problem refuses the write with ``VALIDATION_FAILED``, listing every
-problem of every validator; a validator that raises is a problem too, never an escape.
+the names it runs in ``validators``. A validator is called with the record as the write would leave it
+(a dict of the tenant and fields, JSON-native values, and its ``id`` on an update) and the principal,
+and returns the problems it finds: an iterable of ``(field, message)`` pairs, ``{"field": ...,
+"message": ...}`` dicts or plain message strings (no field). Any problem refuses the write with
+``VALIDATION_FAILED``, listing every problem of every validator; a validator that raises is a problem
+too, never an escape.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ No token needed and no data in it: load balancers call it. 200 when the database
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
@@ -15,17 +16,21 @@ from entrypoints.http.context import Api
 from entrypoints.http.errors import json_response
 from infrastructure.positions import Positions
 
+log = logging.getLogger("writ.http")
+
 
 def health(api: Api) -> Any:
     def check(_: Request) -> Response:
         backend = api.runtime.backend
+        unavailable: tuple[type[BaseException], ...] = (PersistenceError, *backend.transient)
         try:
             head = int(api.runtime.writ.recorder.max_notification_id() or 0)
             followers = [f for views in (False, True) for f in _followers(backend, views)]
-        except PersistenceError as exc:
-            return json_response({"status": "unavailable", "database": str(exc)}, 503)
-        lag = {f.name: {"position": f.position, "behind": max(head - f.position, 0), "holder": f.holder,
-                        "halted_at": f.halted_at} for f in followers}
+        except unavailable as exc:  # the reason goes to the log, not to the caller
+            log.warning("health check: the database does not answer: %s", exc)
+            return json_response({"status": "unavailable", "database": "unavailable"}, 503)
+        lag = {f.name: {"position": f.position, "behind": max(head - f.position, 0), "halted_at": f.halted_at}
+               for f in followers}
         return json_response({"status": "ok", "database": "ok", "head": head, "followers": lag})
 
     return check
