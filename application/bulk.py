@@ -30,6 +30,7 @@ from uuid import UUID, uuid4
 
 import orjson
 
+from application import collector
 from application.door import Subject, key_arg, principal_arg, sequence_arg
 from application.parking import fingerprint as approval_fingerprint
 from application.parking import requester_of
@@ -51,7 +52,7 @@ from domain.errors import (
     WritError,
 )
 from domain.idempotency import IdempotencyKey, key_id
-from domain.pipeline import Verdict, decide
+from domain.pipeline import Decider, Verdict
 from domain.policy import Comparison, filter_of
 from domain.principal import Principal
 from domain.record import Record
@@ -96,6 +97,14 @@ class BulkMixin:
             return replayed
         most = min(spec.policy.max_affected or self.catalog.limits.rows, self.catalog.limits.rows)
         ids = self._matches(who, model, comparisons, most, subject, idempotency_key)
+        with collector.paused():  # thousands of records alive until the save: nothing for the collector to free
+            return self._bulk(who, spec, model, comparisons, changes, ids, idempotency_key, fingerprint)
+
+    # -- internals ------------------------------------------------------------
+
+    def _bulk(self, who: Principal, spec: ModelSpec, model: str, comparisons: list[Comparison],
+              changes: dict[str, Any], ids: list[UUID], idempotency_key: str | None,
+              fingerprint: str) -> BulkResult:
         now = self.clock()
         records = self.loader.load_many(ids, tenant=who.tenant_id, model=model)
         matched = [records[rid] for rid in ids if rid in records and _still_matches(records[rid], comparisons, spec)]
@@ -108,8 +117,6 @@ class BulkMixin:
         if any(v.action == "require_approval" for _, v in decided):
             return self._park_bulk(who, spec, comparisons, changes, decided, idempotency_key, fingerprint, now)
         return self._run_bulk(who, model, decided, idempotency_key, fingerprint, now)
-
-    # -- internals ------------------------------------------------------------
 
     def _bulk_arguments(self, principal: object, model: object, filters: object, changes: object,
                         key: object) -> tuple[Principal, ModelSpec, list[Comparison]]:
@@ -175,9 +182,9 @@ class BulkMixin:
     def decide_bulk(self, who: Principal, model: str, records: list[Record], changes: dict[str, Any],
                     now: datetime) -> list[tuple[Record, Verdict]]:
         """Each record's patch decided under the ``bulk_update`` grant and policy."""
-        return [(record, decide(self.catalog, Patch(model=model, id=record.id, changes=changes), who, record, now,
-                                operation="bulk_update", principal_checked=index > 0))
-                for index, record in enumerate(records)]
+        decider, patch = Decider(self.catalog, who, now), Patch(model=model, id=uuid4(), changes=changes)
+        return [(record, decider.decide(patch.model_copy(update={"id": record.id}), record, "bulk_update"))
+                for record in records]
 
     def _park_bulk(self, who: Principal, spec: ModelSpec, comparisons: list[Comparison], changes: dict[str, Any],
                    decided: list[tuple[Record, Verdict]], key: str | None, fingerprint: str,

@@ -226,8 +226,8 @@ class FieldSpec(BaseModel):
 
     def typed(self, value: Any) -> Any:
         """The Python value of an already-normalized JSON-native value."""
-        if value is None:
-            return None
+        if value is None or type(value) is self._unconstrained_type:
+            return value  # what validating it would return
         return self.adapter.validate_python(value)
 
     def writable_on_op(self, operation: Operation) -> bool:

@@ -42,6 +42,7 @@ from domain.limits import Limits
 from domain.policy import PolicyOperation
 from domain.principal import Principal
 from domain.record import DELETED, Record
+from domain.fields import Operation
 from domain.rules import check_create, check_update, stamp
 from domain.validators import run_validators
 
@@ -93,58 +94,127 @@ def decide(
     now: datetime,
     operation: PolicyOperation | None = None,
     *,
-    principal_checked: bool = False,
     effects: Effects | None = None,
 ) -> Verdict:
     """The verdict on ``command`` (``operation``: the grant and policy to decide it under, when not the
-    command's own; a bulk update decides each record's patch under ``bulk_update``, and checks its
-    principal once: ``principal_checked``)."""
-    try:
-        return _decide(catalog, command, principal, record, now, operation or command.operation, principal_checked,
-                       effects)
-    except _Refused as refused:
-        reasons = refused.reasons + tuple(f"{e.code}: {e.message}" for e in refused.errors)
-        return Verdict("deny", refused.errors, reasons, **refused.preview)
-    except WritError as error:  # e.g. a principal attribute auto-set into a field it does not fit
-        return Verdict("deny", (error,), (f"{error.code}: {error.message}",))
+    command's own; a bulk update decides each record's patch under ``bulk_update``)."""
+    return Decider(catalog, principal, now, effects).decide(command, record, operation)
 
 
-def _decide(
-    catalog: Catalog, command: Create | RecordCommand, principal: Principal | None,
-    record: Record | None, now: datetime, operation: PolicyOperation, principal_checked: bool = False,
-    effects: Effects | None = None,
-) -> Verdict:
-    if not principal_checked or principal is None:
-        principal = _check_principal(principal, catalog.limits)
-    spec = _check_model(catalog, command.model)
-    if not spec.grants.allows(operation, principal.roles):
-        roles = ", ".join(sorted(principal.roles)) or "no role"
-        raise _Refused(GrantMissingError(f"{roles} may not {operation} {command.model}"))
-    if spec.policy.always_denies(operation):
-        raise _Refused(WriteDeniedError(f"Policy denies {operation} on {command.model}"))
-    before = None if isinstance(command, Create) else _check_record(command, principal, record)
-    payload, after = _apply_field_rules(spec, command, principal, before, now, catalog.limits)
-    size = _check_size(command, before, after, catalog.limits)
-    if effects is not None:
-        if isinstance(command, Create) and spec.generators:
-            payload = after = {**payload, **effects.generate(spec, command.model, principal, payload, now)}
-        state = before if isinstance(command, Restore) else after
-        if state is not None and (conflicts := effects.conflicts(spec, command, principal, state)):
-            raise _Refused(*conflicts, before=before, after=after)
-    if spec.validators and after is not None:
-        problems = run_validators(spec.validators, catalog.checks, after, principal)
-        if problems:
-            raise _Refused(ValidationFailedError.of(problems), before=before, after=after)
-    action, reason = spec.policy.resolve(operation, before, after, spec.typed)
-    if action == "deny":
-        raise _Refused(WriteDeniedError(f"Policy denies this {operation}"), reasons=(reason,),
-                       before=before, after=after)
-    errors: tuple[WritError, ...] = ()
-    if action == "require_approval":
-        errors = (ApprovalRequiredError(
-            f"Policy requires approval for this {operation}; it was not executed"
-        ),)
-    return Verdict(action, errors, (reason,), before, after, payload, size)
+class Decider:
+    """Decides commands of one principal at one moment; what does not depend on the record is worked out once.
+
+    A bulk update decides ten thousand patches with the same changes: the principal is checked once, the
+    auto-set values stamped once per operation, and the field rules (``check_update``, a function of the
+    changes and of the stored values of the fields they name and the fields an update keeps) computed once
+    per distinct set of such stored values. Everything else (the record's state, the after-state, its size,
+    the validators, the conditional policy) is decided for each record. The verdicts are the ones ``decide``
+    gives for each command alone.
+    """
+
+    def __init__(self, catalog: Catalog, principal: Principal | None, now: datetime,
+                 effects: Effects | None = None) -> None:
+        self.catalog, self.principal, self.now, self.effects = catalog, principal, now, effects
+        self._checked: Principal | _Refused | None = None
+        self._stamps: dict[tuple[int, str], dict[str, Any]] = {}
+        self._rules: dict[bytes, tuple[dict[str, Any], list[WritError]]] = {}
+
+    def decide(self, command: Create | RecordCommand, record: Record | None,
+               operation: PolicyOperation | None = None) -> Verdict:
+        try:
+            return self._decide(command, record, operation or command.operation)
+        except _Refused as refused:
+            reasons = refused.reasons + tuple(f"{e.code}: {e.message}" for e in refused.errors)
+            return Verdict("deny", refused.errors, reasons, **refused.preview)
+        except WritError as error:  # e.g. a principal attribute auto-set into a field it does not fit
+            return Verdict("deny", (error,), (f"{error.code}: {error.message}",))
+
+    def _decide(self, command: Create | RecordCommand, record: Record | None, operation: PolicyOperation) -> Verdict:
+        catalog, effects = self.catalog, self.effects
+        principal = self._principal()
+        spec = _check_model(catalog, command.model)
+        if not spec.grants.allows(operation, principal.roles):
+            roles = ", ".join(sorted(principal.roles)) or "no role"
+            raise _Refused(GrantMissingError(f"{roles} may not {operation} {command.model}"))
+        if spec.policy.always_denies(operation):
+            raise _Refused(WriteDeniedError(f"Policy denies {operation} on {command.model}"))
+        before = None if isinstance(command, Create) else _check_record(command, principal, record)
+        payload, after = self._field_rules(spec, command, principal, before)
+        size = _check_size(command, before, after, catalog.limits)
+        if effects is not None:
+            if isinstance(command, Create) and spec.generators:
+                payload = after = {**payload, **effects.generate(spec, command.model, principal, payload, self.now)}
+            state = before if isinstance(command, Restore) else after
+            if state is not None and (conflicts := effects.conflicts(spec, command, principal, state)):
+                raise _Refused(*conflicts, before=before, after=after)
+        if spec.validators and after is not None:
+            problems = run_validators(spec.validators, catalog.checks, after, principal)
+            if problems:
+                raise _Refused(ValidationFailedError.of(problems), before=before, after=after)
+        action, reason = spec.policy.resolve(operation, before, after, spec.typed)
+        if action == "deny":
+            raise _Refused(WriteDeniedError(f"Policy denies this {operation}"), reasons=(reason,),
+                           before=before, after=after)
+        errors: tuple[WritError, ...] = ()
+        if action == "require_approval":
+            errors = (ApprovalRequiredError(
+                f"Policy requires approval for this {operation}; it was not executed"
+            ),)
+        return Verdict(action, errors, (reason,), before, after, payload, size)
+
+    def _principal(self) -> Principal:
+        if self._checked is None:
+            try:
+                self._checked = _check_principal(self.principal, self.catalog.limits)
+            except _Refused as refused:
+                self._checked = refused
+        if isinstance(self._checked, _Refused):
+            raise self._checked
+        return self._checked
+
+    def _stamp(self, spec: ModelSpec, operation: Operation, principal: Principal) -> dict[str, Any]:
+        key = (id(spec), operation)  # the catalog, and so each spec, lives as long as this decider
+        if key not in self._stamps:
+            self._stamps[key] = stamp(spec, operation, principal, self.now, self.catalog.limits)
+        return self._stamps[key]
+
+    def _field_rules(self, spec: ModelSpec, command: Create | RecordCommand, principal: Principal,
+                     before: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The event payload and the after-state preview, or the field violations."""
+        limits = self.catalog.limits
+        if isinstance(command, Create):
+            data, errors = check_create(spec, command.data, limits)
+            if errors:
+                raise _Refused(*errors)
+            payload = {**data, **self._stamp(spec, "create", principal), spec.tenant_field: principal.tenant_id}
+            return payload, payload
+        if not isinstance(command, Replace | Patch):
+            return {}, None
+        assert before is not None
+        replace = isinstance(command, Replace)
+        body = command.data if isinstance(command, Replace) else command.changes
+        changes, errors = self._update_rules(spec, before, body, replace)
+        if errors:
+            raise _Refused(*errors, before=before)
+        payload = {**changes, **self._stamp(spec, "update", principal)}
+        if replace:
+            return payload, {"id": before["id"], **payload}
+        current = {name: value for name, value in before.items() if not name.startswith("_")}
+        return payload, {**current, **payload}
+
+    def _update_rules(self, spec: ModelSpec, before: dict[str, Any], body: dict[str, Any],
+                      replace: bool) -> tuple[dict[str, Any], list[WritError]]:
+        """``check_update``, remembered per model, body and stored values of the fields it reads (the body's
+        names and the kept fields), when all of them are plain JSON values (else computed afresh)."""
+        read = (*body, *spec.kept_on_update)
+        try:
+            key = id(spec).to_bytes(8) + orjson.dumps([replace, body, [[name in before, before.get(name)] for name in read]])
+        except TypeError:  # a value that is not JSON-native: no key can stand for it
+            return check_update(spec, before, body, self.catalog.limits, replace=replace)
+        if key not in self._rules:
+            self._rules[key] = check_update(spec, before, body, self.catalog.limits, replace=replace)
+        changes, errors = self._rules[key]
+        return dict(changes), list(errors)
 
 
 def _check_principal(principal: Principal | None, limits: Limits) -> Principal:
@@ -200,29 +270,3 @@ def _check_record(
     elif record.state == DELETED and not isinstance(command, Purge):
         raise _Refused(RecordDeletedError(f"{command.model} {command.id} is deleted; restore it first"))
     return record.view()
-
-
-def _apply_field_rules(
-    spec: ModelSpec, command: Create | RecordCommand, principal: Principal,
-    before: dict[str, Any] | None, now: datetime, limits: Limits,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The event payload and the after-state preview, or the field violations."""
-    if isinstance(command, Create):
-        data, errors = check_create(spec, command.data, limits)
-        if errors:
-            raise _Refused(*errors)
-        stamped = stamp(spec, "create", principal, now, limits)
-        payload = {**data, **stamped, spec.tenant_field: principal.tenant_id}
-        return payload, payload
-    if not isinstance(command, Replace | Patch):
-        return {}, None
-    assert before is not None
-    body = command.data if isinstance(command, Replace) else command.changes
-    changes, errors = check_update(spec, before, body, limits, replace=isinstance(command, Replace))
-    if errors:
-        raise _Refused(*errors, before=before)
-    payload = {**changes, **stamp(spec, "update", principal, now, limits)}
-    if isinstance(command, Replace):
-        return payload, {"id": before["id"], **payload}
-    current = {name: value for name, value in before.items() if not name.startswith("_")}
-    return payload, {**current, **payload}

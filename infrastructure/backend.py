@@ -118,8 +118,8 @@ class Backend(ABC):
         """A UUID as this database's key columns take it."""
 
     @abstractmethod
-    def among(self, column: str, values: list[Any]) -> tuple[Composable, list[Any]]:
-        """``column`` is one of ``values``, as one condition with one parameter (however many values)."""
+    def among_ids(self, column: str, ids: list[UUID]) -> tuple[Composable, list[Any]]:
+        """The UUID key ``column`` is one of ``ids``, as one condition with one parameter (however many)."""
 
     # -- Writ's own tables ----------------------------------------------------
 

@@ -21,6 +21,7 @@ from uuid import UUID
 import psycopg
 from psycopg import errors
 
+from domain.chain import id_text
 from infrastructure.backend import Backend
 from infrastructure.config import PostgresConfig, postgres_conninfo
 from infrastructure.database import Database, Tx
@@ -154,8 +155,12 @@ class PostgresBackend(Backend):
                         (self.schema,))
         return [row[0] for row in rows if row[0].startswith(prefix)]
 
-    def among(self, column: str, values: list[Any]) -> tuple[Composable, list[Any]]:
-        return SQL("{} = ANY({})").format(Identifier(column), P), [values]
+    def among_ids(self, column: str, ids: list[UUID]) -> tuple[Composable, list[Any]]:
+        """A semi-join on the unnested ids, not ``= ANY``: on the key table's 64 partitions, ``= ANY`` of
+        10,000 ids probes every partition's index with the whole array (0.5 s); the join reads each once.
+        The ids go as one array literal (psycopg's text dump of a list of UUIDs checks each for quoting)."""
+        return (SQL("{} IN (SELECT unnest(CAST({} AS uuid[])))").format(Identifier(column), P),
+                ["{" + ",".join(map(id_text, ids)) + "}"])
 
     def compact(self, tables: list[Identifier], *, views: bool) -> None:
         """``VACUUM FULL`` each table: a deleted row's old version stays in its page until a rewrite."""

@@ -105,8 +105,8 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             schema=self.datastore.schema, table=self.events_table_name, function=self.insert_function_name,
             stored_event_type=self.stored_event_type_name, channel=self.channel_name))
         self.sql_call_insert_function = SQL(
-            "SELECT notification_id FROM {schema}.{function}(%b, %s, %s::uuid[], %s::bytea[], %s::text[], "
-            "%s::uuid[], %s::uuid[], %s::uuid[]) AS notification_id"
+            "SELECT notification_id FROM {schema}.{function}(%b, %s, %b::uuid[], %b::bytea[], %b::text[], "
+            "%b::uuid[], %b::uuid[], %b::uuid[]) AS notification_id"
         ).format(schema=Identifier(self.datastore.schema), function=Identifier(self.insert_function_name))
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
@@ -219,14 +219,14 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             self.vault.prefetch(originator_ids)
         statement = SQL(
             "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state FROM {schema}.{table} "
-            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version DESC"
+            "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version DESC"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.snapshots_table_name))
         return self._stored(statement, (list(originator_ids),))
 
     def select_histories(self, since: Mapping[UUID, int]) -> list[StoredEvent]:
         statement = SQL(
             "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {schema}.{table} AS e "
-            "JOIN unnest(%s::uuid[], %s::int[]) AS w(id, v) ON e.originator_id = w.id AND e.originator_version >= w.v "
+            "JOIN unnest(%b::uuid[], %b::int[]) AS w(id, v) ON e.originator_id = w.id AND e.originator_version >= w.v "
             "ORDER BY e.originator_id, e.originator_version"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
         return self._stored(statement, (list(since), list(since.values())))

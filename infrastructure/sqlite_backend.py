@@ -99,9 +99,9 @@ class SQLiteBackend(Backend):
         query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'"
         return [row[0] for row in tx.query(query, (prefix.replace("_", "\\_") + "%",)) if row[0].startswith(prefix)]
 
-    def among(self, column: str, values: list[Any]) -> tuple[Composable, list[Any]]:
+    def among_ids(self, column: str, ids: list[UUID]) -> tuple[Composable, list[Any]]:
         return (SQL("{} IN (SELECT value FROM json_each({}))").format(Identifier(column), P),
-                [orjson.dumps(values).decode()])
+                [orjson.dumps([self.uuid_param(rid) for rid in ids]).decode()])
 
     def compact(self, tables: list[Identifier], *, views: bool) -> None:
         """Deleted rows are zeroed as they go (``secure_delete``); what remains is the write-ahead log."""

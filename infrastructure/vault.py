@@ -197,8 +197,7 @@ class Vault:
         """Live keys of ``owners`` from the table, unwrapped (reusing cached ones whose bytes did not change)."""
         found: dict[int, DataKey] = {}
         for start in range(0, len(owners), CHUNK):
-            condition, params = self.backend.among("id", [self.backend.uuid_param(o)
-                                                          for o in owners[start:start + CHUNK]])
+            condition, params = self.backend.among_ids("id", owners[start:start + CHUNK])
             rows = self._query(SQL("SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND {}")
                                .format(self.backend.table(TABLE), condition), params)
             for raw_id, stored, master_id in rows:

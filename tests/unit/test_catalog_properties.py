@@ -25,7 +25,7 @@ from domain.catalog import Catalog, ModelSpec
 from domain.catalog_checks import AUTO_SOURCE_TYPES
 from domain.commands import Create, Delete, Patch, RecordCommand, Replace, Restore
 from domain.errors import CatalogError, InvalidFieldValueError, WritError
-from domain.pipeline import Verdict, decide
+from domain.pipeline import Decider, Verdict, decide
 from domain.principal import Principal
 from domain.record import Record
 from tests.catalogs import SHOP_CATALOG
@@ -33,6 +33,7 @@ from tests.unit.catalog_strategies import (
     ANY_OPS,
     ITEMS,
     OPS_FOR,
+    payloads,
     ORDERED_OPS,
     TYPES,
     any_value,
@@ -178,6 +179,47 @@ def test_every_catalog_that_loads_decides_every_write(model: dict[str, Any], dat
             orjson.dumps(verdict.payload)  # every allowed change can be stored
             record = _apply(command, verdict, record)
 
+
+
+@settings(BOUNDED, max_examples=40, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                           HealthCheck.filter_too_much])
+@given(models(), st.data())  # 40 catalogs that load, up to 6 records each, 3 patches decided on all of them
+def test_one_decider_decides_many_records_as_each_alone(model: dict[str, Any], data: st.DataObject) -> None:
+    """What a bulk update does (under its own grant; here the update one): one ``Decider`` for every record
+    (it remembers the field rules per stored values they read); each verdict is the one ``decide`` gives that
+    record alone."""
+    catalog = load(Catalog.from_dict, {"models": {"Order": model}})
+    assume(catalog is not None)
+    assert catalog is not None
+    spec = catalog.models["Order"]
+    who = Principal(user_id="alice", tenant_id="acme", roles=frozenset({"clerk"}), purpose="property")
+    stored = data.draw(st.lists(payloads(spec, "create").filter(_storable), min_size=1, max_size=6))
+    records = [Record.create("Order", "acme", values, {"actor": "alice"}, NOW) for values in stored]
+    for _ in range(3):
+        changes = data.draw(payloads(spec, "update"))
+        decider = Decider(catalog, who, NOW)
+        for record in records + records:  # each record twice: the second time from what the first remembered
+            command = Patch(model="Order", id=record.id, changes=changes)
+            try:
+                alone = _seen(decide(catalog, command, who, record, NOW))
+            except InvalidFieldValueError as exc:
+                assert _stamp_may_be_refused(spec, exc.field), exc
+                continue
+            assert _seen(decider.decide(command, record)) == alone
+            event(f"patch: {alone[0]} {alone[1][0][0] if alone[1] else ''}")
+
+
+def _storable(values: dict[str, Any]) -> bool:
+    try:
+        orjson.dumps(values)
+    except TypeError:
+        return False
+    return True
+
+
+def _seen(verdict: Verdict) -> tuple[Any, ...]:
+    errors = tuple((e.code, e.message, getattr(e, "field", None)) for e in verdict.errors)
+    return verdict.action, errors, verdict.reasons, verdict.before, verdict.after, verdict.payload, verdict.size
 
 @BOUNDED
 @given(st.sampled_from(TYPES), st.sampled_from(ITEMS), st.sampled_from(["f", "f", "id", "tenant_id"]), st.data())

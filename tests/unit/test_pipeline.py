@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from domain.catalog import Catalog
 from domain.commands import Create, Patch
-from domain.pipeline import decide
+from domain.pipeline import Decider, Verdict, decide
 from domain.record import Record
 from tests.catalogs import SHOP_CATALOG, principal
 
@@ -41,3 +41,37 @@ def test_patch_preview_and_tenant_isolation() -> None:
     verdict = decide(CATALOG, command, principal(), record, NOW)
     assert verdict.before and verdict.after and (verdict.before["quantity"], verdict.after["quantity"]) == (1, 2)
     assert decide(CATALOG, command, principal("eve", "globex"), record, NOW).errors[0].code == "NOT_FOUND"
+
+
+def _seen(verdict: Verdict) -> tuple[object, ...]:
+    """Everything a verdict says, errors as (code, message, field)."""
+    errors = tuple((e.code, e.message, getattr(e, "field", None)) for e in verdict.errors)
+    return verdict.action, errors, verdict.reasons, verdict.before, verdict.after, verdict.payload, verdict.size
+
+
+def test_one_decider_over_many_records_decides_each_as_alone() -> None:
+    """A decider remembers a patch's field rules per stored values of the fields the patch names: records that
+    differ there (an immutable field already at the new value or not, a field already holding the change) get
+    their own verdicts, never a neighbour's."""
+    meta = {"actor": "a"}
+    records = [Record.create("Order", "acme", {"sku": sku, "total": "1", "quantity": quantity}, meta, NOW)
+               for sku, quantity in [("A", 1), ("B", 1), ("A", 2), ("A", 1), ("B", 2)]]
+    decider = Decider(CATALOG, principal(), NOW)
+    for changes in ({"sku": "A", "quantity": 2}, {"quantity": 2}, {"sku": "B"}):
+        verdicts = [decider.decide(Patch(model="Order", id=r.id, changes=changes), r) for r in records]
+        alone = [decide(CATALOG, Patch(model="Order", id=r.id, changes=changes), principal(), r, NOW) for r in records]
+        assert [_seen(v) for v in verdicts] == [_seen(v) for v in alone]
+    first = decider.decide(Patch(model="Order", id=records[1].id, changes={"sku": "A"}), records[1])
+    assert first.errors[0].code == "IMMUTABLE_FIELD"
+    kept = decider.decide(Patch(model="Order", id=records[0].id, changes={"sku": "A", "quantity": 2}), records[0])
+    assert kept.action == "allow" and "sku" not in kept.payload and kept.payload["quantity"] == 2
+    already = decider.decide(Patch(model="Order", id=records[2].id, changes={"sku": "A", "quantity": 2}), records[2])
+    assert already.action == "allow" and "quantity" not in already.payload
+
+
+def test_a_decider_refuses_a_bad_principal_every_time() -> None:
+    record = Record.create("Order", "acme", {"sku": "A", "total": "1"}, {"actor": "a"}, NOW)
+    decider = Decider(CATALOG, principal(purpose=None), NOW)
+    for _ in range(2):
+        verdict = decider.decide(Patch(model="Order", id=record.id, changes={"quantity": 2}), record)
+        assert verdict.errors[0].code == "PURPOSE_REQUIRED"
