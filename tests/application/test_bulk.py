@@ -6,6 +6,7 @@ parks it when a total would pass 10,000 (``after.total``), and allows at most 40
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
@@ -60,6 +61,7 @@ def test_every_live_match_in_the_tenant_gets_its_own_event(runtime: Runtime) -> 
     assert writ.get(OTHER, "Order", theirs[0])["note"] is None
     decided = [d for d in writ.decisions(MANAGER) if d["operation"] == "bulk_update"]
     assert len(decided) == 2 and {d["id"] for d in decided} == {done.decision_id}
+    assert gc.isenabled()  # paused while the bulk held its records, on again after
 
 
 def test_a_lagging_view_only_proposes(runtime: Runtime) -> None:
@@ -96,6 +98,7 @@ def test_one_refused_record_refuses_the_whole_bulk(runtime: Runtime) -> None:
     runtime.catch_up()
     refused("WRITE_DENIED", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "x"}))
     assert [writ.get(MANAGER, "Order", rid)["_version"] for rid in ids] == [1, 1, 1]
+    assert gc.isenabled()
     refused("GRANT_MISSING", lambda: writ.bulk_update(CLERK, "Order", [], {"note": "x"}))
     refused("UNKNOWN_FIELD", lambda: writ.bulk_update(MANAGER, "Order", [("colour", "eq", "red")], {"note": "x"}))
     refused("INVALID_INPUT", lambda: writ.bulk_update(MANAGER, "Order", "status", {"note": "x"}))
