@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 import orjson
+from eventsourcing.persistence import IntegrityError
 
 from application import collector
 from application.door import Subject, key_arg, principal_arg, sequence_arg
@@ -36,6 +37,7 @@ from application.parking import fingerprint as approval_fingerprint
 from application.parking import requester_of
 from application.ports import Matcher
 from application.results import BulkResult
+from application.unit import back_off
 from domain.approval import ApprovalRequest
 from domain.chain import id_text
 from domain.commands import Patch, check_model_name
@@ -48,10 +50,12 @@ from domain.errors import (
     PurposeRequiredError,
     ServiceUnavailableError,
     UnauthenticatedError,
+    VersionConflictError,
     WriteDeniedError,
     WritError,
 )
-from domain.idempotency import IdempotencyKey, key_id
+from domain.idempotency import IdempotencyKey
+from domain.limits import shown
 from domain.pipeline import Decider, Verdict
 from domain.policy import Comparison, filter_of
 from domain.principal import Principal
@@ -67,6 +71,9 @@ if TYPE_CHECKING:
 
 SAMPLE = 5
 """Records shown in a parked bulk's preview."""
+BULK_ATTEMPTS = 3
+"""Times a bulk update is decided and saved before a lost race is a ``CONFLICT``: each attempt loads and decides
+every record again, so a bulk that keeps losing to single writes gives up rather than retrying for minutes."""
 
 
 class BulkMixin:
@@ -81,6 +88,7 @@ class BulkMixin:
     digest: Any
     parked_decision: Callable[..., Decision]
     record_refusal: Callable[..., None]
+    claimed: Callable[[Principal | None, str | None], IdempotencyKey | None]
     _refuse_at_door: Callable[..., Any]
 
     def bulk_update(self, principal: Principal | None, model: str, filters: Sequence[Any], changes: dict[str, Any],
@@ -92,13 +100,27 @@ class BulkMixin:
         except WritError as error:
             self._refuse_at_door(principal, subject, idempotency_key, error)
         fingerprint = _fingerprint(model, comparisons, changes)
-        replayed = self._bulk_replay(who, idempotency_key, fingerprint)
+        replayed = self._bulk_replay(who, subject, idempotency_key, fingerprint)
         if replayed is not None:
             return replayed
         most = min(spec.policy.max_affected or self.catalog.limits.rows, self.catalog.limits.rows)
         ids = self._matches(who, model, comparisons, most, subject, idempotency_key)
-        with collector.paused():  # thousands of records alive until the save: nothing for the collector to free
-            return self._bulk(who, spec, model, comparisons, changes, ids, idempotency_key, fingerprint)
+        for attempt in range(1, BULK_ATTEMPTS + 1):
+            if attempt > 1 and (replayed := self._bulk_replay(who, subject, idempotency_key, fingerprint)):
+                return replayed  # the race was lost to this very bulk, repeated with its key
+            try:
+                with collector.paused():  # thousands of records alive until the save: nothing to free
+                    return self._bulk(who, spec, model, comparisons, changes, ids, idempotency_key, fingerprint)
+            except IntegrityError:  # another write saved one of its candidates (or its key) first: each
+                if attempt < BULK_ATTEMPTS:  # candidate is loaded, checked against the filters and decided again
+                    back_off(attempt)
+        replayed = self._bulk_replay(who, subject, idempotency_key, fingerprint)
+        if replayed is not None:
+            return replayed
+        lost = VersionConflictError(f"{model}: records of this bulk update changed while it was decided, "
+                                    f"{BULK_ATTEMPTS} times; nothing was written: retry it, or narrow its filters")
+        self.record_refusal(who, subject, None, lost, idempotency_key, "failed")
+        raise lost
 
     # -- internals ------------------------------------------------------------
 
@@ -218,15 +240,17 @@ class BulkMixin:
             return []
         return [IdempotencyKey.claim(who.tenant_id, who.user_id, key, fingerprint, [result.to_dict()], now)]
 
-    def _bulk_replay(self, who: Principal, key: str | None, fingerprint: str) -> BulkResult | None:
-        if not key:
+    def _bulk_replay(self, who: Principal, subject: Subject, key: str | None,
+                     fingerprint: str) -> BulkResult | None:
+        """The first result of a bulk update repeated with its idempotency key (None: the key is new)."""
+        claimed = self.claimed(who, key)
+        if claimed is None:
             return None
-        try:
-            claimed: Any = self.repository.get(key_id(who.tenant_id, who.user_id, key))
-        except Exception:  # AggregateNotFoundError: the key is new
-            return None
-        if not isinstance(claimed, IdempotencyKey) or claimed.fingerprint != fingerprint:
-            raise IdempotencyKeyReusedError(f"Idempotency key {key!r} was already used for a different command")
+        if claimed.fingerprint != fingerprint:
+            error = IdempotencyKeyReusedError(f"Idempotency key {shown(claimed.key)} was already used for a "
+                                              "different command")
+            self.record_refusal(who, subject, None, error, key, "refused")
+            raise error
         return BulkResult(**{**claimed.results[0], "replayed": True})
 
 
@@ -238,7 +262,8 @@ def _still_matches(record: Record, comparisons: list[Comparison], spec: ModelSpe
     """The record as it stands (not as the view had it) is live and matches every filter."""
     if not record.is_live:
         return False
-    view = record.view()
+    plain = all(c.field != "id" and not c.field.startswith("_") for c in comparisons)
+    view = record.data if plain else record.view()  # the view is the data, with the id and "_" fields added
     return all(c.matches(view, spec.typed) for c in comparisons)
 
 

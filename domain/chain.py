@@ -46,6 +46,10 @@ class DigestUnavailable(Exception):  # noqa: N818 - a state the chain check expe
 id_text: Callable[[UUID], str] = lru_cache(maxsize=65_536)(str)
 """``str(record_id)``, remembered: ``UUID.__str__`` is slow, and a bulk update asks for each id a dozen times."""
 
+iso_text: Callable[[datetime], str] = lru_cache(maxsize=4_096)(datetime.isoformat)
+"""``moment.isoformat()``, remembered: a batch's events share their timestamp, and each is formatted three times
+(checking the state the event left, previewing it, applying it)."""
+
 
 def plain_digest(record_id: UUID, purpose: str, content: Any) -> str:
     """An unkeyed digest (SHA-256 of the canonical JSON)."""

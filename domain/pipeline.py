@@ -38,11 +38,11 @@ from domain.errors import (
     WriteDeniedError,
     WritError,
 )
+from domain.fields import Operation
 from domain.limits import Limits
 from domain.policy import PolicyOperation
 from domain.principal import Principal
 from domain.record import DELETED, Record
-from domain.fields import Operation
 from domain.rules import check_create, check_update, stamp
 from domain.validators import run_validators
 
@@ -117,7 +117,7 @@ class Decider:
         self.catalog, self.principal, self.now, self.effects = catalog, principal, now, effects
         self._checked: Principal | _Refused | None = None
         self._stamps: dict[tuple[int, str], dict[str, Any]] = {}
-        self._rules: dict[bytes, tuple[dict[str, Any], list[WritError]]] = {}
+        self._rules: dict[tuple[int, bytes], tuple[dict[str, Any], list[WritError]]] = {}
 
     def decide(self, command: Create | RecordCommand, record: Record | None,
                operation: PolicyOperation | None = None) -> Verdict:
@@ -208,7 +208,8 @@ class Decider:
         names and the kept fields), when all of them are plain JSON values (else computed afresh)."""
         read = (*body, *spec.kept_on_update)
         try:
-            key = id(spec).to_bytes(8) + orjson.dumps([replace, body, [[name in before, before.get(name)] for name in read]])
+            stored = [[name in before, before.get(name)] for name in read]
+            key = (id(spec), orjson.dumps([replace, body, stored]))
         except TypeError:  # a value that is not JSON-native: no key can stand for it
             return check_update(spec, before, body, self.catalog.limits, replace=replace)
         if key not in self._rules:

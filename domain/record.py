@@ -29,6 +29,7 @@ from domain.chain import (
     Digest,
     DigestUnavailable,
     id_text,
+    iso_text,
     legacy_link,
     link,
     plain_digest,
@@ -69,7 +70,7 @@ class Record(Aggregate):
         PAYLOAD: ClassVar[tuple[str, ...]] = ()
 
         def apply(self, record: Record) -> None:
-            record.updated_at = self.timestamp.isoformat()
+            record.updated_at = iso_text(self.timestamp)
             record.updated_by = self.meta.get("actor")
             record.last_hash = self.hash
             self.change(record)
@@ -81,7 +82,7 @@ class Record(Aggregate):
             record's data in place, so a shallow copy will do."""
             after = object.__new__(Record)
             after.__dict__.update(record.__dict__)
-            after.updated_at, after.updated_by = timestamp.isoformat(), meta.get("actor")
+            after.updated_at, after.updated_by = iso_text(timestamp), meta.get("actor")
             cls.change(SimpleNamespace(timestamp=timestamp, meta=meta, **payload), after)  # type: ignore[arg-type]
             return after
 

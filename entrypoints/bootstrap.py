@@ -60,13 +60,13 @@ class Runtime:
         return self.views
 
     def matcher(self) -> Matcher:
-        from infrastructure.log import open_log_of
+        """Bulk updates' candidates from the views, waiting for the views to reach the event store's head
+        (read through the command service's own recorder: no second store opened)."""
         from projections.current_rows import CurrentRows
         from projections.matching import ViewMatcher
 
-        log = open_log_of(self.backend)
-        self._opened.append(log)
-        return ViewMatcher(self.views, log, tuple(CurrentRows.topics),
+        recorder: Any = self.writ.recorder  # WritSQLiteRecorder or WritPostgresRecorder: both have last_position
+        return ViewMatcher(self.views, recorder.last_position, tuple(CurrentRows.topics),
                            catch_up=self.catch_up if self.backend.embedded else None)
 
     @cached_property

@@ -15,18 +15,19 @@ from typing import Any
 from uuid import UUID
 
 from domain.principal import Principal
-from infrastructure.log import EventLog
 from projections.queries import Views
 
 
 class ViewMatcher:
-    def __init__(self, views: Views, log: EventLog, topics: Sequence[str], *,
+    def __init__(self, views: Views, head: Callable[[Sequence[str]], int], topics: Sequence[str], *,
                  catch_up: Callable[[], object] | None = None, timeout: float = 10.0) -> None:
-        self.views, self.log, self.topics = views, log, topics
+        """``head(topics)``: the log's newest position of those topics (``EventLog.head``, or the event
+        store's own recorder's ``last_position``)."""
+        self.views, self.head, self.topics = views, head, topics
         self.catch_up, self.timeout = catch_up, timeout
 
     def matching_ids(self, principal: Principal, model: str, filters: Sequence[Any], *, most: int) -> list[UUID]:
         if self.catch_up is not None:
             self.catch_up()
-        self.views.wait(self.log.head(self.topics), self.timeout)
+        self.views.wait(self.head(self.topics), self.timeout)
         return [UUID(rid) for rid in self.views.ids(principal, model, filters=list(filters), limit=most + 1)]

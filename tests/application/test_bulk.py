@@ -142,6 +142,58 @@ def test_a_repeated_bulk_returns_the_first_result(runtime: Runtime) -> None:
     assert again.replayed and (again.decision_id, again.updated_count) == (first.decision_id, 2)
     refused("IDEMPOTENCY_KEY_REUSED", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "twice"},
                                                                idempotency_key="bulk-1"))
+    assert [d["code"] for d in writ.decisions(MANAGER) if d["outcome"] == "refused"] == ["IDEMPOTENCY_KEY_REUSED"]
+
+
+def _racing(writ: Writ, other: Writ, record_id: str, times: int) -> list[int]:
+    """Make ``other`` (another service on the same store, as another process would be) patch ``record_id``
+    after the bulk decided its records and before it saves, on its first ``times`` attempts."""
+    decide, attempts = writ.decide_bulk, []
+
+    def deciding(*args: Any) -> Any:
+        decided = decide(*args)
+        attempts.append(len(decided))
+        if len(attempts) <= times:
+            other.patch(MANAGER, "Order", record_id, {"quantity": len(attempts) + 1})
+        return decided
+
+    writ.decide_bulk = deciding  # type: ignore[method-assign]
+    return attempts
+
+
+def test_a_bulk_that_lost_a_race_decides_again_on_fresh_state(runtime: Runtime, catalog: Catalog,
+                                                              database_url: str) -> None:
+    writ = runtime.writ
+    ids = orders(writ, MANAGER, ["placed"] * 3)
+    runtime.catch_up()
+    with Runtime(catalog, database_url) as other:
+        attempts = _racing(writ, other.writ, ids[1], times=1)
+        done = writ.bulk_update(MANAGER, "Order", [], {"note": "after the race"}, idempotency_key="bulk-race")
+    assert attempts == [3, 3] and done.updated_count == 3
+    rows = [writ.get(MANAGER, "Order", rid) for rid in ids]
+    assert [(r["note"], r["_version"]) for r in rows] == [("after the race", 2), ("after the race", 3),
+                                                          ("after the race", 2)]
+    assert rows[1]["quantity"] == 2  # the other write stands, the bulk's patch came after it
+    assert [e.event for e in writ.history(MANAGER, "Order", ids[1])] == ["Created", "Patched", "Patched"]
+
+
+def test_a_bulk_that_keeps_losing_fails_with_conflict_and_writes_nothing(runtime: Runtime, catalog: Catalog,
+                                                                         database_url: str) -> None:
+    writ = runtime.writ
+    ids = orders(writ, MANAGER, ["placed"] * 2)
+    runtime.catch_up()
+    with Runtime(catalog, database_url) as other:
+        attempts = _racing(writ, other.writ, ids[0], times=99)
+        error = refused("VERSION_CONFLICT", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "never"},
+                                                            idempotency_key="bulk-lost"))
+    assert len(attempts) == 3 and "nothing was written" in error.message
+    assert [writ.get(MANAGER, "Order", rid)["note"] for rid in ids] == [None, None]
+    failed = [d for d in writ.decisions(MANAGER) if d["outcome"] == "failed"]
+    assert [(d["operation"], d["code"]) for d in failed] == [("bulk_update", "VERSION_CONFLICT")]
+    writ.decide_bulk = type(writ).decide_bulk.__get__(writ)  # type: ignore[method-assign]
+    runtime.catch_up()
+    done = writ.bulk_update(MANAGER, "Order", [], {"note": "never"}, idempotency_key="bulk-lost")
+    assert done.updated_count == 2 and not done.replayed  # a failed attempt claims no key
 
 
 def _all_notes(writ: Writ) -> list[dict[str, Any]]:
