@@ -247,11 +247,31 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
                 processing.collect_events(obj)
         processing.saved_kwargs.update(kwargs)
         recordings = self._record(processing)
-        for purged in [rid for rid, obj in processing.aggregates.items() if getattr(obj, "state", None) == PURGED]:
-            del processing.aggregates[purged]  # no snapshot of a purged record: its key is gone, nothing to keep
-        self._take_snapshots(processing)
+        self._snapshot_saved(processing)
         self._notify(recordings)
         return recordings
+
+    def _snapshot_saved(self, processing: ProcessingEvent[UUID]) -> None:
+        """Snapshots of the aggregates this save carried onto or past a multiple of their interval, taken from
+        the saved aggregates themselves (the save succeeded: their state is what was recorded) at the version
+        they reached, and put in one insert. The library's way reads each aggregate back from the store and
+        puts its snapshot in a transaction of its own: a bulk update that brought 10,000 records to their
+        100th version spent about a minute there. No snapshot of a purged record: its key is gone."""
+        if self.snapshots is None:
+            return
+        due: dict[UUID, Any] = {}
+        for event in processing.events:
+            aggregate = processing.aggregates.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None
+            if interval and event.originator_version % interval == 0 and getattr(aggregate, "state", None) != PURGED:
+                due[event.originator_id] = aggregate
+        taken = []
+        for aggregate in due.values():
+            kind = getattr(type(aggregate), "Snapshot", None) or self.snapshot_class
+            assert kind is not None  # the library's Snapshot, for aggregates without a class of their own
+            taken.append(kind.take(aggregate))
+        if taken:
+            self.snapshots.put(taken)
 
     # -- internals ------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from application.service import Writ
 from domain.catalog import Catalog
 from domain.errors import WritError
 from domain.principal import Principal
+from domain.record import Record
 from entrypoints.bootstrap import Runtime
 from tests.catalogs import principal
 
@@ -199,3 +200,40 @@ def test_a_bulk_that_keeps_losing_fails_with_conflict_and_writes_nothing(runtime
 def _all_notes(writ: Writ) -> list[dict[str, Any]]:
     notifications = writ.recorder.select_notifications(1, 10_000, topics=["writ.record:Created"])
     return [writ.get(MANAGER, "Order", str(n.originator_id)) for n in notifications]
+
+
+def test_records_a_bulk_brings_to_their_snapshot_interval_are_snapshotted_in_one_insert(
+        runtime: Runtime, catalog: Catalog, database_url: str) -> None:
+    """Snapshots are taken from the saved records, all in one insert (not each read back from the store and put
+    in a transaction of its own), at the version the save left them; a cold process loads them from there."""
+    writ = runtime.writ
+    writ.snapshotting_intervals = {**writ.snapshotting_intervals, Record: 3}  # type: ignore[misc]
+    ids = orders(writ, MANAGER, ["placed"] * 4)
+    writ.patch(MANAGER, "Order", ids[0], {"quantity": 2})  # ids[0] at version 2, the others at 1
+    runtime.catch_up()
+    inserts: list[list[Any]] = []
+    insert = writ.snapshots.recorder.insert_events  # type: ignore[union-attr]
+
+    def counted(stored: Any, **options: Any) -> Any:
+        inserts.append([(event.originator_id, event.originator_version) for event in stored])
+        return insert(stored, **options)
+
+    writ.snapshots.recorder.insert_events = counted  # type: ignore[union-attr,method-assign]
+    writ.bulk_update(MANAGER, "Order", [], {"note": "first"})  # ids[0] reaches version 3: its snapshot
+    runtime.catch_up()
+    writ.bulk_update(MANAGER, "Order", [], {"note": "second"})  # the others reach 3
+    assert [sorted(put, key=str) for put in inserts] == [[(UUID(ids[0]), 3)],
+                                                          sorted(((UUID(rid), 3) for rid in ids[1:]), key=str)]
+    with Runtime(catalog, database_url) as cold:
+        read: list[int] = []
+        select_events = cold.writ.recorder.select_events
+
+        def counting(originator_id: Any, **options: Any) -> Any:
+            found = select_events(originator_id, **options)
+            read.append(len(found))
+            return found
+
+        cold.writ.recorder.select_events = counting  # type: ignore[method-assign]
+        row = cold.writ.get(MANAGER, "Order", ids[0])
+    assert (row["note"], row["quantity"], row["_version"]) == ("second", 2, 4)
+    assert sum(read) <= 3, read  # its first event (the tenant check), then from the snapshot at 3 on
