@@ -9,7 +9,7 @@ from application.service import Writ
 from tests.catalogs import principal
 
 EVENTS = 3000
-INTERVAL = 100  # as documented ("Records snapshot every 100 events"), not read from the code under test
+INTERVAL = 20  # as documented ("Records snapshot every 20 events"), not read from the code under test
 
 
 def grow(writ: Writ, events: int) -> UUID:

@@ -126,8 +126,8 @@ def test_an_edited_snapshot_is_not_served(writ: Writ, database_url: str) -> None
     def rewrite(body: dict[str, Any]) -> None:
         body["state"]["data"]["a"] = 12345
 
-    RawStore(database_url).edit(record_id, 100, rewrite, table="snapshots")
-    error = refused(lambda: writ.get(ANN, "Tally", record_id), record_id, 100)
+    RawStore(database_url).edit(record_id, 150, rewrite, table="snapshots")  # its latest: grown 50 per save
+    error = refused(lambda: writ.get(ANN, "Tally", record_id), record_id, 150)
     assert "snapshot" in error.message
 
 
