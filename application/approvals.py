@@ -26,6 +26,7 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from application import collector
 from application.door import Subject, optional_str_arg, principal_arg, record_id_arg
 from application.parking import fingerprint, principal_of, requester_of
 from application.results import ApprovalResult, BulkResult, WriteResult
@@ -163,7 +164,8 @@ class ApprovalsMixin:
         """Decide the commands again, as the requester, on the records as they are; save them with the
         approval's ``Executed`` event, or end the request ``failed`` and write nothing to the records."""
         if "bulk" in request.command:
-            return self._execute_bulk(approver, request, now)
+            with collector.paused():  # thousands of records alive until the save (``application.collector``)
+                return self._execute_bulk(approver, request, now)
         bodies: list[dict[str, Any]] = request.command.get("commands", [])
         try:
             commands = [parse_command({k: v for k, v in body.items() if not (k == "id" and body["kind"] == "create")})

@@ -1,7 +1,9 @@
 """Bulk update benchmark on PostgreSQL: one governed bulk_update over N records vs raw batched UPDATEs.
 
 1. Creates N orders in a fresh schema (``create_many``, 1,000 per save) and
-   projects them (the views find a bulk's candidates).
+   projects them (the views find a bulk's candidates). With ``--events K``,
+   K - 1 untimed bulk updates first give each order K events: records past
+   their snapshot (every 20 events), whose loads replay and check them.
 2. Times ONE ``bulk_update`` that patches every one of them: the views query,
    loading every record (two queries), checking its hash chain, deciding it
    under the ``bulk_update`` policy, one ``Patched`` event each with its
@@ -12,7 +14,7 @@
 Prints figures, then one JSON line:
 ``{"bench": "bulk", "records_per_s": ..., "raw_rows_per_s": ..., "ratio": ...}``.
 
-    .venv/bin/python bench/bulk.py [--records 10000]
+    .venv/bin/python bench/bulk.py [--records 10000] [--events 1]
     WRIT_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test (default)
 """
 
@@ -72,6 +74,7 @@ def raw_updates(name: str, ids: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=1, help="events each order has before the timed bulk")
     args = parser.parse_args()
     catalog = Catalog.from_toml(CATALOG, source="bench")
     with fresh_schema("bench_bulk") as (name, url), Runtime(catalog, url) as runtime:
@@ -80,8 +83,11 @@ def main() -> None:
             rows = [{"sku": f"SKU-{n}", "total": "19.99", "status": "placed"}
                     for n in range(start, min(args.records, start + 1000))]
             ids += [r.id for r in writ.create_many(WHO, "Order", rows)]
+        for n in range(1, args.events):
+            runtime.catch_up()
+            writ.bulk_update(WHO, "Order", [("status", "eq", "placed")], {"note": f"earlier {n}"})
         runtime.catch_up()
-        print(f"{len(ids):,} orders written and projected")
+        print(f"{len(ids):,} orders written and projected, {args.events} event(s) each")
         started = time.perf_counter()
         done = writ.bulk_update(WHO, "Order", [("status", "eq", "placed")], {"note": "rush"})
         governed_s = time.perf_counter() - started

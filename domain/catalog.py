@@ -169,9 +169,16 @@ class ModelSpec(BaseModel):
         return self._compared.get(name)
 
     def typed(self, name: str, value: Any) -> Any:
-        """Typed value of ``name`` for policy comparisons; raw when not a known field."""
+        """Typed value of ``name`` for policy comparisons; raw when not a known field, or when a stored value no
+        longer fits its field's type (the catalog changed it since): a condition then compares it as stored,
+        it does not fail the decision."""
         spec = self._compared.get(name)
-        return spec.typed(value) if spec is not None else value
+        if spec is None:
+            return value
+        try:
+            return spec.typed(value)
+        except pydantic.ValidationError:
+            return value
 
 
 class Catalog(BaseModel):

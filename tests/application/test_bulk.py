@@ -146,9 +146,10 @@ def test_a_repeated_bulk_returns_the_first_result(runtime: Runtime) -> None:
     assert [d["code"] for d in writ.decisions(MANAGER) if d["outcome"] == "refused"] == ["IDEMPOTENCY_KEY_REUSED"]
 
 
-def _racing(writ: Writ, other: Writ, record_id: str, times: int) -> list[int]:
+def _racing(writ: Writ, other: Writ, record_id: str, times: int, newcomers: list[str] | None = None) -> list[int]:
     """Make ``other`` (another service on the same store, as another process would be) patch ``record_id``
-    after the bulk decided its records and before it saves, on its first ``times`` attempts."""
+    after the bulk decided its records and before it saves, on its first ``times`` attempts (and create a
+    matching order into ``newcomers``)."""
     decide, attempts = writ.decide_bulk, []
 
     def deciding(*args: Any) -> Any:
@@ -156,6 +157,8 @@ def _racing(writ: Writ, other: Writ, record_id: str, times: int) -> list[int]:
         attempts.append(len(decided))
         if len(attempts) <= times:
             other.patch(MANAGER, "Order", record_id, {"quantity": len(attempts) + 1})
+            if newcomers is not None:
+                newcomers.extend(orders(other, MANAGER, ["placed"]))
         return decided
 
     writ.decide_bulk = deciding  # type: ignore[method-assign]
@@ -168,9 +171,11 @@ def test_a_bulk_that_lost_a_race_decides_again_on_fresh_state(runtime: Runtime, 
     ids = orders(writ, MANAGER, ["placed"] * 3)
     runtime.catch_up()
     with Runtime(catalog, database_url) as other:
-        attempts = _racing(writ, other.writ, ids[1], times=1)
+        newcomers: list[str] = []
+        attempts = _racing(writ, other.writ, ids[1], times=1, newcomers=newcomers)
         done = writ.bulk_update(MANAGER, "Order", [], {"note": "after the race"}, idempotency_key="bulk-race")
     assert attempts == [3, 3] and done.updated_count == 3
+    assert writ.get(MANAGER, "Order", newcomers[0])["note"] is None  # the candidates stay those first proposed
     rows = [writ.get(MANAGER, "Order", rid) for rid in ids]
     assert [(r["note"], r["_version"]) for r in rows] == [("after the race", 2), ("after the race", 3),
                                                           ("after the race", 2)]

@@ -75,3 +75,18 @@ def test_a_decider_refuses_a_bad_principal_every_time() -> None:
     for _ in range(2):
         verdict = decider.decide(Patch(model="Order", id=record.id, changes={"quantity": 2}), record)
         assert verdict.errors[0].code == "PURPOSE_REQUIRED"
+
+
+def test_a_stored_value_that_no_longer_fits_its_field_is_compared_as_stored() -> None:
+    """The catalog changed a field's type after records stored other values: conditions on it decide, raw."""
+    catalog = Catalog.from_dict({"models": {"Thing": {
+        "fields": {"a": {"type": "int", "nullable": True}, "b": {"type": "str", "nullable": True}},
+        "policy": {"create": "allow", "update": [
+            {"action": "deny", "when": {"all": [{"field": "a", "op": "changed"}, {"field": "before.a", "op": "gt",
+                                                                                  "value": 5}]}}, "allow"]},
+        "grants": {"create": ["*"], "update": ["*"]}}}})
+    record = Record.create("Thing", "acme", {"a": "", "b": "x", "tenant_id": "acme"}, {"actor": "a"}, NOW)
+    changed = decide(catalog, Patch(model="Thing", id=record.id, changes={"a": 7}), principal(), record, NOW)
+    assert changed.action == "allow" and changed.payload["a"] == 7  # '' > 5 is no comparison: the rule does not match
+    kept = decide(catalog, Patch(model="Thing", id=record.id, changes={"b": "y"}), principal(), record, NOW)
+    assert kept.action == "allow"
