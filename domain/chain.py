@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -46,9 +46,16 @@ class DigestUnavailable(Exception):  # noqa: N818 - a state the chain check expe
 id_text: Callable[[UUID], str] = lru_cache(maxsize=65_536)(str)
 """``str(record_id)``, remembered: ``UUID.__str__`` is slow, and a bulk update asks for each id a dozen times."""
 
-iso_text: Callable[[datetime], str] = lru_cache(maxsize=4_096)(datetime.isoformat)
-"""``moment.isoformat()``, remembered: a batch's events share their timestamp, and each is formatted three times
-(checking the state the event left, previewing it, applying it)."""
+def iso_text(moment: datetime) -> str:
+    """``moment.isoformat()``, remembered: a batch's events share their timestamp, and each is formatted three
+    times (checking the state the event left, previewing it, applying it). Keyed by the offset too: the same
+    instant at another offset is equal, and hashes alike, but is written otherwise."""
+    return _iso_text(moment, moment.utcoffset())
+
+
+@lru_cache(maxsize=4_096)
+def _iso_text(moment: datetime, _offset: timedelta | None) -> str:
+    return moment.isoformat()
 
 
 def plain_digest(record_id: UUID, purpose: str, content: Any) -> str:

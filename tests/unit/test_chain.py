@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 import pytest
 
+from domain.chain import iso_text
 from domain.errors import ChainBrokenError
 from domain.record import Record, replay
 
@@ -109,3 +110,11 @@ def test_a_snapshot_is_trusted_only_when_it_matches_the_state_its_event_recorded
         replay(moved, events[3:], snapshot_event=events[2])
     with pytest.raises(ChainBrokenError, match="does not match the event"):
         replay(copy.deepcopy(at_three), events[3:], snapshot_event=events[1])
+
+
+def test_the_same_instant_at_two_offsets_is_written_as_each() -> None:
+    utc = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    paris = utc.astimezone(timezone(timedelta(hours=1)))
+    assert utc == paris and iso_text(utc) == "2026-01-02T03:04:05+00:00"
+    assert iso_text(paris) == "2026-01-02T04:04:05+01:00"
+    assert iso_text(utc.replace(tzinfo=None)) == "2026-01-02T03:04:05"
