@@ -38,6 +38,7 @@ from domain.errors import (
     InvalidInputError,
     RecordNotFoundError,
     UnauthenticatedError,
+    VersionConflictError,
     WritError,
 )
 from domain.principal import Principal
@@ -127,9 +128,13 @@ class ApprovalsMixin:
                     self.save(request)
                     return _result(request)
                 return self._execute(who, request, now)
-            except IntegrityError:
+            except IntegrityError:  # another approver's click (or a write to its records) saved first: again
                 if attempt + 1 == self.max_attempts:
-                    raise
+                    lost = VersionConflictError(f"Approval {request.id} changed while it was approved, "
+                                                f"{self.max_attempts} times; nothing was written: try again")
+                    self.record_refusal(who, Subject("approve", request.model, request.id), None, lost, None,
+                                        "failed")
+                    raise lost from None
         raise AssertionError("unreachable")
 
     def reject(self, principal: Principal | None, approval_id: UUID | str, reason: str) -> ApprovalResult:

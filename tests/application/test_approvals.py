@@ -7,6 +7,7 @@ distinct approvers), and its requests expire after a day.
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -156,6 +157,28 @@ def test_two_approvers_racing_the_final_approval_execute_it_once(writ: Writ) -> 
     history = writ.history(CLERK, "Order", record_id)
     assert [h.event for h in history] == ["Created", "Patched"]
 
+
+
+def test_an_approval_that_keeps_losing_its_race_fails_with_conflict(writ: Writ) -> None:
+    """Every attempt reads the request as it was before another approver saved: each save loses, and after the
+    last attempt the approval is a recorded VERSION_CONFLICT, not a raw store error; the request still waits."""
+    payment = writ.create(CLERK, "Payment", {"amount": "10"}).id
+    approval_id = writ.patch(CLERK, "Payment", payment, {"note": "rent"}).approval_id
+    assert approval_id
+    stale = writ._request(MANAGER, approval_id)
+    writ.approve(DIRECTOR, approval_id)
+    writ._request = lambda *_: copy.deepcopy(stale)  # type: ignore[method-assign]
+    writ.max_attempts = 3
+    try:
+        error = refused("VERSION_CONFLICT", lambda: writ.approve(MANAGER, approval_id))
+    finally:
+        del writ._request
+    assert "nothing was written" in error.message
+    shown = writ.approval(MANAGER, approval_id)
+    assert (shown["status"], shown["approvals"]) == ("pending", ["dora"])
+    failed = [(d["operation"], d["code"]) for d in writ.decisions(MANAGER) if d["outcome"] == "failed"]
+    assert failed == [("approve", "VERSION_CONFLICT")]
+    assert writ.approve(MANAGER, approval_id).status == "executed"
 
 def test_a_repeated_parked_write_returns_the_same_request(writ: Writ) -> None:
     record_id = writ.create(CLERK, "Order", {"sku": "A-1", "total": "10"}).id
