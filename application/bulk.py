@@ -18,6 +18,12 @@ A bulk is one atomic save, so it is bounded, not chunked: more matches than
 the model's ``max_affected`` (or the catalog's ``rows`` limit, 10,000 by
 default) is ``BULK_LIMIT_EXCEEDED`` and nothing is written. Chunks would let a
 failure leave half the matches updated, which is what a bulk must not do.
+
+A write that saves one of the candidates while the bulk decides makes the
+bulk's save fail whole: the same candidates are then loaded and decided
+again, up to ``BULK_ATTEMPTS`` times, before the bulk fails ``VERSION_CONFLICT``.
+While it holds its records the cyclic collector is paused (``collector``), and
+one ``Decider`` decides them all (what does not depend on the record, once).
 """
 
 from __future__ import annotations
