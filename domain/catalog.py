@@ -169,16 +169,9 @@ class ModelSpec(BaseModel):
         return self._compared.get(name)
 
     def typed(self, name: str, value: Any) -> Any:
-        """Typed value of ``name`` for policy comparisons; raw when not a known field, or when a stored value no
-        longer fits its field's type (the catalog changed it since): a condition then compares it as stored,
-        it does not fail the decision."""
+        """Typed value of ``name`` for policy comparisons; raw when not a known field."""
         spec = self._compared.get(name)
-        if spec is None:
-            return value
-        try:
-            return spec.typed(value)
-        except pydantic.ValidationError:
-            return value
+        return spec.typed(value) if spec is not None else value
 
 
 class Catalog(BaseModel):

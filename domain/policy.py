@@ -68,7 +68,18 @@ class States:
     def changed(self, name: str, typed: Typer) -> bool:
         _, field = split_field(name)
         before, after = self.get(f"before.{field}"), self.get(f"after.{field}")
-        return bool(typed(field, before) != typed(field, after)) if None not in (before, after) else before != after
+        if None in (before, after):
+            return bool(before != after)
+        return bool(as_stored(typed, field, before) != as_stored(typed, field, after))
+
+
+def as_stored(typed: Typer, field: str, value: Any) -> Any:
+    """A record's value typed like its field, or as stored when it no longer fits the field's type (the catalog
+    changed it since): a condition compares it as it is rather than failing the decision."""
+    try:
+        return typed(field, value)
+    except pydantic.ValidationError:
+        return value
 
 
 def _contains(left: Any, right: Any) -> bool:
@@ -106,7 +117,7 @@ class Comparison(BaseModel):
             return COMPARATORS["is_null"](left, True if self.value is None else self.value)
         if left is None:
             return self.op == "ne" and self.value is not None
-        subject = typed(split_field(self.field)[1], left)
+        subject = as_stored(typed, split_field(self.field)[1], left)
         right = self.operand(typed, listed=isinstance(subject, list))
         try:
             return COMPARATORS[self.op](subject, right)
