@@ -58,23 +58,25 @@ POSTGRES_SAVE = (
     "    WITH inserted AS (\n"
     "        INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state)\n"
     "        SELECT e.originator_id, e.originator_version, e.topic, e.state FROM unnest(p_events) AS e\n"
-    "        RETURNING t.notification_id, t.originator_id, t.originator_version, t.state\n"
+    "        RETURNING t.notification_id, t.originator_id, t.originator_version, sha256(t.state) AS event_hash\n"
     "    ), listed AS (\n"
     "        INSERT INTO {manifest} (position, originator_id, originator_version, event_hash)\n"
-    "        SELECT notification_id, originator_id, originator_version, sha256(state) FROM inserted\n"
-    "        RETURNING position\n"
+    "        SELECT notification_id, originator_id, originator_version, event_hash FROM inserted\n"
+    "        RETURNING position, originator_id, originator_version, event_hash\n"
     "    )\n"
-    "    SELECT array_agg(position ORDER BY position) INTO v_positions FROM listed;\n"
+    "    SELECT array_agg(position ORDER BY position), max(position), min(position), count(*),\n"
+    "        sha256(string_agg(int8send(position) || uuid_send(originator_id) || int8send(originator_version)\n"
+    "            || event_hash, ''::bytea ORDER BY position))\n"
+    "        INTO v_positions, v_last, v_first, v_count, v_digest FROM listed;\n"
     "    SELECT chain INTO v_previous FROM {chain} ORDER BY last DESC LIMIT 1;\n"
     "    INSERT INTO {chain} (last, first, count, chain)\n"
-    "        SELECT max(m.position), min(m.position), count(*), sha256(coalesce(v_previous, '\\x{genesis}'::bytea)\n"
-    "            || sha256(string_agg(int8send(m.position) || uuid_send(m.originator_id)\n"
-    "               || int8send(m.originator_version) || m.event_hash, ''::bytea ORDER BY m.position)))\n"
-    "        FROM {manifest} AS m WHERE m.position = ANY(v_positions);\n"
+    "        VALUES (v_last, v_first, v_count, sha256(coalesce(v_previous, '\\x{genesis}'::bytea) || v_digest));\n"
     "    RETURN QUERY SELECT unnest(v_positions);\n"
 ).replace("{genesis}", GENESIS.hex())
-"""The plpgsql that inserts a save's events, lists them in the manifest and chains the save, returning the
-positions in the order of ``p_events`` (declares ``v_positions bigint[]``, ``v_previous bytea``)."""
+"""The plpgsql that inserts a save's events, lists them in the manifest and chains the save, in one pass over
+the inserted rows (their states hashed as they are inserted, not carried along), returning the positions in
+the order of ``p_events`` (declares ``v_positions bigint[]``, ``v_last``, ``v_first``, ``v_count bigint``,
+``v_digest``, ``v_previous bytea``)."""
 
 SQLITE_TABLES = [
     f"CREATE TABLE IF NOT EXISTS {MANIFEST} (position INTEGER PRIMARY KEY, originator_id TEXT NOT NULL, "
