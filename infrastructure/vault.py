@@ -18,6 +18,7 @@ key another process destroyed.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import threading
@@ -55,7 +56,8 @@ class KeyDestroyed(DigestUnavailable):
 class DataKey:
     owner: UUID
     cipher: AESGCM
-    digest_key: bytes
+    digests: hmac.HMAC
+    """HMAC-SHA256 under the key derived for digests, nothing hashed yet: copied for each digest."""
     wrapped: bytes
     master_id: str
 
@@ -102,15 +104,17 @@ class Vault:
 
     def digest(self, owner: UUID, purpose: str, content: Any) -> str:
         """HMAC-SHA256 of the canonical JSON of ``content`` under the owner's digest key."""
-        canonical = orjson.dumps([purpose, content], option=orjson.OPT_SORT_KEYS)
-        return hmac.digest(self._writing(owner, ()).digest_key, canonical, "sha256").hex()
+        keyed = self._writing(owner, ()).digests.copy()  # the key's pads hashed once per key, not once per digest
+        keyed.update(orjson.dumps([purpose, content], option=orjson.OPT_SORT_KEYS))
+        return keyed.hexdigest()
 
     def index_digest(self, content: Any) -> str:
         """HMAC-SHA256 of ``content`` under the index key (made once per store, by whichever process first
         needs it: inserted if absent, then read back, so racing processes end up with the same key)."""
         key = self._known(INDEX_OWNER) or self._fetch([INDEX_OWNER]).get(INDEX_OWNER.int) or self._shared_index()
-        canonical = orjson.dumps(["index", content], option=orjson.OPT_SORT_KEYS)
-        return hmac.digest(key.digest_key, canonical, "sha256").hex()
+        keyed = key.digests.copy()
+        keyed.update(orjson.dumps(["index", content], option=orjson.OPT_SORT_KEYS))
+        return keyed.hexdigest()
 
     def _shared_index(self) -> DataKey:
         wrapped, master_id = self.masters.wrap(INDEX_OWNER, os.urandom(KEY_BYTES))
@@ -238,4 +242,5 @@ class Vault:
 
 
 def _data_key(owner: UUID, key: bytes, wrapped: bytes, master_id: str) -> DataKey:
-    return DataKey(owner, AESGCM(key), hmac.digest(key, b"writ digest key", "sha256"), wrapped, master_id)
+    digest_key = hmac.digest(key, b"writ digest key", "sha256")
+    return DataKey(owner, AESGCM(key), hmac.new(digest_key, digestmod=hashlib.sha256), wrapped, master_id)

@@ -5,12 +5,14 @@ library traceback. Also: answering NOT_FOUND for another tenant's record reads o
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import orjson
 import psycopg
@@ -162,3 +164,19 @@ def test_another_tenants_record_is_not_found_after_reading_one_row(writ: Writ) -
             assert sum(rows) <= 1 and len(rows) == 1, f"{record_id}: read {rows}"
     finally:
         writ.recorder.select_events = select_events  # type: ignore[method-assign]
+
+
+def test_a_digest_is_hmac_sha256_under_the_key_derived_from_the_data_key(database_url: str) -> None:
+    """Pinned, so histories written by earlier versions still verify: HMAC-SHA256 under HMAC-SHA256(data key,
+    "writ digest key") of the canonical JSON of [purpose, content]; the same again when asked again."""
+    vault = open_backend(database_url).vault()
+    owner = uuid4()
+    vault.new_key(owner)
+    [(_, wrapped, master_id)] = vault.pending([owner]).rows
+    data_key = vault.masters.unwrap(owner, wrapped, master_id)
+    content = {"total": "5", "sku": "A-1", "lines": [1, None]}
+    canonical = b'["body",{"lines":[1,null],"sku":"A-1","total":"5"}]'
+    expected = hmac.new(hmac.digest(data_key, b"writ digest key", "sha256"), canonical, hashlib.sha256).hexdigest()
+    assert [vault.digest(owner, "body", content) for _ in range(2)] == [expected, expected]
+    assert vault.digest(owner, "state", content) != expected
+    vault.close()
