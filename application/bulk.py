@@ -22,7 +22,7 @@ failure leave half the matches updated, which is what a bulk must not do.
 A write that saves one of the candidates while the bulk decides makes the
 bulk's save fail whole: the same candidates are then loaded and decided
 again, up to ``BULK_ATTEMPTS`` times, before the bulk fails ``VERSION_CONFLICT``.
-While it holds its records the cyclic collector is paused (``collector``), and
+From the views' query to the save the cyclic collector is paused (``collector``), and
 one ``Decider`` decides them all (what does not depend on the record, once).
 """
 
@@ -100,6 +100,13 @@ class BulkMixin:
     def bulk_update(self, principal: Principal | None, model: str, filters: Sequence[Any], changes: dict[str, Any],
                     *, idempotency_key: str | None = None) -> BulkResult:
         """Patch every live match in the principal's tenant; ``updated_count`` says how many."""
+        with collector.paused():  # from the views' ten thousand ids to the save: nothing to free
+            return self._bulk_update(principal, model, filters, changes, idempotency_key)
+
+    # -- internals ------------------------------------------------------------
+
+    def _bulk_update(self, principal: Principal | None, model: str, filters: Sequence[Any],
+                     changes: dict[str, Any], idempotency_key: str | None) -> BulkResult:
         subject = Subject("bulk_update", model)
         try:
             who, spec, comparisons = self._bulk_arguments(principal, model, filters, changes, idempotency_key)
@@ -115,8 +122,7 @@ class BulkMixin:
             if attempt > 1 and (replayed := self._bulk_replay(who, subject, idempotency_key, fingerprint)):
                 return replayed  # the race was lost to this very bulk, repeated with its key
             try:
-                with collector.paused():  # thousands of records alive until the save: nothing to free
-                    return self._bulk(who, spec, model, comparisons, changes, ids, idempotency_key, fingerprint)
+                return self._bulk(who, spec, model, comparisons, changes, ids, idempotency_key, fingerprint)
             except IntegrityError:  # another write saved one of its candidates (or its key) first: each
                 if attempt < BULK_ATTEMPTS:  # candidate is loaded, checked against the filters and decided again
                     back_off(attempt)
@@ -127,8 +133,6 @@ class BulkMixin:
                                     f"{BULK_ATTEMPTS} times; nothing was written: retry it, or narrow its filters")
         self.record_refusal(who, subject, None, lost, idempotency_key, "failed")
         raise lost
-
-    # -- internals ------------------------------------------------------------
 
     def _bulk(self, who: Principal, spec: ModelSpec, model: str, comparisons: list[Comparison],
               changes: dict[str, Any], ids: list[UUID], idempotency_key: str | None,
