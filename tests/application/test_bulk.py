@@ -65,6 +65,24 @@ def test_every_live_match_in_the_tenant_gets_its_own_event(runtime: Runtime) -> 
     assert gc.isenabled()  # paused while the bulk held its records, on again after
 
 
+def test_the_collector_is_paused_from_the_views_query_on(runtime: Runtime) -> None:
+    """The views' ids are the bulk's first ten thousand objects: a full collection there finds nothing."""
+    writ, seen = runtime.writ, []
+    orders(writ, MANAGER, ["placed"])
+    runtime.catch_up()
+    views = writ.matcher
+    assert views is not None
+
+    class Watching:
+        def matching_ids(self, *args: Any, **options: Any) -> list[UUID]:
+            seen.append(gc.isenabled())
+            return views.matching_ids(*args, **options)
+
+    writ.matcher = Watching()
+    assert writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "x"}).updated_count == 1
+    assert seen == [False] and gc.isenabled()
+
+
 def test_a_lagging_view_only_proposes(runtime: Runtime) -> None:
     """Candidates the view still shows as matching, but which no longer match as they stand (or are gone),
     are left alone: each record is checked again on its current state."""
