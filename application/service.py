@@ -22,7 +22,7 @@ from uuid import UUID, uuid4, uuid5
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, MutableOrImmutableAggregate
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import EventStore, IntegrityError, Recording
 
 from application.approvals import ApprovalsMixin
 from application.audit import AuditMixin
@@ -38,6 +38,7 @@ from application.door import (
     record_id_arg,
     rows_arg,
 )
+from application.encoding import EncodingEventStore
 from application.loading import RecordLoader
 from application.ports import Matcher
 from application.queries import QueriesMixin
@@ -116,6 +117,10 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
         """Keyed digest of unique values (``UniqueClaim`` ids): the vault's, wired by the backend."""
         self.closing_too: list[Callable[[], None]] = []
         """Closed with the application (e.g. the vault's connection, wired by the backend)."""
+
+    def construct_event_store(self) -> EventStore[UUID]:
+        """Saves encode their events as the recorder reads them (``application.encoding``)."""
+        return EncodingEventStore(mapper=self.mapper, recorder=self.recorder)
 
     def close(self) -> None:
         super().close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +26,7 @@ from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.persistence import OperationalError as ESOperationalError
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
+from psycopg import Connection
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
@@ -34,6 +36,7 @@ from infrastructure.checkpoints import TABLE as CHECKPOINTS
 from infrastructure.config import ConfigurationError
 from infrastructure.key_table import (
     POSTGRES_KEY_CHANGES,
+    KeyChanges,
     after_commit,
     key_changes,
     postgres_partitions_of,
@@ -45,6 +48,9 @@ from infrastructure.vault import LINKS, Vault
 from infrastructure.vault import TABLE as KEYS
 
 logger = logging.getLogger(__name__)
+
+PART = 1000
+"""Events per call of the insert function: a bigger save is inserted part by part in one transaction."""
 
 
 def create_insert_function_sql(*, schema: str, table: str, function: str, stored_event_type: str,
@@ -116,30 +122,53 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """One call of the insert function; a save of more than ``PART`` events, one call per part in one
+        transaction, each part read (and so, from an ``application.encoding.Encoded`` save, encoded) while a
+        helper thread has the database insert the part before."""
         if not stored_events:
             return None
         if kwargs.get("tracking") is not None:
             raise NotImplementedError("Writ's event store records no tracking with its events")
-        events = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-                  for e in stored_events]
-        changes = key_changes(self.vault, stored_events)
-        pending = changes.pending
-        params = (events, f"{self.datastore.lock_timeout}s", [row[0] for row in pending.rows],
-                  [row[1] for row in pending.rows], [row[2] for row in pending.rows],
-                  [link[0] for link in pending.links], [link[1] for link in pending.links], changes.destroyed)
+        done: list[tuple[Sequence[StoredEvent], KeyChanges]] = []
+        positions: list[int] = []
         with self.datastore.get_connection() as conn:  # maps UniqueViolation to IntegrityError
             try:
-                with conn.cursor(row_factory=tuple_row) as curs:
-                    curs.execute(self.sql_call_insert_function, params, prepare=True)
-                    positions = [row[0] for row in curs.fetchall()]
+                if len(stored_events) <= PART:
+                    done.append((stored_events, key_changes(self.vault, stored_events)))
+                    positions = self._insert_part(conn, *done[0])
+                else:
+                    with conn.transaction(), ThreadPoolExecutor(1, thread_name_prefix="writ-insert") as inserter:
+                        inserting: Future[list[int]] | None = None
+                        for start in range(0, len(stored_events), PART):
+                            part = stored_events[start:start + PART]
+                            done.append((part, key_changes(self.vault, part)))
+                            if inserting is not None:
+                                positions += inserting.result()
+                            inserting = inserter.submit(self._insert_part, conn, *done[-1])
+                        assert inserting is not None
+                        positions += inserting.result()
             except psycopg.errors.UndefinedFunction:
                 raise ConfigurationError(
                     f"The event store in schema {self.datastore.schema!r} predates this version of Writ: open it "
                     "once with table creation on (the default; CREATE_TABLE=y) to upgrade it") from None
-        after_commit(self.vault, stored_events, changes)
-        if changes.destroyed:
-            self._rewrite_key_partitions(changes.destroyed)
+        for part, changes in done:
+            after_commit(self.vault, part, changes)
+        destroyed = [record for _, changes in done for record in changes.destroyed]
+        if destroyed:
+            self._rewrite_key_partitions(destroyed)
         return positions
+
+    def _insert_part(self, conn: Connection[Any], stored_events: Sequence[StoredEvent],
+                     changes: KeyChanges) -> list[int]:
+        events = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+                  for e in stored_events]
+        pending = changes.pending
+        params = (events, f"{self.datastore.lock_timeout}s", [row[0] for row in pending.rows],
+                  [row[1] for row in pending.rows], [row[2] for row in pending.rows],
+                  [link[0] for link in pending.links], [link[1] for link in pending.links], changes.destroyed)
+        with conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self.sql_call_insert_function, params, prepare=True)
+            return [row[0] for row in curs.fetchall()]
 
     def _rewrite_key_partitions(self, destroyed: list[UUID]) -> None:
         """Rewrite the partitions that held the destroyed keys (``VACUUM FULL``): a row made NULL leaves its

@@ -3,17 +3,26 @@
 On PostgreSQL the library's pipelined insert could leave part of a large message unsent and wait for a
 reply forever, holding the events table's EXCLUSIVE lock (from about 6 MB); Writ saves with one
 statement instead (``infrastructure.postgres_recorder``). The save runs in a thread so a hang is a
-failed deadline here, not a stuck suite.
+failed deadline here, not a stuck suite. A save of thousands of events goes in parts of ``PART``, in one
+transaction: all of it lands, in order, chained and readable by a fresh process, or none of it does.
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
+from uuid import UUID, uuid4
 
+import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from application.encoding import Encoded
 from application.service import Writ
-from tests.catalogs import principal
-from tests.support import wait_until
+from infrastructure.postgres_recorder import PART
+from tests.catalogs import SHOP_CATALOG, principal
+from tests.integration.test_verify import verify
+from tests.support import wait_until, writ_command
 
 CLERK = principal()
 
@@ -29,3 +38,47 @@ def test_a_ten_megabyte_save_completes_and_frees_the_table(writ: Writ) -> None:
     assert writ.get(CLERK, "Order", done[0][-1].id)["note"].startswith("19x")
     after = writ.create(CLERK, "Order", {"sku": "AFTER", "total": "1"})
     assert after.position and after.position > done[0][-1].position
+
+
+def test_a_save_of_several_parts_lands_whole_in_order_and_chained(writ: Writ, database_url: str,
+                                                                  tmp_path: Path) -> None:
+    rows = [{"sku": f"P-{n}", "total": "1"} for n in range(2 * PART + 500)]
+    done = writ.create_many(CLERK, "Order", rows)
+    positions = [r.position for r in done]
+    assert positions == list(range(positions[0], positions[0] + len(rows)))  # one save, in the rows' order
+    report = verify(database_url)
+    assert report["ok"] and report["findings"] == [] and report["records"] == len(rows)
+    catalog = tmp_path / "writ.toml"
+    catalog.write_text(SHOP_CATALOG)
+    for index in (0, PART - 1, PART, 2 * PART, len(rows) - 1):  # each part's keys were saved with it
+        shown = writ_command("get", "Order", done[index].id, "--json", "--catalog", str(catalog),
+                             "--user", "carol", "--tenant", "acme", "--role", "clerk", "--purpose", "read back",
+                             env={"WRIT_DATABASE_URL": database_url})
+        assert f'"sku":"P-{index}"' in shown.stdout.replace(" ", "")
+
+
+def filler(record_id: UUID | None = None) -> StoredEvent:
+    return StoredEvent(originator_id=record_id or uuid4(), originator_version=1, topic="tests:Filler", state=b"{}")
+
+
+@pytest.mark.parametrize("failing", ["a taken version", "an event that cannot be encoded"])
+def test_a_save_failing_in_a_later_part_writes_nothing_and_frees_the_table(writ: Writ, failing: str) -> None:
+    taken = writ.create(CLERK, "Order", {"sku": "TAKEN", "total": "1"})
+    head = writ.recorder.max_notification_id()
+    events = [filler() for _ in range(PART + 500)]
+    if failing == "a taken version":
+        events[PART + 200] = filler(UUID(taken.id))
+        expected: type[Exception] = IntegrityError
+        save: Any = events
+    else:
+        def encode(event: StoredEvent) -> StoredEvent:
+            if event is events[PART + 200]:
+                raise ValueError("cannot be encoded")
+            return event
+        expected, save = ValueError, Encoded(events, encode)
+    with pytest.raises(expected):
+        writ.recorder.insert_events(save)
+    assert writ.recorder.max_notification_id() == head
+    assert not writ.recorder.select_notifications(start=(head or 0) + 1, limit=10)
+    after = writ.create(CLERK, "Order", {"sku": "AFTER", "total": "1"})
+    assert after.position and after.position > (head or 0)
