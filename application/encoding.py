@@ -14,19 +14,20 @@ once gets what the library would have given it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, overload
+from typing import Any, Generic, TypeVar, overload
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import EventStore, Notification, Recording, StoredEvent
 
 Event = DomainEventProtocol[UUID]
+T = TypeVar("T")
 
 
-class Encoded(Sequence[StoredEvent]):
+class Encoded(Sequence[StoredEvent], Generic[T]):
     """``events`` as stored events, each encoded when first read, in order."""
 
-    def __init__(self, events: Sequence[Event], encode: Callable[[Event], StoredEvent]) -> None:
+    def __init__(self, events: Sequence[T], encode: Callable[[T], StoredEvent]) -> None:
         self._events, self._encode = events, encode
         self._done: list[StoredEvent] = []
 
