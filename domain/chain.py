@@ -49,8 +49,17 @@ id_text: Callable[[UUID], str] = lru_cache(maxsize=65_536)(str)
 def iso_text(moment: datetime) -> str:
     """``moment.isoformat()``, remembered: a batch's events share their timestamp, and each is formatted three
     times (checking the state the event left, previewing it, applying it). Keyed by the offset too: the same
-    instant at another offset is equal, and hashes alike, but is written otherwise."""
-    return _iso_text(moment, moment.utcoffset())
+    instant at another offset is equal, and hashes alike, but is written otherwise. The last moment asked
+    about (the very object: a datetime never changes) is answered without hashing it."""
+    last = _last_iso[0]
+    if last[0] is moment:
+        return last[1]
+    text = _iso_text(moment, moment.utcoffset())
+    _last_iso[0] = (moment, text)
+    return text
+
+
+_last_iso: list[tuple[datetime | None, str]] = [(None, "")]
 
 
 @lru_cache(maxsize=4_096)

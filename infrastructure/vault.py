@@ -104,7 +104,8 @@ class Vault:
 
     def digest(self, owner: UUID, purpose: str, content: Any) -> str:
         """HMAC-SHA256 of the canonical JSON of ``content`` under the owner's digest key."""
-        keyed = self._writing(owner, ()).digests.copy()  # the key's pads hashed once per key, not once per digest
+        found = self._keys.get(owner.int) or self._writing(owner, ())  # a cached key is never also pending
+        keyed = found.digests.copy()  # the key's pads hashed once per key, not once per digest
         keyed.update(orjson.dumps([purpose, content], option=orjson.OPT_SORT_KEYS))
         return keyed.hexdigest()
 
