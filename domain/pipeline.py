@@ -139,7 +139,7 @@ class Decider:
         if spec.policy.always_denies(operation):
             raise _Refused(WriteDeniedError(f"Policy denies {operation} on {command.model}"))
         before = None if isinstance(command, Create) else _check_record(command, principal, record)
-        payload, after = self._field_rules(spec, command, principal, before)
+        payload, after = self._field_rules(spec, command, principal, before, record)
         size = _check_size(command, before, after, catalog.limits)
         if effects is not None:
             if isinstance(command, Create) and spec.generators:
@@ -179,7 +179,8 @@ class Decider:
         return self._stamps[key]
 
     def _field_rules(self, spec: ModelSpec, command: Create | RecordCommand, principal: Principal,
-                     before: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+                     before: dict[str, Any] | None,
+                     record: Record | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The event payload and the after-state preview, or the field violations."""
         limits = self.catalog.limits
         if isinstance(command, Create):
@@ -190,7 +191,7 @@ class Decider:
             return payload, payload
         if not isinstance(command, Replace | Patch):
             return {}, None
-        assert before is not None
+        assert before is not None and record is not None
         replace = isinstance(command, Replace)
         body = command.data if isinstance(command, Replace) else command.changes
         changes, errors = self._update_rules(spec, before, body, replace)
@@ -199,8 +200,7 @@ class Decider:
         payload = {**changes, **self._stamp(spec, "update", principal)}
         if replace:
             return payload, {"id": before["id"], **payload}
-        current = {name: value for name, value in before.items() if not name.startswith("_")}
-        return payload, {**current, **payload}
+        return payload, {"id": before["id"], **record.data, **payload}  # the view without its "_" fields
 
     def _update_rules(self, spec: ModelSpec, before: dict[str, Any], body: dict[str, Any],
                       replace: bool) -> tuple[dict[str, Any], list[WritError]]:

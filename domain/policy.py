@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import Any, Literal
 
 import pydantic
@@ -193,8 +194,13 @@ class PolicyRule(BaseModel):
     action: Action
     when: Condition | None = None
 
-    def describe(self) -> str:
+    @cached_property
+    def description(self) -> str:
+        """``allow``, or ``deny when before.status eq 'shipped'``: how decisions name the rule."""
         return self.action if self.when is None else f"{self.action} when {_describe(self.when)}"
+
+    def describe(self) -> str:
+        return self.description
 
 
 def _describe(condition: Condition) -> str:
@@ -234,7 +240,12 @@ class ModelPolicy(BaseModel):
         return rules
 
     def always_denies(self, operation: PolicyOperation) -> bool:
-        return all(rule.action == "deny" for rule in self.rules_for(operation))
+        return operation in self.denied_operations
+
+    @cached_property
+    def denied_operations(self) -> frozenset[str]:
+        """The operations whose every rule denies (none at all included)."""
+        return frozenset(op for op in POLICY_OPERATIONS if all(r.action == "deny" for r in self.rules_for(op)))
 
     def resolve(
         self, operation: PolicyOperation, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
