@@ -57,7 +57,8 @@ POSTGRES_TABLES = (
 POSTGRES_SAVE = (
     "    WITH inserted AS (\n"
     "        INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state)\n"
-    "        SELECT e.originator_id, e.originator_version, e.topic, e.state FROM unnest(p_events) AS e\n"
+    "        SELECT e.originator_id, e.originator_version, e.topic, e.state\n"
+    "        FROM unnest(p_ids, p_versions, p_topics, p_states) AS e(originator_id, originator_version, topic, state)\n"
     "        RETURNING t.notification_id, t.originator_id, t.originator_version, sha256(t.state) AS event_hash\n"
     "    ), listed AS (\n"
     "        INSERT INTO {manifest} (position, originator_id, originator_version, event_hash)\n"
@@ -75,8 +76,9 @@ POSTGRES_SAVE = (
 ).replace("{genesis}", GENESIS.hex())
 """The plpgsql that inserts a save's events, lists them in the manifest and chains the save, in one pass over
 the inserted rows (their states hashed as they are inserted, not carried along), returning the positions in
-the order of ``p_events`` (declares ``v_positions bigint[]``, ``v_last``, ``v_first``, ``v_count bigint``,
-``v_digest``, ``v_previous bytea``)."""
+the order of the events (``p_ids``, ``p_versions``, ``p_topics``, ``p_states``: one array per column);
+declares ``v_positions bigint[]``, ``v_last``, ``v_first``, ``v_count bigint``, ``v_digest``, ``v_previous
+bytea``."""
 
 SQLITE_TABLES = [
     f"CREATE TABLE IF NOT EXISTS {MANIFEST} (position INTEGER PRIMARY KEY, originator_id TEXT NOT NULL, "

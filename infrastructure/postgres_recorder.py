@@ -53,8 +53,7 @@ PART = 1000
 """Events per call of the insert function: a bigger save is inserted part by part in one transaction."""
 
 
-def create_insert_function_sql(*, schema: str, table: str, function: str, stored_event_type: str,
-                               channel: str) -> Composed:
+def create_insert_function_sql(*, schema: str, table: str, function: str, channel: str) -> Composed:
     """The save as one statement: SET LOCAL lock_timeout, LOCK TABLE ... IN EXCLUSIVE MODE (commit order =
     notification order), NOTIFY, the save's key changes (``infrastructure.key_table``), the INSERT, its
     manifest rows and chain row (``infrastructure.log_chain``), returning the notification ids. Created by
@@ -63,8 +62,9 @@ def create_insert_function_sql(*, schema: str, table: str, function: str, stored
     those apart)."""
     return SQL(
         "CREATE OR REPLACE FUNCTION {schema}.{function}("
-        "p_events {schema}.{stored_event_type}[], p_lock_timeout text, p_key_ids uuid[], p_key_wrapped bytea[], "
-        "p_key_masters text[], p_link_records uuid[], p_link_keys uuid[], p_destroy uuid[]) "
+        "p_ids uuid[], p_versions bigint[], p_topics text[], p_states bytea[], p_lock_timeout text, "
+        "p_key_ids uuid[], p_key_wrapped bytea[], p_key_masters text[], p_link_records uuid[], p_link_keys uuid[], "
+        "p_destroy uuid[]) "
         "RETURNS SETOF bigint LANGUAGE plpgsql AS $writ$\n"
         "DECLARE\n"
         "    v_positions bigint[];\n"
@@ -82,7 +82,7 @@ def create_insert_function_sql(*, schema: str, table: str, function: str, stored
         "END;\n"
         "$writ$"
     ).format(schema=Identifier(schema), function=Identifier(function), table=Identifier(table),
-             stored_event_type=Identifier(stored_event_type), channel=Identifier(channel),
+             channel=Identifier(channel),
              keys=Identifier(schema, KEYS), links=Identifier(schema, LINKS),
              manifest=Identifier(schema, MANIFEST), chain=Identifier(schema, CHAIN))
 
@@ -114,10 +114,10 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             self.datastore.schema, self.events_table_name, self.snapshots_table_name))
         self.sql_create_statements.append(create_insert_function_sql(
             schema=self.datastore.schema, table=self.events_table_name, function=self.insert_function_name,
-            stored_event_type=self.stored_event_type_name, channel=self.channel_name))
+            channel=self.channel_name))
         self.sql_call_insert_function = SQL(
-            "SELECT notification_id FROM {schema}.{function}(%b, %s, %b::uuid[], %b::bytea[], %b::text[], "
-            "%b::uuid[], %b::uuid[], %b::uuid[]) AS notification_id"
+            "SELECT notification_id FROM {schema}.{function}(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %s, "
+            "%b::uuid[], %b::bytea[], %b::text[], %b::uuid[], %b::uuid[], %b::uuid[]) AS notification_id"
         ).format(schema=Identifier(self.datastore.schema), function=Identifier(self.insert_function_name))
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
@@ -160,10 +160,10 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
 
     def _insert_part(self, conn: Connection[Any], stored_events: Sequence[StoredEvent],
                      changes: KeyChanges) -> list[int]:
-        events = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-                  for e in stored_events]
         pending = changes.pending
-        params = (events, f"{self.datastore.lock_timeout}s", [row[0] for row in pending.rows],
+        params = ([e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
+                  [e.topic for e in stored_events], [e.state for e in stored_events],
+                  f"{self.datastore.lock_timeout}s", [row[0] for row in pending.rows],
                   [row[1] for row in pending.rows], [row[2] for row in pending.rows],
                   [link[0] for link in pending.links], [link[1] for link in pending.links], changes.destroyed)
         with conn.cursor(row_factory=tuple_row) as curs:

@@ -14,13 +14,18 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from application.encoding import Encoded
 from application.service import Writ
+from domain.catalog import Catalog
+from infrastructure.config import ConfigurationError
 from infrastructure.postgres_recorder import PART
+from infrastructure.settings import open_writ
 from tests.catalogs import SHOP_CATALOG, principal
+from tests.conftest import PG_URL
 from tests.integration.test_verify import verify
 from tests.support import wait_until, writ_command
 
@@ -82,3 +87,18 @@ def test_a_save_failing_in_a_later_part_writes_nothing_and_frees_the_table(writ:
     assert not writ.recorder.select_notifications(start=(head or 0) + 1, limit=10)
     after = writ.create(CLERK, "Order", {"sku": "AFTER", "total": "1"})
     assert after.position and after.position > (head or 0)
+
+
+def test_a_store_whose_save_function_predates_this_version_says_how_to_upgrade(catalog: Catalog,
+                                                                                 pg_schema: str) -> None:
+    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={pg_schema}"
+    open_writ(catalog, url).close()
+    with psycopg.connect(PG_URL, autocommit=True) as conn:  # as a store made by an earlier version has it
+        conn.execute(f'DROP FUNCTION "{pg_schema}".writ_events_insert')
+    worker = open_writ(catalog, url, create_tables=False)
+    with pytest.raises(ConfigurationError, match=r"predates this version of Writ.*CREATE_TABLE=y"):
+        worker.create(CLERK, "Order", {"sku": "OLD", "total": "1"})
+    worker.close()
+    upgraded = open_writ(catalog, url)
+    assert upgraded.create(CLERK, "Order", {"sku": "NEW", "total": "1"}).position
+    upgraded.close()
