@@ -8,8 +8,11 @@ notification ids. One round trip instead of the library's pipeline of about
 fourteen, and no pipeline mode: psycopg's pipelined ``Pipeline.sync()`` can
 leave part of a large INSERT unsent and wait for a reply forever while holding
 that lock (seen from about 6 MB; the threshold depends on the socket's send
-buffer). Its own module: importing it loads psycopg, which a SQLite deployment
-never needs.
+buffer). A save of more than ``PART`` events calls the function once per part
+of ``PART``, in one transaction: the first call takes the lock, and while the
+database inserts a part (in a helper thread), this process encodes the next
+(``application.encoding``); each part is chained as a save of its own. Its own
+module: importing it loads psycopg, which a SQLite deployment never needs.
 """
 
 from __future__ import annotations
@@ -88,11 +91,10 @@ def create_insert_function_sql(*, schema: str, table: str, function: str, channe
 
 
 class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueries, Histories):
-    """The library's recorder, but a save is one autocommit statement calling a plpgsql function: no
-    pipeline mode (psycopg's pipelined Pipeline.sync() can leave part of a big INSERT unsent and wait
-    for a reply forever, holding the table's EXCLUSIVE lock), one round trip, the EXCLUSIVE lock held
-    only while the server executes the insert, not while a big message crosses the network, and the
-    save's data keys inserted or destroyed in the same statement."""
+    """The library's recorder, but a save is one autocommit statement calling a plpgsql function (a big one,
+    one such statement per part in one transaction): no pipeline mode (psycopg's pipelined Pipeline.sync()
+    can leave part of a big INSERT unsent and wait for a reply forever, holding the table's EXCLUSIVE lock),
+    one round trip, and the save's data keys inserted or destroyed in the same statement."""
 
     vault: Vault | None = None
 
