@@ -201,19 +201,22 @@ class Vault:
     def _fetch(self, owners: list[UUID]) -> dict[int, DataKey]:
         """Live keys of ``owners`` from the table, unwrapped (reusing cached ones whose bytes did not change)."""
         found: dict[int, DataKey] = {}
+        unwrapped: list[DataKey] = []
+        keys = self._keys
         for start in range(0, len(owners), CHUNK):
             condition, params = self.backend.among_ids("id", owners[start:start + CHUNK])
             rows = self._query(SQL("SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND {}")
                                .format(self.backend.table(TABLE), condition), params)
             for raw_id, stored, master_id in rows:
                 owner = raw_id if isinstance(raw_id, UUID) else UUID(raw_id)
-                cached = self._keys.get(owner.int)
-                wrapped = bytes(stored)
-                if cached is None or cached.wrapped != wrapped:
+                cached = keys.get(owner.int)
+                if cached is None or cached.wrapped != stored:
+                    wrapped = bytes(stored)
                     cached = _data_key(owner, self.masters.unwrap(owner, wrapped, master_id), wrapped, master_id)
+                    unwrapped.append(cached)
                 found[owner.int] = cached
-        with self._lock:
-            for key in found.values():
+        with self._lock:  # a key read again unchanged is cached already
+            for key in unwrapped:
                 self._remember(key)
         return found
 
