@@ -199,9 +199,6 @@ class PolicyRule(BaseModel):
         """``allow``, or ``deny when before.status eq 'shipped'``: how decisions name the rule."""
         return self.action if self.when is None else f"{self.action} when {_describe(self.when)}"
 
-    def describe(self) -> str:
-        return self.description
-
 
 def _describe(condition: Condition) -> str:
     if isinstance(condition, Comparison):
@@ -257,5 +254,5 @@ class ModelPolicy(BaseModel):
             states = States(operation, before, after)
             if rule.when is None or rule.when.matches(states, typed):
                 read = ", ".join(states.read)  # names, never values: decisions outlive purges
-                return rule.action, f"policy {operation}: {rule.describe()}" + (f" (read {read})" if read else "")
+                return rule.action, f"policy {operation}: {rule.description}" + (f" (read {read})" if read else "")
         return "deny", f"policy {operation}: no rule allows it (writes are opt-in)"

@@ -51,7 +51,7 @@ def catalog_table(catalog: Catalog) -> None:
                                      *(("unique " + " + ".join(group), True) for group in spec.unique
                                        if field_name in group)) if on]
             table.add_row(name, field_name, field.type, ", ".join(rules))
-        policy = ", ".join(f"{op}: {'; '.join(r.describe() for r in spec.policy.rules_for(op)) or 'deny'}"
+        policy = ", ".join(f"{op}: {'; '.join(r.description for r in spec.policy.rules_for(op)) or 'deny'}"
                            for op in ("create", "update", "delete", "force_delete", "bulk_update"))
         table.add_row(name, "[dim]policy[/]", "", policy)
     console.print(table)
