@@ -5,9 +5,11 @@
    K - 1 untimed bulk updates first give each order K events: records past
    their snapshot (every 20 events), whose loads replay and check them.
 2. Times ONE ``bulk_update`` that patches every one of them: the views query,
-   loading every record (two queries), checking its hash chain, deciding it
+   loading every record (its key, latest snapshot and events since: three
+   queries for all), checking its hash chain, deciding it
    under the ``bulk_update`` policy, one ``Patched`` event each with its
-   digests and hash, and one atomic save of all N events.
+   digests and hash, and one atomic save of all N events (one transaction,
+   inserted 1,000 at a time while the next 1,000 are encoded).
 3. Baseline, same run: plain psycopg ``executemany`` of ``UPDATE`` on a copy
    of the same rows, in batches of 1,000, one transaction.
 

@@ -158,7 +158,6 @@ def test_two_approvers_racing_the_final_approval_execute_it_once(writ: Writ) -> 
     assert [h.event for h in history] == ["Created", "Patched"]
 
 
-
 def test_an_approval_that_keeps_losing_its_race_fails_with_conflict(writ: Writ) -> None:
     """Every attempt reads the request as it was before another approver saved: each save loses, and after the
     last attempt the approval is a recorded VERSION_CONFLICT, not a raw store error; the request still waits."""
@@ -179,6 +178,7 @@ def test_an_approval_that_keeps_losing_its_race_fails_with_conflict(writ: Writ) 
     failed = [(d["operation"], d["code"]) for d in writ.decisions(MANAGER) if d["outcome"] == "failed"]
     assert failed == [("approve", "VERSION_CONFLICT")]
     assert writ.approve(MANAGER, approval_id).status == "executed"
+
 
 def test_a_repeated_parked_write_returns_the_same_request(writ: Writ) -> None:
     record_id = writ.create(CLERK, "Order", {"sku": "A-1", "total": "10"}).id
