@@ -14,12 +14,14 @@ the same way, in bounded memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import suppress
+from functools import partial
 from typing import Any, cast
 from uuid import UUID
 
-from eventsourcing.persistence import EventStore
+from eventsourcing.persistence import EventStore, StoredEvent
 
 from application.ports import HistoryReader
 from domain.chain import Digest, DigestUnavailable
@@ -27,6 +29,8 @@ from domain.record import Record, check_shredded, is_shredded, replay, step
 
 PAGE = 500
 """Events read per query when a history is streamed."""
+LOAD_PART = 2_000
+"""Records read per round of queries by ``load_many``."""
 
 
 class RecordLoader:
@@ -49,26 +53,34 @@ class RecordLoader:
         return replay(None, [first, *self._events(record_id, gt=1, lte=version)], self.digest)
 
     def load_many(self, record_ids: Sequence[UUID], *, tenant: str, model: str) -> dict[UUID, Record]:
-        """Many records in two queries (their latest snapshots, then the events since), each checked link by
+        """Many records, ``LOAD_PART`` at a time (their keys, latest snapshots, then the events since: three
+        queries a part; a helper thread reads the next part while this one is checked), each checked link by
         link; records of another tenant or model, or none at all, are left out."""
         recorder = self.events.recorder
         if not isinstance(recorder, HistoryReader):  # a recorder without the bulk queries: one load each
             return {rid: rec for rid in record_ids if (rec := self.load(rid, tenant=tenant, model=model))}
-        mapper = self.events.mapper
-        snapshots = {s.originator_id: s for s in map(mapper.to_domain_event,
-                                                       recorder.select_latest_snapshots(record_ids))
-                     if not is_shredded(s)}
-        histories: dict[UUID, list[Any]] = {rid: [] for rid in record_ids}
-        since = {rid: snapshots[rid].originator_version if rid in snapshots else 1 for rid in record_ids}
-        for stored in recorder.select_histories(since):
-            event = mapper.to_domain_event(stored)
-            histories[event.originator_id].append(event)
+        parts = [record_ids[start:start + LOAD_PART] for start in range(0, len(record_ids), LOAD_PART)]
         loaded: dict[UUID, Record] = {}
-        for rid, events in histories.items():
-            record = self._rebuilt(rid, snapshots.get(rid), events)
-            if record is not None and record.tenant == tenant and record.model == model:
-                loaded[rid] = record
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="writ-load") as reader:
+            for snapshots, stored_events in _read_ahead(reader, partial(self._read, recorder), parts):
+                histories: dict[UUID, list[Any]] = {rid: [] for rid in snapshots}
+                for event in map(self.events.mapper.to_domain_event, stored_events):
+                    histories[event.originator_id].append(event)
+                for rid, events in histories.items():
+                    record = self._rebuilt(rid, snapshots[rid], events)
+                    if record is not None and record.tenant == tenant and record.model == model:
+                        loaded[rid] = record
         return loaded
+
+    def _read(self, recorder: HistoryReader,
+              record_ids: Sequence[UUID]) -> tuple[dict[UUID, Any], list[StoredEvent]]:
+        """Each record's latest snapshot (None: none to start from) and its stored events since."""
+        found = {s.originator_id: s for s in map(self.events.mapper.to_domain_event,
+                                                   recorder.select_latest_snapshots(record_ids))
+                 if not is_shredded(s)}
+        snapshots = {rid: found.get(rid) for rid in record_ids}
+        since = {rid: 1 if snapshot is None else snapshot.originator_version for rid, snapshot in snapshots.items()}
+        return snapshots, recorder.select_histories(since)
 
     def _rebuilt(self, record_id: UUID, snapshot: Any, events: list[Any]) -> Record | None:
         if snapshot is None:
@@ -112,3 +124,13 @@ class RecordLoader:
         record = found.mutate(None)
         return record if isinstance(record, Record) else None
 
+
+
+def _read_ahead(reader: Executor, read: Callable[[Sequence[UUID]], Any], parts: list[Sequence[UUID]]) -> Iterator[Any]:
+    """``read(part)`` for each part in order, the next one read by ``reader`` while the caller works on this one."""
+    pending = reader.submit(read, parts[0]) if parts else None
+    for after in range(1, len(parts) + 1):
+        assert pending is not None
+        result = pending.result()
+        pending = reader.submit(read, parts[after]) if after < len(parts) else None
+        yield result
