@@ -29,7 +29,7 @@ one ``Decider`` decides them all (what does not depend on the record, once).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
@@ -138,9 +138,9 @@ class BulkMixin:
               changes: dict[str, Any], ids: list[UUID], idempotency_key: str | None,
               fingerprint: str) -> BulkResult:
         now = self.clock()
-        records = self.loader.load_many(ids, tenant=who.tenant_id, model=model)
-        matched = [records[rid] for rid in ids if rid in records and _still_matches(records[rid], comparisons, spec)]
-        decided = self.decide_bulk(who, model, matched, changes, now)
+        loaded = self.loader.each(ids, tenant=who.tenant_id, model=model)  # each decided as soon as it is loaded
+        decided = self.decide_bulk(who, model, (r for r in loaded if _still_matches(r, comparisons, spec)), changes,
+                                   now)
         refused = next(((r, v) for r, v in decided if v.error is not None and v.action != "require_approval"), None)
         if refused is not None:
             self.record_refusal(who, Subject("bulk_update", model, refused[0].id), refused[1], refused[1].error,
@@ -211,12 +211,12 @@ class BulkMixin:
                           ids=[id_text(r.id) for r, _ in decided], decision_id=decision_id,
                           correlation_id=correlation)
 
-    def decide_bulk(self, who: Principal, model: str, records: list[Record], changes: dict[str, Any],
+    def decide_bulk(self, who: Principal, model: str, records: Iterable[Record], changes: dict[str, Any],
                     now: datetime) -> list[tuple[Record, Verdict]]:
-        """Each record's patch decided under the ``bulk_update`` grant and policy."""
+        """Each record's patch decided under the ``bulk_update`` grant and policy (one patch stands for each: the
+        decider names the record it decides, not the patch's id)."""
         decider, patch = Decider(self.catalog, who, now), Patch(model=model, id=uuid4(), changes=changes)
-        return [(record, decider.decide(patch.model_copy(update={"id": record.id}), record, "bulk_update"))
-                for record in records]
+        return [(record, decider.decide(patch, record, "bulk_update")) for record in records]
 
     def _park_bulk(self, who: Principal, spec: ModelSpec, comparisons: list[Comparison], changes: dict[str, Any],
                    decided: list[tuple[Record, Verdict]], key: str | None, fingerprint: str,

@@ -262,12 +262,17 @@ def _check_record(
         raise _Refused(RecordNotFoundError(f"{command.model} {command.id} not found"))
     if command.expected_version is not None and command.expected_version != record.version:
         raise _Refused(VersionConflictError(
-            f"{command.model} {command.id} is at version {record.version}, "
+            f"{_named(command, record)} is at version {record.version}, "
             f"not {command.expected_version}"
         ))
     if isinstance(command, Restore):
         if record.state != DELETED:
-            raise _Refused(RecordNotDeletedError(f"{command.model} {command.id} is not deleted"))
+            raise _Refused(RecordNotDeletedError(f"{_named(command, record)} is not deleted"))
     elif record.state == DELETED and not isinstance(command, Purge):
-        raise _Refused(RecordDeletedError(f"{command.model} {command.id} is deleted; restore it first"))
+        raise _Refused(RecordDeletedError(f"{_named(command, record)} is deleted; restore it first"))
     return record.view()
+
+
+def _named(command: RecordCommand, record: Record) -> str:
+    """The record decided, by its own id: a bulk update decides one patch for every record it matched."""
+    return f"{command.model} {record.id}"
