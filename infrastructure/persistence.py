@@ -31,6 +31,7 @@ from domain.errors import ChainBrokenError
 from domain.record import Record
 from infrastructure.checkpoints import COLUMNS as CHECKPOINT_COLUMNS
 from infrastructure.checkpoints import TABLE as CHECKPOINTS
+from infrastructure.documents import kept_json
 from infrastructure.key_table import SQLITE_TABLES, after_commit, key_changes, sqlite_apply
 from infrastructure.log_chain import SQLITE_TABLES as LOG_CHAIN_TABLES
 from infrastructure.log_chain import event_hash, sqlite_record
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 
 class OrjsonTranscoder(Transcoder):
     def encode(self, obj: Any) -> bytes:
-        return orjson.dumps(obj)
+        return kept_json(obj)  # each stored event is kept until its save
 
     def decode(self, data: bytes) -> Any:
         return orjson.loads(data)

@@ -37,6 +37,7 @@ from uuid import UUID
 import orjson
 
 from application.decisions import DECISION_FIELDS, decision_record
+from infrastructure.documents import kept_json
 
 SCHEMA = "writ.event/1"
 DEFAULT_EXCHANGE = "writ.events"
@@ -95,7 +96,7 @@ class IntegrationEvent:
         return routing_key(self.tenant, self.model, self.event_type)
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self)
+        return kept_json(self)  # a relayed batch keeps its messages until the broker confirms them
 
     @classmethod
     def from_json(cls, body: bytes) -> IntegrationEvent:
