@@ -7,18 +7,21 @@ parks it when a total would pass 10,000 (``after.total``), and allows at most 40
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
 import pytest
 
+from application import loading
 from application.service import Writ
 from domain.catalog import Catalog
 from domain.errors import WritError
 from domain.principal import Principal
 from domain.record import Record
 from entrypoints.bootstrap import Runtime
+from tests.application.test_tampering import RawStore
 from tests.catalogs import principal
 
 MANAGER = principal("maria", "acme", "manager").model_copy(update={"correlation_id": None})
@@ -260,3 +263,32 @@ def test_records_a_bulk_brings_to_their_snapshot_interval_are_snapshotted_in_one
         row = cold.writ.get(MANAGER, "Order", ids[0])
     assert (row["note"], row["quantity"], row["_version"]) == ("second", 2, 4)
     assert sum(read) <= 3, read  # its first event (the tenant check), then from the snapshot at 3 on
+
+
+def test_records_are_loaded_part_by_part_each_checked(runtime: Runtime, database_url: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bulk reads its records ``LOAD_PART`` at a time (a helper thread reads the next part while this one is
+    checked and decided): every part's records are loaded, from their snapshots where they have one, and come
+    out in id order; a record tampered with in the last part refuses the whole bulk, and the reading thread
+    does not outlive it."""
+    monkeypatch.setattr(loading, "LOAD_PART", 3)
+    writ = runtime.writ
+    writ.snapshotting_intervals = {**writ.snapshotting_intervals, Record: 2}  # type: ignore[misc]
+    ids = sorted(orders(writ, MANAGER, ["placed"] * 10))
+    for rid in ids[::3]:
+        writ.patch(MANAGER, "Order", rid, {"quantity": 2})  # at version 2: snapshotted
+    runtime.catch_up()
+    done = writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "parts"})
+    assert (done.updated_count, done.ids) == (10, ids)
+    rows = [writ.get(MANAGER, "Order", rid) for rid in ids]
+    assert [(r["note"], r["_version"]) for r in rows] == [("parts", 3 if n % 3 == 0 else 2) for n in range(10)]
+
+    def edit_note(body: dict[str, Any]) -> None:
+        body["changes"]["note"] = "edited"
+
+    RawStore(database_url).edit(ids[-1], rows[-1]["_version"], edit_note)
+    runtime.catch_up()
+    error = refused("CHAIN_BROKEN", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "again"}))
+    assert error.record_id == ids[-1]
+    assert [writ.get(MANAGER, "Order", rid)["note"] for rid in ids[:-1]] == ["parts"] * 9
+    assert not [t for t in threading.enumerate() if t.name.startswith("writ-load")]
