@@ -104,6 +104,23 @@ def test_a_lagging_view_only_proposes(runtime: Runtime) -> None:
     assert writ.get(MANAGER, "Order", ids[1])["note"] is None
 
 
+
+def test_a_view_proposing_another_tenants_or_models_record_is_not_obeyed(runtime: Runtime) -> None:
+    """The loader keeps only records of the principal's tenant and the bulk's model, whatever the view says."""
+    writ = runtime.writ
+    mine, theirs = orders(writ, MANAGER, ["placed"])[0], orders(writ, OTHER, ["placed"])[0]
+    customer = writ.create(MANAGER, "Customer", {"name": "Ada", "email": "ada@example.com"}).id
+
+    class StrayView:
+        def matching_ids(self, *_: Any, most: int) -> list[UUID]:
+            return [UUID(rid) for rid in (mine, theirs, customer)]
+
+    writ.matcher = StrayView()
+    done = writ.bulk_update(MANAGER, "Order", [], {"note": "mine"})
+    assert (done.updated_count, done.ids) == (1, [mine])
+    assert writ.get(OTHER, "Order", theirs)["note"] is None
+    assert writ.get(MANAGER, "Customer", customer)["_version"] == 1
+
 def test_more_matches_than_max_affected_write_nothing(runtime: Runtime) -> None:
     writ = runtime.writ
     orders(writ, MANAGER, ["placed"] * 41)
