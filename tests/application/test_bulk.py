@@ -121,6 +121,22 @@ def test_a_view_proposing_another_tenants_or_models_record_is_not_obeyed(runtime
     assert writ.get(OTHER, "Order", theirs)["note"] is None
     assert writ.get(MANAGER, "Customer", customer)["_version"] == 1
 
+
+def test_candidates_proposed_in_any_order_are_saved_in_id_order(runtime: Runtime,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loading, "LOAD_PART", 2)
+    writ = runtime.writ
+    ids = sorted(orders(writ, MANAGER, ["placed"] * 5))
+
+    class ShuffledView:
+        def matching_ids(self, *_: Any, most: int) -> list[UUID]:
+            return [UUID(rid) for rid in (ids[3], ids[0], ids[4], ids[2], ids[1])]
+
+    writ.matcher = ShuffledView()
+    done = writ.bulk_update(MANAGER, "Order", [], {"note": "ordered"})
+    saved = writ.recorder.select_notifications(start=None, limit=100, topics=[Record.Patched.TOPIC])
+    assert done.ids == ids == [str(n.originator_id) for n in saved]
+
 def test_more_matches_than_max_affected_write_nothing(runtime: Runtime) -> None:
     writ = runtime.writ
     orders(writ, MANAGER, ["placed"] * 41)
