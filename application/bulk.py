@@ -22,7 +22,8 @@ failure leave half the matches updated, which is what a bulk must not do.
 A write that saves one of the candidates while the bulk decides makes the
 bulk's save fail whole: the same candidates are then loaded and decided
 again, up to ``BULK_ATTEMPTS`` times, before the bulk fails ``VERSION_CONFLICT``.
-From the views' query to the save the cyclic collector is paused (``collector``), and
+From the views' query to the save the cyclic collector is paused (``collector``),
+each candidate is decided as soon as it is loaded (``RecordLoader.each``), and
 one ``Decider`` decides them all (what does not depend on the record, once).
 """
 

@@ -9,7 +9,11 @@ events from the snapshot's own version on, and rebuilds the record with
 recorded, and every later event must link to the one before. A snapshot of a
 record written before digests existed is not trusted: such a record is replayed
 from its first event. ``events`` streams a record's history in pages, checked
-the same way, in bounded memory.
+the same way, in bounded memory. ``each`` loads many records (a bulk update's
+candidates) ``LOAD_PART`` at a time, three queries a part, the next part read
+by a helper thread while this one is checked; it hands each record over as
+soon as it is rebuilt, so the caller decides it while its data is still in the
+CPU's cache.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from domain.record import Record, check_shredded, is_shredded, replay, step
 PAGE = 500
 """Events read per query when a history is streamed."""
 LOAD_PART = 2_000
-"""Records read per round of queries by ``load_many``."""
+"""Records read per round of queries by ``RecordLoader.each``."""
 
 
 class RecordLoader:
@@ -138,7 +142,6 @@ class RecordLoader:
             return None
         record = found.mutate(None)
         return record if isinstance(record, Record) else None
-
 
 
 def _read_ahead(reader: Executor, read: Callable[[Sequence[UUID]], Any], parts: list[Sequence[UUID]]) -> Iterator[Any]:
