@@ -16,7 +16,8 @@ from infrastructure.documents import kept_json
 
 ENCODERS = {
     "kept_json": "from infrastructure.documents import kept_json as encode",
-    "a stored event's state": "from infrastructure.persistence import OrjsonTranscoder; encode = OrjsonTranscoder().encode",
+    "a stored event's state": "from infrastructure.persistence import OrjsonTranscoder\n"
+                              "encode = OrjsonTranscoder().encode",
     "a relayed message": "from infrastructure.bus.contract import IntegrationEvent\n"
                          "def encode(d): return IntegrationEvent(d['id'], 'Patched', d['id'], 2, 1, d['hash'], 'acme',"
                          " 'Order', changes=d['changes'], hash=d['hash']).to_json()",
