@@ -7,7 +7,6 @@ parks it when a total would pass 10,000 (``after.total``), and allows at most 40
 from __future__ import annotations
 
 import gc
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
@@ -300,10 +299,9 @@ def test_records_a_bulk_brings_to_their_snapshot_interval_are_snapshotted_in_one
 
 def test_records_are_loaded_part_by_part_each_checked(runtime: Runtime, database_url: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """A bulk reads its records ``LOAD_PART`` at a time (a helper thread reads the next part while this one is
-    checked and decided): every part's records are loaded, from their snapshots where they have one, and come
-    out in id order; a record tampered with in the last part refuses the whole bulk, and the reading thread
-    does not outlive it."""
+    """A bulk reads its records ``LOAD_PART`` at a time: every part's records are loaded, from their snapshots
+    where they have one, and come out in id order; a record tampered with in the last part refuses the whole
+    bulk."""
     monkeypatch.setattr(loading, "LOAD_PART", 3)
     writ = runtime.writ
     writ.snapshotting_intervals = {**writ.snapshotting_intervals, Record: 2}  # type: ignore[misc]
@@ -324,4 +322,3 @@ def test_records_are_loaded_part_by_part_each_checked(runtime: Runtime, database
     error = refused("CHAIN_BROKEN", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "again"}))
     assert error.record_id == ids[-1]
     assert [writ.get(MANAGER, "Order", rid)["note"] for rid in ids[:-1]] == ["parts"] * 9
-    assert not [t for t in threading.enumerate() if t.name.startswith("writ-load")]
