@@ -52,9 +52,9 @@ class RecordLoader:
         snapshot = self._snapshot(record_id, version)
         if snapshot is not None:
             since = self._events(record_id, gt=snapshot.version - 1, lte=version)
-            if since and getattr(since[0], "state_digest", None) is not None:
+            if not since or getattr(since[0], "state_digest", None) is not None:  # none: the snapshot's event is gone
                 with suppress(DigestUnavailable):  # purged as it was read: replayed whole below
-                    return replay(snapshot, since[1:], self.digest, snapshot_event=since[0])
+                    return replay(snapshot, since[1:], self.digest, snapshot_event=since[0] if since else None)
         return replay(None, [first, *self._events(record_id, gt=1, lte=version)], self.digest)
 
     def load_many(self, record_ids: Sequence[UUID], *, tenant: str, model: str) -> dict[UUID, Record]:

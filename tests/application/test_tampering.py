@@ -133,6 +133,15 @@ def test_an_edited_snapshot_is_not_served(writ: Writ, database_url: str) -> None
     assert "snapshot" in error.message
 
 
+
+def test_a_tail_removed_from_under_a_snapshot_is_a_break(writ: Writ, database_url: str) -> None:
+    """The snapshot proves the record reached its version: without the event there (and those after), the
+    record is not served as of the last event left, by one load or by a bulk's."""
+    record_id = str(grow(writ, 150))  # its latest snapshot: at 150, its last event
+    RawStore(database_url).delete(record_id, 150)
+    refused(lambda: writ.get(ANN, "Tally", record_id), record_id, 150)
+    refused(lambda: writ.loader.load_many([UUID(record_id)], tenant="acme", model="Tally"), record_id, 150)
+
 def test_a_fresh_process_reports_the_break_on_one_line(writ: Writ, database_url: str, tmp_path: Path) -> None:
     record_id = patched_record(writ)
     RawStore(database_url).edit(record_id, 3, lambda body: body["changes"].update(note="forged"))
