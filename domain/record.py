@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, Snapshot
@@ -92,6 +92,13 @@ class Record(Aggregate):
         def payload(self) -> dict[str, Any]:
             """What the event says, beyond its audit metadata (digested into ``body_digest``)."""
             return {name: getattr(self, name) for name in self.PAYLOAD}
+
+        @classmethod
+        def made(cls, **attributes: Any) -> Self:
+            """An event of this kind holding exactly ``attributes`` (every field), as the store decodes one."""
+            event = object.__new__(cls)
+            object.__setattr__(event, "__dict__", attributes)
+            return event
 
     class Created(Event, Aggregate.Created):
         TOPIC = "writ.record:Created"
@@ -255,7 +262,10 @@ class Record(Aggregate):
         digests = _digests(digest, self.id, payload, event_class.preview(self, now, meta, **payload))
         chained = link(self.last_hash, record_id=self.id, version=version, kind=event_class.__name__,
                        timestamp=now, meta=meta, **digests)
-        self.trigger_event(event_class, timestamp=now, meta=meta, hash=chained, **digests, **payload)
+        event = event_class.made(originator_id=self.id, originator_version=version, timestamp=now, meta=meta,
+                                 hash=chained, **digests, **payload)
+        event.mutate(self)  # what the library's trigger_event does, without copying its keywords twice and
+        self.pending_events.append(event)  # constructing the frozen dataclass field by field (2 us of 14 a patch)
 
 
 def _digests(digest: Digest, record_id: UUID, payload: dict[str, Any], after: Record) -> dict[str, str]:
