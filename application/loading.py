@@ -70,9 +70,8 @@ class RecordLoader:
         if not isinstance(recorder, HistoryReader):  # a recorder without the bulk queries: one load each
             yield from (rec for rid in record_ids if (rec := self.load(rid, tenant=tenant, model=model)))
             return
-        parts = [record_ids[start:start + LOAD_PART] for start in range(0, len(record_ids), LOAD_PART)]
-        for part in parts:
-            for rid, snapshot, events in self._histories(*self._read(recorder, part)):
+        for start in range(0, len(record_ids), LOAD_PART):
+            for rid, snapshot, events in self._histories(*self._read(recorder, record_ids[start:start + LOAD_PART])):
                 record = self._rebuilt(rid, snapshot, events)
                 if record is not None and record.tenant == tenant and record.model == model:
                     yield record

@@ -297,11 +297,11 @@ def test_records_a_bulk_brings_to_their_snapshot_interval_are_snapshotted_in_one
     assert sum(read) <= 3, read  # its first event (the tenant check), then from the snapshot at 3 on
 
 
-def test_records_are_loaded_part_by_part_each_checked(runtime: Runtime, database_url: str,
+def test_records_are_loaded_part_by_part_each_checked(runtime: Runtime, catalog: Catalog, database_url: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """A bulk reads its records ``LOAD_PART`` at a time: every part's records are loaded, from their snapshots
-    where they have one, and come out in id order; a record tampered with in the last part refuses the whole
-    bulk."""
+    """A bulk reads its records ``LOAD_PART`` at a time: every part's records are loaded (by a runtime that has
+    none of their keys yet), from their snapshots where they have one, and come out in id order; a record
+    tampered with in the last part refuses the whole bulk."""
     monkeypatch.setattr(loading, "LOAD_PART", 3)
     writ = runtime.writ
     writ.snapshotting_intervals = {**writ.snapshotting_intervals, Record: 2}  # type: ignore[misc]
@@ -309,7 +309,9 @@ def test_records_are_loaded_part_by_part_each_checked(runtime: Runtime, database
     for rid in ids[::3]:
         writ.patch(MANAGER, "Order", rid, {"quantity": 2})  # at version 2: snapshotted
     runtime.catch_up()
-    done = writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "parts"})
+    with Runtime(catalog, database_url) as cold:
+        cold.catch_up()
+        done = cold.writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "parts"})
     assert (done.updated_count, done.ids) == (10, ids)
     rows = [writ.get(MANAGER, "Order", rid) for rid in ids]
     assert [(r["note"], r["_version"]) for r in rows] == [("parts", 3 if n % 3 == 0 else 2) for n in range(10)]
