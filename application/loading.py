@@ -64,22 +64,24 @@ class RecordLoader:
     def each(self, record_ids: Sequence[UUID], *, tenant: str, model: str) -> Iterator[Record]:
         """Many records, each checked link by link and yielded as soon as it is rebuilt (a caller that works on
         it right away finds its data still in the CPU's cache), by id within each ``LOAD_PART`` of
-        ``record_ids``. Each part takes three queries: its keys, latest snapshots, then the events since.
-        Records of another tenant or model, or none at all, are left out."""
+        ``record_ids``. Each part is read with its keys, latest snapshots and the events since (the recorder
+        may read the next part meanwhile). Records of another tenant or model, or none at all, are left out."""
         recorder = self.events.recorder
-        if not isinstance(recorder, HistoryReader):  # a recorder without the bulk queries: one load each
+        if not isinstance(recorder, HistoryReader):  # a recorder without the bulk read: one load each
             yield from (rec for rid in record_ids if (rec := self.load(rid, tenant=tenant, model=model)))
             return
-        for start in range(0, len(record_ids), LOAD_PART):
-            for rid, snapshot, events in self._histories(*self._read(recorder, record_ids[start:start + LOAD_PART])):
+        parts = (record_ids[start:start + LOAD_PART] for start in range(0, len(record_ids), LOAD_PART))
+        for snapshots, stored_events in recorder.read_histories(parts):
+            for rid, snapshot, events in self._histories(snapshots, stored_events):
                 record = self._rebuilt(rid, snapshot, events)
                 if record is not None and record.tenant == tenant and record.model == model:
                     yield record
 
-    def _histories(self, snapshots: dict[UUID, Any],
+    def _histories(self, stored_snapshots: list[StoredEvent],
                    stored_events: list[StoredEvent]) -> Iterator[tuple[UUID, Any, list[Any]]]:
         """(id, latest snapshot, events since) of each record, its events decoded when it comes up."""
         decode = self.events.mapper.to_domain_event
+        snapshots = {s.originator_id: s for s in map(decode, stored_snapshots)}
         for _, stored in groupby(stored_events, key=attrgetter("originator_id")):
             events = [decode(each) for each in stored]
             rid = events[0].originator_id
@@ -87,24 +89,20 @@ class RecordLoader:
         for rid, snapshot in snapshots.items():  # a snapshot and no events: the snapshot's own event is gone
             yield rid, snapshot, []
 
-    def _read(self, recorder: HistoryReader,
-              record_ids: Sequence[UUID]) -> tuple[dict[UUID, Any], list[StoredEvent]]:
-        """Each record's latest snapshot (None: none to start from) and its stored events since."""
-        found = {s.originator_id: s for s in map(self.events.mapper.to_domain_event,
-                                                   recorder.select_latest_snapshots(record_ids))
-                 if not is_shredded(s)}
-        snapshots = {rid: found.get(rid) for rid in record_ids}
-        since = {rid: 1 if snapshot is None else snapshot.originator_version for rid, snapshot in snapshots.items()}
-        return snapshots, recorder.select_histories(since)
-
     def _rebuilt(self, record_id: UUID, snapshot: Any, events: list[Any]) -> Record | None:
-        if snapshot is None:
-            return replay(None, events, self.digest) if events else None
-        if events and events[0].originator_version == snapshot.originator_version and getattr(
-                events[0], "state_digest", None) is not None:
-            with suppress(DigestUnavailable):
-                return replay(snapshot.mutate(None), events[1:], self.digest, snapshot_event=events[0])
-        return self.load(record_id)  # a snapshot of a record written before digests: replayed whole
+        """The record from its latest snapshot (or first event) and the events since; one ``load`` when they
+        do not fit (a snapshot taken between the two reads) or the snapshot cannot be used (a purged
+        record's, one written before digests)."""
+        if not events:
+            return None if snapshot is None else self.load(record_id)  # the snapshot's own event is gone
+        first = events[0]
+        if snapshot is None and first.originator_version == 1:
+            return replay(None, events, self.digest)
+        if (snapshot is not None and first.originator_version == snapshot.originator_version
+                and not is_shredded(snapshot) and getattr(first, "state_digest", None) is not None):
+            with suppress(DigestUnavailable):  # purged as it was read: loaded whole below
+                return replay(snapshot.mutate(None), events[1:], self.digest, snapshot_event=first)
+        return self.load(record_id)
 
     def history(self, record_id: UUID) -> Iterator[tuple[Record.Event, Record]]:
         """Every event of the record with the record as it left it (one object, advanced in place: read it

@@ -1,17 +1,18 @@
 """What the application needs from the layers above it, stated here so it depends on nothing above.
 
 ``HistoryReader`` is the bulk read a recorder may offer (Writ's recorders in
-``infrastructure.persistence`` do): many records' latest snapshots and events
-in two queries. ``Matcher`` finds the records a bulk update is about, by the
-query language of the views (``projections.matching`` implements it over the
-current-rows views; ``entrypoints.bootstrap`` wires it in). The application
+``infrastructure.persistence`` and ``infrastructure.postgres_recorder`` do):
+many records' latest snapshots and the events since, a part at a time.
+``Matcher`` finds the records a bulk update is about, by the query language of
+the views (``projections.matching`` implements it over the current-rows views;
+``entrypoints.bootstrap`` wires it in). The application
 re-checks every record it finds against its current state: a lagging view
 only proposes, it never decides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
@@ -19,12 +20,18 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.principal import Principal
 
+Part = tuple[list[StoredEvent], list[StoredEvent]]
+"""One part's stored snapshots and events: see ``HistoryReader.read_histories``."""
+
 
 @runtime_checkable
 class HistoryReader(Protocol):
-    def select_latest_snapshots(self, originator_ids: Collection[UUID]) -> list[StoredEvent]: ...
-
-    def select_histories(self, since: Mapping[UUID, int]) -> list[StoredEvent]: ...
+    def read_histories(self, parts: Iterable[Sequence[UUID]]) -> Iterator[Part]:
+        """For each part of record ids, in order: the latest snapshot of each record that has one, and each
+        record's events from that snapshot's version on (from its first event without one), ordered by record
+        and version; the part's data keys are read again first. A reader may send the next part's queries
+        before handing a part over, so the database works while the caller checks it."""
+        ...
 
 
 class Matcher(Protocol):

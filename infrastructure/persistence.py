@@ -16,7 +16,7 @@ PostgreSQL driver.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -27,6 +27,7 @@ from eventsourcing.persistence import Mapper, StoredEvent, Transcoder, Transcodi
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic
 
+from application.ports import Part
 from domain.errors import ChainBrokenError
 from domain.record import Record
 from infrastructure.checkpoints import COLUMNS as CHECKPOINT_COLUMNS
@@ -172,7 +173,8 @@ class LogQueries(ABC):
 
 
 class Histories(ABC):
-    """Many records' histories in two queries (a bulk update loads thousands of records at once)."""
+    """Many records' histories a part at a time (a bulk update loads thousands of records at once): see
+    ``application.ports.HistoryReader``."""
 
     @property
     def snapshots_table_name(self) -> str:
@@ -180,13 +182,8 @@ class Histories(ABC):
         return events.removesuffix("_events") + "_snapshots"
 
     @abstractmethod
-    def select_latest_snapshots(self, originator_ids: Collection[UUID]) -> list[StoredEvent]:
-        """The latest snapshot of each record that has one (and the keys of every record asked for, read in one
-        query before anything of theirs is opened)."""
-
-    @abstractmethod
-    def select_histories(self, since: Mapping[UUID, int]) -> list[StoredEvent]:
-        """Each record's events from version ``since[id]`` on, ordered by record and version."""
+    def read_histories(self, parts: Iterable[Sequence[UUID]]) -> Iterator[Part]:
+        """For each part: its latest snapshots, and its events from each one's version on (from 1 without)."""
 
 
 class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, Histories):
@@ -241,26 +238,25 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
             cursor.execute(statement, (self.PURGED_TOPIC, ids.decode()))
             return {UUID(row[0]) for row in cursor.fetchall()}
 
-    def select_latest_snapshots(self, originator_ids: Collection[UUID]) -> list[StoredEvent]:
-        if self.vault is not None:  # every record asked for: their keys in one query, before anything is opened
-            self.vault.prefetch(originator_ids)
-        statement = (
+    def read_histories(self, parts: Iterable[Sequence[UUID]]) -> Iterator[Part]:
+        """One part after the other: its keys, its latest snapshots, its events since (two queries)."""
+        snapshots = (
             f"SELECT originator_id, originator_version, topic, state FROM {self.snapshots_table_name} AS s "  # noqa: S608
             "WHERE originator_id IN (SELECT value FROM json_each(?)) AND originator_version = "
             f"(SELECT MAX(originator_version) FROM {self.snapshots_table_name} AS m "
             "WHERE m.originator_id = s.originator_id)"
         )
-        ids = orjson.dumps([record_id.hex for record_id in originator_ids]).decode()
-        return self._stored(statement, (ids,))
-
-    def select_histories(self, since: Mapping[UUID, int]) -> list[StoredEvent]:
-        statement = (
-            f"SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {self.events_table_name} AS e "  # noqa: S608
-            "JOIN json_each(?) AS w ON e.originator_id = json_extract(w.value, '$[0]') "
-            "AND e.originator_version >= json_extract(w.value, '$[1]') ORDER BY e.originator_id, e.originator_version"
+        since = (
+            f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} AS e "  # noqa: S608
+            "WHERE originator_id IN (SELECT value FROM json_each(?)) AND originator_version >= COALESCE("
+            f"(SELECT MAX(originator_version) FROM {self.snapshots_table_name} AS m "
+            "WHERE m.originator_id = e.originator_id), 1) ORDER BY originator_id, originator_version"
         )
-        pairs = orjson.dumps([[record_id.hex, version] for record_id, version in since.items()]).decode()
-        return self._stored(statement, (pairs,))
+        for part in parts:
+            if self.vault is not None:  # the part's keys in one query, before anything of theirs is opened
+                self.vault.prefetch(part)
+            ids = orjson.dumps([record_id.hex for record_id in part]).decode()
+            yield self._stored(snapshots, (ids,)), self._stored(since, (ids,))
 
     def _stored(self, statement: str, params: tuple[Any, ...]) -> list[StoredEvent]:
         with self.datastore.transaction(commit=False) as cursor:

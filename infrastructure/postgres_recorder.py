@@ -18,9 +18,9 @@ module: importing it loads psycopg, which a SQLite deployment never needs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg.errors
@@ -29,10 +29,11 @@ from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.persistence import OperationalError as ESOperationalError
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
-from psycopg import Connection
+from psycopg import Connection, Cursor, Pipeline
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
+from application.ports import Part
 from infrastructure.append_only import postgres_guards
 from infrastructure.checkpoints import COLUMNS as CHECKPOINT_COLUMNS
 from infrastructure.checkpoints import TABLE as CHECKPOINTS
@@ -47,6 +48,7 @@ from infrastructure.key_table import (
 )
 from infrastructure.log_chain import CHAIN, MANIFEST, POSTGRES_SAVE, POSTGRES_TABLES
 from infrastructure.persistence import Histories, LogQueries, PositionLookup
+from infrastructure.sql import POSTGRES
 from infrastructure.vault import LINKS, Vault
 from infrastructure.vault import TABLE as KEYS
 
@@ -250,28 +252,51 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             cursor.execute(statement, (self.PURGED_TOPIC, list(record_ids)), prepare=True)
             return {UUID(str(row["originator_id"])) for row in cursor.fetchall()}
 
-    def select_latest_snapshots(self, originator_ids: Collection[UUID]) -> list[StoredEvent]:
-        if self.vault is not None:  # every record asked for: their keys in one query, before anything is opened
-            self.vault.prefetch(originator_ids)
-        statement = SQL(
+    def read_histories(self, parts: Iterable[Sequence[UUID]]) -> Iterator[Part]:
+        """Each part's keys, latest snapshots and events since: three queries sent together (pipeline mode),
+        the next part's sent as soon as this part's rows are in and before it is handed over, so the server
+        finds them while the caller checks this part. The save's stall (see the class) cannot happen here:
+        rows are only awaited after a flush of everything sent, and each part's Sync goes out alone, once
+        its rows are in."""
+        with self.datastore.get_connection() as conn, conn.pipeline() as pipeline:
+            waiting: _SentPart | None = None
+            for part in parts:
+                ready = None if waiting is None else self._received(waiting, pipeline)
+                waiting = self._sent(conn, list(part))
+                if ready is not None:
+                    yield ready
+            if waiting is not None:
+                yield self._received(waiting, pipeline)
+
+    def _sent(self, conn: Connection[Any], ids: list[UUID]) -> _SentPart:
+        keys = [] if self.vault is None else [_sending(conn, statement.render(POSTGRES).encode(), params)
+                                              for statement, params in self.vault.key_queries(ids)]
+        return _SentPart(ids, keys, _sending(conn, self._latest_snapshots, (ids,)),
+                         _sending(conn, self._events_since, (ids,)))
+
+    def _received(self, sent: _SentPart, pipeline: Pipeline) -> Part:
+        if self.vault is not None:  # the part's keys re-read before anything of theirs is opened
+            self.vault.refresh(sent.ids, [row for cursor in sent.keys for row in _rows(cursor)])
+        part = ([StoredEvent(*row) for row in _rows(sent.snapshots)], [StoredEvent(*row) for row in _rows(sent.events)])
+        pipeline.sync()  # ends the part's implicit transaction
+        return part
+
+    @property
+    def _latest_snapshots(self) -> Composed:
+        return SQL(
             "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state FROM {schema}.{table} "
             "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version DESC"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.snapshots_table_name))
-        return self._stored(statement, (list(originator_ids),))
 
-    def select_histories(self, since: Mapping[UUID, int]) -> list[StoredEvent]:
-        statement = SQL(
-            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {schema}.{table} AS e "
-            "JOIN unnest(%b::uuid[], %b::int[]) AS w(id, v) ON e.originator_id = w.id AND e.originator_version >= w.v "
+    @property
+    def _events_since(self) -> Composed:
+        return SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM unnest(%b::uuid[]) AS w(id) "
+            "JOIN {schema}.{table} AS e ON e.originator_id = w.id AND e.originator_version >= COALESCE("
+            "(SELECT max(s.originator_version) FROM {schema}.{snapshots} AS s WHERE s.originator_id = w.id), 1) "
             "ORDER BY e.originator_id, e.originator_version"
-        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
-        return self._stored(statement, (list(since), list(since.values())))
-
-    def _stored(self, statement: Composed, params: tuple[Any, ...]) -> list[StoredEvent]:
-        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as cursor:
-            cursor.execute(statement, params)
-            return [StoredEvent(originator_id=row[0], originator_version=row[1], topic=row[2], state=row[3])
-                    for row in cursor.fetchall()]
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name),
+                 snapshots=Identifier(self.snapshots_table_name))
 
     def last_position(self, topics: Sequence[str]) -> int:
         statement = SQL(
@@ -290,3 +315,22 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             cursor.execute(statement, (position, list(topics)))
             row = cursor.fetchone()
         return 0 if row is None else int(row["n"])
+
+
+class _SentPart(NamedTuple):
+    ids: list[UUID]
+    keys: list[Cursor[tuple[Any, ...]]]
+    snapshots: Cursor[tuple[Any, ...]]
+    events: Cursor[tuple[Any, ...]]
+
+
+def _sending(conn: Connection[Any], statement: bytes | Composed, params: Sequence[Any]) -> Cursor[tuple[Any, ...]]:
+    """A cursor whose statement is sent (in pipeline mode: its rows are read later)."""
+    cursor = conn.cursor(row_factory=tuple_row, binary=True)
+    cursor.execute(statement, params)
+    return cursor
+
+
+def _rows(cursor: Cursor[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    with cursor:
+        return cursor.fetchall()

@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.chain import DigestUnavailable
 from infrastructure.master_keys import KEY_BYTES, MasterKeys
-from infrastructure.sql import SQL, P
+from infrastructure.sql import SQL, Composable, P
 
 if TYPE_CHECKING:
     from infrastructure.backend import Backend
@@ -133,9 +133,21 @@ class Vault:
     def prefetch(self, owners: Iterable[UUID]) -> None:
         """Re-read these owners' keys (a worker's batch): destroyed ones leave the cache."""
         wanted = list({owner.int: owner for owner in owners}.values())
-        found = self._fetch(wanted)
+        self.refresh(wanted, self._rows(wanted))
+
+    def key_queries(self, owners: Sequence[UUID]) -> list[tuple[Composable, list[Any]]]:
+        """The statements (with their parameters) that read these owners' live keys: for a recorder that sends
+        them along with its own queries, then hands their rows to ``refresh``."""
+        return [(SQL("SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND {}")
+                 .format(self.backend.table(TABLE), condition), params)
+                for start in range(0, len(owners), CHUNK)
+                for condition, params in [self.backend.among_ids("id", list(owners[start:start + CHUNK]))]]
+
+    def refresh(self, owners: Iterable[UUID], rows: Iterable[tuple[Any, ...]]) -> None:
+        """``prefetch`` with the rows ``key_queries`` read: the owners' live keys cached, destroyed ones gone."""
+        found = self._unwrapped(rows)
         with self._lock:
-            for owner in wanted:
+            for owner in owners:
                 if owner.int not in found and owner.int not in self._pending:
                     self._keys.pop(owner.int, None)
 
@@ -200,21 +212,23 @@ class Vault:
 
     def _fetch(self, owners: list[UUID]) -> dict[int, DataKey]:
         """Live keys of ``owners`` from the table, unwrapped (reusing cached ones whose bytes did not change)."""
+        return self._unwrapped(self._rows(owners))
+
+    def _rows(self, owners: list[UUID]) -> list[tuple[Any, ...]]:
+        return [row for statement, params in self.key_queries(owners) for row in self._query(statement, params)]
+
+    def _unwrapped(self, rows: Iterable[tuple[Any, ...]]) -> dict[int, DataKey]:
         found: dict[int, DataKey] = {}
         unwrapped: list[DataKey] = []
         keys = self._keys
-        for start in range(0, len(owners), CHUNK):
-            condition, params = self.backend.among_ids("id", owners[start:start + CHUNK])
-            rows = self._query(SQL("SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND {}")
-                               .format(self.backend.table(TABLE), condition), params)
-            for raw_id, stored, master_id in rows:
-                owner = raw_id if isinstance(raw_id, UUID) else UUID(raw_id)
-                cached = keys.get(owner.int)
-                if cached is None or cached.wrapped != stored:
-                    wrapped = bytes(stored)
-                    cached = _data_key(owner, self.masters.unwrap(owner, wrapped, master_id), wrapped, master_id)
-                    unwrapped.append(cached)
-                found[owner.int] = cached
+        for raw_id, stored, master_id in rows:
+            owner = raw_id if isinstance(raw_id, UUID) else UUID(raw_id)
+            cached = keys.get(owner.int)
+            if cached is None or cached.wrapped != stored:
+                wrapped = bytes(stored)
+                cached = _data_key(owner, self.masters.unwrap(owner, wrapped, master_id), wrapped, master_id)
+                unwrapped.append(cached)
+            found[owner.int] = cached
         with self._lock:  # a key read again unchanged is cached already
             for key in unwrapped:
                 self._remember(key)

@@ -136,6 +136,54 @@ def test_candidates_proposed_in_any_order_are_saved_in_id_order(runtime: Runtime
     saved = writ.recorder.select_notifications(start=None, limit=100, topics=[Record.Patched.TOPIC])
     assert done.ids == ids == [str(n.originator_id) for n in saved]
 
+def test_a_snapshot_taken_between_the_reads_of_a_part_is_loaded_whole(runtime: Runtime,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part's snapshots are read before its events, which start at each record's latest snapshot: a snapshot
+    saved between the two reads leaves events that do not start where the snapshots read say. Such a record
+    is loaded on its own, not refused as a broken chain (simulated: the part's snapshots read as none)."""
+    writ = runtime.writ
+    writ.snapshotting_intervals = {**writ.snapshotting_intervals, Record: 2}  # type: ignore[misc]
+    ids = sorted(orders(writ, MANAGER, ["placed"] * 3))
+    writ.patch(MANAGER, "Order", ids[1], {"quantity": 5})  # at version 2: snapshotted
+    runtime.catch_up()
+    read = writ.recorder.read_histories  # type: ignore[attr-defined]
+    seen: list[list[int]] = []
+
+    def snapshots_missed(parts: Any) -> Iterator[Any]:
+        for _, events in read(parts):
+            seen.append([event.originator_version for event in events])
+            yield [], events
+
+    monkeypatch.setattr(writ.recorder, "read_histories", snapshots_missed)
+    done = writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "whole"})
+    assert seen == [[1, 2, 1]]  # ids[1]'s events start at its snapshot's version
+    assert (done.updated_count, done.ids) == (3, ids)
+    assert [(r["note"], r["quantity"], r["_version"]) for r in (writ.get(MANAGER, "Order", rid) for rid in ids)] \
+        == [("whole", 1, 2), ("whole", 5, 3), ("whole", 1, 2)]
+
+
+def test_a_record_purged_by_another_process_is_read_with_its_key_gone(catalog: Catalog, database_url: str) -> None:
+    """A bulk reads its candidates' keys again with them: a record another process purged (its key destroyed
+    there, still cached here, its snapshot shredded) is read as purged, its data withheld, and left alone."""
+    with Runtime(catalog, database_url) as here, Runtime(catalog, database_url) as there:
+        writ = here.writ
+        writ.snapshotting_intervals = {**writ.snapshotting_intervals, Record: 2}  # type: ignore[misc]
+        gone, kept = orders(writ, MANAGER, ["placed", "placed"])
+        writ.patch(MANAGER, "Order", gone, {"quantity": 5})  # at version 2: snapshotted
+        assert writ.get(MANAGER, "Order", gone)["quantity"] == 5  # its key cached here
+        there.writ.purge(MANAGER, "Order", gone)
+
+        class LaggingView:
+            def matching_ids(self, *_: Any, most: int) -> list[UUID]:
+                return [UUID(gone), UUID(kept)]
+
+        writ.matcher = LaggingView()
+        done = writ.bulk_update(MANAGER, "Order", [], {"note": "after purge"})
+        assert (done.updated_count, done.ids) == (1, [kept])
+        (purged,) = [r for r in writ.loader.each([UUID(gone)], tenant="acme", model="Order")]
+        assert (purged.state, purged.data, purged.version) == ("purged", {}, 3)
+
+
 def test_more_matches_than_max_affected_write_nothing(runtime: Runtime) -> None:
     writ = runtime.writ
     orders(writ, MANAGER, ["placed"] * 41)
@@ -311,8 +359,16 @@ def test_records_are_loaded_part_by_part_each_checked(runtime: Runtime, catalog:
     runtime.catch_up()
     with Runtime(catalog, database_url) as cold:
         cold.catch_up()
+        alone: list[UUID] = []
+        load = cold.writ.loader.load
+
+        def counted(record_id: UUID, **options: Any) -> Record | None:
+            alone.append(record_id)
+            return load(record_id, **options)
+
+        cold.writ.loader.load = counted  # type: ignore[method-assign]
         done = cold.writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "parts"})
-    assert (done.updated_count, done.ids) == (10, ids)
+    assert (done.updated_count, done.ids, alone) == (10, ids, [])  # none loaded on its own: each from its part
     rows = [writ.get(MANAGER, "Order", rid) for rid in ids]
     assert [(r["note"], r["_version"]) for r in rows] == [("parts", 3 if n % 3 == 0 else 2) for n in range(10)]
 
