@@ -180,7 +180,7 @@ def test_a_record_purged_by_another_process_is_read_with_its_key_gone(catalog: C
         writ.matcher = LaggingView()
         done = writ.bulk_update(MANAGER, "Order", [], {"note": "after purge"})
         assert (done.updated_count, done.ids) == (1, [kept])
-        (purged,) = [r for r in writ.loader.each([UUID(gone)], tenant="acme", model="Order")]
+        (purged,) = list(writ.loader.each([UUID(gone)], tenant="acme", model="Order"))
         assert (purged.state, purged.data, purged.version) == ("purged", {}, 3)
 
 
