@@ -18,7 +18,7 @@ from application.service import Writ
 from domain.catalog import Catalog
 from domain.errors import WritError
 from domain.principal import Principal
-from domain.record import Record
+from domain.record import Record, is_shredded
 from entrypoints.bootstrap import Runtime
 from tests.application.test_tampering import RawStore
 from tests.catalogs import principal
@@ -164,7 +164,8 @@ def test_a_snapshot_taken_between_the_reads_of_a_part_is_loaded_whole(runtime: R
 
 def test_a_record_purged_by_another_process_is_read_with_its_key_gone(catalog: Catalog, database_url: str) -> None:
     """A bulk reads its candidates' keys again with them: a record another process purged (its key destroyed
-    there, still cached here, its snapshot shredded) is read as purged, its data withheld, and left alone."""
+    there, still cached here, its snapshot shredded) is read as purged and left alone, and its key is no longer
+    used here."""
     with Runtime(catalog, database_url) as here, Runtime(catalog, database_url) as there:
         writ = here.writ
         writ.snapshotting_intervals = {**writ.snapshotting_intervals, Record: 2}  # type: ignore[misc]
@@ -181,7 +182,9 @@ def test_a_record_purged_by_another_process_is_read_with_its_key_gone(catalog: C
         done = writ.bulk_update(MANAGER, "Order", [], {"note": "after purge"})
         assert (done.updated_count, done.ids) == (1, [kept])
         (purged,) = list(writ.loader.each([UUID(gone)], tenant="acme", model="Order"))
-        assert (purged.state, purged.data, purged.version) == ("purged", {}, 3)
+        assert (purged.state, purged.version) == ("purged", 3)
+        created, patched, _ = (event for event, _ in writ.loader.history(UUID(gone)))
+        assert is_shredded(created) and is_shredded(patched)  # the key that was cached here is dropped
 
 
 def test_more_matches_than_max_affected_write_nothing(runtime: Runtime) -> None:
@@ -355,7 +358,8 @@ def test_records_are_loaded_part_by_part_each_checked(runtime: Runtime, catalog:
     writ.snapshotting_intervals = {**writ.snapshotting_intervals, Record: 2}  # type: ignore[misc]
     ids = sorted(orders(writ, MANAGER, ["placed"] * 10))
     for rid in ids[::3]:
-        writ.patch(MANAGER, "Order", rid, {"quantity": 2})  # at version 2: snapshotted
+        for quantity in (2, 3, 4):
+            writ.patch(MANAGER, "Order", rid, {"quantity": quantity})  # snapshotted at versions 2 and 4
     runtime.catch_up()
     with Runtime(catalog, database_url) as cold:
         cold.catch_up()
@@ -370,7 +374,7 @@ def test_records_are_loaded_part_by_part_each_checked(runtime: Runtime, catalog:
         done = cold.writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "parts"})
     assert (done.updated_count, done.ids, alone) == (10, ids, [])  # none loaded on its own: each from its part
     rows = [writ.get(MANAGER, "Order", rid) for rid in ids]
-    assert [(r["note"], r["_version"]) for r in rows] == [("parts", 3 if n % 3 == 0 else 2) for n in range(10)]
+    assert [(r["note"], r["_version"]) for r in rows] == [("parts", 5 if n % 3 == 0 else 2) for n in range(10)]
 
     def edit_note(body: dict[str, Any]) -> None:
         body["changes"]["note"] = "edited"
