@@ -10,11 +10,15 @@ recorded, and every later event must link to the one before. A snapshot of a
 record written before digests existed is not trusted: such a record is replayed
 from its first event. ``events`` streams a record's history in pages, checked
 the same way, in bounded memory. ``each`` loads many records (a bulk update's
-candidates) ``LOAD_PART`` at a time, three queries a part, and hands each
-record over as soon as it is rebuilt, so the caller decides it while its data
-is still in the CPU's cache. (Reading the next part in a helper thread while
-this one is checked gained nothing measurable: the reader waits for the
-interpreter lock the checking holds.)
+candidates) ``LOAD_PART`` at a time through the recorder's ``read_histories``
+(each part's keys, latest snapshots and the events from each snapshot's version
+on, as the database finds them; on PostgreSQL in one round trip, the next part
+asked for before this one is handed over), and hands each record over as soon
+as it is rebuilt, so the caller decides it while its data is still in the CPU's
+cache. A record whose snapshot and events do not fit (a snapshot saved between
+the two reads) is loaded on its own. (Reading the next part in a helper thread
+instead gained nothing measurable: the reader waits for the interpreter lock
+the checking holds.)
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
    their snapshot (every 20 events), whose loads replay and check them.
 2. Times ONE ``bulk_update`` that patches every one of them: the views query,
    loading every record (its key, latest snapshot and events since: three
-   queries per 2,000 records), checking its hash chain, deciding it
+   queries per 2,000 records, sent together, the next 2,000's sent before
+   these are checked), checking its hash chain, deciding it
    under the ``bulk_update`` policy, one ``Patched`` event each with its
    digests and hash, and one atomic save of all N events (one transaction,
    inserted 1,000 at a time while the next 1,000 are encoded).

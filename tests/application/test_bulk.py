@@ -136,6 +136,29 @@ def test_candidates_proposed_in_any_order_are_saved_in_id_order(runtime: Runtime
     saved = writ.recorder.select_notifications(start=None, limit=100, topics=[Record.Patched.TOPIC])
     assert done.ids == ids == [str(n.originator_id) for n in saved]
 
+def test_on_postgresql_the_next_part_is_asked_for_before_this_one_is_handed_over(runtime: Runtime,
+                                                                                  database_url: str) -> None:
+    """The reader of a bulk's parts: on PostgreSQL it sends the next part's queries (its keys asked for first)
+    before it hands a part over, so the database works while the part is checked; SQLite reads each part
+    when it is wanted. Every part comes whole, in order, either way."""
+    writ = runtime.writ
+    ids = sorted(UUID(rid) for rid in orders(writ, MANAGER, ["placed"] * 6))
+    asked: list[int] = []
+    vault = writ.recorder.vault  # type: ignore[attr-defined]
+    key_queries = vault.key_queries
+
+    def counted(owners: Sequence[UUID]) -> Any:
+        asked.append(len(owners))
+        return key_queries(owners)
+
+    vault.key_queries = counted
+    handed = []
+    for _, events in writ.recorder.read_histories([ids[0:2], ids[2:4], ids[4:6]]):  # type: ignore[attr-defined]
+        handed.append(([e.originator_id for e in events], len(asked)))
+    ahead = database_url.startswith("postgresql")
+    assert handed == [(ids[0:2], 2 if ahead else 1), (ids[2:4], 3 if ahead else 2), (ids[4:6], 3)]
+
+
 def test_a_snapshot_taken_between_the_reads_of_a_part_is_loaded_whole(runtime: Runtime,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """A part's snapshots are read before its events, which start at each record's latest snapshot: a snapshot

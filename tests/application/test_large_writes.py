@@ -1,4 +1,5 @@
-"""No write may hang: a save of about ten megabytes completes, and the next writer is not kept waiting.
+"""No write may hang: a save of about ten megabytes completes, and the next writer is not kept waiting; a bulk
+reading as much completes.
 
 On PostgreSQL the library's pipelined insert could leave part of a large message unsent and wait for a
 reply forever, holding the events table's EXCLUSIVE lock (from about 6 MB); Writ saves with one
@@ -18,9 +19,11 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
+from application import loading
 from application.encoding import Encoded
 from application.service import Writ
 from domain.catalog import Catalog
+from entrypoints.bootstrap import Runtime
 from infrastructure.config import ConfigurationError
 from infrastructure.postgres_recorder import PART
 from infrastructure.settings import open_writ
@@ -30,6 +33,7 @@ from tests.integration.test_verify import verify
 from tests.support import wait_until, writ_command
 
 CLERK = principal()
+MANAGER = principal("maria", "acme", "manager")
 
 
 def test_a_ten_megabyte_save_completes_and_frees_the_table(writ: Writ) -> None:
@@ -43,6 +47,26 @@ def test_a_ten_megabyte_save_completes_and_frees_the_table(writ: Writ) -> None:
     assert writ.get(CLERK, "Order", done[0][-1].id)["note"].startswith("19x")
     after = writ.create(CLERK, "Order", {"sku": "AFTER", "total": "1"})
     assert after.position and after.position > done[0][-1].position
+
+
+def test_a_bulk_reading_megabytes_a_part_completes(catalog: Catalog, database_url: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bulk reads its candidates a part at a time (on PostgreSQL pipelined: the next part is asked for before
+    this one is checked); parts of megabytes each come back whole, and no reply is waited for forever."""
+    monkeypatch.setattr(loading, "LOAD_PART", 5)
+    with Runtime(catalog, database_url) as runtime:
+        writ = runtime.writ
+        rows = [{"sku": f"BIG-{n}", "total": "1", "note": f"{n}" + "x" * 250_000, "tags": ["y" * 80_000] * 3}
+                for n in range(20)]
+        ids = sorted(r.id for r in writ.create_many(MANAGER, "Order", rows))
+        runtime.catch_up()
+        done: list[Any] = []
+        thread = threading.Thread(target=lambda: done.append(writ.bulk_update(MANAGER, "Order", [], {"quantity": 7})),
+                                  daemon=True)
+        thread.start()
+        wait_until(lambda: bool(done), 120, "a bulk over 10 MB of records to finish")
+        assert (done[0].updated_count, done[0].ids) == (20, ids)
+        assert [writ.get(MANAGER, "Order", rid)["quantity"] for rid in ids] == [7] * 20
 
 
 def test_a_save_of_several_parts_lands_whole_in_order_and_chained(writ: Writ, database_url: str,
