@@ -74,7 +74,8 @@ class ApprovalsMixin:
     loader: RecordLoader
     remember_counters: Callable[..., None]
     decide_bulk: Callable[..., list[Any]]
-    apply_bulk: Callable[..., BulkResult]
+    bulk_patch: Callable[..., tuple[BulkResult, Any]]
+    save_bulk: Callable[..., list[Any]]
     record_refusal: Callable[..., None]
 
     def park(self, principal: Principal, commands: list[AnyCommand], verdicts: list[Any],
@@ -209,9 +210,9 @@ class ApprovalsMixin:
             self.save(request, self.failed_decision(approver, request, error, now))
             raise
         approval = {"id": str(request.id), "approvers": list(request.approvers)}
-        result = self.apply_bulk(requester, body["model"], decided, None, now, approval)
+        result, patch = self.bulk_patch(requester, body["model"], decided, None, now, approval)
         request.executed([result.to_dict()], now)
-        recordings = self.save(request, *(record for record, _ in decided))
+        recordings = self.save_bulk(decided, patch, [request])
         position = max((r.notification.id for r in recordings if r.notification is not None), default=None)
         return _result(request, bulk=result.model_copy(update={"position": position}))
 

@@ -23,8 +23,10 @@ A write that saves one of the candidates while the bulk decides makes the
 bulk's save fail whole: the same candidates are then loaded and decided
 again, up to ``BULK_ATTEMPTS`` times, before the bulk fails ``VERSION_CONFLICT``.
 From the views' query to the save the cyclic collector is paused (``collector``),
-each candidate is decided as soon as it is loaded (``RecordLoader.each``), and
-one ``Decider`` decides them all (what does not depend on the record, once).
+each candidate is decided as soon as it is loaded (``RecordLoader.each``),
+one ``Decider`` decides them all (what does not depend on the record, once),
+and each record is patched when the save reads its event (``save_bulk``): on
+PostgreSQL, while the database inserts the part before.
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 import orjson
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from application import collector
 from application.door import Subject, key_arg, principal_arg, sequence_arg
+from application.encoding import MadeOnRead
 from application.parking import fingerprint as approval_fingerprint
 from application.parking import requester_of
 from application.ports import Matcher
@@ -77,6 +81,8 @@ if TYPE_CHECKING:
     from domain.catalog import Catalog, ModelSpec
     from domain.decision import Decision
 
+Patcher = Callable[[tuple[Record, Verdict]], Any]
+"""Patches one decided record and returns its event (``BulkMixin.bulk_patch``)."""
 SAMPLE = 5
 """Records shown in a parked bulk's preview."""
 BULK_ATTEMPTS = 3
@@ -93,6 +99,7 @@ class BulkMixin:
     matcher: Matcher | None
     clock: Callable[[], datetime]
     save: Callable[..., list[Recording[UUID]]]
+    save_made: Callable[..., list[Recording[UUID]]]
     digest: Any
     parked_decision: Callable[..., Decision]
     record_refusal: Callable[..., None]
@@ -197,21 +204,35 @@ class BulkMixin:
 
     def _run_bulk(self, who: Principal, model: str, decided: list[tuple[Record, Verdict]], key: str | None,
                   fingerprint: str, now: datetime) -> BulkResult:
-        result = self.apply_bulk(who, model, decided, key, now)
-        claim = self._bulk_claim(who, key, fingerprint, result, now)
-        recordings = self.save(*(record for record, _ in decided), *claim)
+        result, patch = self.bulk_patch(who, model, decided, key, now)
+        recordings = self.save_bulk(decided, patch, self._bulk_claim(who, key, fingerprint, result, now))
         return result.model_copy(update={"position": _last_position(recordings)})
 
-    def apply_bulk(self, who: Principal, model: str, decided: list[tuple[Record, Verdict]], key: str | None,
-                   now: datetime, approval: dict[str, Any] | None = None) -> BulkResult:
-        """Patch every decided record (in memory; the caller saves them), one decision and correlation id."""
+    def bulk_patch(self, who: Principal, model: str, decided: list[tuple[Record, Verdict]], key: str | None,
+                   now: datetime, approval: dict[str, Any] | None = None) -> tuple[BulkResult, Patcher]:
+        """The bulk's result, and what patches one decided record (in memory) under its one decision and
+        correlation id, returning the record's event."""
         decision_id, correlation = str(uuid4()), who.correlation_id or str(uuid4())
         meta = _bulk_meta(who, model, decided, decision_id, correlation, self.catalog.version, key, approval)
-        for record, verdict in decided:
-            record.patch(verdict.payload, meta, now, self.digest)
+        digest = self.digest
+
+        def patch(decision: tuple[Record, Verdict]) -> Any:
+            record = decision[0]
+            record.patch(decision[1].payload, meta, now, digest)
+            (event,) = record.collect_events()
+            return event
+
         return BulkResult(status="executed", model=model, updated_count=len(decided),
                           ids=[id_text(r.id) for r, _ in decided], decision_id=decision_id,
-                          correlation_id=correlation)
+                          correlation_id=correlation), patch
+
+    def save_bulk(self, decided: list[tuple[Record, Verdict]], patch: Patcher,
+                  first: Sequence[Aggregate]) -> list[Recording[UUID]]:
+        """One atomic save of ``first`` (their events first) and every decided record's patch, each record
+        patched when the recorder reads its event: on PostgreSQL, while the database inserts the part before."""
+        records = [record for record, _ in decided]
+        events = MadeOnRead(decided, patch, ready=[event for each in first for event in each.collect_events()])
+        return self.save_made(events, [*first, *records])
 
     def decide_bulk(self, who: Principal, model: str, records: Iterable[Record], changes: dict[str, Any],
                     now: datetime) -> list[tuple[Record, Verdict]]:

@@ -38,7 +38,7 @@ from application.door import (
     record_id_arg,
     rows_arg,
 )
-from application.encoding import EncodingEventStore
+from application.encoding import EncodingEventStore, MadeOnRead
 from application.loading import RecordLoader
 from application.ports import Matcher
 from application.queries import QueriesMixin
@@ -254,6 +254,16 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
             elif obj is not None:
                 processing.collect_events(obj)
         processing.saved_kwargs.update(kwargs)
+        return self._saved(processing)
+
+    def save_made(self, events: MadeOnRead[Any, Any], aggregates: Sequence[Aggregate]) -> list[Recording[UUID]]:
+        """A save of ``events``, made as the recorder reads them (``application.encoding``), by ``aggregates``."""
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        processing.events = events  # type: ignore[assignment]  # read as a sequence only
+        processing.aggregates.update((aggregate.id, aggregate) for aggregate in aggregates)
+        return self._saved(processing)
+
+    def _saved(self, processing: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         recordings = self._record(processing)
         self._snapshot_saved(processing)
         self._notify(recordings)

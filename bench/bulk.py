@@ -10,7 +10,7 @@
    these are checked), checking its hash chain, deciding it
    under the ``bulk_update`` policy, one ``Patched`` event each with its
    digests and hash, and one atomic save of all N events (one transaction,
-   inserted 1,000 at a time while the next 1,000 are encoded).
+   inserted 1,000 at a time while the next 1,000 are patched and encoded).
 3. Baseline, same run: plain psycopg ``executemany`` of ``UPDATE`` on a copy
    of the same rows, in batches of 1,000, one transaction.
 

@@ -127,7 +127,7 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """One call of the insert function; a save of more than ``PART`` events, one call per part in one
-        transaction, each part read (and so, from an ``application.encoding.Encoded`` save, encoded) while a
+        transaction, each part read (and so, from an ``application.encoding.MadeOnRead`` save, encoded) while a
         helper thread has the database insert the part before."""
         if not stored_events:
             return None

@@ -20,6 +20,7 @@ from domain.errors import WritError
 from domain.principal import Principal
 from domain.record import Record, is_shredded
 from entrypoints.bootstrap import Runtime
+from infrastructure import postgres_recorder
 from tests.application.test_tampering import RawStore
 from tests.catalogs import principal
 
@@ -157,6 +158,47 @@ def test_on_postgresql_the_next_part_is_asked_for_before_this_one_is_handed_over
         handed.append(([e.originator_id for e in events], len(asked)))
     ahead = database_url.startswith("postgresql")
     assert handed == [(ids[0:2], 2 if ahead else 1), (ids[2:4], 3 if ahead else 2), (ids[4:6], 3)]
+
+
+def test_records_are_patched_as_the_save_reads_them_and_a_failure_writes_nothing(
+        runtime: Runtime, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bulk's records are patched as the save reads their events: on PostgreSQL (saves inserted a part at a
+    time) the first part is in the database before the last record is patched. A record that fails as it is
+    patched fails the whole save: nothing is written, and the events table is free for the next writer."""
+    monkeypatch.setattr(postgres_recorder, "PART", 2)
+    writ = runtime.writ
+    ids = sorted(orders(writ, MANAGER, ["placed"] * 5))
+    runtime.catch_up()
+    steps: list[str] = []
+    patch, insert = Record.patch, postgres_recorder.WritPostgresRecorder._insert_part
+
+    def patching(record: Record, *args: Any, **kwargs: Any) -> None:
+        steps.append("patch")
+        patch(record, *args, **kwargs)
+
+    def inserting(*args: Any) -> Any:
+        steps.append("insert")
+        return insert(*args)
+
+    monkeypatch.setattr(Record, "patch", patching)
+    monkeypatch.setattr(postgres_recorder.WritPostgresRecorder, "_insert_part", inserting)
+    assert writ.bulk_update(MANAGER, "Order", [], {"note": "streamed"}).updated_count == 5
+    if database_url.startswith("postgresql"):
+        assert steps.index("insert") < len(steps) - 1 - steps[::-1].index("patch"), steps
+    else:
+        assert steps == ["patch"] * 5
+
+    def failing(record: Record, *args: Any, **kwargs: Any) -> None:
+        if str(record.id) == ids[-1]:
+            raise RuntimeError("cannot be patched")
+        patch(record, *args, **kwargs)
+
+    monkeypatch.setattr(Record, "patch", failing)
+    runtime.catch_up()
+    with pytest.raises(RuntimeError, match="cannot be patched"):
+        writ.bulk_update(MANAGER, "Order", [], {"note": "never"})
+    assert [writ.get(MANAGER, "Order", rid)["note"] for rid in ids] == ["streamed"] * 5
+    assert writ.create(MANAGER, "Order", {"sku": "AFTER", "total": "1"}).version == 1
 
 
 def test_a_snapshot_taken_between_the_reads_of_a_part_is_loaded_whole(runtime: Runtime,

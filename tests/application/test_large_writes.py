@@ -20,7 +20,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from application import loading
-from application.encoding import Encoded
+from application.encoding import MadeOnRead
 from application.service import Writ
 from domain.catalog import Catalog
 from entrypoints.bootstrap import Runtime
@@ -104,7 +104,7 @@ def test_a_save_failing_in_a_later_part_writes_nothing_and_frees_the_table(writ:
             if event is events[PART + 200]:
                 raise ValueError("cannot be encoded")
             return event
-        expected, save = ValueError, Encoded(events, encode)
+        expected, save = ValueError, MadeOnRead(events, encode)
     with pytest.raises(expected):
         writ.recorder.insert_events(save)
     assert writ.recorder.max_notification_id() == head
