@@ -72,7 +72,7 @@ def parse_database_url(url: str | None = None) -> DatabaseConfig:
     if parts.scheme in ("postgresql", "postgres"):
         query = parse_qs(parts.query)
         try:
-            return PostgresConfig(
+            config = PostgresConfig(
                 dbname=unquote(parts.path.lstrip("/")) or "postgres", host=parts.hostname or "127.0.0.1",
                 port=parts.port or 5432, user=unquote(parts.username or os.environ.get("USER", "postgres")),
                 password=unquote(parts.password or ""), schema=query.get("schema", ["public"])[0],
@@ -82,9 +82,21 @@ def parse_database_url(url: str | None = None) -> DatabaseConfig:
             )
         except ValueError as exc:
             raise ConfigurationError(f"Invalid PostgreSQL URL {url!r}: {exc}") from None
+        return _pooled(url, config)
     raise ConfigurationError(
         f"Unsupported database URL {url!r}: use sqlite:///file.db or postgresql://user@host/db"
     )
+
+
+def _pooled(url: str, config: PostgresConfig) -> PostgresConfig:
+    """``config``, unless its pool cannot hold two connections: a bulk update reads its candidates' histories on
+    one (the next part's queries in flight while this part is checked) and may load a record whose history
+    changed between its reads on another."""
+    if config.pool_size < 1 or config.max_overflow < 0 or config.pool_size + config.max_overflow < 2:
+        raise ConfigurationError(
+            f"Invalid PostgreSQL URL {url!r}: pool_size={config.pool_size} and max_overflow={config.max_overflow} "
+            "allow fewer than 2 connections; Writ needs pool_size >= 1 and pool_size + max_overflow >= 2")
+    return config
 
 
 def postgres_conninfo(env: dict[str, str]) -> dict[str, Any]:
