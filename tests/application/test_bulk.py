@@ -201,11 +201,21 @@ def test_records_are_patched_as_the_save_reads_them_and_a_failure_writes_nothing
     assert writ.create(MANAGER, "Order", {"sku": "AFTER", "total": "1"}).version == 1
 
 
-def test_a_snapshot_taken_between_the_reads_of_a_part_is_loaded_whole(runtime: Runtime,
+@pytest.fixture
+def tight_runtime(catalog: Catalog, database_url: str) -> Iterator[Runtime]:
+    """A runtime whose PostgreSQL pool holds the fewest connections allowed: two."""
+    tight = f"{database_url}&pool_size=1&max_overflow=1" if database_url.startswith("postgresql") else database_url
+    with Runtime(catalog, tight) as opened:
+        yield opened
+
+
+def test_a_snapshot_taken_between_the_reads_of_a_part_is_loaded_whole(tight_runtime: Runtime,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """A part's snapshots are read before its events, which start at each record's latest snapshot: a snapshot
     saved between the two reads leaves events that do not start where the snapshots read say. Such a record
-    is loaded on its own, not refused as a broken chain (simulated: the part's snapshots read as none)."""
+    is loaded on its own (on PostgreSQL, on the pool's second connection while the reads hold the first), not
+    refused as a broken chain (simulated: the part's snapshots read as none)."""
+    runtime = tight_runtime
     writ = runtime.writ
     writ.snapshotting_intervals = {**writ.snapshotting_intervals, Record: 2}  # type: ignore[misc]
     ids = sorted(orders(writ, MANAGER, ["placed"] * 3))
