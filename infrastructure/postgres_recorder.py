@@ -96,7 +96,8 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
     """The library's recorder, but a save is one autocommit statement calling a plpgsql function (a big one,
     one such statement per part in one transaction): no pipeline mode (psycopg's pipelined Pipeline.sync()
     can leave part of a big INSERT unsent and wait for a reply forever, holding the table's EXCLUSIVE lock),
-    one round trip, and the save's data keys inserted or destroyed in the same statement."""
+    one round trip, and the save's data keys inserted or destroyed in the same statement. (A bulk update's
+    reads are pipelined: ``read_histories`` says why they cannot stall so.)"""
 
     vault: Vault | None = None
 
