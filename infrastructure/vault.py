@@ -138,10 +138,12 @@ class Vault:
     def key_queries(self, owners: Sequence[UUID]) -> list[tuple[Composable, list[Any]]]:
         """The statements (with their parameters) that read these owners' live keys: for a recorder that sends
         them along with its own queries, then hands their rows to ``refresh``."""
-        return [(SQL("SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND {}")
-                 .format(self.backend.table(TABLE), condition), params)
-                for start in range(0, len(owners), CHUNK)
-                for condition, params in [self.backend.among_ids("id", list(owners[start:start + CHUNK]))]]
+        queries: list[tuple[Composable, list[Any]]] = []
+        for start in range(0, len(owners), CHUNK):
+            condition, params = self.backend.among_ids("id", list(owners[start:start + CHUNK]))
+            queries.append((SQL("SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND {}")
+                            .format(self.backend.table(TABLE), condition), params))
+        return queries
 
     def refresh(self, owners: Iterable[UUID], rows: Iterable[tuple[Any, ...]]) -> None:
         """``prefetch`` with the rows ``key_queries`` read: the owners' live keys cached, destroyed ones gone."""
