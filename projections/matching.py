@@ -30,4 +30,4 @@ class ViewMatcher:
         if self.catch_up is not None:
             self.catch_up()
         self.views.wait(self.head(self.topics), self.timeout)
-        return [UUID(rid) for rid in self.views.ids(principal, model, filters=list(filters), limit=most + 1)]
+        return self.views.ids(principal, model, filters=list(filters), limit=most + 1)

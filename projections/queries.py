@@ -46,7 +46,7 @@ from projections.store import POSITIONS_CHANNEL, Layout, ViewStore
 
 Row = dict[str, Any]
 Rows = list[Row]
-Ids = list[str]  # an alias: inside ``Views`` the name ``list`` is the method
+Ids = list[UUID]  # an alias: inside ``Views`` the name ``list`` is the method
 MAX_LIMIT = 1000
 
 
@@ -109,7 +109,7 @@ class Views:
             layout.ident, sql.SQL(" AND ").join(clause for clause, _ in clauses), P)
         with self._reading_read_model() as tx:
             rows = tx.query(query, [*(p for _, ps in clauses for p in ps), int_arg("limit", limit, 1, INT_MAX)])
-        return [str(row[0]) for row in rows]
+        return [row[0] if isinstance(row[0], UUID) else UUID(row[0]) for row in rows]  # UUIDs from PostgreSQL
 
     def decisions(self, principal: Principal | None, *, actor: str | None = None, model: str | None = None,
                   outcome: str | None = None, since: str | None = None, until: str | None = None, after: int = 0,
