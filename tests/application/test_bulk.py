@@ -23,6 +23,7 @@ from entrypoints.bootstrap import Runtime
 from infrastructure import postgres_recorder
 from tests.application.test_tampering import RawStore
 from tests.catalogs import principal
+from tests.integration.test_verify import verify
 
 MANAGER = principal("maria", "acme", "manager").model_copy(update={"correlation_id": None})
 BOSS = principal("bob", "acme", "manager")
@@ -187,6 +188,8 @@ def test_records_are_patched_as_the_save_reads_them_and_a_failure_writes_nothing
         assert steps.index("insert") < len(steps) - 1 - steps[::-1].index("patch"), steps
     else:
         assert steps == ["patch"] * 5
+    report = verify(database_url)  # a fresh `writ verify` process: every part's events chained, in order
+    assert report["ok"], report
 
     def failing(record: Record, *args: Any, **kwargs: Any) -> None:
         if str(record.id) == ids[-1]:

@@ -61,10 +61,16 @@ def test_a_bulk_reading_megabytes_a_part_completes(catalog: Catalog, database_ur
         ids = sorted(r.id for r in writ.create_many(MANAGER, "Order", rows))
         runtime.catch_up()
         done: list[Any] = []
-        thread = threading.Thread(target=lambda: done.append(writ.bulk_update(MANAGER, "Order", [], {"quantity": 7})),
-                                  daemon=True)
-        thread.start()
+
+        def bulk() -> None:
+            try:
+                done.append(writ.bulk_update(MANAGER, "Order", [], {"quantity": 7}))
+            except Exception as error:  # handed to the test, which fails on it at once
+                done.append(error)
+
+        threading.Thread(target=bulk, daemon=True).start()
         wait_until(lambda: bool(done), 120, "a bulk over 10 MB of records to finish")
+        assert not isinstance(done[0], Exception), done[0]
         assert (done[0].updated_count, done[0].ids) == (20, ids)
         assert [writ.get(MANAGER, "Order", rid)["quantity"] for rid in ids] == [7] * 20
 
