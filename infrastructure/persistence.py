@@ -239,7 +239,7 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
             return {UUID(row[0]) for row in cursor.fetchall()}
 
     def read_histories(self, parts: Iterable[Sequence[UUID]]) -> Iterator[Part]:
-        """One part after the other: its keys, its latest snapshots, its events since (two queries)."""
+        """One part after the other: its keys, its latest snapshots, then its events since (a query each)."""
         snapshots = (
             f"SELECT originator_id, originator_version, topic, state FROM {self.snapshots_table_name} AS s "  # noqa: S608
             "WHERE originator_id IN (SELECT value FROM json_each(?)) AND originator_version = "
