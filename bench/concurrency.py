@@ -1,0 +1,302 @@
+"""Concurrency benchmark: many writers at once, on PostgreSQL, every system measured in the same run.
+
+Five systems take turns, round after round (the order rotates, so drift in the machine hits each alike),
+each for ``--seconds`` with ``--clients`` concurrent writers:
+
+* ``raw``: single-row durable INSERTs (autocommit) of an event-sized row, one connection per thread;
+  PostgreSQL's own group commit shares their WAL flushes. The ceiling.
+* ``library``: the eventsourcing library's own ``Application.save`` of a plain aggregate with the same
+  payload, threads sharing one application.
+* ``governed``: ``Writ.create`` (decision, sealed record event, idempotency key), threads sharing one ``Writ``.
+* ``http``: ``POST /v1/Order`` over keep-alive HTTP/1.1 connections against ``writ serve`` (``--http-workers``
+  processes behind one port), with an idempotency key per request.
+* ``hot``: threads patching ONE record without ``expected_version`` (conflicts are retried by Writ; the
+  commands that still fail are counted).
+
+Prints figures, then one JSON line: {"bench": "concurrency", "raw_per_s", "library_per_s", "governed_per_s",
+"http_per_s", "ratio_vs_raw", "ratio_vs_library", "http_ratio", "p99_ms", "http_p99_ms", "hot_per_s",
+"hot_failed"} (``p99_ms``: a governed create's latency through the Python API).
+
+    .venv/bin/python bench/concurrency.py [--clients 16] [--rounds 3] [--seconds 4] [--http-workers 2]
+    WRIT_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test (default)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+BENCH = str(Path(__file__).resolve().parent)
+sys.path[:] = [*(p for p in sys.path if p not in (BENCH, "")), BENCH]  # bench/http.py must not shadow the stdlib
+
+import argparse
+import asyncio
+import itertools
+import os
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+from bench_catalog import CATALOG
+from bench_schema import fresh_schema
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+from throwaway_keys import ensure as ensure_keys
+
+from domain.catalog import Catalog
+from domain.errors import WritError
+from domain.principal import Principal
+from infrastructure.settings import open_writ, writ_env
+
+ensure_keys()
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = uuid.uuid4().hex + uuid.uuid4().hex
+HOT_CATALOG = CATALOG + """
+[models.Hot.fields]
+quantity = { type = "int", min = 0 }
+[models.Hot.policy]
+create = "allow"
+update = "allow"
+[models.Hot.grants]
+create = ["clerk"]
+update = ["clerk"]
+"""
+CLERK = Principal(user_id="bench", tenant_id="acme", roles=frozenset({"clerk"}), purpose="benchmark")
+serial = itertools.count()
+
+
+class Item(Aggregate):
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+
+class LibraryApp(Application[uuid.UUID]):
+    name = "LibConcurrency"
+
+
+def payload(i: int) -> dict[str, Any]:
+    return {"sku": f"SKU-{i}", "total": "19.99", "quantity": 2, "note": "leave at door"}
+
+
+class Tally:
+    """Completed commands, failures and latencies of one system over the whole run (threads add to it)."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.failed = 0
+        self.seconds = 0.0
+        self.latencies: list[float] = []
+        self._lock = threading.Lock()
+
+    def add(self, done: int, failed: int, latencies: list[float]) -> None:
+        with self._lock:
+            self.done += done
+            self.failed += failed
+            self.latencies += latencies
+
+    @property
+    def per_s(self) -> float:
+        return self.done / self.seconds if self.seconds else 0.0
+
+    def p99_ms(self) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1e3 if ordered else 0.0
+
+
+def threaded(clients: int, seconds: float, tally: Tally, one: Callable[[int], None],
+             failure: type[BaseException] = WritError) -> None:
+    """``clients`` threads calling ``one`` until the deadline; the phase's wall time goes to ``tally``."""
+    deadline = time.perf_counter() + seconds
+
+    def worker() -> None:
+        done, failed, latencies = 0, 0, []
+        while (began := time.perf_counter()) < deadline:
+            try:
+                one(next(serial))
+                done += 1
+                latencies.append(time.perf_counter() - began)
+            except failure:
+                failed += 1
+        tally.add(done, failed, latencies)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    tally.seconds += time.perf_counter() - began
+
+
+def raw_phase(url: str, table: str, clients: int, seconds: float, tally: Tally, state: bytes) -> None:
+    local = threading.local()
+    opened: list[psycopg.Connection[Any]] = []
+
+    def one(_: int) -> None:
+        if not hasattr(local, "conn"):
+            local.conn = psycopg.connect(url, autocommit=True)
+            opened.append(local.conn)
+        local.conn.execute(f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
+                           "VALUES (%s, 1, 'writ.record:Created', %s)", (uuid.uuid4(), state), prepare=True)
+
+    try:
+        threaded(clients, seconds, tally, one, psycopg.Error)
+    finally:
+        for conn in opened:
+            conn.close()
+
+
+async def http_phase(base: str, clients: int, seconds: float, tally: Tally) -> None:
+    host, port = base.removeprefix("http://").split(":")
+    token = _bearer()
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        done, failed, latencies = 0, 0, []
+        try:
+            while (began := time.perf_counter()) < deadline:
+                i = next(serial)
+                body = orjson.dumps(payload(i))
+                head = (f"POST /v1/Order HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+                        f"Writ-Purpose: benchmark\r\nIdempotency-Key: http-{i}\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n")
+                writer.write(head.encode() + body)
+                status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+                length = next(int(line.split(":", 1)[1]) for line in lines
+                              if line.lower().startswith("content-length:"))
+                await reader.readexactly(length)
+                if status_line.split()[1] == "201":
+                    done += 1
+                    latencies.append(time.perf_counter() - began)
+                else:
+                    failed += 1
+        finally:
+            writer.close()
+            await writer.wait_closed()
+        tally.add(done, failed, latencies)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    tally.seconds += time.perf_counter() - began
+
+
+def _bearer() -> str:
+    import jwt
+
+    return jwt.encode({"sub": "bench", "tenant": "acme", "roles": ["clerk"], "exp": int(time.time()) + 3600},
+                      SECRET, algorithm="HS256")
+
+
+def serve(url: str, catalog: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "WRIT_DATABASE_URL": url, "WRIT_JWT_SECRET": SECRET}
+    more = ["--workers", str(workers)] if workers > 1 else []
+    process = subprocess.Popen([sys.executable, "-c", "from entrypoints.cli import main; main()", "serve",
+                                "--catalog", str(catalog), "--port", str(port), *more], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("writ serve did not come up")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--http-workers", type=int, default=2)
+    args = parser.parse_args()
+    with fresh_schema() as (schema, url):
+        run(schema, url, args)
+
+
+def run(schema: str, url: str, args: argparse.Namespace) -> None:
+    pooled = f"{url}&pool_size={args.clients}&max_overflow=4"
+    catalog = Catalog.from_toml(HOT_CATALOG)
+    writ = open_writ(catalog, pooled)  # makes the schema before the server starts
+    env = {k: v for k, v in writ_env(pooled).items() if k.startswith(("POSTGRES_", "PERSISTENCE_", "CREATE_"))}
+    library = LibraryApp(env={**env, "POSTGRES_POOL_SIZE": str(args.clients)})
+    raw_table = f'"{schema}".raw_events'
+    with psycopg.connect(url.split("?", maxsplit=1)[0], autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {raw_table} (notification_id bigserial PRIMARY KEY, originator_id uuid NOT NULL, "
+                     "originator_version integer NOT NULL, topic text NOT NULL, state bytea NOT NULL, "
+                     "UNIQUE (originator_id, originator_version))")
+    sample = writ.create(CLERK, "Order", payload(-1))
+    state = bytes(len(orjson.dumps(sample.data)) + 600)  # about a sealed Created event's stored size
+    hot_id = writ.create(CLERK, "Hot", {"quantity": 0}).id
+    tallies = {name: Tally() for name in ("raw", "library", "governed", "http", "hot")}
+    base_url = url.split("?", maxsplit=1)[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        catalog_file = Path(tmp) / "writ.toml"
+        catalog_file.write_text(HOT_CATALOG)
+        port = free_port()
+        server = serve(pooled, catalog_file, port, args.http_workers)
+        try:
+            phases: dict[str, Callable[[float, Tally], None]] = {
+                "raw": lambda s, t: raw_phase(base_url, raw_table, args.clients, s, t, state),
+                "library": lambda s, t: threaded(args.clients, s, t, lambda i: library.save(Item(payload(i)))),
+                "governed": lambda s, t: threaded(args.clients, s, t, lambda i: writ.create(
+                    CLERK, "Order", payload(i), idempotency_key=f"py-{i}")),
+                "http": lambda s, t: asyncio.run(http_phase(f"http://127.0.0.1:{port}", args.clients, s, t)),
+                "hot": lambda s, t: threaded(args.clients, s, t, lambda i: writ.patch(
+                    CLERK, "Hot", hot_id, {"quantity": i % 1000})),
+            }
+            for phase in phases.values():  # warm up: connections, prepared statements, caches
+                phase(0.5, Tally())
+            names = list(phases)
+            for r in range(args.rounds):
+                for name in names[r % len(names):] + names[:r % len(names)]:
+                    phases[name](args.seconds, tallies[name])
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    writ.close()
+    library.close()
+    report(args, tallies)
+
+
+def report(args: argparse.Namespace, tallies: dict[str, Tally]) -> None:
+    raw, library, governed, http, hot = (tallies[n] for n in ("raw", "library", "governed", "http", "hot"))
+    print(f"PostgreSQL, {args.clients} concurrent writers, {args.rounds} rounds x {args.seconds:g} s per system, "
+          f"order rotating; writ serve --workers {args.http_workers}; load on the machine: {os.getloadavg()[0]:.2f}")
+    for name, tally in tallies.items():
+        print(f"{name:9} {tally.per_s:9,.0f}/s  done {tally.done:7,}  failed {tally.failed:5,}  "
+              f"p99 {tally.p99_ms():7.1f} ms")
+    ratio_raw = governed.per_s / raw.per_s if raw.per_s else 0.0
+    ratio_library = governed.per_s / library.per_s if library.per_s else 0.0
+    http_ratio = http.per_s / governed.per_s if governed.per_s else 0.0
+    print(f"governed vs raw {ratio_raw:.3f}, vs library {ratio_library:.2f}; HTTP vs Python API {http_ratio:.3f}; "
+          f"hot record {hot.per_s:,.0f}/s with {hot.failed} failed")
+    print(orjson.dumps({
+        "bench": "concurrency", "raw_per_s": round(raw.per_s, 1), "library_per_s": round(library.per_s, 1),
+        "governed_per_s": round(governed.per_s, 1), "http_per_s": round(http.per_s, 1),
+        "ratio_vs_raw": round(ratio_raw, 3), "ratio_vs_library": round(ratio_library, 3),
+        "http_ratio": round(http_ratio, 3), "p99_ms": round(governed.p99_ms(), 1),
+        "http_p99_ms": round(http.p99_ms(), 1), "hot_per_s": round(hot.per_s, 1), "hot_failed": hot.failed,
+    }).decode())
+
+
+if __name__ == "__main__":
+    main()
