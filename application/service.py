@@ -20,7 +20,7 @@ from typing import Any, ClassVar, NoReturn, TypeVar
 from uuid import UUID, uuid4, uuid5
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, MutableOrImmutableAggregate
 from eventsourcing.persistence import EventStore, IntegrityError, Recording
 
@@ -39,6 +39,7 @@ from application.door import (
     rows_arg,
 )
 from application.encoding import EncodingEventStore, MadeOnRead
+from application.group_commit import GroupCommit
 from application.loading import RecordLoader
 from application.ports import Matcher
 from application.queries import QueriesMixin
@@ -110,13 +111,26 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
         self.new_key: Callable[[UUID], None] = lambda _: None
         """Makes the data key of a record about to be created (its id is new: no key can exist yet), so its
         digests and seals need no lookup; wired to the vault by the backend."""
-        self.counter_locks = Locks()
+        self.locks = Locks()
+        """This process's turns on hot aggregates: counters, and records being decided."""
         self.counters: dict[UUID, Counter] = {}
         """Each counter as this process last saved it (``Stager.counter``)."""
         self.index_digest: Callable[[Any], str] = plain_index_digest
         """Keyed digest of unique values (``UniqueClaim`` ids): the vault's, wired by the backend."""
+        self.group_commit = self.construct_group_commit()
         self.closing_too: list[Callable[[], None]] = []
         """Closed with the application (e.g. the vault's connection, wired by the backend)."""
+
+    def construct_group_commit(self) -> GroupCommit | None:
+        """Concurrent saves of this process stored together (``application.group_commit``); None where the
+        recorder cannot insert a batch. ``WRIT_GROUP_COMMIT_SAVES`` (64) and ``WRIT_GROUP_COMMIT_EVENTS``
+        (1,000) bound a batch; ``WRIT_GROUP_COMMIT_WINDOW_MS`` (0) makes its first save wait for more."""
+        recorder: Any = self.recorder
+        if not hasattr(recorder, "insert_groups"):
+            return None
+        return GroupCommit(self.mapper, recorder, max_saves=int(self.env.get("WRIT_GROUP_COMMIT_SAVES", "64")),
+                           max_events=int(self.env.get("WRIT_GROUP_COMMIT_EVENTS", "1000")),
+                           window=float(self.env.get("WRIT_GROUP_COMMIT_WINDOW_MS", "0")) / 1000)
 
     def construct_event_store(self) -> EventStore[UUID]:
         """Saves encode their events as the recorder reads them (``application.encoding``)."""
@@ -264,7 +278,11 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
         return self._saved(processing)
 
     def _saved(self, processing: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
-        recordings = self._record(processing)
+        """A save in the next group commit (a save made as it is read, a bulk's, is stored on its own)."""
+        if self.group_commit is None or isinstance(processing.events, MadeOnRead):
+            recordings = self._record(processing)
+        else:
+            recordings = self.group_commit.save(processing.events)
         self._snapshot_saved(processing)
         self._notify(recordings)
         return recordings
@@ -294,9 +312,9 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
     # -- internals ------------------------------------------------------------
 
     def unit(self, *, locking: bool = False) -> Unit:
-        """An empty unit of work on this store (``locking``: it takes this process's counter locks, and its
-        owner unlocks it when done)."""
-        return Unit(self.aggregate, self.counter_locks if locking else None)
+        """An empty unit of work on this store (``locking``: it takes turns on this process's locks of the records
+        and counters it decides on, and its owner unlocks it when done)."""
+        return Unit(self.aggregate, self.locks if locking else None)
 
     def transaction(self, principal: Principal | None, *, idempotency_key: str | None = None) -> Transaction:
         """A unit of work: ``with writ.transaction(principal) as tx:`` — its commands decide as they go and
@@ -323,8 +341,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
                 if not approved:
                     self.record_refusal(principal, Subject.of(command), None, error, key, "refused")
                 raise
-        record = None if isinstance(command, Create) else self.record(unit, command.id, principal) \
-            if approved else unit_record(unit, command.id) or self._loaded(principal, command, key)
+        record = self._staged_record(unit, principal, command, key, approved)
         record_id = record_id or (uuid4() if isinstance(command, Create) else command.id)
         verdict = decide(self.catalog, command, principal, record, now,
                          effects=Effects(self, unit, record_id, record))
@@ -357,6 +374,16 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
                 unit.children.setdefault(staged.id, []).append(str(kid.id))
         return verdict, staged
 
+    def _staged_record(self, unit: Unit, principal: Principal | None, command: AnyCommand, key: str | None,
+                       approved: bool) -> Record | None:
+        """The record ``command`` decides on, as the unit has it (its turn taken on it first)."""
+        if isinstance(command, Create):
+            return None
+        unit.take_turn(command.id)
+        if approved:
+            return self.record(unit, command.id, principal)
+        return unit_record(unit, command.id) or self._loaded(principal, command, key)
+
     def _attempt(self, principal: Principal | None, commands: Sequence[AnyCommand],
                  idempotency_key: str | None) -> list[WriteResult]:
         unit = self.unit(locking=True)
@@ -373,6 +400,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
         size, parking = 0, False
         for command in commands:
             if not isinstance(command, Create):
+                unit.take_turn(command.id)
                 found = unit_record(unit, command.id) or self._loaded(principal, command, idempotency_key)
                 if found is not None:
                     versions.setdefault(str(found.id), found.version)
@@ -516,12 +544,8 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
         """The claim of an idempotency key, if a write has used it."""
         if key is None or principal is None:
             return None
-        claimed: Any
-        try:
-            claimed = self.repository.get(key_id(principal.tenant_id, principal.user_id, key))
-        except AggregateNotFoundError:
-            return None
-        assert isinstance(claimed, IdempotencyKey)
+        claimed = self.aggregate(key_id(principal.tenant_id, principal.user_id, key))  # never snapshotted: one read
+        assert claimed is None or isinstance(claimed, IdempotencyKey)
         return claimed
 
     def replayed(self, stored: dict[str, Any]) -> WriteResult:

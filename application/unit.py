@@ -44,15 +44,31 @@ def back_off(attempt: int) -> None:
 
 
 class Locks:
-    """One re-entrant lock per hot aggregate id, per process."""
+    """One re-entrant lock per aggregate id that a thread of this process holds or waits for (forgotten when
+    nobody does: a process that touched millions of records keeps no lock for them)."""
 
     def __init__(self) -> None:
-        self._locks: dict[UUID, threading.RLock] = {}
+        self._locks: dict[UUID, tuple[threading.RLock, list[int]]] = {}
         self._guard = threading.Lock()
 
-    def of(self, aggregate_id: UUID) -> threading.RLock:
+    def take(self, aggregate_id: UUID, timeout: float) -> Callable[[], None] | None:
+        """Wait up to ``timeout`` for the aggregate's lock; what releases it, or None when the wait ran out."""
         with self._guard:
-            return self._locks.setdefault(aggregate_id, threading.RLock())
+            lock, users = self._locks.setdefault(aggregate_id, (threading.RLock(), [0]))
+            users[0] += 1
+        if lock.acquire(timeout=timeout):
+            def release() -> None:
+                lock.release()
+                self._leave(aggregate_id, users)
+            return release
+        self._leave(aggregate_id, users)
+        return None
+
+    def _leave(self, aggregate_id: UUID, users: list[int]) -> None:
+        with self._guard:
+            users[0] -= 1
+            if not users[0]:
+                del self._locks[aggregate_id]
 
 
 @dataclass
@@ -66,7 +82,7 @@ class Unit:
     def __init__(self, load: Loader, locks: Locks | None = None) -> None:
         self._load = load
         self._locks = locks
-        self._held: list[threading.RLock] = []
+        self._held: list[Callable[[], None]] = []
         self.hot = False
         """It advanced a counter: a conflict at save is a ``HotConflict``."""
         self.staged: dict[UUID, Aggregate] = {}
@@ -119,14 +135,21 @@ class Unit:
         """Hold this process's lock on a hot aggregate (a counter) until ``unlock``: threads of one process
         then take turns instead of conflicting in the store (other processes still retry on a conflict)."""
         self.hot = True
+        self.take_turn(aggregate_id)
+
+    def take_turn(self, aggregate_id: UUID) -> None:
+        """Hold this process's lock on the aggregate (a record about to be decided) until ``unlock``: commands on
+        one record in one process decide one after the other, each on the state the one before saved, instead
+        of deciding at once and all but one conflicting. Past ``LOCK_WAIT`` it goes on unlocked (two units
+        taking two records in opposite orders): the store's optimistic concurrency still decides."""
         if self._locks is not None:
-            lock = self._locks.of(aggregate_id)
-            if lock.acquire(timeout=LOCK_WAIT):  # past it, go on unlocked: the store still decides
-                self._held.append(lock)
+            release = self._locks.take(aggregate_id, LOCK_WAIT)
+            if release is not None:
+                self._held.append(release)
 
     def unlock(self) -> None:
         while self._held:
-            self._held.pop().release()
+            self._held.pop()()
 
     def aggregates(self) -> list[Aggregate]:
         return list(self.staged.values())

@@ -29,6 +29,8 @@ from uuid import UUID
 MANIFEST = "writ_log_manifest"
 CHAIN = "writ_log_chain"
 GENESIS = bytes(32)
+SAVES_CONFLICT = "23W09"
+"""The SQLSTATE of a save whose events are stored already: class 23, so drivers report an integrity error."""
 
 
 def event_hash(state: bytes) -> bytes:
@@ -59,6 +61,7 @@ POSTGRES_SAVE = (
     "        INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state)\n"
     "        SELECT e.originator_id, e.originator_version, e.topic, e.state\n"
     "        FROM unnest(p_ids, p_versions, p_topics, p_states) AS e(originator_id, originator_version, topic, state)\n"
+    "        ON CONFLICT (originator_id, originator_version) DO NOTHING\n"
     "        RETURNING t.notification_id, t.originator_id, t.originator_version, sha256(t.state) AS event_hash\n"
     "    ), listed AS (\n"
     "        INSERT INTO {manifest} (position, originator_id, originator_version, event_hash)\n"
@@ -69,16 +72,27 @@ POSTGRES_SAVE = (
     "        sha256(string_agg(int8send(position) || uuid_send(originator_id) || int8send(originator_version)\n"
     "            || event_hash, ''::bytea ORDER BY position))\n"
     "        INTO v_positions, v_last, v_first, v_count, v_digest FROM listed;\n"
+    "    IF v_count < cardinality(p_ids) THEN\n"
+    "        SELECT string_agg(DISTINCT e.g::text, ',') INTO v_conflicts\n"
+    "        FROM unnest(p_groups, p_ids, p_versions) AS e(g, id, version)\n"
+    "        WHERE EXISTS (SELECT FROM {schema}.{table} AS s\n"
+    "            WHERE s.originator_id = e.id AND s.originator_version = e.version\n"
+    "            AND s.notification_id <> ALL(coalesce(v_positions, '{{}}'::bigint[])));\n"
+    "        RAISE EXCEPTION 'writ: saves conflict with stored events'\n"
+    "            USING ERRCODE = '{conflict}', DETAIL = v_conflicts;\n"
+    "    END IF;\n"
     "    SELECT chain INTO v_previous FROM {chain} ORDER BY last DESC LIMIT 1;\n"
     "    INSERT INTO {chain} (last, first, count, chain)\n"
     "        VALUES (v_last, v_first, v_count, sha256(coalesce(v_previous, '\\x{genesis}'::bytea) || v_digest));\n"
     "    RETURN QUERY SELECT unnest(v_positions);\n"
-).replace("{genesis}", GENESIS.hex())
+).replace("{genesis}", GENESIS.hex()).replace("{conflict}", SAVES_CONFLICT)
 """The plpgsql that inserts a save's events, lists them in the manifest and chains the save, in one pass over
 the inserted rows (their states hashed as they are inserted, not carried along), returning the positions in
 the order of the events (``p_ids``, ``p_versions``, ``p_topics``, ``p_states``: one array per column);
 declares ``v_positions bigint[]``, ``v_last``, ``v_first``, ``v_count bigint``, ``v_digest``, ``v_previous
-bytea``."""
+bytea``, ``v_conflicts text``. Events stored already (an optimistic-concurrency conflict) are not inserted: the
+function then raises ``SAVES_CONFLICT`` (an integrity error) whose detail lists the ``p_groups`` of every
+conflicting event (comma-separated), and the whole statement rolls back."""
 
 SQLITE_TABLES = [
     f"CREATE TABLE IF NOT EXISTS {MANIFEST} (position INTEGER PRIMARY KEY, originator_id TEXT NOT NULL, "

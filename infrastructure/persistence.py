@@ -15,6 +15,7 @@ PostgreSQL driver.
 
 from __future__ import annotations
 
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -23,7 +24,7 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder, Transcoding
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Transcoder, Transcoding
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic
 
@@ -202,19 +203,41 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
                 f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} {CHECKPOINT_COLUMNS}"]
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        """The library's insert, with the save's key changes in the same transaction; after a purge, the
-        write-ahead log is truncated (it holds copies of the pages the destroyed key was on)."""
-        changes = key_changes(self.vault, stored_events)
+        """One save (``insert_groups`` of one group); a conflict with a stored event is an ``IntegrityError``."""
+        if kwargs.get("tracking") is not None:
+            raise NotImplementedError("Writ's event store records no tracking with its events")
+        if not stored_events:
+            return None
+        (positions,) = self.insert_groups([stored_events])
+        if positions is None:
+            raise IntegrityError("the save's events conflict with stored events")
+        return positions
+
+    def insert_groups(self, groups: Sequence[Sequence[StoredEvent]]) -> list[list[int] | None]:
+        """Several saves (each a command's) in one transaction, with their key changes, manifest rows and one
+        log-chain link: one commit (one fsync) for all of them. Each group is inserted under a savepoint: one
+        whose event is stored already (or held by an earlier group) is rolled back alone, ``None`` in its place.
+        After a purge the write-ahead log is truncated (it holds copies of the pages the destroyed key was on)."""
+        placed: list[list[int] | None] = [None] * len(groups)
         with self.datastore.transaction(commit=True) as cursor:
-            positions = self._insert_events(cursor, stored_events, **kwargs)
+            for index in first_claims(groups):
+                cursor.execute("SAVEPOINT writ_save")
+                try:
+                    placed[index] = list(self._insert_events(cursor, groups[index]) or ())
+                except sqlite3.IntegrityError:
+                    cursor.execute("ROLLBACK TO writ_save")
+                cursor.execute("RELEASE writ_save")
+            stored = [(positions, groups[index]) for index, positions in enumerate(placed) if positions is not None]
+            inserted = [event for _, group in stored for event in group]
+            changes = key_changes(self.vault, inserted)
             sqlite_apply(cursor, changes)
-            if positions:
-                sqlite_record(cursor, [(position, _uuid(e.originator_id), e.originator_version, event_hash(e.state))
-                                       for position, e in zip(positions, stored_events, strict=True)])
-        after_commit(self.vault, stored_events, changes)
+            sqlite_record(cursor, [(position, _uuid(e.originator_id), e.originator_version, event_hash(e.state))
+                                   for positions, group in stored
+                                   for position, e in zip(positions, group, strict=True)])
+        after_commit(self.vault, inserted, changes)
         if changes.destroyed:
             truncate_wal(self.datastore.pool.db_name)
-        return positions
+        return placed
 
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         statement = (
@@ -282,6 +305,19 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(statement, (position, orjson.dumps(list(topics)).decode()))
             return int(cursor.fetchone()[0])
+
+
+def first_claims(groups: Sequence[Sequence[StoredEvent]]) -> list[int]:
+    """The indexes of the groups (saves) whose events no earlier kept group also writes: of two saves that
+    decided on the same version of an aggregate, only the first can be stored."""
+    claimed: set[tuple[str, int]] = set()
+    kept = []
+    for index, group in enumerate(groups):
+        keys = {(str(event.originator_id), event.originator_version) for event in group}
+        if claimed.isdisjoint(keys):
+            claimed |= keys
+            kept.append(index)
+    return kept
 
 
 def _uuid(value: UUID | str) -> UUID:

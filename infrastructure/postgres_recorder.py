@@ -20,10 +20,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg.errors
+from eventsourcing.persistence import IntegrityError as ESIntegrityError
 from eventsourcing.persistence import InterfaceError as ESInterfaceError
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.persistence import OperationalError as ESOperationalError
@@ -46,8 +48,8 @@ from infrastructure.key_table import (
     postgres_partitions_of,
     postgres_tables,
 )
-from infrastructure.log_chain import CHAIN, MANIFEST, POSTGRES_SAVE, POSTGRES_TABLES
-from infrastructure.persistence import Histories, LogQueries, PositionLookup
+from infrastructure.log_chain import CHAIN, MANIFEST, POSTGRES_SAVE, POSTGRES_TABLES, SAVES_CONFLICT
+from infrastructure.persistence import Histories, LogQueries, PositionLookup, first_claims
 from infrastructure.sql import POSTGRES
 from infrastructure.vault import LINKS, Vault
 from infrastructure.vault import TABLE as KEYS
@@ -69,9 +71,10 @@ def create_insert_function_sql(*, schema: str, table: str, function: str, channe
         "CREATE OR REPLACE FUNCTION {schema}.{function}("
         "p_ids uuid[], p_versions bigint[], p_topics text[], p_states bytea[], p_lock_timeout text, "
         "p_key_ids uuid[], p_key_wrapped bytea[], p_key_masters text[], p_link_records uuid[], p_link_keys uuid[], "
-        "p_destroy uuid[]) "
+        "p_destroy uuid[], p_groups int[]) "
         "RETURNS SETOF bigint LANGUAGE plpgsql AS $writ$\n"
         "DECLARE\n"
+        "    v_conflicts text;\n"
         "    v_positions bigint[];\n"
         "    v_last bigint;\n"
         "    v_first bigint;\n"
@@ -117,12 +120,15 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             statement for statement in snapshots.sql_create_statements if "CREATE TYPE" not in statement.as_string())
         self.sql_create_statements.extend(Composed([SQL(statement)]) for statement in postgres_guards(
             self.datastore.schema, self.events_table_name, self.snapshots_table_name))
+        self.sql_create_statements.append(SQL(  # the signature before group commit (no p_groups)
+            "DROP FUNCTION IF EXISTS {}.{}(uuid[], bigint[], text[], bytea[], text, uuid[], bytea[], text[], uuid[], "
+            "uuid[], uuid[])").format(Identifier(self.datastore.schema), Identifier(self.insert_function_name)))
         self.sql_create_statements.append(create_insert_function_sql(
             schema=self.datastore.schema, table=self.events_table_name, function=self.insert_function_name,
             channel=self.channel_name))
         self.sql_call_insert_function = SQL(
             "SELECT notification_id FROM {schema}.{function}(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %s, "
-            "%b::uuid[], %b::bytea[], %b::text[], %b::uuid[], %b::uuid[], %b::uuid[]) AS notification_id"
+            "%b::uuid[], %b::bytea[], %b::text[], %b::uuid[], %b::uuid[], %b::uuid[], %b::int[]) AS notification_id"
         ).format(schema=Identifier(self.datastore.schema), function=Identifier(self.insert_function_name))
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
@@ -134,43 +140,83 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             return None
         if kwargs.get("tracking") is not None:
             raise NotImplementedError("Writ's event store records no tracking with its events")
+        if len(stored_events) <= PART:
+            (positions,) = self.insert_groups([stored_events])
+            if positions is None:
+                raise ESIntegrityError("the save's events conflict with stored events")
+            return positions
         done: list[tuple[Sequence[StoredEvent], KeyChanges]] = []
-        positions: list[int] = []
-        with self.datastore.get_connection() as conn:  # maps UniqueViolation to IntegrityError
+        positions = []
+        with self._connection() as conn, conn.transaction(), ThreadPoolExecutor(
+                1, thread_name_prefix="writ-insert") as inserter:
+            inserting: Future[list[int]] | None = None
+            for start in range(0, len(stored_events), PART):
+                part = stored_events[start:start + PART]
+                done.append((part, key_changes(self.vault, part)))
+                if inserting is not None:
+                    positions += inserting.result()
+                inserting = inserter.submit(self._insert_part, conn, *done[-1], [0] * len(part))
+            assert inserting is not None
+            positions += inserting.result()
+        self._committed(done)
+        return positions
+
+    def insert_groups(self, groups: Sequence[Sequence[StoredEvent]]) -> list[list[int] | None]:
+        """Several saves (each a command's) in ONE call of the insert function: one transaction, one lock hold,
+        one flush. A group with an event stored already, or one an earlier group holds, is left out (``None``
+        in its place: an optimistic-concurrency conflict for that group alone): the function reports every
+        such group and rolls back, and the others are sent again at once, still in one call."""
+        placed: list[list[int] | None] = [None] * len(groups)
+        live = first_claims(groups)
+        while live:
+            events = [event for index in live for event in groups[index]]
+            tags = [tag for tag, index in enumerate(live) for _ in groups[index]]
+            changes = key_changes(self.vault, events)
             try:
-                if len(stored_events) <= PART:
-                    done.append((stored_events, key_changes(self.vault, stored_events)))
-                    positions = self._insert_part(conn, *done[0])
-                else:
-                    with conn.transaction(), ThreadPoolExecutor(1, thread_name_prefix="writ-insert") as inserter:
-                        inserting: Future[list[int]] | None = None
-                        for start in range(0, len(stored_events), PART):
-                            part = stored_events[start:start + PART]
-                            done.append((part, key_changes(self.vault, part)))
-                            if inserting is not None:
-                                positions += inserting.result()
-                            inserting = inserter.submit(self._insert_part, conn, *done[-1])
-                        assert inserting is not None
-                        positions += inserting.result()
+                with self._connection() as conn:
+                    positions = self._insert_part(conn, events, changes, tags)
+            except ESIntegrityError as error:
+                conflicted = conflicting_tags(error)
+                if not conflicted:
+                    raise
+                live = [index for tag, index in enumerate(live) if tag not in conflicted]
+                continue
+            self._committed([(events, changes)])
+            start = 0
+            for index in live:
+                placed[index] = positions[start:start + len(groups[index])]
+                start += len(groups[index])
+            return placed
+        return placed
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection[Any]]:
+        """A pooled connection (the library maps driver errors: a unique violation is an ``IntegrityError``)."""
+        with self.datastore.get_connection() as conn:
+            try:
+                yield conn
             except psycopg.errors.UndefinedFunction:
                 raise ConfigurationError(
                     f"The event store in schema {self.datastore.schema!r} predates this version of Writ: open it "
                     "once with table creation on (the default; CREATE_TABLE=y) to upgrade it") from None
-        for part, changes in done:
-            after_commit(self.vault, part, changes)
+
+    def _committed(self, done: list[tuple[Sequence[StoredEvent], KeyChanges]]) -> None:
+        """After the commit: the vault learns which keys are stored and which are gone; purged keys' partitions
+        are rewritten."""
+        for events, changes in done:
+            after_commit(self.vault, events, changes)
         destroyed = [record for _, changes in done for record in changes.destroyed]
         if destroyed:
             self._rewrite_key_partitions(destroyed)
-        return positions
 
-    def _insert_part(self, conn: Connection[Any], stored_events: Sequence[StoredEvent],
-                     changes: KeyChanges) -> list[int]:
+    def _insert_part(self, conn: Connection[Any], stored_events: Sequence[StoredEvent], changes: KeyChanges,
+                     tags: list[int]) -> list[int]:
         pending = changes.pending
         params = ([e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
                   [e.topic for e in stored_events], [e.state for e in stored_events],
                   f"{self.datastore.lock_timeout}s", [row[0] for row in pending.rows],
                   [row[1] for row in pending.rows], [row[2] for row in pending.rows],
-                  [link[0] for link in pending.links], [link[1] for link in pending.links], changes.destroyed)
+                  [link[0] for link in pending.links], [link[1] for link in pending.links], changes.destroyed, tags)
         with conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(self.sql_call_insert_function, params, prepare=True)
             return [row[0] for row in curs.fetchall()]
@@ -316,6 +362,14 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             cursor.execute(statement, (position, list(topics)))
             row = cursor.fetchone()
         return 0 if row is None else int(row["n"])
+
+
+def conflicting_tags(error: ESIntegrityError) -> set[int]:
+    """The groups the insert function reported conflicting (empty: another integrity error)."""
+    cause = error.__cause__
+    if not isinstance(cause, psycopg.Error) or cause.diag.sqlstate != SAVES_CONFLICT:
+        return set()
+    return {int(tag) for tag in (cause.diag.message_detail or "").split(",") if tag}
 
 
 class _SentPart(NamedTuple):

@@ -1,0 +1,150 @@
+"""Group commit: the saves of concurrent commands in one process, stored together.
+
+Every governed save goes through ``GroupCommit.save``. Its caller encodes (and seals) its own events first,
+in its own thread, then queues them. A caller that finds nobody storing becomes the leader: it takes the
+saves waiting (up to ``max_saves`` of them and ``max_events`` events), and the event store inserts them as
+one batch (``BatchStore.insert_groups``): one transaction, one lock hold, one WAL flush. Each save keeps its
+own outcome: its recordings, or the ``IntegrityError`` of its own optimistic-concurrency conflict (checked
+exactly, since nothing else can insert while the batch holds the events table's lock); its neighbours are
+stored all the same. When a batch fails as a whole (the database refused one save's rows), each of its saves
+is stored again on its own, so one save's error never costs another save its write. Callers that arrive
+while a batch is being stored wait for it, and form the next batch: a caller alone waits for nobody, and
+under load a batch is whoever queued during the flush before (``window`` seconds more, when configured).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import IntegrityError, Mapper, Notification, Recording, StoredEvent
+
+from application.encoding import dataclass_of
+
+Event = DomainEventProtocol[UUID]
+
+
+class BatchStore(Protocol):
+    """The recorder's batch insert (``infrastructure.persistence``, ``infrastructure.postgres_recorder``)."""
+
+    def insert_groups(self, groups: Sequence[Sequence[StoredEvent]]) -> list[list[int] | None]:
+        """Each group's positions, or None where the group conflicted with stored events; one transaction."""
+
+
+@dataclass
+class _Save:
+    events: Sequence[Event]
+    stored: list[StoredEvent]
+    positions: list[int] | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+    def outcome(self) -> list[Recording[UUID]]:
+        if self.error is not None:
+            raise self.error
+        assert self.positions is not None
+        return [dataclass_of(Recording, domain_event=event, notification=dataclass_of(
+                    Notification, originator_id=s.originator_id, originator_version=s.originator_version,
+                    topic=s.topic, state=s.state, id=position))
+                for event, s, position in zip(self.events, self.stored, self.positions, strict=True)]
+
+
+@dataclass
+class BatchFigures:
+    """What the batches have been so far (for the benchmarks and the operators)."""
+
+    batches: int = 0
+    saves: int = 0
+    largest: int = 0
+    sizes: dict[int, int] = field(default_factory=dict)
+
+    def count(self, size: int) -> None:
+        self.batches += 1
+        self.saves += size
+        self.largest = max(self.largest, size)
+        self.sizes[size] = self.sizes.get(size, 0) + 1
+
+    @property
+    def mean(self) -> float:
+        return self.saves / self.batches if self.batches else 0.0
+
+
+class GroupCommit:
+    """Concurrent saves of one process stored as batches (see the module)."""
+
+    def __init__(self, mapper: Mapper[UUID], store: BatchStore, *, max_saves: int = 64, max_events: int = 1000,
+                 window: float = 0.0) -> None:
+        self._mapper, self._batches = mapper, store
+        self.max_saves, self.max_events, self.window = max_saves, max_events, window
+        self._turn = threading.Condition()
+        self._waiting: deque[_Save] = deque()
+        self._leading = False
+        self.figures = BatchFigures()
+
+    def save(self, events: Sequence[Event]) -> list[Recording[UUID]]:
+        """Store ``events`` (one command's save) in the next batch; their recordings once it has committed,
+        or the ``IntegrityError`` of this save's own conflict."""
+        if not events:
+            return []
+        mine = _Save(events, [self._mapper.to_stored_event(event) for event in events])
+        with self._turn:
+            self._waiting.append(mine)
+        while True:
+            with self._turn:
+                while self._leading and not mine.done:
+                    self._turn.wait()
+                if mine.done:
+                    return mine.outcome()
+                self._leading = True
+            try:
+                self._lead()
+            finally:
+                with self._turn:
+                    self._leading = False
+                    self._turn.notify_all()
+
+    def _lead(self) -> None:
+        if self.window:
+            time.sleep(self.window)  # configured: let a batch form behind the first caller
+        with self._turn:
+            batch = self._take()
+        try:
+            self._store(batch)
+        except BaseException as error:  # the leader was interrupted: nobody of the batch may wait forever
+            for save in batch:
+                if not save.done:
+                    save.error, save.done = error, True
+            raise
+
+    def _take(self) -> list[_Save]:
+        batch: list[_Save] = []
+        events = 0
+        while self._waiting and len(batch) < self.max_saves:
+            size = len(self._waiting[0].stored)
+            if batch and events + size > self.max_events:
+                break
+            batch.append(self._waiting.popleft())
+            events += size
+        return batch
+
+    def _store(self, batch: list[_Save]) -> None:
+        self.figures.count(len(batch))
+        try:
+            placed = self._batches.insert_groups([save.stored for save in batch])
+        except Exception as error:
+            if len(batch) == 1:
+                batch[0].error, batch[0].done = error, True
+                return
+            for save in batch:  # one save's rows broke the batch: each alone, so only that one fails
+                self._store([save])
+            return
+        for save, positions in zip(batch, placed, strict=True):
+            if positions is None:
+                save.error = IntegrityError("the save conflicts with events stored since it was decided")
+            save.positions, save.done = positions, True
