@@ -87,6 +87,16 @@ class GroupCommit:
         self._leading = False
         self.figures = BatchFigures()
 
+    @property
+    def leading(self) -> bool:
+        """A batch is being stored now."""
+        return self._leading
+
+    @property
+    def queued(self) -> int:
+        """Saves waiting for the next batch."""
+        return len(self._waiting)
+
     def save(self, events: Sequence[Event]) -> list[Recording[UUID]]:
         """Store ``events`` (one command's save) in the next batch; their recordings once it has committed,
         or the ``IntegrityError`` of this save's own conflict."""
