@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -36,7 +36,12 @@ class WriteResult:
     """Ids of the child records a nested create made with it (grandchildren under theirs, not here)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The result's fields as a dict (``data`` and ``children`` copied one level: nothing mutates deeper,
+        and ``dataclasses.asdict``'s deep copy of the data was a sixth of a create's CPU)."""
+        return {"status": self.status, "model": self.model, "id": self.id, "version": self.version,
+                "state": self.state, "position": self.position, "decision_id": self.decision_id,
+                "approval_id": self.approval_id, "data": None if self.data is None else dict(self.data),
+                "replayed": self.replayed, "children": list(self.children)}
 
 
 class BulkResult(_Result):
