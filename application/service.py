@@ -72,6 +72,10 @@ AnyCommand = Create | RecordCommand
 Clock = Callable[[], datetime]
 CommandT = TypeVar("CommandT", bound=Command)
 
+class RepeatedCommand(Exception):  # noqa: N818 - a signal inside execute_many, never raised past it
+    """The command being decided repeats one its idempotency key executed: return that one's result."""
+
+
 def child_id(parent: UUID, name: str, index: int) -> UUID:
     """A nested child's id, derived from its parent's: the same on every retry of the unit that stages it,
     and in the approved execution of a parked create."""
@@ -212,11 +216,14 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
         pinned = any(c.expected_version is not None for c in commands)
         attempt = 0
         while True:
-            replayed = self.replay(principal, commands, idempotency_key)
-            if replayed is not None:
-                return replayed
+            if attempt:  # the first attempt reads no claim: a repeat's claim conflicts at save, or stops a refusal
+                replayed = self.replay(principal, commands, idempotency_key)
+                if replayed is not None:
+                    return replayed
             try:
                 return self._attempt(principal, commands, idempotency_key)
+            except RepeatedCommand:
+                return self.replay(principal, commands, idempotency_key) or []
             except IntegrityError as conflict:
                 attempt += 1
                 if pinned or attempt >= retry_limit(conflict, self.max_attempts):
@@ -339,7 +346,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
                 command, nested = split_children(spec, command, self.catalog.limits.rows)
             except InvalidInputError as error:
                 if not approved:
-                    self.record_refusal(principal, Subject.of(command), None, error, key, "refused")
+                    self._refused(principal, Subject.of(command), None, error, key, "refused")
                 raise
         record = self._staged_record(unit, principal, command, key, approved)
         record_id = record_id or (uuid4() if isinstance(command, Create) else command.id)
@@ -358,7 +365,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
             staged = self.apply(unit, command, record, verdict.payload, meta, now, record_id)
         except WritError as error:  # e.g. a cascaded restore whose unique value another record took since
             if not approved:
-                self.record_refusal(principal, Subject.of(command), verdict, error, key, "refused")
+                self._refused(principal, Subject.of(command), verdict, error, key, "refused")
             raise
         for name, rows in nested.items():
             child = spec.children[name]
@@ -369,7 +376,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
                 if kid is None:  # a nested child cannot wait for approval apart from its parent
                     waits = ApprovalRequiredError(f"Policy requires approval for this {child.model} create; a "
                                                   "nested child cannot wait for it: create it on its own")
-                    self.record_refusal(principal, Subject.of(made), child_verdict, waits, key, "refused")
+                    self._refused(principal, Subject.of(made), child_verdict, waits, key, "refused")
                     raise waits
                 unit.children.setdefault(staged.id, []).append(str(kid.id))
         return verdict, staged
@@ -437,7 +444,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
         try:
             return self._load(command.id, principal)
         except ChainBrokenError as broken:
-            self.record_refusal(principal, Subject.of(command), None, broken, key, outcome="failed")
+            self._refused(principal, Subject.of(command), None, broken, key, outcome="failed")
             raise
 
     def _apply_approved(self, request: ApprovalRequest, requester: Principal,
@@ -476,7 +483,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
             verdict = Verdict("deny", (error,), (f"{error.code}: {error.message}",))
         if error is not None:
             outcome = "parked" if verdict.action == "require_approval" else "refused"
-            self.record_refusal(principal, Subject.of(command), verdict, error, idempotency_key, outcome)
+            self._refused(principal, Subject.of(command), verdict, error, idempotency_key, outcome)
             raise error
 
     def claim_key(self, principal: Principal | None, commands: Sequence[AnyCommand], key: str | None,
@@ -512,6 +519,14 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
     def _refuse_at_door(self, principal: object, subject: Subject, key: object, error: WritError) -> NoReturn:
         self.record_refusal(principal, subject, None, error, key, "refused")
         raise error
+
+    def _refused(self, principal: object, subject: Subject, verdict: Verdict | None, error: WritError,
+                 key: str | None, outcome: str) -> None:
+        """Record the refusal of a command about to be decided, unless it repeats a command its idempotency key
+        already executed (the first attempt reads no claim): then ``RepeatedCommand``, and the first result."""
+        if key is not None and isinstance(principal, Principal) and self.claimed(principal, key) is not None:
+            raise RepeatedCommand(key)
+        self.record_refusal(principal, subject, verdict, error, key, outcome)
 
     def record_refusal(self, principal: object, subject: Subject, verdict: Verdict | None,
                         error: WritError, idempotency_key: object, outcome: str) -> None:

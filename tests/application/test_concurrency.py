@@ -7,8 +7,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import pytest
+
 from application.service import Writ
-from domain.errors import VersionConflictError
+from domain.errors import GrantMissingError, VersionConflictError
 from domain.idempotency import IdempotencyKey
 from domain.record import Record
 from tests.catalogs import principal
@@ -120,3 +122,16 @@ def test_a_write_overtaken_on_every_attempt_fails_with_a_failed_decision(
         assert [(d["outcome"], d["code"]) for d in failed] == [("failed", "VERSION_CONFLICT")]
     finally:
         overtaken.close()
+
+
+def test_a_repeat_the_rules_would_now_refuse_still_returns_the_first_result(writ: Writ) -> None:
+    """The first attempt reads no claim: a repeat is decided like any command, and its refusal is caught by the
+    claim before it is recorded."""
+    first = writ.create(principal(), "Order", {"sku": "IDEM-3", "total": "5"}, idempotency_key="k3")
+    position = writ.recorder.max_notification_id()
+    demoted = principal("alice", "acme", "visitor")  # same user and tenant: the key's scope; no create grant now
+    again = writ.create(demoted, "Order", {"sku": "IDEM-3", "total": "5"}, idempotency_key="k3")
+    assert again.replayed and (again.id, again.position) == (first.id, first.position)
+    assert writ.recorder.max_notification_id() == position  # no refusal recorded, nothing appended
+    with pytest.raises(GrantMissingError):
+        writ.create(demoted, "Order", {"sku": "IDEM-3", "total": "5"}, idempotency_key="k4")
