@@ -141,6 +141,9 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
         return EncodingEventStore(mapper=self.mapper, recorder=self.recorder)
 
     def close(self) -> None:
+        recorder: Any = self.recorder
+        if hasattr(recorder, "close"):  # a connection it keeps for saves
+            recorder.close()
         super().close()
         for close in self.closing_too:
             close()
