@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from infrastructure.checkpoints import Signer
+from infrastructure.notes import Note, sign
 from infrastructure.witness import witness_key
 from tests.http_support import Server, server, token
 from tests.support import writ_command
@@ -17,6 +20,7 @@ __all__ = ["server"]  # the fixture
 
 SEED = base64.b64encode(b"r" * 32).decode()
 SIGNING = {"WRIT_SIGNING_KEY": SEED}
+SIGNER = Signer(Ed25519PrivateKey.from_private_bytes(b"r" * 32))
 OFFLINE = {"WRIT_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/nothing"}
 AUDITOR = token("ann", "acme", "auditor")
 
@@ -125,18 +129,35 @@ def catalog_file(tmp_path: Path) -> Path:
 
 def test_a_witness_refuses_a_checkpoint_that_does_not_extend_what_it_saw(server: Server, tmp_path: Path) -> None:
     created(server, "LOG-W")
-    signed = checkpoint(server)
+    created(server, "LOG-W1")
+    checkpoint(server)
+    signed = server.call("GET", "/v1/log/checkpoint").json()
     env = {"WRIT_DATABASE_URL": server.database_url}
     (tmp_path / "w.key").write_text(base64.b64encode(b"w" * 32).decode())
     seen = tmp_path / "seen.txt"
-    text, _, line = signed["note"].partition("\n\n")
-    origin, size, _ = text.split("\n")
+    log_key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(SEED))
+    origin, size = signed["origin"], signed["tree_size"]
     forged_root = base64.b64encode(b"\x01" * 32).decode()
-    seen.write_text(f"{origin}\n{size}\n{forged_root}\n\n{line}")  # a note the log key did not sign
-    cosign = ("checkpoint", "cosign", "--log-key", signed["vkey"], "--key", str(tmp_path / "w.key"),
-              "--name", "witness.example/w", "--seen", str(seen))
-    done = writ_command(*cosign, check=False, env=env)
-    assert done.returncode == 2 and "CHECKPOINT_REFUSED" in done.stderr, done.stderr
+    cosign = ("checkpoint", "cosign", "--log-key", base64.b64encode(SIGNER.public_raw).decode(),
+              "--key", str(tmp_path / "w.key"), "--name", "witness.example/w", "--seen", str(seen))
+    text, _, line = signed["checkpoint"].partition("\n\n")
+    for why, note in (
+            ("does not verify", f"{origin}\n{size}\n{forged_root}\n\n{line}"),
+            ("two different roots were signed", str(Note(f"{origin}\n{size}\n{forged_root}\n", (
+                sign(f"{origin}\n{size}\n{forged_root}\n", origin, log_key),)))),
+            ("does not lead to both roots", str(Note(f"{origin}\n{size - 1}\n{forged_root}\n", (  # a fork
+                sign(f"{origin}\n{size - 1}\n{forged_root}\n", origin, log_key),)))),
+            ("went back", str(Note(f"{origin}\n{size + 5}\n{forged_root}\n", (
+                sign(f"{origin}\n{size + 5}\n{forged_root}\n", origin, log_key),)))),
+            ("witness follows", str(Note(f"other.example/log\n{size}\n{forged_root}\n", (
+                sign(f"other.example/log\n{size}\n{forged_root}\n", "other.example/log", log_key),))))):
+        seen.write_text(note)
+        done = writ_command(*cosign, check=False, env=env)
+        assert done.returncode == 2 and "CHECKPOINT_REFUSED" in done.stderr and why in done.stderr, (why, done.stderr)
     seen.unlink()
     assert writ_command(*cosign, env=env).returncode == 0
+    assert seen.read_text().startswith(text + "\n\n")
     assert writ_command(*cosign, env=env).returncode == 0  # the same checkpoint again: still consistent
+    created(server, "LOG-W2")
+    checkpoint(server)
+    assert writ_command(*cosign, env=env).returncode == 0  # a larger one, proved consistent with what it saw

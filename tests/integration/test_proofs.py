@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from application.service import Writ
+from domain.errors import ChainBrokenError
 from entrypoints.log_access import event_position
 from infrastructure.backend import Backend
 from infrastructure.backends import open_backend
@@ -184,6 +185,8 @@ def test_an_event_past_the_checkpoint_waits_for_the_next_one(writ: Writ, backend
     assert sign_tree(backend, SIGNER) is None  # nothing new was verified and signed since
     checkpoint(backend)
     assert check(proofs.inclusion(late.position), PUBLIC).tree_size == size + 1
+    with pytest.raises(NotCheckpointedError):  # not in the older tree it is asked against
+        proofs.inclusion(late.position, size)
 
 
 def test_another_tenants_record_has_no_proof(writ: Writ, backend: Backend) -> None:
@@ -214,16 +217,29 @@ def test_a_tampered_stored_tree_is_rebuilt_before_a_new_root_is_signed(writ: Wri
     assert check(grown, PUBLIC, kept_checkpoint=signed["checkpoint"]).old_size == first
 
 
+def test_a_manifest_row_changed_after_signing_is_chain_broken(writ: Writ, backend: Backend, proofs: LogProofs,
+                                                               database_url: str) -> None:
+    made = writ.create(CLERK, "Order", {"sku": "M-1", "total": "1"})
+    checkpoint(backend)
+    assert check(proofs.inclusion(made.position), PUBLIC)
+    tamper(database_url, "UPDATE {manifest} SET event_hash = {m} WHERE position = {m}", (b"\x07" * 32, made.position))
+    with pytest.raises(ChainBrokenError, match="no longer matches the tree"):
+        proofs.inclusion(made.position)
+
+
 def tamper(database_url: str, statement: str, params: tuple[Any, ...]) -> None:
+    """Raw SQL as an insider (on PostgreSQL with the append-only triggers off for the session)."""
     if database_url.startswith("sqlite"):
         import sqlite3
 
         with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
-            conn.execute(statement.format(tiles="writ_merkle_tiles", m="?"), params)
+            conn.execute(statement.format(tiles="writ_merkle_tiles", manifest="writ_log_manifest", m="?"), params)
         return
     base, _, schema = database_url.partition("?schema=")
     with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(statement.format(tiles=f'"{schema}".writ_merkle_tiles', m="%s"), params)
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(statement.format(tiles=f'"{schema}".writ_merkle_tiles', manifest=f'"{schema}".writ_log_manifest',
+                                      m="%s"), params)
 
 
 @pytest.mark.postgres

@@ -104,6 +104,10 @@ def test_a_proof_of_another_shape_is_refused() -> None:
         verify_consistency(4, oracle.mth(0, 4), 10, oracle.mth(0, 10), [])
     with pytest.raises(ProofError):
         root_from_inclusion(oracle.hashes[3], 10, 10, path)
+    with pytest.raises(ProofError):  # a proof to a smaller tree's root, claimed for a larger tree
+        verify_consistency(2, oracle.mth(0, 2), 8, oracle.mth(0, 4), oracle.proof(2, 0, 4))
+    with pytest.raises(ProofError):
+        root_from_inclusion(oracle.hashes[1], 1, 8, oracle.path(1, 0, 4))
 
 
 def test_the_leaf_encoding_is_64_bytes_position_record_version_hash() -> None:
