@@ -114,9 +114,10 @@ class NoteTable:
         return SignedTree(int(row[0]), int(row[1]), note, row[3])
 
 
-def sign_tree(backend: Backend, signer: Signer) -> SignedTree | None:
+def sign_tree(backend: Backend, signer: Signer, *, rebuild: bool = False) -> SignedTree | None:
     """Sign the tree up to the last (verified) checkpoint's position; None when it is signed already, or
-    when no checkpoint or no manifest row exists yet. Call it after ``sign_head``, which verifies the log."""
+    when no checkpoint or no manifest row exists yet. Call it after ``sign_head``, which verifies the log.
+    ``rebuild``: recompute every tile from the manifest first (what a damaged tile needs)."""
     database = backend.database()
     try:
         tiles, notes = TileTable(backend), NoteTable(backend)
@@ -130,6 +131,8 @@ def sign_tree(backend: Backend, signer: Signer) -> SignedTree | None:
             return None
         position = heads[-1].position
         origin = log_origin(first, signer)
+        if rebuild:
+            _rebuild(database, tiles, previous.position if previous else position)
         if previous is not None:
             _check_stored_tree(database, tiles, previous)
         extend(database, tiles, position)
@@ -154,21 +157,30 @@ def log_origin(first: SignedTree | None, signer: Signer) -> str:
 
 def _check_stored_tree(database: Database, tiles: TileTable, previous: SignedTree) -> None:
     """The stored tree's root at the last signed size is the signed one; else rebuild the tiles and check again."""
-    for attempt in ("stored", "rebuilt"):
-        with database.transaction() as tx:
-            if attempt == "rebuilt":
-                log.warning("the stored Merkle tree does not match the checkpoint of tree size %d: rebuilding it "
-                            "from the manifest", previous.tree_size)
-                tiles.clear(tx)
-        if attempt == "rebuilt":
-            extend(database, tiles, previous.position)
-        with database.reading() as tx:
-            stored, _ = tiles.size(tx)
-            if stored >= previous.tree_size and tiles.subtrees(tx).run(
-                    lambda read: root(read, previous.tree_size)) == previous.root:
-                return
-    raise CheckpointRefusedError(f"the log up to tree size {previous.tree_size} (position {previous.position}) "
-                                 "no longer has the root its signed checkpoint names: it was rewritten")
+    if _holds(database, tiles, previous):
+        return
+    log.warning("the stored Merkle tree does not match the checkpoint of tree size %d: rebuilding it from the "
+                "manifest", previous.tree_size)
+    _rebuild(database, tiles, previous.position)
+    if not _holds(database, tiles, previous):
+        raise CheckpointRefusedError(f"the log up to tree size {previous.tree_size} (position {previous.position}) "
+                                     "no longer has the root its signed checkpoint names: it was rewritten")
+
+
+def _rebuild(database: Database, tiles: TileTable, until: int) -> None:
+    with database.transaction() as tx:
+        tiles.clear(tx)
+    extend(database, tiles, until)
+
+
+def _holds(database: Database, tiles: TileTable, previous: SignedTree) -> bool:
+    with database.reading() as tx:
+        if not tiles.complete(tx):
+            return False
+        try:
+            return tiles.subtrees(tx).run(lambda read: root(read, previous.tree_size)) == previous.root
+        except ProofError:  # a tile too narrow
+            return False
 
 
 def _signed(tx: Tx, tiles: TileTable, notes: NoteTable, signer: Signer, origin: str, position: int,

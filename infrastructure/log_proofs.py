@@ -13,18 +13,20 @@ database's reading connection; nothing here writes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from domain.errors import ChainBrokenError, ConflictError, InvalidInputError
+from domain.errors import ChainBrokenError, ConflictError, InvalidInputError, ServiceUnavailableError
 from infrastructure.log_notes import NoteTable, SignedTree
-from infrastructure.merkle import consistency_path, inclusion_path, leaf_hash, leaf_input, range_hash
-from infrastructure.merkle_tiles import TileTable
+from infrastructure.merkle import ProofError, consistency_path, inclusion_path, leaf_hash, leaf_input, range_hash
+from infrastructure.merkle_tiles import Subtrees, TileTable
 from infrastructure.notes import b64
 
 if TYPE_CHECKING:
     from infrastructure.backend import Backend
     from infrastructure.database import Tx
 
+T = TypeVar("T")
 SCHEMA = "writ.proof/1"
 MAX_SIZE = (1 << 63) - 1
 
@@ -57,16 +59,22 @@ class LogProofs:
         with self.database.reading() as tx:
             signed = self._signed(tx, tree_size)
             located = self.tiles.locate(tx, position)
+            if located is None and position <= signed.position:
+                raise ServiceUnavailableError(f"the stored Merkle tree cannot place the event at position {position}"
+                                              " (`writ verify` checks the manifest; the next `writ checkpoint` "
+                                              "rebuilds the tree)")
             if located is None or located[0] >= signed.tree_size:
                 raise NotCheckpointedError(f"the event at position {position} is not in the tree of "
                                            f"{signed.tree_size} leaves signed last; the next `writ checkpoint` "
                                            "will cover it")
             index, record, version, hashed = located
             subtrees = self.tiles.subtrees(tx)
-            path, stored = subtrees.run(lambda read: (inclusion_path(read, index, signed.tree_size), read(0, index)))
+            path, stored = _from_tiles(subtrees, lambda read: (inclusion_path(read, index, signed.tree_size),
+                                                               read(0, index)))
             if leaf_hash(leaf_input(position, record, version, hashed)) != stored:
-                raise ChainBrokenError(f"the manifest row at position {position} no longer matches the tree "
-                                       "signed over it: run `writ verify`", record_id=str(record), version=version)
+                raise ChainBrokenError(f"the manifest row at position {position} and the stored tree disagree: "
+                                       "`writ verify` checks the manifest, `writ checkpoint --rebuild-tree` "
+                                       "rebuilds the tree from it", record_id=str(record), version=version)
         return {"schema": SCHEMA, "kind": "inclusion",
                 "leaf": {"position": position, "record_id": str(record), "version": version,
                          "event_hash": hashed.hex()},
@@ -81,7 +89,7 @@ class LogProofs:
             if old_size > signed.tree_size:
                 raise InvalidInputError(f"old_size {old_size} is past the checkpoint's tree size "
                                         f"{signed.tree_size}", field="old_size")
-            old_root, path = self.tiles.subtrees(tx).run(lambda read: (
+            old_root, path = _from_tiles(self.tiles.subtrees(tx), lambda read: (
                 range_hash(read, 0, old_size), consistency_path(read, old_size, signed.tree_size)))
             old = self.notes.at_size(tx, old_size) if old_size < signed.tree_size else signed
         return {"schema": SCHEMA, "kind": "consistency", "old_size": old_size, "old_root": b64(old_root),
@@ -104,6 +112,15 @@ class LogProofs:
             raise InvalidInputError(f"no checkpoint was signed at tree size {tree_size} (the latest: "
                                     f"{latest.tree_size if latest else 'none yet'})", field="tree_size")
         return signed
+
+
+def _from_tiles(subtrees: Subtrees, computation: Callable[[Subtrees], T]) -> T:
+    """Compute from the stored tree; a tile that is missing (being rebuilt) makes the log ``UNAVAILABLE``."""
+    try:
+        return subtrees.run(computation)
+    except ProofError as exc:
+        raise ServiceUnavailableError(f"the stored Merkle tree cannot answer ({exc}); the next `writ checkpoint` "
+                                      "rebuilds it") from None
 
 
 def _size_arg(name: str, value: object) -> int:

@@ -10,9 +10,9 @@ grows (an upsert that never narrows it), and a full tile never changes.
 ``writ_merkle_tiles`` holds them as base64 text (the same column types on both databases); level-0
 tiles also hold the positions of their first and last leaves, so an event's leaf index is its rank
 among at most 255 manifest rows after its tile's first position. Nothing here is trusted: the table is
-derived from the manifest (``extend``), ``writ checkpoint`` checks it against the last signed root
-before it signs a new one (``infrastructure.log_notes``), and every proof is checked against a signed
-root by its verifier. ``clear`` and ``extend`` rebuild it from the manifest.
+derived from the manifest (``extend``), ``writ checkpoint`` checks it is whole (``complete``) and holds
+the last signed root before it signs a new one (``infrastructure.log_notes``), and every proof is checked
+against a signed root by its verifier. ``clear`` and ``extend`` rebuild it from the manifest.
 """
 
 from __future__ import annotations
@@ -70,6 +70,21 @@ class TileTable:
         row = tx.one(SQL("SELECT tile_index, width, last_position FROM {} WHERE tile_level = 0 "
                          "ORDER BY tile_index DESC LIMIT 1").format(self.table))
         return (0, 0) if row is None else (int(row[0]) * WIDTH + int(row[1]), int(row[2]))
+
+    def complete(self, tx: Tx) -> bool:
+        """Every tile the stored size needs is there, each level holding exactly its share of hashes (a deleted
+        or narrowed tile shows here; a changed hash shows as a root or a proof that does not verify)."""
+        size, _ = self.size(tx)
+        rows = tx.query(SQL("SELECT tile_level, COUNT(*), MAX(tile_index), SUM(width) FROM {} GROUP BY tile_level"
+                            ).format(self.table))
+        found = {int(level): (int(count), int(top), int(width)) for level, count, top, width in rows}
+        expected = {}
+        for level in range(64 // HEIGHT):
+            entries = size >> (HEIGHT * level)
+            if entries:
+                tiles = -(-entries // WIDTH)
+                expected[level] = (tiles, tiles - 1, entries)
+        return found == expected
 
     def subtrees(self, tx: Tx) -> Subtrees:
         """A reader of perfect subtrees' hashes (``infrastructure.merkle.Subtrees``), reading each tile once."""

@@ -7,6 +7,7 @@ Examples::
     writ checkpoint                               # verify, then sign the head (WRIT_SIGNING_KEY[_FILE])
     writ checkpoint --every 600                   # keep signing every ten minutes while the log grows
     writ checkpoint export > kept.jsonl           # every checkpoint with its public key, for auditors
+    writ checkpoint --rebuild-tree                # recompute the stored Merkle tree from the manifest first
     writ checkpoint cosign --log-key K --key witness.key --name witness.example/w1 --seen seen.txt
 """
 
@@ -75,8 +76,10 @@ def verify(database_url: str | None, kept: Path | None, public_keys: tuple[str, 
 @database_option
 @click.option("--every", type=click.IntRange(1), metavar="SECONDS", help="Keep signing at this interval.")
 @click.option("--json", "as_json", is_flag=True, help="Print each checkpoint as JSON.")
+@click.option("--rebuild-tree", is_flag=True, help="Recompute the stored Merkle tree from the manifest first.")
 @click.pass_context
-def checkpoint(ctx: click.Context, database_url: str | None, every: int | None, as_json: bool) -> None:
+def checkpoint(ctx: click.Context, database_url: str | None, every: int | None, as_json: bool,
+               rebuild_tree: bool) -> None:
     """Verify the log, then sign its head and its Merkle tree with the signing key (WRIT_SIGNING_KEY[_FILE]).
 
     \b
@@ -92,7 +95,8 @@ def checkpoint(ctx: click.Context, database_url: str | None, every: int | None, 
     signer = load_signer(beside=backend.master_key_beside())
     while True:
         made = sign_head(backend, signer)
-        tree = sign_tree(backend, signer)
+        tree = sign_tree(backend, signer, rebuild=rebuild_tree)
+        rebuild_tree = False
         if made is None and tree is None:
             click.echo("nothing saved since the last checkpoint", err=True)
         elif as_json:

@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from application.service import Writ
-from domain.errors import ChainBrokenError
+from domain.errors import ChainBrokenError, ServiceUnavailableError
 from entrypoints.log_access import event_position
 from infrastructure.backend import Backend
 from infrastructure.backends import open_backend
@@ -215,6 +215,22 @@ def test_a_tampered_stored_tree_is_rebuilt_before_a_new_root_is_signed(writ: Wri
     assert proofs.checkpoint()["root"] == b64(oracle.mth(0, second)) and second == len(rows)
     grown = proofs.consistency(first)
     assert check(grown, PUBLIC, kept_checkpoint=signed["checkpoint"]).old_size == first
+    tamper(database_url, "DELETE FROM {tiles} WHERE tile_level = 0 AND tile_index = {m}", (1,))
+    with pytest.raises(ServiceUnavailableError, match="rebuilds"):
+        proofs.inclusion(rows[300].id)
+    with pytest.raises(ServiceUnavailableError, match="rebuilds"):
+        proofs.consistency(300)
+    writ.create(CLERK, "Order", {"sku": "S-LAST", "total": "1"})
+    checkpoint(backend)  # a missing tile: rebuilt
+    assert check(proofs.inclusion(rows[300].id), PUBLIC).index == 300
+    tamper(database_url, "UPDATE {tiles} SET hashes = {m} WHERE tile_level = 0 AND tile_index = 0",
+           (b64(b"\x00" * 32 * 256),))
+    with pytest.raises(ChainBrokenError, match="rebuild-tree"):  # a changed leaf hash: not what the manifest says
+        proofs.inclusion(rows[5].id)
+    writ.create(CLERK, "Order", {"sku": "S-MORE", "total": "1"})
+    sign_head(backend, SIGNER)
+    assert sign_tree(backend, SIGNER, rebuild=True) is not None
+    assert check(proofs.inclusion(rows[5].id), PUBLIC).index == 5
 
 
 def test_a_manifest_row_changed_after_signing_is_chain_broken(writ: Writ, backend: Backend, proofs: LogProofs,
