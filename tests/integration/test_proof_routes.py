@@ -31,6 +31,13 @@ def checkpoint(server: Server) -> dict[str, Any]:
     return orjson.loads(done.stdout) if done.stdout.strip() else {}  # type: ignore[no-any-return]
 
 
+def resigned(checkpoint_note: str, seed: bytes) -> str:
+    """The same checkpoint text, signed by another key under the same name."""
+    text = checkpoint_note.partition("\n\n")[0] + "\n"
+    origin = text.split("\n")[0]
+    return str(Note(text, (sign(text, origin, Ed25519PrivateKey.from_private_bytes(seed)),)))
+
+
 def created(server: Server, sku: str, bearer: str | None = None) -> dict[str, Any]:
     response = server.call("POST", "/v1/Order", json={"sku": sku, "total": "5"}, bearer=bearer)
     assert response.status_code == 201, response.text
@@ -59,6 +66,12 @@ def test_checkpoint_and_proofs_over_http_verify_offline(server: Server, tmp_path
     assert done.returncode == 0 and done.stdout.startswith("verified: leaf"), done.stdout + done.stderr
     raw = base64.b64encode(base64.b64decode(signed["vkey"].split("+")[2])[1:]).decode()
     assert verify_offline(tmp_path, proof.json(), raw).returncode == 0
+    wrong = verify_offline(tmp_path, proof.json(), base64.b64encode(b"\x01" * 32).decode())
+    assert wrong.returncode == 1 and wrong.stdout.startswith("refused: the checkpoint is not signed by the given key")
+    mallory = Signer(Ed25519PrivateKey.from_private_bytes(b"m" * 32))
+    forged = {**proof.json(), "checkpoint": resigned(proof.json()["checkpoint"], b"m" * 32),
+              "public_key": base64.b64encode(mallory.public_raw).decode(), "vkey": mallory.note_key("x").vkey}
+    assert verify_offline(tmp_path, forged, signed["vkey"]).returncode == 1  # a key the proof brings is not trusted
     grown = server.call("GET", "/v1/log/proof/consistency", params={"old_size": 1})
     assert grown.status_code == 200 and verify_offline(tmp_path, grown.json(), signed["vkey"]).returncode == 0
 
