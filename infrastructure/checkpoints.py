@@ -13,6 +13,10 @@ delete checkpoints from the table, but not from the auditor's file.
 The signing key is 32 random bytes (an Ed25519 seed) in base64:
 ``WRIT_SIGNING_KEY`` or ``WRIT_SIGNING_KEY_FILE``; the embedded default creates
 ``<database>.signing-key`` beside the database, as it does its master key.
+
+The same key signs the Merkle tree's checkpoints, C2SP signed notes (``infrastructure.log_notes``), kept
+beside these in ``writ_log_notes``: a ``writ.checkpoint/1`` row stays as it was, and ``writ checkpoint
+export`` adds to each line the note signed at its position.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from infrastructure.config import ConfigurationError
 from infrastructure.master_keys import create_secret_file, key_id
+from infrastructure.notes import ED25519, NoteKey
 from infrastructure.sql import SQL, P
 
 if TYPE_CHECKING:
@@ -93,6 +98,10 @@ class Signer:
     @property
     def key_id(self) -> str:
         return key_id(self.public_raw)
+
+    def note_key(self, name: str) -> NoteKey:
+        """This key as a signed-note verifier key named ``name`` (the log's origin)."""
+        return NoteKey(name, ED25519, self.public_raw)
 
     def sign(self, position: int, chain: bytes) -> Checkpoint:
         unsigned = Checkpoint(position, chain.hex(), datetime.now(UTC).isoformat(), self.key_id, "")

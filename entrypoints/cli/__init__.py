@@ -2,10 +2,11 @@
 
 One module per command group: ``records`` (create … decisions), ``views``
 (list), ``approvals``, ``project`` and ``relay`` (the workers), ``keys`` (the
-vault), ``audit`` (verify, checkpoint), ``auditors`` (show, diff, audit
-export); ``options`` holds what they share. Human tables by default (rich), ``--json`` for machines. Every failure,
-a usage mistake included, is one line ``error: CODE: message`` on stderr with
-exit status 2 (1 for an interrupted run).
+vault), ``audit`` (verify, checkpoint), ``proofs`` (proof, verify-proof,
+checkpoint cosign), ``auditors`` (show, diff, audit export); ``options`` holds
+what they share. Human tables by default (rich), ``--json`` for machines.
+Every failure, a usage mistake included, is one line ``error: CODE: message``
+on stderr with exit status 2 (1 for an interrupted run).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class WritGroup(click.Group):
             "verify": "entrypoints.cli.audit:verify", "checkpoint": "entrypoints.cli.audit:checkpoint",
             "show": "entrypoints.cli.auditors:show_record", "diff": "entrypoints.cli.auditors:diff",
             "audit": "entrypoints.cli.auditors:audit", "transaction": "entrypoints.cli.units:transaction",
-            "serve": "entrypoints.cli.serve:serve", "mcp": "entrypoints.cli.mcp:mcp"}
+            "serve": "entrypoints.cli.serve:serve", "mcp": "entrypoints.cli.mcp:mcp",
+            "proof": "entrypoints.cli.proofs:proof", "verify-proof": "entrypoints.cli.proofs:verify_proof"}
     lazy_groups = ("entrypoints.cli.records:COMMANDS",)
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -7,22 +7,29 @@ Examples::
     writ checkpoint                               # verify, then sign the head (WRIT_SIGNING_KEY[_FILE])
     writ checkpoint --every 600                   # keep signing every ten minutes while the log grows
     writ checkpoint export > kept.jsonl           # every checkpoint with its public key, for auditors
+    writ checkpoint --rebuild-tree                # recompute the stored Merkle tree from the manifest first
+    writ checkpoint cosign --log-key K --key witness.key --name witness.example/w1 --seen seen.txt
 """
 
 from __future__ import annotations
 
+import base64
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
 from rich.table import Table
 
 from entrypoints.cli.options import console
+from entrypoints.cli.proofs import cosign
 from infrastructure.backends import open_backend
 from infrastructure.checkpoints import Checkpoint, CheckpointTable, load_signer, public_key
 from infrastructure.config import ConfigurationError
+from infrastructure.log_notes import NoteTable, SignedTree, sign_tree
+from infrastructure.notes import ED25519, NoteKey
 from infrastructure.verification import Report, sign_head
 from infrastructure.verification import verify as verify_store
 
@@ -69,9 +76,11 @@ def verify(database_url: str | None, kept: Path | None, public_keys: tuple[str, 
 @database_option
 @click.option("--every", type=click.IntRange(1), metavar="SECONDS", help="Keep signing at this interval.")
 @click.option("--json", "as_json", is_flag=True, help="Print each checkpoint as JSON.")
+@click.option("--rebuild-tree", is_flag=True, help="Recompute the stored Merkle tree from the manifest first.")
 @click.pass_context
-def checkpoint(ctx: click.Context, database_url: str | None, every: int | None, as_json: bool) -> None:
-    """Verify the log, then sign its head with the signing key (WRIT_SIGNING_KEY or WRIT_SIGNING_KEY_FILE).
+def checkpoint(ctx: click.Context, database_url: str | None, every: int | None, as_json: bool,
+               rebuild_tree: bool) -> None:
+    """Verify the log, then sign its head and its Merkle tree with the signing key (WRIT_SIGNING_KEY[_FILE]).
 
     \b
     Example:
@@ -86,12 +95,18 @@ def checkpoint(ctx: click.Context, database_url: str | None, every: int | None, 
     signer = load_signer(beside=backend.master_key_beside())
     while True:
         made = sign_head(backend, signer)
-        if made is None:
+        tree = sign_tree(backend, signer, rebuild=rebuild_tree)
+        rebuild_tree = False
+        if made is None and tree is None:
             click.echo("nothing saved since the last checkpoint", err=True)
         elif as_json:
-            click.echo(orjson.dumps(made.to_dict()).decode())
+            click.echo(orjson.dumps({**(made.to_dict() if made else {}), **_tree(tree, signer.public_raw)}).decode())
         else:
-            click.echo(f"signed position {made.position}: chain {made.chain[:16]}… key {made.key_id}")
+            if made is not None:
+                click.echo(f"signed position {made.position}: chain {made.chain[:16]}… key {made.key_id}")
+            if tree is not None:
+                click.echo(f"signed tree size {tree.tree_size}: root {base64.b64encode(tree.root).decode()} "
+                           f"key {signer.note_key(tree.origin).vkey}")
         if every is None:
             return
         time.sleep(every)
@@ -101,7 +116,8 @@ def checkpoint(ctx: click.Context, database_url: str | None, every: int | None, 
 @database_option
 @click.pass_obj
 def export(group_database: str | None, database_url: str | None) -> None:
-    """Print every checkpoint as a JSON line (with its public key): keep them somewhere the database is not.
+    """Print every checkpoint as a JSON line (with its public key, and the Merkle tree's signed note): keep
+    them somewhere the database is not.
 
     \b
     Example:
@@ -111,13 +127,24 @@ def export(group_database: str | None, database_url: str | None) -> None:
     database = backend.database()
     try:
         with database.transaction() as tx:
-            table = CheckpointTable(backend)
+            table, notes = CheckpointTable(backend), NoteTable(backend)
             table.create(tx)
-            found = table.all(tx)
+            notes.create(tx)
+            found, trees = table.all(tx), notes.by_position(tx)
     finally:
         database.close()
     for made in found:
-        click.echo(orjson.dumps(made.to_dict()).decode())
+        click.echo(orjson.dumps({**made.to_dict(),
+                                 **_tree(trees.get(made.position), base64.b64decode(made.public_key))}).decode())
+
+
+def _tree(tree: SignedTree | None, public_key: bytes) -> dict[str, Any]:
+    """The signed tree head beside a checkpoint line: its note (with every cosignature), size, root, and the
+    signing key as a verifier key (pin it once, from the operator: a proof's checker never takes it from a proof)."""
+    if tree is None:
+        return {}
+    return {"note": str(tree.note), "tree_size": tree.tree_size, "root": base64.b64encode(tree.root).decode(),
+            "vkey": NoteKey(tree.origin, ED25519, public_key).vkey}
 
 
 def _read_kept(path: Path) -> list[Checkpoint]:
@@ -141,3 +168,6 @@ def _print(report: Report) -> None:
                       str(finding.position or ""), finding.message)
     console.print(table)
     console.print(f"[red]BROKEN[/]: {len(report.findings)} findings; {summary}")
+
+
+checkpoint.add_command(cosign, "cosign")

@@ -20,6 +20,7 @@ from entrypoints.http.context import DEFAULT_MAX_BODY, Api, route
 from entrypoints.http.errors import json_response
 from entrypoints.http.health import health
 from entrypoints.http.openapi import document
+from entrypoints.http.proofs import ProofRoutes
 
 DOCS = """<!doctype html><html><head><title>Writ API</title><meta charset="utf-8">
 <link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
@@ -41,12 +42,16 @@ def create_app(runtime: Runtime, verifier: JwtVerifier, *, max_body: int = DEFAU
         return Route(path, route(api, handler, **options), methods=methods)
 
     model_write = {"body": True, "refuse": ("create", "model")}
+    proofs = ProofRoutes(runtime)
     routes = [
         Route("/healthz", health(api), methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         on("/v1/evaluate", writes.evaluate, ["POST"], body=True),
         on("/v1/transactions", writes.transaction, ["POST"], body=True, refuse=("transaction", "model")),
+        on("/v1/log/checkpoint", proofs.checkpoint, ["GET"]),  # before /v1/{model}/{id}
+        on("/v1/log/proof/inclusion", proofs.inclusion, ["GET"]),
+        on("/v1/log/proof/consistency", proofs.consistency, ["GET"]),
         on("/v1/decisions", reads.decisions, ["GET"]),
         on("/v1/approvals", reads.approvals, ["GET"]),
         on("/v1/approvals/{id}", reads.approval, ["GET"]),

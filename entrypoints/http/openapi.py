@@ -51,6 +51,7 @@ def document(catalog: Catalog) -> dict[str, Any]:
         schemas.update(_model_schemas(catalog, name, spec))
         paths.update(_model_paths(name))
     paths.update(_shared_paths())
+    paths.update(_log_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "Writ", "version": catalog.version,
@@ -155,6 +156,31 @@ def _shared_paths() -> dict[str, Any]:
             "200": _ok({"type": "object"})}, parameters=[approval_id, HEADERS["purpose"]], body_required=False, body={
                 "type": "object", "properties": {"reason": {"type": "string"}, "fingerprint": {"type": "string"}}})}
            for action in ("approve", "reject", "cancel")},
+    }
+
+
+def _log_paths() -> dict[str, Any]:
+    def size(name: str, description: str, *, required: bool = False) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": required, "description": description,
+                "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}}
+
+    tree = size("tree_size", "Prove against the checkpoint of this size (default: the latest)")
+    proof = {"type": "object", "required": ["schema", "kind", "tree_size", "path", "checkpoint"], "properties": {
+        "schema": {"const": "writ.proof/1"}, "kind": {"enum": ["inclusion", "consistency"]},
+        "tree_size": {"type": "integer"}, "path": {"type": "array", "items": {"type": "string"}},
+        "checkpoint": {"type": "string", "description": "The C2SP checkpoint, a signed note with every signature"}}}
+    return {
+        "/v1/log/checkpoint": {"get": _op("The log's signed checkpoint (a C2SP tlog-checkpoint signed note)", {
+            "200": _ok({"type": "object", "required": ["checkpoint", "origin", "tree_size", "root", "position"]})},
+            parameters=[tree])},
+        "/v1/log/proof/inclusion": {"get": _op("Proof that a version of a record you may read is in the log", {
+            "200": _ok(proof)}, parameters=[
+                {"name": "model", "in": "query", "required": True, "schema": {"type": "string"}},
+                {"name": "id", "in": "query", "required": True, "schema": {"type": "string", "format": "uuid"}},
+                size("version", "The record's version", required=True), tree])},
+        "/v1/log/proof/consistency": {"get": _op("Proof that an earlier tree is a prefix of a signed one", {
+            "200": _ok(proof)}, parameters=[size("old_size", "The earlier tree's size", required=True),
+                                            size("new_size", "The signed tree's size (default: the latest)")])},
     }
 
 

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 import domain.errors
 import infrastructure.config
+import infrastructure.log_proofs
 import infrastructure.verification
 import projections.errors
 from entrypoints.http.errors import STATUS
@@ -242,7 +243,8 @@ def test_an_rs256_token_and_an_agent_acting_for_a_person(server: Server) -> None
 
 
 def test_every_code_has_a_status() -> None:
-    modules = (domain.errors, projections.errors, infrastructure.config, infrastructure.verification)
+    modules = (domain.errors, projections.errors, infrastructure.config, infrastructure.verification,
+               infrastructure.log_proofs)
     codes = {value.code for module in modules for value in vars(module).values()
              if isinstance(value, type) and isinstance(getattr(value, "code", None), str)}
     assert codes - {"WRIT_ERROR"} <= set(STATUS), codes - set(STATUS)

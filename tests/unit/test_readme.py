@@ -7,6 +7,7 @@ from pathlib import Path
 
 import domain.errors
 import infrastructure.config
+import infrastructure.log_proofs
 import infrastructure.verification
 import projections.errors
 from domain.limits import Limits
@@ -51,6 +52,6 @@ def codes_of(*modules: object) -> set[str]:
 def test_the_errors_section_names_every_code_raised() -> None:
     section = README[README.index("### Errors"):README.index("## Command line")]
     documented = set(re.findall(r"`([A-Z][A-Z_]+)`", section))
-    raised = codes_of(domain.errors, projections.errors, infrastructure.config,
-                      infrastructure.verification) - {"WRIT_ERROR"}  # the root: abstract
+    raised = codes_of(domain.errors, projections.errors, infrastructure.config, infrastructure.verification,
+                      infrastructure.log_proofs) - {"WRIT_ERROR"}  # the root: abstract
     assert documented == raised
