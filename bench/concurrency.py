@@ -94,13 +94,15 @@ class Tally:
         self.failed = 0
         self.seconds = 0.0
         self.latencies: list[float] = []
+        self.first_error = ""
         self._lock = threading.Lock()
 
-    def add(self, done: int, failed: int, latencies: list[float]) -> None:
+    def add(self, done: int, failed: int, latencies: list[float], error: str = "") -> None:
         with self._lock:
             self.done += done
             self.failed += failed
             self.latencies += latencies
+            self.first_error = self.first_error or error
 
     @property
     def per_s(self) -> float:
@@ -117,15 +119,16 @@ def threaded(clients: int, seconds: float, tally: Tally, one: Callable[[int], No
     deadline = time.perf_counter() + seconds
 
     def worker() -> None:
-        done, failed, latencies = 0, 0, []
+        done, failed, latencies, error = 0, 0, [], ""
         while (began := time.perf_counter()) < deadline:
             try:
                 one(next(serial))
                 done += 1
                 latencies.append(time.perf_counter() - began)
-            except failure:
+            except failure as exc:
                 failed += 1
-        tally.add(done, failed, latencies)
+                error = error or f"{type(exc).__name__}: {exc}"
+        tally.add(done, failed, latencies, error)
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     began = time.perf_counter()
@@ -233,10 +236,9 @@ def main() -> None:
 
 
 def run(schema: str, url: str, args: argparse.Namespace) -> None:
-    pooled = f"{url}&pool_size={args.clients}&max_overflow=4"
     catalog = Catalog.from_toml(HOT_CATALOG)
-    writ = open_writ(catalog, pooled)  # makes the schema before the server starts
-    env = {k: v for k, v in writ_env(pooled).items() if k.startswith(("POSTGRES_", "PERSISTENCE_", "CREATE_"))}
+    writ = open_writ(catalog, url)  # the default pool (group commit saves on one connection of its own)
+    env = {k: v for k, v in writ_env(url).items() if k.startswith(("POSTGRES_", "PERSISTENCE_", "CREATE_"))}
     library = LibraryApp(env={**env, "POSTGRES_POOL_SIZE": str(args.clients)})
     raw_table = f'"{schema}".raw_events'
     with psycopg.connect(url.split("?", maxsplit=1)[0], autocommit=True) as conn:
@@ -252,7 +254,7 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
         catalog_file = Path(tmp) / "writ.toml"
         catalog_file.write_text(HOT_CATALOG)
         port = free_port()
-        server = serve(pooled, catalog_file, port, args.http_workers)
+        server = serve(url, catalog_file, port, args.http_workers)
         try:
             phases: dict[str, Callable[[float, Tally], None]] = {
                 "raw": lambda s, t: raw_phase(base_url, raw_table, args.clients, s, t, state),
@@ -283,7 +285,7 @@ def report(args: argparse.Namespace, tallies: dict[str, Tally]) -> None:
           f"order rotating; writ serve --workers {args.http_workers}; load on the machine: {os.getloadavg()[0]:.2f}")
     for name, tally in tallies.items():
         print(f"{name:9} {tally.per_s:9,.0f}/s  done {tally.done:7,}  failed {tally.failed:5,}  "
-              f"p99 {tally.p99_ms():7.1f} ms")
+              f"p99 {tally.p99_ms():7.1f} ms" + (f"  first failure: {tally.first_error[:120]}" if tally.failed else ""))
     ratio_raw = governed.per_s / raw.per_s if raw.per_s else 0.0
     ratio_library = governed.per_s / library.per_s if library.per_s else 0.0
     http_ratio = http.per_s / governed.per_s if governed.per_s else 0.0

@@ -53,6 +53,7 @@ class Server:
     url: str
     database_url: str
     client: httpx.Client
+    pid: int
 
     def call(self, method: str, path: str, *, bearer: str | None = None, purpose: str | None = "http test",
              **options: Any) -> httpx.Response:
@@ -66,12 +67,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(database_url: str, catalog: Path, *, max_body: int = 1_000_000) -> Iterator[Server]:
+def start(database_url: str, catalog: Path, *, max_body: int = 1_000_000, workers: int = 1) -> Iterator[Server]:
     port = free_port()
     env = {"WRIT_DATABASE_URL": database_url, "WRIT_JWT_SECRET": SECRET, "WRIT_JWT_PUBLIC_KEY": PUBLIC_PEM,
            "WRIT_JWT_ISSUER": ISSUER, "WRIT_JWT_AUDIENCE": AUDIENCE}
     server = CliProcess("serve", "--catalog", str(catalog), "--port", str(port), "--max-body-bytes", str(max_body),
-                        env=env)
+                        "--workers", str(workers), env=env)
     worker = None
     url = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=url, timeout=30) as client:
@@ -79,7 +80,7 @@ def start(database_url: str, catalog: Path, *, max_body: int = 1_000_000) -> Ite
             wait_until(lambda: _answers(client), 60, "writ serve to answer /healthz")
             if not database_url.startswith("sqlite"):  # the schema exists now: the worker makes only its views
                 worker = CliProcess("project", "--catalog", str(catalog), env=env)
-            yield Server(url, database_url, client)
+            yield Server(url, database_url, client, server.process.pid)
         finally:
             server.stop()
             if worker is not None:

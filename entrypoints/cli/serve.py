@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import click
+import orjson
+from starlette.applications import Starlette
 
 from entrypoints.bootstrap import Runtime
 from entrypoints.cli.options import load_catalog
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import JwtVerifier
 from entrypoints.http.context import DEFAULT_MAX_BODY
+from infrastructure.config import ConfigurationError
 
 
 @click.command("serve")
@@ -23,8 +29,11 @@ from entrypoints.http.context import DEFAULT_MAX_BODY
               help="Refuse larger request bodies with 413.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log every request (a line each, on stderr; costs about a tenth of the throughput).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes behind the one port (PostgreSQL only): each saves its own requests in group "
+                   "commits, PostgreSQL orders them all.")
 def serve(catalog: Path, database_url: str | None, host: str, port: int, max_body_bytes: int,
-          access_log: bool) -> None:
+          access_log: bool, workers: int) -> None:
     """Serve the HTTP API: JWT-authenticated writes, reads from the projections, OpenAPI at /openapi.json.
 
     Bearer tokens are checked with WRIT_JWT_SECRET (HS256) or WRIT_JWT_PUBLIC_KEY[_FILE] / WRIT_JWT_JWKS_FILE
@@ -38,7 +47,31 @@ def serve(catalog: Path, database_url: str | None, host: str, port: int, max_bod
     """
     import uvicorn
 
-    verifier = JwtVerifier.from_env()
-    with Runtime(load_catalog(catalog), database_url) as runtime:
-        app = create_app(runtime, verifier, max_body=max_body_bytes)
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log, timeout_graceful_shutdown=10)
+    JwtVerifier.from_env()  # refuses a bad JWT configuration before any worker starts
+    with Runtime(load_catalog(catalog), database_url) as runtime:  # makes the store's tables once, here
+        if workers > 1 and runtime.backend.embedded:
+            raise ConfigurationError("--workers needs PostgreSQL: the embedded default's views are caught up "
+                                     "by the one process that serves them")
+    os.environ[SETTINGS] = orjson.dumps({"catalog": str(catalog), "database_url": database_url,
+                                         "max_body": max_body_bytes}).decode()
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, host=host, port=port, log_level="info",
+                access_log=access_log, timeout_graceful_shutdown=10)
+
+
+SETTINGS = "WRIT_SERVE_SETTINGS"
+"""How ``writ serve`` hands its options to the worker processes uvicorn starts (each builds its own app)."""
+
+
+def worker_app() -> Starlette:
+    """One server process's app (uvicorn's factory): its own runtime on the store, closed when it stops."""
+    settings = orjson.loads(os.environ[SETTINGS])
+    runtime = Runtime(load_catalog(Path(settings["catalog"])), settings["database_url"])
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            runtime.close()
+
+    return create_app(runtime, JwtVerifier.from_env(), max_body=settings["max_body"], lifespan=lifespan)

@@ -28,7 +28,8 @@ DOCS = """<!doctype html><html><head><title>Writ API</title><meta charset="utf-8
 <script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#docs"});</script></body></html>"""
 
 
-def create_app(runtime: Runtime, verifier: JwtVerifier, *, max_body: int = DEFAULT_MAX_BODY) -> Starlette:
+def create_app(runtime: Runtime, verifier: JwtVerifier, *, max_body: int = DEFAULT_MAX_BODY,
+               lifespan: Any = None) -> Starlette:
     api = Api(runtime, verifier, max_body)
     spec = document(runtime.catalog)
 
@@ -67,4 +68,4 @@ def create_app(runtime: Runtime, verifier: JwtVerifier, *, max_body: int = DEFAU
         on("/v1/{model}/{id}/restore", writes.restore, ["POST"]),
         on("/v1/{model}/{id}/history", reads.history, ["GET"]),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, lifespan=lifespan)
