@@ -58,7 +58,7 @@ def test_create_read_update_delete_restore_purge(server: Server) -> None:
     purged = server.call("DELETE", f"/v1/Order/{order['id']}?force=true", bearer=MANAGER)
     assert purged.status_code == 200 and purged.json()["state"] == "purged"
     assert read(server, f"/v1/Order/{order['id']}", purged.json()["position"]).status_code == 404
-    history = server.call("GET", f"/v1/Order/{order['id']}/history").json()
+    history = server.call("GET", f"/v1/Order/{order['id']}/history").json()["events"]
     assert [entry["event"] for entry in history] == ["Created", "Patched", "Replaced", "Deleted", "Restored", "Purged"]
 
 
@@ -94,7 +94,8 @@ def test_approval_round_trip(server: Server) -> None:
     assert server.call("GET", f"/v1/approvals/{approval}", bearer=MANAGER).json()["status"] == "executed"
     again = server.call("POST", f"/v1/approvals/{approval}/approve", json={}, bearer=token("dora", "acme", "manager"))
     assert (again.status_code, again.json()["code"]) == (409, "APPROVAL_NOT_PENDING")
-    assert server.call("GET", f"/v1/Order/{order['id']}/history").json()[-1]["approval"]["approvers"] == ["maria"]
+    history = server.call("GET", f"/v1/Order/{order['id']}/history").json()["events"]
+    assert history[-1]["approval"]["approvers"] == ["maria"]
 
 
 def test_bulk_update_evaluate_and_transactions(server: Server) -> None:
@@ -236,7 +237,7 @@ def test_an_rs256_token_and_an_agent_acting_for_a_person(server: Server) -> None
     bearer = token("carol", "acme", "clerk", key=PRIVATE_KEY, algorithm="RS256", act={"sub": "shopping-agent"})
     order = server.call("POST", "/v1/Order", json={"sku": "AGENT-1", "total": "3"}, bearer=bearer,
                         headers={"Writ-Correlation-Id": "corr-7", "Writ-Causation-Id": "cause-3"}).json()
-    history = server.call("GET", f"/v1/Order/{order['id']}/history", bearer=bearer).json()
+    history = server.call("GET", f"/v1/Order/{order['id']}/history", bearer=bearer).json()["events"]
     assert (history[0]["actor"], history[0]["audit"]) == ("carol", {"agent": "shopping-agent"})
     assert (history[0]["correlation_id"], history[0]["causation_id"]) == ("corr-7", "cause-3")
 
