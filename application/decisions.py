@@ -4,7 +4,8 @@ An allowed command's decision travels inside the event it allowed: the event's
 ``meta`` carries the decision id, operation, reasons, catalog version and the
 whole audit context, so the decision and the change are one atomic fact. A
 command that is refused, parked or fails is recorded as a ``Decision``
-aggregate of its own. ``decision_record`` reads either back in one shape.
+aggregate of its own, and so is a read an entry point accounts for (outcome
+``read``). ``decision_record`` reads either back in one shape.
 
 A refused command may be anything a caller sent (``Subject``): what a decision
 stores of it is made safe first — text escaped and capped, a principal that
@@ -53,8 +54,21 @@ def allowed_meta(principal: Principal, command: Create | RecordCommand, verdict:
 def refused_decision(principal: object, subject: Subject, verdict: Verdict | None, error: WritError,
                      policy_version: str, idempotency_key: object, outcome: str, now: datetime) -> Decision:
     """A decision that changed nothing: refused, parked or failed (whatever the caller sent)."""
-    caller = principal if isinstance(principal, Principal) and principal.problem(HARD_LIMITS) is None else None
     reasons = list(verdict.reasons) if verdict else [f"{error.code}: {error.message}"]
+    return _decision(principal, subject, outcome, error.code, reasons, policy_version, idempotency_key, now)
+
+
+def read_decision(principal: object, subject: Subject, error: WritError | None, reasons: Sequence[str],
+                  policy_version: str, now: datetime) -> Decision:
+    """The record of a read (outcome ``read``): what was asked and how much was answered, or the refusal's
+    code; ``reasons`` must not hold the values read (decisions outlive a purge)."""
+    told = [*reasons, *([f"{error.code}: {error.message}"] if error else [])]
+    return _decision(principal, subject, "read", error.code if error else None, told, policy_version, None, now)
+
+
+def _decision(principal: object, subject: Subject, outcome: str, code: str | None, reasons: Sequence[str],
+              policy_version: str, idempotency_key: object, now: datetime) -> Decision:
+    caller = principal if isinstance(principal, Principal) and principal.problem(HARD_LIMITS) is None else None
     return Decision.record(
         now, outcome=outcome, operation=subject.operation, model=_text(subject.model),
         tenant=caller.tenant_id if caller else None,
@@ -63,7 +77,7 @@ def refused_decision(principal: object, subject: Subject, verdict: Verdict | Non
         roles=sorted(caller.roles) if caller else [],
         purpose=caller.purpose if caller else None,
         correlation_id=caller.correlation_id if caller else None,
-        code=error.code, reasons=_bounded(reasons), policy_version=policy_version,
+        code=code, reasons=_bounded(reasons), policy_version=policy_version,
         idempotency_key=None if idempotency_key is None else _text(idempotency_key, 200),
         audit=dict(caller.audit_attributes) if caller else {},
     )

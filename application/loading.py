@@ -108,11 +108,12 @@ class RecordLoader:
                 return replay(snapshot.mutate(None), events[1:], self.digest, snapshot_event=first)
         return self.load(record_id)
 
-    def history(self, record_id: UUID) -> Iterator[tuple[Record.Event, Record]]:
+    def history(self, record_id: UUID, start: Record | None = None) -> Iterator[tuple[Record.Event, Record]]:
         """Every event of the record with the record as it left it (one object, advanced in place: read it
-        before taking the next), checked link by link, a page at a time."""
-        record: Record | None = None
-        after, shredded = 0, False
+        before taking the next), checked link by link, a page at a time; after ``start`` (the record as
+        ``load`` rebuilt it at some version) when given, so a later page costs no replay from the first event."""
+        record: Record | None = start
+        after, shredded = (0 if start is None else start.version), False
         while True:
             page = self._events(record_id, gt=after, limit=PAGE)
             for event in page:

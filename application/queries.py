@@ -58,15 +58,19 @@ class QueriesMixin:
         return list(self.iter_history(principal, model, record_id))
 
     def iter_history(self, principal: Principal | None, model: str,
-                     record_id: UUID | str) -> Iterator[HistoryEntry]:
-        """``history``, streamed: events are read a page at a time (bounded memory for long histories)."""
+                     record_id: UUID | str, *, after: int = 0) -> Iterator[HistoryEntry]:
+        """``history``, streamed: events are read a page at a time (bounded memory for long histories); only
+        those past version ``after`` (a page's cursor), read on from the latest snapshot at or before it."""
+        int_arg("after", after, 0, INT_MAX)
         record = self._visible(principal, model, record_id, allow_purged=True)
         shredded = record.state == PURGED
-        before: dict[str, Any] = {}
-        for event, state in self.loader.history(record.id):
-            after = {} if shredded else state.data
-            yield _entry(event, before, after, state.state)
-            before = after
+        start = self.loader.load(record.id, version=after) if after and not shredded else None
+        before: dict[str, Any] = {} if start is None else start.data
+        for event, state in self.loader.history(record.id, start):
+            data = {} if shredded else state.data
+            if event.originator_version > after:  # a purged record is read from its first event
+                yield _entry(event, before, data, state.state)
+            before = data
 
     def decisions(
         self, principal: Principal | None, *, after: int = 0, limit: int = 100,

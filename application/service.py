@@ -28,7 +28,7 @@ from application.approvals import ApprovalsMixin
 from application.audit import AuditMixin
 from application.bulk import BulkMixin
 from application.compound import Compound
-from application.decisions import allowed_meta, refused_decision
+from application.decisions import allowed_meta, read_decision, refused_decision
 from application.door import (
     Subject,
     command_arg,
@@ -244,6 +244,13 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
         """Record a write an entry point refused before it reached the service (its input could not be
         read: a malformed principal, JSON that does not parse) as a refused decision, then raise ``error``."""
         self._refuse_at_door(principal, Subject(operation, model, record_id), idempotency_key, error)
+
+    def record_read(self, principal: Principal, operation: str, model: object, *, record_id: object = None,
+                    error: WritError | None = None, reasons: Sequence[str] = ()) -> None:
+        """Record a read served to (or refused) a caller an entry point must account for, an agent's tool
+        call, as a decision with outcome ``read``; ``reasons`` say what was asked, never the values read."""
+        self.save(read_decision(principal, Subject(operation, model, record_id), error, reasons,
+                                self.catalog.version, self.clock()))
 
     def evaluate(self, principal: Principal | None, command: AnyCommand) -> Evaluation:
         """Dry run: the decision, its reasons and the before/after preview. Writes nothing."""

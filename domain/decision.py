@@ -3,7 +3,9 @@
 A command Writ refuses, parks or fails to execute leaves one ``Decision``, with
 the principal, purpose, outcome, error code, reasons and the catalog version it
 was decided under. (An allowed decision travels inside the record event it
-allowed, so the decision and the change are one atomic fact.)
+allowed, so the decision and the change are one atomic fact.) A read an entry
+point must account for (an agent's tool call) leaves one with outcome ``read``:
+who read what, and the code when it was refused, never the values read.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
-Outcome = Literal["allowed", "refused", "parked", "failed"]
+Outcome = Literal["allowed", "refused", "parked", "failed", "read"]
 
 
 class Decision(Aggregate):

@@ -1,13 +1,17 @@
 """Running an agent tool call through Writ, for one person and one agent (no protocol code here).
 
-The tool server is started for one person (a ``Principal`` without a purpose) and, optionally, an agent
-name. Every write and dry run is issued as that person, with the call's ``purpose``, and with the agent
-in the principal's ``audit_attributes`` (``{"agent": ..., "mcp_client": ...}``), which Writ stamps on
-the events: ``history`` shows the person as the actor and the agent in ``audit``. Writes go through
-the same service and pipeline as every other entry point: an argument refused before the command could
-be built (an unknown argument, a missing one, a malformed purpose) is recorded as a refused decision,
-like any refusal. A refusal is a result, never an exception: ``ToolResult`` with ``is_error`` and the
-error's ``to_dict()`` (its stable ``code`` and message).
+Each call acts for one person: over stdio the one the launcher named (a trusted ``AgentIdentity``), over
+HTTP the one the call's bearer token names (``entrypoints.mcp_http``). Every write and dry run is issued
+as that person, with the call's ``purpose``, and with ``audit_attributes`` Writ stamps on the events:
+``agent`` only when someone vouches for it (the launcher's ``--agent``, the token's ``act.sub``), and
+``mcp_client``, always, the name the client claims for itself (unchecked: a client names itself). Writes
+go through the same service and pipeline as every other entry point: an argument refused before the
+command could be built (an unknown argument, a missing one, a malformed purpose) is recorded as a refused
+decision, like any refusal, with the agent. Reads (``query``, ``history``, ``approval_status``) and
+``evaluate`` are recorded too, as decisions with outcome ``read`` (what was asked, how much was answered,
+or the refusal's code; never the values): what an agent saw before it wrote is what its auditor asks.
+A refusal is a result, never an exception: ``ToolResult`` with ``is_error`` and the error's ``to_dict()``
+(its stable ``code`` and message).
 """
 
 from __future__ import annotations
@@ -23,17 +27,20 @@ from eventsourcing.persistence import PersistenceError
 from application.door import int_arg
 from application.results import WriteResult
 from domain.commands import parse_command
-from domain.errors import InvalidInputError, ServiceUnavailableError, WritError
+from domain.errors import InvalidInputError, ServiceUnavailableError, UnauthenticatedError, WritError
 from domain.limits import INT_MAX
 from domain.principal import Principal
+from entrypoints.agent_reads import record_read
 from entrypoints.agent_tools import BODIES, OPERATIONS, WRITE_KINDS, ToolSpec, tool_specs
+from entrypoints.history_pages import PAGE, history_page
+from entrypoints.http.auth import Identity
 
 if TYPE_CHECKING:
     from entrypoints.bootstrap import Runtime
 
 logger = logging.getLogger(__name__)
 
-UNNAMED_AGENT = "unnamed-agent"
+UNNAMED_CLIENT = "unnamed"
 CLIENT_NAME_LENGTH = 200
 WAIT_SECONDS = 5.0
 AWAITING_APPROVAL = ("Nothing is written until people approve this change: tell the person the approval_id, "
@@ -58,19 +65,25 @@ class ToolResult:
 
 @dataclass(frozen=True)
 class AgentIdentity:
-    """The person the tools act for, and the agent acting (checked at once: a bad name fails at start)."""
+    """The person the tools act for, and the agent acting when someone vouches for it (checked at once: a bad
+    name fails at start)."""
 
     person: Principal
     agent: str | None = None
 
     def __post_init__(self) -> None:
-        self.acting("a check of the identity", None)
+        self.acting(None, None)
+
+    @classmethod
+    def of_token(cls, token: Identity) -> AgentIdentity:
+        """The person and agent (``act.sub``) a verified bearer token names (``INVALID_INPUT`` for a name Writ
+        does not take)."""
+        return cls(Principal(user_id=token.user_id, tenant_id=token.tenant_id, roles=token.roles), token.agent)
 
     def acting(self, purpose: object, client: str | None) -> Principal:
-        """The person issuing one command for ``purpose``, with the agent (and the client it names) in
-        ``audit_attributes``. ``INVALID_INPUT`` when ``purpose`` is not text."""
-        client = printable(client)
-        audit = {"agent": self.agent or client or UNNAMED_AGENT, **({"mcp_client": client} if client else {})}
+        """The person issuing one command for ``purpose``, with the vouched agent and the name the client claims
+        in ``audit_attributes``. ``INVALID_INPUT`` when ``purpose`` is not text."""
+        audit = {**({"agent": self.agent} if self.agent else {}), "mcp_client": printable(client) or UNNAMED_CLIENT}
         fields = self.person.model_dump()
         return Principal.model_validate({**fields, "purpose": purpose,
                                          "audit_attributes": {**self.person.audit_attributes, **audit}})
@@ -78,10 +91,11 @@ class AgentIdentity:
 
 @dataclass
 class AgentTools:
-    """The catalog's tools over one runtime, called for one ``AgentIdentity``."""
+    """The catalog's tools over one runtime, called for the launcher's ``AgentIdentity`` or a token's."""
 
     runtime: Runtime
-    identity: AgentIdentity
+    identity: AgentIdentity | None = None
+    """The person (and agent) the launcher named; None when every call names its own (HTTP)."""
     specs: dict[str, ToolSpec] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -91,37 +105,62 @@ class AgentTools:
         spec = self.specs.get(name)
         return spec.input_schema if spec is not None else None
 
-    def call(self, name: str, arguments: Mapping[str, Any] | None, client: str | None = None) -> ToolResult:
-        """Run tool ``name``; ``client`` is the name the protocol client gave itself, if any."""
+    def call(self, name: str, arguments: Mapping[str, Any] | None, client: str | None = None,
+             token: Identity | None = None) -> ToolResult:
+        """Run tool ``name``; ``client`` is the name the protocol client gave itself, if any; ``token`` the
+        caller a verified bearer token names (HTTP)."""
         spec = self.specs.get(name)
         if spec is None:
             raise UnknownToolError(f"Unknown tool: {name[:100]}")
         try:
-            return ToolResult(jsonable(self._run(spec, dict(arguments or {}), client)))
+            identity = self._identity(token)
+            return ToolResult(jsonable(self._run(spec, dict(arguments or {}), identity, client)))
         except WritError as error:
             return ToolResult(error.to_dict(), is_error=True)
         except PersistenceError as exc:  # the database refused or is unreachable: a refusal like the CLI's
             return ToolResult(ServiceUnavailableError(f"the database: {exc}").to_dict(), is_error=True)
 
-    def _run(self, spec: ToolSpec, arguments: dict[str, Any], client: str | None) -> Any:
+    def _identity(self, token: Identity | None) -> AgentIdentity:
+        if token is not None:
+            return AgentIdentity.of_token(token)
+        if self.identity is None:
+            raise UnauthenticatedError("This tool server acts only for callers with a bearer token")
+        return self.identity
+
+    def _run(self, spec: ToolSpec, arguments: dict[str, Any], identity: AgentIdentity, client: str | None) -> Any:
         if spec.kind in WRITE_KINDS:
-            return self._write(spec, arguments, client)
-        check_arguments(spec, arguments)
-        writ, person = self.runtime.writ, self.identity.person
+            return self._write(spec, arguments, identity, client)
+        reader = identity.acting(None, client)
+        try:
+            check_arguments(spec, arguments)
+            if spec.kind == "evaluate":  # the dry run's purpose goes on its record, when it is one
+                reader = identity.acting(arguments.get("purpose"), client)
+            body = self._read(spec, arguments, reader)
+        except WritError as error:
+            record_read(self.runtime.writ, reader, spec, arguments, None, error)
+            raise
+        record_read(self.runtime.writ, reader, spec, arguments, body)
+        return body
+
+    def _read(self, spec: ToolSpec, arguments: dict[str, Any], reader: Principal) -> dict[str, Any]:
+        writ = self.runtime.writ
         if spec.kind == "query":
-            return self._query(spec, arguments)
+            return self._query(spec, arguments, reader)
         if spec.kind == "evaluate":
             command = parse_command({k: arguments[k] for k in COMMAND_ARGUMENTS if k in arguments})
-            return writ.evaluate(self.identity.acting(arguments.get("purpose"), client), command).to_dict()
+            return writ.evaluate(reader, command).to_dict()
         if spec.kind == "history":
-            events = [entry.to_dict() for entry in writ.history(person, arguments["model"], arguments["id"])]
-            return {"model": arguments["model"], "id": arguments["id"], "events": events}
-        return writ.approval(person, arguments["approval_id"])
+            return history_page(writ, reader, arguments["model"], arguments["id"], after=arguments.get("after", 0),
+                                limit=arguments.get("limit", PAGE))
+        approval: dict[str, Any] = writ.approval(reader, arguments["approval_id"])
+        return approval
 
-    def _write(self, spec: ToolSpec, arguments: dict[str, Any], client: str | None) -> dict[str, Any]:
-        writ, kind, principal = self.runtime.writ, spec.kind, self.identity.person
+    def _write(self, spec: ToolSpec, arguments: dict[str, Any], identity: AgentIdentity,
+               client: str | None) -> dict[str, Any]:
+        writ, kind = self.runtime.writ, spec.kind
+        principal = identity.acting(None, client)  # on the refusal of a malformed purpose: the agent all the same
         try:
-            principal = self.identity.acting(arguments.get("purpose"), client)
+            principal = identity.acting(arguments.get("purpose"), client)
             check_arguments(spec, arguments)
         except InvalidInputError as error:  # refused before a command could be built: still a decision
             writ.refuse(principal, OPERATIONS[kind], spec.model, error, record_id=arguments.get("id"),
@@ -134,11 +173,11 @@ class AgentTools:
         body = result.to_dict()
         return {**body, "next": AWAITING_APPROVAL} if result.status == "pending_approval" else body
 
-    def _query(self, spec: ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
+    def _query(self, spec: ToolSpec, arguments: dict[str, Any], reader: Principal) -> dict[str, Any]:
         views = self.runtime.fresh_views(logger.info)
         if arguments.get("wait_for") is not None:
             views.wait(int_arg("wait_for", arguments["wait_for"], 0, INT_MAX), WAIT_SECONDS)
-        page = views.list(self.identity.person, spec.model, filters=arguments.get("filters", []),
+        page = views.list(reader, spec.model, filters=arguments.get("filters", []),
                           order_by=arguments.get("order_by", []), limit=arguments.get("limit", 50),
                           after=arguments.get("after"), include_deleted=arguments.get("include_deleted", False))
         return {"rows": page.rows, "next_cursor": page.next_cursor}

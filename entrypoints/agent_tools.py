@@ -3,8 +3,9 @@
 Each model gets ``create_<model>``, ``replace_<model>``, ``patch_<model>``, ``delete_<model>``,
 ``restore_<model>``, ``purge_<model>`` and ``query_<model>`` (the model's name in snake case, or as
 declared when two models would share one); three tools are generic: ``evaluate`` (a dry run of any
-command), ``history`` (a record's events) and ``approval_status``. Every write and ``evaluate`` take a
-required ``purpose``; writes take an optional ``idempotency_key``. ``entrypoints.agent_calls`` runs
+command), ``history`` (a record's events, a page at a time) and ``approval_status``. Every write and
+``evaluate`` take a required ``purpose``; writes take an optional ``idempotency_key``. Each tool says
+whether it reads, destroys and may be repeated (``ToolSpec``'s hints). ``entrypoints.agent_calls`` runs
 them; ``entrypoints.mcp_server`` offers them over the Model Context Protocol.
 """
 
@@ -29,6 +30,7 @@ from entrypoints.catalog_schemas import (
     data_schema,
     query_properties,
 )
+from entrypoints.history_pages import MOST_PER_PAGE, PAGE
 
 WriteKind = Literal["create", "replace", "patch", "delete", "restore", "purge"]
 ToolKind = WriteKind | Literal["query", "evaluate", "history", "approval_status"]
@@ -79,11 +81,20 @@ class ToolSpec:
 
     @property
     def read_only(self) -> bool:
+        """Reads and ``evaluate`` change no record (each is still recorded as a read: ``agent_calls``)."""
         return self.kind not in WRITE_KINDS
 
     @property
     def destructive(self) -> bool:
-        return self.kind in ("replace", "delete", "purge")
+        """Every write but a create changes or hides what is there (a restore too: it undoes a delete)."""
+        return self.kind in WRITE_KINDS and self.kind != "create"
+
+    @property
+    def idempotent(self) -> bool:
+        """Only the reads: a write sent again without its ``idempotency_key`` may write again (another
+        record, another event, another approval request); with the same key it returns the first result,
+        but the key is the caller's choice, so the hint cannot promise it."""
+        return self.read_only
 
 
 def tool_specs(catalog: Catalog) -> list[ToolSpec]:
@@ -161,9 +172,16 @@ def _evaluate(catalog: Catalog) -> ToolSpec:
 
 
 def _history(catalog: Catalog) -> ToolSpec:
-    properties = {"model": {"type": "string", "enum": list(catalog.models)}, "id": RECORD_ID}
-    about = ("Every event of a record, oldest first: what changed, when, the person (actor) and agent (audit), "
-             "the purpose, the decision and who approved.")
+    properties = {
+        "model": {"type": "string", "enum": list(catalog.models)}, "id": RECORD_ID,
+        "after": {"type": "integer", "minimum": 0, "default": 0,
+                  "description": "Start after this version: the previous page's next_cursor."},
+        "limit": {"type": "integer", "minimum": 1, "maximum": MOST_PER_PAGE, "default": PAGE,
+                  "description": "Events on the page."},
+    }
+    about = ("The events of a record, oldest first, a page at a time: what changed, when, the person (actor) and "
+             "agent (audit), the purpose, the decision and who approved. next_cursor, when not null, is the "
+             "`after` of the next page.")
     return ToolSpec("history", "Record history", about, arguments(properties, ["model", "id"]), "history")
 
 

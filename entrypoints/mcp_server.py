@@ -2,28 +2,31 @@
 
 A thin adapter: the low-level SDK ``Server`` lists ``AgentTools``' tools and hands each call to
 ``AgentTools.call`` (``entrypoints.agent_calls``), with the name the client gave itself at the handshake
-(or in the request envelope). Calls run in a worker thread, one at a time, so the store's blocking I/O
-never stalls the event loop. A refusal is a tool result with ``isError`` (its content the error's code
-and message); an unknown tool name is a protocol error. Transports: stdio, or streamable HTTP served by
-uvicorn (loopback hosts get the SDK's DNS-rebinding protection).
+(or in the request envelope), and over HTTP the caller its bearer token names. Calls run in a worker
+thread, one at a time, so the store's blocking I/O never stalls the event loop. A refusal is a tool result
+with ``isError`` (its content the error's code and message); an unknown tool name is a protocol error.
+Transports: stdio (the launcher is trusted: the tools act for the person it names), or streamable HTTP
+served by uvicorn behind ``entrypoints.mcp_http``'s bearer check and Host/Origin checks.
 """
 
 from __future__ import annotations
 
 from functools import partial
 from importlib import metadata
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.server.stdio import stdio_server
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 
 from entrypoints.agent_calls import AgentTools, ToolResult, UnknownToolError
 from entrypoints.agent_tools import ToolSpec, instructions
+from entrypoints.http.auth import JwtVerifier
+from entrypoints.mcp_http import BearerGate, caller
 
-Transport = Literal["stdio", "http"]
 SERVER_NAME = "writ"
 HTTP_PATH = "/mcp"
 
@@ -38,7 +41,7 @@ def build_server(tools: AgentTools) -> Server[Any]:
         return listed
 
     async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
-        run = partial(tools.call, params.name, params.arguments, _client_name(ctx))
+        run = partial(tools.call, params.name, params.arguments, _client_name(ctx), caller(ctx.request))
         try:
             result = await anyio.to_thread.run_sync(run, limiter=one_at_a_time)
         except UnknownToolError as exc:
@@ -49,16 +52,20 @@ def build_server(tools: AgentTools) -> Server[Any]:
                   get_tool_input_schema=tools.input_schema, on_list_tools=list_tools, on_call_tool=call_tool)
 
 
-def serve(tools: AgentTools, transport: Transport, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve ``tools`` until the client hangs up (stdio) or the process is stopped (HTTP)."""
-    server = build_server(tools)
-    if transport == "stdio":
-        anyio.run(_serve_stdio, server)
-        return
+def serve_stdio(tools: AgentTools) -> None:
+    """Serve ``tools`` over stdio until the client hangs up."""
+    anyio.run(_serve_stdio, build_server(tools))
+
+
+def serve_http(tools: AgentTools, verifier: JwtVerifier, checks: TransportSecuritySettings,
+               host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Serve ``tools`` over streamable HTTP to callers with a bearer token ``verifier`` accepts, from the
+    host names ``checks`` allows, until the process is stopped."""
     import uvicorn
 
-    app = server.streamable_http_app(streamable_http_path=HTTP_PATH, host=host)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    app = build_server(tools).streamable_http_app(streamable_http_path=HTTP_PATH, host=host,
+                                                  transport_security=checks)
+    uvicorn.run(BearerGate(app, verifier), host=host, port=port, log_level="warning")
 
 
 async def _serve_stdio(server: Server[Any]) -> None:
@@ -67,9 +74,8 @@ async def _serve_stdio(server: Server[Any]) -> None:
 
 
 def _tool(spec: ToolSpec) -> types.Tool:
-    hints = types.ToolAnnotations(title=spec.title, read_only_hint=spec.read_only,
-                                  destructive_hint=None if spec.read_only else spec.destructive,
-                                  open_world_hint=False)
+    hints = types.ToolAnnotations(title=spec.title, read_only_hint=spec.read_only, destructive_hint=spec.destructive,
+                                  idempotent_hint=spec.idempotent, open_world_hint=False)
     return types.Tool(name=spec.name, title=spec.title, description=spec.description,
                       input_schema=spec.input_schema, annotations=hints)
 

@@ -156,12 +156,13 @@ def history(model: str, record_id: str, as_json: bool, **options: Any) -> None:
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="Decisions per page.")
 @click.option("--by", "actor", help="Only decisions on this user's commands.")
 @click.option("--model", help="Only decisions on this model.")
-@click.option("--outcome", type=click.Choice(["allowed", "refused", "parked", "failed"]))
+@click.option("--outcome", type=click.Choice(["allowed", "refused", "parked", "failed", "read"]))
 @click.option("--since", help="Only decisions at or after this time (ISO-8601 with offset).")
 @click.option("--until", help="Only decisions before this time (ISO-8601 with offset).")
 def decisions(after: int, limit: int, actor: str | None, model: str | None, outcome: str | None, since: str | None,
               until: str | None, as_json: bool, **options: Any) -> None:
-    """Decisions (allowed, refused, parked, failed) in the tenant, oldest first, from the decisions read model.
+    """Decisions (allowed, refused, parked, failed; read: an agent's reads) in the tenant, oldest first, from the
+    decisions read model.
 
     \b
     Example:

@@ -16,6 +16,7 @@ from typing import Any
 from domain.catalog import Catalog, ModelSpec
 from domain.fields import FieldSpec
 from entrypoints.catalog_schemas import Shape, data_schema, field_schema
+from entrypoints.history_pages import MOST_PER_PAGE, PAGE
 from entrypoints.http.errors import STATUSES
 
 JSON = "application/json"
@@ -34,6 +35,19 @@ HEADERS: dict[str, dict[str, Any]] = {
     "wait": {"name": "Writ-Wait-Position", "in": "header", "schema": {"type": "integer", "minimum": 0},
              "description": "Wait until the projection has reached this log position (a write's position)."},
 }
+
+HISTORY_PARAMETERS: list[dict[str, Any]] = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MOST_PER_PAGE,
+                                                "default": PAGE}, "description": "Events on the page."},
+    {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0},
+     "description": "The version after which the page starts: the previous page's next_cursor."},
+]
+HISTORY_PAGE: dict[str, Any] = {
+    "type": "object", "required": ["model", "id", "events", "next_cursor"],
+    "properties": {"model": {"type": "string"}, "id": {"type": "string"},
+                   "events": {"type": "array", "items": {"type": "object"}},
+                   "next_cursor": {"type": ["integer", "null"],
+                                   "description": "Send as after for the next page; null on the last page."}}}
 
 
 def stored_schema(field: FieldSpec) -> dict[str, Any]:
@@ -129,8 +143,8 @@ def _model_paths(name: str) -> dict[str, Any]:
                 *versioned, {"name": "force", "in": "query", "schema": {"type": "boolean"}}]),
         },
         f"/v1/{name}/{{id}}/restore": {"post": _op(f"Restore a soft-deleted {name}", written, parameters=versioned)},
-        f"/v1/{name}/{{id}}/history": {"get": _op(f"Every event of a {name}", {"200": _ok({
-            "type": "array", "items": {"type": "object"}})}, parameters=[ID])},
+        f"/v1/{name}/{{id}}/history": {"get": _op(f"The events of a {name}, oldest first, a page at a time", {
+            "200": _ok(HISTORY_PAGE)}, parameters=[ID, *HISTORY_PARAMETERS])},
     }
 
 

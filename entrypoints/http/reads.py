@@ -3,7 +3,8 @@
 ``GET /v1/{model}`` takes the CLI's filters as repeated ``where=FIELD:OP[:VALUE]`` parameters, ``sort``
 (``-total``, repeatable), ``limit``, ``after`` (the previous page's ``next_cursor``) and
 ``include_deleted``. ``Writ-Wait-Position: N`` first waits until the projection has reached log
-position N (a write's ``position``): read-your-writes. Rows carry their version as ``ETag``.
+position N (a write's ``position``): read-your-writes. Rows carry their version as ``ETag``. A record's
+history comes a page at a time (``limit``, ``after`` = the previous page's ``next_cursor``, a version).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from starlette.responses import Response
 
 from domain.errors import InvalidInputError
 from entrypoints.filter_text import parse_filter
+from entrypoints.history_pages import PAGE, history_page
 from entrypoints.http.context import Call
 from entrypoints.http.errors import json_response
 
@@ -40,8 +42,9 @@ def get_row(call: Call) -> Response:
 
 
 def history(call: Call) -> Response:
-    entries = call.writ.history(call.principal, call.param("model"), call.param("id"))
-    return json_response([entry.to_dict() for entry in entries])
+    query = call.request.query_params
+    return json_response(history_page(call.writ, call.principal, call.param("model"), call.param("id"),
+                                      after=_int(query.get("after"), 0), limit=_int(query.get("limit"), PAGE)))
 
 
 def decisions(call: Call) -> Response:

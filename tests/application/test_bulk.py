@@ -275,6 +275,17 @@ def test_more_matches_than_max_affected_write_nothing(runtime: Runtime) -> None:
     assert [d["code"] for d in writ.decisions(MANAGER) if d["outcome"] == "refused"] == ["BULK_LIMIT_EXCEEDED"]
 
 
+def test_another_tenants_matches_count_for_nothing(runtime: Runtime) -> None:
+    """``max_affected`` bounds the caller's own matches: another tenant's 41 that match the same filter are
+    not candidates, so they neither trip the limit nor push the caller's out of the views' answer."""
+    writ = runtime.writ
+    ours = orders(writ, MANAGER, ["placed", "placed"])
+    orders(writ, OTHER, ["placed"] * 41)
+    runtime.catch_up()
+    done = writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "ours"})
+    assert (done.status, done.updated_count, sorted(done.ids)) == ("executed", 2, sorted(ours))
+
+
 def test_one_refused_record_refuses_the_whole_bulk(runtime: Runtime) -> None:
     writ = runtime.writ
     ids = orders(writ, MANAGER, ["placed", "shipped", "placed"])

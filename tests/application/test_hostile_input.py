@@ -154,6 +154,21 @@ def test_idempotency_keys_of_different_callers_never_collide(writ: Writ) -> None
         Principal(user_id="x", tenant_id="T1\x1falice")
 
 
+def test_a_colon_in_a_tenant_or_user_id_never_shares_a_key(writ: Writ) -> None:
+    """Tenant 'a:b' with user 'c' and tenant 'a' with user 'b:c' (both valid ids) each have their own key 'k', and
+    tenant 'a' with user 'b' its own key 'c:k': a key id joined with ':' would serve one the other's result
+    (another tenant's record) or refuse it as reused."""
+    first = Principal(user_id="c", tenant_id="a:b", roles=frozenset({"clerk"}), purpose="testing")
+    second = Principal(user_id="b:c", tenant_id="a", roles=frozenset({"clerk"}), purpose="testing")
+    theirs = writ.create(first, "Order", ORDER, idempotency_key="k")
+    ours = writ.create(second, "Order", ORDER, idempotency_key="k")
+    assert not ours.replayed and ours.id != theirs.id
+    third = Principal(user_id="b", tenant_id="a", roles=frozenset({"clerk"}), purpose="testing")
+    changed = writ.create(third, "Order", {**ORDER, "total": "2"}, idempotency_key="c:k")
+    assert not changed.replayed, "no IDEMPOTENCY_KEY_REUSED for a key this caller never used"
+    assert writ.get(second, "Order", ours.id)["tenant_id"] == "a"
+
+
 def test_a_used_idempotency_key_with_data_that_cannot_be_encoded_is_reused(writ: Writ) -> None:
     writ.create(CLERK, "Order", ORDER, idempotency_key="k")
     attempt = lambda: writ.create(CLERK, "Order", {**ORDER, "total": 10**30}, idempotency_key="k")  # noqa: E731

@@ -17,12 +17,12 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 from mcp_types import Implementation
-from mcp_types.version import LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION
 
 from application.service import Writ
 from domain.principal import Principal
 from tests.catalogs import SHOP_CATALOG
-from tests.support import ROOT, CliProcess, wait_until
+from tests.integration.test_history_pages import PATCHES, check_pages
+from tests.support import ROOT, CliProcess, wait_until, writ_command
 
 CLERK = ["-u", "carol", "-t", "acme", "-r", "clerk"]
 MANAGER = Principal(user_id="maria", tenant_id="acme", roles=frozenset({"manager"}), purpose="sign-off")
@@ -30,6 +30,18 @@ HOST = Implementation(name="test-host", version="1.0")
 MODELS = {"Order": "order", "Customer": "customer", "Tally": "tally", "Payment": "payment", "Ledger": "ledger"}
 PER_MODEL = ("create", "replace", "patch", "delete", "restore", "purge", "query")
 Scenario = Callable[[Client], Awaitable[None]]
+HINTS = {  # (readOnlyHint, destructiveHint, idempotentHint, openWorldHint), per kind of tool
+    "create": (False, False, False, False),  # adds; a repeat without the same idempotency_key adds again
+    "replace": (False, True, False, False),
+    "patch": (False, True, False, False),
+    "delete": (False, True, False, False),
+    "restore": (False, True, False, False),
+    "purge": (False, True, False, False),
+    "query": (True, False, True, False),
+    "evaluate": (True, False, True, False),
+    "history": (True, False, True, False),
+    "approval_status": (True, False, True, False),
+}
 
 
 @pytest.fixture
@@ -99,8 +111,12 @@ def test_the_tools_are_made_from_the_catalog(catalog_file: Path, database_url: s
         assert "placed_on" not in changes["properties"], "writable on create only"
         writes = [tool for name, tool in tools.items() if not name.startswith(("query_", "history", "approval"))]
         assert all("purpose" in tool.input_schema["required"] for tool in writes)
-        assert tools["query_order"].annotations and tools["query_order"].annotations.read_only_hint
-        assert tools["purge_order"].annotations and tools["purge_order"].annotations.destructive_hint
+        for name, tool in tools.items():
+            kind = name if name in HINTS else name.split("_")[0]
+            hints = tool.annotations
+            assert hints is not None, name
+            told = (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint, hints.open_world_hint)
+            assert told == HINTS[kind], name
         assert "evaluate" in (client.instructions or "")
 
     over_stdio(catalog_file, database_url, scenario)
@@ -145,6 +161,8 @@ def test_refusals_are_results_with_their_codes(catalog_file: Path, database_url:
         assert missing["code"] == "REQUIRED_FIELD_MISSING"
         unknown = await refused(client, "patch_order", id=record, changes={}, purpose="x", purpse="typo")
         assert unknown["code"] == "INVALID_INPUT" and "purpse" in unknown["message"]
+        not_text = await refused(client, "patch_order", id=record, changes={"note": "x"}, purpose=123)
+        assert not_text["code"] == "INVALID_INPUT"
         denied = await call(client, "evaluate", kind="delete", model="Order", id=record, purpose="tidy up")
         assert denied["outcome"] == "deny" and denied["code"] == "GRANT_MISSING"
         with pytest.raises(MCPError, match="Unknown tool"):
@@ -153,8 +171,9 @@ def test_refusals_are_results_with_their_codes(catalog_file: Path, database_url:
     over_stdio(catalog_file, database_url, scenario, "--agent", "order-bot")
     refusals = writ.decisions(MANAGER, outcome="refused")
     assert [d["code"] for d in refusals] == ["GRANT_MISSING", "IMMUTABLE_FIELD", "PURPOSE_REQUIRED",
-                                             "REQUIRED_FIELD_MISSING", "INVALID_INPUT"], "every refusal, no dry run"
-    assert all(d["actor"] == "carol" and d["audit"]["agent"] == "order-bot" for d in refusals)
+                                             "REQUIRED_FIELD_MISSING", "INVALID_INPUT", "INVALID_INPUT"]
+    assert all(d["actor"] == "carol" and d["audit"] == {"agent": "order-bot", "mcp_client": "test-host"}
+               for d in refusals), "the agent on every refusal, a malformed purpose's too"
 
 
 def test_queries_read_the_views(catalog_file: Path, database_url: str, projected: None) -> None:
@@ -187,30 +206,77 @@ def accepts_connections(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.parametrize("mode", ["auto", "legacy"])
-def test_streamable_http(catalog_file: Path, database_url: str, mode: str) -> None:
-    port = free_port()
-    server = CliProcess("mcp", "--transport", "http", "--port", str(port), "--catalog", str(catalog_file), *CLERK,
-                        env={"WRIT_DATABASE_URL": database_url})
-    try:
-        wait_until(lambda: accepts_connections(port) or server.process.poll() is not None, 30, "writ mcp to listen")
-        assert server.process.poll() is None, "\n".join(server.lines)
+def test_without_an_agent_vouched_for_the_clients_name_is_only_claimed(catalog_file: Path, database_url: str,
+                                                                        writ: Writ) -> None:
+    async def scenario(client: Client) -> None:
+        made = await call(client, "create_order", data={"sku": "CLAIM-1", "total": "5"}, purpose="phone order")
+        await refused(client, "delete_order", id=made["id"], purpose=["not", "text"])
+        events = (await call(client, "history", model="Order", id=made["id"]))["events"]
+        assert events[0]["audit"] == {"mcp_client": "test-host"}, "no audit.agent: nobody vouched for one"
 
-        async def run() -> None:
-            host = Implementation(name=f"http-host-{mode}", version="1.0")
-            async with Client(f"http://127.0.0.1:{port}/mcp", client_info=host, mode=mode) as client:
-                era = LATEST_MODERN_VERSION if mode == "auto" else LATEST_HANDSHAKE_VERSION
-                assert client.protocol_version == era, "the per-request envelope, or the initialize handshake"
-                assert "create_payment" in {tool.name for tool in (await client.list_tools()).tools}
-                made = await call(client, "create_payment", data={"amount": "2500"}, purpose="supplier invoice")
-                assert made["status"] == "pending_approval", "Payment over 1000 needs approval"
-                refusal = await refused(client, "delete_payment", id=made["id"], purpose="tidy up")
-                assert refusal["code"] == "GRANT_MISSING"
-                paid = await call(client, "create_payment", data={"amount": "10"}, purpose="petty cash")
-                events = (await call(client, "history", model="Payment", id=paid["id"]))["events"]
-                assert events[0]["actor"] == "carol"
-                assert events[0]["audit"] == {"agent": host.name, "mcp_client": host.name}, "the client's own name"
+    over_stdio(catalog_file, database_url, scenario)
+    assert [d["audit"] for d in writ.decisions(MANAGER, outcome="refused")] == [{"mcp_client": "test-host"}]
 
-        anyio.run(run)
-    finally:
-        server.stop()
+
+def test_an_agents_reads_are_recorded_without_their_values(catalog_file: Path, database_url: str, writ: Writ,
+                                                           projected: None) -> None:
+    secrets = ("READ-SECRET-1", "77.70", "25000", "red-secret")
+    ids: dict[str, str] = {}
+
+    async def scenario(client: Client) -> None:
+        made = await call(client, "create_order", data={"sku": secrets[0], "total": secrets[1]}, purpose="phone order")
+        found = await call(client, "query_order", filters=[{"field": "sku", "op": "eq", "value": secrets[0]}],
+                           wait_for=made["position"])
+        assert len(found["rows"]) == 1
+        assert (await call(client, "history", model="Order", id=made["id"], limit=1))["next_cursor"] is None
+        dry = await call(client, "evaluate", kind="patch", model="Order", id=made["id"], changes={"total": secrets[2]},
+                         purpose="price check")
+        assert dry["outcome"] == "require_approval"
+        parked = await call(client, "patch_order", id=made["id"], changes={"total": secrets[2]}, purpose="price fix")
+        assert (await call(client, "approval_status", approval_id=parked["approval_id"]))["status"] == "pending"
+        await refused(client, "query_order", filters=[{"field": "colour", "op": "eq", "value": secrets[3]}])
+        ids.update(record=made["id"], approval=parked["approval_id"])
+
+    over_stdio(catalog_file, database_url, scenario, "--agent", "order-bot")
+    reads = writ.decisions(MANAGER, outcome="read")
+    assert [(d["operation"], d["model"], d["record_id"], d["code"]) for d in reads] == [
+        ("query", "Order", None, None), ("history", "Order", ids["record"], None),
+        ("evaluate", "Order", ids["record"], None), ("approval_status", "Order", ids["approval"], None),
+        ("query", "Order", None, "UNKNOWN_FIELD")]
+    assert all(d["actor"] == "carol" and d["audit"] == {"agent": "order-bot", "mcp_client": "test-host"}
+               for d in reads)
+    assert [d["purpose"] for d in reads] == [None, None, "price check", None, None]
+    assert reads[0]["reasons"] == ["where sku eq", "1 rows"]
+    assert reads[1]["reasons"] == ["events after version 0: 1"]
+    assert reads[2]["reasons"][0] == "dry run of patch: require_approval (APPROVAL_REQUIRED)"
+    assert not [secret for secret in secrets if secret in orjson.dumps(reads).decode()], "no value is kept"
+
+    def listed() -> list[dict[str, Any]]:  # the auditors' read model, as `writ decisions` shows it
+        done = writ_command("decisions", "--outcome", "read", "--json", "--catalog", str(catalog_file),
+                            "-u", "ann", "-t", "acme", "-r", "auditor", env={"WRIT_DATABASE_URL": database_url})
+        rows: list[dict[str, Any]] = orjson.loads(done.stdout)
+        return rows
+
+    wait_until(lambda: len(listed()) == len(reads), 30, "the decisions view to hold the reads")
+    assert [(row["operation"], row["code"]) for row in listed()] == [(d["operation"], d["code"]) for d in reads]
+
+
+def test_a_long_history_pages_over_the_agent_tools(catalog_file: Path, database_url: str, writ: Writ) -> None:
+    clerk = Principal(user_id="carol", tenant_id="acme", roles=frozenset({"clerk"}), purpose="counting")
+    made = writ.create(clerk, "Order", {"sku": "LONG-3", "total": "1"})
+    for count in range(1, PATCHES + 1):
+        writ.patch(clerk, "Order", made.id, {"counter": count})
+
+    async def scenario(client: Client) -> None:
+        first = await call(client, "history", model="Order", id=made.id)
+        assert (len(first["events"]), first["next_cursor"]) == (100, 100), "100 by default, never the whole history"
+        pages = [await call(client, "history", model="Order", id=made.id, limit=80)]
+        while pages[-1]["next_cursor"] is not None:
+            pages.append(await call(client, "history", model="Order", id=made.id, limit=80,
+                                    after=pages[-1]["next_cursor"]))
+        assert [len(page["events"]) for page in pages] == [80, 80, 80, 11]
+        check_pages(pages, PATCHES + 1)
+        for bad in ({"limit": 1001}, {"limit": 0}, {"after": -1}, {"after": "10"}):
+            assert (await refused(client, "history", model="Order", id=made.id, **bad))["code"] == "INVALID_INPUT"
+
+    over_stdio(catalog_file, database_url, scenario)

@@ -3,6 +3,9 @@ and tokens forged every way we know → 401."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 import time
 import uuid
 from typing import Any
@@ -17,7 +20,7 @@ import infrastructure.config
 import infrastructure.log_proofs
 import infrastructure.verification
 import projections.errors
-from entrypoints.http.errors import STATUS
+from entrypoints.http.errors import STATUS, error_response
 from tests.http_support import AUDIENCE, PRIVATE_KEY, PUBLIC_PEM, SECRET, Server, server, token
 from tests.support import stored_rows
 
@@ -59,7 +62,7 @@ def test_create_read_update_delete_restore_purge(server: Server) -> None:
     purged = server.call("DELETE", f"/v1/Order/{order['id']}?force=true", bearer=MANAGER)
     assert purged.status_code == 200 and purged.json()["state"] == "purged"
     assert read(server, f"/v1/Order/{order['id']}", purged.json()["position"]).status_code == 404
-    history = server.call("GET", f"/v1/Order/{order['id']}/history").json()
+    history = server.call("GET", f"/v1/Order/{order['id']}/history").json()["events"]
     assert [entry["event"] for entry in history] == ["Created", "Patched", "Replaced", "Deleted", "Restored", "Purged"]
 
 
@@ -95,7 +98,8 @@ def test_approval_round_trip(server: Server) -> None:
     assert server.call("GET", f"/v1/approvals/{approval}", bearer=MANAGER).json()["status"] == "executed"
     again = server.call("POST", f"/v1/approvals/{approval}/approve", json={}, bearer=token("dora", "acme", "manager"))
     assert (again.status_code, again.json()["code"]) == (409, "APPROVAL_NOT_PENDING")
-    assert server.call("GET", f"/v1/Order/{order['id']}/history").json()[-1]["approval"]["approvers"] == ["maria"]
+    history = server.call("GET", f"/v1/Order/{order['id']}/history").json()["events"]
+    assert history[-1]["approval"]["approvers"] == ["maria"]
 
 
 def test_bulk_update_evaluate_and_transactions(server: Server) -> None:
@@ -237,7 +241,7 @@ def test_an_rs256_token_and_an_agent_acting_for_a_person(server: Server) -> None
     bearer = token("carol", "acme", "clerk", key=PRIVATE_KEY, algorithm="RS256", act={"sub": "shopping-agent"})
     order = server.call("POST", "/v1/Order", json={"sku": "AGENT-1", "total": "3"}, bearer=bearer,
                         headers={"Writ-Correlation-Id": "corr-7", "Writ-Causation-Id": "cause-3"}).json()
-    history = server.call("GET", f"/v1/Order/{order['id']}/history", bearer=bearer).json()
+    history = server.call("GET", f"/v1/Order/{order['id']}/history", bearer=bearer).json()["events"]
     assert (history[0]["actor"], history[0]["audit"]) == ("carol", {"agent": "shopping-agent"})
     assert (history[0]["correlation_id"], history[0]["causation_id"]) == ("corr-7", "cause-3")
 
@@ -249,6 +253,52 @@ def test_every_code_has_a_status() -> None:
              if isinstance(value, type) and isinstance(getattr(value, "code", None), str)}
     assert codes - {"WRIT_ERROR"} <= set(STATUS), codes - set(STATUS)
     assert SECRET  # the server under test was started with it
+
+
+def test_an_idempotency_key_reused_for_another_write_is_409(server: Server) -> None:
+    key = {"Idempotency-Key": f"http-{uuid.uuid4()}"}
+    first = server.call("POST", "/v1/Order", json={"sku": "IDEM-1", "total": "1"}, headers=key)
+    again = server.call("POST", "/v1/Order", json={"sku": "IDEM-1", "total": "1"}, headers=key)
+    assert (first.status_code, again.status_code, again.json()["id"]) == (201, 201, first.json()["id"])
+    other = server.call("POST", "/v1/Order", json={"sku": "IDEM-2", "total": "1"}, headers=key)
+    assert (other.status_code, other.json()["code"]) == (409, "IDEMPOTENCY_KEY_REUSED"), other.text
+
+
+SERVER_SIDE = {"UNAVAILABLE", "CHAIN_BROKEN", "CONFIGURATION_INVALID", "CHECKPOINT_REFUSED", "PROJECTION_NOT_READY",
+               "PROJECTION_TIMEOUT", "PROJECTION_BUSY", "PROJECTION_HALTED"}
+"""503: a part the call needs is down, not ready or not right; every other error is the caller's (4xx)."""
+
+
+def every_error_class() -> set[type[domain.errors.WritError]]:
+    """Every ``WritError`` subclass in the code base (every module imported first)."""
+    for package in ("domain", "application", "infrastructure", "projections", "entrypoints"):
+        for found in pkgutil.walk_packages(importlib.import_module(package).__path__, f"{package}."):
+            importlib.import_module(found.name)
+    classes, unseen = set(), [domain.errors.WritError]
+    while unseen:
+        for subclass in unseen.pop().__subclasses__():
+            classes.add(subclass)
+            unseen.append(subclass)
+    return classes
+
+
+def probe(cls: type[domain.errors.WritError]) -> domain.errors.WritError:
+    """An instance of ``cls``, its required keyword arguments filled with placeholders of their type."""
+    required = [p for p in inspect.signature(cls.__init__).parameters.values()
+                if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    return cls("probe", **{p.name: 1 if p.annotation in (int, "int") else "x" for p in required})
+
+
+def test_no_error_is_a_500() -> None:
+    classes = every_error_class()
+    assert len(classes) >= 35, "the walk found the error tree"
+    for cls in classes:
+        error = probe(cls)
+        if error.code == "WRIT_ERROR":
+            continue  # the root's families (AccessError, ConflictError...): never raised as such
+        for if_match in (False, True):
+            status = error_response(error, if_match=if_match).status_code
+            assert status == 503 if error.code in SERVER_SIDE else 400 <= status < 500, (cls.__name__, status)
 
 
 def test_reject_cancel_and_the_decisions(server: Server) -> None:

@@ -13,7 +13,7 @@ from domain.principal import Principal
 from entrypoints.cli import main
 from infrastructure.backends import open_backend
 from tests.integration.conftest import bus_written_ids
-from tests.support import wait_until
+from tests.support import stored_rows, wait_until
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -183,3 +183,27 @@ def _status(database_url: str, exchange: str) -> dict[str, object]:
                                        "--exchange", exchange])
     assert result.exit_code == 0, result.output
     return orjson.loads(result.stdout)
+
+
+PUBLIC_TOPICS = ("writ.record:", "writ.approval:", "writ.decision:Created")
+"""What the contract publishes, spelled out here (not read from the relay's own list)."""
+BOOKKEEPING = ("writ.idempotency:", "writ.counter:", "writ.unique:", "writ.family:")
+
+
+def test_bookkeeping_never_reaches_the_bus(sales, database_url, bus_tap, bus_relay) -> None:
+    """Idempotency keys (they hold a command's fingerprint and result), counters, unique claims (HMACs of
+    unique values) and families are Writ's own bookkeeping: the bus carries record events, decisions and
+    approval events only, every one of them, in log order."""
+    clerk = MANAGER.model_copy(update={"roles": frozenset({"clerk"})})
+    lamp = {"title": "Desk lamp", "total": "40", "items": [{"sku": "LAMP", "serial": "S-1"}]}
+    sale = sales.create(clerk, "Sale", lamp, idempotency_key="sale-1")
+    sales.create(clerk, "Sale", lamp, idempotency_key="sale-1")  # a repeat: replayed, nothing appended
+    with pytest.raises(WritError):
+        sales.create(clerk, "Sale", {"title": "Unlucky", "total": "13"})  # refused: a decision
+    sales.delete(MANAGER, "Sale", sale.id)
+    rows = stored_rows(database_url)
+    assert {prefix for prefix in BOOKKEEPING for row in rows if row.topic.startswith(prefix)} == set(BOOKKEEPING)
+    public = [f"{row.originator_id}:{row.originator_version}" for row in rows if row.topic.startswith(PUBLIC_TOPICS)]
+    bus_relay()
+    messages = bus_tap.wait_for(len(public))
+    assert [message.message_id for message in messages] == public

@@ -1,4 +1,5 @@
-"""The relay survives its own SIGKILL and a broker restart: nothing lost, order kept, duplicates deduped."""
+"""The relay survives its own SIGKILL, a broker restart and a broker that refuses messages: nothing lost, order kept,
+duplicates deduped, the position saved only over what the broker confirmed."""
 
 from __future__ import annotations
 
@@ -104,3 +105,43 @@ def test_broker_down_at_start_and_restarted_mid_run(writ, database_url, bus_exch
 
     written = bus_written_ids(writ)
     assert consumer.wait_for(len(written), timeout=90) == written
+
+
+async def _declare_small_queue(amqp_url: str, exchange: str, queue: str, most: int) -> None:
+    connection = await aio_pika.connect(amqp_url, timeout=5)
+    async with connection:
+        channel = await connection.channel()
+        bound = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        declared = await channel.declare_queue(queue, arguments={"x-max-length": most, "x-overflow": "reject-publish"})
+        await declared.bind(bound, "#")
+
+
+async def _take_all(amqp_url: str, queue: str) -> list[str]:
+    connection = await aio_pika.connect(amqp_url, timeout=5)
+    async with connection:
+        channel = await connection.channel()
+        taken, held = [], await channel.get_queue(queue, ensure=False)
+        while (message := await held.get(fail=False)) is not None:
+            await message.ack()
+            taken.append(str(message.message_id))
+        await channel.queue_delete(queue)
+        return taken
+
+
+@pytest.mark.parametrize("publisher", ["fast", "public"])
+def test_the_position_is_saved_only_over_confirmed_messages(writ, database_url, amqp_url, bus_exchange, bus_relay,
+                                                            publisher) -> None:
+    """A queue that takes 5 messages and refuses the rest (``x-overflow: reject-publish``: the broker nacks
+    them) while 40 are in flight: the saved position stops at the fifth, the last the broker confirmed."""
+    queue = f"{bus_exchange}.small"
+    asyncio.run(_declare_small_queue(amqp_url, bus_exchange, queue, 5))
+    write_orders(writ, 40, prefix="N")
+    written = bus_written_ids(writ)
+    positions = [n.id for n in writ.recorder.select_notifications(0, 100)]
+    relay = bus_relay("--publisher", publisher)
+    wait_until(lambda: relay.said("resuming from the last confirmed position")
+               or confirmed_position(database_url, bus_exchange) > positions[4], 30,
+               "the relay to meet the refusal (or save a position past it)", every=0.2)
+    assert confirmed_position(database_url, bus_exchange) == positions[4], "\n".join(relay.lines)
+    relay.stop()
+    assert asyncio.run(_take_all(amqp_url, queue)) == written[:5]

@@ -150,3 +150,31 @@ def test_a_purged_record_leaves_nothing_readable_but_its_tombstone(runtime: Runt
 
 def _all_bytes(database_url: str) -> Iterator[tuple[str, bytes]]:
     return sqlite_bytes(database_url) if database_url.startswith("sqlite") else postgres_bytes(database_url)
+
+
+def windows(key: bytes, width: int = 16) -> list[bytes]:
+    return [key[start:start + width] for start in range(len(key) - width + 1)]
+
+
+@pytest.mark.usefixtures("insecure_default")
+def test_no_sixteen_bytes_of_a_destroyed_key_are_left_in_sqlite(tmp_path: Path) -> None:
+    """Purges of neighbouring key rows among live ones: no run of 16 bytes of any destroyed key, wrapped or bare,
+    is left in any SQLite file, because ``secure_delete`` zeroes a row's old bytes as the key update rewrites it.
+    (One lone purge would not show its absence: SQLite puts the shorter new row at the end of the space the old
+    one freed, over the key. Neighbours' freed spaces merge, and the new rows no longer cover every key.)
+    SQLite only: on PostgreSQL the bytes go with the partition's rewrite, which the test above covers."""
+    database_url = f"sqlite:///{tmp_path}/keys.db"
+    with Runtime(Catalog.from_toml(CATALOG, source="test"), database_url) as runtime:
+        writ = runtime.writ
+        made = [writ.create(CLERK, "Person", {"name": f"person {n}"}) for n in range(12)]
+        keys = {record.id: data_key(runtime, UUID(record.id)) for record in made}
+        first = windows(keys[made[0].id][0])[0]
+        assert any(first in content for _, content in sqlite_bytes(database_url)), "the scan sees a live key"
+        purged = [*made[2:7], *made[9:11][::-1]]  # neighbours in the page, in both orders
+        for record in purged:
+            writ.purge(DPO.for_purpose("erasure request"), "Person", record.id)
+    left = [(name, record.id) for name, content in sqlite_bytes(database_url) for record in purged
+            for key in keys[record.id] for window in windows(key) if window in content]
+    assert left == [], "bytes of destroyed keys are still in the files"
+    kept = windows(keys[made[7].id][0])[0]
+    assert any(kept in content for _, content in sqlite_bytes(database_url)), "a live key is still readable"

@@ -1,8 +1,11 @@
-"""The bus contract's routing keys: injective segments that always fit AMQP's 255 bytes."""
+"""The bus contract's routing keys: injective segments that always fit AMQP's 255 bytes and never hold a binding
+key's wildcards."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from infrastructure.bus.contract import MAX_ROUTING_KEY, routing_key, routing_segment
 
@@ -24,3 +27,17 @@ def test_the_longest_tenant_and_model_still_fit() -> None:
     key = routing_key(tenant, model, "Requested")
     assert len(key.encode()) <= MAX_ROUTING_KEY and key.startswith("~")
     assert routing_key("a" + "," * 63, model, "Requested") != key
+
+
+@pytest.mark.parametrize("value", ["*", "#", "a*b", "#acme", "acme.*", "*.#", "a b", "ü*"])
+def test_a_segment_holds_no_wildcard_and_no_separator(value: str) -> None:
+    """A subscriber binds patterns made of segments (``f"{routing_segment(tenant)}.#"``): AMQP reads ``*`` and
+    ``#`` in a binding key as wildcards and ``.`` as the word separator, so a tenant named ``*`` would
+    otherwise bind every tenant's messages."""
+    assert not {"*", "#", "."} & set(routing_segment(value)), routing_segment(value)
+
+
+@given(st.text(max_size=200))
+def test_no_value_makes_a_segment_with_a_wildcard(value: str) -> None:
+    segment = routing_segment(value)
+    assert not {"*", "#", "."} & set(segment)

@@ -1,0 +1,33 @@
+"""The relay's position is fenced by epoch, on both databases: a relay that lost its lease to another (and
+has not noticed yet) cannot move the position, however far ahead it thinks it is."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from application.service import Writ
+from infrastructure.bus.relay import Relay
+from infrastructure.positions import FencedError
+from tests.conftest import AMQP_URL
+
+
+def test_a_relay_that_lost_its_lease_cannot_move_the_position(writ: Writ, database_url: str) -> None:
+    exchange = f"fence.{uuid.uuid4().hex[:8]}"
+    stale, current = Relay(database_url, AMQP_URL, exchange), Relay(database_url, AMQP_URL, exchange)
+    try:
+        stale.ensure()
+        stale.epoch = stale._claim()
+        stale.save(3)
+        current.epoch = current._claim()  # took over (the stale one's lock went with its session)
+        with pytest.raises(FencedError):
+            stale.save(10)
+        assert current.status()["position"] == 3
+        current.save(7)
+        with pytest.raises(FencedError):
+            stale.save(20)
+        assert current.status()["position"] == 7 and current.epoch == stale.epoch + 1
+    finally:
+        stale.close()
+        current.close()
