@@ -36,7 +36,8 @@ class WritGroup(click.Group):
             "verify": "entrypoints.cli.audit:verify", "checkpoint": "entrypoints.cli.audit:checkpoint",
             "show": "entrypoints.cli.auditors:show_record", "diff": "entrypoints.cli.auditors:diff",
             "audit": "entrypoints.cli.auditors:audit", "transaction": "entrypoints.cli.units:transaction",
-            "serve": "entrypoints.cli.serve:serve", "mcp": "entrypoints.cli.mcp:mcp"}
+            "serve": "entrypoints.cli.serve:serve", "mcp": "entrypoints.cli.mcp:mcp",
+            "console": "entrypoints.cli.console:console"}
     lazy_groups = ("entrypoints.cli.records:COMMANDS",)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
