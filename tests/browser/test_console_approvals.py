@@ -52,6 +52,11 @@ def test_sign_in_with_a_token_and_out(browser: Any, server: Server, visitors: li
     maria.page.get_by_role("button", name="Sign in", exact=True).click()
     assert "UNAUTHENTICATED" in maria.page.content() and "Signed in as" not in maria.page.content()
 
+    forged = person("maria", tenant, "manager")[:-4] + "AAAA"
+    maria.context.add_cookies([{"name": "writ_session", "value": forged, "url": server.url}])
+    maria.open("/console/")
+    assert "/console/sign-in" in maria.page.url, "a session cookie is checked on every request, as a bearer token"
+
     maria.sign_in(person("maria", tenant, "manager"))
     assert f"Signed in as maria in {tenant} (manager)" in " ".join(maria.page.locator("header").inner_text().split())
     cookies = {cookie["name"]: cookie for cookie in maria.context.cookies()}
@@ -213,4 +218,7 @@ def test_a_request_whose_record_changed_since_it_was_shown_is_refused_stale(brow
                          {"csrf": manager.csrf(), "fingerprint": "0" * 64},
                          origin=server.url)
     assert wrong.status == 409 and "APPROVAL_STALE" in wrong.text(), "approval is bound to the fingerprint shown"
+    unbound = manager.post(f"/console/approvals/{other['approval_id']}/approve", {"csrf": manager.csrf()},
+                           origin=server.url)
+    assert unbound.status == 400 and "INVALID_INPUT" in unbound.text(), "no fingerprint, no approval"
     assert api(server, "GET", f"/v1/approvals/{other['approval_id']}", carol)["status"] == "pending"
