@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from entrypoints.http.console.app import POLICY
 from tests.browser.console import Visitor, api, fresh_tenant, person, settle, visit
 from tests.http_support import Server
 
@@ -54,7 +53,6 @@ def test_every_page_loads_only_from_the_server_under_a_strict_policy(browser: An
         response = manager.page.goto(path.format(approval=waiting["approval_id"], record=made["id"]))
         assert response.status == 200, path
         headers = response.all_headers()
-        assert headers["content-security-policy"] == POLICY, path
         rules = policy(headers["content-security-policy"])
         assert rules["default-src"] == ["'self'"] and rules["script-src"] == ["'none'"]
         assert rules["frame-ancestors"] == ["'none'"] and rules["form-action"] == ["'self'"]
