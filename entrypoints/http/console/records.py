@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 
 from domain.errors import RecordNotFoundError
+from domain.principal import Principal
 from entrypoints.filter_text import OPERATORS, parse_filter
 from entrypoints.http.console import diffs
 from entrypoints.http.console.showing import moment_of
@@ -69,8 +70,8 @@ def record(visit: Visit) -> Response:
         kept.append(entry.to_dict())
         total += 1
     state = kept[-1]["state"] if kept else None
-    row = _row(visit, model, record_id, state)
     views = visit.views()
+    row = _row(views, principal, model, record_id, state)
     refusals = [decision for outcome in UNCHANGED
                 for decision in views.decisions(principal, model=model, record_id=str(record_id), outcome=outcome,
                                                 limit=200)]
@@ -80,13 +81,12 @@ def record(visit: Visit) -> Response:
                         shown=len(kept), timeline=timeline, fields=list(visit.catalog.model(model).fields))
 
 
-def _row(visit: Visit, model: str, record_id: str, state: str | None) -> dict[str, Any] | None:
+def _row(views: Any, principal: Principal, model: str, record_id: str, state: str | None) -> dict[str, Any] | None:
     """The record's row as ``GET /v1/{model}/{id}`` answers it; None once purged or not projected yet."""
     if state == "purged":
         return None
     try:
-        row: dict[str, Any] = visit.views().get(visit.principal, model, record_id,
-                                                 include_deleted=state == "deleted")
+        row: dict[str, Any] = views.get(principal, model, record_id, include_deleted=state == "deleted")
     except RecordNotFoundError:
         return None  # the projection has not reached the record yet (PostgreSQL: the worker lags)
     return row
