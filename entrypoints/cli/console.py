@@ -16,14 +16,16 @@ import threading
 import time
 import webbrowser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from entrypoints.bootstrap import Runtime
 from entrypoints.cli.options import load_catalog
-from entrypoints.http.auth import JwtVerifier
 from infrastructure.config import ConfigurationError
+
+if TYPE_CHECKING:
+    from entrypoints.http.auth import JwtVerifier
 
 
 @click.command("console")
@@ -65,6 +67,8 @@ def console(catalog: Path, database_url: str | None, host: str, port: int, brows
 
 
 def _verifier() -> JwtVerifier:
+    from entrypoints.http.auth import JwtVerifier
+
     secret = os.environ.get("WRIT_JWT_SECRET") or secrets.token_hex(32)  # this run's own, for its dev tokens
     return JwtVerifier.from_env({**os.environ, "WRIT_JWT_SECRET": secret})
 

@@ -29,8 +29,10 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-backgroun
          "--disable-extensions", "--metrics-recording-only", "--no-default-browser-check"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """One headless Chromium for the package's tests (closed before other packages' tests run their own event
+    loops)."""
     if not Path(CHROMIUM).is_file():
         service_unavailable("Chromium", FileNotFoundError(f"{CHROMIUM} (apt-get install -y chromium)"))
     try:
