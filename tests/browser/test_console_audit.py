@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.browser.console import Visitor, api, facts, fresh_tenant, person, visit, wait_for_text
-from tests.http_support import Server
+from tests.http_support import Server, token
 from tests.support import writ_command
 
 pytestmark = pytest.mark.browser
@@ -28,7 +28,8 @@ def test_the_history_timeline_after_a_purge(browser: Any, server: Server, visito
     carol, maria = person("carol", tenant, "clerk"), person("maria", tenant, "manager")
     made = api(server, "POST", "/v1/Order", carol, {"sku": MARKERS[0], "total": "40", "note": MARKERS[1]})
     path = f"/v1/Order/{made['id']}"
-    api(server, "PATCH", path, carol, {"quantity": 3}, **{"Writ-Purpose": "customer called"})
+    agent = token("carol", tenant, "clerk", lifetime=3600, act={"sub": "order-bot"})  # an agent acting for carol
+    api(server, "PATCH", path, agent, {"quantity": 3}, **{"Writ-Purpose": "customer called"})
     api(server, "PATCH", path, carol, {"sku": "RENAMED"}, expect=(422,))  # immutable: a refusal about the record
     api(server, "DELETE", path, maria, **{"Writ-Purpose": "order cancelled"})
     api(server, "DELETE", f"{path}?force=true", maria, **{"Writ-Purpose": "erasure request 7"})
@@ -46,7 +47,8 @@ def test_the_history_timeline_after_a_purge(browser: Any, server: Server, visito
                                                                "Purged"], headings
     assert "IMMUTABLE_FIELD" in headings[2]
     by_kind = {heading.split(" ")[0]: facts(items.nth(index).locator("dl")) for index, heading in enumerate(headings)}
-    assert (by_kind["Patched"]["By"], by_kind["Patched"]["Why"]) == ("carol", "customer called")
+    assert [by_kind["Patched"][name] for name in ("By", "Agent", "Why")] == ["carol", "order-bot", "customer called"]
+    assert "Agent" not in by_kind["Created"]
     assert (by_kind["Purged"]["By"], by_kind["Purged"]["Why"]) == ("maria", "erasure request 7")
     assert by_kind["Refused:"]["By"] == "carol"
     assert all("Data erased by the purge" in items.nth(i).inner_text() for i in (0, 1)), "the values are gone"
