@@ -138,6 +138,15 @@ def load_signer(*, beside: str | None) -> Signer:
         raise ConfigurationError(f"{source}: the signing key is 32 bytes in base64") from None
 
 
+def existing_signer(*, beside: str | None) -> Signer | None:
+    """The signing key ``load_signer`` would use, if one is configured or the embedded default's key file exists;
+    None otherwise (a reader that only checks signatures must not make a key)."""
+    configured = os.environ.get("WRIT_SIGNING_KEY") or os.environ.get("WRIT_SIGNING_KEY_FILE")
+    if not configured and (beside is None or not Path(f"{beside}.signing-key").exists()):
+        return None
+    return load_signer(beside=beside)
+
+
 class CheckpointTable:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend

@@ -29,7 +29,9 @@ TABLE = "writ_decisions"
 COLUMNS = ("position", "id", "at", "tenant", "actor", "model", "outcome", "operation", "record_id", "code",
            "purpose", "roles", "reasons", "policy_version", "correlation_id", "idempotency_key", "audit")
 JSON_COLUMNS = frozenset({"roles", "reasons", "audit"})
-FILTERS = ("actor", "model", "outcome")
+FILTERS = ("actor", "model", "outcome", "record_id")
+"""Columns queries filter on, each indexed after the tenant (``record_id``: a record's decisions, in the console;
+views made before it was added get its index at their next rebuild)."""
 
 
 class DecisionRows(ReadModel):
@@ -82,7 +84,7 @@ class DecisionRows(ReadModel):
     def query(self, tx: Tx, tenant: str, *, after: int, limit: int, since: str | None = None,
               until: str | None = None, **equal: str | None) -> list[dict[str, Any]]:
         """Decisions in ``tenant`` after position ``after``, oldest first, filtered by ``equal`` columns
-        (``actor``, ``model``, ``outcome``) and the time range [``since``, ``until``)."""
+        (``FILTERS``) and the time range [``since``, ``until``)."""
         conditions, params = [SQL("tenant = {}").format(P), SQL("position > {}").format(P)], [tenant, after]
         for column, value in equal.items():
             if value is not None:

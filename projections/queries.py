@@ -113,12 +113,12 @@ class Views:
 
     def decisions(self, principal: Principal | None, *, actor: str | None = None, model: str | None = None,
                   outcome: str | None = None, since: str | None = None, until: str | None = None, after: int = 0,
-                  limit: int = 100) -> Rows:
+                  limit: int = 100, record_id: str | None = None) -> Rows:
         """Decisions (allowed, refused, parked, failed) in the principal's tenant, oldest first, after log
-        position ``after``; filtered by actor, model, outcome and the time range [``since``, ``until``)."""
+        position ``after``; filtered by actor, model, outcome, record and the time range [``since``, ``until``)."""
         tenant = self._tenant(principal)
         filters = {name: optional_str_arg(name, value) for name, value in
-                   (("actor", actor), ("model", model), ("outcome", outcome))}
+                   (("actor", actor), ("model", model), ("outcome", outcome), ("record_id", record_id))}
         bounds = {name: time_arg(name, value) for name, value in (("since", since), ("until", until))}
         after, limit = int_arg("after", after, 0, INT_MAX), int_arg("limit", limit, 1, MAX_LIMIT)
         with self._reading_read_model() as tx:

@@ -38,7 +38,8 @@ class WritGroup(click.Group):
             "show": "entrypoints.cli.auditors:show_record", "diff": "entrypoints.cli.auditors:diff",
             "audit": "entrypoints.cli.auditors:audit", "transaction": "entrypoints.cli.units:transaction",
             "serve": "entrypoints.cli.serve:serve", "mcp": "entrypoints.cli.mcp:mcp",
-            "proof": "entrypoints.cli.proofs:proof", "verify-proof": "entrypoints.cli.proofs:verify_proof"}
+            "proof": "entrypoints.cli.proofs:proof", "verify-proof": "entrypoints.cli.proofs:verify_proof",
+            "console": "entrypoints.cli.console:console"}
     lazy_groups = ("entrypoints.cli.records:COMMANDS",)
 
     def list_commands(self, ctx: click.Context) -> list[str]:

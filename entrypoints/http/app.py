@@ -1,7 +1,8 @@
-"""The ASGI application: routes, the OpenAPI document and its docs page.
+"""The ASGI application: routes, the OpenAPI document and its docs page, the console.
 
 ``create_app(runtime, verifier)`` wires every route to the command service and the projections of one
-``Runtime``; ``writ serve`` runs it under uvicorn.
+``Runtime``; ``writ serve`` runs it under uvicorn. The web console is mounted at ``/console``
+(``entrypoints.http.console``).
 """
 
 from __future__ import annotations
@@ -10,34 +11,28 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
+from starlette.routing import Mount, Route
 
 from entrypoints.bootstrap import Runtime
 from entrypoints.http import reads, writes
 from entrypoints.http.auth import JwtVerifier
+from entrypoints.http.console.api_docs import docs_page
+from entrypoints.http.console.app import console_app
 from entrypoints.http.context import DEFAULT_MAX_BODY, Api, route
 from entrypoints.http.errors import json_response
 from entrypoints.http.health import health
 from entrypoints.http.openapi import document
 from entrypoints.http.proofs import ProofRoutes
 
-DOCS = """<!doctype html><html><head><title>Writ API</title><meta charset="utf-8">
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="docs"></div><script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#docs"});</script></body></html>"""
-
 
 def create_app(runtime: Runtime, verifier: JwtVerifier, *, max_body: int = DEFAULT_MAX_BODY,
-               lifespan: Any = None) -> Starlette:
+               dev_sign_in: bool = False, lifespan: Any = None) -> Starlette:
     api = Api(runtime, verifier, max_body)
     spec = document(runtime.catalog)
 
     def openapi(_: Request) -> Response:
         return json_response(spec)
-
-    def docs(_: Request) -> Response:
-        return HTMLResponse(DOCS)
 
     def on(path: str, handler: Any, methods: list[str], **options: Any) -> Route:
         return Route(path, route(api, handler, **options), methods=methods)
@@ -47,7 +42,8 @@ def create_app(runtime: Runtime, verifier: JwtVerifier, *, max_body: int = DEFAU
     routes = [
         Route("/healthz", health(api), methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
-        Route("/docs", docs, methods=["GET"]),
+        Route("/docs", docs_page(spec), methods=["GET"]),
+        Mount("/console", console_app(runtime, verifier, dev_sign_in=dev_sign_in)),
         on("/v1/evaluate", writes.evaluate, ["POST"], body=True),
         on("/v1/transactions", writes.transaction, ["POST"], body=True, refuse=("transaction", "model")),
         on("/v1/log/checkpoint", proofs.checkpoint, ["GET"]),  # before /v1/{model}/{id}

@@ -29,6 +29,7 @@ import orjson
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from domain.errors import UnauthenticatedError
+from domain.principal import Principal
 from infrastructure.config import ConfigurationError
 
 LEEWAY_SECONDS = 30
@@ -45,6 +46,13 @@ class Identity:
     tenant_id: str
     roles: frozenset[str]
     agent: str | None = None
+
+    def principal(self, **context: str | None) -> Principal:
+        """The principal this identity acts as (``context``: purpose, correlation and causation ids); the agent,
+        when the token names one, is recorded beside the person as ``audit.agent``."""
+        audit = {"agent": self.agent} if self.agent else {}
+        return Principal(user_id=self.user_id, tenant_id=self.tenant_id, roles=self.roles, audit_attributes=audit,
+                         **context)
 
 
 @dataclass

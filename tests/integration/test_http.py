@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 import time
 import uuid
 from typing import Any
@@ -187,7 +188,10 @@ def test_health_and_openapi(server: Server) -> None:
     assert "placed_on" not in spec["components"]["schemas"]["OrderPatch"]["properties"], "writable on create only"
     assert "items" in spec["components"]["schemas"]["SaleCreate"]["properties"], "nested children"
     assert "number" not in spec["components"]["schemas"]["SaleCreate"]["properties"], "generated"
-    assert "swagger-ui" in server.client.get("/docs").text
+    docs = server.client.get("/docs")
+    assert "Writ HTTP API" in docs.text and 'id="post-v1-Order"' in docs.text and "schema-OrderCreate" in docs.text
+    assert re.findall(r'(?:src|href)="(?:[a-z]+:)?//', docs.text) == [], "nothing loaded from another origin"
+    assert "default-src 'self'" in docs.headers["content-security-policy"], "served from the package, nothing else"
 
 
 def forged() -> dict[str, str]:

@@ -1,0 +1,84 @@
+"""The console's ASGI application, mounted at ``/console`` by ``entrypoints.http.app.create_app``.
+
+Every response it sends (pages, errors, the stylesheet, a 404) carries the same headers: a strict
+Content-Security-Policy (everything from this server and nothing inline: the console runs no script at
+all, and its pages are plain server-rendered HTML with one stylesheet, served from the package), no
+framing, no MIME sniffing, no referrer to other sites and no caching of pages that hold records' data.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from entrypoints.bootstrap import Runtime
+from entrypoints.http.auth import JwtVerifier
+from entrypoints.http.console import auditing, inbox, records, signin
+from entrypoints.http.console.web import Console, Handler, page
+from infrastructure.config import ConfigurationError
+
+STATIC = Path(__file__).resolve().parent / "static"
+POLICY = ("default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; font-src 'self'; "
+          "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+HEADERS = {"content-security-policy": POLICY, "x-content-type-options": "nosniff", "x-frame-options": "DENY",
+           "referrer-policy": "same-origin", "cross-origin-opener-policy": "same-origin",
+           "permissions-policy": "camera=(), microphone=(), geolocation=()"}
+
+
+class SecurityHeaders:
+    """Adds ``HEADERS`` (and ``Cache-Control: no-store`` to anything but the stylesheet) to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/console/static/")
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.decode().lower() not in HEADERS]
+                headers += [(k.encode(), v.encode()) for k, v in HEADERS.items()]
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+def console_app(runtime: Runtime, verifier: JwtVerifier, *, dev_sign_in: bool = False) -> ASGIApp:
+    """The console over ``runtime``, signing people in with ``verifier`` (``dev_sign_in``: ``writ console``'s
+    development sign-in, refused on anything but the embedded default)."""
+    if dev_sign_in and not runtime.backend.embedded:
+        raise ConfigurationError("the development sign-in runs on the embedded default only, never on PostgreSQL")
+    if dev_sign_in and verifier.secret is None:
+        raise ConfigurationError("the development sign-in needs an HS256 secret (WRIT_JWT_SECRET)")
+    console = Console(runtime, verifier, dev_sign_in)
+
+    def at(path: str, handler: Handler, method: str = "GET", *, public: bool = False) -> Route:
+        return Route(path, page(console, handler, public=public), methods=[method])
+
+    routes = [
+        at("/", inbox.inbox),
+        at("/approvals/{id}", inbox.approval),
+        *(at(f"/approvals/{{id}}/{action}", partial(inbox.decide, action=action), "POST") for action in inbox.DONE),
+        at("/records", records.models),
+        at("/records/{model}", records.rows),
+        at("/records/{model}/{id}", records.record),
+        at("/decisions", auditing.decisions),
+        at("/log", auditing.log),
+        at("/sign-in", signin.sign_in_page, public=True),
+        at("/sign-in", signin.sign_in, "POST", public=True),
+        at("/sign-out", signin.sign_out, "POST", public=True),
+        *([at("/dev-sign-in", signin.dev_sign_in, "POST", public=True)] if dev_sign_in else []),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    return SecurityHeaders(Starlette(routes=routes))
