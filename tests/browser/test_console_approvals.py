@@ -144,7 +144,7 @@ def test_two_approvers_for_a_two_of_n_rule_then_the_record_shows_the_change(brow
         approver.page.wait_for_url("**?done=approve")
         assert f"You approved this request. It is now {outcome}" in " ".join(
             approver.page.get_by_role("status").inner_text().split())
-    assert api(server, "GET", f"/v1/Payment/{payment['id']}/history", carol)[-1]["changes"]["amount"] == {
+    assert api(server, "GET", f"/v1/Payment/{payment['id']}/history", carol)["events"][-1]["changes"]["amount"] == {
         "before": "500", "after": "900"}, "the API agrees: executed"
     last = visitors[-1]
     last.page.get_by_role("link", name=f"Payment {payment['id']}").first.click()
@@ -173,7 +173,7 @@ def test_reject_with_a_reason(browser: Any, server: Server, visitors: list[Visit
     assert "no budget this quarter" in manager.page.locator(".outcome").inner_text()
     shown = api(server, "GET", f"/v1/approvals/{request['approval_id']}", carol)
     assert shown["status"] == "rejected" and shown["outcome"] == "no budget this quarter"
-    assert api(server, "GET", f"/v1/Order/{made['id']}/history", carol)[-1]["version"] == 1, "nothing written"
+    assert api(server, "GET", f"/v1/Order/{made['id']}/history", carol)["events"][-1]["version"] == 1, "nothing written"
 
     again = parked(server, carol, "Order", made["id"], {"total": "88888"})
     manager.open("/console/")
@@ -209,7 +209,7 @@ def test_a_request_whose_record_changed_since_it_was_shown_is_refused_stale(brow
     card.get_by_role("button", name="Approve").click()
     assert "APPROVAL_STALE" in manager.page.get_by_role("alert").inner_text()
     assert "failed" in manager.page.locator("h1").inner_text()
-    history = api(server, "GET", f"/v1/Order/{made['id']}/history", carol)
+    history = api(server, "GET", f"/v1/Order/{made['id']}/history", carol)["events"]
     assert history[-1]["after"]["total"] == "89.90", "the total the approver never saw was not written"
 
     other = parked(server, carol, "Order", order(server, carol, "STALE-2")["id"], {"total": "20000"})

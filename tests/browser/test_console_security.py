@@ -132,7 +132,7 @@ def test_a_post_without_the_token_or_from_another_origin_is_refused(browser: Any
     manager.open("/console/")
     accepted = manager.post(approve, {"fingerprint": fingerprint, "csrf": manager.csrf()}, origin=server.url)
     assert accepted.status == 303, "the same post from the console's own session goes through"
-    assert api(server, "GET", f"/v1/Order/{made['id']}/history", person("carol", tenant, "clerk"))[-1][
+    assert api(server, "GET", f"/v1/Order/{made['id']}/history", person("carol", tenant, "clerk"))["events"][-1][
         "after"]["total"] == "50000"
 
 
