@@ -1,4 +1,5 @@
-"""What a history keeps after a purge, why a record failed, and how an approval request ended: on both databases.
+"""What a history keeps after a purge, why a record failed, how an approval request ended and whom it waits for:
+on both databases.
 
 A purge erases values, never metadata: each data event's changed field names are metadata (unsealed in the
 stored event, covered by its hash link), so the history still names them, flagged ``redacted``. An approval's
@@ -25,7 +26,7 @@ MARKER = "MARKER-7f3a"
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+        self.now = datetime.now(UTC).replace(microsecond=0)
 
     def __call__(self) -> datetime:
         return self.now
@@ -138,3 +139,29 @@ def test_an_approvals_outcome_has_one_shape_in_the_api_its_results_and_the_view(
     assert {approval_id: listed[approval_id]["outcome"] for approval_id in expected} == expected
     assert [r["version"] for r in listed[executed]["results"]] == [3], "the executed write, beside the outcome"
     assert writ.approval(MANAGER, executed)["results"] == listed[executed]["results"]
+
+
+def test_the_requests_waiting_for_me_are_those_i_may_approve_did_not_ask_for_and_did_not_approve_yet(
+        runtime: Runtime, clock: Clock) -> None:
+    writ, director = runtime.writ, principal("dan", "acme", "director")
+    order = writ.create(CLERK, "Order", {"sku": "C-1", "total": "10"}).id
+    asked_by_carol = writ.patch(CLERK, "Order", order, {"total": "20000"}).approval_id
+    clock.tick()
+    asked_by_maria = writ.create(MANAGER, "Payment", {"amount": "5000"}).approval_id
+    clock.tick()
+    payment = writ.create(CLERK, "Payment", {"amount": "10"}).id
+    approved_by_maria = writ.patch(CLERK, "Payment", payment, {"note": "split"}).approval_id
+    writ.approve(MANAGER, str(approved_by_maria))  # 1 of the 2 a Payment update needs
+    rejected = writ.patch(CLERK, "Order", order, {"total": "30000"}).approval_id
+    writ.reject(MANAGER, str(rejected), "no")
+    other_tenant = writ.create(principal("gus", "globex"), "Order", {"sku": "G-1", "total": "1"}).id
+    writ.patch(principal("gus", "globex"), "Order", other_tenant, {"total": "40000"})
+    runtime.catch_up()
+
+    def waiting(who: Any) -> list[str]:
+        return [row["id"] for row in runtime.views.approvals(who, waiting_for_me=True)]
+
+    assert waiting(MANAGER) == [asked_by_carol], "not hers, not one she approved, not another tenant's"
+    assert waiting(director) == [asked_by_maria, approved_by_maria], "a director may approve payments only"
+    assert waiting(CLERK) == [], "a clerk approves nothing"
+    assert len(runtime.views.approvals(MANAGER)) == 3, "all pending in the tenant, without the filter"
