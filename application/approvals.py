@@ -30,7 +30,7 @@ from application import collector
 from application.door import Subject, optional_str_arg, principal_arg, record_id_arg
 from application.parking import fingerprint, principal_of, requester_of
 from application.results import ApprovalResult, BulkResult, WriteResult
-from domain.approval import EXECUTED, ApprovalRequest
+from domain.approval import EXECUTED, ApprovalRequest, outcome_of
 from domain.commands import Create, RecordCommand, parse_command
 from domain.errors import (
     ApprovalStaleError,
@@ -289,14 +289,17 @@ def _record_of(command: AnyCommand, body: dict[str, Any]) -> str | None:
 def _result(request: ApprovalRequest, results: list[WriteResult] | None = None,
             bulk: BulkResult | None = None) -> ApprovalResult:
     return ApprovalResult(approval_id=str(request.id), status=request.status, approvals=list(request.approvers),
-                          required=request.required, results=results or [], bulk=bulk)
+                          required=request.required, results=results or [], bulk=bulk, outcome=request.outcome)
 
 
 def _shown(request: ApprovalRequest, now: datetime) -> dict[str, Any]:
     status = "expired" if request.is_expired(now) else request.status
+    outcome = request.outcome
+    if outcome is None and status == "expired":  # past its expiry, and nobody has acted on it since
+        outcome = outcome_of("Expired", {}, request.expires_at)
     return {"id": str(request.id), "tenant": request.tenant, "model": request.model, "operation": request.operation,
-            "status": status, "requester": request.requester.get("user_id"),
+            "record_id": request.record_id, "status": status, "requester": request.requester.get("user_id"),
             "purpose": request.requester.get("purpose"), "reasons": request.reasons, "preview": request.preview,
             "command": request.command, "fingerprint": request.fingerprint, "required": request.required,
             "approvals": list(request.approvers), "expires_at": request.expires_at,
-            "outcome": request.outcome_reason, "results": request.results if request.status == EXECUTED else []}
+            "outcome": outcome, "results": request.results if request.status == EXECUTED else []}

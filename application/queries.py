@@ -21,7 +21,7 @@ from application.results import HistoryEntry
 from domain.errors import GrantMissingError, RecordDeletedError, RecordNotFoundError, UnauthenticatedError
 from domain.limits import INT_MAX
 from domain.principal import Principal
-from domain.record import DELETED, PURGED, Record
+from domain.record import CHANGED, DELETED, PURGED, Record, is_shredded
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import ApplicationRecorder, EventStore
@@ -123,15 +123,19 @@ def _require(principal: object) -> Principal:
 
 
 def _entry(event: Any, before: dict[str, Any], after: dict[str, Any], lifecycle: str) -> HistoryEntry:
+    """One history entry. A purged record's entries keep their metadata, the names of the fields each event
+    changed among it (events written before the names were kept: none, once redacted), and no values."""
     meta = event.meta
-    changed = sorted(set(before) | set(after))
+    redacted = is_shredded(event)
+    changes = {k: {"before": before.get(k), "after": after.get(k)} for k in sorted(set(before) | set(after))
+               if before.get(k) != after.get(k)}
+    reason = getattr(event, "reason", None) if isinstance(event, Record.Failed) and not redacted else None
     return HistoryEntry(
         version=event.originator_version, event=type(event).__name__, at=event.timestamp.isoformat(),
         actor=meta.get("actor"), purpose=meta.get("purpose"), correlation_id=meta.get("correlation_id"),
         causation_id=meta.get("causation_id"), decision_id=meta.get("decision_id"),
         idempotency_key=meta.get("idempotency_key"), audit=meta.get("audit") or {}, state=lifecycle,
-        before=before, after=after, hash=event.hash, approval=meta.get("approval"),
-        changes={k: {"before": before.get(k), "after": after.get(k)} for k in changed
-                 if before.get(k) != after.get(k)},
+        before=before, after=after, hash=event.hash, approval=meta.get("approval"), changes=changes,
+        changed=list(meta.get(CHANGED) or ([] if redacted else changes)), redacted=redacted, reason=reason or None,
     )
 

@@ -68,6 +68,8 @@ class ApprovalResult(_Result):
     required: int
     results: list[WriteResult]
     bulk: BulkResult | None = None
+    outcome: dict[str, Any] | None = None
+    """How the request ended (``domain.approval.outcome_of``); None while it waits for more approvals."""
 
     def to_dict(self) -> dict[str, Any]:
         body = super().to_dict()
@@ -107,3 +109,9 @@ class HistoryEntry(_Result):
     changes: dict[str, dict[str, Any]]
     hash: str
     approval: dict[str, Any] | None = None
+    changed: list[str] = []
+    """The fields the event changed: metadata, kept after a purge erases their values."""
+    redacted: bool = False
+    """The event's values were erased by a purge: ``before``, ``after``, ``changes`` and ``reason`` are empty."""
+    reason: str | None = None
+    """Why a ``Failed`` event failed (None once redacted)."""

@@ -18,7 +18,8 @@ bodies (those are replayed on every load).
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -82,7 +83,7 @@ class ApprovalRequest(Aggregate):
         reason: str
 
         def apply(self, request: ApprovalRequest) -> None:
-            request.status, request.decided_by, request.outcome_reason = REJECTED, self.approver, self.reason
+            request.status, request.outcome = REJECTED, outcome_of("Rejected", vars(self), self.timestamp)
 
     class Cancelled(Event):
         TOPIC = "writ.approval:Cancelled"
@@ -90,13 +91,13 @@ class ApprovalRequest(Aggregate):
         reason: str | None
 
         def apply(self, request: ApprovalRequest) -> None:
-            request.status, request.decided_by, request.outcome_reason = CANCELLED, self.by, self.reason
+            request.status, request.outcome = CANCELLED, outcome_of("Cancelled", vars(self), self.timestamp)
 
     class Expired(Event):
         TOPIC = "writ.approval:Expired"
 
         def apply(self, request: ApprovalRequest) -> None:
-            request.status = EXPIRED
+            request.status, request.outcome = EXPIRED, outcome_of("Expired", vars(self), self.timestamp)
 
     class Executed(Event):
         TOPIC = "writ.approval:Executed"
@@ -104,6 +105,7 @@ class ApprovalRequest(Aggregate):
 
         def apply(self, request: ApprovalRequest) -> None:
             request.status, request.results = EXECUTED, list(self.results)
+            request.outcome = outcome_of("Executed", vars(self), self.timestamp)
 
     class Failed(Event):
         TOPIC = "writ.approval:Failed"
@@ -111,7 +113,7 @@ class ApprovalRequest(Aggregate):
         message: str
 
         def apply(self, request: ApprovalRequest) -> None:
-            request.status, request.outcome_reason = FAILED, f"{self.code}: {self.message}"
+            request.status, request.outcome = FAILED, outcome_of("Failed", vars(self), self.timestamp)
 
     def __init__(self, tenant: str, model: str, operation: str, command: dict[str, Any], fingerprint: str,
                  record_id: str | None, record_version: int | None, requester: dict[str, Any],
@@ -125,8 +127,8 @@ class ApprovalRequest(Aggregate):
         self.covers = list(covers or ())
         self.status = PENDING
         self.approvers: list[str] = []
-        self.decided_by: str | None = None
-        self.outcome_reason: str | None = None
+        self.outcome: dict[str, Any] | None = None
+        """How the request ended (``outcome_of``); None while it is pending."""
         self.results: list[dict[str, Any]] = []
 
     # -- commands -------------------------------------------------------------
@@ -183,6 +185,24 @@ class ApprovalRequest(Aggregate):
             raise ApprovalNotPendingError(f"Approval {self.id} expired at {self.expires_at}")
         if self.status != PENDING:
             raise ApprovalNotPendingError(f"Approval {self.id} is {self.status}, not pending")
+
+
+ENDINGS: dict[str, str] = {"Rejected": REJECTED, "Cancelled": CANCELLED, "Expired": EXPIRED, "Executed": EXECUTED,
+                           "Failed": FAILED}
+"""The events that end a request (by class name), and the status each leaves."""
+
+
+def outcome_of(kind: str, fields: Mapping[str, Any], at: datetime | str) -> dict[str, Any]:
+    """How a request ended, in the one shape every reader shows (the aggregate, the approvals view, HTTP,
+    the CLI, the agent tools): ``status``; ``by``, who ended it (the rejecting approver, the cancelling
+    requester; None when it expired, executed or failed on its own); ``reason`` (the rejection's or
+    cancellation's reason, a failure's message); ``code`` (a failure's error code, else None); ``at`` (UTC,
+    ISO-8601 with microseconds). ``kind`` is the ending event's class name, ``fields`` its attributes."""
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return {"status": ENDINGS[kind], "by": fields.get("approver") or fields.get("by"),
+            "reason": fields.get("message") if kind == "Failed" else fields.get("reason"),
+            "code": fields.get("code") if kind == "Failed" else None,
+            "at": moment.astimezone(UTC).isoformat(timespec="microseconds")}
 
 
 APPROVAL_TOPICS = tuple(cls.TOPIC for cls in (

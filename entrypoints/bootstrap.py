@@ -53,10 +53,13 @@ class Runtime:
                 worker.close()
 
     def fresh_views(self, say: Callable[[str], None]) -> Views:
-        """The views, caught up first on the embedded default (and ``say`` so); as projected elsewhere."""
+        """The views, caught up first on the embedded default (``say``-ing so when that projected anything
+        new); as projected elsewhere."""
         if self.backend.embedded:
+            before = self.views.reached() or 0
             position = self.catch_up()
-            say(f"caught the views up to log position {position} first (the embedded default runs no worker)")
+            if position > before:
+                say(f"views updated to log position {position}")
         return self.views
 
     def matcher(self) -> Matcher:

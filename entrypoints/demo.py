@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from importlib import resources
 from pathlib import Path
 
 from application.service import Writ
@@ -12,11 +11,12 @@ from domain.errors import WritError
 from domain.principal import Principal
 from entrypoints.bootstrap import Runtime
 from entrypoints.demo_tables import catalog_table, console, decisions, history, refusal, result, rows, step
+from entrypoints.examples import example_catalog_text
 from infrastructure.verification import verify
 
 
 def demo_catalog_text() -> str:
-    return resources.files("entrypoints").joinpath("demo_catalog.toml").read_text()
+    return example_catalog_text("demo")
 
 
 def run_demo(database_url: str | None = None) -> None:

@@ -14,6 +14,7 @@ from application.service import Writ
 from domain.catalog import Catalog
 from domain.errors import WritError
 from domain.principal import Principal
+from entrypoints.diffs import change_lines
 
 console = Console()
 
@@ -81,7 +82,7 @@ def history(writ: Writ, principal: Principal, record_id: str) -> None:
     table = Table("v", "event", "at", "actor", "purpose", "approved by", "changes")
     for entry in writ.history(principal, "Order", record_id):
         changes = "(new record)" if entry.event == "Created" and entry.after else ", ".join(
-            f"{k}: {c['before']} → {c['after']}" for k, c in entry.changes.items() if k != "updated_at")
+            change_lines(entry.changes, skip=("updated_at",)))
         approvers = ", ".join((entry.approval or {}).get("approvers", []))
         table.add_row(str(entry.version), entry.event, entry.at[11:19], entry.actor or "",
                       entry.purpose or "", approvers, changes or "—")

@@ -7,7 +7,8 @@ with the queries Writ adds. ``PositionLookup``: the notification position of a
 stored event, so an idempotent replay can report the position of the original
 write. ``LogQueries``, for the workers that follow the log: which records of a
 batch have been purged since (the relay must never publish their data again),
-and how many notifications of some topics lie past a position (a worker's lag).
+how many notifications of some topics lie past a position (a worker's lag), and
+which aggregates an id prefix may name (the CLI takes prefixes like git).
 Only the SQL differs per backend; the PostgreSQL recorder lives in
 ``infrastructure.postgres_recorder``, so the embedded default never imports the
 PostgreSQL driver.
@@ -160,6 +161,11 @@ class LogQueries(ABC):
         """The ids among ``record_ids`` that have a ``Purged`` event, at any position."""
 
     @abstractmethod
+    def first_ids(self, low: UUID, high: UUID, topic: str, limit: int) -> list[UUID]:
+        """The ids from ``low`` to ``high`` (inclusive), in order, at most ``limit``, of the aggregates whose first
+        event has ``topic``: what an id prefix may name (the CLI accepts one). A range on the events' key."""
+
+    @abstractmethod
     def count_after(self, position: int, topics: Sequence[str]) -> int:
         """How many notifications with one of ``topics`` lie past ``position`` (a worker's lag)."""
 
@@ -260,6 +266,16 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(statement, (self.PURGED_TOPIC, ids.decode()))
             return {UUID(row[0]) for row in cursor.fetchall()}
+
+    def first_ids(self, low: UUID, high: UUID, topic: str, limit: int) -> list[UUID]:
+        statement = (
+            f"SELECT originator_id FROM {self.events_table_name} "  # noqa: S608 - fixed table name
+            "WHERE originator_id BETWEEN ? AND ? AND originator_version = 1 AND topic = ? "
+            "ORDER BY originator_id LIMIT ?"
+        )
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (low.hex, high.hex, topic, limit))
+            return [UUID(row[0]) for row in cursor.fetchall()]
 
     def read_histories(self, parts: Iterable[Sequence[UUID]]) -> Iterator[Part]:
         """One part after the other: its keys, its latest snapshots, then its events since (a query each)."""

@@ -300,6 +300,15 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             row = cursor.fetchone()
         return None if row is None else int(row["notification_id"])
 
+    def first_ids(self, low: UUID, high: UUID, topic: str, limit: int) -> list[UUID]:
+        statement = SQL(
+            "SELECT originator_id FROM {schema}.{table} WHERE originator_id BETWEEN %s AND %s "
+            "AND originator_version = 1 AND topic = %s ORDER BY originator_id LIMIT %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(statement, (low, high, topic, limit))
+            return [UUID(str(row["originator_id"])) for row in cursor.fetchall()]
+
     def purged_among(self, record_ids: Collection[UUID]) -> set[UUID]:
         if not record_ids:
             return set()

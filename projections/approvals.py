@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from domain.approval import APPROVAL_TOPICS, PENDING
+from domain.approval import APPROVAL_TOPICS, ENDINGS, PENDING, outcome_of
 from infrastructure.database import Tx
-from infrastructure.sql import SQL, Identifier, P, idents, marks
+from infrastructure.sql import SQL, Composable, Identifier, P, idents, marks
 from projections.read_model import Decoded, ReadModel
 from projections.schema import SHADOW_SUFFIX
 from projections.timestamps import canonical_time
@@ -33,8 +33,6 @@ COLUMNS = ("id", "tenant", "model", "operation", "status", "requester", "purpose
            "fingerprint", "record_id", "record_version", "required", "approvals", "expires_at", "requested_at",
            "updated_at", "outcome", "position")
 JSON_COLUMNS = frozenset({"reasons", "preview", "command", "approvals", "outcome"})
-_ENDINGS = {"Rejected": "rejected", "Cancelled": "cancelled", "Expired": "expired", "Executed": "executed",
-            "Failed": "failed"}
 
 
 class ApprovalRows(ReadModel):
@@ -96,10 +94,22 @@ class ApprovalRows(ReadModel):
         return rows[0] if rows else None
 
     def query(self, tx: Tx, tenant: str, *, status: str | None, limit: int, after: str | None = None,
-              now: datetime | None = None) -> list[dict[str, Any]]:
+              now: datetime | None = None, waiting_for: tuple[str, list[str]] | None = None) -> list[dict[str, Any]]:
         """Requests in ``tenant`` (with ``status``; ``pending`` means still waiting and not expired), oldest
-        first, after the ``(requested_at, id)`` cursor ``after`` (``"<requested_at>|<id>"``)."""
-        conditions, params = [SQL("tenant = {}").format(P)], [tenant]
+        first, after the ``(requested_at, id)`` cursor ``after`` (``"<requested_at>|<id>"``). ``waiting_for``
+        (user, models) keeps those of the models the user may approve, that the user neither asked for nor
+        approved already."""
+        conditions: list[Composable] = [SQL("tenant = {}").format(P)]
+        params: list[Any] = [tenant]
+        if waiting_for is not None:
+            user, models = waiting_for
+            dialect = self.store.dialect
+            among, among_params = dialect.in_list(Identifier("model"), P, models)
+            # The approvals column holds orjson's rendering of [{"approver": ..., ...}]: user ids are plain
+            # identifiers (no character JSON escapes), so this text is in it exactly when the user approved.
+            approved, approved_params = dialect.contains_text(Identifier("approvals"), f'"approver":"{user}"')
+            conditions += [among, SQL("requester <> {}").format(P), SQL("NOT ({})").format(approved)]
+            params += [*among_params, user, *approved_params]
         if status is not None:
             conditions.append(SQL("status = {}").format(P))
             params.append(status)
@@ -143,8 +153,8 @@ def _advance(row: dict[str, Any], approval_id: str, kind: str, state: dict[str, 
     elif kind == "Approved":
         row["approvals"] = [*(row.get("approvals") or []), {"approver": state.get("approver"), "at": at,
                                                              "reason": state.get("reason")}]
-    else:
-        row["status"] = _ENDINGS.get(kind, row.get("status"))
-        row["outcome"] = {k: v for k, v in state.items()
-                          if k in ("approver", "by", "reason", "results", "code", "message")}
+    elif kind in ENDINGS:
+        row["status"] = ENDINGS[kind]
+        sealed = {"results": state["results"]} if "results" in state else {}  # opened by the queries, moved out
+        row["outcome"] = {**outcome_of(kind, state, state["timestamp"]), **sealed}
     row["updated_at"], row["position"] = at, position

@@ -125,14 +125,26 @@ class Views:
             return DecisionRows(self.store).query(tx, tenant, after=after, limit=limit, **bounds, **filters)
 
     def approvals(self, principal: Principal | None, *, status: str | None = PENDING, after: str | None = None,
-                  limit: int = 100) -> Rows:
+                  limit: int = 100, waiting_for_me: bool = False) -> Rows:
         """Approval requests in the principal's tenant, oldest first (``pending``: waiting and not expired;
-        None: all); page on with ``after`` = the last row's ``cursor``."""
+        None: all); page on with ``after`` = the last row's ``cursor``. ``waiting_for_me``: only pending
+        requests the principal may approve (the model's ``approve`` grant), did not ask for, and has not
+        approved yet."""
         tenant = self._tenant(principal)
         status, after = optional_str_arg("status", status), optional_str_arg("after", after)
         limit = int_arg("limit", limit, 1, MAX_LIMIT)
+        flag_arg("waiting_for_me", waiting_for_me)
+        waiting_for = None
+        if waiting_for_me:
+            assert principal is not None  # checked by _tenant
+            models = [name for name, spec in self.catalog.models.items()
+                      if spec.grants.allows("approve", principal.roles)]
+            if not models:
+                return []
+            status, waiting_for = PENDING, (principal.user_id, models)
         with self._reading_read_model() as tx:
-            rows = ApprovalRows(self.store).query(tx, tenant, status=status, after=after, limit=limit)
+            rows = ApprovalRows(self.store).query(tx, tenant, status=status, after=after, limit=limit,
+                                                  waiting_for=waiting_for)
         return [{**row, "cursor": f"{row['requested_at']}|{row['id']}"} for row in self._opened(rows)]
 
     def approval(self, principal: Principal | None, approval_id: UUID | str) -> Row:
@@ -246,7 +258,9 @@ def _opened_row(row: Row, cipher: Any) -> Row:
     for path in ("preview", "command"):
         opened[path], gone = open_sealed(cipher, owner, path, row.get(path))
         shredded = shredded or gone
-    if isinstance(row.get("outcome"), dict) and "results" in row["outcome"]:
-        results, gone = open_sealed(cipher, owner, "results", row["outcome"]["results"])
-        opened["outcome"], shredded = {**row["outcome"], "results": results}, shredded or gone
+    outcome = row.get("outcome")
+    opened["results"] = []
+    if isinstance(outcome, dict) and "results" in outcome:  # stored with the outcome, shown beside it
+        opened["results"], gone = open_sealed(cipher, owner, "results", outcome["results"])
+        opened["outcome"], shredded = {k: v for k, v in outcome.items() if k != "results"}, shredded or gone
     return {**opened, "shredded": shredded}

@@ -2,8 +2,8 @@
 
 Examples::
 
-    writ show Order <id> --as-of 2026-12-01T09:00:00Z -r auditor
-    writ diff Order <id> 2 5 --json
+    writ show Order 3d7ffe91 --as-of 2026-12-01T09:00:00Z -r auditor
+    writ diff Order 3d7ffe91 2 5 --json
     writ audit export --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z -r auditor > november.jsonl
 """
 
@@ -14,7 +14,10 @@ from typing import Any
 import click
 import orjson
 
-from entrypoints.cli.options import cell, principal_options, session, show
+from entrypoints.cli.ids import resolve_record
+from entrypoints.cli.options import principal_options, session, show
+from entrypoints.cli.render import Lines, key_values, print_lines
+from entrypoints.diffs import ARROW, change_lines
 from infrastructure.checkpoints import CheckpointTable
 
 
@@ -28,18 +31,21 @@ def show_record(model: str, record_id: str, version: int | None, as_of: str | No
                 **options: Any) -> None:
     """A record as of a version or a time (now, with neither).
 
+    RECORD_ID may be the first 8 or more characters of the id.
+
     \b
     Example:
-      writ show Order <id> --as-of 2026-12-01T09:00:00Z -r auditor
-      writ show Order <id> --version 2
+      writ show Order 3d7ffe91 --as-of 2026-12-01T09:00:00Z -r auditor
+      writ show Order 3d7ffe91 --version 2
     """
     if version is not None and as_of is not None:
         raise click.UsageError("give --version or --as-of, not both")
     with session(**options) as (runtime, principal):
         writ = runtime.writ
+        record_id = resolve_record(runtime, principal, model, record_id)
         record = (writ.as_of(principal, model, record_id, as_of) if as_of is not None
                   else writ.get(principal, model, record_id, version=version))
-    show(record if as_json else [{"field": key, "value": cell(value)} for key, value in record.items()], as_json)
+    show(record, as_json)
 
 
 @click.command()
@@ -51,16 +57,21 @@ def show_record(model: str, record_id: str, version: int | None, as_of: str | No
 def diff(model: str, record_id: str, from_version: int, to_version: int, as_json: bool, **options: Any) -> None:
     """The fields that differ between two versions of a record.
 
+    RECORD_ID may be the first 8 or more characters of the id.
+
     \b
     Example:
-      writ diff Order <id> 2 5
-      writ diff Order <id> 1 3 --json
+      writ diff Order 3d7ffe91 2 5
+      writ diff Order 3d7ffe91 1 3 --json
     """
     with session(**options) as (runtime, principal):
+        record_id = resolve_record(runtime, principal, model, record_id)
         changed = runtime.writ.diff(principal, model, record_id, from_version, to_version)
-    show(changed if as_json else [{"field": name, f"v{from_version}": cell(values["before"]),
-                                   f"v{to_version}": cell(values["after"])} for name, values in changed.items()],
-         as_json)
+    if as_json:
+        show(changed, True)
+        return
+    print_lines(key_values([(f"v{from_version} {ARROW} v{to_version}",
+                             Lines(change_lines(changed)) or "no field differs")]))
 
 
 @click.group()

@@ -3,14 +3,14 @@
 The principal comes from ``--user/--tenant/--role/--purpose`` or ``WRIT_USER``,
 ``WRIT_TENANT``, ``WRIT_ROLES`` (comma-separated), ``WRIT_PURPOSE``; the
 catalog from ``--catalog`` or ``WRIT_CATALOG`` (default ``writ.toml``); the
-database from ``WRIT_DATABASE_URL``. Output is a table (rich), or JSON with
+database from ``WRIT_DATABASE_URL``. Output is for a person (``entrypoints.cli.render``), or JSON with
 ``--json``.
 """
 
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,12 +18,12 @@ from typing import Any
 import click
 import orjson
 from rich.console import Console
-from rich.table import Table
 
 from domain.catalog import Catalog
 from domain.errors import CatalogError, InvalidInputError
 from domain.principal import Principal
 from entrypoints.bootstrap import Runtime
+from entrypoints.cli.render import Column, key_values, print_lines, table
 
 console = Console()
 
@@ -90,22 +90,22 @@ def json_argument(text: str) -> dict[str, Any]:
     return value
 
 
-def show(value: Any, as_json: bool) -> None:
+def show(value: Any, as_json: bool, columns: Sequence[Column] | None = None) -> None:
+    """``value`` as JSON, or for a person: a dict as ``key  value`` lines, a list of dicts as a table fitted to
+    the terminal (``columns``, else every key, an earlier one kept longer)."""
     if as_json:
         click.echo(orjson.dumps(value).decode())
         return
-    rows = value if isinstance(value, list) else [value]
-    if not rows:
-        console.print("(nothing)")
+    if isinstance(value, dict):
+        print_lines(key_values(value.items()))
         return
-    columns = [key for key in rows[0] if key not in ("before", "after", "data")]
-    table = Table()
-    for column in columns:  # ids are copied into the next command: never cut off
-        wide = column == "id" or column.endswith("_id")
-        table.add_column(column, no_wrap=wide, min_width=36 if wide else None, overflow="fold")
-    for row in rows:
-        table.add_row(*(cell(row.get(column)) for column in columns))
-    console.print(table)
+    rows = list(value)
+    print_lines(table(rows, columns or plain_columns(rows[0] if rows else {})))
+
+
+def plain_columns(row: dict[str, Any]) -> list[Column]:
+    """A column per key of ``row``, in order of priority, ids (``id``, ``*_id``) cut to prefixes."""
+    return [Column(key, priority=index, is_id=key == "id" or key.endswith("_id")) for index, key in enumerate(row)]
 
 
 def stream_json_array(items: Iterable[Any]) -> None:
@@ -114,18 +114,3 @@ def stream_json_array(items: Iterable[Any]) -> None:
     for index, item in enumerate(items):
         click.echo(("," if index else "") + orjson.dumps(item).decode(), nl=False)
     click.echo("]")
-
-
-def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def cell(value: Any) -> str:
-    return "" if value is None else value if isinstance(value, str) else orjson.dumps(value).decode()

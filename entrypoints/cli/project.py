@@ -21,10 +21,10 @@ import click
 import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from entrypoints.bootstrap import Runtime
 from entrypoints.cli.options import load_catalog, operator_option
+from entrypoints.cli.render import key_values, print_lines
 from projections import ProjectionWorker
 from projections.runner import DEFAULT_BATCH_SIZE
 
@@ -99,13 +99,12 @@ def _print_status(worker: ProjectionWorker, as_json: bool) -> None:
         for status in found:
             click.echo(orjson.dumps(status).decode())
         return
-    table = Table("projection", "position", "head", "events behind", "seconds behind", "updated", "worker",
-                  "halted")
-    for s in found:
-        halted = "-" if s.halted_at is None else f"at {s.halted_at}: {s.halted_reason}"
-        table.add_row(s.name, str(s.position), str(s.head), str(s.events_behind), f"{s.seconds_behind:.1f}",
-                      s.updated_at or "never", s.worker or "-", halted)
     if not found:
         click.echo("no projection has run on this database yet")
         return
-    Console().print(table)
+    for index, s in enumerate(found):  # one block of `key  value` lines per projection: fits any width
+        halted = "-" if s.halted_at is None else f"at {s.halted_at}: {s.halted_reason}"
+        print_lines(([""] if index else []) + key_values([
+            ("projection", s.name), ("position", s.position), ("head", s.head), ("events behind", s.events_behind),
+            ("seconds behind", f"{s.seconds_behind:.1f}"), ("updated", s.updated_at or "never"),
+            ("worker", s.worker or "-"), ("halted", halted)]))

@@ -26,9 +26,12 @@ import orjson
 
 from domain.errors import InvalidInputError
 from entrypoints.cli.options import principal_options, session, show
+from entrypoints.cli.render import Column
 from entrypoints.command_items import run_items
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
+RESULT_COLUMNS = (Column("model", priority=1), Column("id", priority=0, is_id=True), Column("version", "v", priority=2),
+                  Column("state", priority=2), Column("position", priority=3), Column("replayed", priority=4))
 
 
 @click.command("transaction")
@@ -50,7 +53,7 @@ def transaction(file: Path, idempotency_key: str | None, as_json: bool, **option
         discarded = run_items(tx, items)
     rows = [{"model": r.model, "id": r.id, "version": r.version, "state": r.state, "position": r.position,
              "replayed": r.replayed, **({"data": r.data} if as_json else {})} for r in tx.results]
-    show({"results": rows, "discarded": discarded} if as_json else rows, as_json)
+    show({"results": rows, "discarded": discarded} if as_json else rows, as_json, RESULT_COLUMNS)
     for block in discarded:
         click.echo(f"savepoint {block['at']} discarded: {block['code']}: {block['message']}", err=True)
 

@@ -7,7 +7,8 @@ is taken as typed for the field: text, decimals, dates, times and ids as they
 are written; integers, booleans and JSON fields as JSON. Sorting is
 ``--sort [-]FIELD`` (repeatable); ``--after`` takes the cursor the previous page
 printed. ``--wait POSITION`` first waits until the projection has reached a
-write's position (read-your-writes).
+write's position (read-your-writes). The table keeps the columns that fit the
+terminal, most wanted first (``columns_of``); ``--json`` has every field.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from pathlib import Path
 
 import click
 
+from domain.catalog import ModelSpec
 from entrypoints.bootstrap import Runtime
 from entrypoints.cli.options import load_catalog, principal_from, principal_options, say, show
+from entrypoints.cli.render import Column, moment, print_lines, table
+from entrypoints.diffs import shown
 from entrypoints.filter_text import parse_filter
-
-SHOWN_SYSTEM_COLUMNS = ("_state", "_version", "_updated_at")
 
 
 @click.command("list")
@@ -60,7 +62,20 @@ def list_rows(model: str, conditions: tuple[str, ...], order_by: tuple[str, ...]
     if as_json:
         show({"rows": page.rows, "next_cursor": page.next_cursor}, True)
         return
-    columns = ["id", *spec.fields, *SHOWN_SYSTEM_COLUMNS]
-    show([{name: row[name] for name in columns} for row in page.rows], False)
+    print_lines(table(page.rows, columns_of(spec)))
     if page.next_cursor:
         click.echo(f"more: --after {page.next_cursor}")
+
+
+def columns_of(spec: ModelSpec) -> list[Column]:
+    """A model's columns, most wanted first: the id, the required fields, the indexed ones, the lifecycle state
+    and version, the other fields, the time of the last change."""
+    def priority(name: str) -> int:
+        field = spec.fields[name]
+        return 1 if name in spec.required else 2 if field.index else 4
+
+    return [Column("id", priority=0, is_id=True),
+            *(Column(name, priority=priority(name), is_id=spec.fields[name].type == "uuid",
+                     show=moment if spec.fields[name].type == "datetime" else shown) for name in spec.fields),
+            Column("_state", priority=3), Column("_version", priority=3),
+            Column("_updated_at", priority=5, show=moment)]

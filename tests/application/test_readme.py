@@ -1,64 +1,77 @@
-"""The README's catalog and Python snippets, run as written, on both databases."""
+"""The README's catalog and Python examples (the blocks marked to run), run as written, on both databases."""
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from domain.catalog import Catalog
 from domain.commands import Patch
-from tests.support import writ_command
+from entrypoints.examples import example_catalog_text
+from tests.docs import Walkthrough, blocks, reader_env
+from tests.support import CliProcess
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
+def catalog_block() -> str:
+    """The README's catalog: the block it says is the file `writ init --example readme` writes."""
+    (block,) = [b.text for b in blocks(README) if b.kind == "same-as" and b.argument == "writ.toml"]
+    return block
 
 
-def test_the_readme_catalog_loads_and_decides_as_it_says() -> None:
-    catalog = Catalog.from_toml(blocks("toml")[0], source="README.md")
+def test_the_readme_catalog_is_the_one_writ_init_writes_and_decides_as_it_says() -> None:
+    assert catalog_block() == example_catalog_text("readme")
+    catalog = Catalog.from_toml(catalog_block(), source="README.md")
     order = catalog.model("Order")
     assert order.approvals.required_for("update") == 2 and order.policy.max_affected == 1000
     assert catalog.limits.value_bytes == 65536
 
 
-def test_the_readme_python_snippets_run_as_written(database_url: str, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WRIT_DATABASE_URL", database_url)
-    (tmp_path / "writ.toml").write_text(blocks("toml")[0])
-    api, runtime, units, views, audit = (b for b in blocks("python") if "Subscriber(" not in b)
-    names: dict[str, Any] = {}
-    exec(compile(api, "README.md (Python API)", "exec"), names)
-    writ, clerk, created, made = names["writ"], names["clerk"], names["created"], names["made"]
+def test_the_readme_python_examples_run_as_written(database_url: str, tmp_path: Path) -> None:
+    """The README's Python blocks marked to run, in order, in one session, on both databases (the whole page,
+    shell included, runs on the embedded default in ``tests/e2e/test_readme_walkthrough.py``). On
+    PostgreSQL a ``writ project`` worker runs beside them, as the README says."""
+    (tmp_path / "writ.toml").write_text(catalog_block())
+    keys = {} if database_url.startswith("sqlite") else {  # PostgreSQL is configured with its keys (see the README)
+        "WRIT_MASTER_KEY": os.environ["WRIT_MASTER_KEY"], "WRIT_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode()}
+    walk = Walkthrough(tmp_path, reader_env(database_url, **keys))
+    worker = None
+    try:
+        for block in (b for b in blocks(README) if b.kind == "run" and b.language == "python"):
+            walk.step(block)
+            if worker is None and not database_url.startswith("sqlite"):  # the schema exists now: start one
+                worker = CliProcess("project", "--catalog", str(tmp_path / "writ.toml"),
+                                    env={"WRIT_DATABASE_URL": database_url})
+        check_what_the_examples_did(walk.namespace)
+    finally:
+        if worker is not None:
+            worker.stop()
+        if "writ" in walk.namespace:
+            walk.namespace["writ"].close()
+
+
+def check_what_the_examples_did(names: dict[str, Any]) -> None:
+    writ, clerk, manager, created, made = (names[n] for n in ("writ", "clerk", "manager", "created", "made"))
     assert names["parked"].status == "pending_approval"
-    executed = writ.approval(names["manager"], names["parked"].approval_id)
+    executed = writ.approval(manager, names["parked"].approval_id)
     assert executed["status"] == "executed" and executed["approvals"] == ["maria", "dan"]
     assert (executed["results"], executed["preview"], executed["command"]) == ([], {}, {}), \
         "the purge at the end erased the request's copy of the record's data too"
-    history = writ.history(clerk, "Order", created.id)
+    history = writ.history(manager, "Order", created.id)
     (approved,) = [entry for entry in history if entry.approval]
     assert sorted(approved.approval["approvers"]) == ["dan", "maria"], "two approvers, as the catalog asks"
-    rejected = writ.approval(names["manager"], names["other"].approval_id)
-    assert rejected["status"] == "rejected" and writ.get(clerk, "Order", made[0].id)["total"] == "1"
-    assert writ.history(clerk, "Order", created.id)[-1].event == "Purged"
-
-    if not database_url.startswith("sqlite"):  # PostgreSQL: a worker runs beside the service, as the README says
-        writ_command("project", "--once", "--catalog", str(tmp_path / "writ.toml"),
-                     env={"WRIT_DATABASE_URL": database_url})
-    exec(compile(runtime, "README.md (Runtime)", "exec"), names)
+    assert approved.changed == ["total", "updated_at"] and approved.redacted, "names kept, values erased"
+    rejected = writ.approval(manager, names["other"].approval_id)
+    assert rejected["status"] == "rejected" and rejected["outcome"]["reason"] == "no budget"
+    assert writ.get(clerk, "Order", made[0].id)["total"] == "1"
+    assert history[-1].event == "Purged"
     assert names["done"].updated_count == 2, "the two draft orders left; the purged one is gone"
-    exec(compile(views, "README.md (views)", "exec"), names)
-    assert names["row"]["sku"] == "A-1" and names["row"]["note"] == "ships monday"
-    assert [r["sku"] for r in names["page"].rows] == ["A-2"] and [r["sku"] for r in names["more"].rows] == ["A-1"]
-    names["views"].close()
 
-    exec(compile(units, "README.md (units of work)", "exec"), names)
     committed = names["tx"].results
     assert [r.model for r in committed] == ["Order", "OrderItem"], "the savepoint's duplicate line was discarded"
     year = datetime.now(UTC).year
@@ -66,7 +79,10 @@ def test_the_readme_python_snippets_run_as_written(database_url: str, tmp_path: 
     assert len(names["desk"].children) == 1 and names["desk"].data["number"] == f"ORD-{year}-0005"
     assert len(names["job"].steps) == 1
 
-    exec(compile(audit, "README.md (audit)", "exec"), names)
+    assert names["row"]["sku"] == "VASE-3" and names["row"]["note"] is None
+    assert [r["total"] for r in names["page"].rows] == ["640"], "the highest draft total first"
+    assert names["more"].rows and all(float(r["total"]) <= 640 for r in names["more"].rows)
+
     assert names["report"].ok and names["report"].events > 0 and names["report"].findings == []
     assert names["first"]["note"] == "ships monday"
     assert names["changed"]["note"] == {"before": None, "after": "ships monday"}, "the bulk update's patch"
@@ -77,13 +93,12 @@ def test_the_readme_python_snippets_run_as_written(database_url: str, tmp_path: 
     assert len(payloads) >= 3 and all(line["redacted"] for line in payloads)
     assert all(line.get("data") is None and line.get("changes") is None for line in payloads), \
         "the export keeps no erased data"
-    writ.close()
 
 
 def test_the_readme_policy_reason_is_what_a_decision_says(database_url: str) -> None:
     from infrastructure.settings import open_writ
 
-    catalog = Catalog.from_toml(blocks("toml")[0], source="README.md")
+    catalog = Catalog.from_toml(catalog_block(), source="README.md")
     quoted = re.search(r"e\.g\. `(policy update: deny when\s+before\.status.*?)`", README.read_text(), flags=re.S)
     assert quoted is not None
     from domain.principal import Principal

@@ -139,6 +139,9 @@ def test_evaluate_then_write_then_approval(catalog_file: Path, database_url: str
 
         status = await call(client, "approval_status", approval_id=parked["approval_id"])
         assert status["status"] == "executed" and status["approvals"] == ["maria"]
+        shown = await anyio.to_thread.run_sync(lambda: writ.approval(MANAGER, parked["approval_id"]))
+        assert status["outcome"] == shown["outcome"] and status["outcome"]["status"] == "executed", "one shape"
+        assert set(status["outcome"]) == {"status", "by", "reason", "code", "at"}
         events = (await call(client, "history", model="Order", id=made["id"]))["events"]
         assert [e["event"] for e in events] == ["Created", "Patched"]
         assert all(e["actor"] == "carol" for e in events), "the person is the actor"

@@ -320,6 +320,12 @@ def test_reject_cancel_and_the_decisions(server: Server) -> None:
     assert decided.status_code == 200
     parked = [row for row in decided.json() if row["record_id"] == order["id"]]
     assert len(parked) == 2 and all(row["code"] == "APPROVAL_REQUIRED" for row in parked)
+    outcome = rejected.json()["outcome"]  # one shape wherever it is read: the POST's result, the request, the list
+    assert {k: outcome[k] for k in ("status", "by", "reason", "code")} == {
+        "status": "rejected", "by": "maria", "reason": "too much", "code": None}
+    assert server.call("GET", f"/v1/approvals/{first['approval_id']}", bearer=MANAGER).json()["outcome"] == outcome
+    listed = read(server, "/v1/approvals", second["position"], params={"status": "rejected"}, bearer=MANAGER).json()
+    assert [row["outcome"] for row in listed if row["id"] == first["approval_id"]] == [outcome]
 
 
 

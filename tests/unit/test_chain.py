@@ -48,12 +48,15 @@ def test_each_hash_covers_the_previous_hash_metadata_and_both_digests() -> None:
                 "Patched": {**data, **(payload.get("changes") or {})}}.get(kind, data)
         state = {"Created": "new", "Deleted": "deleted"}.get(kind, "modified")
         at = event.timestamp.isoformat()
+        changed = {"Created": {"changed": ["sku", "total"]}, "Patched": {"changed": ["total"]},
+                   "Replaced": {"changed": ["total"]}}.get(kind, {})  # the names a data event changed: metadata
+        assert event.meta == {**META, **changed}
         fingerprint = {"model": "Order", "tenant": "acme", "data": data, "state": state, "created_at": NOW.isoformat(),
                        "created_by": "ann", "updated_at": at, "updated_by": "ann", "failure": None}
         assert event.body_digest == sha([str(record.id), "body", payload])
         assert event.state_digest == sha([str(record.id), "state", fingerprint])
         assert event.hash == sha({"prev": previous, "id": str(record.id), "version": event.originator_version,
-                                  "kind": kind, "at": at, "meta": META, "body": event.body_digest,
+                                  "kind": kind, "at": at, "meta": {**META, **changed}, "body": event.body_digest,
                                   "state": event.state_digest})
         previous = event.hash
     assert record.last_hash == previous

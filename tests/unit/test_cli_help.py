@@ -60,3 +60,15 @@ def test_help_ends_with_an_example(path: tuple[str, ...]) -> None:
     assert block[0].startswith("writ "), f"`{command} --help`: the line after 'Example:' is not a command line"
     assert any(line == command or line.startswith(f"{command} ") for line in block), (
         f"`{command} --help`: no example runs `{command}` itself:\n{result.output}")
+
+
+def test_the_help_listing_says_what_each_command_says_of_itself() -> None:
+    """`writ --help` lists the commands from an index, without importing them: each entry is the command's own
+    first sentence, so the listing cannot drift from the command."""
+    from entrypoints.cli import COMMANDS
+
+    ctx = click.Context(main, info_name="writ")
+    for name, (_, summary) in COMMANDS.items():
+        command = main.get_command(ctx, name)
+        assert command is not None and command.name == name
+        assert summary == command.get_short_help_str(limit=10**6), name
