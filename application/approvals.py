@@ -6,7 +6,8 @@ fingerprint of them and of the record versions they were evaluated against,
 who asked and why, the reasons and the preview, together with the parked
 decision (one save). Approvers ``approve`` or ``reject`` with a reason (the
 model's ``approve`` grant; never their own request); the requester may
-``cancel``. On the last of the ``N`` approvals the commands are decided again,
+``cancel``. ``approval`` reads one request, for its requester, its eligible
+approvers and the model's auditors (``domain.grants``). On the last of the ``N`` approvals the commands are decided again,
 on the records as they are now and as the requester, and executed in the same
 save as the approval and its ``Executed`` event: so they run exactly once,
 even when two approvers' final clicks race (the loser's save conflicts, it
@@ -41,6 +42,7 @@ from domain.errors import (
     VersionConflictError,
     WritError,
 )
+from domain.grants import ApprovalScope
 from domain.principal import Principal
 from domain.record import Record
 
@@ -108,8 +110,12 @@ class ApprovalsMixin:
         return [WriteResult(**{**r.to_dict(), "position": position}) for r in results]
 
     def approval(self, principal: Principal | None, approval_id: UUID | str) -> dict[str, Any]:
-        """A request as its aggregate has it now (the read model lists them: ``Views.approvals``)."""
-        request = self._request(_who(principal), approval_id)
+        """A request as its aggregate has it now (the read model lists them: ``Views.approvals``), for its
+        requester, its eligible approvers and the model's auditors (``GRANT_MISSING`` for anyone else)."""
+        who = _who(principal)
+        request = self._request(who, approval_id)
+        ApprovalScope.of(self.catalog.grants, who).require(request.model, request.requester.get("user_id"),
+                                                           request.id)
         return _shown(request, self.clock())
 
     def approve(self, principal: Principal | None, approval_id: UUID | str, *, reason: str | None = None,

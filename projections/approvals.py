@@ -3,10 +3,13 @@
 One row per request: what was asked (model, operation, the command and its
 fingerprint, the record and version it was evaluated against), by whom and
 why, the reasons and the preview of the change, who approved so far, and how
-it ended. Requests are few next to record events, so a batch's changes are
-applied row by row (read, change, write) inside the runner's transaction.
-Queries stay in the principal's tenant; ``pending`` lists those still waiting
-and not yet past their expiry, newest last.
+it ended.
+Requests are few next to record events, so a batch's changes are applied row
+by row (read, change, write) inside the runner's transaction.
+Queries stay in the principal's tenant and in its share of it
+(``domain.grants.ApprovalScope``: the requests it asked for, and those of the
+models it may approve or audits); ``pending`` lists those still waiting and
+not yet past their expiry, newest last.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from domain.approval import APPROVAL_TOPICS, PENDING
+from domain.grants import ApprovalScope
 from infrastructure.database import Tx
 from infrastructure.sql import SQL, Identifier, P, idents, marks
 from projections.read_model import Decoded, ReadModel
@@ -95,11 +99,17 @@ class ApprovalRows(ReadModel):
         rows = self._select(tx, SQL("tenant = {} AND id = {}").format(P, P), [tenant, approval_id], 1)
         return rows[0] if rows else None
 
-    def query(self, tx: Tx, tenant: str, *, status: str | None, limit: int, after: str | None = None,
-              now: datetime | None = None) -> list[dict[str, Any]]:
-        """Requests in ``tenant`` (with ``status``; ``pending`` means still waiting and not expired), oldest
-        first, after the ``(requested_at, id)`` cursor ``after`` (``"<requested_at>|<id>"``)."""
+    def query(self, tx: Tx, tenant: str, scope: ApprovalScope, *, status: str | None, limit: int,
+              after: str | None = None, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Requests in ``tenant`` that ``scope`` admits (with ``status``; ``pending`` means still waiting and not
+        expired), oldest first, after the ``(requested_at, id)`` cursor ``after`` (``"<requested_at>|<id>"``)."""
         conditions, params = [SQL("tenant = {}").format(P)], [tenant]
+        models = sorted(scope.models)
+        admitted = SQL("requester = {}").format(P)
+        if models:
+            admitted = SQL("(requester = {} OR model IN ({}))").format(P, marks(len(models)))
+        conditions.append(admitted)
+        params += [scope.requester, *models]
         if status is not None:
             conditions.append(SQL("status = {}").format(P))
             params.append(status)

@@ -2,7 +2,7 @@
 
 Examples::
 
-    writ approvals list                             # pending requests in your tenant, oldest first
+    writ approvals list                             # pending requests you may read, oldest first
     writ approvals show <id>                        # who asked, why, the reasons and the preview
     writ approvals approve <id> --reason "checked"  # the last approval executes the change
     writ approvals reject <id> --reason "not now"
@@ -38,7 +38,7 @@ def approvals() -> None:
 
     \b
     Example:
-      writ approvals list -r manager                          # pending requests in your tenant
+      writ approvals list -r manager                          # pending requests you may decide
       writ approvals approve <approval-id> -r manager --reason "checked"
     """
 
@@ -50,7 +50,8 @@ def approvals() -> None:
 @click.option("--after", help="Continue after this cursor (printed under the previous page).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 def list_requests(status: str, after: str | None, limit: int, as_json: bool, **options: Any) -> None:
-    """Requests in your tenant, oldest first (pending: waiting and not expired).
+    """Requests in your tenant you may read (yours, and those of the models you may approve or audit), oldest
+    first (pending: waiting and not expired).
 
     \b
     Example:

@@ -1,0 +1,58 @@
+"""Reads over HTTP are governed as everywhere, against a real ``writ serve`` on both databases: a token's roles
+decide which rows, histories, decisions and approval requests it reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.http_support import Server, database, start, token
+from tests.read_grants import READS_CATALOG
+
+CLERK, MANAGER, AUDITOR = token("carol", "acme", "clerk"), token("maria", "acme", "manager"), \
+    token("ada", "acme", "auditor")
+INTERN = token("ian", "acme", "intern")
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    directory = tmp_path_factory.mktemp("http-reads")
+    catalog = directory / "writ.toml"
+    catalog.write_text(READS_CATALOG)
+    for url in database(request.param, directory):
+        yield from start(url, catalog)
+
+
+def ok(response: Any, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def refused(response: Any, status: int, code: str) -> None:
+    assert (response.status_code, response.json()["code"]) == (status, code), response.text
+
+
+def test_a_token_reads_what_its_roles_may_read(server: Server) -> None:
+    live = ok(server.call("POST", "/v1/Order", json={"sku": "LIVE", "total": "10"}, bearer=CLERK), 201)
+    gone = ok(server.call("POST", "/v1/Order", json={"sku": "GONE", "total": "10"}, bearer=CLERK), 201)
+    deleted = ok(server.call("DELETE", f"/v1/Order/{gone['id']}", bearer=MANAGER))
+    parked = ok(server.call("PATCH", f"/v1/Order/{live['id']}", json={"total": "500"}, bearer=CLERK), 202)
+    wait = {"Writ-Wait-Position": str(parked["position"])}
+    assert [r["sku"] for r in ok(server.call("GET", "/v1/Order", bearer=CLERK, headers=wait))["rows"]] == ["LIVE"]
+    for path in ("/v1/Order", f"/v1/Order/{live['id']}", f"/v1/Order/{live['id']}/history",
+                 f"/v1/approvals/{parked['approval_id']}"):
+        refused(server.call("GET", path, bearer=INTERN, headers=wait), 403, "GRANT_MISSING")
+    assert ok(server.call("GET", "/v1/decisions", bearer=INTERN, headers=wait)) == []
+    assert ok(server.call("GET", "/v1/approvals", bearer=INTERN, headers=wait)) == []
+    mine = ok(server.call("GET", "/v1/decisions", bearer=CLERK, params={"limit": 1000}, headers=wait))
+    assert {d["actor"] for d in mine} == {"carol"}, "the clerk reads her own decisions"
+    every = ok(server.call("GET", "/v1/decisions", bearer=AUDITOR, params={"limit": 1000}, headers=wait))
+    assert {d["actor"] for d in every} == {"carol", "maria"} and len(every) == len(mine) + 1
+    assert [r["id"] for r in ok(server.call("GET", "/v1/approvals", bearer=MANAGER, headers=wait))] == [
+        parked["approval_id"]]
+    refused(server.call("GET", f"/v1/Order/{gone['id']}/history", bearer=CLERK), 403, "GRANT_MISSING")
+    history = ok(server.call("GET", f"/v1/Order/{gone['id']}/history", bearer=AUDITOR))
+    assert [entry["event"] for entry in history] == ["Created", "Deleted"] and deleted["state"] == "deleted"
+
