@@ -2,8 +2,8 @@
 
 One row per request: what was asked (model, operation, the command and its
 fingerprint, the record and version it was evaluated against), by whom and
-why, the reasons and the preview of the change, who approved so far, and how
-it ended.
+why, the reasons and the preview of the change, who approved so far (each
+with the audit attributes, an agent, they acted with), and how it ended.
 Requests are few next to record events, so a batch's changes are applied row
 by row (read, change, write) inside the runner's transaction.
 Queries stay in the principal's tenant and in its share of it
@@ -152,9 +152,10 @@ def _advance(row: dict[str, Any], approval_id: str, kind: str, state: dict[str, 
         return  # a request whose Requested event this projection never saw (a catalog without it)
     elif kind == "Approved":
         row["approvals"] = [*(row.get("approvals") or []), {"approver": state.get("approver"), "at": at,
-                                                             "reason": state.get("reason")}]
+                                                             "reason": state.get("reason"),
+                                                             "audit": state.get("audit") or {}}]
     else:
         row["status"] = _ENDINGS.get(kind, row.get("status"))
         row["outcome"] = {k: v for k, v in state.items()
-                          if k in ("approver", "by", "reason", "results", "code", "message")}
+                          if k in ("approver", "by", "reason", "results", "code", "message", "audit")}
     row["updated_at"], row["position"] = at, position

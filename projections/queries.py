@@ -30,6 +30,7 @@ from application.door import (
     sequence_arg,
     time_arg,
 )
+from application.parking import approvers_needed
 from domain.approval import PENDING
 from domain.catalog import Catalog
 from domain.commands import check_model_name
@@ -157,10 +158,15 @@ class Views:
 
     def _opened(self, rows: Rows) -> Rows:
         """Approval rows with their preview, commands and results opened; emptied, and ``shredded``, when a
-        record they cover was purged."""
+        record they cover was purged. ``required`` is what the catalog in force asks for (it decides)."""
         vault = self.store.backend.vault()
         vault.prefetch(UUID(row["id"]) for row in rows)
-        return [_opened_row(row, vault.cipher(UUID(row["id"]))) for row in rows]
+        opened = [_opened_row(row, vault.cipher(UUID(row["id"]))) for row in rows]
+        for row in opened:
+            spec = self.catalog.models.get(row["model"])
+            if spec is not None:
+                row["required"] = approvers_needed(spec.approvals, row["command"] or {}, row["operation"])
+        return opened
 
     def wait(self, position: int | None, timeout: float = 5.0) -> None:
         """Return once the projection has committed ``position`` (a write result's position);

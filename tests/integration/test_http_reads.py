@@ -1,5 +1,6 @@
 """Reads over HTTP are governed as everywhere, against a real ``writ serve`` on both databases: a token's roles
-decide which rows, histories, decisions and approval requests it reads."""
+decide which rows, histories, decisions and approval requests it reads; and an agent approving through a token's
+``act`` claim is named on the request and on the history of the change it approved."""
 
 from __future__ import annotations
 
@@ -56,3 +57,23 @@ def test_a_token_reads_what_its_roles_may_read(server: Server) -> None:
     history = ok(server.call("GET", f"/v1/Order/{gone['id']}/history", bearer=AUDITOR))
     assert [entry["event"] for entry in history] == ["Created", "Deleted"] and deleted["state"] == "deleted"
 
+
+def test_an_agent_approving_is_named_beside_the_approver(server: Server) -> None:
+    order = ok(server.call("POST", "/v1/Order", json={"sku": "BOT", "total": "10"}, bearer=CLERK), 201)
+    parked = ok(server.call("PATCH", f"/v1/Order/{order['id']}", json={"total": "900"}, bearer=CLERK), 202)
+    bot = token("maria", "acme", "manager", act={"sub": "approve-bot"})
+    done = ok(server.call("POST", f"/v1/approvals/{parked['approval_id']}/approve", json={"reason": "ok"},
+                          bearer=bot))
+    assert done["status"] == "executed"
+    shown = ok(server.call("GET", f"/v1/approvals/{parked['approval_id']}", bearer=CLERK))
+    assert shown["audit"] == {"maria": {"agent": "approve-bot"}}
+    last = ok(server.call("GET", f"/v1/Order/{order['id']}/history", bearer=CLERK))[-1]
+    assert last["approval"]["audit"] == {"maria": {"agent": "approve-bot"}} and last["actor"] == "carol"
+    wait = {"Writ-Wait-Position": str(done["results"][0]["position"])}
+    (row,) = [r for r in ok(server.call("GET", "/v1/approvals", bearer=CLERK, params={"status": "all"},
+                                        headers=wait)) if r["id"] == parked["approval_id"]]
+    assert row["approvals"][0]["audit"] == {"agent": "approve-bot"}
+    rejected = ok(server.call("PATCH", f"/v1/Order/{order['id']}", json={"total": "950"}, bearer=CLERK), 202)
+    ok(server.call("POST", f"/v1/approvals/{rejected['approval_id']}/reject", json={"reason": "no"}, bearer=bot))
+    assert ok(server.call("GET", f"/v1/approvals/{rejected['approval_id']}", bearer=CLERK))["audit"] == {
+        "maria": {"agent": "approve-bot"}}

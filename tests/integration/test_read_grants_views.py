@@ -13,6 +13,7 @@ from domain.catalog import Catalog
 from domain.errors import WritError
 from entrypoints.bootstrap import Runtime
 from projections import Views
+from tests.catalogs import SHOP_CATALOG, principal
 from tests.read_grants import (
     ACME_ORDER_DECISIONS,
     AUDITOR,
@@ -98,3 +99,20 @@ def test_approval_requests_go_to_requester_approvers_and_auditors_of_the_tenant(
         assert code_of(lambda r=reader: rows.approval(r, scene.carols_request)) == "GRANT_MISSING"
     assert code_of(lambda: rows.approval(OUTSIDER, scene.carols_request)) == "NOT_FOUND"
 
+
+def test_the_views_show_how_many_approvers_the_catalog_in_force_asks_and_who_acted_for_whom(
+        database_url: str) -> None:
+    clerk, manager = principal("carol"), principal("maria", "acme", "manager")
+    with Runtime(Catalog.from_toml(SHOP_CATALOG), database_url) as runtime:
+        payment = runtime.writ.create(clerk, "Payment", {"amount": "10"}).id
+        approval_id = runtime.writ.patch(clerk, "Payment", payment, {"note": "rent"}).approval_id
+        runtime.writ.approve(manager.for_purpose("sign-off", audit_attributes={"agent": "approve-bot"}),
+                             str(approval_id))
+        runtime.catch_up()
+        (row,) = runtime.views.approvals(manager)
+        assert (row["required"], [(a["approver"], a["audit"]) for a in row["approvals"]]) == (
+            2, [("maria", {"agent": "approve-bot"})])
+    raised = Catalog.from_toml(SHOP_CATALOG.replace("required = { update = 2 }", "required = { update = 3 }"))
+    with Runtime(raised, database_url) as runtime:
+        runtime.catch_up()
+        assert runtime.views.approval(manager, str(approval_id))["required"] == 3
