@@ -12,9 +12,12 @@ import pytest
 from tests.http_support import Server, database, start, token
 from tests.read_grants import READS_CATALOG
 
-CLERK, MANAGER, AUDITOR = token("carol", "acme", "clerk"), token("maria", "acme", "manager"), \
-    token("ada", "acme", "auditor")
-INTERN = token("ian", "acme", "intern")
+ROLES = {"carol": "clerk", "maria": "manager", "ada": "auditor", "ian": "intern"}
+
+
+def as_(user: str) -> str:
+    """A fresh token for ``user`` (made at use: one made at import could expire before a long run reaches it)."""
+    return token(user, "acme", ROLES[user])
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -36,44 +39,45 @@ def refused(response: Any, status: int, code: str) -> None:
 
 
 def test_a_token_reads_what_its_roles_may_read(server: Server) -> None:
-    live = ok(server.call("POST", "/v1/Order", json={"sku": "LIVE", "total": "10"}, bearer=CLERK), 201)
-    gone = ok(server.call("POST", "/v1/Order", json={"sku": "GONE", "total": "10"}, bearer=CLERK), 201)
-    deleted = ok(server.call("DELETE", f"/v1/Order/{gone['id']}", bearer=MANAGER))
-    parked = ok(server.call("PATCH", f"/v1/Order/{live['id']}", json={"total": "500"}, bearer=CLERK), 202)
+    live = ok(server.call("POST", "/v1/Order", json={"sku": "LIVE", "total": "10"}, bearer=as_("carol")), 201)
+    gone = ok(server.call("POST", "/v1/Order", json={"sku": "GONE", "total": "10"}, bearer=as_("carol")), 201)
+    deleted = ok(server.call("DELETE", f"/v1/Order/{gone['id']}", bearer=as_("maria")))
+    parked = ok(server.call("PATCH", f"/v1/Order/{live['id']}", json={"total": "500"}, bearer=as_("carol")), 202)
     wait = {"Writ-Wait-Position": str(parked["position"])}
-    assert [r["sku"] for r in ok(server.call("GET", "/v1/Order", bearer=CLERK, headers=wait))["rows"]] == ["LIVE"]
+    rows = ok(server.call("GET", "/v1/Order", bearer=as_("carol"), headers=wait))["rows"]
+    assert [r["sku"] for r in rows] == ["LIVE"]
     for path in ("/v1/Order", f"/v1/Order/{live['id']}", f"/v1/Order/{live['id']}/history",
                  f"/v1/approvals/{parked['approval_id']}"):
-        refused(server.call("GET", path, bearer=INTERN, headers=wait), 403, "GRANT_MISSING")
-    assert ok(server.call("GET", "/v1/decisions", bearer=INTERN, headers=wait)) == []
-    assert ok(server.call("GET", "/v1/approvals", bearer=INTERN, headers=wait)) == []
-    mine = ok(server.call("GET", "/v1/decisions", bearer=CLERK, params={"limit": 1000}, headers=wait))
+        refused(server.call("GET", path, bearer=as_("ian"), headers=wait), 403, "GRANT_MISSING")
+    assert ok(server.call("GET", "/v1/decisions", bearer=as_("ian"), headers=wait)) == []
+    assert ok(server.call("GET", "/v1/approvals", bearer=as_("ian"), headers=wait)) == []
+    mine = ok(server.call("GET", "/v1/decisions", bearer=as_("carol"), params={"limit": 1000}, headers=wait))
     assert {d["actor"] for d in mine} == {"carol"}, "the clerk reads her own decisions"
-    every = ok(server.call("GET", "/v1/decisions", bearer=AUDITOR, params={"limit": 1000}, headers=wait))
+    every = ok(server.call("GET", "/v1/decisions", bearer=as_("ada"), params={"limit": 1000}, headers=wait))
     assert {d["actor"] for d in every} == {"carol", "maria"} and len(every) == len(mine) + 1
-    assert [r["id"] for r in ok(server.call("GET", "/v1/approvals", bearer=MANAGER, headers=wait))] == [
+    assert [r["id"] for r in ok(server.call("GET", "/v1/approvals", bearer=as_("maria"), headers=wait))] == [
         parked["approval_id"]]
-    refused(server.call("GET", f"/v1/Order/{gone['id']}/history", bearer=CLERK), 403, "GRANT_MISSING")
-    history = ok(server.call("GET", f"/v1/Order/{gone['id']}/history", bearer=AUDITOR))
+    refused(server.call("GET", f"/v1/Order/{gone['id']}/history", bearer=as_("carol")), 403, "GRANT_MISSING")
+    history = ok(server.call("GET", f"/v1/Order/{gone['id']}/history", bearer=as_("ada")))
     assert [entry["event"] for entry in history] == ["Created", "Deleted"] and deleted["state"] == "deleted"
 
 
 def test_an_agent_approving_is_named_beside_the_approver(server: Server) -> None:
-    order = ok(server.call("POST", "/v1/Order", json={"sku": "BOT", "total": "10"}, bearer=CLERK), 201)
-    parked = ok(server.call("PATCH", f"/v1/Order/{order['id']}", json={"total": "900"}, bearer=CLERK), 202)
+    order = ok(server.call("POST", "/v1/Order", json={"sku": "BOT", "total": "10"}, bearer=as_("carol")), 201)
+    parked = ok(server.call("PATCH", f"/v1/Order/{order['id']}", json={"total": "900"}, bearer=as_("carol")), 202)
     bot = token("maria", "acme", "manager", act={"sub": "approve-bot"})
     done = ok(server.call("POST", f"/v1/approvals/{parked['approval_id']}/approve", json={"reason": "ok"},
                           bearer=bot))
     assert done["status"] == "executed"
-    shown = ok(server.call("GET", f"/v1/approvals/{parked['approval_id']}", bearer=CLERK))
+    shown = ok(server.call("GET", f"/v1/approvals/{parked['approval_id']}", bearer=as_("carol")))
     assert shown["audit"] == {"maria": {"agent": "approve-bot"}}
-    last = ok(server.call("GET", f"/v1/Order/{order['id']}/history", bearer=CLERK))[-1]
+    last = ok(server.call("GET", f"/v1/Order/{order['id']}/history", bearer=as_("carol")))[-1]
     assert last["approval"]["audit"] == {"maria": {"agent": "approve-bot"}} and last["actor"] == "carol"
     wait = {"Writ-Wait-Position": str(done["results"][0]["position"])}
-    (row,) = [r for r in ok(server.call("GET", "/v1/approvals", bearer=CLERK, params={"status": "all"},
+    (row,) = [r for r in ok(server.call("GET", "/v1/approvals", bearer=as_("carol"), params={"status": "all"},
                                         headers=wait)) if r["id"] == parked["approval_id"]]
     assert row["approvals"][0]["audit"] == {"agent": "approve-bot"}
-    rejected = ok(server.call("PATCH", f"/v1/Order/{order['id']}", json={"total": "950"}, bearer=CLERK), 202)
+    rejected = ok(server.call("PATCH", f"/v1/Order/{order['id']}", json={"total": "950"}, bearer=as_("carol")), 202)
     ok(server.call("POST", f"/v1/approvals/{rejected['approval_id']}/reject", json={"reason": "no"}, bearer=bot))
-    assert ok(server.call("GET", f"/v1/approvals/{rejected['approval_id']}", bearer=CLERK))["audit"] == {
+    assert ok(server.call("GET", f"/v1/approvals/{rejected['approval_id']}", bearer=as_("carol")))["audit"] == {
         "maria": {"agent": "approve-bot"}}
