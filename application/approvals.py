@@ -6,7 +6,9 @@ fingerprint of them and of the record versions they were evaluated against,
 who asked and why, the reasons and the preview, together with the parked
 decision (one save). Approvers ``approve`` or ``reject`` with a reason (the
 model's ``approve`` grant; never their own request); the requester may
-``cancel``. On the last of the ``N`` approvals the commands are decided again,
+``cancel``. Each records the audit attributes the person acted with (an agent
+acting for them). On the last of the ``N`` approvals (``N`` as the catalog in
+force asks now, not as it asked at the park) the commands are decided again,
 on the records as they are now and as the requester, and executed in the same
 save as the approval and its ``Executed`` event: so they run exactly once,
 even when two approvers' final clicks race (the loser's save conflicts, it
@@ -14,7 +16,11 @@ retries, and finds the request no longer pending). If a record changed since
 the request was evaluated, or the stored command no longer matches its
 fingerprint, nothing is written to the records and the request ends
 ``failed`` with ``APPROVAL_STALE``. Requests expire (``expires_after``, 7
-days by default); an expired one cannot be approved.
+days by default); an expired one cannot be approved. Every refusal of an
+approve, reject or cancel is recorded, an id no request of the caller's tenant
+has (another tenant's included, recorded alike) and a reason that breaks the
+purpose's limits too. ``approval`` reads one request, for its requester, its
+eligible approvers and the model's auditors (``domain.grants``).
 """
 
 from __future__ import annotations
@@ -26,14 +32,13 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from application import collector
+from application.approval_execution import ApprovalExecution, result_of
 from application.door import Subject, optional_str_arg, principal_arg, record_id_arg
-from application.parking import fingerprint, principal_of, requester_of
-from application.results import ApprovalResult, BulkResult, WriteResult
+from application.parking import approvers_needed, fingerprint, requester_of
+from application.results import ApprovalResult, WriteResult
 from domain.approval import EXECUTED, ApprovalRequest, outcome_of
-from domain.commands import Create, RecordCommand, parse_command
+from domain.commands import Create, RecordCommand
 from domain.errors import (
-    ApprovalStaleError,
     GrantMissingError,
     InvalidInputError,
     RecordNotFoundError,
@@ -41,41 +46,33 @@ from domain.errors import (
     VersionConflictError,
     WritError,
 )
+from domain.grants import ApprovalScope
+from domain.limits import text_problem
 from domain.principal import Principal
-from domain.record import Record
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from eventsourcing.application import Repository
-    from eventsourcing.persistence import Recording
 
-    from application.loading import RecordLoader
     from domain.catalog import Catalog
     from domain.decision import Decision
     from domain.idempotency import IdempotencyKey
 
 AnyCommand = Create | RecordCommand
+APPROVAL = "Approval"
+"""The model a refusal names when no request of the caller's tenant has the id it was given."""
 
 
-class ApprovalsMixin:
+class ApprovalsMixin(ApprovalExecution):
     """``approve``, ``reject``, ``cancel`` and ``approval`` of ``application.service.Writ``."""
 
     catalog: Catalog
     repository: Repository[UUID]
     max_attempts: int
     clock: Callable[[], datetime]
-    save: Callable[..., list[Recording[UUID]]]
     parked_decision: Callable[..., Decision]
-    failed_decision: Callable[..., Decision]
     claim_key: Callable[..., list[IdempotencyKey]]
-    _load: Callable[[UUID, Principal | None], Record | None]
-    _apply_approved: Callable[..., tuple[list[Record], list[WriteResult]]]
-    loader: RecordLoader
-    remember_counters: Callable[..., None]
-    decide_bulk: Callable[..., list[Any]]
-    bulk_patch: Callable[..., tuple[BulkResult, Any]]
-    save_bulk: Callable[..., list[Any]]
     record_refusal: Callable[..., None]
 
     def park(self, principal: Principal, commands: list[AnyCommand], verdicts: list[Any],
@@ -86,7 +83,7 @@ class ApprovalsMixin:
         creates = {i: str(uuid4()) for i, c in enumerate(commands) if isinstance(c, Create)}
         for index, record_id in creates.items():
             bodies[index]["id"] = record_id  # the record the approved create will make
-        required = max(spec.approvals.required_for(c.operation) for c in commands)
+        required = approvers_needed(spec.approvals, {"commands": bodies}, commands[0].operation)
         parked = next(v for v in verdicts if v.action == "require_approval")
         decision = self.parked_decision(principal, commands[0], parked, idempotency_key, now)
         request = ApprovalRequest.request(
@@ -108,27 +105,34 @@ class ApprovalsMixin:
         return [WriteResult(**{**r.to_dict(), "position": position}) for r in results]
 
     def approval(self, principal: Principal | None, approval_id: UUID | str) -> dict[str, Any]:
-        """A request as its aggregate has it now (the read model lists them: ``Views.approvals``)."""
-        request = self._request(_who(principal), approval_id)
-        return _shown(request, self.clock())
+        """A request as its aggregate has it now (the read model lists them: ``Views.approvals``), for its
+        requester, its eligible approvers and the model's auditors (``GRANT_MISSING`` for anyone else)."""
+        who = _who(principal)
+        request = self._request(who, approval_id)
+        ApprovalScope.of(self.catalog.grants, who).require(request.model, request.requester.get("user_id"),
+                                                           request.id)
+        return _shown(request, self.clock(), self._required(request))
 
     def approve(self, principal: Principal | None, approval_id: UUID | str, *, reason: str | None = None,
                 fingerprint: str | None = None) -> ApprovalResult:
-        """Approve (the model's ``approve`` grant); on the last approval the commands execute now."""
-        who = _who(principal)
-        reason, fingerprint = optional_str_arg("reason", reason), optional_str_arg("fingerprint", fingerprint)
+        """Approve (the model's ``approve`` grant); once the request has as many approvals as the catalog in force
+        asks for, the commands execute now."""
+        who, request, texts = self._open(principal, "approve", approval_id, reason=reason, fingerprint=fingerprint)
         for attempt in range(self.max_attempts):
-            request = self._request(who, approval_id)
+            if attempt:
+                request = self._request(who, approval_id)
             self._require_grant(who, request, "approve")
             now = self.clock()
             self._expire_if_due(who, request, now)
+            required = self._required(request)
             try:
-                self._refusing(who, request, "approve", lambda r=request, n=now: r.approve(
-                    who.user_id, sorted(who.roles), reason, fingerprint or r.fingerprint, n))
-                if request.missing:
+                self._refusing(who, request, "approve", lambda r=request, n=now, k=required: r.approve(
+                    who.user_id, sorted(who.roles), texts["reason"], texts["fingerprint"] or r.fingerprint, n,
+                    required=k, audit=dict(who.audit_attributes)))
+                if request.missing(required):
                     self.save(request)
-                    return _result(request)
-                return self._execute(who, request, now)
+                    return result_of(request, required)
+                return self._execute(who, request, now, required)
             except IntegrityError:  # another approver's click (or a write to its records) saved first: again
                 if attempt + 1 == self.max_attempts:
                     lost = VersionConflictError(f"Approval {request.id} changed while it was approved, "
@@ -140,99 +144,64 @@ class ApprovalsMixin:
 
     def reject(self, principal: Principal | None, approval_id: UUID | str, reason: str) -> ApprovalResult:
         """Reject with a reason (the model's ``approve`` grant): the commands never run."""
-        who, reason = _who(principal), _reason(reason)
-        request = self._request(who, approval_id)
+        who, request, texts = self._open(principal, "reject", approval_id, reason=reason)
+        if not (texts["reason"] or "").strip():
+            self._refuse_approval(who, request, "reject", InvalidInputError("A rejection needs a reason"))
         self._require_grant(who, request, "approve")
         now = self.clock()
         self._expire_if_due(who, request, now)
-        self._refusing(who, request, "reject", lambda: request.reject(who.user_id, sorted(who.roles), reason, now))
+        self._refusing(who, request, "reject", lambda: request.reject(
+            who.user_id, sorted(who.roles), str(texts["reason"]), now, audit=dict(who.audit_attributes)))
         self.save(request)
-        return _result(request)
+        return result_of(request, self._required(request))
 
     def cancel(self, principal: Principal | None, approval_id: UUID | str, *,
                reason: str | None = None) -> ApprovalResult:
         """The requester withdraws the request."""
-        who = _who(principal)
-        request = self._request(who, approval_id)
+        who, request, texts = self._open(principal, "cancel", approval_id, reason=reason)
         if request.requester.get("user_id") != who.user_id:
             self._refuse_approval(who, request, "cancel", GrantMissingError(
                 f"Only {request.requester.get('user_id')}, who asked, may cancel approval {request.id}"))
         now = self.clock()
         self._expire_if_due(who, request, now)
-        self._refusing(who, request, "cancel", lambda: request.cancel(who.user_id, optional_str_arg(
-            "reason", reason), now))
+        self._refusing(who, request, "cancel", lambda: request.cancel(who.user_id, texts["reason"], now,
+                                                                      audit=dict(who.audit_attributes)))
         self.save(request)
-        return _result(request)
+        return result_of(request, self._required(request))
 
     # -- internals ------------------------------------------------------------
 
-    def _execute(self, approver: Principal, request: ApprovalRequest, now: datetime) -> ApprovalResult:
-        """Decide the commands again, as the requester, on the records as they are; save them with the
-        approval's ``Executed`` event, or end the request ``failed`` and write nothing to the records."""
-        if "bulk" in request.command:
-            with collector.paused():  # thousands of records alive until the save (``application.collector``)
-                return self._execute_bulk(approver, request, now)
-        bodies: list[dict[str, Any]] = request.command.get("commands", [])
+    def _open(self, principal: object, action: str, approval_id: object,
+              **texts: object) -> tuple[Principal, ApprovalRequest, dict[str, str | None]]:
+        """The caller, the request they act on and their texts (a reason, a fingerprint), checked; a refusal here
+        is recorded like any other. An id no request of the caller's tenant has is refused and recorded the same
+        way whether it exists in another tenant or nowhere: the decision names neither the request's model nor
+        anything else of it."""
+        subject = Subject(action, APPROVAL, approval_id)
         try:
-            commands = [parse_command({k: v for k, v in body.items() if not (k == "id" and body["kind"] == "create")})
-                        for body in bodies]
-            records, results = self._reapply(request, commands, bodies, now)
+            who = _who(principal)
+            request = self._request(who, approval_id)
+            subject = Subject(action, request.model, request.id)
+            checked = {name: self._text(name, value) for name, value in texts.items()}
         except WritError as error:
-            request.failed(error.code, error.message, now)
-            self.save(request, self.failed_decision(approver, request, error, now))
+            self.record_refusal(principal, subject, None, error, None, "refused")
             raise
-        request.executed([r.to_dict() for r in results], now)
-        recordings = self.save(request, *records)
-        self.remember_counters(records, saved=True)
-        positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
-        return _result(request, [WriteResult(**{**r.to_dict(), "position": positions.get(UUID(r.id))})
-                                 for r in results])
+        return who, request, checked
 
-    def _execute_bulk(self, approver: Principal, request: ApprovalRequest, now: datetime) -> ApprovalResult:
-        """The approved bulk on exactly the records it was evaluated against, each at that version."""
-        body = request.command["bulk"]
-        try:
-            matched = {UUID(rid): version for rid, version in body["matched"].items()}
-            records = self.loader.load_many(list(matched), tenant=request.tenant, model=body["model"])
-            versions = {str(rid): record.version for rid, record in records.items()}
-            if fingerprint([body], versions) != request.fingerprint:
-                raise ApprovalStaleError(f"Approval {request.id}: records of the bulk changed since it was "
-                                         "evaluated, or the request was altered; nothing was written (ask again)")
-            requester = principal_of(request.requester)
-            decided = self.decide_bulk(requester, body["model"], [records[rid] for rid in matched], body["changes"],
-                                       now)
-            refused = next((v.error for _, v in decided if v.error is not None and v.action != "require_approval"),
-                           None)
-            if refused is not None:
-                raise refused
-        except WritError as error:
-            request.failed(error.code, error.message, now)
-            self.save(request, self.failed_decision(approver, request, error, now))
-            raise
-        approval = {"id": str(request.id), "approvers": list(request.approvers)}
-        result, patch = self.bulk_patch(requester, body["model"], decided, None, now, approval)
-        request.executed([result.to_dict()], now)
-        recordings = self.save_bulk(decided, patch, [request])
-        position = max((r.notification.id for r in recordings if r.notification is not None), default=None)
-        return _result(request, bulk=result.model_copy(update={"position": position}))
+    def _text(self, name: str, value: object) -> str | None:
+        """A reason or fingerprint: text within the purpose's limits (``purpose_length``, no NUL, no lone
+        surrogate), or None."""
+        text = optional_str_arg(name, value)
+        problem = None if text is None else text_problem(text, self.catalog.limits.purpose_length)
+        if problem is not None:
+            raise InvalidInputError(f"The {name} {problem}")
+        return text
 
-    def _reapply(self, request: ApprovalRequest, commands: list[AnyCommand], bodies: list[dict[str, Any]],
-                 now: datetime) -> tuple[list[Record], list[WriteResult]]:
-        requester = principal_of(request.requester)
-        versions: dict[str, int] = {}
-        records: dict[UUID, Record] = {}
-        loaded: list[tuple[AnyCommand, Record | None]] = []
-        for command in commands:
-            record = None if isinstance(command, Create) else records.get(command.id) or self._load(command.id,
-                                                                                                   requester)
-            if record is not None:
-                versions.setdefault(str(record.id), record.version)
-                records[record.id] = record
-            loaded.append((command, record))
-        if fingerprint(bodies, versions) != request.fingerprint:
-            raise ApprovalStaleError(f"Approval {request.id}: the records or the command changed since it was "
-                                     "evaluated; nothing was written (ask again)")
-        return self._apply_approved(request, requester, loaded, bodies, now)
+    def _required(self, request: ApprovalRequest) -> int:
+        """Approvers the request needs under the catalog in force now (its model gone: as it was parked)."""
+        spec = self.catalog.models.get(request.model)
+        return request.required if spec is None else approvers_needed(spec.approvals, request.command,
+                                                                       request.operation)
 
     def _request(self, who: Principal, approval_id: object) -> ApprovalRequest:
         wanted = record_id_arg("Approval", approval_id)
@@ -275,24 +244,13 @@ def _who(principal: object) -> Principal:
     return who
 
 
-def _reason(reason: object) -> str:
-    text = optional_str_arg("reason", reason)
-    if not (text or "").strip():
-        raise InvalidInputError("A rejection needs a reason")
-    return str(text)
-
-
 def _record_of(command: AnyCommand, body: dict[str, Any]) -> str | None:
     return str(body["id"]) if body.get("id") else None
 
 
-def _result(request: ApprovalRequest, results: list[WriteResult] | None = None,
-            bulk: BulkResult | None = None) -> ApprovalResult:
-    return ApprovalResult(approval_id=str(request.id), status=request.status, approvals=list(request.approvers),
-                          required=request.required, results=results or [], bulk=bulk, outcome=request.outcome)
-
-
-def _shown(request: ApprovalRequest, now: datetime) -> dict[str, Any]:
+def _shown(request: ApprovalRequest, now: datetime, required: int) -> dict[str, Any]:
+    """The request as ``approval`` shows it: ``required`` is what the catalog in force asks for, ``audit`` the
+    audit attributes (an agent) each person who approved, rejected or cancelled it acted with, where any."""
     status = "expired" if request.is_expired(now) else request.status
     outcome = request.outcome
     if outcome is None and status == "expired":  # past its expiry, and nobody has acted on it since
@@ -300,6 +258,8 @@ def _shown(request: ApprovalRequest, now: datetime) -> dict[str, Any]:
     return {"id": str(request.id), "tenant": request.tenant, "model": request.model, "operation": request.operation,
             "record_id": request.record_id, "status": status, "requester": request.requester.get("user_id"),
             "purpose": request.requester.get("purpose"), "reasons": request.reasons, "preview": request.preview,
-            "command": request.command, "fingerprint": request.fingerprint, "required": request.required,
+            "command": request.command, "fingerprint": request.fingerprint, "required": required,
             "approvals": list(request.approvers), "expires_at": request.expires_at,
-            "outcome": outcome, "results": request.results if request.status == EXECUTED else []}
+            "decided_by": outcome["by"] if outcome else None, "outcome": outcome,
+            "audit": {name: audit for name, audit in request.acted_with.items() if audit},
+            "results": request.results if request.status == EXECUTED else []}

@@ -2,9 +2,11 @@
 
 All stay in the principal's tenant and check every link they read, as the other
 reads do. ``as_of`` and ``diff`` answer for records the principal may read
-(``get``'s rules: a purged record is ``NOT_FOUND``). ``export`` streams every
-event of the log stored in [``since``, ``until``) in the principal's tenant, for
-the models whose ``read_deleted`` grant the principal holds (auditors), as
+(the read grants of ``domain.grants``: a deleted record needs ``read_deleted``;
+a purged one is ``NOT_FOUND``). ``export`` streams every event of the log
+stored in [``since``, ``until``) in the principal's tenant, for the models whose
+``audit`` grant the principal holds (their auditors; with the refusals naming
+no model of the catalog, as ``decisions`` shows them to auditors), as
 JSON-native dicts: what it is, who did it and why, its data (``null`` and
 ``redacted`` once the record was purged), its hash-chain link and the SHA-256
 of its stored bytes, which ``writ_log_manifest`` and the checkpoints vouch for.
@@ -23,6 +25,7 @@ from application.door import int_arg, principal_arg, time_arg
 from domain.approval import APPROVAL_TOPICS
 from domain.decision import Decision
 from domain.errors import RecordNotFoundError, UnauthenticatedError
+from domain.grants import DecisionScope
 from domain.limits import INT_MAX
 from domain.principal import Principal
 from domain.record import EVENT_TOPICS, Record, is_shredded
@@ -72,18 +75,18 @@ class AuditMixin:
     def export(self, principal: Principal | None, *, since: str | datetime, until: str | datetime
                ) -> Iterator[dict[str, Any]]:
         """Every event stored in [``since``, ``until``) in the principal's tenant, for the models whose
-        ``read_deleted`` grant the principal holds, in log order."""
+        ``audit`` grant the principal holds, in log order."""
         who = principal_arg(principal)
         if who is None:
             raise UnauthenticatedError("No principal: every read needs an authenticated caller")
         start, end = (datetime.fromisoformat(str(time_arg(n, v))) for n, v in (("since", since), ("until", until)))
-        models = {name for name, spec in self.catalog.models.items() if spec.grants.allows("read_deleted", who.roles)}
+        scope = DecisionScope.of(self.catalog.grants, who)
         topics = (*EVENT_TOPICS, Decision.Created.TOPIC, *APPROVAL_TOPICS)
         position = 0
         while True:
             page = self.recorder.select_notifications(position, PAGE, topics=topics, inclusive_of_start=False)
             for notification in page:
-                line = self._exported(notification, who.tenant_id, models, start, end)
+                line = self._exported(notification, who.tenant_id, scope, start, end)
                 if line is not None:
                     yield line
             if len(page) < PAGE:
@@ -99,7 +102,7 @@ class AuditMixin:
         assert then is not None
         return {name: value for name, value in then.view().items() if not name.startswith("_")}
 
-    def _exported(self, notification: Any, tenant: str, models: set[str], start: datetime,
+    def _exported(self, notification: Any, tenant: str, scope: DecisionScope, start: datetime,
                   end: datetime) -> dict[str, Any] | None:
         event = self.events.mapper.to_domain_event(notification)
         state = dict(vars(event))
@@ -110,13 +113,13 @@ class AuditMixin:
                 "sha256": hashlib.sha256(bytes(notification.state)).hexdigest()}
         if notification.topic == Decision.Created.TOPIC:
             decided = decision_record(notification.topic, event.originator_id, state, notification.id)
-            if decided["tenant"] != tenant or decided["model"] not in models:
+            if decided["tenant"] != tenant or not scope.audits(decided["model"]):
                 return None
             return {**line, "decision": decided}
         meta = state.get("meta") or {}
         owner_tenant = meta.get("tenant", state.get("tenant"))
         model = meta.get("model", state.get("model"))
-        if owner_tenant != tenant or model not in models:
+        if owner_tenant != tenant or model not in scope.audited:
             return None
         shredded = is_shredded(event)
         body = {key: (None if shredded else state[key]) for key in (*PAYLOADS, "command", "preview", "results")

@@ -2,11 +2,16 @@
 
 Every read is confined to the principal's tenant: another tenant's record is
 ``NOT_FOUND`` (and costs the same to answer as a missing one, see
-``application.loading``). Every read checks the record's hash chain: a broken
+``application.loading``), and governed by the catalog's read grants
+(``domain.grants``): a record needs the model's ``read`` grant, checked before
+anything is loaded; a deleted one, and its history, ``read_deleted``;
+decisions are filtered to those the principal may read (its own, and those of
+the models it audits). Every read checks the record's hash chain: a broken
 link is ``CHAIN_BROKEN``. A purged record is gone for ``get``; its history
-keeps the tombstone and who did what, but no data.
-Arguments are checked at the door (``application.door``) first, as for writes; reads
-record no decision.
+keeps the tombstone and who did what, but no data. Arguments are checked at
+the door (``application.door``) first, as for writes. A refused read records
+no decision: it changes nothing, and the log must not grow at a reader's will
+(README, "Reads are governed").
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from uuid import UUID
 from application.decisions import DECISION_TOPICS, decision_record
 from application.door import flag_arg, int_arg, optional_str_arg, principal_arg, record_id_arg
 from application.results import HistoryEntry
-from domain.errors import GrantMissingError, RecordDeletedError, RecordNotFoundError, UnauthenticatedError
+from domain.errors import RecordDeletedError, RecordNotFoundError, UnauthenticatedError
+from domain.grants import DecisionScope
 from domain.limits import INT_MAX
 from domain.principal import Principal
 from domain.record import CHANGED, DELETED, PURGED, Record, is_shredded
@@ -41,12 +47,8 @@ class QueriesMixin:
         """The record as the caller may see it, now or as of ``version``."""
         if version is not None:
             int_arg("version", version, 1, INT_MAX)
-        flag_arg("include_deleted", include_deleted)
-        record = self._visible(principal, model, record_id)
-        if record.state == DELETED and not include_deleted:
-            raise RecordDeletedError(f"{model} {record.id} is deleted")
-        if include_deleted:
-            self._require_read_deleted(principal, model)
+        record = self._visible(principal, model, record_id, include_deleted=flag_arg("include_deleted",
+                                                                                       include_deleted))
         if version is not None:
             if not 1 <= version <= record.version:
                 raise RecordNotFoundError(f"{model} {record.id} has no version {version}")
@@ -84,8 +86,9 @@ class QueriesMixin:
         int_arg("after", after, 0, INT_MAX)
         int_arg("limit", limit, 1, self.catalog.limits.page)
         filters = {"actor": actor, "model": model, "outcome": outcome}
-        wanted = {"tenant": _require(principal).tenant_id,
-                  **{name: optional_str_arg(name, value) for name, value in filters.items()}}
+        who = _require(principal)
+        wanted = {"tenant": who.tenant_id, **{name: optional_str_arg(name, value) for name, value in filters.items()}}
+        scope = DecisionScope.of(self.catalog.grants, who)
         notifications = self.recorder.select_notifications(
             after, limit, topics=DECISION_TOPICS, inclusive_of_start=False
         )
@@ -93,26 +96,30 @@ class QueriesMixin:
         for notification in notifications:
             event = self.events.mapper.to_domain_event(notification)
             view = decision_record(notification.topic, event.originator_id, vars(event), notification.id)
-            if all(value is None or view[key] == value for key, value in wanted.items()):
+            if all(value is None or view[key] == value for key, value in wanted.items()) and scope.admits(
+                    view["model"], view["actor"]):
                 found.append(view)
         return found
 
     # -- internals ------------------------------------------------------------
 
     def _visible(self, principal: Principal | None, model: str, record_id: object, *,
-                 allow_purged: bool = False) -> Record:
+                 allow_purged: bool = False, include_deleted: bool | None = None) -> Record:
+        """The record, if the principal may read it (``GRANT_MISSING`` otherwise, before anything is loaded).
+        A deleted record needs the ``read_deleted`` grant; ``include_deleted=False`` makes it
+        ``RECORD_DELETED`` instead (``get`` without asking for deleted records)."""
         principal, record_id = principal_arg(principal), record_id_arg(model, record_id)
-        tenant = _require(principal).tenant_id
-        self.catalog.model(model)
-        record = self.loader.load(record_id, tenant=tenant, model=model)
+        who = _require(principal)
+        grants = self.catalog.model(model).grants
+        grants.require_reading(model, who.roles, deleted=bool(include_deleted))
+        record = self.loader.load(record_id, tenant=who.tenant_id, model=model)
         if record is None or (record.state == PURGED and not allow_purged):
             raise RecordNotFoundError(f"{model} {record_id} not found")
+        if record.state == DELETED and include_deleted is False:
+            raise RecordDeletedError(f"{model} {record.id} is deleted")
+        if record.state == DELETED:
+            grants.require_reading(model, who.roles, deleted=True)
         return record
-
-    def _require_read_deleted(self, principal: Principal | None, model: str) -> None:
-        roles = _require(principal).roles
-        if not self.catalog.model(model).grants.allows("read_deleted", roles):
-            raise GrantMissingError(f"Reading deleted {model} records needs the read_deleted grant")
 
 
 def _require(principal: object) -> Principal:

@@ -462,7 +462,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
                         now: datetime) -> tuple[list[Any], list[WriteResult]]:
         """The approved commands decided again, as the requester, and applied (their events carry the approval)."""
         unit = self.unit()
-        approval = {"approval": {"id": str(request.id), "approvers": list(request.approvers)}}
+        approval = {"approval": request.stamp()}
         for (command, stored), body in zip(loaded, bodies, strict=True):
             if stored is not None and stored.id not in unit.staged:
                 unit.touch(stored)

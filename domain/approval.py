@@ -11,9 +11,14 @@ a preview of the change. Its lifecycle:
        └────── Expired     (after ``expires_at``; recorded when someone next acts on it)
 
 Each approver approves the fingerprint they were shown; ``N`` distinct
-approvers are needed (four eyes and beyond); the requester may not approve
-their own request. The checks live in the command methods, never in event
-bodies (those are replayed on every load).
+approvers are needed (four eyes and beyond), ``N`` as the catalog in force
+when they act says (the caller passes it: a request parked under 2 waits for 3
+once the catalog asks for 3, and one that already has enough under a lowered
+count executes at the next approval); the requester may not approve their own
+request. Approvals, rejections and cancellations carry the audit attributes
+the person acted with (an agent acting for them), as a write's events do. The
+checks live in the command methods, never in event bodies (those are replayed
+on every load).
 """
 
 from __future__ import annotations
@@ -72,26 +77,33 @@ class ApprovalRequest(Aggregate):
         roles: list[str]
         reason: str | None
         fingerprint: str
+        audit: dict[str, str] | None = None
+        """The approver's audit attributes (``{"agent": ...}``); None in events stored before they were kept."""
 
         def apply(self, request: ApprovalRequest) -> None:
             request.approvers.append(self.approver)
+            request.acted_with[self.approver] = dict(self.audit or {})
 
     class Rejected(Event):
         TOPIC = "writ.approval:Rejected"
         approver: str
         roles: list[str]
         reason: str
+        audit: dict[str, str] | None = None
 
         def apply(self, request: ApprovalRequest) -> None:
             request.status, request.outcome = REJECTED, outcome_of("Rejected", vars(self), self.timestamp)
+            request.acted_with[self.approver] = dict(self.audit or {})
 
     class Cancelled(Event):
         TOPIC = "writ.approval:Cancelled"
         by: str
         reason: str | None
+        audit: dict[str, str] | None = None
 
         def apply(self, request: ApprovalRequest) -> None:
             request.status, request.outcome = CANCELLED, outcome_of("Cancelled", vars(self), self.timestamp)
+            request.acted_with[self.by] = dict(self.audit or {})
 
     class Expired(Event):
         TOPIC = "writ.approval:Expired"
@@ -129,6 +141,8 @@ class ApprovalRequest(Aggregate):
         self.approvers: list[str] = []
         self.outcome: dict[str, Any] | None = None
         """How the request ended (``outcome_of``); None while it is pending."""
+        self.acted_with: dict[str, dict[str, str]] = {}
+        """Who approved, rejected or cancelled -> the audit attributes they acted with."""
         self.results: list[dict[str, Any]] = []
 
     # -- commands -------------------------------------------------------------
@@ -137,25 +151,29 @@ class ApprovalRequest(Aggregate):
     def request(cls, now: datetime, approval_id: UUID | None = None, **fields: Any) -> ApprovalRequest:
         return cls._create(cls.Created, id=approval_id or uuid4(), timestamp=now, **fields)
 
-    def approve(self, approver: str, roles: list[str], reason: str | None, fingerprint: str,
-                now: datetime) -> None:
+    def approve(self, approver: str, roles: list[str], reason: str | None, fingerprint: str, now: datetime, *,
+                required: int, audit: dict[str, str]) -> None:
+        """One more approval; ``required``: how many the catalog in force asks for. An approver who already
+        approved may act again only to execute a request that has enough approvals (no new approval then)."""
         self._require_pending(now)
         if approver == self.requester.get("user_id"):
             raise SelfApprovalForbiddenError(f"{approver} asked for this change and may not approve it")
-        if approver in self.approvers:
+        if approver in self.approvers and self.missing(required):
             raise AlreadyApprovedError(
-                f"{approver} already approved this request; it waits for {self.missing} more approver(s)")
+                f"{approver} already approved this request; it waits for {self.missing(required)} more approver(s)")
         if fingerprint != self.fingerprint:
             raise ApprovalStaleError("The request changed since it was shown to you; look at it again")
-        self._trigger(self.Approved, now, approver=approver, roles=roles, reason=reason, fingerprint=fingerprint)
+        if approver not in self.approvers:
+            self._trigger(self.Approved, now, approver=approver, roles=roles, reason=reason, fingerprint=fingerprint,
+                          audit=audit)
 
-    def reject(self, approver: str, roles: list[str], reason: str, now: datetime) -> None:
+    def reject(self, approver: str, roles: list[str], reason: str, now: datetime, *, audit: dict[str, str]) -> None:
         self._require_pending(now)
-        self._trigger(self.Rejected, now, approver=approver, roles=roles, reason=reason)
+        self._trigger(self.Rejected, now, approver=approver, roles=roles, reason=reason, audit=audit)
 
-    def cancel(self, by: str, reason: str | None, now: datetime) -> None:
+    def cancel(self, by: str, reason: str | None, now: datetime, *, audit: dict[str, str]) -> None:
         self._require_pending(now)
-        self._trigger(self.Cancelled, now, by=by, reason=reason)
+        self._trigger(self.Cancelled, now, by=by, reason=reason, audit=audit)
 
     def expire(self, now: datetime) -> None:
         if self.status == PENDING:
@@ -172,10 +190,16 @@ class ApprovalRequest(Aggregate):
 
     # -- queries --------------------------------------------------------------
 
-    @property
-    def missing(self) -> int:
-        """Approvals still needed."""
-        return max(0, self.required - len(self.approvers))
+    def missing(self, required: int) -> int:
+        """Approvals still needed when ``required`` are (the catalog in force decides, not ``self.required``)."""
+        return max(0, required - len(self.approvers))
+
+    def stamp(self) -> dict[str, Any]:
+        """What the events it executes say of the approval (``meta.approval``): its id, who approved, and the
+        audit attributes (an agent) of the approvers who acted with any."""
+        stamp: dict[str, Any] = {"id": str(self.id), "approvers": list(self.approvers)}
+        audit = {name: self.acted_with[name] for name in self.approvers if self.acted_with.get(name)}
+        return {**stamp, "audit": audit} if audit else stamp
 
     def is_expired(self, now: datetime) -> bool:
         return self.status == EXPIRED or (self.status == PENDING and now >= datetime.fromisoformat(self.expires_at))
@@ -197,12 +221,13 @@ def outcome_of(kind: str, fields: Mapping[str, Any], at: datetime | str) -> dict
     the CLI, the agent tools): ``status``; ``by``, who ended it (the rejecting approver, the cancelling
     requester; None when it expired, executed or failed on its own); ``reason`` (the rejection's or
     cancellation's reason, a failure's message); ``code`` (a failure's error code, else None); ``at`` (UTC,
-    ISO-8601 with microseconds). ``kind`` is the ending event's class name, ``fields`` its attributes."""
+    ISO-8601 with microseconds); ``audit``, the audit attributes (an agent) ``by`` acted with ({} when none).
+    ``kind`` is the ending event's class name, ``fields`` its attributes."""
     moment = datetime.fromisoformat(at) if isinstance(at, str) else at
     return {"status": ENDINGS[kind], "by": fields.get("approver") or fields.get("by"),
             "reason": fields.get("message") if kind == "Failed" else fields.get("reason"),
             "code": fields.get("code") if kind == "Failed" else None,
-            "at": moment.astimezone(UTC).isoformat(timespec="microseconds")}
+            "at": moment.astimezone(UTC).isoformat(timespec="microseconds"), "audit": fields.get("audit") or {}}
 
 
 APPROVAL_TOPICS = tuple(cls.TOPIC for cls in (

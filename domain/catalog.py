@@ -17,7 +17,7 @@ import hashlib
 import re
 import tomllib
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 import pydantic
@@ -29,16 +29,13 @@ from domain.errors import CatalogError, ModelUnknownError
 from domain.fields import CatalogCheckError, FieldSpec, Operation
 from domain.generators import Generator
 from domain.generators import parse as parse_generator
+from domain.grants import Grants
 from domain.limits import Limits
 from domain.policy import ModelPolicy
 from domain.validators import Validator, resolve_validator
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 AUTO_SOURCES = ("principal.user_id", "principal.tenant_id", "now()")
-GrantName = Literal[
-    "create", "update", "delete", "restore", "force_delete", "bulk_update", "approve", "read_deleted"
-]
-ANY_ROLE = "*"
 MAX_DEPTH = 64
 """How deeply catalog data may nest (a deep condition tree or json default); deeper is refused."""
 
@@ -64,25 +61,6 @@ class AutoSet(BaseModel):
                 "principal.tenant_id, principal.<attribute> or now()"
             )
         return self
-
-
-class Grants(BaseModel):
-    """Roles allowed to request each operation (``*`` means any authenticated role)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    create: tuple[str, ...] = ()
-    update: tuple[str, ...] = ()
-    delete: tuple[str, ...] = ()
-    restore: tuple[str, ...] = ()
-    force_delete: tuple[str, ...] = ()
-    bulk_update: tuple[str, ...] = ()
-    approve: tuple[str, ...] = ()
-    read_deleted: tuple[str, ...] = ()
-
-    def allows(self, grant: GrantName, roles: frozenset[str]) -> bool:
-        granted: tuple[str, ...] = getattr(self, grant)
-        return ANY_ROLE in granted or not roles.isdisjoint(granted)
 
 
 class ChildSpec(BaseModel):
@@ -206,6 +184,11 @@ class Catalog(BaseModel):
         """Child model -> (its parent model, the field naming the parent)."""
         return {child.model: (name, child.via) for name, spec in self.models.items()
                 for child in spec.children.values()}
+
+    @cached_property
+    def grants(self) -> dict[str, Grants]:
+        """Each model's grants, by model name (``domain.grants``: who reads what)."""
+        return {name: spec.grants for name, spec in self.models.items()}
 
     @cached_property
     def checks(self) -> dict[str, Validator]:

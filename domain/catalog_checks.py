@@ -2,7 +2,8 @@
 
 A ``FieldSpec`` checks its own declaration; the checks here need the whole
 model: names, the ``required`` and ``immutable`` lists, auto-set sources
-against their fields' types, and policy conditions, whose values are typed by
+against their fields' types, the roles its grants name (a role no principal
+can hold would be a typo that silently grants nothing), and policy conditions, whose values are typed by
 the very method the pipeline compares with (``Comparison.operand``), so a
 condition that could raise at write time cannot load. Each failure is a
 ``CatalogCheckError`` naming its key relative to the model
@@ -18,6 +19,8 @@ import pydantic
 from domain.fields import NAME_PATTERN, CatalogCheckError, FieldSpec
 from domain.generators import FITS
 from domain.generators import parse as parse_generator
+from domain.grants import ANY_ROLE
+from domain.limits import HARD_LIMITS, identifier_problem
 from domain.policy import POLICY_OPERATIONS, STATES, AllOf, Comparison, Condition, split_field
 
 if TYPE_CHECKING:
@@ -37,6 +40,7 @@ def check_model(spec: ModelSpec) -> None:
     _check_auto_set(spec)
     _check_generators(spec)
     _check_unique(spec)
+    _check_grants(spec)
     _check_policy(spec)
 
 
@@ -101,6 +105,18 @@ def _check_unique(spec: ModelSpec) -> None:
         for name in names:
             if spec.fields[name].type in ("json", "list"):
                 raise CatalogCheckError(f"unique.{index}", f"{name!r} is {spec.fields[name].type}: not comparable")
+
+
+def _check_grants(spec: ModelSpec) -> None:
+    """Every role a grant names is ``*`` or a role a principal can hold (``domain.principal``'s identifiers)."""
+    for grant in type(spec.grants).model_fields:
+        for index, role in enumerate(getattr(spec.grants, grant) or ()):
+            problem = identifier_problem(role) if role != ANY_ROLE else None
+            if problem is None and len(role) > HARD_LIMITS.identifier_length:
+                problem = f"is longer than {HARD_LIMITS.identifier_length} characters"
+            if problem is not None:
+                raise CatalogCheckError(f"grants.{grant}.{index}", f"role {_show(role)} {problem}: no principal "
+                                        "can hold it")
 
 
 def _check_names(spec: ModelSpec) -> None:

@@ -54,8 +54,10 @@ def _story(runtime: Runtime, url: str) -> None:
     history(writ, clerk, created.id)
     step("10. Every decision, allowed, refused or parked, with the catalog version it was made under")
     runtime.catch_up()
-    console.print("  writ decisions   (the decisions read model, in the tenant, oldest first)")
-    decisions(runtime.views.decisions(clerk))
+    auditor = Principal(user_id="ada", tenant_id="acme", roles=frozenset({"auditor"}))
+    console.print("  writ decisions -r auditor   (the decisions read model, oldest first: the clerk sees only "
+                  "their own, an auditor every one about the models they audit)")
+    decisions(runtime.views.decisions(auditor))
     step("11. The projection: current rows per model, filtered and sorted, deleted rows hidden")
     _projection(runtime, clerk, manager)
 

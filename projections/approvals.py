@@ -2,11 +2,14 @@
 
 One row per request: what was asked (model, operation, the command and its
 fingerprint, the record and version it was evaluated against), by whom and
-why, the reasons and the preview of the change, who approved so far, and how
-it ended. Requests are few next to record events, so a batch's changes are
-applied row by row (read, change, write) inside the runner's transaction.
-Queries stay in the principal's tenant; ``pending`` lists those still waiting
-and not yet past their expiry, newest last.
+why, the reasons and the preview of the change, who approved so far (each
+with the audit attributes, an agent, they acted with), and how it ended.
+Requests are few next to record events, so a batch's changes are applied row
+by row (read, change, write) inside the runner's transaction.
+Queries stay in the principal's tenant and in its share of it
+(``domain.grants.ApprovalScope``: the requests it asked for, and those of the
+models it may approve or audits); ``pending`` lists those still waiting and
+not yet past their expiry, newest last.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from domain.approval import APPROVAL_TOPICS, ENDINGS, PENDING, outcome_of
+from domain.grants import ApprovalScope
 from infrastructure.database import Tx
 from infrastructure.sql import SQL, Composable, Identifier, P, idents, marks
 from projections.read_model import Decoded, ReadModel
@@ -93,18 +97,25 @@ class ApprovalRows(ReadModel):
         rows = self._select(tx, SQL("tenant = {} AND id = {}").format(P, P), [tenant, approval_id], 1)
         return rows[0] if rows else None
 
-    def query(self, tx: Tx, tenant: str, *, status: str | None, limit: int, after: str | None = None,
-              now: datetime | None = None, waiting_for: tuple[str, list[str]] | None = None) -> list[dict[str, Any]]:
-        """Requests in ``tenant`` (with ``status``; ``pending`` means still waiting and not expired), oldest
-        first, after the ``(requested_at, id)`` cursor ``after`` (``"<requested_at>|<id>"``). ``waiting_for``
-        (user, models) keeps those of the models the user may approve, that the user neither asked for nor
-        approved already."""
+    def query(self, tx: Tx, tenant: str, scope: ApprovalScope, *, status: str | None, limit: int,
+              after: str | None = None, now: datetime | None = None,
+              waiting_for: tuple[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        """Requests in ``tenant`` that ``scope`` admits (with ``status``; ``pending`` means still waiting and not
+        expired), oldest first, after the ``(requested_at, id)`` cursor ``after`` (``"<requested_at>|<id>"``).
+        ``waiting_for`` (user, models) keeps those of the models the user may approve, that the user neither
+        asked for nor approved already."""
         conditions: list[Composable] = [SQL("tenant = {}").format(P)]
         params: list[Any] = [tenant]
+        models = sorted(scope.models)
+        admitted = SQL("requester = {}").format(P)
+        if models:
+            admitted = SQL("(requester = {} OR model IN ({}))").format(P, marks(len(models)))
+        conditions.append(admitted)
+        params += [scope.requester, *models]
         if waiting_for is not None:
-            user, models = waiting_for
+            user, approvable = waiting_for
             dialect = self.store.dialect
-            among, among_params = dialect.in_list(Identifier("model"), P, models)
+            among, among_params = dialect.in_list(Identifier("model"), P, approvable)
             # The approvals column holds orjson's rendering of [{"approver": ..., ...}]: user ids are plain
             # identifiers (no character JSON escapes), so this text is in it exactly when the user approved.
             approved, approved_params = dialect.contains_text(Identifier("approvals"), f'"approver":"{user}"')
@@ -152,7 +163,8 @@ def _advance(row: dict[str, Any], approval_id: str, kind: str, state: dict[str, 
         return  # a request whose Requested event this projection never saw (a catalog without it)
     elif kind == "Approved":
         row["approvals"] = [*(row.get("approvals") or []), {"approver": state.get("approver"), "at": at,
-                                                             "reason": state.get("reason")}]
+                                                             "reason": state.get("reason"),
+                                                             "audit": state.get("audit") or {}}]
     elif kind in ENDINGS:
         row["status"] = ENDINGS[kind]
         sealed = {"results": state["results"]} if "results" in state else {}  # opened by the queries, moved out

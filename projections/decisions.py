@@ -3,9 +3,10 @@
 One row per decision, keyed by its log position: the refusals, parkings and
 failures recorded as ``Decision`` aggregates and the allowed decisions that
 travel inside record events (``application.decisions.decision_record`` gives
-both one shape). Queries stay in the principal's tenant and page by position;
-they filter by actor, model, outcome and time range, each served by an index
-that starts with the tenant.
+both one shape). Queries stay in the principal's tenant and in its share of it
+(``domain.grants.DecisionScope``: its own decisions and those of the models it
+audits) and page by position; they filter by actor, model, outcome and time
+range, each served by an index that starts with the tenant.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from application.decisions import DECISION_TOPICS, decision_record
+from domain.grants import DecisionScope
 from infrastructure.database import Tx
-from infrastructure.sql import SQL, Identifier, P, idents, marks
+from infrastructure.sql import SQL, Composable, Composed, Identifier, P, idents, marks
 from projections.read_model import Decoded, ReadModel
 from projections.schema import SHADOW_SUFFIX
 from projections.timestamps import canonical_time
@@ -81,11 +83,15 @@ class DecisionRows(ReadModel):
 
     # -- queries ---------------------------------------------------------------
 
-    def query(self, tx: Tx, tenant: str, *, after: int, limit: int, since: str | None = None,
+    def query(self, tx: Tx, tenant: str, scope: DecisionScope, *, after: int, limit: int, since: str | None = None,
               until: str | None = None, **equal: str | None) -> list[dict[str, Any]]:
-        """Decisions in ``tenant`` after position ``after``, oldest first, filtered by ``equal`` columns
-        (``FILTERS``) and the time range [``since``, ``until``)."""
+        """Decisions in ``tenant`` that ``scope`` admits, after position ``after``, oldest first, filtered by
+        ``equal`` columns (``FILTERS``) and the time range [``since``, ``until``)."""
         conditions, params = [SQL("tenant = {}").format(P), SQL("position > {}").format(P)], [tenant, after]
+        if not scope.everything:
+            admitted, values = _admitted(scope)
+            conditions.append(admitted)
+            params += values
         for column, value in equal.items():
             if value is not None:
                 conditions.append(SQL("{} = {}").format(Identifier(column), P))
@@ -99,3 +105,16 @@ class DecisionRows(ReadModel):
         return [{c: orjson.loads(v) if c in JSON_COLUMNS and v is not None else v for c, v in zip(COLUMNS, row,
                                                                                                    strict=True)}
                 for row in rows]
+
+
+def _admitted(scope: DecisionScope) -> tuple[Composed, list[Any]]:
+    """``scope`` as a condition: the principal's own decisions, those of the models it audits and, once it
+    audits any, those naming no model of the catalog."""
+    parts: list[Composable] = [SQL("actor = {}").format(P)]
+    params: list[Any] = [scope.actor]
+    if scope.audited:
+        audited, known = sorted(scope.audited), sorted(scope.known)
+        parts += [SQL("model IN ({})").format(marks(len(audited))),
+                  SQL("model IS NULL"), SQL("model NOT IN ({})").format(marks(len(known)))]
+        params += [*audited, *known]
+    return SQL("({})").format(SQL(" OR ").join(parts)), params

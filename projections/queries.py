@@ -1,8 +1,12 @@
 """The query API over the current-rows views: ``get``, ``list`` and ``wait``.
 
 Every query is confined to the principal's tenant (another tenant's record is
-``NOT_FOUND``, never ``FORBIDDEN``) and hides soft-deleted rows unless the
-caller asks for them and holds the model's ``read_deleted`` grant. ``list``
+``NOT_FOUND``, never ``FORBIDDEN``) and governed by the catalog's read grants
+(``domain.grants``): rows need the model's ``read`` grant, soft-deleted ones
+(hidden unless asked for) ``read_deleted``; decisions and approval requests
+are filtered in SQL to those the principal may read (its own decisions, the
+requests it asked for or may approve, and everything of the models it
+audits), so pages stay whole. ``list``
 filters, sorts and pages with an opaque keyset cursor (see
 ``projections.filters``). ``wait`` gives read-your-writes: it returns once the
 projection has committed a write result's ``position``.
@@ -26,10 +30,12 @@ from application.door import (
     sequence_arg,
     time_arg,
 )
+from application.parking import approvers_needed
 from domain.approval import PENDING
 from domain.catalog import Catalog
 from domain.commands import check_model_name
-from domain.errors import GrantMissingError, InvalidInputError, RecordNotFoundError, UnauthenticatedError
+from domain.errors import InvalidInputError, RecordNotFoundError, UnauthenticatedError
+from domain.grants import ApprovalScope, DecisionScope
 from domain.limits import INT_MAX
 from domain.principal import Principal
 from infrastructure import sql
@@ -101,8 +107,9 @@ class Views:
 
     def ids(self, principal: Principal | None, model: str, *, filters: Sequence[FilterLike] = (),
             limit: int = MAX_LIMIT) -> Ids:
-        """The ids of the live rows matching every filter, in id order, at most ``limit`` (one query)."""
-        layout, (where, params) = self._scope(principal, model, False)
+        """The ids of the live rows matching every filter, in id order, at most ``limit`` (one query): a bulk
+        update's candidates, governed by its own grant (no read grant asked)."""
+        layout, (where, params) = self._scope(principal, model, False, reading=False)
         compiler = Compiler(self.store, layout, self.catalog.limits)
         clauses: list[Clause] = [(where, params), *(compiler.condition(f) for f in sequence_arg("filters", filters))]
         query = sql.SQL("SELECT id FROM {} WHERE {} ORDER BY id LIMIT {}").format(
@@ -115,55 +122,62 @@ class Views:
                   outcome: str | None = None, since: str | None = None, until: str | None = None, after: int = 0,
                   limit: int = 100, record_id: str | None = None) -> Rows:
         """Decisions (allowed, refused, parked, failed) in the principal's tenant, oldest first, after log
-        position ``after``; filtered by actor, model, outcome, record and the time range [``since``, ``until``)."""
-        tenant = self._tenant(principal)
+        position ``after``, that it may read; filtered by actor, model, outcome, record and the time range
+        [``since``, ``until``)."""
+        who = self._principal(principal)
         filters = {name: optional_str_arg(name, value) for name, value in
                    (("actor", actor), ("model", model), ("outcome", outcome), ("record_id", record_id))}
         bounds = {name: time_arg(name, value) for name, value in (("since", since), ("until", until))}
         after, limit = int_arg("after", after, 0, INT_MAX), int_arg("limit", limit, 1, MAX_LIMIT)
         with self._reading_read_model() as tx:
-            return DecisionRows(self.store).query(tx, tenant, after=after, limit=limit, **bounds, **filters)
+            return DecisionRows(self.store).query(tx, who.tenant_id, DecisionScope.of(self.catalog.grants, who),
+                                                  after=after, limit=limit, **bounds, **filters)
 
     def approvals(self, principal: Principal | None, *, status: str | None = PENDING, after: str | None = None,
                   limit: int = 100, waiting_for_me: bool = False) -> Rows:
-        """Approval requests in the principal's tenant, oldest first (``pending``: waiting and not expired;
-        None: all); page on with ``after`` = the last row's ``cursor``. ``waiting_for_me``: only pending
+        """Approval requests in the principal's tenant that it may read, oldest first (``pending``: waiting and not
+        expired; None: all); page on with ``after`` = the last row's ``cursor``. ``waiting_for_me``: only pending
         requests the principal may approve (the model's ``approve`` grant), did not ask for, and has not
         approved yet."""
-        tenant = self._tenant(principal)
+        who = self._principal(principal)
         status, after = optional_str_arg("status", status), optional_str_arg("after", after)
         limit = int_arg("limit", limit, 1, MAX_LIMIT)
         flag_arg("waiting_for_me", waiting_for_me)
         waiting_for = None
         if waiting_for_me:
-            assert principal is not None  # checked by _tenant
-            models = [name for name, spec in self.catalog.models.items()
-                      if spec.grants.allows("approve", principal.roles)]
+            models = [name for name, spec in self.catalog.models.items() if spec.grants.allows("approve", who.roles)]
             if not models:
                 return []
-            status, waiting_for = PENDING, (principal.user_id, models)
+            status, waiting_for = PENDING, (who.user_id, models)
+        scope = ApprovalScope.of(self.catalog.grants, who)
         with self._reading_read_model() as tx:
-            rows = ApprovalRows(self.store).query(tx, tenant, status=status, after=after, limit=limit,
+            rows = ApprovalRows(self.store).query(tx, who.tenant_id, scope, status=status, after=after, limit=limit,
                                                   waiting_for=waiting_for)
         return [{**row, "cursor": f"{row['requested_at']}|{row['id']}"} for row in self._opened(rows)]
 
     def approval(self, principal: Principal | None, approval_id: UUID | str) -> Row:
-        """One approval request (``NOT_FOUND`` when absent or another tenant's)."""
-        tenant = self._tenant(principal)
+        """One approval request (``NOT_FOUND`` when absent or another tenant's; ``GRANT_MISSING`` for a principal
+        that is neither its requester, nor an eligible approver, nor an auditor of its model)."""
+        who = self._principal(principal)
         wanted = str(record_id_arg("Approval", approval_id))
         with self._reading_read_model() as tx:
-            row = ApprovalRows(self.store).one(tx, tenant, wanted)
+            row = ApprovalRows(self.store).one(tx, who.tenant_id, wanted)
         if row is None:
             raise RecordNotFoundError(f"Approval {wanted} not found")
+        ApprovalScope.of(self.catalog.grants, who).require(row["model"], row["requester"], wanted)
         return self._opened([row])[0]
 
     def _opened(self, rows: Rows) -> Rows:
         """Approval rows with their preview, commands and results opened; emptied, and ``shredded``, when a
-        record they cover was purged."""
+        record they cover was purged. ``required`` is what the catalog in force asks for (it decides)."""
         vault = self.store.backend.vault()
         vault.prefetch(UUID(row["id"]) for row in rows)
-        return [_opened_row(row, vault.cipher(UUID(row["id"]))) for row in rows]
-
+        opened = [_opened_row(row, vault.cipher(UUID(row["id"]))) for row in rows]
+        for row in opened:
+            spec = self.catalog.models.get(row["model"])
+            if spec is not None:
+                row["required"] = approvers_needed(spec.approvals, row["command"] or {}, row["operation"])
+        return opened
 
     def wait(self, position: int | None, timeout: float = 5.0) -> None:
         """Return once the projection has committed ``position`` (a write result's position);
@@ -201,11 +215,11 @@ class Views:
 
     # -- internals ------------------------------------------------------------
 
-    def _tenant(self, principal: object) -> str:
+    def _principal(self, principal: object) -> Principal:
         checked = principal_arg(principal)
         if checked is None:
             raise UnauthenticatedError("A principal is required to read views")
-        return checked.tenant_id
+        return checked
 
     @contextmanager
     def _reading_read_model(self) -> Iterator[Tx]:
@@ -218,15 +232,15 @@ class Views:
                                               "(`writ project`, or `writ project --once`)") from None
             raise
 
-    def _scope(self, principal: Principal | None, model: str,
-               include_deleted: bool) -> tuple[Layout, Clause]:
-        principal = principal_arg(principal)
-        if principal is None:
-            raise UnauthenticatedError("A principal is required to read views")
+    def _scope(self, principal: Principal | None, model: str, include_deleted: bool, *,
+               reading: bool = True) -> tuple[Layout, Clause]:
+        """The model's view and the condition confining it to the principal's tenant (and to live rows);
+        ``reading``: the principal must hold the model's read grants (``GRANT_MISSING``)."""
+        principal = self._principal(principal)
         flag_arg("include_deleted", include_deleted)
         layout = self.store.layout(check_model_name(model))
-        if include_deleted and not layout.spec.grants.allows("read_deleted", principal.roles):
-            raise GrantMissingError(f"Reading deleted {model} records needs the read_deleted grant")
+        if reading:
+            layout.spec.grants.require_reading(model, principal.roles, deleted=include_deleted)
         tenant = sql.SQL("{} = {}").format(sql.Identifier(layout.spec.tenant_field), P)
         if include_deleted:
             return layout, (tenant, [principal.tenant_id])

@@ -52,6 +52,7 @@ force_delete = ["manager"]
 bulk_update = ["manager"]
 approve = ["manager"]
 read_deleted = ["auditor", "manager"]
+audit = ["auditor"]
 
 [models.Customer]
 required = ["email"]
@@ -89,6 +90,7 @@ update = "allow"
 [models.Tally.grants]
 create = ["*"]
 update = ["*"]
+audit = ["auditor"]
 
 [models.Payment]
 required = ["amount"]
@@ -178,6 +180,7 @@ restore = ["manager"]
 force_delete = ["manager"]
 read_deleted = ["manager"]
 approve = ["manager"]
+audit = ["auditor"]
 
 [models.SaleItem]
 required = ["sale_id", "sku"]

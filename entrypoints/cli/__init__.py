@@ -39,8 +39,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dead-letters": ("entrypoints.cli.dead_letters:dead_letters",
                      "A subscriber's dead-lettered messages: list them, or move them back to its queue."),
     "decisions": ("entrypoints.cli.records:decisions",
-                  "Decisions (allowed, refused, parked, failed; read: an agent's reads) in the tenant, oldest "
-                  "first, from the decisions read model."),
+                  "Decisions (allowed, refused, parked, failed; read: an agent's reads) you may read, oldest first, "
+                  "from the decisions read model: your own, and every one about the models you audit (their audit "
+                  "grant)."),
     "delete": ("entrypoints.cli.records:delete", "Soft-delete a record (hidden from projections, kept in the store)."),
     "demo": ("entrypoints.cli.start:demo", "Run a short story on the embedded default and print it as tables."),
     "diff": ("entrypoints.cli.auditors:diff", "The fields that differ between two versions of a record."),

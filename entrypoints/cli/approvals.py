@@ -68,8 +68,8 @@ def approvals() -> None:
 @click.option("--after", help="Continue after this cursor (printed under the previous page).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 def list_requests(status: str, mine: bool, after: str | None, limit: int, as_json: bool, **options: Any) -> None:
-    """Requests in your tenant, oldest first (pending: waiting and not expired), each with its record and a
-    one-line summary of the change.
+    """Requests in your tenant you may read (yours, and those of the models you may approve or audit), oldest
+    first (pending: waiting and not expired), each with its record and a one-line summary of the change.
 
     \b
     Example:

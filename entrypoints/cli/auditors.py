@@ -89,7 +89,7 @@ def audit() -> None:
 @click.option("--from", "since", required=True, metavar="TIME", help="From this time (ISO-8601 with offset).")
 @click.option("--to", "until", required=True, metavar="TIME", help="Up to, not including, this time.")
 def export(since: str, until: str, as_json: bool, **options: Any) -> None:
-    """Every event stored in [--from, --to) in your tenant, for the models you may audit (their read_deleted
+    """Every event stored in [--from, --to) in your tenant, for the models you may audit (their audit
     grant), as JSON lines; the last line is the signed checkpoint that covers them (null if none does yet).
 
     \b

@@ -180,8 +180,8 @@ DECISION_COLUMNS = (
 @click.option("--until", help="Only decisions before this time (ISO-8601 with offset).")
 def decisions(after: int, limit: int, actor: str | None, model: str | None, outcome: str | None, since: str | None,
               until: str | None, as_json: bool, **options: Any) -> None:
-    """Decisions (allowed, refused, parked, failed; read: an agent's reads) in the tenant, oldest first, from the
-    decisions read model.
+    """Decisions (allowed, refused, parked, failed; read: an agent's reads) you may read, oldest first, from the
+    decisions read model: your own, and every one about the models you audit (their audit grant).
 
     \b
     Example:

@@ -157,6 +157,7 @@ def _approval_event(position: int, approval_id: UUID | str, version: int, topic:
         actor=state.get("approver") or state.get("by") or requester.get("user_id"),
         purpose=requester.get("purpose"), correlation_id=requester.get("correlation_id"),
         decision_id=state.get("decision_id"), data=data,
+        audit=dict(state.get("audit") or requester.get("audit_attributes") or {}),  # the actor's agent, as writes
     )
 
 

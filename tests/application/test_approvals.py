@@ -25,6 +25,7 @@ MANAGER = principal("maria", "acme", "manager")
 DIRECTOR = principal("dora", "acme", "director")
 BOSS = principal("bob", "acme", "manager")
 OUTSIDER = principal("olga", "globex", "manager")
+AUDITOR = principal("ada", "acme", "auditor")
 
 
 def refused(code: str, action: Any) -> WritError:
@@ -73,7 +74,7 @@ def test_who_may_decide(writ: Writ) -> None:
     refused("GRANT_MISSING", lambda: writ.cancel(BOSS, approval_id))
     assert writ.cancel(CLERK, approval_id, reason="typo").status == "cancelled"
     refused("APPROVAL_NOT_PENDING", lambda: writ.approve(MANAGER, approval_id))
-    refusals = [d["code"] for d in writ.decisions(CLERK) if d["outcome"] == "refused"]
+    refusals = [d["code"] for d in writ.decisions(AUDITOR) if d["outcome"] == "refused"]
     assert refusals == ["GRANT_MISSING", "SELF_APPROVAL_FORBIDDEN", "GRANT_MISSING", "APPROVAL_NOT_PENDING"]
 
 
@@ -121,7 +122,7 @@ def test_a_record_changed_since_the_request_makes_the_approval_stale(writ: Writ)
     record = writ.get(CLERK, "Order", record_id)
     assert (record["total"], record["_version"]) == ("10", 2)
     assert writ.approval(MANAGER, approval_id)["status"] == "failed"
-    assert [d["code"] for d in writ.decisions(CLERK) if d["outcome"] == "failed"] == ["APPROVAL_STALE"]
+    assert [d["code"] for d in writ.decisions(AUDITOR) if d["outcome"] == "failed"] == ["APPROVAL_STALE"]
 
 
 def test_a_command_altered_after_the_request_cannot_run(writ: Writ, database_url: str) -> None:

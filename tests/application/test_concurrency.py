@@ -118,7 +118,7 @@ def test_a_write_overtaken_on_every_attempt_fails_with_a_failed_decision(
             assert exc.code == "VERSION_CONFLICT"
         assert writ.get(principal(), "Tally", record_id)["a"] == 1
         assert writ.get(principal(), "Tally", record_id)["_version"] == 4  # three rival patches, no more
-        failed = writ.decisions(principal(), actor="loser")
+        failed = writ.decisions(principal("ada", "acme", "auditor"), actor="loser")
         assert [(d["outcome"], d["code"]) for d in failed] == [("failed", "VERSION_CONFLICT")]
     finally:
         overtaken.close()

@@ -106,17 +106,19 @@ def test_an_approvals_outcome_has_one_shape_in_the_api_its_results_and_the_view(
     rejected = park("20000")
     clock.tick()
     returned = {rejected: writ.reject(MANAGER, rejected, "no budget").outcome}
-    expected[rejected] = {"status": "rejected", "by": "maria", "reason": "no budget", "code": None, "at": at()}
+    expected[rejected] = {"status": "rejected", "by": "maria", "reason": "no budget", "code": None, "at": at(),
+                          "audit": {}}
     cancelled = park("21000")
     clock.tick()
     returned[cancelled] = writ.cancel(CLERK, cancelled, reason="typo").outcome
-    expected[cancelled] = {"status": "cancelled", "by": "carol", "reason": "typo", "code": None, "at": at()}
+    expected[cancelled] = {"status": "cancelled", "by": "carol", "reason": "typo", "code": None, "at": at(),
+                           "audit": {}}
     expired = park("22000")
     clock.tick(days=8)
     with pytest.raises(WritError) as late:
         writ.approve(MANAGER, expired)
     assert late.value.code == "APPROVAL_NOT_PENDING"
-    expected[expired] = {"status": "expired", "by": None, "reason": None, "code": None, "at": at()}
+    expected[expired] = {"status": "expired", "by": None, "reason": None, "code": None, "at": at(), "audit": {}}
     stale = park("23000")
     clock.tick()
     writ.patch(CLERK, "Order", record, {"note": "changed meanwhile"})
@@ -124,11 +126,11 @@ def test_an_approvals_outcome_has_one_shape_in_the_api_its_results_and_the_view(
         writ.approve(MANAGER, stale)
     assert stale_error.value.code == "APPROVAL_STALE"
     expected[stale] = {"status": "failed", "by": None, "reason": stale_error.value.message, "code": "APPROVAL_STALE",
-                       "at": at()}
+                       "at": at(), "audit": {}}
     executed = park("24000")
     clock.tick()
     returned[executed] = writ.approve(MANAGER, executed).outcome
-    expected[executed] = {"status": "executed", "by": None, "reason": None, "code": None, "at": at()}
+    expected[executed] = {"status": "executed", "by": None, "reason": None, "code": None, "at": at(), "audit": {}}
 
     runtime.catch_up()
     for approval_id, outcome in expected.items():

@@ -30,6 +30,6 @@ def test_services_and_workers_starting_at_once_create_the_schema_once(catalog: C
     assert len(started) == 6
     writ = open_writ(catalog, database_url)
     try:
-        assert len(writ.decisions(principal())) == 3
+        assert len(writ.decisions(principal("ada", "acme", "auditor"))) == 3
     finally:
         writ.close()

@@ -148,7 +148,7 @@ def test_a_fresh_process_reports_the_break_on_one_line(writ: Writ, database_url:
     catalog = tmp_path / "writ.toml"
     catalog.write_text(SHOP_CATALOG)
     env = {"WRIT_DATABASE_URL": database_url, "WRIT_CATALOG": str(catalog)}
-    done = writ_command("get", "Order", record_id, "-u", "alice", "-t", "acme", check=False, env=env)
+    done = writ_command("get", "Order", record_id, "-u", "alice", "-t", "acme", "-r", "clerk", check=False, env=env)
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: CHAIN_BROKEN: Order {record_id}: history broken at version 3"), done.stderr
 

@@ -257,7 +257,7 @@ def test_the_embedded_default_never_loads_the_postgresql_driver(tmp_path: Path) 
         "from entrypoints.cli import main\n"
         "for args in (['init'], ['create', 'Order', '{\"sku\": \"A-1\", \"total\": \"1\"}', '-u', 'c', '-t', 'a',"
         " '-r', 'clerk', '-p', 'x'], ['decisions', '-u', 'c', '-t', 'a'], ['project', '--once'],"
-        " ['list', 'Order', '-u', 'c', '-t', 'a']):\n"
+        " ['list', 'Order', '-u', 'c', '-t', 'a', '-r', 'clerk']):\n"
         "    main(args, standalone_mode=False)\n"
         "print('psycopg' in sys.modules, file=sys.stderr)\n"
     )

@@ -172,7 +172,7 @@ def test_refusals_are_results_with_their_codes(catalog_file: Path, database_url:
             await client.call_tool("drop_everything", {})
 
     over_stdio(catalog_file, database_url, scenario, "--agent", "order-bot")
-    refusals = writ.decisions(MANAGER, outcome="refused")
+    refusals = writ.decisions(MANAGER.for_purpose("audit", roles=frozenset({"auditor"})), outcome="refused")
     assert [d["code"] for d in refusals] == ["GRANT_MISSING", "IMMUTABLE_FIELD", "PURPOSE_REQUIRED",
                                              "REQUIRED_FIELD_MISSING", "INVALID_INPUT", "INVALID_INPUT"]
     assert all(d["actor"] == "carol" and d["audit"] == {"agent": "order-bot", "mcp_client": "test-host"}

@@ -18,6 +18,7 @@ from projections import open_views, open_worker
 from tests.catalogs import principal
 
 CLERK, MANAGER, OTHER = principal(), principal("maria", "acme", "manager"), principal("olga", "globex", "manager")
+AUDITOR = principal("ada", "acme", "auditor")
 
 
 def mixed_decisions(writ: Writ) -> None:
@@ -44,21 +45,21 @@ def test_the_read_model_holds_every_decision_the_log_holds(catalog: Catalog, dat
     project(catalog, database_url)
     views = open_views(catalog, database_url)
     try:
-        for who in (CLERK, OTHER):
+        for who in (CLERK, AUDITOR, OTHER):
             assert views.decisions(who, limit=1000) == writ.decisions(who, limit=1000)
-        assert [d["outcome"] for d in views.decisions(CLERK)] == [
+        assert [d["outcome"] for d in views.decisions(AUDITOR)] == [
             "allowed", "allowed", "refused", "refused", "refused", "parked", "allowed"]
-        assert [d["code"] for d in views.decisions(CLERK, outcome="refused")] == [
+        assert [d["code"] for d in views.decisions(AUDITOR, outcome="refused")] == [
             "GRANT_MISSING", "IMMUTABLE_FIELD", "MODEL_UNKNOWN"]
-        assert [d["actor"] for d in views.decisions(CLERK, actor="maria")] == ["maria"]
-        assert {d["model"] for d in views.decisions(CLERK, model="Nope")} == {"Nope"}
-        first, rest = views.decisions(CLERK, limit=3), views.decisions(CLERK, after=0, limit=100)[3:]
-        assert views.decisions(CLERK, after=first[-1]["position"]) == rest
+        assert [d["actor"] for d in views.decisions(AUDITOR, actor="maria")] == ["maria"]
+        assert {d["model"] for d in views.decisions(AUDITOR, model="Nope")} == {"Nope"}
+        first, rest = views.decisions(AUDITOR, limit=3), views.decisions(AUDITOR, after=0, limit=100)[3:]
+        assert views.decisions(AUDITOR, after=first[-1]["position"]) == rest
         soon = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
-        assert views.decisions(CLERK, since=soon) == []
-        assert views.decisions(CLERK, until=soon) == views.decisions(CLERK)
+        assert views.decisions(AUDITOR, since=soon) == []
+        assert views.decisions(AUDITOR, until=soon) == views.decisions(AUDITOR)
         with pytest.raises(WritError) as caught:
-            views.decisions(CLERK, since="yesterday")
+            views.decisions(AUDITOR, since="yesterday")
         assert caught.value.code == "INVALID_INPUT"
     finally:
         views.close()
@@ -76,6 +77,6 @@ def test_a_deployment_that_lacks_the_read_model_rebuilds_it_at_start(catalog: Ca
     project(catalog, database_url)
     views = open_views(catalog, database_url)
     try:
-        assert views.decisions(CLERK, limit=1000) == writ.decisions(CLERK, limit=1000)
+        assert views.decisions(AUDITOR, limit=1000) == writ.decisions(AUDITOR, limit=1000)
     finally:
         views.close()

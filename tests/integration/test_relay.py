@@ -103,7 +103,8 @@ def test_approval_events_reach_the_bus_for_notifiers(writ, bus_tap, bus_relay) -
     clerk = Principal(user_id="carol", tenant_id="acme", roles=frozenset({"clerk"}), purpose="big order")
     record = writ.create(clerk, "Order", {"sku": "BIG-1", "total": "1"}).id
     parked = writ.patch(clerk, "Order", record, {"total": "50000"})
-    writ.approve(MANAGER, parked.approval_id, reason="ok")
+    writ.approve(MANAGER.for_purpose("sign-off", audit_attributes={"agent": "approve-bot"}), parked.approval_id,
+                 reason="ok")
     written = bus_written_ids(writ)
     bus_relay()
     messages = {m.routing_key: orjson.loads(m.body) for m in bus_tap.wait_for(len(written))}
@@ -111,6 +112,7 @@ def test_approval_events_reach_the_bus_for_notifiers(writ, bus_tap, bus_relay) -
     assert requested["data"]["approval_id"] == parked.approval_id and requested["actor"] == "carol"
     assert requested["data"]["model"] == "Order" and requested["data"]["preview"]["after"]["total"] == "50000"
     assert approved["actor"] == "maria" and approved["data"]["reason"] == "ok"
+    assert approved["audit"] == {"agent": "approve-bot"}, "the agent beside the approver, as on a write's events"
     assert messages["acme.Approval.Executed"]["data"]["results"][0]["version"] == 2
     assert messages["acme.Order.Patched"]["record_id"] == record
 

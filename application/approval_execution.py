@@ -1,0 +1,124 @@
+"""Executing an approved request: its commands decided again and saved with the approval's ``Executed`` event.
+
+On the last approval the commands are decided again, on the records as they are now and as the requester,
+under the catalog in force, and applied in the same save as the request's ``Executed`` event (their events
+carry ``meta.approval``: the request, its approvers and the audit attributes they approved with). A bulk runs
+on exactly the records it was evaluated against, each at that version. A record that changed since the request
+was evaluated, or a stored command that no longer matches its fingerprint, ends the request ``failed`` with
+``APPROVAL_STALE`` (recorded as a failed decision) and writes nothing to the records.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from application import collector
+from application.parking import fingerprint, principal_of
+from application.results import ApprovalResult, BulkResult, WriteResult
+from domain.approval import ApprovalRequest
+from domain.commands import Create, RecordCommand, parse_command
+from domain.errors import ApprovalStaleError, WritError
+from domain.principal import Principal
+from domain.record import Record
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from eventsourcing.persistence import Recording
+
+    from application.loading import RecordLoader
+    from domain.decision import Decision
+
+AnyCommand = Create | RecordCommand
+
+
+class ApprovalExecution:
+    """The execution half of ``application.approvals.ApprovalsMixin``."""
+
+    save: Callable[..., list[Recording[UUID]]]
+    failed_decision: Callable[..., Decision]
+    _load: Callable[[UUID, Principal | None], Record | None]
+    _apply_approved: Callable[..., tuple[list[Record], list[WriteResult]]]
+    loader: RecordLoader
+    remember_counters: Callable[..., None]
+    decide_bulk: Callable[..., list[Any]]
+    bulk_patch: Callable[..., tuple[BulkResult, Any]]
+    save_bulk: Callable[..., list[Any]]
+
+    def _execute(self, approver: Principal, request: ApprovalRequest, now: datetime,
+                 required: int) -> ApprovalResult:
+        """Decide the commands again, as the requester, on the records as they are; save them with the
+        approval's ``Executed`` event, or end the request ``failed`` and write nothing to the records."""
+        if "bulk" in request.command:
+            with collector.paused():  # thousands of records alive until the save (``application.collector``)
+                return self._execute_bulk(approver, request, now, required)
+        bodies: list[dict[str, Any]] = request.command.get("commands", [])
+        try:
+            commands = [parse_command({k: v for k, v in body.items() if not (k == "id" and body["kind"] == "create")})
+                        for body in bodies]
+            records, results = self._reapply(request, commands, bodies, now)
+        except WritError as error:
+            request.failed(error.code, error.message, now)
+            self.save(request, self.failed_decision(approver, request, error, now))
+            raise
+        request.executed([r.to_dict() for r in results], now)
+        recordings = self.save(request, *records)
+        self.remember_counters(records, saved=True)
+        positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
+        executed = [WriteResult(**{**r.to_dict(), "position": positions.get(UUID(r.id))}) for r in results]
+        return result_of(request, required, executed)
+
+    def _execute_bulk(self, approver: Principal, request: ApprovalRequest, now: datetime,
+                      required: int) -> ApprovalResult:
+        """The approved bulk on exactly the records it was evaluated against, each at that version."""
+        body = request.command["bulk"]
+        try:
+            matched = {UUID(rid): version for rid, version in body["matched"].items()}
+            records = self.loader.load_many(list(matched), tenant=request.tenant, model=body["model"])
+            versions = {str(rid): record.version for rid, record in records.items()}
+            if fingerprint([body], versions) != request.fingerprint:
+                raise ApprovalStaleError(f"Approval {request.id}: records of the bulk changed since it was "
+                                         "evaluated, or the request was altered; nothing was written (ask again)")
+            requester = principal_of(request.requester)
+            decided = self.decide_bulk(requester, body["model"], [records[rid] for rid in matched], body["changes"],
+                                       now)
+            refused = next((v.error for _, v in decided if v.error is not None and v.action != "require_approval"),
+                           None)
+            if refused is not None:
+                raise refused
+        except WritError as error:
+            request.failed(error.code, error.message, now)
+            self.save(request, self.failed_decision(approver, request, error, now))
+            raise
+        result, patch = self.bulk_patch(requester, body["model"], decided, None, now, request.stamp())
+        request.executed([result.to_dict()], now)
+        recordings = self.save_bulk(decided, patch, [request])
+        position = max((r.notification.id for r in recordings if r.notification is not None), default=None)
+        return result_of(request, required, bulk=result.model_copy(update={"position": position}))
+
+    def _reapply(self, request: ApprovalRequest, commands: list[AnyCommand], bodies: list[dict[str, Any]],
+                 now: datetime) -> tuple[list[Record], list[WriteResult]]:
+        requester = principal_of(request.requester)
+        versions: dict[str, int] = {}
+        records: dict[UUID, Record] = {}
+        loaded: list[tuple[AnyCommand, Record | None]] = []
+        for command in commands:
+            record = None if isinstance(command, Create) else records.get(command.id) or self._load(command.id,
+                                                                                                   requester)
+            if record is not None:
+                versions.setdefault(str(record.id), record.version)
+                records[record.id] = record
+            loaded.append((command, record))
+        if fingerprint(bodies, versions) != request.fingerprint:
+            raise ApprovalStaleError(f"Approval {request.id}: the records or the command changed since it was "
+                                     "evaluated; nothing was written (ask again)")
+        return self._apply_approved(request, requester, loaded, bodies, now)
+
+
+def result_of(request: ApprovalRequest, required: int, results: list[WriteResult] | None = None,
+              bulk: BulkResult | None = None) -> ApprovalResult:
+    """Where the request stands after an action (``required``: what the catalog in force asks for)."""
+    return ApprovalResult(approval_id=str(request.id), status=request.status, approvals=list(request.approvers),
+                          required=required, results=results or [], bulk=bulk, outcome=request.outcome)
