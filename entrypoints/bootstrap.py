@@ -29,6 +29,7 @@ class Runtime:
     def __init__(self, catalog: Catalog, database_url: str | Backend | None = None) -> None:
         self.catalog = catalog
         self.backend = database_url if isinstance(database_url, Backend) else open_backend(database_url)
+        self._owns_backend = not isinstance(database_url, Backend)
         self._opened: list[Any] = []
         self._catching_up = threading.Lock()
 
@@ -85,8 +86,11 @@ class Runtime:
         return worker
 
     def close(self) -> None:
+        """Close every part, then the backend when the runtime built it (the parts only borrowed it)."""
         while self._opened:
             self._opened.pop().close()
+        if self._owns_backend:
+            self.backend.close()
 
     def __enter__(self) -> Runtime:
         return self

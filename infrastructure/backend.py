@@ -24,6 +24,7 @@ Nothing above this module asks which database it is on.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,7 @@ class Backend(ABC):
     def __init__(self, config: DatabaseConfig) -> None:
         self.config = config
         self._vault: Vault | None = None
+        self._vault_made = threading.Lock()
 
     # -- the event store ------------------------------------------------------
 
@@ -94,12 +96,15 @@ class Backend(ABC):
 
     def vault(self) -> Vault:
         """This backend's vault (one per backend: the command side and the workers of a process share it)."""
-        if self._vault is None:
-            self._vault = Vault(load_master_keys(beside=self.master_key_beside()), self)
-        return self._vault
+        with self._vault_made:
+            if self._vault is None:
+                self._vault = Vault(load_master_keys(beside=self.master_key_beside()), self)
+            return self._vault
 
     def close(self) -> None:
-        """Close what the backend itself opened (the vault's connection; it reopens if asked again)."""
+        """Close what the backend itself opened (the vault's connection; it reopens if asked again). Only the
+        backend's owner calls this: parts that were handed a backend (a worker's log, the views) leave it open,
+        since the command service of the same process may be using the vault."""
         if self._vault is not None:
             self._vault.close()
 

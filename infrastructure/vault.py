@@ -77,7 +77,9 @@ class Vault:
 
     def __init__(self, masters: MasterKeys, backend: Backend) -> None:
         self.masters, self.backend = masters, backend
-        self._database: Database | None = None
+        self._database: Database = backend.database()
+        """One for the vault's life (it connects on first use); ``close`` closes its connections once no
+        thread is using them, and the next use reconnects."""
         self._keys: dict[int, DataKey] = {}
         self._pending: dict[int, DataKey] = {}
         self._links: dict[int, list[UUID]] = {}
@@ -119,8 +121,6 @@ class Vault:
 
     def _shared_index(self) -> DataKey:
         wrapped, master_id = self.masters.wrap(INDEX_OWNER, os.urandom(KEY_BYTES))
-        if self._database is None:
-            self._database = self.backend.database()
         with self._database.transaction() as tx:
             tx.execute(SQL("INSERT INTO {} (id, wrapped, master_key) VALUES ({}, {}, {}) ON CONFLICT DO NOTHING")
                        .format(self.backend.table(TABLE), P, P, P),
@@ -250,15 +250,11 @@ class Vault:
         return bool(rows)
 
     def _query(self, statement: Any, params: list[Any]) -> list[tuple[Any, ...]]:
-        if self._database is None:
-            self._database = self.backend.database()
         with self._database.reading() as tx:
             return tx.query(statement, params)
 
     def close(self) -> None:
-        if self._database is not None:
-            self._database.close()
-            self._database = None
+        self._database.close()
 
 
 def _data_key(owner: UUID, key: bytes, wrapped: bytes, master_id: str) -> DataKey:

@@ -61,8 +61,10 @@ class Page:
 class Views:
     """Reads of the current-rows projection, for one catalog."""
 
-    def __init__(self, catalog: Catalog, store: ViewStore, *, name: str = DEFAULT_PROJECTION) -> None:
+    def __init__(self, catalog: Catalog, store: ViewStore, *, name: str = DEFAULT_PROJECTION,
+                 owns_backend: bool = False) -> None:
         self.catalog, self.store, self.name = catalog, store, name
+        self.owns_backend = owns_backend
         self.key = f"projection:{name}"
         self._lock = threading.Lock()
         self._announcements: Broadcast | None = None
@@ -185,7 +187,8 @@ class Views:
         if self._announcements is not None:
             self._announcements.close()
         self.store.close()
-        self.store.backend.close()
+        if self.owns_backend:
+            self.store.backend.close()
 
     # -- internals ------------------------------------------------------------
 

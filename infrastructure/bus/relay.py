@@ -75,6 +75,7 @@ class Relay:
                  window: int = 256, batch_size: int = 1000, publisher: str = "fast",
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         self.backend = database_url if isinstance(database_url, Backend) else open_backend(database_url)
+        self._owns_backend = not isinstance(database_url, Backend)
         self.amqp_url, self.exchange_name = amqp_url, exchange
         self.window, self.batch_size, self.publisher = window, batch_size, publisher
         self.name = f"relay:{exchange}"
@@ -124,6 +125,8 @@ class Relay:
     def close(self) -> None:
         self.log.close()
         self.database.close()
+        if self._owns_backend:
+            self.backend.close()
 
     # -- holding the lock -----------------------------------------------------
 
