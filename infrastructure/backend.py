@@ -8,7 +8,8 @@ default never loads psycopg). It owns everything that differs at the database
 level:
 
 * the event store's settings (the ``eventsourcing`` environment) and the
-  serialized creation of its schema when several processes start at once;
+  serialized creation of its schema, and of Writ's own tables, when several
+  processes start at once;
 * connections and explicit transactions (``database``), in Writ's own
   database or in the views' database (a separate file beside the events on
   SQLite, the same schema on PostgreSQL), with SQL rendered by its ``dialect``;
@@ -77,6 +78,11 @@ class Backend(ABC):
     @abstractmethod
     def schema_creation(self) -> AbstractContextManager[None]:
         """Held while an application or recorder is constructed (it creates the tables)."""
+
+    @abstractmethod
+    def table_creation(self) -> AbstractContextManager[None]:
+        """Held around a transaction that creates or changes Writ's own tables (positions, views): two processes
+        running ``CREATE TABLE IF NOT EXISTS`` at once can collide (``UniqueViolation``) on PostgreSQL."""
 
     def open_writ(self, catalog: Catalog, *, clock: Clock | None = None, create_tables: bool = True,
                   kind: type[Writ] | None = None) -> Writ:

@@ -7,14 +7,16 @@ subscriber handler's unqualified tables land there too. The worker lock is a
 session advisory lock held on a dedicated session; the wake-up LISTENs on a
 dedicated session. Several processes may start at once on an empty schema:
 ``schema_creation`` serializes them with an advisory lock, because the library
-creating its tables concurrently collides ("tuple concurrently updated").
+creating its tables concurrently collides ("tuple concurrently updated"), and
+``table_creation`` takes the same lock around Writ's own table changes (two
+``CREATE TABLE IF NOT EXISTS`` of one table at once: ``UniqueViolation``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
 from uuid import UUID
 
@@ -137,6 +139,10 @@ class PostgresBackend(Backend):
         with psycopg.connect(**self.conninfo, autocommit=True) as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (lock_key(self.schema, "schema-creation"),))
             yield  # closing the session releases the lock
+
+    def table_creation(self) -> AbstractContextManager[None]:
+        """The schema-creation lock: one lock for every table made in the schema (the library's, and Writ's)."""
+        return self.schema_creation()
 
     def database(self, *, views: bool = False) -> PostgresDatabase:
         return PostgresDatabase(self.session_conninfo)

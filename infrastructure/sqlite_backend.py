@@ -16,7 +16,7 @@ import fcntl
 import re
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -111,6 +111,11 @@ class SQLiteBackend(Backend):
     def schema_creation(self) -> Iterator[None]:
         with sqlite_opening(self.path):
             yield
+
+    def table_creation(self) -> AbstractContextManager[None]:
+        """Nothing to hold: Writ's transactions begin ``IMMEDIATE``, which serializes them on the file, DDL
+        included (and taking ``schema_creation`` here would block a connection opened inside it)."""
+        return nullcontext()
 
     def database(self, *, views: bool = False) -> SQLiteDatabase:
         return SQLiteDatabase(self.views_path if views else self.path)

@@ -149,7 +149,7 @@ class ProjectionWorker:
     def activate(self, stop: threading.Event | None = None) -> None:
         """Prepare tables, claim the projection (fencing earlier holders), rebuild first when a dropped
         field is declared again (until a rebuild has swapped in, every start asks again)."""
-        with self.store.transaction() as tx:
+        with self.store.backend.table_creation(), self.store.transaction() as tx:
             self.store.positions.create(tx)
             self.store.positions.ensure(tx, self.key)
             self.store.positions.adopt(tx, self.key, LEGACY_TRACKING_TABLE, "name", self.name)
@@ -304,7 +304,7 @@ class ProjectionWorker:
 
     def set_aside_event(self, position: int, reason: str, operator: str) -> None:
         """An operator skips the event at ``position`` (kept in ``writ_set_aside`` with who and why)."""
-        with self.store.transaction() as tx:
+        with self.store.backend.table_creation(), self.store.transaction() as tx:
             self.store.positions.create(tx)
             self.store.positions.set_aside(tx, self.key, position, reason, operator)
 
@@ -335,7 +335,7 @@ class ProjectionWorker:
 
     def _rebuild(self, progress: Progress | None, stop: threading.Event) -> int:
         shadow_key = f"{self.key}:rebuild"
-        with self.store.transaction() as tx:
+        with self.store.backend.table_creation(), self.store.transaction() as tx:
             self.store.positions.create(tx)
             self._prepare(tx)
             self.store.positions.ensure(tx, self.key)

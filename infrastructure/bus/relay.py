@@ -103,7 +103,7 @@ class Relay:
             self.close()
 
     def ensure(self) -> None:
-        with self.database.transaction() as tx:
+        with self.backend.table_creation(), self.database.transaction() as tx:
             self.positions.create(tx)
             self.positions.ensure(tx, self.name)
             self.positions.adopt(tx, self.name, "writ_relay_position", "exchange", self.exchange_name)
