@@ -107,6 +107,11 @@ class Backend(ABC):
                 self._vault = Vault(load_master_keys(beside=self.master_key_beside()), self)
             return self._vault
 
+    def reload_master_keys(self) -> None:
+        """Read the configured master keys again (a halted worker retrying: its key file may have gained the key a
+        rotation wrapped data keys with); ``ConfigurationError`` leaves the keys it had."""
+        self.vault().masters = load_master_keys(beside=self.master_key_beside())
+
     def close(self) -> None:
         """Close what the backend itself opened (the vault's connection; it reopens if asked again). Only the
         backend's owner calls this: parts that were handed a backend (a worker's log, the views) leave it open,

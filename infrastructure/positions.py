@@ -12,7 +12,8 @@ and its new position commit in one transaction. A row holds:
 * ``holder``/``updated_at`` — who moves it and when it last moved;
 * ``halted_at``/``halted_reason`` — an event the follower cannot handle stops
   it there, visible in ``--status``, until an operator sets it aside
-  (``set_aside``, recorded in ``writ_set_aside`` with who and why).
+  (``set_aside``, recorded in ``writ_set_aside`` with who and why) or the
+  follower gets past it otherwise (the halt clears as the position passes it).
 
 ``advance`` moves a row only from the position its caller read (a fence in
 itself: two writers cannot both apply one batch); ``advance_to`` only forward.
@@ -111,8 +112,8 @@ class Positions:
     def advance(self, tx: Tx, name: str, epoch: int, expected: int, position: int) -> None:
         """Move from ``expected`` to ``position`` under ``epoch``; ``FencedError`` if the row moved on."""
         moved = tx.execute(SQL(
-            "UPDATE {} SET position = {}, updated_at = {} WHERE name = {} AND epoch = {} AND position = {}"
-        ).format(self.table, P, P, P, P, P), (position, now(), name, epoch, expected))
+            "UPDATE {} SET position = {}, updated_at = {}, {} WHERE name = {} AND epoch = {} AND position = {}"
+        ).format(self.table, P, P, _PASSED_HALT, P, P, P), (position, now(), position, position, name, epoch, expected))
         if moved != 1:
             raise FencedError(f"{name} is no longer at {expected} under epoch {epoch}")
 
@@ -121,8 +122,8 @@ class Positions:
         current = self.read(tx, name)
         if current.epoch != epoch:
             raise FencedError(f"{name} is held under epoch {current.epoch}, not {epoch}")
-        tx.execute(SQL("UPDATE {} SET position = {}, updated_at = {} WHERE name = {} AND position < {}").format(
-            self.table, P, P, P, P), (position, now(), name, position))
+        tx.execute(SQL("UPDATE {} SET position = {}, updated_at = {}, {} WHERE name = {} AND position < {}").format(
+            self.table, P, P, _PASSED_HALT, P, P), (position, now(), position, position, name, position))
 
     def reset(self, tx: Tx, name: str, position: int = 0) -> None:
         tx.execute(SQL("UPDATE {} SET position = {}, updated_at = {}, halted_at = NULL, halted_reason = NULL "
@@ -151,6 +152,11 @@ class Positions:
         rows = tx.query(SQL("SELECT position, reason, operator, at FROM {} WHERE name = {}").format(
             self.set_aside_table, P), (name,))
         return {int(position): (reason, operator, at) for position, reason, operator, at in rows}
+
+
+_PASSED_HALT = SQL("halted_reason = CASE WHEN halted_at <= {} THEN NULL ELSE halted_reason END, "
+                   "halted_at = CASE WHEN halted_at <= {} THEN NULL ELSE halted_at END").format(P, P)
+"""A halt clears once the follower has moved past the event it halted at (it was set aside, or reads now)."""
 
 
 def _position(row: tuple[Any, ...]) -> Position:

@@ -146,12 +146,16 @@ class Vault:
         return queries
 
     def refresh(self, owners: Iterable[UUID], rows: Iterable[tuple[Any, ...]]) -> None:
-        """``prefetch`` with the rows ``key_queries`` read: the owners' live keys cached, destroyed ones gone."""
-        found = self._unwrapped(rows)
+        """``prefetch`` with the rows ``key_queries`` read: the owners' live keys cached, destroyed ones gone. A key
+        that does not unwrap (a master key this process lacks) leaves the cache too; the first such error is
+        raised once every other owner is settled."""
+        found, failure = self._unwrapped(rows)
         with self._lock:
             for owner in owners:
                 if owner.int not in found and owner.int not in self._pending:
                     self._keys.pop(owner.int, None)
+        if failure is not None:
+            raise failure
 
     # -- for the recorders ------------------------------------------------------------
 
@@ -214,27 +218,36 @@ class Vault:
 
     def _fetch(self, owners: list[UUID]) -> dict[int, DataKey]:
         """Live keys of ``owners`` from the table, unwrapped (reusing cached ones whose bytes did not change)."""
-        return self._unwrapped(self._rows(owners))
+        found, failure = self._unwrapped(self._rows(owners))
+        if failure is not None:
+            raise failure
+        return found
 
     def _rows(self, owners: list[UUID]) -> list[tuple[Any, ...]]:
         return [row for statement, params in self.key_queries(owners) for row in self._query(statement, params)]
 
-    def _unwrapped(self, rows: Iterable[tuple[Any, ...]]) -> dict[int, DataKey]:
+    def _unwrapped(self, rows: Iterable[tuple[Any, ...]]) -> tuple[dict[int, DataKey], Exception | None]:
+        """The rows' keys by owner, and the first error of a key that did not unwrap (left out of both)."""
         found: dict[int, DataKey] = {}
         unwrapped: list[DataKey] = []
+        failure: Exception | None = None
         keys = self._keys
         for raw_id, stored, master_id in rows:
             owner = raw_id if isinstance(raw_id, UUID) else UUID(raw_id)
             cached = keys.get(owner.int)
             if cached is None or cached.wrapped != stored:
                 wrapped = bytes(stored)
-                cached = _data_key(owner, self.masters.unwrap(owner, wrapped, master_id), wrapped, master_id)
+                try:
+                    cached = _data_key(owner, self.masters.unwrap(owner, wrapped, master_id), wrapped, master_id)
+                except Exception as exc:  # ConfigurationError, UnwrapError
+                    failure = failure or exc
+                    continue
                 unwrapped.append(cached)
             found[owner.int] = cached
         with self._lock:  # a key read again unchanged is cached already
             for key in unwrapped:
                 self._remember(key)
-        return found
+        return found, failure
 
     def _is_destroyed(self, owner: UUID) -> bool:
         """Whether the owner's key was destroyed (remembered: a destroyed key never comes back)."""

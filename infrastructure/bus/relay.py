@@ -16,9 +16,13 @@ Design (see also ``contract``, ``publish``, ``fast_publish``, ``outbox``):
   stand by and take over when it dies. Its saves are fenced by the epoch it
   claimed, so a relay that lost its lock cannot move the position.
 * An event the broker will not take (larger than ``max_message_bytes``, or one
-  that alone closes the channel while the next one goes through) halts the
-  relay at its position with the reason (``writ relay --status``) until an
-  operator sets it aside (``writ relay --set-aside``); nothing after it is lost.
+  that alone closes the channel while the next one goes through), or one the
+  relay cannot read (its data key wrapped by a master key this process lacks,
+  after a rotation), halts the relay at its position with the reason (``writ
+  relay --status``); it keeps its lease and resumes when an operator sets the
+  event aside (``writ relay --set-aside``) or when the event reads after all
+  (the master keys are read again every second while halted); nothing after
+  it is lost.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from infrastructure.bus.outbox import (
     wait_or_stop,
 )
 from infrastructure.bus.publish import PublicPublisher, Publisher
+from infrastructure.config import ConfigurationError
 from infrastructure.locks import holder_label
 from infrastructure.log import open_log_of
 from infrastructure.positions import FencedError, Position, Positions
@@ -84,6 +89,7 @@ class Relay:
         self.positions = Positions(self.backend)
         self.lock = self.backend.worker_lock(self.name)
         self.epoch = 0
+        self.halt_check_interval = 1.0
         self._current: Publisher
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -257,18 +263,38 @@ class Relay:
                     self._current = await self._publisher(connection, 1, confirmed)
 
     async def _halt(self, poison: PoisonEventError, stop: asyncio.Event) -> None:
+        """Stay at the event (holding the lease, the halt in ``--status``) until an operator sets it aside or it
+        reads after all (its master key added to WRIT_MASTER_KEY_FILE: the keys are read again each time)."""
         log.error("halted at position %d: %s. Set it aside with `writ relay --exchange %s --set-aside %d "
                   "--reason ...`", poison.position, poison.reason, self.exchange_name, poison.position)
         await asyncio.to_thread(self._record_halt, poison)
-        while not stop.is_set() and poison.position not in await asyncio.to_thread(self._set_asides):
-            await wait_or_stop(stop, 1.0)
+        while not stop.is_set():
+            await wait_or_stop(stop, self.halt_check_interval)
             await self._check_lease()
-        if not stop.is_set():
-            log.info("position %d was set aside; resuming", poison.position)
+            if poison.position in await asyncio.to_thread(self._set_asides):
+                log.info("position %d was set aside; resuming", poison.position)
+                return
+            if await asyncio.to_thread(self._reads_now, poison.position):
+                log.info("position %d reads now; resuming", poison.position)
+                return
 
     def _record_halt(self, poison: PoisonEventError) -> None:
         with self.database.transaction() as tx:
             self.positions.halt(tx, self.name, poison.position, poison.reason)
+
+    def _reads_now(self, position: int) -> bool:
+        """Whether the event at ``position`` can be published now, the master keys read again first; the halt is
+        cleared when it can."""
+        try:
+            self.backend.reload_master_keys()
+        except ConfigurationError as exc:
+            log.warning("the master keys cannot be read again: %s", exc)
+            return False
+        if self.log.read(position - 1, 1).poison is not None:
+            return False
+        with self.database.transaction() as tx:
+            self.positions.clear_halt(tx, self.name)
+        return True
 
     def _set_asides(self) -> set[int]:
         with self.database.reading() as tx:
