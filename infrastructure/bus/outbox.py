@@ -43,6 +43,9 @@ class Poison:
 
     position: int
     reason: str
+    unreadable: bool = False
+    """It could not be read (not a size the broker refuses): it may read later, e.g. once a missing master key is
+    configured."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ class RelayLog:
             except transient:
                 raise
             except Exception as exc:
-                return published, Poison(notification.id, f"it cannot be read: {type(exc).__name__}: {exc}")
+                return published, Poison(notification.id, f"it cannot be read: {type(exc).__name__}: {exc}",
+                                         unreadable=True)
         return published, None
 
     def behind(self, position: int) -> int:

@@ -68,9 +68,9 @@ class LeaseLostError(Exception):
 class PoisonEventError(Exception):
     """One event the broker will not take (internal: the relay halts at it)."""
 
-    def __init__(self, position: int, reason: str) -> None:
+    def __init__(self, position: int, reason: str, *, unreadable: bool = False) -> None:
         super().__init__(f"position {position}: {reason}")
-        self.position, self.reason = position, reason
+        self.position, self.reason, self.unreadable = position, reason, unreadable
 
 
 class Relay:
@@ -233,7 +233,7 @@ class Relay:
             if batch.poison is not None:
                 await self._current.drain()
                 saver.offer(self._current.confirmed)
-                raise PoisonEventError(batch.poison.position, batch.poison.reason)
+                raise PoisonEventError(batch.poison.position, batch.poison.reason, unreadable=batch.poison.unreadable)
             if batch.count:
                 self._current.skip_to(batch.last)
             else:
@@ -263,8 +263,9 @@ class Relay:
                     self._current = await self._publisher(connection, 1, confirmed)
 
     async def _halt(self, poison: PoisonEventError, stop: asyncio.Event) -> None:
-        """Stay at the event (holding the lease, the halt in ``--status``) until an operator sets it aside or it
-        reads after all (its master key added to WRIT_MASTER_KEY_FILE: the keys are read again each time)."""
+        """Stay at the event (holding the lease, the halt in ``--status``) until an operator sets it aside or, when it
+        could not be read, it reads after all (its master key added to WRIT_MASTER_KEY_FILE: the keys are read
+        again each time). An event the broker refused is not retried: only a set-aside moves past it."""
         log.error("halted at position %d: %s. Set it aside with `writ relay --exchange %s --set-aside %d "
                   "--reason ...`", poison.position, poison.reason, self.exchange_name, poison.position)
         await asyncio.to_thread(self._record_halt, poison)
@@ -274,7 +275,7 @@ class Relay:
             if poison.position in await asyncio.to_thread(self._set_asides):
                 log.info("position %d was set aside; resuming", poison.position)
                 return
-            if await asyncio.to_thread(self._reads_now, poison.position):
+            if poison.unreadable and await asyncio.to_thread(self._reads_now, poison.position):
                 log.info("position %d reads now; resuming", poison.position)
                 return
 
