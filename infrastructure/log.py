@@ -73,6 +73,10 @@ class EventLog:
             return int(self.recorder.last_position(topics))
         return int(self.recorder.max_notification_id() or 0)
 
+    def identity(self) -> str:
+        """The log's identity (``infrastructure.log_identity``): another one means another log."""
+        return str(self.recorder.log_identity())
+
     def count_after(self, position: int, topics: Sequence[str]) -> int:
         return int(self.recorder.count_after(position, topics))
 

@@ -36,6 +36,8 @@ from infrastructure.documents import kept_json
 from infrastructure.key_table import SQLITE_TABLES, after_commit, key_changes, sqlite_apply
 from infrastructure.log_chain import SQLITE_TABLES as LOG_CHAIN_TABLES
 from infrastructure.log_chain import event_hash, sqlite_record
+from infrastructure.log_identity import SELECT as IDENTITY
+from infrastructure.log_identity import SQLITE_TABLES as IDENTITY_TABLES
 from infrastructure.sealing import (
     COVERS,
     EMPTY,
@@ -167,6 +169,10 @@ class LogQueries(ABC):
         """The position of the newest notification with one of ``topics`` (0 when there is none)."""
 
     @abstractmethod
+    def log_identity(self) -> str:
+        """The identity drawn when the log's tables were made (``infrastructure.log_identity``)."""
+
+    @abstractmethod
     def select_rows(self, after: int, until: int | None, limit: int) -> list[tuple[int, UUID, int, str, bytes]]:
         """Raw log rows ``(position, originator id, version, topic, state)`` after ``after`` (up to ``until``),
         in position order, as plain tuples: what ``writ verify`` reads, every event once."""
@@ -198,7 +204,7 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
                     if until is None or row[0] <= until]
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *SQLITE_TABLES, *LOG_CHAIN_TABLES,
+        return [*super().construct_create_table_statements(), *SQLITE_TABLES, *LOG_CHAIN_TABLES, *IDENTITY_TABLES,
                 f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} {CHECKPOINT_COLUMNS}"]
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -215,6 +221,11 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
         if changes.destroyed:
             truncate_wal(self.datastore.pool.db_name)
         return positions
+
+    def log_identity(self) -> str:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(IDENTITY)
+            return str(cursor.fetchone()[0])
 
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         statement = (

@@ -47,6 +47,8 @@ from infrastructure.key_table import (
     postgres_tables,
 )
 from infrastructure.log_chain import CHAIN, MANIFEST, POSTGRES_SAVE, POSTGRES_TABLES
+from infrastructure.log_identity import POSTGRES_TABLES as IDENTITY_TABLES
+from infrastructure.log_identity import TABLE as IDENTITY
 from infrastructure.persistence import Histories, LogQueries, PositionLookup
 from infrastructure.sql import POSTGRES
 from infrastructure.vault import LINKS, Vault
@@ -110,6 +112,8 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
         self.sql_create_statements.extend(SQL(statement).format(
             manifest=Identifier(self.datastore.schema, MANIFEST), chain=Identifier(self.datastore.schema, CHAIN))
             for statement in POSTGRES_TABLES)
+        self.sql_create_statements.extend(SQL(statement).format(table=Identifier(self.datastore.schema, IDENTITY))
+                                          for statement in IDENTITY_TABLES)
         self.sql_create_statements.append(SQL("CREATE TABLE IF NOT EXISTS {} " + CHECKPOINT_COLUMNS).format(
             Identifier(self.datastore.schema, CHECKPOINTS)))
         snapshots = PostgresAggregateRecorder(datastore, events_table_name=self.snapshots_table_name)
@@ -298,6 +302,14 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             "ORDER BY e.originator_id, e.originator_version"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name),
                  snapshots=Identifier(self.snapshots_table_name))
+
+    def log_identity(self) -> str:
+        statement = SQL("SELECT identity FROM {}").format(Identifier(self.datastore.schema, IDENTITY))
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(statement)
+            row = cursor.fetchone()
+        assert row is not None, "the identity is drawn with the tables"
+        return str(row[0])
 
     def last_position(self, topics: Sequence[str]) -> int:
         statement = SQL(

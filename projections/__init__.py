@@ -18,6 +18,7 @@ from infrastructure.log import open_log_of
 from projections.errors import (
     ProjectionBusyError,
     ProjectionHaltedError,
+    ProjectionLogChangedError,
     ProjectionNotReadyError,
     ProjectionTimeoutError,
 )
@@ -26,8 +27,8 @@ from projections.runner import ProjectionStatus, ProjectionWorker
 from projections.store import ViewStore
 
 __all__ = [
-    "Page", "ProjectionBusyError", "ProjectionHaltedError", "ProjectionNotReadyError", "ProjectionStatus",
-    "ProjectionTimeoutError", "ProjectionWorker", "ViewStore", "Views",
+    "Page", "ProjectionBusyError", "ProjectionHaltedError", "ProjectionLogChangedError", "ProjectionNotReadyError",
+    "ProjectionStatus", "ProjectionTimeoutError", "ProjectionWorker", "ViewStore", "Views",
     "open_store", "open_views", "open_worker",
 ]
 

@@ -2,9 +2,11 @@
 
 ``ProjectionWorker.run`` first becomes the one active worker (the backend's
 worker lock; standbys retry every half second) and claims the projection's
-position row, which bumps its epoch and fences off any earlier holder. It
-prepares the tables (``projections.migrations``; rebuilding when a dropped
-field is declared again, its values being in the log), then loops: read up to
+position row, which bumps its epoch and fences off any earlier holder. Views
+left from another log (``infrastructure.log_identity``) are dropped there and
+projected again from the new log's first event. It prepares the tables
+(``projections.migrations``; rebuilding when a dropped field is declared
+again, its values being in the log), then loops: read up to
 ``batch_size`` record events after the position, decode them through the
 application's mapper, fold them into row changes, and commit the rows and the
 new position in one transaction whose first statement is the fenced position
@@ -153,6 +155,7 @@ class ProjectionWorker:
             self.store.positions.create(tx)
             self.store.positions.ensure(tx, self.key)
             self.store.positions.adopt(tx, self.key, LEGACY_TRACKING_TABLE, "name", self.name)
+            self._restart_if_another_log(tx)
             stale = self._prepare(tx, position=self.store.positions.read(tx, self.key).position)
             self.epoch = self.store.positions.claim(tx, self.key, self.worker_id)
             self.set_aside = frozenset(self.store.positions.set_asides(tx, self.key))
@@ -164,6 +167,18 @@ class ProjectionWorker:
             except ProjectionBusyError:
                 self._say("another process is rebuilding; following the log meanwhile")
         self._say(f"active: {self.name} as {self.worker_id} from position {self.position()}")
+
+    def _restart_if_another_log(self, tx: Tx) -> None:
+        """Views projected from another log (the event store was made afresh under them) are dropped, and the
+        projection starts again from this log's first event, in the activating transaction."""
+        identity = self.log.identity()
+        changed = self.store.positions.log_changed(tx, self.key, identity, self.log.head())
+        if changed is None:
+            return
+        self._say(f"the views are not this log's ({changed}): projecting them again from its first event")
+        for model in self.models:
+            model.drop(tx, shadow=False)
+        self.store.positions.restart(tx, self.key, identity)
 
     def follow(self, stop: threading.Event, *, until_caught_up: bool = False) -> None:
         """Apply batches as they come, from the stored position; halt at an event that cannot be applied."""
@@ -358,6 +373,7 @@ class ProjectionWorker:
             for model in self.models:
                 model.swap(tx)
             self.store.positions.reset(tx, self.key, position)
+            self.store.positions.follow(tx, self.key, self.log.identity())
             self.store.positions.forget(tx, shadow_key)
             self.store.backend.notify(tx, POSITIONS_CHANNEL)
         self._say(f"rebuilt {self.name} at position {position}")

@@ -13,7 +13,9 @@ Design (see also ``contract``, ``publish``, ``fast_publish``, ``outbox``):
   saved position: nothing is lost, duplicates come only from the unconfirmed
   tail, and consumers dedupe on ``message_id``.
 * One active relay per exchange: it holds the backend's worker lock; others
-  stand by and take over when it dies. Its saves are fenced by the epoch it
+  stand by and take over when it dies. A position left from another log (the
+  event store made afresh under it, ``infrastructure.log_identity``) starts
+  again at the new log's first event. Its saves are fenced by the epoch it
   claimed, so a relay that lost its lock cannot move the position.
 * An event the broker will not take (larger than ``max_message_bytes``, or one
   that alone closes the channel while the next one goes through), or one the
@@ -156,7 +158,14 @@ class Relay:
         return False
 
     def _claim(self) -> int:
+        """Take the position (fencing earlier holders); one left from another log (the event store made afresh
+        under it) starts again at the new log's first event: none of its events was published."""
+        identity, head = self.log.log.identity(), self.log.log.head()
         with self.database.transaction() as tx:
+            changed = self.positions.log_changed(tx, self.name, identity, head)
+            if changed is not None:
+                log.warning("the relay's position is not this log's (%s): publishing it from its first event", changed)
+                self.positions.restart(tx, self.name, identity)
             return self.positions.claim(tx, self.name, holder_label())
 
     async def _check_lease(self) -> None:

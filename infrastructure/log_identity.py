@@ -1,0 +1,56 @@
+"""The log's identity: a random id made once, with the event store's tables, and kept with the events.
+
+A follower records the identity of the log it follows beside its position
+(``infrastructure.positions``). A log made afresh (the SQLite file deleted and
+created again, the events' tables dropped and made again) has another
+identity, so a follower left from the old log sees that it is not following
+this one: the projection starts its views again from the new log's first event
+(``projections.runner``) and readers refuse views of another log
+(``PROJECTION_LOG_CHANGED``) until then, instead of serving records the log no
+longer has. The identity lives in the events' own database (the SQLite file,
+the PostgreSQL schema), so it goes wherever the events go: a copy of the file
+or a restored dump of the schema keeps it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from infrastructure.sql import SQL
+
+if TYPE_CHECKING:
+    from infrastructure.backend import Backend
+
+TABLE = "writ_log_identity"
+
+SQLITE_TABLES = [
+    f"CREATE TABLE IF NOT EXISTS {TABLE} (one INTEGER PRIMARY KEY CHECK (one = 1), identity TEXT NOT NULL, "
+    "created_at TEXT NOT NULL)",
+    f"INSERT OR IGNORE INTO {TABLE} (one, identity, created_at) "  # noqa: S608 - fixed table name
+    "VALUES (1, lower(hex(randomblob(16))), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+]
+"""Made (and the identity drawn, once) with the event store's tables."""
+
+POSTGRES_TABLES = (
+    "CREATE TABLE IF NOT EXISTS {table} (one integer PRIMARY KEY CHECK (one = 1), identity text NOT NULL, "
+    "created_at timestamptz NOT NULL DEFAULT now())",
+    "INSERT INTO {table} (one, identity) VALUES (1, replace(gen_random_uuid()::text, '-', '')) "
+    "ON CONFLICT DO NOTHING",
+)
+"""The same on PostgreSQL (``{table}``: the table, composed in as an identifier)."""
+
+SELECT = f"SELECT identity FROM {TABLE}"  # noqa: S608 - fixed table name
+
+
+def stored_identity(backend: Backend) -> str | None:
+    """The identity of the log in ``backend``'s event store, read on a connection of its own (for readers that
+    hold no event log); None before the event store's tables exist."""
+    database = backend.database()
+    try:
+        with database.reading() as tx:
+            if not backend.existing_columns(tx, TABLE):
+                return None
+            row = tx.one(SQL("SELECT identity FROM {}").format(backend.table(TABLE)))
+    finally:
+        database.close()
+    return None if row is None else str(row[0])
