@@ -18,7 +18,9 @@ level:
 * the one wake-up (``wakeup``): LISTEN/NOTIFY on PostgreSQL, a short poll on
   SQLite, and ``notify`` to send one from inside a transaction;
 * the vault (``infrastructure.vault``) that seals the event store's data, given
-  to every mapper and recorder it opens (``seal``).
+  to every mapper and recorder it opens (``seal``);
+* making purged bytes leave the files (``compact``), or recording the erasure
+  pending until it can (``infrastructure.erasures``).
 
 Nothing above this module asks which database it is on.
 """
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from infrastructure.config import DatabaseConfig, SQLiteConfig
+from infrastructure.erasures import Erasures, PendingErasure
 from infrastructure.master_keys import load_master_keys
 from infrastructure.sql import SQL, Composable, Dialect, Identifier
 from infrastructure.vault import Vault
@@ -181,10 +184,28 @@ class Backend(ABC):
     def tables_like(self, tx: Any, prefix: str) -> list[str]:
         """Names of Writ's tables (in ``tx``'s database) that start with ``prefix``."""
 
-    @abstractmethod
-    def compact(self, tables: list[Identifier], *, views: bool) -> None:
+    def compact(self, tables: list[str], *, views: bool) -> None:
         """Make rows deleted from ``tables`` (in the views' database: ``views``) leave the database files
-        (``infrastructure.shredding``); a failure is logged, not raised: the delete has committed."""
+        (``infrastructure.shredding``), or record the erasure pending (``infrastructure.erasures``); never raises:
+        the delete has committed."""
+        Erasures(self).erase(tables, views=views)
+
+    def finish_erasures(self) -> list[PendingErasure]:
+        """Finish the pending erasures nothing older than their purge holds back any more; those left pending."""
+        return Erasures(self).finish()
+
+    def pending_erasures(self) -> list[PendingErasure]:
+        return Erasures(self).pending()
+
+    @abstractmethod
+    def erasure_horizon(self) -> int | None:
+        """What an erasure started now waits for (PostgreSQL: the next transaction id); None where nothing."""
+
+    @abstractmethod
+    def erase_now(self, tables: list[str], *, views: bool, horizon: int | None, retry: bool = False) -> str | None:
+        """Make what was deleted from ``tables`` leave the files, if nothing older than ``horizon`` can still see
+        it: None when done, else why not (the erasure stays pending; a ``retry`` of a pending one may skip the
+        work until it can finish)."""
 
     def describe(self) -> str:
         return type(self).__name__

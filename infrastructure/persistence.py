@@ -219,7 +219,10 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
                                        for position, e in zip(positions, stored_events, strict=True)])
         after_commit(self.vault, stored_events, changes)
         if changes.destroyed:
-            truncate_wal(self.datastore.pool.db_name)
+            if self.vault is not None:  # truncated through the backend: pending while a reader holds it
+                self.vault.backend.compact([], views=False)
+            else:
+                truncate_wal(self.datastore.pool.db_name)
         return positions
 
     def log_identity(self) -> str:

@@ -180,18 +180,19 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             return [row[0] for row in curs.fetchall()]
 
     def _rewrite_key_partitions(self, destroyed: list[UUID]) -> None:
-        """Rewrite the partitions that held the destroyed keys (``VACUUM FULL``): a row made NULL leaves its
-        old bytes in the table's pages until then. After the purge's commit (VACUUM runs in no transaction);
-        a failure is logged and left to ``writ keys compact``."""
+        """Rewrite the partitions that held the destroyed keys (``VACUUM FULL``, through the backend: pending while
+        a transaction older than the purge is open, ``infrastructure.erasures``): a row made NULL leaves its old
+        bytes in the table's pages until then. After the purge's commit (VACUUM runs in no transaction)."""
         try:
             with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
                 curs.execute(postgres_partitions_of(self.datastore.schema), (destroyed, destroyed))
-                for (partition,) in curs.fetchall():
-                    curs.execute(SQL("SET lock_timeout = '10s'"))
-                    curs.execute(SQL("VACUUM FULL {}").format(SQL(partition)))
+                partitions = [str(row[0]) for row in curs.fetchall()]
         except psycopg.Error as exc:
             logger.warning("purged keys' old bytes stay in %s until `writ keys compact` runs: %s",
                            self.datastore.schema, exc)
+            return
+        if self.vault is not None:
+            self.vault.backend.compact(partitions, views=False)
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
     def select_notifications(self, start: int | None, limit: int, stop: int | None = None,

@@ -36,6 +36,7 @@ from eventsourcing.persistence import Notification
 
 from domain.catalog import Catalog
 from infrastructure.database import Tx
+from infrastructure.erasures import IdleWait
 from infrastructure.locks import holder_label
 from infrastructure.log import EventLog
 from infrastructure.positions import FencedError
@@ -96,6 +97,8 @@ class ProjectionWorker:
     standby_interval = 0.5
     wake_interval = 1.0  # a safety net only: NOTIFY (PostgreSQL) or the short poll (SQLite) wakes us first
     halt_check_interval = 1.0
+    erasure_check_interval = 5.0
+    """How often, while it waits for events, the worker finishes the erasures purges left pending."""
 
     def __init__(self, catalog: Catalog, log: EventLog, store: ViewStore, *, name: str = DEFAULT_PROJECTION,
                  batch_size: int = DEFAULT_BATCH_SIZE, log_line: Callable[[str], None] | None = None) -> None:
@@ -186,7 +189,8 @@ class ProjectionWorker:
         try:
             while not stop.is_set():
                 try:
-                    self.stream(self.position(), stop, until_caught_up=until_caught_up, wake=wakeup.wait)
+                    self.stream(self.position(), stop, until_caught_up=until_caught_up,
+                                wake=IdleWait(wakeup, self.store.backend, self.erasure_check_interval, self._say))
                     return
                 except PoisonEventError as poison:
                     self._halt(poison, stop, until_caught_up=until_caught_up)
@@ -400,7 +404,7 @@ class ProjectionWorker:
         waiting = self.read(position, limit=1) if behind else ()
         if not waiting:
             return 0.0
-        state: dict[str, Any] = self.log.decode(waiting[0])
+        state: dict[str, Any] = self.log.decode(waiting[0], sealed=True)  # the time only: no key needed
         since = datetime.fromisoformat(state["timestamp"])
         return max(0.0, (datetime.now(UTC) - since).total_seconds())
 
