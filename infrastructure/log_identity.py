@@ -1,4 +1,4 @@
-"""The log's identity: a random id made once, with the event store's tables, and kept with the events.
+"""The log's identity: a random id drawn once per event store, and kept with the events.
 
 A follower records the identity of the log it follows beside its position
 (``infrastructure.positions``). A log made afresh (the SQLite file deleted and
@@ -26,18 +26,21 @@ TABLE = "writ_log_identity"
 SQLITE_TABLES = [
     f"CREATE TABLE IF NOT EXISTS {TABLE} (one INTEGER PRIMARY KEY CHECK (one = 1), identity TEXT NOT NULL, "
     "created_at TEXT NOT NULL)",
-    f"INSERT OR IGNORE INTO {TABLE} (one, identity, created_at) "  # noqa: S608 - fixed table name
-    "VALUES (1, lower(hex(randomblob(16))), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
 ]
-"""Made (and the identity drawn, once) with the event store's tables."""
+"""Made with the event store's tables; the identity is drawn just after (the recorders' ``create_table``), only
+when there is none: on SQLite a write among the create statements, which every process runs at start, would
+contend with the writers (a deferred transaction that read first cannot take the write lock: "database is
+locked")."""
+SQLITE_DRAW = (f"INSERT OR IGNORE INTO {TABLE} (one, identity, created_at) "  # noqa: S608 - fixed table name
+               "VALUES (1, lower(hex(randomblob(16))), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))")
 
 POSTGRES_TABLES = (
     "CREATE TABLE IF NOT EXISTS {table} (one integer PRIMARY KEY CHECK (one = 1), identity text NOT NULL, "
     "created_at timestamptz NOT NULL DEFAULT now())",
-    "INSERT INTO {table} (one, identity) VALUES (1, replace(gen_random_uuid()::text, '-', '')) "
-    "ON CONFLICT DO NOTHING",
 )
 """The same on PostgreSQL (``{table}``: the table, composed in as an identifier)."""
+POSTGRES_DRAW = ("INSERT INTO {table} (one, identity) VALUES (1, replace(gen_random_uuid()::text, '-', '')) "
+                 "ON CONFLICT DO NOTHING")
 
 SELECT = f"SELECT identity FROM {TABLE}"  # noqa: S608 - fixed table name
 

@@ -37,6 +37,7 @@ from infrastructure.key_table import SQLITE_TABLES, after_commit, key_changes, s
 from infrastructure.log_chain import SQLITE_TABLES as LOG_CHAIN_TABLES
 from infrastructure.log_chain import event_hash, sqlite_record
 from infrastructure.log_identity import SELECT as IDENTITY
+from infrastructure.log_identity import SQLITE_DRAW as DRAW_IDENTITY
 from infrastructure.log_identity import SQLITE_TABLES as IDENTITY_TABLES
 from infrastructure.sealing import (
     COVERS,
@@ -225,10 +226,19 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
                 truncate_wal(self.datastore.pool.db_name)
         return positions
 
+    def create_table(self) -> None:
+        super().create_table()
+        self.log_identity()  # drawn with the tables (read first: no write at every start)
+
     def log_identity(self) -> str:
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(IDENTITY)
-            return str(cursor.fetchone()[0])
+            row = cursor.fetchone()
+        if row is not None:
+            return str(row[0])
+        with self.datastore.transaction(commit=True) as cursor:  # the first to ask draws it (a race: one wins)
+            cursor.execute(DRAW_IDENTITY)
+        return self.log_identity()
 
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         statement = (

@@ -47,6 +47,7 @@ from infrastructure.key_table import (
     postgres_tables,
 )
 from infrastructure.log_chain import CHAIN, MANIFEST, POSTGRES_SAVE, POSTGRES_TABLES
+from infrastructure.log_identity import POSTGRES_DRAW as DRAW_IDENTITY
 from infrastructure.log_identity import POSTGRES_TABLES as IDENTITY_TABLES
 from infrastructure.log_identity import TABLE as IDENTITY
 from infrastructure.persistence import Histories, LogQueries, PositionLookup
@@ -304,12 +305,20 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name),
                  snapshots=Identifier(self.snapshots_table_name))
 
+    def create_table(self) -> None:
+        super().create_table()
+        self.log_identity()  # drawn with the tables (read first: no write at every start)
+
     def log_identity(self) -> str:
-        statement = SQL("SELECT identity FROM {}").format(Identifier(self.datastore.schema, IDENTITY))
+        table = Identifier(self.datastore.schema, IDENTITY)
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
-            cursor.execute(statement)
+            cursor.execute(SQL("SELECT identity FROM {}").format(table))
             row = cursor.fetchone()
-        assert row is not None, "the identity is drawn with the tables"
+            if row is None:  # the first to ask draws it (a race: one wins)
+                cursor.execute(SQL(DRAW_IDENTITY).format(table=table))
+                cursor.execute(SQL("SELECT identity FROM {}").format(table))
+                row = cursor.fetchone()
+        assert row is not None
         return str(row[0])
 
     def last_position(self, topics: Sequence[str]) -> int:
