@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from domain.catalog import Catalog
@@ -29,6 +29,7 @@ class Runtime:
     def __init__(self, catalog: Catalog, database_url: str | Backend | None = None) -> None:
         self.catalog = catalog
         self.backend = database_url if isinstance(database_url, Backend) else open_backend(database_url)
+        self._owns_backend = not isinstance(database_url, Backend)
         self._opened: list[Any] = []
         self._catching_up = threading.Lock()
 
@@ -39,12 +40,13 @@ class Runtime:
         writ.matcher = _LazyMatcher(self)  # builds the views only when a bulk update asks
         return writ
 
-    def catch_up(self) -> int:
+    def catch_up(self, say: Callable[[str], None] | None = None) -> int:
         """Bring the views up to the log in this process (the embedded default runs no separate worker);
-        the position they reached. One catch-up at a time per runtime; when another process's worker holds
-        the projection, it is projecting already: this returns at once, never waits for it."""
+        the position they reached (``say``: what the worker reports, such as views started again because the
+        log is another). One catch-up at a time per runtime; when another process's worker holds the
+        projection, it is projecting already: this returns at once, never waits for it."""
         with self._catching_up:
-            worker = self.worker()
+            worker = self.worker(log_line=None if say is None else partial(_unless_routine, say))
             try:
                 worker.run(until_caught_up=True, give_way=True)
                 return worker.position()
@@ -57,7 +59,7 @@ class Runtime:
         new); as projected elsewhere."""
         if self.backend.embedded:
             before = self.views.reached() or 0
-            position = self.catch_up()
+            position = self.catch_up(say)
             if position > before:
                 say(f"views updated to log position {position}")
         return self.views
@@ -88,14 +90,24 @@ class Runtime:
         return worker
 
     def close(self) -> None:
+        """Close every part, then the backend when the runtime built it (the parts only borrowed it)."""
         while self._opened:
             self._opened.pop().close()
+        if self._owns_backend:
+            self.backend.close()
 
     def __enter__(self) -> Runtime:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _unless_routine(say: Callable[[str], None], line: str) -> None:
+    """A catch-up's worker reports what a reader should know (views started again or rebuilt, a halt), not that it
+    became the active worker."""
+    if not line.startswith("active:"):
+        say(line)
 
 
 class _LazyMatcher:

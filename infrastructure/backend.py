@@ -8,7 +8,8 @@ default never loads psycopg). It owns everything that differs at the database
 level:
 
 * the event store's settings (the ``eventsourcing`` environment) and the
-  serialized creation of its schema when several processes start at once;
+  serialized creation of its schema, and of Writ's own tables, when several
+  processes start at once;
 * connections and explicit transactions (``database``), in Writ's own
   database or in the views' database (a separate file beside the events on
   SQLite, the same schema on PostgreSQL), with SQL rendered by its ``dialect``;
@@ -17,19 +18,23 @@ level:
 * the one wake-up (``wakeup``): LISTEN/NOTIFY on PostgreSQL, a short poll on
   SQLite, and ``notify`` to send one from inside a transaction;
 * the vault (``infrastructure.vault``) that seals the event store's data, given
-  to every mapper and recorder it opens (``seal``).
+  to every mapper and recorder it opens (``seal``);
+* making purged bytes leave the files (``compact``), or recording the erasure
+  pending until it can (``infrastructure.erasures``).
 
 Nothing above this module asks which database it is on.
 """
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from infrastructure.config import DatabaseConfig, SQLiteConfig
+from infrastructure.erasures import Erasures, PendingErasure
 from infrastructure.master_keys import load_master_keys
 from infrastructure.sql import SQL, Composable, Dialect, Identifier
 from infrastructure.vault import Vault
@@ -65,6 +70,7 @@ class Backend(ABC):
     def __init__(self, config: DatabaseConfig) -> None:
         self.config = config
         self._vault: Vault | None = None
+        self._vault_made = threading.Lock()
 
     # -- the event store ------------------------------------------------------
 
@@ -75,6 +81,11 @@ class Backend(ABC):
     @abstractmethod
     def schema_creation(self) -> AbstractContextManager[None]:
         """Held while an application or recorder is constructed (it creates the tables)."""
+
+    @abstractmethod
+    def table_creation(self) -> AbstractContextManager[None]:
+        """Held around a transaction that creates or changes Writ's own tables (positions, views): two processes
+        running ``CREATE TABLE IF NOT EXISTS`` at once can collide (``UniqueViolation``) on PostgreSQL."""
 
     def open_writ(self, catalog: Catalog, *, clock: Clock | None = None, create_tables: bool = True,
                   kind: type[Writ] | None = None) -> Writ:
@@ -94,12 +105,20 @@ class Backend(ABC):
 
     def vault(self) -> Vault:
         """This backend's vault (one per backend: the command side and the workers of a process share it)."""
-        if self._vault is None:
-            self._vault = Vault(load_master_keys(beside=self.master_key_beside()), self)
-        return self._vault
+        with self._vault_made:
+            if self._vault is None:
+                self._vault = Vault(load_master_keys(beside=self.master_key_beside()), self)
+            return self._vault
+
+    def reload_master_keys(self) -> None:
+        """Read the configured master keys again (a halted worker retrying: its key file may have gained the key a
+        rotation wrapped data keys with); ``ConfigurationError`` leaves the keys it had."""
+        self.vault().masters = load_master_keys(beside=self.master_key_beside())
 
     def close(self) -> None:
-        """Close what the backend itself opened (the vault's connection; it reopens if asked again)."""
+        """Close what the backend itself opened (the vault's connection; it reopens if asked again). Only the
+        backend's owner calls this: parts that were handed a backend (a worker's log, the views) leave it open,
+        since the command service of the same process may be using the vault."""
         if self._vault is not None:
             self._vault.close()
 
@@ -165,10 +184,28 @@ class Backend(ABC):
     def tables_like(self, tx: Any, prefix: str) -> list[str]:
         """Names of Writ's tables (in ``tx``'s database) that start with ``prefix``."""
 
-    @abstractmethod
-    def compact(self, tables: list[Identifier], *, views: bool) -> None:
+    def compact(self, tables: list[str], *, views: bool) -> None:
         """Make rows deleted from ``tables`` (in the views' database: ``views``) leave the database files
-        (``infrastructure.shredding``); a failure is logged, not raised: the delete has committed."""
+        (``infrastructure.shredding``), or record the erasure pending (``infrastructure.erasures``); never raises:
+        the delete has committed."""
+        Erasures(self).erase(tables, views=views)
+
+    def finish_erasures(self) -> list[PendingErasure]:
+        """Finish the pending erasures nothing older than their purge holds back any more; those left pending."""
+        return Erasures(self).finish()
+
+    def pending_erasures(self) -> list[PendingErasure]:
+        return Erasures(self).pending()
+
+    @abstractmethod
+    def erasure_horizon(self) -> int | None:
+        """What an erasure started now waits for (PostgreSQL: the next transaction id); None where nothing."""
+
+    @abstractmethod
+    def erase_now(self, tables: list[str], *, views: bool, horizon: int | None, retry: bool = False) -> str | None:
+        """Make what was deleted from ``tables`` leave the files, if nothing older than ``horizon`` can still see
+        it: None when done, else why not (the erasure stays pending; a ``retry`` of a pending one may skip the
+        work until it can finish)."""
 
     def describe(self) -> str:
         return type(self).__name__

@@ -2,7 +2,11 @@
 
 A ``Database`` holds a writing connection (used by one thread at a time, in
 explicit transactions) and reads on a second connection (or a pool), so a
-reader never waits behind a writer's batch. ``Tx`` runs statements composed
+reader never waits behind a writer's batch. Each connection is only ever used
+under its own lock, closing it included: ``close`` waits for the thread using
+it to finish, so a part that closes a shared ``Database`` (a worker's, the
+vault's) never pulls a connection from under another thread's statement (on
+SQLite that was a segmentation fault), and the next use reconnects. ``Tx`` runs statements composed
 with ``infrastructure.sql`` and rendered by the backend's dialect; a plain
 string is read as a statement with ``?`` parameter marks (the paramstyle of a
 subscriber's handler: ``tx.execute("INSERT INTO shipped (id) VALUES (?)",
@@ -139,8 +143,11 @@ class Database(ABC):
                 connection.close()
 
     def close(self) -> None:
-        self._close_writer()
-        connection, self._reader = self._reader, None
+        """Close both connections once no thread is using them (a later use opens them again)."""
+        with self._write_lock:
+            self._close_writer()
+        with self._read_lock:
+            connection, self._reader = self._reader, None
         if connection is not None:
             with suppress(Exception):
                 connection.close()

@@ -1,6 +1,7 @@
 """Operating the vault: where the keys stand, master-key rotation, and compaction.
 
-``status`` counts live data keys per master key and destroyed ones. ``rotate``
+``status`` counts live data keys per master key and destroyed ones, and lists
+the erasures still pending (``infrastructure.erasures``). ``rotate``
 re-wraps every live data key not wrapped by the current master key (the first
 configured), a batch per transaction, each row changed only if no one changed
 it since it was read; the events are not touched. Rotation, step by step: put
@@ -8,16 +9,18 @@ the new master key first in ``WRIT_MASTER_KEY_FILE`` (the old one after it),
 restart the processes, run ``writ keys rotate``, then remove the old key from
 the file and destroy every copy of it: key rows it wrapped, in old WAL
 segments, archives or backups, then unwrap with nothing. ``compact`` rewrites
-what purges may have left in the files (``infrastructure.shredding``) in one go.
+what purges may have left in the files (``infrastructure.shredding``) in one go,
+finishing the pending erasures that can be.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from infrastructure.erasures import PendingErasure
 from infrastructure.log import open_log_of
 from infrastructure.sql import SQL, P
 from infrastructure.vault import TABLE
@@ -36,6 +39,8 @@ class KeyStatus:
     live: dict[str, int]
     """Live data keys per master key id."""
     destroyed: int
+    pending_erasures: list[PendingErasure] = field(default_factory=list)
+    """Purges whose bytes are still in the database files (``infrastructure.erasures``)."""
 
     @property
     def to_rotate(self) -> int:
@@ -43,7 +48,8 @@ class KeyStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return {"current": self.current, "configured": self.configured, "live": self.live,
-                "destroyed": self.destroyed, "to_rotate": self.to_rotate}
+                "destroyed": self.destroyed, "to_rotate": self.to_rotate,
+                "pending_erasures": [erasure.to_dict() for erasure in self.pending_erasures]}
 
 
 def status(backend: Backend) -> KeyStatus:
@@ -58,7 +64,7 @@ def status(backend: Backend) -> KeyStatus:
         database.close()
     live = {str(master): int(count) for master, gone, count in rows if not gone}
     destroyed = sum(int(count) for _, gone, count in rows if gone)
-    return KeyStatus(masters.current_id, masters.ids, live, destroyed)
+    return KeyStatus(masters.current_id, masters.ids, live, destroyed, backend.pending_erasures())
 
 
 def rotate(backend: Backend, progress: Callable[[int], None] = lambda _: None) -> int:
@@ -87,7 +93,8 @@ def rotate(backend: Backend, progress: Callable[[int], None] = lambda _: None) -
 
 
 def compact(backend: Backend) -> list[str]:
-    """Rewrite the key table and every view table now (purges do this as they go; this is the catch-all)."""
+    """Rewrite the key table and every view table now (purges do this as they go; this is the catch-all), and
+    finish the pending erasures that can be (``pending_erasures`` says what is left)."""
     database = backend.database(views=True)
     try:
         with database.reading() as tx:
@@ -95,11 +102,9 @@ def compact(backend: Backend) -> list[str]:
     finally:
         database.close()
     keys = backend.key_tables()
-    backend.compact([backend.table(name) for name in keys], views=False)
-    backend.compact([backend.table(name) for name in views], views=True)
+    backend.compact(keys, views=False)
+    backend.compact(views, views=True)
     return [*keys, *views]
-
-
 
 
 def _ensure_tables(backend: Backend) -> None:

@@ -93,9 +93,9 @@ tables, composed in as identifiers)."""
 
 
 def postgres_partitions_of(schema: str) -> str:
-    """The partitions holding the keys a purge destroyed (to rewrite them)."""
-    return (f"SELECT DISTINCT tableoid::regclass::text FROM {_quoted(schema, TABLE)} WHERE id = ANY(%s) "  # noqa: S608
-            f"OR id IN (SELECT key_id FROM {_quoted(schema, LINKS)} WHERE record_id = ANY(%s))")
+    """The names of the partitions holding the keys a purge destroyed (to rewrite them)."""
+    return (f"SELECT DISTINCT c.relname FROM {_quoted(schema, TABLE)} AS k JOIN pg_class AS c ON c.oid = k.tableoid "  # noqa: S608
+            f"WHERE k.id = ANY(%s) OR k.id IN (SELECT key_id FROM {_quoted(schema, LINKS)} WHERE record_id = ANY(%s))")
 
 
 SQLITE_TABLES = [

@@ -31,10 +31,12 @@ APPENDED_CHANNEL_DEFAULT = "writ_events"
 
 
 class EventLog:
-    """Writ's notification log: read, decode, measure lag; close it when done."""
+    """Writ's notification log: read, decode, measure lag; close it when done (``owns_backend``: the backend
+    too, when the log was the one to build it)."""
 
-    def __init__(self, env: dict[str, str], backend: Backend) -> None:
+    def __init__(self, env: dict[str, str], backend: Backend, *, owns_backend: bool = False) -> None:
         self.backend = backend
+        self.owns_backend = owns_backend
         self.factory: InfrastructureFactory[Any] = InfrastructureFactory.construct(Environment(APP_NAME, env))
         recorder = self.factory.application_recorder()
         assert isinstance(recorder, LogQueries)
@@ -71,6 +73,10 @@ class EventLog:
             return int(self.recorder.last_position(topics))
         return int(self.recorder.max_notification_id() or 0)
 
+    def identity(self) -> str:
+        """The log's identity (``infrastructure.log_identity``): another one means another log."""
+        return str(self.recorder.log_identity())
+
     def count_after(self, position: int, topics: Sequence[str]) -> int:
         return int(self.recorder.count_after(position, topics))
 
@@ -83,14 +89,16 @@ class EventLog:
 
     def close(self) -> None:
         self.factory.close()
-        self.backend.close()
+        if self.owns_backend:
+            self.backend.close()
 
 
 def _uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
 
 
-def open_log_of(backend: Backend) -> EventLog:
-    """The notification log of a backend's event store (its tables made first, if need be)."""
+def open_log_of(backend: Backend, *, owns_backend: bool = False) -> EventLog:
+    """The notification log of a backend's event store (its tables made first, if need be); closing it closes
+    the backend too only when it ``owns_backend``."""
     with backend.schema_creation():
-        return EventLog(backend.env(), backend)
+        return EventLog(backend.env(), backend, owns_backend=owns_backend)

@@ -38,6 +38,9 @@ from infrastructure.documents import kept_json
 from infrastructure.key_table import SQLITE_TABLES, after_commit, key_changes, sqlite_apply
 from infrastructure.log_chain import SQLITE_TABLES as LOG_CHAIN_TABLES
 from infrastructure.log_chain import event_hash, sqlite_record
+from infrastructure.log_identity import SELECT as IDENTITY
+from infrastructure.log_identity import SQLITE_DRAW as DRAW_IDENTITY
+from infrastructure.log_identity import SQLITE_TABLES as IDENTITY_TABLES
 from infrastructure.sealing import (
     COVERS,
     EMPTY,
@@ -174,6 +177,10 @@ class LogQueries(ABC):
         """The position of the newest notification with one of ``topics`` (0 when there is none)."""
 
     @abstractmethod
+    def log_identity(self) -> str:
+        """The identity drawn when the log's tables were made (``infrastructure.log_identity``)."""
+
+    @abstractmethod
     def select_rows(self, after: int, until: int | None, limit: int) -> list[tuple[int, UUID, int, str, bytes]]:
         """Raw log rows ``(position, originator id, version, topic, state)`` after ``after`` (up to ``until``),
         in position order, as plain tuples: what ``writ verify`` reads, every event once."""
@@ -205,7 +212,7 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
                     if until is None or row[0] <= until]
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *SQLITE_TABLES, *LOG_CHAIN_TABLES,
+        return [*super().construct_create_table_statements(), *SQLITE_TABLES, *LOG_CHAIN_TABLES, *IDENTITY_TABLES,
                 f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} {CHECKPOINT_COLUMNS}"]
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -242,8 +249,25 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
                                    for position, e in zip(positions, group, strict=True)])
         after_commit(self.vault, inserted, changes)
         if changes.destroyed:
-            truncate_wal(self.datastore.pool.db_name)
+            if self.vault is not None:  # truncated through the backend: pending while a reader holds it
+                self.vault.backend.compact([], views=False)
+            else:
+                truncate_wal(self.datastore.pool.db_name)
         return placed
+
+    def create_table(self) -> None:
+        super().create_table()
+        self.log_identity()  # drawn with the tables (read first: no write at every start)
+
+    def log_identity(self) -> str:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(IDENTITY)
+            row = cursor.fetchone()
+        if row is not None:
+            return str(row[0])
+        with self.datastore.transaction(commit=True) as cursor:  # the first to ask draws it (a race: one wins)
+            cursor.execute(DRAW_IDENTITY)
+        return self.log_identity()
 
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         statement = (

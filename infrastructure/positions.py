@@ -12,7 +12,14 @@ and its new position commit in one transaction. A row holds:
 * ``holder``/``updated_at`` — who moves it and when it last moved;
 * ``halted_at``/``halted_reason`` — an event the follower cannot handle stops
   it there, visible in ``--status``, until an operator sets it aside
-  (``set_aside``, recorded in ``writ_set_aside`` with who and why).
+  (``set_aside``, recorded in ``writ_set_aside`` with who and why) or the
+  follower gets past it otherwise (the halt clears as the position passes it).
+
+A follower also records the identity of the log it follows
+(``infrastructure.log_identity``, in ``writ_followed_logs``): ``log_changed``
+says when the log in the event store is not that one (or ends before the
+follower's position), and ``restart`` puts the follower at the start of the
+new one.
 
 ``advance`` moves a row only from the position its caller read (a fence in
 itself: two writers cannot both apply one batch); ``advance_to`` only forward.
@@ -34,6 +41,7 @@ if TYPE_CHECKING:
 
 TABLE = "writ_positions"
 SET_ASIDE_TABLE = "writ_set_aside"
+FOLLOWED_TABLE = "writ_followed_logs"
 
 
 class FencedError(Exception):
@@ -62,6 +70,7 @@ class Positions:
     def __init__(self, backend: Backend) -> None:
         self.table = backend.table(TABLE)
         self.set_aside_table = backend.table(SET_ASIDE_TABLE)
+        self.followed_table = backend.table(FOLLOWED_TABLE)
         self._backend = backend
 
     def create(self, tx: Tx) -> None:
@@ -73,6 +82,8 @@ class Positions:
             "CREATE TABLE IF NOT EXISTS {} (name TEXT NOT NULL, position BIGINT NOT NULL, reason TEXT NOT NULL, "
             "operator TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (name, position))"
         ).format(self.set_aside_table))
+        tx.execute(SQL("CREATE TABLE IF NOT EXISTS {} (name TEXT PRIMARY KEY, identity TEXT NOT NULL)").format(
+            self.followed_table))
 
     def ensure(self, tx: Tx, name: str, *, start: int = 0) -> None:
         tx.execute(SQL("INSERT INTO {} (name, position) VALUES ({}, {}) ON CONFLICT (name) DO NOTHING").format(
@@ -111,8 +122,8 @@ class Positions:
     def advance(self, tx: Tx, name: str, epoch: int, expected: int, position: int) -> None:
         """Move from ``expected`` to ``position`` under ``epoch``; ``FencedError`` if the row moved on."""
         moved = tx.execute(SQL(
-            "UPDATE {} SET position = {}, updated_at = {} WHERE name = {} AND epoch = {} AND position = {}"
-        ).format(self.table, P, P, P, P, P), (position, now(), name, epoch, expected))
+            "UPDATE {} SET position = {}, updated_at = {}, {} WHERE name = {} AND epoch = {} AND position = {}"
+        ).format(self.table, P, P, _PASSED_HALT, P, P, P), (position, now(), position, position, name, epoch, expected))
         if moved != 1:
             raise FencedError(f"{name} is no longer at {expected} under epoch {epoch}")
 
@@ -121,8 +132,8 @@ class Positions:
         current = self.read(tx, name)
         if current.epoch != epoch:
             raise FencedError(f"{name} is held under epoch {current.epoch}, not {epoch}")
-        tx.execute(SQL("UPDATE {} SET position = {}, updated_at = {} WHERE name = {} AND position < {}").format(
-            self.table, P, P, P, P), (position, now(), name, position))
+        tx.execute(SQL("UPDATE {} SET position = {}, updated_at = {}, {} WHERE name = {} AND position < {}").format(
+            self.table, P, P, _PASSED_HALT, P, P), (position, now(), position, position, name, position))
 
     def reset(self, tx: Tx, name: str, position: int = 0) -> None:
         tx.execute(SQL("UPDATE {} SET position = {}, updated_at = {}, halted_at = NULL, halted_reason = NULL "
@@ -147,10 +158,45 @@ class Positions:
                    (name, position, reason, operator, now()))
         self.clear_halt(tx, name)
 
+    def followed_log(self, tx: Tx, name: str) -> str | None:
+        """The identity of the log ``name`` follows; None before it has recorded one (or before the table)."""
+        if not self._backend.existing_columns(tx, FOLLOWED_TABLE):
+            return None
+        row = tx.one(SQL("SELECT identity FROM {} WHERE name = {}").format(self.followed_table, P), (name,))
+        return None if row is None else str(row[0])
+
+    def log_changed(self, tx: Tx, name: str, identity: str, head: int) -> str | None:
+        """Why ``name`` does not follow the log ``identity`` (whose last position is ``head``), or None when it
+        does (a follower that named no log yet, from before identities, adopts this one)."""
+        followed, position = self.followed_log(tx, name), self.read(tx, name).position
+        if followed is not None and followed != identity:
+            return f"it followed log {followed}, and the event store holds log {identity}"
+        if position > head:
+            return f"it stands at position {position}, past the log's last position {head}"
+        if followed is None:
+            self.follow(tx, name, identity)
+        return None
+
+    def restart(self, tx: Tx, name: str, identity: str) -> None:
+        """Put ``name`` at the start of the log ``identity``: position 0, no halt, none of the old log's
+        set-asides (their positions named events of that log)."""
+        self.reset(tx, name, 0)
+        tx.execute(SQL("DELETE FROM {} WHERE name = {}").format(self.set_aside_table, P), (name,))
+        self.follow(tx, name, identity)
+
+    def follow(self, tx: Tx, name: str, identity: str) -> None:
+        tx.execute(SQL("INSERT INTO {} (name, identity) VALUES ({}, {}) ON CONFLICT (name) DO UPDATE SET "
+                       "identity = excluded.identity").format(self.followed_table, P, P), (name, identity))
+
     def set_asides(self, tx: Tx, name: str) -> dict[int, tuple[str, str, str]]:
         rows = tx.query(SQL("SELECT position, reason, operator, at FROM {} WHERE name = {}").format(
             self.set_aside_table, P), (name,))
         return {int(position): (reason, operator, at) for position, reason, operator, at in rows}
+
+
+_PASSED_HALT = SQL("halted_reason = CASE WHEN halted_at <= {} THEN NULL ELSE halted_reason END, "
+                   "halted_at = CASE WHEN halted_at <= {} THEN NULL ELSE halted_at END").format(P, P)
+"""A halt clears once the follower has moved past the event it halted at (it was set aside, or reads now)."""
 
 
 def _position(row: tuple[Any, ...]) -> Position:

@@ -7,14 +7,16 @@ subscriber handler's unqualified tables land there too. The worker lock is a
 session advisory lock held on a dedicated session; the wake-up LISTENs on a
 dedicated session. Several processes may start at once on an empty schema:
 ``schema_creation`` serializes them with an advisory lock, because the library
-creating its tables concurrently collides ("tuple concurrently updated").
+creating its tables concurrently collides ("tuple concurrently updated"), and
+``table_creation`` takes the same lock around Writ's own table changes (two
+``CREATE TABLE IF NOT EXISTS`` of one table at once: ``UniqueViolation``).
 """
 
 from __future__ import annotations
 
-import logging
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
 from uuid import UUID
 
@@ -31,7 +33,29 @@ from infrastructure.sql import POSTGRES, SQL, Composable, Identifier, P
 from infrastructure.vault import TABLE as KEYS
 from infrastructure.wakeup import Wakeup
 
-log = logging.getLogger("writ.shredding")
+ATTEMPTS = 10
+OLDER_SNAPSHOTS = """
+WITH next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xid),
+held AS (
+    SELECT 'session' AS kind, pid::text AS who, xact_start::text AS since, x FROM pg_stat_activity,
+        LATERAL (VALUES (backend_xmin, datname IS NULL OR datname = current_database()), (backend_xid, true))
+        AS v(x, counts)
+    WHERE x IS NOT NULL AND counts AND pid <> pg_backend_pid()
+    UNION ALL
+    SELECT 'prepared transaction', gid, prepared::text, transaction FROM pg_prepared_xacts
+    WHERE database = current_database()
+    UNION ALL
+    SELECT 'replication slot', slot_name::text, NULL, xmin FROM pg_replication_slots
+    WHERE xmin IS NOT NULL AND (database = current_database() OR database IS NULL)
+)
+SELECT kind, who, since FROM held, next
+WHERE (next.xid >> 32 << 32) + x::text::bigint
+      - CASE WHEN (next.xid >> 32 << 32) + x::text::bigint > next.xid THEN 4294967296 ELSE 0 END < ?
+"""
+"""What holds a snapshot older than a horizon (a 64-bit transaction id): a snapshot in this database, or a
+transaction id still running in any database (transaction ids are the cluster's: a rewrite's own snapshot starts
+at the oldest running one, wherever it runs). Each 32-bit xid is widened with the epoch of the next transaction
+id (an xid greater than the next one's low bits is of the epoch before)."""
 
 
 class PostgresDatabase(Database):
@@ -138,6 +162,10 @@ class PostgresBackend(Backend):
             conn.execute("SELECT pg_advisory_lock(%s)", (lock_key(self.schema, "schema-creation"),))
             yield  # closing the session releases the lock
 
+    def table_creation(self) -> AbstractContextManager[None]:
+        """The schema-creation lock: one lock for every table made in the schema (the library's, and Writ's)."""
+        return self.schema_creation()
+
     def database(self, *, views: bool = False) -> PostgresDatabase:
         return PostgresDatabase(self.session_conninfo)
 
@@ -162,19 +190,51 @@ class PostgresBackend(Backend):
         return (SQL("{} IN (SELECT unnest(CAST({} AS uuid[])))").format(Identifier(column), P),
                 ["{" + ",".join(map(id_text, ids)) + "}"])
 
-    def compact(self, tables: list[Identifier], *, views: bool) -> None:
-        """``VACUUM FULL`` each table: a deleted row's old version stays in its page until a rewrite."""
+    def erasure_horizon(self) -> int:
+        """The next transaction id: the purge (committed) is older, so a snapshot whose xmin is older than this
+        may still see what it deleted."""
+        database = self.database()
+        try:
+            with database.reading() as tx:
+                row = tx.one(SQL("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"))
+        finally:
+            database.close()
+        assert row is not None
+        return int(row[0])
+
+    def erase_now(self, tables: list[str], *, views: bool, horizon: int | None, retry: bool = False) -> str | None:
+        """``VACUUM FULL`` each table; done only when no snapshot older than ``horizon`` is left (before that, the
+        rewrite copies the old row versions such a snapshot may still see). A first attempt rewrites anyway (it
+        drops whatever older purges left); a ``retry`` waits until it can finish."""
         database = self.database(views=views)
         try:
             with database.reading() as tx:
-                tx.execute(SQL("SET lock_timeout = '30s'"))
+                held = self._held_back(tx, horizon)
+                if held is not None and retry:
+                    return held
+                tx.execute(SQL("SET lock_timeout = '10s'"))
                 for table in tables:
-                    tx.execute(SQL("VACUUM FULL {}").format(table))
+                    tx.execute(SQL("VACUUM FULL {}").format(self.table(table)))
         except psycopg.Error as exc:
-            log.warning("purged rows' old bytes stay in %s until it is rewritten (VACUUM FULL): %s",
-                        ", ".join(t.render(POSTGRES) for t in tables), exc)
+            return f"the rewrite (VACUUM FULL) failed: {exc}".strip()
         finally:
             database.close()
+        return held
+
+    def _held_back(self, tx: Tx, horizon: int | None) -> str | None:
+        """Why the erasure must wait: the sessions, prepared transactions or replication slots holding a snapshot
+        older than ``horizon`` (looked at a few times over a second, so a statement in flight is no
+        reason); None when there are none."""
+        if horizon is None:
+            return None
+        for attempt in range(ATTEMPTS):
+            rows = tx.query(OLDER_SNAPSHOTS, (horizon,))
+            if not rows:
+                return None
+            if attempt < ATTEMPTS - 1:
+                time.sleep(0.1)
+        holders = ", ".join(f"{kind} {who} (since {since or 'unknown'})" for kind, who, since in rows[:5])
+        return f"transactions older than the purge are open: {holders}"
 
     def table(self, name: str) -> Identifier:
         return Identifier(self.schema, name)

@@ -55,6 +55,9 @@ from infrastructure.key_table import (
     postgres_tables,
 )
 from infrastructure.log_chain import CHAIN, MANIFEST, POSTGRES_SAVE, POSTGRES_TABLES, SAVES_CONFLICT
+from infrastructure.log_identity import POSTGRES_DRAW as DRAW_IDENTITY
+from infrastructure.log_identity import POSTGRES_TABLES as IDENTITY_TABLES
+from infrastructure.log_identity import TABLE as IDENTITY
 from infrastructure.persistence import Histories, LogQueries, PositionLookup, first_claims
 from infrastructure.sql import POSTGRES
 from infrastructure.vault import LINKS, Vault
@@ -120,6 +123,8 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
         self.sql_create_statements.extend(SQL(statement).format(
             manifest=Identifier(self.datastore.schema, MANIFEST), chain=Identifier(self.datastore.schema, CHAIN))
             for statement in POSTGRES_TABLES)
+        self.sql_create_statements.extend(SQL(statement).format(table=Identifier(self.datastore.schema, IDENTITY))
+                                          for statement in IDENTITY_TABLES)
         self.sql_create_statements.append(SQL("CREATE TABLE IF NOT EXISTS {} " + CHECKPOINT_COLUMNS).format(
             Identifier(self.datastore.schema, CHECKPOINTS)))
         snapshots = PostgresAggregateRecorder(datastore, events_table_name=self.snapshots_table_name)
@@ -234,18 +239,19 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             return [row[0] for row in curs.fetchall()]
 
     def _rewrite_key_partitions(self, destroyed: list[UUID]) -> None:
-        """Rewrite the partitions that held the destroyed keys (``VACUUM FULL``): a row made NULL leaves its
-        old bytes in the table's pages until then. After the purge's commit (VACUUM runs in no transaction);
-        a failure is logged and left to ``writ keys compact``."""
+        """Rewrite the partitions that held the destroyed keys (``VACUUM FULL``, through the backend: pending while
+        a transaction older than the purge is open, ``infrastructure.erasures``): a row made NULL leaves its old
+        bytes in the table's pages until then. After the purge's commit (VACUUM runs in no transaction)."""
         try:
             with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
                 curs.execute(postgres_partitions_of(self.datastore.schema), (destroyed, destroyed))
-                for (partition,) in curs.fetchall():
-                    curs.execute(SQL("SET lock_timeout = '10s'"))
-                    curs.execute(SQL("VACUUM FULL {}").format(SQL(partition)))
+                partitions = [str(row[0]) for row in curs.fetchall()]
         except psycopg.Error as exc:
             logger.warning("purged keys' old bytes stay in %s until `writ keys compact` runs: %s",
                            self.datastore.schema, exc)
+            return
+        if self.vault is not None:
+            self.vault.backend.compact(partitions, views=False)
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
     def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
@@ -365,6 +371,22 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             "ORDER BY e.originator_id, e.originator_version"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name),
                  snapshots=Identifier(self.snapshots_table_name))
+
+    def create_table(self) -> None:
+        super().create_table()
+        self.log_identity()  # drawn with the tables (read first: no write at every start)
+
+    def log_identity(self) -> str:
+        table = Identifier(self.datastore.schema, IDENTITY)
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(SQL("SELECT identity FROM {}").format(table))
+            row = cursor.fetchone()
+            if row is None:  # the first to ask draws it (a race: one wins)
+                cursor.execute(SQL(DRAW_IDENTITY).format(table=table))
+                cursor.execute(SQL("SELECT identity FROM {}").format(table))
+                row = cursor.fetchone()
+        assert row is not None
+        return str(row[0])
 
     def last_position(self, topics: Sequence[str]) -> int:
         statement = SQL(

@@ -47,4 +47,4 @@ def open_writ(catalog: Catalog, url: str | None = None, *, clock: Clock | None =
 
 def open_log(url: str | None = None) -> EventLog:
     """Writ's notification log alone, for workers that follow it (close it when done)."""
-    return open_log_of(open_backend(url))
+    return open_log_of(open_backend(url), owns_backend=True)

@@ -8,34 +8,36 @@ holds earlier copies of the pages. On PostgreSQL a deleted or updated row's
 old version stays in its page until the table is rewritten: the recorder
 rewrites the key partitions a purge touched, and the projection rewrites a
 model's view table after a batch that purged rows of it (``VACUUM FULL``).
-Neither database can reach copies outside its files: PostgreSQL's WAL
-segments and archives, and backups, keep the old bytes until they age out.
+Where that cannot happen at once (an older transaction or a reader still
+open), the erasure is recorded as pending and finished later
+(``infrastructure.erasures``). Neither database can reach copies outside its
+files: PostgreSQL's WAL segments and archives, replicas and backups keep the
+old bytes (destroyed keys, and the views' plaintext) until they age out.
 """
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import time
 
-log = logging.getLogger("writ.shredding")
-
-ATTEMPTS = 20
+ATTEMPTS = 14
+"""About a second of tries in all (10 ms, 20 ms, ... apart)."""
 
 
 def truncate_wal(path: str) -> bool:
-    """Checkpoint ``path``'s write-ahead log and truncate it to nothing (retried while readers hold it);
-    False, logged, when readers kept it busy throughout (the next purge's checkpoint, or a quiet moment,
-    finishes it)."""
-    connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+    """Checkpoint ``path``'s write-ahead log and truncate it to nothing, retried for about a second while readers
+    hold it (each try waits for no one: a reader in a long transaction must not hold a purge up); False when they
+    kept it busy throughout (the erasure is then pending: ``infrastructure.erasures``)."""
+    connection = sqlite3.connect(path, isolation_level=None, timeout=0)
     try:
         for attempt in range(ATTEMPTS):
-            busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            try:
+                busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.OperationalError:  # locked by a writer at this moment
+                busy = 1
             if not busy:
                 return True
             time.sleep(0.01 * (attempt + 1))
     finally:
         connection.close()
-    log.warning("%s: readers kept the write-ahead log busy; purged bytes stay in %s-wal until its next "
-                "checkpoint", path, path)
     return False

@@ -16,7 +16,7 @@ import fcntl
 import re
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -103,14 +103,24 @@ class SQLiteBackend(Backend):
         return (SQL("{} IN (SELECT value FROM json_each({}))").format(Identifier(column), P),
                 [orjson.dumps([self.uuid_param(rid) for rid in ids]).decode()])
 
-    def compact(self, tables: list[Identifier], *, views: bool) -> None:
-        """Deleted rows are zeroed as they go (``secure_delete``); what remains is the write-ahead log."""
-        truncate_wal(self.views_path if views else self.path)
+    def erasure_horizon(self) -> None:
+        """Nothing to wait for but the readers of the write-ahead log (``erase_now`` tries again)."""
+
+    def erase_now(self, tables: list[str], *, views: bool, horizon: int | None, retry: bool = False) -> str | None:
+        """Deleted rows are zeroed as they go (``secure_delete``); what remains is the write-ahead log, truncated
+        unless a reader still holds it."""
+        path = self.views_path if views else self.path
+        return None if truncate_wal(path) else f"a reader holds the write-ahead log of {path}"
 
     @contextmanager
     def schema_creation(self) -> Iterator[None]:
         with sqlite_opening(self.path):
             yield
+
+    def table_creation(self) -> AbstractContextManager[None]:
+        """Nothing to hold: Writ's transactions begin ``IMMEDIATE``, which serializes them on the file, DDL
+        included (and taking ``schema_creation`` here would block a connection opened inside it)."""
+        return nullcontext()
 
     def database(self, *, views: bool = False) -> SQLiteDatabase:
         return SQLiteDatabase(self.views_path if views else self.path)

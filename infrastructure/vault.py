@@ -77,7 +77,9 @@ class Vault:
 
     def __init__(self, masters: MasterKeys, backend: Backend) -> None:
         self.masters, self.backend = masters, backend
-        self._database: Database | None = None
+        self._database: Database = backend.database()
+        """One for the vault's life (it connects on first use); ``close`` closes its connections once no
+        thread is using them, and the next use reconnects."""
         self._keys: dict[int, DataKey] = {}
         self._pending: dict[int, DataKey] = {}
         self._links: dict[int, list[UUID]] = {}
@@ -119,8 +121,6 @@ class Vault:
 
     def _shared_index(self) -> DataKey:
         wrapped, master_id = self.masters.wrap(INDEX_OWNER, os.urandom(KEY_BYTES))
-        if self._database is None:
-            self._database = self.backend.database()
         with self._database.transaction() as tx:
             tx.execute(SQL("INSERT INTO {} (id, wrapped, master_key) VALUES ({}, {}, {}) ON CONFLICT DO NOTHING")
                        .format(self.backend.table(TABLE), P, P, P),
@@ -146,12 +146,16 @@ class Vault:
         return queries
 
     def refresh(self, owners: Iterable[UUID], rows: Iterable[tuple[Any, ...]]) -> None:
-        """``prefetch`` with the rows ``key_queries`` read: the owners' live keys cached, destroyed ones gone."""
-        found = self._unwrapped(rows)
+        """``prefetch`` with the rows ``key_queries`` read: the owners' live keys cached, destroyed ones gone. A key
+        that does not unwrap (a master key this process lacks) leaves the cache too; the first such error is
+        raised once every other owner is settled."""
+        found, failure = self._unwrapped(rows)
         with self._lock:
             for owner in owners:
                 if owner.int not in found and owner.int not in self._pending:
                     self._keys.pop(owner.int, None)
+        if failure is not None:
+            raise failure
 
     # -- for the recorders ------------------------------------------------------------
 
@@ -214,27 +218,36 @@ class Vault:
 
     def _fetch(self, owners: list[UUID]) -> dict[int, DataKey]:
         """Live keys of ``owners`` from the table, unwrapped (reusing cached ones whose bytes did not change)."""
-        return self._unwrapped(self._rows(owners))
+        found, failure = self._unwrapped(self._rows(owners))
+        if failure is not None:
+            raise failure
+        return found
 
     def _rows(self, owners: list[UUID]) -> list[tuple[Any, ...]]:
         return [row for statement, params in self.key_queries(owners) for row in self._query(statement, params)]
 
-    def _unwrapped(self, rows: Iterable[tuple[Any, ...]]) -> dict[int, DataKey]:
+    def _unwrapped(self, rows: Iterable[tuple[Any, ...]]) -> tuple[dict[int, DataKey], Exception | None]:
+        """The rows' keys by owner, and the first error of a key that did not unwrap (left out of both)."""
         found: dict[int, DataKey] = {}
         unwrapped: list[DataKey] = []
+        failure: Exception | None = None
         keys = self._keys
         for raw_id, stored, master_id in rows:
             owner = raw_id if isinstance(raw_id, UUID) else UUID(raw_id)
             cached = keys.get(owner.int)
             if cached is None or cached.wrapped != stored:
                 wrapped = bytes(stored)
-                cached = _data_key(owner, self.masters.unwrap(owner, wrapped, master_id), wrapped, master_id)
+                try:
+                    cached = _data_key(owner, self.masters.unwrap(owner, wrapped, master_id), wrapped, master_id)
+                except Exception as exc:  # ConfigurationError, UnwrapError
+                    failure = failure or exc
+                    continue
                 unwrapped.append(cached)
             found[owner.int] = cached
         with self._lock:  # a key read again unchanged is cached already
             for key in unwrapped:
                 self._remember(key)
-        return found
+        return found, failure
 
     def _is_destroyed(self, owner: UUID) -> bool:
         """Whether the owner's key was destroyed (remembered: a destroyed key never comes back)."""
@@ -250,15 +263,11 @@ class Vault:
         return bool(rows)
 
     def _query(self, statement: Any, params: list[Any]) -> list[tuple[Any, ...]]:
-        if self._database is None:
-            self._database = self.backend.database()
         with self._database.reading() as tx:
             return tx.query(statement, params)
 
     def close(self) -> None:
-        if self._database is not None:
-            self._database.close()
-            self._database = None
+        self._database.close()
 
 
 def _data_key(owner: UUID, key: bytes, wrapped: bytes, master_id: str) -> DataKey:

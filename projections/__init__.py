@@ -18,6 +18,7 @@ from infrastructure.log import open_log_of
 from projections.errors import (
     ProjectionBusyError,
     ProjectionHaltedError,
+    ProjectionLogChangedError,
     ProjectionNotReadyError,
     ProjectionTimeoutError,
 )
@@ -26,8 +27,8 @@ from projections.runner import ProjectionStatus, ProjectionWorker
 from projections.store import ViewStore
 
 __all__ = [
-    "Page", "ProjectionBusyError", "ProjectionHaltedError", "ProjectionNotReadyError", "ProjectionStatus",
-    "ProjectionTimeoutError", "ProjectionWorker", "ViewStore", "Views",
+    "Page", "ProjectionBusyError", "ProjectionHaltedError", "ProjectionLogChangedError", "ProjectionNotReadyError",
+    "ProjectionStatus", "ProjectionTimeoutError", "ProjectionWorker", "ViewStore", "Views",
     "open_store", "open_views", "open_worker",
 ]
 
@@ -45,11 +46,14 @@ def open_store(catalog: Catalog, where: Where = None) -> ViewStore:
 
 
 def open_views(catalog: Catalog, where: Where = None) -> Views:
-    """The query API over the current-rows views."""
-    return Views(catalog, open_store(catalog, where))
+    """The query API over the current-rows views (closing it closes a backend it built from a URL, not one it
+    was given: that one's owner may still be using it)."""
+    return Views(catalog, open_store(catalog, where), owns_backend=not isinstance(where, Backend))
 
 
 def open_worker(catalog: Catalog, where: Where = None, **options: Any) -> ProjectionWorker:
-    """A projection worker reading the log of a database (close it when done)."""
+    """A projection worker reading the log of a database (close it when done; as with ``open_views``, that
+    closes the backend only when the worker built it)."""
     backend = backend_of(where)
-    return ProjectionWorker(catalog, open_log_of(backend), ViewStore(catalog, backend), **options)
+    log = open_log_of(backend, owns_backend=not isinstance(where, Backend))
+    return ProjectionWorker(catalog, log, ViewStore(catalog, backend), **options)

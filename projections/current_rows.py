@@ -34,8 +34,8 @@ class CurrentRows(ReadModel):
     def apply(self, tx: Tx, folded: Any, *, shadow: bool = False) -> None:
         self.store.writer.apply(tx, folded, shadow=shadow)
 
-    def purged_from(self, folded: Any, *, shadow: bool = False) -> list[Any]:
-        return [self.store.layout(model, shadow=shadow).ident for model, per_record in folded.items()
+    def purged_from(self, folded: Any, *, shadow: bool = False) -> list[str]:
+        return [self.store.layout(model, shadow=shadow).table for model, per_record in folded.items()
                 if any(change.purged for change in per_record.values())]
 
     def drop(self, tx: Tx, *, shadow: bool) -> None:

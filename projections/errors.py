@@ -27,3 +27,10 @@ class ProjectionHaltedError(WritError):
     """The projection stopped at an event it cannot apply; an operator must set that event aside."""
 
     code = "PROJECTION_HALTED"
+
+
+class ProjectionLogChangedError(ProjectionNotReadyError):
+    """The views were projected from another log than the event store holds (made afresh under them): they
+    are not served until a worker has started them again from this log (``writ project``)."""
+
+    code = "PROJECTION_LOG_CHANGED"

@@ -40,12 +40,13 @@ from domain.limits import INT_MAX
 from domain.principal import Principal
 from infrastructure import sql
 from infrastructure.database import Tx
+from infrastructure.log_identity import stored_identity
 from infrastructure.sealing import open_sealed
 from infrastructure.sql import P
 from infrastructure.wakeup import Broadcast
 from projections.approvals import ApprovalRows
 from projections.decisions import DecisionRows
-from projections.errors import ProjectionNotReadyError, ProjectionTimeoutError
+from projections.errors import ProjectionLogChangedError, ProjectionNotReadyError, ProjectionTimeoutError
 from projections.filters import Clause, Compiler, FilterLike, OrderLike, decode_cursor, encode_cursor
 from projections.schema import DEFAULT_PROJECTION
 from projections.store import POSITIONS_CHANNEL, Layout, ViewStore
@@ -67,8 +68,11 @@ class Page:
 class Views:
     """Reads of the current-rows projection, for one catalog."""
 
-    def __init__(self, catalog: Catalog, store: ViewStore, *, name: str = DEFAULT_PROJECTION) -> None:
+    def __init__(self, catalog: Catalog, store: ViewStore, *, name: str = DEFAULT_PROJECTION,
+                 owns_backend: bool = False) -> None:
         self.catalog, self.store, self.name = catalog, store, name
+        self.owns_backend = owns_backend
+        self._log_checked = False
         self.key = f"projection:{name}"
         self._lock = threading.Lock()
         self._announcements: Broadcast | None = None
@@ -211,7 +215,8 @@ class Views:
         if self._announcements is not None:
             self._announcements.close()
         self.store.close()
-        self.store.backend.close()
+        if self.owns_backend:
+            self.store.backend.close()
 
     # -- internals ------------------------------------------------------------
 
@@ -221,8 +226,25 @@ class Views:
             raise UnauthenticatedError("A principal is required to read views")
         return checked
 
+    def _check_log(self) -> None:
+        """Refuse views projected from another log than the event store's (checked once per process, at the first
+        read: a worker that meets another log starts the views again, see ``projections.runner``)."""
+        if self._log_checked:
+            return
+        with self.store.reading() as tx:
+            followed = self.store.positions.followed_log(tx, self.key)
+        if followed is None:
+            return  # no worker has recorded a log yet: it will, and adopt or restart then
+        current = stored_identity(self.store.backend)
+        if current is not None and current != followed:
+            raise ProjectionLogChangedError(
+                f"The views were projected from log {followed}, but the event store holds log {current} (it was "
+                "made afresh): `writ project` starts them again from its first event")
+        self._log_checked = True
+
     @contextmanager
     def _reading_read_model(self) -> Iterator[Tx]:
+        self._check_log()
         try:
             with self.store.reading() as tx:
                 yield tx
@@ -253,6 +275,7 @@ class Views:
         if order is not None:
             query += sql.SQL(" ORDER BY {}").format(order)
         query += sql.SQL(" LIMIT {}").format(sql.Literal(limit))
+        self._check_log()
         try:
             with self.store.reading() as tx:
                 raw = tx.query(query, params)

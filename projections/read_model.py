@@ -44,8 +44,8 @@ class ReadModel(ABC):
     def apply(self, tx: Tx, folded: Any, *, shadow: bool = False) -> None:
         """Write a folded batch (inside the runner's transaction)."""
 
-    def purged_from(self, folded: Any, *, shadow: bool = False) -> list[Any]:
-        """The tables a committed batch deleted purged records' rows from (rewritten after the commit, so the
+    def purged_from(self, folded: Any, *, shadow: bool = False) -> list[str]:
+        """The tables (names) a committed batch deleted purged records' rows from (rewritten after the commit, so the
         old bytes leave the files: ``infrastructure.shredding``); none by default."""
         return []
 

@@ -2,9 +2,11 @@
 
 ``ProjectionWorker.run`` first becomes the one active worker (the backend's
 worker lock; standbys retry every half second) and claims the projection's
-position row, which bumps its epoch and fences off any earlier holder. It
-prepares the tables (``projections.migrations``; rebuilding when a dropped
-field is declared again, its values being in the log), then loops: read up to
+position row, which bumps its epoch and fences off any earlier holder. Views
+left from another log (``infrastructure.log_identity``) are dropped there and
+projected again from the new log's first event. It prepares the tables
+(``projections.migrations``; rebuilding when a dropped field is declared
+again, its values being in the log), then loops: read up to
 ``batch_size`` record events after the position, decode them through the
 application's mapper, fold them into row changes, and commit the rows and the
 new position in one transaction whose first statement is the fenced position
@@ -34,6 +36,7 @@ from eventsourcing.persistence import Notification
 
 from domain.catalog import Catalog
 from infrastructure.database import Tx
+from infrastructure.erasures import IdleWait
 from infrastructure.locks import holder_label
 from infrastructure.log import EventLog
 from infrastructure.positions import FencedError
@@ -94,6 +97,8 @@ class ProjectionWorker:
     standby_interval = 0.5
     wake_interval = 1.0  # a safety net only: NOTIFY (PostgreSQL) or the short poll (SQLite) wakes us first
     halt_check_interval = 1.0
+    erasure_check_interval = 5.0
+    """How often, while it waits for events, the worker finishes the erasures purges left pending."""
 
     def __init__(self, catalog: Catalog, log: EventLog, store: ViewStore, *, name: str = DEFAULT_PROJECTION,
                  batch_size: int = DEFAULT_BATCH_SIZE, log_line: Callable[[str], None] | None = None) -> None:
@@ -149,10 +154,11 @@ class ProjectionWorker:
     def activate(self, stop: threading.Event | None = None) -> None:
         """Prepare tables, claim the projection (fencing earlier holders), rebuild first when a dropped
         field is declared again (until a rebuild has swapped in, every start asks again)."""
-        with self.store.transaction() as tx:
+        with self.store.backend.table_creation(), self.store.transaction() as tx:
             self.store.positions.create(tx)
             self.store.positions.ensure(tx, self.key)
             self.store.positions.adopt(tx, self.key, LEGACY_TRACKING_TABLE, "name", self.name)
+            self._restart_if_another_log(tx)
             stale = self._prepare(tx, position=self.store.positions.read(tx, self.key).position)
             self.epoch = self.store.positions.claim(tx, self.key, self.worker_id)
             self.set_aside = frozenset(self.store.positions.set_asides(tx, self.key))
@@ -165,13 +171,26 @@ class ProjectionWorker:
                 self._say("another process is rebuilding; following the log meanwhile")
         self._say(f"active: {self.name} as {self.worker_id} from position {self.position()}")
 
+    def _restart_if_another_log(self, tx: Tx) -> None:
+        """Views projected from another log (the event store was made afresh under them) are dropped, and the
+        projection starts again from this log's first event, in the activating transaction."""
+        identity = self.log.identity()
+        changed = self.store.positions.log_changed(tx, self.key, identity, self.log.head())
+        if changed is None:
+            return
+        self._say(f"the views are not this log's ({changed}): projecting them again from its first event")
+        for model in self.models:
+            model.drop(tx, shadow=False)
+        self.store.positions.restart(tx, self.key, identity)
+
     def follow(self, stop: threading.Event, *, until_caught_up: bool = False) -> None:
         """Apply batches as they come, from the stored position; halt at an event that cannot be applied."""
         wakeup = self.log.wakeup()
         try:
             while not stop.is_set():
                 try:
-                    self.stream(self.position(), stop, until_caught_up=until_caught_up, wake=wakeup.wait)
+                    self.stream(self.position(), stop, until_caught_up=until_caught_up,
+                                wake=IdleWait(wakeup, self.store.backend, self.erasure_check_interval, self._say))
                     return
                 except PoisonEventError as poison:
                     self._halt(poison, stop, until_caught_up=until_caught_up)
@@ -304,7 +323,7 @@ class ProjectionWorker:
 
     def set_aside_event(self, position: int, reason: str, operator: str) -> None:
         """An operator skips the event at ``position`` (kept in ``writ_set_aside`` with who and why)."""
-        with self.store.transaction() as tx:
+        with self.store.backend.table_creation(), self.store.transaction() as tx:
             self.store.positions.create(tx)
             self.store.positions.set_aside(tx, self.key, position, reason, operator)
 
@@ -335,7 +354,7 @@ class ProjectionWorker:
 
     def _rebuild(self, progress: Progress | None, stop: threading.Event) -> int:
         shadow_key = f"{self.key}:rebuild"
-        with self.store.transaction() as tx:
+        with self.store.backend.table_creation(), self.store.transaction() as tx:
             self.store.positions.create(tx)
             self._prepare(tx)
             self.store.positions.ensure(tx, self.key)
@@ -358,6 +377,7 @@ class ProjectionWorker:
             for model in self.models:
                 model.swap(tx)
             self.store.positions.reset(tx, self.key, position)
+            self.store.positions.follow(tx, self.key, self.log.identity())
             self.store.positions.forget(tx, shadow_key)
             self.store.backend.notify(tx, POSITIONS_CHANNEL)
         self._say(f"rebuilt {self.name} at position {position}")
@@ -384,7 +404,7 @@ class ProjectionWorker:
         waiting = self.read(position, limit=1) if behind else ()
         if not waiting:
             return 0.0
-        state: dict[str, Any] = self.log.decode(waiting[0])
+        state: dict[str, Any] = self.log.decode(waiting[0], sealed=True)  # the time only: no key needed
         since = datetime.fromisoformat(state["timestamp"])
         return max(0.0, (datetime.now(UTC) - since).total_seconds())
 

@@ -49,7 +49,7 @@ def new() -> None:
 @database_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def status(database_url: str | None, as_json: bool) -> None:
-    """Live data keys per master key, destroyed ones, and how many a rotation would re-wrap.
+    """Live data keys per master key, destroyed ones, how many a rotation would re-wrap, pending erasures.
 
     \b
     Example:
@@ -66,6 +66,9 @@ def status(database_url: str | None, as_json: bool) -> None:
         table.add_row(master, role, f"{found.live.get(master, 0):,}")
     console.print(table)
     console.print(f"destroyed by purges: {found.destroyed:,}; to re-wrap with {found.current}: {found.to_rotate:,}")
+    for erasure in found.pending_erasures:
+        console.print(f"ERASURE PENDING since {erasure.since} ({', '.join(erasure.tables) or 'write-ahead log'}): "
+                      f"{erasure.reason}", highlight=False)
 
 
 @keys.command()
@@ -85,12 +88,18 @@ def rotate(database_url: str | None) -> None:
 @keys.command()
 @database_option
 def compact(database_url: str | None) -> None:
-    """Rewrite the key and view tables now, so bytes purges left behind leave the database files.
+    """Rewrite the key and view tables now, so bytes purges left behind leave the database files (and finish
+    the erasures pending while older transactions were open, if they have ended).
 
     \b
     Example:
       writ keys compact
       writ keys compact --database sqlite:///writ.db
     """
-    rewritten = key_admin.compact(open_backend(database_url))
+    backend = open_backend(database_url)
+    rewritten = key_admin.compact(backend)
     click.echo(f"rewrote {len(rewritten)} tables")
+    pending = backend.pending_erasures()
+    if pending:
+        click.echo(f"{len(pending)} erasures still pending: transactions older than their purges are open "
+                   "(`writ keys status` says which)", err=True)

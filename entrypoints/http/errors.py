@@ -27,6 +27,7 @@ STATUS: dict[str, int] = {
     "INVALID_FIELD_VALUE": 422, "VALIDATION_FAILED": 422, "BULK_LIMIT_EXCEEDED": 422,
     "CHAIN_BROKEN": 503, "UNAVAILABLE": 503, "CONFIGURATION_INVALID": 503, "CHECKPOINT_REFUSED": 503,
     "PROJECTION_NOT_READY": 503, "PROJECTION_TIMEOUT": 503, "PROJECTION_BUSY": 503, "PROJECTION_HALTED": 503,
+    "PROJECTION_LOG_CHANGED": 503,
 }
 """Every code's status (``tests/integration/test_http.py`` checks that every code Writ raises is here)."""
 STATUSES = sorted(set(STATUS.values()))

@@ -1,4 +1,5 @@
-"""``GET /healthz``: the database answers, and how far the projection and the relay are behind the log.
+"""``GET /healthz``: the database answers, how far the projection and the relay are behind the log, and how many
+purges' erasures are still pending (``infrastructure.erasures``).
 
 No token needed and no data in it: load balancers call it. 200 when the database answers, 503 when not.
 """
@@ -26,12 +27,15 @@ def health(api: Api) -> Any:
         try:
             head = int(api.runtime.writ.recorder.max_notification_id() or 0)
             followers = [f for views in (False, True) for f in _followers(backend, views)]
+            pending = backend.pending_erasures()
         except unavailable as exc:  # the reason goes to the log, not to the caller
             log.warning("health check: the database does not answer: %s", exc)
             return json_response({"status": "unavailable", "database": "unavailable"}, 503)
         lag = {f.name: {"position": f.position, "behind": max(head - f.position, 0), "halted_at": f.halted_at}
                for f in followers}
-        return json_response({"status": "ok", "database": "ok", "head": head, "followers": lag})
+        erasures = {"pending": len(pending), "since": pending[0].since if pending else None}
+        return json_response({"status": "ok", "database": "ok", "head": head, "followers": lag,
+                              "erasures": erasures})
 
     return check
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,6 +43,9 @@ class Poison:
 
     position: int
     reason: str
+    unreadable: bool = False
+    """It could not be read (not a size the broker refuses): it may read later, e.g. once a missing master key is
+    configured."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,7 @@ class RelayLog:
 
     def read(self, after: int, limit: int) -> Batch:
         notifications = self.log.read(after, limit)
-        self.log.prefetch(notifications)
-        published = [(n, self.log.decode(n)) for n in notifications
-                     if is_published(n.topic) and n.id not in self.set_aside]
+        published, unreadable = self._decoded(notifications)
         purged = self.log.purged_among(
             {UUID(str(n.originator_id)) for n, _ in published if n.topic.removeprefix(RECORD_PREFIX) in DATA_EVENTS})
         items: list[Outgoing] = []
@@ -74,10 +75,31 @@ class RelayLog:
             if len(item.body) > self.max_message_bytes:
                 reason = f"its message has {len(item.body):,} bytes, over the broker limit of " \
                          f"{self.max_message_bytes:,}"
-                return Batch(items, notification.id - 1, sum(1 for n in notifications if n.id < notification.id),
-                             Poison(notification.id, reason))
+                return _stopped_at(items, notifications, Poison(notification.id, reason))
             items.append(item)
+        if unreadable is not None:
+            return _stopped_at(items, notifications, unreadable)
         return Batch(items, notifications[-1].id if notifications else after, len(notifications))
+
+    def _decoded(self, notifications: Sequence[Notification]) -> tuple[list[tuple[Notification, Any]], Poison | None]:
+        """The published events of a batch, decoded, up to the first one that cannot be read (its data key does
+        not unwrap: a master key this process lacks, say), which is returned as poison. A database that does
+        not answer is no reason to halt: that error goes on (the relay reconnects)."""
+        transient = self.log.backend.transient
+        with contextlib.suppress(Exception):  # one key of the batch does not unwrap: found event by event below
+            self.log.prefetch(notifications)
+        published: list[tuple[Notification, Any]] = []
+        for notification in notifications:
+            if not is_published(notification.topic) or notification.id in self.set_aside:
+                continue
+            try:
+                published.append((notification, self.log.decode(notification)))
+            except transient:
+                raise
+            except Exception as exc:
+                return published, Poison(notification.id, f"it cannot be read: {type(exc).__name__}: {exc}",
+                                         unreadable=True)
+        return published, None
 
     def behind(self, position: int) -> int:
         return self.log.count_after(position, PUBLISHED_TOPICS)
@@ -98,6 +120,11 @@ def properties(event: IntegrationEvent) -> Basic.Properties:
         headers=headers, message_type=event.event_type, correlation_id=event.correlation_id,
         timestamp=datetime.fromisoformat(event.occurred_at), app_id="writ",
     )
+
+
+def _stopped_at(items: list[Outgoing], notifications: Sequence[Notification], poison: Poison) -> Batch:
+    """The batch up to (not including) the poison event."""
+    return Batch(items, poison.position - 1, sum(1 for n in notifications if n.id < poison.position), poison)
 
 
 def outgoing(notification: Notification, state: dict[str, Any], redact: bool) -> Outgoing:

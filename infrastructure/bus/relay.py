@@ -13,12 +13,18 @@ Design (see also ``contract``, ``publish``, ``fast_publish``, ``outbox``):
   saved position: nothing is lost, duplicates come only from the unconfirmed
   tail, and consumers dedupe on ``message_id``.
 * One active relay per exchange: it holds the backend's worker lock; others
-  stand by and take over when it dies. Its saves are fenced by the epoch it
+  stand by and take over when it dies. A position left from another log (the
+  event store made afresh under it, ``infrastructure.log_identity``) starts
+  again at the new log's first event. Its saves are fenced by the epoch it
   claimed, so a relay that lost its lock cannot move the position.
 * An event the broker will not take (larger than ``max_message_bytes``, or one
-  that alone closes the channel while the next one goes through) halts the
-  relay at its position with the reason (``writ relay --status``) until an
-  operator sets it aside (``writ relay --set-aside``); nothing after it is lost.
+  that alone closes the channel while the next one goes through), or one the
+  relay cannot read (its data key wrapped by a master key this process lacks,
+  after a rotation), halts the relay at its position with the reason (``writ
+  relay --status``); it keeps its lease and resumes when an operator sets the
+  event aside (``writ relay --set-aside``) or when the event reads after all
+  (the master keys are read again every second while halted); nothing after
+  it is lost.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from infrastructure.bus.outbox import (
     wait_or_stop,
 )
 from infrastructure.bus.publish import PublicPublisher, Publisher
+from infrastructure.config import ConfigurationError
 from infrastructure.locks import holder_label
 from infrastructure.log import open_log_of
 from infrastructure.positions import FencedError, Position, Positions
@@ -63,9 +70,9 @@ class LeaseLostError(Exception):
 class PoisonEventError(Exception):
     """One event the broker will not take (internal: the relay halts at it)."""
 
-    def __init__(self, position: int, reason: str) -> None:
+    def __init__(self, position: int, reason: str, *, unreadable: bool = False) -> None:
         super().__init__(f"position {position}: {reason}")
-        self.position, self.reason = position, reason
+        self.position, self.reason, self.unreadable = position, reason, unreadable
 
 
 class Relay:
@@ -75,6 +82,7 @@ class Relay:
                  window: int = 256, batch_size: int = 1000, publisher: str = "fast",
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         self.backend = database_url if isinstance(database_url, Backend) else open_backend(database_url)
+        self._owns_backend = not isinstance(database_url, Backend)
         self.amqp_url, self.exchange_name = amqp_url, exchange
         self.window, self.batch_size, self.publisher = window, batch_size, publisher
         self.name = f"relay:{exchange}"
@@ -83,6 +91,7 @@ class Relay:
         self.positions = Positions(self.backend)
         self.lock = self.backend.worker_lock(self.name)
         self.epoch = 0
+        self.halt_check_interval = 1.0
         self._current: Publisher
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -102,7 +111,7 @@ class Relay:
             self.close()
 
     def ensure(self) -> None:
-        with self.database.transaction() as tx:
+        with self.backend.table_creation(), self.database.transaction() as tx:
             self.positions.create(tx)
             self.positions.ensure(tx, self.name)
             self.positions.adopt(tx, self.name, "writ_relay_position", "exchange", self.exchange_name)
@@ -124,6 +133,8 @@ class Relay:
     def close(self) -> None:
         self.log.close()
         self.database.close()
+        if self._owns_backend:
+            self.backend.close()
 
     # -- holding the lock -----------------------------------------------------
 
@@ -147,7 +158,14 @@ class Relay:
         return False
 
     def _claim(self) -> int:
+        """Take the position (fencing earlier holders); one left from another log (the event store made afresh
+        under it) starts again at the new log's first event: none of its events was published."""
+        identity, head = self.log.log.identity(), self.log.log.head()
         with self.database.transaction() as tx:
+            changed = self.positions.log_changed(tx, self.name, identity, head)
+            if changed is not None:
+                log.warning("the relay's position is not this log's (%s): publishing it from its first event", changed)
+                self.positions.restart(tx, self.name, identity)
             return self.positions.claim(tx, self.name, holder_label())
 
     async def _check_lease(self) -> None:
@@ -224,7 +242,7 @@ class Relay:
             if batch.poison is not None:
                 await self._current.drain()
                 saver.offer(self._current.confirmed)
-                raise PoisonEventError(batch.poison.position, batch.poison.reason)
+                raise PoisonEventError(batch.poison.position, batch.poison.reason, unreadable=batch.poison.unreadable)
             if batch.count:
                 self._current.skip_to(batch.last)
             else:
@@ -254,18 +272,39 @@ class Relay:
                     self._current = await self._publisher(connection, 1, confirmed)
 
     async def _halt(self, poison: PoisonEventError, stop: asyncio.Event) -> None:
+        """Stay at the event (holding the lease, the halt in ``--status``) until an operator sets it aside or, when it
+        could not be read, it reads after all (its master key added to WRIT_MASTER_KEY_FILE: the keys are read
+        again each time). An event the broker refused is not retried: only a set-aside moves past it."""
         log.error("halted at position %d: %s. Set it aside with `writ relay --exchange %s --set-aside %d "
                   "--reason ...`", poison.position, poison.reason, self.exchange_name, poison.position)
         await asyncio.to_thread(self._record_halt, poison)
-        while not stop.is_set() and poison.position not in await asyncio.to_thread(self._set_asides):
-            await wait_or_stop(stop, 1.0)
+        while not stop.is_set():
+            await wait_or_stop(stop, self.halt_check_interval)
             await self._check_lease()
-        if not stop.is_set():
-            log.info("position %d was set aside; resuming", poison.position)
+            if poison.position in await asyncio.to_thread(self._set_asides):
+                log.info("position %d was set aside; resuming", poison.position)
+                return
+            if poison.unreadable and await asyncio.to_thread(self._reads_now, poison.position):
+                log.info("position %d reads now; resuming", poison.position)
+                return
 
     def _record_halt(self, poison: PoisonEventError) -> None:
         with self.database.transaction() as tx:
             self.positions.halt(tx, self.name, poison.position, poison.reason)
+
+    def _reads_now(self, position: int) -> bool:
+        """Whether the event at ``position`` can be published now, the master keys read again first; the halt is
+        cleared when it can."""
+        try:
+            self.backend.reload_master_keys()
+        except ConfigurationError as exc:
+            log.warning("the master keys cannot be read again: %s", exc)
+            return False
+        if self.log.read(position - 1, 1).poison is not None:
+            return False
+        with self.database.transaction() as tx:
+            self.positions.clear_halt(tx, self.name)
+        return True
 
     def _set_asides(self) -> set[int]:
         with self.database.reading() as tx:

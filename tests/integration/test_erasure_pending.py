@@ -1,0 +1,127 @@
+"""A purge's erasure that cannot finish at once is reported pending, and finished once it can: on both databases.
+
+While a transaction older than the purge is open (PostgreSQL: a REPEATABLE READ snapshot; SQLite: a reader
+holding the write-ahead log), the old bytes cannot leave the files: ``VACUUM FULL`` copies the row versions
+that snapshot may still see, and SQLite cannot checkpoint past the reader. Before, the purge said nothing and
+the destroyed key and the view row's plaintext stayed in the files. Now the erasure is pending in ``writ keys
+status`` and ``/healthz`` (separate processes: a real ``writ serve``), and once the old transaction ends the
+projection worker (a real ``writ project``) finishes it: a scan of the database files then finds neither the
+key's bytes nor the plaintext. The file scans are ``test_shredding``'s.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, closing, contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID
+
+import orjson
+import psycopg
+import pytest
+
+from domain.catalog import Catalog
+from entrypoints.bootstrap import Runtime
+from infrastructure.sqlite_backend import views_path
+from tests.conftest import PG_URL
+from tests.http_support import start
+from tests.integration.test_shredding import CATALOG, CLERK, DPO, _all_bytes, data_key
+from tests.support import CliProcess, wait_until, writ_command
+
+
+@pytest.fixture
+def own_database_url(database_url: str) -> Iterator[str]:
+    """On PostgreSQL a database of the test's own, not a schema of the shared one: a transaction open in another
+    schema of the same database holds a purge's erasure back as much as one in ours (the horizon is the
+    database's), so tests running meanwhile would make it pending."""
+    if database_url.startswith("sqlite"):
+        yield database_url
+        return
+    name = f"erasure_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(PG_URL)._replace(path=f"/{name}", query="schema=public"))
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def older_transaction(database_url: str) -> Iterator[None]:
+    """A transaction that began before the purge and stays open: a REPEATABLE READ snapshot on PostgreSQL, a read
+    transaction on each SQLite file."""
+    with ExitStack() as stack:
+        if database_url.startswith("sqlite"):
+            events = database_url.removeprefix("sqlite:///")
+            for path in (events, views_path(events)):
+                connection = stack.enter_context(closing(sqlite3.connect(path, isolation_level=None)))
+                connection.execute("BEGIN")
+                connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                stack.callback(connection.execute, "COMMIT")
+        else:
+            connection = stack.enter_context(psycopg.connect(database_url.partition("?")[0], autocommit=True))
+            connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            connection.execute("SELECT 1")
+            stack.callback(connection.execute, "COMMIT")
+        yield
+
+
+def key_status(database_url: str) -> dict[str, Any]:
+    done = writ_command("keys", "status", "--json", env={"WRIT_DATABASE_URL": database_url})
+    return dict(orjson.loads(done.stdout))
+
+
+def left_behind(database_url: str, marker: str, key: tuple[bytes, bytes]) -> list[str]:
+    """The files (and tables) still holding the plaintext or the key's bytes, bare or wrapped."""
+    return [name for name, content in _all_bytes(database_url)
+            if marker.encode() in content or key[0] in content or key[1] in content]
+
+
+def test_an_erasure_waits_for_a_transaction_older_than_the_purge_and_is_finished_after_it(
+        own_database_url: str, tmp_path: Path) -> None:
+    database_url = own_database_url
+    catalog_path = tmp_path / "people.toml"
+    catalog_path.write_text(CATALOG)
+    marker = f"MARKER-{uuid.uuid4().hex}"
+    with Runtime(Catalog.from_toml(CATALOG, source="test"), database_url) as runtime:
+        created = runtime.writ.create(CLERK, "Person", {"name": f"{marker}-name", "email": f"{marker}@example.org"})
+        runtime.catch_up()
+        key = data_key(runtime, UUID(created.id))
+        with older_transaction(database_url):
+            runtime.writ.purge(DPO.for_purpose("erasure request #9"), "Person", created.id)
+            runtime.catch_up()
+            assert left_behind(database_url, marker, key), "the old transaction keeps the bytes in the files"
+            pending = key_status(database_url)["pending_erasures"]
+            assert any("writ_view_person" in erasure["tables"] for erasure in pending), pending
+            assert any(not erasure["views"] for erasure in pending), "the key's erasure is pending too"
+            assert all(erasure["reason"] for erasure in pending)
+            for server in start(database_url, catalog_path):
+                assert server.client.get("/healthz").json()["erasures"]["pending"] == len(pending)
+
+    worker = CliProcess("project", "--catalog", str(catalog_path), env={"WRIT_DATABASE_URL": database_url})
+    try:
+        wait_until(lambda: key_status(database_url)["pending_erasures"] == [], 60,
+                   "the projection worker to finish the pending erasures", every=0.5)
+    finally:
+        worker.stop()
+    assert left_behind(database_url, marker, key) == []
+
+
+def test_on_the_embedded_default_a_purge_with_no_reader_open_leaves_nothing_pending(tmp_path: Path) -> None:
+    """SQLite's usual case: ``secure_delete`` zeroes the rows as they are deleted and the purge truncates the
+    write-ahead log at once, so nothing is pending. (PostgreSQL's is the test above: any transaction running
+    when the purge commits, in any database of the server, may hold its erasure back for a moment.)"""
+    database_url = f"sqlite:///{tmp_path}/writ.db"
+    with Runtime(Catalog.from_toml(CATALOG, source="test"), database_url) as runtime:
+        created = runtime.writ.create(CLERK, "Person", {"name": "NOTHING-PENDING"})
+        runtime.catch_up()
+        key = data_key(runtime, UUID(created.id))
+        runtime.writ.purge(DPO.for_purpose("erasure request #10"), "Person", created.id)
+        runtime.catch_up()
+    assert key_status(database_url)["pending_erasures"] == []
+    assert left_behind(database_url, "NOTHING-PENDING", key) == []
