@@ -25,7 +25,8 @@ import click
 import orjson
 
 from domain.errors import InvalidInputError
-from entrypoints.cli.options import principal_options, session, show
+from entrypoints.bootstrap import Runtime
+from entrypoints.cli.options import load_catalog, principal_from, principal_options, show
 from entrypoints.command_items import run_items
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -44,10 +45,15 @@ def transaction(file: Path, idempotency_key: str | None, as_json: bool, **option
                                        #  {"kind": "create", "model": "SaleItem",
                                        #   "data": {"sale_id": {"$ref": "s"}, ...}}]
     """
-    items = _read(file)
-    with session(**options) as (runtime, principal), \
-            runtime.writ.transaction(principal, idempotency_key=idempotency_key) as tx:
-        discarded = run_items(tx, items)
+    with Runtime(load_catalog(options.pop("catalog"))) as runtime:
+        principal = None
+        try:  # refused before the service could read it: still a decision
+            principal = principal_from(**options)
+            items = _read(file)
+        except InvalidInputError as error:
+            runtime.writ.refuse(principal, "transaction", "", error, idempotency_key=idempotency_key)
+        with runtime.writ.transaction(principal, idempotency_key=idempotency_key) as tx:
+            discarded = run_items(tx, items)
     rows = [{"model": r.model, "id": r.id, "version": r.version, "state": r.state, "position": r.position,
              "replayed": r.replayed, **({"data": r.data} if as_json else {})} for r in tx.results]
     show({"results": rows, "discarded": discarded} if as_json else rows, as_json)
