@@ -25,6 +25,8 @@ import click
 import orjson
 
 from domain.errors import InvalidInputError
+from domain.limits import HARD_LIMITS
+from entrypoints import json_text
 from entrypoints.bootstrap import Runtime
 from entrypoints.cli.options import load_catalog, principal_from, principal_options, show
 from entrypoints.command_items import run_items
@@ -66,7 +68,7 @@ def _read(file: Path) -> list[Any]:
     if len(raw) > MAX_FILE_BYTES:
         raise InvalidInputError(f"{file}: larger than {MAX_FILE_BYTES:,} bytes")
     try:
-        items = orjson.loads(raw)
+        items = json_text.loads(raw, HARD_LIMITS.nesting)  # the catalog's nesting: when the items are run
     except orjson.JSONDecodeError as exc:
         raise InvalidInputError(f"{file}: not valid JSON: {exc}") from None
     if not isinstance(items, list) or not items:

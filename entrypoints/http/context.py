@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from domain.errors import InvalidInputError, ServiceUnavailableError, UnauthenticatedError, WritError
-from domain.limits import nested_deeper_than
 from domain.principal import Principal
+from entrypoints import json_text
 from entrypoints.bootstrap import Runtime
 from entrypoints.http.auth import Identity, JwtVerifier
 from entrypoints.http.errors import error_response, plain_error
@@ -162,12 +162,9 @@ async def _json_body(request: Request, most: int, nesting: int, optional: bool =
             return {}
         raise InvalidInputError("The request needs a JSON body")
     try:
-        content = orjson.loads(raw)
+        return json_text.loads(raw, nesting)
     except orjson.JSONDecodeError as exc:
         raise InvalidInputError(f"The body is not valid JSON: {exc}") from None
-    if nested_deeper_than(content, nesting):
-        raise InvalidInputError(f"The body nests lists and objects more than {nesting} levels deep")
-    return content
 
 
 def _record_refusal(api: Api, request: Request, identity: Identity, refuse: tuple[str, str],

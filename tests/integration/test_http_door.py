@@ -183,3 +183,15 @@ def test_a_shared_path_answers_405_to_a_method_it_does_not_take(server: Server) 
         response = server.call(method, path, json={})
         assert (response.status_code, response.headers.get("allow")) == (405, allowed), (method, path)
         assert response.json()["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_an_integer_literal_past_64_bits_is_refused_not_rounded(server: Server) -> None:
+    """orjson reads 100000000000000000001 as the float 1e20: it was stored so, a different number."""
+    refused(server, 400, "INVALID_INPUT", "POST", "/v1/Doc", content=b'{"meta": [100000000000000000001]}',
+            recorded=True)
+    body = refused(server, 422, "INVALID_FIELD_VALUE", "POST", "/v1/Doc", content=b'{"size": 18446744073709551615}',
+                   recorded=True)
+    assert body["field"] == "size"
+    made = created(server, {"name": "12345678901234567890123 in text", "meta": [1e20]})
+    row = server.call("GET", f"/v1/Doc/{made['id']}", headers={"Writ-Wait-Position": str(made["position"])})
+    assert orjson.loads(row.content)["meta"] == [1e20] and isinstance(orjson.loads(row.content)["meta"][0], float)

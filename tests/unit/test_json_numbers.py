@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import orjson
+import pytest
 
 from domain.values import narrowed
 from entrypoints.http.errors import json_response
@@ -38,3 +39,20 @@ def test_integers_past_64_bits_read_as_their_floats() -> None:
 def test_a_response_with_an_integer_past_64_bits_is_sent_as_its_float() -> None:
     response = json_response({"rows": [{"meta": [10**300, 1]}]})
     assert response.status_code == 200 and orjson.loads(response.body) == {"rows": [{"meta": [1e300, 1]}]}
+
+
+def test_an_integer_literal_orjson_would_read_as_a_float_is_refused() -> None:
+    """orjson reads 100000000000000000001 as 1e20: stored so, the number would change without a word."""
+    from domain.errors import InvalidInputError
+    from entrypoints.json_text import loads
+
+    for raw in (b'{"n": [100000000000000000001]}', '{"n": -9223372036854775809}'):
+        with pytest.raises(InvalidInputError, match="past 64 bits"):
+            loads(raw, 64)
+    with pytest.raises(orjson.JSONDecodeError, match="infinity"):  # past any float: not JSON to orjson
+        loads('{"n": 1' + "0" * 400 + "}", 64)
+    kept = loads(b'{"n": [18446744073709551615, -9223372036854775808, 1e20]}', 64)
+    assert kept == {"n": [2**64 - 1, -(2**63), 1e20]}  # ints the field rules judge (naming the field), a float
+    assert loads('{"s": "12345678901234567890123 in text"}', 64)["s"].startswith("1234")
+    with pytest.raises(InvalidInputError, match="nests"):
+        loads(b"[" * 65 + b"]" * 65, 64)
