@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from domain.catalog import Catalog
 from domain.commands import Create, Patch
 from domain.pipeline import Decider, Verdict, decide
+from domain.policy import Comparison
 from domain.record import Record
 from tests.catalogs import SHOP_CATALOG, principal
 
@@ -147,3 +148,11 @@ def test_conditions_on_values_that_fit_are_unchanged() -> None:
         "allow"
     nulls = _thing([{"action": "deny", "when": {"field": "before.a", "op": "is_null"}}, "allow"])
     assert _patched(nulls, {"b": "y"}).action == "allow"  # '' is a value: not null, and no typing needed
+
+
+def test_a_filter_does_not_select_a_value_it_cannot_compare() -> None:
+    """A bulk update's filters select rather than permit: the record is left out (the policy fails closed)."""
+    spec = _thing(["allow"]).model("Thing")
+    assert Comparison(field="a", op="gt", value=5).evaluate(STALE.data, spec.typed) is None
+    assert not Comparison(field="a", op="gt", value=5).matches(STALE.data, spec.typed)
+    assert Comparison(field="a", op="ne", value=5).matches({"a": 3}, spec.typed)
