@@ -163,7 +163,8 @@ def _shared_paths() -> dict[str, Any]:
                                           parameters=[approval_id])},
         **{f"/v1/approvals/{{id}}/{action}": {"post": _op(f"{action.title()} an approval request", {
             "200": _ok({"type": "object"})}, parameters=[approval_id, HEADERS["purpose"]], body_required=False, body={
-                "type": "object", "properties": {"reason": {"type": "string"}, "fingerprint": {"type": "string"}}})}
+                "type": "object", "additionalProperties": False,
+                "properties": {"reason": {"type": ["string", "null"]}, "fingerprint": {"type": ["string", "null"]}}})}
            for action in ("approve", "reject", "cancel")},
     }
 

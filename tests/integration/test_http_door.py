@@ -195,3 +195,14 @@ def test_an_integer_literal_past_64_bits_is_refused_not_rounded(server: Server) 
     made = created(server, {"name": "12345678901234567890123 in text", "meta": [1e20]})
     row = server.call("GET", f"/v1/Doc/{made['id']}", headers={"Writ-Wait-Position": str(made["position"])})
     assert orjson.loads(row.content)["meta"] == [1e20] and isinstance(orjson.loads(row.content)["meta"][0], float)
+
+
+def test_an_approval_decision_body_takes_reason_and_fingerprint_only(server: Server) -> None:
+    """A key it did not know, or a number for a fingerprint, was ignored (schemathesis: invalid data accepted)."""
+    parked = server.call("POST", "/v1/Payment", json={"amount": "5000"})
+    assert parked.status_code == 202, parked.text
+    path = f"/v1/approvals/{parked.json()['approval_id']}/cancel"
+    for body in ({"reason": "changed my mind", "dry_run": True}, {"fingerprint": 7.6e-81}, {"reason": 3}, [1]):
+        refused(server, 400, "INVALID_INPUT", "POST", path, json=body, recorded=True)
+    done = server.call("POST", path, json={"reason": None, "fingerprint": None})
+    assert done.status_code == 200 and done.json()["status"] == "cancelled", done.text
