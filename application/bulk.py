@@ -79,6 +79,7 @@ from domain.pipeline import Decider, Verdict
 from domain.policy import Comparison
 from domain.principal import Principal
 from domain.record import Record
+from domain.rules import check_update
 
 if TYPE_CHECKING:
     from eventsourcing.application import Repository
@@ -159,6 +160,11 @@ class BulkMixin:
         loaded = self.loader.each(ids, tenant=who.tenant_id, model=model)  # each decided as soon as it is loaded
         decided = self.decide_bulk(who, model, (r for r in loaded if _still_matches(r, comparisons, spec)), changes,
                                    now)
+        if not decided:  # no record to decide the changes on: the field rules still judge them, as on an empty one
+            _, errors = check_update(spec, {}, changes, self.catalog.limits, replace=False)
+            if errors:
+                self.record_refusal(who, Subject("bulk_update", model), None, errors[0], idempotency_key, "refused")
+                raise errors[0]
         refused = next(((r, v) for r, v in decided if v.error is not None and v.action != "require_approval"), None)
         if refused is not None:
             self.record_refusal(who, Subject("bulk_update", model, refused[0].id), refused[1], refused[1].error,

@@ -235,3 +235,30 @@ def test_a_deny_over_a_value_written_under_another_type_fails_closed(database_ur
         assert error.field == "a"  # "3" (text) is no int either: a value that no longer fits, whatever it says
     finally:
         writ.close()
+
+
+# -- what is checked though nothing is written yet ---------------------------------------------------------
+
+
+def test_a_create_parked_for_approval_checks_its_nested_children_first(sales: Writ) -> None:
+    """A Sale over 5,000 parks; its items used to park unchecked (``"sku": false`` failed only when approved)."""
+    for items, field in (([{"sku": False}], "sku"), ([{"sku": "A", "notes": [{"text": 5}]}], "text"),
+                         ([{"sku": "A", "sale_id": "00000000-0000-4000-8000-000000000000"}], "sale_id")):
+        sale = {"title": "Desk", "total": "6000", "items": items}
+        error = refusal(sales, lambda: sales.create(CLERK, "Sale", sale), writes=True)  # noqa: B023
+        assert (error.code, error.field) == ("INVALID_FIELD_VALUE", field), error.message
+    parked = sales.create(CLERK, "Sale", {"title": "Desk", "total": "6000", "items": [
+        {"sku": "A", "qty": 500, "notes": [{"text": "fragile"}]}]})  # a child that needs approval itself parks too
+    assert parked.status == "pending_approval"
+
+
+def test_a_bulk_update_that_matches_nothing_still_checks_its_changes(runtime: Runtime) -> None:
+    writ = runtime.writ
+    runtime.writ.create(CLERK, "Doc", {"name": "a"})
+    runtime.catch_up()
+    nothing = [("name", "eq", "nobody")]
+    error = refusal(writ, lambda: writ.bulk_update(MANAGER, "Doc", nothing, {"size": "big"}), writes=True)
+    assert (error.code, error.field) == ("INVALID_FIELD_VALUE", "size")
+    assert refusal(writ, lambda: writ.bulk_update(MANAGER, "Doc", nothing, {"colour": 1}), writes=True).code == \
+        "UNKNOWN_FIELD"
+    assert writ.bulk_update(MANAGER, "Doc", nothing, {"size": 1}).updated_count == 0
