@@ -14,6 +14,12 @@ decided again, under the model's ``bulk_update`` grant and policy, with its
 * otherwise every matched record gets its own ``Patched`` event carrying the
   bulk's decision and one shared correlation id, in ONE save.
 
+A bulk names its records: an empty filter list is refused unless the caller
+says ``all_records=True`` (every live record of the model in the tenant), and
+filters with ``all_records=True`` contradict each other and are refused too.
+The filters are bounded by the catalog's ``filters``, ``filter_values`` and
+``nesting`` limits, checked before anything reads them.
+
 A bulk is one atomic save, so it is bounded, not chunked: more matches than
 the model's ``max_affected`` (or the catalog's ``rows`` limit, 10,000 by
 default) is ``BULK_LIMIT_EXCEEDED`` and nothing is written. Chunks would let a
@@ -43,7 +49,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from application import collector
-from application.door import Subject, key_arg, principal_arg, sequence_arg
+from application.door import Subject, flag_arg, key_arg, nesting_arg, principal_arg, sequence_arg
 from application.encoding import MadeOnRead
 from application.parking import fingerprint as approval_fingerprint
 from application.parking import requester_of
@@ -66,12 +72,14 @@ from domain.errors import (
     WriteDeniedError,
     WritError,
 )
+from domain.filters import filters_of
 from domain.idempotency import IdempotencyKey
 from domain.limits import shown
 from domain.pipeline import Decider, Verdict
-from domain.policy import Comparison, filter_of
+from domain.policy import Comparison
 from domain.principal import Principal
 from domain.record import Record
+from domain.rules import check_update
 
 if TYPE_CHECKING:
     from eventsourcing.application import Repository
@@ -107,18 +115,20 @@ class BulkMixin:
     _refuse_at_door: Callable[..., Any]
 
     def bulk_update(self, principal: Principal | None, model: str, filters: Sequence[Any], changes: dict[str, Any],
-                    *, idempotency_key: str | None = None) -> BulkResult:
-        """Patch every live match in the principal's tenant; ``updated_count`` says how many."""
+                    *, idempotency_key: str | None = None, all_records: bool = False) -> BulkResult:
+        """Patch every live match in the principal's tenant; ``updated_count`` says how many. No filters is
+        refused unless ``all_records=True`` says every live record is meant."""
         with collector.paused():  # from the views' ten thousand ids to the save: nothing to free
-            return self._bulk_update(principal, model, filters, changes, idempotency_key)
+            return self._bulk_update(principal, model, filters, changes, idempotency_key, all_records)
 
     # -- internals ------------------------------------------------------------
 
     def _bulk_update(self, principal: Principal | None, model: str, filters: Sequence[Any],
-                     changes: dict[str, Any], idempotency_key: str | None) -> BulkResult:
+                     changes: dict[str, Any], idempotency_key: str | None, all_records: bool) -> BulkResult:
         subject = Subject("bulk_update", model)
         try:
-            who, spec, comparisons = self._bulk_arguments(principal, model, filters, changes, idempotency_key)
+            who, spec, comparisons = self._bulk_arguments(principal, model, filters, changes, idempotency_key,
+                                                          all_records)
         except WritError as error:
             self._refuse_at_door(principal, subject, idempotency_key, error)
         fingerprint = _fingerprint(model, comparisons, changes)
@@ -150,6 +160,11 @@ class BulkMixin:
         loaded = self.loader.each(ids, tenant=who.tenant_id, model=model)  # each decided as soon as it is loaded
         decided = self.decide_bulk(who, model, (r for r in loaded if _still_matches(r, comparisons, spec)), changes,
                                    now)
+        if not decided:  # no record to decide the changes on: the field rules still judge them, as on an empty one
+            _, errors = check_update(spec, {}, changes, self.catalog.limits, replace=False)
+            if errors:
+                self.record_refusal(who, Subject("bulk_update", model), None, errors[0], idempotency_key, "refused")
+                raise errors[0]
         refused = next(((r, v) for r, v in decided if v.error is not None and v.action != "require_approval"), None)
         if refused is not None:
             self.record_refusal(who, Subject("bulk_update", model, refused[0].id), refused[1], refused[1].error,
@@ -160,13 +175,15 @@ class BulkMixin:
         return self._run_bulk(who, model, decided, idempotency_key, fingerprint, now)
 
     def _bulk_arguments(self, principal: object, model: object, filters: object, changes: object,
-                        key: object) -> tuple[Principal, ModelSpec, list[Comparison]]:
+                        key: object, all_records: object) -> tuple[Principal, ModelSpec, list[Comparison]]:
         who = principal_arg(principal)
         if who is None:
             raise UnauthenticatedError("No principal: every command needs an authenticated caller")
         key_arg(key, self.catalog.limits)
         spec = self.catalog.model(check_model_name(model))
-        comparisons = [filter_of(item) for item in sequence_arg("filters", filters)]
+        comparisons = filters_of(sequence_arg("filters", filters), self.catalog.limits)
+        _check_scope(comparisons, flag_arg("all_records", all_records))
+        nesting_arg("changes", changes, self.catalog.limits)
         if not isinstance(changes, dict) or not changes:
             raise InvalidInputError("changes must be a non-empty dict of field values")
         Patch(model=spec_model_name(model), id=uuid4(), changes=changes)  # the door's checks on the changes
@@ -287,6 +304,16 @@ class BulkMixin:
         return BulkResult(**{**claimed.results[0], "replayed": True})
 
 
+def _check_scope(comparisons: list[Comparison], all_records: bool) -> None:
+    """A bulk names its records: by filters, or every live record by ``all_records``, never both or neither."""
+    if not comparisons and not all_records:
+        raise InvalidInputError("A bulk update with no filters would change every live record: say so with "
+                                "all_records=True (HTTP: \"all\": true; CLI: --all), or give filters")
+    if comparisons and all_records:
+        raise InvalidInputError("all_records=True means every live record: it takes no filters (send one or the "
+                                "other)")
+
+
 def spec_model_name(model: object) -> str:
     return check_model_name(model)
 
@@ -301,11 +328,11 @@ def _still_matches(record: Record, comparisons: list[Comparison], spec: ModelSpe
 
 
 def _fingerprint(model: str, comparisons: list[Comparison], changes: dict[str, Any]) -> str:
-    body = {"model": model, "filters": [c.model_dump(mode="json") for c in comparisons], "changes": changes}
     try:
+        body = {"model": model, "filters": [c.model_dump(mode="json") for c in comparisons], "changes": changes}
         return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    except TypeError:
-        return ""  # not encodable: the field rules refuse such changes
+    except (TypeError, ValueError):  # orjson's or pydantic's: the field rules and the views refuse such values
+        return ""
 
 
 def _bulk_meta(who: Principal, model: str, decided: list[tuple[Record, Verdict]], decision_id: str,

@@ -5,10 +5,13 @@ arrive. Each is checked here first: a principal that is not a ``Principal``,
 a model that is not printable text, rows or commands that are not a list
 within the catalog's ``rows`` limit, a version or position that is not an int
 in range, a flag that is not a bool, an idempotency key past the catalog's
-``idempotency_key_length`` — all ``InvalidInputError``. A record id that is text
-but not a UUID is ``NOT_FOUND``: no record can have it. Nothing here touches
-the store; ``Subject`` names what a refused write was about, so the service can
-record its decision even when no command could be built.
+``idempotency_key_length`` — all ``InvalidInputError``; so is text no store
+takes (NUL, a lone surrogate) and input nested past the catalog's ``nesting``
+(measured without recursing, before anything that recurses reads it). A
+record id that is text but not a UUID is ``NOT_FOUND``: no record can have
+it. Nothing here touches the store; ``Subject`` names what a refused write was
+about, so the service can record its decision even when no command could be
+built.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from domain.commands import (
     check_model_name,
 )
 from domain.errors import InvalidInputError, RecordNotFoundError
-from domain.limits import Limits, label, shown
+from domain.limits import Limits, label, nested_deeper_than, shown, unstorable
 from domain.principal import Principal
 
 AnyCommand = Create | RecordCommand
@@ -110,9 +113,18 @@ def flag_arg(name: str, value: object) -> bool:
 
 
 def optional_str_arg(name: str, value: object) -> str | None:
+    """A str that any store takes (no NUL, no lone surrogate), or None."""
     if value is not None and not isinstance(value, str):
         raise InvalidInputError(f"{name} must be a str or None, not {type(value).__name__}")
+    if value is not None and (problem := unstorable(value)):
+        raise InvalidInputError(f"{name} {problem}")
     return value
+
+
+def nesting_arg(name: str, value: object, limits: Limits) -> None:
+    """Refuse ``value`` when it nests lists and objects deeper than the catalog's ``nesting``."""
+    if nested_deeper_than(value, limits.nesting):
+        raise InvalidInputError(f"{name} nests lists and objects more than {limits.nesting} levels deep")
 
 
 def key_arg(value: object, limits: Limits) -> str | None:

@@ -48,7 +48,7 @@ from application.staging import Effects, Stager, check_nested_row, split_childre
 from application.transaction import Transaction
 from application.unit import HotConflict, Locks, Unit, back_off, decision_of, retry_limit, unit_record
 from domain.approval import ApprovalRequest
-from domain.catalog import Catalog
+from domain.catalog import Catalog, ModelSpec
 from domain.chain import Digest, plain_digest
 from domain.commands import Command, Create, Delete, Patch, Purge, RecordCommand, Replace, Restore, fingerprint_of
 from domain.decision import Decision
@@ -364,6 +364,7 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
                          effects=Effects(self, unit, record_id, record))
         if needs_approval(verdict):
             if not approved:
+                self._check_parked_children(spec, nested, principal, record_id, now, key)
                 return verdict, None
         elif approved and verdict.error is not None:
             raise verdict.error
@@ -400,6 +401,29 @@ class Writ(BulkMixin, ApprovalsMixin, AuditMixin, QueriesMixin, Stager, Applicat
         if approved:
             return self.record(unit, command.id, principal)
         return unit_record(unit, command.id) or self._loaded(principal, command, key)
+
+    def _check_parked_children(self, spec: ModelSpec | None, nested: dict[str, list[Any]],
+                               principal: Principal | None, parent_id: UUID, now: datetime, key: str | None) -> None:
+        """A create that parks for approval parks with its nested children: each is decided now as far as it can
+        be without its parent in the store (grant, policy, field rules; nested again), and a child that would be
+        refused refuses the create (it was parked, and failed only when approved)."""
+        for name, rows in nested.items():
+            assert spec is not None
+            child = spec.children[name]
+            for index, row in enumerate(rows):
+                try:
+                    whole = Create(model=child.model, data=check_nested_row(row, child.via, parent_id))
+                    made, grandchildren = split_children(self.catalog.model(child.model), whole,
+                                                         self.catalog.limits.rows)
+                except WritError as error:
+                    self._refused(principal, Subject("create", child.model), None, error, key, "refused")
+                    raise
+                verdict = decide(self.catalog, made, principal, None, now)
+                if verdict.error is not None and not needs_approval(verdict):
+                    self._refused(principal, Subject.of(made), verdict, verdict.error, key, "refused")
+                    raise verdict.error
+                self._check_parked_children(self.catalog.models.get(child.model), grandchildren, principal,
+                                            child_id(parent_id, name, index), now, key)
 
     def _attempt(self, principal: Principal | None, commands: Sequence[AnyCommand],
                  idempotency_key: str | None) -> list[WriteResult]:

@@ -11,7 +11,10 @@ command is checked against when it is built, before any catalog is known.
 Rules no configuration changes live here too: integers are signed 64-bit
 (PostgreSQL BIGINT, orjson); text holds no NUL (PostgreSQL TEXT and JSONB
 cannot store it) and no lone surrogate (not UTF-8, orjson cannot encode it).
-``shown`` makes a caller's text safe to echo in a message: ASCII, capped.
+``nested_deeper_than`` measures a caller's input without recursing, so the
+door can refuse it before anything that recurses (a parser, an encoder,
+pydantic, Python's own stack) reads it. ``shown`` makes a caller's text safe
+to echo in a message: ASCII, capped.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 KIB = 1024
 MIB = 1024 * KIB
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+NESTING_HEADROOM = 16
+"""Levels an input may nest above a field value (a transaction's array, a savepoint, a command, its data, nested
+children's lists and rows): ``nesting`` is at least ``depth`` plus this."""
 IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]*")
 """tenant ids, user ids and role names: ASCII letters and digits, then also ``. _ : @ + -``."""
 
@@ -71,11 +77,23 @@ class Limits(BaseModel):
     """Characters of an audit attribute's value."""
     page: int = _limit(10_000, 100_000)
     """Log events one decisions() call reads at most (its limit)."""
+    nesting: int = _limit(64, 200)
+    """Nesting of lists and objects in one input as a whole: a request body, a CLI file or JSON argument, a
+    command's data, a bulk update's filters. Checked before anything recursive reads it (orjson and pydantic
+    encode 254 levels at most; Python's stack holds about 1,000 frames)."""
+    filters: int = _limit(100, 500)
+    """Filters of one query or bulk update (SQLite nests each in an expression tree at most 1,000 deep)."""
+    filter_values: int = _limit(10_000, 30_000)
+    """Values of one query's filters together, each item of an ``in`` list counted (SQLite binds at most
+    32,766 parameters to one statement)."""
 
     @model_validator(mode="after")
     def _check_order(self) -> Limits:
         if not self.value_bytes <= self.record_bytes <= self.command_bytes:
             raise ValueError("limits must satisfy value_bytes <= record_bytes <= command_bytes")
+        if self.nesting < self.depth + NESTING_HEADROOM:
+            raise ValueError(f"limits must satisfy depth + {NESTING_HEADROOM} <= nesting (an input nests a few "
+                             "levels above its values)")
         return self
 
     @classmethod
@@ -116,6 +134,25 @@ def identifier_problem(text: str) -> str | None:
     if not IDENTIFIER.fullmatch(text):
         return "must be ASCII letters, digits and . _ : @ + - (starting with a letter or digit)"
     return None
+
+
+def nested_deeper_than(value: Any, most: int) -> bool:
+    """Whether ``value`` nests dicts, lists, tuples and sets more than ``most`` levels deep (a top-level container is
+    one level). A layer at a time, so no input exhausts the stack; a container that holds itself is too deep."""
+    level, layer = 1, [value] if isinstance(value, _CONTAINERS) else []
+    while layer:
+        if level > most:
+            return True
+        inner: list[Any] = []
+        for item in layer:
+            for child in item.values() if isinstance(item, dict) else item:
+                if isinstance(child, _CONTAINERS):
+                    inner.append(child)
+        layer, level = inner, level + 1
+    return False
+
+
+_CONTAINERS = (dict, list, tuple, set, frozenset)
 
 
 def shown(text: str, cap: int = 100) -> str:

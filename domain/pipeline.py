@@ -40,7 +40,7 @@ from domain.errors import (
 )
 from domain.fields import Operation
 from domain.limits import Limits
-from domain.policy import PolicyOperation
+from domain.policy import Outcome, PolicyOperation, split_field
 from domain.principal import Principal
 from domain.record import DELETED, Record
 from domain.rules import check_create, check_update, stamp
@@ -151,10 +151,10 @@ class Decider:
             problems = run_validators(spec.validators, catalog.checks, after, principal)
             if problems:
                 raise _Refused(ValidationFailedError.of(problems), before=before, after=after)
-        action, reason = spec.policy.resolve(operation, before, after, spec.typed)
+        outcome = spec.policy.outcome(operation, before, after, spec.typed)
+        action, reason = outcome.action, outcome.reason
         if action == "deny":
-            raise _Refused(WriteDeniedError(f"Policy denies this {operation}"), reasons=(reason,),
-                           before=before, after=after)
+            raise _Refused(_denial(operation, outcome), reasons=(reason,), before=before, after=after)
         errors: tuple[WritError, ...] = ()
         if action == "require_approval":
             errors = (ApprovalRequiredError(
@@ -216,6 +216,15 @@ class Decider:
             self._rules[key] = check_update(spec, before, body, self.catalog.limits, replace=replace)
         changes, errors = self._rules[key]
         return dict(changes), list(errors)
+
+
+def _denial(operation: str, outcome: Outcome) -> WriteDeniedError:
+    """The policy's denial; a rule that failed closed names the field it could not read."""
+    if not outcome.unknown:
+        return WriteDeniedError(f"Policy denies this {operation}")
+    return WriteDeniedError(f"Policy denies this {operation}: a rule cannot be evaluated, {', '.join(outcome.unknown)} "
+                            "no longer fits its field's type (fail closed)",
+                            field=split_field(outcome.unknown[0])[1])
 
 
 def _check_principal(principal: Principal | None, limits: Limits) -> Principal:

@@ -8,6 +8,16 @@ write is denied, because writes are opt-in. Values are compared typed like the
 field they name (``Comparison.operand``); the catalog types every condition's
 value through that same method at load, so evaluating a rule never raises.
 
+A rule fails closed. A stored value that no longer fits its field's type (the
+catalog changed the type since it was written) cannot be compared: the
+comparison is unknown, and ``all``/``any`` combine unknowns as three-valued
+logic does (``any`` with one true part is true whatever the others are). A
+``deny`` or ``require_approval`` rule whose condition is unknown denies, the
+most restrictive outcome; an ``allow`` rule whose condition is unknown does
+not allow, and the rules after it decide (whatever they say is at most as
+permissive as the allow). Either way the reason names the field that could
+not be read.
+
 A condition says which state it reads: ``before.<field>`` is the stored
 record, ``after.<field>`` the record as the command would leave it, and the
 ``changed`` operator is true when the command changes the field. A bare name
@@ -22,13 +32,12 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from domain.errors import InvalidFieldValueError
 
 Action = Literal["allow", "deny", "require_approval"]
 Comparator = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "is_null", "changed"]
@@ -59,6 +68,12 @@ class States:
         self.default: StateName = "before" if STATES.get(operation) == ("before",) else "after"
         self.states: dict[str, Mapping[str, Any]] = {"before": before or {}, "after": after or {}}
         self.read: dict[str, Any] = {}
+        self.unknown: list[str] = []
+        """The fields (``before.total``) whose values could not be compared."""
+
+    def qualified(self, name: str) -> str:
+        state, field = split_field(name)
+        return f"{state or self.default}.{field}"
 
     def get(self, name: str) -> Any:
         state, field = split_field(name)
@@ -76,11 +91,17 @@ class States:
 
 def as_stored(typed: Typer, field: str, value: Any) -> Any:
     """A record's value typed like its field, or as stored when it no longer fits the field's type (the catalog
-    changed it since): a condition compares it as it is rather than failing the decision."""
+    changed it since): ``changed`` compares such a value as it is (equal raw values did not change)."""
     try:
         return typed(field, value)
     except pydantic.ValidationError:
         return value
+
+
+def _unknown(state: Mapping[str, Any] | States, name: str) -> None:
+    """A comparison on ``name`` that cannot be evaluated: noted on the decision's states, and unknown."""
+    if isinstance(state, States):
+        state.unknown.append(state.qualified(name))
 
 
 def _contains(left: Any, right: Any) -> bool:
@@ -111,6 +132,12 @@ class Comparison(BaseModel):
     value: Any = None
 
     def matches(self, state: Mapping[str, Any] | States, typed: Typer) -> bool:
+        """True when the comparison holds; False when it does not or cannot be evaluated."""
+        return self.evaluate(state, typed) is True
+
+    def evaluate(self, state: Mapping[str, Any] | States, typed: Typer) -> bool | None:
+        """Whether the comparison holds; None when it cannot be evaluated (a stored value that no longer fits
+        its field's type)."""
         if self.op == "changed":
             return isinstance(state, States) and state.changed(self.field, typed)
         left = state.get(self.field)
@@ -118,12 +145,12 @@ class Comparison(BaseModel):
             return COMPARATORS["is_null"](left, True if self.value is None else self.value)
         if left is None:
             return self.op == "ne" and self.value is not None
-        subject = as_stored(typed, split_field(self.field)[1], left)
-        right = self.operand(typed, listed=isinstance(subject, list))
         try:
-            return COMPARATORS[self.op](subject, right)
-        except TypeError:
-            return False
+            subject = typed(split_field(self.field)[1], left)
+            return bool(COMPARATORS[self.op](subject, self.operand(typed, listed=isinstance(subject, list))))
+        except (pydantic.ValidationError, TypeError):
+            _unknown(state, self.field)
+            return None
 
     def operand(self, typed: Typer, *, listed: bool) -> Any:
         """The condition's value as it is compared: typed like the field (``in``: each item;
@@ -142,36 +169,21 @@ class Comparison(BaseModel):
 FILTER_OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "is_null")
 
 
-def filter_of(item: Any) -> Comparison:
-    """A query filter, given as a ``Comparison``, a ``(field, op[, value])`` tuple or a mapping: a comparison
-    on one field of the record as it stands (no ``before.``/``after.`` state, no ``changed``)."""
-    try:
-        if isinstance(item, Comparison):
-            comparison = item
-        elif isinstance(item, tuple):
-            comparison = Comparison(field=item[0], op=item[1], value=item[2] if len(item) > 2 else None)
-        else:
-            comparison = Comparison.model_validate(item)
-    except (pydantic.ValidationError, IndexError, TypeError):
-        comparison = None
-    if comparison is None or comparison.op not in FILTER_OPERATORS or split_field(comparison.field)[0]:
-        raise InvalidFieldValueError(f"Invalid filter {shown_value(item)}: use (field, op, value) with op one of "
-                                     f"{', '.join(FILTER_OPERATORS)}")
-    return comparison
-
-
-def shown_value(item: Any) -> str:
-    text = ascii(item)
-    return text if len(text) <= 100 else text[:97] + "..."
-
-
 class AllOf(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     all: tuple[Condition, ...] = Field(min_length=1)
 
-    def matches(self, state: Mapping[str, Any] | States, typed: Typer) -> bool:
-        return all(c.matches(state, typed) for c in self.all)
+    def evaluate(self, state: Mapping[str, Any] | States, typed: Typer) -> bool | None:
+        """False when a part is false; else unknown when a part is; else true."""
+        result: bool | None = True
+        for condition in self.all:
+            holds = condition.evaluate(state, typed)
+            if holds is False:
+                return False
+            if holds is None:
+                result = None
+        return result
 
 
 class AnyOf(BaseModel):
@@ -179,8 +191,16 @@ class AnyOf(BaseModel):
 
     any: tuple[Condition, ...] = Field(min_length=1)
 
-    def matches(self, state: Mapping[str, Any] | States, typed: Typer) -> bool:
-        return any(c.matches(state, typed) for c in self.any)
+    def evaluate(self, state: Mapping[str, Any] | States, typed: Typer) -> bool | None:
+        """True when a part is true; else unknown when a part is; else false."""
+        result: bool | None = False
+        for condition in self.any:
+            holds = condition.evaluate(state, typed)
+            if holds is True:
+                return True
+            if holds is None:
+                result = None
+        return result
 
 
 Condition = Comparison | AllOf | AnyOf
@@ -250,9 +270,41 @@ class ModelPolicy(BaseModel):
     ) -> tuple[Action, str]:
         """The first matching rule's action and a reason naming the rule and the state it read (``before.total``;
         never the values: a decision is kept after the record's data is purged)."""
+        outcome = self.outcome(operation, before, after, typed)
+        return outcome.action, outcome.reason
+
+    def outcome(
+        self, operation: PolicyOperation, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
+        typed: Typer,
+    ) -> Outcome:
+        """``resolve``, with the fields whose values could not be compared (the rule failed closed on them)."""
+        skipped: list[str] = []
+        unknown: list[str] = []
         for rule in self.rules_for(operation):
             states = States(operation, before, after)
-            if rule.when is None or rule.when.matches(states, typed):
+            holds = True if rule.when is None else rule.when.evaluate(states, typed)
+            if holds is None:
+                unknown += [name for name in states.unknown if name not in unknown]
+                note = (f"policy {operation}: {rule.description} cannot be evaluated: {', '.join(states.unknown)} "
+                        "no longer fits its field's type")
+                if rule.action == "allow":  # not allowed by it: the rules below decide, at most as permissive
+                    skipped.append(f"{note}, so it does not allow")
+                    continue
+                return Outcome("deny", "; ".join([*skipped, f"{note}, so it denies (fail closed)"]), tuple(unknown))
+            if holds:
                 read = ", ".join(states.read)  # names, never values: decisions outlive purges
-                return rule.action, f"policy {operation}: {rule.description}" + (f" (read {read})" if read else "")
-        return "deny", f"policy {operation}: no rule allows it (writes are opt-in)"
+                reason = f"policy {operation}: {rule.description}" + (f" (read {read})" if read else "")
+                return Outcome(rule.action, "; ".join([*skipped, reason]), tuple(unknown))
+        reason = f"policy {operation}: no rule allows it (writes are opt-in)"
+        return Outcome("deny", "; ".join([*skipped, reason]), tuple(unknown))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a model's policy says about one command."""
+
+    action: Action
+    reason: str
+    """The rule that decided (and any allow rule it could not evaluate), naming the fields it read."""
+    unknown: tuple[str, ...] = ()
+    """The fields (``before.total``) whose stored values no longer fit their type, so a rule failed closed."""

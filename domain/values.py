@@ -10,7 +10,10 @@ datetime or UUID object is taken (bytes, sets and other objects are not).
 Decimals are checked once parsed (``check_decimal``): the digits and exponent
 bound the plain-notation string they are stored as. Each check raises
 ``InvalidFieldValueError`` naming the field. The common cases (a short ASCII
-str, an int) cost a few comparisons.
+str, an int) cost a few comparisons. ``narrowed`` reads back what a store may
+have widened: PostgreSQL's JSONB keeps the float ``1e+300`` as the integer
+10**300, which no caller could have sent (integers are 64-bit), so an integer
+past 64 bits read from storage is the float it was.
 """
 
 from __future__ import annotations
@@ -25,6 +28,27 @@ import orjson
 
 from domain.errors import InvalidFieldValueError
 from domain.limits import INT_MAX, INT_MIN, Limits, unstorable
+
+
+def narrowed(value: Any) -> Any:
+    """``value`` (JSON read from storage) with every integer past signed 64 bits turned into its float (the same
+    object when there is none)."""
+    if isinstance(value, int):
+        return value if INT_MIN <= value <= INT_MAX or isinstance(value, bool) else _float(value)
+    if isinstance(value, list):
+        items = [narrowed(item) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, dict):
+        members = {key: narrowed(item) for key, item in value.items()}
+        return value if all(members[key] is item for key, item in value.items()) else members
+    return value
+
+
+def _float(value: int) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # past any float: only a hand-made row can hold it
+        return math.inf if value > 0 else -math.inf
 
 
 def refuse(name: str, reason: str) -> NoReturn:

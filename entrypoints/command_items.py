@@ -16,16 +16,17 @@ import orjson
 from application.transaction import Transaction
 from domain.commands import Create, RecordCommand, parse_command
 from domain.errors import InvalidInputError, WritError
+from domain.limits import Limits, nested_deeper_than
 
 MAX_ITEMS = 10_000
 
 
 def run_items(tx: Transaction, items: Any) -> list[dict[str, Any]]:
     """Run every item in ``tx``; the savepoints discarded, as ``{"at", "code", "message"}``."""
-    if not isinstance(items, list) or not items:
-        raise InvalidInputError("expected a non-empty JSON array of commands")
-    if len(items) > MAX_ITEMS:
-        raise InvalidInputError(f"at most {MAX_ITEMS:,} commands in one unit of work")
+    try:
+        _check(items, tx.writ.catalog.limits)
+    except InvalidInputError as error:  # refused at the door: recorded like any refusal
+        tx.writ.refuse(tx.principal, "transaction", "", error, idempotency_key=tx.key)
     discarded: list[dict[str, Any]] = []
     names: dict[str, str] = {}
     for index, item in enumerate(items):
@@ -34,6 +35,16 @@ def run_items(tx: Transaction, items: Any) -> list[dict[str, Any]]:
         else:
             _run(tx, item, names, f"{index}")
     return discarded
+
+
+def _check(items: Any, limits: Limits) -> None:
+    """The items as a whole, before anything recursive (``$ref`` resolution, parsing) reads them."""
+    if not isinstance(items, list) or not items:
+        raise InvalidInputError("expected a non-empty JSON array of commands")
+    if len(items) > MAX_ITEMS:
+        raise InvalidInputError(f"at most {MAX_ITEMS:,} commands in one unit of work")
+    if nested_deeper_than(items, limits.nesting):
+        raise InvalidInputError(f"the commands nest lists and objects more than {limits.nesting} levels deep")
 
 
 def _savepoint(tx: Transaction, block: Any, names: dict[str, str], at: str, discarded: list[dict[str, Any]]) -> None:

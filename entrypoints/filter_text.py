@@ -13,6 +13,7 @@ import orjson
 
 from domain.catalog import Catalog
 from domain.errors import InvalidInputError
+from domain.limits import shown
 from projections.schema import SYSTEM_TYPES
 
 OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "is_null")
@@ -25,13 +26,13 @@ def parse_filter(text: str, catalog: Catalog, model: str) -> tuple[str, str, Any
     name, _, rest = text.partition(":")
     op, _, value = rest.partition(":")
     if not name or op not in OPERATORS:
-        raise InvalidInputError(f"filter {text!r}: use FIELD:OP[:VALUE] with OP one of {', '.join(OPERATORS)}")
+        raise InvalidInputError(f"filter {shown(text)}: use FIELD:OP[:VALUE] with OP one of {', '.join(OPERATORS)}")
     if op == "is_null":
         if value.lower() not in TRUTH:
-            raise InvalidInputError(f"filter {text!r}: is_null takes true or false (or nothing: true)")
+            raise InvalidInputError(f"filter {shown(text)}: is_null takes true or false (or nothing: true)")
         return name, op, TRUTH[value.lower()]
     if ":" not in rest:
-        raise InvalidInputError(f"filter {text!r}: {op} needs a value, e.g. {name}:{op}:VALUE")
+        raise InvalidInputError(f"filter {shown(text)}: {op} needs a value, e.g. FIELD:{op}:VALUE")
     spec = catalog.model(model).fields.get(name)
     kind = spec.type if spec is not None else SYSTEM_TYPES.get(name, "str")
     if op == "in":
@@ -50,4 +51,4 @@ def _json(text: str, value: str) -> Any:
     try:
         return orjson.loads(value)
     except orjson.JSONDecodeError:
-        raise InvalidInputError(f"filter {text!r}: {value!r} is not valid JSON") from None
+        raise InvalidInputError(f"filter {shown(text)}: {shown(value)} is not valid JSON") from None

@@ -5,8 +5,12 @@ system times) into a column definition, the parameter a value travels as, the
 value a read returns, and the SQL that filters and sorts compare. PostgreSQL
 has real types (NUMERIC, TIMESTAMPTZ, DATE, UUID, JSONB); SQLite stores forms
 that compare correctly as text (fixed-width ISO times in UTC, exact decimals
-compared as ``CAST(... AS REAL)``, JSON as text). ``tests/unit/test_dialects.py``
-checks the rendering without a database.
+compared as ``CAST(... AS REAL)``, JSON as text). JSON numbers read back as
+they were sent on both: PostgreSQL's NUMERIC keeps ``1e+18`` as an integer, so
+its rows write such a float in full with a fraction (``1000000000000000000.0``)
+and read any integer past 64 bits as a float (``domain.values.narrowed``: rows
+written before did hold them). ``tests/unit/test_dialects.py`` checks the
+rendering without a database.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from uuid import UUID
 
 import orjson
 
+from domain.values import narrowed
 from infrastructure.sql import POSTGRES, SQL, SQLITE, Composable, Dialect, P
 from projections.timestamps import canonical_time
 
@@ -36,6 +41,26 @@ def nullable(codec: Codec | None) -> Codec:
 
 def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def _numeric_json_text(value: Any) -> str:
+    """JSON for a PostgreSQL JSONB column, a float with a positive exponent in full with a fraction, so NUMERIC
+    keeps it a float (``1e+18`` would come back the integer 10**18)."""
+    text = orjson.dumps(value)
+    if b"e+" not in text:  # orjson writes a float past 1e16 as 1e+16: none here (the common case)
+        return text.decode()
+    return orjson.dumps(_in_full(value)).decode()
+
+
+def _in_full(value: Any) -> Any:
+    if isinstance(value, float):
+        text = repr(value)
+        return orjson.Fragment(format(Decimal(text), "f") + ".0") if "e+" in text else value
+    if isinstance(value, list):
+        return [_in_full(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _in_full(item) for key, item in value.items()}
+    return value
 
 
 class ViewDialect(ABC):
@@ -97,11 +122,12 @@ class PostgresViews(ViewDialect):
     _encoders: dict[str, Codec] = {
         "decimal": lambda v: Decimal(str(v)), "datetime": datetime.fromisoformat,
         "timestamp": datetime.fromisoformat, "date": date.fromisoformat,
-        "uuid": lambda v: v if isinstance(v, UUID) else UUID(str(v)), "json": _json_text, "list": _json_text,
+        "uuid": lambda v: v if isinstance(v, UUID) else UUID(str(v)), "json": _numeric_json_text,
+        "list": _numeric_json_text,
     }
     _decoders: dict[str, Codec] = {
         "decimal": str, "datetime": _zulu, "timestamp": lambda v: v.astimezone(UTC).isoformat(),
-        "date": date.isoformat, "uuid": str,
+        "date": date.isoformat, "uuid": str, "json": narrowed, "list": narrowed,
     }
 
     def column_type(self, kind: str) -> str:
@@ -116,7 +142,7 @@ class PostgresViews(ViewDialect):
     def row_encoder(self, kind: str) -> Codec | None:
         # Rows travel by COPY, whose text format PostgreSQL parses per column type: the JSON-native
         # strings (ISO times, exact decimals, uuids) go as they are; only JSON needs encoding.
-        return nullable(_json_text) if kind in ("json", "list") else None
+        return nullable(_numeric_json_text) if kind in ("json", "list") else None
 
     def in_list(self, column: Composable, mark: Composable, values: Sequence[Any]) -> Clause:
         return SQL("{} = ANY({})").format(column, P), [list(values)]  # one array parameter
@@ -166,7 +192,14 @@ class SQLiteViews(ViewDialect):
         return SQL("instr({}, {}) > 0").format(column, P), [text]
 
     def contains_element(self, column: Composable, element: Any) -> Clause:
-        return SQL("EXISTS (SELECT 1 FROM json_each({}) WHERE value = {})").format(column, P), [element]
+        # json_each gives true as 1 and a string "1" as 1's text: compare the item's JSON type too, as
+        # PostgreSQL's containment does.
+        if isinstance(element, bool):
+            return SQL("EXISTS (SELECT 1 FROM json_each({}) WHERE type = {})").format(column, P), [
+                "true" if element else "false"]
+        kinds = SQL("'integer', 'real'" if isinstance(element, int | float) else "'text'")
+        return SQL("EXISTS (SELECT 1 FROM json_each({}) WHERE type IN ({}) AND value = {})").format(
+            column, kinds, P), [element]
 
 
 VIEW_DIALECTS: dict[str, ViewDialect] = {"postgres": PostgresViews(), "sqlite": SQLiteViews()}

@@ -3,7 +3,14 @@
 Callers name fields; every name is checked against the model's columns
 (declared fields, ``id``, the tenant column and the system columns) and refused
 with ``UNKNOWN_FIELD`` otherwise. Values are typed by the field's type and
-always travel as parameters. NULLs sort after every value ascending (before
+always travel as parameters: every operand is checked as a value of its field
+is (no NUL, integers in 64 bits...) before it reaches a database, so both
+answer alike. A list's ``contains`` takes one scalar item (text, a number, a
+boolean), compared with its type on both databases; an object or a list is
+refused, because PostgreSQL's containment would match it partially and
+SQLite's would compare text. The filters as a whole are bounded by the
+catalog's ``filters``, ``filter_values`` and ``nesting`` limits, the sort keys
+by ``MAX_SORT_KEYS``. NULLs sort after every value ascending (before
 them descending), on both databases. ``id`` ends every order, in the direction
 of the last key, which makes the order total, the cursor exact, and lets one
 index scan of ``(tenant, field, id)`` (or the ``(tenant, id)`` key) serve a page
@@ -22,8 +29,10 @@ import orjson
 
 from domain.errors import InvalidFieldValueError, InvalidInputError, UnknownFieldError
 from domain.fields import FieldSpec
-from domain.limits import DEFAULT_LIMITS, Limits
-from domain.policy import Comparison, filter_of
+from domain.filters import filter_of, filters_of
+from domain.limits import DEFAULT_LIMITS, Limits, label
+from domain.policy import Comparison
+from domain.values import check_text, checked
 from infrastructure import sql
 from projections.schema import SYSTEM_TYPES, UNSORTABLE
 from projections.store import Layout, ViewStore
@@ -36,6 +45,10 @@ _SYSTEM_SPECS = {"uuid": FieldSpec(type="uuid"), "int": FieldSpec(type="int"),
 Clause = tuple[sql.Composable, list[Any]]
 NOT_NULL_COLUMNS = ("id", "_state", "_version", "_updated_at")
 """Columns every row has a value in (with the tenant column); any other may hold NULL."""
+MAX_SORT_KEYS = 8
+"""Sort keys of one query (each adds a branch to a page's cursor condition)."""
+SCALARS = (str, int, float)
+"""What a list's ``contains`` compares (bool is an int)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +74,7 @@ class Compiler:
 
     def kind(self, name: str) -> str:
         if name not in self.kinds:
-            raise UnknownFieldError(f"Unknown field: {name[:100]}", field=name[:100])
+            raise UnknownFieldError(f"Unknown field: {label(name)}", field=label(name))
         return self.kinds[name]
 
     def spec(self, name: str) -> FieldSpec:
@@ -88,6 +101,10 @@ class Compiler:
 
     # -- filters ----------------------------------------------------------------
 
+    def conditions(self, items: Sequence[FilterLike]) -> list[Clause]:
+        """Every filter's clause, the list first checked against the catalog's limits (``INVALID_INPUT``)."""
+        return [self.condition(comparison) for comparison in filters_of(items, self.limits)]
+
     def condition(self, item: FilterLike) -> Clause:
         comparison = as_comparison(item)
         name, op, value = comparison.field, comparison.op, comparison.value
@@ -112,25 +129,28 @@ class Compiler:
     def _in(self, name: str, value: Any) -> Clause:
         if not isinstance(value, list | tuple | set | frozenset):
             raise InvalidFieldValueError(f"Filter 'in' on {name} needs a list of values", field=name)
-        if len(value) > self.limits.items:
-            raise InvalidFieldValueError(f"Filter 'in' on {name} lists {len(value):,} values; at most "
-                                         f"{self.limits.items:,}", field=name)
         params = [self.param(name, self.normalized(name, v)) for v in value]
         return self.dialect.in_list(self.column(name), self.mark(name), params)
 
     def _contains(self, name: str, kind: str, value: Any) -> Clause:
         spec = self.layout.spec.fields.get(name)
         if kind == "str" and isinstance(value, str):
+            check_text(name, value, self.limits)
             return self.dialect.contains_text(sql.Identifier(name), value)
-        if kind == "list" and spec is not None:
-            element = FieldSpec(type=spec.items).normalize(name, value) if spec.items else value
+        if kind == "list" and spec is not None and isinstance(value, SCALARS):
+            element = checked(name, value, self.limits)
+            if spec.items:
+                element = FieldSpec(type=spec.items).normalize(name, element, self.limits)
             return self.dialect.contains_element(sql.Identifier(name), element)
         raise InvalidFieldValueError(
-            f"Filter 'contains' on {name} needs a text field and a string, or a list field", field=name)
+            f"Filter 'contains' on {name} needs a text field and a string, or a list field and one item of it "
+            "(text, a number or a boolean)", field=name)
 
     # -- order and keyset -----------------------------------------------------
 
     def order(self, order_by: Sequence[OrderLike]) -> list[SortKey]:
+        if len(order_by) > MAX_SORT_KEYS:
+            raise InvalidInputError(f"At most {MAX_SORT_KEYS} sort keys, not {len(order_by):,}")
         keys: list[SortKey] = []
         for item in order_by:
             if not (isinstance(item, str) or (isinstance(item, tuple) and len(item) == 2

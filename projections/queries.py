@@ -98,7 +98,7 @@ class Views:
         if after is not None and not isinstance(after, str):
             raise InvalidInputError(f"after must be a cursor (str), not {type(after).__name__}")
         compiler = Compiler(self.store, layout, self.catalog.limits)
-        clauses: list[Clause] = [(where, params), *(compiler.condition(f) for f in filters)]
+        clauses: list[Clause] = [(where, params), *compiler.conditions(filters)]
         keys = compiler.order(order_by)
         if after is not None:
             clauses.append(compiler.after(keys, decode_cursor(keys, after, compiler)))
@@ -115,7 +115,7 @@ class Views:
         update's candidates, governed by its own grant (no read grant asked)."""
         layout, (where, params) = self._scope(principal, model, False, reading=False)
         compiler = Compiler(self.store, layout, self.catalog.limits)
-        clauses: list[Clause] = [(where, params), *(compiler.condition(f) for f in sequence_arg("filters", filters))]
+        clauses: list[Clause] = [(where, params), *compiler.conditions(sequence_arg("filters", filters))]
         query = sql.SQL("SELECT id FROM {} WHERE {} ORDER BY id LIMIT {}").format(
             layout.ident, sql.SQL(" AND ").join(clause for clause, _ in clauses), P)
         with self._reading_read_model() as tx:

@@ -256,3 +256,28 @@ delete = ["*"]
 restore = ["*"]
 force_delete = ["*"]
 """
+
+
+DOCS_CATALOG = """
+[models.Doc]
+[models.Doc.fields]
+name = { type = "str", nullable = true }
+meta = { type = "json", nullable = true }
+l = { type = "list", nullable = true }
+counts = { type = "list", items = "int", nullable = true }
+size = { type = "int", nullable = true }
+amount = { type = "decimal", nullable = true }
+at = { type = "datetime", nullable = true }
+ok = { type = "bool", nullable = true }
+
+[models.Doc.policy]
+create = "allow"
+update = "allow"
+bulk_update = "allow"
+
+[models.Doc.grants]
+create = ["*"]
+update = ["*"]
+bulk_update = ["manager"]
+"""
+"""A model with a field of every kind a filter compares differently (json and list values above all)."""

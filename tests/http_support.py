@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.catalogs import SALES_CATALOG, SHOP_CATALOG
+from tests.catalogs import DOCS_CATALOG, SALES_CATALOG, SHOP_CATALOG
 from tests.conftest import PG_URL, service_unavailable
 from tests.support import CliProcess, wait_until
 
@@ -30,7 +30,7 @@ ISSUER, AUDIENCE = "https://id.example", "writ-api"
 PRIVATE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PUBLIC_PEM = PRIVATE_KEY.public_key().public_bytes(serialization.Encoding.PEM,
                                                    serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-CATALOG = SHOP_CATALOG + SALES_CATALOG
+CATALOG = SHOP_CATALOG + SALES_CATALOG + DOCS_CATALOG
 
 
 def token(user: str = "carol", tenant: str = "acme", *roles: str, key: Any = SECRET, algorithm: str = "HS256",

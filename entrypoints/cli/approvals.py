@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 
+from domain.errors import WritError
 from entrypoints.bootstrap import Runtime
 from entrypoints.cli.ids import resolve_approval
 from entrypoints.cli.options import (
@@ -156,25 +157,32 @@ for _action in ("approve", "reject", "cancel"):
 @click.command("bulk-update")
 @principal_options
 @click.option("--where", "-w", "conditions", multiple=True, metavar="FIELD:OP[:VALUE]",
-              help="Which records (as `writ list`): status:eq:placed, total:ge:10. None: every live record.")
+              help="Which records (as `writ list`): status:eq:placed, total:ge:10.")
+@click.option("--all", "all_records", is_flag=True, help="Every live record of MODEL (instead of --where).")
 @click.option("--idempotency-key", help="Repeat-safe key for this bulk update.")
 @click.argument("model")
 @click.argument("changes")
-def bulk_update(model: str, changes: str, conditions: tuple[str, ...], idempotency_key: str | None, as_json: bool,
-                catalog: Path, **options: Any) -> None:
+def bulk_update(model: str, changes: str, conditions: tuple[str, ...], all_records: bool, idempotency_key: str | None,
+                as_json: bool, catalog: Path, **options: Any) -> None:
     """Patch every live MODEL record matching the filters with CHANGES (JSON): each its own governed event,
-    all in one atomic save, or none (a refusal, or a park for approval).
+    all in one atomic save, or none (a refusal, or a park for approval). Without --where it needs --all.
 
     \b
     Example:
       writ bulk-update Order '{"note": "ships monday"}' -w status:eq:placed -r manager -p "carrier delay"
+      writ bulk-update Order '{"note": "closed for inventory"}' --all -r manager -p "inventory"
     """
     loaded = load_catalog(catalog)
     with Runtime(loaded) as runtime:
-        principal = principal_from(**options)
-        filters = [parse_filter(text, loaded, model) for text in conditions]
-        result = runtime.writ.bulk_update(principal, model, filters, json_argument(changes),
-                                          idempotency_key=idempotency_key).to_dict()
+        writ, principal = runtime.writ, None
+        try:  # refused before the service could read it: still a decision
+            principal = principal_from(**options)
+            filters = [parse_filter(text, loaded, model) for text in conditions]
+            body = json_argument(changes)
+        except WritError as error:
+            writ.refuse(principal, "bulk_update", model, error, idempotency_key=idempotency_key)
+        result = writ.bulk_update(principal, model, filters, body, idempotency_key=idempotency_key,
+                                  all_records=all_records).to_dict()
     if as_json:
         show(result, True)
         return

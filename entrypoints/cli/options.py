@@ -21,7 +21,9 @@ from rich.console import Console
 
 from domain.catalog import Catalog
 from domain.errors import CatalogError, InvalidInputError
+from domain.limits import HARD_LIMITS
 from domain.principal import Principal
+from entrypoints import json_text
 from entrypoints.bootstrap import Runtime
 from entrypoints.cli.render import Column, key_values, print_lines, table
 
@@ -82,7 +84,7 @@ def say(line: str) -> None:
 
 def json_argument(text: str) -> dict[str, Any]:
     try:
-        value = orjson.loads(text)
+        value = json_text.loads(text, HARD_LIMITS.nesting)
     except orjson.JSONDecodeError as exc:
         raise InvalidInputError(f"not valid JSON: {exc}") from None
     if not isinstance(value, dict):

@@ -25,7 +25,10 @@ import click
 import orjson
 
 from domain.errors import InvalidInputError
-from entrypoints.cli.options import principal_options, session, show
+from domain.limits import HARD_LIMITS
+from entrypoints import json_text
+from entrypoints.bootstrap import Runtime
+from entrypoints.cli.options import load_catalog, principal_from, principal_options, show
 from entrypoints.cli.render import Column
 from entrypoints.command_items import run_items
 
@@ -47,10 +50,15 @@ def transaction(file: Path, idempotency_key: str | None, as_json: bool, **option
                                        #  {"kind": "create", "model": "SaleItem",
                                        #   "data": {"sale_id": {"$ref": "s"}, ...}}]
     """
-    items = _read(file)
-    with session(**options) as (runtime, principal), \
-            runtime.writ.transaction(principal, idempotency_key=idempotency_key) as tx:
-        discarded = run_items(tx, items)
+    with Runtime(load_catalog(options.pop("catalog"))) as runtime:
+        principal = None
+        try:  # refused before the service could read it: still a decision
+            principal = principal_from(**options)
+            items = _read(file)
+        except InvalidInputError as error:
+            runtime.writ.refuse(principal, "transaction", "", error, idempotency_key=idempotency_key)
+        with runtime.writ.transaction(principal, idempotency_key=idempotency_key) as tx:
+            discarded = run_items(tx, items)
     rows = [{"model": r.model, "id": r.id, "version": r.version, "state": r.state, "position": r.position,
              "replayed": r.replayed, **({"data": r.data} if as_json else {})} for r in tx.results]
     show({"results": rows, "discarded": discarded} if as_json else rows, as_json, RESULT_COLUMNS)
@@ -63,7 +71,7 @@ def _read(file: Path) -> list[Any]:
     if len(raw) > MAX_FILE_BYTES:
         raise InvalidInputError(f"{file}: larger than {MAX_FILE_BYTES:,} bytes")
     try:
-        items = orjson.loads(raw)
+        items = json_text.loads(raw, HARD_LIMITS.nesting)  # the catalog's nesting: when the items are run
     except orjson.JSONDecodeError as exc:
         raise InvalidInputError(f"{file}: not valid JSON: {exc}") from None
     if not isinstance(items, list) or not items:

@@ -1,12 +1,14 @@
-"""The ASGI application: routes, the OpenAPI document and its docs page, the console.
+"""The ASGI application: routes, the OpenAPI document and its reference page, the web console.
 
 ``create_app(runtime, verifier)`` wires every route to the command service and the projections of one
-``Runtime``; ``writ serve`` runs it under uvicorn. The web console is mounted at ``/console``
-(``entrypoints.http.console``).
+``Runtime``; ``writ serve`` runs it under uvicorn. Each path is one route: a method it does not take is 405
+with ``Allow`` naming exactly the methods the OpenAPI document lists for it. The web console is mounted at
+``/console`` (``entrypoints.http.console``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,7 +22,7 @@ from entrypoints.http.auth import JwtVerifier
 from entrypoints.http.console.api_docs import docs_page
 from entrypoints.http.console.app import console_app
 from entrypoints.http.context import DEFAULT_MAX_BODY, Api, route
-from entrypoints.http.errors import json_response
+from entrypoints.http.errors import json_response, plain_error
 from entrypoints.http.health import health
 from entrypoints.http.openapi import document
 from entrypoints.http.proofs import ProofRoutes
@@ -34,34 +36,52 @@ def create_app(runtime: Runtime, verifier: JwtVerifier, *, max_body: int = DEFAU
     def openapi(_: Request) -> Response:
         return json_response(spec)
 
-    def on(path: str, handler: Any, methods: list[str], **options: Any) -> Route:
-        return Route(path, route(api, handler, **options), methods=methods)
+    def on(handler: Any, **options: Any) -> Endpoint:
+        return route(api, handler, **options)
 
-    model_write = {"body": True, "refuse": ("create", "model")}
+    def write(operation: str, handler: Any, **options: Any) -> Endpoint:
+        return route(api, handler, refuse=(operation, "model"), **options)
+
     proofs = ProofRoutes(runtime)
     routes = [
         Route("/healthz", health(api), methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs_page(spec), methods=["GET"]),
         Mount("/console", console_app(runtime, verifier, dev_sign_in=dev_sign_in)),
-        on("/v1/evaluate", writes.evaluate, ["POST"], body=True),
-        on("/v1/transactions", writes.transaction, ["POST"], body=True, refuse=("transaction", "model")),
-        on("/v1/log/checkpoint", proofs.checkpoint, ["GET"]),  # before /v1/{model}/{id}
-        on("/v1/log/proof/inclusion", proofs.inclusion, ["GET"]),
-        on("/v1/log/proof/consistency", proofs.consistency, ["GET"]),
-        on("/v1/decisions", reads.decisions, ["GET"]),
-        on("/v1/approvals", reads.approvals, ["GET"]),
-        on("/v1/approvals/{id}", reads.approval, ["GET"]),
-        *(on(f"/v1/approvals/{{id}}/{action}", decide, ["POST"], body=True, optional_body=True)
+        path("/v1/evaluate", POST=on(writes.evaluate, body=True)),
+        path("/v1/transactions", POST=write("transaction", writes.transaction, body=True)),
+        path("/v1/log/checkpoint", GET=on(proofs.checkpoint)),  # before /v1/{model}/{id}
+        path("/v1/log/proof/inclusion", GET=on(proofs.inclusion)),
+        path("/v1/log/proof/consistency", GET=on(proofs.consistency)),
+        path("/v1/decisions", GET=on(reads.decisions)),
+        path("/v1/approvals", GET=on(reads.approvals)),
+        path("/v1/approvals/{id}", GET=on(reads.approval)),
+        *(path(f"/v1/approvals/{{id}}/{action}", POST=write(action, decide, body=True, optional_body=True))
           for action, decide in reads.APPROVAL_ACTIONS.items()),
-        on("/v1/{model}", writes.create, ["POST"], **model_write),
-        on("/v1/{model}", reads.list_rows, ["GET"]),
-        on("/v1/{model}/bulk-update", writes.bulk_update, ["POST"], body=True, refuse=("bulk_update", "model")),
-        on("/v1/{model}/{id}", reads.get_row, ["GET"]),
-        on("/v1/{model}/{id}", writes.replace, ["PUT"], body=True, refuse=("update", "model")),
-        on("/v1/{model}/{id}", writes.patch, ["PATCH"], body=True, refuse=("update", "model")),
-        on("/v1/{model}/{id}", writes.delete, ["DELETE"]),
-        on("/v1/{model}/{id}/restore", writes.restore, ["POST"]),
-        on("/v1/{model}/{id}/history", reads.history, ["GET"]),
+        path("/v1/{model}", GET=on(reads.list_rows), POST=write("create", writes.create, body=True)),
+        path("/v1/{model}/bulk-update", POST=write("bulk_update", writes.bulk_update, body=True)),
+        path("/v1/{model}/{id}", GET=on(reads.get_row), PUT=write("update", writes.replace, body=True),
+             PATCH=write("update", writes.patch, body=True), DELETE=write("delete", writes.delete)),
+        path("/v1/{model}/{id}/restore", POST=write("restore", writes.restore)),
+        path("/v1/{model}/{id}/history", GET=on(reads.history)),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+EVERY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
+
+
+def path(template: str, **endpoints: Endpoint) -> Route:
+    """One route for every method of a path: the documented ones go to their endpoint (HEAD as GET), any other
+    is 405 naming exactly those in ``Allow``. One route per path, so a shared path is never read as a model's
+    (``POST /v1/approvals`` is no create) and ``bulk-update`` never as a record id."""
+    allowed = ", ".join(endpoints)
+
+    async def endpoint(request: Request) -> Response:
+        chosen = endpoints.get("GET" if request.method == "HEAD" else request.method)
+        if chosen is None:
+            return plain_error(405, "METHOD_NOT_ALLOWED", f"{template} takes {allowed}", headers={"Allow": allowed})
+        return await chosen(request)
+
+    return Route(template, endpoint, methods=EVERY_METHOD)

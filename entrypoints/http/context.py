@@ -3,7 +3,10 @@
 ``route`` turns a plain function ``(call: Call) -> Response`` into a Starlette endpoint: it checks the
 bearer token, reads the body within the size limit, runs the function in a worker thread (Writ's calls
 block on the database), and turns a ``WritError`` into its status and body. A request whose body cannot
-be read as JSON is refused as ``INVALID_INPUT`` and, for a write, recorded as a refused decision.
+be read as JSON, or nests deeper than the catalog's ``nesting`` (measured before anything recursive reads
+it; orjson itself stops at 1,024 levels), is refused as ``INVALID_INPUT``; so is a write whose principal
+cannot be built (a token's tenant that is no identifier, a correlation id that is not ASCII). A write's
+refusal is recorded as a refused decision, under the token's user and tenant when they are sound.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -22,6 +26,7 @@ from starlette.responses import Response
 
 from domain.errors import InvalidInputError, ServiceUnavailableError, UnauthenticatedError, WritError
 from domain.principal import Principal
+from entrypoints import json_text
 from entrypoints.bootstrap import Runtime
 from entrypoints.http.auth import Identity, JwtVerifier
 from entrypoints.http.errors import error_response, plain_error
@@ -56,7 +61,7 @@ class Call:
     def writ(self) -> Any:
         return self.api.runtime.writ
 
-    @property
+    @cached_property
     def principal(self) -> Principal:
         headers = self.request.headers
         audit = {"agent": self.identity.agent} if self.identity.agent else {}
@@ -64,6 +69,19 @@ class Call:
                          roles=self.identity.roles, purpose=headers.get("writ-purpose"),
                          correlation_id=headers.get("writ-correlation-id"),
                          causation_id=headers.get("writ-causation-id"), audit_attributes=audit)
+
+    def accountable(self) -> Principal | None:
+        """The principal a refusal is recorded under: the whole one, else the token's user, tenant and roles
+        alone (a header it cannot take left out), else None."""
+        try:
+            return self.principal
+        except WritError:
+            pass
+        try:
+            return Principal(user_id=self.identity.user_id, tenant_id=self.identity.tenant_id,
+                             roles=self.identity.roles)
+        except WritError:
+            return None
 
     def param(self, name: str) -> str:
         return str(self.request.path_params[name])
@@ -79,7 +97,7 @@ class Call:
         if raw is None:
             return None
         text = raw.strip().removeprefix("W/").strip('"')
-        if not text.isdigit() or len(text) > 18:
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "²" is a digit int() does not read
             raise InvalidInputError(f"If-Match must be a record version as an ETag, e.g. \"3\", not {raw[:40]!r}")
         return int(text)
 
@@ -95,23 +113,27 @@ Handler = Callable[[Call], Response]
 
 def route(api: Api, handler: Handler, *, body: bool = False, refuse: tuple[str, str] | None = None,
           optional_body: bool = False) -> Callable[[Request], Awaitable[Response]]:
-    """An endpoint running ``handler``; ``refuse``: (operation, model path param) under which a body that is
-    not JSON is recorded as a refused decision; ``optional_body``: an empty body reads as ``{}``."""
+    """An endpoint running ``handler``; ``refuse``: (operation, model path param) of a write, under which a
+    refusal at the door (a body that is not JSON or nests too deep, a principal that cannot be built) is
+    recorded as a refused decision; ``optional_body``: an empty body reads as ``{}``."""
 
     async def endpoint(request: Request) -> Response:
         try:
             identity = api.verifier.identify(request.headers.get("authorization"))
         except UnauthenticatedError as error:
             return error_response(error)
+        nesting = api.runtime.catalog.limits.nesting
         try:
-            content = await _json_body(request, api.max_body, optional_body) if body else None
+            content = await _json_body(request, api.max_body, nesting, optional_body) if body else None
+            call = Call(api, request, identity, content)
+            if refuse is not None:
+                call.principal  # noqa: B018 - a write's principal is built (checked) before anything else
         except BodyTooLargeError:
             return plain_error(413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {api.max_body:,} bytes")
         except InvalidInputError as error:
             if refuse is not None:
                 await run_in_threadpool(_record_refusal, api, request, identity, refuse, error)
             return error_response(error)
-        call = Call(api, request, identity, content)
         unavailable: tuple[type[BaseException], ...] = (PersistenceError, *api.runtime.backend.transient)
         try:
             return await run_in_threadpool(handler, call)
@@ -124,9 +146,9 @@ def route(api: Api, handler: Handler, *, body: bool = False, refuse: tuple[str, 
     return endpoint
 
 
-async def _json_body(request: Request, most: int, optional: bool = False) -> Any:
+async def _json_body(request: Request, most: int, nesting: int, optional: bool = False) -> Any:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > most:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > most:
         raise BodyTooLargeError
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -140,7 +162,7 @@ async def _json_body(request: Request, most: int, optional: bool = False) -> Any
             return {}
         raise InvalidInputError("The request needs a JSON body")
     try:
-        return orjson.loads(raw)
+        return json_text.loads(raw, nesting)
     except orjson.JSONDecodeError as exc:
         raise InvalidInputError(f"The body is not valid JSON: {exc}") from None
 
@@ -148,10 +170,9 @@ async def _json_body(request: Request, most: int, optional: bool = False) -> Any
 def _record_refusal(api: Api, request: Request, identity: Identity, refuse: tuple[str, str],
                     error: WritError) -> None:
     operation, model_param = refuse
-    try:
-        principal: Principal | None = Call(api, request, identity, None).principal
-    except WritError:
-        principal = None
+    if operation == "delete" and request.query_params.get("force", "").lower() in ("true", "1"):
+        operation = "force_delete"
+    principal = Call(api, request, identity, None).accountable()
     with contextlib.suppress(WritError):  # refuse() records the decision, then raises the error it was given
         api.runtime.writ.refuse(principal, operation, request.path_params.get(model_param, ""), error,
                                 record_id=request.path_params.get("id"),

@@ -2,7 +2,9 @@
 
 Every error body is ``{"error", "message", "code", "field"}`` (``field`` when it concerns one; a dry
 run's ``errors`` and a validator's ``problems`` too). A ``VERSION_CONFLICT`` is 412 when the request
-named the version it expected with ``If-Match``, 409 otherwise.
+named the version it expected with ``If-Match``, 409 otherwise. A body is encoded with orjson; one that
+holds an integer past 64 bits (storage written before such values were read back as floats) is sent with
+it as the float it was, never a 500.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import orjson
 from starlette.responses import Response
 
 from domain.errors import WritError
+from domain.values import narrowed
 
 STATUS: dict[str, int] = {
     "UNAUTHENTICATED": 401,
@@ -22,7 +25,7 @@ STATUS: dict[str, int] = {
     "RECORD_DELETED": 409, "RECORD_NOT_DELETED": 409, "VERSION_CONFLICT": 409, "IDEMPOTENCY_KEY_REUSED": 409,
     "APPROVAL_NOT_PENDING": 409, "ALREADY_APPROVED": 409, "APPROVAL_STALE": 409, "APPROVAL_REQUIRED": 409,
     "UNIQUE_VIOLATION": 409, "NOT_CHECKPOINTED": 409,
-    "PAYLOAD_TOO_LARGE": 413,
+    "METHOD_NOT_ALLOWED": 405, "PAYLOAD_TOO_LARGE": 413,
     "UNKNOWN_FIELD": 422, "FIELD_NOT_WRITABLE": 422, "IMMUTABLE_FIELD": 422, "REQUIRED_FIELD_MISSING": 422,
     "INVALID_FIELD_VALUE": 422, "VALIDATION_FAILED": 422, "BULK_LIMIT_EXCEEDED": 422,
     "CHAIN_BROKEN": 503, "UNAVAILABLE": 503, "CONFIGURATION_INVALID": 503, "CHECKPOINT_REFUSED": 503,
@@ -30,11 +33,16 @@ STATUS: dict[str, int] = {
     "PROJECTION_LOG_CHANGED": 503,
 }
 """Every code's status (``tests/integration/test_http.py`` checks that every code Writ raises is here)."""
-STATUSES = sorted(set(STATUS.values()))
+STATUSES = sorted({*STATUS.values(), 412})
+"""Every status an error may have: the table's, and 412 (``VERSION_CONFLICT`` under ``If-Match``)."""
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
+    try:
+        content = orjson.dumps(body)
+    except TypeError:  # an integer past 64 bits read from storage is the float it was (domain.values.narrowed)
+        content = orjson.dumps(narrowed(body))
+    return Response(content, status_code=status, headers=headers, media_type="application/json")
 
 
 def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -50,6 +58,7 @@ def error_response(error: WritError, *, if_match: bool = False) -> Response:
     return json_response(body, status, headers)
 
 
-def plain_error(status: int, code: str, message: str) -> Response:
-    """An error the HTTP layer itself answers (a body past the limit), in the same shape."""
-    return json_response(error_body(code, message), status)
+def plain_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    """An error the HTTP layer itself answers (a body past the limit, a method a path does not take), in the
+    same shape."""
+    return json_response(error_body(code, message), status, headers)

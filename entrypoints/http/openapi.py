@@ -15,22 +15,28 @@ from typing import Any
 
 from domain.catalog import Catalog, ModelSpec
 from domain.fields import FieldSpec
+from domain.limits import Limits
+from domain.policy import FILTER_OPERATORS
 from entrypoints.catalog_schemas import Shape, data_schema, field_schema
 from entrypoints.history_pages import MOST_PER_PAGE, PAGE
 from entrypoints.http.errors import STATUSES
+from projections.filters import MAX_SORT_KEYS
+from projections.queries import MAX_LIMIT
 
 JSON = "application/json"
 SHAPES: tuple[Shape, ...] = ("create", "replace", "patch")
 SYSTEM = {"_state": "string", "_version": "integer", "_created_at": "string",
           "_created_by": ["string", "null"], "_updated_at": "string", "_updated_by": ["string", "null"]}
 ERRORS = {str(status): {"$ref": f"#/components/responses/E{status}"} for status in STATUSES}
+LIMIT: dict[str, Any] = {"name": "limit", "in": "query",
+                         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}}
 ID: dict[str, Any] = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 HEADERS: dict[str, dict[str, Any]] = {
     "purpose": {"name": "Writ-Purpose", "in": "header", "schema": {"type": "string"},
                 "description": "Why: required for every write, recorded with it."},
     "key": {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"},
             "description": "A repeat with the same key and command returns the first result."},
-    "match": {"name": "If-Match", "in": "header", "schema": {"type": "string"},
+    "match": {"name": "If-Match", "in": "header", "schema": {"type": "string", "pattern": r'^(W/)?"?[0-9]{1,18}"?$'},
               "description": 'The record version the write expects, e.g. "3" (412 when it moved on).'},
     "wait": {"name": "Writ-Wait-Position", "in": "header", "schema": {"type": "integer", "minimum": 0},
              "description": "Wait until the projection has reached this log position (a write's position)."},
@@ -63,7 +69,7 @@ def document(catalog: Catalog) -> dict[str, Any]:
                                "Command": {"type": "object", "required": ["kind", "model"]}}
     for name, spec in catalog.models.items():
         schemas.update(_model_schemas(catalog, name, spec))
-        paths.update(_model_paths(name))
+        paths.update(_model_paths(name, catalog.limits))
     paths.update(_shared_paths())
     paths.update(_log_paths())
     return {
@@ -103,7 +109,7 @@ def _ref(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _model_paths(name: str) -> dict[str, Any]:
+def _model_paths(name: str, limits: Limits) -> dict[str, Any]:
     write = [HEADERS["purpose"], HEADERS["key"]]
     versioned = [ID, *write, HEADERS["match"]]
     result, pending = _ok(_ref("WriteResult")), _ok(_ref("WriteResult"), "Waits for approval (Location: the approval)")
@@ -119,19 +125,19 @@ def _model_paths(name: str) -> dict[str, Any]:
                 "type": "object", "required": ["rows", "next_cursor"],
                 "properties": {"rows": {"type": "array", "items": _ref(f"{name}Row")},
                                "next_cursor": {"type": ["string", "null"]}}})}, parameters=[
-                {"name": "where", "in": "query", "schema": {"type": "array", "items": {"type": "string"}},
+                {"name": "where", "in": "query", "schema": {"type": "array", "items": {"type": "string"},
+                                                            "maxItems": limits.filters},
                  "style": "form", "explode": True, "description": "FIELD:OP[:VALUE], repeatable"},
-                {"name": "sort", "in": "query", "schema": {"type": "array", "items": {"type": "string"}},
+                {"name": "sort", "in": "query", "schema": {"type": "array", "items": {"type": "string"},
+                                                           "maxItems": MAX_SORT_KEYS},
                  "style": "form", "explode": True},
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}},
                 {"name": "after", "in": "query", "schema": {"type": "string"}},
                 {"name": "include_deleted", "in": "query", "schema": {"type": "boolean"}}, HEADERS["wait"]]),
         },
         f"/v1/{name}/bulk-update": {"post": _op(f"Patch every live {name} matching the filters, in one save", {
-            "200": _ok({"type": "object"}), "202": _ok({"type": "object"})}, parameters=write, body={
-                "type": "object", "required": ["filters", "changes"], "additionalProperties": False,
-                "properties": {"filters": {"type": "array", "items": {"type": "array", "minItems": 2, "maxItems": 3}},
-                               "changes": _ref(f"{name}Patch")}})},
+            "200": _ok({"type": "object"}), "202": _ok({"type": "object"})}, parameters=write,
+            body=_bulk_body(name, limits))},
         f"/v1/{name}/{{id}}": {
             "get": _op(f"One {name} row (the projection)", {"200": _ok(_ref(f"{name}Row"))},
                        parameters=[ID, {"name": "include_deleted", "in": "query", "schema": {"type": "boolean"}},
@@ -160,15 +166,20 @@ def _shared_paths() -> dict[str, Any]:
             body={"type": "array", "minItems": 1, "items": {"type": "object"}},
             parameters=[HEADERS["purpose"], HEADERS["key"]])},
         "/v1/decisions": {"get": _op("Decisions in your tenant, oldest first", listed, parameters=[
-            {"name": n, "in": "query", "schema": {"type": "string"}} for n in ("by", "model", "outcome", "since",
-                                                                                 "until")])},
+            *({"name": n, "in": "query", "schema": {"type": "string"}} for n in ("by", "model", "outcome")),
+            *({"name": n, "in": "query", "schema": {"type": "string", "format": "date-time"}} for n in ("since",
+                                                                                                     "until")),
+            {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}}, LIMIT])},
         "/v1/approvals": {"get": _op("Approval requests in your tenant", listed, parameters=[
-            {"name": "status", "in": "query", "schema": {"type": "string"}}])},
+            {"name": "status", "in": "query", "schema": {"type": "string"}},
+            {"name": "after", "in": "query", "schema": {"type": "string"},
+             "description": "The last row's cursor"}, LIMIT])},
         "/v1/approvals/{id}": {"get": _op("One approval request", {"200": _ok({"type": "object"})},
                                           parameters=[approval_id])},
         **{f"/v1/approvals/{{id}}/{action}": {"post": _op(f"{action.title()} an approval request", {
             "200": _ok({"type": "object"})}, parameters=[approval_id, HEADERS["purpose"]], body_required=False, body={
-                "type": "object", "properties": {"reason": {"type": "string"}, "fingerprint": {"type": "string"}}})}
+                "type": "object", "additionalProperties": False,
+                "properties": {"reason": {"type": ["string", "null"]}, "fingerprint": {"type": ["string", "null"]}}})}
            for action in ("approve", "reject", "cancel")},
     }
 
@@ -196,6 +207,18 @@ def _log_paths() -> dict[str, Any]:
             "200": _ok(proof)}, parameters=[size("old_size", "The earlier tree's size", required=True),
                                             size("new_size", "The signed tree's size (default: the latest)")])},
     }
+
+
+def _bulk_body(name: str, limits: Limits) -> dict[str, Any]:
+    """Filters, or ``"all": true`` for every live record: one or the other (neither, or both, is refused)."""
+    filter_item = {"type": "array", "minItems": 2, "maxItems": 3,
+                   "prefixItems": [{"type": "string"}, {"enum": list(FILTER_OPERATORS)}]}
+    return {"type": "object", "required": ["changes"], "additionalProperties": False, "properties": {
+        "filters": {"type": "array", "items": filter_item, "maxItems": limits.filters},
+        "all": {"type": "boolean", "description": "true: every live record (then no filters)"},
+        "changes": _ref(f"{name}Patch")},
+        "oneOf": [{"required": ["filters"], "properties": {"filters": {"minItems": 1}, "all": {"const": False}}},
+                  {"required": ["all"], "properties": {"all": {"const": True}, "filters": {"maxItems": 0}}}]}
 
 
 def _write_result() -> dict[str, Any]:

@@ -20,18 +20,15 @@ from entrypoints.http.context import Call
 from entrypoints.http.errors import json_response
 
 WAIT_SECONDS = 5.0
-MAX_SORT_KEYS = 8
 
 
 def list_rows(call: Call) -> Response:
     model, query = call.param("model"), call.request.query_params
     views = _views(call)
     filters = [parse_filter(text, call.writ.catalog, model) for text in query.getlist("where")]
-    sort = query.getlist("sort")
-    if len(sort) > MAX_SORT_KEYS:
-        raise InvalidInputError(f"at most {MAX_SORT_KEYS} sort keys")
-    page = views.list(call.principal, model, filters=filters, order_by=sort, limit=_int(query.get("limit"), 50),
-                      after=query.get("after"), include_deleted=call.query_flag("include_deleted"))
+    page = views.list(call.principal, model, filters=filters, order_by=query.getlist("sort"),
+                      limit=_int(query.get("limit"), 50), after=query.get("after"),
+                      include_deleted=call.query_flag("include_deleted"))
     return json_response({"rows": page.rows, "next_cursor": page.next_cursor})
 
 
@@ -67,25 +64,33 @@ def approval(call: Call) -> Response:
     return json_response(call.writ.approval(call.principal, call.param("id")))
 
 
-def _decision(call: Call) -> dict[str, Any]:
-    if not isinstance(call.body, dict):
-        raise InvalidInputError('The body is an object: {"reason": "...", "fingerprint": "..."} (both optional)')
-    return call.body
+def _decision(call: Call, action: str) -> dict[str, Any]:
+    """The body of an approval's decision: an object of ``reason`` and ``fingerprint``, each text or null (a key
+    it does not know, or a number, is refused, and recorded, rather than ignored)."""
+    body = call.body
+    if not isinstance(body, dict) or any(key not in ("reason", "fingerprint") or not isinstance(value, str | None)
+                                         for key, value in body.items()):
+        call.writ.refuse(call.principal, action, "", InvalidInputError(
+            'The body is an object: {"reason": "...", "fingerprint": "..."} (both optional, text)'),
+            record_id=call.param("id"))
+    decided: dict[str, Any] = body
+    return decided
 
 
 def approve(call: Call) -> Response:
-    body = _decision(call)
+    body = _decision(call, "approve")
     return json_response(call.writ.approve(call.principal, call.param("id"), reason=body.get("reason"),
                                            fingerprint=body.get("fingerprint")).to_dict())
 
 
 def reject(call: Call) -> Response:
-    return json_response(call.writ.reject(call.principal, call.param("id"), _decision(call).get("reason")).to_dict())
+    reason = _decision(call, "reject").get("reason")
+    return json_response(call.writ.reject(call.principal, call.param("id"), reason).to_dict())
 
 
 def cancel(call: Call) -> Response:
     return json_response(call.writ.cancel(call.principal, call.param("id"),
-                                          reason=_decision(call).get("reason")).to_dict())
+                                          reason=_decision(call, "cancel").get("reason")).to_dict())
 
 
 APPROVAL_ACTIONS = {"approve": approve, "reject": reject, "cancel": cancel}
@@ -106,6 +111,6 @@ def _views(call: Call) -> Any:
 def _int(text: str | None, default: int, *, name: str = "a number") -> int:
     if text is None:
         return default
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "²" is a digit int() does not read
         raise InvalidInputError(f"{name}: {text[:40]!r} is not a whole number")
     return int(text)

@@ -13,6 +13,8 @@ from starlette.responses import Response
 
 from application.results import WriteResult
 from domain.commands import parse_command
+from domain.errors import InvalidInputError
+from domain.limits import shown
 from entrypoints.command_items import run_items
 from entrypoints.http.context import Call
 from entrypoints.http.errors import json_response
@@ -52,13 +54,20 @@ def restore(call: Call) -> Response:
                                       expected_version=call.expected_version, idempotency_key=call.idempotency_key))
 
 
+BULK_KEYS = frozenset({"filters", "changes", "all"})
+
+
 def bulk_update(call: Call) -> Response:
     body = call.body if isinstance(call.body, dict) else {"changes": call.body}  # the service refuses, recorded
+    if unknown := sorted(set(body) - BULK_KEYS):  # a key it does not know ("filter", "dry_run") is never ignored
+        call.writ.refuse(call.principal, "bulk_update", call.param("model"), InvalidInputError(
+            f"A bulk update's body has filters, changes and all; not {', '.join(map(shown, unknown[:5]))}"),
+            idempotency_key=call.idempotency_key)
     filters = body.get("filters", [])
     if isinstance(filters, list):  # [field, op, value] lists arrive as JSON arrays; the service reads tuples
         filters = [tuple(f) if isinstance(f, list) else f for f in filters]
     done = call.writ.bulk_update(call.principal, call.param("model"), filters, body.get("changes"),
-                                 idempotency_key=call.idempotency_key)
+                                 idempotency_key=call.idempotency_key, all_records=body.get("all", False))
     body = done.to_dict()
     if done.status == PENDING:
         return json_response({**body, "approval_url": f"/v1/approvals/{done.approval_id}"}, 202,

@@ -117,7 +117,7 @@ def test_a_view_proposing_another_tenants_or_models_record_is_not_obeyed(runtime
             return [UUID(rid) for rid in (mine, theirs, customer)]
 
     writ.matcher = StrayView()
-    done = writ.bulk_update(MANAGER, "Order", [], {"note": "mine"})
+    done = writ.bulk_update(MANAGER, "Order", [], {"note": "mine"}, all_records=True)
     assert (done.updated_count, done.ids) == (1, [mine])
     assert writ.get(OTHER, "Order", theirs)["note"] is None
     assert writ.get(MANAGER, "Customer", customer)["_version"] == 1
@@ -134,7 +134,7 @@ def test_candidates_proposed_in_any_order_are_saved_in_id_order(runtime: Runtime
             return [UUID(rid) for rid in (ids[3], ids[0], ids[4], ids[2], ids[1])]
 
     writ.matcher = ShuffledView()
-    done = writ.bulk_update(MANAGER, "Order", [], {"note": "ordered"})
+    done = writ.bulk_update(MANAGER, "Order", [], {"note": "ordered"}, all_records=True)
     saved = writ.recorder.select_notifications(start=None, limit=100, topics=[Record.Patched.TOPIC])
     assert done.ids == ids == [str(n.originator_id) for n in saved]
 
@@ -183,7 +183,7 @@ def test_records_are_patched_as_the_save_reads_them_and_a_failure_writes_nothing
 
     monkeypatch.setattr(Record, "patch", patching)
     monkeypatch.setattr(postgres_recorder.WritPostgresRecorder, "_insert_part", inserting)
-    assert writ.bulk_update(MANAGER, "Order", [], {"note": "streamed"}).updated_count == 5
+    assert writ.bulk_update(MANAGER, "Order", [], {"note": "streamed"}, all_records=True).updated_count == 5
     if database_url.startswith("postgresql"):
         assert steps.index("insert") < len(steps) - 1 - steps[::-1].index("patch"), steps
     else:
@@ -199,7 +199,7 @@ def test_records_are_patched_as_the_save_reads_them_and_a_failure_writes_nothing
     monkeypatch.setattr(Record, "patch", failing)
     runtime.catch_up()
     with pytest.raises(RuntimeError, match="cannot be patched"):
-        writ.bulk_update(MANAGER, "Order", [], {"note": "never"})
+        writ.bulk_update(MANAGER, "Order", [], {"note": "never"}, all_records=True)
     assert [writ.get(MANAGER, "Order", rid)["note"] for rid in ids] == ["streamed"] * 5
     assert writ.create(MANAGER, "Order", {"sku": "AFTER", "total": "1"}).version == 1
 
@@ -257,7 +257,7 @@ def test_a_record_purged_by_another_process_is_read_with_its_key_gone(catalog: C
                 return [UUID(gone), UUID(kept)]
 
         writ.matcher = LaggingView()
-        done = writ.bulk_update(MANAGER, "Order", [], {"note": "after purge"})
+        done = writ.bulk_update(MANAGER, "Order", [], {"note": "after purge"}, all_records=True)
         assert (done.updated_count, done.ids) == (1, [kept])
         (purged,) = list(writ.loader.each([UUID(gone)], tenant="acme", model="Order"))
         assert (purged.state, purged.version) == ("purged", 3)
@@ -269,7 +269,8 @@ def test_more_matches_than_max_affected_write_nothing(runtime: Runtime) -> None:
     writ = runtime.writ
     orders(writ, MANAGER, ["placed"] * 41)
     runtime.catch_up()
-    error = refused("BULK_LIMIT_EXCEEDED", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "x"}))
+    error = refused("BULK_LIMIT_EXCEEDED", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "x"},
+                                                                    all_records=True))
     assert "More than 40 Order records match" in error.message
     assert all(r["note"] is None for r in _all_notes(writ))
     assert [d["code"] for d in writ.decisions(MANAGER) if d["outcome"] == "refused"] == ["BULK_LIMIT_EXCEEDED"]
@@ -290,10 +291,10 @@ def test_one_refused_record_refuses_the_whole_bulk(runtime: Runtime) -> None:
     writ = runtime.writ
     ids = orders(writ, MANAGER, ["placed", "shipped", "placed"])
     runtime.catch_up()
-    refused("WRITE_DENIED", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "x"}))
+    refused("WRITE_DENIED", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "x"}, all_records=True))
     assert [writ.get(MANAGER, "Order", rid)["_version"] for rid in ids] == [1, 1, 1]
     assert gc.isenabled()
-    refused("GRANT_MISSING", lambda: writ.bulk_update(CLERK, "Order", [], {"note": "x"}))
+    refused("GRANT_MISSING", lambda: writ.bulk_update(CLERK, "Order", [], {"note": "x"}, all_records=True))
     refused("UNKNOWN_FIELD", lambda: writ.bulk_update(MANAGER, "Order", [("colour", "eq", "red")], {"note": "x"}))
     refused("INVALID_INPUT", lambda: writ.bulk_update(MANAGER, "Order", "status", {"note": "x"}))
     codes = [d["code"] for d in writ.decisions(principal("ada", "acme", "auditor")) if d["outcome"] == "refused"]
@@ -321,7 +322,7 @@ def test_a_bulk_approved_after_one_of_its_records_changed_is_stale(runtime: Runt
     writ = runtime.writ
     ids = orders(writ, MANAGER, ["placed"] * 2)
     runtime.catch_up()
-    parked = writ.bulk_update(MANAGER, "Order", [], {"total": "30000"})
+    parked = writ.bulk_update(MANAGER, "Order", [], {"total": "30000"}, all_records=True)
     writ.patch(MANAGER, "Order", ids[1], {"quantity": 5})
     refused("APPROVAL_STALE", lambda: writ.approve(BOSS, str(parked.approval_id)))
     assert [writ.get(MANAGER, "Order", rid)["total"] for rid in ids] == ["10", "10"]
@@ -331,11 +332,11 @@ def test_a_repeated_bulk_returns_the_first_result(runtime: Runtime) -> None:
     writ = runtime.writ
     orders(writ, MANAGER, ["placed"] * 2)
     runtime.catch_up()
-    first = writ.bulk_update(MANAGER, "Order", [], {"note": "once"}, idempotency_key="bulk-1")
-    again = writ.bulk_update(MANAGER, "Order", [], {"note": "once"}, idempotency_key="bulk-1")
+    first = writ.bulk_update(MANAGER, "Order", [], {"note": "once"}, all_records=True, idempotency_key="bulk-1")
+    again = writ.bulk_update(MANAGER, "Order", [], {"note": "once"}, all_records=True, idempotency_key="bulk-1")
     assert again.replayed and (again.decision_id, again.updated_count) == (first.decision_id, 2)
     refused("IDEMPOTENCY_KEY_REUSED", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "twice"},
-                                                               idempotency_key="bulk-1"))
+                                                               all_records=True, idempotency_key="bulk-1"))
     assert [d["code"] for d in writ.decisions(MANAGER) if d["outcome"] == "refused"] == ["IDEMPOTENCY_KEY_REUSED"]
 
 
@@ -366,7 +367,8 @@ def test_a_bulk_that_lost_a_race_decides_again_on_fresh_state(runtime: Runtime, 
     with Runtime(catalog, database_url) as other:
         newcomers: list[str] = []
         attempts = _racing(writ, other.writ, ids[1], times=1, newcomers=newcomers)
-        done = writ.bulk_update(MANAGER, "Order", [], {"note": "after the race"}, idempotency_key="bulk-race")
+        done = writ.bulk_update(MANAGER, "Order", [], {"note": "after the race"}, all_records=True,
+                                idempotency_key="bulk-race")
     assert attempts == [3, 3] and done.updated_count == 3
     assert writ.get(MANAGER, "Order", newcomers[0])["note"] is None  # the candidates stay those first proposed
     rows = [writ.get(MANAGER, "Order", rid) for rid in ids]
@@ -384,14 +386,14 @@ def test_a_bulk_that_keeps_losing_fails_with_conflict_and_writes_nothing(runtime
     with Runtime(catalog, database_url) as other:
         attempts = _racing(writ, other.writ, ids[0], times=99)
         error = refused("VERSION_CONFLICT", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "never"},
-                                                            idempotency_key="bulk-lost"))
+                                                                     all_records=True, idempotency_key="bulk-lost"))
     assert len(attempts) == 3 and "nothing was written" in error.message
     assert [writ.get(MANAGER, "Order", rid)["note"] for rid in ids] == [None, None]
     failed = [d for d in writ.decisions(MANAGER) if d["outcome"] == "failed"]
     assert [(d["operation"], d["code"]) for d in failed] == [("bulk_update", "VERSION_CONFLICT")]
     writ.decide_bulk = type(writ).decide_bulk.__get__(writ)  # type: ignore[method-assign]
     runtime.catch_up()
-    done = writ.bulk_update(MANAGER, "Order", [], {"note": "never"}, idempotency_key="bulk-lost")
+    done = writ.bulk_update(MANAGER, "Order", [], {"note": "never"}, all_records=True, idempotency_key="bulk-lost")
     assert done.updated_count == 2 and not done.replayed  # a failed attempt claims no key
 
 
@@ -417,9 +419,9 @@ def test_records_a_bulk_brings_to_their_snapshot_interval_are_snapshotted_in_one
         return insert(stored, **options)
 
     writ.snapshots.recorder.insert_events = counted  # type: ignore[union-attr,method-assign]
-    writ.bulk_update(MANAGER, "Order", [], {"note": "first"})  # ids[0] reaches version 3: its snapshot
+    writ.bulk_update(MANAGER, "Order", [], {"note": "first"}, all_records=True)  # ids[0] reaches version 3: snapshot
     runtime.catch_up()
-    writ.bulk_update(MANAGER, "Order", [], {"note": "second"})  # the others reach 3
+    writ.bulk_update(MANAGER, "Order", [], {"note": "second"}, all_records=True)  # the others reach 3
     assert [sorted(put, key=str) for put in inserts] == [[(UUID(ids[0]), 3)],
                                                           sorted(((UUID(rid), 3) for rid in ids[1:]), key=str)]
     with Runtime(catalog, database_url) as cold:
@@ -470,11 +472,12 @@ def test_records_are_loaded_part_by_part_each_checked(runtime: Runtime, catalog:
 
     RawStore(database_url).edit(ids[-1], rows[-1]["_version"], edit_note)
     runtime.catch_up()
-    error = refused("CHAIN_BROKEN", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "again"}))
+    error = refused("CHAIN_BROKEN", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "again"}, all_records=True))
     assert error.record_id == ids[-1]
     assert [writ.get(MANAGER, "Order", rid)["note"] for rid in ids[:-1]] == ["parts"] * 9
     RawStore(database_url).edit(ids[0], rows[0]["_version"], edit_note)  # refused in the first part, the next
     for _ in range(15):  # part's reads in flight: more times than the pool has connections, none kept
-        error = refused("CHAIN_BROKEN", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "again"}))
+        error = refused("CHAIN_BROKEN", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "again"},
+                                                                 all_records=True))
         assert error.record_id == ids[0]
     assert writ.patch(MANAGER, "Order", ids[4], {"note": "after"}).version == 3

@@ -64,7 +64,7 @@ def test_a_bulk_reading_megabytes_a_part_completes(catalog: Catalog, database_ur
 
         def bulk() -> None:
             try:
-                done.append(writ.bulk_update(MANAGER, "Order", [], {"quantity": 7}))
+                done.append(writ.bulk_update(MANAGER, "Order", [], {"quantity": 7}, all_records=True))
             except Exception as error:  # handed to the test, which fails on it at once
                 done.append(error)
 

@@ -308,7 +308,7 @@ def test_a_big_change_parks_and_a_second_person_approves_it_from_the_command_lin
     assert (bulk["status"], bulk["updated_count"]) == ("executed", 1) and run("get", "Order", small, *carol)[
         "note"] == "small"
     assert runner.invoke(main, ["project", "--once"]).exit_code == 0
-    parked_bulk = run("bulk-update", "Order", '{"total": "99999"}', *maria)
+    parked_bulk = run("bulk-update", "Order", '{"total": "99999"}', "--all", *maria)
     assert (parked_bulk["status"], parked_bulk["updated_count"]) == ("pending_approval", 0)
     assert runner.invoke(main, ["project", "--once"]).exit_code == 0
     assert [p["operation"] for p in run("approvals", "list", *maria)] == ["bulk_update"]

@@ -102,3 +102,36 @@ def test_a_malformed_command_is_recorded_as_a_refusal(run: Any, database_url: st
     assert done.returncode == 2 and "error: INVALID_INPUT: item 1:" in done.stderr
     written = [row.topic for row in stored_rows(database_url)[before:]]
     assert written == ["writ.decision:Created"], "refused at the door, recorded; the unit saved nothing"
+
+
+def nested(levels: int) -> bytes:
+    return b"[" * levels + b"1" + b"]" * levels
+
+
+@pytest.mark.parametrize("items", [
+    b'[{"kind": "create", "model": "Sale", "data": {"title": "x", "total": "1", "note": ' + nested(500) + b"}}]",
+    nested(100_000),
+    b"not json",
+])
+def test_a_file_too_deep_or_not_json_is_refused_and_recorded(run: Any, database_url: str, items: bytes) -> None:
+    """Data nested 500 levels was a RecursionError traceback, and no decision."""
+    run("create", "Member", '{"email": "first@x"}')  # the store exists
+    before = len(stored_rows(database_url))
+    done = run("transaction", items=items, check=False)
+    assert done.returncode == 2 and done.stderr.startswith("error: INVALID_INPUT:"), done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    written = [row.topic for row in stored_rows(database_url)[before:]]
+    assert written == ["writ.decision:Created"], "refused at the door, recorded"
+
+
+def test_a_purpose_that_is_no_text_is_refused_and_recorded(run: Any, database_url: str, tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 on the command line arrive as lone surrogates."""
+    run("create", "Member", '{"email": "first@x"}')
+    before = len(stored_rows(database_url))
+    path = tmp_path / "one.json"
+    path.write_bytes(orjson.dumps(ORDER[:1]))
+    done = writ_command("transaction", *CLERK, "-p", "why \udcff", str(path), "--catalog", str(tmp_path / "writ.toml"),
+                        check=False, env={"WRIT_DATABASE_URL": database_url})
+    assert done.returncode == 2 and "error: INVALID_INPUT: purpose contains a lone surrogate" in done.stderr
+    written = [row.topic for row in stored_rows(database_url)[before:]]
+    assert written == ["writ.decision:Created"]

@@ -233,3 +233,36 @@ def test_the_hard_caps_are_storable_and_publishable() -> None:
     catalog = Catalog.from_toml(THING + "\n[limits]\n" + "\n".join(f"{k} = {v}" for k, v in Limits.caps().items()))
     assert refusal({"doc": nested(HARD_LIMITS.depth)}, catalog) is None
     assert refusal({"amount": "9" * 1000}, catalog) is None
+
+
+def test_nesting_is_measured_without_recursing() -> None:
+    """A layer at a time: a hundred thousand levels, or a list that holds itself, exhaust no stack."""
+    from domain.limits import nested_deeper_than
+
+    assert not nested_deeper_than(1, 0) and nested_deeper_than([], 0) and not nested_deeper_than([], 1)
+    assert not nested_deeper_than(nested(64), 64) and nested_deeper_than(nested(65), 64)
+    assert nested_deeper_than({"a": [{"b": (1, {2})}]}, 4) and not nested_deeper_than({"a": [{"b": (1, {2})}]}, 5)
+    assert nested_deeper_than(nested(100_000), 64)
+    itself: list[Any] = []
+    itself.append(itself)
+    assert nested_deeper_than(itself, 200)
+
+
+def test_nesting_leaves_room_above_a_value() -> None:
+    assert Limits().nesting >= Limits().depth + 16 and HARD_LIMITS.nesting >= HARD_LIMITS.depth + 16
+    with pytest.raises(CatalogError, match=re.escape("depth + 16 <= nesting")):
+        Catalog.from_toml(f"{SHOP_CATALOG}\n[limits]\ndepth = 60\n")
+    assert Catalog.from_toml(f"{SHOP_CATALOG}\n[limits]\ndepth = 60\nnesting = 76\n").limits.nesting == 76
+
+
+def test_filters_are_bounded_in_count_values_and_nesting() -> None:
+    from domain.filters import filters_of
+
+    tight = Limits(filters=3, filter_values=5)
+    assert len(filters_of([("a", "eq", 1)] * 3, tight)) == 3
+    assert len(filters_of([("a", "in", [1, 2, 3]), ("b", "eq", 1), ("c", "is_null")], tight)) == 3
+    for past in ([("a", "eq", 1)] * 4, [("a", "in", [1, 2, 3, 4, 5]), ("b", "eq", 1)],
+                 [("a", "eq", nested(Limits().nesting))], [nested(100_000)]):
+        with pytest.raises(WritError) as caught:
+            filters_of(past, tight)
+        assert caught.value.code == "INVALID_INPUT"

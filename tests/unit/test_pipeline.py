@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from domain.catalog import Catalog
 from domain.commands import Create, Patch
 from domain.pipeline import Decider, Verdict, decide
+from domain.policy import Comparison
 from domain.record import Record
 from tests.catalogs import SHOP_CATALOG, principal
 
@@ -77,16 +78,81 @@ def test_a_decider_refuses_a_bad_principal_every_time() -> None:
         assert verdict.errors[0].code == "PURPOSE_REQUIRED"
 
 
-def test_a_stored_value_that_no_longer_fits_its_field_is_compared_as_stored() -> None:
-    """The catalog changed a field's type after records stored other values: conditions on it decide, raw."""
-    catalog = Catalog.from_dict({"models": {"Thing": {
+def _thing(update: list[object]) -> Catalog:
+    """A model whose field ``a`` is an int now; records below hold ``a = ""``, written when it was a str."""
+    return Catalog.from_dict({"models": {"Thing": {
         "fields": {"a": {"type": "int", "nullable": True}, "b": {"type": "str", "nullable": True}},
-        "policy": {"create": "allow", "update": [
-            {"action": "deny", "when": {"all": [{"field": "a", "op": "changed"}, {"field": "before.a", "op": "gt",
-                                                                                  "value": 5}]}}, "allow"]},
-        "grants": {"create": ["*"], "update": ["*"]}}}})
-    record = Record.create("Thing", "acme", {"a": "", "b": "x", "tenant_id": "acme"}, {"actor": "a"}, NOW)
-    changed = decide(catalog, Patch(model="Thing", id=record.id, changes={"a": 7}), principal(), record, NOW)
-    assert changed.action == "allow" and changed.payload["a"] == 7  # '' > 5 is no comparison: the rule does not match
-    kept = decide(catalog, Patch(model="Thing", id=record.id, changes={"b": "y"}), principal(), record, NOW)
+        "policy": {"create": "allow", "update": update}, "grants": {"create": ["*"], "update": ["*"]}}}})
+
+
+STALE = Record.create("Thing", "acme", {"a": "", "b": "x", "tenant_id": "acme"}, {"actor": "a"}, NOW)
+
+
+def _patched(catalog: Catalog, changes: dict[str, object]) -> Verdict:
+    return decide(catalog, Patch(model="Thing", id=STALE.id, changes=changes), principal(), STALE, NOW)
+
+
+def test_a_deny_rule_that_cannot_be_evaluated_denies_naming_the_field() -> None:
+    """The catalog changed a field's type after records stored other values: a rule that cannot compare the
+    stored value fails closed (it used to not match, so the allow below it applied)."""
+    catalog = _thing([{"action": "deny", "when": {"all": [{"field": "a", "op": "changed"},
+                                                            {"field": "before.a", "op": "gt", "value": 5}]}},
+                      "allow"])
+    changed = _patched(catalog, {"a": 7})
+    assert changed.action == "deny" and changed.error is not None
+    assert (changed.error.code, changed.error.field) == ("WRITE_DENIED", "a")
+    assert "before.a" in changed.error.message and "before.a" in changed.reasons[0]
+    assert "fail closed" in changed.reasons[0] and "''" not in changed.reasons[0]  # names the field, not the value
+    kept = _patched(catalog, {"b": "y"})  # 'a changed' is false: the all() is false whatever before.a is
     assert kept.action == "allow"
+
+
+def test_a_require_approval_rule_that_cannot_be_evaluated_denies() -> None:
+    catalog = _thing([{"action": "require_approval", "when": {"field": "before.a", "op": "ge", "value": 100}},
+                      "allow"])
+    verdict = _patched(catalog, {"b": "y"})
+    assert verdict.action == "deny" and verdict.error is not None and verdict.error.field == "a"
+    assert "require_approval when before.a ge 100 cannot be evaluated" in verdict.reasons[0]
+
+
+def test_an_allow_rule_that_cannot_be_evaluated_does_not_allow() -> None:
+    """An unknown allow is skipped: what the rules below say is at most as permissive as the allow."""
+    parks = _thing([{"action": "allow", "when": {"field": "before.a", "op": "lt", "value": 5}}, "require_approval"])
+    parked = _patched(parks, {"b": "y"})
+    assert parked.action == "require_approval"
+    assert "allow when before.a lt 5 cannot be evaluated" in parked.reasons[0]
+    assert "so it does not allow" in parked.reasons[0]
+    refused = _patched(_thing([{"action": "allow", "when": {"field": "before.a", "op": "lt", "value": 5}}]),
+                       {"b": "y"})
+    assert refused.action == "deny" and refused.error is not None and refused.error.field == "a"
+
+
+def test_any_and_all_decide_around_a_part_that_cannot_be_evaluated() -> None:
+    """Three-valued: ``any`` with a true part is true, ``all`` with a false part is false, else unknown."""
+    unknown = {"field": "before.a", "op": "eq", "value": 1}
+    cases = [({"any": [unknown, {"field": "after.b", "op": "eq", "value": "y"}]}, "deny", None),
+             ({"all": [unknown, {"field": "after.b", "op": "eq", "value": "z"}]}, "allow", None),
+             ({"any": [unknown, {"field": "after.b", "op": "eq", "value": "z"}]}, "deny", "a"),
+             ({"all": [unknown, {"field": "after.b", "op": "eq", "value": "y"}]}, "deny", "a")]
+    for when, action, field in cases:
+        verdict = _patched(_thing([{"action": "deny", "when": when}, "allow"]), {"b": "y"})
+        assert verdict.action == action, when
+        assert (verdict.error.field if verdict.error else None) == field, when
+
+
+def test_conditions_on_values_that_fit_are_unchanged() -> None:
+    """is_null, changed and a value that fits its type decide as before; a record that fits is allowed."""
+    catalog = _thing([{"action": "deny", "when": {"field": "before.a", "op": "gt", "value": 5}}, "allow"])
+    fits = Record.create("Thing", "acme", {"a": 3, "tenant_id": "acme"}, {"actor": "a"}, NOW)
+    assert decide(catalog, Patch(model="Thing", id=fits.id, changes={"b": "y"}), principal(), fits, NOW).action == \
+        "allow"
+    nulls = _thing([{"action": "deny", "when": {"field": "before.a", "op": "is_null"}}, "allow"])
+    assert _patched(nulls, {"b": "y"}).action == "allow"  # '' is a value: not null, and no typing needed
+
+
+def test_a_filter_does_not_select_a_value_it_cannot_compare() -> None:
+    """A bulk update's filters select rather than permit: the record is left out (the policy fails closed)."""
+    spec = _thing(["allow"]).model("Thing")
+    assert Comparison(field="a", op="gt", value=5).evaluate(STALE.data, spec.typed) is None
+    assert not Comparison(field="a", op="gt", value=5).matches(STALE.data, spec.typed)
+    assert Comparison(field="a", op="ne", value=5).matches({"a": 3}, spec.typed)
