@@ -18,36 +18,24 @@ from application import collector
 from application.parking import fingerprint, principal_of
 from application.results import ApprovalResult, BulkResult, WriteResult
 from domain.approval import ApprovalRequest
-from domain.commands import Create, RecordCommand, parse_command
+from domain.commands import AnyCommand, Create, parse_command
 from domain.errors import ApprovalStaleError, WritError
 from domain.principal import Principal
 from domain.record import Record
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from application.bulk import Bulk
+    from application.core import Core
 
-    from eventsourcing.persistence import Recording
-
-    from application.loading import RecordLoader
-    from domain.decision import Decision
-
-AnyCommand = Create | RecordCommand
 
 
 class ApprovalExecution:
-    """The execution half of ``application.approvals.ApprovalsMixin``."""
+    """The execution half of ``application.approvals.Approvals``: the last approval runs the parked commands."""
 
-    save: Callable[..., list[Recording[UUID]]]
-    failed_decision: Callable[..., Decision]
-    _load: Callable[[UUID, Principal | None], Record | None]
-    _apply_approved: Callable[..., tuple[list[Record], list[WriteResult]]]
-    loader: RecordLoader
-    remember_counters: Callable[..., None]
-    decide_bulk: Callable[..., list[Any]]
-    bulk_patch: Callable[..., tuple[BulkResult, Any]]
-    save_bulk: Callable[..., list[Any]]
+    def __init__(self, core: Core, bulk: Bulk) -> None:
+        self.core, self.bulk = core, bulk
 
-    def _execute(self, approver: Principal, request: ApprovalRequest, now: datetime,
+    def execute(self, approver: Principal, request: ApprovalRequest, now: datetime,
                  required: int) -> ApprovalResult:
         """Decide the commands again, as the requester, on the records as they are; save them with the
         approval's ``Executed`` event, or end the request ``failed`` and write nothing to the records."""
@@ -61,11 +49,11 @@ class ApprovalExecution:
             records, results = self._reapply(request, commands, bodies, now)
         except WritError as error:
             request.failed(error.code, error.message, now)
-            self.save(request, self.failed_decision(approver, request, error, now))
+            self.core.save(request, self.core.failed_decision(approver, request, error, now))
             raise
         request.executed([r.to_dict() for r in results], now)
-        recordings = self.save(request, *records)
-        self.remember_counters(records, saved=True)
+        recordings = self.core.save(request, *records)
+        self.core.staging.remember_counters(records, saved=True)
         positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
         executed = [WriteResult(**{**r.to_dict(), "position": positions.get(UUID(r.id))}) for r in results]
         return result_of(request, required, executed)
@@ -76,25 +64,25 @@ class ApprovalExecution:
         body = request.command["bulk"]
         try:
             matched = {UUID(rid): version for rid, version in body["matched"].items()}
-            records = self.loader.load_many(list(matched), tenant=request.tenant, model=body["model"])
+            records = self.core.loader.load_many(list(matched), tenant=request.tenant, model=body["model"])
             versions = {str(rid): record.version for rid, record in records.items()}
             if fingerprint([body], versions) != request.fingerprint:
                 raise ApprovalStaleError(f"Approval {request.id}: records of the bulk changed since it was "
                                          "evaluated, or the request was altered; nothing was written (ask again)")
             requester = principal_of(request.requester)
-            decided = self.decide_bulk(requester, body["model"], [records[rid] for rid in matched], body["changes"],
-                                       now)
+            decided = self.bulk.decide_bulk(requester, body["model"], [records[rid] for rid in matched],
+                                            body["changes"], now)
             refused = next((v.error for _, v in decided if v.error is not None and v.action != "require_approval"),
                            None)
             if refused is not None:
                 raise refused
         except WritError as error:
             request.failed(error.code, error.message, now)
-            self.save(request, self.failed_decision(approver, request, error, now))
+            self.core.save(request, self.core.failed_decision(approver, request, error, now))
             raise
-        result, patch = self.bulk_patch(requester, body["model"], decided, None, now, request.stamp())
+        result, patch = self.bulk.bulk_patch(requester, body["model"], decided, None, now, request.stamp())
         request.executed([result.to_dict()], now)
-        recordings = self.save_bulk(decided, patch, [request])
+        recordings = self.bulk.save_bulk(decided, patch, [request])
         position = max((r.notification.id for r in recordings if r.notification is not None), default=None)
         return result_of(request, required, bulk=result.model_copy(update={"position": position}))
 
@@ -105,7 +93,7 @@ class ApprovalExecution:
         records: dict[UUID, Record] = {}
         loaded: list[tuple[AnyCommand, Record | None]] = []
         for command in commands:
-            record = None if isinstance(command, Create) else records.get(command.id) or self._load(command.id,
+            record = None if isinstance(command, Create) else records.get(command.id) or self.core.load(command.id,
                                                                                                    requester)
             if record is not None:
                 versions.setdefault(str(record.id), record.version)
@@ -114,7 +102,7 @@ class ApprovalExecution:
         if fingerprint(bodies, versions) != request.fingerprint:
             raise ApprovalStaleError(f"Approval {request.id}: the records or the command changed since it was "
                                      "evaluated; nothing was written (ask again)")
-        return self._apply_approved(request, requester, loaded, bodies, now)
+        return self.core.apply_approved(request, requester, loaded, bodies, now)
 
 
 def result_of(request: ApprovalRequest, required: int, results: list[WriteResult] | None = None,

@@ -30,20 +30,19 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
 
 from application.approval_execution import ApprovalExecution, result_of
 from application.door import Subject, optional_str_arg, principal_arg, record_id_arg
 from application.parking import approvers_needed, fingerprint, requester_of
 from application.results import ApprovalResult, WriteResult
+from application.retry import ATTEMPTS, Lost
 from domain.approval import EXECUTED, ApprovalRequest, outcome_of
-from domain.commands import Create, RecordCommand
+from domain.commands import AnyCommand, Create
 from domain.errors import (
     GrantMissingError,
     InvalidInputError,
     RecordNotFoundError,
     UnauthenticatedError,
-    VersionConflictError,
     WritError,
 )
 from domain.grants import ApprovalScope
@@ -51,41 +50,31 @@ from domain.limits import text_problem
 from domain.principal import Principal
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from application.bulk import Bulk
+    from application.core import Core
 
-    from eventsourcing.application import Repository
-
-    from domain.catalog import Catalog
-    from domain.decision import Decision
-    from domain.idempotency import IdempotencyKey
-
-AnyCommand = Create | RecordCommand
 APPROVAL = "Approval"
 """The model a refusal names when no request of the caller's tenant has the id it was given."""
 
 
-class ApprovalsMixin(ApprovalExecution):
-    """``approve``, ``reject``, ``cancel`` and ``approval`` of ``application.service.Writ``."""
+class Approvals:
+    """``park`` (for ``application.commands``), and ``approval``, ``approve``, ``reject``, ``cancel`` of ``Writ``."""
 
-    catalog: Catalog
-    repository: Repository[UUID]
-    max_attempts: int
-    clock: Callable[[], datetime]
-    parked_decision: Callable[..., Decision]
-    claim_key: Callable[..., list[IdempotencyKey]]
-    record_refusal: Callable[..., None]
+    def __init__(self, core: Core, bulk: Bulk) -> None:
+        self.core = core
+        self.execution = ApprovalExecution(core, bulk)
 
     def park(self, principal: Principal, commands: list[AnyCommand], verdicts: list[Any],
              versions: dict[str, int], idempotency_key: str | None, now: datetime) -> list[WriteResult]:
         """Save the approval request and the parked decision; nothing is written to the records."""
-        spec = self.catalog.model(commands[0].model)
+        spec = self.core.catalog.model(commands[0].model)
         bodies = [c.model_dump(mode="json", exclude={"idempotency_key"}) for c in commands]
         creates = {i: str(uuid4()) for i, c in enumerate(commands) if isinstance(c, Create)}
         for index, record_id in creates.items():
             bodies[index]["id"] = record_id  # the record the approved create will make
         required = approvers_needed(spec.approvals, {"commands": bodies}, commands[0].operation)
         parked = next(v for v in verdicts if v.action == "require_approval")
-        decision = self.parked_decision(principal, commands[0], parked, idempotency_key, now)
+        decision = self.core.parked_decision(principal, commands[0], parked, idempotency_key, now)
         request = ApprovalRequest.request(
             now, tenant=principal.tenant_id, model=commands[0].model, operation=commands[0].operation,
             command={"commands": bodies}, fingerprint=fingerprint(bodies, versions),
@@ -99,8 +88,8 @@ class ApprovalsMixin(ApprovalExecution):
         results = [WriteResult(status="pending_approval", model=c.model, id=body.get("id") or "", version=None,
                                state="pending_approval", position=None, decision_id=str(decision.id),
                                approval_id=str(request.id)) for c, body in zip(commands, bodies, strict=True)]
-        key = self.claim_key(principal, commands, idempotency_key, [r.to_dict() for r in results], now)
-        recordings = self.save(request, decision, *key)
+        key = self.core.repeats.claim(principal, commands, idempotency_key, [r.to_dict() for r in results], now)
+        recordings = self.core.save(request, decision, *key)
         position = next(r.notification.id for r in recordings if r.domain_event.originator_id == request.id)
         return [WriteResult(**{**r.to_dict(), "position": position}) for r in results]
 
@@ -109,38 +98,33 @@ class ApprovalsMixin(ApprovalExecution):
         requester, its eligible approvers and the model's auditors (``GRANT_MISSING`` for anyone else)."""
         who = _who(principal)
         request = self._request(who, approval_id)
-        ApprovalScope.of(self.catalog.grants, who).require(request.model, request.requester.get("user_id"),
+        ApprovalScope.of(self.core.catalog.grants, who).require(request.model, request.requester.get("user_id"),
                                                            request.id)
-        return _shown(request, self.clock(), self._required(request))
+        return _shown(request, self.core.clock(), self._required(request))
 
     def approve(self, principal: Principal | None, approval_id: UUID | str, *, reason: str | None = None,
                 fingerprint: str | None = None) -> ApprovalResult:
         """Approve (the model's ``approve`` grant); once the request has as many approvals as the catalog in force
         asks for, the commands execute now."""
         who, request, texts = self._open(principal, "approve", approval_id, reason=reason, fingerprint=fingerprint)
-        for attempt in range(self.max_attempts):
-            if attempt:
-                request = self._request(who, approval_id)
-            self._require_grant(who, request, "approve")
-            now = self.clock()
-            self._expire_if_due(who, request, now)
-            required = self._required(request)
-            try:
-                self._refusing(who, request, "approve", lambda r=request, n=now, k=required: r.approve(
-                    who.user_id, sorted(who.roles), texts["reason"], texts["fingerprint"] or r.fingerprint, n,
-                    required=k, audit=dict(who.audit_attributes)))
-                if request.missing(required):
-                    self.save(request)
-                    return result_of(request, required)
-                return self._execute(who, request, now, required)
-            except IntegrityError:  # another approver's click (or a write to its records) saved first: again
-                if attempt + 1 == self.max_attempts:
-                    lost = VersionConflictError(f"Approval {request.id} changed while it was approved, "
-                                                f"{self.max_attempts} times; nothing was written: try again")
-                    self.record_refusal(who, Subject("approve", request.model, request.id), None, lost, None,
-                                        "failed")
-                    raise lost from None
-        raise AssertionError("unreachable")
+        def attempt(lost_before: int) -> ApprovalResult:
+            current = self._request(who, approval_id) if lost_before else request
+            self._require_grant(who, current, "approve")
+            now = self.core.clock()
+            self._expire_if_due(who, current, now)
+            required = self._required(current)
+            self._refusing(who, current, "approve", lambda: current.approve(
+                who.user_id, sorted(who.roles), texts["reason"], texts["fingerprint"] or current.fingerprint, now,
+                required=required, audit=dict(who.audit_attributes)))
+            if current.missing(required):
+                self.core.save(current)
+                return result_of(current, required)
+            return self.execution.execute(who, current, now, required)
+
+        lost = Lost(who, Subject("approve", request.model, request.id), None,  # another approver's click (or a
+                    f"Approval {request.id} changed while it was approved, {ATTEMPTS} times; "  # write to its
+                    "nothing was written: try again")  # records) saved first: again, on the request as it is now
+        return self.core.retry.run(attempt, lost)
 
     def reject(self, principal: Principal | None, approval_id: UUID | str, reason: str) -> ApprovalResult:
         """Reject with a reason (the model's ``approve`` grant): the commands never run."""
@@ -148,11 +132,11 @@ class ApprovalsMixin(ApprovalExecution):
         if not (texts["reason"] or "").strip():
             self._refuse_approval(who, request, "reject", InvalidInputError("A rejection needs a reason"))
         self._require_grant(who, request, "approve")
-        now = self.clock()
+        now = self.core.clock()
         self._expire_if_due(who, request, now)
         self._refusing(who, request, "reject", lambda: request.reject(
             who.user_id, sorted(who.roles), str(texts["reason"]), now, audit=dict(who.audit_attributes)))
-        self.save(request)
+        self.core.save(request)
         return result_of(request, self._required(request))
 
     def cancel(self, principal: Principal | None, approval_id: UUID | str, *,
@@ -162,11 +146,11 @@ class ApprovalsMixin(ApprovalExecution):
         if request.requester.get("user_id") != who.user_id:
             self._refuse_approval(who, request, "cancel", GrantMissingError(
                 f"Only {request.requester.get('user_id')}, who asked, may cancel approval {request.id}"))
-        now = self.clock()
+        now = self.core.clock()
         self._expire_if_due(who, request, now)
         self._refusing(who, request, "cancel", lambda: request.cancel(who.user_id, texts["reason"], now,
                                                                       audit=dict(who.audit_attributes)))
-        self.save(request)
+        self.core.save(request)
         return result_of(request, self._required(request))
 
     # -- internals ------------------------------------------------------------
@@ -184,7 +168,7 @@ class ApprovalsMixin(ApprovalExecution):
             subject = Subject(action, request.model, request.id)
             checked = {name: self._text(name, value) for name, value in texts.items()}
         except WritError as error:
-            self.record_refusal(principal, subject, None, error, None, "refused")
+            self.core.record_refusal(principal, subject, None, error, None, "refused")
             raise
         return who, request, checked
 
@@ -192,14 +176,14 @@ class ApprovalsMixin(ApprovalExecution):
         """A reason or fingerprint: text within the purpose's limits (``purpose_length``, no NUL, no lone
         surrogate), or None."""
         text = optional_str_arg(name, value)
-        problem = None if text is None else text_problem(text, self.catalog.limits.purpose_length)
+        problem = None if text is None else text_problem(text, self.core.catalog.limits.purpose_length)
         if problem is not None:
             raise InvalidInputError(f"The {name} {problem}")
         return text
 
     def _required(self, request: ApprovalRequest) -> int:
         """Approvers the request needs under the catalog in force now (its model gone: as it was parked)."""
-        spec = self.catalog.models.get(request.model)
+        spec = self.core.catalog.models.get(request.model)
         return request.required if spec is None else approvers_needed(spec.approvals, request.command,
                                                                        request.operation)
 
@@ -207,7 +191,7 @@ class ApprovalsMixin(ApprovalExecution):
         wanted = record_id_arg("Approval", approval_id)
         request: Any
         try:
-            request = self.repository.get(wanted)
+            request = self.core.store.repository.get(wanted)
         except AggregateNotFoundError:
             request = None
         if not isinstance(request, ApprovalRequest) or request.tenant != who.tenant_id:
@@ -215,7 +199,7 @@ class ApprovalsMixin(ApprovalExecution):
         return request
 
     def _require_grant(self, who: Principal, request: ApprovalRequest, action: str) -> None:
-        if not self.catalog.model(request.model).grants.allows("approve", who.roles):
+        if not self.core.catalog.model(request.model).grants.allows("approve", who.roles):
             roles = ", ".join(sorted(who.roles)) or "no role"
             self._refuse_approval(who, request, action, GrantMissingError(
                 f"{roles} may not approve {request.model} changes (the approve grant)"))
@@ -223,7 +207,7 @@ class ApprovalsMixin(ApprovalExecution):
     def _expire_if_due(self, who: Principal, request: ApprovalRequest, now: datetime) -> None:
         if request.status == "pending" and request.is_expired(now):
             request.expire(now)
-            self.save(request)
+            self.core.save(request)
 
     def _refusing(self, who: Principal, request: ApprovalRequest, action: str, step: Any) -> None:
         try:
@@ -233,7 +217,7 @@ class ApprovalsMixin(ApprovalExecution):
 
     def _refuse_approval(self, who: Principal, request: ApprovalRequest, action: str,
                          error: WritError) -> None:
-        self.record_refusal(who, Subject(action, request.model, request.id), None, error, None, "refused")
+        self.core.record_refusal(who, Subject(action, request.model, request.id), None, error, None, "refused")
         raise error
 
 

@@ -31,42 +31,39 @@ from domain.principal import Principal
 from domain.record import EVENT_TOPICS, Record, is_shredded
 
 if TYPE_CHECKING:
-    from eventsourcing.persistence import ApplicationRecorder, EventStore
-
-    from application.loading import RecordLoader
-    from domain.catalog import Catalog
+    from application.core import Core
+    from application.queries import Reads
 
 PAGE = 1000
 PAYLOADS = ("data", "changes", "reason")
 
 
-class AuditMixin:
-    catalog: Catalog
-    loader: RecordLoader
-    events: EventStore[UUID]
-    recorder: ApplicationRecorder
-    _visible: Any
+class Audit:
+    """``as_of``, ``diff`` and ``export`` of ``Writ``: auditors' reads, each record read as ``Reads`` allows."""
+
+    def __init__(self, core: Core, reads: Reads) -> None:
+        self.core, self.reads = core, reads
 
     def as_of(self, principal: Principal | None, model: str, record_id: UUID | str, at: str | datetime
               ) -> dict[str, Any]:
         """The record as it stood at time ``at`` (its last event at or before then)."""
         moment = datetime.fromisoformat(str(time_arg("at", at)))
-        record = self._visible(principal, model, record_id)
+        record = self.reads.visible(principal, model, record_id)
         version = 0
-        for event, _ in self.loader.history(record.id):
+        for event, _ in self.core.loader.history(record.id):
             if event.timestamp > moment:
                 break
             version = event.originator_version
         if version == 0:
             raise RecordNotFoundError(f"{model} {record.id} did not exist yet at {moment.isoformat()}")
-        then = self.loader.load(record.id, version=version)
+        then = self.core.loader.load(record.id, version=version)
         assert then is not None
         return then.view()
 
     def diff(self, principal: Principal | None, model: str, record_id: UUID | str, from_version: int,
              to_version: int) -> dict[str, dict[str, Any]]:
         """The fields that differ between two versions of the record: ``{field: {"before", "after"}}``."""
-        record = self._visible(principal, model, record_id)
+        record = self.reads.visible(principal, model, record_id)
         older, newer = (self._version_of(record, int_arg(name, value, 1, INT_MAX))
                         for name, value in (("from_version", from_version), ("to_version", to_version)))
         return {name: {"before": older.get(name), "after": newer.get(name)}
@@ -80,11 +77,12 @@ class AuditMixin:
         if who is None:
             raise UnauthenticatedError("No principal: every read needs an authenticated caller")
         start, end = (datetime.fromisoformat(str(time_arg(n, v))) for n, v in (("since", since), ("until", until)))
-        scope = DecisionScope.of(self.catalog.grants, who)
+        scope = DecisionScope.of(self.core.catalog.grants, who)
         topics = (*EVENT_TOPICS, Decision.Created.TOPIC, *APPROVAL_TOPICS)
         position = 0
         while True:
-            page = self.recorder.select_notifications(position, PAGE, topics=topics, inclusive_of_start=False)
+            page = self.core.store.recorder.select_notifications(position, PAGE, topics=topics,
+                                                                 inclusive_of_start=False)
             for notification in page:
                 line = self._exported(notification, who.tenant_id, scope, start, end)
                 if line is not None:
@@ -98,13 +96,13 @@ class AuditMixin:
     def _version_of(self, record: Record, version: int) -> dict[str, Any]:
         if version > record.version:
             raise RecordNotFoundError(f"{record.model} {record.id} has no version {version}")
-        then = record if version == record.version else self.loader.load(record.id, version=version)
+        then = record if version == record.version else self.core.loader.load(record.id, version=version)
         assert then is not None
         return {name: value for name, value in then.view().items() if not name.startswith("_")}
 
     def _exported(self, notification: Any, tenant: str, scope: DecisionScope, start: datetime,
                   end: datetime) -> dict[str, Any] | None:
-        event = self.events.mapper.to_domain_event(notification)
+        event = self.core.store.events.mapper.to_domain_event(notification)
         state = dict(vars(event))
         if not start <= state["timestamp"] < end:
             return None

@@ -46,16 +46,16 @@ from uuid import UUID, uuid4
 
 import orjson
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
 
 from application import collector
+from application.core import Core
 from application.door import Subject, flag_arg, key_arg, nesting_arg, principal_arg, sequence_arg
 from application.encoding import MadeOnRead
 from application.parking import fingerprint as approval_fingerprint
 from application.parking import requester_of
 from application.ports import Matcher
 from application.results import BulkResult
-from application.unit import back_off
+from application.retry import Lost
 from domain.approval import ApprovalRequest
 from domain.chain import id_text
 from domain.commands import Patch, check_model_name
@@ -66,9 +66,7 @@ from domain.errors import (
     ImmutableFieldError,
     InvalidInputError,
     PurposeRequiredError,
-    ServiceUnavailableError,
     UnauthenticatedError,
-    VersionConflictError,
     WriteDeniedError,
     WritError,
 )
@@ -82,15 +80,12 @@ from domain.record import Record
 from domain.rules import check_update
 
 if TYPE_CHECKING:
-    from eventsourcing.application import Repository
     from eventsourcing.persistence import Recording
 
-    from application.loading import RecordLoader
-    from domain.catalog import Catalog, ModelSpec
-    from domain.decision import Decision
+    from domain.catalog import ModelSpec
 
 Patcher = Callable[[tuple[Record, Verdict]], Any]
-"""Patches one decided record and returns its event (``BulkMixin.bulk_patch``)."""
+"""Patches one decided record and returns its event (``Bulk.bulk_patch``)."""
 SAMPLE = 5
 """Records shown in a parked bulk's preview."""
 BULK_ATTEMPTS = 3
@@ -98,21 +93,11 @@ BULK_ATTEMPTS = 3
 every record again, so a bulk that keeps losing to single writes gives up rather than retrying for minutes."""
 
 
-class BulkMixin:
-    """``bulk_update`` of ``application.service.Writ``."""
+class Bulk:
+    """``Writ.bulk_update``: over the core, with the views' ``Matcher`` proposing the candidates."""
 
-    catalog: Catalog
-    loader: RecordLoader
-    repository: Repository[UUID]
-    matcher: Matcher | None
-    clock: Callable[[], datetime]
-    save: Callable[..., list[Recording[UUID]]]
-    save_made: Callable[..., list[Recording[UUID]]]
-    digest: Any
-    parked_decision: Callable[..., Decision]
-    record_refusal: Callable[..., None]
-    claimed: Callable[[Principal | None, str | None], IdempotencyKey | None]
-    _refuse_at_door: Callable[..., Any]
+    def __init__(self, core: Core, matcher: Matcher) -> None:
+        self.core, self.matcher = core, matcher
 
     def bulk_update(self, principal: Principal | None, model: str, filters: Sequence[Any], changes: dict[str, Any],
                     *, idempotency_key: str | None = None, all_records: bool = False) -> BulkResult:
@@ -130,46 +115,40 @@ class BulkMixin:
             who, spec, comparisons = self._bulk_arguments(principal, model, filters, changes, idempotency_key,
                                                           all_records)
         except WritError as error:
-            self._refuse_at_door(principal, subject, idempotency_key, error)
+            self.core.refuse_at_door(principal, subject, idempotency_key, error)
         fingerprint = _fingerprint(model, comparisons, changes)
         replayed = self._bulk_replay(who, subject, idempotency_key, fingerprint)
         if replayed is not None:
             return replayed
-        most = min(spec.policy.max_affected or self.catalog.limits.rows, self.catalog.limits.rows)
+        most = min(spec.policy.max_affected or self.core.catalog.limits.rows, self.core.catalog.limits.rows)
         ids = self._matches(who, model, comparisons, most, subject, idempotency_key)
-        for attempt in range(1, BULK_ATTEMPTS + 1):
-            if attempt > 1 and (replayed := self._bulk_replay(who, subject, idempotency_key, fingerprint)):
-                return replayed  # the race was lost to this very bulk, repeated with its key
-            try:
-                return self._bulk(who, spec, model, comparisons, changes, ids, idempotency_key, fingerprint)
-            except IntegrityError:  # another write saved one of its candidates (or its key) first: each
-                if attempt < BULK_ATTEMPTS:  # candidate is loaded, checked against the filters and decided again
-                    back_off(attempt)
-        replayed = self._bulk_replay(who, subject, idempotency_key, fingerprint)
-        if replayed is not None:
-            return replayed
-        lost = VersionConflictError(f"{model}: records of this bulk update changed while it was decided, "
-                                    f"{BULK_ATTEMPTS} times; nothing was written: retry it, or narrow its filters")
-        self.record_refusal(who, subject, None, lost, idempotency_key, "failed")
-        raise lost
+        lost = Lost(who, subject, idempotency_key, f"{model}: records of this bulk update changed while it was "
+                    f"decided, {BULK_ATTEMPTS} times; nothing was written: retry it, or narrow its filters")
+        return self.core.retry.run(  # another write saved one of its candidates (or its key) first: each candidate
+            lambda _: self._bulk(who, spec, model, comparisons, changes, ids, idempotency_key, fingerprint),
+            lost, attempts=BULK_ATTEMPTS,  # is loaded, checked against the filters and decided again
+            again=lambda: self._bulk_replay(who, subject, idempotency_key, fingerprint))
 
     def _bulk(self, who: Principal, spec: ModelSpec, model: str, comparisons: list[Comparison],
               changes: dict[str, Any], ids: list[UUID], idempotency_key: str | None,
               fingerprint: str) -> BulkResult:
-        now = self.clock()
-        loaded = self.loader.each(ids, tenant=who.tenant_id, model=model)  # each decided as soon as it is loaded
+        now = self.core.clock()
+        loaded = self.core.loader.each(ids, tenant=who.tenant_id, model=model)  # each decided as soon as it is loaded
         decided = self.decide_bulk(who, model, (r for r in loaded if _still_matches(r, comparisons, spec)), changes,
                                    now)
         if not decided:  # no record to decide the changes on: the field rules still judge them, as on an empty one
-            _, errors = check_update(spec, {}, changes, self.catalog.limits, replace=False)
+            _, errors = check_update(spec, {}, changes, self.core.catalog.limits, replace=False)
             if errors:
-                self.record_refusal(who, Subject("bulk_update", model), None, errors[0], idempotency_key, "refused")
+                self.core.record_refusal(who, Subject("bulk_update", model), None, errors[0], idempotency_key,
+                                         "refused")
                 raise errors[0]
-        refused = next(((r, v) for r, v in decided if v.error is not None and v.action != "require_approval"), None)
+        refused = next(((r, v, v.error) for r, v in decided if v.error is not None and v.action != "require_approval"),
+                       None)
         if refused is not None:
-            self.record_refusal(who, Subject("bulk_update", model, refused[0].id), refused[1], refused[1].error,
-                                 idempotency_key, "refused")
-            raise refused[1].error  # type: ignore[misc]
+            record, verdict, error = refused
+            self.core.record_refusal(who, Subject("bulk_update", model, record.id), verdict, error, idempotency_key,
+                                     "refused")
+            raise error
         if any(v.action == "require_approval" for _, v in decided):
             return self._park_bulk(who, spec, comparisons, changes, decided, idempotency_key, fingerprint, now)
         return self._run_bulk(who, model, decided, idempotency_key, fingerprint, now)
@@ -179,11 +158,11 @@ class BulkMixin:
         who = principal_arg(principal)
         if who is None:
             raise UnauthenticatedError("No principal: every command needs an authenticated caller")
-        key_arg(key, self.catalog.limits)
-        spec = self.catalog.model(check_model_name(model))
-        comparisons = filters_of(sequence_arg("filters", filters), self.catalog.limits)
+        key_arg(key, self.core.catalog.limits)
+        spec = self.core.catalog.model(check_model_name(model))
+        comparisons = filters_of(sequence_arg("filters", filters), self.core.catalog.limits)
         _check_scope(comparisons, flag_arg("all_records", all_records))
-        nesting_arg("changes", changes, self.catalog.limits)
+        nesting_arg("changes", changes, self.core.catalog.limits)
         if not isinstance(changes, dict) or not changes:
             raise InvalidInputError("changes must be a non-empty dict of field values")
         Patch(model=spec_model_name(model), id=uuid4(), changes=changes)  # the door's checks on the changes
@@ -193,7 +172,7 @@ class BulkMixin:
             raise GrantMissingError(f"{', '.join(sorted(who.roles)) or 'no role'} may not bulk_update {model}")
         if spec.policy.always_denies("bulk_update"):
             raise WriteDeniedError(f"Policy denies bulk_update on {model}")
-        parent = self.catalog.parents.get(spec_model_name(model))
+        parent = self.core.catalog.parents.get(spec_model_name(model))
         if parent is not None and parent[1] in changes:
             raise ImmutableFieldError(f"Cannot move a {model} to another {parent[0]}: {parent[1]}", field=parent[1])
         unique = sorted({name for group in spec.unique for name in group} & set(changes))
@@ -205,16 +184,12 @@ class BulkMixin:
 
     def _matches(self, who: Principal, model: str, comparisons: list[Comparison], most: int, subject: Subject,
                  key: str | None) -> list[UUID]:
-        if self.matcher is None:
-            self._refuse_at_door(who, subject, key, ServiceUnavailableError(
-                "bulk_update needs the views to find its records: open Writ through entrypoints.bootstrap.Runtime"))
-        assert self.matcher is not None
         try:
             ids = self.matcher.matching_ids(who, model, comparisons, most=most)
         except WritError as error:
-            self._refuse_at_door(who, subject, key, error)
+            self.core.refuse_at_door(who, subject, key, error)
         if len(ids) > most:
-            self._refuse_at_door(who, subject, key, BulkLimitExceededError(
+            self.core.refuse_at_door(who, subject, key, BulkLimitExceededError(
                 f"More than {most:,} {model} records match; a bulk update is one atomic save of at most {most:,} "
                 "(the model's max_affected or the catalog's rows limit): narrow the filters"))
         return sorted(ids, key=attrgetter("int"))  # the order of their text (fixed-width hex), without writing it
@@ -230,8 +205,8 @@ class BulkMixin:
         """The bulk's result, and what patches one decided record (in memory) under its one decision and
         correlation id, returning the record's event."""
         decision_id, correlation = str(uuid4()), who.correlation_id or str(uuid4())
-        meta = _bulk_meta(who, model, decided, decision_id, correlation, self.catalog.version, key, approval)
-        digest = self.digest
+        meta = _bulk_meta(who, model, decided, decision_id, correlation, self.core.catalog.version, key, approval)
+        digest = self.core.keys.digest
 
         def patch(decision: tuple[Record, Verdict]) -> Any:
             record = decision[0]
@@ -249,13 +224,13 @@ class BulkMixin:
         patched when the recorder reads its event: on PostgreSQL, while the database inserts the part before."""
         records = [record for record, _ in decided]
         events = MadeOnRead(decided, patch, ready=[event for each in first for event in each.collect_events()])
-        return self.save_made(events, [*first, *records])
+        return self.core.store.save_made(events, [*first, *records])
 
     def decide_bulk(self, who: Principal, model: str, records: Iterable[Record], changes: dict[str, Any],
                     now: datetime) -> list[tuple[Record, Verdict]]:
         """Each record's patch decided under the ``bulk_update`` grant and policy (one patch stands for each: the
         decider names the record it decides, not the patch's id)."""
-        decider, patch = Decider(self.catalog, who, now), Patch(model=model, id=uuid4(), changes=changes)
+        decider, patch = Decider(self.core.catalog, who, now), Patch(model=model, id=uuid4(), changes=changes)
         return [(record, decider.decide(patch, record, "bulk_update")) for record in records]
 
     def _park_bulk(self, who: Principal, spec: ModelSpec, comparisons: list[Comparison], changes: dict[str, Any],
@@ -266,7 +241,7 @@ class BulkMixin:
                 "changes": changes, "matched": versions}
         parked = next(v for _, v in decided if v.action == "require_approval")
         command = Patch(model=body["model"], id=decided[0][0].id, changes=changes)
-        decision = self.parked_decision(who, command, parked, key, now)
+        decision = self.core.parked_decision(who, command, parked, key, now)
         sample = [{"id": str(r.id), "before": {k: (v.before or {}).get(k) for k in changes},
                    "after": {k: (v.after or {}).get(k) for k in changes}} for r, v in decided[:SAMPLE]]
         request = ApprovalRequest.request(
@@ -280,7 +255,7 @@ class BulkMixin:
         result = BulkResult(status="pending_approval", model=body["model"], updated_count=0,
                             ids=list(versions), decision_id=str(decision.id), approval_id=str(request.id),
                             correlation_id=who.correlation_id)
-        recordings = self.save(request, decision, *self._bulk_claim(who, key, fingerprint, result, now))
+        recordings = self.core.save(request, decision, *self._bulk_claim(who, key, fingerprint, result, now))
         position = next(r.notification.id for r in recordings if r.domain_event.originator_id == request.id)
         return result.model_copy(update={"position": position})
 
@@ -293,13 +268,13 @@ class BulkMixin:
     def _bulk_replay(self, who: Principal, subject: Subject, key: str | None,
                      fingerprint: str) -> BulkResult | None:
         """The first result of a bulk update repeated with its idempotency key (None: the key is new)."""
-        claimed = self.claimed(who, key)
+        claimed = self.core.repeats.claimed(who, key)
         if claimed is None:
             return None
         if claimed.fingerprint != fingerprint:
             error = IdempotencyKeyReusedError(f"Idempotency key {shown(claimed.key)} was already used for a "
                                               "different command")
-            self.record_refusal(who, subject, None, error, key, "refused")
+            self.core.record_refusal(who, subject, None, error, key, "refused")
             raise error
         return BulkResult(**{**claimed.results[0], "replayed": True})
 

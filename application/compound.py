@@ -17,20 +17,31 @@ from __future__ import annotations
 
 import logging
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 if TYPE_CHECKING:
     from application.results import WriteResult
-    from application.service import Writ
     from domain.principal import Principal
+
+
+class Steps(Protocol):
+    """The writes a compound operation makes (``application.commands.Commands``)."""
+
+    def create(self, principal: Principal | None, model: str, data: dict[str, Any], *,
+               idempotency_key: str | None = None) -> WriteResult: ...
+
+    def patch(self, principal: Principal | None, model: str, record_id: UUID | str, changes: dict[str, Any], *,
+              expected_version: int | None = None, idempotency_key: str | None = None) -> WriteResult: ...
+
+    def fail(self, principal: Principal | None, model: str, record_id: UUID | str, reason: str) -> WriteResult: ...
 
 log = logging.getLogger("writ.compound")
 REASON_LENGTH = 500
 
 
 class Compound:
-    def __init__(self, writ: Writ, principal: Principal | None, model: str, data: dict[str, Any],
+    def __init__(self, writ: Steps, principal: Principal | None, model: str, data: dict[str, Any],
                  idempotency_key: str | None) -> None:
         self.writ, self.principal, self.model = writ, principal, model
         self._data, self._key = data, idempotency_key

@@ -1,4 +1,4 @@
-"""What the application needs from the layers above it, stated here so it depends on nothing above.
+"""What the application needs from the layers above it, and what its collaborators need of each other.
 
 ``HistoryReader`` is the bulk read a recorder may offer (Writ's recorders in
 ``infrastructure.persistence`` and ``infrastructure.postgres_recorder`` do):
@@ -7,7 +7,10 @@ many records' latest snapshots and the events since, a part at a time.
 the views (``projections.matching`` implements it over the current-rows views;
 ``entrypoints.bootstrap`` wires it in). The application
 re-checks every record it finds against its current state: a lagging view
-only proposes, it never decides.
+only proposes, it never decides. ``KeyRing`` is the deployment's keys as the
+core uses them (``infrastructure.vault.Vault``). ``RefusalRecorder`` records a
+refused, parked or failed decision (``application.core.Core.record_refusal``);
+``Parking`` parks commands for approval (``application.approvals``).
 """
 
 from __future__ import annotations
@@ -38,4 +41,27 @@ class Matcher(Protocol):
     def matching_ids(self, principal: Principal, model: str, filters: Sequence[Any], *, most: int) -> list[UUID]:
         """Ids of the live records in the principal's tenant matching every filter, up to ``most + 1``
         (one more than allowed tells the caller there are too many), the views caught up first."""
+        ...
+
+
+class KeyRing(Protocol):
+    """The deployment's keys as deciding and staging use them."""
+
+    def digest(self, owner: UUID, purpose: str, content: Any) -> str:
+        """A digest of ``content`` keyed by ``owner``'s data key (``domain.chain.Digest``)."""
+        ...
+
+    def new_key(self, owner: UUID) -> None:
+        """Make the data key of a record about to be created (its id is new: no key exists yet)."""
+        ...
+
+    def index_digest(self, content: Any) -> str:
+        """A keyed digest naming unique values (``UniqueClaim`` ids), so the store holds no value nor its hash."""
+        ...
+
+
+class RefusalRecorder(Protocol):
+    def __call__(self, principal: object, subject: Any, verdict: Any, error: Any, idempotency_key: object,
+                 outcome: str) -> None:
+        """Record a decision that changed nothing (``outcome``: refused, parked, failed)."""
         ...

@@ -30,29 +30,26 @@ from domain.principal import Principal
 from domain.record import CHANGED, DELETED, PURGED, Record, is_shredded
 
 if TYPE_CHECKING:
-    from eventsourcing.persistence import ApplicationRecorder, EventStore
-
-    from application.loading import RecordLoader
-    from domain.catalog import Catalog
+    from application.core import Core
 
 
-class QueriesMixin:
-    catalog: Catalog
-    loader: RecordLoader
-    events: EventStore[UUID]
-    recorder: ApplicationRecorder
+class Reads:
+    """``get``, ``history``, ``iter_history`` and ``decisions`` of ``Writ``, over the core's loader and store."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
 
     def get(self, principal: Principal | None, model: str, record_id: UUID | str, *,
             version: int | None = None, include_deleted: bool = False) -> dict[str, Any]:
         """The record as the caller may see it, now or as of ``version``."""
         if version is not None:
             int_arg("version", version, 1, INT_MAX)
-        record = self._visible(principal, model, record_id, include_deleted=flag_arg("include_deleted",
+        record = self.visible(principal, model, record_id, include_deleted=flag_arg("include_deleted",
                                                                                        include_deleted))
         if version is not None:
             if not 1 <= version <= record.version:
                 raise RecordNotFoundError(f"{model} {record.id} has no version {version}")
-            record = self.loader.load(record.id, version=version) or record
+            record = self.core.loader.load(record.id, version=version) or record
         return record.view()
 
     def history(self, principal: Principal | None, model: str, record_id: UUID | str) -> list[HistoryEntry]:
@@ -64,11 +61,11 @@ class QueriesMixin:
         """``history``, streamed: events are read a page at a time (bounded memory for long histories); only
         those past version ``after`` (a page's cursor), read on from the latest snapshot at or before it."""
         int_arg("after", after, 0, INT_MAX)
-        record = self._visible(principal, model, record_id, allow_purged=True)
+        record = self.visible(principal, model, record_id, allow_purged=True)
         shredded = record.state == PURGED
-        start = self.loader.load(record.id, version=after) if after and not shredded else None
+        start = self.core.loader.load(record.id, version=after) if after and not shredded else None
         before: dict[str, Any] = {} if start is None else start.data
-        for event, state in self.loader.history(record.id, start):
+        for event, state in self.core.loader.history(record.id, start):
             data = {} if shredded else state.data
             if event.originator_version > after:  # a purged record is read from its first event
                 yield _entry(event, before, data, state.state)
@@ -84,17 +81,17 @@ class QueriesMixin:
         page on with ``after`` = the last position seen. ``actor``, ``model`` and ``outcome`` filter.
         """
         int_arg("after", after, 0, INT_MAX)
-        int_arg("limit", limit, 1, self.catalog.limits.page)
+        int_arg("limit", limit, 1, self.core.catalog.limits.page)
         filters = {"actor": actor, "model": model, "outcome": outcome}
         who = _require(principal)
         wanted = {"tenant": who.tenant_id, **{name: optional_str_arg(name, value) for name, value in filters.items()}}
-        scope = DecisionScope.of(self.catalog.grants, who)
-        notifications = self.recorder.select_notifications(
+        scope = DecisionScope.of(self.core.catalog.grants, who)
+        notifications = self.core.store.recorder.select_notifications(
             after, limit, topics=DECISION_TOPICS, inclusive_of_start=False
         )
         found = []
         for notification in notifications:
-            event = self.events.mapper.to_domain_event(notification)
+            event = self.core.store.events.mapper.to_domain_event(notification)
             view = decision_record(notification.topic, event.originator_id, vars(event), notification.id)
             if all(value is None or view[key] == value for key, value in wanted.items()) and scope.admits(
                     view["model"], view["actor"]):
@@ -103,16 +100,16 @@ class QueriesMixin:
 
     # -- internals ------------------------------------------------------------
 
-    def _visible(self, principal: Principal | None, model: str, record_id: object, *,
+    def visible(self, principal: Principal | None, model: str, record_id: object, *,
                  allow_purged: bool = False, include_deleted: bool | None = None) -> Record:
         """The record, if the principal may read it (``GRANT_MISSING`` otherwise, before anything is loaded).
         A deleted record needs the ``read_deleted`` grant; ``include_deleted=False`` makes it
         ``RECORD_DELETED`` instead (``get`` without asking for deleted records)."""
         principal, record_id = principal_arg(principal), record_id_arg(model, record_id)
         who = _require(principal)
-        grants = self.catalog.model(model).grants
+        grants = self.core.catalog.model(model).grants
         grants.require_reading(model, who.roles, deleted=bool(include_deleted))
-        record = self.loader.load(record_id, tenant=who.tenant_id, model=model)
+        record = self.core.loader.load(record_id, tenant=who.tenant_id, model=model)
         if record is None or (record.state == PURGED and not allow_purged):
             raise RecordNotFoundError(f"{model} {record_id} not found")
         if record.state == DELETED and include_deleted is False:

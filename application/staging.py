@@ -25,7 +25,7 @@ from eventsourcing.application import AggregateNotFoundError
 from application.unit import Unit
 from domain.catalog import Catalog, ModelSpec
 from domain.chain import Digest
-from domain.commands import Create, Delete, Patch, Purge, RecordCommand, Replace, Restore
+from domain.commands import AnyCommand, Create, Delete, Patch, Purge, RecordCommand, Replace, Restore
 from domain.errors import (
     ImmutableFieldError,
     InvalidFieldValueError,
@@ -41,10 +41,9 @@ from domain.principal import Principal
 from domain.record import DELETED, PURGED, Record
 
 if TYPE_CHECKING:
-    from eventsourcing.application import Repository
-    from eventsourcing.persistence import EventStore
+    from application.ports import KeyRing
+    from application.store import Store
 
-AnyCommand = Create | RecordCommand
 SLUG_ATTEMPTS = 1000
 CACHED_COUNTERS = 10_000
 
@@ -82,10 +81,10 @@ def split_children(spec: ModelSpec, command: AnyCommand, most: int) -> tuple[Any
 
 
 @dataclass
-class Effects:
+class UnitEffects:
     """``domain.pipeline.Effects`` for one command staged into ``unit``: reads see the unit first."""
 
-    stager: Stager
+    stager: Staging
     unit: Unit
     record_id: UUID
     record: Record | None = None
@@ -160,32 +159,21 @@ class Effects:
         return []
 
 
-class Stager:
-    """What staging needs from the service: the catalog, the store, digests."""
+class Staging:
+    """Applies decided commands to a unit, with what moves with them: counters, unique claims, families, cascades.
+    ``load`` reads a record as the principal may see it (``application.core.Core.load``)."""
 
-    catalog: Catalog
-    clock: Callable[[], datetime]
-    repository: Repository[UUID]
-    digest: Digest
-    index_digest: Callable[[Any], str]
-    new_key: Callable[[UUID], None]
-    counters: dict[UUID, Counter]
-    events: EventStore[UUID]
-    _load: Callable[[UUID, Principal | None], Record | None]
+    def __init__(self, catalog: Catalog, store: Store, clock: Callable[[], datetime], keys: KeyRing,
+                 load: Callable[[UUID, Principal | None], Record | None]) -> None:
+        self.catalog, self.store, self.clock, self.keys, self._load = catalog, store, clock, keys, load
+        self.counters: dict[UUID, Counter] = {}
+        """Each counter as this process last saved it (``counter``)."""
 
     # -- reads through the unit -------------------------------------------------------------
 
-    def aggregate(self, aggregate_id: UUID) -> Any:
-        """A unique claim as stored: never snapshotted, so its events are read straight (one query)."""
-        found: Any = None
-        event: Any
-        for event in self.events.get(aggregate_id):
-            found = event.mutate(found)
-        return found
-
     def _stored_counter(self, counter: UUID) -> Counter | None:
         try:
-            found: Any = self.repository.get(counter)  # a counter may have a snapshot
+            found: Any = self.store.repository.get(counter)  # a counter may have a snapshot
         except AggregateNotFoundError:
             return None
         assert isinstance(found, Counter)
@@ -225,11 +213,11 @@ class Stager:
         for names in unique_groups(spec):
             values = [state.get(name) for name in names]
             if all(value is not None for value in values):
-                yield names, claim_id(self.index_digest([tenant, model, list(names), values]))
+                yield names, claim_id(self.keys.index_digest([tenant, model, list(names), values]))
 
     def claim_of(self, unit: Unit, tenant: str, model: str, names: tuple[str, ...], values: list[Any],
                  now: datetime, holder: UUID) -> UniqueClaim:
-        claim = claim_id(self.index_digest([tenant, model, list(names), values]))
+        claim = claim_id(self.keys.index_digest([tenant, model, list(names), values]))
         found = unit.get(claim)
         return found if found is not None else UniqueClaim.open(claim, model, list(names), now, holder)
 
@@ -241,13 +229,13 @@ class Stager:
         spec = self.catalog.model(command.model)
         before = self._held(spec, record)
         if isinstance(command, Create):
-            self.new_key(record_id)
+            self.keys.new_key(record_id)
             record = Record.create(command.model, meta["tenant"], payload, meta, now, record_id=record_id,
-                                   digest=self.digest)
+                                   digest=self.keys.digest)
         else:
             assert record is not None
             unit.touch(record)
-            _APPLY[type(command)](record, payload, meta, now, self.digest)
+            _APPLY[type(command)](record, payload, meta, now, self.keys.digest)
         unit.touch(record)
         self._reclaim(unit, record, before, self._held(spec, record), now)
         if command.model in self.catalog.parents and isinstance(command, Create | Restore):
@@ -268,7 +256,7 @@ class Stager:
         found = unit.staged.get(family_id(parent))
         if found is None:
             try:
-                found = self.repository.get(family_id(parent))  # a family may have a snapshot
+                found = self.store.repository.get(family_id(parent))  # a family may have a snapshot
             except AggregateNotFoundError:
                 found = Family.start(parent, now)
         assert isinstance(found, Family)
@@ -315,7 +303,7 @@ class Stager:
         if child.pending_events:
             last: Any = child.pending_events[-1]
         else:
-            last = next(iter(self.repository.event_store.get(child.id, gt=child.version - 1)), None)
+            last = next(iter(self.store.events.get(child.id, gt=child.version - 1)), None)
         cascade = (getattr(last, "meta", None) or {}).get("cascade") or {}
         return isinstance(last, Record.Deleted) and cascade.get("parent") == str(parent)
 

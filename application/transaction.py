@@ -29,32 +29,24 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
-from eventsourcing.persistence import IntegrityError
-
 from application.door import Subject, key_arg, principal_arg
-from application.unit import back_off, decision_of, retry_limit
-from domain.commands import Create, Delete, Patch, Purge, RecordCommand, Replace, Restore
-from domain.errors import (
-    ApprovalRequiredError,
-    IdempotencyKeyReusedError,
-    InvalidInputError,
-    VersionConflictError,
-)
+from application.retry import Lost
+from application.unit import decision_of
+from domain.commands import AnyCommand, Create, Delete, Patch, Purge, Replace, Restore
+from domain.errors import ApprovalRequiredError, IdempotencyKeyReusedError, InvalidInputError
 from domain.limits import shown
 from domain.principal import Principal
 
 if TYPE_CHECKING:
+    from application.core import Core
     from application.results import WriteResult
-    from application.service import Writ
-
-AnyCommand = Create | RecordCommand
 
 
 class Transaction:
-    def __init__(self, writ: Writ, principal: Principal | None, idempotency_key: str | None) -> None:
-        self.writ, self.principal, self.key = writ, principal, idempotency_key
-        self.unit = writ.unit(locking=True)
-        self.now = writ.clock()
+    def __init__(self, core: Core, principal: Principal | None, idempotency_key: str | None) -> None:
+        self.core, self.principal, self.key = core, principal, idempotency_key
+        self.unit = core.unit(locking=True)
+        self.now = core.clock()
         self.results: list[WriteResult] = []
         """After commit: each kept command's result, in order."""
         self._kept: list[tuple[AnyCommand, UUID]] = []
@@ -68,10 +60,10 @@ class Transaction:
     def __enter__(self) -> Transaction:
         try:
             principal_arg(self.principal)
-            key_arg(self.key, self.writ.catalog.limits)
+            key_arg(self.key, self.core.catalog.limits)
         except InvalidInputError as error:
-            self.writ.refuse(self.principal, "transaction", "", error, idempotency_key=self.key)
-        claimed = self.writ.claimed(self.principal, self.key)
+            self.core.refuse_at_door(self.principal, Subject("transaction", ""), self.key, error)
+        claimed = self.core.repeats.claimed(self.principal, self.key)
         self._replaying = None if claimed is None else list(claimed.results)
         self._state = "open"
         return self
@@ -94,38 +86,37 @@ class Transaction:
     def savepoint(self) -> Iterator[Transaction]:
         """A block whose changes are discarded, alone, if it raises (the exception goes on to the caller)."""
         self._require_open()
-        depth, kept = self.unit.begin(), len(self._kept)
+        kept = len(self._kept)
         try:
-            yield self
+            with self.unit.savepoint():
+                yield self
         except BaseException:
-            self.unit.rollback(depth)
             del self._kept[kept:]
             raise
-        self.unit.release(depth)
 
     # -- commands -----------------------------------------------------------------------------
 
     def create(self, model: str, data: dict[str, Any]) -> WriteResult:
-        return self.execute(self.writ.build(self.principal, Create, model, data=data))
+        return self.execute(self.core.build(self.principal, Create, model, data=data))
 
     def replace(self, model: str, record_id: UUID | str, data: dict[str, Any], *,
                 expected_version: int | None = None) -> WriteResult:
-        return self.execute(self.writ.build(self.principal, Replace, model, record_id, data=data,
+        return self.execute(self.core.build(self.principal, Replace, model, record_id, data=data,
                                             version=expected_version))
 
     def patch(self, model: str, record_id: UUID | str, changes: dict[str, Any], *,
               expected_version: int | None = None) -> WriteResult:
-        return self.execute(self.writ.build(self.principal, Patch, model, record_id, changes=changes,
+        return self.execute(self.core.build(self.principal, Patch, model, record_id, changes=changes,
                                             version=expected_version))
 
     def delete(self, model: str, record_id: UUID | str, *, expected_version: int | None = None) -> WriteResult:
-        return self.execute(self.writ.build(self.principal, Delete, model, record_id, version=expected_version))
+        return self.execute(self.core.build(self.principal, Delete, model, record_id, version=expected_version))
 
     def restore(self, model: str, record_id: UUID | str, *, expected_version: int | None = None) -> WriteResult:
-        return self.execute(self.writ.build(self.principal, Restore, model, record_id, version=expected_version))
+        return self.execute(self.core.build(self.principal, Restore, model, record_id, version=expected_version))
 
     def purge(self, model: str, record_id: UUID | str, *, expected_version: int | None = None) -> WriteResult:
-        return self.execute(self.writ.build(self.principal, Purge, model, record_id, version=expected_version))
+        return self.execute(self.core.build(self.principal, Purge, model, record_id, version=expected_version))
 
     def execute(self, command: AnyCommand) -> WriteResult:
         """Decide ``command`` now, on the unit's state, and stage it (its result has no position until commit)."""
@@ -133,13 +124,8 @@ class Transaction:
         record_id = uuid4() if isinstance(command, Create) else command.id
         if self._replaying is not None:
             return self._replay(command, record_id)
-        depth = self.unit.begin()
-        try:
+        with self.unit.savepoint():
             self._stage(command, record_id)
-        except BaseException:
-            self.unit.rollback(depth)
-            raise
-        self.unit.release(depth)
         self._kept.append((command, record_id))
         return self.unit.decided[-1]
 
@@ -153,51 +139,49 @@ class Transaction:
         if index >= len(self._replaying):
             error = IdempotencyKeyReusedError(f"Idempotency key {shown(self.key or '')} was already used for a "
                                               "different unit of work")
-            self.writ.record_refusal(self.principal, Subject.of(command), None, error, self.key, "refused")
+            self.core.record_refusal(self.principal, Subject.of(command), None, error, self.key, "refused")
             raise error
-        return self.writ.replayed(self._replaying[index])
+        return self.core.repeats.replayed(self._replaying[index])
 
     def _stage(self, command: AnyCommand, record_id: UUID) -> Any:
-        verdict, staged = self.writ.stage(self.unit, self.principal, command, None, self.now, record_id=record_id)
+        verdict, staged = self.core.stage(self.unit, self.principal, command, None, self.now, record_id=record_id)
         if staged is None:
             error = ApprovalRequiredError(f"Policy requires approval for this {command.operation}; a unit of work "
                                           "cannot wait for one: send the command on its own to park it")
-            self.writ.record_refusal(self.principal, Subject.of(command), verdict, error, self.key, "refused")
+            self.core.record_refusal(self.principal, Subject.of(command), verdict, error, self.key, "refused")
             raise error
-        self.unit.decided.append(self.writ.result(staged, decision_of(staged), None, self.unit))
+        self.unit.decided.append(self.core.result(staged, decision_of(staged), None, self.unit))
         return staged
 
     def _commit(self) -> list[WriteResult]:
         if not self._kept:
             return []
         assert self.principal is not None
-        commands = [command for command, _ in self._kept]
-        pinned = any(c.expected_version is not None for c in commands)
-        attempt = 0
-        while True:
-            replayed = self.writ.replay(self.principal, commands, self.key)
-            if replayed is not None:
-                return replayed
-            if self._replaying is not None:  # the claim vanished? never: keys are append-only
+        principal, commands = self.principal, [command for command, _ in self._kept]
+
+        def again() -> list[WriteResult] | None:
+            replayed = self.core.repeats.replay(principal, commands, self.key)
+            if replayed is None and self._replaying is not None:  # the claim vanished? never: keys are append-only
                 raise IdempotencyKeyReusedError("the idempotency key's claim could not be read back")
-            if attempt:  # after the replay check: a repeat that won the race is returned, not decided again
+            return replayed
+
+        def attempt(lost_before: int) -> list[WriteResult]:
+            if lost_before:  # after ``again``: a repeat that won the race is returned, not decided again
                 self._restage()
-            try:
-                return self.writ.commit(self.unit, self.principal, commands, self.key, self.now)
-            except IntegrityError as conflict:
-                attempt += 1
-                if pinned or attempt >= retry_limit(conflict, self.writ.max_attempts):
-                    break
-                back_off(attempt)
-        error = VersionConflictError(f"{commands[0].model}: records of this unit of work changed while it was "
-                                     "decided; nothing was saved")
-        self.writ.record_refusal(self.principal, Subject.of(commands[0]), None, error, self.key, "failed")
-        raise error
+            return self.core.commit(self.unit, principal, commands, self.key, self.now)
+
+        lost = Lost(principal, Subject.of(commands[0]), self.key, f"{commands[0].model}: records of this unit of "
+                    "work changed while it was decided; nothing was saved")
+        first = again()
+        if first is not None:
+            return first
+        return self.core.retry.run(attempt, lost, pinned=any(c.expected_version is not None for c in commands),
+                                   again=again)
 
     def _restage(self) -> None:
         """Every kept command decided again on fresh state, with the record ids its results gave."""
         self.unit.unlock()
-        self.unit, self.now = self.writ.unit(locking=True), self.writ.clock()
+        self.unit, self.now = self.core.unit(locking=True), self.core.clock()
         for command, record_id in self._kept:
             self._stage(command, record_id)
 

@@ -10,37 +10,20 @@ the copies back and drops what the block created, so only that block's changes a
 from __future__ import annotations
 
 import copy
-import random
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
 
 from application.results import WriteResult
 from domain.record import Record
 
 Loader = Callable[[UUID], Any]
 LOCK_WAIT = 10.0
-HOT_ATTEMPTS = 200
-"""How often a write that lost a race on a counter is retried: such a conflict is pure contention (the
-command is decided again and takes the next number), so it is worth waiting out."""
-
-
-class HotConflict(IntegrityError):  # noqa: N818 - it is an IntegrityError, as the library names it
-    """A save that lost a race on a counter."""
-
-
-def retry_limit(conflict: IntegrityError, ordinary: int) -> int:
-    return HOT_ATTEMPTS if isinstance(conflict, HotConflict) else ordinary
-
-
-def back_off(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))  # noqa: S311 - jitter
 
 
 class Locks:
@@ -106,6 +89,23 @@ class Unit:
                 copies[aggregate.id] = copy.deepcopy(staged) if staged is not None else None
         self.staged[aggregate.id] = aggregate
         return aggregate
+
+    def __enter__(self) -> Unit:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.unlock()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A block whose changes are discarded, alone, if it raises (the exception goes on to the caller)."""
+        depth = self.begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback(depth)
+            raise
+        self.release(depth)
 
     def begin(self) -> int:
         self._savepoints.append(_Savepoint(decided=len(self.decided)))

@@ -53,7 +53,8 @@ from throwaway_keys import ensure as ensure_keys
 from domain.catalog import Catalog
 from domain.errors import WritError
 from domain.principal import Principal
-from infrastructure.settings import open_writ, writ_env
+from entrypoints.bootstrap import open_writ
+from infrastructure.config import writ_env
 
 ensure_keys()
 

@@ -38,7 +38,7 @@ from throwaway_keys import ensure as ensure_keys
 
 from domain.catalog import Catalog
 from domain.principal import Principal
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import open_writ
 
 ensure_keys()
 

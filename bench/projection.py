@@ -39,7 +39,7 @@ from application.service import Writ
 from domain.catalog import Catalog
 from domain.commands import AnyCommand, Delete, Patch
 from domain.principal import Principal
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import open_writ
 from projections import open_views, open_worker
 from projections.runner import DEFAULT_BATCH_SIZE
 

@@ -35,14 +35,15 @@ from throwaway_keys import ensure as ensure_keys
 from application.service import Writ
 from domain.catalog import Catalog
 from domain.principal import Principal
+from entrypoints.bootstrap import open_writ
 from infrastructure.backends import open_backend
 from infrastructure.bus.contract import IntegrationEvent
 from infrastructure.bus.publish import Outgoing, as_message
 from infrastructure.bus.relay import Relay
 from infrastructure.bus.sql import Tx, open_database
 from infrastructure.bus.subscriber import Subscriber
+from infrastructure.config import DEFAULT_AMQP_URL
 from infrastructure.positions import Positions
-from infrastructure.settings import DEFAULT_AMQP_URL, open_writ
 
 ensure_keys()
 
@@ -193,7 +194,7 @@ async def run(url: str, events: int, samples: int, publisher: str) -> dict[str, 
     exchange = f"bench.relay.{uuid.uuid4().hex[:8]}"
     await declare(exchange)
     try:
-        target = writ.recorder.max_notification_id() or 0
+        target = writ._core.store.recorder.max_notification_id() or 0
         relay_s, relay, stop, task = await time_relay(url, exchange, target, publisher)
         relayed = events / relay_s
         print(f"relay:  {events} events in {relay_s:.2f}s = {relayed:,.0f}/s (confirms, window {WINDOW}, "

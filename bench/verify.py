@@ -24,6 +24,7 @@ from throwaway_keys import ensure as ensure_keys
 
 from domain.catalog import Catalog
 from domain.principal import Principal
+from entrypoints.bootstrap import open_writ
 from infrastructure.backends import open_backend
 from infrastructure.verification import BATCH, verify
 
@@ -66,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     with fresh_schema("bench_verify") as (name, url):
         backend = open_backend(url)
-        writ = backend.open_writ(Catalog.from_toml(CATALOG, source="bench"))
+        writ = open_writ(Catalog.from_toml(CATALOG, source="bench"), backend)
         try:
             for start in range(0, args.events, 1000):
                 writ.create_many(WHO, "Order", [{"sku": f"SKU-{n}", "total": "19.99", "note": "a note"}

@@ -34,7 +34,8 @@ from application.service import Writ
 from domain.catalog import Catalog
 from domain.principal import Principal
 from domain.record import Record
-from infrastructure.settings import open_writ, writ_env
+from entrypoints.bootstrap import open_writ
+from infrastructure.config import writ_env
 
 ensure_keys()
 
@@ -72,7 +73,7 @@ def time_governed(writ: Any, principal: Principal, start: int, count: int, model
 def time_library(app: LibraryBaseline, start: int, count: int) -> float:
     began = time.perf_counter()
     for i in range(start, start + count):
-        app.save(Item(stored_payload(i)))
+        app._core.save(Item(stored_payload(i)))
     return time.perf_counter() - began
 
 
@@ -80,11 +81,11 @@ def load_times(writ: Any, principal: Principal, events: int = 3000, reads: int =
     """Snapshots keep loading constant: a 1-event record vs a record with thousands of events."""
     fresh = writ.create(principal, "Order", payload(-1)).id
     long_lived = uuid.UUID(writ.create(principal, "Order", payload(-2)).id)
-    record = writ.repository.get(long_lived)
+    record = writ._core.store.repository.get(long_lived)
     for n in range(1, events):
-        record.patch({"quantity": n % 50 + 1}, {"actor": "bench"}, writ.clock(), writ.digest)
+        record.patch({"quantity": n % 50 + 1}, {"actor": "bench"}, writ._core.clock(), writ._core.keys.digest)
         if n % 100 == 0 or n == events - 1:
-            writ.save(record)
+            writ._core.save(record)
     timings = {}
     for label, record_id in (("1 event", fresh), (f"{events} events", long_lived)):
         began = time.perf_counter()

@@ -1,9 +1,10 @@
 """The composition root: Writ's parts for one database and one catalog, built once and wired together.
 
-Every entry point (CLI, demo, HTTP, agent tools) opens a ``Writ`` runtime
-here: the backend from the database URL (``infrastructure.backend``), the
-command service on it, the views and the workers over it. Parts are built on
-first use, so a command that only writes never loads the projection side.
+``open_writ`` is the one way to make the command service (``application.service.Writ``): the backend from
+the database URL (``infrastructure.backend``), its event store and keys, the core over them, and the views
+that propose a bulk update's candidates, every documented call working. Every entry point (CLI, demo, HTTP,
+agent tools) opens a ``Runtime`` here, which holds that service, the views and the workers over the same
+backend. Parts are built on first use, so a command that only writes never loads the projection side.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import threading
 from collections.abc import Callable
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from domain.catalog import Catalog
 from infrastructure.backend import Backend
 from infrastructure.backends import open_backend
 
 if TYPE_CHECKING:
+    from application.core import Clock
     from application.ports import Matcher
     from application.service import Writ
     from projections import ProjectionWorker, Views
@@ -26,8 +29,9 @@ if TYPE_CHECKING:
 class Runtime:
     """One catalog on one database: the command service, the views and the workers (close it when done)."""
 
-    def __init__(self, catalog: Catalog, database_url: str | Backend | None = None) -> None:
-        self.catalog = catalog
+    def __init__(self, catalog: Catalog, database_url: str | Backend | None = None, *,
+                 clock: Clock | None = None) -> None:
+        self.catalog, self.clock = catalog, clock
         self.backend = database_url if isinstance(database_url, Backend) else open_backend(database_url)
         self._owns_backend = not isinstance(database_url, Backend)
         self._opened: list[Any] = []
@@ -35,10 +39,28 @@ class Runtime:
 
     @cached_property
     def writ(self) -> Writ:
-        writ = self.backend.open_writ(self.catalog)
+        """The command service, fully wired: its store and the backend's keys, and the views (built when a bulk
+        update first asks them for candidates)."""
+        from application.core import Core
+        from application.service import Writ
+
+        self.core = Core(self.catalog, self.backend.open_store(), self.backend.vault(), self.clock)
+        """The service's core: what entry points read of the log beside it (its head, ids by prefix)."""
+        writ = Writ(self.core, _LazyMatcher(self))
         self._opened.append(writ)
-        writ.matcher = _LazyMatcher(self)  # builds the views only when a bulk update asks
         return writ
+
+    def head(self) -> int:
+        """The log's newest position (0 while it is empty), read through the service's store."""
+        self.writ  # noqa: B018 - opened: its core reads the log
+        return int(self.core.store.recorder.max_notification_id() or 0)
+
+    def position_of(self, record_id: UUID, version: int) -> int | None:
+        """The log position of one event of a record (None when it is not in the log)."""
+        self.writ  # noqa: B018 - opened: its core reads the log
+        recorder: Any = self.core.store.recorder  # Writ's recorders, on both databases, look positions up
+        position = recorder.position_of(record_id, version)
+        return None if position is None else int(position)
 
     def catch_up(self, say: Callable[[str], None] | None = None) -> int:
         """Bring the views up to the log in this process (the embedded default runs no separate worker);
@@ -70,7 +92,8 @@ class Runtime:
         from projections.current_rows import CurrentRows
         from projections.matching import ViewMatcher
 
-        recorder: Any = self.writ.recorder  # WritSQLiteRecorder or WritPostgresRecorder: both have last_position
+        self.writ  # noqa: B018 - opened first: its recorder tells the log's head
+        recorder: Any = self.core.store.recorder  # Writ's recorders, on both databases, have last_position
         return ViewMatcher(self.views, recorder.last_position, tuple(CurrentRows.topics),
                            catch_up=self.catch_up if self.backend.embedded else None)
 
@@ -89,6 +112,11 @@ class Runtime:
         self._opened.append(worker)
         return worker
 
+    def adopt(self, writ: Writ) -> None:
+        """Let ``writ`` close this runtime when it is closed (``open_writ``: the service is all its caller holds)."""
+        self._opened.remove(writ)
+        writ.closing_also(self.close)
+
     def close(self) -> None:
         """Close every part, then the backend when the runtime built it (the parts only borrowed it)."""
         while self._opened:
@@ -101,6 +129,15 @@ class Runtime:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def open_writ(catalog: Catalog, database_url: str | Backend | None = None, *, clock: Clock | None = None) -> Writ:
+    """The command service on a database (``WRIT_DATABASE_URL``, or the embedded default ``sqlite:///writ.db``),
+    fully wired; closing it closes what was opened for it (the views a bulk update used, the backend)."""
+    runtime = Runtime(catalog, database_url, clock=clock)
+    writ = runtime.writ
+    runtime.adopt(writ)
+    return writ
 
 
 def _unless_routine(say: Callable[[str], None], line: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from application.service import Writ
 from application.transaction import Transaction
 from domain.commands import Create, RecordCommand, parse_command
 from domain.errors import InvalidInputError, WritError
@@ -21,19 +22,19 @@ from domain.limits import Limits, nested_deeper_than
 MAX_ITEMS = 10_000
 
 
-def run_items(tx: Transaction, items: Any) -> list[dict[str, Any]]:
+def run_items(writ: Writ, tx: Transaction, items: Any) -> list[dict[str, Any]]:
     """Run every item in ``tx``; the savepoints discarded, as ``{"at", "code", "message"}``."""
     try:
-        _check(items, tx.writ.catalog.limits)
+        _check(items, writ.catalog.limits)
     except InvalidInputError as error:  # refused at the door: recorded like any refusal
-        tx.writ.refuse(tx.principal, "transaction", "", error, idempotency_key=tx.key)
+        writ.refuse(tx.principal, "transaction", "", error, idempotency_key=tx.key)
     discarded: list[dict[str, Any]] = []
     names: dict[str, str] = {}
     for index, item in enumerate(items):
         if isinstance(item, dict) and set(item) == {"savepoint"}:
-            _savepoint(tx, item["savepoint"], names, f"{index}", discarded)
+            _savepoint(writ, tx, item["savepoint"], names, f"{index}", discarded)
         else:
-            _run(tx, item, names, f"{index}")
+            _run(writ, tx, item, names, f"{index}")
     return discarded
 
 
@@ -47,27 +48,28 @@ def _check(items: Any, limits: Limits) -> None:
         raise InvalidInputError(f"the commands nest lists and objects more than {limits.nesting} levels deep")
 
 
-def _savepoint(tx: Transaction, block: Any, names: dict[str, str], at: str, discarded: list[dict[str, Any]]) -> None:
+def _savepoint(writ: Writ, tx: Transaction, block: Any, names: dict[str, str], at: str,
+               discarded: list[dict[str, Any]]) -> None:
     if not isinstance(block, list):
         raise InvalidInputError(f"item {at}: a savepoint holds a JSON array of commands")
     kept = dict(names)
     try:
         with tx.savepoint():
             for index, item in enumerate(block):
-                _run(tx, item, names, f"{at}.{index}")
+                _run(writ, tx, item, names, f"{at}.{index}")
     except WritError as error:
         names.clear()
         names.update(kept)  # a name given inside the discarded block names nothing
         discarded.append({"at": at, "code": error.code, "message": error.message})
 
 
-def _run(tx: Transaction, item: Any, names: dict[str, str], at: str) -> None:
+def _run(writ: Writ, tx: Transaction, item: Any, names: dict[str, str], at: str) -> None:
     try:
         name, command = _command(item, names, at)
     except InvalidInputError as error:  # refused at the door: recorded like any refusal
         body = item if isinstance(item, dict) else {}
-        tx.writ.refuse(tx.principal, str(body.get("kind", "unknown"))[:40], body.get("model", ""), error,
-                       idempotency_key=tx.key)
+        writ.refuse(tx.principal, str(body.get("kind", "unknown"))[:40], body.get("model", ""), error,
+                    idempotency_key=tx.key)
     result = tx.execute(command)
     if name is not None:
         names[name] = result.id

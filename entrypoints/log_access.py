@@ -10,23 +10,26 @@ grant.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from application.door import int_arg, record_id_arg
 from domain.errors import RecordNotFoundError
 from domain.limits import INT_MAX
 from domain.principal import Principal
 
+if TYPE_CHECKING:
+    from entrypoints.bootstrap import Runtime
 
-def event_position(writ: Any, principal: Principal, model: str, record_id: str, version: object) -> int:
+
+def event_position(runtime: Runtime, principal: Principal, model: str, record_id: str, version: object) -> int:
     """The log position of ``version`` of the record, when the principal may read its history."""
     wanted = int_arg("version", version, 1, INT_MAX)
-    for entry in writ.iter_history(principal, model, record_id):
+    for entry in runtime.writ.iter_history(principal, model, record_id):
         if entry.version == wanted:
             break
     else:
         raise RecordNotFoundError(f"{model} {record_id} has no version {wanted}")
-    position = writ.recorder.position_of(record_id_arg(model, record_id), wanted)
+    position = runtime.position_of(record_id_arg(model, record_id), wanted)
     if position is None:
         raise RecordNotFoundError(f"{model} {record_id} version {wanted} is not in the log")
     return int(position)

@@ -33,15 +33,14 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from infrastructure.config import DatabaseConfig, SQLiteConfig
+from infrastructure.config import DatabaseConfig, event_store_env
 from infrastructure.erasures import Erasures, PendingErasure
 from infrastructure.master_keys import load_master_keys
 from infrastructure.sql import SQL, Composable, Dialect, Identifier
 from infrastructure.vault import Vault
 
 if TYPE_CHECKING:
-    from application.service import Clock, Writ
-    from domain.catalog import Catalog
+    from application.store import Store
     from infrastructure.database import Database
     from infrastructure.locks import WorkerLock
     from infrastructure.wakeup import Wakeup
@@ -49,10 +48,6 @@ if TYPE_CHECKING:
 APP_NAME = "Writ"
 """The eventsourcing application name (``application.service.Writ.name``): one application for every aggregate."""
 
-_COMMON = {
-    "MAPPER_TOPIC": "infrastructure.persistence:OrjsonMapper",
-    "TRANSCODER_TOPIC": "infrastructure.persistence:OrjsonTranscoder",
-}
 
 
 class Backend(ABC):
@@ -87,21 +82,15 @@ class Backend(ABC):
         """Held around a transaction that creates or changes Writ's own tables (positions, views): two processes
         running ``CREATE TABLE IF NOT EXISTS`` at once can collide (``UniqueViolation``) on PostgreSQL."""
 
-    def open_writ(self, catalog: Catalog, *, clock: Clock | None = None, create_tables: bool = True,
-                  kind: type[Writ] | None = None) -> Writ:
-        """A ready command service (``kind``: a subclass of ``Writ``), its data sealed and its digests keyed
-        by the vault."""
-        from application.service import Writ
+    def open_store(self, *, create_tables: bool = True) -> Store:
+        """Writ's event store on this database (``application.store``), its data sealed and its digests keyed by
+        the vault (``vault()``, the core's keys)."""
+        from application.store import Store
 
-        vault = self.vault()
         with self.schema_creation():
-            writ = (kind or Writ)(catalog, env=self.env(create_tables=create_tables), clock=clock,
-                                  digest=vault.digest)
-        self.seal(writ.mapper, writ.recorder)
-        writ.new_key = vault.new_key
-        writ.index_digest = vault.index_digest
-        writ.closing_too.append(self.close)
-        return writ
+            store = Store(env=self.env(create_tables=create_tables))
+        self.seal(store.mapper, store.recorder)
+        return store
 
     def vault(self) -> Vault:
         """This backend's vault (one per backend: the command side and the workers of a process share it)."""
@@ -209,24 +198,3 @@ class Backend(ABC):
 
     def describe(self) -> str:
         return type(self).__name__
-
-
-def event_store_env(config: DatabaseConfig, *, create_tables: bool = True) -> dict[str, str]:
-    """The eventsourcing environment for a database configuration."""
-    env = dict(_COMMON, CREATE_TABLE="y" if create_tables else "n")
-    if isinstance(config, SQLiteConfig):
-        env.update(
-            PERSISTENCE_MODULE="eventsourcing.sqlite",
-            APPLICATION_RECORDER_TOPIC="infrastructure.persistence:WritSQLiteRecorder",
-            SQLITE_DBNAME=config.path, SQLITE_LOCK_TIMEOUT="30",
-        )
-        return env
-    env.update(
-        PERSISTENCE_MODULE="eventsourcing.postgres",
-        APPLICATION_RECORDER_TOPIC="infrastructure.postgres_recorder:WritPostgresRecorder",
-        POSTGRES_DBNAME=config.dbname, POSTGRES_HOST=config.host, POSTGRES_PORT=str(config.port),
-        POSTGRES_USER=config.user, POSTGRES_PASSWORD=config.password, POSTGRES_SCHEMA=config.schema,
-        POSTGRES_POOL_SIZE=str(config.pool_size), POSTGRES_MAX_OVERFLOW=str(config.max_overflow),
-        POSTGRES_CONNECT_TIMEOUT=str(config.connect_timeout),
-    )
-    return env

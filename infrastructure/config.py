@@ -111,3 +111,35 @@ def postgres_conninfo(env: dict[str, str]) -> dict[str, Any]:
         "keepalives": 1, **{f"keepalives_{name}": value for name, value in KEEPALIVE.items()},
         "options": server_side,
     }
+
+
+_COMMON = {
+    "MAPPER_TOPIC": "infrastructure.persistence:OrjsonMapper",
+    "TRANSCODER_TOPIC": "infrastructure.persistence:OrjsonTranscoder",
+}
+
+
+def event_store_env(config: DatabaseConfig, *, create_tables: bool = True) -> dict[str, str]:
+    """The eventsourcing environment for a database configuration."""
+    env = dict(_COMMON, CREATE_TABLE="y" if create_tables else "n")
+    if isinstance(config, SQLiteConfig):
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.sqlite",
+            APPLICATION_RECORDER_TOPIC="infrastructure.persistence:WritSQLiteRecorder",
+            SQLITE_DBNAME=config.path, SQLITE_LOCK_TIMEOUT="30",
+        )
+        return env
+    env.update(
+        PERSISTENCE_MODULE="eventsourcing.postgres",
+        APPLICATION_RECORDER_TOPIC="infrastructure.postgres_recorder:WritPostgresRecorder",
+        POSTGRES_DBNAME=config.dbname, POSTGRES_HOST=config.host, POSTGRES_PORT=str(config.port),
+        POSTGRES_USER=config.user, POSTGRES_PASSWORD=config.password, POSTGRES_SCHEMA=config.schema,
+        POSTGRES_POOL_SIZE=str(config.pool_size), POSTGRES_MAX_OVERFLOW=str(config.max_overflow),
+        POSTGRES_CONNECT_TIMEOUT=str(config.connect_timeout),
+    )
+    return env
+
+
+def writ_env(url: str | None = None, *, create_tables: bool = True) -> dict[str, str]:
+    """The eventsourcing environment of a database URL (``WRIT_DATABASE_URL``, or the embedded default)."""
+    return event_store_env(parse_database_url(url), create_tables=create_tables)

@@ -102,3 +102,10 @@ def open_log_of(backend: Backend, *, owns_backend: bool = False) -> EventLog:
     the backend too only when it ``owns_backend``."""
     with backend.schema_creation():
         return EventLog(backend.env(), backend, owns_backend=owns_backend)
+
+
+def open_log(url: str | None = None) -> EventLog:
+    """Writ's notification log alone, on a database URL, for workers that follow it (close it when done)."""
+    from infrastructure.backends import open_backend
+
+    return open_log_of(open_backend(url), owns_backend=True)

@@ -2,7 +2,7 @@
 
 Everything of Writ's lives in the URL's schema (events, views, positions, bus
 tables). Writ's own sessions carry TCP keepalives on both ends (see
-``infrastructure.settings.KEEPALIVE``) and the schema as ``search_path``, so a
+``infrastructure.config.KEEPALIVE``) and the schema as ``search_path``, so a
 subscriber handler's unqualified tables land there too. The worker lock is a
 session advisory lock held on a dedicated session; the wake-up LISTENs on a
 dedicated session. Several processes may start at once on an empty schema:

@@ -17,7 +17,7 @@ import pytest
 
 from application.service import Writ
 from domain.catalog import Catalog
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import open_writ
 from tests.catalogs import SALES_CATALOG, SHOP_CATALOG
 
 PG_URL = os.environ.get("WRIT_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")

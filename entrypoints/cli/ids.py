@@ -44,7 +44,8 @@ def resolve_record(runtime: Runtime, principal: Principal | None, model: str, te
     when it is no prefix)."""
     runtime.catalog.model(model)  # MODEL_UNKNOWN before anything is read
     tenant = principal.tenant_id if principal is not None else None
-    loader = runtime.writ.loader
+    runtime.writ  # noqa: B018 - its core reads the records
+    loader = runtime.core.loader
     return _resolve(runtime, text, Record.Created.TOPIC, model,
                     lambda candidate: tenant is not None and
                     loader.load(candidate, tenant=tenant, model=model) is not None)
@@ -68,7 +69,8 @@ def _resolve(runtime: Runtime, text: str, topic: str, kind: str, readable: Calla
     digits = prefix_of(text)
     if digits is None:
         return text
-    recorder = runtime.writ.recorder
+    runtime.writ  # noqa: B018 - its core reads the log
+    recorder = runtime.core.store.recorder
     assert isinstance(recorder, LogQueries)
     candidates = recorder.first_ids(UUID(digits.ljust(32, "0")), UUID(digits.ljust(32, "f")), topic,
                                     MOST_CANDIDATES + 1)

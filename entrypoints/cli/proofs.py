@@ -60,7 +60,7 @@ def inclusion(model: str, record_id: str, version: int, tree_size: int | None, a
       writ proof inclusion Order <id> 3 -u ann -t acme -r auditor > proof.json
     """
     with session(**options) as (runtime, principal):
-        position = event_position(runtime.writ, principal, model, record_id, version)
+        position = event_position(runtime, principal, model, record_id, version)
         _print(_proofs(runtime.backend, "inclusion", position, tree_size))
 
 

@@ -58,7 +58,7 @@ def transaction(file: Path, idempotency_key: str | None, as_json: bool, **option
         except InvalidInputError as error:
             runtime.writ.refuse(principal, "transaction", "", error, idempotency_key=idempotency_key)
         with runtime.writ.transaction(principal, idempotency_key=idempotency_key) as tx:
-            discarded = run_items(tx, items)
+            discarded = run_items(runtime.writ, tx, items)
     rows = [{"model": r.model, "id": r.id, "version": r.version, "state": r.state, "position": r.position,
              "replayed": r.replayed, **({"data": r.data} if as_json else {})} for r in tx.results]
     show({"results": rows, "discarded": discarded} if as_json else rows, as_json, RESULT_COLUMNS)

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from application.service import Writ
 from domain.errors import InvalidInputError, ServiceUnavailableError, UnauthenticatedError, WritError
 from domain.principal import Principal
 from entrypoints import json_text
@@ -58,7 +59,7 @@ class Call:
     body: Any
 
     @property
-    def writ(self) -> Any:
+    def writ(self) -> Writ:
         return self.api.runtime.writ
 
     @cached_property

@@ -25,7 +25,7 @@ def health(api: Api) -> Any:
         backend = api.runtime.backend
         unavailable: tuple[type[BaseException], ...] = (PersistenceError, *backend.transient)
         try:
-            head = int(api.runtime.writ.recorder.max_notification_id() or 0)
+            head = api.runtime.head()
             followers = [f for views in (False, True) for f in _followers(backend, views)]
             pending = backend.pending_erasures()
         except unavailable as exc:  # the reason goes to the log, not to the caller

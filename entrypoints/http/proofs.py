@@ -44,7 +44,7 @@ class ProofRoutes:
         if missing:
             raise InvalidInputError(f"an inclusion proof needs ?model=&id=&version= ({', '.join(missing)} missing)",
                                     field=missing[0])
-        position = event_position(call.writ, call.principal, query["model"], query["id"], _size(call, "version"))
+        position = event_position(call.api.runtime, call.principal, query["model"], query["id"], _size(call, "version"))
         return json_response(self.proofs.inclusion(position, _size(call, "tree_size")))
 
     def consistency(self, call: Call) -> Response:

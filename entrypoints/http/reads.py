@@ -84,7 +84,7 @@ def approve(call: Call) -> Response:
 
 
 def reject(call: Call) -> Response:
-    reason = _decision(call, "reject").get("reason")
+    reason: Any = _decision(call, "reject").get("reason")  # whatever was sent: the service's door checks it
     return json_response(call.writ.reject(call.principal, call.param("id"), reason).to_dict())
 
 
@@ -100,7 +100,7 @@ def _views(call: Call) -> Any:
     views = call.api.fresh_views()
     wait = call.request.headers.get("writ-wait-position")
     if wait is not None:
-        position, head = _int(wait, 0, name="Writ-Wait-Position"), call.writ.recorder.max_notification_id() or 0
+        position, head = _int(wait, 0, name="Writ-Wait-Position"), call.api.runtime.head()
         if position > head:
             raise InvalidInputError(f"Writ-Wait-Position {position} is past the log's head ({head}): no write "
                                     "returned it")

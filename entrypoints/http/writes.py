@@ -66,7 +66,8 @@ def bulk_update(call: Call) -> Response:
     filters = body.get("filters", [])
     if isinstance(filters, list):  # [field, op, value] lists arrive as JSON arrays; the service reads tuples
         filters = [tuple(f) if isinstance(f, list) else f for f in filters]
-    done = call.writ.bulk_update(call.principal, call.param("model"), filters, body.get("changes"),
+    changes: Any = body.get("changes")  # whatever was sent: the service's door checks it
+    done = call.writ.bulk_update(call.principal, call.param("model"), filters, changes,
                                  idempotency_key=call.idempotency_key, all_records=body.get("all", False))
     body = done.to_dict()
     if done.status == PENDING:
@@ -81,7 +82,7 @@ def evaluate(call: Call) -> Response:
 
 def transaction(call: Call) -> Response:
     with call.writ.transaction(call.principal, idempotency_key=call.idempotency_key) as tx:
-        discarded = run_items(tx, call.body)
+        discarded = run_items(call.writ, tx, call.body)
     return json_response({"results": [_shown(r) for r in tx.results], "discarded": discarded}, 201)
 
 

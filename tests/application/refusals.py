@@ -15,12 +15,12 @@ from domain.errors import WritError
 
 def topics_since(writ: Writ, position: int | None) -> list[str]:
     """The topics of every notification after ``position``, in order."""
-    return [n.topic for n in writ.recorder.select_notifications(position, 1000, inclusive_of_start=False)]
+    return [n.topic for n in writ._core.store.recorder.select_notifications(position, 1000, inclusive_of_start=False)]
 
 
 def refusal(writ: Writ, attempt: Callable[[], Any], *, writes: bool) -> WritError:
     """Run ``attempt``, which must be refused; check what the refusal left behind; return the error."""
-    position = writ.recorder.max_notification_id()
+    position = writ._core.store.recorder.max_notification_id()
     with pytest.raises(WritError) as caught:
         attempt()
     error = caught.value
@@ -28,8 +28,8 @@ def refusal(writ: Writ, attempt: Callable[[], Any], *, writes: bool) -> WritErro
     assert len(orjson.dumps(error.to_dict())) < 4_000  # encodable and bounded, whatever was sent
     assert topics_since(writ, position) == ([Decision.Created.TOPIC] if writes else [])
     if writes:
-        (notification,) = writ.recorder.select_notifications(position, 1, inclusive_of_start=False)
-        decision = writ.events.mapper.to_domain_event(notification)
+        (notification,) = writ._core.store.recorder.select_notifications(position, 1, inclusive_of_start=False)
+        decision = writ._core.store.events.mapper.to_domain_event(notification)
         assert isinstance(decision, Decision.Created) and decision.code == error.code
         assert len(notification.state) < 16_000  # what a caller sent is stored bounded
     return error

@@ -17,7 +17,7 @@ from application.service import Writ
 from domain.approval import ApprovalRequest
 from domain.catalog import Catalog
 from domain.decision import Decision
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import open_writ
 from tests.application.refusals import refusal, topics_since
 from tests.catalogs import SHOP_CATALOG, principal
 
@@ -142,7 +142,8 @@ def test_approvals_rejections_and_cancellations_name_the_agent(writ: Writ) -> No
     assert {k: writ.approval(MANAGER, rejected)[k] for k in ("decided_by", "audit")} == {
         "decided_by": "maria", "audit": {"maria": AGENT}}
     assert writ.approval(MANAGER, cancelled)["audit"] == {"carol": {"agent": "order-bot"}}
-    stored = [writ.events.mapper.to_domain_event(n) for n in writ.recorder.select_notifications(0, 1000)]
+    store = writ._core.store
+    stored = [store.events.mapper.to_domain_event(n) for n in store.recorder.select_notifications(0, 1000)]
     acts = [(type(e).__name__, e.audit) for e in stored if isinstance(e, ApprovalRequest.Approved
                                                                        | ApprovalRequest.Rejected
                                                                        | ApprovalRequest.Cancelled)]
@@ -155,6 +156,6 @@ def test_rejecting_needs_the_approve_grant(writ: Writ) -> None:
         error = refusal(writ, lambda w=who: writ.reject(w, approval_id, "veto"), writes=True)
         assert error.code == "GRANT_MISSING" and "approve" in error.message
     assert writ.approval(MANAGER, approval_id)["status"] == "pending", "nobody without the grant vetoed it"
-    position = writ.recorder.max_notification_id()
+    position = writ._core.store.recorder.max_notification_id()
     assert writ.reject(MANAGER, approval_id, "no budget").status == "rejected"
     assert Decision.Created.TOPIC not in topics_since(writ, position), "an allowed rejection is the request's event"

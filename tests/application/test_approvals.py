@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from application.retry import Retry
 from application.service import Writ
 from domain.errors import WritError
 from infrastructure.backends import open_backend
@@ -110,7 +111,7 @@ def test_a_create_that_needs_approval_makes_its_record_on_approval(writ: Writ) -
 
 def test_an_expired_request_cannot_be_approved(writ: Writ) -> None:
     _, approval_id = parked_order(writ)
-    writ.clock = lambda: datetime.now(UTC) + timedelta(days=8)
+    writ._core.clock = lambda: datetime.now(UTC) + timedelta(days=8)
     refused("APPROVAL_NOT_PENDING", lambda: writ.approve(MANAGER, approval_id))
     assert writ.approval(MANAGER, approval_id)["status"] == "expired"
 
@@ -165,14 +166,14 @@ def test_an_approval_that_keeps_losing_its_race_fails_with_conflict(writ: Writ) 
     payment = writ.create(CLERK, "Payment", {"amount": "10"}).id
     approval_id = writ.patch(CLERK, "Payment", payment, {"note": "rent"}).approval_id
     assert approval_id
-    stale = writ._request(MANAGER, approval_id)
+    stale = writ._approvals._request(MANAGER, approval_id)
     writ.approve(DIRECTOR, approval_id)
-    writ._request = lambda *_: copy.deepcopy(stale)  # type: ignore[method-assign]
-    writ.max_attempts = 3
+    writ._approvals._request = lambda *_: copy.deepcopy(stale)  # type: ignore[method-assign]
+    writ._core.retry = Retry(writ._core.record_refusal, attempts=3)
     try:
         error = refused("VERSION_CONFLICT", lambda: writ.approve(MANAGER, approval_id))
     finally:
-        del writ._request
+        del writ._approvals._request
     assert "nothing was written" in error.message
     shown = writ.approval(MANAGER, approval_id)
     assert (shown["status"], shown["approvals"]) == ("pending", ["dora"])

@@ -32,7 +32,7 @@ class Clock:
 @pytest.fixture
 def clock(writ: Writ) -> Clock:
     ticking = Clock()
-    writ.clock = ticking
+    writ._core.clock = ticking
     return ticking
 
 
@@ -85,7 +85,7 @@ def test_an_export_holds_the_range_in_the_tenant_and_nothing_of_purged_data(writ
     assert [(d["outcome"], d["code"]) for d in refused] == [("refused", "GRANT_MISSING")]
     positions = [line["position"] for line in lines]
     assert positions == sorted(positions)
-    stored = writ.recorder.select_notifications(positions[0], 1)[0]
+    stored = writ._core.store.recorder.select_notifications(positions[0], 1)[0]
     assert lines[0]["sha256"] == hashlib.sha256(bytes(stored.state)).hexdigest()
     assert list(writ.export(CLERK, since=start, until=end)) == [], "the clerk may not audit (no read_deleted)"
     assert all(line.get("tenant", "acme") == "acme" for line in writ.export(AUDITOR, since=start, until=end))

@@ -74,7 +74,7 @@ def test_the_collector_is_paused_from_the_views_query_on(runtime: Runtime) -> No
     writ, seen = runtime.writ, []
     orders(writ, MANAGER, ["placed"])
     runtime.catch_up()
-    views = writ.matcher
+    views = writ._bulk.matcher
     assert views is not None
 
     class Watching:
@@ -82,7 +82,7 @@ def test_the_collector_is_paused_from_the_views_query_on(runtime: Runtime) -> No
             seen.append(gc.isenabled())
             return views.matching_ids(*args, **options)
 
-    writ.matcher = Watching()
+    writ._bulk.matcher = Watching()
     assert writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "x"}).updated_count == 1
     assert seen == [False] and gc.isenabled()
 
@@ -97,7 +97,7 @@ def test_a_lagging_view_only_proposes(runtime: Runtime) -> None:
         def matching_ids(self, *_: Any, most: int) -> list[UUID]:
             return [UUID(rid) for rid in ids]
 
-    writ.matcher = LaggingView()
+    writ._bulk.matcher = LaggingView()
     writ.patch(MANAGER, "Order", ids[1], {"status": "draft"})
     writ.delete(MANAGER, "Order", ids[2])
     done = writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "checked"})
@@ -116,7 +116,7 @@ def test_a_view_proposing_another_tenants_or_models_record_is_not_obeyed(runtime
         def matching_ids(self, *_: Any, most: int) -> list[UUID]:
             return [UUID(rid) for rid in (mine, theirs, customer)]
 
-    writ.matcher = StrayView()
+    writ._bulk.matcher = StrayView()
     done = writ.bulk_update(MANAGER, "Order", [], {"note": "mine"}, all_records=True)
     assert (done.updated_count, done.ids) == (1, [mine])
     assert writ.get(OTHER, "Order", theirs)["note"] is None
@@ -133,9 +133,9 @@ def test_candidates_proposed_in_any_order_are_saved_in_id_order(runtime: Runtime
         def matching_ids(self, *_: Any, most: int) -> list[UUID]:
             return [UUID(rid) for rid in (ids[3], ids[0], ids[4], ids[2], ids[1])]
 
-    writ.matcher = ShuffledView()
+    writ._bulk.matcher = ShuffledView()
     done = writ.bulk_update(MANAGER, "Order", [], {"note": "ordered"}, all_records=True)
-    saved = writ.recorder.select_notifications(start=None, limit=100, topics=[Record.Patched.TOPIC])
+    saved = writ._core.store.recorder.select_notifications(start=None, limit=100, topics=[Record.Patched.TOPIC])
     assert done.ids == ids == [str(n.originator_id) for n in saved]
 
 def test_on_postgresql_the_next_part_is_asked_for_before_this_one_is_handed_over(runtime: Runtime,
@@ -146,7 +146,7 @@ def test_on_postgresql_the_next_part_is_asked_for_before_this_one_is_handed_over
     writ = runtime.writ
     ids = sorted(UUID(rid) for rid in orders(writ, MANAGER, ["placed"] * 6))
     asked: list[int] = []
-    vault = writ.recorder.vault  # type: ignore[attr-defined]
+    vault = writ._core.store.recorder.vault  # type: ignore[attr-defined]
     key_queries = vault.key_queries
 
     def counted(owners: Sequence[UUID]) -> Any:
@@ -155,7 +155,7 @@ def test_on_postgresql_the_next_part_is_asked_for_before_this_one_is_handed_over
 
     vault.key_queries = counted
     handed = []
-    for _, events in writ.recorder.read_histories([ids[0:2], ids[2:4], ids[4:6]]):  # type: ignore[attr-defined]
+    for _, events in writ._core.store.recorder.read_histories([ids[0:2], ids[2:4], ids[4:6]]):  # type: ignore[attr-defined]
         handed.append(([e.originator_id for e in events], len(asked)))
     ahead = database_url.startswith("postgresql")
     assert handed == [(ids[0:2], 2 if ahead else 1), (ids[2:4], 3 if ahead else 2), (ids[4:6], 3)]
@@ -220,11 +220,11 @@ def test_a_snapshot_taken_between_the_reads_of_a_part_is_loaded_whole(tight_runt
     refused as a broken chain (simulated: the part's snapshots read as none)."""
     runtime = tight_runtime
     writ = runtime.writ
-    writ.snapshotting_intervals = {**writ.snapshotting_intervals, Record: 2}  # type: ignore[misc]
+    writ._core.store.snapshotting_intervals = {**writ._core.store.snapshotting_intervals, Record: 2}  # type: ignore[misc]
     ids = sorted(orders(writ, MANAGER, ["placed"] * 3))
     writ.patch(MANAGER, "Order", ids[1], {"quantity": 5})  # at version 2: snapshotted
     runtime.catch_up()
-    read = writ.recorder.read_histories  # type: ignore[attr-defined]
+    read = writ._core.store.recorder.read_histories  # type: ignore[attr-defined]
     seen: list[list[int]] = []
 
     def snapshots_missed(parts: Any) -> Iterator[Any]:
@@ -232,7 +232,7 @@ def test_a_snapshot_taken_between_the_reads_of_a_part_is_loaded_whole(tight_runt
             seen.append([event.originator_version for event in events])
             yield [], events
 
-    monkeypatch.setattr(writ.recorder, "read_histories", snapshots_missed)
+    monkeypatch.setattr(writ._core.store.recorder, "read_histories", snapshots_missed)
     done = writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "whole"})
     assert seen == [[1, 2, 1]]  # ids[1]'s events start at its snapshot's version
     assert (done.updated_count, done.ids) == (3, ids)
@@ -246,7 +246,7 @@ def test_a_record_purged_by_another_process_is_read_with_its_key_gone(catalog: C
     used here."""
     with Runtime(catalog, database_url) as here, Runtime(catalog, database_url) as there:
         writ = here.writ
-        writ.snapshotting_intervals = {**writ.snapshotting_intervals, Record: 2}  # type: ignore[misc]
+        writ._core.store.snapshotting_intervals = {**writ._core.store.snapshotting_intervals, Record: 2}  # type: ignore[misc]
         gone, kept = orders(writ, MANAGER, ["placed", "placed"])
         writ.patch(MANAGER, "Order", gone, {"quantity": 5})  # at version 2: snapshotted
         assert writ.get(MANAGER, "Order", gone)["quantity"] == 5  # its key cached here
@@ -256,12 +256,12 @@ def test_a_record_purged_by_another_process_is_read_with_its_key_gone(catalog: C
             def matching_ids(self, *_: Any, most: int) -> list[UUID]:
                 return [UUID(gone), UUID(kept)]
 
-        writ.matcher = LaggingView()
+        writ._bulk.matcher = LaggingView()
         done = writ.bulk_update(MANAGER, "Order", [], {"note": "after purge"}, all_records=True)
         assert (done.updated_count, done.ids) == (1, [kept])
-        (purged,) = list(writ.loader.each([UUID(gone)], tenant="acme", model="Order"))
+        (purged,) = list(writ._core.loader.each([UUID(gone)], tenant="acme", model="Order"))
         assert (purged.state, purged.version) == ("purged", 3)
-        created, patched, _ = (event for event, _ in writ.loader.history(UUID(gone)))
+        created, patched, _ = (event for event, _ in writ._core.loader.history(UUID(gone)))
         assert is_shredded(created) and is_shredded(patched)  # the key that was cached here is dropped
 
 
@@ -344,7 +344,7 @@ def _racing(writ: Writ, other: Writ, record_id: str, times: int, newcomers: list
     """Make ``other`` (another service on the same store, as another process would be) patch ``record_id``
     after the bulk decided its records and before it saves, on its first ``times`` attempts (and create a
     matching order into ``newcomers``)."""
-    decide, attempts = writ.decide_bulk, []
+    decide, attempts = writ._bulk.decide_bulk, []
 
     def deciding(*args: Any) -> Any:
         decided = decide(*args)
@@ -355,7 +355,7 @@ def _racing(writ: Writ, other: Writ, record_id: str, times: int, newcomers: list
                 newcomers.extend(orders(other, MANAGER, ["placed"]))
         return decided
 
-    writ.decide_bulk = deciding  # type: ignore[method-assign]
+    writ._bulk.decide_bulk = deciding  # type: ignore[method-assign]
     return attempts
 
 
@@ -391,14 +391,14 @@ def test_a_bulk_that_keeps_losing_fails_with_conflict_and_writes_nothing(runtime
     assert [writ.get(MANAGER, "Order", rid)["note"] for rid in ids] == [None, None]
     failed = [d for d in writ.decisions(MANAGER) if d["outcome"] == "failed"]
     assert [(d["operation"], d["code"]) for d in failed] == [("bulk_update", "VERSION_CONFLICT")]
-    writ.decide_bulk = type(writ).decide_bulk.__get__(writ)  # type: ignore[method-assign]
+    del writ._bulk.decide_bulk  # the class's own again
     runtime.catch_up()
     done = writ.bulk_update(MANAGER, "Order", [], {"note": "never"}, all_records=True, idempotency_key="bulk-lost")
     assert done.updated_count == 2 and not done.replayed  # a failed attempt claims no key
 
 
 def _all_notes(writ: Writ) -> list[dict[str, Any]]:
-    notifications = writ.recorder.select_notifications(1, 10_000, topics=["writ.record:Created"])
+    notifications = writ._core.store.recorder.select_notifications(1, 10_000, topics=["writ.record:Created"])
     return [writ.get(MANAGER, "Order", str(n.originator_id)) for n in notifications]
 
 
@@ -407,18 +407,18 @@ def test_records_a_bulk_brings_to_their_snapshot_interval_are_snapshotted_in_one
     """Snapshots are taken from the saved records, all in one insert (not each read back from the store and put
     in a transaction of its own), at the version the save left them; a cold process loads them from there."""
     writ = runtime.writ
-    writ.snapshotting_intervals = {**writ.snapshotting_intervals, Record: 3}  # type: ignore[misc]
+    writ._core.store.snapshotting_intervals = {**writ._core.store.snapshotting_intervals, Record: 3}  # type: ignore[misc]
     ids = orders(writ, MANAGER, ["placed"] * 4)
     writ.patch(MANAGER, "Order", ids[0], {"quantity": 2})  # ids[0] at version 2, the others at 1
     runtime.catch_up()
     inserts: list[list[Any]] = []
-    insert = writ.snapshots.recorder.insert_events  # type: ignore[union-attr]
+    insert = writ._core.store.snapshots.recorder.insert_events  # type: ignore[union-attr]
 
     def counted(stored: Any, **options: Any) -> Any:
         inserts.append([(event.originator_id, event.originator_version) for event in stored])
         return insert(stored, **options)
 
-    writ.snapshots.recorder.insert_events = counted  # type: ignore[union-attr,method-assign]
+    writ._core.store.snapshots.recorder.insert_events = counted  # type: ignore[union-attr,method-assign]
     writ.bulk_update(MANAGER, "Order", [], {"note": "first"}, all_records=True)  # ids[0] reaches version 3: snapshot
     runtime.catch_up()
     writ.bulk_update(MANAGER, "Order", [], {"note": "second"}, all_records=True)  # the others reach 3
@@ -426,14 +426,14 @@ def test_records_a_bulk_brings_to_their_snapshot_interval_are_snapshotted_in_one
                                                           sorted(((UUID(rid), 3) for rid in ids[1:]), key=str)]
     with Runtime(catalog, database_url) as cold:
         read: list[int] = []
-        select_events = cold.writ.recorder.select_events
+        select_events = cold.writ._core.store.recorder.select_events
 
         def counting(originator_id: Any, **options: Any) -> Any:
             found = select_events(originator_id, **options)
             read.append(len(found))
             return found
 
-        cold.writ.recorder.select_events = counting  # type: ignore[method-assign]
+        cold.writ._core.store.recorder.select_events = counting  # type: ignore[method-assign]
         row = cold.writ.get(MANAGER, "Order", ids[0])
     assert (row["note"], row["quantity"], row["_version"]) == ("second", 2, 4)
     assert sum(read) <= 3, read  # its first event (the tenant check), then from the snapshot at 3 on
@@ -446,7 +446,7 @@ def test_records_are_loaded_part_by_part_each_checked(runtime: Runtime, catalog:
     tampered with in the last part refuses the whole bulk."""
     monkeypatch.setattr(loading, "LOAD_PART", 3)
     writ = runtime.writ
-    writ.snapshotting_intervals = {**writ.snapshotting_intervals, Record: 2}  # type: ignore[misc]
+    writ._core.store.snapshotting_intervals = {**writ._core.store.snapshotting_intervals, Record: 2}  # type: ignore[misc]
     ids = sorted(orders(writ, MANAGER, ["placed"] * 10))
     for rid in ids[::3]:
         for quantity in (2, 3, 4):
@@ -455,13 +455,13 @@ def test_records_are_loaded_part_by_part_each_checked(runtime: Runtime, catalog:
     with Runtime(catalog, database_url) as cold:
         cold.catch_up()
         alone: list[UUID] = []
-        load = cold.writ.loader.load
+        load = cold.writ._core.loader.load
 
         def counted(record_id: UUID, **options: Any) -> Record | None:
             alone.append(record_id)
             return load(record_id, **options)
 
-        cold.writ.loader.load = counted  # type: ignore[method-assign]
+        cold.writ._core.loader.load = counted  # type: ignore[method-assign]
         done = cold.writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "parts"})
     assert (done.updated_count, done.ids, alone) == (10, ids, [])  # none loaded on its own: each from its part
     rows = [writ.get(MANAGER, "Order", rid) for rid in ids]

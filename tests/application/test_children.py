@@ -16,8 +16,7 @@ from domain.errors import (
     RequiredFieldMissingError,
     UniqueViolationError,
 )
-from entrypoints.bootstrap import Runtime
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import Runtime, open_writ
 from tests.catalogs import principal
 from tests.support import saves, stored_rows
 

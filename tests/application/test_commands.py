@@ -27,7 +27,7 @@ AUDITOR = principal("audrey", "acme", "auditor")
 def record_events(writ: Writ) -> list[str]:
     topics = [cls.TOPIC for cls in (Record.Created, Record.Replaced, Record.Patched, Record.Deleted,
                                     Record.Restored, Record.Purged)]
-    return [n.topic for n in writ.recorder.select_notifications(1, 10_000, topics=topics)]
+    return [n.topic for n in writ._core.store.recorder.select_notifications(1, 10_000, topics=topics)]
 
 
 def new_order(writ: Writ, **data: object) -> str:
@@ -136,7 +136,7 @@ def test_history_lists_every_event_with_before_and_after(writ: Writ) -> None:
 
 def test_evaluate_previews_and_writes_nothing(writ: Writ) -> None:
     record_id = new_order(writ)
-    position = writ.recorder.max_notification_id()
+    position = writ._core.store.recorder.max_notification_id()
     allowed = writ.evaluate(CLERK, Patch(model="Order", id=record_id, changes={"quantity": 9}))
     assert (allowed.outcome, allowed.code) == ("allow", None)
     assert allowed.before and allowed.before["quantity"] == 1
@@ -145,7 +145,7 @@ def test_evaluate_previews_and_writes_nothing(writ: Writ) -> None:
     assert parked.outcome == "require_approval" and "total gt" in parked.reasons[0]
     refused = writ.evaluate(CLERK, Create(model="Order", data={"sku": "x y", "bogus": 1}))
     assert (refused.outcome, refused.code) == ("deny", "UNKNOWN_FIELD")
-    assert writ.recorder.max_notification_id() == position
+    assert writ._core.store.recorder.max_notification_id() == position
 
 
 def test_decisions_are_recorded_for_allowed_and_refused_commands(writ: Writ) -> None:

@@ -9,10 +9,12 @@ from typing import Any, TypeVar
 
 import pytest
 
+from application.retry import Retry
 from application.service import Writ
 from domain.errors import GrantMissingError, VersionConflictError
 from domain.idempotency import IdempotencyKey
 from domain.record import Record
+from entrypoints.bootstrap import open_writ
 from tests.catalogs import principal
 
 T = TypeVar("T")
@@ -35,7 +37,7 @@ def race(count: int, action: Callable[[int], T]) -> list[T | Exception]:
 
 
 def topics_in_log(writ: Writ, topic: str) -> int:
-    return len(writ.recorder.select_notifications(1, 10_000, topics=[topic]))
+    return len(writ._core.store.recorder.select_notifications(1, 10_000, topics=[topic]))
 
 
 def test_stale_writes_with_expected_version_conflict(writ: Writ) -> None:
@@ -76,43 +78,43 @@ def test_concurrent_retries_of_one_idempotent_create_write_once(writ: Writ) -> N
 
 def test_idempotent_repeat_returns_first_result_and_appends_nothing(writ: Writ) -> None:
     first = writ.create(principal(), "Order", {"sku": "IDEM-2", "total": "5"}, idempotency_key="k2")
-    position = writ.recorder.max_notification_id()
+    position = writ._core.store.recorder.max_notification_id()
     again = writ.create(principal(), "Order", {"sku": "IDEM-2", "total": "5"}, idempotency_key="k2")
     assert again.replayed and (again.id, again.version, again.position) == (first.id, 1, first.position)
-    assert writ.recorder.max_notification_id() == position
+    assert writ._core.store.recorder.max_notification_id() == position
     other_user = writ.create(principal("bob"), "Order", {"sku": "IDEM-2", "total": "5"}, idempotency_key="k2")
     assert other_user.id != first.id and not other_user.replayed
 
 
-class Overtaken(Writ):
-    """A command service whose every load is overtaken by another service's write to the same record
-    before it saves: a real concurrent writer, on the same database, between decide and save."""
+def overtaken(catalog: Any, database_url: str, rival: Writ, attempts: int) -> Writ:
+    """Another command service on the same store whose every load is overtaken by ``rival``'s write to the same
+    record before it saves: a real concurrent writer, on the same database, between decide and save (it makes
+    ``attempts`` attempts)."""
+    service = open_writ(catalog, database_url)
+    core = service._core
+    load = core.load
 
-    name = "Writ"  # the same event store (the library names tables after the application)
-    rival: Writ
-
-    def _load(self, record_id: Any, asking: Any) -> Any:
-        loaded = super()._load(record_id, asking)
+    def overtaken_load(record_id: Any, asking: Any) -> Any:
+        loaded = load(record_id, asking)
         if loaded is not None and loaded.model == "Tally":
-            self.rival.patch(principal("rival"), "Tally", record_id, {"b": self.rival.clock().microsecond})
+            rival.patch(principal("rival"), "Tally", record_id, {"b": rival._core.clock().microsecond})
         elif loaded is not None:
-            self.rival.patch(principal("rival", loaded.tenant, "manager"), loaded.model, record_id,
-                             {"note": str(self.rival.clock().microsecond)})
+            rival.patch(principal("rival", loaded.tenant, "manager"), loaded.model, record_id,
+                        {"note": str(rival._core.clock().microsecond)})
         return loaded
+
+    core.load = overtaken_load  # type: ignore[method-assign]
+    core.retry = Retry(core.record_refusal, attempts=attempts)
+    return service
 
 
 def test_a_write_overtaken_on_every_attempt_fails_with_a_failed_decision(
         writ: Writ, catalog: Any, database_url: str) -> None:
-    from infrastructure.backends import open_backend
-
-    backend = open_backend(database_url)
-    overtaken = backend.open_writ(writ.catalog, kind=Overtaken)
-    assert isinstance(overtaken, Overtaken)
-    overtaken.rival, overtaken.max_attempts = writ, 3
+    loser = overtaken(writ.catalog, database_url, writ, 3)
     try:
         record_id = writ.create(principal(), "Tally", {"a": 1}).id
         try:
-            overtaken.patch(principal("loser"), "Tally", record_id, {"a": 2})
+            loser.patch(principal("loser"), "Tally", record_id, {"a": 2})
             raise AssertionError("the overtaken write went through")
         except VersionConflictError as exc:
             assert exc.code == "VERSION_CONFLICT"
@@ -121,17 +123,17 @@ def test_a_write_overtaken_on_every_attempt_fails_with_a_failed_decision(
         failed = writ.decisions(principal("ada", "acme", "auditor"), actor="loser")
         assert [(d["outcome"], d["code"]) for d in failed] == [("failed", "VERSION_CONFLICT")]
     finally:
-        overtaken.close()
+        loser.close()
 
 
 def test_a_repeat_the_rules_would_now_refuse_still_returns_the_first_result(writ: Writ) -> None:
     """The first attempt reads no claim: a repeat is decided like any command, and its refusal is caught by the
     claim before it is recorded."""
     first = writ.create(principal(), "Order", {"sku": "IDEM-3", "total": "5"}, idempotency_key="k3")
-    position = writ.recorder.max_notification_id()
+    position = writ._core.store.recorder.max_notification_id()
     demoted = principal("alice", "acme", "visitor")  # same user and tenant: the key's scope; no create grant now
     again = writ.create(demoted, "Order", {"sku": "IDEM-3", "total": "5"}, idempotency_key="k3")
     assert again.replayed and (again.id, again.position) == (first.id, first.position)
-    assert writ.recorder.max_notification_id() == position  # no refusal recorded, nothing appended
+    assert writ._core.store.recorder.max_notification_id() == position  # no refusal recorded, nothing appended
     with pytest.raises(GrantMissingError):
         writ.create(demoted, "Order", {"sku": "IDEM-3", "total": "5"}, idempotency_key="k4")

@@ -20,8 +20,7 @@ import pytest
 from application.service import Writ
 from domain.catalog import Catalog
 from domain.errors import WritError
-from entrypoints.bootstrap import Runtime
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import Runtime, open_writ
 from infrastructure.sql import SQL, P
 from tests.application.refusals import refusal
 from tests.catalogs import DOCS_CATALOG, SHOP_CATALOG, principal

@@ -19,8 +19,7 @@ from domain.errors import (
     UniqueViolationError,
     ValidationFailedError,
 )
-from entrypoints.bootstrap import Runtime
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import Runtime, open_writ
 from tests.catalogs import SALES_CATALOG, principal
 from tests.support import stored_rows
 

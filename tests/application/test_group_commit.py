@@ -54,7 +54,7 @@ def queued_together(writ: Writ, database_url: str, leader: Callable[[], Any],
     """Run ``leader``, then ``followers`` while the leader's save is blocked; every follower's save is queued
     before the lock is released, so they are stored as ONE batch. Their results (or errors), in order."""
     outcomes: list[Any] = [None] * (len(followers) + 1)
-    group = writ.group_commit
+    group = writ._core.store.group_commit
     assert group is not None
 
     def run(index: int, call: Callable[[], Any]) -> None:
@@ -82,13 +82,13 @@ def test_a_batch_stores_independent_saves_and_settles_each_race_alone(sales: Wri
                                     idempotency_key=key)
 
     member("warm@x.io")()  # the deployment's index key exists before the table is held (its first use writes it)
-    before = sales.group_commit.figures.largest  # type: ignore[union-attr]
+    before = sales._core.store.group_commit.figures.largest  # type: ignore[union-attr]
     leader, outcomes = queued_together(sales, database_url, member("lead@x.io"), [
         member("a@x.io"), member("b@x.io"), member("c@x.io"),             # independent
         member("same@x.io", "k1"), member("same@x.io", "k1"), member("same@x.io", "k1"),  # one command, repeated
         member("taken@x.io"), member("taken@x.io"),                       # one unique value, two records
     ])
-    assert sales.group_commit.figures.largest >= 8 > before  # type: ignore[union-attr]
+    assert sales._core.store.group_commit.figures.largest >= 8 > before  # type: ignore[union-attr]
     assert leader.status == "executed"
     independent, repeated, racing = outcomes[:3], outcomes[3:6], outcomes[6:]
     assert all(o.status == "executed" for o in independent), independent
@@ -109,7 +109,7 @@ def test_one_call_stores_groups_and_leaves_out_only_those_that_conflict(writ: Wr
     stored_again = StoredEvent(originator_id=record_id, originator_version=1, topic=kept, state=b"{}")
     fresh = [_created(writ, uuid4()) for _ in range(3)]
     twice = _created(writ, uuid4())
-    recorder: Any = writ.recorder
+    recorder: Any = writ._core.store.recorder
     head = recorder.max_notification_id()
     placed = recorder.insert_groups([[fresh[0]], [stored_again], [fresh[1], fresh[2]], [twice], [twice]])
     assert placed[1] is None and placed[4] is None  # stored already; held by the group before it
@@ -124,7 +124,7 @@ def test_one_call_stores_groups_and_leaves_out_only_those_that_conflict(writ: Wr
 def test_every_conflicting_group_of_a_call_leaves_nothing_behind(writ: Writ) -> None:
     first = writ.create(ALICE, "Tally", {"a": 1})
     again = StoredEvent(originator_id=UUID(first.id), originator_version=1, topic=Record.Created.TOPIC, state=b"{}")
-    recorder: Any = writ.recorder
+    recorder: Any = writ._core.store.recorder
     head = recorder.max_notification_id()
     assert recorder.insert_groups([[again], [again]]) == [None, None]
     assert recorder.max_notification_id() == head
@@ -132,11 +132,11 @@ def test_every_conflicting_group_of_a_call_leaves_nothing_behind(writ: Writ) -> 
 
 def _created(writ: Writ, record_id: UUID) -> StoredEvent:
     """A sealed ``Created`` event of a fresh Tally record, as a save stores it."""
-    writ.new_key(record_id)
+    writ._core.keys.new_key(record_id)
     record = Record.create("Tally", "acme", {"a": 1}, {"actor": "alice", "tenant": "acme", "model": "Tally"},
-                           writ.clock(), record_id=record_id, digest=writ.digest)
+                           writ._core.clock(), record_id=record_id, digest=writ._core.keys.digest)
     (event,) = record.collect_events()
-    return writ.mapper.to_stored_event(event)
+    return writ._core.store.mapper.to_stored_event(event)
 
 
 @pytest.fixture(autouse=True)

@@ -45,7 +45,7 @@ def runtime(database_url: str) -> Iterator[Runtime]:
 @pytest.fixture
 def clock(runtime: Runtime) -> Clock:
     ticking = Clock()
-    runtime.writ.clock = ticking
+    runtime.writ._core.clock = ticking
     return ticking
 
 
@@ -80,7 +80,7 @@ def test_a_purged_history_names_the_fields_each_event_changed_and_keeps_no_value
         assert (entry.before, entry.after, entry.changes, entry.reason) == ({}, {}, {}, None), entry.event
     assert purged[0].to_dict()["redacted"] is True, "the flag travels to every door's JSON"
 
-    stored = [(n.topic, bytes(n.state)) for n in writ.recorder.select_notifications(1, 1000)
+    stored = [(n.topic, bytes(n.state)) for n in writ._core.store.recorder.select_notifications(1, 1000)
               if str(n.originator_id) == record]
     assert stored and all(MARKER.encode() not in state for _, state in stored), "no value is left in the store"
     metas = [orjson.loads(state).get("meta", {}) for topic, state in stored if topic != "writ.record:Purged"]

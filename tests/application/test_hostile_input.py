@@ -13,7 +13,7 @@ from domain.catalog import Catalog
 from domain.commands import Create, Patch
 from domain.idempotency import IdempotencyKey
 from domain.principal import Principal
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import open_writ
 from tests.application.refusals import refusal, topics_since
 from tests.catalogs import SHOP_CATALOG, principal
 
@@ -133,7 +133,7 @@ def test_a_principal_that_cannot_be_trusted_is_not_stored(writ: Writ) -> None:
 
 
 def test_an_evaluation_reports_hostile_values_without_writing(writ: Writ) -> None:
-    position = writ.recorder.max_notification_id()
+    position = writ._core.store.recorder.max_notification_id()
     evaluation = writ.evaluate(CLERK, Create(model="Order", data={**ORDER, "note": "\x00", "quantity": 2**70}))
     assert evaluation.outcome == "deny" and evaluation.code == "INVALID_FIELD_VALUE"
     assert sorted(e["field"] for e in evaluation.errors) == ["note", "quantity"]
@@ -144,8 +144,9 @@ def test_idempotency_keys_of_different_callers_never_collide(writ: Writ) -> None
     """Tenant 'T1\\x1falice', user 'x', key 'y' once had the key id of tenant 'T1', user 'alice', key 'x\\x1fy'."""
     command = Create(model="Order", data=ORDER)
     theirs = WriteResult("executed", "Order", NIL, 1, "new", None, "their-decision", {"sku": "SECRET"})
-    claimed = IdempotencyKey.claim("T1", "alice", "x\x1fy", command.fingerprint(), [theirs.to_dict()], writ.clock())
-    writ.save(claimed)  # stored as if by T1/alice before keys were checked
+    claimed = IdempotencyKey.claim("T1", "alice", "x\x1fy", command.fingerprint(), [theirs.to_dict()],
+                                   writ._core.clock())
+    writ._core.save(claimed)  # stored as if by T1/alice before keys were checked
     forged = Principal.model_construct(user_id="x", tenant_id="T1\x1falice", roles=frozenset({"clerk"}),
                                        purpose="testing", attributes={}, audit_attributes={})
     error = refusal(writ, lambda: writ.create(forged, "Order", ORDER, idempotency_key="y"), writes=True)

@@ -23,10 +23,9 @@ from application import loading
 from application.encoding import MadeOnRead
 from application.service import Writ
 from domain.catalog import Catalog
-from entrypoints.bootstrap import Runtime
+from entrypoints.bootstrap import Runtime, open_writ
 from infrastructure.config import ConfigurationError
 from infrastructure.postgres_recorder import PART
-from infrastructure.settings import open_writ
 from tests.catalogs import SHOP_CATALOG, principal
 from tests.conftest import PG_URL
 from tests.integration.test_verify import verify
@@ -99,7 +98,7 @@ def filler(record_id: UUID | None = None) -> StoredEvent:
 @pytest.mark.parametrize("failing", ["a taken version", "an event that cannot be encoded"])
 def test_a_save_failing_in_a_later_part_writes_nothing_and_frees_the_table(writ: Writ, failing: str) -> None:
     taken = writ.create(CLERK, "Order", {"sku": "TAKEN", "total": "1"})
-    head = writ.recorder.max_notification_id()
+    head = writ._core.store.recorder.max_notification_id()
     events = [filler() for _ in range(PART + 500)]
     if failing == "a taken version":
         events[PART + 200] = filler(UUID(taken.id))
@@ -112,9 +111,9 @@ def test_a_save_failing_in_a_later_part_writes_nothing_and_frees_the_table(writ:
             return event
         expected, save = ValueError, MadeOnRead(events, encode)
     with pytest.raises(expected):
-        writ.recorder.insert_events(save)
-    assert writ.recorder.max_notification_id() == head
-    assert not writ.recorder.select_notifications(start=(head or 0) + 1, limit=10)
+        writ._core.store.recorder.insert_events(save)
+    assert writ._core.store.recorder.max_notification_id() == head
+    assert not writ._core.store.recorder.select_notifications(start=(head or 0) + 1, limit=10)
     after = writ.create(CLERK, "Order", {"sku": "AFTER", "total": "1"})
     assert after.position and after.position > (head or 0)
 

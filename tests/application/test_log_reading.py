@@ -24,7 +24,7 @@ from tests.support import stored_rows
 
 def library_select(writ: Writ) -> ApplicationRecorder:
     """The library's own implementation, bound to Writ's recorder."""
-    recorder = writ.recorder
+    recorder = writ._core.store.recorder
     library = next(cls for cls in type(recorder).__mro__ if cls.__module__.startswith("eventsourcing."))
     return library.select_notifications.__get__(recorder)  # type: ignore[no-any-return, attr-defined]
 
@@ -65,7 +65,7 @@ def expected(rows: list[Notification], start: int | None, limit: int, stop: int 
 @pytest.mark.parametrize("arguments", ARGUMENTS)
 def test_select_notifications_answers_as_the_rows_say(busy_log: Writ, database_url: str,
                                                       arguments: dict[str, Any]) -> None:
-    ours = busy_log.recorder.select_notifications(**arguments)
+    ours = busy_log._core.store.recorder.select_notifications(**arguments)
     assert ours == expected(stored_rows(database_url), **arguments)
     assert ours, "each case selects something"
     if database_url.startswith("postgres"):
@@ -73,13 +73,13 @@ def test_select_notifications_answers_as_the_rows_say(busy_log: Writ, database_u
 
 
 def test_select_notifications_filters_as_documented(busy_log: Writ) -> None:
-    everything = busy_log.recorder.select_notifications(1, 1000)
+    everything = busy_log._core.store.recorder.select_notifications(1, 1000)
     assert len({n.topic for n in everything}) >= 4
     assert all(isinstance(n.originator_id, UUID) and type(n.state) is bytes for n in everything)
     ids = [n.id for n in everything]
     assert ids == sorted(ids)
     middle = ids[len(ids) // 3]
     expected = [n for n in everything if middle < n.id <= ids[-2] and n.topic == "writ.record:Patched"][:2]
-    got = busy_log.recorder.select_notifications(middle, 2, stop=ids[-2], topics=["writ.record:Patched"],
+    got = busy_log._core.store.recorder.select_notifications(middle, 2, stop=ids[-2], topics=["writ.record:Patched"],
                                                  inclusive_of_start=False)
     assert got == expected and len(got) == 2

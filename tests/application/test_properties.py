@@ -173,7 +173,7 @@ def test_every_write_is_done_or_refused_with_one_decision(writ: Writ, call: tupl
     name, arguments, keywords = call
     record_id = writ.create(MANAGER, "Order", {"sku": "P-1", "total": "1"}).id
     arguments = _with_record(arguments, record_id)
-    position = writ.recorder.max_notification_id()
+    position = writ._core.store.recorder.max_notification_id()
     try:
         result = getattr(writ, name)(*arguments, **keywords)
     except WritError as error:

@@ -14,7 +14,7 @@ from application.service import Writ
 from domain.catalog import Catalog
 from domain.errors import WritError
 from domain.principal import Principal
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import open_writ
 from tests.application.refusals import refusal
 from tests.read_grants import (
     ACME_ORDER_DECISIONS,

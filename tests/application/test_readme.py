@@ -96,7 +96,7 @@ def check_what_the_examples_did(names: dict[str, Any]) -> None:
 
 
 def test_the_readme_policy_reason_is_what_a_decision_says(database_url: str) -> None:
-    from infrastructure.settings import open_writ
+    from entrypoints.bootstrap import open_writ
 
     catalog = Catalog.from_toml(catalog_block(), source="README.md")
     quoted = re.search(r"e\.g\. `(policy update: deny when\s+before\.status.*?)`", README.read_text(), flags=re.S)

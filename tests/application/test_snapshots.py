@@ -15,11 +15,12 @@ INTERVAL = 20  # as documented ("Records snapshot every 20 events"), not read fr
 def grow(writ: Writ, events: int) -> UUID:
     """A Tally with ``events`` events, saved 50 at a time (snapshots are taken as saves pass each interval)."""
     record_id = UUID(writ.create(principal(), "Tally", {"a": 0}).id)
-    record = writ.repository.get(record_id)
+    record = writ._core.store.repository.get(record_id)
     for value in range(1, events):
-        record.patch({"a": value}, {"actor": "alice", "tenant": "acme", "model": "Tally"}, writ.clock(), writ.digest)
+        record.patch({"a": value}, {"actor": "alice", "tenant": "acme", "model": "Tally"}, writ._core.clock(),
+                     writ._core.keys.digest)
         if value % 50 == 0 or value == events - 1:
-            writ.save(record)
+            writ._core.save(record)
     return record_id
 
 
@@ -27,18 +28,18 @@ def test_a_record_with_thousands_of_events_is_read_from_its_snapshot(writ: Writ)
     record_id = grow(writ, EVENTS)
     interval = INTERVAL
     read: list[tuple[Any, Any, int]] = []
-    select_events = writ.recorder.select_events
+    select_events = writ._core.store.recorder.select_events
 
     def counting(originator_id: Any, **options: Any) -> Any:  # the real recorder, counted
         found = select_events(originator_id, **options)
         read.append((options.get("gt"), options.get("lte"), len(found)))
         return found
 
-    writ.recorder.select_events = counting  # type: ignore[method-assign]
+    writ._core.store.recorder.select_events = counting  # type: ignore[method-assign]
     try:
         loaded = writ.get(principal(), "Tally", record_id)
     finally:
-        writ.recorder.select_events = select_events  # type: ignore[method-assign]
+        writ._core.store.recorder.select_events = select_events  # type: ignore[method-assign]
     assert (loaded["a"], loaded["_version"]) == (EVENTS - 1, EVENTS)
     assert read, "the load read events"
     assert sum(count for _, _, count in read) < interval, f"read {read}: more than one interval of events"

@@ -6,7 +6,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from domain.catalog import Catalog
-from infrastructure.settings import open_log, open_writ
+from entrypoints.bootstrap import open_writ
+from infrastructure.log import open_log
 from tests.catalogs import principal
 
 

@@ -140,7 +140,7 @@ def test_a_tail_removed_from_under_a_snapshot_is_a_break(writ: Writ, database_ur
     record_id = str(grow(writ, 150))  # its latest snapshot: at 150, its last event
     RawStore(database_url).delete(record_id, 150)
     refused(lambda: writ.get(ANN, "Tally", record_id), record_id, 150)
-    refused(lambda: writ.loader.load_many([UUID(record_id)], tenant="acme", model="Tally"), record_id, 150)
+    refused(lambda: writ._core.loader.load_many([UUID(record_id)], tenant="acme", model="Tally"), record_id, 150)
 
 def test_a_fresh_process_reports_the_break_on_one_line(writ: Writ, database_url: str, tmp_path: Path) -> None:
     record_id = patched_record(writ)
@@ -157,14 +157,14 @@ def test_another_tenants_record_is_not_found_after_reading_one_row(writ: Writ) -
     theirs = str(grow(writ, 400))
     missing = "00000000-0000-4000-8000-000000000000"
     rows: list[int] = []
-    select_events = writ.recorder.select_events
+    select_events = writ._core.store.recorder.select_events
 
     def counting(originator_id: Any, **options: Any) -> Any:
         found = select_events(originator_id, **options)
         rows.append(len(found))
         return found
 
-    writ.recorder.select_events = counting  # type: ignore[method-assign]
+    writ._core.store.recorder.select_events = counting  # type: ignore[method-assign]
     try:
         for record_id in (theirs, missing):
             rows.clear()
@@ -172,7 +172,7 @@ def test_another_tenants_record_is_not_found_after_reading_one_row(writ: Writ) -
                 writ.get(principal("eve", "globex"), "Tally", record_id)
             assert sum(rows) <= 1 and len(rows) == 1, f"{record_id}: read {rows}"
     finally:
-        writ.recorder.select_events = select_events  # type: ignore[method-assign]
+        writ._core.store.recorder.select_events = select_events  # type: ignore[method-assign]
 
 
 def test_a_digest_is_hmac_sha256_under_the_key_derived_from_the_data_key(database_url: str) -> None:

@@ -22,7 +22,7 @@ from domain.errors import (
     VersionConflictError,
     WriteDeniedError,
 )
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import open_writ
 from tests.catalogs import principal
 from tests.support import saves, stored_rows
 

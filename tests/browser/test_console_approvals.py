@@ -172,7 +172,7 @@ def test_reject_with_a_reason(browser: Any, server: Server, visitors: list[Visit
     assert "rejected" in manager.page.locator("h1").inner_text()
     assert "no budget this quarter" in manager.page.locator(".outcome").inner_text()
     shown = api(server, "GET", f"/v1/approvals/{request['approval_id']}", carol)
-    assert shown["status"] == "rejected" and shown["outcome"] == "no budget this quarter"
+    assert shown["status"] == "rejected" and shown["outcome"]["reason"] == "no budget this quarter"
     assert api(server, "GET", f"/v1/Order/{made['id']}/history", carol)["events"][-1]["version"] == 1, "nothing written"
 
     again = parked(server, carol, "Order", made["id"], {"total": "88888"})

@@ -142,11 +142,12 @@ def test_every_cli_mistake_is_one_line_with_a_code(database_url: str, tmp_path: 
                                       "-t", "acme corp", "-r", "clerk", "-p", "x"])
     assert bad_tenant.exit_code == 2 and bad_tenant.output.startswith("error: INVALID_INPUT: "), bad_tenant.output
     from domain.catalog import Catalog
-    from infrastructure.settings import open_writ
+    from entrypoints.bootstrap import open_writ
 
     writ = open_writ(Catalog.from_toml((tmp_path / "writ.toml").read_text()), database_url)
     try:
-        stored = [writ.mapper.to_domain_event(n) for n in writ.recorder.select_notifications(1, 100)]
+        store = writ._core.store
+        stored = [store.mapper.to_domain_event(n) for n in store.recorder.select_notifications(1, 100)]
     finally:
         writ.close()
     assert [(type(e).__name__, e.outcome, e.code, e.tenant) for e in stored] == [

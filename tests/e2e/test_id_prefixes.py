@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 import application.service
 import domain.approval
 from domain.catalog import Catalog
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import open_writ
 from tests.catalogs import SHOP_CATALOG, principal
 
 SHARED = "3d7ffe91"

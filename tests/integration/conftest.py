@@ -69,7 +69,7 @@ def bus_written_ids(writ: Writ) -> list[str]:
     """Every published event id in the log, in log order."""
     ids: list[str] = []
     after = 0
-    while batch := writ.recorder.select_notifications(after, 5000, inclusive_of_start=False):
+    while batch := writ._core.store.recorder.select_notifications(after, 5000, inclusive_of_start=False):
         ids += [event_id(n.originator_id, n.originator_version) for n in batch if is_published(n.topic)]
         after = batch[-1].id
     return ids

@@ -8,7 +8,7 @@ import pytest
 
 from application.service import Writ
 from domain.catalog import Catalog
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import open_writ
 from tests.catalogs import SHOP_CATALOG, principal
 from tests.conftest import PG_URL
 

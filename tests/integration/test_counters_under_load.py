@@ -18,7 +18,7 @@ import pytest
 from application.service import Writ
 from domain.catalog import Catalog
 from domain.errors import UniqueViolationError, WritError
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import open_writ
 from tests.catalogs import principal
 from tests.support import stored_rows
 
@@ -79,7 +79,7 @@ SCRIPT = """
 import sys
 from domain.catalog import Catalog
 from domain.errors import WritError
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import open_writ
 from tests.catalogs import SALES_CATALOG, principal
 writ = open_writ(Catalog.from_toml(SALES_CATALOG), sys.argv[1], create_tables=False)
 clerk = principal("carol", "acme", "clerk")
@@ -153,7 +153,7 @@ UNIQUE_SCRIPT = """
 import sys
 from domain.catalog import Catalog
 from domain.errors import WritError
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import open_writ
 from tests.catalogs import SALES_CATALOG, principal
 writ = open_writ(Catalog.from_toml(SALES_CATALOG), sys.argv[1], create_tables=False)
 try:

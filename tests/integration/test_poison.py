@@ -30,7 +30,7 @@ def write_poison(writ: Writ) -> int:
     """A record event no view can hold (``updated_at`` is a datetime field); its log position."""
     meta = {"actor": "importer", "tenant": "acme", "model": "Order", "operation": "create", "purpose": "import"}
     data = {"sku": "BAD-1", "total": "1", "updated_at": "not a time", "tenant_id": "acme"}
-    recordings = writ.save(Record.create("Order", "acme", data, meta, writ.clock()))
+    recordings = writ._core.save(Record.create("Order", "acme", data, meta, writ._core.clock()))
     return recordings[-1].notification.id
 
 

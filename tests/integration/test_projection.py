@@ -23,9 +23,9 @@ from application.service import Writ
 from domain.catalog import Catalog
 from domain.errors import GrantMissingError, InvalidFieldValueError, RecordNotFoundError, UnknownFieldError
 from domain.principal import Principal
+from entrypoints.bootstrap import open_writ
 from infrastructure import sql
 from infrastructure.database import Tx
-from infrastructure.settings import open_writ
 from projections import (
     ProjectionBusyError,
     ProjectionNotReadyError,
@@ -66,7 +66,7 @@ def record_views(writ: Writ, ids: list[str]) -> dict[str, dict[str, Any]]:
     """The command side's own view of each record still in existence (the oracle)."""
     views = {}
     for record_id in ids:
-        record = writ.repository.get(UUID(record_id))
+        record = writ._core.store.repository.get(UUID(record_id))
         if record.state != "purged":
             views[record_id] = expected_row(record.view())
     return views
@@ -133,9 +133,9 @@ def test_every_lifecycle_event_is_reflected(writ: Writ, worker: ProjectionWorker
 def test_a_failed_event_bumps_the_version_and_keeps_the_data(writ: Writ, worker: ProjectionWorker,
                                                            views: Views) -> None:
     created = writ.create(MANAGER, "Order", {"sku": "F-1", "total": "5"})
-    record = writ.repository.get(UUID(created.id))
-    record.fail("cascade failed", {"actor": "system", "tenant": "acme", "model": "Order"}, writ.clock())
-    writ.save(record)
+    record = writ._core.store.repository.get(UUID(created.id))
+    record.fail("cascade failed", {"actor": "system", "tenant": "acme", "model": "Order"}, writ._core.clock())
+    writ._core.save(record)
     catch_up(worker)
     row = views.get(MANAGER, "Order", created.id)
     assert row == expected_row(record.view())
@@ -146,17 +146,17 @@ def test_events_naming_no_tenant_still_find_their_row(writ: Writ, worker: Projec
                                                                  views: Views) -> None:
     created = writ.create(MANAGER, "Order", {"sku": "F-2", "total": "5"})
     catch_up(worker)
-    record = writ.repository.get(UUID(created.id))
-    record.fail("cascade failed", {"actor": "system", "model": "Order"}, writ.clock())  # no tenant
-    writ.save(record)
+    record = writ._core.store.repository.get(UUID(created.id))
+    record.fail("cascade failed", {"actor": "system", "model": "Order"}, writ._core.clock())  # no tenant
+    writ._core.save(record)
     catch_up(worker)
-    assert worker.position() == writ.recorder.max_notification_id()  # not stuck on it
+    assert worker.position() == writ._core.store.recorder.max_notification_id()  # not stuck on it
     rows = snapshot(worker.store)["Order"]
     assert list(rows) == [created.id]
     assert (rows[created.id]["tenant_id"], rows[created.id]["_version"]) == ("acme", 2)
-    record = writ.repository.get(UUID(created.id))
-    record.purge({"actor": "system", "model": "Order"}, writ.clock())  # no tenant either
-    writ.save(record)
+    record = writ._core.store.repository.get(UUID(created.id))
+    record.purge({"actor": "system", "model": "Order"}, writ._core.clock())  # no tenant either
+    writ._core.save(record)
     catch_up(worker)
     assert snapshot(worker.store)["Order"] == {}
 
@@ -497,7 +497,7 @@ def test_one_rebuild_at_a_time(catalog: Catalog, database_url: str, writ: Writ, 
             worker.rebuild()
         assert caught.value.code == "PROJECTION_BUSY"
         lock.release()
-        assert worker.rebuild() == writ.recorder.max_notification_id()
+        assert worker.rebuild() == writ._core.store.recorder.max_notification_id()
     finally:
         other.close()
 
@@ -560,6 +560,6 @@ def test_a_field_declared_again_after_it_was_dropped_is_rebuilt_from_the_log(
         again.close()
     for record_id in (kept.id, replaced.id):
         assert views.get(MANAGER, "Customer", record_id) == {"name": None, **expected_row(
-            writ.repository.get(UUID(record_id)).view())}
+            writ._core.store.repository.get(UUID(record_id)).view())}
     assert views.get(MANAGER, "Customer", kept.id)["name"] == "Kim"
     assert views.get(MANAGER, "Customer", replaced.id)["name"] is None

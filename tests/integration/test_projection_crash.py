@@ -19,7 +19,7 @@ import pytest
 
 from application.service import Writ
 from domain.catalog import Catalog
-from infrastructure.settings import KEEPALIVE
+from infrastructure.config import KEEPALIVE
 from projections import Views, ViewStore, open_store, open_views, open_worker
 from projections.schema import DEFAULT_PROJECTION
 from tests.conftest import PG_URL
@@ -96,7 +96,7 @@ def test_sigkill_mid_batch_three_times_then_the_view_equals_a_rebuild(
         catalog: Catalog, database_url: str, writ: Writ, store: ViewStore, catalog_path: Path,
         workers: list[CliProcess]) -> None:
     ids = workload(writ)
-    head = writ.recorder.max_notification_id() or 0
+    head = writ._core.store.recorder.max_notification_id() or 0
     seed = random.randrange(2**32)
     rng = random.Random(seed)
     kills: list[int] = []

@@ -261,7 +261,7 @@ def tamper(database_url: str, statement: str, params: tuple[Any, ...]) -> None:
 @pytest.mark.postgres
 def test_positions_that_gap_are_ranked(pg_schema: str, catalog: Any) -> None:
     """A rolled-back save leaves a gap in the notification ids (burned here from the sequence)."""
-    from infrastructure.settings import open_writ
+    from entrypoints.bootstrap import open_writ
 
     url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={pg_schema}"
     writ = open_writ(catalog, url)

@@ -11,7 +11,6 @@ from application.service import Writ
 from domain.errors import WritError
 from domain.principal import Principal
 from entrypoints.cli import main
-from infrastructure.backends import open_backend
 from tests.integration.conftest import bus_written_ids
 from tests.support import stored_rows, wait_until
 
@@ -119,16 +118,14 @@ def test_approval_events_reach_the_bus_for_notifiers(writ, bus_tap, bus_relay) -
 
 def _fail_once(writ: Writ, database_url: str, record_id: str) -> None:
     """A command that fails: every attempt is overtaken by a write of another service (a failed decision)."""
-    from tests.application.test_concurrency import Overtaken
+    from tests.application.test_concurrency import overtaken
 
-    overtaken = open_backend(database_url).open_writ(writ.catalog, kind=Overtaken)
-    assert isinstance(overtaken, Overtaken)
-    overtaken.rival, overtaken.max_attempts = writ, 2
+    loser = overtaken(writ.catalog, database_url, writ, 2)
     try:
         with pytest.raises(WritError):
-            overtaken.patch(MANAGER.model_copy(update={"tenant_id": "acme.x"}), "Order", record_id, {"note": "x"})
+            loser.patch(MANAGER.model_copy(update={"tenant_id": "acme.x"}), "Order", record_id, {"note": "x"})
     finally:
-        overtaken.close()
+        loser.close()
 
 
 def test_purged_record_data_is_never_published_but_the_tombstone_is(writ, bus_consumer, bus_relay) -> None:

@@ -42,7 +42,7 @@ def test_relay_sigkilled_at_three_random_points_loses_nothing(writ, database_url
     consumer = bus_consumer()
     relay = bus_relay()
     for round_ in range(3):
-        start = writ.recorder.max_notification_id() or 0
+        start = writ._core.store.recorder.max_notification_id() or 0
         write_orders(writ, 1200, prefix=f"K{round_}")
         target = start + rng.randint(1, 1100)
         wait_until(lambda t=target: confirmed_position(database_url, bus_exchange) >= t, 30,
@@ -96,7 +96,7 @@ def test_broker_down_at_start_and_restarted_mid_run(writ, database_url, bus_exch
         relay.wait_for_line("broker unreachable")
         broker("start_app")
         relay.wait_for_line("publishing from position")
-        start = writ.recorder.max_notification_id() or 0
+        start = writ._core.store.recorder.max_notification_id() or 0
         write_orders(writ, 2500, prefix="R")
         wait_until(lambda: confirmed_position(database_url, bus_exchange) > start, 30, "publishing to resume")
         broker("stop_app")
@@ -137,7 +137,7 @@ def test_the_position_is_saved_only_over_confirmed_messages(writ, database_url, 
     asyncio.run(_declare_small_queue(amqp_url, bus_exchange, queue, 5))
     write_orders(writ, 40, prefix="N")
     written = bus_written_ids(writ)
-    positions = [n.id for n in writ.recorder.select_notifications(0, 100)]
+    positions = [n.id for n in writ._core.store.recorder.select_notifications(0, 100)]
     relay = bus_relay("--publisher", publisher)
     wait_until(lambda: relay.said("resuming from the last confirmed position")
                or confirmed_position(database_url, bus_exchange) > positions[4], 30,

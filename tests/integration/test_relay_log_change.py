@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from application.service import Writ
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import open_writ
 from tests.e2e.test_views_follow_their_log import FOLLOWERS, drop_the_event_store
 from tests.integration.conftest import bus_written_ids
 from tests.integration.test_relay import write_orders

@@ -18,10 +18,10 @@ from uuid import UUID
 import pytest
 
 from application.service import Writ
+from entrypoints.bootstrap import open_writ
 from infrastructure.backends import open_backend
 from infrastructure.config import ConfigurationError
 from infrastructure.master_keys import key_id, new_master_key
-from infrastructure.settings import open_writ
 from tests.integration.conftest import bus_written_ids
 from tests.integration.test_poison import relay_status
 from tests.integration.test_relay import MANAGER, write_orders

@@ -37,7 +37,7 @@ def test_writers_in_several_processes_reach_a_follower_exactly_once_in_order(wri
         last = 0
         while True:
             finished = done.is_set()
-            page = writ.recorder.select_notifications(last, 500, inclusive_of_start=False)
+            page = writ._core.store.recorder.select_notifications(last, 500, inclusive_of_start=False)
             seen.extend(n.id for n in page)
             last = page[-1].id if page else last
             if finished and not page:

@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from domain.catalog import Catalog
-from infrastructure.settings import open_writ
+from entrypoints.bootstrap import open_writ
 from tests.catalogs import SHOP_CATALOG, principal
 
 

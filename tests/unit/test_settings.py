@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infrastructure.settings import ConfigurationError, postgres_conninfo, writ_env
+from infrastructure.config import ConfigurationError, postgres_conninfo, writ_env
 
 
 def test_sqlite_urls() -> None:

@@ -39,7 +39,7 @@ def decisions(visit: Visit) -> Response:
 
 def log(visit: Visit) -> Response:
     backend = visit.console.runtime.backend
-    head = visit.writ.recorder.max_notification_id() or 0
+    head = visit.console.runtime.head()
     latest = _latest(backend)
     return visit.render("log.html", head=head, checkpoint=latest,
                         signature=_signature(latest, backend.master_key_beside()) if latest else None)

@@ -56,7 +56,7 @@ def approval(visit: Visit, problem: WritError | None = None) -> Response:
     """One request as the command side has it now, with the forms this person may use on it."""
     principal = visit.principal
     request = visit.writ.approval(principal, visit.request.path_params["id"])
-    context = {"request": _shown(request), "eligible": waiting_for(principal, visit.catalog, request),
+    context: dict[str, Any] = {"request": _shown(request), "eligible": waiting_for(principal, visit.catalog, request),
                "own": request.get("requester") == principal.user_id and request.get("status") == PENDING,
                "done": DONE.get(visit.query("done"))}
     if problem is not None:

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from application.service import Writ
 from domain.errors import ServiceUnavailableError, UnauthenticatedError, WritError
 from domain.principal import Principal
 from entrypoints.bootstrap import Runtime
@@ -68,7 +69,7 @@ class Visit:
         return self.identity.principal()
 
     @property
-    def writ(self) -> Any:
+    def writ(self) -> Writ:
         return self.console.runtime.writ
 
     @property

@@ -1,0 +1,86 @@
+"""The one retry of a write that lost an optimistic-concurrency race, and its failed decision.
+
+Every governed write (a command, a unit of work, an approval's last click, a bulk update) is decided on the
+state it read and saved on the condition that nothing else saved those aggregates since (the save raises
+``IntegrityError`` when something did). ``Retry.run`` decides and saves again on fresh state, with jittered
+backoff, up to ``attempts`` times (``HOT_ATTEMPTS`` when the race was on a counter: pure contention, worth
+waiting out); never when the caller named the version it expected (``pinned``). Before each attempt after
+the first, ``again`` may answer instead (a repeat of the same command under its idempotency key saved
+first). When the attempts run out, ``VERSION_CONFLICT`` is recorded as the write's failed decision and
+raised.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from eventsourcing.persistence import IntegrityError
+
+from application.door import Subject
+from application.ports import RefusalRecorder
+from domain.errors import VersionConflictError
+
+T = TypeVar("T")
+ATTEMPTS = 12
+"""Attempts of a write that keeps losing its race on a record."""
+HOT_ATTEMPTS = 200
+"""Attempts of a write that keeps losing its race on a counter: the command is decided again and takes the
+next number, so such a conflict is pure contention and worth waiting out."""
+
+
+class HotConflict(IntegrityError):  # noqa: N818 - it is an IntegrityError, as the library names it
+    """A save that lost a race on a counter."""
+
+
+def back_off(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))  # noqa: S311 - jitter
+
+
+@dataclass(frozen=True)
+class Lost:
+    """How a write that ran out of attempts is recorded: its failed decision's principal, subject and key,
+    and the ``VERSION_CONFLICT`` message."""
+
+    principal: object
+    subject: Subject
+    key: object
+    message: str
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Retry:
+    record_refusal: RefusalRecorder
+    attempts: int = ATTEMPTS
+
+    def run(self, attempt: Callable[[int], T], lost: Lost, *, pinned: bool = False,
+            again: Callable[[], T | None] = _nothing, attempts: int | None = None) -> T:
+        """``attempt(n)`` (``n``: how many attempts lost before it) until one does not lose its race (at most
+        ``attempts``, by default ``self.attempts``)."""
+        lost_before = 0
+        while True:
+            if lost_before:
+                found = again()
+                if found is not None:
+                    return found
+            try:
+                return attempt(lost_before)
+            except IntegrityError as conflict:
+                lost_before += 1
+                limit = HOT_ATTEMPTS if isinstance(conflict, HotConflict) else attempts or self.attempts
+                if pinned or lost_before >= limit:
+                    break
+                back_off(lost_before)
+        found = again()
+        if found is not None:
+            return found
+        error = VersionConflictError(lost.message)
+        self.record_refusal(lost.principal, lost.subject, None, error, lost.key, "failed")
+        raise error
