@@ -24,7 +24,6 @@ the checking holds.)
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import suppress
 from itertools import groupby
 from operator import attrgetter
 from typing import Any, cast
@@ -34,12 +33,16 @@ from eventsourcing.persistence import EventStore, StoredEvent
 
 from application.ports import HistoryReader
 from domain.chain import Digest, DigestUnavailable
-from domain.record import Record, check_shredded, is_shredded, replay, step
+from domain.errors import ChainBrokenError
+from domain.record import Record, check_shredded, check_snapshot, is_shredded, replay, step
 
 PAGE = 500
 """Events read per query when a history is streamed."""
 LOAD_PART = 2_000
 """Records read per round of queries by ``RecordLoader.each``."""
+UNREADABLE = (ChainBrokenError, ValueError, KeyError, TypeError, AttributeError)
+"""What decoding an altered snapshot (or another record's, which does not open with this one's key) raises."""
+SnapshotUnusable = (ChainBrokenError, DigestUnavailable)
 
 
 class RecordLoader:
@@ -55,11 +58,27 @@ class RecordLoader:
             return None
         snapshot = self._snapshot(record_id, version)
         if snapshot is not None:
-            since = self._events(record_id, gt=snapshot.version - 1, lte=version)
-            if not since or getattr(since[0], "state_digest", None) is not None:  # none: the snapshot's event is gone
-                with suppress(DigestUnavailable):  # purged as it was read: replayed whole below
-                    return replay(snapshot, since[1:], self.digest, snapshot_event=since[0] if since else None)
+            resumed = self._resumed(snapshot, self._events(record_id, gt=snapshot.version - 1, lte=version))
+            if resumed is not None:
+                return resumed
         return replay(None, [first, *self._events(record_id, gt=1, lte=version)], self.digest)
+
+    def _resumed(self, snapshot: Record | None, since: list[Any]) -> Record | None:
+        """The record from its snapshot and the events from the snapshot's version on; None when the snapshot
+        is of no use (not true to its event, written before digests, or purged as it was read): the caller
+        replays the record from its first event. No event at its version: ``CHAIN_BROKEN``."""
+        if snapshot is None:  # its content does not make a record
+            return None
+        if not since:
+            check_snapshot(snapshot, None, self.digest)  # raises: the snapshot's own event is gone
+        try:
+            check_snapshot(snapshot, since[0], self.digest)
+        except SnapshotUnusable:
+            return None
+        try:
+            return replay(snapshot, since[1:], self.digest)
+        except DigestUnavailable:  # purged as it was read
+            return None
 
     def load_many(self, record_ids: Sequence[UUID], *, tenant: str, model: str) -> dict[UUID, Record]:
         """``each`` as a dict by id."""
@@ -85,7 +104,7 @@ class RecordLoader:
                    stored_events: list[StoredEvent]) -> Iterator[tuple[UUID, Any, list[Any]]]:
         """(id, latest snapshot, events since) of each record, its events decoded when it comes up."""
         decode = self.events.mapper.to_domain_event
-        snapshots = {s.originator_id: s for s in map(decode, stored_snapshots)}
+        snapshots = {s.originator_id: s for s in map(self._decoded, stored_snapshots) if s is not None}  # bad: none
         for _, stored in groupby(stored_events, key=attrgetter("originator_id")):
             events = [decode(each) for each in stored]
             rid = events[0].originator_id
@@ -102,11 +121,28 @@ class RecordLoader:
         first = events[0]
         if snapshot is None and first.originator_version == 1:
             return replay(None, events, self.digest)
-        if (snapshot is not None and first.originator_version == snapshot.originator_version
-                and not is_shredded(snapshot) and getattr(first, "state_digest", None) is not None):
-            with suppress(DigestUnavailable):  # purged as it was read: loaded whole below
-                return replay(snapshot.mutate(None), events[1:], self.digest, snapshot_event=first)
+        if snapshot is not None and first.originator_version == snapshot.originator_version and not is_shredded(
+                snapshot):
+            resumed = self._resumed(self._mutated(snapshot), events)
+            if resumed is not None:
+                return resumed
         return self.load(record_id)
+
+    @staticmethod
+    def _mutated(snapshot: Any) -> Record | None:
+        """The record a decoded snapshot holds, or None when its content does not make one."""
+        try:
+            record = snapshot.mutate(None)
+        except UNREADABLE:
+            return None
+        return record if isinstance(record, Record) else None
+
+    def _decoded(self, stored: StoredEvent) -> Any:
+        """A stored snapshot decoded, or None when it cannot be (altered, or another record's)."""
+        try:
+            return self.events.mapper.to_domain_event(stored)
+        except UNREADABLE:
+            return None
 
     def history(self, record_id: UUID, start: Record | None = None) -> Iterator[tuple[Record.Event, Record]]:
         """Every event of the record with the record as it left it (one object, advanced in place: read it
@@ -136,9 +172,11 @@ class RecordLoader:
     def _snapshot(self, record_id: UUID, version: int | None) -> Record | None:
         if self.snapshots is None:
             return None
-        found: Any = next(iter(self.snapshots.get(record_id, desc=True, limit=1, lte=version)), None)
+        try:
+            found: Any = next(iter(self.snapshots.get(record_id, desc=True, limit=1, lte=version)), None)
+        except UNREADABLE:  # altered, or another record's: the events are replayed instead
+            return None
         if found is None or is_shredded(found):  # a purged record's snapshot holds nothing to start from
             return None
-        record = found.mutate(None)
-        return record if isinstance(record, Record) else None
+        return self._mutated(found)
 

@@ -37,6 +37,7 @@ only needs a class here.
     ├── BulkLimitExceededError       BULK_LIMIT_EXCEEDED
     ├── ServiceUnavailableError      UNAVAILABLE
     └── ChainBrokenError             CHAIN_BROKEN
+        └── KeyInvalidError          KEY_INVALID
 """
 
 from __future__ import annotations
@@ -225,10 +226,20 @@ class ChainBrokenError(WritError):
 
     code = "CHAIN_BROKEN"
 
-    def __init__(self, message: str, *, record_id: str, version: int) -> None:
+    def __init__(self, message: str, *, record_id: str, version: int | None) -> None:
         super().__init__(message)
         self.record_id = record_id
         self.version = version
+
+
+class KeyInvalidError(ChainBrokenError):
+    """A record's stored data key does not unwrap for it (altered, or moved from another record): its data
+    cannot be read, so it is not served, as with any broken history (``version`` None: no event is at fault)."""
+
+    code = "KEY_INVALID"
+
+    def __init__(self, message: str, *, record_id: str) -> None:
+        super().__init__(message, record_id=record_id, version=None)
 
 
 _FAMILIES = {

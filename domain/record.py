@@ -264,6 +264,7 @@ class Record(Aggregate):
 
     def _trigger(self, event_class: type[Record.Event], now: datetime, meta: dict[str, Any], digest: Digest,
                  **payload: Any) -> None:
+        now = max(now, self.modified_on)  # a record's time never goes back (another writer's clock may run ahead)
         version = self.version + 1
         after = event_class.preview(self, now, meta, **payload)
         if event_class.PAYLOAD == ("data",):
@@ -291,14 +292,10 @@ def _digests(digest: Digest, record_id: UUID, payload: dict[str, Any], after: Re
             "state_digest": digest(record_id, "state", after.fingerprint())}
 
 
-def replay(snapshot: Record | None, events: Iterable[Record.Event], digest: Digest = plain_digest,
-           *, snapshot_event: Record.Event | None = None) -> Record | None:
-    """The record as of the last of ``events``, rebuilt from ``snapshot`` (or from its first event),
-    every link checked. ``snapshot_event`` is the stored event at the snapshot's version: the snapshot is
-    trusted only if it digests to that event's ``state_digest`` and carries its hash."""
+def replay(snapshot: Record | None, events: Iterable[Record.Event], digest: Digest = plain_digest) -> Record | None:
+    """The record as of the last of ``events``, rebuilt from ``snapshot`` (which the caller checked against the
+    event at its version: ``check_snapshot``) or from its first event, every link checked."""
     record = snapshot
-    if record is not None:
-        _check_snapshot(record, snapshot_event, digest)
     shredded = False
     for event in events:
         record = step(record, event, digest)
@@ -332,7 +329,9 @@ def step(record: Record | None, event: Record.Event, digest: Digest = plain_dige
     return advanced
 
 
-def _check_snapshot(record: Record, event: Record.Event | None, digest: Digest) -> None:
+def check_snapshot(record: Record, event: Record.Event | None, digest: Digest) -> None:
+    """``record`` (rebuilt from a snapshot) is the state ``event``, the stored event at its version, left:
+    ``ChainBrokenError`` otherwise."""
     if event is None or event.originator_version != record.version or event.hash != record.last_hash:
         raise ChainBrokenError(f"{record.model} {record.id}: its snapshot at version {record.version} does not "
                                "match the event at that version", record_id=str(record.id), version=record.version)

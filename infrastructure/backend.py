@@ -17,8 +17,9 @@ level:
   the follower's row in the positions table (``infrastructure.positions``);
 * the one wake-up (``wakeup``): LISTEN/NOTIFY on PostgreSQL, a short poll on
   SQLite, and ``notify`` to send one from inside a transaction;
-* the vault (``infrastructure.vault``) that seals the event store's data, given
-  to every mapper and recorder it opens (``seal``);
+* the vault (``infrastructure.vault``) that seals the event store's data, and
+  the writer keys (``infrastructure.writer_keys``) that tag its saves, given to
+  every mapper and recorder it opens (``seal``);
 * making purged bytes leave the files (``compact``), or recording the erasure
   pending until it can (``infrastructure.erasures``).
 
@@ -38,6 +39,7 @@ from infrastructure.erasures import Erasures, PendingErasure
 from infrastructure.master_keys import load_master_keys
 from infrastructure.sql import SQL, Composable, Dialect, Identifier
 from infrastructure.vault import Vault
+from infrastructure.writer_keys import WriterKeys, load_writer_keys
 
 if TYPE_CHECKING:
     from application.store import Store
@@ -66,6 +68,7 @@ class Backend(ABC):
         self.config = config
         self._vault: Vault | None = None
         self._vault_made = threading.Lock()
+        self._writer_keys: WriterKeys | None = None
 
     # -- the event store ------------------------------------------------------
 
@@ -104,6 +107,13 @@ class Backend(ABC):
         rotation wrapped data keys with); ``ConfigurationError`` leaves the keys it had."""
         self.vault().masters = load_master_keys(beside=self.master_key_beside())
 
+    def writer_keys(self) -> WriterKeys:
+        """The keys that tag saves, read at the first save (the embedded default makes one beside its database)."""
+        if self._writer_keys is None:
+            self._writer_keys = load_writer_keys(beside=self.master_key_beside())
+            assert self._writer_keys is not None  # made or configured, else ConfigurationError
+        return self._writer_keys
+
     def close(self) -> None:
         """Close what the backend itself opened (the vault's connection; it reopens if asked again). Only the
         backend's owner calls this: parts that were handed a backend (a worker's log, the views) leave it open,
@@ -112,10 +122,12 @@ class Backend(ABC):
             self._vault.close()
 
     def seal(self, *parts: Any) -> None:
-        """Give a mapper or recorder of this backend's event store the vault."""
+        """Give a mapper or recorder of this backend's event store the vault (and a recorder the writer keys)."""
         vault = self.vault()
         for part in parts:
             part.vault = vault
+            if hasattr(type(part), "writer_keys"):
+                part.writer_keys = self.writer_keys
 
     def master_key_beside(self) -> str | None:
         """Where the embedded default keeps a master key it made (None: one must be configured)."""
@@ -166,8 +178,9 @@ class Backend(ABC):
         """The tables the data keys live in (the partitions, where the key table is partitioned)."""
 
     @abstractmethod
-    def allow_key_change(self, tx: Any, change: str) -> None:
-        """Name the key-table change this transaction makes, for the table's guard (where there is one)."""
+    def rewrap_keys(self, tx: Any, rows: list[tuple[UUID, bytes, str, str]]) -> None:
+        """Re-wrap live data keys: ``(id, wrapped, master key id, the master key id it was read with)`` each,
+        changed only if still wrapped by that one (a rotation's one way to change keys)."""
 
     @abstractmethod
     def tables_like(self, tx: Any, prefix: str) -> list[str]:

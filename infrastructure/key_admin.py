@@ -76,14 +76,13 @@ def rotate(backend: Backend, progress: Callable[[int], None] = lambda _: None) -
     try:
         while True:
             with database.transaction() as tx:
-                backend.allow_key_change(tx, "rotate")
                 rows = tx.query(SQL("SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND "
                                     "master_key <> {} LIMIT {}").format(table, P, P), [masters.current_id, BATCH])
+                changes = []
                 for raw_id, wrapped, old in rows:
                     owner = raw_id if isinstance(raw_id, UUID) else UUID(raw_id)
-                    rewrapped, current = masters.wrap(owner, masters.unwrap(owner, bytes(wrapped), old))
-                    tx.execute(SQL("UPDATE {} SET wrapped = {}, master_key = {} WHERE id = {} AND master_key = {}")
-                               .format(table, P, P, P, P), [rewrapped, current, raw_id, old])
+                    changes.append((owner, *masters.wrap(owner, masters.unwrap(owner, bytes(wrapped), old)), old))
+                backend.rewrap_keys(tx, changes)
             done += len(rows)
             progress(done)
             if len(rows) < BATCH:

@@ -77,19 +77,44 @@ def postgres_tables(schema: str) -> list[str]:
 
 
 POSTGRES_KEY_CHANGES = (
-    "    INSERT INTO {keys} (id, wrapped, master_key)\n"
+    "    INSERT INTO {keys} (id, wrapped, master_key)\n"  # noqa: S608 - a fixed topic; names composed later
     "        SELECT k.id, k.wrapped, k.master FROM unnest(p_key_ids, p_key_wrapped, p_key_masters)\n"
     "        AS k(id, wrapped, master) ON CONFLICT (id) DO NOTHING;\n"
     "    INSERT INTO {links} (record_id, key_id) SELECT l.record_id, l.key_id\n"
     "        FROM unnest(p_link_records, p_link_keys) AS l(record_id, key_id) ON CONFLICT DO NOTHING;\n"
-    "    IF cardinality(p_destroy) > 0 THEN\n"
-    "        PERFORM set_config('writ.key_change', 'purge', true);\n"
+    "    v_purged := ARRAY(SELECT DISTINCT e.id FROM unnest(p_ids, p_topics) AS e(id, topic)\n"
+    f"        WHERE e.topic = '{Record.Purged.TOPIC}');\n"
+    "    IF cardinality(v_purged) > 0 THEN\n"
     "        UPDATE {keys} SET wrapped = NULL, destroyed_at = now() WHERE wrapped IS NOT NULL AND\n"
-    "            (id = ANY(p_destroy) OR id IN (SELECT key_id FROM {links} WHERE record_id = ANY(p_destroy)));\n"
+    "            (id = ANY(v_purged) OR id IN (SELECT key_id FROM {links} WHERE record_id = ANY(v_purged)));\n"
     "    END IF;\n"
 )
 """The plpgsql that applies a save's key changes inside the insert function (``{keys}``, ``{links}``: the
-tables, composed in as identifiers)."""
+tables, composed in as identifiers; declares ``v_purged uuid[]``). The keys destroyed are those of the records
+whose ``Purged`` tombstone this very call inserts, never a list the caller sends: destroying a key leaves a
+tombstone in the log, which ``writ verify`` checks like any event."""
+
+REWRAP_FUNCTION = "writ_keys_rewrap"
+
+
+def postgres_rewrap_function(schema: str) -> str:
+    """DDL of the rotation's one way to change live keys: re-wrap the rows given, each only if its master key is
+    still the one the caller read (``SECURITY DEFINER``: see ``infrastructure.append_only``)."""
+    keys = _quoted(schema, TABLE)
+    return (
+        f"CREATE OR REPLACE FUNCTION {_quoted(schema, REWRAP_FUNCTION)}(p_ids uuid[], p_wrapped bytea[], "  # noqa: S608
+        "p_masters text[], p_old_masters text[]) RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER "
+        "SET search_path = pg_catalog, pg_temp AS $writ$\n"
+        "DECLARE\n"
+        "    v_count bigint;\n"
+        "BEGIN\n"
+        f"    UPDATE {keys} AS k SET wrapped = r.wrapped, master_key = r.master\n"
+        "        FROM unnest(p_ids, p_wrapped, p_masters, p_old_masters) AS r(id, wrapped, master, old)\n"
+        "        WHERE k.id = r.id AND k.master_key = r.old AND k.wrapped IS NOT NULL;\n"
+        "    GET DIAGNOSTICS v_count = ROW_COUNT;\n"
+        "    RETURN v_count;\n"
+        "END;\n$writ$"
+    )
 
 
 def postgres_partitions_of(schema: str) -> str:

@@ -34,7 +34,8 @@ class EventLog:
     """Writ's notification log: read, decode, measure lag; close it when done (``owns_backend``: the backend
     too, when the log was the one to build it)."""
 
-    def __init__(self, env: dict[str, str], backend: Backend, *, owns_backend: bool = False) -> None:
+    def __init__(self, env: dict[str, str], backend: Backend, *, owns_backend: bool = False,
+                 sealed: bool = True) -> None:
         self.backend = backend
         self.owns_backend = owns_backend
         self.factory: InfrastructureFactory[Any] = InfrastructureFactory.construct(Environment(APP_NAME, env))
@@ -42,7 +43,8 @@ class EventLog:
         assert isinstance(recorder, LogQueries)
         self.recorder: Any = recorder
         self.mapper = cast(OrjsonMapper, self.factory.mapper(self.factory.transcoder()))
-        backend.seal(self.mapper, self.recorder)
+        if sealed:  # else the stored bytes only (``rows``): no key is needed, none is made
+            backend.seal(self.mapper, self.recorder)
         self.channel: str = getattr(recorder, "channel_name", APPENDED_CHANNEL_DEFAULT)
         """Where appends are announced (the event store's NOTIFY channel on PostgreSQL)."""
 
@@ -97,11 +99,14 @@ def _uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
 
 
-def open_log_of(backend: Backend, *, owns_backend: bool = False) -> EventLog:
-    """The notification log of a backend's event store (its tables made first, if need be); closing it closes
-    the backend too only when it ``owns_backend``."""
+def open_log_of(backend: Backend, *, owns_backend: bool = False, sealed: bool = True,
+                create_tables: bool = True) -> EventLog:
+    """The notification log of a backend's event store (its tables made first, if need be; ``sealed``: its
+    events opened with the vault); closing it closes the backend too only when it ``owns_backend``."""
+    if not create_tables:
+        return EventLog(backend.env(create_tables=False), backend, owns_backend=owns_backend, sealed=sealed)
     with backend.schema_creation():
-        return EventLog(backend.env(), backend, owns_backend=owns_backend)
+        return EventLog(backend.env(), backend, owns_backend=owns_backend, sealed=sealed)
 
 
 def open_log(url: str | None = None) -> EventLog:

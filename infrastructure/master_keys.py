@@ -29,6 +29,7 @@ from uuid import UUID
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from domain.errors import KeyInvalidError
 from infrastructure.config import ConfigurationError
 
 log = logging.getLogger("writ.keys")
@@ -37,8 +38,8 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 
 
-class UnwrapError(Exception):
-    """A wrapped data key does not open with the master key it names (tampered, or moved)."""
+class UnwrapError(KeyInvalidError):
+    """A wrapped data key does not open with the master key it names (tampered, or moved): ``KEY_INVALID``."""
 
 
 def key_id(key: bytes) -> str:
@@ -65,6 +66,9 @@ class MasterKeys:
             raise ConfigurationError(f"{self.source}: no master key")
         self._ciphers = {key_id(k): AESGCM(k) for k in self.keys}
 
+    def __reduce__(self) -> tuple[type[MasterKeys], tuple[list[bytes], str]]:
+        return MasterKeys, (self.keys, self.source)  # its ciphers are made again (a verify worker gets a copy)
+
     @property
     def current_id(self) -> str:
         return key_id(self.keys[0])
@@ -88,10 +92,10 @@ class MasterKeys:
             return cipher.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], owner.bytes)
         except InvalidTag:
             message = f"the data key of {owner} does not unwrap: altered, or moved from another record"
-            raise UnwrapError(message) from None
+            raise UnwrapError(message, record_id=str(owner)) from None
 
 
-def parse_keys(text: str, source: str) -> list[bytes]:
+def parse_keys(text: str, source: str, what: str = "master key") -> list[bytes]:
     keys = []
     for number, item in enumerate((part.strip() for part in text.replace(",", "\n").splitlines()), start=1):
         if not item or item.startswith("#"):
@@ -99,9 +103,9 @@ def parse_keys(text: str, source: str) -> list[bytes]:
         try:
             key = base64.b64decode(item, validate=True)
         except (binascii.Error, ValueError):
-            raise ConfigurationError(f"{source}: master key {number} is not base64") from None
+            raise ConfigurationError(f"{source}: {what} {number} is not base64") from None
         if len(key) != KEY_BYTES:
-            raise ConfigurationError(f"{source}: master key {number} has {len(key)} bytes; a master key has "
+            raise ConfigurationError(f"{source}: {what} {number} has {len(key)} bytes; a {what} has "
                                      f"{KEY_BYTES} (make one with `writ keys new`)")
         keys.append(key)
     return keys
@@ -120,6 +124,16 @@ def load_master_keys(*, beside: str | None) -> MasterKeys:
     path = Path(f"{beside}.master-key")
     create_secret_file(path, "master key: it unlocks every record's data")
     return MasterKeys(parse_keys(_read(path), str(path)), str(path))
+
+
+def configured_master_keys(*, beside: str | None) -> MasterKeys | None:
+    """The master keys configured, or kept beside the embedded default's database; None when there are none
+    (nothing is made: for a process that only checks, such as ``writ verify``)."""
+    if os.environ.get("WRIT_MASTER_KEY") or os.environ.get("WRIT_MASTER_KEY_FILE"):
+        return load_master_keys(beside=beside)
+    if beside is None or not Path(f"{beside}.master-key").exists():
+        return None
+    return load_master_keys(beside=beside)
 
 
 def _read(path: Path) -> str:

@@ -37,7 +37,7 @@ from infrastructure.checkpoints import TABLE as CHECKPOINTS
 from infrastructure.documents import kept_json
 from infrastructure.key_table import SQLITE_TABLES, after_commit, key_changes, sqlite_apply
 from infrastructure.log_chain import SQLITE_TABLES as LOG_CHAIN_TABLES
-from infrastructure.log_chain import event_hash, sqlite_record
+from infrastructure.log_chain import sqlite_record, sqlite_upgrade
 from infrastructure.log_identity import SELECT as IDENTITY
 from infrastructure.log_identity import SQLITE_DRAW as DRAW_IDENTITY
 from infrastructure.log_identity import SQLITE_TABLES as IDENTITY_TABLES
@@ -56,9 +56,15 @@ from infrastructure.sealing import (
     unseal,
 )
 from infrastructure.shredding import truncate_wal
+from infrastructure.vault import TABLE as KEYS
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from eventsourcing.sqlite import SQLiteCursor
+
     from infrastructure.vault import Vault
+    from infrastructure.writer_keys import SaveTag, WriterKeys
 
 
 class OrjsonTranscoder(Transcoder):
@@ -185,6 +191,34 @@ class LogQueries(ABC):
         """Raw log rows ``(position, originator id, version, topic, state)`` after ``after`` (up to ``until``),
         in position order, as plain tuples: what ``writ verify`` reads, every event once."""
 
+    @abstractmethod
+    def states_before(self, after: int, until: int, topics: Sequence[str]) -> list[tuple[Any, int, bytes]]:
+        """For each originator with an event after position ``after`` up to ``until``: ``(originator id, version,
+        state)`` of its last event with one of ``topics`` at or before ``after`` (by position; none when it has
+        none): where a range of ``writ verify``'s walk picks its records up."""
+
+    @abstractmethod
+    def key_table(self) -> Iterator[list[tuple[Any, bytes | None, str]]]:
+        """Every key row, ``(id, wrapped key or None when destroyed, master key id)``, a batch at a time
+        (``writ verify``)."""
+
+
+KEY_BATCH = 10_000
+"""Key rows read per batch by ``writ verify``."""
+
+
+class TaggedSaves:
+    """A recorder whose saves carry their tag under the writer key (``infrastructure.writer_keys``)."""
+
+    writer_keys: Callable[[], WriterKeys] | None = None
+    """Set by the backend that opens the store (read at the first save: a process that never saves needs no
+    writer key); saving without it is refused."""
+
+    def save_tag(self, stored_events: Sequence[StoredEvent]) -> SaveTag:
+        if self.writer_keys is None:
+            raise RuntimeError("this event store tags its saves: open it through its backend (it wires the keys)")
+        return self.writer_keys().tag(stored_events)
+
 
 class Histories(ABC):
     """Many records' histories a part at a time (a bulk update loads thousands of records at once): see
@@ -200,7 +234,7 @@ class Histories(ABC):
         """For each part: its latest snapshots, and its events from each one's version on (from 1 without)."""
 
 
-class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, Histories):
+class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, Histories, TaggedSaves):
     vault: Vault | None = None
 
     def select_rows(self, after: int, until: int | None, limit: int) -> list[tuple[int, UUID, int, str, bytes]]:
@@ -211,9 +245,37 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
             return [(row[0], UUID(row[1]), row[2], row[3], bytes(row[4])) for row in cursor.fetchall()
                     if until is None or row[0] <= until]
 
+    def states_before(self, after: int, until: int, topics: Sequence[str]) -> list[tuple[Any, int, bytes]]:
+        events = self.events_table_name
+        statement = (
+            f"SELECT originator_id, originator_version, state FROM {events} AS e WHERE rowid = "  # noqa: S608
+            f"(SELECT MAX(m.rowid) FROM {events} AS m WHERE m.originator_id = e.originator_id AND m.rowid <= ? AND "
+            f"m.topic IN (SELECT value FROM json_each(?))) AND originator_id IN (SELECT originator_id FROM {events} "
+            "WHERE rowid > ? AND rowid <= ?)"
+        )
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (after, orjson.dumps(list(topics)).decode(), after, until))
+            return [(UUID(row[0]), row[1], bytes(row[2])) for row in cursor.fetchall()]
+
+    def key_table(self) -> Iterator[list[tuple[Any, bytes | None, str]]]:
+        after = ""
+        while True:
+            with self.datastore.transaction(commit=False) as cursor:
+                cursor.execute(f"SELECT id, wrapped, master_key FROM {KEYS} WHERE id > ? ORDER BY id LIMIT ?",  # noqa: S608
+                               (after, KEY_BATCH))
+                rows = [(UUID(row[0]), row[1], row[2]) for row in cursor.fetchall()]
+            yield rows
+            if len(rows) < KEY_BATCH:
+                return
+            after = rows[-1][0].hex
+
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *SQLITE_TABLES, *LOG_CHAIN_TABLES, *IDENTITY_TABLES,
                 f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} {CHECKPOINT_COLUMNS}"]
+
+    def _create_table(self, c: SQLiteCursor) -> None:
+        super()._create_table(c)
+        sqlite_upgrade(c)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """One save (``insert_groups`` of one group); a conflict with a stored event is an ``IntegrityError``."""
@@ -228,9 +290,10 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
 
     def insert_groups(self, groups: Sequence[Sequence[StoredEvent]]) -> list[list[int] | None]:
         """Several saves (each a command's) in one transaction, with their key changes, manifest rows and one
-        log-chain link: one commit (one fsync) for all of them. Each group is inserted under a savepoint: one
-        whose event is stored already (or held by an earlier group) is rolled back alone, ``None`` in its place.
-        After a purge the write-ahead log is truncated (it holds copies of the pages the destroyed key was on)."""
+        log-chain link tagged under the writer key: one commit (one fsync) for all of them. Each group is
+        inserted under a savepoint: one whose event is stored already (or held by an earlier group) is rolled
+        back alone, ``None`` in its place. After a purge the write-ahead log is truncated (it holds copies of the
+        pages the destroyed key was on)."""
         placed: list[list[int] | None] = [None] * len(groups)
         with self.datastore.transaction(commit=True) as cursor:
             for index in first_claims(groups):
@@ -244,9 +307,11 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
             inserted = [event for _, group in stored for event in group]
             changes = key_changes(self.vault, inserted)
             sqlite_apply(cursor, changes)
-            sqlite_record(cursor, [(position, _uuid(e.originator_id), e.originator_version, event_hash(e.state))
-                                   for positions, group in stored
-                                   for position, e in zip(positions, group, strict=True)])
+            if inserted:  # one tagged link of the log chain for the whole batch
+                tag = self.save_tag(inserted)
+                sqlite_record(cursor, [(position, _uuid(e.originator_id), e.originator_version, hashed)
+                                       for position, e, hashed in zip([p for ps, _ in stored for p in ps], inserted,
+                                                                      tag.hashes, strict=True)], tag)
         after_commit(self.vault, inserted, changes)
         if changes.destroyed:
             if self.vault is not None:  # truncated through the backend: pending while a reader holds it

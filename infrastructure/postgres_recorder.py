@@ -52,16 +52,18 @@ from infrastructure.key_table import (
     after_commit,
     key_changes,
     postgres_partitions_of,
+    postgres_rewrap_function,
     postgres_tables,
 )
 from infrastructure.log_chain import CHAIN, MANIFEST, POSTGRES_SAVE, POSTGRES_TABLES, SAVES_CONFLICT
 from infrastructure.log_identity import POSTGRES_DRAW as DRAW_IDENTITY
 from infrastructure.log_identity import POSTGRES_TABLES as IDENTITY_TABLES
 from infrastructure.log_identity import TABLE as IDENTITY
-from infrastructure.persistence import Histories, LogQueries, PositionLookup, first_claims
+from infrastructure.persistence import KEY_BATCH, Histories, LogQueries, PositionLookup, TaggedSaves, first_claims
 from infrastructure.sql import POSTGRES
 from infrastructure.vault import LINKS, Vault
 from infrastructure.vault import TABLE as KEYS
+from infrastructure.writer_keys import SaveTag
 
 logger = logging.getLogger(__name__)
 
@@ -69,20 +71,27 @@ PART = 1000
 """Events per call of the insert function: a bigger save is inserted part by part in one transaction."""
 
 
+PREVIOUS_SIGNATURE = "(uuid[], bigint[], text[], bytea[], text, uuid[], bytea[], text[], uuid[], uuid[], uuid[])"
+"""The insert function's parameters before saves were tagged: dropped at the upgrade, so no caller can reach
+the old function (it destroyed whichever keys it was told to)."""
+
+
 def create_insert_function_sql(*, schema: str, table: str, function: str, channel: str) -> Composed:
     """The save as one statement: SET LOCAL lock_timeout, LOCK TABLE ... IN EXCLUSIVE MODE (commit order =
     notification order), NOTIFY, the save's key changes (``infrastructure.key_table``), the INSERT, its
-    manifest rows and chain row (``infrastructure.log_chain``), returning the notification ids. Created by
-    ``create_table`` only, i.e. under the schema-creation advisory lock (concurrent CREATE OR REPLACE
-    FUNCTION: "tuple concurrently updated"). Must not contain the text "CREATE TYPE" (the library runs
-    those apart)."""
+    manifest rows and chain row with the save's tag (``infrastructure.log_chain``), returning the notification
+    ids. ``SECURITY DEFINER`` with a fixed ``search_path``: it runs as the tables' owner, so a runtime role
+    needs no UPDATE on the key table (``infrastructure.append_only``). Created by ``create_table`` only, i.e.
+    under the schema-creation advisory lock (concurrent CREATE OR REPLACE FUNCTION: "tuple concurrently
+    updated"). Must not contain the text "CREATE TYPE" (the library runs those apart)."""
     return SQL(
         "CREATE OR REPLACE FUNCTION {schema}.{function}("
         "p_ids uuid[], p_versions bigint[], p_topics text[], p_states bytea[], p_lock_timeout text, "
         "p_key_ids uuid[], p_key_wrapped bytea[], p_key_masters text[], p_link_records uuid[], p_link_keys uuid[], "
-        "p_destroy uuid[], p_groups int[]) "
-        "RETURNS SETOF bigint LANGUAGE plpgsql AS $writ$\n"
+        "p_mac bytea, p_writer_key text, p_groups int[]) "
+        "RETURNS SETOF bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $writ$\n"
         "DECLARE\n"
+        "    v_purged uuid[];\n"
         "    v_conflicts text;\n"
         "    v_positions bigint[];\n"
         "    v_last bigint;\n"
@@ -104,7 +113,7 @@ def create_insert_function_sql(*, schema: str, table: str, function: str, channe
              manifest=Identifier(schema, MANIFEST), chain=Identifier(schema, CHAIN))
 
 
-class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueries, Histories):
+class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueries, Histories, TaggedSaves):
     """The library's recorder, but a save is one autocommit statement calling a plpgsql function (a big one,
     one such statement per part in one transaction): no pipeline mode (psycopg's pipelined Pipeline.sync()
     can leave part of a big INSERT unsent and wait for a reply forever, holding the table's EXCLUSIVE lock),
@@ -131,16 +140,16 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
         self.sql_create_statements.extend(  # the library's own DDL, so the guards below find the table
             statement for statement in snapshots.sql_create_statements if "CREATE TYPE" not in statement.as_string())
         self.sql_create_statements.extend(Composed([SQL(statement)]) for statement in postgres_guards(
-            self.datastore.schema, self.events_table_name, self.snapshots_table_name))
-        self.sql_create_statements.append(SQL(  # the signature before group commit (no p_groups)
-            "DROP FUNCTION IF EXISTS {}.{}(uuid[], bigint[], text[], bytea[], text, uuid[], bytea[], text[], uuid[], "
-            "uuid[], uuid[])").format(Identifier(self.datastore.schema), Identifier(self.insert_function_name)))
+            self.datastore.schema, self.events_table_name, self.snapshots_table_name, self.insert_function_name))
+        self.sql_create_statements.append(Composed([SQL(postgres_rewrap_function(self.datastore.schema))]))
+        self.sql_create_statements.append(SQL("DROP FUNCTION IF EXISTS {}.{}" + PREVIOUS_SIGNATURE).format(
+            Identifier(self.datastore.schema), Identifier(self.insert_function_name)))
         self.sql_create_statements.append(create_insert_function_sql(
             schema=self.datastore.schema, table=self.events_table_name, function=self.insert_function_name,
             channel=self.channel_name))
         self.sql_call_insert_function = SQL(
             "SELECT notification_id FROM {schema}.{function}(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %s, "
-            "%b::uuid[], %b::bytea[], %b::text[], %b::uuid[], %b::uuid[], %b::uuid[], %b::int[]) AS notification_id"
+            "%b::uuid[], %b::bytea[], %b::text[], %b::uuid[], %b::uuid[], %b::bytea, %s, %b::int[]) AS notification_id"
         ).format(schema=Identifier(self.datastore.schema), function=Identifier(self.insert_function_name))
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
@@ -167,7 +176,7 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
                 done.append((part, key_changes(self.vault, part)))
                 if inserting is not None:
                     positions += inserting.result()
-                inserting = inserter.submit(self._insert_part, conn, *done[-1], [0] * len(part))
+                inserting = inserter.submit(self._insert_part, conn, *done[-1], self.save_tag(part), [0] * len(part))
             assert inserting is not None
             positions += inserting.result()
         self._committed(done)
@@ -183,10 +192,10 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
         while live:
             events = [event for index in live for event in groups[index]]
             tags = [tag for tag, index in enumerate(live) for _ in groups[index]]
-            changes = key_changes(self.vault, events)
-            try:
+            changes, tag = key_changes(self.vault, events), self.save_tag(events)  # made before the call: the lock
+            try:  # is held through one round trip only
                 with self._connection() as conn:
-                    positions = self._insert_part(conn, events, changes, tags)
+                    positions = self._insert_part(conn, events, changes, tag, tags)
             except ESIntegrityError as error:
                 conflicted = conflicting_tags(error)
                 if not conflicted:
@@ -227,13 +236,13 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             self._rewrite_key_partitions(destroyed)
 
     def _insert_part(self, conn: Connection[Any], stored_events: Sequence[StoredEvent], changes: KeyChanges,
-                     tags: list[int]) -> list[int]:
+                     tag: SaveTag, tags: list[int]) -> list[int]:
         pending = changes.pending
         params = ([e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
                   [e.topic for e in stored_events], [e.state for e in stored_events],
                   f"{self.datastore.lock_timeout}s", [row[0] for row in pending.rows],
                   [row[1] for row in pending.rows], [row[2] for row in pending.rows],
-                  [link[0] for link in pending.links], [link[1] for link in pending.links], changes.destroyed, tags)
+                  [link[0] for link in pending.links], [link[1] for link in pending.links], tag.mac, tag.key_id, tags)
         with conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(self.sql_call_insert_function, params, prepare=True)
             return [row[0] for row in curs.fetchall()]
@@ -295,6 +304,27 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             cursor.execute(statement, (after, limit), prepare=True)  # no upper bound in SQL: a range makes the
             rows = cursor.fetchall()  # planner sort the whole range on a freshly filled table before LIMIT
         return rows if until is None else [row for row in rows if row[0] <= until]
+
+    def states_before(self, after: int, until: int, topics: Sequence[str]) -> list[tuple[Any, int, bytes]]:
+        statement = SQL(
+            "SELECT DISTINCT ON (e.originator_id) e.originator_id, e.originator_version, e.state FROM {schema}.{table} "
+            "AS e WHERE e.notification_id <= %s AND e.topic = ANY(%s) AND e.originator_id IN (SELECT r.originator_id "
+            "FROM {schema}.{table} AS r WHERE r.notification_id > %s AND r.notification_id <= %s) "
+            "ORDER BY e.originator_id, e.notification_id DESC"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as cursor:
+            cursor.execute(statement, (after, list(topics), after, until))
+            return cursor.fetchall()
+
+    def key_table(self) -> Iterator[list[tuple[Any, bytes | None, str]]]:
+        """One pass over every partition (a server-side cursor, in binary)."""
+        statement = SQL("SELECT id, wrapped, master_key FROM {keys}").format(keys=Identifier(self.datastore.schema,
+                                                                                                 KEYS))
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(
+                "writ_verify_keys", row_factory=tuple_row, binary=True) as cursor:
+            cursor.execute(statement)
+            while rows := cursor.fetchmany(KEY_BATCH):
+                yield rows
 
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         statement = SQL(

@@ -92,8 +92,11 @@ class SQLiteBackend(Backend):
     def key_tables(self) -> list[str]:
         return [KEYS]
 
-    def allow_key_change(self, tx: Tx, change: str) -> None:
-        """No guard on SQLite: whoever can write the file can change anything in it."""
+    def rewrap_keys(self, tx: Tx, rows: list[tuple[UUID, bytes, str, str]]) -> None:
+        """No guard on SQLite (whoever can write the file can change anything in it): plain updates."""
+        tx.executemany(SQL("UPDATE {} SET wrapped = {}, master_key = {} WHERE id = {} AND master_key = {} AND "
+                           "wrapped IS NOT NULL").format(self.table(KEYS), P, P, P, P),
+                       [(wrapped, master, owner.hex, old) for owner, wrapped, master, old in rows])
 
     def tables_like(self, tx: Tx, prefix: str) -> list[str]:
         query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'"

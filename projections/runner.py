@@ -35,6 +35,7 @@ from typing import Any
 from eventsourcing.persistence import Notification
 
 from domain.catalog import Catalog
+from domain.errors import WritError
 from infrastructure.database import Tx
 from infrastructure.erasures import IdleWait
 from infrastructure.locks import holder_label
@@ -284,7 +285,8 @@ class ProjectionWorker:
             raise
         except Exception as exc:
             if len(batch) == 1:
-                raise PoisonEventError(batch[0].id, f"{type(exc).__name__}: {exc}".strip()) from exc
+                reason = f"{exc.code}: {exc.message}" if isinstance(exc, WritError) else f"{type(exc).__name__}: {exc}"
+                raise PoisonEventError(batch[0].id, reason.strip()) from exc
             middle = len(batch) // 2
             position = self._isolate(batch[:middle], position, key=key, shadow=shadow)
             return self._isolate(batch[middle:], position, key=key, shadow=shadow)

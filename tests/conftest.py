@@ -27,8 +27,9 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 os.environ.setdefault("WRIT_MASTER_KEY", "d3JpdC10ZXN0LW1hc3Rlci1rZXktMzItYnl0ZXMhISE=")
-"""Every test process, and the ``writ`` processes tests start, wrap data keys with this one master key (the
-embedded default's key file beside the database is tested on its own)."""
+os.environ.setdefault("WRIT_WRITER_KEY", "d3JpdC10ZXN0LXdyaXRlci1rZXktMzItYnl0ZXMhISE=")
+"""Every test process, and the ``writ`` processes tests start, wrap data keys with this one master key and tag
+saves with this one writer key (the embedded default's key files beside the database are tested on their own)."""
 
 
 def service_unavailable(what: str, error: Exception) -> None:

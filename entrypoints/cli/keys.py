@@ -36,11 +36,13 @@ def keys() -> None:
 
 @keys.command()
 def new() -> None:
-    """Print a fresh master key (32 random bytes, base64) for WRIT_MASTER_KEY_FILE.
+    """Print a fresh key (32 random bytes, base64): a master key for WRIT_MASTER_KEY_FILE, a writer key for
+    WRIT_WRITER_KEY_FILE, or a signing key's seed for WRIT_SIGNING_KEY_FILE (keep each apart from the others).
 
     \b
     Example:
       writ keys new > master.key && chmod 600 master.key
+      writ keys new > writer.key && chmod 600 writer.key
     """
     click.echo(new_master_key())
 

@@ -25,6 +25,7 @@ from pamqp.commands import Basic
 
 from domain.approval import APPROVAL_TOPICS
 from domain.decision import Decision
+from domain.errors import WritError
 from domain.record import EVENT_TOPICS
 from infrastructure.bus.contract import DATA_EVENTS, RECORD_PREFIX, SCHEMA, IntegrationEvent, from_stored, is_published
 from infrastructure.bus.publish import Outgoing
@@ -70,6 +71,11 @@ class RelayLog:
         purged = self.log.purged_among(
             {UUID(str(n.originator_id)) for n, _ in published if n.topic.removeprefix(RECORD_PREFIX) in DATA_EVENTS})
         items: list[Outgoing] = []
+        if unreadable is not None:
+            for notification, state in published:
+                items.append(outgoing(notification, state, UUID(str(notification.originator_id)) in purged))
+            return Batch(items, unreadable.position - 1, sum(1 for n in notifications if n.id < unreadable.position),
+                         unreadable)
         for notification, state in published:
             item = outgoing(notification, state, UUID(str(notification.originator_id)) in purged)
             if len(item.body) > self.max_message_bytes:
@@ -96,6 +102,8 @@ class RelayLog:
                 published.append((notification, self.log.decode(notification)))
             except transient:
                 raise
+            except WritError as error:  # its record's key does not open (KEY_INVALID, a master key it lacks)
+                return published, Poison(notification.id, f"{error.code}: {error.message}", unreadable=True)
             except Exception as exc:
                 return published, Poison(notification.id, f"it cannot be read: {type(exc).__name__}: {exc}",
                                          unreadable=True)

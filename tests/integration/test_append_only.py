@@ -3,6 +3,10 @@ only through purge and rotation (which still work)."""
 
 from __future__ import annotations
 
+import re
+import uuid
+from pathlib import Path
+
 import psycopg
 import pytest
 
@@ -14,6 +18,7 @@ from tests.conftest import PG_URL
 
 pytestmark = pytest.mark.postgres
 CLERK, MANAGER = principal("carol"), principal("maria", "acme", "manager")
+README = Path(__file__).resolve().parents[2] / "README.md"
 HISTORY = {"writ_events": "state", "writ_snapshots": "state", "writ_log_manifest": "event_hash",
            "writ_log_chain": "chain", "writ_checkpoints": "chain"}
 
@@ -47,3 +52,59 @@ def test_history_tables_refuse_update_delete_and_truncate(store: str, pg_schema:
     with psycopg.connect(PG_URL) as conn:
         rows = conn.execute(f'SELECT count(*) FILTER (WHERE wrapped IS NULL) FROM "{pg_schema}".writ_keys').fetchone()
     assert rows == (1,), "the purge's own change went through"
+
+
+def test_a_runtime_role_with_no_update_on_the_key_table_still_purges_and_cannot_change_a_key(
+        store: str, pg_schema: str) -> None:
+    """The README's deployment option: the schema made by its owner; Writ run as a role holding SELECT and INSERT
+    on the tables and EXECUTE on the insert function, and nothing else. A purge destroys its key through the
+    insert function (SECURITY DEFINER); a key changed by that role's own statement is refused, variable or not."""
+    open_writ(Catalog.from_toml(SHOP_CATALOG), store).close()  # the owner makes the schema
+    role = f"writ_rt_{uuid.uuid4().hex[:8]}"
+    grants = re.findall(r"```sql\n(.*?)```", README.read_text(), flags=re.S)[0]  # the README's, as written
+    grants = grants.replace("SCHEMA writ ", f'SCHEMA "{pg_schema}" ').replace(
+        "writ.writ_events_insert", f'"{pg_schema}".writ_events_insert').replace("writ_runtime", f'"{role}"')
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        for grant in filter(None, map(str.strip, grants.split(";"))):
+            conn.execute(grant)
+    try:
+        runtime = PG_URL.replace("postgres@", f"{role}@") + f"?schema={pg_schema}"
+        writ: Writ = open_writ(Catalog.from_toml(SHOP_CATALOG), runtime, create_tables=False)
+        try:
+            record = writ.create(CLERK, "Order", {"sku": "A-1", "total": "1"}).id
+            writ.purge(MANAGER, "Order", record)
+        finally:
+            writ.close()
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            destroyed = conn.execute(f'SELECT wrapped IS NULL FROM "{pg_schema}".writ_keys WHERE id = %s',
+                                     (uuid.UUID(record),)).fetchone()
+        assert destroyed == (True,), "the purge destroyed the key, through the insert function"
+        with psycopg.connect(PG_URL, user=role, autocommit=True) as conn, pytest.raises(
+                psycopg.errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("SET LOCAL writ.key_change = 'purge'")
+            conn.execute(f'UPDATE "{pg_schema}".writ_keys SET wrapped = NULL')
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
+
+
+def test_no_statement_of_the_session_changes_a_key_however_it_is_dressed(store: str, pg_schema: str) -> None:
+    """As the tables' owner with the triggers on: a variable, a DO block, a function of one's own are all refused;
+    only Writ's insert and rewrap functions, called by the session itself, change a key."""
+    writ: Writ = open_writ(Catalog.from_toml(SHOP_CATALOG), store)
+    try:
+        record = writ.create(CLERK, "Order", {"sku": "A-1", "total": "1"}).id
+    finally:
+        writ.close()
+    update = f'UPDATE "{pg_schema}".writ_keys SET wrapped = NULL, destroyed_at = now() WHERE id = \'{record}\''
+    rotate = (f'UPDATE "{pg_schema}".writ_keys SET wrapped = (SELECT wrapped FROM "{pg_schema}".writ_keys WHERE id '
+              f"<> '{record}' LIMIT 1) WHERE id = '{record}'")
+    for statement in (f"SELECT set_config('writ.key_change', 'purge', false); {update}",
+                      f"SELECT set_config('writ.key_change', 'rotate', false); {rotate}",
+                      f"DO $$ BEGIN {update}; END $$",
+                      f"CREATE FUNCTION pg_temp.writ_events_insert() RETURNS void LANGUAGE plpgsql AS $$ BEGIN "
+                      f"{update}; END $$; SELECT pg_temp.writ_events_insert()"):
+        said = refused(pg_schema, statement)
+        assert "data keys change only through purge and rotation" in said, statement

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from uuid import UUID
 
 import orjson
 import pytest
@@ -140,3 +141,52 @@ def test_a_message_the_broker_refuses_is_found_by_probing_and_set_aside(
     writ_command("relay", "--set-aside", str(big.position), "--reason", "over the broker's limit", "--database",
                  database_url, "--exchange", bus_exchange)
     assert consumer.wait_for(6) == [event for event in written if event != f"{big.id}:1"]
+
+
+def key_moved(writ: Writ, database_url: str) -> tuple[str, int]:
+    """An order whose data key row holds another record's wrapped key (swapped by raw SQL): its id and the position
+    of its first event."""
+    from tests.integration.insider import Insider
+
+    victim = writ.create(MANAGER, "Order", {"sku": "KEY-1", "total": "1"})
+    other = writ.create(MANAGER, "Order", {"sku": "KEY-2", "total": "1"}).id
+    insider = Insider(database_url)
+    table = insider.table("writ_keys")
+    insider.execute(f"UPDATE {table} SET wrapped = (SELECT wrapped FROM {table} WHERE id = ?) WHERE id = ?",
+                    (insider.key(other), insider.key(victim.id)))
+    return victim.id, victim.position or 0
+
+
+def test_a_key_that_does_not_unwrap_is_key_invalid_wherever_it_is_read(
+        writ: Writ, database_url: str, catalog_path: Path) -> None:
+    from domain.errors import KeyInvalidError
+
+    write_orders(writ, 2, prefix="BEFORE")
+    victim, position = key_moved(writ, database_url)
+    env = {"WRIT_DATABASE_URL": database_url, "WRIT_CATALOG": str(catalog_path)}
+    for command in (("get", "Order", victim), ("history", "Order", victim)):
+        done = writ_command(*command, "-u", "maria", "-t", "acme", "-r", "manager", check=False, env=env)
+        assert done.returncode == 2 and done.stderr.startswith(f"error: KEY_INVALID: the data key of {victim} does "
+                                                               "not unwrap"), done.stderr
+    fresh = open_backend(database_url).open_writ(writ.catalog)  # no key cached: a bulk's read
+    try:
+        with pytest.raises(KeyInvalidError) as caught:
+            fresh.loader.load_many([UUID(victim)], tenant="acme", model="Order")
+        assert (caught.value.code, caught.value.record_id) == ("KEY_INVALID", victim)
+    finally:
+        fresh.close()
+    once = writ_command("project", "--once", "--database", database_url, "--catalog", str(catalog_path), check=False)
+    assert once.returncode == 2 and f"halted at position {position}: KEY_INVALID: " in once.stderr, once.stderr
+
+
+@pytest.mark.rabbitmq
+def test_the_relay_halts_at_an_event_whose_key_does_not_unwrap(
+        writ: Writ, database_url: str, bus_exchange: str, bus_consumer, bus_relay) -> None:
+    consumer = bus_consumer()
+    write_orders(writ, 3, prefix="BEFORE")
+    written = bus_written_ids(writ)
+    _, position = key_moved(writ, database_url)
+    relay = bus_relay()
+    relay.wait_for_line(f"halted at position {position}")
+    assert consumer.wait_for(3) == written
+    assert str(relay_status(database_url, bus_exchange)["halted_reason"]).startswith("KEY_INVALID: ")

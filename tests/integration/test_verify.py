@@ -203,8 +203,10 @@ def test_a_rewrite_that_matches_the_log_tables_is_caught_by_a_kept_checkpoint(
     report = verify(database_url, "--checkpoints", str(kept))
     rewritten = [f for f in report["findings"] if f["kind"] == "checkpoint"]
     assert rewritten and all("rewritten since its checkpoint" in f["message"] for f in rewritten)
-    others = first_bad(report)
-    assert others == ({} if insider == "also relinks the record's chain" else {first: ("broken_link", 2)})
+    others = {(f["kind"], f["record_id"], f["version"]) for f in report["findings"] if f["kind"] != "checkpoint"}
+    relinked = insider == "also relinks the record's chain"
+    assert others == ({("unauthenticated", first, 2), ("unauthenticated", first, 3)} if relinked else
+                      {("unauthenticated", first, 2), ("broken_link", first, 2)}), "the saves' tags tell too"
 
 
 def test_a_forged_checkpoint_is_refused(writ: Writ, database_url: str, tmp_path: Path) -> None:
@@ -217,3 +219,15 @@ def test_a_forged_checkpoint_is_refused(writ: Writ, database_url: str, tmp_path:
     report = verify(database_url)
     assert [f["kind"] for f in report["findings"]] == ["checkpoint"]
     assert "is not signed by a known key" in report["findings"][0]["message"]
+
+
+def test_saves_made_before_writer_keys_are_counted_not_failed(writ: Writ, database_url: str) -> None:
+    """An upgraded store: its earlier saves carry no tag (unauthenticated, before writer keys), the later ones
+    do; nothing is broken. An untagged save after the first tagged one is a finding (the tamper matrix)."""
+    history(writ)
+    tamperer = Tamperer(database_url)
+    with tamperer.connection() as conn:
+        conn.execute(f"UPDATE {tamperer.table('writ_log_chain')} SET mac = NULL, writer_key = NULL")
+    writ.create(CLERK, "Order", {"sku": "V-9", "total": "9"})
+    report = verify(database_url)
+    assert report["ok"] and (report["untagged"], report["authenticated"]) == (report["saves"] - 1, 1)

@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 import pytest
 
-from domain.chain import iso_text
+from domain.chain import iso_text, plain_digest
 from domain.errors import ChainBrokenError
-from domain.record import Record, replay
+from domain.record import Record, check_snapshot, replay
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 META = {"actor": "ann", "tenant": "acme", "model": "Order"}
@@ -102,17 +102,18 @@ def test_a_snapshot_is_trusted_only_when_it_matches_the_state_its_event_recorded
     record, events = history()
     at_three = replay(None, events[:3])
     assert at_three is not None
-    assert replay(copy.deepcopy(at_three), events[3:], snapshot_event=events[2]).view() == record.view()
+    check_snapshot(at_three, events[2], plain_digest)
+    assert replay(copy.deepcopy(at_three), events[3:]).view() == record.view()
     edited = copy.deepcopy(at_three)
     edited.data = {**edited.data, "total": "1000"}
     with pytest.raises(ChainBrokenError, match="snapshot at version 3 holds other values"):
-        replay(edited, events[3:], snapshot_event=events[2])
+        check_snapshot(edited, events[2], plain_digest)
     moved = copy.deepcopy(at_three)
     moved.tenant = "globex"
     with pytest.raises(ChainBrokenError):
-        replay(moved, events[3:], snapshot_event=events[2])
+        check_snapshot(moved, events[2], plain_digest)
     with pytest.raises(ChainBrokenError, match="does not match the event"):
-        replay(copy.deepcopy(at_three), events[3:], snapshot_event=events[1])
+        check_snapshot(copy.deepcopy(at_three), events[1], plain_digest)
 
 
 def test_the_same_instant_at_two_offsets_is_written_as_each() -> None:

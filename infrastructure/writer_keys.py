@@ -1,0 +1,126 @@
+"""Writer keys: what makes a save Writ's own, held outside the database.
+
+Every save's row in the log chain (``infrastructure.log_chain``) carries a
+tag: HMAC-SHA256 under the writer key over the save's events, each as its
+originator id (16 bytes), version (8 bytes, big-endian) and the SHA-256 of its
+stored bytes, sorted by id and version (the database assigns positions as it
+inserts, so they are not covered: what a position proves, the log chain and
+checkpoints prove), after the context ``writ.save/1``. The row names the key
+by its id (the first 16 hex digits of its SHA-256). ``writ verify`` recomputes
+every tag from the events as stored, so appending, altering or replaying an
+event needs the writer key, which the database never holds: a role that can
+only insert, the tables' owner, a superuser and anyone holding the master key
+cannot extend or rewrite the log undetected.
+
+The key is its own, not derived from the master key, so a verifying host needs
+no key that opens the data, and whoever holds the master key (to rotate it,
+say) still cannot forge history. ``WRIT_WRITER_KEY`` holds one or more keys
+(base64 of 32 random bytes, comma-separated) or ``WRIT_WRITER_KEY_FILE`` names
+a file with one per line: the first tags new saves, every one listed checks
+(to rotate: put a new key first, keep the old one after it as long as saves it
+tagged must verify). The embedded default creates ``<database>.writer-key``
+beside the database on its first save, as it does its master key; PostgreSQL
+needs one configured to save. A verifier only reads keys (it never makes
+one): with none, it cannot check tags and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from infrastructure.config import ConfigurationError
+from infrastructure.master_keys import create_secret_file, key_id, parse_keys
+
+CONTEXT = b"writ.save/1\n"
+VARIABLE, FILE_VARIABLE = "WRIT_WRITER_KEY", "WRIT_WRITER_KEY_FILE"
+
+
+def tag_entry(originator: UUID, version: int, hashed: bytes) -> bytes:
+    """One event as a tag covers it: id, version, SHA-256 of its stored bytes (56 bytes that sort as the
+    events do by id and version)."""
+    return originator.bytes + version.to_bytes(8, "big", signed=True) + hashed
+
+
+@dataclass(frozen=True)
+class SaveTag:
+    """A save's tag, the key that made it, and the SHA-256 of each event's stored bytes (in the save's order)."""
+
+    mac: bytes
+    key_id: str
+    hashes: list[bytes]
+
+
+@dataclass
+class WriterKeys:
+    keys: list[bytes]
+    source: str
+    _by_id: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise ConfigurationError(f"{self.source}: no writer key")
+        self._by_id = {key_id(k): k for k in self.keys}
+
+    @property
+    def current_id(self) -> str:
+        return key_id(self.keys[0])
+
+    def tag(self, stored_events: Sequence[StoredEvent]) -> SaveTag:
+        """The tag of a save of ``stored_events`` under the current key."""
+        hashes = [hashlib.sha256(e.state).digest() for e in stored_events]
+        entries = [tag_entry(_uuid(e.originator_id), e.originator_version, hashed)
+                   for e, hashed in zip(stored_events, hashes, strict=True)]
+        return SaveTag(self.mac(self.keys[0], entries), self.current_id, hashes)
+
+    def check(self, key: str, mac: bytes, entries: Iterable[bytes]) -> bool | None:
+        """Whether ``mac`` is the tag of these events (``tag_entry`` each) under key ``key``; None when no such
+        key is configured here."""
+        secret = self._by_id.get(key)
+        if secret is None:
+            return None
+        return hmac.compare_digest(self.mac(secret, list(entries)), mac)
+
+    @staticmethod
+    def mac(secret: bytes, entries: list[bytes]) -> bytes:
+        entries.sort()
+        return hmac.digest(secret, CONTEXT + b"".join(entries), "sha256")
+
+
+def load_writer_keys(*, beside: str | None, create: bool = True) -> WriterKeys | None:
+    """The configured writer keys; on the embedded default (``beside``: the SQLite file) read from beside it,
+    made there when absent if ``create``. None when there are none (and none may be made)."""
+    if os.environ.get(VARIABLE):
+        return WriterKeys(parse_keys(os.environ[VARIABLE], VARIABLE, "writer key"), VARIABLE)
+    named = os.environ.get(FILE_VARIABLE)
+    if named:
+        return WriterKeys(parse_keys(_read(Path(named)), named, "writer key"), named)
+    if beside is None:
+        if create:
+            raise ConfigurationError(f"Saving on PostgreSQL needs a writer key: set {VARIABLE} or {FILE_VARIABLE} "
+                                     "(`writ keys new` makes one)")
+        return None
+    path = Path(f"{beside}.writer-key")
+    if create:
+        create_secret_file(path, "writer key: it authenticates every save")
+    elif not path.exists():
+        return None
+    return WriterKeys(parse_keys(_read(path), str(path), "writer key"), str(path))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise ConfigurationError(f"Cannot read the writer key file {path}: {exc.strerror}") from None
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
