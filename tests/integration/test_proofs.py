@@ -18,8 +18,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from application.service import Writ
-from domain.errors import ChainBrokenError, ServiceUnavailableError
 from domain.catalog import Catalog
+from domain.errors import ChainBrokenError, ServiceUnavailableError
 from entrypoints.bootstrap import Runtime
 from entrypoints.log_access import event_position
 from infrastructure.backend import Backend
@@ -166,8 +166,8 @@ def refused(proof: dict[str, Any]) -> bool:
     return False
 
 
-def test_a_proof_from_before_a_purge_verifies_after_it(writ: Writ, runtime: Runtime, backend: Backend, proofs: LogProofs,
-                                                        tmp_path: Path) -> None:
+def test_a_proof_from_before_a_purge_verifies_after_it(writ: Writ, runtime: Runtime, backend: Backend,
+                                                        proofs: LogProofs, tmp_path: Path) -> None:
     order = writ.create(CLERK, "Order", {"sku": "GONE-1", "total": "10"})
     writ.patch(CLERK, "Order", order.id, {"note": "secret"})
     before = checkpoint(backend)
@@ -321,7 +321,8 @@ def test_checkpoints_signed_before_the_merkle_log_keep_verifying_and_gain_a_note
     assert line["position"] == old.position and line["chain"] == old.chain and line["note"].startswith("writ/")
     assert line["vkey"].startswith(line["note"].split("\n")[0] + "+")
     proof = tmp_path / "proof.json"
-    proof.write_text(writ_command("proof", "inclusion", "Order", str(made[0].id), "1", "-u", "ann", "-t", "acme", "-r", "clerk",
+    proof.write_text(writ_command("proof", "inclusion", "Order", str(made[0].id), "1",
+                                  "-u", "ann", "-t", "acme", "-r", "clerk",
                                   "--catalog", str(catalog_path(tmp_path)), env=env).stdout)
     done = writ_command("verify-proof", str(proof), "--public-key", line["vkey"], env=OFFLINE)
     assert done.stdout.startswith("verified: leaf"), done.stdout
