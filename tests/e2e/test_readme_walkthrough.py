@@ -5,6 +5,7 @@ A page's blocks may build on the page's earlier blocks, never on another page's.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,26 @@ def test_every_page_is_walked_and_every_block_says_what_to_do_with_it() -> None:
     assert all(set(found) <= {"run", "file", "same-as", "show"} for found in kinds.values())
     assert kinds["README.md"].count("run") >= 2, "the README runs what it shows"
     assert sum(found.count("run") for found in kinds.values()) >= 20
+
+
+def headings(page: Path) -> set[str]:
+    """The anchors of a page's headings, as GitHub makes them (fenced blocks left out)."""
+    found, fenced = set(), False
+    for line in page.read_text().splitlines():
+        fenced ^= line.startswith("```")
+        heading = re.match(r"#+ (.*)", line) if not fenced else None
+        if heading:
+            found.add(re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-"))
+    return found
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
+def test_every_link_between_the_pages_leads_somewhere(page: Path) -> None:
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path) if path else page
+        assert linked.exists(), f"{page.name}: {target} is no file"
+        if anchor and linked.suffix == ".md":
+            assert anchor in headings(linked), f"{page.name}: {target} names no heading of {linked.name}"
