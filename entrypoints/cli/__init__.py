@@ -72,8 +72,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "transaction": ("entrypoints.cli.units:transaction",
                     "Run a JSON file of commands as one unit of work: all saved together, or none."),
     "verify": ("entrypoints.cli.audit:verify",
-               "Check every event against the log's manifest and chain, every record's hash chain, and every "
-               "checkpoint (exit status 1 when anything is broken)."),
+               "Check every event against the log's manifest and chain, every save's tag (writer key), every "
+               "record's hash chain, every snapshot, the data keys, and every checkpoint (exit status 1 when "
+               "anything is broken)."),
     "verify-proof": ("entrypoints.cli.proofs:verify_proof",
                      "Check a proof offline, with the log's public key alone (exit status 1 when it does not verify)."),
 }
