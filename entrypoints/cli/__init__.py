@@ -2,7 +2,7 @@
 
 One module per command group: ``start`` (demo, init, check), ``records`` (create … decisions),
 ``views`` (list), ``approvals``, ``project`` and ``relay`` (the workers), ``dead_letters``, ``keys``
-(the vault), ``audit`` (verify, checkpoint), ``proofs`` (proof, verify-proof, checkpoint cosign),
+(the vault), ``verify``, ``checkpoints`` (checkpoint), ``proofs`` (proof, verify-proof, checkpoint cosign),
 ``auditors`` (show, diff, audit export), ``token``, ``console``, ``serve``, ``mcp``;
 ``options`` holds what they share, ``render`` how results are shown, ``ids`` how id prefixes are
 resolved. This module imports nothing but click: ``COMMANDS`` names each command's module and its
@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                     "Patch every live MODEL record matching the filters with CHANGES (JSON): each its own governed "
                     "event, all in one atomic save, or none (a refusal, or a park for approval)."),
     "check": ("entrypoints.cli.start:check", "Validate a catalog file; print its models and version."),
-    "checkpoint": ("entrypoints.cli.audit:checkpoint",
+    "checkpoint": ("entrypoints.cli.checkpoints:checkpoint",
                    "Verify the log, then sign its head and its Merkle tree with the signing key "
                    "(WRIT_SIGNING_KEY[_FILE])."),
     "console": ("entrypoints.cli.console:console",
@@ -71,9 +71,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Mint a development bearer token for `writ serve`, signed with WRIT_JWT_SECRET (HS256)."),
     "transaction": ("entrypoints.cli.units:transaction",
                     "Run a JSON file of commands as one unit of work: all saved together, or none."),
-    "verify": ("entrypoints.cli.audit:verify",
-               "Check every event against the log's manifest and chain, every record's hash chain, and every "
-               "checkpoint (exit status 1 when anything is broken)."),
+    "verify": ("entrypoints.cli.verify:verify",
+               "Check every event against the log's manifest and chain, every save's tag (writer key), every "
+               "record's hash chain, every snapshot, the data keys, and every checkpoint (exit status 1 when "
+               "anything is broken)."),
     "verify-proof": ("entrypoints.cli.proofs:verify_proof",
                      "Check a proof offline, with the log's public key alone (exit status 1 when it does not verify)."),
 }

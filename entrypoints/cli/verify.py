@@ -1,37 +1,26 @@
-"""``writ verify`` and ``writ checkpoint``: is the history what was written, and proof that it stays so.
+"""``writ verify``: is the history what was written (``writ checkpoint``, in ``checkpoints``, signs it).
 
 Examples::
 
     writ verify                                   # every record's chain, the log chain, the checkpoints
     writ verify --json --checkpoints kept.jsonl   # also against checkpoints an auditor kept
-    writ checkpoint                               # verify, then sign the head (WRIT_SIGNING_KEY[_FILE])
-    writ checkpoint --every 600                   # keep signing every ten minutes while the log grows
-    writ checkpoint export > kept.jsonl           # every checkpoint with its public key, for auditors
-    writ checkpoint --rebuild-tree                # recompute the stored Merkle tree from the manifest first
-    writ checkpoint cosign --log-key K --key witness.key --name witness.example/w1 --seen seen.txt
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import click
 import orjson
 from rich.table import Table
 
 from entrypoints.cli.options import console
-from entrypoints.cli.proofs import cosign
 from infrastructure.backends import open_backend
-from infrastructure.checkpoints import Checkpoint, CheckpointTable, load_signer, public_key
+from infrastructure.checkpoints import Checkpoint, load_signer, public_key
 from infrastructure.config import ConfigurationError
-from infrastructure.log_notes import NoteTable, SignedTree, sign_tree
-from infrastructure.notes import ED25519, NoteKey
-from infrastructure.verification import Report, sign_head
+from infrastructure.verification import Report
 from infrastructure.verification import verify as verify_store
 
 database_option = click.option("--database", "database_url", default=None,
@@ -79,81 +68,6 @@ def verify(database_url: str | None, kept: Path | None, public_keys: tuple[str, 
         sys.exit(BROKEN)
 
 
-@click.group(invoke_without_command=True)
-@database_option
-@click.option("--every", type=click.IntRange(1), metavar="SECONDS", help="Keep signing at this interval.")
-@click.option("--json", "as_json", is_flag=True, help="Print each checkpoint as JSON.")
-@click.option("--rebuild-tree", is_flag=True, help="Recompute the stored Merkle tree from the manifest first.")
-@click.pass_context
-def checkpoint(ctx: click.Context, database_url: str | None, every: int | None, as_json: bool,
-               rebuild_tree: bool) -> None:
-    """Verify the log, then sign its head and its Merkle tree with the signing key (WRIT_SIGNING_KEY[_FILE]).
-
-    \b
-    Example:
-      writ checkpoint                   # verify, then sign the head once
-      writ checkpoint --every 600       # keep signing every ten minutes while the log grows
-      writ checkpoint export > kept.jsonl
-    """
-    ctx.obj = database_url
-    if ctx.invoked_subcommand is not None:
-        return
-    backend = open_backend(database_url)
-    signer = load_signer(beside=backend.master_key_beside())
-    while True:
-        made = sign_head(backend, signer)
-        tree = sign_tree(backend, signer, rebuild=rebuild_tree)
-        rebuild_tree = False
-        if made is None and tree is None:
-            click.echo("nothing saved since the last checkpoint", err=True)
-        elif as_json:
-            click.echo(orjson.dumps({**(made.to_dict() if made else {}), **_tree(tree, signer.public_raw)}).decode())
-        else:
-            if made is not None:
-                click.echo(f"signed position {made.position}: chain {made.chain[:16]}… key {made.key_id}")
-            if tree is not None:
-                click.echo(f"signed tree size {tree.tree_size}: root {base64.b64encode(tree.root).decode()} "
-                           f"key {signer.note_key(tree.origin).vkey}")
-        if every is None:
-            return
-        time.sleep(every)
-
-
-@checkpoint.command()
-@database_option
-@click.pass_obj
-def export(group_database: str | None, database_url: str | None) -> None:
-    """Print every checkpoint as a JSON line (with its public key, and the Merkle tree's signed note): keep
-    them somewhere the database is not.
-
-    \b
-    Example:
-      writ checkpoint export > kept.jsonl     # later: writ verify --checkpoints kept.jsonl
-    """
-    backend = open_backend(database_url or group_database)
-    database = backend.database()
-    try:
-        with database.transaction() as tx:
-            table, notes = CheckpointTable(backend), NoteTable(backend)
-            table.create(tx)
-            notes.create(tx)
-            found, trees = table.all(tx), notes.by_position(tx)
-    finally:
-        database.close()
-    for made in found:
-        click.echo(orjson.dumps({**made.to_dict(),
-                                 **_tree(trees.get(made.position), base64.b64decode(made.public_key))}).decode())
-
-
-def _tree(tree: SignedTree | None, public_key: bytes) -> dict[str, Any]:
-    """The signed tree head beside a checkpoint line: its note (with every cosignature), size, root, and the
-    signing key as a verifier key (pin it once, from the operator: a proof's checker never takes it from a proof)."""
-    if tree is None:
-        return {}
-    return {"note": str(tree.note), "tree_size": tree.tree_size, "root": base64.b64encode(tree.root).decode(),
-            "vkey": NoteKey(tree.origin, ED25519, public_key).vkey}
-
-
 def _read_kept(path: Path) -> list[Checkpoint]:
     try:
         return [Checkpoint.from_dict(orjson.loads(line)) for line in path.read_bytes().splitlines() if line.strip()]
@@ -180,6 +94,3 @@ def _print(report: Report) -> None:
                       str(finding.position or ""), finding.message)
     console.print(table)
     console.print(f"[red]BROKEN[/]: {len(report.findings)} findings; {summary}")
-
-
-checkpoint.add_command(cosign, "cosign")
