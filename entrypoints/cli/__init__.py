@@ -1,9 +1,9 @@
 """The ``writ`` command line: demo, catalog checks, commands, views, workers.
 
 One module per command group: ``start`` (demo, init, check), ``records`` (create … decisions),
-``views`` (list), ``approvals``, ``project`` and ``relay`` (the workers), ``dead_letters``, ``keys``
-(the vault), ``verify``, ``checkpoints`` (checkpoint), ``proofs`` (proof, verify-proof, checkpoint cosign),
-``audit`` (show, diff, audit export), ``token``, ``console``, ``serve``, ``mcp``;
+``views`` (list), ``approvals``, ``bulk`` (bulk-update), ``project`` and ``relay`` (the workers),
+``dead_letters``, ``keys`` (the vault), ``verify``, ``checkpoints`` (checkpoint), ``proofs`` (proof,
+verify-proof, checkpoint cosign), ``audit`` (show, diff, audit export), ``token``, ``console``, ``serve``, ``mcp``;
 ``options`` holds what they share, ``render`` how results are shown, ``ids`` how id prefixes are
 resolved. This module imports nothing but click: ``COMMANDS`` names each command's module and its
 one-line help, so ``writ --help`` lists them without importing any (no database driver, broker client
@@ -26,7 +26,7 @@ USAGE_CODE = "INVALID_INPUT"
 COMMANDS: dict[str, tuple[str, str]] = {
     "approvals": ("entrypoints.cli.approvals:approvals", "Approval requests: list, show, approve, reject, cancel."),
     "audit": ("entrypoints.cli.audit:audit", "Exports for auditors."),
-    "bulk-update": ("entrypoints.cli.approvals:bulk_update",
+    "bulk-update": ("entrypoints.cli.bulk:bulk_update",
                     "Patch every live MODEL record matching the filters with CHANGES (JSON): each its own governed "
                     "event, all in one atomic save, or none (a refusal, or a park for approval)."),
     "check": ("entrypoints.cli.start:check", "Validate a catalog file; print its models and version."),
