@@ -191,8 +191,8 @@ class Catalog(BaseModel):
         return {name: spec.grants for name, spec in self.models.items()}
 
     @cached_property
-    def checks(self) -> dict[str, Validator]:
-        """Every named validator, imported."""
+    def validator_functions(self) -> dict[str, Validator]:
+        """Every declared validator, imported: its name -> the function (``validators`` holds where each lives)."""
         return {name: resolve_validator(name, target) for name, target in self.validators.items()}
 
     def model(self, name: str) -> ModelSpec:

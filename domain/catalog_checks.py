@@ -73,7 +73,7 @@ def check_links(catalog: Catalog) -> None:
             if validator not in catalog.validators:
                 raise CatalogCheckError(f"models.{name}.validators.{index}",
                                         f"validator {validator!r} is not declared in [validators]")
-    catalog.checks  # noqa: B018 - imported now: a validator that does not import fails at load
+    catalog.validator_functions  # noqa: B018 - imported now: a validator that does not import fails at load
 
 
 def _check_generators(spec: ModelSpec) -> None:

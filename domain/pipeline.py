@@ -148,7 +148,7 @@ class Decider:
             if state is not None and (conflicts := effects.conflicts(spec, command, principal, state)):
                 raise _Refused(*conflicts, before=before, after=after)
         if spec.validators and after is not None:
-            problems = run_validators(spec.validators, catalog.checks, after, principal)
+            problems = run_validators(spec.validators, catalog.validator_functions, after, principal)
             if problems:
                 raise _Refused(ValidationFailedError.of(problems), before=before, after=after)
         outcome = spec.policy.outcome(operation, before, after, spec.typed)
