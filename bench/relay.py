@@ -36,7 +36,7 @@ from application.service import Writ
 from domain.catalog import Catalog
 from domain.principal import Principal
 from entrypoints.bootstrap import open_writ
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.bus.contract import IntegrationEvent
 from infrastructure.bus.publish import Outgoing, as_message
 from infrastructure.bus.relay import Relay

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from domain.catalog import Catalog
 from infrastructure.backend import Backend
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 
 if TYPE_CHECKING:
     from application.core import Clock

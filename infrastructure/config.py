@@ -4,7 +4,7 @@
 ``sqlite:///path/to/file.db`` (the embedded default is ``sqlite:///writ.db``)
 or ``postgresql://user:password@host:port/dbname?schema=name&pool_size=4``.
 ``parse_database_url`` turns it into a ``SQLiteConfig`` or ``PostgresConfig``;
-``infrastructure.backends.open_backend`` builds the one backend object from
+``infrastructure.backend_choice.open_backend`` builds the one backend object from
 it, and only that object knows which database it is on. ``WRIT_AMQP_URL``
 names the broker.
 """

@@ -13,7 +13,7 @@ from typing import Any
 
 from domain.catalog import Catalog
 from infrastructure.backend import Backend
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.log import open_log_of
 from projections.errors import (
     ProjectionBusyError,

@@ -20,7 +20,7 @@ import orjson
 
 from entrypoints.cli.proofs import cosign
 from entrypoints.cli.verify import database_option
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.checkpoints import CheckpointTable, load_signer
 from infrastructure.log_notes import NoteTable, SignedTree, sign_tree
 from infrastructure.notes import ED25519, NoteKey

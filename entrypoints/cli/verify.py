@@ -17,7 +17,7 @@ import orjson
 from rich.table import Table
 
 from entrypoints.cli.options import console
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.checkpoints import Checkpoint, load_signer, public_key
 from infrastructure.config import ConfigurationError
 from infrastructure.verification import Report

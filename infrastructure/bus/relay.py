@@ -39,7 +39,7 @@ from aio_pika.abc import AbstractConnection
 from yarl import URL
 
 from infrastructure.backend import Backend
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.bus.contract import DEFAULT_EXCHANGE
 from infrastructure.bus.fast_publish import PipelinedPublisher, fast_path_available
 from infrastructure.bus.outbox import (

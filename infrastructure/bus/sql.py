@@ -6,7 +6,7 @@ The implementation lives in ``infrastructure.database`` (transactions, ``Tx``) a
 
 from __future__ import annotations
 
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.database import Database, Tx
 
 __all__ = ["Database", "Tx", "open_database"]

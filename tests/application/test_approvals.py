@@ -16,7 +16,7 @@ import pytest
 from application.retry import Retry
 from application.service import Writ
 from domain.errors import WritError
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from tests.application.test_concurrency import race
 from tests.application.test_tampering import RawStore
 from tests.catalogs import principal
