@@ -1,4 +1,4 @@
-"""The bus's SQL port, kept where earlier releases documented it (``open_database`` for a ``Subscriber``).
+"""The database a ``Subscriber`` writes in: ``open_database`` for a Writ URL, and its ``Database`` and ``Tx``.
 
 The implementation lives in ``infrastructure.database`` (transactions, ``Tx``) and the backend
 (``infrastructure.backend``) that builds one for a database URL.
