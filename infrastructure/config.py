@@ -125,7 +125,7 @@ def event_store_env(config: DatabaseConfig, *, create_tables: bool = True) -> di
     if isinstance(config, SQLiteConfig):
         env.update(
             PERSISTENCE_MODULE="eventsourcing.sqlite",
-            APPLICATION_RECORDER_TOPIC="infrastructure.persistence:WritSQLiteRecorder",
+            APPLICATION_RECORDER_TOPIC="infrastructure.sqlite_recorder:WritSQLiteRecorder",
             SQLITE_DBNAME=config.path, SQLITE_LOCK_TIMEOUT="30",
         )
         return env
