@@ -119,9 +119,13 @@ _COMMON = {
 }
 
 
-def event_store_env(config: DatabaseConfig, *, create_tables: bool = True) -> dict[str, str]:
-    """The eventsourcing environment for a database configuration."""
-    env = dict(_COMMON, CREATE_TABLE="y" if create_tables else "n")
+def event_store_env(config: DatabaseConfig, *, create_tables: bool | None = None) -> dict[str, str]:
+    """The eventsourcing environment for a database configuration. ``create_tables`` None leaves table creation
+    to the process environment's ``CREATE_TABLE`` (on unless it says ``n``: a runtime role that may not create
+    tables runs with ``CREATE_TABLE=n``)."""
+    env = dict(_COMMON)
+    if create_tables is not None:
+        env["CREATE_TABLE"] = "y" if create_tables else "n"
     if isinstance(config, SQLiteConfig):
         env.update(
             PERSISTENCE_MODULE="eventsourcing.sqlite",
@@ -140,6 +144,6 @@ def event_store_env(config: DatabaseConfig, *, create_tables: bool = True) -> di
     return env
 
 
-def writ_env(url: str | None = None, *, create_tables: bool = True) -> dict[str, str]:
+def writ_env(url: str | None = None, *, create_tables: bool | None = None) -> dict[str, str]:
     """The eventsourcing environment of a database URL (``WRIT_DATABASE_URL``, or the embedded default)."""
     return event_store_env(parse_database_url(url), create_tables=create_tables)
