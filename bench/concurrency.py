@@ -23,22 +23,18 @@ Prints figures, then one JSON line: {"bench": "concurrency", "raw_per_s", "libra
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-BENCH = str(Path(__file__).resolve().parent)
-sys.path[:] = [*(p for p in sys.path if p not in (BENCH, "")), BENCH]  # bench/http.py must not shadow the stdlib
-
 import argparse
 import asyncio
 import itertools
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from domain.catalog import Catalog
 from infrastructure.backend import Backend
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 
 if TYPE_CHECKING:
     from application.core import Clock
@@ -44,7 +44,8 @@ class Runtime:
         from application.core import Core
         from application.service import Writ
 
-        self.core = Core(self.catalog, self.backend.open_store(create_tables=self._create_tables), self.backend.vault(), self.clock)
+        self.core = Core(self.catalog, self.backend.open_store(create_tables=self._create_tables), self.backend.vault(),
+                         self.clock)
         """The service's core: what entry points read of the log beside it (its head, ids by prefix)."""
         writ = Writ(self.core, _LazyMatcher(self))
         self._opened.append(writ)

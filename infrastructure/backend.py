@@ -1,6 +1,6 @@
 """The backend: the one object that knows which database Writ runs on.
 
-``infrastructure.backends.open_backend(url)`` builds it once from the URL
+``infrastructure.backend_choice.open_backend(url)`` builds it once from the URL
 (``infrastructure.config``): a ``SQLiteBackend``
 (``infrastructure.sqlite_backend``) or a ``PostgresBackend``
 (``infrastructure.postgres_backend``, imported only then, so the embedded

@@ -4,7 +4,7 @@
 ``sqlite:///path/to/file.db`` (the embedded default is ``sqlite:///writ.db``)
 or ``postgresql://user:password@host:port/dbname?schema=name&pool_size=4``.
 ``parse_database_url`` turns it into a ``SQLiteConfig`` or ``PostgresConfig``;
-``infrastructure.backends.open_backend`` builds the one backend object from
+``infrastructure.backend_choice.open_backend`` builds the one backend object from
 it, and only that object knows which database it is on. ``WRIT_AMQP_URL``
 names the broker.
 """
@@ -129,7 +129,7 @@ def event_store_env(config: DatabaseConfig, *, create_tables: bool | None = None
     if isinstance(config, SQLiteConfig):
         env.update(
             PERSISTENCE_MODULE="eventsourcing.sqlite",
-            APPLICATION_RECORDER_TOPIC="infrastructure.persistence:WritSQLiteRecorder",
+            APPLICATION_RECORDER_TOPIC="infrastructure.sqlite_recorder:WritSQLiteRecorder",
             SQLITE_DBNAME=config.path, SQLITE_LOCK_TIMEOUT="30",
         )
         return env

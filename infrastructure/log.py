@@ -111,6 +111,6 @@ def open_log_of(backend: Backend, *, owns_backend: bool = False, sealed: bool = 
 
 def open_log(url: str | None = None) -> EventLog:
     """Writ's notification log alone, on a database URL, for workers that follow it (close it when done)."""
-    from infrastructure.backends import open_backend
+    from infrastructure.backend_choice import open_backend
 
     return open_log_of(open_backend(url), owns_backend=True)

@@ -24,7 +24,7 @@ import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import orjson
@@ -32,10 +32,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.chain import DigestUnavailable
 from infrastructure.master_keys import KEY_BYTES, MasterKeys
-from infrastructure.sql import SQL, Composable, P
+from infrastructure.sql import SQL, Composable, Identifier, P
 
 if TYPE_CHECKING:
-    from infrastructure.backend import Backend
     from infrastructure.database import Database
 
 TABLE = "writ_keys"
@@ -71,11 +70,22 @@ class PendingKeys:
     """(record id, key owner): purging the record destroys the owner's key too."""
 
 
+class KeyBackend(Protocol):
+    """What the vault needs of the backend (``infrastructure.backend.Backend``, which makes one vault: so typed,
+    this module need not import it)."""
+
+    def database(self, *, views: bool = False) -> Database: ...
+    def table(self, name: str) -> Identifier: ...
+    def uuid_param(self, value: UUID) -> Any: ...
+    def among_ids(self, column: str, ids: list[UUID]) -> tuple[Composable, list[Any]]: ...
+    def compact(self, tables: list[str], *, views: bool) -> None: ...
+
+
 class Vault:
     """Caches are keyed by ``UUID.int`` (hashing a UUID object is a Python call; a bulk update asks for ten
     thousand keys a dozen times each) and read without the lock (a dict read is atomic); writes take it."""
 
-    def __init__(self, masters: MasterKeys, backend: Backend) -> None:
+    def __init__(self, masters: MasterKeys, backend: KeyBackend) -> None:
         self.masters, self.backend = masters, backend
         self._database: Database = backend.database()
         """One for the vault's life (it connects on first use); ``close`` closes its connections once no

@@ -18,7 +18,7 @@ import pytest
 from application.service import Writ
 from domain.record import Record
 from entrypoints.bootstrap import open_writ
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.positions import Positions
 from tests.integration.conftest import bus_written_ids
 from tests.integration.test_projection_crash import worker_process
