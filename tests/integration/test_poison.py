@@ -172,7 +172,7 @@ def test_a_key_that_does_not_unwrap_is_key_invalid_wherever_it_is_read(
     fresh = open_writ(writ.catalog, database_url)  # no key cached: a bulk's read
     try:
         with pytest.raises(KeyInvalidError) as caught:
-            fresh.loader.load_many([UUID(victim)], tenant="acme", model="Order")
+            fresh._core.loader.load_many([UUID(victim)], tenant="acme", model="Order")
         assert (caught.value.code, caught.value.record_id) == ("KEY_INVALID", victim)
     finally:
         fresh.close()
