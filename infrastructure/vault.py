@@ -12,8 +12,10 @@ leave the database files (see ``infrastructure.shredding``).
 The data key seals the aggregate's data (``infrastructure.sealing``) and keys
 its digests: HMAC-SHA256 under a key derived from it, so once it is destroyed
 a digest of the purged data confirms no guess. Unwrapped keys are cached per
-process; ``prefetch`` re-reads a batch's rows first, so a worker never uses a
-key another process destroyed.
+process (the least recently read leave first); ``prefetch`` re-reads a batch's
+rows first, so a worker never uses a key another process destroyed, and
+``opening_keys`` reads a batch's keys for that batch alone (a catch-up reads
+each key once: it caches none).
 """
 
 from __future__ import annotations
