@@ -14,7 +14,7 @@ import pytest
 from application.service import Writ
 from domain.catalog import Catalog
 from infrastructure import vault as vault_module
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from projections import open_worker
 from tests.integration.test_projection import MANAGER, snapshot
 

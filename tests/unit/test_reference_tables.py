@@ -20,7 +20,7 @@ def section(page: str, heading: str) -> str:
     """A page's section: from its heading to the next heading of the same or a higher level."""
     text = (DOCS / page).read_text()
     start = text.index(f"\n{heading}\n")
-    level = heading.split(" ")[0]
+    level = heading.split(" ", maxsplit=1)[0]
     ends = [m.start() for m in re.finditer(r"\n(#+) ", text[start + 1:]) if len(m.group(1)) <= len(level)]
     return text[start:start + 1 + ends[0]] if ends else text[start:]
 UNITS = {"KiB": 1024, "MiB": 1024 * 1024}
