@@ -312,8 +312,10 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             "FROM {schema}.{table} AS r WHERE r.notification_id > %s AND r.notification_id <= %s) "
             "ORDER BY e.originator_id, e.notification_id DESC"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
-        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as cursor:
-            cursor.execute(statement, (after, list(topics), after, until))
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row,
+                                                                                      binary=True) as cursor:
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")  # one process: the cores are the
+            cursor.execute(statement, (after, list(topics), after, until))  # verify workers' (parallel: 2x CPU)
             return cursor.fetchall()
 
     def key_table(self) -> Iterator[list[tuple[Any, bytes | None, str]]]:

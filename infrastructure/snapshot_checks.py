@@ -61,6 +61,9 @@ def _pages(backend: Backend, database: Database, log: EventLog) -> Any:
         "(s.originator_id > {} OR (s.originator_id = {} AND s.originator_version > {})) "
         "ORDER BY s.originator_id, s.originator_version LIMIT {}"
     ).format(backend.table(recorder.snapshots_table_name), backend.table(recorder.events_table_name), P, P, P, P, P)
+    with database.reading() as tx:
+        if not backend.existing_columns(tx, recorder.snapshots_table_name):
+            return  # a store never written to: no snapshot table yet (it is made with the first application)
     after: tuple[Any, int] = (backend.uuid_param(UUID(int=0)), 0)
     while True:
         with database.reading() as tx:

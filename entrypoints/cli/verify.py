@@ -35,9 +35,9 @@ BROKEN = 1
               help="Checkpoints an auditor kept (JSON lines from `writ checkpoint export`).")
 @click.option("--public-key", "public_keys", multiple=True, metavar="BASE64",
               help="A signing public key to trust (repeatable; the configured signing key is trusted too).")
-@click.option("--workers", type=click.IntRange(1), metavar="N",
-              help="Processes that share the walk of the log (default: the CPU count, for a log of 20,000 events "
-                   "or more).")
+@click.option("--workers", "--jobs", "workers", type=click.IntRange(1), metavar="N",
+              help="Processes that share the walk of the log (default: the CPU count, up to 4, for a log of "
+                   "20,000 events or more; 1: this process alone). The report is the same whatever the number.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify(database_url: str | None, kept: Path | None, public_keys: tuple[str, ...], workers: int | None,
            as_json: bool) -> None:

@@ -338,7 +338,7 @@ def test_each_tampering_is_caught_and_named(scene: Scene, row: str) -> None:
                                  "decision_reused_by_another_command_with_every_key"])
 def test_a_walk_shared_among_processes_reports_the_same(scene: Scene, row: str) -> None:
     ROWS[row](scene)
-    alone, shared = verify(scene, "--workers", "1"), verify(scene, "--workers", "2")
+    alone, shared = verify(scene, "--workers", "1"), verify(scene, "--jobs", "2")  # --jobs: the same option
     assert shared == alone and alone[0] == 1
 
 

@@ -231,3 +231,21 @@ def test_saves_made_before_writer_keys_are_counted_not_failed(writ: Writ, databa
     writ.create(CLERK, "Order", {"sku": "V-9", "total": "9"})
     report = verify(database_url)
     assert report["ok"] and (report["untagged"], report["authenticated"]) == (report["saves"] - 1, 1)
+
+
+def test_a_store_never_written_to_verifies_clean(database_url: str) -> None:
+    """Its tables are made first (verify opens the log without making them only when they are there)."""
+    report = verify(database_url)
+    assert report["ok"] and (report["events"], report["saves"], report["records"]) == (0, 0, 0)
+
+
+def test_a_store_from_before_writer_keys_gets_its_columns_then_verifies(writ: Writ, database_url: str) -> None:
+    """The chain table as a version before writer keys made it (no tag columns): verify makes the store's tables
+    as this version has them before reading, and counts every save as untagged."""
+    history(writ)
+    tamperer = Tamperer(database_url)
+    with tamperer.connection() as conn:
+        conn.execute(f"ALTER TABLE {tamperer.table('writ_log_chain')} DROP COLUMN mac")
+        conn.execute(f"ALTER TABLE {tamperer.table('writ_log_chain')} DROP COLUMN writer_key")
+    report = verify(database_url)
+    assert report["ok"] and report["saves"] > 0 and report["untagged"] == report["saves"], report
