@@ -88,8 +88,8 @@ def test_the_python_api_examples_run_as_written(database_url: str, tmp_path: Pat
     committed = names["tx"].results
     assert [r.model for r in committed] == ["Order", "OrderItem"], "the savepoint's duplicate line was discarded"
     year = datetime.now(UTC).year
-    assert names["numbered"] == f"ORD-{year}-0004", "three orders before it (the page's creates)"
-    assert len(names["desk"].children) == 1 and names["desk"].data["number"] == f"ORD-{year}-0005"
+    assert names["numbered"] == f"ORD-{year}-0006", "five orders before it (the page's creates)"
+    assert len(names["desk"].children) == 1 and names["desk"].data["number"] == f"ORD-{year}-0007"
     assert len(names["job"].steps) == 1
 
 

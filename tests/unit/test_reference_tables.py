@@ -1,5 +1,5 @@
 """The docs' reference tables say what the code does: the limits (docs/limits.md) and the error codes
-(docs/python-api.md)."""
+(docs/python-api.md), and every public name of the Writ facade (docs/python-api.md)."""
 
 from __future__ import annotations
 
@@ -63,3 +63,12 @@ def test_the_errors_section_names_every_code_raised() -> None:
     raised = codes_of(domain.errors, projections.errors, infrastructure.config, infrastructure.verification,
                       infrastructure.log_proofs) - {"WRIT_ERROR"}  # the root: abstract
     assert documented == raised
+
+
+def test_every_public_name_of_writ_is_described_in_the_python_api_page() -> None:
+    from application.service import Writ
+
+    page = (DOCS / "python-api.md").read_text()
+    public = {name for name in dir(Writ) if not name.startswith("_")}
+    assert public >= {"create", "approve", "bulk_update", "history"}, "the facade's calls are found"
+    assert {name for name in public if not re.search(rf"\b{name}\b", page)} == set()
