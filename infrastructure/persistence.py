@@ -17,7 +17,7 @@ the PostgreSQL recorder is its own module, so the embedded default never imports
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -48,6 +48,8 @@ from infrastructure.sealing import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     from infrastructure.vault import Vault
     from infrastructure.writer_keys import SaveTag, WriterKeys
@@ -95,12 +97,14 @@ class OrjsonMapper(Mapper[UUID]):
         state: dict[str, Any] = self.transcoder.decode(stored)
         return state
 
-    def opened_state(self, stored: bytes, topic: str, originator_id: UUID, version: int) -> dict[str, Any]:
+    def opened_state(self, stored: bytes, topic: str, originator_id: UUID, version: int,
+                     keys: Mapping[int, AESGCM] | None = None) -> dict[str, Any]:
         """``decode_state`` with the seals opened (or the values shredded, when the key is gone): what log
-        followers fold."""
+        followers fold. ``keys``: the live keys of the batch being read (``Vault.opening_keys``), else the
+        vault's."""
         state = self.decode_state(stored)
         if topic in SEALED:
-            self._open(state, topic, originator_id, version)
+            self._open(state, topic, originator_id, version, keys)
         return state
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
@@ -122,13 +126,14 @@ class OrjsonMapper(Mapper[UUID]):
         cipher = self.vault.writing_cipher(owner, covers)
         transform(state, SEALED[topic], lambda path, value: seal(cipher, owner, path, value))
 
-    def _open(self, state: dict[str, Any], topic: str, owner: UUID, version: int) -> None:
+    def _open(self, state: dict[str, Any], topic: str, owner: UUID, version: int,
+              keys: Mapping[int, AESGCM] | None = None) -> None:
         paths = SEALED[topic]
         if not any(map(is_sealed, peek(state, paths))):
             return  # written before sealing
         if self.vault is None:
             raise RuntimeError("this event store seals data: open it through its backend (it wires the vault)")
-        cipher = self.vault.cipher(owner)
+        cipher = self.vault.cipher(owner) if keys is None else keys.get(owner.int)
         if cipher is None:
             transform(state, paths, lambda path, value: EMPTY[path] if is_sealed(value) else value)
             state[STATUS] = SHREDDED
