@@ -24,53 +24,25 @@ the file can change it, and ``writ verify`` is the check.
 from __future__ import annotations
 
 from infrastructure.checkpoints import TABLE as CHECKPOINTS
-from infrastructure.key_table import REWRAP_FUNCTION
+from infrastructure.key_table import postgres_key_guards
 from infrastructure.log_chain import CHAIN, MANIFEST
-from infrastructure.vault import TABLE as KEYS
 
 
 def postgres_guards(schema: str, events: str, snapshots: str, insert_function: str) -> list[str]:
-    """DDL for the guards (PostgreSQL 14 or later: ``CREATE OR REPLACE TRIGGER``), every name quoted."""
-    q = _quoted
-    refuse = q(schema, "writ_append_only")
-    keys_guard = q(schema, "writ_keys_guard")
-    called = ("EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = "
-              "TG_TABLE_SCHEMA AND p.proname = '{name}' AND starts_with(v_caller, 'PL/pgSQL function ' || "
-              "p.oid::regprocedure::text || ' line '))")
+    """DDL for the guards (PostgreSQL 14 or later: ``CREATE OR REPLACE TRIGGER``), every name quoted; the key
+    table's own guard is ``infrastructure.key_table``'s (``postgres_key_guards``)."""
+    refuse = _quoted(schema, "writ_append_only")
     statements = [
         f"CREATE OR REPLACE FUNCTION {refuse}() RETURNS trigger LANGUAGE plpgsql AS $writ$\n"
         "BEGIN\n"
         "    RAISE EXCEPTION 'writ: % on %.% refused: the table is append-only', TG_OP, TG_TABLE_SCHEMA,\n"
         "        TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';\n"
         "END;\n$writ$",
-        f"CREATE OR REPLACE FUNCTION {keys_guard}() RETURNS trigger LANGUAGE plpgsql "
-        "SET search_path = pg_catalog, pg_temp AS $writ$\n"
-        "DECLARE\n"
-        "    v_stack text;\n"
-        "    v_caller text;\n"
-        "BEGIN\n"
-        "    GET DIAGNOSTICS v_stack = PG_CONTEXT;\n"
-        "    v_caller := substring(v_stack from '[^\\n]*$');  -- the outermost frame: what the session ran\n"
-        "    IF TG_OP = 'UPDATE' AND NEW.id = OLD.id AND OLD.wrapped IS NOT NULL AND NEW.created_at = OLD.created_at\n"
-        "        AND ((NEW.wrapped IS NULL AND NEW.destroyed_at IS NOT NULL AND NEW.master_key = OLD.master_key\n"
-        f"              AND {called.format(name=insert_function)})\n"
-        "          OR (NEW.wrapped IS NOT NULL AND NEW.destroyed_at IS NULL\n"
-        f"              AND {called.format(name=REWRAP_FUNCTION)})) THEN\n"
-        "        RETURN NEW;\n"
-        "    END IF;\n"
-        "    RAISE EXCEPTION 'writ: % on %.% refused: data keys change only through purge and rotation', TG_OP,\n"
-        "        TG_TABLE_SCHEMA, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';\n"
-        "END;\n$writ$",
     ]
     for table in (events, snapshots, MANIFEST, CHAIN, CHECKPOINTS):  # every statement, even one matching no row
         statements.append(f"CREATE OR REPLACE TRIGGER writ_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON "
-                          f"{q(schema, table)} FOR EACH STATEMENT EXECUTE FUNCTION {refuse}()")
-    keys = q(schema, KEYS)
-    statements += [f"CREATE OR REPLACE TRIGGER writ_append_only BEFORE DELETE OR TRUNCATE ON {keys} "
-                   f"FOR EACH STATEMENT EXECUTE FUNCTION {keys_guard}()",
-                   f"CREATE OR REPLACE TRIGGER writ_keys_guard BEFORE UPDATE ON {keys} "
-                   f"FOR EACH ROW EXECUTE FUNCTION {keys_guard}()"]
-    return statements
+                          f"{_quoted(schema, table)} FOR EACH STATEMENT EXECUTE FUNCTION {refuse}()")
+    return [*statements, *postgres_key_guards(schema, insert_function)]
 
 
 def _quoted(*names: str) -> str:

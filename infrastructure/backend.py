@@ -17,13 +17,28 @@ level:
   the follower's row in the positions table (``infrastructure.positions``);
 * the one wake-up (``wakeup``): LISTEN/NOTIFY on PostgreSQL, a short poll on
   SQLite, and ``notify`` to send one from inside a transaction;
-* the vault (``infrastructure.vault``) that seals the event store's data, and
-  the writer keys (``infrastructure.writer_keys``) that tag its saves, given to
-  every mapper and recorder it opens (``seal``);
+* the key tables (``key_table``: ``infrastructure.key_table``, one narrow
+  subclass per database), the vault over them (``infrastructure.vault``) that
+  seals the event store's data, and the writer keys
+  (``infrastructure.writer_keys``) that tag its saves, given to every mapper
+  and recorder it opens (``seal``);
 * making purged bytes leave the files (``compact``), or recording the erasure
   pending until it can (``infrastructure.erasures``).
 
 Nothing above this module asks which database it is on.
+
+Why ``seal`` sets attributes on the library's objects instead of handing the
+vault to their constructors: ``eventsourcing`` builds the mapper and the
+recorder itself, from the environment's strings (``APPLICATION_RECORDER_TOPIC``
+names a class, which its factory calls with the datastore alone, and creates
+the tables before returning it), both for the ``Store`` and for the
+``EventLog``, which holds no ``Application``. Passing the vault in would mean
+rebuilding the library's factory (its datastore from the environment, its
+table creation) or a process-wide registry the recorder looks itself up in,
+keyed by the environment: more code, and global state, for the same wiring.
+So the backend that opens a store or a log seals its two parts at once, before
+anything is saved or read, and a part without a vault refuses to seal or open
+data (``infrastructure.persistence``).
 """
 
 from __future__ import annotations
@@ -36,6 +51,7 @@ from uuid import UUID
 
 from infrastructure.config import DatabaseConfig, event_store_env
 from infrastructure.erasures import Erasures, PendingErasure
+from infrastructure.key_table import KeyTable
 from infrastructure.master_keys import load_master_keys
 from infrastructure.sql import SQL, Composable, Dialect, Identifier
 from infrastructure.vault import Vault
@@ -99,7 +115,7 @@ class Backend(ABC):
         """This backend's vault (one per backend: the command side and the workers of a process share it)."""
         with self._vault_made:
             if self._vault is None:
-                self._vault = Vault(load_master_keys(beside=self.master_key_beside()), self)
+                self._vault = Vault(load_master_keys(beside=self.master_key_beside()), self.key_table())
             return self._vault
 
     def reload_master_keys(self) -> None:
@@ -173,14 +189,9 @@ class Backend(ABC):
     def notify(self, tx: Any, channel: str) -> None:
         """Announce on ``channel`` when ``tx`` commits."""
 
-    @abstractmethod
-    def key_tables(self) -> list[str]:
-        """The tables the data keys live in (the partitions, where the key table is partitioned)."""
-
-    @abstractmethod
-    def rewrap_keys(self, tx: Any, rows: list[tuple[UUID, bytes, str, str]]) -> None:
-        """Re-wrap live data keys: ``(id, wrapped, master key id, the master key id it was read with)`` each,
-        changed only if still wrapped by that one (a rotation's one way to change keys)."""
+    def key_table(self) -> KeyTable:
+        """The key tables (``infrastructure.key_table``), on a connection of their own: close it when done."""
+        return KeyTable(self)
 
     @abstractmethod
     def tables_like(self, tx: Any, prefix: str) -> list[str]:

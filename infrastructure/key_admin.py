@@ -10,7 +10,8 @@ restart the processes, run ``writ keys rotate``, then remove the old key from
 the file and destroy every copy of it: key rows it wrapped, in old WAL
 segments, archives or backups, then unwrap with nothing. ``compact`` rewrites
 what purges may have left in the files (``infrastructure.shredding``) in one go,
-finishing the pending erasures that can be.
+finishing the pending erasures that can be. The statements are the key table's
+(``infrastructure.key_table``); this module holds the master keys' part.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from uuid import UUID
 
 from infrastructure.erasures import PendingErasure
 from infrastructure.log import open_log_of
-from infrastructure.sql import SQL, P
-from infrastructure.vault import TABLE
 
 if TYPE_CHECKING:
     from infrastructure.backend import Backend
@@ -55,13 +54,11 @@ class KeyStatus:
 def status(backend: Backend) -> KeyStatus:
     masters = backend.vault().masters
     _ensure_tables(backend)
-    database = backend.database()
+    keys = backend.key_table()
     try:
-        with database.reading() as tx:
-            rows = tx.query(SQL("SELECT master_key, wrapped IS NULL, COUNT(*) FROM {} GROUP BY 1, 2")
-                            .format(backend.table(TABLE)))
+        rows = keys.counts()
     finally:
-        database.close()
+        keys.close()
     live = {str(master): int(count) for master, gone, count in rows if not gone}
     destroyed = sum(int(count) for _, gone, count in rows if gone)
     return KeyStatus(masters.current_id, masters.ids, live, destroyed, backend.pending_erasures())
@@ -71,24 +68,20 @@ def rotate(backend: Backend, progress: Callable[[int], None] = lambda _: None) -
     """Re-wrap every live data key with the current master key; how many were re-wrapped."""
     masters = backend.vault().masters
     _ensure_tables(backend)
-    table, done = backend.table(TABLE), 0
-    database = backend.database()
+
+    def rewrapped(owner: UUID, wrapped: bytes, old: str) -> tuple[bytes, str]:
+        return masters.wrap(owner, masters.unwrap(owner, wrapped, old))
+
+    keys, done = backend.key_table(), 0
     try:
         while True:
-            with database.transaction() as tx:
-                rows = tx.query(SQL("SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND "
-                                    "master_key <> {} LIMIT {}").format(table, P, P), [masters.current_id, BATCH])
-                changes = []
-                for raw_id, wrapped, old in rows:
-                    owner = raw_id if isinstance(raw_id, UUID) else UUID(raw_id)
-                    changes.append((owner, *masters.wrap(owner, masters.unwrap(owner, bytes(wrapped), old)), old))
-                backend.rewrap_keys(tx, changes)
-            done += len(rows)
+            read = keys.rotate(masters.current_id, BATCH, rewrapped)
+            done += read
             progress(done)
-            if len(rows) < BATCH:
+            if read < BATCH:
                 return done
     finally:
-        database.close()
+        keys.close()
 
 
 def compact(backend: Backend) -> list[str]:
@@ -100,7 +93,7 @@ def compact(backend: Backend) -> list[str]:
             views = backend.tables_like(tx, VIEW_PREFIX)
     finally:
         database.close()
-    keys = backend.key_tables()
+    keys = backend.key_table().tables()
     backend.compact(keys, views=False)
     backend.compact(views, views=True)
     return [*keys, *views]

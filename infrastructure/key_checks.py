@@ -1,6 +1,6 @@
 """``writ verify``'s look at the data keys: each live and opening for its owner, or destroyed by a purge.
 
-The key table is read once, in batches (``check_keys``, in the verifying
+The key table (``infrastructure.key_table``) is read once, in batches (``KeyCheck``, in the verifying
 process while the walk's workers read the log): a live key must unwrap for its
 owner with the master key it names (the owner's id is the AES-GCM associated
 data, so a key moved from another record, or altered, does not:
@@ -20,12 +20,10 @@ from uuid import UUID
 
 from domain.errors import WritError
 from infrastructure.sealing import MARK
-from infrastructure.sql import SQL
-from infrastructure.vault import LINKS
 from infrastructure.verify_report import Finding, Report
 
 if TYPE_CHECKING:
-    from infrastructure.backend import Backend
+    from infrastructure.key_table import KeyTable
     from infrastructure.log import EventLog
     from infrastructure.master_keys import MasterKeys
 
@@ -35,7 +33,7 @@ MARKER = f'"{MARK}"'.encode()
 """In an event's stored bytes: a sealed value."""
 
 
-class KeyTable:
+class KeyCheck:
     """What one read of the key table found: the owners with a key row (by ``UUID.int``)."""
 
     def __init__(self) -> None:
@@ -44,20 +42,24 @@ class KeyTable:
     def check(self, log: EventLog, masters: MasterKeys | None, report: Report) -> None:
         """Every key row: a live one unwraps (with ``masters``), a destroyed one has its tombstone."""
         destroyed: list[UUID] = []
-        for rows in log.recorder.key_table():
-            for raw_owner, wrapped, master_id in rows:
-                owner = _uuid(raw_owner)
-                self.owners.add(owner.int)
-                if wrapped is None:
-                    destroyed.append(owner)
-                elif masters is not None:
-                    try:
-                        masters.unwrap(owner, bytes(wrapped), str(master_id))
-                    except WritError as error:  # KEY_INVALID, or a master key not configured here
-                        report.findings.append(_found("key_invalid", owner, error.message))
-        report.keys += len(self.owners)
-        if destroyed:
-            _destroyed(log.backend, log, destroyed, report)
+        keys = log.backend.key_table()
+        try:
+            for rows in keys.every_key():
+                for raw_owner, wrapped, master_id in rows:
+                    owner = _uuid(raw_owner)
+                    self.owners.add(owner.int)
+                    if wrapped is None:
+                        destroyed.append(owner)
+                    elif masters is not None:
+                        try:
+                            masters.unwrap(owner, bytes(wrapped), str(master_id))
+                        except WritError as error:  # KEY_INVALID, or a master key not configured here
+                            report.findings.append(_found("key_invalid", owner, error.message))
+            report.keys += len(self.owners)
+            if destroyed:
+                _destroyed(keys, log, destroyed, report)
+        finally:
+            keys.close()
 
     def check_sealed(self, sealing: list[int], report: Report) -> None:
         """Each aggregate whose first event seals data (by ``UUID.int``) has a key row."""
@@ -65,13 +67,8 @@ class KeyTable:
                                       "the key row was deleted") for number in sealing if number not in self.owners)
 
 
-def _destroyed(backend: Backend, log: EventLog, destroyed: list[UUID], report: Report) -> None:
-    condition, params = backend.among_ids("key_id", destroyed)
-    database = backend.database()
-    with database.reading() as tx:
-        links = tx.query(SQL("SELECT key_id, record_id FROM {} WHERE {}").format(backend.table(LINKS), condition),
-                         params)
-    database.close()
+def _destroyed(keys: KeyTable, log: EventLog, destroyed: list[UUID], report: Report) -> None:
+    links = keys.links_to(destroyed)
     covering: dict[UUID, set[UUID]] = {}
     for key, record in links:
         covering.setdefault(_uuid(key), set()).add(_uuid(record))

@@ -188,14 +188,6 @@ class LogQueries(ABC):
         state)`` of its last event with one of ``topics`` at or before ``after`` (by position; none when it has
         none): where a range of ``writ verify``'s walk picks its records up."""
 
-    @abstractmethod
-    def key_table(self) -> Iterator[list[tuple[Any, bytes | None, str]]]:
-        """Every key row, ``(id, wrapped key or None when destroyed, master key id)``, a batch at a time
-        (``writ verify``)."""
-
-
-KEY_BATCH = 10_000
-"""Key rows read per batch by ``writ verify``."""
 
 
 class TaggedSaves:

@@ -27,10 +27,9 @@ from domain.chain import id_text
 from infrastructure.backend import Backend
 from infrastructure.config import PostgresConfig, postgres_conninfo
 from infrastructure.database import Database, Tx
-from infrastructure.key_table import PARTITIONS, REWRAP_FUNCTION
+from infrastructure.key_table import PostgresKeyTable
 from infrastructure.locks import WorkerLock, lock_key
 from infrastructure.sql import POSTGRES, SQL, Composable, Identifier, P
-from infrastructure.vault import TABLE as KEYS
 from infrastructure.wakeup import Wakeup
 
 ATTEMPTS = 10
@@ -172,16 +171,8 @@ class PostgresBackend(Backend):
     def uuid_param(self, value: UUID) -> UUID:
         return value
 
-    def key_tables(self) -> list[str]:
-        return [f"{KEYS}_p{n}" for n in range(PARTITIONS)]
-
-    def rewrap_keys(self, tx: Tx, rows: list[tuple[UUID, bytes, str, str]]) -> None:
-        """Through the rewrap function: the key table's guard lets no other statement change a key."""
-        if rows:
-            ids, wrapped, masters, old = (list(column) for column in zip(*rows, strict=True))
-            tx.execute(SQL("SELECT {}(CAST({} AS uuid[]), CAST({} AS bytea[]), CAST({} AS text[]), "
-                           "CAST({} AS text[]))").format(self.table(REWRAP_FUNCTION), P, P, P, P),
-                       (ids, wrapped, masters, old))
+    def key_table(self) -> PostgresKeyTable:
+        return PostgresKeyTable(self)
 
     def tables_like(self, tx: Tx, prefix: str) -> list[str]:
         rows = tx.query(SQL("SELECT table_name FROM information_schema.tables WHERE table_schema = {}").format(P),

@@ -47,11 +47,13 @@ from infrastructure.checkpoints import COLUMNS as CHECKPOINT_COLUMNS
 from infrastructure.checkpoints import TABLE as CHECKPOINTS
 from infrastructure.config import ConfigurationError
 from infrastructure.key_table import (
-    POSTGRES_KEY_CHANGES,
+    POSTGRES_KEY_CASTS,
+    POSTGRES_KEY_PARAMETERS,
     KeyChanges,
     after_commit,
     key_changes,
-    postgres_partitions_of,
+    postgres_key_arguments,
+    postgres_key_changes,
     postgres_rewrap_function,
     postgres_tables,
 )
@@ -59,10 +61,9 @@ from infrastructure.log_chain import CHAIN, MANIFEST, POSTGRES_SAVE, POSTGRES_TA
 from infrastructure.log_identity import POSTGRES_DRAW as DRAW_IDENTITY
 from infrastructure.log_identity import POSTGRES_TABLES as IDENTITY_TABLES
 from infrastructure.log_identity import TABLE as IDENTITY
-from infrastructure.persistence import KEY_BATCH, Histories, LogQueries, PositionLookup, TaggedSaves, first_claims
+from infrastructure.persistence import Histories, LogQueries, PositionLookup, TaggedSaves, first_claims
 from infrastructure.sql import POSTGRES
-from infrastructure.vault import LINKS, Vault
-from infrastructure.vault import TABLE as KEYS
+from infrastructure.vault import Vault
 from infrastructure.writer_keys import SaveTag
 
 logger = logging.getLogger(__name__)
@@ -87,8 +88,7 @@ def create_insert_function_sql(*, schema: str, table: str, function: str, channe
     return SQL(
         "CREATE OR REPLACE FUNCTION {schema}.{function}("
         "p_ids uuid[], p_versions bigint[], p_topics text[], p_states bytea[], p_lock_timeout text, "
-        "p_key_ids uuid[], p_key_wrapped bytea[], p_key_masters text[], p_link_records uuid[], p_link_keys uuid[], "
-        "p_mac bytea, p_writer_key text, p_groups int[]) "
+        "{key_parameters}, p_mac bytea, p_writer_key text, p_groups int[]) "
         "RETURNS SETOF bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $writ$\n"
         "DECLARE\n"
         "    v_purged uuid[];\n"
@@ -104,12 +104,12 @@ def create_insert_function_sql(*, schema: str, table: str, function: str, channe
         "    PERFORM set_config('work_mem', '64MB', true);\n"
         "    LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;\n"
         "    NOTIFY {channel};\n"
-        + POSTGRES_KEY_CHANGES + POSTGRES_SAVE +
+        "{key_changes}" + POSTGRES_SAVE +
         "END;\n"
         "$writ$"
     ).format(schema=Identifier(schema), function=Identifier(function), table=Identifier(table),
              channel=Identifier(channel),
-             keys=Identifier(schema, KEYS), links=Identifier(schema, LINKS),
+             key_parameters=SQL(POSTGRES_KEY_PARAMETERS), key_changes=SQL(postgres_key_changes(schema)),
              manifest=Identifier(schema, MANIFEST), chain=Identifier(schema, CHAIN))
 
 
@@ -149,8 +149,9 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             channel=self.channel_name))
         self.sql_call_insert_function = SQL(
             "SELECT notification_id FROM {schema}.{function}(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %s, "
-            "%b::uuid[], %b::bytea[], %b::text[], %b::uuid[], %b::uuid[], %b::bytea, %s, %b::int[]) AS notification_id"
-        ).format(schema=Identifier(self.datastore.schema), function=Identifier(self.insert_function_name))
+            "{keys}, %b::bytea, %s, %b::int[]) AS notification_id"
+        ).format(schema=Identifier(self.datastore.schema), function=Identifier(self.insert_function_name),
+                 keys=SQL(POSTGRES_KEY_CASTS))
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -232,35 +233,18 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
         for events, changes in done:
             after_commit(self.vault, events, changes)
         destroyed = [record for _, changes in done for record in changes.destroyed]
-        if destroyed:
-            self._rewrite_key_partitions(destroyed)
+        if destroyed and self.vault is not None:  # the partitions that held them rewritten (``VACUUM FULL``)
+            self.vault.keys.erase(destroyed)
 
     def _insert_part(self, conn: Connection[Any], stored_events: Sequence[StoredEvent], changes: KeyChanges,
                      tag: SaveTag, tags: list[int]) -> list[int]:
-        pending = changes.pending
         params = ([e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
                   [e.topic for e in stored_events], [e.state for e in stored_events],
-                  f"{self.datastore.lock_timeout}s", [row[0] for row in pending.rows],
-                  [row[1] for row in pending.rows], [row[2] for row in pending.rows],
-                  [link[0] for link in pending.links], [link[1] for link in pending.links], tag.mac, tag.key_id, tags)
+                  f"{self.datastore.lock_timeout}s", *postgres_key_arguments(changes.pending), tag.mac, tag.key_id,
+                  tags)
         with conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(self.sql_call_insert_function, params, prepare=True)
             return [row[0] for row in curs.fetchall()]
-
-    def _rewrite_key_partitions(self, destroyed: list[UUID]) -> None:
-        """Rewrite the partitions that held the destroyed keys (``VACUUM FULL``, through the backend: pending while
-        a transaction older than the purge is open, ``infrastructure.erasures``): a row made NULL leaves its old
-        bytes in the table's pages until then. After the purge's commit (VACUUM runs in no transaction)."""
-        try:
-            with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-                curs.execute(postgres_partitions_of(self.datastore.schema), (destroyed, destroyed))
-                partitions = [str(row[0]) for row in curs.fetchall()]
-        except psycopg.Error as exc:
-            logger.warning("purged keys' old bytes stay in %s until `writ keys compact` runs: %s",
-                           self.datastore.schema, exc)
-            return
-        if self.vault is not None:
-            self.vault.backend.compact(partitions, views=False)
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
     def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
@@ -317,16 +301,6 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")  # one process: the cores are the
             cursor.execute(statement, (after, list(topics), after, until))  # verify workers' (parallel: 2x CPU)
             return cursor.fetchall()
-
-    def key_table(self) -> Iterator[list[tuple[Any, bytes | None, str]]]:
-        """One pass over every partition (a server-side cursor, in binary)."""
-        statement = SQL("SELECT id, wrapped, master_key FROM {keys}").format(keys=Identifier(self.datastore.schema,
-                                                                                                 KEYS))
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(
-                "writ_verify_keys", row_factory=tuple_row, binary=True) as cursor:
-            cursor.execute(statement)
-            while rows := cursor.fetchmany(KEY_BATCH):
-                yield rows
 
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         statement = SQL(

@@ -29,7 +29,6 @@ from infrastructure.database import Database, Tx
 from infrastructure.locks import FileLock, WorkerLock
 from infrastructure.shredding import truncate_wal
 from infrastructure.sql import SQL, SQLITE, Composable, Identifier, P
-from infrastructure.vault import TABLE as KEYS
 from infrastructure.wakeup import PollingWakeup, Wakeup
 
 
@@ -88,15 +87,6 @@ class SQLiteBackend(Backend):
 
     def uuid_param(self, value: UUID) -> str:
         return value.hex
-
-    def key_tables(self) -> list[str]:
-        return [KEYS]
-
-    def rewrap_keys(self, tx: Tx, rows: list[tuple[UUID, bytes, str, str]]) -> None:
-        """No guard on SQLite (whoever can write the file can change anything in it): plain updates."""
-        tx.executemany(SQL("UPDATE {} SET wrapped = {}, master_key = {} WHERE id = {} AND master_key = {} AND "
-                           "wrapped IS NOT NULL").format(self.table(KEYS), P, P, P, P),
-                       [(wrapped, master, owner.hex, old) for owner, wrapped, master, old in rows])
 
     def tables_like(self, tx: Tx, prefix: str) -> list[str]:
         query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'"

@@ -24,9 +24,8 @@ from infrastructure.log_chain import sqlite_record, sqlite_upgrade
 from infrastructure.log_identity import SELECT as IDENTITY
 from infrastructure.log_identity import SQLITE_DRAW as DRAW_IDENTITY
 from infrastructure.log_identity import SQLITE_TABLES as IDENTITY_TABLES
-from infrastructure.persistence import KEY_BATCH, Histories, LogQueries, PositionLookup, TaggedSaves, first_claims
+from infrastructure.persistence import Histories, LogQueries, PositionLookup, TaggedSaves, first_claims
 from infrastructure.shredding import truncate_wal
-from infrastructure.vault import TABLE as KEYS
 
 if TYPE_CHECKING:
     from eventsourcing.sqlite import SQLiteCursor
@@ -56,18 +55,6 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(statement, (after, orjson.dumps(list(topics)).decode(), after, until))
             return [(UUID(row[0]), row[1], bytes(row[2])) for row in cursor.fetchall()]
-
-    def key_table(self) -> Iterator[list[tuple[Any, bytes | None, str]]]:
-        after = ""
-        while True:
-            with self.datastore.transaction(commit=False) as cursor:
-                cursor.execute(f"SELECT id, wrapped, master_key FROM {KEYS} WHERE id > ? ORDER BY id LIMIT ?",  # noqa: S608
-                               (after, KEY_BATCH))
-                rows = [(UUID(row[0]), row[1], row[2]) for row in cursor.fetchall()]
-            yield rows
-            if len(rows) < KEY_BATCH:
-                return
-            after = rows[-1][0].hex
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *SQLITE_TABLES, *LOG_CHAIN_TABLES, *IDENTITY_TABLES,
@@ -115,7 +102,7 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
         after_commit(self.vault, inserted, changes)
         if changes.destroyed:
             if self.vault is not None:  # truncated through the backend: pending while a reader holds it
-                self.vault.backend.compact([], views=False)
+                self.vault.keys.erase(changes.destroyed)
             else:
                 truncate_wal(self.datastore.pool.db_name)
         return placed

@@ -4,10 +4,10 @@ A data key is 32 random bytes made the first time an aggregate seals
 something (its ``Created`` event), kept in ``writ_keys`` wrapped by the
 current master key, and inserted in the same transaction as that event (the
 recorders take ``pending`` rows when they insert events). A purge destroys it
-in the same transaction as the ``Purged`` tombstone: the row keeps its id and
-``destroyed_at``, its wrapped bytes become NULL (the keys of approval requests
-linked to the record go with it), and the recorder then makes the old bytes
-leave the database files (see ``infrastructure.shredding``).
+in the same transaction as the ``Purged`` tombstone (the keys of approval
+requests linked to the record go with it). Every statement on the key tables
+is ``infrastructure.key_table``'s: the vault is the crypto and the cache over
+a ``KeyTable``.
 
 The data key seals the aggregate's data (``infrastructure.sealing``) and keys
 its digests: HMAC-SHA256 under a key derived from it, so once it is destroyed
@@ -28,24 +28,21 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.chain import DigestUnavailable
+from infrastructure.key_table import PendingKeys
 from infrastructure.master_keys import KEY_BYTES, MasterKeys
-from infrastructure.sql import SQL, Composable, Identifier, P
 
 if TYPE_CHECKING:
-    from infrastructure.database import Database
+    from infrastructure.key_table import KeyTable, Queries
 
-TABLE = "writ_keys"
-LINKS = "writ_key_links"
 CACHED = 50_000
 """Unwrapped keys kept per process (about 300 bytes each)."""
-CHUNK = 20_000
 INDEX_OWNER = UUID("5a1d7e11-0000-4000-8000-00000000beef")
 """The owner of the deployment's index key: it keys the digests that name unique values (``UniqueClaim``
 ids), so the store holds no value, nor a plain hash of one; a purge never destroys it."""
@@ -71,35 +68,14 @@ class DataKey:
         return hmac.new(digest_key, digestmod=hashlib.sha256)
 
 
-@dataclass(frozen=True)
-class PendingKeys:
-    """What the recorder inserts with the events: new keys and links."""
-
-    rows: list[tuple[UUID, bytes, str]] = field(default_factory=list)
-    links: list[tuple[UUID, UUID]] = field(default_factory=list)
-    """(record id, key owner): purging the record destroys the owner's key too."""
-
-
-class KeyBackend(Protocol):
-    """What the vault needs of the backend (``infrastructure.backend.Backend``, which makes one vault: so typed,
-    this module need not import it)."""
-
-    def database(self, *, views: bool = False) -> Database: ...
-    def table(self, name: str) -> Identifier: ...
-    def uuid_param(self, value: UUID) -> Any: ...
-    def among_ids(self, column: str, ids: list[UUID]) -> tuple[Composable, list[Any]]: ...
-    def compact(self, tables: list[str], *, views: bool) -> None: ...
-
-
 class Vault:
     """Caches are keyed by ``UUID.int`` (hashing a UUID object is a Python call; a bulk update asks for ten
     thousand keys a dozen times each) and read without the lock (a dict read is atomic); writes take it."""
 
-    def __init__(self, masters: MasterKeys, backend: KeyBackend) -> None:
-        self.masters, self.backend = masters, backend
-        self._database: Database = backend.database()
-        """One for the vault's life (it connects on first use); ``close`` closes its connections once no
-        thread is using them, and the next use reconnects."""
+    def __init__(self, masters: MasterKeys, keys: KeyTable) -> None:
+        self.masters, self.keys = masters, keys
+        """``keys``: the vault's key table (``infrastructure.key_table``), for the vault's life (it connects on
+        first use); ``close`` closes its connection once no thread is using it, and the next use reconnects."""
         self._keys: OrderedDict[int, DataKey] = OrderedDict()
         """Least recently read first: past ``CACHED`` keys, those go."""
         self._pending: dict[int, DataKey] = {}
@@ -142,10 +118,7 @@ class Vault:
 
     def _shared_index(self) -> DataKey:
         wrapped, master_id = self.masters.wrap(INDEX_OWNER, os.urandom(KEY_BYTES))
-        with self._database.transaction() as tx:
-            tx.execute(SQL("INSERT INTO {} (id, wrapped, master_key) VALUES ({}, {}, {}) ON CONFLICT DO NOTHING")
-                       .format(self.backend.table(TABLE), P, P, P),
-                       [self.backend.uuid_param(INDEX_OWNER), wrapped, master_id])
+        self.keys.insert_absent(INDEX_OWNER, wrapped, master_id)
         found = self._fetch([INDEX_OWNER]).get(INDEX_OWNER.int)
         if found is None:
             raise KeyDestroyed("the index key is missing from the key table")
@@ -164,15 +137,10 @@ class Vault:
         wanted = list({owner.int: owner for owner in owners}.values())
         return {number: key.cipher for number, key in self._settled(wanted, self._rows(wanted), remember=False).items()}
 
-    def key_queries(self, owners: Sequence[UUID]) -> list[tuple[Composable, list[Any]]]:
+    def key_queries(self, owners: Sequence[UUID]) -> Queries:
         """The statements (with their parameters) that read these owners' live keys: for a recorder that sends
         them along with its own queries, then hands their rows to ``refresh``."""
-        queries: list[tuple[Composable, list[Any]]] = []
-        for start in range(0, len(owners), CHUNK):
-            condition, params = self.backend.among_ids("id", list(owners[start:start + CHUNK]))
-            queries.append((SQL("SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND {}")
-                            .format(self.backend.table(TABLE), condition), params))
-        return queries
+        return self.keys.live_key_queries(owners)
 
     def refresh(self, owners: Iterable[UUID], rows: Iterable[tuple[Any, ...]]) -> None:
         """``prefetch`` with the rows ``key_queries`` read: the owners' live keys cached, destroyed ones gone. A key
@@ -259,7 +227,7 @@ class Vault:
         return found
 
     def _rows(self, owners: list[UUID]) -> list[tuple[Any, ...]]:
-        return [row for statement, params in self.key_queries(owners) for row in self._query(statement, params)]
+        return self.keys.rows(self.key_queries(owners))
 
     def _unwrapped(self, rows: Iterable[tuple[Any, ...]], *,
                    remember: bool = True) -> tuple[dict[int, DataKey], Exception | None]:
@@ -294,21 +262,16 @@ class Vault:
         """Whether the owner's key was destroyed (remembered: a destroyed key never comes back)."""
         if owner.int in self._destroyed:
             return True
-        rows = self._query(SQL("SELECT 1 FROM {} WHERE id = {} AND wrapped IS NULL")
-                           .format(self.backend.table(TABLE), P), [self.backend.uuid_param(owner)])
-        if rows:
+        destroyed = self.keys.is_destroyed(owner)
+        if destroyed:
             with self._lock:
                 self._destroyed[owner.int] = None
                 while len(self._destroyed) > CACHED:
                     self._destroyed.popitem(last=False)
-        return bool(rows)
-
-    def _query(self, statement: Any, params: list[Any]) -> list[tuple[Any, ...]]:
-        with self._database.reading() as tx:
-            return tx.query(statement, params)
+        return destroyed
 
     def close(self) -> None:
-        self._database.close()
+        self.keys.close()
 
 
 def _data_key(owner: UUID, key: bytes, wrapped: bytes, master_id: str) -> DataKey:

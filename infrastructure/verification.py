@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from domain.errors import WritError
 from infrastructure.checkpoints import Checkpoint, CheckpointTable, Signer
-from infrastructure.key_checks import KeyTable
+from infrastructure.key_checks import KeyCheck
 from infrastructure.log import open_log_of
 from infrastructure.log_chain import CHAIN, GENESIS, next_chain
 from infrastructure.log_walk import BATCH, Plan, RangeWalk, Span, Walked, collector_paused
@@ -97,7 +97,7 @@ class Verifier:
                 with database.reading() as tx:
                     stored = self._checkpoints(tx)
                     plan, spans = self._plan(tx, report)
-                keys = KeyTable()
+                keys = KeyCheck()
                 walks = self._walk(plan, spans, database, log, report, keys)
                 digests, sealing = merge(walks, report)
                 keys.check_sealed(sealing, report)
@@ -151,7 +151,7 @@ class Verifier:
     # -- walking --------------------------------------------------------------------
 
     def _walk(self, plan: Plan, spans: list[Span], database: Database, log: Any, report: Report,
-              keys: KeyTable) -> list[Walked]:
+              keys: KeyCheck) -> list[Walked]:
         """Every range walked (in forked workers when more than one, each on connections of its own) while this
         process checks the snapshots and the key table."""
         workers = min(len(spans), self._workers(report.head))
@@ -170,8 +170,8 @@ class Verifier:
         finally:
             gc.unfreeze()
 
-    def _stored_checks(self, database: Database, log: Any, report: Report, keys: KeyTable) -> None:
-        vault = None if self.masters is None else Vault(self.masters, self.backend)
+    def _stored_checks(self, database: Database, log: Any, report: Report, keys: KeyCheck) -> None:
+        vault = None if self.masters is None else Vault(self.masters, self.backend.key_table())
         try:
             if vault is not None:
                 log.mapper.vault = vault
