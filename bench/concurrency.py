@@ -114,7 +114,7 @@ class Tally:
         return ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1e3 if ordered else 0.0
 
 
-def threaded(clients: int, seconds: float, tally: Tally, one: Callable[[int], None],
+def threaded(clients: int, seconds: float, tally: Tally, one: Callable[[int], object],
              failure: type[BaseException] = WritError) -> None:
     """``clients`` threads calling ``one`` until the deadline; the phase's wall time goes to ``tally``."""
     deadline = time.perf_counter() + seconds

@@ -30,7 +30,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from throwaway_keys import ensure as ensure_keys
 
-from application.service import Writ
+from application.store import Store
 from domain.catalog import Catalog
 from domain.principal import Principal
 from domain.record import Record
@@ -70,10 +70,10 @@ def time_governed(writ: Any, principal: Principal, start: int, count: int, model
     return time.perf_counter() - began
 
 
-def time_library(app: LibraryBaseline, start: int, count: int) -> float:
+def time_library(app: Application[uuid.UUID], start: int, count: int) -> float:
     began = time.perf_counter()
     for i in range(start, start + count):
-        app._core.save(Item(stored_payload(i)))
+        app.save(Item(stored_payload(i)))
     return time.perf_counter() - began
 
 
@@ -93,7 +93,7 @@ def load_times(writ: Any, principal: Principal, events: int = 3000, reads: int =
             writ.get(principal, "Order", record_id)
         timings[label] = (time.perf_counter() - began) / reads * 1e3
     print("load (get) per record: " + ", ".join(f"{k}: {v:.3f} ms" for k, v in timings.items())
-          + f" (snapshot every {Writ.snapshotting_intervals[Record]} events)")
+          + f" (snapshot every {Store.snapshotting_intervals[Record]} events)")
 
 
 def main() -> None:
