@@ -60,6 +60,7 @@ from infrastructure.log_identity import POSTGRES_DRAW as DRAW_IDENTITY
 from infrastructure.log_identity import POSTGRES_TABLES as IDENTITY_TABLES
 from infrastructure.log_identity import TABLE as IDENTITY
 from infrastructure.persistence import KEY_BATCH, Histories, LogQueries, PositionLookup, TaggedSaves, first_claims
+from infrastructure.pg_arrays import BIGINTS, BYTEAS, INTS, TEXTS, UUIDS
 from infrastructure.sql import POSTGRES
 from infrastructure.vault import LINKS, Vault
 from infrastructure.vault import TABLE as KEYS
@@ -238,11 +239,13 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
     def _insert_part(self, conn: Connection[Any], stored_events: Sequence[StoredEvent], changes: KeyChanges,
                      tag: SaveTag, tags: list[int]) -> list[int]:
         pending = changes.pending
-        params = ([e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
-                  [e.topic for e in stored_events], [e.state for e in stored_events],
-                  f"{self.datastore.lock_timeout}s", [row[0] for row in pending.rows],
-                  [row[1] for row in pending.rows], [row[2] for row in pending.rows],
-                  [link[0] for link in pending.links], [link[1] for link in pending.links], tag.mac, tag.key_id, tags)
+        params = (UUIDS([e.originator_id for e in stored_events]),
+                  BIGINTS([e.originator_version for e in stored_events]), TEXTS([e.topic for e in stored_events]),
+                  BYTEAS([e.state for e in stored_events]),
+                  f"{self.datastore.lock_timeout}s", UUIDS([row[0] for row in pending.rows]),
+                  BYTEAS([row[1] for row in pending.rows]), TEXTS([row[2] for row in pending.rows]),
+                  UUIDS([link[0] for link in pending.links]), UUIDS([link[1] for link in pending.links]), tag.mac,
+                  tag.key_id, INTS(tags))  # packed by Writ (infrastructure.pg_arrays): psycopg's lists cost more
         with conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(self.sql_call_insert_function, params, prepare=True)
             return [row[0] for row in curs.fetchall()]
