@@ -108,10 +108,11 @@ def test_cli_proofs_respect_the_tenant_and_verify_with_witnesses(server: Server,
     order = created(server, "LOG-CLI")
     signed = checkpoint(server)
     env = {"WRIT_DATABASE_URL": server.database_url, "WRIT_CATALOG": str(catalog_file(tmp_path))}
-    other = writ_command("proof", "inclusion", "Order", order["id"], "1", "-u", "olga", "-t", "globex",
+    other = writ_command("proof", "inclusion", "Order", order["id"], "1", "-u", "olga", "-t", "globex", "-r", "clerk",
                          check=False, env=env)
     assert other.returncode == 2 and other.stderr.startswith("error: NOT_FOUND"), other.stderr
-    proved = writ_command("proof", "inclusion", "Order", order["id"], "1", "-u", "ann", "-t", "acme", env=env)
+    proved = writ_command("proof", "inclusion", "Order", order["id"], "1",
+                          "-u", "ann", "-t", "acme", "-r", "clerk", env=env)
     proof = orjson.loads(proved.stdout)
     (tmp_path / "w1.key").write_text(base64.b64encode(b"1" * 32).decode())
     (tmp_path / "w2.key").write_text(base64.b64encode(b"2" * 32).decode())
@@ -120,7 +121,8 @@ def test_cli_proofs_respect_the_tenant_and_verify_with_witnesses(server: Server,
         done = writ_command("checkpoint", "cosign", "--log-key", signed["vkey"], "--key", str(tmp_path / f"{name}.key"),
                             "--name", f"witness.example/{name}", "--seen", str(tmp_path / f"{name}.seen"), env=env)
         witnesses.append(orjson.loads(done.stdout)["witness"])
-    cosigned = writ_command("proof", "inclusion", "Order", order["id"], "1", "-u", "ann", "-t", "acme", env=env)
+    cosigned = writ_command("proof", "inclusion", "Order", order["id"], "1",
+                          "-u", "ann", "-t", "acme", "-r", "clerk", env=env)
     proof = orjson.loads(cosigned.stdout)
     two = ("--witness", witnesses[0], "--witness", witnesses[1])
     assert verify_offline(tmp_path, proof, signed["vkey"], *two).returncode == 0

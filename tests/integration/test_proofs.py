@@ -18,7 +18,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from application.service import Writ
+from domain.catalog import Catalog
 from domain.errors import ChainBrokenError, ServiceUnavailableError
+from entrypoints.bootstrap import Runtime
 from entrypoints.log_access import event_position
 from infrastructure.backend import Backend
 from infrastructure.backends import open_backend
@@ -47,6 +49,19 @@ def backend(database_url: str) -> Iterator[Backend]:
     opened = open_backend(database_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def runtime(catalog: Catalog, backend: Backend) -> Iterator[Runtime]:
+    """The runtime the HTTP and CLI entry points hold: what ``event_position`` reads a record's position from."""
+    opened = Runtime(catalog, backend)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def writ(runtime: Runtime) -> Writ:
+    return runtime.writ
 
 
 @pytest.fixture
@@ -151,18 +166,18 @@ def refused(proof: dict[str, Any]) -> bool:
     return False
 
 
-def test_a_proof_from_before_a_purge_verifies_after_it(writ: Writ, backend: Backend, proofs: LogProofs,
-                                                        tmp_path: Path) -> None:
+def test_a_proof_from_before_a_purge_verifies_after_it(writ: Writ, runtime: Runtime, backend: Backend,
+                                                        proofs: LogProofs, tmp_path: Path) -> None:
     order = writ.create(CLERK, "Order", {"sku": "GONE-1", "total": "10"})
     writ.patch(CLERK, "Order", order.id, {"note": "secret"})
     before = checkpoint(backend)
-    kept = proofs.inclusion(event_position(writ, MANAGER, "Order", order.id, 2))
+    kept = proofs.inclusion(event_position(runtime, MANAGER, "Order", order.id, 2))
     writ.purge(MANAGER, "Order", order.id)
     writ.create(CLERK, "Order", {"sku": "AFTER-1", "total": "1"})
     after = checkpoint(backend)
     assert after > before
     assert check(kept, PUBLIC).tree_size == before
-    again = proofs.inclusion(event_position(writ, MANAGER, "Order", order.id, 2))
+    again = proofs.inclusion(event_position(runtime, MANAGER, "Order", order.id, 2))
     assert again["leaf"] == kept["leaf"] and check(again, PUBLIC).tree_size == after
     grown = proofs.consistency(before)
     assert check(grown, PUBLIC, kept_checkpoint=kept["checkpoint"]).old_size == before
@@ -189,18 +204,18 @@ def test_an_event_past_the_checkpoint_waits_for_the_next_one(writ: Writ, backend
         proofs.inclusion(late.position, size)
 
 
-def test_another_tenants_record_has_no_proof(writ: Writ, backend: Backend) -> None:
+def test_another_tenants_record_has_no_proof(writ: Writ, runtime: Runtime, backend: Backend) -> None:
     theirs = writ.create(principal("olga", "globex"), "Order", {"sku": "T-1", "total": "1"})
     checkpoint(backend)
     from domain.errors import RecordNotFoundError
 
     with pytest.raises(RecordNotFoundError):
-        event_position(writ, CLERK, "Order", theirs.id, 1)
+        event_position(runtime, CLERK, "Order", theirs.id, 1)
     with pytest.raises(RecordNotFoundError):
-        event_position(writ, principal("olga", "globex"), "Customer", theirs.id, 1)
+        event_position(runtime, principal("olga", "globex"), "Customer", theirs.id, 1)
     with pytest.raises(RecordNotFoundError):
-        event_position(writ, principal("olga", "globex"), "Order", theirs.id, 2)
-    assert event_position(writ, principal("olga", "globex"), "Order", theirs.id, 1) == theirs.position
+        event_position(runtime, principal("olga", "globex"), "Order", theirs.id, 2)
+    assert event_position(runtime, principal("olga", "globex"), "Order", theirs.id, 1) == theirs.position
 
 
 def test_a_tampered_stored_tree_is_rebuilt_before_a_new_root_is_signed(writ: Writ, backend: Backend,
@@ -306,7 +321,8 @@ def test_checkpoints_signed_before_the_merkle_log_keep_verifying_and_gain_a_note
     assert line["position"] == old.position and line["chain"] == old.chain and line["note"].startswith("writ/")
     assert line["vkey"].startswith(line["note"].split("\n")[0] + "+")
     proof = tmp_path / "proof.json"
-    proof.write_text(writ_command("proof", "inclusion", "Order", str(made[0].id), "1", "-u", "ann", "-t", "acme",
+    proof.write_text(writ_command("proof", "inclusion", "Order", str(made[0].id), "1",
+                                  "-u", "ann", "-t", "acme", "-r", "clerk",
                                   "--catalog", str(catalog_path(tmp_path)), env=env).stdout)
     done = writ_command("verify-proof", str(proof), "--public-key", line["vkey"], env=OFFLINE)
     assert done.stdout.startswith("verified: leaf"), done.stdout

@@ -10,10 +10,12 @@ import pytest
 from application.service import Writ
 from infrastructure.bus.relay import Relay
 from infrastructure.positions import FencedError
+from tests.catalogs import principal
 from tests.conftest import AMQP_URL
 
 
 def test_a_relay_that_lost_its_lease_cannot_move_the_position(writ: Writ, database_url: str) -> None:
+    writ.create_many(principal(), "Tally", [{"a": n} for n in range(20)])  # positions within the log
     exchange = f"fence.{uuid.uuid4().hex[:8]}"
     stale, current = Relay(database_url, AMQP_URL, exchange), Relay(database_url, AMQP_URL, exchange)
     try:

@@ -19,7 +19,7 @@ from tests.catalogs import SHOP_CATALOG, principal
 
 
 def main(url: str, count: int, threads: int) -> None:
-    writ = open_writ(Catalog.from_toml(SHOP_CATALOG), url, create_tables=False)
+    writ = open_writ(Catalog.from_toml(SHOP_CATALOG), url)
     tickets = itertools.count()
     printing = threading.Lock()
 
