@@ -122,6 +122,7 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
     reads are pipelined: ``read_histories`` says why they cannot stall so.)"""
 
     vault: Vault | None = None
+    _insert_statement: bytes | None = None
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
@@ -246,8 +247,10 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
                   BYTEAS([row[1] for row in pending.rows]), TEXTS([row[2] for row in pending.rows]),
                   UUIDS([link[0] for link in pending.links]), UUIDS([link[1] for link in pending.links]), tag.mac,
                   tag.key_id, INTS(tags))  # packed by Writ (infrastructure.pg_arrays): psycopg's lists cost more
+        statement = self._insert_statement or self.sql_call_insert_function.as_bytes(conn)
+        self._insert_statement = statement  # composed once: the same bytes for every connection of the schema
         with conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(self.sql_call_insert_function, params, prepare=True)
+            curs.execute(statement, params, prepare=True)
             return [row[0] for row in curs.fetchall()]
 
     def _rewrite_key_partitions(self, destroyed: list[UUID]) -> None:
