@@ -26,7 +26,8 @@ _EMPTY = Struct(">iii")  # ndim 0, no null, element oid
 _LENGTH = Struct(">i")
 _INT8 = Struct(">iq")
 _INT4 = Struct(">ii")
-_UUID = b"\x00\x00\x00\x10"
+_UUID = b"\x00\x00\x00\x10"  # an element's length: 16
+_NULL = b"\xff\xff\xff\xff"  # an element's length: -1, a NULL
 
 
 class Packed:
@@ -45,9 +46,10 @@ def _packer(element: str, one: Callable[[Any], bytes]) -> tuple[type[Packed], Ca
     def pack(values: Sequence[Any]) -> Packed:
         if not values:
             return kind(_EMPTY.pack(0, 0, oid))
-        nulls = None in values
-        return kind(_HEADER.pack(1, int(nulls), oid, len(values), 1)
-                    + b"".join(b"\xff\xff\xff\xff" if v is None else one(v) for v in values))
+        if None in values:
+            return kind(_HEADER.pack(1, 1, oid, len(values), 1)
+                        + b"".join([_NULL if v is None else one(v) for v in values]))
+        return kind(_HEADER.pack(1, 0, oid, len(values), 1) + b"".join([one(v) for v in values]))
 
     return kind, pack
 
