@@ -43,9 +43,11 @@ def _packer(element: str, one: Callable[[Any], bytes]) -> tuple[type[Packed], Ca
     oid = types[element].oid
     kind: type[Packed] = type(f"{element.capitalize()}Array", (Packed,), {"__slots__": ()})
 
+    empty = kind(_EMPTY.pack(0, 0, oid))  # most saves link no keys: the same empty array each time
+
     def pack(values: Sequence[Any]) -> Packed:
         if not values:
-            return kind(_EMPTY.pack(0, 0, oid))
+            return empty
         if None in values:
             return kind(_HEADER.pack(1, 1, oid, len(values), 1)
                         + b"".join([_NULL if v is None else one(v) for v in values]))
