@@ -21,7 +21,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from application.door import Subject
-from domain.commands import Create, RecordCommand
+from domain.commands import AnyCommand
 from domain.decision import Decision
 from domain.errors import WritError
 from domain.limits import HARD_LIMITS, label, unstorable
@@ -39,7 +39,7 @@ _OPERATION_OF_EVENT: dict[type[Any], str] = {
 DECISION_TOPICS: list[str] = [Decision.Created.TOPIC, *(cls.TOPIC for cls in _OPERATION_OF_EVENT)]
 
 
-def allowed_meta(principal: Principal, command: Create | RecordCommand, verdict: Verdict,
+def allowed_meta(principal: Principal, command: AnyCommand, verdict: Verdict,
                  policy_version: str, idempotency_key: str | None) -> dict[str, Any]:
     """The audit metadata (and allowed decision) stamped on the events of one command."""
     return {

@@ -23,11 +23,11 @@ from typing import Any
 from uuid import UUID
 
 from domain.commands import (
+    AnyCommand,
     Create,
     Delete,
     Patch,
     Purge,
-    RecordCommand,
     Replace,
     Restore,
     check_idempotency_key,
@@ -36,8 +36,6 @@ from domain.commands import (
 from domain.errors import InvalidInputError, RecordNotFoundError
 from domain.limits import Limits, label, nested_deeper_than, shown, unstorable
 from domain.principal import Principal
-
-AnyCommand = Create | RecordCommand
 
 
 @dataclass(frozen=True)

@@ -87,8 +87,8 @@ F = TypeVar("F")
 
 def dataclass_of(cls: type[F], **fields: Any) -> F:
     """An instance of the frozen dataclass ``cls`` holding exactly ``fields`` (every one), as its ``__init__``
-    would, without setting them one at a time through ``object.__setattr__`` (a 10,000-event save built its
-    recordings in 20 ms; this way, 8)."""
+    would, without setting them one at a time through ``object.__setattr__`` (what that saves a large save:
+    docs/performance.md, bulk)."""
     made = object.__new__(cls)
     object.__setattr__(made, "__dict__", fields)
     return made

@@ -31,7 +31,7 @@ Event = DomainEventProtocol[UUID]
 
 
 class BatchStore(Protocol):
-    """The recorder's batch insert (``infrastructure.persistence``, ``infrastructure.postgres_recorder``)."""
+    """The recorder's batch insert (``infrastructure.sqlite_recorder``, ``infrastructure.postgres_recorder``)."""
 
     def insert_groups(self, groups: Sequence[Sequence[StoredEvent]]) -> list[list[int] | None]:
         """Each group's positions, or None where the group conflicted with stored events; one transaction."""

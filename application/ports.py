@@ -1,7 +1,7 @@
 """What the application needs from the layers above it, and what its collaborators need of each other.
 
 ``HistoryReader`` is the bulk read a recorder may offer (Writ's recorders in
-``infrastructure.persistence`` and ``infrastructure.postgres_recorder`` do):
+``infrastructure.sqlite_recorder`` and ``infrastructure.postgres_recorder`` do):
 many records' latest snapshots and the events since, a part at a time.
 ``Matcher`` finds the records a bulk update is about, by the query language of
 the views (``projections.matching`` implements it over the current-rows views;

@@ -12,10 +12,13 @@ each for ``--seconds`` with ``--clients`` concurrent writers:
   processes behind one port), with an idempotency key per request.
 * ``hot``: threads patching ONE record without ``expected_version`` (conflicts are retried by Writ; the
   commands that still fail are counted).
+* ``merkle``: ``governed`` again while another thread keeps the log's Merkle tree up to date four times a
+  second (the tiles ``writ checkpoint`` extends from the manifest; the tree is kept off the save path, so
+  this is its whole cost to writers). ``merkle_cost``: the share of ``governed`` throughput it takes.
 
 Prints figures, then one JSON line: {"bench": "concurrency", "raw_per_s", "library_per_s", "governed_per_s",
 "http_per_s", "ratio_vs_raw", "ratio_vs_library", "http_ratio", "p99_ms", "http_p99_ms", "hot_per_s",
-"hot_failed"} (``p99_ms``: a governed create's latency through the Python API).
+"hot_failed", "merkle_per_s", "merkle_cost"} (``p99_ms``: a governed create's latency through the Python API).
 
     .venv/bin/python bench/concurrency.py [--clients 16] [--rounds 3] [--seconds 4] [--http-workers 2]
     WRIT_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test (default)
@@ -23,22 +26,18 @@ Prints figures, then one JSON line: {"bench": "concurrency", "raw_per_s", "libra
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-BENCH = str(Path(__file__).resolve().parent)
-sys.path[:] = [*(p for p in sys.path if p not in (BENCH, "")), BENCH]  # bench/http.py must not shadow the stdlib
-
 import argparse
 import asyncio
 import itertools
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -54,7 +53,9 @@ from domain.catalog import Catalog
 from domain.errors import WritError
 from domain.principal import Principal
 from entrypoints.bootstrap import open_writ
+from infrastructure.backend_choice import open_backend
 from infrastructure.config import writ_env
+from infrastructure.merkle_tiles import TileTable, extend
 
 ensure_keys()
 
@@ -249,7 +250,9 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
     sample = writ.create(CLERK, "Order", payload(-1))
     state = bytes(len(orjson.dumps(sample.data)) + 600)  # about a sealed Created event's stored size
     hot_id = writ.create(CLERK, "Hot", {"quantity": 0}).id
-    tallies = {name: Tally() for name in ("raw", "library", "governed", "http", "hot")}
+    tallies = {name: Tally() for name in ("raw", "library", "governed", "http", "hot", "merkle")}
+    def governed(i: int) -> object:
+        return writ.create(CLERK, "Order", payload(i), idempotency_key=f"py-{i}")
     base_url = url.split("?", maxsplit=1)[0]
     with tempfile.TemporaryDirectory() as tmp:
         catalog_file = Path(tmp) / "writ.toml"
@@ -260,11 +263,11 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
             phases: dict[str, Callable[[float, Tally], None]] = {
                 "raw": lambda s, t: raw_phase(base_url, raw_table, args.clients, s, t, state),
                 "library": lambda s, t: threaded(args.clients, s, t, lambda i: library.save(Item(payload(i)))),
-                "governed": lambda s, t: threaded(args.clients, s, t, lambda i: writ.create(
-                    CLERK, "Order", payload(i), idempotency_key=f"py-{i}")),
+                "governed": lambda s, t: threaded(args.clients, s, t, governed),
                 "http": lambda s, t: asyncio.run(http_phase(f"http://127.0.0.1:{port}", args.clients, s, t)),
                 "hot": lambda s, t: threaded(args.clients, s, t, lambda i: writ.patch(
                     CLERK, "Hot", hot_id, {"quantity": i % 1000})),
+                "merkle": lambda s, t: with_tree_kept(url, lambda: threaded(args.clients, s, t, governed)),
             }
             for phase in phases.values():  # warm up: connections, prepared statements, caches
                 phase(0.5, Tally())
@@ -280,8 +283,31 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
     report(args, tallies)
 
 
+def with_tree_kept(url: str, writers: Callable[[], None]) -> None:
+    """Run ``writers`` while a thread extends the Merkle tree to the log's head every 0.25 s."""
+    backend = open_backend(url)
+    database, tiles, done = backend.database(), TileTable(backend), threading.Event()
+    with database.transaction() as tx:
+        tiles.create(tx)
+
+    def keep() -> None:
+        while not done.wait(0.25):
+            extend(database, tiles, 2**62)  # every manifest row there is
+
+    keeper = threading.Thread(target=keep)
+    keeper.start()
+    try:
+        writers()
+    finally:
+        done.set()
+        keeper.join()
+        database.close()
+        backend.close()
+
+
 def report(args: argparse.Namespace, tallies: dict[str, Tally]) -> None:
     raw, library, governed, http, hot = (tallies[n] for n in ("raw", "library", "governed", "http", "hot"))
+    merkle = tallies["merkle"]
     print(f"PostgreSQL, {args.clients} concurrent writers, {args.rounds} rounds x {args.seconds:g} s per system, "
           f"order rotating; writ serve --workers {args.http_workers}; load on the machine: {os.getloadavg()[0]:.2f}")
     for name, tally in tallies.items():
@@ -290,14 +316,16 @@ def report(args: argparse.Namespace, tallies: dict[str, Tally]) -> None:
     ratio_raw = governed.per_s / raw.per_s if raw.per_s else 0.0
     ratio_library = governed.per_s / library.per_s if library.per_s else 0.0
     http_ratio = http.per_s / governed.per_s if governed.per_s else 0.0
+    merkle_cost = 1 - merkle.per_s / governed.per_s if governed.per_s else 0.0
     print(f"governed vs raw {ratio_raw:.3f}, vs library {ratio_library:.2f}; HTTP vs Python API {http_ratio:.3f}; "
-          f"hot record {hot.per_s:,.0f}/s with {hot.failed} failed")
+          f"hot record {hot.per_s:,.0f}/s with {hot.failed} failed; the Merkle tree kept takes {merkle_cost:.1%}")
     print(orjson.dumps({
         "bench": "concurrency", "raw_per_s": round(raw.per_s, 1), "library_per_s": round(library.per_s, 1),
         "governed_per_s": round(governed.per_s, 1), "http_per_s": round(http.per_s, 1),
         "ratio_vs_raw": round(ratio_raw, 3), "ratio_vs_library": round(ratio_library, 3),
         "http_ratio": round(http_ratio, 3), "p99_ms": round(governed.p99_ms(), 1),
         "http_p99_ms": round(http.p99_ms(), 1), "hot_per_s": round(hot.per_s, 1), "hot_failed": hot.failed,
+        "merkle_per_s": round(merkle.per_s, 1), "merkle_cost": round(merkle_cost, 3),
     }).decode())
 
 

@@ -33,7 +33,7 @@ import psycopg
 from bench_schema import PG_URL, fresh_schema
 from throwaway_keys import ensure as ensure_keys
 
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.checkpoints import CheckpointTable, load_signer
 from infrastructure.log import open_log_of
 from infrastructure.log_notes import sign_tree

@@ -36,11 +36,11 @@ from application.service import Writ
 from domain.catalog import Catalog
 from domain.principal import Principal
 from entrypoints.bootstrap import open_writ
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.bus.contract import IntegrationEvent
+from infrastructure.bus.database import Tx, open_database
 from infrastructure.bus.publish import Outgoing, as_message
 from infrastructure.bus.relay import Relay
-from infrastructure.bus.sql import Tx, open_database
 from infrastructure.bus.subscriber import Subscriber
 from infrastructure.config import DEFAULT_AMQP_URL
 from infrastructure.positions import Positions

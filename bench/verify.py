@@ -31,7 +31,7 @@ from throwaway_keys import ensure as ensure_keys
 from domain.catalog import Catalog
 from domain.principal import Principal
 from entrypoints.bootstrap import open_writ
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.verification import BATCH, Report, verify
 
 ensure_keys()

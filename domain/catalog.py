@@ -167,7 +167,8 @@ class Catalog(BaseModel):
         for name in self.models:
             if not MODEL_NAME_PATTERN.match(name):
                 raise ValueError(f"model name {name!r} must be letters, digits and underscores")
-        check_links(self)
+        check_links(self.models, self.validators)
+        self.validator_functions  # noqa: B018 - imported now: a validator that does not import fails at load
         try:
             self.version  # noqa: B018 - computed now: every decision records it
         except Exception as exc:  # e.g. a str with a lone surrogate, or a value JSON cannot hold
@@ -191,8 +192,8 @@ class Catalog(BaseModel):
         return {name: spec.grants for name, spec in self.models.items()}
 
     @cached_property
-    def checks(self) -> dict[str, Validator]:
-        """Every named validator, imported."""
+    def validator_functions(self) -> dict[str, Validator]:
+        """Every declared validator, imported: its name -> the function (``validators`` holds where each lives)."""
         return {name: resolve_validator(name, target) for name, target in self.validators.items()}
 
     def model(self, name: str) -> ModelSpec:

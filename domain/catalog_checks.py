@@ -12,19 +12,17 @@ condition that could raise at write time cannot load. Each failure is a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection, Mapping
+from typing import Any, Protocol
 
 import pydantic
 
-from domain.fields import NAME_PATTERN, CatalogCheckError, FieldSpec
+from domain.fields import NAME_PATTERN, CatalogCheckError, FieldSpec, Operation
 from domain.generators import FITS
 from domain.generators import parse as parse_generator
-from domain.grants import ANY_ROLE
+from domain.grants import ANY_ROLE, Grants
 from domain.limits import HARD_LIMITS, identifier_problem
-from domain.policy import POLICY_OPERATIONS, STATES, AllOf, Comparison, Condition, split_field
-
-if TYPE_CHECKING:
-    from domain.catalog import Catalog, ModelSpec
+from domain.policy import POLICY_OPERATIONS, STATES, AllOf, Comparison, Condition, ModelPolicy, split_field
 
 AUTO_SOURCE_TYPES = {"principal.user_id": "str", "principal.tenant_id": "str", "now()": "datetime"}
 """The one field type each built-in auto-set source fits (``principal.<attr>`` can be anything)."""
@@ -32,7 +30,55 @@ ORDERING = ("lt", "le", "gt", "ge")
 UNORDERED = ("bool", "json", "list")
 
 
-def check_model(spec: ModelSpec) -> None:
+class DeclaredAutoSet(Protocol):
+    """An auto-set rule as the checks read it (``domain.catalog.AutoSet``)."""
+
+    @property
+    def value(self) -> str: ...
+    @property
+    def on(self) -> tuple[Operation, ...]: ...
+
+
+class DeclaredChild(Protocol):
+    """A child link as the checks read it (``domain.catalog.ChildSpec``)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def via(self) -> str: ...
+
+
+class DeclaredModel(Protocol):
+    """What the checks read of a model (``domain.catalog.ModelSpec``, which runs them: so typed, this module
+    need not import the catalog that imports it)."""
+
+    @property
+    def fields(self) -> Mapping[str, FieldSpec]: ...
+    @property
+    def required(self) -> tuple[str, ...]: ...
+    @property
+    def immutable(self) -> tuple[str, ...]: ...
+    @property
+    def auto_set(self) -> Mapping[str, DeclaredAutoSet]: ...
+    @property
+    def tenant_field(self) -> str: ...
+    @property
+    def policy(self) -> ModelPolicy: ...
+    @property
+    def grants(self) -> Grants: ...
+    @property
+    def generators(self) -> Mapping[str, str]: ...
+    @property
+    def unique(self) -> tuple[tuple[str, ...], ...]: ...
+    @property
+    def validators(self) -> tuple[str, ...]: ...
+    @property
+    def children(self) -> Mapping[str, DeclaredChild]: ...
+    def compared(self, name: str) -> FieldSpec | None: ...
+    def typed(self, name: str, value: Any) -> Any: ...
+
+
+def check_model(spec: DeclaredModel) -> None:
     """Raise ``CatalogCheckError`` for the first declaration that would break writes."""
     _check_names(spec)
     _check_lists(spec)
@@ -44,18 +90,18 @@ def check_model(spec: ModelSpec) -> None:
     _check_policy(spec)
 
 
-def check_links(catalog: Catalog) -> None:
+def check_links(models: Mapping[str, DeclaredModel], validators: Collection[str]) -> None:
     """What spans models: children point at declared models through a uuid field, no model is its own
     ancestor or has two parents, and every validator a model names is declared."""
     parents: dict[str, str] = {}
-    for name, spec in catalog.models.items():
+    for name, spec in models.items():
         for key, child in spec.children.items():
             where = f"models.{name}.children.{key}"
             if not NAME_PATTERN.match(key) or key in spec.fields:
                 raise CatalogCheckError(where, f"{key!r} must be a field-like name no field of {name!r} uses")
-            if child.model not in catalog.models:
+            if child.model not in models:
                 raise CatalogCheckError(where, f"child model {child.model!r} is not declared")
-            via = catalog.models[child.model].fields.get(child.via)
+            via = models[child.model].fields.get(child.via)
             if via is None or via.type != "uuid":
                 raise CatalogCheckError(where, f"{child.model}.{child.via} must be a declared uuid field")
             if child.model in parents:
@@ -68,15 +114,14 @@ def check_links(catalog: Catalog) -> None:
                 raise CatalogCheckError(f"models.{name}", "its children form a cycle")
             seen.add(model)
             model = parents[model]
-    for name, spec in catalog.models.items():
+    for name, spec in models.items():
         for index, validator in enumerate(spec.validators):
-            if validator not in catalog.validators:
+            if validator not in validators:
                 raise CatalogCheckError(f"models.{name}.validators.{index}",
                                         f"validator {validator!r} is not declared in [validators]")
-    catalog.checks  # noqa: B018 - imported now: a validator that does not import fails at load
 
 
-def _check_generators(spec: ModelSpec) -> None:
+def _check_generators(spec: DeclaredModel) -> None:
     for name, template in spec.generators.items():
         key = f"generators.{name}"
         if name not in spec.fields:
@@ -96,7 +141,7 @@ def _check_generators(spec: ModelSpec) -> None:
                                     "declared field")
 
 
-def _check_unique(spec: ModelSpec) -> None:
+def _check_unique(spec: DeclaredModel) -> None:
     for index, names in enumerate(spec.unique):
         unknown = [name for name in names if name not in spec.fields]
         if not names or unknown or len(set(names)) != len(names):
@@ -107,7 +152,7 @@ def _check_unique(spec: ModelSpec) -> None:
                 raise CatalogCheckError(f"unique.{index}", f"{name!r} is {spec.fields[name].type}: not comparable")
 
 
-def _check_grants(spec: ModelSpec) -> None:
+def _check_grants(spec: DeclaredModel) -> None:
     """Every role a grant names is ``*`` or a role a principal can hold (``domain.principal``'s identifiers)."""
     for grant in type(spec.grants).model_fields:
         for index, role in enumerate(getattr(spec.grants, grant) or ()):
@@ -119,7 +164,7 @@ def _check_grants(spec: ModelSpec) -> None:
                                         "can hold it")
 
 
-def _check_names(spec: ModelSpec) -> None:
+def _check_names(spec: DeclaredModel) -> None:
     reserved = "use lowercase letters, digits and underscores, starting with a letter ('id' is reserved)"
     for name in spec.fields:
         if not NAME_PATTERN.match(name) or name == "id":
@@ -132,7 +177,7 @@ def _check_names(spec: ModelSpec) -> None:
         )
 
 
-def _check_lists(spec: ModelSpec) -> None:
+def _check_lists(spec: DeclaredModel) -> None:
     system = {"id", spec.tenant_field}
     for key, names in (("required", spec.required), ("immutable", spec.immutable), ("auto_set", spec.auto_set)):
         unknown = sorted(set(names) - set(spec.fields) - system)
@@ -143,7 +188,7 @@ def _check_lists(spec: ModelSpec) -> None:
             raise CatalogCheckError(key, f"{key} lists {', '.join(twice)} more than once")
 
 
-def _check_required(spec: ModelSpec) -> None:
+def _check_required(spec: DeclaredModel) -> None:
     for name in spec.required:
         if name in ("id", spec.tenant_field):
             raise CatalogCheckError("required", f"required names {name!r}, which Writ sets: every create would fail")
@@ -159,7 +204,7 @@ def _check_required(spec: ModelSpec) -> None:
             )
 
 
-def _check_auto_set(spec: ModelSpec) -> None:
+def _check_auto_set(spec: DeclaredModel) -> None:
     for name, rule in spec.auto_set.items():
         if name in ("id", spec.tenant_field):
             raise CatalogCheckError(f"auto_set.{name}", f"{name!r} is set by Writ itself; it cannot be auto-set")
@@ -174,14 +219,14 @@ def _check_auto_set(spec: ModelSpec) -> None:
             raise CatalogCheckError(f"auto_set.{name}.on", f"field {name!r} is immutable but auto-set on update")
 
 
-def _check_policy(spec: ModelSpec) -> None:
+def _check_policy(spec: DeclaredModel) -> None:
     for operation in POLICY_OPERATIONS:
         for index, rule in enumerate(spec.policy.rules_for(operation)):
             if rule.when is not None:
                 _check_condition(spec, operation, rule.when, f"policy.{operation}.{index}.when")
 
 
-def _check_condition(spec: ModelSpec, operation: str, condition: Condition, key: str) -> None:
+def _check_condition(spec: DeclaredModel, operation: str, condition: Condition, key: str) -> None:
     if isinstance(condition, Comparison):
         _check_state(operation, condition, key)
         _check_comparison(spec, condition, key)
@@ -209,13 +254,13 @@ def _check_state(operation: str, comparison: Comparison, key: str) -> None:
         raise CatalogCheckError(key, f"a {operation} has no {state}-state: use {field} or {states[0]}.{field}")
 
 
-def condition_target(spec: ModelSpec, name: str) -> FieldSpec | None:
+def condition_target(spec: DeclaredModel, name: str) -> FieldSpec | None:
     """The field a condition reads, typed for comparison (``id`` as uuid, the tenant field as str): the one
     place a condition's field name is resolved (``before.total`` and ``after.total`` read ``total``)."""
     return spec.compared(split_field(name)[1])
 
 
-def _check_comparison(spec: ModelSpec, comparison: Comparison, key: str) -> None:
+def _check_comparison(spec: DeclaredModel, comparison: Comparison, key: str) -> None:
     target = condition_target(spec, comparison.field)
     if target is None:
         raise CatalogCheckError(key, f"condition names undeclared field {comparison.field!r}")
@@ -254,7 +299,7 @@ def _operator_problem(comparison: Comparison, field_type: str) -> str | None:
     return None
 
 
-def _check_choices(spec: ModelSpec, comparison: Comparison, operand: Any, key: str) -> None:
+def _check_choices(spec: DeclaredModel, comparison: Comparison, operand: Any, key: str) -> None:
     """A value outside the field's choices in eq/ne/in is a typo: the rule could never match (or never fail)."""
     name = split_field(comparison.field)[1]
     field = spec.fields.get(name)

@@ -122,11 +122,14 @@ RecordCommand = Replace | Patch | Delete | Restore | Purge
 OPERATION_OF_KIND: dict[str, PolicyOperation] = {
     kind.model_fields["kind"].default: kind.operation for kind in (Create, Replace, Patch, Delete, Restore, Purge)}
 """The policy operation (and grant) of each kind of command: ``{"patch": "update", "purge": "force_delete", ...}``."""
-AnyCommand = Annotated[Create | RecordCommand, Field(discriminator="kind")]
-_ADAPTER: TypeAdapter[Create | RecordCommand] = TypeAdapter(AnyCommand)
+AnyCommand = Create | RecordCommand
+"""Any command, the one type every layer passes around."""
+TaggedCommand = Annotated[AnyCommand, Field(discriminator="kind")]
+"""How a command is read from JSON-like data: its ``kind`` picks the class."""
+_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(TaggedCommand)
 
 
-def parse_command(data: Any) -> Create | RecordCommand:
+def parse_command(data: Any) -> AnyCommand:
     """Parse a command from JSON-like data (``{"kind": "patch", ...}``); ``InvalidInputError`` if malformed."""
     try:
         return _ADAPTER.validate_python(data)

@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol
 import orjson
 
 from domain.catalog import Catalog, ModelSpec
-from domain.commands import Create, Patch, Purge, RecordCommand, Replace, Restore
+from domain.commands import AnyCommand, Create, Patch, Purge, RecordCommand, Replace, Restore
 from domain.errors import (
     ApprovalRequiredError,
     GrantMissingError,
@@ -73,7 +73,7 @@ class Effects(Protocol):
                  now: datetime) -> dict[str, Any]:
         """The values of the model's generated fields for a new record with ``payload``."""
 
-    def conflicts(self, spec: ModelSpec, command: Create | RecordCommand, principal: Principal,
+    def conflicts(self, spec: ModelSpec, command: AnyCommand, principal: Principal,
                   state: dict[str, Any]) -> list[WritError]:
         """What stands in the way of leaving the record in ``state``: a unique value another live record
         holds, a parent that is not there."""
@@ -88,7 +88,7 @@ class _Refused(Exception):  # noqa: N818 - internal control flow, never escapes 
 
 def decide(
     catalog: Catalog,
-    command: Create | RecordCommand,
+    command: AnyCommand,
     principal: Principal | None,
     record: Record | None,
     now: datetime,
@@ -119,7 +119,7 @@ class Decider:
         self._stamps: dict[tuple[int, str], dict[str, Any]] = {}
         self._rules: dict[tuple[int, bytes], tuple[dict[str, Any], list[WritError]]] = {}
 
-    def decide(self, command: Create | RecordCommand, record: Record | None,
+    def decide(self, command: AnyCommand, record: Record | None,
                operation: PolicyOperation | None = None) -> Verdict:
         try:
             return self._decide(command, record, operation or command.operation)
@@ -129,7 +129,7 @@ class Decider:
         except WritError as error:  # e.g. a principal attribute auto-set into a field it does not fit
             return Verdict("deny", (error,), (f"{error.code}: {error.message}",))
 
-    def _decide(self, command: Create | RecordCommand, record: Record | None, operation: PolicyOperation) -> Verdict:
+    def _decide(self, command: AnyCommand, record: Record | None, operation: PolicyOperation) -> Verdict:
         catalog, effects = self.catalog, self.effects
         principal = self._principal()
         spec = _check_model(catalog, command.model)
@@ -148,7 +148,7 @@ class Decider:
             if state is not None and (conflicts := effects.conflicts(spec, command, principal, state)):
                 raise _Refused(*conflicts, before=before, after=after)
         if spec.validators and after is not None:
-            problems = run_validators(spec.validators, catalog.checks, after, principal)
+            problems = run_validators(spec.validators, catalog.validator_functions, after, principal)
             if problems:
                 raise _Refused(ValidationFailedError.of(problems), before=before, after=after)
         outcome = spec.policy.outcome(operation, before, after, spec.typed)
@@ -178,7 +178,7 @@ class Decider:
             self._stamps[key] = stamp(spec, operation, principal, self.now, self.catalog.limits)
         return self._stamps[key]
 
-    def _field_rules(self, spec: ModelSpec, command: Create | RecordCommand, principal: Principal,
+    def _field_rules(self, spec: ModelSpec, command: AnyCommand, principal: Principal,
                      before: dict[str, Any] | None,
                      record: Record | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The event payload and the after-state preview, or the field violations."""
@@ -238,7 +238,7 @@ def _check_principal(principal: Principal | None, limits: Limits) -> Principal:
     return principal
 
 
-def _check_size(command: Create | RecordCommand, before: dict[str, Any] | None,
+def _check_size(command: AnyCommand, before: dict[str, Any] | None,
                 after: dict[str, Any] | None, limits: Limits) -> int:
     """The encoded size of the record the command leaves, refused past ``record_bytes``."""
     if after is None:

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from domain.catalog import Catalog
 from infrastructure.backend import Backend
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 
 if TYPE_CHECKING:
     from application.core import Clock
@@ -30,8 +30,8 @@ class Runtime:
     """One catalog on one database: the command service, the views and the workers (close it when done)."""
 
     def __init__(self, catalog: Catalog, database_url: str | Backend | None = None, *,
-                 clock: Clock | None = None) -> None:
-        self.catalog, self.clock = catalog, clock
+                 clock: Clock | None = None, create_tables: bool | None = None) -> None:
+        self.catalog, self.clock, self._create_tables = catalog, clock, create_tables
         self.backend = database_url if isinstance(database_url, Backend) else open_backend(database_url)
         self._owns_backend = not isinstance(database_url, Backend)
         self._opened: list[Any] = []
@@ -44,7 +44,8 @@ class Runtime:
         from application.core import Core
         from application.service import Writ
 
-        self.core = Core(self.catalog, self.backend.open_store(), self.backend.vault(), self.clock)
+        self.core = Core(self.catalog, self.backend.open_store(create_tables=self._create_tables), self.backend.vault(),
+                         self.clock)
         """The service's core: what entry points read of the log beside it (its head, ids by prefix)."""
         writ = Writ(self.core, _LazyMatcher(self))
         self._opened.append(writ)
@@ -131,10 +132,13 @@ class Runtime:
         self.close()
 
 
-def open_writ(catalog: Catalog, database_url: str | Backend | None = None, *, clock: Clock | None = None) -> Writ:
+def open_writ(catalog: Catalog, database_url: str | Backend | None = None, *, clock: Clock | None = None,
+              create_tables: bool | None = None) -> Writ:
     """The command service on a database (``WRIT_DATABASE_URL``, or the embedded default ``sqlite:///writ.db``),
-    fully wired; closing it closes what was opened for it (the views a bulk update used, the backend)."""
-    runtime = Runtime(catalog, database_url, clock=clock)
+    fully wired; closing it closes what was opened for it (the views a bulk update used, the backend).
+    ``create_tables=False`` (or ``CREATE_TABLE=n`` in the environment) opens a store whose tables an owner
+    role made: a runtime role that may not create them."""
+    runtime = Runtime(catalog, database_url, clock=clock, create_tables=create_tables)
     writ = runtime.writ
     runtime.adopt(writ)
     return writ

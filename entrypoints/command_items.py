@@ -15,7 +15,7 @@ import orjson
 
 from application.service import Writ
 from application.transaction import Transaction
-from domain.commands import Create, RecordCommand, parse_command
+from domain.commands import AnyCommand, parse_command
 from domain.errors import InvalidInputError, WritError
 from domain.limits import Limits, nested_deeper_than
 
@@ -75,7 +75,7 @@ def _run(writ: Writ, tx: Transaction, item: Any, names: dict[str, str], at: str)
         names[name] = result.id
 
 
-def _command(item: Any, names: dict[str, str], at: str) -> tuple[str | None, Create | RecordCommand]:
+def _command(item: Any, names: dict[str, str], at: str) -> tuple[str | None, AnyCommand]:
     if not isinstance(item, dict):
         raise InvalidInputError(f"item {at}: a command is a JSON object")
     name = item.get("as")

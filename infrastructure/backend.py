@@ -1,6 +1,6 @@
 """The backend: the one object that knows which database Writ runs on.
 
-``infrastructure.backends.open_backend(url)`` builds it once from the URL
+``infrastructure.backend_choice.open_backend(url)`` builds it once from the URL
 (``infrastructure.config``): a ``SQLiteBackend``
 (``infrastructure.sqlite_backend``) or a ``PostgresBackend``
 (``infrastructure.postgres_backend``, imported only then, so the embedded
@@ -72,7 +72,7 @@ class Backend(ABC):
 
     # -- the event store ------------------------------------------------------
 
-    def env(self, *, create_tables: bool = True) -> dict[str, str]:
+    def env(self, *, create_tables: bool | None = None) -> dict[str, str]:
         """The eventsourcing environment of Writ's event store."""
         return event_store_env(self.config, create_tables=create_tables)
 
@@ -85,7 +85,7 @@ class Backend(ABC):
         """Held around a transaction that creates or changes Writ's own tables (positions, views): two processes
         running ``CREATE TABLE IF NOT EXISTS`` at once can collide (``UniqueViolation``) on PostgreSQL."""
 
-    def open_store(self, *, create_tables: bool = True) -> Store:
+    def open_store(self, *, create_tables: bool | None = None) -> Store:
         """Writ's event store on this database (``application.store``), its data sealed and its digests keyed by
         the vault (``vault()``, the core's keys)."""
         from application.store import Store

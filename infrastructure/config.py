@@ -4,7 +4,7 @@
 ``sqlite:///path/to/file.db`` (the embedded default is ``sqlite:///writ.db``)
 or ``postgresql://user:password@host:port/dbname?schema=name&pool_size=4``.
 ``parse_database_url`` turns it into a ``SQLiteConfig`` or ``PostgresConfig``;
-``infrastructure.backends.open_backend`` builds the one backend object from
+``infrastructure.backend_choice.open_backend`` builds the one backend object from
 it, and only that object knows which database it is on. ``WRIT_AMQP_URL``
 names the broker.
 """
@@ -119,13 +119,17 @@ _COMMON = {
 }
 
 
-def event_store_env(config: DatabaseConfig, *, create_tables: bool = True) -> dict[str, str]:
-    """The eventsourcing environment for a database configuration."""
-    env = dict(_COMMON, CREATE_TABLE="y" if create_tables else "n")
+def event_store_env(config: DatabaseConfig, *, create_tables: bool | None = None) -> dict[str, str]:
+    """The eventsourcing environment for a database configuration. ``create_tables`` None leaves table creation
+    to the process environment's ``CREATE_TABLE`` (on unless it says ``n``: a runtime role that may not create
+    tables runs with ``CREATE_TABLE=n``)."""
+    env = dict(_COMMON)
+    if create_tables is not None:
+        env["CREATE_TABLE"] = "y" if create_tables else "n"
     if isinstance(config, SQLiteConfig):
         env.update(
             PERSISTENCE_MODULE="eventsourcing.sqlite",
-            APPLICATION_RECORDER_TOPIC="infrastructure.persistence:WritSQLiteRecorder",
+            APPLICATION_RECORDER_TOPIC="infrastructure.sqlite_recorder:WritSQLiteRecorder",
             SQLITE_DBNAME=config.path, SQLITE_LOCK_TIMEOUT="30",
         )
         return env
@@ -140,6 +144,6 @@ def event_store_env(config: DatabaseConfig, *, create_tables: bool = True) -> di
     return env
 
 
-def writ_env(url: str | None = None, *, create_tables: bool = True) -> dict[str, str]:
+def writ_env(url: str | None = None, *, create_tables: bool | None = None) -> dict[str, str]:
     """The eventsourcing environment of a database URL (``WRIT_DATABASE_URL``, or the embedded default)."""
     return event_store_env(parse_database_url(url), create_tables=create_tables)

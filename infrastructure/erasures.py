@@ -25,16 +25,17 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from infrastructure.sql import SQL, P
+from infrastructure.sql import SQL, Identifier, P
 
 if TYPE_CHECKING:
-    from infrastructure.backend import Backend
+    from infrastructure.database import Database
     from infrastructure.wakeup import Wakeup
 
 log = logging.getLogger("writ.shredding")
@@ -57,10 +58,23 @@ class PendingErasure:
         return {"since": self.since, "tables": self.tables, "views": self.views, "reason": self.reason}
 
 
+class ErasingBackend(Protocol):
+    """What erasing needs of the backend (``infrastructure.backend.Backend``, which keeps its erasures here: so
+    typed, this module need not import it)."""
+
+    def database(self, *, views: bool = False) -> Database: ...
+    def table(self, name: str) -> Identifier: ...
+    def table_creation(self) -> AbstractContextManager[None]: ...
+    def existing_columns(self, tx: Any, table: str) -> set[str]: ...
+    def erasure_horizon(self) -> int | None: ...
+    def erase_now(self, tables: list[str], *, views: bool, horizon: int | None, retry: bool = False) -> str | None:
+        ...
+
+
 class Erasures:
     """The pending erasures of one backend's database, and the rewrites that finish them."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: ErasingBackend) -> None:
         self.backend = backend
         self.table = backend.table(TABLE)
 
@@ -131,7 +145,7 @@ class IdleWait:
     transaction was open: ``infrastructure.erasures``), at most every ``every`` seconds: the projection worker
     is the one process a PostgreSQL deployment always runs."""
 
-    def __init__(self, wakeup: Wakeup, backend: Backend, every: float, say: Callable[[str], None]) -> None:
+    def __init__(self, wakeup: Wakeup, backend: ErasingBackend, every: float, say: Callable[[str], None]) -> None:
         self.wakeup, self.backend, self.every, self.say = wakeup, backend, every, say
         self.checked = 0.0
         self.left = 0
@@ -142,7 +156,7 @@ class IdleWait:
             return
         self.checked = time.monotonic()
         try:
-            left = self.backend.finish_erasures()
+            left = Erasures(self.backend).finish()
         except Exception as exc:  # the next look tries again; projecting goes on
             self.say(f"pending erasures not finished yet: {exc}")
             return

@@ -12,7 +12,7 @@ schema-creation lock).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
@@ -24,6 +24,8 @@ from infrastructure.persistence import LogQueries, OrjsonMapper
 from infrastructure.sealing import SEALED
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     from infrastructure.backend import Backend
     from infrastructure.wakeup import Wakeup
 
@@ -57,17 +59,24 @@ class EventLog:
         """Raw rows ``(position, originator id, version, topic, state)`` after ``after``, up to ``until``."""
         return cast(list[tuple[int, UUID, int, str, bytes]], self.recorder.select_rows(after, until, limit))
 
-    def decode(self, notification: Notification, *, sealed: bool = False) -> dict[str, Any]:
+    def decode(self, notification: Notification, *, sealed: bool = False,
+               keys: Mapping[int, AESGCM] | None = None) -> dict[str, Any]:
         """The stored event's attributes as a JSON-native dict, its seals opened (``sealed``: as stored), or its
-        data shredded (``infrastructure.sealing``). Call ``prefetch`` with the batch first."""
+        data shredded (``infrastructure.sealing``). Call ``prefetch`` with the batch first, or pass the batch's
+        ``keys``."""
         if sealed:
             return self.mapper.decode_state(notification.state)
         return self.mapper.opened_state(notification.state, notification.topic,
-                                        _uuid(notification.originator_id), notification.originator_version)
+                                        _uuid(notification.originator_id), notification.originator_version, keys)
 
     def prefetch(self, notifications: Sequence[Notification]) -> None:
         """Read the keys of a batch's originators in one query (and drop any destroyed since)."""
         self.backend.vault().prefetch(_uuid(n.originator_id) for n in notifications if n.topic in SEALED)
+
+    def keys(self, notifications: Sequence[Notification]) -> dict[int, AESGCM]:
+        """The live keys of a batch's originators, read in one query, for ``decode``: a one-pass reader (a
+        catch-up) leaves the vault's cache to the writers."""
+        return self.backend.vault().opening_keys(_uuid(n.originator_id) for n in notifications if n.topic in SEALED)
 
     def head(self, topics: Sequence[str] = ()) -> int:
         """The newest position (of ``topics``, when given: what a follower of them has to reach)."""
@@ -111,6 +120,6 @@ def open_log_of(backend: Backend, *, owns_backend: bool = False, sealed: bool = 
 
 def open_log(url: str | None = None) -> EventLog:
     """Writ's notification log alone, on a database URL, for workers that follow it (close it when done)."""
-    from infrastructure.backends import open_backend
+    from infrastructure.backend_choice import open_backend
 
     return open_log_of(open_backend(url), owns_backend=True)

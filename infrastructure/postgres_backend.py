@@ -190,7 +190,8 @@ class PostgresBackend(Backend):
 
     def among_ids(self, column: str, ids: list[UUID]) -> tuple[Composable, list[Any]]:
         """A semi-join on the unnested ids, not ``= ANY``: on the key table's 64 partitions, ``= ANY`` of
-        10,000 ids probes every partition's index with the whole array (0.5 s); the join reads each once.
+        10,000 ids probes every partition's index with the whole array (docs/performance.md, bulk); the join reads
+        each once.
         The ids go as one array literal (psycopg's text dump of a list of UUIDs checks each for quoting)."""
         return (SQL("{} IN (SELECT unnest(CAST({} AS uuid[])))").format(Identifier(column), P),
                 ["{" + ",".join(map(id_text, ids)) + "}"])

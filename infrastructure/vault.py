@@ -12,8 +12,10 @@ leave the database files (see ``infrastructure.shredding``).
 The data key seals the aggregate's data (``infrastructure.sealing``) and keys
 its digests: HMAC-SHA256 under a key derived from it, so once it is destroyed
 a digest of the purged data confirms no guess. Unwrapped keys are cached per
-process; ``prefetch`` re-reads a batch's rows first, so a worker never uses a
-key another process destroyed.
+process (the least recently read leave first); ``prefetch`` re-reads a batch's
+rows first, so a worker never uses a key another process destroyed, and
+``opening_keys`` reads a batch's keys for that batch alone (a catch-up reads
+each key once: it caches none).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ import hashlib
 import hmac
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import orjson
@@ -32,10 +36,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.chain import DigestUnavailable
 from infrastructure.master_keys import KEY_BYTES, MasterKeys
-from infrastructure.sql import SQL, Composable, P
+from infrastructure.sql import SQL, Composable, Identifier, P
 
 if TYPE_CHECKING:
-    from infrastructure.backend import Backend
     from infrastructure.database import Database
 
 TABLE = "writ_keys"
@@ -56,10 +59,16 @@ class KeyDestroyed(DigestUnavailable):
 class DataKey:
     owner: UUID
     cipher: AESGCM
-    digests: hmac.HMAC
-    """HMAC-SHA256 under the key derived for digests, nothing hashed yet: copied for each digest."""
+    secret: bytes = field(repr=False)
     wrapped: bytes
     master_id: str
+
+    @cached_property
+    def digests(self) -> hmac.HMAC:
+        """HMAC-SHA256 under the key derived for digests, nothing hashed yet: copied for each digest. Derived when
+        first used (opening events, which most keys are unwrapped for, never digests)."""
+        digest_key = hmac.digest(self.secret, b"writ digest key", "sha256")
+        return hmac.new(digest_key, digestmod=hashlib.sha256)
 
 
 @dataclass(frozen=True)
@@ -71,19 +80,31 @@ class PendingKeys:
     """(record id, key owner): purging the record destroys the owner's key too."""
 
 
+class KeyBackend(Protocol):
+    """What the vault needs of the backend (``infrastructure.backend.Backend``, which makes one vault: so typed,
+    this module need not import it)."""
+
+    def database(self, *, views: bool = False) -> Database: ...
+    def table(self, name: str) -> Identifier: ...
+    def uuid_param(self, value: UUID) -> Any: ...
+    def among_ids(self, column: str, ids: list[UUID]) -> tuple[Composable, list[Any]]: ...
+    def compact(self, tables: list[str], *, views: bool) -> None: ...
+
+
 class Vault:
     """Caches are keyed by ``UUID.int`` (hashing a UUID object is a Python call; a bulk update asks for ten
     thousand keys a dozen times each) and read without the lock (a dict read is atomic); writes take it."""
 
-    def __init__(self, masters: MasterKeys, backend: Backend) -> None:
+    def __init__(self, masters: MasterKeys, backend: KeyBackend) -> None:
         self.masters, self.backend = masters, backend
         self._database: Database = backend.database()
         """One for the vault's life (it connects on first use); ``close`` closes its connections once no
         thread is using them, and the next use reconnects."""
-        self._keys: dict[int, DataKey] = {}
+        self._keys: OrderedDict[int, DataKey] = OrderedDict()
+        """Least recently read first: past ``CACHED`` keys, those go."""
         self._pending: dict[int, DataKey] = {}
         self._links: dict[int, list[UUID]] = {}
-        self._destroyed: dict[int, None] = {}
+        self._destroyed: OrderedDict[int, None] = OrderedDict()
         self._lock = threading.Lock()
 
     # -- keys for sealing and opening -------------------------------------------------
@@ -135,6 +156,14 @@ class Vault:
         wanted = list({owner.int: owner for owner in owners}.values())
         self.refresh(wanted, self._rows(wanted))
 
+    def opening_keys(self, owners: Iterable[UUID]) -> dict[int, AESGCM]:
+        """The ciphers of these owners' live keys, read now, by ``UUID.int``: for opening one batch of the log
+        (an owner left out has no live key: its data reads shredded). Keys the cache lacks are not cached: a
+        catch-up reads each key once, and caching them would only push out the keys writers use. Destroyed
+        keys leave the cache, as with ``prefetch``."""
+        wanted = list({owner.int: owner for owner in owners}.values())
+        return {number: key.cipher for number, key in self._settled(wanted, self._rows(wanted), remember=False).items()}
+
     def key_queries(self, owners: Sequence[UUID]) -> list[tuple[Composable, list[Any]]]:
         """The statements (with their parameters) that read these owners' live keys: for a recorder that sends
         them along with its own queries, then hands their rows to ``refresh``."""
@@ -149,13 +178,19 @@ class Vault:
         """``prefetch`` with the rows ``key_queries`` read: the owners' live keys cached, destroyed ones gone. A key
         that does not unwrap (a master key this process lacks) leaves the cache too; the first such error is
         raised once every other owner is settled."""
-        found, failure = self._unwrapped(rows)
+        self._settled(owners, rows, remember=True)
+
+    def _settled(self, owners: Iterable[UUID], rows: Iterable[tuple[Any, ...]], *,
+                 remember: bool) -> dict[int, DataKey]:
+        """The owners' live keys in ``rows`` (cached too when ``remember``); the others leave the cache."""
+        found, failure = self._unwrapped(rows, remember=remember)
         with self._lock:
             for owner in owners:
                 if owner.int not in found and owner.int not in self._pending:
                     self._keys.pop(owner.int, None)
         if failure is not None:
             raise failure
+        return found
 
     # -- for the recorders ------------------------------------------------------------
 
@@ -211,10 +246,10 @@ class Vault:
         return self._pending.get(number) or self._keys.get(number)
 
     def _remember(self, key: DataKey) -> None:
-        """Cache ``key`` (under the lock); past ``CACHED`` keys, the oldest go first."""
+        """Cache ``key`` (under the lock); past ``CACHED`` keys, the least recently read go first."""
         self._keys[key.owner.int] = key
         while len(self._keys) > CACHED:
-            del self._keys[next(iter(self._keys))]
+            self._keys.popitem(last=False)
 
     def _fetch(self, owners: list[UUID]) -> dict[int, DataKey]:
         """Live keys of ``owners`` from the table, unwrapped (reusing cached ones whose bytes did not change)."""
@@ -226,8 +261,10 @@ class Vault:
     def _rows(self, owners: list[UUID]) -> list[tuple[Any, ...]]:
         return [row for statement, params in self.key_queries(owners) for row in self._query(statement, params)]
 
-    def _unwrapped(self, rows: Iterable[tuple[Any, ...]]) -> tuple[dict[int, DataKey], Exception | None]:
-        """The rows' keys by owner, and the first error of a key that did not unwrap (left out of both)."""
+    def _unwrapped(self, rows: Iterable[tuple[Any, ...]], *,
+                   remember: bool = True) -> tuple[dict[int, DataKey], Exception | None]:
+        """The rows' keys by owner, and the first error of a key that did not unwrap (left out of both); the
+        keys unwrapped now are cached when ``remember`` (and the cached ones read again count as recently read)."""
         found: dict[int, DataKey] = {}
         unwrapped: list[DataKey] = []
         failure: Exception | None = None
@@ -244,9 +281,13 @@ class Vault:
                     continue
                 unwrapped.append(cached)
             found[owner.int] = cached
-        with self._lock:  # a key read again unchanged is cached already
-            for key in unwrapped:
-                self._remember(key)
+        if remember:
+            with self._lock:
+                for number in found:  # read again unchanged: kept longest
+                    if number in keys:
+                        keys.move_to_end(number)
+                for key in unwrapped:
+                    self._remember(key)
         return found, failure
 
     def _is_destroyed(self, owner: UUID) -> bool:
@@ -259,7 +300,7 @@ class Vault:
             with self._lock:
                 self._destroyed[owner.int] = None
                 while len(self._destroyed) > CACHED:
-                    del self._destroyed[next(iter(self._destroyed))]
+                    self._destroyed.popitem(last=False)
         return bool(rows)
 
     def _query(self, statement: Any, params: list[Any]) -> list[tuple[Any, ...]]:
@@ -271,5 +312,4 @@ class Vault:
 
 
 def _data_key(owner: UUID, key: bytes, wrapped: bytes, master_id: str) -> DataKey:
-    digest_key = hmac.digest(key, b"writ digest key", "sha256")
-    return DataKey(owner, AESGCM(key), hmac.new(digest_key, digestmod=hashlib.sha256), wrapped, master_id)
+    return DataKey(owner, AESGCM(key), key, wrapped, master_id)

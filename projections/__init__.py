@@ -1,4 +1,5 @@
-"""Read models fed from the notification log, and the runner that feeds them.
+"""Read models fed from the notification log (current rows, decisions, approvals), and the runner that
+feeds them.
 
 ``open_worker`` gives the projection worker for a database (URL or backend),
 ``open_views`` the query API over the views it keeps. The backend
@@ -13,7 +14,7 @@ from typing import Any
 
 from domain.catalog import Catalog
 from infrastructure.backend import Backend
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.log import open_log_of
 from projections.errors import (
     ProjectionBusyError,

@@ -70,9 +70,8 @@ class DecisionRows(ReadModel):
         return rows
 
     def apply(self, tx: Tx, folded: list[list[Any]], *, shadow: bool = False) -> None:
-        if folded:
-            tx.executemany(SQL("INSERT INTO {} ({}) VALUES ({})").format(
-                self.table(shadow=shadow), idents(COLUMNS), marks(len(COLUMNS))), folded)
+        if folded:  # a decision's position is new: plain inserts (COPY on PostgreSQL)
+            self.store.writer.insert(tx, self.table(shadow=shadow), COLUMNS, folded)
 
     def drop(self, tx: Tx, *, shadow: bool) -> None:
         tx.execute(SQL("DROP TABLE IF EXISTS {}").format(self.table(shadow=shadow)))

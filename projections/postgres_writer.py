@@ -1,6 +1,6 @@
 """PostgreSQL's row writer: new rows and staged merges travel by COPY.
 
-COPY into the view (new rows) and into a typed, session-private staging table
+COPY into the views (new rows, and the decisions' rows) and into a typed, session-private staging table
 (merges) is several times faster than ``executemany``. COPY's text format is
 parsed per column type by PostgreSQL, so the JSON-native values (ISO times,
 exact decimals, uuids) go as they are (``PostgresViews.row_encoder``).
@@ -8,6 +8,7 @@ exact decimals, uuids) go as they are (``PostgresViews.row_encoder``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from infrastructure.database import Tx
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
 
 
 class CopyRowWriter(RowWriter):
-    def insert_rows(self, tx: Tx, layout: Layout, rows: list[list[Any]]) -> None:
-        _copy(tx, layout.ident, layout.names, rows)
+    def insert(self, tx: Tx, table: Composable, columns: Sequence[str], rows: list[list[Any]]) -> None:
+        _copy(tx, table, columns, rows)
 
     def stage_rows(self, tx: Tx, layout: Layout, rows: list[list[Any]]) -> Composable:
         stage = Identifier(f"stage_{layout.table}")
@@ -32,7 +33,7 @@ class CopyRowWriter(RowWriter):
         return stage
 
 
-def _copy(tx: Tx, table: Composable, columns: list[str], rows: list[list[Any]]) -> None:
+def _copy(tx: Tx, table: Composable, columns: Sequence[str], rows: list[list[Any]]) -> None:
     with tx.cursor.copy(tx.render(SQL("COPY {} ({}) FROM STDIN").format(table, idents(columns)))) as copy:
         for row in rows:
             copy.write_row(row)

@@ -67,8 +67,8 @@ def indexed(spec: ModelSpec) -> list[str]:
     """Declared fields that get a ``(tenant, field, id)`` index: those the catalog marks ``index = true``.
 
     Indexes are opt-in, like in a database schema: every index costs each
-    projected row a random b-tree insert (measured: 8 indexes made the catch-up
-    6x slower than 2), so the catalog names the fields that are filtered and
+    projected row a random b-tree insert (what that costs the catch-up:
+    docs/performance.md, projection), so the catalog names the fields that are filtered and
     sorted on. Every query is confined to one tenant, so even an unindexed
     filter only scans that tenant's rows of the primary key.
     """

@@ -13,7 +13,7 @@ rows are deleted. ``projections.postgres_writer`` stages and inserts with COPY.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from infrastructure.database import Tx
@@ -54,8 +54,13 @@ class RowWriter:
 
     def insert_rows(self, tx: Tx, layout: Layout, rows: list[list[Any]]) -> None:
         """Insert rows that cannot exist yet (encoded, in ``layout.names`` order)."""
-        tx.executemany(SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            layout.ident, idents(layout.names), marks(len(layout.names))), rows)
+        self.insert(tx, layout.ident, layout.names, rows)
+
+    def insert(self, tx: Tx, table: Composable, columns: Sequence[str], rows: list[list[Any]]) -> None:
+        """Insert ``rows`` (values in ``columns`` order, as the columns take them) into ``table``: any read
+        model's new rows (the decisions' too)."""
+        tx.executemany(SQL("INSERT INTO {} ({}) VALUES ({})").format(table, idents(columns), marks(len(columns))),
+                       rows)
 
     def stage_rows(self, tx: Tx, layout: Layout, rows: list[list[Any]]) -> Composable:
         """Load rows (values, then ``_kept``) into an emptied session-private table; return its name."""

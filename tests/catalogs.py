@@ -279,5 +279,6 @@ bulk_update = "allow"
 create = ["*"]
 update = ["*"]
 bulk_update = ["manager"]
+audit = ["auditor"]
 """
 """A model with a field of every kind a filter compares differently (json and list values above all)."""

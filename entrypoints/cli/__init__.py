@@ -1,9 +1,9 @@
 """The ``writ`` command line: demo, catalog checks, commands, views, workers.
 
 One module per command group: ``start`` (demo, init, check), ``records`` (create … decisions),
-``views`` (list), ``approvals``, ``project`` and ``relay`` (the workers), ``dead_letters``, ``keys``
-(the vault), ``audit`` (verify, checkpoint), ``proofs`` (proof, verify-proof, checkpoint cosign),
-``auditors`` (show, diff, audit export), ``token``, ``console``, ``serve``, ``mcp``;
+``views`` (list), ``approvals``, ``bulk`` (bulk-update), ``project`` and ``relay`` (the workers),
+``dead_letters``, ``keys`` (the vault), ``verify``, ``checkpoints`` (checkpoint), ``proofs`` (proof,
+verify-proof, checkpoint cosign), ``audit`` (show, diff, audit export), ``token``, ``console``, ``serve``, ``mcp``;
 ``options`` holds what they share, ``render`` how results are shown, ``ids`` how id prefixes are
 resolved. This module imports nothing but click: ``COMMANDS`` names each command's module and its
 one-line help, so ``writ --help`` lists them without importing any (no database driver, broker client
@@ -25,12 +25,12 @@ USAGE_CODE = "INVALID_INPUT"
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "approvals": ("entrypoints.cli.approvals:approvals", "Approval requests: list, show, approve, reject, cancel."),
-    "audit": ("entrypoints.cli.auditors:audit", "Exports for auditors."),
-    "bulk-update": ("entrypoints.cli.approvals:bulk_update",
+    "audit": ("entrypoints.cli.audit:audit", "Exports for auditors."),
+    "bulk-update": ("entrypoints.cli.bulk:bulk_update",
                     "Patch every live MODEL record matching the filters with CHANGES (JSON): each its own governed "
                     "event, all in one atomic save, or none (a refusal, or a park for approval)."),
     "check": ("entrypoints.cli.start:check", "Validate a catalog file; print its models and version."),
-    "checkpoint": ("entrypoints.cli.audit:checkpoint",
+    "checkpoint": ("entrypoints.cli.checkpoints:checkpoint",
                    "Verify the log, then sign its head and its Merkle tree with the signing key "
                    "(WRIT_SIGNING_KEY[_FILE])."),
     "console": ("entrypoints.cli.console:console",
@@ -44,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "grant)."),
     "delete": ("entrypoints.cli.records:delete", "Soft-delete a record (hidden from projections, kept in the store)."),
     "demo": ("entrypoints.cli.start:demo", "Run a short story on the embedded default and print it as tables."),
-    "diff": ("entrypoints.cli.auditors:diff", "The fields that differ between two versions of a record."),
+    "diff": ("entrypoints.cli.audit:diff", "The fields that differ between two versions of a record."),
     "evaluate": ("entrypoints.cli.records:evaluate", "Dry-run a JSON command: allowed, refused or parked, and why."),
     "get": ("entrypoints.cli.records:get", "Show a record now, or as of a version."),
     "history": ("entrypoints.cli.records:history",
@@ -66,14 +66,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("entrypoints.cli.records:restore", "Restore a soft-deleted record."),
     "serve": ("entrypoints.cli.serve:serve",
               "Serve the HTTP API: JWT-authenticated writes, reads from the projections, OpenAPI at /openapi.json."),
-    "show": ("entrypoints.cli.auditors:show_record", "A record as of a version or a time (now, with neither)."),
+    "show": ("entrypoints.cli.audit:show_record", "A record as of a version or a time (now, with neither)."),
     "token": ("entrypoints.cli.token:token",
               "Mint a development bearer token for `writ serve`, signed with WRIT_JWT_SECRET (HS256)."),
     "transaction": ("entrypoints.cli.units:transaction",
                     "Run a JSON file of commands as one unit of work: all saved together, or none."),
-    "verify": ("entrypoints.cli.audit:verify",
-               "Check every event against the log's manifest and chain, every record's hash chain, and every "
-               "checkpoint (exit status 1 when anything is broken)."),
+    "verify": ("entrypoints.cli.verify:verify",
+               "Check every event against the log's manifest and chain, every save's tag (writer key), every "
+               "record's hash chain, every snapshot, the data keys, and every checkpoint (exit status 1 when "
+               "anything is broken)."),
     "verify-proof": ("entrypoints.cli.proofs:verify_proof",
                      "Check a proof offline, with the log's public key alone (exit status 1 when it does not verify)."),
 }

@@ -1,4 +1,4 @@
-"""``writ approvals list|show|approve|reject|cancel`` and ``writ bulk-update``.
+"""``writ approvals list|show|approve|reject|cancel``.
 
 An approver reads a request as its change: ``approvals list`` shows each request's record and a one-line
 summary of what it would change (``total: 420 → 25000``; a bulk update's count and changes),
@@ -13,31 +13,18 @@ Examples::
     writ approvals approve 3d7ffe91 --reason "checked" --fingerprint <shown>   # the last approval executes it
     writ approvals reject 3d7ffe91 --reason "not now"
     writ approvals cancel 3d7ffe91                  # the requester withdraws it
-    writ bulk-update Order -w status:eq:placed '{"note": "ships monday"}'
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
-from domain.errors import WritError
-from entrypoints.bootstrap import Runtime
 from entrypoints.cli.ids import resolve_approval
-from entrypoints.cli.options import (
-    json_argument,
-    load_catalog,
-    principal_from,
-    principal_options,
-    say,
-    session,
-    show,
-)
+from entrypoints.cli.options import principal_options, say, session, show
 from entrypoints.cli.render import Column, Lines, key_values, moment, print_lines, table
 from entrypoints.diffs import ARROW, change_lines, changed, shown, summary
-from entrypoints.filter_text import parse_filter
 
 LIST_COLUMNS = (
     Column("id", priority=0, is_id=True), Column("status", priority=1), Column("model", priority=4),
@@ -152,43 +139,6 @@ def _decision(action: str) -> click.Command:
 
 for _action in ("approve", "reject", "cancel"):
     approvals.add_command(_decision(_action))
-
-
-@click.command("bulk-update")
-@principal_options
-@click.option("--where", "-w", "conditions", multiple=True, metavar="FIELD:OP[:VALUE]",
-              help="Which records (as `writ list`): status:eq:placed, total:ge:10.")
-@click.option("--all", "all_records", is_flag=True, help="Every live record of MODEL (instead of --where).")
-@click.option("--idempotency-key", help="Repeat-safe key for this bulk update.")
-@click.argument("model")
-@click.argument("changes")
-def bulk_update(model: str, changes: str, conditions: tuple[str, ...], all_records: bool, idempotency_key: str | None,
-                as_json: bool, catalog: Path, **options: Any) -> None:
-    """Patch every live MODEL record matching the filters with CHANGES (JSON): each its own governed event,
-    all in one atomic save, or none (a refusal, or a park for approval). Without --where it needs --all.
-
-    \b
-    Example:
-      writ bulk-update Order '{"note": "ships monday"}' -w status:eq:placed -r manager -p "carrier delay"
-      writ bulk-update Order '{"note": "closed for inventory"}' --all -r manager -p "inventory"
-    """
-    loaded = load_catalog(catalog)
-    with Runtime(loaded) as runtime:
-        writ, principal = runtime.writ, None
-        try:  # refused before the service could read it: still a decision
-            principal = principal_from(**options)
-            filters = [parse_filter(text, loaded, model) for text in conditions]
-            body = json_argument(changes)
-        except WritError as error:
-            writ.refuse(principal, "bulk_update", model, error, idempotency_key=idempotency_key)
-        result = writ.bulk_update(principal, model, filters, body, idempotency_key=idempotency_key,
-                                  all_records=all_records).to_dict()
-    if as_json:
-        show(result, True)
-        return
-    shown_keys = ("status", "model", "updated_count", "decision_id", "correlation_id", "approval_id", "position",
-                  "replayed")
-    print_lines(key_values((key, result[key]) for key in shown_keys if result.get(key) is not None))
 
 
 # -- how a request reads -----------------------------------------------------------------------------------------

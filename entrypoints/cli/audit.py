@@ -1,185 +1,113 @@
-"""``writ verify`` and ``writ checkpoint``: is the history what was written, and proof that it stays so.
+"""Auditors' commands: ``writ show`` (as of a version or a time), ``writ diff`` and ``writ audit export``.
 
 Examples::
 
-    writ verify                                   # every record's chain, the log chain, the checkpoints
-    writ verify --json --checkpoints kept.jsonl   # also against checkpoints an auditor kept
-    writ checkpoint                               # verify, then sign the head (WRIT_SIGNING_KEY[_FILE])
-    writ checkpoint --every 600                   # keep signing every ten minutes while the log grows
-    writ checkpoint export > kept.jsonl           # every checkpoint with its public key, for auditors
-    writ checkpoint --rebuild-tree                # recompute the stored Merkle tree from the manifest first
-    writ checkpoint cosign --log-key K --key witness.key --name witness.example/w1 --seen seen.txt
+    writ show Order 3d7ffe91 --as-of 2026-12-01T09:00:00Z -r auditor
+    writ diff Order 3d7ffe91 2 5 --json
+    writ audit export --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z -r auditor > november.jsonl
 """
 
 from __future__ import annotations
 
-import base64
-import os
-import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import click
 import orjson
-from rich.table import Table
 
-from entrypoints.cli.options import console
-from entrypoints.cli.proofs import cosign
-from infrastructure.backends import open_backend
-from infrastructure.checkpoints import Checkpoint, CheckpointTable, load_signer, public_key
-from infrastructure.config import ConfigurationError
-from infrastructure.log_notes import NoteTable, SignedTree, sign_tree
-from infrastructure.notes import ED25519, NoteKey
-from infrastructure.verification import Report, sign_head
-from infrastructure.verification import verify as verify_store
+from entrypoints.cli.ids import resolve_record
+from entrypoints.cli.options import principal_options, session, show
+from entrypoints.cli.render import Lines, key_values, print_lines
+from entrypoints.diffs import ARROW, change_lines
+from infrastructure.checkpoints import CheckpointTable
 
-database_option = click.option("--database", "database_url", default=None,
-                               help="Database URL (default: WRIT_DATABASE_URL).")
-BROKEN = 1
-"""Exit status when the store does not verify (2 stays for errors)."""
+
+@click.command("show")
+@principal_options
+@click.option("--version", "version", type=click.IntRange(1), help="The record as of this version.")
+@click.option("--as-of", "as_of", metavar="TIME", help="The record as it stood at this time (ISO-8601 with offset).")
+@click.argument("model")
+@click.argument("record_id")
+def show_record(model: str, record_id: str, version: int | None, as_of: str | None, as_json: bool,
+                **options: Any) -> None:
+    """A record as of a version or a time (now, with neither).
+
+    RECORD_ID may be the first 8 or more characters of the id.
+
+    \b
+    Example:
+      writ show Order 3d7ffe91 --as-of 2026-12-01T09:00:00Z -r auditor
+      writ show Order 3d7ffe91 --version 2
+    """
+    if version is not None and as_of is not None:
+        raise click.UsageError("give --version or --as-of, not both")
+    with session(**options) as (runtime, principal):
+        writ = runtime.writ
+        record_id = resolve_record(runtime, principal, model, record_id)
+        record = (writ.as_of(principal, model, record_id, as_of) if as_of is not None
+                  else writ.get(principal, model, record_id, version=version))
+    show(record, as_json)
 
 
 @click.command()
-@database_option
-@click.option("--checkpoints", "kept", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Checkpoints an auditor kept (JSON lines from `writ checkpoint export`).")
-@click.option("--public-key", "public_keys", multiple=True, metavar="BASE64",
-              help="A signing public key to trust (repeatable; the configured signing key is trusted too).")
-@click.option("--workers", type=click.IntRange(1), metavar="N",
-              help="Processes that share the walk of the log (default: the CPU count, for a log of 20,000 events "
-                   "or more).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def verify(database_url: str | None, kept: Path | None, public_keys: tuple[str, ...], workers: int | None,
-           as_json: bool) -> None:
-    """Check every event against the log's manifest and chain, every save's tag (writer key), every record's
-    hash chain, every snapshot, the data keys, and every checkpoint (exit status 1 when anything is broken).
-    Trusts the configured signing key and the keys given, never one a checkpoint carries. What this host cannot
-    check (no writer, master or public key) is noted, not failed.
+@principal_options
+@click.argument("model")
+@click.argument("record_id")
+@click.argument("from_version", type=click.IntRange(1))
+@click.argument("to_version", type=click.IntRange(1))
+def diff(model: str, record_id: str, from_version: int, to_version: int, as_json: bool, **options: Any) -> None:
+    """The fields that differ between two versions of a record.
+
+    RECORD_ID may be the first 8 or more characters of the id.
 
     \b
     Example:
-      writ verify
-      writ verify --json --checkpoints kept.jsonl --public-key <base64>   # on a host with no key at all
+      writ diff Order 3d7ffe91 2 5
+      writ diff Order 3d7ffe91 1 3 --json
     """
-    backend = open_backend(database_url)
-    checkpoints = _read_kept(kept) if kept else []
-    trusted = dict(public_key(k) for k in public_keys)  # never a key a checkpoint carries: it would vouch for itself
-    beside = backend.master_key_beside()
-    if os.environ.get("WRIT_SIGNING_KEY") or os.environ.get("WRIT_SIGNING_KEY_FILE") or (
-            beside is not None and Path(f"{beside}.signing-key").exists()):  # a verifying host makes no key
-        signer = load_signer(beside=beside)
-        trusted[signer.key_id] = signer.private.public_key()
-    report = verify_store(backend, public_keys=trusted, checkpoints=checkpoints, workers=workers)
+    with session(**options) as (runtime, principal):
+        record_id = resolve_record(runtime, principal, model, record_id)
+        changed = runtime.writ.diff(principal, model, record_id, from_version, to_version)
     if as_json:
-        click.echo(orjson.dumps(report.to_dict()).decode())
-    else:
-        _print(report)
-    if not report.ok:
-        sys.exit(BROKEN)
+        show(changed, True)
+        return
+    print_lines(key_values([(f"v{from_version} {ARROW} v{to_version}",
+                             Lines(change_lines(changed)) or "no field differs")]))
 
 
-@click.group(invoke_without_command=True)
-@database_option
-@click.option("--every", type=click.IntRange(1), metavar="SECONDS", help="Keep signing at this interval.")
-@click.option("--json", "as_json", is_flag=True, help="Print each checkpoint as JSON.")
-@click.option("--rebuild-tree", is_flag=True, help="Recompute the stored Merkle tree from the manifest first.")
-@click.pass_context
-def checkpoint(ctx: click.Context, database_url: str | None, every: int | None, as_json: bool,
-               rebuild_tree: bool) -> None:
-    """Verify the log, then sign its head and its Merkle tree with the signing key (WRIT_SIGNING_KEY[_FILE]).
+@click.group()
+def audit() -> None:
+    """Exports for auditors.
 
     \b
     Example:
-      writ checkpoint                   # verify, then sign the head once
-      writ checkpoint --every 600       # keep signing every ten minutes while the log grows
-      writ checkpoint export > kept.jsonl
+      writ audit export --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z -r auditor > november.jsonl
     """
-    ctx.obj = database_url
-    if ctx.invoked_subcommand is not None:
-        return
-    backend = open_backend(database_url)
-    signer = load_signer(beside=backend.master_key_beside())
-    while True:
-        made = sign_head(backend, signer)
-        tree = sign_tree(backend, signer, rebuild=rebuild_tree)
-        rebuild_tree = False
-        if made is None and tree is None:
-            click.echo("nothing saved since the last checkpoint", err=True)
-        elif as_json:
-            click.echo(orjson.dumps({**(made.to_dict() if made else {}), **_tree(tree, signer.public_raw)}).decode())
-        else:
-            if made is not None:
-                click.echo(f"signed position {made.position}: chain {made.chain[:16]}… key {made.key_id}")
-            if tree is not None:
-                click.echo(f"signed tree size {tree.tree_size}: root {base64.b64encode(tree.root).decode()} "
-                           f"key {signer.note_key(tree.origin).vkey}")
-        if every is None:
-            return
-        time.sleep(every)
 
 
-@checkpoint.command()
-@database_option
-@click.pass_obj
-def export(group_database: str | None, database_url: str | None) -> None:
-    """Print every checkpoint as a JSON line (with its public key, and the Merkle tree's signed note): keep
-    them somewhere the database is not.
+@audit.command()
+@principal_options
+@click.option("--from", "since", required=True, metavar="TIME", help="From this time (ISO-8601 with offset).")
+@click.option("--to", "until", required=True, metavar="TIME", help="Up to, not including, this time.")
+def export(since: str, until: str, as_json: bool, **options: Any) -> None:
+    """Every event stored in [--from, --to) in your tenant, for the models you may audit (their audit
+    grant), as JSON lines; the last line is the signed checkpoint that covers them (null if none does yet).
 
     \b
     Example:
-      writ checkpoint export > kept.jsonl     # later: writ verify --checkpoints kept.jsonl
+      writ audit export --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z -r auditor > november.jsonl
     """
-    backend = open_backend(database_url or group_database)
-    database = backend.database()
-    try:
-        with database.transaction() as tx:
-            table, notes = CheckpointTable(backend), NoteTable(backend)
-            table.create(tx)
-            notes.create(tx)
-            found, trees = table.all(tx), notes.by_position(tx)
-    finally:
-        database.close()
-    for made in found:
-        click.echo(orjson.dumps({**made.to_dict(),
-                                 **_tree(trees.get(made.position), base64.b64decode(made.public_key))}).decode())
-
-
-def _tree(tree: SignedTree | None, public_key: bytes) -> dict[str, Any]:
-    """The signed tree head beside a checkpoint line: its note (with every cosignature), size, root, and the
-    signing key as a verifier key (pin it once, from the operator: a proof's checker never takes it from a proof)."""
-    if tree is None:
-        return {}
-    return {"note": str(tree.note), "tree_size": tree.tree_size, "root": base64.b64encode(tree.root).decode(),
-            "vkey": NoteKey(tree.origin, ED25519, public_key).vkey}
-
-
-def _read_kept(path: Path) -> list[Checkpoint]:
-    try:
-        return [Checkpoint.from_dict(orjson.loads(line)) for line in path.read_bytes().splitlines() if line.strip()]
-    except orjson.JSONDecodeError as exc:
-        raise ConfigurationError(f"{path}: not JSON lines of checkpoints ({exc})") from None
-
-
-def _print(report: Report) -> None:
-    summary = (f"{report.events:,} events of {report.records:,} records in {report.saves:,} saves up to position "
-               f"{report.head}; {report.checkpoints} checkpoints")
-    summary += f"; {report.authenticated:,} saves authenticated, {report.snapshots:,} snapshots, {report.keys:,} keys"
-    if report.unattested:
-        summary += f"; {report.unattested:,} events written before the log chain (record chains only)"
-    if report.untagged:
-        summary += f"; {report.untagged:,} saves unauthenticated (before writer keys)"
-    for note in report.notes:
-        console.print(f"[yellow]note[/]: {note}")
-    if report.ok:
-        console.print(f"[green]verified[/]: {summary}")
-        return
-    table = Table("what", "record", "version", "position", "finding")
-    for finding in report.findings:
-        table.add_row(finding.kind, finding.record_id or "", str(finding.version or ""),
-                      str(finding.position or ""), finding.message)
-    console.print(table)
-    console.print(f"[red]BROKEN[/]: {len(report.findings)} findings; {summary}")
-
-
-checkpoint.add_command(cosign, "cosign")
+    last = 0
+    with session(**options) as (runtime, principal):
+        for line in runtime.writ.export(principal, since=since, until=until):
+            click.echo(orjson.dumps(line).decode())
+            last = line["position"]
+        database = runtime.backend.database()
+        try:
+            with database.transaction() as tx:
+                table = CheckpointTable(runtime.backend)
+                table.create(tx)
+                covering = next((c for c in table.all(tx) if c.position >= last), None) if last else None
+        finally:
+            database.close()
+    click.echo(orjson.dumps({"checkpoint": covering.to_dict() if covering else None,
+                             "covers_through": last}).decode())

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from entrypoints.cli.options import console
 from infrastructure import key_admin
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.master_keys import new_master_key
 
 database_option = click.option("--database", "database_url", default=None,

@@ -164,7 +164,7 @@ def cosign(database_url: str | None, key_text: str, key_file: Path, name: str, s
 
 
 def _backend(database_url: str | None) -> Any:
-    from infrastructure.backends import open_backend
+    from infrastructure.backend_choice import open_backend
 
     return open_backend(database_url)
 

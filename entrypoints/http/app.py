@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from entrypoints.bootstrap import Runtime
-from entrypoints.http import reads, writes
+from entrypoints.http import approvals, reads, writes
 from entrypoints.http.auth import JwtVerifier
 from entrypoints.http.console.api_docs import docs_page
 from entrypoints.http.console.app import console_app
@@ -55,9 +55,9 @@ def create_app(runtime: Runtime, verifier: JwtVerifier, *, max_body: int = DEFAU
         path("/v1/log/proof/consistency", GET=on(proofs.consistency)),
         path("/v1/decisions", GET=on(reads.decisions)),
         path("/v1/approvals", GET=on(reads.approvals)),
-        path("/v1/approvals/{id}", GET=on(reads.approval)),
+        path("/v1/approvals/{id}", GET=on(approvals.approval)),
         *(path(f"/v1/approvals/{{id}}/{action}", POST=write(action, decide, body=True, optional_body=True))
-          for action, decide in reads.APPROVAL_ACTIONS.items()),
+          for action, decide in approvals.ACTIONS.items()),
         path("/v1/{model}", GET=on(reads.list_rows), POST=write("create", writes.create, body=True)),
         path("/v1/{model}/bulk-update", POST=write("bulk_update", writes.bulk_update, body=True)),
         path("/v1/{model}/{id}", GET=on(reads.get_row), PUT=write("update", writes.replace, body=True),

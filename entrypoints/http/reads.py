@@ -1,4 +1,4 @@
-"""The read routes: current rows from the projections, history and decisions, approvals, health.
+"""The read routes: current rows from the projections, history, decisions and the list of approval requests.
 
 ``GET /v1/{model}`` takes the CLI's filters as repeated ``where=FIELD:OP[:VALUE]`` parameters, ``sort``
 (``-total``, repeatable), ``limit``, ``after`` (the previous page's ``next_cursor``) and
@@ -58,42 +58,6 @@ def approvals(call: Call) -> Response:
     rows = _views(call).approvals(call.principal, status=None if status == "all" else status,
                                   after=query.get("after"), limit=_int(query.get("limit"), 100))
     return json_response(rows)
-
-
-def approval(call: Call) -> Response:
-    return json_response(call.writ.approval(call.principal, call.param("id")))
-
-
-def _decision(call: Call, action: str) -> dict[str, Any]:
-    """The body of an approval's decision: an object of ``reason`` and ``fingerprint``, each text or null (a key
-    it does not know, or a number, is refused, and recorded, rather than ignored)."""
-    body = call.body
-    if not isinstance(body, dict) or any(key not in ("reason", "fingerprint") or not isinstance(value, str | None)
-                                         for key, value in body.items()):
-        call.writ.refuse(call.principal, action, "", InvalidInputError(
-            'The body is an object: {"reason": "...", "fingerprint": "..."} (both optional, text)'),
-            record_id=call.param("id"))
-    decided: dict[str, Any] = body
-    return decided
-
-
-def approve(call: Call) -> Response:
-    body = _decision(call, "approve")
-    return json_response(call.writ.approve(call.principal, call.param("id"), reason=body.get("reason"),
-                                           fingerprint=body.get("fingerprint")).to_dict())
-
-
-def reject(call: Call) -> Response:
-    reason: Any = _decision(call, "reject").get("reason")  # whatever was sent: the service's door checks it
-    return json_response(call.writ.reject(call.principal, call.param("id"), reason).to_dict())
-
-
-def cancel(call: Call) -> Response:
-    return json_response(call.writ.cancel(call.principal, call.param("id"),
-                                          reason=_decision(call, "cancel").get("reason")).to_dict())
-
-
-APPROVAL_ACTIONS = {"approve": approve, "reject": reject, "cancel": cancel}
 
 
 def _views(call: Call) -> Any:

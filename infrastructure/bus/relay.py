@@ -39,7 +39,7 @@ from aio_pika.abc import AbstractConnection
 from yarl import URL
 
 from infrastructure.backend import Backend
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.bus.contract import DEFAULT_EXCHANGE
 from infrastructure.bus.fast_publish import PipelinedPublisher, fast_path_available
 from infrastructure.bus.outbox import (
@@ -67,7 +67,7 @@ class LeaseLostError(Exception):
     """The relay's lock went away: stop publishing and stand by."""
 
 
-class PoisonEventError(Exception):
+class UnpublishableEventError(Exception):
     """One event the broker will not take (internal: the relay halts at it)."""
 
     def __init__(self, position: int, reason: str, *, unreadable: bool = False) -> None:
@@ -192,7 +192,7 @@ class Relay:
             try:
                 await self._session(connection, stop, wakeup, careful=failed_at == position)
                 failed_at = None
-            except PoisonEventError as poison:
+            except UnpublishableEventError as poison:
                 await self._halt(poison, stop)
             except BROKER_ERRORS as exc:
                 failed_at = (await asyncio.to_thread(self._read)).position
@@ -242,7 +242,8 @@ class Relay:
             if batch.poison is not None:
                 await self._current.drain()
                 saver.offer(self._current.confirmed)
-                raise PoisonEventError(batch.poison.position, batch.poison.reason, unreadable=batch.poison.unreadable)
+                raise UnpublishableEventError(batch.poison.position, batch.poison.reason,
+                                              unreadable=batch.poison.unreadable)
             if batch.count:
                 self._current.skip_to(batch.last)
             else:
@@ -265,13 +266,13 @@ class Relay:
                     break
                 except CHANNEL_ERRORS as exc:
                     if attempt == 2:
-                        raise PoisonEventError(item.position, f"the broker refused it: {exc!r}") from exc
+                        raise UnpublishableEventError(item.position, f"the broker refused it: {exc!r}") from exc
                     log.warning("position %d failed alone (%r); trying it once more", item.position, exc)
                     confirmed = self._current.confirmed
                     await self._current.abandon()
                     self._current = await self._publisher(connection, 1, confirmed)
 
-    async def _halt(self, poison: PoisonEventError, stop: asyncio.Event) -> None:
+    async def _halt(self, poison: UnpublishableEventError, stop: asyncio.Event) -> None:
         """Stay at the event (holding the lease, the halt in ``--status``) until an operator sets it aside or, when it
         could not be read, it reads after all (its master key added to WRIT_MASTER_KEY_FILE: the keys are read
         again each time). An event the broker refused is not retried: only a set-aside moves past it."""
@@ -288,7 +289,7 @@ class Relay:
                 log.info("position %d reads now; resuming", poison.position)
                 return
 
-    def _record_halt(self, poison: PoisonEventError) -> None:
+    def _record_halt(self, poison: UnpublishableEventError) -> None:
         with self.database.transaction() as tx:
             self.positions.halt(tx, self.name, poison.position, poison.reason)
 

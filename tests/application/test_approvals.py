@@ -16,7 +16,7 @@ import pytest
 from application.retry import Retry
 from application.service import Writ
 from domain.errors import WritError
-from infrastructure.backends import open_backend
+from entrypoints.bootstrap import open_writ
 from tests.application.test_concurrency import race
 from tests.application.test_tampering import RawStore
 from tests.catalogs import principal
@@ -133,7 +133,7 @@ def test_a_command_altered_after_the_request_cannot_run(writ: Writ, database_url
         body["command"]["commands"][0]["changes"]["total"] = "99999999"
 
     RawStore(database_url).edit(approval_id, 1, raise_it)
-    fresh = open_backend(database_url).open_writ(writ.catalog)  # no cached aggregate: read from the store
+    fresh = open_writ(writ.catalog, database_url)  # no cached aggregate: read from the store
     try:
         refused("APPROVAL_STALE", lambda: fresh.approve(MANAGER, approval_id))
     finally:

@@ -21,7 +21,7 @@ from eventsourcing.persistence import StoredEvent
 from application.service import Writ
 from domain.errors import UniqueViolationError, WritError
 from domain.record import Record
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.config import SQLiteConfig, parse_database_url
 from infrastructure.verification import verify
 from tests.catalogs import principal

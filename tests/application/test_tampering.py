@@ -20,7 +20,7 @@ import pytest
 
 from application.service import Writ
 from domain.errors import ChainBrokenError, RecordNotFoundError
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.sealing import SEALED, is_sealed, seal, transform, unseal
 from tests.application.test_snapshots import grow
 from tests.catalogs import SHOP_CATALOG, principal

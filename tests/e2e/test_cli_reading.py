@@ -108,7 +108,7 @@ def test_writes_and_reads_fit_the_terminal(tmp_path: Path, columns: int) -> None
     assert all(record_id.startswith(row.split()[0]) for row in rows if "LAMP-44" in row)
     assert len(listed) <= 3 + 1 + 2, "a header, a line per row, at most a note on what was left out"
 
-    decided = cli("decisions").splitlines()
+    decided = cli("decisions", user="ann", role="auditor").splitlines()  # every actor's decisions: an auditor's read
     assert {"outcome", "operation"} <= set(decided[0].split())
     assert len([line for line in decided[1:] if line.split()[:1] and line.split()[0].isdigit()]) == 7
     assert len(decided) <= 1 + 7 + 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import tomllib
 from importlib.metadata import version
 
 import jwt
@@ -29,7 +30,11 @@ def test_writ_alone_prints_the_help_and_exits_0() -> None:
 
 
 def test_version_is_the_package_metadata() -> None:
-    assert writ_command("--version").stdout.strip() == f"writ {version('writ')}"
+    """`writ --version` prints the installed package's version, and that is the one pyproject.toml declares (an
+    install older than the checkout fails here)."""
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert version("writ") == declared
+    assert writ_command("--version").stdout.strip() == f"writ {declared}"
 
 
 @pytest.mark.parametrize("arguments", [["--help"], [], ["--version"], ["create", "--help"], ["token", "--help"]])

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
-import application.service
+import application.core
 import domain.approval
 from domain.catalog import Catalog
 from entrypoints.bootstrap import open_writ
@@ -53,7 +53,7 @@ def cli(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
 def made(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     writ = open_writ(Catalog.from_toml(SHOP_CATALOG), database_url)
     with monkeypatch.context() as chosen:
-        chosen.setattr(application.service, "uuid4", ids_from(ACME_ORDER, GLOBEX_ORDER, ACME_CUSTOMER, *TWINS))
+        chosen.setattr(application.core, "uuid4", ids_from(ACME_ORDER, GLOBEX_ORDER, ACME_CUSTOMER, *TWINS))
         writ.create(principal("carol"), "Order", {"sku": "A-1", "total": "1"})
         writ.create(principal("gus", "globex"), "Order", {"sku": "G-1", "total": "1"})
         writ.create(principal("carol"), "Customer", {"email": "a@acme.example"})

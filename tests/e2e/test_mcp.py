@@ -26,6 +26,7 @@ from tests.support import ROOT, CliProcess, wait_until, writ_command
 
 CLERK = ["-u", "carol", "-t", "acme", "-r", "clerk"]
 MANAGER = Principal(user_id="maria", tenant_id="acme", roles=frozenset({"manager"}), purpose="sign-off")
+AUDITOR = MANAGER.for_purpose("audit", roles=frozenset({"auditor"}))
 HOST = Implementation(name="test-host", version="1.0")
 MODELS = {"Order": "order", "Customer": "customer", "Tally": "tally", "Payment": "payment", "Ledger": "ledger"}
 PER_MODEL = ("create", "replace", "patch", "delete", "restore", "purge", "query")
@@ -141,7 +142,7 @@ def test_evaluate_then_write_then_approval(catalog_file: Path, database_url: str
         assert status["status"] == "executed" and status["approvals"] == ["maria"]
         shown = await anyio.to_thread.run_sync(lambda: writ.approval(MANAGER, parked["approval_id"]))
         assert status["outcome"] == shown["outcome"] and status["outcome"]["status"] == "executed", "one shape"
-        assert set(status["outcome"]) == {"status", "by", "reason", "code", "at"}
+        assert set(status["outcome"]) == {"status", "by", "reason", "code", "at", "audit"}
         events = (await call(client, "history", model="Order", id=made["id"]))["events"]
         assert [e["event"] for e in events] == ["Created", "Patched"]
         assert all(e["actor"] == "carol" for e in events), "the person is the actor"
@@ -172,7 +173,7 @@ def test_refusals_are_results_with_their_codes(catalog_file: Path, database_url:
             await client.call_tool("drop_everything", {})
 
     over_stdio(catalog_file, database_url, scenario, "--agent", "order-bot")
-    refusals = writ.decisions(MANAGER.for_purpose("audit", roles=frozenset({"auditor"})), outcome="refused")
+    refusals = writ.decisions(AUDITOR, outcome="refused")
     assert [d["code"] for d in refusals] == ["GRANT_MISSING", "IMMUTABLE_FIELD", "PURPOSE_REQUIRED",
                                              "REQUIRED_FIELD_MISSING", "INVALID_INPUT", "INVALID_INPUT"]
     assert all(d["actor"] == "carol" and d["audit"] == {"agent": "order-bot", "mcp_client": "test-host"}
@@ -218,7 +219,7 @@ def test_without_an_agent_vouched_for_the_clients_name_is_only_claimed(catalog_f
         assert events[0]["audit"] == {"mcp_client": "test-host"}, "no audit.agent: nobody vouched for one"
 
     over_stdio(catalog_file, database_url, scenario)
-    assert [d["audit"] for d in writ.decisions(MANAGER, outcome="refused")] == [{"mcp_client": "test-host"}]
+    assert [d["audit"] for d in writ.decisions(AUDITOR, outcome="refused")] == [{"mcp_client": "test-host"}]
 
 
 def test_an_agents_reads_are_recorded_without_their_values(catalog_file: Path, database_url: str, writ: Writ,
@@ -241,7 +242,7 @@ def test_an_agents_reads_are_recorded_without_their_values(catalog_file: Path, d
         ids.update(record=made["id"], approval=parked["approval_id"])
 
     over_stdio(catalog_file, database_url, scenario, "--agent", "order-bot")
-    reads = writ.decisions(MANAGER, outcome="read")
+    reads = writ.decisions(AUDITOR, outcome="read")
     assert [(d["operation"], d["model"], d["record_id"], d["code"]) for d in reads] == [
         ("query", "Order", None, None), ("history", "Order", ids["record"], None),
         ("evaluate", "Order", ids["record"], None), ("approval_status", "Order", ids["approval"], None),

@@ -21,7 +21,7 @@ from mcp_types.version import LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION
 
 from application.service import Writ
 from tests.catalogs import SHOP_CATALOG
-from tests.e2e.test_mcp import MANAGER, accepts_connections, call, free_port, refused
+from tests.e2e.test_mcp import AUDITOR, accepts_connections, call, free_port, refused
 from tests.http_support import AUDIENCE, ISSUER, PRIVATE_KEY, PUBLIC_PEM, SECRET, token
 from tests.integration.test_http import forged
 from tests.support import CliProcess, wait_until, writ_command
@@ -97,7 +97,7 @@ def test_no_token_lists_no_tool_and_writes_nothing(mcp_server: McpServer, writ: 
     with pytest.raises(Exception, match="TaskGroup"):  # the SDK's client gives up on the 401
         anyio.run(anonymous)
     assert listed == []
-    assert writ.decisions(MANAGER) == [], "nothing written, not even a refusal: nobody was there"
+    assert writ.decisions(AUDITOR) == [], "nothing written, not even a refusal: nobody was there"
 
 
 @pytest.mark.parametrize("how", list(forged()))
@@ -130,10 +130,10 @@ def test_a_token_acts_as_its_own_person_and_agent(mcp_server: McpServer, writ: W
             assert events[0]["audit"] == {"mcp_client": "unvouched-agent"}, "a name the client claims is no agent"
 
     anyio.run(run)
-    rows = {row["audit"].get("mcp_client"): row for row in writ.decisions(MANAGER) if row["operation"] == "create"}
+    rows = {row["audit"].get("mcp_client"): row for row in writ.decisions(AUDITOR) if row["operation"] == "create"}
     assert (rows[f"claims-to-be-{mode}"]["actor"], rows["unvouched-agent"]["actor"]) == ("carol", "dave")
-    assert {row["tenant"] for row in writ.decisions(MANAGER)} == {"acme"}, "nothing in the launcher's tenant"
-    refusal = next(row for row in writ.decisions(MANAGER, outcome="refused"))
+    assert {row["tenant"] for row in writ.decisions(AUDITOR)} == {"acme"}, "nothing in the launcher's tenant"
+    refusal = next(row for row in writ.decisions(AUDITOR, outcome="refused"))
     assert (refusal["actor"], refusal["audit"]["agent"]) == ("carol", "order-bot")
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from application.service import Writ
 from infrastructure.bus.contract import IntegrationEvent, event_id, is_published
-from infrastructure.bus.sql import Tx, open_database
+from infrastructure.bus.database import Tx, open_database
 from infrastructure.bus.subscriber import Subscriber
 from tests.catalogs import SHOP_CATALOG
 from tests.conftest import AMQP_URL, service_unavailable

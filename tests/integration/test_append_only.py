@@ -18,7 +18,7 @@ from tests.conftest import PG_URL
 
 pytestmark = pytest.mark.postgres
 CLERK, MANAGER = principal("carol"), principal("maria", "acme", "manager")
-README = Path(__file__).resolve().parents[2] / "README.md"
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 HISTORY = {"writ_events": "state", "writ_snapshots": "state", "writ_log_manifest": "event_hash",
            "writ_log_chain": "chain", "writ_checkpoints": "chain"}
 
@@ -56,12 +56,12 @@ def test_history_tables_refuse_update_delete_and_truncate(store: str, pg_schema:
 
 def test_a_runtime_role_with_no_update_on_the_key_table_still_purges_and_cannot_change_a_key(
         store: str, pg_schema: str) -> None:
-    """The README's deployment option: the schema made by its owner; Writ run as a role holding SELECT and INSERT
-    on the tables and EXECUTE on the insert function, and nothing else. A purge destroys its key through the
+    """docs/operations.md's deployment option: the schema made by its owner; Writ run as a role holding SELECT and
+    INSERT on the tables and EXECUTE on the insert function, and nothing else. A purge destroys its key through the
     insert function (SECURITY DEFINER); a key changed by that role's own statement is refused, variable or not."""
     open_writ(Catalog.from_toml(SHOP_CATALOG), store).close()  # the owner makes the schema
     role = f"writ_rt_{uuid.uuid4().hex[:8]}"
-    grants = re.findall(r"```sql\n(.*?)```", README.read_text(), flags=re.S)[0]  # the README's, as written
+    grants = re.findall(r"```sql\n(.*?)```", OPERATIONS.read_text(), flags=re.S)[0]  # docs/operations.md's, as written
     grants = grants.replace("SCHEMA writ ", f'SCHEMA "{pg_schema}" ').replace(
         "writ.writ_events_insert", f'"{pg_schema}".writ_events_insert').replace("writ_runtime", f'"{role}"')
     with psycopg.connect(PG_URL, autocommit=True) as conn:

@@ -13,7 +13,7 @@ import pytest
 from application.service import Writ
 from domain.catalog import Catalog
 from domain.errors import WritError
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from projections import open_views, open_worker
 from tests.catalogs import principal
 

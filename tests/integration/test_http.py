@@ -268,8 +268,9 @@ def test_an_idempotency_key_reused_for_another_write_is_409(server: Server) -> N
     assert (other.status_code, other.json()["code"]) == (409, "IDEMPOTENCY_KEY_REUSED"), other.text
 
 
-SERVER_SIDE = {"UNAVAILABLE", "CHAIN_BROKEN", "CONFIGURATION_INVALID", "CHECKPOINT_REFUSED", "PROJECTION_NOT_READY",
-               "PROJECTION_TIMEOUT", "PROJECTION_BUSY", "PROJECTION_HALTED"}
+SERVER_SIDE = {"UNAVAILABLE", "CHAIN_BROKEN", "KEY_INVALID", "CONFIGURATION_INVALID", "CHECKPOINT_REFUSED",
+               "PROJECTION_NOT_READY", "PROJECTION_TIMEOUT", "PROJECTION_BUSY", "PROJECTION_HALTED",
+               "PROJECTION_LOG_CHANGED"}
 """503: a part the call needs is down, not ready or not right; every other error is the caller's (4xx)."""
 
 

@@ -58,7 +58,7 @@ def test_a_token_reads_what_its_roles_may_read(server: Server) -> None:
     assert [r["id"] for r in ok(server.call("GET", "/v1/approvals", bearer=as_("maria"), headers=wait))] == [
         parked["approval_id"]]
     refused(server.call("GET", f"/v1/Order/{gone['id']}/history", bearer=as_("carol")), 403, "GRANT_MISSING")
-    history = ok(server.call("GET", f"/v1/Order/{gone['id']}/history", bearer=as_("ada")))
+    history = ok(server.call("GET", f"/v1/Order/{gone['id']}/history", bearer=as_("ada")))["events"]
     assert [entry["event"] for entry in history] == ["Created", "Deleted"] and deleted["state"] == "deleted"
 
 
@@ -71,7 +71,7 @@ def test_an_agent_approving_is_named_beside_the_approver(server: Server) -> None
     assert done["status"] == "executed"
     shown = ok(server.call("GET", f"/v1/approvals/{parked['approval_id']}", bearer=as_("carol")))
     assert shown["audit"] == {"maria": {"agent": "approve-bot"}}
-    last = ok(server.call("GET", f"/v1/Order/{order['id']}/history", bearer=as_("carol")))[-1]
+    last = ok(server.call("GET", f"/v1/Order/{order['id']}/history", bearer=as_("carol")))["events"][-1]
     assert last["approval"]["audit"] == {"maria": {"agent": "approve-bot"}} and last["actor"] == "carol"
     wait = {"Writ-Wait-Position": str(done["results"][0]["position"])}
     (row,) = [r for r in ok(server.call("GET", "/v1/approvals", bearer=as_("carol"), params={"status": "all"},

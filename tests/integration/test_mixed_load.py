@@ -127,7 +127,7 @@ def test_readers_writers_and_approvers_together_neither_crash_the_server_nor_los
 
 CLOSING_WHILE_READING = """
 import sys, threading, time
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 
 database = open_backend(sys.argv[1]).database()
 with database.transaction() as tx:

@@ -17,7 +17,8 @@ import pytest
 
 from application.service import Writ
 from domain.record import Record
-from infrastructure.backends import open_backend
+from entrypoints.bootstrap import open_writ
+from infrastructure.backend_choice import open_backend
 from infrastructure.positions import Positions
 from tests.integration.conftest import bus_written_ids
 from tests.integration.test_projection_crash import worker_process
@@ -168,10 +169,10 @@ def test_a_key_that_does_not_unwrap_is_key_invalid_wherever_it_is_read(
         done = writ_command(*command, "-u", "maria", "-t", "acme", "-r", "manager", check=False, env=env)
         assert done.returncode == 2 and done.stderr.startswith(f"error: KEY_INVALID: the data key of {victim} does "
                                                                "not unwrap"), done.stderr
-    fresh = open_backend(database_url).open_writ(writ.catalog)  # no key cached: a bulk's read
+    fresh = open_writ(writ.catalog, database_url)  # no key cached: a bulk's read
     try:
         with pytest.raises(KeyInvalidError) as caught:
-            fresh.loader.load_many([UUID(victim)], tenant="acme", model="Order")
+            fresh._core.loader.load_many([UUID(victim)], tenant="acme", model="Order")
         assert (caught.value.code, caught.value.record_id) == ("KEY_INVALID", victim)
     finally:
         fresh.close()

@@ -23,7 +23,7 @@ from domain.errors import ChainBrokenError, ServiceUnavailableError
 from entrypoints.bootstrap import Runtime
 from entrypoints.log_access import event_position
 from infrastructure.backend import Backend
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.checkpoints import Signer
 from infrastructure.log_notes import sign_tree
 from infrastructure.log_proofs import LogProofs, NotCheckpointedError

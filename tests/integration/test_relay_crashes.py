@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import aio_pika
 import pytest
 
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.positions import Positions
 from tests.conftest import AMQP_URL, service_unavailable
 from tests.integration.conftest import bus_written_ids

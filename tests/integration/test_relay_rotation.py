@@ -19,7 +19,7 @@ import pytest
 
 from application.service import Writ
 from entrypoints.bootstrap import open_writ
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.config import ConfigurationError
 from infrastructure.master_keys import key_id, new_master_key
 from tests.integration.conftest import bus_written_ids

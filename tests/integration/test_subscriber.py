@@ -7,7 +7,7 @@ import asyncio
 import aio_pika
 import pytest
 
-from infrastructure.bus.sql import open_database
+from infrastructure.bus.database import open_database
 from tests.integration.conftest import bus_written_ids
 from tests.integration.test_relay import write_orders
 from tests.support import wait_until

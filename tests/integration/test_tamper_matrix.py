@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from application.service import Writ
 from domain.chain import link
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.checkpoints import Checkpoint, CheckpointTable, Signer
 from infrastructure.sealing import SEALED, is_sealed, seal, transform, unseal
 from infrastructure.verification import verify as verify_store

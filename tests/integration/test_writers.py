@@ -16,7 +16,7 @@ from pathlib import Path
 from uuid import UUID
 
 from application.service import Writ
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.verification import verify
 from tests.support import ROOT, stored_rows, wait_until
 

@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from domain.catalog import ModelSpec
-from domain.commands import Create, Delete, Patch, Purge, RecordCommand, Replace, Restore
+from domain.commands import AnyCommand, Create, Delete, Patch, Purge, Replace, Restore
 from domain.policy import POLICY_OPERATIONS
 from domain.record import Record
 
@@ -200,7 +200,7 @@ def payloads(spec: ModelSpec, operation: str) -> st.SearchStrategy[dict[str, Any
     return st.one_of(*[some] * 3, *[every] * 4, st.fixed_dictionaries({}, optional=intruders))
 
 
-def writes(spec: ModelSpec, record: Record | None) -> st.SearchStrategy[Create | RecordCommand]:
+def writes(spec: ModelSpec, record: Record | None) -> st.SearchStrategy[AnyCommand]:
     """A command on the model: a create while there is no record, then any command on it."""
     create = st.builds(lambda data: Create(model="Order", data=data), payloads(spec, "create"))
     if record is None:

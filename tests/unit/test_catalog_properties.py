@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from domain.catalog import Catalog, ModelSpec
 from domain.catalog_checks import AUTO_SOURCE_TYPES
-from domain.commands import Create, Delete, Patch, RecordCommand, Replace, Restore
+from domain.commands import AnyCommand, Create, Delete, Patch, Replace, Restore
 from domain.errors import CatalogError, InvalidFieldValueError, WritError
 from domain.pipeline import Decider, Verdict, decide
 from domain.principal import Principal
@@ -262,7 +262,7 @@ def _stamp_may_be_refused(spec: ModelSpec, name: str | None) -> bool:
     return rule.value not in AUTO_SOURCE_TYPES or any(bound is not None for bound in value_rules)
 
 
-def _apply(command: Create | RecordCommand, verdict: Verdict, record: Record | None) -> Record | None:
+def _apply(command: AnyCommand, verdict: Verdict, record: Record | None) -> Record | None:
     meta = {"actor": "alice"}
     if isinstance(command, Create):
         return Record.create("Order", "acme", verdict.payload, meta, NOW)

@@ -1,4 +1,4 @@
-"""The bus's SQL port, kept where earlier releases documented it (``open_database`` for a ``Subscriber``).
+"""The database a ``Subscriber`` writes in: ``open_database`` for a Writ URL, and its ``Database`` and ``Tx``.
 
 The implementation lives in ``infrastructure.database`` (transactions, ``Tx``) and the backend
 (``infrastructure.backend``) that builds one for a database URL.
@@ -6,7 +6,7 @@ The implementation lives in ``infrastructure.database`` (transactions, ``Tx``) a
 
 from __future__ import annotations
 
-from infrastructure.backends import open_backend
+from infrastructure.backend_choice import open_backend
 from infrastructure.database import Database, Tx
 
 __all__ = ["Database", "Tx", "open_database"]

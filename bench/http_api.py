@@ -7,27 +7,23 @@ that keeps its token) and 16 threads
 creating the same records through the Python API in this process. Prints figures, then one JSON line:
 {"bench": "http", "http_per_s", "python_per_s", "ratio", "p99_ms"} (p99: HTTP request latency).
 
-    .venv/bin/python bench/http.py [--clients 16] [--rounds 3] [--per-client 100]
+    .venv/bin/python bench/http_api.py [--clients 16] [--rounds 3] [--per-client 100]
     WRIT_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test (default)
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-BENCH = str(Path(__file__).resolve().parent)
-sys.path[:] = [*(p for p in sys.path if p not in (BENCH, "")), BENCH]  # this file is named http: the stdlib's wins
 
 import argparse
 import asyncio
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import jwt

@@ -1,4 +1,5 @@
-"""The README's reference tables say what the code does: the limits and the error codes."""
+"""The docs' reference tables say what the code does: the limits (docs/limits.md) and the error codes
+(docs/python-api.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ import infrastructure.verification
 import projections.errors
 from domain.limits import Limits
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def section(page: str, heading: str) -> str:
+    """A page's section: from its heading to the next heading of the same or a higher level."""
+    text = (DOCS / page).read_text()
+    start = text.index(f"\n{heading}\n")
+    level = heading.split(" ", maxsplit=1)[0]
+    ends = [m.start() for m in re.finditer(r"\n(#+) ", text[start + 1:]) if len(m.group(1)) <= len(level)]
+    return text[start:start + 1 + ends[0]] if ends else text[start:]
 UNITS = {"KiB": 1024, "MiB": 1024 * 1024}
 
 
@@ -22,9 +32,8 @@ def amount(text: str) -> int:
 
 
 def limits_table() -> dict[str, tuple[int, int]]:
-    section = README[README.index("## Limits"):README.index("## Benchmarks")]
     found: dict[str, tuple[int, int]] = {}
-    for line in section.splitlines():
+    for line in (DOCS / "limits.md").read_text().splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) != 4 or not cells[0].startswith("`"):
             continue
@@ -50,8 +59,7 @@ def codes_of(*modules: object) -> set[str]:
 
 
 def test_the_errors_section_names_every_code_raised() -> None:
-    section = README[README.index("### Errors"):README.index("## Command line")]
-    documented = set(re.findall(r"`([A-Z][A-Z_]+)`", section))
+    documented = set(re.findall(r"`([A-Z][A-Z_]+)`", section("python-api.md", "## Errors")))
     raised = codes_of(domain.errors, projections.errors, infrastructure.config, infrastructure.verification,
                       infrastructure.log_proofs) - {"WRIT_ERROR"}  # the root: abstract
     assert documented == raised
