@@ -13,7 +13,6 @@ when it is made: the catalog, the store, the deployment's keys (``application.po
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 from uuid import UUID, uuid4, uuid5
@@ -188,7 +187,7 @@ class Core:
         self.staging.remember_counters(unit.aggregates(), saved=True)
         positions = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
                      for r in recordings}
-        return [replace(r, position=positions[UUID(r.id), r.version or 0]) for r in unit.decided]
+        return [r.placed(positions[UUID(r.id), r.version or 0]) for r in unit.decided]
 
     def apply_approved(self, request: ApprovalRequest, requester: Principal,
                        loaded: list[tuple[AnyCommand, Record | None]], bodies: list[dict[str, Any]],

@@ -50,7 +50,7 @@ class Subject:
     def of(cls, command: object) -> Subject:
         if not isinstance(command, (Create, Replace, Patch, Delete, Restore, Purge)):
             return cls("unknown", "")
-        return cls(command.operation, command.model, getattr(command, "id", None))
+        return cls(command.operation, command.model, None if isinstance(command, Create) else command.id)
 
 
 def principal_arg(value: object) -> Principal | None:

@@ -37,7 +37,7 @@ from throwaway_keys import ensure as ensure_keys
 
 from application.service import Writ
 from domain.catalog import Catalog
-from domain.commands import AnyCommand, Delete, Patch
+from domain.commands import Delete, Patch
 from domain.principal import Principal
 from entrypoints.bootstrap import open_writ
 from projections import open_views, open_worker
@@ -91,7 +91,7 @@ def append(writ: Writ, events: int, changed_share: float) -> tuple[int, float]:
         results = writ.create_many(WHO, "Order", [row(n) for n in range(start, min(creates, start + 1000))])
         ids += [r.id for r in results]
     deletes = changes // 5
-    commands: list[AnyCommand] = [Patch(model="Order", id=ids[n % len(ids)], changes={"quantity": 2 + n % 40,
+    commands: list[Patch | Delete] = [Patch(model="Order", id=ids[n % len(ids)], changes={"quantity": 2 + n % 40,
                                                                                      "note": f"patch {n}"})
                                   for n in range(changes - deletes)]
     commands += [Delete(model="Order", id=record_id) for record_id in ids[len(ids) - deletes:]]

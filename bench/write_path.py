@@ -12,13 +12,14 @@ with a unique field, and report what each adds per create. Prints figures,
 then one JSON line: {"bench": "write_path", "governed_per_s", "library_per_s",
 "ratio"[, "counter_per_s", "counter_extra_ms", "unique_per_s", "unique_extra_ms"]}.
 
-    .venv/bin/python bench/write_path.py [--rounds 9] [--per-round 400] [--counter] [--unique]
+    .venv/bin/python bench/write_path.py [--rounds 9] [--per-round 400] [--counter] [--unique] [--async-commit]
     WRIT_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test (default)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import uuid
 from typing import Any
@@ -30,7 +31,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from throwaway_keys import ensure as ensure_keys
 
-from application.service import Writ
+from application.store import Store
 from domain.catalog import Catalog
 from domain.principal import Principal
 from domain.record import Record
@@ -70,10 +71,10 @@ def time_governed(writ: Any, principal: Principal, start: int, count: int, model
     return time.perf_counter() - began
 
 
-def time_library(app: LibraryBaseline, start: int, count: int) -> float:
+def time_library(app: Application[uuid.UUID], start: int, count: int) -> float:
     began = time.perf_counter()
     for i in range(start, start + count):
-        app._core.save(Item(stored_payload(i)))
+        app.save(Item(stored_payload(i)))
     return time.perf_counter() - began
 
 
@@ -93,7 +94,7 @@ def load_times(writ: Any, principal: Principal, events: int = 3000, reads: int =
             writ.get(principal, "Order", record_id)
         timings[label] = (time.perf_counter() - began) / reads * 1e3
     print("load (get) per record: " + ", ".join(f"{k}: {v:.3f} ms" for k, v in timings.items())
-          + f" (snapshot every {Writ.snapshotting_intervals[Record]} events)")
+          + f" (snapshot every {Store.snapshotting_intervals[Record]} events)")
 
 
 def main() -> None:
@@ -102,7 +103,12 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=400)
     parser.add_argument("--counter", action="store_true", help="also creates numbered by a counter")
     parser.add_argument("--unique", action="store_true", help="also creates with a unique field")
+    parser.add_argument("--async-commit", action="store_true",
+                        help="commits of both sides do not wait for the WAL flush (synchronous_commit=off): on a slow "
+                             "disk, the flush hides what each side costs")
     args = parser.parse_args()
+    if args.async_commit:  # libpq reads it for every connection of this process: Writ's and the library's alike
+        os.environ["PGOPTIONS"] = f"{os.environ.get('PGOPTIONS', '')} -c synchronous_commit=off".strip()
     with fresh_schema() as (_, url):
         run(url, args.rounds, args.per_round, [m for m, on in (("Counted", args.counter), ("Unique", args.unique))
                                               if on])
@@ -133,7 +139,8 @@ def run(url: str, rounds: int, per_round: int, extra: list[str]) -> None:
     governed_per_s = total / governed
     default_per_s, orjson_per_s = total / library_s, total / orjson_s
     library_per_s = max(default_per_s, orjson_per_s)
-    print(f"PostgreSQL {url.rsplit('@', maxsplit=1)[-1]}: {rounds} interleaved rounds x {per_round} sequential writes")
+    print(f"PostgreSQL {url.rsplit('@', maxsplit=1)[-1]}: {rounds} interleaved rounds x {per_round} sequential writes"
+          f"{' (PGOPTIONS ' + os.environ['PGOPTIONS'] + ')' if os.environ.get('PGOPTIONS') else ''}")
     print(f"governed creates/s (decision pipeline + record event, one atomic save): {governed_per_s:,.0f}")
     print(f"library saves/s, plain Aggregate, same payload, default JSON mapper:   {default_per_s:,.0f}")
     print(f"library saves/s, plain Aggregate, same payload, Writ's orjson mapper:  {orjson_per_s:,.0f}")

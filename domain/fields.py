@@ -12,6 +12,7 @@ rounding), datetimes as ISO-8601 in UTC, dates as ISO, UUIDs as canonical text.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cached_property
@@ -171,6 +172,8 @@ class FieldSpec(BaseModel):
             value = checked(name, value, limits)
         if kind is self._unconstrained_type:
             return value
+        if choices and self._at_once is not None and kind is self._at_once[0] and self._at_once[1](value):
+            return value  # what the validator would return: no need to call it
         try:
             if kind is datetime and self._plain_datetime and value.tzinfo is not None:
                 return value.astimezone(UTC).isoformat().replace("+00:00", "Z")  # as pydantic would dump it
@@ -209,6 +212,26 @@ class FieldSpec(BaseModel):
         if self.pattern is not None or self.min is not None or self.max is not None:
             return None
         return {"str": str, "int": int, "bool": bool}.get(self.type)
+
+    @cached_property
+    def _at_once(self) -> tuple[object, Callable[[Any], bool]] | None:
+        """For a str field bounded by lengths or choices only, or an int field by bounds or choices only: the type
+        and a test of whether the validator would accept a value of exactly that type as it is. A value the test
+        fails goes through the validator, which words the refusal."""
+        if self.pattern is not None or self.type not in ("str", "int"):
+            return None
+        allowed = frozenset(self._typed_choices) if self.choices is not None else None
+        if self.type == "str":
+            if self.min is not None or self.max is not None:
+                return None
+            shortest, longest = self.min_length or 0, self.max_length
+            return str, lambda value: (shortest <= len(value) and (longest is None or len(value) <= longest)
+                                       and (allowed is None or value in allowed))
+        if self.min_length is not None or self.max_length is not None:
+            return None
+        least, most = self.min, self.max
+        return int, lambda value: ((least is None or value >= least) and (most is None or value <= most)
+                                   and (allowed is None or value in allowed))
 
     @cached_property
     def _plain_datetime(self) -> bool:

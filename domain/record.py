@@ -191,11 +191,21 @@ class Record(Aggregate):
         record_id = record_id or uuid4()
         payload = {"model": model, "tenant": tenant, "data": data}
         meta = {**meta, CHANGED: sorted(name for name, value in data.items() if value is not None)}
-        preview = cls._create(cls.Created, id=record_id, timestamp=now, meta=meta, hash="", body_digest="",
-                              state_digest="", **payload)
-        digests = _digests(digest, record_id, payload, preview)
+        preview = cls._created(record_id, now, meta, "", {"body_digest": "", "state_digest": ""}, payload)
+        digests = _digests(digest, record_id, payload, preview.mutate(None))
         chained = link(GENESIS, record_id=record_id, version=1, kind="Created", timestamp=now, meta=meta, **digests)
-        return cls._create(cls.Created, id=record_id, timestamp=now, meta=meta, hash=chained, **digests, **payload)
+        event = cls._created(record_id, now, meta, chained, digests, payload)
+        record: Record = event.mutate(None)
+        record.pending_events.append(event)
+        return record
+
+    @classmethod
+    def _created(cls, record_id: UUID, now: datetime, meta: dict[str, Any], chained: str, digests: dict[str, str],
+                 payload: dict[str, Any]) -> Record.Created:
+        """The ``Created`` event the library's ``_create`` would make (its fields in their order), without its
+        per-call topic checks and keyword filtering, nor the frozen dataclass set field by field."""
+        return cls.Created.made(originator_id=record_id, originator_version=cls.INITIAL_VERSION, timestamp=now,
+                                originator_topic=cls.TOPIC, meta=meta, hash=chained, **digests, **payload)
 
     def replace(self, data: dict[str, Any], meta: dict[str, Any], now: datetime,
                 digest: Digest = plain_digest) -> None:

@@ -295,10 +295,14 @@ POSTGRES_KEY_PARAMETERS = ("p_key_ids uuid[], p_key_wrapped bytea[], p_key_maste
 POSTGRES_KEY_CASTS = "%b::uuid[], %b::bytea[], %b::text[], %b::uuid[], %b::uuid[]"
 
 
-def postgres_key_arguments(pending: PendingKeys) -> list[list[Any]]:
-    """The values of ``POSTGRES_KEY_PARAMETERS`` for a save."""
-    return [[row[0] for row in pending.rows], [row[1] for row in pending.rows], [row[2] for row in pending.rows],
-            [link[0] for link in pending.links], [link[1] for link in pending.links]]
+def postgres_key_arguments(pending: PendingKeys) -> list[Any]:
+    """The values of ``POSTGRES_KEY_PARAMETERS`` for a save, as arrays packed for the insert function's call
+    (``infrastructure.pg_arrays``)."""
+    from infrastructure.pg_arrays import BYTEAS, TEXTS, UUIDS  # the driver: only where a PostgreSQL save is made
+
+    return [UUIDS([row[0] for row in pending.rows]), BYTEAS([row[1] for row in pending.rows]),
+            TEXTS([row[2] for row in pending.rows]), UUIDS([link[0] for link in pending.links]),
+            UUIDS([link[1] for link in pending.links])]
 
 
 def postgres_key_changes(schema: str) -> str:

@@ -79,8 +79,8 @@ class MasterKeys:
 
     def wrap(self, owner: UUID, data_key: bytes) -> tuple[bytes, str]:
         """``data_key`` wrapped by the current master key, and that key's id."""
-        nonce = os.urandom(NONCE_BYTES)
-        return nonce + self._ciphers[self.current_id].encrypt(nonce, data_key, owner.bytes), self.current_id
+        nonce, current = os.urandom(NONCE_BYTES), self.current_id
+        return nonce + self._ciphers[current].encrypt(nonce, data_key, owner.bytes), current
 
     def unwrap(self, owner: UUID, wrapped: bytes, master_id: str) -> bytes:
         cipher = self._ciphers.get(master_id)

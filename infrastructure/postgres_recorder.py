@@ -62,6 +62,7 @@ from infrastructure.log_identity import POSTGRES_DRAW as DRAW_IDENTITY
 from infrastructure.log_identity import POSTGRES_TABLES as IDENTITY_TABLES
 from infrastructure.log_identity import TABLE as IDENTITY
 from infrastructure.persistence import Histories, LogQueries, PositionLookup, TaggedSaves, first_claims
+from infrastructure.pg_arrays import BIGINTS, BYTEAS, INTS, TEXTS, UUIDS
 from infrastructure.sql import POSTGRES
 from infrastructure.vault import Vault
 from infrastructure.writer_keys import SaveTag
@@ -121,6 +122,7 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
     reads are pipelined: ``read_histories`` says why they cannot stall so.)"""
 
     vault: Vault | None = None
+    _insert_statement: bytes | None = None
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
@@ -238,12 +240,15 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
 
     def _insert_part(self, conn: Connection[Any], stored_events: Sequence[StoredEvent], changes: KeyChanges,
                      tag: SaveTag, tags: list[int]) -> list[int]:
-        params = ([e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
-                  [e.topic for e in stored_events], [e.state for e in stored_events],
+        params = (UUIDS([e.originator_id for e in stored_events]),
+                  BIGINTS([e.originator_version for e in stored_events]), TEXTS([e.topic for e in stored_events]),
+                  BYTEAS([e.state for e in stored_events]),
                   f"{self.datastore.lock_timeout}s", *postgres_key_arguments(changes.pending), tag.mac, tag.key_id,
-                  tags)
+                  INTS(tags))  # packed by Writ (infrastructure.pg_arrays): psycopg's lists cost more
+        statement = self._insert_statement or self.sql_call_insert_function.as_bytes(conn)
+        self._insert_statement = statement  # composed once: the same bytes for every connection of the schema
         with conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(self.sql_call_insert_function, params, prepare=True)
+            curs.execute(statement, params, prepare=True)
             return [row[0] for row in curs.fetchall()]
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
