@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/writ demo
 
 lint: $(STAMP)
+	$(BIN)/ruff format --check domain application infrastructure projections entrypoints tests bench
 	$(BIN)/ruff check domain application infrastructure projections entrypoints tests bench
 	$(BIN)/lint-imports
 

@@ -28,24 +28,29 @@ if TYPE_CHECKING:
     from application.core import Core
 
 
-
 class ApprovalExecution:
     """The execution half of ``application.approvals.Approvals``: the last approval runs the parked commands."""
 
     def __init__(self, core: Core, bulk: Bulk) -> None:
         self.core, self.bulk = core, bulk
 
-    def execute(self, approver: Principal, request: ApprovalRequest, now: datetime,
-                 required: int) -> ApprovalResult:
+    def execute(
+        self, approver: Principal, request: ApprovalRequest, now: datetime, required: int
+    ) -> ApprovalResult:
         """Decide the commands again, as the requester, on the records as they are; save them with the
         approval's ``Executed`` event, or end the request ``failed`` and write nothing to the records."""
         if "bulk" in request.command:
-            with collector.paused():  # thousands of records alive until the save (``application.collector``)
+            # thousands of records alive until the save (``application.collector``)
+            with collector.paused():
                 return self._execute_bulk(approver, request, now, required)
         bodies: list[dict[str, Any]] = request.command.get("commands", [])
         try:
-            commands = [parse_command({k: v for k, v in body.items() if not (k == "id" and body["kind"] == "create")})
-                        for body in bodies]
+            commands = [
+                parse_command(
+                    {k: v for k, v in body.items() if not (k == "id" and body["kind"] == "create")}
+                )
+                for body in bodies
+            ]
             records, results = self._reapply(request, commands, bodies, now)
         except WritError as error:
             request.failed(error.code, error.message, now)
@@ -55,58 +60,97 @@ class ApprovalExecution:
         recordings = self.core.save(request, *records)
         self.core.staging.remember_counters(records, saved=True)
         positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
-        executed = [WriteResult(**{**r.to_dict(), "position": positions.get(UUID(r.id))}) for r in results]
+        executed = [
+            WriteResult(**{**r.to_dict(), "position": positions.get(UUID(r.id))}) for r in results
+        ]
         return result_of(request, required, executed)
 
-    def _execute_bulk(self, approver: Principal, request: ApprovalRequest, now: datetime,
-                      required: int) -> ApprovalResult:
+    def _execute_bulk(
+        self, approver: Principal, request: ApprovalRequest, now: datetime, required: int
+    ) -> ApprovalResult:
         """The approved bulk on exactly the records it was evaluated against, each at that version."""
         body = request.command["bulk"]
         try:
             matched = {UUID(rid): version for rid, version in body["matched"].items()}
-            records = self.core.loader.load_many(list(matched), tenant=request.tenant, model=body["model"])
+            records = self.core.loader.load_many(
+                list(matched), tenant=request.tenant, model=body["model"]
+            )
             versions = {str(rid): record.version for rid, record in records.items()}
             if fingerprint([body], versions) != request.fingerprint:
-                raise ApprovalStaleError(f"Approval {request.id}: records of the bulk changed since it was "
-                                         "evaluated, or the request was altered; nothing was written (ask again)")
+                raise ApprovalStaleError(
+                    f"Approval {request.id}: records of the bulk changed since it was "
+                    "evaluated, or the request was altered; nothing was written (ask again)"
+                )
             requester = principal_of(request.requester)
-            decided = self.bulk.decide_bulk(requester, body["model"], [records[rid] for rid in matched],
-                                            body["changes"], now)
-            refused = next((v.error for _, v in decided if v.error is not None and v.action != "require_approval"),
-                           None)
+            decided = self.bulk.decide_bulk(
+                requester, body["model"], [records[rid] for rid in matched], body["changes"], now
+            )
+            refused = next(
+                (
+                    v.error
+                    for _, v in decided
+                    if v.error is not None and v.action != "require_approval"
+                ),
+                None,
+            )
             if refused is not None:
                 raise refused
         except WritError as error:
             request.failed(error.code, error.message, now)
             self.core.save(request, self.core.failed_decision(approver, request, error, now))
             raise
-        result, patch = self.bulk.bulk_patch(requester, body["model"], decided, None, now, request.stamp())
+        result, patch = self.bulk.bulk_patch(
+            requester, body["model"], decided, None, now, request.stamp()
+        )
         request.executed([result.to_dict()], now)
         recordings = self.bulk.save_bulk(decided, patch, [request])
-        position = max((r.notification.id for r in recordings if r.notification is not None), default=None)
+        position = max(
+            (r.notification.id for r in recordings if r.notification is not None), default=None
+        )
         return result_of(request, required, bulk=result.model_copy(update={"position": position}))
 
-    def _reapply(self, request: ApprovalRequest, commands: list[AnyCommand], bodies: list[dict[str, Any]],
-                 now: datetime) -> tuple[list[Record], list[WriteResult]]:
+    def _reapply(
+        self,
+        request: ApprovalRequest,
+        commands: list[AnyCommand],
+        bodies: list[dict[str, Any]],
+        now: datetime,
+    ) -> tuple[list[Record], list[WriteResult]]:
         requester = principal_of(request.requester)
         versions: dict[str, int] = {}
         records: dict[UUID, Record] = {}
         loaded: list[tuple[AnyCommand, Record | None]] = []
         for command in commands:
-            record = None if isinstance(command, Create) else records.get(command.id) or self.core.load(command.id,
-                                                                                                   requester)
+            record = (
+                None
+                if isinstance(command, Create)
+                else records.get(command.id) or self.core.load(command.id, requester)
+            )
             if record is not None:
                 versions.setdefault(str(record.id), record.version)
                 records[record.id] = record
             loaded.append((command, record))
         if fingerprint(bodies, versions) != request.fingerprint:
-            raise ApprovalStaleError(f"Approval {request.id}: the records or the command changed since it was "
-                                     "evaluated; nothing was written (ask again)")
+            raise ApprovalStaleError(
+                f"Approval {request.id}: the records or the command changed since it was "
+                "evaluated; nothing was written (ask again)"
+            )
         return self.core.apply_approved(request, requester, loaded, bodies, now)
 
 
-def result_of(request: ApprovalRequest, required: int, results: list[WriteResult] | None = None,
-              bulk: BulkResult | None = None) -> ApprovalResult:
+def result_of(
+    request: ApprovalRequest,
+    required: int,
+    results: list[WriteResult] | None = None,
+    bulk: BulkResult | None = None,
+) -> ApprovalResult:
     """Where the request stands after an action (``required``: what the catalog in force asks for)."""
-    return ApprovalResult(approval_id=str(request.id), status=request.status, approvals=list(request.approvers),
-                          required=required, results=results or [], bulk=bulk, outcome=request.outcome)
+    return ApprovalResult(
+        approval_id=str(request.id),
+        status=request.status,
+        approvals=list(request.approvers),
+        required=required,
+        results=results or [],
+        bulk=bulk,
+        outcome=request.outcome,
+    )

@@ -64,8 +64,15 @@ class Approvals:
         self.core = core
         self.execution = ApprovalExecution(core, bulk)
 
-    def park(self, principal: Principal, commands: list[AnyCommand], verdicts: list[Any],
-             versions: dict[str, int], idempotency_key: str | None, now: datetime) -> list[WriteResult]:
+    def park(
+        self,
+        principal: Principal,
+        commands: list[AnyCommand],
+        verdicts: list[Any],
+        versions: dict[str, int],
+        idempotency_key: str | None,
+        now: datetime,
+    ) -> list[WriteResult]:
         """Save the approval request and the parked decision; nothing is written to the records."""
         spec = self.core.catalog.model(commands[0].model)
         bodies = [c.model_dump(mode="json", exclude={"idempotency_key"}) for c in commands]
@@ -76,21 +83,42 @@ class Approvals:
         parked = next(v for v in verdicts if v.action == "require_approval")
         decision = self.core.parked_decision(principal, commands[0], parked, idempotency_key, now)
         request = ApprovalRequest.request(
-            now, tenant=principal.tenant_id, model=commands[0].model, operation=commands[0].operation,
-            command={"commands": bodies}, fingerprint=fingerprint(bodies, versions),
-            record_id=_record_of(commands[0], bodies[0]), record_version=versions.get(_record_of(commands[0],
-                                                                                                 bodies[0]) or ""),
-            requester=requester_of(principal), reasons=list(parked.reasons),
-            preview={"before": parked.before, "after": parked.after, "count": len(commands)}, required=required,
-            expires_at=(now + spec.approvals.expires_after).isoformat(), decision_id=str(decision.id),
+            now,
+            tenant=principal.tenant_id,
+            model=commands[0].model,
+            operation=commands[0].operation,
+            command={"commands": bodies},
+            fingerprint=fingerprint(bodies, versions),
+            record_id=_record_of(commands[0], bodies[0]),
+            record_version=versions.get(_record_of(commands[0], bodies[0]) or ""),
+            requester=requester_of(principal),
+            reasons=list(parked.reasons),
+            preview={"before": parked.before, "after": parked.after, "count": len(commands)},
+            required=required,
+            expires_at=(now + spec.approvals.expires_after).isoformat(),
+            decision_id=str(decision.id),
             covers=[str(body["id"]) for body in bodies if body.get("id")],
         )
-        results = [WriteResult(status="pending_approval", model=c.model, id=body.get("id") or "", version=None,
-                               state="pending_approval", position=None, decision_id=str(decision.id),
-                               approval_id=str(request.id)) for c, body in zip(commands, bodies, strict=True)]
-        key = self.core.repeats.claim(principal, commands, idempotency_key, [r.to_dict() for r in results], now)
+        results = [
+            WriteResult(
+                status="pending_approval",
+                model=c.model,
+                id=body.get("id") or "",
+                version=None,
+                state="pending_approval",
+                position=None,
+                decision_id=str(decision.id),
+                approval_id=str(request.id),
+            )
+            for c, body in zip(commands, bodies, strict=True)
+        ]
+        key = self.core.repeats.claim(
+            principal, commands, idempotency_key, [r.to_dict() for r in results], now
+        )
         recordings = self.core.save(request, decision, *key)
-        position = next(r.notification.id for r in recordings if r.domain_event.originator_id == request.id)
+        position = next(
+            r.notification.id for r in recordings if r.domain_event.originator_id == request.id
+        )
         return [WriteResult(**{**r.to_dict(), "position": position}) for r in results]
 
     def approval(self, principal: Principal | None, approval_id: UUID | str) -> dict[str, Any]:
@@ -98,65 +126,118 @@ class Approvals:
         requester, its eligible approvers and the model's auditors (``GRANT_MISSING`` for anyone else)."""
         who = _who(principal)
         request = self._request(who, approval_id)
-        ApprovalScope.of(self.core.catalog.grants, who).require(request.model, request.requester.get("user_id"),
-                                                           request.id)
+        ApprovalScope.of(self.core.catalog.grants, who).require(
+            request.model, request.requester.get("user_id"), request.id
+        )
         return _shown(request, self.core.clock(), self._required(request))
 
-    def approve(self, principal: Principal | None, approval_id: UUID | str, *, reason: str | None = None,
-                fingerprint: str | None = None) -> ApprovalResult:
+    def approve(
+        self,
+        principal: Principal | None,
+        approval_id: UUID | str,
+        *,
+        reason: str | None = None,
+        fingerprint: str | None = None,
+    ) -> ApprovalResult:
         """Approve (the model's ``approve`` grant); once the request has as many approvals as the catalog in force
         asks for, the commands execute now."""
-        who, request, texts = self._open(principal, "approve", approval_id, reason=reason, fingerprint=fingerprint)
+        who, request, texts = self._open(
+            principal, "approve", approval_id, reason=reason, fingerprint=fingerprint
+        )
+
         def attempt(lost_before: int) -> ApprovalResult:
             current = self._request(who, approval_id) if lost_before else request
             self._require_grant(who, current, "approve")
             now = self.core.clock()
             self._expire_if_due(who, current, now)
             required = self._required(current)
-            self._refusing(who, current, "approve", lambda: current.approve(
-                who.user_id, sorted(who.roles), texts["reason"], texts["fingerprint"] or current.fingerprint, now,
-                required=required, audit=dict(who.audit_attributes)))
+            self._refusing(
+                who,
+                current,
+                "approve",
+                lambda: current.approve(
+                    who.user_id,
+                    sorted(who.roles),
+                    texts["reason"],
+                    texts["fingerprint"] or current.fingerprint,
+                    now,
+                    required=required,
+                    audit=dict(who.audit_attributes),
+                ),
+            )
             if current.missing(required):
                 self.core.save(current)
                 return result_of(current, required)
             return self.execution.execute(who, current, now, required)
 
-        lost = Lost(who, Subject("approve", request.model, request.id), None,  # another approver's click (or a
-                    f"Approval {request.id} changed while it was approved, {ATTEMPTS} times; "  # write to its
-                    "nothing was written: try again")  # records) saved first: again, on the request as it is now
+        lost = Lost(
+            who,
+            Subject("approve", request.model, request.id),
+            None,  # another approver's click (or a
+            f"Approval {request.id} changed while it was approved, {ATTEMPTS} times; "  # write to its
+            "nothing was written: try again",
+        )  # records) saved first: again, on the request as it is now
         return self.core.retry.run(attempt, lost)
 
-    def reject(self, principal: Principal | None, approval_id: UUID | str, reason: str) -> ApprovalResult:
+    def reject(
+        self, principal: Principal | None, approval_id: UUID | str, reason: str
+    ) -> ApprovalResult:
         """Reject with a reason (the model's ``approve`` grant): the commands never run."""
         who, request, texts = self._open(principal, "reject", approval_id, reason=reason)
         if not (texts["reason"] or "").strip():
-            self._refuse_approval(who, request, "reject", InvalidInputError("A rejection needs a reason"))
+            self._refuse_approval(
+                who, request, "reject", InvalidInputError("A rejection needs a reason")
+            )
         self._require_grant(who, request, "approve")
         now = self.core.clock()
         self._expire_if_due(who, request, now)
-        self._refusing(who, request, "reject", lambda: request.reject(
-            who.user_id, sorted(who.roles), str(texts["reason"]), now, audit=dict(who.audit_attributes)))
+        self._refusing(
+            who,
+            request,
+            "reject",
+            lambda: request.reject(
+                who.user_id,
+                sorted(who.roles),
+                str(texts["reason"]),
+                now,
+                audit=dict(who.audit_attributes),
+            ),
+        )
         self.core.save(request)
         return result_of(request, self._required(request))
 
-    def cancel(self, principal: Principal | None, approval_id: UUID | str, *,
-               reason: str | None = None) -> ApprovalResult:
+    def cancel(
+        self, principal: Principal | None, approval_id: UUID | str, *, reason: str | None = None
+    ) -> ApprovalResult:
         """The requester withdraws the request."""
         who, request, texts = self._open(principal, "cancel", approval_id, reason=reason)
         if request.requester.get("user_id") != who.user_id:
-            self._refuse_approval(who, request, "cancel", GrantMissingError(
-                f"Only {request.requester.get('user_id')}, who asked, may cancel approval {request.id}"))
+            self._refuse_approval(
+                who,
+                request,
+                "cancel",
+                GrantMissingError(
+                    f"Only {request.requester.get('user_id')}, who asked, may cancel approval {request.id}"
+                ),
+            )
         now = self.core.clock()
         self._expire_if_due(who, request, now)
-        self._refusing(who, request, "cancel", lambda: request.cancel(who.user_id, texts["reason"], now,
-                                                                      audit=dict(who.audit_attributes)))
+        self._refusing(
+            who,
+            request,
+            "cancel",
+            lambda: request.cancel(
+                who.user_id, texts["reason"], now, audit=dict(who.audit_attributes)
+            ),
+        )
         self.core.save(request)
         return result_of(request, self._required(request))
 
     # -- internals ------------------------------------------------------------
 
-    def _open(self, principal: object, action: str, approval_id: object,
-              **texts: object) -> tuple[Principal, ApprovalRequest, dict[str, str | None]]:
+    def _open(
+        self, principal: object, action: str, approval_id: object, **texts: object
+    ) -> tuple[Principal, ApprovalRequest, dict[str, str | None]]:
         """The caller, the request they act on and their texts (a reason, a fingerprint), checked; a refusal here
         is recorded like any other. An id no request of the caller's tenant has is refused and recorded the same
         way whether it exists in another tenant or nowhere: the decision names neither the request's model nor
@@ -176,7 +257,9 @@ class Approvals:
         """A reason or fingerprint: text within the purpose's limits (``purpose_length``, no NUL, no lone
         surrogate), or None."""
         text = optional_str_arg(name, value)
-        problem = None if text is None else text_problem(text, self.core.catalog.limits.purpose_length)
+        problem = (
+            None if text is None else text_problem(text, self.core.catalog.limits.purpose_length)
+        )
         if problem is not None:
             raise InvalidInputError(f"The {name} {problem}")
         return text
@@ -184,8 +267,11 @@ class Approvals:
     def _required(self, request: ApprovalRequest) -> int:
         """Approvers the request needs under the catalog in force now (its model gone: as it was parked)."""
         spec = self.core.catalog.models.get(request.model)
-        return request.required if spec is None else approvers_needed(spec.approvals, request.command,
-                                                                       request.operation)
+        return (
+            request.required
+            if spec is None
+            else approvers_needed(spec.approvals, request.command, request.operation)
+        )
 
     def _request(self, who: Principal, approval_id: object) -> ApprovalRequest:
         wanted = record_id_arg("Approval", approval_id)
@@ -201,8 +287,14 @@ class Approvals:
     def _require_grant(self, who: Principal, request: ApprovalRequest, action: str) -> None:
         if not self.core.catalog.model(request.model).grants.allows("approve", who.roles):
             roles = ", ".join(sorted(who.roles)) or "no role"
-            self._refuse_approval(who, request, action, GrantMissingError(
-                f"{roles} may not approve {request.model} changes (the approve grant)"))
+            self._refuse_approval(
+                who,
+                request,
+                action,
+                GrantMissingError(
+                    f"{roles} may not approve {request.model} changes (the approve grant)"
+                ),
+            )
 
     def _expire_if_due(self, who: Principal, request: ApprovalRequest, now: datetime) -> None:
         if request.status == "pending" and request.is_expired(now):
@@ -215,16 +307,21 @@ class Approvals:
         except WritError as error:
             self._refuse_approval(who, request, action, error)
 
-    def _refuse_approval(self, who: Principal, request: ApprovalRequest, action: str,
-                         error: WritError) -> None:
-        self.core.record_refusal(who, Subject(action, request.model, request.id), None, error, None, "refused")
+    def _refuse_approval(
+        self, who: Principal, request: ApprovalRequest, action: str, error: WritError
+    ) -> None:
+        self.core.record_refusal(
+            who, Subject(action, request.model, request.id), None, error, None, "refused"
+        )
         raise error
 
 
 def _who(principal: object) -> Principal:
     who = principal_arg(principal)
     if who is None:
-        raise UnauthenticatedError("No principal: deciding on approvals needs an authenticated caller")
+        raise UnauthenticatedError(
+            "No principal: deciding on approvals needs an authenticated caller"
+        )
     return who
 
 
@@ -239,11 +336,24 @@ def _shown(request: ApprovalRequest, now: datetime, required: int) -> dict[str, 
     outcome = request.outcome
     if outcome is None and status == "expired":  # past its expiry, and nobody has acted on it since
         outcome = outcome_of("Expired", {}, request.expires_at)
-    return {"id": str(request.id), "tenant": request.tenant, "model": request.model, "operation": request.operation,
-            "record_id": request.record_id, "status": status, "requester": request.requester.get("user_id"),
-            "purpose": request.requester.get("purpose"), "reasons": request.reasons, "preview": request.preview,
-            "command": request.command, "fingerprint": request.fingerprint, "required": required,
-            "approvals": list(request.approvers), "expires_at": request.expires_at,
-            "decided_by": outcome["by"] if outcome else None, "outcome": outcome,
-            "audit": {name: audit for name, audit in request.acted_with.items() if audit},
-            "results": request.results if request.status == EXECUTED else []}
+    return {
+        "id": str(request.id),
+        "tenant": request.tenant,
+        "model": request.model,
+        "operation": request.operation,
+        "record_id": request.record_id,
+        "status": status,
+        "requester": request.requester.get("user_id"),
+        "purpose": request.requester.get("purpose"),
+        "reasons": request.reasons,
+        "preview": request.preview,
+        "command": request.command,
+        "fingerprint": request.fingerprint,
+        "required": required,
+        "approvals": list(request.approvers),
+        "expires_at": request.expires_at,
+        "decided_by": outcome["by"] if outcome else None,
+        "outcome": outcome,
+        "audit": {name: audit for name, audit in request.acted_with.items() if audit},
+        "results": request.results if request.status == EXECUTED else [],
+    }

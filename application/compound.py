@@ -28,40 +28,73 @@ if TYPE_CHECKING:
 class Steps(Protocol):
     """The writes a compound operation makes (``application.commands.Commands``)."""
 
-    def create(self, principal: Principal | None, model: str, data: dict[str, Any], *,
-               idempotency_key: str | None = None) -> WriteResult: ...
+    def create(
+        self,
+        principal: Principal | None,
+        model: str,
+        data: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> WriteResult: ...
 
-    def patch(self, principal: Principal | None, model: str, record_id: UUID | str, changes: dict[str, Any], *,
-              expected_version: int | None = None, idempotency_key: str | None = None) -> WriteResult: ...
+    def patch(
+        self,
+        principal: Principal | None,
+        model: str,
+        record_id: UUID | str,
+        changes: dict[str, Any],
+        *,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> WriteResult: ...
 
-    def fail(self, principal: Principal | None, model: str, record_id: UUID | str, reason: str) -> WriteResult: ...
+    def fail(
+        self, principal: Principal | None, model: str, record_id: UUID | str, reason: str
+    ) -> WriteResult: ...
+
 
 log = logging.getLogger("writ.compound")
 REASON_LENGTH = 500
 
 
 class Compound:
-    def __init__(self, writ: Steps, principal: Principal | None, model: str, data: dict[str, Any],
-                 idempotency_key: str | None) -> None:
+    def __init__(
+        self,
+        writ: Steps,
+        principal: Principal | None,
+        model: str,
+        data: dict[str, Any],
+        idempotency_key: str | None,
+    ) -> None:
         self.writ, self.principal, self.model = writ, principal, model
         self._data, self._key = data, idempotency_key
         self.parent: WriteResult | None = None
         self.steps: list[WriteResult] = []
 
     def __enter__(self) -> Compound:
-        self.parent = self.writ.create(self.principal, self.model, self._data, idempotency_key=self._key)
+        self.parent = self.writ.create(
+            self.principal, self.model, self._data, idempotency_key=self._key
+        )
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         if kind is None or self.parent is None:
             return
         reason = f"{kind.__name__}: {error}" if str(error) else kind.__name__
         try:
             self.writ.fail(self.principal, self.model, self.parent.id, reason[:REASON_LENGTH])
         except BaseException:  # marking must never replace the error that is propagating
-            log.exception("could not mark %s %s failed after %s; the original error propagates", self.model,
-                          self.parent.id, kind.__name__)
+            log.exception(
+                "could not mark %s %s failed after %s; the original error propagates",
+                self.model,
+                self.parent.id,
+                kind.__name__,
+            )
 
     def create(self, model: str, data: dict[str, Any]) -> WriteResult:
         """A step: one create, saved now."""

@@ -33,7 +33,13 @@ from domain.approval import ApprovalRequest
 from domain.catalog import Catalog, ModelSpec
 from domain.commands import AnyCommand, Command, Create, RecordCommand
 from domain.decision import Decision
-from domain.errors import ApprovalRequiredError, ChainBrokenError, InvalidInputError, RecordNotFoundError, WritError
+from domain.errors import (
+    ApprovalRequiredError,
+    ChainBrokenError,
+    InvalidInputError,
+    RecordNotFoundError,
+    WritError,
+)
 from domain.pipeline import Verdict, decide
 from domain.principal import Principal
 from domain.record import Record
@@ -50,11 +56,15 @@ def child_id(parent: UUID, name: str, index: int) -> UUID:
 
 def needs_approval(verdict: Verdict) -> bool:
     """The verdict parks the command: policy requires approval and nothing else stands in the way."""
-    return verdict.action == "require_approval" and all(isinstance(e, ApprovalRequiredError) for e in verdict.errors)
+    return verdict.action == "require_approval" and all(
+        isinstance(e, ApprovalRequiredError) for e in verdict.errors
+    )
 
 
 class Core:
-    def __init__(self, catalog: Catalog, store: Store, keys: KeyRing, clock: Clock | None = None) -> None:
+    def __init__(
+        self, catalog: Catalog, store: Store, keys: KeyRing, clock: Clock | None = None
+    ) -> None:
         self.catalog, self.store, self.keys = catalog, store, keys
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.loader = RecordLoader(store.events, store.snapshots, keys.digest)
@@ -71,9 +81,19 @@ class Core:
 
     # -- deciding -------------------------------------------------------------------------------------------
 
-    def stage(self, unit: Unit, principal: Principal | None, command: AnyCommand, key: str | None,
-              now: datetime, *, size: int = 0, record_id: UUID | None = None,
-              extra: dict[str, Any] | None = None, approved: bool = False) -> tuple[Verdict, Record | None]:
+    def stage(
+        self,
+        unit: Unit,
+        principal: Principal | None,
+        command: AnyCommand,
+        key: str | None,
+        now: datetime,
+        *,
+        size: int = 0,
+        record_id: UUID | None = None,
+        extra: dict[str, Any] | None = None,
+        approved: bool = False,
+    ) -> tuple[Verdict, Record | None]:
         """Decide ``command`` on the unit's state and, when allowed, stage it with its nested children.
         Returns the verdict and the staged record (None when the command would park for approval).
         ``approved``: an approval's execution (a refusal raises, unrecorded: the request records it)."""
@@ -88,8 +108,14 @@ class Core:
                 raise
         record = self._staged_record(unit, principal, command, key, approved)
         record_id = record_id or (uuid4() if isinstance(command, Create) else command.id)
-        verdict = decide(self.catalog, command, principal, record, now,
-                         effects=UnitEffects(self.staging, unit, record_id, record))
+        verdict = decide(
+            self.catalog,
+            command,
+            principal,
+            record,
+            now,
+            effects=UnitEffects(self.staging, unit, record_id, record),
+        )
         if needs_approval(verdict):
             if not approved:
                 self._check_parked_children(spec, nested, principal, record_id, now, key)
@@ -99,34 +125,65 @@ class Core:
         else:
             self._refuse_unless_allowed(principal, command, verdict, key, size + verdict.size)
         assert principal is not None and spec is not None
-        meta = {**allowed_meta(principal, command, verdict, self.catalog.version, key), **(extra or {})}
+        meta = {
+            **allowed_meta(principal, command, verdict, self.catalog.version, key),
+            **(extra or {}),
+        }
         try:
-            staged = self.staging.apply(unit, command, record, verdict.payload, meta, now, record_id)
-        except WritError as error:  # e.g. a cascaded restore whose unique value another record took since
+            staged = self.staging.apply(
+                unit, command, record, verdict.payload, meta, now, record_id
+            )
+        except WritError as error:
+            # e.g. a cascaded restore whose unique value another record took since
             if not approved:
                 self.refused(principal, Subject.of(command), verdict, error, key, "refused")
             raise
         self._stage_children(unit, principal, spec, nested, staged, key, now, extra, approved)
         return verdict, staged
 
-    def _stage_children(self, unit: Unit, principal: Principal, spec: ModelSpec, nested: dict[str, list[Any]],
-                        parent: Record, key: str | None, now: datetime, extra: dict[str, Any] | None,
-                        approved: bool) -> None:
+    def _stage_children(
+        self,
+        unit: Unit,
+        principal: Principal,
+        spec: ModelSpec,
+        nested: dict[str, list[Any]],
+        parent: Record,
+        key: str | None,
+        now: datetime,
+        extra: dict[str, Any] | None,
+        approved: bool,
+    ) -> None:
         for name, rows in nested.items():
             child = spec.children[name]
             for index, row in enumerate(rows):
                 made = Create(model=child.model, data=check_nested_row(row, child.via, parent.id))
-                child_verdict, kid = self.stage(unit, principal, made, key, now, extra=extra, approved=approved,
-                                                record_id=child_id(parent.id, name, index))
+                child_verdict, kid = self.stage(
+                    unit,
+                    principal,
+                    made,
+                    key,
+                    now,
+                    extra=extra,
+                    approved=approved,
+                    record_id=child_id(parent.id, name, index),
+                )
                 if kid is None:  # a nested child cannot wait for approval apart from its parent
-                    waits = ApprovalRequiredError(f"Policy requires approval for this {child.model} create; a "
-                                                  "nested child cannot wait for it: create it on its own")
+                    waits = ApprovalRequiredError(
+                        f"Policy requires approval for this {child.model} create; a "
+                        "nested child cannot wait for it: create it on its own"
+                    )
                     self.refused(principal, Subject.of(made), child_verdict, waits, key, "refused")
                     raise waits
                 unit.children.setdefault(parent.id, []).append(str(kid.id))
 
-    def _staged_record(self, unit: Unit, principal: Principal | None, command: AnyCommand, key: str | None,
-                       approved: bool) -> Record | None:
+    def _staged_record(
+        self,
+        unit: Unit,
+        principal: Principal | None,
+        command: AnyCommand,
+        key: str | None,
+        approved: bool,
+    ) -> Record | None:
         """The record ``command`` decides on, as the unit has it (its turn taken on it first)."""
         if isinstance(command, Create):
             return None
@@ -135,8 +192,15 @@ class Core:
             return self.staging.record(unit, command.id, principal)
         return unit_record(unit, command.id) or self.loaded(principal, command, key)
 
-    def _check_parked_children(self, spec: ModelSpec | None, nested: dict[str, list[Any]],
-                               principal: Principal | None, parent_id: UUID, now: datetime, key: str | None) -> None:
+    def _check_parked_children(
+        self,
+        spec: ModelSpec | None,
+        nested: dict[str, list[Any]],
+        principal: Principal | None,
+        parent_id: UUID,
+        now: datetime,
+        key: str | None,
+    ) -> None:
         """A create that parks for approval parks with its nested children: each is decided now as far as it can
         be without its parent in the store (grant, policy, field rules; nested again), and a child that would be
         refused refuses the create (it was parked, and failed only when approved)."""
@@ -145,25 +209,46 @@ class Core:
             child = spec.children[name]
             for index, row in enumerate(rows):
                 try:
-                    whole = Create(model=child.model, data=check_nested_row(row, child.via, parent_id))
-                    made, grandchildren = split_children(self.catalog.model(child.model), whole,
-                                                         self.catalog.limits.rows)
+                    whole = Create(
+                        model=child.model, data=check_nested_row(row, child.via, parent_id)
+                    )
+                    made, grandchildren = split_children(
+                        self.catalog.model(child.model), whole, self.catalog.limits.rows
+                    )
                 except WritError as error:
-                    self.refused(principal, Subject("create", child.model), None, error, key, "refused")
+                    self.refused(
+                        principal, Subject("create", child.model), None, error, key, "refused"
+                    )
                     raise
                 verdict = decide(self.catalog, made, principal, None, now)
                 if verdict.error is not None and not needs_approval(verdict):
-                    self.refused(principal, Subject.of(made), verdict, verdict.error, key, "refused")
+                    self.refused(
+                        principal, Subject.of(made), verdict, verdict.error, key, "refused"
+                    )
                     raise verdict.error
-                self._check_parked_children(self.catalog.models.get(child.model), grandchildren, principal,
-                                            child_id(parent_id, name, index), now, key)
+                self._check_parked_children(
+                    self.catalog.models.get(child.model),
+                    grandchildren,
+                    principal,
+                    child_id(parent_id, name, index),
+                    now,
+                    key,
+                )
 
-    def _refuse_unless_allowed(self, principal: Principal | None, command: AnyCommand, verdict: Verdict,
-                               key: str | None, size: int) -> None:
+    def _refuse_unless_allowed(
+        self,
+        principal: Principal | None,
+        command: AnyCommand,
+        verdict: Verdict,
+        key: str | None,
+        size: int,
+    ) -> None:
         """Record and raise the verdict's error, or the command's size past ``command_bytes``."""
         error, most = verdict.error, self.catalog.limits.command_bytes
         if error is None and size > most:
-            error = InvalidInputError(f"The command's records would be {size:,} bytes encoded; at most {most:,}")
+            error = InvalidInputError(
+                f"The command's records would be {size:,} bytes encoded; at most {most:,}"
+            )
             verdict = Verdict("deny", (error,), (f"{error.code}: {error.message}",))
         if error is not None:
             outcome = "parked" if verdict.action == "require_approval" else "refused"
@@ -172,8 +257,14 @@ class Core:
 
     # -- committing -----------------------------------------------------------------------------------------
 
-    def commit(self, unit: Unit, principal: Principal, commands: Sequence[AnyCommand], key: str | None,
-               now: datetime) -> list[WriteResult]:
+    def commit(
+        self,
+        unit: Unit,
+        principal: Principal,
+        commands: Sequence[AnyCommand],
+        key: str | None,
+        now: datetime,
+    ) -> list[WriteResult]:
         """Save everything the unit staged, with the idempotency key's claim, in one atomic save."""
         kept = [r.to_dict() for r in unit.decided] if key else []
         claim = self.repeats.claim(principal, commands, key, kept, now)
@@ -185,13 +276,20 @@ class Core:
                 raise HotConflict(*conflict.args) from conflict
             raise
         self.staging.remember_counters(unit.aggregates(), saved=True)
-        positions = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
-                     for r in recordings}
+        positions = {
+            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
+            for r in recordings
+        }
         return [r.placed(positions[UUID(r.id), r.version or 0]) for r in unit.decided]
 
-    def apply_approved(self, request: ApprovalRequest, requester: Principal,
-                       loaded: list[tuple[AnyCommand, Record | None]], bodies: list[dict[str, Any]],
-                       now: datetime) -> tuple[list[Any], list[WriteResult]]:
+    def apply_approved(
+        self,
+        request: ApprovalRequest,
+        requester: Principal,
+        loaded: list[tuple[AnyCommand, Record | None]],
+        bodies: list[dict[str, Any]],
+        now: datetime,
+    ) -> tuple[list[Any], list[WriteResult]]:
         """The approved commands decided again, as the requester, and applied (their events carry the approval)."""
         unit = self.unit()
         approval = {"approval": request.stamp()}
@@ -199,8 +297,16 @@ class Core:
             if stored is not None and stored.id not in unit.staged:
                 unit.touch(stored)
             record_id = UUID(body["id"]) if isinstance(command, Create) else command.id
-            _, staged = self.stage(unit, requester, command, None, now, record_id=record_id, extra=approval,
-                                   approved=True)
+            _, staged = self.stage(
+                unit,
+                requester,
+                command,
+                None,
+                now,
+                record_id=record_id,
+                extra=approval,
+                approved=True,
+            )
             assert staged is not None
             unit.decided.append(self.result(staged, decision_of(staged), None, unit))
         return unit.aggregates(), list(unit.decided)
@@ -210,10 +316,17 @@ class Core:
         return self.store.save(*aggregates)
 
     @staticmethod
-    def result(record: Record, decision_id: str, position: int | None, unit: Unit | None = None) -> WriteResult:
+    def result(
+        record: Record, decision_id: str, position: int | None, unit: Unit | None = None
+    ) -> WriteResult:
         return WriteResult(
-            status="executed", model=record.model, id=str(record.id),
-            version=record.version, state=record.state, position=position, decision_id=decision_id,
+            status="executed",
+            model=record.model,
+            id=str(record.id),
+            version=record.version,
+            state=record.state,
+            position=position,
+            decision_id=decision_id,
             data=record.view() if record.state != "purged" else None,
             children=unit.children.get(record.id, []) if unit is not None else [],
         )
@@ -222,9 +335,13 @@ class Core:
 
     def load(self, record_id: UUID, principal: Principal | None) -> Record | None:
         """The record, checked link by link; None when there is none in the principal's tenant."""
-        return self.loader.load(record_id, tenant=principal.tenant_id if principal is not None else None)
+        return self.loader.load(
+            record_id, tenant=principal.tenant_id if principal is not None else None
+        )
 
-    def loaded(self, principal: Principal | None, command: RecordCommand, key: str | None) -> Record | None:
+    def loaded(
+        self, principal: Principal | None, command: RecordCommand, key: str | None
+    ) -> Record | None:
         """``load`` for a command: a broken chain is its failed decision."""
         try:
             return self.load(command.id, principal)
@@ -234,8 +351,17 @@ class Core:
 
     # -- the door and refusals ------------------------------------------------------------------------------
 
-    def build(self, principal: object, kind: type[CommandT], model: object, record_id: object = None, *,
-              version: object = None, key: object = None, **body: Any) -> CommandT:
+    def build(
+        self,
+        principal: object,
+        kind: type[CommandT],
+        model: object,
+        record_id: object = None,
+        *,
+        version: object = None,
+        key: object = None,
+        **body: Any,
+    ) -> CommandT:
         """The command of a write's arguments; a refusal at the door is recorded like any other."""
         try:
             if kind is not Create:
@@ -254,33 +380,73 @@ class Core:
             first = commands[0] if isinstance(commands, list | tuple) and commands else None
             self.refuse_at_door(principal, Subject.of(first), key, error)
 
-    def refuse_at_door(self, principal: object, subject: Subject, key: object, error: WritError) -> NoReturn:
+    def refuse_at_door(
+        self, principal: object, subject: Subject, key: object, error: WritError
+    ) -> NoReturn:
         self.record_refusal(principal, subject, None, error, key, "refused")
         raise error
 
-    def refused(self, principal: object, subject: Subject, verdict: Verdict | None, error: WritError,
-                key: str | None, outcome: str) -> None:
+    def refused(
+        self,
+        principal: object,
+        subject: Subject,
+        verdict: Verdict | None,
+        error: WritError,
+        key: str | None,
+        outcome: str,
+    ) -> None:
         """Record the refusal of a command about to be decided, unless it repeats a command its idempotency key
         already executed (the first attempt reads no claim): then ``RepeatedCommand``, and the first result."""
-        if key is not None and isinstance(principal, Principal) and self.repeats.claimed(principal, key) is not None:
+        if (
+            key is not None
+            and isinstance(principal, Principal)
+            and self.repeats.claimed(principal, key) is not None
+        ):
             raise RepeatedCommand(key)
         self.record_refusal(principal, subject, verdict, error, key, outcome)
 
-    def record_refusal(self, principal: object, subject: Subject, verdict: Verdict | None,
-                       error: WritError, idempotency_key: object, outcome: str) -> None:
-        self.save(refused_decision(principal, subject, verdict, error, self.catalog.version,
-                                   idempotency_key, outcome, self.clock()))
+    def record_refusal(
+        self,
+        principal: object,
+        subject: Subject,
+        verdict: Verdict | None,
+        error: WritError,
+        idempotency_key: object,
+        outcome: str,
+    ) -> None:
+        self.save(
+            refused_decision(
+                principal,
+                subject,
+                verdict,
+                error,
+                self.catalog.version,
+                idempotency_key,
+                outcome,
+                self.clock(),
+            )
+        )
 
-    def parked_decision(self, principal: Principal, command: AnyCommand, verdict: Verdict, key: str | None,
-                        now: datetime) -> Decision:
+    def parked_decision(
+        self,
+        principal: Principal,
+        command: AnyCommand,
+        verdict: Verdict,
+        key: str | None,
+        now: datetime,
+    ) -> Decision:
         error = verdict.error or ApprovalRequiredError("Policy requires approval")
-        return refused_decision(principal, Subject.of(command), verdict, error, self.catalog.version, key,
-                                "parked", now)
+        return refused_decision(
+            principal, Subject.of(command), verdict, error, self.catalog.version, key, "parked", now
+        )
 
-    def failed_decision(self, principal: Principal, request: ApprovalRequest, error: WritError,
-                        now: datetime) -> Decision:
+    def failed_decision(
+        self, principal: Principal, request: ApprovalRequest, error: WritError, now: datetime
+    ) -> Decision:
         subject = Subject(request.operation, request.model, request.record_id)
-        return refused_decision(principal, subject, None, error, self.catalog.version, None, "failed", now)
+        return refused_decision(
+            principal, subject, None, error, self.catalog.version, None, "failed", now
+        )
 
     def close(self) -> None:
         self.store.close()

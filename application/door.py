@@ -50,7 +50,9 @@ class Subject:
     def of(cls, command: object) -> Subject:
         if not isinstance(command, (Create, Replace, Patch, Delete, Restore, Purge)):
             return cls("unknown", "")
-        return cls(command.operation, command.model, None if isinstance(command, Create) else command.id)
+        return cls(
+            command.operation, command.model, None if isinstance(command, Create) else command.id
+        )
 
 
 def principal_arg(value: object) -> Principal | None:
@@ -93,7 +95,9 @@ def time_arg(name: str, value: object) -> str | None:
             raise ValueError("no UTC offset")
         return moment.astimezone(UTC).isoformat()
     except (ValueError, OverflowError) as exc:
-        raise InvalidInputError(f"{name} must be an ISO-8601 time with a UTC offset: {exc}") from None
+        raise InvalidInputError(
+            f"{name} must be an ISO-8601 time with a UTC offset: {exc}"
+        ) from None
 
 
 def int_arg(name: str, value: object, low: int, high: int) -> int:
@@ -122,11 +126,15 @@ def optional_str_arg(name: str, value: object) -> str | None:
 def nesting_arg(name: str, value: object, limits: Limits) -> None:
     """Refuse ``value`` when it nests lists and objects deeper than the catalog's ``nesting``."""
     if nested_deeper_than(value, limits.nesting):
-        raise InvalidInputError(f"{name} nests lists and objects more than {limits.nesting} levels deep")
+        raise InvalidInputError(
+            f"{name} nests lists and objects more than {limits.nesting} levels deep"
+        )
 
 
 def key_arg(value: object, limits: Limits) -> str | None:
-    return check_idempotency_key(optional_str_arg("idempotency_key", value), limits.idempotency_key_length)
+    return check_idempotency_key(
+        optional_str_arg("idempotency_key", value), limits.idempotency_key_length
+    )
 
 
 def rows_arg(value: object, limits: Limits, name: str = "rows") -> Sequence[Any]:

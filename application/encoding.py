@@ -31,7 +31,9 @@ class MadeOnRead(Sequence[R], Generic[T, R]):
     """``ready``, then ``make(source)`` for each of ``sources``: each item made the first time it (or one after
     it) is read, once, in order."""
 
-    def __init__(self, sources: Sequence[T], make: Callable[[T], R], ready: Sequence[R] = ()) -> None:
+    def __init__(
+        self, sources: Sequence[T], make: Callable[[T], R], ready: Sequence[R] = ()
+    ) -> None:
         self._sources, self._make = sources, make
         self._done: list[R] = list(ready)
         self._ready = len(self._done)
@@ -46,7 +48,9 @@ class MadeOnRead(Sequence[R], Generic[T, R]):
     def __getitem__(self, index: slice) -> Sequence[R]: ...
 
     def __getitem__(self, index: int | slice) -> R | Sequence[R]:
-        wanted = range(len(self))[index]  # IndexError past either end, as a list; negative indices resolved
+        wanted = range(len(self))[
+            index
+        ]  # IndexError past either end, as a list; negative indices resolved
         if isinstance(wanted, int):
             self._make_until(wanted + 1)
             return self._done[wanted]
@@ -62,7 +66,7 @@ class MadeOnRead(Sequence[R], Generic[T, R]):
         """Make the items before position ``count`` that are not made yet."""
         done, ready = self._done, self._ready
         if count > len(done):
-            done.extend(map(self._make, self._sources[len(done) - ready:count - ready]))
+            done.extend(map(self._make, self._sources[len(done) - ready : count - ready]))
 
 
 class EncodingEventStore(EventStore[UUID]):
@@ -75,11 +79,24 @@ class EncodingEventStore(EventStore[UUID]):
         if not positions:
             return []
         if len(positions) != len(stored):
-            raise RuntimeError(f"the recorder returned {len(positions)} positions for {len(stored)} events")
-        return [dataclass_of(Recording, domain_event=event, notification=dataclass_of(
-                    Notification, originator_id=s.originator_id, originator_version=s.originator_version,
-                    topic=s.topic, state=s.state, id=position))
-                for event, s, position in zip(domain_events, stored, positions, strict=True)]
+            raise RuntimeError(
+                f"the recorder returned {len(positions)} positions for {len(stored)} events"
+            )
+        return [
+            dataclass_of(
+                Recording,
+                domain_event=event,
+                notification=dataclass_of(
+                    Notification,
+                    originator_id=s.originator_id,
+                    originator_version=s.originator_version,
+                    topic=s.topic,
+                    state=s.state,
+                    id=position,
+                ),
+            )
+            for event, s, position in zip(domain_events, stored, positions, strict=True)
+        ]
 
 
 F = TypeVar("F")

@@ -49,10 +49,21 @@ class _Save:
         if self.error is not None:
             raise self.error
         assert self.positions is not None
-        return [dataclass_of(Recording, domain_event=event, notification=dataclass_of(
-                    Notification, originator_id=s.originator_id, originator_version=s.originator_version,
-                    topic=s.topic, state=s.state, id=position))
-                for event, s, position in zip(self.events, self.stored, self.positions, strict=True)]
+        return [
+            dataclass_of(
+                Recording,
+                domain_event=event,
+                notification=dataclass_of(
+                    Notification,
+                    originator_id=s.originator_id,
+                    originator_version=s.originator_version,
+                    topic=s.topic,
+                    state=s.state,
+                    id=position,
+                ),
+            )
+            for event, s, position in zip(self.events, self.stored, self.positions, strict=True)
+        ]
 
 
 @dataclass
@@ -78,8 +89,15 @@ class BatchFigures:
 class GroupCommit:
     """Concurrent saves of one process stored as batches (see the module)."""
 
-    def __init__(self, mapper: Mapper[UUID], store: BatchStore, *, max_saves: int = 64, max_events: int = 1000,
-                 window: float = 0.0) -> None:
+    def __init__(
+        self,
+        mapper: Mapper[UUID],
+        store: BatchStore,
+        *,
+        max_saves: int = 64,
+        max_events: int = 1000,
+        window: float = 0.0,
+    ) -> None:
         self._mapper, self._batches = mapper, store
         self.max_saves, self.max_events, self.window = max_saves, max_events, window
         self._turn = threading.Condition()
@@ -126,7 +144,8 @@ class GroupCommit:
             batch = self._take()
         try:
             self._store(batch)
-        except BaseException as error:  # the leader was interrupted: nobody of the batch may wait forever
+        except BaseException as error:
+            # the leader was interrupted: nobody of the batch may wait forever
             for save in batch:
                 if not save.done:
                     save.error, save.done = error, True
@@ -151,10 +170,14 @@ class GroupCommit:
             if len(batch) == 1:
                 batch[0].error, batch[0].done = error, True
                 return
-            for save in batch:  # one save's rows broke the batch: each alone, so only that one fails
+            for (
+                save
+            ) in batch:  # one save's rows broke the batch: each alone, so only that one fails
                 self._store([save])
             return
         for save, positions in zip(batch, placed, strict=True):
             if positions is None:
-                save.error = IntegrityError("the save conflicts with events stored since it was decided")
+                save.error = IntegrityError(
+                    "the save conflicts with events stored since it was decided"
+                )
             save.positions, save.done = positions, True

@@ -46,19 +46,32 @@ SnapshotUnusable = (ChainBrokenError, DigestUnavailable)
 
 
 class RecordLoader:
-    def __init__(self, events: EventStore[UUID], snapshots: EventStore[UUID] | None, digest: Digest) -> None:
+    def __init__(
+        self, events: EventStore[UUID], snapshots: EventStore[UUID] | None, digest: Digest
+    ) -> None:
         self.events, self.snapshots, self.digest = events, snapshots, digest
 
-    def load(self, record_id: UUID, *, tenant: str | None = None, model: str | None = None,
-             version: int | None = None) -> Record | None:
+    def load(
+        self,
+        record_id: UUID,
+        *,
+        tenant: str | None = None,
+        model: str | None = None,
+        version: int | None = None,
+    ) -> Record | None:
         """The record (as of ``version``), or None when there is none for this tenant and model."""
         first = self._first(record_id)
-        if first is None or (tenant is not None and first.tenant != tenant) or (model is not None and
-                                                                              first.model != model):
+        if (
+            first is None
+            or (tenant is not None and first.tenant != tenant)
+            or (model is not None and first.model != model)
+        ):
             return None
         snapshot = self._snapshot(record_id, version)
         if snapshot is not None:
-            resumed = self._resumed(snapshot, self._events(record_id, gt=snapshot.version - 1, lte=version))
+            resumed = self._resumed(
+                snapshot, self._events(record_id, gt=snapshot.version - 1, lte=version)
+            )
             if resumed is not None:
                 return resumed
         return replay(None, [first, *self._events(record_id, gt=1, lte=version)], self.digest)
@@ -80,7 +93,9 @@ class RecordLoader:
         except DigestUnavailable:  # purged as it was read
             return None
 
-    def load_many(self, record_ids: Sequence[UUID], *, tenant: str, model: str) -> dict[UUID, Record]:
+    def load_many(
+        self, record_ids: Sequence[UUID], *, tenant: str, model: str
+    ) -> dict[UUID, Record]:
         """``each`` as a dict by id."""
         return {record.id: record for record in self.each(record_ids, tenant=tenant, model=model)}
 
@@ -90,26 +105,37 @@ class RecordLoader:
         ``record_ids``. Each part is read with its keys, latest snapshots and the events since (the recorder
         may read the next part meanwhile). Records of another tenant or model, or none at all, are left out."""
         recorder = self.events.recorder
-        if not isinstance(recorder, HistoryReader):  # a recorder without the bulk read: one load each
-            yield from (rec for rid in record_ids if (rec := self.load(rid, tenant=tenant, model=model)))
+        # a recorder without the bulk read: one load each
+        if not isinstance(recorder, HistoryReader):
+            yield from (
+                rec for rid in record_ids if (rec := self.load(rid, tenant=tenant, model=model))
+            )
             return
-        parts = (record_ids[start:start + LOAD_PART] for start in range(0, len(record_ids), LOAD_PART))
+        parts = (
+            record_ids[start : start + LOAD_PART] for start in range(0, len(record_ids), LOAD_PART)
+        )
         for snapshots, stored_events in recorder.read_histories(parts):
             for rid, snapshot, events in self._histories(snapshots, stored_events):
                 record = self._rebuilt(rid, snapshot, events)
                 if record is not None and record.tenant == tenant and record.model == model:
                     yield record
 
-    def _histories(self, stored_snapshots: list[StoredEvent],
-                   stored_events: list[StoredEvent]) -> Iterator[tuple[UUID, Any, list[Any]]]:
+    def _histories(
+        self, stored_snapshots: list[StoredEvent], stored_events: list[StoredEvent]
+    ) -> Iterator[tuple[UUID, Any, list[Any]]]:
         """(id, latest snapshot, events since) of each record, its events decoded when it comes up."""
         decode = self.events.mapper.to_domain_event
-        snapshots = {s.originator_id: s for s in map(self._decoded, stored_snapshots) if s is not None}  # bad: none
+        snapshots = {
+            s.originator_id: s for s in map(self._decoded, stored_snapshots) if s is not None
+        }  # bad: none
         for _, stored in groupby(stored_events, key=attrgetter("originator_id")):
             events = [decode(each) for each in stored]
             rid = events[0].originator_id
             yield rid, snapshots.pop(rid, None), events
-        for rid, snapshot in snapshots.items():  # a snapshot and no events: the snapshot's own event is gone
+        for (
+            rid,
+            snapshot,
+        ) in snapshots.items():  # a snapshot and no events: the snapshot's own event is gone
             yield rid, snapshot, []
 
     def _rebuilt(self, record_id: UUID, snapshot: Any, events: list[Any]) -> Record | None:
@@ -117,12 +143,17 @@ class RecordLoader:
         do not fit (a snapshot taken between the two reads) or the snapshot cannot be used (a purged
         record's, one written before digests)."""
         if not events:
-            return None if snapshot is None else self.load(record_id)  # the snapshot's own event is gone
+            return (
+                None if snapshot is None else self.load(record_id)
+            )  # the snapshot's own event is gone
         first = events[0]
         if snapshot is None and first.originator_version == 1:
             return replay(None, events, self.digest)
-        if snapshot is not None and first.originator_version == snapshot.originator_version and not is_shredded(
-                snapshot):
+        if (
+            snapshot is not None
+            and first.originator_version == snapshot.originator_version
+            and not is_shredded(snapshot)
+        ):
             resumed = self._resumed(self._mutated(snapshot), events)
             if resumed is not None:
                 return resumed
@@ -144,7 +175,9 @@ class RecordLoader:
         except UNREADABLE:
             return None
 
-    def history(self, record_id: UUID, start: Record | None = None) -> Iterator[tuple[Record.Event, Record]]:
+    def history(
+        self, record_id: UUID, start: Record | None = None
+    ) -> Iterator[tuple[Record.Event, Record]]:
         """Every event of the record with the record as it left it (one object, advanced in place: read it
         before taking the next), checked link by link, a page at a time; after ``start`` (the record as
         ``load`` rebuilt it at some version) when given, so a later page costs no replay from the first event."""
@@ -173,10 +206,12 @@ class RecordLoader:
         if self.snapshots is None:
             return None
         try:
-            found: Any = next(iter(self.snapshots.get(record_id, desc=True, limit=1, lte=version)), None)
+            found: Any = next(
+                iter(self.snapshots.get(record_id, desc=True, limit=1, lte=version)), None
+            )
         except UNREADABLE:  # altered, or another record's: the events are replayed instead
             return None
-        if found is None or is_shredded(found):  # a purged record's snapshot holds nothing to start from
+        # a purged record's snapshot holds nothing to start from
+        if found is None or is_shredded(found):
             return None
         return self._mutated(found)
-

@@ -16,15 +16,23 @@ from domain.principal import Principal
 
 def fingerprint(commands: list[dict[str, Any]], versions: dict[str, int]) -> str:
     """What an approver approves: the exact commands and the record versions they were evaluated against."""
-    canonical = orjson.dumps({"commands": commands, "versions": versions}, option=orjson.OPT_SORT_KEYS)
+    canonical = orjson.dumps(
+        {"commands": commands, "versions": versions}, option=orjson.OPT_SORT_KEYS
+    )
     return hashlib.sha256(canonical).hexdigest()
 
 
 def requester_of(principal: Principal) -> dict[str, Any]:
-    return {"user_id": principal.user_id, "tenant_id": principal.tenant_id, "roles": sorted(principal.roles),
-            "attributes": dict(principal.attributes), "purpose": principal.purpose,
-            "correlation_id": principal.correlation_id, "causation_id": principal.causation_id,
-            "audit_attributes": dict(principal.audit_attributes)}
+    return {
+        "user_id": principal.user_id,
+        "tenant_id": principal.tenant_id,
+        "roles": sorted(principal.roles),
+        "attributes": dict(principal.attributes),
+        "purpose": principal.purpose,
+        "correlation_id": principal.correlation_id,
+        "causation_id": principal.causation_id,
+        "audit_attributes": dict(principal.audit_attributes),
+    }
 
 
 def principal_of(requester: dict[str, Any]) -> Principal:
@@ -39,6 +47,9 @@ def approvers_needed(rules: ApprovalRules, command: dict[str, Any], operation: s
         operations = ["bulk_update"]
     else:
         bodies = command.get("commands") or []
-        operations = [OPERATION_OF_KIND[b["kind"]] for b in bodies if isinstance(b, dict) and b.get("kind") in
-                      OPERATION_OF_KIND]
+        operations = [
+            OPERATION_OF_KIND[b["kind"]]
+            for b in bodies
+            if isinstance(b, dict) and b.get("kind") in OPERATION_OF_KIND
+        ]
     return max(rules.required_for(name) for name in operations or [operation])

@@ -38,7 +38,9 @@ class HistoryReader(Protocol):
 
 
 class Matcher(Protocol):
-    def matching_ids(self, principal: Principal, model: str, filters: Sequence[Any], *, most: int) -> list[UUID]:
+    def matching_ids(
+        self, principal: Principal, model: str, filters: Sequence[Any], *, most: int
+    ) -> list[UUID]:
         """Ids of the live records in the principal's tenant matching every filter, up to ``most + 1``
         (one more than allowed tells the caller there are too many), the views caught up first."""
         ...
@@ -61,7 +63,14 @@ class KeyRing(Protocol):
 
 
 class RefusalRecorder(Protocol):
-    def __call__(self, principal: object, subject: Any, verdict: Any, error: Any, idempotency_key: object,
-                 outcome: str) -> None:
+    def __call__(
+        self,
+        principal: object,
+        subject: Any,
+        verdict: Any,
+        error: Any,
+        idempotency_key: object,
+        outcome: str,
+    ) -> None:
         """Record a decision that changed nothing (``outcome``: refused, parked, failed)."""
         ...

@@ -39,25 +39,39 @@ class Reads:
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    def get(self, principal: Principal | None, model: str, record_id: UUID | str, *,
-            version: int | None = None, include_deleted: bool = False) -> dict[str, Any]:
+    def get(
+        self,
+        principal: Principal | None,
+        model: str,
+        record_id: UUID | str,
+        *,
+        version: int | None = None,
+        include_deleted: bool = False,
+    ) -> dict[str, Any]:
         """The record as the caller may see it, now or as of ``version``."""
         if version is not None:
             int_arg("version", version, 1, INT_MAX)
-        record = self.visible(principal, model, record_id, include_deleted=flag_arg("include_deleted",
-                                                                                       include_deleted))
+        record = self.visible(
+            principal,
+            model,
+            record_id,
+            include_deleted=flag_arg("include_deleted", include_deleted),
+        )
         if version is not None:
             if not 1 <= version <= record.version:
                 raise RecordNotFoundError(f"{model} {record.id} has no version {version}")
             record = self.core.loader.load(record.id, version=version) or record
         return record.view()
 
-    def history(self, principal: Principal | None, model: str, record_id: UUID | str) -> list[HistoryEntry]:
+    def history(
+        self, principal: Principal | None, model: str, record_id: UUID | str
+    ) -> list[HistoryEntry]:
         """Every event of the record with actor, purpose, time and before/after values."""
         return list(self.iter_history(principal, model, record_id))
 
-    def iter_history(self, principal: Principal | None, model: str,
-                     record_id: UUID | str, *, after: int = 0) -> Iterator[HistoryEntry]:
+    def iter_history(
+        self, principal: Principal | None, model: str, record_id: UUID | str, *, after: int = 0
+    ) -> Iterator[HistoryEntry]:
         """``history``, streamed: events are read a page at a time (bounded memory for long histories); only
         those past version ``after`` (a page's cursor), read on from the latest snapshot at or before it."""
         int_arg("after", after, 0, INT_MAX)
@@ -72,8 +86,14 @@ class Reads:
             before = data
 
     def decisions(
-        self, principal: Principal | None, *, after: int = 0, limit: int = 100,
-        actor: str | None = None, model: str | None = None, outcome: str | None = None,
+        self,
+        principal: Principal | None,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        actor: str | None = None,
+        model: str | None = None,
+        outcome: str | None = None,
     ) -> list[dict[str, Any]]:
         """Decisions (allowed, refused, parked, failed) in the principal's tenant, oldest first.
 
@@ -84,7 +104,10 @@ class Reads:
         int_arg("limit", limit, 1, self.core.catalog.limits.page)
         filters = {"actor": actor, "model": model, "outcome": outcome}
         who = _require(principal)
-        wanted = {"tenant": who.tenant_id, **{name: optional_str_arg(name, value) for name, value in filters.items()}}
+        wanted = {
+            "tenant": who.tenant_id,
+            **{name: optional_str_arg(name, value) for name, value in filters.items()},
+        }
         scope = DecisionScope.of(self.core.catalog.grants, who)
         notifications = self.core.store.recorder.select_notifications(
             after, limit, topics=DECISION_TOPICS, inclusive_of_start=False
@@ -92,16 +115,26 @@ class Reads:
         found = []
         for notification in notifications:
             event = self.core.store.events.mapper.to_domain_event(notification)
-            view = decision_record(notification.topic, event.originator_id, vars(event), notification.id)
-            if all(value is None or view[key] == value for key, value in wanted.items()) and scope.admits(
-                    view["model"], view["actor"]):
+            view = decision_record(
+                notification.topic, event.originator_id, vars(event), notification.id
+            )
+            if all(
+                value is None or view[key] == value for key, value in wanted.items()
+            ) and scope.admits(view["model"], view["actor"]):
                 found.append(view)
         return found
 
     # -- internals ------------------------------------------------------------
 
-    def visible(self, principal: Principal | None, model: str, record_id: object, *,
-                 allow_purged: bool = False, include_deleted: bool | None = None) -> Record:
+    def visible(
+        self,
+        principal: Principal | None,
+        model: str,
+        record_id: object,
+        *,
+        allow_purged: bool = False,
+        include_deleted: bool | None = None,
+    ) -> Record:
         """The record, if the principal may read it (``GRANT_MISSING`` otherwise, before anything is loaded).
         A deleted record needs the ``read_deleted`` grant; ``include_deleted=False`` makes it
         ``RECORD_DELETED`` instead (``get`` without asking for deleted records)."""
@@ -126,20 +159,41 @@ def _require(principal: object) -> Principal:
     return principal
 
 
-def _entry(event: Any, before: dict[str, Any], after: dict[str, Any], lifecycle: str) -> HistoryEntry:
+def _entry(
+    event: Any, before: dict[str, Any], after: dict[str, Any], lifecycle: str
+) -> HistoryEntry:
     """One history entry. A purged record's entries keep their metadata, the names of the fields each event
     changed among it (events written before the names were kept: none, once redacted), and no values."""
     meta = event.meta
     redacted = is_shredded(event)
-    changes = {k: {"before": before.get(k), "after": after.get(k)} for k in sorted(set(before) | set(after))
-               if before.get(k) != after.get(k)}
-    reason = getattr(event, "reason", None) if isinstance(event, Record.Failed) and not redacted else None
-    return HistoryEntry(
-        version=event.originator_version, event=type(event).__name__, at=event.timestamp.isoformat(),
-        actor=meta.get("actor"), purpose=meta.get("purpose"), correlation_id=meta.get("correlation_id"),
-        causation_id=meta.get("causation_id"), decision_id=meta.get("decision_id"),
-        idempotency_key=meta.get("idempotency_key"), audit=meta.get("audit") or {}, state=lifecycle,
-        before=before, after=after, hash=event.hash, approval=meta.get("approval"), changes=changes,
-        changed=list(meta.get(CHANGED) or ([] if redacted else changes)), redacted=redacted, reason=reason or None,
+    changes = {
+        k: {"before": before.get(k), "after": after.get(k)}
+        for k in sorted(set(before) | set(after))
+        if before.get(k) != after.get(k)
+    }
+    reason = (
+        getattr(event, "reason", None)
+        if isinstance(event, Record.Failed) and not redacted
+        else None
     )
-
+    return HistoryEntry(
+        version=event.originator_version,
+        event=type(event).__name__,
+        at=event.timestamp.isoformat(),
+        actor=meta.get("actor"),
+        purpose=meta.get("purpose"),
+        correlation_id=meta.get("correlation_id"),
+        causation_id=meta.get("causation_id"),
+        decision_id=meta.get("decision_id"),
+        idempotency_key=meta.get("idempotency_key"),
+        audit=meta.get("audit") or {},
+        state=lifecycle,
+        before=before,
+        after=after,
+        hash=event.hash,
+        approval=meta.get("approval"),
+        changes=changes,
+        changed=list(meta.get(CHANGED) or ([] if redacted else changes)),
+        redacted=redacted,
+        reason=reason or None,
+    )

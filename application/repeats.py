@@ -35,25 +35,39 @@ class Repeats:
     def __init__(self, store: Store, loader: RecordLoader, record_refusal: RefusalRecorder) -> None:
         self._store, self._loader, self._record_refusal = store, loader, record_refusal
 
-    def claim(self, principal: Principal | None, commands: Sequence[AnyCommand], key: str | None,
-              results: list[dict[str, Any]], now: datetime) -> list[IdempotencyKey]:
+    def claim(
+        self,
+        principal: Principal | None,
+        commands: Sequence[AnyCommand],
+        key: str | None,
+        results: list[dict[str, Any]],
+        now: datetime,
+    ) -> list[IdempotencyKey]:
         """The key's claim (saved with the write), holding the results a repeat returns, without their data: a
         repeat reads that from the record (so a purge erases it there too)."""
         if not key or principal is None:
             return []
-        fingerprint = fingerprint_of(commands) or ""  # "": matches no command (the rules refuse unencodable ones)
+        fingerprint = (
+            fingerprint_of(commands) or ""
+        )  # "": matches no command (the rules refuse unencodable ones)
         kept = [{**result, "data": None} for result in results]
-        return [IdempotencyKey.claim(principal.tenant_id, principal.user_id, key, fingerprint, kept, now)]
+        return [
+            IdempotencyKey.claim(
+                principal.tenant_id, principal.user_id, key, fingerprint, kept, now
+            )
+        ]
 
-    def replay(self, principal: Principal | None, commands: Sequence[AnyCommand],
-               key: str | None) -> list[WriteResult] | None:
+    def replay(
+        self, principal: Principal | None, commands: Sequence[AnyCommand], key: str | None
+    ) -> list[WriteResult] | None:
         """The first results of these commands under ``key``; None when the key is unused."""
         claimed = self.claimed(principal, key)
         if claimed is None:
             return None
         if claimed.fingerprint != fingerprint_of(commands):
             error = IdempotencyKeyReusedError(
-                f"Idempotency key {shown(claimed.key)} was already used for a different command")
+                f"Idempotency key {shown(claimed.key)} was already used for a different command"
+            )
             self._record_refusal(principal, Subject.of(commands[0]), None, error, key, "refused")
             raise error
         return [self.replayed(result) for result in claimed.results]
@@ -62,16 +76,24 @@ class Repeats:
         """The claim of an idempotency key, if a write has used it."""
         if key is None or principal is None:
             return None
-        claimed = self._store.aggregate(key_id(principal.tenant_id, principal.user_id, key))  # never snapshotted
+        claimed = self._store.aggregate(
+            key_id(principal.tenant_id, principal.user_id, key)
+        )  # never snapshotted
         assert claimed is None or isinstance(claimed, IdempotencyKey)
         return claimed
 
     def replayed(self, stored: dict[str, Any]) -> WriteResult:
         """One stored result as a repeat gets it: its data as of then, its position now."""
         position_of = getattr(self._store.recorder, "position_of", None)
-        origin = (stored["approval_id"], 1) if stored.get("approval_id") else (stored["id"], stored["version"])
+        origin = (
+            (stored["approval_id"], 1)
+            if stored.get("approval_id")
+            else (stored["id"], stored["version"])
+        )
         position = position_of(UUID(origin[0]), origin[1]) if position_of else None
-        return WriteResult(**{**stored, **self._data_then(stored), "position": position, "replayed": True})
+        return WriteResult(
+            **{**stored, **self._data_then(stored), "position": position, "replayed": True}
+        )
 
     def _data_then(self, stored: dict[str, Any]) -> dict[str, Any]:
         """A repeated write's data, read from its record as of the version it wrote; none once purged."""
@@ -80,6 +102,9 @@ class Repeats:
         current = self._loader.load(UUID(stored["id"]))
         if current is None or current.state == PURGED:
             return {"data": None, "state": PURGED}
-        then = current if current.version == stored["version"] else self._loader.load(current.id,
-                                                                                        version=stored["version"])
+        then = (
+            current
+            if current.version == stored["version"]
+            else self._loader.load(current.id, version=stored["version"])
+        )
         return {"data": None if then is None else then.view()}

@@ -37,16 +37,36 @@ class WriteResult:
 
     def placed(self, position: int | None) -> WriteResult:
         """This result at ``position`` in the log (``dataclasses.replace`` inspects every field each time)."""
-        return WriteResult(self.status, self.model, self.id, self.version, self.state, position, self.decision_id,
-                           self.approval_id, self.data, self.replayed, self.children)
+        return WriteResult(
+            self.status,
+            self.model,
+            self.id,
+            self.version,
+            self.state,
+            position,
+            self.decision_id,
+            self.approval_id,
+            self.data,
+            self.replayed,
+            self.children,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The result's fields as a dict (``data`` and ``children`` copied one level: nothing mutates deeper,
         and ``dataclasses.asdict``'s deep copy of the data was a sixth of a create's CPU)."""
-        return {"status": self.status, "model": self.model, "id": self.id, "version": self.version,
-                "state": self.state, "position": self.position, "decision_id": self.decision_id,
-                "approval_id": self.approval_id, "data": None if self.data is None else dict(self.data),
-                "replayed": self.replayed, "children": list(self.children)}
+        return {
+            "status": self.status,
+            "model": self.model,
+            "id": self.id,
+            "version": self.version,
+            "state": self.state,
+            "position": self.position,
+            "decision_id": self.decision_id,
+            "approval_id": self.approval_id,
+            "data": None if self.data is None else dict(self.data),
+            "replayed": self.replayed,
+            "children": list(self.children),
+        }
 
 
 class BulkResult(_Result):

@@ -60,8 +60,15 @@ class Retry:
     record_refusal: RefusalRecorder
     attempts: int = ATTEMPTS
 
-    def run(self, attempt: Callable[[int], T], lost: Lost, *, pinned: bool = False,
-            again: Callable[[], T | None] = _nothing, attempts: int | None = None) -> T:
+    def run(
+        self,
+        attempt: Callable[[int], T],
+        lost: Lost,
+        *,
+        pinned: bool = False,
+        again: Callable[[], T | None] = _nothing,
+        attempts: int | None = None,
+    ) -> T:
         """``attempt(n)`` (``n``: how many attempts lost before it) until one does not lose its race (at most
         ``attempts``, by default ``self.attempts``)."""
         lost_before = 0
@@ -74,7 +81,9 @@ class Retry:
                 return attempt(lost_before)
             except IntegrityError as conflict:
                 lost_before += 1
-                limit = HOT_ATTEMPTS if isinstance(conflict, HotConflict) else attempts or self.attempts
+                limit = (
+                    HOT_ATTEMPTS if isinstance(conflict, HotConflict) else attempts or self.attempts
+                )
                 if pinned or lost_before >= limit:
                     break
                 back_off(lost_before)

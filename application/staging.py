@@ -25,7 +25,16 @@ from eventsourcing.application import AggregateNotFoundError
 from application.unit import Unit
 from domain.catalog import Catalog, ModelSpec
 from domain.chain import Digest
-from domain.commands import AnyCommand, Create, Delete, Patch, Purge, RecordCommand, Replace, Restore
+from domain.commands import (
+    AnyCommand,
+    Create,
+    Delete,
+    Patch,
+    Purge,
+    RecordCommand,
+    Replace,
+    Restore,
+)
 from domain.errors import (
     ImmutableFieldError,
     InvalidFieldValueError,
@@ -47,7 +56,9 @@ if TYPE_CHECKING:
 SLUG_ATTEMPTS = 1000
 CACHED_COUNTERS = 10_000
 
-_APPLY: dict[type[RecordCommand], Callable[[Record, dict[str, Any], dict[str, Any], datetime, Digest], None]] = {
+_APPLY: dict[
+    type[RecordCommand], Callable[[Record, dict[str, Any], dict[str, Any], datetime, Digest], None]
+] = {
     Replace: lambda record, payload, meta, now, digest: record.replace(payload, meta, now, digest),
     Patch: lambda record, payload, meta, now, digest: record.patch(payload, meta, now, digest),
     Delete: lambda record, _, meta, now, digest: record.delete(meta, now, digest),
@@ -62,9 +73,15 @@ def unique_groups(spec: ModelSpec) -> list[tuple[str, ...]]:
     return list(dict.fromkeys([*spec.unique, *slugs]))
 
 
-def split_children(spec: ModelSpec, command: AnyCommand, most: int) -> tuple[AnyCommand, dict[str, list[Any]]]:
+def split_children(
+    spec: ModelSpec, command: AnyCommand, most: int
+) -> tuple[AnyCommand, dict[str, list[Any]]]:
     """A create without its nested children, and the children's rows by child name."""
-    if not isinstance(command, Create) or not spec.children or not any(n in command.data for n in spec.children):
+    if (
+        not isinstance(command, Create)
+        or not spec.children
+        or not any(n in command.data for n in spec.children)
+    ):
         return command, {}
     nested: dict[str, list[Any]] = {}
     for name in spec.children:
@@ -89,8 +106,14 @@ class UnitEffects:
     record_id: UUID
     record: Record | None = None
 
-    def generate(self, spec: ModelSpec, model: str, principal: Principal, payload: dict[str, Any],
-                 now: datetime) -> dict[str, Any]:
+    def generate(
+        self,
+        spec: ModelSpec,
+        model: str,
+        principal: Principal,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> dict[str, Any]:
         made: dict[str, Any] = {}
         for name, generator in spec.generated.items():
             value: Any
@@ -101,42 +124,66 @@ class UnitEffects:
             elif generator.kind == "md5":
                 value = md5_of(payload.get(generator.source or ""))
             elif generator.kind == "slugify":
-                value = self._free_slug(model, principal.tenant_id, name, slugify(payload.get(generator.source or "")),
-                                        now)
+                value = self._free_slug(
+                    model,
+                    principal.tenant_id,
+                    name,
+                    slugify(payload.get(generator.source or "")),
+                    now,
+                )
             else:
-                counter = self.stager.counter(self.unit, counter_id(principal.tenant_id, model, name,
-                                                                     generator.period(now)), now)
+                counter = self.stager.counter(
+                    self.unit,
+                    counter_id(principal.tenant_id, model, name, generator.period(now)),
+                    now,
+                )
                 number = counter.advance(now)
                 value = number if generator.kind == "sequence" else generator.render(number, now)
             made[name] = spec.fields[name].normalize(name, value)
         return made
 
-    def conflicts(self, spec: ModelSpec, command: AnyCommand, principal: Principal,
-                  state: dict[str, Any]) -> list[WritError]:
+    def conflicts(
+        self, spec: ModelSpec, command: AnyCommand, principal: Principal, state: dict[str, Any]
+    ) -> list[WritError]:
         problems = self._parent_problems(command, principal, state)
         for names, claim in self.stager.claims(spec, principal.tenant_id, command.model, state):
             held = self.unit.get(claim)
-            if held is None:  # staged as absent: a writer that claims it first makes this save conflict
-                held = self.unit.touch(UniqueClaim.open(claim, command.model, list(names), self.stager.clock(),
-                                                        self.record_id))
+            # staged as absent: a writer that claims it first makes this save conflict
+            if held is None:
+                held = self.unit.touch(
+                    UniqueClaim.open(
+                        claim, command.model, list(names), self.stager.clock(), self.record_id
+                    )
+                )
             elif claim not in self.unit.staged:
-                self.unit.touch(held)  # staged, so this unit's later commands (and its apply) read this copy
+                self.unit.touch(
+                    held
+                )  # staged, so this unit's later commands (and its apply) read this copy
             if held.holder not in (None, str(self.record_id)):
-                problems.append(UniqueViolationError(
-                    f"{command.model}: {', '.join(names)} is already taken by another live record in the tenant",
-                    field=names[0]))
+                problems.append(
+                    UniqueViolationError(
+                        f"{command.model}: {', '.join(names)} is already taken by another live record in the tenant",
+                        field=names[0],
+                    )
+                )
         return problems
 
     def _free_slug(self, model: str, tenant: str, name: str, slug: str, now: datetime) -> str:
         for attempt in range(1, SLUG_ATTEMPTS + 1):
             candidate = suffixed(slug, attempt)
-            claim = self.stager.claim_of(self.unit, tenant, model, (name,), [candidate], now, self.record_id)
+            claim = self.stager.claim_of(
+                self.unit, tenant, model, (name,), [candidate], now, self.record_id
+            )
             if claim.holder in (None, str(self.record_id)):
                 self.unit.touch(claim).claim(self.record_id, now)
                 return candidate
-        raise UniqueViolationError(f"{model}: no free {name} after {SLUG_ATTEMPTS} suffixes", field=name)
+        raise UniqueViolationError(
+            f"{model}: no free {name} after {SLUG_ATTEMPTS} suffixes", field=name
+        )
 
-    def _parent_problems(self, command: AnyCommand, principal: Principal, state: dict[str, Any]) -> list[WritError]:
+    def _parent_problems(
+        self, command: AnyCommand, principal: Principal, state: dict[str, Any]
+    ) -> list[WritError]:
         link = self.stager.catalog.parents.get(command.model)
         if link is None:
             return []
@@ -144,15 +191,21 @@ class UnitEffects:
         if isinstance(command, Patch | Replace):
             before = self.record.data.get(via) if self.record is not None else None
             if state.get(via) != before:
-                return [ImmutableFieldError(f"Cannot move a {command.model} to another {parent_model}: {via}",
-                                            field=via)]
+                return [
+                    ImmutableFieldError(
+                        f"Cannot move a {command.model} to another {parent_model}: {via}", field=via
+                    )
+                ]
             return []
         if not isinstance(command, Create | Restore):
             return []
         value = state.get(via)
         if value is None:
-            return [RequiredFieldMissingError(f"A {command.model} belongs to a {parent_model}: {via} is required",
-                                              field=via)]
+            return [
+                RequiredFieldMissingError(
+                    f"A {command.model} belongs to a {parent_model}: {via} is required", field=via
+                )
+            ]
         parent = self.stager.record(self.unit, UUID(str(value)), principal)
         if parent is None or parent.model != parent_model or not parent.is_live:
             return [RecordNotFoundError(f"{parent_model} {value} not found", field=via)]
@@ -163,9 +216,21 @@ class Staging:
     """Applies decided commands to a unit, with what moves with them: counters, unique claims, families, cascades.
     ``load`` reads a record as the principal may see it (``application.core.Core.load``)."""
 
-    def __init__(self, catalog: Catalog, store: Store, clock: Callable[[], datetime], keys: KeyRing,
-                 load: Callable[[UUID, Principal | None], Record | None]) -> None:
-        self.catalog, self.store, self.clock, self.keys, self._load = catalog, store, clock, keys, load
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: Store,
+        clock: Callable[[], datetime],
+        keys: KeyRing,
+        load: Callable[[UUID, Principal | None], Record | None],
+    ) -> None:
+        self.catalog, self.store, self.clock, self.keys, self._load = (
+            catalog,
+            store,
+            clock,
+            keys,
+            load,
+        )
         self.counters: dict[UUID, Counter] = {}
         """Each counter as this process last saved it (``counter``)."""
 
@@ -207,31 +272,57 @@ class Staging:
                 else:
                     self.counters.pop(aggregate.id, None)
 
-    def claims(self, spec: ModelSpec, tenant: str, model: str,
-               state: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], UUID]]:
+    def claims(
+        self, spec: ModelSpec, tenant: str, model: str, state: dict[str, Any]
+    ) -> Iterator[tuple[tuple[str, ...], UUID]]:
         """Each unique group ``state`` holds values for, with its claim's id (a group with a null is free)."""
         for names in unique_groups(spec):
             values = [state.get(name) for name in names]
             if all(value is not None for value in values):
                 yield names, claim_id(self.keys.index_digest([tenant, model, list(names), values]))
 
-    def claim_of(self, unit: Unit, tenant: str, model: str, names: tuple[str, ...], values: list[Any],
-                 now: datetime, holder: UUID) -> UniqueClaim:
+    def claim_of(
+        self,
+        unit: Unit,
+        tenant: str,
+        model: str,
+        names: tuple[str, ...],
+        values: list[Any],
+        now: datetime,
+        holder: UUID,
+    ) -> UniqueClaim:
         claim = claim_id(self.keys.index_digest([tenant, model, list(names), values]))
         found = unit.get(claim)
-        return found if found is not None else UniqueClaim.open(claim, model, list(names), now, holder)
+        return (
+            found if found is not None else UniqueClaim.open(claim, model, list(names), now, holder)
+        )
 
     # -- applying -----------------------------------------------------------------------------
 
-    def apply(self, unit: Unit, command: AnyCommand, record: Record | None, payload: dict[str, Any],
-              meta: dict[str, Any], now: datetime, record_id: UUID) -> Record:
+    def apply(
+        self,
+        unit: Unit,
+        command: AnyCommand,
+        record: Record | None,
+        payload: dict[str, Any],
+        meta: dict[str, Any],
+        now: datetime,
+        record_id: UUID,
+    ) -> Record:
         """The command's event on its record, and its claims, family and cascade, all staged."""
         spec = self.catalog.model(command.model)
         before = self._held(spec, record)
         if isinstance(command, Create):
             self.keys.new_key(record_id)
-            record = Record.create(command.model, meta["tenant"], payload, meta, now, record_id=record_id,
-                                   digest=self.keys.digest)
+            record = Record.create(
+                command.model,
+                meta["tenant"],
+                payload,
+                meta,
+                now,
+                record_id=record_id,
+                digest=self.keys.digest,
+            )
         else:
             assert record is not None
             unit.touch(record)
@@ -265,24 +356,41 @@ class Staging:
     def _held(self, spec: ModelSpec, record: Record | None) -> dict[UUID, tuple[str, ...]]:
         if record is None or not record.is_live:
             return {}
-        return {claim: names for names, claim in self.claims(spec, record.tenant, record.model, record.data)}
+        return {
+            claim: names
+            for names, claim in self.claims(spec, record.tenant, record.model, record.data)
+        }
 
-    def _reclaim(self, unit: Unit, record: Record, before: dict[UUID, tuple[str, ...]],
-                 after: dict[UUID, tuple[str, ...]], now: datetime) -> None:
+    def _reclaim(
+        self,
+        unit: Unit,
+        record: Record,
+        before: dict[UUID, tuple[str, ...]],
+        after: dict[UUID, tuple[str, ...]],
+        now: datetime,
+    ) -> None:
         for claim in before.keys() - after.keys():
             held = unit.get(claim)
             if held is not None:
                 unit.touch(held).release(record.id, now)
         for claim in after.keys() - before.keys():
             held = unit.get(claim)
-            held = held if held is not None else UniqueClaim.open(claim, record.model, list(after[claim]), now,
-                                                                  record.id)
+            held = (
+                held
+                if held is not None
+                else UniqueClaim.open(claim, record.model, list(after[claim]), now, record.id)
+            )
             if held.holder not in (None, str(record.id)):
-                raise UniqueViolationError(f"{record.model}: {', '.join(after[claim])} is already taken by another "
-                                           "live record in the tenant", field=after[claim][0])
+                raise UniqueViolationError(
+                    f"{record.model}: {', '.join(after[claim])} is already taken by another "
+                    "live record in the tenant",
+                    field=after[claim][0],
+                )
             unit.touch(held).claim(record.id, now)
 
-    def _cascade(self, unit: Unit, parent: Record, command: AnyCommand, meta: dict[str, Any], now: datetime) -> None:
+    def _cascade(
+        self, unit: Unit, parent: Record, command: AnyCommand, meta: dict[str, Any], now: datetime
+    ) -> None:
         family = self.family(unit, parent.id, now)
         family.note(command.operation, parent.id, now)
         cascade = {"parent": str(parent.id), "model": parent.model}
@@ -292,7 +400,9 @@ class Staging:
                 continue
             if isinstance(command, Delete) and not child.is_live:
                 continue
-            if isinstance(command, Restore) and not (child.state == DELETED and self._cascaded(child, parent.id)):
+            if isinstance(command, Restore) and not (
+                child.state == DELETED and self._cascaded(child, parent.id)
+            ):
                 continue
             child_meta = {**meta, "model": model, "cascade": cascade}
             cascaded = type(command)(model=model, id=child.id)  # type: ignore[call-arg]
@@ -311,5 +421,7 @@ class Staging:
 def check_nested_row(row: dict[str, Any], via: str, parent: UUID) -> dict[str, Any]:
     """A nested child's data, pointing at its parent (a row naming another parent is refused)."""
     if row.get(via) not in (None, str(parent), parent):
-        raise InvalidFieldValueError(f"A nested child belongs to the record it is nested in: {via}", field=via)
+        raise InvalidFieldValueError(
+            f"A nested child belongs to the record it is nested in: {via}", field=via
+        )
     return {**row, via: str(parent)}

@@ -28,7 +28,10 @@ class Store(Application[UUID]):
 
     name = "Writ"
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {
-        Record: 20, Counter: 100, Family: 100}
+        Record: 20,
+        Counter: 100,
+        Family: 100,
+    }
     """Records every 20 events: a load replays (decrypts and checks the links of) every event past the latest
     snapshot, which a bulk update pays for each of its records; a snapshot costs a row in the same insert as its
     save's other snapshots. Counters and families are read far less often."""
@@ -44,9 +47,13 @@ class Store(Application[UUID]):
         recorder: Any = self.recorder
         if not hasattr(recorder, "insert_groups"):
             return None
-        return GroupCommit(self.mapper, recorder, max_saves=int(self.env.get("WRIT_GROUP_COMMIT_SAVES", "64")),
-                           max_events=int(self.env.get("WRIT_GROUP_COMMIT_EVENTS", "1000")),
-                           window=float(self.env.get("WRIT_GROUP_COMMIT_WINDOW_MS", "0")) / 1000)
+        return GroupCommit(
+            self.mapper,
+            recorder,
+            max_saves=int(self.env.get("WRIT_GROUP_COMMIT_SAVES", "64")),
+            max_events=int(self.env.get("WRIT_GROUP_COMMIT_EVENTS", "1000")),
+            window=float(self.env.get("WRIT_GROUP_COMMIT_WINDOW_MS", "0")) / 1000,
+        )
 
     def construct_event_store(self) -> EventStore[UUID]:
         """Saves encode their events as the recorder reads them (``application.encoding``)."""
@@ -65,7 +72,9 @@ class Store(Application[UUID]):
         processing.saved_kwargs.update(kwargs)
         return self._saved(processing)
 
-    def save_made(self, events: MadeOnRead[Any, Any], aggregates: Sequence[Aggregate]) -> list[Recording[UUID]]:
+    def save_made(
+        self, events: MadeOnRead[Any, Any], aggregates: Sequence[Aggregate]
+    ) -> list[Recording[UUID]]:
         """A save of ``events``, made as the recorder reads them (``application.encoding``), by ``aggregates``:
         stored on its own (a bulk update's), not in a group commit."""
         processing: ProcessingEvent[UUID] = ProcessingEvent()
@@ -106,13 +115,21 @@ class Store(Application[UUID]):
         due: dict[UUID, Any] = {}
         for event in processing.events:
             aggregate = processing.aggregates.get(event.originator_id)
-            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None
-            if interval and event.originator_version % interval == 0 and getattr(aggregate, "state", None) != PURGED:
+            interval = (
+                self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None
+            )
+            if (
+                interval
+                and event.originator_version % interval == 0
+                and getattr(aggregate, "state", None) != PURGED
+            ):
                 due[event.originator_id] = aggregate
         taken = []
         for aggregate in due.values():
             kind = getattr(type(aggregate), "Snapshot", None) or self.snapshot_class
-            assert kind is not None  # the library's Snapshot, for aggregates without a class of their own
+            assert (
+                kind is not None
+            )  # the library's Snapshot, for aggregates without a class of their own
             taken.append(kind.take(aggregate))
         if taken:
             self.snapshots.put(taken)

@@ -43,7 +43,9 @@ if TYPE_CHECKING:
 
 
 class Transaction:
-    def __init__(self, core: Core, principal: Principal | None, idempotency_key: str | None) -> None:
+    def __init__(
+        self, core: Core, principal: Principal | None, idempotency_key: str | None
+    ) -> None:
         self.core, self.principal, self.key = core, principal, idempotency_key
         self.unit = core.unit(locking=True)
         self.now = core.clock()
@@ -68,8 +70,12 @@ class Transaction:
         self._state = "open"
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         try:
             if kind is not None:
                 self._state = "discarded"
@@ -99,24 +105,54 @@ class Transaction:
     def create(self, model: str, data: dict[str, Any]) -> WriteResult:
         return self.execute(self.core.build(self.principal, Create, model, data=data))
 
-    def replace(self, model: str, record_id: UUID | str, data: dict[str, Any], *,
-                expected_version: int | None = None) -> WriteResult:
-        return self.execute(self.core.build(self.principal, Replace, model, record_id, data=data,
-                                            version=expected_version))
+    def replace(
+        self,
+        model: str,
+        record_id: UUID | str,
+        data: dict[str, Any],
+        *,
+        expected_version: int | None = None,
+    ) -> WriteResult:
+        return self.execute(
+            self.core.build(
+                self.principal, Replace, model, record_id, data=data, version=expected_version
+            )
+        )
 
-    def patch(self, model: str, record_id: UUID | str, changes: dict[str, Any], *,
-              expected_version: int | None = None) -> WriteResult:
-        return self.execute(self.core.build(self.principal, Patch, model, record_id, changes=changes,
-                                            version=expected_version))
+    def patch(
+        self,
+        model: str,
+        record_id: UUID | str,
+        changes: dict[str, Any],
+        *,
+        expected_version: int | None = None,
+    ) -> WriteResult:
+        return self.execute(
+            self.core.build(
+                self.principal, Patch, model, record_id, changes=changes, version=expected_version
+            )
+        )
 
-    def delete(self, model: str, record_id: UUID | str, *, expected_version: int | None = None) -> WriteResult:
-        return self.execute(self.core.build(self.principal, Delete, model, record_id, version=expected_version))
+    def delete(
+        self, model: str, record_id: UUID | str, *, expected_version: int | None = None
+    ) -> WriteResult:
+        return self.execute(
+            self.core.build(self.principal, Delete, model, record_id, version=expected_version)
+        )
 
-    def restore(self, model: str, record_id: UUID | str, *, expected_version: int | None = None) -> WriteResult:
-        return self.execute(self.core.build(self.principal, Restore, model, record_id, version=expected_version))
+    def restore(
+        self, model: str, record_id: UUID | str, *, expected_version: int | None = None
+    ) -> WriteResult:
+        return self.execute(
+            self.core.build(self.principal, Restore, model, record_id, version=expected_version)
+        )
 
-    def purge(self, model: str, record_id: UUID | str, *, expected_version: int | None = None) -> WriteResult:
-        return self.execute(self.core.build(self.principal, Purge, model, record_id, version=expected_version))
+    def purge(
+        self, model: str, record_id: UUID | str, *, expected_version: int | None = None
+    ) -> WriteResult:
+        return self.execute(
+            self.core.build(self.principal, Purge, model, record_id, version=expected_version)
+        )
 
     def execute(self, command: AnyCommand) -> WriteResult:
         """Decide ``command`` now, on the unit's state, and stage it (its result has no position until commit)."""
@@ -137,18 +173,28 @@ class Transaction:
         index = len(self._kept)
         self._kept.append((command, record_id))
         if index >= len(self._replaying):
-            error = IdempotencyKeyReusedError(f"Idempotency key {shown(self.key or '')} was already used for a "
-                                              "different unit of work")
-            self.core.record_refusal(self.principal, Subject.of(command), None, error, self.key, "refused")
+            error = IdempotencyKeyReusedError(
+                f"Idempotency key {shown(self.key or '')} was already used for a "
+                "different unit of work"
+            )
+            self.core.record_refusal(
+                self.principal, Subject.of(command), None, error, self.key, "refused"
+            )
             raise error
         return self.core.repeats.replayed(self._replaying[index])
 
     def _stage(self, command: AnyCommand, record_id: UUID) -> Any:
-        verdict, staged = self.core.stage(self.unit, self.principal, command, None, self.now, record_id=record_id)
+        verdict, staged = self.core.stage(
+            self.unit, self.principal, command, None, self.now, record_id=record_id
+        )
         if staged is None:
-            error = ApprovalRequiredError(f"Policy requires approval for this {command.operation}; a unit of work "
-                                          "cannot wait for one: send the command on its own to park it")
-            self.core.record_refusal(self.principal, Subject.of(command), verdict, error, self.key, "refused")
+            error = ApprovalRequiredError(
+                f"Policy requires approval for this {command.operation}; a unit of work "
+                "cannot wait for one: send the command on its own to park it"
+            )
+            self.core.record_refusal(
+                self.principal, Subject.of(command), verdict, error, self.key, "refused"
+            )
             raise error
         self.unit.decided.append(self.core.result(staged, decision_of(staged), None, self.unit))
         return staged
@@ -161,22 +207,32 @@ class Transaction:
 
         def again() -> list[WriteResult] | None:
             replayed = self.core.repeats.replay(principal, commands, self.key)
-            if replayed is None and self._replaying is not None:  # the claim vanished? never: keys are append-only
-                raise IdempotencyKeyReusedError("the idempotency key's claim could not be read back")
+            # the claim vanished? never: keys are append-only
+            if replayed is None and self._replaying is not None:
+                raise IdempotencyKeyReusedError(
+                    "the idempotency key's claim could not be read back"
+                )
             return replayed
 
         def attempt(lost_before: int) -> list[WriteResult]:
-            if lost_before:  # after ``again``: a repeat that won the race is returned, not decided again
+            # after ``again``: a repeat that won the race is returned, not decided again
+            if lost_before:
                 self._restage()
             return self.core.commit(self.unit, principal, commands, self.key, self.now)
 
-        lost = Lost(principal, Subject.of(commands[0]), self.key, f"{commands[0].model}: records of this unit of "
-                    "work changed while it was decided; nothing was saved")
+        lost = Lost(
+            principal,
+            Subject.of(commands[0]),
+            self.key,
+            f"{commands[0].model}: records of this unit of "
+            "work changed while it was decided; nothing was saved",
+        )
         first = again()
         if first is not None:
             return first
-        return self.core.retry.run(attempt, lost, pinned=any(c.expected_version is not None for c in commands),
-                                   again=again)
+        return self.core.retry.run(
+            attempt, lost, pinned=any(c.expected_version is not None for c in commands), again=again
+        )
 
     def _restage(self) -> None:
         """Every kept command decided again on fresh state, with the record ids its results gave."""
@@ -187,4 +243,6 @@ class Transaction:
 
     def _require_open(self) -> None:
         if self._state != "open":
-            raise InvalidInputError(f"This unit of work is {self._state}: use it inside its with block")
+            raise InvalidInputError(
+                f"This unit of work is {self._state}: use it inside its with block"
+            )

@@ -40,9 +40,11 @@ class Locks:
             lock, users = self._locks.setdefault(aggregate_id, (threading.RLock(), [0]))
             users[0] += 1
         if lock.acquire(timeout=timeout):
+
             def release() -> None:
                 lock.release()
                 self._leave(aggregate_id, users)
+
             return release
         self._leave(aggregate_id, users)
         return None
@@ -85,7 +87,9 @@ class Unit:
         if self._savepoints:
             copies = self._savepoints[-1].copies
             if aggregate.id not in copies:
-                staged = self.staged.get(aggregate.id)  # None: as stored (or new); rolling back unstages it
+                staged = self.staged.get(
+                    aggregate.id
+                )  # None: as stored (or new); rolling back unstages it
                 copies[aggregate.id] = copy.deepcopy(staged) if staged is not None else None
         self.staged[aggregate.id] = aggregate
         return aggregate
@@ -120,7 +124,7 @@ class Unit:
                     self.staged.pop(aggregate_id, None)
                 else:
                     self.staged[aggregate_id] = before
-            del self.decided[savepoint.decided:]
+            del self.decided[savepoint.decided :]
 
     def release(self, depth: int) -> None:
         """Keep what savepoint ``depth`` staged: its copies pass to the savepoint around it."""

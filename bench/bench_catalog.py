@@ -21,8 +21,13 @@ create = "allow"
 create = ["clerk"]
 """
 MODELS = (("Order", ""), ("Counted", ""), ("Unique", 'unique = ["sku"]'))
-CATALOG = "".join(f"[models.{name}]\n{extra}\n[models.{name}.fields]\n{FIELDS}{RULES.format(name=name)}"
-                  for name, extra in MODELS) + """
+CATALOG = (
+    "".join(
+        f"[models.{name}]\n{extra}\n[models.{name}.fields]\n{FIELDS}{RULES.format(name=name)}"
+        for name, extra in MODELS
+    )
+    + """
 [models.Counted.generators]
 number = "{counter:ORD-{YYYY}-{NNNNNN}}"
 """
+)

@@ -64,16 +64,23 @@ WHO = Principal(user_id="bench", tenant_id="acme", roles=frozenset({"ops"}), pur
 def raw_updates(name: str, ids: list[str]) -> float:
     """The same rows in a plain table, updated with executemany in batches of 1,000, one transaction."""
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE TABLE "{name}".raw '
-                     '(id uuid PRIMARY KEY, sku text, total numeric, status text, note text)')
-        with conn.cursor() as cursor, cursor.copy(f'COPY "{name}".raw (id, sku, total, status) FROM STDIN') as copy:
+        conn.execute(
+            f'CREATE TABLE "{name}".raw '
+            "(id uuid PRIMARY KEY, sku text, total numeric, status text, note text)"
+        )
+        with (
+            conn.cursor() as cursor,
+            cursor.copy(f'COPY "{name}".raw (id, sku, total, status) FROM STDIN') as copy,
+        ):
             for n, rid in enumerate(ids):
                 copy.write_row((rid, f"SKU-{n}", "19.99", "placed"))
         started = time.perf_counter()
         with conn.transaction(), conn.cursor() as cursor:
             for start in range(0, len(ids), 1000):
-                cursor.executemany(f'UPDATE "{name}".raw SET note = %s WHERE id = %s',
-                                   [("rush", rid) for rid in ids[start:start + 1000]])
+                cursor.executemany(
+                    f'UPDATE "{name}".raw SET note = %s WHERE id = %s',
+                    [("rush", rid) for rid in ids[start : start + 1000]],
+                )
         return time.perf_counter() - started
 
 
@@ -82,8 +89,10 @@ def one_run(catalog: Catalog, records: int, events: int) -> tuple[float, float]:
     with fresh_schema("bench_bulk") as (name, url), Runtime(catalog, url) as runtime:
         writ, ids = runtime.writ, []
         for start in range(0, records, 1000):
-            rows = [{"sku": f"SKU-{n}", "total": "19.99", "status": "placed"}
-                    for n in range(start, min(records, start + 1000))]
+            rows = [
+                {"sku": f"SKU-{n}", "total": "19.99", "status": "placed"}
+                for n in range(start, min(records, start + 1000))
+            ]
             ids += [r.id for r in writ.create_many(WHO, "Order", rows)]
         for n in range(1, events):
             runtime.catch_up()
@@ -99,24 +108,42 @@ def one_run(catalog: Catalog, records: int, events: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
-    parser.add_argument("--events", type=int, default=1, help="events each order has before the timed bulk")
-    parser.add_argument("--runs", type=int, default=3, help="fresh schemas measured; the medians are reported")
+    parser.add_argument(
+        "--events", type=int, default=1, help="events each order has before the timed bulk"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=3, help="fresh schemas measured; the medians are reported"
+    )
     args = parser.parse_args()
     catalog = Catalog.from_toml(CATALOG, source="bench")
-    print(f"{args.records:,} orders, {args.events} event(s) each before the timed bulk update; {args.runs} runs")
+    print(
+        f"{args.records:,} orders, {args.events} event(s) each before the timed bulk update; {args.runs} runs"
+    )
     governed_rates, raw_rates = [], []
     for run in range(1, args.runs + 1):
         governed_s, raw_s = one_run(catalog, args.records, args.events)
         governed_rates.append(args.records / governed_s)
         raw_rates.append(args.records / raw_s)
-        print(f"run {run}: bulk_update {governed_s:.2f}s = {governed_rates[-1]:,.0f} records/s; "
-              f"raw {raw_s:.2f}s = {raw_rates[-1]:,.0f} rows/s")
+        print(
+            f"run {run}: bulk_update {governed_s:.2f}s = {governed_rates[-1]:,.0f} records/s; "
+            f"raw {raw_s:.2f}s = {raw_rates[-1]:,.0f} rows/s"
+        )
     governed, raw = statistics.median(governed_rates), statistics.median(raw_rates)
-    print(f"bulk_update: {governed:,.0f} records/s median (each its own governed Patched event, one save)")
+    print(
+        f"bulk_update: {governed:,.0f} records/s median (each its own governed Patched event, one save)"
+    )
     print(f"raw:         {raw:,.0f} UPDATEs/s median (executemany, batches of 1,000)")
     print(f"ratio {governed / raw:.3f} (target: >= 10,000 records/s)")
-    print(orjson.dumps({"bench": "bulk", "records_per_s": round(governed), "raw_rows_per_s": round(raw),
-                        "ratio": round(governed / raw, 3)}).decode())
+    print(
+        orjson.dumps(
+            {
+                "bench": "bulk",
+                "records_per_s": round(governed),
+                "raw_rows_per_s": round(raw),
+                "ratio": round(governed / raw, 3),
+            }
+        ).decode()
+    )
 
 
 if __name__ == "__main__":

@@ -61,7 +61,9 @@ ensure_keys()
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = uuid.uuid4().hex + uuid.uuid4().hex
-HOT_CATALOG = CATALOG + """
+HOT_CATALOG = (
+    CATALOG
+    + """
 [models.Hot.fields]
 quantity = { type = "int", min = 0 }
 [models.Hot.policy]
@@ -71,7 +73,10 @@ update = "allow"
 create = ["clerk"]
 update = ["clerk"]
 """
-CLERK = Principal(user_id="bench", tenant_id="acme", roles=frozenset({"clerk"}), purpose="benchmark")
+)
+CLERK = Principal(
+    user_id="bench", tenant_id="acme", roles=frozenset({"clerk"}), purpose="benchmark"
+)
 serial = itertools.count()
 
 
@@ -115,8 +120,13 @@ class Tally:
         return ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1e3 if ordered else 0.0
 
 
-def threaded(clients: int, seconds: float, tally: Tally, one: Callable[[int], object],
-             failure: type[BaseException] = WritError) -> None:
+def threaded(
+    clients: int,
+    seconds: float,
+    tally: Tally,
+    one: Callable[[int], object],
+    failure: type[BaseException] = WritError,
+) -> None:
     """``clients`` threads calling ``one`` until the deadline; the phase's wall time goes to ``tally``."""
     deadline = time.perf_counter() + seconds
 
@@ -141,7 +151,9 @@ def threaded(clients: int, seconds: float, tally: Tally, one: Callable[[int], ob
     tally.seconds += time.perf_counter() - began
 
 
-def raw_phase(url: str, table: str, clients: int, seconds: float, tally: Tally, state: bytes) -> None:
+def raw_phase(
+    url: str, table: str, clients: int, seconds: float, tally: Tally, state: bytes
+) -> None:
     local = threading.local()
     opened: list[psycopg.Connection[Any]] = []
 
@@ -149,8 +161,12 @@ def raw_phase(url: str, table: str, clients: int, seconds: float, tally: Tally, 
         if not hasattr(local, "conn"):
             local.conn = psycopg.connect(url, autocommit=True)
             opened.append(local.conn)
-        local.conn.execute(f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
-                           "VALUES (%s, 1, 'writ.record:Created', %s)", (uuid.uuid4(), state), prepare=True)
+        local.conn.execute(
+            f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
+            "VALUES (%s, 1, 'writ.record:Created', %s)",
+            (uuid.uuid4(), state),
+            prepare=True,
+        )
 
     try:
         threaded(clients, seconds, tally, one, psycopg.Error)
@@ -171,13 +187,20 @@ async def http_phase(base: str, clients: int, seconds: float, tally: Tally) -> N
             while (began := time.perf_counter()) < deadline:
                 i = next(serial)
                 body = orjson.dumps(payload(i))
-                head = (f"POST /v1/Order HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
-                        f"Writ-Purpose: benchmark\r\nIdempotency-Key: http-{i}\r\nContent-Type: application/json\r\n"
-                        f"Content-Length: {len(body)}\r\n\r\n")
+                head = (
+                    f"POST /v1/Order HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+                    f"Writ-Purpose: benchmark\r\nIdempotency-Key: http-{i}\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                )
                 writer.write(head.encode() + body)
-                status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-                length = next(int(line.split(":", 1)[1]) for line in lines
-                              if line.lower().startswith("content-length:"))
+                status_line, *lines = (
+                    (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+                )
+                length = next(
+                    int(line.split(":", 1)[1])
+                    for line in lines
+                    if line.lower().startswith("content-length:")
+                )
                 await reader.readexactly(length)
                 if status_line.split()[1] == "201":
                     done += 1
@@ -197,16 +220,33 @@ async def http_phase(base: str, clients: int, seconds: float, tally: Tally) -> N
 def _bearer() -> str:
     import jwt
 
-    return jwt.encode({"sub": "bench", "tenant": "acme", "roles": ["clerk"], "exp": int(time.time()) + 3600},
-                      SECRET, algorithm="HS256")
+    return jwt.encode(
+        {"sub": "bench", "tenant": "acme", "roles": ["clerk"], "exp": int(time.time()) + 3600},
+        SECRET,
+        algorithm="HS256",
+    )
 
 
 def serve(url: str, catalog: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "WRIT_DATABASE_URL": url, "WRIT_JWT_SECRET": SECRET}
     more = ["--workers", str(workers)] if workers > 1 else []
-    process = subprocess.Popen([sys.executable, "-c", "from entrypoints.cli import main; main()", "serve",
-                                "--catalog", str(catalog), "--port", str(port), *more], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from entrypoints.cli import main; main()",
+            "serve",
+            "--catalog",
+            str(catalog),
+            "--port",
+            str(port),
+            *more,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -239,20 +279,32 @@ def main() -> None:
 
 def run(schema: str, url: str, args: argparse.Namespace) -> None:
     catalog = Catalog.from_toml(HOT_CATALOG)
-    writ = open_writ(catalog, url)  # the default pool (group commit saves on one connection of its own)
-    env = {k: v for k, v in writ_env(url).items() if k.startswith(("POSTGRES_", "PERSISTENCE_", "CREATE_"))}
+    writ = open_writ(
+        catalog, url
+    )  # the default pool (group commit saves on one connection of its own)
+    env = {
+        k: v
+        for k, v in writ_env(url).items()
+        if k.startswith(("POSTGRES_", "PERSISTENCE_", "CREATE_"))
+    }
     library = LibraryApp(env={**env, "POSTGRES_POOL_SIZE": str(args.clients)})
     raw_table = f'"{schema}".raw_events'
     with psycopg.connect(url.split("?", maxsplit=1)[0], autocommit=True) as conn:
-        conn.execute(f"CREATE TABLE {raw_table} (notification_id bigserial PRIMARY KEY, originator_id uuid NOT NULL, "
-                     "originator_version integer NOT NULL, topic text NOT NULL, state bytea NOT NULL, "
-                     "UNIQUE (originator_id, originator_version))")
+        conn.execute(
+            f"CREATE TABLE {raw_table} (notification_id bigserial PRIMARY KEY, originator_id uuid NOT NULL, "
+            "originator_version integer NOT NULL, topic text NOT NULL, state bytea NOT NULL, "
+            "UNIQUE (originator_id, originator_version))"
+        )
     sample = writ.create(CLERK, "Order", payload(-1))
-    state = bytes(len(orjson.dumps(sample.data)) + 600)  # about a sealed Created event's stored size
+    state = bytes(
+        len(orjson.dumps(sample.data)) + 600
+    )  # about a sealed Created event's stored size
     hot_id = writ.create(CLERK, "Hot", {"quantity": 0}).id
     tallies = {name: Tally() for name in ("raw", "library", "governed", "http", "hot", "merkle")}
+
     def governed(i: int) -> object:
         return writ.create(CLERK, "Order", payload(i), idempotency_key=f"py-{i}")
+
     base_url = url.split("?", maxsplit=1)[0]
     with tempfile.TemporaryDirectory() as tmp:
         catalog_file = Path(tmp) / "writ.toml"
@@ -262,18 +314,28 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
         try:
             phases: dict[str, Callable[[float, Tally], None]] = {
                 "raw": lambda s, t: raw_phase(base_url, raw_table, args.clients, s, t, state),
-                "library": lambda s, t: threaded(args.clients, s, t, lambda i: library.save(Item(payload(i)))),
+                "library": lambda s, t: threaded(
+                    args.clients, s, t, lambda i: library.save(Item(payload(i)))
+                ),
                 "governed": lambda s, t: threaded(args.clients, s, t, governed),
-                "http": lambda s, t: asyncio.run(http_phase(f"http://127.0.0.1:{port}", args.clients, s, t)),
-                "hot": lambda s, t: threaded(args.clients, s, t, lambda i: writ.patch(
-                    CLERK, "Hot", hot_id, {"quantity": i % 1000})),
-                "merkle": lambda s, t: with_tree_kept(url, lambda: threaded(args.clients, s, t, governed)),
+                "http": lambda s, t: asyncio.run(
+                    http_phase(f"http://127.0.0.1:{port}", args.clients, s, t)
+                ),
+                "hot": lambda s, t: threaded(
+                    args.clients,
+                    s,
+                    t,
+                    lambda i: writ.patch(CLERK, "Hot", hot_id, {"quantity": i % 1000}),
+                ),
+                "merkle": lambda s, t: with_tree_kept(
+                    url, lambda: threaded(args.clients, s, t, governed)
+                ),
             }
             for phase in phases.values():  # warm up: connections, prepared statements, caches
                 phase(0.5, Tally())
             names = list(phases)
             for r in range(args.rounds):
-                for name in names[r % len(names):] + names[:r % len(names)]:
+                for name in names[r % len(names) :] + names[: r % len(names)]:
                     phases[name](args.seconds, tallies[name])
         finally:
             server.terminate()
@@ -306,27 +368,48 @@ def with_tree_kept(url: str, writers: Callable[[], None]) -> None:
 
 
 def report(args: argparse.Namespace, tallies: dict[str, Tally]) -> None:
-    raw, library, governed, http, hot = (tallies[n] for n in ("raw", "library", "governed", "http", "hot"))
+    raw, library, governed, http, hot = (
+        tallies[n] for n in ("raw", "library", "governed", "http", "hot")
+    )
     merkle = tallies["merkle"]
-    print(f"PostgreSQL, {args.clients} concurrent writers, {args.rounds} rounds x {args.seconds:g} s per system, "
-          f"order rotating; writ serve --workers {args.http_workers}; load on the machine: {os.getloadavg()[0]:.2f}")
+    print(
+        f"PostgreSQL, {args.clients} concurrent writers, {args.rounds} rounds x {args.seconds:g} s per system, "
+        f"order rotating; writ serve --workers {args.http_workers}; load on the machine: {os.getloadavg()[0]:.2f}"
+    )
     for name, tally in tallies.items():
-        print(f"{name:9} {tally.per_s:9,.0f}/s  done {tally.done:7,}  failed {tally.failed:5,}  "
-              f"p99 {tally.p99_ms():7.1f} ms" + (f"  first failure: {tally.first_error[:120]}" if tally.failed else ""))
+        print(
+            f"{name:9} {tally.per_s:9,.0f}/s  done {tally.done:7,}  failed {tally.failed:5,}  "
+            f"p99 {tally.p99_ms():7.1f} ms"
+            + (f"  first failure: {tally.first_error[:120]}" if tally.failed else "")
+        )
     ratio_raw = governed.per_s / raw.per_s if raw.per_s else 0.0
     ratio_library = governed.per_s / library.per_s if library.per_s else 0.0
     http_ratio = http.per_s / governed.per_s if governed.per_s else 0.0
     merkle_cost = 1 - merkle.per_s / governed.per_s if governed.per_s else 0.0
-    print(f"governed vs raw {ratio_raw:.3f}, vs library {ratio_library:.2f}; HTTP vs Python API {http_ratio:.3f}; "
-          f"hot record {hot.per_s:,.0f}/s with {hot.failed} failed; the Merkle tree kept takes {merkle_cost:.1%}")
-    print(orjson.dumps({
-        "bench": "concurrency", "raw_per_s": round(raw.per_s, 1), "library_per_s": round(library.per_s, 1),
-        "governed_per_s": round(governed.per_s, 1), "http_per_s": round(http.per_s, 1),
-        "ratio_vs_raw": round(ratio_raw, 3), "ratio_vs_library": round(ratio_library, 3),
-        "http_ratio": round(http_ratio, 3), "p99_ms": round(governed.p99_ms(), 1),
-        "http_p99_ms": round(http.p99_ms(), 1), "hot_per_s": round(hot.per_s, 1), "hot_failed": hot.failed,
-        "merkle_per_s": round(merkle.per_s, 1), "merkle_cost": round(merkle_cost, 3),
-    }).decode())
+    print(
+        f"governed vs raw {ratio_raw:.3f}, vs library {ratio_library:.2f}; HTTP vs Python API {http_ratio:.3f}; "
+        f"hot record {hot.per_s:,.0f}/s with {hot.failed} failed; the Merkle tree kept takes {merkle_cost:.1%}"
+    )
+    print(
+        orjson.dumps(
+            {
+                "bench": "concurrency",
+                "raw_per_s": round(raw.per_s, 1),
+                "library_per_s": round(library.per_s, 1),
+                "governed_per_s": round(governed.per_s, 1),
+                "http_per_s": round(http.per_s, 1),
+                "ratio_vs_raw": round(ratio_raw, 3),
+                "ratio_vs_library": round(ratio_library, 3),
+                "http_ratio": round(http_ratio, 3),
+                "p99_ms": round(governed.p99_ms(), 1),
+                "http_p99_ms": round(http.p99_ms(), 1),
+                "hot_per_s": round(hot.per_s, 1),
+                "hot_failed": hot.failed,
+                "merkle_per_s": round(merkle.per_s, 1),
+                "merkle_cost": round(merkle_cost, 3),
+            }
+        ).decode()
+    )
 
 
 if __name__ == "__main__":

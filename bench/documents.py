@@ -43,8 +43,12 @@ print(seconds, after.ru_minflt - before.ru_minflt, after.ru_maxrss - before.ru_m
 
 def measure(how: str, documents: int) -> tuple[float, float, float, int]:
     """(us per document, page faults per document, KB of peak heap per document, bytes encoded) in a fresh process."""
-    out = subprocess.run([sys.executable, "-c", MEASURE, how, str(documents)], check=True, capture_output=True,
-                         text=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, how, str(documents)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     seconds, faults, rss_kb, encoded = float(out[0]), int(out[1]), int(out[2]), int(out[3])
     return seconds / documents * 1e6, faults / documents, rss_kb / documents, encoded
 
@@ -56,12 +60,22 @@ def main() -> None:
     figures = {how: measure(how, args.documents) for how in ("dumps", "kept")}
     assert figures["dumps"][3] == figures["kept"][3], "the same documents, byte for byte in length"
     for how, (us, faults, kb, encoded) in figures.items():
-        print(f"{how:5s}: {us:.2f} us/document, {faults:.2f} page faults/document, {kb:.1f} KB peak RSS/document "
-              f"({encoded / args.documents:.0f} bytes each)")
+        print(
+            f"{how:5s}: {us:.2f} us/document, {faults:.2f} page faults/document, {kb:.1f} KB peak RSS/document "
+            f"({encoded / args.documents:.0f} bytes each)"
+        )
     ratio = figures["dumps"][0] / figures["kept"][0]
     print(f"kept_json is {ratio:.1f}x faster per kept document")
-    print(orjson.dumps({"bench": "documents", "dumps_us": round(figures["dumps"][0], 2),
-                        "kept_us": round(figures["kept"][0], 2), "ratio": round(ratio, 1)}).decode())
+    print(
+        orjson.dumps(
+            {
+                "bench": "documents",
+                "dumps_us": round(figures["dumps"][0], 2),
+                "kept_us": round(figures["kept"][0], 2),
+                "ratio": round(ratio, 1),
+            }
+        ).decode()
+    )
 
 
 if __name__ == "__main__":

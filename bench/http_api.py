@@ -47,8 +47,11 @@ def payload(i: int) -> dict[str, object]:
 
 
 def bearer() -> str:
-    return jwt.encode({"sub": "bench", "tenant": "acme", "roles": ["clerk"], "exp": int(time.time()) + 3600},
-                      SECRET, algorithm="HS256")
+    return jwt.encode(
+        {"sub": "bench", "tenant": "acme", "roles": ["clerk"], "exp": int(time.time()) + 3600},
+        SECRET,
+        algorithm="HS256",
+    )
 
 
 class KeepAlive:
@@ -57,7 +60,9 @@ class KeepAlive:
 
     def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
         self.host, self.port = host, port
-        self.head = "".join(f"{k}: {v}\r\n" for k, v in {"Host": f"{host}:{port}", **headers}.items())
+        self.head = "".join(
+            f"{k}: {v}\r\n" for k, v in {"Host": f"{host}:{port}", **headers}.items()
+        )
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -65,9 +70,18 @@ class KeepAlive:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
-        self.writer.write(f"POST {path} HTTP/1.1\r\n{self.head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        status_line, *lines = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        length = next(int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:"))
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\n{self.head}Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        status_line, *lines = (
+            (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        )
+        length = next(
+            int(line.split(":", 1)[1])
+            for line in lines
+            if line.lower().startswith("content-length:")
+        )
         return int(status_line.split()[1]), await self.reader.readexactly(length)
 
     async def close(self) -> None:
@@ -76,11 +90,16 @@ class KeepAlive:
             await self.writer.wait_closed()
 
 
-async def http_round(url: str, clients: int, per_client: int, start: int) -> tuple[float, list[float]]:
+async def http_round(
+    url: str, clients: int, per_client: int, start: int
+) -> tuple[float, list[float]]:
     latencies: list[float] = []
     host, port = url.removeprefix("http://").split(":")
-    headers = {"Authorization": f"Bearer {bearer()}", "Writ-Purpose": "benchmark",
-               "Content-Type": "application/json"}
+    headers = {
+        "Authorization": f"Bearer {bearer()}",
+        "Writ-Purpose": "benchmark",
+        "Content-Type": "application/json",
+    }
 
     async def client(index: int) -> None:
         session = KeepAlive(host, int(port), headers)
@@ -101,7 +120,9 @@ async def http_round(url: str, clients: int, per_client: int, start: int) -> tup
 
 
 def python_round(writ: object, clients: int, per_client: int, start: int) -> float:
-    principal = Principal(user_id="bench", tenant_id="acme", roles=frozenset({"clerk"}), purpose="benchmark")
+    principal = Principal(
+        user_id="bench", tenant_id="acme", roles=frozenset({"clerk"}), purpose="benchmark"
+    )
 
     def worker(index: int) -> None:
         for n in range(per_client):
@@ -124,9 +145,22 @@ def free_port() -> int:
 
 def serve(url: str, catalog: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "WRIT_DATABASE_URL": url, "WRIT_JWT_SECRET": SECRET}
-    process = subprocess.Popen([sys.executable, "-c", "from entrypoints.cli import main; main()", "serve",
-                                "--catalog", str(catalog), "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from entrypoints.cli import main; main()",
+            "serve",
+            "--catalog",
+            str(catalog),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -150,7 +184,9 @@ def main() -> None:
 
 def run(url: str, clients: int, rounds: int, per_client: int) -> None:
     catalog_text = CATALOG
-    writ = open_writ(Catalog.from_toml(catalog_text), url)  # makes the schema before the server starts
+    writ = open_writ(
+        Catalog.from_toml(catalog_text), url
+    )  # makes the schema before the server starts
     with tempfile.TemporaryDirectory() as tmp:
         catalog = Path(tmp) / "writ.toml"
         catalog.write_text(catalog_text)
@@ -175,13 +211,26 @@ def run(url: str, clients: int, rounds: int, per_client: int) -> None:
     http_per_s, python_per_s = total / http_s, total / python_s
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1e3
-    print(f"PostgreSQL {url.rsplit('@', maxsplit=1)[-1]}: {rounds} interleaved rounds x {clients} concurrent "
-          f"clients x {per_client} creates")
-    print(f"HTTP (uvicorn, keep-alive, one token, remembered): {http_per_s:,.0f} creates/s, "
-          f"p50 {latencies[len(latencies) // 2] * 1e3:.1f} ms, p99 {p99:.1f} ms")
+    print(
+        f"PostgreSQL {url.rsplit('@', maxsplit=1)[-1]}: {rounds} interleaved rounds x {clients} concurrent "
+        f"clients x {per_client} creates"
+    )
+    print(
+        f"HTTP (uvicorn, keep-alive, one token, remembered): {http_per_s:,.0f} creates/s, "
+        f"p50 {latencies[len(latencies) // 2] * 1e3:.1f} ms, p99 {p99:.1f} ms"
+    )
     print(f"Python API (16 threads, same process):        {python_per_s:,.0f} creates/s")
-    print(orjson.dumps({"bench": "http", "http_per_s": round(http_per_s, 1), "python_per_s": round(python_per_s, 1),
-                        "ratio": round(http_per_s / python_per_s, 3), "p99_ms": round(p99, 1)}).decode())
+    print(
+        orjson.dumps(
+            {
+                "bench": "http",
+                "http_per_s": round(http_per_s, 1),
+                "python_per_s": round(python_per_s, 1),
+                "ratio": round(http_per_s / python_per_s, 3),
+                "p99_ms": round(p99, 1),
+            }
+        ).decode()
+    )
 
 
 if __name__ == "__main__":

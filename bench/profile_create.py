@@ -43,7 +43,13 @@ WHO = Principal(user_id="bench", tenant_id="acme", roles=frozenset({"clerk"}), p
 
 
 def payload(i: int) -> dict[str, Any]:
-    return {"sku": f"SKU-{i}", "total": "19.99", "quantity": 2, "status": "draft", "note": "leave at door"}
+    return {
+        "sku": f"SKU-{i}",
+        "total": "19.99",
+        "quantity": 2,
+        "status": "draft",
+        "note": "leave at door",
+    }
 
 
 @contextmanager
@@ -61,7 +67,9 @@ def creates(writ: Any, start: int, count: int) -> None:
         writ.create(WHO, "Order", payload(i), idempotency_key=f"key-{i}")
 
 
-def measure(name: str, n: int, profile: bool, top: int, warmup: int = 200) -> tuple[float, float, float]:
+def measure(
+    name: str, n: int, profile: bool, top: int, warmup: int = 200
+) -> tuple[float, float, float]:
     """(CPU ms, wall ms, least CPU ms of a tenth of the creates) per create: on a busy machine the least is the
     steadier figure."""
     with database(name) as url:
@@ -99,10 +107,17 @@ def main() -> None:
     result: dict[str, Any] = {"bench": "profile_create", "n": args.n, "profiled": args.profile}
     for name in args.db.split(","):
         cpu_ms, wall_ms, least_ms = measure(name, args.n, args.profile, args.top, args.warmup)
-        print(f"{name}: {args.n} creates with an idempotency key: CPU {cpu_ms:.3f} ms (least of ten parts "
-              f"{least_ms:.3f} ms), wall {wall_ms:.3f} ms each")
-        result.update({f"{name}_cpu_ms": round(cpu_ms, 3), f"{name}_least_cpu_ms": round(least_ms, 3),
-                       f"{name}_wall_ms": round(wall_ms, 3)})
+        print(
+            f"{name}: {args.n} creates with an idempotency key: CPU {cpu_ms:.3f} ms (least of ten parts "
+            f"{least_ms:.3f} ms), wall {wall_ms:.3f} ms each"
+        )
+        result.update(
+            {
+                f"{name}_cpu_ms": round(cpu_ms, 3),
+                f"{name}_least_cpu_ms": round(least_ms, 3),
+                f"{name}_wall_ms": round(wall_ms, 3),
+            }
+        )
     print(orjson.dumps(result).decode())
 
 

@@ -71,9 +71,15 @@ WHO = Principal(user_id="bench", tenant_id="t1", roles=frozenset({"clerk"}), pur
 
 
 def row(n: int) -> dict[str, object]:
-    return {"sku": f"SKU-{n}", "quantity": 1 + n % 9, "total": f"{n % 997}.{n % 100:02d}",
-            "status": ("draft", "placed", "shipped")[n % 3], "placed_at": "2024-05-01T12:00:00Z",
-            "note": None if n % 4 else f"note {n}", "tags": ["a", "b"] if n % 2 else None}
+    return {
+        "sku": f"SKU-{n}",
+        "quantity": 1 + n % 9,
+        "total": f"{n % 997}.{n % 100:02d}",
+        "status": ("draft", "placed", "shipped")[n % 3],
+        "placed_at": "2024-05-01T12:00:00Z",
+        "note": None if n % 4 else f"note {n}",
+        "tags": ["a", "b"] if n % 2 else None,
+    }
 
 
 def append(writ: Writ, events: int, changed_share: float) -> tuple[int, float]:
@@ -88,15 +94,22 @@ def append(writ: Writ, events: int, changed_share: float) -> tuple[int, float]:
     creates = events - changes
     ids: list[str] = []
     for start in range(0, creates, 1000):
-        results = writ.create_many(WHO, "Order", [row(n) for n in range(start, min(creates, start + 1000))])
+        results = writ.create_many(
+            WHO, "Order", [row(n) for n in range(start, min(creates, start + 1000))]
+        )
         ids += [r.id for r in results]
     deletes = changes // 5
-    commands: list[Patch | Delete] = [Patch(model="Order", id=ids[n % len(ids)], changes={"quantity": 2 + n % 40,
-                                                                                     "note": f"patch {n}"})
-                                  for n in range(changes - deletes)]
-    commands += [Delete(model="Order", id=record_id) for record_id in ids[len(ids) - deletes:]]
+    commands: list[Patch | Delete] = [
+        Patch(
+            model="Order",
+            id=ids[n % len(ids)],
+            changes={"quantity": 2 + n % 40, "note": f"patch {n}"},
+        )
+        for n in range(changes - deletes)
+    ]
+    commands += [Delete(model="Order", id=record_id) for record_id in ids[len(ids) - deletes :]]
     for start in range(0, len(commands), 1000):
-        batch = commands[start:start + 1000]
+        batch = commands[start : start + 1000]
         touched = [c.id for c in batch]
         if len(set(touched)) < len(touched):  # one command per record per transaction
             for command in batch:
@@ -128,8 +141,10 @@ def raw_insert(conninfo: str, schema: str, batch: int, events: int) -> tuple[int
     (rows inserted, seconds)."""
     with psycopg.connect(conninfo) as conn:
         set_json_dumps(lambda obj: orjson.dumps(obj).decode(), context=conn)
-        tables = [_copied(conn, schema, "writ_view_order", "raw_order"),
-                  _copied(conn, schema, "writ_decisions", "raw_decisions")]
+        tables = [
+            _copied(conn, schema, "writ_view_order", "raw_order"),
+            _copied(conn, schema, "writ_decisions", "raw_decisions"),
+        ]
         conn.commit()
         transactions = max(1, -(-events // batch))
         started = time.perf_counter()
@@ -137,12 +152,13 @@ def raw_insert(conninfo: str, schema: str, batch: int, events: int) -> tuple[int
             with conn.transaction(), conn.cursor() as cur:
                 for insert, rows in tables:
                     size = -(-len(rows) // transactions)
-                    cur.executemany(insert, rows[part * size:(part + 1) * size])
+                    cur.executemany(insert, rows[part * size : (part + 1) * size])
         return sum(len(rows) for _, rows in tables), time.perf_counter() - started
 
 
-def _copied(conn: psycopg.Connection[tuple[object, ...]], schema: str, table: str,
-            copy: str) -> tuple[sql.Composed, list[list[object]]]:
+def _copied(
+    conn: psycopg.Connection[tuple[object, ...]], schema: str, table: str, copy: str
+) -> tuple[sql.Composed, list[list[object]]]:
     """An empty copy of ``table`` and the INSERT and rows that fill it as the table is."""
     source, target = sql.Identifier(schema, table), sql.Identifier(schema, copy)
     conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(target, source))
@@ -150,15 +166,30 @@ def _copied(conn: psycopg.Connection[tuple[object, ...]], schema: str, table: st
     names = [d.name for d in cursor.description or ()]
     rows = [[Jsonb(v) if isinstance(v, list | dict) else v for v in r] for r in cursor.fetchall()]
     insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-        target, sql.SQL(", ").join(map(sql.Identifier, names)), sql.SQL(", ").join(sql.Placeholder() * len(names)))
+        target,
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join(sql.Placeholder() * len(names)),
+    )
     return insert, rows
 
 
 def live_latency(catalog: Catalog, url: str, writes: int) -> tuple[list[float], list[float]]:
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as handle:
         handle.write(CATALOG)
-    worker = subprocess.Popen([sys.executable, "-c", "from entrypoints.cli import main; main()", "project",
-                               "--database", url, "--catalog", handle.name], cwd=ROOT, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from entrypoints.cli import main; main()",
+            "project",
+            "--database",
+            url,
+            "--catalog",
+            handle.name,
+        ],
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+    )
     writ, views = open_writ(catalog, url), open_views(catalog, url)
     visible, end_to_end = [], []
     try:
@@ -190,10 +221,18 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--writes", type=int, default=300)
-    parser.add_argument("--changed-share", type=float, default=0.05,
-                        help="share of the events that patch or delete existing records (default 0.05)")
-    parser.add_argument("--database", default=os.environ.get("WRIT_BENCH_DATABASE_URL",
-                                                             "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--changed-share",
+        type=float,
+        default=0.05,
+        help="share of the events that patch or delete existing records (default 0.05)",
+    )
+    parser.add_argument(
+        "--database",
+        default=os.environ.get(
+            "WRIT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
     args = parser.parse_args()
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     conninfo = args.database
@@ -209,26 +248,39 @@ def main() -> None:
         settle(conninfo)
         seconds = catch_up(catalog, url, args.batch_size)
         events_per_s = events / seconds
-        print(f"catch-up: {events} events in {seconds:.2f}s = {events_per_s:,.0f} events/s "
-              f"(batch {args.batch_size})")
+        print(
+            f"catch-up: {events} events in {seconds:.2f}s = {events_per_s:,.0f} events/s "
+            f"(batch {args.batch_size})"
+        )
         settle(conninfo)
         rows, raw_s = raw_insert(conninfo, schema, args.batch_size, events)
         raw_per_s = events / raw_s
-        print(f"raw executemany of the same rows (current rows and decision rows): {rows} rows in {raw_s:.2f}s "
-              f"= {raw_per_s:,.0f} events/s")
+        print(
+            f"raw executemany of the same rows (current rows and decision rows): {rows} rows in {raw_s:.2f}s "
+            f"= {raw_per_s:,.0f} events/s"
+        )
         print(f"ratio (catch-up events/s / raw events/s): {events_per_s / raw_per_s:.2f}")
         visible, end_to_end = live_latency(catalog, url, args.writes)
-        print(f"live: write->visible p50 {pct(visible, 50):.1f} ms, p99 {pct(visible, 99):.1f} ms; "
-              f"including the write p50 {pct(end_to_end, 50):.1f} ms, p99 {pct(end_to_end, 99):.1f} ms "
-              f"({args.writes} writes)")
+        print(
+            f"live: write->visible p50 {pct(visible, 50):.1f} ms, p99 {pct(visible, 99):.1f} ms; "
+            f"including the write p50 {pct(end_to_end, 50):.1f} ms, p99 {pct(end_to_end, 99):.1f} ms "
+            f"({args.writes} writes)"
+        )
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-    print(orjson.dumps({
-        "bench": "projection", "events_per_s": round(events_per_s), "raw_events_per_s": round(raw_per_s),
-        "ratio": round(events_per_s / raw_per_s, 2), "visible_p50_ms": round(pct(visible, 50), 2),
-        "visible_p99_ms": round(pct(visible, 99), 2),
-    }).decode())
+    print(
+        orjson.dumps(
+            {
+                "bench": "projection",
+                "events_per_s": round(events_per_s),
+                "raw_events_per_s": round(raw_per_s),
+                "ratio": round(events_per_s / raw_per_s, 2),
+                "visible_p50_ms": round(pct(visible, 50), 2),
+                "visible_p99_ms": round(pct(visible, 99), 2),
+            }
+        ).decode()
+    )
 
 
 if __name__ == "__main__":

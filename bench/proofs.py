@@ -47,10 +47,15 @@ GAP_EVERY = 1000
 def fill(schema: str, first: int, count: int) -> int:
     """``count`` synthetic manifest rows from position ``first`` (one in GAP_EVERY skipped); the last position."""
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'INSERT INTO "{schema}".writ_log_manifest (position, originator_id, originator_version, '
-                     "event_hash) SELECT g + g / %s, md5(g::text)::uuid, 1 + g %% 7, sha256(int8send(g)) "
-                     "FROM generate_series(%s, %s) AS g", (GAP_EVERY - 1, first, first + count - 1))
-        (last,) = conn.execute(f'SELECT max(position) FROM "{schema}".writ_log_manifest').fetchone() or (0,)
+        conn.execute(
+            f'INSERT INTO "{schema}".writ_log_manifest (position, originator_id, originator_version, '
+            "event_hash) SELECT g + g / %s, md5(g::text)::uuid, 1 + g %% 7, sha256(int8send(g)) "
+            "FROM generate_series(%s, %s) AS g",
+            (GAP_EVERY - 1, first, first + count - 1),
+        )
+        (last,) = conn.execute(
+            f'SELECT max(position) FROM "{schema}".writ_log_manifest'
+        ).fetchone() or (0,)
     return int(last)
 
 
@@ -58,14 +63,18 @@ def positions(schema: str, head: int, sample: int) -> list[int]:
     """``sample`` positions of the manifest, drawn uniformly (a gap drawn is dropped)."""
     candidates = random.sample(range(1, head + 1), min(head, sample + sample // 100 + 10))
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        rows = conn.execute(f'SELECT position FROM "{schema}".writ_log_manifest WHERE position = ANY(%s)',
-                            (candidates,)).fetchall()
+        rows = conn.execute(
+            f'SELECT position FROM "{schema}".writ_log_manifest WHERE position = ANY(%s)',
+            (candidates,),
+        ).fetchall()
     chosen = [int(row[0]) for row in rows]
     random.shuffle(chosen)
     return chosen[:sample]
 
 
-def timed(calls: list[int], run: Callable[[int], dict[str, Any]]) -> tuple[list[float], list[dict[str, Any]]]:
+def timed(
+    calls: list[int], run: Callable[[int], dict[str, Any]]
+) -> tuple[list[float], list[dict[str, Any]]]:
     """Each call's latency (s) and result, one after the other."""
     latencies, made = [], []
     for argument in calls:
@@ -101,8 +110,10 @@ def main() -> None:
         head = fill(schema, 1, args.events)
         filled = time.perf_counter() - started
         built = checkpoint_at(head)
-        print(f"{args.events:,} synthetic manifest rows (last position {head:,}) in {filled:.1f}s; tree built and "
-              f"signed in {built:.1f}s = {args.events / built:,.0f} leaves/s")
+        print(
+            f"{args.events:,} synthetic manifest rows (last position {head:,}) in {filled:.1f}s; tree built and "
+            f"signed in {built:.1f}s = {args.events / built:,.0f} leaves/s"
+        )
 
         proofs = LogProofs(backend)
         inclusion, made = timed(positions(schema, head, args.proofs), proofs.inclusion)
@@ -116,28 +127,44 @@ def main() -> None:
         checked = len(made) + len(grown)
         check_rate = checked / (time.perf_counter() - started)
         hashes = len(made[0]["path"])
-        print(f"inclusion proofs:   {len(inclusion):,}, p50 {p(inclusion, 0.5):.2f} ms, "
-              f"p99 {p(inclusion, 0.99):.2f} ms, {len(inclusion) / sum(inclusion):,.0f} proofs/s "
-              f"(one connection, {hashes} hashes each)")
-        print(f"consistency proofs: {len(consistency):,}, p50 {p(consistency, 0.5):.2f} ms, "
-              f"p99 {p(consistency, 0.99):.2f} ms, {len(consistency) / sum(consistency):,.0f} proofs/s")
-        print(f"offline checks:     {checked:,} proofs at {check_rate:,.0f}/s (signature, path; no database)")
+        print(
+            f"inclusion proofs:   {len(inclusion):,}, p50 {p(inclusion, 0.5):.2f} ms, "
+            f"p99 {p(inclusion, 0.99):.2f} ms, {len(inclusion) / sum(inclusion):,.0f} proofs/s "
+            f"(one connection, {hashes} hashes each)"
+        )
+        print(
+            f"consistency proofs: {len(consistency):,}, p50 {p(consistency, 0.5):.2f} ms, "
+            f"p99 {p(consistency, 0.99):.2f} ms, {len(consistency) / sum(consistency):,.0f} proofs/s"
+        )
+        print(
+            f"offline checks:     {checked:,} proofs at {check_rate:,.0f}/s (signature, path; no database)"
+        )
 
         extended = checkpoint_at(fill(schema, args.events + 1, 10_000))
         print(f"10,000 more events: tree extended and signed in {extended * 1000:.0f} ms")
-        print("save path: unchanged (the manifest row each save wrote already; the tree grows at `writ checkpoint`)")
+        print(
+            "save path: unchanged (the manifest row each save wrote already; the tree grows at `writ checkpoint`)"
+        )
         proofs.close()
         database.close()
         backend.close()
-    print(orjson.dumps({"bench": "proofs", "events": args.events, "synthetic_manifest": True,
-                        "inclusion_p50_ms": round(p(inclusion, 0.5), 3),
-                        "inclusion_p99_ms": round(p(inclusion, 0.99), 3),
-                        "proofs_per_s": round(len(inclusion) / sum(inclusion)),
-                        "consistency_p99_ms": round(p(consistency, 0.99), 3),
-                        "consistency_per_s": round(len(consistency) / sum(consistency)),
-                        "offline_checks_per_s": round(check_rate),
-                        "tree_build_leaves_per_s": round(args.events / built),
-                        "extend_10000_ms": round(extended * 1000)}).decode())
+    print(
+        orjson.dumps(
+            {
+                "bench": "proofs",
+                "events": args.events,
+                "synthetic_manifest": True,
+                "inclusion_p50_ms": round(p(inclusion, 0.5), 3),
+                "inclusion_p99_ms": round(p(inclusion, 0.99), 3),
+                "proofs_per_s": round(len(inclusion) / sum(inclusion)),
+                "consistency_p99_ms": round(p(consistency, 0.99), 3),
+                "consistency_per_s": round(len(consistency) / sum(consistency)),
+                "offline_checks_per_s": round(check_rate),
+                "tree_build_leaves_per_s": round(args.events / built),
+                "extend_10000_ms": round(extended * 1000),
+            }
+        ).decode()
+    )
 
 
 if __name__ == "__main__":

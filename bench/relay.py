@@ -63,8 +63,13 @@ create = "allow"
 [models.Order.grants]
 create = ["*"]
 """
-PRINCIPAL = Principal(user_id="bench", tenant_id="acme", roles=frozenset({"clerk"}), purpose="benchmark",
-                      correlation_id="bench-run")
+PRINCIPAL = Principal(
+    user_id="bench",
+    tenant_id="acme",
+    roles=frozenset({"clerk"}),
+    purpose="benchmark",
+    correlation_id="bench-run",
+)
 
 
 @contextmanager
@@ -85,8 +90,10 @@ def database(url: str | None) -> Iterator[str]:
 def write_backlog(writ: Writ, events: int) -> float:
     started = time.perf_counter()
     for start in range(0, events, 2500):
-        rows = [{"sku": f"SKU-{i}", "total": "19.90", "note": "backlog event " * 3}
-                for i in range(start, min(events, start + 2500))]
+        rows = [
+            {"sku": f"SKU-{i}", "total": "19.90", "note": "backlog event " * 3}
+            for i in range(start, min(events, start + 2500))
+        ]
         writ.create_many(PRINCIPAL, "Order", rows)
     return time.perf_counter() - started
 
@@ -94,7 +101,9 @@ def write_backlog(writ: Writ, events: int) -> float:
 async def declare(exchange_name: str) -> None:
     async with await aio_pika.connect(AMQP_URL) as connection:
         channel = await connection.channel()
-        exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+        exchange = await channel.declare_exchange(
+            exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
         queue = await channel.declare_queue(f"{exchange_name}.sink", durable=True)
         await queue.bind(exchange, "#")
 
@@ -102,7 +111,11 @@ async def declare(exchange_name: str) -> None:
 async def cleanup(exchange_name: str) -> None:
     async with await aio_pika.connect(AMQP_URL) as connection:
         channel = await connection.channel()
-        for queue in (f"{exchange_name}.sink", f"{exchange_name}.live", f"{exchange_name}.live.dead"):
+        for queue in (
+            f"{exchange_name}.sink",
+            f"{exchange_name}.live",
+            f"{exchange_name}.live.dead",
+        ):
             await channel.queue_delete(queue)
         await channel.exchange_delete(exchange_name)
 
@@ -114,8 +127,9 @@ async def purge_sink(exchange_name: str) -> None:
         await queue.purge()
 
 
-async def time_relay(url: str, exchange: str, target: int,
-                     publisher: str) -> tuple[float, Relay, asyncio.Event, asyncio.Task[None]]:
+async def time_relay(
+    url: str, exchange: str, target: int, publisher: str
+) -> tuple[float, Relay, asyncio.Event, asyncio.Task[None]]:
     relay = Relay(url, AMQP_URL, exchange, window=WINDOW, publisher=publisher)
     stop = asyncio.Event()
     started = time.perf_counter()
@@ -148,7 +162,9 @@ def all_outgoing(relay: Relay) -> list[Outgoing]:
 async def time_raw(exchange_name: str, items: list[Outgoing]) -> float:
     async with await aio_pika.connect(AMQP_URL) as connection:
         channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+        exchange = await channel.declare_exchange(
+            exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
         slots = asyncio.Semaphore(WINDOW)
         tasks = []
         messages = [(as_message(item), item.routing_key) for item in items]
@@ -168,8 +184,14 @@ async def measure_latency(url: str, writ: Writ, exchange: str, samples: int) -> 
     def handler(event: IntegrationEvent, tx: Tx) -> None:
         received[event.record_id] = time.perf_counter()
 
-    subscriber = Subscriber(f"{exchange}.live", open_database(url), handler, amqp_url=AMQP_URL,
-                            exchange=exchange, patterns=("acme.Order.Created",))
+    subscriber = Subscriber(
+        f"{exchange}.live",
+        open_database(url),
+        handler,
+        amqp_url=AMQP_URL,
+        exchange=exchange,
+        patterns=("acme.Order.Created",),
+    )
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(subscriber.run(stop, ready))
     await ready.wait()
@@ -197,13 +219,17 @@ async def run(url: str, events: int, samples: int, publisher: str) -> dict[str, 
         target = writ._core.store.recorder.max_notification_id() or 0
         relay_s, relay, stop, task = await time_relay(url, exchange, target, publisher)
         relayed = events / relay_s
-        print(f"relay:  {events} events in {relay_s:.2f}s = {relayed:,.0f}/s (confirms, window {WINDOW}, "
-              f"{publisher} publisher)")
+        print(
+            f"relay:  {events} events in {relay_s:.2f}s = {relayed:,.0f}/s (confirms, window {WINDOW}, "
+            f"{publisher} publisher)"
+        )
         items = await asyncio.to_thread(all_outgoing, relay)
         await purge_sink(exchange)
         raw_s = await time_raw(exchange, items)
         raw = len(items) / raw_s
-        print(f"raw:    {len(items)} publishes in {raw_s:.2f}s = {raw:,.0f}/s (aio-pika, confirms, window {WINDOW})")
+        print(
+            f"raw:    {len(items)} publishes in {raw_s:.2f}s = {raw:,.0f}/s (aio-pika, confirms, window {WINDOW})"
+        )
         latencies = await measure_latency(url, writ, exchange, samples)
         stop.set()
         await task
@@ -211,20 +237,34 @@ async def run(url: str, events: int, samples: int, publisher: str) -> dict[str, 
         await cleanup(exchange)
         writ.close()
     p50, p95 = statistics.median(latencies), statistics.quantiles(latencies, n=20)[18]
-    print(f"latency write → subscriber handler: p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max(latencies):.1f} ms"
-          f" ({len(latencies)} samples)")
+    print(
+        f"latency write → subscriber handler: p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max(latencies):.1f} ms"
+        f" ({len(latencies)} samples)"
+    )
     print(f"ratio relay/raw: {relayed / raw:.2f} (targets: ≥3,000/s, ≥0.8, p50 ≤30 ms)")
-    return {"bench": "relay", "publisher": publisher, "relayed_per_s": round(relayed),
-            "raw_publish_per_s": round(raw), "ratio": round(relayed / raw, 3), "deliver_p50_ms": round(p50, 2)}
+    return {
+        "bench": "relay",
+        "publisher": publisher,
+        "relayed_per_s": round(relayed),
+        "raw_publish_per_s": round(raw),
+        "ratio": round(relayed / raw, 3),
+        "deliver_p50_ms": round(p50, 2),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--latency-samples", type=int, default=300)
-    parser.add_argument("--database", default=None, help="Database URL (default: a fresh PostgreSQL schema)")
-    parser.add_argument("--publisher", choices=["fast", "public"], default="fast",
-                        help="the relay's publisher: the pipelined fast path or aio-pika's public API")
+    parser.add_argument(
+        "--database", default=None, help="Database URL (default: a fresh PostgreSQL schema)"
+    )
+    parser.add_argument(
+        "--publisher",
+        choices=["fast", "public"],
+        default="fast",
+        help="the relay's publisher: the pipelined fast path or aio-pika's public API",
+    )
     args = parser.parse_args()
     with database(args.database) as url:
         result = asyncio.run(run(url, args.events, args.latency_samples, args.publisher))

@@ -58,9 +58,11 @@ def raw_read(name: str) -> tuple[int, float]:
     started = time.perf_counter()
     with psycopg.connect(PG_URL, autocommit=True) as conn, conn.cursor(binary=True) as cursor:
         while True:
-            cursor.execute(f'SELECT notification_id, originator_id, originator_version, topic, state FROM "{name}"'
-                           ".writ_events WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
-                           (after, BATCH))
+            cursor.execute(
+                f'SELECT notification_id, originator_id, originator_version, topic, state FROM "{name}"'
+                ".writ_events WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
+                (after, BATCH),
+            )
             batch = cursor.fetchall()
             rows += len(batch)
             if len(batch) < BATCH:
@@ -71,33 +73,61 @@ def raw_read(name: str) -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: as writ verify)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: as writ verify)"
+    )
     args = parser.parse_args()
     with fresh_schema("bench_verify") as (name, url):
         backend = open_backend(url)
         writ = open_writ(Catalog.from_toml(CATALOG, source="bench"), backend)
         try:
             for start in range(0, args.events, 1000):
-                writ.create_many(WHO, "Order", [{"sku": f"SKU-{n}", "total": "19.99", "note": "a note"}
-                                                for n in range(start, min(args.events, start + 1000))])
+                writ.create_many(
+                    WHO,
+                    "Order",
+                    [
+                        {"sku": f"SKU-{n}", "total": "19.99", "note": "a note"}
+                        for n in range(start, min(args.events, start + 1000))
+                    ],
+                )
         finally:
             writ.close()
         print(f"{args.events:,} events written")
         raw_read(name)  # untimed: every timed read below finds the rows in the database's cache
-        rounds = [(timed(lambda: verify(backend, workers=args.workers)), raw_read(name)[1]) for _ in range(ROUNDS)]
-        (verify_s, report), raw_s = sorted(rounds, key=lambda r: r[0][0] / r[1])[ROUNDS // 2]  # the median ratio
+        rounds = [
+            (timed(lambda: verify(backend, workers=args.workers)), raw_read(name)[1])
+            for _ in range(ROUNDS)
+        ]
+        (verify_s, report), raw_s = sorted(rounds, key=lambda r: r[0][0] / r[1])[
+            ROUNDS // 2
+        ]  # the median ratio
         assert report.ok and report.events == args.events, report.findings[:3]
         alone_s, alone = timed(lambda: verify(backend, workers=1))
         assert alone.to_dict() == report.to_dict(), "one process or several: the same report"
     verified, raw, one = report.events / verify_s, args.events / raw_s, report.events / alone_s
-    print(f"verify:   {report.events:,} events of {report.records:,} records in {verify_s:.2f}s = {verified:,.0f} "
-          f"events/s ({args.workers or 'default'} workers: manifest, save chains and tags, record chains, keys)")
-    print(f"raw read: {args.events:,} rows in {raw_s:.2f}s = {raw:,.0f} rows/s (binary, batches of {BATCH:,})")
+    print(
+        f"verify:   {report.events:,} events of {report.records:,} records in {verify_s:.2f}s = {verified:,.0f} "
+        f"events/s ({args.workers or 'default'} workers: manifest, save chains and tags, record chains, keys)"
+    )
+    print(
+        f"raw read: {args.events:,} rows in {raw_s:.2f}s = {raw:,.0f} rows/s (binary, batches of {BATCH:,})"
+    )
     print(f"1 process: {alone_s:.2f}s = {one:,.0f} events/s, the same report")
-    print(f"ratio {verified / raw:.2f} (median of {ROUNDS} rounds of verify then raw read; target: >= 0.4), "
-          f"one process {one / raw:.2f}")
-    print(orjson.dumps({"bench": "verify", "events_per_s": round(verified), "raw_read_per_s": round(raw),
-                        "ratio": round(verified / raw, 3), "one_process_ratio": round(one / raw, 3)}).decode())
+    print(
+        f"ratio {verified / raw:.2f} (median of {ROUNDS} rounds of verify then raw read; target: >= 0.4), "
+        f"one process {one / raw:.2f}"
+    )
+    print(
+        orjson.dumps(
+            {
+                "bench": "verify",
+                "events_per_s": round(verified),
+                "raw_read_per_s": round(raw),
+                "ratio": round(verified / raw, 3),
+                "one_process_ratio": round(one / raw, 3),
+            }
+        ).decode()
+    )
 
 
 def timed(run: Callable[[], Report]) -> tuple[float, Report]:

@@ -38,7 +38,13 @@ from domain.errors import (
 )
 
 PENDING, EXECUTED, FAILED, REJECTED, CANCELLED, EXPIRED = (
-    "pending", "executed", "failed", "rejected", "cancelled", "expired")
+    "pending",
+    "executed",
+    "failed",
+    "rejected",
+    "cancelled",
+    "expired",
+)
 APPROVAL_TOPICS: tuple[str, ...] = ()  # filled below, once the classes exist
 
 
@@ -92,7 +98,10 @@ class ApprovalRequest(Aggregate):
         audit: dict[str, str] | None = None
 
         def apply(self, request: ApprovalRequest) -> None:
-            request.status, request.outcome = REJECTED, outcome_of("Rejected", vars(self), self.timestamp)
+            request.status, request.outcome = (
+                REJECTED,
+                outcome_of("Rejected", vars(self), self.timestamp),
+            )
             request.acted_with[self.approver] = dict(self.audit or {})
 
     class Cancelled(Event):
@@ -102,14 +111,20 @@ class ApprovalRequest(Aggregate):
         audit: dict[str, str] | None = None
 
         def apply(self, request: ApprovalRequest) -> None:
-            request.status, request.outcome = CANCELLED, outcome_of("Cancelled", vars(self), self.timestamp)
+            request.status, request.outcome = (
+                CANCELLED,
+                outcome_of("Cancelled", vars(self), self.timestamp),
+            )
             request.acted_with[self.by] = dict(self.audit or {})
 
     class Expired(Event):
         TOPIC = "writ.approval:Expired"
 
         def apply(self, request: ApprovalRequest) -> None:
-            request.status, request.outcome = EXPIRED, outcome_of("Expired", vars(self), self.timestamp)
+            request.status, request.outcome = (
+                EXPIRED,
+                outcome_of("Expired", vars(self), self.timestamp),
+            )
 
     class Executed(Event):
         TOPIC = "writ.approval:Executed"
@@ -125,12 +140,28 @@ class ApprovalRequest(Aggregate):
         message: str
 
         def apply(self, request: ApprovalRequest) -> None:
-            request.status, request.outcome = FAILED, outcome_of("Failed", vars(self), self.timestamp)
+            request.status, request.outcome = (
+                FAILED,
+                outcome_of("Failed", vars(self), self.timestamp),
+            )
 
-    def __init__(self, tenant: str, model: str, operation: str, command: dict[str, Any], fingerprint: str,
-                 record_id: str | None, record_version: int | None, requester: dict[str, Any],
-                 reasons: list[str], preview: dict[str, Any], required: int, expires_at: str,
-                 decision_id: str, covers: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        tenant: str,
+        model: str,
+        operation: str,
+        command: dict[str, Any],
+        fingerprint: str,
+        record_id: str | None,
+        record_version: int | None,
+        requester: dict[str, Any],
+        reasons: list[str],
+        preview: dict[str, Any],
+        required: int,
+        expires_at: str,
+        decision_id: str,
+        covers: list[str] | None = None,
+    ) -> None:
         self.tenant, self.model, self.operation = tenant, model, operation
         self.command, self.fingerprint = command, fingerprint
         self.record_id, self.record_version = record_id, record_version
@@ -148,28 +179,55 @@ class ApprovalRequest(Aggregate):
     # -- commands -------------------------------------------------------------
 
     @classmethod
-    def request(cls, now: datetime, approval_id: UUID | None = None, **fields: Any) -> ApprovalRequest:
+    def request(
+        cls, now: datetime, approval_id: UUID | None = None, **fields: Any
+    ) -> ApprovalRequest:
         return cls._create(cls.Created, id=approval_id or uuid4(), timestamp=now, **fields)
 
-    def approve(self, approver: str, roles: list[str], reason: str | None, fingerprint: str, now: datetime, *,
-                required: int, audit: dict[str, str]) -> None:
+    def approve(
+        self,
+        approver: str,
+        roles: list[str],
+        reason: str | None,
+        fingerprint: str,
+        now: datetime,
+        *,
+        required: int,
+        audit: dict[str, str],
+    ) -> None:
         """One more approval; ``required``: how many the catalog in force asks for. An approver who already
         approved may act again only to execute a request that has enough approvals (no new approval then)."""
         self._require_pending(now)
         if approver == self.requester.get("user_id"):
-            raise SelfApprovalForbiddenError(f"{approver} asked for this change and may not approve it")
+            raise SelfApprovalForbiddenError(
+                f"{approver} asked for this change and may not approve it"
+            )
         if approver in self.approvers and self.missing(required):
             raise AlreadyApprovedError(
-                f"{approver} already approved this request; it waits for {self.missing(required)} more approver(s)")
+                f"{approver} already approved this request; it waits for {self.missing(required)} more approver(s)"
+            )
         if fingerprint != self.fingerprint:
-            raise ApprovalStaleError("The request changed since it was shown to you; look at it again")
+            raise ApprovalStaleError(
+                "The request changed since it was shown to you; look at it again"
+            )
         if approver not in self.approvers:
-            self._trigger(self.Approved, now, approver=approver, roles=roles, reason=reason, fingerprint=fingerprint,
-                          audit=audit)
+            self._trigger(
+                self.Approved,
+                now,
+                approver=approver,
+                roles=roles,
+                reason=reason,
+                fingerprint=fingerprint,
+                audit=audit,
+            )
 
-    def reject(self, approver: str, roles: list[str], reason: str, now: datetime, *, audit: dict[str, str]) -> None:
+    def reject(
+        self, approver: str, roles: list[str], reason: str, now: datetime, *, audit: dict[str, str]
+    ) -> None:
         self._require_pending(now)
-        self._trigger(self.Rejected, now, approver=approver, roles=roles, reason=reason, audit=audit)
+        self._trigger(
+            self.Rejected, now, approver=approver, roles=roles, reason=reason, audit=audit
+        )
 
     def cancel(self, by: str, reason: str | None, now: datetime, *, audit: dict[str, str]) -> None:
         self._require_pending(now)
@@ -185,8 +243,12 @@ class ApprovalRequest(Aggregate):
     def failed(self, code: str, message: str, now: datetime) -> None:
         self._trigger(self.Failed, now, code=code, message=message)
 
-    def _trigger(self, event_class: type[ApprovalRequest.Event], now: datetime, **fields: Any) -> None:
-        self.trigger_event(event_class, timestamp=now, tenant=self.tenant, model=self.model, **fields)
+    def _trigger(
+        self, event_class: type[ApprovalRequest.Event], now: datetime, **fields: Any
+    ) -> None:
+        self.trigger_event(
+            event_class, timestamp=now, tenant=self.tenant, model=self.model, **fields
+        )
 
     # -- queries --------------------------------------------------------------
 
@@ -198,11 +260,15 @@ class ApprovalRequest(Aggregate):
         """What the events it executes say of the approval (``meta.approval``): its id, who approved, and the
         audit attributes (an agent) of the approvers who acted with any."""
         stamp: dict[str, Any] = {"id": str(self.id), "approvers": list(self.approvers)}
-        audit = {name: self.acted_with[name] for name in self.approvers if self.acted_with.get(name)}
+        audit = {
+            name: self.acted_with[name] for name in self.approvers if self.acted_with.get(name)
+        }
         return {**stamp, "audit": audit} if audit else stamp
 
     def is_expired(self, now: datetime) -> bool:
-        return self.status == EXPIRED or (self.status == PENDING and now >= datetime.fromisoformat(self.expires_at))
+        return self.status == EXPIRED or (
+            self.status == PENDING and now >= datetime.fromisoformat(self.expires_at)
+        )
 
     def _require_pending(self, now: datetime) -> None:
         if self.is_expired(now):
@@ -211,8 +277,13 @@ class ApprovalRequest(Aggregate):
             raise ApprovalNotPendingError(f"Approval {self.id} is {self.status}, not pending")
 
 
-ENDINGS: dict[str, str] = {"Rejected": REJECTED, "Cancelled": CANCELLED, "Expired": EXPIRED, "Executed": EXECUTED,
-                           "Failed": FAILED}
+ENDINGS: dict[str, str] = {
+    "Rejected": REJECTED,
+    "Cancelled": CANCELLED,
+    "Expired": EXPIRED,
+    "Executed": EXECUTED,
+    "Failed": FAILED,
+}
 """The events that end a request (by class name), and the status each leaves."""
 
 
@@ -224,13 +295,26 @@ def outcome_of(kind: str, fields: Mapping[str, Any], at: datetime | str) -> dict
     ISO-8601 with microseconds); ``audit``, the audit attributes (an agent) ``by`` acted with ({} when none).
     ``kind`` is the ending event's class name, ``fields`` its attributes."""
     moment = datetime.fromisoformat(at) if isinstance(at, str) else at
-    return {"status": ENDINGS[kind], "by": fields.get("approver") or fields.get("by"),
-            "reason": fields.get("message") if kind == "Failed" else fields.get("reason"),
-            "code": fields.get("code") if kind == "Failed" else None,
-            "at": moment.astimezone(UTC).isoformat(timespec="microseconds"), "audit": fields.get("audit") or {}}
+    return {
+        "status": ENDINGS[kind],
+        "by": fields.get("approver") or fields.get("by"),
+        "reason": fields.get("message") if kind == "Failed" else fields.get("reason"),
+        "code": fields.get("code") if kind == "Failed" else None,
+        "at": moment.astimezone(UTC).isoformat(timespec="microseconds"),
+        "audit": fields.get("audit") or {},
+    }
 
 
-APPROVAL_TOPICS = tuple(cls.TOPIC for cls in (
-    ApprovalRequest.Created, ApprovalRequest.Approved, ApprovalRequest.Rejected, ApprovalRequest.Cancelled,
-    ApprovalRequest.Expired, ApprovalRequest.Executed, ApprovalRequest.Failed))
+APPROVAL_TOPICS = tuple(
+    cls.TOPIC
+    for cls in (
+        ApprovalRequest.Created,
+        ApprovalRequest.Approved,
+        ApprovalRequest.Rejected,
+        ApprovalRequest.Cancelled,
+        ApprovalRequest.Expired,
+        ApprovalRequest.Executed,
+        ApprovalRequest.Failed,
+    )
+)
 """The notification-log topics of every approval event."""

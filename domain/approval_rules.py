@@ -32,7 +32,9 @@ class ApprovalRules(BaseModel):
     def _counts(cls, value: dict[PolicyOperation, int]) -> dict[PolicyOperation, int]:
         for operation, count in value.items():
             if not 1 <= count <= MAX_APPROVERS:
-                raise ValueError(f"required.{operation} must be between 1 and {MAX_APPROVERS} approvers")
+                raise ValueError(
+                    f"required.{operation} must be between 1 and {MAX_APPROVERS} approvers"
+                )
         return value
 
     @field_validator("expires_after", mode="before")
@@ -41,7 +43,7 @@ class ApprovalRules(BaseModel):
         if isinstance(value, str) and (match := _SPAN.match(value.strip())):
             return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
         if isinstance(value, str):
-            raise ValueError("use a number and d, h or m, e.g. \"7d\", \"36h\", \"90m\"")
+            raise ValueError('use a number and d, h or m, e.g. "7d", "36h", "90m"')
         return value
 
     @field_validator("expires_after")

@@ -55,7 +55,9 @@ class AutoSet(BaseModel):
 
     @model_validator(mode="after")
     def _check_source(self) -> AutoSet:
-        if self.value not in AUTO_SOURCES and not re.fullmatch(r"principal\.[a-z_][a-z0-9_]*", self.value):
+        if self.value not in AUTO_SOURCES and not re.fullmatch(
+            r"principal\.[a-z_][a-z0-9_]*", self.value
+        ):
             raise ValueError(
                 f"unknown auto_set source {self.value!r}; use principal.user_id, "
                 "principal.tenant_id, principal.<attribute> or now()"
@@ -111,7 +113,9 @@ class ModelSpec(BaseModel):
         return name in ("id", self.tenant_field) or name.startswith("_")
 
     def is_immutable(self, name: str) -> bool:
-        return name in ("id", self.tenant_field) or name in self.immutable or name in self.generators
+        return (
+            name in ("id", self.tenant_field) or name in self.immutable or name in self.generators
+        )
 
     def is_stamped(self, name: str) -> bool:
         """Set by Writ, never by the caller: auto-set or generated."""
@@ -124,14 +128,22 @@ class ModelSpec(BaseModel):
     @cached_property
     def create_defaults(self) -> dict[str, Any]:
         """Normalized defaults of every caller-writable field (None where there is no default)."""
-        return {name: None if field.default is None else field.normalize(name, field.default)
-                for name, field in self.fields.items() if not self.is_stamped(name)}
+        return {
+            name: None if field.default is None else field.normalize(name, field.default)
+            for name, field in self.fields.items()
+            if not self.is_stamped(name)
+        }
 
     @cached_property
     def kept_on_update(self) -> tuple[str, ...]:
         """Fields an update keeps as stored: immutable, auto-set, or not writable on update."""
-        return tuple(name for name, field in self.fields.items()
-                     if self.is_immutable(name) or self.is_stamped(name) or not field.writable_on_op("update"))
+        return tuple(
+            name
+            for name, field in self.fields.items()
+            if self.is_immutable(name)
+            or self.is_stamped(name)
+            or not field.writable_on_op("update")
+        )
 
     def auto_fields(self, operation: Operation) -> dict[str, AutoSet]:
         return {name: rule for name, rule in self.auto_set.items() if operation in rule.on}
@@ -139,7 +151,10 @@ class ModelSpec(BaseModel):
     @cached_property
     def _compared(self) -> dict[str, FieldSpec]:
         """Type-only specs for policy comparisons: bounds, pattern and choices govern writes, not rules."""
-        compared = {name: FieldSpec(type=field.type, items=field.items) for name, field in self.fields.items()}
+        compared = {
+            name: FieldSpec(type=field.type, items=field.items)
+            for name, field in self.fields.items()
+        }
         return {**compared, "id": FieldSpec(type="uuid"), self.tenant_field: FieldSpec(type="str")}
 
     def compared(self, name: str) -> FieldSpec | None:
@@ -183,8 +198,11 @@ class Catalog(BaseModel):
     @cached_property
     def parents(self) -> dict[str, tuple[str, str]]:
         """Child model -> (its parent model, the field naming the parent)."""
-        return {child.model: (name, child.via) for name, spec in self.models.items()
-                for child in spec.children.values()}
+        return {
+            child.model: (name, child.via)
+            for name, spec in self.models.items()
+            for child in spec.children.values()
+        }
 
     @cached_property
     def grants(self) -> dict[str, Grants]:
@@ -209,11 +227,15 @@ class Catalog(BaseModel):
             _check_depth(data)
             return cls.model_validate(data)
         except _TooDeepError as exc:
-            raise CatalogError(f"{source}: {_locate(exc.path)}: nested more than {MAX_DEPTH} levels deep") from None
+            raise CatalogError(
+                f"{source}: {_locate(exc.path)}: nested more than {MAX_DEPTH} levels deep"
+            ) from None
         except pydantic.ValidationError as exc:
             raise CatalogError(f"{source}: {_describe_error(exc)}") from None
         except Exception as exc:  # a failure no check foresaw must still not crash the loader
-            raise CatalogError(f"{source}: cannot be validated: {type(exc).__name__}: {_clip(str(exc))}") from None
+            raise CatalogError(
+                f"{source}: cannot be validated: {type(exc).__name__}: {_clip(str(exc))}"
+            ) from None
 
     @classmethod
     def from_toml(cls, text: str, *, source: str = "catalog") -> Catalog:
@@ -231,12 +253,16 @@ class Catalog(BaseModel):
     def from_bytes(cls, content: bytes, *, source: str = "catalog") -> Catalog:
         """Parse a catalog file's bytes (UTF-8, an optional BOM): the CLI reads, the domain decodes."""
         if not isinstance(content, bytes):
-            raise CatalogError(f"{source}: catalog content must be bytes, not {type(content).__name__}")
+            raise CatalogError(
+                f"{source}: catalog content must be bytes, not {type(content).__name__}"
+            )
         try:
             text = content.decode("utf-8")
         except UnicodeDecodeError as exc:
             line = content.count(b"\n", 0, exc.start) + 1
-            raise CatalogError(f"{source}: not valid UTF-8 at byte {exc.start} (line {line})") from None
+            raise CatalogError(
+                f"{source}: not valid UTF-8 at byte {exc.start} (line {line})"
+            ) from None
         return cls.from_toml(text.removeprefix("\ufeff"), source=source)
 
 

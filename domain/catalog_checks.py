@@ -22,7 +22,15 @@ from domain.generators import FITS
 from domain.generators import parse as parse_generator
 from domain.grants import ANY_ROLE, Grants
 from domain.limits import HARD_LIMITS, identifier_problem
-from domain.policy import POLICY_OPERATIONS, STATES, AllOf, Comparison, Condition, ModelPolicy, split_field
+from domain.policy import (
+    POLICY_OPERATIONS,
+    STATES,
+    AllOf,
+    Comparison,
+    Condition,
+    ModelPolicy,
+    split_field,
+)
 
 AUTO_SOURCE_TYPES = {"principal.user_id": "str", "principal.tenant_id": "str", "now()": "datetime"}
 """The one field type each built-in auto-set source fits (``principal.<attr>`` can be anything)."""
@@ -98,14 +106,20 @@ def check_links(models: Mapping[str, DeclaredModel], validators: Collection[str]
         for key, child in spec.children.items():
             where = f"models.{name}.children.{key}"
             if not NAME_PATTERN.match(key) or key in spec.fields:
-                raise CatalogCheckError(where, f"{key!r} must be a field-like name no field of {name!r} uses")
+                raise CatalogCheckError(
+                    where, f"{key!r} must be a field-like name no field of {name!r} uses"
+                )
             if child.model not in models:
                 raise CatalogCheckError(where, f"child model {child.model!r} is not declared")
             via = models[child.model].fields.get(child.via)
             if via is None or via.type != "uuid":
-                raise CatalogCheckError(where, f"{child.model}.{child.via} must be a declared uuid field")
+                raise CatalogCheckError(
+                    where, f"{child.model}.{child.via} must be a declared uuid field"
+                )
             if child.model in parents:
-                raise CatalogCheckError(where, f"{child.model!r} already belongs to {parents[child.model]!r}")
+                raise CatalogCheckError(
+                    where, f"{child.model!r} already belongs to {parents[child.model]!r}"
+                )
             parents[child.model] = name
     for name, parent in parents.items():
         seen, model = {name}, parent
@@ -117,8 +131,10 @@ def check_links(models: Mapping[str, DeclaredModel], validators: Collection[str]
     for name, spec in models.items():
         for index, validator in enumerate(spec.validators):
             if validator not in validators:
-                raise CatalogCheckError(f"models.{name}.validators.{index}",
-                                        f"validator {validator!r} is not declared in [validators]")
+                raise CatalogCheckError(
+                    f"models.{name}.validators.{index}",
+                    f"validator {validator!r} is not declared in [validators]",
+                )
 
 
 def _check_generators(spec: DeclaredModel) -> None:
@@ -127,29 +143,42 @@ def _check_generators(spec: DeclaredModel) -> None:
         if name not in spec.fields:
             raise CatalogCheckError(key, f"generators names undeclared field {name!r}")
         if name in spec.auto_set or name in spec.required:
-            raise CatalogCheckError(key, f"field {name!r} is generated; it cannot also be auto-set or required")
+            raise CatalogCheckError(
+                key, f"field {name!r} is generated; it cannot also be auto-set or required"
+            )
         try:
             generator = parse_generator(template)
         except ValueError as exc:
             raise CatalogCheckError(key, str(exc)) from None
         field_type = spec.fields[name].type
         if field_type not in FITS[generator.kind]:
-            raise CatalogCheckError(key, f"{{{generator.kind}}} makes {' or '.join(FITS[generator.kind])} values; "
-                                    f"field {name!r} is {field_type}")
-        if generator.source is not None and (generator.source not in spec.fields or generator.source == name):
-            raise CatalogCheckError(key, f"{generator.kind} reads {generator.source!r}, which is not another "
-                                    "declared field")
+            raise CatalogCheckError(
+                key,
+                f"{{{generator.kind}}} makes {' or '.join(FITS[generator.kind])} values; "
+                f"field {name!r} is {field_type}",
+            )
+        if generator.source is not None and (
+            generator.source not in spec.fields or generator.source == name
+        ):
+            raise CatalogCheckError(
+                key,
+                f"{generator.kind} reads {generator.source!r}, which is not another declared field",
+            )
 
 
 def _check_unique(spec: DeclaredModel) -> None:
     for index, names in enumerate(spec.unique):
         unknown = [name for name in names if name not in spec.fields]
         if not names or unknown or len(set(names)) != len(names):
-            raise CatalogCheckError(f"unique.{index}", "unique lists declared fields, each once: "
-                                    f"{', '.join(unknown) or 'none given'}")
+            raise CatalogCheckError(
+                f"unique.{index}",
+                f"unique lists declared fields, each once: {', '.join(unknown) or 'none given'}",
+            )
         for name in names:
             if spec.fields[name].type in ("json", "list"):
-                raise CatalogCheckError(f"unique.{index}", f"{name!r} is {spec.fields[name].type}: not comparable")
+                raise CatalogCheckError(
+                    f"unique.{index}", f"{name!r} is {spec.fields[name].type}: not comparable"
+                )
 
 
 def _check_grants(spec: DeclaredModel) -> None:
@@ -160,26 +189,39 @@ def _check_grants(spec: DeclaredModel) -> None:
             if problem is None and len(role) > HARD_LIMITS.identifier_length:
                 problem = f"is longer than {HARD_LIMITS.identifier_length} characters"
             if problem is not None:
-                raise CatalogCheckError(f"grants.{grant}.{index}", f"role {_show(role)} {problem}: no principal "
-                                        "can hold it")
+                raise CatalogCheckError(
+                    f"grants.{grant}.{index}",
+                    f"role {_show(role)} {problem}: no principal can hold it",
+                )
 
 
 def _check_names(spec: DeclaredModel) -> None:
-    reserved = "use lowercase letters, digits and underscores, starting with a letter ('id' is reserved)"
+    reserved = (
+        "use lowercase letters, digits and underscores, starting with a letter ('id' is reserved)"
+    )
     for name in spec.fields:
         if not NAME_PATTERN.match(name) or name == "id":
-            raise CatalogCheckError(f"fields.{name}", f"field name {name!r} is not allowed: {reserved}")
+            raise CatalogCheckError(
+                f"fields.{name}", f"field name {name!r} is not allowed: {reserved}"
+            )
     if not NAME_PATTERN.match(spec.tenant_field) or spec.tenant_field == "id":
-        raise CatalogCheckError("tenant_field", f"tenant field {spec.tenant_field!r} is not allowed: {reserved}")
+        raise CatalogCheckError(
+            "tenant_field", f"tenant field {spec.tenant_field!r} is not allowed: {reserved}"
+        )
     if spec.tenant_field in spec.fields:
         raise CatalogCheckError(
-            f"fields.{spec.tenant_field}", f"tenant field {spec.tenant_field!r} is implicit; do not declare it"
+            f"fields.{spec.tenant_field}",
+            f"tenant field {spec.tenant_field!r} is implicit; do not declare it",
         )
 
 
 def _check_lists(spec: DeclaredModel) -> None:
     system = {"id", spec.tenant_field}
-    for key, names in (("required", spec.required), ("immutable", spec.immutable), ("auto_set", spec.auto_set)):
+    for key, names in (
+        ("required", spec.required),
+        ("immutable", spec.immutable),
+        ("auto_set", spec.auto_set),
+    ):
         unknown = sorted(set(names) - set(spec.fields) - system)
         if unknown:
             raise CatalogCheckError(key, f"{key} names undeclared fields: {', '.join(unknown)}")
@@ -191,32 +233,44 @@ def _check_lists(spec: DeclaredModel) -> None:
 def _check_required(spec: DeclaredModel) -> None:
     for name in spec.required:
         if name in ("id", spec.tenant_field):
-            raise CatalogCheckError("required", f"required names {name!r}, which Writ sets: every create would fail")
+            raise CatalogCheckError(
+                "required", f"required names {name!r}, which Writ sets: every create would fail"
+            )
         if name in spec.auto_set:
-            raise CatalogCheckError("required", f"required names {name!r}, which is auto-set, never sent by callers")
+            raise CatalogCheckError(
+                "required", f"required names {name!r}, which is auto-set, never sent by callers"
+            )
         field = spec.fields[name]
         if not field.writable_on:
-            raise CatalogCheckError("required", f"required field {name!r} has writable_on = []: no one can write it")
+            raise CatalogCheckError(
+                "required", f"required field {name!r} has writable_on = []: no one can write it"
+            )
         if "create" not in field.writable_on and field.default is None:
             raise CatalogCheckError(
-                "required", f"required field {name!r} is not writable on create and has no default: "
-                "every create would fail"
+                "required",
+                f"required field {name!r} is not writable on create and has no default: "
+                "every create would fail",
             )
 
 
 def _check_auto_set(spec: DeclaredModel) -> None:
     for name, rule in spec.auto_set.items():
         if name in ("id", spec.tenant_field):
-            raise CatalogCheckError(f"auto_set.{name}", f"{name!r} is set by Writ itself; it cannot be auto-set")
+            raise CatalogCheckError(
+                f"auto_set.{name}", f"{name!r} is set by Writ itself; it cannot be auto-set"
+            )
         field_type = spec.fields[name].type
         fits = AUTO_SOURCE_TYPES.get(rule.value, field_type)
         if field_type != fits:
             raise CatalogCheckError(
-                f"auto_set.{name}", f"{rule.value} gives a {fits} value; field {name!r} is {field_type}: "
-                "every stamped write would fail"
+                f"auto_set.{name}",
+                f"{rule.value} gives a {fits} value; field {name!r} is {field_type}: "
+                "every stamped write would fail",
             )
         if "update" in rule.on and name in spec.immutable:
-            raise CatalogCheckError(f"auto_set.{name}.on", f"field {name!r} is immutable but auto-set on update")
+            raise CatalogCheckError(
+                f"auto_set.{name}.on", f"field {name!r} is immutable but auto-set on update"
+            )
 
 
 def _check_policy(spec: DeclaredModel) -> None:
@@ -231,7 +285,9 @@ def _check_condition(spec: DeclaredModel, operation: str, condition: Condition, 
         _check_state(operation, condition, key)
         _check_comparison(spec, condition, key)
         return
-    combinator, parts = ("all", condition.all) if isinstance(condition, AllOf) else ("any", condition.any)
+    combinator, parts = (
+        ("all", condition.all) if isinstance(condition, AllOf) else ("any", condition.any)
+    )
     for index, part in enumerate(parts):
         _check_condition(spec, operation, part, f"{key}.{combinator}.{index}")
 
@@ -242,16 +298,24 @@ def _check_state(operation: str, comparison: Comparison, key: str) -> None:
     states = STATES[operation]
     if comparison.op == "changed":
         if states != ("before", "after") or state is not None:
-            raise CatalogCheckError(key, f"{comparison.field} changed: 'changed' applies to update and "
-                                         "bulk_update rules, on a bare field name")
+            raise CatalogCheckError(
+                key,
+                f"{comparison.field} changed: 'changed' applies to update and "
+                "bulk_update rules, on a bare field name",
+            )
         return
     if state is None and len(states) > 1:
         article = "an" if operation[0] in "aeiou" else "a"
-        raise CatalogCheckError(key, f"condition on {field!r} in {article} {operation} rule must say which state it "
-                                     f"reads: before.{field} (the stored record) or after.{field} (the record "
-                                     "as the command would leave it)")
+        raise CatalogCheckError(
+            key,
+            f"condition on {field!r} in {article} {operation} rule must say which state it "
+            f"reads: before.{field} (the stored record) or after.{field} (the record "
+            "as the command would leave it)",
+        )
     if state is not None and state not in states:
-        raise CatalogCheckError(key, f"a {operation} has no {state}-state: use {field} or {states[0]}.{field}")
+        raise CatalogCheckError(
+            key, f"a {operation} has no {state}-state: use {field} or {states[0]}.{field}"
+        )
 
 
 def condition_target(spec: DeclaredModel, name: str) -> FieldSpec | None:
@@ -276,8 +340,11 @@ def _check_comparison(spec: DeclaredModel, comparison: Comparison, key: str) -> 
     try:
         operand = comparison.operand(spec.typed, listed=target.type == "list")
     except Exception as exc:  # whatever typing raises here, every evaluation would raise
-        raise CatalogCheckError(key, f"value {_show(comparison.value)} does not fit field "
-                                     f"{comparison.field!r} ({target.type}): {_why(exc)}") from None
+        raise CatalogCheckError(
+            key,
+            f"value {_show(comparison.value)} does not fit field "
+            f"{comparison.field!r} ({target.type}): {_why(exc)}",
+        ) from None
     _check_choices(spec, comparison, operand, key)
 
 
@@ -309,8 +376,9 @@ def _check_choices(spec: DeclaredModel, comparison: Comparison, operand: Any, ke
     values = operand if comparison.op == "in" else [operand]
     strays = [value for value in values if value is not None and value not in choices]
     if strays:
-        raise CatalogCheckError(key, f"value {_show(strays[0])} is not one of field "
-                                     f"{comparison.field!r}'s choices")
+        raise CatalogCheckError(
+            key, f"value {_show(strays[0])} is not one of field {comparison.field!r}'s choices"
+        )
 
 
 def _why(exc: Exception) -> str:

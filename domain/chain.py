@@ -46,6 +46,7 @@ class DigestUnavailable(Exception):  # noqa: N818 - a state the chain check expe
 id_text: Callable[[UUID], str] = lru_cache(maxsize=65_536)(str)
 """``str(record_id)``, remembered: ``UUID.__str__`` is slow, and a bulk update asks for each id a dozen times."""
 
+
 def iso_text(moment: datetime) -> str:
     """``moment.isoformat()``, remembered: a batch's events share their timestamp, and each is formatted three
     times (checking the state the event left, previewing it, applying it). Keyed by the offset too: the same
@@ -73,17 +74,47 @@ def plain_digest(record_id: UUID, purpose: str, content: Any) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def link(prev_hash: str, *, record_id: UUID, version: int, kind: str, timestamp: datetime,
-         meta: Mapping[str, Any], body_digest: str, state_digest: str) -> str:
+def link(
+    prev_hash: str,
+    *,
+    record_id: UUID,
+    version: int,
+    kind: str,
+    timestamp: datetime,
+    meta: Mapping[str, Any],
+    body_digest: str,
+    state_digest: str,
+) -> str:
     """The hash of one event, chained to ``prev_hash``."""
-    content = {"prev": prev_hash, "id": id_text(record_id), "version": version, "kind": kind, "at": timestamp,
-               "meta": meta, "body": body_digest, "state": state_digest}
+    content = {
+        "prev": prev_hash,
+        "id": id_text(record_id),
+        "version": version,
+        "kind": kind,
+        "at": timestamp,
+        "meta": meta,
+        "body": body_digest,
+        "state": state_digest,
+    }
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def legacy_link(prev_hash: str, *, record_id: UUID, version: int, kind: str, timestamp: datetime,
-                body: Mapping[str, Any]) -> str:
+def legacy_link(
+    prev_hash: str,
+    *,
+    record_id: UUID,
+    version: int,
+    kind: str,
+    timestamp: datetime,
+    body: Mapping[str, Any],
+) -> str:
     """The hash of an event written by Writ 0.1 (over the whole body, no digests)."""
-    content = {"prev": prev_hash, "id": str(record_id), "version": version, "kind": kind, "at": timestamp,
-               "body": body}
+    content = {
+        "prev": prev_hash,
+        "id": str(record_id),
+        "version": version,
+        "kind": kind,
+        "at": timestamp,
+        "body": body,
+    }
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()

@@ -38,7 +38,9 @@ def check_model_name(value: object) -> str:
     return value
 
 
-def check_idempotency_key(value: str | None, most: int = HARD_LIMITS.idempotency_key_length) -> str | None:
+def check_idempotency_key(
+    value: str | None, most: int = HARD_LIMITS.idempotency_key_length
+) -> str | None:
     """``value`` if it can be an idempotency key (1-``most`` printable characters), else ``InvalidInputError``."""
     if value is None:
         return None
@@ -62,7 +64,11 @@ class Command(InputModel):
 
         Raises ``TypeError`` when the command is not JSON-encodable (the field rules refuse such data).
         """
-        body = {name: getattr(self, name) for name in type(self).model_fields if name != "idempotency_key"}
+        body = {
+            name: getattr(self, name)
+            for name in type(self).model_fields
+            if name != "idempotency_key"
+        }
         encoded = orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=_other)
         return hashlib.sha256(encoded).hexdigest()
 
@@ -120,7 +126,9 @@ class Purge(Command):
 
 RecordCommand = Replace | Patch | Delete | Restore | Purge
 OPERATION_OF_KIND: dict[str, PolicyOperation] = {
-    kind.model_fields["kind"].default: kind.operation for kind in (Create, Replace, Patch, Delete, Restore, Purge)}
+    kind.model_fields["kind"].default: kind.operation
+    for kind in (Create, Replace, Patch, Delete, Restore, Purge)
+}
 """The policy operation (and grant) of each kind of command: ``{"patch": "update", "purge": "force_delete", ...}``."""
 AnyCommand = Create | RecordCommand
 """Any command, the one type every layer passes around."""

@@ -135,8 +135,13 @@ class UniqueViolationError(ValidationError):
 class ValidationFailedError(ValidationError):
     code = "VALIDATION_FAILED"
 
-    def __init__(self, message: str, *, field: str | None = None,
-                 problems: list[ValidationFailedError] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        problems: list[ValidationFailedError] | None = None,
+    ) -> None:
         super().__init__(message, field=field)
         self.problems = problems or []
         """Every problem the custom validators found, when this error stands for several."""
@@ -145,8 +150,11 @@ class ValidationFailedError(ValidationError):
     def of(cls, problems: list[ValidationFailedError]) -> ValidationFailedError:
         """One error listing every problem (its field is theirs when they all name one)."""
         fields = {problem.field for problem in problems}
-        message = problems[0].message if len(problems) == 1 else f"{len(problems)} problems: " + "; ".join(
-            p.message for p in problems)
+        message = (
+            problems[0].message
+            if len(problems) == 1
+            else f"{len(problems)} problems: " + "; ".join(p.message for p in problems)
+        )
         return cls(message, field=fields.pop() if len(fields) == 1 else None, problems=problems)
 
     def to_dict(self) -> dict[str, Any]:

@@ -94,16 +94,25 @@ class FieldSpec(BaseModel):
                 raise CatalogCheckError(key, "'min'/'max' only apply to int and decimal fields")
         for key in ("min_length", "max_length"):
             if getattr(self, key) is not None and self.type not in ("str", "list"):
-                raise CatalogCheckError(key, "'min_length'/'max_length' only apply to str and list fields")
+                raise CatalogCheckError(
+                    key, "'min_length'/'max_length' only apply to str and list fields"
+                )
         if self.pattern is not None and self.type != "str":
             raise CatalogCheckError("pattern", "'pattern' only applies to str fields")
 
     def _check_bounds_order(self) -> None:
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise CatalogCheckError("min", f"min {self.min} is greater than max {self.max}: no value fits")
-        if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:
             raise CatalogCheckError(
-                "min_length", f"min_length {self.min_length} is greater than max_length {self.max_length}"
+                "min", f"min {self.min} is greater than max {self.max}: no value fits"
+            )
+        if (
+            self.min_length is not None
+            and self.max_length is not None
+            and self.min_length > self.max_length
+        ):
+            raise CatalogCheckError(
+                "min_length",
+                f"min_length {self.min_length} is greater than max_length {self.max_length}",
             )
 
     def _check_validator_builds(self) -> None:
@@ -113,11 +122,15 @@ class FieldSpec(BaseModel):
                 pydantic.TypeAdapter(Annotated[str, Field(pattern=self.pattern)])
             except Exception as exc:  # whatever the engine raises, every write would raise it too
                 reason = _reason(exc)
-                raise CatalogCheckError("pattern", f"'pattern' is not a valid regular expression: {reason}") from None
+                raise CatalogCheckError(
+                    "pattern", f"'pattern' is not a valid regular expression: {reason}"
+                ) from None
         try:
             self.adapter  # noqa: B018 - cached: this very object validates every write
         except Exception as exc:  # e.g. a length bound too large for the engine
-            raise CatalogCheckError("", f"the field's constraints cannot be applied: {_reason(exc)}") from None
+            raise CatalogCheckError(
+                "", f"the field's constraints cannot be applied: {_reason(exc)}"
+            ) from None
 
     def _check_values(self) -> None:
         if self.choices is not None and not self.choices:
@@ -156,7 +169,9 @@ class FieldSpec(BaseModel):
             base = _BASE_TYPES[self.type]
         return Annotated[base, Field(**constraints)] if constraints else base
 
-    def normalize(self, name: str, value: Any, limits: Limits = DEFAULT_LIMITS, *, choices: bool = True) -> Any:
+    def normalize(
+        self, name: str, value: Any, limits: Limits = DEFAULT_LIMITS, *, choices: bool = True
+    ) -> Any:
         """Validate ``value`` within ``limits`` and return its JSON-native form (``choices=False``: the choices
         themselves are being checked)."""
         if value is None:
@@ -164,7 +179,8 @@ class FieldSpec(BaseModel):
                 return None
             raise InvalidFieldValueError(f"Field {name} may not be null", field=name)
         kind = type(value)
-        if kind is str:  # hot path: a few comparisons, then nothing to convert for plain str/int/bool
+        # hot path: a few comparisons, then nothing to convert for plain str/int/bool
+        if kind is str:
             check_text(name, value, limits)
         elif kind is int:
             check_int(name, value)
@@ -172,11 +188,18 @@ class FieldSpec(BaseModel):
             value = checked(name, value, limits)
         if kind is self._unconstrained_type:
             return value
-        if choices and self._at_once is not None and kind is self._at_once[0] and self._at_once[1](value):
+        if (
+            choices
+            and self._at_once is not None
+            and kind is self._at_once[0]
+            and self._at_once[1](value)
+        ):
             return value  # what the validator would return: no need to call it
         try:
             if kind is datetime and self._plain_datetime and value.tzinfo is not None:
-                return value.astimezone(UTC).isoformat().replace("+00:00", "Z")  # as pydantic would dump it
+                return (
+                    value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+                )  # as pydantic would dump it
             return self._validated(name, value, limits, choices)
         except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 has no UTC form
             refuse(name, "out of range once converted to UTC")
@@ -225,13 +248,25 @@ class FieldSpec(BaseModel):
             if self.min is not None or self.max is not None:
                 return None
             shortest, longest = self.min_length or 0, self.max_length
-            return str, lambda value: (shortest <= len(value) and (longest is None or len(value) <= longest)
-                                       and (allowed is None or value in allowed))
+            return (
+                str,
+                lambda value: (
+                    shortest <= len(value)
+                    and (longest is None or len(value) <= longest)
+                    and (allowed is None or value in allowed)
+                ),
+            )
         if self.min_length is not None or self.max_length is not None:
             return None
         least, most = self.min, self.max
-        return int, lambda value: ((least is None or value >= least) and (most is None or value <= most)
-                                   and (allowed is None or value in allowed))
+        return (
+            int,
+            lambda value: (
+                (least is None or value >= least)
+                and (most is None or value <= most)
+                and (allowed is None or value in allowed)
+            ),
+        )
 
     @cached_property
     def _plain_datetime(self) -> bool:
@@ -241,7 +276,9 @@ class FieldSpec(BaseModel):
     def _json_native(self) -> bool:
         """Whether validated values are already JSON-native (no dump needed)."""
         native = ("str", "int", "bool", "json")
-        return self.type in native or (self.type == "list" and self.items in (None, "str", "int", "bool"))
+        return self.type in native or (
+            self.type == "list" and self.items in (None, "str", "int", "bool")
+        )
 
     @cached_property
     def _typed_choices(self) -> list[Any]:
@@ -260,4 +297,8 @@ class FieldSpec(BaseModel):
 def _reason(exc: Exception) -> str:
     """The telling line of a (possibly multi-line) library error."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[-1] if lines else type(exc).__name__).removeprefix("error: ").removeprefix("SchemaError: ")
+    return (
+        (lines[-1] if lines else type(exc).__name__)
+        .removeprefix("error: ")
+        .removeprefix("SchemaError: ")
+    )

@@ -31,28 +31,44 @@ def filter_of(item: Any) -> Comparison:
         if isinstance(item, Comparison):
             comparison = item
         elif isinstance(item, tuple):
-            comparison = Comparison(field=item[0], op=item[1], value=item[2] if len(item) > 2 else None)
+            comparison = Comparison(
+                field=item[0], op=item[1], value=item[2] if len(item) > 2 else None
+            )
         else:
             comparison = Comparison.model_validate(item)
     except (pydantic.ValidationError, IndexError, TypeError):
         comparison = None
-    if comparison is None or comparison.op not in FILTER_OPERATORS or split_field(comparison.field)[0]:
-        raise InvalidFieldValueError(f"Invalid filter {shown_value(item)}: use (field, op, value) with op one of "
-                                     f"{', '.join(FILTER_OPERATORS)}")
+    if (
+        comparison is None
+        or comparison.op not in FILTER_OPERATORS
+        or split_field(comparison.field)[0]
+    ):
+        raise InvalidFieldValueError(
+            f"Invalid filter {shown_value(item)}: use (field, op, value) with op one of "
+            f"{', '.join(FILTER_OPERATORS)}"
+        )
     return comparison
 
 
 def filters_of(items: Sequence[Any], limits: Limits) -> list[Comparison]:
     """A caller's filters, each read by ``filter_of``, within the catalog's limits (``INVALID_INPUT``)."""
     if len(items) > limits.filters:
-        raise InvalidInputError(f"At most {limits.filters:,} filters in one query or bulk update, not {len(items):,}")
+        raise InvalidInputError(
+            f"At most {limits.filters:,} filters in one query or bulk update, not {len(items):,}"
+        )
     if nested_deeper_than(items, limits.nesting):
-        raise InvalidInputError(f"filters nest lists and objects more than {limits.nesting} levels deep")
+        raise InvalidInputError(
+            f"filters nest lists and objects more than {limits.nesting} levels deep"
+        )
     comparisons = [filter_of(item) for item in items]
-    values = sum(len(c.value) if c.op == "in" and isinstance(c.value, LISTS) else 1 for c in comparisons)
+    values = sum(
+        len(c.value) if c.op == "in" and isinstance(c.value, LISTS) else 1 for c in comparisons
+    )
     if values > limits.filter_values:
-        raise InvalidInputError(f"The filters hold {values:,} values together (an 'in' list counts each); at most "
-                                f"{limits.filter_values:,}")
+        raise InvalidInputError(
+            f"The filters hold {values:,} values together (an 'in' list counts each); at most "
+            f"{limits.filter_values:,}"
+        )
     return comparisons
 
 

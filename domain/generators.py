@@ -27,8 +27,12 @@ from typing import Any, Literal
 
 Kind = Literal["uuid", "timestamp", "md5", "slugify", "sequence", "counter"]
 FITS: dict[str, tuple[str, ...]] = {
-    "uuid": ("uuid", "str"), "timestamp": ("datetime", "str"), "md5": ("str",), "slugify": ("str",),
-    "sequence": ("int",), "counter": ("str",),
+    "uuid": ("uuid", "str"),
+    "timestamp": ("datetime", "str"),
+    "md5": ("str",),
+    "slugify": ("str",),
+    "sequence": ("int",),
+    "counter": ("str",),
 }
 """The field types each kind of generator can fill."""
 _PLAIN = re.compile(r"^\{(uuid|timestamp|sequence)\}$")
@@ -51,12 +55,20 @@ class Generator:
         """The counter's period at ``now`` (its date tokens rendered; "" for a sequence)."""
         if self.pattern is None:
             return ""
-        return "-".join(_date_part(token, now) for token in _TOKEN.findall(self.pattern) if not token.startswith("N"))
+        return "-".join(
+            _date_part(token, now)
+            for token in _TOKEN.findall(self.pattern)
+            if not token.startswith("N")
+        )
 
     def render(self, number: int, now: datetime) -> str:
         assert self.pattern is not None
-        return _TOKEN.sub(lambda m: str(number).zfill(len(m[1])) if m[1].startswith("N") else _date_part(m[1], now),
-                          self.pattern)
+        return _TOKEN.sub(
+            lambda m: (
+                str(number).zfill(len(m[1])) if m[1].startswith("N") else _date_part(m[1], now)
+            ),
+            self.pattern,
+        )
 
 
 def parse(template: str) -> Generator:
@@ -71,14 +83,20 @@ def parse(template: str) -> Generator:
         pattern = counter[1]
         numbers = [t for t in _TOKEN.findall(pattern) if t.startswith("N")]
         if len(numbers) != 1:
-            raise ValueError(f"counter {pattern!r} needs exactly one run of N (e.g. {{NNNN}}), not {len(numbers)}")
+            raise ValueError(
+                f"counter {pattern!r} needs exactly one run of N (e.g. {{NNNN}}), not {len(numbers)}"
+            )
         if "{" in _TOKEN.sub("", pattern) or "}" in _TOKEN.sub("", pattern):
-            raise ValueError(f"counter {pattern!r}: only {{YYYY}} {{YY}} {{MM}} {{DD}} and {{N...}} may be in braces")
+            raise ValueError(
+                f"counter {pattern!r}: only {{YYYY}} {{YY}} {{MM}} {{DD}} and {{N...}} may be in braces"
+            )
         if len(pattern) > 100:
             raise ValueError("a counter's pattern is at most 100 characters")
         return Generator("counter", pattern=pattern)
-    raise ValueError(f"unknown generator {template[:100]!r}: use {{uuid}}, {{timestamp}}, {{sequence}}, "
-                     "{md5:field}, {slugify:field} or {counter:PREFIX-{YYYY}-{NNNN}}")
+    raise ValueError(
+        f"unknown generator {template[:100]!r}: use {{uuid}}, {{timestamp}}, {{sequence}}, "
+        "{md5:field}, {slugify:field} or {counter:PREFIX-{YYYY}-{NNNN}}"
+    )
 
 
 def md5_of(value: Any) -> str:
@@ -99,5 +117,9 @@ def suffixed(slug: str, attempt: int) -> str:
 
 
 def _date_part(token: str, now: datetime) -> str:
-    return {"YYYY": f"{now.year:04d}", "YY": f"{now.year % 100:02d}", "MM": f"{now.month:02d}",
-            "DD": f"{now.day:02d}"}[token]
+    return {
+        "YYYY": f"{now.year:04d}",
+        "YY": f"{now.year % 100:02d}",
+        "MM": f"{now.month:02d}",
+        "DD": f"{now.day:02d}",
+    }[token]

@@ -28,8 +28,18 @@ from pydantic import BaseModel, ConfigDict
 from domain.errors import GrantMissingError
 from domain.principal import Principal
 
-GrantName = Literal["create", "update", "delete", "restore", "force_delete", "bulk_update", "approve", "read",
-                    "read_deleted", "audit"]
+GrantName = Literal[
+    "create",
+    "update",
+    "delete",
+    "restore",
+    "force_delete",
+    "bulk_update",
+    "approve",
+    "read",
+    "read_deleted",
+    "audit",
+]
 ANY_ROLE = "*"
 
 
@@ -96,7 +106,9 @@ class DecisionScope:
 
     @classmethod
     def of(cls, grants: Mapping[str, Grants], principal: Principal) -> DecisionScope:
-        audited = frozenset(name for name, granted in grants.items() if granted.audits(principal.roles))
+        audited = frozenset(
+            name for name, granted in grants.items() if granted.audits(principal.roles)
+        )
         return cls(principal.user_id, audited, frozenset(grants))
 
     @property
@@ -122,8 +134,11 @@ class ApprovalScope:
     @classmethod
     def of(cls, grants: Mapping[str, Grants], principal: Principal) -> ApprovalScope:
         roles = principal.roles
-        models = frozenset(name for name, granted in grants.items()
-                           if granted.allows("approve", roles) or granted.audits(roles))
+        models = frozenset(
+            name
+            for name, granted in grants.items()
+            if granted.allows("approve", roles) or granted.audits(roles)
+        )
         return cls(principal.user_id, models)
 
     def admits(self, model: object, requester: object) -> bool:
@@ -132,5 +147,7 @@ class ApprovalScope:
     def require(self, model: str, requester: object, approval_id: object) -> None:
         """``GRANT_MISSING`` unless the principal may read this request."""
         if not self.admits(model, requester):
-            raise GrantMissingError(f"Approval {approval_id} is read by its requester, the {model} approvers "
-                                    "(the approve grant) and auditors (the audit grant)")
+            raise GrantMissingError(
+                f"Approval {approval_id} is read by its requester, the {model} approvers "
+                "(the approve grant) and auditors (the audit grant)"
+            )

@@ -39,16 +39,31 @@ class IdempotencyKey(Aggregate):
 
     @classmethod
     def claim(
-        cls, tenant: str, user: str, key: str, fingerprint: str,
-        results: list[dict[str, Any]], now: datetime,
+        cls,
+        tenant: str,
+        user: str,
+        key: str,
+        fingerprint: str,
+        results: list[dict[str, Any]],
+        now: datetime,
     ) -> IdempotencyKey:
         """The claim and its ``Created`` event, as the library's ``_create`` makes them (the event's fields in their
         order), without its per-call topic checks, keyword filtering and signature inspection: one per write."""
         claim_id = key_id(tenant, user, key)
         event = object.__new__(cls.Created)
-        object.__setattr__(event, "__dict__", {  # frozen: set as the store decodes one
-            "originator_id": claim_id, "originator_version": cls.INITIAL_VERSION, "timestamp": now,
-            "originator_topic": cls.TOPIC, "key": key, "fingerprint": fingerprint, "results": results})
+        object.__setattr__(
+            event,
+            "__dict__",
+            {  # frozen: set as the store decodes one
+                "originator_id": claim_id,
+                "originator_version": cls.INITIAL_VERSION,
+                "timestamp": now,
+                "originator_topic": cls.TOPIC,
+                "key": key,
+                "fingerprint": fingerprint,
+                "results": results,
+            },
+        )
         claim = cls.__new__(cls)
         claim.__base_init__(claim_id, cls.INITIAL_VERSION, now)
         claim.__init__(key, fingerprint, results)  # type: ignore[misc]

@@ -92,15 +92,19 @@ class Limits(BaseModel):
         if not self.value_bytes <= self.record_bytes <= self.command_bytes:
             raise ValueError("limits must satisfy value_bytes <= record_bytes <= command_bytes")
         if self.nesting < self.depth + NESTING_HEADROOM:
-            raise ValueError(f"limits must satisfy depth + {NESTING_HEADROOM} <= nesting (an input nests a few "
-                             "levels above its values)")
+            raise ValueError(
+                f"limits must satisfy depth + {NESTING_HEADROOM} <= nesting (an input nests a few "
+                "levels above its values)"
+            )
         return self
 
     @classmethod
     def caps(cls) -> dict[str, int]:
         """Every limit's hard cap, by name."""
-        return {name: next(m.le for m in field.metadata if hasattr(m, "le"))
-                for name, field in cls.model_fields.items()}
+        return {
+            name: next(m.le for m in field.metadata if hasattr(m, "le"))
+            for name, field in cls.model_fields.items()
+        }
 
 
 DEFAULT_LIMITS = Limits()
@@ -160,7 +164,7 @@ def shown(text: str, cap: int = 100) -> str:
     escaped = ascii(text[:cap])
     if len(text) <= cap and len(escaped) <= cap + 2:
         return escaped
-    return escaped[:cap + 1] + "'..."
+    return escaped[: cap + 1] + "'..."
 
 
 def label(text: str, cap: int = 100) -> str:

@@ -94,10 +94,18 @@ class UniqueClaim(Aggregate):
         self.holder = holder
 
     @classmethod
-    def open(cls, claim: UUID, model: str, fields: list[str], now: datetime, holder: UUID | None = None) -> UniqueClaim:
+    def open(
+        cls, claim: UUID, model: str, fields: list[str], now: datetime, holder: UUID | None = None
+    ) -> UniqueClaim:
         """A claim made now, held by ``holder`` from its first event."""
-        return cls._create(cls.Created, id=claim, timestamp=now, model=model, fields=fields,
-                           holder=None if holder is None else str(holder))
+        return cls._create(
+            cls.Created,
+            id=claim,
+            timestamp=now,
+            model=model,
+            fields=fields,
+            holder=None if holder is None else str(holder),
+        )
 
     def claim(self, holder: UUID, now: datetime) -> None:
         if self.holder != str(holder):

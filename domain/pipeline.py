@@ -69,12 +69,19 @@ class Effects(Protocol):
     """What deciding a command needs from the store (``application.unit``): reads, and proposals that are
     kept only if the command is executed."""
 
-    def generate(self, spec: ModelSpec, model: str, principal: Principal, payload: dict[str, Any],
-                 now: datetime) -> dict[str, Any]:
+    def generate(
+        self,
+        spec: ModelSpec,
+        model: str,
+        principal: Principal,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> dict[str, Any]:
         """The values of the model's generated fields for a new record with ``payload``."""
 
-    def conflicts(self, spec: ModelSpec, command: AnyCommand, principal: Principal,
-                  state: dict[str, Any]) -> list[WritError]:
+    def conflicts(
+        self, spec: ModelSpec, command: AnyCommand, principal: Principal, state: dict[str, Any]
+    ) -> list[WritError]:
         """What stands in the way of leaving the record in ``state``: a unique value another live record
         holds, a parent that is not there."""
 
@@ -112,24 +119,33 @@ class Decider:
     gives for each command alone.
     """
 
-    def __init__(self, catalog: Catalog, principal: Principal | None, now: datetime,
-                 effects: Effects | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        principal: Principal | None,
+        now: datetime,
+        effects: Effects | None = None,
+    ) -> None:
         self.catalog, self.principal, self.now, self.effects = catalog, principal, now, effects
         self._checked: Principal | _Refused | None = None
         self._stamps: dict[tuple[int, str], dict[str, Any]] = {}
         self._rules: dict[tuple[int, bytes], tuple[dict[str, Any], list[WritError]]] = {}
 
-    def decide(self, command: AnyCommand, record: Record | None,
-               operation: PolicyOperation | None = None) -> Verdict:
+    def decide(
+        self, command: AnyCommand, record: Record | None, operation: PolicyOperation | None = None
+    ) -> Verdict:
         try:
             return self._decide(command, record, operation or command.operation)
         except _Refused as refused:
             reasons = refused.reasons + tuple(f"{e.code}: {e.message}" for e in refused.errors)
             return Verdict("deny", refused.errors, reasons, **refused.preview)
-        except WritError as error:  # e.g. a principal attribute auto-set into a field it does not fit
+        except WritError as error:
+            # e.g. a principal attribute auto-set into a field it does not fit
             return Verdict("deny", (error,), (f"{error.code}: {error.message}",))
 
-    def _decide(self, command: AnyCommand, record: Record | None, operation: PolicyOperation) -> Verdict:
+    def _decide(
+        self, command: AnyCommand, record: Record | None, operation: PolicyOperation
+    ) -> Verdict:
         catalog, effects = self.catalog, self.effects
         principal = self._principal()
         spec = _check_model(catalog, command.model)
@@ -143,23 +159,34 @@ class Decider:
         size = _check_size(command, before, after, catalog.limits)
         if effects is not None:
             if isinstance(command, Create) and spec.generators:
-                payload = after = {**payload, **effects.generate(spec, command.model, principal, payload, self.now)}
+                payload = after = {
+                    **payload,
+                    **effects.generate(spec, command.model, principal, payload, self.now),
+                }
             state = before if isinstance(command, Restore) else after
-            if state is not None and (conflicts := effects.conflicts(spec, command, principal, state)):
+            if state is not None and (
+                conflicts := effects.conflicts(spec, command, principal, state)
+            ):
                 raise _Refused(*conflicts, before=before, after=after)
         if spec.validators and after is not None:
-            problems = run_validators(spec.validators, catalog.validator_functions, after, principal)
+            problems = run_validators(
+                spec.validators, catalog.validator_functions, after, principal
+            )
             if problems:
                 raise _Refused(ValidationFailedError.of(problems), before=before, after=after)
         outcome = spec.policy.outcome(operation, before, after, spec.typed)
         action, reason = outcome.action, outcome.reason
         if action == "deny":
-            raise _Refused(_denial(operation, outcome), reasons=(reason,), before=before, after=after)
+            raise _Refused(
+                _denial(operation, outcome), reasons=(reason,), before=before, after=after
+            )
         errors: tuple[WritError, ...] = ()
         if action == "require_approval":
-            errors = (ApprovalRequiredError(
-                f"Policy requires approval for this {operation}; it was not executed"
-            ),)
+            errors = (
+                ApprovalRequiredError(
+                    f"Policy requires approval for this {operation}; it was not executed"
+                ),
+            )
         return Verdict(action, errors, (reason,), before, after, payload, size)
 
     def _principal(self) -> Principal:
@@ -178,16 +205,25 @@ class Decider:
             self._stamps[key] = stamp(spec, operation, principal, self.now, self.catalog.limits)
         return self._stamps[key]
 
-    def _field_rules(self, spec: ModelSpec, command: AnyCommand, principal: Principal,
-                     before: dict[str, Any] | None,
-                     record: Record | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def _field_rules(
+        self,
+        spec: ModelSpec,
+        command: AnyCommand,
+        principal: Principal,
+        before: dict[str, Any] | None,
+        record: Record | None,
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The event payload and the after-state preview, or the field violations."""
         limits = self.catalog.limits
         if isinstance(command, Create):
             data, errors = check_create(spec, command.data, limits)
             if errors:
                 raise _Refused(*errors)
-            payload = {**data, **self._stamp(spec, "create", principal), spec.tenant_field: principal.tenant_id}
+            payload = {
+                **data,
+                **self._stamp(spec, "create", principal),
+                spec.tenant_field: principal.tenant_id,
+            }
             return payload, payload
         if not isinstance(command, Replace | Patch):
             return {}, None
@@ -200,10 +236,15 @@ class Decider:
         payload = {**changes, **self._stamp(spec, "update", principal)}
         if replace:
             return payload, {"id": before["id"], **payload}
-        return payload, {"id": before["id"], **record.data, **payload}  # the view without its "_" fields
+        return payload, {
+            "id": before["id"],
+            **record.data,
+            **payload,
+        }  # the view without its "_" fields
 
-    def _update_rules(self, spec: ModelSpec, before: dict[str, Any], body: dict[str, Any],
-                      replace: bool) -> tuple[dict[str, Any], list[WritError]]:
+    def _update_rules(
+        self, spec: ModelSpec, before: dict[str, Any], body: dict[str, Any], replace: bool
+    ) -> tuple[dict[str, Any], list[WritError]]:
         """``check_update``, remembered per model, body and stored values of the fields it reads (the body's
         names and the kept fields), when all of them are plain JSON values (else computed afresh)."""
         read = (*body, *spec.kept_on_update)
@@ -213,7 +254,9 @@ class Decider:
         except TypeError:  # a value that is not JSON-native: no key can stand for it
             return check_update(spec, before, body, self.catalog.limits, replace=replace)
         if key not in self._rules:
-            self._rules[key] = check_update(spec, before, body, self.catalog.limits, replace=replace)
+            self._rules[key] = check_update(
+                spec, before, body, self.catalog.limits, replace=replace
+            )
         changes, errors = self._rules[key]
         return dict(changes), list(errors)
 
@@ -222,14 +265,18 @@ def _denial(operation: str, outcome: Outcome) -> WriteDeniedError:
     """The policy's denial; a rule that failed closed names the field it could not read."""
     if not outcome.unknown:
         return WriteDeniedError(f"Policy denies this {operation}")
-    return WriteDeniedError(f"Policy denies this {operation}: a rule cannot be evaluated, {', '.join(outcome.unknown)} "
-                            "no longer fits its field's type (fail closed)",
-                            field=split_field(outcome.unknown[0])[1])
+    return WriteDeniedError(
+        f"Policy denies this {operation}: a rule cannot be evaluated, {', '.join(outcome.unknown)} "
+        "no longer fits its field's type (fail closed)",
+        field=split_field(outcome.unknown[0])[1],
+    )
 
 
 def _check_principal(principal: Principal | None, limits: Limits) -> Principal:
     if principal is None:
-        raise _Refused(UnauthenticatedError("No principal: every command needs an authenticated caller"))
+        raise _Refused(
+            UnauthenticatedError("No principal: every command needs an authenticated caller")
+        )
     problem = principal.problem(limits)
     if problem is not None:
         raise _Refused(InvalidInputError(f"principal: {problem}"))
@@ -238,19 +285,26 @@ def _check_principal(principal: Principal | None, limits: Limits) -> Principal:
     return principal
 
 
-def _check_size(command: AnyCommand, before: dict[str, Any] | None,
-                after: dict[str, Any] | None, limits: Limits) -> int:
+def _check_size(
+    command: AnyCommand, before: dict[str, Any] | None, after: dict[str, Any] | None, limits: Limits
+) -> int:
     """The encoded size of the record the command leaves, refused past ``record_bytes``."""
     if after is None:
         return 0
     try:
         size = len(orjson.dumps(after))
     except TypeError as exc:  # orjson.JSONEncodeError: the field rules should have refused it first
-        raise _Refused(InvalidInputError(f"{command.model} record cannot be encoded: {exc}"), before=before) from None
+        raise _Refused(
+            InvalidInputError(f"{command.model} record cannot be encoded: {exc}"), before=before
+        ) from None
     if size > limits.record_bytes:
-        raise _Refused(InvalidInputError(
-            f"{command.model} record would be {size:,} bytes encoded; at most {limits.record_bytes:,}"
-        ), before=before, after=after)
+        raise _Refused(
+            InvalidInputError(
+                f"{command.model} record would be {size:,} bytes encoded; at most {limits.record_bytes:,}"
+            ),
+            before=before,
+            after=after,
+        )
     return size
 
 
@@ -265,20 +319,26 @@ def _check_record(
     command: RecordCommand, principal: Principal, record: Record | None
 ) -> dict[str, Any]:
     if (
-        record is None or record.model != command.model
-        or record.tenant != principal.tenant_id or not (record.is_live or record.state == DELETED)
+        record is None
+        or record.model != command.model
+        or record.tenant != principal.tenant_id
+        or not (record.is_live or record.state == DELETED)
     ):
         raise _Refused(RecordNotFoundError(f"{command.model} {command.id} not found"))
     if command.expected_version is not None and command.expected_version != record.version:
-        raise _Refused(VersionConflictError(
-            f"{_named(command, record)} is at version {record.version}, "
-            f"not {command.expected_version}"
-        ))
+        raise _Refused(
+            VersionConflictError(
+                f"{_named(command, record)} is at version {record.version}, "
+                f"not {command.expected_version}"
+            )
+        )
     if isinstance(command, Restore):
         if record.state != DELETED:
             raise _Refused(RecordNotDeletedError(f"{_named(command, record)} is not deleted"))
     elif record.state == DELETED and not isinstance(command, Purge):
-        raise _Refused(RecordDeletedError(f"{_named(command, record)} is deleted; restore it first"))
+        raise _Refused(
+            RecordDeletedError(f"{_named(command, record)} is deleted; restore it first")
+        )
     return record.view()
 
 

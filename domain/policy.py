@@ -43,12 +43,21 @@ Action = Literal["allow", "deny", "require_approval"]
 Comparator = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "is_null", "changed"]
 PolicyOperation = Literal["create", "update", "delete", "restore", "force_delete", "bulk_update"]
 POLICY_OPERATIONS: tuple[PolicyOperation, ...] = (
-    "create", "update", "delete", "restore", "force_delete", "bulk_update",
+    "create",
+    "update",
+    "delete",
+    "restore",
+    "force_delete",
+    "bulk_update",
 )
 StateName = Literal["before", "after"]
 STATES: dict[str, tuple[StateName, ...]] = {
-    "create": ("after",), "update": ("before", "after"), "bulk_update": ("before", "after"),
-    "delete": ("before",), "restore": ("before",), "force_delete": ("before",),
+    "create": ("after",),
+    "update": ("before", "after"),
+    "bulk_update": ("before", "after"),
+    "delete": ("before",),
+    "restore": ("before",),
+    "force_delete": ("before",),
 }
 """The states each operation's conditions may read."""
 
@@ -64,7 +73,9 @@ def split_field(name: str) -> tuple[StateName | None, str]:
 class States:
     """What one decision's conditions read: the stored record and the record as the command would leave it."""
 
-    def __init__(self, operation: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> None:
+    def __init__(
+        self, operation: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+    ) -> None:
         self.default: StateName = "before" if STATES.get(operation) == ("before",) else "after"
         self.states: dict[str, Mapping[str, Any]] = {"before": before or {}, "after": after or {}}
         self.read: dict[str, Any] = {}
@@ -147,7 +158,9 @@ class Comparison(BaseModel):
             return self.op == "ne" and self.value is not None
         try:
             subject = typed(split_field(self.field)[1], left)
-            return bool(COMPARATORS[self.op](subject, self.operand(typed, listed=isinstance(subject, list))))
+            return bool(
+                COMPARATORS[self.op](subject, self.operand(typed, listed=isinstance(subject, list)))
+            )
         except (pydantic.ValidationError, TypeError):
             _unknown(state, self.field)
             return None
@@ -225,7 +238,9 @@ def _describe(condition: Condition) -> str:
         if condition.op in ("changed", "is_null") and condition.value is None:
             return f"{condition.field} {condition.op}"
         return f"{condition.field} {condition.op} {condition.value!r}"
-    joiner, parts = (" and ", condition.all) if isinstance(condition, AllOf) else (" or ", condition.any)
+    joiner, parts = (
+        (" and ", condition.all) if isinstance(condition, AllOf) else (" or ", condition.any)
+    )
     return "(" + joiner.join(_describe(p) for p in parts) + ")"
 
 
@@ -262,10 +277,15 @@ class ModelPolicy(BaseModel):
     @cached_property
     def denied_operations(self) -> frozenset[str]:
         """The operations whose every rule denies (none at all included)."""
-        return frozenset(op for op in POLICY_OPERATIONS if all(r.action == "deny" for r in self.rules_for(op)))
+        return frozenset(
+            op for op in POLICY_OPERATIONS if all(r.action == "deny" for r in self.rules_for(op))
+        )
 
     def resolve(
-        self, operation: PolicyOperation, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
+        self,
+        operation: PolicyOperation,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
         typed: Typer,
     ) -> tuple[Action, str]:
         """The first matching rule's action and a reason naming the rule and the state it read (``before.total``;
@@ -274,7 +294,10 @@ class ModelPolicy(BaseModel):
         return outcome.action, outcome.reason
 
     def outcome(
-        self, operation: PolicyOperation, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
+        self,
+        operation: PolicyOperation,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
         typed: Typer,
     ) -> Outcome:
         """``resolve``, with the fields whose values could not be compared (the rule failed closed on them)."""
@@ -285,15 +308,24 @@ class ModelPolicy(BaseModel):
             holds = True if rule.when is None else rule.when.evaluate(states, typed)
             if holds is None:
                 unknown += [name for name in states.unknown if name not in unknown]
-                note = (f"policy {operation}: {rule.description} cannot be evaluated: {', '.join(states.unknown)} "
-                        "no longer fits its field's type")
-                if rule.action == "allow":  # not allowed by it: the rules below decide, at most as permissive
+                note = (
+                    f"policy {operation}: {rule.description} cannot be evaluated: {', '.join(states.unknown)} "
+                    "no longer fits its field's type"
+                )
+                # not allowed by it: the rules below decide, at most as permissive
+                if rule.action == "allow":
                     skipped.append(f"{note}, so it does not allow")
                     continue
-                return Outcome("deny", "; ".join([*skipped, f"{note}, so it denies (fail closed)"]), tuple(unknown))
+                return Outcome(
+                    "deny",
+                    "; ".join([*skipped, f"{note}, so it denies (fail closed)"]),
+                    tuple(unknown),
+                )
             if holds:
                 read = ", ".join(states.read)  # names, never values: decisions outlive purges
-                reason = f"policy {operation}: {rule.description}" + (f" (read {read})" if read else "")
+                reason = f"policy {operation}: {rule.description}" + (
+                    f" (read {read})" if read else ""
+                )
                 return Outcome(rule.action, "; ".join([*skipped, reason]), tuple(unknown))
         reason = f"policy {operation}: no rule allows it (writes are opt-in)"
         return Outcome("deny", "; ".join([*skipped, reason]), tuple(unknown))

@@ -76,17 +76,26 @@ class Principal(InputModel):
         keys, values = limits.audit_key_length, limits.audit_value_length
         if len(self.audit_attributes) > limits.audit_attributes:
             return f"audit_attributes has at most {limits.audit_attributes} entries"
-        if any(not 1 <= len(k) <= keys or len(v) > values for k, v in self.audit_attributes.items()):
+        if any(
+            not 1 <= len(k) <= keys or len(v) > values for k, v in self.audit_attributes.items()
+        ):
             return f"audit_attributes keys are 1 to {keys} characters, values at most {values:,}"
         return None
 
     def _text_problem(self) -> str | None:
         """Text no store, bus header or routing key can take: what no limit changes."""
-        identifiers = [("user_id", self.user_id), ("tenant_id", self.tenant_id), *(("role", r) for r in self.roles)]
+        identifiers = [
+            ("user_id", self.user_id),
+            ("tenant_id", self.tenant_id),
+            *(("role", r) for r in self.roles),
+        ]
         for name, value in identifiers:
             if problem := identifier_problem(value):
                 return f"{name} {shown(value, 40)} {problem}"
-        for name, trace_id in (("correlation_id", self.correlation_id), ("causation_id", self.causation_id)):
+        for name, trace_id in (
+            ("correlation_id", self.correlation_id),
+            ("causation_id", self.causation_id),
+        ):
             if trace_id is not None and not (trace_id.isascii() and trace_id.isprintable()):
                 return f"{name} must be printable ASCII"
         if self.purpose is not None and (problem := unstorable(self.purpose)):

@@ -35,7 +35,12 @@ from domain.chain import (
     link,
     plain_digest,
 )
-from domain.errors import ChainBrokenError, RecordDeletedError, RecordNotDeletedError, RecordNotFoundError
+from domain.errors import (
+    ChainBrokenError,
+    RecordDeletedError,
+    RecordNotDeletedError,
+    RecordNotFoundError,
+)
 
 NEW, MODIFIED, DELETED, PURGED = "new", "modified", "deleted", "purged"
 CHANGED = "changed"
@@ -81,7 +86,9 @@ class Record(Aggregate):
             self.change(record)
 
         @classmethod
-        def preview(cls, record: Record, timestamp: datetime, meta: dict[str, Any], **payload: Any) -> Record:
+        def preview(
+            cls, record: Record, timestamp: datetime, meta: dict[str, Any], **payload: Any
+        ) -> Record:
             """The record as an event of this kind would leave it (a copy; ``record`` is untouched): what the
             event's ``state_digest`` covers, known before the event exists. ``change`` never mutates the
             record's data in place, so a shallow copy will do."""
@@ -185,35 +192,76 @@ class Record(Aggregate):
 
     @classmethod
     def create(
-        cls, model: str, tenant: str, data: dict[str, Any], meta: dict[str, Any], now: datetime,
-        record_id: UUID | None = None, digest: Digest = plain_digest,
+        cls,
+        model: str,
+        tenant: str,
+        data: dict[str, Any],
+        meta: dict[str, Any],
+        now: datetime,
+        record_id: UUID | None = None,
+        digest: Digest = plain_digest,
     ) -> Record:
         record_id = record_id or uuid4()
         payload = {"model": model, "tenant": tenant, "data": data}
         meta = {**meta, CHANGED: sorted(name for name, value in data.items() if value is not None)}
-        preview = cls._created(record_id, now, meta, "", {"body_digest": "", "state_digest": ""}, payload)
+        preview = cls._created(
+            record_id, now, meta, "", {"body_digest": "", "state_digest": ""}, payload
+        )
         digests = _digests(digest, record_id, payload, preview.mutate(None))
-        chained = link(GENESIS, record_id=record_id, version=1, kind="Created", timestamp=now, meta=meta, **digests)
+        chained = link(
+            GENESIS,
+            record_id=record_id,
+            version=1,
+            kind="Created",
+            timestamp=now,
+            meta=meta,
+            **digests,
+        )
         event = cls._created(record_id, now, meta, chained, digests, payload)
         record: Record = event.mutate(None)
         record.pending_events.append(event)
         return record
 
     @classmethod
-    def _created(cls, record_id: UUID, now: datetime, meta: dict[str, Any], chained: str, digests: dict[str, str],
-                 payload: dict[str, Any]) -> Record.Created:
+    def _created(
+        cls,
+        record_id: UUID,
+        now: datetime,
+        meta: dict[str, Any],
+        chained: str,
+        digests: dict[str, str],
+        payload: dict[str, Any],
+    ) -> Record.Created:
         """The ``Created`` event the library's ``_create`` would make (its fields in their order), without its
         per-call topic checks and keyword filtering, nor the frozen dataclass set field by field."""
-        return cls.Created.made(originator_id=record_id, originator_version=cls.INITIAL_VERSION, timestamp=now,
-                                originator_topic=cls.TOPIC, meta=meta, hash=chained, **digests, **payload)
+        return cls.Created.made(
+            originator_id=record_id,
+            originator_version=cls.INITIAL_VERSION,
+            timestamp=now,
+            originator_topic=cls.TOPIC,
+            meta=meta,
+            hash=chained,
+            **digests,
+            **payload,
+        )
 
-    def replace(self, data: dict[str, Any], meta: dict[str, Any], now: datetime,
-                digest: Digest = plain_digest) -> None:
+    def replace(
+        self,
+        data: dict[str, Any],
+        meta: dict[str, Any],
+        now: datetime,
+        digest: Digest = plain_digest,
+    ) -> None:
         self._require_live()
         self._trigger(self.Replaced, now, meta, digest, data=data)
 
-    def patch(self, changes: dict[str, Any], meta: dict[str, Any], now: datetime,
-              digest: Digest = plain_digest) -> None:
+    def patch(
+        self,
+        changes: dict[str, Any],
+        meta: dict[str, Any],
+        now: datetime,
+        digest: Digest = plain_digest,
+    ) -> None:
         self._require_live()
         self._trigger(self.Patched, now, meta, digest, changes=changes)
 
@@ -224,14 +272,18 @@ class Record(Aggregate):
     def restore(self, meta: dict[str, Any], now: datetime, digest: Digest = plain_digest) -> None:
         self._require_existing()
         if self.state != DELETED:
-            raise RecordNotDeletedError(f"{self.model} {self.id} is not deleted; nothing to restore")
+            raise RecordNotDeletedError(
+                f"{self.model} {self.id} is not deleted; nothing to restore"
+            )
         self._trigger(self.Restored, now, meta, digest)
 
     def purge(self, meta: dict[str, Any], now: datetime, digest: Digest = plain_digest) -> None:
         self._require_existing()
         self._trigger(self.Purged, now, meta, digest)
 
-    def fail(self, reason: str, meta: dict[str, Any], now: datetime, digest: Digest = plain_digest) -> None:
+    def fail(
+        self, reason: str, meta: dict[str, Any], now: datetime, digest: Digest = plain_digest
+    ) -> None:
         self._require_existing()
         self._trigger(self.Failed, now, meta, digest, reason=reason)
 
@@ -257,9 +309,17 @@ class Record(Aggregate):
 
     def fingerprint(self) -> dict[str, Any]:
         """Everything an event leaves in the record, as digested into ``state_digest``."""
-        return {"model": self.model, "tenant": self.tenant, "data": self.data, "state": self.state,
-                "created_at": self.created_at, "created_by": self.created_by, "updated_at": self.updated_at,
-                "updated_by": self.updated_by, "failure": self.failure}
+        return {
+            "model": self.model,
+            "tenant": self.tenant,
+            "data": self.data,
+            "state": self.state,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "updated_at": self.updated_at,
+            "updated_by": self.updated_by,
+            "failure": self.failure,
+        }
 
     # -- internals ------------------------------------------------------------
 
@@ -272,37 +332,75 @@ class Record(Aggregate):
         if self.state == DELETED:
             raise RecordDeletedError(f"{self.model} {self.id} is deleted; restore it first")
 
-    def _trigger(self, event_class: type[Record.Event], now: datetime, meta: dict[str, Any], digest: Digest,
-                 **payload: Any) -> None:
-        now = max(now, self.modified_on)  # a record's time never goes back (another writer's clock may run ahead)
+    def _trigger(
+        self,
+        event_class: type[Record.Event],
+        now: datetime,
+        meta: dict[str, Any],
+        digest: Digest,
+        **payload: Any,
+    ) -> None:
+        now = max(
+            now, self.modified_on
+        )  # a record's time never goes back (another writer's clock may run ahead)
         version = self.version + 1
         after = event_class.preview(self, now, meta, **payload)
         if event_class.PAYLOAD == ("data",):
             meta = {**meta, CHANGED: changed_fields(self.data, after.data)}
         elif event_class.PAYLOAD == ("changes",):  # only the patched fields can differ
             before = self.data
-            meta = {**meta, CHANGED: sorted(name for name, value in payload["changes"].items()
-                                            if before.get(name) != value)}
+            meta = {
+                **meta,
+                CHANGED: sorted(
+                    name for name, value in payload["changes"].items() if before.get(name) != value
+                ),
+            }
         digests = _digests(digest, self.id, payload, after)
-        chained = link(self.last_hash, record_id=self.id, version=version, kind=event_class.__name__,
-                       timestamp=now, meta=meta, **digests)
-        event = event_class.made(originator_id=self.id, originator_version=version, timestamp=now, meta=meta,
-                                 hash=chained, **digests, **payload)
-        event.mutate(self)  # what the library's trigger_event does, without copying its keywords twice and
-        self.pending_events.append(event)  # constructing the frozen dataclass field by field (docs/performance.md)
+        chained = link(
+            self.last_hash,
+            record_id=self.id,
+            version=version,
+            kind=event_class.__name__,
+            timestamp=now,
+            meta=meta,
+            **digests,
+        )
+        event = event_class.made(
+            originator_id=self.id,
+            originator_version=version,
+            timestamp=now,
+            meta=meta,
+            hash=chained,
+            **digests,
+            **payload,
+        )
+        event.mutate(
+            self
+        )  # what the library's trigger_event does, without copying its keywords twice and
+        self.pending_events.append(
+            event
+        )  # constructing the frozen dataclass field by field (docs/performance.md)
 
 
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """The names of the fields whose values differ (an absent field reads as null), sorted."""
-    return sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    return sorted(
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    )
 
 
-def _digests(digest: Digest, record_id: UUID, payload: dict[str, Any], after: Record) -> dict[str, str]:
-    return {"body_digest": digest(record_id, "body", payload),
-            "state_digest": digest(record_id, "state", after.fingerprint())}
+def _digests(
+    digest: Digest, record_id: UUID, payload: dict[str, Any], after: Record
+) -> dict[str, str]:
+    return {
+        "body_digest": digest(record_id, "body", payload),
+        "state_digest": digest(record_id, "state", after.fingerprint()),
+    }
 
 
-def replay(snapshot: Record | None, events: Iterable[Record.Event], digest: Digest = plain_digest) -> Record | None:
+def replay(
+    snapshot: Record | None, events: Iterable[Record.Event], digest: Digest = plain_digest
+) -> Record | None:
     """The record as of the last of ``events``, rebuilt from ``snapshot`` (which the caller checked against the
     event at its version: ``check_snapshot``) or from its first event, every link checked."""
     record = snapshot
@@ -323,8 +421,11 @@ def is_shredded(event: object) -> bool:
 def check_shredded(record: Record) -> None:
     """Data withheld from a record that was never purged: its key is missing, which only tampering does."""
     if record.state != PURGED:
-        raise ChainBrokenError(f"{record.model} {record.id}: its data key is missing, yet it was never purged",
-                               record_id=str(record.id), version=record.version)
+        raise ChainBrokenError(
+            f"{record.model} {record.id}: its data key is missing, yet it was never purged",
+            record_id=str(record.id),
+            version=record.version,
+        )
 
 
 def step(record: Record | None, event: Record.Event, digest: Digest = plain_digest) -> Record:
@@ -342,31 +443,59 @@ def step(record: Record | None, event: Record.Event, digest: Digest = plain_dige
 def check_snapshot(record: Record, event: Record.Event | None, digest: Digest) -> None:
     """``record`` (rebuilt from a snapshot) is the state ``event``, the stored event at its version, left:
     ``ChainBrokenError`` otherwise."""
-    if event is None or event.originator_version != record.version or event.hash != record.last_hash:
-        raise ChainBrokenError(f"{record.model} {record.id}: its snapshot at version {record.version} does not "
-                               "match the event at that version", record_id=str(record.id), version=record.version)
+    if (
+        event is None
+        or event.originator_version != record.version
+        or event.hash != record.last_hash
+    ):
+        raise ChainBrokenError(
+            f"{record.model} {record.id}: its snapshot at version {record.version} does not "
+            "match the event at that version",
+            record_id=str(record.id),
+            version=record.version,
+        )
     if getattr(event, "state_digest", None) is None:
-        raise ChainBrokenError(f"{record.model} {record.id}: snapshot of a record written before digests",
-                               record_id=str(record.id), version=record.version)
+        raise ChainBrokenError(
+            f"{record.model} {record.id}: snapshot of a record written before digests",
+            record_id=str(record.id),
+            version=record.version,
+        )
     if digest(record.id, "state", record.fingerprint()) != event.state_digest:
-        raise ChainBrokenError(f"{record.model} {record.id}: its snapshot at version {record.version} holds "
-                               "other values than its history", record_id=str(record.id), version=record.version)
+        raise ChainBrokenError(
+            f"{record.model} {record.id}: its snapshot at version {record.version} holds "
+            "other values than its history",
+            record_id=str(record.id),
+            version=record.version,
+        )
 
 
 def _check_link(event: Record.Event, prev: str, record: Record, digest: Digest) -> None:
     kind = type(event).__name__
     if getattr(event, "state_digest", None) is None:  # written by Writ 0.1
         body = {k: v for k, v in vars(event).items() if k not in _LEGACY_EXCLUDED}
-        expected = legacy_link(prev, record_id=record.id, version=event.originator_version, kind=kind,
-                               timestamp=event.timestamp, body=body)
+        expected = legacy_link(
+            prev,
+            record_id=record.id,
+            version=event.originator_version,
+            kind=kind,
+            timestamp=event.timestamp,
+            body=body,
+        )
         if event.hash != expected:
             raise _broken(event, event.originator_version, "its hash does not match its content")
         return
     if not is_shredded(event) and not _digests_match(event, record, digest):
         raise _broken(event, event.originator_version, "its content does not match its digests")
-    expected = link(prev, record_id=record.id, version=event.originator_version, kind=kind,
-                    timestamp=event.timestamp, meta=event.meta, body_digest=event.body_digest,
-                    state_digest=event.state_digest)
+    expected = link(
+        prev,
+        record_id=record.id,
+        version=event.originator_version,
+        kind=kind,
+        timestamp=event.timestamp,
+        meta=event.meta,
+        body_digest=event.body_digest,
+        state_digest=event.state_digest,
+    )
     if event.hash != expected:
         raise _broken(event, event.originator_version, "its hash does not match its content")
 
@@ -375,23 +504,37 @@ def _digests_match(event: Record.Event, record: Record, digest: Digest) -> bool:
     """The event's digests recomputed from its payload and the state it left; True, unchecked, when the
     record's key is gone (purged): the link still covers the digests as stored."""
     try:
-        return (event.body_digest == digest(record.id, "body", event.payload())
-                and event.state_digest == digest(record.id, "state", record.fingerprint()))
+        return event.body_digest == digest(
+            record.id, "body", event.payload()
+        ) and event.state_digest == digest(record.id, "state", record.fingerprint())
     except DigestUnavailable:
         return True
 
 
-_LEGACY_EXCLUDED = frozenset({"originator_id", "originator_version", "timestamp", "hash", "originator_topic"})
+_LEGACY_EXCLUDED = frozenset(
+    {"originator_id", "originator_version", "timestamp", "hash", "originator_topic"}
+)
 
 
 def _broken(event: Record.Event, version: int, why: str) -> ChainBrokenError:
     model = event.meta.get("model", "record") if isinstance(event.meta, dict) else "record"
-    return ChainBrokenError(f"{model} {event.originator_id}: history broken at version {version} ({why})",
-                            record_id=str(event.originator_id), version=version)
+    return ChainBrokenError(
+        f"{model} {event.originator_id}: history broken at version {version} ({why})",
+        record_id=str(event.originator_id),
+        version=version,
+    )
 
 
 EVENT_TOPICS: tuple[str, ...] = tuple(
-    cls.TOPIC for cls in (Record.Created, Record.Replaced, Record.Patched, Record.Deleted,
-                          Record.Restored, Record.Purged, Record.Failed)
+    cls.TOPIC
+    for cls in (
+        Record.Created,
+        Record.Replaced,
+        Record.Patched,
+        Record.Deleted,
+        Record.Restored,
+        Record.Purged,
+        Record.Failed,
+    )
 )
 """The notification-log topics of every record event."""

@@ -44,8 +44,11 @@ def check_create(
     if errors:
         return {}, errors
     defaults = spec.create_defaults
-    missing = [name for name in spec.required
-               if not spec.is_stamped(name) and data.get(name, defaults.get(name)) is None]
+    missing = [
+        name
+        for name in spec.required
+        if not spec.is_stamped(name) and data.get(name, defaults.get(name)) is None
+    ]
     if missing:
         return {}, [_missing(missing)]
     normalized, errors = _normalize(spec, data, limits, explicit=set(data))
@@ -53,12 +56,20 @@ def check_create(
 
 
 def check_update(
-    spec: ModelSpec, current: Mapping[str, Any], payload: Mapping[str, Any], limits: Limits, *, replace: bool
+    spec: ModelSpec,
+    current: Mapping[str, Any],
+    payload: Mapping[str, Any],
+    limits: Limits,
+    *,
+    replace: bool,
 ) -> tuple[dict[str, Any], list[WritError]]:
     """The normalized changes a patch (or the full data a replace) would write."""
     errors = _unknown(spec, payload)
-    changed = {name: value for name, value in payload.items()
-               if not _same(spec, name, current, value, limits)}
+    changed = {
+        name: value
+        for name, value in payload.items()
+        if not _same(spec, name, current, value, limits)
+    }
     errors += [
         _not_writable(name, "set by Writ, not by the caller")
         for name in payload
@@ -67,7 +78,9 @@ def check_update(
     errors += [
         _not_writable(name, "not writable on update")
         for name in changed
-        if name in spec.fields and not spec.is_stamped(name) and not spec.is_immutable(name)
+        if name in spec.fields
+        and not spec.is_stamped(name)
+        and not spec.is_immutable(name)
         and not spec.fields[name].writable_on_op("update")
     ]
     if errors:
@@ -114,17 +127,25 @@ def _unknown(spec: ModelSpec, data: Mapping[str, Any]) -> list[WritError]:
     """Field names that are not text Writ can store, then names the model does not declare."""
     if all(name in spec.fields for name in data):
         return []
-    unfit: list[WritError] = [InvalidInputError(f"Field name {shown(name)} {problem}")
-                              for name in data if name not in spec.fields and (problem := unstorable(name))]
-    return unfit or [UnknownFieldError(f"Unknown field: {label(name)}", field=label(name))
-                     for name in data if name not in spec.fields and not spec.is_system(name)]
+    unfit: list[WritError] = [
+        InvalidInputError(f"Field name {shown(name)} {problem}")
+        for name in data
+        if name not in spec.fields and (problem := unstorable(name))
+    ]
+    return unfit or [
+        UnknownFieldError(f"Unknown field: {label(name)}", field=label(name))
+        for name in data
+        if name not in spec.fields and not spec.is_system(name)
+    ]
 
 
 def _not_writable(name: str, why: str) -> WritError:
     return FieldNotWritableError(f"Field {label(name)} is {why}", field=label(name))
 
 
-def _same(spec: ModelSpec, name: str, current: Mapping[str, Any], value: Any, limits: Limits) -> bool:
+def _same(
+    spec: ModelSpec, name: str, current: Mapping[str, Any], value: Any, limits: Limits
+) -> bool:
     if name == "id":
         return str(value) == str(current.get("id"))
     field = spec.fields.get(name)

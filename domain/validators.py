@@ -32,22 +32,28 @@ def resolve_validator(name: str, target: str) -> Validator:
     module_name, _, attribute = target.partition(":")
     try:
         found = getattr(importlib.import_module(module_name), attribute)
-    except Exception as exc:  # ImportError, AttributeError, or the module's own failure: all a bad catalog
-        raise CatalogCheckError(key, f"cannot import {target}: {type(exc).__name__}: {str(exc)[:200]}") from None
+    except Exception as exc:
+        # ImportError, AttributeError, or the module's own failure: all a bad catalog
+        raise CatalogCheckError(
+            key, f"cannot import {target}: {type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
     if not callable(found):
         raise CatalogCheckError(key, f"{target} is not callable")
     return found  # type: ignore[no-any-return]
 
 
-def run_validators(names: Iterable[str], validators: dict[str, Validator], record: dict[str, Any],
-                   principal: Any) -> list[ValidationFailedError]:
+def run_validators(
+    names: Iterable[str], validators: dict[str, Validator], record: dict[str, Any], principal: Any
+) -> list[ValidationFailedError]:
     """Every problem the named validators find in ``record`` (empty: valid)."""
     problems: list[ValidationFailedError] = []
     for name in names:
         try:
             found = list(validators[name](dict(record), principal) or ())
         except Exception as exc:  # a validator's bug refuses the write; it never becomes a crash
-            problems.append(ValidationFailedError(f"{name}: raised {type(exc).__name__}: {_clip(str(exc))}"))
+            problems.append(
+                ValidationFailedError(f"{name}: raised {type(exc).__name__}: {_clip(str(exc))}")
+            )
             continue
         problems.extend(_problem(name, item) for item in found)
     return problems
@@ -60,8 +66,9 @@ def _problem(name: str, item: Any) -> ValidationFailedError:
         field, message = item
     else:
         field, message = None, item
-    return ValidationFailedError(f"{name}: {_clip(str(message))}",
-                                 field=str(field)[:100] if field is not None else None)
+    return ValidationFailedError(
+        f"{name}: {_clip(str(message))}", field=str(field)[:100] if field is not None else None
+    )
 
 
 def _clip(text: str) -> str:

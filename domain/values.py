@@ -58,7 +58,7 @@ def refuse(name: str, reason: str) -> NoReturn:
 def check_text(name: str, text: str, limits: Limits) -> None:
     size = limits.value_bytes
     if len(text) > size or "\x00" in text or (not text.isascii() and _utf8_size(text) > size):
-        refuse(name, unstorable(text[:size + 1]) or f"is longer than {size:,} bytes (UTF-8)")
+        refuse(name, unstorable(text[: size + 1]) or f"is longer than {size:,} bytes (UTF-8)")
 
 
 def _utf8_size(text: str) -> int:
@@ -70,7 +70,9 @@ def _utf8_size(text: str) -> int:
 
 def check_int(name: str, value: int) -> None:
     if not INT_MIN <= value <= INT_MAX:
-        refuse(name, "integers must fit in 64 bits (-2**63 to 2**63-1); send larger decimals as text")
+        refuse(
+            name, "integers must fit in 64 bits (-2**63 to 2**63-1); send larger decimals as text"
+        )
 
 
 def check_decimal(name: str, value: Decimal, limits: Limits) -> None:
@@ -81,7 +83,9 @@ def check_decimal(name: str, value: Decimal, limits: Limits) -> None:
     if len(digits) > limits.decimal_digits:
         refuse(name, f"decimals have at most {limits.decimal_digits} significant digits")
     if whole > most or places > most:
-        refuse(name, f"decimals have at most {most} digits before and {most} after the decimal point")
+        refuse(
+            name, f"decimals have at most {most} digits before and {most} after the decimal point"
+        )
 
 
 def checked(name: str, value: Any, limits: Limits) -> Any:
@@ -100,7 +104,8 @@ def checked(name: str, value: Any, limits: Limits) -> Any:
         return float(value)
     if isinstance(value, dict | list | tuple):
         return _JsonCopy(name, limits).copy(value)
-    if not isinstance(value, Decimal | date | UUID):  # what the field types parse themselves (date: datetime too)
+    # what the field types parse themselves (date: datetime too)
+    if not isinstance(value, Decimal | date | UUID):
         refuse(name, f"{type(value).__name__} is not a JSON value")
     return value
 
@@ -111,7 +116,9 @@ class _JsonCopy:
     def __init__(self, name: str, limits: Limits) -> None:
         self.name = name
         self.limits = limits
-        self.budget = limits.value_bytes  # a lower bound of the encoded size left; never overestimates
+        self.budget = (
+            limits.value_bytes
+        )  # a lower bound of the encoded size left; never overestimates
 
     def copy(self, value: Any) -> Any:
         result = self._node(value, 0)

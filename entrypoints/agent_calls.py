@@ -27,7 +27,12 @@ from eventsourcing.persistence import PersistenceError
 from application.door import int_arg
 from application.results import WriteResult
 from domain.commands import parse_command
-from domain.errors import InvalidInputError, ServiceUnavailableError, UnauthenticatedError, WritError
+from domain.errors import (
+    InvalidInputError,
+    ServiceUnavailableError,
+    UnauthenticatedError,
+    WritError,
+)
 from domain.limits import INT_MAX
 from domain.principal import Principal
 from entrypoints.agent_reads import record_read
@@ -43,8 +48,10 @@ logger = logging.getLogger(__name__)
 UNNAMED_CLIENT = "unnamed"
 CLIENT_NAME_LENGTH = 200
 WAIT_SECONDS = 5.0
-AWAITING_APPROVAL = ("Nothing is written until people approve this change: tell the person the approval_id, "
-                     "and check approval_status later. Do not send the write again.")
+AWAITING_APPROVAL = (
+    "Nothing is written until people approve this change: tell the person the approval_id, "
+    "and check approval_status later. Do not send the write again."
+)
 COMMAND_ARGUMENTS = ("kind", "model", "id", "data", "changes", "expected_version")
 
 
@@ -78,15 +85,26 @@ class AgentIdentity:
     def of_token(cls, token: Identity) -> AgentIdentity:
         """The person and agent (``act.sub``) a verified bearer token names (``INVALID_INPUT`` for a name Writ
         does not take)."""
-        return cls(Principal(user_id=token.user_id, tenant_id=token.tenant_id, roles=token.roles), token.agent)
+        return cls(
+            Principal(user_id=token.user_id, tenant_id=token.tenant_id, roles=token.roles),
+            token.agent,
+        )
 
     def acting(self, purpose: object, client: str | None) -> Principal:
         """The person issuing one command for ``purpose``, with the vouched agent and the name the client claims
         in ``audit_attributes``. ``INVALID_INPUT`` when ``purpose`` is not text."""
-        audit = {**({"agent": self.agent} if self.agent else {}), "mcp_client": printable(client) or UNNAMED_CLIENT}
+        audit = {
+            **({"agent": self.agent} if self.agent else {}),
+            "mcp_client": printable(client) or UNNAMED_CLIENT,
+        }
         fields = self.person.model_dump()
-        return Principal.model_validate({**fields, "purpose": purpose,
-                                         "audit_attributes": {**self.person.audit_attributes, **audit}})
+        return Principal.model_validate(
+            {
+                **fields,
+                "purpose": purpose,
+                "audit_attributes": {**self.person.audit_attributes, **audit},
+            }
+        )
 
 
 @dataclass
@@ -105,8 +123,13 @@ class AgentTools:
         spec = self.specs.get(name)
         return spec.input_schema if spec is not None else None
 
-    def call(self, name: str, arguments: Mapping[str, Any] | None, client: str | None = None,
-             token: Identity | None = None) -> ToolResult:
+    def call(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None,
+        client: str | None = None,
+        token: Identity | None = None,
+    ) -> ToolResult:
         """Run tool ``name``; ``client`` is the name the protocol client gave itself, if any; ``token`` the
         caller a verified bearer token names (HTTP)."""
         spec = self.specs.get(name)
@@ -117,8 +140,11 @@ class AgentTools:
             return ToolResult(jsonable(self._run(spec, dict(arguments or {}), identity, client)))
         except WritError as error:
             return ToolResult(error.to_dict(), is_error=True)
-        except PersistenceError as exc:  # the database refused or is unreachable: a refusal like the CLI's
-            return ToolResult(ServiceUnavailableError(f"the database: {exc}").to_dict(), is_error=True)
+        except PersistenceError as exc:
+            # the database refused or is unreachable: a refusal like the CLI's
+            return ToolResult(
+                ServiceUnavailableError(f"the database: {exc}").to_dict(), is_error=True
+            )
 
     def _identity(self, token: Identity | None) -> AgentIdentity:
         if token is not None:
@@ -127,7 +153,9 @@ class AgentTools:
             raise UnauthenticatedError("This tool server acts only for callers with a bearer token")
         return self.identity
 
-    def _run(self, spec: ToolSpec, arguments: dict[str, Any], identity: AgentIdentity, client: str | None) -> Any:
+    def _run(
+        self, spec: ToolSpec, arguments: dict[str, Any], identity: AgentIdentity, client: str | None
+    ) -> Any:
         if spec.kind in WRITE_KINDS:
             return self._write(spec, arguments, identity, client)
         reader = identity.acting(None, client)
@@ -150,36 +178,64 @@ class AgentTools:
             command = parse_command({k: arguments[k] for k in COMMAND_ARGUMENTS if k in arguments})
             return writ.evaluate(reader, command).to_dict()
         if spec.kind == "history":
-            return history_page(writ, reader, arguments["model"], arguments["id"], after=arguments.get("after", 0),
-                                limit=arguments.get("limit", PAGE))
+            return history_page(
+                writ,
+                reader,
+                arguments["model"],
+                arguments["id"],
+                after=arguments.get("after", 0),
+                limit=arguments.get("limit", PAGE),
+            )
         approval: dict[str, Any] = writ.approval(reader, arguments["approval_id"])
         return approval
 
-    def _write(self, spec: ToolSpec, arguments: dict[str, Any], identity: AgentIdentity,
-               client: str | None) -> dict[str, Any]:
+    def _write(
+        self, spec: ToolSpec, arguments: dict[str, Any], identity: AgentIdentity, client: str | None
+    ) -> dict[str, Any]:
         writ, kind = self.runtime.writ, spec.kind
-        principal = identity.acting(None, client)  # on the refusal of a malformed purpose: the agent all the same
+        principal = identity.acting(
+            None, client
+        )  # on the refusal of a malformed purpose: the agent all the same
         try:
             principal = identity.acting(arguments.get("purpose"), client)
             check_arguments(spec, arguments)
-        except InvalidInputError as error:  # refused before a command could be built: still a decision
-            writ.refuse(principal, OPERATIONS[kind], spec.model, error, record_id=arguments.get("id"),
-                        idempotency_key=arguments.get("idempotency_key"))
-        positional = [*([] if kind == "create" else [arguments["id"]]),
-                      *([arguments[BODIES[kind][0]]] if kind in BODIES else [])]
-        keywords = {"idempotency_key": arguments.get("idempotency_key"),
-                    **({} if kind == "create" else {"expected_version": arguments.get("expected_version")})}
+        except InvalidInputError as error:
+            # refused before a command could be built: still a decision
+            writ.refuse(
+                principal,
+                OPERATIONS[kind],
+                spec.model,
+                error,
+                record_id=arguments.get("id"),
+                idempotency_key=arguments.get("idempotency_key"),
+            )
+        positional = [
+            *([] if kind == "create" else [arguments["id"]]),
+            *([arguments[BODIES[kind][0]]] if kind in BODIES else []),
+        ]
+        keywords = {
+            "idempotency_key": arguments.get("idempotency_key"),
+            **({} if kind == "create" else {"expected_version": arguments.get("expected_version")}),
+        }
         result: WriteResult = getattr(writ, kind)(principal, spec.model, *positional, **keywords)
         body = result.to_dict()
         return {**body, "next": AWAITING_APPROVAL} if result.status == "pending_approval" else body
 
-    def _query(self, spec: ToolSpec, arguments: dict[str, Any], reader: Principal) -> dict[str, Any]:
+    def _query(
+        self, spec: ToolSpec, arguments: dict[str, Any], reader: Principal
+    ) -> dict[str, Any]:
         views = self.runtime.fresh_views(logger.info)
         if arguments.get("wait_for") is not None:
             views.wait(int_arg("wait_for", arguments["wait_for"], 0, INT_MAX), WAIT_SECONDS)
-        page = views.list(reader, spec.model, filters=arguments.get("filters", []),
-                          order_by=arguments.get("order_by", []), limit=arguments.get("limit", 50),
-                          after=arguments.get("after"), include_deleted=arguments.get("include_deleted", False))
+        page = views.list(
+            reader,
+            spec.model,
+            filters=arguments.get("filters", []),
+            order_by=arguments.get("order_by", []),
+            limit=arguments.get("limit", 50),
+            after=arguments.get("after"),
+            include_deleted=arguments.get("include_deleted", False),
+        )
         return {"rows": page.rows, "next_cursor": page.next_cursor}
 
 
@@ -189,9 +245,15 @@ def check_arguments(spec: ToolSpec, arguments: Mapping[str, Any]) -> None:
     known = spec.input_schema["properties"]
     unknown = sorted(name for name in arguments if name not in known)
     if unknown:
-        raise InvalidInputError(f"{spec.name} takes no argument {', '.join(map(repr, unknown))[:300]}; it takes: "
-                                f"{', '.join(known)}")
-    missing = [name for name in spec.input_schema.get("required", ()) if name != "purpose" and name not in arguments]
+        raise InvalidInputError(
+            f"{spec.name} takes no argument {', '.join(map(repr, unknown))[:300]}; it takes: "
+            f"{', '.join(known)}"
+        )
+    missing = [
+        name
+        for name in spec.input_schema.get("required", ())
+        if name != "purpose" and name not in arguments
+    ]
     if missing:
         raise InvalidInputError(f"{spec.name} needs the argument {', '.join(missing)}")
 
@@ -200,7 +262,9 @@ def printable(name: str | None) -> str | None:
     """A client's self-given name as audit text: printable characters only, bounded; None when nothing is left."""
     if name is None:
         return None
-    kept = "".join(character for character in name if character.isprintable())[:CLIENT_NAME_LENGTH].strip()
+    kept = "".join(character for character in name if character.isprintable())[
+        :CLIENT_NAME_LENGTH
+    ].strip()
     return kept or None
 
 

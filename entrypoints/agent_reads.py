@@ -23,8 +23,14 @@ if TYPE_CHECKING:
     from entrypoints.agent_tools import ToolSpec
 
 
-def record_read(writ: Writ, reader: Principal, spec: ToolSpec, arguments: Mapping[str, Any],
-                answer: Mapping[str, Any] | None, error: WritError | None = None) -> None:
+def record_read(
+    writ: Writ,
+    reader: Principal,
+    spec: ToolSpec,
+    arguments: Mapping[str, Any],
+    answer: Mapping[str, Any] | None,
+    error: WritError | None = None,
+) -> None:
     """Record ``spec``'s call by ``reader``: what it asked and how much ``answer`` held, or ``error``."""
     model: object = spec.model or arguments.get("model", "")
     if spec.kind == "approval_status":
@@ -39,11 +45,18 @@ def _told(kind: str, arguments: Mapping[str, Any], answer: Mapping[str, Any]) ->
     if kind == "query":
         return _query(arguments, answer)
     if kind == "history":
-        more = f"; more after version {answer['next_cursor']}" if answer["next_cursor"] is not None else ""
+        more = (
+            f"; more after version {answer['next_cursor']}"
+            if answer["next_cursor"] is not None
+            else ""
+        )
         return [f"events after version {arguments.get('after', 0)}: {len(answer['events'])}{more}"]
     if kind == "evaluate":
         code = f" ({answer['code']})" if answer.get("code") else ""
-        return [f"dry run of {arguments.get('kind')}: {answer['outcome']}{code}", *answer.get("reasons", [])]
+        return [
+            f"dry run of {arguments.get('kind')}: {answer['outcome']}{code}",
+            *answer.get("reasons", []),
+        ]
     return [f"status {answer.get('status')}"]
 
 
@@ -55,7 +68,9 @@ def _query(arguments: Mapping[str, Any], answer: Mapping[str, Any]) -> list[str]
     if arguments.get("include_deleted"):
         told.append("deleted rows too")
     more = ", more follow" if answer.get("next_cursor") else ""
-    told.append(f"{len(answer['rows'])} rows{' after a cursor' if arguments.get('after') else ''}{more}")
+    told.append(
+        f"{len(answer['rows'])} rows{' after a cursor' if arguments.get('after') else ''}{more}"
+    )
     return told
 
 

@@ -37,18 +37,23 @@ ToolKind = WriteKind | Literal["query", "evaluate", "history", "approval_status"
 WRITE_KINDS: tuple[WriteKind, ...] = ("create", "replace", "patch", "delete", "restore", "purge")
 MODEL_KINDS: tuple[ToolKind, ...] = (*WRITE_KINDS, "query")
 BODIES: dict[str, tuple[Literal["data", "changes"], Shape]] = {
-    "create": ("data", "create"), "replace": ("data", "replace"), "patch": ("changes", "patch")}
+    "create": ("data", "create"),
+    "replace": ("data", "replace"),
+    "patch": ("changes", "patch"),
+}
 """The argument holding a write's field values, and their schema's shape, for the writes that carry any."""
 OPERATIONS = OPERATION_OF_KIND
 
-GOVERNED = ("Governed: state `purpose`. Call `evaluate` first to learn whether policy allows the write. The result's "
-            'status is "executed", or "pending_approval" with an `approval_id`: then nothing is written until '
-            "people approve it; report the id and poll `approval_status`, never resend the write. A refused write "
-            "is an error result carrying a stable code (GRANT_MISSING, VALIDATION_FAILED, ...).")
+GOVERNED = (
+    "Governed: state `purpose`. Call `evaluate` first to learn whether policy allows the write. The result's "
+    'status is "executed", or "pending_approval" with an `approval_id`: then nothing is written until '
+    "people approve it; report the id and poll `approval_status`, never resend the write. A refused write "
+    "is an error result carrying a stable code (GRANT_MISSING, VALIDATION_FAILED, ...)."
+)
 _ABOUT: dict[ToolKind, str] = {
     "create": "Create one {model} record from `data`.",
     "replace": "Replace one {model} record (PUT): every writable field is set from `data`; omitted optional fields "
-               "are cleared.",
+    "are cleared.",
     "patch": "Patch one {model} record: change only the fields in `changes`.",
     "delete": "Soft-delete one {model} record: hidden from queries, kept in the store, restorable.",
     "restore": "Restore one soft-deleted {model} record.",
@@ -100,8 +105,11 @@ class ToolSpec:
 def tool_specs(catalog: Catalog) -> list[ToolSpec]:
     """Every tool of ``catalog``: the per-model tools, model by model, then the generic ones."""
     names = model_tool_names(catalog)
-    per_model = [_model_tool(catalog, model, names[model], kind)
-                 for model in catalog.models for kind in MODEL_KINDS]
+    per_model = [
+        _model_tool(catalog, model, names[model], kind)
+        for model in catalog.models
+        for kind in MODEL_KINDS
+    ]
     return [*per_model, _evaluate(catalog), _history(catalog), _approval_status()]
 
 
@@ -123,14 +131,23 @@ def snake_case(name: str) -> str:
 
 def _model_tool(catalog: Catalog, model: str, name: str, kind: ToolKind) -> ToolSpec:
     spec = catalog.model(model)
-    about = [_ABOUT[kind].format(model=model), *([f"{model}: {spec.description.rstrip('.')}."]
-                                                  if spec.description else [])]
+    about = [
+        _ABOUT[kind].format(model=model),
+        *([f"{model}: {spec.description.rstrip('.')}."] if spec.description else []),
+    ]
     if kind in WRITE_KINDS:
         about += [_who_may(catalog, model, OPERATIONS[kind]), GOVERNED]
     if kind in ("replace", "patch") and (fixed := [f for f in spec.fields if spec.is_immutable(f)]):
         about.append(f"Immutable (never changed): {', '.join(fixed)}.")
     title = f"{kind.capitalize()} {model}"
-    return ToolSpec(f"{kind}_{name}", title, " ".join(about), _model_arguments(catalog, model, kind), kind, model)
+    return ToolSpec(
+        f"{kind}_{name}",
+        title,
+        " ".join(about),
+        _model_arguments(catalog, model, kind),
+        kind,
+        model,
+    )
 
 
 def _model_arguments(catalog: Catalog, model: str, kind: ToolKind) -> Schema:
@@ -151,7 +168,9 @@ def _who_may(catalog: Catalog, model: str, operation: PolicyOperation) -> str:
     spec = catalog.model(model)
     roles: tuple[str, ...] = getattr(spec.grants, operation)
     if not roles or spec.policy.always_denies(operation):
-        return "Every call is refused: " + ("no role holds the grant." if not roles else "the policy denies it.")
+        return "Every call is refused: " + (
+            "no role holds the grant." if not roles else "the policy denies it."
+        )
     return "Any role may call it." if "*" in roles else f"Roles allowed: {', '.join(roles)}."
 
 
@@ -165,30 +184,63 @@ def _evaluate(catalog: Catalog) -> ToolSpec:
         "expected_version": EXPECTED_VERSION,
         "purpose": PURPOSE,
     }
-    about = ("Dry-run a write: the decision (allow, deny or require_approval), its code, reasons and the "
-             "before/after preview. Writes nothing; call it before a write.")
-    return ToolSpec("evaluate", "Evaluate a write", about, arguments(properties, ["kind", "model", "purpose"]),
-                    "evaluate")
+    about = (
+        "Dry-run a write: the decision (allow, deny or require_approval), its code, reasons and the "
+        "before/after preview. Writes nothing; call it before a write."
+    )
+    return ToolSpec(
+        "evaluate",
+        "Evaluate a write",
+        about,
+        arguments(properties, ["kind", "model", "purpose"]),
+        "evaluate",
+    )
 
 
 def _history(catalog: Catalog) -> ToolSpec:
     properties = {
-        "model": {"type": "string", "enum": list(catalog.models)}, "id": RECORD_ID,
-        "after": {"type": "integer", "minimum": 0, "default": 0,
-                  "description": "Start after this version: the previous page's next_cursor."},
-        "limit": {"type": "integer", "minimum": 1, "maximum": MOST_PER_PAGE, "default": PAGE,
-                  "description": "Events on the page."},
+        "model": {"type": "string", "enum": list(catalog.models)},
+        "id": RECORD_ID,
+        "after": {
+            "type": "integer",
+            "minimum": 0,
+            "default": 0,
+            "description": "Start after this version: the previous page's next_cursor.",
+        },
+        "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MOST_PER_PAGE,
+            "default": PAGE,
+            "description": "Events on the page.",
+        },
     }
-    about = ("The events of a record, oldest first, a page at a time: what changed, when, the person (actor) and "
-             "agent (audit), the purpose, the decision and who approved. next_cursor, when not null, is the "
-             "`after` of the next page.")
-    return ToolSpec("history", "Record history", about, arguments(properties, ["model", "id"]), "history")
+    about = (
+        "The events of a record, oldest first, a page at a time: what changed, when, the person (actor) and "
+        "agent (audit), the purpose, the decision and who approved. next_cursor, when not null, is the "
+        "`after` of the next page."
+    )
+    return ToolSpec(
+        "history", "Record history", about, arguments(properties, ["model", "id"]), "history"
+    )
 
 
 def _approval_status() -> ToolSpec:
-    properties = {"approval_id": {"type": "string", "format": "uuid",
-                                  "description": "The approval_id a pending_approval write returned."}}
-    about = ("Where an approval request stands: pending, approved, rejected, cancelled, expired, executed or "
-             "failed; who approved so far, how many must, and once executed the results.")
-    return ToolSpec("approval_status", "Approval status", about, arguments(properties, ["approval_id"]),
-                    "approval_status")
+    properties = {
+        "approval_id": {
+            "type": "string",
+            "format": "uuid",
+            "description": "The approval_id a pending_approval write returned.",
+        }
+    }
+    about = (
+        "Where an approval request stands: pending, approved, rejected, cancelled, expired, executed or "
+        "failed; who approved so far, how many must, and once executed the results."
+    )
+    return ToolSpec(
+        "approval_status",
+        "Approval status",
+        about,
+        arguments(properties, ["approval_id"]),
+        "approval_status",
+    )

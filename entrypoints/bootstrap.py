@@ -29,10 +29,18 @@ if TYPE_CHECKING:
 class Runtime:
     """One catalog on one database: the command service, the views and the workers (close it when done)."""
 
-    def __init__(self, catalog: Catalog, database_url: str | Backend | None = None, *,
-                 clock: Clock | None = None, create_tables: bool | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        database_url: str | Backend | None = None,
+        *,
+        clock: Clock | None = None,
+        create_tables: bool | None = None,
+    ) -> None:
         self.catalog, self.clock, self._create_tables = catalog, clock, create_tables
-        self.backend = database_url if isinstance(database_url, Backend) else open_backend(database_url)
+        self.backend = (
+            database_url if isinstance(database_url, Backend) else open_backend(database_url)
+        )
         self._owns_backend = not isinstance(database_url, Backend)
         self._opened: list[Any] = []
         self._catching_up = threading.Lock()
@@ -44,8 +52,12 @@ class Runtime:
         from application.core import Core
         from application.service import Writ
 
-        self.core = Core(self.catalog, self.backend.open_store(create_tables=self._create_tables), self.backend.vault(),
-                         self.clock)
+        self.core = Core(
+            self.catalog,
+            self.backend.open_store(create_tables=self._create_tables),
+            self.backend.vault(),
+            self.clock,
+        )
         """The service's core: what entry points read of the log beside it (its head, ids by prefix)."""
         writ = Writ(self.core, _LazyMatcher(self))
         self._opened.append(writ)
@@ -59,7 +71,9 @@ class Runtime:
     def position_of(self, record_id: UUID, version: int) -> int | None:
         """The log position of one event of a record (None when it is not in the log)."""
         self.writ  # noqa: B018 - opened: its core reads the log
-        recorder: Any = self.core.store.recorder  # Writ's recorders, on both databases, look positions up
+        recorder: Any = (
+            self.core.store.recorder
+        )  # Writ's recorders, on both databases, look positions up
         position = recorder.position_of(record_id, version)
         return None if position is None else int(position)
 
@@ -94,9 +108,15 @@ class Runtime:
         from projections.matching import ViewMatcher
 
         self.writ  # noqa: B018 - opened first: its recorder tells the log's head
-        recorder: Any = self.core.store.recorder  # Writ's recorders, on both databases, have last_position
-        return ViewMatcher(self.views, recorder.last_position, tuple(CurrentRows.topics),
-                           catch_up=self.catch_up if self.backend.embedded else None)
+        recorder: Any = (
+            self.core.store.recorder
+        )  # Writ's recorders, on both databases, have last_position
+        return ViewMatcher(
+            self.views,
+            recorder.last_position,
+            tuple(CurrentRows.topics),
+            catch_up=self.catch_up if self.backend.embedded else None,
+        )
 
     @cached_property
     def views(self) -> Views:
@@ -132,8 +152,13 @@ class Runtime:
         self.close()
 
 
-def open_writ(catalog: Catalog, database_url: str | Backend | None = None, *, clock: Clock | None = None,
-              create_tables: bool | None = None) -> Writ:
+def open_writ(
+    catalog: Catalog,
+    database_url: str | Backend | None = None,
+    *,
+    clock: Clock | None = None,
+    create_tables: bool | None = None,
+) -> Writ:
     """The command service on a database (``WRIT_DATABASE_URL``, or the embedded default ``sqlite:///writ.db``),
     fully wired; closing it closes what was opened for it (the views a bulk update used, the backend).
     ``create_tables=False`` (or ``CREATE_TABLE=n`` in the environment) opens a store whose tables an owner

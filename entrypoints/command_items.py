@@ -45,11 +45,19 @@ def _check(items: Any, limits: Limits) -> None:
     if len(items) > MAX_ITEMS:
         raise InvalidInputError(f"at most {MAX_ITEMS:,} commands in one unit of work")
     if nested_deeper_than(items, limits.nesting):
-        raise InvalidInputError(f"the commands nest lists and objects more than {limits.nesting} levels deep")
+        raise InvalidInputError(
+            f"the commands nest lists and objects more than {limits.nesting} levels deep"
+        )
 
 
-def _savepoint(writ: Writ, tx: Transaction, block: Any, names: dict[str, str], at: str,
-               discarded: list[dict[str, Any]]) -> None:
+def _savepoint(
+    writ: Writ,
+    tx: Transaction,
+    block: Any,
+    names: dict[str, str],
+    at: str,
+    discarded: list[dict[str, Any]],
+) -> None:
     if not isinstance(block, list):
         raise InvalidInputError(f"item {at}: a savepoint holds a JSON array of commands")
     kept = dict(names)
@@ -68,8 +76,13 @@ def _run(writ: Writ, tx: Transaction, item: Any, names: dict[str, str], at: str)
         name, command = _command(item, names, at)
     except InvalidInputError as error:  # refused at the door: recorded like any refusal
         body = item if isinstance(item, dict) else {}
-        writ.refuse(tx.principal, str(body.get("kind", "unknown"))[:40], body.get("model", ""), error,
-                    idempotency_key=tx.key)
+        writ.refuse(
+            tx.principal,
+            str(body.get("kind", "unknown"))[:40],
+            body.get("model", ""),
+            error,
+            idempotency_key=tx.key,
+        )
     result = tx.execute(command)
     if name is not None:
         names[name] = result.id
@@ -93,8 +106,10 @@ def _resolved(value: Any, names: dict[str, str], at: str) -> Any:
         if set(value) == {"$ref"}:
             ref = value["$ref"]
             if not isinstance(ref, str) or ref not in names:
-                raise InvalidInputError(f"item {at}: {{\"$ref\": {orjson.dumps(ref).decode()}}} names no earlier "
-                                        "command's result ('as')")
+                raise InvalidInputError(
+                    f'item {at}: {{"$ref": {orjson.dumps(ref).decode()}}} names no earlier '
+                    "command's result ('as')"
+                )
             return names[ref]
         return {key: _resolved(item, names, at) for key, item in value.items()}
     if isinstance(value, list):

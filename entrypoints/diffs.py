@@ -29,14 +29,18 @@ def shown(value: Any) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
-def changed(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
-            first: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+def changed(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, first: Iterable[str] = ()
+) -> dict[str, dict[str, Any]]:
     """``{field: {"before", "after"}}`` for the fields whose values differ (an absent field reads as null),
     the names in ``first`` first (e.g. the fields a command named), then the rest by name. A record's system
     columns (``_state``, ``_version``…) are not its fields: left out."""
     before, after = before or {}, after or {}
-    names = [name for name in before.keys() | after.keys()
-             if not name.startswith("_") and before.get(name) != after.get(name)]
+    names = [
+        name
+        for name in before.keys() | after.keys()
+        if not name.startswith("_") and before.get(name) != after.get(name)
+    ]
     order = {name: index for index, name in enumerate(first)}
     names.sort(key=lambda name: (order.get(name, len(order)), name))
     return {name: {"before": before.get(name), "after": after.get(name)} for name in names}
@@ -49,11 +53,16 @@ def change_text(name: str, change: Mapping[str, Any], *, created: bool = False) 
     return f"{name}: {shown(change.get('before'))} {ARROW} {shown(change.get('after'))}"
 
 
-def change_lines(changes: Mapping[str, Mapping[str, Any]], *, created: bool = False,
-                 skip: Iterable[str] = ()) -> list[str]:
+def change_lines(
+    changes: Mapping[str, Mapping[str, Any]], *, created: bool = False, skip: Iterable[str] = ()
+) -> list[str]:
     """One ``change_text`` per changed field (in the order given), leaving out the names in ``skip``."""
     left_out = set(skip)
-    return [change_text(name, change, created=created) for name, change in changes.items() if name not in left_out]
+    return [
+        change_text(name, change, created=created)
+        for name, change in changes.items()
+        if name not in left_out
+    ]
 
 
 def summary(changes: Mapping[str, Mapping[str, Any]], *, created: bool = False) -> str:

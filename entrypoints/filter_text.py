@@ -26,10 +26,14 @@ def parse_filter(text: str, catalog: Catalog, model: str) -> tuple[str, str, Any
     name, _, rest = text.partition(":")
     op, _, value = rest.partition(":")
     if not name or op not in OPERATORS:
-        raise InvalidInputError(f"filter {shown(text)}: use FIELD:OP[:VALUE] with OP one of {', '.join(OPERATORS)}")
+        raise InvalidInputError(
+            f"filter {shown(text)}: use FIELD:OP[:VALUE] with OP one of {', '.join(OPERATORS)}"
+        )
     if op == "is_null":
         if value.lower() not in TRUTH:
-            raise InvalidInputError(f"filter {shown(text)}: is_null takes true or false (or nothing: true)")
+            raise InvalidInputError(
+                f"filter {shown(text)}: is_null takes true or false (or nothing: true)"
+            )
         return name, op, TRUTH[value.lower()]
     if ":" not in rest:
         raise InvalidInputError(f"filter {shown(text)}: {op} needs a value, e.g. FIELD:{op}:VALUE")

@@ -24,12 +24,23 @@ PAGE = 100
 MOST_PER_PAGE = 1_000
 
 
-def history_page(writ: Writ, principal: Principal | None, model: str, record_id: UUID | str, *,
-                 after: Any = 0, limit: object = PAGE) -> dict[str, Any]:
+def history_page(
+    writ: Writ,
+    principal: Principal | None,
+    model: str,
+    record_id: UUID | str,
+    *,
+    after: Any = 0,
+    limit: object = PAGE,
+) -> dict[str, Any]:
     """``{"model", "id", "events", "next_cursor"}``: the events past version ``after``, at most ``limit``
     (either is ``INVALID_INPUT`` when it is not a whole number in range)."""
     most = int_arg("limit", limit, 1, MOST_PER_PAGE)
     entries = list(islice(writ.iter_history(principal, model, record_id, after=after), most + 1))
     page = entries[:most]
-    return {"model": model, "id": str(record_id), "events": [entry.to_dict() for entry in page],
-            "next_cursor": page[-1].version if len(entries) > most else None}
+    return {
+        "model": model,
+        "id": str(record_id),
+        "events": [entry.to_dict() for entry in page],
+        "next_cursor": page[-1].version if len(entries) > most else None,
+    }

@@ -33,13 +33,17 @@ def loads(raw: bytes | str, nesting: int) -> Any:
         raise InvalidInputError(f"The JSON nests lists and objects more than {nesting} levels deep")
     data = raw.encode(errors="surrogatepass") if isinstance(raw, str) else raw
     if _LONG_DIGITS.search(data):
-        json.loads(raw, parse_int=_kept_int)  # bounded nesting: the standard library's recursion holds
+        json.loads(
+            raw, parse_int=_kept_int
+        )  # bounded nesting: the standard library's recursion holds
     return value
 
 
 def _kept_int(literal: str) -> int:
     number = int(literal)
     if not ORJSON_INTS[0] <= number <= ORJSON_INTS[1]:
-        raise InvalidInputError(f"The integer {shown(literal, 40)} is past 64 bits: integers are signed 64-bit "
-                                "(send a larger number as a decimal, in text)")
+        raise InvalidInputError(
+            f"The integer {shown(literal, 40)} is past 64 bits: integers are signed 64-bit "
+            "(send a larger number as a decimal, in text)"
+        )
     return number

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from entrypoints.bootstrap import Runtime
 
 
-def event_position(runtime: Runtime, principal: Principal, model: str, record_id: str, version: object) -> int:
+def event_position(
+    runtime: Runtime, principal: Principal, model: str, record_id: str, version: object
+) -> int:
     """The log position of ``version`` of the record, when the principal may read its history."""
     wanted = int_arg("version", version, 1, INT_MAX)
     for entry in runtime.writ.iter_history(principal, model, record_id):

@@ -42,8 +42,15 @@ class TokenUser(AuthenticatedUser):
 
     def __init__(self, identity: Identity, issuer: str | None) -> None:
         owner = orjson.dumps([identity.tenant_id, identity.agent]).decode()
-        super().__init__(AccessToken(token="", client_id=owner, scopes=[], subject=identity.user_id,
-                                     claims={"iss": issuer}))
+        super().__init__(
+            AccessToken(
+                token="",
+                client_id=owner,
+                scopes=[],
+                subject=identity.user_id,
+                claims={"iss": issuer},
+            )
+        )
         self.writ_identity = identity
 
 
@@ -70,27 +77,43 @@ def caller(request: object) -> Identity | None:
     return user.writ_identity if isinstance(user, TokenUser) else None
 
 
-def host_checks(host: str, allowed_hosts: Sequence[str] = (), allowed_origins: Sequence[str] = (),
-                ) -> TransportSecuritySettings:
+def host_checks(
+    host: str,
+    allowed_hosts: Sequence[str] = (),
+    allowed_origins: Sequence[str] = (),
+) -> TransportSecuritySettings:
     """The Host and Origin values a server listening on ``host`` accepts (``CONFIGURATION_INVALID`` for a
     malformed name, or for every address without ``allowed_hosts``)."""
     for name in allowed_hosts:
         if not _HOST.match(name):
-            raise ConfigurationError(f"--allowed-host {name[:100]!r}: a host name or address, optionally with "
-                                     ":PORT or :*, e.g. mcp.example.com or 10.0.0.5:8765")
+            raise ConfigurationError(
+                f"--allowed-host {name[:100]!r}: a host name or address, optionally with "
+                ":PORT or :*, e.g. mcp.example.com or 10.0.0.5:8765"
+            )
     for origin in allowed_origins:
         if not _ORIGIN.match(origin):
-            raise ConfigurationError(f"--allowed-origin {origin[:100]!r}: scheme://host[:port], e.g. "
-                                     "https://app.example.com")
+            raise ConfigurationError(
+                f"--allowed-origin {origin[:100]!r}: scheme://host[:port], e.g. "
+                "https://app.example.com"
+            )
     if _every_address(host) and not allowed_hosts:
-        raise ConfigurationError(f"--host {host} listens on every address: name the host clients reach it by "
-                                 "with --allowed-host (repeatable), so the Host header can be checked")
+        raise ConfigurationError(
+            f"--host {host} listens on every address: name the host clients reach it by "
+            "with --allowed-host (repeatable), so the Host header can be checked"
+        )
     own = [] if is_loopback(host) or _every_address(host) else [_bracketed(host)]
     names = [*LOOPBACK_HOSTS, *own, *allowed_hosts]
-    hosts = [variant for name in names for variant in ((name,) if _has_port(name) else (name, f"{name}:*"))]
+    hosts = [
+        variant
+        for name in names
+        for variant in ((name,) if _has_port(name) else (name, f"{name}:*"))
+    ]
     origins = [f"{scheme}://{name}" for name in hosts for scheme in ("http", "https")]
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
-                                     allowed_origins=[*origins, *allowed_origins])
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=hosts,
+        allowed_origins=[*origins, *allowed_origins],
+    )
 
 
 def is_loopback(host: str) -> bool:

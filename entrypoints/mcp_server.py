@@ -36,20 +36,32 @@ def build_server(tools: AgentTools) -> Server[Any]:
     listed = types.ListToolsResult(tools=[_tool(spec) for spec in tools.specs.values()])
     one_at_a_time = anyio.CapacityLimiter(1)
 
-    async def list_tools(_: ServerRequestContext[Any], __: types.PaginatedRequestParams | None,
-                         ) -> types.ListToolsResult:
+    async def list_tools(
+        _: ServerRequestContext[Any],
+        __: types.PaginatedRequestParams | None,
+    ) -> types.ListToolsResult:
         return listed
 
-    async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
-        run = partial(tools.call, params.name, params.arguments, _client_name(ctx), caller(ctx.request))
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        run = partial(
+            tools.call, params.name, params.arguments, _client_name(ctx), caller(ctx.request)
+        )
         try:
             result = await anyio.to_thread.run_sync(run, limiter=one_at_a_time)
         except UnknownToolError as exc:
             raise MCPError(types.INVALID_PARAMS, str(exc)) from None
         return _call_result(result)
 
-    return Server(SERVER_NAME, version=_version(), instructions=instructions(tools.runtime.catalog),
-                  get_tool_input_schema=tools.input_schema, on_list_tools=list_tools, on_call_tool=call_tool)
+    return Server(
+        SERVER_NAME,
+        version=_version(),
+        instructions=instructions(tools.runtime.catalog),
+        get_tool_input_schema=tools.input_schema,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
 
 
 def serve_stdio(tools: AgentTools) -> None:
@@ -57,14 +69,20 @@ def serve_stdio(tools: AgentTools) -> None:
     anyio.run(_serve_stdio, build_server(tools))
 
 
-def serve_http(tools: AgentTools, verifier: JwtVerifier, checks: TransportSecuritySettings,
-               host: str = "127.0.0.1", port: int = 8765) -> None:
+def serve_http(
+    tools: AgentTools,
+    verifier: JwtVerifier,
+    checks: TransportSecuritySettings,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+) -> None:
     """Serve ``tools`` over streamable HTTP to callers with a bearer token ``verifier`` accepts, from the
     host names ``checks`` allows, until the process is stopped."""
     import uvicorn
 
-    app = build_server(tools).streamable_http_app(streamable_http_path=HTTP_PATH, host=host,
-                                                  transport_security=checks)
+    app = build_server(tools).streamable_http_app(
+        streamable_http_path=HTTP_PATH, host=host, transport_security=checks
+    )
     uvicorn.run(BearerGate(app, verifier), host=host, port=port, log_level="warning")
 
 
@@ -74,15 +92,28 @@ async def _serve_stdio(server: Server[Any]) -> None:
 
 
 def _tool(spec: ToolSpec) -> types.Tool:
-    hints = types.ToolAnnotations(title=spec.title, read_only_hint=spec.read_only, destructive_hint=spec.destructive,
-                                  idempotent_hint=spec.idempotent, open_world_hint=False)
-    return types.Tool(name=spec.name, title=spec.title, description=spec.description,
-                      input_schema=spec.input_schema, annotations=hints)
+    hints = types.ToolAnnotations(
+        title=spec.title,
+        read_only_hint=spec.read_only,
+        destructive_hint=spec.destructive,
+        idempotent_hint=spec.idempotent,
+        open_world_hint=False,
+    )
+    return types.Tool(
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        input_schema=spec.input_schema,
+        annotations=hints,
+    )
 
 
 def _call_result(result: ToolResult) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(text=result.text())],
-                                structured_content=result.body, is_error=result.is_error)
+    return types.CallToolResult(
+        content=[types.TextContent(text=result.text())],
+        structured_content=result.body,
+        is_error=result.is_error,
+    )
 
 
 def _client_name(ctx: ServerRequestContext[Any]) -> str | None:

@@ -39,9 +39,18 @@ def postgres_guards(schema: str, events: str, snapshots: str, insert_function: s
         "        TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';\n"
         "END;\n$writ$",
     ]
-    for table in (events, snapshots, MANIFEST, CHAIN, CHECKPOINTS):  # every statement, even one matching no row
-        statements.append(f"CREATE OR REPLACE TRIGGER writ_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON "
-                          f"{_quoted(schema, table)} FOR EACH STATEMENT EXECUTE FUNCTION {refuse}()")
+    # every statement, even one matching no row
+    for table in (
+        events,
+        snapshots,
+        MANIFEST,
+        CHAIN,
+        CHECKPOINTS,
+    ):
+        statements.append(
+            f"CREATE OR REPLACE TRIGGER writ_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON "
+            f"{_quoted(schema, table)} FOR EACH STATEMENT EXECUTE FUNCTION {refuse}()"
+        )
     return [*statements, *postgres_key_guards(schema, insert_function)]
 
 

@@ -67,7 +67,6 @@ APP_NAME = "Writ"
 """The eventsourcing application name (``application.service.Writ.name``): one application for every aggregate."""
 
 
-
 class Backend(ABC):
     """What differs between SQLite and PostgreSQL, behind one interface."""
 
@@ -115,7 +114,9 @@ class Backend(ABC):
         """This backend's vault (one per backend: the command side and the workers of a process share it)."""
         with self._vault_made:
             if self._vault is None:
-                self._vault = Vault(load_master_keys(beside=self.master_key_beside()), self.key_table())
+                self._vault = Vault(
+                    load_master_keys(beside=self.master_key_beside()), self.key_table()
+                )
             return self._vault
 
     def reload_master_keys(self) -> None:
@@ -215,7 +216,9 @@ class Backend(ABC):
         """What an erasure started now waits for (PostgreSQL: the next transaction id); None where nothing."""
 
     @abstractmethod
-    def erase_now(self, tables: list[str], *, views: bool, horizon: int | None, retry: bool = False) -> str | None:
+    def erase_now(
+        self, tables: list[str], *, views: bool, horizon: int | None, retry: bool = False
+    ) -> str | None:
         """Make what was deleted from ``tables`` leave the files, if nothing older than ``horizon`` can still see
         it: None when done, else why not (the erasure stays pending; a ``retry`` of a pending one may skip the
         work until it can finish)."""

@@ -43,8 +43,10 @@ if TYPE_CHECKING:
 
 TABLE = "writ_checkpoints"
 SCHEMA = "writ.checkpoint/1"
-COLUMNS = ("(position BIGINT PRIMARY KEY, chain TEXT NOT NULL, signed_at TEXT NOT NULL, key_id TEXT NOT NULL, "
-           "signature TEXT NOT NULL, public_key TEXT NOT NULL)")
+COLUMNS = (
+    "(position BIGINT PRIMARY KEY, chain TEXT NOT NULL, signed_at TEXT NOT NULL, key_id TEXT NOT NULL, "
+    "signature TEXT NOT NULL, public_key TEXT NOT NULL)"
+)
 """The checkpoint table's columns, the same on both databases (made with the event store's tables)."""
 
 
@@ -75,14 +77,27 @@ class Checkpoint:
         return True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "position": self.position, "chain": self.chain, "signed_at": self.signed_at,
-                "key_id": self.key_id, "signature": self.signature, "public_key": self.public_key}
+        return {
+            "schema": SCHEMA,
+            "position": self.position,
+            "chain": self.chain,
+            "signed_at": self.signed_at,
+            "key_id": self.key_id,
+            "signature": self.signature,
+            "public_key": self.public_key,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
         try:
-            return cls(int(data["position"]), str(data["chain"]), str(data["signed_at"]), str(data["key_id"]),
-                       str(data["signature"]), str(data.get("public_key") or ""))
+            return cls(
+                int(data["position"]),
+                str(data["chain"]),
+                str(data["signed_at"]),
+                str(data["key_id"]),
+                str(data["signature"]),
+                str(data.get("public_key") or ""),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"not a Writ checkpoint: {exc}") from None
 
@@ -106,8 +121,14 @@ class Signer:
     def sign(self, position: int, chain: bytes) -> Checkpoint:
         unsigned = Checkpoint(position, chain.hex(), datetime.now(UTC).isoformat(), self.key_id, "")
         signature = base64.b64encode(self.private.sign(unsigned.message)).decode()
-        return Checkpoint(position, unsigned.chain, unsigned.signed_at, self.key_id, signature,
-                          base64.b64encode(self.public_raw).decode())
+        return Checkpoint(
+            position,
+            unsigned.chain,
+            unsigned.signed_at,
+            self.key_id,
+            signature,
+            base64.b64encode(self.public_raw).decode(),
+        )
 
 
 def public_key(raw_base64: str) -> tuple[str, Ed25519PublicKey]:
@@ -126,8 +147,10 @@ def load_signer(*, beside: str | None) -> Signer:
         text = Path(source).read_text()
     if not text:
         if beside is None:
-            raise ConfigurationError("Signing checkpoints on PostgreSQL needs WRIT_SIGNING_KEY or "
-                                     "WRIT_SIGNING_KEY_FILE (`writ keys new` makes one)")
+            raise ConfigurationError(
+                "Signing checkpoints on PostgreSQL needs WRIT_SIGNING_KEY or "
+                "WRIT_SIGNING_KEY_FILE (`writ keys new` makes one)"
+            )
         source = f"{beside}.signing-key"
         create_secret_file(Path(source), "signing key: it signs the log's checkpoints")
         text = Path(source).read_text()
@@ -156,13 +179,26 @@ class CheckpointTable:
         tx.execute(SQL("CREATE TABLE IF NOT EXISTS {} " + COLUMNS).format(self.table))
 
     def add(self, tx: Any, checkpoint: Checkpoint) -> None:
-        tx.execute(SQL("INSERT INTO {} (position, chain, signed_at, key_id, signature, public_key) "
-                       "VALUES ({}, {}, {}, {}, {}, {})").format(self.table, P, P, P, P, P, P),
-                   [checkpoint.position, checkpoint.chain, checkpoint.signed_at, checkpoint.key_id,
-                    checkpoint.signature, checkpoint.public_key])
+        tx.execute(
+            SQL(
+                "INSERT INTO {} (position, chain, signed_at, key_id, signature, public_key) "
+                "VALUES ({}, {}, {}, {}, {}, {})"
+            ).format(self.table, P, P, P, P, P, P),
+            [
+                checkpoint.position,
+                checkpoint.chain,
+                checkpoint.signed_at,
+                checkpoint.key_id,
+                checkpoint.signature,
+                checkpoint.public_key,
+            ],
+        )
 
     def all(self, tx: Any) -> list[Checkpoint]:
-        rows = tx.query(SQL("SELECT position, chain, signed_at, key_id, signature, public_key FROM {} "
-                            "ORDER BY position").format(self.table))
+        rows = tx.query(
+            SQL(
+                "SELECT position, chain, signed_at, key_id, signature, public_key FROM {} "
+                "ORDER BY position"
+            ).format(self.table)
+        )
         return [Checkpoint(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
-

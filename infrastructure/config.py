@@ -73,9 +73,12 @@ def parse_database_url(url: str | None = None) -> DatabaseConfig:
         query = parse_qs(parts.query)
         try:
             config = PostgresConfig(
-                dbname=unquote(parts.path.lstrip("/")) or "postgres", host=parts.hostname or "127.0.0.1",
-                port=parts.port or 5432, user=unquote(parts.username or os.environ.get("USER", "postgres")),
-                password=unquote(parts.password or ""), schema=query.get("schema", ["public"])[0],
+                dbname=unquote(parts.path.lstrip("/")) or "postgres",
+                host=parts.hostname or "127.0.0.1",
+                port=parts.port or 5432,
+                user=unquote(parts.username or os.environ.get("USER", "postgres")),
+                password=unquote(parts.password or ""),
+                schema=query.get("schema", ["public"])[0],
                 pool_size=int(query.get("pool_size", ["4"])[0]),
                 max_overflow=int(query.get("max_overflow", ["8"])[0]),
                 connect_timeout=int(query.get("connect_timeout", ["5"])[0]),
@@ -92,10 +95,15 @@ def _pooled(url: str, config: PostgresConfig) -> PostgresConfig:
     """``config``, unless its pool cannot hold two connections: a bulk update reads its candidates' histories on
     one (the next part's queries in flight while this part is checked) and may load a record whose history
     changed between its reads on another."""
-    if config.pool_size < 1 or config.max_overflow < 0 or config.pool_size + config.max_overflow < 2:
+    if (
+        config.pool_size < 1
+        or config.max_overflow < 0
+        or config.pool_size + config.max_overflow < 2
+    ):
         raise ConfigurationError(
             f"Invalid PostgreSQL URL {url!r}: pool_size={config.pool_size} and max_overflow={config.max_overflow} "
-            "allow fewer than 2 connections; Writ needs pool_size >= 1 and pool_size + max_overflow >= 2")
+            "allow fewer than 2 connections; Writ needs pool_size >= 1 and pool_size + max_overflow >= 2"
+        )
     return config
 
 
@@ -103,12 +111,18 @@ def postgres_conninfo(env: dict[str, str]) -> dict[str, Any]:
     """psycopg connection arguments for a PostgreSQL ``writ_env`` (Writ's own sessions): keepalives on both
     ends, ``PGOPTIONS`` kept."""
     server_side = " ".join(f"-c tcp_keepalives_{name}={value}" for name, value in KEEPALIVE.items())
-    server_side = f"{os.environ.get('PGOPTIONS', '')} {server_side}".strip()  # an explicit option hides PGOPTIONS
+    server_side = (
+        f"{os.environ.get('PGOPTIONS', '')} {server_side}".strip()
+    )  # an explicit option hides PGOPTIONS
     return {
-        "dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"], "port": int(env["POSTGRES_PORT"]),
-        "user": env["POSTGRES_USER"], "password": env["POSTGRES_PASSWORD"] or None,
+        "dbname": env["POSTGRES_DBNAME"],
+        "host": env["POSTGRES_HOST"],
+        "port": int(env["POSTGRES_PORT"]),
+        "user": env["POSTGRES_USER"],
+        "password": env["POSTGRES_PASSWORD"] or None,
         "connect_timeout": int(env["POSTGRES_CONNECT_TIMEOUT"]),
-        "keepalives": 1, **{f"keepalives_{name}": value for name, value in KEEPALIVE.items()},
+        "keepalives": 1,
+        **{f"keepalives_{name}": value for name, value in KEEPALIVE.items()},
         "options": server_side,
     }
 
@@ -130,15 +144,21 @@ def event_store_env(config: DatabaseConfig, *, create_tables: bool | None = None
         env.update(
             PERSISTENCE_MODULE="eventsourcing.sqlite",
             APPLICATION_RECORDER_TOPIC="infrastructure.sqlite_recorder:WritSQLiteRecorder",
-            SQLITE_DBNAME=config.path, SQLITE_LOCK_TIMEOUT="30",
+            SQLITE_DBNAME=config.path,
+            SQLITE_LOCK_TIMEOUT="30",
         )
         return env
     env.update(
         PERSISTENCE_MODULE="eventsourcing.postgres",
         APPLICATION_RECORDER_TOPIC="infrastructure.postgres_recorder:WritPostgresRecorder",
-        POSTGRES_DBNAME=config.dbname, POSTGRES_HOST=config.host, POSTGRES_PORT=str(config.port),
-        POSTGRES_USER=config.user, POSTGRES_PASSWORD=config.password, POSTGRES_SCHEMA=config.schema,
-        POSTGRES_POOL_SIZE=str(config.pool_size), POSTGRES_MAX_OVERFLOW=str(config.max_overflow),
+        POSTGRES_DBNAME=config.dbname,
+        POSTGRES_HOST=config.host,
+        POSTGRES_PORT=str(config.port),
+        POSTGRES_USER=config.user,
+        POSTGRES_PASSWORD=config.password,
+        POSTGRES_SCHEMA=config.schema,
+        POSTGRES_POOL_SIZE=str(config.pool_size),
+        POSTGRES_MAX_OVERFLOW=str(config.max_overflow),
         POSTGRES_CONNECT_TIMEOUT=str(config.connect_timeout),
     )
     return env

@@ -38,7 +38,9 @@ class Tx:
         self._savepoints = 0
 
     def render(self, statement: Statement) -> str:
-        return (SQL.qmark(statement) if isinstance(statement, str) else statement).render(self.dialect)
+        return (SQL.qmark(statement) if isinstance(statement, str) else statement).render(
+            self.dialect
+        )
 
     def execute(self, statement: Statement, params: Params = ()) -> int:
         self.cursor.execute(self.render(statement), tuple(params))

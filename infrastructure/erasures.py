@@ -55,7 +55,12 @@ class PendingErasure:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"since": self.since, "tables": self.tables, "views": self.views, "reason": self.reason}
+        return {
+            "since": self.since,
+            "tables": self.tables,
+            "views": self.views,
+            "reason": self.reason,
+        }
 
 
 class ErasingBackend(Protocol):
@@ -67,8 +72,9 @@ class ErasingBackend(Protocol):
     def table_creation(self) -> AbstractContextManager[None]: ...
     def existing_columns(self, tx: Any, table: str) -> set[str]: ...
     def erasure_horizon(self) -> int | None: ...
-    def erase_now(self, tables: list[str], *, views: bool, horizon: int | None, retry: bool = False) -> str | None:
-        ...
+    def erase_now(
+        self, tables: list[str], *, views: bool, horizon: int | None, retry: bool = False
+    ) -> str | None: ...
 
 
 class Erasures:
@@ -87,8 +93,13 @@ class Erasures:
             reason = self.backend.erase_now(tables, views=views, horizon=horizon)
             if reason is not None:
                 self._record(tables, views, horizon, reason)
-        except Exception as exc:  # logged: the purge stands, and the next purge or `writ keys compact` retries
-            log.warning("purged bytes may stay in %s until `writ keys compact` runs: %s", ", ".join(tables), exc)
+        except Exception as exc:
+            # logged: the purge stands, and the next purge or `writ keys compact` retries
+            log.warning(
+                "purged bytes may stay in %s until `writ keys compact` runs: %s",
+                ", ".join(tables),
+                exc,
+            )
 
     def pending(self) -> list[PendingErasure]:
         database = self.backend.database()
@@ -96,38 +107,72 @@ class Erasures:
             with database.reading() as tx:
                 if not self.backend.existing_columns(tx, TABLE):
                     return []
-                rows = tx.query(SQL("SELECT id, tables, in_views, horizon, since, reason FROM {} ORDER BY since")
-                                .format(self.table))
+                rows = tx.query(
+                    SQL(
+                        "SELECT id, tables, in_views, horizon, since, reason FROM {} ORDER BY since"
+                    ).format(self.table)
+                )
         finally:
             database.close()
-        return [PendingErasure(row[0], orjson.loads(row[1]), bool(row[2]), None if row[3] is None else int(row[3]),
-                               row[4], row[5]) for row in rows]
+        return [
+            PendingErasure(
+                row[0],
+                orjson.loads(row[1]),
+                bool(row[2]),
+                None if row[3] is None else int(row[3]),
+                row[4],
+                row[5],
+            )
+            for row in rows
+        ]
 
     def finish(self) -> list[PendingErasure]:
         """Rewrite what is pending where nothing older than its purge is open any more; what stays pending."""
         left = []
         for erasure in self.pending():
-            reason = self.backend.erase_now(erasure.tables, views=erasure.views, horizon=erasure.horizon, retry=True)
+            reason = self.backend.erase_now(
+                erasure.tables, views=erasure.views, horizon=erasure.horizon, retry=True
+            )
             if reason is None:
                 self._forget(erasure)
-                log.info("pending erasure since %s finished: %s", erasure.since, ", ".join(erasure.tables))
+                log.info(
+                    "pending erasure since %s finished: %s",
+                    erasure.since,
+                    ", ".join(erasure.tables),
+                )
             else:
                 left.append(erasure)
         return left
 
     def _record(self, tables: list[str], views: bool, horizon: int | None, reason: str) -> None:
-        log.warning("erasure pending (see `writ keys status`): purged bytes stay in %s for now: %s",
-                    ", ".join(tables) or "the write-ahead log", reason)
+        log.warning(
+            "erasure pending (see `writ keys status`): purged bytes stay in %s for now: %s",
+            ", ".join(tables) or "the write-ahead log",
+            reason,
+        )
         database = self.backend.database()
         try:
             with self.backend.table_creation(), database.transaction() as tx:
-                tx.execute(SQL("CREATE TABLE IF NOT EXISTS {} (id TEXT PRIMARY KEY, tables TEXT NOT NULL, "
-                               "in_views INTEGER NOT NULL, horizon BIGINT, since TEXT NOT NULL, reason TEXT NOT NULL)")
-                           .format(self.table))
-                tx.execute(SQL("INSERT INTO {} (id, tables, in_views, horizon, since, reason) "
-                               "VALUES ({}, {}, {}, {}, {}, {})").format(self.table, P, P, P, P, P, P),
-                           (uuid.uuid4().hex, orjson.dumps(tables).decode(), int(views), horizon,
-                            datetime.now(UTC).isoformat(), reason[:2000]))
+                tx.execute(
+                    SQL(
+                        "CREATE TABLE IF NOT EXISTS {} (id TEXT PRIMARY KEY, tables TEXT NOT NULL, "
+                        "in_views INTEGER NOT NULL, horizon BIGINT, since TEXT NOT NULL, reason TEXT NOT NULL)"
+                    ).format(self.table)
+                )
+                tx.execute(
+                    SQL(
+                        "INSERT INTO {} (id, tables, in_views, horizon, since, reason) "
+                        "VALUES ({}, {}, {}, {}, {}, {})"
+                    ).format(self.table, P, P, P, P, P, P),
+                    (
+                        uuid.uuid4().hex,
+                        orjson.dumps(tables).decode(),
+                        int(views),
+                        horizon,
+                        datetime.now(UTC).isoformat(),
+                        reason[:2000],
+                    ),
+                )
         finally:
             database.close()
 
@@ -145,7 +190,9 @@ class IdleWait:
     transaction was open: ``infrastructure.erasures``), at most every ``every`` seconds: the projection worker
     is the one process a PostgreSQL deployment always runs."""
 
-    def __init__(self, wakeup: Wakeup, backend: ErasingBackend, every: float, say: Callable[[str], None]) -> None:
+    def __init__(
+        self, wakeup: Wakeup, backend: ErasingBackend, every: float, say: Callable[[str], None]
+    ) -> None:
         self.wakeup, self.backend, self.every, self.say = wakeup, backend, every, say
         self.checked = 0.0
         self.left = 0

@@ -46,9 +46,14 @@ class KeyStatus:
         return sum(count for master, count in self.live.items() if master != self.current)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"current": self.current, "configured": self.configured, "live": self.live,
-                "destroyed": self.destroyed, "to_rotate": self.to_rotate,
-                "pending_erasures": [erasure.to_dict() for erasure in self.pending_erasures]}
+        return {
+            "current": self.current,
+            "configured": self.configured,
+            "live": self.live,
+            "destroyed": self.destroyed,
+            "to_rotate": self.to_rotate,
+            "pending_erasures": [erasure.to_dict() for erasure in self.pending_erasures],
+        }
 
 
 def status(backend: Backend) -> KeyStatus:

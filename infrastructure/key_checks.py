@@ -53,7 +53,8 @@ class KeyCheck:
                     elif masters is not None:
                         try:
                             masters.unwrap(owner, bytes(wrapped), str(master_id))
-                        except WritError as error:  # KEY_INVALID, or a master key not configured here
+                        except WritError as error:
+                            # KEY_INVALID, or a master key not configured here
                             report.findings.append(_found("key_invalid", owner, error.message))
             report.keys += len(self.owners)
             if destroyed:
@@ -63,8 +64,15 @@ class KeyCheck:
 
     def check_sealed(self, sealing: list[int], report: Report) -> None:
         """Each aggregate whose first event seals data (by ``UUID.int``) has a key row."""
-        report.findings.extend(_found("key_missing", UUID(int=number), "its data is sealed, yet it has no data key: "
-                                      "the key row was deleted") for number in sealing if number not in self.owners)
+        report.findings.extend(
+            _found(
+                "key_missing",
+                UUID(int=number),
+                "its data is sealed, yet it has no data key: the key row was deleted",
+            )
+            for number in sealing
+            if number not in self.owners
+        )
 
 
 def _destroyed(keys: KeyTable, log: EventLog, destroyed: list[UUID], report: Report) -> None:
@@ -75,9 +83,15 @@ def _destroyed(keys: KeyTable, log: EventLog, destroyed: list[UUID], report: Rep
     purged = log.purged_among({*destroyed, *(r for records in covering.values() for r in records)})
     for owner in destroyed:
         if owner not in purged and not covering.get(owner, set()) & purged:
-            report.findings.append(_found("key_destroyed", owner, "its data key was destroyed, yet neither it nor a "
-                                          "record its data covers has a Purged tombstone: destroyed behind Writ's "
-                                          "back"))
+            report.findings.append(
+                _found(
+                    "key_destroyed",
+                    owner,
+                    "its data key was destroyed, yet neither it nor a "
+                    "record its data covers has a Purged tombstone: destroyed behind Writ's "
+                    "back",
+                )
+            )
 
 
 def _found(kind: str, owner: UUID, why: str) -> Finding:

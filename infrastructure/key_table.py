@@ -107,9 +107,15 @@ class KeyTable:
         id)``: for a recorder that sends them along with its own queries."""
         queries: Queries = []
         for start in range(0, len(owners), CHUNK):
-            condition, params = self.backend.among_ids("id", list(owners[start:start + CHUNK]))
-            queries.append((SQL("SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND {}")
-                            .format(self.keys, condition), params))
+            condition, params = self.backend.among_ids("id", list(owners[start : start + CHUNK]))
+            queries.append(
+                (
+                    SQL(
+                        "SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND {}"
+                    ).format(self.keys, condition),
+                    params,
+                )
+            )
         return queries
 
     def rows(self, queries: Queries) -> Rows:
@@ -119,14 +125,22 @@ class KeyTable:
 
     def is_destroyed(self, owner: UUID) -> bool:
         with self._database.reading() as tx:
-            return bool(tx.query(SQL("SELECT 1 FROM {} WHERE id = {} AND wrapped IS NULL").format(self.keys, P),
-                                 [self.backend.uuid_param(owner)]))
+            return bool(
+                tx.query(
+                    SQL("SELECT 1 FROM {} WHERE id = {} AND wrapped IS NULL").format(self.keys, P),
+                    [self.backend.uuid_param(owner)],
+                )
+            )
 
     def insert_absent(self, owner: UUID, wrapped: bytes, master_id: str) -> None:
         """Insert a key unless its owner has one (the index key: racing processes keep the first)."""
         with self._database.transaction() as tx:
-            tx.execute(SQL("INSERT INTO {} (id, wrapped, master_key) VALUES ({}, {}, {}) ON CONFLICT DO NOTHING")
-                       .format(self.keys, P, P, P), [self.backend.uuid_param(owner), wrapped, master_id])
+            tx.execute(
+                SQL(
+                    "INSERT INTO {} (id, wrapped, master_key) VALUES ({}, {}, {}) ON CONFLICT DO NOTHING"
+                ).format(self.keys, P, P, P),
+                [self.backend.uuid_param(owner), wrapped, master_id],
+            )
 
     # -- after a purge ------------------------------------------------------------------
 
@@ -136,7 +150,9 @@ class KeyTable:
         try:
             tables = self.holding(destroyed)
         except Exception as exc:  # the purge has committed: `writ keys compact` finishes it
-            logger.warning("purged keys' old bytes stay in the files until `writ keys compact` runs: %s", exc)
+            logger.warning(
+                "purged keys' old bytes stay in the files until `writ keys compact` runs: %s", exc
+            )
             return
         self.backend.compact(tables, views=False)
 
@@ -153,16 +169,24 @@ class KeyTable:
     def counts(self) -> Rows:
         """``(master key id, destroyed, count)`` rows."""
         with self._database.reading() as tx:
-            return tx.query(SQL("SELECT master_key, wrapped IS NULL, COUNT(*) FROM {} GROUP BY 1, 2")
-                            .format(self.keys))
+            return tx.query(
+                SQL("SELECT master_key, wrapped IS NULL, COUNT(*) FROM {} GROUP BY 1, 2").format(
+                    self.keys
+                )
+            )
 
     def rotate(self, current: str, limit: int, rewrapped: Rewrapping) -> int:
         """One transaction of a rotation: up to ``limit`` live keys not wrapped by ``current`` re-wrapped
         (``rewrapped(owner, wrapped, master key id)`` gives the new wrapped bytes and master key id), each only
         if no one changed it since; how many were read."""
         with self._database.transaction() as tx:
-            rows = tx.query(SQL("SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND "
-                                "master_key <> {} LIMIT {}").format(self.keys, P, P), [current, limit])
+            rows = tx.query(
+                SQL(
+                    "SELECT id, wrapped, master_key FROM {} WHERE wrapped IS NOT NULL AND "
+                    "master_key <> {} LIMIT {}"
+                ).format(self.keys, P, P),
+                [current, limit],
+            )
             changes = []
             for raw_id, wrapped, old in rows:
                 owner = _uuid(raw_id)
@@ -174,9 +198,16 @@ class KeyTable:
     def rewrap(self, tx: Tx, rows: list[tuple[UUID, bytes, str, str]]) -> None:
         """``(id, wrapped, master key id, the master key id it was read with)`` each, changed only if still
         wrapped by that one. No guard on SQLite (whoever can write the file can change anything in it)."""
-        tx.executemany(SQL("UPDATE {} SET wrapped = {}, master_key = {} WHERE id = {} AND master_key = {} AND "
-                           "wrapped IS NOT NULL").format(self.keys, P, P, P, P),
-                       [(wrapped, master, self.backend.uuid_param(owner), old) for owner, wrapped, master, old in rows])
+        tx.executemany(
+            SQL(
+                "UPDATE {} SET wrapped = {}, master_key = {} WHERE id = {} AND master_key = {} AND "
+                "wrapped IS NOT NULL"
+            ).format(self.keys, P, P, P, P),
+            [
+                (wrapped, master, self.backend.uuid_param(owner), old)
+                for owner, wrapped, master, old in rows
+            ],
+        )
 
     # -- writ verify --------------------------------------------------------------------
 
@@ -187,11 +218,19 @@ class KeyTable:
         while True:
             with self._database.reading() as tx:
                 if after is None:
-                    rows = tx.query(SQL("SELECT id, wrapped, master_key FROM {} ORDER BY id LIMIT {}")
-                                    .format(self.keys, P), [BATCH])
+                    rows = tx.query(
+                        SQL("SELECT id, wrapped, master_key FROM {} ORDER BY id LIMIT {}").format(
+                            self.keys, P
+                        ),
+                        [BATCH],
+                    )
                 else:
-                    rows = tx.query(SQL("SELECT id, wrapped, master_key FROM {} WHERE id > {} ORDER BY id LIMIT {}")
-                                    .format(self.keys, P, P), [after, BATCH])
+                    rows = tx.query(
+                        SQL(
+                            "SELECT id, wrapped, master_key FROM {} WHERE id > {} ORDER BY id LIMIT {}"
+                        ).format(self.keys, P, P),
+                        [after, BATCH],
+                    )
             yield rows
             if len(rows) < BATCH:
                 return
@@ -201,7 +240,10 @@ class KeyTable:
         """``(key id, record id)`` of the records these keys' data covers."""
         condition, params = self.backend.among_ids("key_id", keys)
         with self._database.reading() as tx:
-            return tx.query(SQL("SELECT key_id, record_id FROM {} WHERE {}").format(self.links, condition), params)
+            return tx.query(
+                SQL("SELECT key_id, record_id FROM {} WHERE {}").format(self.links, condition),
+                params,
+            )
 
     def close(self) -> None:
         self._database.close()
@@ -218,9 +260,13 @@ class PostgresKeyTable(KeyTable):
         keys, key_params = self.backend.among_ids("id", destroyed)
         records, record_params = self.backend.among_ids("record_id", destroyed)
         with self._database.reading() as tx:
-            rows = tx.query(SQL("SELECT DISTINCT c.relname FROM {} AS k JOIN pg_class AS c ON c.oid = k.tableoid "
-                                "WHERE k.{} OR k.id IN (SELECT key_id FROM {} WHERE {})")
-                            .format(self.keys, keys, self.links, records), [*key_params, *record_params])
+            rows = tx.query(
+                SQL(
+                    "SELECT DISTINCT c.relname FROM {} AS k JOIN pg_class AS c ON c.oid = k.tableoid "
+                    "WHERE k.{} OR k.id IN (SELECT key_id FROM {} WHERE {})"
+                ).format(self.keys, keys, self.links, records),
+                [*key_params, *record_params],
+            )
         return [str(row[0]) for row in rows]
 
     def tables(self) -> list[str]:
@@ -229,8 +275,12 @@ class PostgresKeyTable(KeyTable):
     def rewrap(self, tx: Tx, rows: list[tuple[UUID, bytes, str, str]]) -> None:
         """Through the rewrap function: the key table's guard lets no other statement change a key."""
         ids, wrapped, masters, old = (list(column) for column in zip(*rows, strict=True))
-        tx.execute(SQL("SELECT {}(CAST({} AS uuid[]), CAST({} AS bytea[]), CAST({} AS text[]), CAST({} AS text[]))")
-                   .format(self.backend.table(REWRAP_FUNCTION), P, P, P, P), (ids, wrapped, masters, old))
+        tx.execute(
+            SQL(
+                "SELECT {}(CAST({} AS uuid[]), CAST({} AS bytea[]), CAST({} AS text[]), CAST({} AS text[]))"
+            ).format(self.backend.table(REWRAP_FUNCTION), P, P, P, P),
+            (ids, wrapped, masters, old),
+        )
 
 
 # -- a save's key changes, in the events' transaction --------------------------------------
@@ -251,7 +301,9 @@ def key_changes(vault: SavedKeys | None, stored_events: Sequence[StoredEvent]) -
     return KeyChanges(vault.pending(owners) if vault is not None else PendingKeys(), destroyed)
 
 
-def after_commit(vault: SavedKeys | None, stored_events: Sequence[StoredEvent], changes: KeyChanges) -> None:
+def after_commit(
+    vault: SavedKeys | None, stored_events: Sequence[StoredEvent], changes: KeyChanges
+) -> None:
     if vault is None:
         return
     vault.committed(_uuid(e.originator_id) for e in stored_events)
@@ -265,14 +317,24 @@ SQLITE_TABLES = [
     f"CREATE TABLE IF NOT EXISTS {LINKS} (record_id TEXT NOT NULL, key_id TEXT NOT NULL, "
     "PRIMARY KEY (record_id, key_id))",
 ]
-_SQLITE_INSERT = SQL("INSERT OR IGNORE INTO {} (id, wrapped, master_key) VALUES ({}, {}, {})").format(
-    Identifier(TABLE), P, P, P).render(SQLITE)
-_SQLITE_LINK = SQL("INSERT OR IGNORE INTO {} (record_id, key_id) VALUES ({}, {})").format(
-    Identifier(LINKS), P, P).render(SQLITE)
-_SQLITE_DESTROY = SQL(
-    "UPDATE {keys} SET wrapped = NULL, destroyed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE wrapped IS NOT "
-    "NULL AND (id = {p} OR id IN (SELECT key_id FROM {links} WHERE record_id = {p}))").format(
-    keys=Identifier(TABLE), links=Identifier(LINKS), p=P).render(SQLITE)
+_SQLITE_INSERT = (
+    SQL("INSERT OR IGNORE INTO {} (id, wrapped, master_key) VALUES ({}, {}, {})")
+    .format(Identifier(TABLE), P, P, P)
+    .render(SQLITE)
+)
+_SQLITE_LINK = (
+    SQL("INSERT OR IGNORE INTO {} (record_id, key_id) VALUES ({}, {})")
+    .format(Identifier(LINKS), P, P)
+    .render(SQLITE)
+)
+_SQLITE_DESTROY = (
+    SQL(
+        "UPDATE {keys} SET wrapped = NULL, destroyed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE wrapped IS NOT "
+        "NULL AND (id = {p} OR id IN (SELECT key_id FROM {links} WHERE record_id = {p}))"
+    )
+    .format(keys=Identifier(TABLE), links=Identifier(LINKS), p=P)
+    .render(SQLITE)
+)
 
 
 def sqlite_apply(cursor: object, changes: KeyChanges) -> None:
@@ -289,8 +351,10 @@ def sqlite_apply(cursor: object, changes: KeyChanges) -> None:
             execute(_SQLITE_DESTROY, (record.hex, record.hex))
 
 
-POSTGRES_KEY_PARAMETERS = ("p_key_ids uuid[], p_key_wrapped bytea[], p_key_masters text[], p_link_records uuid[], "
-                           "p_link_keys uuid[]")
+POSTGRES_KEY_PARAMETERS = (
+    "p_key_ids uuid[], p_key_wrapped bytea[], p_key_masters text[], p_link_records uuid[], "
+    "p_link_keys uuid[]"
+)
 """The insert function's parameters for a save's new keys and links (``postgres_key_arguments``)."""
 POSTGRES_KEY_CASTS = "%b::uuid[], %b::bytea[], %b::text[], %b::uuid[], %b::uuid[]"
 
@@ -298,11 +362,19 @@ POSTGRES_KEY_CASTS = "%b::uuid[], %b::bytea[], %b::text[], %b::uuid[], %b::uuid[
 def postgres_key_arguments(pending: PendingKeys) -> list[Any]:
     """The values of ``POSTGRES_KEY_PARAMETERS`` for a save, as arrays packed for the insert function's call
     (``infrastructure.pg_arrays``)."""
-    from infrastructure.pg_arrays import BYTEAS, TEXTS, UUIDS  # the driver: only where a PostgreSQL save is made
+    from infrastructure.pg_arrays import (
+        BYTEAS,
+        TEXTS,
+        UUIDS,
+    )  # the driver: only where a PostgreSQL save is made
 
-    return [UUIDS([row[0] for row in pending.rows]), BYTEAS([row[1] for row in pending.rows]),
-            TEXTS([row[2] for row in pending.rows]), UUIDS([link[0] for link in pending.links]),
-            UUIDS([link[1] for link in pending.links])]
+    return [
+        UUIDS([row[0] for row in pending.rows]),
+        BYTEAS([row[1] for row in pending.rows]),
+        TEXTS([row[2] for row in pending.rows]),
+        UUIDS([link[0] for link in pending.links]),
+        UUIDS([link[1] for link in pending.links]),
+    ]
 
 
 def postgres_key_changes(schema: str) -> str:
@@ -339,8 +411,11 @@ def postgres_tables(schema: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {links} (record_id uuid NOT NULL, key_id uuid NOT NULL, "
         "PRIMARY KEY (record_id, key_id))",
     ]
-    statements += [f"CREATE TABLE IF NOT EXISTS {_quoted(schema, f'{TABLE}_p{n}')} PARTITION OF {keys} "
-                   f"FOR VALUES WITH (MODULUS {PARTITIONS}, REMAINDER {n})" for n in range(PARTITIONS)]
+    statements += [
+        f"CREATE TABLE IF NOT EXISTS {_quoted(schema, f'{TABLE}_p{n}')} PARTITION OF {keys} "
+        f"FOR VALUES WITH (MODULUS {PARTITIONS}, REMAINDER {n})"
+        for n in range(PARTITIONS)
+    ]
     return statements
 
 
@@ -369,9 +444,11 @@ def postgres_key_guards(schema: str, insert_function: str) -> list[str]:
     ``insert_function`` or a re-wrap in the rotation's function, as the statement the session itself ran; no
     row is ever deleted."""
     guard = _quoted(schema, "writ_keys_guard")
-    called = ("EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = "
-              "TG_TABLE_SCHEMA AND p.proname = '{name}' AND starts_with(v_caller, 'PL/pgSQL function ' || "
-              "p.oid::regprocedure::text || ' line '))")
+    called = (
+        "EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = "
+        "TG_TABLE_SCHEMA AND p.proname = '{name}' AND starts_with(v_caller, 'PL/pgSQL function ' || "
+        "p.oid::regprocedure::text || ' line '))"
+    )
     keys = _quoted(schema, TABLE)
     return [
         f"CREATE OR REPLACE FUNCTION {guard}() RETURNS trigger LANGUAGE plpgsql "

@@ -36,11 +36,19 @@ class EventLog:
     """Writ's notification log: read, decode, measure lag; close it when done (``owns_backend``: the backend
     too, when the log was the one to build it)."""
 
-    def __init__(self, env: dict[str, str], backend: Backend, *, owns_backend: bool = False,
-                 sealed: bool = True) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        backend: Backend,
+        *,
+        owns_backend: bool = False,
+        sealed: bool = True,
+    ) -> None:
         self.backend = backend
         self.owns_backend = owns_backend
-        self.factory: InfrastructureFactory[Any] = InfrastructureFactory.construct(Environment(APP_NAME, env))
+        self.factory: InfrastructureFactory[Any] = InfrastructureFactory.construct(
+            Environment(APP_NAME, env)
+        )
         recorder = self.factory.application_recorder()
         assert isinstance(recorder, LogQueries)
         self.recorder: Any = recorder
@@ -52,31 +60,53 @@ class EventLog:
 
     def read(self, after: int, limit: int, topics: Sequence[str] = ()) -> Sequence[Notification]:
         """Up to ``limit`` notifications after position ``after`` (of ``topics``, when given)."""
-        return cast(Sequence[Notification], self.recorder.select_notifications(
-            after, limit, topics=topics, inclusive_of_start=False))
+        return cast(
+            Sequence[Notification],
+            self.recorder.select_notifications(
+                after, limit, topics=topics, inclusive_of_start=False
+            ),
+        )
 
-    def rows(self, after: int, until: int | None, limit: int) -> list[tuple[int, UUID, int, str, bytes]]:
+    def rows(
+        self, after: int, until: int | None, limit: int
+    ) -> list[tuple[int, UUID, int, str, bytes]]:
         """Raw rows ``(position, originator id, version, topic, state)`` after ``after``, up to ``until``."""
-        return cast(list[tuple[int, UUID, int, str, bytes]], self.recorder.select_rows(after, until, limit))
+        return cast(
+            list[tuple[int, UUID, int, str, bytes]], self.recorder.select_rows(after, until, limit)
+        )
 
-    def decode(self, notification: Notification, *, sealed: bool = False,
-               keys: Mapping[int, AESGCM] | None = None) -> dict[str, Any]:
+    def decode(
+        self,
+        notification: Notification,
+        *,
+        sealed: bool = False,
+        keys: Mapping[int, AESGCM] | None = None,
+    ) -> dict[str, Any]:
         """The stored event's attributes as a JSON-native dict, its seals opened (``sealed``: as stored), or its
         data shredded (``infrastructure.sealing``). Call ``prefetch`` with the batch first, or pass the batch's
         ``keys``."""
         if sealed:
             return self.mapper.decode_state(notification.state)
-        return self.mapper.opened_state(notification.state, notification.topic,
-                                        _uuid(notification.originator_id), notification.originator_version, keys)
+        return self.mapper.opened_state(
+            notification.state,
+            notification.topic,
+            _uuid(notification.originator_id),
+            notification.originator_version,
+            keys,
+        )
 
     def prefetch(self, notifications: Sequence[Notification]) -> None:
         """Read the keys of a batch's originators in one query (and drop any destroyed since)."""
-        self.backend.vault().prefetch(_uuid(n.originator_id) for n in notifications if n.topic in SEALED)
+        self.backend.vault().prefetch(
+            _uuid(n.originator_id) for n in notifications if n.topic in SEALED
+        )
 
     def keys(self, notifications: Sequence[Notification]) -> dict[int, AESGCM]:
         """The live keys of a batch's originators, read in one query, for ``decode``: a one-pass reader (a
         catch-up) leaves the vault's cache to the writers."""
-        return self.backend.vault().opening_keys(_uuid(n.originator_id) for n in notifications if n.topic in SEALED)
+        return self.backend.vault().opening_keys(
+            _uuid(n.originator_id) for n in notifications if n.topic in SEALED
+        )
 
     def head(self, topics: Sequence[str] = ()) -> int:
         """The newest position (of ``topics``, when given: what a follower of them has to reach)."""
@@ -108,12 +138,15 @@ def _uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
 
 
-def open_log_of(backend: Backend, *, owns_backend: bool = False, sealed: bool = True,
-                create_tables: bool = True) -> EventLog:
+def open_log_of(
+    backend: Backend, *, owns_backend: bool = False, sealed: bool = True, create_tables: bool = True
+) -> EventLog:
     """The notification log of a backend's event store (its tables made first, if need be; ``sealed``: its
     events opened with the vault); closing it closes the backend too only when it ``owns_backend``."""
     if not create_tables:
-        return EventLog(backend.env(create_tables=False), backend, owns_backend=owns_backend, sealed=sealed)
+        return EventLog(
+            backend.env(create_tables=False), backend, owns_backend=owns_backend, sealed=sealed
+        )
     with backend.schema_creation():
         return EventLog(backend.env(), backend, owns_backend=owns_backend, sealed=sealed)
 

@@ -46,9 +46,15 @@ def event_hash(state: bytes) -> bytes:
 
 def save_digest(entries: Sequence[tuple[int, UUID, int, bytes]]) -> bytes:
     """The digest of one save's events: (position, originator id, version, event hash), in position order."""
-    return hashlib.sha256(b"".join(position.to_bytes(8, "big", signed=True) + originator.bytes
-                                   + version.to_bytes(8, "big", signed=True) + hashed
-                                   for position, originator, version, hashed in entries)).digest()
+    return hashlib.sha256(
+        b"".join(
+            position.to_bytes(8, "big", signed=True)
+            + originator.bytes
+            + version.to_bytes(8, "big", signed=True)
+            + hashed
+            for position, originator, version, hashed in entries
+        )
+    ).digest()
 
 
 def next_chain(previous: bytes, digest: bytes) -> bytes:
@@ -65,36 +71,41 @@ POSTGRES_TABLES = (
 """DDL on PostgreSQL (``{manifest}``, ``{chain}``: the tables, composed in as identifiers)."""
 
 POSTGRES_SAVE = (
-    "    WITH inserted AS (\n"
-    "        INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state)\n"
-    "        SELECT e.originator_id, e.originator_version, e.topic, e.state\n"
-    "        FROM unnest(p_ids, p_versions, p_topics, p_states) AS e(originator_id, originator_version, topic, state)\n"
-    "        ON CONFLICT (originator_id, originator_version) DO NOTHING\n"
-    "        RETURNING t.notification_id, t.originator_id, t.originator_version, sha256(t.state) AS event_hash\n"
-    "    ), listed AS (\n"
-    "        INSERT INTO {manifest} (position, originator_id, originator_version, event_hash)\n"
-    "        SELECT notification_id, originator_id, originator_version, event_hash FROM inserted\n"
-    "        RETURNING position, originator_id, originator_version, event_hash\n"
-    "    )\n"
-    "    SELECT array_agg(position ORDER BY position), max(position), min(position), count(*),\n"
-    "        sha256(string_agg(int8send(position) || uuid_send(originator_id) || int8send(originator_version)\n"
-    "            || event_hash, ''::bytea ORDER BY position))\n"
-    "        INTO v_positions, v_last, v_first, v_count, v_digest FROM listed;\n"
-    "    IF v_count < cardinality(p_ids) THEN\n"
-    "        SELECT string_agg(DISTINCT e.g::text, ',') INTO v_conflicts\n"
-    "        FROM unnest(p_groups, p_ids, p_versions) AS e(g, id, version)\n"
-    "        WHERE EXISTS (SELECT FROM {schema}.{table} AS s\n"
-    "            WHERE s.originator_id = e.id AND s.originator_version = e.version\n"
-    "            AND s.notification_id <> ALL(coalesce(v_positions, '{{}}'::bigint[])));\n"
-    "        RAISE EXCEPTION 'writ: saves conflict with stored events'\n"
-    "            USING ERRCODE = '{conflict}', DETAIL = v_conflicts;\n"
-    "    END IF;\n"
-    "    SELECT chain INTO v_previous FROM {chain} ORDER BY last DESC LIMIT 1;\n"
-    "    INSERT INTO {chain} (last, first, count, chain, mac, writer_key)\n"
-    "        VALUES (v_last, v_first, v_count, sha256(coalesce(v_previous, '\\x{genesis}'::bytea) || v_digest),\n"
-    "            p_mac, p_writer_key);\n"
-    "    RETURN QUERY SELECT unnest(v_positions);\n"
-).replace("{genesis}", GENESIS.hex()).replace("{conflict}", SAVES_CONFLICT)
+    (
+        "    WITH inserted AS (\n"
+        "        INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state)\n"
+        "        SELECT e.originator_id, e.originator_version, e.topic, e.state\n"
+        "        FROM unnest(p_ids, p_versions, p_topics, p_states)\n"
+        "            AS e(originator_id, originator_version, topic, state)\n"
+        "        ON CONFLICT (originator_id, originator_version) DO NOTHING\n"
+        "        RETURNING t.notification_id, t.originator_id, t.originator_version, sha256(t.state) AS event_hash\n"
+        "    ), listed AS (\n"
+        "        INSERT INTO {manifest} (position, originator_id, originator_version, event_hash)\n"
+        "        SELECT notification_id, originator_id, originator_version, event_hash FROM inserted\n"
+        "        RETURNING position, originator_id, originator_version, event_hash\n"
+        "    )\n"
+        "    SELECT array_agg(position ORDER BY position), max(position), min(position), count(*),\n"
+        "        sha256(string_agg(int8send(position) || uuid_send(originator_id) || int8send(originator_version)\n"
+        "            || event_hash, ''::bytea ORDER BY position))\n"
+        "        INTO v_positions, v_last, v_first, v_count, v_digest FROM listed;\n"
+        "    IF v_count < cardinality(p_ids) THEN\n"
+        "        SELECT string_agg(DISTINCT e.g::text, ',') INTO v_conflicts\n"
+        "        FROM unnest(p_groups, p_ids, p_versions) AS e(g, id, version)\n"
+        "        WHERE EXISTS (SELECT FROM {schema}.{table} AS s\n"
+        "            WHERE s.originator_id = e.id AND s.originator_version = e.version\n"
+        "            AND s.notification_id <> ALL(coalesce(v_positions, '{{}}'::bigint[])));\n"
+        "        RAISE EXCEPTION 'writ: saves conflict with stored events'\n"
+        "            USING ERRCODE = '{conflict}', DETAIL = v_conflicts;\n"
+        "    END IF;\n"
+        "    SELECT chain INTO v_previous FROM {chain} ORDER BY last DESC LIMIT 1;\n"
+        "    INSERT INTO {chain} (last, first, count, chain, mac, writer_key)\n"
+        "        VALUES (v_last, v_first, v_count, sha256(coalesce(v_previous, '\\x{genesis}'::bytea) || v_digest),\n"
+        "            p_mac, p_writer_key);\n"
+        "    RETURN QUERY SELECT unnest(v_positions);\n"
+    )
+    .replace("{genesis}", GENESIS.hex())
+    .replace("{conflict}", SAVES_CONFLICT)
+)
 """The plpgsql that inserts a save's events, lists them in the manifest and chains the save, in one pass over
 the inserted rows (their states hashed as they are inserted, not carried along), returning the positions in
 the order of the events (``p_ids``, ``p_versions``, ``p_topics``, ``p_states``: one array per column; ``p_mac``
@@ -122,18 +133,27 @@ def sqlite_upgrade(cursor: object) -> None:
             execute(f"ALTER TABLE {CHAIN} ADD COLUMN {column} {kind}")
 
 
-def sqlite_record(cursor: object, entries: Sequence[tuple[int, UUID, int, bytes]], tag: SaveTag) -> None:
+def sqlite_record(
+    cursor: object, entries: Sequence[tuple[int, UUID, int, bytes]], tag: SaveTag
+) -> None:
     """Record one save in the manifest and the chain, with its tag, in the events' transaction (SQLite)."""
     if not entries:
         return
     execute = cursor.execute  # type: ignore[attr-defined]
     ordered = sorted(entries)
     execute_many = cursor.executemany  # type: ignore[attr-defined]
-    execute_many(f"INSERT INTO {MANIFEST} (position, originator_id, originator_version, event_hash) "  # noqa: S608
-                 "VALUES (?, ?, ?, ?)", [(position, originator.hex, version, hashed)
-                                         for position, originator, version, hashed in ordered])  # one call, every row
+    execute_many(
+        f"INSERT INTO {MANIFEST} (position, originator_id, originator_version, event_hash) "  # noqa: S608
+        "VALUES (?, ?, ?, ?)",
+        [
+            (position, originator.hex, version, hashed)
+            for position, originator, version, hashed in ordered
+        ],
+    )  # one call, every row
     execute(f"SELECT chain FROM {CHAIN} ORDER BY last DESC LIMIT 1")  # noqa: S608
     previous = cursor.fetchone()  # type: ignore[attr-defined]
     chain = next_chain(bytes(previous[0]) if previous else GENESIS, save_digest(ordered))
-    execute(f"INSERT INTO {CHAIN} (last, first, count, chain, mac, writer_key) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
-            (ordered[-1][0], ordered[0][0], len(ordered), chain, tag.mac, tag.key_id))
+    execute(
+        f"INSERT INTO {CHAIN} (last, first, count, chain, mac, writer_key) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+        (ordered[-1][0], ordered[0][0], len(ordered), chain, tag.mac, tag.key_id),
+    )

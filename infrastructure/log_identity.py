@@ -31,16 +31,20 @@ SQLITE_TABLES = [
 when there is none: on SQLite a write among the create statements, which every process runs at start, would
 contend with the writers (a deferred transaction that read first cannot take the write lock: "database is
 locked")."""
-SQLITE_DRAW = (f"INSERT OR IGNORE INTO {TABLE} (one, identity, created_at) "  # noqa: S608 - fixed table name
-               "VALUES (1, lower(hex(randomblob(16))), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))")
+SQLITE_DRAW = (
+    f"INSERT OR IGNORE INTO {TABLE} (one, identity, created_at) "  # noqa: S608 - fixed table name
+    "VALUES (1, lower(hex(randomblob(16))), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+)
 
 POSTGRES_TABLES = (
     "CREATE TABLE IF NOT EXISTS {table} (one integer PRIMARY KEY CHECK (one = 1), identity text NOT NULL, "
     "created_at timestamptz NOT NULL DEFAULT now())",
 )
 """The same on PostgreSQL (``{table}``: the table, composed in as an identifier)."""
-POSTGRES_DRAW = ("INSERT INTO {table} (one, identity) VALUES (1, replace(gen_random_uuid()::text, '-', '')) "
-                 "ON CONFLICT DO NOTHING")
+POSTGRES_DRAW = (
+    "INSERT INTO {table} (one, identity) VALUES (1, replace(gen_random_uuid()::text, '-', '')) "
+    "ON CONFLICT DO NOTHING"
+)
 
 SELECT = f"SELECT identity FROM {TABLE}"  # noqa: S608 - fixed table name
 

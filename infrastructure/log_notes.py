@@ -28,7 +28,15 @@ from infrastructure.checkpoints import CheckpointTable, Signer
 from infrastructure.config import ConfigurationError
 from infrastructure.merkle import ProofError, consistency_path, root, verify_consistency
 from infrastructure.merkle_tiles import TileTable, extend
-from infrastructure.notes import Note, Signature, check_name, checkpoint_text, parse, parse_checkpoint, sign
+from infrastructure.notes import (
+    Note,
+    Signature,
+    check_name,
+    checkpoint_text,
+    parse,
+    parse_checkpoint,
+    sign,
+)
 from infrastructure.notes import signature_line as parse_signature_line
 from infrastructure.sql import SQL, P
 from infrastructure.verification import CheckpointRefusedError
@@ -65,36 +73,62 @@ class NoteTable:
         self.cosignatures = backend.table(COSIGNATURES)
 
     def create(self, tx: Tx) -> None:
-        tx.execute(SQL("CREATE TABLE IF NOT EXISTS {} (tree_size BIGINT PRIMARY KEY, position BIGINT NOT NULL, "
-                       "note TEXT NOT NULL, signed_at TEXT NOT NULL)").format(self.notes))
-        tx.execute(SQL("CREATE TABLE IF NOT EXISTS {} (tree_size BIGINT NOT NULL, name TEXT NOT NULL, "
-                       "key_id TEXT NOT NULL, line TEXT NOT NULL, cosigned_at TEXT NOT NULL, "
-                       "PRIMARY KEY (tree_size, name, key_id))").format(self.cosignatures))
+        tx.execute(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (tree_size BIGINT PRIMARY KEY, position BIGINT NOT NULL, "
+                "note TEXT NOT NULL, signed_at TEXT NOT NULL)"
+            ).format(self.notes)
+        )
+        tx.execute(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (tree_size BIGINT NOT NULL, name TEXT NOT NULL, "
+                "key_id TEXT NOT NULL, line TEXT NOT NULL, cosigned_at TEXT NOT NULL, "
+                "PRIMARY KEY (tree_size, name, key_id))"
+            ).format(self.cosignatures)
+        )
 
     def add(self, tx: Tx, tree: SignedTree) -> None:
-        tx.execute(SQL("INSERT INTO {} (tree_size, position, note, signed_at) VALUES ({}, {}, {}, {})").format(
-            self.notes, P, P, P, P), [tree.tree_size, tree.position, str(tree.note), tree.signed_at])
+        tx.execute(
+            SQL(
+                "INSERT INTO {} (tree_size, position, note, signed_at) VALUES ({}, {}, {}, {})"
+            ).format(self.notes, P, P, P, P),
+            [tree.tree_size, tree.position, str(tree.note), tree.signed_at],
+        )
 
     def add_cosignature(self, tx: Tx, tree_size: int, signature: Signature) -> None:
-        tx.execute(SQL("DELETE FROM {} WHERE tree_size = {} AND name = {} AND key_id = {}").format(
-            self.cosignatures, P, P, P), [tree_size, signature.name, signature.key_id.hex()])
-        tx.execute(SQL("INSERT INTO {} (tree_size, name, key_id, line, cosigned_at) VALUES ({}, {}, {}, {}, {})"
-                       ).format(self.cosignatures, P, P, P, P, P),
-                   [tree_size, signature.name, signature.key_id.hex(), signature.line, _now()])
+        tx.execute(
+            SQL("DELETE FROM {} WHERE tree_size = {} AND name = {} AND key_id = {}").format(
+                self.cosignatures, P, P, P
+            ),
+            [tree_size, signature.name, signature.key_id.hex()],
+        )
+        tx.execute(
+            SQL(
+                "INSERT INTO {} (tree_size, name, key_id, line, cosigned_at) VALUES ({}, {}, {}, {}, {})"
+            ).format(self.cosignatures, P, P, P, P, P),
+            [tree_size, signature.name, signature.key_id.hex(), signature.line, _now()],
+        )
 
     def latest(self, tx: Tx) -> SignedTree | None:
-        return self._one(tx, SQL("n.tree_size = (SELECT MAX(tree_size) FROM {})").format(self.notes), [])
+        return self._one(
+            tx, SQL("n.tree_size = (SELECT MAX(tree_size) FROM {})").format(self.notes), []
+        )
 
     def first(self, tx: Tx) -> SignedTree | None:
-        return self._one(tx, SQL("n.tree_size = (SELECT MIN(tree_size) FROM {})").format(self.notes), [])
+        return self._one(
+            tx, SQL("n.tree_size = (SELECT MIN(tree_size) FROM {})").format(self.notes), []
+        )
 
     def at_size(self, tx: Tx, tree_size: int) -> SignedTree | None:
         return self._one(tx, SQL("n.tree_size = {}").format(P), [tree_size])
 
     def by_position(self, tx: Tx) -> dict[int, SignedTree]:
-        rows = tx.query(SQL("SELECT n.tree_size, n.position, n.note, n.signed_at, c.line FROM {} AS n LEFT JOIN {} "
-                            "AS c ON c.tree_size = n.tree_size ORDER BY n.tree_size, c.name, c.key_id").format(
-                                self.notes, self.cosignatures))
+        rows = tx.query(
+            SQL(
+                "SELECT n.tree_size, n.position, n.note, n.signed_at, c.line FROM {} AS n LEFT JOIN {} "
+                "AS c ON c.tree_size = n.tree_size ORDER BY n.tree_size, c.name, c.key_id"
+            ).format(self.notes, self.cosignatures)
+        )
         lines: dict[int, list[str]] = {}
         for row in rows:
             lines.setdefault(int(row[0]), []).extend([row[4]] if row[4] is not None else [])
@@ -102,9 +136,15 @@ class NoteTable:
 
     def _one(self, tx: Tx, which: Any, params: list[Any]) -> SignedTree | None:
         """The note ``which`` selects (a condition on ``n``), with its cosignatures, in one query."""
-        rows = tx.query(SQL("SELECT n.tree_size, n.position, n.note, n.signed_at, c.line FROM {} AS n LEFT JOIN {} "
-                            "AS c ON c.tree_size = n.tree_size WHERE ").format(self.notes, self.cosignatures)
-                        + which + SQL(" ORDER BY c.name, c.key_id"), params)
+        rows = tx.query(
+            SQL(
+                "SELECT n.tree_size, n.position, n.note, n.signed_at, c.line FROM {} AS n LEFT JOIN {} "
+                "AS c ON c.tree_size = n.tree_size WHERE "
+            ).format(self.notes, self.cosignatures)
+            + which
+            + SQL(" ORDER BY c.name, c.key_id"),
+            params,
+        )
         return self._tree(rows[0], [row[4] for row in rows if row[4] is not None]) if rows else None
 
     def _tree(self, row: tuple[Any, ...], lines: list[str]) -> SignedTree:
@@ -146,8 +186,10 @@ def log_origin(first: SignedTree | None, signer: Signer) -> str:
     configured = os.environ.get("WRIT_LOG_ORIGIN", "").strip()
     if first is not None:
         if configured and configured != first.origin:
-            raise ConfigurationError(f"WRIT_LOG_ORIGIN is {configured!r} but this log's checkpoints name "
-                                     f"{first.origin!r}: a log keeps its origin (unset it, or set it to that)")
+            raise ConfigurationError(
+                f"WRIT_LOG_ORIGIN is {configured!r} but this log's checkpoints name "
+                f"{first.origin!r}: a log keeps its origin (unset it, or set it to that)"
+            )
         return first.origin
     try:
         return check_name(configured or f"writ/{signer.key_id}")
@@ -159,12 +201,17 @@ def _check_stored_tree(database: Database, tiles: TileTable, previous: SignedTre
     """The stored tree's root at the last signed size is the signed one; else rebuild the tiles and check again."""
     if _holds(database, tiles, previous):
         return
-    log.warning("the stored Merkle tree does not match the checkpoint of tree size %d: rebuilding it from the "
-                "manifest", previous.tree_size)
+    log.warning(
+        "the stored Merkle tree does not match the checkpoint of tree size %d: rebuilding it from the "
+        "manifest",
+        previous.tree_size,
+    )
     _rebuild(database, tiles, previous.position)
     if not _holds(database, tiles, previous):
-        raise CheckpointRefusedError(f"the log up to tree size {previous.tree_size} (position {previous.position}) "
-                                     "no longer has the root its signed checkpoint names: it was rewritten")
+        raise CheckpointRefusedError(
+            f"the log up to tree size {previous.tree_size} (position {previous.position}) "
+            "no longer has the root its signed checkpoint names: it was rewritten"
+        )
 
 
 def _rebuild(database: Database, tiles: TileTable, until: int) -> None:
@@ -178,13 +225,22 @@ def _holds(database: Database, tiles: TileTable, previous: SignedTree) -> bool:
         if not tiles.complete(tx):
             return False
         try:
-            return tiles.subtrees(tx).run(lambda read: root(read, previous.tree_size)) == previous.root
+            return (
+                tiles.subtrees(tx).run(lambda read: root(read, previous.tree_size)) == previous.root
+            )
         except ProofError:  # a tile too narrow
             return False
 
 
-def _signed(tx: Tx, tiles: TileTable, notes: NoteTable, signer: Signer, origin: str, position: int,
-            previous: SignedTree | None) -> SignedTree | None:
+def _signed(
+    tx: Tx,
+    tiles: TileTable,
+    notes: NoteTable,
+    signer: Signer,
+    origin: str,
+    position: int,
+    previous: SignedTree | None,
+) -> SignedTree | None:
     size, last = tiles.size(tx)
     if last != position:
         located = tiles.locate(tx, position)
@@ -195,11 +251,18 @@ def _signed(tx: Tx, tiles: TileTable, notes: NoteTable, signer: Signer, origin: 
     head = subtrees.run(lambda read: root(read, size))
     if previous is not None:
         try:
-            verify_consistency(previous.tree_size, previous.root, size, head, subtrees.run(
-                lambda read: consistency_path(read, previous.tree_size, size)))
+            verify_consistency(
+                previous.tree_size,
+                previous.root,
+                size,
+                head,
+                subtrees.run(lambda read: consistency_path(read, previous.tree_size, size)),
+            )
         except ProofError as exc:
-            raise CheckpointRefusedError(f"the tree of {size} leaves does not extend the signed one of "
-                                         f"{previous.tree_size}: {exc}") from None
+            raise CheckpointRefusedError(
+                f"the tree of {size} leaves does not extend the signed one of "
+                f"{previous.tree_size}: {exc}"
+            ) from None
     text = checkpoint_text(origin, size, head)
     tree = SignedTree(size, position, Note(text, (sign(text, origin, signer.private),)), _now())
     notes.add(tx, tree)

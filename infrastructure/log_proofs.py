@@ -16,9 +16,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from domain.errors import ChainBrokenError, ConflictError, InvalidInputError, ServiceUnavailableError
+from domain.errors import (
+    ChainBrokenError,
+    ConflictError,
+    InvalidInputError,
+    ServiceUnavailableError,
+)
 from infrastructure.log_notes import NoteTable, SignedTree
-from infrastructure.merkle import ProofError, consistency_path, inclusion_path, leaf_hash, leaf_input, range_hash
+from infrastructure.merkle import (
+    ProofError,
+    consistency_path,
+    inclusion_path,
+    leaf_hash,
+    leaf_input,
+    range_hash,
+)
 from infrastructure.merkle_tiles import Subtrees, TileTable
 from infrastructure.notes import b64
 
@@ -50,8 +62,14 @@ class LogProofs:
     def checkpoint(self, tree_size: int | None = None) -> dict[str, Any]:
         with self.database.reading() as tx:
             signed = self._signed(tx, tree_size)
-        return {"checkpoint": str(signed.note), "origin": signed.origin, "tree_size": signed.tree_size,
-                "root": b64(signed.root), "position": signed.position, "signed_at": signed.signed_at}
+        return {
+            "checkpoint": str(signed.note),
+            "origin": signed.origin,
+            "tree_size": signed.tree_size,
+            "root": b64(signed.root),
+            "position": signed.position,
+            "signed_at": signed.signed_at,
+        }
 
     def inclusion(self, position: int, tree_size: int | None = None) -> dict[str, Any]:
         """The proof that the event at log ``position`` is a leaf of the checkpoint's tree."""
@@ -60,26 +78,45 @@ class LogProofs:
             signed = self._signed(tx, tree_size)
             located = self.tiles.locate(tx, position)
             if located is None and position <= signed.position:
-                raise ServiceUnavailableError(f"the stored Merkle tree cannot place the event at position {position}"
-                                              " (`writ verify` checks the manifest; the next `writ checkpoint` "
-                                              "rebuilds the tree)")
+                raise ServiceUnavailableError(
+                    f"the stored Merkle tree cannot place the event at position {position}"
+                    " (`writ verify` checks the manifest; the next `writ checkpoint` "
+                    "rebuilds the tree)"
+                )
             if located is None or located[0] >= signed.tree_size:
-                raise NotCheckpointedError(f"the event at position {position} is not in the tree of "
-                                           f"{signed.tree_size} leaves signed last; the next `writ checkpoint` "
-                                           "will cover it")
+                raise NotCheckpointedError(
+                    f"the event at position {position} is not in the tree of "
+                    f"{signed.tree_size} leaves signed last; the next `writ checkpoint` "
+                    "will cover it"
+                )
             index, record, version, hashed = located
             subtrees = self.tiles.subtrees(tx)
-            path, stored = _from_tiles(subtrees, lambda read: (inclusion_path(read, index, signed.tree_size),
-                                                               read(0, index)))
+            path, stored = _from_tiles(
+                subtrees,
+                lambda read: (inclusion_path(read, index, signed.tree_size), read(0, index)),
+            )
             if leaf_hash(leaf_input(position, record, version, hashed)) != stored:
-                raise ChainBrokenError(f"the manifest row at position {position} and the stored tree disagree: "
-                                       "`writ verify` checks the manifest, `writ checkpoint --rebuild-tree` "
-                                       "rebuilds the tree from it", record_id=str(record), version=version)
-        return {"schema": SCHEMA, "kind": "inclusion",
-                "leaf": {"position": position, "record_id": str(record), "version": version,
-                         "event_hash": hashed.hex()},
-                "index": index, "tree_size": signed.tree_size, "path": [b64(h) for h in path],
-                "checkpoint": str(signed.note)}
+                raise ChainBrokenError(
+                    f"the manifest row at position {position} and the stored tree disagree: "
+                    "`writ verify` checks the manifest, `writ checkpoint --rebuild-tree` "
+                    "rebuilds the tree from it",
+                    record_id=str(record),
+                    version=version,
+                )
+        return {
+            "schema": SCHEMA,
+            "kind": "inclusion",
+            "leaf": {
+                "position": position,
+                "record_id": str(record),
+                "version": version,
+                "event_hash": hashed.hex(),
+            },
+            "index": index,
+            "tree_size": signed.tree_size,
+            "path": [b64(h) for h in path],
+            "checkpoint": str(signed.note),
+        }
 
     def consistency(self, old_size: int, tree_size: int | None = None) -> dict[str, Any]:
         """The proof that the tree of ``old_size`` leaves is a prefix of the checkpoint's tree."""
@@ -87,14 +124,28 @@ class LogProofs:
         with self.database.reading() as tx:
             signed = self._signed(tx, tree_size)
             if old_size > signed.tree_size:
-                raise InvalidInputError(f"old_size {old_size} is past the checkpoint's tree size "
-                                        f"{signed.tree_size}", field="old_size")
-            old_root, path = _from_tiles(self.tiles.subtrees(tx), lambda read: (
-                range_hash(read, 0, old_size), consistency_path(read, old_size, signed.tree_size)))
+                raise InvalidInputError(
+                    f"old_size {old_size} is past the checkpoint's tree size {signed.tree_size}",
+                    field="old_size",
+                )
+            old_root, path = _from_tiles(
+                self.tiles.subtrees(tx),
+                lambda read: (
+                    range_hash(read, 0, old_size),
+                    consistency_path(read, old_size, signed.tree_size),
+                ),
+            )
             old = self.notes.at_size(tx, old_size) if old_size < signed.tree_size else signed
-        return {"schema": SCHEMA, "kind": "consistency", "old_size": old_size, "old_root": b64(old_root),
-                "old_checkpoint": None if old is None else str(old.note), "tree_size": signed.tree_size,
-                "path": [b64(h) for h in path], "checkpoint": str(signed.note)}
+        return {
+            "schema": SCHEMA,
+            "kind": "consistency",
+            "old_size": old_size,
+            "old_root": b64(old_root),
+            "old_checkpoint": None if old is None else str(old.note),
+            "tree_size": signed.tree_size,
+            "path": [b64(h) for h in path],
+            "checkpoint": str(signed.note),
+        }
 
     def close(self) -> None:
         self.database.close()
@@ -103,14 +154,19 @@ class LogProofs:
         if tree_size is None:
             signed = self.notes.latest(tx)
             if signed is None:
-                raise NotCheckpointedError("no checkpoint of the Merkle tree is signed yet: run `writ checkpoint`")
+                raise NotCheckpointedError(
+                    "no checkpoint of the Merkle tree is signed yet: run `writ checkpoint`"
+                )
             return signed
         _size_arg("tree_size", tree_size)
         signed = self.notes.at_size(tx, tree_size)
         if signed is None:
             latest = self.notes.latest(tx)
-            raise InvalidInputError(f"no checkpoint was signed at tree size {tree_size} (the latest: "
-                                    f"{latest.tree_size if latest else 'none yet'})", field="tree_size")
+            raise InvalidInputError(
+                f"no checkpoint was signed at tree size {tree_size} (the latest: "
+                f"{latest.tree_size if latest else 'none yet'})",
+                field="tree_size",
+            )
         return signed
 
 
@@ -119,8 +175,9 @@ def _from_tiles(subtrees: Subtrees, computation: Callable[[Subtrees], T]) -> T:
     try:
         return subtrees.run(computation)
     except ProofError as exc:
-        raise ServiceUnavailableError(f"the stored Merkle tree cannot answer ({exc}); the next `writ checkpoint` "
-                                      "rebuilds it") from None
+        raise ServiceUnavailableError(
+            f"the stored Merkle tree cannot answer ({exc}); the next `writ checkpoint` rebuilds it"
+        ) from None
 
 
 def _size_arg(name: str, value: object) -> int:

@@ -115,7 +115,13 @@ class RangeWalk:
     """The walk of one range (``log``: an ``EventLog``; ``database``: Writ's tables)."""
 
     def __init__(self, backend: Backend, log: Any, database: Any, plan: Plan, span: Span) -> None:
-        self.backend, self.log, self.database, self.plan, self.span = backend, log, database, plan, span
+        self.backend, self.log, self.database, self.plan, self.span = (
+            backend,
+            log,
+            database,
+            plan,
+            span,
+        )
         self.chain_table, self.manifest_table = backend.table(CHAIN), backend.table(MANIFEST)
         self.walked = Walked(span.index)
         self.records = RecordChains(self.walked.findings, self.walked.decisions)
@@ -142,15 +148,21 @@ class RangeWalk:
         after = self.span.after
         while after < self.span.until:
             with self.database.reading() as tx:
-                saves = tx.query(SQL("SELECT last, first, count, chain, mac, writer_key FROM {} WHERE last > {} AND "
-                                     "last <= {} ORDER BY last LIMIT {}").format(self.chain_table, P, P, P),
-                                 [after, self.span.until, SAVES])
+                saves = tx.query(
+                    SQL(
+                        "SELECT last, first, count, chain, mac, writer_key FROM {} WHERE last > {} AND "
+                        "last <= {} ORDER BY last LIMIT {}"
+                    ).format(self.chain_table, P, P, P),
+                    [after, self.span.until, SAVES],
+                )
             if not saves:
                 return
             yield saves
             after = int(saves[-1][0])
 
-    def _batches(self, after: int, until: int | None) -> Iterator[list[tuple[int, UUID, int, str, bytes]]]:
+    def _batches(
+        self, after: int, until: int | None
+    ) -> Iterator[list[tuple[int, UUID, int, str, bytes]]]:
         """The rows after ``after`` up to ``until``, ``BATCH`` at a time: a helper thread reads the next batch
         while this one is checked (the database's time and the checking's overlap; psycopg lets go of the
         interpreter while it waits)."""
@@ -169,15 +181,20 @@ class RangeWalk:
         """Each record's state before the range, where it has events on both sides of its start: from its last
         record event at or before the start (one query for the range, the database joining the two sides)."""
         if self.span.after and self.span.until is not None:
-            for originator, version, state in self.log.recorder.states_before(self.span.after, self.span.until,
-                                                                              EVENT_TOPICS):
+            for originator, version, state in self.log.recorder.states_before(
+                self.span.after, self.span.until, EVENT_TOPICS
+            ):
                 self.records.ends[_uuid(originator).int] = end_of(int(version), bytes(state))
 
     def _listed(self, after: int, until: int) -> set[int]:
         """The positions the manifest lists in the window."""
         with self.database.reading() as tx:
-            rows = tx.query(SQL("SELECT position FROM {} WHERE position > {} AND position <= {}").format(
-                self.manifest_table, P, P), [after, until])
+            rows = tx.query(
+                SQL("SELECT position FROM {} WHERE position > {} AND position <= {}").format(
+                    self.manifest_table, P, P
+                ),
+                [after, until],
+            )
         return {int(row[0]) for row in rows}
 
     # -- a window of saves ------------------------------------------------------------
@@ -187,7 +204,12 @@ class RangeWalk:
         listed = self._listed(after, until) if saves and until is not None else set()
         at, held, count, events = 0, list[tuple[int, UUID, int, bytes]](), len(saves), 0
         first, last = (int(saves[0][1]), int(saves[0][0])) if saves else (0, -1)
-        sha256, record_events, record, sealing = hashlib.sha256, RECORD_EVENTS, self.records.event, self.walked.sealing
+        sha256, record_events, record, sealing = (
+            hashlib.sha256,
+            RECORD_EVENTS,
+            self.records.event,
+            self.walked.sealing,
+        )
         for batch in self._batches(after, until):
             for position, originator, version, topic, state in batch:
                 while position > last and at < count:
@@ -211,28 +233,50 @@ class RangeWalk:
             self._save(row, held, listed)
             held = []
         for position in sorted(listed):  # listed, yet no save holds an event there
-            self.walked.findings.append(Finding("manifest", f"the manifest lists position {position}, where no "
-                                                "save holds an event: the manifest was edited", position=position))
+            self.walked.findings.append(
+                Finding(
+                    "manifest",
+                    f"the manifest lists position {position}, where no "
+                    "save holds an event: the manifest was edited",
+                    position=position,
+                )
+            )
 
     def _uncovered(self, position: int, originator: UUID, version: int) -> None:
         first = self.plan.first_saved
         if first is None or position < first:
             self.walked.unattested += 1
         else:
-            self.walked.findings.append(Finding("inserted", f"{originator} version {version} at position {position} "
-                                                "was never written by Writ", str(originator), version, position))
+            self.walked.findings.append(
+                Finding(
+                    "inserted",
+                    f"{originator} version {version} at position {position} "
+                    "was never written by Writ",
+                    str(originator),
+                    version,
+                    position,
+                )
+            )
 
-    def _save(self, save: tuple[Any, ...], held: list[tuple[int, UUID, int, bytes]], listed: set[int]) -> None:
+    def _save(
+        self, save: tuple[Any, ...], held: list[tuple[int, UUID, int, bytes]], listed: set[int]
+    ) -> None:
         """One save's events against its chain row (chained on the stored previous one, so one bad save does not
         make every later one look bad): where they differ, its manifest names what changed; where they agree,
         the manifest must list each event and the tag must check."""
         last, first, stored = int(save[0]), int(save[1]), bytes(save[3])
         walked = self.walked
         walked.saves += 1
-        entries = [originator.bytes + version.to_bytes(8, "big", signed=True) + hashed
-                   for _, originator, version, hashed in held]
-        digest = hashlib.sha256(b"".join(position.to_bytes(8, "big", signed=True) + entry  # log_chain.save_digest
-                                         for (position, _, _, _), entry in zip(held, entries, strict=True))).digest()
+        entries = [
+            originator.bytes + version.to_bytes(8, "big", signed=True) + hashed
+            for _, originator, version, hashed in held
+        ]
+        digest = hashlib.sha256(
+            b"".join(
+                position.to_bytes(8, "big", signed=True) + entry  # log_chain.save_digest
+                for (position, _, _, _), entry in zip(held, entries, strict=True)
+            )
+        ).digest()
         walked.digests.append((last, digest))
         previous, self._previous = self._previous, stored
         if next_chain(previous, digest) != stored:
@@ -243,19 +287,30 @@ class RangeWalk:
             if position in listed:
                 listed.discard(position)
             else:
-                walked.findings.append(Finding("manifest", f"{originator} version {version} (position {position}) is "
-                                               "missing from the manifest: the manifest was edited",
-                                               str(originator), version, position))
+                walked.findings.append(
+                    Finding(
+                        "manifest",
+                        f"{originator} version {version} (position {position}) is "
+                        "missing from the manifest: the manifest was edited",
+                        str(originator),
+                        version,
+                        position,
+                    )
+                )
         self._tag(save, held, entries)
 
-    def _tag(self, save: tuple[Any, ...], held: list[tuple[int, UUID, int, bytes]], entries: list[bytes]) -> None:
+    def _tag(
+        self, save: tuple[Any, ...], held: list[tuple[int, UUID, int, bytes]], entries: list[bytes]
+    ) -> None:
         mac, key, keys = save[4], save[5], self.plan.writer_keys
         if mac is None:
             first_tagged = self.plan.first_tagged
             if first_tagged is None or int(save[0]) < first_tagged:
                 self.walked.untagged += 1
                 return
-            why = "is in a save with no tag, made after saves began to be tagged: not written by Writ"
+            why = (
+                "is in a save with no tag, made after saves began to be tagged: not written by Writ"
+            )
         elif keys is None:
             return  # not checked here: the report notes it
         else:
@@ -263,38 +318,87 @@ class RangeWalk:
             if valid:
                 self.walked.authenticated += 1
                 return
-            why = ("is in a save tagged with writer key {key}, which is not configured here" if valid is None else
-                   "is not covered by a valid tag: written without the writer key").format(key=key)
-        self.walked.findings.extend(Finding("unauthenticated", f"{originator} version {version} (position "
-                                            f"{position}) {why}", str(originator), version, position)
-                                    for position, originator, version, _ in held)
+            why = (
+                "is in a save tagged with writer key {key}, which is not configured here"
+                if valid is None
+                else "is not covered by a valid tag: written without the writer key"
+            ).format(key=key)
+        self.walked.findings.extend(
+            Finding(
+                "unauthenticated",
+                f"{originator} version {version} (position {position}) {why}",
+                str(originator),
+                version,
+                position,
+            )
+            for position, originator, version, _ in held
+        )
 
     def _compare(self, first: int, last: int, held: list[tuple[int, UUID, int, bytes]]) -> None:
         with self.database.reading() as tx:
-            listed = tx.query(SQL("SELECT position, originator_id, originator_version, event_hash FROM {} WHERE "
-                                  "position >= {} AND position <= {} ORDER BY position").format(
-                                      self.manifest_table, P, P), [first, last])
+            listed = tx.query(
+                SQL(
+                    "SELECT position, originator_id, originator_version, event_hash FROM {} WHERE "
+                    "position >= {} AND position <= {} ORDER BY position"
+                ).format(self.manifest_table, P, P),
+                [first, last],
+            )
         rows, found = {int(row[0]): row for row in listed}, {event[0]: event for event in held}
         before = len(self.walked.findings)
         for position in sorted({*rows, *found}):
             self._differs(position, rows.get(position), found.get(position))
         if len(self.walked.findings) == before:
-            self.walked.findings.append(Finding("chain", f"the log chain differs at the save ending at position "
-                                                f"{last}: the chain table was edited", position=last))
+            self.walked.findings.append(
+                Finding(
+                    "chain",
+                    f"the log chain differs at the save ending at position "
+                    f"{last}: the chain table was edited",
+                    position=last,
+                )
+            )
 
-    def _differs(self, position: int, row: tuple[Any, ...] | None, event: tuple[int, UUID, int, bytes] | None) -> None:
+    def _differs(
+        self, position: int, row: tuple[Any, ...] | None, event: tuple[int, UUID, int, bytes] | None
+    ) -> None:
         found = self.walked.findings
         if row is not None and event is None:
             record, version = _uuid(row[1]), int(row[2])
-            found.append(Finding("removed", f"{record} version {version} (position {position}) is gone", str(record),
-                                 version, position))
+            found.append(
+                Finding(
+                    "removed",
+                    f"{record} version {version} (position {position}) is gone",
+                    str(record),
+                    version,
+                    position,
+                )
+            )
         elif row is None and event is not None:
-            found.append(Finding("inserted", f"{event[1]} version {event[2]} at position {position} was never "
-                                 "written by Writ", str(event[1]), event[2], position))
-        elif row is not None and event is not None and not (
-                bytes(row[3]) == event[3] and int(row[2]) == event[2] and _uuid(row[1]) == event[1]):
-            found.append(Finding("altered", f"{event[1]} version {event[2]} (position {position}) is not what was "
-                                 "written", str(event[1]), event[2], position))
+            found.append(
+                Finding(
+                    "inserted",
+                    f"{event[1]} version {event[2]} at position {position} was never "
+                    "written by Writ",
+                    str(event[1]),
+                    event[2],
+                    position,
+                )
+            )
+        elif (
+            row is not None
+            and event is not None
+            and not (
+                bytes(row[3]) == event[3] and int(row[2]) == event[2] and _uuid(row[1]) == event[1]
+            )
+        ):
+            found.append(
+                Finding(
+                    "altered",
+                    f"{event[1]} version {event[2]} (position {position}) is not what was written",
+                    str(event[1]),
+                    event[2],
+                    position,
+                )
+            )
 
 
 def _uuid(value: Any) -> UUID:

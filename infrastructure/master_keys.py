@@ -67,7 +67,10 @@ class MasterKeys:
         self._ciphers = {key_id(k): AESGCM(k) for k in self.keys}
 
     def __reduce__(self) -> tuple[type[MasterKeys], tuple[list[bytes], str]]:
-        return MasterKeys, (self.keys, self.source)  # its ciphers are made again (a verify worker gets a copy)
+        return MasterKeys, (
+            self.keys,
+            self.source,
+        )  # its ciphers are made again (a verify worker gets a copy)
 
     @property
     def current_id(self) -> str:
@@ -87,17 +90,22 @@ class MasterKeys:
         if cipher is None:
             raise ConfigurationError(
                 f"A data key is wrapped by master key {master_id}, which is not configured ({self.source} has "
-                f"{', '.join(self.ids)}): add it to WRIT_MASTER_KEY or WRIT_MASTER_KEY_FILE")
+                f"{', '.join(self.ids)}): add it to WRIT_MASTER_KEY or WRIT_MASTER_KEY_FILE"
+            )
         try:
             return cipher.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], owner.bytes)
         except InvalidTag:
-            message = f"the data key of {owner} does not unwrap: altered, or moved from another record"
+            message = (
+                f"the data key of {owner} does not unwrap: altered, or moved from another record"
+            )
             raise UnwrapError(message, record_id=str(owner)) from None
 
 
 def parse_keys(text: str, source: str, what: str = "master key") -> list[bytes]:
     keys = []
-    for number, item in enumerate((part.strip() for part in text.replace(",", "\n").splitlines()), start=1):
+    for number, item in enumerate(
+        (part.strip() for part in text.replace(",", "\n").splitlines()), start=1
+    ):
         if not item or item.startswith("#"):
             continue
         try:
@@ -105,8 +113,10 @@ def parse_keys(text: str, source: str, what: str = "master key") -> list[bytes]:
         except (binascii.Error, ValueError):
             raise ConfigurationError(f"{source}: {what} {number} is not base64") from None
         if len(key) != KEY_BYTES:
-            raise ConfigurationError(f"{source}: {what} {number} has {len(key)} bytes; a {what} has "
-                                     f"{KEY_BYTES} (make one with `writ keys new`)")
+            raise ConfigurationError(
+                f"{source}: {what} {number} has {len(key)} bytes; a {what} has "
+                f"{KEY_BYTES} (make one with `writ keys new`)"
+            )
         keys.append(key)
     return keys
 
@@ -114,13 +124,17 @@ def parse_keys(text: str, source: str, what: str = "master key") -> list[bytes]:
 def load_master_keys(*, beside: str | None) -> MasterKeys:
     """The configured master keys; on the embedded default (``beside``: the SQLite file) created when absent."""
     if os.environ.get("WRIT_MASTER_KEY"):
-        return MasterKeys(parse_keys(os.environ["WRIT_MASTER_KEY"], "WRIT_MASTER_KEY"), "WRIT_MASTER_KEY")
+        return MasterKeys(
+            parse_keys(os.environ["WRIT_MASTER_KEY"], "WRIT_MASTER_KEY"), "WRIT_MASTER_KEY"
+        )
     named = os.environ.get("WRIT_MASTER_KEY_FILE")
     if named:
         return MasterKeys(parse_keys(_read(Path(named)), named), named)
     if beside is None:
-        raise ConfigurationError("PostgreSQL needs a master key: set WRIT_MASTER_KEY or WRIT_MASTER_KEY_FILE "
-                                 "(`writ keys new` makes one)")
+        raise ConfigurationError(
+            "PostgreSQL needs a master key: set WRIT_MASTER_KEY or WRIT_MASTER_KEY_FILE "
+            "(`writ keys new` makes one)"
+        )
     path = Path(f"{beside}.master-key")
     create_secret_file(path, "master key: it unlocks every record's data")
     return MasterKeys(parse_keys(_read(path), str(path)), str(path))
@@ -140,7 +154,9 @@ def _read(path: Path) -> str:
     try:
         return path.read_text()
     except OSError as exc:
-        raise ConfigurationError(f"Cannot read the master key file {path}: {exc.strerror}") from None
+        raise ConfigurationError(
+            f"Cannot read the master key file {path}: {exc.strerror}"
+        ) from None
 
 
 def create_secret_file(path: Path, what: str) -> None:
@@ -155,4 +171,6 @@ def create_secret_file(path: Path, what: str) -> None:
     with os.fdopen(descriptor, "w") as handle:
         handle.write(new_master_key() + "\n")
     name, _, why = what.partition(": ")
-    log.warning("created %s %s (%s); keep it safe and back it up apart from the database", name, path, why)
+    log.warning(
+        "created %s %s (%s); keep it safe and back it up apart from the database", name, path, why
+    )

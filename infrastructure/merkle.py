@@ -37,8 +37,12 @@ class ProofError(ValueError):
 def leaf_input(position: int, record_id: UUID, version: int, event_hash: bytes) -> bytes:
     if len(event_hash) != HASH_BYTES:
         raise ProofError("an event hash is 32 bytes")
-    return (position.to_bytes(8, "big", signed=True) + record_id.bytes + version.to_bytes(8, "big", signed=True)
-            + event_hash)
+    return (
+        position.to_bytes(8, "big", signed=True)
+        + record_id.bytes
+        + version.to_bytes(8, "big", signed=True)
+        + event_hash
+    )
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -137,7 +141,9 @@ def root_from_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes
     return hashed
 
 
-def verify_consistency(old_size: int, old_root: bytes, size: int, new_root: bytes, path: Sequence[bytes]) -> None:
+def verify_consistency(
+    old_size: int, old_root: bytes, size: int, new_root: bytes, path: Sequence[bytes]
+) -> None:
     """RFC 9162 2.1.4.2: raise ``ProofError`` unless ``path`` shows the tree of ``old_size`` leaves with
     ``old_root`` is a prefix of the tree of ``size`` leaves with ``new_root``."""
     if not 0 < old_size <= size:

@@ -57,27 +57,43 @@ class TileTable:
         self.manifest = backend.table(MANIFEST)
 
     def create(self, tx: Tx) -> None:
-        tx.execute(SQL("CREATE TABLE IF NOT EXISTS {} (tile_level INTEGER NOT NULL, tile_index BIGINT NOT NULL, "
-                       "width INTEGER NOT NULL, hashes TEXT NOT NULL, first_position BIGINT, last_position BIGINT, "
-                       "PRIMARY KEY (tile_level, tile_index))").format(self.table))
-        tx.execute(SQL("CREATE INDEX IF NOT EXISTS {} ON {} (first_position)").format(
-            Identifier(f"{TABLE}_first"), self.table))
+        tx.execute(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (tile_level INTEGER NOT NULL, tile_index BIGINT NOT NULL, "
+                "width INTEGER NOT NULL, hashes TEXT NOT NULL, first_position BIGINT, last_position BIGINT, "
+                "PRIMARY KEY (tile_level, tile_index))"
+            ).format(self.table)
+        )
+        tx.execute(
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (first_position)").format(
+                Identifier(f"{TABLE}_first"), self.table
+            )
+        )
 
     # -- reading ------------------------------------------------------------------
 
     def size(self, tx: Tx) -> tuple[int, int]:
         """(leaves in the stored tree, the position of the last one; 0 when empty)."""
-        row = tx.one(SQL("SELECT tile_index, width, last_position FROM {} WHERE tile_level = 0 "
-                         "ORDER BY tile_index DESC LIMIT 1").format(self.table))
+        row = tx.one(
+            SQL(
+                "SELECT tile_index, width, last_position FROM {} WHERE tile_level = 0 "
+                "ORDER BY tile_index DESC LIMIT 1"
+            ).format(self.table)
+        )
         return (0, 0) if row is None else (int(row[0]) * WIDTH + int(row[1]), int(row[2]))
 
     def complete(self, tx: Tx) -> bool:
         """Every tile the stored size needs is there, each level holding exactly its share of hashes (a deleted
         or narrowed tile shows here; a changed hash shows as a root or a proof that does not verify)."""
         size, _ = self.size(tx)
-        rows = tx.query(SQL("SELECT tile_level, COUNT(*), MAX(tile_index), SUM(width) FROM {} GROUP BY tile_level"
-                            ).format(self.table))
-        found = {int(level): (int(count), int(top), int(width)) for level, count, top, width in rows}
+        rows = tx.query(
+            SQL(
+                "SELECT tile_level, COUNT(*), MAX(tile_index), SUM(width) FROM {} GROUP BY tile_level"
+            ).format(self.table)
+        )
+        found = {
+            int(level): (int(count), int(top), int(width)) for level, count, top, width in rows
+        }
         expected = {}
         for level in range(64 // HEIGHT):
             entries = size >> (HEIGHT * level)
@@ -94,30 +110,45 @@ class TileTable:
         """The hashes of the tiles at ``keys`` (tile level, tile index), in one query."""
         if not keys:
             return {}
-        wanted = SQL(" OR ").join(SQL("(tile_level = {} AND tile_index = {})").format(P, P) for _ in keys)
-        rows = tx.query(SQL("SELECT tile_level, tile_index, hashes FROM {} WHERE ").format(self.table) + wanted,
-                        [value for key in keys for value in key])
+        wanted = SQL(" OR ").join(
+            SQL("(tile_level = {} AND tile_index = {})").format(P, P) for _ in keys
+        )
+        rows = tx.query(
+            SQL("SELECT tile_level, tile_index, hashes FROM {} WHERE ").format(self.table) + wanted,
+            [value for key in keys for value in key],
+        )
         return {(int(level), int(index)): base64.b64decode(hashes) for level, index, hashes in rows}
 
     def locate(self, tx: Tx, position: int) -> tuple[int, UUID, int, bytes] | None:
         """(leaf index, record id, version, event hash) of the event at ``position``, when the tree holds it: its
         manifest row, and its rank after the first position of its level-0 tile, in one query."""
-        row = tx.one(SQL("SELECT t.tile_index, t.last_position, (SELECT COUNT(*) FROM {manifest} AS c WHERE "
-                         "c.position >= t.first_position AND c.position <= m.position), m.originator_id, "
-                         "m.originator_version, m.event_hash FROM (SELECT tile_index, first_position, last_position "
-                         "FROM {tiles} WHERE tile_level = 0 AND first_position <= {p} ORDER BY first_position DESC "
-                         "LIMIT 1) AS t, {manifest} AS m WHERE m.position = {p}").format(
-                             manifest=self.manifest, tiles=self.table, p=P), [position, position])
+        row = tx.one(
+            SQL(
+                "SELECT t.tile_index, t.last_position, (SELECT COUNT(*) FROM {manifest} AS c WHERE "
+                "c.position >= t.first_position AND c.position <= m.position), m.originator_id, "
+                "m.originator_version, m.event_hash FROM (SELECT tile_index, first_position, last_position "
+                "FROM {tiles} WHERE tile_level = 0 AND first_position <= {p} ORDER BY first_position DESC "
+                "LIMIT 1) AS t, {manifest} AS m WHERE m.position = {p}"
+            ).format(manifest=self.manifest, tiles=self.table, p=P),
+            [position, position],
+        )
         if row is None or position > int(row[1]):
             return None
         return int(row[0]) * WIDTH + int(row[2]) - 1, _uuid(row[3]), int(row[4]), bytes(row[5])
 
     def leaves(self, tx: Tx, after: int, until: int) -> list[tuple[int, bytes]]:
         """(position, leaf hash) of up to ``BATCH`` manifest rows in (``after``, ``until``], in position order."""
-        rows = tx.query(SQL("SELECT position, originator_id, originator_version, event_hash FROM {} WHERE "
-                            "position > {} AND position <= {} ORDER BY position LIMIT {}").format(
-                                self.manifest, P, P, P), [after, until, BATCH])
-        return [(int(p), leaf_hash(leaf_input(int(p), _uuid(o), int(v), bytes(h)))) for p, o, v, h in rows]
+        rows = tx.query(
+            SQL(
+                "SELECT position, originator_id, originator_version, event_hash FROM {} WHERE "
+                "position > {} AND position <= {} ORDER BY position LIMIT {}"
+            ).format(self.manifest, P, P, P),
+            [after, until, BATCH],
+        )
+        return [
+            (int(p), leaf_hash(leaf_input(int(p), _uuid(o), int(v), bytes(h))))
+            for p, o, v, h in rows
+        ]
 
     # -- writing ------------------------------------------------------------------
 
@@ -133,8 +164,9 @@ class TileTable:
             self._write(tx, tiles)
             level += 1
 
-    def _merged(self, tx: Tx, level: int, new: list[bytes], positions: list[int] | None
-                ) -> tuple[list[tuple[Tile, int | None]], list[bytes]]:
+    def _merged(
+        self, tx: Tx, level: int, new: list[bytes], positions: list[int] | None
+    ) -> tuple[list[tuple[Tile, int | None]], list[bytes]]:
         """The tiles of ``level`` that change when ``new`` hashes are appended (with each one's last position
         at level 0), and the roots of those that became full."""
         last = self._last(tx, level)
@@ -146,7 +178,7 @@ class TileTable:
         tiles: list[tuple[Tile, int | None]] = []
         full: list[bytes] = []
         for start in range(0, len(data) // HASH_BYTES, WIDTH):
-            chunk = data[start * HASH_BYTES:(start + WIDTH) * HASH_BYTES]
+            chunk = data[start * HASH_BYTES : (start + WIDTH) * HASH_BYTES]
             count = len(chunk) // HASH_BYTES
             first_position = last_position = None
             if positions is not None:
@@ -154,25 +186,46 @@ class TileTable:
                 last_position = positions[start + count - 1 - before]
             tiles.append((Tile(level, index, chunk, first_position), last_position))
             if count == WIDTH:
-                full.append(fold([chunk[i:i + HASH_BYTES] for i in range(0, len(chunk), HASH_BYTES)]))
+                full.append(
+                    fold([chunk[i : i + HASH_BYTES] for i in range(0, len(chunk), HASH_BYTES)])
+                )
             index += 1
         return tiles, full
 
     def _last(self, tx: Tx, level: int) -> Tile | None:
-        row = tx.one(SQL("SELECT tile_index, hashes, first_position FROM {} WHERE tile_level = {} "
-                         "ORDER BY tile_index DESC LIMIT 1").format(self.table, P), [level])
+        row = tx.one(
+            SQL(
+                "SELECT tile_index, hashes, first_position FROM {} WHERE tile_level = {} "
+                "ORDER BY tile_index DESC LIMIT 1"
+            ).format(self.table, P),
+            [level],
+        )
         if row is None:
             return None
-        return Tile(level, int(row[0]), base64.b64decode(row[1]), None if row[2] is None else int(row[2]))
+        return Tile(
+            level, int(row[0]), base64.b64decode(row[1]), None if row[2] is None else int(row[2])
+        )
 
     def _write(self, tx: Tx, tiles: list[tuple[Tile, int | None]]) -> None:
-        tx.executemany(SQL("INSERT INTO {} AS tiles (tile_level, tile_index, width, hashes, first_position, "
-                           "last_position) VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (tile_level, tile_index) "
-                           "DO UPDATE SET width = excluded.width, hashes = excluded.hashes, last_position = "
-                           "excluded.last_position WHERE tiles.width < excluded.width").format(
-                               self.table, P, P, P, P, P, P),
-                       [(t.level, t.index, t.width, base64.b64encode(t.hashes).decode(), t.first_position, last)
-                        for t, last in tiles])
+        tx.executemany(
+            SQL(
+                "INSERT INTO {} AS tiles (tile_level, tile_index, width, hashes, first_position, "
+                "last_position) VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (tile_level, tile_index) "
+                "DO UPDATE SET width = excluded.width, hashes = excluded.hashes, last_position = "
+                "excluded.last_position WHERE tiles.width < excluded.width"
+            ).format(self.table, P, P, P, P, P, P),
+            [
+                (
+                    t.level,
+                    t.index,
+                    t.width,
+                    base64.b64encode(t.hashes).decode(),
+                    t.first_position,
+                    last,
+                )
+                for t, last in tiles
+            ],
+        )
 
 
 def extend(database: Database, tiles: TileTable, until: int) -> int:
@@ -220,7 +273,7 @@ class Subtrees:
         end = offset + (1 << height)
         if end * HASH_BYTES > len(hashes):
             raise ProofError(f"the stored tree does not hold subtree {index} of level {level} yet")
-        return fold([hashes[i * HASH_BYTES:(i + 1) * HASH_BYTES] for i in range(offset, end)])
+        return fold([hashes[i * HASH_BYTES : (i + 1) * HASH_BYTES] for i in range(offset, end)])
 
     def _hashes(self, level: int, index: int) -> bytes:
         key = (level, index)

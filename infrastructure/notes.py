@@ -83,10 +83,14 @@ class NoteKey:
         name, plus, rest = vkey.strip().partition("+")
         hex_id, plus2, encoded = rest.partition("+")
         if not (plus and plus2) or not re.fullmatch("[0-9a-fA-F]{8}", hex_id):
-            raise NoteError("a verifier key is NAME+KEYID+BASE64 (e.g. from `writ checkpoint export`)")
+            raise NoteError(
+                "a verifier key is NAME+KEYID+BASE64 (e.g. from `writ checkpoint export`)"
+            )
         data = unb64(encoded, "the verifier key")
         if len(data) != 33 or data[0] not in (ED25519, COSIGNATURE):
-            raise NoteError("a verifier key holds an Ed25519 key (type 0x01) or a witness key (type 0x04)")
+            raise NoteError(
+                "a verifier key holds an Ed25519 key (type 0x01) or a witness key (type 0x04)"
+            )
         key = cls(check_name(name), data[0], data[1:])
         if key.id.hex() != hex_id.lower():
             raise NoteError(f"the verifier key's ID {hex_id} does not match its name and key")
@@ -128,7 +132,9 @@ class Note:
         return self.text + "\n" + "".join(s.line for s in self.signatures)
 
     def with_signature(self, signature: Signature) -> Note:
-        kept = tuple(s for s in self.signatures if (s.name, s.key_id) != (signature.name, signature.key_id))
+        kept = tuple(
+            s for s in self.signatures if (s.name, s.key_id) != (signature.name, signature.key_id)
+        )
         return Note(self.text, (*kept, signature))
 
 
@@ -150,10 +156,14 @@ def cosigned_message(text: str, timestamp: int) -> bytes:
 def parse(signed: str) -> Note:
     """A signed note's text and signature lines (unverified)."""
     if len(signed.encode()) > MAX_NOTE_BYTES or _CONTROL.search(signed):
-        raise NoteError("a note is UTF-8 text with no control characters but newlines, at most 64 KiB")
+        raise NoteError(
+            "a note is UTF-8 text with no control characters but newlines, at most 64 KiB"
+        )
     text, blank, tail = signed.rpartition("\n\n")
     if not blank or not tail.endswith("\n"):
-        raise NoteError("a signed note is its text, a blank line, and signature lines each ending in a newline")
+        raise NoteError(
+            "a signed note is its text, a blank line, and signature lines each ending in a newline"
+        )
     lines = tail[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
         raise NoteError(f"a note carries at most {MAX_SIGNATURES} signatures here")
@@ -193,7 +203,9 @@ def parse_checkpoint(text: str) -> tuple[str, int, bytes]:
     """(origin, tree size, root hash) of a checkpoint's note text (extension lines are allowed and ignored)."""
     lines = text.split("\n")
     if len(lines) < 4 or lines[-1] != "" or any(line == "" for line in lines[:-1]):
-        raise NoteError("a checkpoint is at least three non-empty lines: origin, tree size, root hash")
+        raise NoteError(
+            "a checkpoint is at least three non-empty lines: origin, tree size, root hash"
+        )
     origin, size, encoded = lines[0], lines[1], lines[2]
     if not re.fullmatch("0|[1-9][0-9]{0,18}", size):
         raise NoteError("a checkpoint's tree size is a decimal number without leading zeroes")

@@ -84,8 +84,12 @@ class OrjsonMapper(Mapper[UUID]):
             stored = self.compressor.compress(stored)
         if self.cipher:
             stored = self.cipher.encrypt(stored)
-        return StoredEvent(originator_id=originator_id, originator_version=originator_version, topic=topic,
-                           state=stored)
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=topic,
+            state=stored,
+        )
 
     def decode_state(self, stored: bytes) -> dict[str, Any]:
         """An event's stored attributes as a JSON-native dict (the timestamp stays ISO text), still sealed
@@ -97,8 +101,14 @@ class OrjsonMapper(Mapper[UUID]):
         state: dict[str, Any] = self.transcoder.decode(stored)
         return state
 
-    def opened_state(self, stored: bytes, topic: str, originator_id: UUID, version: int,
-                     keys: Mapping[int, AESGCM] | None = None) -> dict[str, Any]:
+    def opened_state(
+        self,
+        stored: bytes,
+        topic: str,
+        originator_id: UUID,
+        version: int,
+        keys: Mapping[int, AESGCM] | None = None,
+    ) -> dict[str, Any]:
         """``decode_state`` with the seals opened (or the values shredded, when the key is gone): what log
         followers fold. ``keys``: the live keys of the batch being read (``Vault.opening_keys``), else the
         vault's."""
@@ -110,8 +120,9 @@ class OrjsonMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         originator_id = stored_event.originator_id
         originator_id = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
-        state = self.opened_state(stored_event.state, stored_event.topic, originator_id,
-                                  stored_event.originator_version)
+        state = self.opened_state(
+            stored_event.state, stored_event.topic, originator_id, stored_event.originator_version
+        )
         state["timestamp"] = datetime.fromisoformat(state["timestamp"])
         state["originator_id"] = originator_id
         state["originator_version"] = stored_event.originator_version
@@ -121,29 +132,47 @@ class OrjsonMapper(Mapper[UUID]):
 
     def _seal(self, state: dict[str, Any], topic: str, owner: UUID) -> None:
         if self.vault is None:
-            raise RuntimeError("this event store seals data: open it through its backend (it wires the vault)")
+            raise RuntimeError(
+                "this event store seals data: open it through its backend (it wires the vault)"
+            )
         covers = [UUID(str(record)) for record in state.get(COVERS) or ()]
         cipher = self.vault.writing_cipher(owner, covers)
         transform(state, SEALED[topic], lambda path, value: seal(cipher, owner, path, value))
 
-    def _open(self, state: dict[str, Any], topic: str, owner: UUID, version: int,
-              keys: Mapping[int, AESGCM] | None = None) -> None:
+    def _open(
+        self,
+        state: dict[str, Any],
+        topic: str,
+        owner: UUID,
+        version: int,
+        keys: Mapping[int, AESGCM] | None = None,
+    ) -> None:
         paths = SEALED[topic]
         if not any(map(is_sealed, peek(state, paths))):
             return  # written before sealing
         if self.vault is None:
-            raise RuntimeError("this event store seals data: open it through its backend (it wires the vault)")
+            raise RuntimeError(
+                "this event store seals data: open it through its backend (it wires the vault)"
+            )
         cipher = self.vault.cipher(owner) if keys is None else keys.get(owner.int)
         if cipher is None:
             transform(state, paths, lambda path, value: EMPTY[path] if is_sealed(value) else value)
             state[STATUS] = SHREDDED
             return
         try:
-            transform(state, paths, lambda path, value: unseal(cipher, owner, path, value) if is_sealed(value)
-                      else value)
+            transform(
+                state,
+                paths,
+                lambda path, value: (
+                    unseal(cipher, owner, path, value) if is_sealed(value) else value
+                ),
+            )
         except SealBroken as broken:
-            raise ChainBrokenError(f"{owner}: history broken at version {version} ({broken})",
-                                   record_id=str(owner), version=version) from None
+            raise ChainBrokenError(
+                f"{owner}: history broken at version {version} ({broken})",
+                record_id=str(owner),
+                version=version,
+            ) from None
         state[STATUS] = OPEN
 
 
@@ -178,16 +207,19 @@ class LogQueries(ABC):
         """The identity drawn when the log's tables were made (``infrastructure.log_identity``)."""
 
     @abstractmethod
-    def select_rows(self, after: int, until: int | None, limit: int) -> list[tuple[int, UUID, int, str, bytes]]:
+    def select_rows(
+        self, after: int, until: int | None, limit: int
+    ) -> list[tuple[int, UUID, int, str, bytes]]:
         """Raw log rows ``(position, originator id, version, topic, state)`` after ``after`` (up to ``until``),
         in position order, as plain tuples: what ``writ verify`` reads, every event once."""
 
     @abstractmethod
-    def states_before(self, after: int, until: int, topics: Sequence[str]) -> list[tuple[Any, int, bytes]]:
+    def states_before(
+        self, after: int, until: int, topics: Sequence[str]
+    ) -> list[tuple[Any, int, bytes]]:
         """For each originator with an event after position ``after`` up to ``until``: ``(originator id, version,
         state)`` of its last event with one of ``topics`` at or before ``after`` (by position; none when it has
         none): where a range of ``writ verify``'s walk picks its records up."""
-
 
 
 class TaggedSaves:
@@ -199,7 +231,9 @@ class TaggedSaves:
 
     def save_tag(self, stored_events: Sequence[StoredEvent]) -> SaveTag:
         if self.writer_keys is None:
-            raise RuntimeError("this event store tags its saves: open it through its backend (it wires the keys)")
+            raise RuntimeError(
+                "this event store tags its saves: open it through its backend (it wires the keys)"
+            )
         return self.writer_keys().tag(stored_events)
 
 

@@ -39,7 +39,9 @@ class Packed:
         self.data = data
 
 
-def _packer(element: str, one: Callable[[Any], bytes]) -> tuple[type[Packed], Callable[[Sequence[Any]], Packed]]:
+def _packer(
+    element: str, one: Callable[[Any], bytes]
+) -> tuple[type[Packed], Callable[[Sequence[Any]], Packed]]:
     oid = types[element].oid
     kind: type[Packed] = type(f"{element.capitalize()}Array", (Packed,), {"__slots__": ()})
 
@@ -49,8 +51,10 @@ def _packer(element: str, one: Callable[[Any], bytes]) -> tuple[type[Packed], Ca
         if not values:
             return empty
         if None in values:
-            return kind(_HEADER.pack(1, 1, oid, len(values), 1)
-                        + b"".join([_NULL if v is None else one(v) for v in values]))
+            return kind(
+                _HEADER.pack(1, 1, oid, len(values), 1)
+                + b"".join([_NULL if v is None else one(v) for v in values])
+            )
         return kind(_HEADER.pack(1, 0, oid, len(values), 1) + b"".join([one(v) for v in values]))
 
     return kind, pack
@@ -73,8 +77,13 @@ _ByteaArray, BYTEAS = _packer("bytea", lambda value: _sized(bytes(value)))
 
 def register(adapters: AdaptersMap) -> None:
     """Let connections of ``adapters`` send the packed arrays, each as ``<element>[]`` in binary."""
-    for kind, element in ((_UuidArray, "uuid"), (_Int8Array, "int8"), (_Int4Array, "int4"), (_TextArray, "text"),
-                          (_ByteaArray, "bytea")):
+    for kind, element in (
+        (_UuidArray, "uuid"),
+        (_Int8Array, "int8"),
+        (_Int4Array, "int4"),
+        (_TextArray, "text"),
+        (_ByteaArray, "bytea"),
+    ):
         dumper = type(f"{kind.__name__}Dumper", (_PackedDumper,), {"oid": types[element].array_oid})
         adapters.register_dumper(kind, dumper)
 

@@ -74,56 +74,88 @@ class Positions:
         self._backend = backend
 
     def create(self, tx: Tx) -> None:
-        tx.execute(SQL(
-            "CREATE TABLE IF NOT EXISTS {} (name TEXT PRIMARY KEY, position BIGINT NOT NULL DEFAULT 0, "
-            "epoch BIGINT NOT NULL DEFAULT 0, holder TEXT, updated_at TEXT, halted_at BIGINT, halted_reason TEXT)"
-        ).format(self.table))
-        tx.execute(SQL(
-            "CREATE TABLE IF NOT EXISTS {} (name TEXT NOT NULL, position BIGINT NOT NULL, reason TEXT NOT NULL, "
-            "operator TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (name, position))"
-        ).format(self.set_aside_table))
-        tx.execute(SQL("CREATE TABLE IF NOT EXISTS {} (name TEXT PRIMARY KEY, identity TEXT NOT NULL)").format(
-            self.followed_table))
+        tx.execute(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (name TEXT PRIMARY KEY, position BIGINT NOT NULL DEFAULT 0, "
+                "epoch BIGINT NOT NULL DEFAULT 0, holder TEXT, updated_at TEXT, halted_at BIGINT, halted_reason TEXT)"
+            ).format(self.table)
+        )
+        tx.execute(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (name TEXT NOT NULL, position BIGINT NOT NULL, reason TEXT NOT NULL, "
+                "operator TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (name, position))"
+            ).format(self.set_aside_table)
+        )
+        tx.execute(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (name TEXT PRIMARY KEY, identity TEXT NOT NULL)"
+            ).format(self.followed_table)
+        )
 
     def ensure(self, tx: Tx, name: str, *, start: int = 0) -> None:
-        tx.execute(SQL("INSERT INTO {} (name, position) VALUES ({}, {}) ON CONFLICT (name) DO NOTHING").format(
-            self.table, P, P), (name, start))
+        tx.execute(
+            SQL(
+                "INSERT INTO {} (name, position) VALUES ({}, {}) ON CONFLICT (name) DO NOTHING"
+            ).format(self.table, P, P),
+            (name, start),
+        )
 
     def adopt(self, tx: Tx, name: str, legacy_table: str, key_column: str, key: str) -> None:
         """Carry a position over from an earlier release's table, once (when this row is still new)."""
         if not self._backend.existing_columns(tx, legacy_table):
             return
-        row = tx.one(SQL("SELECT position FROM {} WHERE {} = {}").format(
-            self._backend.table(legacy_table), SQL(key_column), P), (key,))
+        row = tx.one(
+            SQL("SELECT position FROM {} WHERE {} = {}").format(
+                self._backend.table(legacy_table), SQL(key_column), P
+            ),
+            (key,),
+        )
         if row is not None:
-            tx.execute(SQL("UPDATE {} SET position = {} WHERE name = {} AND position = 0 AND epoch = 0").format(
-                self.table, P, P), (int(row[0]), name))
+            tx.execute(
+                SQL(
+                    "UPDATE {} SET position = {} WHERE name = {} AND position = 0 AND epoch = 0"
+                ).format(self.table, P, P),
+                (int(row[0]), name),
+            )
 
     def read(self, tx: Tx, name: str, *, lock: bool = False) -> Position:
-        query = SQL("SELECT name, position, epoch, holder, updated_at, halted_at, halted_reason "
-                    "FROM {} WHERE name = {}").format(self.table, P)
+        query = SQL(
+            "SELECT name, position, epoch, holder, updated_at, halted_at, halted_reason "
+            "FROM {} WHERE name = {}"
+        ).format(self.table, P)
         if lock:
             query += self._backend.row_lock
         row = tx.one(query, (name,))
         return Position(name, 0, 0, None, None, None, None) if row is None else _position(row)
 
     def all(self, tx: Tx) -> list[Position]:
-        rows = tx.query(SQL("SELECT name, position, epoch, holder, updated_at, halted_at, halted_reason "
-                            "FROM {} ORDER BY name").format(self.table))
+        rows = tx.query(
+            SQL(
+                "SELECT name, position, epoch, holder, updated_at, halted_at, halted_reason "
+                "FROM {} ORDER BY name"
+            ).format(self.table)
+        )
         return [_position(row) for row in rows]
 
     def claim(self, tx: Tx, name: str, holder: str) -> int:
         """Record ``holder`` as the active follower and return its new epoch (fencing the last one)."""
         self.ensure(tx, name)
-        tx.execute(SQL("UPDATE {} SET epoch = epoch + 1, holder = {} WHERE name = {}").format(
-            self.table, P, P), (holder, name))
+        tx.execute(
+            SQL("UPDATE {} SET epoch = epoch + 1, holder = {} WHERE name = {}").format(
+                self.table, P, P
+            ),
+            (holder, name),
+        )
         return self.read(tx, name).epoch
 
     def advance(self, tx: Tx, name: str, epoch: int, expected: int, position: int) -> None:
         """Move from ``expected`` to ``position`` under ``epoch``; ``FencedError`` if the row moved on."""
-        moved = tx.execute(SQL(
-            "UPDATE {} SET position = {}, updated_at = {}, {} WHERE name = {} AND epoch = {} AND position = {}"
-        ).format(self.table, P, P, _PASSED_HALT, P, P, P), (position, now(), position, position, name, epoch, expected))
+        moved = tx.execute(
+            SQL(
+                "UPDATE {} SET position = {}, updated_at = {}, {} WHERE name = {} AND epoch = {} AND position = {}"
+            ).format(self.table, P, P, _PASSED_HALT, P, P, P),
+            (position, now(), position, position, name, epoch, expected),
+        )
         if moved != 1:
             raise FencedError(f"{name} is no longer at {expected} under epoch {epoch}")
 
@@ -132,37 +164,60 @@ class Positions:
         current = self.read(tx, name)
         if current.epoch != epoch:
             raise FencedError(f"{name} is held under epoch {current.epoch}, not {epoch}")
-        tx.execute(SQL("UPDATE {} SET position = {}, updated_at = {}, {} WHERE name = {} AND position < {}").format(
-            self.table, P, P, _PASSED_HALT, P, P), (position, now(), position, position, name, position))
+        tx.execute(
+            SQL(
+                "UPDATE {} SET position = {}, updated_at = {}, {} WHERE name = {} AND position < {}"
+            ).format(self.table, P, P, _PASSED_HALT, P, P),
+            (position, now(), position, position, name, position),
+        )
 
     def reset(self, tx: Tx, name: str, position: int = 0) -> None:
-        tx.execute(SQL("UPDATE {} SET position = {}, updated_at = {}, halted_at = NULL, halted_reason = NULL "
-                       "WHERE name = {}").format(self.table, P, P, P), (position, now(), name))
+        tx.execute(
+            SQL(
+                "UPDATE {} SET position = {}, updated_at = {}, halted_at = NULL, halted_reason = NULL "
+                "WHERE name = {}"
+            ).format(self.table, P, P, P),
+            (position, now(), name),
+        )
 
     def forget(self, tx: Tx, name: str) -> None:
         tx.execute(SQL("DELETE FROM {} WHERE name = {}").format(self.table, P), (name,))
 
     def halt(self, tx: Tx, name: str, position: int, reason: str) -> None:
         """Record that ``name`` stopped before ``position``, which it cannot handle."""
-        tx.execute(SQL("UPDATE {} SET halted_at = {}, halted_reason = {} WHERE name = {}").format(
-            self.table, P, P, P), (position, reason[:2000], name))
+        tx.execute(
+            SQL("UPDATE {} SET halted_at = {}, halted_reason = {} WHERE name = {}").format(
+                self.table, P, P, P
+            ),
+            (position, reason[:2000], name),
+        )
 
     def clear_halt(self, tx: Tx, name: str) -> None:
-        tx.execute(SQL("UPDATE {} SET halted_at = NULL, halted_reason = NULL WHERE name = {}").format(
-            self.table, P), (name,))
+        tx.execute(
+            SQL("UPDATE {} SET halted_at = NULL, halted_reason = NULL WHERE name = {}").format(
+                self.table, P
+            ),
+            (name,),
+        )
 
     def set_aside(self, tx: Tx, name: str, position: int, reason: str, operator: str) -> None:
         """An operator's decision to skip the event at ``position`` for ``name`` (kept, with who and why)."""
-        tx.execute(SQL("INSERT INTO {} (name, position, reason, operator, at) VALUES ({}, {}, {}, {}, {}) "
-                       "ON CONFLICT (name, position) DO NOTHING").format(self.set_aside_table, P, P, P, P, P),
-                   (name, position, reason, operator, now()))
+        tx.execute(
+            SQL(
+                "INSERT INTO {} (name, position, reason, operator, at) VALUES ({}, {}, {}, {}, {}) "
+                "ON CONFLICT (name, position) DO NOTHING"
+            ).format(self.set_aside_table, P, P, P, P, P),
+            (name, position, reason, operator, now()),
+        )
         self.clear_halt(tx, name)
 
     def followed_log(self, tx: Tx, name: str) -> str | None:
         """The identity of the log ``name`` follows; None before it has recorded one (or before the table)."""
         if not self._backend.existing_columns(tx, FOLLOWED_TABLE):
             return None
-        row = tx.one(SQL("SELECT identity FROM {} WHERE name = {}").format(self.followed_table, P), (name,))
+        row = tx.one(
+            SQL("SELECT identity FROM {} WHERE name = {}").format(self.followed_table, P), (name,)
+        )
         return None if row is None else str(row[0])
 
     def log_changed(self, tx: Tx, name: str, identity: str, head: int) -> str | None:
@@ -185,21 +240,39 @@ class Positions:
         self.follow(tx, name, identity)
 
     def follow(self, tx: Tx, name: str, identity: str) -> None:
-        tx.execute(SQL("INSERT INTO {} (name, identity) VALUES ({}, {}) ON CONFLICT (name) DO UPDATE SET "
-                       "identity = excluded.identity").format(self.followed_table, P, P), (name, identity))
+        tx.execute(
+            SQL(
+                "INSERT INTO {} (name, identity) VALUES ({}, {}) ON CONFLICT (name) DO UPDATE SET "
+                "identity = excluded.identity"
+            ).format(self.followed_table, P, P),
+            (name, identity),
+        )
 
     def set_asides(self, tx: Tx, name: str) -> dict[int, tuple[str, str, str]]:
-        rows = tx.query(SQL("SELECT position, reason, operator, at FROM {} WHERE name = {}").format(
-            self.set_aside_table, P), (name,))
+        rows = tx.query(
+            SQL("SELECT position, reason, operator, at FROM {} WHERE name = {}").format(
+                self.set_aside_table, P
+            ),
+            (name,),
+        )
         return {int(position): (reason, operator, at) for position, reason, operator, at in rows}
 
 
-_PASSED_HALT = SQL("halted_reason = CASE WHEN halted_at <= {} THEN NULL ELSE halted_reason END, "
-                   "halted_at = CASE WHEN halted_at <= {} THEN NULL ELSE halted_at END").format(P, P)
+_PASSED_HALT = SQL(
+    "halted_reason = CASE WHEN halted_at <= {} THEN NULL ELSE halted_reason END, "
+    "halted_at = CASE WHEN halted_at <= {} THEN NULL ELSE halted_at END"
+).format(P, P)
 """A halt clears once the follower has moved past the event it halted at (it was set aside, or reads now)."""
 
 
 def _position(row: tuple[Any, ...]) -> Position:
     name, position, epoch, holder, updated_at, halted_at, halted_reason = row
-    return Position(name, int(position), int(epoch), holder, updated_at,
-                    None if halted_at is None else int(halted_at), halted_reason)
+    return Position(
+        name,
+        int(position),
+        int(epoch),
+        holder,
+        updated_at,
+        None if halted_at is None else int(halted_at),
+        halted_reason,
+    )

@@ -81,7 +81,9 @@ class AdvisoryLock(WorkerLock):
     def try_acquire(self) -> bool:
         if self.held():
             return True
-        conn = psycopg.connect(**self.conninfo, autocommit=True, application_name=f"writ lock {self.name}"[:63])
+        conn = psycopg.connect(
+            **self.conninfo, autocommit=True, application_name=f"writ lock {self.name}"[:63]
+        )
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
         if not (row and row[0]):
             conn.close()
@@ -152,8 +154,10 @@ class PostgresBackend(Backend):
         self.session_conninfo = {**self.conninfo, "options": options}
 
     def describe(self) -> str:
-        return f"PostgreSQL {self.conninfo['host']}:{self.conninfo['port']}/{self.conninfo['dbname']} " \
-               f"schema {self.schema}"
+        return (
+            f"PostgreSQL {self.conninfo['host']}:{self.conninfo['port']}/{self.conninfo['dbname']} "
+            f"schema {self.schema}"
+        )
 
     @contextmanager
     def schema_creation(self) -> Iterator[None]:
@@ -175,8 +179,12 @@ class PostgresBackend(Backend):
         return PostgresKeyTable(self)
 
     def tables_like(self, tx: Tx, prefix: str) -> list[str]:
-        rows = tx.query(SQL("SELECT table_name FROM information_schema.tables WHERE table_schema = {}").format(P),
-                        (self.schema,))
+        rows = tx.query(
+            SQL("SELECT table_name FROM information_schema.tables WHERE table_schema = {}").format(
+                P
+            ),
+            (self.schema,),
+        )
         return [row[0] for row in rows if row[0].startswith(prefix)]
 
     def among_ids(self, column: str, ids: list[UUID]) -> tuple[Composable, list[Any]]:
@@ -184,8 +192,10 @@ class PostgresBackend(Backend):
         10,000 ids probes every partition's index with the whole array (docs/performance.md, bulk); the join reads
         each once.
         The ids go as one array literal (psycopg's text dump of a list of UUIDs checks each for quoting)."""
-        return (SQL("{} IN (SELECT unnest(CAST({} AS uuid[])))").format(Identifier(column), P),
-                ["{" + ",".join(map(id_text, ids)) + "}"])
+        return (
+            SQL("{} IN (SELECT unnest(CAST({} AS uuid[])))").format(Identifier(column), P),
+            ["{" + ",".join(map(id_text, ids)) + "}"],
+        )
 
     def erasure_horizon(self) -> int:
         """The next transaction id: the purge (committed) is older, so a snapshot whose xmin is older than this
@@ -199,7 +209,9 @@ class PostgresBackend(Backend):
         assert row is not None
         return int(row[0])
 
-    def erase_now(self, tables: list[str], *, views: bool, horizon: int | None, retry: bool = False) -> str | None:
+    def erase_now(
+        self, tables: list[str], *, views: bool, horizon: int | None, retry: bool = False
+    ) -> str | None:
         """``VACUUM FULL`` each table; done only when no snapshot older than ``horizon`` is left (before that, the
         rewrite copies the old row versions such a snapshot may still see). A first attempt rewrites anyway (it
         drops whatever older purges left); a ``retry`` waits until it can finish."""
@@ -230,15 +242,20 @@ class PostgresBackend(Backend):
                 return None
             if attempt < ATTEMPTS - 1:
                 time.sleep(0.1)
-        holders = ", ".join(f"{kind} {who} (since {since or 'unknown'})" for kind, who, since in rows[:5])
+        holders = ", ".join(
+            f"{kind} {who} (since {since or 'unknown'})" for kind, who, since in rows[:5]
+        )
         return f"transactions older than the purge are open: {holders}"
 
     def table(self, name: str) -> Identifier:
         return Identifier(self.schema, name)
 
     def existing_columns(self, tx: Tx, table: str) -> set[str]:
-        rows = tx.query("SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-                        "AND table_name = ?", (self.schema, table))
+        rows = tx.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+            "AND table_name = ?",
+            (self.schema, table),
+        )
         return {row[0] for row in rows}
 
     def is_missing_table(self, error: BaseException) -> bool:

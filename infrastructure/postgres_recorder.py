@@ -35,7 +35,11 @@ from eventsourcing.persistence import Notification, PersistenceError, StoredEven
 from eventsourcing.persistence import NotSupportedError as ESNotSupportedError
 from eventsourcing.persistence import OperationalError as ESOperationalError
 from eventsourcing.persistence import ProgrammingError as ESProgrammingError
-from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+)
 from eventsourcing.utils import retry
 from psycopg import Connection, Cursor, Pipeline
 from psycopg.rows import tuple_row
@@ -61,7 +65,13 @@ from infrastructure.log_chain import CHAIN, MANIFEST, POSTGRES_SAVE, POSTGRES_TA
 from infrastructure.log_identity import POSTGRES_DRAW as DRAW_IDENTITY
 from infrastructure.log_identity import POSTGRES_TABLES as IDENTITY_TABLES
 from infrastructure.log_identity import TABLE as IDENTITY
-from infrastructure.persistence import Histories, LogQueries, PositionLookup, TaggedSaves, first_claims
+from infrastructure.persistence import (
+    Histories,
+    LogQueries,
+    PositionLookup,
+    TaggedSaves,
+    first_claims,
+)
 from infrastructure.pg_arrays import BIGINTS, BYTEAS, INTS, TEXTS, UUIDS
 from infrastructure.sql import POSTGRES
 from infrastructure.vault import Vault
@@ -73,7 +83,9 @@ PART = 1000
 """Events per call of the insert function: a bigger save is inserted part by part in one transaction."""
 
 
-PREVIOUS_SIGNATURE = "(uuid[], bigint[], text[], bytea[], text, uuid[], bytea[], text[], uuid[], uuid[], uuid[])"
+PREVIOUS_SIGNATURE = (
+    "(uuid[], bigint[], text[], bytea[], text, uuid[], bytea[], text[], uuid[], uuid[], uuid[])"
+)
 """The insert function's parameters before saves were tagged: dropped at the upgrade, so no caller can reach
 the old function (it destroyed whichever keys it was told to)."""
 
@@ -105,16 +117,23 @@ def create_insert_function_sql(*, schema: str, table: str, function: str, channe
         "    PERFORM set_config('work_mem', '64MB', true);\n"
         "    LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;\n"
         "    NOTIFY {channel};\n"
-        "{key_changes}" + POSTGRES_SAVE +
-        "END;\n"
+        "{key_changes}" + POSTGRES_SAVE + "END;\n"
         "$writ$"
-    ).format(schema=Identifier(schema), function=Identifier(function), table=Identifier(table),
-             channel=Identifier(channel),
-             key_parameters=SQL(POSTGRES_KEY_PARAMETERS), key_changes=SQL(postgres_key_changes(schema)),
-             manifest=Identifier(schema, MANIFEST), chain=Identifier(schema, CHAIN))
+    ).format(
+        schema=Identifier(schema),
+        function=Identifier(function),
+        table=Identifier(table),
+        channel=Identifier(channel),
+        key_parameters=SQL(POSTGRES_KEY_PARAMETERS),
+        key_changes=SQL(postgres_key_changes(schema)),
+        manifest=Identifier(schema, MANIFEST),
+        chain=Identifier(schema, CHAIN),
+    )
 
 
-class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueries, Histories, TaggedSaves):
+class WritPostgresRecorder(
+    PostgresApplicationRecorder, PositionLookup, LogQueries, Histories, TaggedSaves
+):
     """The library's recorder, but a save is one autocommit statement calling a plpgsql function (a big one,
     one such statement per part in one transaction): no pipeline mode (psycopg's pipelined Pipeline.sync()
     can leave part of a big INSERT unsent and wait for a reply forever, holding the table's EXCLUSIVE lock),
@@ -124,39 +143,78 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
     vault: Vault | None = None
     _insert_statement: bytes | None = None
 
-    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.kept = KeptConnection(datastore)
         self.insert_function_name = f"{self.events_table_name}_insert"
         self.check_identifier_length(self.insert_function_name)
-        self.sql_create_statements.extend(Composed([SQL(statement)]) for statement in
-                                          postgres_tables(self.datastore.schema))
-        self.sql_create_statements.extend(SQL(statement).format(
-            manifest=Identifier(self.datastore.schema, MANIFEST), chain=Identifier(self.datastore.schema, CHAIN))
-            for statement in POSTGRES_TABLES)
-        self.sql_create_statements.extend(SQL(statement).format(table=Identifier(self.datastore.schema, IDENTITY))
-                                          for statement in IDENTITY_TABLES)
-        self.sql_create_statements.append(SQL("CREATE TABLE IF NOT EXISTS {} " + CHECKPOINT_COLUMNS).format(
-            Identifier(self.datastore.schema, CHECKPOINTS)))
-        snapshots = PostgresAggregateRecorder(datastore, events_table_name=self.snapshots_table_name)
+        self.sql_create_statements.extend(
+            Composed([SQL(statement)]) for statement in postgres_tables(self.datastore.schema)
+        )
+        self.sql_create_statements.extend(
+            SQL(statement).format(
+                manifest=Identifier(self.datastore.schema, MANIFEST),
+                chain=Identifier(self.datastore.schema, CHAIN),
+            )
+            for statement in POSTGRES_TABLES
+        )
+        self.sql_create_statements.extend(
+            SQL(statement).format(table=Identifier(self.datastore.schema, IDENTITY))
+            for statement in IDENTITY_TABLES
+        )
+        self.sql_create_statements.append(
+            SQL("CREATE TABLE IF NOT EXISTS {} " + CHECKPOINT_COLUMNS).format(
+                Identifier(self.datastore.schema, CHECKPOINTS)
+            )
+        )
+        snapshots = PostgresAggregateRecorder(
+            datastore, events_table_name=self.snapshots_table_name
+        )
         self.sql_create_statements.extend(  # the library's own DDL, so the guards below find the table
-            statement for statement in snapshots.sql_create_statements if "CREATE TYPE" not in statement.as_string())
-        self.sql_create_statements.extend(Composed([SQL(statement)]) for statement in postgres_guards(
-            self.datastore.schema, self.events_table_name, self.snapshots_table_name, self.insert_function_name))
-        self.sql_create_statements.append(Composed([SQL(postgres_rewrap_function(self.datastore.schema))]))
-        self.sql_create_statements.append(SQL("DROP FUNCTION IF EXISTS {}.{}" + PREVIOUS_SIGNATURE).format(
-            Identifier(self.datastore.schema), Identifier(self.insert_function_name)))
-        self.sql_create_statements.append(create_insert_function_sql(
-            schema=self.datastore.schema, table=self.events_table_name, function=self.insert_function_name,
-            channel=self.channel_name))
+            statement
+            for statement in snapshots.sql_create_statements
+            if "CREATE TYPE" not in statement.as_string()
+        )
+        self.sql_create_statements.extend(
+            Composed([SQL(statement)])
+            for statement in postgres_guards(
+                self.datastore.schema,
+                self.events_table_name,
+                self.snapshots_table_name,
+                self.insert_function_name,
+            )
+        )
+        self.sql_create_statements.append(
+            Composed([SQL(postgres_rewrap_function(self.datastore.schema))])
+        )
+        self.sql_create_statements.append(
+            SQL("DROP FUNCTION IF EXISTS {}.{}" + PREVIOUS_SIGNATURE).format(
+                Identifier(self.datastore.schema), Identifier(self.insert_function_name)
+            )
+        )
+        self.sql_create_statements.append(
+            create_insert_function_sql(
+                schema=self.datastore.schema,
+                table=self.events_table_name,
+                function=self.insert_function_name,
+                channel=self.channel_name,
+            )
+        )
         self.sql_call_insert_function = SQL(
             "SELECT notification_id FROM {schema}.{function}(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %s, "
             "{keys}, %b::bytea, %s, %b::int[]) AS notification_id"
-        ).format(schema=Identifier(self.datastore.schema), function=Identifier(self.insert_function_name),
-                 keys=SQL(POSTGRES_KEY_CASTS))
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            function=Identifier(self.insert_function_name),
+            keys=SQL(POSTGRES_KEY_CASTS),
+        )
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
         """One call of the insert function; a save of more than ``PART`` events, one call per part in one
         transaction, each part read (and so, from an ``application.encoding.MadeOnRead`` save, encoded) while a
         helper thread has the database insert the part before."""
@@ -171,15 +229,20 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             return positions
         done: list[tuple[Sequence[StoredEvent], KeyChanges]] = []
         positions = []
-        with self._connection() as conn, conn.transaction(), ThreadPoolExecutor(
-                1, thread_name_prefix="writ-insert") as inserter:
+        with (
+            self._connection() as conn,
+            conn.transaction(),
+            ThreadPoolExecutor(1, thread_name_prefix="writ-insert") as inserter,
+        ):
             inserting: Future[list[int]] | None = None
             for start in range(0, len(stored_events), PART):
-                part = stored_events[start:start + PART]
+                part = stored_events[start : start + PART]
                 done.append((part, key_changes(self.vault, part)))
                 if inserting is not None:
                     positions += inserting.result()
-                inserting = inserter.submit(self._insert_part, conn, *done[-1], self.save_tag(part), [0] * len(part))
+                inserting = inserter.submit(
+                    self._insert_part, conn, *done[-1], self.save_tag(part), [0] * len(part)
+                )
             assert inserting is not None
             positions += inserting.result()
         self._committed(done)
@@ -195,7 +258,10 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
         while live:
             events = [event for index in live for event in groups[index]]
             tags = [tag for tag, index in enumerate(live) for _ in groups[index]]
-            changes, tag = key_changes(self.vault, events), self.save_tag(events)  # made before the call: the lock
+            changes, tag = (
+                key_changes(self.vault, events),
+                self.save_tag(events),
+            )  # made before the call: the lock
             try:  # is held through one round trip only
                 with self._connection() as conn:
                     positions = self._insert_part(conn, events, changes, tag, tags)
@@ -208,7 +274,7 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             self._committed([(events, changes)])
             start = 0
             for index in live:
-                placed[index] = positions[start:start + len(groups[index])]
+                placed[index] = positions[start : start + len(groups[index])]
                 start += len(groups[index])
             return placed
         return placed
@@ -223,7 +289,8 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             except psycopg.errors.UndefinedFunction:
                 raise ConfigurationError(
                     f"The event store in schema {self.datastore.schema!r} predates this version of Writ: open it "
-                    "once with table creation on (the default; CREATE_TABLE=y) to upgrade it") from None
+                    "once with table creation on (the default; CREATE_TABLE=y) to upgrade it"
+                ) from None
 
     def close(self) -> None:
         """Close the connection kept for saves (the application closes the pool)."""
@@ -235,26 +302,47 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
         for events, changes in done:
             after_commit(self.vault, events, changes)
         destroyed = [record for _, changes in done for record in changes.destroyed]
-        if destroyed and self.vault is not None:  # the partitions that held them rewritten (``VACUUM FULL``)
+        # the partitions that held them rewritten (``VACUUM FULL``)
+        if destroyed and self.vault is not None:
             self.vault.keys.erase(destroyed)
 
-    def _insert_part(self, conn: Connection[Any], stored_events: Sequence[StoredEvent], changes: KeyChanges,
-                     tag: SaveTag, tags: list[int]) -> list[int]:
-        params = (UUIDS([e.originator_id for e in stored_events]),
-                  BIGINTS([e.originator_version for e in stored_events]), TEXTS([e.topic for e in stored_events]),
-                  BYTEAS([e.state for e in stored_events]),
-                  f"{self.datastore.lock_timeout}s", *postgres_key_arguments(changes.pending), tag.mac, tag.key_id,
-                  INTS(tags))  # packed by Writ (infrastructure.pg_arrays): psycopg's lists cost more
+    def _insert_part(
+        self,
+        conn: Connection[Any],
+        stored_events: Sequence[StoredEvent],
+        changes: KeyChanges,
+        tag: SaveTag,
+        tags: list[int],
+    ) -> list[int]:
+        params = (
+            UUIDS([e.originator_id for e in stored_events]),
+            BIGINTS([e.originator_version for e in stored_events]),
+            TEXTS([e.topic for e in stored_events]),
+            BYTEAS([e.state for e in stored_events]),
+            f"{self.datastore.lock_timeout}s",
+            *postgres_key_arguments(changes.pending),
+            tag.mac,
+            tag.key_id,
+            INTS(tags),
+        )  # packed by Writ (infrastructure.pg_arrays): psycopg's lists cost more
         statement = self._insert_statement or self.sql_call_insert_function.as_bytes(conn)
-        self._insert_statement = statement  # composed once: the same bytes for every connection of the schema
+        self._insert_statement = (
+            statement  # composed once: the same bytes for every connection of the schema
+        )
         with conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(statement, params, prepare=True)
             return [row[0] for row in curs.fetchall()]
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
-    def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
-                             topics: Sequence[str] = (), *, inclusive_of_start: bool = True
-                             ) -> Sequence[Notification]:
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
         """The library's query and result, fetched as binary tuples.
 
         The library fetches dict rows in text format, which sends each ``state`` as hex (twice its
@@ -264,7 +352,9 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
         conditions: list[SQL] = []
         params: list[Any] = []
         if start is not None:
-            conditions.append(SQL("notification_id >= %s" if inclusive_of_start else "notification_id > %s"))
+            conditions.append(
+                SQL("notification_id >= %s" if inclusive_of_start else "notification_id > %s")
+            )
             params.append(start)
         if stop is not None:
             conditions.append(SQL("notification_id <= %s"))
@@ -276,35 +366,67 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
         statement = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {schema}.{table}"
             "{where} ORDER BY notification_id LIMIT %s"
-        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name), where=where)
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.events_table_name),
+            where=where,
+        )
         params.append(limit)
-        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as cursor:
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as cursor,
+        ):
             cursor.execute(statement, params, prepare=True)
-            return [Notification(id=notification_id, originator_id=originator_id, originator_version=version,
-                                 topic=topic, state=state)
-                    for notification_id, originator_id, version, topic, state in cursor.fetchall()]
+            return [
+                Notification(
+                    id=notification_id,
+                    originator_id=originator_id,
+                    originator_version=version,
+                    topic=topic,
+                    state=state,
+                )
+                for notification_id, originator_id, version, topic, state in cursor.fetchall()
+            ]
 
-    def select_rows(self, after: int, until: int | None, limit: int) -> list[tuple[int, UUID, int, str, bytes]]:
+    def select_rows(
+        self, after: int, until: int | None, limit: int
+    ) -> list[tuple[int, UUID, int, str, bytes]]:
         statement = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {schema}.{table} "
             "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
-        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as cursor:
-            cursor.execute(statement, (after, limit), prepare=True)  # no upper bound in SQL: a range makes the
-            rows = cursor.fetchall()  # planner sort the whole range on a freshly filled table before LIMIT
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as cursor,
+        ):
+            cursor.execute(
+                statement, (after, limit), prepare=True
+            )  # no upper bound in SQL: a range makes the
+            rows = (
+                cursor.fetchall()
+            )  # planner sort the whole range on a freshly filled table before LIMIT
         return rows if until is None else [row for row in rows if row[0] <= until]
 
-    def states_before(self, after: int, until: int, topics: Sequence[str]) -> list[tuple[Any, int, bytes]]:
+    def states_before(
+        self, after: int, until: int, topics: Sequence[str]
+    ) -> list[tuple[Any, int, bytes]]:
         statement = SQL(
             "SELECT DISTINCT ON (e.originator_id) e.originator_id, e.originator_version, e.state FROM {schema}.{table} "
             "AS e WHERE e.notification_id <= %s AND e.topic = ANY(%s) AND e.originator_id IN (SELECT r.originator_id "
             "FROM {schema}.{table} AS r WHERE r.notification_id > %s AND r.notification_id <= %s) "
             "ORDER BY e.originator_id, e.notification_id DESC"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row,
-                                                                                      binary=True) as cursor:
-            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")  # one process: the cores are the
-            cursor.execute(statement, (after, list(topics), after, until))  # verify workers' (parallel: 2x CPU)
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row, binary=True) as cursor,
+        ):
+            cursor.execute(
+                "SET LOCAL max_parallel_workers_per_gather = 0"
+            )  # one process: the cores are the
+            cursor.execute(
+                statement, (after, list(topics), after, until)
+            )  # verify workers' (parallel: 2x CPU)
             return cursor.fetchall()
 
     def position_of(self, originator_id: UUID, version: int) -> int | None:
@@ -354,15 +476,28 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
                 yield self._received(waiting, pipeline)
 
     def _sent(self, conn: Connection[Any], ids: list[UUID]) -> _SentPart:
-        keys = [] if self.vault is None else [_sending(conn, statement.render(POSTGRES).encode(), params)
-                                              for statement, params in self.vault.key_queries(ids)]
-        return _SentPart(ids, keys, _sending(conn, self._latest_snapshots, (ids,)),
-                         _sending(conn, self._events_since, (ids,)))
+        keys = (
+            []
+            if self.vault is None
+            else [
+                _sending(conn, statement.render(POSTGRES).encode(), params)
+                for statement, params in self.vault.key_queries(ids)
+            ]
+        )
+        return _SentPart(
+            ids,
+            keys,
+            _sending(conn, self._latest_snapshots, (ids,)),
+            _sending(conn, self._events_since, (ids,)),
+        )
 
     def _received(self, sent: _SentPart, pipeline: Pipeline) -> Part:
         if self.vault is not None:  # the part's keys re-read before anything of theirs is opened
             self.vault.refresh(sent.ids, [row for cursor in sent.keys for row in _rows(cursor)])
-        part = ([StoredEvent(*row) for row in _rows(sent.snapshots)], [StoredEvent(*row) for row in _rows(sent.events)])
+        part = (
+            [StoredEvent(*row) for row in _rows(sent.snapshots)],
+            [StoredEvent(*row) for row in _rows(sent.events)],
+        )
         pipeline.sync()  # ends the part's implicit transaction
         return part
 
@@ -371,7 +506,9 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
         return SQL(
             "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state FROM {schema}.{table} "
             "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version DESC"
-        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.snapshots_table_name))
+        ).format(
+            schema=Identifier(self.datastore.schema), table=Identifier(self.snapshots_table_name)
+        )
 
     @property
     def _events_since(self) -> Composed:
@@ -380,8 +517,11 @@ class WritPostgresRecorder(PostgresApplicationRecorder, PositionLookup, LogQueri
             "JOIN {schema}.{table} AS e ON e.originator_id = w.id AND e.originator_version >= COALESCE("
             "(SELECT max(s.originator_version) FROM {schema}.{snapshots} AS s WHERE s.originator_id = w.id), 1) "
             "ORDER BY e.originator_id, e.originator_version"
-        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name),
-                 snapshots=Identifier(self.snapshots_table_name))
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.events_table_name),
+            snapshots=Identifier(self.snapshots_table_name),
+        )
 
     def create_table(self) -> None:
         super().create_table()
@@ -442,8 +582,9 @@ class KeptConnection:
             try:
                 yield self._conn
             except psycopg.Error as error:
-                raise next(mine for theirs, mine in _LIBRARY_ERRORS if isinstance(error, theirs))(str(error)) \
-                    from error
+                raise next(mine for theirs, mine in _LIBRARY_ERRORS if isinstance(error, theirs))(
+                    str(error)
+                ) from error
         finally:
             self._lock.release()
 
@@ -455,11 +596,16 @@ class KeptConnection:
 
 
 _LIBRARY_ERRORS: tuple[tuple[type[psycopg.Error], type[Exception]], ...] = (
-    (psycopg.InterfaceError, ESInterfaceError), (psycopg.OperationalError, ESOperationalError),
-    (psycopg.DataError, ESDataError), (psycopg.IntegrityError, ESIntegrityError),
-    (psycopg.InternalError, ESInternalError), (psycopg.ProgrammingError, ESProgrammingError),
-    (psycopg.NotSupportedError, ESNotSupportedError), (psycopg.DatabaseError, ESDatabaseError),
-    (psycopg.Error, PersistenceError))
+    (psycopg.InterfaceError, ESInterfaceError),
+    (psycopg.OperationalError, ESOperationalError),
+    (psycopg.DataError, ESDataError),
+    (psycopg.IntegrityError, ESIntegrityError),
+    (psycopg.InternalError, ESInternalError),
+    (psycopg.ProgrammingError, ESProgrammingError),
+    (psycopg.NotSupportedError, ESNotSupportedError),
+    (psycopg.DatabaseError, ESDatabaseError),
+    (psycopg.Error, PersistenceError),
+)
 """Driver errors as ``PostgresDatastore.get_connection`` maps them (the first that matches)."""
 
 
@@ -478,7 +624,9 @@ class _SentPart(NamedTuple):
     events: Cursor[tuple[Any, ...]]
 
 
-def _sending(conn: Connection[Any], statement: bytes | Composed, params: Sequence[Any]) -> Cursor[tuple[Any, ...]]:
+def _sending(
+    conn: Connection[Any], statement: bytes | Composed, params: Sequence[Any]
+) -> Cursor[tuple[Any, ...]]:
     """A cursor whose statement is sent (in pipeline mode: its rows are read later)."""
     cursor = conn.cursor(row_factory=tuple_row, binary=True)
     cursor.execute(statement, params)

@@ -24,8 +24,22 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
-from infrastructure.merkle import ProofError, leaf_hash, leaf_input, root_from_inclusion, verify_consistency
-from infrastructure.notes import ED25519, NoteError, NoteKey, parse, parse_checkpoint, unb64, verified_by
+from infrastructure.merkle import (
+    ProofError,
+    leaf_hash,
+    leaf_input,
+    root_from_inclusion,
+    verify_consistency,
+)
+from infrastructure.notes import (
+    ED25519,
+    NoteError,
+    NoteKey,
+    parse,
+    parse_checkpoint,
+    unb64,
+    verified_by,
+)
 
 SCHEMA = "writ.proof/1"
 _HEX64 = re.compile("[0-9a-f]{64}")
@@ -44,8 +58,16 @@ class Checked:
     old_size: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": True, "kind": self.kind, "origin": self.origin, "tree_size": self.tree_size,
-                "root": self.root, "index": self.index, "old_size": self.old_size, "witnesses": self.witnesses}
+        return {
+            "ok": True,
+            "kind": self.kind,
+            "origin": self.origin,
+            "tree_size": self.tree_size,
+            "root": self.root,
+            "index": self.index,
+            "old_size": self.old_size,
+            "witnesses": self.witnesses,
+        }
 
 
 def log_key(text: str) -> NoteKey | bytes:
@@ -59,11 +81,19 @@ def log_key(text: str) -> NoteKey | bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise ProofError("the public key is base64 of 32 bytes, or a verifier key NAME+ID+BASE64") from None
+        raise ProofError(
+            "the public key is base64 of 32 bytes, or a verifier key NAME+ID+BASE64"
+        ) from None
 
 
-def check(proof: Any, key: NoteKey | bytes, *, witnesses: Sequence[NoteKey] = (), quorum: int = 0,
-          kept_checkpoint: str | None = None) -> Checked:
+def check(
+    proof: Any,
+    key: NoteKey | bytes,
+    *,
+    witnesses: Sequence[NoteKey] = (),
+    quorum: int = 0,
+    kept_checkpoint: str | None = None,
+) -> Checked:
     """Verify ``proof`` (a parsed JSON document) offline; raise ``ProofError`` with the reason if it fails."""
     try:
         return _check(proof, key, witnesses, quorum, kept_checkpoint)
@@ -71,15 +101,21 @@ def check(proof: Any, key: NoteKey | bytes, *, witnesses: Sequence[NoteKey] = ()
         raise ProofError(str(exc)) from None
 
 
-def _check(proof: Any, key: NoteKey | bytes, witnesses: Sequence[NoteKey], quorum: int,
-           kept: str | None) -> Checked:
-    if not isinstance(proof, dict) or proof.get("schema") != SCHEMA or proof.get("kind") not in ("inclusion",
-                                                                                                 "consistency"):
+def _check(
+    proof: Any, key: NoteKey | bytes, witnesses: Sequence[NoteKey], quorum: int, kept: str | None
+) -> Checked:
+    if (
+        not isinstance(proof, dict)
+        or proof.get("schema") != SCHEMA
+        or proof.get("kind") not in ("inclusion", "consistency")
+    ):
         raise ProofError(f"not a {SCHEMA} inclusion or consistency proof")
     origin, size, root, named = signed_checkpoint(_text(proof, "checkpoint"), key)
     cosigned = _witnessed(_text(proof, "checkpoint"), witnesses, quorum)
     if _int(proof, "tree_size") != size:
-        raise ProofError(f"the proof is for a tree of {proof['tree_size']} leaves, its checkpoint of {size}")
+        raise ProofError(
+            f"the proof is for a tree of {proof['tree_size']} leaves, its checkpoint of {size}"
+        )
     path = [_hash(item) for item in _list(proof, "path")]
     checked = Checked(proof["kind"], origin, size, base64.b64encode(root).decode(), cosigned)
     if proof["kind"] == "inclusion":
@@ -89,8 +125,12 @@ def _check(proof: Any, key: NoteKey | bytes, witnesses: Sequence[NoteKey], quoru
         return replace(checked, index=index)
     old_size, old_root = _int(proof, "old_size"), _hash(proof.get("old_root"))
     for old in (proof.get("old_checkpoint"), kept):
-        if old is not None and (not isinstance(old, str) or signed_checkpoint(old, named)[1:3] != (old_size, old_root)):
-            raise ProofError(f"the old checkpoint is not a signed tree of {old_size} leaves with that root")
+        if old is not None and (
+            not isinstance(old, str) or signed_checkpoint(old, named)[1:3] != (old_size, old_root)
+        ):
+            raise ProofError(
+                f"the old checkpoint is not a signed tree of {old_size} leaves with that root"
+            )
     verify_consistency(old_size, old_root, size, root, path)
     return replace(checked, old_size=old_size)
 
@@ -102,9 +142,13 @@ def signed_checkpoint(signed: str, key: NoteKey | bytes) -> tuple[str, int, byte
     origin, size, root = parse_checkpoint(note.text)
     named = key if isinstance(key, NoteKey) else NoteKey(origin, ED25519, key)
     if named.kind != ED25519 or named.name != origin:
-        raise ProofError(f"the checkpoint's origin is {origin!r}, the log key's name {named.name!r}")
+        raise ProofError(
+            f"the checkpoint's origin is {origin!r}, the log key's name {named.name!r}"
+        )
     if not verified_by(note, named):
-        raise ProofError(f"the checkpoint is not signed by the given key of {origin} (key ID {named.id.hex()})")
+        raise ProofError(
+            f"the checkpoint is not signed by the given key of {origin} (key ID {named.id.hex()})"
+        )
     return origin, size, root, named
 
 
@@ -112,7 +156,9 @@ def _witnessed(signed: str, witnesses: Sequence[NoteKey], quorum: int) -> list[s
     note = parse(signed)
     names = sorted({w.name for w in witnesses if w.kind != ED25519 and verified_by(note, w)})
     if len(names) < quorum:
-        raise ProofError(f"{len(names)} of the given witnesses cosigned the checkpoint, {quorum} required")
+        raise ProofError(
+            f"{len(names)} of the given witnesses cosigned the checkpoint, {quorum} required"
+        )
     return names
 
 
@@ -126,8 +172,12 @@ def _leaf(leaf: Any) -> bytes:
         record = UUID(str(leaf.get("record_id")))
     except ValueError:
         raise ProofError("the leaf's record_id is a UUID") from None
-    return leaf_input(_int(leaf, "position", signed=True), record, _int(leaf, "version", signed=True),
-                      bytes.fromhex(hashed))
+    return leaf_input(
+        _int(leaf, "position", signed=True),
+        record,
+        _int(leaf, "version", signed=True),
+        bytes.fromhex(hashed),
+    )
 
 
 def _int(container: dict[str, Any], name: str, *, signed: bool = False) -> int:

@@ -38,12 +38,21 @@ class RecordChains:
     """The records' states as the walk leaves them (``ends``, by ``UUID.int``), findings appended to
     ``findings``, each decision id's saves kept in ``decisions``."""
 
-    def __init__(self, findings: list[Finding], decisions: dict[str, tuple[int, int, int, int, int]]) -> None:
+    def __init__(
+        self, findings: list[Finding], decisions: dict[str, tuple[int, int, int, int, int]]
+    ) -> None:
         self.findings, self.decisions = findings, decisions
         self.ends: dict[int, End] = {}
 
-    def event(self, position: int, originator: UUID, version: int, topic: str, state: bytes, save: int | None
-              ) -> None:
+    def event(
+        self,
+        position: int,
+        originator: UUID,
+        version: int,
+        topic: str,
+        state: bytes,
+        save: int | None,
+    ) -> None:
         """One record event (``save``: the index of the save that holds it, None when none does) against the
         record's state before it."""
         ends, number = self.ends, originator.int
@@ -54,67 +63,150 @@ class RecordChains:
             meta = doc.get("meta")
             stored = doc.get("hash", "")
             digest = doc.get("state_digest")
-            expected = legacy_link(last_hash, **_legacy_fields(originator, version, KINDS[topic], time, doc)) \
-                if digest is None else link(last_hash, record_id=originator, version=version, kind=KINDS[topic],
-                                            timestamp=time, meta=meta or {}, body_digest=doc.get("body_digest", ""),
-                                            state_digest=digest)
+            expected = (
+                legacy_link(
+                    last_hash, **_legacy_fields(originator, version, KINDS[topic], time, doc)
+                )
+                if digest is None
+                else link(
+                    last_hash,
+                    record_id=originator,
+                    version=version,
+                    kind=KINDS[topic],
+                    timestamp=time,
+                    meta=meta or {},
+                    body_digest=doc.get("body_digest", ""),
+                    state_digest=digest,
+                )
+            )
         except _UNREADABLE as exc:
             ends[number] = (version, "", None, None)
-            self.findings.append(Finding("altered", f"{originator} version {version} cannot be read "
-                                                f"({type(exc).__name__})", str(originator), version, position))
+            self.findings.append(
+                Finding(
+                    "altered",
+                    f"{originator} version {version} cannot be read ({type(exc).__name__})",
+                    str(originator),
+                    version,
+                    position,
+                )
+            )
             return
         decision = meta.get("decision_id") if type(meta) is dict else None
         ends[number] = (version, stored, time, decision)
-        if not (version == last_version + 1 and stored == expected and (
-                last_time is None or (time.tzinfo is None) != (last_time.tzinfo is None) or time >= last_time)
-                and (decision is None or decision != last_decision)):
-            self.findings.extend(follow(before, originator, position, version, stored, expected, time,
-                                               decision))
+        if not (
+            version == last_version + 1
+            and stored == expected
+            and (
+                last_time is None
+                or (time.tzinfo is None) != (last_time.tzinfo is None)
+                or time >= last_time
+            )
+            and (decision is None or decision != last_decision)
+        ):
+            self.findings.extend(
+                follow(before, originator, position, version, stored, expected, time, decision)
+            )
         if save is not None and decision is not None:
             self._decision(decision, save, originator, version, position)
 
-    def _decision(self, decision: str, save: int, originator: UUID, version: int, position: int) -> None:
+    def _decision(
+        self, decision: str, save: int, originator: UUID, version: int, position: int
+    ) -> None:
         spans = self.decisions
         span = spans.get(decision)
         if span is None:
-            spans[decision] = (save, save, originator.int, version, position)  # plain ints: they travel back
+            spans[decision] = (
+                save,
+                save,
+                originator.int,
+                version,
+                position,
+            )  # plain ints: they travel back
             return
         if span[1] < save - 1:
             self.findings.append(reused(decision, originator, version, position))
         spans[decision] = (span[0], save, *span[2:])
 
 
-def follow(before: End, record: UUID, position: int, version: int, stored: str, expected: str, time: datetime,
-           decision: str | None) -> Iterator[Finding]:
+def follow(
+    before: End,
+    record: UUID,
+    position: int,
+    version: int,
+    stored: str,
+    expected: str,
+    time: datetime,
+    decision: str | None,
+) -> Iterator[Finding]:
     """What is wrong with a record's event given its state ``before`` (``expected``: its hash, linked to that
     state's): called only when one of the checks ``RecordChains.event`` makes inline fails."""
     last_version, _, last_time, last_decision = before
     name = str(record)
     if version != last_version + 1:
-        yield Finding("out_of_order", f"{name}: version {version} follows version {last_version}", name, version,
-                      position)
+        yield Finding(
+            "out_of_order",
+            f"{name}: version {version} follows version {last_version}",
+            name,
+            version,
+            position,
+        )
         return
     if stored != expected:
-        yield Finding("broken_link", f"{name} version {version}: its hash does not match its content and the event "
-                      "before it", name, version, position)
-    if last_time is not None and (time.tzinfo is None) == (last_time.tzinfo is None) and time < last_time:
-        yield Finding("timestamp", f"{name} version {version} is dated {time.isoformat()}, before version "
-                      f"{last_version} ({last_time.isoformat()})", name, version, position)
+        yield Finding(
+            "broken_link",
+            f"{name} version {version}: its hash does not match its content and the event "
+            "before it",
+            name,
+            version,
+            position,
+        )
+    if (
+        last_time is not None
+        and (time.tzinfo is None) == (last_time.tzinfo is None)
+        and time < last_time
+    ):
+        yield Finding(
+            "timestamp",
+            f"{name} version {version} is dated {time.isoformat()}, before version "
+            f"{last_version} ({last_time.isoformat()})",
+            name,
+            version,
+            position,
+        )
     if decision is not None and decision == last_decision:
-        yield Finding("decision", f"{name} version {version} carries the decision of version {last_version} "
-                      f"({decision}): a command decides a record once", name, version, position)
+        yield Finding(
+            "decision",
+            f"{name} version {version} carries the decision of version {last_version} "
+            f"({decision}): a command decides a record once",
+            name,
+            version,
+            position,
+        )
 
 
 def reused(decision: str, record: UUID | int, version: int, position: int) -> Finding:
     name = str(record if isinstance(record, UUID) else UUID(int=record))
-    return Finding("decision", f"{name} version {version} (position {position}) carries decision {decision}, which "
-                   "saves before it used: a decision is one command's, saved at once", name, version, position)
+    return Finding(
+        "decision",
+        f"{name} version {version} (position {position}) carries decision {decision}, which "
+        "saves before it used: a decision is one command's, saved at once",
+        name,
+        version,
+        position,
+    )
 
 
-def _legacy_fields(originator: UUID, version: int, kind: str, time: datetime, doc: dict[str, Any]) -> dict[str, Any]:
+def _legacy_fields(
+    originator: UUID, version: int, kind: str, time: datetime, doc: dict[str, Any]
+) -> dict[str, Any]:
     """The fields of a link written by Writ 0.1 (``domain.chain.legacy_link``): over the whole body."""
-    return {"record_id": originator, "version": version, "kind": kind, "timestamp": time,
-            "body": {k: v for k, v in doc.items() if k not in _LEGACY_EXCLUDED}}
+    return {
+        "record_id": originator,
+        "version": version,
+        "kind": kind,
+        "timestamp": time,
+        "body": {k: v for k, v in doc.items() if k not in _LEGACY_EXCLUDED},
+    }
 
 
 def end_of(version: int, state: bytes) -> End:
@@ -122,9 +214,11 @@ def end_of(version: int, state: bytes) -> End:
     try:
         doc = orjson.loads(state)
         meta = doc.get("meta")
-        return (version, doc.get("hash", ""), datetime.fromisoformat(doc["timestamp"]),
-                meta.get("decision_id") if type(meta) is dict else None)
+        return (
+            version,
+            doc.get("hash", ""),
+            datetime.fromisoformat(doc["timestamp"]),
+            meta.get("decision_id") if type(meta) is dict else None,
+        )
     except _UNREADABLE:
         return (version, "", None, None)
-
-

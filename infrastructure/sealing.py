@@ -46,8 +46,16 @@ SEALED: dict[str, tuple[str, ...]] = {
 }
 """Topic -> the attributes (``a.b``: key ``b`` of attribute ``a``) sealed with the originator's key."""
 
-EMPTY: dict[str, Any] = {"data": {}, "changes": {}, "reason": "", "state.data": {}, "state.failure": None,
-                         "command": {}, "preview": {}, "results": []}
+EMPTY: dict[str, Any] = {
+    "data": {},
+    "changes": {},
+    "reason": "",
+    "state.data": {},
+    "state.failure": None,
+    "command": {},
+    "preview": {},
+    "results": [],
+}
 """What a shredded attribute reads as."""
 
 COVERS = "covers"
@@ -80,7 +88,9 @@ def _aad(owner: UUID, path: str) -> bytes:
     return owner.bytes + b"|" + path.encode()
 
 
-def transform(state: dict[str, Any], paths: tuple[str, ...], change: Callable[[str, Any], Any]) -> None:
+def transform(
+    state: dict[str, Any], paths: tuple[str, ...], change: Callable[[str, Any], Any]
+) -> None:
     """Replace, in place, each of ``paths`` present in ``state`` by ``change(path, value)``."""
     for path in paths:
         holder, name = _locate(state, path)

@@ -37,20 +37,30 @@ if TYPE_CHECKING:
 PAGE = 1000
 
 
-def check_snapshots(backend: Backend, database: Database, log: EventLog, vault: Vault | None,
-                    report: Report) -> None:
+def check_snapshots(
+    backend: Backend, database: Database, log: EventLog, vault: Vault | None, report: Report
+) -> None:
     """Add a ``snapshot`` finding for each record snapshot that does not match its event (see the module)."""
     for rows in _pages(backend, database, log):
         if vault is not None:
-            with suppress(WritError):  # a key that does not open: each of its snapshots says so below
+            # a key that does not open: each of its snapshots says so below
+            with suppress(WritError):
                 vault.prefetch(_uuid(row[0]) for row in rows)
         for owner, version, state, event_topic, event_state in rows:
             report.snapshots += 1
-            why = _fault(log, vault, _uuid(owner), int(version), bytes(state), event_topic, event_state)
+            why = _fault(
+                log, vault, _uuid(owner), int(version), bytes(state), event_topic, event_state
+            )
             if why is not None:
                 record = str(_uuid(owner))
-                report.findings.append(Finding("snapshot", f"{record}: its snapshot at version {version} {why}",
-                                               record, int(version)))
+                report.findings.append(
+                    Finding(
+                        "snapshot",
+                        f"{record}: its snapshot at version {version} {why}",
+                        record,
+                        int(version),
+                    )
+                )
 
 
 def _pages(backend: Backend, database: Database, log: EventLog) -> Any:
@@ -60,7 +70,15 @@ def _pages(backend: Backend, database: Database, log: EventLog) -> Any:
         "e.originator_id = s.originator_id AND e.originator_version = s.originator_version WHERE s.topic = {} AND "
         "(s.originator_id > {} OR (s.originator_id = {} AND s.originator_version > {})) "
         "ORDER BY s.originator_id, s.originator_version LIMIT {}"
-    ).format(backend.table(recorder.snapshots_table_name), backend.table(recorder.events_table_name), P, P, P, P, P)
+    ).format(
+        backend.table(recorder.snapshots_table_name),
+        backend.table(recorder.events_table_name),
+        P,
+        P,
+        P,
+        P,
+        P,
+    )
     with database.reading() as tx:
         if not backend.existing_columns(tx, recorder.snapshots_table_name):
             return  # a store never written to: no snapshot table yet (it is made with the first application)
@@ -75,8 +93,15 @@ def _pages(backend: Backend, database: Database, log: EventLog) -> Any:
         after = (rows[-1][0], int(rows[-1][1]))
 
 
-def _fault(log: EventLog, vault: Vault | None, owner: UUID, version: int, state: bytes, event_topic: str | None,
-           event_state: bytes | None) -> str | None:
+def _fault(
+    log: EventLog,
+    vault: Vault | None,
+    owner: UUID,
+    version: int,
+    state: bytes,
+    event_topic: str | None,
+    event_state: bytes | None,
+) -> str | None:
     """What is wrong with one snapshot, or None."""
     if event_state is None or event_topic is None:
         return "has no event at that version"
@@ -93,8 +118,11 @@ def _fault(log: EventLog, vault: Vault | None, owner: UUID, version: int, state:
         snapshot = mapper.to_domain_event(StoredEvent(owner, version, RecordSnapshot.TOPIC, state))
         if is_shredded(snapshot):
             return None  # purged: its values are gone with its key, its link checked above
-        check_snapshot(snapshot.mutate(None), mapper.to_domain_event(  # type: ignore[attr-defined]
-            StoredEvent(owner, version, event_topic, bytes(event_state))), vault.digest)  # type: ignore[arg-type]
+        event_at = mapper.to_domain_event(
+            StoredEvent(owner, version, event_topic, bytes(event_state))
+        )
+        state_then = snapshot.mutate(None)  # type: ignore[attr-defined]
+        check_snapshot(state_then, event_at, vault.digest)  # type: ignore[arg-type]
     except ChainBrokenError as broken:
         return f"does not match its history ({broken.message})"
     except WritError as error:  # e.g. its key is wrapped by a master key not configured here

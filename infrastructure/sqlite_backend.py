@@ -51,10 +51,14 @@ def sqlite_opening(path: str) -> Iterator[None]:
 def connect_sqlite(path: str) -> sqlite3.Connection:
     """A WAL-mode, autocommit connection to a SQLite file Writ's own code uses (views, bus tables)."""
     with sqlite_opening(path):
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        connection = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=30
+        )
         connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    connection.execute("PRAGMA secure_delete=ON")  # a deleted view row or key is zeroed, not only unlinked
+    connection.execute(
+        "PRAGMA secure_delete=ON"
+    )  # a deleted view row or key is zeroed, not only unlinked
     return connection
 
 
@@ -90,16 +94,24 @@ class SQLiteBackend(Backend):
 
     def tables_like(self, tx: Tx, prefix: str) -> list[str]:
         query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'"
-        return [row[0] for row in tx.query(query, (prefix.replace("_", "\\_") + "%",)) if row[0].startswith(prefix)]
+        return [
+            row[0]
+            for row in tx.query(query, (prefix.replace("_", "\\_") + "%",))
+            if row[0].startswith(prefix)
+        ]
 
     def among_ids(self, column: str, ids: list[UUID]) -> tuple[Composable, list[Any]]:
-        return (SQL("{} IN (SELECT value FROM json_each({}))").format(Identifier(column), P),
-                [orjson.dumps([self.uuid_param(rid) for rid in ids]).decode()])
+        return (
+            SQL("{} IN (SELECT value FROM json_each({}))").format(Identifier(column), P),
+            [orjson.dumps([self.uuid_param(rid) for rid in ids]).decode()],
+        )
 
     def erasure_horizon(self) -> None:
         """Nothing to wait for but the readers of the write-ahead log (``erase_now`` tries again)."""
 
-    def erase_now(self, tables: list[str], *, views: bool, horizon: int | None, retry: bool = False) -> str | None:
+    def erase_now(
+        self, tables: list[str], *, views: bool, horizon: int | None, retry: bool = False
+    ) -> str | None:
         """Deleted rows are zeroed as they go (``secure_delete``); what remains is the write-ahead log, truncated
         unless a reader still holds it."""
         path = self.views_path if views else self.path

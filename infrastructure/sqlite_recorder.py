@@ -24,7 +24,13 @@ from infrastructure.log_chain import sqlite_record, sqlite_upgrade
 from infrastructure.log_identity import SELECT as IDENTITY
 from infrastructure.log_identity import SQLITE_DRAW as DRAW_IDENTITY
 from infrastructure.log_identity import SQLITE_TABLES as IDENTITY_TABLES
-from infrastructure.persistence import Histories, LogQueries, PositionLookup, TaggedSaves, first_claims
+from infrastructure.persistence import (
+    Histories,
+    LogQueries,
+    PositionLookup,
+    TaggedSaves,
+    first_claims,
+)
 from infrastructure.shredding import truncate_wal
 
 if TYPE_CHECKING:
@@ -33,18 +39,29 @@ if TYPE_CHECKING:
     from infrastructure.vault import Vault
 
 
-class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, Histories, TaggedSaves):
+class WritSQLiteRecorder(
+    SQLiteApplicationRecorder, PositionLookup, LogQueries, Histories, TaggedSaves
+):
     vault: Vault | None = None
 
-    def select_rows(self, after: int, until: int | None, limit: int) -> list[tuple[int, UUID, int, str, bytes]]:
-        statement = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "  # noqa: S608
-                     "WHERE rowid > ? ORDER BY rowid LIMIT ?")
+    def select_rows(
+        self, after: int, until: int | None, limit: int
+    ) -> list[tuple[int, UUID, int, str, bytes]]:
+        statement = (
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "  # noqa: S608
+            "WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        )
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(statement, (after, limit))
-            return [(row[0], UUID(row[1]), row[2], row[3], bytes(row[4])) for row in cursor.fetchall()
-                    if until is None or row[0] <= until]
+            return [
+                (row[0], UUID(row[1]), row[2], row[3], bytes(row[4]))
+                for row in cursor.fetchall()
+                if until is None or row[0] <= until
+            ]
 
-    def states_before(self, after: int, until: int, topics: Sequence[str]) -> list[tuple[Any, int, bytes]]:
+    def states_before(
+        self, after: int, until: int, topics: Sequence[str]
+    ) -> list[tuple[Any, int, bytes]]:
         events = self.events_table_name
         statement = (
             f"SELECT originator_id, originator_version, state FROM {events} AS e WHERE rowid = "  # noqa: S608
@@ -57,14 +74,21 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
             return [(UUID(row[0]), row[1], bytes(row[2])) for row in cursor.fetchall()]
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *SQLITE_TABLES, *LOG_CHAIN_TABLES, *IDENTITY_TABLES,
-                f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} {CHECKPOINT_COLUMNS}"]
+        return [
+            *super().construct_create_table_statements(),
+            *SQLITE_TABLES,
+            *LOG_CHAIN_TABLES,
+            *IDENTITY_TABLES,
+            f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} {CHECKPOINT_COLUMNS}",
+        ]
 
     def _create_table(self, c: SQLiteCursor) -> None:
         super()._create_table(c)
         sqlite_upgrade(c)
 
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
         """One save (``insert_groups`` of one group); a conflict with a stored event is an ``IntegrityError``."""
         if kwargs.get("tracking") is not None:
             raise NotImplementedError("Writ's event store records no tracking with its events")
@@ -90,18 +114,30 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
                 except sqlite3.IntegrityError:
                     cursor.execute("ROLLBACK TO writ_save")
                 cursor.execute("RELEASE writ_save")
-            stored = [(positions, groups[index]) for index, positions in enumerate(placed) if positions is not None]
+            stored = [
+                (positions, groups[index])
+                for index, positions in enumerate(placed)
+                if positions is not None
+            ]
             inserted = [event for _, group in stored for event in group]
             changes = key_changes(self.vault, inserted)
             sqlite_apply(cursor, changes)
             if inserted:  # one tagged link of the log chain for the whole batch
                 tag = self.save_tag(inserted)
-                sqlite_record(cursor, [(position, _uuid(e.originator_id), e.originator_version, hashed)
-                                       for position, e, hashed in zip([p for ps, _ in stored for p in ps], inserted,
-                                                                      tag.hashes, strict=True)], tag)
+                sqlite_record(
+                    cursor,
+                    [
+                        (position, _uuid(e.originator_id), e.originator_version, hashed)
+                        for position, e, hashed in zip(
+                            [p for ps, _ in stored for p in ps], inserted, tag.hashes, strict=True
+                        )
+                    ],
+                    tag,
+                )
         after_commit(self.vault, inserted, changes)
         if changes.destroyed:
-            if self.vault is not None:  # truncated through the backend: pending while a reader holds it
+            # truncated through the backend: pending while a reader holds it
+            if self.vault is not None:
                 self.vault.keys.erase(changes.destroyed)
             else:
                 truncate_wal(self.datastore.pool.db_name)
@@ -117,7 +153,8 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
             row = cursor.fetchone()
         if row is not None:
             return str(row[0])
-        with self.datastore.transaction(commit=True) as cursor:  # the first to ask draws it (a race: one wins)
+        # the first to ask draws it (a race: one wins)
+        with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(DRAW_IDENTITY)
         return self.log_identity()
 
@@ -168,7 +205,8 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
             "WHERE m.originator_id = e.originator_id), 1) ORDER BY originator_id, originator_version"
         )
         for part in parts:
-            if self.vault is not None:  # the part's keys in one query, before anything of theirs is opened
+            # the part's keys in one query, before anything of theirs is opened
+            if self.vault is not None:
                 self.vault.prefetch(part)
             ids = orjson.dumps([record_id.hex for record_id in part]).decode()
             yield self._stored(snapshots, (ids,)), self._stored(since, (ids,))
@@ -176,8 +214,15 @@ class WritSQLiteRecorder(SQLiteApplicationRecorder, PositionLookup, LogQueries, 
     def _stored(self, statement: str, params: tuple[Any, ...]) -> list[StoredEvent]:
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(statement, params)
-            return [StoredEvent(originator_id=UUID(row[0]), originator_version=row[1], topic=row[2], state=row[3])
-                    for row in cursor.fetchall()]
+            return [
+                StoredEvent(
+                    originator_id=UUID(row[0]),
+                    originator_version=row[1],
+                    topic=row[2],
+                    state=row[3],
+                )
+                for row in cursor.fetchall()
+            ]
 
     def last_position(self, topics: Sequence[str]) -> int:
         statement = (

@@ -103,7 +103,9 @@ class Vault:
 
     def digest(self, owner: UUID, purpose: str, content: Any) -> str:
         """HMAC-SHA256 of the canonical JSON of ``content`` under the owner's digest key."""
-        found = self._keys.get(owner.int) or self._writing(owner, ())  # a cached key is never also pending
+        found = self._keys.get(owner.int) or self._writing(
+            owner, ()
+        )  # a cached key is never also pending
         keyed = found.digests.copy()  # the key's pads hashed once per key, not once per digest
         keyed.update(orjson.dumps([purpose, content], option=orjson.OPT_SORT_KEYS))
         return keyed.hexdigest()
@@ -111,7 +113,11 @@ class Vault:
     def index_digest(self, content: Any) -> str:
         """HMAC-SHA256 of ``content`` under the index key (made once per store, by whichever process first
         needs it: inserted if absent, then read back, so racing processes end up with the same key)."""
-        key = self._known(INDEX_OWNER) or self._fetch([INDEX_OWNER]).get(INDEX_OWNER.int) or self._shared_index()
+        key = (
+            self._known(INDEX_OWNER)
+            or self._fetch([INDEX_OWNER]).get(INDEX_OWNER.int)
+            or self._shared_index()
+        )
         keyed = key.digests.copy()
         keyed.update(orjson.dumps(["index", content], option=orjson.OPT_SORT_KEYS))
         return keyed.hexdigest()
@@ -135,7 +141,10 @@ class Vault:
         catch-up reads each key once, and caching them would only push out the keys writers use. Destroyed
         keys leave the cache, as with ``prefetch``."""
         wanted = list({owner.int: owner for owner in owners}.values())
-        return {number: key.cipher for number, key in self._settled(wanted, self._rows(wanted), remember=False).items()}
+        return {
+            number: key.cipher
+            for number, key in self._settled(wanted, self._rows(wanted), remember=False).items()
+        }
 
     def key_queries(self, owners: Sequence[UUID]) -> Queries:
         """The statements (with their parameters) that read these owners' live keys: for a recorder that sends
@@ -148,8 +157,9 @@ class Vault:
         raised once every other owner is settled."""
         self._settled(owners, rows, remember=True)
 
-    def _settled(self, owners: Iterable[UUID], rows: Iterable[tuple[Any, ...]], *,
-                 remember: bool) -> dict[int, DataKey]:
+    def _settled(
+        self, owners: Iterable[UUID], rows: Iterable[tuple[Any, ...]], *, remember: bool
+    ) -> dict[int, DataKey]:
         """The owners' live keys in ``rows`` (cached too when ``remember``); the others leave the cache."""
         found, failure = self._unwrapped(rows, remember=remember)
         with self._lock:
@@ -166,9 +176,15 @@ class Vault:
         if not self._pending:
             return PendingKeys()
         with self._lock:
-            made = [self._pending[n] for n in dict.fromkeys(o.int for o in owners) if n in self._pending]
-            links = [(record, key.owner) for key in made for record in self._links.get(key.owner.int, ())]
-            return PendingKeys(rows=[(key.owner, key.wrapped, key.master_id) for key in made], links=links)
+            made = [
+                self._pending[n] for n in dict.fromkeys(o.int for o in owners) if n in self._pending
+            ]
+            links = [
+                (record, key.owner) for key in made for record in self._links.get(key.owner.int, ())
+            ]
+            return PendingKeys(
+                rows=[(key.owner, key.wrapped, key.master_id) for key in made], links=links
+            )
 
     def committed(self, owners: Iterable[UUID]) -> None:
         if not self._pending:
@@ -229,8 +245,9 @@ class Vault:
     def _rows(self, owners: list[UUID]) -> list[tuple[Any, ...]]:
         return self.keys.rows(self.key_queries(owners))
 
-    def _unwrapped(self, rows: Iterable[tuple[Any, ...]], *,
-                   remember: bool = True) -> tuple[dict[int, DataKey], Exception | None]:
+    def _unwrapped(
+        self, rows: Iterable[tuple[Any, ...]], *, remember: bool = True
+    ) -> tuple[dict[int, DataKey], Exception | None]:
         """The rows' keys by owner, and the first error of a key that did not unwrap (left out of both); the
         keys unwrapped now are cached when ``remember`` (and the cached ones read again count as recently read)."""
         found: dict[int, DataKey] = {}
@@ -243,7 +260,9 @@ class Vault:
             if cached is None or cached.wrapped != stored:
                 wrapped = bytes(stored)
                 try:
-                    cached = _data_key(owner, self.masters.unwrap(owner, wrapped, master_id), wrapped, master_id)
+                    cached = _data_key(
+                        owner, self.masters.unwrap(owner, wrapped, master_id), wrapped, master_id
+                    )
                 except Exception as exc:  # ConfigurationError, UnwrapError
                     failure = failure or exc
                     continue

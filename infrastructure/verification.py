@@ -69,9 +69,15 @@ MAX_WORKERS = 4
 
 
 class Verifier:
-    def __init__(self, backend: Backend, *, public_keys: dict[str, Ed25519PublicKey] | None = None,
-                 checkpoints: Sequence[Checkpoint] = (), workers: int | None = None,
-                 ranges: int | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        public_keys: dict[str, Ed25519PublicKey] | None = None,
+        checkpoints: Sequence[Checkpoint] = (),
+        workers: int | None = None,
+        ranges: int | None = None,
+    ) -> None:
         self.backend = backend
         self.public_keys = dict(public_keys or {})
         self.extra_checkpoints = list(checkpoints)
@@ -88,7 +94,9 @@ class Verifier:
         report = Report()
         database = self.backend.database()
         try:
-            log = open_log_of(self.backend, sealed=False, create_tables=not self._made(database))  # no key made
+            log = open_log_of(
+                self.backend, sealed=False, create_tables=not self._made(database)
+            )  # no key made
         except BaseException:
             database.close()
             raise
@@ -101,7 +109,9 @@ class Verifier:
                 walks = self._walk(plan, spans, database, log, report, keys)
                 digests, sealing = merge(walks, report)
                 keys.check_sealed(sealing, report)
-                chains = self._chains(digests, {c.position for c in [*stored, *self.extra_checkpoints]}, report)
+                chains = self._chains(
+                    digests, {c.position for c in [*stored, *self.extra_checkpoints]}, report
+                )
                 self._check_tail(log, database, report)
                 self._check_checkpoints([*stored, *self.extra_checkpoints], chains, report)
                 self._notes(report)
@@ -122,24 +132,37 @@ class Verifier:
     def _plan(self, tx: Tx, report: Report) -> tuple[Plan, list[Span]]:
         """What every range is told, and the ranges: cut at the saves nearest equal shares of the positions."""
         chain = self.backend.table(CHAIN)
-        head, first_saved, first_tagged = tx.one(SQL(
-            "SELECT MAX(last), (SELECT first FROM {} ORDER BY last LIMIT 1), (SELECT MIN(last) FROM {} WHERE mac IS "
-            "NOT NULL) FROM {}").format(chain, chain, chain)) or (None, None, None)
+        head, first_saved, first_tagged = tx.one(
+            SQL(
+                "SELECT MAX(last), (SELECT first FROM {} ORDER BY last LIMIT 1), "
+                "(SELECT MIN(last) FROM {} WHERE mac IS NOT NULL) FROM {}"
+            ).format(chain, chain, chain)
+        ) or (None, None, None)
         report.head = int(head or 0)
-        plan = Plan(None if first_saved is None else int(first_saved),
-                    None if first_tagged is None else int(first_tagged), self.writer_keys, self.masters)
+        plan = Plan(
+            None if first_saved is None else int(first_saved),
+            None if first_tagged is None else int(first_tagged),
+            self.writer_keys,
+            self.masters,
+        )
         if not report.head:
             return plan, [Span(0, 0, None, GENESIS)]
         count = self.ranges or self._workers(report.head)
         cuts: list[tuple[int, bytes]] = [(0, GENESIS)]
         for share in range(1, count):
-            row = tx.one(SQL("SELECT last, chain FROM {} WHERE last >= {} ORDER BY last LIMIT 1").format(chain, P),
-                         [report.head * share // count])
+            row = tx.one(
+                SQL("SELECT last, chain FROM {} WHERE last >= {} ORDER BY last LIMIT 1").format(
+                    chain, P
+                ),
+                [report.head * share // count],
+            )
             if row is not None and int(row[0]) > cuts[-1][0] and int(row[0]) < report.head:
                 cuts.append((int(row[0]), bytes(row[1])))
         ends = [cut[0] for cut in cuts[1:]] + [report.head]
-        return plan, [Span(index, after, until, chain_before)
-                      for index, ((after, chain_before), until) in enumerate(zip(cuts, ends, strict=True))]
+        return plan, [
+            Span(index, after, until, chain_before)
+            for index, ((after, chain_before), until) in enumerate(zip(cuts, ends, strict=True))
+        ]
 
     def _workers(self, head: int) -> int:
         if self.workers is not None:
@@ -150,21 +173,34 @@ class Verifier:
 
     # -- walking --------------------------------------------------------------------
 
-    def _walk(self, plan: Plan, spans: list[Span], database: Database, log: Any, report: Report,
-              keys: KeyCheck) -> list[Walked]:
+    def _walk(
+        self,
+        plan: Plan,
+        spans: list[Span],
+        database: Database,
+        log: Any,
+        report: Report,
+        keys: KeyCheck,
+    ) -> list[Walked]:
         """Every range walked (in forked workers when more than one, each on connections of its own) while this
         process checks the snapshots and the key table."""
         workers = min(len(spans), self._workers(report.head))
         if workers == 1:
-            walked = [walk_range(self.backend, plan, span, log=log, database=database) for span in spans]
+            walked = [
+                walk_range(self.backend, plan, span, log=log, database=database) for span in spans
+            ]
             self._stored_checks(database, log, report, keys)
             return walked
-        context = multiprocessing.get_context("fork")  # a worker needs what this process holds, and starts at once
+        context = multiprocessing.get_context(
+            "fork"
+        )  # a worker needs what this process holds, and starts at once
         gc.freeze()  # a worker's collector then leaves this process's objects (and their pages) alone
         try:
             with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                futures: list[Future[Walked]] = [pool.submit(_worker_walk, type(self.backend), self.backend.config,
-                                                             plan, span) for span in spans]
+                futures: list[Future[Walked]] = [
+                    pool.submit(_worker_walk, type(self.backend), self.backend.config, plan, span)
+                    for span in spans
+                ]
                 self._stored_checks(database, log, report, keys)
                 return [future.result() for future in futures]
         finally:
@@ -181,7 +217,9 @@ class Verifier:
             if vault is not None:
                 vault.close()
 
-    def _chains(self, digests: Iterable[tuple[int, bytes]], wanted: set[int], report: Report) -> dict[int, bytes]:
+    def _chains(
+        self, digests: Iterable[tuple[int, bytes]], wanted: set[int], report: Report
+    ) -> dict[int, bytes]:
         """The log chain recomputed from the saves' events, at each wanted position and at the head."""
         chains: dict[int, bytes] = {}
         recomputed = GENESIS
@@ -201,13 +239,25 @@ class Verifier:
         if not tail:
             return
         with database.reading() as tx:
-            saves = tx.query(SQL("SELECT first, last FROM {} WHERE last > {}").format(self.backend.table(CHAIN), P),
-                             [report.head])
+            saves = tx.query(
+                SQL("SELECT first, last FROM {} WHERE last > {}").format(
+                    self.backend.table(CHAIN), P
+                ),
+                [report.head],
+            )
         covered = sorted((int(first), int(last)) for first, last in saves)
         for position, record, version, _, _ in tail:
             if not any(first <= position <= last for first, last in covered):
-                report.findings.append(Finding("inserted", f"{record} version {version} at position {position} "
-                                               "was never written by Writ", str(record), version, position))
+                report.findings.append(
+                    Finding(
+                        "inserted",
+                        f"{record} version {version} at position {position} "
+                        "was never written by Writ",
+                        str(record),
+                        version,
+                        position,
+                    )
+                )
 
     # -- checkpoints ----------------------------------------------------------------
 
@@ -216,38 +266,56 @@ class Verifier:
         table.create(tx)
         return table.all(tx)
 
-    def _check_checkpoints(self, checkpoints: Iterable[Checkpoint], chains: dict[int, bytes],
-                           report: Report) -> None:
+    def _check_checkpoints(
+        self, checkpoints: Iterable[Checkpoint], chains: dict[int, bytes], report: Report
+    ) -> None:
         """Each checkpoint signed by a trusted key (only the keys given: never one a checkpoint carries) and
         matched by the log; with no key given at all, the signatures are left unchecked (and noted)."""
         for checkpoint in checkpoints:
             report.checkpoints += 1
             if self.public_keys and not checkpoint.verified_by(self.public_keys):
-                report.findings.append(Finding("checkpoint", f"the checkpoint at position {checkpoint.position} "
-                                               f"is not signed by a known key ({checkpoint.key_id})",
-                                               position=checkpoint.position))
+                report.findings.append(
+                    Finding(
+                        "checkpoint",
+                        f"the checkpoint at position {checkpoint.position} "
+                        f"is not signed by a known key ({checkpoint.key_id})",
+                        position=checkpoint.position,
+                    )
+                )
             elif chains.get(checkpoint.position, b"").hex() != checkpoint.chain:
-                report.findings.append(Finding("checkpoint", f"the log up to position {checkpoint.position} was "
-                                               f"rewritten since its checkpoint signed at {checkpoint.signed_at}",
-                                               position=checkpoint.position))
+                report.findings.append(
+                    Finding(
+                        "checkpoint",
+                        f"the log up to position {checkpoint.position} was "
+                        f"rewritten since its checkpoint signed at {checkpoint.signed_at}",
+                        position=checkpoint.position,
+                    )
+                )
 
     def _notes(self, report: Report) -> None:
         if self.writer_keys is None and report.saves > report.untagged:
-            report.notes.append("the saves' tags were not checked: no writer key here (WRIT_WRITER_KEY or "
-                                "WRIT_WRITER_KEY_FILE)")
+            report.notes.append(
+                "the saves' tags were not checked: no writer key here (WRIT_WRITER_KEY or "
+                "WRIT_WRITER_KEY_FILE)"
+            )
         if self.masters is None:
-            report.notes.append("snapshot contents and data keys were not checked: no master key here "
-                                "(WRIT_MASTER_KEY or WRIT_MASTER_KEY_FILE)")
+            report.notes.append(
+                "snapshot contents and data keys were not checked: no master key here "
+                "(WRIT_MASTER_KEY or WRIT_MASTER_KEY_FILE)"
+            )
         if report.checkpoints and not self.public_keys:
-            report.notes.append("checkpoint signatures were not checked: no public key given (--public-key)")
+            report.notes.append(
+                "checkpoint signatures were not checked: no public key given (--public-key)"
+            )
 
     @property
     def tags_checked(self) -> bool:
         return self.writer_keys is not None
 
 
-def walk_range(backend: Backend, plan: Plan, span: Span, *, log: Any = None, database: Database | None = None
-               ) -> Walked:
+def walk_range(
+    backend: Backend, plan: Plan, span: Span, *, log: Any = None, database: Database | None = None
+) -> Walked:
     """One range walked (in a worker process: on connections of its own, which it closes)."""
     own = log is None
     log = open_log_of(backend, sealed=False, create_tables=False) if own else log
@@ -277,11 +345,15 @@ def sign_head(backend: Backend, signer: Signer) -> Checkpoint | None:
     report = verifier.run()
     if not report.ok:
         first = report.findings[0]
-        raise CheckpointRefusedError(f"the log does not verify ({len(report.findings)} findings, first: "
-                                     f"{first.message}); investigate with `writ verify` before signing")
+        raise CheckpointRefusedError(
+            f"the log does not verify ({len(report.findings)} findings, first: "
+            f"{first.message}); investigate with `writ verify` before signing"
+        )
     if not verifier.tags_checked and report.saves > report.untagged:
-        raise CheckpointRefusedError("signing a checkpoint needs the writer key (WRIT_WRITER_KEY or "
-                                     "WRIT_WRITER_KEY_FILE), to check the saves' tags first")
+        raise CheckpointRefusedError(
+            "signing a checkpoint needs the writer key (WRIT_WRITER_KEY or "
+            "WRIT_WRITER_KEY_FILE), to check the saves' tags first"
+        )
     database = backend.database()
     try:
         with database.transaction() as tx:

@@ -29,9 +29,23 @@ KINDS = {
     "key_missing": "a record whose data is sealed has no data key",
     "checkpoint": "a checkpoint that is not signed by a trusted key, or that the log no longer matches",
 }
-PRIORITY = {"removed": 0, "altered": 0, "inserted": 0, "unauthenticated": 0, "out_of_order": 1, "broken_link": 1,
-            "timestamp": 1, "decision": 1, "manifest": 2, "chain": 2, "snapshot": 2, "key_destroyed": 2,
-            "key_invalid": 2, "key_missing": 2, "checkpoint": 3}
+PRIORITY = {
+    "removed": 0,
+    "altered": 0,
+    "inserted": 0,
+    "unauthenticated": 0,
+    "out_of_order": 1,
+    "broken_link": 1,
+    "timestamp": 1,
+    "decision": 1,
+    "manifest": 2,
+    "chain": 2,
+    "snapshot": 2,
+    "key_destroyed": 2,
+    "key_invalid": 2,
+    "key_missing": 2,
+    "checkpoint": 3,
+}
 
 
 @dataclass(frozen=True)
@@ -44,8 +58,13 @@ class Finding:
     position: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "record_id": self.record_id, "version": self.version,
-                "position": self.position, "message": self.message}
+        return {
+            "kind": self.kind,
+            "record_id": self.record_id,
+            "version": self.version,
+            "position": self.position,
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -75,21 +94,45 @@ class Report:
     def sort(self) -> None:
         """Findings in log order; at one event, what happened to it (removed, altered, inserted) before what
         followed from it (a broken link, a version out of order); what has no position (the key table's) last."""
-        self.findings.sort(key=lambda f: (f.position is None, f.position or 0, PRIORITY.get(f.kind, 9),
-                                          f.record_id or "", f.version or 0, f.kind, f.message))
+        self.findings.sort(
+            key=lambda f: (
+                f.position is None,
+                f.position or 0,
+                PRIORITY.get(f.kind, 9),
+                f.record_id or "",
+                f.version or 0,
+                f.kind,
+                f.message,
+            )
+        )
 
     def first_per_record(self) -> dict[str, Finding]:
         """Each record's first finding (lowest version; at one version, the event's own fault first)."""
         first: dict[str, Finding] = {}
-        for finding in sorted(self.findings, key=lambda f: (f.version or 0, PRIORITY.get(f.kind, 9))):
+        for finding in sorted(
+            self.findings, key=lambda f: (f.version or 0, PRIORITY.get(f.kind, 9))
+        ):
             if finding.record_id is not None:
                 first.setdefault(finding.record_id, finding)
         return first
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "events": self.events, "records": self.records, "saves": self.saves,
-                "unattested": self.unattested, "authenticated": self.authenticated, "untagged": self.untagged,
-                "snapshots": self.snapshots, "keys": self.keys, "checkpoints": self.checkpoints,
-                "head": self.head, "chain": self.chain, "findings": [f.to_dict() for f in self.findings],
-                "first_per_record": {record: f.to_dict() for record, f in self.first_per_record().items()},
-                "notes": self.notes}
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "records": self.records,
+            "saves": self.saves,
+            "unattested": self.unattested,
+            "authenticated": self.authenticated,
+            "untagged": self.untagged,
+            "snapshots": self.snapshots,
+            "keys": self.keys,
+            "checkpoints": self.checkpoints,
+            "head": self.head,
+            "chain": self.chain,
+            "findings": [f.to_dict() for f in self.findings],
+            "first_per_record": {
+                record: f.to_dict() for record, f in self.first_per_record().items()
+            },
+            "notes": self.notes,
+        }

@@ -106,7 +106,8 @@ class Broadcast:
         while not self._stopped.is_set():
             try:
                 self._wakeup.wait(self._idle)
-            except Exception:  # the session went: waiters fall back on their deadline, next wait re-listens
+            except Exception:
+                # the session went: waiters fall back on their deadline, next wait re-listens
                 self._stopped.wait(self._idle)
             with self._changed:
                 self._generation += 1

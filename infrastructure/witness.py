@@ -20,7 +20,16 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from infrastructure.log_notes import NoteTable
 from infrastructure.log_proofs import LogProofs
 from infrastructure.merkle import ProofError, verify_consistency
-from infrastructure.notes import COSIGNATURE, NoteError, NoteKey, Signature, check_name, cosign, parse, unb64
+from infrastructure.notes import (
+    COSIGNATURE,
+    NoteError,
+    NoteKey,
+    Signature,
+    check_name,
+    cosign,
+    parse,
+    unb64,
+)
 from infrastructure.proof_check import signed_checkpoint
 from infrastructure.verification import CheckpointRefusedError
 
@@ -28,8 +37,13 @@ if TYPE_CHECKING:
     from infrastructure.backend import Backend
 
 
-def cosign_latest(backend: Backend, log_key: NoteKey | bytes, name: str, private: Ed25519PrivateKey,
-                  seen: str | None) -> tuple[str, Signature]:
+def cosign_latest(
+    backend: Backend,
+    log_key: NoteKey | bytes,
+    name: str,
+    private: Ed25519PrivateKey,
+    seen: str | None,
+) -> tuple[str, Signature]:
     """Check and cosign the log's latest checkpoint; (the checkpoint note as cosigned, the witness's line)."""
     proofs = LogProofs(backend)
     try:
@@ -48,7 +62,9 @@ def cosign_latest(backend: Backend, log_key: NoteKey | bytes, name: str, private
     return str(parse(latest).with_signature(signature)), signature
 
 
-def _extends(proofs: LogProofs, log_key: NoteKey | bytes, seen: str, origin: str, size: int, root: bytes) -> None:
+def _extends(
+    proofs: LogProofs, log_key: NoteKey | bytes, seen: str, origin: str, size: int, root: bytes
+) -> None:
     seen_origin, seen_size, seen_root, _ = signed_checkpoint(seen, log_key)
     if seen_origin != origin:
         raise ProofError(f"it is of log {origin!r}, the witness follows {seen_origin!r}")

@@ -76,8 +76,10 @@ class WriterKeys:
     def tag(self, stored_events: Sequence[StoredEvent]) -> SaveTag:
         """The tag of a save of ``stored_events`` under the current key."""
         hashes = [hashlib.sha256(e.state).digest() for e in stored_events]
-        entries = [tag_entry(_uuid(e.originator_id), e.originator_version, hashed)
-                   for e, hashed in zip(stored_events, hashes, strict=True)]
+        entries = [
+            tag_entry(_uuid(e.originator_id), e.originator_version, hashed)
+            for e, hashed in zip(stored_events, hashes, strict=True)
+        ]
         return SaveTag(self.mac(self.keys[0], entries), self.current_id, hashes)
 
     def check(self, key: str, mac: bytes, entries: Iterable[bytes]) -> bool | None:
@@ -104,8 +106,10 @@ def load_writer_keys(*, beside: str | None, create: bool = True) -> WriterKeys |
         return WriterKeys(parse_keys(_read(Path(named)), named, "writer key"), named)
     if beside is None:
         if create:
-            raise ConfigurationError(f"Saving on PostgreSQL needs a writer key: set {VARIABLE} or {FILE_VARIABLE} "
-                                     "(`writ keys new` makes one)")
+            raise ConfigurationError(
+                f"Saving on PostgreSQL needs a writer key: set {VARIABLE} or {FILE_VARIABLE} "
+                "(`writ keys new` makes one)"
+            )
         return None
     path = Path(f"{beside}.writer-key")
     if create:
@@ -119,7 +123,9 @@ def _read(path: Path) -> str:
     try:
         return path.read_text()
     except OSError as exc:
-        raise ConfigurationError(f"Cannot read the writer key file {path}: {exc.strerror}") from None
+        raise ConfigurationError(
+            f"Cannot read the writer key file {path}: {exc.strerror}"
+        ) from None
 
 
 def _uuid(value: UUID | str) -> UUID:

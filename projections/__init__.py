@@ -28,9 +28,19 @@ from projections.runner import ProjectionStatus, ProjectionWorker
 from projections.store import ViewStore
 
 __all__ = [
-    "Page", "ProjectionBusyError", "ProjectionHaltedError", "ProjectionLogChangedError", "ProjectionNotReadyError",
-    "ProjectionStatus", "ProjectionTimeoutError", "ProjectionWorker", "ViewStore", "Views",
-    "open_store", "open_views", "open_worker",
+    "Page",
+    "ProjectionBusyError",
+    "ProjectionHaltedError",
+    "ProjectionLogChangedError",
+    "ProjectionNotReadyError",
+    "ProjectionStatus",
+    "ProjectionTimeoutError",
+    "ProjectionWorker",
+    "ViewStore",
+    "Views",
+    "open_store",
+    "open_views",
+    "open_worker",
 ]
 
 Where = str | Backend | None

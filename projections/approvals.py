@@ -33,9 +33,28 @@ if TYPE_CHECKING:
     from projections.store import ViewStore
 
 TABLE = "writ_approvals"
-COLUMNS = ("id", "tenant", "model", "operation", "status", "requester", "purpose", "reasons", "preview", "command",
-           "fingerprint", "record_id", "record_version", "required", "approvals", "expires_at", "requested_at",
-           "updated_at", "outcome", "position")
+COLUMNS = (
+    "id",
+    "tenant",
+    "model",
+    "operation",
+    "status",
+    "requester",
+    "purpose",
+    "reasons",
+    "preview",
+    "command",
+    "fingerprint",
+    "record_id",
+    "record_version",
+    "required",
+    "approvals",
+    "expires_at",
+    "requested_at",
+    "updated_at",
+    "outcome",
+    "position",
+)
 JSON_COLUMNS = frozenset({"reasons", "preview", "command", "approvals", "outcome"})
 
 
@@ -55,10 +74,17 @@ class ApprovalRows(ReadModel):
         if self.store.backend.existing_columns(tx, name):
             return []
         types = {"position": "BIGINT", "record_version": "BIGINT", "required": "BIGINT"}
-        defs = SQL(", ").join(SQL("{} {}").format(Identifier(c), SQL(types.get(c, "TEXT"))) for c in COLUMNS)
-        tx.execute(SQL("CREATE TABLE {} ({}, PRIMARY KEY (id))").format(self.table(shadow=shadow), defs))
-        tx.execute(SQL("CREATE INDEX {} ON {} (tenant, status, requested_at, id)").format(
-            Identifier(f"{name[:24]}_status_{secrets.token_hex(4)}"), self.table(shadow=shadow)))
+        defs = SQL(", ").join(
+            SQL("{} {}").format(Identifier(c), SQL(types.get(c, "TEXT"))) for c in COLUMNS
+        )
+        tx.execute(
+            SQL("CREATE TABLE {} ({}, PRIMARY KEY (id))").format(self.table(shadow=shadow), defs)
+        )
+        tx.execute(
+            SQL("CREATE INDEX {} ON {} (tenant, status, requested_at, id)").format(
+                Identifier(f"{name[:24]}_status_{secrets.token_hex(4)}"), self.table(shadow=shadow)
+            )
+        )
         return [self.name] if position and not shadow else []
 
     def fold(self, events: Decoded) -> dict[str, list[tuple[str, dict[str, Any], int]]]:
@@ -68,8 +94,13 @@ class ApprovalRows(ReadModel):
             changes[str(notification.originator_id)].append((kind, state, notification.id))
         return changes
 
-    def apply(self, tx: Tx, folded: dict[str, list[tuple[str, dict[str, Any], int]]], *,
-              shadow: bool = False) -> None:
+    def apply(
+        self,
+        tx: Tx,
+        folded: dict[str, list[tuple[str, dict[str, Any], int]]],
+        *,
+        shadow: bool = False,
+    ) -> None:
         table = self.table(shadow=shadow)
         for approval_id, steps in folded.items():
             stored = self._row(tx, table, approval_id)
@@ -78,28 +109,48 @@ class ApprovalRows(ReadModel):
                 _advance(row, approval_id, kind, state, position)
             if not row:
                 continue
-            values = [orjson.dumps(row.get(c)).decode() if c in JSON_COLUMNS else row.get(c) for c in COLUMNS]
+            values = [
+                orjson.dumps(row.get(c)).decode() if c in JSON_COLUMNS else row.get(c)
+                for c in COLUMNS
+            ]
             if stored is not None:
                 tx.execute(SQL("DELETE FROM {} WHERE id = {}").format(table, P), (approval_id,))
-            tx.execute(SQL("INSERT INTO {} ({}) VALUES ({})").format(table, idents(COLUMNS), marks(len(COLUMNS))),
-                       values)
+            tx.execute(
+                SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                    table, idents(COLUMNS), marks(len(COLUMNS))
+                ),
+                values,
+            )
 
     def drop(self, tx: Tx, *, shadow: bool) -> None:
         tx.execute(SQL("DROP TABLE IF EXISTS {}").format(self.table(shadow=shadow)))
 
     def swap(self, tx: Tx) -> None:
         self.drop(tx, shadow=False)
-        tx.execute(SQL("ALTER TABLE {} RENAME TO {}").format(self.table(shadow=True), Identifier(TABLE)))
+        tx.execute(
+            SQL("ALTER TABLE {} RENAME TO {}").format(self.table(shadow=True), Identifier(TABLE))
+        )
 
     # -- queries ---------------------------------------------------------------
 
     def one(self, tx: Tx, tenant: str, approval_id: str) -> dict[str, Any] | None:
-        rows = self._select(tx, SQL("tenant = {} AND id = {}").format(P, P), [tenant, approval_id], 1)
+        rows = self._select(
+            tx, SQL("tenant = {} AND id = {}").format(P, P), [tenant, approval_id], 1
+        )
         return rows[0] if rows else None
 
-    def query(self, tx: Tx, tenant: str, scope: ApprovalScope, *, status: str | None, limit: int,
-              after: str | None = None, now: datetime | None = None,
-              waiting_for: tuple[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    def query(
+        self,
+        tx: Tx,
+        tenant: str,
+        scope: ApprovalScope,
+        *,
+        status: str | None,
+        limit: int,
+        after: str | None = None,
+        now: datetime | None = None,
+        waiting_for: tuple[str, list[str]] | None = None,
+    ) -> list[dict[str, Any]]:
         """Requests in ``tenant`` that ``scope`` admits (with ``status``; ``pending`` means still waiting and not
         expired), oldest first, after the ``(requested_at, id)`` cursor ``after`` (``"<requested_at>|<id>"``).
         ``waiting_for`` (user, models) keeps those of the models the user may approve, that the user neither
@@ -118,8 +169,14 @@ class ApprovalRows(ReadModel):
             among, among_params = dialect.in_list(Identifier("model"), P, approvable)
             # The approvals column holds orjson's rendering of [{"approver": ..., ...}]: user ids are plain
             # identifiers (no character JSON escapes), so this text is in it exactly when the user approved.
-            approved, approved_params = dialect.contains_text(Identifier("approvals"), f'"approver":"{user}"')
-            conditions += [among, SQL("requester <> {}").format(P), SQL("NOT ({})").format(approved)]
+            approved, approved_params = dialect.contains_text(
+                Identifier("approvals"), f'"approver":"{user}"'
+            )
+            conditions += [
+                among,
+                SQL("requester <> {}").format(P),
+                SQL("NOT ({})").format(approved),
+            ]
             params += [*among_params, user, *approved_params]
         if status is not None:
             conditions.append(SQL("status = {}").format(P))
@@ -129,44 +186,80 @@ class ApprovalRows(ReadModel):
             params.append(canonical_time(now or datetime.now(UTC)))
         if after:
             at, _, last = after.partition("|")
-            conditions.append(SQL("(requested_at > {} OR (requested_at = {} AND id > {}))").format(P, P, P))
+            conditions.append(
+                SQL("(requested_at > {} OR (requested_at = {} AND id > {}))").format(P, P, P)
+            )
             params += [at, at, last]
         return self._select(tx, SQL(" AND ").join(conditions), params, limit)
 
-    def _select(self, tx: Tx, where: SQL | Any, params: list[Any], limit: int) -> list[dict[str, Any]]:
-        rows = tx.query(SQL("SELECT {} FROM {} WHERE {} ORDER BY requested_at, id LIMIT {}").format(
-            idents(COLUMNS), self.table(), where, P), [*params, limit])
+    def _select(
+        self, tx: Tx, where: SQL | Any, params: list[Any], limit: int
+    ) -> list[dict[str, Any]]:
+        rows = tx.query(
+            SQL("SELECT {} FROM {} WHERE {} ORDER BY requested_at, id LIMIT {}").format(
+                idents(COLUMNS), self.table(), where, P
+            ),
+            [*params, limit],
+        )
         return [_decoded(row) for row in rows]
 
     def _row(self, tx: Tx, table: Identifier, approval_id: str) -> dict[str, Any] | None:
-        row = tx.one(SQL("SELECT {} FROM {} WHERE id = {}").format(idents(COLUMNS), table, P), (approval_id,))
+        row = tx.one(
+            SQL("SELECT {} FROM {} WHERE id = {}").format(idents(COLUMNS), table, P), (approval_id,)
+        )
         return None if row is None else _decoded(row)
 
 
 def _decoded(row: tuple[Any, ...]) -> dict[str, Any]:
-    return {c: orjson.loads(v) if c in JSON_COLUMNS and v is not None else v for c, v in zip(COLUMNS, row,
-                                                                                             strict=True)}
+    return {
+        c: orjson.loads(v) if c in JSON_COLUMNS and v is not None else v
+        for c, v in zip(COLUMNS, row, strict=True)
+    }
 
 
-def _advance(row: dict[str, Any], approval_id: str, kind: str, state: dict[str, Any], position: int) -> None:
+def _advance(
+    row: dict[str, Any], approval_id: str, kind: str, state: dict[str, Any], position: int
+) -> None:
     """One approval event applied to its row (a dict of the columns)."""
     at = canonical_time(state["timestamp"])
     if kind == "Requested":
         requester = state.get("requester") or {}
-        row.update(id=approval_id, tenant=state["tenant"], model=state["model"], operation=state["operation"],
-                   status=PENDING, requester=requester.get("user_id"), purpose=requester.get("purpose"),
-                   reasons=state.get("reasons"), preview=state.get("preview"), command=state.get("command"),
-                   fingerprint=state.get("fingerprint"), record_id=state.get("record_id"),
-                   record_version=state.get("record_version"), required=state.get("required"), approvals=[],
-                   expires_at=canonical_time(state["expires_at"]), requested_at=at, outcome=None)
+        row.update(
+            id=approval_id,
+            tenant=state["tenant"],
+            model=state["model"],
+            operation=state["operation"],
+            status=PENDING,
+            requester=requester.get("user_id"),
+            purpose=requester.get("purpose"),
+            reasons=state.get("reasons"),
+            preview=state.get("preview"),
+            command=state.get("command"),
+            fingerprint=state.get("fingerprint"),
+            record_id=state.get("record_id"),
+            record_version=state.get("record_version"),
+            required=state.get("required"),
+            approvals=[],
+            expires_at=canonical_time(state["expires_at"]),
+            requested_at=at,
+            outcome=None,
+        )
     elif not row:
         return  # a request whose Requested event this projection never saw (a catalog without it)
     elif kind == "Approved":
-        row["approvals"] = [*(row.get("approvals") or []), {"approver": state.get("approver"), "at": at,
-                                                             "reason": state.get("reason"),
-                                                             "audit": state.get("audit") or {}}]
+        row["approvals"] = [
+            *(row.get("approvals") or []),
+            {
+                "approver": state.get("approver"),
+                "at": at,
+                "reason": state.get("reason"),
+                "audit": state.get("audit") or {},
+            },
+        ]
     elif kind in ENDINGS:
         row["status"] = ENDINGS[kind]
-        sealed = {"results": state["results"]} if "results" in state else {}  # opened by the queries, moved out
+        sealed = (
+            {"results": state["results"]} if "results" in state else {}
+        )  # opened by the queries, moved out
         row["outcome"] = {**outcome_of(kind, state, state["timestamp"]), **sealed}
     row["updated_at"], row["position"] = at, position

@@ -35,8 +35,11 @@ class CurrentRows(ReadModel):
         self.store.writer.apply(tx, folded, shadow=shadow)
 
     def purged_from(self, folded: Any, *, shadow: bool = False) -> list[str]:
-        return [self.store.layout(model, shadow=shadow).table for model, per_record in folded.items()
-                if any(change.purged for change in per_record.values())]
+        return [
+            self.store.layout(model, shadow=shadow).table
+            for model, per_record in folded.items()
+            if any(change.purged for change in per_record.values())
+        ]
 
     def drop(self, tx: Tx, *, shadow: bool) -> None:
         migrations.drop_tables(self.store, tx, shadow=shadow)

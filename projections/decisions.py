@@ -28,8 +28,25 @@ if TYPE_CHECKING:
     from projections.store import ViewStore
 
 TABLE = "writ_decisions"
-COLUMNS = ("position", "id", "at", "tenant", "actor", "model", "outcome", "operation", "record_id", "code",
-           "purpose", "roles", "reasons", "policy_version", "correlation_id", "idempotency_key", "audit")
+COLUMNS = (
+    "position",
+    "id",
+    "at",
+    "tenant",
+    "actor",
+    "model",
+    "outcome",
+    "operation",
+    "record_id",
+    "code",
+    "purpose",
+    "roles",
+    "reasons",
+    "policy_version",
+    "correlation_id",
+    "idempotency_key",
+    "audit",
+)
 JSON_COLUMNS = frozenset({"roles", "reasons", "audit"})
 FILTERS = ("actor", "model", "outcome", "record_id")
 """Columns queries filter on, each indexed after the tenant (``record_id``: a record's decisions, in the console;
@@ -51,22 +68,44 @@ class DecisionRows(ReadModel):
         if self.store.backend.existing_columns(tx, name):
             return []
         types = {"position": "BIGINT"}
-        defs = SQL(", ").join(SQL("{} {}").format(Identifier(c), SQL(types.get(c, "TEXT"))) for c in COLUMNS)
-        tx.execute(SQL("CREATE TABLE {} ({}, PRIMARY KEY (position))").format(self.table(shadow=shadow), defs))
-        for column in ("position", *FILTERS, "at"):  # a token: index names outlive a rebuild's table swap
+        defs = SQL(", ").join(
+            SQL("{} {}").format(Identifier(c), SQL(types.get(c, "TEXT"))) for c in COLUMNS
+        )
+        tx.execute(
+            SQL("CREATE TABLE {} ({}, PRIMARY KEY (position))").format(
+                self.table(shadow=shadow), defs
+            )
+        )
+        # a token: index names outlive a rebuild's table swap
+        for column in (
+            "position",
+            *FILTERS,
+            "at",
+        ):
             index = Identifier(f"{name[:24]}_{column}_{secrets.token_hex(4)}")
-            keys = SQL("tenant, {}").format(Identifier(column)) if column == "position" else SQL(
-                "tenant, {}, position").format(Identifier(column))
-            tx.execute(SQL("CREATE INDEX {} ON {} ({})").format(index, self.table(shadow=shadow), keys))
+            keys = (
+                SQL("tenant, {}").format(Identifier(column))
+                if column == "position"
+                else SQL("tenant, {}, position").format(Identifier(column))
+            )
+            tx.execute(
+                SQL("CREATE INDEX {} ON {} ({})").format(index, self.table(shadow=shadow), keys)
+            )
         return [self.name] if position and not shadow else []
 
     def fold(self, events: Decoded) -> list[list[Any]]:
         rows = []
         for notification, state in events:
-            record = decision_record(notification.topic, notification.originator_id, state, notification.id)
+            record = decision_record(
+                notification.topic, notification.originator_id, state, notification.id
+            )
             record["at"] = canonical_time(record["at"])
-            rows.append([orjson.dumps(record.get(c)).decode() if c in JSON_COLUMNS else record.get(c)
-                         for c in COLUMNS])
+            rows.append(
+                [
+                    orjson.dumps(record.get(c)).decode() if c in JSON_COLUMNS else record.get(c)
+                    for c in COLUMNS
+                ]
+            )
         return rows
 
     def apply(self, tx: Tx, folded: list[list[Any]], *, shadow: bool = False) -> None:
@@ -78,15 +117,30 @@ class DecisionRows(ReadModel):
 
     def swap(self, tx: Tx) -> None:
         self.drop(tx, shadow=False)
-        tx.execute(SQL("ALTER TABLE {} RENAME TO {}").format(self.table(shadow=True), Identifier(TABLE)))
+        tx.execute(
+            SQL("ALTER TABLE {} RENAME TO {}").format(self.table(shadow=True), Identifier(TABLE))
+        )
 
     # -- queries ---------------------------------------------------------------
 
-    def query(self, tx: Tx, tenant: str, scope: DecisionScope, *, after: int, limit: int, since: str | None = None,
-              until: str | None = None, **equal: str | None) -> list[dict[str, Any]]:
+    def query(
+        self,
+        tx: Tx,
+        tenant: str,
+        scope: DecisionScope,
+        *,
+        after: int,
+        limit: int,
+        since: str | None = None,
+        until: str | None = None,
+        **equal: str | None,
+    ) -> list[dict[str, Any]]:
         """Decisions in ``tenant`` that ``scope`` admits, after position ``after``, oldest first, filtered by
         ``equal`` columns (``FILTERS``) and the time range [``since``, ``until``)."""
-        conditions, params = [SQL("tenant = {}").format(P), SQL("position > {}").format(P)], [tenant, after]
+        conditions, params = (
+            [SQL("tenant = {}").format(P), SQL("position > {}").format(P)],
+            [tenant, after],
+        )
         if not scope.everything:
             admitted, values = _admitted(scope)
             conditions.append(admitted)
@@ -99,11 +153,19 @@ class DecisionRows(ReadModel):
             if value is not None:
                 conditions.append(SQL("at {} {}").format(SQL(bound), P))
                 params.append(canonical_time(value))
-        rows = tx.query(SQL("SELECT {} FROM {} WHERE {} ORDER BY position LIMIT {}").format(
-            idents(COLUMNS), self.table(), SQL(" AND ").join(conditions), P), [*params, limit])
-        return [{c: orjson.loads(v) if c in JSON_COLUMNS and v is not None else v for c, v in zip(COLUMNS, row,
-                                                                                                   strict=True)}
-                for row in rows]
+        rows = tx.query(
+            SQL("SELECT {} FROM {} WHERE {} ORDER BY position LIMIT {}").format(
+                idents(COLUMNS), self.table(), SQL(" AND ").join(conditions), P
+            ),
+            [*params, limit],
+        )
+        return [
+            {
+                c: orjson.loads(v) if c in JSON_COLUMNS and v is not None else v
+                for c, v in zip(COLUMNS, row, strict=True)
+            }
+            for row in rows
+        ]
 
 
 def _admitted(scope: DecisionScope) -> tuple[Composed, list[Any]]:
@@ -113,7 +175,10 @@ def _admitted(scope: DecisionScope) -> tuple[Composed, list[Any]]:
     params: list[Any] = [scope.actor]
     if scope.audited:
         audited, known = sorted(scope.audited), sorted(scope.known)
-        parts += [SQL("model IN ({})").format(marks(len(audited))),
-                  SQL("model IS NULL"), SQL("model NOT IN ({})").format(marks(len(known)))]
+        parts += [
+            SQL("model IN ({})").format(marks(len(audited))),
+            SQL("model IS NULL"),
+            SQL("model NOT IN ({})").format(marks(len(known))),
+        ]
         params += [*audited, *known]
     return SQL("({})").format(SQL(" OR ").join(parts)), params

@@ -116,18 +116,34 @@ def _zulu(value: datetime) -> str:
 class PostgresViews(ViewDialect):
     sql = POSTGRES
     _types = {
-        "str": "TEXT", "int": "BIGINT", "decimal": "NUMERIC", "bool": "BOOLEAN", "datetime": "TIMESTAMPTZ",
-        "timestamp": "TIMESTAMPTZ", "date": "DATE", "uuid": "UUID", "json": "JSONB", "list": "JSONB",
+        "str": "TEXT",
+        "int": "BIGINT",
+        "decimal": "NUMERIC",
+        "bool": "BOOLEAN",
+        "datetime": "TIMESTAMPTZ",
+        "timestamp": "TIMESTAMPTZ",
+        "date": "DATE",
+        "uuid": "UUID",
+        "json": "JSONB",
+        "list": "JSONB",
     }
     _encoders: dict[str, Codec] = {
-        "decimal": lambda v: Decimal(str(v)), "datetime": datetime.fromisoformat,
-        "timestamp": datetime.fromisoformat, "date": date.fromisoformat,
-        "uuid": lambda v: v if isinstance(v, UUID) else UUID(str(v)), "json": _numeric_json_text,
+        "decimal": lambda v: Decimal(str(v)),
+        "datetime": datetime.fromisoformat,
+        "timestamp": datetime.fromisoformat,
+        "date": date.fromisoformat,
+        "uuid": lambda v: v if isinstance(v, UUID) else UUID(str(v)),
+        "json": _numeric_json_text,
         "list": _numeric_json_text,
     }
     _decoders: dict[str, Codec] = {
-        "decimal": str, "datetime": _zulu, "timestamp": lambda v: v.astimezone(UTC).isoformat(),
-        "date": date.isoformat, "uuid": str, "json": narrowed, "list": narrowed,
+        "decimal": str,
+        "datetime": _zulu,
+        "timestamp": lambda v: v.astimezone(UTC).isoformat(),
+        "date": date.isoformat,
+        "uuid": str,
+        "json": narrowed,
+        "list": narrowed,
     }
 
     def column_type(self, kind: str) -> str:
@@ -158,12 +174,20 @@ class SQLiteViews(ViewDialect):
     sql = SQLITE
     _types = {"int": "INTEGER", "bool": "INTEGER"}
     _encoders: dict[str, Codec] = {
-        "bool": int, "decimal": str, "datetime": canonical_time, "timestamp": canonical_time,
-        "uuid": lambda v: str(v if isinstance(v, UUID) else UUID(str(v))), "json": _json_text, "list": _json_text,
+        "bool": int,
+        "decimal": str,
+        "datetime": canonical_time,
+        "timestamp": canonical_time,
+        "uuid": lambda v: str(v if isinstance(v, UUID) else UUID(str(v))),
+        "json": _json_text,
+        "list": _json_text,
     }
     _decoders: dict[str, Codec] = {
-        "bool": bool, "datetime": lambda v: datetime.fromisoformat(v).isoformat().replace("+00:00", "Z"),
-        "timestamp": lambda v: datetime.fromisoformat(v).isoformat(), "json": orjson.loads, "list": orjson.loads,
+        "bool": bool,
+        "datetime": lambda v: datetime.fromisoformat(v).isoformat().replace("+00:00", "Z"),
+        "timestamp": lambda v: datetime.fromisoformat(v).isoformat(),
+        "json": orjson.loads,
+        "list": orjson.loads,
     }
 
     def column_type(self, kind: str) -> str:
@@ -196,10 +220,12 @@ class SQLiteViews(ViewDialect):
         # PostgreSQL's containment does.
         if isinstance(element, bool):
             return SQL("EXISTS (SELECT 1 FROM json_each({}) WHERE type = {})").format(column, P), [
-                "true" if element else "false"]
+                "true" if element else "false"
+            ]
         kinds = SQL("'integer', 'real'" if isinstance(element, int | float) else "'text'")
         return SQL("EXISTS (SELECT 1 FROM json_each({}) WHERE type IN ({}) AND value = {})").format(
-            column, kinds, P), [element]
+            column, kinds, P
+        ), [element]
 
 
 VIEW_DIALECTS: dict[str, ViewDialect] = {"postgres": PostgresViews(), "sqlite": SQLiteViews()}

@@ -40,8 +40,12 @@ from projections.store import Layout, ViewStore
 FilterLike = Comparison | Mapping[str, Any] | tuple[Any, ...]
 OrderLike = str | tuple[str, str]
 _OPERATORS = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-_SYSTEM_SPECS = {"uuid": FieldSpec(type="uuid"), "int": FieldSpec(type="int"),
-                 "str": FieldSpec(type="str"), "timestamp": FieldSpec(type="datetime")}
+_SYSTEM_SPECS = {
+    "uuid": FieldSpec(type="uuid"),
+    "int": FieldSpec(type="int"),
+    "str": FieldSpec(type="str"),
+    "timestamp": FieldSpec(type="datetime"),
+}
 Clause = tuple[sql.Composable, list[Any]]
 NOT_NULL_COLUMNS = ("id", "_state", "_version", "_updated_at")
 """Columns every row has a value in (with the tenant column); any other may hold NULL."""
@@ -110,25 +114,34 @@ class Compiler:
         name, op, value = comparison.field, comparison.op, comparison.value
         kind, raw = self.kind(name), sql.Identifier(name)
         if op == "is_null" and value is not None and not isinstance(value, bool):
-            raise InvalidFieldValueError(f"Filter is_null on {name} takes true or false", field=name)
+            raise InvalidFieldValueError(
+                f"Filter is_null on {name} takes true or false", field=name
+            )
         if op == "is_null" or (op in ("eq", "ne") and value is None):
             wanted = op == "eq" or (op == "is_null" and (value is None or value))
             return sql.SQL("{} IS NULL" if wanted else "{} IS NOT NULL").format(raw), []
         if op == "contains":
             return self._contains(name, kind, value)
         if kind in UNSORTABLE:
-            raise InvalidFieldValueError(f"Field {name} of type {kind} supports contains and is_null only",
-                                         field=name)
+            raise InvalidFieldValueError(
+                f"Field {name} of type {kind} supports contains and is_null only", field=name
+            )
         if op == "in":
             return self._in(name, value)
         param = self.param(name, self.normalized(name, value))
         if op == "ne":
-            return sql.SQL("({} <> {} OR {} IS NULL)").format(self.column(name), self.mark(name), raw), [param]
-        return sql.SQL("{} {} {}").format(self.column(name), sql.SQL(_OPERATORS[op]), self.mark(name)), [param]
+            return sql.SQL("({} <> {} OR {} IS NULL)").format(
+                self.column(name), self.mark(name), raw
+            ), [param]
+        return sql.SQL("{} {} {}").format(
+            self.column(name), sql.SQL(_OPERATORS[op]), self.mark(name)
+        ), [param]
 
     def _in(self, name: str, value: Any) -> Clause:
         if not isinstance(value, list | tuple | set | frozenset):
-            raise InvalidFieldValueError(f"Filter 'in' on {name} needs a list of values", field=name)
+            raise InvalidFieldValueError(
+                f"Filter 'in' on {name} needs a list of values", field=name
+            )
         params = [self.param(name, self.normalized(name, v)) for v in value]
         return self.dialect.in_list(self.column(name), self.mark(name), params)
 
@@ -144,7 +157,9 @@ class Compiler:
             return self.dialect.contains_element(sql.Identifier(name), element)
         raise InvalidFieldValueError(
             f"Filter 'contains' on {name} needs a text field and a string, or a list field and one item of it "
-            "(text, a number or a boolean)", field=name)
+            "(text, a number or a boolean)",
+            field=name,
+        )
 
     # -- order and keyset -----------------------------------------------------
 
@@ -153,17 +168,30 @@ class Compiler:
             raise InvalidInputError(f"At most {MAX_SORT_KEYS} sort keys, not {len(order_by):,}")
         keys: list[SortKey] = []
         for item in order_by:
-            if not (isinstance(item, str) or (isinstance(item, tuple) and len(item) == 2
-                                              and all(isinstance(part, str) for part in item))):
-                raise InvalidInputError(f"order_by takes field names ('-total') or (field, 'asc'|'desc') pairs, "
-                                        f"not {type(item).__name__}")
-            name, direction = (item[1:], "desc") if isinstance(item, str) and item.startswith("-") else (
-                (item, "asc") if isinstance(item, str) else item)
+            if not (
+                isinstance(item, str)
+                or (
+                    isinstance(item, tuple)
+                    and len(item) == 2
+                    and all(isinstance(part, str) for part in item)
+                )
+            ):
+                raise InvalidInputError(
+                    f"order_by takes field names ('-total') or (field, 'asc'|'desc') pairs, "
+                    f"not {type(item).__name__}"
+                )
+            name, direction = (
+                (item[1:], "desc")
+                if isinstance(item, str) and item.startswith("-")
+                else ((item, "asc") if isinstance(item, str) else item)
+            )
             kind = self.kind(name)
             if kind in UNSORTABLE or direction not in ("asc", "desc"):
                 raise InvalidFieldValueError(f"Cannot sort by {name} {direction}", field=name)
             keys.append(SortKey(name, kind, direction == "desc"))
-        if "id" not in {key.name for key in keys}:  # ties go the way of the last key: one index scan serves it
+        if "id" not in {
+            key.name for key in keys
+        }:  # ties go the way of the last key: one index scan serves it
             keys.append(SortKey("id", "uuid", bool(keys) and keys[-1].descending))
         return keys
 
@@ -172,7 +200,11 @@ class Compiler:
 
     def order_sql(self, keys: Sequence[SortKey]) -> sql.Composable:
         return sql.SQL(", ").join(
-            self.dialect.order_term(self.column(k.name), k.descending, nullable=self.nullable(k.name)) for k in keys)
+            self.dialect.order_term(
+                self.column(k.name), k.descending, nullable=self.nullable(k.name)
+            )
+            for k in keys
+        )
 
     def after(self, keys: Sequence[SortKey], values: Sequence[Any]) -> Clause:
         """Rows strictly after the cursor ``values`` in the order ``keys``.
@@ -196,7 +228,10 @@ class Compiler:
             for i, key in enumerate(keys):
                 if self.nullable(key.name):
                     equal = [self._equal(k, v) for k, v in zip(keys[:i], values[:i], strict=True)]
-                    parts = [*(c for c, _ in equal), sql.SQL("{} IS NULL").format(sql.Identifier(key.name))]
+                    parts = [
+                        *(c for c, _ in equal),
+                        sql.SQL("{} IS NULL").format(sql.Identifier(key.name)),
+                    ]
                     branches.append(sql.SQL("({})").format(sql.SQL(" AND ").join(parts)))
                     params += [p for _, ps in equal for p in ps]
         return sql.SQL("({})").format(sql.SQL(" OR ").join(branches)), params
@@ -209,7 +244,9 @@ class Compiler:
             if step is None:
                 continue
             equal = [self._equal(k, v) for k, v in zip(keys[:i], values[:i], strict=True)]
-            branches.append(sql.SQL("({})").format(sql.SQL(" AND ").join([c for c, _ in [*equal, step]])))
+            branches.append(
+                sql.SQL("({})").format(sql.SQL(" AND ").join([c for c, _ in [*equal, step]]))
+            )
             params += [p for _, ps in [*equal, step] for p in ps]
         if not branches:
             return sql.SQL("1 = 0"), []
@@ -218,16 +255,21 @@ class Compiler:
     def _equal(self, key: SortKey, value: Any) -> Clause:
         if value is None:
             return sql.SQL("{} IS NULL").format(sql.Identifier(key.name)), []
-        return sql.SQL("{} = {}").format(self.column(key.name), self.mark(key.name)), [self.param(key.name, value)]
+        return sql.SQL("{} = {}").format(self.column(key.name), self.mark(key.name)), [
+            self.param(key.name, value)
+        ]
 
     def _beyond(self, key: SortKey, value: Any) -> Clause | None:
         raw = sql.Identifier(key.name)
         if value is None:
             return (sql.SQL("{} IS NOT NULL").format(raw), []) if key.descending else None
         if key.descending:
-            return sql.SQL("{} < {}").format(self.column(key.name), self.mark(key.name)), [self.param(key.name, value)]
-        return sql.SQL("({} > {} OR {} IS NULL)").format(self.column(key.name), self.mark(key.name), raw), [
-            self.param(key.name, value)]
+            return sql.SQL("{} < {}").format(self.column(key.name), self.mark(key.name)), [
+                self.param(key.name, value)
+            ]
+        return sql.SQL("({} > {} OR {} IS NULL)").format(
+            self.column(key.name), self.mark(key.name), raw
+        ), [self.param(key.name, value)]
 
 
 def encode_cursor(keys: Sequence[SortKey], row: Mapping[str, Any]) -> str:
@@ -241,6 +283,18 @@ def decode_cursor(keys: Sequence[SortKey], cursor: str, compiler: Compiler) -> l
         body = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if body["o"] != [k.label() for k in keys] or len(body["v"]) != len(keys):
             raise ValueError("cursor belongs to another order")
-        return [None if v is None else compiler.normalized(k.name, v) for k, v in zip(keys, body["v"], strict=True)]
-    except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError, InvalidFieldValueError):
-        raise InvalidFieldValueError("Invalid cursor for this query's order", field="after") from None
+        return [
+            None if v is None else compiler.normalized(k.name, v)
+            for k, v in zip(keys, body["v"], strict=True)
+        ]
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        binascii.Error,
+        orjson.JSONDecodeError,
+        InvalidFieldValueError,
+    ):
+        raise InvalidFieldValueError(
+            "Invalid cursor for this query's order", field="after"
+        ) from None

@@ -19,14 +19,23 @@ from projections.queries import Views
 
 
 class ViewMatcher:
-    def __init__(self, views: Views, head: Callable[[Sequence[str]], int], topics: Sequence[str], *,
-                 catch_up: Callable[[], object] | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        views: Views,
+        head: Callable[[Sequence[str]], int],
+        topics: Sequence[str],
+        *,
+        catch_up: Callable[[], object] | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         """``head(topics)``: the log's newest position of those topics (``EventLog.head``, or the event
         store's own recorder's ``last_position``)."""
         self.views, self.head, self.topics = views, head, topics
         self.catch_up, self.timeout = catch_up, timeout
 
-    def matching_ids(self, principal: Principal, model: str, filters: Sequence[Any], *, most: int) -> list[UUID]:
+    def matching_ids(
+        self, principal: Principal, model: str, filters: Sequence[Any], *, most: int
+    ) -> list[UUID]:
         if self.catch_up is not None:
             self.catch_up()
         self.views.wait(self.head(self.topics), self.timeout)

@@ -44,8 +44,11 @@ def prepare(store: ViewStore, tx: Tx, *, shadow: bool = False) -> list[str]:
             continue
         for name in sorted(existing - set(layout.names)):
             if not name.startswith(DROPPED_PREFIX) and dropped_name(name) not in existing:
-                tx.execute(SQL("ALTER TABLE {} RENAME COLUMN {} TO {}").format(
-                    layout.ident, Identifier(name), Identifier(dropped_name(name))))
+                tx.execute(
+                    SQL("ALTER TABLE {} RENAME COLUMN {} TO {}").format(
+                        layout.ident, Identifier(name), Identifier(dropped_name(name))
+                    )
+                )
         for column in layout.columns:
             if column.name not in existing:
                 _add_column(store, tx, layout, column)
@@ -55,7 +58,10 @@ def prepare(store: ViewStore, tx: Tx, *, shadow: bool = False) -> list[str]:
 
 
 def _create_table(store: ViewStore, tx: Tx, layout: Layout) -> None:
-    defs = [SQL("{} {}").format(Identifier(c.name), SQL(store.dialect.column_type(c.type))) for c in layout.columns]
+    defs = [
+        SQL("{} {}").format(Identifier(c.name), SQL(store.dialect.column_type(c.type)))
+        for c in layout.columns
+    ]
     key = SQL("PRIMARY KEY ({}, id)").format(Identifier(layout.spec.tenant_field))
     tx.execute(SQL("CREATE TABLE {} ({}, {})").format(layout.ident, SQL(", ").join(defs), key))
     for name in indexed(layout.spec):
@@ -63,8 +69,11 @@ def _create_table(store: ViewStore, tx: Tx, layout: Layout) -> None:
 
 
 def _add_column(store: ViewStore, tx: Tx, layout: Layout, column: Column) -> None:
-    tx.execute(SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
-        layout.ident, Identifier(column.name), SQL(store.dialect.column_type(column.type))))
+    tx.execute(
+        SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+            layout.ident, Identifier(column.name), SQL(store.dialect.column_type(column.type))
+        )
+    )
     if column.name in indexed(layout.spec):
         _index(store, tx, layout, column.name)
 
@@ -74,8 +83,11 @@ def _index(store: ViewStore, tx: Tx, layout: Layout, name: str) -> None:
     # The token keeps index names unique across rebuilds (index names are per schema/file).
     index = f"{layout.table[:40]}_ix_{secrets.token_hex(4)}"
     field = store.dialect.comparable(Identifier(name), layout.spec.fields[name].type)
-    tx.execute(SQL("CREATE INDEX {} ON {} ({}, {}, id)").format(
-        Identifier(index), layout.ident, Identifier(layout.spec.tenant_field), field))
+    tx.execute(
+        SQL("CREATE INDEX {} ON {} ({}, {}, id)").format(
+            Identifier(index), layout.ident, Identifier(layout.spec.tenant_field), field
+        )
+    )
 
 
 def drop_tables(store: ViewStore, tx: Tx, *, shadow: bool) -> None:

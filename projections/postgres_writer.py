@@ -20,20 +20,27 @@ if TYPE_CHECKING:
 
 
 class CopyRowWriter(RowWriter):
-    def insert(self, tx: Tx, table: Composable, columns: Sequence[str], rows: list[list[Any]]) -> None:
+    def insert(
+        self, tx: Tx, table: Composable, columns: Sequence[str], rows: list[list[Any]]
+    ) -> None:
         _copy(tx, table, columns, rows)
 
     def stage_rows(self, tx: Tx, layout: Layout, rows: list[list[Any]]) -> Composable:
         stage = Identifier(f"stage_{layout.table}")
-        tx.execute(SQL("CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS AS "  # typed, no constraints
-                       "SELECT {}, NULL::text AS _kept FROM {} WITH NO DATA").format(
-            stage, idents(layout.names), layout.ident))
+        tx.execute(
+            SQL(
+                "CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS AS "  # typed, no constraints
+                "SELECT {}, NULL::text AS _kept FROM {} WITH NO DATA"
+            ).format(stage, idents(layout.names), layout.ident)
+        )
         tx.execute(SQL("TRUNCATE {}").format(stage))
         _copy(tx, stage, [*layout.names, "_kept"], rows)
         return stage
 
 
 def _copy(tx: Tx, table: Composable, columns: Sequence[str], rows: list[list[Any]]) -> None:
-    with tx.cursor.copy(tx.render(SQL("COPY {} ({}) FROM STDIN").format(table, idents(columns)))) as copy:
+    with tx.cursor.copy(
+        tx.render(SQL("COPY {} ({}) FROM STDIN").format(table, idents(columns)))
+    ) as copy:
         for row in rows:
             copy.write_row(row)

@@ -23,12 +23,24 @@ PREFIX = "writ.record:"
 RECORD_TOPICS: tuple[str, ...] = EVENT_TOPICS
 _RECORD_TOPIC_SET = frozenset(RECORD_TOPICS)
 SYSTEM_COLUMNS: tuple[str, ...] = (
-    "_state", "_version", "_created_at", "_created_by", "_updated_at", "_updated_by",
+    "_state",
+    "_version",
+    "_created_at",
+    "_created_by",
+    "_updated_at",
+    "_updated_by",
 )
-_KEPT_AFTER_STATE = "".join("1" if name in ("_created_at", "_created_by") else "0" for name in SYSTEM_COLUMNS[1:])
+_KEPT_AFTER_STATE = "".join(
+    "1" if name in ("_created_at", "_created_by") else "0" for name in SYSTEM_COLUMNS[1:]
+)
 """After ``_state``: a later change keeps only the creation stamps of the stored row."""
-_STATE_AFTER = {"Created": "new", "Replaced": "modified", "Patched": "modified",
-                "Deleted": "deleted", "Restored": "modified"}
+_STATE_AFTER = {
+    "Created": "new",
+    "Replaced": "modified",
+    "Patched": "modified",
+    "Deleted": "deleted",
+    "Restored": "modified",
+}
 
 
 class NotificationLike(Protocol):
@@ -50,8 +62,8 @@ class RowChange:
     model: str
     tenant: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
-    full: bool = False      # ``fields`` is the complete data: absent fields are cleared
-    created: bool = False   # the batch holds the record's Created: no stored row to start from
+    full: bool = False  # ``fields`` is the complete data: absent fields are cleared
+    created: bool = False  # the batch holds the record's Created: no stored row to start from
     purged: bool = False
     state: str | None = None
     version: int = 0
@@ -85,9 +97,15 @@ class RowChange:
         merge onto gets. A list, not a dict: catch-up builds one per record."""
         fields = self.fields  # undeclared keys are ignored
         return [
-            self.id, self.tenant, *[fields.get(name) for name in spec.fields],
-            self.state or "new", self.version,
-            self.created_at, self.created_by, self.updated_at, self.updated_by,
+            self.id,
+            self.tenant,
+            *[fields.get(name) for name in spec.fields],
+            self.state or "new",
+            self.version,
+            self.created_at,
+            self.created_by,
+            self.updated_at,
+            self.updated_by,
         ]
 
     def kept(self, spec: ModelSpec) -> str:
@@ -102,8 +120,9 @@ class RowChange:
         return declared + state + _KEPT_AFTER_STATE
 
 
-def fold(events: Iterable[tuple[NotificationLike, Mapping[str, Any]]],
-         catalog: Catalog) -> dict[str, dict[str, RowChange]]:
+def fold(
+    events: Iterable[tuple[NotificationLike, Mapping[str, Any]]], catalog: Catalog
+) -> dict[str, dict[str, RowChange]]:
     """Net row changes per model and record id, in log order within each record, from
     (notification, decoded event attributes) pairs."""
     changes: dict[str, dict[str, RowChange]] = {}
@@ -118,6 +137,8 @@ def fold(events: Iterable[tuple[NotificationLike, Mapping[str, Any]]],
             continue
         owner[record_id] = model
         per_model = changes.setdefault(model, {})
-        change = per_model.get(record_id) or per_model.setdefault(record_id, RowChange(record_id, model))
-        change.absorb(topic[len(PREFIX):], notification.originator_version, state)
+        change = per_model.get(record_id) or per_model.setdefault(
+            record_id, RowChange(record_id, model)
+        )
+        change.absorb(topic[len(PREFIX) :], notification.originator_version, state)
     return changes

@@ -99,17 +99,31 @@ class ProjectionWorker:
     """Keeps the current-rows views of one catalog up to date from the log."""
 
     standby_interval = 0.5
-    wake_interval = 1.0  # a safety net only: NOTIFY (PostgreSQL) or the short poll (SQLite) wakes us first
+    wake_interval = (
+        1.0  # a safety net only: NOTIFY (PostgreSQL) or the short poll (SQLite) wakes us first
+    )
     halt_check_interval = 1.0
     erasure_check_interval = 5.0
     """How often, while it waits for events, the worker finishes the erasures purges left pending."""
 
-    def __init__(self, catalog: Catalog, log: EventLog, store: ViewStore, *, name: str = DEFAULT_PROJECTION,
-                 batch_size: int = DEFAULT_BATCH_SIZE, log_line: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        log: EventLog,
+        store: ViewStore,
+        *,
+        name: str = DEFAULT_PROJECTION,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        log_line: Callable[[str], None] | None = None,
+    ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.catalog, self.log, self.store, self.name = catalog, log, store, name
-        self.models: list[ReadModel] = [CurrentRows(store), DecisionRows(store), ApprovalRows(store)]
+        self.models: list[ReadModel] = [
+            CurrentRows(store),
+            DecisionRows(store),
+            ApprovalRows(store),
+        ]
         self.topics = self.read_model_topics()
         self.key = f"projection:{name}"
         self.batch_size = batch_size
@@ -121,12 +135,19 @@ class ProjectionWorker:
     @staticmethod
     def read_model_topics() -> tuple[str, ...]:
         """Every topic the read models follow (what "caught up" is measured against)."""
-        return tuple(sorted(set().union(CurrentRows.topics, DecisionRows.topics, ApprovalRows.topics)))
+        return tuple(
+            sorted(set().union(CurrentRows.topics, DecisionRows.topics, ApprovalRows.topics))
+        )
 
     # -- following the log ----------------------------------------------------
 
-    def run(self, stop: threading.Event | None = None, *, until_caught_up: bool = False,
-            give_way: bool = False) -> None:
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        until_caught_up: bool = False,
+        give_way: bool = False,
+    ) -> None:
         """Follow the log as the one active worker until ``stop`` is set (or, optionally, caught up);
         ``give_way``: return at once when another worker is active (it is projecting already)."""
         stop = stop or threading.Event()
@@ -167,8 +188,10 @@ class ProjectionWorker:
             self.epoch = self.store.positions.claim(tx, self.key, self.worker_id)
             self.set_aside = frozenset(self.store.positions.set_asides(tx, self.key))
         if stale:
-            self._say(f"{', '.join(stale)}: a field dropped earlier is declared again, or a read model is new; "
-                      "rebuilding from the log")
+            self._say(
+                f"{', '.join(stale)}: a field dropped earlier is declared again, or a read model is new; "
+                "rebuilding from the log"
+            )
             try:
                 self.rebuild(stop=stop)
             except ProjectionBusyError:
@@ -182,7 +205,9 @@ class ProjectionWorker:
         changed = self.store.positions.log_changed(tx, self.key, identity, self.log.head())
         if changed is None:
             return
-        self._say(f"the views are not this log's ({changed}): projecting them again from its first event")
+        self._say(
+            f"the views are not this log's ({changed}): projecting them again from its first event"
+        )
         for model in self.models:
             model.drop(tx, shadow=False)
         self.store.positions.restart(tx, self.key, identity)
@@ -193,17 +218,31 @@ class ProjectionWorker:
         try:
             while not stop.is_set():
                 try:
-                    self.stream(self.position(), stop, until_caught_up=until_caught_up,
-                                wake=IdleWait(wakeup, self.store.backend, self.erasure_check_interval, self._say))
+                    self.stream(
+                        self.position(),
+                        stop,
+                        until_caught_up=until_caught_up,
+                        wake=IdleWait(
+                            wakeup, self.store.backend, self.erasure_check_interval, self._say
+                        ),
+                    )
                     return
                 except PoisonEventError as poison:
                     self._halt(poison, stop, until_caught_up=until_caught_up)
         finally:
             wakeup.close()
 
-    def stream(self, position: int, stop: threading.Event, *, until_caught_up: bool = False,
-               key: str | None = None, shadow: bool = False, progress: Callable[[int], None] | None = None,
-               wake: Callable[[float], None] | None = None) -> int:
+    def stream(
+        self,
+        position: int,
+        stop: threading.Event,
+        *,
+        until_caught_up: bool = False,
+        key: str | None = None,
+        shadow: bool = False,
+        progress: Callable[[int], None] | None = None,
+        wake: Callable[[float], None] | None = None,
+    ) -> int:
         """Apply batches after ``position`` until ``stop`` (or caught up); return the position reached.
         The next batch is read and folded in a helper thread while this one is written."""
         with ThreadPoolExecutor(1, thread_name_prefix="writ-projection-read") as reader:
@@ -221,7 +260,8 @@ class ProjectionWorker:
                 upcoming = reader.submit(self.read_folded, folded.last)
                 with collector.paused():
                     reached = self._apply_folded(folded, position, key=key, shadow=shadow)
-                if reached != folded.last:  # someone else moved the position, or it was split: re-read
+                # someone else moved the position, or it was split: re-read
+                if reached != folded.last:
                     upcoming.result()
                     upcoming = reader.submit(self.read_folded, reached)
                 position = reached
@@ -235,25 +275,43 @@ class ProjectionWorker:
 
     def read_folded(self, position: int) -> Folded | None:
         """The next batch after ``position``, folded into row changes; None when there is none."""
-        with collector.paused():  # a batch's objects live until it is written: nothing for the collector to free
+        # a batch's objects live until it is written: nothing for the collector to free
+        with collector.paused():
             batch = self.read(position)
             if not batch:
                 return None
             try:
                 return Folded(batch, self.fold(batch))
-            except Exception as exc:  # one event of it cannot be read: found and halted at by _apply_folded
+            except Exception as exc:
+                # one event of it cannot be read: found and halted at by _apply_folded
                 return Folded(batch, error=exc)
 
     def fold(self, batch: Sequence[Notification]) -> Changes:
         """What each read model writes for ``batch``."""
-        keys = self.log.keys(batch)  # read now, so no key another process destroyed is used; not cached
+        keys = self.log.keys(
+            batch
+        )  # read now, so no key another process destroyed is used; not cached
         decoded = [(n, self.log.decode(n, keys=keys)) for n in batch]
-        return [(model, model.fold([(n, self.log.decode(n, sealed=True)) if model.keeps_sealed else (n, state)
-                                    for n, state in decoded if n.topic in model.topics]))
-                for model in self.models]
+        return [
+            (
+                model,
+                model.fold(
+                    [
+                        (n, self.log.decode(n, sealed=True)) if model.keeps_sealed else (n, state)
+                        for n, state in decoded
+                        if n.topic in model.topics
+                    ]
+                ),
+            )
+            for model in self.models
+        ]
 
     def _prepare(self, tx: Tx, *, shadow: bool = False, position: int = 0) -> list[str]:
-        return [stale for model in self.models for stale in model.prepare(tx, shadow=shadow, position=position)]
+        return [
+            stale
+            for model in self.models
+            for stale in model.prepare(tx, shadow=shadow, position=position)
+        ]
 
     def _apply_folded(self, folded: Folded, position: int, *, key: str | None, shadow: bool) -> int:
         key = key or self.key
@@ -275,7 +333,9 @@ class ProjectionWorker:
         except Exception:
             return self._isolate(folded.batch, position, key=key, shadow=shadow)
 
-    def _isolate(self, batch: Sequence[Notification], position: int, *, key: str, shadow: bool) -> int:
+    def _isolate(
+        self, batch: Sequence[Notification], position: int, *, key: str, shadow: bool
+    ) -> int:
         """Apply ``batch`` in halves until the one event that fails alone is found (``PoisonEventError``),
         committing what comes before it; return the position reached."""
         try:
@@ -290,15 +350,23 @@ class ProjectionWorker:
             raise
         except Exception as exc:
             if len(batch) == 1:
-                reason = f"{exc.code}: {exc.message}" if isinstance(exc, WritError) else f"{type(exc).__name__}: {exc}"
+                reason = (
+                    f"{exc.code}: {exc.message}"
+                    if isinstance(exc, WritError)
+                    else f"{type(exc).__name__}: {exc}"
+                )
                 raise PoisonEventError(batch[0].id, reason.strip()) from exc
             middle = len(batch) // 2
             position = self._isolate(batch[:middle], position, key=key, shadow=shadow)
             return self._isolate(batch[middle:], position, key=key, shadow=shadow)
 
-    def _apply(self, tx: Tx, changes: Changes, key: str, position: int, target: int, *, shadow: bool) -> int:
+    def _apply(
+        self, tx: Tx, changes: Changes, key: str, position: int, target: int, *, shadow: bool
+    ) -> int:
         epoch = self.epoch if key == self.key else self._shadow_epoch
-        self.store.positions.advance(tx, key, epoch, position, target)  # first: the fence, and the lock order
+        self.store.positions.advance(
+            tx, key, epoch, position, target
+        )  # first: the fence, and the lock order
         for model, folded in changes:
             model.apply(tx, folded, shadow=shadow)
         self.store.backend.notify(tx, POSITIONS_CHANNEL)
@@ -306,18 +374,25 @@ class ProjectionWorker:
 
     def _shred(self, changes: Changes, *, shadow: bool) -> None:
         """After a committed batch that purged rows: rewrite their tables, so the old bytes leave the files."""
-        tables = [table for model, folded in changes for table in model.purged_from(folded, shadow=shadow)]
+        tables = [
+            table for model, folded in changes for table in model.purged_from(folded, shadow=shadow)
+        ]
         if tables:
             self.store.backend.compact(tables, views=True)
 
-    def _halt(self, poison: PoisonEventError, stop: threading.Event, *, until_caught_up: bool) -> None:
-        self._say(f"halted at position {poison.position}: {poison.reason}. Set it aside with "
-                  f"`writ project --set-aside {poison.position} --reason ...` once you have looked at it")
+    def _halt(
+        self, poison: PoisonEventError, stop: threading.Event, *, until_caught_up: bool
+    ) -> None:
+        self._say(
+            f"halted at position {poison.position}: {poison.reason}. Set it aside with "
+            f"`writ project --set-aside {poison.position} --reason ...` once you have looked at it"
+        )
         with self.store.transaction() as tx:
             self.store.positions.halt(tx, self.key, poison.position, poison.reason)
         if until_caught_up:
-            raise ProjectionHaltedError(f"Projection {self.name} halted at position {poison.position}: "
-                                        f"{poison.reason}")
+            raise ProjectionHaltedError(
+                f"Projection {self.name} halted at position {poison.position}: {poison.reason}"
+            )
         while not stop.wait(self.halt_check_interval):
             with self.store.reading() as tx:
                 self.set_aside = frozenset(self.store.positions.set_asides(tx, self.key))
@@ -342,7 +417,9 @@ class ProjectionWorker:
 
     _shadow_epoch = 0
 
-    def rebuild(self, progress: Progress | None = None, *, stop: threading.Event | None = None) -> int:
+    def rebuild(
+        self, progress: Progress | None = None, *, stop: threading.Event | None = None
+    ) -> int:
         """Replay the log into fresh tables, then swap them in atomically; return the live position.
 
         The live worker may keep running meanwhile; a second rebuild of the same projection is
@@ -354,8 +431,10 @@ class ProjectionWorker:
         try:
             return self._rebuild(progress, stop or threading.Event())
         except PoisonEventError as poison:
-            raise ProjectionHaltedError(f"The rebuild of {self.name} stopped at position {poison.position}: "
-                                        f"{poison.reason}; set it aside first (writ project --set-aside)") from None
+            raise ProjectionHaltedError(
+                f"The rebuild of {self.name} stopped at position {poison.position}: "
+                f"{poison.reason}; set it aside first (writ project --set-aside)"
+            ) from None
         finally:
             lock.release()
 
@@ -372,15 +451,25 @@ class ProjectionWorker:
             self.store.positions.forget(tx, shadow_key)
             self._shadow_epoch = self.store.positions.claim(tx, shadow_key, self.worker_id)
         head = self.log.head()
-        position = self.stream(0, stop, until_caught_up=True, key=shadow_key, shadow=True,
-                               progress=None if progress is None else lambda at: progress(at, max(head, at)))
+        position = self.stream(
+            0,
+            stop,
+            until_caught_up=True,
+            key=shadow_key,
+            shadow=True,
+            progress=None if progress is None else lambda at: progress(at, max(head, at)),
+        )
         if stop.is_set():
-            self._say(f"rebuild of {self.name} stopped at position {position}, before the swap: views unchanged")
+            self._say(
+                f"rebuild of {self.name} stopped at position {position}, before the swap: views unchanged"
+            )
             return self.position()
         with self.store.transaction() as tx:
             live = self.store.positions.read(tx, self.key, lock=True).position
             while position < live and (batch := self.read(position)):
-                position = self._apply(tx, self.fold(batch), shadow_key, position, batch[-1].id, shadow=True)
+                position = self._apply(
+                    tx, self.fold(batch), shadow_key, position, batch[-1].id, shadow=True
+                )
             for model in self.models:
                 model.swap(tx)
             self.store.positions.reset(tx, self.key, position)
@@ -402,16 +491,28 @@ class ProjectionWorker:
         found = []
         for row in rows:
             behind = self.log.count_after(row.position, self.topics)
-            found.append(ProjectionStatus(row.name.removeprefix("projection:"), row.position, head, behind,
-                                          self._seconds_behind(row.position, behind), row.updated_at, row.holder,
-                                          row.halted_at, row.halted_reason))
+            found.append(
+                ProjectionStatus(
+                    row.name.removeprefix("projection:"),
+                    row.position,
+                    head,
+                    behind,
+                    self._seconds_behind(row.position, behind),
+                    row.updated_at,
+                    row.holder,
+                    row.halted_at,
+                    row.halted_reason,
+                )
+            )
         return found
 
     def _seconds_behind(self, position: int, behind: int) -> float:
         waiting = self.read(position, limit=1) if behind else ()
         if not waiting:
             return 0.0
-        state: dict[str, Any] = self.log.decode(waiting[0], sealed=True)  # the time only: no key needed
+        state: dict[str, Any] = self.log.decode(
+            waiting[0], sealed=True
+        )  # the time only: no key needed
         since = datetime.fromisoformat(state["timestamp"])
         return max(0.0, (datetime.now(UTC) - since).total_seconds())
 

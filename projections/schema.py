@@ -34,8 +34,13 @@ SHADOW_SUFFIX = "__rebuild"
 UNSORTABLE = ("json", "list")
 
 SYSTEM_TYPES: dict[str, str] = {
-    "id": "uuid", "_state": "str", "_version": "int", "_created_at": "timestamp",
-    "_created_by": "str", "_updated_at": "timestamp", "_updated_by": "str",
+    "id": "uuid",
+    "_state": "str",
+    "_version": "int",
+    "_created_at": "timestamp",
+    "_created_by": "str",
+    "_updated_at": "timestamp",
+    "_updated_by": "str",
 }
 """Column types of the non-declared columns (``timestamp``: an event time, ISO with offset)."""
 

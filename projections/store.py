@@ -32,7 +32,10 @@ from projections.schema import Column, columns, table_name
 POSITIONS_CHANNEL = "writ_positions"
 """Where a projection announces each committed batch (readers waiting for a position listen here)."""
 
-_WRITERS = {"sqlite": "projections.writer:RowWriter", "postgres": "projections.postgres_writer:CopyRowWriter"}
+_WRITERS = {
+    "sqlite": "projections.writer:RowWriter",
+    "postgres": "projections.postgres_writer:CopyRowWriter",
+}
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,13 @@ class ViewStore:
             cols = columns(spec)
             table = table_name(self.catalog, model, shadow=shadow)
             self._layouts[key] = Layout(
-                model, spec, table, self.backend.table(table), cols,
-                [self.dialect.encoder(c.type) for c in cols], [self.dialect.decoder(c.type) for c in cols],
+                model,
+                spec,
+                table,
+                self.backend.table(table),
+                cols,
+                [self.dialect.encoder(c.type) for c in cols],
+                [self.dialect.decoder(c.type) for c in cols],
                 [self.dialect.row_encoder(c.type) for c in cols],
             )
         return self._layouts[key]

@@ -127,7 +127,9 @@ def principal(
     user: str = "alice", tenant: str = "acme", *roles: str, purpose: str | None = "testing"
 ) -> Principal:
     """A principal for tests (default role: clerk)."""
-    return Principal(user_id=user, tenant_id=tenant, roles=frozenset(roles or ("clerk",)), purpose=purpose)
+    return Principal(
+        user_id=user, tenant_id=tenant, roles=frozenset(roles or ("clerk",)), purpose=purpose
+    )
 
 
 SALES_CATALOG = """

@@ -62,9 +62,19 @@ def blocks(page: Path) -> list[Block]:
         end = next(i for i in range(index + 1, len(lines)) if lines[i].startswith("```"))
         marker = MARKER.match(lines[index - 1]) if index else None
         if marker is None:
-            pytest.fail(f"{page.name}:{index + 1}: a block without a <!-- test: ... --> marker on the line before")
-        found.append(Block(page, index + 1, fence.group(1), "\n".join(lines[index + 1:end]) + "\n",
-                           marker.group(1), marker.group(2).strip().lstrip(":").strip()))
+            pytest.fail(
+                f"{page.name}:{index + 1}: a block without a <!-- test: ... --> marker on the line before"
+            )
+        found.append(
+            Block(
+                page,
+                index + 1,
+                fence.group(1),
+                "\n".join(lines[index + 1 : end]) + "\n",
+                marker.group(1),
+                marker.group(2).strip().lstrip(":").strip(),
+            )
+        )
         index = end + 1
     return found
 
@@ -100,8 +110,9 @@ class Walkthrough:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(block.text)
         elif block.kind == "same-as":
-            assert (self.directory / block.argument).read_text() == block.text, \
+            assert (self.directory / block.argument).read_text() == block.text, (
                 f"{block.where}: the block is not what {block.argument} holds"
+            )
         elif block.kind == "show":
             assert block.argument, f"{block.where}: say why the block is not run (show: WHY)"
             if block.language == "python":
@@ -119,20 +130,36 @@ class Walkthrough:
         options = dict(part.split("=", 1) for part in block.argument.split() if "=" in part)
         if "free-port" in options:
             text = text.replace(options["free-port"], str(free_port()))
-        script = (f"set -euo pipefail\nset -a\n[ -f {self.state} ] && source {self.state}\n{text}\n"
-                  f"export -p > {self.state}\n")
+        script = (
+            f"set -euo pipefail\nset -a\n[ -f {self.state} ] && source {self.state}\n{text}\n"
+            f"export -p > {self.state}\n"
+        )
         out, err = self.directory / ".walkthrough-out", self.directory / ".walkthrough-err"
-        with out.open("w") as stdout, err.open("w") as stderr:  # files, not pipes: a background job keeps none
-            process = subprocess.Popen(["bash", "-c", script], cwd=self.directory, env=self.env, stdout=stdout,
-                                       stderr=stderr, start_new_session=True)
+        # files, not pipes: a background job keeps none
+        with (
+            out.open("w") as stdout,
+            err.open("w") as stderr,
+        ):
+            process = subprocess.Popen(
+                ["bash", "-c", script],
+                cwd=self.directory,
+                env=self.env,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,
+            )
             try:
                 status = process.wait(timeout=300)
             finally:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)  # the block's background jobs end with it
+                    os.killpg(
+                        process.pid, signal.SIGTERM
+                    )  # the block's background jobs end with it
         if status != 0:
-            pytest.fail(f"{block.where}: the shell block exited {status}\n--- stdout\n{out.read_text()}"
-                        f"\n--- stderr\n{err.read_text()}")
+            pytest.fail(
+                f"{block.where}: the shell block exited {status}\n--- stdout\n{out.read_text()}"
+                f"\n--- stderr\n{err.read_text()}"
+            )
         self.last_output = out.read_text()
 
     def _python(self, block: Block) -> None:
@@ -153,12 +180,23 @@ def check_names(block: Block) -> None:
     """A Python block not run here still compiles, awaits nothing at top level and names nothing it does not
     define or import (names a page's earlier blocks define do not count: it must stand alone)."""
     tree = ast.parse(block.text, block.where)
-    top_level_await = [node for node in ast.walk(tree) if isinstance(node, ast.Await)
-                       and not any(isinstance(parent, ast.AsyncFunctionDef) for parent in _parents(tree, node))]
+    top_level_await = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Await)
+        and not any(isinstance(parent, ast.AsyncFunctionDef) for parent in _parents(tree, node))
+    ]
     assert not top_level_await, f"{block.where}: await outside an async function"
-    defined = {name for node in ast.walk(tree) for name in _bound(node)} | set(dir(__builtins__)) | set(
-        dir(__import__("builtins")))
-    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+    defined = (
+        {name for node in ast.walk(tree) for name in _bound(node)}
+        | set(dir(__builtins__))
+        | set(dir(__import__("builtins")))
+    )
+    used = {
+        node.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+    }
     assert not used - defined, f"{block.where}: undefined names {sorted(used - defined)}"
 
 
@@ -196,9 +234,10 @@ def reader_env(database_url: str | None = None, **extra: str) -> dict[str, str]:
     default makes its key files beside the database, as on a first run) and without an active virtualenv."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WRIT_")}
     env.pop("VIRTUAL_ENV", None)
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if ".venv" not in p)
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if ".venv" not in p
+    )
     if database_url is not None:
         env["WRIT_DATABASE_URL"] = database_url
     env.update(extra)
     return env
-

@@ -28,20 +28,40 @@ from tests.support import CliProcess, wait_until
 SECRET = "http-test-secret-of-at-least-32-bytes!!"
 ISSUER, AUDIENCE = "https://id.example", "writ-api"
 PRIVATE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PUBLIC_PEM = PRIVATE_KEY.public_key().public_bytes(serialization.Encoding.PEM,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+PUBLIC_PEM = (
+    PRIVATE_KEY.public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
 CATALOG = SHOP_CATALOG + SALES_CATALOG + DOCS_CATALOG
 
 
-def token(user: str = "carol", tenant: str = "acme", *roles: str, key: Any = SECRET, algorithm: str = "HS256",
-          lifetime: int = 600, **claims: Any) -> str:
+def token(
+    user: str = "carol",
+    tenant: str = "acme",
+    *roles: str,
+    key: Any = SECRET,
+    algorithm: str = "HS256",
+    lifetime: int = 600,
+    **claims: Any,
+) -> str:
     now = int(time.time())
-    body = {"sub": user, "tenant": tenant, "roles": list(roles or ("clerk",)), "iss": ISSUER, "aud": AUDIENCE,
-            "iat": now, "exp": now + lifetime, **claims}
+    body = {
+        "sub": user,
+        "tenant": tenant,
+        "roles": list(roles or ("clerk",)),
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + lifetime,
+        **claims,
+    }
     return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm=algorithm)
 
 
-def headers(bearer: str | None = None, purpose: str | None = "http test", **extra: str) -> dict[str, str]:
+def headers(
+    bearer: str | None = None, purpose: str | None = "http test", **extra: str
+) -> dict[str, str]:
     found = {"Authorization": f"Bearer {bearer or token()}", **extra}
     if purpose is not None:
         found["Writ-Purpose"] = purpose
@@ -55,10 +75,19 @@ class Server:
     client: httpx.Client
     pid: int
 
-    def call(self, method: str, path: str, *, bearer: str | None = None, purpose: str | None = "http test",
-             **options: Any) -> httpx.Response:
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        bearer: str | None = None,
+        purpose: str | None = "http test",
+        **options: Any,
+    ) -> httpx.Response:
         extra = options.pop("headers", {})
-        return self.client.request(method, path, headers={**headers(bearer, purpose), **extra}, **options)
+        return self.client.request(
+            method, path, headers={**headers(bearer, purpose), **extra}, **options
+        )
 
 
 def free_port() -> int:
@@ -67,18 +96,36 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(database_url: str, catalog: Path, *, max_body: int = 1_000_000, workers: int = 1) -> Iterator[Server]:
+def start(
+    database_url: str, catalog: Path, *, max_body: int = 1_000_000, workers: int = 1
+) -> Iterator[Server]:
     port = free_port()
-    env = {"WRIT_DATABASE_URL": database_url, "WRIT_JWT_SECRET": SECRET, "WRIT_JWT_PUBLIC_KEY": PUBLIC_PEM,
-           "WRIT_JWT_ISSUER": ISSUER, "WRIT_JWT_AUDIENCE": AUDIENCE}
-    server = CliProcess("serve", "--catalog", str(catalog), "--port", str(port), "--max-body-bytes", str(max_body),
-                        "--workers", str(workers), env=env)
+    env = {
+        "WRIT_DATABASE_URL": database_url,
+        "WRIT_JWT_SECRET": SECRET,
+        "WRIT_JWT_PUBLIC_KEY": PUBLIC_PEM,
+        "WRIT_JWT_ISSUER": ISSUER,
+        "WRIT_JWT_AUDIENCE": AUDIENCE,
+    }
+    server = CliProcess(
+        "serve",
+        "--catalog",
+        str(catalog),
+        "--port",
+        str(port),
+        "--max-body-bytes",
+        str(max_body),
+        "--workers",
+        str(workers),
+        env=env,
+    )
     worker = None
     url = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=url, timeout=30) as client:
         try:
             wait_until(lambda: _answers(client), 60, "writ serve to answer /healthz")
-            if not database_url.startswith("sqlite"):  # the schema exists now: the worker makes only its views
+            # the schema exists now: the worker makes only its views
+            if not database_url.startswith("sqlite"):
                 worker = CliProcess("project", "--catalog", str(catalog), env=env)
             yield Server(url, database_url, client, server.process.pid)
         finally:
@@ -109,8 +156,12 @@ def database(kind: str, directory: Path) -> Iterator[str]:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     directory = tmp_path_factory.mktemp("http")
     catalog = directory / "writ.toml"
     catalog.write_text(CATALOG)

@@ -26,7 +26,9 @@ class Oracle:
         if n == 1:
             return self.hashes[start]
         k = self.k(n)
-        return hashlib.sha256(b"\x01" + self.mth(start, start + k) + self.mth(start + k, end)).digest()
+        return hashlib.sha256(
+            b"\x01" + self.mth(start, start + k) + self.mth(start + k, end)
+        ).digest()
 
     def path(self, m: int, start: int, end: int) -> list[bytes]:
         n = end - start

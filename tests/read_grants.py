@@ -58,12 +58,22 @@ approve = ["director"]
 
 
 def person(user: str, *roles: str, tenant: str = "acme") -> Principal:
-    return Principal(user_id=user, tenant_id=tenant, roles=frozenset(roles), purpose="read-grant tests")
+    return Principal(
+        user_id=user, tenant_id=tenant, roles=frozenset(roles), purpose="read-grant tests"
+    )
 
 
 CLERK, CLERK2 = person("carol", "clerk"), person("cid", "clerk")
-MANAGER, VIEWER, PACKER = person("maria", "manager"), person("vic", "viewer"), person("pat", "packer")
-AUDITOR, INTERN, DIRECTOR = person("ada", "auditor"), person("ian", "intern"), person("dora", "director")
+MANAGER, VIEWER, PACKER = (
+    person("maria", "manager"),
+    person("vic", "viewer"),
+    person("pat", "packer"),
+)
+AUDITOR, INTERN, DIRECTOR = (
+    person("ada", "auditor"),
+    person("ian", "intern"),
+    person("dora", "director"),
+)
 OUTSIDER = person("olga", "manager", "auditor", "clerk", "director", tenant="globex")
 
 
@@ -86,13 +96,20 @@ def scenario(writ: Writ) -> Scene:
     deleted = writ.create(CLERK, "Order", {"sku": "GONE", "total": "20", "note": "secret"}).id
     writ.patch(CLERK, "Order", deleted, {"note": "still secret"})
     writ.delete(MANAGER, "Order", deleted)
-    for refused in (lambda: writ.delete(CLERK, "Order", live), lambda: writ.create(CLERK, "Nope", {})):
+    for refused in (
+        lambda: writ.delete(CLERK, "Order", live),
+        lambda: writ.create(CLERK, "Nope", {}),
+    ):
         with pytest.raises(WritError):
             refused()
     note = writ.create(CLERK2, "Note", {"text": "hello"}).id
     carols = writ.patch(CLERK, "Order", live, {"total": "500"}).approval_id
-    cids = writ.patch(CLERK2, "Order", writ.create(CLERK2, "Order", {"sku": "CID", "total": "1"}).id,
-                      {"total": "900"}).approval_id
+    cids = writ.patch(
+        CLERK2,
+        "Order",
+        writ.create(CLERK2, "Order", {"sku": "CID", "total": "1"}).id,
+        {"total": "900"},
+    ).approval_id
     notes = writ.patch(CLERK2, "Note", note, {"text": "bye"}).approval_id
     theirs = writ.create(OUTSIDER, "Order", {"sku": "THEIRS", "total": "1"}).id
     their_request = writ.patch(OUTSIDER, "Order", theirs, {"total": "700"}).approval_id
@@ -100,11 +117,22 @@ def scenario(writ: Writ) -> Scene:
     return Scene(live, deleted, note, carols, cids, notes, theirs, their_request)
 
 
-CAROLS_DECISIONS = [("allowed", "create", "Order"), ("allowed", "create", "Order"), ("allowed", "update", "Order"),
-                    ("refused", "delete", "Order"), ("refused", "create", "Nope"), ("parked", "update", "Order")]
+CAROLS_DECISIONS = [
+    ("allowed", "create", "Order"),
+    ("allowed", "create", "Order"),
+    ("allowed", "update", "Order"),
+    ("refused", "delete", "Order"),
+    ("refused", "create", "Nope"),
+    ("parked", "update", "Order"),
+]
 """What carol did in ``scenario``, in order."""
-ACME_ORDER_DECISIONS = [*CAROLS_DECISIONS[:3], ("allowed", "delete", "Order"), *CAROLS_DECISIONS[3:],
-                        ("allowed", "create", "Order"), ("parked", "update", "Order")]
+ACME_ORDER_DECISIONS = [
+    *CAROLS_DECISIONS[:3],
+    ("allowed", "delete", "Order"),
+    *CAROLS_DECISIONS[3:],
+    ("allowed", "create", "Order"),
+    ("parked", "update", "Order"),
+]
 """Every decision about Order (and the one naming no model) in acme: what its auditors read. Not cid's Note."""
 
 

@@ -21,7 +21,9 @@ from eventsourcing.persistence import Notification
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str, *, every: float = 0.01) -> None:
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, *, every: float = 0.01
+) -> None:
     """Poll ``condition`` until it holds; fail with ``what`` at the deadline (no sleep-and-hope)."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -30,13 +32,21 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, *, ever
         time.sleep(every)
 
 
-def writ_command(*arguments: str, check: bool = True, env: dict[str, str] | None = None,
-                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def writ_command(
+    *arguments: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """``writ <arguments>`` run to completion in its own process (stdout and stderr captured)."""
     command = [sys.executable, "-c", "from entrypoints.cli import main; main()", *arguments]
     environment = {**os.environ, "COLUMNS": "200", **(env or {})}
-    done = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if check and done.returncode != 0:
         pytest.fail(f"writ {' '.join(arguments)} exited {done.returncode}: {done.stderr}")
     return done
@@ -48,7 +58,9 @@ class CliProcess:
     def __init__(self, *arguments: str, env: dict[str, str] | None = None) -> None:
         command = [sys.executable, "-c", "from entrypoints.cli import main; main()", *arguments]
         environment = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})}
-        self.process = subprocess.Popen(command, cwd=ROOT, env=environment, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=environment, stderr=subprocess.PIPE, text=True
+        )
         self.worker_id = f"{socket.gethostname()}:{self.process.pid}"
         self.lines: list[str] = []
         self._collector = threading.Thread(target=self._collect, daemon=True)
@@ -92,15 +104,27 @@ def stored_rows(database_url: str) -> list[Notification]:
     """Every row of the events table, by a plain query on a connection of our own."""
     if database_url.startswith("sqlite"):
         with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
-            rows = conn.execute("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
-                                "ORDER BY rowid").fetchall()
+            rows = conn.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+                "ORDER BY rowid"
+            ).fetchall()
     else:
         base, _, schema = database_url.partition("?schema=")
         with psycopg.connect(base) as conn:
-            rows = conn.execute(f'SELECT notification_id, originator_id, originator_version, topic, state '
-                                f'FROM "{schema}".writ_events ORDER BY notification_id').fetchall()
-    return [Notification(id=row[0], originator_id=UUID(str(row[1])), originator_version=row[2], topic=row[3],
-                         state=bytes(row[4])) for row in rows]
+            rows = conn.execute(
+                f"SELECT notification_id, originator_id, originator_version, topic, state "
+                f'FROM "{schema}".writ_events ORDER BY notification_id'
+            ).fetchall()
+    return [
+        Notification(
+            id=row[0],
+            originator_id=UUID(str(row[1])),
+            originator_version=row[2],
+            topic=row[3],
+            state=bytes(row[4]),
+        )
+        for row in rows
+    ]
 
 
 def saves(database_url: str) -> list[tuple[int, int]]:
@@ -111,5 +135,7 @@ def saves(database_url: str) -> list[tuple[int, int]]:
     else:
         base, _, schema = database_url.partition("?schema=")
         with psycopg.connect(base) as conn:
-            rows = conn.execute(f'SELECT first, last FROM "{schema}".writ_log_chain ORDER BY last').fetchall()
+            rows = conn.execute(
+                f'SELECT first, last FROM "{schema}".writ_log_chain ORDER BY last'
+            ).fetchall()
     return [(int(first), int(last)) for first, last in rows]

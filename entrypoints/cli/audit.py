@@ -24,11 +24,22 @@ from infrastructure.checkpoints import CheckpointTable
 @click.command("show")
 @principal_options
 @click.option("--version", "version", type=click.IntRange(1), help="The record as of this version.")
-@click.option("--as-of", "as_of", metavar="TIME", help="The record as it stood at this time (ISO-8601 with offset).")
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="TIME",
+    help="The record as it stood at this time (ISO-8601 with offset).",
+)
 @click.argument("model")
 @click.argument("record_id")
-def show_record(model: str, record_id: str, version: int | None, as_of: str | None, as_json: bool,
-                **options: Any) -> None:
+def show_record(
+    model: str,
+    record_id: str,
+    version: int | None,
+    as_of: str | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
     """A record as of a version or a time (now, with neither).
 
     RECORD_ID may be the first 8 or more characters of the id.
@@ -43,8 +54,11 @@ def show_record(model: str, record_id: str, version: int | None, as_of: str | No
     with session(**options) as (runtime, principal):
         writ = runtime.writ
         record_id = resolve_record(runtime, principal, model, record_id)
-        record = (writ.as_of(principal, model, record_id, as_of) if as_of is not None
-                  else writ.get(principal, model, record_id, version=version))
+        record = (
+            writ.as_of(principal, model, record_id, as_of)
+            if as_of is not None
+            else writ.get(principal, model, record_id, version=version)
+        )
     show(record, as_json)
 
 
@@ -54,7 +68,9 @@ def show_record(model: str, record_id: str, version: int | None, as_of: str | No
 @click.argument("record_id")
 @click.argument("from_version", type=click.IntRange(1))
 @click.argument("to_version", type=click.IntRange(1))
-def diff(model: str, record_id: str, from_version: int, to_version: int, as_json: bool, **options: Any) -> None:
+def diff(
+    model: str, record_id: str, from_version: int, to_version: int, as_json: bool, **options: Any
+) -> None:
     """The fields that differ between two versions of a record.
 
     RECORD_ID may be the first 8 or more characters of the id.
@@ -70,8 +86,16 @@ def diff(model: str, record_id: str, from_version: int, to_version: int, as_json
     if as_json:
         show(changed, True)
         return
-    print_lines(key_values([(f"v{from_version} {ARROW} v{to_version}",
-                             Lines(change_lines(changed)) or "no field differs")]))
+    print_lines(
+        key_values(
+            [
+                (
+                    f"v{from_version} {ARROW} v{to_version}",
+                    Lines(change_lines(changed)) or "no field differs",
+                )
+            ]
+        )
+    )
 
 
 @click.group()
@@ -86,8 +110,12 @@ def audit() -> None:
 
 @audit.command()
 @principal_options
-@click.option("--from", "since", required=True, metavar="TIME", help="From this time (ISO-8601 with offset).")
-@click.option("--to", "until", required=True, metavar="TIME", help="Up to, not including, this time.")
+@click.option(
+    "--from", "since", required=True, metavar="TIME", help="From this time (ISO-8601 with offset)."
+)
+@click.option(
+    "--to", "until", required=True, metavar="TIME", help="Up to, not including, this time."
+)
 def export(since: str, until: str, as_json: bool, **options: Any) -> None:
     """Every event stored in [--from, --to) in your tenant, for the models you may audit (their audit
     grant), as JSON lines; the last line is the signed checkpoint that covers them (null if none does yet).
@@ -106,8 +134,13 @@ def export(since: str, until: str, as_json: bool, **options: Any) -> None:
             with database.transaction() as tx:
                 table = CheckpointTable(runtime.backend)
                 table.create(tx)
-                covering = next((c for c in table.all(tx) if c.position >= last), None) if last else None
+                covering = (
+                    next((c for c in table.all(tx) if c.position >= last), None) if last else None
+                )
         finally:
             database.close()
-    click.echo(orjson.dumps({"checkpoint": covering.to_dict() if covering else None,
-                             "covers_through": last}).decode())
+    click.echo(
+        orjson.dumps(
+            {"checkpoint": covering.to_dict() if covering else None, "covers_through": last}
+        ).decode()
+    )

@@ -29,12 +29,21 @@ from infrastructure.verification import sign_head
 
 @click.group(invoke_without_command=True)
 @database_option
-@click.option("--every", type=click.IntRange(1), metavar="SECONDS", help="Keep signing at this interval.")
+@click.option(
+    "--every", type=click.IntRange(1), metavar="SECONDS", help="Keep signing at this interval."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print each checkpoint as JSON.")
-@click.option("--rebuild-tree", is_flag=True, help="Recompute the stored Merkle tree from the manifest first.")
+@click.option(
+    "--rebuild-tree", is_flag=True, help="Recompute the stored Merkle tree from the manifest first."
+)
 @click.pass_context
-def checkpoint(ctx: click.Context, database_url: str | None, every: int | None, as_json: bool,
-               rebuild_tree: bool) -> None:
+def checkpoint(
+    ctx: click.Context,
+    database_url: str | None,
+    every: int | None,
+    as_json: bool,
+    rebuild_tree: bool,
+) -> None:
     """Verify the log, then sign its head and its Merkle tree with the signing key (WRIT_SIGNING_KEY[_FILE]).
 
     \b
@@ -55,13 +64,21 @@ def checkpoint(ctx: click.Context, database_url: str | None, every: int | None, 
         if made is None and tree is None:
             click.echo("nothing saved since the last checkpoint", err=True)
         elif as_json:
-            click.echo(orjson.dumps({**(made.to_dict() if made else {}), **_tree(tree, signer.public_raw)}).decode())
+            click.echo(
+                orjson.dumps(
+                    {**(made.to_dict() if made else {}), **_tree(tree, signer.public_raw)}
+                ).decode()
+            )
         else:
             if made is not None:
-                click.echo(f"signed position {made.position}: chain {made.chain[:16]}… key {made.key_id}")
+                click.echo(
+                    f"signed position {made.position}: chain {made.chain[:16]}… key {made.key_id}"
+                )
             if tree is not None:
-                click.echo(f"signed tree size {tree.tree_size}: root {base64.b64encode(tree.root).decode()} "
-                           f"key {signer.note_key(tree.origin).vkey}")
+                click.echo(
+                    f"signed tree size {tree.tree_size}: root {base64.b64encode(tree.root).decode()} "
+                    f"key {signer.note_key(tree.origin).vkey}"
+                )
         if every is None:
             return
         time.sleep(every)
@@ -89,8 +106,14 @@ def export(group_database: str | None, database_url: str | None) -> None:
     finally:
         database.close()
     for made in found:
-        click.echo(orjson.dumps({**made.to_dict(),
-                                 **_tree(trees.get(made.position), base64.b64decode(made.public_key))}).decode())
+        click.echo(
+            orjson.dumps(
+                {
+                    **made.to_dict(),
+                    **_tree(trees.get(made.position), base64.b64decode(made.public_key)),
+                }
+            ).decode()
+        )
 
 
 def _tree(tree: SignedTree | None, public_key: bytes) -> dict[str, Any]:
@@ -98,8 +121,12 @@ def _tree(tree: SignedTree | None, public_key: bytes) -> dict[str, Any]:
     signing key as a verifier key (pin it once, from the operator: a proof's checker never takes it from a proof)."""
     if tree is None:
         return {}
-    return {"note": str(tree.note), "tree_size": tree.tree_size, "root": base64.b64encode(tree.root).decode(),
-            "vkey": NoteKey(tree.origin, ED25519, public_key).vkey}
+    return {
+        "note": str(tree.note),
+        "tree_size": tree.tree_size,
+        "root": base64.b64encode(tree.root).decode(),
+        "vkey": NoteKey(tree.origin, ED25519, public_key).vkey,
+    }
 
 
 checkpoint.add_command(cosign, "cosign")

@@ -29,13 +29,36 @@ if TYPE_CHECKING:
 
 
 @click.command("console")
-@click.option("--catalog", envvar="WRIT_CATALOG", default="writ.toml", show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="Catalog file.")
-@click.option("--database", "database_url", default=None,
-              help="Database URL (default: WRIT_DATABASE_URL; SQLite only).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free).")
-@click.option("--browser/--no-browser", default=True, show_default=True, help="Open the console in the browser.")
+@click.option(
+    "--catalog",
+    envvar="WRIT_CATALOG",
+    default="writ.toml",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Catalog file.",
+)
+@click.option(
+    "--database",
+    "database_url",
+    default=None,
+    help="Database URL (default: WRIT_DATABASE_URL; SQLite only).",
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port (0: any free).",
+)
+@click.option(
+    "--browser/--no-browser",
+    default=True,
+    show_default=True,
+    help="Open the console in the browser.",
+)
 def console(catalog: Path, database_url: str | None, host: str, port: int, browser: bool) -> None:
     """Serve the web console on the embedded default and open it, with a development sign-in.
 
@@ -52,16 +75,23 @@ def console(catalog: Path, database_url: str | None, host: str, port: int, brows
     from entrypoints.http.app import create_app
 
     if not _loopback(host):
-        raise ConfigurationError(f"writ console listens on loopback only (its development sign-in lets anyone "
-                                 f"sign in as anyone), not {host}: use writ serve with real tokens")
+        raise ConfigurationError(
+            f"writ console listens on loopback only (its development sign-in lets anyone "
+            f"sign in as anyone), not {host}: use writ serve with real tokens"
+        )
     verifier = _verifier()
     with Runtime(load_catalog(catalog), database_url) as runtime:
         if not runtime.backend.embedded:
-            raise ConfigurationError("writ console runs on the embedded default (SQLite) only: on PostgreSQL run "
-                                     "writ serve, whose console signs people in with real tokens")
+            raise ConfigurationError(
+                "writ console runs on the embedded default (SQLite) only: on PostgreSQL run "
+                "writ serve, whose console signs people in with real tokens"
+            )
         app = create_app(runtime, verifier, dev_sign_in=True)
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                               timeout_graceful_shutdown=10))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10
+            )
+        )
         threading.Thread(target=_announce, args=(server, host, browser), daemon=True).start()
         server.run()
 
@@ -69,7 +99,9 @@ def console(catalog: Path, database_url: str | None, host: str, port: int, brows
 def _verifier() -> JwtVerifier:
     from entrypoints.http.auth import JwtVerifier
 
-    secret = os.environ.get("WRIT_JWT_SECRET") or secrets.token_hex(32)  # this run's own, for its dev tokens
+    secret = os.environ.get("WRIT_JWT_SECRET") or secrets.token_hex(
+        32
+    )  # this run's own, for its dev tokens
     return JwtVerifier.from_env({**os.environ, "WRIT_JWT_SECRET": secret})
 
 
@@ -90,6 +122,9 @@ def _announce(server: Any, host: str, browser: bool) -> None:
         time.sleep(0.05)
     bound = server.servers[0].sockets[0].getsockname()[1]
     url = f"http://{host}:{bound}/console/"
-    click.echo(f"console at {url} (development sign-in: any user, tenant and roles; Ctrl-C stops it)", err=True)
+    click.echo(
+        f"console at {url} (development sign-in: any user, tenant and roles; Ctrl-C stops it)",
+        err=True,
+    )
     if browser:
         webbrowser.open(url)

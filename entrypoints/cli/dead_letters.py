@@ -16,10 +16,17 @@ from entrypoints.cli.render import Column, print_lines, table
 from infrastructure.bus import dead_letters as letters
 from infrastructure.config import amqp_url as default_amqp_url
 
-amqp_option = click.option("--amqp", "amqp_url", default=None, help="Broker URL (default: WRIT_AMQP_URL).")
-COLUMNS = (Column("message_id", "message", priority=0), Column("event_type", "event", priority=1),
-           Column("record_id", "record", priority=2, is_id=True), Column("deaths", priority=1),
-           Column("reason", priority=3), Column("routing_key", "routing key", priority=4))
+amqp_option = click.option(
+    "--amqp", "amqp_url", default=None, help="Broker URL (default: WRIT_AMQP_URL)."
+)
+COLUMNS = (
+    Column("message_id", "message", priority=0),
+    Column("event_type", "event", priority=1),
+    Column("record_id", "record", priority=2, is_id=True),
+    Column("deaths", priority=1),
+    Column("reason", priority=3),
+    Column("routing_key", "routing key", priority=4),
+)
 
 
 @click.group("dead-letters")
@@ -35,9 +42,16 @@ def dead_letters() -> None:
 
 @dead_letters.command("list")
 @amqp_option
-@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True,
-              help="Messages shown at most (the count covers them all).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object: the count and the messages.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=20,
+    show_default=True,
+    help="Messages shown at most (the count covers them all).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object: the count and the messages."
+)
 @click.argument("queue")
 def list_letters(queue: str, amqp_url: str | None, limit: int, as_json: bool) -> None:
     """How many messages QUEUE.dead holds, and the first of them (left in place).
@@ -48,8 +62,15 @@ def list_letters(queue: str, amqp_url: str | None, limit: int, as_json: bool) ->
     """
     count, found = asyncio.run(letters.peek(amqp_url or default_amqp_url(), queue, limit))
     if as_json:
-        click.echo(orjson.dumps({"queue": queue + letters.DEAD_SUFFIX, "count": count,
-                                 "messages": [letter.to_dict() for letter in found]}).decode())
+        click.echo(
+            orjson.dumps(
+                {
+                    "queue": queue + letters.DEAD_SUFFIX,
+                    "count": count,
+                    "messages": [letter.to_dict() for letter in found],
+                }
+            ).decode()
+        )
         return
     click.echo(f"{queue}{letters.DEAD_SUFFIX}: {count} dead-lettered messages")
     if found:
@@ -58,7 +79,9 @@ def list_letters(queue: str, amqp_url: str | None, limit: int, as_json: bool) ->
 
 @dead_letters.command("replay")
 @amqp_option
-@click.option("--limit", type=click.IntRange(1), help="Move at most this many (default: every one there now).")
+@click.option(
+    "--limit", type=click.IntRange(1), help="Move at most this many (default: every one there now)."
+)
 @click.argument("queue")
 def replay(queue: str, amqp_url: str | None, limit: int | None) -> None:
     """Move the messages of QUEUE.dead back to QUEUE, oldest first (run it once the cause is fixed).

@@ -35,7 +35,9 @@ def prefix_of(text: str) -> str | None:
     if not _HEX.fullmatch(digits) or len(digits) >= 32:
         return None
     if len(digits) < MIN_PREFIX:
-        raise InvalidInputError(f"id prefix {text!r} is too short: give at least {MIN_PREFIX} hex characters")
+        raise InvalidInputError(
+            f"id prefix {text!r} is too short: give at least {MIN_PREFIX} hex characters"
+        )
     return digits
 
 
@@ -46,9 +48,15 @@ def resolve_record(runtime: Runtime, principal: Principal | None, model: str, te
     tenant = principal.tenant_id if principal is not None else None
     runtime.writ  # noqa: B018 - its core reads the records
     loader = runtime.core.loader
-    return _resolve(runtime, text, Record.Created.TOPIC, model,
-                    lambda candidate: tenant is not None and
-                    loader.load(candidate, tenant=tenant, model=model) is not None)
+    return _resolve(
+        runtime,
+        text,
+        Record.Created.TOPIC,
+        model,
+        lambda candidate: (
+            tenant is not None and loader.load(candidate, tenant=tenant, model=model) is not None
+        ),
+    )
 
 
 def resolve_approval(runtime: Runtime, principal: Principal | None, text: str) -> str:
@@ -65,15 +73,18 @@ def resolve_approval(runtime: Runtime, principal: Principal | None, text: str) -
     return _resolve(runtime, text, ApprovalRequest.Created.TOPIC, "Approval", readable)
 
 
-def _resolve(runtime: Runtime, text: str, topic: str, kind: str, readable: Callable[[UUID], bool]) -> str:
+def _resolve(
+    runtime: Runtime, text: str, topic: str, kind: str, readable: Callable[[UUID], bool]
+) -> str:
     digits = prefix_of(text)
     if digits is None:
         return text
     runtime.writ  # noqa: B018 - its core reads the log
     recorder = runtime.core.store.recorder
     assert isinstance(recorder, LogQueries)
-    candidates = recorder.first_ids(UUID(digits.ljust(32, "0")), UUID(digits.ljust(32, "f")), topic,
-                                    MOST_CANDIDATES + 1)
+    candidates = recorder.first_ids(
+        UUID(digits.ljust(32, "0")), UUID(digits.ljust(32, "f")), topic, MOST_CANDIDATES + 1
+    )
     if len(candidates) > MOST_CANDIDATES:
         raise InvalidInputError(f"id prefix {text!r} matches too many ids: give more characters")
     found = [str(candidate) for candidate in candidates if readable(candidate)]
@@ -81,6 +92,8 @@ def _resolve(runtime: Runtime, text: str, topic: str, kind: str, readable: Calla
         raise RecordNotFoundError(f"{kind} {text} not found: no id you can see starts with it")
     if len(found) > 1:
         listed = ", ".join(found[:SHOWN_MATCHES]) + (", ..." if len(found) > SHOWN_MATCHES else "")
-        raise InvalidInputError(f"ambiguous id prefix {text!r}: {len(found)} {kind} ids start with it ({listed}); "
-                                "give more characters")
+        raise InvalidInputError(
+            f"ambiguous id prefix {text!r}: {len(found)} {kind} ids start with it ({listed}); "
+            "give more characters"
+        )
     return found[0]

@@ -19,8 +19,9 @@ from infrastructure import key_admin
 from infrastructure.backend_choice import open_backend
 from infrastructure.master_keys import new_master_key
 
-database_option = click.option("--database", "database_url", default=None,
-                               help="Database URL (default: WRIT_DATABASE_URL).")
+database_option = click.option(
+    "--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL)."
+)
 
 
 @click.group()
@@ -64,13 +65,22 @@ def status(database_url: str | None, as_json: bool) -> None:
         return
     table = Table("master key", "configured", "live data keys")
     for master in sorted({*found.configured, *found.live}):
-        role = "current" if master == found.current else ("yes" if master in found.configured else "MISSING")
+        role = (
+            "current"
+            if master == found.current
+            else ("yes" if master in found.configured else "MISSING")
+        )
         table.add_row(master, role, f"{found.live.get(master, 0):,}")
     console.print(table)
-    console.print(f"destroyed by purges: {found.destroyed:,}; to re-wrap with {found.current}: {found.to_rotate:,}")
+    console.print(
+        f"destroyed by purges: {found.destroyed:,}; to re-wrap with {found.current}: {found.to_rotate:,}"
+    )
     for erasure in found.pending_erasures:
-        console.print(f"ERASURE PENDING since {erasure.since} ({', '.join(erasure.tables) or 'write-ahead log'}): "
-                      f"{erasure.reason}", highlight=False)
+        console.print(
+            f"ERASURE PENDING since {erasure.since} ({', '.join(erasure.tables) or 'write-ahead log'}): "
+            f"{erasure.reason}",
+            highlight=False,
+        )
 
 
 @keys.command()
@@ -84,7 +94,9 @@ def rotate(database_url: str | None) -> None:
     """
     backend = open_backend(database_url)
     done = key_admin.rotate(backend, lambda count: click.echo(f"re-wrapped {count:,}", err=True))
-    click.echo(f"re-wrapped {done:,} data keys with master key {backend.vault().masters.current_id}")
+    click.echo(
+        f"re-wrapped {done:,} data keys with master key {backend.vault().masters.current_id}"
+    )
 
 
 @keys.command()
@@ -103,5 +115,8 @@ def compact(database_url: str | None) -> None:
     click.echo(f"rewrote {len(rewritten)} tables")
     pending = backend.pending_erasures()
     if pending:
-        click.echo(f"{len(pending)} erasures still pending: transactions older than their purges are open "
-                   "(`writ keys status` says which)", err=True)
+        click.echo(
+            f"{len(pending)} erasures still pending: transactions older than their purges are open "
+            "(`writ keys status` says which)",
+            err=True,
+        )

@@ -23,23 +23,69 @@ LAUNCHER_OPTIONS = ("user", "tenant", "roles", "agent")
 @click.command("mcp")
 @click.option("--user", "-u", envvar="WRIT_USER", help="stdio: the person the agent acts for.")
 @click.option("--tenant", "-t", envvar="WRIT_TENANT", help="stdio: their tenant id.")
-@click.option("--role", "-r", "roles", envvar="WRIT_ROLES", multiple=True, help="stdio: their role (repeatable).")
-@click.option("--catalog", envvar="WRIT_CATALOG", default="writ.toml", show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="Catalog file.")
-@click.option("--agent", envvar="WRIT_AGENT", help="stdio: the agent's name, recorded on every call as audit.agent.")
-@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True,
-              help="stdio for a client that starts the server; http for streamable HTTP at /mcp (bearer JWT).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="HTTP: the address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="HTTP: the port.")
-@click.option("--allowed-host", "allowed_hosts", envvar="WRIT_MCP_ALLOWED_HOSTS", multiple=True,
-              help="HTTP: a Host name clients use (NAME, NAME:PORT or NAME:*; repeatable; loopback names and a "
-                   "specific --host are always allowed).")
-@click.option("--allowed-origin", "allowed_origins", envvar="WRIT_MCP_ALLOWED_ORIGINS", multiple=True,
-              help="HTTP: another browser Origin to accept (https://app.example.com; repeatable).")
+@click.option(
+    "--role",
+    "-r",
+    "roles",
+    envvar="WRIT_ROLES",
+    multiple=True,
+    help="stdio: their role (repeatable).",
+)
+@click.option(
+    "--catalog",
+    envvar="WRIT_CATALOG",
+    default="writ.toml",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Catalog file.",
+)
+@click.option(
+    "--agent",
+    envvar="WRIT_AGENT",
+    help="stdio: the agent's name, recorded on every call as audit.agent.",
+)
+@click.option(
+    "--transport",
+    type=click.Choice(["stdio", "http"]),
+    default="stdio",
+    show_default=True,
+    help="stdio for a client that starts the server; http for streamable HTTP at /mcp (bearer JWT).",
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="HTTP: the address to listen on."
+)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="HTTP: the port."
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    envvar="WRIT_MCP_ALLOWED_HOSTS",
+    multiple=True,
+    help="HTTP: a Host name clients use (NAME, NAME:PORT or NAME:*; repeatable; loopback names and a "
+    "specific --host are always allowed).",
+)
+@click.option(
+    "--allowed-origin",
+    "allowed_origins",
+    envvar="WRIT_MCP_ALLOWED_ORIGINS",
+    multiple=True,
+    help="HTTP: another browser Origin to accept (https://app.example.com; repeatable).",
+)
 @click.pass_context
-def mcp(ctx: click.Context, user: str | None, tenant: str | None, roles: tuple[str, ...], catalog: Path,
-        agent: str | None, transport: str, host: str, port: int, allowed_hosts: tuple[str, ...],
-        allowed_origins: tuple[str, ...]) -> None:
+def mcp(
+    ctx: click.Context,
+    user: str | None,
+    tenant: str | None,
+    roles: tuple[str, ...],
+    catalog: Path,
+    agent: str | None,
+    transport: str,
+    host: str,
+    port: int,
+    allowed_hosts: tuple[str, ...],
+    allowed_origins: tuple[str, ...],
+) -> None:
     """Serve the catalog's models as agent tools (Model Context Protocol).
 
     Per model: create_, replace_, patch_, delete_, restore_, purge_ and query_<model>; and evaluate,
@@ -68,8 +114,14 @@ def mcp(ctx: click.Context, user: str | None, tenant: str | None, roles: tuple[s
         serve_stdio(AgentTools(runtime, identity))
 
 
-def _serve_over_http(ctx: click.Context, catalog: Path, host: str, port: int, allowed_hosts: tuple[str, ...],
-                     allowed_origins: tuple[str, ...]) -> None:
+def _serve_over_http(
+    ctx: click.Context,
+    catalog: Path,
+    host: str,
+    port: int,
+    allowed_hosts: tuple[str, ...],
+    allowed_origins: tuple[str, ...],
+) -> None:
     """Check the door's settings before anything opens, then serve until stopped."""
     from entrypoints.agent_calls import AgentTools
     from entrypoints.http.auth import JwtVerifier
@@ -79,12 +131,20 @@ def _serve_over_http(ctx: click.Context, catalog: Path, host: str, port: int, al
     try:
         verifier = JwtVerifier.from_env()
     except ConfigurationError as error:
-        raise ConfigurationError(f"writ mcp --transport http authenticates every caller: {error.message}") from None
+        raise ConfigurationError(
+            f"writ mcp --transport http authenticates every caller: {error.message}"
+        ) from None
     checks = host_checks(host, allowed_hosts, allowed_origins)
-    given = [f"--{name}" for name in LAUNCHER_OPTIONS
-             if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    given = [
+        f"--{name}"
+        for name in LAUNCHER_OPTIONS
+        if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+    ]
     if given:
-        click.echo(f"writ mcp: {', '.join(given)} ignored over HTTP: each caller's token names the person and the "
-                   "agent", err=True)
+        click.echo(
+            f"writ mcp: {', '.join(given)} ignored over HTTP: each caller's token names the person and the "
+            "agent",
+            err=True,
+        )
     with Runtime(load_catalog(catalog)) as runtime:
         serve_http(AgentTools(runtime), verifier, checks, host, port)

@@ -33,10 +33,18 @@ console = Console()
 def principal_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
-        click.option("--catalog", envvar="WRIT_CATALOG", default="writ.toml", show_default=True,
-                     type=click.Path(dir_okay=False, path_type=Path), help="Catalog file."),
+        click.option(
+            "--catalog",
+            envvar="WRIT_CATALOG",
+            default="writ.toml",
+            show_default=True,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Catalog file.",
+        ),
         click.option("--purpose", "-p", envvar="WRIT_PURPOSE", help="Why (required for writes)."),
-        click.option("--role", "-r", "roles", envvar="WRIT_ROLES", multiple=True, help="Role (repeatable)."),
+        click.option(
+            "--role", "-r", "roles", envvar="WRIT_ROLES", multiple=True, help="Role (repeatable)."
+        ),
         click.option("--tenant", "-t", envvar="WRIT_TENANT", required=True, help="Tenant id."),
         click.option("--user", "-u", envvar="WRIT_USER", required=True, help="User id."),
     ]
@@ -47,14 +55,21 @@ def principal_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def operator_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--operator``: who runs an operator command (default ``WRIT_USER``, else the OS user)."""
-    return click.option("--operator", envvar="WRIT_USER", default=getpass.getuser, show_default="$WRIT_USER or you",
-                        help="Who is running this (recorded with a set-aside).")(func)
+    return click.option(
+        "--operator",
+        envvar="WRIT_USER",
+        default=getpass.getuser,
+        show_default="$WRIT_USER or you",
+        help="Who is running this (recorded with a set-aside).",
+    )(func)
 
 
 def load_catalog(path: Path) -> Catalog:
     """Read and validate a catalog file (a CatalogError names the model and key, or the missing file)."""
     if not path.is_file():
-        raise CatalogError(f"catalog {path} not found (set --catalog or WRIT_CATALOG; `writ init` writes one)")
+        raise CatalogError(
+            f"catalog {path} not found (set --catalog or WRIT_CATALOG; `writ init` writes one)"
+        )
     try:
         content = path.read_bytes()
     except OSError as exc:
@@ -62,15 +77,18 @@ def load_catalog(path: Path) -> Catalog:
     return Catalog.from_bytes(content, source=str(path))
 
 
-def principal_from(user: str, tenant: str, roles: tuple[str, ...], purpose: str | None) -> Principal:
+def principal_from(
+    user: str, tenant: str, roles: tuple[str, ...], purpose: str | None
+) -> Principal:
     """The principal of the options (``--role`` repeatable and/or comma-separated)."""
     split = tuple(part.strip() for role in roles for part in role.split(",") if part.strip())
     return Principal(user_id=user, tenant_id=tenant, roles=frozenset(split), purpose=purpose)
 
 
 @contextmanager
-def session(user: str, tenant: str, roles: tuple[str, ...], purpose: str | None,
-            catalog: Path) -> Iterator[tuple[Runtime, Principal]]:
+def session(
+    user: str, tenant: str, roles: tuple[str, ...], purpose: str | None, catalog: Path
+) -> Iterator[tuple[Runtime, Principal]]:
     """The runtime on ``WRIT_DATABASE_URL`` with the options' catalog, and the options' principal."""
     principal = principal_from(user, tenant, roles, purpose)
     with Runtime(load_catalog(catalog)) as runtime:
@@ -88,7 +106,7 @@ def json_argument(text: str) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise InvalidInputError(f"not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise InvalidInputError("expected a JSON object, e.g. '{\"sku\": \"A-1\"}'")
+        raise InvalidInputError('expected a JSON object, e.g. \'{"sku": "A-1"}\'')
     return value
 
 
@@ -107,7 +125,10 @@ def show(value: Any, as_json: bool, columns: Sequence[Column] | None = None) -> 
 
 def plain_columns(row: dict[str, Any]) -> list[Column]:
     """A column per key of ``row``, in order of priority, ids (``id``, ``*_id``) cut to prefixes."""
-    return [Column(key, priority=index, is_id=key == "id" or key.endswith("_id")) for index, key in enumerate(row)]
+    return [
+        Column(key, priority=index, is_id=key == "id" or key.endswith("_id"))
+        for index, key in enumerate(row)
+    ]
 
 
 def stream_json_array(items: Iterable[Any]) -> None:

@@ -30,21 +30,54 @@ from projections.runner import DEFAULT_BATCH_SIZE
 
 
 @click.command()
-@click.option("--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL).")
-@click.option("--catalog", "catalog_path", default="writ.toml", show_default=True, envvar="WRIT_CATALOG",
-              type=click.Path(dir_okay=False, path_type=Path), help="Catalog file (or WRIT_CATALOG).")
-@click.option("--batch-size", type=click.IntRange(1, 1_000_000), default=DEFAULT_BATCH_SIZE, show_default=True,
-              help="Events per transaction at most.")
+@click.option(
+    "--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL)."
+)
+@click.option(
+    "--catalog",
+    "catalog_path",
+    default="writ.toml",
+    show_default=True,
+    envvar="WRIT_CATALOG",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Catalog file (or WRIT_CATALOG).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 1_000_000),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Events per transaction at most.",
+)
 @click.option("--once", is_flag=True, help="Catch up with the log, then exit.")
-@click.option("--rebuild", is_flag=True, help="Rebuild every view from the log into fresh tables and swap.")
-@click.option("--status", "show_status", is_flag=True, help="Print position, events and seconds behind.")
-@click.option("--set-aside", "set_aside", type=click.IntRange(1), metavar="POSITION",
-              help="Skip the event at POSITION that halted the projection (recorded with --operator and --reason).")
+@click.option(
+    "--rebuild", is_flag=True, help="Rebuild every view from the log into fresh tables and swap."
+)
+@click.option(
+    "--status", "show_status", is_flag=True, help="Print position, events and seconds behind."
+)
+@click.option(
+    "--set-aside",
+    "set_aside",
+    type=click.IntRange(1),
+    metavar="POSITION",
+    help="Skip the event at POSITION that halted the projection (recorded with --operator and --reason).",
+)
 @click.option("--reason", help="Why the event is set aside (required with --set-aside).")
 @operator_option
 @click.option("--json", "as_json", is_flag=True, help="With --status: JSON lines.")
-def project(database_url: str | None, catalog_path: Path, batch_size: int, once: bool, rebuild: bool,
-            show_status: bool, set_aside: int | None, reason: str | None, operator: str, as_json: bool) -> None:
+def project(
+    database_url: str | None,
+    catalog_path: Path,
+    batch_size: int,
+    once: bool,
+    rebuild: bool,
+    show_status: bool,
+    set_aside: int | None,
+    reason: str | None,
+    operator: str,
+    as_json: bool,
+) -> None:
     """Keep the current-rows views up to date from the notification log (one active worker).
 
     \b
@@ -56,11 +89,15 @@ def project(database_url: str | None, catalog_path: Path, batch_size: int, once:
     if set_aside is not None and not (reason or "").strip():
         raise click.UsageError("--set-aside needs --reason: say why the event is skipped")
     with Runtime(load_catalog(catalog_path), database_url) as runtime:
-        worker = runtime.worker(batch_size=batch_size,
-                                log_line=lambda line: console.print(f"writ project: {line}", highlight=False))
+        worker = runtime.worker(
+            batch_size=batch_size,
+            log_line=lambda line: console.print(f"writ project: {line}", highlight=False),
+        )
         if set_aside is not None:
             worker.set_aside_event(set_aside, reason or "", operator)
-            click.echo(f"set aside position {set_aside} for {worker.name} (by {operator}): it resumes past it")
+            click.echo(
+                f"set aside position {set_aside} for {worker.name} (by {operator}): it resumes past it"
+            )
         elif show_status:
             _print_status(worker, as_json)
         elif rebuild:
@@ -81,9 +118,13 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _rebuild(worker: ProjectionWorker, console: Console) -> None:
-    columns = (TextColumn("rebuilding {task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("[progress.percentage]{task.percentage:>3.0f}%"),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("rebuilding {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[progress.percentage]{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=not sys.stderr.isatty()) as progress:
         task = progress.add_task(worker.name, total=None)
 
@@ -102,9 +143,21 @@ def _print_status(worker: ProjectionWorker, as_json: bool) -> None:
     if not found:
         click.echo("no projection has run on this database yet")
         return
-    for index, s in enumerate(found):  # one block of `key  value` lines per projection: fits any width
+    # one block of `key  value` lines per projection: fits any width
+    for index, s in enumerate(found):
         halted = "-" if s.halted_at is None else f"at {s.halted_at}: {s.halted_reason}"
-        print_lines(([""] if index else []) + key_values([
-            ("projection", s.name), ("position", s.position), ("head", s.head), ("events behind", s.events_behind),
-            ("seconds behind", f"{s.seconds_behind:.1f}"), ("updated", s.updated_at or "never"),
-            ("worker", s.worker or "-"), ("halted", halted)]))
+        print_lines(
+            ([""] if index else [])
+            + key_values(
+                [
+                    ("projection", s.name),
+                    ("position", s.position),
+                    ("head", s.head),
+                    ("events behind", s.events_behind),
+                    ("seconds behind", f"{s.seconds_behind:.1f}"),
+                    ("updated", s.updated_at or "never"),
+                    ("worker", s.worker or "-"),
+                    ("halted", halted),
+                ]
+            )
+        )

@@ -26,10 +26,15 @@ from infrastructure.merkle import ProofError
 from infrastructure.notes import NoteError, NoteKey
 from infrastructure.proof_check import check, log_key
 
-database_option = click.option("--database", "database_url", default=None,
-                               help="Database URL (default: WRIT_DATABASE_URL).")
-tree_size_option = click.option("--tree-size", type=click.IntRange(1), default=None,
-                                help="Prove against the checkpoint of this size (default: the latest).")
+database_option = click.option(
+    "--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL)."
+)
+tree_size_option = click.option(
+    "--tree-size",
+    type=click.IntRange(1),
+    default=None,
+    help="Prove against the checkpoint of this size (default: the latest).",
+)
 REFUSED = 1
 """Exit status when a proof does not verify (2 stays for errors)."""
 
@@ -51,8 +56,9 @@ def proof() -> None:
 @click.argument("model")
 @click.argument("record_id")
 @click.argument("version", type=click.IntRange(1))
-def inclusion(model: str, record_id: str, version: int, tree_size: int | None, as_json: bool,
-              **options: Any) -> None:
+def inclusion(
+    model: str, record_id: str, version: int, tree_size: int | None, as_json: bool, **options: Any
+) -> None:
     """Prove that VERSION of a record (one you may read the history of) is in the signed log: prints JSON.
 
     \b
@@ -81,7 +87,9 @@ def consistency(database_url: str | None, old_size: int, new_size: int | None) -
 @proof.command("checkpoint")
 @database_option
 @tree_size_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (note, origin, size, root, position).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (note, origin, size, root, position)."
+)
 def show_checkpoint(database_url: str | None, tree_size: int | None, as_json: bool) -> None:
     """Print the latest signed checkpoint (or the one of --tree-size): a C2SP signed note.
 
@@ -95,16 +103,40 @@ def show_checkpoint(database_url: str | None, tree_size: int | None, as_json: bo
 
 @click.command("verify-proof")
 @click.argument("path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
-@click.option("--public-key", "key_text", required=True, metavar="KEY",
-              help="The log's key, given to you out of band: a verifier key NAME+ID+BASE64, or base64 Ed25519.")
-@click.option("--witness", "witness_keys", multiple=True, metavar="VKEY", help="A witness's verifier key (repeatable).")
-@click.option("--quorum", type=click.IntRange(0), default=None,
-              help="How many of the --witness keys must have cosigned (default: all of them).")
-@click.option("--old-checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A consistency proof's old checkpoint, as you kept it (a signed note).")
+@click.option(
+    "--public-key",
+    "key_text",
+    required=True,
+    metavar="KEY",
+    help="The log's key, given to you out of band: a verifier key NAME+ID+BASE64, or base64 Ed25519.",
+)
+@click.option(
+    "--witness",
+    "witness_keys",
+    multiple=True,
+    metavar="VKEY",
+    help="A witness's verifier key (repeatable).",
+)
+@click.option(
+    "--quorum",
+    type=click.IntRange(0),
+    default=None,
+    help="How many of the --witness keys must have cosigned (default: all of them).",
+)
+@click.option(
+    "--old-checkpoint",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A consistency proof's old checkpoint, as you kept it (a signed note).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify_proof(path: Path, key_text: str, witness_keys: tuple[str, ...], quorum: int | None,
-                 old_checkpoint: Path | None, as_json: bool) -> None:
+def verify_proof(
+    path: Path,
+    key_text: str,
+    witness_keys: tuple[str, ...],
+    quorum: int | None,
+    old_checkpoint: Path | None,
+    as_json: bool,
+) -> None:
     """Check a proof offline, with the log's public key alone (exit status 1 when it does not verify).
 
     \b
@@ -119,30 +151,60 @@ def verify_proof(path: Path, key_text: str, witness_keys: tuple[str, ...], quoru
     raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     try:
         kept = old_checkpoint.read_text() if old_checkpoint else None
-        checked = check(orjson.loads(raw), trusted, witnesses=witnesses,
-                        quorum=len(witnesses) if quorum is None else quorum, kept_checkpoint=kept)
+        checked = check(
+            orjson.loads(raw),
+            trusted,
+            witnesses=witnesses,
+            quorum=len(witnesses) if quorum is None else quorum,
+            kept_checkpoint=kept,
+        )
     except (orjson.JSONDecodeError, ProofError, NoteError, UnicodeDecodeError) as exc:
-        click.echo(orjson.dumps({"ok": False, "reason": str(exc)}).decode() if as_json else f"refused: {exc}")
+        click.echo(
+            orjson.dumps({"ok": False, "reason": str(exc)}).decode()
+            if as_json
+            else f"refused: {exc}"
+        )
         sys.exit(REFUSED)
     if as_json:
         click.echo(orjson.dumps(checked.to_dict()).decode())
         return
-    what = (f"leaf {checked.index}" if checked.kind == "inclusion"
-            else f"the tree of {checked.old_size} leaves, a prefix of")
+    what = (
+        f"leaf {checked.index}"
+        if checked.kind == "inclusion"
+        else f"the tree of {checked.old_size} leaves, a prefix of"
+    )
     witnessed = f"; cosigned by {', '.join(checked.witnesses)}" if checked.witnesses else ""
-    click.echo(f"verified: {what} the tree of {checked.tree_size} leaves signed by {checked.origin} "
-               f"(root {checked.root}){witnessed}")
+    click.echo(
+        f"verified: {what} the tree of {checked.tree_size} leaves signed by {checked.origin} "
+        f"(root {checked.root}){witnessed}"
+    )
 
 
 @click.command()
 @database_option
-@click.option("--log-key", "key_text", required=True, metavar="KEY",
-              help="The log's public key, as the witness was given it (vkey or base64).")
-@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The witness's own Ed25519 seed (base64 of 32 bytes, e.g. from `writ keys new`).")
-@click.option("--name", required=True, help="The witness's name (a schema-less URL, e.g. witness.example/w1).")
-@click.option("--seen", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The last checkpoint this witness cosigned: read, checked against, then replaced.")
+@click.option(
+    "--log-key",
+    "key_text",
+    required=True,
+    metavar="KEY",
+    help="The log's public key, as the witness was given it (vkey or base64).",
+)
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The witness's own Ed25519 seed (base64 of 32 bytes, e.g. from `writ keys new`).",
+)
+@click.option(
+    "--name", required=True, help="The witness's name (a schema-less URL, e.g. witness.example/w1)."
+)
+@click.option(
+    "--seen",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The last checkpoint this witness cosigned: read, checked against, then replaced.",
+)
 def cosign(database_url: str | None, key_text: str, key_file: Path, name: str, seen: Path) -> None:
     """As a witness: check the latest checkpoint extends the one you saw, then cosign it (stored in the log).
 
@@ -153,12 +215,17 @@ def cosign(database_url: str | None, key_text: str, key_file: Path, name: str, s
     from infrastructure.witness import cosign_latest, witness_key
 
     try:
-        private, public = witness_key(base64.b64decode(key_file.read_text().strip(), validate=True), name)
+        private, public = witness_key(
+            base64.b64decode(key_file.read_text().strip(), validate=True), name
+        )
         trusted = log_key(key_text)
     except (binascii.Error, ValueError) as exc:
-        raise click.UsageError(f"the witness key is base64 of 32 bytes, the log key a vkey or base64: {exc}") from None
-    note, line = cosign_latest(_backend(database_url), trusted, name, private,
-                               seen.read_text() if seen.exists() else None)
+        raise click.UsageError(
+            f"the witness key is base64 of 32 bytes, the log key a vkey or base64: {exc}"
+        ) from None
+    note, line = cosign_latest(
+        _backend(database_url), trusted, name, private, seen.read_text() if seen.exists() else None
+    )
     seen.write_text(note)
     click.echo(orjson.dumps({"cosigned": note, "witness": public.vkey, "line": line.line}).decode())
 

@@ -23,26 +23,71 @@ from infrastructure.config import amqp_url as default_amqp_url
 
 
 @click.command()
-@click.option("--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL).")
+@click.option(
+    "--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL)."
+)
 @click.option("--amqp", "amqp_url", default=None, help="Broker URL (default: WRIT_AMQP_URL).")
-@click.option("--exchange", default=DEFAULT_EXCHANGE, show_default=True, help="Topic exchange to publish to.")
-@click.option("--window", type=click.IntRange(1, 65_535), default=256, show_default=True,
-              help="Publishes in flight awaiting confirms.")
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True,
-              help="Events read per query.")
-@click.option("--publisher", type=click.Choice(["fast", "public"]), default="fast", show_default=True,
-              help="fast: a chunk per socket write (checked aiormq only); public: aio-pika's API per message.")
-@click.option("--max-message-bytes", type=click.IntRange(1024), default=DEFAULT_MAX_MESSAGE_BYTES,
-              show_default=True, help="A larger event halts the relay (the broker's max_message_size).")
-@click.option("--status", "show_status", is_flag=True, help="Print position, events behind, last publish, halt.")
-@click.option("--set-aside", "set_aside", type=click.IntRange(1), metavar="POSITION",
-              help="Skip the event at POSITION that halted the relay (recorded with --operator and --reason).")
+@click.option(
+    "--exchange", default=DEFAULT_EXCHANGE, show_default=True, help="Topic exchange to publish to."
+)
+@click.option(
+    "--window",
+    type=click.IntRange(1, 65_535),
+    default=256,
+    show_default=True,
+    help="Publishes in flight awaiting confirms.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=1000,
+    show_default=True,
+    help="Events read per query.",
+)
+@click.option(
+    "--publisher",
+    type=click.Choice(["fast", "public"]),
+    default="fast",
+    show_default=True,
+    help="fast: a chunk per socket write (checked aiormq only); public: aio-pika's API per message.",
+)
+@click.option(
+    "--max-message-bytes",
+    type=click.IntRange(1024),
+    default=DEFAULT_MAX_MESSAGE_BYTES,
+    show_default=True,
+    help="A larger event halts the relay (the broker's max_message_size).",
+)
+@click.option(
+    "--status",
+    "show_status",
+    is_flag=True,
+    help="Print position, events behind, last publish, halt.",
+)
+@click.option(
+    "--set-aside",
+    "set_aside",
+    type=click.IntRange(1),
+    metavar="POSITION",
+    help="Skip the event at POSITION that halted the relay (recorded with --operator and --reason).",
+)
 @click.option("--reason", help="Why the event is set aside (required with --set-aside).")
 @operator_option
 @click.option("--json", "as_json", is_flag=True, help="With --status: one JSON object.")
-def relay(database_url: str | None, amqp_url: str | None, exchange: str, window: int, batch_size: int,
-          publisher: str, max_message_bytes: int, show_status: bool, set_aside: int | None, reason: str | None,
-          operator: str, as_json: bool) -> None:
+def relay(
+    database_url: str | None,
+    amqp_url: str | None,
+    exchange: str,
+    window: int,
+    batch_size: int,
+    publisher: str,
+    max_message_bytes: int,
+    show_status: bool,
+    set_aside: int | None,
+    reason: str | None,
+    operator: str,
+    as_json: bool,
+) -> None:
     """Publish the notification log, in order, to RabbitMQ (at least once).
 
     \b
@@ -50,8 +95,15 @@ def relay(database_url: str | None, amqp_url: str | None, exchange: str, window:
       writ relay --amqp amqp://guest:guest@127.0.0.1:5672/     # publish WRIT_DATABASE_URL's log
       writ relay --status --json                               # position, events behind, last publish, halt
     """
-    worker = Relay(database_url, amqp_url or default_amqp_url(), exchange, window=window, batch_size=batch_size,
-                   publisher=publisher, max_message_bytes=max_message_bytes)
+    worker = Relay(
+        database_url,
+        amqp_url or default_amqp_url(),
+        exchange,
+        window=window,
+        batch_size=batch_size,
+        publisher=publisher,
+        max_message_bytes=max_message_bytes,
+    )
     if set_aside is not None:
         if not (reason or "").strip():
             raise click.UsageError("--set-aside needs --reason: say why the event is skipped")
@@ -59,7 +111,9 @@ def relay(database_url: str | None, amqp_url: str | None, exchange: str, window:
             worker.set_aside(set_aside, reason or "", operator)
         finally:
             worker.close()
-        click.echo(f"set aside position {set_aside} for relay {exchange} (by {operator}): it resumes past it")
+        click.echo(
+            f"set aside position {set_aside} for relay {exchange} (by {operator}): it resumes past it"
+        )
         return
     if show_status:
         _print_status(worker, as_json)

@@ -57,11 +57,14 @@ def moment(value: Any) -> str:
 
 # -- one record: key/value lines ---------------------------------------------------------------------------------
 
+
 class Lines(list[str]):
     """A value ``key_values`` shows a line per item (already ``shown``), e.g. the changes of an event."""
 
 
-def key_values(pairs: Iterable[tuple[str, Any]], *, indent: int = 0, total: int | None = None) -> list[str]:
+def key_values(
+    pairs: Iterable[tuple[str, Any]], *, indent: int = 0, total: int | None = None
+) -> list[str]:
     """``key  value`` lines, the keys in one column; a ``Lines`` value gives a line per item. Every value whole."""
     rows = [(key, value) for key, value in pairs]
     if not rows:
@@ -74,7 +77,8 @@ def key_values(pairs: Iterable[tuple[str, Any]], *, indent: int = 0, total: int 
         texts = list(value) if isinstance(value, Lines) and value else [shown(value)]
         wrapped = [line for text in texts for line in _wrap(text, value_width)]
         lead = " " * indent + (set_cell_size(key, key_width) if cell_len(key) <= key_width else key)
-        if cell_len(key) > key_width:  # a key too long for the column: its value starts on the next line
+        # a key too long for the column: its value starts on the next line
+        if cell_len(key) > key_width:
             lines.append(lead)
             lead = " " * (indent + key_width)
         lines.append(f"{lead}{GAP}{wrapped[0]}".rstrip())
@@ -87,7 +91,11 @@ def _wrap(text: str, size: int) -> list[str]:
     if cell_len(text) <= size:
         return [text]
     lines = textwrap.wrap(text, size, break_long_words=False, break_on_hyphens=False) or [""]
-    return [part for line in lines for part in (chop_cells(line, size) if cell_len(line) > size else [line])]
+    return [
+        part
+        for line in lines
+        for part in (chop_cells(line, size) if cell_len(line) > size else [line])
+    ]
 
 
 def print_lines(lines: Iterable[str]) -> None:
@@ -96,6 +104,7 @@ def print_lines(lines: Iterable[str]) -> None:
 
 
 # -- lists: tables fitted to the width ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Column:
@@ -114,33 +123,53 @@ class Column:
         return self.header or self.key
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], *, total: int | None = None) -> list[str]:
+def table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[Column], *, total: int | None = None
+) -> list[str]:
     """The rows as a table of one line each, fitted to ``total`` columns (the terminal's width); a last line
     names the columns left out for want of room."""
     if not rows:
         return ["(nothing)"]
     cells = {c.key: [c.show(row.get(c.key)) for row in rows] for c in columns}
-    natural = {c.key: max(cell_len(c.title), *(cell_len(text) for text in cells[c.key])) for c in columns}
-    least = {c.key: min(natural[c.key], max(cell_len(c.title), c.least, SHORT_ID if c.is_id else LEAST))
-             for c in columns}
+    natural = {
+        c.key: max(cell_len(c.title), *(cell_len(text) for text in cells[c.key])) for c in columns
+    }
+    least = {
+        c.key: min(natural[c.key], max(cell_len(c.title), c.least, SHORT_ID if c.is_id else LEAST))
+        for c in columns
+    }
     room = total or width()
     widths = _widths(columns, least, natural, room)
     shown_columns = [c for c in columns if c.key in widths]
     lines = [GAP.join(set_cell_size(c.title, widths[c.key]) for c in shown_columns).rstrip()]
     for index in range(len(rows)):
-        lines.append(GAP.join(_fit(cells[c.key][index], widths[c.key], c.is_id) for c in shown_columns).rstrip())
+        lines.append(
+            GAP.join(
+                _fit(cells[c.key][index], widths[c.key], c.is_id) for c in shown_columns
+            ).rstrip()
+        )
     left_out = [c.title for c in columns if c.key not in widths]
     if left_out:
-        lines.extend(_wrap(f"(not shown for want of width: {', '.join(left_out)}; --json shows every field)", room))
+        lines.extend(
+            _wrap(
+                f"(not shown for want of width: {', '.join(left_out)}; --json shows every field)",
+                room,
+            )
+        )
     return lines
 
 
-def _widths(columns: Sequence[Column], least: dict[str, int], natural: dict[str, int], room: int) -> dict[str, int]:
+def _widths(
+    columns: Sequence[Column], least: dict[str, int], natural: dict[str, int], room: int
+) -> dict[str, int]:
     """The width of each column shown. By priority, a column is taken at the width it wants (its natural width,
     at most ``WANTED``; an id its prefix) while that fits; then, in what is left, the others at their least;
     then what is still left goes, by priority, to columns cut short, and to ids to show them whole."""
     ranked = sorted(columns, key=lambda c: c.priority)
-    wanted = {c.key: least[c.key] if c.is_id else max(least[c.key], min(natural[c.key], WANTED)) for c in ranked}
+    wanted = {
+        c.key: least[c.key] if c.is_id else max(least[c.key], min(natural[c.key], WANTED))
+        for c in ranked
+    }
     widths: dict[str, int] = {}
     for column in ranked:
         if _room_left(widths, room) >= wanted[column.key] + (len(GAP) if widths else 0):
@@ -152,9 +181,12 @@ def _widths(columns: Sequence[Column], least: dict[str, int], natural: dict[str,
     if not widths:  # not even the first column fits: cut it to the terminal
         return {ranked[0].key: max(room, LEAST)}
     for column in sorted(ranked, key=lambda c: c.is_id):  # ids last: their prefix serves
-        if column.key in widths and (not column.is_id or natural[column.key] - widths[column.key]
-                                     <= _room_left(widths, room)):
-            widths[column.key] += max(0, min(_room_left(widths, room), natural[column.key] - widths[column.key]))
+        if column.key in widths and (
+            not column.is_id or natural[column.key] - widths[column.key] <= _room_left(widths, room)
+        ):
+            widths[column.key] += max(
+                0, min(_room_left(widths, room), natural[column.key] - widths[column.key])
+            )
     return widths
 
 
@@ -171,6 +203,7 @@ def _fit(text: str, size: int, is_id: bool) -> str:
 
 
 # -- a history: one block per event ------------------------------------------------------------------------------
+
 
 def history_block(entry: dict[str, Any], *, total: int | None = None) -> list[str]:
     """One history entry (``HistoryEntry.to_dict()``) as a block of lines."""
@@ -190,7 +223,9 @@ def history_block(entry: dict[str, Any], *, total: int | None = None) -> list[st
         names = ", ".join(entry.get("changed") or []) or "(names not kept)"
         details.append(("changed", f"{names} (values erased by the purge)"))
     elif entry.get("changes"):
-        details.append(("changed", Lines(change_lines(entry["changes"], created=entry["event"] == "Created"))))
+        details.append(
+            ("changed", Lines(change_lines(entry["changes"], created=entry["event"] == "Created")))
+        )
     return [head, *key_values(details, indent=4, total=total)]
 
 
@@ -204,22 +239,43 @@ def history_blocks(entries: Iterable[dict[str, Any]]) -> Iterable[str]:
 
 # -- results of writes -------------------------------------------------------------------------------------------
 
-RESULT_KEYS = ("status", "model", "id", "version", "state", "position", "decision_id", "approval_id", "replayed",
-               "children")
+RESULT_KEYS = (
+    "status",
+    "model",
+    "id",
+    "version",
+    "state",
+    "position",
+    "decision_id",
+    "approval_id",
+    "replayed",
+    "children",
+)
 
 
 def write_result(result: dict[str, Any]) -> list[str]:
     """A write's result (``WriteResult.to_dict()``): its keys (those that say something), then the record's fields
     as it left them."""
-    pairs = [(key, result[key]) for key in RESULT_KEYS if key in result and _says_something(key, result[key])]
+    pairs = [
+        (key, result[key])
+        for key in RESULT_KEYS
+        if key in result and _says_something(key, result[key])
+    ]
     lines = key_values(pairs)
     data = result.get("data")
     if isinstance(data, dict):
-        fields = [(name, value) for name, value in data.items() if name != "id" and not name.startswith("_")]
+        fields = [
+            (name, value)
+            for name, value in data.items()
+            if name != "id" and not name.startswith("_")
+        ]
         lines += ["", "record:", *key_values(fields, indent=2)]
     return lines
 
 
 def _says_something(key: str, value: Any) -> bool:
-    return not ((key in ("approval_id", "version", "position") and value is None) or (key == "replayed" and not value)
-                or (key == "children" and not value))
+    return not (
+        (key in ("approval_id", "version", "position") and value is None)
+        or (key == "replayed" and not value)
+        or (key == "children" and not value)
+    )

@@ -17,8 +17,12 @@ from entrypoints.examples import EXAMPLES, example_catalog_text
 
 
 @click.command()
-@click.option("--database", "database_url", default=None,
-              help="Database URL (default: a fresh temporary SQLite file).")
+@click.option(
+    "--database",
+    "database_url",
+    default=None,
+    help="Database URL (default: a fresh temporary SQLite file).",
+)
 def demo(database_url: str | None) -> None:
     """Run a short story on the embedded default and print it as tables.
 
@@ -34,8 +38,13 @@ def demo(database_url: str | None) -> None:
 
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default="writ.toml")
-@click.option("--example", type=click.Choice(sorted(EXAMPLES)), default="demo", show_default=True,
-              help="demo: the order desk `writ demo` runs on; readme: the catalog README.md walks through.")
+@click.option(
+    "--example",
+    type=click.Choice(sorted(EXAMPLES)),
+    default="demo",
+    show_default=True,
+    help="demo: the order desk `writ demo` runs on; readme: the catalog README.md walks through.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: Path, example: str, force: bool) -> None:
     """Write an example catalog to PATH (default: writ.toml).
@@ -66,7 +75,11 @@ def check(path: Path, as_json: bool) -> None:
     catalog = load_catalog(path)
     models = {name: sorted(spec.fields) for name, spec in catalog.models.items()}
     if as_json:
-        click.echo(orjson.dumps({"catalog": str(path), "version": catalog.version, "models": models}).decode())
+        click.echo(
+            orjson.dumps(
+                {"catalog": str(path), "version": catalog.version, "models": models}
+            ).decode()
+        )
         return
     click.echo(f"{path}: ok, version {catalog.version}")
     for name, fields in models.items():

@@ -24,12 +24,29 @@ MAX_LIFETIME = 7 * 24 * 3600
 @click.command("token")
 @click.option("--user", "-u", envvar="WRIT_USER", required=True, help="The user the token names.")
 @click.option("--tenant", "-t", envvar="WRIT_TENANT", required=True, help="Their tenant.")
-@click.option("--role", "-r", "roles", envvar="WRIT_ROLES", multiple=True,
-              help="A role (repeatable, or comma-separated).")
-@click.option("--agent", help="An agent acting for the user (the RFC 8693 act claim), recorded on every write.")
-@click.option("--expires-in", type=click.IntRange(1, MAX_LIFETIME), default=3600, show_default=True,
-              metavar="SECONDS", help="Lifetime of the token.")
-def token(user: str, tenant: str, roles: tuple[str, ...], agent: str | None, expires_in: int) -> None:
+@click.option(
+    "--role",
+    "-r",
+    "roles",
+    envvar="WRIT_ROLES",
+    multiple=True,
+    help="A role (repeatable, or comma-separated).",
+)
+@click.option(
+    "--agent",
+    help="An agent acting for the user (the RFC 8693 act claim), recorded on every write.",
+)
+@click.option(
+    "--expires-in",
+    type=click.IntRange(1, MAX_LIFETIME),
+    default=3600,
+    show_default=True,
+    metavar="SECONDS",
+    help="Lifetime of the token.",
+)
+def token(
+    user: str, tenant: str, roles: tuple[str, ...], agent: str | None, expires_in: int
+) -> None:
     """Mint a development bearer token for `writ serve`, signed with WRIT_JWT_SECRET (HS256).
 
     For development and tests only: anyone holding the secret can mint any identity. In production, tokens
@@ -45,14 +62,25 @@ def token(user: str, tenant: str, roles: tuple[str, ...], agent: str | None, exp
     from entrypoints.http.auth import JwtVerifier
 
     if not os.environ.get("WRIT_JWT_SECRET"):
-        raise ConfigurationError("writ token signs with WRIT_JWT_SECRET, and it is not set: export it (at least 32 "
-                                 "bytes, e.g. $(openssl rand -hex 32)) for both `writ serve` and `writ token`")
-    verifier = JwtVerifier.from_env()  # the claim names, issuer and audience the server checks; the secret's length
+        raise ConfigurationError(
+            "writ token signs with WRIT_JWT_SECRET, and it is not set: export it (at least 32 "
+            "bytes, e.g. $(openssl rand -hex 32)) for both `writ serve` and `writ token`"
+        )
+    verifier = (
+        JwtVerifier.from_env()
+    )  # the claim names, issuer and audience the server checks; the secret's length
     assert verifier.secret is not None
-    who = principal_from(user, tenant, roles, None)  # the same checks as every other command's principal
+    who = principal_from(
+        user, tenant, roles, None
+    )  # the same checks as every other command's principal
     now = int(time.time())
-    claims = {verifier.user_claim: who.user_id, verifier.tenant_claim: who.tenant_id,
-              verifier.roles_claim: sorted(who.roles), "iat": now, "exp": now + expires_in}
+    claims = {
+        verifier.user_claim: who.user_id,
+        verifier.tenant_claim: who.tenant_id,
+        verifier.roles_claim: sorted(who.roles),
+        "iat": now,
+        "exp": now + expires_in,
+    }
     if verifier.issuer:
         claims["iss"] = verifier.issuer
     if verifier.audience:

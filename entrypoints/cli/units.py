@@ -33,8 +33,14 @@ from entrypoints.cli.render import Column
 from entrypoints.command_items import run_items
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
-RESULT_COLUMNS = (Column("model", priority=1), Column("id", priority=0, is_id=True), Column("version", "v", priority=2),
-                  Column("state", priority=2), Column("position", priority=3), Column("replayed", priority=4))
+RESULT_COLUMNS = (
+    Column("model", priority=1),
+    Column("id", priority=0, is_id=True),
+    Column("version", "v", priority=2),
+    Column("state", priority=2),
+    Column("position", priority=3),
+    Column("replayed", priority=4),
+)
 
 
 @click.command("transaction")
@@ -56,14 +62,28 @@ def transaction(file: Path, idempotency_key: str | None, as_json: bool, **option
             principal = principal_from(**options)
             items = _read(file)
         except InvalidInputError as error:
-            runtime.writ.refuse(principal, "transaction", "", error, idempotency_key=idempotency_key)
+            runtime.writ.refuse(
+                principal, "transaction", "", error, idempotency_key=idempotency_key
+            )
         with runtime.writ.transaction(principal, idempotency_key=idempotency_key) as tx:
             discarded = run_items(runtime.writ, tx, items)
-    rows = [{"model": r.model, "id": r.id, "version": r.version, "state": r.state, "position": r.position,
-             "replayed": r.replayed, **({"data": r.data} if as_json else {})} for r in tx.results]
+    rows = [
+        {
+            "model": r.model,
+            "id": r.id,
+            "version": r.version,
+            "state": r.state,
+            "position": r.position,
+            "replayed": r.replayed,
+            **({"data": r.data} if as_json else {}),
+        }
+        for r in tx.results
+    ]
     show({"results": rows, "discarded": discarded} if as_json else rows, as_json, RESULT_COLUMNS)
     for block in discarded:
-        click.echo(f"savepoint {block['at']} discarded: {block['code']}: {block['message']}", err=True)
+        click.echo(
+            f"savepoint {block['at']} discarded: {block['code']}: {block['message']}", err=True
+        )
 
 
 def _read(file: Path) -> list[Any]:
@@ -71,7 +91,9 @@ def _read(file: Path) -> list[Any]:
     if len(raw) > MAX_FILE_BYTES:
         raise InvalidInputError(f"{file}: larger than {MAX_FILE_BYTES:,} bytes")
     try:
-        items = json_text.loads(raw, HARD_LIMITS.nesting)  # the catalog's nesting: when the items are run
+        items = json_text.loads(
+            raw, HARD_LIMITS.nesting
+        )  # the catalog's nesting: when the items are run
     except orjson.JSONDecodeError as exc:
         raise InvalidInputError(f"{file}: not valid JSON: {exc}") from None
     if not isinstance(items, list) or not items:

@@ -27,22 +27,61 @@ from entrypoints.filter_text import parse_filter
 
 @click.command("list")
 @principal_options
-@click.option("--where", "-w", "conditions", multiple=True, metavar="FIELD:OP[:VALUE]",
-              help="Filter (repeatable, all must hold): status:eq:placed, total:ge:10, status:in:placed,shipped "
-                   "(or a JSON list), note:is_null[:false]. OP: eq ne lt le gt ge in contains is_null.")
-@click.option("--sort", "-s", "order_by", multiple=True, metavar="[-]FIELD",
-              help="Sort key (repeatable); a leading '-' sorts descending. Ties end with id.")
-@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Rows per page.")
+@click.option(
+    "--where",
+    "-w",
+    "conditions",
+    multiple=True,
+    metavar="FIELD:OP[:VALUE]",
+    help="Filter (repeatable, all must hold): status:eq:placed, total:ge:10, status:in:placed,shipped "
+    "(or a JSON list), note:is_null[:false]. OP: eq ne lt le gt ge in contains is_null.",
+)
+@click.option(
+    "--sort",
+    "-s",
+    "order_by",
+    multiple=True,
+    metavar="[-]FIELD",
+    help="Sort key (repeatable); a leading '-' sorts descending. Ties end with id.",
+)
+@click.option(
+    "--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Rows per page."
+)
 @click.option("--after", help="Continue after this cursor (printed under the previous page).")
-@click.option("--include-deleted", is_flag=True, help="Also soft-deleted rows (read_deleted grant).")
-@click.option("--wait", "wait_for", type=int, metavar="POSITION",
-              help="First wait until the projection has reached this log position (a write's position).")
-@click.option("--timeout", type=click.FloatRange(0), default=5.0, show_default=True,
-              help="Seconds --wait waits at most (then PROJECTION_TIMEOUT).")
+@click.option(
+    "--include-deleted", is_flag=True, help="Also soft-deleted rows (read_deleted grant)."
+)
+@click.option(
+    "--wait",
+    "wait_for",
+    type=int,
+    metavar="POSITION",
+    help="First wait until the projection has reached this log position (a write's position).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0),
+    default=5.0,
+    show_default=True,
+    help="Seconds --wait waits at most (then PROJECTION_TIMEOUT).",
+)
 @click.argument("model")
-def list_rows(model: str, conditions: tuple[str, ...], order_by: tuple[str, ...], limit: int, after: str | None,
-              include_deleted: bool, wait_for: int | None, timeout: float, as_json: bool, catalog: Path,
-              user: str, tenant: str, roles: tuple[str, ...], purpose: str | None) -> None:
+def list_rows(
+    model: str,
+    conditions: tuple[str, ...],
+    order_by: tuple[str, ...],
+    limit: int,
+    after: str | None,
+    include_deleted: bool,
+    wait_for: int | None,
+    timeout: float,
+    as_json: bool,
+    catalog: Path,
+    user: str,
+    tenant: str,
+    roles: tuple[str, ...],
+    purpose: str | None,
+) -> None:
     """Rows of a model's current-rows view: filtered, sorted, one page at a time.
 
     \b
@@ -57,8 +96,15 @@ def list_rows(model: str, conditions: tuple[str, ...], order_by: tuple[str, ...]
     with Runtime(loaded) as runtime:
         views = runtime.fresh_views(say)
         views.wait(wait_for, timeout)
-        page = views.list(principal, model, filters=filters, order_by=order_by, limit=limit, after=after,
-                          include_deleted=include_deleted)
+        page = views.list(
+            principal,
+            model,
+            filters=filters,
+            order_by=order_by,
+            limit=limit,
+            after=after,
+            include_deleted=include_deleted,
+        )
     if as_json:
         show({"rows": page.rows, "next_cursor": page.next_cursor}, True)
         return
@@ -70,12 +116,23 @@ def list_rows(model: str, conditions: tuple[str, ...], order_by: tuple[str, ...]
 def columns_of(spec: ModelSpec) -> list[Column]:
     """A model's columns, most wanted first: the id, the required fields, the indexed ones, the lifecycle state
     and version, the other fields, the time of the last change."""
+
     def priority(name: str) -> int:
         field = spec.fields[name]
         return 1 if name in spec.required else 2 if field.index else 4
 
-    return [Column("id", priority=0, is_id=True),
-            *(Column(name, priority=priority(name), is_id=spec.fields[name].type == "uuid",
-                     show=moment if spec.fields[name].type == "datetime" else shown) for name in spec.fields),
-            Column("_state", priority=3), Column("_version", priority=3),
-            Column("_updated_at", priority=5, show=moment)]
+    return [
+        Column("id", priority=0, is_id=True),
+        *(
+            Column(
+                name,
+                priority=priority(name),
+                is_id=spec.fields[name].type == "uuid",
+                show=moment if spec.fields[name].type == "datetime" else shown,
+            )
+            for name in spec.fields
+        ),
+        Column("_state", priority=3),
+        Column("_version", priority=3),
+        Column("_updated_at", priority=5, show=moment),
+    ]

@@ -28,8 +28,14 @@ from entrypoints.http.openapi import document
 from entrypoints.http.proofs import ProofRoutes
 
 
-def create_app(runtime: Runtime, verifier: JwtVerifier, *, max_body: int = DEFAULT_MAX_BODY,
-               dev_sign_in: bool = False, lifespan: Any = None) -> Starlette:
+def create_app(
+    runtime: Runtime,
+    verifier: JwtVerifier,
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    dev_sign_in: bool = False,
+    lifespan: Any = None,
+) -> Starlette:
     api = Api(runtime, verifier, max_body)
     spec = document(runtime.catalog)
 
@@ -56,12 +62,24 @@ def create_app(runtime: Runtime, verifier: JwtVerifier, *, max_body: int = DEFAU
         path("/v1/decisions", GET=on(reads.decisions)),
         path("/v1/approvals", GET=on(reads.approvals)),
         path("/v1/approvals/{id}", GET=on(approvals.approval)),
-        *(path(f"/v1/approvals/{{id}}/{action}", POST=write(action, decide, body=True, optional_body=True))
-          for action, decide in approvals.ACTIONS.items()),
-        path("/v1/{model}", GET=on(reads.list_rows), POST=write("create", writes.create, body=True)),
+        *(
+            path(
+                f"/v1/approvals/{{id}}/{action}",
+                POST=write(action, decide, body=True, optional_body=True),
+            )
+            for action, decide in approvals.ACTIONS.items()
+        ),
+        path(
+            "/v1/{model}", GET=on(reads.list_rows), POST=write("create", writes.create, body=True)
+        ),
         path("/v1/{model}/bulk-update", POST=write("bulk_update", writes.bulk_update, body=True)),
-        path("/v1/{model}/{id}", GET=on(reads.get_row), PUT=write("update", writes.replace, body=True),
-             PATCH=write("update", writes.patch, body=True), DELETE=write("delete", writes.delete)),
+        path(
+            "/v1/{model}/{id}",
+            GET=on(reads.get_row),
+            PUT=write("update", writes.replace, body=True),
+            PATCH=write("update", writes.patch, body=True),
+            DELETE=write("delete", writes.delete),
+        ),
         path("/v1/{model}/{id}/restore", POST=write("restore", writes.restore)),
         path("/v1/{model}/{id}/history", GET=on(reads.history)),
     ]
@@ -81,7 +99,9 @@ def path(template: str, **endpoints: Endpoint) -> Route:
     async def endpoint(request: Request) -> Response:
         chosen = endpoints.get("GET" if request.method == "HEAD" else request.method)
         if chosen is None:
-            return plain_error(405, "METHOD_NOT_ALLOWED", f"{template} takes {allowed}", headers={"Allow": allowed})
+            return plain_error(
+                405, "METHOD_NOT_ALLOWED", f"{template} takes {allowed}", headers={"Allow": allowed}
+            )
         return await chosen(request)
 
     return Route(template, endpoint, methods=EVERY_METHOD)

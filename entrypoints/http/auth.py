@@ -51,8 +51,13 @@ class Identity:
         """The principal this identity acts as (``context``: purpose, correlation and causation ids); the agent,
         when the token names one, is recorded beside the person as ``audit.agent``."""
         audit = {"agent": self.agent} if self.agent else {}
-        return Principal(user_id=self.user_id, tenant_id=self.tenant_id, roles=self.roles, audit_attributes=audit,
-                         **context)
+        return Principal(
+            user_id=self.user_id,
+            tenant_id=self.tenant_id,
+            roles=self.roles,
+            audit_attributes=audit,
+            **context,
+        )
 
 
 @dataclass
@@ -84,14 +89,20 @@ class JwtVerifier:
         if jwks:
             keys.update(_jwks(jwks))
         if secret is None and not keys:
-            raise ConfigurationError("the HTTP API needs WRIT_JWT_SECRET, WRIT_JWT_PUBLIC_KEY[_FILE] or "
-                                     "WRIT_JWT_JWKS_FILE to check bearer tokens")
-        return cls(secret=secret.encode() if secret else None, public_keys=keys,
-                   issuer=env.get("WRIT_JWT_ISSUER") or None, audience=env.get("WRIT_JWT_AUDIENCE") or None,
-                   user_claim=env.get("WRIT_JWT_USER_CLAIM", "sub"),
-                   tenant_claim=env.get("WRIT_JWT_TENANT_CLAIM", "tenant"),
-                   roles_claim=env.get("WRIT_JWT_ROLES_CLAIM", "roles"),
-                   leeway=_seconds(env.get("WRIT_JWT_LEEWAY_SECONDS")))
+            raise ConfigurationError(
+                "the HTTP API needs WRIT_JWT_SECRET, WRIT_JWT_PUBLIC_KEY[_FILE] or "
+                "WRIT_JWT_JWKS_FILE to check bearer tokens"
+            )
+        return cls(
+            secret=secret.encode() if secret else None,
+            public_keys=keys,
+            issuer=env.get("WRIT_JWT_ISSUER") or None,
+            audience=env.get("WRIT_JWT_AUDIENCE") or None,
+            user_claim=env.get("WRIT_JWT_USER_CLAIM", "sub"),
+            tenant_claim=env.get("WRIT_JWT_TENANT_CLAIM", "tenant"),
+            roles_claim=env.get("WRIT_JWT_ROLES_CLAIM", "roles"),
+            leeway=_seconds(env.get("WRIT_JWT_LEEWAY_SECONDS")),
+        )
 
     def identify(self, authorization: str | None) -> Identity:
         """The identity a ``Bearer`` token proves, or ``UNAUTHENTICATED`` saying why not."""
@@ -105,9 +116,15 @@ class JwtVerifier:
         try:
             header = jwt.get_unverified_header(token)
             key, algorithm = self._key_for(header)
-            claims = jwt.decode(token, key, algorithms=[algorithm], audience=self.audience,
-                                issuer=self.issuer, leeway=self.leeway,
-                                options={"require": ["exp"], "verify_aud": self.audience is not None})
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp"], "verify_aud": self.audience is not None},
+            )
         except jwt.PyJWTError as exc:
             raise UnauthenticatedError(f"The bearer token is not valid: {exc}") from None
         identity = self._identity(claims)
@@ -124,23 +141,34 @@ class JwtVerifier:
         algorithm = header.get("alg")
         if algorithm == "HS256" and self.secret is not None:
             return self.secret, "HS256"
-        found = self.public_keys.get(header.get("kid")) or (self.public_keys.get(None) if self.public_keys else None)
+        found = self.public_keys.get(header.get("kid")) or (
+            self.public_keys.get(None) if self.public_keys else None
+        )
         if found is not None and algorithm == found[1]:
             return found
         raise jwt.InvalidAlgorithmError(f"algorithm {algorithm!r} is not accepted for this token")
 
     def _identity(self, claims: dict[str, Any]) -> Identity:
-        user, tenant, roles = (claims.get(self.user_claim), claims.get(self.tenant_claim),
-                               claims.get(self.roles_claim, []))
+        user, tenant, roles = (
+            claims.get(self.user_claim),
+            claims.get(self.tenant_claim),
+            claims.get(self.roles_claim, []),
+        )
         if not isinstance(user, str) or not user or not isinstance(tenant, str) or not tenant:
-            raise UnauthenticatedError(f"The token must carry the {self.user_claim!r} and {self.tenant_claim!r} "
-                                       "claims as strings")
+            raise UnauthenticatedError(
+                f"The token must carry the {self.user_claim!r} and {self.tenant_claim!r} "
+                "claims as strings"
+            )
         if isinstance(roles, str):
             roles = roles.split()
         if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
             raise UnauthenticatedError(f"The {self.roles_claim!r} claim must be a list of strings")
         actor = claims.get("act")
-        agent = actor.get("sub") if isinstance(actor, dict) and isinstance(actor.get("sub"), str) else None
+        agent = (
+            actor.get("sub")
+            if isinstance(actor, dict) and isinstance(actor.get("sub"), str)
+            else None
+        )
         return Identity(user, tenant, frozenset(roles), agent)
 
 
@@ -148,7 +176,9 @@ def _seconds(text: str | None) -> int:
     if not text:
         return LEEWAY_SECONDS
     if not text.isdigit() or int(text) > 3600:
-        raise ConfigurationError(f"WRIT_JWT_LEEWAY_SECONDS: {text[:20]!r} is not a whole number of seconds up to 3600")
+        raise ConfigurationError(
+            f"WRIT_JWT_LEEWAY_SECONDS: {text[:20]!r} is not a whole number of seconds up to 3600"
+        )
     return int(text)
 
 
@@ -177,7 +207,9 @@ def _jwks(text: str) -> dict[str | None, tuple[Any, str]]:
         for entry in keys:
             algorithm = entry.get("alg") or {"RSA": "RS256", "EC": "ES256"}[entry["kty"]]
             if algorithm not in ("RS256", "ES256"):
-                raise ConfigurationError(f"WRIT_JWT_JWKS_FILE: algorithm {algorithm!r} is not accepted")
+                raise ConfigurationError(
+                    f"WRIT_JWT_JWKS_FILE: algorithm {algorithm!r} is not accepted"
+                )
             found[entry.get("kid")] = (jwt.PyJWK(entry, algorithm).key, algorithm)
         return found
     except (orjson.JSONDecodeError, KeyError, TypeError, jwt.PyJWTError) as exc:

@@ -25,7 +25,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from application.service import Writ
-from domain.errors import InvalidInputError, ServiceUnavailableError, UnauthenticatedError, WritError
+from domain.errors import (
+    InvalidInputError,
+    ServiceUnavailableError,
+    UnauthenticatedError,
+    WritError,
+)
 from domain.principal import Principal
 from entrypoints import json_text
 from entrypoints.bootstrap import Runtime
@@ -66,10 +71,15 @@ class Call:
     def principal(self) -> Principal:
         headers = self.request.headers
         audit = {"agent": self.identity.agent} if self.identity.agent else {}
-        return Principal(user_id=self.identity.user_id, tenant_id=self.identity.tenant_id,
-                         roles=self.identity.roles, purpose=headers.get("writ-purpose"),
-                         correlation_id=headers.get("writ-correlation-id"),
-                         causation_id=headers.get("writ-causation-id"), audit_attributes=audit)
+        return Principal(
+            user_id=self.identity.user_id,
+            tenant_id=self.identity.tenant_id,
+            roles=self.identity.roles,
+            purpose=headers.get("writ-purpose"),
+            correlation_id=headers.get("writ-correlation-id"),
+            causation_id=headers.get("writ-causation-id"),
+            audit_attributes=audit,
+        )
 
     def accountable(self) -> Principal | None:
         """The principal a refusal is recorded under: the whole one, else the token's user, tenant and roles
@@ -79,8 +89,11 @@ class Call:
         except WritError:
             pass
         try:
-            return Principal(user_id=self.identity.user_id, tenant_id=self.identity.tenant_id,
-                             roles=self.identity.roles)
+            return Principal(
+                user_id=self.identity.user_id,
+                tenant_id=self.identity.tenant_id,
+                roles=self.identity.roles,
+            )
         except WritError:
             return None
 
@@ -98,8 +111,11 @@ class Call:
         if raw is None:
             return None
         text = raw.strip().removeprefix("W/").strip('"')
-        if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "²" is a digit int() does not read
-            raise InvalidInputError(f"If-Match must be a record version as an ETag, e.g. \"3\", not {raw[:40]!r}")
+        # "²" is a digit int() does not read
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:
+            raise InvalidInputError(
+                f'If-Match must be a record version as an ETag, e.g. "3", not {raw[:40]!r}'
+            )
         return int(text)
 
     def query_flag(self, name: str) -> bool:
@@ -112,8 +128,14 @@ class Call:
 Handler = Callable[[Call], Response]
 
 
-def route(api: Api, handler: Handler, *, body: bool = False, refuse: tuple[str, str] | None = None,
-          optional_body: bool = False) -> Callable[[Request], Awaitable[Response]]:
+def route(
+    api: Api,
+    handler: Handler,
+    *,
+    body: bool = False,
+    refuse: tuple[str, str] | None = None,
+    optional_body: bool = False,
+) -> Callable[[Request], Awaitable[Response]]:
     """An endpoint running ``handler``; ``refuse``: (operation, model path param) of a write, under which a
     refusal at the door (a body that is not JSON or nests too deep, a principal that cannot be built) is
     recorded as a refused decision; ``optional_body``: an empty body reads as ``{}``."""
@@ -125,17 +147,24 @@ def route(api: Api, handler: Handler, *, body: bool = False, refuse: tuple[str, 
             return error_response(error)
         nesting = api.runtime.catalog.limits.nesting
         try:
-            content = await _json_body(request, api.max_body, nesting, optional_body) if body else None
+            content = (
+                await _json_body(request, api.max_body, nesting, optional_body) if body else None
+            )
             call = Call(api, request, identity, content)
             if refuse is not None:
                 call.principal  # noqa: B018 - a write's principal is built (checked) before anything else
         except BodyTooLargeError:
-            return plain_error(413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {api.max_body:,} bytes")
+            return plain_error(
+                413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {api.max_body:,} bytes"
+            )
         except InvalidInputError as error:
             if refuse is not None:
                 await run_in_threadpool(_record_refusal, api, request, identity, refuse, error)
             return error_response(error)
-        unavailable: tuple[type[BaseException], ...] = (PersistenceError, *api.runtime.backend.transient)
+        unavailable: tuple[type[BaseException], ...] = (
+            PersistenceError,
+            *api.runtime.backend.transient,
+        )
         try:
             return await run_in_threadpool(handler, call)
         except WritError as error:
@@ -168,13 +197,20 @@ async def _json_body(request: Request, most: int, nesting: int, optional: bool =
         raise InvalidInputError(f"The body is not valid JSON: {exc}") from None
 
 
-def _record_refusal(api: Api, request: Request, identity: Identity, refuse: tuple[str, str],
-                    error: WritError) -> None:
+def _record_refusal(
+    api: Api, request: Request, identity: Identity, refuse: tuple[str, str], error: WritError
+) -> None:
     operation, model_param = refuse
     if operation == "delete" and request.query_params.get("force", "").lower() in ("true", "1"):
         operation = "force_delete"
     principal = Call(api, request, identity, None).accountable()
-    with contextlib.suppress(WritError):  # refuse() records the decision, then raises the error it was given
-        api.runtime.writ.refuse(principal, operation, request.path_params.get(model_param, ""), error,
-                                record_id=request.path_params.get("id"),
-                                idempotency_key=request.headers.get("idempotency-key"))
+    # refuse() records the decision, then raises the error it was given
+    with contextlib.suppress(WritError):
+        api.runtime.writ.refuse(
+            principal,
+            operation,
+            request.path_params.get(model_param, ""),
+            error,
+            record_id=request.path_params.get("id"),
+            idempotency_key=request.headers.get("idempotency-key"),
+        )

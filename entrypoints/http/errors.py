@@ -19,18 +19,42 @@ from domain.values import narrowed
 
 STATUS: dict[str, int] = {
     "UNAUTHENTICATED": 401,
-    "PURPOSE_REQUIRED": 400, "INVALID_INPUT": 400, "CATALOG_INVALID": 400,
-    "GRANT_MISSING": 403, "WRITE_DENIED": 403, "SELF_APPROVAL_FORBIDDEN": 403,
-    "MODEL_UNKNOWN": 404, "NOT_FOUND": 404,
-    "RECORD_DELETED": 409, "RECORD_NOT_DELETED": 409, "VERSION_CONFLICT": 409, "IDEMPOTENCY_KEY_REUSED": 409,
-    "APPROVAL_NOT_PENDING": 409, "ALREADY_APPROVED": 409, "APPROVAL_STALE": 409, "APPROVAL_REQUIRED": 409,
-    "UNIQUE_VIOLATION": 409, "NOT_CHECKPOINTED": 409,
-    "METHOD_NOT_ALLOWED": 405, "PAYLOAD_TOO_LARGE": 413,
-    "UNKNOWN_FIELD": 422, "FIELD_NOT_WRITABLE": 422, "IMMUTABLE_FIELD": 422, "REQUIRED_FIELD_MISSING": 422,
-    "INVALID_FIELD_VALUE": 422, "VALIDATION_FAILED": 422, "BULK_LIMIT_EXCEEDED": 422,
-    "CHAIN_BROKEN": 503, "KEY_INVALID": 503, "UNAVAILABLE": 503, "CONFIGURATION_INVALID": 503,
+    "PURPOSE_REQUIRED": 400,
+    "INVALID_INPUT": 400,
+    "CATALOG_INVALID": 400,
+    "GRANT_MISSING": 403,
+    "WRITE_DENIED": 403,
+    "SELF_APPROVAL_FORBIDDEN": 403,
+    "MODEL_UNKNOWN": 404,
+    "NOT_FOUND": 404,
+    "RECORD_DELETED": 409,
+    "RECORD_NOT_DELETED": 409,
+    "VERSION_CONFLICT": 409,
+    "IDEMPOTENCY_KEY_REUSED": 409,
+    "APPROVAL_NOT_PENDING": 409,
+    "ALREADY_APPROVED": 409,
+    "APPROVAL_STALE": 409,
+    "APPROVAL_REQUIRED": 409,
+    "UNIQUE_VIOLATION": 409,
+    "NOT_CHECKPOINTED": 409,
+    "METHOD_NOT_ALLOWED": 405,
+    "PAYLOAD_TOO_LARGE": 413,
+    "UNKNOWN_FIELD": 422,
+    "FIELD_NOT_WRITABLE": 422,
+    "IMMUTABLE_FIELD": 422,
+    "REQUIRED_FIELD_MISSING": 422,
+    "INVALID_FIELD_VALUE": 422,
+    "VALIDATION_FAILED": 422,
+    "BULK_LIMIT_EXCEEDED": 422,
+    "CHAIN_BROKEN": 503,
+    "KEY_INVALID": 503,
+    "UNAVAILABLE": 503,
+    "CONFIGURATION_INVALID": 503,
     "CHECKPOINT_REFUSED": 503,
-    "PROJECTION_NOT_READY": 503, "PROJECTION_TIMEOUT": 503, "PROJECTION_BUSY": 503, "PROJECTION_HALTED": 503,
+    "PROJECTION_NOT_READY": 503,
+    "PROJECTION_TIMEOUT": 503,
+    "PROJECTION_BUSY": 503,
+    "PROJECTION_HALTED": 503,
     "PROJECTION_LOG_CHANGED": 503,
 }
 """Every code's status (``tests/integration/test_http.py`` checks that every code Writ raises is here)."""
@@ -41,13 +65,20 @@ STATUSES = sorted({*STATUS.values(), 412})
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     try:
         content = orjson.dumps(body)
-    except TypeError:  # an integer past 64 bits read from storage is the float it was (domain.values.narrowed)
+    except TypeError:
+        # an integer past 64 bits read from storage is the float it was (domain.values.narrowed)
         content = orjson.dumps(narrowed(body))
     return Response(content, status_code=status, headers=headers, media_type="application/json")
 
 
 def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {"error": code.title().replace("_", ""), "message": message, "code": code, "field": field, **extra}
+    return {
+        "error": code.title().replace("_", ""),
+        "message": message,
+        "code": code,
+        "field": field,
+        **extra,
+    }
 
 
 def error_response(error: WritError, *, if_match: bool = False) -> Response:
@@ -59,7 +90,9 @@ def error_response(error: WritError, *, if_match: bool = False) -> Response:
     return json_response(body, status, headers)
 
 
-def plain_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def plain_error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
     """An error the HTTP layer itself answers (a body past the limit, a method a path does not take), in the
     same shape."""
     return json_response(error_body(code, message), status, headers)

@@ -31,11 +31,18 @@ def health(api: Api) -> Any:
         except unavailable as exc:  # the reason goes to the log, not to the caller
             log.warning("health check: the database does not answer: %s", exc)
             return json_response({"status": "unavailable", "database": "unavailable"}, 503)
-        lag = {f.name: {"position": f.position, "behind": max(head - f.position, 0), "halted_at": f.halted_at}
-               for f in followers}
+        lag = {
+            f.name: {
+                "position": f.position,
+                "behind": max(head - f.position, 0),
+                "halted_at": f.halted_at,
+            }
+            for f in followers
+        }
         erasures = {"pending": len(pending), "since": pending[0].since if pending else None}
-        return json_response({"status": "ok", "database": "ok", "head": head, "followers": lag,
-                              "erasures": erasures})
+        return json_response(
+            {"status": "ok", "database": "ok", "head": head, "followers": lag, "erasures": erasures}
+        )
 
     return check
 

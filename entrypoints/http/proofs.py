@@ -42,15 +42,21 @@ class ProofRoutes:
         query = call.request.query_params
         missing = [name for name in ("model", "id", "version") if not query.get(name)]
         if missing:
-            raise InvalidInputError(f"an inclusion proof needs ?model=&id=&version= ({', '.join(missing)} missing)",
-                                    field=missing[0])
-        position = event_position(call.api.runtime, call.principal, query["model"], query["id"], _size(call, "version"))
+            raise InvalidInputError(
+                f"an inclusion proof needs ?model=&id=&version= ({', '.join(missing)} missing)",
+                field=missing[0],
+            )
+        position = event_position(
+            call.api.runtime, call.principal, query["model"], query["id"], _size(call, "version")
+        )
         return json_response(self.proofs.inclusion(position, _size(call, "tree_size")))
 
     def consistency(self, call: Call) -> Response:
         old_size = _size(call, "old_size")
         if old_size is None:
-            raise InvalidInputError("a consistency proof needs ?old_size= (and optionally new_size=)", field="old_size")
+            raise InvalidInputError(
+                "a consistency proof needs ?old_size= (and optionally new_size=)", field="old_size"
+            )
         return json_response(self.proofs.consistency(old_size, _size(call, "new_size")))
 
     @property

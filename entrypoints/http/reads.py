@@ -26,37 +26,66 @@ def list_rows(call: Call) -> Response:
     model, query = call.param("model"), call.request.query_params
     views = _views(call)
     filters = [parse_filter(text, call.writ.catalog, model) for text in query.getlist("where")]
-    page = views.list(call.principal, model, filters=filters, order_by=query.getlist("sort"),
-                      limit=_int(query.get("limit"), 50), after=query.get("after"),
-                      include_deleted=call.query_flag("include_deleted"))
+    page = views.list(
+        call.principal,
+        model,
+        filters=filters,
+        order_by=query.getlist("sort"),
+        limit=_int(query.get("limit"), 50),
+        after=query.get("after"),
+        include_deleted=call.query_flag("include_deleted"),
+    )
     return json_response({"rows": page.rows, "next_cursor": page.next_cursor})
 
 
 def get_row(call: Call) -> Response:
-    row = _views(call).get(call.principal, call.param("model"), call.param("id"),
-                           include_deleted=call.query_flag("include_deleted"))
+    row = _views(call).get(
+        call.principal,
+        call.param("model"),
+        call.param("id"),
+        include_deleted=call.query_flag("include_deleted"),
+    )
     return json_response(row, headers={"ETag": f'"{row["_version"]}"'})
 
 
 def history(call: Call) -> Response:
     query = call.request.query_params
-    return json_response(history_page(call.writ, call.principal, call.param("model"), call.param("id"),
-                                      after=_int(query.get("after"), 0), limit=_int(query.get("limit"), PAGE)))
+    return json_response(
+        history_page(
+            call.writ,
+            call.principal,
+            call.param("model"),
+            call.param("id"),
+            after=_int(query.get("after"), 0),
+            limit=_int(query.get("limit"), PAGE),
+        )
+    )
 
 
 def decisions(call: Call) -> Response:
     query = call.request.query_params
-    rows = _views(call).decisions(call.principal, actor=query.get("by"), model=query.get("model"),
-                                  outcome=query.get("outcome"), since=query.get("since"), until=query.get("until"),
-                                  after=_int(query.get("after"), 0), limit=_int(query.get("limit"), 100))
+    rows = _views(call).decisions(
+        call.principal,
+        actor=query.get("by"),
+        model=query.get("model"),
+        outcome=query.get("outcome"),
+        since=query.get("since"),
+        until=query.get("until"),
+        after=_int(query.get("after"), 0),
+        limit=_int(query.get("limit"), 100),
+    )
     return json_response(rows)
 
 
 def approvals(call: Call) -> Response:
     query = call.request.query_params
     status = query.get("status", "pending")
-    rows = _views(call).approvals(call.principal, status=None if status == "all" else status,
-                                  after=query.get("after"), limit=_int(query.get("limit"), 100))
+    rows = _views(call).approvals(
+        call.principal,
+        status=None if status == "all" else status,
+        after=query.get("after"),
+        limit=_int(query.get("limit"), 100),
+    )
     return json_response(rows)
 
 
@@ -66,8 +95,10 @@ def _views(call: Call) -> Any:
     if wait is not None:
         position, head = _int(wait, 0, name="Writ-Wait-Position"), call.api.runtime.head()
         if position > head:
-            raise InvalidInputError(f"Writ-Wait-Position {position} is past the log's head ({head}): no write "
-                                    "returned it")
+            raise InvalidInputError(
+                f"Writ-Wait-Position {position} is past the log's head ({head}): no write "
+                "returned it"
+            )
         views.wait(position, WAIT_SECONDS)
     return views
 
@@ -75,6 +106,7 @@ def _views(call: Call) -> Any:
 def _int(text: str | None, default: int, *, name: str = "a number") -> int:
     if text is None:
         return default
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "²" is a digit int() does not read
+    # "²" is a digit int() does not read
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise InvalidInputError(f"{name}: {text[:40]!r} is not a whole number")
     return int(text)

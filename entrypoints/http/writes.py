@@ -25,54 +25,108 @@ PENDING = "pending_approval"
 def create(call: Call) -> Response:
     model, body = call.param("model"), call.body
     if isinstance(body, list):
-        results = call.writ.create_many(call.principal, model, body, idempotency_key=call.idempotency_key)
+        results = call.writ.create_many(
+            call.principal, model, body, idempotency_key=call.idempotency_key
+        )
         pending = any(r.status == PENDING for r in results)
-        return json_response([_shown(r) for r in results], 202 if pending else 201,
-                             _approval_location(results[0]) if pending and results else None)
+        return json_response(
+            [_shown(r) for r in results],
+            202 if pending else 201,
+            _approval_location(results[0]) if pending and results else None,
+        )
     result = call.writ.create(call.principal, model, body, idempotency_key=call.idempotency_key)
     return _written(result, created=True)
 
 
 def replace(call: Call) -> Response:
-    return _written(call.writ.replace(call.principal, call.param("model"), call.param("id"), call.body,
-                                      expected_version=call.expected_version, idempotency_key=call.idempotency_key))
+    return _written(
+        call.writ.replace(
+            call.principal,
+            call.param("model"),
+            call.param("id"),
+            call.body,
+            expected_version=call.expected_version,
+            idempotency_key=call.idempotency_key,
+        )
+    )
 
 
 def patch(call: Call) -> Response:
-    return _written(call.writ.patch(call.principal, call.param("model"), call.param("id"), call.body,
-                                    expected_version=call.expected_version, idempotency_key=call.idempotency_key))
+    return _written(
+        call.writ.patch(
+            call.principal,
+            call.param("model"),
+            call.param("id"),
+            call.body,
+            expected_version=call.expected_version,
+            idempotency_key=call.idempotency_key,
+        )
+    )
 
 
 def delete(call: Call) -> Response:
     action = call.writ.purge if call.query_flag("force") else call.writ.delete
-    return _written(action(call.principal, call.param("model"), call.param("id"),
-                           expected_version=call.expected_version, idempotency_key=call.idempotency_key))
+    return _written(
+        action(
+            call.principal,
+            call.param("model"),
+            call.param("id"),
+            expected_version=call.expected_version,
+            idempotency_key=call.idempotency_key,
+        )
+    )
 
 
 def restore(call: Call) -> Response:
-    return _written(call.writ.restore(call.principal, call.param("model"), call.param("id"),
-                                      expected_version=call.expected_version, idempotency_key=call.idempotency_key))
+    return _written(
+        call.writ.restore(
+            call.principal,
+            call.param("model"),
+            call.param("id"),
+            expected_version=call.expected_version,
+            idempotency_key=call.idempotency_key,
+        )
+    )
 
 
 BULK_KEYS = frozenset({"filters", "changes", "all"})
 
 
 def bulk_update(call: Call) -> Response:
-    body = call.body if isinstance(call.body, dict) else {"changes": call.body}  # the service refuses, recorded
-    if unknown := sorted(set(body) - BULK_KEYS):  # a key it does not know ("filter", "dry_run") is never ignored
-        call.writ.refuse(call.principal, "bulk_update", call.param("model"), InvalidInputError(
-            f"A bulk update's body has filters, changes and all; not {', '.join(map(shown, unknown[:5]))}"),
-            idempotency_key=call.idempotency_key)
+    body = (
+        call.body if isinstance(call.body, dict) else {"changes": call.body}
+    )  # the service refuses, recorded
+    # a key it does not know ("filter", "dry_run") is never ignored
+    if unknown := sorted(set(body) - BULK_KEYS):
+        call.writ.refuse(
+            call.principal,
+            "bulk_update",
+            call.param("model"),
+            InvalidInputError(
+                f"A bulk update's body has filters, changes and all; not {', '.join(map(shown, unknown[:5]))}"
+            ),
+            idempotency_key=call.idempotency_key,
+        )
     filters = body.get("filters", [])
-    if isinstance(filters, list):  # [field, op, value] lists arrive as JSON arrays; the service reads tuples
+    # [field, op, value] lists arrive as JSON arrays; the service reads tuples
+    if isinstance(filters, list):
         filters = [tuple(f) if isinstance(f, list) else f for f in filters]
     changes: Any = body.get("changes")  # whatever was sent: the service's door checks it
-    done = call.writ.bulk_update(call.principal, call.param("model"), filters, changes,
-                                 idempotency_key=call.idempotency_key, all_records=body.get("all", False))
+    done = call.writ.bulk_update(
+        call.principal,
+        call.param("model"),
+        filters,
+        changes,
+        idempotency_key=call.idempotency_key,
+        all_records=body.get("all", False),
+    )
     body = done.to_dict()
     if done.status == PENDING:
-        return json_response({**body, "approval_url": f"/v1/approvals/{done.approval_id}"}, 202,
-                             {"Location": f"/v1/approvals/{done.approval_id}"})
+        return json_response(
+            {**body, "approval_url": f"/v1/approvals/{done.approval_id}"},
+            202,
+            {"Location": f"/v1/approvals/{done.approval_id}"},
+        )
     return json_response(body)
 
 

@@ -48,9 +48,25 @@ PUBLISHED_PREFIXES = (RECORD_PREFIX, DECISION_TOPIC, APPROVAL_PREFIX)
 APPROVAL_MODEL = "Approval"
 """The model segment of an approval event's routing key: ``tenant.Approval.Requested`` (``data.model`` names
 the model the request is about)."""
-_APPROVAL_DATA = ("model", "operation", "record_id", "record_version", "requester", "reasons", "preview",
-                  "required", "expires_at", "approver", "roles", "reason", "by", "results", "code", "message",
-                  "fingerprint")
+_APPROVAL_DATA = (
+    "model",
+    "operation",
+    "record_id",
+    "record_version",
+    "requester",
+    "reasons",
+    "preview",
+    "required",
+    "expires_at",
+    "approver",
+    "roles",
+    "reason",
+    "by",
+    "results",
+    "code",
+    "message",
+    "fingerprint",
+)
 DATA_EVENTS = frozenset({"Created", "Replaced", "Patched"})
 MAX_ROUTING_KEY = 255
 """AMQP routing keys are short strings: at most 255 bytes."""
@@ -115,8 +131,15 @@ def is_published(topic: str) -> bool:
     return topic.startswith(PUBLISHED_PREFIXES)
 
 
-def from_stored(position: int, originator_id: UUID | str, version: int, topic: str, state: Mapping[str, Any],
-                *, redact: bool = False) -> IntegrationEvent:
+def from_stored(
+    position: int,
+    originator_id: UUID | str,
+    version: int,
+    topic: str,
+    state: Mapping[str, Any],
+    *,
+    redact: bool = False,
+) -> IntegrationEvent:
     """The integration event for one stored record event, decision or approval event (``state``: the decoded
     attributes)."""
     if topic.startswith(APPROVAL_PREFIX):
@@ -125,39 +148,73 @@ def from_stored(position: int, originator_id: UUID | str, version: int, topic: s
     summary = {name: decision.get(name) for name in DECISION_FIELDS}
     if topic == DECISION_TOPIC:
         return IntegrationEvent(
-            event_id=event_id(originator_id, version), event_type="Decision", record_id=decision["record_id"] or "",
-            version=version, position=position, occurred_at=decision["at"], tenant=decision["tenant"],
-            model=decision["model"], actor=decision["actor"], purpose=decision["purpose"],
-            correlation_id=decision["correlation_id"], decision_id=str(originator_id),
-            idempotency_key=decision["idempotency_key"], audit=decision.get("audit") or {}, decision=summary,
+            event_id=event_id(originator_id, version),
+            event_type="Decision",
+            record_id=decision["record_id"] or "",
+            version=version,
+            position=position,
+            occurred_at=decision["at"],
+            tenant=decision["tenant"],
+            model=decision["model"],
+            actor=decision["actor"],
+            purpose=decision["purpose"],
+            correlation_id=decision["correlation_id"],
+            decision_id=str(originator_id),
+            idempotency_key=decision["idempotency_key"],
+            audit=decision.get("audit") or {},
+            decision=summary,
         )
     kind = topic.removeprefix(RECORD_PREFIX)
     meta = state.get("meta") or {}
     data, changes = (None, None) if redact else (state.get("data"), state.get("changes"))
     return IntegrationEvent(
-        event_id=event_id(originator_id, version), event_type=kind, record_id=str(originator_id),
-        version=version, position=position, occurred_at=decision["at"], tenant=decision["tenant"],
-        model=decision["model"], actor=decision["actor"], purpose=decision["purpose"],
-        correlation_id=decision["correlation_id"], causation_id=meta.get("causation_id"),
-        decision_id=decision["id"], idempotency_key=decision["idempotency_key"], audit=decision["audit"] or {},
-        data=data, changes=changes, reason=state.get("reason"), redacted=redact and kind in DATA_EVENTS,
-        hash=state.get("hash"), decision=summary if "operation" in meta else None,
+        event_id=event_id(originator_id, version),
+        event_type=kind,
+        record_id=str(originator_id),
+        version=version,
+        position=position,
+        occurred_at=decision["at"],
+        tenant=decision["tenant"],
+        model=decision["model"],
+        actor=decision["actor"],
+        purpose=decision["purpose"],
+        correlation_id=decision["correlation_id"],
+        causation_id=meta.get("causation_id"),
+        decision_id=decision["id"],
+        idempotency_key=decision["idempotency_key"],
+        audit=decision["audit"] or {},
+        data=data,
+        changes=changes,
+        reason=state.get("reason"),
+        redacted=redact and kind in DATA_EVENTS,
+        hash=state.get("hash"),
+        decision=summary if "operation" in meta else None,
     )
 
 
-def _approval_event(position: int, approval_id: UUID | str, version: int, topic: str,
-                    state: Mapping[str, Any]) -> IntegrationEvent:
+def _approval_event(
+    position: int, approval_id: UUID | str, version: int, topic: str, state: Mapping[str, Any]
+) -> IntegrationEvent:
     requester = state.get("requester") or {}
     data = {"approval_id": str(approval_id), **{k: state[k] for k in _APPROVAL_DATA if k in state}}
     at = state["timestamp"]
     return IntegrationEvent(
-        event_id=event_id(approval_id, version), event_type=topic.removeprefix(APPROVAL_PREFIX),
-        record_id=str(state.get("record_id") or ""), version=version, position=position,
-        occurred_at=at if isinstance(at, str) else at.isoformat(), tenant=state.get("tenant"), model=APPROVAL_MODEL,
+        event_id=event_id(approval_id, version),
+        event_type=topic.removeprefix(APPROVAL_PREFIX),
+        record_id=str(state.get("record_id") or ""),
+        version=version,
+        position=position,
+        occurred_at=at if isinstance(at, str) else at.isoformat(),
+        tenant=state.get("tenant"),
+        model=APPROVAL_MODEL,
         actor=state.get("approver") or state.get("by") or requester.get("user_id"),
-        purpose=requester.get("purpose"), correlation_id=requester.get("correlation_id"),
-        decision_id=state.get("decision_id"), data=data,
-        audit=dict(state.get("audit") or requester.get("audit_attributes") or {}),  # the actor's agent, as writes
+        purpose=requester.get("purpose"),
+        correlation_id=requester.get("correlation_id"),
+        decision_id=state.get("decision_id"),
+        data=data,
+        audit=dict(
+            state.get("audit") or requester.get("audit_attributes") or {}
+        ),  # the actor's agent, as writes
     )
 
 
@@ -168,7 +225,8 @@ def routing_segment(value: str | None) -> str:
     if value == "_":
         return "%5F"
     encoded = _UNSAFE.sub(lambda m: "".join(f"%{byte:02X}" for byte in m.group().encode()), value)
-    if len(encoded) > MAX_SEGMENT:  # "~" never survives the encoding, so no short value looks like this
+    # "~" never survives the encoding, so no short value looks like this
+    if len(encoded) > MAX_SEGMENT:
         return "~" + hashlib.sha256(value.encode()).hexdigest()[:40]
     return encoded
 

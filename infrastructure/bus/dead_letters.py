@@ -26,8 +26,15 @@ from domain.errors import RecordNotFoundError, ServiceUnavailableError
 from infrastructure.bus.outbox import BROKER_ERRORS
 
 DEAD_SUFFIX = ".dead"
-BROKER_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
-                  "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason")
+BROKER_HEADERS = (
+    "x-death",
+    "x-first-death-exchange",
+    "x-first-death-queue",
+    "x-first-death-reason",
+    "x-last-death-exchange",
+    "x-last-death-queue",
+    "x-last-death-reason",
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,14 @@ class DeadLetter:
     reason: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"message_id": self.message_id, "routing_key": self.routing_key, "event_type": self.event_type,
-                "record_id": self.record_id, "deaths": self.deaths, "reason": self.reason}
+        return {
+            "message_id": self.message_id,
+            "routing_key": self.routing_key,
+            "event_type": self.event_type,
+            "record_id": self.record_id,
+            "deaths": self.deaths,
+            "reason": self.reason,
+        }
 
 
 async def peek(amqp_url: str, queue: str, limit: int) -> tuple[int, list[DeadLetter]]:
@@ -72,7 +85,9 @@ async def replay(amqp_url: str, queue: str, limit: int | None = None) -> int:
             message = await dead.get(no_ack=False, fail=False)
             if message is None:
                 break
-            await channel.default_exchange.publish(_again(message), routing_key=queue)  # waits for the confirm
+            await channel.default_exchange.publish(
+                _again(message), routing_key=queue
+            )  # waits for the confirm
             await message.ack()
             moved += 1
         return moved
@@ -83,7 +98,9 @@ async def _channel(amqp_url: str) -> AsyncIterator[AbstractChannel]:
     try:
         connection = await aio_pika.connect(amqp_url, timeout=5)
     except BROKER_ERRORS as exc:
-        raise ServiceUnavailableError(f"the broker at {_where(amqp_url)} is unreachable: {exc}") from None
+        raise ServiceUnavailableError(
+            f"the broker at {_where(amqp_url)} is unreachable: {exc}"
+        ) from None
     async with connection:
         yield await connection.channel(publisher_confirms=True)
 
@@ -92,8 +109,9 @@ async def _queue(channel: AbstractChannel, name: str) -> AbstractQueue:
     try:
         return await channel.declare_queue(name, passive=True)
     except ChannelNotFoundEntity:
-        raise RecordNotFoundError(f"queue {name!r} not found on the broker (a subscriber declares it when it "
-                                  "starts)") from None
+        raise RecordNotFoundError(
+            f"queue {name!r} not found on the broker (a subscriber declares it when it starts)"
+        ) from None
 
 
 def _count(queue: AbstractQueue) -> int:
@@ -103,26 +121,37 @@ def _count(queue: AbstractQueue) -> int:
 
 def _again(message: AbstractIncomingMessage) -> aio_pika.Message:
     headers = {k: v for k, v in (message.headers or {}).items() if k not in BROKER_HEADERS}
-    return aio_pika.Message(body=message.body, message_id=message.message_id, headers=headers,
-                            content_type=message.content_type, correlation_id=message.correlation_id,
-                            timestamp=message.timestamp, type=message.type,
-                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+    return aio_pika.Message(
+        body=message.body,
+        message_id=message.message_id,
+        headers=headers,
+        content_type=message.content_type,
+        correlation_id=message.correlation_id,
+        timestamp=message.timestamp,
+        type=message.type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
 
 
 def _described(message: AbstractIncomingMessage) -> DeadLetter:
     found: Any = (message.headers or {}).get("x-death")
-    deaths: list[dict[str, Any]] = [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
+    deaths: list[dict[str, Any]] = (
+        [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
+    )
     keys = deaths[0].get("routing-keys") if deaths else None
     try:
         body = orjson.loads(message.body)
     except orjson.JSONDecodeError:
         body = {}
     body = body if isinstance(body, dict) else {}
-    return DeadLetter(message_id=message.message_id,
-                      routing_key=str(keys[0]) if isinstance(keys, list) and keys else message.routing_key,
-                      event_type=body.get("event_type"), record_id=body.get("record_id"),
-                      deaths=sum(int(d.get("count", 1) or 1) for d in deaths),
-                      reason=str(deaths[0].get("reason")) if deaths else None)
+    return DeadLetter(
+        message_id=message.message_id,
+        routing_key=str(keys[0]) if isinstance(keys, list) and keys else message.routing_key,
+        event_type=body.get("event_type"),
+        record_id=body.get("record_id"),
+        deaths=sum(int(d.get("count", 1) or 1) for d in deaths),
+        reason=str(deaths[0].get("reason")) if deaths else None,
+    )
 
 
 def _where(amqp_url: str) -> str:

@@ -26,7 +26,14 @@ from pamqp.header import ContentHeader
 from infrastructure.bus.publish import Outgoing, Publisher
 
 SUPPORTED_AIORMQ = "7.2.4"
-_INTERNALS = ("delivery_tag", "confirmations", "write_queue", "lock", "_split_body", "create_future")
+_INTERNALS = (
+    "delivery_tag",
+    "confirmations",
+    "write_queue",
+    "lock",
+    "_split_body",
+    "create_future",
+)
 
 
 def fast_path_available(channel: object) -> str | None:
@@ -39,7 +46,9 @@ def fast_path_available(channel: object) -> str | None:
     missing = [name for name in _INTERNALS if not hasattr(channel, name)]
     if missing:
         return f"aiormq channel lacks {', '.join(missing)}"
-    if not isinstance(channel.confirmations, dict) or not getattr(channel, "publisher_confirms", False):
+    if not isinstance(channel.confirmations, dict) or not getattr(
+        channel, "publisher_confirms", False
+    ):
         return "the channel does not confirm publishes"
     return None
 
@@ -60,8 +69,12 @@ class PipelinedPublisher(Publisher):
                 confirmation = channel.create_future()
                 channel.confirmations[channel.delivery_tag] = confirmation
                 futures.append(confirmation)
-                frames += (Basic.Publish(exchange=self._exchange, routing_key=item.routing_key),
-                           ContentHeader(properties=item.properties, body_size=len(item.body)),
-                           *channel._split_body(item.body))
-            await channel.write_queue.put(ChannelFrame.marshall(channel_number=channel.number, frames=frames))
+                frames += (
+                    Basic.Publish(exchange=self._exchange, routing_key=item.routing_key),
+                    ContentHeader(properties=item.properties, body_size=len(item.body)),
+                    *channel._split_body(item.body),
+                )
+            await channel.write_queue.put(
+                ChannelFrame.marshall(channel_number=channel.number, frames=frames)
+            )
         return futures

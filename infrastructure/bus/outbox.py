@@ -27,7 +27,14 @@ from domain.approval import APPROVAL_TOPICS
 from domain.decision import Decision
 from domain.errors import WritError
 from domain.record import EVENT_TOPICS
-from infrastructure.bus.contract import DATA_EVENTS, RECORD_PREFIX, SCHEMA, IntegrationEvent, from_stored, is_published
+from infrastructure.bus.contract import (
+    DATA_EVENTS,
+    RECORD_PREFIX,
+    SCHEMA,
+    IntegrationEvent,
+    from_stored,
+    is_published,
+)
 from infrastructure.bus.publish import Outgoing
 from infrastructure.log import EventLog
 
@@ -69,30 +76,46 @@ class RelayLog:
         notifications = self.log.read(after, limit)
         published, unreadable = self._decoded(notifications)
         purged = self.log.purged_among(
-            {UUID(str(n.originator_id)) for n, _ in published if n.topic.removeprefix(RECORD_PREFIX) in DATA_EVENTS})
+            {
+                UUID(str(n.originator_id))
+                for n, _ in published
+                if n.topic.removeprefix(RECORD_PREFIX) in DATA_EVENTS
+            }
+        )
         items: list[Outgoing] = []
         if unreadable is not None:
             for notification, state in published:
-                items.append(outgoing(notification, state, UUID(str(notification.originator_id)) in purged))
-            return Batch(items, unreadable.position - 1, sum(1 for n in notifications if n.id < unreadable.position),
-                         unreadable)
+                items.append(
+                    outgoing(notification, state, UUID(str(notification.originator_id)) in purged)
+                )
+            return Batch(
+                items,
+                unreadable.position - 1,
+                sum(1 for n in notifications if n.id < unreadable.position),
+                unreadable,
+            )
         for notification, state in published:
             item = outgoing(notification, state, UUID(str(notification.originator_id)) in purged)
             if len(item.body) > self.max_message_bytes:
-                reason = f"its message has {len(item.body):,} bytes, over the broker limit of " \
-                         f"{self.max_message_bytes:,}"
+                reason = (
+                    f"its message has {len(item.body):,} bytes, over the broker limit of "
+                    f"{self.max_message_bytes:,}"
+                )
                 return _stopped_at(items, notifications, Poison(notification.id, reason))
             items.append(item)
         if unreadable is not None:
             return _stopped_at(items, notifications, unreadable)
         return Batch(items, notifications[-1].id if notifications else after, len(notifications))
 
-    def _decoded(self, notifications: Sequence[Notification]) -> tuple[list[tuple[Notification, Any]], Poison | None]:
+    def _decoded(
+        self, notifications: Sequence[Notification]
+    ) -> tuple[list[tuple[Notification, Any]], Poison | None]:
         """The published events of a batch, decoded, up to the first one that cannot be read (its data key does
         not unwrap: a master key this process lacks, say), which is returned as poison. A database that does
         not answer is no reason to halt: that error goes on (the relay reconnects)."""
         transient = self.log.backend.transient
-        with contextlib.suppress(Exception):  # one key of the batch does not unwrap: found event by event below
+        # one key of the batch does not unwrap: found event by event below
+        with contextlib.suppress(Exception):
             self.log.prefetch(notifications)
         published: list[tuple[Notification, Any]] = []
         for notification in notifications:
@@ -102,11 +125,17 @@ class RelayLog:
                 published.append((notification, self.log.decode(notification)))
             except transient:
                 raise
-            except WritError as error:  # its record's key does not open (KEY_INVALID, a master key it lacks)
-                return published, Poison(notification.id, f"{error.code}: {error.message}", unreadable=True)
+            except WritError as error:
+                # its record's key does not open (KEY_INVALID, a master key it lacks)
+                return published, Poison(
+                    notification.id, f"{error.code}: {error.message}", unreadable=True
+                )
             except Exception as exc:
-                return published, Poison(notification.id, f"it cannot be read: {type(exc).__name__}: {exc}",
-                                         unreadable=True)
+                return published, Poison(
+                    notification.id,
+                    f"it cannot be read: {type(exc).__name__}: {exc}",
+                    unreadable=True,
+                )
         return published, None
 
     def behind(self, position: int) -> int:
@@ -124,20 +153,35 @@ def properties(event: IntegrationEvent) -> Basic.Properties:
     if event.causation_id is not None:
         headers["causation_id"] = event.causation_id
     return Basic.Properties(
-        message_id=event.event_id, content_type="application/json", delivery_mode=PERSISTENT,
-        headers=headers, message_type=event.event_type, correlation_id=event.correlation_id,
-        timestamp=datetime.fromisoformat(event.occurred_at), app_id="writ",
+        message_id=event.event_id,
+        content_type="application/json",
+        delivery_mode=PERSISTENT,
+        headers=headers,
+        message_type=event.event_type,
+        correlation_id=event.correlation_id,
+        timestamp=datetime.fromisoformat(event.occurred_at),
+        app_id="writ",
     )
 
 
-def _stopped_at(items: list[Outgoing], notifications: Sequence[Notification], poison: Poison) -> Batch:
+def _stopped_at(
+    items: list[Outgoing], notifications: Sequence[Notification], poison: Poison
+) -> Batch:
     """The batch up to (not including) the poison event."""
-    return Batch(items, poison.position - 1, sum(1 for n in notifications if n.id < poison.position), poison)
+    return Batch(
+        items, poison.position - 1, sum(1 for n in notifications if n.id < poison.position), poison
+    )
 
 
 def outgoing(notification: Notification, state: dict[str, Any], redact: bool) -> Outgoing:
-    event = from_stored(notification.id, notification.originator_id, notification.originator_version,
-                        notification.topic, state, redact=redact)
+    event = from_stored(
+        notification.id,
+        notification.originator_id,
+        notification.originator_version,
+        notification.topic,
+        state,
+        redact=redact,
+    )
     return Outgoing(notification.id, event.to_json(), event.routing_key, properties(event))
 
 

@@ -44,7 +44,9 @@ class Publisher(ABC):
         self._pending: deque[tuple[int, asyncio.Future[Any] | None]] = deque()
         self.confirmed = confirmed
 
-    async def publish_many(self, items: Sequence[Outgoing], progress: Callable[[int], None]) -> None:
+    async def publish_many(
+        self, items: Sequence[Outgoing], progress: Callable[[int], None]
+    ) -> None:
         """Publish ``items`` in order, as many at once as the window has room for;
         ``progress(confirmed)`` is called whenever the confirmed position may have moved."""
         start = 0
@@ -54,7 +56,7 @@ class Publisher(ABC):
                 await self._room.wait()
                 self._advance()
                 progress(self.confirmed)
-            chunk = items[start:start + self._size - self._in_flight]
+            chunk = items[start : start + self._size - self._in_flight]
             for item, future in zip(chunk, await self._send(chunk), strict=True):
                 self._in_flight += 1
                 future.add_done_callback(self._released)
@@ -105,21 +107,33 @@ class Publisher(ABC):
 class PublicPublisher(Publisher):
     """aio-pika's public API: ``exchange.publish`` per message, each in its own task."""
 
-    def __init__(self, channel: AbstractChannel, exchange: AbstractExchange, size: int, confirmed: int) -> None:
+    def __init__(
+        self, channel: AbstractChannel, exchange: AbstractExchange, size: int, confirmed: int
+    ) -> None:
         super().__init__(size, confirmed)
         self._exchange = exchange
 
     async def _send(self, chunk: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
         # Tasks start in creation order and aiormq's channel lock is FIFO: the broker receives them in order.
-        return [asyncio.ensure_future(self._exchange.publish(as_message(item), item.routing_key, mandatory=False))
-                for item in chunk]
+        return [
+            asyncio.ensure_future(
+                self._exchange.publish(as_message(item), item.routing_key, mandatory=False)
+            )
+            for item in chunk
+        ]
 
 
 def as_message(item: Outgoing) -> aio_pika.Message:
     """The body and properties of ``item`` as an aio-pika message."""
     p = item.properties
     return aio_pika.Message(
-        item.body, message_id=p.message_id, content_type=p.content_type, headers=p.headers,
-        delivery_mode=aio_pika.DeliveryMode(p.delivery_mode or 1), type=p.message_type,
-        correlation_id=p.correlation_id, timestamp=p.timestamp, app_id=p.app_id,
+        item.body,
+        message_id=p.message_id,
+        content_type=p.content_type,
+        headers=p.headers,
+        delivery_mode=aio_pika.DeliveryMode(p.delivery_mode or 1),
+        type=p.message_type,
+        correlation_id=p.correlation_id,
+        timestamp=p.timestamp,
+        app_id=p.app_id,
     )

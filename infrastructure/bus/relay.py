@@ -78,10 +78,20 @@ class UnpublishableEventError(Exception):
 class Relay:
     """Publishes the notification log to ``exchange``; run with ``await relay.run(stop)``."""
 
-    def __init__(self, database_url: str | Backend | None, amqp_url: str, exchange: str = DEFAULT_EXCHANGE, *,
-                 window: int = 256, batch_size: int = 1000, publisher: str = "fast",
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
-        self.backend = database_url if isinstance(database_url, Backend) else open_backend(database_url)
+    def __init__(
+        self,
+        database_url: str | Backend | None,
+        amqp_url: str,
+        exchange: str = DEFAULT_EXCHANGE,
+        *,
+        window: int = 256,
+        batch_size: int = 1000,
+        publisher: str = "fast",
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        self.backend = (
+            database_url if isinstance(database_url, Backend) else open_backend(database_url)
+        )
         self._owns_backend = not isinstance(database_url, Backend)
         self.amqp_url, self.exchange_name = amqp_url, exchange
         self.window, self.batch_size, self.publisher = window, batch_size, publisher
@@ -114,15 +124,23 @@ class Relay:
         with self.backend.table_creation(), self.database.transaction() as tx:
             self.positions.create(tx)
             self.positions.ensure(tx, self.name)
-            self.positions.adopt(tx, self.name, "writ_relay_position", "exchange", self.exchange_name)
+            self.positions.adopt(
+                tx, self.name, "writ_relay_position", "exchange", self.exchange_name
+            )
 
     def status(self) -> dict[str, Any]:
         self.ensure()
         with self.database.reading() as tx:
             current = self.positions.read(tx, self.name)
-        return {"exchange": self.exchange_name, "position": current.position,
-                "behind": self.log.behind(current.position), "published_at": current.updated_at,
-                "holder": current.holder, "halted_at": current.halted_at, "halted_reason": current.halted_reason}
+        return {
+            "exchange": self.exchange_name,
+            "position": current.position,
+            "behind": self.log.behind(current.position),
+            "published_at": current.updated_at,
+            "holder": current.holder,
+            "halted_at": current.halted_at,
+            "halted_reason": current.halted_reason,
+        }
 
     def set_aside(self, position: int, reason: str, operator: str) -> None:
         """An operator skips the event at ``position`` (recorded with who and why); the relay resumes."""
@@ -164,7 +182,10 @@ class Relay:
         with self.database.transaction() as tx:
             changed = self.positions.log_changed(tx, self.name, identity, head)
             if changed is not None:
-                log.warning("the relay's position is not this log's (%s): publishing it from its first event", changed)
+                log.warning(
+                    "the relay's position is not this log's (%s): publishing it from its first event",
+                    changed,
+                )
                 self.positions.restart(tx, self.name, identity)
             return self.positions.claim(tx, self.name, holder_label())
 
@@ -176,14 +197,20 @@ class Relay:
 
     async def _serve(self, stop: asyncio.Event, wakeup: Any) -> None:
         backoff = Backoff()
-        failed_at: int | None = None  # where the last session failed: failing there again means probing
+        failed_at: int | None = (
+            None  # where the last session failed: failing there again means probing
+        )
         while not stop.is_set():
             try:
                 connection = await aio_pika.connect(self.amqp_url, timeout=5)
             except BROKER_ERRORS as exc:
                 delay = backoff.next()
-                log.warning("broker unreachable at %s (%s); retrying in %.1fs", _safe(self.amqp_url),
-                            exc or type(exc).__name__, delay)
+                log.warning(
+                    "broker unreachable at %s (%s); retrying in %.1fs",
+                    _safe(self.amqp_url),
+                    exc or type(exc).__name__,
+                    delay,
+                )
                 await wait_or_stop(stop, delay)
                 continue
             backoff.reset()
@@ -196,21 +223,31 @@ class Relay:
                 await self._halt(poison, stop)
             except BROKER_ERRORS as exc:
                 failed_at = (await asyncio.to_thread(self._read)).position
-                log.warning("broker connection lost (%s); resuming from the last confirmed position %d",
-                            exc or type(exc).__name__, failed_at)
+                log.warning(
+                    "broker connection lost (%s); resuming from the last confirmed position %d",
+                    exc or type(exc).__name__,
+                    failed_at,
+                )
                 await wait_or_stop(stop, backoff.next())
             finally:
                 await _close_quietly(connection)
 
-    async def _session(self, connection: AbstractConnection, stop: asyncio.Event, wakeup: Any, *,
-                       careful: bool) -> None:
+    async def _session(
+        self, connection: AbstractConnection, stop: asyncio.Event, wakeup: Any, *, careful: bool
+    ) -> None:
         """Publish from the saved position until ``stop`` (or, ``careful``, until caught up, one at a time)."""
         start = (await asyncio.to_thread(self._read)).position
         self.log.set_aside = frozenset(await asyncio.to_thread(self._set_asides))
-        log.info("publishing from position %d%s", start, "; one at a time, probing a failure" if careful else "")
+        log.info(
+            "publishing from position %d%s",
+            start,
+            "; one at a time, probing a failure" if careful else "",
+        )
         self._current = await self._publisher(connection, 1 if careful else self.window, start)
         saver = PositionSaver(self, start)
-        reader = BatchReader(lambda after: self.log.read(after, self.batch_size), start, self.batch_size)
+        reader = BatchReader(
+            lambda after: self.log.read(after, self.batch_size), start, self.batch_size
+        )
         try:
             await self._pump(connection, saver, reader, stop, wakeup, careful=careful)
             await self._current.drain()
@@ -221,7 +258,9 @@ class Relay:
 
     async def _publisher(self, connection: AbstractConnection, size: int, start: int) -> Publisher:
         channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.declare_exchange(self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+        exchange = await channel.declare_exchange(
+            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
         if self.publisher == "fast":
             underlay = await channel.get_underlay_channel()
             why_not = fast_path_available(underlay)
@@ -230,8 +269,16 @@ class Relay:
             log.warning("fast publishing unavailable (%s); using aio-pika's public API", why_not)
         return PublicPublisher(channel, exchange, size, start)
 
-    async def _pump(self, connection: AbstractConnection, saver: PositionSaver, reader: BatchReader,
-                    stop: asyncio.Event, wakeup: Any, *, careful: bool) -> None:
+    async def _pump(
+        self,
+        connection: AbstractConnection,
+        saver: PositionSaver,
+        reader: BatchReader,
+        stop: asyncio.Event,
+        wakeup: Any,
+        *,
+        careful: bool,
+    ) -> None:
         checked = asyncio.get_running_loop().time()
         while not stop.is_set():
             batch = await reader.next()
@@ -242,8 +289,9 @@ class Relay:
             if batch.poison is not None:
                 await self._current.drain()
                 saver.offer(self._current.confirmed)
-                raise UnpublishableEventError(batch.poison.position, batch.poison.reason,
-                                              unreadable=batch.poison.unreadable)
+                raise UnpublishableEventError(
+                    batch.poison.position, batch.poison.reason, unreadable=batch.poison.unreadable
+                )
             if batch.count:
                 self._current.skip_to(batch.last)
             else:
@@ -256,7 +304,9 @@ class Relay:
                 await self._check_lease()
                 checked = asyncio.get_running_loop().time()
 
-    async def _probe(self, connection: AbstractConnection, saver: PositionSaver, batch: Batch) -> None:
+    async def _probe(
+        self, connection: AbstractConnection, saver: PositionSaver, batch: Batch
+    ) -> None:
         """Publish one at a time; a message that closes the channel twice, on fresh channels, is poison."""
         for item in batch.items:
             for attempt in (1, 2):
@@ -266,8 +316,12 @@ class Relay:
                     break
                 except CHANNEL_ERRORS as exc:
                     if attempt == 2:
-                        raise UnpublishableEventError(item.position, f"the broker refused it: {exc!r}") from exc
-                    log.warning("position %d failed alone (%r); trying it once more", item.position, exc)
+                        raise UnpublishableEventError(
+                            item.position, f"the broker refused it: {exc!r}"
+                        ) from exc
+                    log.warning(
+                        "position %d failed alone (%r); trying it once more", item.position, exc
+                    )
                     confirmed = self._current.confirmed
                     await self._current.abandon()
                     self._current = await self._publisher(connection, 1, confirmed)
@@ -276,8 +330,14 @@ class Relay:
         """Stay at the event (holding the lease, the halt in ``--status``) until an operator sets it aside or, when it
         could not be read, it reads after all (its master key added to WRIT_MASTER_KEY_FILE: the keys are read
         again each time). An event the broker refused is not retried: only a set-aside moves past it."""
-        log.error("halted at position %d: %s. Set it aside with `writ relay --exchange %s --set-aside %d "
-                  "--reason ...`", poison.position, poison.reason, self.exchange_name, poison.position)
+        log.error(
+            "halted at position %d: %s. Set it aside with `writ relay --exchange %s --set-aside %d "
+            "--reason ...`",
+            poison.position,
+            poison.reason,
+            self.exchange_name,
+            poison.position,
+        )
         await asyncio.to_thread(self._record_halt, poison)
         while not stop.is_set():
             await wait_or_stop(stop, self.halt_check_interval)
@@ -360,4 +420,3 @@ async def _close_quietly(connection: AbstractConnection) -> None:
 
 def _safe(url: str) -> str:
     return str(URL(url).with_password("***")) if URL(url).password else url
-

@@ -35,17 +35,25 @@ _CREATE_INBOX = (
     "CREATE TABLE IF NOT EXISTS writ_inbox (subscriber TEXT NOT NULL, message_id TEXT NOT NULL, "
     "received_at TEXT NOT NULL, PRIMARY KEY (subscriber, message_id))"
 )
-_CLAIM = (
-    "INSERT INTO writ_inbox (subscriber, message_id, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-)
+_CLAIM = "INSERT INTO writ_inbox (subscriber, message_id, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
 
 
 class Subscriber:
     """Runs ``handler(event, tx)`` once per distinct message, in the handler's own transaction ``tx``."""
 
-    def __init__(self, name: str, database: Database, handler: Handler, *, amqp_url: str,
-                 exchange: str = DEFAULT_EXCHANGE, patterns: Sequence[str] = ("#",),
-                 prefetch: int = 256, batch_size: int = 64, max_attempts: int = 5) -> None:
+    def __init__(
+        self,
+        name: str,
+        database: Database,
+        handler: Handler,
+        *,
+        amqp_url: str,
+        exchange: str = DEFAULT_EXCHANGE,
+        patterns: Sequence[str] = ("#",),
+        prefetch: int = 256,
+        batch_size: int = 64,
+        max_attempts: int = 5,
+    ) -> None:
         self.name = name
         self.database = database
         self.handler = handler
@@ -93,14 +101,20 @@ class Subscriber:
     async def _declare(self, connection: aio_pika.abc.AbstractConnection) -> AbstractQueue:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self.prefetch)
-        exchange = await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        exchange = await channel.declare_exchange(
+            self.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
         await channel.declare_queue(self.dead_letter_queue, durable=True)
-        queue = await channel.declare_queue(self.name, durable=True, arguments={
-            "x-queue-type": "quorum",
-            "x-delivery-limit": self.max_attempts - 1,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": self.dead_letter_queue,
-        })
+        queue = await channel.declare_queue(
+            self.name,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-delivery-limit": self.max_attempts - 1,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": self.dead_letter_queue,
+            },
+        )
         for pattern in self.patterns:
             await queue.bind(exchange, pattern)
         return queue
@@ -128,16 +142,21 @@ class Subscriber:
             batch.append(self._buffer.get_nowait())
         return batch
 
-    async def _process(self, batch: list[AbstractIncomingMessage], stop: asyncio.Event) -> list[bool]:
+    async def _process(
+        self, batch: list[AbstractIncomingMessage], stop: asyncio.Event
+    ) -> list[bool]:
         backoff = Backoff()
         while True:
             try:
                 return await asyncio.to_thread(self._handle, batch)
-            except Exception as exc:  # the database itself failed: retry the batch, do not burn attempts
+            except Exception as exc:
+                # the database itself failed: retry the batch, do not burn attempts
                 if stop.is_set():
                     raise
                 delay = backoff.next()
-                log.warning("%s: database error (%s); retrying the batch in %.1fs", self.name, exc, delay)
+                log.warning(
+                    "%s: database error (%s); retrying the batch in %.1fs", self.name, exc, delay
+                )
                 await wait_or_stop(stop, delay)
 
     def _handle(self, batch: list[AbstractIncomingMessage]) -> list[bool]:
@@ -156,8 +175,13 @@ class Subscriber:
                 if tx.execute(_CLAIM, (self.name, message.message_id, now)) == 1:
                     self.handler(IntegrationEvent.from_json(message.body), tx)
         except Exception as exc:
-            log.warning("%s: handler failed on %s (%s: %s)", self.name, message.message_id,
-                        type(exc).__name__, exc)
+            log.warning(
+                "%s: handler failed on %s (%s: %s)",
+                self.name,
+                message.message_id,
+                type(exc).__name__,
+                exc,
+            )
             return False
         return True
 
@@ -172,5 +196,6 @@ async def _settle(batch: list[AbstractIncomingMessage], outcomes: list[bool]) ->
                 await message.ack()
             else:
                 await message.nack(requeue=True)
-        except BROKER_ERRORS as exc:  # the channel is gone: the broker redelivers, the inbox dedupes
+        except BROKER_ERRORS as exc:
+            # the channel is gone: the broker redelivers, the inbox dedupes
             log.info("could not settle %s (%s); it will be redelivered", message.message_id, exc)

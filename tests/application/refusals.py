@@ -15,7 +15,12 @@ from domain.errors import WritError
 
 def topics_since(writ: Writ, position: int | None) -> list[str]:
     """The topics of every notification after ``position``, in order."""
-    return [n.topic for n in writ._core.store.recorder.select_notifications(position, 1000, inclusive_of_start=False)]
+    return [
+        n.topic
+        for n in writ._core.store.recorder.select_notifications(
+            position, 1000, inclusive_of_start=False
+        )
+    ]
 
 
 def refusal(writ: Writ, attempt: Callable[[], Any], *, writes: bool) -> WritError:
@@ -28,7 +33,9 @@ def refusal(writ: Writ, attempt: Callable[[], Any], *, writes: bool) -> WritErro
     assert len(orjson.dumps(error.to_dict())) < 4_000  # encodable and bounded, whatever was sent
     assert topics_since(writ, position) == ([Decision.Created.TOPIC] if writes else [])
     if writes:
-        (notification,) = writ._core.store.recorder.select_notifications(position, 1, inclusive_of_start=False)
+        (notification,) = writ._core.store.recorder.select_notifications(
+            position, 1, inclusive_of_start=False
+        )
         decision = writ._core.store.events.mapper.to_domain_event(notification)
         assert isinstance(decision, Decision.Created) and decision.code == error.code
         assert len(notification.state) < 16_000  # what a caller sent is stored bounded

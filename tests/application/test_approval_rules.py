@@ -22,8 +22,11 @@ from tests.application.refusals import refusal, topics_since
 from tests.catalogs import SHOP_CATALOG, principal
 
 CLERK, CLERK2 = principal("carol", "acme", "clerk"), principal("cid", "acme", "clerk")
-MANAGER, BOSS, DIRECTOR = principal("maria", "acme", "manager"), principal("bob", "acme", "manager"), \
-    principal("dora", "acme", "director")
+MANAGER, BOSS, DIRECTOR = (
+    principal("maria", "acme", "manager"),
+    principal("bob", "acme", "manager"),
+    principal("dora", "acme", "director"),
+)
 OUTSIDER = principal("olga", "globex", "manager")
 AGENT = {"agent": "approve-bot"}
 
@@ -34,7 +37,9 @@ def reopen(database_url: str) -> Iterator[Any]:
     opened: list[Writ] = []
 
     def open_with(count: int) -> Writ:
-        text = SHOP_CATALOG.replace("required = { update = 2 }", f"required = {{ update = {count} }}")
+        text = SHOP_CATALOG.replace(
+            "required = { update = 2 }", f"required = {{ update = {count} }}"
+        )
         assert text != SHOP_CATALOG or count == 2
         opened.append(open_writ(Catalog.from_toml(text), database_url))
         return opened[-1]
@@ -65,59 +70,92 @@ def test_raising_the_number_of_approvers_reaches_a_waiting_request(writ: Writ, r
     second = raised.approve(DIRECTOR, approval_id)
     assert (second.status, second.approvals, second.required) == ("pending", ["maria", "dora"], 3)
     assert raised.approval(MANAGER, approval_id)["required"] == 3
-    assert raised.get(CLERK, "Payment", payment)["note"] is None, "two approvals do not execute under 3"
+    assert raised.get(CLERK, "Payment", payment)["note"] is None, (
+        "two approvals do not execute under 3"
+    )
     assert raised.approve(BOSS, approval_id).status == "executed"
     assert raised.get(CLERK, "Payment", payment)["note"] == "rent"
 
 
-def test_lowering_it_executes_a_request_with_enough_at_its_next_approval(writ: Writ, reopen: Any) -> None:
+def test_lowering_it_executes_a_request_with_enough_at_its_next_approval(
+    writ: Writ, reopen: Any
+) -> None:
     payment, approval_id = parked_payment(writ)
     writ.approve(MANAGER, approval_id)
     lowered = reopen(1)
     shown = lowered.approval(MANAGER, approval_id)
-    assert (shown["status"], shown["required"], shown["approvals"]) == ("pending", 1, ["maria"]), \
+    assert (shown["status"], shown["required"], shown["approvals"]) == ("pending", 1, ["maria"]), (
         "nothing runs by itself when the catalog changes"
+    )
     done = lowered.approve(MANAGER, approval_id)
-    assert (done.status, done.approvals, done.required) == ("executed", ["maria"], 1), "no second approval by maria"
+    assert (done.status, done.approvals, done.required) == ("executed", ["maria"], 1), (
+        "no second approval by maria"
+    )
     assert lowered.get(CLERK, "Payment", payment)["note"] == "rent"
     refused = refusal(lowered, lambda: lowered.approve(DIRECTOR, approval_id), writes=True)
     assert refused.code == "APPROVAL_NOT_PENDING"
 
 
-def test_an_approver_who_already_approved_is_refused_while_more_are_needed(writ: Writ, reopen: Any) -> None:
+def test_an_approver_who_already_approved_is_refused_while_more_are_needed(
+    writ: Writ, reopen: Any
+) -> None:
     _, approval_id = parked_payment(writ)
     writ.approve(MANAGER, approval_id)
-    assert refusal(writ, lambda: writ.approve(MANAGER, approval_id), writes=True).code == "ALREADY_APPROVED"
+    assert (
+        refusal(writ, lambda: writ.approve(MANAGER, approval_id), writes=True).code
+        == "ALREADY_APPROVED"
+    )
 
 
 @pytest.mark.parametrize("action", ["approve", "reject", "cancel"])
-def test_another_tenants_or_an_unknown_approval_id_is_refused_and_recorded_alike(writ: Writ, action: str) -> None:
+def test_another_tenants_or_an_unknown_approval_id_is_refused_and_recorded_alike(
+    writ: Writ, action: str
+) -> None:
     theirs = parked_order(writ)
-    attempt = {"approve": lambda w, i: w.approve(OUTSIDER, i, reason="mine now"),
-               "reject": lambda w, i: w.reject(OUTSIDER, i, "not yours"),
-               "cancel": lambda w, i: w.cancel(OUTSIDER, i)}[action]
+    attempt = {
+        "approve": lambda w, i: w.approve(OUTSIDER, i, reason="mine now"),
+        "reject": lambda w, i: w.reject(OUTSIDER, i, "not yours"),
+        "cancel": lambda w, i: w.cancel(OUTSIDER, i),
+    }[action]
     recorded = []
     for approval_id in (theirs, str(uuid4())):
         error = refusal(writ, lambda i=approval_id: attempt(writ, i), writes=True)
         assert error.code == "NOT_FOUND" and error.message == f"Approval {approval_id} not found"
         (decision,) = [d for d in writ.decisions(OUTSIDER) if d["record_id"] == approval_id]
         kept = {k: v for k, v in decision.items() if k not in ("id", "position", "at", "record_id")}
-        recorded.append({**kept, "reasons": [r.replace(approval_id, "<id>") for r in kept["reasons"]]})
-    assert recorded[0] == recorded[1], "another tenant's request is refused exactly as one that does not exist"
-    assert (recorded[0]["operation"], recorded[0]["model"], recorded[0]["tenant"], recorded[0]["outcome"]) == (
-        action, "Approval", "globex", "refused")
+        recorded.append(
+            {**kept, "reasons": [r.replace(approval_id, "<id>") for r in kept["reasons"]]}
+        )
+    assert recorded[0] == recorded[1], (
+        "another tenant's request is refused exactly as one that does not exist"
+    )
+    assert (
+        recorded[0]["operation"],
+        recorded[0]["model"],
+        recorded[0]["tenant"],
+        recorded[0]["outcome"],
+    ) == (action, "Approval", "globex", "refused")
     assert "Order" not in repr(recorded) and "acme" not in repr(recorded)
     assert refusal(writ, lambda: attempt(writ, "not-an-id"), writes=True).code == "NOT_FOUND"
     assert writ.approval(CLERK, theirs)["status"] == "pending"
 
 
-@pytest.mark.parametrize("reason, why", [("ok\x00then", "NUL"), ("x" * 5_000_000, "longer than 1,000"),
-                                         ("caf\udce9", "lone surrogate"), ("x" * 1_001, "longer than 1,000")])
+@pytest.mark.parametrize(
+    "reason, why",
+    [
+        ("ok\x00then", "NUL"),
+        ("x" * 5_000_000, "longer than 1,000"),
+        ("caf\udce9", "lone surrogate"),
+        ("x" * 1_001, "longer than 1,000"),
+    ],
+)
 def test_a_reason_has_the_purposes_limits(writ: Writ, reason: str, why: str) -> None:
     approval_id = parked_order(writ)
-    attempts = [lambda: writ.approve(MANAGER, approval_id, reason=reason),
-                lambda: writ.reject(MANAGER, approval_id, reason),
-                lambda: writ.cancel(CLERK, approval_id, reason=reason)]
+    attempts = [
+        lambda: writ.approve(MANAGER, approval_id, reason=reason),
+        lambda: writ.reject(MANAGER, approval_id, reason),
+        lambda: writ.cancel(CLERK, approval_id, reason=reason),
+    ]
     for attempt in attempts:
         error = refusal(writ, attempt, writes=True)
         assert error.code == "INVALID_INPUT" and why in error.message and "reason" in error.message
@@ -132,30 +170,52 @@ def test_approvals_rejections_and_cancellations_name_the_agent(writ: Writ) -> No
     approved = writ.patch(CLERK, "Order", order, {"total": "50000"}).approval_id
     assert approved and writ.approve(by_bot, approved, reason="checked").status == "executed"
     assert writ.history(CLERK, "Order", order)[-1].approval == {
-        "id": approved, "approvers": ["maria"], "audit": {"maria": AGENT}}
+        "id": approved,
+        "approvers": ["maria"],
+        "audit": {"maria": AGENT},
+    }
     shown = writ.approval(CLERK, approved)
     assert (shown["approvals"], shown["audit"]) == (["maria"], {"maria": AGENT})
 
     rejected, cancelled = parked_order(writ), parked_order(writ)
     writ.reject(by_bot, rejected, "no budget")
-    writ.cancel(CLERK.for_purpose("changed my mind", audit_attributes={"agent": "order-bot"}), cancelled)
+    writ.cancel(
+        CLERK.for_purpose("changed my mind", audit_attributes={"agent": "order-bot"}), cancelled
+    )
     assert {k: writ.approval(MANAGER, rejected)[k] for k in ("decided_by", "audit")} == {
-        "decided_by": "maria", "audit": {"maria": AGENT}}
+        "decided_by": "maria",
+        "audit": {"maria": AGENT},
+    }
     assert writ.approval(MANAGER, cancelled)["audit"] == {"carol": {"agent": "order-bot"}}
     store = writ._core.store
-    stored = [store.events.mapper.to_domain_event(n) for n in store.recorder.select_notifications(0, 1000)]
-    acts = [(type(e).__name__, e.audit) for e in stored if isinstance(e, ApprovalRequest.Approved
-                                                                       | ApprovalRequest.Rejected
-                                                                       | ApprovalRequest.Cancelled)]
+    stored = [
+        store.events.mapper.to_domain_event(n) for n in store.recorder.select_notifications(0, 1000)
+    ]
+    acts = [
+        (type(e).__name__, e.audit)
+        for e in stored
+        if isinstance(
+            e, ApprovalRequest.Approved | ApprovalRequest.Rejected | ApprovalRequest.Cancelled
+        )
+    ]
     assert acts == [("Approved", AGENT), ("Rejected", AGENT), ("Cancelled", {"agent": "order-bot"})]
 
 
 def test_rejecting_needs_the_approve_grant(writ: Writ) -> None:
     approval_id = parked_order(writ)
-    for who in (CLERK2, CLERK, DIRECTOR):  # another clerk, the requester, an approver of Payment only
+    # another clerk, the requester, an approver of Payment only
+    for who in (
+        CLERK2,
+        CLERK,
+        DIRECTOR,
+    ):
         error = refusal(writ, lambda w=who: writ.reject(w, approval_id, "veto"), writes=True)
         assert error.code == "GRANT_MISSING" and "approve" in error.message
-    assert writ.approval(MANAGER, approval_id)["status"] == "pending", "nobody without the grant vetoed it"
+    assert writ.approval(MANAGER, approval_id)["status"] == "pending", (
+        "nobody without the grant vetoed it"
+    )
     position = writ._core.store.recorder.max_notification_id()
     assert writ.reject(MANAGER, approval_id, "no budget").status == "rejected"
-    assert Decision.Created.TOPIC not in topics_since(writ, position), "an allowed rejection is the request's event"
+    assert Decision.Created.TOPIC not in topics_since(writ, position), (
+        "an allowed rejection is the request's event"
+    )

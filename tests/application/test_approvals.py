@@ -47,9 +47,16 @@ def test_a_parked_write_shows_what_it_would_do_and_writes_nothing(writ: Writ) ->
     record_id, approval_id = parked_order(writ)
     shown = writ.approval(MANAGER, approval_id)
     assert (shown["status"], shown["requester"], shown["purpose"], shown["required"]) == (
-        "pending", "carol", "testing", 1)
+        "pending",
+        "carol",
+        "testing",
+        1,
+    )
     assert "total gt" in shown["reasons"][0]
-    assert (shown["preview"]["before"]["total"], shown["preview"]["after"]["total"]) == ("10", "50000")
+    assert (shown["preview"]["before"]["total"], shown["preview"]["after"]["total"]) == (
+        "10",
+        "50000",
+    )
     assert writ.get(CLERK, "Order", record_id)["total"] == "10"
     refused("NOT_FOUND", lambda: writ.approval(OUTSIDER, approval_id))
 
@@ -57,7 +64,11 @@ def test_a_parked_write_shows_what_it_would_do_and_writes_nothing(writ: Writ) ->
 def test_an_approval_executes_the_change_and_the_history_says_who_approved(writ: Writ) -> None:
     record_id, approval_id = parked_order(writ)
     done = writ.approve(MANAGER, approval_id, reason="checked with the customer")
-    assert (done.status, done.approvals, [r.version for r in done.results]) == ("executed", ["maria"], [2])
+    assert (done.status, done.approvals, [r.version for r in done.results]) == (
+        "executed",
+        ["maria"],
+        [2],
+    )
     record = writ.get(CLERK, "Order", record_id)
     assert (record["total"], record["_version"], record["_updated_by"]) == ("50000", 2, "carol")
     last = writ.history(CLERK, "Order", record_id)[-1]
@@ -69,14 +80,23 @@ def test_who_may_decide(writ: Writ) -> None:
     _, approval_id = parked_order(writ)
     refused("GRANT_MISSING", lambda: writ.approve(principal("cid", "acme", "clerk"), approval_id))
     refused("NOT_FOUND", lambda: writ.approve(OUTSIDER, approval_id))
-    own = writ.patch(MANAGER, "Order", writ.create(MANAGER, "Order", {"sku": "B-1", "total": "1"}).id,
-                     {"total": "90000"})
+    own = writ.patch(
+        MANAGER,
+        "Order",
+        writ.create(MANAGER, "Order", {"sku": "B-1", "total": "1"}).id,
+        {"total": "90000"},
+    )
     refused("SELF_APPROVAL_FORBIDDEN", lambda: writ.approve(MANAGER, own.approval_id))
     refused("GRANT_MISSING", lambda: writ.cancel(BOSS, approval_id))
     assert writ.cancel(CLERK, approval_id, reason="typo").status == "cancelled"
     refused("APPROVAL_NOT_PENDING", lambda: writ.approve(MANAGER, approval_id))
     refusals = [d["code"] for d in writ.decisions(AUDITOR) if d["outcome"] == "refused"]
-    assert refusals == ["GRANT_MISSING", "SELF_APPROVAL_FORBIDDEN", "GRANT_MISSING", "APPROVAL_NOT_PENDING"]
+    assert refusals == [
+        "GRANT_MISSING",
+        "SELF_APPROVAL_FORBIDDEN",
+        "GRANT_MISSING",
+        "APPROVAL_NOT_PENDING",
+    ]
 
 
 def test_a_rejection_needs_a_reason_and_ends_the_request(writ: Writ) -> None:
@@ -123,7 +143,9 @@ def test_a_record_changed_since_the_request_makes_the_approval_stale(writ: Writ)
     record = writ.get(CLERK, "Order", record_id)
     assert (record["total"], record["_version"]) == ("10", 2)
     assert writ.approval(MANAGER, approval_id)["status"] == "failed"
-    assert [d["code"] for d in writ.decisions(AUDITOR) if d["outcome"] == "failed"] == ["APPROVAL_STALE"]
+    assert [d["code"] for d in writ.decisions(AUDITOR) if d["outcome"] == "failed"] == [
+        "APPROVAL_STALE"
+    ]
 
 
 def test_a_command_altered_after_the_request_cannot_run(writ: Writ, database_url: str) -> None:
@@ -144,8 +166,12 @@ def test_a_command_altered_after_the_request_cannot_run(writ: Writ, database_url
 def test_an_approver_approves_only_the_command_shown_to_them(writ: Writ) -> None:
     record_id, approval_id = parked_order(writ)
     shown = writ.approval(MANAGER, approval_id)["fingerprint"]
-    refused("APPROVAL_STALE", lambda: writ.approve(MANAGER, approval_id, fingerprint="0" * len(shown)))
-    assert writ.approval(MANAGER, approval_id)["approvals"] == [], "a mismatched approval is not counted"
+    refused(
+        "APPROVAL_STALE", lambda: writ.approve(MANAGER, approval_id, fingerprint="0" * len(shown))
+    )
+    assert writ.approval(MANAGER, approval_id)["approvals"] == [], (
+        "a mismatched approval is not counted"
+    )
     assert writ.get(CLERK, "Order", record_id)["total"] == "10"
     assert writ.approve(MANAGER, approval_id, fingerprint=shown).status == "executed"
 
@@ -177,7 +203,9 @@ def test_an_approval_that_keeps_losing_its_race_fails_with_conflict(writ: Writ) 
     assert "nothing was written" in error.message
     shown = writ.approval(MANAGER, approval_id)
     assert (shown["status"], shown["approvals"]) == ("pending", ["dora"])
-    failed = [(d["operation"], d["code"]) for d in writ.decisions(MANAGER) if d["outcome"] == "failed"]
+    failed = [
+        (d["operation"], d["code"]) for d in writ.decisions(MANAGER) if d["outcome"] == "failed"
+    ]
     assert failed == [("approve", "VERSION_CONFLICT")]
     assert writ.approve(MANAGER, approval_id).status == "executed"
 
@@ -186,5 +214,8 @@ def test_a_repeated_parked_write_returns_the_same_request(writ: Writ) -> None:
     record_id = writ.create(CLERK, "Order", {"sku": "A-1", "total": "10"}).id
     first = writ.patch(CLERK, "Order", record_id, {"total": "70000"}, idempotency_key="big-1")
     again = writ.patch(CLERK, "Order", record_id, {"total": "70000"}, idempotency_key="big-1")
-    assert again.replayed and (again.approval_id, again.status) == (first.approval_id, "pending_approval")
+    assert again.replayed and (again.approval_id, again.status) == (
+        first.approval_id,
+        "pending_approval",
+    )
     assert again.position == first.position

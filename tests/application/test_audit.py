@@ -36,7 +36,9 @@ def clock(writ: Writ) -> Clock:
     return ticking
 
 
-def test_a_record_as_of_a_time_and_the_difference_between_versions(writ: Writ, clock: Clock) -> None:
+def test_a_record_as_of_a_time_and_the_difference_between_versions(
+    writ: Writ, clock: Clock
+) -> None:
     created = clock.now
     record = writ.create(CLERK, "Order", {"sku": "A-1", "total": "10"}).id
     clock.tick()
@@ -51,18 +53,24 @@ def test_a_record_as_of_a_time_and_the_difference_between_versions(writ: Writ, c
     assert early.value.code == "NOT_FOUND"
     changed = writ.diff(AUDITOR, "Order", record, 1, 3)
     assert {k: v for k, v in changed.items() if k != "updated_at"} == {
-        "quantity": {"before": 1, "after": 2}, "total": {"before": "10", "after": "12"}}
+        "quantity": {"before": 1, "after": 2},
+        "total": {"before": "10", "after": "12"},
+    }
     assert writ.diff(AUDITOR, "Order", record, 2, 3)["note"] == {"before": "gift", "after": None}
     with pytest.raises(WritError) as missing:
         writ.diff(AUDITOR, "Order", record, 1, 9)
     assert missing.value.code == "NOT_FOUND"
-    for refused in (lambda: writ.as_of(OUTSIDER, "Order", record, clock.now),
-                    lambda: writ.as_of(AUDITOR, "Order", record, "yesterday")):
+    for refused in (
+        lambda: writ.as_of(OUTSIDER, "Order", record, clock.now),
+        lambda: writ.as_of(AUDITOR, "Order", record, "yesterday"),
+    ):
         with pytest.raises(WritError):
             refused()
 
 
-def test_an_export_holds_the_range_in_the_tenant_and_nothing_of_purged_data(writ: Writ, clock: Clock) -> None:
+def test_an_export_holds_the_range_in_the_tenant_and_nothing_of_purged_data(
+    writ: Writ, clock: Clock
+) -> None:
     before = writ.create(CLERK, "Order", {"sku": "OLD-1", "total": "1"}).id
     start = clock.tick()
     kept = writ.create(CLERK, "Order", {"sku": "K-1", "total": "5", "note": "keep me"}).id
@@ -79,7 +87,10 @@ def test_an_export_holds_the_range_in_the_tenant_and_nothing_of_purged_data(writ
     by_id = {(line["id"], line["version"]): line for line in lines if "decision" not in line}
     assert by_id[(kept, 1)]["data"]["note"] == "keep me" and not by_id[(kept, 1)]["redacted"]
     assert by_id[(gone, 1)]["data"] is None and by_id[(gone, 1)]["redacted"]
-    assert by_id[(gone, 2)]["type"] == "writ.record:Purged" and by_id[(gone, 2)]["meta"]["actor"] == "maria"
+    assert (
+        by_id[(gone, 2)]["type"] == "writ.record:Purged"
+        and by_id[(gone, 2)]["meta"]["actor"] == "maria"
+    )
     assert b"erase me" not in repr(lines).encode()
     refused = [line["decision"] for line in lines if "decision" in line]
     assert [(d["outcome"], d["code"]) for d in refused] == [("refused", "GRANT_MISSING")]
@@ -87,5 +98,10 @@ def test_an_export_holds_the_range_in_the_tenant_and_nothing_of_purged_data(writ
     assert positions == sorted(positions)
     stored = writ._core.store.recorder.select_notifications(positions[0], 1)[0]
     assert lines[0]["sha256"] == hashlib.sha256(bytes(stored.state)).hexdigest()
-    assert list(writ.export(CLERK, since=start, until=end)) == [], "the clerk may not audit (no read_deleted)"
-    assert all(line.get("tenant", "acme") == "acme" for line in writ.export(AUDITOR, since=start, until=end))
+    assert list(writ.export(CLERK, since=start, until=end)) == [], (
+        "the clerk may not audit (no read_deleted)"
+    )
+    assert all(
+        line.get("tenant", "acme") == "acme"
+        for line in writ.export(AUDITOR, since=start, until=end)
+    )

@@ -38,7 +38,9 @@ def runtime(catalog: Catalog, database_url: str) -> Iterator[Runtime]:
 
 
 def orders(writ: Writ, who: Principal, statuses: Sequence[str], total: str = "10") -> list[str]:
-    rows = [{"sku": f"B-{n}", "total": total, "status": status} for n, status in enumerate(statuses)]
+    rows = [
+        {"sku": f"B-{n}", "total": total, "status": status} for n, status in enumerate(statuses)
+    ]
     return [r.id for r in writ.create_many(who, "Order", rows)]
 
 
@@ -56,12 +58,20 @@ def test_every_live_match_in_the_tenant_gets_its_own_event(runtime: Runtime) -> 
     theirs = orders(writ, OTHER, ["placed"])
     runtime.catch_up()
     done = writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "priority"})
-    assert (done.status, done.updated_count, sorted(done.ids)) == ("executed", 2, sorted([ids[0], ids[2]]))
+    assert (done.status, done.updated_count, sorted(done.ids)) == (
+        "executed",
+        2,
+        sorted([ids[0], ids[2]]),
+    )
     events = [writ.history(MANAGER, "Order", rid)[-1] for rid in (ids[0], ids[2])]
     assert [e.event for e in events] == ["Patched", "Patched"]
     assert {e.decision_id for e in events} == {done.decision_id}
     assert {e.correlation_id for e in events} == {done.correlation_id} and done.correlation_id
-    assert [writ.get(MANAGER, "Order", rid)["note"] for rid in ids[:3]] == ["priority", None, "priority"]
+    assert [writ.get(MANAGER, "Order", rid)["note"] for rid in ids[:3]] == [
+        "priority",
+        None,
+        "priority",
+    ]
     assert writ.get(MANAGER, "Order", ids[3], include_deleted=True)["note"] is None
     assert writ.get(OTHER, "Order", theirs[0])["note"] is None
     decided = [d for d in writ.decisions(MANAGER) if d["operation"] == "bulk_update"]
@@ -83,7 +93,12 @@ def test_the_collector_is_paused_from_the_views_query_on(runtime: Runtime) -> No
             return views.matching_ids(*args, **options)
 
     writ._bulk.matcher = Watching()
-    assert writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "x"}).updated_count == 1
+    assert (
+        writ.bulk_update(
+            MANAGER, "Order", [("status", "eq", "placed")], {"note": "x"}
+        ).updated_count
+        == 1
+    )
     assert seen == [False] and gc.isenabled()
 
 
@@ -105,7 +120,6 @@ def test_a_lagging_view_only_proposes(runtime: Runtime) -> None:
     assert writ.get(MANAGER, "Order", ids[1])["note"] is None
 
 
-
 def test_a_view_proposing_another_tenants_or_models_record_is_not_obeyed(runtime: Runtime) -> None:
     """The loader keeps only records of the principal's tenant and the bulk's model, whatever the view says."""
     writ = runtime.writ
@@ -123,8 +137,9 @@ def test_a_view_proposing_another_tenants_or_models_record_is_not_obeyed(runtime
     assert writ.get(MANAGER, "Customer", customer)["_version"] == 1
 
 
-def test_candidates_proposed_in_any_order_are_saved_in_id_order(runtime: Runtime,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_candidates_proposed_in_any_order_are_saved_in_id_order(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(loading, "LOAD_PART", 2)
     writ = runtime.writ
     ids = sorted(orders(writ, MANAGER, ["placed"] * 5))
@@ -135,11 +150,15 @@ def test_candidates_proposed_in_any_order_are_saved_in_id_order(runtime: Runtime
 
     writ._bulk.matcher = ShuffledView()
     done = writ.bulk_update(MANAGER, "Order", [], {"note": "ordered"}, all_records=True)
-    saved = writ._core.store.recorder.select_notifications(start=None, limit=100, topics=[Record.Patched.TOPIC])
+    saved = writ._core.store.recorder.select_notifications(
+        start=None, limit=100, topics=[Record.Patched.TOPIC]
+    )
     assert done.ids == ids == [str(n.originator_id) for n in saved]
 
-def test_on_postgresql_the_next_part_is_asked_for_before_this_one_is_handed_over(runtime: Runtime,
-                                                                                  database_url: str) -> None:
+
+def test_on_postgresql_the_next_part_is_asked_for_before_this_one_is_handed_over(
+    runtime: Runtime, database_url: str
+) -> None:
     """The reader of a bulk's parts: on PostgreSQL it sends the next part's queries (its keys asked for first)
     before it hands a part over, so the database works while the part is checked; SQLite reads each part
     when it is wanted. Every part comes whole, in order, either way."""
@@ -162,7 +181,8 @@ def test_on_postgresql_the_next_part_is_asked_for_before_this_one_is_handed_over
 
 
 def test_records_are_patched_as_the_save_reads_them_and_a_failure_writes_nothing(
-        runtime: Runtime, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime: Runtime, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A bulk's records are patched as the save reads their events: on PostgreSQL (saves inserted a part at a
     time) the first part is in the database before the last record is patched. A record that fails as it is
     patched fails the whole save: nothing is written, and the events table is free for the next writer."""
@@ -183,12 +203,17 @@ def test_records_are_patched_as_the_save_reads_them_and_a_failure_writes_nothing
 
     monkeypatch.setattr(Record, "patch", patching)
     monkeypatch.setattr(postgres_recorder.WritPostgresRecorder, "_insert_part", inserting)
-    assert writ.bulk_update(MANAGER, "Order", [], {"note": "streamed"}, all_records=True).updated_count == 5
+    assert (
+        writ.bulk_update(MANAGER, "Order", [], {"note": "streamed"}, all_records=True).updated_count
+        == 5
+    )
     if database_url.startswith("postgresql"):
         assert steps.index("insert") < len(steps) - 1 - steps[::-1].index("patch"), steps
     else:
         assert steps == ["patch"] * 5
-    report = verify(database_url)  # a fresh `writ verify` process: every part's events chained, in order
+    report = verify(
+        database_url
+    )  # a fresh `writ verify` process: every part's events chained, in order
     assert report["ok"], report
 
     def failing(record: Record, *args: Any, **kwargs: Any) -> None:
@@ -207,13 +232,18 @@ def test_records_are_patched_as_the_save_reads_them_and_a_failure_writes_nothing
 @pytest.fixture
 def tight_runtime(catalog: Catalog, database_url: str) -> Iterator[Runtime]:
     """A runtime whose PostgreSQL pool holds the fewest connections allowed: two."""
-    tight = f"{database_url}&pool_size=1&max_overflow=1" if database_url.startswith("postgresql") else database_url
+    tight = (
+        f"{database_url}&pool_size=1&max_overflow=1"
+        if database_url.startswith("postgresql")
+        else database_url
+    )
     with Runtime(catalog, tight) as opened:
         yield opened
 
 
-def test_a_snapshot_taken_between_the_reads_of_a_part_is_loaded_whole(tight_runtime: Runtime,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_snapshot_taken_between_the_reads_of_a_part_is_loaded_whole(
+    tight_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A part's snapshots are read before its events, which start at each record's latest snapshot: a snapshot
     saved between the two reads leaves events that do not start where the snapshots read say. Such a record
     is loaded on its own (on PostgreSQL, on the pool's second connection while the reads hold the first), not
@@ -236,17 +266,24 @@ def test_a_snapshot_taken_between_the_reads_of_a_part_is_loaded_whole(tight_runt
     done = writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "whole"})
     assert seen == [[1, 2, 1]]  # ids[1]'s events start at its snapshot's version
     assert (done.updated_count, done.ids) == (3, ids)
-    assert [(r["note"], r["quantity"], r["_version"]) for r in (writ.get(MANAGER, "Order", rid) for rid in ids)] \
-        == [("whole", 1, 2), ("whole", 5, 3), ("whole", 1, 2)]
+    assert [
+        (r["note"], r["quantity"], r["_version"])
+        for r in (writ.get(MANAGER, "Order", rid) for rid in ids)
+    ] == [("whole", 1, 2), ("whole", 5, 3), ("whole", 1, 2)]
 
 
-def test_a_record_purged_by_another_process_is_read_with_its_key_gone(catalog: Catalog, database_url: str) -> None:
+def test_a_record_purged_by_another_process_is_read_with_its_key_gone(
+    catalog: Catalog, database_url: str
+) -> None:
     """A bulk reads its candidates' keys again with them: a record another process purged (its key destroyed
     there, still cached here, its snapshot shredded) is read as purged and left alone, and its key is no longer
     used here."""
     with Runtime(catalog, database_url) as here, Runtime(catalog, database_url) as there:
         writ = here.writ
-        writ._core.store.snapshotting_intervals = {**writ._core.store.snapshotting_intervals, Record: 2}  # type: ignore[misc]
+        writ._core.store.snapshotting_intervals = {
+            **writ._core.store.snapshotting_intervals,
+            Record: 2,
+        }  # type: ignore[misc]
         gone, kept = orders(writ, MANAGER, ["placed", "placed"])
         writ.patch(MANAGER, "Order", gone, {"quantity": 5})  # at version 2: snapshotted
         assert writ.get(MANAGER, "Order", gone)["quantity"] == 5  # its key cached here
@@ -262,18 +299,24 @@ def test_a_record_purged_by_another_process_is_read_with_its_key_gone(catalog: C
         (purged,) = list(writ._core.loader.each([UUID(gone)], tenant="acme", model="Order"))
         assert (purged.state, purged.version) == ("purged", 3)
         created, patched, _ = (event for event, _ in writ._core.loader.history(UUID(gone)))
-        assert is_shredded(created) and is_shredded(patched)  # the key that was cached here is dropped
+        assert is_shredded(created) and is_shredded(
+            patched
+        )  # the key that was cached here is dropped
 
 
 def test_more_matches_than_max_affected_write_nothing(runtime: Runtime) -> None:
     writ = runtime.writ
     orders(writ, MANAGER, ["placed"] * 41)
     runtime.catch_up()
-    error = refused("BULK_LIMIT_EXCEEDED", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "x"},
-                                                                    all_records=True))
+    error = refused(
+        "BULK_LIMIT_EXCEEDED",
+        lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "x"}, all_records=True),
+    )
     assert "More than 40 Order records match" in error.message
     assert all(r["note"] is None for r in _all_notes(writ))
-    assert [d["code"] for d in writ.decisions(MANAGER) if d["outcome"] == "refused"] == ["BULK_LIMIT_EXCEEDED"]
+    assert [d["code"] for d in writ.decisions(MANAGER) if d["outcome"] == "refused"] == [
+        "BULK_LIMIT_EXCEEDED"
+    ]
 
 
 def test_another_tenants_matches_count_for_nothing(runtime: Runtime) -> None:
@@ -291,31 +334,51 @@ def test_one_refused_record_refuses_the_whole_bulk(runtime: Runtime) -> None:
     writ = runtime.writ
     ids = orders(writ, MANAGER, ["placed", "shipped", "placed"])
     runtime.catch_up()
-    refused("WRITE_DENIED", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "x"}, all_records=True))
+    refused(
+        "WRITE_DENIED",
+        lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "x"}, all_records=True),
+    )
     assert [writ.get(MANAGER, "Order", rid)["_version"] for rid in ids] == [1, 1, 1]
     assert gc.isenabled()
-    refused("GRANT_MISSING", lambda: writ.bulk_update(CLERK, "Order", [], {"note": "x"}, all_records=True))
-    refused("UNKNOWN_FIELD", lambda: writ.bulk_update(MANAGER, "Order", [("colour", "eq", "red")], {"note": "x"}))
+    refused(
+        "GRANT_MISSING",
+        lambda: writ.bulk_update(CLERK, "Order", [], {"note": "x"}, all_records=True),
+    )
+    refused(
+        "UNKNOWN_FIELD",
+        lambda: writ.bulk_update(MANAGER, "Order", [("colour", "eq", "red")], {"note": "x"}),
+    )
     refused("INVALID_INPUT", lambda: writ.bulk_update(MANAGER, "Order", "status", {"note": "x"}))
-    codes = [d["code"] for d in writ.decisions(principal("ada", "acme", "auditor")) if d["outcome"] == "refused"]
+    codes = [
+        d["code"]
+        for d in writ.decisions(principal("ada", "acme", "auditor"))
+        if d["outcome"] == "refused"
+    ]
     assert codes == ["WRITE_DENIED", "GRANT_MISSING", "UNKNOWN_FIELD", "INVALID_INPUT"]
 
 
-def test_a_bulk_that_needs_approval_parks_whole_then_runs_on_exactly_its_records(runtime: Runtime) -> None:
+def test_a_bulk_that_needs_approval_parks_whole_then_runs_on_exactly_its_records(
+    runtime: Runtime,
+) -> None:
     writ = runtime.writ
     ids = orders(writ, MANAGER, ["placed"] * 3)
     runtime.catch_up()
     parked = writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"total": "20000"})
     assert (parked.status, parked.updated_count) == ("pending_approval", 0) and parked.approval_id
     shown = writ.approval(BOSS, parked.approval_id)
-    assert shown["preview"]["count"] == 3 and shown["preview"]["sample"][0]["after"] == {"total": "20000"}
+    assert shown["preview"]["count"] == 3 and shown["preview"]["sample"][0]["after"] == {
+        "total": "20000"
+    }
     assert all(writ.get(MANAGER, "Order", rid)["total"] == "10" for rid in ids)
     orders(writ, MANAGER, ["placed"])  # matches now, but was not part of what was approved
     done = writ.approve(BOSS, parked.approval_id)
     assert done.status == "executed" and done.bulk is not None and done.bulk.updated_count == 3
     assert sorted(done.bulk.ids) == sorted(ids)
     assert all(writ.get(MANAGER, "Order", rid)["total"] == "20000" for rid in ids)
-    assert writ.history(MANAGER, "Order", ids[0])[-1].approval == {"id": parked.approval_id, "approvers": ["bob"]}
+    assert writ.history(MANAGER, "Order", ids[0])[-1].approval == {
+        "id": parked.approval_id,
+        "approvers": ["bob"],
+    }
 
 
 def test_a_bulk_approved_after_one_of_its_records_changed_is_stale(runtime: Runtime) -> None:
@@ -332,15 +395,27 @@ def test_a_repeated_bulk_returns_the_first_result(runtime: Runtime) -> None:
     writ = runtime.writ
     orders(writ, MANAGER, ["placed"] * 2)
     runtime.catch_up()
-    first = writ.bulk_update(MANAGER, "Order", [], {"note": "once"}, all_records=True, idempotency_key="bulk-1")
-    again = writ.bulk_update(MANAGER, "Order", [], {"note": "once"}, all_records=True, idempotency_key="bulk-1")
+    first = writ.bulk_update(
+        MANAGER, "Order", [], {"note": "once"}, all_records=True, idempotency_key="bulk-1"
+    )
+    again = writ.bulk_update(
+        MANAGER, "Order", [], {"note": "once"}, all_records=True, idempotency_key="bulk-1"
+    )
     assert again.replayed and (again.decision_id, again.updated_count) == (first.decision_id, 2)
-    refused("IDEMPOTENCY_KEY_REUSED", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "twice"},
-                                                               all_records=True, idempotency_key="bulk-1"))
-    assert [d["code"] for d in writ.decisions(MANAGER) if d["outcome"] == "refused"] == ["IDEMPOTENCY_KEY_REUSED"]
+    refused(
+        "IDEMPOTENCY_KEY_REUSED",
+        lambda: writ.bulk_update(
+            MANAGER, "Order", [], {"note": "twice"}, all_records=True, idempotency_key="bulk-1"
+        ),
+    )
+    assert [d["code"] for d in writ.decisions(MANAGER) if d["outcome"] == "refused"] == [
+        "IDEMPOTENCY_KEY_REUSED"
+    ]
 
 
-def _racing(writ: Writ, other: Writ, record_id: str, times: int, newcomers: list[str] | None = None) -> list[int]:
+def _racing(
+    writ: Writ, other: Writ, record_id: str, times: int, newcomers: list[str] | None = None
+) -> list[int]:
     """Make ``other`` (another service on the same store, as another process would be) patch ``record_id``
     after the bulk decided its records and before it saves, on its first ``times`` attempts (and create a
     matching order into ``newcomers``)."""
@@ -359,51 +434,82 @@ def _racing(writ: Writ, other: Writ, record_id: str, times: int, newcomers: list
     return attempts
 
 
-def test_a_bulk_that_lost_a_race_decides_again_on_fresh_state(runtime: Runtime, catalog: Catalog,
-                                                              database_url: str) -> None:
+def test_a_bulk_that_lost_a_race_decides_again_on_fresh_state(
+    runtime: Runtime, catalog: Catalog, database_url: str
+) -> None:
     writ = runtime.writ
     ids = orders(writ, MANAGER, ["placed"] * 3)
     runtime.catch_up()
     with Runtime(catalog, database_url) as other:
         newcomers: list[str] = []
         attempts = _racing(writ, other.writ, ids[1], times=1, newcomers=newcomers)
-        done = writ.bulk_update(MANAGER, "Order", [], {"note": "after the race"}, all_records=True,
-                                idempotency_key="bulk-race")
+        done = writ.bulk_update(
+            MANAGER,
+            "Order",
+            [],
+            {"note": "after the race"},
+            all_records=True,
+            idempotency_key="bulk-race",
+        )
     assert attempts == [3, 3] and done.updated_count == 3
-    assert writ.get(MANAGER, "Order", newcomers[0])["note"] is None  # the candidates stay those first proposed
+    assert (
+        writ.get(MANAGER, "Order", newcomers[0])["note"] is None
+    )  # the candidates stay those first proposed
     rows = [writ.get(MANAGER, "Order", rid) for rid in ids]
-    assert [(r["note"], r["_version"]) for r in rows] == [("after the race", 2), ("after the race", 3),
-                                                          ("after the race", 2)]
+    assert [(r["note"], r["_version"]) for r in rows] == [
+        ("after the race", 2),
+        ("after the race", 3),
+        ("after the race", 2),
+    ]
     assert rows[1]["quantity"] == 2  # the other write stands, the bulk's patch came after it
-    assert [e.event for e in writ.history(MANAGER, "Order", ids[1])] == ["Created", "Patched", "Patched"]
+    assert [e.event for e in writ.history(MANAGER, "Order", ids[1])] == [
+        "Created",
+        "Patched",
+        "Patched",
+    ]
 
 
-def test_a_bulk_that_keeps_losing_fails_with_conflict_and_writes_nothing(runtime: Runtime, catalog: Catalog,
-                                                                         database_url: str) -> None:
+def test_a_bulk_that_keeps_losing_fails_with_conflict_and_writes_nothing(
+    runtime: Runtime, catalog: Catalog, database_url: str
+) -> None:
     writ = runtime.writ
     ids = orders(writ, MANAGER, ["placed"] * 2)
     runtime.catch_up()
     with Runtime(catalog, database_url) as other:
         attempts = _racing(writ, other.writ, ids[0], times=99)
-        error = refused("VERSION_CONFLICT", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "never"},
-                                                                     all_records=True, idempotency_key="bulk-lost"))
+        error = refused(
+            "VERSION_CONFLICT",
+            lambda: writ.bulk_update(
+                MANAGER,
+                "Order",
+                [],
+                {"note": "never"},
+                all_records=True,
+                idempotency_key="bulk-lost",
+            ),
+        )
     assert len(attempts) == 3 and "nothing was written" in error.message
     assert [writ.get(MANAGER, "Order", rid)["note"] for rid in ids] == [None, None]
     failed = [d for d in writ.decisions(MANAGER) if d["outcome"] == "failed"]
     assert [(d["operation"], d["code"]) for d in failed] == [("bulk_update", "VERSION_CONFLICT")]
     del writ._bulk.decide_bulk  # the class's own again
     runtime.catch_up()
-    done = writ.bulk_update(MANAGER, "Order", [], {"note": "never"}, all_records=True, idempotency_key="bulk-lost")
+    done = writ.bulk_update(
+        MANAGER, "Order", [], {"note": "never"}, all_records=True, idempotency_key="bulk-lost"
+    )
     assert done.updated_count == 2 and not done.replayed  # a failed attempt claims no key
 
 
 def _all_notes(writ: Writ) -> list[dict[str, Any]]:
-    notifications = writ._core.store.recorder.select_notifications(1, 10_000, topics=["writ.record:Created"])
+    notifications = writ._core.store.recorder.select_notifications(
+        1, 10_000, topics=["writ.record:Created"]
+    )
     return [writ.get(MANAGER, "Order", str(n.originator_id)) for n in notifications]
 
 
 def test_records_a_bulk_brings_to_their_snapshot_interval_are_snapshotted_in_one_insert(
-        runtime: Runtime, catalog: Catalog, database_url: str) -> None:
+    runtime: Runtime, catalog: Catalog, database_url: str
+) -> None:
     """Snapshots are taken from the saved records, all in one insert (not each read back from the store and put
     in a transaction of its own), at the version the save left them; a cold process loads them from there."""
     writ = runtime.writ
@@ -419,11 +525,17 @@ def test_records_a_bulk_brings_to_their_snapshot_interval_are_snapshotted_in_one
         return insert(stored, **options)
 
     writ._core.store.snapshots.recorder.insert_events = counted  # type: ignore[union-attr,method-assign]
-    writ.bulk_update(MANAGER, "Order", [], {"note": "first"}, all_records=True)  # ids[0] reaches version 3: snapshot
+    writ.bulk_update(
+        MANAGER, "Order", [], {"note": "first"}, all_records=True
+    )  # ids[0] reaches version 3: snapshot
     runtime.catch_up()
-    writ.bulk_update(MANAGER, "Order", [], {"note": "second"}, all_records=True)  # the others reach 3
-    assert [sorted(put, key=str) for put in inserts] == [[(UUID(ids[0]), 3)],
-                                                          sorted(((UUID(rid), 3) for rid in ids[1:]), key=str)]
+    writ.bulk_update(
+        MANAGER, "Order", [], {"note": "second"}, all_records=True
+    )  # the others reach 3
+    assert [sorted(put, key=str) for put in inserts] == [
+        [(UUID(ids[0]), 3)],
+        sorted(((UUID(rid), 3) for rid in ids[1:]), key=str),
+    ]
     with Runtime(catalog, database_url) as cold:
         read: list[int] = []
         select_events = cold.writ._core.store.recorder.select_events
@@ -436,11 +548,14 @@ def test_records_a_bulk_brings_to_their_snapshot_interval_are_snapshotted_in_one
         cold.writ._core.store.recorder.select_events = counting  # type: ignore[method-assign]
         row = cold.writ.get(MANAGER, "Order", ids[0])
     assert (row["note"], row["quantity"], row["_version"]) == ("second", 2, 4)
-    assert sum(read) <= 3, read  # its first event (the tenant check), then from the snapshot at 3 on
+    assert sum(read) <= 3, (
+        read
+    )  # its first event (the tenant check), then from the snapshot at 3 on
 
 
-def test_records_are_loaded_part_by_part_each_checked(runtime: Runtime, catalog: Catalog, database_url: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_records_are_loaded_part_by_part_each_checked(
+    runtime: Runtime, catalog: Catalog, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A bulk reads its records ``LOAD_PART`` at a time: every part's records are loaded (by a runtime that has
     none of their keys yet), from their snapshots where they have one, and come out in id order; a record
     tampered with in the last part refuses the whole bulk."""
@@ -450,7 +565,9 @@ def test_records_are_loaded_part_by_part_each_checked(runtime: Runtime, catalog:
     ids = sorted(orders(writ, MANAGER, ["placed"] * 10))
     for rid in ids[::3]:
         for quantity in (2, 3, 4):
-            writ.patch(MANAGER, "Order", rid, {"quantity": quantity})  # snapshotted at versions 2 and 4
+            writ.patch(
+                MANAGER, "Order", rid, {"quantity": quantity}
+            )  # snapshotted at versions 2 and 4
     runtime.catch_up()
     with Runtime(catalog, database_url) as cold:
         cold.catch_up()
@@ -462,22 +579,38 @@ def test_records_are_loaded_part_by_part_each_checked(runtime: Runtime, catalog:
             return load(record_id, **options)
 
         cold.writ._core.loader.load = counted  # type: ignore[method-assign]
-        done = cold.writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "parts"})
-    assert (done.updated_count, done.ids, alone) == (10, ids, [])  # none loaded on its own: each from its part
+        done = cold.writ.bulk_update(
+            MANAGER, "Order", [("status", "eq", "placed")], {"note": "parts"}
+        )
+    assert (done.updated_count, done.ids, alone) == (
+        10,
+        ids,
+        [],
+    )  # none loaded on its own: each from its part
     rows = [writ.get(MANAGER, "Order", rid) for rid in ids]
-    assert [(r["note"], r["_version"]) for r in rows] == [("parts", 5 if n % 3 == 0 else 2) for n in range(10)]
+    assert [(r["note"], r["_version"]) for r in rows] == [
+        ("parts", 5 if n % 3 == 0 else 2) for n in range(10)
+    ]
 
     def edit_note(body: dict[str, Any]) -> None:
         body["changes"]["note"] = "edited"
 
     RawStore(database_url).edit(ids[-1], rows[-1]["_version"], edit_note)
     runtime.catch_up()
-    error = refused("CHAIN_BROKEN", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "again"}, all_records=True))
+    error = refused(
+        "CHAIN_BROKEN",
+        lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "again"}, all_records=True),
+    )
     assert error.record_id == ids[-1]
     assert [writ.get(MANAGER, "Order", rid)["note"] for rid in ids[:-1]] == ["parts"] * 9
-    RawStore(database_url).edit(ids[0], rows[0]["_version"], edit_note)  # refused in the first part, the next
-    for _ in range(15):  # part's reads in flight: more times than the pool has connections, none kept
-        error = refused("CHAIN_BROKEN", lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "again"},
-                                                                 all_records=True))
+    RawStore(database_url).edit(
+        ids[0], rows[0]["_version"], edit_note
+    )  # refused in the first part, the next
+    # part's reads in flight: more times than the pool has connections, none kept
+    for _ in range(15):
+        error = refused(
+            "CHAIN_BROKEN",
+            lambda: writ.bulk_update(MANAGER, "Order", [], {"note": "again"}, all_records=True),
+        )
         assert error.record_id == ids[0]
     assert writ.patch(MANAGER, "Order", ids[4], {"note": "after"}).version == 3

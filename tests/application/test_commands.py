@@ -25,9 +25,20 @@ AUDITOR = principal("audrey", "acme", "auditor")
 
 
 def record_events(writ: Writ) -> list[str]:
-    topics = [cls.TOPIC for cls in (Record.Created, Record.Replaced, Record.Patched, Record.Deleted,
-                                    Record.Restored, Record.Purged)]
-    return [n.topic for n in writ._core.store.recorder.select_notifications(1, 10_000, topics=topics)]
+    topics = [
+        cls.TOPIC
+        for cls in (
+            Record.Created,
+            Record.Replaced,
+            Record.Patched,
+            Record.Deleted,
+            Record.Restored,
+            Record.Purged,
+        )
+    ]
+    return [
+        n.topic for n in writ._core.store.recorder.select_notifications(1, 10_000, topics=topics)
+    ]
 
 
 def new_order(writ: Writ, **data: object) -> str:
@@ -36,7 +47,12 @@ def new_order(writ: Writ, **data: object) -> str:
 
 def test_create_returns_result_with_defaults_auto_set_and_position(writ: Writ) -> None:
     result = writ.create(CLERK, "Order", {"sku": "A-1", "total": "10.50", "tags": ["x"]})
-    assert (result.status, result.version, result.state, result.model) == ("executed", 1, "new", "Order")
+    assert (result.status, result.version, result.state, result.model) == (
+        "executed",
+        1,
+        "new",
+        "Order",
+    )
     assert result.position is not None and result.position >= 1
     data = result.data or {}
     assert data["quantity"] == 1 and data["status"] == "draft" and data["note"] is None
@@ -67,7 +83,12 @@ def test_patch_changes_only_given_fields(writ: Writ) -> None:
     record_id = new_order(writ, note="keep")
     result = writ.patch(CLERK, "Order", record_id, {"quantity": 5})
     data = writ.get(CLERK, "Order", record_id)
-    assert (result.version, result.state, data["quantity"], data["note"]) == (2, "modified", 5, "keep")
+    assert (result.version, result.state, data["quantity"], data["note"]) == (
+        2,
+        "modified",
+        5,
+        "keep",
+    )
 
 
 def test_soft_delete_hides_and_restore_brings_back(writ: Writ) -> None:
@@ -90,9 +111,11 @@ def test_purge_leaves_a_tombstone_without_data(writ: Writ) -> None:
     record_id = new_order(writ, note="secret")
     result = writ.purge(MANAGER.for_purpose("GDPR erasure request"), "Order", record_id)
     assert (result.state, result.version, result.data) == ("purged", 2, None)
-    for attempt in (lambda: writ.get(CLERK, "Order", record_id),
-                    lambda: writ.patch(CLERK, "Order", record_id, {"quantity": 2}),
-                    lambda: writ.get(CLERK, "Order", record_id, version=1)):
+    for attempt in (
+        lambda: writ.get(CLERK, "Order", record_id),
+        lambda: writ.patch(CLERK, "Order", record_id, {"quantity": 2}),
+        lambda: writ.get(CLERK, "Order", record_id, version=1),
+    ):
         with pytest.raises(RecordNotFoundError):
             attempt()
     history = writ.history(CLERK, "Order", record_id)
@@ -125,7 +148,10 @@ def test_history_lists_every_event_with_before_and_after(writ: Writ) -> None:
     writ.restore(MANAGER, "Order", record_id)
     history = writ.history(CLERK, "Order", record_id)
     assert [(h.version, h.event, h.state) for h in history] == [
-        (1, "Created", "new"), (2, "Patched", "modified"), (3, "Deleted", "deleted"), (4, "Restored", "modified"),
+        (1, "Created", "new"),
+        (2, "Patched", "modified"),
+        (3, "Deleted", "deleted"),
+        (4, "Restored", "modified"),
     ]
     patched = history[1]
     assert (patched.actor, patched.purpose) == ("bob", "fix quantity")
@@ -154,13 +180,17 @@ def test_decisions_are_recorded_for_allowed_and_refused_commands(writ: Writ) -> 
         writ.delete(CLERK, "Order", record_id)
     decisions = writ.decisions(CLERK)
     assert [(d["outcome"], d["code"], d["operation"]) for d in decisions] == [
-        ("allowed", None, "create"), ("refused", "GRANT_MISSING", "delete"),
+        ("allowed", None, "create"),
+        ("refused", "GRANT_MISSING", "delete"),
     ]
     assert decisions[0]["record_id"] == record_id and decisions[1]["purpose"] == "testing"
     assert all(d["policy_version"] == writ.catalog.version for d in decisions)
     assert writ.decisions(principal(tenant="other")) == []
     assert [d["code"] for d in writ.decisions(CLERK, outcome="refused")] == ["GRANT_MISSING"]
-    assert writ.decisions(CLERK, actor="nobody") == [] and len(writ.decisions(CLERK, model="Order")) == 2
+    assert (
+        writ.decisions(CLERK, actor="nobody") == []
+        and len(writ.decisions(CLERK, model="Order")) == 2
+    )
     assert writ.decisions(CLERK, after=decisions[0]["position"]) == decisions[1:]
 
 
@@ -170,16 +200,28 @@ def test_unknown_record_id_is_not_found(writ: Writ) -> None:
 
 
 def test_audit_context_is_stamped_on_the_events(writ: Writ) -> None:
-    caller = CLERK.for_purpose("import", correlation_id="corr-1", causation_id="cause-9",
-                               audit_attributes={"ticket": "OPS-12", "agent": "assistant-7"})
-    record_id = writ.create(caller, "Order", {"sku": "A-1", "total": "1"}, idempotency_key="imp-1").id
+    caller = CLERK.for_purpose(
+        "import",
+        correlation_id="corr-1",
+        causation_id="cause-9",
+        audit_attributes={"ticket": "OPS-12", "agent": "assistant-7"},
+    )
+    record_id = writ.create(
+        caller, "Order", {"sku": "A-1", "total": "1"}, idempotency_key="imp-1"
+    ).id
     (entry,) = writ.history(CLERK, "Order", record_id)
-    assert (entry.purpose, entry.correlation_id, entry.causation_id) == ("import", "corr-1", "cause-9")
+    assert (entry.purpose, entry.correlation_id, entry.causation_id) == (
+        "import",
+        "corr-1",
+        "cause-9",
+    )
     assert entry.audit == {"ticket": "OPS-12", "agent": "assistant-7"}
     assert entry.idempotency_key == "imp-1" and entry.actor == "alice"
 
 
-def test_a_deny_on_the_stored_state_cannot_be_sidestepped_and_shipping_still_works(writ: Writ) -> None:
+def test_a_deny_on_the_stored_state_cannot_be_sidestepped_and_shipping_still_works(
+    writ: Writ,
+) -> None:
     """The catalog denies updates ``when before.status eq shipped``: changing the status in the same patch
     no longer escapes it, and setting the status to shipped by an update is still allowed."""
     clerk = principal()
@@ -190,7 +232,9 @@ def test_a_deny_on_the_stored_state_cannot_be_sidestepped_and_shipping_still_wor
         assert caught.value.code == "WRITE_DENIED"
     assert writ.get(clerk, "Order", shipped)["_version"] == 1
     reasons = [d["reasons"] for d in writ.decisions(clerk) if d["outcome"] == "refused"]
-    assert reasons[-1][0] == "policy update: deny when before.status eq 'shipped' (read before.status)"
+    assert (
+        reasons[-1][0] == "policy update: deny when before.status eq 'shipped' (read before.status)"
+    )
     placed = writ.create(clerk, "Order", {"sku": "A-2", "total": "5", "status": "placed"}).id
     assert writ.patch(clerk, "Order", placed, {"status": "shipped"}).version == 2
     allowed = [d["reasons"] for d in writ.decisions(clerk) if d["outcome"] == "allowed"][-1]

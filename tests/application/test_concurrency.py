@@ -42,8 +42,12 @@ def topics_in_log(writ: Writ, topic: str) -> int:
 
 def test_stale_writes_with_expected_version_conflict(writ: Writ) -> None:
     record_id = writ.create(principal(), "Tally", {}).id
-    outcomes = race(8, lambda i: writ.patch(principal(f"u{i}"), "Tally", record_id, {FIELDS[i]: i},
-                                            expected_version=1))
+    outcomes = race(
+        8,
+        lambda i: writ.patch(
+            principal(f"u{i}"), "Tally", record_id, {FIELDS[i]: i}, expected_version=1
+        ),
+    )
     winners = [o for o in outcomes if not isinstance(o, Exception)]
     losers = [o for o in outcomes if isinstance(o, Exception)]
     assert len(winners) == 1 and len(losers) == 7
@@ -64,7 +68,9 @@ def test_without_expected_version_no_update_is_lost(writ: Writ) -> None:
 
 def test_concurrent_retries_of_one_idempotent_create_write_once(writ: Writ) -> None:
     def create(_: int) -> Any:
-        return writ.create(principal(), "Order", {"sku": "IDEM-1", "total": "5"}, idempotency_key="order-1")
+        return writ.create(
+            principal(), "Order", {"sku": "IDEM-1", "total": "5"}, idempotency_key="order-1"
+        )
 
     outcomes = race(5, create)
     assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
@@ -80,9 +86,15 @@ def test_idempotent_repeat_returns_first_result_and_appends_nothing(writ: Writ) 
     first = writ.create(principal(), "Order", {"sku": "IDEM-2", "total": "5"}, idempotency_key="k2")
     position = writ._core.store.recorder.max_notification_id()
     again = writ.create(principal(), "Order", {"sku": "IDEM-2", "total": "5"}, idempotency_key="k2")
-    assert again.replayed and (again.id, again.version, again.position) == (first.id, 1, first.position)
+    assert again.replayed and (again.id, again.version, again.position) == (
+        first.id,
+        1,
+        first.position,
+    )
     assert writ._core.store.recorder.max_notification_id() == position
-    other_user = writ.create(principal("bob"), "Order", {"sku": "IDEM-2", "total": "5"}, idempotency_key="k2")
+    other_user = writ.create(
+        principal("bob"), "Order", {"sku": "IDEM-2", "total": "5"}, idempotency_key="k2"
+    )
     assert other_user.id != first.id and not other_user.replayed
 
 
@@ -97,10 +109,16 @@ def overtaken(catalog: Any, database_url: str, rival: Writ, attempts: int) -> Wr
     def overtaken_load(record_id: Any, asking: Any) -> Any:
         loaded = load(record_id, asking)
         if loaded is not None and loaded.model == "Tally":
-            rival.patch(principal("rival"), "Tally", record_id, {"b": rival._core.clock().microsecond})
+            rival.patch(
+                principal("rival"), "Tally", record_id, {"b": rival._core.clock().microsecond}
+            )
         elif loaded is not None:
-            rival.patch(principal("rival", loaded.tenant, "manager"), loaded.model, record_id,
-                        {"note": str(rival._core.clock().microsecond)})
+            rival.patch(
+                principal("rival", loaded.tenant, "manager"),
+                loaded.model,
+                record_id,
+                {"note": str(rival._core.clock().microsecond)},
+            )
         return loaded
 
     core.load = overtaken_load  # type: ignore[method-assign]
@@ -109,7 +127,8 @@ def overtaken(catalog: Any, database_url: str, rival: Writ, attempts: int) -> Wr
 
 
 def test_a_write_overtaken_on_every_attempt_fails_with_a_failed_decision(
-        writ: Writ, catalog: Any, database_url: str) -> None:
+    writ: Writ, catalog: Any, database_url: str
+) -> None:
     loser = overtaken(writ.catalog, database_url, writ, 3)
     try:
         record_id = writ.create(principal(), "Tally", {"a": 1}).id
@@ -119,7 +138,9 @@ def test_a_write_overtaken_on_every_attempt_fails_with_a_failed_decision(
         except VersionConflictError as exc:
             assert exc.code == "VERSION_CONFLICT"
         assert writ.get(principal(), "Tally", record_id)["a"] == 1
-        assert writ.get(principal(), "Tally", record_id)["_version"] == 4  # three rival patches, no more
+        assert (
+            writ.get(principal(), "Tally", record_id)["_version"] == 4
+        )  # three rival patches, no more
         failed = writ.decisions(principal("ada", "acme", "auditor"), actor="loser")
         assert [(d["outcome"], d["code"]) for d in failed] == [("failed", "VERSION_CONFLICT")]
     finally:
@@ -131,9 +152,13 @@ def test_a_repeat_the_rules_would_now_refuse_still_returns_the_first_result(writ
     claim before it is recorded."""
     first = writ.create(principal(), "Order", {"sku": "IDEM-3", "total": "5"}, idempotency_key="k3")
     position = writ._core.store.recorder.max_notification_id()
-    demoted = principal("alice", "acme", "visitor")  # same user and tenant: the key's scope; no create grant now
+    demoted = principal(
+        "alice", "acme", "visitor"
+    )  # same user and tenant: the key's scope; no create grant now
     again = writ.create(demoted, "Order", {"sku": "IDEM-3", "total": "5"}, idempotency_key="k3")
     assert again.replayed and (again.id, again.position) == (first.id, first.position)
-    assert writ._core.store.recorder.max_notification_id() == position  # no refusal recorded, nothing appended
+    assert (
+        writ._core.store.recorder.max_notification_id() == position
+    )  # no refusal recorded, nothing appended
     with pytest.raises(GrantMissingError):
         writ.create(demoted, "Order", {"sku": "IDEM-3", "total": "5"}, idempotency_key="k4")

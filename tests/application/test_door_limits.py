@@ -92,28 +92,50 @@ def test_filters_sort_keys_and_values_are_bounded(runtime: Runtime) -> None:
     runtime.catch_up()
     views, limits = runtime.views, runtime.catalog.limits
     most = [("name", "ne", str(n)) for n in range(limits.filters)]
-    assert len(views.list(CLERK, "Doc", filters=most, order_by=["-name"] * 8).rows) == 1  # at the limits
-    assert code_of(lambda: views.list(CLERK, "Doc", filters=[*most, ("size", "is_null")])) == "INVALID_INPUT"
-    assert code_of(lambda: views.list(CLERK, "Doc", filters=[("name", "ne", "x")] * 999)) == "INVALID_INPUT"
+    assert (
+        len(views.list(CLERK, "Doc", filters=most, order_by=["-name"] * 8).rows) == 1
+    )  # at the limits
+    assert (
+        code_of(lambda: views.list(CLERK, "Doc", filters=[*most, ("size", "is_null")]))
+        == "INVALID_INPUT"
+    )
+    assert (
+        code_of(lambda: views.list(CLERK, "Doc", filters=[("name", "ne", "x")] * 999))
+        == "INVALID_INPUT"
+    )
     assert code_of(lambda: views.list(CLERK, "Doc", order_by=["name"] * 9)) == "INVALID_INPUT"
     listed = [("size", "in", list(range(limits.filter_values)))]
     assert views.list(CLERK, "Doc", filters=listed).rows == []
-    assert code_of(lambda: views.list(CLERK, "Doc", filters=[*listed, ("name", "eq", "abc")])) == "INVALID_INPUT"
+    assert (
+        code_of(lambda: views.list(CLERK, "Doc", filters=[*listed, ("name", "eq", "abc")]))
+        == "INVALID_INPUT"
+    )
     assert code_of(lambda: views.ids(CLERK, "Doc", filters=most + most)) == "INVALID_INPUT"
 
 
 def test_a_list_contains_an_item_of_the_same_json_type_on_both_databases(runtime: Runtime) -> None:
     """SQLite's json_each gives true as 1: without comparing types, contains 1 matched [true]."""
     writ = runtime.writ
-    for name, items in (("one", [1]), ("true", [True]), ("text", ["1"]), ("half", [2.5, "x"]), ("float", [1.0])):
+    for name, items in (
+        ("one", [1]),
+        ("true", [True]),
+        ("text", ["1"]),
+        ("half", [2.5, "x"]),
+        ("float", [1.0]),
+    ):
         writ.create(CLERK, "Doc", {"name": name, "l": items})
     runtime.catch_up()
 
     def found(item: Any) -> list[str]:
-        return sorted(row["name"] for row in runtime.views.list(CLERK, "Doc", filters=[("l", "contains", item)]).rows)
+        return sorted(
+            row["name"]
+            for row in runtime.views.list(CLERK, "Doc", filters=[("l", "contains", item)]).rows
+        )
 
     assert found(1) == ["float", "one"] and found(True) == ["true"] and found("1") == ["text"]
-    assert found(2.5) == ["half"] and found("x") == ["half"] and found(False) == [] and found(0) == []
+    assert (
+        found(2.5) == ["half"] and found("x") == ["half"] and found(False) == [] and found(0) == []
+    )
 
 
 def test_decisions_and_approvals_refuse_text_no_store_takes(runtime: Runtime) -> None:
@@ -142,10 +164,14 @@ def test_json_numbers_read_back_as_they_were_sent(runtime: Runtime) -> None:
     assert [(type(n).__name__, n) for n in row["meta"]["n"]] == expected
     assert [(type(n).__name__, n) for n in row["l"]] == expected
     assert orjson.loads(orjson.dumps(runtime.views.list(CLERK, "Doc").rows))[0]["l"] == NUMBERS
-    assert [r["name"] for r in runtime.views.list(CLERK, "Doc", filters=[("l", "contains", 1e18)]).rows] == [None]
+    assert [
+        r["name"] for r in runtime.views.list(CLERK, "Doc", filters=[("l", "contains", 1e18)]).rows
+    ] == [None]
 
 
-def test_a_view_row_stored_with_a_wide_integer_reads_as_its_float(runtime: Runtime, database_url: str) -> None:
+def test_a_view_row_stored_with_a_wide_integer_reads_as_its_float(
+    runtime: Runtime, database_url: str
+) -> None:
     """A row projected before floats were written in full holds 10**300 where 1e300 was sent: reads convert it."""
     made = runtime.writ.create(CLERK, "Doc", {"meta": [1e300], "l": [1e300]})
     runtime.catch_up()
@@ -154,8 +180,12 @@ def test_a_view_row_stored_with_a_wide_integer_reads_as_its_float(runtime: Runti
     wide = "[1" + "0" * 300 + "]"
     cast = "CAST({} AS jsonb)" if database_url.startswith("postgresql") else "{}"
     with store.transaction() as tx:
-        tx.execute(SQL(f"UPDATE {{}} SET meta = {cast}, l = {cast} WHERE id = {{}}").format(layout.ident, P, P, P),
-                   [wide, wide, layout.encoders[0](made.id)])
+        tx.execute(
+            SQL(f"UPDATE {{}} SET meta = {cast}, l = {cast} WHERE id = {{}}").format(
+                layout.ident, P, P, P
+            ),
+            [wide, wide, layout.encoders[0](made.id)],
+        )
     row = runtime.views.get(CLERK, "Doc", made.id)
     assert row["meta"] == row["l"] == [1e300] and isinstance(row["meta"][0], float)
     orjson.dumps(row)
@@ -171,11 +201,22 @@ def test_a_bulk_update_names_its_records(runtime: Runtime) -> None:
     error = refusal(writ, lambda: writ.bulk_update(MANAGER, "Doc", [], {"size": 1}), writes=True)
     assert error.code == "INVALID_INPUT" and "all_records=True" in error.message
     assert [writ.get(CLERK, "Doc", rid)["_version"] for rid in ids] == [1, 1]
-    both = refusal(writ, lambda: writ.bulk_update(MANAGER, "Doc", [("name", "eq", "a")], {"size": 1},
-                                                 all_records=True), writes=True)
+    both = refusal(
+        writ,
+        lambda: writ.bulk_update(
+            MANAGER, "Doc", [("name", "eq", "a")], {"size": 1}, all_records=True
+        ),
+        writes=True,
+    )
     assert both.code == "INVALID_INPUT" and "takes no filters" in both.message
-    assert refusal(writ, lambda: writ.bulk_update(MANAGER, "Doc", [], {"size": 1}, all_records="yes"),  # type: ignore[arg-type]
-                   writes=True).code == "INVALID_INPUT"
+    assert (
+        refusal(
+            writ,
+            lambda: writ.bulk_update(MANAGER, "Doc", [], {"size": 1}, all_records="yes"),  # type: ignore[arg-type]
+            writes=True,
+        ).code
+        == "INVALID_INPUT"
+    )
     done = writ.bulk_update(MANAGER, "Doc", [], {"size": 2}, all_records=True)
     assert done.updated_count == 2 and {writ.get(CLERK, "Doc", rid)["size"] for rid in ids} == {2}
 
@@ -185,15 +226,30 @@ def test_a_bulk_update_past_the_filter_limits_is_invalid_input(runtime: Runtime)
     writ = runtime.writ
     writ.create(CLERK, "Doc", {"name": "a"})
     runtime.catch_up()
-    for filters in ([("name", "ne", str(n)) for n in range(999)], [("size", "in", list(range(10_001)))],
-                    [("l", "contains", nest(300))], [nest(300)]):
-        error = refusal(writ, lambda: writ.bulk_update(MANAGER, "Doc", filters, {"size": 1}), writes=True)  # noqa: B023
+    for filters in (
+        [("name", "ne", str(n)) for n in range(999)],
+        [("size", "in", list(range(10_001)))],
+        [("l", "contains", nest(300))],
+        [nest(300)],
+    ):
+        error = refusal(
+            writ,
+            lambda: writ.bulk_update(MANAGER, "Doc", filters, {"size": 1}),  # noqa: B023
+            writes=True,
+        )
         assert error.code == "INVALID_INPUT", error.message
-    deep = refusal(writ, lambda: writ.bulk_update(MANAGER, "Doc", [("name", "eq", "a")], {"meta": nest(300)}),
-                   writes=True)
+    deep = refusal(
+        writ,
+        lambda: writ.bulk_update(MANAGER, "Doc", [("name", "eq", "a")], {"meta": nest(300)}),
+        writes=True,
+    )
     assert deep.code == "INVALID_INPUT" and "nest" in deep.message
-    assert writ.bulk_update(MANAGER, "Doc", [("name", "ne", str(n)) for n in range(100)], {"size": 1}
-                            ).updated_count == 1
+    assert (
+        writ.bulk_update(
+            MANAGER, "Doc", [("name", "ne", str(n)) for n in range(100)], {"size": 1}
+        ).updated_count
+        == 1
+    )
 
 
 # -- a rule over a stored value that no longer fits --------------------------------------------------------
@@ -214,7 +270,9 @@ update = ["*"]
 def test_a_deny_over_a_value_written_under_another_type_fails_closed(database_url: str) -> None:
     """Written when ``a`` was text, read when it is an int: the deny cannot compare 'seven' > 5, so it denies
     (it used to skip, and the allow below it applied)."""
-    earlier: Writ = open_writ(Catalog.from_toml(THING.format(kind="str", bound='"5"')), database_url)
+    earlier: Writ = open_writ(
+        Catalog.from_toml(THING.format(kind="str", bound='"5"')), database_url
+    )
     try:
         stale = earlier.create(CLERK, "Thing", {"a": "seven"}).id
         fitting = earlier.create(CLERK, "Thing", {"a": "3"}).id
@@ -225,13 +283,19 @@ def test_a_deny_over_a_value_written_under_another_type_fails_closed(database_ur
         error = refusal(writ, lambda: writ.patch(CLERK, "Thing", stale, {"b": "y"}), writes=True)
         assert (error.code, error.field) == ("WRITE_DENIED", "a") and "before.a" in error.message
         (decision,) = writ.decisions(CLERK, outcome="refused")
-        assert any("before.a" in reason and "fail closed" in reason for reason in decision["reasons"])
-        assert "seven" not in orjson.dumps(decision).decode()  # the reason names the field, never its value
+        assert any(
+            "before.a" in reason and "fail closed" in reason for reason in decision["reasons"]
+        )
+        assert (
+            "seven" not in orjson.dumps(decision).decode()
+        )  # the reason names the field, never its value
         assert writ.get(CLERK, "Thing", stale)["_version"] == 1
         mending = refusal(writ, lambda: writ.patch(CLERK, "Thing", stale, {"a": 2}), writes=True)
         assert mending.field == "a"  # the rule reads before.a, which still cannot be compared
         error = refusal(writ, lambda: writ.patch(CLERK, "Thing", fitting, {"b": "y"}), writes=True)
-        assert error.field == "a"  # "3" (text) is no int either: a value that no longer fits, whatever it says
+        assert (
+            error.field == "a"
+        )  # "3" (text) is no int either: a value that no longer fits, whatever it says
     finally:
         writ.close()
 
@@ -241,13 +305,23 @@ def test_a_deny_over_a_value_written_under_another_type_fails_closed(database_ur
 
 def test_a_create_parked_for_approval_checks_its_nested_children_first(sales: Writ) -> None:
     """A Sale over 5,000 parks; its items used to park unchecked (``"sku": false`` failed only when approved)."""
-    for items, field in (([{"sku": False}], "sku"), ([{"sku": "A", "notes": [{"text": 5}]}], "text"),
-                         ([{"sku": "A", "sale_id": "00000000-0000-4000-8000-000000000000"}], "sale_id")):
+    for items, field in (
+        ([{"sku": False}], "sku"),
+        ([{"sku": "A", "notes": [{"text": 5}]}], "text"),
+        ([{"sku": "A", "sale_id": "00000000-0000-4000-8000-000000000000"}], "sale_id"),
+    ):
         sale = {"title": "Desk", "total": "6000", "items": items}
         error = refusal(sales, lambda: sales.create(CLERK, "Sale", sale), writes=True)  # noqa: B023
         assert (error.code, error.field) == ("INVALID_FIELD_VALUE", field), error.message
-    parked = sales.create(CLERK, "Sale", {"title": "Desk", "total": "6000", "items": [
-        {"sku": "A", "qty": 500, "notes": [{"text": "fragile"}]}]})  # a child that needs approval itself parks too
+    parked = sales.create(
+        CLERK,
+        "Sale",
+        {
+            "title": "Desk",
+            "total": "6000",
+            "items": [{"sku": "A", "qty": 500, "notes": [{"text": "fragile"}]}],
+        },
+    )  # a child that needs approval itself parks too
     assert parked.status == "pending_approval"
 
 
@@ -256,8 +330,14 @@ def test_a_bulk_update_that_matches_nothing_still_checks_its_changes(runtime: Ru
     runtime.writ.create(CLERK, "Doc", {"name": "a"})
     runtime.catch_up()
     nothing = [("name", "eq", "nobody")]
-    error = refusal(writ, lambda: writ.bulk_update(MANAGER, "Doc", nothing, {"size": "big"}), writes=True)
+    error = refusal(
+        writ, lambda: writ.bulk_update(MANAGER, "Doc", nothing, {"size": "big"}), writes=True
+    )
     assert (error.code, error.field) == ("INVALID_FIELD_VALUE", "size")
-    assert refusal(writ, lambda: writ.bulk_update(MANAGER, "Doc", nothing, {"colour": 1}), writes=True).code == \
-        "UNKNOWN_FIELD"
+    assert (
+        refusal(
+            writ, lambda: writ.bulk_update(MANAGER, "Doc", nothing, {"colour": 1}), writes=True
+        ).code
+        == "UNKNOWN_FIELD"
+    )
     assert writ.bulk_update(MANAGER, "Doc", nothing, {"size": 1}).updated_count == 0

@@ -36,11 +36,16 @@ def test_every_generator_fills_its_field_once_on_create(sales: Writ) -> None:
     year = datetime.now(UTC).year
     assert made["number"] == f"ORD-{year}-0001" and made["seq"] == 1
     assert made["slug"] == "creme-brulee-2-pack"
-    assert made["title_md5"] == hashlib.md5("Crème Brûlée, 2 Pack!".encode(), usedforsecurity=False).hexdigest()
+    assert (
+        made["title_md5"]
+        == hashlib.md5("Crème Brûlée, 2 Pack!".encode(), usedforsecurity=False).hexdigest()
+    )
     assert re.fullmatch(r"[0-9a-f-]{36}", made["ref"]) and made["placed_at"].startswith(str(year))
     patched = sales.patch(CLERK, "Sale", made["id"], {"title": "Renamed"}).data
-    assert patched is not None and (patched["slug"], patched["number"]) == (made["slug"], made["number"]), \
-        "generated once, on create"
+    assert patched is not None and (patched["slug"], patched["number"]) == (
+        made["slug"],
+        made["number"],
+    ), "generated once, on create"
     with pytest.raises(FieldNotWritableError):
         sales.create(CLERK, "Sale", {"title": "x", "total": "1", "number": "ORD-HAND-MADE"})
     with pytest.raises(FieldNotWritableError):
@@ -48,8 +53,10 @@ def test_every_generator_fills_its_field_once_on_create(sales: Writ) -> None:
 
 
 def test_slugs_are_suffixed_when_taken_and_freed_by_a_delete(sales: Writ) -> None:
-    slugs = [sales.create(CLERK, "Sale", {"title": "Blue Lamp", "total": "1"}).data["slug"]  # type: ignore[index]
-             for _ in range(3)]
+    slugs = [
+        sales.create(CLERK, "Sale", {"title": "Blue Lamp", "total": "1"}).data["slug"]  # type: ignore[index]
+        for _ in range(3)
+    ]
     assert slugs == ["blue-lamp", "blue-lamp-2", "blue-lamp-3"]
     first = sales.create(OTHER, "Sale", {"title": "Blue Lamp", "total": "1"}).data
     assert first is not None and first["slug"] == "blue-lamp", "per tenant"
@@ -59,8 +66,10 @@ def test_counters_are_per_tenant_and_per_period(sales_catalog: Catalog, database
     now = [datetime(2026, 12, 31, 23, 59, tzinfo=UTC)]
     writ = open_writ(sales_catalog, database_url, clock=lambda: now[0])
     try:
-        numbers = [writ.create(CLERK, "Sale", {"title": "a", "total": "1"}).data["number"]  # type: ignore[index]
-                   for _ in range(2)]
+        numbers = [
+            writ.create(CLERK, "Sale", {"title": "a", "total": "1"}).data["number"]  # type: ignore[index]
+            for _ in range(2)
+        ]
         numbers.append(writ.create(OTHER, "Sale", {"title": "a", "total": "1"}).data["number"])  # type: ignore[index]
         now[0] = datetime(2027, 1, 1, 0, 0, 1, tzinfo=UTC)
         numbers.append(writ.create(CLERK, "Sale", {"title": "a", "total": "1"}).data["number"])  # type: ignore[index]
@@ -73,11 +82,16 @@ def test_counters_are_per_tenant_and_per_period(sales_catalog: Catalog, database
 
 def test_a_refused_create_takes_no_number(sales: Writ) -> None:
     sales.create(CLERK, "Sale", {"title": "a", "total": "1"})
-    for refused in ({"title": "a", "total": "13"}, {"title": "a", "total": "1", "discount": "9"},
-                    {"title": "a", "total": "-1"}):
+    for refused in (
+        {"title": "a", "total": "13"},
+        {"title": "a", "total": "1", "discount": "9"},
+        {"title": "a", "total": "-1"},
+    ):
         with pytest.raises(Exception):  # noqa: B017 - a policy deny, a validator, a field rule
             sales.create(CLERK, "Sale", refused)
-    assert sales.create(CLERK, "Sale", {"title": "a", "total": "1"}).data["number"].endswith("-0002")  # type: ignore[index]
+    assert (
+        sales.create(CLERK, "Sale", {"title": "a", "total": "1"}).data["number"].endswith("-0002")
+    )  # type: ignore[index]
 
 
 def test_a_dry_run_previews_generated_values_and_takes_nothing(sales: Writ) -> None:
@@ -93,11 +107,15 @@ def test_a_unique_value_is_taken_once_among_live_records(sales: Writ) -> None:
     first = sales.create(CLERK, "Member", {"email": "ann@x", "region": "eu", "code": "7"})
     with pytest.raises(UniqueViolationError) as caught:
         sales.create(CLERK, "Member", {"email": "ann@x"})
-    assert caught.value.field == "email" and "ann@x" not in caught.value.message, "no value in a kept decision"
+    assert caught.value.field == "email" and "ann@x" not in caught.value.message, (
+        "no value in a kept decision"
+    )
     with pytest.raises(UniqueViolationError) as compound:
         sales.create(CLERK, "Member", {"email": "bob@x", "region": "eu", "code": "7"})
     assert compound.value.field == "region"
-    sales.create(CLERK, "Member", {"email": "bob@x", "region": "eu", "code": None})  # a null is not a value
+    sales.create(
+        CLERK, "Member", {"email": "bob@x", "region": "eu", "code": None}
+    )  # a null is not a value
     sales.create(CLERK, "Member", {"email": "cy@x", "region": "eu"})
     sales.create(OTHER, "Member", {"email": "ann@x"})  # another tenant
     with pytest.raises(UniqueViolationError):
@@ -127,7 +145,9 @@ def test_a_bulk_update_cannot_set_a_unique_field(sales_catalog: Catalog, databas
         with pytest.raises(InvalidInputError, match="cannot change unique fields") as caught:
             runtime.writ.bulk_update(CLERK, "Member", [("name", "eq", "same")], {"email": "one@x"})
         assert caught.value.field == "email"
-        done = runtime.writ.bulk_update(CLERK, "Member", [("name", "eq", "same")], {"name": "renamed"})
+        done = runtime.writ.bulk_update(
+            CLERK, "Member", [("name", "eq", "same")], {"name": "renamed"}
+        )
         assert done.updated_count == 2
 
 
@@ -147,15 +167,23 @@ def test_a_dry_run_reports_a_taken_value(sales: Writ) -> None:
 
 def test_validators_run_after_the_field_rules_and_list_every_problem(sales: Writ) -> None:
     with pytest.raises(ValidationFailedError) as caught:
-        sales.create(CLERK, "Sale", {"title": "x", "total": "1", "discount": "2", "channel": "weekend"})
+        sales.create(
+            CLERK, "Sale", {"title": "x", "total": "1", "discount": "2", "channel": "weekend"}
+        )
     problems = caught.value.to_dict()["problems"]
-    assert [(p["field"], p["code"]) for p in problems] == [("discount", "VALIDATION_FAILED"),
-                                                          ("note", "VALIDATION_FAILED")]
+    assert [(p["field"], p["code"]) for p in problems] == [
+        ("discount", "VALIDATION_FAILED"),
+        ("note", "VALIDATION_FAILED"),
+    ]
     sale = sales.create(CLERK, "Sale", {"title": "x", "total": "5", "discount": "2"})
     with pytest.raises(ValidationFailedError, match="discount exceeds the total") as one:
         sales.patch(CLERK, "Sale", sale.id, {"total": "1"})
-    assert [p["field"] for p in one.value.to_dict()["problems"]] == ["discount"], "one problem is listed too"
-    evaluation = sales.evaluate(CLERK, Patch(model="Sale", id=sale.id, changes={"total": "1", "channel": "weekend"}))
+    assert [p["field"] for p in one.value.to_dict()["problems"]] == ["discount"], (
+        "one problem is listed too"
+    )
+    evaluation = sales.evaluate(
+        CLERK, Patch(model="Sale", id=sale.id, changes={"total": "1", "channel": "weekend"})
+    )
     assert evaluation.code == "VALIDATION_FAILED" and len(evaluation.errors[0]["problems"]) == 2
     with pytest.raises(FieldNotWritableError):  # the field rules come first
         sales.create(CLERK, "Sale", {"title": "x", "total": "1", "discount": "2", "seq": 5})
@@ -168,13 +196,18 @@ def test_a_validator_that_raises_refuses_the_write_and_is_recorded(sales: Writ) 
     assert [d["code"] for d in refused] == ["VALIDATION_FAILED"], "the actor reads its own refusals"
 
 
-@pytest.mark.parametrize("change, why", [
-    ('"tests.sales_rules:discount_within_total"', None),
-    ('"tests.sales_rules:missing"', "cannot import tests.sales_rules:missing: AttributeError"),
-    ('"no_such_module_here:f"', "cannot import no_such_module_here:f: ModuleNotFoundError"),
-    ('"not a target"', "is not 'module:function'"),
-])
-def test_a_catalog_naming_a_validator_that_does_not_import_is_refused(change: str, why: str | None) -> None:
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        ('"tests.sales_rules:discount_within_total"', None),
+        ('"tests.sales_rules:missing"', "cannot import tests.sales_rules:missing: AttributeError"),
+        ('"no_such_module_here:f"', "cannot import no_such_module_here:f: ModuleNotFoundError"),
+        ('"not a target"', "is not 'module:function'"),
+    ],
+)
+def test_a_catalog_naming_a_validator_that_does_not_import_is_refused(
+    change: str, why: str | None
+) -> None:
     text = SALES_CATALOG.replace('"tests.sales_rules:discount_within_total"', change)
     if why is None:
         Catalog.from_toml(text)
@@ -183,15 +216,27 @@ def test_a_catalog_naming_a_validator_that_does_not_import_is_refused(change: st
         Catalog.from_toml(text)
 
 
-@pytest.mark.parametrize("edit, why", [
-    (('seq = "{sequence}"', 'seq = "{sequence"'), "unknown generator"),
-    (('number = "{counter:ORD-{YYYY}-{NNNN}}"', 'number = "{counter:ORD-{YYYY}}"'), "exactly one run of N"),
-    (('seq = "{sequence}"', 'seq = "{slugify:title}"'), "field 'seq' is int"),
-    (('slug = "{slugify:title}"', 'slug = "{slugify:nope}"'), "not another declared field"),
-    (('via = "sale_id"', 'via = "sku"'), "SaleItem.sku must be a declared uuid field"),
-    (('unique = ["email", ["region", "code"]]', 'unique = ["email", ["region", "nope"]]'), "nope"),
-    (('validators = ["discount_within_total"', 'validators = ["undeclared"'), "is not declared in [validators]"),
-])
+@pytest.mark.parametrize(
+    "edit, why",
+    [
+        (('seq = "{sequence}"', 'seq = "{sequence"'), "unknown generator"),
+        (
+            ('number = "{counter:ORD-{YYYY}-{NNNN}}"', 'number = "{counter:ORD-{YYYY}}"'),
+            "exactly one run of N",
+        ),
+        (('seq = "{sequence}"', 'seq = "{slugify:title}"'), "field 'seq' is int"),
+        (('slug = "{slugify:title}"', 'slug = "{slugify:nope}"'), "not another declared field"),
+        (('via = "sale_id"', 'via = "sku"'), "SaleItem.sku must be a declared uuid field"),
+        (
+            ('unique = ["email", ["region", "code"]]', 'unique = ["email", ["region", "nope"]]'),
+            "nope",
+        ),
+        (
+            ('validators = ["discount_within_total"', 'validators = ["undeclared"'),
+            "is not declared in [validators]",
+        ),
+    ],
+)
 def test_the_catalog_refuses_rules_that_would_break_writes(edit: tuple[str, str], why: str) -> None:
     assert edit[0] in SALES_CATALOG
     with pytest.raises(CatalogError, match=re.escape(why)):

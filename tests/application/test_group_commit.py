@@ -49,8 +49,9 @@ def events_table_held(database_url: str) -> Iterator[None]:
         pg.rollback()
 
 
-def queued_together(writ: Writ, database_url: str, leader: Callable[[], Any],
-                    followers: list[Callable[[], Any]]) -> tuple[Any, list[Any]]:
+def queued_together(
+    writ: Writ, database_url: str, leader: Callable[[], Any], followers: list[Callable[[], Any]]
+) -> tuple[Any, list[Any]]:
     """Run ``leader``, then ``followers`` while the leader's save is blocked; every follower's save is queued
     before the lock is released, so they are stored as ONE batch. Their results (or errors), in order."""
     outcomes: list[Any] = [None] * (len(followers) + 1)
@@ -67,7 +68,9 @@ def queued_together(writ: Writ, database_url: str, leader: Callable[[], Any],
         first = threading.Thread(target=run, args=(0, leader))
         first.start()
         wait_until(lambda: group.leading, 30, "the leader storing its save")
-        threads = [threading.Thread(target=run, args=(i + 1, call)) for i, call in enumerate(followers)]
+        threads = [
+            threading.Thread(target=run, args=(i + 1, call)) for i, call in enumerate(followers)
+        ]
         for thread in threads:
             thread.start()
         wait_until(lambda: group.queued >= len(followers), 30, "every follower's save queued")
@@ -76,26 +79,50 @@ def queued_together(writ: Writ, database_url: str, leader: Callable[[], Any],
     return outcomes[0], outcomes[1:]
 
 
-def test_a_batch_stores_independent_saves_and_settles_each_race_alone(sales: Writ, database_url: str) -> None:
+def test_a_batch_stores_independent_saves_and_settles_each_race_alone(
+    sales: Writ, database_url: str
+) -> None:
     def member(email: str, key: str | None = None) -> Callable[[], Any]:
-        return lambda: sales.create(ALICE, "Member", {"email": email, "region": "eu", "code": email},
-                                    idempotency_key=key)
+        return lambda: sales.create(
+            ALICE, "Member", {"email": email, "region": "eu", "code": email}, idempotency_key=key
+        )
 
-    member("warm@x.io")()  # the deployment's index key exists before the table is held (its first use writes it)
+    member(
+        "warm@x.io"
+    )()  # the deployment's index key exists before the table is held (its first use writes it)
     before = sales._core.store.group_commit.figures.largest  # type: ignore[union-attr]
-    leader, outcomes = queued_together(sales, database_url, member("lead@x.io"), [
-        member("a@x.io"), member("b@x.io"), member("c@x.io"),             # independent
-        member("same@x.io", "k1"), member("same@x.io", "k1"), member("same@x.io", "k1"),  # one command, repeated
-        member("taken@x.io"), member("taken@x.io"),                       # one unique value, two records
-    ])
+    leader, outcomes = queued_together(
+        sales,
+        database_url,
+        member("lead@x.io"),
+        [
+            member("a@x.io"),
+            member("b@x.io"),
+            member("c@x.io"),  # independent
+            member("same@x.io", "k1"),
+            member("same@x.io", "k1"),
+            member("same@x.io", "k1"),  # one command, repeated
+            member("taken@x.io"),
+            member("taken@x.io"),  # one unique value, two records
+        ],
+    )
     assert sales._core.store.group_commit.figures.largest >= 8 > before  # type: ignore[union-attr]
     assert leader.status == "executed"
     independent, repeated, racing = outcomes[:3], outcomes[3:6], outcomes[6:]
     assert all(o.status == "executed" for o in independent), independent
-    assert len({o.id for o in repeated}) == 1 and sorted(o.replayed for o in repeated) == [False, True, True]
+    assert len({o.id for o in repeated}) == 1 and sorted(o.replayed for o in repeated) == [
+        False,
+        True,
+        True,
+    ]
     winners = [o for o in racing if not isinstance(o, WritError)]
-    assert len(winners) == 1 and isinstance(next(o for o in racing if o not in winners), UniqueViolationError)
-    stored = {sales.get(ALICE, "Member", o.id)["email"] for o in [leader, *independent, repeated[0], *winners]}
+    assert len(winners) == 1 and isinstance(
+        next(o for o in racing if o not in winners), UniqueViolationError
+    )
+    stored = {
+        sales.get(ALICE, "Member", o.id)["email"]
+        for o in [leader, *independent, repeated[0], *winners]
+    }
     assert stored == {"lead@x.io", "a@x.io", "b@x.io", "c@x.io", "same@x.io", "taken@x.io"}
     refused = [d for d in sales.decisions(ALICE, limit=1000) if d["outcome"] == "refused"]
     assert [d["code"] for d in refused] == ["UNIQUE_VIOLATION"]
@@ -106,24 +133,34 @@ def test_one_call_stores_groups_and_leaves_out_only_those_that_conflict(writ: Wr
     kept = Record.Created.TOPIC
     first = writ.create(ALICE, "Tally", {"a": 1})
     record_id = UUID(first.id)
-    stored_again = StoredEvent(originator_id=record_id, originator_version=1, topic=kept, state=b"{}")
+    stored_again = StoredEvent(
+        originator_id=record_id, originator_version=1, topic=kept, state=b"{}"
+    )
     fresh = [_created(writ, uuid4()) for _ in range(3)]
     twice = _created(writ, uuid4())
     recorder: Any = writ._core.store.recorder
     head = recorder.max_notification_id()
-    placed = recorder.insert_groups([[fresh[0]], [stored_again], [fresh[1], fresh[2]], [twice], [twice]])
+    placed = recorder.insert_groups(
+        [[fresh[0]], [stored_again], [fresh[1], fresh[2]], [twice], [twice]]
+    )
     assert placed[1] is None and placed[4] is None  # stored already; held by the group before it
     assert [len(p or []) for p in placed] == [1, 0, 2, 1, 0]
     positions = [position for group in placed if group for position in group]
     assert positions == sorted(positions) and positions[0] > head
     assert recorder.max_notification_id() == positions[-1]
     assert [e.originator_id for e in recorder.select_notifications(head + 1, 10)] == [
-        fresh[0].originator_id, fresh[1].originator_id, fresh[2].originator_id, twice.originator_id]
+        fresh[0].originator_id,
+        fresh[1].originator_id,
+        fresh[2].originator_id,
+        twice.originator_id,
+    ]
 
 
 def test_every_conflicting_group_of_a_call_leaves_nothing_behind(writ: Writ) -> None:
     first = writ.create(ALICE, "Tally", {"a": 1})
-    again = StoredEvent(originator_id=UUID(first.id), originator_version=1, topic=Record.Created.TOPIC, state=b"{}")
+    again = StoredEvent(
+        originator_id=UUID(first.id), originator_version=1, topic=Record.Created.TOPIC, state=b"{}"
+    )
     recorder: Any = writ._core.store.recorder
     head = recorder.max_notification_id()
     assert recorder.insert_groups([[again], [again]]) == [None, None]
@@ -133,8 +170,15 @@ def test_every_conflicting_group_of_a_call_leaves_nothing_behind(writ: Writ) -> 
 def _created(writ: Writ, record_id: UUID) -> StoredEvent:
     """A sealed ``Created`` event of a fresh Tally record, as a save stores it."""
     writ._core.keys.new_key(record_id)
-    record = Record.create("Tally", "acme", {"a": 1}, {"actor": "alice", "tenant": "acme", "model": "Tally"},
-                           writ._core.clock(), record_id=record_id, digest=writ._core.keys.digest)
+    record = Record.create(
+        "Tally",
+        "acme",
+        {"a": 1},
+        {"actor": "alice", "tenant": "acme", "model": "Tally"},
+        writ._core.clock(),
+        record_id=record_id,
+        digest=writ._core.keys.digest,
+    )
     (event,) = record.collect_events()
     return writ._core.store.mapper.to_stored_event(event)
 

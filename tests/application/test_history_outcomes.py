@@ -53,8 +53,9 @@ def diff_names(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return sorted(name for name in {*before, *after} if before.get(name) != after.get(name))
 
 
-def test_a_purged_history_names_the_fields_each_event_changed_and_keeps_no_value(runtime: Runtime,
-                                                                                  clock: Clock) -> None:
+def test_a_purged_history_names_the_fields_each_event_changed_and_keeps_no_value(
+    runtime: Runtime, clock: Clock
+) -> None:
     writ = runtime.writ
     record = writ.create(CLERK, "Order", {"sku": "A-1", "total": "10", "note": f"{MARKER} made"}).id
     clock.tick()
@@ -62,34 +63,60 @@ def test_a_purged_history_names_the_fields_each_event_changed_and_keeps_no_value
     clock.tick()
     writ.replace(CLERK, "Order", record, {"sku": "A-1", "total": "12"})
     clock.tick()
-    writ._commands.fail(CLERK, "Order", record, f"the import broke at {MARKER} row 7")  # a compound's cascade failing
+    writ._commands.fail(
+        CLERK, "Order", record, f"the import broke at {MARKER} row 7"
+    )  # a compound's cascade failing
     live = writ.history(MANAGER, "Order", record)
     for entry in live:  # the names recorded at write time are the names the values differ in
         assert entry.changed == diff_names(entry.before, entry.after), entry.event
         assert not entry.redacted
-    assert [(e.event, e.reason) for e in live][-1] == ("Failed", f"the import broke at {MARKER} row 7")
+    assert [(e.event, e.reason) for e in live][-1] == (
+        "Failed",
+        f"the import broke at {MARKER} row 7",
+    )
     assert live[1].changed == ["note", "quantity", "updated_at"]
-    assert live[2].changed == ["note", "quantity", "total", "updated_at"], "replace cleared note, reset quantity"
+    assert live[2].changed == ["note", "quantity", "total", "updated_at"], (
+        "replace cleared note, reset quantity"
+    )
 
     clock.tick()
     writ.purge(MANAGER, "Order", record)
     purged = writ.history(MANAGER, "Order", record)
-    assert [(e.event, e.changed) for e in purged] == [(e.event, e.changed) for e in live] + [("Purged", [])]
-    assert [e.redacted for e in purged] == [True, True, True, True, False], "every event that held values"
+    assert [(e.event, e.changed) for e in purged] == [(e.event, e.changed) for e in live] + [
+        ("Purged", [])
+    ]
+    assert [e.redacted for e in purged] == [True, True, True, True, False], (
+        "every event that held values"
+    )
     for entry in purged:
-        assert (entry.before, entry.after, entry.changes, entry.reason) == ({}, {}, {}, None), entry.event
+        assert (entry.before, entry.after, entry.changes, entry.reason) == ({}, {}, {}, None), (
+            entry.event
+        )
     assert purged[0].to_dict()["redacted"] is True, "the flag travels to every door's JSON"
 
-    stored = [(n.topic, bytes(n.state)) for n in writ._core.store.recorder.select_notifications(1, 1000)
-              if str(n.originator_id) == record]
-    assert stored and all(MARKER.encode() not in state for _, state in stored), "no value is left in the store"
-    metas = [orjson.loads(state).get("meta", {}) for topic, state in stored if topic != "writ.record:Purged"]
-    assert [meta.get("changed") for meta in metas[:3]] == [live[0].changed, live[1].changed, live[2].changed], \
-        "the names are stored as metadata, in the clear"
+    stored = [
+        (n.topic, bytes(n.state))
+        for n in writ._core.store.recorder.select_notifications(1, 1000)
+        if str(n.originator_id) == record
+    ]
+    assert stored and all(MARKER.encode() not in state for _, state in stored), (
+        "no value is left in the store"
+    )
+    metas = [
+        orjson.loads(state).get("meta", {})
+        for topic, state in stored
+        if topic != "writ.record:Purged"
+    ]
+    assert [meta.get("changed") for meta in metas[:3]] == [
+        live[0].changed,
+        live[1].changed,
+        live[2].changed,
+    ], "the names are stored as metadata, in the clear"
 
 
-def test_an_approvals_outcome_has_one_shape_in_the_api_its_results_and_the_view(runtime: Runtime,
-                                                                                clock: Clock) -> None:
+def test_an_approvals_outcome_has_one_shape_in_the_api_its_results_and_the_view(
+    runtime: Runtime, clock: Clock
+) -> None:
     writ = runtime.writ
     record = writ.create(CLERK, "Order", {"sku": "B-1", "total": "10"}).id
 
@@ -106,31 +133,63 @@ def test_an_approvals_outcome_has_one_shape_in_the_api_its_results_and_the_view(
     rejected = park("20000")
     clock.tick()
     returned = {rejected: writ.reject(MANAGER, rejected, "no budget").outcome}
-    expected[rejected] = {"status": "rejected", "by": "maria", "reason": "no budget", "code": None, "at": at(),
-                          "audit": {}}
+    expected[rejected] = {
+        "status": "rejected",
+        "by": "maria",
+        "reason": "no budget",
+        "code": None,
+        "at": at(),
+        "audit": {},
+    }
     cancelled = park("21000")
     clock.tick()
     returned[cancelled] = writ.cancel(CLERK, cancelled, reason="typo").outcome
-    expected[cancelled] = {"status": "cancelled", "by": "carol", "reason": "typo", "code": None, "at": at(),
-                           "audit": {}}
+    expected[cancelled] = {
+        "status": "cancelled",
+        "by": "carol",
+        "reason": "typo",
+        "code": None,
+        "at": at(),
+        "audit": {},
+    }
     expired = park("22000")
     clock.tick(days=8)
     with pytest.raises(WritError) as late:
         writ.approve(MANAGER, expired)
     assert late.value.code == "APPROVAL_NOT_PENDING"
-    expected[expired] = {"status": "expired", "by": None, "reason": None, "code": None, "at": at(), "audit": {}}
+    expected[expired] = {
+        "status": "expired",
+        "by": None,
+        "reason": None,
+        "code": None,
+        "at": at(),
+        "audit": {},
+    }
     stale = park("23000")
     clock.tick()
     writ.patch(CLERK, "Order", record, {"note": "changed meanwhile"})
     with pytest.raises(WritError) as stale_error:
         writ.approve(MANAGER, stale)
     assert stale_error.value.code == "APPROVAL_STALE"
-    expected[stale] = {"status": "failed", "by": None, "reason": stale_error.value.message, "code": "APPROVAL_STALE",
-                       "at": at(), "audit": {}}
+    expected[stale] = {
+        "status": "failed",
+        "by": None,
+        "reason": stale_error.value.message,
+        "code": "APPROVAL_STALE",
+        "at": at(),
+        "audit": {},
+    }
     executed = park("24000")
     clock.tick()
     returned[executed] = writ.approve(MANAGER, executed).outcome
-    expected[executed] = {"status": "executed", "by": None, "reason": None, "code": None, "at": at(), "audit": {}}
+    expected[executed] = {
+        "status": "executed",
+        "by": None,
+        "reason": None,
+        "code": None,
+        "at": at(),
+        "audit": {},
+    }
 
     runtime.catch_up()
     for approval_id, outcome in expected.items():
@@ -139,12 +198,15 @@ def test_an_approvals_outcome_has_one_shape_in_the_api_its_results_and_the_view(
         assert returned.get(approval_id, outcome) == outcome, outcome["status"]
     listed = {row["id"]: row for row in runtime.views.approvals(MANAGER, status=None)}
     assert {approval_id: listed[approval_id]["outcome"] for approval_id in expected} == expected
-    assert [r["version"] for r in listed[executed]["results"]] == [3], "the executed write, beside the outcome"
+    assert [r["version"] for r in listed[executed]["results"]] == [3], (
+        "the executed write, beside the outcome"
+    )
     assert writ.approval(MANAGER, executed)["results"] == listed[executed]["results"]
 
 
 def test_the_requests_waiting_for_me_are_those_i_may_approve_did_not_ask_for_and_did_not_approve_yet(
-        runtime: Runtime, clock: Clock) -> None:
+    runtime: Runtime, clock: Clock
+) -> None:
     writ, director = runtime.writ, principal("dan", "acme", "director")
     order = writ.create(CLERK, "Order", {"sku": "C-1", "total": "10"}).id
     asked_by_carol = writ.patch(CLERK, "Order", order, {"total": "20000"}).approval_id
@@ -163,7 +225,13 @@ def test_the_requests_waiting_for_me_are_those_i_may_approve_did_not_ask_for_and
     def waiting(who: Any) -> list[str]:
         return [row["id"] for row in runtime.views.approvals(who, waiting_for_me=True)]
 
-    assert waiting(MANAGER) == [asked_by_carol], "not hers, not one she approved, not another tenant's"
-    assert waiting(director) == [asked_by_maria, approved_by_maria], "a director may approve payments only"
+    assert waiting(MANAGER) == [asked_by_carol], (
+        "not hers, not one she approved, not another tenant's"
+    )
+    assert waiting(director) == [asked_by_maria, approved_by_maria], (
+        "a director may approve payments only"
+    )
     assert waiting(CLERK) == [], "a clerk approves nothing"
-    assert len(runtime.views.approvals(MANAGER)) == 3, "all pending in the tenant, without the filter"
+    assert len(runtime.views.approvals(MANAGER)) == 3, (
+        "all pending in the tenant, without the filter"
+    )

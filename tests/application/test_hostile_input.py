@@ -27,26 +27,47 @@ Case = Callable[[Writ, str], Any]
 WRITES: dict[str, tuple[str, Case]] = {
     "data not a dict": ("INVALID_INPUT", lambda w, _: w.create(CLERK, "Order", ["sku", "A-1"])),
     "changes None": ("INVALID_INPUT", lambda w, r: w.patch(CLERK, "Order", r, None)),  # type: ignore[arg-type]
-    "field name not a str": ("INVALID_INPUT", lambda w, _: w.create(CLERK, "Order", {**ORDER, 1: "x"})),
+    "field name not a str": (
+        "INVALID_INPUT",
+        lambda w, _: w.create(CLERK, "Order", {**ORDER, 1: "x"}),
+    ),
     "model not a str": ("INVALID_INPUT", lambda w, _: w.create(CLERK, 7, ORDER)),  # type: ignore[arg-type]
     "model with NUL": ("INVALID_INPUT", lambda w, _: w.create(CLERK, "Or\x00der", ORDER)),
     "model a megabyte long": ("INVALID_INPUT", lambda w, _: w.create(CLERK, "O" * 2**20, ORDER)),
-    "model unknown and not ASCII": ("MODEL_UNKNOWN", lambda w, _: w.create(CLERK, "Ørder" * 40, ORDER)),
+    "model unknown and not ASCII": (
+        "MODEL_UNKNOWN",
+        lambda w, _: w.create(CLERK, "Ørder" * 40, ORDER),
+    ),
     "principal a dict": ("INVALID_INPUT", lambda w, r: w.patch({"user_id": "x"}, "Order", r, {})),  # type: ignore[arg-type]
     "principal past the catalog's limits": (
-        "INVALID_INPUT", lambda w, _: w.create(principal("u" * 65), "Order", ORDER)),
+        "INVALID_INPUT",
+        lambda w, _: w.create(principal("u" * 65), "Order", ORDER),
+    ),
     "no principal": ("UNAUTHENTICATED", lambda w, r: w.delete(None, "Order", r)),
     "expected_version a str": (
-        "INVALID_INPUT", lambda w, r: w.patch(CLERK, "Order", r, {"quantity": 2}, expected_version="1")),  # type: ignore[arg-type]
+        "INVALID_INPUT",
+        lambda w, r: w.patch(CLERK, "Order", r, {"quantity": 2}, expected_version="1"),
+    ),  # type: ignore[arg-type]
     "expected_version past 64 bits": (
-        "INVALID_INPUT", lambda w, r: w.delete(MANAGER, "Order", r, expected_version=2**64)),
+        "INVALID_INPUT",
+        lambda w, r: w.delete(MANAGER, "Order", r, expected_version=2**64),
+    ),
     "idempotency key an int": (
-        "INVALID_INPUT", lambda w, _: w.create(CLERK, "Order", ORDER, idempotency_key=7)),  # type: ignore[arg-type]
+        "INVALID_INPUT",
+        lambda w, _: w.create(CLERK, "Order", ORDER, idempotency_key=7),
+    ),  # type: ignore[arg-type]
     "idempotency key past the limit": (
-        "INVALID_INPUT", lambda w, _: w.create(CLERK, "Order", ORDER, idempotency_key="k" * 201)),
+        "INVALID_INPUT",
+        lambda w, _: w.create(CLERK, "Order", ORDER, idempotency_key="k" * 201),
+    ),
     "idempotency key with a control": (
-        "INVALID_INPUT", lambda w, _: w.create_many(CLERK, "Order", [ORDER], idempotency_key="x\x1fy")),
-    "record id not a UUID": ("NOT_FOUND", lambda w, _: w.patch(CLERK, "Order", "not-a-uuid", {"quantity": 2})),
+        "INVALID_INPUT",
+        lambda w, _: w.create_many(CLERK, "Order", [ORDER], idempotency_key="x\x1fy"),
+    ),
+    "record id not a UUID": (
+        "NOT_FOUND",
+        lambda w, _: w.patch(CLERK, "Order", "not-a-uuid", {"quantity": 2}),
+    ),
     "record id with a surrogate": ("NOT_FOUND", lambda w, _: w.restore(MANAGER, "Order", "\ud800")),
     "record id an int": ("INVALID_INPUT", lambda w, _: w.purge(MANAGER, "Order", 42)),  # type: ignore[arg-type]
     "record id of nothing": ("NOT_FOUND", lambda w, _: w.replace(CLERK, "Order", NIL, ORDER)),
@@ -55,20 +76,45 @@ WRITES: dict[str, tuple[str, Case]] = {
     "a row not a dict": ("INVALID_INPUT", lambda w, _: w.create_many(CLERK, "Order", [ORDER, 5])),  # type: ignore[list-item]
     "command a dict": ("INVALID_INPUT", lambda w, _: w.execute(CLERK, {"kind": "create"})),  # type: ignore[arg-type]
     "commands one command": (
-        "INVALID_INPUT", lambda w, _: w.execute_many(CLERK, Create(model="Order", data=ORDER))),  # type: ignore[arg-type]
-    "NUL in a value": ("INVALID_FIELD_VALUE", lambda w, _: w.create(CLERK, "Order", {**ORDER, "note": "a\x00b"})),
+        "INVALID_INPUT",
+        lambda w, _: w.execute_many(CLERK, Create(model="Order", data=ORDER)),
+    ),  # type: ignore[arg-type]
+    "NUL in a value": (
+        "INVALID_FIELD_VALUE",
+        lambda w, _: w.create(CLERK, "Order", {**ORDER, "note": "a\x00b"}),
+    ),
     "lone surrogate in a value": (
-        "INVALID_FIELD_VALUE", lambda w, r: w.patch(CLERK, "Order", r, {"tags": ["ok", "\udc80"]})),
+        "INVALID_FIELD_VALUE",
+        lambda w, r: w.patch(CLERK, "Order", r, {"tags": ["ok", "\udc80"]}),
+    ),
     "lone surrogate in a field name": (
-        "INVALID_INPUT", lambda w, _: w.create(CLERK, "Order", {**ORDER, "n\ud800te": "x"})),
-    "NUL in a system field name": ("INVALID_INPUT", lambda w, r: w.patch(CLERK, "Order", r, {"_st\x00te": "x"})),
-    "NaN": ("INVALID_FIELD_VALUE", lambda w, r: w.patch(CLERK, "Order", r, {"total": float("nan")})),
+        "INVALID_INPUT",
+        lambda w, _: w.create(CLERK, "Order", {**ORDER, "n\ud800te": "x"}),
+    ),
+    "NUL in a system field name": (
+        "INVALID_INPUT",
+        lambda w, r: w.patch(CLERK, "Order", r, {"_st\x00te": "x"}),
+    ),
+    "NaN": (
+        "INVALID_FIELD_VALUE",
+        lambda w, r: w.patch(CLERK, "Order", r, {"total": float("nan")}),
+    ),
     "decimal of ten million digits": (
-        "INVALID_FIELD_VALUE", lambda w, _: w.create(CLERK, "Order", {**ORDER, "total": "1e10000000"})),
-    "int past 64 bits": ("INVALID_FIELD_VALUE", lambda w, r: w.patch(CLERK, "Order", r, {"counter": 2**64})),
-    "a megabyte of text": ("INVALID_FIELD_VALUE", lambda w, r: w.patch(CLERK, "Order", r, {"note": "x" * 2**20})),
+        "INVALID_FIELD_VALUE",
+        lambda w, _: w.create(CLERK, "Order", {**ORDER, "total": "1e10000000"}),
+    ),
+    "int past 64 bits": (
+        "INVALID_FIELD_VALUE",
+        lambda w, r: w.patch(CLERK, "Order", r, {"counter": 2**64}),
+    ),
+    "a megabyte of text": (
+        "INVALID_FIELD_VALUE",
+        lambda w, r: w.patch(CLERK, "Order", r, {"note": "x" * 2**20}),
+    ),
     "ten thousand unknown fields": (
-        "UNKNOWN_FIELD", lambda w, _: w.create(CLERK, "Order", {f"f{n}": n for n in range(10_000)})),
+        "UNKNOWN_FIELD",
+        lambda w, _: w.create(CLERK, "Order", {f"f{n}": n for n in range(10_000)}),
+    ),
 }
 
 READS: dict[str, tuple[str, Case]] = {
@@ -78,17 +124,27 @@ READS: dict[str, tuple[str, Case]] = {
     "get: version a str": ("INVALID_INPUT", lambda w, r: w.get(CLERK, "Order", r, version="1")),  # type: ignore[arg-type]
     "get: version a bool": ("INVALID_INPUT", lambda w, r: w.get(CLERK, "Order", r, version=True)),
     "get: include_deleted a str": (
-        "INVALID_INPUT", lambda w, r: w.get(CLERK, "Order", r, include_deleted="no")),  # type: ignore[arg-type]
+        "INVALID_INPUT",
+        lambda w, r: w.get(CLERK, "Order", r, include_deleted="no"),
+    ),  # type: ignore[arg-type]
     "get: principal a str": ("INVALID_INPUT", lambda w, r: w.get("alice", "Order", r)),  # type: ignore[arg-type]
     "history: id with NUL": ("NOT_FOUND", lambda w, _: w.history(CLERK, "Order", "\x00")),
     "decisions: limit -1": ("INVALID_INPUT", lambda w, _: w.decisions(CLERK, limit=-1)),
-    "decisions: limit past the page": ("INVALID_INPUT", lambda w, _: w.decisions(CLERK, limit=10_001)),
+    "decisions: limit past the page": (
+        "INVALID_INPUT",
+        lambda w, _: w.decisions(CLERK, limit=10_001),
+    ),
     "decisions: after a str": ("INVALID_INPUT", lambda w, _: w.decisions(CLERK, after="0")),  # type: ignore[arg-type]
-    "decisions: after past 64 bits": ("INVALID_INPUT", lambda w, _: w.decisions(CLERK, after=2**64)),
+    "decisions: after past 64 bits": (
+        "INVALID_INPUT",
+        lambda w, _: w.decisions(CLERK, after=2**64),
+    ),
     "decisions: actor an int": ("INVALID_INPUT", lambda w, _: w.decisions(CLERK, actor=1)),  # type: ignore[arg-type]
     "evaluate: a dict": ("INVALID_INPUT", lambda w, _: w.evaluate(CLERK, {"kind": "create"})),  # type: ignore[arg-type]
     "evaluate: principal an int": (
-        "INVALID_INPUT", lambda w, _: w.evaluate(1, Create(model="Order", data=ORDER))),  # type: ignore[arg-type]
+        "INVALID_INPUT",
+        lambda w, _: w.evaluate(1, Create(model="Order", data=ORDER)),
+    ),  # type: ignore[arg-type]
 }
 
 
@@ -114,27 +170,44 @@ def test_a_record_id_that_is_no_uuid_is_not_found_by_name(writ: Writ) -> None:
     write = refusal(writ, lambda: writ.delete(MANAGER, "Order", "not-a-uuid"), writes=True)
     assert read.message == write.message == "Order 'not-a-uuid' not found"
     (decision,) = writ.decisions(MANAGER, outcome="refused")
-    assert (decision["code"], decision["record_id"], decision["actor"]) == ("NOT_FOUND", "not-a-uuid", "maria")
+    assert (decision["code"], decision["record_id"], decision["actor"]) == (
+        "NOT_FOUND",
+        "not-a-uuid",
+        "maria",
+    )
 
 
 def test_what_a_decision_keeps_of_hostile_input_is_escaped_and_bounded(writ: Writ) -> None:
     refusal(writ, lambda: writ.create(CLERK, "Ørder\ud800" * 50, ORDER), writes=True)
-    refusal(writ, lambda: writ.create(CLERK, "Order", {f"f{n}": n for n in range(10_000)}), writes=True)
+    refusal(
+        writ, lambda: writ.create(CLERK, "Order", {f"f{n}": n for n in range(10_000)}), writes=True
+    )
     unknown_model, unknown_fields = writ.decisions(CLERK, outcome="refused")
     assert unknown_model["model"].isascii() and len(unknown_model["model"]) <= 110
-    assert len(unknown_fields["reasons"]) == 21 and unknown_fields["reasons"][-1] == "... and 9,980 more"
+    assert (
+        len(unknown_fields["reasons"]) == 21
+        and unknown_fields["reasons"][-1] == "... and 9,980 more"
+    )
 
 
 def test_a_principal_that_cannot_be_trusted_is_not_stored(writ: Writ) -> None:
-    forged = Principal.model_construct(user_id="eve\ud800", tenant_id="acme", roles=frozenset({"clerk"}),
-                                       purpose="x", attributes={}, audit_attributes={})
+    forged = Principal.model_construct(
+        user_id="eve\ud800",
+        tenant_id="acme",
+        roles=frozenset({"clerk"}),
+        purpose="x",
+        attributes={},
+        audit_attributes={},
+    )
     refusal(writ, lambda: writ.create(forged, "Order", ORDER), writes=True)
     assert writ.decisions(CLERK) == [] and writ.decisions(CLERK, model="Order") == []
 
 
 def test_an_evaluation_reports_hostile_values_without_writing(writ: Writ) -> None:
     position = writ._core.store.recorder.max_notification_id()
-    evaluation = writ.evaluate(CLERK, Create(model="Order", data={**ORDER, "note": "\x00", "quantity": 2**70}))
+    evaluation = writ.evaluate(
+        CLERK, Create(model="Order", data={**ORDER, "note": "\x00", "quantity": 2**70})
+    )
     assert evaluation.outcome == "deny" and evaluation.code == "INVALID_FIELD_VALUE"
     assert sorted(e["field"] for e in evaluation.errors) == ["note", "quantity"]
     assert topics_since(writ, position) == []
@@ -143,13 +216,24 @@ def test_an_evaluation_reports_hostile_values_without_writing(writ: Writ) -> Non
 def test_idempotency_keys_of_different_callers_never_collide(writ: Writ) -> None:
     """Tenant 'T1\\x1falice', user 'x', key 'y' once had the key id of tenant 'T1', user 'alice', key 'x\\x1fy'."""
     command = Create(model="Order", data=ORDER)
-    theirs = WriteResult("executed", "Order", NIL, 1, "new", None, "their-decision", {"sku": "SECRET"})
-    claimed = IdempotencyKey.claim("T1", "alice", "x\x1fy", command.fingerprint(), [theirs.to_dict()],
-                                   writ._core.clock())
+    theirs = WriteResult(
+        "executed", "Order", NIL, 1, "new", None, "their-decision", {"sku": "SECRET"}
+    )
+    claimed = IdempotencyKey.claim(
+        "T1", "alice", "x\x1fy", command.fingerprint(), [theirs.to_dict()], writ._core.clock()
+    )
     writ._core.save(claimed)  # stored as if by T1/alice before keys were checked
-    forged = Principal.model_construct(user_id="x", tenant_id="T1\x1falice", roles=frozenset({"clerk"}),
-                                       purpose="testing", attributes={}, audit_attributes={})
-    error = refusal(writ, lambda: writ.create(forged, "Order", ORDER, idempotency_key="y"), writes=True)
+    forged = Principal.model_construct(
+        user_id="x",
+        tenant_id="T1\x1falice",
+        roles=frozenset({"clerk"}),
+        purpose="testing",
+        attributes={},
+        audit_attributes={},
+    )
+    error = refusal(
+        writ, lambda: writ.create(forged, "Order", ORDER, idempotency_key="y"), writes=True
+    )
     assert error.code == "INVALID_INPUT"  # refused for its tenant id, not served T1/alice's result
     with pytest.raises(Exception, match="tenant_id"):
         Principal(user_id="x", tenant_id="T1\x1falice")
@@ -189,10 +273,17 @@ create = ["*"]
 """
     app = open_writ(Catalog.from_toml(stamped), database_url)
     try:
-        visitor = Principal(user_id="v", tenant_id="acme", purpose="visit", attributes={"floor": "third"})
+        visitor = Principal(
+            user_id="v", tenant_id="acme", purpose="visit", attributes={"floor": "third"}
+        )
         error = refusal(app, lambda: app.create(visitor, "Visit", {}), writes=True)
         assert (error.code, error.field) == ("INVALID_FIELD_VALUE", "floor")
-        assert app.create(visitor.model_copy(update={"attributes": {"floor": 3}}), "Visit", {}).data["floor"] == 3
+        assert (
+            app.create(visitor.model_copy(update={"attributes": {"floor": 3}}), "Visit", {}).data[
+                "floor"
+            ]
+            == 3
+        )
     finally:
         app.close()
 
@@ -208,18 +299,28 @@ def tight(database_url: str) -> Iterator[Writ]:
 def test_create_many_is_bounded_in_rows_and_bytes(tight: Writ) -> None:
     row = {"sku": "A-1", "total": "1", "note": "n" * 100}
     assert len(tight.create_many(CLERK, "Order", [row, row])) == 2
-    assert "1 to 3" in refusal(tight, lambda: tight.create_many(CLERK, "Order", [row] * 4), writes=True).message
+    assert (
+        "1 to 3"
+        in refusal(tight, lambda: tight.create_many(CLERK, "Order", [row] * 4), writes=True).message
+    )
     big = {**row, "note": "n" * 250}
     assert len(tight.create_many(CLERK, "Order", [big, big, row])) == 3
     error = refusal(tight, lambda: tight.create_many(CLERK, "Order", [big, big, big]), writes=True)
     assert error.code == "INVALID_INPUT" and "at most 1,200" in error.message
-    error = refusal(tight, lambda: tight.execute_many(CLERK, [Create(model="Order", data=row)] * 4), writes=True)
+    error = refusal(
+        tight, lambda: tight.execute_many(CLERK, [Create(model="Order", data=row)] * 4), writes=True
+    )
     assert error.code == "INVALID_INPUT"
 
 
 def test_a_patch_is_measured_on_the_whole_record_it_leaves(tight: Writ) -> None:
     record_id = tight.create(CLERK, "Order", {"sku": "A-1", "total": "1", "note": "n" * 250}).id
     assert tight.patch(CLERK, "Order", record_id, {"tags": ["t" * 40]}).version == 2
-    error = refusal(tight, lambda: tight.patch(CLERK, "Order", record_id, {"tags": ["t" * 200]}), writes=True)
+    error = refusal(
+        tight, lambda: tight.patch(CLERK, "Order", record_id, {"tags": ["t" * 200]}), writes=True
+    )
     assert error.code == "INVALID_INPUT" and "bytes encoded" in error.message
-    assert tight.evaluate(CLERK, Patch(model="Order", id=record_id, changes={"note": None})).outcome == "allow"
+    assert (
+        tight.evaluate(CLERK, Patch(model="Order", id=record_id, changes={"note": None})).outcome
+        == "allow"
+    )

@@ -25,7 +25,9 @@ from tests.support import stored_rows
 def library_select(writ: Writ) -> ApplicationRecorder:
     """The library's own implementation, bound to Writ's recorder."""
     recorder = writ._core.store.recorder
-    library = next(cls for cls in type(recorder).__mro__ if cls.__module__.startswith("eventsourcing."))
+    library = next(
+        cls for cls in type(recorder).__mro__ if cls.__module__.startswith("eventsourcing.")
+    )
     return library.select_notifications.__get__(recorder)  # type: ignore[no-any-return, attr-defined]
 
 
@@ -55,16 +57,27 @@ ARGUMENTS = [
 ]
 
 
-def expected(rows: list[Notification], start: int | None, limit: int, stop: int | None = None,
-             topics: Sequence[str] = (), inclusive_of_start: bool = True) -> list[Notification]:
+def expected(
+    rows: list[Notification],
+    start: int | None,
+    limit: int,
+    stop: int | None = None,
+    topics: Sequence[str] = (),
+    inclusive_of_start: bool = True,
+) -> list[Notification]:
     low = (start or 0) if inclusive_of_start else (start or 0) + 1
-    picked = [n for n in rows if n.id >= low and (stop is None or n.id <= stop) and (not topics or n.topic in topics)]
+    picked = [
+        n
+        for n in rows
+        if n.id >= low and (stop is None or n.id <= stop) and (not topics or n.topic in topics)
+    ]
     return picked[:limit]
 
 
 @pytest.mark.parametrize("arguments", ARGUMENTS)
-def test_select_notifications_answers_as_the_rows_say(busy_log: Writ, database_url: str,
-                                                      arguments: dict[str, Any]) -> None:
+def test_select_notifications_answers_as_the_rows_say(
+    busy_log: Writ, database_url: str, arguments: dict[str, Any]
+) -> None:
     ours = busy_log._core.store.recorder.select_notifications(**arguments)
     assert ours == expected(stored_rows(database_url), **arguments)
     assert ours, "each case selects something"
@@ -79,7 +92,10 @@ def test_select_notifications_filters_as_documented(busy_log: Writ) -> None:
     ids = [n.id for n in everything]
     assert ids == sorted(ids)
     middle = ids[len(ids) // 3]
-    expected = [n for n in everything if middle < n.id <= ids[-2] and n.topic == "writ.record:Patched"][:2]
-    got = busy_log._core.store.recorder.select_notifications(middle, 2, stop=ids[-2], topics=["writ.record:Patched"],
-                                                 inclusive_of_start=False)
+    expected = [
+        n for n in everything if middle < n.id <= ids[-2] and n.topic == "writ.record:Patched"
+    ][:2]
+    got = busy_log._core.store.recorder.select_notifications(
+        middle, 2, stop=ids[-2], topics=["writ.record:Patched"], inclusive_of_start=False
+    )
     assert got == expected and len(got) == 2

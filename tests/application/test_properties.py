@@ -29,29 +29,44 @@ from domain.principal import Principal
 from tests.application.refusals import topics_since
 from tests.catalogs import principal
 
-PROPERTIES = settings(max_examples=60, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+PROPERTIES = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 RECORD = "<the example's record>"  # replaced by the id of a record written for the example
 MANAGER = principal("maria", "acme", "manager")
 Strategy = st.SearchStrategy[Any]
 
 # -- values -------------------------------------------------------------------
 
-unstorable = st.text(st.one_of(st.integers(0xD800, 0xDFFF).map(chr), st.just("\x00"), st.characters()),
-                     min_size=1, max_size=8).filter(lambda text: "\x00" in text or not text.isascii())
+unstorable = st.text(
+    st.one_of(st.integers(0xD800, 0xDFFF).map(chr), st.just("\x00"), st.characters()),
+    min_size=1,
+    max_size=8,
+).filter(lambda text: "\x00" in text or not text.isascii())
 hostile_text = st.one_of(
-    st.text(max_size=12), unstorable,
+    st.text(max_size=12),
+    unstorable,
     st.sampled_from(["", "\x00", "1e10000000", "NaN", "0001-01-01T00:00:00+14:00"]),
-    st.sampled_from([("é", 131_073), ("x", 262_145)]).map(lambda pair: pair[0] * pair[1]),  # past value_bytes
+    st.sampled_from([("é", 131_073), ("x", 262_145)]).map(
+        lambda pair: pair[0] * pair[1]
+    ),  # past value_bytes
 )
 numbers = st.one_of(
-    st.integers(-(2**70), 2**70), st.sampled_from([2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 10**40]),
-    st.floats(), st.decimals(),
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 10**40]),
+    st.floats(),
+    st.decimals(),
 )
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), numbers, hostile_text),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.one_of(hostile_text, st.integers()), inner,
-                                                               max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.one_of(hostile_text, st.integers()), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -63,7 +78,9 @@ def nested(depth: int) -> Any:
     return value
 
 
-values = st.one_of(json_values, st.integers(0, 40).map(nested), st.sampled_from([object(), b"\xff", {1, 2}]))
+values = st.one_of(
+    json_values, st.integers(0, 40).map(nested), st.sampled_from([object(), b"\xff", {1, 2}])
+)
 VALID = {
     "sku": st.from_regex(r"[A-Z0-9-]{1,20}", fullmatch=True),
     "total": st.decimals(0, 10**6, places=2).map(str),
@@ -78,44 +95,82 @@ VALID = {
 
 def some_of(required: dict[str, Strategy], *optional: str) -> Strategy:
     """Dicts with ``required`` and some of ``optional``, each value valid twice as often as hostile."""
-    return st.fixed_dictionaries(required, optional={
-        name: st.one_of(VALID[name], VALID[name], values) for name in optional})
+    return st.fixed_dictionaries(
+        required, optional={name: st.one_of(VALID[name], VALID[name], values) for name in optional}
+    )
 
 
 # -- arguments: plausible, and hostile -------------------------------------------------
 
 identifiers = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,63}", fullmatch=True)
 LIKELY = {
-    "principal": st.one_of(st.just(MANAGER), st.builds(
-        lambda user, tenant: Principal(user_id=user, tenant_id=tenant, roles=frozenset({"manager"}),
-                                       purpose="property"), identifiers, identifiers)),
+    "principal": st.one_of(
+        st.just(MANAGER),
+        st.builds(
+            lambda user, tenant: Principal(
+                user_id=user, tenant_id=tenant, roles=frozenset({"manager"}), purpose="property"
+            ),
+            identifiers,
+            identifiers,
+        ),
+    ),
     "model": st.just("Order"),
     "id": st.just(RECORD),
-    "data": some_of({"sku": VALID["sku"], "total": VALID["total"]}, "quantity", "status", "note", "tags",
-                   "placed_on", "counter"),
+    "data": some_of(
+        {"sku": VALID["sku"], "total": VALID["total"]},
+        "quantity",
+        "status",
+        "note",
+        "tags",
+        "placed_on",
+        "counter",
+    ),
     "changes": some_of({}, "quantity", "note", "tags", "counter", "sku"),
     "replacement": some_of({"sku": st.just("P-1"), "total": VALID["total"]}, "note", "counter"),
     "version": st.sampled_from([1, 1, 2]),
     "key": st.sampled_from(["k-1", "k-2", "k-3"]),
 }
-data_shapes = st.one_of(st.dictionaries(st.one_of(st.sampled_from([*VALID, "id", "tenant_id", "_state"]),
-                                                  hostile_text), values, max_size=5),
-                        st.sampled_from([None, [], "data", 42]))
+data_shapes = st.one_of(
+    st.dictionaries(
+        st.one_of(st.sampled_from([*VALID, "id", "tenant_id", "_state"]), hostile_text),
+        values,
+        max_size=5,
+    ),
+    st.sampled_from([None, [], "data", 42]),
+)
 HOSTILE = {
     "principal": st.one_of(
-        st.sampled_from([principal(), principal("eve", "globex", "manager"), principal(purpose=None),
-                         principal("u" * 65), None]),
-        st.sampled_from(["alice", {"user_id": "alice"}, 42, object()])),
-    "model": st.one_of(st.sampled_from(["Customer", "Tally", "Ledger", None, 7, b"Order"]), hostile_text),
-    "id": st.one_of(st.uuids(), st.uuids().map(str), hostile_text, st.sampled_from([None, 42, b"\x00" * 16])),
+        st.sampled_from(
+            [
+                principal(),
+                principal("eve", "globex", "manager"),
+                principal(purpose=None),
+                principal("u" * 65),
+                None,
+            ]
+        ),
+        st.sampled_from(["alice", {"user_id": "alice"}, 42, object()]),
+    ),
+    "model": st.one_of(
+        st.sampled_from(["Customer", "Tally", "Ledger", None, 7, b"Order"]), hostile_text
+    ),
+    "id": st.one_of(
+        st.uuids(), st.uuids().map(str), hostile_text, st.sampled_from([None, 42, b"\x00" * 16])
+    ),
     "data": data_shapes,
     "changes": data_shapes,
     "replacement": data_shapes,
     "version": st.sampled_from([-1, 0, 3, 2**64, "1", True, 1.0]),
     "key": st.one_of(hostile_text, st.sampled_from([5, "k" * 201, b"k"])),
 }
-COMMANDS = {"create": Create, "replace": Replace, "patch": Patch, "delete": Delete, "restore": Restore,
-            "purge": Purge}
+COMMANDS = {
+    "create": Create,
+    "replace": Replace,
+    "patch": Patch,
+    "delete": Delete,
+    "restore": Restore,
+    "purge": Purge,
+}
 
 
 @dataclass(frozen=True)
@@ -137,29 +192,54 @@ class Unbuilt:
 def calls(arm: dict[str, Strategy]) -> Strategy:
     """(method, positional arguments, keywords) of every write command, arguments drawn from ``arm``."""
     who, model, record, key = arm["principal"], arm["model"], arm["id"], arm["key"]
-    options = st.fixed_dictionaries({}, optional={"expected_version": arm["version"], "idempotency_key": key})
+    options = st.fixed_dictionaries(
+        {}, optional={"expected_version": arm["version"], "idempotency_key": key}
+    )
     keyed = st.fixed_dictionaries({}, optional={"idempotency_key": key})
-    body = {"create": {"data": arm["data"]}, "replace": {"id": record, "data": arm["replacement"]},
-            "patch": {"id": record, "changes": arm["changes"]}, "delete": {"id": record},
-            "restore": {"id": record}, "purge": {"id": record}}
-    commands = st.sampled_from(list(COMMANDS)).flatmap(lambda kind: st.builds(
-        Unbuilt, st.just(kind), st.fixed_dictionaries({"model": model, **body[kind]}, optional={
-            "expected_version": arm["version"], "idempotency_key": key})))
+    body = {
+        "create": {"data": arm["data"]},
+        "replace": {"id": record, "data": arm["replacement"]},
+        "patch": {"id": record, "changes": arm["changes"]},
+        "delete": {"id": record},
+        "restore": {"id": record},
+        "purge": {"id": record},
+    }
+    commands = st.sampled_from(list(COMMANDS)).flatmap(
+        lambda kind: st.builds(
+            Unbuilt,
+            st.just(kind),
+            st.fixed_dictionaries(
+                {"model": model, **body[kind]},
+                optional={"expected_version": arm["version"], "idempotency_key": key},
+            ),
+        )
+    )
     return st.one_of(
         st.tuples(st.just("create"), st.tuples(who, model, arm["data"]), keyed),
-        st.tuples(st.just("create_many"), st.tuples(who, model, st.lists(arm["data"], min_size=1, max_size=3)),
-                  keyed),
+        st.tuples(
+            st.just("create_many"),
+            st.tuples(who, model, st.lists(arm["data"], min_size=1, max_size=3)),
+            keyed,
+        ),
         st.tuples(st.just("replace"), st.tuples(who, model, record, arm["replacement"]), options),
         st.tuples(st.just("patch"), st.tuples(who, model, record, arm["changes"]), options),
-        st.tuples(st.sampled_from(["delete", "restore", "purge"]), st.tuples(who, model, record), options),
+        st.tuples(
+            st.sampled_from(["delete", "restore", "purge"]), st.tuples(who, model, record), options
+        ),
         st.tuples(st.just("execute"), st.tuples(who, commands), st.just({})),
-        st.tuples(st.just("execute_many"), st.tuples(who, st.lists(commands, min_size=1, max_size=3)), keyed),
+        st.tuples(
+            st.just("execute_many"),
+            st.tuples(who, st.lists(commands, min_size=1, max_size=3)),
+            keyed,
+        ),
     )
 
 
 def arms() -> Strategy:
     """Plausible calls, hostile calls, and plausible calls with one hostile argument."""
-    mixed = st.sampled_from(list(LIKELY)).flatmap(lambda name: calls({**LIKELY, name: HOSTILE[name]}))
+    mixed = st.sampled_from(list(LIKELY)).flatmap(
+        lambda name: calls({**LIKELY, name: HOSTILE[name]})
+    )
     return st.one_of(calls(LIKELY), calls(LIKELY), mixed, calls(HOSTILE))
 
 
@@ -168,8 +248,9 @@ def arms() -> Strategy:
 
 @PROPERTIES
 @given(call=arms())
-def test_every_write_is_done_or_refused_with_one_decision(writ: Writ, call: tuple[str, tuple[Any, ...],
-                                                                                   dict[str, Any]]) -> None:
+def test_every_write_is_done_or_refused_with_one_decision(
+    writ: Writ, call: tuple[str, tuple[Any, ...], dict[str, Any]]
+) -> None:
     name, arguments, keywords = call
     record_id = writ.create(MANAGER, "Order", {"sku": "P-1", "total": "1"}).id
     arguments = _with_record(arguments, record_id)
@@ -222,11 +303,25 @@ def _reads_back(writ: Writ, caller: Principal, written: WriteResult) -> None:
 
 
 @PROPERTIES
-@given(fields=st.dictionaries(st.sampled_from(["user_id", "tenant_id", "roles", "purpose", "correlation_id",
-                                               "causation_id", "audit_attributes", "attributes", "other"]),
-                              st.one_of(hostile_text, identifiers, json_values, st.frozensets(hostile_text,
-                                                                                              max_size=3)),
-                              max_size=8))
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(
+            [
+                "user_id",
+                "tenant_id",
+                "roles",
+                "purpose",
+                "correlation_id",
+                "causation_id",
+                "audit_attributes",
+                "attributes",
+                "other",
+            ]
+        ),
+        st.one_of(hostile_text, identifiers, json_values, st.frozensets(hostile_text, max_size=3)),
+        max_size=8,
+    )
+)
 def test_a_principal_is_built_or_refused_with_a_code(fields: dict[str, Any]) -> None:
     try:
         built = Principal(**fields)

@@ -57,63 +57,111 @@ def code_of(attempt: Callable[[], Any]) -> str:
 
 def every_read(writ: Writ, reader: Principal, model: str, record: str) -> list[Callable[[], Any]]:
     """Every command-side read of one record (and of one that does not exist: refused before it is looked up)."""
-    return [lambda: writ.get(reader, model, record), lambda: writ.history(reader, model, record),
-            lambda: writ.as_of(reader, model, record, "2100-01-01T00:00:00+00:00"),
-            lambda: writ.diff(reader, model, record, 1, 1), lambda: writ.get(reader, model, MISSING)]
+    return [
+        lambda: writ.get(reader, model, record),
+        lambda: writ.history(reader, model, record),
+        lambda: writ.as_of(reader, model, record, "2100-01-01T00:00:00+00:00"),
+        lambda: writ.diff(reader, model, record, 1, 1),
+        lambda: writ.get(reader, model, MISSING),
+    ]
 
 
-def test_a_record_is_read_with_the_read_grant_or_any_grant_where_none_is_declared(writ: Writ, scene: Scene) -> None:
+def test_a_record_is_read_with_the_read_grant_or_any_grant_where_none_is_declared(
+    writ: Writ, scene: Scene
+) -> None:
     for reader in (CLERK, MANAGER, VIEWER, AUDITOR):
         assert writ.get(reader, "Order", scene.live)["sku"] == "LIVE"
         assert [h.event for h in writ.history(reader, "Order", scene.live)] == ["Created"]
         assert writ.diff(reader, "Order", scene.live, 1, 1) == {}
-    for reader in (CLERK, CLERK2, DIRECTOR):  # Note declares no read: its create and approve roles read it
+    # Note declares no read: its create and approve roles read it
+    for reader in (
+        CLERK,
+        CLERK2,
+        DIRECTOR,
+    ):
         assert writ.get(reader, "Note", scene.note)["text"] == "hello"
-    denied = [(PACKER, "Order"), (INTERN, "Order"), (DIRECTOR, "Order"), (INTERN, "Note"), (AUDITOR, "Note"),
-              (VIEWER, "Note")]
+    denied = [
+        (PACKER, "Order"),
+        (INTERN, "Order"),
+        (DIRECTOR, "Order"),
+        (INTERN, "Note"),
+        (AUDITOR, "Note"),
+        (VIEWER, "Note"),
+    ]
     for reader, model in denied:
         for read in every_read(writ, reader, model, scene.live if model == "Order" else scene.note):
             error = refusal(writ, read, writes=False)  # refused reads record no decision
             assert error.code == "GRANT_MISSING", (reader.user_id, model, error.message)
-    assert code_of(lambda: writ.get(OUTSIDER, "Order", scene.live)) == "NOT_FOUND", "another tenant's: not found"
+    assert code_of(lambda: writ.get(OUTSIDER, "Order", scene.live)) == "NOT_FOUND", (
+        "another tenant's: not found"
+    )
 
 
 def test_a_deleted_record_and_its_history_need_read_deleted(writ: Writ, scene: Scene) -> None:
     """A clerk who is refused the deleted record by ``get`` is refused its history too (it holds its data)."""
     assert code_of(lambda: writ.get(CLERK, "Order", scene.deleted)) == "RECORD_DELETED"
-    assert code_of(lambda: writ.get(CLERK, "Order", scene.deleted, include_deleted=True)) == "GRANT_MISSING"
-    for read in (lambda: writ.history(CLERK, "Order", scene.deleted),
-                 lambda: list(writ.iter_history(MANAGER, "Order", scene.deleted)),
-                 lambda: writ.as_of(VIEWER, "Order", scene.deleted, "2100-01-01T00:00:00+00:00"),
-                 lambda: writ.diff(CLERK, "Order", scene.deleted, 1, 2)):
+    assert (
+        code_of(lambda: writ.get(CLERK, "Order", scene.deleted, include_deleted=True))
+        == "GRANT_MISSING"
+    )
+    for read in (
+        lambda: writ.history(CLERK, "Order", scene.deleted),
+        lambda: list(writ.iter_history(MANAGER, "Order", scene.deleted)),
+        lambda: writ.as_of(VIEWER, "Order", scene.deleted, "2100-01-01T00:00:00+00:00"),
+        lambda: writ.diff(CLERK, "Order", scene.deleted, 1, 2),
+    ):
         assert refusal(writ, read, writes=False).code == "GRANT_MISSING"
     history = writ.history(AUDITOR, "Order", scene.deleted)
     assert [(h.event, h.after.get("note")) for h in history] == [
-        ("Created", "secret"), ("Patched", "still secret"), ("Deleted", "still secret")]
+        ("Created", "secret"),
+        ("Patched", "still secret"),
+        ("Deleted", "still secret"),
+    ]
     assert writ.get(AUDITOR, "Order", scene.deleted, include_deleted=True)["note"] == "still secret"
     writ.restore(MANAGER, "Order", scene.deleted)
-    assert [h.event for h in writ.history(CLERK, "Order", scene.deleted)][-1] == "Restored", "live again: readable"
+    assert [h.event for h in writ.history(CLERK, "Order", scene.deleted)][-1] == "Restored", (
+        "live again: readable"
+    )
 
 
-def test_decisions_are_read_by_their_actor_and_the_models_auditors(writ: Writ, scene: Scene) -> None:
+def test_decisions_are_read_by_their_actor_and_the_models_auditors(
+    writ: Writ, scene: Scene
+) -> None:
     assert decided(writ.decisions(CLERK)) == CAROLS_DECISIONS
-    assert decided(writ.decisions(AUDITOR)) == ACME_ORDER_DECISIONS, "every Order decision and the Nope refusal"
-    assert decided(writ.decisions(MANAGER)) == [("allowed", "delete", "Order")], "an approver: only its own"
+    assert decided(writ.decisions(AUDITOR)) == ACME_ORDER_DECISIONS, (
+        "every Order decision and the Nope refusal"
+    )
+    assert decided(writ.decisions(MANAGER)) == [("allowed", "delete", "Order")], (
+        "an approver: only its own"
+    )
     assert decided(writ.decisions(DIRECTOR)) == [], "approving Note reads no decision"
-    assert decided(writ.decisions(CLERK2)) == [("allowed", "create", "Note"), ("allowed", "create", "Order"),
-                                               ("parked", "update", "Order"), ("parked", "update", "Note")]
+    assert decided(writ.decisions(CLERK2)) == [
+        ("allowed", "create", "Note"),
+        ("allowed", "create", "Order"),
+        ("parked", "update", "Order"),
+        ("parked", "update", "Note"),
+    ]
     assert decided(writ.decisions(INTERN)) == []
-    assert writ.decisions(CLERK, actor="maria") == [] and len(writ.decisions(AUDITOR, actor="maria")) == 1
+    assert (
+        writ.decisions(CLERK, actor="maria") == []
+        and len(writ.decisions(AUDITOR, actor="maria")) == 1
+    )
     assert {d["tenant"] for d in writ.decisions(OUTSIDER)} == {"globex"}
 
 
-def test_an_approval_request_is_read_by_its_requester_approvers_and_auditors(writ: Writ, scene: Scene) -> None:
+def test_an_approval_request_is_read_by_its_requester_approvers_and_auditors(
+    writ: Writ, scene: Scene
+) -> None:
     for reader in (CLERK, MANAGER, AUDITOR):
         shown = writ.approval(reader, scene.carols_request)
         assert (shown["requester"], shown["preview"]["after"]["total"]) == ("carol", "500")
     for reader in (CLERK2, VIEWER, DIRECTOR, INTERN):
-        assert refusal(writ, lambda r=reader: writ.approval(r, scene.carols_request), writes=False).code == \
-            "GRANT_MISSING", reader.user_id
+        assert (
+            refusal(
+                writ, lambda r=reader: writ.approval(r, scene.carols_request), writes=False
+            ).code
+            == "GRANT_MISSING"
+        ), reader.user_id
     assert writ.approval(DIRECTOR, scene.notes_request)["model"] == "Note"
     for reader in (AUDITOR, MANAGER):  # neither audits nor approves Note
         assert code_of(lambda r=reader: writ.approval(r, scene.notes_request)) == "GRANT_MISSING"
@@ -124,7 +172,12 @@ def test_an_export_holds_the_models_the_principal_audits(writ: Writ, scene: Scen
     since, until = "2000-01-01T00:00:00+00:00", "2100-01-01T00:00:00+00:00"
     lines = list(writ.export(AUDITOR, since=since, until=until))
     models = {line.get("model") or line["decision"]["model"] for line in lines}
-    assert models == {"Order", "Nope"}, "Order's events, decisions and requests, and the refusal naming no model"
-    assert any(line.get("id") == scene.deleted and line.get("data", {}).get("note") == "secret" for line in lines)
+    assert models == {"Order", "Nope"}, (
+        "Order's events, decisions and requests, and the refusal naming no model"
+    )
+    assert any(
+        line.get("id") == scene.deleted and line.get("data", {}).get("note") == "secret"
+        for line in lines
+    )
     for reader in (CLERK, MANAGER, DIRECTOR):
         assert list(writ.export(reader, since=since, until=until)) == [], reader.user_id

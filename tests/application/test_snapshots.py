@@ -9,7 +9,9 @@ from application.service import Writ
 from tests.catalogs import principal
 
 EVENTS = 3000
-INTERVAL = 20  # as documented ("Records snapshot every 20 events"), not read from the code under test
+INTERVAL = (
+    20  # as documented ("Records snapshot every 20 events"), not read from the code under test
+)
 
 
 def grow(writ: Writ, events: int) -> UUID:
@@ -17,8 +19,12 @@ def grow(writ: Writ, events: int) -> UUID:
     record_id = UUID(writ.create(principal(), "Tally", {"a": 0}).id)
     record = writ._core.store.repository.get(record_id)
     for value in range(1, events):
-        record.patch({"a": value}, {"actor": "alice", "tenant": "acme", "model": "Tally"}, writ._core.clock(),
-                     writ._core.keys.digest)
+        record.patch(
+            {"a": value},
+            {"actor": "alice", "tenant": "acme", "model": "Tally"},
+            writ._core.clock(),
+            writ._core.keys.digest,
+        )
         if value % 50 == 0 or value == events - 1:
             writ._core.save(record)
     return record_id
@@ -42,7 +48,11 @@ def test_a_record_with_thousands_of_events_is_read_from_its_snapshot(writ: Writ)
         writ._core.store.recorder.select_events = select_events  # type: ignore[method-assign]
     assert (loaded["a"], loaded["_version"]) == (EVENTS - 1, EVENTS)
     assert read, "the load read events"
-    assert sum(count for _, _, count in read) < interval, f"read {read}: more than one interval of events"
-    assert max(gt or 0 for gt, _, _ in read) > EVENTS - interval, "events read from after the latest snapshot"
+    assert sum(count for _, _, count in read) < interval, (
+        f"read {read}: more than one interval of events"
+    )
+    assert max(gt or 0 for gt, _, _ in read) > EVENTS - interval, (
+        "events read from after the latest snapshot"
+    )
     replayed = writ.history(principal(), "Tally", record_id)[-1].after
     assert replayed["a"] == loaded["a"]

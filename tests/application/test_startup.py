@@ -11,7 +11,9 @@ from infrastructure.log import open_log
 from tests.catalogs import principal
 
 
-def test_services_and_workers_starting_at_once_create_the_schema_once(catalog: Catalog, database_url: str) -> None:
+def test_services_and_workers_starting_at_once_create_the_schema_once(
+    catalog: Catalog, database_url: str
+) -> None:
     barrier = threading.Barrier(6)
 
     def start(i: int) -> str:

@@ -42,7 +42,10 @@ class RawStore:
             self.tables = {"events": "stored_events", "snapshots": "stored_snapshots"}
         else:
             self.url, _, schema = database_url.partition("?schema=")
-            self.tables = {"events": f'"{schema}".writ_events', "snapshots": f'"{schema}".writ_snapshots'}
+            self.tables = {
+                "events": f'"{schema}".writ_events',
+                "snapshots": f'"{schema}".writ_snapshots',
+            }
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
@@ -51,7 +54,9 @@ class RawStore:
                 yield conn
         else:
             with psycopg.connect(self.url, autocommit=True) as conn:
-                conn.execute("SET session_replication_role = replica")  # past the append-only triggers
+                conn.execute(
+                    "SET session_replication_role = replica"
+                )  # past the append-only triggers
                 yield conn
 
     def _id(self, record_id: str) -> Any:
@@ -60,43 +65,69 @@ class RawStore:
     def _mark(self) -> str:
         return "?" if self.sqlite else "%s"
 
-    def edit(self, record_id: str, version: int, change: Callable[[dict[str, Any]], None], *,
-             table: str = "events") -> None:
+    def edit(
+        self,
+        record_id: str,
+        version: int,
+        change: Callable[[dict[str, Any]], None],
+        *,
+        table: str = "events",
+    ) -> None:
         m = self._mark()
         where = f"WHERE originator_id = {m} AND originator_version = {m}"
         owner = UUID(record_id)
         with self._cursor() as conn:
-            topic, state = conn.execute(f"SELECT topic, state FROM {self.tables[table]} {where}",
-                                        (self._id(record_id), version)).fetchone()
+            topic, state = conn.execute(
+                f"SELECT topic, state FROM {self.tables[table]} {where}",
+                (self._id(record_id), version),
+            ).fetchone()
             body = orjson.loads(bytes(state))
             cipher = self.vault.cipher(owner)
             paths = SEALED.get(topic, ())
-            transform(body, paths, lambda path, value: unseal(cipher, owner, path, value) if is_sealed(value)
-                      else value)
+            transform(
+                body,
+                paths,
+                lambda path, value: (
+                    unseal(cipher, owner, path, value) if is_sealed(value) else value
+                ),
+            )
             change(body)
             transform(body, paths, lambda path, value: seal(cipher, owner, path, value))
-            conn.execute(f"UPDATE {self.tables[table]} SET state = {m} {where}",
-                         (orjson.dumps(body), self._id(record_id), version))
+            conn.execute(
+                f"UPDATE {self.tables[table]} SET state = {m} {where}",
+                (orjson.dumps(body), self._id(record_id), version),
+            )
         self.vault.close()
 
     def state(self, record_id: str, version: int, *, table: str = "events") -> bytes:
         m = self._mark()
         with self._cursor() as conn:
-            (state,) = conn.execute(f"SELECT state FROM {self.tables[table]} WHERE originator_id = {m} AND "
-                                    f"originator_version = {m}", (self._id(record_id), version)).fetchone()
+            (state,) = conn.execute(
+                f"SELECT state FROM {self.tables[table]} WHERE originator_id = {m} AND "
+                f"originator_version = {m}",
+                (self._id(record_id), version),
+            ).fetchone()
         return bytes(state)
 
-    def set_state(self, record_id: str, version: int, state: bytes, *, table: str = "events") -> None:
+    def set_state(
+        self, record_id: str, version: int, state: bytes, *, table: str = "events"
+    ) -> None:
         m = self._mark()
         with self._cursor() as conn:
-            conn.execute(f"UPDATE {self.tables[table]} SET state = {m} WHERE originator_id = {m} AND "
-                         f"originator_version = {m}", (state, self._id(record_id), version))
+            conn.execute(
+                f"UPDATE {self.tables[table]} SET state = {m} WHERE originator_id = {m} AND "
+                f"originator_version = {m}",
+                (state, self._id(record_id), version),
+            )
 
     def delete(self, record_id: str, version: int) -> None:
         m = self._mark()
         with self._cursor() as conn:
-            conn.execute(f"DELETE FROM {self.tables['events']} WHERE originator_id = {m} "
-                         f"AND originator_version = {m}", (self._id(record_id), version))
+            conn.execute(
+                f"DELETE FROM {self.tables['events']} WHERE originator_id = {m} "
+                f"AND originator_version = {m}",
+                (self._id(record_id), version),
+            )
 
 
 def patched_record(writ: Writ) -> str:
@@ -109,7 +140,11 @@ def patched_record(writ: Writ) -> str:
 def refused(action: Callable[[], Any], record_id: str, version: int) -> ChainBrokenError:
     with pytest.raises(ChainBrokenError) as caught:
         action()
-    assert (caught.value.code, caught.value.record_id, caught.value.version) == ("CHAIN_BROKEN", record_id, version)
+    assert (caught.value.code, caught.value.record_id, caught.value.version) == (
+        "CHAIN_BROKEN",
+        record_id,
+        version,
+    )
     assert record_id in caught.value.message and f"version {version}" in caught.value.message
     return caught.value
 
@@ -119,8 +154,9 @@ def set_quantity(body: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("tamper", ["edited value", "deleted middle event"])
-def test_a_tampered_event_stops_every_read_and_write_of_its_record(writ: Writ, database_url: str,
-                                                                     tamper: str) -> None:
+def test_a_tampered_event_stops_every_read_and_write_of_its_record(
+    writ: Writ, database_url: str, tamper: str
+) -> None:
     record_id = patched_record(writ)
     raw = RawStore(database_url)
     if tamper == "edited value":
@@ -134,8 +170,12 @@ def test_a_tampered_event_stops_every_read_and_write_of_its_record(writ: Writ, d
     assert [(d["code"], d["record_id"]) for d in failed] == [("CHAIN_BROKEN", record_id)]
 
 
-SNAPSHOT_EDITS = ["a byte of its data flipped", "another record's snapshot", "an older snapshot of its own",
-                  "its data re-sealed with the record's key"]
+SNAPSHOT_EDITS = [
+    "a byte of its data flipped",
+    "another record's snapshot",
+    "an older snapshot of its own",
+    "its data re-sealed with the record's key",
+]
 
 
 def bad_snapshot(writ: Writ, database_url: str, edit: str) -> str:
@@ -145,23 +185,37 @@ def bad_snapshot(writ: Writ, database_url: str, edit: str) -> str:
     if edit == "a byte of its data flipped":
         state = raw.state(record_id, 150, table="snapshots")
         start = state.index(b'"$sealed":"') + 20
-        raw.set_state(record_id, 150, state[:start] + bytes([state[start] ^ 1]) + state[start + 1:], table="snapshots")
+        raw.set_state(
+            record_id,
+            150,
+            state[:start] + bytes([state[start] ^ 1]) + state[start + 1 :],
+            table="snapshots",
+        )
     elif edit == "another record's snapshot":
         raw.set_state(record_id, 150, raw.state(other, 101, table="snapshots"), table="snapshots")
     elif edit == "an older snapshot of its own":
-        raw.set_state(record_id, 150, raw.state(record_id, 101, table="snapshots"), table="snapshots")
+        raw.set_state(
+            record_id, 150, raw.state(record_id, 101, table="snapshots"), table="snapshots"
+        )
     else:
-        raw.edit(record_id, 150, lambda body: body["state"]["data"].update(a=12345), table="snapshots")
+        raw.edit(
+            record_id, 150, lambda body: body["state"]["data"].update(a=12345), table="snapshots"
+        )
     return record_id
 
 
 @pytest.mark.parametrize("edit", SNAPSHOT_EDITS)
-def test_a_bad_snapshot_is_passed_over_and_the_record_read_from_its_events(writ: Writ, database_url: str,
-                                                                            edit: str) -> None:
+def test_a_bad_snapshot_is_passed_over_and_the_record_read_from_its_events(
+    writ: Writ, database_url: str, edit: str
+) -> None:
     record_id = bad_snapshot(writ, database_url, edit)
     got = writ.get(ANN, "Tally", record_id)
-    assert (got["a"], got["_version"]) == (149, 150), "what the events say, not what the snapshot says"
-    [loaded] = writ._core.loader.load_many([UUID(record_id)], tenant="acme", model="Tally").values()  # a bulk's read
+    assert (got["a"], got["_version"]) == (149, 150), (
+        "what the events say, not what the snapshot says"
+    )
+    [loaded] = writ._core.loader.load_many(
+        [UUID(record_id)], tenant="acme", model="Tally"
+    ).values()  # a bulk's read
     assert (loaded.data["a"], loaded.version) == (149, 150)
     assert writ.patch(ANN, "Tally", record_id, {"a": 150}).version == 151
 
@@ -172,17 +226,28 @@ def test_a_tail_removed_from_under_a_snapshot_is_a_break(writ: Writ, database_ur
     record_id = str(grow(writ, 150))  # its latest snapshot: at 150, its last event
     RawStore(database_url).delete(record_id, 150)
     refused(lambda: writ.get(ANN, "Tally", record_id), record_id, 150)
-    refused(lambda: writ._core.loader.load_many([UUID(record_id)], tenant="acme", model="Tally"), record_id, 150)
+    refused(
+        lambda: writ._core.loader.load_many([UUID(record_id)], tenant="acme", model="Tally"),
+        record_id,
+        150,
+    )
 
-def test_a_fresh_process_reports_the_break_on_one_line(writ: Writ, database_url: str, tmp_path: Path) -> None:
+
+def test_a_fresh_process_reports_the_break_on_one_line(
+    writ: Writ, database_url: str, tmp_path: Path
+) -> None:
     record_id = patched_record(writ)
     RawStore(database_url).edit(record_id, 3, lambda body: body["changes"].update(note="forged"))
     catalog = tmp_path / "writ.toml"
     catalog.write_text(SHOP_CATALOG)
     env = {"WRIT_DATABASE_URL": database_url, "WRIT_CATALOG": str(catalog)}
-    done = writ_command("get", "Order", record_id, "-u", "alice", "-t", "acme", "-r", "clerk", check=False, env=env)
+    done = writ_command(
+        "get", "Order", record_id, "-u", "alice", "-t", "acme", "-r", "clerk", check=False, env=env
+    )
     assert done.returncode == 2
-    assert done.stderr.startswith(f"error: CHAIN_BROKEN: Order {record_id}: history broken at version 3"), done.stderr
+    assert done.stderr.startswith(
+        f"error: CHAIN_BROKEN: Order {record_id}: history broken at version 3"
+    ), done.stderr
 
 
 def test_another_tenants_record_is_not_found_after_reading_one_row(writ: Writ) -> None:
@@ -217,7 +282,9 @@ def test_a_digest_is_hmac_sha256_under_the_key_derived_from_the_data_key(databas
     data_key = vault.masters.unwrap(owner, wrapped, master_id)
     content = {"total": "5", "sku": "A-1", "lines": [1, None]}
     canonical = b'["body",{"lines":[1,null],"sku":"A-1","total":"5"}]'
-    expected = hmac.new(hmac.digest(data_key, b"writ digest key", "sha256"), canonical, hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        hmac.digest(data_key, b"writ digest key", "sha256"), canonical, hashlib.sha256
+    ).hexdigest()
     assert [vault.digest(owner, "body", content) for _ in range(2)] == [expected, expected]
     assert vault.digest(owner, "state", content) != expected
     vault.close()

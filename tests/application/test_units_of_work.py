@@ -37,25 +37,43 @@ def records(database_url: str) -> int:
     return sum(1 for row in stored_rows(database_url) if row.topic == "writ.record:Created")
 
 
-def test_a_unit_spans_models_sees_its_own_changes_and_commits_in_one_save(sales: Writ, database_url: str) -> None:
+def test_a_unit_spans_models_sees_its_own_changes_and_commits_in_one_save(
+    sales: Writ, database_url: str
+) -> None:
     member = sales.create(CLERK, "Member", {"email": "m@x"})
     with sales.transaction(CLERK) as tx:
         sale = tx.create("Sale", {"title": "Desk", "total": "100"})
-        item = tx.create("SaleItem", {"sale_id": sale.id, "sku": "LEG", "qty": 4})  # sees the staged sale
-        tx.patch("SaleItem", item.id, {"qty": 5})                                    # and the staged item
+        item = tx.create(
+            "SaleItem", {"sale_id": sale.id, "sku": "LEG", "qty": 4}
+        )  # sees the staged sale
+        tx.patch("SaleItem", item.id, {"qty": 5})  # and the staged item
         tx.patch("Member", member.id, {"name": "Mo"})
-        assert sale.position is None and sales.get(CLERK, "Member", member.id)["name"] is None, "nothing yet"
+        assert sale.position is None and sales.get(CLERK, "Member", member.id)["name"] is None, (
+            "nothing yet"
+        )
     positions = [result.position for result in tx.results]
     assert [r.model for r in tx.results] == ["Sale", "SaleItem", "SaleItem", "Member"]
     assert all(p is not None for p in positions)
     first, last = saves(database_url)[-1]
     saved = [row for row in stored_rows(database_url) if first <= row.id <= last]
-    assert all(first <= p <= last for p in positions if p is not None), "one save holds the whole unit"
-    assert Tally(row.topic for row in saved) == Tally({
-        "writ.record:Created": 2, "writ.record:Patched": 2, "writ.family:Created": 1, "writ.family:Adopted": 1,
-        "writ.counter:Created": 2, "writ.counter:Advanced": 2, "writ.unique:Created": 1}), \
-        "records, the family, both counters (number, sequence) and the slug's claim"
-    assert sales.get(CLERK, "SaleItem", item.id)["qty"] == 5 and sales.get(CLERK, "Member", member.id)["name"] == "Mo"
+    assert all(first <= p <= last for p in positions if p is not None), (
+        "one save holds the whole unit"
+    )
+    assert Tally(row.topic for row in saved) == Tally(
+        {
+            "writ.record:Created": 2,
+            "writ.record:Patched": 2,
+            "writ.family:Created": 1,
+            "writ.family:Adopted": 1,
+            "writ.counter:Created": 2,
+            "writ.counter:Advanced": 2,
+            "writ.unique:Created": 1,
+        }
+    ), "records, the family, both counters (number, sequence) and the slug's claim"
+    assert (
+        sales.get(CLERK, "SaleItem", item.id)["qty"] == 5
+        and sales.get(CLERK, "Member", member.id)["name"] == "Mo"
+    )
     assert tx.results[1].version == 1 and tx.results[2].version == 2
 
 
@@ -66,9 +84,17 @@ def test_a_block_that_raises_leaves_nothing_at_all(sales: Writ, database_url: st
         tx.create("Sale", {"title": "second", "total": "2"})
         tx.create("Member", {"email": "gone@x"})
         raise RuntimeError("changed my mind")
-    assert topics(database_url) == before, "no events, no decision marked executed, no counter advanced"
-    assert sales.create(CLERK, "Sale", {"title": "third", "total": "3"}).data["number"].endswith("-0002")
-    assert sales.create(CLERK, "Member", {"email": "gone@x"}).status == "executed", "its unique claim was never kept"
+    assert topics(database_url) == before, (
+        "no events, no decision marked executed, no counter advanced"
+    )
+    assert (
+        sales.create(CLERK, "Sale", {"title": "third", "total": "3"})
+        .data["number"]
+        .endswith("-0002")
+    )
+    assert sales.create(CLERK, "Member", {"email": "gone@x"}).status == "executed", (
+        "its unique claim was never kept"
+    )
 
 
 def test_a_failing_savepoint_is_discarded_alone(sales: Writ, database_url: str) -> None:
@@ -82,15 +108,24 @@ def test_a_failing_savepoint_is_discarded_alone(sales: Writ, database_url: str) 
         with tx.savepoint():
             tx.patch("Sale", kept.id, {"note": "kept note"})
         last = tx.create("Sale", {"title": "after", "total": "3"})
-    assert [r.data["number"][-4:] for r in tx.results if r.model == "Sale" and r.version == 1] == ["0001", "0002"]
+    assert [r.data["number"][-4:] for r in tx.results if r.model == "Sale" and r.version == 1] == [
+        "0001",
+        "0002",
+    ]
     assert sales.get(CLERK, "Sale", kept.id)["note"] == "kept note"
-    assert sales.get(CLERK, "Sale", last.id)["number"].endswith("-0002"), "the discarded create took no number"
-    assert "discarded" not in str([sales.get(CLERK, "Sale", r.id)["title"] for r in tx.results if r.model == "Sale"])
+    assert sales.get(CLERK, "Sale", last.id)["number"].endswith("-0002"), (
+        "the discarded create took no number"
+    )
+    assert "discarded" not in str(
+        [sales.get(CLERK, "Sale", r.id)["title"] for r in tx.results if r.model == "Sale"]
+    )
     assert records(database_url) == 2
     sales.create(CLERK, "Member", {"email": "inner@x"})  # the discarded claim was never kept
 
 
-def test_a_refused_command_raises_at_once_and_the_unit_goes_on(sales: Writ, database_url: str) -> None:
+def test_a_refused_command_raises_at_once_and_the_unit_goes_on(
+    sales: Writ, database_url: str
+) -> None:
     with sales.transaction(CLERK) as tx:
         tx.create("Sale", {"title": "ok", "total": "1"})
         with pytest.raises(WriteDeniedError):
@@ -98,9 +133,15 @@ def test_a_refused_command_raises_at_once_and_the_unit_goes_on(sales: Writ, data
         with pytest.raises(ValidationFailedError):
             tx.create("Sale", {"title": "bad", "total": "1", "discount": "2"})
         tx.create("Sale", {"title": "ok too", "total": "2"})
-    assert [r.data["number"][-4:] for r in tx.results] == ["0001", "0002"], "refusals took no number"
-    refused = [d for d in sales.decisions(principal("ada", "acme", "auditor")) if d["outcome"] == "refused"]
-    assert {d["code"] for d in refused} == {"WRITE_DENIED", "VALIDATION_FAILED"}, "refusals are recorded"
+    assert [r.data["number"][-4:] for r in tx.results] == ["0001", "0002"], (
+        "refusals took no number"
+    )
+    refused = [
+        d for d in sales.decisions(principal("ada", "acme", "auditor")) if d["outcome"] == "refused"
+    ]
+    assert {d["code"] for d in refused} == {"WRITE_DENIED", "VALIDATION_FAILED"}, (
+        "refusals are recorded"
+    )
 
 
 def test_a_command_needing_approval_cannot_wait_inside_a_unit(sales: Writ) -> None:
@@ -112,17 +153,20 @@ def test_a_command_needing_approval_cannot_wait_inside_a_unit(sales: Writ) -> No
     assert sales.get(CLERK, "Sale", sale.id)["total"] == "1"
 
 
-def test_a_conflict_at_commit_redecides_the_whole_unit_on_fresh_state(sales: Writ, database_url: str) -> None:
+def test_a_conflict_at_commit_redecides_the_whole_unit_on_fresh_state(
+    sales: Writ, database_url: str
+) -> None:
     sale = sales.create(CLERK, "Sale", {"title": "contested", "total": "1"})
     with sales.transaction(CLERK) as tx:
         tx.patch("Sale", sale.id, {"note": "from the unit"})
         tx.create("Sale", {"title": "new in unit", "total": "1"})
-        sales.patch(CLERK, "Sale", sale.id, {"channel": "web"})          # commits first
+        sales.patch(CLERK, "Sale", sale.id, {"channel": "web"})  # commits first
         sales.create(CLERK, "Sale", {"title": "took 0002", "total": "1"})  # takes the unit's number
     stored = sales.get(CLERK, "Sale", sale.id)
     assert (stored["note"], stored["channel"], stored["_version"]) == ("from the unit", "web", 3)
-    assert tx.results[1].data is not None and tx.results[1].data["number"].endswith("-0003"), \
+    assert tx.results[1].data is not None and tx.results[1].data["number"].endswith("-0003"), (
         "re-decided: the unit took the next free number"
+    )
 
 
 def test_a_stale_expected_version_fails_the_whole_unit(sales: Writ, database_url: str) -> None:
@@ -133,12 +177,14 @@ def test_a_stale_expected_version_fails_the_whole_unit(sales: Writ, database_url
         tx.patch("Sale", sale.id, {"note": "unit"}, expected_version=1)
         sales.patch(CLERK, "Sale", sale.id, {"note": "someone else"})
     after = topics(database_url)
-    assert after - before == Tally({"writ.record:Patched": 1, "writ.decision:Created": 1}), \
+    assert after - before == Tally({"writ.record:Patched": 1, "writ.decision:Created": 1}), (
         "only the other write and the unit's failed decision"
+    )
 
 
 def test_two_units_racing_for_one_counter_both_commit_with_distinct_numbers(
-        sales: Writ, sales_catalog: Catalog, database_url: str) -> None:
+    sales: Writ, sales_catalog: Catalog, database_url: str
+) -> None:
     """Two services (as two processes would: no lock shared) stage the same number; one commit conflicts,
     and that unit is decided again and takes the next number."""
     other = open_writ(sales_catalog, database_url)
@@ -179,8 +225,13 @@ def test_a_unit_cannot_be_used_outside_its_block(sales: Writ) -> None:
         tx.create("Sale", {"title": "late", "total": "1"})
 
 
-def test_a_compound_failure_marks_the_parent_failed_keeps_the_steps_and_propagates(sales: Writ) -> None:
-    with pytest.raises(KeyboardInterrupt), sales.compound(CLERK, "Sale", {"title": "import", "total": "1"}) as job:
+def test_a_compound_failure_marks_the_parent_failed_keeps_the_steps_and_propagates(
+    sales: Writ,
+) -> None:
+    with (
+        pytest.raises(KeyboardInterrupt),
+        sales.compound(CLERK, "Sale", {"title": "import", "total": "1"}) as job,
+    ):
         assert job.parent is not None
         first = job.create("SaleItem", {"sale_id": job.parent.id, "sku": "ONE"})
         job.create("SaleItem", {"sale_id": job.parent.id, "sku": "TWO"})
@@ -199,9 +250,13 @@ def test_a_compound_that_succeeds_is_not_marked(sales: Writ) -> None:
 
 
 def test_a_failure_to_mark_is_logged_and_never_masks_the_original_error(
-        sales: Writ, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.ERROR, "writ.compound"), pytest.raises(UniqueViolationError), \
-            sales.compound(CLERK, "Sale", {"title": "doomed", "total": "1"}) as job:
+    sales: Writ, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        caplog.at_level(logging.ERROR, "writ.compound"),
+        pytest.raises(UniqueViolationError),
+        sales.compound(CLERK, "Sale", {"title": "doomed", "total": "1"}) as job,
+    ):
         assert job.parent is not None
         sales.purge(MANAGER, "Sale", job.parent.id)  # the parent is gone: marking it will fail
         sales.create(CLERK, "Member", {"email": "dup@x"})

@@ -24,9 +24,19 @@ from tests.conftest import service_unavailable
 from tests.http_support import CATALOG, Server, database, start
 
 CHROMIUM = os.environ.get("WRIT_TEST_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps",
-         "--disable-extensions", "--metrics-recording-only", "--no-default-browser-check"]
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--metrics-recording-only",
+    "--no-default-browser-check",
+]
 
 
 @pytest.fixture(scope="package")
@@ -34,7 +44,9 @@ def browser() -> Iterator[Any]:
     """One headless Chromium for the package's tests (closed before other packages' tests run their own event
     loops)."""
     if not Path(CHROMIUM).is_file():
-        service_unavailable("Chromium", FileNotFoundError(f"{CHROMIUM} (apt-get install -y chromium)"))
+        service_unavailable(
+            "Chromium", FileNotFoundError(f"{CHROMIUM} (apt-get install -y chromium)")
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
@@ -46,8 +58,12 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-@pytest.fixture(scope="package", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(
+    scope="package", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     directory = tmp_path_factory.mktemp("console")
     catalog = directory / "writ.toml"
     catalog.write_text(CATALOG)
@@ -62,7 +78,9 @@ def visitors(browser: Any, server: Server) -> Iterator[list[Visitor]]:
     yield opened
     origin = server.url
     for visitor in opened:
-        strays = [url for url in visitor.requests if _origin(url) not in {origin, *visitor.elsewhere}]
+        strays = [
+            url for url in visitor.requests if _origin(url) not in {origin, *visitor.elsewhere}
+        ]
         visitor.context.close()
         assert strays == [], f"requests that left the server: {strays}"
         assert visitor.requests, "the visitor opened pages"

@@ -56,12 +56,20 @@ class Visitor:
         return self.page.locator(f"#request-{approval_id}")
 
 
-def visit(browser: Any, server: Server, visitors: list[Visitor], *, width: int = 1280, height: int = 900) -> Visitor:
+def visit(
+    browser: Any, server: Server, visitors: list[Visitor], *, width: int = 1280, height: int = 900
+) -> Visitor:
     context = browser.new_context(base_url=server.url, viewport={"width": width, "height": height})
     visitor = Visitor(context, context.new_page())
     context.on("request", lambda request: visitor.requests.append(request.url))
-    visitor.page.on("response", lambda response: visitor.documents.append(response)
-                    if response.request.resource_type == "document" else None)
+    visitor.page.on(
+        "response",
+        lambda response: (
+            visitor.documents.append(response)
+            if response.request.resource_type == "document"
+            else None
+        ),
+    )
     visitors.append(visitor)
     return visitor
 
@@ -70,8 +78,16 @@ def fresh_tenant() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
 
 
-def api(server: Server, method: str, path: str, bearer: str, body: Any = None, *,
-        expect: tuple[int, ...] = (200, 201, 202), **headers: str) -> Any:
+def api(
+    server: Server,
+    method: str,
+    path: str,
+    bearer: str,
+    body: Any = None,
+    *,
+    expect: tuple[int, ...] = (200, 201, 202),
+    **headers: str,
+) -> Any:
     """One API call as ``bearer``; its JSON body (the status must be one of ``expect``)."""
     response = server.call(method, path, bearer=bearer, json=body, headers=headers)
     assert response.status_code in expect, response.text
@@ -92,6 +108,7 @@ def person(user: str, tenant: str, *roles: str) -> str:
 
 def wait_for_text(visitor: Visitor, path: str, text: str, timeout: float = 20) -> None:
     """Reload ``path`` until it shows ``text`` (PostgreSQL: the projection worker catches up on its own)."""
+
     def shown() -> bool:
         visitor.open(path)
         return text in visitor.page.content()

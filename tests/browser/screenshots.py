@@ -26,25 +26,83 @@ from tests.support import ROOT, writ_command
 def story(server: Server) -> dict[str, str]:
     """The scene the screenshots show; the ids of what they open."""
     carol, maria = person("carol", "acme", "clerk"), person("maria", "acme", "manager")
-    lamp = api(server, "POST", "/v1/Order", carol, {"sku": "LAMP-42", "total": "89.90", "items": [{"sku": "BULB"}]},
-               **{"Writ-Purpose": "phone order"})
-    api(server, "PATCH", f"/v1/Order/{lamp['id']}", carol, {"quantity": 3, "note": "gift wrap"},
-        **{"Writ-Purpose": "customer called back"})
-    desk = api(server, "POST", "/v1/Order", carol, {"sku": "DESK-9", "total": "640"}, **{"Writ-Purpose": "web order"})
-    api(server, "POST", "/v1/Order", carol, {"sku": "DESK-9", "total": "1", "colour": "red"}, expect=(422,),
-        **{"Writ-Purpose": "web order"})
-    big = api(server, "PATCH", f"/v1/Order/{lamp['id']}", carol, {"total": "26000", "status": "placed"}, expect=(202,),
-              **{"Writ-Purpose": "trade customer: 290 lamps"})
-    bulk = api(server, "POST", "/v1/Order/bulk-update", person("dan", "acme", "manager"),
-               {"filters": [["status", "eq", "draft"]], "changes": {"total": "12000"}}, expect=(202,),
-               **{"Writ-Purpose": "price list 2027"})
-    gone = api(server, "POST", "/v1/Order", carol, {"sku": "CHAIR-3", "total": "120"}, **{"Writ-Purpose": "web order"})
-    api(server, "DELETE", f"/v1/Order/{gone['id']}", maria, **{"Writ-Purpose": "customer cancelled"})
-    purged = api(server, "DELETE", f"/v1/Order/{gone['id']}?force=true", maria,
-                 **{"Writ-Purpose": "erasure request 2026-118"})
+    lamp = api(
+        server,
+        "POST",
+        "/v1/Order",
+        carol,
+        {"sku": "LAMP-42", "total": "89.90", "items": [{"sku": "BULB"}]},
+        **{"Writ-Purpose": "phone order"},
+    )
+    api(
+        server,
+        "PATCH",
+        f"/v1/Order/{lamp['id']}",
+        carol,
+        {"quantity": 3, "note": "gift wrap"},
+        **{"Writ-Purpose": "customer called back"},
+    )
+    desk = api(
+        server,
+        "POST",
+        "/v1/Order",
+        carol,
+        {"sku": "DESK-9", "total": "640"},
+        **{"Writ-Purpose": "web order"},
+    )
+    api(
+        server,
+        "POST",
+        "/v1/Order",
+        carol,
+        {"sku": "DESK-9", "total": "1", "colour": "red"},
+        expect=(422,),
+        **{"Writ-Purpose": "web order"},
+    )
+    big = api(
+        server,
+        "PATCH",
+        f"/v1/Order/{lamp['id']}",
+        carol,
+        {"total": "26000", "status": "placed"},
+        expect=(202,),
+        **{"Writ-Purpose": "trade customer: 290 lamps"},
+    )
+    bulk = api(
+        server,
+        "POST",
+        "/v1/Order/bulk-update",
+        person("dan", "acme", "manager"),
+        {"filters": [["status", "eq", "draft"]], "changes": {"total": "12000"}},
+        expect=(202,),
+        **{"Writ-Purpose": "price list 2027"},
+    )
+    gone = api(
+        server,
+        "POST",
+        "/v1/Order",
+        carol,
+        {"sku": "CHAIR-3", "total": "120"},
+        **{"Writ-Purpose": "web order"},
+    )
+    api(
+        server, "DELETE", f"/v1/Order/{gone['id']}", maria, **{"Writ-Purpose": "customer cancelled"}
+    )
+    purged = api(
+        server,
+        "DELETE",
+        f"/v1/Order/{gone['id']}?force=true",
+        maria,
+        **{"Writ-Purpose": "erasure request 2026-118"},
+    )
     settle(server, max(big["position"], bulk["position"], purged["position"]))
     writ_command("checkpoint", env={"WRIT_DATABASE_URL": server.database_url})
-    return {"lamp": lamp["id"], "desk": desk["id"], "gone": gone["id"], "approval": big["approval_id"]}
+    return {
+        "lamp": lamp["id"],
+        "desk": desk["id"],
+        "gone": gone["id"],
+        "approval": big["approval_id"],
+    }
 
 
 def shoot(visitor: Visitor, path: str, target: Path) -> None:
@@ -61,7 +119,9 @@ def main(directory: Path) -> None:
         for server in start(f"sqlite:///{tmp}/writ.db", catalog):
             ids = story(server)
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM, args=FLAGS, headless=True
+                )
                 pictures(browser, server, ids, directory)
                 browser.close()
 

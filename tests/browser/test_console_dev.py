@@ -24,8 +24,15 @@ def console_url(tmp_path: Path) -> Iterator[str]:
     catalog = tmp_path / "writ.toml"
     catalog.write_text(SHOP_CATALOG)
     port = free_port()
-    process = CliProcess("console", "--catalog", str(catalog), "--port", str(port), "--no-browser",
-                         env={"WRIT_DATABASE_URL": f"sqlite:///{tmp_path}/writ.db", "WRIT_JWT_SECRET": ""})
+    process = CliProcess(
+        "console",
+        "--catalog",
+        str(catalog),
+        "--port",
+        str(port),
+        "--no-browser",
+        env={"WRIT_DATABASE_URL": f"sqlite:///{tmp_path}/writ.db", "WRIT_JWT_SECRET": ""},
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         process.wait_for_line(f"console at {url}/console/", timeout=60)
@@ -47,26 +54,51 @@ def test_the_development_sign_in_of_writ_console(browser: Any, console_url: str)
     page.get_by_label("Roles").fill("manager auditor")
     page.get_by_role("button", name="Sign in as them").click()
     page.wait_for_url("**/console/")
-    assert "Signed in as maria in acme (auditor, manager)" in " ".join(page.locator("header").inner_text().split())
+    assert "Signed in as maria in acme (auditor, manager)" in " ".join(
+        page.locator("header").inner_text().split()
+    )
     minted = next(c["value"] for c in context.cookies() if c["name"] == "writ_session")
     context.close()
     assert all(url.startswith(console_url) for url in requests), requests
 
-    created = httpx.post(f"{console_url}/v1/Order", json={"sku": "DEV-1", "total": "5"},
-                         headers={"Authorization": f"Bearer {minted}", "Writ-Purpose": "dev"})
-    assert created.status_code == 201, "the minted token is the server's own, checked like any other"
-    forged = httpx.post(f"{console_url}/v1/Order", json={"sku": "DEV-2", "total": "5"},
-                        headers={"Authorization": f"Bearer {minted[:-4]}AAAA", "Writ-Purpose": "dev"})
+    created = httpx.post(
+        f"{console_url}/v1/Order",
+        json={"sku": "DEV-1", "total": "5"},
+        headers={"Authorization": f"Bearer {minted}", "Writ-Purpose": "dev"},
+    )
+    assert created.status_code == 201, (
+        "the minted token is the server's own, checked like any other"
+    )
+    forged = httpx.post(
+        f"{console_url}/v1/Order",
+        json={"sku": "DEV-2", "total": "5"},
+        headers={"Authorization": f"Bearer {minted[:-4]}AAAA", "Writ-Purpose": "dev"},
+    )
     assert forged.status_code == 401
 
 
-@pytest.mark.parametrize("arguments", [
-    pytest.param(("--database", f"{PG_URL}?schema=never_made"), id="postgres"),
-    pytest.param(("--host", "0.0.0.0"), id="not-loopback"),
-])
-def test_writ_console_refuses_postgres_and_other_addresses(tmp_path: Path, arguments: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        pytest.param(("--database", f"{PG_URL}?schema=never_made"), id="postgres"),
+        pytest.param(("--host", "0.0.0.0"), id="not-loopback"),
+    ],
+)
+def test_writ_console_refuses_postgres_and_other_addresses(
+    tmp_path: Path, arguments: tuple[str, ...]
+) -> None:
     catalog = tmp_path / "writ.toml"
     catalog.write_text(SHOP_CATALOG)
-    done = writ_command("console", "--catalog", str(catalog), "--no-browser", "--port", "0", *arguments,
-                        check=False, env={"WRIT_DATABASE_URL": f"sqlite:///{tmp_path}/writ.db"}, timeout=60)
+    done = writ_command(
+        "console",
+        "--catalog",
+        str(catalog),
+        "--no-browser",
+        "--port",
+        "0",
+        *arguments,
+        check=False,
+        env={"WRIT_DATABASE_URL": f"sqlite:///{tmp_path}/writ.db"},
+        timeout=60,
+    )
     assert done.returncode == 2 and "CONFIGURATION_INVALID" in done.stderr, done.stderr

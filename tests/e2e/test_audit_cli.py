@@ -33,8 +33,13 @@ def writ(tmp_path: Path, database_url: str) -> Writ:
     catalog.write_text(SHOP_CATALOG)
 
     def run(*arguments: str, check: bool = True) -> str:
-        done = writ_command(*arguments, "--catalog", str(catalog), check=check,
-                            env={"WRIT_DATABASE_URL": database_url, **SIGNING})
+        done = writ_command(
+            *arguments,
+            "--catalog",
+            str(catalog),
+            check=check,
+            env={"WRIT_DATABASE_URL": database_url, **SIGNING},
+        )
         return done.stdout
 
     return run
@@ -42,20 +47,35 @@ def writ(tmp_path: Path, database_url: str) -> Writ:
 
 def test_an_auditor_reads_diffs_verifies_and_exports(writ: Writ, database_url: str) -> None:
     start = datetime.now(UTC).isoformat()
-    record = orjson.loads(writ("create", "Order", '{"sku": "AU-1", "total": "10"}', "--json", *CLERK))["id"]
+    record = orjson.loads(
+        writ("create", "Order", '{"sku": "AU-1", "total": "10"}', "--json", *CLERK)
+    )["id"]
     middle = datetime.now(UTC).isoformat()
     writ("patch", "Order", record, '{"quantity": 4}', *CLERK)
-    assert orjson.loads(writ("show", "Order", record, "--as-of", middle, "--json", *AUDITOR))["quantity"] == 1
-    assert orjson.loads(writ("show", "Order", record, "--version", "2", "--json", *AUDITOR))["quantity"] == 4
-    assert orjson.loads(writ("diff", "Order", record, "1", "2", "--json", *AUDITOR))["quantity"] == {
-        "before": 1, "after": 4}
+    assert (
+        orjson.loads(writ("show", "Order", record, "--as-of", middle, "--json", *AUDITOR))[
+            "quantity"
+        ]
+        == 1
+    )
+    assert (
+        orjson.loads(writ("show", "Order", record, "--version", "2", "--json", *AUDITOR))[
+            "quantity"
+        ]
+        == 4
+    )
+    assert orjson.loads(writ("diff", "Order", record, "1", "2", "--json", *AUDITOR))[
+        "quantity"
+    ] == {"before": 1, "after": 4}
 
     env = {"WRIT_DATABASE_URL": database_url, **SIGNING}
     assert orjson.loads(writ_command("verify", "--json", env=env).stdout)["ok"]
     writ_command("checkpoint", env=env)
     end = datetime.now(UTC).isoformat()
-    lines = [orjson.loads(line) for line in writ("audit", "export", "--from", start, "--to", end, *AUDITOR)
-             .splitlines()]
+    lines = [
+        orjson.loads(line)
+        for line in writ("audit", "export", "--from", start, "--to", end, *AUDITOR).splitlines()
+    ]
     events, last = lines[:-1], lines[-1]
     assert [(e["id"], e["version"]) for e in events] == [(record, 1), (record, 2)]
     assert last["checkpoint"]["position"] >= events[-1]["position"] == last["covers_through"]
@@ -63,13 +83,20 @@ def test_an_auditor_reads_diffs_verifies_and_exports(writ: Writ, database_url: s
     writ("purge", "Order", record, *MANAGER)
     report = orjson.loads(writ_command("verify", "--json", env=env).stdout)
     assert report["ok"] and report["checkpoints"] == 1, "a purge destroys a key, never an event"
-    after = [orjson.loads(line) for line in writ("audit", "export", "--from", start, "--to",
-                                                 datetime.now(UTC).isoformat(), *AUDITOR).splitlines()[:-1]]
+    after = [
+        orjson.loads(line)
+        for line in writ(
+            "audit", "export", "--from", start, "--to", datetime.now(UTC).isoformat(), *AUDITOR
+        ).splitlines()[:-1]
+    ]
     assert [e["redacted"] for e in after] == [True, True, False] and after[0]["data"] is None
 
 
 def checkpoints(env: dict[str, str]) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in writ_command("checkpoint", "export", env=env).stdout.splitlines()]
+    return [
+        orjson.loads(line)
+        for line in writ_command("checkpoint", "export", env=env).stdout.splitlines()
+    ]
 
 
 def test_checkpoint_every_keeps_signing_as_the_log_grows(writ: Writ, database_url: str) -> None:
@@ -80,7 +107,9 @@ def test_checkpoint_every_keeps_signing_as_the_log_grows(writ: Writ, database_ur
         wait_until(lambda: len(checkpoints(env)) == 1, 60, "the first checkpoint")
         writ("create", "Order", '{"sku": "EV-2", "total": "2"}', *CLERK)
         wait_until(lambda: len(checkpoints(env)) == 2, 60, "a checkpoint of the grown log")
-        signer.wait_for_line("nothing saved since the last checkpoint", 60)   # a quiet log is not signed again
+        signer.wait_for_line(
+            "nothing saved since the last checkpoint", 60
+        )  # a quiet log is not signed again
     finally:
         signer.stop()
     first, second = checkpoints(env)
@@ -88,26 +117,48 @@ def test_checkpoint_every_keeps_signing_as_the_log_grows(writ: Writ, database_ur
     assert len(checkpoints(env)) == 2
 
 
-def test_the_embedded_default_makes_its_signing_key_once_and_postgresql_needs_one(tmp_path: Path) -> None:
+def test_the_embedded_default_makes_its_signing_key_once_and_postgresql_needs_one(
+    tmp_path: Path,
+) -> None:
     url = f"sqlite:///{tmp_path}/shop.db"
     catalog = tmp_path / "writ.toml"
     catalog.write_text(SHOP_CATALOG)
-    writ_command("create", "Order", '{"sku": "SK-1", "total": "1"}', "--catalog", str(catalog), *CLERK,
-                 env={"WRIT_DATABASE_URL": url})
+    writ_command(
+        "create",
+        "Order",
+        '{"sku": "SK-1", "total": "1"}',
+        "--catalog",
+        str(catalog),
+        *CLERK,
+        env={"WRIT_DATABASE_URL": url},
+    )
     first = writ_command("checkpoint", env={"WRIT_DATABASE_URL": url, "WRIT_SIGNING_KEY": ""})
     assert "signing key" in first.stderr and "shop.db.signing-key" in first.stderr
     assert stat.S_IMODE((tmp_path / "shop.db.signing-key").stat().st_mode) == 0o600
-    writ_command("create", "Order", '{"sku": "SK-2", "total": "1"}', "--catalog", str(catalog), *CLERK,
-                 env={"WRIT_DATABASE_URL": url})
+    writ_command(
+        "create",
+        "Order",
+        '{"sku": "SK-2", "total": "1"}',
+        "--catalog",
+        str(catalog),
+        *CLERK,
+        env={"WRIT_DATABASE_URL": url},
+    )
     again = writ_command("checkpoint", env={"WRIT_DATABASE_URL": url, "WRIT_SIGNING_KEY": ""})
     assert "shop.db.signing-key" not in again.stderr
     kept = checkpoints({"WRIT_DATABASE_URL": url, "WRIT_SIGNING_KEY": ""})
-    assert len({line["public_key"] for line in kept}) == 1 and len(kept) == 2, "the same key signed both"
+    assert len({line["public_key"] for line in kept}) == 1 and len(kept) == 2, (
+        "the same key signed both"
+    )
 
 
 @pytest.mark.postgres
 def test_signing_on_postgresql_needs_a_configured_key(pg_schema: str) -> None:
-    done = writ_command("checkpoint", check=False,
-                        env={"WRIT_DATABASE_URL": f"{PG_URL}?schema={pg_schema}", "WRIT_SIGNING_KEY": ""})
-    assert done.returncode == 2 and done.stderr.startswith("error: CONFIGURATION_INVALID: Signing checkpoints on "
-                                                           "PostgreSQL needs WRIT_SIGNING_KEY")
+    done = writ_command(
+        "checkpoint",
+        check=False,
+        env={"WRIT_DATABASE_URL": f"{PG_URL}?schema={pg_schema}", "WRIT_SIGNING_KEY": ""},
+    )
+    assert done.returncode == 2 and done.stderr.startswith(
+        "error: CONFIGURATION_INVALID: Signing checkpoints on PostgreSQL needs WRIT_SIGNING_KEY"
+    )

@@ -21,9 +21,18 @@ def run(tmp_path: Path, database_url: str) -> Any:
     catalog.write_text(SHOP_CATALOG)
 
     def writ(command: str, *arguments: str, check: bool = True) -> Any:
-        who = MANAGER if command != "project" else []  # given first: an option repeated after them wins
-        return writ_command(command, *who, *arguments, "--catalog", str(catalog), check=check,
-                            env={"WRIT_DATABASE_URL": database_url})
+        who = (
+            MANAGER if command != "project" else []
+        )  # given first: an option repeated after them wins
+        return writ_command(
+            command,
+            *who,
+            *arguments,
+            "--catalog",
+            str(catalog),
+            check=check,
+            env={"WRIT_DATABASE_URL": database_url},
+        )
 
     return writ
 
@@ -39,15 +48,27 @@ def refused(run: Any, database_url: str, *arguments: str) -> str:
 
 def test_a_bulk_update_needs_filters_or_all(run: Any, database_url: str) -> None:
     """Without ``-w`` it changed every live record of the model."""
-    ids = [orjson.loads(run("create", "Order", f'{{"sku": "B-{n}", "total": "1"}}', "--json").stdout)["id"]
-           for n in range(2)]
+    ids = [
+        orjson.loads(run("create", "Order", f'{{"sku": "B-{n}", "total": "1"}}', "--json").stdout)[
+            "id"
+        ]
+        for n in range(2)
+    ]
     run("project", "--once")
     assert "INVALID_INPUT" in refused(run, database_url, "bulk-update", "Order", '{"note": "x"}')
-    assert "takes no filters" in refused(run, database_url, "bulk-update", "Order", '{"note": "x"}', "--all",
-                                         "-w", "sku:eq:B-0")
-    assert "INVALID_INPUT" in refused(run, database_url, "bulk-update", "Order", '{"note": "x"}', "-w", "sku")
-    assert "INVALID_INPUT" in refused(run, database_url, "bulk-update", "Order", "not json", "--all")
-    assert "INVALID_INPUT" in refused(run, database_url, "bulk-update", "Order", '{"note": "x"}', "--all",
-                                      "-p", "why \udcff")
-    done = orjson.loads(run("bulk-update", "Order", '{"note": "all of them"}', "--all", "--json").stdout)
+    assert "takes no filters" in refused(
+        run, database_url, "bulk-update", "Order", '{"note": "x"}', "--all", "-w", "sku:eq:B-0"
+    )
+    assert "INVALID_INPUT" in refused(
+        run, database_url, "bulk-update", "Order", '{"note": "x"}', "-w", "sku"
+    )
+    assert "INVALID_INPUT" in refused(
+        run, database_url, "bulk-update", "Order", "not json", "--all"
+    )
+    assert "INVALID_INPUT" in refused(
+        run, database_url, "bulk-update", "Order", '{"note": "x"}', "--all", "-p", "why \udcff"
+    )
+    done = orjson.loads(
+        run("bulk-update", "Order", '{"note": "all of them"}', "--all", "--json").stdout
+    )
     assert done["updated_count"] == 2 and sorted(done["ids"]) == sorted(ids)

@@ -23,7 +23,7 @@ def table_rows(text: str) -> list[list[str]]:
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("┡"))
     rows = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.startswith("│"):
             break
         rows.append([cell.strip() for cell in line.strip("│").split("│")])
@@ -33,39 +33,75 @@ def table_rows(text: str) -> list[list[str]]:
 def test_demo_tells_the_whole_story() -> None:
     result = CliRunner().invoke(main, ["demo"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    for expected in ("GRANT_MISSING", "IMMUTABLE_FIELD", "require_approval", "deleted", "purged",
-                     "customer erasure request", "refused", "allowed", "The projection"):
+    for expected in (
+        "GRANT_MISSING",
+        "IMMUTABLE_FIELD",
+        "require_approval",
+        "deleted",
+        "purged",
+        "customer erasure request",
+        "refused",
+        "allowed",
+        "The projection",
+    ):
         assert expected in result.output
     clerk_part, _, manager_part = result.output.partition("the same for the manager")
-    clerk = table_rows(clerk_part[clerk_part.index("writ list Order"):])
+    clerk = table_rows(clerk_part[clerk_part.index("writ list Order") :])
     manager = table_rows(manager_part)
-    assert [(row[1], row[4]) for row in clerk] == [("DESK-1", "new"), ("SHELF-3", "new")], "deleted rows hidden"
-    assert [(row[1], row[4]) for row in manager] == [("DESK-1", "new"), ("RUG-9", "deleted"), ("SHELF-3", "new")]
-    bulk = table_rows(result.output[result.output.index("12. The manager bulk-updates"):])
+    assert [(row[1], row[4]) for row in clerk] == [("DESK-1", "new"), ("SHELF-3", "new")], (
+        "deleted rows hidden"
+    )
+    assert [(row[1], row[4]) for row in manager] == [
+        ("DESK-1", "new"),
+        ("RUG-9", "deleted"),
+        ("SHELF-3", "new"),
+    ]
+    bulk = table_rows(result.output[result.output.index("12. The manager bulk-updates") :])
     assert [(row[1], row[4], row[5], row[6]) for row in bulk] == [
-        ("DESK-1", "modified", "2", "ships monday"), ("SHELF-3", "modified", "2", "ships monday")]
-    approval = result.output[result.output.index("5. The clerk raises"):result.output.index("7. The manager")]
+        ("DESK-1", "modified", "2", "ships monday"),
+        ("SHELF-3", "modified", "2", "ships monday"),
+    ]
+    approval = result.output[
+        result.output.index("5. The clerk raises") : result.output.index("7. The manager")
+    ]
     assert "pending_approval" in approval and "executed by maria" in approval
-    history = table_rows(result.output[result.output.index("8. The record's history"):])
+    history = table_rows(result.output[result.output.index("8. The record's history") :])
     assert [(row[1], row[3], row[5]) for row in history] == [
-        ("Created", "carol", ""), ("Patched", "carol", ""), ("Patched", "carol", "maria"),
-        ("Deleted", "maria", ""), ("Restored", "maria", "")], "the approver is named on the approved change"
+        ("Created", "carol", ""),
+        ("Patched", "carol", ""),
+        ("Patched", "carol", "maria"),
+        ("Deleted", "maria", ""),
+        ("Restored", "maria", ""),
+    ], "the approver is named on the approved change"
     assert "writ verify: verified — " in result.output and ", 0 findings" in result.output
     year = datetime.now(UTC).year
-    assert re.search(rf"ORD-{year}-0006: order [0-9a-f-]{{36}} with 2 items", result.output), "five orders before it"
-    unit = result.output[result.output.index("15. A unit of work"):]
+    assert re.search(rf"ORD-{year}-0006: order [0-9a-f-]{{36}} with 2 items", result.output), (
+        "five orders before it"
+    )
+    unit = result.output[result.output.index("15. A unit of work") :]
     assert "savepoint discarded: UNIQUE_VIOLATION" in unit
-    assert re.search(rf"Order ORD-{year}-0007 [0-9a-f-]{{36}} version 1 at position \d+", unit), "the next number"
-    assert re.search(r"OrderItem [0-9a-f-]{36} version 1 at position \d+\n  Order ORD-\d+-0006 [0-9a-f-]{36} "
-                     r"version 2", unit), "the BULB line, then the desk's patch; the SHADE line was discarded"
+    assert re.search(rf"Order ORD-{year}-0007 [0-9a-f-]{{36}} version 1 at position \d+", unit), (
+        "the next number"
+    )
+    assert re.search(
+        r"OrderItem [0-9a-f-]{36} version 1 at position \d+\n  Order ORD-\d+-0006 [0-9a-f-]{36} "
+        r"version 2",
+        unit,
+    ), "the BULB line, then the desk's patch; the SHADE line was discarded"
     assert "the desk's lines: LEG, TOP" in unit
-    decided = table_rows(result.output[result.output.index("10. Every decision"):])
+    decided = table_rows(result.output[result.output.index("10. Every decision") :])
     assert [(row[1], row[2], row[4]) for row in decided] == [
-        ("allowed", "create", ""), ("refused", "force_delete", "GRANT_MISSING"),
-        ("refused", "update", "IMMUTABLE_FIELD"), ("allowed", "update", ""),
-        ("parked", "update", "APPROVAL_REQUIRED"), ("refused", "approve", "GRANT_MISSING"),
-        ("allowed", "update", ""), ("allowed", "delete", ""), ("allowed", "restore", ""),
-        ("allowed", "force_delete", "")]
+        ("allowed", "create", ""),
+        ("refused", "force_delete", "GRANT_MISSING"),
+        ("refused", "update", "IMMUTABLE_FIELD"),
+        ("allowed", "update", ""),
+        ("parked", "update", "APPROVAL_REQUIRED"),
+        ("refused", "approve", "GRANT_MISSING"),
+        ("allowed", "update", ""),
+        ("allowed", "delete", ""),
+        ("allowed", "restore", ""),
+        ("allowed", "force_delete", ""),
+    ]
 
 
 def test_init_then_check(tmp_path: Path) -> None:
@@ -87,90 +123,155 @@ def test_malformed_catalog_is_one_line_with_its_code(tmp_path: Path) -> None:
     assert "model 'Order', key 'fields.qty.type'" in result.output
 
 
-def test_record_commands_from_the_command_line(database_url: str, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_record_commands_from_the_command_line(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WRIT_DATABASE_URL", database_url)
-    for name, value in {"WRIT_USER": "carol", "WRIT_TENANT": "acme", "WRIT_ROLES": "clerk,manager",
-                        "WRIT_PURPOSE": "cli test"}.items():
+    for name, value in {
+        "WRIT_USER": "carol",
+        "WRIT_TENANT": "acme",
+        "WRIT_ROLES": "clerk,manager",
+        "WRIT_PURPOSE": "cli test",
+    }.items():
         monkeypatch.setenv(name, value)
     runner = CliRunner()
     assert runner.invoke(main, ["init"]).exit_code == 0
     created = runner.invoke(main, ["create", "Order", '{"sku": "A-1", "total": "5"}', "--json"])
     assert created.exit_code == 0, created.output
     record_id = orjson.loads(created.stdout)["id"]
-    patched = runner.invoke(main, ["patch", "Order", record_id, '{"quantity": 4}', "--expected-version", "1",
-                                   "--json"])
+    patched = runner.invoke(
+        main, ["patch", "Order", record_id, '{"quantity": 4}', "--expected-version", "1", "--json"]
+    )
     assert orjson.loads(patched.stdout)["version"] == 2
     refused = runner.invoke(main, ["patch", "Order", record_id, '{"sku": "B-2"}'])
     assert refused.exit_code == 2 and "error: IMMUTABLE_FIELD:" in refused.output
-    got = orjson.loads(runner.invoke(main, ["get", "Order", record_id, "--version", "1", "--json"]).stdout)
+    got = orjson.loads(
+        runner.invoke(main, ["get", "Order", record_id, "--version", "1", "--json"]).stdout
+    )
     assert got["quantity"] == 1
     history = orjson.loads(runner.invoke(main, ["history", "Order", record_id, "--json"]).stdout)
     assert [entry["event"] for entry in history] == ["Created", "Patched"]
-    assert runner.invoke(main, ["project", "--once"]).exit_code == 0  # the decisions read model (no-op on SQLite)
+    assert (
+        runner.invoke(main, ["project", "--once"]).exit_code == 0
+    )  # the decisions read model (no-op on SQLite)
     decisions = orjson.loads(runner.invoke(main, ["decisions", "--json"]).stdout)
     assert [d["outcome"] for d in decisions] == ["allowed", "allowed", "refused"]
-    refused = orjson.loads(runner.invoke(main, ["decisions", "--outcome", "refused", "--json"]).stdout)
+    refused = orjson.loads(
+        runner.invoke(main, ["decisions", "--outcome", "refused", "--json"]).stdout
+    )
     assert [d["code"] for d in refused] == ["IMMUTABLE_FIELD"]
     bad = runner.invoke(main, ["patch", "Order", "not-a-uuid", "{}"])
     assert bad.exit_code == 2 and "error: NOT_FOUND: Order 'not-a-uuid' not found" in bad.output
     assert "error: INVALID_INPUT:" in runner.invoke(main, ["create", "Order", "[1]"]).output
     assert "error: INVALID_INPUT:" in runner.invoke(main, ["create", "Order", "{not json"]).output
     assert runner.invoke(main, ["project", "--once"]).exit_code == 0
-    refused = orjson.loads(runner.invoke(main, ["decisions", "--outcome", "refused", "--json"]).stdout)
-    assert [d["code"] for d in refused] == ["IMMUTABLE_FIELD", "NOT_FOUND", "INVALID_INPUT", "INVALID_INPUT"]
+    refused = orjson.loads(
+        runner.invoke(main, ["decisions", "--outcome", "refused", "--json"]).stdout
+    )
+    assert [d["code"] for d in refused] == [
+        "IMMUTABLE_FIELD",
+        "NOT_FOUND",
+        "INVALID_INPUT",
+        "INVALID_INPUT",
+    ]
 
 
-def test_every_cli_mistake_is_one_line_with_a_code(database_url: str, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_cli_mistake_is_one_line_with_a_code(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Usage errors are one ``error: CODE: message`` line (never click's usage block), exit status 2; a write
     refused at the CLI's door, even one whose principal cannot be read, leaves a decision."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WRIT_DATABASE_URL", database_url)
     runner = CliRunner()
     assert runner.invoke(main, ["init"]).exit_code == 0
-    for arguments in (["create"], ["create", "Order", "{}", "--expected-version", "x", "-u", "a", "-t", "b"],
-                      ["decisions", "--limit", "-1", "-u", "a", "-t", "b"], ["nonsense"],
-                      ["project", "--batch-size", "0"], ["project", "--batch-size", "-5"], ["get", "Order"],
-                      ["relay", "--window", "0"]):
+    for arguments in (
+        ["create"],
+        ["create", "Order", "{}", "--expected-version", "x", "-u", "a", "-t", "b"],
+        ["decisions", "--limit", "-1", "-u", "a", "-t", "b"],
+        ["nonsense"],
+        ["project", "--batch-size", "0"],
+        ["project", "--batch-size", "-5"],
+        ["get", "Order"],
+        ["relay", "--window", "0"],
+    ):
         result = runner.invoke(main, arguments)
         lines = result.output.strip().splitlines()
         assert result.exit_code == 2, (arguments, result.output)
-        assert len(lines) == 1 and lines[0].startswith("error: INVALID_INPUT: "), (arguments, result.output)
-    bad_tenant = runner.invoke(main, ["create", "Order", '{"sku": "A-1", "total": "1"}', "-u", "carol",
-                                      "-t", "acme corp", "-r", "clerk", "-p", "x"])
-    assert bad_tenant.exit_code == 2 and bad_tenant.output.startswith("error: INVALID_INPUT: "), bad_tenant.output
+        assert len(lines) == 1 and lines[0].startswith("error: INVALID_INPUT: "), (
+            arguments,
+            result.output,
+        )
+    bad_tenant = runner.invoke(
+        main,
+        [
+            "create",
+            "Order",
+            '{"sku": "A-1", "total": "1"}',
+            "-u",
+            "carol",
+            "-t",
+            "acme corp",
+            "-r",
+            "clerk",
+            "-p",
+            "x",
+        ],
+    )
+    assert bad_tenant.exit_code == 2 and bad_tenant.output.startswith("error: INVALID_INPUT: "), (
+        bad_tenant.output
+    )
     from domain.catalog import Catalog
     from entrypoints.bootstrap import open_writ
 
     writ = open_writ(Catalog.from_toml((tmp_path / "writ.toml").read_text()), database_url)
     try:
         store = writ._core.store
-        stored = [store.mapper.to_domain_event(n) for n in store.recorder.select_notifications(1, 100)]
+        stored = [
+            store.mapper.to_domain_event(n) for n in store.recorder.select_notifications(1, 100)
+        ]
     finally:
         writ.close()
     assert [(type(e).__name__, e.outcome, e.code, e.tenant) for e in stored] == [
-        ("Created", "refused", "INVALID_INPUT", None)]
+        ("Created", "refused", "INVALID_INPUT", None)
+    ]
 
 
-def test_list_queries_the_projection(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_list_queries_the_projection(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WRIT_DATABASE_URL", database_url)
-    for name, value in {"WRIT_USER": "carol", "WRIT_TENANT": "acme", "WRIT_ROLES": "clerk",
-                        "WRIT_PURPOSE": "cli test"}.items():
+    for name, value in {
+        "WRIT_USER": "carol",
+        "WRIT_TENANT": "acme",
+        "WRIT_ROLES": "clerk",
+        "WRIT_PURPOSE": "cli test",
+    }.items():
         monkeypatch.setenv(name, value)
     runner = CliRunner()
-    embedded = database_url.startswith("sqlite")  # no worker runs: `writ list` catches the views up first
+    embedded = database_url.startswith(
+        "sqlite"
+    )  # no worker runs: `writ list` catches the views up first
     assert runner.invoke(main, ["init"]).exit_code == 0
     if not embedded:
         for early in (["list", "Order"], ["list", "Order", "--wait", "1", "--timeout", "0.1"]):
             not_ready = runner.invoke(main, early)
-            assert not_ready.exit_code == 2 and "error: PROJECTION_NOT_READY:" in not_ready.output, early
+            assert (
+                not_ready.exit_code == 2 and "error: PROJECTION_NOT_READY:" in not_ready.output
+            ), early
     created = {}
     for n in range(1, 8):
-        out = runner.invoke(main, ["create", "Order", orjson.dumps({"sku": f"S-{n}", "total": f"{n}.25",
-                                                                    "quantity": n % 3 + 1}).decode(), "--json"])
+        out = runner.invoke(
+            main,
+            [
+                "create",
+                "Order",
+                orjson.dumps({"sku": f"S-{n}", "total": f"{n}.25", "quantity": n % 3 + 1}).decode(),
+                "--json",
+            ],
+        )
         created[orjson.loads(out.stdout)["id"]] = (n % 3 + 1, f"{n}.25")
     assert runner.invoke(main, ["project", "--once"]).exit_code == 0
 
@@ -179,18 +280,37 @@ def test_list_queries_the_projection(database_url: str, tmp_path: Path, monkeypa
         assert result.exit_code == 0, result.output
         return dict(orjson.loads(result.stdout))
 
-    wanted = sorted(((total, rid) for rid, (quantity, total) in created.items() if quantity in (1, 3)),
-                    key=lambda pair: (-float(pair[0]), pair[1]))
+    wanted = sorted(
+        ((total, rid) for rid, (quantity, total) in created.items() if quantity in (1, 3)),
+        key=lambda pair: (-float(pair[0]), pair[1]),
+    )
     first = rows("-w", "quantity:in:1,3", "--sort", "-total", "--limit", "2")
-    rest = rows("-w", "quantity:in:1,3", "--sort", "-total", "--limit", "10", "--after", str(first["next_cursor"]))
+    rest = rows(
+        "-w",
+        "quantity:in:1,3",
+        "--sort",
+        "-total",
+        "--limit",
+        "10",
+        "--after",
+        str(first["next_cursor"]),
+    )
     listed = [(row["total"], row["id"]) for page in (first, rest) for row in page["rows"]]
     assert listed == wanted and rest["next_cursor"] is None
     assert [r["sku"] for r in rows("-w", "total:ge:6", "-s", "sku")["rows"]] == ["S-6", "S-7"]
-    assert len(rows("-w", "note:is_null")["rows"]) == 7 and rows("-w", "note:is_null:false")["rows"] == []
-    assert [r["sku"] for r in rows("-w", 'sku:in:["S-1","S-2"]', "-s", "-sku")["rows"]] == ["S-2", "S-1"]
+    assert (
+        len(rows("-w", "note:is_null")["rows"]) == 7
+        and rows("-w", "note:is_null:false")["rows"] == []
+    )
+    assert [r["sku"] for r in rows("-w", 'sku:in:["S-1","S-2"]', "-s", "-sku")["rows"]] == [
+        "S-2",
+        "S-1",
+    ]
 
     gone = next(iter(created))
-    deleted = orjson.loads(runner.invoke(main, ["delete", "Order", gone, "--json", "--role", "manager"]).stdout)
+    deleted = orjson.loads(
+        runner.invoke(main, ["delete", "Order", gone, "--json", "--role", "manager"]).stdout
+    )
     position = str(deleted["position"])
     if embedded:  # right after the write, without a worker: caught up first, and it says so
         listed_now = runner.invoke(main, ["list", "Order", "--json"])
@@ -201,7 +321,9 @@ def test_list_queries_the_projection(database_url: str, tmp_path: Path, monkeypa
     else:
         assert gone in {r["id"] for r in rows()["rows"]}  # not projected yet
         waited = runner.invoke(main, ["list", "Order", "--wait", position, "--timeout", "0.2"])
-        assert waited.exit_code == 2 and "error: PROJECTION_TIMEOUT:" in waited.output  # no worker is running
+        assert (
+            waited.exit_code == 2 and "error: PROJECTION_TIMEOUT:" in waited.output
+        )  # no worker is running
         assert runner.invoke(main, ["project", "--once"]).exit_code == 0
     assert gone not in {r["id"] for r in rows("--wait", position)["rows"]}
     refused = runner.invoke(main, ["list", "Order", "--include-deleted"])
@@ -210,21 +332,31 @@ def test_list_queries_the_projection(database_url: str, tmp_path: Path, monkeypa
     assert [r["id"] for r in audited["rows"]] == [gone]
     other_tenant = runner.invoke(main, ["list", "Order", "--json", "--tenant", "globex"])
     assert orjson.loads(other_tenant.stdout)["rows"] == []
-    for bad, code in (("colour:eq:red", "UNKNOWN_FIELD"), ("quantity:eq:x", "INVALID_INPUT"),
-                      ("quantity", "INVALID_INPUT"), ("total:gt:abc", "INVALID_FIELD_VALUE"),
-                      ("note:eq", "INVALID_INPUT"), ("note:is_null:maybe", "INVALID_INPUT")):
+    for bad, code in (
+        ("colour:eq:red", "UNKNOWN_FIELD"),
+        ("quantity:eq:x", "INVALID_INPUT"),
+        ("quantity", "INVALID_INPUT"),
+        ("total:gt:abc", "INVALID_FIELD_VALUE"),
+        ("note:eq", "INVALID_INPUT"),
+        ("note:is_null:maybe", "INVALID_INPUT"),
+    ):
         result = runner.invoke(main, ["list", "Order", "-w", bad])
         assert result.exit_code == 2 and f"error: {code}:" in result.output, (bad, result.output)
 
 
-def test_project_status_and_rebuild(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_project_status_and_rebuild(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WRIT_DATABASE_URL", database_url)
     who = ["--user", "carol", "--tenant", "acme", "--role", "clerk", "--purpose", "cli test"]
     runner = CliRunner()
     for command in (["project", "--once"], ["list", "Order", *who]):
         missing = runner.invoke(main, command)
-        assert missing.exit_code == 2 and "error: CATALOG_INVALID: catalog writ.toml not found" in missing.output
+        assert (
+            missing.exit_code == 2
+            and "error: CATALOG_INVALID: catalog writ.toml not found" in missing.output
+        )
     assert runner.invoke(main, ["init"]).exit_code == 0
 
     def status() -> dict[str, Any]:
@@ -242,12 +374,21 @@ def test_project_status_and_rebuild(database_url: str, tmp_path: Path, monkeypat
     assert caught_up["position"] == caught_up["head"] >= 3
     runner.invoke(main, ["create", "Order", '{"sku": "R-9", "total": "9"}', *who])
     behind = status()
-    assert behind["events_behind"] == 1 and behind["seconds_behind"] > 0 and behind["head"] > behind["position"]
+    assert (
+        behind["events_behind"] == 1
+        and behind["seconds_behind"] > 0
+        and behind["head"] > behind["position"]
+    )
     rebuilt = runner.invoke(main, ["project", "--rebuild"])
     assert rebuilt.exit_code == 0, rebuilt.output
     assert status()["events_behind"] == 0
     listed = runner.invoke(main, ["list", "Order", "--json", *who])
-    assert sorted(r["sku"] for r in orjson.loads(listed.stdout)["rows"]) == ["R-0", "R-1", "R-2", "R-9"]
+    assert sorted(r["sku"] for r in orjson.loads(listed.stdout)["rows"]) == [
+        "R-0",
+        "R-1",
+        "R-2",
+        "R-9",
+    ]
 
 
 def test_the_embedded_default_never_loads_the_postgresql_driver(tmp_path: Path) -> None:
@@ -263,28 +404,42 @@ def test_the_embedded_default_never_loads_the_postgresql_driver(tmp_path: Path) 
         "print('psycopg' in sys.modules, file=sys.stderr)\n"
     )
     env = {**os.environ, "WRIT_DATABASE_URL": f"sqlite:///{tmp_path}/w.db"}
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "False", done.stderr
 
 
 def test_a_catalog_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "latin1.toml"
-    path.write_bytes('[models.Caf\xe9]\n'.encode("latin-1"))
+    path.write_bytes("[models.Caf\xe9]\n".encode("latin-1"))
     result = CliRunner().invoke(main, ["check", str(path)])
     assert result.exit_code == 2
-    assert result.output.strip() == f"error: CATALOG_INVALID: {path}: not valid UTF-8 at byte 11 (line 1)"
+    assert (
+        result.output.strip()
+        == f"error: CATALOG_INVALID: {path}: not valid UTF-8 at byte 11 (line 1)"
+    )
 
 
 def test_a_big_change_parks_and_a_second_person_approves_it_from_the_command_line(
-        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WRIT_DATABASE_URL", database_url)
     monkeypatch.setenv("WRIT_PURPOSE", "cli approvals")
     runner = CliRunner()
     assert runner.invoke(main, ["init"]).exit_code == 0
-    carol, maria = ["-u", "carol", "-t", "acme", "-r", "clerk"], ["-u", "maria", "-t", "acme", "-r", "manager"]
+    carol, maria = (
+        ["-u", "carol", "-t", "acme", "-r", "clerk"],
+        ["-u", "maria", "-t", "acme", "-r", "manager"],
+    )
 
     def run(*arguments: str) -> dict[str, Any]:
         result = runner.invoke(main, [*arguments, "--json"])
@@ -296,24 +451,36 @@ def test_a_big_change_parks_and_a_second_person_approves_it_from_the_command_lin
     assert parked["status"] == "pending_approval" and parked["version"] is None
     assert runner.invoke(main, ["project", "--once"]).exit_code == 0
     pending = run("approvals", "list", *maria)
-    assert [(p["id"], p["requester"], p["status"]) for p in pending] == [(parked["approval_id"], "carol", "pending")]
-    assert run("approvals", "show", parked["approval_id"], *maria)["preview"]["after"]["total"] == "25000"
+    assert [(p["id"], p["requester"], p["status"]) for p in pending] == [
+        (parked["approval_id"], "carol", "pending")
+    ]
+    assert (
+        run("approvals", "show", parked["approval_id"], *maria)["preview"]["after"]["total"]
+        == "25000"
+    )
     own = runner.invoke(main, ["approvals", "approve", parked["approval_id"], *carol])
     assert own.exit_code == 2 and "error: GRANT_MISSING:" in own.output
-    done = run("approvals", "approve", parked["approval_id"], "--reason", "customer confirmed", *maria)
+    done = run(
+        "approvals", "approve", parked["approval_id"], "--reason", "customer confirmed", *maria
+    )
     assert done["status"] == "executed" and done["results"][0]["version"] == 2
     assert run("get", "Order", record, *carol)["total"] == "25000"
     small = run("create", "Order", '{"sku": "PEN-1", "total": "3"}', *carol)["id"]
-    assert runner.invoke(main, ["project", "--once"]).exit_code == 0  # PostgreSQL: a bulk waits for its views
+    assert (
+        runner.invoke(main, ["project", "--once"]).exit_code == 0
+    )  # PostgreSQL: a bulk waits for its views
     bulk = run("bulk-update", "Order", "-w", "total:lt:1000", '{"note": "small"}', *maria)
-    assert (bulk["status"], bulk["updated_count"]) == ("executed", 1) and run("get", "Order", small, *carol)[
-        "note"] == "small"
+    assert (bulk["status"], bulk["updated_count"]) == ("executed", 1) and run(
+        "get", "Order", small, *carol
+    )["note"] == "small"
     assert runner.invoke(main, ["project", "--once"]).exit_code == 0
     parked_bulk = run("bulk-update", "Order", '{"total": "99999"}', "--all", *maria)
     assert (parked_bulk["status"], parked_bulk["updated_count"]) == ("pending_approval", 0)
     assert runner.invoke(main, ["project", "--once"]).exit_code == 0
     assert [p["operation"] for p in run("approvals", "list", *maria)] == ["bulk_update"]
-    assert [p["status"] for p in run("approvals", "list", "--status", "executed", *maria)] == ["executed"]
+    assert [p["status"] for p in run("approvals", "list", "--status", "executed", *maria)] == [
+        "executed"
+    ]
 
 
 def test_an_id_a_table_shows_works_in_the_next_command(tmp_path: Path) -> None:
@@ -324,14 +491,18 @@ def test_an_id_a_table_shows_works_in_the_next_command(tmp_path: Path) -> None:
     env = {"WRIT_DATABASE_URL": f"sqlite:///{tmp_path}/w.db", "COLUMNS": "80"}
     who = ["--catalog", str(catalog), "-u", "carol", "-t", "acme", "-r", "clerk", "-p", "narrow"]
     made = writ_command("create", "Order", '{"sku": "NARROW-1", "total": "1"}', *who, env=env)
-    record_id = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", made.stdout)
+    record_id = re.search(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", made.stdout
+    )
     assert record_id is not None, made.stdout
     listed = writ_command("list", "Order", *who, env=env).stdout.splitlines()
     shown_id = listed[1].split()[0]
     assert len(shown_id) >= 8 and record_id[0].startswith(shown_id), listed
     got = orjson.loads(writ_command("get", "Order", shown_id, "--json", *who, env=env).stdout)
     assert got["id"] == record_id[0] and got["sku"] == "NARROW-1"
-    assert record_id[0] in writ_command("get", "Order", shown_id, *who, env=env).stdout, "one record: the whole id"
+    assert record_id[0] in writ_command("get", "Order", shown_id, *who, env=env).stdout, (
+        "one record: the whole id"
+    )
 
 
 def test_an_embedded_read_gives_way_to_a_worker_another_process_runs(tmp_path: Path) -> None:
@@ -341,13 +512,17 @@ def test_an_embedded_read_gives_way_to_a_worker_another_process_runs(tmp_path: P
     assert CliRunner().invoke(main, ["init", str(catalog)]).exit_code == 0
     env = {"WRIT_DATABASE_URL": f"sqlite:///{tmp_path}/w.db"}
     who = ["--catalog", str(catalog), "-u", "carol", "-t", "acme", "-r", "clerk", "-p", "give way"]
-    made = orjson.loads(writ_command("create", "Order", '{"sku": "WAY-1", "total": "1"}', "--json", *who,
-                                     env=env).stdout)
+    made = orjson.loads(
+        writ_command(
+            "create", "Order", '{"sku": "WAY-1", "total": "1"}', "--json", *who, env=env
+        ).stdout
+    )
     worker = CliProcess("project", "--catalog", str(catalog), env=env)
     try:
         worker.wait_for_line("active:", 60)
-        listed = writ_command("list", "Order", "--json", "--wait", str(made["position"]), *who, env=env,
-                              timeout=60)
+        listed = writ_command(
+            "list", "Order", "--json", "--wait", str(made["position"]), *who, env=env, timeout=60
+        )
         assert made["id"] in {row["id"] for row in orjson.loads(listed.stdout)["rows"]}
     finally:
         worker.stop()

@@ -32,7 +32,8 @@ def key_values(text: str, section: str = "") -> dict[str, str]:
     for line in text.splitlines():
         if not line.strip():
             continue
-        if line.rstrip().endswith(":") and "  " not in line.strip():  # a section's title, e.g. "record:"
+        # a section's title, e.g. "record:"
+        if line.rstrip().endswith(":") and "  " not in line.strip():
             title, value_column = line.strip()[:-1], -1
             pairs[title] = {}
             continue
@@ -62,8 +63,13 @@ def fits(text: str, columns: int) -> None:
 class Cli:
     def __init__(self, tmp_path: Path, columns: int) -> None:
         self.columns = columns
-        self.env = {"WRIT_DATABASE_URL": f"sqlite:///{tmp_path}/w.db", "COLUMNS": str(columns),
-                    "WRIT_CATALOG": str(tmp_path / "writ.toml"), "WRIT_TENANT": "acme", "WRIT_PURPOSE": "reading"}
+        self.env = {
+            "WRIT_DATABASE_URL": f"sqlite:///{tmp_path}/w.db",
+            "COLUMNS": str(columns),
+            "WRIT_CATALOG": str(tmp_path / "writ.toml"),
+            "WRIT_TENANT": "acme",
+            "WRIT_PURPOSE": "reading",
+        }
 
     def __call__(self, *arguments: str, user: str = "carol", role: str = "clerk") -> str:
         done = writ_command(*arguments, "-u", user, "-r", role, env=self.env)
@@ -71,7 +77,9 @@ class Cli:
         return done.stdout
 
     def json(self, *arguments: str, user: str = "carol", role: str = "clerk") -> Any:
-        return orjson.loads(writ_command(*arguments, "--json", "-u", user, "-r", role, env=self.env).stdout)
+        return orjson.loads(
+            writ_command(*arguments, "--json", "-u", user, "-r", role, env=self.env).stdout
+        )
 
 
 @pytest.mark.parametrize("columns", [80, 120])
@@ -79,13 +87,23 @@ def test_writes_and_reads_fit_the_terminal(tmp_path: Path, columns: int) -> None
     writ_command("init", str(tmp_path / "writ.toml"))
     cli = Cli(tmp_path, columns)
 
-    output = cli("create", "Order", orjson.dumps({"sku": "LAMP-44", "total": "89.90", "note": LONG_NOTE}).decode())
+    output = cli(
+        "create",
+        "Order",
+        orjson.dumps({"sku": "LAMP-44", "total": "89.90", "note": LONG_NOTE}).decode(),
+    )
     created, record = key_values(output), key_values(output, "record")
     record_id = created["id"]
-    assert UUID_TEXT.match(record_id) and (created["status"], created["version"], created["state"]) == (
-        "executed", "1", "new")
+    assert UUID_TEXT.match(record_id) and (
+        created["status"],
+        created["version"],
+        created["state"],
+    ) == ("executed", "1", "new")
     stored = cli.json("get", "Order", record_id)
-    for name, value in stored.items():  # every value of the record, whole: the long note wraps, never splits
+    for (
+        name,
+        value,
+    ) in stored.items():  # every value of the record, whole: the long note wraps, never splits
         if not name.startswith("_") and name != "id":
             assert record[name] == expected_text(value), name
     history = cli.json("history", "Order", record_id)
@@ -93,40 +111,73 @@ def test_writes_and_reads_fit_the_terminal(tmp_path: Path, columns: int) -> None
 
     output = cli("patch", "Order", record_id[:8], '{"quantity": 3}')
     patched, record = key_values(output), key_values(output, "record")
-    assert (patched["id"], patched["version"], record["quantity"], record["note"]) == (record_id, "2", "3", LONG_NOTE)
+    assert (patched["id"], patched["version"], record["quantity"], record["note"]) == (
+        record_id,
+        "2",
+        "3",
+        LONG_NOTE,
+    )
     for sku in ("DESK-1", "CHAIR-7"):
         cli("create", "Order", orjson.dumps({"sku": sku, "total": "12.50"}).decode())
 
-    bulk = key_values(cli("bulk-update", "Order", '{"note": "ships monday"}', "-w", "status:eq:draft",
-                          user="maria", role="manager"))
-    assert (bulk["status"], bulk["updated_count"]) == ("executed", "3") and UUID_TEXT.match(bulk["decision_id"])
+    bulk = key_values(
+        cli(
+            "bulk-update",
+            "Order",
+            '{"note": "ships monday"}',
+            "-w",
+            "status:eq:draft",
+            user="maria",
+            role="manager",
+        )
+    )
+    assert (bulk["status"], bulk["updated_count"]) == ("executed", "3") and UUID_TEXT.match(
+        bulk["decision_id"]
+    )
 
     listed = cli("list", "Order", "--sort", "sku").splitlines()
     header, rows = listed[0].split(), listed[1:4]
     assert {"id", "sku", "total", "status"} <= set(header)
-    assert [row.split()[1] for row in rows] == ["CHAIR-7", "DESK-1", "LAMP-44"], "a line a row, values whole"
+    assert [row.split()[1] for row in rows] == ["CHAIR-7", "DESK-1", "LAMP-44"], (
+        "a line a row, values whole"
+    )
     assert all(record_id.startswith(row.split()[0]) for row in rows if "LAMP-44" in row)
     assert len(listed) <= 3 + 1 + 2, "a header, a line per row, at most a note on what was left out"
 
-    decided = cli("decisions", user="ann", role="auditor").splitlines()  # every actor's decisions: an auditor's read
+    decided = cli(
+        "decisions", user="ann", role="auditor"
+    ).splitlines()  # every actor's decisions: an auditor's read
     assert {"outcome", "operation"} <= set(decided[0].split())
-    assert len([line for line in decided[1:] if line.split()[:1] and line.split()[0].isdigit()]) == 7
+    assert (
+        len([line for line in decided[1:] if line.split()[:1] and line.split()[0].isdigit()]) == 7
+    )
     assert len(decided) <= 1 + 7 + 2
 
     log = cli("history", "Order", record_id[:10])
     blocks = {block.splitlines()[0].split()[0]: block for block in log.split("\n\n")}
-    assert [block.splitlines()[0].split()[1] for block in blocks.values()] == ["Created", "Patched", "Patched"]
+    assert [block.splitlines()[0].split()[1] for block in blocks.values()] == [
+        "Created",
+        "Patched",
+        "Patched",
+    ]
     made = key_values("\n".join(blocks["v1"].splitlines()[1:]))
-    assert f"note: {LONG_NOTE}" in made["changed"] and "sku: LAMP-44" in made["changed"], "values whole"
+    assert f"note: {LONG_NOTE}" in made["changed"] and "sku: LAMP-44" in made["changed"], (
+        "values whole"
+    )
     assert "quantity: 1 → 3" in key_values("\n".join(blocks["v2"].splitlines()[1:]))["changed"]
-    assert f"note: {LONG_NOTE} → ships monday" in key_values("\n".join(blocks["v3"].splitlines()[1:]))["changed"]
+    assert (
+        f"note: {LONG_NOTE} → ships monday"
+        in key_values("\n".join(blocks["v3"].splitlines()[1:]))["changed"]
+    )
     assert len(log.splitlines()) <= 3 * 16, "a few lines per event, not a character per line"
     for entry in cli.json("history", "Order", record_id):
         assert entry["decision_id"] in log, "decision ids whole"
 
 
 @pytest.mark.parametrize("columns", [80, 120])
-def test_an_approver_reads_the_change_and_approves_what_was_shown(tmp_path: Path, columns: int) -> None:
+def test_an_approver_reads_the_change_and_approves_what_was_shown(
+    tmp_path: Path, columns: int
+) -> None:
     writ_command("init", str(tmp_path / "writ.toml"))
     cli = Cli(tmp_path, columns)
     record_id = key_values(cli("create", "Order", '{"sku": "DESK-9", "total": "420"}'))["id"]
@@ -139,19 +190,49 @@ def test_an_approver_reads_the_change_and_approves_what_was_shown(tmp_path: Path
     row = inbox[1]
     assert approval_id.startswith(row.split()[0]) and record_id[:8] in row
     assert "total: 420 → 25000" in row, row
-    assert cli("approvals", "list", "--mine").strip() == "(nothing)", "the requester: nothing waits for her"
+    assert cli("approvals", "list", "--mine").strip() == "(nothing)", (
+        "the requester: nothing waits for her"
+    )
 
     shown = key_values(cli("approvals", "show", approval_id[:8], user="maria", role="manager"))
     assert (shown["id"], shown["record"], shown["asked by"], shown["status"]) == (
-        approval_id, record_id, "carol", "pending")
-    assert shown["would change"].startswith("total: 420 → 25000"), "the asked field first, before and after"
+        approval_id,
+        record_id,
+        "carol",
+        "pending",
+    )
+    assert shown["would change"].startswith("total: 420 → 25000"), (
+        "the asked field first, before and after"
+    )
     assert len(shown["fingerprint"]) == 64
 
-    stale = writ_command("approvals", "approve", approval_id[:8], "--fingerprint", "0" * 64, "-u", "maria",
-                         "-r", "manager", env=cli.env, check=False)
+    stale = writ_command(
+        "approvals",
+        "approve",
+        approval_id[:8],
+        "--fingerprint",
+        "0" * 64,
+        "-u",
+        "maria",
+        "-r",
+        "manager",
+        env=cli.env,
+        check=False,
+    )
     assert stale.returncode == 2 and stale.stderr.startswith("error: APPROVAL_STALE:")
-    done = key_values(cli("approvals", "approve", approval_id[:8], "--fingerprint", shown["fingerprint"],
-                          "--reason", "checked", user="maria", role="manager"))
+    done = key_values(
+        cli(
+            "approvals",
+            "approve",
+            approval_id[:8],
+            "--fingerprint",
+            shown["fingerprint"],
+            "--reason",
+            "checked",
+            user="maria",
+            role="manager",
+        )
+    )
     assert (done["status"], done["approved by"]) == ("executed", "maria (1 of 1 needed)")
     assert done["executed"].startswith(f"Order {record_id} version 2")
     assert cli.json("get", "Order", record_id)["total"] == "25000"

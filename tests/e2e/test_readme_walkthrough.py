@@ -22,18 +22,37 @@ def test_the_page_runs_as_written_from_an_empty_directory(page: Path, tmp_path: 
     walk.follow(page)
     names = walk.namespace
     if page.name == "README.md":
-        assert (tmp_path / "writ.db.master-key").exists(), "the embedded default's key file, beside the database"
-        assert names["row"]["total"] == "25000" and names["row"]["quantity"] == 3, "approved by two, executed"
+        assert (tmp_path / "writ.db.master-key").exists(), (
+            "the embedded default's key file, beside the database"
+        )
+        assert names["row"]["total"] == "25000" and names["row"]["quantity"] == 3, (
+            "approved by two, executed"
+        )
         assert [entry.event for entry in names["history"]] == ["Created", "Patched", "Patched"]
     if page.name == "audit-and-erasure.md":
-        assert names["report"].ok and names["report"].findings == [], "writ verify, after everything"
+        assert names["report"].ok and names["report"].findings == [], (
+            "writ verify, after everything"
+        )
 
 
 def test_every_page_is_walked_and_every_block_says_what_to_do_with_it() -> None:
     assert {page.name for page in PAGES} >= {
-        "README.md", "catalog.md", "python-api.md", "cli.md", "http.md", "agent-tools.md", "projections.md",
-        "bus.md", "audit-and-erasure.md", "limits.md", "operations.md", "architecture.md", "performance.md",
-        "upgrading.md", "console.md"}
+        "README.md",
+        "catalog.md",
+        "python-api.md",
+        "cli.md",
+        "http.md",
+        "agent-tools.md",
+        "projections.md",
+        "bus.md",
+        "audit-and-erasure.md",
+        "limits.md",
+        "operations.md",
+        "architecture.md",
+        "performance.md",
+        "upgrading.md",
+        "console.md",
+    }
     kinds = {page.name: [block.kind for block in blocks(page)] for page in PAGES}
     assert all(set(found) <= {"run", "file", "same-as", "show"} for found in kinds.values())
     assert kinds["README.md"].count("run") >= 2, "the README runs what it shows"
@@ -60,4 +79,6 @@ def test_every_link_between_the_pages_leads_somewhere(page: Path) -> None:
         linked = (page.parent / path) if path else page
         assert linked.exists(), f"{page.name}: {target} is no file"
         if anchor and linked.suffix == ".md":
-            assert anchor in headings(linked), f"{page.name}: {target} names no heading of {linked.name}"
+            assert anchor in headings(linked), (
+                f"{page.name}: {target} names no heading of {linked.name}"
+            )

@@ -22,21 +22,45 @@ from tests.catalogs import SHOP_CATALOG
 from tests.conftest import PG_URL
 from tests.support import writ_command
 
-FOLLOWERS = ("writ_view_", "writ_decisions", "writ_approvals", "writ_positions", "writ_set_aside",
-             "writ_followed_logs")
+FOLLOWERS = (
+    "writ_view_",
+    "writ_decisions",
+    "writ_approvals",
+    "writ_positions",
+    "writ_set_aside",
+    "writ_followed_logs",
+)
 """The tables of the views and of the followers' positions: what the operator kept."""
 
 
-def writ(database_url: str, catalog: Path, *arguments: str, check: bool = True) -> tuple[str, str, int]:
-    done = writ_command(*arguments, "--catalog", str(catalog), check=check,
-                        env={"WRIT_DATABASE_URL": database_url, "WRIT_USER": "carol", "WRIT_TENANT": "acme",
-                             "WRIT_ROLES": "clerk", "WRIT_PURPOSE": "views test"})
+def writ(
+    database_url: str, catalog: Path, *arguments: str, check: bool = True
+) -> tuple[str, str, int]:
+    done = writ_command(
+        *arguments,
+        "--catalog",
+        str(catalog),
+        check=check,
+        env={
+            "WRIT_DATABASE_URL": database_url,
+            "WRIT_USER": "carol",
+            "WRIT_TENANT": "acme",
+            "WRIT_ROLES": "clerk",
+            "WRIT_PURPOSE": "views test",
+        },
+    )
     return done.stdout, done.stderr, done.returncode
 
 
 def create(database_url: str, catalog: Path, *skus: str) -> None:
     for sku in skus:
-        writ(database_url, catalog, "create", "Order", orjson.dumps({"sku": sku, "total": "1"}).decode())
+        writ(
+            database_url,
+            catalog,
+            "create",
+            "Order",
+            orjson.dumps({"sku": sku, "total": "1"}).decode(),
+        )
 
 
 def listed(database_url: str, catalog: Path) -> set[str]:
@@ -53,14 +77,20 @@ def drop_the_event_store(database_url: str, keep: tuple[str, ...] = FOLLOWERS) -
         return
     schema = database_url.partition("?schema=")[2]
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        tables = [row[0] for row in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))]
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+            )
+        ]
         for table in tables:
             if not table.startswith(keep):
                 conn.execute(f'DROP TABLE IF EXISTS "{schema}"."{table}" CASCADE')
 
 
-def test_views_of_a_log_made_afresh_are_projected_again_from_the_new_log(database_url: str, tmp_path: Path) -> None:
+def test_views_of_a_log_made_afresh_are_projected_again_from_the_new_log(
+    database_url: str, tmp_path: Path
+) -> None:
     catalog = tmp_path / "writ.toml"
     catalog.write_text(SHOP_CATALOG)
     create(database_url, catalog, "OLD-1", "OLD-2")
@@ -68,13 +98,19 @@ def test_views_of_a_log_made_afresh_are_projected_again_from_the_new_log(databas
     assert listed(database_url, catalog) == {"OLD-1", "OLD-2"}
 
     drop_the_event_store(database_url)
-    create(database_url, catalog, "NEW-1", "NEW-2", "NEW-3")  # past the views' position: only the identity tells
+    create(
+        database_url, catalog, "NEW-1", "NEW-2", "NEW-3"
+    )  # past the views' position: only the identity tells
     if database_url.startswith("sqlite"):
         _, said, _ = writ(database_url, catalog, "list", "Order")
-        assert "the views are not this log's (it followed log" in said, "the catch-up says what it did"
+        assert "the views are not this log's (it followed log" in said, (
+            "the catch-up says what it did"
+        )
     else:  # no worker has run since: the views are the old log's, and readers say so
         _, said, status = writ(database_url, catalog, "list", "Order", check=False)
-        assert status == 2 and said.startswith("error: PROJECTION_LOG_CHANGED: The views were projected from log")
+        assert status == 2 and said.startswith(
+            "error: PROJECTION_LOG_CHANGED: The views were projected from log"
+        )
         _, said, _ = writ(database_url, catalog, "project", "--once")
         assert "the views are not this log's (it followed log" in said
 
@@ -82,7 +118,9 @@ def test_views_of_a_log_made_afresh_are_projected_again_from_the_new_log(databas
     assert_current(database_url, catalog)
     create(database_url, catalog, "NEW-4")
     writ(database_url, catalog, "project", "--once")
-    assert listed(database_url, catalog) == {"NEW-1", "NEW-2", "NEW-3", "NEW-4"}, "the views follow the new log"
+    assert listed(database_url, catalog) == {"NEW-1", "NEW-2", "NEW-3", "NEW-4"}, (
+        "the views follow the new log"
+    )
 
 
 def assert_current(database_url: str, catalog: Path) -> None:
@@ -91,13 +129,16 @@ def assert_current(database_url: str, catalog: Path) -> None:
     assert status["position"] == status["head"] and status["events_behind"] == 0, status
 
 
-def test_views_past_the_end_of_a_restored_older_copy_of_the_log_are_projected_again(tmp_path: Path) -> None:
+def test_views_past_the_end_of_a_restored_older_copy_of_the_log_are_projected_again(
+    tmp_path: Path,
+) -> None:
     """The same log (same identity) restored from an older copy: the views hold records it no longer has, and
     stand past its last position. (SQLite: a copy of the file; the same check runs on PostgreSQL.)"""
     catalog, url = tmp_path / "writ.toml", f"sqlite:///{tmp_path}/writ.db"
     catalog.write_text(SHOP_CATALOG)
     create(url, catalog, "KEPT-1")
-    with closing(sqlite3.connect(tmp_path / "writ.db")) as conn:  # the write-ahead log merged in: one file to copy
+    # the write-ahead log merged in: one file to copy
+    with closing(sqlite3.connect(tmp_path / "writ.db")) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     copy = (tmp_path / "writ.db").read_bytes()
     create(url, catalog, "LOST-1", "LOST-2")

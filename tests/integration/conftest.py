@@ -69,8 +69,12 @@ def bus_written_ids(writ: Writ) -> list[str]:
     """Every published event id in the log, in log order."""
     ids: list[str] = []
     after = 0
-    while batch := writ._core.store.recorder.select_notifications(after, 5000, inclusive_of_start=False):
-        ids += [event_id(n.originator_id, n.originator_version) for n in batch if is_published(n.topic)]
+    while batch := writ._core.store.recorder.select_notifications(
+        after, 5000, inclusive_of_start=False
+    ):
+        ids += [
+            event_id(n.originator_id, n.originator_version) for n in batch if is_published(n.topic)
+        ]
         after = batch[-1].id
     return ids
 
@@ -78,19 +82,34 @@ def bus_written_ids(writ: Writ) -> list[str]:
 class BusConsumer:
     """A ``Subscriber`` in a background thread, recording what it handled in ``bus_consumed``."""
 
-    def __init__(self, database_url: str, amqp_url: str, exchange: str, *, max_attempts: int = 5,
-                 poison: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        amqp_url: str,
+        exchange: str,
+        *,
+        max_attempts: int = 5,
+        poison: frozenset[str] = frozenset(),
+    ) -> None:
         self.database = open_database(database_url)
         self.reader = open_database(database_url)
         self.poison = poison
         self.attempts: Counter[str] = Counter()
         self.events: dict[str, IntegrationEvent] = {}
         self._seq = itertools.count()
-        self.subscriber = Subscriber(f"{exchange}.consumer", self.database, self._handle, amqp_url=amqp_url,
-                                     exchange=exchange, max_attempts=max_attempts)
+        self.subscriber = Subscriber(
+            f"{exchange}.consumer",
+            self.database,
+            self._handle,
+            amqp_url=amqp_url,
+            exchange=exchange,
+            max_attempts=max_attempts,
+        )
         with self.database.transaction() as tx:
-            tx.execute("CREATE TABLE IF NOT EXISTS bus_consumed "
-                       "(seq BIGINT PRIMARY KEY, event_id TEXT NOT NULL, position BIGINT NOT NULL)")
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS bus_consumed "
+                "(seq BIGINT PRIMARY KEY, event_id TEXT NOT NULL, position BIGINT NOT NULL)"
+            )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -99,8 +118,10 @@ class BusConsumer:
         self.attempts[event.event_id] += 1
         if event.event_id in self.poison:
             raise RuntimeError(f"poison {event.event_id}")
-        tx.execute("INSERT INTO bus_consumed (seq, event_id, position) VALUES (?, ?, ?)",
-                   (next(self._seq), event.event_id, event.position))
+        tx.execute(
+            "INSERT INTO bus_consumed (seq, event_id, position) VALUES (?, ?, ?)",
+            (next(self._seq), event.event_id, event.position),
+        )
         self.events[event.event_id] = event
 
     def _run(self) -> None:
@@ -138,12 +159,21 @@ class BusConsumer:
 
 def relay_process(database_url: str, amqp_url: str, exchange: str, *options: str) -> CliProcess:
     """``writ relay`` for one exchange, as a subprocess."""
-    return CliProcess("relay", "--database", database_url, "--exchange", exchange, *options,
-                      env={"WRIT_AMQP_URL": amqp_url})
+    return CliProcess(
+        "relay",
+        "--database",
+        database_url,
+        "--exchange",
+        exchange,
+        *options,
+        env={"WRIT_AMQP_URL": amqp_url},
+    )
 
 
 @pytest.fixture
-def bus_consumer(database_url: str, amqp_url: str, bus_exchange: str) -> Iterator[Callable[..., BusConsumer]]:
+def bus_consumer(
+    database_url: str, amqp_url: str, bus_exchange: str
+) -> Iterator[Callable[..., BusConsumer]]:
     consumers: list[BusConsumer] = []
 
     def start(**options: Any) -> BusConsumer:
@@ -158,7 +188,9 @@ def bus_consumer(database_url: str, amqp_url: str, bus_exchange: str) -> Iterato
 
 
 @pytest.fixture
-def bus_relay(database_url: str, amqp_url: str, bus_exchange: str) -> Iterator[Callable[..., CliProcess]]:
+def bus_relay(
+    database_url: str, amqp_url: str, bus_exchange: str
+) -> Iterator[Callable[..., CliProcess]]:
     processes: list[CliProcess] = []
 
     def start(*options: str) -> CliProcess:
@@ -187,7 +219,9 @@ class BusTap:
         connection = await aio_pika.connect(self.amqp_url, timeout=5)
         async with connection:
             channel = await connection.channel()
-            exchange = await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+            exchange = await channel.declare_exchange(
+                self.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+            )
             queue = await channel.declare_queue(exclusive=True)
             await queue.bind(exchange, "#")
 
@@ -204,7 +238,9 @@ class BusTap:
         wait_until(self._ready.is_set, 15, "the tap to bind its queue")
         return self
 
-    def wait_for(self, count: int, timeout: float = 60) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    def wait_for(
+        self, count: int, timeout: float = 60
+    ) -> list[aio_pika.abc.AbstractIncomingMessage]:
         wait_until(lambda: len(self.messages) >= count, timeout, f"{count} tapped messages")
         return list(self.messages)
 

@@ -32,8 +32,11 @@ def event_hash(state: bytes) -> bytes:
 
 def save_digest(rows: list[tuple[int, UUID, int, bytes]]) -> bytes:
     """The documented digest of a save: position, id, version, SHA-256 of the stored bytes, in position order."""
-    return hashlib.sha256(b"".join(p.to_bytes(8, "big") + o.bytes + v.to_bytes(8, "big") + h
-                                   for p, o, v, h in sorted(rows))).digest()
+    return hashlib.sha256(
+        b"".join(
+            p.to_bytes(8, "big") + o.bytes + v.to_bytes(8, "big") + h for p, o, v, h in sorted(rows)
+        )
+    ).digest()
 
 
 def tag(writer_key: bytes, rows: list[tuple[int, UUID, int, bytes]]) -> bytes:
@@ -75,8 +78,12 @@ class Insider:
             with psycopg.connect(PG_URL, autocommit=True) as conn:
                 conn.execute(f'CREATE ROLE "{self.role}" LOGIN')
                 conn.execute(f'GRANT USAGE ON SCHEMA "{self.schema}" TO "{self.role}"')
-                conn.execute(f'GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA "{self.schema}" TO "{self.role}"')
-                conn.execute(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA "{self.schema}" TO "{self.role}"')
+                conn.execute(
+                    f'GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA "{self.schema}" TO "{self.role}"'
+                )
+                conn.execute(
+                    f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA "{self.schema}" TO "{self.role}"'
+                )
         return self.role
 
     def close(self) -> None:
@@ -90,7 +97,9 @@ class Insider:
     def table(self, name: str) -> str:
         if self.sqlite:
             return {"events": "stored_events", "snapshots": "stored_snapshots"}.get(name, name)
-        return f'"{self.schema}".' + {"events": "writ_events", "snapshots": "writ_snapshots"}.get(name, name)
+        return f'"{self.schema}".' + {"events": "writ_events", "snapshots": "writ_snapshots"}.get(
+            name, name
+        )
 
     def key(self, record_id: str | UUID) -> Any:
         return UUID(str(record_id)).hex if self.sqlite else UUID(str(record_id))
@@ -108,31 +117,45 @@ class Insider:
     def state(self, record_id: str, version: int, table: str = "events") -> bytes:
         m = self.mark
         with self.connection() as conn:
-            (state,) = conn.execute(f"SELECT state FROM {self.table(table)} WHERE originator_id = {m} AND "
-                                    f"originator_version = {m}", (self.key(record_id), version)).fetchone()
+            (state,) = conn.execute(
+                f"SELECT state FROM {self.table(table)} WHERE originator_id = {m} AND "
+                f"originator_version = {m}",
+                (self.key(record_id), version),
+            ).fetchone()
         return bytes(state)
 
     def event(self, record_id: str, version: int) -> tuple[int, str, bytes]:
         """(position, topic, state) of one event."""
         m = self.mark
         with self.connection() as conn:
-            row = conn.execute(f"SELECT {self.position}, topic, state FROM {self.table('events')} WHERE "
-                               f"originator_id = {m} AND originator_version = {m}",
-                               (self.key(record_id), version)).fetchone()
+            row = conn.execute(
+                f"SELECT {self.position}, topic, state FROM {self.table('events')} WHERE "
+                f"originator_id = {m} AND originator_version = {m}",
+                (self.key(record_id), version),
+            ).fetchone()
         return int(row[0]), row[1], bytes(row[2])
 
     def set_state(self, record_id: str, version: int, state: bytes, table: str = "events") -> None:
         m = self.mark
         with self.connection() as conn:
-            conn.execute(f"UPDATE {self.table(table)} SET state = {m} WHERE originator_id = {m} AND "
-                         f"originator_version = {m}", (state, self.key(record_id), version))
+            conn.execute(
+                f"UPDATE {self.table(table)} SET state = {m} WHERE originator_id = {m} AND "
+                f"originator_version = {m}",
+                (state, self.key(record_id), version),
+            )
 
     def execute(self, statement: str, params: tuple[Any, ...] = (), **how: bool) -> None:
         with self.connection(**how) as conn:
             conn.execute(statement.replace("?", self.mark), params)
 
-    def append_save(self, events: list[tuple[str, int, str, bytes]], *, insert_only: bool = False,
-                    mac: bytes | None = None, writer_key_id: str | None = None) -> int:
+    def append_save(
+        self,
+        events: list[tuple[str, int, str, bytes]],
+        *,
+        insert_only: bool = False,
+        mac: bytes | None = None,
+        writer_key_id: str | None = None,
+    ) -> int:
         """Insert events ``(record id, version, topic, state)`` at the end of the log, list them in the manifest
         and extend the chain with a save row (tag as given): what a role that can insert does. Their first
         position."""
@@ -141,34 +164,45 @@ class Insider:
         with self.connection(insert_only=insert_only) as conn:
             for record_id, version, topic, state in events:
                 suffix = "" if self.sqlite else f" RETURNING {self.position}"
-                cursor = conn.execute(f"INSERT INTO {self.table('events')} (originator_id, originator_version, "
-                                      f"topic, state) VALUES ({m}, {m}, {m}, {m}){suffix}",
-                                      (self.key(record_id), version, topic, state))
+                cursor = conn.execute(
+                    f"INSERT INTO {self.table('events')} (originator_id, originator_version, "
+                    f"topic, state) VALUES ({m}, {m}, {m}, {m}){suffix}",
+                    (self.key(record_id), version, topic, state),
+                )
                 position = cursor.lastrowid if self.sqlite else cursor.fetchone()[0]
                 rows.append((int(position), UUID(record_id), version, event_hash(state)))
             for position, originator, version, hashed in rows:
-                conn.execute(f"INSERT INTO {self.table('writ_log_manifest')} (position, originator_id, "
-                             f"originator_version, event_hash) VALUES ({m}, {m}, {m}, {m})",
-                             (position, self.key(originator), version, hashed))
-            (previous,) = conn.execute(f"SELECT chain FROM {self.table('writ_log_chain')} ORDER BY last DESC "
-                                       "LIMIT 1").fetchone()
+                conn.execute(
+                    f"INSERT INTO {self.table('writ_log_manifest')} (position, originator_id, "
+                    f"originator_version, event_hash) VALUES ({m}, {m}, {m}, {m})",
+                    (position, self.key(originator), version, hashed),
+                )
+            (previous,) = conn.execute(
+                f"SELECT chain FROM {self.table('writ_log_chain')} ORDER BY last DESC LIMIT 1"
+            ).fetchone()
             chain = hashlib.sha256(bytes(previous) + save_digest(rows)).digest()
-            conn.execute(f"INSERT INTO {self.table('writ_log_chain')} (last, first, count, chain, mac, writer_key) "
-                         f"VALUES ({m}, {m}, {m}, {m}, {m}, {m})",
-                         (rows[-1][0], rows[0][0], len(rows), chain, mac, writer_key_id))
+            conn.execute(
+                f"INSERT INTO {self.table('writ_log_chain')} (last, first, count, chain, mac, writer_key) "
+                f"VALUES ({m}, {m}, {m}, {m}, {m}, {m})",
+                (rows[-1][0], rows[0][0], len(rows), chain, mac, writer_key_id),
+            )
         return rows[0][0]
 
     def save_before_last(self) -> tuple[int, bytes]:
         """The last position and stored chain of the save before the last."""
         with self.connection() as conn:
-            last, chain = conn.execute(f"SELECT last, chain FROM {self.table('writ_log_chain')} ORDER BY last DESC "
-                                       "LIMIT 1 OFFSET 1").fetchone()
+            last, chain = conn.execute(
+                f"SELECT last, chain FROM {self.table('writ_log_chain')} ORDER BY last DESC "
+                "LIMIT 1 OFFSET 1"
+            ).fetchone()
         return int(last), bytes(chain)
 
     def last_tag(self) -> tuple[bytes, str]:
         with self.connection() as conn:
-            mac, key = conn.execute(f"SELECT mac, writer_key FROM {self.table('writ_log_chain')} ORDER BY last DESC "
-                                    "LIMIT 1").fetchone()
+            mac, key = conn.execute(
+                f"SELECT mac, writer_key FROM {self.table('writ_log_chain')} ORDER BY last DESC "
+                "LIMIT 1"
+            ).fetchone()
         return bytes(mac), key
 
     def recompute_log_tables(self, writer_key: bytes | None = None) -> None:
@@ -177,24 +211,39 @@ class Insider:
         m = self.mark
         with self.connection() as conn:
             conn.execute(f"DELETE FROM {self.table('writ_checkpoints')}")
-            saves = conn.execute(f"SELECT last, first FROM {self.table('writ_log_chain')} ORDER BY last").fetchall()
+            saves = conn.execute(
+                f"SELECT last, first FROM {self.table('writ_log_chain')} ORDER BY last"
+            ).fetchall()
             conn.execute(f"DELETE FROM {self.table('writ_log_manifest')}")
             previous = GENESIS
             for last, first in saves:
-                found = conn.execute(f"SELECT {self.position}, originator_id, originator_version, state FROM "
-                                     f"{self.table('events')} WHERE {self.position} BETWEEN {m} AND {m} ORDER BY "
-                                     f"{self.position}", (first, last)).fetchall()
-                rows = [(int(p), UUID(str(o)), int(v), event_hash(bytes(s))) for p, o, v, s in found]
+                found = conn.execute(
+                    f"SELECT {self.position}, originator_id, originator_version, state FROM "
+                    f"{self.table('events')} WHERE {self.position} BETWEEN {m} AND {m} ORDER BY "
+                    f"{self.position}",
+                    (first, last),
+                ).fetchall()
+                rows = [
+                    (int(p), UUID(str(o)), int(v), event_hash(bytes(s))) for p, o, v, s in found
+                ]
                 if not rows:
-                    conn.execute(f"DELETE FROM {self.table('writ_log_chain')} WHERE last = {m}", (last,))
+                    conn.execute(
+                        f"DELETE FROM {self.table('writ_log_chain')} WHERE last = {m}", (last,)
+                    )
                     continue
                 for position, originator, version, hashed in rows:
-                    conn.execute(f"INSERT INTO {self.table('writ_log_manifest')} (position, originator_id, "
-                                 f"originator_version, event_hash) VALUES ({m}, {m}, {m}, {m})",
-                                 (position, self.key(originator), version, hashed))
+                    conn.execute(
+                        f"INSERT INTO {self.table('writ_log_manifest')} (position, originator_id, "
+                        f"originator_version, event_hash) VALUES ({m}, {m}, {m}, {m})",
+                        (position, self.key(originator), version, hashed),
+                    )
                 previous = hashlib.sha256(previous + save_digest(rows)).digest()
-                conn.execute(f"UPDATE {self.table('writ_log_chain')} SET chain = {m} WHERE last = {m}",
-                             (previous, last))
+                conn.execute(
+                    f"UPDATE {self.table('writ_log_chain')} SET chain = {m} WHERE last = {m}",
+                    (previous, last),
+                )
                 if writer_key is not None:
-                    conn.execute(f"UPDATE {self.table('writ_log_chain')} SET mac = {m} WHERE last = {m}",
-                                 (tag(writer_key, rows), last))
+                    conn.execute(
+                        f"UPDATE {self.table('writ_log_chain')} SET mac = {m} WHERE last = {m}",
+                        (tag(writer_key, rows), last),
+                    )

@@ -28,16 +28,34 @@ def tools_for(runtime: Runtime, user: str, *roles: str) -> AgentTools:
 def test_the_tools_read_what_the_persons_roles_may_read(runtime: Runtime) -> None:
     scene: Scene = scenario(runtime.writ)
     runtime.catch_up()
-    intern, clerk, auditor = (tools_for(runtime, "ian", "intern"), tools_for(runtime, "carol", "clerk"),
-                              tools_for(runtime, "ada", "auditor"))
-    for name, arguments in (("query_order", {}), ("history", {"model": "Order", "id": scene.live}),
-                            ("approval_status", {"approval_id": scene.carols_request})):
+    intern, clerk, auditor = (
+        tools_for(runtime, "ian", "intern"),
+        tools_for(runtime, "carol", "clerk"),
+        tools_for(runtime, "ada", "auditor"),
+    )
+    for name, arguments in (
+        ("query_order", {}),
+        ("history", {"model": "Order", "id": scene.live}),
+        ("approval_status", {"approval_id": scene.carols_request}),
+    ):
         refused = intern.call(name, arguments)
         assert refused.is_error and refused.body["code"] == "GRANT_MISSING", (name, refused.body)
-    assert [row["sku"] for row in clerk.call("query_order", {"order_by": ["sku"]}).body["rows"]] == ["CID", "LIVE"]
-    assert clerk.call("approval_status", {"approval_id": scene.carols_request}).body["requester"] == "carol"
-    assert clerk.call("approval_status", {"approval_id": scene.cids_request}).body["code"] == "GRANT_MISSING"
+    assert [
+        row["sku"] for row in clerk.call("query_order", {"order_by": ["sku"]}).body["rows"]
+    ] == ["CID", "LIVE"]
+    assert (
+        clerk.call("approval_status", {"approval_id": scene.carols_request}).body["requester"]
+        == "carol"
+    )
+    assert (
+        clerk.call("approval_status", {"approval_id": scene.cids_request}).body["code"]
+        == "GRANT_MISSING"
+    )
     deleted = clerk.call("history", {"model": "Order", "id": scene.deleted})
-    assert deleted.is_error and deleted.body["code"] == "GRANT_MISSING" and "secret" not in deleted.text()
+    assert (
+        deleted.is_error
+        and deleted.body["code"] == "GRANT_MISSING"
+        and "secret" not in deleted.text()
+    )
     events = auditor.call("history", {"model": "Order", "id": scene.deleted}).body["events"]
     assert (events[0]["event"], events[0]["after"]["note"]) == ("Created", "secret")

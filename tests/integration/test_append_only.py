@@ -19,8 +19,13 @@ from tests.conftest import PG_URL
 pytestmark = pytest.mark.postgres
 CLERK, MANAGER = principal("carol"), principal("maria", "acme", "manager")
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
-HISTORY = {"writ_events": "state", "writ_snapshots": "state", "writ_log_manifest": "event_hash",
-           "writ_log_chain": "chain", "writ_checkpoints": "chain"}
+HISTORY = {
+    "writ_events": "state",
+    "writ_snapshots": "state",
+    "writ_log_manifest": "event_hash",
+    "writ_log_chain": "chain",
+    "writ_checkpoints": "chain",
+}
 
 
 @pytest.fixture
@@ -42,28 +47,44 @@ def test_history_tables_refuse_update_delete_and_truncate(store: str, pg_schema:
     finally:
         writ.close()
     for table, column in HISTORY.items():
-        for statement in (f"UPDATE $S.{table} SET {column} = {column}", f"DELETE FROM $S.{table}",
-                          f"TRUNCATE $S.{table}"):
+        for statement in (
+            f"UPDATE $S.{table} SET {column} = {column}",
+            f"DELETE FROM $S.{table}",
+            f"TRUNCATE $S.{table}",
+        ):
             said = refused(pg_schema, statement)
             assert "refused: the table is append-only" in said, (statement, said)
-    for statement in ("UPDATE $S.writ_keys SET wrapped = NULL", "DELETE FROM $S.writ_keys",
-                      "TRUNCATE $S.writ_keys"):
-        assert "data keys change only through purge and rotation" in refused(pg_schema, statement), statement
+    for statement in (
+        "UPDATE $S.writ_keys SET wrapped = NULL",
+        "DELETE FROM $S.writ_keys",
+        "TRUNCATE $S.writ_keys",
+    ):
+        assert "data keys change only through purge and rotation" in refused(
+            pg_schema, statement
+        ), statement
     with psycopg.connect(PG_URL) as conn:
-        rows = conn.execute(f'SELECT count(*) FILTER (WHERE wrapped IS NULL) FROM "{pg_schema}".writ_keys').fetchone()
+        rows = conn.execute(
+            f'SELECT count(*) FILTER (WHERE wrapped IS NULL) FROM "{pg_schema}".writ_keys'
+        ).fetchone()
     assert rows == (1,), "the purge's own change went through"
 
 
 def test_a_runtime_role_with_no_update_on_the_key_table_still_purges_and_cannot_change_a_key(
-        store: str, pg_schema: str) -> None:
+    store: str, pg_schema: str
+) -> None:
     """docs/operations.md's deployment option: the schema made by its owner; Writ run as a role holding SELECT and
     INSERT on the tables and EXECUTE on the insert function, and nothing else. A purge destroys its key through the
     insert function (SECURITY DEFINER); a key changed by that role's own statement is refused, variable or not."""
     open_writ(Catalog.from_toml(SHOP_CATALOG), store).close()  # the owner makes the schema
     role = f"writ_rt_{uuid.uuid4().hex[:8]}"
-    grants = re.findall(r"```sql\n(.*?)```", OPERATIONS.read_text(), flags=re.S)[0]  # docs/operations.md's, as written
-    grants = grants.replace("SCHEMA writ ", f'SCHEMA "{pg_schema}" ').replace(
-        "writ.writ_events_insert", f'"{pg_schema}".writ_events_insert').replace("writ_runtime", f'"{role}"')
+    grants = re.findall(r"```sql\n(.*?)```", OPERATIONS.read_text(), flags=re.S)[
+        0
+    ]  # docs/operations.md's, as written
+    grants = (
+        grants.replace("SCHEMA writ ", f'SCHEMA "{pg_schema}" ')
+        .replace("writ.writ_events_insert", f'"{pg_schema}".writ_events_insert')
+        .replace("writ_runtime", f'"{role}"')
+    )
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f'CREATE ROLE "{role}" LOGIN')
         for grant in filter(None, map(str.strip, grants.split(";"))):
@@ -77,11 +98,16 @@ def test_a_runtime_role_with_no_update_on_the_key_table_still_purges_and_cannot_
         finally:
             writ.close()
         with psycopg.connect(PG_URL, autocommit=True) as conn:
-            destroyed = conn.execute(f'SELECT wrapped IS NULL FROM "{pg_schema}".writ_keys WHERE id = %s',
-                                     (uuid.UUID(record),)).fetchone()
+            destroyed = conn.execute(
+                f'SELECT wrapped IS NULL FROM "{pg_schema}".writ_keys WHERE id = %s',
+                (uuid.UUID(record),),
+            ).fetchone()
         assert destroyed == (True,), "the purge destroyed the key, through the insert function"
-        with psycopg.connect(PG_URL, user=role, autocommit=True) as conn, pytest.raises(
-                psycopg.errors.InsufficientPrivilege), conn.transaction():
+        with (
+            psycopg.connect(PG_URL, user=role, autocommit=True) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+            conn.transaction(),
+        ):
             conn.execute("SET LOCAL writ.key_change = 'purge'")
             conn.execute(f'UPDATE "{pg_schema}".writ_keys SET wrapped = NULL')
     finally:
@@ -90,7 +116,9 @@ def test_a_runtime_role_with_no_update_on_the_key_table_still_purges_and_cannot_
             conn.execute(f'DROP ROLE "{role}"')
 
 
-def test_no_statement_of_the_session_changes_a_key_however_it_is_dressed(store: str, pg_schema: str) -> None:
+def test_no_statement_of_the_session_changes_a_key_however_it_is_dressed(
+    store: str, pg_schema: str
+) -> None:
     """As the tables' owner with the triggers on: a variable, a DO block, a function of one's own are all refused;
     only Writ's insert and rewrap functions, called by the session itself, change a key."""
     writ: Writ = open_writ(Catalog.from_toml(SHOP_CATALOG), store)
@@ -98,13 +126,17 @@ def test_no_statement_of_the_session_changes_a_key_however_it_is_dressed(store: 
         record = writ.create(CLERK, "Order", {"sku": "A-1", "total": "1"}).id
     finally:
         writ.close()
-    update = f'UPDATE "{pg_schema}".writ_keys SET wrapped = NULL, destroyed_at = now() WHERE id = \'{record}\''
-    rotate = (f'UPDATE "{pg_schema}".writ_keys SET wrapped = (SELECT wrapped FROM "{pg_schema}".writ_keys WHERE id '
-              f"<> '{record}' LIMIT 1) WHERE id = '{record}'")
-    for statement in (f"SELECT set_config('writ.key_change', 'purge', false); {update}",
-                      f"SELECT set_config('writ.key_change', 'rotate', false); {rotate}",
-                      f"DO $$ BEGIN {update}; END $$",
-                      f"CREATE FUNCTION pg_temp.writ_events_insert() RETURNS void LANGUAGE plpgsql AS $$ BEGIN "
-                      f"{update}; END $$; SELECT pg_temp.writ_events_insert()"):
+    update = f"UPDATE \"{pg_schema}\".writ_keys SET wrapped = NULL, destroyed_at = now() WHERE id = '{record}'"
+    rotate = (
+        f'UPDATE "{pg_schema}".writ_keys SET wrapped = (SELECT wrapped FROM "{pg_schema}".writ_keys WHERE id '
+        f"<> '{record}' LIMIT 1) WHERE id = '{record}'"
+    )
+    for statement in (
+        f"SELECT set_config('writ.key_change', 'purge', false); {update}",
+        f"SELECT set_config('writ.key_change', 'rotate', false); {rotate}",
+        f"DO $$ BEGIN {update}; END $$",
+        f"CREATE FUNCTION pg_temp.writ_events_insert() RETURNS void LANGUAGE plpgsql AS $$ BEGIN "
+        f"{update}; END $$; SELECT pg_temp.writ_events_insert()",
+    ):
         said = refused(pg_schema, statement)
         assert "data keys change only through purge and rotation" in said, statement

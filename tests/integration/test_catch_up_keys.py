@@ -19,30 +19,47 @@ from projections import open_worker
 from tests.integration.test_projection import MANAGER, snapshot
 
 
-def test_a_catch_up_opens_each_batch_with_its_keys_and_caches_none(writ: Writ, catalog: Catalog,
-                                                                    database_url: str) -> None:
+def test_a_catch_up_opens_each_batch_with_its_keys_and_caches_none(
+    writ: Writ, catalog: Catalog, database_url: str
+) -> None:
     made = writ.create_many(MANAGER, "Order", [{"sku": f"KEY-{n}", "total": "1"} for n in range(5)])
     writ.patch(MANAGER, "Order", made[0].id, {"note": "patched"})
     worker = open_worker(catalog, database_url, batch_size=2)
     try:
         worker.run(until_caught_up=True)
         rows = snapshot(worker.store)["Order"]
-        assert [rows[r.id]["sku"] for r in made] == [f"KEY-{n}" for n in range(5)], "opened with their keys"
+        assert [rows[r.id]["sku"] for r in made] == [f"KEY-{n}" for n in range(5)], (
+            "opened with their keys"
+        )
         assert rows[made[0].id]["note"] == "patched"
-        assert not worker.log.backend.vault()._keys, "a catch-up leaves the vault's cache to the writers"
+        assert not worker.log.backend.vault()._keys, (
+            "a catch-up leaves the vault's cache to the writers"
+        )
     finally:
         worker.close()
 
 
-def test_the_vault_drops_the_key_read_least_recently(writ: Writ, database_url: str,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    first, second, third, fourth = (UUID(r.id) for r in writ.create_many(
-        MANAGER, "Order", [{"sku": f"LRU-{n}", "total": "1"} for n in range(4)]))
+def test_the_vault_drops_the_key_read_least_recently(
+    writ: Writ, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second, third, fourth = (
+        UUID(r.id)
+        for r in writ.create_many(
+            MANAGER, "Order", [{"sku": f"LRU-{n}", "total": "1"} for n in range(4)]
+        )
+    )
     monkeypatch.setattr(vault_module, "CACHED", 3)
     backend = open_backend(database_url)
     try:
         vault = backend.vault()
-        for owner in (first, second, third, first, fourth):  # the first read again: the second is the oldest
+        # the first read again: the second is the oldest
+        for owner in (
+            first,
+            second,
+            third,
+            first,
+            fourth,
+        ):
             vault.prefetch([owner])
         assert set(vault._keys) == {first.int, third.int, fourth.int}
     finally:

@@ -31,7 +31,11 @@ def committed_numbers(writ: Writ, database_url: str) -> list[str]:
     created = [row for row in stored_rows(database_url) if row.topic == "writ.record:Created"]
     numbers = []
     for row in created:
-        record = writ.get(CLERK, "Sale", row.originator_id, version=1) if _is_sale(writ, row.originator_id) else None
+        record = (
+            writ.get(CLERK, "Sale", row.originator_id, version=1)
+            if _is_sale(writ, row.originator_id)
+            else None
+        )
         if record is not None:
             numbers.append(record["number"])
     return numbers
@@ -55,9 +59,12 @@ def test_sixteen_threads_number_without_gap_or_repeat(sales: Writ, database_url:
 
     def worker(index: int) -> None:
         for n in range(50):
-            data = {"title": f"t{index}-{n}", "total": "13" if n % 10 == 3 else "1"}  # every tenth is refused
+            data = {
+                "title": f"t{index}-{n}",
+                "total": "13" if n % 10 == 3 else "1",
+            }  # every tenth is refused
             if n % 10 == 7:
-                data["discount"] = "5"                                             # and so is another
+                data["discount"] = "5"  # and so is another
             try:
                 sales.create(CLERK, "Sale", data)
                 outcome = "executed"
@@ -95,8 +102,16 @@ print(done, refused)
 
 
 def test_four_processes_number_without_gap_or_repeat(sales: Writ, database_url: str) -> None:
-    processes = [subprocess.Popen([sys.executable, "-c", SCRIPT, database_url, "200"], cwd=ROOT,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, database_url, "200"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     totals = []
     try:
         for process in processes:
@@ -135,7 +150,9 @@ def test_sixteen_threads_taking_one_email_exactly_one_wins(sales: Writ) -> None:
     assert Tally(outcomes) == Tally({"executed": 1, "UNIQUE_VIOLATION": 15})
     member = next(m for m in [sales.create(CLERK, "Member", {"email": "other@x"})])
     sales.delete(CLERK, "Member", member.id)
-    assert sales.create(CLERK, "Member", {"email": "other@x"}).status == "executed", "a soft delete frees it"
+    assert sales.create(CLERK, "Member", {"email": "other@x"}).status == "executed", (
+        "a soft delete frees it"
+    )
 
 
 def test_processes_open_the_store_the_tests_made(sales_catalog: Catalog, database_url: str) -> None:
@@ -165,10 +182,19 @@ except WritError as error:
 
 
 def test_processes_racing_for_a_fresh_stores_first_unique_value_agree_on_one_index_key(
-        sales: Writ, database_url: str) -> None:
+    sales: Writ, database_url: str
+) -> None:
     """No process has made the index key yet: each makes one, exactly one is kept, every process uses it."""
-    processes = [subprocess.Popen([sys.executable, "-c", UNIQUE_SCRIPT, database_url], cwd=ROOT,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", UNIQUE_SCRIPT, database_url],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     outcomes = []
     try:
         for process in processes:

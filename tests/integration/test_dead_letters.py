@@ -14,7 +14,9 @@ from tests.support import wait_until, writ_command
 pytestmark = pytest.mark.rabbitmq
 
 
-def test_dead_letters_are_listed_then_moved_back_and_handled_once(writ, amqp_url, bus_consumer, bus_relay) -> None:
+def test_dead_letters_are_listed_then_moved_back_and_handled_once(
+    writ, amqp_url, bus_consumer, bus_relay
+) -> None:
     write_orders(writ, 12)
     written = bus_written_ids(writ)
     poison = frozenset({written[2], written[9]})
@@ -22,14 +24,18 @@ def test_dead_letters_are_listed_then_moved_back_and_handled_once(writ, amqp_url
     bus_relay()
     consumer.wait_for(len(written) - 2)
     queue = consumer.subscriber.name
-    wait_until(lambda: _queue_depth(amqp_url, f"{queue}.dead") == 2, 15, "two messages dead-lettered")
+    wait_until(
+        lambda: _queue_depth(amqp_url, f"{queue}.dead") == 2, 15, "two messages dead-lettered"
+    )
     env = {"WRIT_AMQP_URL": amqp_url, "COLUMNS": "80"}
 
     listed = orjson.loads(writ_command("dead-letters", "list", queue, "--json", env=env).stdout)
     assert listed["count"] == 2 and {m["message_id"] for m in listed["messages"]} == poison
     assert all(m["deaths"] >= 1 and m["event_type"] == "Created" for m in listed["messages"])
     table = writ_command("dead-letters", "list", queue, env=env).stdout
-    assert f"{queue}.dead: 2 dead-lettered messages" in table and all(len(line) <= 80 for line in table.splitlines())
+    assert f"{queue}.dead: 2 dead-lettered messages" in table and all(
+        len(line) <= 80 for line in table.splitlines()
+    )
     assert _queue_depth(amqp_url, f"{queue}.dead") == 2, "listing leaves them where they are"
 
     consumer.poison = frozenset()  # the cause is fixed
@@ -37,7 +43,15 @@ def test_dead_letters_are_listed_then_moved_back_and_handled_once(writ, amqp_url
     assert moved.strip() == f"moved 2 messages from {queue}.dead back to {queue}"
     assert sorted(consumer.wait_for(len(written))) == sorted(written)
     assert _queue_depth(amqp_url, f"{queue}.dead") == 0
-    assert all(consumer.attempts[event_id] == 3 for event_id in poison), "two failed deliveries, then handled once"
-    assert writ_command("dead-letters", "replay", queue, env=env).stdout.strip().startswith("moved 0 messages")
+    assert all(consumer.attempts[event_id] == 3 for event_id in poison), (
+        "two failed deliveries, then handled once"
+    )
+    assert (
+        writ_command("dead-letters", "replay", queue, env=env)
+        .stdout.strip()
+        .startswith("moved 0 messages")
+    )
     missing = writ_command("dead-letters", "replay", "no-such-subscriber", env=env, check=False)
-    assert missing.returncode == 2 and missing.stderr.startswith("error: NOT_FOUND: queue 'no-such-subscriber")
+    assert missing.returncode == 2 and missing.stderr.startswith(
+        "error: NOT_FOUND: queue 'no-such-subscriber"
+    )

@@ -17,16 +17,22 @@ from infrastructure.backend_choice import open_backend
 from projections import open_views, open_worker
 from tests.catalogs import principal
 
-CLERK, MANAGER, OTHER = principal(), principal("maria", "acme", "manager"), principal("olga", "globex", "manager")
+CLERK, MANAGER, OTHER = (
+    principal(),
+    principal("maria", "acme", "manager"),
+    principal("olga", "globex", "manager"),
+)
 AUDITOR = principal("ada", "acme", "auditor")
 
 
 def mixed_decisions(writ: Writ) -> None:
     record = writ.create(CLERK, "Order", {"sku": "D-1", "total": "5"}).id
     writ.patch(CLERK, "Order", record, {"quantity": 2})
-    for attempt in (lambda: writ.purge(CLERK, "Order", record),
-                    lambda: writ.patch(CLERK, "Order", record, {"sku": "X"}),
-                    lambda: writ.create(CLERK, "Nope", {})):
+    for attempt in (
+        lambda: writ.purge(CLERK, "Order", record),
+        lambda: writ.patch(CLERK, "Order", record, {"sku": "X"}),
+        lambda: writ.create(CLERK, "Nope", {}),
+    ):
         with pytest.raises(WritError):
             attempt()
     assert writ.patch(CLERK, "Order", record, {"total": "20000"}).status == "pending_approval"
@@ -40,7 +46,9 @@ def project(catalog: Catalog, database_url: str) -> None:
     worker.close()
 
 
-def test_the_read_model_holds_every_decision_the_log_holds(catalog: Catalog, database_url: str, writ: Writ) -> None:
+def test_the_read_model_holds_every_decision_the_log_holds(
+    catalog: Catalog, database_url: str, writ: Writ
+) -> None:
     mixed_decisions(writ)
     project(catalog, database_url)
     views = open_views(catalog, database_url)
@@ -48,12 +56,25 @@ def test_the_read_model_holds_every_decision_the_log_holds(catalog: Catalog, dat
         for who in (CLERK, AUDITOR, OTHER):
             assert views.decisions(who, limit=1000) == writ.decisions(who, limit=1000)
         assert [d["outcome"] for d in views.decisions(AUDITOR)] == [
-            "allowed", "allowed", "refused", "refused", "refused", "parked", "allowed"]
+            "allowed",
+            "allowed",
+            "refused",
+            "refused",
+            "refused",
+            "parked",
+            "allowed",
+        ]
         assert [d["code"] for d in views.decisions(AUDITOR, outcome="refused")] == [
-            "GRANT_MISSING", "IMMUTABLE_FIELD", "MODEL_UNKNOWN"]
+            "GRANT_MISSING",
+            "IMMUTABLE_FIELD",
+            "MODEL_UNKNOWN",
+        ]
         assert [d["actor"] for d in views.decisions(AUDITOR, actor="maria")] == ["maria"]
         assert {d["model"] for d in views.decisions(AUDITOR, model="Nope")} == {"Nope"}
-        first, rest = views.decisions(AUDITOR, limit=3), views.decisions(AUDITOR, after=0, limit=100)[3:]
+        first, rest = (
+            views.decisions(AUDITOR, limit=3),
+            views.decisions(AUDITOR, after=0, limit=100)[3:],
+        )
         assert views.decisions(AUDITOR, after=first[-1]["position"]) == rest
         soon = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
         assert views.decisions(AUDITOR, since=soon) == []
@@ -65,8 +86,9 @@ def test_the_read_model_holds_every_decision_the_log_holds(catalog: Catalog, dat
         views.close()
 
 
-def test_a_deployment_that_lacks_the_read_model_rebuilds_it_at_start(catalog: Catalog, database_url: str,
-                                                                      writ: Writ) -> None:
+def test_a_deployment_that_lacks_the_read_model_rebuilds_it_at_start(
+    catalog: Catalog, database_url: str, writ: Writ
+) -> None:
     mixed_decisions(writ)
     project(catalog, database_url)
     backend = open_backend(database_url)

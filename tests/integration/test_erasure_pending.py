@@ -59,12 +59,16 @@ def older_transaction(database_url: str) -> Iterator[None]:
         if database_url.startswith("sqlite"):
             events = database_url.removeprefix("sqlite:///")
             for path in (events, views_path(events)):
-                connection = stack.enter_context(closing(sqlite3.connect(path, isolation_level=None)))
+                connection = stack.enter_context(
+                    closing(sqlite3.connect(path, isolation_level=None))
+                )
                 connection.execute("BEGIN")
                 connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
                 stack.callback(connection.execute, "COMMIT")
         else:
-            connection = stack.enter_context(psycopg.connect(database_url.partition("?")[0], autocommit=True))
+            connection = stack.enter_context(
+                psycopg.connect(database_url.partition("?")[0], autocommit=True)
+            )
             connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             connection.execute("SELECT 1")
             stack.callback(connection.execute, "COMMIT")
@@ -78,41 +82,59 @@ def key_status(database_url: str) -> dict[str, Any]:
 
 def left_behind(database_url: str, marker: str, key: tuple[bytes, bytes]) -> list[str]:
     """The files (and tables) still holding the plaintext or the key's bytes, bare or wrapped."""
-    return [name for name, content in _all_bytes(database_url)
-            if marker.encode() in content or key[0] in content or key[1] in content]
+    return [
+        name
+        for name, content in _all_bytes(database_url)
+        if marker.encode() in content or key[0] in content or key[1] in content
+    ]
 
 
 def test_an_erasure_waits_for_a_transaction_older_than_the_purge_and_is_finished_after_it(
-        own_database_url: str, tmp_path: Path) -> None:
+    own_database_url: str, tmp_path: Path
+) -> None:
     database_url = own_database_url
     catalog_path = tmp_path / "people.toml"
     catalog_path.write_text(CATALOG)
     marker = f"MARKER-{uuid.uuid4().hex}"
     with Runtime(Catalog.from_toml(CATALOG, source="test"), database_url) as runtime:
-        created = runtime.writ.create(CLERK, "Person", {"name": f"{marker}-name", "email": f"{marker}@example.org"})
+        created = runtime.writ.create(
+            CLERK, "Person", {"name": f"{marker}-name", "email": f"{marker}@example.org"}
+        )
         runtime.catch_up()
         key = data_key(runtime, UUID(created.id))
         with older_transaction(database_url):
             runtime.writ.purge(DPO.for_purpose("erasure request #9"), "Person", created.id)
             runtime.catch_up()
-            assert left_behind(database_url, marker, key), "the old transaction keeps the bytes in the files"
+            assert left_behind(database_url, marker, key), (
+                "the old transaction keeps the bytes in the files"
+            )
             pending = key_status(database_url)["pending_erasures"]
             assert any("writ_view_person" in erasure["tables"] for erasure in pending), pending
-            assert any(not erasure["views"] for erasure in pending), "the key's erasure is pending too"
+            assert any(not erasure["views"] for erasure in pending), (
+                "the key's erasure is pending too"
+            )
             assert all(erasure["reason"] for erasure in pending)
             for server in start(database_url, catalog_path):
                 assert server.client.get("/healthz").json()["erasures"]["pending"] == len(pending)
 
-    worker = CliProcess("project", "--catalog", str(catalog_path), env={"WRIT_DATABASE_URL": database_url})
+    worker = CliProcess(
+        "project", "--catalog", str(catalog_path), env={"WRIT_DATABASE_URL": database_url}
+    )
     try:
-        wait_until(lambda: key_status(database_url)["pending_erasures"] == [], 60,
-                   "the projection worker to finish the pending erasures", every=0.5)
+        wait_until(
+            lambda: key_status(database_url)["pending_erasures"] == [],
+            60,
+            "the projection worker to finish the pending erasures",
+            every=0.5,
+        )
     finally:
         worker.stop()
     assert left_behind(database_url, marker, key) == []
 
 
-def test_on_the_embedded_default_a_purge_with_no_reader_open_leaves_nothing_pending(tmp_path: Path) -> None:
+def test_on_the_embedded_default_a_purge_with_no_reader_open_leaves_nothing_pending(
+    tmp_path: Path,
+) -> None:
     """SQLite's usual case: ``secure_delete`` zeroes the rows as they are deleted and the purge truncates the
     write-ahead log at once, so nothing is pending. (PostgreSQL's is the test above: any transaction running
     when the purge commits, in any database of the server, may hold its erasure back for a moment.)"""

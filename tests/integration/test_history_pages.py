@@ -26,7 +26,11 @@ MANAGER = principal("maria", "acme", "manager")
 
 def expected_counter(version: int) -> dict[str, int | None]:
     """The oracle: version 1 creates the order (counter 0), version k + 1 is the k-th patch (counter k)."""
-    return {"before": None, "after": 0} if version == 1 else {"before": version - 2, "after": version - 1}
+    return (
+        {"before": None, "after": 0}
+        if version == 1
+        else {"before": version - 2, "after": version - 1}
+    )
 
 
 def check_pages(pages: list[dict[str, Any]], last_version: int) -> None:
@@ -34,10 +38,14 @@ def check_pages(pages: list[dict[str, Any]], last_version: int) -> None:
     assert versions == list(range(1, last_version + 1)), "every event once, in order"
     for page in pages:
         for event in page["events"]:
-            assert event["changes"].get("counter") == expected_counter(event["version"]), event["version"]
+            assert event["changes"].get("counter") == expected_counter(event["version"]), event[
+                "version"
+            ]
     cursors = [page["next_cursor"] for page in pages]
-    assert cursors[-1] is None and all(cursor == page["events"][-1]["version"]
-                                       for cursor, page in zip(cursors[:-1], pages[:-1], strict=True))
+    assert cursors[-1] is None and all(
+        cursor == page["events"][-1]["version"]
+        for cursor, page in zip(cursors[:-1], pages[:-1], strict=True)
+    )
 
 
 def test_a_long_history_pages_over_http(server: Server) -> None:
@@ -47,7 +55,9 @@ def test_a_long_history_pages_over_http(server: Server) -> None:
         assert answer.status_code == 200, answer.text
     path = f"/v1/Order/{made['id']}/history"
     first = server.call("GET", path).json()
-    assert (len(first["events"]), first["next_cursor"]) == (100, 100), "100 by default, never the whole history"
+    assert (len(first["events"]), first["next_cursor"]) == (100, 100), (
+        "100 by default, never the whole history"
+    )
     pages, after = [], 0
     while after is not None:
         page = server.call("GET", path, params={"after": after, "limit": 70}).json()
@@ -76,9 +86,12 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             counts[name] += 1
             return real(*args, **kwargs)
+
         return wrapper
 
-    monkeypatch.setattr(application.queries, "_entry", counting("entries", application.queries._entry))
+    monkeypatch.setattr(
+        application.queries, "_entry", counting("entries", application.queries._entry)
+    )
     monkeypatch.setattr(application.loading, "step", counting("steps", application.loading.step))
     return counts
 
@@ -93,9 +106,15 @@ def long_order(writ: Writ) -> Iterator[str]:
 
 def test_a_page_builds_only_itself(writ: Writ, long_order: str, counted: dict[str, int]) -> None:
     deep = history_page(writ, CLERK, "Order", long_order, after=200, limit=20)
-    assert [event["version"] for event in deep["events"]] == list(range(201, 221)) and deep["next_cursor"] == 220
-    assert deep["events"][0]["changes"]["counter"] == expected_counter(201), "before: the state at version 200"
-    assert counted == {"entries": 21, "steps": 21}, "the page and the one entry that says more follow"
+    assert [event["version"] for event in deep["events"]] == list(range(201, 221)) and deep[
+        "next_cursor"
+    ] == 220
+    assert deep["events"][0]["changes"]["counter"] == expected_counter(201), (
+        "before: the state at version 200"
+    )
+    assert counted == {"entries": 21, "steps": 21}, (
+        "the page and the one entry that says more follow"
+    )
     counted.update(entries=0, steps=0)
     first = history_page(writ, CLERK, "Order", long_order)
     assert len(first["events"]) == 100 and counted["entries"] == 101

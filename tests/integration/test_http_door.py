@@ -35,8 +35,16 @@ def topics_after(server: Server, before: int) -> list[str]:
     return [row.topic for row in stored_rows(server.database_url)[before:]]
 
 
-def refused(server: Server, status: int, code: str, method: str, path: str, *, recorded: bool,
-            **options: Any) -> dict[str, Any]:
+def refused(
+    server: Server,
+    status: int,
+    code: str,
+    method: str,
+    path: str,
+    *,
+    recorded: bool,
+    **options: Any,
+) -> dict[str, Any]:
     """The request is refused with ``status`` and ``code``; a refused write leaves exactly one decision."""
     before = len(stored_rows(server.database_url))
     response = server.call(method, path, **options)
@@ -60,64 +68,110 @@ def test_json_numbers_read_back_as_sent(server: Server) -> None:
     assert one.status_code == listed.status_code == 200, one.text + listed.text
     expected = [(type(n).__name__, n) for n in NUMBERS]
     for row in (orjson.loads(one.content), orjson.loads(listed.content)["rows"][0]):
-        assert [(type(n).__name__, n) for n in row["l"]] == [(type(n).__name__, n) for n in row["meta"]["n"]] == \
-            expected
+        assert (
+            [(type(n).__name__, n) for n in row["l"]]
+            == [(type(n).__name__, n) for n in row["meta"]["n"]]
+            == expected
+        )
 
 
 def test_a_row_stored_with_a_wide_integer_reads_without_error(server: Server) -> None:
     """A view row projected before floats were written in full holds 10**300 where 1e300 was sent."""
     made = created(server, {"name": "widened", "meta": [1e300]})
-    assert server.call("GET", f"/v1/Doc/{made['id']}",
-                       headers={"Writ-Wait-Position": str(made["position"])}).status_code == 200
+    assert (
+        server.call(
+            "GET", f"/v1/Doc/{made['id']}", headers={"Writ-Wait-Position": str(made["position"])}
+        ).status_code
+        == 200
+    )
     with Runtime(Catalog.from_toml(CATALOG), server.database_url) as runtime:
         store = runtime.views.store
         layout = store.layout("Doc")
         cast = "CAST({} AS jsonb)" if server.database_url.startswith("postgresql") else "{}"
         with store.transaction() as tx:
-            tx.execute(SQL(f"UPDATE {{}} SET meta = {cast} WHERE id = {{}}").format(layout.ident, P, P),
-                       ["[1" + "0" * 300 + "]", layout.encoders[0](made["id"])])
+            tx.execute(
+                SQL(f"UPDATE {{}} SET meta = {cast} WHERE id = {{}}").format(layout.ident, P, P),
+                ["[1" + "0" * 300 + "]", layout.encoders[0](made["id"])],
+            )
     one = server.call("GET", f"/v1/Doc/{made['id']}")
     assert one.status_code == 200 and orjson.loads(one.content)["meta"] == [1e300], one.text
     listed = server.call("GET", "/v1/Doc", params={"where": "name:eq:widened"})
-    assert listed.status_code == 200 and orjson.loads(listed.content)["rows"][0]["meta"] == [1e300], listed.text
+    assert listed.status_code == 200 and orjson.loads(listed.content)["rows"][0]["meta"] == [
+        1e300
+    ], listed.text
 
 
 def test_input_nested_too_deep_is_refused_and_recorded(server: Server) -> None:
     """``POST /v1/transactions`` with data nested 500 levels was a RecursionError (500), no decision."""
     command = b'[{"kind": "create", "model": "Doc", "data": {"meta": ' + nested(500) + b"}}]"
-    refused(server, 400, "INVALID_INPUT", "POST", "/v1/transactions", content=command, recorded=True)
-    refused(server, 400, "INVALID_INPUT", "POST", "/v1/transactions", content=nested(100_000), recorded=True)
-    refused(server, 400, "INVALID_INPUT", "POST", "/v1/Doc", content=b'{"meta": ' + nested(70) + b"}",
-            recorded=True)
+    refused(
+        server, 400, "INVALID_INPUT", "POST", "/v1/transactions", content=command, recorded=True
+    )
+    refused(
+        server,
+        400,
+        "INVALID_INPUT",
+        "POST",
+        "/v1/transactions",
+        content=nested(100_000),
+        recorded=True,
+    )
+    refused(
+        server,
+        400,
+        "INVALID_INPUT",
+        "POST",
+        "/v1/Doc",
+        content=b'{"meta": ' + nested(70) + b"}",
+        recorded=True,
+    )
     bulk = b'{"filters": [["l", "contains", ' + nested(300) + b']], "changes": {"size": 1}}'
-    refused(server, 400, "INVALID_INPUT", "POST", "/v1/Doc/bulk-update", content=bulk, bearer=MANAGER,
-            recorded=True)
-    assert server.call("POST", "/v1/evaluate", content=b'{"kind": "create", "model": "Doc", "data": {"meta": '
-                       + nested(100) + b"}}").json()["code"] == "INVALID_INPUT"  # a dry run: refused, not recorded
+    refused(
+        server,
+        400,
+        "INVALID_INPUT",
+        "POST",
+        "/v1/Doc/bulk-update",
+        content=bulk,
+        bearer=MANAGER,
+        recorded=True,
+    )
+    assert (
+        server.call(
+            "POST",
+            "/v1/evaluate",
+            content=b'{"kind": "create", "model": "Doc", "data": {"meta": ' + nested(100) + b"}}",
+        ).json()["code"]
+        == "INVALID_INPUT"
+    )  # a dry run: refused, not recorded
 
 
-@pytest.mark.parametrize("path, params, status, code", [
-    ("/v1/decisions", {"by": "\x00"}, 400, "INVALID_INPUT"),
-    ("/v1/decisions", {"model": "\x00"}, 400, "INVALID_INPUT"),
-    ("/v1/decisions", {"outcome": "refused\x00"}, 400, "INVALID_INPUT"),
-    ("/v1/decisions", {"limit": "²"}, 400, "INVALID_INPUT"),
-    ("/v1/decisions", {"after": "1" * 19}, 400, "INVALID_INPUT"),
-    ("/v1/decisions", {"since": "0001-01-01T00:00:00+14:00"}, 400, "INVALID_INPUT"),
-    ("/v1/approvals", {"status": "\x00"}, 400, "INVALID_INPUT"),
-    ("/v1/approvals", {"after": "\x00"}, 400, "INVALID_INPUT"),
-    ("/v1/Doc", {"where": "name:contains:a\x00"}, 422, "INVALID_FIELD_VALUE"),
-    ("/v1/Doc", {"where": 'l:contains:{"a":1}'}, 422, "INVALID_FIELD_VALUE"),
-    ("/v1/Doc", {"where": "l:contains:[[[1]]]"}, 422, "INVALID_FIELD_VALUE"),
-    ("/v1/Doc", {"where": "size:eq:18446744073709551615"}, 422, "INVALID_FIELD_VALUE"),
-    ("/v1/Doc", {"where": "meta:eq:" + "[" * 2000}, 400, "INVALID_INPUT"),
-    ("/v1/Doc", {"where": ["name:ne:x"] * 101}, 400, "INVALID_INPUT"),
-    ("/v1/Doc", {"sort": ["name"] * 9}, 400, "INVALID_INPUT"),
-    ("/v1/Doc", {"sort": "\x00"}, 422, "UNKNOWN_FIELD"),
-    ("/v1/Doc", {"limit": "²"}, 400, "INVALID_INPUT"),
-    ("/v1/Doc", {"after": "\x00"}, 422, "INVALID_FIELD_VALUE"),
-])
-def test_every_query_parameter_is_checked_at_the_door(server: Server, path: str, params: dict[str, Any],
-                                                      status: int, code: str) -> None:
+@pytest.mark.parametrize(
+    "path, params, status, code",
+    [
+        ("/v1/decisions", {"by": "\x00"}, 400, "INVALID_INPUT"),
+        ("/v1/decisions", {"model": "\x00"}, 400, "INVALID_INPUT"),
+        ("/v1/decisions", {"outcome": "refused\x00"}, 400, "INVALID_INPUT"),
+        ("/v1/decisions", {"limit": "²"}, 400, "INVALID_INPUT"),
+        ("/v1/decisions", {"after": "1" * 19}, 400, "INVALID_INPUT"),
+        ("/v1/decisions", {"since": "0001-01-01T00:00:00+14:00"}, 400, "INVALID_INPUT"),
+        ("/v1/approvals", {"status": "\x00"}, 400, "INVALID_INPUT"),
+        ("/v1/approvals", {"after": "\x00"}, 400, "INVALID_INPUT"),
+        ("/v1/Doc", {"where": "name:contains:a\x00"}, 422, "INVALID_FIELD_VALUE"),
+        ("/v1/Doc", {"where": 'l:contains:{"a":1}'}, 422, "INVALID_FIELD_VALUE"),
+        ("/v1/Doc", {"where": "l:contains:[[[1]]]"}, 422, "INVALID_FIELD_VALUE"),
+        ("/v1/Doc", {"where": "size:eq:18446744073709551615"}, 422, "INVALID_FIELD_VALUE"),
+        ("/v1/Doc", {"where": "meta:eq:" + "[" * 2000}, 400, "INVALID_INPUT"),
+        ("/v1/Doc", {"where": ["name:ne:x"] * 101}, 400, "INVALID_INPUT"),
+        ("/v1/Doc", {"sort": ["name"] * 9}, 400, "INVALID_INPUT"),
+        ("/v1/Doc", {"sort": "\x00"}, 422, "UNKNOWN_FIELD"),
+        ("/v1/Doc", {"limit": "²"}, 400, "INVALID_INPUT"),
+        ("/v1/Doc", {"after": "\x00"}, 422, "INVALID_FIELD_VALUE"),
+    ],
+)
+def test_every_query_parameter_is_checked_at_the_door(
+    server: Server, path: str, params: dict[str, Any], status: int, code: str
+) -> None:
     """On PostgreSQL NUL reached the driver (500); on SQLite an object operand did (500)."""
     response = server.call("GET", path, params=params, bearer=AUDITOR)
     assert (response.status_code, response.json()["code"]) == (status, code), response.text
@@ -125,18 +179,33 @@ def test_every_query_parameter_is_checked_at_the_door(server: Server, path: str,
 
 def test_headers_that_are_digits_int_cannot_read(server: Server) -> None:
     for name in ("If-Match", "Writ-Wait-Position"):
-        method, path = ("PATCH", "/v1/Doc/00000000-0000-4000-8000-000000000000") if name == "If-Match" else (
-            "GET", "/v1/Doc")
-        response = server.call(method, path, json={"size": 1}, headers={name: b"\xb2"})  # "²" in latin-1
-        assert (response.status_code, response.json()["code"]) == (400, "INVALID_INPUT"), response.text
+        method, path = (
+            ("PATCH", "/v1/Doc/00000000-0000-4000-8000-000000000000")
+            if name == "If-Match"
+            else ("GET", "/v1/Doc")
+        )
+        response = server.call(
+            method, path, json={"size": 1}, headers={name: b"\xb2"}
+        )  # "²" in latin-1
+        assert (response.status_code, response.json()["code"]) == (400, "INVALID_INPUT"), (
+            response.text
+        )
 
 
 def test_a_thousand_bulk_filters_are_invalid_input_not_unavailable(server: Server) -> None:
     """SQLite's expression tree held at most 1,000 levels: 999 filters were a 503 UNAVAILABLE."""
     created(server, {"name": "one"})
     filters = [["name", "ne", str(n)] for n in range(999)]
-    body = refused(server, 400, "INVALID_INPUT", "POST", "/v1/Doc/bulk-update", bearer=MANAGER, recorded=True,
-                   json={"filters": filters, "changes": {"size": 1}})
+    body = refused(
+        server,
+        400,
+        "INVALID_INPUT",
+        "POST",
+        "/v1/Doc/bulk-update",
+        bearer=MANAGER,
+        recorded=True,
+        json={"filters": filters, "changes": {"size": 1}},
+    )
     assert "At most 100 filters" in body["message"]
 
 
@@ -144,40 +213,125 @@ def test_a_bulk_update_names_its_records(server: Server) -> None:
     """With no filters, ``POST /v1/Doc/bulk-update {"changes": ...}`` changed every record of the tenant."""
     made = created(server, {"name": "everyone"})
     post = {"bearer": MANAGER, "recorded": True}
-    refused(server, 400, "INVALID_INPUT", "POST", "/v1/Doc/bulk-update", json={"changes": {"size": 3}}, **post)
-    refused(server, 400, "INVALID_INPUT", "POST", "/v1/Doc/bulk-update", json={"filters": [], "changes": {"size": 3}},
-            **post)
-    refused(server, 400, "INVALID_INPUT", "POST", "/v1/Doc/bulk-update",
-            json={"filter": [["name", "eq", "everyone"]], "changes": {"size": 3}}, **post)  # misspelt: not "none"
-    unknown = refused(server, 400, "INVALID_INPUT", "POST", "/v1/Doc/bulk-update", **post, json={
-        "filters": [["name", "eq", "everyone"]], "changes": {"size": 3}, "dry_run": True})  # no such thing: not run
+    refused(
+        server,
+        400,
+        "INVALID_INPUT",
+        "POST",
+        "/v1/Doc/bulk-update",
+        json={"changes": {"size": 3}},
+        **post,
+    )
+    refused(
+        server,
+        400,
+        "INVALID_INPUT",
+        "POST",
+        "/v1/Doc/bulk-update",
+        json={"filters": [], "changes": {"size": 3}},
+        **post,
+    )
+    refused(
+        server,
+        400,
+        "INVALID_INPUT",
+        "POST",
+        "/v1/Doc/bulk-update",
+        json={"filter": [["name", "eq", "everyone"]], "changes": {"size": 3}},
+        **post,
+    )  # misspelt: not "none"
+    unknown = refused(
+        server,
+        400,
+        "INVALID_INPUT",
+        "POST",
+        "/v1/Doc/bulk-update",
+        **post,
+        json={"filters": [["name", "eq", "everyone"]], "changes": {"size": 3}, "dry_run": True},
+    )  # no such thing: not run
     assert "'dry_run'" in unknown["message"]
-    refused(server, 400, "INVALID_INPUT", "POST", "/v1/Doc/bulk-update",
-            json={"all": True, "filters": [["name", "eq", "everyone"]], "changes": {"size": 3}}, **post)
-    refused(server, 400, "INVALID_INPUT", "POST", "/v1/Doc/bulk-update", json={"all": "yes", "changes": {"size": 3}},
-            **post)
-    done = server.call("POST", "/v1/Doc/bulk-update", bearer=MANAGER, json={"all": True, "changes": {"size": 3}},
-                       headers={"Writ-Wait-Position": str(made["position"])})
-    assert done.status_code == 200 and done.json()["updated_count"] >= 1 and made["id"] in done.json()["ids"]
+    refused(
+        server,
+        400,
+        "INVALID_INPUT",
+        "POST",
+        "/v1/Doc/bulk-update",
+        json={"all": True, "filters": [["name", "eq", "everyone"]], "changes": {"size": 3}},
+        **post,
+    )
+    refused(
+        server,
+        400,
+        "INVALID_INPUT",
+        "POST",
+        "/v1/Doc/bulk-update",
+        json={"all": "yes", "changes": {"size": 3}},
+        **post,
+    )
+    done = server.call(
+        "POST",
+        "/v1/Doc/bulk-update",
+        bearer=MANAGER,
+        json={"all": True, "changes": {"size": 3}},
+        headers={"Writ-Wait-Position": str(made["position"])},
+    )
+    assert (
+        done.status_code == 200
+        and done.json()["updated_count"] >= 1
+        and made["id"] in done.json()["ids"]
+    )
 
 
 def test_a_principal_that_cannot_be_built_is_refused_and_recorded(server: Server) -> None:
     """A token whose tenant is a lone surrogate, a correlation id that is not ASCII: 400, and recorded."""
-    for bearer in (token("carol", "\ud800"), token("bad user", "acme"), token("carol", "acme", "no role")):
-        refused(server, 400, "INVALID_INPUT", "POST", "/v1/Doc", json={"name": "x"}, bearer=bearer, recorded=True)
-    refused(server, 400, "INVALID_INPUT", "DELETE", "/v1/Doc/00000000-0000-4000-8000-000000000000?force=true",
-            bearer=token("carol", "\ud800"), recorded=True)
-    body = refused(server, 400, "INVALID_INPUT", "PATCH", "/v1/Doc/00000000-0000-4000-8000-000000000000",
-                   json={"size": 1}, headers={"Writ-Correlation-Id": b"caf\xe9"}, recorded=True)
+    for bearer in (
+        token("carol", "\ud800"),
+        token("bad user", "acme"),
+        token("carol", "acme", "no role"),
+    ):
+        refused(
+            server,
+            400,
+            "INVALID_INPUT",
+            "POST",
+            "/v1/Doc",
+            json={"name": "x"},
+            bearer=bearer,
+            recorded=True,
+        )
+    refused(
+        server,
+        400,
+        "INVALID_INPUT",
+        "DELETE",
+        "/v1/Doc/00000000-0000-4000-8000-000000000000?force=true",
+        bearer=token("carol", "\ud800"),
+        recorded=True,
+    )
+    body = refused(
+        server,
+        400,
+        "INVALID_INPUT",
+        "PATCH",
+        "/v1/Doc/00000000-0000-4000-8000-000000000000",
+        json={"size": 1},
+        headers={"Writ-Correlation-Id": b"caf\xe9"},
+        recorded=True,
+    )
     assert "correlation_id" in body["message"]
     mine: list[dict[str, Any]] = []
 
-    def projected() -> bool:  # on PostgreSQL the server's worker projects the refusals a moment later
-        decisions = server.call("GET", "/v1/decisions", params={"outcome": "refused", "by": "carol"}, bearer=AUDITOR)
+    # on PostgreSQL the server's worker projects the refusals a moment later
+    def projected() -> bool:
+        decisions = server.call(
+            "GET", "/v1/decisions", params={"outcome": "refused", "by": "carol"}, bearer=AUDITOR
+        )
         if decisions.status_code == 503:
             return False
         assert decisions.status_code == 200, decisions.text
-        mine[:] = [d for d in decisions.json() if d["operation"] == "update" and d["model"] == "Doc"]
+        mine[:] = [
+            d for d in decisions.json() if d["operation"] == "update" and d["model"] == "Doc"
+        ]
         return bool(mine)
 
     wait_until(projected, 60, "the refused update in the decisions view")
@@ -186,24 +340,49 @@ def test_a_principal_that_cannot_be_built_is_refused_and_recorded(server: Server
 
 def test_a_shared_path_answers_405_to_a_method_it_does_not_take(server: Server) -> None:
     """``POST /v1/approvals`` was read as a create of a model named ``approvals``."""
-    for method, path, allowed in (("POST", "/v1/approvals", "GET"), ("POST", "/v1/decisions", "GET"),
-                                  ("PUT", "/v1/approvals/00000000-0000-4000-8000-000000000000", "GET"),
-                                  ("GET", "/v1/evaluate", "POST"), ("DELETE", "/v1/transactions", "POST")):
+    for method, path, allowed in (
+        ("POST", "/v1/approvals", "GET"),
+        ("POST", "/v1/decisions", "GET"),
+        ("PUT", "/v1/approvals/00000000-0000-4000-8000-000000000000", "GET"),
+        ("GET", "/v1/evaluate", "POST"),
+        ("DELETE", "/v1/transactions", "POST"),
+    ):
         response = server.call(method, path, json={})
-        assert (response.status_code, response.headers.get("allow")) == (405, allowed), (method, path)
+        assert (response.status_code, response.headers.get("allow")) == (405, allowed), (
+            method,
+            path,
+        )
         assert response.json()["code"] == "METHOD_NOT_ALLOWED"
 
 
 def test_an_integer_literal_past_64_bits_is_refused_not_rounded(server: Server) -> None:
     """orjson reads 100000000000000000001 as the float 1e20: it was stored so, a different number."""
-    refused(server, 400, "INVALID_INPUT", "POST", "/v1/Doc", content=b'{"meta": [100000000000000000001]}',
-            recorded=True)
-    body = refused(server, 422, "INVALID_FIELD_VALUE", "POST", "/v1/Doc", content=b'{"size": 18446744073709551615}',
-                   recorded=True)
+    refused(
+        server,
+        400,
+        "INVALID_INPUT",
+        "POST",
+        "/v1/Doc",
+        content=b'{"meta": [100000000000000000001]}',
+        recorded=True,
+    )
+    body = refused(
+        server,
+        422,
+        "INVALID_FIELD_VALUE",
+        "POST",
+        "/v1/Doc",
+        content=b'{"size": 18446744073709551615}',
+        recorded=True,
+    )
     assert body["field"] == "size"
     made = created(server, {"name": "12345678901234567890123 in text", "meta": [1e20]})
-    row = server.call("GET", f"/v1/Doc/{made['id']}", headers={"Writ-Wait-Position": str(made["position"])})
-    assert orjson.loads(row.content)["meta"] == [1e20] and isinstance(orjson.loads(row.content)["meta"][0], float)
+    row = server.call(
+        "GET", f"/v1/Doc/{made['id']}", headers={"Writ-Wait-Position": str(made["position"])}
+    )
+    assert orjson.loads(row.content)["meta"] == [1e20] and isinstance(
+        orjson.loads(row.content)["meta"][0], float
+    )
 
 
 def test_an_approval_decision_body_takes_reason_and_fingerprint_only(server: Server) -> None:
@@ -211,7 +390,12 @@ def test_an_approval_decision_body_takes_reason_and_fingerprint_only(server: Ser
     parked = server.call("POST", "/v1/Payment", json={"amount": "5000"})
     assert parked.status_code == 202, parked.text
     path = f"/v1/approvals/{parked.json()['approval_id']}/cancel"
-    for body in ({"reason": "changed my mind", "dry_run": True}, {"fingerprint": 7.6e-81}, {"reason": 3}, [1]):
+    for body in (
+        {"reason": "changed my mind", "dry_run": True},
+        {"fingerprint": 7.6e-81},
+        {"reason": 3},
+        [1],
+    ):
         refused(server, 400, "INVALID_INPUT", "POST", path, json=body, recorded=True)
     done = server.call("POST", path, json={"reason": None, "fingerprint": None})
     assert done.status_code == 200 and done.json()["status"] == "cancelled", done.text

@@ -20,7 +20,8 @@ CLERK, MANAGER = principal("carol"), principal("maria", "acme", "manager")
 
 
 def test_every_key_is_read_once_batch_after_batch_destroyed_ones_included(
-        writ: Writ, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    writ: Writ, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     made = [UUID(writ.create(CLERK, "Order", {"sku": f"K-{n}", "total": "1"}).id) for n in range(5)]
     writ.purge(MANAGER, "Order", str(made[0]))
     monkeypatch.setattr(key_table, "BATCH", 2)
@@ -36,11 +37,14 @@ def test_every_key_is_read_once_batch_after_batch_destroyed_ones_included(
     read = [UUID(str(owner)) for batch in batches for owner, _, _ in batch]
     assert len(read) == len(set(read)) == counted
     assert set(made) <= set(read)
-    assert {UUID(str(owner)) for batch in batches for owner, wrapped, _ in batch if wrapped is None} == {made[0]}
+    assert {
+        UUID(str(owner)) for batch in batches for owner, wrapped, _ in batch if wrapped is None
+    } == {made[0]}
 
 
-def test_the_tables_to_rewrite_for_a_key_are_its_partition_on_postgresql_none_on_sqlite(writ: Writ,
-                                                                                       database_url: str) -> None:
+def test_the_tables_to_rewrite_for_a_key_are_its_partition_on_postgresql_none_on_sqlite(
+    writ: Writ, database_url: str
+) -> None:
     owner = UUID(writ.create(CLERK, "Order", {"sku": "K-9", "total": "1"}).id)
     backend = open_backend(database_url)
     keys = backend.key_table()

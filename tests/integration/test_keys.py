@@ -27,29 +27,64 @@ def catalog_path(tmp_path: Path) -> Path:
 
 
 def create(database_url: str, catalog_path: Path, sku: str, *, key: str, check: bool = True) -> str:
-    done = writ_command("create", "Order", orjson.dumps({"sku": sku, "total": "1"}).decode(), "--json",
-                        "--catalog", str(catalog_path), *WHO, check=check,
-                        env={"WRIT_DATABASE_URL": database_url, "WRIT_MASTER_KEY": key})
+    done = writ_command(
+        "create",
+        "Order",
+        orjson.dumps({"sku": sku, "total": "1"}).decode(),
+        "--json",
+        "--catalog",
+        str(catalog_path),
+        *WHO,
+        check=check,
+        env={"WRIT_DATABASE_URL": database_url, "WRIT_MASTER_KEY": key},
+    )
     return done.stdout if check else done.stderr
 
 
-def read(database_url: str, catalog_path: Path, record_id: str, *, key: str,
-         check: bool = True) -> str:
-    done = writ_command("get", "Order", record_id, "--json", "--catalog", str(catalog_path), *WHO, check=check,
-                        env={"WRIT_DATABASE_URL": database_url, "WRIT_MASTER_KEY": key})
+def read(
+    database_url: str, catalog_path: Path, record_id: str, *, key: str, check: bool = True
+) -> str:
+    done = writ_command(
+        "get",
+        "Order",
+        record_id,
+        "--json",
+        "--catalog",
+        str(catalog_path),
+        *WHO,
+        check=check,
+        env={"WRIT_DATABASE_URL": database_url, "WRIT_MASTER_KEY": key},
+    )
     return done.stdout if check else done.stderr
 
 
-def test_the_embedded_default_makes_its_master_key_once_and_says_so(tmp_path: Path, catalog_path: Path) -> None:
+def test_the_embedded_default_makes_its_master_key_once_and_says_so(
+    tmp_path: Path, catalog_path: Path
+) -> None:
     url = f"sqlite:///{tmp_path}/shop.db"
-    first = writ_command("create", "Order", '{"sku": "K-1", "total": "1"}', "--catalog", str(catalog_path), *WHO,
-                         env={"WRIT_DATABASE_URL": url, "WRIT_MASTER_KEY": ""})
+    first = writ_command(
+        "create",
+        "Order",
+        '{"sku": "K-1", "total": "1"}',
+        "--catalog",
+        str(catalog_path),
+        *WHO,
+        env={"WRIT_DATABASE_URL": url, "WRIT_MASTER_KEY": ""},
+    )
     assert "created master key" in first.stderr and "shop.db.master-key" in first.stderr
     key_file = tmp_path / "shop.db.master-key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     record_id = orjson.loads(create(url, catalog_path, "K-2", key=""))["id"]
-    again = writ_command("get", "Order", record_id, "--json", "--catalog", str(catalog_path), *WHO,
-                         env={"WRIT_DATABASE_URL": url, "WRIT_MASTER_KEY": ""})
+    again = writ_command(
+        "get",
+        "Order",
+        record_id,
+        "--json",
+        "--catalog",
+        str(catalog_path),
+        *WHO,
+        env={"WRIT_DATABASE_URL": url, "WRIT_MASTER_KEY": ""},
+    )
     assert orjson.loads(again.stdout)["sku"] == "K-2" and "created master key" not in again.stderr
 
 
@@ -59,17 +94,28 @@ def test_postgresql_needs_a_configured_master_key(pg_schema: str, catalog_path: 
     assert said.strip().startswith("error: CONFIGURATION_INVALID: PostgreSQL needs a master key")
 
 
-@pytest.mark.parametrize("key, why", [("not base64!", "is not base64"), ("c2hvcnQ=", "has 5 bytes")])
-def test_a_malformed_master_key_is_one_clear_line(tmp_path: Path, catalog_path: Path, key: str, why: str) -> None:
+@pytest.mark.parametrize(
+    "key, why", [("not base64!", "is not base64"), ("c2hvcnQ=", "has 5 bytes")]
+)
+def test_a_malformed_master_key_is_one_clear_line(
+    tmp_path: Path, catalog_path: Path, key: str, why: str
+) -> None:
     said = create(f"sqlite:///{tmp_path}/shop.db", catalog_path, "K-1", key=key, check=False)
-    assert said.strip().startswith("error: CONFIGURATION_INVALID: WRIT_MASTER_KEY: master key 1") and why in said
+    assert (
+        said.strip().startswith("error: CONFIGURATION_INVALID: WRIT_MASTER_KEY: master key 1")
+        and why in said
+    )
 
 
-def test_data_under_another_master_key_is_refused_naming_it(database_url: str, catalog_path: Path) -> None:
+def test_data_under_another_master_key_is_refused_naming_it(
+    database_url: str, catalog_path: Path
+) -> None:
     first, other = new_master_key(), new_master_key()
     record_id = orjson.loads(create(database_url, catalog_path, "K-1", key=first))["id"]
     said = read(database_url, catalog_path, record_id, key=other, check=False)
-    assert said.strip().startswith("error: CONFIGURATION_INVALID: A data key is wrapped by master key")
+    assert said.strip().startswith(
+        "error: CONFIGURATION_INVALID: A data key is wrapped by master key"
+    )
 
 
 def events_digest(database_url: str) -> str:
@@ -78,33 +124,51 @@ def events_digest(database_url: str) -> str:
         import sqlite3
 
         with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
-            rows = conn.execute("SELECT originator_id, originator_version, state FROM stored_events "
-                                "ORDER BY rowid").fetchall()
+            rows = conn.execute(
+                "SELECT originator_id, originator_version, state FROM stored_events ORDER BY rowid"
+            ).fetchall()
     else:
         schema = database_url.partition("?schema=")[2]
         with psycopg.connect(PG_URL) as conn:
-            rows = conn.execute(f'SELECT originator_id::text, originator_version, state FROM "{schema}".writ_events '
-                                "ORDER BY notification_id").fetchall()
+            rows = conn.execute(
+                f'SELECT originator_id::text, originator_version, state FROM "{schema}".writ_events '
+                "ORDER BY notification_id"
+            ).fetchall()
     return hashlib.sha256(repr([(str(a), b, bytes(c)) for a, b, c in rows]).encode()).hexdigest()
 
 
-def test_rotation_rewraps_every_key_and_leaves_the_events_alone(database_url: str, catalog_path: Path) -> None:
+def test_rotation_rewraps_every_key_and_leaves_the_events_alone(
+    database_url: str, catalog_path: Path
+) -> None:
     old, new = new_master_key(), new_master_key()
-    ids = [orjson.loads(create(database_url, catalog_path, f"R-{n}", key=old))["id"] for n in range(3)]
+    ids = [
+        orjson.loads(create(database_url, catalog_path, f"R-{n}", key=old))["id"] for n in range(3)
+    ]
     before = events_digest(database_url)
     both = f"{new},{old}"
-    status = writ_command("keys", "status", "--json", env={"WRIT_DATABASE_URL": database_url,
-                                                           "WRIT_MASTER_KEY": both})
+    status = writ_command(
+        "keys", "status", "--json", env={"WRIT_DATABASE_URL": database_url, "WRIT_MASTER_KEY": both}
+    )
     assert orjson.loads(status.stdout)["to_rotate"] == 3
-    rotated = writ_command("keys", "rotate", env={"WRIT_DATABASE_URL": database_url, "WRIT_MASTER_KEY": both})
+    rotated = writ_command(
+        "keys", "rotate", env={"WRIT_DATABASE_URL": database_url, "WRIT_MASTER_KEY": both}
+    )
     assert "re-wrapped 3 data keys" in rotated.stdout
-    assert events_digest(database_url) == before, "rotation re-wraps keys; it never touches an event"
+    assert events_digest(database_url) == before, (
+        "rotation re-wraps keys; it never touches an event"
+    )
     for record_id in ids:
         assert orjson.loads(read(database_url, catalog_path, record_id, key=new))["id"] == record_id
     said = read(database_url, catalog_path, ids[0], key=old, check=False)
     assert "wrapped by master key" in said, "the old key alone opens nothing any more"
-    after = orjson.loads(writ_command("keys", "status", "--json",
-                                      env={"WRIT_DATABASE_URL": database_url, "WRIT_MASTER_KEY": new}).stdout)
+    after = orjson.loads(
+        writ_command(
+            "keys",
+            "status",
+            "--json",
+            env={"WRIT_DATABASE_URL": database_url, "WRIT_MASTER_KEY": new},
+        ).stdout
+    )
     assert (after["to_rotate"], sum(after["live"].values())) == (0, 3)
     assert os.environ["WRIT_MASTER_KEY"] not in (old, new)
 
@@ -112,9 +176,12 @@ def test_rotation_rewraps_every_key_and_leaves_the_events_alone(database_url: st
 def files_of(schema: str) -> dict[str, int]:
     """Each key and view table's file node: a rewrite gives a table a new one."""
     with psycopg.connect(PG_URL) as conn:
-        rows = conn.execute("SELECT relname, relfilenode FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                            "WHERE n.nspname = %s AND c.relkind = 'r' AND (relname LIKE 'writ\\_keys%%' OR "
-                            "relname LIKE 'writ\\_view\\_%%')", (schema,)).fetchall()
+        rows = conn.execute(
+            "SELECT relname, relfilenode FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind = 'r' AND (relname LIKE 'writ\\_keys%%' OR "
+            "relname LIKE 'writ\\_view\\_%%')",
+            (schema,),
+        ).fetchall()
     return dict(rows)
 
 
@@ -122,10 +189,17 @@ def files_of(schema: str) -> dict[str, int]:
 def test_compact_rewrites_every_key_and_view_table(pg_schema: str, catalog_path: Path) -> None:
     url, key = f"{PG_URL}?schema={pg_schema}", new_master_key()
     create(url, catalog_path, "C-1", key=key)
-    writ_command("project", "--once", "--catalog", str(catalog_path), env={"WRIT_DATABASE_URL": url,
-                                                                           "WRIT_MASTER_KEY": key})
+    writ_command(
+        "project",
+        "--once",
+        "--catalog",
+        str(catalog_path),
+        env={"WRIT_DATABASE_URL": url, "WRIT_MASTER_KEY": key},
+    )
     before = files_of(pg_schema)
-    assert "writ_view_order" in before and sum(name.startswith("writ_keys") for name in before) >= 64
+    assert (
+        "writ_view_order" in before and sum(name.startswith("writ_keys") for name in before) >= 64
+    )
     done = writ_command("keys", "compact", env={"WRIT_DATABASE_URL": url, "WRIT_MASTER_KEY": key})
     after = files_of(pg_schema)
     assert done.stdout.strip() == f"rewrote {len(before)} tables"

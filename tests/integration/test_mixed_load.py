@@ -72,7 +72,9 @@ class Load:
 
     def write(self, client: httpx.Client) -> None:
         parks = next(self._numbers) % 2 == 0
-        answer = client.post("/v1/Payment", json={"amount": "5000" if parks else "10"}, headers=headers(CLERK))
+        answer = client.post(
+            "/v1/Payment", json={"amount": "5000" if parks else "10"}, headers=headers(CLERK)
+        )
         if answer.status_code == (202 if parks else 201):
             with self._lock:
                 if parks:
@@ -102,26 +104,39 @@ def _views_answer(server: Server) -> bool:
 
 @pytest.mark.slow
 def test_readers_writers_and_approvers_together_neither_crash_the_server_nor_lose_a_write(
-        database_url: str, tmp_path: Path) -> None:
+    database_url: str, tmp_path: Path
+) -> None:
     catalog = tmp_path / "writ.toml"
     catalog.write_text(CATALOG)
     for server in start(database_url, catalog):
-        wait_until(partial(_views_answer, server), 60, "the views to exist (PostgreSQL: `writ project` makes them)")
+        wait_until(
+            partial(_views_answer, server),
+            60,
+            "the views to exist (PostgreSQL: `writ project` makes them)",
+        )
         load = Load(server)
-        threads = [*load.run(load.read_queue, 4), *load.run(load.write, 2), *load.run(load.approve, 1)]
+        threads = [
+            *load.run(load.read_queue, 4),
+            *load.run(load.write, 2),
+            *load.run(load.approve, 1),
+        ]
         for thread in threads:
             thread.join(DURATION + 120)
         assert load.problems == [], load.problems[:5]
         assert server.client.get("/healthz").status_code == 200, "the server still answers"
         assert server.call("GET", "/v1/approvals", bearer=MANAGER).status_code == 200
-        assert load.created and load.parked and load.executed and load.reads, "every kind of request ran"
+        assert load.created and load.parked and load.executed and load.reads, (
+            "every kind of request ran"
+        )
 
     stored = stored_rows(database_url)
     originators = {str(row.originator_id) for row in stored}
     executions = {str(row.originator_id) for row in stored if row.topic == "writ.approval:Executed"}
     assert set(load.created) <= originators, "every acknowledged create is in the log"
     assert set(load.parked) <= originators, "every acknowledged approval request is in the log"
-    assert {approval for approval, _ in load.executed} <= executions, "every acknowledged approval executed"
+    assert {approval for approval, _ in load.executed} <= executions, (
+        "every acknowledged approval executed"
+    )
     assert {record for _, record in load.executed} <= originators, "and created its record"
 
 
@@ -156,9 +171,18 @@ print(len(failures), failures[:3])
 """
 
 
-def test_a_database_closed_by_one_thread_while_others_read_through_it_waits_for_them(database_url: str) -> None:
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(CLOSING_WHILE_READING), database_url], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
+def test_a_database_closed_by_one_thread_while_others_read_through_it_waits_for_them(
+    database_url: str,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(CLOSING_WHILE_READING), database_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, f"the process died ({done.returncode}): {done.stderr[-2000:]}"
-    assert done.stdout.strip() == "0 []", "no read failed: a close waits for the reads using the connection"
-
+    assert done.stdout.strip() == "0 []", (
+        "no read failed: a close waits for the reads using the connection"
+    )

@@ -44,14 +44,40 @@ def test_no_5xx_and_every_check_passes(server: Server, tmp_path: Path) -> None:
     bearer = token("maria", "acme", "manager", "clerk", "auditor", lifetime=6 * 3600)
     report, config = tmp_path / "junit.xml", tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)
-    command = [str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(config), "run",
-               f"{server.url}/openapi.json",
-               "--url", server.url, "--checks", "all", "--exclude-checks", ",".join(EXCLUDED),
-               "--max-examples", str(EXAMPLES), "--seed", str(SEED), "--workers", "1", "--no-color",
-               "-H", f"Authorization: Bearer {bearer}", "-H", "Writ-Purpose: fuzz",
-               "--report", "junit", "--report-junit-path", str(report)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=4 * 3600, check=False, cwd=tmp_path)
-    summary = done.stdout[done.stdout.find(" SUMMARY "):]
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(config),
+        "run",
+        f"{server.url}/openapi.json",
+        "--url",
+        server.url,
+        "--checks",
+        "all",
+        "--exclude-checks",
+        ",".join(EXCLUDED),
+        "--max-examples",
+        str(EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--workers",
+        "1",
+        "--no-color",
+        "-H",
+        f"Authorization: Bearer {bearer}",
+        "-H",
+        "Writ-Purpose: fuzz",
+        "--report",
+        "junit",
+        "--report-junit-path",
+        str(report),
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=4 * 3600, check=False, cwd=tmp_path
+    )
+    summary = done.stdout[done.stdout.find(" SUMMARY ") :]
     print(summary)  # the counts, with -s
-    assert done.returncode == 0, f"schemathesis exited {done.returncode}\n{done.stdout[-20_000:]}\n{done.stderr}"
+    assert done.returncode == 0, (
+        f"schemathesis exited {done.returncode}\n{done.stdout[-20_000:]}\n{done.stderr}"
+    )
     assert "Test cases:" in summary and "Failures:" not in summary, summary

@@ -30,7 +30,13 @@ GOOD = [{"sku": f"OK-{n}", "total": "1"} for n in range(6)]
 
 def write_poison(writ: Writ) -> int:
     """A record event no view can hold (``updated_at`` is a datetime field); its log position."""
-    meta = {"actor": "importer", "tenant": "acme", "model": "Order", "operation": "create", "purpose": "import"}
+    meta = {
+        "actor": "importer",
+        "tenant": "acme",
+        "model": "Order",
+        "operation": "create",
+        "purpose": "import",
+    }
     data = {"sku": "BAD-1", "total": "1", "updated_at": "not a time", "tenant_id": "acme"}
     recordings = writ._core.save(Record.create("Order", "acme", data, meta, writ._core.clock()))
     return recordings[-1].notification.id
@@ -47,20 +53,29 @@ def views_of(writ: Writ, database_url: str) -> set[str]:
 
 
 def project_status(database_url: str, catalog_path: Path) -> dict[str, object]:
-    done = writ_command("project", "--status", "--json", "--database", database_url, "--catalog", str(catalog_path))
+    done = writ_command(
+        "project", "--status", "--json", "--database", database_url, "--catalog", str(catalog_path)
+    )
     return orjson.loads(done.stdout.splitlines()[0])
 
 
 def test_the_projection_halts_at_a_poison_event_and_resumes_when_it_is_set_aside(
-        writ: Writ, database_url: str, catalog_path: Path, tmp_path: Path) -> None:
+    writ: Writ, database_url: str, catalog_path: Path, tmp_path: Path
+) -> None:
     writ.create_many(MANAGER, "Order", GOOD[:3])
     bad = write_poison(writ)
     writ.create_many(MANAGER, "Order", GOOD[3:])
 
-    once = writ_command("project", "--once", "--database", database_url, "--catalog", str(catalog_path), check=False)
+    once = writ_command(
+        "project", "--once", "--database", database_url, "--catalog", str(catalog_path), check=False
+    )
     assert once.returncode == 2, once.stderr
-    assert f"error: PROJECTION_HALTED: Projection current_rows halted at position {bad}" in once.stderr
-    assert views_of(writ, database_url) == {"OK-0", "OK-1", "OK-2"}, "what came before the poison is projected"
+    assert (
+        f"error: PROJECTION_HALTED: Projection current_rows halted at position {bad}" in once.stderr
+    )
+    assert views_of(writ, database_url) == {"OK-0", "OK-1", "OK-2"}, (
+        "what came before the poison is projected"
+    )
     status = project_status(database_url, catalog_path)
     assert status["halted_at"] == bad and "not a time" in str(status["halted_reason"])
 
@@ -68,12 +83,26 @@ def test_the_projection_halts_at_a_poison_event_and_resumes_when_it_is_set_aside
     try:
         worker.wait_for_line(f"halted at position {bad}")
         assert worker.process.poll() is None, "a halted worker waits; it does not exit and restart"
-        done = writ_command("project", "--set-aside", str(bad), "--reason", "legacy import, re-entered by hand",
-                            "--operator", "olivia", "--database", database_url, "--catalog", str(catalog_path))
+        done = writ_command(
+            "project",
+            "--set-aside",
+            str(bad),
+            "--reason",
+            "legacy import, re-entered by hand",
+            "--operator",
+            "olivia",
+            "--database",
+            database_url,
+            "--catalog",
+            str(catalog_path),
+        )
         assert f"set aside position {bad}" in done.stdout
         worker.wait_for_line(f"position {bad} was set aside; resuming")
-        wait_until(lambda: views_of(writ, database_url) == {row["sku"] for row in GOOD}, 30,
-                   "every good record after the poison to be projected")
+        wait_until(
+            lambda: views_of(writ, database_url) == {row["sku"] for row in GOOD},
+            30,
+            "every good record after the poison to be projected",
+        )
         assert sum(f"halted at position {bad}" in line for line in worker.lines) == 1, worker.lines
     finally:
         worker.stop()
@@ -89,13 +118,16 @@ def test_the_projection_halts_at_a_poison_event_and_resumes_when_it_is_set_aside
 
 
 def relay_status(database_url: str, exchange: str) -> dict[str, object]:
-    done = writ_command("relay", "--status", "--json", "--database", database_url, "--exchange", exchange)
+    done = writ_command(
+        "relay", "--status", "--json", "--database", database_url, "--exchange", exchange
+    )
     return orjson.loads(done.stdout)
 
 
 @pytest.mark.rabbitmq
 def test_the_relay_halts_at_an_event_over_the_message_limit_and_resumes_past_it(
-        writ: Writ, database_url: str, bus_exchange: str, bus_consumer, bus_relay) -> None:
+    writ: Writ, database_url: str, bus_exchange: str, bus_consumer, bus_relay
+) -> None:
     consumer = bus_consumer()
     write_orders(writ, 3, prefix="BEFORE")
     big = writ.create(MANAGER, "Order", {"sku": "BIG-1", "total": "1", "note": "x" * 3000})
@@ -105,23 +137,39 @@ def test_the_relay_halts_at_an_event_over_the_message_limit_and_resumes_past_it(
     relay.wait_for_line(f"halted at position {big.position}")
     assert consumer.wait_for(3) == written[:3]
     status = relay_status(database_url, bus_exchange)
-    assert status["halted_at"] == big.position and "over the broker limit of 2,048" in str(status["halted_reason"])
+    assert status["halted_at"] == big.position and "over the broker limit of 2,048" in str(
+        status["halted_reason"]
+    )
 
-    writ_command("relay", "--set-aside", str(big.position), "--reason", "too big for the bus", "--database",
-                 database_url, "--exchange", bus_exchange)
+    writ_command(
+        "relay",
+        "--set-aside",
+        str(big.position),
+        "--reason",
+        "too big for the bus",
+        "--database",
+        database_url,
+        "--exchange",
+        bus_exchange,
+    )
     relay.wait_for_line(f"position {big.position} was set aside; resuming")
     assert consumer.wait_for(6) == [event for event in written if event != f"{big.id}:1"]
     assert relay_status(database_url, bus_exchange)["halted_at"] is None
 
 
 def rabbitmq_max_message_size(size: int) -> None:
-    subprocess.run(["rabbitmqctl", "eval", f"application:set_env(rabbit, max_message_size, {size})."],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ["rabbitmqctl", "eval", f"application:set_env(rabbit, max_message_size, {size})."],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.rabbitmq
 def test_a_message_the_broker_refuses_is_found_by_probing_and_set_aside(
-        writ: Writ, database_url: str, bus_exchange: str, bus_consumer, bus_relay) -> None:
+    writ: Writ, database_url: str, bus_exchange: str, bus_consumer, bus_relay
+) -> None:
     """The broker's own limit is lower than the relay was told: the channel closes on that message, the
     relay reconnects, fails at the same place, probes one message at a time and halts at the culprit
     (before: it reconnected on PRECONDITION_FAILED forever)."""
@@ -136,11 +184,22 @@ def test_a_message_the_broker_refuses_is_found_by_probing_and_set_aside(
         relay = bus_relay()
         relay.wait_for_line(f"halted at position {big.position}", timeout=60)
         assert relay.said("one at a time, probing a failure")
-        assert "PRECONDITION_FAILED" in str(relay_status(database_url, bus_exchange)["halted_reason"])
+        assert "PRECONDITION_FAILED" in str(
+            relay_status(database_url, bus_exchange)["halted_reason"]
+        )
     finally:
         rabbitmq_max_message_size(128 * 1024 * 1024)
-    writ_command("relay", "--set-aside", str(big.position), "--reason", "over the broker's limit", "--database",
-                 database_url, "--exchange", bus_exchange)
+    writ_command(
+        "relay",
+        "--set-aside",
+        str(big.position),
+        "--reason",
+        "over the broker's limit",
+        "--database",
+        database_url,
+        "--exchange",
+        bus_exchange,
+    )
     assert consumer.wait_for(6) == [event for event in written if event != f"{big.id}:1"]
 
 
@@ -153,22 +212,28 @@ def key_moved(writ: Writ, database_url: str) -> tuple[str, int]:
     other = writ.create(MANAGER, "Order", {"sku": "KEY-2", "total": "1"}).id
     insider = Insider(database_url)
     table = insider.table("writ_keys")
-    insider.execute(f"UPDATE {table} SET wrapped = (SELECT wrapped FROM {table} WHERE id = ?) WHERE id = ?",
-                    (insider.key(other), insider.key(victim.id)))
+    insider.execute(
+        f"UPDATE {table} SET wrapped = (SELECT wrapped FROM {table} WHERE id = ?) WHERE id = ?",
+        (insider.key(other), insider.key(victim.id)),
+    )
     return victim.id, victim.position or 0
 
 
 def test_a_key_that_does_not_unwrap_is_key_invalid_wherever_it_is_read(
-        writ: Writ, database_url: str, catalog_path: Path) -> None:
+    writ: Writ, database_url: str, catalog_path: Path
+) -> None:
     from domain.errors import KeyInvalidError
 
     write_orders(writ, 2, prefix="BEFORE")
     victim, position = key_moved(writ, database_url)
     env = {"WRIT_DATABASE_URL": database_url, "WRIT_CATALOG": str(catalog_path)}
     for command in (("get", "Order", victim), ("history", "Order", victim)):
-        done = writ_command(*command, "-u", "maria", "-t", "acme", "-r", "manager", check=False, env=env)
-        assert done.returncode == 2 and done.stderr.startswith(f"error: KEY_INVALID: the data key of {victim} does "
-                                                               "not unwrap"), done.stderr
+        done = writ_command(
+            *command, "-u", "maria", "-t", "acme", "-r", "manager", check=False, env=env
+        )
+        assert done.returncode == 2 and done.stderr.startswith(
+            f"error: KEY_INVALID: the data key of {victim} does not unwrap"
+        ), done.stderr
     fresh = open_writ(writ.catalog, database_url)  # no key cached: a bulk's read
     try:
         with pytest.raises(KeyInvalidError) as caught:
@@ -176,13 +241,18 @@ def test_a_key_that_does_not_unwrap_is_key_invalid_wherever_it_is_read(
         assert (caught.value.code, caught.value.record_id) == ("KEY_INVALID", victim)
     finally:
         fresh.close()
-    once = writ_command("project", "--once", "--database", database_url, "--catalog", str(catalog_path), check=False)
-    assert once.returncode == 2 and f"halted at position {position}: KEY_INVALID: " in once.stderr, once.stderr
+    once = writ_command(
+        "project", "--once", "--database", database_url, "--catalog", str(catalog_path), check=False
+    )
+    assert (
+        once.returncode == 2 and f"halted at position {position}: KEY_INVALID: " in once.stderr
+    ), once.stderr
 
 
 @pytest.mark.rabbitmq
 def test_the_relay_halts_at_an_event_whose_key_does_not_unwrap(
-        writ: Writ, database_url: str, bus_exchange: str, bus_consumer, bus_relay) -> None:
+    writ: Writ, database_url: str, bus_exchange: str, bus_consumer, bus_relay
+) -> None:
     consumer = bus_consumer()
     write_orders(writ, 3, prefix="BEFORE")
     written = bus_written_ids(writ)
@@ -190,4 +260,6 @@ def test_the_relay_halts_at_an_event_whose_key_does_not_unwrap(
     relay = bus_relay()
     relay.wait_for_line(f"halted at position {position}")
     assert consumer.wait_for(3) == written
-    assert str(relay_status(database_url, bus_exchange)["halted_reason"]).startswith("KEY_INVALID: ")
+    assert str(relay_status(database_url, bus_exchange)["halted_reason"]).startswith(
+        "KEY_INVALID: "
+    )

@@ -21,7 +21,12 @@ import pytest
 
 from application.service import Writ
 from domain.catalog import Catalog
-from domain.errors import GrantMissingError, InvalidFieldValueError, RecordNotFoundError, UnknownFieldError
+from domain.errors import (
+    GrantMissingError,
+    InvalidFieldValueError,
+    RecordNotFoundError,
+    UnknownFieldError,
+)
 from domain.principal import Principal
 from entrypoints.bootstrap import open_writ
 from infrastructure import sql
@@ -53,7 +58,9 @@ def snapshot(store: ViewStore) -> dict[str, dict[str, dict[str, Any]]]:
     found: dict[str, dict[str, dict[str, Any]]] = {}
     for model in store.catalog.models:
         layout = store.layout(model)
-        query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(map(sql.Identifier, layout.names)), layout.ident)
+        query = sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, layout.names)), layout.ident
+        )
         with store.reading() as tx:
             raw = tx.query(query)
         rows = [layout.decode_row(r) for r in raw]
@@ -93,8 +100,12 @@ def catch_up(worker: ProjectionWorker) -> None:
 # -- lifecycle ------------------------------------------------------------------
 
 
-def test_every_lifecycle_event_is_reflected(writ: Writ, worker: ProjectionWorker, views: Views) -> None:
-    created = writ.create(MANAGER, "Order", {"sku": "A-1", "total": "12.50", "tags": ["red"], "note": "n"})
+def test_every_lifecycle_event_is_reflected(
+    writ: Writ, worker: ProjectionWorker, views: Views
+) -> None:
+    created = writ.create(
+        MANAGER, "Order", {"sku": "A-1", "total": "12.50", "tags": ["red"], "note": "n"}
+    )
     catch_up(worker)
     assert views.get(MANAGER, "Order", created.id) == expected_row(created.data)
     assert views.get(MANAGER, "Order", created.id)["_state"] == "new"
@@ -130,24 +141,37 @@ def test_every_lifecycle_event_is_reflected(writ: Writ, worker: ProjectionWorker
     assert views.list(MANAGER, "Order", include_deleted=True).rows == []
 
 
-def test_a_failed_event_bumps_the_version_and_keeps_the_data(writ: Writ, worker: ProjectionWorker,
-                                                           views: Views) -> None:
+def test_a_failed_event_bumps_the_version_and_keeps_the_data(
+    writ: Writ, worker: ProjectionWorker, views: Views
+) -> None:
     created = writ.create(MANAGER, "Order", {"sku": "F-1", "total": "5"})
     record = writ._core.store.repository.get(UUID(created.id))
-    record.fail("cascade failed", {"actor": "system", "tenant": "acme", "model": "Order"}, writ._core.clock())
+    record.fail(
+        "cascade failed",
+        {"actor": "system", "tenant": "acme", "model": "Order"},
+        writ._core.clock(),
+    )
     writ._core.save(record)
     catch_up(worker)
     row = views.get(MANAGER, "Order", created.id)
     assert row == expected_row(record.view())
-    assert (row["_version"], row["_state"], row["_updated_by"], row["sku"]) == (2, "new", "system", "F-1")
+    assert (row["_version"], row["_state"], row["_updated_by"], row["sku"]) == (
+        2,
+        "new",
+        "system",
+        "F-1",
+    )
 
 
-def test_events_naming_no_tenant_still_find_their_row(writ: Writ, worker: ProjectionWorker,
-                                                                 views: Views) -> None:
+def test_events_naming_no_tenant_still_find_their_row(
+    writ: Writ, worker: ProjectionWorker, views: Views
+) -> None:
     created = writ.create(MANAGER, "Order", {"sku": "F-2", "total": "5"})
     catch_up(worker)
     record = writ._core.store.repository.get(UUID(created.id))
-    record.fail("cascade failed", {"actor": "system", "model": "Order"}, writ._core.clock())  # no tenant
+    record.fail(
+        "cascade failed", {"actor": "system", "model": "Order"}, writ._core.clock()
+    )  # no tenant
     writ._core.save(record)
     catch_up(worker)
     assert worker.position() == writ._core.store.recorder.max_notification_id()  # not stuck on it
@@ -162,7 +186,8 @@ def test_events_naming_no_tenant_still_find_their_row(writ: Writ, worker: Projec
 
 
 def test_many_events_of_one_record_in_one_batch_fold_to_its_final_state(
-        writ: Writ, catalog: Catalog, database_url: str, views: Views) -> None:
+    writ: Writ, catalog: Catalog, database_url: str, views: Views
+) -> None:
     created = writ.create(MANAGER, "Order", {"sku": "B-1", "total": "1"})
     for n in range(2, 6):
         writ.patch(MANAGER, "Order", created.id, {"quantity": n})
@@ -179,9 +204,14 @@ def test_many_events_of_one_record_in_one_batch_fold_to_its_final_state(
 # -- queries --------------------------------------------------------------------
 
 SHAPES = [
-    {"sku": f"S-{n}", "total": str(Decimal(n * 37 % 101) / 4), "quantity": 1 + n % 5,
-     "status": ("draft", "placed", "shipped")[n % 3], "note": None if n % 4 == 0 else f"note {n % 6}",
-     "tags": None if n % 5 == 0 else [("red", "blue", "green")[n % 3]]}
+    {
+        "sku": f"S-{n}",
+        "total": str(Decimal(n * 37 % 101) / 4),
+        "quantity": 1 + n % 5,
+        "status": ("draft", "placed", "shipped")[n % 3],
+        "note": None if n % 4 == 0 else f"note {n % 6}",
+        "tags": None if n % 5 == 0 else [("red", "blue", "green")[n % 3]],
+    }
     for n in range(37)
 ]
 
@@ -207,7 +237,10 @@ FILTER_CASES: list[tuple[list[tuple[str, str, Any]], Callable[[dict[str, Any]], 
     ([("status", "ne", "placed")], lambda s: s["status"] != "placed"),
     ([("total", "gt", "10")], lambda s: Decimal(s["total"]) > 10),
     ([("total", "le", "10.25")], lambda s: Decimal(s["total"]) <= Decimal("10.25")),
-    ([("total", "lt", 3), ("quantity", "ge", 3)], lambda s: Decimal(s["total"]) < 3 and s["quantity"] >= 3),
+    (
+        [("total", "lt", 3), ("quantity", "ge", 3)],
+        lambda s: Decimal(s["total"]) < 3 and s["quantity"] >= 3,
+    ),
     ([("quantity", "in", [1, 4])], lambda s: s["quantity"] in (1, 4)),
     ([("note", "is_null", True)], lambda s: s["note"] is None),
     ([("note", "is_null", False)], lambda s: s["note"] is not None),
@@ -222,19 +255,35 @@ FILTER_CASES: list[tuple[list[tuple[str, str, Any]], Callable[[dict[str, Any]], 
 
 
 @pytest.mark.parametrize(("filters", "keep"), FILTER_CASES, ids=[str(c[0]) for c in FILTER_CASES])
-def test_filters_match_an_independent_evaluation(orders: dict[str, dict[str, Any]], views: Views,
-                                                 filters: list[tuple[str, str, Any]],
-                                                 keep: Callable[[dict[str, Any]], bool]) -> None:
+def test_filters_match_an_independent_evaluation(
+    orders: dict[str, dict[str, Any]],
+    views: Views,
+    filters: list[tuple[str, str, Any]],
+    keep: Callable[[dict[str, Any]], bool],
+) -> None:
     expected = _live(orders, keep)
     found = {r["id"] for r in views.list(MANAGER, "Order", filters=filters, limit=1000).rows}
     assert found == expected
     assert expected, "a filter case that matches nothing proves little"
 
 
-@pytest.mark.parametrize("order_by", [["-total"], ["total"], ["note", "-quantity"], ["-note"], ["status", "sku"],
-                                      ["-quantity", "note"], ["note"], ["-note", "-quantity"], ["-id"]])
-def test_sorting_and_keyset_paging_match_python(orders: dict[str, dict[str, Any]], views: Views,
-                                                 order_by: list[str]) -> None:
+@pytest.mark.parametrize(
+    "order_by",
+    [
+        ["-total"],
+        ["total"],
+        ["note", "-quantity"],
+        ["-note"],
+        ["status", "sku"],
+        ["-quantity", "note"],
+        ["note"],
+        ["-note", "-quantity"],
+        ["-id"],
+    ],
+)
+def test_sorting_and_keyset_paging_match_python(
+    orders: dict[str, dict[str, Any]], views: Views, order_by: list[str]
+) -> None:
     def key(item: tuple[str, dict[str, Any]]) -> tuple[Any, ...]:
         parts: list[Any] = []
         for spec in order_by:
@@ -242,7 +291,10 @@ def test_sorting_and_keyset_paging_match_python(orders: dict[str, dict[str, Any]
             value = item[0] if name == "id" else item[1][name]
             value = Decimal(value) if name == "total" else value
             parts.append(_NullLast(value, desc))
-        return (*parts, _NullLast(item[0], order_by[-1].startswith("-")))  # ties: the last key's way
+        return (
+            *parts,
+            _NullLast(item[0], order_by[-1].startswith("-")),
+        )  # ties: the last key's way
 
     expected = [record_id for record_id, _ in sorted(orders.items(), key=key)]
     seen: list[str] = []
@@ -259,11 +311,16 @@ def test_sorting_and_keyset_paging_match_python(orders: dict[str, dict[str, Any]
     assert pages == -(-len(expected) // 6)
 
 
-def test_decimal_ties_page_and_filter_exactly(writ: Writ, worker: ProjectionWorker, views: Views) -> None:
+def test_decimal_ties_page_and_filter_exactly(
+    writ: Writ, worker: ProjectionWorker, views: Views
+) -> None:
     """Values whose text SQLite and Python turn into different doubles (SQLite compares decimals as
     REAL): both sides of each comparison are converted by the database, so pages neither repeat nor skip."""
     totals = ["8767.831502", "7776.087446"] * 3
-    ids = [writ.create(MANAGER, "Order", {"sku": f"T-{n}", "total": t}).id for n, t in enumerate(totals)]
+    ids = [
+        writ.create(MANAGER, "Order", {"sku": f"T-{n}", "total": t}).id
+        for n, t in enumerate(totals)
+    ]
     catch_up(worker)
     for order in (["total"], ["-total"]):
         full = [r["id"] for r in views.list(MANAGER, "Order", order_by=order, limit=100).rows]
@@ -337,10 +394,17 @@ def sorts_in_memory(views: Views, **query: Any) -> bool:
         return any(str(row[0]).lstrip(" ->").startswith("Sort") for row in plan)
 
 
-def test_the_indexes_serve_the_pages_without_sorting(orders: dict[str, dict[str, Any]], views: Views) -> None:
+def test_the_indexes_serve_the_pages_without_sorting(
+    orders: dict[str, dict[str, Any]], views: Views
+) -> None:
     last = views.list(MANAGER, "Order", order_by=["-total"], limit=3).next_cursor
-    for query in ({}, {"order_by": ["-total"]}, {"order_by": ["total"]}, {"order_by": ["-total"], "after": last},
-                  {"order_by": ["status"], "filters": [("status", "eq", "placed")]}):
+    for query in (
+        {},
+        {"order_by": ["-total"]},
+        {"order_by": ["total"]},
+        {"order_by": ["-total"], "after": last},
+        {"order_by": ["status"], "filters": [("status", "eq", "placed")]},
+    ):
         assert not sorts_in_memory(views, **query), query
     assert sorts_in_memory(views, order_by=["note"])  # not indexed: the check can tell
 
@@ -357,7 +421,9 @@ def test_another_tenant_sees_nothing(orders: dict[str, dict[str, Any]], views: V
     assert len(views.list(MANAGER, "Order", limit=1000).rows) == len(orders)
 
 
-def test_undeclared_fields_are_refused_with_unknown_field(orders: dict[str, dict[str, Any]], views: Views) -> None:
+def test_undeclared_fields_are_refused_with_unknown_field(
+    orders: dict[str, dict[str, Any]], views: Views
+) -> None:
     for call in (
         lambda: views.list(MANAGER, "Order", filters=[("colour", "eq", "red")]),
         lambda: views.list(MANAGER, "Order", filters=[('total" OR 1=1 --', "eq", "1")]),
@@ -368,28 +434,43 @@ def test_undeclared_fields_are_refused_with_unknown_field(orders: dict[str, dict
         assert caught.value.code == "UNKNOWN_FIELD"
 
 
-def test_a_tampered_cursor_is_refused_with_its_code(orders: dict[str, dict[str, Any]], views: Views) -> None:
+def test_a_tampered_cursor_is_refused_with_its_code(
+    orders: dict[str, dict[str, Any]], views: Views
+) -> None:
     def forged(values: list[Any]) -> str:
         body = orjson.dumps({"o": ["-total", "-id"], "v": values})
         return base64.urlsafe_b64encode(body).decode().rstrip("=")
 
-    for cursor in ("garbage", forged(["1.5", "not-a-uuid"]), forged(["many", str(uuid4())]), forged(["1.5"])):
+    for cursor in (
+        "garbage",
+        forged(["1.5", "not-a-uuid"]),
+        forged(["many", str(uuid4())]),
+        forged(["1.5"]),
+    ):
         with pytest.raises(InvalidFieldValueError) as caught:
             views.list(MANAGER, "Order", order_by=["-total"], after=cursor)
         assert caught.value.field == "after"
-    assert views.list(MANAGER, "Order", order_by=["-total"], after=forged(["1000", str(uuid4())])).rows
+    assert views.list(
+        MANAGER, "Order", order_by=["-total"], after=forged(["1000", str(uuid4())])
+    ).rows
 
 
-def test_deleted_rows_need_the_read_deleted_grant(orders: dict[str, dict[str, Any]], views: Views) -> None:
+def test_deleted_rows_need_the_read_deleted_grant(
+    orders: dict[str, dict[str, Any]], views: Views
+) -> None:
     with pytest.raises(GrantMissingError):
         views.list(CLERK, "Order", include_deleted=True)
-    assert len(views.list(MANAGER, "Order", include_deleted=True, limit=1000).rows) == len(orders) + 5
+    assert (
+        len(views.list(MANAGER, "Order", include_deleted=True, limit=1000).rows) == len(orders) + 5
+    )
 
 
 # -- read-your-writes, status, rebuild ---------------------------------------------
 
 
-def test_wait_returns_once_the_write_is_visible(writ: Writ, worker: ProjectionWorker, views: Views) -> None:
+def test_wait_returns_once_the_write_is_visible(
+    writ: Writ, worker: ProjectionWorker, views: Views
+) -> None:
     """The worker is woken by news of each write (PostgreSQL: NOTIFY; SQLite: its short poll), not
     by its safety-net timer, which is set to an hour here; ``wait`` is woken by the worker's commit."""
     worker.wake_interval = 3600
@@ -406,7 +487,9 @@ def test_wait_returns_once_the_write_is_visible(writ: Writ, worker: ProjectionWo
         assert caught.value.code == "PROJECTION_TIMEOUT"
     finally:
         stop.set()
-        writ.create(MANAGER, "Order", {"sku": "W-STOP", "total": "1"})  # news wakes the worker to stop
+        writ.create(
+            MANAGER, "Order", {"sku": "W-STOP", "total": "1"}
+        )  # news wakes the worker to stop
         thread.join(10)
     assert not thread.is_alive()
 
@@ -419,11 +502,16 @@ def test_status_reports_the_lag(writ: Writ, worker: ProjectionWorker) -> None:
     assert lagging.seconds_behind > 0
     catch_up(worker)
     (current,) = worker.status()
-    assert (current.events_behind, current.seconds_behind, current.position) == (0, 0.0, current.head)
+    assert (current.events_behind, current.seconds_behind, current.position) == (
+        0,
+        0.0,
+        current.head,
+    )
 
 
 def test_rebuild_matches_and_readers_never_see_a_half_built_view(
-        writ: Writ, worker: ProjectionWorker, views: Views) -> None:
+    writ: Writ, worker: ProjectionWorker, views: Views
+) -> None:
     results = writ.create_many(MANAGER, "Order", SHAPES)
     for result, shape in list(zip(results, SHAPES, strict=True))[:15]:
         if shape["status"] != "shipped":  # the catalog's policy refuses updates of shipped orders
@@ -444,8 +532,9 @@ def test_rebuild_matches_and_readers_never_see_a_half_built_view(
     assert before["Order"] == record_views(writ, [r.id for r in results])
 
 
-def test_a_reader_ahead_of_the_worker_is_told_so(catalog: Catalog, database_url: str, writ: Writ,
-                                                 worker: ProjectionWorker) -> None:
+def test_a_reader_ahead_of_the_worker_is_told_so(
+    catalog: Catalog, database_url: str, writ: Writ, worker: ProjectionWorker
+) -> None:
     """A reader whose catalog has a field the worker has not projected yet (a rolling deploy) gets
     PROJECTION_NOT_READY, never rows with a made-up value (SQLite reads an unknown "name" as text)."""
     writ.create(MANAGER, "Customer", {"email": "a@b.c"})
@@ -454,8 +543,10 @@ def test_a_reader_ahead_of_the_worker_is_told_so(catalog: Catalog, database_url:
     ahead = Catalog.from_toml(SHOP_CATALOG.replace(region, region + '\nphone = { type = "str" }'))
     reader = open_views(ahead, database_url)
     try:
-        for query in (lambda: reader.list(MANAGER, "Customer"),
-                      lambda: reader.list(MANAGER, "Customer", filters=[("phone", "eq", "phone")])):
+        for query in (
+            lambda: reader.list(MANAGER, "Customer"),
+            lambda: reader.list(MANAGER, "Customer", filters=[("phone", "eq", "phone")]),
+        ):
             with pytest.raises(ProjectionNotReadyError):
                 query()
     finally:
@@ -465,10 +556,14 @@ def test_a_reader_ahead_of_the_worker_is_told_so(catalog: Catalog, database_url:
 def test_a_long_field_declared_again_is_rebuilt_too(database_url: str) -> None:
     """A 63-character field name: its set-aside column name is shortened, and still recognised."""
     long_name = "a" * 63
-    text = f"[models.Note.fields]\n{long_name} = {{ type = \"str\", nullable = true }}\n" \
-           "[models.Note.policy]\ncreate = \"allow\"\n[models.Note.grants]\ncreate = [\"*\"]\n"
-    full, bare = Catalog.from_toml(text), Catalog.from_toml(text.replace(f'{long_name} = {{ type = "str", '
-                                                                         'nullable = true }\n', ""))
+    text = (
+        f'[models.Note.fields]\n{long_name} = {{ type = "str", nullable = true }}\n'
+        '[models.Note.policy]\ncreate = "allow"\n[models.Note.grants]\ncreate = ["*"]\n'
+    )
+    full, bare = (
+        Catalog.from_toml(text),
+        Catalog.from_toml(text.replace(f'{long_name} = {{ type = "str", nullable = true }}\n', "")),
+    )
     writ = open_writ(full, database_url)
     try:
         note = writ.create(MANAGER, "Note", {long_name: "kept"})
@@ -487,7 +582,9 @@ def test_a_long_field_declared_again_is_rebuilt_too(database_url: str) -> None:
         writ.close()
 
 
-def test_one_rebuild_at_a_time(catalog: Catalog, database_url: str, writ: Writ, worker: ProjectionWorker) -> None:
+def test_one_rebuild_at_a_time(
+    catalog: Catalog, database_url: str, writ: Writ, worker: ProjectionWorker
+) -> None:
     writ.create(MANAGER, "Order", {"sku": "B-1", "total": "1"})
     other = open_worker(catalog, database_url)
     try:
@@ -503,13 +600,19 @@ def test_one_rebuild_at_a_time(catalog: Catalog, database_url: str, writ: Writ, 
 
 
 def test_a_new_catalog_field_gets_a_column_and_a_dropped_one_stops(
-        catalog: Catalog, database_url: str, writ: Writ, worker: ProjectionWorker) -> None:
+    catalog: Catalog, database_url: str, writ: Writ, worker: ProjectionWorker
+) -> None:
     first = writ.create(MANAGER, "Customer", {"email": "a@b.c", "name": "Ann"})
     catch_up(worker)
-    grown = Catalog.from_toml(SHOP_CATALOG.replace(
-        'region = { type = "str", default = "eu" }',
-        'region = { type = "str", default = "eu" }\nphone = { type = "str", nullable = true }'))
-    shrunk = Catalog.from_toml(SHOP_CATALOG.replace('name = { type = "str", nullable = true }\n', ""))
+    grown = Catalog.from_toml(
+        SHOP_CATALOG.replace(
+            'region = { type = "str", default = "eu" }',
+            'region = { type = "str", default = "eu" }\nphone = { type = "str", nullable = true }',
+        )
+    )
+    shrunk = Catalog.from_toml(
+        SHOP_CATALOG.replace('name = { type = "str", nullable = true }\n', "")
+    )
     grown_writ = open_writ(grown, database_url)
     grown_worker, grown_views = open_worker(grown, database_url), open_views(grown, database_url)
     try:
@@ -521,7 +624,10 @@ def test_a_new_catalog_field_gets_a_column_and_a_dropped_one_stops(
         grown_writ.close()
         grown_worker.close()
         grown_views.close()
-    shrunk_worker, shrunk_views = open_worker(shrunk, database_url), open_views(shrunk, database_url)
+    shrunk_worker, shrunk_views = (
+        open_worker(shrunk, database_url),
+        open_views(shrunk, database_url),
+    )
     try:
         third = writ.patch(MANAGER, "Customer", first.id, {"name": "Anne"})
         catch_up(shrunk_worker)
@@ -535,15 +641,20 @@ def test_a_new_catalog_field_gets_a_column_and_a_dropped_one_stops(
 
 
 def test_a_field_declared_again_after_it_was_dropped_is_rebuilt_from_the_log(
-        catalog: Catalog, database_url: str, writ: Writ, worker: ProjectionWorker, views: Views) -> None:
+    catalog: Catalog, database_url: str, writ: Writ, worker: ProjectionWorker, views: Views
+) -> None:
     kept = writ.create(MANAGER, "Customer", {"email": "k@b.c", "name": "Kim"})
     replaced = writ.create(MANAGER, "Customer", {"email": "r@b.c", "name": "Rae"})
     catch_up(worker)
-    shrunk = Catalog.from_toml(SHOP_CATALOG.replace('name = { type = "str", nullable = true }\n', ""))
+    shrunk = Catalog.from_toml(
+        SHOP_CATALOG.replace('name = { type = "str", nullable = true }\n', "")
+    )
     shrunk_writ, shrunk_worker = open_writ(shrunk, database_url), open_worker(shrunk, database_url)
     try:
         catch_up(shrunk_worker)  # sets the name column aside
-        shrunk_writ.replace(MANAGER, "Customer", replaced.id, {"email": "r2@b.c"})  # the name is gone now
+        shrunk_writ.replace(
+            MANAGER, "Customer", replaced.id, {"email": "r2@b.c"}
+        )  # the name is gone now
         catch_up(shrunk_worker)
     finally:
         shrunk_writ.close()
@@ -554,12 +665,16 @@ def test_a_field_declared_again_after_it_was_dropped_is_rebuilt_from_the_log(
         stopped.set()
         again.activate(stopped)  # stopped before its rebuild could swap: nothing changes yet
         assert views.get(MANAGER, "Customer", replaced.id)["name"] is None
-        assert views.get(MANAGER, "Customer", kept.id)["name"] is None  # the fresh column, not yet rebuilt
+        assert (
+            views.get(MANAGER, "Customer", kept.id)["name"] is None
+        )  # the fresh column, not yet rebuilt
         catch_up(again)  # the next start rebuilds
     finally:
         again.close()
     for record_id in (kept.id, replaced.id):
-        assert views.get(MANAGER, "Customer", record_id) == {"name": None, **expected_row(
-            writ._core.store.repository.get(UUID(record_id)).view())}
+        assert views.get(MANAGER, "Customer", record_id) == {
+            "name": None,
+            **expected_row(writ._core.store.repository.get(UUID(record_id)).view()),
+        }
     assert views.get(MANAGER, "Customer", kept.id)["name"] == "Kim"
     assert views.get(MANAGER, "Customer", replaced.id)["name"] is None

@@ -29,9 +29,9 @@ from tests.support import CliProcess, wait_until
 
 def worker_process(database_url: str, catalog_path: Path, *options: str) -> CliProcess:
     """``writ project`` as a subprocess."""
-    return CliProcess("project", "--database", database_url, "--catalog", str(catalog_path), *options)
-
-
+    return CliProcess(
+        "project", "--database", database_url, "--catalog", str(catalog_path), *options
+    )
 
 
 @pytest.fixture
@@ -59,7 +59,11 @@ def _at_least(store: ViewStore, position: int) -> bool:
 
 def started_from(worker: CliProcess) -> int:
     """The position a worker process said it started from (``active: ... from position N``)."""
-    found = [int(m.group(1)) for line in worker.lines if (m := re.search(r"active: .* from position (\d+)", line))]
+    found = [
+        int(m.group(1))
+        for line in worker.lines
+        if (m := re.search(r"active: .* from position (\d+)", line))
+    ]
     assert len(found) == 1, worker.lines
     return found[0]
 
@@ -75,7 +79,12 @@ def workload(writ: Writ) -> list[str]:
     """Every kind of record event over two models and two tenants; the record ids."""
     ids = [r.id for chunk in range(3) for r in writ.create_many(MANAGER, "Order", SHAPES * 12)]
     ids += [r.id for r in writ.create_many(OTHER, "Order", SHAPES * 4)]
-    ids += [r.id for r in writ.create_many(MANAGER, "Customer", [{"email": f"c{n}@x.io"} for n in range(300)])]
+    ids += [
+        r.id
+        for r in writ.create_many(
+            MANAGER, "Customer", [{"email": f"c{n}@x.io"} for n in range(300)]
+        )
+    ]
     shapes = SHAPES * 36
     open_orders = [i for i, shape in zip(ids, shapes, strict=False) if shape["status"] != "shipped"]
     sku = {i: shape["sku"] for i, shape in zip(ids, shapes, strict=False)}
@@ -93,8 +102,13 @@ def workload(writ: Writ) -> list[str]:
 
 
 def test_sigkill_mid_batch_three_times_then_the_view_equals_a_rebuild(
-        catalog: Catalog, database_url: str, writ: Writ, store: ViewStore, catalog_path: Path,
-        workers: list[CliProcess]) -> None:
+    catalog: Catalog,
+    database_url: str,
+    writ: Writ,
+    store: ViewStore,
+    catalog_path: Path,
+    workers: list[CliProcess],
+) -> None:
     ids = workload(writ)
     head = writ._core.store.recorder.max_notification_id() or 0
     seed = random.randrange(2**32)
@@ -106,9 +120,15 @@ def test_sigkill_mid_batch_three_times_then_the_view_equals_a_rebuild(
         threshold = int(head * rng.uniform(low, high))
         worker = worker_process(database_url, catalog_path, "--batch-size", "25")
         workers.append(worker)
-        wait_until(partial(_at_least, store, threshold), 60,
-                   f"position {threshold} (seed {seed}, worker said {worker.lines})", every=0.002)
-        time.sleep(rng.uniform(0, 0.01))  # a random kill point inside the next batches, not a synchronisation
+        wait_until(
+            partial(_at_least, store, threshold),
+            60,
+            f"position {threshold} (seed {seed}, worker said {worker.lines})",
+            every=0.002,
+        )
+        time.sleep(
+            rng.uniform(0, 0.01)
+        )  # a random kill point inside the next batches, not a synchronisation
         worker.kill()
         starts.append(started_from(worker))
         kills.append(reached(store))
@@ -118,7 +138,9 @@ def test_sigkill_mid_batch_three_times_then_the_view_equals_a_rebuild(
     workers.append(final)
     assert final.wait(60) == 0, final.lines
     starts.append(started_from(final))
-    assert starts == [0, *kills], "each restart continued from the position the killed worker had committed"
+    assert starts == [0, *kills], (
+        "each restart continued from the position the killed worker had committed"
+    )
     assert reached(store) == head
     projected = snapshot(store)
     assert projected["Order"] | projected["Customer"] == record_views(writ, ids), f"seed {seed}"
@@ -132,13 +154,20 @@ def test_sigkill_mid_batch_three_times_then_the_view_equals_a_rebuild(
 
 
 def test_a_standby_worker_takes_over_when_the_active_one_dies(
-        catalog: Catalog, database_url: str, writ: Writ, store: ViewStore, catalog_path: Path,
-        workers: list[CliProcess]) -> None:
+    catalog: Catalog,
+    database_url: str,
+    writ: Writ,
+    store: ViewStore,
+    catalog_path: Path,
+    workers: list[CliProcess],
+) -> None:
     views: Views = open_views(catalog, database_url)
     try:
         first = worker_process(database_url, catalog_path)
         workers.append(first)
-        wait_until(lambda: active_worker(store) == first.worker_id, 30, "the first worker to become active")
+        wait_until(
+            lambda: active_worker(store) == first.worker_id, 30, "the first worker to become active"
+        )
         second = worker_process(database_url, catalog_path)
         workers.append(second)
         wait_until(lambda: second.said("standby"), 30, "the second worker to stand by")
@@ -159,7 +188,9 @@ def test_a_standby_worker_takes_over_when_the_active_one_dies(
         views.close()
 
 
-def test_the_lock_and_work_sessions_ask_both_ends_for_keepalives(catalog: Catalog, pg_schema: str) -> None:
+def test_the_lock_and_work_sessions_ask_both_ends_for_keepalives(
+    catalog: Catalog, pg_schema: str
+) -> None:
     """PostgreSQL only. A killed process closes its socket; a vanished host does not, so the server must
     probe the worker's sessions (and the client the server's) to end them and free the lock. This checks
     that both ends of the lock's session and of the views' session are asked to probe; it cannot show the
@@ -172,7 +203,10 @@ def test_the_lock_and_work_sessions_ask_both_ends_for_keepalives(catalog: Catalo
         with store.reading() as tx:
             sessions = {"lock": lock._conn, "views": tx.cursor.connection}  # type: ignore[attr-defined]
             for what, conn in sessions.items():
-                shown = {name: conn.execute(f"SHOW tcp_keepalives_{name}").fetchone()[0] for name in KEEPALIVE}
+                shown = {
+                    name: conn.execute(f"SHOW tcp_keepalives_{name}").fetchone()[0]
+                    for name in KEEPALIVE
+                }
                 assert shown == {name: str(value) for name, value in KEEPALIVE.items()}, what
                 assert conn.info.get_parameters().get("keepalives") == "1", what
     finally:

@@ -82,19 +82,29 @@ def checkpoint(backend: Backend) -> int:
 def oracle_of(database_url: str) -> tuple[Oracle, list[Any]]:
     """The test's own tree over the stored rows: 64-byte leaves packed here, from each row as stored."""
     rows = stored_rows(database_url)
-    return Oracle([struct.pack(">q", r.id) + r.originator_id.bytes + struct.pack(">q", r.originator_version)
-                   + hashlib.sha256(r.state).digest() for r in rows]), rows
+    return Oracle(
+        [
+            struct.pack(">q", r.id)
+            + r.originator_id.bytes
+            + struct.pack(">q", r.originator_version)
+            + hashlib.sha256(r.state).digest()
+            for r in rows
+        ]
+    ), rows
 
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def test_every_event_of_a_10000_event_log_is_proved_and_checks_offline(writ: Writ, backend: Backend,
-                                                                        proofs: LogProofs) -> None:
+def test_every_event_of_a_10000_event_log_is_proved_and_checks_offline(
+    writ: Writ, backend: Backend, proofs: LogProofs
+) -> None:
     sizes = []
     for part in range(4):
-        writ.create_many(CLERK, "Order", [{"sku": f"P-{part}-{n}", "total": "1"} for n in range(2500)])
+        writ.create_many(
+            CLERK, "Order", [{"sku": f"P-{part}-{n}", "total": "1"} for n in range(2500)]
+        )
         sizes.append(checkpoint(backend))
     oracle, rows = oracle_of(writ_url(backend))
     assert sizes[-1] == len(rows) >= 10_000
@@ -102,8 +112,12 @@ def test_every_event_of_a_10000_event_log_is_proved_and_checks_offline(writ: Wri
     for index, row in enumerate(rows):
         proof = proofs.inclusion(row.id)
         assert proof["index"] == index and proof["tree_size"] == len(rows)
-        assert proof["leaf"] == {"position": row.id, "record_id": str(row.originator_id),
-                                 "version": row.originator_version, "event_hash": hashlib.sha256(row.state).hexdigest()}
+        assert proof["leaf"] == {
+            "position": row.id,
+            "record_id": str(row.originator_id),
+            "version": row.originator_version,
+            "event_hash": hashlib.sha256(row.state).hexdigest(),
+        }
         assert proof["path"] == [b64(h) for h in oracle.path(index, 0, len(rows))]
         assert check(proof, PUBLIC).root == b64(head)
     for old in range(1, len(rows) + 1):
@@ -124,18 +138,23 @@ def writ_url(backend: Backend) -> str:
     return f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={config.schema}"
 
 
-def test_every_single_bit_change_to_a_stored_proof_is_refused(writ: Writ, backend: Backend,
-                                                              proofs: LogProofs) -> None:
+def test_every_single_bit_change_to_a_stored_proof_is_refused(
+    writ: Writ, backend: Backend, proofs: LogProofs
+) -> None:
     made = writ.create_many(CLERK, "Order", [{"sku": f"B-{n}", "total": "1"} for n in range(300)])
     checkpoint(backend)
     proof = proofs.inclusion(made[123].position)
     assert check(proof, PUBLIC)
     for at, node in enumerate(proof["path"]):
-        assert all(refused({**proof, "path": [*proof["path"][:at], flipped, *proof["path"][at + 1:]]})
-                   for flipped in bit_flips(node))
+        assert all(
+            refused({**proof, "path": [*proof["path"][:at], flipped, *proof["path"][at + 1 :]]})
+            for flipped in bit_flips(node)
+        )
     leaf = proof["leaf"]
     for name, value in (("position", leaf["position"]), ("version", leaf["version"])):
-        assert all(refused({**proof, "leaf": {**leaf, name: value ^ (1 << bit)}}) for bit in range(63))
+        assert all(
+            refused({**proof, "leaf": {**leaf, name: value ^ (1 << bit)}}) for bit in range(63)
+        )
     record = bytes.fromhex(leaf["record_id"].replace("-", ""))
     for flipped in bit_flips(b64(record)):
         uuid = base64.b64decode(flipped).hex()
@@ -144,18 +163,22 @@ def test_every_single_bit_change_to_a_stored_proof_is_refused(writ: Writ, backen
         assert refused({**proof, "leaf": {**leaf, "event_hash": base64.b64decode(flipped).hex()}})
     text, _, line = proof["checkpoint"].partition("\n\n")
     origin, size, root = text.split("\n")
-    assert all(refused({**proof, "checkpoint": f"{origin}\n{size}\n{flipped}\n\n{line}"})
-               for flipped in bit_flips(root))
+    assert all(
+        refused({**proof, "checkpoint": f"{origin}\n{size}\n{flipped}\n\n{line}"})
+        for flipped in bit_flips(root)
+    )
     dash, name, signature = line.rstrip("\n").split(" ")
-    assert all(refused({**proof, "checkpoint": f"{text}\n\n{dash} {name} {flipped}\n"})
-               for flipped in bit_flips(signature))
+    assert all(
+        refused({**proof, "checkpoint": f"{text}\n\n{dash} {name} {flipped}\n"})
+        for flipped in bit_flips(signature)
+    )
 
 
 def bit_flips(encoded: str) -> Iterator[str]:
     data = base64.b64decode(encoded)
     for at in range(len(data)):
         for bit in range(8):
-            yield b64(data[:at] + bytes([data[at] ^ (1 << bit)]) + data[at + 1:])
+            yield b64(data[:at] + bytes([data[at] ^ (1 << bit)]) + data[at + 1 :])
 
 
 def refused(proof: dict[str, Any]) -> bool:
@@ -166,8 +189,9 @@ def refused(proof: dict[str, Any]) -> bool:
     return False
 
 
-def test_a_proof_from_before_a_purge_verifies_after_it(writ: Writ, runtime: Runtime, backend: Backend,
-                                                        proofs: LogProofs, tmp_path: Path) -> None:
+def test_a_proof_from_before_a_purge_verifies_after_it(
+    writ: Writ, runtime: Runtime, backend: Backend, proofs: LogProofs, tmp_path: Path
+) -> None:
     order = writ.create(CLERK, "Order", {"sku": "GONE-1", "total": "10"})
     writ.patch(CLERK, "Order", order.id, {"note": "secret"})
     before = checkpoint(backend)
@@ -183,12 +207,15 @@ def test_a_proof_from_before_a_purge_verifies_after_it(writ: Writ, runtime: Runt
     assert check(grown, PUBLIC, kept_checkpoint=kept["checkpoint"]).old_size == before
     saved = tmp_path / "kept.json"
     saved.write_bytes(orjson.dumps(kept))
-    done = writ_command("verify-proof", str(saved), "--public-key", b64(PUBLIC), "--json", env=OFFLINE)
+    done = writ_command(
+        "verify-proof", str(saved), "--public-key", b64(PUBLIC), "--json", env=OFFLINE
+    )
     assert orjson.loads(done.stdout)["ok"] is True
 
 
-def test_an_event_past_the_checkpoint_waits_for_the_next_one(writ: Writ, backend: Backend,
-                                                             proofs: LogProofs) -> None:
+def test_an_event_past_the_checkpoint_waits_for_the_next_one(
+    writ: Writ, backend: Backend, proofs: LogProofs
+) -> None:
     with pytest.raises(NotCheckpointedError):
         proofs.checkpoint()
     first = writ.create(CLERK, "Order", {"sku": "W-1", "total": "1"})
@@ -204,7 +231,9 @@ def test_an_event_past_the_checkpoint_waits_for_the_next_one(writ: Writ, backend
         proofs.inclusion(late.position, size)
 
 
-def test_another_tenants_record_has_no_proof(writ: Writ, runtime: Runtime, backend: Backend) -> None:
+def test_another_tenants_record_has_no_proof(
+    writ: Writ, runtime: Runtime, backend: Backend
+) -> None:
     theirs = writ.create(principal("olga", "globex"), "Order", {"sku": "T-1", "total": "1"})
     checkpoint(backend)
     from domain.errors import RecordNotFoundError
@@ -215,15 +244,21 @@ def test_another_tenants_record_has_no_proof(writ: Writ, runtime: Runtime, backe
         event_position(runtime, principal("olga", "globex"), "Customer", theirs.id, 1)
     with pytest.raises(RecordNotFoundError):
         event_position(runtime, principal("olga", "globex"), "Order", theirs.id, 2)
-    assert event_position(runtime, principal("olga", "globex"), "Order", theirs.id, 1) == theirs.position
+    assert (
+        event_position(runtime, principal("olga", "globex"), "Order", theirs.id, 1)
+        == theirs.position
+    )
 
 
-def test_a_tampered_stored_tree_is_rebuilt_before_a_new_root_is_signed(writ: Writ, backend: Backend,
-                                                                       proofs: LogProofs, database_url: str) -> None:
+def test_a_tampered_stored_tree_is_rebuilt_before_a_new_root_is_signed(
+    writ: Writ, backend: Backend, proofs: LogProofs, database_url: str
+) -> None:
     writ.create_many(CLERK, "Order", [{"sku": f"R-{n}", "total": "1"} for n in range(600)])
     first = checkpoint(backend)
     signed = proofs.checkpoint()
-    tamper(database_url, "UPDATE {tiles} SET hashes = {m} WHERE tile_level = 1", (b64(b"\x00" * 64),))
+    tamper(
+        database_url, "UPDATE {tiles} SET hashes = {m} WHERE tile_level = 1", (b64(b"\x00" * 64),)
+    )
     writ.create_many(CLERK, "Order", [{"sku": f"S-{n}", "total": "1"} for n in range(10)])
     second = checkpoint(backend)
     oracle, rows = oracle_of(database_url)
@@ -238,9 +273,13 @@ def test_a_tampered_stored_tree_is_rebuilt_before_a_new_root_is_signed(writ: Wri
     writ.create(CLERK, "Order", {"sku": "S-LAST", "total": "1"})
     checkpoint(backend)  # a missing tile: rebuilt
     assert check(proofs.inclusion(rows[300].id), PUBLIC).index == 300
-    tamper(database_url, "UPDATE {tiles} SET hashes = {m} WHERE tile_level = 0 AND tile_index = 0",
-           (b64(b"\x00" * 32 * 256),))
-    with pytest.raises(ChainBrokenError, match="rebuild-tree"):  # a changed leaf hash: not what the manifest says
+    tamper(
+        database_url,
+        "UPDATE {tiles} SET hashes = {m} WHERE tile_level = 0 AND tile_index = 0",
+        (b64(b"\x00" * 32 * 256),),
+    )
+    # a changed leaf hash: not what the manifest says
+    with pytest.raises(ChainBrokenError, match="rebuild-tree"):
         proofs.inclusion(rows[5].id)
     writ.create(CLERK, "Order", {"sku": "S-MORE", "total": "1"})
     sign_head(backend, SIGNER)
@@ -248,12 +287,17 @@ def test_a_tampered_stored_tree_is_rebuilt_before_a_new_root_is_signed(writ: Wri
     assert check(proofs.inclusion(rows[5].id), PUBLIC).index == 5
 
 
-def test_a_manifest_row_changed_after_signing_is_chain_broken(writ: Writ, backend: Backend, proofs: LogProofs,
-                                                               database_url: str) -> None:
+def test_a_manifest_row_changed_after_signing_is_chain_broken(
+    writ: Writ, backend: Backend, proofs: LogProofs, database_url: str
+) -> None:
     made = writ.create(CLERK, "Order", {"sku": "M-1", "total": "1"})
     checkpoint(backend)
     assert check(proofs.inclusion(made.position), PUBLIC)
-    tamper(database_url, "UPDATE {manifest} SET event_hash = {m} WHERE position = {m}", (b"\x07" * 32, made.position))
+    tamper(
+        database_url,
+        "UPDATE {manifest} SET event_hash = {m} WHERE position = {m}",
+        (b"\x07" * 32, made.position),
+    )
     with pytest.raises(ChainBrokenError, match="and the stored tree disagree"):
         proofs.inclusion(made.position)
 
@@ -264,13 +308,22 @@ def tamper(database_url: str, statement: str, params: tuple[Any, ...]) -> None:
         import sqlite3
 
         with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
-            conn.execute(statement.format(tiles="writ_merkle_tiles", manifest="writ_log_manifest", m="?"), params)
+            conn.execute(
+                statement.format(tiles="writ_merkle_tiles", manifest="writ_log_manifest", m="?"),
+                params,
+            )
         return
     base, _, schema = database_url.partition("?schema=")
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute("SET session_replication_role = replica")
-        conn.execute(statement.format(tiles=f'"{schema}".writ_merkle_tiles', manifest=f'"{schema}".writ_log_manifest',
-                                      m="%s"), params)
+        conn.execute(
+            statement.format(
+                tiles=f'"{schema}".writ_merkle_tiles',
+                manifest=f'"{schema}".writ_log_manifest',
+                m="%s",
+            ),
+            params,
+        )
 
 
 @pytest.mark.postgres
@@ -285,15 +338,19 @@ def test_positions_that_gap_are_ranked(pg_schema: str, catalog: Any) -> None:
         for n in range(5):
             writ.create(CLERK, "Order", {"sku": f"G-{n}", "total": "1"})
             with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f"SELECT nextval(pg_get_serial_sequence('\"{pg_schema}\".writ_events', "
-                             "'notification_id')) FROM generate_series(1, 7)")
+                conn.execute(
+                    f"SELECT nextval(pg_get_serial_sequence('\"{pg_schema}\".writ_events', "
+                    "'notification_id')) FROM generate_series(1, 7)"
+                )
         size = checkpoint(backend)
         oracle, rows = oracle_of(url)
         assert size == len(rows) and rows[-1].id > len(rows) + 20
         proofs = LogProofs(backend)
         for index, row in enumerate(rows):
             proof = proofs.inclusion(row.id)
-            assert proof["index"] == index and proof["path"] == [b64(h) for h in oracle.path(index, 0, size)]
+            assert proof["index"] == index and proof["path"] == [
+                b64(h) for h in oracle.path(index, 0, size)
+            ]
             check(proof, PUBLIC)
         proofs.close()
     finally:
@@ -302,7 +359,8 @@ def test_positions_that_gap_are_ranked(pg_schema: str, catalog: Any) -> None:
 
 
 def test_checkpoints_signed_before_the_merkle_log_keep_verifying_and_gain_a_note(
-        writ: Writ, backend: Backend, database_url: str, tmp_path: Path) -> None:
+    writ: Writ, backend: Backend, database_url: str, tmp_path: Path
+) -> None:
     """The upgrade: a log with ``writ.checkpoint/1`` rows only (signed before this version) is signed as a tree
     at its last checkpoint by the next ``writ checkpoint``, even with nothing new saved; a file of old checkpoints
     an auditor kept still verifies."""
@@ -313,17 +371,43 @@ def test_checkpoints_signed_before_the_merkle_log_keep_verifying_and_gain_a_note
     kept = tmp_path / "kept.jsonl"
     kept.write_text(orjson.dumps(old.to_dict()).decode() + "\n")
     signed = writ_command("checkpoint", env=env)
-    assert f"signed tree size {len(stored_rows(database_url))}" in signed.stdout, signed.stdout + signed.stderr
+    assert f"signed tree size {len(stored_rows(database_url))}" in signed.stdout, (
+        signed.stdout + signed.stderr
+    )
     assert "nothing saved" in writ_command("checkpoint", env=env).stderr
-    verified = writ_command("verify", "--json", "--checkpoints", str(kept), "--public-key", b64(PUBLIC), env=env)
+    verified = writ_command(
+        "verify", "--json", "--checkpoints", str(kept), "--public-key", b64(PUBLIC), env=env
+    )
     assert orjson.loads(verified.stdout)["ok"] is True
-    (line,) = [orjson.loads(text) for text in writ_command("checkpoint", "export", env=env).stdout.splitlines()]
-    assert line["position"] == old.position and line["chain"] == old.chain and line["note"].startswith("writ/")
+    (line,) = [
+        orjson.loads(text)
+        for text in writ_command("checkpoint", "export", env=env).stdout.splitlines()
+    ]
+    assert (
+        line["position"] == old.position
+        and line["chain"] == old.chain
+        and line["note"].startswith("writ/")
+    )
     assert line["vkey"].startswith(line["note"].split("\n")[0] + "+")
     proof = tmp_path / "proof.json"
-    proof.write_text(writ_command("proof", "inclusion", "Order", str(made[0].id), "1",
-                                  "-u", "ann", "-t", "acme", "-r", "clerk",
-                                  "--catalog", str(catalog_path(tmp_path)), env=env).stdout)
+    proof.write_text(
+        writ_command(
+            "proof",
+            "inclusion",
+            "Order",
+            str(made[0].id),
+            "1",
+            "-u",
+            "ann",
+            "-t",
+            "acme",
+            "-r",
+            "clerk",
+            "--catalog",
+            str(catalog_path(tmp_path)),
+            env=env,
+        ).stdout
+    )
     done = writ_command("verify-proof", str(proof), "--public-key", line["vkey"], env=OFFLINE)
     assert done.stdout.startswith("verified: leaf"), done.stdout
 
@@ -336,7 +420,9 @@ def catalog_path(tmp_path: Path) -> Path:
     return path
 
 
-def test_the_origin_is_kept_once_signed(writ: Writ, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_origin_is_kept_once_signed(
+    writ: Writ, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from infrastructure.config import ConfigurationError
 
     monkeypatch.setenv("WRIT_LOG_ORIGIN", "shop.example/orders")

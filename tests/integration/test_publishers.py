@@ -24,16 +24,28 @@ pytestmark = pytest.mark.rabbitmq
 
 
 def outgoing(count: int) -> list[Outgoing]:
-    return [Outgoing(position, f'{{"n": {position}}}'.encode(), f"acme.Thing.E{position % 3}",
-                     Basic.Properties(message_id=f"m{position}", delivery_mode=2, content_type="application/json"))
-            for position in range(1, count + 1)]
+    return [
+        Outgoing(
+            position,
+            f'{{"n": {position}}}'.encode(),
+            f"acme.Thing.E{position % 3}",
+            Basic.Properties(
+                message_id=f"m{position}", delivery_mode=2, content_type="application/json"
+            ),
+        )
+        for position in range(1, count + 1)
+    ]
 
 
-async def publish_and_collect(amqp_url: str, exchange_name: str, make: Any, count: int) -> tuple[int, list[str]]:
+async def publish_and_collect(
+    amqp_url: str, exchange_name: str, make: Any, count: int
+) -> tuple[int, list[str]]:
     connection = await aio_pika.connect(amqp_url, timeout=5)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+        exchange = await channel.declare_exchange(
+            exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
         queue = await channel.declare_queue(exclusive=True)
         await queue.bind(exchange, "#")
         publisher: Publisher = await make(channel, exchange)
@@ -62,16 +74,20 @@ async def public(channel: Any, exchange: Any) -> Publisher:
 
 
 @pytest.mark.parametrize("make", [fast, public], ids=["fast", "public"])
-def test_a_publisher_confirms_every_message_and_keeps_their_order(amqp_url: str, bus_exchange: str,
-                                                                   make: Any) -> None:
+def test_a_publisher_confirms_every_message_and_keeps_their_order(
+    amqp_url: str, bus_exchange: str, make: Any
+) -> None:
     confirmed, received = asyncio.run(publish_and_collect(amqp_url, bus_exchange, make, 500))
     assert confirmed == 500
     assert received == [f"m{position}" for position in range(1, 501)]
 
 
 def test_the_fast_path_is_only_taken_with_the_aiormq_it_was_checked_against(
-        amqp_url: str, bus_exchange: str, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert importlib.metadata.version("aiormq") == fast_publish.SUPPORTED_AIORMQ, "re-check fast_publish"
+    amqp_url: str, bus_exchange: str, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert importlib.metadata.version("aiormq") == fast_publish.SUPPORTED_AIORMQ, (
+        "re-check fast_publish"
+    )
     relay = Relay(database_url, amqp_url, bus_exchange)
 
     async def picked() -> type[Publisher]:

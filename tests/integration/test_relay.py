@@ -16,13 +16,21 @@ from tests.support import stored_rows, wait_until
 
 pytestmark = pytest.mark.rabbitmq
 
-MANAGER = Principal(user_id="maria", tenant_id="acme", roles=frozenset({"manager"}), purpose="bus test",
-                    correlation_id="corr-1", causation_id="cause-1")
+MANAGER = Principal(
+    user_id="maria",
+    tenant_id="acme",
+    roles=frozenset({"manager"}),
+    purpose="bus test",
+    correlation_id="corr-1",
+    causation_id="cause-1",
+)
 
 
 def write_orders(writ: Writ, count: int, chunk: int = 2500, prefix: str = "A") -> None:
     for start in range(0, count, chunk):
-        rows = [{"sku": f"{prefix}-{i}", "total": "10"} for i in range(start, min(count, start + chunk))]
+        rows = [
+            {"sku": f"{prefix}-{i}", "total": "10"} for i in range(start, min(count, start + chunk))
+        ]
         writ.create_many(MANAGER, "Order", rows)
 
 
@@ -49,12 +57,20 @@ def test_events_carry_the_integration_schema_and_headers(writ, bus_consumer, bus
     consumer.wait_for(2)
 
     first = consumer.events[f"{created.id}:1"]
-    assert (first.schema, first.event_type, first.tenant, first.model) == ("writ.event/1", "Created", "acme", "Order")
+    assert (first.schema, first.event_type, first.tenant, first.model) == (
+        "writ.event/1",
+        "Created",
+        "acme",
+        "Order",
+    )
     assert first.routing_key == "acme.Order.Created"
     assert first.data is not None and first.data["sku"] == "LAMP-1"
     assert (first.actor, first.correlation_id, first.causation_id) == ("maria", "corr-1", "cause-1")
     assert first.decision is not None and first.decision["outcome"] == "allowed"
-    assert (first.decision["operation"], first.decision["policy_version"]) == ("create", writ.catalog.version)
+    assert (first.decision["operation"], first.decision["policy_version"]) == (
+        "create",
+        writ.catalog.version,
+    )
     assert first.decision_id and first.hash
     patched = consumer.events[f"{created.id}:2"]
     assert patched.changes is not None and patched.changes["quantity"] == 3 and patched.data is None
@@ -63,55 +79,93 @@ def test_events_carry_the_integration_schema_and_headers(writ, bus_consumer, bus
 
 @pytest.mark.parametrize("publisher", ["fast", "public"])
 def test_every_message_is_persistent_json_with_its_headers_and_an_escaped_routing_key(
-        writ, database_url, bus_tap, bus_relay, publisher) -> None:
+    writ, database_url, bus_tap, bus_relay, publisher
+) -> None:
     """Record events and every kind of decision that changed nothing (refused, parked, failed) go out as
     persistent JSON with ``message_id`` = event id, the contract headers and injective routing keys."""
-    dotted = Principal(user_id="ann", tenant_id="acme.x", roles=frozenset({"manager"}), purpose="bus",
-                       correlation_id="corr-9", causation_id="cause-9")
+    dotted = Principal(
+        user_id="ann",
+        tenant_id="acme.x",
+        roles=frozenset({"manager"}),
+        purpose="bus",
+        correlation_id="corr-9",
+        causation_id="cause-9",
+    )
     underscored = dotted.model_copy(update={"tenant_id": "acme_x"})
     first = writ.create(dotted, "Order", {"sku": "DOT-1", "total": "1"})
     writ.create(underscored, "Order", {"sku": "UND-1", "total": "1"})
     with pytest.raises(WritError):  # refused: a clerk may not purge
         writ.purge(dotted.model_copy(update={"roles": frozenset({"clerk"})}), "Order", first.id)
-    assert writ.patch(dotted, "Order", first.id, {"total": "20000"}).status == "pending_approval"  # parked
+    assert (
+        writ.patch(dotted, "Order", first.id, {"total": "20000"}).status == "pending_approval"
+    )  # parked
     _fail_once(writ, database_url, first.id)
     written = bus_written_ids(writ)
     bus_relay("--publisher", publisher)
     messages = bus_tap.wait_for(len(written))
 
     assert [m.message_id for m in messages] == written
-    outcomes = [orjson.loads(m.body).get("decision", {}).get("outcome") for m in messages if m.type == "Decision"]
+    outcomes = [
+        orjson.loads(m.body).get("decision", {}).get("outcome")
+        for m in messages
+        if m.type == "Decision"
+    ]
     assert sorted(outcomes) == ["failed", "parked", "refused"]
     for message in messages:
         body = orjson.loads(message.body)
-        assert (message.delivery_mode, message.content_type) == (aio_pika.DeliveryMode.PERSISTENT, "application/json")
+        assert (message.delivery_mode, message.content_type) == (
+            aio_pika.DeliveryMode.PERSISTENT,
+            "application/json",
+        )
         assert message.message_id == body["event_id"] and message.type == body["event_type"]
         assert message.headers["writ-schema"] == "writ.event/1"
         assert message.headers["writ-position"] == body["position"]
         if body["correlation_id"] is not None:
-            assert message.headers["correlation_id"] == body["correlation_id"] == message.correlation_id
+            assert (
+                message.headers["correlation_id"]
+                == body["correlation_id"]
+                == message.correlation_id
+            )
         tenant = {"acme.x": "acme%2Ex", "acme_x": "acme_x"}[body["tenant"]]
         model = body["model"]  # Order, or Approval for the parked request's events
-        assert message.routing_key == f"{tenant}.{model}.{body['event_type']}" and model in ("Order", "Approval")
-    ours = [m for m in messages if m.type != "Decision" and orjson.loads(m.body)["actor"] == "ann"
-            and orjson.loads(m.body)["model"] == "Order"]
+        assert message.routing_key == f"{tenant}.{model}.{body['event_type']}" and model in (
+            "Order",
+            "Approval",
+        )
+    ours = [
+        m
+        for m in messages
+        if m.type != "Decision"
+        and orjson.loads(m.body)["actor"] == "ann"
+        and orjson.loads(m.body)["model"] == "Order"
+    ]
     assert len(ours) == 2 and {m.headers.get("causation_id") for m in ours} == {"cause-9"}
 
 
 def test_approval_events_reach_the_bus_for_notifiers(writ, bus_tap, bus_relay) -> None:
-    clerk = Principal(user_id="carol", tenant_id="acme", roles=frozenset({"clerk"}), purpose="big order")
+    clerk = Principal(
+        user_id="carol", tenant_id="acme", roles=frozenset({"clerk"}), purpose="big order"
+    )
     record = writ.create(clerk, "Order", {"sku": "BIG-1", "total": "1"}).id
     parked = writ.patch(clerk, "Order", record, {"total": "50000"})
-    writ.approve(MANAGER.for_purpose("sign-off", audit_attributes={"agent": "approve-bot"}), parked.approval_id,
-                 reason="ok")
+    writ.approve(
+        MANAGER.for_purpose("sign-off", audit_attributes={"agent": "approve-bot"}),
+        parked.approval_id,
+        reason="ok",
+    )
     written = bus_written_ids(writ)
     bus_relay()
     messages = {m.routing_key: orjson.loads(m.body) for m in bus_tap.wait_for(len(written))}
     requested, approved = messages["acme.Approval.Requested"], messages["acme.Approval.Approved"]
     assert requested["data"]["approval_id"] == parked.approval_id and requested["actor"] == "carol"
-    assert requested["data"]["model"] == "Order" and requested["data"]["preview"]["after"]["total"] == "50000"
+    assert (
+        requested["data"]["model"] == "Order"
+        and requested["data"]["preview"]["after"]["total"] == "50000"
+    )
     assert approved["actor"] == "maria" and approved["data"]["reason"] == "ok"
-    assert approved["audit"] == {"agent": "approve-bot"}, "the agent beside the approver, as on a write's events"
+    assert approved["audit"] == {"agent": "approve-bot"}, (
+        "the agent beside the approver, as on a write's events"
+    )
     assert messages["acme.Approval.Executed"]["data"]["results"][0]["version"] == 2
     assert messages["acme.Order.Patched"]["record_id"] == record
 
@@ -123,12 +177,19 @@ def _fail_once(writ: Writ, database_url: str, record_id: str) -> None:
     loser = overtaken(writ.catalog, database_url, writ, 2)
     try:
         with pytest.raises(WritError):
-            loser.patch(MANAGER.model_copy(update={"tenant_id": "acme.x"}), "Order", record_id, {"note": "x"})
+            loser.patch(
+                MANAGER.model_copy(update={"tenant_id": "acme.x"}),
+                "Order",
+                record_id,
+                {"note": "x"},
+            )
     finally:
         loser.close()
 
 
-def test_purged_record_data_is_never_published_but_the_tombstone_is(writ, bus_consumer, bus_relay) -> None:
+def test_purged_record_data_is_never_published_but_the_tombstone_is(
+    writ, bus_consumer, bus_relay
+) -> None:
     consumer = bus_consumer()
     kept = writ.create(MANAGER, "Order", {"sku": "KEEP-1", "total": "1", "note": "visible"})
     gone = writ.create(MANAGER, "Order", {"sku": "GONE-1", "total": "1", "note": "secret"})
@@ -146,8 +207,9 @@ def test_purged_record_data_is_never_published_but_the_tombstone_is(writ, bus_co
     assert b"secret" not in b"".join(orjson.dumps(e) for e in consumer.events.values())
 
 
-def test_status_reports_position_lag_and_last_publish(writ, database_url, bus_exchange, bus_consumer,
-                                                      bus_relay) -> None:
+def test_status_reports_position_lag_and_last_publish(
+    writ, database_url, bus_exchange, bus_consumer, bus_relay
+) -> None:
     write_orders(writ, 30)
     status = _status(database_url, bus_exchange)
     assert (status["position"], status["behind"], status["published_at"]) == (0, 30, None)
@@ -155,7 +217,11 @@ def test_status_reports_position_lag_and_last_publish(writ, database_url, bus_ex
     consumer = bus_consumer()
     bus_relay()
     consumer.wait_for(30)  # delivered; the position is saved once the broker's confirms come back
-    wait_until(lambda: _status(database_url, bus_exchange)["behind"] == 0, 30, "the relay to save its position")
+    wait_until(
+        lambda: _status(database_url, bus_exchange)["behind"] == 0,
+        30,
+        "the relay to save its position",
+    )
     status = _status(database_url, bus_exchange)
     assert status["behind"] == 0 and status["position"] >= 30 and status["published_at"]
 
@@ -178,8 +244,9 @@ def test_one_active_relay_and_a_standby_that_takes_over(writ, bus_consumer, bus_
 
 
 def _status(database_url: str, exchange: str) -> dict[str, object]:
-    result = CliRunner().invoke(main, ["relay", "--status", "--json", "--database", database_url,
-                                       "--exchange", exchange])
+    result = CliRunner().invoke(
+        main, ["relay", "--status", "--json", "--database", database_url, "--exchange", exchange]
+    )
     assert result.exit_code == 0, result.output
     return orjson.loads(result.stdout)
 
@@ -196,13 +263,21 @@ def test_bookkeeping_never_reaches_the_bus(sales, database_url, bus_tap, bus_rel
     clerk = MANAGER.model_copy(update={"roles": frozenset({"clerk"})})
     lamp = {"title": "Desk lamp", "total": "40", "items": [{"sku": "LAMP", "serial": "S-1"}]}
     sale = sales.create(clerk, "Sale", lamp, idempotency_key="sale-1")
-    sales.create(clerk, "Sale", lamp, idempotency_key="sale-1")  # a repeat: replayed, nothing appended
+    sales.create(
+        clerk, "Sale", lamp, idempotency_key="sale-1"
+    )  # a repeat: replayed, nothing appended
     with pytest.raises(WritError):
         sales.create(clerk, "Sale", {"title": "Unlucky", "total": "13"})  # refused: a decision
     sales.delete(MANAGER, "Sale", sale.id)
     rows = stored_rows(database_url)
-    assert {prefix for prefix in BOOKKEEPING for row in rows if row.topic.startswith(prefix)} == set(BOOKKEEPING)
-    public = [f"{row.originator_id}:{row.originator_version}" for row in rows if row.topic.startswith(PUBLIC_TOPICS)]
+    assert {
+        prefix for prefix in BOOKKEEPING for row in rows if row.topic.startswith(prefix)
+    } == set(BOOKKEEPING)
+    public = [
+        f"{row.originator_id}:{row.originator_version}"
+        for row in rows
+        if row.topic.startswith(PUBLIC_TOPICS)
+    ]
     bus_relay()
     messages = bus_tap.wait_for(len(public))
     assert [message.message_id for message in messages] == public

@@ -35,8 +35,9 @@ def confirmed_position(database_url: str, exchange: str) -> int:
         database.close()
 
 
-def test_relay_sigkilled_at_three_random_points_loses_nothing(writ, database_url, bus_exchange,
-                                                               bus_consumer, bus_relay) -> None:
+def test_relay_sigkilled_at_three_random_points_loses_nothing(
+    writ, database_url, bus_exchange, bus_consumer, bus_relay
+) -> None:
     seed = time.time_ns()
     rng = random.Random(seed)
     consumer = bus_consumer()
@@ -45,8 +46,11 @@ def test_relay_sigkilled_at_three_random_points_loses_nothing(writ, database_url
         start = writ._core.store.recorder.max_notification_id() or 0
         write_orders(writ, 1200, prefix=f"K{round_}")
         target = start + rng.randint(1, 1100)
-        wait_until(lambda t=target: confirmed_position(database_url, bus_exchange) >= t, 30,
-                   f"the relay to confirm position {target} (seed {seed})")
+        wait_until(
+            lambda t=target: confirmed_position(database_url, bus_exchange) >= t,
+            30,
+            f"the relay to confirm position {target} (seed {seed})",
+        )
         relay.kill()
         relay = bus_relay()
     write_orders(writ, 200, prefix="Z")
@@ -56,7 +60,9 @@ def test_relay_sigkilled_at_three_random_points_loses_nothing(writ, database_url
 
 
 def rabbitmqctl(*command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["rabbitmqctl", *command], check=True, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["rabbitmqctl", *command], check=True, capture_output=True, text=True, timeout=60
+    )
 
 
 def broker_accepts_connections() -> bool:
@@ -86,8 +92,9 @@ def broker_control() -> Iterator[Callable[[str], object]]:
         wait_until(broker_accepts_connections, 60, "the broker to accept connections again")
 
 
-def test_broker_down_at_start_and_restarted_mid_run(writ, database_url, bus_exchange, bus_consumer,
-                                                    bus_relay) -> None:
+def test_broker_down_at_start_and_restarted_mid_run(
+    writ, database_url, bus_exchange, bus_consumer, bus_relay
+) -> None:
     consumer = bus_consumer()
     write_orders(writ, 600)
     with broker_control() as broker:
@@ -98,7 +105,11 @@ def test_broker_down_at_start_and_restarted_mid_run(writ, database_url, bus_exch
         relay.wait_for_line("publishing from position")
         start = writ._core.store.recorder.max_notification_id() or 0
         write_orders(writ, 2500, prefix="R")
-        wait_until(lambda: confirmed_position(database_url, bus_exchange) > start, 30, "publishing to resume")
+        wait_until(
+            lambda: confirmed_position(database_url, bus_exchange) > start,
+            30,
+            "publishing to resume",
+        )
         broker("stop_app")
         write_orders(writ, 200, prefix="S")
     relay.wait_for_line("broker connection lost")
@@ -112,7 +123,9 @@ async def _declare_small_queue(amqp_url: str, exchange: str, queue: str, most: i
     async with connection:
         channel = await connection.channel()
         bound = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-        declared = await channel.declare_queue(queue, arguments={"x-max-length": most, "x-overflow": "reject-publish"})
+        declared = await channel.declare_queue(
+            queue, arguments={"x-max-length": most, "x-overflow": "reject-publish"}
+        )
         await declared.bind(bound, "#")
 
 
@@ -129,8 +142,9 @@ async def _take_all(amqp_url: str, queue: str) -> list[str]:
 
 
 @pytest.mark.parametrize("publisher", ["fast", "public"])
-def test_the_position_is_saved_only_over_confirmed_messages(writ, database_url, amqp_url, bus_exchange, bus_relay,
-                                                            publisher) -> None:
+def test_the_position_is_saved_only_over_confirmed_messages(
+    writ, database_url, amqp_url, bus_exchange, bus_relay, publisher
+) -> None:
     """A queue that takes 5 messages and refuses the rest (``x-overflow: reject-publish``: the broker nacks
     them) while 40 are in flight: the saved position stops at the fifth, the last the broker confirmed."""
     queue = f"{bus_exchange}.small"
@@ -139,9 +153,15 @@ def test_the_position_is_saved_only_over_confirmed_messages(writ, database_url, 
     written = bus_written_ids(writ)
     positions = [n.id for n in writ._core.store.recorder.select_notifications(0, 100)]
     relay = bus_relay("--publisher", publisher)
-    wait_until(lambda: relay.said("resuming from the last confirmed position")
-               or confirmed_position(database_url, bus_exchange) > positions[4], 30,
-               "the relay to meet the refusal (or save a position past it)", every=0.2)
+    wait_until(
+        lambda: (
+            relay.said("resuming from the last confirmed position")
+            or confirmed_position(database_url, bus_exchange) > positions[4]
+        ),
+        30,
+        "the relay to meet the refusal (or save a position past it)",
+        every=0.2,
+    )
     assert confirmed_position(database_url, bus_exchange) == positions[4], "\n".join(relay.lines)
     relay.stop()
     assert asyncio.run(_take_all(amqp_url, queue)) == written[:5]

@@ -14,10 +14,17 @@ from tests.catalogs import principal
 from tests.conftest import AMQP_URL
 
 
-def test_a_relay_that_lost_its_lease_cannot_move_the_position(writ: Writ, database_url: str) -> None:
-    writ.create_many(principal(), "Tally", [{"a": n} for n in range(20)])  # positions within the log
+def test_a_relay_that_lost_its_lease_cannot_move_the_position(
+    writ: Writ, database_url: str
+) -> None:
+    writ.create_many(
+        principal(), "Tally", [{"a": n} for n in range(20)]
+    )  # positions within the log
     exchange = f"fence.{uuid.uuid4().hex[:8]}"
-    stale, current = Relay(database_url, AMQP_URL, exchange), Relay(database_url, AMQP_URL, exchange)
+    stale, current = (
+        Relay(database_url, AMQP_URL, exchange),
+        Relay(database_url, AMQP_URL, exchange),
+    )
     try:
         stale.ensure()
         stale.epoch = stale._claim()

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.rabbitmq
 
 
 def test_a_relay_left_at_a_position_of_another_log_publishes_the_new_log_from_its_start(
-        writ: Writ, database_url: str, bus_consumer, bus_relay) -> None:
+    writ: Writ, database_url: str, bus_consumer, bus_relay
+) -> None:
     consumer = bus_consumer()
     write_orders(writ, 3, prefix="OLD")
     relay = bus_relay()

@@ -32,8 +32,14 @@ pytestmark = pytest.mark.rabbitmq
 
 def relay_with(database_url: str, amqp_url: str, exchange: str, **keys: str) -> CliProcess:
     """``writ relay`` with only the master keys given (``WRIT_MASTER_KEY`` or ``WRIT_MASTER_KEY_FILE``)."""
-    return CliProcess("relay", "--database", database_url, "--exchange", exchange,
-                      env={"WRIT_AMQP_URL": amqp_url, "WRIT_MASTER_KEY": "", **keys})
+    return CliProcess(
+        "relay",
+        "--database",
+        database_url,
+        "--exchange",
+        exchange,
+        env={"WRIT_AMQP_URL": amqp_url, "WRIT_MASTER_KEY": "", **keys},
+    )
 
 
 def rotate_and_write(writ: Writ, database_url: str, keys: str, prefix: str) -> int:
@@ -43,24 +49,33 @@ def rotate_and_write(writ: Writ, database_url: str, keys: str, prefix: str) -> i
         patch.setenv("WRIT_MASTER_KEY", keys)
         rotated = open_writ(writ.catalog, database_url)
     try:
-        made = rotated.create_many(MANAGER, "Order", [{"sku": f"{prefix}-{n}", "total": "1"} for n in range(3)])
+        made = rotated.create_many(
+            MANAGER, "Order", [{"sku": f"{prefix}-{n}", "total": "1"} for n in range(3)]
+        )
     finally:
         rotated.close()
     return min(result.position for result in made if result.position is not None)
 
 
-def assert_halted(relay: CliProcess, database_url: str, exchange: str, position: int, missing: str) -> None:
+def assert_halted(
+    relay: CliProcess, database_url: str, exchange: str, position: int, missing: str
+) -> None:
     relay.wait_for_line(f"halted at position {position}", timeout=30)
     assert relay.process.poll() is None, "the relay halts; it does not exit"
     status = relay_status(database_url, exchange)
     assert status["halted_at"] == position, status
-    assert f"wrapped by master key {key_id(base64.b64decode(missing))}" in str(status["halted_reason"]), status
+    assert f"wrapped by master key {key_id(base64.b64decode(missing))}" in str(
+        status["halted_reason"]
+    ), status
     assert status["holder"] == relay.worker_id, "the holder named is the live, halted relay"
-    assert status["behind"] == 3, "everything before the event is published and saved, nothing after it"
+    assert status["behind"] == 3, (
+        "everything before the event is published and saved, nothing after it"
+    )
 
 
 def test_a_relay_meeting_a_rotated_master_key_halts_with_its_status_and_resumes_once_it_has_the_key(
-        writ: Writ, database_url: str, amqp_url: str, bus_exchange: str, bus_consumer, tmp_path: Path) -> None:
+    writ: Writ, database_url: str, amqp_url: str, bus_exchange: str, bus_consumer, tmp_path: Path
+) -> None:
     old, new, newest = os.environ["WRIT_MASTER_KEY"], new_master_key(), new_master_key()
     key_file = tmp_path / "master.keys"
     key_file.write_text(f"{old}\n")
@@ -72,7 +87,9 @@ def test_a_relay_meeting_a_rotated_master_key_halts_with_its_status_and_resumes_
         first = rotate_and_write(writ, database_url, f"{new},{old}", "AFTER")
         assert_halted(relays[0], database_url, bus_exchange, first, new)
 
-        key_file.write_text(f"{new}\n{old}\n")  # the running relay reads its key file again while halted
+        key_file.write_text(
+            f"{new}\n{old}\n"
+        )  # the running relay reads its key file again while halted
         relays[0].wait_for_line(f"position {first} reads now; resuming", timeout=30)
         assert consumer.wait_for(6) == bus_written_ids(writ)
         assert relay_status(database_url, bus_exchange)["halted_at"] is None
@@ -80,23 +97,32 @@ def test_a_relay_meeting_a_rotated_master_key_halts_with_its_status_and_resumes_
 
         every = f"{newest},{new},{old}"  # a relay configured by the variable is restarted instead
         second = rotate_and_write(writ, database_url, every, "LATER")
-        relays.append(relay_with(database_url, amqp_url, bus_exchange, WRIT_MASTER_KEY=f"{new},{old}"))
+        relays.append(
+            relay_with(database_url, amqp_url, bus_exchange, WRIT_MASTER_KEY=f"{new},{old}")
+        )
         assert_halted(relays[1], database_url, bus_exchange, second, newest)
         relays[1].stop()
         relays.append(relay_with(database_url, amqp_url, bus_exchange, WRIT_MASTER_KEY=every))
         assert consumer.wait_for(9) == bus_written_ids(writ)
-        wait_until(lambda: relay_status(database_url, bus_exchange)["halted_at"] is None, 30,
-                   "the halt to clear once the restarted relay has published past it")
+        wait_until(
+            lambda: relay_status(database_url, bus_exchange)["halted_at"] is None,
+            30,
+            "the halt to clear once the restarted relay has published past it",
+        )
     finally:
         for relay in relays:
             relay.stop()
 
 
-def test_a_key_that_does_not_unwrap_leaves_no_destroyed_key_in_the_cache(writ: Writ, database_url: str) -> None:
+def test_a_key_that_does_not_unwrap_leaves_no_destroyed_key_in_the_cache(
+    writ: Writ, database_url: str
+) -> None:
     """A worker's batch re-reads its keys to drop the ones purged since. One key of the batch not unwrapping (a
     rotation to a master key the worker lacks) must not cut that short: the purged record's key would stay
     cached, and the worker would go on opening the record's data with it."""
-    purged, kept = (UUID(writ.create(MANAGER, "Order", {"sku": sku, "total": "1"}).id) for sku in ("P-1", "K-1"))
+    purged, kept = (
+        UUID(writ.create(MANAGER, "Order", {"sku": sku, "total": "1"}).id) for sku in ("P-1", "K-1")
+    )
     worker = open_backend(database_url)  # another process's vault, with the old master key alone
     try:
         vault = worker.vault()
@@ -104,8 +130,14 @@ def test_a_key_that_does_not_unwrap_leaves_no_destroyed_key_in_the_cache(writ: W
         assert vault.cipher(purged) is not None, "the worker has the key cached"
         writ.purge(MANAGER, "Order", str(purged))
         new = new_master_key()
-        writ_command("keys", "rotate", env={"WRIT_DATABASE_URL": database_url,
-                                            "WRIT_MASTER_KEY": f"{new},{os.environ['WRIT_MASTER_KEY']}"})
+        writ_command(
+            "keys",
+            "rotate",
+            env={
+                "WRIT_DATABASE_URL": database_url,
+                "WRIT_MASTER_KEY": f"{new},{os.environ['WRIT_MASTER_KEY']}",
+            },
+        )
         with pytest.raises(ConfigurationError, match="wrapped by master key"):
             vault.prefetch([purged, kept])
         assert vault.cipher(purged) is None, "the purged record's key left the cache all the same"

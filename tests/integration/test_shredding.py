@@ -45,7 +45,11 @@ update = ["clerk"]
 force_delete = ["dpo"]
 approve = ["manager"]
 """
-CLERK, MANAGER, DPO = principal("carol"), principal("maria", "acme", "manager"), principal("dora", "acme", "dpo")
+CLERK, MANAGER, DPO = (
+    principal("carol"),
+    principal("maria", "acme", "manager"),
+    principal("dora", "acme", "dpo"),
+)
 
 
 def data_key(runtime: Runtime, record_id: UUID) -> tuple[bytes, bytes]:
@@ -54,8 +58,12 @@ def data_key(runtime: Runtime, record_id: UUID) -> tuple[bytes, bytes]:
     database = backend.database()
     try:
         with database.reading() as tx:
-            ((wrapped, master_id),) = tx.query(SQL("SELECT wrapped, master_key FROM {} WHERE id = {}").format(
-                backend.table("writ_keys"), P), [backend.uuid_param(record_id)])
+            ((wrapped, master_id),) = tx.query(
+                SQL("SELECT wrapped, master_key FROM {} WHERE id = {}").format(
+                    backend.table("writ_keys"), P
+                ),
+                [backend.uuid_param(record_id)],
+            )
     finally:
         database.close()
     wrapped = bytes(wrapped)
@@ -72,19 +80,29 @@ def sqlite_bytes(database_url: str) -> Iterator[tuple[str, bytes]]:
 def postgres_bytes(database_url: str) -> Iterator[tuple[str, bytes]]:
     base, _, schema = database_url.partition("?schema=")
     with psycopg.connect(base, autocommit=True) as conn:
-        tables = [row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))]
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+            )
+        ]
         for table in tables:
             every_row = f'COPY (SELECT * FROM "{schema}"."{table}") TO STDOUT (FORMAT binary)'
             with conn.cursor() as cursor, cursor.copy(every_row) as copy:
                 yield f"COPY {table}", b"".join(bytes(chunk) for chunk in copy)
         conn.execute("CHECKPOINT")
         (data_dir,) = conn.execute("SELECT current_setting('data_directory')").fetchone()  # type: ignore[misc]
-        files = [row[0] for row in conn.execute(
-            "SELECT pg_relation_filepath(c.oid) FROM pg_class c WHERE c.relnamespace = %s::regnamespace "
-            "OR c.oid IN (SELECT reltoastrelid FROM pg_class WHERE relnamespace = %s::regnamespace) "
-            "OR c.oid IN (SELECT i.indexrelid FROM pg_index i JOIN pg_class t ON t.reltoastrelid = i.indrelid "
-            "WHERE t.relnamespace = %s::regnamespace)", (f'"{schema}"', f'"{schema}"', f'"{schema}"'))
-            if row[0] is not None]
+        files = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pg_relation_filepath(c.oid) FROM pg_class c WHERE c.relnamespace = %s::regnamespace "
+                "OR c.oid IN (SELECT reltoastrelid FROM pg_class WHERE relnamespace = %s::regnamespace) "
+                "OR c.oid IN (SELECT i.indexrelid FROM pg_index i JOIN pg_class t ON t.reltoastrelid = i.indrelid "
+                "WHERE t.relnamespace = %s::regnamespace)",
+                (f'"{schema}"', f'"{schema}"', f'"{schema}"'),
+            )
+            if row[0] is not None
+        ]
     for relative in files:
         for path in sorted(Path(data_dir).glob(f"{relative}*")):
             yield str(path), path.read_bytes()
@@ -111,7 +129,9 @@ def runtime(database_url: str) -> Iterator[Runtime]:
 
 
 @pytest.mark.usefixtures("insecure_default")
-def test_a_purged_record_leaves_nothing_readable_but_its_tombstone(runtime: Runtime, database_url: str) -> None:
+def test_a_purged_record_leaves_nothing_readable_but_its_tombstone(
+    runtime: Runtime, database_url: str
+) -> None:
     writ, marker = runtime.writ, f"MARKER-{uuid.uuid4().hex}"
     first = {"name": f"{marker}-name", "email": f"{marker}@example.org"}
     created = writ.create(CLERK, "Person", first, idempotency_key="signup-1")
@@ -124,7 +144,9 @@ def test_a_purged_record_leaves_nothing_readable_but_its_tombstone(runtime: Runt
     runtime.catch_up()
     assert runtime.views.get(CLERK, "Person", created.id)["email"] == f"{marker}-2@example.org"
     wrapped, bare = data_key(runtime, record_id)
-    found_before = [name for name, content in _all_bytes(database_url) if marker.encode() in content]
+    found_before = [
+        name for name, content in _all_bytes(database_url) if marker.encode() in content
+    ]
     assert found_before, "the views hold the marker before the purge (the scan can see it)"
 
     writ.purge(DPO.for_purpose("erasure request #7"), "Person", created.id)
@@ -134,7 +156,11 @@ def test_a_purged_record_leaves_nothing_readable_but_its_tombstone(runtime: Runt
         writ.get(CLERK, "Person", created.id)
     assert caught.value.code == "NOT_FOUND"
     history = writ.history(CLERK, "Person", created.id)
-    assert (history[-1].event, history[-1].actor, history[-1].purpose) == ("Purged", "dora", "erasure request #7")
+    assert (history[-1].event, history[-1].actor, history[-1].purpose) == (
+        "Purged",
+        "dora",
+        "erasure request #7",
+    )
     assert all(entry.after == {} and entry.changes == {} for entry in history)
     retried = writ.create(CLERK, "Person", first, idempotency_key="signup-1")
     assert (retried.replayed, retried.data, retried.state) == (True, None, "purged")
@@ -143,19 +169,29 @@ def test_a_purged_record_leaves_nothing_readable_but_its_tombstone(runtime: Runt
     with pytest.raises(WritError):
         runtime.views.get(CLERK, "Person", created.id)
 
-    wait_until(lambda: runtime.backend.finish_erasures() == [], 60,  # see test_erasure_pending
-               "transactions older than the purge (other tests') to end", every=0.5)
+    wait_until(
+        lambda: runtime.backend.finish_erasures() == [],
+        60,  # see test_erasure_pending
+        "transactions older than the purge (other tests') to end",
+        every=0.5,
+    )
     for name, content in _all_bytes(database_url):
         assert marker.encode() not in content, f"the purged data is still in {name}"
-        assert bare not in content and wrapped not in content, f"the destroyed key is still in {name}"
+        assert bare not in content and wrapped not in content, (
+            f"the destroyed key is still in {name}"
+        )
 
 
 def _all_bytes(database_url: str) -> Iterator[tuple[str, bytes]]:
-    return sqlite_bytes(database_url) if database_url.startswith("sqlite") else postgres_bytes(database_url)
+    return (
+        sqlite_bytes(database_url)
+        if database_url.startswith("sqlite")
+        else postgres_bytes(database_url)
+    )
 
 
 def windows(key: bytes, width: int = 16) -> list[bytes]:
-    return [key[start:start + width] for start in range(len(key) - width + 1)]
+    return [key[start : start + width] for start in range(len(key) - width + 1)]
 
 
 @pytest.mark.usefixtures("insecure_default")
@@ -171,12 +207,22 @@ def test_no_sixteen_bytes_of_a_destroyed_key_are_left_in_sqlite(tmp_path: Path) 
         made = [writ.create(CLERK, "Person", {"name": f"person {n}"}) for n in range(12)]
         keys = {record.id: data_key(runtime, UUID(record.id)) for record in made}
         first = windows(keys[made[0].id][0])[0]
-        assert any(first in content for _, content in sqlite_bytes(database_url)), "the scan sees a live key"
+        assert any(first in content for _, content in sqlite_bytes(database_url)), (
+            "the scan sees a live key"
+        )
         purged = [*made[2:7], *made[9:11][::-1]]  # neighbours in the page, in both orders
         for record in purged:
             writ.purge(DPO.for_purpose("erasure request"), "Person", record.id)
-    left = [(name, record.id) for name, content in sqlite_bytes(database_url) for record in purged
-            for key in keys[record.id] for window in windows(key) if window in content]
+    left = [
+        (name, record.id)
+        for name, content in sqlite_bytes(database_url)
+        for record in purged
+        for key in keys[record.id]
+        for window in windows(key)
+        if window in content
+    ]
     assert left == [], "bytes of destroyed keys are still in the files"
     kept = windows(keys[made[7].id][0])[0]
-    assert any(kept in content for _, content in sqlite_bytes(database_url)), "a live key is still readable"
+    assert any(kept in content for _, content in sqlite_bytes(database_url)), (
+        "a live key is still readable"
+    )

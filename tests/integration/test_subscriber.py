@@ -15,8 +15,9 @@ from tests.support import wait_until
 pytestmark = pytest.mark.rabbitmq
 
 
-def test_a_full_replay_has_no_effect_on_a_subscriber(writ, database_url, bus_exchange, bus_consumer,
-                                                     bus_relay) -> None:
+def test_a_full_replay_has_no_effect_on_a_subscriber(
+    writ, database_url, bus_exchange, bus_consumer, bus_relay
+) -> None:
     consumer = bus_consumer()
     write_orders(writ, 300)
     written = bus_written_ids(writ)
@@ -26,7 +27,9 @@ def test_a_full_replay_has_no_effect_on_a_subscriber(writ, database_url, bus_exc
 
     database = open_database(database_url)
     with database.transaction() as tx:  # rewind: the relay republishes everything
-        tx.execute("UPDATE writ_positions SET position = 0 WHERE name = ?", (f"relay:{bus_exchange}",))
+        tx.execute(
+            "UPDATE writ_positions SET position = 0 WHERE name = ?", (f"relay:{bus_exchange}",)
+        )
     database.close()
     write_orders(writ, 1, prefix="LAST")
     written = bus_written_ids(writ)
@@ -37,7 +40,8 @@ def test_a_full_replay_has_no_effect_on_a_subscriber(writ, database_url, bus_exc
 
 
 def test_poison_message_is_dead_lettered_after_n_attempts_while_others_continue(
-        writ, amqp_url, bus_exchange, bus_consumer, bus_relay) -> None:
+    writ, amqp_url, bus_exchange, bus_consumer, bus_relay
+) -> None:
     write_orders(writ, 40)
     written = bus_written_ids(writ)
     poison = written[7]

@@ -81,9 +81,16 @@ def history(writ: Writ) -> Story:
     return Story(a, b, c, d, str(grow(writ, 60)), str(grow(writ, 60)))
 
 
-def verify(scene: Scene, *extra: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    done = writ_command("verify", "--json", *extra, check=False,
-                        env={"WRIT_DATABASE_URL": scene.database_url, **SIGNING, **(env or {})})
+def verify(
+    scene: Scene, *extra: str, env: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
+    done = writ_command(
+        "verify",
+        "--json",
+        *extra,
+        check=False,
+        env={"WRIT_DATABASE_URL": scene.database_url, **SIGNING, **(env or {})},
+    )
     assert done.returncode in (0, 1), done.stderr
     return done.returncode, orjson.loads(done.stdout)
 
@@ -94,30 +101,53 @@ def found(report: dict[str, Any]) -> Expected:
 
 # -- what the attackers do ----------------------------------------------------------------
 
+
 def doc(scene: Scene, record_id: str, version: int) -> dict[str, Any]:
     return dict(orjson.loads(scene.insider.state(record_id, version)))
 
 
-def forged_patch(scene: Scene, record_id: str, after: int, changes: dict[str, Any], *,
-                 meta: dict[str, Any] | None = None, at: datetime | None = None) -> tuple[str, bytes]:
+def forged_patch(
+    scene: Scene,
+    record_id: str,
+    after: int,
+    changes: dict[str, Any],
+    *,
+    meta: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> tuple[str, bytes]:
     """Writ's own code, run by someone holding the master key: the record as of ``after`` patched with
     ``changes`` (meta and time as given, else those of the event that followed), sealed and digested as Writ
     would; its topic and stored bytes."""
     writ = scene.writ
     original = doc(scene, record_id, after + 1) if meta is None or at is None else {}
     record = writ._core.store.repository.get(UUID(record_id), version=after)
-    record.modified_on = datetime(2000, 1, 1, tzinfo=UTC)  # past the clamp: this insider picks the time
-    record.patch(changes, meta or original["meta"], at or datetime.fromisoformat(original["timestamp"]),
-                 writ._core.keys.digest)
+    record.modified_on = datetime(
+        2000, 1, 1, tzinfo=UTC
+    )  # past the clamp: this insider picks the time
+    record.patch(
+        changes,
+        meta or original["meta"],
+        at or datetime.fromisoformat(original["timestamp"]),
+        writ._core.keys.digest,
+    )
     stored = writ._core.store.mapper.to_stored_event(record.pending_events[-1])
     return stored.topic, stored.state
 
 
-def relinked(scene: Scene, record_id: str, state: dict[str, Any], version: int, previous_hash: str) -> bytes:
+def relinked(
+    scene: Scene, record_id: str, state: dict[str, Any], version: int, previous_hash: str
+) -> bytes:
     """An event's stored document made to link as ``version`` after ``previous_hash`` (the link is public)."""
-    state["hash"] = link(previous_hash, record_id=UUID(record_id), version=version, kind="Patched",
-                         timestamp=datetime.fromisoformat(state["timestamp"]), meta=state["meta"],
-                         body_digest=state["body_digest"], state_digest=state["state_digest"])
+    state["hash"] = link(
+        previous_hash,
+        record_id=UUID(record_id),
+        version=version,
+        kind="Patched",
+        timestamp=datetime.fromisoformat(state["timestamp"]),
+        meta=state["meta"],
+        body_digest=state["body_digest"],
+        state_digest=state["state_digest"],
+    )
     return orjson.dumps(state)
 
 
@@ -128,7 +158,11 @@ def resealed_snapshot(scene: Scene, record_id: str, version: int) -> bytes:
     body = orjson.loads(scene.insider.state(record_id, version, "snapshots"))
     cipher = vault.cipher(owner)
     paths = SEALED["writ.record:Snapshot"]
-    transform(body, paths, lambda path, value: unseal(cipher, owner, path, value) if is_sealed(value) else value)
+    transform(
+        body,
+        paths,
+        lambda path, value: unseal(cipher, owner, path, value) if is_sealed(value) else value,
+    )
     body["state"]["data"]["a"] = 12345
     transform(body, paths, lambda path, value: seal(cipher, owner, path, value))
     vault.close()
@@ -137,7 +171,7 @@ def resealed_snapshot(scene: Scene, record_id: str, version: int) -> bytes:
 
 def flipped(state: bytes) -> bytes:
     start = state.index(b'"$sealed":"') + 20
-    return state[:start] + bytes([state[start] ^ 1]) + state[start + 1:]
+    return state[:start] + bytes([state[start] ^ 1]) + state[start + 1 :]
 
 
 def position_of(scene: Scene, record_id: str, version: int) -> int:
@@ -146,12 +180,15 @@ def position_of(scene: Scene, record_id: str, version: int) -> int:
 
 # -- the rows -------------------------------------------------------------------------------
 
+
 def rollback_by_an_insert_only_role(s: Scene) -> Expected:
     """The issue's attack: a's old version 2 appended again as version 4, linked to version 3, with its manifest
     row and a chain row extending the chain (no tag: the role has no writer key)."""
     old, a = doc(s, s.story.a, 2), s.story.a
-    s.insider.append_save([(a, 4, "writ.record:Patched", relinked(s, a, old, 4, doc(s, a, 3)["hash"]))],
-                          insert_only=True)
+    s.insider.append_save(
+        [(a, 4, "writ.record:Patched", relinked(s, a, old, 4, doc(s, a, 3)["hash"]))],
+        insert_only=True,
+    )
     return {("unauthenticated", a, 4), ("timestamp", a, 4), ("decision", a, 4)}
 
 
@@ -167,7 +204,9 @@ def forged_append_with_the_master_key(s: Scene) -> Expected:
 
 
 def snapshot_byte_flipped(s: Scene) -> Expected:
-    s.insider.set_state(s.story.t, 60, flipped(s.insider.state(s.story.t, 60, "snapshots")), "snapshots")
+    s.insider.set_state(
+        s.story.t, 60, flipped(s.insider.state(s.story.t, 60, "snapshots")), "snapshots"
+    )
     return {("snapshot", s.story.t, 60)}
 
 
@@ -189,33 +228,51 @@ def snapshot_resealed_with_the_master_key(s: Scene) -> Expected:
 def key_destroyed_without_a_purge(s: Scene) -> Expected:
     a, table = s.story.a, s.insider.table("writ_keys")
     if not s.insider.sqlite:  # the session's own variable no longer lets anyone past the guard
-        with pytest.raises(psycopg.Error, match="data keys change only through purge and rotation"), \
-                s.insider.connection(triggers=True) as conn, conn.transaction():
+        with (
+            pytest.raises(psycopg.Error, match="data keys change only through purge and rotation"),
+            s.insider.connection(triggers=True) as conn,
+            conn.transaction(),
+        ):
             conn.execute("SET LOCAL writ.key_change = 'purge'")
-            conn.execute(f"UPDATE {table} SET wrapped = NULL, destroyed_at = now() WHERE id = %s", (UUID(a),))
-        with pytest.raises(psycopg.errors.InsufficientPrivilege), s.insider.connection(insert_only=True) as conn:
-            conn.execute(f"UPDATE {table} SET wrapped = NULL, destroyed_at = now() WHERE id = %s", (UUID(a),))
-    s.insider.execute(f"UPDATE {table} SET wrapped = NULL, destroyed_at = '2026-01-01' WHERE id = ?",
-                      (s.insider.key(a),))
+            conn.execute(
+                f"UPDATE {table} SET wrapped = NULL, destroyed_at = now() WHERE id = %s", (UUID(a),)
+            )
+        with (
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+            s.insider.connection(insert_only=True) as conn,
+        ):
+            conn.execute(
+                f"UPDATE {table} SET wrapped = NULL, destroyed_at = now() WHERE id = %s", (UUID(a),)
+            )
+    s.insider.execute(
+        f"UPDATE {table} SET wrapped = NULL, destroyed_at = '2026-01-01' WHERE id = ?",
+        (s.insider.key(a),),
+    )
     return {("key_destroyed", a, None)}
 
 
 def key_of_another_record(s: Scene) -> Expected:
     a, d, table = s.story.a, s.story.d, s.insider.table("writ_keys")
-    s.insider.execute(f"UPDATE {table} SET wrapped = (SELECT wrapped FROM {table} WHERE id = ?), master_key = "
-                      f"(SELECT master_key FROM {table} WHERE id = ?) WHERE id = ?",
-                      (s.insider.key(d), s.insider.key(d), s.insider.key(a)))
+    s.insider.execute(
+        f"UPDATE {table} SET wrapped = (SELECT wrapped FROM {table} WHERE id = ?), master_key = "
+        f"(SELECT master_key FROM {table} WHERE id = ?) WHERE id = ?",
+        (s.insider.key(d), s.insider.key(d), s.insider.key(a)),
+    )
     return {("key_invalid", a, None)}
 
 
 def key_row_deleted(s: Scene) -> Expected:
-    s.insider.execute(f"DELETE FROM {s.insider.table('writ_keys')} WHERE id = ?", (s.insider.key(s.story.a),))
+    s.insider.execute(
+        f"DELETE FROM {s.insider.table('writ_keys')} WHERE id = ?", (s.insider.key(s.story.a),)
+    )
     return {("key_missing", s.story.a, None)}
 
 
 def manifest_row_deleted(s: Scene) -> Expected:
-    s.insider.execute(f"DELETE FROM {s.insider.table('writ_log_manifest')} WHERE position = ?",
-                      (position_of(s, s.story.a, 2),))
+    s.insider.execute(
+        f"DELETE FROM {s.insider.table('writ_log_manifest')} WHERE position = ?",
+        (position_of(s, s.story.a, 2),),
+    )
     return {("manifest", s.story.a, 2)}
 
 
@@ -232,8 +289,18 @@ def timestamps_backwards_with_every_key(s: Scene) -> Expected:
 def decision_reused_on_its_record_with_every_key(s: Scene) -> Expected:
     a = s.story.a
     meta = {**doc(s, a, 3)["meta"], "decision_id": doc(s, a, 2)["meta"]["decision_id"]}
-    s.insider.set_state(a, 3, forged_patch(s, a, 2, {"note": "three"}, meta=meta,
-                                           at=datetime.fromisoformat(doc(s, a, 3)["timestamp"]))[1])
+    s.insider.set_state(
+        a,
+        3,
+        forged_patch(
+            s,
+            a,
+            2,
+            {"note": "three"},
+            meta=meta,
+            at=datetime.fromisoformat(doc(s, a, 3)["timestamp"]),
+        )[1],
+    )
     s.insider.recompute_log_tables(WRITER_KEY)
     return {("decision", a, 3)}
 
@@ -241,8 +308,18 @@ def decision_reused_on_its_record_with_every_key(s: Scene) -> Expected:
 def decision_reused_by_another_command_with_every_key(s: Scene) -> Expected:
     a, b = s.story.a, s.story.b
     meta = {**doc(s, b, 3)["meta"], "decision_id": doc(s, a, 1)["meta"]["decision_id"]}
-    s.insider.set_state(b, 3, forged_patch(s, b, 2, {"note": "three"}, meta=meta,
-                                           at=datetime.fromisoformat(doc(s, b, 3)["timestamp"]))[1])
+    s.insider.set_state(
+        b,
+        3,
+        forged_patch(
+            s,
+            b,
+            2,
+            {"note": "three"},
+            meta=meta,
+            at=datetime.fromisoformat(doc(s, b, 3)["timestamp"]),
+        )[1],
+    )
     s.insider.recompute_log_tables(WRITER_KEY)
     return {("decision", b, 3)}
 
@@ -253,9 +330,16 @@ def decision_reused_in_the_next_save_with_the_writer_key(s: Scene) -> Expected:
     c = s.story.c
     tombstone = doc(s, c, 2)
     tombstone["meta"]["decision_id"] = doc(s, c, 1)["meta"]["decision_id"]
-    tombstone["hash"] = link(doc(s, c, 1)["hash"], record_id=UUID(c), version=2, kind="Purged",
-                             timestamp=datetime.fromisoformat(tombstone["timestamp"]), meta=tombstone["meta"],
-                             body_digest=tombstone["body_digest"], state_digest=tombstone["state_digest"])
+    tombstone["hash"] = link(
+        doc(s, c, 1)["hash"],
+        record_id=UUID(c),
+        version=2,
+        kind="Purged",
+        timestamp=datetime.fromisoformat(tombstone["timestamp"]),
+        meta=tombstone["meta"],
+        body_digest=tombstone["body_digest"],
+        state_digest=tombstone["state_digest"],
+    )
     s.insider.set_state(c, 2, orjson.dumps(tombstone))
     s.insider.recompute_log_tables(WRITER_KEY)
     return {("decision", c, 2)}
@@ -276,8 +360,10 @@ def version_gap_with_every_key(s: Scene) -> Expected:
     versions tell."""
     a = s.story.a
     third = relinked(s, a, doc(s, a, 3), 3, doc(s, a, 1)["hash"])
-    s.insider.execute(f"DELETE FROM {s.insider.table('events')} WHERE originator_id = ? AND originator_version = 2",
-                      (s.insider.key(a),))
+    s.insider.execute(
+        f"DELETE FROM {s.insider.table('events')} WHERE originator_id = ? AND originator_version = 2",
+        (s.insider.key(a),),
+    )
     s.insider.set_state(a, 3, third)
     s.insider.recompute_log_tables(WRITER_KEY)
     return {("out_of_order", a, 3)}
@@ -296,14 +382,28 @@ def checkpoint_signed_by_a_key_it_carries(s: Scene) -> Expected:
     return {("checkpoint", None, None)}
 
 
-ROWS: dict[str, Callable[[Scene], Expected]] = {f.__name__: f for f in (
-    rollback_by_an_insert_only_role, forged_append_with_the_master_key, snapshot_byte_flipped,
-    snapshot_of_another_record, snapshot_of_an_older_version, snapshot_resealed_with_the_master_key,
-    key_destroyed_without_a_purge, key_of_another_record, key_row_deleted, manifest_row_deleted,
-    timestamps_backwards_with_every_key, decision_reused_on_its_record_with_every_key,
-    decision_reused_by_another_command_with_every_key, decision_reused_in_the_next_save_with_the_writer_key,
-    metadata_edited_with_the_writer_key, version_gap_with_every_key,
-    checkpoint_signed_by_a_key_it_carries)}
+ROWS: dict[str, Callable[[Scene], Expected]] = {
+    f.__name__: f
+    for f in (
+        rollback_by_an_insert_only_role,
+        forged_append_with_the_master_key,
+        snapshot_byte_flipped,
+        snapshot_of_another_record,
+        snapshot_of_an_older_version,
+        snapshot_resealed_with_the_master_key,
+        key_destroyed_without_a_purge,
+        key_of_another_record,
+        key_row_deleted,
+        manifest_row_deleted,
+        timestamps_backwards_with_every_key,
+        decision_reused_on_its_record_with_every_key,
+        decision_reused_by_another_command_with_every_key,
+        decision_reused_in_the_next_save_with_the_writer_key,
+        metadata_edited_with_the_writer_key,
+        version_gap_with_every_key,
+        checkpoint_signed_by_a_key_it_carries,
+    )
+}
 
 
 @pytest.fixture
@@ -317,8 +417,13 @@ def in_ranges(scene: Scene, ranges: int, kept: Path) -> dict[str, Any]:
     """The report of a walk cut into ``ranges`` ranges, walked in turn in this process and settled in order."""
     signer = Signer(Ed25519PrivateKey.from_private_bytes(SEED))
     checkpoints = [Checkpoint.from_dict(orjson.loads(kept.read_bytes()))] if kept.exists() else []
-    report = verify_store(open_backend(scene.database_url), public_keys={signer.key_id: signer.private.public_key()},
-                          checkpoints=checkpoints, workers=1, ranges=ranges)
+    report = verify_store(
+        open_backend(scene.database_url),
+        public_keys={signer.key_id: signer.private.public_key()},
+        checkpoints=checkpoints,
+        workers=1,
+        ranges=ranges,
+    )
     return report.to_dict()
 
 
@@ -331,14 +436,25 @@ def test_each_tampering_is_caught_and_named(scene: Scene, row: str) -> None:
     status, report = verify(scene, *(("--checkpoints", str(kept)) if kept.exists() else ()))
     assert (status, found(report)) == (1, expected), report["findings"]
     assert in_ranges(scene, 1, kept) == report, "the same store, the same keys: the same report"
-    assert in_ranges(scene, 200, kept) == report, "cut into a range per save or so, settled in order: the same"
+    assert in_ranges(scene, 200, kept) == report, (
+        "cut into a range per save or so, settled in order: the same"
+    )
 
 
-@pytest.mark.parametrize("row", ["rollback_by_an_insert_only_role", "version_gap_with_every_key",
-                                 "decision_reused_by_another_command_with_every_key"])
+@pytest.mark.parametrize(
+    "row",
+    [
+        "rollback_by_an_insert_only_role",
+        "version_gap_with_every_key",
+        "decision_reused_by_another_command_with_every_key",
+    ],
+)
 def test_a_walk_shared_among_processes_reports_the_same(scene: Scene, row: str) -> None:
     ROWS[row](scene)
-    alone, shared = verify(scene, "--workers", "1"), verify(scene, "--jobs", "2")  # --jobs: the same option
+    alone, shared = (
+        verify(scene, "--workers", "1"),
+        verify(scene, "--jobs", "2"),
+    )  # --jobs: the same option
     assert shared == alone and alone[0] == 1
 
 
@@ -358,25 +474,46 @@ def test_the_chain_rewritten_with_the_master_key_after_a_checkpoint_is_caught(sc
     a = scene.story.a
     scene.insider.set_state(a, 3, forged_patch(scene, a, 2, {"note": "forged"})[1])
     scene.insider.recompute_log_tables()
-    status, report = verify(scene, "--checkpoints", str(kept), "--public-key", PUBLIC, env=VERIFY_ONLY)
-    assert (status, found(report)) == (1, {("checkpoint", None, None)}), "a host with no key: the checkpoint"
+    status, report = verify(
+        scene, "--checkpoints", str(kept), "--public-key", PUBLIC, env=VERIFY_ONLY
+    )
+    assert (status, found(report)) == (1, {("checkpoint", None, None)}), (
+        "a host with no key: the checkpoint"
+    )
     status, report = verify(scene, "--checkpoints", str(kept))
     assert (status, found(report)) == (1, {("checkpoint", None, None), ("unauthenticated", a, 3)})
-    assert {f["message"].split(" was ")[-1][:14] for f in report["findings"] if f["kind"] == "checkpoint"} == {
-        "rewritten sinc"}
+    assert {
+        f["message"].split(" was ")[-1][:14]
+        for f in report["findings"]
+        if f["kind"] == "checkpoint"
+    } == {"rewritten sinc"}
 
 
-def test_an_untouched_store_verifies_with_the_signing_key_and_with_the_public_key_alone(scene: Scene) -> None:
+def test_an_untouched_store_verifies_with_the_signing_key_and_with_the_public_key_alone(
+    scene: Scene,
+) -> None:
     writ_command("checkpoint", env={"WRIT_DATABASE_URL": scene.database_url, **SIGNING})
     status, report = verify(scene)
     assert (status, report["findings"], report["notes"]) == (0, [], [])
-    assert report["authenticated"] == report["saves"] > 0 and report["snapshots"] >= 4 and report["keys"] > 0
+    assert (
+        report["authenticated"] == report["saves"] > 0
+        and report["snapshots"] >= 4
+        and report["keys"] > 0
+    )
     status, report = verify(scene, "--public-key", PUBLIC, env=VERIFY_ONLY)
     assert (status, report["findings"]) == (0, [])
     assert [note.split(":")[0] for note in report["notes"]] == [
-        "the saves' tags were not checked", "snapshot contents and data keys were not checked"]
-    assert sorted(path.name for path in scene.tmp_path.glob("*-key")) == [], "a verifying host makes no key"
-    refused = writ_command("checkpoint", check=False, env={"WRIT_DATABASE_URL": scene.database_url, **SIGNING,
-                                                           "WRIT_WRITER_KEY": ""})
-    assert refused.returncode == 2 and refused.stderr.startswith("error: CHECKPOINT_REFUSED: signing a checkpoint "
-                                                                 "needs the writer key"), refused.stderr
+        "the saves' tags were not checked",
+        "snapshot contents and data keys were not checked",
+    ]
+    assert sorted(path.name for path in scene.tmp_path.glob("*-key")) == [], (
+        "a verifying host makes no key"
+    )
+    refused = writ_command(
+        "checkpoint",
+        check=False,
+        env={"WRIT_DATABASE_URL": scene.database_url, **SIGNING, "WRIT_WRITER_KEY": ""},
+    )
+    assert refused.returncode == 2 and refused.stderr.startswith(
+        "error: CHECKPOINT_REFUSED: signing a checkpoint needs the writer key"
+    ), refused.stderr

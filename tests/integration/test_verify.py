@@ -64,52 +64,82 @@ class Tamperer:
     def state(self, record_id: str, version: int) -> bytes:
         m = self.mark()
         with self.connection() as conn:
-            (state,) = conn.execute(f"SELECT state FROM {self.events} WHERE originator_id = {m} AND "
-                                    f"originator_version = {m}", (self.key(record_id), version)).fetchone()
+            (state,) = conn.execute(
+                f"SELECT state FROM {self.events} WHERE originator_id = {m} AND "
+                f"originator_version = {m}",
+                (self.key(record_id), version),
+            ).fetchone()
         return bytes(state)
 
     def set_state(self, record_id: str, version: int, state: bytes) -> None:
         m = self.mark()
         with self.connection() as conn:
-            conn.execute(f"UPDATE {self.events} SET state = {m} WHERE originator_id = {m} AND originator_version = {m}",
-                         (state, self.key(record_id), version))
+            conn.execute(
+                f"UPDATE {self.events} SET state = {m} WHERE originator_id = {m} AND originator_version = {m}",
+                (state, self.key(record_id), version),
+            )
 
     def delete(self, record_id: str, version: int | None = None) -> None:
         m = self.mark()
         only = f" AND originator_version = {m}" if version is not None else ""
         with self.connection() as conn:
-            conn.execute(f"DELETE FROM {self.events} WHERE originator_id = {m}{only}",
-                         (self.key(record_id), *(() if version is None else (version,))))
+            conn.execute(
+                f"DELETE FROM {self.events} WHERE originator_id = {m}{only}",
+                (self.key(record_id), *(() if version is None else (version,))),
+            )
 
     def append_copy(self, record_id: str, version: int, as_version: int) -> None:
         """A copy of one of the record's events inserted as a later version, at the end of the log."""
         m = self.mark()
         with self.connection() as conn:
-            conn.execute(f"INSERT INTO {self.events} (originator_id, originator_version, topic, state) SELECT "
-                         f"originator_id, {m}, topic, state FROM {self.events} WHERE originator_id = {m} AND "
-                         f"originator_version = {m}", (as_version, self.key(record_id), version))
+            conn.execute(
+                f"INSERT INTO {self.events} (originator_id, originator_version, topic, state) SELECT "
+                f"originator_id, {m}, topic, state FROM {self.events} WHERE originator_id = {m} AND "
+                f"originator_version = {m}",
+                (as_version, self.key(record_id), version),
+            )
 
     def recompute_log_tables(self) -> None:
         """Rewrite the manifest and chain from the events as they now are: a thorough insider."""
         with self.connection() as conn:
-            saves = conn.execute(f"SELECT last, first FROM {self.table('writ_log_chain')} ORDER BY last").fetchall()
+            saves = conn.execute(
+                f"SELECT last, first FROM {self.table('writ_log_chain')} ORDER BY last"
+            ).fetchall()
             previous = GENESIS
             for last, first in saves:
-                rows = conn.execute(f"SELECT {self.position}, originator_id, originator_version, state FROM "
-                                    f"{self.events} WHERE {self.position} BETWEEN {self.mark()} AND {self.mark()} "
-                                    f"ORDER BY {self.position}", (first, last)).fetchall()
-                entries = [(int(p), UUID(str(o)), int(v), event_hash(bytes(s))) for p, o, v, s in rows]
+                rows = conn.execute(
+                    f"SELECT {self.position}, originator_id, originator_version, state FROM "
+                    f"{self.events} WHERE {self.position} BETWEEN {self.mark()} AND {self.mark()} "
+                    f"ORDER BY {self.position}",
+                    (first, last),
+                ).fetchall()
+                entries = [
+                    (int(p), UUID(str(o)), int(v), event_hash(bytes(s))) for p, o, v, s in rows
+                ]
                 for position, _, _, hashed in entries:
-                    conn.execute(f"UPDATE {self.table('writ_log_manifest')} SET event_hash = {self.mark()} "
-                                 f"WHERE position = {self.mark()}", (hashed, position))
+                    conn.execute(
+                        f"UPDATE {self.table('writ_log_manifest')} SET event_hash = {self.mark()} "
+                        f"WHERE position = {self.mark()}",
+                        (hashed, position),
+                    )
                 previous = next_chain(previous, save_digest(entries))
-                conn.execute(f"UPDATE {self.table('writ_log_chain')} SET chain = {self.mark()} WHERE last = "
-                             f"{self.mark()}", (previous, last))
+                conn.execute(
+                    f"UPDATE {self.table('writ_log_chain')} SET chain = {self.mark()} WHERE last = "
+                    f"{self.mark()}",
+                    (previous, last),
+                )
 
 
 def verify(database_url: str, *extra: str) -> dict[str, Any]:
-    done = writ_command("verify", "--json", "--database", database_url, *extra, check=False,
-                        env={"WRIT_DATABASE_URL": database_url, **SIGNING})
+    done = writ_command(
+        "verify",
+        "--json",
+        "--database",
+        database_url,
+        *extra,
+        check=False,
+        env={"WRIT_DATABASE_URL": database_url, **SIGNING},
+    )
     assert done.returncode in (0, 1), done.stderr
     report = orjson.loads(done.stdout)
     assert (done.returncode == 0) == report["ok"]
@@ -139,14 +169,25 @@ def history(writ: Writ) -> tuple[str, str]:
 def test_an_untouched_store_verifies_clean_purges_included(writ: Writ, database_url: str) -> None:
     history(writ)
     report = verify(database_url)
-    assert report["ok"] and report["findings"] == [] and report["records"] == 33 and report["unattested"] == 0
+    assert (
+        report["ok"]
+        and report["findings"] == []
+        and report["records"] == 33
+        and report["unattested"] == 0
+    )
 
 
 TAMPERINGS: dict[str, Callable[[Tamperer, str, str], dict[str, tuple[str, int]]]] = {
-    "one byte changed": lambda t, a, b: (t.set_state(a, 2, t.state(a, 2).replace(b'"quantity"', b'"quantitz"', 1)
-                                                     if b'"quantity"' in t.state(a, 2) else
-                                                     t.state(a, 2)[:-2] + b"X" + t.state(a, 2)[-1:]),
-                                         {a: ("altered", 2)})[1],
+    "one byte changed": lambda t, a, b: (
+        t.set_state(
+            a,
+            2,
+            t.state(a, 2).replace(b'"quantity"', b'"quantitz"', 1)
+            if b'"quantity"' in t.state(a, 2)
+            else t.state(a, 2)[:-2] + b"X" + t.state(a, 2)[-1:],
+        ),
+        {a: ("altered", 2)},
+    )[1],
     "middle event deleted": lambda t, a, b: (t.delete(a, 2), {a: ("removed", 2)})[1],
     "two bodies swapped": lambda t, a, b: (_swap(t, a), {a: ("altered", 2)})[1],
     "last event deleted": lambda t, a, b: (t.delete(b, 3), {b: ("removed", 3)})[1],
@@ -162,8 +203,9 @@ def _swap(tamperer: Tamperer, record_id: str) -> None:
 
 
 @pytest.mark.parametrize("tampering", list(TAMPERINGS))
-def test_each_tampering_is_named_with_its_record_and_first_bad_version(writ: Writ, database_url: str,
-                                                                       tampering: str) -> None:
+def test_each_tampering_is_named_with_its_record_and_first_bad_version(
+    writ: Writ, database_url: str, tampering: str
+) -> None:
     first, second = history(writ)
     expected = TAMPERINGS[tampering](Tamperer(database_url), first, second)
     report = verify(database_url)
@@ -176,21 +218,39 @@ def relink(tamperer: Tamperer, record_id: str, versions: range) -> None:
     previous = orjson.loads(tamperer.state(record_id, versions.start - 1))["hash"]
     for version in versions:
         state = orjson.loads(tamperer.state(record_id, version))
-        state["hash"] = previous = link(previous, record_id=UUID(record_id), version=version,
-                                        kind="Patched", timestamp=datetime.fromisoformat(state["timestamp"]),
-                                        meta=state["meta"], body_digest=state["body_digest"],
-                                        state_digest=state["state_digest"])
+        state["hash"] = previous = link(
+            previous,
+            record_id=UUID(record_id),
+            version=version,
+            kind="Patched",
+            timestamp=datetime.fromisoformat(state["timestamp"]),
+            meta=state["meta"],
+            body_digest=state["body_digest"],
+            state_digest=state["state_digest"],
+        )
         tamperer.set_state(record_id, version, orjson.dumps(state))
 
 
-@pytest.mark.parametrize("insider", ["edits the event and the log tables", "also relinks the record's chain"])
+@pytest.mark.parametrize(
+    "insider", ["edits the event and the log tables", "also relinks the record's chain"]
+)
 def test_a_rewrite_that_matches_the_log_tables_is_caught_by_a_kept_checkpoint(
-        writ: Writ, database_url: str, tmp_path: Path, insider: str) -> None:
+    writ: Writ, database_url: str, tmp_path: Path, insider: str
+) -> None:
     first, _ = history(writ)
-    writ_command("checkpoint", "--database", database_url, env={"WRIT_DATABASE_URL": database_url, **SIGNING})
+    writ_command(
+        "checkpoint", "--database", database_url, env={"WRIT_DATABASE_URL": database_url, **SIGNING}
+    )
     kept = tmp_path / "kept.jsonl"
-    kept.write_text(writ_command("checkpoint", "export", "--database", database_url,
-                                 env={"WRIT_DATABASE_URL": database_url, **SIGNING}).stdout)
+    kept.write_text(
+        writ_command(
+            "checkpoint",
+            "export",
+            "--database",
+            database_url,
+            env={"WRIT_DATABASE_URL": database_url, **SIGNING},
+        ).stdout
+    )
     assert verify(database_url, "--checkpoints", str(kept))["ok"]
 
     tamperer = Tamperer(database_url)
@@ -203,25 +263,38 @@ def test_a_rewrite_that_matches_the_log_tables_is_caught_by_a_kept_checkpoint(
     report = verify(database_url, "--checkpoints", str(kept))
     rewritten = [f for f in report["findings"] if f["kind"] == "checkpoint"]
     assert rewritten and all("rewritten since its checkpoint" in f["message"] for f in rewritten)
-    others = {(f["kind"], f["record_id"], f["version"]) for f in report["findings"] if f["kind"] != "checkpoint"}
+    others = {
+        (f["kind"], f["record_id"], f["version"])
+        for f in report["findings"]
+        if f["kind"] != "checkpoint"
+    }
     relinked = insider == "also relinks the record's chain"
-    assert others == ({("unauthenticated", first, 2), ("unauthenticated", first, 3)} if relinked else
-                      {("unauthenticated", first, 2), ("broken_link", first, 2)}), "the saves' tags tell too"
+    assert others == (
+        {("unauthenticated", first, 2), ("unauthenticated", first, 3)}
+        if relinked
+        else {("unauthenticated", first, 2), ("broken_link", first, 2)}
+    ), "the saves' tags tell too"
 
 
 def test_a_forged_checkpoint_is_refused(writ: Writ, database_url: str, tmp_path: Path) -> None:
     history(writ)
-    writ_command("checkpoint", "--database", database_url, env={"WRIT_DATABASE_URL": database_url, **SIGNING})
+    writ_command(
+        "checkpoint", "--database", database_url, env={"WRIT_DATABASE_URL": database_url, **SIGNING}
+    )
     tamperer = Tamperer(database_url)
     with tamperer.connection() as conn:
-        conn.execute(f"UPDATE {tamperer.table('writ_checkpoints')} SET chain = {tamperer.mark()}",
-                     ("00" * 32,))
+        conn.execute(
+            f"UPDATE {tamperer.table('writ_checkpoints')} SET chain = {tamperer.mark()}",
+            ("00" * 32,),
+        )
     report = verify(database_url)
     assert [f["kind"] for f in report["findings"]] == ["checkpoint"]
     assert "is not signed by a known key" in report["findings"][0]["message"]
 
 
-def test_saves_made_before_writer_keys_are_counted_not_failed(writ: Writ, database_url: str) -> None:
+def test_saves_made_before_writer_keys_are_counted_not_failed(
+    writ: Writ, database_url: str
+) -> None:
     """An upgraded store: its earlier saves carry no tag (unauthenticated, before writer keys), the later ones
     do; nothing is broken. An untagged save after the first tagged one is a finding (the tamper matrix)."""
     history(writ)
@@ -230,7 +303,10 @@ def test_saves_made_before_writer_keys_are_counted_not_failed(writ: Writ, databa
         conn.execute(f"UPDATE {tamperer.table('writ_log_chain')} SET mac = NULL, writer_key = NULL")
     writ.create(CLERK, "Order", {"sku": "V-9", "total": "9"})
     report = verify(database_url)
-    assert report["ok"] and (report["untagged"], report["authenticated"]) == (report["saves"] - 1, 1)
+    assert report["ok"] and (report["untagged"], report["authenticated"]) == (
+        report["saves"] - 1,
+        1,
+    )
 
 
 def test_a_store_never_written_to_verifies_clean(database_url: str) -> None:
@@ -239,7 +315,9 @@ def test_a_store_never_written_to_verifies_clean(database_url: str) -> None:
     assert report["ok"] and (report["events"], report["saves"], report["records"]) == (0, 0, 0)
 
 
-def test_a_store_from_before_writer_keys_gets_its_columns_then_verifies(writ: Writ, database_url: str) -> None:
+def test_a_store_from_before_writer_keys_gets_its_columns_then_verifies(
+    writ: Writ, database_url: str
+) -> None:
     """The chain table as a version before writer keys made it (no tag columns): verify makes the store's tables
     as this version has them before reading, and counts every save as untagged."""
     history(writ)

@@ -65,9 +65,16 @@ def fresh_database(database_url: str, folder: Path, number: int) -> Iterator[str
 def start_together(url: str) -> list[subprocess.CompletedProcess[str]]:
     start_at = time.time() + 6  # after every process has imported and built its worker
     kinds = [("relay", "a"), ("relay", "b"), ("project", "-"), ("project", "-")]
-    processes = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(WORKER), kind, url, str(start_at), name],
-                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for kind, name in kinds]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(WORKER), kind, url, str(start_at), name],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for kind, name in kinds
+    ]
     finished = []
     for process in processes:
         out, err = process.communicate(timeout=120)
@@ -76,9 +83,11 @@ def start_together(url: str) -> list[subprocess.CompletedProcess[str]]:
 
 
 def test_relays_and_projection_workers_started_together_on_an_empty_database_all_come_up(
-        database_url: str, tmp_path: Path) -> None:
+    database_url: str, tmp_path: Path
+) -> None:
     for number in range(ROUNDS):
         with fresh_database(database_url, tmp_path, number) as url:
             for done in start_together(url):
-                assert (done.returncode, done.stdout.strip()) == (0, "started"), \
+                assert (done.returncode, done.stdout.strip()) == (0, "started"), (
                     f"round {number}: {done.args[3]} died: {done.stderr[-1500:]}"
+                )

@@ -23,21 +23,34 @@ from tests.support import ROOT, stored_rows, wait_until
 WRITER = str(Path(__file__).with_name("writer.py"))
 
 
-def writer(database_url: str, count: int, threads: int, *, window_ms: int = 2) -> subprocess.Popen[str]:
+def writer(
+    database_url: str, count: int, threads: int, *, window_ms: int = 2
+) -> subprocess.Popen[str]:
     env = {**os.environ, "WRIT_GROUP_COMMIT_WINDOW_MS": str(window_ms), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, WRITER, database_url, str(count), str(threads)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, WRITER, database_url, str(count), str(threads)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
-def test_writers_in_several_processes_reach_a_follower_exactly_once_in_order(writ: Writ, database_url: str) -> None:
+def test_writers_in_several_processes_reach_a_follower_exactly_once_in_order(
+    writ: Writ, database_url: str
+) -> None:
     seen: list[int] = []
     done = threading.Event()
 
-    def follow() -> None:  # as the relay and the projection do: read past the last position seen, again and again
+    # as the relay and the projection do: read past the last position seen, again and again
+    def follow() -> None:
         last = 0
         while True:
             finished = done.is_set()
-            page = writ._core.store.recorder.select_notifications(last, 500, inclusive_of_start=False)
+            page = writ._core.store.recorder.select_notifications(
+                last, 500, inclusive_of_start=False
+            )
             seen.extend(n.id for n in page)
             last = page[-1].id if page else last
             if finished and not page:
@@ -56,12 +69,16 @@ def test_writers_in_several_processes_reach_a_follower_exactly_once_in_order(wri
         assert len(out.split()) == 150
     stored = [row.id for row in stored_rows(database_url)]
     assert len(stored) >= 450
-    assert seen == stored  # every position once, in order: none committed behind a position already read
+    assert (
+        seen == stored
+    )  # every position once, in order: none committed behind a position already read
     report = verify(open_backend(database_url))
     assert report.ok, report.findings
 
 
-def test_a_writer_killed_mid_batch_loses_only_what_it_had_not_acknowledged(database_url: str, writ: Writ) -> None:
+def test_a_writer_killed_mid_batch_loses_only_what_it_had_not_acknowledged(
+    database_url: str, writ: Writ
+) -> None:
     process = writer(database_url, 100_000, 8, window_ms=5)
     acknowledged: list[str] = []
 
@@ -72,7 +89,11 @@ def test_a_writer_killed_mid_batch_loses_only_what_it_had_not_acknowledged(datab
     reader = threading.Thread(target=read)
     reader.start()
     try:
-        wait_until(lambda: len(acknowledged) >= 300 or process.poll() is not None, 120, "300 acknowledged creates")
+        wait_until(
+            lambda: len(acknowledged) >= 300 or process.poll() is not None,
+            120,
+            "300 acknowledged creates",
+        )
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=30)

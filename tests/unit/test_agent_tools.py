@@ -9,20 +9,33 @@ from tests.catalogs import SALES_CATALOG, SHOP_CATALOG
 
 
 def test_models_are_named_in_snake_case_unless_two_would_share_a_name() -> None:
-    models = {name: {"fields": {"a": {"type": "int"}}} for name in ("OrderItem", "HTTPLog", "Note", "note")}
+    models = {
+        name: {"fields": {"a": {"type": "int"}}}
+        for name in ("OrderItem", "HTTPLog", "Note", "note")
+    }
     assert model_tool_names(Catalog.model_validate({"models": models})) == {
-        "OrderItem": "order_item", "HTTPLog": "http_log", "Note": "Note", "note": "note"}
+        "OrderItem": "order_item",
+        "HTTPLog": "http_log",
+        "Note": "Note",
+        "note": "note",
+    }
 
 
 def test_a_replace_requires_what_it_would_otherwise_clear() -> None:
     tools = {tool.name: tool for tool in tool_specs(Catalog.from_toml(SHOP_CATALOG))}
     data = tools["replace_order"].input_schema["properties"]["data"]
-    assert data["required"] == ["total"], "sku is immutable (kept as stored); quantity has a default"
+    assert data["required"] == ["total"], (
+        "sku is immutable (kept as stored); quantity has a default"
+    )
     assert data["properties"]["quantity"]["default"] == 1
-    assert "default" not in tools["patch_order"].input_schema["properties"]["changes"]["properties"]["quantity"], (
-        "a patch leaves an omitted field as it is")
+    assert (
+        "default"
+        not in tools["patch_order"].input_schema["properties"]["changes"]["properties"]["quantity"]
+    ), "a patch leaves an omitted field as it is"
     assert tools["delete_order"].input_schema["required"] == ["id", "purpose"]
-    assert "refused: the policy denies it" in tools["create_ledger"].description, "granted, but no policy rule"
+    assert "refused: the policy denies it" in tools["create_ledger"].description, (
+        "granted, but no policy rule"
+    )
     assert "refused: no role holds the grant" in tools["delete_ledger"].description
     assert "Roles allowed: manager." in tools["delete_order"].description
 
@@ -33,7 +46,10 @@ def test_nested_children_are_created_with_their_parent_without_naming_it() -> No
     item = items["items"]
     assert "sale_id" not in item["properties"] and item["required"] == ["sku"]
     assert "item_id" not in item["properties"]["notes"]["items"]["properties"], "grandchildren too"
-    assert tools["create_sale_item"].input_schema["properties"]["data"]["required"] == ["sale_id", "sku"]
+    assert tools["create_sale_item"].input_schema["properties"]["data"]["required"] == [
+        "sale_id",
+        "sku",
+    ]
 
 
 def test_catalog_values_become_json() -> None:
@@ -42,8 +58,16 @@ def test_catalog_values_become_json() -> None:
 day = { type = "date", choices = [2026-01-31, 2026-02-28], default = 2026-01-31, nullable = true }
 rate = { type = "decimal", min = 0.5, max = 100, description = "per hour" }
 """)
-    fields = next(t for t in tool_specs(catalog) if t.name == "create_shift").input_schema["properties"]["data"]
+    fields = next(t for t in tool_specs(catalog) if t.name == "create_shift").input_schema[
+        "properties"
+    ]["data"]
     day, rate = fields["properties"]["day"], fields["properties"]["rate"]
-    assert day == {"type": ["string", "null"], "format": "date", "enum": ["2026-01-31", "2026-02-28", None],
-                   "default": "2026-01-31"}
-    assert (rate["minimum"], rate["maximum"]) == (0.5, 100) and rate["description"].startswith("per hour; ")
+    assert day == {
+        "type": ["string", "null"],
+        "format": "date",
+        "enum": ["2026-01-31", "2026-02-28", None],
+        "default": "2026-01-31",
+    }
+    assert (rate["minimum"], rate["maximum"]) == (0.5, 100) and rate["description"].startswith(
+        "per hour; "
+    )

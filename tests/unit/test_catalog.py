@@ -22,21 +22,43 @@ def test_shop_catalog_loads_with_a_stable_version() -> None:
     ("toml", "expected"),
     [
         ('[models.Order.fields]\nqty = { type = "float" }', "model 'Order', key 'fields.qty.type'"),
-        ('[models.Order.fields]\nqty = { type = "int", colour = 1 }', "model 'Order', key 'fields.qty.colour'"),
-        ('[models.Order]\nrequired = ["sku"]\n[models.Order.fields]\nqty = { type = "int" }',
-         "required names undeclared fields: sku"),
-        ('[models.Order.fields]\nqty = { type = "int" }\n[models.Order.policy]\nupdate = "maybe"',
-         "model 'Order', key 'policy.update.0.action'"),
-        ('[models.Order.fields]\nqty = { type = "int" }\n[models.Order.auto_set]\nqty = "random()"',
-         "unknown auto_set source"),
+        (
+            '[models.Order.fields]\nqty = { type = "int", colour = 1 }',
+            "model 'Order', key 'fields.qty.colour'",
+        ),
+        (
+            '[models.Order]\nrequired = ["sku"]\n[models.Order.fields]\nqty = { type = "int" }',
+            "required names undeclared fields: sku",
+        ),
+        (
+            '[models.Order.fields]\nqty = { type = "int" }\n[models.Order.policy]\nupdate = "maybe"',
+            "model 'Order', key 'policy.update.0.action'",
+        ),
+        (
+            '[models.Order.fields]\nqty = { type = "int" }\n[models.Order.auto_set]\nqty = "random()"',
+            "unknown auto_set source",
+        ),
         ('[models.Order.fields]\nQty = { type = "int" }', "field name 'Qty' is not allowed"),
-        ('[models.Order.fields]\ntenant_id = { type = "str" }', "tenant field 'tenant_id' is implicit"),
-        ('[models.Order]\ntenant_field = "_state"\n[models.Order.fields]\nqty = { type = "int" }',
-         "tenant field '_state' is not allowed"),
-        ('[models.Order]\ntenant_field = "org %s"\n[models.Order.fields]\nqty = { type = "int" }',
-         "tenant field 'org %s' is not allowed"),
-        ('[models.Order.fields]\nqty = { type = "int", default = "x" }', "model 'Order', key 'fields.qty.default'"),
-        ('[models.Order.fields]\nqty = { type = "str", pattern = "(" }', "not a valid regular expression"),
+        (
+            '[models.Order.fields]\ntenant_id = { type = "str" }',
+            "tenant field 'tenant_id' is implicit",
+        ),
+        (
+            '[models.Order]\ntenant_field = "_state"\n[models.Order.fields]\nqty = { type = "int" }',
+            "tenant field '_state' is not allowed",
+        ),
+        (
+            '[models.Order]\ntenant_field = "org %s"\n[models.Order.fields]\nqty = { type = "int" }',
+            "tenant field 'org %s' is not allowed",
+        ),
+        (
+            '[models.Order.fields]\nqty = { type = "int", default = "x" }',
+            "model 'Order', key 'fields.qty.default'",
+        ),
+        (
+            '[models.Order.fields]\nqty = { type = "str", pattern = "(" }',
+            "not a valid regular expression",
+        ),
         ('[models."Bad Name".fields]\nqty = { type = "int" }', "model name 'Bad Name'"),
         ("[models.Order\n", "not valid TOML"),
     ],
@@ -64,10 +86,14 @@ def test_catalog_built_in_python() -> None:
     from domain.fields import FieldSpec
     from domain.policy import ModelPolicy
 
-    catalog = Catalog(models={"Note": ModelSpec(
-        fields={"text": FieldSpec(type="str", max_length=10)},
-        required=("text",),
-        policy=ModelPolicy.model_validate({"create": "allow"}),
-    )})
+    catalog = Catalog(
+        models={
+            "Note": ModelSpec(
+                fields={"text": FieldSpec(type="str", max_length=10)},
+                required=("text",),
+                policy=ModelPolicy.model_validate({"create": "allow"}),
+            )
+        }
+    )
     assert catalog.model("Note").policy.resolve("create", None, {}, lambda _f, v: v)[0] == "allow"
     assert catalog.version == Catalog.from_dict(catalog.model_dump()).version

@@ -30,12 +30,17 @@ def deep_condition(levels: int) -> str:
 
 
 def test_toml_too_deep_for_the_parser_is_refused() -> None:
-    assert "shop.toml: not valid TOML: nested too deeply to parse" in refusal(Catalog.from_toml, deep_condition(200))
+    assert "shop.toml: not valid TOML: nested too deeply to parse" in refusal(
+        Catalog.from_toml, deep_condition(200)
+    )
 
 
 def test_data_nested_deeper_than_the_limit_is_refused_naming_where() -> None:
     message = refusal(Catalog.from_toml, deep_condition(40))
-    assert f"model 'Note', key 'policy.create.when.all.0.all...': nested more than {MAX_DEPTH} levels deep" in message
+    assert (
+        f"model 'Note', key 'policy.create.when.all.0.all...': nested more than {MAX_DEPTH} levels deep"
+        in message
+    )
     assert Catalog.from_toml(deep_condition(20)).models["Note"].policy.create
 
 
@@ -53,25 +58,37 @@ def test_toml_text_must_be_a_str(text: object) -> None:
 
 
 def test_bytes_that_are_not_utf8_are_refused_naming_the_byte() -> None:
-    content = MINIMAL.encode() + b'[models.Other.fields]\nname = { type = "str", description = "caf\xe9" }\n'
+    content = (
+        MINIMAL.encode()
+        + b'[models.Other.fields]\nname = { type = "str", description = "caf\xe9" }\n'
+    )
     offset = content.index(b"\xe9")
-    assert refusal(Catalog.from_bytes, content) == f"shop.toml: not valid UTF-8 at byte {offset} (line 4)"
+    assert (
+        refusal(Catalog.from_bytes, content)
+        == f"shop.toml: not valid UTF-8 at byte {offset} (line 4)"
+    )
 
 
 def test_bytes_load_with_or_without_a_byte_order_mark() -> None:
     plain = Catalog.from_bytes(SHOP_CATALOG.encode())
     marked = Catalog.from_bytes(b"\xef\xbb\xbf" + SHOP_CATALOG.encode())
     assert plain.version == marked.version == Catalog.from_toml(SHOP_CATALOG).version
-    assert refusal(Catalog.from_bytes, MINIMAL) == "shop.toml: catalog content must be bytes, not str"
+    assert (
+        refusal(Catalog.from_bytes, MINIMAL) == "shop.toml: catalog content must be bytes, not str"
+    )
 
 
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"models": {"Note": {"fields": {}, "description": "\ud800"}}},
-         "key '(root)': the catalog cannot be hashed into a version: str is not valid UTF-8"),
-        ({"models": {"Note": {"fields": {"n": {"type": "json", "default": 2**70}}}}},
-         "model 'Note', key 'fields.n.default': Invalid value for default: integers must fit in 64 bits"),
+        (
+            {"models": {"Note": {"fields": {}, "description": "\ud800"}}},
+            "key '(root)': the catalog cannot be hashed into a version: str is not valid UTF-8",
+        ),
+        (
+            {"models": {"Note": {"fields": {"n": {"type": "json", "default": 2**70}}}}},
+            "model 'Note', key 'fields.n.default': Invalid value for default: integers must fit in 64 bits",
+        ),
         ({"models": {"N" * 5000: {"fields": {}}}}, "key '(root)': model name 'NNNNNNNNNN"),
         ([1], "key '(root)': Input should be a valid dictionary"),
     ],
@@ -86,7 +103,9 @@ def test_an_unforeseen_failure_is_still_one_catalog_error(monkeypatch: pytest.Mo
         raise RuntimeError("boom")
 
     monkeypatch.setattr(catalog_module, "check_model", broken_check)
-    assert refusal(Catalog.from_toml, MINIMAL) == "shop.toml: cannot be validated: RuntimeError: boom"
+    assert (
+        refusal(Catalog.from_toml, MINIMAL) == "shop.toml: cannot be validated: RuntimeError: boom"
+    )
 
 
 def test_a_mapping_that_fails_to_iterate_is_one_catalog_error() -> None:

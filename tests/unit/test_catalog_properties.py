@@ -46,8 +46,12 @@ from tests.unit.catalog_strategies import (
 )
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-BOUNDED = settings(max_examples=100, deadline=None, database=None,
-                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+BOUNDED = settings(
+    max_examples=100,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 """Bounded, reproducible in CI time; ``--hypothesis-show-statistics`` shows what the examples reached."""
 
 
@@ -69,7 +73,10 @@ class UnrepresentableError(Exception):
 
 def to_toml(data: dict[str, Any]) -> str:
     """Render data as TOML, every table inline under its top-level key (None values are left out)."""
-    return "\n".join(f"{_key(key)} = {_value(item)}" for key, item in data.items() if item is not None) + "\n"
+    return (
+        "\n".join(f"{_key(key)} = {_value(item)}" for key, item in data.items() if item is not None)
+        + "\n"
+    )
 
 
 def _key(key: Any) -> str:
@@ -90,7 +97,13 @@ def _value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("-inf" if value < 0 else "inf") if math.isinf(value) else repr(value)
+        return (
+            "nan"
+            if math.isnan(value)
+            else ("-inf" if value < 0 else "inf")
+            if math.isinf(value)
+            else repr(value)
+        )
     if isinstance(value, str):
         return _string(value)
     if isinstance(value, datetime | date):
@@ -130,7 +143,11 @@ def test_a_mutated_catalog_loads_or_is_refused(data: st.DataObject) -> None:
     for _ in range(data.draw(st.integers(1, 4))):
         start = data.draw(st.integers(0, len(text)))
         end = data.draw(st.integers(start, min(len(text), start + 12)))
-        text = text[:start] + data.draw(st.text(max_size=6) | st.sampled_from(["[", "{", '"', "\\u", "="])) + text[end:]
+        text = (
+            text[:start]
+            + data.draw(st.text(max_size=6) | st.sampled_from(["[", "{", '"', "\\u", "="]))
+            + text[end:]
+        )
     load(Catalog.from_toml, text)
 
 
@@ -158,13 +175,20 @@ def _load_both_ways(data: dict[str, Any]) -> Catalog | None:
 
 @BOUNDED  # 100 catalogs that load (about 3 in 10 drawn do), 8 commands each
 @given(models(), st.data())
-def test_every_catalog_that_loads_decides_every_write(model: dict[str, Any], data: st.DataObject) -> None:
+def test_every_catalog_that_loads_decides_every_write(
+    model: dict[str, Any], data: st.DataObject
+) -> None:
     catalog = _load_both_ways({"models": {"Order": model}})
     assume(catalog is not None)  # the refusals are the other tests' business; here, writes
     assert catalog is not None
     spec = catalog.models["Order"]
-    who = Principal(user_id="alice", tenant_id="acme", roles=frozenset({"clerk"}), purpose="property",
-                    attributes={"level": data.draw(value_for("int") | caller_hostile)})
+    who = Principal(
+        user_id="alice",
+        tenant_id="acme",
+        roles=frozenset({"clerk"}),
+        purpose="property",
+        attributes={"level": data.draw(value_for("int") | caller_hostile)},
+    )
     record: Record | None = None
     for _ in range(8):
         command = data.draw(writes(spec, record))
@@ -175,17 +199,29 @@ def test_every_catalog_that_loads_decides_every_write(model: dict[str, Any], dat
             event(f"decide raised {exc.code}")
             continue
         assert isinstance(verdict, Verdict)
-        event(f"{type(command).__name__}: {verdict.action} {verdict.error.code if verdict.error else ''}")
+        event(
+            f"{type(command).__name__}: {verdict.action} {verdict.error.code if verdict.error else ''}"
+        )
         if verdict.action == "allow":
             orjson.dumps(verdict.payload)  # every allowed change can be stored
             record = _apply(command, verdict, record)
 
 
-
-@settings(BOUNDED, max_examples=40, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                           HealthCheck.filter_too_much])
-@given(models(), st.data())  # 40 catalogs that load, up to 6 records each, 3 patches decided on all of them
-def test_one_decider_decides_many_records_as_each_alone(model: dict[str, Any], data: st.DataObject) -> None:
+@settings(
+    BOUNDED,
+    max_examples=40,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+)
+@given(
+    models(), st.data()
+)  # 40 catalogs that load, up to 6 records each, 3 patches decided on all of them
+def test_one_decider_decides_many_records_as_each_alone(
+    model: dict[str, Any], data: st.DataObject
+) -> None:
     """What a bulk update does (under its own grant; here the update one): one ``Decider`` for every record
     (it remembers the field rules per stored values they read); each verdict is the one ``decide`` gives that
     record alone."""
@@ -193,15 +229,22 @@ def test_one_decider_decides_many_records_as_each_alone(model: dict[str, Any], d
     assume(catalog is not None)
     assert catalog is not None
     spec = catalog.models["Order"]
-    who = Principal(user_id="alice", tenant_id="acme", roles=frozenset({"clerk"}), purpose="property")
+    who = Principal(
+        user_id="alice", tenant_id="acme", roles=frozenset({"clerk"}), purpose="property"
+    )
     drawn = data.draw(st.lists(payloads(spec, "create").filter(_storable), min_size=1, max_size=6))
-    stored = [values for values, errors in (check_create(spec, d, catalog.limits) for d in drawn) if not errors]
+    stored = [
+        values
+        for values, errors in (check_create(spec, d, catalog.limits) for d in drawn)
+        if not errors
+    ]
     assume(stored)  # records hold what the field rules let in
     records = [Record.create("Order", "acme", values, {"actor": "alice"}, NOW) for values in stored]
     for _ in range(3):
         changes = data.draw(payloads(spec, "update"))
         decider = Decider(catalog, who, NOW)
-        for record in records + records:  # each record twice: the second time from what the first remembered
+        # each record twice: the second time from what the first remembered
+        for record in records + records:
             command = Patch(model="Order", id=record.id, changes=changes)
             try:
                 alone = _seen(decide(catalog, command, who, record, NOW))
@@ -222,10 +265,24 @@ def _storable(values: dict[str, Any]) -> bool:
 
 def _seen(verdict: Verdict) -> tuple[Any, ...]:
     errors = tuple((e.code, e.message, getattr(e, "field", None)) for e in verdict.errors)
-    return verdict.action, errors, verdict.reasons, verdict.before, verdict.after, verdict.payload, verdict.size
+    return (
+        verdict.action,
+        errors,
+        verdict.reasons,
+        verdict.before,
+        verdict.after,
+        verdict.payload,
+        verdict.size,
+    )
+
 
 @BOUNDED
-@given(st.sampled_from(TYPES), st.sampled_from(ITEMS), st.sampled_from(["f", "f", "id", "tenant_id"]), st.data())
+@given(
+    st.sampled_from(TYPES),
+    st.sampled_from(ITEMS),
+    st.sampled_from(["f", "f", "id", "tenant_id"]),
+    st.data(),
+)
 def test_a_condition_that_loads_evaluates_without_raising(
     field_type: str, items: str, name: str, data: st.DataObject
 ) -> None:
@@ -233,12 +290,30 @@ def test_a_condition_that_loads_evaluates_without_raising(
     value without raising (a bound is a write rule: a condition may compare beyond it)."""
     kind = {"id": "uuid", "tenant_id": "str"}.get(name, field_type)
     op = data.draw(st.sampled_from(OPS_FOR.get(kind, ORDERED_OPS)) | st.sampled_from(ANY_OPS))
-    value = data.draw(st.one_of(value_for(kind), st.lists(value_for(kind), min_size=1, max_size=3), st.booleans(),
-                                any_value, st.lists(any_value, max_size=3)))
-    bounds = {"int": {"min": 0, "max": 5}, "decimal": {"max": 5}, "str": {"max_length": 3}}.get(field_type, {})
-    field = {"type": field_type, "nullable": True, **bounds, **({"items": items} if field_type == "list" else {})}
-    policy = {"create": [{"action": "deny", "when": {"field": name, "op": op, "value": value}}, "allow"]}
-    catalog = load(Catalog.from_dict, {"models": {"Order": {"fields": {"f": field}, "policy": policy}}})
+    value = data.draw(
+        st.one_of(
+            value_for(kind),
+            st.lists(value_for(kind), min_size=1, max_size=3),
+            st.booleans(),
+            any_value,
+            st.lists(any_value, max_size=3),
+        )
+    )
+    bounds = {"int": {"min": 0, "max": 5}, "decimal": {"max": 5}, "str": {"max_length": 3}}.get(
+        field_type, {}
+    )
+    field = {
+        "type": field_type,
+        "nullable": True,
+        **bounds,
+        **({"items": items} if field_type == "list" else {}),
+    }
+    policy = {
+        "create": [{"action": "deny", "when": {"field": name, "op": op, "value": value}}, "allow"]
+    }
+    catalog = load(
+        Catalog.from_dict, {"models": {"Order": {"fields": {"f": field}, "policy": policy}}}
+    )
     assume(catalog is not None)
     assert catalog is not None
     spec = catalog.models["Order"]
@@ -258,7 +333,14 @@ def _stamp_may_be_refused(spec: ModelSpec, name: str | None) -> bool:
     if rule is None:
         return False
     field = spec.fields[name or ""]
-    value_rules = (field.choices, field.pattern, field.min_length, field.max_length, field.min, field.max)
+    value_rules = (
+        field.choices,
+        field.pattern,
+        field.min_length,
+        field.max_length,
+        field.min,
+        field.max,
+    )
     return rule.value not in AUTO_SOURCE_TYPES or any(bound is not None for bound in value_rules)
 
 

@@ -41,23 +41,49 @@ def test_each_hash_covers_the_previous_hash_metadata_and_both_digests() -> None:
     previous, data, state = "", {}, "new"
     for event in events:
         kind = type(event).__name__
-        payload = {"Created": {"model": "Order", "tenant": "acme", "data": getattr(event, "data", None)},
-                   "Patched": {"changes": getattr(event, "changes", None)},
-                   "Replaced": {"data": getattr(event, "data", None)}}.get(kind, {})
-        data = {"Created": payload.get("data"), "Replaced": payload.get("data"),
-                "Patched": {**data, **(payload.get("changes") or {})}}.get(kind, data)
+        payload = {
+            "Created": {"model": "Order", "tenant": "acme", "data": getattr(event, "data", None)},
+            "Patched": {"changes": getattr(event, "changes", None)},
+            "Replaced": {"data": getattr(event, "data", None)},
+        }.get(kind, {})
+        data = {
+            "Created": payload.get("data"),
+            "Replaced": payload.get("data"),
+            "Patched": {**data, **(payload.get("changes") or {})},
+        }.get(kind, data)
         state = {"Created": "new", "Deleted": "deleted"}.get(kind, "modified")
         at = event.timestamp.isoformat()
-        changed = {"Created": {"changed": ["sku", "total"]}, "Patched": {"changed": ["total"]},
-                   "Replaced": {"changed": ["total"]}}.get(kind, {})  # the names a data event changed: metadata
+        changed = {
+            "Created": {"changed": ["sku", "total"]},
+            "Patched": {"changed": ["total"]},
+            "Replaced": {"changed": ["total"]},
+        }.get(kind, {})  # the names a data event changed: metadata
         assert event.meta == {**META, **changed}
-        fingerprint = {"model": "Order", "tenant": "acme", "data": data, "state": state, "created_at": NOW.isoformat(),
-                       "created_by": "ann", "updated_at": at, "updated_by": "ann", "failure": None}
+        fingerprint = {
+            "model": "Order",
+            "tenant": "acme",
+            "data": data,
+            "state": state,
+            "created_at": NOW.isoformat(),
+            "created_by": "ann",
+            "updated_at": at,
+            "updated_by": "ann",
+            "failure": None,
+        }
         assert event.body_digest == sha([str(record.id), "body", payload])
         assert event.state_digest == sha([str(record.id), "state", fingerprint])
-        assert event.hash == sha({"prev": previous, "id": str(record.id), "version": event.originator_version,
-                                  "kind": kind, "at": at, "meta": {**META, **changed}, "body": event.body_digest,
-                                  "state": event.state_digest})
+        assert event.hash == sha(
+            {
+                "prev": previous,
+                "id": str(record.id),
+                "version": event.originator_version,
+                "kind": kind,
+                "at": at,
+                "meta": {**META, **changed},
+                "body": event.body_digest,
+                "state": event.state_digest,
+            }
+        )
         previous = event.hash
     assert record.last_hash == previous
 
@@ -72,25 +98,40 @@ def tampered(events: list[Record.Event], index: int, **changes: Any) -> list[Rec
     event = copy.copy(events[index])
     for name, value in changes.items():
         object.__setattr__(event, name, value)
-    return [*events[:index], event, *events[index + 1:]]
+    return [*events[:index], event, *events[index + 1 :]]
 
 
-@pytest.mark.parametrize(("case", "version"), [
-    ("altered value", 2), ("altered metadata", 3), ("altered time", 2), ("removed middle event", 3),
-    ("two bodies swapped", 2), ("inserted event", 3), ("altered digest and hash", 2),
-])
-def test_replay_refuses_every_tampering_with_the_record_and_version(case: str, version: int) -> None:
+@pytest.mark.parametrize(
+    ("case", "version"),
+    [
+        ("altered value", 2),
+        ("altered metadata", 3),
+        ("altered time", 2),
+        ("removed middle event", 3),
+        ("two bodies swapped", 2),
+        ("inserted event", 3),
+        ("altered digest and hash", 2),
+    ],
+)
+def test_replay_refuses_every_tampering_with_the_record_and_version(
+    case: str, version: int
+) -> None:
     record, events = history()
     forged = {
         "altered value": lambda: tampered(events, 1, changes={"total": "9"}),
         "altered metadata": lambda: tampered(events, 2, meta={**META, "actor": "mallory"}),
         "altered time": lambda: tampered(events, 1, timestamp=NOW + timedelta(days=1)),
         "removed middle event": lambda: [*events[:2], *events[3:]],
-        "two bodies swapped": lambda: tampered(tampered(events, 1, changes={"sku": "A", "total": "3"}), 4,
-                                               data={"total": "2"}),
+        "two bodies swapped": lambda: tampered(
+            tampered(events, 1, changes={"sku": "A", "total": "3"}), 4, data={"total": "2"}
+        ),
         "inserted event": lambda: [*events[:2], events[1], *events[2:]],
         "altered digest and hash": lambda: tampered(
-            events, 1, changes={"total": "9"}, body_digest=sha([str(record.id), "body", {"changes": {"total": "9"}}])),
+            events,
+            1,
+            changes={"total": "9"},
+            body_digest=sha([str(record.id), "body", {"changes": {"total": "9"}}]),
+        ),
     }[case]()
     with pytest.raises(ChainBrokenError) as caught:
         replay(None, forged)

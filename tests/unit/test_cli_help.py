@@ -19,7 +19,9 @@ def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tupl
     found: list[tuple[str, ...]] = [prefix]
     for name in group.list_commands(ctx):
         command = group.get_command(ctx, name)
-        assert command is not None, f"`writ {' '.join((*prefix, name))}` is listed but cannot be loaded"
+        assert command is not None, (
+            f"`writ {' '.join((*prefix, name))}` is listed but cannot be loaded"
+        )
         if isinstance(command, click.Group):
             found.extend(command_paths(command, (*prefix, name)))
         else:
@@ -37,7 +39,7 @@ def example_lines(output: str) -> list[str]:
     if start is None:
         return []
     block: list[str] = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line:
             break
         block.append(line)
@@ -46,8 +48,18 @@ def example_lines(output: str) -> list[str]:
 
 def test_the_walk_finds_the_commands_and_their_subcommands() -> None:
     words = {" ".join(path) for path in PATHS}
-    assert {"", "create", "list", "approvals", "approvals approve", "keys rotate", "checkpoint",
-            "checkpoint export", "audit export", "transaction"} <= words
+    assert {
+        "",
+        "create",
+        "list",
+        "approvals",
+        "approvals approve",
+        "keys rotate",
+        "checkpoint",
+        "checkpoint export",
+        "audit export",
+        "transaction",
+    } <= words
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda path: " ".join(("writ", *path)))
@@ -57,9 +69,12 @@ def test_help_ends_with_an_example(path: tuple[str, ...]) -> None:
     assert result.exit_code == 0, result.output
     block = example_lines(result.output)
     assert block, f"`{command} --help` has no 'Example:' block:\n{result.output}"
-    assert block[0].startswith("writ "), f"`{command} --help`: the line after 'Example:' is not a command line"
+    assert block[0].startswith("writ "), (
+        f"`{command} --help`: the line after 'Example:' is not a command line"
+    )
     assert any(line == command or line.startswith(f"{command} ") for line in block), (
-        f"`{command} --help`: no example runs `{command}` itself:\n{result.output}")
+        f"`{command} --help`: no example runs `{command}` itself:\n{result.output}"
+    )
 
 
 def test_the_help_listing_says_what_each_command_says_of_itself() -> None:

@@ -21,56 +21,89 @@ DAN = Principal(user_id="dan", tenant_id="acme", roles=frozenset({"director"}))
 CAROL = Principal(user_id="carol", tenant_id="acme", roles=frozenset({"clerk"}))
 
 
-def request(model: str = "Order", requester: str = "carol", status: str = "pending",
-            approvals: list[object] | None = None) -> dict[str, object]:
+def request(
+    model: str = "Order",
+    requester: str = "carol",
+    status: str = "pending",
+    approvals: list[object] | None = None,
+) -> dict[str, object]:
     return {"model": model, "requester": requester, "status": status, "approvals": approvals or []}
 
 
-@pytest.mark.parametrize(("who", "shown", "waits"), [
-    (MARIA, request(), True),
-    (MARIA, request(requester="maria"), False),                                 # my own
-    (MARIA, request(status="executed"), False),                                 # no longer pending
-    (MARIA, request(status="expired"), False),
-    (MARIA, request(approvals=[{"approver": "maria", "at": "", "reason": None}]), False),  # approved already (views)
-    (MARIA, request(approvals=["maria"]), False),                               # (command side)
-    (MARIA, request(approvals=["dan"]), True),                                  # someone else approved
-    (DAN, request(), False),                                                    # Order: managers approve
-    (DAN, request(model="Payment"), True),                                      # Payment: managers, directors
-    (CAROL, request(model="Payment", requester="maria"), False),                # a clerk approves nothing
-    (MARIA, request(model="Gone"), False),                                      # a model no longer declared
-])
+@pytest.mark.parametrize(
+    ("who", "shown", "waits"),
+    [
+        (MARIA, request(), True),
+        (MARIA, request(requester="maria"), False),  # my own
+        (MARIA, request(status="executed"), False),  # no longer pending
+        (MARIA, request(status="expired"), False),
+        (
+            MARIA,
+            request(approvals=[{"approver": "maria", "at": "", "reason": None}]),
+            False,
+        ),  # approved already (views)
+        (MARIA, request(approvals=["maria"]), False),  # (command side)
+        (MARIA, request(approvals=["dan"]), True),  # someone else approved
+        (DAN, request(), False),  # Order: managers approve
+        (DAN, request(model="Payment"), True),  # Payment: managers, directors
+        (CAROL, request(model="Payment", requester="maria"), False),  # a clerk approves nothing
+        (MARIA, request(model="Gone"), False),  # a model no longer declared
+    ],
+)
 def test_who_a_request_waits_for(who: Principal, shown: dict[str, object], waits: bool) -> None:
     assert waiting_for(who, CATALOG, shown) is waits
 
 
 def test_a_preview_lists_the_changed_fields_only_by_name() -> None:
-    diff = diffs.of_preview({"before": {"sku": "A", "total": "95", "note": None, "_version": 1},
-                             "after": {"sku": "A", "total": "26000", "note": "rush", "_version": 2}, "count": 1})
-    assert [(c.name, c.before, c.after) for c in diff.changes] == [("note", None, "rush"), ("total", "95", "26000")]
+    diff = diffs.of_preview(
+        {
+            "before": {"sku": "A", "total": "95", "note": None, "_version": 1},
+            "after": {"sku": "A", "total": "26000", "note": "rush", "_version": 2},
+            "count": 1,
+        }
+    )
+    assert [(c.name, c.before, c.after) for c in diff.changes] == [
+        ("note", None, "rush"),
+        ("total", "95", "26000"),
+    ]
     assert not diff.bulk and not diff.erased
 
 
 def test_a_create_lists_what_it_sets_and_a_bulk_its_count_and_sample() -> None:
     created = diffs.of_preview({"before": None, "after": {"sku": "A", "note": None}, "count": 1})
     assert [(c.name, c.before, c.after) for c in created.changes] == [("sku", None, "A")]
-    bulk = diffs.of_preview({"count": 40, "sample": [{"id": "r1", "before": {"total": "1"}, "after": {"total": "2"}}]})
+    bulk = diffs.of_preview(
+        {"count": 40, "sample": [{"id": "r1", "before": {"total": "1"}, "after": {"total": "2"}}]}
+    )
     assert bulk.bulk and bulk.count == 40
     assert [(rid, [(c.name, c.before, c.after) for c in cs]) for rid, cs in bulk.sample] == [
-        ("r1", [("total", "1", "2")])]
+        ("r1", [("total", "1", "2")])
+    ]
 
 
 def test_an_erased_preview_and_a_redacted_history_entry_show_no_values() -> None:
-    assert diffs.of_preview(None).erased and diffs.of_preview({"before": {}, "after": {}}, shredded=True).erased
+    assert (
+        diffs.of_preview(None).erased
+        and diffs.of_preview({"before": {}, "after": {}}, shredded=True).erased
+    )
     changes, redacted = diffs.of_entry({"redacted": True, "changes": {"total": {}, "note": {}}})
     assert redacted and [(c.name, c.shown) for c in changes] == [("note", False), ("total", False)]
     changes, redacted = diffs.of_entry({"changes": {"total": {"before": "1", "after": "2"}}})
     assert not redacted and [(c.name, c.before, c.after) for c in changes] == [("total", "1", "2")]
 
 
-@pytest.mark.parametrize(("shown", "text"), [
-    (None, "—"), (True, "true"), (False, "false"), ("10.50", "10.50"), (3, "3"), (["a", 1], '["a",1]'),
-    ({"k": None}, '{"k":null}'),
-])
+@pytest.mark.parametrize(
+    ("shown", "text"),
+    [
+        (None, "—"),
+        (True, "true"),
+        (False, "false"),
+        ("10.50", "10.50"),
+        (3, "3"),
+        (["a", 1], '["a",1]'),
+        ({"k": None}, '{"k":null}'),
+    ],
+)
 def test_values_read_as_text(shown: object, text: str) -> None:
     assert value(shown) == text
 

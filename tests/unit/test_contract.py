@@ -10,8 +10,17 @@ from hypothesis import strategies as st
 from infrastructure.bus.contract import MAX_ROUTING_KEY, routing_key, routing_segment
 
 
-@pytest.mark.parametrize(("first", "second"), [("acme.x", "acme_x"), ("_", None), ("a%2Ex", "a.x"),
-                                                ("a*b", "a#b"), ("é", "%C3%A9"), ("~x", "x")])
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("acme.x", "acme_x"),
+        ("_", None),
+        ("a%2Ex", "a.x"),
+        ("a*b", "a#b"),
+        ("é", "%C3%A9"),
+        ("~x", "x"),
+    ],
+)
 def test_different_tenants_never_share_a_segment(first: str | None, second: str | None) -> None:
     assert routing_segment(first) != routing_segment(second)
 
@@ -19,7 +28,9 @@ def test_different_tenants_never_share_a_segment(first: str | None, second: str 
 def test_segments_are_readable_where_they_can_be() -> None:
     assert routing_key("acme.x", "Order", "Created") == "acme%2Ex.Order.Created"
     assert routing_key(None, "Order", "Decision") == "_.Order.Decision"
-    assert routing_key("carol@example.com", "Order", "Patched") == "carol@example%2Ecom.Order.Patched"
+    assert (
+        routing_key("carol@example.com", "Order", "Patched") == "carol@example%2Ecom.Order.Patched"
+    )
 
 
 def test_the_longest_tenant_and_model_still_fit() -> None:

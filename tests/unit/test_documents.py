@@ -17,10 +17,10 @@ from infrastructure.documents import kept_json
 ENCODERS = {
     "kept_json": "from infrastructure.documents import kept_json as encode",
     "a stored event's state": "from infrastructure.persistence import OrjsonTranscoder\n"
-                              "encode = OrjsonTranscoder().encode",
+    "encode = OrjsonTranscoder().encode",
     "a relayed message": "from infrastructure.bus.contract import IntegrationEvent\n"
-                         "def encode(d): return IntegrationEvent(d['id'], 'Patched', d['id'], 2, 1, d['hash'], 'acme',"
-                         " 'Order', changes=d['changes'], hash=d['hash']).to_json()",
+    "def encode(d): return IntegrationEvent(d['id'], 'Patched', d['id'], 2, 1, d['hash'], 'acme',"
+    " 'Order', changes=d['changes'], hash=d['hash']).to_json()",
 }
 KEEP = r"""
 import resource, sys, uuid
@@ -35,7 +35,12 @@ print(after.ru_minflt - before.ru_minflt, after.ru_maxrss - before.ru_maxrss, su
 
 
 def test_the_same_bytes_as_orjson() -> None:
-    document = {"at": datetime(2026, 12, 2, 11, 5, tzinfo=UTC), "id": uuid4(), "text": "é\u2028", "n": [1, 2.5, None]}
+    document = {
+        "at": datetime(2026, 12, 2, 11, 5, tzinfo=UTC),
+        "id": uuid4(),
+        "text": "é\u2028",
+        "n": [1, 2.5, None],
+    }
     encoded = kept_json(document)
     assert encoded == orjson.dumps(document)
     assert type(encoded) is bytes and orjson.loads(encoded)["text"] == "é\u2028"
@@ -43,9 +48,17 @@ def test_the_same_bytes_as_orjson() -> None:
 
 @pytest.mark.parametrize("encoder", ENCODERS)
 def test_kept_documents_do_not_each_take_fresh_pages(encoder: str) -> None:
-    out = subprocess.run([sys.executable, "-c", KEEP.format(encoder=ENCODERS[encoder])], check=True,
-                         capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", KEEP.format(encoder=ENCODERS[encoder])],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     faults, peak_kb, encoded = int(out[0]), int(out[1]), int(out[2])
     assert encoded > 5_000 * 200  # the documents were written
-    assert faults < 0.5 * 5_000, f"{faults} page faults for 5,000 kept documents (orjson's own buffers: 2 each)"
-    assert peak_kb < 3 * 5_000, f"{peak_kb} KB more memory for 5,000 kept documents (orjson's own buffers: 8 KB each)"
+    assert faults < 0.5 * 5_000, (
+        f"{faults} page faults for 5,000 kept documents (orjson's own buffers: 2 each)"
+    )
+    assert peak_kb < 3 * 5_000, (
+        f"{peak_kb} KB more memory for 5,000 kept documents (orjson's own buffers: 8 KB each)"
+    )

@@ -24,7 +24,9 @@ def made_log(count: int, ready: tuple[str, ...] = ()) -> tuple[MadeOnRead[int, s
 def test_items_are_made_when_first_read_in_order_and_once() -> None:
     items, made = made_log(5, ready=("first",))
     assert len(items) == 6 and made == []
-    assert items[2] == "item 1"  # the ready item, then sources 0 and 1: made in order up to the one read
+    assert (
+        items[2] == "item 1"
+    )  # the ready item, then sources 0 and 1: made in order up to the one read
     assert made == [0, 1]
     assert list(items[1:3]) == ["item 0", "item 1"] and made == [0, 1]  # read again: not made again
     assert items[-1] == "item 4" and made == [0, 1, 2, 3, 4]
@@ -56,10 +58,17 @@ def test_a_failing_make_fails_the_read_and_keeps_what_was_made() -> None:
 
 def test_a_recording_made_field_by_field_equals_the_librarys() -> None:
     originator = uuid4()
-    fields = {"originator_id": originator, "originator_version": 2, "topic": "writ.record:Patched",
-              "state": b"{}", "id": 7}
+    fields = {
+        "originator_id": originator,
+        "originator_version": 2,
+        "topic": "writ.record:Patched",
+        "state": b"{}",
+        "id": 7,
+    }
     fast, slow = dataclass_of(Notification, **fields), Notification(**fields)
     assert (fast, hash(fast), repr(fast)) == (slow, hash(slow), repr(slow))
-    assert dataclass_of(Recording, domain_event="event", notification=fast) == Recording("event", slow)
+    assert dataclass_of(Recording, domain_event="event", notification=fast) == Recording(
+        "event", slow
+    )
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.id = 8  # type: ignore[misc]

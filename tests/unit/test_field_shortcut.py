@@ -13,14 +13,36 @@ from domain.fields import FieldSpec
 from domain.limits import DEFAULT_LIMITS
 
 SPECS = [
-    FieldSpec(type="str", max_length=5), FieldSpec(type="str", min_length=3),
+    FieldSpec(type="str", max_length=5),
+    FieldSpec(type="str", min_length=3),
     FieldSpec(type="str", min_length=2, max_length=4, choices=("ab", "abc", "zz")),
     FieldSpec(type="str", choices=("draft", "placed")),
-    FieldSpec(type="int", min=Decimal(1), max=Decimal(10)), FieldSpec(type="int", min=Decimal(-2)),
+    FieldSpec(type="int", min=Decimal(1), max=Decimal(10)),
+    FieldSpec(type="int", min=Decimal(-2)),
     FieldSpec(type="int", choices=(1, 3, 5)),
 ]
-VALUES = ["", "a", "ab", "abc", "abcd", "abcdef", "zz", "draft", "placed", "Draft", "éééé", -3, -2, 0, 1, 3, 5, 10, 11,
-          2**40]
+VALUES = [
+    "",
+    "a",
+    "ab",
+    "abc",
+    "abcd",
+    "abcdef",
+    "zz",
+    "draft",
+    "placed",
+    "Draft",
+    "éééé",
+    -3,
+    -2,
+    0,
+    1,
+    3,
+    5,
+    10,
+    11,
+    2**40,
+]
 
 
 def outcome(decide: Any) -> tuple[str, Any]:
@@ -37,4 +59,5 @@ def test_the_shortcut_agrees_with_the_validator(spec: FieldSpec) -> None:
         if (type(value) is str) != (spec.type == "str"):
             continue
         assert outcome(lambda v=value: spec.normalize("f", v)) == outcome(
-            lambda v=value: spec._validated("f", v, DEFAULT_LIMITS, True)), value
+            lambda v=value: spec._validated("f", v, DEFAULT_LIMITS, True)
+        ), value

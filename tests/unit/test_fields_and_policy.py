@@ -21,10 +21,17 @@ from tests.catalogs import SHOP_CATALOG
         ({"type": "decimal"}, 3, "3"),
         ({"type": "decimal"}, Decimal("1E+3"), "1000"),
         ({"type": "datetime"}, "2026-01-02T03:04:05+02:00", "2026-01-02T01:04:05Z"),
-        ({"type": "datetime"}, datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=timezone(timedelta(hours=2))),
-         "2026-01-02T01:04:05.000007Z"),
+        (
+            {"type": "datetime"},
+            datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=timezone(timedelta(hours=2))),
+            "2026-01-02T01:04:05.000007Z",
+        ),
         ({"type": "date"}, "2026-01-02", "2026-01-02"),
-        ({"type": "uuid"}, "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+        (
+            {"type": "uuid"},
+            "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        ),
         ({"type": "list", "items": "int"}, (1, 2), [1, 2]),
         ({"type": "json"}, {"a": [1, None]}, {"a": [1, None]}),
         ({"type": "str", "choices": ["a", "b"]}, "b", "b"),
@@ -59,9 +66,14 @@ def test_conditional_policy_first_match_wins() -> None:
     resolve = spec.policy.resolve
     shipped, draft = {"status": "shipped", "total": "1"}, {"status": "draft", "total": "1"}
     assert resolve("update", shipped, {**shipped, "status": "draft"}, spec.typed)[0] == "deny"
-    assert resolve("update", draft, {**draft, "total": "10000.01"}, spec.typed)[0] == "require_approval"
+    assert (
+        resolve("update", draft, {**draft, "total": "10000.01"}, spec.typed)[0]
+        == "require_approval"
+    )
     assert resolve("update", draft, {**draft, "total": "10000"}, spec.typed)[0] == "allow"
-    assert resolve("update", draft, {**draft, "status": "shipped"}, spec.typed)[0] == "allow"  # shipping by update
+    assert (
+        resolve("update", draft, {**draft, "status": "shipped"}, spec.typed)[0] == "allow"
+    )  # shipping by update
     _, reason = resolve("update", shipped, {**shipped, "status": "draft"}, spec.typed)
     assert reason == "policy update: deny when before.status eq 'shipped' (read before.status)"
     expected = ("deny", "policy bulk_update: no rule allows it (writes are opt-in)")
@@ -70,8 +82,14 @@ def test_conditional_policy_first_match_wins() -> None:
 
 
 def test_changed_is_true_when_the_command_changes_the_field() -> None:
-    policy = ModelPolicy.model_validate({"update": [
-        {"action": "require_approval", "when": {"field": "total", "op": "changed"}}, "allow"]})
+    policy = ModelPolicy.model_validate(
+        {
+            "update": [
+                {"action": "require_approval", "when": {"field": "total", "op": "changed"}},
+                "allow",
+            ]
+        }
+    )
     typed = lambda _name, value: value  # noqa: E731
     assert policy.resolve("update", {"total": 1}, {"total": 2}, typed)[0] == "require_approval"
     assert policy.resolve("update", {"total": 1}, {"total": 1}, typed)[0] == "allow"
@@ -79,15 +97,34 @@ def test_changed_is_true_when_the_command_changes_the_field() -> None:
 
 
 def test_all_any_and_operators() -> None:
-    policy = ModelPolicy.model_validate({"create": [
-        {"action": "deny", "when": {"all": [{"field": "n", "op": "ge", "value": 5},
-                                            {"any": [{"field": "tag", "op": "in", "value": ["x", "y"]},
-                                                     {"field": "note", "op": "is_null"}]}]}},
-        "allow",
-    ]})
+    policy = ModelPolicy.model_validate(
+        {
+            "create": [
+                {
+                    "action": "deny",
+                    "when": {
+                        "all": [
+                            {"field": "n", "op": "ge", "value": 5},
+                            {
+                                "any": [
+                                    {"field": "tag", "op": "in", "value": ["x", "y"]},
+                                    {"field": "note", "op": "is_null"},
+                                ]
+                            },
+                        ]
+                    },
+                },
+                "allow",
+            ]
+        }
+    )
     typed = lambda _name, value: value  # noqa: E731
-    for state, action in (({"n": 5, "tag": "y", "note": "z"}, "deny"), ({"n": 5, "tag": "q"}, "deny"),
-                          ({"n": 5, "tag": "q", "note": "z"}, "allow"), ({"n": 4, "tag": "x"}, "allow")):
+    for state, action in (
+        ({"n": 5, "tag": "y", "note": "z"}, "deny"),
+        ({"n": 5, "tag": "q"}, "deny"),
+        ({"n": 5, "tag": "q", "note": "z"}, "allow"),
+        ({"n": 4, "tag": "x"}, "allow"),
+    ):
         assert policy.resolve("create", None, state, typed)[0] == action
 
 

@@ -7,9 +7,21 @@ from domain.idempotency import key_id
 
 def test_no_separator_inside_the_parts_makes_two_callers_share_a_key() -> None:
     assert key_id("T1\x1falice", "x", "y") != key_id("T1", "alice", "x\x1fy")
-    triples = [("a", "b", "c"), ("a", "bc", ""), ("ab", "c", ""), ("a,b", "c", ""), ('a"', "b", "c"),
-               ("a", '"b', "c"), ('a","b', "c", ""), ("a\\", "b", "c"), ("a", "\\b", "c"),
-               ("a:b", "c", "k"), ("a", "b:c", "k"), ("a", "b", "c:k"), ("a:b:c", "", "k")]
+    triples = [
+        ("a", "b", "c"),
+        ("a", "bc", ""),
+        ("ab", "c", ""),
+        ("a,b", "c", ""),
+        ('a"', "b", "c"),
+        ("a", '"b', "c"),
+        ('a","b', "c", ""),
+        ("a\\", "b", "c"),
+        ("a", "\\b", "c"),
+        ("a:b", "c", "k"),
+        ("a", "b:c", "k"),
+        ("a", "b", "c:k"),
+        ("a:b:c", "", "k"),
+    ]
     assert len({key_id(*triple) for triple in triples}) == len(triples)
 
 

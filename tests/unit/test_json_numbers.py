@@ -29,16 +29,23 @@ def test_floats_with_a_positive_exponent_are_written_in_full_with_a_fraction() -
 def test_integers_past_64_bits_read_as_their_floats() -> None:
     decode = PostgresViews().decoder("json")
     assert decode(None) is None
-    widened = {"a": [10**300, -(10**300), 10**18, 2**63 - 1, -(2**63), 2**63, True, "x"], "b": {"c": 10**400}}
-    assert decode(widened) == {"a": [1e300, -1e300, 10**18, 2**63 - 1, -(2**63), float(2**63), True, "x"],
-                               "b": {"c": math.inf}}
+    widened = {
+        "a": [10**300, -(10**300), 10**18, 2**63 - 1, -(2**63), 2**63, True, "x"],
+        "b": {"c": 10**400},
+    }
+    assert decode(widened) == {
+        "a": [1e300, -1e300, 10**18, 2**63 - 1, -(2**63), float(2**63), True, "x"],
+        "b": {"c": math.inf},
+    }
     kept = {"a": [1, 2.5, "x"]}
     assert narrowed(kept) is kept  # nothing to change: the same object, no copy
 
 
 def test_a_response_with_an_integer_past_64_bits_is_sent_as_its_float() -> None:
     response = json_response({"rows": [{"meta": [10**300, 1]}]})
-    assert response.status_code == 200 and orjson.loads(response.body) == {"rows": [{"meta": [1e300, 1]}]}
+    assert response.status_code == 200 and orjson.loads(response.body) == {
+        "rows": [{"meta": [1e300, 1]}]
+    }
 
 
 def test_an_integer_literal_orjson_would_read_as_a_float_is_refused() -> None:
@@ -49,10 +56,13 @@ def test_an_integer_literal_orjson_would_read_as_a_float_is_refused() -> None:
     for raw in (b'{"n": [100000000000000000001]}', '{"n": -9223372036854775809}'):
         with pytest.raises(InvalidInputError, match="past 64 bits"):
             loads(raw, 64)
-    with pytest.raises(orjson.JSONDecodeError, match="infinity"):  # past any float: not JSON to orjson
+    # past any float: not JSON to orjson
+    with pytest.raises(orjson.JSONDecodeError, match="infinity"):
         loads('{"n": 1' + "0" * 400 + "}", 64)
     kept = loads(b'{"n": [18446744073709551615, -9223372036854775808, 1e20]}', 64)
-    assert kept == {"n": [2**64 - 1, -(2**63), 1e20]}  # ints the field rules judge (naming the field), a float
+    assert kept == {
+        "n": [2**64 - 1, -(2**63), 1e20]
+    }  # ints the field rules judge (naming the field), a float
     assert loads('{"s": "12345678901234567890123 in text"}', 64)["s"].startswith("1234")
     with pytest.raises(InvalidInputError, match="nests"):
         loads(b"[" * 65 + b"]" * 65, 64)

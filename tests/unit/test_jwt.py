@@ -18,29 +18,54 @@ from tests.support import wait_until
 
 
 def pem(private: Any) -> str:
-    return private.public_key().public_bytes(serialization.Encoding.PEM,
-                                             serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def signed(key: Any, algorithm: str, **claims: Any) -> str:
-    body = {"sub": "carol", "tenant": "acme", "roles": "clerk auditor", "exp": int(time.time()) + 60, **claims}
-    return "Bearer " + jwt.encode(body, key, algorithm=algorithm, headers={"kid": claims.pop("kid", None)}
-                                  if "kid" in claims else None)
+    body = {
+        "sub": "carol",
+        "tenant": "acme",
+        "roles": "clerk auditor",
+        "exp": int(time.time()) + 60,
+        **claims,
+    }
+    return "Bearer " + jwt.encode(
+        body,
+        key,
+        algorithm=algorithm,
+        headers={"kid": claims.pop("kid", None)} if "kid" in claims else None,
+    )
 
 
 def test_an_es256_key_verifies_and_roles_may_be_a_string() -> None:
     private = ec.generate_private_key(ec.SECP256R1())
     verifier = JwtVerifier.from_env({"WRIT_JWT_PUBLIC_KEY": pem(private)})
     identity = verifier.identify(signed(private, "ES256"))
-    assert (identity.user_id, identity.tenant_id, identity.roles) == ("carol", "acme", frozenset({"clerk", "auditor"}))
+    assert (identity.user_id, identity.tenant_id, identity.roles) == (
+        "carol",
+        "acme",
+        frozenset({"clerk", "auditor"}),
+    )
     with pytest.raises(UnauthenticatedError):
         verifier.identify(signed(ec.generate_private_key(ec.SECP256R1()), "ES256"))
 
 
 def test_a_key_set_picks_the_key_by_kid(tmp_path: Any) -> None:
-    first, second = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
-    keys = [{**orjson.loads(jwt.algorithms.RSAAlgorithm.to_jwk(k.public_key())), "kid": kid, "alg": "RS256"}
-            for k, kid in ((first, "one"), (second, "two"))]
+    first, second = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2)
+    )
+    keys = [
+        {
+            **orjson.loads(jwt.algorithms.RSAAlgorithm.to_jwk(k.public_key())),
+            "kid": kid,
+            "alg": "RS256",
+        }
+        for k, kid in ((first, "one"), (second, "two"))
+    ]
     path = tmp_path / "jwks.json"
     path.write_bytes(orjson.dumps({"keys": keys}))
     verifier = JwtVerifier.from_env({"WRIT_JWT_JWKS_FILE": str(path)})
@@ -49,8 +74,14 @@ def test_a_key_set_picks_the_key_by_kid(tmp_path: Any) -> None:
         verifier.identify(signed(second, "RS256", kid="one"))
 
 
-@pytest.mark.parametrize("claims, why", [({"sub": None}, "[Ss]ubject"), ({"tenant": 7}, "'sub' and 'tenant'"),
-                                         ({"roles": [1, 2]}, "list of strings")])
+@pytest.mark.parametrize(
+    "claims, why",
+    [
+        ({"sub": None}, "[Ss]ubject"),
+        ({"tenant": 7}, "'sub' and 'tenant'"),
+        ({"roles": [1, 2]}, "list of strings"),
+    ],
+)
 def test_claims_of_the_wrong_shape_are_refused(claims: dict[str, Any], why: str) -> None:
     secret = "s" * 32
     verifier = JwtVerifier.from_env({"WRIT_JWT_SECRET": secret})
@@ -58,11 +89,15 @@ def test_claims_of_the_wrong_shape_are_refused(claims: dict[str, Any], why: str)
         verifier.identify(signed(secret, "HS256", **claims))
 
 
-@pytest.mark.parametrize("env, why", [
-    ({}, "needs WRIT_JWT_SECRET"), ({"WRIT_JWT_SECRET": "short"}, "at least 32 bytes"),
-    ({"WRIT_JWT_PUBLIC_KEY": "not a key"}, "not a PEM RSA or EC public key"),
-    ({"WRIT_JWT_JWKS_FILE": "/nonexistent/jwks.json"}, "/nonexistent/jwks.json"),
-])
+@pytest.mark.parametrize(
+    "env, why",
+    [
+        ({}, "needs WRIT_JWT_SECRET"),
+        ({"WRIT_JWT_SECRET": "short"}, "at least 32 bytes"),
+        ({"WRIT_JWT_PUBLIC_KEY": "not a key"}, "not a PEM RSA or EC public key"),
+        ({"WRIT_JWT_JWKS_FILE": "/nonexistent/jwks.json"}, "/nonexistent/jwks.json"),
+    ],
+)
 def test_a_bad_configuration_is_one_clear_error(env: dict[str, str], why: str) -> None:
     with pytest.raises(ConfigurationError, match=why):
         JwtVerifier.from_env(env)
@@ -72,7 +107,10 @@ def test_a_remembered_token_is_refused_once_it_expires() -> None:
     secret = "s" * 32
     verifier = JwtVerifier.from_env({"WRIT_JWT_SECRET": secret, "WRIT_JWT_LEEWAY_SECONDS": "0"})
     bearer = signed(secret, "HS256", exp=int(time.time()) + 2)
-    assert verifier.identify(bearer).user_id == "carol" and verifier.identify(bearer).user_id == "carol"
+    assert (
+        verifier.identify(bearer).user_id == "carol"
+        and verifier.identify(bearer).user_id == "carol"
+    )
 
     def refused() -> bool:
         try:

@@ -58,13 +58,21 @@ WHO = {"user_id": "alice", "tenant_id": "acme", "roles": frozenset({"clerk"}), "
 
 def refusal(data: dict[str, Any], catalog: Catalog = DEFAULTS, **who: Any) -> WritError | None:
     """The first error of creating a Thing with ``data``, or None when it would be created."""
-    verdict = decide(catalog, Create(model="Thing", data=data), Principal(**{**WHO, **who}), None, NOW)
+    verdict = decide(
+        catalog, Create(model="Thing", data=data), Principal(**{**WHO, **who}), None, NOW
+    )
     assert verdict.action in ("allow", "deny")
     return verdict.error
 
 
-def assert_edge(at_limit: dict[str, Any], past: dict[str, Any], code: str, field: str | None,
-                catalog: Catalog = DEFAULTS, **who: Any) -> None:
+def assert_edge(
+    at_limit: dict[str, Any],
+    past: dict[str, Any],
+    code: str,
+    field: str | None,
+    catalog: Catalog = DEFAULTS,
+    **who: Any,
+) -> None:
     assert refusal(at_limit, catalog, **who) is None
     error = refusal(past, catalog, **who)
     assert error is not None and (error.code, error.field) == (code, field), error and error.message
@@ -78,39 +86,62 @@ def nested(depth: int) -> Any:
     return value
 
 
-@pytest.mark.parametrize(("at_limit", "past", "catalog"), [
-    ({"text": "x" * DEFAULT_LIMITS.value_bytes}, {"text": "x" * (DEFAULT_LIMITS.value_bytes + 1)}, DEFAULTS),
-    ({"text": "é" * 50}, {"text": "é" * 50 + "x"}, TIGHTENED),  # UTF-8 bytes, not characters
-    ({"doc": {"k": "x" * 92}}, {"doc": {"k": "x" * 93}}, TIGHTENED),  # encoded JSON: {"k":"..."} is 8 + n
-    ({"items": [1] * 5}, {"items": [1] * 6}, TIGHTENED),
-    ({"doc": dict.fromkeys("abcde", 1)}, {"doc": dict.fromkeys("abcdef", 1)}, TIGHTENED),
-    ({"doc": nested(3)}, {"doc": nested(4)}, TIGHTENED),
-    ({"doc": nested(32)}, {"doc": nested(33)}, DEFAULTS),
-    ({"count": INT_MAX}, {"count": INT_MAX + 1}, DEFAULTS),
-    ({"count": INT_MIN}, {"count": INT_MIN - 1}, DEFAULTS),
-    ({"doc": [INT_MAX]}, {"doc": [INT_MAX + 1]}, DEFAULTS),
-    ({"amount": INT_MAX}, {"amount": INT_MAX + 1}, DEFAULTS),  # a Python int is 64-bit, even for a decimal
-    ({"amount": "1" * 38}, {"amount": "1" * 39}, DEFAULTS),
-    ({"amount": "12.3456"}, {"amount": "123.4567"}, TIGHTENED),  # 6 significant digits, then 7
-    ({"amount": "1e3"}, {"amount": "1e4"}, TIGHTENED),  # 4 digits before the point, then 5
-    ({"amount": "0.0001"}, {"amount": "0.00001"}, TIGHTENED),  # 4 digits after the point, then 5
-    ({"amount": "1e63"}, {"amount": "1e64"}, DEFAULTS),
-    ({"amount": "0"}, {"amount": "1e10000000"}, DEFAULTS),  # would be a 10-million-character string
-    ({"amount": "0e-64"}, {"amount": "0e-65"}, DEFAULTS),
-    ({"amounts": ["1e63"]}, {"amounts": ["1e64"]}, DEFAULTS),
-    ({"doc": [1.5, -0.0, 1e308]}, {"doc": [float("nan")]}, DEFAULTS),
-    ({"doc": 1.5}, {"doc": float("inf")}, DEFAULTS),
-    ({"text": "tab\tand é"}, {"text": "nul\x00"}, DEFAULTS),
-    ({"text": "😀"}, {"text": "lone \ud800"}, DEFAULTS),
-    ({"doc": {"key": "x"}}, {"doc": {"k\x00": "x"}}, DEFAULTS),
-    ({"doc": {"key": "x"}}, {"doc": {"k": ["\udfff"]}}, DEFAULTS),
-    ({"doc": {"key": "x"}}, {"doc": {1: "x"}}, DEFAULTS),
-    ({"doc": [[1], (2,)]}, {"doc": [{1, 2}]}, DEFAULTS),
-    ({"items": ["a", "b"]}, {"items": {"a", "b"}}, DEFAULTS),
-    ({"amount": Decimal("1.5")}, {"amount": b"1.5"}, DEFAULTS),
-    ({"at": "9999-12-31T23:59:59+00:00"}, {"at": "0001-01-01T00:00:00+14:00"}, DEFAULTS),
-    ({"at": "0001-01-01T00:00:00-01:00"}, {"at": "9999-12-31T23:59:59-14:00"}, DEFAULTS),
-])
+@pytest.mark.parametrize(
+    ("at_limit", "past", "catalog"),
+    [
+        (
+            {"text": "x" * DEFAULT_LIMITS.value_bytes},
+            {"text": "x" * (DEFAULT_LIMITS.value_bytes + 1)},
+            DEFAULTS,
+        ),
+        ({"text": "é" * 50}, {"text": "é" * 50 + "x"}, TIGHTENED),  # UTF-8 bytes, not characters
+        (
+            {"doc": {"k": "x" * 92}},
+            {"doc": {"k": "x" * 93}},
+            TIGHTENED,
+        ),  # encoded JSON: {"k":"..."} is 8 + n
+        ({"items": [1] * 5}, {"items": [1] * 6}, TIGHTENED),
+        ({"doc": dict.fromkeys("abcde", 1)}, {"doc": dict.fromkeys("abcdef", 1)}, TIGHTENED),
+        ({"doc": nested(3)}, {"doc": nested(4)}, TIGHTENED),
+        ({"doc": nested(32)}, {"doc": nested(33)}, DEFAULTS),
+        ({"count": INT_MAX}, {"count": INT_MAX + 1}, DEFAULTS),
+        ({"count": INT_MIN}, {"count": INT_MIN - 1}, DEFAULTS),
+        ({"doc": [INT_MAX]}, {"doc": [INT_MAX + 1]}, DEFAULTS),
+        (
+            {"amount": INT_MAX},
+            {"amount": INT_MAX + 1},
+            DEFAULTS,
+        ),  # a Python int is 64-bit, even for a decimal
+        ({"amount": "1" * 38}, {"amount": "1" * 39}, DEFAULTS),
+        ({"amount": "12.3456"}, {"amount": "123.4567"}, TIGHTENED),  # 6 significant digits, then 7
+        ({"amount": "1e3"}, {"amount": "1e4"}, TIGHTENED),  # 4 digits before the point, then 5
+        (
+            {"amount": "0.0001"},
+            {"amount": "0.00001"},
+            TIGHTENED,
+        ),  # 4 digits after the point, then 5
+        ({"amount": "1e63"}, {"amount": "1e64"}, DEFAULTS),
+        (
+            {"amount": "0"},
+            {"amount": "1e10000000"},
+            DEFAULTS,
+        ),  # would be a 10-million-character string
+        ({"amount": "0e-64"}, {"amount": "0e-65"}, DEFAULTS),
+        ({"amounts": ["1e63"]}, {"amounts": ["1e64"]}, DEFAULTS),
+        ({"doc": [1.5, -0.0, 1e308]}, {"doc": [float("nan")]}, DEFAULTS),
+        ({"doc": 1.5}, {"doc": float("inf")}, DEFAULTS),
+        ({"text": "tab\tand é"}, {"text": "nul\x00"}, DEFAULTS),
+        ({"text": "😀"}, {"text": "lone \ud800"}, DEFAULTS),
+        ({"doc": {"key": "x"}}, {"doc": {"k\x00": "x"}}, DEFAULTS),
+        ({"doc": {"key": "x"}}, {"doc": {"k": ["\udfff"]}}, DEFAULTS),
+        ({"doc": {"key": "x"}}, {"doc": {1: "x"}}, DEFAULTS),
+        ({"doc": [[1], (2,)]}, {"doc": [{1, 2}]}, DEFAULTS),
+        ({"items": ["a", "b"]}, {"items": {"a", "b"}}, DEFAULTS),
+        ({"amount": Decimal("1.5")}, {"amount": b"1.5"}, DEFAULTS),
+        ({"at": "9999-12-31T23:59:59+00:00"}, {"at": "0001-01-01T00:00:00+14:00"}, DEFAULTS),
+        ({"at": "0001-01-01T00:00:00-01:00"}, {"at": "9999-12-31T23:59:59-14:00"}, DEFAULTS),
+    ],
+)
 def test_value_limits(at_limit: dict[str, Any], past: dict[str, Any], catalog: Catalog) -> None:
     (name,) = past
     assert_edge(at_limit, past, "INVALID_FIELD_VALUE", name, catalog)
@@ -123,58 +154,96 @@ def test_a_refused_decimal_is_refused_before_it_is_written_out() -> None:
 
 
 def test_record_size_is_checked_on_the_record_the_command_leaves() -> None:
-    base = len(orjson.dumps({"text": "", "count": None, "amount": None, "at": None, "doc": None, "items": None,
-                             "amounts": None, "tenant_id": "acme"}))
-    room = TIGHTENED.limits.record_bytes - base - 100  # the caller's values, their defaults and the tenant
-    assert 0 < room < TIGHTENED.limits.value_bytes - 4  # each value fits on its own; together they do not
+    base = len(
+        orjson.dumps(
+            {
+                "text": "",
+                "count": None,
+                "amount": None,
+                "at": None,
+                "doc": None,
+                "items": None,
+                "amounts": None,
+                "tenant_id": "acme",
+            }
+        )
+    )
+    room = (
+        TIGHTENED.limits.record_bytes - base - 100
+    )  # the caller's values, their defaults and the tenant
+    assert (
+        0 < room < TIGHTENED.limits.value_bytes - 4
+    )  # each value fits on its own; together they do not
     at_limit = {"text": "x" * 100, "doc": ["y" * room]}
     past = {"text": "x" * 100, "doc": ["y" * (room + 1)]}
     assert_edge(at_limit, past, "INVALID_INPUT", None, TIGHTENED)
 
 
-@pytest.mark.parametrize(("fits", "breaks"), [
-    ({"user_id": "u" * 8}, {"user_id": "u" * 9}),
-    ({"tenant_id": "t" * 8}, {"tenant_id": "t" * 9}),
-    ({"roles": frozenset({"a", "b"})}, {"roles": frozenset({"a", "b", "c"})}),
-    ({"roles": frozenset({"r" * 8})}, {"roles": frozenset({"r" * 9})}),
-    ({"purpose": "p" * 10}, {"purpose": "p" * 11}),
-    ({"correlation_id": "c" * 6}, {"correlation_id": "c" * 7}),
-    ({"causation_id": "c" * 6}, {"causation_id": "c" * 7}),
-    ({"audit_attributes": {"a": "1", "b": "2"}}, {"audit_attributes": {"a": "1", "b": "2", "c": "3"}}),
-    ({"audit_attributes": {"kkk": "1"}}, {"audit_attributes": {"kkkk": "1"}}),
-    ({"audit_attributes": {"k": "vvvv"}}, {"audit_attributes": {"k": "vvvvv"}}),
-])
-def test_a_catalog_tightens_the_principal_limits(fits: dict[str, Any], breaks: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("fits", "breaks"),
+    [
+        ({"user_id": "u" * 8}, {"user_id": "u" * 9}),
+        ({"tenant_id": "t" * 8}, {"tenant_id": "t" * 9}),
+        ({"roles": frozenset({"a", "b"})}, {"roles": frozenset({"a", "b", "c"})}),
+        ({"roles": frozenset({"r" * 8})}, {"roles": frozenset({"r" * 9})}),
+        ({"purpose": "p" * 10}, {"purpose": "p" * 11}),
+        ({"correlation_id": "c" * 6}, {"correlation_id": "c" * 7}),
+        ({"causation_id": "c" * 6}, {"causation_id": "c" * 7}),
+        (
+            {"audit_attributes": {"a": "1", "b": "2"}},
+            {"audit_attributes": {"a": "1", "b": "2", "c": "3"}},
+        ),
+        ({"audit_attributes": {"kkk": "1"}}, {"audit_attributes": {"kkkk": "1"}}),
+        ({"audit_attributes": {"k": "vvvv"}}, {"audit_attributes": {"k": "vvvvv"}}),
+    ],
+)
+def test_a_catalog_tightens_the_principal_limits(
+    fits: dict[str, Any], breaks: dict[str, Any]
+) -> None:
     assert refusal({}, TIGHTENED, **fits) is None
     error = refusal({}, TIGHTENED, **breaks)
-    assert error is not None and error.code == "INVALID_INPUT" and error.message.startswith("principal: ")
+    assert (
+        error is not None
+        and error.code == "INVALID_INPUT"
+        and error.message.startswith("principal: ")
+    )
     assert refusal({}, DEFAULTS, **breaks) is None  # the defaults allow it
 
 
-@pytest.mark.parametrize(("fits", "breaks"), [
-    ({"user_id": "u" * 128}, {"user_id": "u" * 129}),
-    ({"tenant_id": "acme.x"}, {"tenant_id": "T1\x1falice"}),
-    ({"tenant_id": "acme_x"}, {"tenant_id": "acme x"}),
-    ({"tenant_id": "a:b@c+d-e"}, {"tenant_id": "-acme"}),
-    ({"user_id": "x1"}, {"user_id": ""}),
-    ({"user_id": "bob"}, {"user_id": "bøb"}),
-    ({"roles": frozenset({"clerk"})}, {"roles": frozenset({"*"})}),
-    ({"roles": frozenset(f"r{n}" for n in range(256))}, {"roles": frozenset(f"r{n}" for n in range(257))}),
-    ({"purpose": "why\nbecause é"}, {"purpose": "why\x00"}),
-    ({"purpose": "p" * 10_000}, {"purpose": "p" * 10_001}),
-    ({"correlation_id": "c" * 255}, {"correlation_id": "c" * 256}),
-    ({"correlation_id": "trace-1"}, {"correlation_id": "tråce"}),
-    ({"causation_id": "cause-1"}, {"causation_id": "cause\n"}),
-    ({"audit_attributes": {"ticket": "é"}}, {"audit_attributes": {"ticket": "\ud800"}}),
-    ({"audit_attributes": {"ticket": "v"}}, {"audit_attributes": {"tic\tket": "v"}}),
-    ({"audit_attributes": {f"k{n}": "v" for n in range(64)}}, {"audit_attributes": {f"k{n}": "v" for n in range(65)}}),
-    ({"user_id": "alice"}, {"user_id": 7}),
-    ({"roles": frozenset({"clerk"})}, {"roles": "clerk"}),
-    ({"attributes": {"region": "eu"}}, {"attributes": {3: "eu"}}),
-    ({"purpose": "ok"}, {"unknown": "field"}),
-])
-def test_a_principal_is_checked_against_the_hard_limits_when_built(fits: dict[str, Any],
-                                                                    breaks: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("fits", "breaks"),
+    [
+        ({"user_id": "u" * 128}, {"user_id": "u" * 129}),
+        ({"tenant_id": "acme.x"}, {"tenant_id": "T1\x1falice"}),
+        ({"tenant_id": "acme_x"}, {"tenant_id": "acme x"}),
+        ({"tenant_id": "a:b@c+d-e"}, {"tenant_id": "-acme"}),
+        ({"user_id": "x1"}, {"user_id": ""}),
+        ({"user_id": "bob"}, {"user_id": "bøb"}),
+        ({"roles": frozenset({"clerk"})}, {"roles": frozenset({"*"})}),
+        (
+            {"roles": frozenset(f"r{n}" for n in range(256))},
+            {"roles": frozenset(f"r{n}" for n in range(257))},
+        ),
+        ({"purpose": "why\nbecause é"}, {"purpose": "why\x00"}),
+        ({"purpose": "p" * 10_000}, {"purpose": "p" * 10_001}),
+        ({"correlation_id": "c" * 255}, {"correlation_id": "c" * 256}),
+        ({"correlation_id": "trace-1"}, {"correlation_id": "tråce"}),
+        ({"causation_id": "cause-1"}, {"causation_id": "cause\n"}),
+        ({"audit_attributes": {"ticket": "é"}}, {"audit_attributes": {"ticket": "\ud800"}}),
+        ({"audit_attributes": {"ticket": "v"}}, {"audit_attributes": {"tic\tket": "v"}}),
+        (
+            {"audit_attributes": {f"k{n}": "v" for n in range(64)}},
+            {"audit_attributes": {f"k{n}": "v" for n in range(65)}},
+        ),
+        ({"user_id": "alice"}, {"user_id": 7}),
+        ({"roles": frozenset({"clerk"})}, {"roles": "clerk"}),
+        ({"attributes": {"region": "eu"}}, {"attributes": {3: "eu"}}),
+        ({"purpose": "ok"}, {"unknown": "field"}),
+    ],
+)
+def test_a_principal_is_checked_against_the_hard_limits_when_built(
+    fits: dict[str, Any], breaks: dict[str, Any]
+) -> None:
     Principal(**{**WHO, **fits})
     with pytest.raises(WritError) as caught:
         Principal(**{**WHO, **breaks})
@@ -189,14 +258,26 @@ def test_for_purpose_checks_like_a_new_principal() -> None:
     assert caught.value.code == "INVALID_INPUT"
 
 
-@pytest.mark.parametrize("arguments", [
-    {"model": 7}, {"model": ""}, {"model": "Or\x00der"}, {"model": "M" * 201}, {"model": "Order\n"},
-    {"model": "Order", "data": ["not", "a", "dict"]}, {"model": "Order", "data": {1: "x"}},
-    {"model": "Order", "expected_version": "1"}, {"model": "Order", "expected_version": 0},
-    {"model": "Order", "expected_version": True}, {"model": "Order", "expected_version": INT_MAX + 1},
-    {"model": "Order", "idempotency_key": ""}, {"model": "Order", "idempotency_key": "k" * 1001},
-    {"model": "Order", "idempotency_key": "x\x1fy"}, {"model": "Order", "idempotency_key": 5},
-])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"model": 7},
+        {"model": ""},
+        {"model": "Or\x00der"},
+        {"model": "M" * 201},
+        {"model": "Order\n"},
+        {"model": "Order", "data": ["not", "a", "dict"]},
+        {"model": "Order", "data": {1: "x"}},
+        {"model": "Order", "expected_version": "1"},
+        {"model": "Order", "expected_version": 0},
+        {"model": "Order", "expected_version": True},
+        {"model": "Order", "expected_version": INT_MAX + 1},
+        {"model": "Order", "idempotency_key": ""},
+        {"model": "Order", "idempotency_key": "k" * 1001},
+        {"model": "Order", "idempotency_key": "x\x1fy"},
+        {"model": "Order", "idempotency_key": 5},
+    ],
+)
 def test_a_command_with_bad_arguments_cannot_be_built(arguments: dict[str, Any]) -> None:
     with pytest.raises(WritError) as caught:
         Create(**arguments)
@@ -218,7 +299,9 @@ def test_limits_are_configured_in_the_catalog_within_their_hard_caps() -> None:
     for name, cap in caps.items():
         with pytest.raises(CatalogError, match=re.escape(f"limits.{name}")):
             Catalog.from_toml(f"{SHOP_CATALOG}\n[limits]\n{name} = {cap + 1}\n")
-    with pytest.raises(CatalogError, match=re.escape("value_bytes <= record_bytes <= command_bytes")):
+    with pytest.raises(
+        CatalogError, match=re.escape("value_bytes <= record_bytes <= command_bytes")
+    ):
         Catalog.from_toml(f"{SHOP_CATALOG}\n[limits]\nrecord_bytes = 1000\n")
     with pytest.raises(CatalogError, match=re.escape("limits.depth")):
         Catalog.from_toml(f"{SHOP_CATALOG}\n[limits]\ndepth = true\n")
@@ -227,10 +310,16 @@ def test_limits_are_configured_in_the_catalog_within_their_hard_caps() -> None:
 def test_the_hard_caps_are_storable_and_publishable() -> None:
     """Values at every cap still encode (orjson nests 255 deep at most) and fit one RabbitMQ 4.x message."""
     assert HARD_LIMITS.depth < 255 and HARD_LIMITS.record_bytes <= 8 * 1024 * 1024
-    meta = HARD_LIMITS.purpose_length * 6 + HARD_LIMITS.audit_attributes * (
-        HARD_LIMITS.audit_key_length + HARD_LIMITS.audit_value_length) * 6
+    meta = (
+        HARD_LIMITS.purpose_length * 6
+        + HARD_LIMITS.audit_attributes
+        * (HARD_LIMITS.audit_key_length + HARD_LIMITS.audit_value_length)
+        * 6
+    )
     assert HARD_LIMITS.record_bytes + meta < 16 * 1024 * 1024
-    catalog = Catalog.from_toml(THING + "\n[limits]\n" + "\n".join(f"{k} = {v}" for k, v in Limits.caps().items()))
+    catalog = Catalog.from_toml(
+        THING + "\n[limits]\n" + "\n".join(f"{k} = {v}" for k, v in Limits.caps().items())
+    )
     assert refusal({"doc": nested(HARD_LIMITS.depth)}, catalog) is None
     assert refusal({"amount": "9" * 1000}, catalog) is None
 
@@ -239,9 +328,13 @@ def test_nesting_is_measured_without_recursing() -> None:
     """A layer at a time: a hundred thousand levels, or a list that holds itself, exhaust no stack."""
     from domain.limits import nested_deeper_than
 
-    assert not nested_deeper_than(1, 0) and nested_deeper_than([], 0) and not nested_deeper_than([], 1)
+    assert (
+        not nested_deeper_than(1, 0) and nested_deeper_than([], 0) and not nested_deeper_than([], 1)
+    )
     assert not nested_deeper_than(nested(64), 64) and nested_deeper_than(nested(65), 64)
-    assert nested_deeper_than({"a": [{"b": (1, {2})}]}, 4) and not nested_deeper_than({"a": [{"b": (1, {2})}]}, 5)
+    assert nested_deeper_than({"a": [{"b": (1, {2})}]}, 4) and not nested_deeper_than(
+        {"a": [{"b": (1, {2})}]}, 5
+    )
     assert nested_deeper_than(nested(100_000), 64)
     itself: list[Any] = []
     itself.append(itself)
@@ -252,7 +345,10 @@ def test_nesting_leaves_room_above_a_value() -> None:
     assert Limits().nesting >= Limits().depth + 16 and HARD_LIMITS.nesting >= HARD_LIMITS.depth + 16
     with pytest.raises(CatalogError, match=re.escape("depth + 16 <= nesting")):
         Catalog.from_toml(f"{SHOP_CATALOG}\n[limits]\ndepth = 60\n")
-    assert Catalog.from_toml(f"{SHOP_CATALOG}\n[limits]\ndepth = 60\nnesting = 76\n").limits.nesting == 76
+    assert (
+        Catalog.from_toml(f"{SHOP_CATALOG}\n[limits]\ndepth = 60\nnesting = 76\n").limits.nesting
+        == 76
+    )
 
 
 def test_filters_are_bounded_in_count_values_and_nesting() -> None:
@@ -261,8 +357,12 @@ def test_filters_are_bounded_in_count_values_and_nesting() -> None:
     tight = Limits(filters=3, filter_values=5)
     assert len(filters_of([("a", "eq", 1)] * 3, tight)) == 3
     assert len(filters_of([("a", "in", [1, 2, 3]), ("b", "eq", 1), ("c", "is_null")], tight)) == 3
-    for past in ([("a", "eq", 1)] * 4, [("a", "in", [1, 2, 3, 4, 5]), ("b", "eq", 1)],
-                 [("a", "eq", nested(Limits().nesting))], [nested(100_000)]):
+    for past in (
+        [("a", "eq", 1)] * 4,
+        [("a", "in", [1, 2, 3, 4, 5]), ("b", "eq", 1)],
+        [("a", "eq", nested(Limits().nesting))],
+        [nested(100_000)],
+    ):
         with pytest.raises(WritError) as caught:
             filters_of(past, tight)
         assert caught.value.code == "INVALID_INPUT"

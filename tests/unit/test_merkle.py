@@ -23,8 +23,19 @@ from infrastructure.merkle import (
 )
 from tests.merkle_oracle import Oracle
 
-REFERENCE_LEAVES = [bytes.fromhex(h) for h in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-                                                  "606162636465666768696a6b6c6d6e6f")]
+REFERENCE_LEAVES = [
+    bytes.fromhex(h)
+    for h in (
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    )
+]
 REFERENCE_ROOTS = [  # RFC 6962's reference tree heads for sizes 1..8 (the Certificate Transparency test data)
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
     "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
@@ -59,33 +70,50 @@ def test_every_inclusion_and_consistency_proof_is_the_rfcs_and_verifies(size: in
 
 
 def flipped(data: bytes) -> list[bytes]:
-    return [bytes(b ^ (1 << bit) if i == at else b for i, b in enumerate(data)) for at in range(len(data))
-            for bit in range(8)]
+    return [
+        bytes(b ^ (1 << bit) if i == at else b for i, b in enumerate(data))
+        for at in range(len(data))
+        for bit in range(8)
+    ]
 
 
-@pytest.mark.parametrize(("index", "size"), [(0, 1), (5, 8), (6, 7), (12, 13), (999, 1000), (300, 1000)])
+@pytest.mark.parametrize(
+    ("index", "size"), [(0, 1), (5, 8), (6, 7), (12, 13), (999, 1000), (300, 1000)]
+)
 def test_every_single_bit_change_to_an_inclusion_proof_is_refused(index: int, size: int) -> None:
     oracle = Oracle([struct.pack(">q", n) for n in range(size)])
     head, path = oracle.mth(0, size), oracle.path(index, 0, size)
     for at, sibling in enumerate(path):
         for changed in flipped(sibling):
-            assert root_from_inclusion(oracle.hashes[index], index, size, [*path[:at], changed, *path[at + 1:]]) != head
+            assert (
+                root_from_inclusion(
+                    oracle.hashes[index], index, size, [*path[:at], changed, *path[at + 1 :]]
+                )
+                != head
+            )
     for changed in flipped(oracle.hashes[index]):
         assert root_from_inclusion(changed, index, size, path) != head
-    for bit in range(64):  # (the tree size is the signed checkpoint's: test_proof_check flips it there)
+    # (the tree size is the signed checkpoint's: test_proof_check flips it there)
+    for bit in range(64):
         with contextlib.suppress(ProofError):
             assert root_from_inclusion(oracle.hashes[index], index ^ (1 << bit), size, path) != head
 
 
-@pytest.mark.parametrize(("old", "size"), [(1, 2), (3, 7), (4, 8), (6, 8), (255, 1000), (512, 1000)])
-def test_every_single_bit_change_to_a_consistency_proof_or_root_is_refused(old: int, size: int) -> None:
+@pytest.mark.parametrize(
+    ("old", "size"), [(1, 2), (3, 7), (4, 8), (6, 8), (255, 1000), (512, 1000)]
+)
+def test_every_single_bit_change_to_a_consistency_proof_or_root_is_refused(
+    old: int, size: int
+) -> None:
     oracle = Oracle([struct.pack(">q", n) for n in range(size)])
     old_root, head, proof = oracle.mth(0, old), oracle.mth(0, size), oracle.proof(old, 0, size)
     verify_consistency(old, old_root, size, head, proof)
     for at, node in enumerate(proof):
         for changed in flipped(node):
             with pytest.raises(ProofError):
-                verify_consistency(old, old_root, size, head, [*proof[:at], changed, *proof[at + 1:]])
+                verify_consistency(
+                    old, old_root, size, head, [*proof[:at], changed, *proof[at + 1 :]]
+                )
     for changed in flipped(old_root):
         with pytest.raises(ProofError):
             verify_consistency(old, changed, size, head, proof)

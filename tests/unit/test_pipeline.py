@@ -17,8 +17,14 @@ CATALOG = Catalog.from_toml(SHOP_CATALOG)
 
 def test_first_failing_stage_wins() -> None:
     bad = Create(model="Order", data={"colour": "red"})
-    assert decide(CATALOG, bad, principal(purpose=None), None, NOW).errors[0].code == "PURPOSE_REQUIRED"
-    assert decide(CATALOG, bad, principal("x", "acme", "guest"), None, NOW).errors[0].code == "GRANT_MISSING"
+    assert (
+        decide(CATALOG, bad, principal(purpose=None), None, NOW).errors[0].code
+        == "PURPOSE_REQUIRED"
+    )
+    assert (
+        decide(CATALOG, bad, principal("x", "acme", "guest"), None, NOW).errors[0].code
+        == "GRANT_MISSING"
+    )
     assert decide(CATALOG, bad, principal(), None, NOW).errors[0].code == "UNKNOWN_FIELD"
 
 
@@ -30,24 +36,43 @@ def test_field_stage_reports_every_violation_of_that_stage() -> None:
 
 
 def test_create_payload_is_stamped() -> None:
-    verdict = decide(CATALOG, Create(model="Order", data={"sku": "A", "total": 1}), principal("bob"), None, NOW)
+    verdict = decide(
+        CATALOG, Create(model="Order", data={"sku": "A", "total": 1}), principal("bob"), None, NOW
+    )
     assert verdict.action == "allow"
     assert verdict.payload["created_by"] == "bob" and verdict.payload["tenant_id"] == "acme"
     assert verdict.payload["updated_at"] == "2026-01-02T03:04:05Z"
 
 
 def test_patch_preview_and_tenant_isolation() -> None:
-    record = Record.create("Order", "acme", {"sku": "A", "total": "1", "quantity": 1}, {"actor": "a"}, NOW)
+    record = Record.create(
+        "Order", "acme", {"sku": "A", "total": "1", "quantity": 1}, {"actor": "a"}, NOW
+    )
     command = Patch(model="Order", id=record.id, changes={"quantity": 2})
     verdict = decide(CATALOG, command, principal(), record, NOW)
-    assert verdict.before and verdict.after and (verdict.before["quantity"], verdict.after["quantity"]) == (1, 2)
-    assert decide(CATALOG, command, principal("eve", "globex"), record, NOW).errors[0].code == "NOT_FOUND"
+    assert (
+        verdict.before
+        and verdict.after
+        and (verdict.before["quantity"], verdict.after["quantity"]) == (1, 2)
+    )
+    assert (
+        decide(CATALOG, command, principal("eve", "globex"), record, NOW).errors[0].code
+        == "NOT_FOUND"
+    )
 
 
 def _seen(verdict: Verdict) -> tuple[object, ...]:
     """Everything a verdict says, errors as (code, message, field)."""
     errors = tuple((e.code, e.message, getattr(e, "field", None)) for e in verdict.errors)
-    return verdict.action, errors, verdict.reasons, verdict.before, verdict.after, verdict.payload, verdict.size
+    return (
+        verdict.action,
+        errors,
+        verdict.reasons,
+        verdict.before,
+        verdict.after,
+        verdict.payload,
+        verdict.size,
+    )
 
 
 def test_one_decider_over_many_records_decides_each_as_alone() -> None:
@@ -55,18 +80,29 @@ def test_one_decider_over_many_records_decides_each_as_alone() -> None:
     differ there (an immutable field already at the new value or not, a field already holding the change) get
     their own verdicts, never a neighbour's."""
     meta = {"actor": "a"}
-    records = [Record.create("Order", "acme", {"sku": sku, "total": "1", "quantity": quantity}, meta, NOW)
-               for sku, quantity in [("A", 1), ("B", 1), ("A", 2), ("A", 1), ("B", 2)]]
+    records = [
+        Record.create("Order", "acme", {"sku": sku, "total": "1", "quantity": quantity}, meta, NOW)
+        for sku, quantity in [("A", 1), ("B", 1), ("A", 2), ("A", 1), ("B", 2)]
+    ]
     decider = Decider(CATALOG, principal(), NOW)
     for changes in ({"sku": "A", "quantity": 2}, {"quantity": 2}, {"sku": "B"}):
-        verdicts = [decider.decide(Patch(model="Order", id=r.id, changes=changes), r) for r in records]
-        alone = [decide(CATALOG, Patch(model="Order", id=r.id, changes=changes), principal(), r, NOW) for r in records]
+        verdicts = [
+            decider.decide(Patch(model="Order", id=r.id, changes=changes), r) for r in records
+        ]
+        alone = [
+            decide(CATALOG, Patch(model="Order", id=r.id, changes=changes), principal(), r, NOW)
+            for r in records
+        ]
         assert [_seen(v) for v in verdicts] == [_seen(v) for v in alone]
     first = decider.decide(Patch(model="Order", id=records[1].id, changes={"sku": "A"}), records[1])
     assert first.errors[0].code == "IMMUTABLE_FIELD"
-    kept = decider.decide(Patch(model="Order", id=records[0].id, changes={"sku": "A", "quantity": 2}), records[0])
+    kept = decider.decide(
+        Patch(model="Order", id=records[0].id, changes={"sku": "A", "quantity": 2}), records[0]
+    )
     assert kept.action == "allow" and "sku" not in kept.payload and kept.payload["quantity"] == 2
-    already = decider.decide(Patch(model="Order", id=records[2].id, changes={"sku": "A", "quantity": 2}), records[2])
+    already = decider.decide(
+        Patch(model="Order", id=records[2].id, changes={"sku": "A", "quantity": 2}), records[2]
+    )
     assert already.action == "allow" and "quantity" not in already.payload
 
 
@@ -74,42 +110,78 @@ def test_a_decider_refuses_a_bad_principal_every_time() -> None:
     record = Record.create("Order", "acme", {"sku": "A", "total": "1"}, {"actor": "a"}, NOW)
     decider = Decider(CATALOG, principal(purpose=None), NOW)
     for _ in range(2):
-        verdict = decider.decide(Patch(model="Order", id=record.id, changes={"quantity": 2}), record)
+        verdict = decider.decide(
+            Patch(model="Order", id=record.id, changes={"quantity": 2}), record
+        )
         assert verdict.errors[0].code == "PURPOSE_REQUIRED"
 
 
 def _thing(update: list[object]) -> Catalog:
     """A model whose field ``a`` is an int now; records below hold ``a = ""``, written when it was a str."""
-    return Catalog.from_dict({"models": {"Thing": {
-        "fields": {"a": {"type": "int", "nullable": True}, "b": {"type": "str", "nullable": True}},
-        "policy": {"create": "allow", "update": update}, "grants": {"create": ["*"], "update": ["*"]}}}})
+    return Catalog.from_dict(
+        {
+            "models": {
+                "Thing": {
+                    "fields": {
+                        "a": {"type": "int", "nullable": True},
+                        "b": {"type": "str", "nullable": True},
+                    },
+                    "policy": {"create": "allow", "update": update},
+                    "grants": {"create": ["*"], "update": ["*"]},
+                }
+            }
+        }
+    )
 
 
-STALE = Record.create("Thing", "acme", {"a": "", "b": "x", "tenant_id": "acme"}, {"actor": "a"}, NOW)
+STALE = Record.create(
+    "Thing", "acme", {"a": "", "b": "x", "tenant_id": "acme"}, {"actor": "a"}, NOW
+)
 
 
 def _patched(catalog: Catalog, changes: dict[str, object]) -> Verdict:
-    return decide(catalog, Patch(model="Thing", id=STALE.id, changes=changes), principal(), STALE, NOW)
+    return decide(
+        catalog, Patch(model="Thing", id=STALE.id, changes=changes), principal(), STALE, NOW
+    )
 
 
 def test_a_deny_rule_that_cannot_be_evaluated_denies_naming_the_field() -> None:
     """The catalog changed a field's type after records stored other values: a rule that cannot compare the
     stored value fails closed (it used to not match, so the allow below it applied)."""
-    catalog = _thing([{"action": "deny", "when": {"all": [{"field": "a", "op": "changed"},
-                                                            {"field": "before.a", "op": "gt", "value": 5}]}},
-                      "allow"])
+    catalog = _thing(
+        [
+            {
+                "action": "deny",
+                "when": {
+                    "all": [
+                        {"field": "a", "op": "changed"},
+                        {"field": "before.a", "op": "gt", "value": 5},
+                    ]
+                },
+            },
+            "allow",
+        ]
+    )
     changed = _patched(catalog, {"a": 7})
     assert changed.action == "deny" and changed.error is not None
     assert (changed.error.code, changed.error.field) == ("WRITE_DENIED", "a")
     assert "before.a" in changed.error.message and "before.a" in changed.reasons[0]
-    assert "fail closed" in changed.reasons[0] and "''" not in changed.reasons[0]  # names the field, not the value
-    kept = _patched(catalog, {"b": "y"})  # 'a changed' is false: the all() is false whatever before.a is
+    assert (
+        "fail closed" in changed.reasons[0] and "''" not in changed.reasons[0]
+    )  # names the field, not the value
+    kept = _patched(
+        catalog, {"b": "y"}
+    )  # 'a changed' is false: the all() is false whatever before.a is
     assert kept.action == "allow"
 
 
 def test_a_require_approval_rule_that_cannot_be_evaluated_denies() -> None:
-    catalog = _thing([{"action": "require_approval", "when": {"field": "before.a", "op": "ge", "value": 100}},
-                      "allow"])
+    catalog = _thing(
+        [
+            {"action": "require_approval", "when": {"field": "before.a", "op": "ge", "value": 100}},
+            "allow",
+        ]
+    )
     verdict = _patched(catalog, {"b": "y"})
     assert verdict.action == "deny" and verdict.error is not None and verdict.error.field == "a"
     assert "require_approval when before.a ge 100 cannot be evaluated" in verdict.reasons[0]
@@ -117,23 +189,32 @@ def test_a_require_approval_rule_that_cannot_be_evaluated_denies() -> None:
 
 def test_an_allow_rule_that_cannot_be_evaluated_does_not_allow() -> None:
     """An unknown allow is skipped: what the rules below say is at most as permissive as the allow."""
-    parks = _thing([{"action": "allow", "when": {"field": "before.a", "op": "lt", "value": 5}}, "require_approval"])
+    parks = _thing(
+        [
+            {"action": "allow", "when": {"field": "before.a", "op": "lt", "value": 5}},
+            "require_approval",
+        ]
+    )
     parked = _patched(parks, {"b": "y"})
     assert parked.action == "require_approval"
     assert "allow when before.a lt 5 cannot be evaluated" in parked.reasons[0]
     assert "so it does not allow" in parked.reasons[0]
-    refused = _patched(_thing([{"action": "allow", "when": {"field": "before.a", "op": "lt", "value": 5}}]),
-                       {"b": "y"})
+    refused = _patched(
+        _thing([{"action": "allow", "when": {"field": "before.a", "op": "lt", "value": 5}}]),
+        {"b": "y"},
+    )
     assert refused.action == "deny" and refused.error is not None and refused.error.field == "a"
 
 
 def test_any_and_all_decide_around_a_part_that_cannot_be_evaluated() -> None:
     """Three-valued: ``any`` with a true part is true, ``all`` with a false part is false, else unknown."""
     unknown = {"field": "before.a", "op": "eq", "value": 1}
-    cases = [({"any": [unknown, {"field": "after.b", "op": "eq", "value": "y"}]}, "deny", None),
-             ({"all": [unknown, {"field": "after.b", "op": "eq", "value": "z"}]}, "allow", None),
-             ({"any": [unknown, {"field": "after.b", "op": "eq", "value": "z"}]}, "deny", "a"),
-             ({"all": [unknown, {"field": "after.b", "op": "eq", "value": "y"}]}, "deny", "a")]
+    cases = [
+        ({"any": [unknown, {"field": "after.b", "op": "eq", "value": "y"}]}, "deny", None),
+        ({"all": [unknown, {"field": "after.b", "op": "eq", "value": "z"}]}, "allow", None),
+        ({"any": [unknown, {"field": "after.b", "op": "eq", "value": "z"}]}, "deny", "a"),
+        ({"all": [unknown, {"field": "after.b", "op": "eq", "value": "y"}]}, "deny", "a"),
+    ]
     for when, action, field in cases:
         verdict = _patched(_thing([{"action": "deny", "when": when}, "allow"]), {"b": "y"})
         assert verdict.action == action, when
@@ -142,12 +223,20 @@ def test_any_and_all_decide_around_a_part_that_cannot_be_evaluated() -> None:
 
 def test_conditions_on_values_that_fit_are_unchanged() -> None:
     """is_null, changed and a value that fits its type decide as before; a record that fits is allowed."""
-    catalog = _thing([{"action": "deny", "when": {"field": "before.a", "op": "gt", "value": 5}}, "allow"])
+    catalog = _thing(
+        [{"action": "deny", "when": {"field": "before.a", "op": "gt", "value": 5}}, "allow"]
+    )
     fits = Record.create("Thing", "acme", {"a": 3, "tenant_id": "acme"}, {"actor": "a"}, NOW)
-    assert decide(catalog, Patch(model="Thing", id=fits.id, changes={"b": "y"}), principal(), fits, NOW).action == \
-        "allow"
+    assert (
+        decide(
+            catalog, Patch(model="Thing", id=fits.id, changes={"b": "y"}), principal(), fits, NOW
+        ).action
+        == "allow"
+    )
     nulls = _thing([{"action": "deny", "when": {"field": "before.a", "op": "is_null"}}, "allow"])
-    assert _patched(nulls, {"b": "y"}).action == "allow"  # '' is a value: not null, and no typing needed
+    assert (
+        _patched(nulls, {"b": "y"}).action == "allow"
+    )  # '' is a value: not null, and no typing needed
 
 
 def test_a_filter_does_not_select_a_value_it_cannot_compare() -> None:

@@ -40,47 +40,77 @@ def vkey(name: str, kind: int, key: Ed25519PrivateKey) -> str:
     return f"{name}+{key_hash(name, kind, key).hex()}+{base64.b64encode(bytes([kind]) + raw(key)).decode()}"
 
 
-def signed_note(text: str, key: Ed25519PrivateKey = LOG, name: str = ORIGIN, witness: bool = False) -> str:
+def signed_note(
+    text: str, key: Ed25519PrivateKey = LOG, name: str = ORIGIN, witness: bool = False
+) -> str:
     lines = f"\u2014 {name} {base64.b64encode(key_hash(name, 1, key) + key.sign(text.encode())).decode()}\n"
     if witness:
         stamp = int(time.time())
         message = f"cosignature/v1\ntime {stamp}\n{text}".encode()
-        cosig = key_hash("witness.example/w1", 4, WITNESS) + struct.pack(">Q", stamp) + WITNESS.sign(message)
+        cosig = (
+            key_hash("witness.example/w1", 4, WITNESS)
+            + struct.pack(">Q", stamp)
+            + WITNESS.sign(message)
+        )
         lines += f"\u2014 witness.example/w1 {base64.b64encode(cosig).decode()}\n"
     return f"{text}\n{lines}"
 
 
 def leaf(n: int) -> bytes:
-    return struct.pack(">q", 10 + 2 * n) + RECORD.bytes + struct.pack(">q", n + 1) + hashlib.sha256(b"%d" % n).digest()
+    return (
+        struct.pack(">q", 10 + 2 * n)
+        + RECORD.bytes
+        + struct.pack(">q", n + 1)
+        + hashlib.sha256(b"%d" % n).digest()
+    )
 
 
 ORACLE = Oracle([leaf(n) for n in range(SIZE)])
 
 
 def checkpoint(size: int, **options: Any) -> str:
-    return signed_note(f"{ORIGIN}\n{size}\n{base64.b64encode(ORACLE.mth(0, size)).decode()}\n", **options)
+    return signed_note(
+        f"{ORIGIN}\n{size}\n{base64.b64encode(ORACLE.mth(0, size)).decode()}\n", **options
+    )
 
 
 def inclusion(index: int, **options: Any) -> dict[str, Any]:
     data = leaf(index)
-    return {"schema": "writ.proof/1", "kind": "inclusion",
-            "leaf": {"position": struct.unpack(">q", data[:8])[0], "record_id": str(UUID(bytes=data[8:24])),
-                     "version": struct.unpack(">q", data[24:32])[0], "event_hash": data[32:].hex()},
-            "index": index, "tree_size": SIZE,
-            "path": [base64.b64encode(h).decode() for h in ORACLE.path(index, 0, SIZE)],
-            "checkpoint": checkpoint(SIZE, **options)}
+    return {
+        "schema": "writ.proof/1",
+        "kind": "inclusion",
+        "leaf": {
+            "position": struct.unpack(">q", data[:8])[0],
+            "record_id": str(UUID(bytes=data[8:24])),
+            "version": struct.unpack(">q", data[24:32])[0],
+            "event_hash": data[32:].hex(),
+        },
+        "index": index,
+        "tree_size": SIZE,
+        "path": [base64.b64encode(h).decode() for h in ORACLE.path(index, 0, SIZE)],
+        "checkpoint": checkpoint(SIZE, **options),
+    }
 
 
 def consistency(old: int) -> dict[str, Any]:
-    return {"schema": "writ.proof/1", "kind": "consistency", "old_size": old,
-            "old_root": base64.b64encode(ORACLE.mth(0, old)).decode(), "old_checkpoint": checkpoint(old),
-            "tree_size": SIZE, "path": [base64.b64encode(h).decode() for h in ORACLE.proof(old, 0, SIZE)],
-            "checkpoint": checkpoint(SIZE)}
+    return {
+        "schema": "writ.proof/1",
+        "kind": "consistency",
+        "old_size": old,
+        "old_root": base64.b64encode(ORACLE.mth(0, old)).decode(),
+        "old_checkpoint": checkpoint(old),
+        "tree_size": SIZE,
+        "path": [base64.b64encode(h).decode() for h in ORACLE.proof(old, 0, SIZE)],
+        "checkpoint": checkpoint(SIZE),
+    }
 
 
 def flips(data: bytes) -> list[bytes]:
-    return [bytes(b ^ (1 << bit) if i == at else b for i, b in enumerate(data)) for at in range(len(data))
-            for bit in range(8)]
+    return [
+        bytes(b ^ (1 << bit) if i == at else b for i, b in enumerate(data))
+        for at in range(len(data))
+        for bit in range(8)
+    ]
 
 
 def b64_flips(text: str) -> list[str]:
@@ -98,19 +128,33 @@ def refused(proof: dict[str, Any], key: Any = None, **options: Any) -> bool:
 @pytest.mark.parametrize("index", [0, 1, 511, 512, 998, 999])
 def test_an_inclusion_proof_verifies_with_the_raw_key_or_the_verifier_key(index: int) -> None:
     checked = check(inclusion(index), raw(LOG))
-    assert (checked.kind, checked.index, checked.tree_size, checked.origin) == ("inclusion", index, SIZE, ORIGIN)
-    assert check(inclusion(index), log_key(vkey(ORIGIN, 1, LOG))).root == base64.b64encode(ORACLE.mth(0, SIZE)).decode()
+    assert (checked.kind, checked.index, checked.tree_size, checked.origin) == (
+        "inclusion",
+        index,
+        SIZE,
+        ORIGIN,
+    )
+    assert (
+        check(inclusion(index), log_key(vkey(ORIGIN, 1, LOG))).root
+        == base64.b64encode(ORACLE.mth(0, SIZE)).decode()
+    )
     assert log_key(base64.b64encode(raw(LOG)).decode()) == raw(LOG)
 
 
 def test_every_single_bit_change_to_the_path_leaf_size_or_index_is_refused() -> None:
     proof = inclusion(321)
     for at, node in enumerate(proof["path"]):
-        assert all(refused({**proof, "path": [*proof["path"][:at], changed, *proof["path"][at + 1:]]})
-                   for changed in b64_flips(node))
+        assert all(
+            refused({**proof, "path": [*proof["path"][:at], changed, *proof["path"][at + 1 :]]})
+            for changed in b64_flips(node)
+        )
     for changed in flips(leaf(321)):
-        fields = {"position": struct.unpack(">q", changed[:8])[0], "record_id": str(UUID(bytes=changed[8:24])),
-                  "version": struct.unpack(">q", changed[24:32])[0], "event_hash": changed[32:].hex()}
+        fields = {
+            "position": struct.unpack(">q", changed[:8])[0],
+            "record_id": str(UUID(bytes=changed[8:24])),
+            "version": struct.unpack(">q", changed[24:32])[0],
+            "event_hash": changed[32:].hex(),
+        }
         assert refused({**proof, "leaf": fields}), fields
     for bit in range(63):
         assert refused({**proof, "tree_size": SIZE ^ (1 << bit)})
@@ -127,7 +171,9 @@ def test_every_single_bit_change_to_the_checkpoint_root_or_signature_is_refused(
     for changed in b64_flips(encoded):  # the key ID's 32 bits and the signature's 512
         assert refused({**proof, "checkpoint": f"{text}\n\n{dash} {name} {changed}\n"})
     for bit in range(40):
-        assert refused({**proof, "checkpoint": f"{origin}\n{SIZE ^ (1 << bit)}\n{root}\n\n{signature_line}"})
+        assert refused(
+            {**proof, "checkpoint": f"{origin}\n{SIZE ^ (1 << bit)}\n{root}\n\n{signature_line}"}
+        )
 
 
 def test_a_wrong_key_or_a_key_the_proof_carries_is_refused() -> None:
@@ -136,12 +182,18 @@ def test_a_wrong_key_or_a_key_the_proof_carries_is_refused() -> None:
     forged["public_key"] = base64.b64encode(raw(MALLORY)).decode()
     assert refused(forged)
     assert refused(forged, log_key(vkey(ORIGIN, 1, LOG)))
-    assert refused(inclusion(3), log_key(vkey("other.example/log", 1, LOG)))  # the key names another log
-    other_log = inclusion(3, name="other.example/log")  # signed under another log's name: not this origin's
+    assert refused(
+        inclusion(3), log_key(vkey("other.example/log", 1, LOG))
+    )  # the key names another log
+    other_log = inclusion(
+        3, name="other.example/log"
+    )  # signed under another log's name: not this origin's
     assert refused(other_log, log_key(vkey("other.example/log", 1, LOG)))
 
 
-def test_a_signature_by_an_unknown_key_is_ignored_and_one_claiming_the_log_key_must_verify() -> None:
+def test_a_signature_by_an_unknown_key_is_ignored_and_one_claiming_the_log_key_must_verify() -> (
+    None
+):
     proof = inclusion(3)
     stranger = f"\u2014 {ORIGIN} {base64.b64encode(key_hash(ORIGIN, 1, MALLORY) + MALLORY.sign(b'x')).decode()}\n"
     assert not refused({**proof, "checkpoint": proof["checkpoint"] + stranger})
@@ -153,15 +205,20 @@ def test_witnesses_k_of_n() -> None:
     witness = NoteKey.parse(vkey("witness.example/w1", 4, WITNESS))
     other = NoteKey.parse(vkey("witness.example/w2", 4, MALLORY))
     cosigned = inclusion(5, witness=True)
-    assert check(cosigned, raw(LOG), witnesses=[witness, other], quorum=1).witnesses == ["witness.example/w1"]
+    assert check(cosigned, raw(LOG), witnesses=[witness, other], quorum=1).witnesses == [
+        "witness.example/w1"
+    ]
     assert refused(cosigned, witnesses=[witness, other], quorum=2)
     assert refused(inclusion(5), witnesses=[witness], quorum=1)
     text, _, lines = cosigned["checkpoint"].partition("\n\n")
     log_line, witness_line = lines.rstrip("\n").split("\n")
     dash, name, encoded = witness_line.split(" ")
     for changed in b64_flips(encoded)[::7]:
-        assert refused({**cosigned, "checkpoint": f"{text}\n\n{log_line}\n{dash} {name} {changed}\n"},
-                       witnesses=[witness], quorum=1)
+        assert refused(
+            {**cosigned, "checkpoint": f"{text}\n\n{log_line}\n{dash} {name} {changed}\n"},
+            witnesses=[witness],
+            quorum=1,
+        )
 
 
 @pytest.mark.parametrize("old", [1, 2, 255, 256, 257, 999, 1000])
@@ -169,8 +226,10 @@ def test_a_consistency_proof_verifies_and_every_bit_change_is_refused(old: int) 
     proof = consistency(old)
     assert check(proof, raw(LOG)).old_size == old
     for at, node in enumerate(proof["path"]):
-        assert all(refused({**proof, "path": [*proof["path"][:at], changed, *proof["path"][at + 1:]]})
-                   for changed in b64_flips(node)[::5])
+        assert all(
+            refused({**proof, "path": [*proof["path"][:at], changed, *proof["path"][at + 1 :]]})
+            for changed in b64_flips(node)[::5]
+        )
     for changed in b64_flips(proof["old_root"])[::5]:
         assert refused({**proof, "old_root": changed, "old_checkpoint": None})
 
@@ -183,9 +242,17 @@ def test_the_old_checkpoint_the_auditor_kept_must_match() -> None:
     assert refused(proof, kept_checkpoint=checkpoint(600, key=MALLORY))
 
 
-@pytest.mark.parametrize("broken", [None, [], "text", {"schema": "writ.proof/1"},
-                                    {"schema": "writ.proof/1", "kind": "inclusion", "checkpoint": 7},
-                                    {"schema": "writ.proof/1", "kind": "inclusion", "checkpoint": "a\n\n"}])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        None,
+        [],
+        "text",
+        {"schema": "writ.proof/1"},
+        {"schema": "writ.proof/1", "kind": "inclusion", "checkpoint": 7},
+        {"schema": "writ.proof/1", "kind": "inclusion", "checkpoint": "a\n\n"},
+    ],
+)
 def test_a_malformed_document_is_refused_with_a_reason(broken: Any) -> None:
     with pytest.raises(ProofError, match=r"\w"):
         check(broken, raw(LOG))
@@ -193,8 +260,15 @@ def test_a_malformed_document_is_refused_with_a_reason(broken: Any) -> None:
 
 def test_malformed_parts_are_refused() -> None:
     proof = inclusion(9)
-    for change in ({"path": ["not base64!"]}, {"path": [base64.b64encode(b"short").decode()]},
-                   {"path": proof["path"] * 40}, {"index": True}, {"index": -1}, {"leaf": "x"},
-                   {"leaf": {**proof["leaf"], "event_hash": "AB" * 32}}, {"leaf": {**proof["leaf"], "record_id": "x"}},
-                   {"checkpoint": proof["checkpoint"].replace("\n\n", "\n\x01\n")}):
+    for change in (
+        {"path": ["not base64!"]},
+        {"path": [base64.b64encode(b"short").decode()]},
+        {"path": proof["path"] * 40},
+        {"index": True},
+        {"index": -1},
+        {"leaf": "x"},
+        {"leaf": {**proof["leaf"], "event_hash": "AB" * 32}},
+        {"leaf": {**proof["leaf"], "record_id": "x"}},
+        {"checkpoint": proof["checkpoint"].replace("\n\n", "\n\x01\n")},
+    ):
         assert refused({**proof, **change}), change

@@ -21,8 +21,14 @@ def section(page: str, heading: str) -> str:
     text = (DOCS / page).read_text()
     start = text.index(f"\n{heading}\n")
     level = heading.split(" ", maxsplit=1)[0]
-    ends = [m.start() for m in re.finditer(r"\n(#+) ", text[start + 1:]) if len(m.group(1)) <= len(level)]
-    return text[start:start + 1 + ends[0]] if ends else text[start:]
+    ends = [
+        m.start()
+        for m in re.finditer(r"\n(#+) ", text[start + 1 :])
+        if len(m.group(1)) <= len(level)
+    ]
+    return text[start : start + 1 + ends[0]] if ends else text[start:]
+
+
 UNITS = {"KiB": 1024, "MiB": 1024 * 1024}
 
 
@@ -54,14 +60,23 @@ def test_the_limits_table_matches_the_defaults_and_caps() -> None:
 
 
 def codes_of(*modules: object) -> set[str]:
-    return {value.code for module in modules for value in vars(module).values()
-            if isinstance(value, type) and isinstance(getattr(value, "code", None), str)}
+    return {
+        value.code
+        for module in modules
+        for value in vars(module).values()
+        if isinstance(value, type) and isinstance(getattr(value, "code", None), str)
+    }
 
 
 def test_the_errors_section_names_every_code_raised() -> None:
     documented = set(re.findall(r"`([A-Z][A-Z_]+)`", section("python-api.md", "## Errors")))
-    raised = codes_of(domain.errors, projections.errors, infrastructure.config, infrastructure.verification,
-                      infrastructure.log_proofs) - {"WRIT_ERROR"}  # the root: abstract
+    raised = codes_of(
+        domain.errors,
+        projections.errors,
+        infrastructure.config,
+        infrastructure.verification,
+        infrastructure.log_proofs,
+    ) - {"WRIT_ERROR"}  # the root: abstract
     assert documented == raised
 
 

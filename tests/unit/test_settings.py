@@ -17,7 +17,11 @@ def test_postgres_url() -> None:
     env = writ_env("postgresql://writer:s%40cret@db.local:6543/orders?schema=writ&pool_size=9")
     assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
     assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("writer", "s@cret")
-    assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"], env["POSTGRES_DBNAME"]) == ("db.local", "6543", "orders")
+    assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"], env["POSTGRES_DBNAME"]) == (
+        "db.local",
+        "6543",
+        "orders",
+    )
     assert (env["POSTGRES_SCHEMA"], env["POSTGRES_POOL_SIZE"]) == ("writ", "9")
     assert "ENABLE_DB_FUNCTIONS" not in " ".join(env)
     assert writ_env("postgresql://u@h/db", create_tables=False)["CREATE_TABLE"] == "n"
@@ -30,13 +34,19 @@ def test_bad_urls_are_refused_with_a_code(url: str) -> None:
     assert caught.value.code == "CONFIGURATION_INVALID"
 
 
-@pytest.mark.parametrize("pool", ["pool_size=1&max_overflow=0", "pool_size=0", "max_overflow=-1&pool_size=1"])
+@pytest.mark.parametrize(
+    "pool", ["pool_size=1&max_overflow=0", "pool_size=0", "max_overflow=-1&pool_size=1"]
+)
 def test_a_pool_of_fewer_than_two_connections_is_refused(pool: str) -> None:
     """A bulk update holds one connection for its pipelined reads and may need a second meanwhile."""
-    with pytest.raises(ConfigurationError, match=r"fewer than 2 connections.*pool_size \+ max_overflow >= 2") as caught:
+    with pytest.raises(
+        ConfigurationError, match=r"fewer than 2 connections.*pool_size \+ max_overflow >= 2"
+    ) as caught:
         writ_env(f"postgresql://u@h/db?{pool}")
     assert caught.value.code == "CONFIGURATION_INVALID"
-    assert writ_env("postgresql://u@h/db?pool_size=1&max_overflow=1")["POSTGRES_MAX_OVERFLOW"] == "1"
+    assert (
+        writ_env("postgresql://u@h/db?pool_size=1&max_overflow=1")["POSTGRES_MAX_OVERFLOW"] == "1"
+    )
 
 
 def test_worker_sessions_keep_pgoptions_and_add_keepalives(monkeypatch: pytest.MonkeyPatch) -> None:

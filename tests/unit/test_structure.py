@@ -19,7 +19,9 @@ PACKAGES = ("domain", "application", "infrastructure", "projections", "entrypoin
 
 
 def test_no_module_imports_itself_back() -> None:
-    graph = grimp.build_graph(*PACKAGES, exclude_type_checking_imports=False)  # annotations count too
+    graph = grimp.build_graph(
+        *PACKAGES, exclude_type_checking_imports=False
+    )  # annotations count too
     cycles = sorted(
         (importer, imported)
         for importer in graph.modules
@@ -29,16 +31,29 @@ def test_no_module_imports_itself_back() -> None:
     assert cycles == []
 
 
-@pytest.mark.parametrize("statement", [
-    "import projections",
-    "from infrastructure.bus.subscriber import Subscriber",
-    "from projections import open_views; from entrypoints.bootstrap import Runtime",
-])
-def test_the_read_side_and_the_subscriber_load_no_driver_and_no_command_service(statement: str) -> None:
-    script = (f"import sys\n{statement}\n"
-              "print(sorted(m for m in ('psycopg', 'psycopg_pool', 'application.service') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          check=True)
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import projections",
+        "from infrastructure.bus.subscriber import Subscriber",
+        "from projections import open_views; from entrypoints.bootstrap import Runtime",
+    ],
+)
+def test_the_read_side_and_the_subscriber_load_no_driver_and_no_command_service(
+    statement: str,
+) -> None:
+    script = (
+        f"import sys\n{statement}\n"
+        "print(sorted(m for m in ('psycopg', 'psycopg_pool', 'application.service') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
@@ -61,6 +76,12 @@ def test_every_stored_topic_resolves_in_a_fresh_process() -> None:
         "        missing.append(f'{topic}: {exc}')\n"
         "print(missing)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -47,14 +47,23 @@ def operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
             operation = item.get(method)
             if operation is None:
                 continue
-            body = ((operation.get("requestBody") or {}).get("content") or {}).get("application/json", {})
+            body = ((operation.get("requestBody") or {}).get("content") or {}).get(
+                "application/json", {}
+            )
             responses = operation.get("responses", {})
-            found.append({"path": path, "method": method.upper(), "anchor": f"{method}-{_slug(path)}",
-                          "summary": operation.get("summary", ""), "parameters": operation.get("parameters", []),
-                          "body": body.get("schema"), "body_required": (operation.get("requestBody") or {}).get(
-                              "required", False),
-                          "answers": {s: r for s, r in responses.items() if "$ref" not in r},
-                          "errors": [s for s, r in responses.items() if "$ref" in r]})
+            found.append(
+                {
+                    "path": path,
+                    "method": method.upper(),
+                    "anchor": f"{method}-{_slug(path)}",
+                    "summary": operation.get("summary", ""),
+                    "parameters": operation.get("parameters", []),
+                    "body": body.get("schema"),
+                    "body_required": (operation.get("requestBody") or {}).get("required", False),
+                    "answers": {s: r for s, r in responses.items() if "$ref" not in r},
+                    "errors": [s for s, r in responses.items() if "$ref" in r],
+                }
+            )
     return found
 
 
@@ -67,8 +76,14 @@ def docs_page(spec: dict[str, Any]) -> Any:
     templates = environment()
     templates.filters["type_of"] = type_of
     html = templates.get_template("api_docs.html").render(
-        identity=None, csrf="", dev_sign_in=False, path="/docs", info=spec.get("info", {}), operations=operations(spec),
-        schemas=spec.get("components", {}).get("schemas", {}))
+        identity=None,
+        csrf="",
+        dev_sign_in=False,
+        path="/docs",
+        info=spec.get("info", {}),
+        operations=operations(spec),
+        schemas=spec.get("components", {}).get("schemas", {}),
+    )
 
     def docs(_: Request) -> Response:
         return HTMLResponse(html, headers={**HEADERS, "cache-control": "no-cache"})

@@ -23,11 +23,18 @@ from entrypoints.http.console.web import Console, Handler, page
 from infrastructure.config import ConfigurationError
 
 STATIC = Path(__file__).resolve().parent / "static"
-POLICY = ("default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; font-src 'self'; "
-          "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-HEADERS = {"content-security-policy": POLICY, "x-content-type-options": "nosniff", "x-frame-options": "DENY",
-           "referrer-policy": "same-origin", "cross-origin-opener-policy": "same-origin",
-           "permissions-policy": "camera=(), microphone=(), geolocation=()"}
+POLICY = (
+    "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+HEADERS = {
+    "content-security-policy": POLICY,
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "cross-origin-opener-policy": "same-origin",
+    "permissions-policy": "camera=(), microphone=(), geolocation=()",
+}
 
 
 class SecurityHeaders:
@@ -44,7 +51,11 @@ class SecurityHeaders:
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.decode().lower() not in HEADERS]
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.decode().lower() not in HEADERS
+                ]
                 headers += [(k.encode(), v.encode()) for k, v in HEADERS.items()]
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
@@ -58,7 +69,9 @@ def console_app(runtime: Runtime, verifier: JwtVerifier, *, dev_sign_in: bool = 
     """The console over ``runtime``, signing people in with ``verifier`` (``dev_sign_in``: ``writ console``'s
     development sign-in, refused on anything but the embedded default)."""
     if dev_sign_in and not runtime.backend.embedded:
-        raise ConfigurationError("the development sign-in runs on the embedded default only, never on PostgreSQL")
+        raise ConfigurationError(
+            "the development sign-in runs on the embedded default only, never on PostgreSQL"
+        )
     if dev_sign_in and verifier.secret is None:
         raise ConfigurationError("the development sign-in needs an HS256 secret (WRIT_JWT_SECRET)")
     console = Console(runtime, verifier, dev_sign_in)
@@ -69,7 +82,10 @@ def console_app(runtime: Runtime, verifier: JwtVerifier, *, dev_sign_in: bool = 
     routes = [
         at("/", inbox.inbox),
         at("/approvals/{id}", inbox.approval),
-        *(at(f"/approvals/{{id}}/{action}", partial(inbox.decide, action=action), "POST") for action in inbox.DONE),
+        *(
+            at(f"/approvals/{{id}}/{action}", partial(inbox.decide, action=action), "POST")
+            for action in inbox.DONE
+        ),
         at("/records", records.models),
         at("/records/{model}", records.rows),
         at("/records/{model}/{id}", records.record),

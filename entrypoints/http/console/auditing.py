@@ -30,9 +30,16 @@ def decisions(visit: Visit) -> Response:
     after = visit.query("after", "0")
     if not after.isdigit() or len(after) > 18:
         raise InvalidInputError(f"after: {after[:40]!r} is not a log position")
-    rows = visit.views().decisions(visit.principal, actor=asked["by"] or None, model=asked["model"] or None,
-                                   outcome=asked["outcome"] or None, since=asked["since"] or None,
-                                   until=asked["until"] or None, after=int(after), limit=PAGE)
+    rows = visit.views().decisions(
+        visit.principal,
+        actor=asked["by"] or None,
+        model=asked["model"] or None,
+        outcome=asked["outcome"] or None,
+        since=asked["since"] or None,
+        until=asked["until"] or None,
+        after=int(after),
+        limit=PAGE,
+    )
     more = rows[-1]["position"] if len(rows) == PAGE else None
     return visit.render("decisions.html", rows=rows, asked=asked, outcomes=OUTCOMES, more=more)
 
@@ -41,8 +48,12 @@ def log(visit: Visit) -> Response:
     backend = visit.console.runtime.backend
     head = visit.console.runtime.head()
     latest = _latest(backend)
-    return visit.render("log.html", head=head, checkpoint=latest,
-                        signature=_signature(latest, backend.master_key_beside()) if latest else None)
+    return visit.render(
+        "log.html",
+        head=head,
+        checkpoint=latest,
+        signature=_signature(latest, backend.master_key_beside()) if latest else None,
+    )
 
 
 def _latest(backend: Any) -> Checkpoint | None:

@@ -44,7 +44,11 @@ def changed(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -
     as null: a create lists the fields it sets)."""
     old, new = before or {}, after or {}
     names = sorted(name for name in {*old, *new} if not name.startswith("_"))
-    return [Change(name, old.get(name), new.get(name)) for name in names if old.get(name) != new.get(name)]
+    return [
+        Change(name, old.get(name), new.get(name))
+        for name in names
+        if old.get(name) != new.get(name)
+    ]
 
 
 def of_preview(preview: Mapping[str, Any] | None, shredded: bool = False) -> Diff:
@@ -53,8 +57,11 @@ def of_preview(preview: Mapping[str, Any] | None, shredded: bool = False) -> Dif
         return Diff(erased=True)
     count = int(preview.get("count") or 1)
     if "sample" in preview:
-        sample = [(str(item.get("id", "")), changed(item.get("before"), item.get("after")))
-                  for item in preview.get("sample") or [] if isinstance(item, Mapping)]
+        sample = [
+            (str(item.get("id", "")), changed(item.get("before"), item.get("after")))
+            for item in preview.get("sample") or []
+            if isinstance(item, Mapping)
+        ]
         return Diff(count=count, sample=sample)
     return Diff(changed(preview.get("before"), preview.get("after")), count=count)
 
@@ -66,5 +73,8 @@ def of_entry(entry: Mapping[str, Any]) -> tuple[list[Change], bool]:
     if redacted:
         names = changes if isinstance(changes, Mapping) else entry.get("changed") or changes
         return [Change(str(name), None, None, shown=False) for name in sorted(names)], True
-    return [Change(name, value.get("before"), value.get("after")) for name, value in sorted(changes.items())
-            if isinstance(value, Mapping) and not str(name).startswith("_")], False
+    return [
+        Change(name, value.get("before"), value.get("after"))
+        for name, value in sorted(changes.items())
+        if isinstance(value, Mapping) and not str(name).startswith("_")
+    ], False

@@ -27,8 +27,11 @@ from entrypoints.http.console.showing import people
 from entrypoints.http.console.web import Visit, redirect
 
 PAGE = 100
-DONE = {"approve": "You approved this request.", "reject": "You rejected this request.",
-        "cancel": "You cancelled this request."}
+DONE = {
+    "approve": "You approved this request.",
+    "reject": "You rejected this request.",
+    "cancel": "You cancelled this request.",
+}
 
 
 def waiting_for(principal: Principal, catalog: Catalog, request: Mapping[str, Any]) -> bool:
@@ -39,13 +42,16 @@ def waiting_for(principal: Principal, catalog: Catalog, request: Mapping[str, An
         return False
     try:
         return catalog.model(str(request.get("model"))).grants.allows("approve", principal.roles)
-    except ModelUnknownError:  # a model the catalog in force no longer declares: nobody can approve it
+    except ModelUnknownError:
+        # a model the catalog in force no longer declares: nobody can approve it
         return False
 
 
 def inbox(visit: Visit) -> Response:
     principal = visit.principal
-    rows = visit.views().approvals(principal, status=PENDING, after=visit.query("after") or None, limit=PAGE)
+    rows = visit.views().approvals(
+        principal, status=PENDING, after=visit.query("after") or None, limit=PAGE
+    )
     waiting = [_shown(row) for row in rows if waiting_for(principal, visit.catalog, row)]
     mine = [_shown(row) for row in rows if row.get("requester") == principal.user_id]
     more = rows[-1]["cursor"] if len(rows) == PAGE else None
@@ -56,9 +62,12 @@ def approval(visit: Visit, problem: WritError | None = None) -> Response:
     """One request as the command side has it now, with the forms this person may use on it."""
     principal = visit.principal
     request = visit.writ.approval(principal, visit.request.path_params["id"])
-    context: dict[str, Any] = {"request": _shown(request), "eligible": waiting_for(principal, visit.catalog, request),
-               "own": request.get("requester") == principal.user_id and request.get("status") == PENDING,
-               "done": DONE.get(visit.query("done"))}
+    context: dict[str, Any] = {
+        "request": _shown(request),
+        "eligible": waiting_for(principal, visit.catalog, request),
+        "own": request.get("requester") == principal.user_id and request.get("status") == PENDING,
+        "done": DONE.get(visit.query("done")),
+    }
     if problem is not None:
         return visit.failed(problem, "approval.html", **context)
     return visit.render("approval.html", **context)
@@ -71,8 +80,11 @@ def decide(visit: Visit, action: str) -> Response:
     try:
         if action == "approve":
             fingerprint = visit.form.get("fingerprint", "")
-            if not fingerprint:  # Writ takes no fingerprint as "whatever the request is now": the page's is required
-                raise InvalidInputError("An approval is bound to the request shown: the form's fingerprint is missing")
+            # Writ takes no fingerprint as "whatever the request is now": the page's is required
+            if not fingerprint:
+                raise InvalidInputError(
+                    "An approval is bound to the request shown: the form's fingerprint is missing"
+                )
             visit.writ.approve(visit.principal, approval_id, reason=reason, fingerprint=fingerprint)
         elif action == "reject":
             visit.writ.reject(visit.principal, approval_id, reason or "")
@@ -90,6 +102,11 @@ def _shown(request: Mapping[str, Any]) -> dict[str, Any]:
     if record_id is None and request.get("operation") not in ("create", "bulk_update"):
         commands = (request.get("command") or {}).get("commands") or [{}]
         record_id = commands[0].get("id")
-    return {**request, "record_id": record_id, "record_version": record_version,
-            "requested_at": request.get("requested_at"), "approvers": people(request.get("approvals")),
-            "diff": diffs.of_preview(request.get("preview"), bool(request.get("shredded")))}
+    return {
+        **request,
+        "record_id": record_id,
+        "record_version": record_version,
+        "requested_at": request.get("requested_at"),
+        "approvers": people(request.get("approvals")),
+        "diff": diffs.of_preview(request.get("preview"), bool(request.get("shredded"))),
+    }

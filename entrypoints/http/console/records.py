@@ -37,28 +37,53 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def models(visit: Visit) -> Response:
-    return visit.render("models.html", described={name: spec.description for name, spec in
-                                                 sorted(visit.catalog.models.items())})
+    return visit.render(
+        "models.html",
+        described={name: spec.description for name, spec in sorted(visit.catalog.models.items())},
+    )
 
 
 def rows(visit: Visit) -> Response:
     model = visit.request.path_params["model"]
     spec = visit.catalog.model(model)
     query = visit.request.query_params
-    asked = [(f, o, v) for f, o, v in zip(query.getlist("field"), query.getlist("op"), query.getlist("value"),
-                                          strict=False) if f]
+    asked = [
+        (f, o, v)
+        for f, o, v in zip(
+            query.getlist("field"), query.getlist("op"), query.getlist("value"), strict=False
+        )
+        if f
+    ]
     sort, descending = query.get("sort", ""), query.get("order") == "desc"
     deleted = query.get("deleted") == "1"
     filters = [parse_filter(f"{f}:{o}:{v}", visit.catalog, model) for f, o, v in asked]
-    page = visit.views().list(visit.principal, model, filters=filters, limit=PAGE, after=query.get("after") or None,
-                              order_by=[f"{'-' if descending else ''}{sort}"] if sort else [],
-                              include_deleted=deleted)
+    page = visit.views().list(
+        visit.principal,
+        model,
+        filters=filters,
+        limit=PAGE,
+        after=query.get("after") or None,
+        order_by=[f"{'-' if descending else ''}{sort}"] if sort else [],
+        include_deleted=deleted,
+    )
     kept = [pair for f, o, v in asked for pair in (("field", f), ("op", o), ("value", v))]
-    kept += [("sort", sort), ("order", "desc" if descending else "asc")] + ([("deleted", "1")] if deleted else [])
+    kept += [("sort", sort), ("order", "desc" if descending else "asc")] + (
+        [("deleted", "1")] if deleted else []
+    )
     more = urlencode([*kept, ("after", page.next_cursor)]) if page.next_cursor else None
-    return visit.render("rows.html", model=model, fields=list(spec.fields), columns=["id", *spec.fields, *SYSTEM],
-                        rows=page.rows, asked=asked, operators=OPERATORS, sort=sort, descending=descending,
-                        deleted=deleted, more=more)
+    return visit.render(
+        "rows.html",
+        model=model,
+        fields=list(spec.fields),
+        columns=["id", *spec.fields, *SYSTEM],
+        rows=page.rows,
+        asked=asked,
+        operators=OPERATORS,
+        sort=sort,
+        descending=descending,
+        deleted=deleted,
+        more=more,
+    )
 
 
 def record(visit: Visit) -> Response:
@@ -72,21 +97,40 @@ def record(visit: Visit) -> Response:
     state = kept[-1]["state"] if kept else None
     views = visit.views()
     row = _row(views, principal, model, record_id, state)
-    refusals = [decision for outcome in UNCHANGED
-                for decision in views.decisions(principal, model=model, record_id=str(record_id), outcome=outcome,
-                                                limit=200)]
-    timeline = sorted([*(_event(entry, state == "purged") for entry in kept), *(_decision(d) for d in refusals)],
-                      key=lambda item: (moment_of(item["at"]) or EPOCH, item["order"]))
-    return visit.render("record.html", model=model, record_id=record_id, row=row, state=state, total=total,
-                        shown=len(kept), timeline=timeline, fields=list(visit.catalog.model(model).fields))
+    refusals = [
+        decision
+        for outcome in UNCHANGED
+        for decision in views.decisions(
+            principal, model=model, record_id=str(record_id), outcome=outcome, limit=200
+        )
+    ]
+    timeline = sorted(
+        [*(_event(entry, state == "purged") for entry in kept), *(_decision(d) for d in refusals)],
+        key=lambda item: (moment_of(item["at"]) or EPOCH, item["order"]),
+    )
+    return visit.render(
+        "record.html",
+        model=model,
+        record_id=record_id,
+        row=row,
+        state=state,
+        total=total,
+        shown=len(kept),
+        timeline=timeline,
+        fields=list(visit.catalog.model(model).fields),
+    )
 
 
-def _row(views: Any, principal: Principal, model: str, record_id: str, state: str | None) -> dict[str, Any] | None:
+def _row(
+    views: Any, principal: Principal, model: str, record_id: str, state: str | None
+) -> dict[str, Any] | None:
     """The record's row as ``GET /v1/{model}/{id}`` answers it; None once purged or not projected yet."""
     if state == "purged":
         return None
     try:
-        row: dict[str, Any] = views.get(principal, model, record_id, include_deleted=state == "deleted")
+        row: dict[str, Any] = views.get(
+            principal, model, record_id, include_deleted=state == "deleted"
+        )
     except RecordNotFoundError:
         return None  # the projection has not reached the record yet (PostgreSQL: the worker lags)
     return row
@@ -96,10 +140,22 @@ def _event(entry: dict[str, Any], purged: bool) -> dict[str, Any]:
     """A history entry on the timeline; ``erased``: it held values the purge erased."""
     changes, redacted = diffs.of_entry(entry)
     erased = (redacted or purged) and (bool(changes) or entry["event"] in DATA_EVENTS)
-    return {"kind": "event", "at": entry["at"], "order": entry["version"], "entry": entry, "changes": changes,
-            "erased": erased, "agent": (entry.get("audit") or {}).get("agent")}
+    return {
+        "kind": "event",
+        "at": entry["at"],
+        "order": entry["version"],
+        "entry": entry,
+        "changes": changes,
+        "erased": erased,
+        "agent": (entry.get("audit") or {}).get("agent"),
+    }
 
 
 def _decision(decision: dict[str, Any]) -> dict[str, Any]:
-    return {"kind": "decision", "at": decision["at"], "order": decision["position"], "decision": decision,
-            "agent": (decision.get("audit") or {}).get("agent")}
+    return {
+        "kind": "decision",
+        "at": decision["at"],
+        "order": decision["position"],
+        "decision": decision,
+        "agent": (decision.get("audit") or {}).get("agent"),
+    }

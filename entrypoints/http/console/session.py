@@ -65,7 +65,9 @@ def check_post(request: Request, form: Mapping[str, str]) -> None:
     expected = request.cookies.get(cookie_name(request, CSRF)) or ""
     sent = form.get("csrf", "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise FormRefusedError("The form's security token is missing or out of date: reload the page and try again")
+        raise FormRefusedError(
+            "The form's security token is missing or out of date: reload the page and try again"
+        )
 
 
 def own_origin(request: Request) -> str:
@@ -92,10 +94,24 @@ def start(response: Response, request: Request, token: str, expires_at: float) -
 def end(response: Response, request: Request) -> None:
     """Forget the session and its CSRF token."""
     for name in (SESSION, CSRF):
-        response.delete_cookie(cookie_name(request, name), path="/", secure=request.url.scheme == "https",
-                               httponly=True, samesite="strict")
+        response.delete_cookie(
+            cookie_name(request, name),
+            path="/",
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
 
 
-def _set(response: Response, request: Request, name: str, value: str, *, max_age: int | None) -> None:
-    response.set_cookie(cookie_name(request, name), value, max_age=max_age, path="/", httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")
+def _set(
+    response: Response, request: Request, name: str, value: str, *, max_age: int | None
+) -> None:
+    response.set_cookie(
+        cookie_name(request, name),
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )

@@ -30,7 +30,9 @@ def value(item: Any) -> str:
 def when(text: Any) -> str:
     """An ISO time as ``2026-12-06 13:54:48 UTC`` (anything else as it is)."""
     moment = moment_of(text)
-    return value(text) if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (
+        value(text) if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    )
 
 
 def moment_of(text: Any) -> datetime | None:
@@ -48,11 +50,19 @@ def moment_of(text: Any) -> datetime | None:
 
 def people(approvals: Any) -> list[str]:
     """Who approved: the views list ``{"approver", "at", "reason"}``, the command side plain names."""
-    return [item.get("approver", "") if isinstance(item, dict) else str(item) for item in approvals or []]
+    return [
+        item.get("approver", "") if isinstance(item, dict) else str(item)
+        for item in approvals or []
+    ]
 
 
 def words(items: Any) -> str:
     return ", ".join(value(item) for item in items or [])
 
 
-FILTERS: dict[str, Callable[..., Any]] = {"value": value, "when": when, "people": people, "words": words}
+FILTERS: dict[str, Callable[..., Any]] = {
+    "value": value,
+    "when": when,
+    "people": people,
+    "words": words,
+}

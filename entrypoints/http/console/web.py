@@ -85,8 +85,12 @@ class Visit:
 
     def render(self, template: str, status: int = 200, **context: Any) -> Response:
         html = self.console.templates.get_template(template).render(
-            identity=self.identity, csrf=self.csrf, dev_sign_in=self.console.dev_sign_in,
-            path=self.request.url.path, **context)
+            identity=self.identity,
+            csrf=self.csrf,
+            dev_sign_in=self.console.dev_sign_in,
+            path=self.request.url.path,
+            **context,
+        )
         return HTMLResponse(html, status_code=status)
 
     def failed(self, error: WritError, template: str = "error.html", **context: Any) -> Response:
@@ -98,8 +102,13 @@ class Visit:
 
 def environment() -> Environment:
     """The templates, escaping every value they are given (autoescape on for every file)."""
-    templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
-                            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    templates = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     templates.filters.update(showing.FILTERS)
     templates.globals["base"] = BASE
     return templates
@@ -137,8 +146,13 @@ async def _answer(visit: Visit, handler: Handler, public: bool) -> Response:
             visit.form = await _form(request)
             session.check_post(request, visit.form)
         except FormRefusedError as refused:
-            return visit.render("error.html", 403, problem={"code": "FORM_REFUSED", "message": str(refused)})
-    unavailable: tuple[type[BaseException], ...] = (PersistenceError, *visit.console.runtime.backend.transient)
+            return visit.render(
+                "error.html", 403, problem={"code": "FORM_REFUSED", "message": str(refused)}
+            )
+    unavailable: tuple[type[BaseException], ...] = (
+        PersistenceError,
+        *visit.console.runtime.backend.transient,
+    )
     try:
         return await run_in_threadpool(handler, visit)
     except WritError as error:
@@ -151,7 +165,9 @@ async def _answer(visit: Visit, handler: Handler, public: bool) -> Response:
 async def _form(request: Request) -> dict[str, str]:
     """A posted ``application/x-www-form-urlencoded`` form, read within ``MAX_FORM_BYTES``."""
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        raise FormRefusedError("The console takes its own forms only (application/x-www-form-urlencoded)")
+        raise FormRefusedError(
+            "The console takes its own forms only (application/x-www-form-urlencoded)"
+        )
     body = b""
     async for chunk in request.stream():
         body += chunk
