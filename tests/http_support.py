@@ -42,9 +42,11 @@ def token(
     *roles: str,
     key: Any = SECRET,
     algorithm: str = "HS256",
-    lifetime: int = 600,
+    lifetime: int = 6 * 3600,
     **claims: Any,
 ) -> str:
+    """A signed test token; it outlives the longest test run (modules make theirs at import, and a run in
+    two processes reaches some of them half an hour later)."""
     now = int(time.time())
     body = {
         "sub": user,

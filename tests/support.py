@@ -22,13 +22,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def wait_until(
-    condition: Callable[[], bool], timeout: float, what: str, *, every: float = 0.01
+    condition: Callable[[], bool],
+    timeout: float,
+    what: str | Callable[[], str],
+    *,
+    every: float = 0.01,
 ) -> None:
-    """Poll ``condition`` until it holds; fail with ``what`` at the deadline (no sleep-and-hope)."""
+    """Poll ``condition`` until it holds; fail with ``what`` at the deadline (no sleep-and-hope);
+    ``what`` may be a function, asked at the deadline (to say what was seen last)."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+            said = what() if callable(what) else what
+            pytest.fail(f"timed out after {timeout}s waiting for {said}")
         time.sleep(every)
 
 

@@ -98,8 +98,10 @@ class Load:
             self.problems.append(f"approve: {answer.status_code} {answer.text[:200]}")
 
 
-def _views_answer(server: Server) -> bool:
-    return server.call("GET", "/v1/approvals", bearer=MANAGER).status_code == 200
+def _views_answer(server: Server, last: list[str]) -> bool:
+    answer = server.call("GET", "/v1/approvals", bearer=MANAGER)
+    last[:] = [f"{answer.status_code} {answer.text[:300]}"]
+    return answer.status_code == 200
 
 
 @pytest.mark.slow
@@ -109,10 +111,11 @@ def test_readers_writers_and_approvers_together_neither_crash_the_server_nor_los
     catalog = tmp_path / "writ.toml"
     catalog.write_text(CATALOG)
     for server in start(database_url, catalog):
+        last: list[str] = []
         wait_until(
-            partial(_views_answer, server),
-            60,
-            "the views to exist (PostgreSQL: `writ project` makes them)",
+            partial(_views_answer, server, last),
+            120,
+            lambda: f"the views to exist (`writ project` makes them on PostgreSQL): {last}",  # noqa: B023
         )
         load = Load(server)
         threads = [
