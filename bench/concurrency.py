@@ -12,13 +12,17 @@ each for ``--seconds`` with ``--clients`` concurrent writers:
   processes behind one port), with an idempotency key per request.
 * ``hot``: threads patching ONE record without ``expected_version`` (conflicts are retried by Writ; the
   commands that still fail are counted).
+* ``solo``: ``governed`` through a second ``Writ`` whose group commit stores one save per batch
+  (``WRIT_GROUP_COMMIT_SAVES=1``): what the batching is worth, in the same run.
 * ``merkle``: ``governed`` again while another thread keeps the log's Merkle tree up to date four times a
   second (the tiles ``writ checkpoint`` extends from the manifest; the tree is kept off the save path, so
   this is its whole cost to writers). ``merkle_cost``: the share of ``governed`` throughput it takes.
 
 Prints figures, then one JSON line: {"bench": "concurrency", "raw_per_s", "library_per_s", "governed_per_s",
 "http_per_s", "ratio_vs_raw", "ratio_vs_library", "http_ratio", "p99_ms", "http_p99_ms", "hot_per_s",
-"hot_failed", "merkle_per_s", "merkle_cost"} (``p99_ms``: a governed create's latency through the Python API).
+"hot_failed", "merkle_per_s", "merkle_cost", "solo_per_s", "group_commit_gain", "mean_batch"}
+(``mean_batch``: saves per batch in the ``governed`` phases; ``p99_ms``: a governed create's latency
+through the Python API).
 
     .venv/bin/python bench/concurrency.py [--clients 16] [--rounds 3] [--seconds 4] [--http-workers 2]
     WRIT_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test (default)
@@ -300,7 +304,24 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
         len(orjson.dumps(sample.data)) + 600
     )  # about a sealed Created event's stored size
     hot_id = writ.create(CLERK, "Hot", {"quantity": 0}).id
-    tallies = {name: Tally() for name in ("raw", "library", "governed", "http", "hot", "merkle")}
+    os.environ["WRIT_GROUP_COMMIT_SAVES"] = "1"
+    solo = open_writ(catalog, url)  # one save per batch: the group commit's baseline
+    del os.environ["WRIT_GROUP_COMMIT_SAVES"]
+    tallies = {
+        name: Tally() for name in ("raw", "library", "governed", "http", "hot", "merkle", "solo")
+    }
+
+    def solo_create(i: int) -> object:
+        return solo.create(CLERK, "Order", payload(i), idempotency_key=f"solo-{i}")
+
+    figures = writ._core.store.group_commit.figures  # type: ignore[union-attr]  # PostgreSQL: there is one
+    batched = [0, 0]  # saves, batches in the governed phases
+
+    def governed_phase(seconds: float, tally: Tally) -> None:
+        saves, batches = figures.saves, figures.batches
+        threaded(args.clients, seconds, tally, governed)
+        batched[0] += figures.saves - saves
+        batched[1] += figures.batches - batches
 
     def governed(i: int) -> object:
         return writ.create(CLERK, "Order", payload(i), idempotency_key=f"py-{i}")
@@ -317,7 +338,7 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
                 "library": lambda s, t: threaded(
                     args.clients, s, t, lambda i: library.save(Item(payload(i)))
                 ),
-                "governed": lambda s, t: threaded(args.clients, s, t, governed),
+                "governed": governed_phase,
                 "http": lambda s, t: asyncio.run(
                     http_phase(f"http://127.0.0.1:{port}", args.clients, s, t)
                 ),
@@ -330,6 +351,7 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
                 "merkle": lambda s, t: with_tree_kept(
                     url, lambda: threaded(args.clients, s, t, governed)
                 ),
+                "solo": lambda s, t: threaded(args.clients, s, t, solo_create),
             }
             for phase in phases.values():  # warm up: connections, prepared statements, caches
                 phase(0.5, Tally())
@@ -341,8 +363,9 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
             server.terminate()
             server.wait(timeout=30)
     writ.close()
+    solo.close()
     library.close()
-    report(args, tallies)
+    report(args, tallies, batched[0] / batched[1] if batched[1] else 0.0)
 
 
 def with_tree_kept(url: str, writers: Callable[[], None]) -> None:
@@ -367,11 +390,12 @@ def with_tree_kept(url: str, writers: Callable[[], None]) -> None:
         backend.close()
 
 
-def report(args: argparse.Namespace, tallies: dict[str, Tally]) -> None:
+def report(args: argparse.Namespace, tallies: dict[str, Tally], mean_batch: float) -> None:
     raw, library, governed, http, hot = (
         tallies[n] for n in ("raw", "library", "governed", "http", "hot")
     )
-    merkle = tallies["merkle"]
+    merkle, solo = tallies["merkle"], tallies["solo"]
+    gain = governed.per_s / solo.per_s if solo.per_s else 0.0
     print(
         f"PostgreSQL, {args.clients} concurrent writers, {args.rounds} rounds x {args.seconds:g} s per system, "
         f"order rotating; writ serve --workers {args.http_workers}; load on the machine: {os.getloadavg()[0]:.2f}"
@@ -390,6 +414,7 @@ def report(args: argparse.Namespace, tallies: dict[str, Tally]) -> None:
         f"governed vs raw {ratio_raw:.3f}, vs library {ratio_library:.2f}; HTTP vs Python API {http_ratio:.3f}; "
         f"hot record {hot.per_s:,.0f}/s with {hot.failed} failed; the Merkle tree kept takes {merkle_cost:.1%}"
     )
+    print(f"group commit: {gain:.2f}x one save per batch, {mean_batch:.1f} saves per batch")
     print(
         orjson.dumps(
             {
@@ -407,6 +432,9 @@ def report(args: argparse.Namespace, tallies: dict[str, Tally]) -> None:
                 "hot_failed": hot.failed,
                 "merkle_per_s": round(merkle.per_s, 1),
                 "merkle_cost": round(merkle_cost, 3),
+                "solo_per_s": round(solo.per_s, 1),
+                "group_commit_gain": round(gain, 2),
+                "mean_batch": round(mean_batch, 1),
             }
         ).decode()
     )
