@@ -12,7 +12,6 @@ from domain.principal import Principal
 from entrypoints.bootstrap import Runtime
 from entrypoints.demo_tables import (
     catalog_table,
-    console,
     decisions,
     history,
     refusal,
@@ -21,6 +20,7 @@ from entrypoints.demo_tables import (
     step,
 )
 from entrypoints.examples import example_catalog_text
+from entrypoints.terminal import console
 from infrastructure.verification import verify
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from application.service import Writ
@@ -15,8 +14,7 @@ from domain.catalog import Catalog
 from domain.errors import WritError
 from domain.principal import Principal
 from entrypoints.diffs import change_lines
-
-console = Console()
+from entrypoints.terminal import console
 
 
 def id_table(*columns: str, **options: Any) -> Table:

@@ -14,7 +14,7 @@ import click
 import orjson
 from rich.table import Table
 
-from entrypoints.cli.options import console
+from entrypoints.terminal import console
 from infrastructure import key_admin
 from infrastructure.backend_choice import open_backend
 from infrastructure.master_keys import new_master_key

@@ -17,7 +17,6 @@ from typing import Any
 
 import click
 import orjson
-from rich.console import Console
 
 from domain.catalog import Catalog
 from domain.errors import CatalogError, InvalidInputError
@@ -26,8 +25,6 @@ from domain.principal import Principal
 from entrypoints import json_text
 from entrypoints.bootstrap import Runtime
 from entrypoints.cli.render import Column, key_values, print_lines, table
-
-console = Console()
 
 
 def principal_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,7 +16,7 @@ import click
 import orjson
 from rich.table import Table
 
-from entrypoints.cli.options import console
+from entrypoints.terminal import console
 from infrastructure.backend_choice import open_backend
 from infrastructure.checkpoints import Checkpoint, load_signer, public_key
 from infrastructure.config import ConfigurationError

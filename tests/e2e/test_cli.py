@@ -30,6 +30,16 @@ def table_rows(text: str) -> list[list[str]]:
     return rows
 
 
+def test_each_command_prints_at_the_width_of_its_own_terminal() -> None:
+    """One process, two commands: the second is not held to the first one's width (rich fixes a console's
+    width when it is made, so the CLI makes one per print)."""
+    narrow = CliRunner().invoke(main, ["demo"], env={"COLUMNS": "80"})
+    wide = CliRunner().invoke(main, ["demo"], env={"COLUMNS": "200"})
+    assert narrow.exit_code == wide.exit_code == 0, narrow.output + wide.output
+    assert max(len(line) for line in narrow.output.splitlines()) <= 80
+    assert max(len(line) for line in wide.output.splitlines()) > 80
+
+
 def test_demo_tells_the_whole_story() -> None:
     result = CliRunner().invoke(main, ["demo"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
