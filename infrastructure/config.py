@@ -137,9 +137,14 @@ def event_store_env(config: DatabaseConfig, *, create_tables: bool | None = None
     """The eventsourcing environment for a database configuration. ``create_tables`` None leaves table creation
     to the process environment's ``CREATE_TABLE`` (on unless it says ``n``: a runtime role that may not create
     tables runs with ``CREATE_TABLE=n``)."""
-    env = dict(_COMMON)
-    if create_tables is not None:
-        env["CREATE_TABLE"] = "y" if create_tables else "n"
+    wanted = (
+        os.environ.get("CREATE_TABLE", "y")
+        if create_tables is None
+        else ("y" if create_tables else "n")
+    )
+    env = dict(
+        _COMMON, CREATE_TABLE=wanted
+    )  # explicit: the log's reader takes no process environment
     if isinstance(config, SQLiteConfig):
         env.update(
             PERSISTENCE_MODULE="eventsourcing.sqlite",

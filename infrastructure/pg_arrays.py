@@ -2,7 +2,7 @@
 
 psycopg works out how to dump a Python list on every call: it scans the list for an element to pick the
 element's dumper, works out the dimensions, then dumps element by element through that dumper. The insert
-function takes eleven arrays per save, and that was about a sixth of a governed create's CPU. Here each
+function takes ten arrays per save, and that was about a sixth of a governed create's CPU. Here each
 array's element type is known in advance (``UUIDS``, ``BIGINTS``, ``INTS``, ``TEXTS``, ``BYTEAS``), so it is
 packed in one pass: the array header (dimensions, null flag, element oid, length, lower bound 1), then each
 element as its length and bytes (length -1 for a NULL). Importing this module teaches psycopg (its global

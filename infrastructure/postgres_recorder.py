@@ -83,11 +83,13 @@ PART = 1000
 """Events per call of the insert function: a bigger save is inserted part by part in one transaction."""
 
 
-PREVIOUS_SIGNATURE = (
-    "(uuid[], bigint[], text[], bytea[], text, uuid[], bytea[], text[], uuid[], uuid[], uuid[])"
+PREVIOUS_SIGNATURES = (
+    "(uuid[], bigint[], text[], bytea[], text, uuid[], bytea[], text[], uuid[], uuid[], uuid[])",
+    "(uuid[], bigint[], text[], bytea[], text, uuid[], bytea[], text[], uuid[], uuid[], uuid[], int[])",
 )
-"""The insert function's parameters before saves were tagged: dropped at the upgrade, so no caller can reach
-the old function (it destroyed whichever keys it was told to)."""
+"""The insert function's parameters before saves were tagged (before and after group commit's ``p_groups``):
+each dropped at the upgrade, so no caller can reach an old function (it destroyed whichever keys it was told
+to, and wrote saves without a tag)."""
 
 
 def create_insert_function_sql(*, schema: str, table: str, function: str, channel: str) -> Composed:
@@ -189,10 +191,11 @@ class WritPostgresRecorder(
         self.sql_create_statements.append(
             Composed([SQL(postgres_rewrap_function(self.datastore.schema))])
         )
-        self.sql_create_statements.append(
-            SQL("DROP FUNCTION IF EXISTS {}.{}" + PREVIOUS_SIGNATURE).format(
+        self.sql_create_statements.extend(
+            SQL("DROP FUNCTION IF EXISTS {}.{}" + signature).format(
                 Identifier(self.datastore.schema), Identifier(self.insert_function_name)
             )
+            for signature in PREVIOUS_SIGNATURES
         )
         self.sql_create_statements.append(
             create_insert_function_sql(

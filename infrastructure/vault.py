@@ -12,7 +12,7 @@ a ``KeyTable``.
 The data key seals the aggregate's data (``infrastructure.sealing``) and keys
 its digests: HMAC-SHA256 under a key derived from it, so once it is destroyed
 a digest of the purged data confirms no guess. Unwrapped keys are cached per
-process (the least recently read leave first); ``prefetch`` re-reads a batch's
+process (the least recently fetched from the table leave first); ``prefetch`` re-reads a batch's
 rows first, so a worker never uses a key another process destroyed, and
 ``opening_keys`` reads a batch's keys for that batch alone (a catch-up reads
 each key once: it caches none).
@@ -77,7 +77,7 @@ class Vault:
         """``keys``: the vault's key table (``infrastructure.key_table``), for the vault's life (it connects on
         first use); ``close`` closes its connection once no thread is using it, and the next use reconnects."""
         self._keys: OrderedDict[int, DataKey] = OrderedDict()
-        """Least recently read first: past ``CACHED`` keys, those go."""
+        """Least recently fetched first: past ``CACHED`` keys, those go."""
         self._pending: dict[int, DataKey] = {}
         self._links: dict[int, list[UUID]] = {}
         self._destroyed: OrderedDict[int, None] = OrderedDict()
@@ -230,7 +230,7 @@ class Vault:
         return self._pending.get(number) or self._keys.get(number)
 
     def _remember(self, key: DataKey) -> None:
-        """Cache ``key`` (under the lock); past ``CACHED`` keys, the least recently read go first."""
+        """Cache ``key`` (under the lock); past ``CACHED`` keys, the least recently fetched go first."""
         self._keys[key.owner.int] = key
         while len(self._keys) > CACHED:
             self._keys.popitem(last=False)
