@@ -107,8 +107,9 @@ class Commands:
             ),
         )
 
-    def delete(
+    def lifecycle(
         self,
+        kind: type[Delete | Restore | Purge],
         principal: Principal | None,
         model: str,
         record_id: UUID | str,
@@ -116,44 +117,11 @@ class Commands:
         expected_version: int | None = None,
         idempotency_key: str | None = None,
     ) -> WriteResult:
-        return self.execute(
-            principal,
-            self.core.build(
-                principal, Delete, model, record_id, version=expected_version, key=idempotency_key
-            ),
+        """A command that names a record and nothing else: delete, restore or purge."""
+        command = self.core.build(
+            principal, kind, model, record_id, version=expected_version, key=idempotency_key
         )
-
-    def restore(
-        self,
-        principal: Principal | None,
-        model: str,
-        record_id: UUID | str,
-        *,
-        expected_version: int | None = None,
-        idempotency_key: str | None = None,
-    ) -> WriteResult:
-        return self.execute(
-            principal,
-            self.core.build(
-                principal, Restore, model, record_id, version=expected_version, key=idempotency_key
-            ),
-        )
-
-    def purge(
-        self,
-        principal: Principal | None,
-        model: str,
-        record_id: UUID | str,
-        *,
-        expected_version: int | None = None,
-        idempotency_key: str | None = None,
-    ) -> WriteResult:
-        return self.execute(
-            principal,
-            self.core.build(
-                principal, Purge, model, record_id, version=expected_version, key=idempotency_key
-            ),
-        )
+        return self.execute(principal, command)
 
     def fail(
         self, principal: Principal | None, model: str, record_id: UUID | str, reason: str

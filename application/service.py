@@ -26,7 +26,7 @@ from application.queries import Reads
 from application.results import ApprovalResult, BulkResult, Evaluation, HistoryEntry, WriteResult
 from application.transaction import Transaction
 from domain.catalog import Catalog
-from domain.commands import AnyCommand
+from domain.commands import AnyCommand, Delete, Purge, Restore
 from domain.errors import WritError
 from domain.principal import Principal
 
@@ -121,7 +121,8 @@ class Writ:
         idempotency_key: str | None = None,
     ) -> WriteResult:
         """Soft delete: hidden from projections, kept in the store."""
-        return self._commands.delete(
+        return self._commands.lifecycle(
+            Delete,
             principal,
             model,
             record_id,
@@ -139,7 +140,8 @@ class Writ:
         idempotency_key: str | None = None,
     ) -> WriteResult:
         """Undo a soft delete."""
-        return self._commands.restore(
+        return self._commands.lifecycle(
+            Restore,
             principal,
             model,
             record_id,
@@ -157,7 +159,8 @@ class Writ:
         idempotency_key: str | None = None,
     ) -> WriteResult:
         """Force delete: a ``Purged`` tombstone, and the record's data made unrecoverable."""
-        return self._commands.purge(
+        return self._commands.lifecycle(
+            Purge,
             principal,
             model,
             record_id,
