@@ -14,6 +14,7 @@ under load a batch is whoever queued during the flush before (``window`` seconds
 
 from __future__ import annotations
 
+import _thread
 import threading
 import time
 from collections import deque
@@ -30,6 +31,12 @@ from application.encoding import dataclass_of
 Event = DomainEventProtocol[UUID]
 
 
+def _locked() -> _thread.LockType:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 class BatchStore(Protocol):
     """The recorder's batch insert (``infrastructure.sqlite_recorder``, ``infrastructure.postgres_recorder``)."""
 
@@ -44,6 +51,8 @@ class _Save:
     positions: list[int] | None = None
     error: BaseException | None = None
     done: bool = False
+    wake: _thread.LockType = field(default_factory=_locked)
+    """Held from the start; released once to wake its caller: its save is done, or it is to lead the next batch."""
 
     def outcome(self) -> list[Recording[UUID]]:
         if self.error is not None:
@@ -100,7 +109,7 @@ class GroupCommit:
     ) -> None:
         self._mapper, self._batches = mapper, store
         self.max_saves, self.max_events, self.window = max_saves, max_events, window
-        self._turn = threading.Condition()
+        self._mutex = threading.Lock()
         self._waiting: deque[_Save] = deque()
         self._leading = False
         self.figures = BatchFigures()
@@ -117,30 +126,31 @@ class GroupCommit:
 
     def save(self, events: Sequence[Event]) -> list[Recording[UUID]]:
         """Store ``events`` (one command's save) in the next batch; their recordings once it has committed,
-        or the ``IntegrityError`` of this save's own conflict."""
+        or the ``IntegrityError`` of this save's own conflict.
+
+        Each caller waits on a lock of its own, and is woken once: by the leader that stored its save, or by the
+        leader before it, to lead the next batch (whose first save is its own). Only the callers whose turn
+        it is wake (one ``notify_all`` waking every waiting thread took a sixth of the process's time under
+        sixteen writers)."""
         if not events:
             return []
         mine = _Save(events, [self._mapper.to_stored_event(event) for event in events])
-        with self._turn:
+        with self._mutex:
             self._waiting.append(mine)
-        while True:
-            with self._turn:
-                while self._leading and not mine.done:
-                    self._turn.wait()
-                if mine.done:
-                    return mine.outcome()
-                self._leading = True
-            try:
-                self._lead()
-            finally:
-                with self._turn:
-                    self._leading = False
-                    self._turn.notify_all()
+            leads = not self._leading
+            self._leading = True
+        if not leads:
+            mine.wake.acquire()
+            if mine.done:
+                return mine.outcome()
+        while not mine.done:  # a full batch may leave this leader's own save for the next one
+            self._lead()
+        return mine.outcome()
 
     def _lead(self) -> None:
         if self.window:
             time.sleep(self.window)  # configured: let a batch form behind the first caller
-        with self._turn:
+        with self._mutex:
             batch = self._take()
         try:
             self._store(batch)
@@ -150,6 +160,21 @@ class GroupCommit:
                 if not save.done:
                     save.error, save.done = error, True
             raise
+        finally:
+            self._hand_over(batch)
+
+    def _hand_over(self, batch: list[_Save]) -> None:
+        """Wake the batch's other callers, and the caller of the next waiting save to lead (or stop leading)."""
+        leader = batch[0]
+        for save in batch[1:]:
+            save.wake.release()
+        with self._mutex:
+            if not leader.done:
+                return  # the leader's own save is still waiting: it leads on
+            if self._waiting:
+                self._waiting[0].wake.release()
+            else:
+                self._leading = False
 
     def _take(self) -> list[_Save]:
         batch: list[_Save] = []

@@ -9,7 +9,8 @@ The creates are timed in ten parts, and the least part's CPU per create is repor
 when other processes share the cores). Prints figures, then one JSON line: {"bench": "profile_create", "n",
 "<db>_cpu_ms", "<db>_least_cpu_ms", "<db>_wall_ms", ...}.
 
-    .venv/bin/python bench/profile_create.py [-n 2000] [--db sqlite,postgresql] [--profile] [--top 30] [--warmup 200]
+    .venv/bin/python bench/profile_create.py [-n 2000] [--db sqlite,postgresql] [--profile] [--top 30]
+        [--sort tottime|cumulative] [--warmup 200]
 
 Instructions per create, steady however busy the machine is: run it under ``valgrind --tool=callgrind`` with two
 values of ``-n`` (say 20 and 220) and divide the difference of the instructions collected by 200.
@@ -68,7 +69,7 @@ def creates(writ: Any, start: int, count: int) -> None:
 
 
 def measure(
-    name: str, n: int, profile: bool, top: int, warmup: int = 200
+    name: str, n: int, profile: bool, top: int, warmup: int = 200, sort: str = "tottime"
 ) -> tuple[float, float, float]:
     """(CPU ms, wall ms, least CPU ms of a tenth of the creates) per create: on a busy machine the least is the
     steadier figure."""
@@ -92,7 +93,7 @@ def measure(
             writ.close()
     if profiler is not None:
         print(f"-- {name}: top {top} by own time")
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+        pstats.Stats(profiler).sort_stats(sort).print_stats(top)
     return cpu / n * 1e3, wall / n * 1e3, least * 1e3
 
 
@@ -102,11 +103,16 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgresql")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--sort", default="tottime", help="the profile's order: tottime (own time) or cumulative"
+    )
     parser.add_argument("--warmup", type=int, default=200, help="creates before the timed ones")
     args = parser.parse_args()
     result: dict[str, Any] = {"bench": "profile_create", "n": args.n, "profiled": args.profile}
     for name in args.db.split(","):
-        cpu_ms, wall_ms, least_ms = measure(name, args.n, args.profile, args.top, args.warmup)
+        cpu_ms, wall_ms, least_ms = measure(
+            name, args.n, args.profile, args.top, args.warmup, args.sort
+        )
         print(
             f"{name}: {args.n} creates with an idempotency key: CPU {cpu_ms:.3f} ms (least of ten parts "
             f"{least_ms:.3f} ms), wall {wall_ms:.3f} ms each"

@@ -60,11 +60,13 @@ class MasterKeys:
     keys: list[bytes]
     source: str
     _ciphers: dict[str, AESGCM] = field(default_factory=dict, repr=False)
+    _current_id: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if not self.keys:
             raise ConfigurationError(f"{self.source}: no master key")
         self._ciphers = {key_id(k): AESGCM(k) for k in self.keys}
+        self._current_id = key_id(self.keys[0])  # a hash: worked out once, not per wrapped key
 
     def __reduce__(self) -> tuple[type[MasterKeys], tuple[list[bytes], str]]:
         return MasterKeys, (
@@ -74,7 +76,7 @@ class MasterKeys:
 
     @property
     def current_id(self) -> str:
-        return key_id(self.keys[0])
+        return self._current_id
 
     @property
     def ids(self) -> list[str]:
