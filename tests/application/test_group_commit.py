@@ -129,6 +129,35 @@ def test_a_batch_stores_independent_saves_and_settles_each_race_alone(
     assert verify(open_backend(database_url)).ok
 
 
+def test_callers_past_a_batch_are_stored_by_the_leaders_after_it(
+    sales: Writ, database_url: str
+) -> None:
+    """Eight callers queue behind a blocked leader while a batch takes three: the leader's batch, then each
+    next leader's (the first caller left waiting), until none waits; every caller gets its own record."""
+    group = sales._core.store.group_commit
+    assert group is not None
+    group.max_saves = 3
+    sales.create(ALICE, "Member", {"email": "warm@x.io", "region": "eu", "code": "warm"})
+    batches = group.figures.batches
+
+    def member(n: int) -> Callable[[], Any]:
+        return lambda: sales.create(
+            ALICE, "Member", {"email": f"m{n}@x.io", "region": "eu", "code": f"m{n}"}
+        )
+
+    leader, outcomes = queued_together(
+        sales, database_url, member(0), [member(n) for n in range(1, 9)]
+    )
+    results = [leader, *outcomes]
+    assert all(not isinstance(r, WritError) and r.status == "executed" for r in results), results
+    assert (
+        group.figures.batches - batches == 1 + 3
+    )  # the leader alone, then 8 callers three at a time
+    assert group.figures.largest == 3 and not group.leading and group.queued == 0
+    emails = {sales.get(ALICE, "Member", r.id)["email"] for r in results}
+    assert emails == {f"m{n}@x.io" for n in range(9)}
+
+
 def test_one_call_stores_groups_and_leaves_out_only_those_that_conflict(writ: Writ) -> None:
     kept = Record.Created.TOPIC
     first = writ.create(ALICE, "Tally", {"a": 1})
