@@ -22,11 +22,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
+from uuid import UUID
 
 from infrastructure.sql import SQL, Composable, Dialect
 
 Params = Sequence[Any]
 Statement = Composable | str
+
+
+def column_uuid(value: Any) -> UUID:
+    """A UUID column's value as either database returns it (PostgreSQL: a ``UUID``; SQLite: its text)."""
+    return value if isinstance(value, UUID) else UUID(str(value))
 
 
 class Tx:

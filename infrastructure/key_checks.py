@@ -15,10 +15,11 @@ event is at fault, so no version.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from domain.errors import WritError
+from infrastructure.database import column_uuid
 from infrastructure.sealing import MARK
 from infrastructure.verify_report import Finding, Report
 
@@ -46,7 +47,7 @@ class KeyCheck:
         try:
             for rows in keys.every_key():
                 for raw_owner, wrapped, master_id in rows:
-                    owner = _uuid(raw_owner)
+                    owner = column_uuid(raw_owner)
                     self.owners.add(owner.int)
                     if wrapped is None:
                         destroyed.append(owner)
@@ -79,7 +80,7 @@ def _destroyed(keys: KeyTable, log: EventLog, destroyed: list[UUID], report: Rep
     links = keys.links_to(destroyed)
     covering: dict[UUID, set[UUID]] = {}
     for key, record in links:
-        covering.setdefault(_uuid(key), set()).add(_uuid(record))
+        covering.setdefault(column_uuid(key), set()).add(column_uuid(record))
     purged = log.purged_among({*destroyed, *(r for records in covering.values() for r in records)})
     for owner in destroyed:
         if owner not in purged and not covering.get(owner, set()) & purged:
@@ -97,7 +98,3 @@ def _destroyed(keys: KeyTable, log: EventLog, destroyed: list[UUID], report: Rep
 def _found(kind: str, owner: UUID, why: str) -> Finding:
     record = str(owner)
     return Finding(kind, f"{record}: {why}", record)
-
-
-def _uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))

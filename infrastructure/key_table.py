@@ -39,6 +39,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from domain.record import Record
+from infrastructure.database import column_uuid
 from infrastructure.sql import SQL, SQLITE, Composable, Identifier, P
 
 if TYPE_CHECKING:
@@ -189,7 +190,7 @@ class KeyTable:
             )
             changes = []
             for raw_id, wrapped, old in rows:
-                owner = _uuid(raw_id)
+                owner = column_uuid(raw_id)
                 changes.append((owner, *rewrapped(owner, bytes(wrapped), str(old)), str(old)))
             if changes:
                 self.rewrap(tx, changes)
@@ -296,8 +297,10 @@ class SavedKeys(Protocol):
 
 def key_changes(vault: SavedKeys | None, stored_events: Sequence[StoredEvent]) -> KeyChanges:
     """The key rows to insert and the records whose keys to destroy, with these events."""
-    owners = [_uuid(e.originator_id) for e in stored_events]
-    destroyed = [_uuid(e.originator_id) for e in stored_events if e.topic == Record.Purged.TOPIC]
+    owners = [column_uuid(e.originator_id) for e in stored_events]
+    destroyed = [
+        column_uuid(e.originator_id) for e in stored_events if e.topic == Record.Purged.TOPIC
+    ]
     return KeyChanges(vault.pending(owners) if vault is not None else PendingKeys(), destroyed)
 
 
@@ -306,7 +309,7 @@ def after_commit(
 ) -> None:
     if vault is None:
         return
-    vault.committed(_uuid(e.originator_id) for e in stored_events)
+    vault.committed(column_uuid(e.originator_id) for e in stored_events)
     if changes.destroyed:
         vault.forget(changes.destroyed)
 
@@ -477,7 +480,3 @@ def postgres_key_guards(schema: str, insert_function: str) -> list[str]:
 
 def _quoted(*names: str) -> str:
     return ".".join('"' + name.replace('"', '""') + '"' for name in names)
-
-
-def _uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))

@@ -20,6 +20,7 @@ from eventsourcing.persistence import InfrastructureFactory, Notification
 from eventsourcing.utils import Environment
 
 from infrastructure.backend import APP_NAME
+from infrastructure.database import column_uuid
 from infrastructure.persistence import LogQueries, OrjsonMapper
 from infrastructure.sealing import SEALED
 
@@ -90,7 +91,7 @@ class EventLog:
         return self.mapper.opened_state(
             notification.state,
             notification.topic,
-            _uuid(notification.originator_id),
+            column_uuid(notification.originator_id),
             notification.originator_version,
             keys,
         )
@@ -98,14 +99,14 @@ class EventLog:
     def prefetch(self, notifications: Sequence[Notification]) -> None:
         """Read the keys of a batch's originators in one query (and drop any destroyed since)."""
         self.backend.vault().prefetch(
-            _uuid(n.originator_id) for n in notifications if n.topic in SEALED
+            column_uuid(n.originator_id) for n in notifications if n.topic in SEALED
         )
 
     def keys(self, notifications: Sequence[Notification]) -> dict[int, AESGCM]:
         """The live keys of a batch's originators, read in one query, for ``decode``: a one-pass reader (a
         catch-up) leaves the vault's cache to the writers."""
         return self.backend.vault().opening_keys(
-            _uuid(n.originator_id) for n in notifications if n.topic in SEALED
+            column_uuid(n.originator_id) for n in notifications if n.topic in SEALED
         )
 
     def head(self, topics: Sequence[str] = ()) -> int:
@@ -132,10 +133,6 @@ class EventLog:
         self.factory.close()
         if self.owns_backend:
             self.backend.close()
-
-
-def _uuid(value: UUID | str) -> UUID:
-    return value if isinstance(value, UUID) else UUID(value)
 
 
 def open_log_of(

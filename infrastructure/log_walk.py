@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from domain.record import EVENT_TOPICS
+from infrastructure.database import column_uuid
 from infrastructure.key_checks import FIRST_SEALED, MARKER
 from infrastructure.log_chain import CHAIN, MANIFEST, next_chain
 from infrastructure.record_checks import RECORD_EVENTS, RecordChains, end_of
@@ -184,7 +185,7 @@ class RangeWalk:
             for originator, version, state in self.log.recorder.states_before(
                 self.span.after, self.span.until, EVENT_TOPICS
             ):
-                self.records.ends[_uuid(originator).int] = end_of(int(version), bytes(state))
+                self.records.ends[column_uuid(originator).int] = end_of(int(version), bytes(state))
 
     def _listed(self, after: int, until: int) -> set[int]:
         """The positions the manifest lists in the window."""
@@ -362,7 +363,7 @@ class RangeWalk:
     ) -> None:
         found = self.walked.findings
         if row is not None and event is None:
-            record, version = _uuid(row[1]), int(row[2])
+            record, version = column_uuid(row[1]), int(row[2])
             found.append(
                 Finding(
                     "removed",
@@ -387,7 +388,9 @@ class RangeWalk:
             row is not None
             and event is not None
             and not (
-                bytes(row[3]) == event[3] and int(row[2]) == event[2] and _uuid(row[1]) == event[1]
+                bytes(row[3]) == event[3]
+                and int(row[2]) == event[2]
+                and column_uuid(row[1]) == event[1]
             )
         ):
             found.append(
@@ -399,7 +402,3 @@ class RangeWalk:
                     position,
                 )
             )
-
-
-def _uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))

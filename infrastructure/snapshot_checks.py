@@ -25,6 +25,7 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.errors import ChainBrokenError, WritError
 from domain.record import RecordSnapshot, check_snapshot, is_shredded
+from infrastructure.database import column_uuid
 from infrastructure.sql import SQL, P
 from infrastructure.verify_report import Finding, Report
 
@@ -45,14 +46,14 @@ def check_snapshots(
         if vault is not None:
             # a key that does not open: each of its snapshots says so below
             with suppress(WritError):
-                vault.prefetch(_uuid(row[0]) for row in rows)
+                vault.prefetch(column_uuid(row[0]) for row in rows)
         for owner, version, state, event_topic, event_state in rows:
             report.snapshots += 1
             why = _fault(
-                log, vault, _uuid(owner), int(version), bytes(state), event_topic, event_state
+                log, vault, column_uuid(owner), int(version), bytes(state), event_topic, event_state
             )
             if why is not None:
-                record = str(_uuid(owner))
+                record = str(column_uuid(owner))
                 report.findings.append(
                     Finding(
                         "snapshot",
@@ -130,7 +131,3 @@ def _fault(
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         return f"cannot be read ({type(exc).__name__})"
     return None
-
-
-def _uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))

@@ -18,6 +18,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from application.ports import Part
 from infrastructure.checkpoints import COLUMNS as CHECKPOINT_COLUMNS
 from infrastructure.checkpoints import TABLE as CHECKPOINTS
+from infrastructure.database import column_uuid
 from infrastructure.key_table import SQLITE_TABLES, after_commit, key_changes, sqlite_apply
 from infrastructure.log_chain import SQLITE_TABLES as LOG_CHAIN_TABLES
 from infrastructure.log_chain import sqlite_record, sqlite_upgrade
@@ -127,7 +128,7 @@ class WritSQLiteRecorder(
                 sqlite_record(
                     cursor,
                     [
-                        (position, _uuid(e.originator_id), e.originator_version, hashed)
+                        (position, column_uuid(e.originator_id), e.originator_version, hashed)
                         for position, e, hashed in zip(
                             [p for ps, _ in stored for p in ps], inserted, tag.hashes, strict=True
                         )
@@ -242,7 +243,3 @@ class WritSQLiteRecorder(
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(statement, (position, orjson.dumps(list(topics)).decode()))
             return int(cursor.fetchone()[0])
-
-
-def _uuid(value: UUID | str) -> UUID:
-    return value if isinstance(value, UUID) else UUID(value)

@@ -37,6 +37,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from infrastructure.config import ConfigurationError
+from infrastructure.database import column_uuid
 from infrastructure.master_keys import create_secret_file, key_id, parse_keys
 
 CONTEXT = b"writ.save/1\n"
@@ -77,7 +78,7 @@ class WriterKeys:
         """The tag of a save of ``stored_events`` under the current key."""
         hashes = [hashlib.sha256(e.state).digest() for e in stored_events]
         entries = [
-            tag_entry(_uuid(e.originator_id), e.originator_version, hashed)
+            tag_entry(column_uuid(e.originator_id), e.originator_version, hashed)
             for e, hashed in zip(stored_events, hashes, strict=True)
         ]
         return SaveTag(self.mac(self.keys[0], entries), self.current_id, hashes)
@@ -126,7 +127,3 @@ def _read(path: Path) -> str:
         raise ConfigurationError(
             f"Cannot read the writer key file {path}: {exc.strerror}"
         ) from None
-
-
-def _uuid(value: UUID | str) -> UUID:
-    return value if isinstance(value, UUID) else UUID(value)

@@ -18,8 +18,8 @@ from typing import Any
 import click
 import orjson
 
+from entrypoints.cli.options import database_option
 from entrypoints.cli.proofs import cosign
-from entrypoints.cli.verify import database_option
 from infrastructure.backend_choice import open_backend
 from infrastructure.checkpoints import CheckpointTable, load_signer
 from infrastructure.log_notes import NoteTable, SignedTree, sign_tree

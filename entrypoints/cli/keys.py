@@ -14,14 +14,11 @@ import click
 import orjson
 from rich.table import Table
 
+from entrypoints.cli.options import database_option
 from entrypoints.terminal import console
 from infrastructure import key_admin
 from infrastructure.backend_choice import open_backend
 from infrastructure.master_keys import new_master_key
-
-database_option = click.option(
-    "--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL)."
-)
 
 
 @click.group()

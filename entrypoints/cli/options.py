@@ -26,6 +26,11 @@ from entrypoints import json_text
 from entrypoints.bootstrap import Runtime
 from entrypoints.cli.render import Column, key_values, print_lines, table
 
+database_option = click.option(
+    "--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL)."
+)
+"""The ``--database`` option of the commands that work on a deployment's store."""
+
 
 def principal_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [

@@ -23,16 +23,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from entrypoints.bootstrap import Runtime
-from entrypoints.cli.options import load_catalog, operator_option
+from entrypoints.cli.options import database_option, load_catalog, operator_option
 from entrypoints.cli.render import key_values, print_lines
 from projections import ProjectionWorker
 from projections.runner import DEFAULT_BATCH_SIZE
 
 
 @click.command()
-@click.option(
-    "--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL)."
-)
+@database_option
 @click.option(
     "--catalog",
     "catalog_path",

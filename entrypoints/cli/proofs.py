@@ -20,15 +20,12 @@ from typing import Any
 import click
 import orjson
 
-from entrypoints.cli.options import principal_options, session
+from entrypoints.cli.options import database_option, principal_options, session
 from entrypoints.log_access import event_position
 from infrastructure.merkle import ProofError
 from infrastructure.notes import NoteError, NoteKey
 from infrastructure.proof_check import check, log_key
 
-database_option = click.option(
-    "--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL)."
-)
 tree_size_option = click.option(
     "--tree-size",
     type=click.IntRange(1),

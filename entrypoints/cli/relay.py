@@ -16,16 +16,14 @@ import signal
 import click
 import orjson
 
-from entrypoints.cli.options import operator_option
+from entrypoints.cli.options import database_option, operator_option
 from infrastructure.bus.contract import DEFAULT_EXCHANGE
 from infrastructure.bus.relay import DEFAULT_MAX_MESSAGE_BYTES, Relay
 from infrastructure.config import amqp_url as default_amqp_url
 
 
 @click.command()
-@click.option(
-    "--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL)."
-)
+@database_option
 @click.option("--amqp", "amqp_url", default=None, help="Broker URL (default: WRIT_AMQP_URL).")
 @click.option(
     "--exchange", default=DEFAULT_EXCHANGE, show_default=True, help="Topic exchange to publish to."

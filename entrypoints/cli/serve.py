@@ -12,7 +12,7 @@ import orjson
 from starlette.applications import Starlette
 
 from entrypoints.bootstrap import Runtime
-from entrypoints.cli.options import load_catalog
+from entrypoints.cli.options import database_option, load_catalog
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import JwtVerifier
 from entrypoints.http.context import DEFAULT_MAX_BODY
@@ -28,9 +28,7 @@ from infrastructure.config import ConfigurationError
     type=click.Path(dir_okay=False, path_type=Path),
     help="Catalog file.",
 )
-@click.option(
-    "--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL)."
-)
+@database_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",

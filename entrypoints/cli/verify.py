@@ -16,6 +16,7 @@ import click
 import orjson
 from rich.table import Table
 
+from entrypoints.cli.options import database_option
 from entrypoints.terminal import console
 from infrastructure.backend_choice import open_backend
 from infrastructure.checkpoints import Checkpoint, load_signer, public_key
@@ -23,9 +24,6 @@ from infrastructure.config import ConfigurationError
 from infrastructure.verification import Report
 from infrastructure.verification import verify as verify_store
 
-database_option = click.option(
-    "--database", "database_url", default=None, help="Database URL (default: WRIT_DATABASE_URL)."
-)
 BROKEN = 1
 """Exit status when the store does not verify (2 stays for errors)."""
 
