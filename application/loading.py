@@ -43,6 +43,7 @@ LOAD_PART = 2_000
 UNREADABLE = (ChainBrokenError, ValueError, KeyError, TypeError, AttributeError)
 """What decoding an altered snapshot (or another record's, which does not open with this one's key) raises."""
 SnapshotUnusable = (ChainBrokenError, DigestUnavailable)
+_ORIGINATOR_INT = attrgetter("originator_id.int")
 
 
 class RecordLoader:
@@ -125,18 +126,16 @@ class RecordLoader:
     ) -> Iterator[tuple[UUID, Any, list[Any]]]:
         """(id, latest snapshot, events since) of each record, its events decoded when it comes up."""
         decode = self.events.mapper.to_domain_event
-        snapshots = {
-            s.originator_id: s for s in map(self._decoded, stored_snapshots) if s is not None
+        snapshots = {  # by UUID.int: hashing and comparing a UUID are Python calls
+            s.originator_id.int: s for s in map(self._decoded, stored_snapshots) if s is not None
         }  # bad: none
-        for _, stored in groupby(stored_events, key=attrgetter("originator_id")):
-            events = [decode(each) for each in stored]
-            rid = events[0].originator_id
-            yield rid, snapshots.pop(rid, None), events
+        for number, stored in groupby(stored_events, key=_ORIGINATOR_INT):
+            events = list(map(decode, stored))
+            yield events[0].originator_id, snapshots.pop(number, None), events
         for (
-            rid,
-            snapshot,
-        ) in snapshots.items():  # a snapshot and no events: the snapshot's own event is gone
-            yield rid, snapshot, []
+            snapshot
+        ) in snapshots.values():  # a snapshot and no events: the snapshot's own event is gone
+            yield snapshot.originator_id, snapshot, []
 
     def _rebuilt(self, record_id: UUID, snapshot: Any, events: list[Any]) -> Record | None:
         """The record from its latest snapshot (or first event) and the events since; one ``load`` when they

@@ -9,6 +9,7 @@ themselves. Only ``application.core`` holds one, so nothing ungoverned (the libr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 from uuid import UUID
@@ -113,7 +114,12 @@ class Store(Application[UUID]):
         if self.snapshots is None:
             return
         due: dict[UUID, Any] = {}
+        step = math.gcd(*self.snapshotting_intervals.values())  # every interval is a multiple of it
         for event in processing.events:
+            if (
+                event.originator_version % step
+            ):  # a multiple of no interval (looked up by id only if it is)
+                continue
             aggregate = processing.aggregates.get(event.originator_id)
             interval = (
                 self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None

@@ -19,6 +19,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -27,6 +28,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder, Transcoding
 from eventsourcing.utils import get_topic, resolve_topic
 
+from application.encoding import dataclass_of
 from application.ports import Part
 from domain.errors import ChainBrokenError
 from domain.record import Record
@@ -84,12 +86,7 @@ class OrjsonMapper(Mapper[UUID]):
             stored = self.compressor.compress(stored)
         if self.cipher:
             stored = self.cipher.encrypt(stored)
-        return StoredEvent(
-            originator_id=originator_id,
-            originator_version=originator_version,
-            topic=topic,
-            state=stored,
-        )
+        return stored_event(originator_id, originator_version, topic, stored)
 
     def decode_state(self, stored: bytes) -> dict[str, Any]:
         """An event's stored attributes as a JSON-native dict (the timestamp stays ISO text), still sealed
@@ -123,7 +120,7 @@ class OrjsonMapper(Mapper[UUID]):
         state = self.opened_state(
             stored_event.state, stored_event.topic, originator_id, stored_event.originator_version
         )
-        state["timestamp"] = datetime.fromisoformat(state["timestamp"])
+        state["timestamp"] = _moment(state["timestamp"])
         state["originator_id"] = originator_id
         state["originator_version"] = stored_event.originator_version
         event = object.__new__(resolve_topic(stored_event.topic))
@@ -135,7 +132,8 @@ class OrjsonMapper(Mapper[UUID]):
             raise RuntimeError(
                 "this event store seals data: open it through its backend (it wires the vault)"
             )
-        covers = [UUID(str(record)) for record in state.get(COVERS) or ()]
+        covers = state.get(COVERS)  # most events cover no other record
+        covers = [UUID(str(record)) for record in covers] if covers else []
         cipher = self.vault.writing_cipher(owner, covers)
         transform(state, SEALED[topic], lambda path, value: seal(cipher, owner, path, value))
 
@@ -174,6 +172,27 @@ class OrjsonMapper(Mapper[UUID]):
                 version=version,
             ) from None
         state[STATUS] = OPEN
+
+
+def stored_event(
+    originator_id: UUID, originator_version: int, topic: str, state: bytes
+) -> StoredEvent:
+    """``StoredEvent(...)``, its fields set at once rather than one by one through ``object.__setattr__``
+    (a bulk update reads and writes tens of thousands)."""
+    return dataclass_of(
+        StoredEvent,
+        originator_id=originator_id,
+        originator_version=originator_version,
+        topic=topic,
+        state=state,
+    )
+
+
+@lru_cache(maxsize=1_024)
+def _moment(text: str) -> datetime:
+    """``datetime.fromisoformat``, remembered: the events of one save share their timestamp, and a bulk update
+    decodes thousands of them (a datetime never changes, so one object serves them all)."""
+    return datetime.fromisoformat(text)
 
 
 class PositionLookup(ABC):

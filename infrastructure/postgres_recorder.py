@@ -71,6 +71,7 @@ from infrastructure.persistence import (
     PositionLookup,
     TaggedSaves,
     first_claims,
+    stored_event,
 )
 from infrastructure.pg_arrays import BIGINTS, BYTEAS, INTS, TEXTS, UUIDS
 from infrastructure.sql import POSTGRES
@@ -487,19 +488,20 @@ class WritPostgresRecorder(
                 for statement, params in self.vault.key_queries(ids)
             ]
         )
+        packed = UUIDS(ids)  # packed once for both queries (infrastructure.pg_arrays)
         return _SentPart(
             ids,
             keys,
-            _sending(conn, self._latest_snapshots, (ids,)),
-            _sending(conn, self._events_since, (ids,)),
+            _sending(conn, self._latest_snapshots, (packed,)),
+            _sending(conn, self._events_since, (packed,)),
         )
 
     def _received(self, sent: _SentPart, pipeline: Pipeline) -> Part:
         if self.vault is not None:  # the part's keys re-read before anything of theirs is opened
             self.vault.refresh(sent.ids, [row for cursor in sent.keys for row in _rows(cursor)])
         part = (
-            [StoredEvent(*row) for row in _rows(sent.snapshots)],
-            [StoredEvent(*row) for row in _rows(sent.events)],
+            [stored_event(*row) for row in _rows(sent.snapshots)],
+            [stored_event(*row) for row in _rows(sent.events)],
         )
         pipeline.sync()  # ends the part's implicit transaction
         return part

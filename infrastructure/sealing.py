@@ -19,8 +19,8 @@ sealing.
 
 from __future__ import annotations
 
-import base64
 import os
+from binascii import a2b_base64, b2a_base64
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -69,7 +69,7 @@ class SealBroken(Exception):  # noqa: N818 - reported by the recorder as the rec
 def seal(cipher: AESGCM, owner: UUID, path: str, value: Any) -> dict[str, str]:
     nonce = os.urandom(NONCE_BYTES)
     sealed = cipher.encrypt(nonce, orjson.dumps(value), _aad(owner, path))
-    return {MARK: base64.b64encode(nonce + sealed).decode()}
+    return {MARK: b2a_base64(nonce + sealed, newline=False).decode()}
 
 
 def is_sealed(value: Any) -> bool:
@@ -77,7 +77,7 @@ def is_sealed(value: Any) -> bool:
 
 
 def unseal(cipher: AESGCM, owner: UUID, path: str, value: dict[str, str]) -> Any:
-    raw = base64.b64decode(value[MARK])
+    raw = a2b_base64(value[MARK])  # base64.b64decode's own call, without its wrapper
     try:
         return orjson.loads(cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(owner, path)))
     except InvalidTag:
@@ -113,9 +113,9 @@ def peek(state: dict[str, Any], paths: tuple[str, ...]) -> list[Any]:
 def _locate(state: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, str]:
     """The dict holding ``path``'s last key (a nested one copied first: ``state`` is a shallow copy of an
     event's attributes, and the event itself must not change)."""
+    if "." not in path:
+        return state, path
     first, _, rest = path.partition(".")
-    if not rest:
-        return state, first
     inner = state.get(first)
     if not isinstance(inner, dict):
         return None, rest
