@@ -173,9 +173,8 @@ class Bulk:
         loaded = self.core.loader.each(
             ids, tenant=who.tenant_id, model=model
         )  # each decided as soon as it is loaded
-        decided = self.decide_bulk(
-            who, model, (r for r in loaded if _still_matches(r, comparisons, spec)), changes, now
-        )
+        still_matches = _matcher(comparisons, spec)
+        decided = self.decide_bulk(who, model, filter(still_matches, loaded), changes, now)
         if not decided:  # no record to decide the changes on: the field rules still judge them, as on an empty one
             _, errors = check_update(spec, {}, changes, self.core.catalog.limits, replace=False)
             if errors:
@@ -460,15 +459,20 @@ def spec_model_name(model: object) -> str:
     return check_model_name(model)
 
 
-def _still_matches(record: Record, comparisons: list[Comparison], spec: ModelSpec) -> bool:
-    """The record as it stands (not as the view had it) is live and matches every filter."""
-    if not record.is_live:
-        return False
-    plain = all(c.field != "id" and not c.field.startswith("_") for c in comparisons)
-    view = (
-        record.data if plain else record.view()
-    )  # the view is the data, with the id and "_" fields added
-    return all(c.matches(view, spec.typed) for c in comparisons)
+def _matcher(comparisons: list[Comparison], spec: ModelSpec) -> Callable[[Record], bool]:
+    """Whether a record as it stands (not as the view had it) is live and matches every filter: on its data
+    when the filters name only data fields, else on its view (the data with the id and "_" fields)."""
+    matchers = [c.matcher(spec.typed) for c in comparisons]
+    if all(c.field != "id" and not c.field.startswith("_") for c in comparisons):
+        return lambda record: record.is_live and all(m(record.data) for m in matchers)
+
+    def on_view(record: Record) -> bool:
+        if not record.is_live:
+            return False
+        view = record.view()
+        return all(m(view) for m in matchers)
+
+    return on_view
 
 
 def _fingerprint(model: str, comparisons: list[Comparison], changes: dict[str, Any]) -> str:

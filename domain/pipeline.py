@@ -130,6 +130,8 @@ class Decider:
         self._checked: Principal | _Refused | None = None
         self._stamps: dict[tuple[int, str], dict[str, Any]] = {}
         self._rules: dict[tuple[int, bytes], tuple[dict[str, Any], list[WritError]]] = {}
+        self._outcomes: dict[tuple[int, str, bytes], Outcome] | None = None
+        """From the second decision on: the policy's outcomes per model, operation and values its conditions read."""
 
     def decide(
         self, command: AnyCommand, record: Record | None, operation: PolicyOperation | None = None
@@ -174,7 +176,7 @@ class Decider:
             )
             if problems:
                 raise _Refused(ValidationFailedError.of(problems), before=before, after=after)
-        outcome = spec.policy.outcome(operation, before, after, spec.typed)
+        outcome = self._outcome(spec, operation, before, after)
         action, reason = outcome.action, outcome.reason
         if action == "deny":
             raise _Refused(
@@ -204,6 +206,31 @@ class Decider:
         if key not in self._stamps:
             self._stamps[key] = stamp(spec, operation, principal, self.now, self.catalog.limits)
         return self._stamps[key]
+
+    def _outcome(
+        self,
+        spec: ModelSpec,
+        operation: PolicyOperation,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> Outcome:
+        """``spec.policy.outcome``; remembered, from a decider's second decision on (a bulk update's), per the
+        values its conditions read, when all of them are plain JSON values (else worked out afresh)."""
+        if self._outcomes is None:
+            self._outcomes = {}
+            return spec.policy.outcome(operation, before, after, spec.typed)
+        states = {"before": before or {}, "after": after or {}}
+        try:
+            read = orjson.dumps(
+                [states[state].get(name) for state, name in spec.policy.reads(operation)]
+            )
+        except TypeError:  # a value that is not JSON-native: no key can stand for it
+            return spec.policy.outcome(operation, before, after, spec.typed)
+        key = (id(spec), operation, read)
+        found = self._outcomes.get(key)
+        if found is None:
+            found = self._outcomes[key] = spec.policy.outcome(operation, before, after, spec.typed)
+        return found
 
     def _field_rules(
         self,

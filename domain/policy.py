@@ -165,6 +165,33 @@ class Comparison(BaseModel):
             _unknown(state, self.field)
             return None
 
+    def matcher(self, typed: Typer) -> Callable[[Mapping[str, Any]], bool]:
+        """``matches`` on plain states (records' data or views), its value typed once rather than for each
+        state: what a bulk update checks ten thousand records against. ``contains`` types its value by the
+        state's, and ``changed`` and ``is_null`` need no typing: those match as ``matches`` does."""
+        if self.op in ("changed", "is_null", "contains"):
+            return lambda state: self.matches(state, typed)
+        try:
+            operand = self.operand(typed, listed=False)
+        except (
+            pydantic.ValidationError,
+            TypeError,
+        ):  # never typed: each state is unknown, as below
+            return lambda state: self.matches(state, typed)
+        name, field, compare = self.field, split_field(self.field)[1], COMPARATORS[self.op]
+        absent = self.op == "ne" and self.value is not None
+
+        def matches(state: Mapping[str, Any]) -> bool:
+            left = state.get(name)
+            if left is None:
+                return absent
+            try:
+                return bool(compare(typed(field, left), operand))
+            except (pydantic.ValidationError, TypeError):
+                return False  # unknown: not a match
+
+        return matches
+
     def operand(self, typed: Typer, *, listed: bool) -> Any:
         """The condition's value as it is compared: typed like the field (``in``: each item;
         ``contains``: like one item of a list field, or the plain substring of a str field).
@@ -244,6 +271,16 @@ def _describe(condition: Condition) -> str:
     return "(" + joiner.join(_describe(p) for p in parts) + ")"
 
 
+def _read_by(condition: Condition, default: StateName) -> list[tuple[StateName, str]]:
+    if isinstance(condition, Comparison):
+        state, field = split_field(condition.field)
+        if condition.op == "changed":
+            return [("before", field), ("after", field)]
+        return [(state or default, field)]
+    parts = condition.all if isinstance(condition, AllOf) else condition.any
+    return [pair for part in parts for pair in _read_by(part, default)]
+
+
 def _rules(value: Any) -> Any:
     """Accept ``"allow"``, a single rule table, or a list mixing both."""
     if value is None:
@@ -273,6 +310,23 @@ class ModelPolicy(BaseModel):
 
     def always_denies(self, operation: PolicyOperation) -> bool:
         return operation in self.denied_operations
+
+    def reads(self, operation: PolicyOperation) -> tuple[tuple[StateName, str], ...]:
+        """The (state, field) pairs the operation's conditions read: its outcome is a function of their values
+        (``changed`` reads both states of its field; a bare name, the operation's default state)."""
+        return self.reads_by_operation[operation]
+
+    @cached_property
+    def reads_by_operation(self) -> dict[str, tuple[tuple[StateName, str], ...]]:
+        found: dict[str, tuple[tuple[StateName, str], ...]] = {}
+        for operation in POLICY_OPERATIONS:
+            default: StateName = "before" if STATES.get(operation) == ("before",) else "after"
+            pairs: dict[tuple[StateName, str], None] = {}
+            for rule in self.rules_for(operation):
+                if rule.when is not None:
+                    pairs.update(dict.fromkeys(_read_by(rule.when, default)))
+            found[operation] = tuple(pairs)
+        return found
 
     @cached_property
     def denied_operations(self) -> frozenset[str]:

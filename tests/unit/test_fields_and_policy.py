@@ -10,7 +10,7 @@ import pytest
 from domain.catalog import Catalog
 from domain.errors import InvalidFieldValueError
 from domain.fields import FieldSpec
-from domain.policy import ModelPolicy
+from domain.policy import Comparison, ModelPolicy
 from tests.catalogs import SHOP_CATALOG
 
 
@@ -136,3 +136,39 @@ def test_a_field_named_choices_still_has_its_choices_enforced() -> None:
     assert spec.normalize("choices", "a") == "a"
     with pytest.raises(InvalidFieldValueError):
         spec.normalize("choices", "z")
+
+
+def test_a_comparison_s_matcher_matches_as_the_comparison_does() -> None:
+    """``Comparison.matcher`` (a bulk update's re-check of each record) types the value once: every operator, on
+    values that fit the field, values that no longer do (unknown: no match), and absent ones, matches as
+    ``matches`` does."""
+    spec = Catalog.from_toml(SHOP_CATALOG).models["Order"]
+    states = [
+        {"total": "5", "quantity": 3, "status": "placed", "tags": ["a", "b"], "note": "rush"},
+        {"total": "10000.5", "quantity": 1000, "status": "shipped", "tags": [], "note": None},
+        {"total": "not a number", "quantity": "three", "status": 7, "tags": "a"},
+        {},
+    ]
+    comparisons = [
+        Comparison(field=field, op=op, value=value)
+        for field, value in [
+            ("total", "5"),
+            ("quantity", 3),
+            ("status", "placed"),
+            ("note", "rush"),
+        ]
+        for op in ("eq", "ne", "lt", "le", "gt", "ge")
+    ] + [
+        Comparison(field="status", op="in", value=["placed", "draft"]),
+        Comparison(field="quantity", op="in", value=[1, "x"]),
+        Comparison(field="total", op="gt", value="not a number"),
+        Comparison(field="tags", op="contains", value="a"),
+        Comparison(field="note", op="contains", value="us"),
+        Comparison(field="note", op="is_null"),
+        Comparison(field="note", op="is_null", value=False),
+        Comparison(field="note", op="ne"),
+    ]
+    for comparison in comparisons:
+        matcher = comparison.matcher(spec.typed)
+        for state in states:
+            assert matcher(state) == comparison.matches(state, spec.typed), (comparison, state)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
 
 from domain.catalog import Catalog
 from domain.commands import Create, Patch
@@ -245,3 +248,52 @@ def test_a_filter_does_not_select_a_value_it_cannot_compare() -> None:
     assert Comparison(field="a", op="gt", value=5).evaluate(STALE.data, spec.typed) is None
     assert not Comparison(field="a", op="gt", value=5).matches(STALE.data, spec.typed)
     assert Comparison(field="a", op="ne", value=5).matches({"a": 3}, spec.typed)
+
+
+def test_a_decider_works_out_each_policy_outcome_once_per_values_its_conditions_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bulk update's decider remembers the policy's outcome per the values its rules read (``before.status``
+    and ``after.total`` here): records that differ there get their own outcome, never a neighbour's; records
+    that differ elsewhere share one (worked out once)."""
+    policy = CATALOG.models["Order"].policy
+    assert policy.reads("bulk_update") == (("before", "status"), ("after", "total"))
+    worked_out: list[str] = []
+    outcome = type(policy).outcome
+
+    def counted(self: Any, operation: Any, *rest: Any) -> Any:
+        worked_out.append(operation)
+        return outcome(self, operation, *rest)
+
+    monkeypatch.setattr(type(policy), "outcome", counted)
+    meta = {"actor": "a"}
+    records = [
+        Record.create("Order", "acme", {"sku": sku, "total": total, "status": status}, meta, NOW)
+        for sku, total, status in [
+            ("A", "1", "placed"),
+            ("B", "1", "placed"),  # another sku: the same outcome
+            ("C", "1", "shipped"),  # denied
+            ("D", "20000", "placed"),  # after.total over 10,000: approval
+            ("E", "1", "placed"),
+        ]
+    ]
+    manager = principal("mo", "acme", "manager")
+    decider = Decider(CATALOG, manager, NOW)
+    verdicts = [
+        decider.decide(Patch(model="Order", id=r.id, changes={"note": "n"}), r, "bulk_update")
+        for r in records
+    ]
+    assert [v.action for v in verdicts] == ["allow", "allow", "deny", "require_approval", "allow"]
+    assert len(worked_out) == 4  # the first decision, then one per new set of values read
+    alone = [
+        decide(
+            CATALOG,
+            Patch(model="Order", id=r.id, changes={"note": "n"}),
+            manager,
+            r,
+            NOW,
+            "bulk_update",
+        )
+        for r in records
+    ]
+    assert [_seen(v) for v in verdicts] == [_seen(v) for v in alone]
