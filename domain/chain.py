@@ -43,24 +43,44 @@ class DigestUnavailable(Exception):  # noqa: N818 - a state the chain check expe
     """A keyed digest cannot be computed: the record's key was destroyed (it was purged)."""
 
 
-id_text: Callable[[UUID], str] = lru_cache(maxsize=65_536)(str)
-"""``str(record_id)``, remembered: ``UUID.__str__`` is slow, and a bulk update asks for each id a dozen times."""
+def id_text(record_id: UUID) -> str:
+    """``str(record_id)``, remembered: ``UUID.__str__`` is slow, and a bulk update asks for each id a dozen times.
+    Kept by ``UUID.int`` (hashing and comparing a UUID are Python calls; an int's are not), at most
+    ``REMEMBERED`` of them (then the lot is forgotten and refilled)."""
+    number = record_id.int
+    text = _id_texts.get(number)
+    if text is None:
+        if len(_id_texts) >= REMEMBERED:
+            _id_texts.clear()
+        text = _id_texts[number] = str(record_id)
+    return text
+
+
+REMEMBERED = 65_536
+_id_texts: dict[int, str] = {}
 
 
 def iso_text(moment: datetime) -> str:
     """``moment.isoformat()``, remembered: a batch's events share their timestamp, and each is formatted three
     times (checking the state the event left, previewing it, applying it). Keyed by the offset too: the same
-    instant at another offset is equal, and hashes alike, but is written otherwise. The last moment asked
-    about (the very object: a datetime never changes) is answered without hashing it."""
-    last = _last_iso[0]
-    if last[0] is moment:
-        return last[1]
+    instant at another offset is equal, and hashes alike, but is written otherwise. The moments asked about
+    lately (the very objects: a datetime never changes; a bulk update alternates between its records' stored
+    timestamps and its own) are answered by identity, without hashing them."""
+    recent = _recent_iso.get(id(moment))
+    if recent is not None and recent[0] is moment:
+        return recent[1]
     text = _iso_text(moment, moment.utcoffset())
-    _last_iso[0] = (moment, text)
+    if len(_recent_iso) >= RECENT:
+        _recent_iso.clear()
+    _recent_iso[id(moment)] = (
+        moment,
+        text,
+    )  # the moment kept with its id: no other object can take that id
     return text
 
 
-_last_iso: list[tuple[datetime | None, str]] = [(None, "")]
+RECENT = 64
+_recent_iso: dict[int, tuple[datetime, str]] = {}
 
 
 @lru_cache(maxsize=4_096)

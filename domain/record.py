@@ -374,12 +374,13 @@ class Record(Aggregate):
             **digests,
             **payload,
         )
-        event.mutate(
-            self
-        )  # what the library's trigger_event does, without copying its keywords twice and
-        self.pending_events.append(
-            event
-        )  # constructing the frozen dataclass field by field (docs/performance.md)
+        # what the library's trigger_event does, without copying its keywords twice and constructing the frozen
+        # dataclass field by field (docs/performance.md); the record takes the state previewed (and digested)
+        # rather than applying the event again
+        after.last_hash = chained
+        self.__dict__.update(after.__dict__)
+        self.version, self.modified_on = version, now
+        self.pending_events.append(event)
 
 
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
