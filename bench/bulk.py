@@ -21,13 +21,24 @@ medians (every run is printed too). Prints figures, then one JSON line:
 
     .venv/bin/python bench/bulk.py [--records 10000] [--events 1] [--runs 3]
     WRIT_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test (default)
+
+Wall-clock rates swing with the load of a shared machine; instructions do not. ``--callgrind`` counts the
+timed bulk update's alone (one run, no baseline; instrumentation switched on and off around it with
+``callgrind_control``), divided by the records: run it under
+``valgrind --tool=callgrind --instr-atstart=no .venv/bin/python bench/bulk.py --callgrind --records 1000``
+and read the total it prints (``Collected``). Valgrind hides SHA-NI, so SHA-256 costs several times its real
+share there (``callgrind_annotate`` names its block function).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import orjson
 import psycopg
@@ -84,7 +95,9 @@ def raw_updates(name: str, ids: list[str]) -> float:
         return time.perf_counter() - started
 
 
-def one_run(catalog: Catalog, records: int, events: int) -> tuple[float, float]:
+def one_run(
+    catalog: Catalog, records: int, events: int, callgrind: bool = False
+) -> tuple[float, float]:
     """(seconds of the governed bulk update, seconds of the raw UPDATEs) on a fresh schema."""
     with fresh_schema("bench_bulk") as (name, url), Runtime(catalog, url) as runtime:
         writ, ids = runtime.writ, []
@@ -99,10 +112,23 @@ def one_run(catalog: Catalog, records: int, events: int) -> tuple[float, float]:
             writ.bulk_update(WHO, "Order", [("status", "eq", "placed")], {"note": f"earlier {n}"})
         runtime.catch_up()
         started = time.perf_counter()
-        done = writ.bulk_update(WHO, "Order", [("status", "eq", "placed")], {"note": "rush"})
+        with instrumented(callgrind):
+            done = writ.bulk_update(WHO, "Order", [("status", "eq", "placed")], {"note": "rush"})
         governed_s = time.perf_counter() - started
         assert done.updated_count == len(ids), done.updated_count
-        return governed_s, raw_updates(name, ids)
+        return governed_s, 0.0 if callgrind else raw_updates(name, ids)
+
+
+@contextmanager
+def instrumented(callgrind: bool) -> Iterator[None]:
+    """Callgrind's instrumentation on for the block (``--callgrind``: this process runs under it)."""
+    if callgrind:
+        subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], check=True)
+    try:
+        yield
+    finally:
+        if callgrind:
+            subprocess.run(["callgrind_control", "-i", "off", str(os.getpid())], check=True)
 
 
 def main() -> None:
@@ -114,8 +140,17 @@ def main() -> None:
     parser.add_argument(
         "--runs", type=int, default=3, help="fresh schemas measured; the medians are reported"
     )
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="one run under callgrind, instrumented around the bulk update alone (see above)",
+    )
     args = parser.parse_args()
     catalog = Catalog.from_toml(CATALOG, source="bench")
+    if args.callgrind:
+        one_run(catalog, args.records, args.events, callgrind=True)
+        print(f"{args.records:,} records: divide callgrind's Collected total by them")
+        return
     print(
         f"{args.records:,} orders, {args.events} event(s) each before the timed bulk update; {args.runs} runs"
     )
