@@ -111,14 +111,13 @@ class Store(Application[UUID]):
         the saved aggregates themselves (the save succeeded: their state is what was recorded) at the version
         they reached, and put in one insert. The library's way reads each aggregate back from the store and puts
         its snapshot in a transaction of its own. No snapshot of a purged record: its key is gone."""
-        if self.snapshots is None:
+        if self.snapshots is None or not self.snapshotting_intervals:
             return
         due: dict[UUID, Any] = {}
-        step = math.gcd(*self.snapshotting_intervals.values())  # every interval is a multiple of it
+        # every interval is a multiple of it: a version that is not is a multiple of none (no aggregate looked up)
+        step = math.gcd(*self.snapshotting_intervals.values()) or 1
         for event in processing.events:
-            if (
-                event.originator_version % step
-            ):  # a multiple of no interval (looked up by id only if it is)
+            if event.originator_version % step:
                 continue
             aggregate = processing.aggregates.get(event.originator_id)
             interval = (
