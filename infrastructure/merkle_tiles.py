@@ -230,15 +230,16 @@ class TileTable:
 
 def extend(database: Database, tiles: TileTable, until: int) -> int:
     """Append every manifest row up to position ``until`` the tree does not hold yet, ``BATCH`` rows per
-    transaction (a writer of the embedded default waits for one batch at most); the tree's new size."""
+    transaction (a writer of the embedded default waits for one batch at most); the tree's new size. A batch
+    short of ``BATCH`` was the last: rows saved after it are the next call's (no transaction to find none)."""
     while True:
         with database.transaction() as tx:
             size, last = tiles.size(tx)
             batch = tiles.leaves(tx, last, until)
             if batch:
                 tiles.append(tx, batch)
-        if not batch:
-            return size
+        if len(batch) < BATCH:
+            return size + len(batch)
 
 
 class Subtrees:

@@ -22,12 +22,13 @@ from domain.catalog import Catalog
 from domain.errors import ChainBrokenError, ServiceUnavailableError
 from entrypoints.bootstrap import Runtime
 from entrypoints.log_access import event_position
+from infrastructure import merkle_tiles
 from infrastructure.backend import Backend
 from infrastructure.backend_choice import open_backend
 from infrastructure.checkpoints import Signer
 from infrastructure.log_notes import sign_tree
 from infrastructure.log_proofs import LogProofs, NotCheckpointedError
-from infrastructure.merkle import ProofError
+from infrastructure.merkle import ProofError, root
 from infrastructure.proof_check import check
 from infrastructure.verification import sign_head
 from tests.catalogs import principal
@@ -324,6 +325,39 @@ def tamper(database_url: str, statement: str, params: tuple[Any, ...]) -> None:
             ),
             params,
         )
+
+
+def test_the_tree_grows_a_batch_per_transaction_and_stops_at_a_short_one(
+    writ: Writ, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``extend`` (what ``writ checkpoint`` and a keeper run): full batches, then one short batch and no
+    transaction after it to find nothing more; the tree it leaves is the test's own."""
+    monkeypatch.setattr(merkle_tiles, "BATCH", 5)
+    writ.create_many(CLERK, "Order", [{"sku": f"B-{n}", "total": "1"} for n in range(13)])
+    oracle, rows = oracle_of(writ_url(backend))
+    assert len(rows) % 5  # a short batch ends it
+    database, tiles = backend.database(), merkle_tiles.TileTable(backend)
+    transaction, opened = database.transaction, []
+
+    def counted() -> Any:
+        opened.append(1)
+        return transaction()
+
+    monkeypatch.setattr(database, "transaction", counted)
+    try:
+        with transaction() as tx:
+            tiles.create(tx)
+        assert merkle_tiles.extend(database, tiles, 2**62) == len(rows)
+        assert len(opened) == len(rows) // 5 + 1
+        assert merkle_tiles.extend(database, tiles, 2**62) == len(rows)  # nothing new: one look
+        assert len(opened) == len(rows) // 5 + 2
+        with database.reading() as tx:
+            assert tiles.complete(tx)
+            assert tiles.subtrees(tx).run(lambda read: root(read, len(rows))) == oracle.mth(
+                0, len(rows)
+            )
+    finally:
+        database.close()
 
 
 @pytest.mark.postgres
