@@ -1,6 +1,6 @@
 """Concurrency benchmark: many writers at once, on PostgreSQL, every system measured in the same run.
 
-Five systems take turns, round after round (the order rotates, so drift in the machine hits each alike),
+Seven systems take turns, round after round (the order rotates, so drift in the machine hits each alike),
 each for ``--seconds`` with ``--clients`` concurrent writers:
 
 * ``raw``: single-row durable INSERTs (autocommit) of an event-sized row, one connection per thread;
@@ -14,15 +14,25 @@ each for ``--seconds`` with ``--clients`` concurrent writers:
   commands that still fail are counted).
 * ``solo``: ``governed`` through a second ``Writ`` whose group commit stores one save per batch
   (``WRIT_GROUP_COMMIT_SAVES=1``): what the batching is worth, in the same run.
-* ``merkle``: ``governed`` again while another thread keeps the log's Merkle tree up to date four times a
-  second (the tiles ``writ checkpoint`` extends from the manifest; the tree is kept off the save path, so
-  this is its whole cost to writers). ``merkle_cost``: the share of ``governed`` throughput it takes.
+* ``merkle``: ``governed`` again while a separate process (spawned, as ``writ checkpoint`` runs apart from
+  the writers) extends the log's Merkle tree to the log's head four times a second (fixed rate), with the
+  ``extend`` that ``writ checkpoint`` runs. The keeper first brings the tree to the head, before the timed
+  window, so catching up on what the other phases wrote is not counted. The tree is kept off the save
+  path, so this is its whole cost to writers. ``merkle_cost``: the share of ``governed`` throughput it
+  takes. (``writ checkpoint --every 1`` itself is not used: each pass verifies the whole log first, which
+  would measure verification, and it signs at most once a second.)
+
+CPU per write: the CPU seconds (user + system, from ``/proc/<pid>/stat``) used during each timed window by
+this process and its descendants (the ``writ serve`` processes, the Merkle keeper: "client") and by every
+process named ``postgres`` ("server": other people's queries on the same server count too), divided by
+the writes done. From them, the rate the machine's cores allow each system at that cost, and the CPU per
+write ``governed`` would need to reach 0.5x raw and 4x the library.
 
 Prints figures, then one JSON line: {"bench": "concurrency", "raw_per_s", "library_per_s", "governed_per_s",
 "http_per_s", "ratio_vs_raw", "ratio_vs_library", "http_ratio", "p99_ms", "http_p99_ms", "hot_per_s",
-"hot_failed", "merkle_per_s", "merkle_cost", "solo_per_s", "group_commit_gain", "mean_batch"}
-(``mean_batch``: saves per batch in the ``governed`` phases; ``p99_ms``: a governed create's latency
-through the Python API).
+"hot_failed", "merkle_per_s", "merkle_cost", "solo_per_s", "group_commit_gain", "mean_batch", "cores",
+"<system>_client_cpu_us", "<system>_server_cpu_us" for each system} (``mean_batch``: saves per batch in
+the ``governed`` phases; ``p99_ms``: a governed create's latency through the Python API).
 
     .venv/bin/python bench/concurrency.py [--clients 16] [--rounds 3] [--seconds 4] [--http-workers 2]
     WRIT_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test (default)
@@ -33,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -40,7 +51,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +74,10 @@ from infrastructure.config import writ_env
 from infrastructure.merkle_tiles import TileTable, extend
 
 ensure_keys()
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+KEEPER_PERIOD = 0.25
+"""Seconds between the Merkle keeper's extensions (a fixed rate: 4 a second)."""
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = uuid.uuid4().hex + uuid.uuid4().hex
@@ -104,6 +120,8 @@ class Tally:
         self.done = 0
         self.failed = 0
         self.seconds = 0.0
+        self.cpu = [0.0, 0.0]
+        """CPU seconds used in the timed windows: client (this process tree), server (PostgreSQL)."""
         self.latencies: list[float] = []
         self.first_error = ""
         self._lock = threading.Lock()
@@ -122,6 +140,52 @@ class Tally:
     def p99_ms(self) -> float:
         ordered = sorted(self.latencies)
         return ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1e3 if ordered else 0.0
+
+    def cpu_us(self) -> tuple[float, float]:
+        """(client, server) CPU microseconds per completed write."""
+        if not self.done:
+            return 0.0, 0.0
+        return self.cpu[0] / self.done * 1e6, self.cpu[1] / self.done * 1e6
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds used so far (user + system, with those of reaped children) by this process and its
+    descendants (the ``writ serve`` processes, the Merkle keeper), and by every process named ``postgres``
+    (the server, whoever its clients are: the postmaster's reaped children count, so do other databases')."""
+    parents, used, server = {}, {}, 0.0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"{entry.path}/stat", "rb") as stat:
+                text = stat.read()
+        except OSError:  # gone meanwhile
+            continue
+        name_ends = text.rindex(b")")
+        fields = text[name_ends + 2 :].split()  # from the state on: ppid is 1, utime..cstime 11..14
+        pid, seconds = int(entry.name), sum(map(int, fields[11:15])) / CLOCK_TICKS
+        parents[pid], used[pid] = int(fields[1]), seconds
+        if text[text.index(b"(") + 1 : name_ends] == b"postgres":
+            server += seconds
+
+    def ours(pid: int) -> bool:
+        while pid > 1 and pid != os.getpid():
+            pid = parents.get(pid, 0)
+        return pid == os.getpid()
+
+    return sum(seconds for pid, seconds in used.items() if ours(pid)), server
+
+
+@contextmanager
+def window(tally: Tally) -> Iterator[None]:
+    """A timed window: its wall time and the CPU used meanwhile go to ``tally``."""
+    client, server = cpu_seconds()
+    began = time.perf_counter()
+    yield
+    tally.seconds += time.perf_counter() - began
+    client_after, server_after = cpu_seconds()
+    tally.cpu[0] += client_after - client
+    tally.cpu[1] += server_after - server
 
 
 def threaded(
@@ -147,12 +211,11 @@ def threaded(
         tally.add(done, failed, latencies, error)
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    tally.seconds += time.perf_counter() - began
+    with window(tally):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
 
 def raw_phase(
@@ -216,9 +279,8 @@ async def http_phase(base: str, clients: int, seconds: float, tally: Tally) -> N
             await writer.wait_closed()
         tally.add(done, failed, latencies)
 
-    began = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    tally.seconds += time.perf_counter() - began
+    with window(tally):
+        await asyncio.gather(*(client() for _ in range(clients)))
 
 
 def _bearer() -> str:
@@ -369,23 +431,38 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
 
 
 def with_tree_kept(url: str, writers: Callable[[], None]) -> None:
-    """Run ``writers`` while a thread extends the Merkle tree to the log's head every 0.25 s."""
-    backend = open_backend(url)
-    database, tiles, done = backend.database(), TileTable(backend), threading.Event()
-    with database.transaction() as tx:
-        tiles.create(tx)
-
-    def keep() -> None:
-        while not done.wait(0.25):
-            extend(database, tiles, 2**62)  # every manifest row there is
-
-    keeper = threading.Thread(target=keep)
+    """Run ``writers`` while another process keeps the log's Merkle tree at the log's head (as
+    ``writ checkpoint`` does in production, from a process of its own); the tree is brought to the head
+    before ``writers`` start, so no catch-up on what other phases wrote falls in the timed window."""
+    spawn = multiprocessing.get_context("spawn")
+    ready, stop = spawn.Event(), spawn.Event()
+    keeper = spawn.Process(target=keep_tree, args=(url, ready, stop), name="merkle-keeper")
     keeper.start()
     try:
+        if not ready.wait(300):
+            raise RuntimeError("the Merkle keeper did not bring the tree to the log's head")
         writers()
     finally:
-        done.set()
+        stop.set()
         keeper.join()
+    if keeper.exitcode:
+        raise RuntimeError(f"the Merkle keeper failed (exit status {keeper.exitcode})")
+
+
+def keep_tree(url: str, ready: Any, stop: Any) -> None:
+    """The keeper (a spawned process): extend the tree to the log's head, say so, then extend it again every
+    ``KEEPER_PERIOD`` seconds (the same ``extend`` that ``writ checkpoint`` runs) until told to stop."""
+    backend = open_backend(url)
+    database, tiles = backend.database(), TileTable(backend)
+    try:
+        with database.transaction() as tx:
+            tiles.create(tx)
+        extend(database, tiles, 2**62)  # every manifest row there is
+        ready.set()
+        tick = time.monotonic()
+        while not stop.wait(max(0.0, (tick := tick + KEEPER_PERIOD) - time.monotonic())):
+            extend(database, tiles, 2**62)
+    finally:
         database.close()
         backend.close()
 
@@ -415,6 +492,23 @@ def report(args: argparse.Namespace, tallies: dict[str, Tally], mean_batch: floa
         f"hot record {hot.per_s:,.0f}/s with {hot.failed} failed; the Merkle tree kept takes {merkle_cost:.1%}"
     )
     print(f"group commit: {gain:.2f}x one save per batch, {mean_batch:.1f} saves per batch")
+    cores = os.cpu_count() or 1
+    print(
+        f"CPU per write (client: this process tree, with writ serve and the Merkle keeper; server: every "
+        f"postgres process), and the rate {cores} cores allow at that cost:"
+    )
+    for name, tally in tallies.items():
+        client, server = tally.cpu_us()
+        ceiling = cores * 1e6 / (client + server) if client + server else 0.0
+        print(
+            f"{name:9} client {client:7,.0f} µs  server {server:7,.0f} µs  ceiling {ceiling:9,.0f}/s"
+        )
+    client, server = governed.cpu_us()
+    for target, rate in (("0.5x raw", 0.5 * raw.per_s), ("4x library", 4 * library.per_s)):
+        print(
+            f"governed at {target} ({rate:,.0f}/s) needs at most {cores * 1e6 / rate if rate else 0:,.0f} µs "
+            f"of CPU per write on {cores} cores; it uses {client + server:,.0f}"
+        )
     print(
         orjson.dumps(
             {
@@ -435,6 +529,12 @@ def report(args: argparse.Namespace, tallies: dict[str, Tally], mean_batch: floa
                 "solo_per_s": round(solo.per_s, 1),
                 "group_commit_gain": round(gain, 2),
                 "mean_batch": round(mean_batch, 1),
+                "cores": cores,
+                **{
+                    f"{name}_{side}_cpu_us": round(us)
+                    for name, tally in tallies.items()
+                    for side, us in zip(("client", "server"), tally.cpu_us(), strict=True)
+                },
             }
         ).decode()
     )
