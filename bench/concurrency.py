@@ -23,10 +23,12 @@ each for ``--seconds`` with ``--clients`` concurrent writers:
   would measure verification, and it signs at most once a second.)
 
 CPU per write: the CPU seconds (user + system, from ``/proc/<pid>/stat``) used during each timed window by
-this process and its descendants (the ``writ serve`` processes, the Merkle keeper: "client") and by every
-process named ``postgres`` ("server": other people's queries on the same server count too), divided by
-the writes done. From them, the rate the machine's cores allow each system at that cost, and the CPU per
-write ``governed`` would need to reach 0.5x raw and 4x the library.
+this process and its descendants (the ``writ serve`` processes, the Merkle keeper: "client") and by the
+PostgreSQL processes working for the run ("server": its sessions, told from other clients' by their
+``application_name``, and PostgreSQL's own processes, the WAL writer's and checkpointer's shared work
+included), divided by the writes done. From them, the rate the machine's cores allow each system at that
+cost, the rate one Python process allows its client share (the threads of a phase share one GIL), and the
+CPU per write ``governed`` would need to reach 0.5x raw and 4x the library.
 
 Prints figures, then one JSON line: {"bench": "concurrency", "raw_per_s", "library_per_s", "governed_per_s",
 "http_per_s", "ratio_vs_raw", "ratio_vs_library", "http_ratio", "p99_ms", "http_p99_ms", "hot_per_s",
@@ -51,7 +53,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,9 @@ from infrastructure.merkle_tiles import TileTable, extend
 ensure_keys()
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+APPLICATION = f"writ-bench-{os.getpid()}"
+"""The ``application_name`` of every PostgreSQL session the run opens (``PGAPPNAME``, which its ``writ serve``
+and keeper processes inherit): what tells the server processes working for it from other clients'."""
 KEEPER_PERIOD = 0.25
 """Seconds between the Merkle keeper's extensions (a fixed rate: 4 a second)."""
 
@@ -116,7 +121,8 @@ def payload(i: int) -> dict[str, Any]:
 class Tally:
     """Completed commands, failures and latencies of one system over the whole run (threads add to it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, meter: CpuMeter) -> None:
+        self.meter = meter
         self.done = 0
         self.failed = 0
         self.seconds = 0.0
@@ -148,11 +154,10 @@ class Tally:
         return self.cpu[0] / self.done * 1e6, self.cpu[1] / self.done * 1e6
 
 
-def cpu_seconds() -> tuple[float, float]:
+def cpu_seconds(server: Collection[int]) -> tuple[float, dict[int, float]]:
     """CPU seconds used so far (user + system, with those of reaped children) by this process and its
-    descendants (the ``writ serve`` processes, the Merkle keeper), and by every process named ``postgres``
-    (the server, whoever its clients are: the postmaster's reaped children count, so do other databases')."""
-    parents, used, server = {}, {}, 0.0
+    descendants (the ``writ serve`` processes, the Merkle keeper), and by each of the processes ``server``."""
+    parents, used = {}, {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -161,31 +166,52 @@ def cpu_seconds() -> tuple[float, float]:
                 text = stat.read()
         except OSError:  # gone meanwhile
             continue
-        name_ends = text.rindex(b")")
-        fields = text[name_ends + 2 :].split()  # from the state on: ppid is 1, utime..cstime 11..14
-        pid, seconds = int(entry.name), sum(map(int, fields[11:15])) / CLOCK_TICKS
-        parents[pid], used[pid] = int(fields[1]), seconds
-        if text[text.index(b"(") + 1 : name_ends] == b"postgres":
-            server += seconds
+        fields = text[
+            text.rindex(b")") + 2 :
+        ].split()  # from the state: ppid 1, utime..cstime 11..14
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = sum(map(int, fields[11:15])) / CLOCK_TICKS
 
     def ours(pid: int) -> bool:
         while pid > 1 and pid != os.getpid():
             pid = parents.get(pid, 0)
         return pid == os.getpid()
 
-    return sum(seconds for pid, seconds in used.items() if ours(pid)), server
+    client = sum(seconds for pid, seconds in used.items() if ours(pid))
+    return client, {pid: used[pid] for pid in server if pid in used}
+
+
+class CpuMeter:
+    """``cpu_seconds`` of this run: the server's processes are the sessions of this run (by their
+    ``application_name``) and PostgreSQL's own (WAL writer, checkpointer, autovacuum...), not the sessions of
+    other clients of the same server (other people's test runs, on this machine)."""
+
+    def __init__(self, url: str) -> None:
+        self.conn = psycopg.connect(url, autocommit=True)
+
+    def read(self) -> tuple[float, dict[int, float]]:
+        rows = self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s "
+            "OR backend_type <> 'client backend'",
+            (APPLICATION,),
+        ).fetchall()
+        return cpu_seconds([pid for (pid,) in rows])
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 @contextmanager
 def window(tally: Tally) -> Iterator[None]:
-    """A timed window: its wall time and the CPU used meanwhile go to ``tally``."""
-    client, server = cpu_seconds()
+    """A timed window: its wall time and the CPU used meanwhile go to ``tally`` (a server process that ends
+    within the window is not counted: the run's sessions outlive the windows)."""
+    client, server = tally.meter.read()
     began = time.perf_counter()
     yield
     tally.seconds += time.perf_counter() - began
-    client_after, server_after = cpu_seconds()
+    client_after, server_after = tally.meter.read()
     tally.cpu[0] += client_after - client
-    tally.cpu[1] += server_after - server
+    tally.cpu[1] += sum(seconds - server.get(pid, 0.0) for pid, seconds in server_after.items())
 
 
 def threaded(
@@ -339,6 +365,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--http-workers", type=int, default=2)
     args = parser.parse_args()
+    os.environ["PGAPPNAME"] = APPLICATION
     with fresh_schema() as (schema, url):
         run(schema, url, args)
 
@@ -369,8 +396,10 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
     os.environ["WRIT_GROUP_COMMIT_SAVES"] = "1"
     solo = open_writ(catalog, url)  # one save per batch: the group commit's baseline
     del os.environ["WRIT_GROUP_COMMIT_SAVES"]
+    meter = CpuMeter(url.split("?", maxsplit=1)[0])
     tallies = {
-        name: Tally() for name in ("raw", "library", "governed", "http", "hot", "merkle", "solo")
+        name: Tally(meter)
+        for name in ("raw", "library", "governed", "http", "hot", "merkle", "solo")
     }
 
     def solo_create(i: int) -> object:
@@ -416,7 +445,7 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
                 "solo": lambda s, t: threaded(args.clients, s, t, solo_create),
             }
             for phase in phases.values():  # warm up: connections, prepared statements, caches
-                phase(0.5, Tally())
+                phase(0.5, Tally(meter))
             names = list(phases)
             for r in range(args.rounds):
                 for name in names[r % len(names) :] + names[: r % len(names)]:
@@ -427,6 +456,7 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
     writ.close()
     solo.close()
     library.close()
+    meter.close()
     report(args, tallies, batched[0] / batched[1] if batched[1] else 0.0)
 
 
@@ -494,20 +524,23 @@ def report(args: argparse.Namespace, tallies: dict[str, Tally], mean_batch: floa
     print(f"group commit: {gain:.2f}x one save per batch, {mean_batch:.1f} saves per batch")
     cores = os.cpu_count() or 1
     print(
-        f"CPU per write (client: this process tree, with writ serve and the Merkle keeper; server: every "
-        f"postgres process), and the rate {cores} cores allow at that cost:"
+        "CPU per write (client: this process tree, with writ serve and the Merkle keeper; server: this run's "
+        f"PostgreSQL sessions and PostgreSQL's own processes); the rate {cores} cores allow at that cost, and "
+        "the rate one Python process allows its client share (the threads of every phase but http share one GIL):"
     )
     for name, tally in tallies.items():
         client, server = tally.cpu_us()
         ceiling = cores * 1e6 / (client + server) if client + server else 0.0
+        alone = f"  one process {1e6 / client:9,.0f}/s" if client and name != "http" else ""
         print(
-            f"{name:9} client {client:7,.0f} µs  server {server:7,.0f} µs  ceiling {ceiling:9,.0f}/s"
+            f"{name:9} client {client:7,.0f} µs  server {server:7,.0f} µs  ceiling {ceiling:9,.0f}/s{alone}"
         )
     client, server = governed.cpu_us()
     for target, rate in (("0.5x raw", 0.5 * raw.per_s), ("4x library", 4 * library.per_s)):
         print(
             f"governed at {target} ({rate:,.0f}/s) needs at most {cores * 1e6 / rate if rate else 0:,.0f} µs "
-            f"of CPU per write on {cores} cores; it uses {client + server:,.0f}"
+            f"of CPU per write on {cores} cores, at most {1e6 / rate if rate else 0:,.0f} µs of it in this "
+            f"process; it uses {client + server:,.0f}, {client:,.0f} here"
         )
     print(
         orjson.dumps(
