@@ -167,9 +167,8 @@ def cpu_seconds(server: Collection[int]) -> tuple[float, dict[int, float]]:
                 text = stat.read()
         except OSError:  # gone meanwhile
             continue
-        fields = text[
-            text.rindex(b")") + 2 :
-        ].split()  # from the state: ppid 1, utime..cstime 11..14
+        # the fields after the command's name: ppid is 1, utime, stime, cutime and cstime are 11 to 14
+        fields = text[text.rindex(b")") + 2 :].split()
         parents[int(entry.name)] = int(fields[1])
         used[int(entry.name)] = sum(map(int, fields[11:15])) / CLOCK_TICKS
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
 
+from infrastructure.database import column_uuid
 from infrastructure.log_chain import MANIFEST
 from infrastructure.merkle import HASH_BYTES, ProofError, fold, leaf_hash, leaf_input
 from infrastructure.sql import SQL, Identifier, P
@@ -134,7 +135,12 @@ class TileTable:
         )
         if row is None or position > int(row[1]):
             return None
-        return int(row[0]) * WIDTH + int(row[2]) - 1, _uuid(row[3]), int(row[4]), bytes(row[5])
+        return (
+            int(row[0]) * WIDTH + int(row[2]) - 1,
+            column_uuid(row[3]),
+            int(row[4]),
+            bytes(row[5]),
+        )
 
     def leaves(self, tx: Tx, after: int, until: int) -> list[tuple[int, bytes]]:
         """(position, leaf hash) of up to ``BATCH`` manifest rows in (``after``, ``until``], in position order."""
@@ -146,7 +152,7 @@ class TileTable:
             [after, until, BATCH],
         )
         return [
-            (int(p), leaf_hash(leaf_input(int(p), _uuid(o), int(v), bytes(h))))
+            (int(p), leaf_hash(leaf_input(int(p), column_uuid(o), int(v), bytes(h))))
             for p, o, v, h in rows
         ]
 
@@ -281,7 +287,3 @@ class Subtrees:
         if key not in self.read:
             self.read[key] = self.tiles.tiles(self.tx, [key]).get(key, b"")
         return self.read[key]
-
-
-def _uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))
