@@ -161,7 +161,7 @@ def sign_tree(backend: Backend, signer: Signer, *, rebuild: bool = False) -> Sig
     database = backend.database()
     try:
         tiles, notes = TileTable(backend), NoteTable(backend)
-        with database.transaction() as tx:
+        with backend.table_creation(), database.transaction() as tx:
             tiles.create(tx)
             notes.create(tx)
             CheckpointTable(backend).create(tx)

@@ -55,7 +55,7 @@ class LogProofs:
     def __init__(self, backend: Backend) -> None:
         self.database = backend.database()
         self.tiles, self.notes = TileTable(backend), NoteTable(backend)
-        with self.database.transaction() as tx:
+        with backend.table_creation(), self.database.transaction() as tx:
             self.tiles.create(tx)
             self.notes.create(tx)
 

@@ -356,7 +356,7 @@ def sign_head(backend: Backend, signer: Signer) -> Checkpoint | None:
         )
     database = backend.database()
     try:
-        with database.transaction() as tx:
+        with backend.table_creation(), database.transaction() as tx:
             table = CheckpointTable(backend)
             table.create(tx)
             latest = max((c.position for c in table.all(tx)), default=0)

@@ -131,7 +131,7 @@ def export(since: str, until: str, as_json: bool, **options: Any) -> None:
             last = line["position"]
         database = runtime.backend.database()
         try:
-            with database.transaction() as tx:
+            with runtime.backend.table_creation(), database.transaction() as tx:
                 table = CheckpointTable(runtime.backend)
                 table.create(tx)
                 covering = (

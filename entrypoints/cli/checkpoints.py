@@ -98,7 +98,7 @@ def export(group_database: str | None, database_url: str | None) -> None:
     backend = open_backend(database_url or group_database)
     database = backend.database()
     try:
-        with database.transaction() as tx:
+        with backend.table_creation(), database.transaction() as tx:
             table, notes = CheckpointTable(backend), NoteTable(backend)
             table.create(tx)
             notes.create(tx)
