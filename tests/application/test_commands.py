@@ -199,6 +199,23 @@ def test_unknown_record_id_is_not_found(writ: Writ) -> None:
         writ.patch(CLERK, "Order", uuid4(), {"quantity": 2})
 
 
+def test_a_record_named_under_another_model_is_not_found_by_any_write(writ: Writ) -> None:
+    """A Customer's id sent as an Order's: not found, so Order's grants, field rules and policy (which lets a
+    manager delete an Order, where Customer's policy denies every delete) never apply to the Customer."""
+    customer = writ.create(MANAGER, "Customer", {"email": "a@b.c"}).id
+    for write in (
+        lambda: writ.patch(MANAGER, "Order", customer, {"quantity": 2}),
+        lambda: writ.replace(MANAGER, "Order", customer, {"sku": "A-1", "total": "1"}),
+        lambda: writ.delete(MANAGER, "Order", customer),
+        lambda: writ.purge(MANAGER, "Order", customer),
+    ):
+        with pytest.raises(RecordNotFoundError):
+            write()
+    stored = writ.get(MANAGER, "Customer", customer)
+    assert (stored["email"], stored["region"], "quantity" in stored) == ("a@b.c", "eu", False)
+    assert writ.history(MANAGER, "Customer", customer)[-1].version == 1
+
+
 def test_audit_context_is_stamped_on_the_events(writ: Writ) -> None:
     caller = CLERK.for_purpose(
         "import",
