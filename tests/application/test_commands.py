@@ -7,7 +7,7 @@ from uuid import uuid4
 import pytest
 
 from application.service import Writ
-from domain.commands import Create, Patch
+from domain.commands import Create, Delete, Patch, Purge, Replace
 from domain.errors import (
     GrantMissingError,
     RecordDeletedError,
@@ -172,6 +172,24 @@ def test_evaluate_previews_and_writes_nothing(writ: Writ) -> None:
     refused = writ.evaluate(CLERK, Create(model="Order", data={"sku": "x y", "bogus": 1}))
     assert (refused.outcome, refused.code) == ("deny", "UNKNOWN_FIELD")
     assert writ._core.store.recorder.max_notification_id() == position
+
+
+def test_a_dry_run_on_a_deleted_record_answers_as_the_write_does(writ: Writ) -> None:
+    """The pipeline refuses a write on a deleted record before policy (the aggregate would refuse it too, but a
+    dry run never reaches the aggregate): ``evaluate`` says ``RECORD_DELETED``, as the write does."""
+    record_id = new_order(writ)
+    writ.delete(MANAGER, "Order", record_id)
+    for command in (
+        Patch(model="Order", id=record_id, changes={"quantity": 2}),
+        Replace(model="Order", id=record_id, data={"sku": "A-1", "total": "1"}),
+        Delete(model="Order", id=record_id),
+    ):
+        verdict = writ.evaluate(MANAGER, command)
+        assert (verdict.outcome, verdict.code, verdict.after) == ("deny", "RECORD_DELETED", None)
+    with pytest.raises(RecordDeletedError):
+        writ.patch(MANAGER, "Order", record_id, {"quantity": 2})
+    purged = writ.evaluate(MANAGER, Purge(model="Order", id=record_id))
+    assert (purged.outcome, purged.code) == ("allow", None), "a deleted record may still be purged"
 
 
 def test_decisions_are_recorded_for_allowed_and_refused_commands(writ: Writ) -> None:
