@@ -9,6 +9,7 @@ import pytest
 
 from application.service import Writ
 from domain.errors import WritError
+from domain.principal import Principal
 from tests.catalogs import principal
 
 CLERK, MANAGER = principal("carol"), principal("maria", "acme", "manager")
@@ -105,3 +106,22 @@ def test_an_export_holds_the_range_in_the_tenant_and_nothing_of_purged_data(
         line.get("tenant", "acme") == "acme"
         for line in writ.export(AUDITOR, since=start, until=end)
     )
+
+
+def test_an_export_holds_no_decision_of_another_tenant(writ: Writ, clock: Clock) -> None:
+    start = clock.tick()
+    for who in (CLERK, principal("gus", "globex")):
+        order = writ.create(who, "Order", {"sku": "A-1", "total": "5"}).id
+        with pytest.raises(WritError):
+            writ.purge(who, "Order", order)  # a clerk may not: a refused decision in the range
+    end = clock.tick()
+
+    def refusals(auditor: Principal) -> list[tuple[str, str, str]]:
+        return [
+            (line["decision"]["tenant"], line["decision"]["actor"], line["decision"]["code"])
+            for line in writ.export(auditor, since=start, until=end)
+            if "decision" in line
+        ]
+
+    assert refusals(AUDITOR) == [("acme", "carol", "GRANT_MISSING")]
+    assert refusals(OUTSIDER) == [("globex", "gus", "GRANT_MISSING")]

@@ -7,7 +7,7 @@ from uuid import uuid4
 import pytest
 
 from application.service import Writ
-from domain.commands import Create, Patch
+from domain.commands import Create, Delete, Patch, Purge, Replace
 from domain.errors import (
     GrantMissingError,
     RecordDeletedError,
@@ -174,6 +174,24 @@ def test_evaluate_previews_and_writes_nothing(writ: Writ) -> None:
     assert writ._core.store.recorder.max_notification_id() == position
 
 
+def test_a_dry_run_on_a_deleted_record_answers_as_the_write_does(writ: Writ) -> None:
+    """The pipeline refuses a write on a deleted record before policy (the aggregate would refuse it too, but a
+    dry run never reaches the aggregate): ``evaluate`` says ``RECORD_DELETED``, as the write does."""
+    record_id = new_order(writ)
+    writ.delete(MANAGER, "Order", record_id)
+    for command in (
+        Patch(model="Order", id=record_id, changes={"quantity": 2}),
+        Replace(model="Order", id=record_id, data={"sku": "A-1", "total": "1"}),
+        Delete(model="Order", id=record_id),
+    ):
+        verdict = writ.evaluate(MANAGER, command)
+        assert (verdict.outcome, verdict.code, verdict.after) == ("deny", "RECORD_DELETED", None)
+    with pytest.raises(RecordDeletedError):
+        writ.patch(MANAGER, "Order", record_id, {"quantity": 2})
+    purged = writ.evaluate(MANAGER, Purge(model="Order", id=record_id))
+    assert (purged.outcome, purged.code) == ("allow", None), "a deleted record may still be purged"
+
+
 def test_decisions_are_recorded_for_allowed_and_refused_commands(writ: Writ) -> None:
     record_id = new_order(writ)
     with pytest.raises(GrantMissingError):
@@ -197,6 +215,23 @@ def test_decisions_are_recorded_for_allowed_and_refused_commands(writ: Writ) -> 
 def test_unknown_record_id_is_not_found(writ: Writ) -> None:
     with pytest.raises(RecordNotFoundError):
         writ.patch(CLERK, "Order", uuid4(), {"quantity": 2})
+
+
+def test_a_record_named_under_another_model_is_not_found_by_any_write(writ: Writ) -> None:
+    """A Customer's id sent as an Order's: not found, so Order's grants, field rules and policy (which lets a
+    manager delete an Order, where Customer's policy denies every delete) never apply to the Customer."""
+    customer = writ.create(MANAGER, "Customer", {"email": "a@b.c"}).id
+    for write in (
+        lambda: writ.patch(MANAGER, "Order", customer, {"quantity": 2}),
+        lambda: writ.replace(MANAGER, "Order", customer, {"sku": "A-1", "total": "1"}),
+        lambda: writ.delete(MANAGER, "Order", customer),
+        lambda: writ.purge(MANAGER, "Order", customer),
+    ):
+        with pytest.raises(RecordNotFoundError):
+            write()
+    stored = writ.get(MANAGER, "Customer", customer)
+    assert (stored["email"], stored["region"], "quantity" in stored) == ("a@b.c", "eu", False)
+    assert writ.history(MANAGER, "Customer", customer)[-1].version == 1
 
 
 def test_audit_context_is_stamped_on_the_events(writ: Writ) -> None:

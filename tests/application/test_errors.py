@@ -84,6 +84,11 @@ CASES: dict[str, tuple[str, Case, str | None]] = {
         lambda w, r: w.replace(CLERK, "Order", r, {"sku": "A-1"}),
         "total",
     ),
+    "required cleared by PATCH": (
+        "REQUIRED_FIELD_MISSING",
+        lambda w, r: w.patch(CLERK, "Order", r, {"total": None}),
+        "total",
+    ),
     "wrong type": (
         "INVALID_FIELD_VALUE",
         lambda w, _: w.create(CLERK, "Order", {"sku": "A", "total": "ten"}),

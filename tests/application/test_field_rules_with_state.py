@@ -247,3 +247,42 @@ def test_children_that_form_a_cycle_are_refused(tmp_path: Path) -> None:
     text = SALES_CATALOG + '\n[models.ItemNote.children]\nloop = { model = "Sale", via = "ref" }\n'
     with pytest.raises(CatalogError, match="cycle"):
         Catalog.from_toml(text)
+
+
+# -- when a field may be written --------------------------------------------------------------------
+
+TICKETS = """
+[models.Ticket]
+required = ["title"]
+
+[models.Ticket.fields]
+title = { type = "str" }
+resolution = { type = "str", nullable = true, writable_on = ["update"] }
+
+[models.Ticket.policy]
+create = "allow"
+update = "allow"
+
+[models.Ticket.grants]
+create = ["*"]
+update = ["*"]
+"""
+
+
+def test_a_field_writable_on_update_only_is_refused_on_create_and_recorded(
+    database_url: str,
+) -> None:
+    writ = open_writ(Catalog.from_toml(TICKETS), database_url)
+    try:
+        with pytest.raises(FieldNotWritableError) as refused:
+            writ.create(CLERK, "Ticket", {"title": "Door", "resolution": "fixed already"})
+        assert refused.value.field == "resolution"
+        assert [(d["outcome"], d["code"]) for d in writ.decisions(CLERK)] == [
+            ("refused", "FIELD_NOT_WRITABLE")
+        ]
+        assert not [row for row in stored_rows(database_url) if row.topic == "writ.record:Created"]
+        made = writ.create(CLERK, "Ticket", {"title": "Door"}).id
+        patched = writ.patch(CLERK, "Ticket", made, {"resolution": "oiled"}).data
+        assert patched is not None and patched["resolution"] == "oiled"
+    finally:
+        writ.close()

@@ -235,3 +235,19 @@ def test_the_requests_waiting_for_me_are_those_i_may_approve_did_not_ask_for_and
     assert len(runtime.views.approvals(MANAGER)) == 3, (
         "all pending in the tenant, without the filter"
     )
+
+
+def test_a_request_past_its_expiry_is_no_longer_listed_as_pending(
+    runtime: Runtime, clock: Clock
+) -> None:
+    """A request whose ``expires_at`` has passed is expired, though no event marked it so yet: the pending
+    list leaves it out (and the waiting-for-me list too); ``status=None`` still shows it."""
+    writ = runtime.writ
+    clock.tick(days=-2)  # a Payment waits 1 day
+    stale = writ.create(CLERK, "Payment", {"amount": "5000"}).approval_id
+    clock.tick(days=2)
+    fresh = writ.create(CLERK, "Payment", {"amount": "6000"}).approval_id
+    runtime.catch_up()
+    assert [row["id"] for row in runtime.views.approvals(MANAGER)] == [fresh]
+    assert [row["id"] for row in runtime.views.approvals(MANAGER, waiting_for_me=True)] == [fresh]
+    assert [row["id"] for row in runtime.views.approvals(MANAGER, status=None)] == [stale, fresh]

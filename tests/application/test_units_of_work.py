@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter as Tally
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -22,11 +24,13 @@ from domain.errors import (
     VersionConflictError,
     WriteDeniedError,
 )
+from domain.record import Record
 from entrypoints.bootstrap import open_writ
 from tests.catalogs import principal
 from tests.support import saves, stored_rows
 
 CLERK, MANAGER = principal("carol", "acme", "clerk"), principal("maria", "acme", "manager")
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def topics(database_url: str) -> Tally[str]:
@@ -264,3 +268,19 @@ def test_a_failure_to_mark_is_logged_and_never_masks_the_original_error(
     assert "could not mark Sale" in caplog.text and "UniqueViolationError" in caplog.text
     with pytest.raises(RecordNotFoundError):
         sales.get(CLERK, "Sale", job.parent.id)
+
+
+def test_a_record_staged_in_a_unit_is_found_only_in_its_own_tenant(writ: Writ) -> None:
+    """Within one unit a staged record is read as the store would give it: another tenant finds nothing."""
+    stored = writ.create(CLERK, "Order", {"sku": "S-1", "total": "1"}).id
+    staged = Record.create("Order", "acme", {"sku": "A-1", "total": "1"}, {"actor": "carol"}, NOW)
+    with writ._core.unit() as unit:
+        unit.touch(staged)
+        staging = writ._core.staging
+        assert staging.record(unit, staged.id, CLERK) is staged
+        assert staging.record(unit, staged.id, None) is staged
+        assert staging.record(unit, staged.id, principal("gus", "globex")) is None
+        stored_id = UUID(stored)
+        assert staging.record(unit, stored_id, principal("gus", "globex")) is None
+        found = staging.record(unit, stored_id, CLERK)
+        assert found is not None and found.tenant == "acme"

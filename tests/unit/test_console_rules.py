@@ -7,11 +7,13 @@ check the same rules end to end.
 from __future__ import annotations
 
 import pytest
+from starlette.requests import Request
 
 from domain.catalog import Catalog
 from domain.principal import Principal
 from entrypoints.http.console import diffs
 from entrypoints.http.console.inbox import waiting_for
+from entrypoints.http.console.session import FormRefusedError, check_post
 from entrypoints.http.console.showing import value, when
 from tests.catalogs import SHOP_CATALOG
 
@@ -112,3 +114,52 @@ def test_times_read_in_utc_to_the_second() -> None:
     assert when("2026-12-06T15:54:48.123456+02:00") == "2026-12-06 13:54:48 UTC"
     assert when("2026-12-06T13:54:48Z") == "2026-12-06 13:54:48 UTC"
     assert when("not a time") == "not a time"
+
+
+CSRF_TOKEN = "t" * 43
+
+
+def posted(origin: str | None, cookie: str | None, *, referer: str | None = None) -> Request:
+    """A console form post to http://127.0.0.1:8000 with these headers (the cookie: writ_csrf's value)."""
+    headers = [(b"host", b"127.0.0.1:8000")]
+    headers += [(b"origin", origin.encode())] if origin is not None else []
+    headers += [(b"referer", referer.encode())] if referer is not None else []
+    headers += [(b"cookie", f"writ_csrf={cookie}".encode())] if cookie is not None else []
+    return Request(
+        {
+            "type": "http",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/console/approvals/x",
+            "query_string": b"",
+            "server": ("127.0.0.1", 8000),
+            "headers": headers,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("origin", "referer", "cookie", "sent", "passes"),
+    [
+        ("http://127.0.0.1:8000", None, CSRF_TOKEN, CSRF_TOKEN, True),
+        (None, "http://127.0.0.1:8000/console/inbox", CSRF_TOKEN, CSRF_TOKEN, True),
+        ("https://evil.example", None, CSRF_TOKEN, CSRF_TOKEN, False),  # another origin
+        ("http://127.0.0.1:8001", None, CSRF_TOKEN, CSRF_TOKEN, False),  # another port
+        ("https://127.0.0.1:8000", None, CSRF_TOKEN, CSRF_TOKEN, False),  # another scheme
+        (None, "https://evil.example/page", CSRF_TOKEN, CSRF_TOKEN, False),
+        (None, None, CSRF_TOKEN, CSRF_TOKEN, False),  # neither Origin nor Referer
+        ("http://127.0.0.1:8000", None, CSRF_TOKEN, "u" * 43, False),  # another token
+        ("http://127.0.0.1:8000", None, CSRF_TOKEN, "", False),  # no token in the form
+        ("http://127.0.0.1:8000", None, None, "", False),  # no token anywhere
+        ("http://127.0.0.1:8000", None, None, CSRF_TOKEN, False),  # no cookie to match
+    ],
+)
+def test_a_form_post_passes_only_from_this_origin_with_the_sessions_token(
+    origin: str | None, referer: str | None, cookie: str | None, sent: str, passes: bool
+) -> None:
+    request = posted(origin, cookie, referer=referer)
+    if passes:
+        check_post(request, {"csrf": sent})
+    else:
+        with pytest.raises(FormRefusedError):
+            check_post(request, {"csrf": sent})

@@ -120,3 +120,13 @@ def test_a_remembered_token_is_refused_once_it_expires() -> None:
         return False
 
     wait_until(refused, 10, "the remembered token to expire")
+
+
+def test_only_the_bearer_scheme_carries_a_token() -> None:
+    secret = "s" * 32
+    verifier = JwtVerifier.from_env({"WRIT_JWT_SECRET": secret})
+    token = signed(secret, "HS256").removeprefix("Bearer ")
+    assert verifier.identify(f"bearer {token}").user_id == "carol"
+    for header in (f"Basic {token}", f"Token {token}", token, f"Bearer{token}"):
+        with pytest.raises(UnauthenticatedError, match="Send a bearer token"):
+            verifier.identify(header)
