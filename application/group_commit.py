@@ -27,6 +27,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Mapper, Notification, Recording, StoredEvent
 
 from application.encoding import dataclass_of
+from domain.errors import ConfigurationError
 
 Event = DomainEventProtocol[UUID]
 
@@ -107,6 +108,11 @@ class GroupCommit:
         max_events: int = 1000,
         window: float = 0.0,
     ) -> None:
+        if max_saves < 1 or max_events < 1:
+            raise ConfigurationError(
+                f"A group commit batch holds at least one save and one event (WRIT_GROUP_COMMIT_SAVES is "
+                f"{max_saves}, WRIT_GROUP_COMMIT_EVENTS {max_events})"
+            )
         self._mapper, self._batches = mapper, store
         self.max_saves, self.max_events, self.window = max_saves, max_events, window
         self._mutex = threading.Lock()
@@ -140,23 +146,32 @@ class GroupCommit:
             leads = not self._leading
             self._leading = True
         if not leads:
-            mine.wake.acquire()
+            try:
+                mine.wake.acquire()
+            except BaseException:
+                self._abandon(mine)
+                raise
             if mine.done:
                 return mine.outcome()
-        while not mine.done:  # a full batch may leave this leader's own save for the next one
-            self._lead()
+        self._lead(mine)  # first in the queue: the batch it takes starts with its own save
         return mine.outcome()
 
-    def _lead(self) -> None:
-        if self.window:
-            time.sleep(self.window)  # configured: let a batch form behind the first caller
-        with self._mutex:
-            batch = self._take()
+    def _lead(self, mine: _Save) -> None:
+        batch: list[_Save] = []
         try:
+            if self.window:
+                time.sleep(self.window)  # configured: let a batch form behind the first caller
+            with self._mutex:
+                batch = self._take()
+            assert batch and batch[0] is mine, "a leader's batch starts with its own save"
             self._store(batch)
         except BaseException as error:
             # the leader was interrupted: nobody of the batch may wait forever
-            for save in batch:
+            if not batch:  # before it took its batch: its own save leaves the queue
+                with self._mutex:
+                    if mine in self._waiting:
+                        self._waiting.remove(mine)
+            for save in batch or [mine]:
                 if not save.done:
                     save.error, save.done = error, True
             raise
@@ -165,16 +180,26 @@ class GroupCommit:
 
     def _hand_over(self, batch: list[_Save]) -> None:
         """Wake the batch's other callers, and the caller of the next waiting save to lead (or stop leading)."""
-        leader = batch[0]
         for save in batch[1:]:
             save.wake.release()
         with self._mutex:
-            if not leader.done:
-                return  # the leader's own save is still waiting: it leads on
             if self._waiting:
                 self._waiting[0].wake.release()
             else:
                 self._leading = False
+
+    def _abandon(self, mine: _Save) -> None:
+        """A waiting caller interrupted (its save may still be stored, as any interrupted write's may): its save
+        leaves the queue if no leader took it, and the leadership it was handed, if it was, goes on."""
+        with self._mutex:
+            if mine in self._waiting:
+                self._waiting.remove(mine)
+            if mine.wake.acquire(blocking=False) and not mine.done:
+                # woken to lead, and gone: the next waiting save leads, or nobody is leading
+                if self._waiting:
+                    self._waiting[0].wake.release()
+                else:
+                    self._leading = False
 
     def _take(self) -> list[_Save]:
         batch: list[_Save] = []

@@ -92,7 +92,7 @@ def measure(
         finally:
             writ.close()
     if profiler is not None:
-        print(f"-- {name}: top {top} by own time")
+        print(f"-- {name}: top {top} by {'own time' if sort == 'tottime' else sort}")
         pstats.Stats(profiler).sort_stats(sort).print_stats(top)
     return cpu / n * 1e3, wall / n * 1e3, least * 1e3
 

@@ -36,8 +36,9 @@ only needs a class here.
     ├── ApprovalRequiredError        APPROVAL_REQUIRED
     ├── BulkLimitExceededError       BULK_LIMIT_EXCEEDED
     ├── ServiceUnavailableError      UNAVAILABLE
-    └── ChainBrokenError             CHAIN_BROKEN
-        └── KeyInvalidError          KEY_INVALID
+    ├── ChainBrokenError             CHAIN_BROKEN
+    │   └── KeyInvalidError          KEY_INVALID
+    └── ConfigurationError           CONFIGURATION_INVALID
 """
 
 from __future__ import annotations
@@ -261,3 +262,9 @@ _FAMILIES = {
     ChainBrokenError,
     ServiceUnavailableError,
 }
+
+
+class ConfigurationError(WritError):
+    """The deployment's settings (environment, key files, database URL) are missing or do not make sense."""
+
+    code = "CONFIGURATION_INVALID"

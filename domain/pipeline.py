@@ -114,9 +114,10 @@ class Decider:
     A bulk update decides ten thousand patches with the same changes: the principal is checked once, the
     auto-set values stamped once per operation, and the field rules (``check_update``, a function of the
     changes and of the stored values of the fields they name and the fields an update keeps) computed once
-    per distinct set of such stored values. Everything else (the record's state, the after-state, its size,
-    the validators, the conditional policy) is decided for each record. The verdicts are the ones ``decide``
-    gives for each command alone.
+    per distinct set of such stored values; the conditional policy's outcome once per distinct set of the
+    values its conditions read (``ModelPolicy.reads``), from the second decision on. Everything else (the
+    record's state, the after-state, its size, the validators) is decided for each record. The verdicts are
+    the ones ``decide`` gives for each command alone.
     """
 
     def __init__(

@@ -27,10 +27,9 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from domain.errors import UnauthenticatedError
+from domain.errors import ConfigurationError, UnauthenticatedError
 from entrypoints.http.auth import Identity, JwtVerifier
 from entrypoints.http.errors import error_response
-from infrastructure.config import ConfigurationError
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}|\*))?$")

@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from infrastructure.config import ConfigurationError
+from domain.errors import ConfigurationError
 from infrastructure.master_keys import create_secret_file, key_id
 from infrastructure.notes import ED25519, NoteKey
 from infrastructure.sql import SQL, P

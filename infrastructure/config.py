@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from domain.errors import WritError
+from domain.errors import ConfigurationError
 
 DEFAULT_DATABASE_URL = "sqlite:///writ.db"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -25,10 +25,6 @@ KEEPALIVE = {"idle": 5, "interval": 2, "count": 3}
 """TCP keepalive for Writ's own PostgreSQL sessions, set on both ends: when a worker's host or the network
 vanishes, the server ends its session (and the advisory lock it holds, so a standby takes over)
 within about idle + interval x count = 11 s, and the worker notices a vanished server as soon."""
-
-
-class ConfigurationError(WritError):
-    code = "CONFIGURATION_INVALID"
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from domain.errors import ConfigurationError
 from infrastructure.checkpoints import CheckpointTable, Signer
-from infrastructure.config import ConfigurationError
 from infrastructure.merkle import ProofError, consistency_path, root, verify_consistency
 from infrastructure.merkle_tiles import TileTable, extend
 from infrastructure.notes import (

@@ -29,8 +29,7 @@ from uuid import UUID
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from domain.errors import KeyInvalidError
-from infrastructure.config import ConfigurationError
+from domain.errors import ConfigurationError, KeyInvalidError
 
 log = logging.getLogger("writ.keys")
 

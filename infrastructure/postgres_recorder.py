@@ -46,10 +46,10 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from application.ports import Part
+from domain.errors import ConfigurationError
 from infrastructure.append_only import postgres_guards
 from infrastructure.checkpoints import COLUMNS as CHECKPOINT_COLUMNS
 from infrastructure.checkpoints import TABLE as CHECKPOINTS
-from infrastructure.config import ConfigurationError
 from infrastructure.key_table import (
     POSTGRES_KEY_CASTS,
     POSTGRES_KEY_PARAMETERS,

@@ -36,7 +36,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from infrastructure.config import ConfigurationError
+from domain.errors import ConfigurationError
 from infrastructure.database import column_uuid
 from infrastructure.master_keys import create_secret_file, key_id, parse_keys
 

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from domain.errors import ConfigurationError
 from entrypoints.bootstrap import Runtime
 from entrypoints.cli.options import load_catalog
-from infrastructure.config import ConfigurationError
 
 if TYPE_CHECKING:
     from entrypoints.http.auth import JwtVerifier

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
+from domain.errors import ConfigurationError
 from entrypoints.bootstrap import Runtime
 from entrypoints.cli.options import load_catalog, principal_from
-from infrastructure.config import ConfigurationError
 
 LAUNCHER_OPTIONS = ("user", "tenant", "roles", "agent")
 

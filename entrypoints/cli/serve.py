@@ -11,12 +11,12 @@ import click
 import orjson
 from starlette.applications import Starlette
 
+from domain.errors import ConfigurationError
 from entrypoints.bootstrap import Runtime
 from entrypoints.cli.options import database_option, load_catalog
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import JwtVerifier
 from entrypoints.http.context import DEFAULT_MAX_BODY
-from infrastructure.config import ConfigurationError
 
 
 @click.command("serve")

@@ -15,8 +15,8 @@ import time
 
 import click
 
+from domain.errors import ConfigurationError
 from entrypoints.cli.options import principal_from
-from infrastructure.config import ConfigurationError
 
 MAX_LIFETIME = 7 * 24 * 3600
 

@@ -16,11 +16,11 @@ import click
 import orjson
 from rich.table import Table
 
+from domain.errors import ConfigurationError
 from entrypoints.cli.options import database_option
 from entrypoints.terminal import console
 from infrastructure.backend_choice import open_backend
 from infrastructure.checkpoints import Checkpoint, load_signer, public_key
-from infrastructure.config import ConfigurationError
 from infrastructure.verification import Report
 from infrastructure.verification import verify as verify_store
 

@@ -28,9 +28,8 @@ import jwt
 import orjson
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from domain.errors import UnauthenticatedError
+from domain.errors import ConfigurationError, UnauthenticatedError
 from domain.principal import Principal
-from infrastructure.config import ConfigurationError
 
 LEEWAY_SECONDS = 30
 MIN_SECRET_BYTES = 32

@@ -38,6 +38,7 @@ import aiormq
 from aio_pika.abc import AbstractConnection
 from yarl import URL
 
+from domain.errors import ConfigurationError
 from infrastructure.backend import Backend
 from infrastructure.backend_choice import open_backend
 from infrastructure.bus.contract import DEFAULT_EXCHANGE
@@ -52,7 +53,6 @@ from infrastructure.bus.outbox import (
     wait_or_stop,
 )
 from infrastructure.bus.publish import PublicPublisher, Publisher
-from infrastructure.config import ConfigurationError
 from infrastructure.locks import holder_label
 from infrastructure.log import open_log_of
 from infrastructure.positions import FencedError, Position, Positions

@@ -23,8 +23,8 @@ from application import loading
 from application.encoding import MadeOnRead
 from application.service import Writ
 from domain.catalog import Catalog
+from domain.errors import ConfigurationError
 from entrypoints.bootstrap import Runtime, open_writ
-from infrastructure.config import ConfigurationError
 from infrastructure.postgres_recorder import PART
 from tests.catalogs import SHOP_CATALOG, principal
 from tests.conftest import PG_URL

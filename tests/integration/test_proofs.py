@@ -457,7 +457,7 @@ def catalog_path(tmp_path: Path) -> Path:
 def test_the_origin_is_kept_once_signed(
     writ: Writ, backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from infrastructure.config import ConfigurationError
+    from domain.errors import ConfigurationError
 
     monkeypatch.setenv("WRIT_LOG_ORIGIN", "shop.example/orders")
     writ.create(CLERK, "Order", {"sku": "O-1", "total": "1"})

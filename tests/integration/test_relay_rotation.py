@@ -18,9 +18,9 @@ from uuid import UUID
 import pytest
 
 from application.service import Writ
+from domain.errors import ConfigurationError
 from entrypoints.bootstrap import open_writ
 from infrastructure.backend_choice import open_backend
-from infrastructure.config import ConfigurationError
 from infrastructure.master_keys import key_id, new_master_key
 from tests.integration.conftest import bus_written_ids
 from tests.integration.test_poison import relay_status

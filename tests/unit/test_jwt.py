@@ -11,9 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from domain.errors import UnauthenticatedError
+from domain.errors import ConfigurationError, UnauthenticatedError
 from entrypoints.http.auth import JwtVerifier
-from infrastructure.config import ConfigurationError
 from tests.support import wait_until
 
 

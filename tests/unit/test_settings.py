@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infrastructure.config import ConfigurationError, postgres_conninfo, writ_env
+from domain.errors import ConfigurationError
+from infrastructure.config import postgres_conninfo, writ_env
 
 
 def test_sqlite_urls() -> None:

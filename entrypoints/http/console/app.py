@@ -16,11 +16,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.errors import ConfigurationError
 from entrypoints.bootstrap import Runtime
 from entrypoints.http.auth import JwtVerifier
 from entrypoints.http.console import auditing, inbox, records, signin
 from entrypoints.http.console.web import Console, Handler, page
-from infrastructure.config import ConfigurationError
 
 STATIC = Path(__file__).resolve().parent / "static"
 POLICY = (

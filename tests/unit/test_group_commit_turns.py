@@ -1,0 +1,193 @@
+"""Group commit's turns without a database: every caller answered once, with its own positions, whoever leads,
+and leadership handed on when a leader fails or is interrupted.
+
+The store here is a stand-in for the recorder's batch insert (``BatchStore``): it numbers the events of each
+batch in order, can hold a batch until the test lets it go, and refuses the saves marked bad. The database
+itself is tested in ``tests/application/test_group_commit.py``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.persistence import StoredEvent
+
+from application import group_commit
+from application.group_commit import GroupCommit
+from domain.errors import ConfigurationError
+from tests.support import wait_until
+
+
+@dataclass
+class Event:
+    originator_id: UUID = field(default_factory=uuid4)
+    originator_version: int = 1
+    bad: bool = False
+
+
+class Mapper:
+    def to_stored_event(self, event: Any) -> StoredEvent:
+        topic = "bad" if event.bad else "good"
+        return StoredEvent(event.originator_id, event.originator_version, topic, b"{}")
+
+
+class Store:
+    """Numbers each batch's events in order; a batch holding a bad save is refused as a whole."""
+
+    def __init__(self, flush: float = 0.0) -> None:
+        self.flush = flush
+        """Seconds each batch takes, as a commit's flush does (callers queue meanwhile)."""
+        self.last = 0
+        self.batches: list[int] = []
+        self.hold = threading.Event()
+        self.hold.set()
+        self.holding = threading.Event()
+
+    def insert_groups(self, groups: Sequence[Sequence[StoredEvent]]) -> list[list[int] | None]:
+        self.holding.set()
+        self.hold.wait(30)
+        time.sleep(self.flush)
+        if any(event.topic == "bad" for group in groups for event in group):
+            raise RuntimeError("the database refused a row")
+        self.batches.append(len(groups))
+        placed = []
+        for group in groups:
+            placed.append(list(range(self.last + 1, self.last + 1 + len(group))))
+            self.last += len(group)
+        return placed
+
+
+def _group(store: Store, **bounds: Any) -> GroupCommit:
+    return GroupCommit(Mapper(), store, **bounds)  # type: ignore[arg-type]
+
+
+def _in_threads(count: int, call: Any) -> list[Any]:
+    outcomes: list[Any] = [None] * count
+
+    def run(index: int) -> None:
+        try:
+            outcomes[index] = call(index)
+        except BaseException as error:
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    _joined(threads)
+    return outcomes
+
+
+def _joined(threads: list[threading.Thread]) -> None:
+    """Every thread finished, or the test fails at one shared deadline (a caller never answered)."""
+    deadline = time.monotonic() + 60
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not any(thread.is_alive() for thread in threads), "a caller was never answered"
+
+
+def test_every_caller_gets_its_own_positions_whoever_leads() -> None:
+    store = Store(flush=0.001)
+    group = _group(store, max_saves=3)
+
+    def writer(_: int) -> list[tuple[UUID, int]]:
+        mine = []
+        for _ in range(40):
+            events = [Event(), Event()]
+            recordings = group.save(events)
+            assert [r.domain_event for r in recordings] == events
+            mine += [(r.notification.originator_id, r.notification.id) for r in recordings]
+        return mine
+
+    outcomes = _in_threads(12, writer)
+    positions = [position for outcome in outcomes for _, position in outcome]
+    assert sorted(positions) == list(range(1, 12 * 40 * 2 + 1))  # each once: nobody got another's
+    assert 1 < max(store.batches) <= 3 and sum(store.batches) == 12 * 40  # batches were shared
+    assert not group.leading and group.queued == 0
+
+
+def test_a_refused_batch_answers_each_caller_alone_and_the_next_save_goes_through() -> None:
+    store = Store()
+    group = _group(store)
+    store.hold.clear()
+    leader = threading.Thread(target=group.save, args=([Event()],), daemon=True)
+    leader.start()
+    assert store.holding.wait(30)
+    saves = [[Event()], [Event(bad=True)], [Event()], [Event()]]
+    followers: list[Any] = [None] * len(saves)
+
+    def follow(index: int) -> None:
+        try:
+            followers[index] = group.save(saves[index])
+        except RuntimeError as error:
+            followers[index] = error
+
+    threads = [threading.Thread(target=follow, args=(i,), daemon=True) for i in range(len(saves))]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: group.queued == len(saves), 30, "every follower queued")
+    store.hold.set()
+    _joined([leader, *threads])
+    assert isinstance(followers[1], RuntimeError)
+    assert all(len(followers[i]) == 1 for i in (0, 2, 3))
+    assert len(group.save([Event()])) == 1
+    assert not group.leading and group.queued == 0
+
+
+class Interrupted(BaseException):
+    pass
+
+
+def test_a_leader_interrupted_before_its_batch_hands_the_lead_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first caller is interrupted while it waits for a batch to form (``window``): it is answered with
+    the interruption, its save is never stored, and a caller queued behind it leads the others' saves."""
+    store = Store()
+    group = _group(store, window=0.001)
+    followers_queued = threading.Event()
+    calls = []
+
+    def sleep(_: float) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            assert followers_queued.wait(30)
+            raise Interrupted
+
+    monkeypatch.setattr(group_commit.time, "sleep", sleep)
+    first = Event()
+    outcome: list[Any] = []
+
+    def lead() -> None:
+        try:
+            group.save([first])
+        except Interrupted as error:
+            outcome.append(error)
+
+    leader = threading.Thread(target=lead, daemon=True)
+    leader.start()
+    wait_until(lambda: group.leading, 30, "the first caller leading")
+    results: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(group.save([Event()])), daemon=True)
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: group.queued == 5, 30, "four callers queued behind the first")
+    followers_queued.set()
+    _joined([leader, *threads])
+    assert len(outcome) == 1 and len(results) == 4
+    assert store.last == 4  # the interrupted save was never stored
+    assert not group.leading and group.queued == 0
+
+
+@pytest.mark.parametrize("bounds", [{"max_saves": 0}, {"max_events": 0}, {"max_saves": -1}])
+def test_a_batch_bound_below_one_is_refused_when_made(bounds: dict[str, int]) -> None:
+    with pytest.raises(ConfigurationError, match="at least one save and one event"):
+        _group(Store(), **bounds)
