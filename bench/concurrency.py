@@ -48,7 +48,6 @@ import asyncio
 import itertools
 import multiprocessing
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -59,13 +58,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import psycopg
 from bench_catalog import CATALOG
 from bench_schema import fresh_schema
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
+from http_api import KeepAlive, bearer, free_port, serve
 from throwaway_keys import ensure as ensure_keys
 
 from domain.catalog import Catalog
@@ -85,8 +84,6 @@ and keeper processes inherit): what tells the server processes working for it fr
 KEEPER_PERIOD = 0.25
 """Seconds between the Merkle keeper's extensions (a fixed rate: 4 a second)."""
 
-ROOT = Path(__file__).resolve().parents[1]
-SECRET = uuid.uuid4().hex + uuid.uuid4().hex
 HOT_CATALOG = (
     CATALOG
     + """
@@ -288,92 +285,33 @@ def raw_phase(
 
 async def http_phase(base: str, clients: int, seconds: float, tally: Tally) -> None:
     host, port = base.removeprefix("http://").split(":")
-    token = _bearer()
+    headers = {
+        "Authorization": f"Bearer {bearer()}",
+        "Writ-Purpose": "benchmark",
+        "Content-Type": "application/json",
+    }
     deadline = time.perf_counter() + seconds
 
     async def client() -> None:
-        reader, writer = await asyncio.open_connection(host, int(port))
+        session = KeepAlive(host, int(port), headers)
         done, failed, latencies = 0, 0, []
         try:
             while (began := time.perf_counter()) < deadline:
                 i = next(serial)
-                body = orjson.dumps(payload(i))
-                head = (
-                    f"POST /v1/Order HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
-                    f"Writ-Purpose: benchmark\r\nIdempotency-Key: http-{i}\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: {len(body)}\r\n\r\n"
+                status, _ = await session.post(
+                    "/v1/Order", orjson.dumps(payload(i)), {"Idempotency-Key": f"http-{i}"}
                 )
-                writer.write(head.encode() + body)
-                status_line, *lines = (
-                    (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-                )
-                length = next(
-                    int(line.split(":", 1)[1])
-                    for line in lines
-                    if line.lower().startswith("content-length:")
-                )
-                await reader.readexactly(length)
-                if status_line.split()[1] == "201":
+                if status == 201:
                     done += 1
                     latencies.append(time.perf_counter() - began)
                 else:
                     failed += 1
         finally:
-            writer.close()
-            await writer.wait_closed()
+            await session.close()
         tally.add(done, failed, latencies)
 
     with window(tally):
         await asyncio.gather(*(client() for _ in range(clients)))
-
-
-def _bearer() -> str:
-    import jwt
-
-    return jwt.encode(
-        {"sub": "bench", "tenant": "acme", "roles": ["clerk"], "exp": int(time.time()) + 3600},
-        SECRET,
-        algorithm="HS256",
-    )
-
-
-def serve(url: str, catalog: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "WRIT_DATABASE_URL": url, "WRIT_JWT_SECRET": SECRET}
-    more = ["--workers", str(workers)] if workers > 1 else []
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from entrypoints.cli import main; main()",
-            "serve",
-            "--catalog",
-            str(catalog),
-            "--port",
-            str(port),
-            *more,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("writ serve did not come up")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def main() -> None:

@@ -66,12 +66,16 @@ class KeepAlive:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+    async def post(
+        self, path: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        """(status, body) of a POST; ``headers``: this request's own, besides the session's."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
+        own = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self.writer.write(
-            f"POST {path} HTTP/1.1\r\n{self.head}Content-Length: {len(body)}\r\n\r\n".encode()
+            f"POST {path} HTTP/1.1\r\n{self.head}{own}Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
         status_line, *lines = (
@@ -143,8 +147,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(url: str, catalog: Path, port: int) -> subprocess.Popen[bytes]:
+def serve(url: str, catalog: Path, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+    """``writ serve`` on ``port`` (``workers`` processes), once it answers its health check."""
     env = {**os.environ, "WRIT_DATABASE_URL": url, "WRIT_JWT_SECRET": SECRET}
+    more = ["--workers", str(workers)] if workers > 1 else []
     process = subprocess.Popen(
         [
             sys.executable,
@@ -155,6 +161,7 @@ def serve(url: str, catalog: Path, port: int) -> subprocess.Popen[bytes]:
             str(catalog),
             "--port",
             str(port),
+            *more,
         ],
         cwd=ROOT,
         env=env,
