@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from infrastructure import merkle_tiles
 from infrastructure.backend import Backend
 from infrastructure.backend_choice import open_backend
 from infrastructure.checkpoints import Signer
+from infrastructure.locks import lock_key
 from infrastructure.log_notes import sign_tree
 from infrastructure.log_proofs import LogProofs, NotCheckpointedError
 from infrastructure.merkle import ProofError, root
@@ -34,7 +36,7 @@ from infrastructure.verification import sign_head
 from tests.catalogs import principal
 from tests.conftest import PG_URL
 from tests.merkle_oracle import Oracle
-from tests.support import stored_rows, writ_command
+from tests.support import stored_rows, wait_until, writ_command
 
 CLERK, MANAGER = principal("carol"), principal("maria", "acme", "manager")
 SEED = b"s" * 32
@@ -470,3 +472,40 @@ def test_the_origin_is_kept_once_signed(
     monkeypatch.delenv("WRIT_LOG_ORIGIN")
     tree = sign_tree(backend, SIGNER)
     assert tree is not None and tree.origin == "shop.example/orders"
+
+
+def test_signing_the_tree_makes_its_tables_under_the_schema_creation_lock(
+    catalog: Catalog, pg_schema: str
+) -> None:
+    """``writ checkpoint`` creates its note and tile tables (``IF NOT EXISTS``) while another command may be
+    creating them too: it takes the schema-creation lock first, so the two never collide on PostgreSQL (they
+    did: ``UniqueViolation`` on ``pg_type``, and ``writ checkpoint --every`` exited). Held elsewhere, the lock
+    makes the signing wait."""
+    backend = open_backend(f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={pg_schema}")
+    runtime = Runtime(catalog, backend)
+    try:
+        runtime.writ.create(CLERK, "Order", {"sku": "A", "total": "1"})
+        checkpoint(backend)  # every table made, outside the lock held below
+        runtime.writ.create(CLERK, "Order", {"sku": "B", "total": "2"})
+        sign_head(backend, SIGNER)
+        signed: list[Any] = []
+        with psycopg.connect(PG_URL, autocommit=True) as holder:
+            holder.execute("SELECT pg_advisory_lock(%s)", (lock_key(pg_schema, "schema-creation"),))
+            signing = threading.Thread(target=lambda: signed.append(sign_tree(backend, SIGNER)))
+            signing.start()
+
+            def waiting() -> bool:
+                row = holder.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                ).fetchone()
+                return bool(row and row[0])
+
+            wait_until(
+                lambda: waiting() or not signing.is_alive(), 30, "the signing to wait or end"
+            )
+            assert signing.is_alive() and waiting(), "the tree was signed without the lock"
+        signing.join(timeout=30)
+        assert signed and signed[0] is not None and signed[0].tree_size == 2
+    finally:
+        runtime.close()
+        backend.close()
