@@ -490,13 +490,16 @@ def test_signing_the_tree_makes_its_tables_under_the_schema_creation_lock(
         sign_head(backend, SIGNER)
         signed: list[Any] = []
         with psycopg.connect(PG_URL, autocommit=True) as holder:
-            holder.execute("SELECT pg_advisory_lock(%s)", (lock_key(pg_schema, "schema-creation"),))
+            key = lock_key(pg_schema, "schema-creation")
+            holder.execute("SELECT pg_advisory_lock(%s)", (key,))
             signing = threading.Thread(target=lambda: signed.append(sign_tree(backend, SIGNER)))
             signing.start()
 
             def waiting() -> bool:
-                row = holder.execute(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                row = holder.execute(  # a wait on this very lock (its key in two 32-bit halves)
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                    "AND classid::bigint = %s AND objid::bigint = %s",
+                    ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
                 ).fetchone()
                 return bool(row and row[0])
 
