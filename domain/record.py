@@ -204,10 +204,10 @@ class Record(Aggregate):
         record_id = record_id or uuid4()
         payload = {"model": model, "tenant": tenant, "data": data}
         meta = {**meta, CHANGED: sorted(name for name, value in data.items() if value is not None)}
-        preview = cls._created(
+        after = cls._created(
             record_id, now, meta, "", {"body_digest": "", "state_digest": ""}, payload
-        )
-        digests = _digests(digest, record_id, payload, preview.mutate(None))
+        ).mutate(None)
+        digests = _digests(digest, record_id, payload, after)
         chained = link(
             GENESIS,
             record_id=record_id,
@@ -218,9 +218,10 @@ class Record(Aggregate):
             **digests,
         )
         event = cls._created(record_id, now, meta, chained, digests, payload)
-        record: Record = event.mutate(None)
-        record.pending_events.append(event)
-        return record
+        # the record is the state previewed (and digested), not the event applied again (as ``_trigger``)
+        after.last_hash = chained
+        after.pending_events.append(event)
+        return after
 
     @classmethod
     def _created(

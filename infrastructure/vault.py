@@ -27,7 +27,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
@@ -60,11 +59,17 @@ class DataKey:
     wrapped: bytes
     master_id: str
 
-    @cached_property
+    @property
     def digests(self) -> Pads:
         """HMAC-SHA256 under the key derived for digests, nothing hashed yet. Derived when first used (opening
-        events, which most keys are unwrapped for, never digests)."""
-        return Pads.of(hmac.digest(self.secret, b"writ digest key", "sha256"))
+        events, which most keys are unwrapped for, never digests), then kept. Not ``functools.cached_property``:
+        before Python 3.12 it takes one lock shared by every instance, and each create derives a new key's pads,
+        so sixteen writers queued on that lock. Two threads deriving at once make equal pads; either is kept."""
+        pads: Pads | None = self.__dict__.get("_digests")
+        if pads is None:
+            pads = Pads.of(hmac.digest(self.secret, b"writ digest key", "sha256"))
+            object.__setattr__(self, "_digests", pads)  # a frozen dataclass: set past its guard
+        return pads
 
 
 class Pads(NamedTuple):
