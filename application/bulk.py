@@ -313,7 +313,9 @@ class Bulk:
         def patch(decision: tuple[Record, Verdict]) -> Any:
             record = decision[0]
             record.patch(decision[1].payload, meta, now, digest)
-            (event,) = record.collect_events()
+            pending = record.pending_events  # ``collect_events``, without its loop: the one event is taken
+            (event,) = pending
+            pending.clear()
             return event
 
         return BulkResult(
@@ -464,7 +466,17 @@ def _matcher(comparisons: list[Comparison], spec: ModelSpec) -> Callable[[Record
     when the filters name only data fields, else on its view (the data with the id and "_" fields)."""
     matchers = [c.matcher(spec.typed) for c in comparisons]
     if all(c.field != "id" and not c.field.startswith("_") for c in comparisons):
-        return lambda record: record.is_live and all(m(record.data) for m in matchers)
+
+        def on_data(record: Record) -> bool:  # a loop, not ``all`` over a generator: no generator per record
+            if not record.is_live:
+                return False
+            data = record.data
+            for matches in matchers:
+                if not matches(data):
+                    return False
+            return True
+
+        return on_data
 
     def on_view(record: Record) -> bool:
         if not record.is_live:
