@@ -313,7 +313,8 @@ class Bulk:
         def patch(decision: tuple[Record, Verdict]) -> Any:
             record = decision[0]
             record.patch(decision[1].payload, meta, now, digest)
-            pending = record.pending_events  # ``collect_events``, without its loop: the one event is taken
+            # ``collect_events``, without its loop: the one event is taken
+            pending = record.pending_events
             (event,) = pending
             pending.clear()
             return event
@@ -466,17 +467,7 @@ def _matcher(comparisons: list[Comparison], spec: ModelSpec) -> Callable[[Record
     when the filters name only data fields, else on its view (the data with the id and "_" fields)."""
     matchers = [c.matcher(spec.typed) for c in comparisons]
     if all(c.field != "id" and not c.field.startswith("_") for c in comparisons):
-
-        def on_data(record: Record) -> bool:  # a loop, not ``all`` over a generator: no generator per record
-            if not record.is_live:
-                return False
-            data = record.data
-            for matches in matchers:
-                if not matches(data):
-                    return False
-            return True
-
-        return on_data
+        return lambda record: record.is_live and all(m(record.data) for m in matchers)
 
     def on_view(record: Record) -> bool:
         if not record.is_live:

@@ -93,7 +93,8 @@ class Record(Aggregate):
             event's ``state_digest`` covers, known before the event exists. ``change`` never mutates the
             record's data in place, so a shallow copy will do."""
             after = object.__new__(Record)
-            state = vars(record).copy()  # a dict's copy clones its table; ``update`` inserts key by key
+            # a dict's copy clones its table (``update`` would insert key by key)
+            state = vars(record).copy()
             state["updated_at"], state["updated_by"] = iso_text(timestamp), meta.get("actor")
             object.__setattr__(after, "__dict__", state)
             cls.change(SimpleNamespace(timestamp=timestamp, meta=meta, **payload), after)  # type: ignore[arg-type]
@@ -341,9 +342,10 @@ class Record(Aggregate):
         digest: Digest,
         **payload: Any,
     ) -> None:
-        record_id, last = self.id, self.modified_on
-        if last > now:  # a record's time never goes back (another writer's clock may run ahead)
-            now = last
+        record_id = self.id
+        now = max(
+            now, self.modified_on
+        )  # a record's time never goes back (another writer's clock may run ahead)
         version = self.version + 1
         after = event_class.preview(self, now, meta, **payload)
         if event_class.PAYLOAD == ("data",):
