@@ -313,7 +313,10 @@ class Bulk:
         def patch(decision: tuple[Record, Verdict]) -> Any:
             record = decision[0]
             record.patch(decision[1].payload, meta, now, digest)
-            (event,) = record.collect_events()
+            # ``collect_events``, without its loop: the one event is taken
+            pending = record.pending_events
+            (event,) = pending
+            pending.clear()
             return event
 
         return BulkResult(

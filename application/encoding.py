@@ -56,6 +56,8 @@ class MadeOnRead(Sequence[R], Generic[T, R]):
             return self._done[wanted]
         if wanted:
             self._make_until(max(wanted) + 1)
+        if wanted.step == 1:  # a recorder's part: one slice of the list, not an index at a time
+            return self._done[wanted.start : wanted.stop]
         return [self._done[position] for position in wanted]
 
     def __iter__(self) -> Iterator[R]:

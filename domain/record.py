@@ -93,8 +93,10 @@ class Record(Aggregate):
             event's ``state_digest`` covers, known before the event exists. ``change`` never mutates the
             record's data in place, so a shallow copy will do."""
             after = object.__new__(Record)
-            after.__dict__.update(record.__dict__)
-            after.updated_at, after.updated_by = iso_text(timestamp), meta.get("actor")
+            # a dict's copy clones its table (``update`` would insert key by key)
+            state = vars(record).copy()
+            state["updated_at"], state["updated_by"] = iso_text(timestamp), meta.get("actor")
+            object.__setattr__(after, "__dict__", state)
             cls.change(SimpleNamespace(timestamp=timestamp, meta=meta, **payload), after)  # type: ignore[arg-type]
             return after
 
@@ -341,6 +343,7 @@ class Record(Aggregate):
         digest: Digest,
         **payload: Any,
     ) -> None:
+        record_id = self.id
         now = max(
             now, self.modified_on
         )  # a record's time never goes back (another writer's clock may run ahead)
@@ -359,15 +362,16 @@ class Record(Aggregate):
         digests = _digests(digest, self.id, payload, after)
         chained = link(
             self.last_hash,
-            record_id=self.id,
+            record_id=record_id,
             version=version,
             kind=event_class.__name__,
             timestamp=now,
             meta=meta,
-            **digests,
+            body_digest=digests["body_digest"],
+            state_digest=digests["state_digest"],
         )
         event = event_class.made(
-            originator_id=self.id,
+            originator_id=record_id,
             originator_version=version,
             timestamp=now,
             meta=meta,
@@ -378,8 +382,9 @@ class Record(Aggregate):
         # what the library's trigger_event does, without copying its keywords twice and constructing the frozen
         # dataclass field by field (docs/performance.md); the record takes the state previewed (and digested)
         # rather than applying the event again
-        after.last_hash = chained
-        self.__dict__.update(after.__dict__)
+        state = vars(after)
+        state["last_hash"] = chained
+        object.__setattr__(self, "__dict__", state)  # the state itself, not copied key by key
         self.version, self.modified_on = version, now
         self.pending_events.append(event)
 
@@ -409,7 +414,7 @@ def replay(
     shredded = False
     for event in events:
         record = step(record, event, digest)
-        shredded = shredded or is_shredded(event)
+        shredded = shredded or vars(event).get(SEAL_STATUS) == SHREDDED  # ``is_shredded``, inline
     if shredded and record is not None:
         check_shredded(record)
     return record
@@ -432,10 +437,12 @@ def check_shredded(record: Record) -> None:
 
 def step(record: Record | None, event: Record.Event, digest: Digest = plain_digest) -> Record:
     """``record`` advanced by ``event`` (in place; a new record for ``Created``), its link checked."""
-    version = 1 if record is None else record.version + 1
+    if record is None:
+        version, prev = 1, GENESIS
+    else:
+        version, prev = record.version + 1, record.last_hash
     if event.originator_version != version:
         raise _broken(event, version, "an event is missing or out of order")
-    prev = GENESIS if record is None else record.last_hash
     advanced = event.mutate(record)
     assert isinstance(advanced, Record)
     _check_link(event, prev, advanced, digest)
@@ -472,26 +479,29 @@ def check_snapshot(record: Record, event: Record.Event | None, digest: Digest) -
 
 
 def _check_link(event: Record.Event, prev: str, record: Record, digest: Digest) -> None:
-    kind = type(event).__name__
-    if getattr(event, "state_digest", None) is None:  # written by Writ 0.1
-        body = {k: v for k, v in vars(event).items() if k not in _LEGACY_EXCLUDED}
+    kind, version, record_id = type(event).__name__, event.originator_version, record.id
+    attributes = vars(event)
+    if attributes.get("state_digest") is None:  # written by Writ 0.1
+        body = {k: v for k, v in attributes.items() if k not in _LEGACY_EXCLUDED}
         expected = legacy_link(
             prev,
-            record_id=record.id,
-            version=event.originator_version,
+            record_id=record_id,
+            version=version,
             kind=kind,
             timestamp=event.timestamp,
             body=body,
         )
         if event.hash != expected:
-            raise _broken(event, event.originator_version, "its hash does not match its content")
+            raise _broken(event, version, "its hash does not match its content")
         return
-    if not is_shredded(event) and not _digests_match(event, record, digest):
-        raise _broken(event, event.originator_version, "its content does not match its digests")
+    if attributes.get(SEAL_STATUS) != SHREDDED and not _digests_match(
+        event, record_id, record, digest
+    ):
+        raise _broken(event, version, "its content does not match its digests")
     expected = link(
         prev,
-        record_id=record.id,
-        version=event.originator_version,
+        record_id=record_id,
+        version=version,
         kind=kind,
         timestamp=event.timestamp,
         meta=event.meta,
@@ -499,16 +509,16 @@ def _check_link(event: Record.Event, prev: str, record: Record, digest: Digest) 
         state_digest=event.state_digest,
     )
     if event.hash != expected:
-        raise _broken(event, event.originator_version, "its hash does not match its content")
+        raise _broken(event, version, "its hash does not match its content")
 
 
-def _digests_match(event: Record.Event, record: Record, digest: Digest) -> bool:
-    """The event's digests recomputed from its payload and the state it left; True, unchecked, when the
-    record's key is gone (purged): the link still covers the digests as stored."""
+def _digests_match(event: Record.Event, record_id: UUID, record: Record, digest: Digest) -> bool:
+    """The event's digests recomputed from its payload and the state it left (``record``, of id ``record_id``);
+    True, unchecked, when the record's key is gone (purged): the link still covers the digests as stored."""
     try:
         return event.body_digest == digest(
-            record.id, "body", event.payload()
-        ) and event.state_digest == digest(record.id, "state", record.fingerprint())
+            record_id, "body", event.payload()
+        ) and event.state_digest == digest(record_id, "state", record.fingerprint())
     except DigestUnavailable:
         return True
 

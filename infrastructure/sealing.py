@@ -85,7 +85,8 @@ def unseal(cipher: AESGCM, owner: UUID, path: str, value: dict[str, str]) -> Any
 
 
 def _aad(owner: UUID, path: str) -> bytes:
-    return owner.bytes + b"|" + path.encode()
+    """The owner's id (``owner.bytes``, without the property's call) and the attribute's name."""
+    return owner.int.to_bytes(16, "big") + b"|" + path.encode()
 
 
 def transform(
@@ -98,16 +99,20 @@ def transform(
             holder[name] = change(path, holder[name])
 
 
-def peek(state: dict[str, Any], paths: tuple[str, ...]) -> list[Any]:
-    """The values at ``paths`` present in ``state`` (read only)."""
-    found = []
+def sealed_places(
+    state: dict[str, Any], paths: tuple[str, ...]
+) -> list[tuple[dict[str, Any], str, str]]:
+    """``(holder, name, path)`` of each of ``paths`` whose value in ``state`` is sealed (``holder[name]``),
+    found in one pass: what opening a decoded event replaces in place. The holders are ``state``'s own (a
+    nested one is not copied, unlike ``transform``'s: a decoded state is nobody else's)."""
+    places = []
     for path in paths:
         first, _, rest = path.partition(".")
         holder = state.get(first) if rest else state
         name = rest or first
-        if isinstance(holder, dict) and name in holder:
-            found.append(holder[name])
-    return found
+        if isinstance(holder, dict) and is_sealed(holder.get(name)):
+            places.append((holder, name, path))
+    return places
 
 
 def _locate(state: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, str]:

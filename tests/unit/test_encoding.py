@@ -43,6 +43,16 @@ def test_reads_past_either_end_fail_as_a_list_does_and_make_nothing() -> None:
     assert list(items[::-1]) == ["item 2", "item 1", "item 0"]
 
 
+def test_slices_read_as_a_lists_do_while_only_some_items_are_made() -> None:
+    """A slice is taken from the items made so far: its bounds count from the end of all of them, not of those."""
+    items, made = made_log(6, ready=("first",))
+    expected = ["first", *(f"item {n}" for n in range(6))]
+    assert list(items[1:-3]) == expected[1:-3] and made == [0, 1, 2]
+    assert list(items[-5:-2]) == expected[-5:-2] and made == [0, 1, 2, 3]
+    assert list(items[::2]) == expected[::2] and list(items[5:0:-2]) == expected[5:0:-2]
+    assert list(items[-100:100]) == expected and list(items[4:2]) == []
+
+
 def test_a_failing_make_fails_the_read_and_keeps_what_was_made() -> None:
     def make(source: int) -> str:
         if source == 2:
