@@ -254,7 +254,7 @@ class WritPostgresRecorder(
         done: list[tuple[Sequence[StoredEvent], KeyChanges]] = []
         positions = []
         with (
-            self._connection() as conn,
+            self.kept.connection() as conn,
             conn.transaction(),
             ThreadPoolExecutor(1, thread_name_prefix="writ-insert") as inserter,
         ):
@@ -287,7 +287,7 @@ class WritPostgresRecorder(
                 self.save_tag(events),
             )  # made before the call: the lock
             try:  # is held through one round trip only
-                with self._connection() as conn:
+                with self.kept.connection() as conn:
                     positions = self._insert_part(conn, events, changes, tag, tags)
             except ESIntegrityError as error:
                 conflicted = conflicting_tags(error)
@@ -302,19 +302,6 @@ class WritPostgresRecorder(
                 start += len(groups[index])
             return placed
         return placed
-
-    @contextmanager
-    def _connection(self) -> Iterator[Connection[Any]]:
-        """The connection kept for saves (``KeptConnection``), driver errors mapped as the library maps them (a
-        unique violation is an ``IntegrityError``)."""
-        with self.kept.connection() as conn:
-            try:
-                yield conn
-            except psycopg.errors.UndefinedFunction:
-                raise ConfigurationError(
-                    f"The event store in schema {self.datastore.schema!r} predates this version of Writ: open it "
-                    "once with table creation on (the default; CREATE_TABLE=y) to upgrade it"
-                ) from None
 
     def close(self) -> None:
         """Close the connection kept for saves (the application closes the pool)."""
@@ -349,7 +336,13 @@ class WritPostgresRecorder(
             tag.key_id.encode(),
             INTS(tags).data,
         )  # packed by Writ (infrastructure.pg_arrays), sent as they are (infrastructure.pg_call)
-        return bigints(self._insert_call.run(conn, params, prepared=self.kept.holds(conn)))
+        try:
+            return bigints(self._insert_call.run(conn, params, prepared=self.kept.holds(conn)))
+        except psycopg.errors.UndefinedFunction:
+            raise ConfigurationError(
+                f"The event store in schema {self.datastore.schema!r} predates this version of Writ: open it "
+                "once with table creation on (the default; CREATE_TABLE=y) to upgrade it"
+            ) from None
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
     def select_notifications(
