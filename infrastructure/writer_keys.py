@@ -32,6 +32,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -51,8 +52,7 @@ def tag_entry(originator: UUID, version: int, hashed: bytes) -> bytes:
     return originator.bytes + version.to_bytes(8, "big", signed=True) + hashed
 
 
-@dataclass(frozen=True)
-class SaveTag:
+class SaveTag(NamedTuple):
     """A save's tag, the key that made it, and the SHA-256 of each event's stored bytes (in the save's order)."""
 
     mac: bytes
