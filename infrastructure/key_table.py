@@ -359,7 +359,8 @@ POSTGRES_KEY_PARAMETERS = (
     "p_link_keys uuid[]"
 )
 """The insert function's parameters for a save's new keys and links (``postgres_key_arguments``)."""
-POSTGRES_KEY_CASTS = "%b::uuid[], %b::bytea[], %b::text[], %b::uuid[], %b::uuid[]"
+POSTGRES_KEY_TYPES = ("uuid[]", "bytea[]", "text[]", "uuid[]", "uuid[]")
+"""Their types, in order (each sent in binary)."""
 
 
 def postgres_key_arguments(pending: PendingKeys) -> list[Any]:

@@ -269,6 +269,8 @@ class Histories(ABC):
 def first_claims(groups: Sequence[Sequence[StoredEvent]]) -> list[int]:
     """The indexes of the groups (saves) whose events no earlier kept group also writes: of two saves that
     decided on the same version of an aggregate, only the first can be stored."""
+    if len(groups) == 1:
+        return [0]  # a lone save: nothing before it claims anything
     claimed: set[tuple[str, int]] = set()
     kept = []
     for index, group in enumerate(groups):

@@ -50,12 +50,10 @@ def _packer(
     def pack(values: Sequence[Any]) -> Packed:
         if not values:
             return empty
-        if None in values:
-            return kind(
-                _HEADER.pack(1, 1, oid, len(values), 1)
-                + b"".join([_NULL if v is None else one(v) for v in values])
-            )
-        return kind(_HEADER.pack(1, 0, oid, len(values), 1) + b"".join([one(v) for v in values]))
+        elements = [_NULL if v is None else one(v) for v in values]
+        # the null flag from the packed elements (only a NULL's is _NULL: any other starts with a length >= 0),
+        # not ``None in values``, which calls each UUID's Python ``__eq__``
+        return kind(_HEADER.pack(1, _NULL in elements, oid, len(elements), 1) + b"".join(elements))
 
     return kind, pack
 

@@ -42,6 +42,7 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import retry
 from psycopg import Connection, Cursor, Pipeline
+from psycopg.pq import Format
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
@@ -51,8 +52,8 @@ from infrastructure.append_only import postgres_guards
 from infrastructure.checkpoints import COLUMNS as CHECKPOINT_COLUMNS
 from infrastructure.checkpoints import TABLE as CHECKPOINTS
 from infrastructure.key_table import (
-    POSTGRES_KEY_CASTS,
     POSTGRES_KEY_PARAMETERS,
+    POSTGRES_KEY_TYPES,
     KeyChanges,
     after_commit,
     key_changes,
@@ -74,6 +75,7 @@ from infrastructure.persistence import (
     stored_event,
 )
 from infrastructure.pg_arrays import BIGINTS, BYTEAS, INTS, TEXTS, UUIDS
+from infrastructure.pg_call import PreparedCall, bigints
 from infrastructure.sql import POSTGRES
 from infrastructure.vault import Vault
 from infrastructure.writer_keys import SaveTag
@@ -83,6 +85,19 @@ logger = logging.getLogger(__name__)
 PART = 1000
 """Events per call of the insert function: a bigger save is inserted part by part in one transaction."""
 
+
+ARGUMENTS: tuple[tuple[str, Format], ...] = (
+    ("uuid[]", Format.BINARY),  # p_ids
+    ("bigint[]", Format.BINARY),  # p_versions
+    ("text[]", Format.BINARY),  # p_topics
+    ("bytea[]", Format.BINARY),  # p_states
+    ("text", Format.TEXT),  # p_lock_timeout
+    *((kind, Format.BINARY) for kind in POSTGRES_KEY_TYPES),
+    ("bytea", Format.BINARY),  # p_mac
+    ("text", Format.TEXT),  # p_writer_key
+    ("integer[]", Format.BINARY),  # p_groups
+)
+"""The insert function's parameters as a save sends them: (SQL type, wire format) each."""
 
 PREVIOUS_SIGNATURES = (
     "(uuid[], bigint[], text[], bytea[], text, uuid[], bytea[], text[], uuid[], uuid[], uuid[])",
@@ -144,13 +159,13 @@ class WritPostgresRecorder(
     reads are pipelined: ``read_histories`` says why they cannot stall so.)"""
 
     vault: Vault | None = None
-    _insert_statement: bytes | None = None
 
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.kept = KeptConnection(datastore)
+        self._lock_timeout = f"{self.datastore.lock_timeout}s".encode()
         self.insert_function_name = f"{self.events_table_name}_insert"
         self.check_identifier_length(self.insert_function_name)
         self.sql_create_statements.extend(
@@ -206,13 +221,18 @@ class WritPostgresRecorder(
                 channel=self.channel_name,
             )
         )
-        self.sql_call_insert_function = SQL(
-            "SELECT notification_id FROM {schema}.{function}(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %s, "
-            "{keys}, %b::bytea, %s, %b::int[]) AS notification_id"
-        ).format(
-            schema=Identifier(self.datastore.schema),
-            function=Identifier(self.insert_function_name),
-            keys=SQL(POSTGRES_KEY_CASTS),
+        self._insert_call = PreparedCall(
+            "writ_insert",  # on the kept connection, which only this recorder uses
+            SQL("SELECT notification_id FROM {schema}.{function}({arguments}) AS notification_id")
+            .format(
+                schema=Identifier(self.datastore.schema),
+                function=Identifier(self.insert_function_name),
+                arguments=SQL(
+                    ", ".join(f"${n}::{kind}" for n, (kind, _) in enumerate(ARGUMENTS, 1))
+                ),
+            )
+            .as_bytes(None),
+            ARGUMENTS,
         )
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
@@ -234,7 +254,7 @@ class WritPostgresRecorder(
         done: list[tuple[Sequence[StoredEvent], KeyChanges]] = []
         positions = []
         with (
-            self._connection() as conn,
+            self.kept.connection() as conn,
             conn.transaction(),
             ThreadPoolExecutor(1, thread_name_prefix="writ-insert") as inserter,
         ):
@@ -267,7 +287,7 @@ class WritPostgresRecorder(
                 self.save_tag(events),
             )  # made before the call: the lock
             try:  # is held through one round trip only
-                with self._connection() as conn:
+                with self.kept.connection() as conn:
                     positions = self._insert_part(conn, events, changes, tag, tags)
             except ESIntegrityError as error:
                 conflicted = conflicting_tags(error)
@@ -282,19 +302,6 @@ class WritPostgresRecorder(
                 start += len(groups[index])
             return placed
         return placed
-
-    @contextmanager
-    def _connection(self) -> Iterator[Connection[Any]]:
-        """The connection kept for saves (``KeptConnection``), driver errors mapped as the library maps them (a
-        unique violation is an ``IntegrityError``)."""
-        with self.kept.connection() as conn:
-            try:
-                yield conn
-            except psycopg.errors.UndefinedFunction:
-                raise ConfigurationError(
-                    f"The event store in schema {self.datastore.schema!r} predates this version of Writ: open it "
-                    "once with table creation on (the default; CREATE_TABLE=y) to upgrade it"
-                ) from None
 
     def close(self) -> None:
         """Close the connection kept for saves (the application closes the pool)."""
@@ -319,23 +326,23 @@ class WritPostgresRecorder(
         tags: list[int],
     ) -> list[int]:
         params = (
-            UUIDS([e.originator_id for e in stored_events]),
-            BIGINTS([e.originator_version for e in stored_events]),
-            TEXTS([e.topic for e in stored_events]),
-            BYTEAS([e.state for e in stored_events]),
-            f"{self.datastore.lock_timeout}s",
-            *postgres_key_arguments(changes.pending),
+            UUIDS([e.originator_id for e in stored_events]).data,
+            BIGINTS([e.originator_version for e in stored_events]).data,
+            TEXTS([e.topic for e in stored_events]).data,
+            BYTEAS([e.state for e in stored_events]).data,
+            self._lock_timeout,
+            *[packed.data for packed in postgres_key_arguments(changes.pending)],
             tag.mac,
-            tag.key_id,
-            INTS(tags),
-        )  # packed by Writ (infrastructure.pg_arrays): psycopg's lists cost more
-        statement = self._insert_statement or self.sql_call_insert_function.as_bytes(conn)
-        self._insert_statement = (
-            statement  # composed once: the same bytes for every connection of the schema
-        )
-        with conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(statement, params, prepare=True)
-            return [row[0] for row in curs.fetchall()]
+            tag.key_id.encode(),
+            INTS(tags).data,
+        )  # packed by Writ (infrastructure.pg_arrays), sent as they are (infrastructure.pg_call)
+        try:
+            return bigints(self._insert_call.run(conn, params, prepared=self.kept.holds(conn)))
+        except psycopg.errors.UndefinedFunction:
+            raise ConfigurationError(
+                f"The event store in schema {self.datastore.schema!r} predates this version of Writ: open it "
+                "once with table creation on (the default; CREATE_TABLE=y) to upgrade it"
+            ) from None
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
     def select_notifications(
@@ -592,6 +599,10 @@ class KeptConnection:
                 ) from error
         finally:
             self._lock.release()
+
+    def holds(self, conn: Connection[Any]) -> bool:
+        """Whether ``conn`` is the kept connection (not one of the pool's)."""
+        return conn is self._conn
 
     def close(self) -> None:
         with self._lock:

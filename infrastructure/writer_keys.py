@@ -32,6 +32,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -39,6 +40,7 @@ from eventsourcing.persistence import StoredEvent
 from domain.errors import ConfigurationError
 from infrastructure.database import column_uuid
 from infrastructure.master_keys import create_secret_file, key_id, parse_keys
+from infrastructure.vault import Pads
 
 CONTEXT = b"writ.save/1\n"
 VARIABLE, FILE_VARIABLE = "WRIT_WRITER_KEY", "WRIT_WRITER_KEY_FILE"
@@ -50,8 +52,7 @@ def tag_entry(originator: UUID, version: int, hashed: bytes) -> bytes:
     return originator.bytes + version.to_bytes(8, "big", signed=True) + hashed
 
 
-@dataclass(frozen=True)
-class SaveTag:
+class SaveTag(NamedTuple):
     """A save's tag, the key that made it, and the SHA-256 of each event's stored bytes (in the save's order)."""
 
     mac: bytes
@@ -63,16 +64,19 @@ class SaveTag:
 class WriterKeys:
     keys: list[bytes]
     source: str
-    _by_id: dict[str, bytes] = field(default_factory=dict, repr=False)
+    _by_id: dict[str, Pads] = field(default_factory=dict, repr=False)
+    _current_id: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if not self.keys:
             raise ConfigurationError(f"{self.source}: no writer key")
-        self._by_id = {key_id(k): k for k in self.keys}
+        # each key's pads hashed once, not again for every save and check as ``hmac.digest`` would
+        self._by_id = {key_id(k): Pads.of(k) for k in self.keys}
+        self._current_id = key_id(self.keys[0])  # a hash: worked out once, not per save
 
     @property
     def current_id(self) -> str:
-        return key_id(self.keys[0])
+        return self._current_id
 
     def tag(self, stored_events: Sequence[StoredEvent]) -> SaveTag:
         """The tag of a save of ``stored_events`` under the current key."""
@@ -81,20 +85,21 @@ class WriterKeys:
             tag_entry(column_uuid(e.originator_id), e.originator_version, hashed)
             for e, hashed in zip(stored_events, hashes, strict=True)
         ]
-        return SaveTag(self.mac(self.keys[0], entries), self.current_id, hashes)
+        return SaveTag(self.mac(self._by_id[self._current_id], entries), self._current_id, hashes)
 
     def check(self, key: str, mac: bytes, entries: Iterable[bytes]) -> bool | None:
         """Whether ``mac`` is the tag of these events (``tag_entry`` each) under key ``key``; None when no such
         key is configured here."""
-        secret = self._by_id.get(key)
-        if secret is None:
+        pads = self._by_id.get(key)
+        if pads is None:
             return None
-        return hmac.compare_digest(self.mac(secret, list(entries)), mac)
+        return hmac.compare_digest(self.mac(pads, list(entries)), mac)
 
     @staticmethod
-    def mac(secret: bytes, entries: list[bytes]) -> bytes:
+    def mac(pads: Pads, entries: list[bytes]) -> bytes:
+        """HMAC-SHA256 under the key of ``pads`` of the context and the sorted entries."""
         entries.sort()
-        return hmac.digest(secret, CONTEXT + b"".join(entries), "sha256")
+        return bytes.fromhex(pads.hexdigest(CONTEXT + b"".join(entries)))
 
 
 def load_writer_keys(*, beside: str | None, create: bool = True) -> WriterKeys | None:

@@ -1,0 +1,84 @@
+"""One statement called over and over with parameters already in the wire format, through libpq itself.
+
+``Cursor.execute`` costs about 170,000 instructions a call on top of its round trip: a cursor and its
+transformer made, the query converted, each parameter dumped through its dumper, the prepared-statement
+cache's bookkeeping, the rows' loaders. For the save's call of the insert function, made with arrays packed
+in advance (``infrastructure.pg_arrays``), that was a tenth of a governed create's CPU, and none of it is
+needed: ``PreparedCall.run`` sends the parameters as they are (``psycopg.pq``), waits as psycopg waits
+(``Connection.wait`` with psycopg's own generator: an interrupt cancels the query the same way) and raises
+psycopg's own exception for an error result, under the connection's lock.
+
+On a connection whose statements nothing else manages (the recorder's kept connection) the statement is
+prepared once, under a name of its own. psycopg deallocates every statement of a connection it prepared
+statements on after a ROLLBACK, DROP or ALTER, so on a pool's connection the statement is sent unnamed
+each time (parsed by the server each time, as an unprepared statement is).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from struct import Struct
+from typing import Any, cast
+from weakref import WeakSet
+
+from psycopg import Connection
+from psycopg.errors import InvalidSqlStatementName, error_from_result
+from psycopg.generators import execute
+from psycopg.postgres import types
+from psycopg.pq import ExecStatus, Format
+from psycopg.pq.abc import PGresult
+
+_INT8 = Struct(">q")
+
+
+def bigints(result: PGresult) -> list[int]:
+    """The first column of ``result``'s rows (binary), a bigint that is never NULL."""
+    return [_INT8.unpack(cast(bytes, result.get_value(row, 0)))[0] for row in range(result.ntuples)]
+
+
+def oid(name: str) -> int:
+    """The oid of a type named as in SQL (``text``, ``uuid[]``)."""
+    if name.endswith("[]"):
+        return types[name[:-2]].array_oid
+    return types[name].oid
+
+
+class PreparedCall:
+    """``statement`` (its parameters ``$1``, ``$2``... of ``kinds``: (SQL type, wire format) each), its rows in
+    binary."""
+
+    def __init__(self, name: str, statement: bytes, kinds: Sequence[tuple[str, Format]]) -> None:
+        self.name, self.statement = name.encode(), statement
+        self.types = [oid(kind) for kind, _ in kinds]
+        self.formats = [form for _, form in kinds]
+        self._prepared: WeakSet[Connection[Any]] = WeakSet()
+
+    def run(self, conn: Connection[Any], params: Sequence[bytes], *, prepared: bool) -> PGresult:
+        """The result of the call with ``params`` (bytes each, in its kind's format); ``prepared``: on a
+        connection whose prepared statements only this module handles."""
+        with conn.lock:
+            pgconn = conn.pgconn
+            if not prepared:
+                pgconn.send_query_params(
+                    self.statement, params, self.types, self.formats, result_format=Format.BINARY
+                )
+                return self._result(conn, ExecStatus.TUPLES_OK)
+            if conn not in self._prepared:
+                pgconn.send_prepare(self.name, self.statement, self.types)
+                self._result(conn, ExecStatus.COMMAND_OK)
+                self._prepared.add(conn)
+            pgconn.send_query_prepared(self.name, params, self.formats, result_format=Format.BINARY)
+            try:
+                return self._result(conn, ExecStatus.TUPLES_OK)
+            except InvalidSqlStatementName:
+                # deallocated after all: prepared again at the next call
+                self._prepared.discard(conn)
+                raise
+
+    @staticmethod
+    def _result(conn: Connection[Any], expected: ExecStatus) -> PGresult:
+        results: list[PGresult] = conn.wait(execute(conn.pgconn))
+        (result,) = results  # one statement sent: one result
+        if result.status != expected:
+            raise error_from_result(result, encoding=conn.info.encoding)
+        return result

@@ -1,0 +1,50 @@
+"""The save's call through libpq (``infrastructure.pg_call``): the same rows prepared or unnamed, psycopg's own
+exception for an error, and a statement deallocated behind its back prepared again at the next call."""
+
+from __future__ import annotations
+
+import pytest
+from psycopg import errors
+from psycopg.pq import Format
+
+from infrastructure.pg_arrays import BIGINTS
+from infrastructure.pg_call import PreparedCall, bigints
+from tests.conftest import _pg_connect
+
+pytestmark = pytest.mark.postgres
+
+CALL = PreparedCall(
+    "writ_test_call",
+    b"SELECT v * $2::bigint FROM unnest($1::bigint[]) AS v",
+    [("bigint[]", Format.BINARY), ("text", Format.TEXT)],
+)
+
+
+def test_a_call_gives_the_same_rows_prepared_or_not() -> None:
+    with _pg_connect() as conn:
+        for prepared in (False, True, True):
+            result = CALL.run(conn, [BIGINTS([1, -2, 2**40]).data, b"3"], prepared=prepared)
+            assert bigints(result) == [3, -6, 3 * 2**40]
+        assert conn.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE name = 'writ_test_call'"
+        ).fetchone() == (1,)  # prepared once
+
+
+def test_an_error_is_psycopg_s_own_and_leaves_the_connection_usable() -> None:
+    with _pg_connect() as conn:
+        for prepared in (False, True):
+            with pytest.raises(errors.InvalidTextRepresentation) as raised:
+                CALL.run(conn, [BIGINTS([1]).data, b"three"], prepared=prepared)
+            assert raised.value.diag.sqlstate == "22P02"
+            assert bigints(CALL.run(conn, [BIGINTS([1]).data, b"2"], prepared=prepared)) == [2]
+
+
+def test_a_statement_deallocated_elsewhere_is_prepared_again() -> None:
+    """psycopg deallocates every statement of a connection after a ROLLBACK once it has prepared one of its own:
+    the call that finds its statement gone fails, the next prepares it again."""
+    with _pg_connect() as conn:
+        assert bigints(CALL.run(conn, [BIGINTS([5]).data, b"1"], prepared=True)) == [5]
+        conn.execute("DEALLOCATE ALL")
+        with pytest.raises(errors.InvalidSqlStatementName):
+            CALL.run(conn, [BIGINTS([5]).data, b"1"], prepared=True)
+        assert bigints(CALL.run(conn, [BIGINTS([5]).data, b"1"], prepared=True)) == [5]
