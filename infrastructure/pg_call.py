@@ -8,10 +8,12 @@ needed: ``PreparedCall.run`` sends the parameters as they are (``psycopg.pq``), 
 (``Connection.wait`` with psycopg's own generator: an interrupt cancels the query the same way) and raises
 psycopg's own exception for an error result, under the connection's lock.
 
-On a connection whose statements nothing else manages (the recorder's kept connection) the statement is
-prepared once, under a name of its own. psycopg deallocates every statement of a connection it prepared
-statements on after a ROLLBACK, DROP or ALTER, so on a pool's connection the statement is sent unnamed
-each time (parsed by the server each time, as an unprepared statement is).
+On a connection whose statements nothing else manages (the recorder's kept connection, where psycopg's own
+preparing is off) the statement is prepared once, under a name of its own; should it be deallocated all the
+same (``DEALLOCATE ALL``, ``DISCARD ALL``), the call prepares it again and sends it again, unless a
+transaction was open (the error aborted it: the caller's error). psycopg deallocates every statement of a
+connection it prepared statements on after a ROLLBACK, DROP or ALTER, so on a pool's connection the
+statement is sent unnamed each time (parsed by the server each time, as an unprepared statement is).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from psycopg import Connection
 from psycopg.errors import InvalidSqlStatementName, error_from_result
 from psycopg.generators import execute
 from psycopg.postgres import types
-from psycopg.pq import ExecStatus, Format
+from psycopg.pq import ExecStatus, Format, TransactionStatus
 from psycopg.pq.abc import PGresult
 
 _INT8 = Struct(">q")
@@ -63,17 +65,22 @@ class PreparedCall:
                     self.statement, params, self.types, self.formats, result_format=Format.BINARY
                 )
                 return self._result(conn, ExecStatus.TUPLES_OK)
-            if conn not in self._prepared:
-                pgconn.send_prepare(self.name, self.statement, self.types)
-                self._result(conn, ExecStatus.COMMAND_OK)
-                self._prepared.add(conn)
-            pgconn.send_query_prepared(self.name, params, self.formats, result_format=Format.BINARY)
-            try:
-                return self._result(conn, ExecStatus.TUPLES_OK)
-            except InvalidSqlStatementName:
-                # deallocated after all: prepared again at the next call
-                self._prepared.discard(conn)
-                raise
+            while True:
+                if conn not in self._prepared:
+                    pgconn.send_prepare(self.name, self.statement, self.types)
+                    self._result(conn, ExecStatus.COMMAND_OK)
+                    self._prepared.add(conn)
+                pgconn.send_query_prepared(
+                    self.name, params, self.formats, result_format=Format.BINARY
+                )
+                try:
+                    return self._result(conn, ExecStatus.TUPLES_OK)
+                except InvalidSqlStatementName:
+                    # deallocated behind this module's back (a DEALLOCATE ALL, DISCARD ALL): prepared again and
+                    # sent again at once, unless a transaction was open, which the error has aborted
+                    self._prepared.discard(conn)
+                    if pgconn.transaction_status != TransactionStatus.IDLE:
+                        raise
 
     @staticmethod
     def _result(conn: Connection[Any], expected: ExecStatus) -> PGresult:

@@ -591,6 +591,8 @@ class KeptConnection:
         try:
             if self._conn is None or self._conn.closed or self._conn.broken:
                 self._conn = self._datastore.pool._connect()
+                # psycopg prepares nothing here, so it never deallocates the save's own prepared call
+                self._conn.prepare_threshold = None
             try:
                 yield self._conn
             except psycopg.Error as error:

@@ -40,11 +40,14 @@ def test_an_error_is_psycopg_s_own_and_leaves_the_connection_usable() -> None:
 
 
 def test_a_statement_deallocated_elsewhere_is_prepared_again() -> None:
-    """psycopg deallocates every statement of a connection after a ROLLBACK once it has prepared one of its own:
-    the call that finds its statement gone fails, the next prepares it again."""
+    """A statement deallocated behind the call's back (psycopg deallocates every statement of a connection after
+    a ROLLBACK once it has prepared one of its own) is prepared and sent again by that same call; inside a
+    transaction, which the error has aborted, the call fails, and the next one prepares it again."""
     with _pg_connect() as conn:
         assert bigints(CALL.run(conn, [BIGINTS([5]).data, b"1"], prepared=True)) == [5]
         conn.execute("DEALLOCATE ALL")
-        with pytest.raises(errors.InvalidSqlStatementName):
+        assert bigints(CALL.run(conn, [BIGINTS([5]).data, b"2"], prepared=True)) == [10]
+        conn.execute("DEALLOCATE ALL")
+        with pytest.raises(errors.InvalidSqlStatementName), conn.transaction():
             CALL.run(conn, [BIGINTS([5]).data, b"1"], prepared=True)
-        assert bigints(CALL.run(conn, [BIGINTS([5]).data, b"1"], prepared=True)) == [5]
+        assert bigints(CALL.run(conn, [BIGINTS([5]).data, b"3"], prepared=True)) == [15]
