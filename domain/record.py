@@ -206,7 +206,7 @@ class Record(Aggregate):
         record_id = record_id or uuid4()
         payload = {"model": model, "tenant": tenant, "data": data}
         meta = {**meta, CHANGED: sorted(name for name, value in data.items() if value is not None)}
-        after = cls._created(
+        after: Record = cls._created(
             record_id, now, meta, "", {"body_digest": "", "state_digest": ""}, payload
         ).mutate(None)
         digests = _digests(digest, record_id, payload, after)
