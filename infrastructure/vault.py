@@ -86,11 +86,17 @@ class Pads(NamedTuple):
         return cls(hashlib.sha256(block.translate(_INNER)), hashlib.sha256(block.translate(_OUTER)))
 
     def hexdigest(self, message: bytes) -> str:
+        return str(self._outer(message).hexdigest())
+
+    def digest(self, message: bytes) -> bytes:
+        return bytes(self._outer(message).digest())
+
+    def _outer(self, message: bytes) -> Any:
         inner = self.inner.copy()
         inner.update(message)
         outer = self.outer.copy()
         outer.update(inner.digest())
-        return str(outer.hexdigest())
+        return outer
 
 
 BLOCK = 64

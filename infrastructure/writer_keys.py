@@ -74,6 +74,9 @@ class WriterKeys:
         self._by_id = {key_id(k): Pads.of(k) for k in self.keys}
         self._current_id = key_id(self.keys[0])  # a hash: worked out once, not per save
 
+    def __reduce__(self) -> tuple[type[WriterKeys], tuple[list[bytes], str]]:
+        return WriterKeys, (self.keys, self.source)  # the pads (hash states) are made again: a verify worker's copy
+
     @property
     def current_id(self) -> str:
         return self._current_id
@@ -99,7 +102,7 @@ class WriterKeys:
     def mac(pads: Pads, entries: list[bytes]) -> bytes:
         """HMAC-SHA256 under the key of ``pads`` of the context and the sorted entries."""
         entries.sort()
-        return bytes.fromhex(pads.hexdigest(CONTEXT + b"".join(entries)))
+        return pads.digest(CONTEXT + b"".join(entries))
 
 
 def load_writer_keys(*, beside: str | None, create: bool = True) -> WriterKeys | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import pickle
 from uuid import uuid4
 
 from infrastructure.persistence import stored_event
@@ -34,3 +35,16 @@ def test_a_tag_is_the_standard_hmac_of_the_sorted_entries() -> None:
     assert keys.check(older_id, older_mac, reversed(entries))
     assert not keys.check(older_id, tag.mac, entries)
     assert keys.check("0" * 16, tag.mac, entries) is None
+
+
+def test_writer_keys_cross_to_a_worker_process_and_tag_alike() -> None:
+    """``writ verify --workers N`` sends the keys to each worker: the copy (its pads made again) checks what the
+    original tagged."""
+    keys = WriterKeys([os.urandom(32), os.urandom(32)], "test")
+    copy = pickle.loads(pickle.dumps(keys))
+    events = [stored_event(uuid4(), 1, "writ.record:Created", os.urandom(40))]
+    tag = keys.tag(events)
+    entries = [tag_entry(events[0].originator_id, 1, hashlib.sha256(events[0].state).digest())]
+    assert copy.current_id == keys.current_id
+    assert copy.check(tag.key_id, tag.mac, entries)
+    assert copy.tag(events) == tag
