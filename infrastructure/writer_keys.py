@@ -75,7 +75,8 @@ class WriterKeys:
         self._current_id = key_id(self.keys[0])  # a hash: worked out once, not per save
 
     def __reduce__(self) -> tuple[type[WriterKeys], tuple[list[bytes], str]]:
-        return WriterKeys, (self.keys, self.source)  # the pads (hash states) are made again: a verify worker's copy
+        # the pads, hash states, are made again from the keys (a verify worker's copy)
+        return WriterKeys, (self.keys, self.source)
 
     @property
     def current_id(self) -> str:
