@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from pathlib import Path
 
 import click
 import orjson
+from eventsourcing.persistence import PersistenceError
 from rich.table import Table
 
-from domain.errors import ConfigurationError
+from domain.errors import ConfigurationError, WritError
 from entrypoints.cli.options import database_option
 from entrypoints.terminal import console
 from infrastructure.backend_choice import open_backend
@@ -26,6 +28,8 @@ from infrastructure.verification import verify as verify_store
 
 BROKEN = 1
 """Exit status when the store does not verify (2 stays for errors)."""
+INCOMPLETE = "VERIFY_INCOMPLETE"
+"""The error code (status 2) when the verifier itself failed before its end."""
 
 
 @click.command()
@@ -84,7 +88,23 @@ def verify(
     ):
         signer = load_signer(beside=beside)
         trusted[signer.key_id] = signer.private.public_key()
-    report = verify_store(backend, public_keys=trusted, checkpoints=checkpoints, workers=workers)
+    try:
+        report = verify_store(
+            backend, public_keys=trusted, checkpoints=checkpoints, workers=workers
+        )
+    except (WritError, PersistenceError):
+        raise  # a configuration or database error: the command's own one line
+    except Exception as exc:
+        # a failure of the verifier itself (a worker process that could not start, a bug) must not read as
+        # a store that does not verify (status 1): its trace for the report, then status 2
+        from entrypoints.cli import fail  # the package imports this module
+
+        traceback.print_exc()
+        fail(
+            INCOMPLETE,
+            "verification stopped before its end, so the store's state is unknown "
+            f"({type(exc).__name__}: {exc})",
+        )
     if as_json:
         click.echo(orjson.dumps(report.to_dict()).decode())
     else:
