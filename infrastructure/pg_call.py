@@ -19,12 +19,13 @@ statement is sent unnamed each time (parsed by the server each time, as an unpre
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from struct import Struct
 from typing import Any, cast
 from weakref import WeakSet
 
 from psycopg import Connection
-from psycopg.errors import InvalidSqlStatementName, error_from_result
+from psycopg.errors import DuplicatePreparedStatement, InvalidSqlStatementName, error_from_result
 from psycopg.generators import execute
 from psycopg.postgres import types
 from psycopg.pq import ExecStatus, Format, TransactionStatus
@@ -65,10 +66,12 @@ class PreparedCall:
                     self.statement, params, self.types, self.formats, result_format=Format.BINARY
                 )
                 return self._result(conn, ExecStatus.TUPLES_OK)
-            while True:
+            for attempt in (1, 2):
                 if conn not in self._prepared:
                     pgconn.send_prepare(self.name, self.statement, self.types)
-                    self._result(conn, ExecStatus.COMMAND_OK)
+                    # "already exists": prepared by an earlier call whose end was lost (interrupted), the same one
+                    with suppress(DuplicatePreparedStatement):
+                        self._result(conn, ExecStatus.COMMAND_OK)
                     self._prepared.add(conn)
                 pgconn.send_query_prepared(
                     self.name, params, self.formats, result_format=Format.BINARY
@@ -79,8 +82,9 @@ class PreparedCall:
                     # deallocated behind this module's back (a DEALLOCATE ALL, DISCARD ALL): prepared again and
                     # sent again at once, unless a transaction was open, which the error has aborted
                     self._prepared.discard(conn)
-                    if pgconn.transaction_status != TransactionStatus.IDLE:
+                    if attempt == 2 or pgconn.transaction_status != TransactionStatus.IDLE:
                         raise
+            raise AssertionError("unreachable: the second attempt returns or raises")
 
     @staticmethod
     def _result(conn: Connection[Any], expected: ExecStatus) -> PGresult:

@@ -51,3 +51,16 @@ def test_a_statement_deallocated_elsewhere_is_prepared_again() -> None:
         with pytest.raises(errors.InvalidSqlStatementName), conn.transaction():
             CALL.run(conn, [BIGINTS([5]).data, b"1"], prepared=True)
         assert bigints(CALL.run(conn, [BIGINTS([5]).data, b"3"], prepared=True)) == [15]
+
+
+def test_a_statement_prepared_by_a_call_whose_end_was_lost_is_used() -> None:
+    """The server holds the statement but the call never learnt it (a prepare interrupted after the server took
+    it): the next call takes the server's "already exists" as prepared, and every call after it works."""
+    with _pg_connect() as conn:
+        conn.execute(
+            "PREPARE writ_test_call (bigint[], text) AS SELECT v * $2::bigint FROM unnest($1::bigint[]) AS v"
+        )
+        for factor in (b"2", b"3"):
+            assert bigints(CALL.run(conn, [BIGINTS([7]).data, factor], prepared=True)) == [
+                7 * int(factor)
+            ]
