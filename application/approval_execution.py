@@ -16,7 +16,7 @@ from uuid import UUID
 
 from application import collector
 from application.parking import fingerprint, principal_of
-from application.results import ApprovalResult, BulkResult, WriteResult
+from application.results import ApprovalResult, BulkResult, WriteResult, last_position
 from domain.approval import ApprovalRequest
 from domain.commands import AnyCommand, Create, parse_command
 from domain.errors import ApprovalStaleError, WritError
@@ -63,7 +63,7 @@ class ApprovalExecution:
         executed = [
             WriteResult(**{**r.to_dict(), "position": positions.get(UUID(r.id))}) for r in results
         ]
-        return result_of(request, required, executed)
+        return result_of(request, required, executed, position=last_position(recordings))
 
     def _execute_bulk(
         self, approver: Principal, request: ApprovalRequest, now: datetime, required: int
@@ -104,10 +104,13 @@ class ApprovalExecution:
         )
         request.executed([result.to_dict()], now)
         recordings = self.bulk.save_bulk(decided, patch, [request])
-        position = max(
-            (r.notification.id for r in recordings if r.notification is not None), default=None
+        position = last_position(recordings)
+        return result_of(
+            request,
+            required,
+            bulk=result.model_copy(update={"position": position}),
+            position=position,
         )
-        return result_of(request, required, bulk=result.model_copy(update={"position": position}))
 
     def _reapply(
         self,
@@ -143,8 +146,11 @@ def result_of(
     required: int,
     results: list[WriteResult] | None = None,
     bulk: BulkResult | None = None,
+    *,
+    position: int | None = None,
 ) -> ApprovalResult:
-    """Where the request stands after an action (``required``: what the catalog in force asks for)."""
+    """Where the request stands after an action (``required``: what the catalog in force asks for;
+    ``position``: where the action's last event is in the log)."""
     return ApprovalResult(
         approval_id=str(request.id),
         status=request.status,
@@ -153,4 +159,5 @@ def result_of(
         results=results or [],
         bulk=bulk,
         outcome=request.outcome,
+        position=position,
     )

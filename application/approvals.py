@@ -34,7 +34,7 @@ from eventsourcing.application import AggregateNotFoundError
 from application.approval_execution import ApprovalExecution, result_of
 from application.door import Subject, optional_str_arg, principal_arg, record_id_arg
 from application.parking import approvers_needed, fingerprint, requester_of
-from application.results import ApprovalResult, WriteResult
+from application.results import ApprovalResult, WriteResult, last_position
 from application.retry import ATTEMPTS, Lost
 from domain.approval import EXECUTED, ApprovalRequest, outcome_of
 from domain.commands import AnyCommand, Create
@@ -166,8 +166,8 @@ class Approvals:
                 ),
             )
             if current.missing(required):
-                self.core.save(current)
-                return result_of(current, required)
+                saved = self.core.save(current)
+                return result_of(current, required, position=last_position(saved))
             return self.execution.execute(who, current, now, required)
 
         lost = Lost(
@@ -203,8 +203,8 @@ class Approvals:
                 audit=dict(who.audit_attributes),
             ),
         )
-        self.core.save(request)
-        return result_of(request, self._required(request))
+        saved = self.core.save(request)
+        return result_of(request, self._required(request), position=last_position(saved))
 
     def cancel(
         self, principal: Principal | None, approval_id: UUID | str, *, reason: str | None = None
@@ -230,8 +230,8 @@ class Approvals:
                 who.user_id, texts["reason"], now, audit=dict(who.audit_attributes)
             ),
         )
-        self.core.save(request)
-        return result_of(request, self._required(request))
+        saved = self.core.save(request)
+        return result_of(request, self._required(request), position=last_position(saved))
 
     # -- internals ------------------------------------------------------------
 

@@ -54,7 +54,7 @@ from application.encoding import MadeOnRead
 from application.parking import fingerprint as approval_fingerprint
 from application.parking import requester_of
 from application.ports import Matcher
-from application.results import BulkResult
+from application.results import BulkResult, last_position
 from application.retry import Lost
 from domain.approval import ApprovalRequest
 from domain.chain import id_text
@@ -291,7 +291,7 @@ class Bulk:
         recordings = self.save_bulk(
             decided, patch, self._bulk_claim(who, key, fingerprint, result, now)
         )
-        return result.model_copy(update={"position": _last_position(recordings)})
+        return result.model_copy(update={"position": last_position(recordings)})
 
     def bulk_patch(
         self,
@@ -522,7 +522,3 @@ def _bulk_meta(
         "bulk": {"count": len(decided)},
     }
     return {**meta, "approval": approval} if approval else meta
-
-
-def _last_position(recordings: list[Recording[UUID]]) -> int | None:
-    return max((r.notification.id for r in recordings if r.notification is not None), default=None)

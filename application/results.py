@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from eventsourcing.persistence import Recording
 from pydantic import BaseModel, ConfigDict
+
+
+def last_position(recordings: Iterable[Recording[Any]]) -> int | None:
+    """The log position of a save's last event (None for a save that recorded nothing)."""
+    return max((r.notification.id for r in recordings if r.notification is not None), default=None)
 
 
 class _Result(BaseModel):
@@ -95,6 +102,9 @@ class ApprovalResult(_Result):
     bulk: BulkResult | None = None
     outcome: dict[str, Any] | None = None
     """How the request ended (``domain.approval.outcome_of``); None while it waits for more approvals."""
+    position: int | None = None
+    """The log position of this action's last event: pass it as ``Writ-Wait-Position`` to read the views
+    with the action in them (None when the action wrote nothing)."""
 
     def to_dict(self) -> dict[str, Any]:
         body = super().to_dict()

@@ -76,6 +76,26 @@ def test_an_approval_executes_the_change_and_the_history_says_who_approved(writ:
     refused("APPROVAL_NOT_PENDING", lambda: writ.approve(BOSS, approval_id))
 
 
+def test_each_decision_says_where_its_last_event_is_in_the_log(
+    writ: Writ, database_url: str
+) -> None:
+    """An approve, reject or cancel gives its position, to read the views with it (``Writ-Wait-Position``)."""
+    raw = RawStore(database_url)
+    payment = writ.create(CLERK, "Payment", {"amount": "500"}).id
+    two = writ.patch(CLERK, "Payment", payment, {"amount": "900"}).approval_id
+    first = writ.approve(MANAGER, two)
+    assert first.status == "pending" and first.position == raw.last_position(two)
+    executed = writ.approve(DIRECTOR, two)
+    assert executed.status == "executed" and executed.position == max(
+        raw.last_position(two), raw.last_position(payment)
+    )
+    assert executed.position > first.position
+    _, rejected = parked_order(writ)
+    assert writ.reject(MANAGER, rejected, "no").position == raw.last_position(rejected)
+    _, cancelled = parked_order(writ)
+    assert writ.cancel(CLERK, cancelled).position == raw.last_position(cancelled)
+
+
 def test_who_may_decide(writ: Writ) -> None:
     _, approval_id = parked_order(writ)
     refused("GRANT_MISSING", lambda: writ.approve(principal("cid", "acme", "clerk"), approval_id))

@@ -109,6 +109,16 @@ class RawStore:
             ).fetchone()
         return bytes(state)
 
+    def last_position(self, aggregate_id: str) -> int:
+        """The log position of the aggregate's newest event, as the events table holds it."""
+        m, position = self._mark(), "rowid" if self.sqlite else "notification_id"
+        with self._cursor() as conn:
+            (found,) = conn.execute(
+                f"SELECT max({position}) FROM {self.tables['events']} WHERE originator_id = {m}",
+                (self._id(aggregate_id),),
+            ).fetchone()
+        return int(found)
+
     def set_state(
         self, record_id: str, version: int, state: bytes, *, table: str = "events"
     ) -> None:

@@ -122,7 +122,8 @@ def test_an_agent_approving_is_named_beside_the_approver(server: Server) -> None
         last["approval"]["audit"] == {"maria": {"agent": "approve-bot"}}
         and last["actor"] == "carol"
     )
-    wait = {"Writ-Wait-Position": str(done["results"][0]["position"])}
+    assert done["position"] >= done["results"][0]["position"], "the approval's own event is last"
+    wait = {"Writ-Wait-Position": str(done["position"])}
     (row,) = [
         r
         for r in ok(
@@ -139,13 +140,18 @@ def test_an_agent_approving_is_named_beside_the_approver(server: Server) -> None
         ),
         202,
     )
-    ok(
+    refusal = ok(
         server.call(
             "POST",
             f"/v1/approvals/{rejected['approval_id']}/reject",
             json={"reason": "no"},
             bearer=bot,
         )
+    )
+    wait = {"Writ-Wait-Position": str(refusal["position"])}
+    rows = ok(server.call("GET", "/v1/approvals", bearer=as_("carol"), headers=wait))
+    assert rejected["approval_id"] not in {r["id"] for r in rows}, (
+        "read with the rejection's position: no longer pending"
     )
     assert ok(server.call("GET", f"/v1/approvals/{rejected['approval_id']}", bearer=as_("carol")))[
         "audit"

@@ -22,7 +22,7 @@ from domain.approval import PENDING
 from domain.catalog import Catalog
 from domain.errors import InvalidInputError, ModelUnknownError, WritError
 from domain.principal import Principal
-from entrypoints.http.console import diffs
+from entrypoints.http.console import diffs, session
 from entrypoints.http.console.showing import people
 from entrypoints.http.console.web import Visit, redirect
 
@@ -85,14 +85,18 @@ def decide(visit: Visit, action: str) -> Response:
                 raise InvalidInputError(
                     "An approval is bound to the request shown: the form's fingerprint is missing"
                 )
-            visit.writ.approve(visit.principal, approval_id, reason=reason, fingerprint=fingerprint)
+            result = visit.writ.approve(
+                visit.principal, approval_id, reason=reason, fingerprint=fingerprint
+            )
         elif action == "reject":
-            visit.writ.reject(visit.principal, approval_id, reason or "")
+            result = visit.writ.reject(visit.principal, approval_id, reason or "")
         else:
-            visit.writ.cancel(visit.principal, approval_id, reason=reason)
+            result = visit.writ.cancel(visit.principal, approval_id, reason=reason)
     except WritError as error:
         return approval(visit, problem=error)
-    return redirect(f"/approvals/{approval_id}?done={action}")
+    response = redirect(f"/approvals/{approval_id}?done={action}")
+    session.keep_seen(response, visit.request, result.position)
+    return response
 
 
 def _shown(request: Mapping[str, Any]) -> dict[str, Any]:

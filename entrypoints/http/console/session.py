@@ -11,6 +11,11 @@ every POST must come with an ``Origin`` (or, lacking one, a ``Referer``) naming 
 carries the session's CSRF token, a random value kept in a second HttpOnly cookie, made afresh at each
 sign-in and sign-out, and compared in constant time. A page is rendered with the token in its forms, so no
 script is needed to send it.
+
+A third cookie, ``writ_seen``, holds the log position of the visitor's last decision through the console, so
+the pages read from the views (the inbox, the lists) wait until the views hold it: after approving, the inbox
+no longer lists the request (read-your-writes, as ``Writ-Wait-Position`` gives the API). It proves nothing;
+a forged value only makes a page wait, never longer than ``web.SEEN_WAIT`` and never past the log's head.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from starlette.responses import Response
 from domain.errors import UnauthenticatedError
 from entrypoints.http.auth import Identity, JwtVerifier
 
-SESSION, CSRF = "writ_session", "writ_csrf"
+SESSION, CSRF, SEEN = "writ_session", "writ_csrf", "writ_seen"
 MAX_TOKEN_BYTES = 3800
 """A cookie holds about 4 KB; a longer token is refused at sign-in with this limit named."""
 
@@ -91,9 +96,21 @@ def start(response: Response, request: Request, token: str, expires_at: float) -
     keep_csrf(response, request, secrets.token_urlsafe(32))
 
 
+def seen(request: Request) -> int | None:
+    """The log position of this visitor's last decision through the console (None: none, or not a position)."""
+    text = request.cookies.get(cookie_name(request, SEEN), "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+def keep_seen(response: Response, request: Request, position: int | None) -> None:
+    """Remember ``position`` (a decision's last event) for the pages that read the views next."""
+    if position is not None:
+        _set(response, request, SEEN, str(position), max_age=None)
+
+
 def end(response: Response, request: Request) -> None:
-    """Forget the session and its CSRF token."""
-    for name in (SESSION, CSRF):
+    """Forget the session, its CSRF token and the last position seen."""
+    for name in (SESSION, CSRF, SEEN):
         response.delete_cookie(
             cookie_name(request, name),
             path="/",

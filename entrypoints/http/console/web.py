@@ -31,10 +31,13 @@ from entrypoints.http.auth import Identity, JwtVerifier
 from entrypoints.http.console import session, showing
 from entrypoints.http.console.session import FormRefusedError
 from entrypoints.http.errors import STATUS
+from projections.errors import ProjectionNotReadyError, ProjectionTimeoutError
 
 log = logging.getLogger("writ.console")
 BASE = "/console"
 MAX_FORM_BYTES = 64 * 1024
+SEEN_WAIT = 5.0
+"""Seconds a page that reads the views waits for them to hold the visitor's last decision."""
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -61,6 +64,8 @@ class Visit:
     identity: Identity | None
     csrf: str
     form: dict[str, str] = field(default_factory=dict)
+    behind: int | None = None
+    """The visitor's last decision's position, when the views shown had not reached it yet."""
 
     @property
     def principal(self) -> Principal:
@@ -77,8 +82,19 @@ class Visit:
         return self.console.runtime.catalog
 
     def views(self) -> Any:
-        """The views, caught up first on the embedded default (no worker runs beside the server there)."""
-        return self.console.runtime.fresh_views(log.debug)
+        """The views, caught up first on the embedded default (no worker runs beside the server there), and
+        holding the visitor's last decision (``session.seen``) once the projection has reached it within
+        ``SEEN_WAIT`` seconds; past that the page is shown as the views are, saying so (``behind``)."""
+        runtime = self.console.runtime
+        views = runtime.fresh_views(log.debug)
+        position = session.seen(self.request)
+        if position is not None:
+            try:
+                views.wait(min(position, runtime.head()), SEEN_WAIT)
+            except (ProjectionTimeoutError, ProjectionNotReadyError) as late:
+                log.warning("console page shown without the visitor's last decision: %s", late)
+                self.behind = position
+        return views
 
     def query(self, name: str, default: str = "") -> str:
         return self.request.query_params.get(name, default)
@@ -89,6 +105,7 @@ class Visit:
             csrf=self.csrf,
             dev_sign_in=self.console.dev_sign_in,
             path=self.request.url.path,
+            behind=self.behind,
             **context,
         )
         return HTMLResponse(html, status_code=status)
