@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from eventsourcing.persistence import Recording
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from eventsourcing.persistence import Recording
 
 
 def last_position(recordings: Iterable[Recording[Any]]) -> int | None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from domain.catalog import Catalog
+from domain.errors import InvalidInputError
 from infrastructure.backend import Backend
 from infrastructure.backend_choice import open_backend
 
@@ -100,6 +101,32 @@ class Runtime:
             if position > before:
                 say(f"views updated to log position {position}")
         return self.views
+
+    def views_holding(
+        self,
+        say: Callable[[str], None],
+        position: int | None,
+        timeout: float,
+        *,
+        clamp: bool = False,
+    ) -> Views:
+        """The fresh views once the projection holds log ``position`` (a write's or a decision's), waiting up to
+        ``timeout`` seconds (``PROJECTION_TIMEOUT``, ``PROJECTION_NOT_READY``). A position past the log's head
+        no write returned: ``INVALID_INPUT``, or, ``clamp``-ed, the head (a value a client kept, e.g. a
+        cookie, that is no request's own). The head is read only when the views have not reached it."""
+        views = self.fresh_views(say)
+        reached = views.reached() if position is not None else None
+        if position is None or (reached is not None and reached >= position):
+            return views
+        head = self.head()
+        if position > head:
+            if not clamp:
+                raise InvalidInputError(
+                    f"Log position {position} is past the log's head ({head}): no write returned it"
+                )
+            position = head
+        views.wait(position, timeout)
+        return views
 
     def matcher(self) -> Matcher:
         """Bulk updates' candidates from the views, waiting for the views to reach the event store's head

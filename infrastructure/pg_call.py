@@ -1,15 +1,16 @@
 """One statement called over and over with parameters already in the wire format, through libpq itself.
 
-``Cursor.execute`` costs about 170,000 instructions a call on top of its round trip: a cursor and its
-transformer made, the query converted, each parameter dumped through its dumper, the prepared-statement
-cache's bookkeeping, the rows' loaders. For the save's call of the insert function, made with arrays packed
-in advance (``infrastructure.pg_arrays``), that was a tenth of a governed create's CPU, and none of it is
-needed: ``PreparedCall.run`` sends the parameters as they are (``psycopg.pq``), waits as psycopg waits
+``Cursor.execute`` does a lot on top of its round trip: a cursor and its transformer made, the query
+converted, each parameter dumped through its dumper, the prepared-statement cache's bookkeeping, the rows'
+loaders (what that cost a governed create is in docs/performance.md). For the save's call of the insert
+function, made with arrays packed in advance (``infrastructure.pg_arrays``), none of it is needed:
+``PreparedCall.run`` sends the parameters as they are (``psycopg.pq``), waits as psycopg waits
 (``Connection.wait`` with psycopg's own generator: an interrupt cancels the query the same way) and raises
 psycopg's own exception for an error result, under the connection's lock.
 
 On a connection whose statements nothing else manages (the recorder's kept connection, where psycopg's own
-preparing is off) the statement is prepared once, under a name of its own; should it be deallocated all the
+preparing is off) the statement is prepared once, outside any transaction, under a name of its own (until
+then it is sent unnamed); should it be deallocated all the
 same (``DEALLOCATE ALL``, ``DISCARD ALL``), the call prepares it again and sends it again, unless a
 transaction was open (the error aborted it: the caller's error). psycopg deallocates every statement of a
 connection it prepared statements on after a ROLLBACK, DROP or ALTER, so on a pool's connection the
@@ -61,7 +62,11 @@ class PreparedCall:
         connection whose prepared statements only this module handles."""
         with conn.lock:
             pgconn = conn.pgconn
-            if not prepared:
+            if not prepared or (
+                conn not in self._prepared and pgconn.transaction_status != TransactionStatus.IDLE
+            ):
+                # unnamed; and never prepared inside a transaction: a prepare that fails there ("already
+                # exists", below) would abort the caller's transaction
                 pgconn.send_query_params(
                     self.statement, params, self.types, self.formats, result_format=Format.BINARY
                 )

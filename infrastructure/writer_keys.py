@@ -64,8 +64,9 @@ class SaveTag(NamedTuple):
 class WriterKeys:
     keys: list[bytes]
     source: str
-    _by_id: dict[str, Pads] = field(default_factory=dict, repr=False)
-    _current_id: str = field(default="", repr=False)
+    _by_id: dict[str, Pads] = field(default_factory=dict, repr=False, compare=False)
+    _current_id: str = field(default="", repr=False, compare=False)
+    """Both made from ``keys``: equal keys make equal writer keys (hash states compare by identity)."""
 
     def __post_init__(self) -> None:
         if not self.keys:

@@ -210,8 +210,9 @@ class WritGroup(click.Group):
         except click.ClickException as exc:
             fail(USAGE_CODE, exc.format_message())
         except click.Abort:
-            click.echo("error: INTERRUPTED: stopped", err=True)
-            sys.exit(1)
+            # Ctrl-C: a failure like any other (status 2), never status 1, which `writ verify` gives a store
+            # that does not verify
+            fail("INTERRUPTED", "stopped before its end")
 
 
 def fail(code: str, message: str) -> None:

@@ -36,6 +36,7 @@ from entrypoints import json_text
 from entrypoints.bootstrap import Runtime
 from entrypoints.http.auth import Identity, JwtVerifier
 from entrypoints.http.errors import error_response, plain_error
+from entrypoints.whole_numbers import whole_number
 
 log = logging.getLogger("writ.http")
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
@@ -54,6 +55,10 @@ class Api:
     def fresh_views(self) -> Any:
         """The views, caught up first on the embedded default (no worker runs beside the server there)."""
         return self.runtime.fresh_views(log.debug)
+
+    def views_holding(self, position: int | None, timeout: float) -> Any:
+        """The views once they hold ``position`` (``Runtime.views_holding``: past the head is refused)."""
+        return self.runtime.views_holding(log.debug, position, timeout)
 
 
 @dataclass
@@ -110,13 +115,12 @@ class Call:
         raw = self.request.headers.get("if-match")
         if raw is None:
             return None
-        text = raw.strip().removeprefix("W/").strip('"')
-        # "²" is a digit int() does not read
-        if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        version = whole_number(raw.strip().removeprefix("W/").strip('"'))
+        if version is None:
             raise InvalidInputError(
                 f'If-Match must be a record version as an ETag, e.g. "3", not {raw[:40]!r}'
             )
-        return int(text)
+        return version
 
     def query_flag(self, name: str) -> bool:
         value = self.request.query_params.get(name, "false").lower()

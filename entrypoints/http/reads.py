@@ -18,6 +18,7 @@ from entrypoints.filter_text import parse_filter
 from entrypoints.history_pages import PAGE, history_page
 from entrypoints.http.context import Call
 from entrypoints.http.errors import json_response
+from entrypoints.whole_numbers import whole_number
 
 WAIT_SECONDS = 5.0
 
@@ -90,23 +91,15 @@ def approvals(call: Call) -> Response:
 
 
 def _views(call: Call) -> Any:
-    views = call.api.fresh_views()
     wait = call.request.headers.get("writ-wait-position")
-    if wait is not None:
-        position, head = _int(wait, 0, name="Writ-Wait-Position"), call.api.runtime.head()
-        if position > head:
-            raise InvalidInputError(
-                f"Writ-Wait-Position {position} is past the log's head ({head}): no write "
-                "returned it"
-            )
-        views.wait(position, WAIT_SECONDS)
-    return views
+    position = None if wait is None else _int(wait, 0, name="Writ-Wait-Position")
+    return call.api.views_holding(position, WAIT_SECONDS)
 
 
 def _int(text: str | None, default: int, *, name: str = "a number") -> int:
     if text is None:
         return default
-    # "²" is a digit int() does not read
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+    number = whole_number(text)
+    if number is None:
         raise InvalidInputError(f"{name}: {text[:40]!r} is not a whole number")
-    return int(text)
+    return number

@@ -358,7 +358,7 @@ def test_one_refused_record_refuses_the_whole_bulk(runtime: Runtime) -> None:
 
 
 def test_a_bulk_that_needs_approval_parks_whole_then_runs_on_exactly_its_records(
-    runtime: Runtime,
+    runtime: Runtime, database_url: str
 ) -> None:
     writ = runtime.writ
     ids = orders(writ, MANAGER, ["placed"] * 3)
@@ -374,6 +374,9 @@ def test_a_bulk_that_needs_approval_parks_whole_then_runs_on_exactly_its_records
     done = writ.approve(BOSS, parked.approval_id)
     assert done.status == "executed" and done.bulk is not None and done.bulk.updated_count == 3
     assert sorted(done.bulk.ids) == sorted(ids)
+    raw = RawStore(database_url)
+    last = max(raw.last_position(str(rid)) for rid in [parked.approval_id, *ids])
+    assert done.position == done.bulk.position == last, "where the approval's save ends in the log"
     assert all(writ.get(MANAGER, "Order", rid)["total"] == "20000" for rid in ids)
     assert writ.history(MANAGER, "Order", ids[0])[-1].approval == {
         "id": parked.approval_id,

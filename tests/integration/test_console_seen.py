@@ -95,3 +95,59 @@ def test_after_approving_the_inbox_no_longer_lists_the_request(
 
     signed_in(client, "dora", "director")
     assert waiting(client) == ({two}, False), "still waiting for a second approver"
+
+
+def decide(client: TestClient, approval_id: str, action: str, **form: str) -> Any:
+    return client.post(
+        f"/console/approvals/{approval_id}/{action}",
+        data={"csrf": CSRF, **form},
+        headers={"Origin": ORIGIN},
+        follow_redirects=False,
+    )
+
+
+def test_reject_and_cancel_are_remembered_and_signing_out_forgets(
+    console: tuple[Runtime, TestClient],
+) -> None:
+    runtime, client = console
+    writ = runtime.writ
+    first, second = (
+        writ.patch(
+            CLERK, "Payment", writ.create(CLERK, "Payment", {"amount": "5"}).id, {"amount": "9"}
+        ).approval_id
+        for _ in range(2)
+    )
+    assert first is not None and second is not None
+    signed_in(client, "maria", "manager")
+    assert decide(client, first, "reject", reason="not now").status_code == 303
+    assert int(client.cookies["writ_seen"]) == runtime.head()
+    signed_in(client, "carol", "clerk")
+    assert decide(client, second, "cancel").status_code == 303
+    assert int(client.cookies["writ_seen"]) == runtime.head()
+    assert client.post("/console/sign-out", data={"csrf": CSRF}, headers={"Origin": ORIGIN})
+    assert "writ_seen" not in client.cookies, "signing out forgets the position"
+
+
+@pytest.mark.parametrize("forged", ["999999999999", "1" * 40, "abc", "-3", ""])
+def test_a_forged_position_waits_for_the_log_s_head_at_most(
+    console: tuple[Runtime, TestClient], forged: str
+) -> None:
+    """The cookie is the visitor's to send: a position no decision gave is read as the log's head (the
+    views hold it, so the page is current and says nothing), and one that is no number is ignored."""
+    runtime, client = console
+    runtime.writ.create(CLERK, "Order", {"sku": "F-1", "total": "1"})
+    runtime.catch_up()
+    signed_in(client, "maria", "manager")
+    client.cookies.set("writ_seen", forged)
+    assert waiting(client) == (set(), False)
+
+
+@pytest.mark.parametrize("after", ["²", "٣", "1_0", " 1", "1" * 19])
+def test_a_log_position_that_is_no_whole_number_is_refused(
+    console: tuple[Runtime, TestClient], after: str
+) -> None:
+    """``int`` reads some of these, and ``str.isdigit`` admits "²", which ``int`` refuses: a clear refusal each."""
+    _, client = console
+    signed_in(client, "ada", "auditor")
+    page = client.get("/console/decisions", params={"after": after})
+    assert page.status_code == 400 and "INVALID_INPUT" in page.text, page.text[:300]

@@ -7,9 +7,12 @@ import pytest
 from psycopg import errors
 from psycopg.pq import Format
 
+from domain.catalog import Catalog
+from entrypoints.bootstrap import open_writ
 from infrastructure.pg_arrays import BIGINTS
 from infrastructure.pg_call import PreparedCall, bigints
-from tests.conftest import _pg_connect
+from tests.catalogs import principal
+from tests.conftest import PG_URL, _pg_connect
 
 pytestmark = pytest.mark.postgres
 
@@ -64,3 +67,39 @@ def test_a_statement_prepared_by_a_call_whose_end_was_lost_is_used() -> None:
             assert bigints(CALL.run(conn, [BIGINTS([7]).data, factor], prepared=True)) == [
                 7 * int(factor)
             ]
+
+
+def test_a_statement_the_server_holds_already_fails_no_transaction() -> None:
+    """Inside a transaction a call not yet prepared is sent unnamed: preparing there, where the server holds the
+    statement already, would fail ("already exists") and abort the caller's transaction."""
+    with _pg_connect() as conn:
+        conn.execute(
+            "PREPARE writ_test_call (bigint[], text) AS SELECT v * $2::bigint FROM unnest($1::bigint[]) AS v"
+        )
+        with conn.transaction():
+            assert bigints(CALL.run(conn, [BIGINTS([4]).data, b"2"], prepared=True)) == [8]
+            assert conn.execute("SELECT 1").fetchone() == (1,), "the transaction goes on"
+        assert bigints(CALL.run(conn, [BIGINTS([4]).data, b"5"], prepared=True)) == [20]
+
+
+def test_the_recorder_s_kept_connection_saves_through_its_prepared_call(
+    catalog: Catalog, pg_schema: str
+) -> None:
+    """Saves on the recorder's kept connection use the named statement (prepared once there), and one
+    deallocated behind its back is prepared again by the next save."""
+    separator = "&" if "?" in PG_URL else "?"
+    writ = open_writ(catalog, f"{PG_URL}{separator}schema={pg_schema}")
+    try:
+        who = principal("carol", "acme", "clerk")
+        writ.create(who, "Order", {"sku": "K-1", "total": "1"})
+        kept = writ._core.store.recorder.kept
+        with kept.connection() as conn:
+            held = "SELECT count(*) FROM pg_prepared_statements WHERE name = 'writ_insert'"
+            assert conn.execute(held).fetchone() == {"count": 1}
+            conn.execute("DEALLOCATE ALL")
+        record = writ.create(who, "Order", {"sku": "K-2", "total": "2"})
+        assert writ.get(who, "Order", record.id)["sku"] == "K-2"
+        with kept.connection() as conn:
+            assert conn.execute(held).fetchone() == {"count": 1}, "prepared again"
+    finally:
+        writ.close()

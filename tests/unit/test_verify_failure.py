@@ -26,3 +26,18 @@ def test_a_verifier_that_fails_is_no_broken_store(
     assert done.stdout == ""
     assert "error: VERIFY_INCOMPLETE: verification stopped before its end" in done.stderr
     assert "cannot pickle" in done.stderr
+
+
+def test_an_interrupted_verify_is_no_broken_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(verify_command, "verify_store", interrupted)
+    done = CliRunner().invoke(
+        main, ["verify", "--json", "--database", f"sqlite:///{tmp_path / 'writ.db'}"]
+    )
+    assert done.exit_code == 2, done.output
+    assert done.stdout == ""
+    assert "error: INTERRUPTED: stopped before its end" in done.stderr

@@ -46,5 +46,7 @@ def test_writer_keys_cross_to_a_worker_process_and_tag_alike() -> None:
     tag = keys.tag(events)
     entries = [tag_entry(events[0].originator_id, 1, hashlib.sha256(events[0].state).digest())]
     assert copy.current_id == keys.current_id
+    assert copy == keys, "equal keys, equal writer keys (their hash states aside)"
+    assert copy != WriterKeys([os.urandom(32)], "test")
     assert copy.check(tag.key_id, tag.mac, entries)
     assert copy.tag(events) == tag

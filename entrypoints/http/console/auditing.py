@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from domain.errors import InvalidInputError
 from entrypoints.http.console.web import Visit
+from entrypoints.whole_numbers import whole_number
 from infrastructure.checkpoints import Checkpoint, CheckpointTable, existing_signer, public_key
 
 PAGE = 100
@@ -27,9 +28,10 @@ FILTERS = ("by", "model", "outcome", "since", "until")
 
 def decisions(visit: Visit) -> Response:
     asked = {name: visit.query(name) for name in FILTERS}
-    after = visit.query("after", "0")
-    if not after.isdigit() or len(after) > 18:
-        raise InvalidInputError(f"after: {after[:40]!r} is not a log position")
+    text = visit.query("after", "0")
+    after = whole_number(text)
+    if after is None:
+        raise InvalidInputError(f"after: {text[:40]!r} is not a log position")
     rows = visit.views().decisions(
         visit.principal,
         actor=asked["by"] or None,
@@ -37,7 +39,7 @@ def decisions(visit: Visit) -> Response:
         outcome=asked["outcome"] or None,
         since=asked["since"] or None,
         until=asked["until"] or None,
-        after=int(after),
+        after=after,
         limit=PAGE,
     )
     more = rows[-1]["position"] if len(rows) == PAGE else None

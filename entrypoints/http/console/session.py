@@ -31,6 +31,7 @@ from starlette.responses import Response
 
 from domain.errors import UnauthenticatedError
 from entrypoints.http.auth import Identity, JwtVerifier
+from entrypoints.whole_numbers import whole_number
 
 SESSION, CSRF, SEEN = "writ_session", "writ_csrf", "writ_seen"
 MAX_TOKEN_BYTES = 3800
@@ -98,8 +99,7 @@ def start(response: Response, request: Request, token: str, expires_at: float) -
 
 def seen(request: Request) -> int | None:
     """The log position of this visitor's last decision through the console (None: none, or not a position)."""
-    text = request.cookies.get(cookie_name(request, SEEN), "")
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+    return whole_number(request.cookies.get(cookie_name(request, SEEN)))
 
 
 def keep_seen(response: Response, request: Request, position: int | None) -> None:

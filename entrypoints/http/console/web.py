@@ -85,16 +85,14 @@ class Visit:
         """The views, caught up first on the embedded default (no worker runs beside the server there), and
         holding the visitor's last decision (``session.seen``) once the projection has reached it within
         ``SEEN_WAIT`` seconds; past that the page is shown as the views are, saying so (``behind``)."""
-        runtime = self.console.runtime
-        views = runtime.fresh_views(log.debug)
-        position = session.seen(self.request)
-        if position is not None:
-            try:
-                views.wait(min(position, runtime.head()), SEEN_WAIT)
-            except (ProjectionTimeoutError, ProjectionNotReadyError) as late:
-                log.warning("console page shown without the visitor's last decision: %s", late)
-                self.behind = position
-        return views
+        runtime, position = self.console.runtime, session.seen(self.request)
+        try:
+            # clamped: the cookie is the visitor's to send, so a forged one waits for the head at most
+            return runtime.views_holding(log.debug, position, SEEN_WAIT, clamp=True)
+        except (ProjectionTimeoutError, ProjectionNotReadyError) as late:
+            log.debug("console page shown without the visitor's last decision: %s", late)
+            self.behind = position
+            return runtime.views
 
     def query(self, name: str, default: str = "") -> str:
         return self.request.query_params.get(name, default)
