@@ -56,10 +56,11 @@ def waiting(client: TestClient) -> tuple[set[str], bool]:
     return set(re.findall(r'id="request-([0-9a-f-]{36})"', shown)), BEHIND in page.text
 
 
-def approve(client: TestClient, approval_id: str, fingerprint: str) -> Any:
+def decide(client: TestClient, approval_id: str, action: str, **form: str) -> Any:
+    """A console form's post: approve (with the fingerprint shown), reject or cancel."""
     return client.post(
-        f"/console/approvals/{approval_id}/approve",
-        data={"csrf": CSRF, "fingerprint": fingerprint},
+        f"/console/approvals/{approval_id}/{action}",
+        data={"csrf": CSRF, **form},
         headers={"Origin": ORIGIN},
         follow_redirects=False,
     )
@@ -78,7 +79,7 @@ def test_after_approving_the_inbox_no_longer_lists_the_request(
     assert waiting(client) == ({two}, False)
 
     fingerprint = writ.approval(principal("maria", "acme", "manager"), two)["fingerprint"]
-    answer = approve(client, two, fingerprint)
+    answer = decide(client, two, "approve", fingerprint=fingerprint)
     assert answer.status_code == 303, answer.text
     seen = int(client.cookies["writ_seen"])
     assert seen == runtime.head(), "the cookie holds the approval's position"
@@ -95,15 +96,6 @@ def test_after_approving_the_inbox_no_longer_lists_the_request(
 
     signed_in(client, "dora", "director")
     assert waiting(client) == ({two}, False), "still waiting for a second approver"
-
-
-def decide(client: TestClient, approval_id: str, action: str, **form: str) -> Any:
-    return client.post(
-        f"/console/approvals/{approval_id}/{action}",
-        data={"csrf": CSRF, **form},
-        headers={"Origin": ORIGIN},
-        follow_redirects=False,
-    )
 
 
 def test_reject_and_cancel_are_remembered_and_signing_out_forgets(

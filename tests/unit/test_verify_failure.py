@@ -1,5 +1,5 @@
-"""``writ verify`` whose verifier fails before its end: status 2 and one error line, never status 1 (which
-says the store does not verify) with no report."""
+"""``writ verify`` whose verifier fails before its end, or is interrupted: status 2 and one error line,
+never status 1 (which says the store does not verify) with no report."""
 
 from __future__ import annotations
 
@@ -12,32 +12,28 @@ import entrypoints.cli.verify as verify_command
 from entrypoints.cli import main
 
 
-def test_a_verifier_that_fails_is_no_broken_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("stop", "said"),
+    [
+        (
+            TypeError("cannot pickle '_hashlib.HASH' object"),
+            "error: VERIFY_INCOMPLETE: verification stopped before its end",
+        ),
+        (KeyboardInterrupt(), "error: INTERRUPTED: stopped before its end"),
+    ],
+    ids=["verifier-failed", "interrupted"],
+)
+def test_a_verifier_that_stops_is_no_broken_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: BaseException, said: str
 ) -> None:
-    def fails(*_: object, **__: object) -> None:
-        raise TypeError("cannot pickle '_hashlib.HASH' object")
+    def stops(*_: object, **__: object) -> None:
+        raise stop
 
-    monkeypatch.setattr(verify_command, "verify_store", fails)
+    monkeypatch.setattr(verify_command, "verify_store", stops)
     done = CliRunner().invoke(
         main, ["verify", "--json", "--database", f"sqlite:///{tmp_path / 'writ.db'}"]
     )
     assert done.exit_code == 2, done.output
     assert done.stdout == ""
-    assert "error: VERIFY_INCOMPLETE: verification stopped before its end" in done.stderr
-    assert "cannot pickle" in done.stderr
-
-
-def test_an_interrupted_verify_is_no_broken_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def interrupted(*_: object, **__: object) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(verify_command, "verify_store", interrupted)
-    done = CliRunner().invoke(
-        main, ["verify", "--json", "--database", f"sqlite:///{tmp_path / 'writ.db'}"]
-    )
-    assert done.exit_code == 2, done.output
-    assert done.stdout == ""
-    assert "error: INTERRUPTED: stopped before its end" in done.stderr
+    assert said in done.stderr
+    assert str(stop) in done.stderr
