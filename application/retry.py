@@ -3,8 +3,9 @@
 Every governed write (a command, a unit of work, an approval's last click, a bulk update) is decided on the
 state it read and saved on the condition that nothing else saved those aggregates since (the save raises
 ``IntegrityError`` when something did). ``Retry.run`` decides and saves again on fresh state, with jittered
-backoff, up to ``attempts`` times (``HOT_ATTEMPTS`` when the race was on a counter: pure contention, worth
-waiting out); never when the caller named the version it expected (``pinned``). Before each attempt after
+backoff, up to ``attempts`` times (always ``ATTEMPTS`` when the race was on a counter, even for a caller that
+asks for fewer: pure contention, worth waiting out); never when the caller named the version it expected
+(``pinned``). Before each attempt after
 the first, ``again`` may answer instead (a repeat of the same command under its idempotency key saved
 first). When the attempts run out, ``VERSION_CONFLICT`` is recorded as the write's failed decision and
 raised.
@@ -25,11 +26,13 @@ from application.ports import RefusalRecorder
 from domain.errors import VersionConflictError
 
 T = TypeVar("T")
-ATTEMPTS = 12
-"""Attempts of a write that keeps losing its race on a record."""
-HOT_ATTEMPTS = 200
-"""Attempts of a write that keeps losing its race on a counter: the command is decided again and takes the
-next number, so such a conflict is pure contention and worth waiting out."""
+ATTEMPTS = 200
+"""Attempts of a write that keeps losing its race, on a record or a counter (with the backoff, seconds of
+trying). Such a race is contention: the command is decided again on the record as it is now (or takes the next
+number). Inside one process writes to a record take turns before they decide, so they never race; writers in
+several processes do, and with P of them on one record a write loses each round about (P - 1) / P of the
+time, so the attempts a write needs grow with P: 12 failed 0.5% of the writes of 8 processes on one record
+(``bench/hot_processes.py``, docs/performance.md)."""
 
 
 class HotConflict(IntegrityError):  # noqa: N818 - it is an IntegrityError, as the library names it
@@ -81,9 +84,7 @@ class Retry:
                 return attempt(lost_before)
             except IntegrityError as conflict:
                 lost_before += 1
-                limit = (
-                    HOT_ATTEMPTS if isinstance(conflict, HotConflict) else attempts or self.attempts
-                )
+                limit = ATTEMPTS if isinstance(conflict, HotConflict) else attempts or self.attempts
                 if pinned or lost_before >= limit:
                     break
                 back_off(lost_before)

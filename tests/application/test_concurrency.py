@@ -98,16 +98,23 @@ def test_idempotent_repeat_returns_first_result_and_appends_nothing(writ: Writ) 
     assert other_user.id != first.id and not other_user.replayed
 
 
-def overtaken(catalog: Any, database_url: str, rival: Writ, attempts: int) -> Writ:
-    """Another command service on the same store whose every load is overtaken by ``rival``'s write to the same
-    record before it saves: a real concurrent writer, on the same database, between decide and save (it makes
-    ``attempts`` attempts)."""
+def overtaken(
+    catalog: Any, database_url: str, rival: Writ, attempts: int | None, times: int | None = None
+) -> Writ:
+    """Another command service on the same store whose every load (the first ``times`` loads) is overtaken by
+    ``rival``'s write to the same record before it saves: a real concurrent writer, on the same database,
+    between decide and save (it makes ``attempts`` attempts; None: Writ's own budget)."""
     service = open_writ(catalog, database_url)
     core = service._core
     load = core.load
+    left = [times]
 
     def overtaken_load(record_id: Any, asking: Any) -> Any:
         loaded = load(record_id, asking)
+        if left[0] is not None:
+            if left[0] == 0:
+                return loaded
+            left[0] -= 1
         if loaded is not None and loaded.model == "Tally":
             rival.patch(
                 principal("rival"), "Tally", record_id, {"b": rival._core.clock().microsecond}
@@ -122,8 +129,24 @@ def overtaken(catalog: Any, database_url: str, rival: Writ, attempts: int) -> Wr
         return loaded
 
     core.load = overtaken_load  # type: ignore[method-assign]
-    core.retry = Retry(core.record_refusal, attempts=attempts)
+    if attempts is not None:
+        core.retry = Retry(core.record_refusal, attempts=attempts)
     return service
+
+
+def test_a_write_that_loses_many_races_to_another_process_still_lands(
+    writ: Writ, database_url: str
+) -> None:
+    """Nothing makes writers in two processes take turns on a record: a write may lose many races in a row
+    (more the more processes write it), and is decided again each time, well past a dozen."""
+    loser = overtaken(writ.catalog, database_url, writ, None, times=30)
+    try:
+        record_id = writ.create(principal(), "Tally", {"a": 1}).id
+        done = loser.patch(principal("loser"), "Tally", record_id, {"a": 2})
+        assert done.version == 32, "thirty rival patches first, then this one"
+        assert writ.get(principal(), "Tally", record_id)["a"] == 2
+    finally:
+        loser.close()
 
 
 def test_a_write_overtaken_on_every_attempt_fails_with_a_failed_decision(
