@@ -1,5 +1,6 @@
 """The benchmarks' catalog: a plain Order (no generator, no unique field: the write path itself), and the
-same model numbered by a counter (``Counted``) and with a unique field (``Unique``)."""
+same model numbered by a counter (``Counted``) and with a unique field (``Unique``); ``HOT_CATALOG`` adds
+``Hot``, the one record many writers patch."""
 
 FIELDS = """
 sku = { type = "str", max_length = 20 }
@@ -29,5 +30,19 @@ CATALOG = (
     + """
 [models.Counted.generators]
 number = "{counter:ORD-{YYYY}-{NNNNNN}}"
+"""
+)
+
+HOT_CATALOG = (
+    CATALOG
+    + """
+[models.Hot.fields]
+quantity = { type = "int", min = 0 }
+[models.Hot.policy]
+create = "allow"
+update = "allow"
+[models.Hot.grants]
+create = ["clerk"]
+update = ["clerk"]
 """
 )

@@ -60,7 +60,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from bench_catalog import CATALOG
+from bench_catalog import HOT_CATALOG
 from bench_schema import fresh_schema
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
@@ -84,19 +84,6 @@ and keeper processes inherit): what tells the server processes working for it fr
 KEEPER_PERIOD = 0.25
 """Seconds between the Merkle keeper's extensions (a fixed rate: 4 a second)."""
 
-HOT_CATALOG = (
-    CATALOG
-    + """
-[models.Hot.fields]
-quantity = { type = "int", min = 0 }
-[models.Hot.policy]
-create = "allow"
-update = "allow"
-[models.Hot.grants]
-create = ["clerk"]
-update = ["clerk"]
-"""
-)
 CLERK = Principal(
     user_id="bench", tenant_id="acme", roles=frozenset({"clerk"}), purpose="benchmark"
 )

@@ -28,7 +28,7 @@ from collections import Counter
 from typing import Any
 
 import orjson
-from bench_catalog import CATALOG
+from bench_catalog import HOT_CATALOG
 from bench_schema import fresh_schema
 from throwaway_keys import ensure as ensure_keys
 
@@ -36,19 +36,6 @@ from domain.catalog import Catalog
 from domain.errors import WritError
 from domain.principal import Principal
 
-HOT_CATALOG = (
-    CATALOG
-    + """
-[models.Hot.fields]
-quantity = { type = "int", min = 0 }
-[models.Hot.policy]
-create = "allow"
-update = "allow"
-[models.Hot.grants]
-create = ["clerk"]
-update = ["clerk"]
-"""
-)
 CLERK = Principal(
     user_id="bench", tenant_id="acme", roles=frozenset({"clerk"}), purpose="hot bench"
 )
