@@ -355,12 +355,14 @@ def sqlite_apply(cursor: object, changes: KeyChanges) -> None:
 
 
 POSTGRES_KEY_PARAMETERS = (
-    "p_key_ids uuid[], p_key_wrapped bytea[], p_key_masters text[], p_link_records uuid[], "
-    "p_link_keys uuid[]"
+    ("p_key_ids", "uuid[]"),
+    ("p_key_wrapped", "bytea[]"),
+    ("p_key_masters", "text[]"),
+    ("p_link_records", "uuid[]"),
+    ("p_link_keys", "uuid[]"),
 )
-"""The insert function's parameters for a save's new keys and links (``postgres_key_arguments``)."""
-POSTGRES_KEY_TYPES = ("uuid[]", "bytea[]", "text[]", "uuid[]", "uuid[]")
-"""Their types, in order (each sent in binary)."""
+"""The insert function's parameters for a save's new keys and links, (name, SQL type) each, in order (their
+values: ``postgres_key_arguments``, each sent in binary)."""
 
 
 def postgres_key_arguments(pending: PendingKeys) -> list[Any]:

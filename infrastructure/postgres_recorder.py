@@ -53,7 +53,6 @@ from infrastructure.checkpoints import COLUMNS as CHECKPOINT_COLUMNS
 from infrastructure.checkpoints import TABLE as CHECKPOINTS
 from infrastructure.key_table import (
     POSTGRES_KEY_PARAMETERS,
-    POSTGRES_KEY_TYPES,
     KeyChanges,
     after_commit,
     key_changes,
@@ -86,18 +85,19 @@ PART = 1000
 """Events per call of the insert function: a bigger save is inserted part by part in one transaction."""
 
 
-ARGUMENTS: tuple[tuple[str, Format], ...] = (
-    ("uuid[]", Format.BINARY),  # p_ids
-    ("bigint[]", Format.BINARY),  # p_versions
-    ("text[]", Format.BINARY),  # p_topics
-    ("bytea[]", Format.BINARY),  # p_states
-    ("text", Format.TEXT),  # p_lock_timeout
-    *((kind, Format.BINARY) for kind in POSTGRES_KEY_TYPES),
-    ("bytea", Format.BINARY),  # p_mac
-    ("text", Format.TEXT),  # p_writer_key
-    ("integer[]", Format.BINARY),  # p_groups
+PARAMETERS: tuple[tuple[str, str, Format], ...] = (
+    ("p_ids", "uuid[]", Format.BINARY),
+    ("p_versions", "bigint[]", Format.BINARY),
+    ("p_topics", "text[]", Format.BINARY),
+    ("p_states", "bytea[]", Format.BINARY),
+    ("p_lock_timeout", "text", Format.TEXT),
+    *((name, kind, Format.BINARY) for name, kind in POSTGRES_KEY_PARAMETERS),
+    ("p_mac", "bytea", Format.BINARY),
+    ("p_writer_key", "text", Format.TEXT),
+    ("p_groups", "int[]", Format.BINARY),
 )
-"""The insert function's parameters as a save sends them: (SQL type, wire format) each."""
+"""The insert function's parameters, (name, SQL type, wire format) each, in order: its signature and the
+save's call are both made from this (``_insert_part`` sends the values in this order)."""
 
 PREVIOUS_SIGNATURES = (
     "(uuid[], bigint[], text[], bytea[], text, uuid[], bytea[], text[], uuid[], uuid[], uuid[])",
@@ -117,9 +117,7 @@ def create_insert_function_sql(*, schema: str, table: str, function: str, channe
     under the schema-creation advisory lock (concurrent CREATE OR REPLACE FUNCTION: "tuple concurrently
     updated"). Must not contain the text "CREATE TYPE" (the library runs those apart)."""
     return SQL(
-        "CREATE OR REPLACE FUNCTION {schema}.{function}("
-        "p_ids uuid[], p_versions bigint[], p_topics text[], p_states bytea[], p_lock_timeout text, "
-        "{key_parameters}, p_mac bytea, p_writer_key text, p_groups int[]) "
+        "CREATE OR REPLACE FUNCTION {schema}.{function}({parameters}) "
         "RETURNS SETOF bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $writ$\n"
         "DECLARE\n"
         "    v_purged uuid[];\n"
@@ -142,7 +140,7 @@ def create_insert_function_sql(*, schema: str, table: str, function: str, channe
         function=Identifier(function),
         table=Identifier(table),
         channel=Identifier(channel),
-        key_parameters=SQL(POSTGRES_KEY_PARAMETERS),
+        parameters=SQL(", ".join(f"{name} {kind}" for name, kind, _ in PARAMETERS)),
         key_changes=SQL(postgres_key_changes(schema)),
         manifest=Identifier(schema, MANIFEST),
         chain=Identifier(schema, CHAIN),
@@ -228,11 +226,11 @@ class WritPostgresRecorder(
                 schema=Identifier(self.datastore.schema),
                 function=Identifier(self.insert_function_name),
                 arguments=SQL(
-                    ", ".join(f"${n}::{kind}" for n, (kind, _) in enumerate(ARGUMENTS, 1))
+                    ", ".join(f"${n}::{kind}" for n, (_, kind, _) in enumerate(PARAMETERS, 1))
                 ),
             )
             .as_bytes(None),
-            ARGUMENTS,
+            [(kind, form) for _, kind, form in PARAMETERS],
         )
 
     @retry((ESInterfaceError, ESOperationalError), max_attempts=10, wait=0.2)
