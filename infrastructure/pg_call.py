@@ -41,10 +41,14 @@ def bigints(result: PGresult) -> list[int]:
 
 
 def oid(name: str) -> int:
-    """The oid of a type named as in SQL (``text``, ``uuid[]``)."""
-    if name.endswith("[]"):
-        return types[name[:-2]].array_oid
-    return types[name].oid
+    """The oid of a type named as in SQL (``text``, ``uuid[]``, ``int[]``)."""
+    element = name.removesuffix("[]")
+    found = types[_ALIASES.get(element, element)]
+    return found.array_oid if name.endswith("[]") else found.oid
+
+
+_ALIASES = {"int": "integer"}
+"""SQL's short names psycopg's registry does not know."""
 
 
 class PreparedCall:
