@@ -357,6 +357,21 @@ def test_one_refused_record_refuses_the_whole_bulk(runtime: Runtime) -> None:
     assert codes == ["WRITE_DENIED", "GRANT_MISSING", "UNKNOWN_FIELD", "INVALID_INPUT"]
 
 
+def test_the_bulk_update_grant_is_checked_before_the_matches_are_looked_for(
+    runtime: Runtime,
+) -> None:
+    """A principal without the ``bulk_update`` grant is refused ``GRANT_MISSING`` whatever its filter matches,
+    nothing included: the answer tells nothing of the matches, and nothing is written."""
+    writ = runtime.writ
+    (placed,) = orders(writ, MANAGER, ["placed"])
+    runtime.catch_up()
+    for status in ("shipped", "placed"):
+        with pytest.raises(WritError) as caught:
+            writ.bulk_update(CLERK, "Order", [("status", "eq", status)], {"note": "x"})
+        assert (caught.value.code, "bulk_update" in caught.value.message) == ("GRANT_MISSING", True)
+    assert writ.get(MANAGER, "Order", placed)["_version"] == 1
+
+
 def test_a_bulk_that_needs_approval_parks_whole_then_runs_on_exactly_its_records(
     runtime: Runtime, database_url: str
 ) -> None:

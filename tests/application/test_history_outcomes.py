@@ -237,6 +237,20 @@ def test_the_requests_waiting_for_me_are_those_i_may_approve_did_not_ask_for_and
     )
 
 
+def test_an_auditor_reads_every_request_of_its_models_yet_none_waits_for_it(
+    runtime: Runtime,
+) -> None:
+    """Waiting for me means the models whose ``approve`` grant I hold, not those whose requests I may read: an
+    auditor reads an order's request but approves none, so nothing waits for it."""
+    writ, auditor = runtime.writ, principal("ada", "acme", "auditor")
+    order = writ.create(CLERK, "Order", {"sku": "C-1", "total": "10"}).id
+    asked = writ.patch(CLERK, "Order", order, {"total": "20000"}).approval_id
+    runtime.catch_up()
+    assert [row["id"] for row in runtime.views.approvals(auditor)] == [asked], "it reads it"
+    assert runtime.views.approvals(auditor, waiting_for_me=True) == []
+    assert [row["id"] for row in runtime.views.approvals(MANAGER, waiting_for_me=True)] == [asked]
+
+
 def test_a_request_past_its_expiry_is_no_longer_listed_as_pending(
     runtime: Runtime, clock: Clock
 ) -> None:

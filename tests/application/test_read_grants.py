@@ -97,6 +97,22 @@ def test_a_record_is_read_with_the_read_grant_or_any_grant_where_none_is_declare
     )
 
 
+def test_a_record_asked_for_under_another_models_name_is_not_found(
+    writ: Writ, scene: Scene
+) -> None:
+    """The read grant is that of the record's own model: a viewer or an auditor, who read orders and no notes,
+    asking for a note as an ``Order`` find nothing, on every read; so does a director (notes, no orders) asking
+    for an order as a ``Note``."""
+    for reader, model, record in (
+        (VIEWER, "Order", scene.note),
+        (AUDITOR, "Order", scene.note),
+        (DIRECTOR, "Note", scene.live),
+    ):
+        for read in every_read(writ, reader, model, record):
+            error = refusal(writ, read, writes=False)
+            assert error.code == "NOT_FOUND", (reader.user_id, model, error.message)
+
+
 def test_a_deleted_record_and_its_history_need_read_deleted(writ: Writ, scene: Scene) -> None:
     """A clerk who is refused the deleted record by ``get`` is refused its history too (it holds its data)."""
     assert code_of(lambda: writ.get(CLERK, "Order", scene.deleted)) == "RECORD_DELETED"

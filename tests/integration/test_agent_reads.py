@@ -11,6 +11,7 @@ from domain.catalog import Catalog
 from domain.principal import Principal
 from entrypoints.agent_calls import AgentIdentity, AgentTools
 from entrypoints.bootstrap import Runtime
+from entrypoints.http.auth import Identity
 from tests.read_grants import READS_CATALOG, Scene, scenario
 
 
@@ -59,3 +60,20 @@ def test_the_tools_read_what_the_persons_roles_may_read(runtime: Runtime) -> Non
     )
     events = auditor.call("history", {"model": "Order", "id": scene.deleted}).body["events"]
     assert (events[0]["event"], events[0]["after"]["note"]) == ("Created", "secret")
+
+
+def test_a_token_names_who_reads_whoever_the_launcher_named(runtime: Runtime) -> None:
+    """A call that comes with a verified bearer token (``writ mcp --transport http``) acts for the token's
+    person and roles, never for a person the tools were started with: an intern's token reads nothing, though
+    the launcher named an auditor."""
+    scene: Scene = scenario(runtime.writ)
+    runtime.catch_up()
+    launched_as_auditor = tools_for(runtime, "ada", "auditor")
+    intern = Identity("ian", "acme", frozenset({"intern"}))
+    for name, arguments in (
+        ("query_order", {}),
+        ("history", {"model": "Order", "id": scene.deleted}),
+    ):
+        refused = launched_as_auditor.call(name, arguments, token=intern)
+        assert refused.is_error and refused.body["code"] == "GRANT_MISSING", (name, refused.body)
+    assert not launched_as_auditor.call("query_order", {}).is_error, "the launcher's person reads"

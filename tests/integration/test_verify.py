@@ -309,6 +309,26 @@ def test_saves_made_before_writer_keys_are_counted_not_failed(
     )
 
 
+def test_a_save_tagged_with_a_writer_key_not_configured_here_is_a_finding(
+    writ: Writ, database_url: str
+) -> None:
+    """A tag proves nothing when no configured key has its id: a save claiming a made-up key (or one retired
+    from this configuration) is not authenticated, and each of its events is named as such."""
+    first, _ = history(writ)
+    tamperer = Tamperer(database_url)
+    with tamperer.connection() as conn:
+        conn.execute(
+            f"UPDATE {tamperer.table('writ_log_chain')} SET writer_key = {tamperer.mark()} "
+            f"WHERE first = (SELECT min(first) FROM {tamperer.table('writ_log_chain')})",
+            ("made-up",),
+        )
+    report = verify(database_url)
+    assert not report["ok"] and report["authenticated"] == report["saves"] - 1, report
+    named = [f for f in report["findings"] if f["kind"] == "unauthenticated"]
+    assert [(f["record_id"], f["version"]) for f in named] == [(first, 1)], report["findings"]
+    assert "writer key made-up, which is not configured here" in named[0]["message"]
+
+
 def test_a_store_never_written_to_verifies_clean(database_url: str) -> None:
     """Its tables are made first (verify opens the log without making them only when they are there)."""
     report = verify(database_url)
