@@ -143,3 +143,17 @@ def test_a_log_position_that_is_no_whole_number_is_refused(
     signed_in(client, "ada", "auditor")
     page = client.get("/console/decisions", params={"after": after})
     assert page.status_code == 400 and "INVALID_INPUT" in page.text, page.text[:300]
+
+
+def test_a_refused_decision_is_remembered_too(console: tuple[Runtime, TestClient]) -> None:
+    """A refusal is recorded (a failed execution ends its request too): the pages after it wait for it."""
+    runtime, client = console
+    writ = runtime.writ
+    payment = writ.create(CLERK, "Payment", {"amount": "5"}).id
+    parked = writ.patch(CLERK, "Payment", payment, {"amount": "9"}).approval_id
+    assert parked is not None
+    before = runtime.head()
+    signed_in(client, "maria", "manager")
+    refused = decide(client, parked, "reject", reason=" ")
+    assert refused.status_code == 400 and "INVALID_INPUT" in refused.text
+    assert int(client.cookies["writ_seen"]) == runtime.head() > before, "the refusal is in the log"
