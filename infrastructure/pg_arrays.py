@@ -12,6 +12,7 @@ adapters, which every connection made afterwards copies) to send them as ``<type
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from struct import Struct
 from typing import Any
 from uuid import UUID
@@ -40,8 +41,10 @@ class Packed:
 
 
 def _packer(
-    element: str, one: Callable[[Any], bytes]
+    element: str, elements: Callable[[Sequence[Any]], list[bytes]]
 ) -> tuple[type[Packed], Callable[[Sequence[Any]], Packed]]:
+    """``elements`` encodes a whole list (each element's length and bytes, ``_NULL`` for a NULL) in one call: no
+    Python call per element, which is what a save's arrays cost most."""
     oid = types[element].oid
     kind: type[Packed] = type(f"{element.capitalize()}Array", (Packed,), {"__slots__": ()})
 
@@ -50,27 +53,35 @@ def _packer(
     def pack(values: Sequence[Any]) -> Packed:
         if not values:
             return empty
-        elements = [_NULL if v is None else one(v) for v in values]
+        encoded = elements(values)
         # the null flag from the packed elements (only a NULL's is _NULL: any other starts with a length >= 0),
         # not ``None in values``, which calls each UUID's Python ``__eq__``
-        return kind(_HEADER.pack(1, _NULL in elements, oid, len(elements), 1) + b"".join(elements))
+        return kind(_HEADER.pack(1, _NULL in encoded, oid, len(encoded), 1) + b"".join(encoded))
 
     return kind, pack
 
 
-def _sized(value: bytes) -> bytes:
-    return _LENGTH.pack(len(value)) + value
+def _uuids(values: Sequence[UUID | str]) -> list[bytes]:
+    # ``UUID.int`` read directly: ``UUID.bytes`` is a Python property, a call per element
+    return [
+        _UUID + (v if isinstance(v, UUID) else UUID(v)).int.to_bytes(16, "big") for v in values
+    ]
 
 
-def _uuid(value: UUID | str) -> bytes:
-    return _UUID + (value.bytes if isinstance(value, UUID) else UUID(value).bytes)
+def _texts(values: Sequence[str | None]) -> list[bytes]:
+    encoded = [None if v is None else v.encode() for v in values]
+    return [_NULL if b is None else _LENGTH.pack(len(b)) + b for b in encoded]
 
 
-_UuidArray, UUIDS = _packer("uuid", _uuid)
-_Int8Array, BIGINTS = _packer("int8", lambda value: _INT8.pack(8, value))
-_Int4Array, INTS = _packer("int4", lambda value: _INT4.pack(4, value))
-_TextArray, TEXTS = _packer("text", lambda value: _sized(value.encode()))
-_ByteaArray, BYTEAS = _packer("bytea", lambda value: _sized(bytes(value)))
+def _byteas(values: Sequence[bytes | bytearray | None]) -> list[bytes]:
+    return [_NULL if v is None else _LENGTH.pack(len(v)) + bytes(v) for v in values]
+
+
+_UuidArray, UUIDS = _packer("uuid", _uuids)
+_Int8Array, BIGINTS = _packer("int8", lambda values: list(map(_INT8.pack, repeat(8), values)))
+_Int4Array, INTS = _packer("int4", lambda values: list(map(_INT4.pack, repeat(4), values)))
+_TextArray, TEXTS = _packer("text", _texts)
+_ByteaArray, BYTEAS = _packer("bytea", _byteas)
 
 
 def register(adapters: AdaptersMap) -> None:
