@@ -63,9 +63,7 @@ def _packer(
 
 def _uuids(values: Sequence[UUID | str]) -> list[bytes]:
     # ``UUID.int`` read directly: ``UUID.bytes`` is a Python property, a call per element
-    return [
-        _UUID + (v if isinstance(v, UUID) else UUID(v)).int.to_bytes(16, "big") for v in values
-    ]
+    return [_UUID + (v if isinstance(v, UUID) else UUID(v)).int.to_bytes(16, "big") for v in values]
 
 
 def _texts(values: Sequence[str | None]) -> list[bytes]:

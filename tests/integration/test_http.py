@@ -234,6 +234,9 @@ def test_bulk_update_evaluate_and_transactions(server: Server) -> None:
         ({"method": "POST", "path": "/v1/Nope", "json": {}}, 404, "MODEL_UNKNOWN"),
         ({"method": "GET", "path": f"/v1/Order/{uuid.uuid4()}"}, 404, "NOT_FOUND"),
         ({"method": "GET", "path": "/v1/Order/not-a-uuid"}, 404, "NOT_FOUND"),
+        ({"method": "GET", "path": "/v1/Order/a/b/c"}, 404, "NOT_FOUND"),  # no route at all
+        ({"method": "GET", "path": "/nowhere"}, 404, "NOT_FOUND"),
+        ({"method": "DELETE", "path": "/healthz"}, 405, "METHOD_NOT_ALLOWED"),
         (
             {
                 "method": "POST",

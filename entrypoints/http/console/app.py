@@ -8,10 +8,13 @@ framing, no MIME sniffing, no referrer to other sites and no caching of pages th
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,7 +23,7 @@ from domain.errors import ConfigurationError
 from entrypoints.bootstrap import Runtime
 from entrypoints.http.auth import JwtVerifier
 from entrypoints.http.console import auditing, inbox, records, signin
-from entrypoints.http.console.web import Console, Handler, page
+from entrypoints.http.console.web import Console, Handler, no_such_page, page
 
 STATIC = Path(__file__).resolve().parent / "static"
 POLICY = (
@@ -97,4 +100,15 @@ def console_app(runtime: Runtime, verifier: JwtVerifier, *, dev_sign_in: bool = 
         *([at("/dev-sign-in", signin.dev_sign_in, "POST", public=True)] if dev_sign_in else []),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return SecurityHeaders(Starlette(routes=routes))
+    unknown = no_such_page(console)
+    return SecurityHeaders(
+        Starlette(routes=routes, exception_handlers={404: unknown, 405: unknown})
+    )
+
+
+def console_missing(
+    runtime: Runtime, verifier: JwtVerifier
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The console's "no such page", for a path under ``/console`` that does not even reach the console (the
+    mount takes no path with a line break in it)."""
+    return no_such_page(Console(runtime, verifier))

@@ -194,6 +194,29 @@ async def _form(request: Request) -> dict[str, str]:
         raise FormRefusedError("The form could not be read") from None
 
 
+def no_such_page(console: Console) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """What the console answers a path it has no page at (404) or a method a page does not take (405): a page
+    naming the code, as any other refusal, not the framework's bare text."""
+
+    async def answer(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        code, message = (
+            ("METHOD_NOT_ALLOWED", f"{request.url.path} does not take {request.method}")
+            if status == 405
+            else ("NOT_FOUND", f"The console has no page at {request.url.path}")
+        )
+        html = console.templates.get_template("error.html").render(
+            identity=None,
+            csrf="",
+            dev_sign_in=console.dev_sign_in,
+            path=request.url.path,
+            problem={"code": code, "message": message},
+        )
+        return HTMLResponse(html, status_code=status)
+
+    return answer
+
+
 def redirect(path: str) -> Response:
     """After a post: see the result at ``path`` (a reload does not send the form again)."""
     return RedirectResponse(f"{BASE}{path}", 303)

@@ -1,0 +1,189 @@
+"""Hypothesis against the console's doors, on both databases: every page's query parameters and path, the
+decision forms, the sign-in form and the last-seen cookie, with any text (the characters its parsers split on,
+decode or refuse, often). No answer is a 5xx, and a refusal is a page that names its code.
+
+``/console/decisions?after=²`` once answered 503: ``str.isdigit`` admits "²", which ``int`` refuses.
+``WRIT_FUZZ_EXAMPLES`` (default 4) scales the examples: 25 times it per test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from domain.catalog import Catalog
+from entrypoints.bootstrap import Runtime
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import JwtVerifier
+from tests.catalogs import principal
+from tests.http_support import AUDIENCE, ISSUER, SECRET, token
+
+EXAMPLES = 25 * int(os.environ.get("WRIT_FUZZ_EXAMPLES", "4"))
+FUZZ = settings(
+    max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
+ORIGIN = "http://testserver"
+CSRF = "c" * 43
+SPECIAL = [
+    "\x00",
+    "\x7f",
+    ":",
+    ",",
+    "|",
+    "%",
+    "-",
+    "é",
+    "²",
+    "٣",
+    "\u2028",
+    "a",
+    "1",
+    "0",
+    " ",
+    "_",
+]
+text = st.text(st.sampled_from(SPECIAL), max_size=8) | st.text(
+    st.characters(codec="utf-8"), max_size=30
+)
+ascii_text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=24)
+EDGES = [
+    "²",
+    "1²",
+    "٣",
+    "-1",
+    "9" * 19,
+    "1_0",
+    " 1",
+    "",
+    "0",
+    "1",
+    "desc",
+    "2026-01-01T00:00:00Z",
+    "x:eq:y",
+]
+"""Values its parsers have got wrong, or could: digits ``int`` refuses or reads, past 64 bits, empty."""
+numbers = st.sampled_from(EDGES) | st.integers(min_value=-5, max_value=2**70).map(str) | text
+NAMES = [
+    "after",
+    "field",
+    "op",
+    "value",
+    "sort",
+    "order",
+    "deleted",
+    "by",
+    "model",
+    "outcome",
+    "since",
+    "until",
+    "done",
+    "next",
+]
+PAGES = [
+    "/console/",
+    "/console/records",
+    "/console/records/Order",
+    "/console/records/{}",
+    "/console/records/Order/{}",
+    "/console/approvals/{}",
+    "/console/decisions",
+    "/console/log",
+    "/console/sign-in",
+]
+
+
+@pytest.fixture
+def console(catalog: Catalog, database_url: str) -> Iterator[tuple[Runtime, TestClient, str]]:
+    """The console over a store with an order and a parked change; signed in as one who reads everything."""
+    verifier = JwtVerifier(secret=SECRET.encode(), issuer=ISSUER, audience=AUDIENCE)
+    with (
+        Runtime(catalog, database_url) as runtime,
+        TestClient(create_app(runtime, verifier), base_url=ORIGIN) as client,
+    ):
+        clerk = principal("carol", "acme", "clerk")
+        order = runtime.writ.create(clerk, "Order", {"sku": "FUZZ-1", "total": "10"}).id
+        parked = runtime.writ.patch(clerk, "Order", order, {"total": "50000"}).approval_id
+        assert parked is not None
+        runtime.catch_up()
+        client.cookies.set("writ_session", token("ann", "acme", "auditor", "manager", "clerk"))
+        client.cookies.set("writ_csrf", CSRF)
+        yield runtime, client, parked
+
+
+def answered(response: Any, what: str) -> None:
+    assert response.status_code < 500, f"{what}: {response.status_code} {response.text[:300]}"
+    if response.status_code >= 400:
+        assert re.search(r"<strong>[A-Z_]+</strong>", response.text), f"{what}: no code shown"
+
+
+@pytest.mark.parametrize("page", PAGES)
+@settings(FUZZ, max_examples=max(10, EXAMPLES // 2))
+@given(
+    part=text,
+    params=st.lists(st.tuples(st.sampled_from(NAMES) | text, numbers), max_size=6),
+    seen=st.none() | ascii_text | numbers.filter(str.isascii),
+)
+def test_no_page_answers_a_5xx(
+    console: tuple[Runtime, TestClient, str],
+    page: str,
+    part: str,
+    params: list[tuple[str, str]],
+    seen: str | None,
+) -> None:
+    _, client, _ = console
+    if seen is None:
+        client.cookies.delete("writ_seen")
+    else:
+        client.cookies.set("writ_seen", seen)
+    path = page.format(quote(part, safe=""))
+    response = client.get(path, params=params, follow_redirects=False)
+    answered(response, f"GET {path} {params!r} seen={seen!r}")
+
+
+@FUZZ
+@given(
+    action=st.sampled_from(["approve", "reject", "cancel"]),
+    target=st.sampled_from(["parked", "other"]),
+    other=text,
+    form=st.dictionaries(
+        st.sampled_from(["reason", "fingerprint", "csrf"]) | text, text, max_size=4
+    ),
+)
+def test_no_decision_form_answers_a_5xx(
+    console: tuple[Runtime, TestClient, str],
+    action: str,
+    target: str,
+    other: str,
+    form: dict[str, str],
+) -> None:
+    _, client, parked = console
+    approval = parked if target == "parked" else quote(other, safe="")
+    sent = {"csrf": CSRF, **{k: v for k, v in form.items() if k != "csrf"}}
+    response = client.post(
+        f"/console/approvals/{approval}/{action}",
+        data=sent,
+        headers={"Origin": ORIGIN},
+        follow_redirects=False,
+    )
+    answered(response, f"POST {approval}/{action} {sent!r}")
+
+
+@FUZZ
+@given(form=st.dictionaries(st.sampled_from(["token", "next", "csrf"]) | text, text, max_size=4))
+def test_no_sign_in_form_answers_a_5xx(
+    console: tuple[Runtime, TestClient, str], form: dict[str, str]
+) -> None:
+    _, client, _ = console
+    sent = {"csrf": CSRF, **{k: v for k, v in form.items() if k != "csrf"}}
+    response = client.post(
+        "/console/sign-in", data=sent, headers={"Origin": ORIGIN}, follow_redirects=False
+    )
+    answered(response, f"POST sign-in {sent!r}")
