@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.approval import CANCELLED, EXECUTED, EXPIRED, FAILED, PENDING, REJECTED
 from domain.catalog import Catalog, ModelSpec
 from domain.fields import FieldSpec
 from domain.limits import Limits
@@ -113,6 +114,7 @@ def document(catalog: Catalog) -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "Error": _error_schema(),
         "WriteResult": _write_result(),
+        "ApprovalResult": _approval_result(),
         "Command": {"type": "object", "required": ["kind", "model"]},
     }
     for name, spec in catalog.models.items():
@@ -386,7 +388,7 @@ def _shared_paths() -> dict[str, Any]:
             f"/v1/approvals/{{id}}/{action}": {
                 "post": _op(
                     f"{action.title()} an approval request",
-                    {"200": _ok({"type": "object"})},
+                    {"200": _ok(_ref("ApprovalResult"))},
                     parameters=[approval_id, HEADERS["purpose"]],
                     body_required=False,
                     body={
@@ -526,6 +528,31 @@ def _write_result() -> dict[str, Any]:
             "data": {"type": ["object", "null"]},
             "replayed": {"type": "boolean"},
             "children": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+
+
+APPROVAL_STATES = (PENDING, EXECUTED, FAILED, REJECTED, CANCELLED, EXPIRED)
+
+
+def _approval_result() -> dict[str, Any]:
+    """``application.results.ApprovalResult``: where a request stands after an approve, reject or cancel."""
+    return {
+        "type": "object",
+        "required": ["approval_id", "status", "approvals", "required", "results", "position"],
+        "properties": {
+            "approval_id": {"type": "string"},
+            "status": {"enum": list(APPROVAL_STATES)},
+            "approvals": {"type": "array", "items": {"type": "string"}},
+            "required": {"type": "integer"},
+            "results": {"type": "array", "items": _ref("WriteResult")},
+            "bulk": {"type": ["object", "null"]},
+            "outcome": {"type": ["object", "null"]},
+            "position": {
+                "type": ["integer", "null"],
+                "description": "The log position of the action's last event: pass it as "
+                "Writ-Wait-Position to read the approvals with it",
+            },
         },
     }
 

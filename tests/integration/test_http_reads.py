@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import jsonschema
 import pytest
 
 from tests.http_support import Server, database, start, token
@@ -92,6 +93,14 @@ def test_a_token_reads_what_its_roles_may_read(server: Server) -> None:
     ] == "deleted"
 
 
+def conforms(server: Server, schema: str, body: Any) -> None:
+    """``body`` is what the served OpenAPI document says a ``schema`` is."""
+    document = ok(server.call("GET", "/openapi.json"))
+    jsonschema.Draft202012Validator(
+        {"$ref": f"#/components/schemas/{schema}", "components": document["components"]}
+    ).validate(body)
+
+
 def test_an_agent_approving_is_named_beside_the_approver(server: Server) -> None:
     order = ok(
         server.call("POST", "/v1/Order", json={"sku": "BOT", "total": "10"}, bearer=as_("carol")),
@@ -113,6 +122,7 @@ def test_an_agent_approving_is_named_beside_the_approver(server: Server) -> None
         )
     )
     assert done["status"] == "executed"
+    conforms(server, "ApprovalResult", done)
     shown = ok(server.call("GET", f"/v1/approvals/{parked['approval_id']}", bearer=as_("carol")))
     assert shown["audit"] == {"maria": {"agent": "approve-bot"}}
     last = ok(server.call("GET", f"/v1/Order/{order['id']}/history", bearer=as_("carol")))[
@@ -148,6 +158,7 @@ def test_an_agent_approving_is_named_beside_the_approver(server: Server) -> None
             bearer=bot,
         )
     )
+    conforms(server, "ApprovalResult", refusal)
     wait = {"Writ-Wait-Position": str(refusal["position"])}
     rows = ok(server.call("GET", "/v1/approvals", bearer=as_("carol"), headers=wait))
     assert rejected["approval_id"] not in {r["id"] for r in rows}, (
