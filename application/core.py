@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from application.decisions import allowed_meta, refused_decision
 from application.door import Subject, commands_arg, key_arg, principal_arg, record_id_arg
+from application.group_commit import RaceLost
 from application.loading import RecordLoader
 from application.ports import KeyRing
 from application.repeats import RepeatedCommand, Repeats
@@ -272,7 +273,8 @@ class Core:
             recordings = self.save(*unit.aggregates(), *claim)
         except IntegrityError as conflict:
             self.staging.remember_counters(unit.aggregates(), saved=False)
-            if unit.hot:
+            # a counter's race, not any integrity error: worth the counters' budget
+            if unit.hot and isinstance(conflict, RaceLost):
                 raise HotConflict(*conflict.args) from conflict
             raise
         self.staging.remember_counters(unit.aggregates(), saved=True)

@@ -32,6 +32,11 @@ from domain.errors import ConfigurationError
 Event = DomainEventProtocol[UUID]
 
 
+class RaceLost(IntegrityError):  # noqa: N818 - it is an IntegrityError, as the library names it
+    """A save that conflicts with events stored since it was decided: it lost its optimistic-concurrency race
+    (the store reported this save's conflict as such), as opposed to any other integrity error."""
+
+
 def _locked() -> _thread.LockType:
     lock = threading.Lock()
     lock.acquire()
@@ -227,7 +232,5 @@ class GroupCommit:
             return
         for save, positions in zip(batch, placed, strict=True):
             if positions is None:
-                save.error = IntegrityError(
-                    "the save conflicts with events stored since it was decided"
-                )
+                save.error = RaceLost("the save conflicts with events stored since it was decided")
             save.positions, save.done = positions, True

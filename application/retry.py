@@ -2,13 +2,13 @@
 
 Every governed write (a command, a unit of work, an approval's last click, a bulk update) is decided on the
 state it read and saved on the condition that nothing else saved those aggregates since (the save raises
-``IntegrityError`` when something did). ``Retry.run`` decides and saves again on fresh state, with jittered
+``RaceLost`` when something did). ``Retry.run`` decides and saves again on fresh state, with jittered
 backoff, up to ``attempts`` times (always ``ATTEMPTS`` when the race was on a counter, even for a caller that
-asks for fewer: pure contention, worth waiting out); never when the caller named the version it expected
-(``pinned``). Before each attempt after
-the first, ``again`` may answer instead (a repeat of the same command under its idempotency key saved
-first). When the attempts run out, ``VERSION_CONFLICT`` is recorded as the write's failed decision and
-raised.
+asks for fewer: pure contention, worth waiting out; at most ``OTHER_ATTEMPTS`` for an integrity error the
+store did not report as a lost race); never when the caller named the version it expected (``pinned``).
+Before each attempt after the first, ``again`` may answer instead (a repeat of the same command under its
+idempotency key saved first). When the attempts run out, ``VERSION_CONFLICT`` is recorded as the write's
+failed decision and raised.
 """
 
 from __future__ import annotations
@@ -22,20 +22,24 @@ from typing import TypeVar
 from eventsourcing.persistence import IntegrityError
 
 from application.door import Subject
+from application.group_commit import RaceLost
 from application.ports import RefusalRecorder
 from domain.errors import VersionConflictError
 
 T = TypeVar("T")
 ATTEMPTS = 200
-"""Attempts of a write that keeps losing its race, on a record or a counter (with the backoff, seconds of
-trying). Such a race is contention: the command is decided again on the record as it is now (or takes the next
-number). Inside one process writes to a record take turns before they decide, so they never race; writers in
-several processes do, and with P of them on one record a write loses each round about (P - 1) / P of the
-time, so the attempts a write needs grow with P: 12 failed 0.5% of the writes of 8 processes on one record
-(``bench/hot_processes.py``, docs/performance.md)."""
+"""Attempts of a write that keeps losing its race (``RaceLost``) on a record or a counter (with the backoff,
+seconds of trying). Such a race is contention: the command is decided again on the record as it is now (or
+takes the next number). Inside one process writes to a record take turns before they decide, so they never
+race; writers in several processes do, and with P of them on one record a write loses each round about
+(P - 1) / P of the time, so the attempts a write needs grow with P (``bench/hot_processes.py``, and what a
+smaller budget failed: docs/performance.md)."""
+OTHER_ATTEMPTS = 12
+"""Attempts of a write whose save failed another integrity check than a lost race (a constraint of the
+store's own): retried as a race could be, but not for seconds."""
 
 
-class HotConflict(IntegrityError):  # noqa: N818 - it is an IntegrityError, as the library names it
+class HotConflict(RaceLost):
     """A save that lost a race on a counter."""
 
 
@@ -85,6 +89,8 @@ class Retry:
             except IntegrityError as conflict:
                 lost_before += 1
                 limit = ATTEMPTS if isinstance(conflict, HotConflict) else attempts or self.attempts
+                if not isinstance(conflict, RaceLost):
+                    limit = min(limit, OTHER_ATTEMPTS)
                 if pinned or lost_before >= limit:
                     break
                 back_off(lost_before)

@@ -109,6 +109,7 @@ class Runtime:
         timeout: float,
         *,
         clamp: bool = False,
+        named: str = "Log position",
     ) -> Views:
         """The fresh views once the projection holds log ``position`` (a write's or a decision's), waiting up to
         ``timeout`` seconds (``PROJECTION_TIMEOUT``, ``PROJECTION_NOT_READY``). A position past the log's head
@@ -122,7 +123,7 @@ class Runtime:
         if position > head:
             if not clamp:
                 raise InvalidInputError(
-                    f"Log position {position} is past the log's head ({head}): no write returned it"
+                    f"{named} {position} is past the log's head ({head}): no write returned it"
                 )
             position = head
         views.wait(position, timeout)

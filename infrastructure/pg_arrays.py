@@ -2,10 +2,11 @@
 
 psycopg works out how to dump a Python list on every call: it scans the list for an element to pick the
 element's dumper, works out the dimensions, then dumps element by element through that dumper. The insert
-function takes ten arrays per save, and that was about a sixth of a governed create's CPU. Here each
+function takes ten arrays per save (what that cost: docs/performance.md). Here each
 array's element type is known in advance (``UUIDS``, ``BIGINTS``, ``INTS``, ``TEXTS``, ``BYTEAS``), so it is
 packed in one pass: the array header (dimensions, null flag, element oid, length, lower bound 1), then each
-element as its length and bytes (length -1 for a NULL). Importing this module teaches psycopg (its global
+element as its length and bytes (length -1 for a NULL, which only ``TEXTS`` and ``BYTEAS`` take: no save
+sends a NULL id or number). Importing this module teaches psycopg (its global
 adapters, which every connection made afterwards copies) to send them as ``<type>[]`` in binary.
 """
 

@@ -62,11 +62,12 @@ class SaveTag(NamedTuple):
 
 @dataclass
 class WriterKeys:
-    keys: list[bytes]
+    keys: list[bytes] = field(repr=False)  # secrets: never in a log line or a traceback's locals
     source: str
     _by_id: dict[str, Pads] = field(default_factory=dict, repr=False, compare=False)
     _current_id: str = field(default="", repr=False, compare=False)
-    """Both made from ``keys``: equal keys make equal writer keys (hash states compare by identity)."""
+    """Both made from ``keys``, so left out of equality (hash states compare by identity): the same keys from
+    the same source make equal writer keys."""
 
     def __post_init__(self) -> None:
         if not self.keys:

@@ -20,9 +20,9 @@ from entrypoints.bootstrap import Runtime
 from entrypoints.http import approvals, reads, writes
 from entrypoints.http.auth import JwtVerifier
 from entrypoints.http.console.api_docs import docs_page
-from entrypoints.http.console.app import console_app, console_missing
+from entrypoints.http.console.app import console_app
 from entrypoints.http.context import DEFAULT_MAX_BODY, Api, route
-from entrypoints.http.errors import json_response, plain_error
+from entrypoints.http.errors import RouteRefusal, json_response, plain_error
 from entrypoints.http.health import health
 from entrypoints.http.openapi import document
 from entrypoints.http.proofs import ProofRoutes
@@ -49,11 +49,12 @@ def create_app(
         return route(api, handler, refuse=(operation, "model"), **options)
 
     proofs = ProofRoutes(runtime)
+    console = console_app(runtime, verifier, dev_sign_in=dev_sign_in)
     routes = [
         Route("/healthz", health(api), methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs_page(spec), methods=["GET"]),
-        Mount(CONSOLE, console_app(runtime, verifier, dev_sign_in=dev_sign_in)),
+        Mount(CONSOLE, console.app),
         path("/v1/evaluate", POST=on(writes.evaluate, body=True)),
         path("/v1/transactions", POST=write("transaction", writes.transaction, body=True)),
         path("/v1/log/checkpoint", GET=on(proofs.checkpoint)),  # before /v1/{model}/{id}
@@ -83,18 +84,15 @@ def create_app(
         path("/v1/{model}/{id}/restore", POST=write("restore", writes.restore)),
         path("/v1/{model}/{id}/history", GET=on(reads.history)),
     ]
-    console_missing_page = console_missing(runtime, verifier)
 
     async def no_route(request: Request, exc: Exception) -> Response:
         """A path no route takes, or a method a route does not: the API's error shape, with a code (a console
-        page for a path under /console)."""
-        if request.url.path.startswith(CONSOLE):
-            return await console_missing_page(request, exc)
-        if getattr(exc, "status_code", 404) == 405:
-            return plain_error(
-                405, "METHOD_NOT_ALLOWED", f"{request.url.path} does not take {request.method}"
-            )
-        return plain_error(404, "NOT_FOUND", f"No route at {request.url.path}")
+        page for a path under /console that the mount did not take: one with a line break in it)."""
+        where = request.url.path
+        if where == CONSOLE or where.startswith(f"{CONSOLE}/"):
+            return await console.no_page(request, exc)
+        refused = RouteRefusal.of(request, exc)
+        return plain_error(refused.status, refused.code, refused.message, refused.headers)
 
     return Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={404: no_route, 405: no_route}

@@ -30,6 +30,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from domain.errors import ConfigurationError, UnauthenticatedError
 from domain.principal import Principal
+from entrypoints.whole_numbers import whole_number
 
 LEEWAY_SECONDS = 30
 MIN_SECRET_BYTES = 32
@@ -174,11 +175,12 @@ class JwtVerifier:
 def _seconds(text: str | None) -> int:
     if not text:
         return LEEWAY_SECONDS
-    if not text.isdigit() or int(text) > 3600:
+    seconds = whole_number(text)
+    if seconds is None or seconds > 3600:
         raise ConfigurationError(
             f"WRIT_JWT_LEEWAY_SECONDS: {text[:20]!r} is not a whole number of seconds up to 3600"
         )
-    return int(text)
+    return seconds
 
 
 def _read(path: str | None) -> str | None:

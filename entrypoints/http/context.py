@@ -57,8 +57,9 @@ class Api:
         return self.runtime.fresh_views(log.debug)
 
     def views_holding(self, position: int | None, timeout: float) -> Any:
-        """The views once they hold ``position`` (``Runtime.views_holding``: past the head is refused)."""
-        return self.runtime.views_holding(log.debug, position, timeout)
+        """The views once they hold ``position``, a ``Writ-Wait-Position`` (``Runtime.views_holding``: past the
+        head is refused)."""
+        return self.runtime.views_holding(log.debug, position, timeout, named="Writ-Wait-Position")
 
 
 @dataclass
@@ -182,7 +183,7 @@ def route(
 
 async def _json_body(request: Request, most: int, nesting: int, optional: bool = False) -> Any:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > most:
+    if (whole_number(declared) or 0) > most:  # none, or no number: the body's own count decides
         raise BodyTooLargeError
     chunks, size = [], 0
     async for chunk in request.stream():

@@ -9,9 +9,10 @@ it as the float it was, never a 500.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 
 from domain.errors import WritError
@@ -88,6 +89,28 @@ def error_response(error: WritError, *, if_match: bool = False) -> Response:
     body = {"field": None, **error.to_dict()}
     headers = {"WWW-Authenticate": 'Bearer realm="writ"'} if status == 401 else None
     return json_response(body, status, headers)
+
+
+class RouteRefusal(NamedTuple):
+    """A request no route takes (404 ``NOT_FOUND``) or a method its route does not (405
+    ``METHOD_NOT_ALLOWED``, with the framework's ``Allow``), as the API and the console both answer it."""
+
+    status: int
+    code: str
+    message: str
+    headers: dict[str, str] | None
+
+    @classmethod
+    def of(cls, request: Request, exc: Exception) -> RouteRefusal:
+        headers = getattr(exc, "headers", None)
+        if getattr(exc, "status_code", 404) == 405:
+            return cls(
+                405,
+                "METHOD_NOT_ALLOWED",
+                f"{request.url.path} does not take {request.method}",
+                headers,
+            )
+        return cls(404, "NOT_FOUND", f"Nothing is at {request.url.path}", headers)
 
 
 def plain_error(

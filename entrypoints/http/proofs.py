@@ -18,13 +18,12 @@ from starlette.responses import Response
 from domain.errors import InvalidInputError
 from entrypoints.http.errors import json_response
 from entrypoints.log_access import event_position
+from entrypoints.whole_numbers import whole_number
 
 if TYPE_CHECKING:
     from entrypoints.bootstrap import Runtime
     from entrypoints.http.context import Call
     from infrastructure.log_proofs import LogProofs
-
-MAX_DIGITS = 19
 
 
 class ProofRoutes:
@@ -73,6 +72,7 @@ def _size(call: Call, name: str) -> Any:
     text = call.request.query_params.get(name)
     if text is None:
         return None
-    if not text.isascii() or not text.isdigit() or len(text) > MAX_DIGITS or int(text) < 1:
+    size = whole_number(text)
+    if size is None or size < 1:
         raise InvalidInputError(f"?{name} is a whole number from 1", field=name)
-    return int(text)
+    return size

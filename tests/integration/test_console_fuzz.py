@@ -164,8 +164,13 @@ def test_no_decision_form_answers_a_5xx(
     other: str,
     form: dict[str, str],
 ) -> None:
-    _, client, parked = console
-    approval = parked if target == "parked" else quote(other, safe="")
+    runtime, client, _ = console
+    if target == "parked":  # a request of its own: an earlier example may have ended the fixture's
+        clerk = principal("carol", "acme", "clerk")
+        order = runtime.writ.create(clerk, "Order", {"sku": "FUZZ-2", "total": "10"}).id
+        approval = str(runtime.writ.patch(clerk, "Order", order, {"total": "50000"}).approval_id)
+    else:
+        approval = quote(other, safe="")
     sent = {"csrf": CSRF, **{k: v for k, v in form.items() if k != "csrf"}}
     response = client.post(
         f"/console/approvals/{approval}/{action}",
@@ -187,3 +192,38 @@ def test_no_sign_in_form_answers_a_5xx(
         "/console/sign-in", data=sent, headers={"Origin": ORIGIN}, follow_redirects=False
     )
     answered(response, f"POST sign-in {sent!r}")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code", "allow", "page"),
+    [
+        ("GET", "/console/no/such/page", 404, "NOT_FOUND", None, True),
+        ("GET", "/console%0A", 404, "NOT_FOUND", None, True),  # a path the mount does not take
+        ("GET", "/console/approvals/x/approve", 405, "METHOD_NOT_ALLOWED", "POST", True),
+        ("POST", "/console/static/console.css", 405, "METHOD_NOT_ALLOWED", "GET, HEAD", True),
+        ("GET", "/v1/Order/a/b/c", 404, "NOT_FOUND", None, False),
+        ("GET", "/consoles", 404, "NOT_FOUND", None, False),  # not the console's
+        ("DELETE", "/healthz", 405, "METHOD_NOT_ALLOWED", "GET, HEAD", False),
+    ],
+)
+def test_a_path_with_no_route_names_its_code(
+    console: tuple[Runtime, TestClient, str],
+    method: str,
+    path: str,
+    status: int,
+    code: str,
+    allow: str | None,
+    page: bool,
+) -> None:
+    """Under /console a console page (the visitor signed in, the security headers once each); elsewhere the
+    API's error."""
+    _, client, _ = console
+    response = client.request(method, path, follow_redirects=False)
+    assert (response.status_code, response.headers.get("allow")) == (status, allow)
+    if not page:
+        assert response.json()["code"] == code
+        return
+    assert f"<strong>{code}</strong>" in response.text and "Signed in as" in response.text
+    named = [k.decode().lower() for k, _ in response.headers.raw]
+    for header in ("content-security-policy", "x-frame-options", "cache-control"):
+        assert named.count(header) == 1, f"{header} once: {response.headers}"

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from entrypoints.http.console.app import HEADERS
+from entrypoints.http.console.headers import HEADERS
 from entrypoints.http.console.web import environment
 
 METHODS = ("get", "post", "put", "patch", "delete")

@@ -11,64 +11,28 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from domain.errors import ConfigurationError
 from entrypoints.bootstrap import Runtime
 from entrypoints.http.auth import JwtVerifier
 from entrypoints.http.console import auditing, inbox, records, signin
+from entrypoints.http.console.headers import SecurityHeaders
 from entrypoints.http.console.web import Console, Handler, no_such_page, page
 
 STATIC = Path(__file__).resolve().parent / "static"
-POLICY = (
-    "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; font-src 'self'; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-HEADERS = {
-    "content-security-policy": POLICY,
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "referrer-policy": "same-origin",
-    "cross-origin-opener-policy": "same-origin",
-    "permissions-policy": "camera=(), microphone=(), geolocation=()",
-}
 
 
-class SecurityHeaders:
-    """Adds ``HEADERS`` (and ``Cache-Control: no-store`` to anything but the stylesheet) to every response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        static = scope["path"].startswith("/console/static/")
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (k, v)
-                    for k, v in message.get("headers", [])
-                    if k.decode().lower() not in HEADERS
-                ]
-                headers += [(k.encode(), v.encode()) for k, v in HEADERS.items()]
-                if not static:
-                    headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, sending)
-
-
-def console_app(runtime: Runtime, verifier: JwtVerifier, *, dev_sign_in: bool = False) -> ASGIApp:
+def console_app(
+    runtime: Runtime, verifier: JwtVerifier, *, dev_sign_in: bool = False
+) -> ConsoleParts:
     """The console over ``runtime``, signing people in with ``verifier`` (``dev_sign_in``: ``writ console``'s
     development sign-in, refused on anything but the embedded default)."""
     if dev_sign_in and not runtime.backend.embedded:
@@ -101,14 +65,13 @@ def console_app(runtime: Runtime, verifier: JwtVerifier, *, dev_sign_in: bool = 
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     unknown = no_such_page(console)
-    return SecurityHeaders(
-        Starlette(routes=routes, exception_handlers={404: unknown, 405: unknown})
-    )
+    app = SecurityHeaders(Starlette(routes=routes, exception_handlers={404: unknown, 405: unknown}))
+    return ConsoleParts(app, unknown)
 
 
-def console_missing(
-    runtime: Runtime, verifier: JwtVerifier
-) -> Callable[[Request, Exception], Awaitable[Response]]:
-    """The console's "no such page", for a path under ``/console`` that does not even reach the console (the
-    mount takes no path with a line break in it)."""
-    return no_such_page(Console(runtime, verifier))
+class ConsoleParts(NamedTuple):
+    """The console to mount, and its "no such page" for what the mount does not take (a path with a line
+    break in it never reaches it)."""
+
+    app: ASGIApp
+    no_page: Callable[[Request, Exception], Awaitable[Response]]

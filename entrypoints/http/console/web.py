@@ -29,15 +29,17 @@ from domain.principal import Principal
 from entrypoints.bootstrap import Runtime
 from entrypoints.http.auth import Identity, JwtVerifier
 from entrypoints.http.console import session, showing
+from entrypoints.http.console.headers import HEADERS as SECURITY_HEADERS
 from entrypoints.http.console.session import FormRefusedError
-from entrypoints.http.errors import STATUS
+from entrypoints.http.errors import STATUS, RouteRefusal
 from projections.errors import ProjectionNotReadyError, ProjectionTimeoutError
 
 log = logging.getLogger("writ.console")
 BASE = "/console"
 MAX_FORM_BYTES = 64 * 1024
-SEEN_WAIT = 5.0
-"""Seconds a page that reads the views waits for them to hold the visitor's last decision."""
+SEEN_WAIT = 2.0
+"""Seconds a page that reads the views waits for them to hold the visitor's last decision (a worker thread is
+held meanwhile, as for any page: short, so a stopped projection worker cannot tie the pool up)."""
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -199,20 +201,21 @@ def no_such_page(console: Console) -> Callable[[Request, Exception], Awaitable[R
     naming the code, as any other refusal, not the framework's bare text."""
 
     async def answer(request: Request, exc: Exception) -> Response:
-        status = getattr(exc, "status_code", 404)
-        code, message = (
-            ("METHOD_NOT_ALLOWED", f"{request.url.path} does not take {request.method}")
-            if status == 405
-            else ("NOT_FOUND", f"The console has no page at {request.url.path}")
-        )
+        refused = RouteRefusal.of(request, exc)
+        try:  # the header as every page shows it: who is signed in, the sign-out form
+            identity: Identity | None = session.signed_in(request, console.verifier)
+        except UnauthenticatedError:
+            identity = None
         html = console.templates.get_template("error.html").render(
-            identity=None,
-            csrf="",
+            identity=identity,
+            csrf=session.csrf_token(request)[0],
             dev_sign_in=console.dev_sign_in,
             path=request.url.path,
-            problem={"code": code, "message": message},
+            problem={"code": refused.code, "message": refused.message},
         )
-        return HTMLResponse(html, status_code=status)
+        # the security headers here too: a path the mount did not take is answered outside it
+        headers = {**(refused.headers or {}), **SECURITY_HEADERS, "cache-control": "no-store"}
+        return HTMLResponse(html, status_code=refused.status, headers=headers)
 
     return answer
 

@@ -1,0 +1,49 @@
+"""How many times ``Retry.run`` decides a write again: a lost race (``RaceLost``) up to the budget, a counter's
+always up to ``ATTEMPTS``, any other integrity error at most ``OTHER_ATTEMPTS``, a pinned write once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from application import retry
+from application.door import Subject
+from application.group_commit import RaceLost
+from application.retry import ATTEMPTS, OTHER_ATTEMPTS, HotConflict, Lost, Retry
+from domain.errors import VersionConflictError
+
+
+def attempts_made(error: Exception, monkeypatch: pytest.MonkeyPatch, **options: Any) -> int:
+    monkeypatch.setattr(retry, "back_off", lambda _: None)
+    made, refusals = [], []
+
+    def attempt(lost_before: int) -> None:
+        made.append(lost_before)
+        raise error
+
+    lost = Lost(None, Subject("update", "Order", None), None, "lost")
+    with pytest.raises(VersionConflictError):
+        Retry(lambda *args: refusals.append(args), attempts=options.pop("attempts", ATTEMPTS)).run(
+            attempt, lost, **options
+        )
+    assert made == list(range(len(made))) and len(refusals) == 1, "one failed decision"
+    return len(made)
+
+
+@pytest.mark.parametrize(
+    ("error", "options", "expected"),
+    [
+        (RaceLost("lost"), {}, ATTEMPTS),
+        (RaceLost("lost"), {"attempts": 3}, 3),
+        (HotConflict("lost"), {"attempts": 3}, ATTEMPTS),
+        (IntegrityError("a constraint of the store"), {}, OTHER_ATTEMPTS),
+        (RaceLost("lost"), {"pinned": True}, 1),
+    ],
+    ids=["race", "race-budget-3", "counter", "other-integrity-error", "pinned"],
+)
+def test_a_write_is_decided_again_as_often_as_its_error_deserves(
+    error: Exception, options: dict[str, Any], expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert attempts_made(error, monkeypatch, **options) == expected
