@@ -14,7 +14,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, request_response
+from starlette.types import Receive, Scope, Send
 
 from entrypoints.bootstrap import Runtime
 from entrypoints.http import approvals, reads, writes
@@ -101,7 +102,6 @@ def create_app(
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 CONSOLE = "/console"
-EVERY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
 
 def path(template: str, **endpoints: Endpoint) -> Route:
@@ -118,4 +118,16 @@ def path(template: str, **endpoints: Endpoint) -> Route:
             )
         return await chosen(request)
 
-    return Route(template, endpoint, methods=EVERY_METHOD)
+    return Route(template, EveryMethod(endpoint))
+
+
+class EveryMethod:
+    """An endpoint as an ASGI app, which Starlette routes every method to (a function it routes only the
+    methods listed, answering the others itself): ``path`` names the methods it takes, whatever is sent
+    (``QUERY`` too)."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.app = request_response(endpoint)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)

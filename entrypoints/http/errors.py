@@ -103,6 +103,8 @@ class RouteRefusal(NamedTuple):
     @classmethod
     def of(cls, request: Request, exc: Exception) -> RouteRefusal:
         headers = getattr(exc, "headers", None)
+        if headers and "Allow" in headers:  # the framework's, from a set: in a steady order
+            headers = {**headers, "Allow": ", ".join(sorted(headers["Allow"].split(", ")))}
         if getattr(exc, "status_code", 404) == 405:
             return cls(
                 405,
