@@ -54,7 +54,10 @@ class ApprovalExecution:
             records, results = self._reapply(request, commands, bodies, now)
         except WritError as error:
             request.failed(error.code, error.message, now)
-            self.core.save(request, self.core.failed_decision(approver, request, error, now))
+            failed = self.core.save(
+                request, self.core.failed_decision(approver, request, error, now)
+            )
+            error.position = last_position(failed)
             raise
         request.executed([r.to_dict() for r in results], now)
         recordings = self.core.save(request, *records)
@@ -97,7 +100,10 @@ class ApprovalExecution:
                 raise refused
         except WritError as error:
             request.failed(error.code, error.message, now)
-            self.core.save(request, self.core.failed_decision(approver, request, error, now))
+            failed = self.core.save(
+                request, self.core.failed_decision(approver, request, error, now)
+            )
+            error.position = last_position(failed)
             raise
         result, patch = self.bulk.bulk_patch(
             requester, body["model"], decided, None, now, request.stamp()

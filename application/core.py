@@ -25,7 +25,7 @@ from application.group_commit import RaceLost
 from application.loading import RecordLoader
 from application.ports import KeyRing
 from application.repeats import RepeatedCommand, Repeats
-from application.results import WriteResult
+from application.results import WriteResult, last_position
 from application.retry import HotConflict, Retry
 from application.staging import Staging, UnitEffects, check_nested_row, split_children
 from application.store import Store
@@ -416,7 +416,8 @@ class Core:
         idempotency_key: object,
         outcome: str,
     ) -> None:
-        self.save(
+        """Record the refusal as a decision, and where it is on ``error`` (``WritError.position``)."""
+        recordings = self.save(
             refused_decision(
                 principal,
                 subject,
@@ -428,6 +429,7 @@ class Core:
                 self.clock(),
             )
         )
+        error.position = last_position(recordings)
 
     def parked_decision(
         self,

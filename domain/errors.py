@@ -55,6 +55,9 @@ class WritError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.position: int | None = None
+        """Where the decision that recorded this refusal (or failure) is in the log, once it is recorded:
+        read the decisions with it (``views.wait``, ``Writ-Wait-Position``); None when nothing was recorded."""
 
     @property
     def kind(self) -> str:

@@ -87,6 +87,8 @@ def error_response(error: WritError, *, if_match: bool = False) -> Response:
     if error.code == "VERSION_CONFLICT" and if_match:
         status = 412
     body = {"field": None, **error.to_dict()}
+    if error.position is not None:  # the refusal is recorded: where its decision is in the log
+        body["position"] = error.position
     headers = {"WWW-Authenticate": 'Bearer realm="writ"'} if status == 401 else None
     return json_response(body, status, headers)
 

@@ -567,6 +567,11 @@ def _error_schema() -> dict[str, Any]:
             "code": {"type": "string"},
             "field": {"type": ["string", "null"]},
             "problems": {"type": "array"},
+            "position": {
+                "type": "integer",
+                "description": "Where the decision that recorded the refusal is in the log (when it was "
+                "recorded): pass it as Writ-Wait-Position to read the decisions with it",
+            },
         },
     }
 

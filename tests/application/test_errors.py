@@ -209,3 +209,18 @@ def test_same_value_for_immutable_field_is_accepted(writ: Writ) -> None:
         {"id": record_id, "sku": "A-1", "tenant_id": "acme", "total": "11"},
     )
     assert result.version == 2
+
+
+def test_a_refusal_says_where_its_decision_is_in_the_log(writ: Writ) -> None:
+    with pytest.raises(WritError) as caught:
+        writ.create(principal("vic", "acme", "visitor"), "Order", {"sku": "A-1", "total": "1"})
+    refusal = caught.value
+    assert refusal.code == "GRANT_MISSING"
+    assert refusal.position == writ._core.store.recorder.max_notification_id(), (
+        "the log's last event"
+    )
+    auditor = principal("ada", "acme", "auditor")
+    found = [
+        d for d in writ.decisions(auditor, outcome="refused") if d["position"] == refusal.position
+    ]
+    assert [d["code"] for d in found] == ["GRANT_MISSING"]

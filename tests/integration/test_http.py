@@ -557,6 +557,17 @@ def test_reject_cancel_and_the_decisions(server: Server) -> None:
         "POST", f"/v1/approvals/{second['approval_id']}/reject", json={}, bearer=MANAGER
     )
     assert no_reason.status_code in (400, 409), no_reason.text
+    refusal = no_reason.json()  # recorded: where its decision is, to read the decisions with it
+    seen = read(  # maria's own refusal, read by her, from its position on
+        server,
+        "/v1/decisions",
+        refusal["position"],
+        params={"outcome": "refused", "by": "maria", "after": refusal["position"] - 1},
+        bearer=MANAGER,
+    )
+    assert [r["code"] for r in seen.json() if r["position"] == refusal["position"]] == [
+        refusal["code"]
+    ]
     decided = read(
         server, "/v1/decisions", second["position"], params={"outcome": "parked", "model": "Order"}
     )

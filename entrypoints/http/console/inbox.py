@@ -93,9 +93,9 @@ def decide(visit: Visit, action: str) -> Response:
         else:
             result = visit.writ.cancel(visit.principal, approval_id, reason=reason)
     except WritError as error:
-        # refused or failed, it is recorded (a failed execution ends the request too): the log's head holds it
+        # refused or failed, it is recorded (a failed execution ends the request too)
         shown = approval(visit, problem=error)
-        session.keep_seen(shown, visit.request, visit.console.runtime.head())
+        session.keep_seen(shown, visit.request, error.position)
         return shown
     response = redirect(f"/approvals/{approval_id}?done={action}")
     session.keep_seen(response, visit.request, result.position)
