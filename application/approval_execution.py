@@ -53,11 +53,7 @@ class ApprovalExecution:
             ]
             records, results = self._reapply(request, commands, bodies, now)
         except WritError as error:
-            request.failed(error.code, error.message, now)
-            failed = self.core.save(
-                request, self.core.failed_decision(approver, request, error, now)
-            )
-            error.position = last_position(failed)
+            self._fail(approver, request, error, now)
             raise
         request.executed([r.to_dict() for r in results], now)
         recordings = self.core.save(request, *records)
@@ -99,11 +95,7 @@ class ApprovalExecution:
             if refused is not None:
                 raise refused
         except WritError as error:
-            request.failed(error.code, error.message, now)
-            failed = self.core.save(
-                request, self.core.failed_decision(approver, request, error, now)
-            )
-            error.position = last_position(failed)
+            self._fail(approver, request, error, now)
             raise
         result, patch = self.bulk.bulk_patch(
             requester, body["model"], decided, None, now, request.stamp()
@@ -117,6 +109,15 @@ class ApprovalExecution:
             bulk=result.model_copy(update={"position": position}),
             position=position,
         )
+
+    def _fail(
+        self, approver: Principal, request: ApprovalRequest, error: WritError, now: datetime
+    ) -> None:
+        """End the request ``failed`` with its failed decision (nothing written to the records), and say on
+        ``error`` where that decision is in the log."""
+        request.failed(error.code, error.message, now)
+        saved = self.core.save(request, self.core.failed_decision(approver, request, error, now))
+        error.position = last_position(saved)
 
     def _reapply(
         self,

@@ -159,13 +159,14 @@ def test_an_expired_request_cannot_be_approved(writ: Writ) -> None:
 def test_a_record_changed_since_the_request_makes_the_approval_stale(writ: Writ) -> None:
     record_id, approval_id = parked_order(writ)
     writ.patch(CLERK, "Order", record_id, {"quantity": 2})
-    refused("APPROVAL_STALE", lambda: writ.approve(MANAGER, approval_id))
+    stale = refused("APPROVAL_STALE", lambda: writ.approve(MANAGER, approval_id))
     record = writ.get(CLERK, "Order", record_id)
     assert (record["total"], record["_version"]) == ("10", 2)
     assert writ.approval(MANAGER, approval_id)["status"] == "failed"
-    assert [d["code"] for d in writ.decisions(AUDITOR) if d["outcome"] == "failed"] == [
-        "APPROVAL_STALE"
-    ]
+    failed = [d for d in writ.decisions(AUDITOR) if d["outcome"] == "failed"]
+    assert [(d["code"], d["position"]) for d in failed] == [("APPROVAL_STALE", stale.position)], (
+        "the failure says where its decision is"
+    )
 
 
 def test_a_command_altered_after_the_request_cannot_run(writ: Writ, database_url: str) -> None:
