@@ -1,14 +1,20 @@
 """Loading records: the tenant first, then the latest snapshot and the events since, every link checked.
 
-``RecordLoader.load`` reads one row first, the record's ``Created`` event, and
-stops there when the record belongs to another tenant or model, so answering
-``NOT_FOUND`` costs the same whether or not another tenant's record has that
-id. Then it reads the latest snapshot (at or before a wanted version) and the
-events from the snapshot's own version on, and rebuilds the record with
-``domain.record.replay``: the snapshot must digest to the state its event
-recorded, and every later event must link to the one before. A snapshot of a
-record written before digests existed is not trusted: such a record is replayed
-from its first event. ``events`` streams a record's history in pages, checked
+``RecordLoader.load`` reads a record at once (the recorder's ``read_record``:
+one view of the tables; on PostgreSQL one statement, one round trip): its
+``Created`` event, its latest snapshot (at or before a wanted version) and its
+events from the snapshot's own version on. (Three reads through the library's
+``get`` took a patch a fifth more instructions: docs/performance.md.) It decodes
+the ``Created`` event first and stops there when the record belongs to another
+tenant or model: nothing else of it is opened, and the reader, which finds the
+tenant and model asked for in the first event's bytes, reads nothing past it;
+so answering ``NOT_FOUND`` for another tenant's record costs about what an id
+nobody has costs. Then it rebuilds the record with ``domain.record.replay``: the
+snapshot must digest to the state its event recorded, and every later event
+must link to the one before. A snapshot that cannot be used (altered, another
+record's, a purged record's, or of a record written before digests existed) is
+passed over: the record is replayed from its first event, its events read again
+in full. ``events`` streams a record's history in pages, checked
 the same way, in bounded memory. ``each`` loads many records (a bulk update's
 candidates) ``LOAD_PART`` at a time through the recorder's ``read_histories``
 (each part's keys, latest snapshots and the events from each snapshot's version
@@ -51,6 +57,8 @@ class RecordLoader:
         self, events: EventStore[UUID], snapshots: EventStore[UUID] | None, digest: Digest
     ) -> None:
         self.events, self.snapshots, self.digest = events, snapshots, digest
+        # Writ's recorders read a record at once
+        self._reader = cast(HistoryReader, events.recorder)
 
     def load(
         self,
@@ -61,21 +69,27 @@ class RecordLoader:
         version: int | None = None,
     ) -> Record | None:
         """The record (as of ``version``), or None when there is none for this tenant and model."""
-        first = self._first(record_id)
+        read = self._reader.read_record(record_id, version, tenant=tenant, model=model)
+        decode = self.events.mapper.to_domain_event
+        first = None if read.first is None else decode(read.first)
         if (
-            first is None
+            not isinstance(first, Record.Created)
             or (tenant is not None and first.tenant != tenant)
             or (model is not None and first.model != model)
         ):
             return None
-        snapshot = self._snapshot(record_id, version)
+        rest = cast(list[Record.Event], [decode(stored) for stored in read.since])
+        snapshot = None if read.snapshot is None else self._snapshot(read.snapshot)
         if snapshot is not None:
-            resumed = self._resumed(
-                snapshot, self._events(record_id, gt=snapshot.version - 1, lte=version)
-            )
+            since = [e for e in [first, *rest] if e.originator_version >= snapshot.version]
+            resumed = self._resumed(snapshot, since)
             if resumed is not None:
                 return resumed
-        return replay(None, [first, *self._events(record_id, gt=1, lte=version)], self.digest)
+        if read.withheld or (rest and rest[0].originator_version != 2):
+            # withheld by a reader that could not tell the record is the caller's; or read from a snapshot
+            # that is of no use: every event, then
+            rest = self._events(record_id, gt=1, lte=version)
+        return replay(None, [first, *rest], self.digest)
 
     def _resumed(self, snapshot: Record | None, since: list[Any]) -> Record | None:
         """The record from its snapshot and the events from the snapshot's version on; None when the snapshot
@@ -197,20 +211,15 @@ class RecordLoader:
     def _events(self, record_id: UUID, **selection: Any) -> list[Record.Event]:
         return cast(list[Record.Event], list(self.events.get(record_id, **selection)))
 
-    def _first(self, record_id: UUID) -> Record.Created | None:
-        first = next(iter(self.events.get(record_id, lte=1)), None)
-        return first if isinstance(first, Record.Created) else None
-
-    def _snapshot(self, record_id: UUID, version: int | None) -> Record | None:
+    def _snapshot(self, stored: StoredEvent) -> Record | None:
+        """The record a stored snapshot holds, or None: it does not decode (altered, or another record's: the
+        events are replayed instead), or it is a purged record's (nothing to start from)."""
         if self.snapshots is None:
             return None
         try:
-            found: Any = next(
-                iter(self.snapshots.get(record_id, desc=True, limit=1, lte=version)), None
-            )
-        except UNREADABLE:  # altered, or another record's: the events are replayed instead
+            found: Any = self.snapshots.mapper.to_domain_event(stored)
+        except UNREADABLE:
             return None
-        # a purged record's snapshot holds nothing to start from
-        if found is None or is_shredded(found):
+        if is_shredded(found):
             return None
         return self._mutated(found)

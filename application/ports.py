@@ -1,8 +1,8 @@
 """What the application needs from the layers above it, and what its collaborators need of each other.
 
-``HistoryReader`` is the bulk read a recorder may offer (Writ's recorders in
-``infrastructure.sqlite_recorder`` and ``infrastructure.postgres_recorder`` do):
-many records' latest snapshots and the events since, a part at a time.
+``HistoryReader`` is how Writ's recorders (``infrastructure.sqlite_recorder``,
+``infrastructure.postgres_recorder``) read records: many records' latest
+snapshots and the events since, a part at a time, and one record at once.
 ``Matcher`` finds the records a bulk update is about, by the query language of
 the views (``projections.matching`` implements it over the current-rows views;
 ``entrypoints.bootstrap`` wires it in). The application
@@ -16,7 +16,7 @@ refused, parked or failed decision (``application.core.Core.record_refusal``);
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -27,6 +27,20 @@ Part = tuple[list[StoredEvent], list[StoredEvent]]
 """One part's stored snapshots and events: see ``HistoryReader.read_histories``."""
 
 
+class RecordRows(NamedTuple):
+    """One record's rows, as ``HistoryReader.read_record`` reads them."""
+
+    first: StoredEvent | None
+    """Its first event (None: no such record)."""
+    snapshot: StoredEvent | None
+    """Its latest snapshot at or before the version asked for, if any."""
+    since: list[StoredEvent]
+    """Its events after the first from the snapshot's version on (from the second without one), in order."""
+    withheld: bool
+    """The first event did not name the tenant or model asked for, so nothing else was read (the caller, which
+    decodes it, decides: should the reader have been wrong, it reads the rest another way)."""
+
+
 @runtime_checkable
 class HistoryReader(Protocol):
     def read_histories(self, parts: Iterable[Sequence[UUID]]) -> Iterator[Part]:
@@ -34,6 +48,19 @@ class HistoryReader(Protocol):
         record's events from that snapshot's version on (from its first event without one), ordered by record
         and version; the part's data keys are read again first. A reader may send the next part's queries
         before handing a part over, so the database works while the caller checks it."""
+        ...
+
+    def read_record(
+        self,
+        record_id: UUID,
+        version: int | None = None,
+        *,
+        tenant: str | None = None,
+        model: str | None = None,
+    ) -> RecordRows:
+        """One record as of ``version`` (its last without), in one read: see ``RecordRows``. Given a ``tenant``
+        or ``model``, a first event that does not name them (as the reader can tell without decoding it) is
+        all that is read."""
         ...
 
 

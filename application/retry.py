@@ -6,8 +6,8 @@ state it read and saved on the condition that nothing else saved those aggregate
 backoff, up to ``attempts`` times (always ``ATTEMPTS`` when the race was on a counter, even for a caller that
 asks for fewer: pure contention, worth waiting out; at most ``OTHER_ATTEMPTS`` for an integrity error the
 store did not report as a lost race); never when the caller named the version it expected (``pinned``).
-Before each attempt after the first, ``again`` may answer instead (a repeat of the same command under its
-idempotency key saved first). When the attempts run out, ``VERSION_CONFLICT`` is recorded as the write's
+After each lost race, before any backoff, ``again`` may answer instead (a repeat of the same command under
+its idempotency key saved first). When the attempts run out, ``VERSION_CONFLICT`` is recorded as the write's
 failed decision and raised.
 """
 
@@ -80,10 +80,6 @@ class Retry:
         ``attempts``, by default ``self.attempts``)."""
         lost_before = 0
         while True:
-            if lost_before:
-                found = again()
-                if found is not None:
-                    return found
             try:
                 return attempt(lost_before)
             except IntegrityError as conflict:
@@ -91,12 +87,13 @@ class Retry:
                 limit = ATTEMPTS if isinstance(conflict, HotConflict) else attempts or self.attempts
                 if not isinstance(conflict, RaceLost):
                     limit = min(limit, OTHER_ATTEMPTS)
-                if pinned or lost_before >= limit:
-                    break
-                back_off(lost_before)
-        found = again()
-        if found is not None:
-            return found
+            # at once, not after the backoff: a repeat that lost to its first is answered without waiting
+            found = again()
+            if found is not None:
+                return found
+            if pinned or lost_before >= limit:
+                break
+            back_off(lost_before)
         error = VersionConflictError(lost.message)
         self.record_refusal(lost.principal, lost.subject, None, error, lost.key, "failed")
         raise error

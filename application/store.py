@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
@@ -20,6 +20,7 @@ from eventsourcing.persistence import EventStore, Recording
 
 from application.encoding import EncodingEventStore, MadeOnRead
 from application.group_commit import GroupCommit
+from application.ports import HistoryReader
 from domain.links import Counter, Family
 from domain.record import PURGED, Record
 
@@ -84,11 +85,12 @@ class Store(Application[UUID]):
         return self._saved(processing)
 
     def aggregate(self, aggregate_id: UUID) -> Any:
-        """An aggregate that is never snapshotted (a unique claim, an idempotency key), its events read straight
-        (one query); None when there is none."""
+        """An aggregate that is never snapshotted (an idempotency key's claim), its events read at once (the
+        recorder's ``read_record``); None when there is none."""
+        read = cast(HistoryReader, self.recorder).read_record(aggregate_id)
         found: Any = None
-        event: Any
-        for event in self.events.get(aggregate_id):
+        for stored in [] if read.first is None else [read.first, *read.since]:
+            event: Any = self.events.mapper.to_domain_event(stored)
             found = event.mutate(found)
         return found
 

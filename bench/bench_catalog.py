@@ -18,8 +18,10 @@ created_by = "principal.user_id"
 updated_at = {{ value = "now()", on = ["create", "update"] }}
 [models.{name}.policy]
 create = "allow"
+update = "allow"
 [models.{name}.grants]
 create = ["clerk"]
+update = ["clerk"]
 """
 MODELS = (("Order", ""), ("Counted", ""), ("Unique", 'unique = ["sku"]'))
 CATALOG = (

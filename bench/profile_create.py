@@ -2,15 +2,20 @@
 
 N sequential creates of the benchmarks' plain Order (five fields given, two stamped: a decision, one record
 event, one atomic save), each with an idempotency key, on SQLite (a temporary file) and on PostgreSQL (a fresh
-schema). CPU time leaves out the waits for the database (and the database server's own work), so it is the
-figure Python pays per command whatever else the machine runs. ``--profile`` runs the timed creates under
-cProfile and prints the top entries by own time (the CPU figure then includes the profiler's overhead).
-The creates are timed in ten parts, and the least part's CPU per create is reported too (the steadier figure
-when other processes share the cores). Prints figures, then one JSON line: {"bench": "profile_create", "n",
+schema). ``--command patch`` times patches instead: N orders created first (untimed), then each patched once
+(one field, an idempotency key): a load of the record, a decision, one record event, one save (counted with
+callgrind as below, the difference also holds the 200 creates made first: take the creates' figure off).
+``--command repeat`` times each create sent again under its idempotency key (a client's retry), the creates
+made first (the same holds for callgrind). CPU time
+leaves out the waits for the database (and the database server's own work), so it is the figure Python pays
+per command whatever else the machine runs. ``--profile`` runs the timed commands under cProfile and prints
+the top entries by own time (the CPU figure then includes the profiler's overhead). The commands are timed
+in ten parts, and the least part's CPU per command is reported too (the steadier figure when other processes
+share the cores). Prints figures, then one JSON line: {"bench": "profile_create", "command", "n",
 "<db>_cpu_ms", "<db>_least_cpu_ms", "<db>_wall_ms", ...}.
 
-    .venv/bin/python bench/profile_create.py [-n 2000] [--db sqlite,postgresql] [--profile] [--top 30]
-        [--sort tottime|cumulative] [--warmup 200]
+    .venv/bin/python bench/profile_create.py [-n 2000] [--db sqlite,postgresql] [--command create|patch|repeat]
+        [--profile] [--top 30] [--sort tottime|cumulative] [--warmup 200]
 
 Instructions per create, steady however busy the machine is: run it under ``valgrind --tool=callgrind`` with two
 values of ``-n`` (say 20 and 220) and divide the difference of the instructions collected by 200.
@@ -40,6 +45,7 @@ from entrypoints.bootstrap import open_writ
 
 ensure_keys()
 
+PLURAL = {"create": "creates", "patch": "patches", "repeat": "repeated creates"}
 WHO = Principal(user_id="bench", tenant_id="acme", roles=frozenset({"clerk"}), purpose="benchmark")
 
 
@@ -68,15 +74,50 @@ def creates(writ: Any, start: int, count: int) -> None:
         writ.create(WHO, "Order", payload(i), idempotency_key=f"key-{i}")
 
 
+class Repeats:
+    """``--command repeat``: creates made up front (untimed), each sent again under its idempotency key: what a
+    client's retry costs (the first attempt loses its race on the key's claim; the stored result answers)."""
+
+    def __init__(self, writ: Any, n: int, warmup: int) -> None:
+        creates(writ, -warmup, n + warmup)
+
+    def __call__(self, writ: Any, start: int, count: int) -> None:
+        for i in range(start, start + count):
+            assert writ.create(WHO, "Order", payload(i), idempotency_key=f"key-{i}").replayed
+
+
+class Patches:
+    """``--command patch``: the orders to patch, created up front (untimed)."""
+
+    def __init__(self, writ: Any, n: int, warmup: int) -> None:
+        self.ids = [writ.create(WHO, "Order", payload(i)).id for i in range(-warmup, n)]
+        self.warmup = warmup
+
+    def __call__(self, writ: Any, start: int, count: int) -> None:
+        for i in range(start, start + count):
+            record_id = self.ids[i + self.warmup]
+            writ.patch(WHO, "Order", record_id, {"note": f"n{i}"}, idempotency_key=f"patch-{i}")
+
+
+COMMANDS = {"patch": Patches, "repeat": Repeats}
+
+
 def measure(
-    name: str, n: int, profile: bool, top: int, warmup: int = 200, sort: str = "tottime"
+    name: str,
+    n: int,
+    profile: bool,
+    top: int,
+    warmup: int = 200,
+    sort: str = "tottime",
+    command: str = "create",
 ) -> tuple[float, float, float]:
     """(CPU ms, wall ms, least CPU ms of a tenth of the creates) per create: on a busy machine the least is the
     steadier figure."""
     with database(name) as url:
         writ = open_writ(Catalog.from_toml(CATALOG), url)
         try:
-            creates(writ, -warmup, warmup)  # warm up: connections, prepared statements, caches
+            run = creates if command == "create" else COMMANDS[command](writ, n, warmup)
+            run(writ, -warmup, warmup)  # warm up: connections, prepared statements, caches
             profiler = cProfile.Profile(time.process_time) if profile else None  # CPU, not waits
             wall, cpu = time.perf_counter(), time.process_time()
             if profiler is not None:
@@ -84,7 +125,7 @@ def measure(
             least, tenth = float("inf"), max(1, n // 10)
             for start in range(0, n, tenth):
                 began = time.process_time()
-                creates(writ, start, min(tenth, n - start))
+                run(writ, start, min(tenth, n - start))
                 least = min(least, (time.process_time() - began) / min(tenth, n - start))
             if profiler is not None:
                 profiler.disable()
@@ -106,15 +147,21 @@ def main() -> None:
     parser.add_argument(
         "--sort", default="tottime", help="the profile's order: tottime (own time) or cumulative"
     )
-    parser.add_argument("--warmup", type=int, default=200, help="creates before the timed ones")
+    parser.add_argument("--warmup", type=int, default=200, help="commands before the timed ones")
+    parser.add_argument("--command", choices=("create", *COMMANDS), default="create")
     args = parser.parse_args()
-    result: dict[str, Any] = {"bench": "profile_create", "n": args.n, "profiled": args.profile}
+    result: dict[str, Any] = {
+        "bench": "profile_create",
+        "command": args.command,
+        "n": args.n,
+        "profiled": args.profile,
+    }
     for name in args.db.split(","):
         cpu_ms, wall_ms, least_ms = measure(
-            name, args.n, args.profile, args.top, args.warmup, args.sort
+            name, args.n, args.profile, args.top, args.warmup, args.sort, args.command
         )
         print(
-            f"{name}: {args.n} creates with an idempotency key: CPU {cpu_ms:.3f} ms (least of ten parts "
+            f"{name}: {args.n} {PLURAL[args.command]} with an idempotency key: CPU {cpu_ms:.3f} ms (least of ten parts "
             f"{least_ms:.3f} ms), wall {wall_ms:.3f} ms each"
         )
         result.update(

@@ -29,7 +29,7 @@ from eventsourcing.persistence import Mapper, StoredEvent, Transcoder, Transcodi
 from eventsourcing.utils import get_topic, resolve_topic
 
 from application.encoding import dataclass_of
-from application.ports import Part
+from application.ports import Part, RecordRows
 from domain.errors import ChainBrokenError
 from domain.record import Record
 from infrastructure.documents import kept_json
@@ -264,6 +264,48 @@ class Histories(ABC):
     @abstractmethod
     def read_histories(self, parts: Iterable[Sequence[UUID]]) -> Iterator[Part]:
         """For each part: its latest snapshots, and its events from each one's version on (from 1 without)."""
+
+    @abstractmethod
+    def read_record(
+        self,
+        record_id: UUID,
+        version: int | None = None,
+        *,
+        tenant: str | None = None,
+        model: str | None = None,
+    ) -> RecordRows:
+        """``application.ports.HistoryReader.read_record``, in one view of the tables (the snapshot and the events
+        since always fit)."""
+
+
+def named_by(tenant: str | None, model: str | None) -> bytes | None:
+    """What a ``Created`` event's stored state holds when it names this model and tenant (its last three keys,
+    as the mapper writes them); None when neither is asked for. A read finds it in the bytes, decoding nothing:
+    a first event without it (another tenant's record) is all ``read_record`` reads. The caller decides on
+    the decoded event all the same: a state laid out otherwise (written by another version) is read again."""
+    if tenant is None and model is None:
+        return None
+    return b',"model":%b,"tenant":%b,"data":' % (orjson.dumps(model), orjson.dumps(tenant))
+
+
+def record_rows(rows: Iterable[tuple[int, StoredEvent]]) -> RecordRows:
+    """``RecordRows`` from a ``read_record`` statement's rows, each tagged: ``FIRST`` (or ``WITHHELD``: the
+    first event, which did not name what was asked for), ``SNAPSHOT`` or ``SINCE``."""
+    first, snapshot, since, withheld = None, None, [], False
+    for kind, stored in rows:
+        if kind == SINCE:
+            since.append(stored)
+        elif kind == SNAPSHOT:
+            snapshot = stored
+        else:
+            first, withheld = stored, kind == WITHHELD
+    return RecordRows(first, snapshot, since, withheld)
+
+
+FIRST, SNAPSHOT, SINCE, WITHHELD = 0, 1, 2, 3
+"""The tags of ``read_record``'s rows."""
+LAST_VERSION = 2**63 - 1
+"""Past every version (a bigint's largest): "up to the last" in ``read_record``'s statements."""
 
 
 def first_claims(groups: Sequence[Sequence[StoredEvent]]) -> list[int]:

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import cached_property
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -46,7 +47,7 @@ from psycopg.pq import Format
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
-from application.ports import Part
+from application.ports import Part, RecordRows
 from domain.errors import ConfigurationError
 from infrastructure.append_only import postgres_guards
 from infrastructure.checkpoints import COLUMNS as CHECKPOINT_COLUMNS
@@ -66,11 +67,18 @@ from infrastructure.log_identity import POSTGRES_DRAW as DRAW_IDENTITY
 from infrastructure.log_identity import POSTGRES_TABLES as IDENTITY_TABLES
 from infrastructure.log_identity import TABLE as IDENTITY
 from infrastructure.persistence import (
+    FIRST,
+    LAST_VERSION,
+    SINCE,
+    SNAPSHOT,
+    WITHHELD,
     Histories,
     LogQueries,
     PositionLookup,
     TaggedSaves,
     first_claims,
+    named_by,
+    record_rows,
     stored_event,
 )
 from infrastructure.pg_arrays import BIGINTS, BYTEAS, INTS, TEXTS, UUIDS
@@ -484,6 +492,42 @@ class WritPostgresRecorder(
             if waiting is not None:
                 yield self._received(waiting, pipeline)
 
+    def read_record(
+        self,
+        record_id: UUID,
+        version: int | None = None,
+        *,
+        tenant: str | None = None,
+        model: str | None = None,
+    ) -> RecordRows:
+        params = {
+            "id": record_id,
+            "version": LAST_VERSION if version is None else version,
+            "named": named_by(tenant, model),
+        }
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as cursor,
+        ):
+            cursor.execute(self._record_statement, params, prepare=True)
+            rows = cursor.fetchall()
+        return record_rows((row[0], stored_event(*row[1:])) for row in rows)
+
+    @cached_property
+    def _record_statement(self) -> bytes:
+        return (
+            SQL(RECORD_READ)
+            .format(
+                events=Identifier(self.datastore.schema, self.events_table_name),
+                snapshots=Identifier(self.datastore.schema, self.snapshots_table_name),
+                first=SQL(str(FIRST)),
+                snapshot=SQL(str(SNAPSHOT)),
+                since=SQL(str(SINCE)),
+                withheld=SQL(str(WITHHELD)),
+            )
+            .as_bytes(None)
+        )
+
     def _sent(self, conn: Connection[Any], ids: list[UUID]) -> _SentPart:
         keys = (
             []
@@ -566,6 +610,25 @@ class WritPostgresRecorder(
             cursor.execute(statement, (position, list(topics)))
             row = cursor.fetchone()
         return 0 if row is None else int(row["n"])
+
+
+RECORD_READ = (
+    "WITH first AS (SELECT originator_id, originator_version, topic, state FROM {events} "
+    "WHERE originator_id = %(id)s AND originator_version = 1), "
+    "named AS (SELECT 1 FROM first WHERE %(named)s::bytea IS NULL OR position(%(named)s::bytea IN state) > 0), "
+    "s AS (SELECT originator_id, originator_version, topic, state FROM {snapshots} "
+    "WHERE EXISTS (SELECT 1 FROM named) AND originator_id = %(id)s AND originator_version <= %(version)s::bigint "
+    "ORDER BY originator_version DESC LIMIT 1) "
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM named) THEN {first} ELSE {withheld} END, "
+    "originator_id, originator_version, topic, state FROM first "
+    "UNION ALL SELECT {snapshot}, originator_id, originator_version, topic, state FROM s "
+    "UNION ALL SELECT {since}, originator_id, originator_version, topic, state FROM {events} "
+    "WHERE EXISTS (SELECT 1 FROM named) AND originator_id = %(id)s AND originator_version > 1 "
+    "AND originator_version <= %(version)s::bigint "
+    "AND originator_version >= COALESCE((SELECT originator_version FROM s), 1) ORDER BY 1, 3"
+)
+"""``read_record``: the first event; unless it does not name what was asked for, the latest snapshot at or before
+the version and the events since (``Histories.read_record``)."""
 
 
 class KeptConnection:

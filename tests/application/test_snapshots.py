@@ -32,27 +32,49 @@ def grow(writ: Writ, events: int) -> UUID:
 
 def test_a_record_with_thousands_of_events_is_read_from_its_snapshot(writ: Writ) -> None:
     record_id = grow(writ, EVENTS)
-    interval = INTERVAL
-    read: list[tuple[Any, Any, int]] = []
-    select_events = writ._core.store.recorder.select_events
-
-    def counting(originator_id: Any, **options: Any) -> Any:  # the real recorder, counted
-        found = select_events(originator_id, **options)
-        read.append((options.get("gt"), options.get("lte"), len(found)))
-        return found
-
-    writ._core.store.recorder.select_events = counting  # type: ignore[method-assign]
-    try:
-        loaded = writ.get(principal(), "Tally", record_id)
-    finally:
-        writ._core.store.recorder.select_events = select_events  # type: ignore[method-assign]
+    read = counted_reads(writ)
+    loaded = writ.get(principal(), "Tally", record_id)
     assert (loaded["a"], loaded["_version"]) == (EVENTS - 1, EVENTS)
-    assert read, "the load read events"
-    assert sum(count for _, _, count in read) < interval, (
-        f"read {read}: more than one interval of events"
+    [(snapshots, versions)] = read
+    assert len(snapshots) == 1 and snapshots[0] > EVENTS - INTERVAL, f"snapshots read: {snapshots}"
+    assert versions[0] == 1 and len(versions) <= INTERVAL, (
+        f"read {versions}: its first event, then more than one interval of events"
     )
-    assert max(gt or 0 for gt, _, _ in read) > EVENTS - interval, (
-        "events read from after the latest snapshot"
-    )
+    assert min(versions[1:]) == snapshots[0], "events read from the latest snapshot's version on"
     replayed = writ.history(principal(), "Tally", record_id)[-1].after
     assert replayed["a"] == loaded["a"]
+
+
+def test_a_record_as_of_an_earlier_version_is_read_from_the_snapshot_before_it(writ: Writ) -> None:
+    record_id = grow(writ, 200)
+    snapshotted = [s.originator_version for s in writ._core.store.snapshots.get(record_id)]
+    latest = max(version for version in snapshotted if version <= 130)  # the library's own read
+    assert latest > 1 and max(snapshotted) > 130, (
+        f"snapshots {snapshotted}: one before 130, one past it"
+    )
+    read = counted_reads(writ)
+    then = writ._core.loader.load(record_id, version=130)
+    assert then is not None and (then.data["a"], then.version) == (129, 130)
+    [(snapshots, versions)] = read
+    assert snapshots == [latest], f"snapshots read: {snapshots}"
+    assert versions == [1, *range(latest, 131)], f"events read: {versions}"
+    history = writ.history(principal(), "Tally", record_id)
+    assert history[129].after["a"] == then.data["a"], "the same state as its history gives"
+
+
+def counted_reads(writ: Writ) -> list[tuple[list[int], list[int]]]:
+    """The versions of the snapshot and of the events each ``read_record`` of the real recorder returns from now
+    on (the record's own: nothing withheld), for the rest of the test."""
+    recorder: Any = writ._core.store.recorder
+    read_record = recorder.read_record
+    read: list[tuple[list[int], list[int]]] = []
+
+    def counting(record_id: UUID, version: int | None = None, **named: Any) -> Any:
+        rows = read_record(record_id, version, **named)
+        assert rows.first is not None and not rows.withheld
+        snapshots = [] if rows.snapshot is None else [rows.snapshot.originator_version]
+        read.append((snapshots, [1, *(e.originator_version for e in rows.since)]))
+        return rows
+
+    recorder.read_record = counting
+    return read

@@ -47,3 +47,24 @@ def test_a_write_is_decided_again_as_often_as_its_error_deserves(
     error: Exception, options: dict[str, Any], expected: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert attempts_made(error, monkeypatch, **options) == expected
+
+
+def test_a_repeat_that_lost_to_its_first_is_answered_before_any_backoff(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first attempt of a repeated command loses its race on the key's claim: the stored result answers at
+    once, with no backoff slept first; a write that keeps losing is asked again after each lost race."""
+    waited: list[int] = []
+    monkeypatch.setattr(retry, "back_off", waited.append)
+    lost = Lost(None, Subject("create", "Order", None), "key-1", "lost")
+    asked: list[int] = []
+
+    def again() -> str | None:
+        asked.append(len(waited))
+        return "the first result" if len(asked) == 3 else None
+
+    def attempt(_: int) -> str:
+        raise RaceLost("the key's claim is taken")
+
+    assert Retry(lambda *args: None).run(attempt, lost, again=again) == "the first result"
+    assert asked == [0, 1, 2] and waited == [1, 2], "asked after each lost race, before its backoff"
