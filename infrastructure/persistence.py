@@ -285,6 +285,10 @@ def named_by(tenant: str | None, model: str | None) -> bytes | None:
     the decoded event all the same: a state laid out otherwise (written by another version) is read again."""
     if tenant is None and model is None:
         return None
+    if model is None:
+        return b',"tenant":%b,"data":' % orjson.dumps(tenant)
+    if tenant is None:
+        return b',"model":%b,"tenant":' % orjson.dumps(model)
     return b',"model":%b,"tenant":%b,"data":' % (orjson.dumps(model), orjson.dumps(tenant))
 
 

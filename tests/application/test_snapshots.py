@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import pytest
+
 from application.service import Writ
 from tests.catalogs import principal
 
@@ -60,6 +62,22 @@ def test_a_record_as_of_an_earlier_version_is_read_from_the_snapshot_before_it(w
     assert versions == [1, *range(latest, 131)], f"events read: {versions}"
     history = writ.history(principal(), "Tally", record_id)
     assert history[129].after["a"] == then.data["a"], "the same state as its history gives"
+
+
+@pytest.mark.parametrize("command", ["get", "patch", "history"])
+def test_a_command_or_a_read_of_ones_own_record_reads_it_once(writ: Writ, command: str) -> None:
+    """Each way of naming the caller's record (its tenant and model, its tenant alone) finds it in one read:
+    nothing withheld, no second read."""
+    record_id = grow(writ, 45)
+    read = counted_reads(writ)
+    who = principal()
+    if command == "get":
+        writ.get(who, "Tally", record_id)
+    elif command == "patch":
+        writ.patch(who, "Tally", record_id, {"a": -1})
+    else:
+        writ.history(who, "Tally", record_id)
+    assert len(read) == 1, f"read {len(read)} times"
 
 
 def counted_reads(writ: Writ) -> list[tuple[list[int], list[int]]]:
