@@ -88,8 +88,13 @@ class Store(Application[UUID]):
         """An aggregate that is never snapshotted (an idempotency key's claim), its events read at once (the
         recorder's ``read_record``); None when there is none."""
         read = cast(HistoryReader, self.recorder).read_record(aggregate_id)
+        stored_events = [] if read.first is None else [read.first, *read.since]
+        if (
+            read.snapshot is not None
+        ):  # snapshotted after all: what was read skips the events before it
+            stored_events = list(self.recorder.select_events(aggregate_id))
         found: Any = None
-        for stored in [] if read.first is None else [read.first, *read.since]:
+        for stored in stored_events:
             event: Any = self.events.mapper.to_domain_event(stored)
             found = event.mutate(found)
         return found

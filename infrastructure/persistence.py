@@ -36,6 +36,7 @@ from infrastructure.documents import kept_json
 from infrastructure.sealing import (
     COVERS,
     EMPTY,
+    MARK,
     OPEN,
     SEALED,
     SHREDDED,
@@ -279,17 +280,18 @@ class Histories(ABC):
 
 
 def named_by(tenant: str | None, model: str | None) -> bytes | None:
-    """What a ``Created`` event's stored state holds when it names this model and tenant (its last three keys,
-    as the mapper writes them); None when neither is asked for. A read finds it in the bytes, decoding nothing:
-    a first event without it (another tenant's record) is all ``read_record`` reads. The caller decides on
-    the decoded event all the same: a state laid out otherwise (written by another version) is read again."""
+    """What a ``Created`` event's stored state holds when it names this model and tenant (its last keys as the
+    mapper writes them, up to the start of its sealed data: audit attributes, which a caller writes into the
+    same state, are strings, so they cannot hold it); None when neither is asked for. A read finds it in the
+    bytes, decoding nothing: a first event without it (another tenant's record) is all ``read_record`` reads.
+    The caller decides on the decoded event all the same: a state laid out otherwise (written by another
+    version) is read again."""
     if tenant is None and model is None:
         return None
-    if model is None:
-        return b',"tenant":%b,"data":' % orjson.dumps(tenant)
     if tenant is None:
         return b',"model":%b,"tenant":' % orjson.dumps(model)
-    return b',"model":%b,"tenant":%b,"data":' % (orjson.dumps(model), orjson.dumps(tenant))
+    named = b',"tenant":%b,"data":{"%b":"' % (orjson.dumps(tenant), MARK.encode())
+    return named if model is None else b',"model":%b%b' % (orjson.dumps(model), named)
 
 
 def record_rows(rows: Iterable[tuple[int, StoredEvent]]) -> RecordRows:

@@ -231,6 +231,18 @@ def test_a_bad_snapshot_is_passed_over_and_the_record_read_from_its_events(
     assert writ.patch(ANN, "Tally", record_id, {"a": 150}).version == 151
 
 
+@pytest.mark.parametrize("edit", SNAPSHOT_EDITS)
+def test_a_tail_removed_from_under_a_bad_snapshot_is_a_break(
+    writ: Writ, database_url: str, edit: str
+) -> None:
+    """A snapshot of no use still says, by its version, that the record reached it: the events replayed in its
+    place must reach it too."""
+    record_id = bad_snapshot(writ, database_url, edit)
+    RawStore(database_url).delete(record_id, 150)
+    refused(lambda: writ.get(ANN, "Tally", record_id), record_id, 150)
+    refused(lambda: writ.patch(ANN, "Tally", record_id, {"a": 0}), record_id, 150)
+
+
 def test_a_tail_removed_from_under_a_snapshot_is_a_break(writ: Writ, database_url: str) -> None:
     """The snapshot proves the record reached its version: without the event there (and those after), the
     record is not served as of the last event left, by one load or by a bulk's."""
@@ -300,17 +312,56 @@ def test_another_tenants_record_is_not_found_after_reading_one_row(writ: Writ) -
     assert own["_version"] == 400, "the owner's read is whole"
 
 
+def test_audit_attributes_that_spell_another_tenant_do_not_open_the_read_to_it(writ: Writ) -> None:
+    """A caller writes its own audit attributes into its record's first event: written to look like the
+    record's own tenant field, they still do not make the read go past that event for that tenant."""
+    forged = {"x": "y", "model": "Tally", "tenant": "acme", "data": '{"$sealed":"'}
+    eve = principal("eve", "globex").for_purpose("testing", audit_attributes=forged)
+    record_id = writ.create(eve, "Tally", {"a": 1}).id
+    for value in range(2, 30):
+        writ.patch(eve, "Tally", record_id, {"a": value})
+    recorder: Any = writ._core.store.recorder
+    read_record, reads = recorder.read_record, []
+
+    def counting(*args: Any, **named: Any) -> Any:
+        reads.append(read_record(*args, **named))
+        return reads[-1]
+
+    recorder.read_record = counting
+    try:
+        with pytest.raises(RecordNotFoundError):
+            writ.get(ANN, "Tally", record_id)
+    finally:
+        recorder.read_record = read_record
+    [read] = reads
+    assert read.withheld and read.since == [] and read.snapshot is None, "read past the first event"
+
+
 def test_a_first_event_the_reader_cannot_place_costs_a_second_read_never_a_wrong_record(
     writ: Writ, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The read withholds the rest of a record whose first event does not hold what the caller's record would
     (a state laid out by another version): the loader decides on the decoded event, and reads the rest."""
-    record_id = grow(writ, 150)  # snapshots, and events past the last of them
+    record_id = grow(writ, 160)  # snapshots, and events past the last of them
     for module in (postgres_recorder, sqlite_recorder):  # a layout the reader does not know
-        monkeypatch.setattr(module, "named_by", lambda tenant, model: b',"tenant":"elsewhere",')
+
+        def unknown(tenant: str | None, model: str | None) -> bytes | None:
+            return None if tenant is None and model is None else b',"tenant":"elsewhere",'
+
+        monkeypatch.setattr(module, "named_by", unknown)
+    recorder: Any = writ._core.store.recorder
+    read_record, reads = recorder.read_record, []
+
+    def counting(*args: Any, **named: Any) -> Any:
+        reads.append(read_record(*args, **named))
+        return reads[-1]
+
+    monkeypatch.setattr(recorder, "read_record", counting)
     got = writ.get(ANN, "Tally", record_id)
-    assert (got["a"], got["_version"]) == (149, 150)
-    assert writ.patch(ANN, "Tally", record_id, {"a": 150}).version == 151
+    assert (got["a"], got["_version"]) == (159, 160)
+    assert [read.withheld for read in reads] == [True, False], "withheld, then read again"
+    assert reads[1].snapshot is not None, "read again from its snapshot"
+    assert writ.patch(ANN, "Tally", record_id, {"a": 160}).version == 161
 
 
 def test_a_digest_is_hmac_sha256_under_the_key_derived_from_the_data_key(database_url: str) -> None:
