@@ -5,13 +5,13 @@ one view of the tables; on PostgreSQL one statement, one round trip): its
 ``Created`` event, its latest snapshot (at or before a wanted version) and its
 events from the snapshot's own version on. (Three reads through the library's
 ``get`` took a patch on PostgreSQL 2.40 M instructions, against 1.57 M now:
-docs/performance.md.) It decodes
-the ``Created`` event first and stops there when the record belongs to another
-tenant or model: nothing else of it is opened, and the reader, which finds the
-tenant and model asked for in the first event's bytes, reads nothing past it;
-so answering ``NOT_FOUND`` for another tenant's record costs about what an id
-nobody has costs. Then it rebuilds the record with ``domain.record.replay``: the
-snapshot must digest to the state its event recorded, and every later event
+docs/performance.md.) It stops at the first event when the record belongs to
+another tenant or model: the reader reads nothing past it (it finds the tenant
+and model asked for in the event's bytes) and tells from its plain fields that
+it is another's, so nothing of it is unsealed, nor its key fetched; answering
+``NOT_FOUND`` for another tenant's record costs about what an id nobody has
+costs. Then it rebuilds the record with ``domain.record.replay``: the snapshot
+must digest to the state its event recorded, and every later event
 must link to the one before. A snapshot that cannot be used (altered, another
 record's, a purged record's, or of a record written before digests existed) is
 passed over: the record is replayed from its first event (its events read again
@@ -72,8 +72,12 @@ class RecordLoader:
     ) -> Record | None:
         """The record (as of ``version``), or None when there is none for this tenant and model."""
         read = self._reader.read_record(record_id, version, tenant=tenant, model=model)
+        if (
+            read.first is None or read.another
+        ):  # another's: nothing of it opened, nor its key fetched
+            return None
         decode = self.events.mapper.to_domain_event
-        first = None if read.first is None else decode(read.first)
+        first = decode(read.first)
         if (
             not isinstance(first, Record.Created)
             or (tenant is not None and first.tenant != tenant)

@@ -39,6 +39,9 @@ class RecordRows(NamedTuple):
     withheld: bool
     """The first event did not name the tenant or model asked for, so nothing else was read (the caller, which
     decodes it, decides: should the reader have been wrong, it reads the rest another way)."""
+    another: bool = False
+    """Withheld, and the first event's plain fields name another tenant or model than asked for: the record is
+    not the caller's (its data need not be opened to tell)."""
 
 
 @runtime_checkable

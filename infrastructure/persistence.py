@@ -294,7 +294,23 @@ def named_by(tenant: str | None, model: str | None) -> bytes | None:
     return named if model is None else b',"model":%b%b' % (orjson.dumps(model), named)
 
 
-def record_rows(rows: Iterable[tuple[int, StoredEvent]]) -> RecordRows:
+def names_another(stored: StoredEvent, tenant: str | None, model: str | None) -> bool:
+    """Whether a first event's plain fields (its state's JSON, as the mapper writes it) name another tenant or
+    model than asked for: told without unsealing anything. A state without them (laid out otherwise, or not
+    JSON) names nothing here: decoding it decides."""
+    try:
+        plain = orjson.loads(stored.state)
+    except orjson.JSONDecodeError:
+        return False
+    named = plain if isinstance(plain, dict) else {}
+    return (tenant is not None and named.get("tenant", tenant) != tenant) or (
+        model is not None and named.get("model", model) != model
+    )
+
+
+def record_rows(
+    rows: Iterable[tuple[int, StoredEvent]], tenant: str | None, model: str | None
+) -> RecordRows:
     """``RecordRows`` from a ``read_record`` statement's rows, each tagged: ``FIRST`` (or ``WITHHELD``: the
     first event, which did not name what was asked for), ``SNAPSHOT`` or ``SINCE``."""
     first, snapshot, since, withheld = None, None, [], False
@@ -305,7 +321,8 @@ def record_rows(rows: Iterable[tuple[int, StoredEvent]]) -> RecordRows:
             snapshot = stored
         else:
             first, withheld = stored, kind == WITHHELD
-    return RecordRows(first, snapshot, since, withheld)
+    another = withheld and first is not None and names_another(first, tenant, model)
+    return RecordRows(first, snapshot, since, withheld, another)
 
 
 FIRST, SNAPSHOT, SINCE, WITHHELD = 0, 1, 2, 3

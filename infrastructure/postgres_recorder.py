@@ -511,7 +511,7 @@ class WritPostgresRecorder(
         ):
             cursor.execute(self._record_statement, params, prepare=True)
             rows = cursor.fetchall()
-        return record_rows((row[0], stored_event(*row[1:])) for row in rows)
+        return record_rows(((row[0], stored_event(*row[1:])) for row in rows), tenant, model)
 
     @cached_property
     def _record_statement(self) -> bytes:

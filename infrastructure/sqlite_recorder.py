@@ -33,6 +33,7 @@ from infrastructure.persistence import (
     TaggedSaves,
     first_claims,
     named_by,
+    names_another,
     stored_event,
 )
 from infrastructure.shredding import truncate_wal
@@ -238,7 +239,8 @@ class WritSQLiteRecorder(
                 return RecordRows(None, None, [], withheld=False)
             first = stored_event(record_id, 1, row[0], row[1])
             if named is not None and named not in row[1]:
-                return RecordRows(first, None, [], withheld=True)
+                another = names_another(first, tenant, model)
+                return RecordRows(first, None, [], withheld=True, another=another)
             cursor.execute(
                 f"SELECT originator_version, topic, state FROM {snapshots} "  # noqa: S608 - fixed table name
                 "WHERE originator_id = ? AND originator_version <= ? "
