@@ -151,25 +151,24 @@ class RecordLoader:
     ) -> Iterator[tuple[UUID, Any, list[Any]]]:
         """(id, latest snapshot, events since) of each record, its events decoded when it comes up."""
         decode = self.events.mapper.to_domain_event
+        stored_ids: dict[int, Any] = {_ORIGINATOR_INT(s): s.originator_id for s in stored_snapshots}
         snapshots = {  # by UUID.int: hashing and comparing a UUID are Python calls
             s.originator_id.int: s for s in map(self._decoded, stored_snapshots) if s is not None
         }  # bad: none
         for number, stored in groupby(stored_events, key=_ORIGINATOR_INT):
             events = list(map(decode, stored))
-            yield events[0].originator_id, snapshots.pop(number, None), events
-        for (
-            snapshot
-        ) in snapshots.values():  # a snapshot and no events: the snapshot's own event is gone
-            yield snapshot.originator_id, snapshot, []
+            stored_ids.pop(number, None)
+            yield events[0].originator_id, snapshots.get(number), events
+        for number, record_id in stored_ids.items():
+            # a snapshot (good or bad) and no events from its version on: the snapshot's own event is gone
+            yield record_id, snapshots.get(number), []
 
     def _rebuilt(self, record_id: UUID, snapshot: Any, events: list[Any]) -> Record | None:
         """The record from its latest snapshot (or first event) and the events since; one ``load`` when they
-        do not fit (a snapshot taken between the two reads) or the snapshot cannot be used (a purged
-        record's, one written before digests)."""
+        do not fit (a snapshot taken between the two reads, none since a snapshot) or the snapshot cannot be
+        used (a purged record's, one written before digests)."""
         if not events:
-            return (
-                None if snapshot is None else self.load(record_id)
-            )  # the snapshot's own event is gone
+            return self.load(record_id)  # it says what is left: the tail under the snapshot is gone
         first = events[0]
         if snapshot is None and first.originator_version == 1:
             return replay(None, events, self.digest)

@@ -241,6 +241,11 @@ def test_a_tail_removed_from_under_a_bad_snapshot_is_a_break(
     RawStore(database_url).delete(record_id, 150)
     refused(lambda: writ.get(ANN, "Tally", record_id), record_id, 150)
     refused(lambda: writ.patch(ANN, "Tally", record_id, {"a": 0}), record_id, 150)
+    refused(  # a bulk's read
+        lambda: writ._core.loader.load_many([UUID(record_id)], tenant="acme", model="Tally"),
+        record_id,
+        150,
+    )
 
 
 def test_a_tail_removed_from_under_a_snapshot_is_a_break(writ: Writ, database_url: str) -> None:
