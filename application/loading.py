@@ -11,13 +11,13 @@ and model asked for in the event's bytes) and tells from its plain fields that
 it is another's, so nothing of it is unsealed, nor its key fetched; answering
 ``NOT_FOUND`` for another tenant's record costs about what an id nobody has
 costs. Then it rebuilds the record with ``domain.record.replay``: the snapshot
-must digest to the state its event recorded, and every later event
-must link to the one before. A snapshot that cannot be used (altered, another
-record's, a purged record's, or of a record written before digests existed) is
-passed over: the record is replayed from its first event (its events read again
-in full, when the read began at that snapshot); if they end before the
-snapshot's version, the record's tail is gone: ``CHAIN_BROKEN``. ``events`` streams a record's history in pages, checked
-the same way, in bounded memory. ``each`` loads many records (a bulk update's
+must digest to the state its event recorded, and every later event must link to
+the one before. A snapshot that cannot be used (altered, another record's, a
+purged record's, or of a record written before digests existed) is passed over:
+the record is replayed from its first event (its events read again in full, when
+the read began at that snapshot); if they end before the snapshot's version, the
+record's tail is gone: ``CHAIN_BROKEN``. ``events`` streams a record's history
+in pages, checked the same way, in bounded memory. ``each`` loads many records (a bulk update's
 candidates) ``LOAD_PART`` at a time through the recorder's ``read_histories``
 (each part's keys, latest snapshots and the events from each snapshot's version
 on, as the database finds them; on PostgreSQL in one round trip, the next part
@@ -72,9 +72,8 @@ class RecordLoader:
     ) -> Record | None:
         """The record (as of ``version``), or None when there is none for this tenant and model."""
         read = self._reader.read_record(record_id, version, tenant=tenant, model=model)
-        if (
-            read.first is None or read.another
-        ):  # another's: nothing of it opened, nor its key fetched
+        # another's: nothing of it opened, nor its key fetched
+        if read.first is None or read.another:
             return None
         decode = self.events.mapper.to_domain_event
         first = decode(read.first)

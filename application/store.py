@@ -89,9 +89,8 @@ class Store(Application[UUID]):
         recorder's ``read_record``); None when there is none."""
         read = cast(HistoryReader, self.recorder).read_record(aggregate_id)
         stored_events = [] if read.first is None else [read.first, *read.since]
-        if (
-            read.snapshot is not None
-        ):  # snapshotted after all: what was read skips the events before it
+        if read.snapshot is not None:
+            # snapshotted after all: what was read skips the events before the snapshot
             stored_events = list(self.recorder.select_events(aggregate_id))
         found: Any = None
         for stored in stored_events:
