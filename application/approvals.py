@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -46,6 +46,7 @@ from domain.errors import (
     WritError,
 )
 from domain.grants import ApprovalScope
+from domain.ids import new_id
 from domain.limits import text_problem
 from domain.principal import Principal
 
@@ -76,7 +77,7 @@ class Approvals:
         """Save the approval request and the parked decision; nothing is written to the records."""
         spec = self.core.catalog.model(commands[0].model)
         bodies = [c.model_dump(mode="json", exclude={"idempotency_key"}) for c in commands]
-        creates = {i: str(uuid4()) for i, c in enumerate(commands) if isinstance(c, Create)}
+        creates = {i: str(new_id()) for i, c in enumerate(commands) if isinstance(c, Create)}
         for index, record_id in creates.items():
             bodies[index]["id"] = record_id  # the record the approved create will make
         required = approvers_needed(spec.approvals, {"commands": bodies}, commands[0].operation)

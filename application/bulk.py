@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import orjson
 from eventsourcing.domain import Aggregate
@@ -72,6 +72,7 @@ from domain.errors import (
 )
 from domain.filters import filters_of
 from domain.idempotency import IdempotencyKey
+from domain.ids import new_id
 from domain.limits import shown
 from domain.pipeline import Decider, Verdict
 from domain.policy import Comparison
@@ -227,7 +228,7 @@ class Bulk:
         if not isinstance(changes, dict) or not changes:
             raise InvalidInputError("changes must be a non-empty dict of field values")
         Patch(
-            model=spec_model_name(model), id=uuid4(), changes=changes
+            model=spec_model_name(model), id=new_id(), changes=changes
         )  # the door's checks on the changes
         if not (who.purpose or "").strip():
             raise PurposeRequiredError("Every write must state its purpose")
@@ -304,7 +305,7 @@ class Bulk:
     ) -> tuple[BulkResult, Patcher]:
         """The bulk's result, and what patches one decided record (in memory) under its one decision and
         correlation id, returning the record's event."""
-        decision_id, correlation = str(uuid4()), who.correlation_id or str(uuid4())
+        decision_id, correlation = str(new_id()), who.correlation_id or str(new_id())
         meta = _bulk_meta(
             who, model, decided, decision_id, correlation, self.core.catalog.version, key, approval
         )
@@ -351,7 +352,7 @@ class Bulk:
         decider names the record it decides, not the patch's id)."""
         decider, patch = (
             Decider(self.core.catalog, who, now),
-            Patch(model=model, id=uuid4(), changes=changes),
+            Patch(model=model, id=new_id(), changes=changes),
         )
         return [(record, decider.decide(patch, record, "bulk_update")) for record in records]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from application.decisions import allowed_meta, read_decision
 from application.door import Subject, command_arg, principal_arg, rows_arg
@@ -22,6 +22,7 @@ from application.staging import UnitEffects, split_children
 from application.unit import Unit, decision_of, unit_record
 from domain.commands import AnyCommand, Command, Create, Delete, Patch, Purge, Replace, Restore
 from domain.errors import InvalidInputError, RecordNotFoundError, WritError
+from domain.ids import new_id
 from domain.pipeline import Verdict, decide
 from domain.principal import Principal
 
@@ -223,7 +224,7 @@ class Commands:
         effects = UnitEffects(
             self.core.staging,
             self.core.unit(),
-            uuid4() if isinstance(command, Create) else command.id,
+            new_id() if isinstance(command, Create) else command.id,
             record,
         )
         verdict = decide(

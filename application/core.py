@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
-from uuid import UUID, uuid4, uuid5
+from uuid import UUID, uuid5
 
 from eventsourcing.persistence import IntegrityError, Recording
 
@@ -41,6 +41,7 @@ from domain.errors import (
     RecordNotFoundError,
     WritError,
 )
+from domain.ids import new_id
 from domain.pipeline import Verdict, decide
 from domain.principal import Principal
 from domain.record import Record
@@ -108,7 +109,7 @@ class Core:
                     self.refused(principal, Subject.of(command), None, error, key, "refused")
                 raise
         record = self._staged_record(unit, principal, command, key, approved)
-        record_id = record_id or (uuid4() if isinstance(command, Create) else command.id)
+        record_id = record_id or (new_id() if isinstance(command, Create) else command.id)
         verdict = decide(
             self.catalog,
             command,

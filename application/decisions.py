@@ -18,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from application.door import Subject
 from domain.commands import AnyCommand
 from domain.decision import Decision
 from domain.errors import WritError
+from domain.ids import new_id
 from domain.limits import HARD_LIMITS, label, unstorable
 from domain.pipeline import Verdict
 from domain.principal import Principal
@@ -60,7 +61,7 @@ def allowed_meta(
         "purpose": principal.purpose,
         "correlation_id": principal.correlation_id,
         "causation_id": principal.causation_id,
-        "decision_id": str(uuid4()),
+        "decision_id": str(new_id()),
         "policy_version": policy_version,
         "reasons": list(verdict.reasons),
         "idempotency_key": idempotency_key,

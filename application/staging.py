@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -45,6 +45,7 @@ from domain.errors import (
     WritError,
 )
 from domain.generators import md5_of, slugify, suffixed
+from domain.ids import new_id
 from domain.links import Counter, Family, UniqueClaim, as_pairs, claim_id, counter_id, family_id
 from domain.principal import Principal
 from domain.record import DELETED, PURGED, Record
@@ -118,7 +119,7 @@ class UnitEffects:
         for name, generator in spec.generated.items():
             value: Any
             if generator.kind == "uuid":
-                value = str(uuid4())
+                value = str(new_id())
             elif generator.kind == "timestamp":
                 value = now
             elif generator.kind == "md5":

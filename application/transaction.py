@@ -27,13 +27,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from application.door import Subject, key_arg, principal_arg
 from application.retry import Lost
 from application.unit import decision_of
 from domain.commands import AnyCommand, Create, Delete, Patch, Purge, Replace, Restore
 from domain.errors import ApprovalRequiredError, IdempotencyKeyReusedError, InvalidInputError
+from domain.ids import new_id
 from domain.limits import shown
 from domain.principal import Principal
 
@@ -157,7 +158,7 @@ class Transaction:
     def execute(self, command: AnyCommand) -> WriteResult:
         """Decide ``command`` now, on the unit's state, and stage it (its result has no position until commit)."""
         self._require_open()
-        record_id = uuid4() if isinstance(command, Create) else command.id
+        record_id = new_id() if isinstance(command, Create) else command.id
         if self._replaying is not None:
             return self._replay(command, record_id)
         with self.unit.savepoint():

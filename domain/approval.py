@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
@@ -36,6 +36,7 @@ from domain.errors import (
     ApprovalStaleError,
     SelfApprovalForbiddenError,
 )
+from domain.ids import new_id
 
 PENDING, EXECUTED, FAILED, REJECTED, CANCELLED, EXPIRED = (
     "pending",
@@ -182,7 +183,7 @@ class ApprovalRequest(Aggregate):
     def request(
         cls, now: datetime, approval_id: UUID | None = None, **fields: Any
     ) -> ApprovalRequest:
-        return cls._create(cls.Created, id=approval_id or uuid4(), timestamp=now, **fields)
+        return cls._create(cls.Created, id=approval_id or new_id(), timestamp=now, **fields)
 
     def approve(
         self,

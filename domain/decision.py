@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+
+from domain.ids import new_id
 
 Outcome = Literal["allowed", "refused", "parked", "failed", "read"]
 
@@ -47,4 +49,4 @@ class Decision(Aggregate):
 
     @classmethod
     def record(cls, now: datetime, decision_id: UUID | None = None, **fields: Any) -> Decision:
-        return cls._create(cls.Created, id=decision_id or uuid4(), timestamp=now, **fields)
+        return cls._create(cls.Created, id=decision_id or new_id(), timestamp=now, **fields)

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, ClassVar, Self
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.utils import register_topic
@@ -41,6 +41,7 @@ from domain.errors import (
     RecordNotDeletedError,
     RecordNotFoundError,
 )
+from domain.ids import new_id
 
 NEW, MODIFIED, DELETED, PURGED = "new", "modified", "deleted", "purged"
 CHANGED = "changed"
@@ -203,7 +204,7 @@ class Record(Aggregate):
         record_id: UUID | None = None,
         digest: Digest = plain_digest,
     ) -> Record:
-        record_id = record_id or uuid4()
+        record_id = record_id or new_id()
         payload = {"model": model, "tenant": tenant, "data": data}
         meta = {**meta, CHANGED: sorted(name for name, value in data.items() if value is not None)}
         after: Record = cls._created(

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from domain.ids import new_id
 from infrastructure.sql import SQL, Identifier, P
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ class Erasures:
                         "VALUES ({}, {}, {}, {}, {}, {})"
                     ).format(self.table, P, P, P, P, P, P),
                     (
-                        uuid.uuid4().hex,
+                        new_id().hex,
                         orjson.dumps(tables).decode(),
                         int(views),
                         horizon,

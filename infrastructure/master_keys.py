@@ -30,6 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.errors import ConfigurationError, KeyInvalidError
+from domain.ids import random_bytes
 
 log = logging.getLogger("writ.keys")
 
@@ -51,7 +52,7 @@ def encode_key(key: bytes) -> str:
 
 def new_master_key() -> str:
     """A fresh master key, as base64 text."""
-    return encode_key(os.urandom(KEY_BYTES))
+    return encode_key(random_bytes(KEY_BYTES))
 
 
 @dataclass
@@ -83,7 +84,7 @@ class MasterKeys:
 
     def wrap(self, owner: UUID, data_key: bytes) -> tuple[bytes, str]:
         """``data_key`` wrapped by the current master key, and that key's id."""
-        nonce, current = os.urandom(NONCE_BYTES), self.current_id
+        nonce, current = random_bytes(NONCE_BYTES), self.current_id
         return nonce + self._ciphers[current].encrypt(nonce, data_key, owner.bytes), current
 
     def unwrap(self, owner: UUID, wrapped: bytes, master_id: str) -> bytes:

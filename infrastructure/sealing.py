@@ -19,7 +19,6 @@ sealing.
 
 from __future__ import annotations
 
-import os
 from binascii import a2b_base64, b2a_base64
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +28,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from domain.ids import random_bytes
 from infrastructure.master_keys import NONCE_BYTES
 
 MARK = "$sealed"
@@ -67,7 +67,7 @@ class SealBroken(Exception):  # noqa: N818 - reported by the recorder as the rec
 
 
 def seal(cipher: AESGCM, owner: UUID, path: str, value: Any) -> dict[str, str]:
-    nonce = os.urandom(NONCE_BYTES)
+    nonce = random_bytes(NONCE_BYTES)
     sealed = cipher.encrypt(nonce, orjson.dumps(value), _aad(owner, path))
     return {MARK: b2a_base64(nonce + sealed, newline=False).decode()}
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -34,6 +33,7 @@ import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.chain import DigestUnavailable
+from domain.ids import random_bytes
 from infrastructure.key_table import PendingKeys
 from infrastructure.master_keys import KEY_BYTES, MasterKeys
 
@@ -162,7 +162,7 @@ class Vault:
         return key.digests.hexdigest(orjson.dumps(["index", content], option=orjson.OPT_SORT_KEYS))
 
     def _shared_index(self) -> DataKey:
-        wrapped, master_id = self.masters.wrap(INDEX_OWNER, os.urandom(KEY_BYTES))
+        wrapped, master_id = self.masters.wrap(INDEX_OWNER, random_bytes(KEY_BYTES))
         self.keys.insert_absent(INDEX_OWNER, wrapped, master_id)
         found = self._fetch([INDEX_OWNER]).get(INDEX_OWNER.int)
         if found is None:
@@ -256,7 +256,7 @@ class Vault:
         return found
 
     def _make(self, owner: UUID, covers: Iterable[UUID]) -> DataKey:
-        key = os.urandom(KEY_BYTES)
+        key = random_bytes(KEY_BYTES)
         wrapped, master_id = self.masters.wrap(owner, key)
         made = _data_key(owner, key, wrapped, master_id)
         with self._lock:

@@ -60,7 +60,7 @@ def made(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     writ = open_writ(Catalog.from_toml(SHOP_CATALOG), database_url)
     with monkeypatch.context() as chosen:
         chosen.setattr(
-            application.core, "uuid4", ids_from(ACME_ORDER, GLOBEX_ORDER, ACME_CUSTOMER, *TWINS)
+            application.core, "new_id", ids_from(ACME_ORDER, GLOBEX_ORDER, ACME_CUSTOMER, *TWINS)
         )
         writ.create(principal("carol"), "Order", {"sku": "A-1", "total": "1"})
         writ.create(principal("gus", "globex"), "Order", {"sku": "G-1", "total": "1"})
@@ -164,7 +164,7 @@ def test_an_approval_prefix_names_the_request_of_your_tenant(
     made: Any, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as chosen:
-        chosen.setattr(domain.approval, "uuid4", ids_from(ACME_REQUEST, GLOBEX_REQUEST))
+        chosen.setattr(domain.approval, "new_id", ids_from(ACME_REQUEST, GLOBEX_REQUEST))
         made.patch(principal("carol"), "Order", ACME_ORDER, {"total": "20000"})
         made.patch(principal("gus", "globex"), "Order", GLOBEX_ORDER, {"total": "30000"})
     assert ok(cli("approvals", "show", "5ca1ab1e", "--json"))["id"] == str(ACME_REQUEST)
