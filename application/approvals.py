@@ -171,13 +171,14 @@ class Approvals:
                 return result_of(current, required, position=last_position(saved))
             return self.execution.execute(who, current, now, required)
 
+        # another approver's click (or a write to its records) saved first: again, on the request as it is now
         lost = Lost(
             who,
             Subject("approve", request.model, request.id),
-            None,  # another approver's click (or a
-            f"Approval {request.id} changed while it was approved, {ATTEMPTS} times; "  # write to its
+            None,
+            f"Approval {request.id} changed while it was approved, {ATTEMPTS} times; "
             "nothing was written: try again",
-        )  # records) saved first: again, on the request as it is now
+        )
         return self.core.retry.run(attempt, lost)
 
     def reject(

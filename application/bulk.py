@@ -171,9 +171,8 @@ class Bulk:
         fingerprint: str,
     ) -> BulkResult:
         now = self.core.clock()
-        loaded = self.core.loader.each(
-            ids, tenant=who.tenant_id, model=model
-        )  # each decided as soon as it is loaded
+        # each decided as soon as it is loaded
+        loaded = self.core.loader.each(ids, tenant=who.tenant_id, model=model)
         still_matches = _matcher(comparisons, spec)
         decided = self.decide_bulk(who, model, filter(still_matches, loaded), changes, now)
         if not decided:  # no record to decide the changes on: the field rules still judge them, as on an empty one
@@ -227,9 +226,8 @@ class Bulk:
         nesting_arg("changes", changes, self.core.catalog.limits)
         if not isinstance(changes, dict) or not changes:
             raise InvalidInputError("changes must be a non-empty dict of field values")
-        Patch(
-            model=spec_model_name(model), id=new_id(), changes=changes
-        )  # the door's checks on the changes
+        # the door's checks on the changes
+        Patch(model=spec_model_name(model), id=new_id(), changes=changes)
         if not (who.purpose or "").strip():
             raise PurposeRequiredError("Every write must state its purpose")
         if not spec.grants.allows("bulk_update", who.roles):
@@ -275,9 +273,8 @@ class Bulk:
                     "(the model's max_affected or the catalog's rows limit): narrow the filters"
                 ),
             )
-        return sorted(
-            ids, key=attrgetter("int")
-        )  # the order of their text (fixed-width hex), without writing it
+        # the order of their text (fixed-width hex), without writing it
+        return sorted(ids, key=attrgetter("int"))
 
     def _run_bulk(
         self,

@@ -48,9 +48,8 @@ class MadeOnRead(Sequence[R], Generic[T, R]):
     def __getitem__(self, index: slice) -> Sequence[R]: ...
 
     def __getitem__(self, index: int | slice) -> R | Sequence[R]:
-        wanted = range(len(self))[
-            index
-        ]  # IndexError past either end, as a list; negative indices resolved
+        # IndexError past either end, as a list; negative indices resolved
+        wanted = range(len(self))[index]
         if isinstance(wanted, int):
             self._make_until(wanted + 1)
             return self._done[wanted]

@@ -225,9 +225,8 @@ class GroupCommit:
             if len(batch) == 1:
                 batch[0].error, batch[0].done = error, True
                 return
-            for (
-                save
-            ) in batch:  # one save's rows broke the batch: each alone, so only that one fails
+            # one save's rows broke the batch: each alone, so only that one fails
+            for save in batch:
                 self._store([save])
             return
         for save, positions in zip(batch, placed, strict=True):

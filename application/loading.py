@@ -151,9 +151,10 @@ class RecordLoader:
         """(id, latest snapshot, events since) of each record, its events decoded when it comes up."""
         decode = self.events.mapper.to_domain_event
         stored_ids: dict[int, Any] = {_ORIGINATOR_INT(s): s.originator_id for s in stored_snapshots}
-        snapshots = {  # by UUID.int: hashing and comparing a UUID are Python calls
+        # by UUID.int (hashing and comparing a UUID are Python calls); a snapshot that does not decode: none
+        snapshots = {
             s.originator_id.int: s for s in map(self._decoded, stored_snapshots) if s is not None
-        }  # bad: none
+        }
         for number, stored in groupby(stored_events, key=_ORIGINATOR_INT):
             events = list(map(decode, stored))
             stored_ids.pop(number, None)

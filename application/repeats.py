@@ -47,9 +47,8 @@ class Repeats:
         repeat reads that from the record (so a purge erases it there too)."""
         if not key or principal is None:
             return []
-        fingerprint = (
-            fingerprint_of(commands) or ""
-        )  # "": matches no command (the rules refuse unencodable ones)
+        # "": matches no command (the rules refuse unencodable ones)
+        fingerprint = fingerprint_of(commands) or ""
         kept = [{**result, "data": None} for result in results]
         return [
             IdempotencyKey.claim(
@@ -76,9 +75,8 @@ class Repeats:
         """The claim of an idempotency key, if a write has used it."""
         if key is None or principal is None:
             return None
-        claimed = self._store.aggregate(
-            key_id(principal.tenant_id, principal.user_id, key)
-        )  # never snapshotted
+        # never snapshotted
+        claimed = self._store.aggregate(key_id(principal.tenant_id, principal.user_id, key))
         assert claimed is None or isinstance(claimed, IdempotencyKey)
         return claimed
 

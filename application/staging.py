@@ -157,9 +157,8 @@ class UnitEffects:
                     )
                 )
             elif claim not in self.unit.staged:
-                self.unit.touch(
-                    held
-                )  # staged, so this unit's later commands (and its apply) read this copy
+                # staged, so this unit's later commands (and its apply) read this copy
+                self.unit.touch(held)
             if held.holder not in (None, str(self.record_id)):
                 problems.append(
                     UniqueViolationError(

@@ -138,9 +138,8 @@ class Store(Application[UUID]):
         taken = []
         for aggregate in due.values():
             kind = getattr(type(aggregate), "Snapshot", None) or self.snapshot_class
-            assert (
-                kind is not None
-            )  # the library's Snapshot, for aggregates without a class of their own
+            # the library's Snapshot, for aggregates without a class of their own
+            assert kind is not None
             taken.append(kind.take(aggregate))
         if taken:
             self.snapshots.put(taken)

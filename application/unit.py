@@ -87,9 +87,8 @@ class Unit:
         if self._savepoints:
             copies = self._savepoints[-1].copies
             if aggregate.id not in copies:
-                staged = self.staged.get(
-                    aggregate.id
-                )  # None: as stored (or new); rolling back unstages it
+                # None: as stored (or new); rolling back unstages it
+                staged = self.staged.get(aggregate.id)
                 copies[aggregate.id] = copy.deepcopy(staged) if staged is not None else None
         self.staged[aggregate.id] = aggregate
         return aggregate

@@ -315,9 +315,8 @@ def main() -> None:
 
 def run(schema: str, url: str, args: argparse.Namespace) -> None:
     catalog = Catalog.from_toml(HOT_CATALOG)
-    writ = open_writ(
-        catalog, url
-    )  # the default pool (group commit saves on one connection of its own)
+    # the default pool (group commit saves on one connection of its own)
+    writ = open_writ(catalog, url)
     env = {
         k: v
         for k, v in writ_env(url).items()
@@ -332,9 +331,8 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
             "UNIQUE (originator_id, originator_version))"
         )
     sample = writ.create(CLERK, "Order", payload(-1))
-    state = bytes(
-        len(orjson.dumps(sample.data)) + 600
-    )  # about a sealed Created event's stored size
+    # about a sealed Created event's stored size
+    state = bytes(len(orjson.dumps(sample.data)) + 600)
     hot_id = writ.create(CLERK, "Hot", {"quantity": 0}).id
     os.environ["WRIT_GROUP_COMMIT_SAVES"] = "1"
     solo = open_writ(catalog, url)  # one save per batch: the group commit's baseline
@@ -478,11 +476,12 @@ def report(args: argparse.Namespace, tallies: dict[str, Tally], mean_batch: floa
     for name, tally in tallies.items():
         client, server = tally.cpu_us()
         ceiling = cores * 1e6 / (client + server) if client + server else 0.0
+        # http's client is several processes; merkle's counts its keeper, a process of its own
         alone = (
             f"  one process {1e6 / client:9,.0f}/s"
             if client and name not in ("http", "merkle")
             else ""
-        )  # http's client is several processes; merkle's counts its keeper, a process of its own
+        )
         print(
             f"{name:9} client {client:7,.0f} µs  server {server:7,.0f} µs  ceiling {ceiling:9,.0f}/s{alone}"
         )

@@ -191,9 +191,8 @@ def main() -> None:
 
 def run(url: str, clients: int, rounds: int, per_client: int) -> None:
     catalog_text = CATALOG
-    writ = open_writ(
-        Catalog.from_toml(catalog_text), url
-    )  # makes the schema before the server starts
+    # makes the schema before the server starts
+    writ = open_writ(Catalog.from_toml(catalog_text), url)
     with tempfile.TemporaryDirectory() as tmp:
         catalog = Path(tmp) / "writ.toml"
         catalog.write_text(catalog_text)

@@ -98,9 +98,8 @@ def main() -> None:
             (timed(lambda: verify(backend, workers=args.workers)), raw_read(name)[1])
             for _ in range(ROUNDS)
         ]
-        (verify_s, report), raw_s = sorted(rounds, key=lambda r: r[0][0] / r[1])[
-            ROUNDS // 2
-        ]  # the median ratio
+        # the median ratio
+        (verify_s, report), raw_s = sorted(rounds, key=lambda r: r[0][0] / r[1])[ROUNDS // 2]
         assert report.ok and report.events == args.events, report.findings[:3]
         alone_s, alone = timed(lambda: verify(backend, workers=1))
         assert alone.to_dict() == report.to_dict(), "one process or several: the same report"

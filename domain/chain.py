@@ -72,10 +72,8 @@ def iso_text(moment: datetime) -> str:
     text = _iso_text(moment, moment.utcoffset())
     if len(_recent_iso) >= RECENT:
         _recent_iso.clear()
-    _recent_iso[id(moment)] = (
-        moment,
-        text,
-    )  # the moment kept with its id: no other object can take that id
+    # the moment kept with its id: no other object can take that id
+    _recent_iso[id(moment)] = (moment, text)
     return text
 
 

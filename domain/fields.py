@@ -197,9 +197,8 @@ class FieldSpec(BaseModel):
             return value  # what the validator would return: no need to call it
         try:
             if kind is datetime and self._plain_datetime and value.tzinfo is not None:
-                return (
-                    value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-                )  # as pydantic would dump it
+                # as pydantic would dump it
+                return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
             return self._validated(name, value, limits, choices)
         except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 has no UTC form
             refuse(name, "out of range once converted to UTC")

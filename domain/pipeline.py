@@ -264,11 +264,8 @@ class Decider:
         payload = {**changes, **self._stamp(spec, "update", principal)}
         if replace:
             return payload, {"id": before["id"], **payload}
-        return payload, {
-            "id": before["id"],
-            **record.data,
-            **payload,
-        }  # the view without its "_" fields
+        # the view without its "_" fields
+        return payload, {"id": before["id"], **record.data, **payload}
 
     def _update_rules(
         self, spec: ModelSpec, before: dict[str, Any], body: dict[str, Any], replace: bool

@@ -345,9 +345,8 @@ class Record(Aggregate):
         **payload: Any,
     ) -> None:
         record_id = self.id
-        now = max(
-            now, self.modified_on
-        )  # a record's time never goes back (another writer's clock may run ahead)
+        # a record's time never goes back (another writer's clock may run ahead)
+        now = max(now, self.modified_on)
         version = self.version + 1
         after = event_class.preview(self, now, meta, **payload)
         if event_class.PAYLOAD == ("data",):

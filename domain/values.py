@@ -116,9 +116,8 @@ class _JsonCopy:
     def __init__(self, name: str, limits: Limits) -> None:
         self.name = name
         self.limits = limits
-        self.budget = (
-            limits.value_bytes
-        )  # a lower bound of the encoded size left; never overestimates
+        # a lower bound of the encoded size left; never overestimates
+        self.budget = limits.value_bytes
 
     def copy(self, value: Any) -> Any:
         result = self._node(value, 0)

@@ -193,9 +193,8 @@ class AgentTools:
         self, spec: ToolSpec, arguments: dict[str, Any], identity: AgentIdentity, client: str | None
     ) -> dict[str, Any]:
         writ, kind = self.runtime.writ, spec.kind
-        principal = identity.acting(
-            None, client
-        )  # on the refusal of a malformed purpose: the agent all the same
+        # on the refusal of a malformed purpose: the agent all the same
+        principal = identity.acting(None, client)
         try:
             principal = identity.acting(arguments.get("purpose"), client)
             check_arguments(spec, arguments)

@@ -72,9 +72,8 @@ class Runtime:
     def position_of(self, record_id: UUID, version: int) -> int | None:
         """The log position of one event of a record (None when it is not in the log)."""
         self.writ  # noqa: B018 - opened: its core reads the log
-        recorder: Any = (
-            self.core.store.recorder
-        )  # Writ's recorders, on both databases, look positions up
+        # Writ's recorders, on both databases, look positions up
+        recorder: Any = self.core.store.recorder
         position = recorder.position_of(record_id, version)
         return None if position is None else int(position)
 
@@ -136,9 +135,8 @@ class Runtime:
         from projections.matching import ViewMatcher
 
         self.writ  # noqa: B018 - opened first: its recorder tells the log's head
-        recorder: Any = (
-            self.core.store.recorder
-        )  # Writ's recorders, on both databases, have last_position
+        # Writ's recorders, on both databases, have last_position
+        recorder: Any = self.core.store.recorder
         return ViewMatcher(
             self.views,
             recorder.last_position,

@@ -188,9 +188,8 @@ def _units(writ: Writ, clerk: Principal) -> None:
         try:
             with tx.savepoint():
                 tx.create("OrderItem", {"order_id": order.id, "sku": "SHADE"})
-                tx.create(
-                    "OrderItem", {"order_id": order.id, "sku": "BULB"}
-                )  # one line per sku: refused
+                # one line per sku: refused
+                tx.create("OrderItem", {"order_id": order.id, "sku": "BULB"})
         except WritError as error:
             console.print(
                 f"  savepoint discarded: [red]{error.code}[/] (the SHADE line went with it)"

@@ -33,9 +33,8 @@ def loads(raw: bytes | str, nesting: int) -> Any:
         raise InvalidInputError(f"The JSON nests lists and objects more than {nesting} levels deep")
     data = raw.encode(errors="surrogatepass") if isinstance(raw, str) else raw
     if _LONG_DIGITS.search(data):
-        json.loads(
-            raw, parse_int=_kept_int
-        )  # bounded nesting: the standard library's recursion holds
+        # bounded nesting: the standard library's recursion holds
+        json.loads(raw, parse_int=_kept_int)
     return value
 
 

@@ -107,9 +107,8 @@ def postgres_conninfo(env: dict[str, str]) -> dict[str, Any]:
     """psycopg connection arguments for a PostgreSQL ``writ_env`` (Writ's own sessions): keepalives on both
     ends, ``PGOPTIONS`` kept."""
     server_side = " ".join(f"-c tcp_keepalives_{name}={value}" for name, value in KEEPALIVE.items())
-    server_side = (
-        f"{os.environ.get('PGOPTIONS', '')} {server_side}".strip()
-    )  # an explicit option hides PGOPTIONS
+    # an explicit option hides PGOPTIONS
+    server_side = f"{os.environ.get('PGOPTIONS', '')} {server_side}".strip()
     return {
         "dbname": env["POSTGRES_DBNAME"],
         "host": env["POSTGRES_HOST"],
@@ -138,9 +137,8 @@ def event_store_env(config: DatabaseConfig, *, create_tables: bool | None = None
         if create_tables is None
         else ("y" if create_tables else "n")
     )
-    env = dict(
-        _COMMON, CREATE_TABLE=wanted
-    )  # explicit: the log's reader takes no process environment
+    # explicit: the log's reader takes no process environment
+    env = dict(_COMMON, CREATE_TABLE=wanted)
     if isinstance(config, SQLiteConfig):
         env.update(
             PERSISTENCE_MODULE="eventsourcing.sqlite",

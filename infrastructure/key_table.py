@@ -368,11 +368,8 @@ values: ``postgres_key_arguments``, each sent in binary)."""
 def postgres_key_arguments(pending: PendingKeys) -> list[Any]:
     """The values of ``POSTGRES_KEY_PARAMETERS`` for a save, as arrays packed for the insert function's call
     (``infrastructure.pg_arrays``)."""
-    from infrastructure.pg_arrays import (
-        BYTEAS,
-        TEXTS,
-        UUIDS,
-    )  # the driver: only where a PostgreSQL save is made
+    # the driver: only where a PostgreSQL save is made
+    from infrastructure.pg_arrays import BYTEAS, TEXTS, UUIDS
 
     return [
         UUIDS([row[0] for row in pending.rows]),

@@ -142,6 +142,7 @@ def sqlite_record(
     execute = cursor.execute  # type: ignore[attr-defined]
     ordered = sorted(entries)
     execute_many = cursor.executemany  # type: ignore[attr-defined]
+    # one call, every row
     execute_many(
         f"INSERT INTO {MANIFEST} (position, originator_id, originator_version, event_hash) "  # noqa: S608
         "VALUES (?, ?, ?, ?)",
@@ -149,7 +150,7 @@ def sqlite_record(
             (position, originator.hex, version, hashed)
             for position, originator, version, hashed in ordered
         ],
-    )  # one call, every row
+    )
     execute(f"SELECT chain FROM {CHAIN} ORDER BY last DESC LIMIT 1")  # noqa: S608
     previous = cursor.fetchone()  # type: ignore[attr-defined]
     chain = next_chain(bytes(previous[0]) if previous else GENESIS, save_digest(ordered))

@@ -69,10 +69,8 @@ class MasterKeys:
         self._current_id = key_id(self.keys[0])  # a hash: worked out once, not per wrapped key
 
     def __reduce__(self) -> tuple[type[MasterKeys], tuple[list[bytes], str]]:
-        return MasterKeys, (
-            self.keys,
-            self.source,
-        )  # its ciphers are made again (a verify worker gets a copy)
+        # its ciphers are made again (a verify worker gets a copy)
+        return MasterKeys, (self.keys, self.source)
 
     @property
     def current_id(self) -> str:

@@ -288,11 +288,9 @@ class WritPostgresRecorder(
         while live:
             events = [event for index in live for event in groups[index]]
             tags = [tag for tag, index in enumerate(live) for _ in groups[index]]
-            changes, tag = (
-                key_changes(self.vault, events),
-                self.save_tag(events),
-            )  # made before the call: the lock
-            try:  # is held through one round trip only
+            # made before the call: the lock is held through one round trip only
+            changes, tag = key_changes(self.vault, events), self.save_tag(events)
+            try:
                 with self.kept.connection() as conn:
                     positions = self._insert_part(conn, events, changes, tag, tags)
             except ESIntegrityError as error:
@@ -331,6 +329,7 @@ class WritPostgresRecorder(
         tag: SaveTag,
         tags: list[int],
     ) -> list[int]:
+        # packed by Writ (infrastructure.pg_arrays), sent as they are (infrastructure.pg_call)
         params = (
             UUIDS([e.originator_id for e in stored_events]).data,
             BIGINTS([e.originator_version for e in stored_events]).data,
@@ -341,7 +340,7 @@ class WritPostgresRecorder(
             tag.mac,
             tag.key_id.encode(),
             INTS(tags).data,
-        )  # packed by Writ (infrastructure.pg_arrays), sent as they are (infrastructure.pg_call)
+        )
         try:
             return bigints(self._insert_call.run(conn, params, prepared=self.kept.holds(conn)))
         except psycopg.errors.UndefinedFunction:
@@ -416,12 +415,10 @@ class WritPostgresRecorder(
             self.datastore.get_connection() as conn,
             conn.cursor(row_factory=tuple_row, binary=True) as cursor,
         ):
-            cursor.execute(
-                statement, (after, limit), prepare=True
-            )  # no upper bound in SQL: a range makes the
-            rows = (
-                cursor.fetchall()
-            )  # planner sort the whole range on a freshly filled table before LIMIT
+            # no upper bound in SQL: a range makes the planner sort the whole range on a freshly filled table
+            # before LIMIT
+            cursor.execute(statement, (after, limit), prepare=True)
+            rows = cursor.fetchall()
         return rows if until is None else [row for row in rows if row[0] <= until]
 
     def states_before(
@@ -438,12 +435,9 @@ class WritPostgresRecorder(
             conn.transaction(),
             conn.cursor(row_factory=tuple_row, binary=True) as cursor,
         ):
-            cursor.execute(
-                "SET LOCAL max_parallel_workers_per_gather = 0"
-            )  # one process: the cores are the
-            cursor.execute(
-                statement, (after, list(topics), after, until)
-            )  # verify workers' (parallel: 2x CPU)
+            # one process: the cores are the verify workers' (parallel: 2x CPU)
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            cursor.execute(statement, (after, list(topics), after, until))
             return cursor.fetchall()
 
     def position_of(self, originator_id: UUID, version: int) -> int | None:

@@ -115,13 +115,8 @@ class RecordChains:
         spans = self.decisions
         span = spans.get(decision)
         if span is None:
-            spans[decision] = (
-                save,
-                save,
-                originator.int,
-                version,
-                position,
-            )  # plain ints: they travel back
+            # plain ints: they travel back
+            spans[decision] = (save, save, originator.int, version, position)
             return
         if span[1] < save - 1:
             self.findings.append(reused(decision, originator, version, position))

@@ -56,9 +56,8 @@ def connect_sqlite(path: str) -> sqlite3.Connection:
         )
         connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    connection.execute(
-        "PRAGMA secure_delete=ON"
-    )  # a deleted view row or key is zeroed, not only unlinked
+    # a deleted view row or key is zeroed, not only unlinked
+    connection.execute("PRAGMA secure_delete=ON")
     return connection
 
 

@@ -127,9 +127,10 @@ class Vault:
         number = owner.int
         if number in self._destroyed:
             return None
+        # ``_known``, inline: a bulk update opens ten thousand events
         found = (
             self._pending.get(number) or self._keys.get(number) or self._fetch([owner]).get(number)
-        )  # ``_known``, inline: a bulk update opens ten thousand events
+        )
         return None if found is None else found.cipher
 
     def writing_cipher(self, owner: UUID, covers: Iterable[UUID] = ()) -> AESGCM:
@@ -143,9 +144,8 @@ class Vault:
 
     def digest(self, owner: UUID, purpose: str, content: Any) -> str:
         """HMAC-SHA256 of the canonical JSON of ``content`` under the owner's digest key."""
-        found = self._keys.get(owner.int) or self._writing(
-            owner, ()
-        )  # a cached key is never also pending
+        # a cached key is never also pending
+        found = self._keys.get(owner.int) or self._writing(owner, ())
         # the key's pads hashed once per key, not once per digest
         return found.digests.hexdigest(
             orjson.dumps([purpose, content], option=orjson.OPT_SORT_KEYS)

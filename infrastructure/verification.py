@@ -94,9 +94,8 @@ class Verifier:
         report = Report()
         database = self.backend.database()
         try:
-            log = open_log_of(
-                self.backend, sealed=False, create_tables=not self._made(database)
-            )  # no key made
+            # no key made
+            log = open_log_of(self.backend, sealed=False, create_tables=not self._made(database))
         except BaseException:
             database.close()
             raise
@@ -191,9 +190,8 @@ class Verifier:
             ]
             self._stored_checks(database, log, report, keys)
             return walked
-        context = multiprocessing.get_context(
-            "fork"
-        )  # a worker needs what this process holds, and starts at once
+        # a worker needs what this process holds, and starts at once
+        context = multiprocessing.get_context("fork")
         gc.freeze()  # a worker's collector then leaves this process's objects (and their pages) alone
         try:
             with ProcessPoolExecutor(workers, mp_context=context) as pool:

@@ -258,8 +258,7 @@ def _advance(
         ]
     elif kind in ENDINGS:
         row["status"] = ENDINGS[kind]
-        sealed = (
-            {"results": state["results"]} if "results" in state else {}
-        )  # opened by the queries, moved out
+        # opened by the queries, moved out
+        sealed = {"results": state["results"]} if "results" in state else {}
         row["outcome"] = {**outcome_of(kind, state, state["timestamp"]), **sealed}
     row["updated_at"], row["position"] = at, position

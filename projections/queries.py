@@ -167,9 +167,8 @@ class Views:
             rows = tx.query(
                 query, [*(p for _, ps in clauses for p in ps), int_arg("limit", limit, 1, INT_MAX)]
             )
-        return [
-            row[0] if isinstance(row[0], UUID) else UUID(row[0]) for row in rows
-        ]  # UUIDs from PostgreSQL
+        # UUIDs from PostgreSQL
+        return [row[0] if isinstance(row[0], UUID) else UUID(row[0]) for row in rows]
 
     def decisions(
         self,

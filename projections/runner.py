@@ -288,9 +288,8 @@ class ProjectionWorker:
 
     def fold(self, batch: Sequence[Notification]) -> Changes:
         """What each read model writes for ``batch``."""
-        keys = self.log.keys(
-            batch
-        )  # read now, so no key another process destroyed is used; not cached
+        # read now, so no key another process destroyed is used; not cached
+        keys = self.log.keys(batch)
         decoded = [(n, self.log.decode(n, keys=keys)) for n in batch]
         return [
             (
@@ -364,9 +363,8 @@ class ProjectionWorker:
         self, tx: Tx, changes: Changes, key: str, position: int, target: int, *, shadow: bool
     ) -> int:
         epoch = self.epoch if key == self.key else self._shadow_epoch
-        self.store.positions.advance(
-            tx, key, epoch, position, target
-        )  # first: the fence, and the lock order
+        # first: the fence, and the lock order
+        self.store.positions.advance(tx, key, epoch, position, target)
         for model, folded in changes:
             model.apply(tx, folded, shadow=shadow)
         self.store.backend.notify(tx, POSITIONS_CHANNEL)
@@ -510,9 +508,8 @@ class ProjectionWorker:
         waiting = self.read(position, limit=1) if behind else ()
         if not waiting:
             return 0.0
-        state: dict[str, Any] = self.log.decode(
-            waiting[0], sealed=True
-        )  # the time only: no key needed
+        # the time only: no key needed
+        state: dict[str, Any] = self.log.decode(waiting[0], sealed=True)
         since = datetime.fromisoformat(state["timestamp"])
         return max(0.0, (datetime.now(UTC) - since).total_seconds())
 

@@ -152,9 +152,8 @@ class Walkthrough:
                 status = process.wait(timeout=300)
             finally:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(
-                        process.pid, signal.SIGTERM
-                    )  # the block's background jobs end with it
+                    # the block's background jobs end with it
+                    os.killpg(process.pid, signal.SIGTERM)
         if status != 0:
             pytest.fail(
                 f"{block.where}: the shell block exited {status}\n--- stdout\n{out.read_text()}"

@@ -167,10 +167,8 @@ class WritGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
         rows = [
-            (
-                name,
-                click.Command(name, help=summary).get_short_help_str(limit),
-            )  # cut as click cuts its own
+            # cut as click cuts its own
+            (name, click.Command(name, help=summary).get_short_help_str(limit))
             for name, (_, summary) in sorted(COMMANDS.items())
         ]
         with formatter.section("Commands"):

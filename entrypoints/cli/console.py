@@ -99,9 +99,8 @@ def console(catalog: Path, database_url: str | None, host: str, port: int, brows
 def _verifier() -> JwtVerifier:
     from entrypoints.http.auth import JwtVerifier
 
-    secret = os.environ.get("WRIT_JWT_SECRET") or secrets.token_hex(
-        32
-    )  # this run's own, for its dev tokens
+    # this run's own, for its dev tokens
+    secret = os.environ.get("WRIT_JWT_SECRET") or secrets.token_hex(32)
     return JwtVerifier.from_env({**os.environ, "WRIT_JWT_SECRET": secret})
 
 

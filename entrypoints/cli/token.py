@@ -66,13 +66,11 @@ def token(
             "writ token signs with WRIT_JWT_SECRET, and it is not set: export it (at least 32 "
             "bytes, e.g. $(openssl rand -hex 32)) for both `writ serve` and `writ token`"
         )
-    verifier = (
-        JwtVerifier.from_env()
-    )  # the claim names, issuer and audience the server checks; the secret's length
+    # the claim names, issuer and audience the server checks; the secret's length
+    verifier = JwtVerifier.from_env()
     assert verifier.secret is not None
-    who = principal_from(
-        user, tenant, roles, None
-    )  # the same checks as every other command's principal
+    # the same checks as every other command's principal
+    who = principal_from(user, tenant, roles, None)
     now = int(time.time())
     claims = {
         verifier.user_claim: who.user_id,

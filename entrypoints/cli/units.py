@@ -91,9 +91,8 @@ def _read(file: Path) -> list[Any]:
     if len(raw) > MAX_FILE_BYTES:
         raise InvalidInputError(f"{file}: larger than {MAX_FILE_BYTES:,} bytes")
     try:
-        items = json_text.loads(
-            raw, HARD_LIMITS.nesting
-        )  # the catalog's nesting: when the items are run
+        # the catalog's nesting: when the items are run
+        items = json_text.loads(raw, HARD_LIMITS.nesting)
     except orjson.JSONDecodeError as exc:
         raise InvalidInputError(f"{file}: not valid JSON: {exc}") from None
     if not isinstance(items, list) or not items:

@@ -76,9 +76,8 @@ def verify(
     """
     backend = open_backend(database_url)
     checkpoints = _read_kept(kept) if kept else []
-    trusted = dict(
-        public_key(k) for k in public_keys
-    )  # never a key a checkpoint carries: it would vouch for itself
+    # never a key a checkpoint carries: it would vouch for itself
+    trusted = dict(public_key(k) for k in public_keys)
     beside = backend.master_key_beside()
     # a verifying host makes no key
     if (

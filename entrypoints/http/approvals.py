@@ -54,9 +54,8 @@ def approve(call: Call) -> Response:
 
 
 def reject(call: Call) -> Response:
-    reason: Any = _decision(call, "reject").get(
-        "reason"
-    )  # whatever was sent: the service's door checks it
+    # whatever was sent: the service's door checks it
+    reason: Any = _decision(call, "reject").get("reason")
     return json_response(call.writ.reject(call.principal, call.param("id"), reason).to_dict())
 
 

@@ -93,9 +93,8 @@ BULK_KEYS = frozenset({"filters", "changes", "all"})
 
 
 def bulk_update(call: Call) -> Response:
-    body = (
-        call.body if isinstance(call.body, dict) else {"changes": call.body}
-    )  # the service refuses, recorded
+    # the service refuses, recorded
+    body = call.body if isinstance(call.body, dict) else {"changes": call.body}
     # a key it does not know ("filter", "dry_run") is never ignored
     if unknown := sorted(set(body) - BULK_KEYS):
         call.writ.refuse(

@@ -212,9 +212,8 @@ def _approval_event(
         correlation_id=requester.get("correlation_id"),
         decision_id=state.get("decision_id"),
         data=data,
-        audit=dict(
-            state.get("audit") or requester.get("audit_attributes") or {}
-        ),  # the actor's agent, as writes
+        # the actor's agent, as writes
+        audit=dict(state.get("audit") or requester.get("audit_attributes") or {}),
     )
 
 

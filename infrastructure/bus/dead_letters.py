@@ -85,9 +85,8 @@ async def replay(amqp_url: str, queue: str, limit: int | None = None) -> int:
             message = await dead.get(no_ack=False, fail=False)
             if message is None:
                 break
-            await channel.default_exchange.publish(
-                _again(message), routing_key=queue
-            )  # waits for the confirm
+            # waits for the confirm
+            await channel.default_exchange.publish(_again(message), routing_key=queue)
             await message.ack()
             moved += 1
         return moved

@@ -211,9 +211,8 @@ def test_records_are_patched_as_the_save_reads_them_and_a_failure_writes_nothing
         assert steps.index("insert") < len(steps) - 1 - steps[::-1].index("patch"), steps
     else:
         assert steps == ["patch"] * 5
-    report = verify(
-        database_url
-    )  # a fresh `writ verify` process: every part's events chained, in order
+    # a fresh `writ verify` process: every part's events chained, in order
+    report = verify(database_url)
     assert report["ok"], report
 
     def failing(record: Record, *args: Any, **kwargs: Any) -> None:
@@ -299,9 +298,8 @@ def test_a_record_purged_by_another_process_is_read_with_its_key_gone(
         (purged,) = list(writ._core.loader.each([UUID(gone)], tenant="acme", model="Order"))
         assert (purged.state, purged.version) == ("purged", 3)
         created, patched, _ = (event for event, _ in writ._core.loader.history(UUID(gone)))
-        assert is_shredded(created) and is_shredded(
-            patched
-        )  # the key that was cached here is dropped
+        # the key that was cached here is dropped
+        assert is_shredded(created) and is_shredded(patched)
 
 
 def test_more_matches_than_max_affected_write_nothing(runtime: Runtime) -> None:
@@ -470,9 +468,8 @@ def test_a_bulk_that_lost_a_race_decides_again_on_fresh_state(
             idempotency_key="bulk-race",
         )
     assert attempts == [3, 3] and done.updated_count == 3
-    assert (
-        writ.get(MANAGER, "Order", newcomers[0])["note"] is None
-    )  # the candidates stay those first proposed
+    # the candidates stay those first proposed
+    assert writ.get(MANAGER, "Order", newcomers[0])["note"] is None
     rows = [writ.get(MANAGER, "Order", rid) for rid in ids]
     assert [(r["note"], r["_version"]) for r in rows] == [
         ("after the race", 2),
@@ -543,13 +540,11 @@ def test_records_a_bulk_brings_to_their_snapshot_interval_are_snapshotted_in_one
         return insert(stored, **options)
 
     writ._core.store.snapshots.recorder.insert_events = counted  # type: ignore[union-attr,method-assign]
-    writ.bulk_update(
-        MANAGER, "Order", [], {"note": "first"}, all_records=True
-    )  # ids[0] reaches version 3: snapshot
+    # ids[0] reaches version 3: snapshot
+    writ.bulk_update(MANAGER, "Order", [], {"note": "first"}, all_records=True)
     runtime.catch_up()
-    writ.bulk_update(
-        MANAGER, "Order", [], {"note": "second"}, all_records=True
-    )  # the others reach 3
+    # the others reach 3
+    writ.bulk_update(MANAGER, "Order", [], {"note": "second"}, all_records=True)
     assert [sorted(put, key=str) for put in inserts] == [
         [(UUID(ids[0]), 3)],
         sorted(((UUID(rid), 3) for rid in ids[1:]), key=str),
@@ -566,9 +561,8 @@ def test_records_a_bulk_brings_to_their_snapshot_interval_are_snapshotted_in_one
         cold.writ._core.store.recorder.select_events = counting  # type: ignore[method-assign]
         row = cold.writ.get(MANAGER, "Order", ids[0])
     assert (row["note"], row["quantity"], row["_version"]) == ("second", 2, 4)
-    assert sum(read) <= 3, (
-        read
-    )  # its first event (the tenant check), then from the snapshot at 3 on
+    # its first event (the tenant check), then from the snapshot at 3 on
+    assert sum(read) <= 3, read
 
 
 def test_records_are_loaded_part_by_part_each_checked(
@@ -583,9 +577,8 @@ def test_records_are_loaded_part_by_part_each_checked(
     ids = sorted(orders(writ, MANAGER, ["placed"] * 10))
     for rid in ids[::3]:
         for quantity in (2, 3, 4):
-            writ.patch(
-                MANAGER, "Order", rid, {"quantity": quantity}
-            )  # snapshotted at versions 2 and 4
+            # snapshotted at versions 2 and 4
+            writ.patch(MANAGER, "Order", rid, {"quantity": quantity})
     runtime.catch_up()
     with Runtime(catalog, database_url) as cold:
         cold.catch_up()
@@ -600,11 +593,8 @@ def test_records_are_loaded_part_by_part_each_checked(
         done = cold.writ.bulk_update(
             MANAGER, "Order", [("status", "eq", "placed")], {"note": "parts"}
         )
-    assert (done.updated_count, done.ids, alone) == (
-        10,
-        ids,
-        [],
-    )  # none loaded on its own: each from its part
+    # none loaded on its own: each from its part
+    assert (done.updated_count, done.ids, alone) == (10, ids, [])
     rows = [writ.get(MANAGER, "Order", rid) for rid in ids]
     assert [(r["note"], r["_version"]) for r in rows] == [
         ("parts", 5 if n % 3 == 0 else 2) for n in range(10)
@@ -621,10 +611,9 @@ def test_records_are_loaded_part_by_part_each_checked(
     )
     assert error.record_id == ids[-1]
     assert [writ.get(MANAGER, "Order", rid)["note"] for rid in ids[:-1]] == ["parts"] * 9
-    RawStore(database_url).edit(
-        ids[0], rows[0]["_version"], edit_note
-    )  # refused in the first part, the next
-    # part's reads in flight: more times than the pool has connections, none kept
+    RawStore(database_url).edit(ids[0], rows[0]["_version"], edit_note)
+    # refused in the first part, the next part's reads in flight: more times than the pool has connections,
+    # none kept
     for _ in range(15):
         error = refused(
             "CHAIN_BROKEN",

@@ -204,9 +204,8 @@ def test_a_parent_deleted_while_a_unit_adds_its_child_wins_or_cascades(
     try:
         with pytest.raises(RecordNotFoundError), sales.transaction(CLERK) as tx:
             tx.create("SaleItem", {"sale_id": sale.id, "sku": "LATE"})
-            other.delete(
-                MANAGER, "Sale", sale.id
-            )  # commits first; the unit's commit conflicts on the family
+            # commits first; the unit's commit conflicts on the family
+            other.delete(MANAGER, "Sale", sale.id)
     finally:
         other.close()
     assert state(sales, "Sale", sale.id) == "deleted"
@@ -224,9 +223,8 @@ def test_a_retried_unit_keeps_its_nested_childrens_ids(
         with sales.transaction(CLERK) as tx:
             sale = tx.create("Sale", {"title": "Desk", "total": "1", "items": [{"sku": "LEG"}]})
             tx.patch("SaleItem", sale.children[0], {"qty": 4})
-            other.create(
-                CLERK, "Sale", {"title": "takes the number", "total": "1"}
-            )  # the unit must retry
+            # the unit must retry
+            other.create(CLERK, "Sale", {"title": "takes the number", "total": "1"})
     finally:
         other.close()
     assert tx.results[0].children == sale.children

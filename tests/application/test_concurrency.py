@@ -161,9 +161,8 @@ def test_a_write_overtaken_on_every_attempt_fails_with_a_failed_decision(
         except VersionConflictError as exc:
             assert exc.code == "VERSION_CONFLICT"
         assert writ.get(principal(), "Tally", record_id)["a"] == 1
-        assert (
-            writ.get(principal(), "Tally", record_id)["_version"] == 4
-        )  # three rival patches, no more
+        # three rival patches, no more
+        assert writ.get(principal(), "Tally", record_id)["_version"] == 4
         failed = writ.decisions(principal("ada", "acme", "auditor"), actor="loser")
         assert [(d["outcome"], d["code"]) for d in failed] == [("failed", "VERSION_CONFLICT")]
     finally:
@@ -175,13 +174,11 @@ def test_a_repeat_the_rules_would_now_refuse_still_returns_the_first_result(writ
     claim before it is recorded."""
     first = writ.create(principal(), "Order", {"sku": "IDEM-3", "total": "5"}, idempotency_key="k3")
     position = writ._core.store.recorder.max_notification_id()
-    demoted = principal(
-        "alice", "acme", "visitor"
-    )  # same user and tenant: the key's scope; no create grant now
+    # same user and tenant: the key's scope; no create grant now
+    demoted = principal("alice", "acme", "visitor")
     again = writ.create(demoted, "Order", {"sku": "IDEM-3", "total": "5"}, idempotency_key="k3")
     assert again.replayed and (again.id, again.position) == (first.id, first.position)
-    assert (
-        writ._core.store.recorder.max_notification_id() == position
-    )  # no refusal recorded, nothing appended
+    # no refusal recorded, nothing appended
+    assert writ._core.store.recorder.max_notification_id() == position
     with pytest.raises(GrantMissingError):
         writ.create(demoted, "Order", {"sku": "IDEM-3", "total": "5"}, idempotency_key="k4")

@@ -92,9 +92,8 @@ def test_filters_sort_keys_and_values_are_bounded(runtime: Runtime) -> None:
     runtime.catch_up()
     views, limits = runtime.views, runtime.catalog.limits
     most = [("name", "ne", str(n)) for n in range(limits.filters)]
-    assert (
-        len(views.list(CLERK, "Doc", filters=most, order_by=["-name"] * 8).rows) == 1
-    )  # at the limits
+    # at the limits
+    assert len(views.list(CLERK, "Doc", filters=most, order_by=["-name"] * 8).rows) == 1
     assert (
         code_of(lambda: views.list(CLERK, "Doc", filters=[*most, ("size", "is_null")]))
         == "INVALID_INPUT"
@@ -286,16 +285,14 @@ def test_a_deny_over_a_value_written_under_another_type_fails_closed(database_ur
         assert any(
             "before.a" in reason and "fail closed" in reason for reason in decision["reasons"]
         )
-        assert (
-            "seven" not in orjson.dumps(decision).decode()
-        )  # the reason names the field, never its value
+        # the reason names the field, never its value
+        assert "seven" not in orjson.dumps(decision).decode()
         assert writ.get(CLERK, "Thing", stale)["_version"] == 1
         mending = refusal(writ, lambda: writ.patch(CLERK, "Thing", stale, {"a": 2}), writes=True)
         assert mending.field == "a"  # the rule reads before.a, which still cannot be compared
         error = refusal(writ, lambda: writ.patch(CLERK, "Thing", fitting, {"b": "y"}), writes=True)
-        assert (
-            error.field == "a"
-        )  # "3" (text) is no int either: a value that no longer fits, whatever it says
+        # "3" (text) is no int either: a value that no longer fits, whatever it says
+        assert error.field == "a"
     finally:
         writ.close()
 
@@ -313,6 +310,7 @@ def test_a_create_parked_for_approval_checks_its_nested_children_first(sales: Wr
         sale = {"title": "Desk", "total": "6000", "items": items}
         error = refusal(sales, lambda: sales.create(CLERK, "Sale", sale), writes=True)  # noqa: B023
         assert (error.code, error.field) == ("INVALID_FIELD_VALUE", field), error.message
+    # a child that needs approval itself parks too
     parked = sales.create(
         CLERK,
         "Sale",
@@ -321,7 +319,7 @@ def test_a_create_parked_for_approval_checks_its_nested_children_first(sales: Wr
             "total": "6000",
             "items": [{"sku": "A", "qty": 500, "notes": [{"text": "fragile"}]}],
         },
-    )  # a child that needs approval itself parks too
+    )
     assert parked.status == "pending_approval"
 
 

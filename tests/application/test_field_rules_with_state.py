@@ -113,9 +113,8 @@ def test_a_unique_value_is_taken_once_among_live_records(sales: Writ) -> None:
     with pytest.raises(UniqueViolationError) as compound:
         sales.create(CLERK, "Member", {"email": "bob@x", "region": "eu", "code": "7"})
     assert compound.value.field == "region"
-    sales.create(
-        CLERK, "Member", {"email": "bob@x", "region": "eu", "code": None}
-    )  # a null is not a value
+    # a null is not a value
+    sales.create(CLERK, "Member", {"email": "bob@x", "region": "eu", "code": None})
     sales.create(CLERK, "Member", {"email": "cy@x", "region": "eu"})
     sales.create(OTHER, "Member", {"email": "ann@x"})  # another tenant
     with pytest.raises(UniqueViolationError):

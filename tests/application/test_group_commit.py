@@ -150,9 +150,8 @@ def test_callers_past_a_batch_are_stored_by_the_leaders_after_it(
     )
     results = [leader, *outcomes]
     assert all(not isinstance(r, WritError) and r.status == "executed" for r in results), results
-    assert (
-        group.figures.batches - batches == 1 + 3
-    )  # the leader alone, then 8 callers three at a time
+    # the leader alone, then 8 callers three at a time
+    assert group.figures.batches - batches == 1 + 3
     assert group.figures.largest == 3 and not group.leading and group.queued == 0
     emails = {sales.get(ALICE, "Member", r.id)["email"] for r in results}
     assert emails == {f"m{n}@x.io" for n in range(9)}

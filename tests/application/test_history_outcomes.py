@@ -63,9 +63,8 @@ def test_a_purged_history_names_the_fields_each_event_changed_and_keeps_no_value
     clock.tick()
     writ.replace(CLERK, "Order", record, {"sku": "A-1", "total": "12"})
     clock.tick()
-    writ._commands.fail(
-        CLERK, "Order", record, f"the import broke at {MARKER} row 7"
-    )  # a compound's cascade failing
+    # a compound's cascade failing
+    writ._commands.fail(CLERK, "Order", record, f"the import broke at {MARKER} row 7")
     live = writ.history(MANAGER, "Order", record)
     for entry in live:  # the names recorded at write time are the names the values differ in
         assert entry.changed == diff_names(entry.before, entry.after), entry.event

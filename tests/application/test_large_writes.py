@@ -99,9 +99,8 @@ def test_a_save_of_several_parts_lands_whole_in_order_and_chained(
     rows = [{"sku": f"P-{n}", "total": "1"} for n in range(2 * PART + 500)]
     done = writ.create_many(CLERK, "Order", rows)
     positions = [r.position or 0 for r in done]
-    assert positions == list(
-        range(positions[0], positions[0] + len(rows))
-    )  # one save, in the rows' order
+    # one save, in the rows' order
+    assert positions == list(range(positions[0], positions[0] + len(rows)))
     report = verify(database_url)
     assert report["ok"] and report["findings"] == [] and report["records"] == len(rows)
     catalog = tmp_path / "writ.toml"

@@ -55,9 +55,8 @@ class RawStore:
                 yield conn
         else:
             with psycopg.connect(self.url, autocommit=True) as conn:
-                conn.execute(
-                    "SET session_replication_role = replica"
-                )  # past the append-only triggers
+                # past the append-only triggers
+                conn.execute("SET session_replication_role = replica")
                 yield conn
 
     def _id(self, record_id: str) -> Any:

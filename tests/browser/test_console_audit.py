@@ -32,22 +32,19 @@ def test_the_history_timeline_after_a_purge(
         server, "POST", "/v1/Order", carol, {"sku": MARKERS[0], "total": "40", "note": MARKERS[1]}
     )
     path = f"/v1/Order/{made['id']}"
-    agent = token(
-        "carol", tenant, "clerk", lifetime=3600, act={"sub": "order-bot"}
-    )  # an agent acting for carol
+    # an agent acting for carol
+    agent = token("carol", tenant, "clerk", lifetime=3600, act={"sub": "order-bot"})
     api(server, "PATCH", path, agent, {"quantity": 3}, **{"Writ-Purpose": "customer called"})
-    api(
-        server, "PATCH", path, carol, {"sku": "RENAMED"}, expect=(422,)
-    )  # immutable: a refusal about the record
+    # immutable: a refusal about the record
+    api(server, "PATCH", path, carol, {"sku": "RENAMED"}, expect=(422,))
     api(server, "DELETE", path, maria, **{"Writ-Purpose": "order cancelled"})
     api(server, "DELETE", f"{path}?force=true", maria, **{"Writ-Purpose": "erasure request 7"})
 
     auditor = visit(browser, server, visitors)
     auditor.sign_in(person("ann", tenant, "auditor"))
     page_path = f"/console/records/Order/{made['id']}"
-    wait_for_text(
-        auditor, page_path, "IMMUTABLE_FIELD"
-    )  # the refusal comes from the decisions view
+    # the refusal comes from the decisions view
+    wait_for_text(auditor, page_path, "IMMUTABLE_FIELD")
     page = auditor.page
     assert "purged" in page.locator("h1").inner_text()
     assert "its data is erased everywhere" in page.locator("p.erased").first.inner_text()
@@ -197,11 +194,12 @@ def test_the_log_page_shows_the_latest_signed_checkpoint(
     tenant = fresh_tenant()
     carol = person("carol", tenant, "clerk")
     api(server, "POST", "/v1/Order", carol, {"sku": "LOG-1", "total": "5"})
+    # PostgreSQL: the server holds no key
     key = (
         {}
         if server.database_url.startswith("sqlite")
         else {"WRIT_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode()}
-    )  # PostgreSQL: the server holds no key
+    )
     signed = writ_command(
         "checkpoint", "--json", env={"WRIT_DATABASE_URL": server.database_url, **key}
     )

@@ -107,9 +107,8 @@ def test_checkpoint_every_keeps_signing_as_the_log_grows(writ: Writ, database_ur
         wait_until(lambda: len(checkpoints(env)) == 1, 60, "the first checkpoint")
         writ("create", "Order", '{"sku": "EV-2", "total": "2"}', *CLERK)
         wait_until(lambda: len(checkpoints(env)) == 2, 60, "a checkpoint of the grown log")
-        signer.wait_for_line(
-            "nothing saved since the last checkpoint", 60
-        )  # a quiet log is not signed again
+        # a quiet log is not signed again
+        signer.wait_for_line("nothing saved since the last checkpoint", 60)
     finally:
         signer.stop()
     first, second = checkpoints(env)

@@ -21,9 +21,8 @@ def run(tmp_path: Path, database_url: str) -> Any:
     catalog.write_text(SHOP_CATALOG)
 
     def writ(command: str, *arguments: str, check: bool = True) -> Any:
-        who = (
-            MANAGER if command != "project" else []
-        )  # given first: an option repeated after them wins
+        # given first: an option repeated after them wins
+        who = MANAGER if command != "project" else []
         return writ_command(
             command,
             *who,

@@ -162,9 +162,8 @@ def test_record_commands_from_the_command_line(
     assert got["quantity"] == 1
     history = orjson.loads(runner.invoke(main, ["history", "Order", record_id, "--json"]).stdout)
     assert [entry["event"] for entry in history] == ["Created", "Patched"]
-    assert (
-        runner.invoke(main, ["project", "--once"]).exit_code == 0
-    )  # the decisions read model (no-op on SQLite)
+    # the decisions read model (no-op on SQLite)
+    assert runner.invoke(main, ["project", "--once"]).exit_code == 0
     decisions = orjson.loads(runner.invoke(main, ["decisions", "--json"]).stdout)
     assert [d["outcome"] for d in decisions] == ["allowed", "allowed", "refused"]
     refused = orjson.loads(
@@ -261,9 +260,8 @@ def test_list_queries_the_projection(
     }.items():
         monkeypatch.setenv(name, value)
     runner = CliRunner()
-    embedded = database_url.startswith(
-        "sqlite"
-    )  # no worker runs: `writ list` catches the views up first
+    # no worker runs: `writ list` catches the views up first
+    embedded = database_url.startswith("sqlite")
     assert runner.invoke(main, ["init"]).exit_code == 0
     if not embedded:
         for early in (["list", "Order"], ["list", "Order", "--wait", "1", "--timeout", "0.1"]):
@@ -331,9 +329,8 @@ def test_list_queries_the_projection(
     else:
         assert gone in {r["id"] for r in rows()["rows"]}  # not projected yet
         waited = runner.invoke(main, ["list", "Order", "--wait", position, "--timeout", "0.2"])
-        assert (
-            waited.exit_code == 2 and "error: PROJECTION_TIMEOUT:" in waited.output
-        )  # no worker is running
+        # no worker is running
+        assert waited.exit_code == 2 and "error: PROJECTION_TIMEOUT:" in waited.output
         assert runner.invoke(main, ["project", "--once"]).exit_code == 0
     assert gone not in {r["id"] for r in rows("--wait", position)["rows"]}
     refused = runner.invoke(main, ["list", "Order", "--include-deleted"])
@@ -476,9 +473,8 @@ def test_a_big_change_parks_and_a_second_person_approves_it_from_the_command_lin
     assert done["status"] == "executed" and done["results"][0]["version"] == 2
     assert run("get", "Order", record, *carol)["total"] == "25000"
     small = run("create", "Order", '{"sku": "PEN-1", "total": "3"}', *carol)["id"]
-    assert (
-        runner.invoke(main, ["project", "--once"]).exit_code == 0
-    )  # PostgreSQL: a bulk waits for its views
+    # PostgreSQL: a bulk waits for its views
+    assert runner.invoke(main, ["project", "--once"]).exit_code == 0
     bulk = run("bulk-update", "Order", "-w", "total:lt:1000", '{"note": "small"}', *maria)
     assert (bulk["status"], bulk["updated_count"]) == ("executed", 1) and run(
         "get", "Order", small, *carol

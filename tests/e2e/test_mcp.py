@@ -40,12 +40,8 @@ MODELS = {
 PER_MODEL = ("create", "replace", "patch", "delete", "restore", "purge", "query")
 Scenario = Callable[[Client], Awaitable[None]]
 HINTS = {  # (readOnlyHint, destructiveHint, idempotentHint, openWorldHint), per kind of tool
-    "create": (
-        False,
-        False,
-        False,
-        False,
-    ),  # adds; a repeat without the same idempotency_key adds again
+    # adds; a repeat without the same idempotency_key adds again
+    "create": (False, False, False, False),
     "replace": (False, True, False, False),
     "patch": (False, True, False, False),
     "delete": (False, True, False, False),

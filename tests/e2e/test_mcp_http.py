@@ -243,9 +243,8 @@ def test_a_session_stays_with_the_credential_that_opened_it(mcp_server: McpServe
         404,
         404,
     ]
-    listed = mcp_server.post(
-        LIST_TOOLS, bearer=token("carol", "acme", "clerk"), **session
-    )  # a new token, same caller
+    # a new token, same caller
+    listed = mcp_server.post(LIST_TOOLS, bearer=token("carol", "acme", "clerk"), **session)
     assert listed.status_code == 200 and "create_order" in listed.text
 
 

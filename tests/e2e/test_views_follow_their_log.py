@@ -98,9 +98,8 @@ def test_views_of_a_log_made_afresh_are_projected_again_from_the_new_log(
     assert listed(database_url, catalog) == {"OLD-1", "OLD-2"}
 
     drop_the_event_store(database_url)
-    create(
-        database_url, catalog, "NEW-1", "NEW-2", "NEW-3"
-    )  # past the views' position: only the identity tells
+    # past the views' position: only the identity tells
+    create(database_url, catalog, "NEW-1", "NEW-2", "NEW-3")
     if database_url.startswith("sqlite"):
         _, said, _ = writ(database_url, catalog, "list", "Order")
         assert "the views are not this log's (it followed log" in said, (

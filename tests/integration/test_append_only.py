@@ -77,9 +77,8 @@ def test_a_runtime_role_with_no_update_on_the_key_table_still_purges_and_cannot_
     insert function (SECURITY DEFINER); a key changed by that role's own statement is refused, variable or not."""
     open_writ(Catalog.from_toml(SHOP_CATALOG), store).close()  # the owner makes the schema
     role = f"writ_rt_{uuid.uuid4().hex[:8]}"
-    grants = re.findall(r"```sql\n(.*?)```", OPERATIONS.read_text(), flags=re.S)[
-        0
-    ]  # docs/operations.md's, as written
+    # docs/operations.md's, as written
+    grants = re.findall(r"```sql\n(.*?)```", OPERATIONS.read_text(), flags=re.S)[0]
     grants = (
         grants.replace("SCHEMA writ ", f'SCHEMA "{pg_schema}" ')
         .replace("writ.writ_events_insert", f'"{pg_schema}".writ_events_insert')

@@ -204,6 +204,7 @@ def test_no_sign_in_form_answers_a_5xx(
         ("GET", "/v1/Order/a/b/c", 404, "NOT_FOUND", None, False),
         ("GET", "/consoles", 404, "NOT_FOUND", None, False),  # not the console's
         ("DELETE", "/healthz", 405, "METHOD_NOT_ALLOWED", "GET, HEAD", False),
+        # a method no route names
         (
             "QUERY",
             "/v1/Order",
@@ -211,7 +212,7 @@ def test_no_sign_in_form_answers_a_5xx(
             "METHOD_NOT_ALLOWED",
             "GET, POST",
             False,
-        ),  # a method no route names
+        ),
         ("QUERY", "/console/records", 405, "METHOD_NOT_ALLOWED", "GET, HEAD", True),
     ],
 )

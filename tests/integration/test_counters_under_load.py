@@ -59,10 +59,8 @@ def test_sixteen_threads_number_without_gap_or_repeat(sales: Writ, database_url:
 
     def worker(index: int) -> None:
         for n in range(50):
-            data = {
-                "title": f"t{index}-{n}",
-                "total": "13" if n % 10 == 3 else "1",
-            }  # every tenth is refused
+            # every tenth is refused
+            data = {"title": f"t{index}-{n}", "total": "13" if n % 10 == 3 else "1"}
             if n % 10 == 7:
                 data["discount"] = "5"  # and so is another
             try:

@@ -333,9 +333,8 @@ def test_a_chunked_body_past_the_limit_is_413(server: Server) -> None:
 
 def test_health_and_openapi(server: Server) -> None:
     order = created(server, "Order", {"sku": "HEALTH-1", "total": "1"})
-    assert (
-        read(server, f"/v1/Order/{order['id']}", order["position"]).status_code == 200
-    )  # projected
+    # projected
+    assert read(server, f"/v1/Order/{order['id']}", order["position"]).status_code == 200
     health = server.client.get("/healthz").json()
     assert health["status"] == "ok" and health["head"] >= order["position"]
     projection = health["followers"]["projection:current_rows"]
@@ -574,9 +573,8 @@ def test_reject_cancel_and_the_decisions(server: Server) -> None:
     assert decided.status_code == 200
     parked = [row for row in decided.json() if row["record_id"] == order["id"]]
     assert len(parked) == 2 and all(row["code"] == "APPROVAL_REQUIRED" for row in parked)
-    outcome = rejected.json()[
-        "outcome"
-    ]  # one shape wherever it is read: the POST's result, the request, the list
+    # one shape wherever it is read: the POST's result, the request, the list
+    outcome = rejected.json()["outcome"]
     assert {k: outcome[k] for k in ("status", "by", "reason", "code")} == {
         "status": "rejected",
         "by": "maria",
@@ -606,9 +604,8 @@ def test_an_approval_action_is_one_of_three_and_its_body_is_optional(server: Ser
         ]
         == "pending"
     )
-    cancelled = server.call(
-        "POST", f"/v1/approvals/{parked['approval_id']}/cancel"
-    )  # no body at all
+    # no body at all
+    cancelled = server.call("POST", f"/v1/approvals/{parked['approval_id']}/cancel")
     assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
 
 

@@ -136,6 +136,7 @@ def test_input_nested_too_deep_is_refused_and_recorded(server: Server) -> None:
         bearer=MANAGER,
         recorded=True,
     )
+    # a dry run: refused, not recorded
     assert (
         server.call(
             "POST",
@@ -143,7 +144,7 @@ def test_input_nested_too_deep_is_refused_and_recorded(server: Server) -> None:
             content=b'{"kind": "create", "model": "Doc", "data": {"meta": ' + nested(100) + b"}}",
         ).json()["code"]
         == "INVALID_INPUT"
-    )  # a dry run: refused, not recorded
+    )
 
 
 @pytest.mark.parametrize(
@@ -184,9 +185,8 @@ def test_headers_that_are_digits_int_cannot_read(server: Server) -> None:
             if name == "If-Match"
             else ("GET", "/v1/Doc")
         )
-        response = server.call(
-            method, path, json={"size": 1}, headers={name: b"\xb2"}
-        )  # "²" in latin-1
+        # "²" in latin-1
+        response = server.call(method, path, json={"size": 1}, headers={name: b"\xb2"})
         assert (response.status_code, response.json()["code"]) == (400, "INVALID_INPUT"), (
             response.text
         )
@@ -231,6 +231,7 @@ def test_a_bulk_update_names_its_records(server: Server) -> None:
         json={"filters": [], "changes": {"size": 3}},
         **post,
     )
+    # misspelt: not "none"
     refused(
         server,
         400,
@@ -239,7 +240,8 @@ def test_a_bulk_update_names_its_records(server: Server) -> None:
         "/v1/Doc/bulk-update",
         json={"filter": [["name", "eq", "everyone"]], "changes": {"size": 3}},
         **post,
-    )  # misspelt: not "none"
+    )
+    # no such thing: not run
     unknown = refused(
         server,
         400,
@@ -248,7 +250,7 @@ def test_a_bulk_update_names_its_records(server: Server) -> None:
         "/v1/Doc/bulk-update",
         **post,
         json={"filters": [["name", "eq", "everyone"]], "changes": {"size": 3}, "dry_run": True},
-    )  # no such thing: not run
+    )
     assert "'dry_run'" in unknown["message"]
     refused(
         server,

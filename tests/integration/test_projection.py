@@ -169,9 +169,8 @@ def test_events_naming_no_tenant_still_find_their_row(
     created = writ.create(MANAGER, "Order", {"sku": "F-2", "total": "5"})
     catch_up(worker)
     record = writ._core.store.repository.get(UUID(created.id))
-    record.fail(
-        "cascade failed", {"actor": "system", "model": "Order"}, writ._core.clock()
-    )  # no tenant
+    # no tenant
+    record.fail("cascade failed", {"actor": "system", "model": "Order"}, writ._core.clock())
     writ._core.save(record)
     catch_up(worker)
     assert worker.position() == writ._core.store.recorder.max_notification_id()  # not stuck on it
@@ -291,10 +290,11 @@ def test_sorting_and_keyset_paging_match_python(
             value = item[0] if name == "id" else item[1][name]
             value = Decimal(value) if name == "total" else value
             parts.append(_NullLast(value, desc))
+        # ties: the last key's way
         return (
             *parts,
             _NullLast(item[0], order_by[-1].startswith("-")),
-        )  # ties: the last key's way
+        )
 
     expected = [record_id for record_id, _ in sorted(orders.items(), key=key)]
     seen: list[str] = []
@@ -487,9 +487,8 @@ def test_wait_returns_once_the_write_is_visible(
         assert caught.value.code == "PROJECTION_TIMEOUT"
     finally:
         stop.set()
-        writ.create(
-            MANAGER, "Order", {"sku": "W-STOP", "total": "1"}
-        )  # news wakes the worker to stop
+        # news wakes the worker to stop
+        writ.create(MANAGER, "Order", {"sku": "W-STOP", "total": "1"})
         thread.join(10)
     assert not thread.is_alive()
 
@@ -652,9 +651,8 @@ def test_a_field_declared_again_after_it_was_dropped_is_rebuilt_from_the_log(
     shrunk_writ, shrunk_worker = open_writ(shrunk, database_url), open_worker(shrunk, database_url)
     try:
         catch_up(shrunk_worker)  # sets the name column aside
-        shrunk_writ.replace(
-            MANAGER, "Customer", replaced.id, {"email": "r2@b.c"}
-        )  # the name is gone now
+        # the name is gone now
+        shrunk_writ.replace(MANAGER, "Customer", replaced.id, {"email": "r2@b.c"})
         catch_up(shrunk_worker)
     finally:
         shrunk_writ.close()
@@ -665,9 +663,8 @@ def test_a_field_declared_again_after_it_was_dropped_is_rebuilt_from_the_log(
         stopped.set()
         again.activate(stopped)  # stopped before its rebuild could swap: nothing changes yet
         assert views.get(MANAGER, "Customer", replaced.id)["name"] is None
-        assert (
-            views.get(MANAGER, "Customer", kept.id)["name"] is None
-        )  # the fresh column, not yet rebuilt
+        # the fresh column, not yet rebuilt
+        assert views.get(MANAGER, "Customer", kept.id)["name"] is None
         catch_up(again)  # the next start rebuilds
     finally:
         again.close()

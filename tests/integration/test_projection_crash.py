@@ -126,9 +126,8 @@ def test_sigkill_mid_batch_three_times_then_the_view_equals_a_rebuild(
             f"position {threshold} (seed {seed}, worker said {worker.lines})",
             every=0.002,
         )
-        time.sleep(
-            rng.uniform(0, 0.01)
-        )  # a random kill point inside the next batches, not a synchronisation
+        # a random kill point inside the next batches, not a synchronisation
+        time.sleep(rng.uniform(0, 0.01))
         worker.kill()
         starts.append(started_from(worker))
         kills.append(reached(store))

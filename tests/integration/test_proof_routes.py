@@ -94,9 +94,8 @@ def test_checkpoint_and_proofs_over_http_verify_offline(server: Server, tmp_path
         "public_key": base64.b64encode(mallory.public_raw).decode(),
         "vkey": mallory.note_key("x").vkey,
     }
-    assert (
-        verify_offline(tmp_path, forged, signed["vkey"]).returncode == 1
-    )  # a key the proof brings is not trusted
+    # a key the proof brings is not trusted
+    assert verify_offline(tmp_path, forged, signed["vkey"]).returncode == 1
     grown = server.call("GET", "/v1/log/proof/consistency", params={"old_size": 1})
     assert (
         grown.status_code == 200
@@ -331,11 +330,9 @@ def test_a_witness_refuses_a_checkpoint_that_does_not_extend_what_it_saw(
     seen.unlink()
     assert writ_command(*cosign, env=env).returncode == 0
     assert seen.read_text().startswith(text + "\n\n")
-    assert (
-        writ_command(*cosign, env=env).returncode == 0
-    )  # the same checkpoint again: still consistent
+    # the same checkpoint again: still consistent
+    assert writ_command(*cosign, env=env).returncode == 0
     created(server, "LOG-W2")
     checkpoint(server)
-    assert (
-        writ_command(*cosign, env=env).returncode == 0
-    )  # a larger one, proved consistent with what it saw
+    # a larger one, proved consistent with what it saw
+    assert writ_command(*cosign, env=env).returncode == 0

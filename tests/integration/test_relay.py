@@ -96,9 +96,8 @@ def test_every_message_is_persistent_json_with_its_headers_and_an_escaped_routin
     writ.create(underscored, "Order", {"sku": "UND-1", "total": "1"})
     with pytest.raises(WritError):  # refused: a clerk may not purge
         writ.purge(dotted.model_copy(update={"roles": frozenset({"clerk"})}), "Order", first.id)
-    assert (
-        writ.patch(dotted, "Order", first.id, {"total": "20000"}).status == "pending_approval"
-    )  # parked
+    # parked
+    assert writ.patch(dotted, "Order", first.id, {"total": "20000"}).status == "pending_approval"
     _fail_once(writ, database_url, first.id)
     written = bus_written_ids(writ)
     bus_relay("--publisher", publisher)
@@ -263,9 +262,8 @@ def test_bookkeeping_never_reaches_the_bus(sales, database_url, bus_tap, bus_rel
     clerk = MANAGER.model_copy(update={"roles": frozenset({"clerk"})})
     lamp = {"title": "Desk lamp", "total": "40", "items": [{"sku": "LAMP", "serial": "S-1"}]}
     sale = sales.create(clerk, "Sale", lamp, idempotency_key="sale-1")
-    sales.create(
-        clerk, "Sale", lamp, idempotency_key="sale-1"
-    )  # a repeat: replayed, nothing appended
+    # a repeat: replayed, nothing appended
+    sales.create(clerk, "Sale", lamp, idempotency_key="sale-1")
     with pytest.raises(WritError):
         sales.create(clerk, "Sale", {"title": "Unlucky", "total": "13"})  # refused: a decision
     sales.delete(MANAGER, "Sale", sale.id)

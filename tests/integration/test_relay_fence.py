@@ -17,9 +17,8 @@ from tests.conftest import AMQP_URL
 def test_a_relay_that_lost_its_lease_cannot_move_the_position(
     writ: Writ, database_url: str
 ) -> None:
-    writ.create_many(
-        principal(), "Tally", [{"a": n} for n in range(20)]
-    )  # positions within the log
+    # positions within the log
+    writ.create_many(principal(), "Tally", [{"a": n} for n in range(20)])
     exchange = f"fence.{uuid.uuid4().hex[:8]}"
     stale, current = (
         Relay(database_url, AMQP_URL, exchange),

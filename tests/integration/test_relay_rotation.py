@@ -87,9 +87,8 @@ def test_a_relay_meeting_a_rotated_master_key_halts_with_its_status_and_resumes_
         first = rotate_and_write(writ, database_url, f"{new},{old}", "AFTER")
         assert_halted(relays[0], database_url, bus_exchange, first, new)
 
-        key_file.write_text(
-            f"{new}\n{old}\n"
-        )  # the running relay reads its key file again while halted
+        # the running relay reads its key file again while halted
+        key_file.write_text(f"{new}\n{old}\n")
         relays[0].wait_for_line(f"position {first} reads now; resuming", timeout=30)
         assert consumer.wait_for(6) == bus_written_ids(writ)
         assert relay_status(database_url, bus_exchange)["halted_at"] is None

@@ -121,9 +121,8 @@ def forged_patch(
     writ = scene.writ
     original = doc(scene, record_id, after + 1) if meta is None or at is None else {}
     record = writ._core.store.repository.get(UUID(record_id), version=after)
-    record.modified_on = datetime(
-        2000, 1, 1, tzinfo=UTC
-    )  # past the clamp: this insider picks the time
+    # past the clamp: this insider picks the time
+    record.modified_on = datetime(2000, 1, 1, tzinfo=UTC)
     record.patch(
         changes,
         meta or original["meta"],
@@ -451,10 +450,11 @@ def test_each_tampering_is_caught_and_named(scene: Scene, row: str) -> None:
 )
 def test_a_walk_shared_among_processes_reports_the_same(scene: Scene, row: str) -> None:
     ROWS[row](scene)
+    # --jobs: the same option
     alone, shared = (
         verify(scene, "--workers", "1"),
         verify(scene, "--jobs", "2"),
-    )  # --jobs: the same option
+    )
     assert shared == alone and alone[0] == 1
 
 

@@ -69,9 +69,8 @@ def test_writers_in_several_processes_reach_a_follower_exactly_once_in_order(
         assert len(out.split()) == 150
     stored = [row.id for row in stored_rows(database_url)]
     assert len(stored) >= 450
-    assert (
-        seen == stored
-    )  # every position once, in order: none committed behind a position already read
+    # every position once, in order: none committed behind a position already read
+    assert seen == stored
     report = verify(open_backend(database_url))
     assert report.ok, report.findings
 

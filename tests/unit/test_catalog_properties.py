@@ -222,9 +222,8 @@ def test_every_catalog_that_loads_decides_every_write(
         HealthCheck.filter_too_much,
     ],
 )
-@given(
-    models(), st.data()
-)  # 40 catalogs that load, up to 6 records each, 3 patches decided on all of them
+# 40 catalogs that load, up to 6 records each, 3 patches decided on all of them
+@given(models(), st.data())
 def test_one_decider_decides_many_records_as_each_alone(
     model: dict[str, Any], data: st.DataObject
 ) -> None:

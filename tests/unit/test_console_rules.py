@@ -39,11 +39,12 @@ def request(
         (MARIA, request(requester="maria"), False),  # my own
         (MARIA, request(status="executed"), False),  # no longer pending
         (MARIA, request(status="expired"), False),
+        # approved already (views)
         (
             MARIA,
             request(approvals=[{"approver": "maria", "at": "", "reason": None}]),
             False,
-        ),  # approved already (views)
+        ),
         (MARIA, request(approvals=["maria"]), False),  # (command side)
         (MARIA, request(approvals=["dan"]), True),  # someone else approved
         (DAN, request(), False),  # Order: managers approve

@@ -19,9 +19,8 @@ def test_pads_digest_as_hmac_does(key_length: int) -> None:
     pads = Pads.of(key)
     for message in (b"", b"x", os.urandom(63), os.urandom(64), os.urandom(1000)):
         assert pads.hexdigest(message) == hmac.new(key, message, "sha256").hexdigest()
-    assert pads.hexdigest(b"again") == pads.hexdigest(
-        b"again"
-    )  # the pads are copied, never consumed
+    # the pads are copied, never consumed
+    assert pads.hexdigest(b"again") == pads.hexdigest(b"again")
 
 
 def test_a_stored_event_made_at_once_is_the_library_s() -> None:

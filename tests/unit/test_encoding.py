@@ -24,9 +24,8 @@ def made_log(count: int, ready: tuple[str, ...] = ()) -> tuple[MadeOnRead[int, s
 def test_items_are_made_when_first_read_in_order_and_once() -> None:
     items, made = made_log(5, ready=("first",))
     assert len(items) == 6 and made == []
-    assert (
-        items[2] == "item 1"
-    )  # the ready item, then sources 0 and 1: made in order up to the one read
+    # the ready item, then sources 0 and 1: made in order up to the one read
+    assert items[2] == "item 1"
     assert made == [0, 1]
     assert list(items[1:3]) == ["item 0", "item 1"] and made == [0, 1]  # read again: not made again
     assert items[-1] == "item 4" and made == [0, 1, 2, 3, 4]

@@ -71,9 +71,8 @@ def test_conditional_policy_first_match_wins() -> None:
         == "require_approval"
     )
     assert resolve("update", draft, {**draft, "total": "10000"}, spec.typed)[0] == "allow"
-    assert (
-        resolve("update", draft, {**draft, "status": "shipped"}, spec.typed)[0] == "allow"
-    )  # shipping by update
+    # shipping by update
+    assert resolve("update", draft, {**draft, "status": "shipped"}, spec.typed)[0] == "allow"
     _, reason = resolve("update", shipped, {**shipped, "status": "draft"}, spec.typed)
     assert reason == "policy update: deny when before.status eq 'shipped' (read before.status)"
     expected = ("deny", "policy bulk_update: no rule allows it (writes are opt-in)")

@@ -60,9 +60,8 @@ def test_an_integer_literal_orjson_would_read_as_a_float_is_refused() -> None:
     with pytest.raises(orjson.JSONDecodeError, match="infinity"):
         loads('{"n": 1' + "0" * 400 + "}", 64)
     kept = loads(b'{"n": [18446744073709551615, -9223372036854775808, 1e20]}', 64)
-    assert kept == {
-        "n": [2**64 - 1, -(2**63), 1e20]
-    }  # ints the field rules judge (naming the field), a float
+    # ints the field rules judge (naming the field), a float
+    assert kept == {"n": [2**64 - 1, -(2**63), 1e20]}
     assert loads('{"s": "12345678901234567890123 in text"}', 64)["s"].startswith("1234")
     with pytest.raises(InvalidInputError, match="nests"):
         loads(b"[" * 65 + b"]" * 65, 64)

@@ -95,11 +95,12 @@ def nested(depth: int) -> Any:
             DEFAULTS,
         ),
         ({"text": "é" * 50}, {"text": "é" * 50 + "x"}, TIGHTENED),  # UTF-8 bytes, not characters
+        # encoded JSON: {"k":"..."} is 8 + n
         (
             {"doc": {"k": "x" * 92}},
             {"doc": {"k": "x" * 93}},
             TIGHTENED,
-        ),  # encoded JSON: {"k":"..."} is 8 + n
+        ),
         ({"items": [1] * 5}, {"items": [1] * 6}, TIGHTENED),
         ({"doc": dict.fromkeys("abcde", 1)}, {"doc": dict.fromkeys("abcdef", 1)}, TIGHTENED),
         ({"doc": nested(3)}, {"doc": nested(4)}, TIGHTENED),
@@ -107,25 +108,28 @@ def nested(depth: int) -> Any:
         ({"count": INT_MAX}, {"count": INT_MAX + 1}, DEFAULTS),
         ({"count": INT_MIN}, {"count": INT_MIN - 1}, DEFAULTS),
         ({"doc": [INT_MAX]}, {"doc": [INT_MAX + 1]}, DEFAULTS),
+        # a Python int is 64-bit, even for a decimal
         (
             {"amount": INT_MAX},
             {"amount": INT_MAX + 1},
             DEFAULTS,
-        ),  # a Python int is 64-bit, even for a decimal
+        ),
         ({"amount": "1" * 38}, {"amount": "1" * 39}, DEFAULTS),
         ({"amount": "12.3456"}, {"amount": "123.4567"}, TIGHTENED),  # 6 significant digits, then 7
         ({"amount": "1e3"}, {"amount": "1e4"}, TIGHTENED),  # 4 digits before the point, then 5
+        # 4 digits after the point, then 5
         (
             {"amount": "0.0001"},
             {"amount": "0.00001"},
             TIGHTENED,
-        ),  # 4 digits after the point, then 5
+        ),
         ({"amount": "1e63"}, {"amount": "1e64"}, DEFAULTS),
+        # would be a 10-million-character string
         (
             {"amount": "0"},
             {"amount": "1e10000000"},
             DEFAULTS,
-        ),  # would be a 10-million-character string
+        ),
         ({"amount": "0e-64"}, {"amount": "0e-65"}, DEFAULTS),
         ({"amounts": ["1e63"]}, {"amounts": ["1e64"]}, DEFAULTS),
         ({"doc": [1.5, -0.0, 1e308]}, {"doc": [float("nan")]}, DEFAULTS),
@@ -168,12 +172,10 @@ def test_record_size_is_checked_on_the_record_the_command_leaves() -> None:
             }
         )
     )
-    room = (
-        TIGHTENED.limits.record_bytes - base - 100
-    )  # the caller's values, their defaults and the tenant
-    assert (
-        0 < room < TIGHTENED.limits.value_bytes - 4
-    )  # each value fits on its own; together they do not
+    # the caller's values, their defaults and the tenant
+    room = TIGHTENED.limits.record_bytes - base - 100
+    # each value fits on its own; together they do not
+    assert 0 < room < TIGHTENED.limits.value_bytes - 4
     at_limit = {"text": "x" * 100, "doc": ["y" * room]}
     past = {"text": "x" * 100, "doc": ["y" * (room + 1)]}
     assert_edge(at_limit, past, "INVALID_INPUT", None, TIGHTENED)

@@ -169,12 +169,10 @@ def test_a_deny_rule_that_cannot_be_evaluated_denies_naming_the_field() -> None:
     assert changed.action == "deny" and changed.error is not None
     assert (changed.error.code, changed.error.field) == ("WRITE_DENIED", "a")
     assert "before.a" in changed.error.message and "before.a" in changed.reasons[0]
-    assert (
-        "fail closed" in changed.reasons[0] and "''" not in changed.reasons[0]
-    )  # names the field, not the value
-    kept = _patched(
-        catalog, {"b": "y"}
-    )  # 'a changed' is false: the all() is false whatever before.a is
+    # names the field, not the value
+    assert "fail closed" in changed.reasons[0] and "''" not in changed.reasons[0]
+    # 'a changed' is false: the all() is false whatever before.a is
+    kept = _patched(catalog, {"b": "y"})
     assert kept.action == "allow"
 
 
@@ -237,9 +235,8 @@ def test_conditions_on_values_that_fit_are_unchanged() -> None:
         == "allow"
     )
     nulls = _thing([{"action": "deny", "when": {"field": "before.a", "op": "is_null"}}, "allow"])
-    assert (
-        _patched(nulls, {"b": "y"}).action == "allow"
-    )  # '' is a value: not null, and no typing needed
+    # '' is a value: not null, and no typing needed
+    assert _patched(nulls, {"b": "y"}).action == "allow"
 
 
 def test_a_filter_does_not_select_a_value_it_cannot_compare() -> None:

@@ -182,12 +182,10 @@ def test_a_wrong_key_or_a_key_the_proof_carries_is_refused() -> None:
     forged["public_key"] = base64.b64encode(raw(MALLORY)).decode()
     assert refused(forged)
     assert refused(forged, log_key(vkey(ORIGIN, 1, LOG)))
-    assert refused(
-        inclusion(3), log_key(vkey("other.example/log", 1, LOG))
-    )  # the key names another log
-    other_log = inclusion(
-        3, name="other.example/log"
-    )  # signed under another log's name: not this origin's
+    # the key names another log
+    assert refused(inclusion(3), log_key(vkey("other.example/log", 1, LOG)))
+    # signed under another log's name: not this origin's
+    other_log = inclusion(3, name="other.example/log")
     assert refused(other_log, log_key(vkey("other.example/log", 1, LOG)))
 
 

@@ -19,9 +19,8 @@ PACKAGES = ("domain", "application", "infrastructure", "projections", "entrypoin
 
 
 def test_no_module_imports_itself_back() -> None:
-    graph = grimp.build_graph(
-        *PACKAGES, exclude_type_checking_imports=False
-    )  # annotations count too
+    # annotations count too
+    graph = grimp.build_graph(*PACKAGES, exclude_type_checking_imports=False)
     cycles = sorted(
         (importer, imported)
         for importer in graph.modules

@@ -84,9 +84,8 @@ def mint(verifier: JwtVerifier, user: str, tenant: str, roles: list[str], *, lif
 def _keep(visit: Visit, token: str) -> Response:
     identity = visit.console.verifier.identify(f"Bearer {token}")
     identity.principal()  # a token whose user or tenant no principal can carry signs nobody in (INVALID_INPUT)
-    expires = float(
-        jwt.decode(token, options={"verify_signature": False})["exp"]
-    )  # verified just above
+    # verified just above
+    expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])
     response = redirect(_next(visit.form.get("next", "")).removeprefix(BASE) or "/")
     session.start(response, visit.request, token, expires)
     return response
