@@ -1,6 +1,9 @@
 # Two front-door targets: `make demo` and `make test`. Both bootstrap a local
 # virtual environment with pinned dependencies from a clean clone.
-PYTHON ?= python3
+# The venv's interpreter: the distribution's own CPython 3.11 where it can make a venv (Debian 12 builds it with
+# profile-guided and link-time optimization: 12-20% less CPU per governed command than pyenv's default build,
+# docs/operations.md#the-python-interpreter), else python3. `make PYTHON=...` picks another for a new venv.
+PYTHON ?= $(shell /usr/bin/python3.11 -c 'import ensurepip, venv' 2>/dev/null && echo /usr/bin/python3.11 || echo python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
