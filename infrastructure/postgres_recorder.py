@@ -415,8 +415,7 @@ class WritPostgresRecorder(
             self.datastore.get_connection() as conn,
             conn.cursor(row_factory=tuple_row, binary=True) as cursor,
         ):
-            # no upper bound in SQL: a range makes the planner sort the whole range on a freshly filled table
-            # before LIMIT
+            # no upper bound in SQL: a range makes the planner sort all of it on a freshly filled table first
             cursor.execute(statement, (after, limit), prepare=True)
             rows = cursor.fetchall()
         return rows if until is None else [row for row in rows if row[0] <= until]

@@ -14,7 +14,6 @@ not yet past their expiry, newest last.
 
 from __future__ import annotations
 
-import secrets
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ import orjson
 
 from domain.approval import APPROVAL_TOPICS, ENDINGS, PENDING, outcome_of
 from domain.grants import ApprovalScope
+from domain.ids import random_bytes
 from infrastructure.database import Tx
 from infrastructure.sql import SQL, Composable, Identifier, P, idents, marks
 from projections.read_model import Decoded, ReadModel
@@ -82,7 +82,7 @@ class ApprovalRows(ReadModel):
         )
         tx.execute(
             SQL("CREATE INDEX {} ON {} (tenant, status, requested_at, id)").format(
-                Identifier(f"{name[:24]}_status_{secrets.token_hex(4)}"), self.table(shadow=shadow)
+                Identifier(f"{name[:24]}_status_{random_bytes(4).hex()}"), self.table(shadow=shadow)
             )
         )
         return [self.name] if position and not shadow else []

@@ -11,13 +11,13 @@ range, each served by an index that starts with the tenant.
 
 from __future__ import annotations
 
-import secrets
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from application.decisions import DECISION_TOPICS, decision_record
 from domain.grants import DecisionScope
+from domain.ids import random_bytes
 from infrastructure.database import Tx
 from infrastructure.sql import SQL, Composable, Composed, Identifier, P, idents, marks
 from projections.read_model import Decoded, ReadModel
@@ -82,7 +82,7 @@ class DecisionRows(ReadModel):
             *FILTERS,
             "at",
         ):
-            index = Identifier(f"{name[:24]}_{column}_{secrets.token_hex(4)}")
+            index = Identifier(f"{name[:24]}_{column}_{random_bytes(4).hex()}")
             keys = (
                 SQL("tenant, {}").format(Identifier(column))
                 if column == "position"

@@ -12,9 +12,9 @@ every live table by its rebuilt twin inside the caller's transaction.
 from __future__ import annotations
 
 import hashlib
-import secrets
 from typing import TYPE_CHECKING
 
+from domain.ids import random_bytes
 from infrastructure.database import Tx
 from infrastructure.sql import SQL, Identifier
 from projections.schema import Column, indexed
@@ -81,7 +81,7 @@ def _add_column(store: ViewStore, tx: Tx, layout: Layout, column: Column) -> Non
 def _index(store: ViewStore, tx: Tx, layout: Layout, name: str) -> None:
     """``(tenant, field, id)``, the field as queries compare and sort it (``comparable``)."""
     # The token keeps index names unique across rebuilds (index names are per schema/file).
-    index = f"{layout.table[:40]}_ix_{secrets.token_hex(4)}"
+    index = f"{layout.table[:40]}_ix_{random_bytes(4).hex()}"
     field = store.dialect.comparable(Identifier(name), layout.spec.fields[name].type)
     tx.execute(
         SQL("CREATE INDEX {} ON {} ({}, {}, id)").format(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import secrets
+import secrets  # noqa: TID251 - a dev signing secret, made once per run: not a write
 import threading
 import time
 import webbrowser

@@ -47,9 +47,9 @@ def test_a_unit_spans_models_sees_its_own_changes_and_commits_in_one_save(
     member = sales.create(CLERK, "Member", {"email": "m@x"})
     with sales.transaction(CLERK) as tx:
         sale = tx.create("Sale", {"title": "Desk", "total": "100"})
-        # sees the staged sale
+        # sees the staged sale, and the staged item
         item = tx.create("SaleItem", {"sale_id": sale.id, "sku": "LEG", "qty": 4})
-        tx.patch("SaleItem", item.id, {"qty": 5})  # and the staged item
+        tx.patch("SaleItem", item.id, {"qty": 5})
         tx.patch("Member", member.id, {"name": "Mo"})
         assert sale.position is None and sales.get(CLERK, "Member", member.id)["name"] is None, (
             "nothing yet"

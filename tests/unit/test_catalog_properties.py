@@ -213,6 +213,7 @@ def test_every_catalog_that_loads_decides_every_write(
             record = _apply(command, verdict, record)
 
 
+# 40 catalogs that load, up to 6 records each, 3 patches decided on all of them
 @settings(
     BOUNDED,
     max_examples=40,
@@ -222,7 +223,6 @@ def test_every_catalog_that_loads_decides_every_write(
         HealthCheck.filter_too_much,
     ],
 )
-# 40 catalogs that load, up to 6 records each, 3 patches decided on all of them
 @given(models(), st.data())
 def test_one_decider_decides_many_records_as_each_alone(
     model: dict[str, Any], data: st.DataObject

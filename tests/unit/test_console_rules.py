@@ -39,13 +39,9 @@ def request(
         (MARIA, request(requester="maria"), False),  # my own
         (MARIA, request(status="executed"), False),  # no longer pending
         (MARIA, request(status="expired"), False),
-        # approved already (views)
-        (
-            MARIA,
-            request(approvals=[{"approver": "maria", "at": "", "reason": None}]),
-            False,
-        ),
-        (MARIA, request(approvals=["maria"]), False),  # (command side)
+        # approved already: as the views hold it, then as the command side does
+        (MARIA, request(approvals=[{"approver": "maria", "at": "", "reason": None}]), False),
+        (MARIA, request(approvals=["maria"]), False),
         (MARIA, request(approvals=["dan"]), True),  # someone else approved
         (DAN, request(), False),  # Order: managers approve
         (DAN, request(model="Payment"), True),  # Payment: managers, directors

@@ -21,7 +21,7 @@ a forged value only makes a page wait, never longer than ``web.SEEN_WAIT`` and n
 from __future__ import annotations
 
 import hmac
-import secrets
+import secrets  # noqa: TID251 - session and CSRF tokens, one per sign-in: not a write
 import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
