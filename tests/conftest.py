@@ -17,7 +17,7 @@ import pytest
 
 from application.service import Writ
 from domain.catalog import Catalog
-from entrypoints.bootstrap import open_writ
+from entrypoints.bootstrap import Runtime, open_writ
 from tests.catalogs import SALES_CATALOG, SHOP_CATALOG
 
 PG_URL = os.environ.get("WRIT_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -78,6 +78,14 @@ def writ(catalog: Catalog, database_url: str) -> Iterator[Writ]:
     app = open_writ(catalog, database_url)
     yield app
     app.close()
+
+
+@pytest.fixture
+def runtime(catalog: Catalog, database_url: str) -> Iterator[Runtime]:
+    """Writ over the shop catalog with its projections (``catch_up`` runs the workers' pass); a module may
+    define its own over another catalog."""
+    with Runtime(catalog, database_url) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -31,12 +31,6 @@ CLERK = principal("carol", "acme", "clerk")
 OTHER = principal("olga", "globex", "manager")
 
 
-@pytest.fixture
-def runtime(catalog: Catalog, database_url: str) -> Iterator[Runtime]:
-    with Runtime(catalog, database_url) as opened:
-        yield opened
-
-
 def orders(writ: Writ, who: Principal, statuses: Sequence[str], total: str = "10") -> list[str]:
     rows = [
         {"sku": f"B-{n}", "total": total, "status": status} for n, status in enumerate(statuses)

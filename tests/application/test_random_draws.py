@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator
 
 import pytest
 
@@ -23,12 +22,6 @@ from tests.catalogs import SALES_CATALOG, principal
 
 CLERK = principal("carol", "acme", "clerk")
 MANAGER = principal("maria", "acme", "manager")
-
-
-@pytest.fixture
-def runtime(catalog: Catalog, database_url: str) -> Iterator[Runtime]:
-    with Runtime(catalog, database_url) as opened:
-        yield opened
 
 
 @pytest.fixture
