@@ -20,7 +20,7 @@ import pytest
 
 from application.service import Writ
 from domain.errors import ChainBrokenError, RecordNotFoundError
-from infrastructure import postgres_recorder, sqlite_recorder
+from infrastructure import persistence, postgres_recorder, sqlite_recorder
 from infrastructure.backend_choice import open_backend
 from infrastructure.sealing import SEALED, is_sealed, seal, transform, unseal
 from tests.application.test_snapshots import grow
@@ -368,6 +368,43 @@ def test_a_first_event_the_reader_cannot_place_costs_a_second_read_never_a_wrong
     assert [read.withheld for read in reads] == [True, False], "withheld, then read again"
     assert reads[1].snapshot is not None, "read again from its snapshot"
     assert writ.patch(ANN, "Tally", record_id, {"a": 160}).version == 161
+
+
+def test_another_tenants_record_the_reader_cannot_place_is_refused_on_its_decoded_first_event(
+    writ: Writ, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the reader can tell nothing from a first event's bytes (a layout it does not know: neither that it
+    is the caller's nor that it is another's), the loader's check of the decoded event is all that stands
+    between a tenant and another's record (or a record of another model): it is not found, for reads and for
+    writes."""
+    theirs = writ.create(principal("gus", "globex"), "Tally", {"a": 1}).id
+    customer = writ.create(
+        ANN, "Customer", {"email": "ann@acme.example"}
+    ).id  # hers, of another model
+    monkeypatch.setattr(persistence, "names_another", lambda *_: False)
+    monkeypatch.setattr(sqlite_recorder, "names_another", lambda *_: False)
+    for module in (postgres_recorder, sqlite_recorder):
+        monkeypatch.setattr(
+            module,
+            "named_by",
+            lambda tenant, model: None if tenant is None and model is None else b"unknown layout",
+        )
+    recorder: Any = writ._core.store.recorder
+    read_record, reads = recorder.read_record, []
+
+    def counting(*args: Any, **named: Any) -> Any:
+        reads.append(read_record(*args, **named))
+        return reads[-1]
+
+    monkeypatch.setattr(recorder, "read_record", counting)
+    with pytest.raises(RecordNotFoundError):
+        writ.get(ANN, "Tally", theirs)
+    with pytest.raises(RecordNotFoundError):
+        writ.patch(ANN, "Tally", theirs, {"a": 2})
+    with pytest.raises(RecordNotFoundError):
+        writ.get(ANN, "Tally", customer)
+    assert reads and all(r.withheld and not r.another for r in reads), "the reader could not tell"
+    assert writ.get(principal("gus", "globex"), "Tally", theirs)["a"] == 1
 
 
 def test_a_digest_is_hmac_sha256_under_the_key_derived_from_the_data_key(database_url: str) -> None:
