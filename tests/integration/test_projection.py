@@ -493,6 +493,20 @@ def test_wait_returns_once_the_write_is_visible(
     assert not thread.is_alive()
 
 
+def test_wait_on_a_position_reached_opens_no_listening_session(
+    writ: Writ, worker: ProjectionWorker, views: Views
+) -> None:
+    """A bulk update waits for the views before it asks them; caught up already, nothing is started to hear of
+    the worker's next commit (on PostgreSQL a session of its own, LISTENing: 25 ms to set up)."""
+    result = writ.create(MANAGER, "Order", {"sku": "R-1", "total": "1"})
+    catch_up(worker)
+    views.wait(result.position, timeout=10)
+    assert views._announcements is None
+    with pytest.raises(ProjectionTimeoutError):
+        views.wait((result.position or 0) + 1000, timeout=0.2)
+    assert views._announcements is not None
+
+
 def test_status_reports_the_lag(writ: Writ, worker: ProjectionWorker) -> None:
     catch_up(worker)
     writ.create_many(MANAGER, "Order", SHAPES[:4])
