@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from application import retry
 from application.retry import Retry
 from application.service import Writ
 from domain.errors import GrantMissingError, VersionConflictError
@@ -64,6 +65,40 @@ def test_without_expected_version_no_update_is_lost(writ: Writ) -> None:
     assert final["_version"] == 9
     actors = {h.actor for h in writ.history(principal(), "Tally", record_id)[1:]}
     assert actors == {f"u{i}" for i in range(8)}
+
+
+def test_one_process_s_writers_take_turns_on_a_record_and_lose_no_race(
+    writ: Writ, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers of one process take turns on a record before they load it: none decides on a state another is
+    about to replace, so none loses a race and none backs off (the retries would hide the loss otherwise)."""
+    backed_off: list[int] = []
+    monkeypatch.setattr(retry, "back_off", backed_off.append)
+    record_id = writ.create(principal(), "Tally", {}).id
+    outcomes = race(8, lambda i: writ.patch(principal(f"u{i}"), "Tally", record_id, {FIELDS[i]: i}))
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    assert sorted(o.version for o in outcomes) == list(range(2, 10))  # type: ignore[union-attr]
+    assert backed_off == [], "a writer lost its race to a writer of its own process"
+
+
+def test_a_pinned_write_that_lost_its_race_is_not_decided_again(
+    writ: Writ, database_url: str
+) -> None:
+    """A write naming the version it expects fails at its first lost race: it is never decided again on a state
+    its caller did not see (one load, one failed decision)."""
+    loser = overtaken(writ.catalog, database_url, writ, None, times=1)
+    loads: list[Any] = []
+    load = loser._core.load
+    loser._core.load = lambda *args: loads.append(args) or load(*args)  # type: ignore[method-assign]
+    try:
+        record_id = writ.create(principal(), "Tally", {"a": 1}).id
+        with pytest.raises(VersionConflictError):
+            loser.patch(principal("loser"), "Tally", record_id, {"a": 2}, expected_version=1)
+        assert len(loads) == 1, "decided again after losing its race"
+        failed = writ.decisions(principal("ada", "acme", "auditor"), actor="loser")
+        assert [(d["outcome"], d["code"]) for d in failed] == [("failed", "VERSION_CONFLICT")]
+    finally:
+        loser.close()
 
 
 def test_concurrent_retries_of_one_idempotent_create_write_once(writ: Writ) -> None:

@@ -13,7 +13,11 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 
+from application import retry
+from application.group_commit import RaceLost
+from application.retry import Retry
 from application.service import Writ
 from domain.catalog import Catalog
 from domain.errors import (
@@ -207,6 +211,52 @@ def test_two_units_racing_for_one_counter_both_commit_with_distinct_numbers(
         thread.join(timeout=60)
     other.close()
     assert sorted(n[-4:] for n in numbers) == ["0001", "0002"]
+
+
+def failing_saves(writ: Writ, error: Exception, times: int) -> list[int]:
+    """The write's first ``times`` saves of records raise ``error`` (a rival won the race, or the store refused);
+    those saves attempted, counted (a failed decision's own save goes through)."""
+    core, attempted = writ._core, []
+    save = core.save
+
+    def flaky(*aggregates: Any) -> Any:
+        if not any(isinstance(aggregate, Record) for aggregate in aggregates):
+            return save(*aggregates)
+        attempted.append(len(attempted))
+        if len(attempted) <= times:
+            raise error
+        return save(*aggregates)
+
+    core.save = flaky  # type: ignore[method-assign]
+    return attempted
+
+
+def test_a_counter_s_lost_race_gets_the_counters_budget(
+    sales: Writ, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A race lost on a counter is contention worth waiting out: the write is decided again past a budget of
+    three, which a race on a record would exhaust, and takes the number left free."""
+    monkeypatch.setattr(retry, "back_off", lambda _: None)
+    sales._core.retry = Retry(sales._core.record_refusal, attempts=3)
+    attempted = failing_saves(sales, RaceLost("a rival took the number"), 5)
+    sale = sales.create(CLERK, "Sale", {"title": "contended", "total": "1"})
+    assert len(attempted) == 6 and sale.data is not None and sale.data["number"].endswith("-0001")
+    with pytest.raises(VersionConflictError):
+        failing_saves(sales, RaceLost("a rival patched it first"), 5)
+        sales.patch(CLERK, "Sale", sale.id, {"note": "on a record, three attempts"})
+
+
+def test_a_counter_s_other_integrity_error_gets_only_the_other_budget(
+    sales: Writ, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An integrity error the store did not report as a lost race is no contention, even for a write that takes
+    a number: decided again as often as the budget says, no more."""
+    monkeypatch.setattr(retry, "back_off", lambda _: None)
+    sales._core.retry = Retry(sales._core.record_refusal, attempts=3)
+    attempted = failing_saves(sales, IntegrityError("a constraint of the store"), 50)
+    with pytest.raises(VersionConflictError):
+        sales.create(CLERK, "Sale", {"title": "refused by the store", "total": "1"})
+    assert len(attempted) == 3
 
 
 def test_a_unit_with_an_idempotency_key_runs_once(sales: Writ, database_url: str) -> None:

@@ -28,6 +28,10 @@ def test_a_call_gives_the_same_rows_prepared_or_not() -> None:
         for prepared in (False, True, True):
             result = CALL.run(conn, [BIGINTS([1, -2, 2**40]).data, b"3"], prepared=prepared)
             assert bigints(result) == [3, -6, 3 * 2**40]
+            # a pool's connection (not prepared) is left without it: psycopg deallocates what it finds there
+            assert conn.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE name = 'writ_test_call'"
+            ).fetchone() == (int(prepared),)
         assert conn.execute(
             "SELECT count(*) FROM pg_prepared_statements WHERE name = 'writ_test_call'"
         ).fetchone() == (1,)  # prepared once

@@ -68,3 +68,17 @@ def test_a_repeat_that_lost_to_its_first_is_answered_before_any_backoff(
 
     assert Retry(lambda *args: None).run(attempt, lost, again=again) == "the first result"
     assert asked == [0, 1, 2] and waited == [1, 2], "asked after each lost race, before its backoff"
+
+
+def test_a_backoff_is_jittered_and_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writers that lost to one another wait different times, so they do not meet again at once; the wait
+    doubles with each loss, up to 50 ms."""
+    slept: list[float] = []
+    monkeypatch.setattr(retry.time, "sleep", slept.append)
+    for _ in range(50):
+        retry.back_off(3)
+    assert len(set(slept)) > 1 and all(0 <= s <= 0.008 for s in slept)
+    slept.clear()
+    for _ in range(50):
+        retry.back_off(40)
+    assert max(slept) <= 0.05 and max(slept) > 0.008
