@@ -95,7 +95,7 @@ POSTGRES_SAVE = (
         "            WHERE s.originator_id = e.id AND s.originator_version = e.version\n"
         "            AND s.notification_id <> ALL(coalesce(v_positions, '{{}}'::bigint[])));\n"
         "        RAISE EXCEPTION 'writ: saves conflict with stored events'\n"
-        "            USING ERRCODE = '{conflict}', DETAIL = v_conflicts;\n"
+        "            USING ERRCODE = '{conflict}', DETAIL = coalesce(v_conflicts, '');\n"
         "    END IF;\n"
         "    SELECT chain INTO v_previous FROM {chain} ORDER BY last DESC LIMIT 1;\n"
         "    INSERT INTO {chain} (last, first, count, chain, mac, writer_key)\n"
@@ -113,7 +113,8 @@ and ``p_writer_key``: the save's tag and its key's id);
 declares ``v_positions bigint[]``, ``v_last``, ``v_first``, ``v_count bigint``, ``v_digest``, ``v_previous
 bytea``, ``v_conflicts text``. Events stored already (an optimistic-concurrency conflict) are not inserted: the
 function then raises ``SAVES_CONFLICT`` (an integrity error) whose detail lists the ``p_groups`` of every
-conflicting event (comma-separated), and the whole statement rolls back."""
+conflicting event (comma-separated; empty when only the save itself holds an event twice), and the whole
+statement rolls back."""
 
 SQLITE_TABLES = [
     f"CREATE TABLE IF NOT EXISTS {MANIFEST} (position INTEGER PRIMARY KEY, originator_id TEXT NOT NULL, "

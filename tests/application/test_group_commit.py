@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 
 import psycopg
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from application.service import Writ
 from domain.errors import UniqueViolationError, WritError
@@ -192,6 +192,55 @@ def test_every_conflicting_group_of_a_call_leaves_nothing_behind(writ: Writ) -> 
     recorder: Any = writ._core.store.recorder
     head = recorder.max_notification_id()
     assert recorder.insert_groups([[again], [again]]) == [None, None]
+    assert recorder.max_notification_id() == head
+
+
+def test_a_group_left_out_claims_nothing_and_each_conflict_is_its_own_group_s(writ: Writ) -> None:
+    """A group left out (it writes what an earlier group writes) holds none of its events against the groups
+    after it; a group conflicting with the store is told from its neighbours by its own events (id and
+    version: a new version of a stored record is no conflict); after groups are left out, the call's
+    conflicts still name the right groups."""
+    recorder: Any = writ._core.store.recorder
+    x, y = _created(writ, uuid4()), _created(writ, uuid4())
+    assert [bool(p) for p in recorder.insert_groups([[x], [x, y], [y]])] == [True, False, True]
+    stored = UUID(writ.create(ALICE, "Tally", {"a": 1}).id)
+    again = StoredEvent(
+        originator_id=stored, originator_version=1, topic=Record.Created.TOPIC, state=b"{}"
+    )
+    next_version = StoredEvent(
+        originator_id=stored, originator_version=2, topic=Record.Patched.TOPIC, state=b"{}"
+    )
+    assert [bool(p) for p in recorder.insert_groups([[again], [next_version]])] == [False, True]
+    twice, fresh = _created(writ, uuid4()), _created(writ, uuid4())
+    placed = recorder.insert_groups([[twice], [twice], [again], [fresh]])
+    assert [bool(p) for p in placed] == [True, False, False, True]
+
+
+def test_a_left_out_group_s_new_key_is_still_to_be_stored(writ: Writ) -> None:
+    """The store learns that a key is stored only with the group that stored it: a new record's key whose group
+    was rolled back (it conflicted) is inserted with that record's next save, or its data could never be
+    opened."""
+    recorder: Any = writ._core.store.recorder
+    stored = UUID(writ.create(ALICE, "Tally", {"a": 1}).id)
+    again = StoredEvent(
+        originator_id=stored, originator_version=1, topic=Record.Created.TOPIC, state=b"{}"
+    )
+    owner = uuid4()
+    assert recorder.insert_groups([[_created(writ, owner), again]]) == [None]
+    assert [row[0] for row in writ._core.keys.pending([owner]).rows] == [owner]
+
+
+def test_a_save_holding_one_event_twice_is_refused_whole(writ: Writ) -> None:
+    """Only a defect could put one event twice in a save; the store refuses it as an integrity error (left out
+    on SQLite; on PostgreSQL one no group is named in, never a driver's data error) and stores nothing."""
+    recorder: Any = writ._core.store.recorder
+    event = _created(writ, uuid4())
+    head = recorder.max_notification_id()
+    try:
+        placed = recorder.insert_groups([[event, event]])
+    except IntegrityError:
+        placed = [None]
+    assert placed == [None]
     assert recorder.max_notification_id() == head
 
 

@@ -4,10 +4,13 @@ exception for an error, and a statement deallocated behind its back prepared aga
 from __future__ import annotations
 
 import pytest
+from eventsourcing.persistence import IntegrityError as ESIntegrityError
+from eventsourcing.persistence import StoredEvent
 from psycopg import errors
 from psycopg.pq import Format
 
 from domain.catalog import Catalog
+from domain.ids import new_id
 from entrypoints.bootstrap import open_writ
 from infrastructure.pg_arrays import BIGINTS
 from infrastructure.pg_call import PreparedCall, bigints
@@ -105,5 +108,26 @@ def test_the_recorder_s_kept_connection_saves_through_its_prepared_call(
         assert writ.get(who, "Order", record.id)["sku"] == "K-2"
         with kept.connection() as conn:
             assert conn.execute(held).fetchone() == {"count": 1}, "prepared again"
+    finally:
+        writ.close()
+
+
+def test_an_integrity_error_naming_no_conflicting_save_is_raised(
+    catalog: Catalog, pg_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch insert leaves out the saves the insert function names as conflicting; an integrity error that
+    names none (a constraint of the store's own) fails the call, never reads as every save conflicting."""
+    separator = "&" if "?" in PG_URL else "?"
+    writ = open_writ(catalog, f"{PG_URL}{separator}schema={pg_schema}")
+    try:
+        recorder = writ._core.store.recorder
+
+        def refused(*_: object) -> list[int]:
+            raise ESIntegrityError("a constraint of the store")
+
+        monkeypatch.setattr(recorder, "_insert_part", refused)
+        event = StoredEvent(originator_id=new_id(), originator_version=1, topic="t", state=b"{}")
+        with pytest.raises(ESIntegrityError, match="a constraint of the store"):
+            recorder.insert_groups([[event]])
     finally:
         writ.close()

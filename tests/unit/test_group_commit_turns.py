@@ -191,3 +191,66 @@ def test_a_leader_interrupted_before_its_batch_hands_the_lead_on(
 def test_a_batch_bound_below_one_is_refused_when_made(bounds: dict[str, int]) -> None:
     with pytest.raises(ConfigurationError, match="at least one save and one event"):
         _group(Store(), **bounds)
+
+
+def _queued_behind_a_held_leader(group: GroupCommit, store: Store, saves: list[list[Event]]) -> Any:
+    """A lone leader's batch held in the store while ``saves`` queue behind it; returns what joins them all and
+    gives each caller's outcome (the leader's last) once the store is let go."""
+    store.hold.clear()
+    outcomes: list[Any] = [None] * (len(saves) + 1)
+
+    def run(index: int, events: list[Event]) -> None:
+        try:
+            outcomes[index] = group.save(events)
+        except BaseException as error:
+            outcomes[index] = error
+
+    leader = threading.Thread(target=run, args=(len(saves), [Event()]), daemon=True)
+    leader.start()
+    assert store.holding.wait(30)
+    threads = [
+        threading.Thread(target=run, args=(i, events), daemon=True)
+        for i, events in enumerate(saves)
+    ]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: group.queued == len(saves), 30, "every follower queued")
+
+    def settled() -> list[Any]:
+        store.hold.set()
+        _joined([leader, *threads])
+        return outcomes
+
+    return settled
+
+
+def test_a_batch_holds_at_most_max_events() -> None:
+    """Three saves of two events queue behind a leader, under a bound of four events a batch: two of them go
+    together, the third in the batch after."""
+    store = Store()
+    group = _group(store, max_events=4)
+    settled = _queued_behind_a_held_leader(group, store, [[Event(), Event()] for _ in range(3)])
+    outcomes = settled()
+    assert [len(outcome) for outcome in outcomes] == [2, 2, 2, 1]
+    assert store.batches == [1, 2, 1]
+
+
+class InterruptedStore(Store):
+    """The batch after the first is interrupted while it is stored (a KeyboardInterrupt in the leader)."""
+
+    def insert_groups(self, groups: Sequence[Sequence[StoredEvent]]) -> list[list[int] | None]:
+        if self.batches:
+            raise Interrupted
+        return super().insert_groups(groups)
+
+
+def test_a_leader_interrupted_while_storing_answers_its_whole_batch() -> None:
+    """Every caller of an interrupted batch is answered with the interruption (its write may or may not be
+    stored, as any interrupted write's), none is left waiting nor takes the lead of a batch it is not in."""
+    store = InterruptedStore()
+    group = _group(store)
+    settled = _queued_behind_a_held_leader(group, store, [[Event()] for _ in range(3)])
+    outcomes = settled()
+    assert [type(outcome) for outcome in outcomes[:3]] == [Interrupted] * 3
+    assert len(outcomes[3]) == 1  # the first batch's own leader, stored
+    assert not group.leading and group.queued == 0
