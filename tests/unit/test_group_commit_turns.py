@@ -254,3 +254,66 @@ def test_a_leader_interrupted_while_storing_answers_its_whole_batch() -> None:
     assert [type(outcome) for outcome in outcomes[:3]] == [Interrupted] * 3
     assert len(outcomes[3]) == 1  # the first batch's own leader, stored
     assert not group.leading and group.queued == 0
+
+
+class WakeInterrupted:
+    """The wake-up lock of a save whose caller is interrupted while it waits: at once (still queued), or once
+    woken to lead the next batch."""
+
+    def __init__(self, once_woken: bool) -> None:
+        self.lock, self.once_woken = group_commit._locked(), once_woken
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if not blocking:
+            return self.lock.acquire(blocking=False)
+        if self.once_woken:
+            wait_until(lambda: not self.lock.locked(), 30, "the save's caller woken to lead")
+        raise Interrupted
+
+    def release(self) -> None:
+        self.lock.release()
+
+
+@pytest.mark.parametrize("once_woken", [False, True], ids=["while-queued", "once-woken-to-lead"])
+def test_a_waiting_caller_interrupted_leaves_the_queue_and_passes_the_lead_on(
+    once_woken: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller interrupted while its save waits in the queue takes its save out of it (never stored); one
+    woken to lead the next batch hands the lead to the caller behind it. Everybody else is answered."""
+
+    @dataclass
+    class Save(group_commit._Save):
+        def __post_init__(self) -> None:
+            if threading.current_thread().name == "interrupted":
+                self.wake = WakeInterrupted(once_woken)  # type: ignore[assignment]
+
+    monkeypatch.setattr(group_commit, "_Save", Save)
+    store = Store()
+    group = _group(store)
+    store.hold.clear()
+    outcomes: dict[str, Any] = {}
+
+    def run(name: str) -> None:
+        try:
+            outcomes[name] = group.save([Event()])
+        except BaseException as error:
+            outcomes[name] = error
+
+    threads = {
+        name: threading.Thread(target=run, args=(name,), name=name, daemon=True)
+        for name in ("leader", "interrupted", "behind")
+    }
+    threads["leader"].start()
+    assert store.holding.wait(30)
+    threads["interrupted"].start()
+    wait_until(
+        lambda: group.queued == 1 or "interrupted" in outcomes, 30, "the interrupted caller queued"
+    )
+    threads["behind"].start()
+    wait_until(lambda: group.queued == (2 if once_woken else 1), 30, "the next caller queued")
+    store.hold.set()
+    _joined(list(threads.values()))
+    assert isinstance(outcomes["interrupted"], Interrupted)
+    assert len(outcomes["leader"]) == 1 and len(outcomes["behind"]) == 1
+    assert store.last == 2, "the interrupted caller's save was stored"
+    assert not group.leading and group.queued == 0
