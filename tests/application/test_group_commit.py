@@ -195,7 +195,7 @@ def test_every_conflicting_group_of_a_call_leaves_nothing_behind(writ: Writ) -> 
     assert recorder.max_notification_id() == head
 
 
-def test_a_group_left_out_claims_nothing_and_each_conflict_is_its_own_group_s(writ: Writ) -> None:
+def test_a_group_left_out_claims_nothing_and_each_conflict_names_its_own_group(writ: Writ) -> None:
     """A group left out (it writes what an earlier group writes) holds none of its events against the groups
     after it; a group conflicting with the store is told from its neighbours by its own events (id and
     version: a new version of a stored record is no conflict); after groups are left out, the call's
@@ -231,8 +231,9 @@ def test_a_left_out_group_s_new_key_is_still_to_be_stored(writ: Writ) -> None:
 
 
 def test_a_save_holding_one_event_twice_is_refused_whole(writ: Writ) -> None:
-    """Only a defect could put one event twice in a save; the store refuses it as an integrity error (left out
-    on SQLite; on PostgreSQL one no group is named in, never a driver's data error) and stores nothing."""
+    """Only a defect could put one event twice in a save; the store refuses it and stores nothing. SQLite leaves
+    the group out (a conflict); PostgreSQL raises an integrity error that names no group, never a driver's
+    data error."""
     recorder: Any = writ._core.store.recorder
     event = _created(writ, uuid4())
     head = recorder.max_notification_id()

@@ -3,7 +3,6 @@ were made of (subscripts from 1): each element type, empty arrays, NULL elements
 
 from __future__ import annotations
 
-import struct
 import uuid
 from typing import Any
 
@@ -49,15 +48,3 @@ def test_postgresql_reads_a_packed_array_as_its_list(
     )
     assert row[0] == expected and row[1] == len(values)
     assert row[2] == (1 if values else None)  # subscripts start at 1, as PostgreSQL's own arrays
-
-
-@pytest.mark.parametrize(
-    ("kind", "pack", "values"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
-)
-def test_a_packed_array_says_whether_it_holds_a_null(
-    kind: str, pack: Any, values: list[Any]
-) -> None:
-    """The header's flag, which PostgreSQL reads without checking it against the elements (any 0 or 1 passes):
-    dimensions, then 1 exactly when an element is NULL (the wire format's ``array_recv``)."""
-    dimensions, has_null = struct.unpack(">ii", pack(values).data[:8])
-    assert (dimensions, has_null) == ((1, int(None in values)) if values else (0, 0))

@@ -13,7 +13,8 @@ def test_a_lock_is_held_by_one_thread_and_forgotten_once_nobody_needs_it() -> No
     locks, record = Locks(), new_id()
     release = locks.take(record, timeout=1)
     assert release is not None
-    again = locks.take(record, timeout=1)  # the same thread: re-entrant
+    # the same thread: re-entrant
+    again = locks.take(record, timeout=1)
     assert again is not None
     waited: list[object] = []
     other = threading.Thread(target=lambda: waited.append(locks.take(record, timeout=0.05)))

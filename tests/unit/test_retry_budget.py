@@ -3,6 +3,7 @@ always up to ``ATTEMPTS``, any other integrity error at most ``OTHER_ATTEMPTS``,
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -74,10 +75,15 @@ def test_a_backoff_is_jittered_and_capped(monkeypatch: pytest.MonkeyPatch) -> No
     """Writers that lost to one another wait different times, so they do not meet again at once; the wait
     doubles with each loss, up to 50 ms."""
     slept: list[float] = []
-    monkeypatch.setattr(retry.time, "sleep", slept.append)
+    # this module's clock only: other threads' sleeps are theirs
+    monkeypatch.setattr(retry, "time", SimpleNamespace(sleep=slept.append))
+    for _ in range(50):
+        retry.back_off(1)
+    assert len(set(slept)) > 1 and all(0 <= s <= 0.002 for s in slept)
+    slept.clear()
     for _ in range(50):
         retry.back_off(3)
-    assert len(set(slept)) > 1 and all(0 <= s <= 0.008 for s in slept)
+    assert all(0 <= s <= 0.008 for s in slept) and max(slept) > 0.002
     slept.clear()
     for _ in range(50):
         retry.back_off(40)
