@@ -7,7 +7,9 @@ one batch (``BatchStore.insert_groups``): one transaction, one lock hold, one WA
 own outcome: its recordings, or the ``IntegrityError`` of its own optimistic-concurrency conflict (checked
 exactly, since nothing else can insert while the batch holds the events table's lock); its neighbours are
 stored all the same. When a batch fails as a whole (the database refused one save's rows), each of its saves
-is stored again on its own, so one save's error never costs another save its write. Callers that arrive
+is stored again on its own, so one save's error never costs another save its write; when the store itself
+is unavailable (``ServiceUnavailableError``: its table held past the lock timeout), every save of the batch
+fails with it at once. Callers that arrive
 while a batch is being stored wait for it, and form the next batch: a caller alone waits for nobody, and
 under load a batch is whoever queued during the flush before (``window`` seconds more, when configured).
 """
@@ -27,7 +29,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Mapper, Notification, Recording, StoredEvent
 
 from application.encoding import dataclass_of
-from domain.errors import ConfigurationError
+from domain.errors import ConfigurationError, ServiceUnavailableError
 
 Event = DomainEventProtocol[UUID]
 
@@ -221,6 +223,11 @@ class GroupCommit:
         self.figures.count(len(batch))
         try:
             placed = self._batches.insert_groups([save.stored for save in batch])
+        except ServiceUnavailableError as error:
+            # the store, not one save's rows: each save stored alone would wait as long again
+            for save in batch:
+                save.error, save.done = error, True
+            return
         except Exception as error:
             if len(batch) == 1:
                 batch[0].error, batch[0].done = error, True

@@ -2,7 +2,7 @@
 
 ``WRIT_DATABASE_URL`` (or the ``database_url`` argument) is either
 ``sqlite:///path/to/file.db`` (the embedded default is ``sqlite:///writ.db``)
-or ``postgresql://user:password@host:port/dbname?schema=name&pool_size=4``.
+or ``postgresql://user:password@host:port/dbname?schema=name&pool_size=4&lock_timeout=30``.
 ``parse_database_url`` turns it into a ``SQLiteConfig`` or ``PostgresConfig``;
 ``infrastructure.backend_choice.open_backend`` builds the one backend object from
 it, and only that object knows which database it is on. ``WRIT_AMQP_URL``
@@ -43,6 +43,10 @@ class PostgresConfig:
     pool_size: int
     max_overflow: int
     connect_timeout: int
+    lock_timeout: int = 30
+    """Seconds a save waits for the events table's lock (commit order) before it fails ``UNAVAILABLE``; 0 waits
+    as long as it takes. Saves hold it for one statement each, so a wait this long means a session holds it
+    that should not (an operator's ``LOCK TABLE``, a stuck transaction)."""
 
 
 DatabaseConfig = SQLiteConfig | PostgresConfig
@@ -78,6 +82,7 @@ def parse_database_url(url: str | None = None) -> DatabaseConfig:
                 pool_size=int(query.get("pool_size", ["4"])[0]),
                 max_overflow=int(query.get("max_overflow", ["8"])[0]),
                 connect_timeout=int(query.get("connect_timeout", ["5"])[0]),
+                lock_timeout=int(query.get("lock_timeout", ["30"])[0]),
             )
         except ValueError as exc:
             raise ConfigurationError(f"Invalid PostgreSQL URL {url!r}: {exc}") from None
@@ -99,6 +104,10 @@ def _pooled(url: str, config: PostgresConfig) -> PostgresConfig:
         raise ConfigurationError(
             f"Invalid PostgreSQL URL {url!r}: pool_size={config.pool_size} and max_overflow={config.max_overflow} "
             "allow fewer than 2 connections; Writ needs pool_size >= 1 and pool_size + max_overflow >= 2"
+        )
+    if config.lock_timeout < 0:
+        raise ConfigurationError(
+            f"Invalid PostgreSQL URL {url!r}: lock_timeout={config.lock_timeout}; seconds, 0 or more (0: no limit)"
         )
     return config
 
@@ -159,6 +168,7 @@ def event_store_env(config: DatabaseConfig, *, create_tables: bool | None = None
         POSTGRES_POOL_SIZE=str(config.pool_size),
         POSTGRES_MAX_OVERFLOW=str(config.max_overflow),
         POSTGRES_CONNECT_TIMEOUT=str(config.connect_timeout),
+        POSTGRES_LOCK_TIMEOUT=str(config.lock_timeout),
     )
     return env
 

@@ -48,7 +48,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from application.ports import Part, RecordRows
-from domain.errors import ConfigurationError
+from domain.errors import ConfigurationError, ServiceUnavailableError
 from infrastructure.append_only import postgres_guards
 from infrastructure.checkpoints import COLUMNS as CHECKPOINT_COLUMNS
 from infrastructure.checkpoints import TABLE as CHECKPOINTS
@@ -343,6 +343,14 @@ class WritPostgresRecorder(
         )
         try:
             return bigints(self._insert_call.run(conn, params, prepared=self.kept.holds(conn)))
+        except psycopg.errors.LockNotAvailable:
+            # not a failure of this save's rows, nor one another attempt at once would mend: every save of its
+            # batch (or every part of its bulk) would wait as long again
+            raise ServiceUnavailableError(
+                f"The event store's table in schema {self.datastore.schema!r} was held by another session for "
+                f"longer than the save's lock_timeout ({self._lock_timeout.decode()}); nothing was written: "
+                "retry, and look for a session holding it (pg_locks)"
+            ) from None
         except psycopg.errors.UndefinedFunction:
             raise ConfigurationError(
                 f"The event store in schema {self.datastore.schema!r} predates this version of Writ: open it "

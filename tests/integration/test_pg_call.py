@@ -3,6 +3,8 @@ exception for an error, and a statement deallocated behind its back prepared aga
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from eventsourcing.persistence import IntegrityError as ESIntegrityError
 from eventsourcing.persistence import StoredEvent
@@ -11,6 +13,7 @@ from psycopg.pq import Format
 
 from domain.catalog import Catalog
 from domain.ids import new_id
+from domain.record import Record
 from entrypoints.bootstrap import open_writ
 from infrastructure.pg_arrays import BIGINTS
 from infrastructure.pg_call import PreparedCall, bigints
@@ -129,5 +132,45 @@ def test_an_integrity_error_naming_no_conflicting_save_is_raised(
         event = StoredEvent(originator_id=new_id(), originator_version=1, topic="t", state=b"{}")
         with pytest.raises(ESIntegrityError, match="a constraint of the store"):
             recorder.insert_groups([[event]])
+    finally:
+        writ.close()
+
+
+def test_a_save_behind_a_table_held_past_its_lock_timeout_fails_unavailable(
+    catalog: Catalog, pg_schema: str
+) -> None:
+    """Another session holds the events table (an operator's LOCK TABLE, a stuck transaction): saves wait for
+    it ``lock_timeout`` seconds (the URL's), then fail ``UNAVAILABLE`` with nothing written, each caller of a
+    batch alike; once it is let go, saves go through."""
+    separator = "&" if "?" in PG_URL else "?"
+    writ = open_writ(catalog, f"{PG_URL}{separator}schema={pg_schema}&lock_timeout=1")
+    who = principal("carol", "acme", "clerk")
+    try:
+        writ.create(who, "Order", {"sku": "L-0", "total": "1"})
+        outcomes: list[object] = []
+
+        def create(n: int) -> None:
+            try:
+                outcomes.append(writ.create(who, "Order", {"sku": f"L-{n}", "total": "1"}))
+            except Exception as error:
+                outcomes.append(error)
+
+        with _pg_connect() as holder, holder.transaction():
+            holder.execute(f'LOCK TABLE "{pg_schema}".writ_events IN EXCLUSIVE MODE')
+            threads = [threading.Thread(target=create, args=(n,)) for n in range(1, 4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+        assert not any(thread.is_alive() for thread in threads), (
+            "a save waited past its lock timeout"
+        )
+        assert [getattr(o, "code", o) for o in outcomes] == ["UNAVAILABLE"] * 3
+        assert "lock_timeout (1s)" in str(outcomes[0])
+        writ.create(who, "Order", {"sku": "L-4", "total": "1"})
+        created = writ._core.store.recorder.select_notifications(
+            1, 100, topics=[Record.Created.TOPIC]
+        )
+        assert len(created) == 2, "a save that failed UNAVAILABLE wrote its record"
     finally:
         writ.close()

@@ -20,7 +20,7 @@ from eventsourcing.persistence import StoredEvent
 
 from application import group_commit
 from application.group_commit import GroupCommit
-from domain.errors import ConfigurationError
+from domain.errors import ConfigurationError, ServiceUnavailableError
 from tests.support import wait_until
 
 
@@ -319,4 +319,30 @@ def test_a_waiting_caller_interrupted_leaves_the_queue_and_passes_the_lead_on(
     assert isinstance(outcomes["interrupted"], Interrupted)
     assert len(outcomes["leader"]) == 1 and len(outcomes["behind"]) == 1
     assert store.last == 2, "the interrupted caller's save was stored"
+    assert not group.leading and group.queued == 0
+
+
+class UnavailableStore(Store):
+    """The batch after the first finds the store unavailable (its table held past the lock timeout)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[int] = []
+
+    def insert_groups(self, groups: Sequence[Sequence[StoredEvent]]) -> list[list[int] | None]:
+        self.asked.append(len(groups))
+        if self.batches:
+            raise ServiceUnavailableError("the events table was held past the lock timeout")
+        return super().insert_groups(groups)
+
+
+def test_an_unavailable_store_fails_the_whole_batch_at_once() -> None:
+    """Each save of a batch stored alone after the store was unavailable would wait as long again: every caller
+    gets the error from the one attempt, and the next save tries afresh."""
+    store = UnavailableStore()
+    group = _group(store)
+    settled = _queued_behind_a_held_leader(group, store, [[Event()] for _ in range(3)])
+    outcomes = settled()
+    assert [type(outcome) for outcome in outcomes[:3]] == [ServiceUnavailableError] * 3
+    assert store.asked == [1, 3], "the batch's saves were tried again one by one"
     assert not group.leading and group.queued == 0

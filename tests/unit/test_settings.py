@@ -50,6 +50,19 @@ def test_a_pool_of_fewer_than_two_connections_is_refused(pool: str) -> None:
     )
 
 
+def test_a_save_waits_30_seconds_for_the_events_table_unless_the_url_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The URL decides, not the library's own ``POSTGRES_LOCK_TIMEOUT`` left in the environment; 0 is no limit."""
+    monkeypatch.setenv("POSTGRES_LOCK_TIMEOUT", "999")
+    assert writ_env("postgresql://u@h/db")["POSTGRES_LOCK_TIMEOUT"] == "30"
+    assert writ_env("postgresql://u@h/db?lock_timeout=0")["POSTGRES_LOCK_TIMEOUT"] == "0"
+    for wrong in ("-1", "soon"):
+        with pytest.raises(ConfigurationError, match="lock_timeout") as caught:
+            writ_env(f"postgresql://u@h/db?lock_timeout={wrong}")
+        assert caught.value.code == "CONFIGURATION_INVALID"
+
+
 def test_worker_sessions_keep_pgoptions_and_add_keepalives(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=1234")
     conninfo = postgres_conninfo(writ_env("postgresql://u@h/db"))
