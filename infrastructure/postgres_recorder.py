@@ -343,14 +343,15 @@ class WritPostgresRecorder(
         )
         try:
             return bigints(self._insert_call.run(conn, params, prepared=self.kept.holds(conn)))
-        except psycopg.errors.LockNotAvailable:
+        except psycopg.errors.LockNotAvailable as error:
             # not a failure of this save's rows, nor one another attempt at once would mend: every save of its
             # batch (or every part of its bulk) would wait as long again
             raise ServiceUnavailableError(
-                f"The event store's table in schema {self.datastore.schema!r} was held by another session for "
-                f"longer than the save's lock_timeout ({self._lock_timeout.decode()}); nothing was written: "
-                "retry, and look for a session holding it (pg_locks)"
-            ) from None
+                f"The save waited longer than its lock_timeout ({self._lock_timeout.decode()}) for a lock another "
+                f"session holds in schema {self.datastore.schema!r} (the events table's, or a key table's while a "
+                f"purge is compacted); nothing was written: retry, and look for that session in pg_locks. "
+                f"{str(error).splitlines()[0]}"
+            ) from error
         except psycopg.errors.UndefinedFunction:
             raise ConfigurationError(
                 f"The event store in schema {self.datastore.schema!r} predates this version of Writ: open it "

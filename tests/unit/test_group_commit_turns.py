@@ -338,7 +338,7 @@ class UnavailableStore(Store):
 
 def test_an_unavailable_store_fails_the_whole_batch_at_once() -> None:
     """Each save of a batch stored alone after the store was unavailable would wait as long again: every caller
-    gets the error from the one attempt, and the next save tries afresh."""
+    gets the error from the one attempt."""
     store = UnavailableStore()
     group = _group(store)
     settled = _queued_behind_a_held_leader(group, store, [[Event()] for _ in range(3)])

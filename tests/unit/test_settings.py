@@ -50,11 +50,9 @@ def test_a_pool_of_fewer_than_two_connections_is_refused(pool: str) -> None:
     )
 
 
-def test_a_save_waits_30_seconds_for_the_events_table_unless_the_url_says_otherwise(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The URL decides, not the library's own ``POSTGRES_LOCK_TIMEOUT`` left in the environment; 0 is no limit."""
-    monkeypatch.setenv("POSTGRES_LOCK_TIMEOUT", "999")
+def test_a_save_waits_30_seconds_for_the_events_table_unless_the_url_says_otherwise() -> None:
+    """The URL decides: Writ's environment always names it, and the library lets that win over its own
+    ``POSTGRES_LOCK_TIMEOUT`` in the process's environment. 0 is no limit."""
     assert writ_env("postgresql://u@h/db")["POSTGRES_LOCK_TIMEOUT"] == "30"
     assert writ_env("postgresql://u@h/db?lock_timeout=0")["POSTGRES_LOCK_TIMEOUT"] == "0"
     for wrong in ("-1", "soon"):
