@@ -343,18 +343,8 @@ def test_audit_attributes_that_spell_another_tenant_do_not_open_the_read_to_it(w
     assert read.withheld and read.since == [] and read.snapshot is None, "read past the first event"
 
 
-def test_a_first_event_the_reader_cannot_place_costs_a_second_read_never_a_wrong_record(
-    writ: Writ, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The read withholds the rest of a record whose first event does not hold what the caller's record would
-    (a state laid out by another version): the loader decides on the decoded event, and reads the rest."""
-    record_id = grow(writ, 160)  # snapshots, and events past the last of them
-    for module in (postgres_recorder, sqlite_recorder):  # a layout the reader does not know
-
-        def unknown(tenant: str | None, model: str | None) -> bytes | None:
-            return None if tenant is None and model is None else b',"tenant":"elsewhere",'
-
-        monkeypatch.setattr(module, "named_by", unknown)
+def counted_reads(writ: Writ, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What each of the recorder's record reads returned, from now on (for the rest of the test)."""
     recorder: Any = writ._core.store.recorder
     read_record, reads = recorder.read_record, []
 
@@ -363,6 +353,24 @@ def test_a_first_event_the_reader_cannot_place_costs_a_second_read_never_a_wrong
         return reads[-1]
 
     monkeypatch.setattr(recorder, "read_record", counting)
+    return reads
+
+
+def test_a_first_event_the_reader_cannot_place_costs_a_second_read_never_a_wrong_record(
+    writ: Writ, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read withholds the rest of a record whose first event does not hold what the caller's record would
+    (a state laid out by another version): the loader decides on the decoded event, and reads the rest."""
+    # snapshots, and events past the last of them
+    record_id = grow(writ, 160)
+    # a layout the reader does not know
+    for module in (postgres_recorder, sqlite_recorder):
+
+        def unknown(tenant: str | None, model: str | None) -> bytes | None:
+            return None if tenant is None and model is None else b',"tenant":"elsewhere",'
+
+        monkeypatch.setattr(module, "named_by", unknown)
+    reads = counted_reads(writ, monkeypatch)
     got = writ.get(ANN, "Tally", record_id)
     assert (got["a"], got["_version"]) == (159, 160)
     assert [read.withheld for read in reads] == [True, False], "withheld, then read again"
@@ -378,9 +386,8 @@ def test_another_tenants_record_the_reader_cannot_place_is_refused_on_its_decode
     between a tenant and another's record (or a record of another model): it is not found, for reads and for
     writes."""
     theirs = writ.create(principal("gus", "globex"), "Tally", {"a": 1}).id
-    customer = writ.create(
-        ANN, "Customer", {"email": "ann@acme.example"}
-    ).id  # hers, of another model
+    # hers, of another model
+    customer = writ.create(ANN, "Customer", {"email": "ann@acme.example"}).id
     monkeypatch.setattr(persistence, "names_another", lambda *_: False)
     monkeypatch.setattr(sqlite_recorder, "names_another", lambda *_: False)
     for module in (postgres_recorder, sqlite_recorder):
@@ -389,14 +396,7 @@ def test_another_tenants_record_the_reader_cannot_place_is_refused_on_its_decode
             "named_by",
             lambda tenant, model: None if tenant is None and model is None else b"unknown layout",
         )
-    recorder: Any = writ._core.store.recorder
-    read_record, reads = recorder.read_record, []
-
-    def counting(*args: Any, **named: Any) -> Any:
-        reads.append(read_record(*args, **named))
-        return reads[-1]
-
-    monkeypatch.setattr(recorder, "read_record", counting)
+    reads = counted_reads(writ, monkeypatch)
     with pytest.raises(RecordNotFoundError):
         writ.get(ANN, "Tally", theirs)
     with pytest.raises(RecordNotFoundError):
