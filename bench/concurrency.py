@@ -1,6 +1,6 @@
 """Concurrency benchmark: many writers at once, on PostgreSQL, every system measured in the same run.
 
-Seven systems take turns, round after round (the order rotates, so drift in the machine hits each alike),
+Eight systems take turns, round after round (the order rotates, so drift in the machine hits each alike),
 each for ``--seconds`` with ``--clients`` concurrent writers:
 
 * ``raw``: single-row durable INSERTs (autocommit) of an event-sized row, one connection per thread;
@@ -8,6 +8,9 @@ each for ``--seconds`` with ``--clients`` concurrent writers:
 * ``library``: the eventsourcing library's own ``Application.save`` of a plain aggregate with the same
   payload, threads sharing one application.
 * ``governed``: ``Writ.create`` (decision, sealed record event, idempotency key), threads sharing one ``Writ``.
+* ``processes``: ``governed`` from ``--processes`` (2) spawned processes, each its own ``Writ`` with
+  ``--clients`` / ``--processes`` threads (as separate services or ``writ serve`` workers write): what a
+  second GIL buys on this machine. ``process_scaling``: its rate over ``governed``'s.
 * ``http``: ``POST /v1/Order`` over keep-alive HTTP/1.1 connections against ``writ serve`` (``--http-workers``
   processes behind one port), with an idempotency key per request.
 * ``hot``: threads patching ONE record without ``expected_version`` (conflicts are retried by Writ; the
@@ -33,11 +36,13 @@ per write it would need to reach 0.5x raw and 4x the library at their measured r
 
 Prints figures, then one JSON line: {"bench": "concurrency", "raw_per_s", "library_per_s", "governed_per_s",
 "http_per_s", "ratio_vs_raw", "ratio_vs_library", "http_ratio", "p99_ms", "http_p99_ms", "hot_per_s",
-"hot_failed", "merkle_per_s", "merkle_cost", "solo_per_s", "group_commit_gain", "mean_batch", "cores",
+"hot_failed", "merkle_per_s", "merkle_cost", "solo_per_s", "group_commit_gain", "mean_batch", "processes",
+"processes_per_s", "processes_ratio_vs_raw", "process_scaling", "cores",
 "<system>_client_cpu_us", "<system>_server_cpu_us" for each system} (``mean_batch``: saves per batch in
 the ``governed`` phases; ``p99_ms``: a governed create's latency through the Python API).
 
     .venv/bin/python bench/concurrency.py [--clients 16] [--rounds 3] [--seconds 4] [--http-workers 2]
+        [--processes 2]
     WRIT_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test (default)
 """
 
@@ -54,7 +59,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -222,8 +227,12 @@ def threaded(
     tally: Tally,
     one: Callable[[int], object],
     failure: type[BaseException] = WritError,
+    *,
+    timed: bool = True,
 ) -> None:
-    """``clients`` threads calling ``one`` until the deadline; the phase's wall time goes to ``tally``."""
+    """``clients`` threads calling ``one`` (with a number of its own each call) until the deadline, their counts
+    added to ``tally``; ``timed``: the phase's wall time and CPU go to ``tally`` too (a writer process counts
+    only: its parent meters the phase)."""
     deadline = time.perf_counter() + seconds
 
     def worker() -> None:
@@ -239,7 +248,7 @@ def threaded(
         tally.add(done, failed, latencies, error)
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
-    with window(tally):
+    with window(tally) if timed else nullcontext():
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -307,7 +316,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--http-workers", type=int, default=2)
+    parser.add_argument(
+        "--processes", type=int, default=2, help="writer processes of the processes phase"
+    )
     args = parser.parse_args()
+    if not 1 <= args.processes <= args.clients:
+        parser.error("--processes: 1 to --clients")
     os.environ["PGAPPNAME"] = APPLICATION
     with fresh_schema() as (schema, url):
         run(schema, url, args)
@@ -340,7 +354,7 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
     meter = CpuMeter(url.split("?", maxsplit=1)[0])
     tallies = {
         name: Tally(meter)
-        for name in ("raw", "library", "governed", "http", "hot", "merkle", "solo")
+        for name in ("raw", "library", "governed", "processes", "http", "hot", "merkle", "solo")
     }
 
     def solo_create(i: int) -> object:
@@ -364,6 +378,7 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
         catalog_file.write_text(HOT_CATALOG)
         port = free_port()
         server = serve(url, catalog_file, port, args.http_workers)
+        writers = Writers(url, args.processes, args.clients // args.processes)
         try:
             phases: dict[str, Callable[[float, Tally], None]] = {
                 "raw": lambda s, t: raw_phase(base_url, raw_table, args.clients, s, t, state),
@@ -371,6 +386,7 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
                     args.clients, s, t, lambda i: library.save(Item(payload(i)))
                 ),
                 "governed": governed_phase,
+                "processes": writers.phase,
                 "http": lambda s, t: asyncio.run(
                     http_phase(f"http://127.0.0.1:{port}", args.clients, s, t)
                 ),
@@ -392,6 +408,7 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
                 for name in names[r % len(names) :] + names[: r % len(names)]:
                     phases[name](args.seconds, tallies[name])
         finally:
+            writers.close()
             server.terminate()
             server.wait(timeout=30)
     writ.close()
@@ -399,6 +416,73 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
     library.close()
     meter.close()
     report(args, tallies, batched[0] / batched[1] if batched[1] else 0.0)
+
+
+class Writers:
+    """``count`` spawned processes, each its own ``Writ`` (PostgreSQL's group commit then batches across
+    them, each process's own batches apart), ``threads`` threads each creating orders for as long as a phase
+    asks; started once, before the timed windows (their start-up and first connections are not timed)."""
+
+    def __init__(self, url: str, count: int, threads: int) -> None:
+        spawn = multiprocessing.get_context("spawn")
+        self.orders = [spawn.SimpleQueue() for _ in range(count)]
+        self.results = spawn.SimpleQueue()
+        self.processes = [
+            spawn.Process(
+                target=write_orders,
+                args=(url, threads, index, orders, self.results),
+                name=f"writer-{index}",
+            )
+            for index, orders in enumerate(self.orders)
+        ]
+        for process in self.processes:
+            process.start()
+        for _ in self.processes:  # each has made a create (its connections and caches warm)
+            self._result()
+
+    def phase(self, seconds: float, tally: Tally) -> None:
+        with window(tally):
+            for orders in self.orders:
+                orders.put(seconds)
+            for _ in self.processes:
+                tally.add(*self._result())
+
+    def close(self) -> None:
+        for orders in self.orders:
+            orders.put(None)
+        for process in self.processes:
+            process.join(timeout=60)
+
+    def _result(self) -> tuple[int, int, list[float], str]:
+        """The next result a writer sends; a writer that died is noticed within a second, not never."""
+        deadline = time.monotonic() + 300
+        while not self.results._reader.poll(1.0):  # type: ignore[attr-defined]  # SimpleQueue's pipe
+            dead = [p.name for p in self.processes if not p.is_alive()]
+            if dead or time.monotonic() > deadline:
+                raise RuntimeError(f"writer processes stopped answering: {dead or 'all'}")
+        result: tuple[int, int, list[float], str] = self.results.get()
+        return result
+
+
+def write_orders(url: str, threads: int, index: int, orders: Any, results: Any) -> None:
+    """A writer process: its own ``Writ``; for each phase it is sent (its seconds), ``threads`` threads create
+    orders until the phase's deadline, then the counts go back; ``None`` ends it."""
+    writ = open_writ(Catalog.from_toml(HOT_CATALOG), url)
+    writ.create(CLERK, "Order", payload(-1), idempotency_key=f"writer-{index}-warm")
+    results.put((1, 0, [], ""))
+    try:
+        while (seconds := orders.get()) is not None:
+            tally = Tally(None)  # type: ignore[arg-type]  # counts only: the parent meters the CPU
+
+            def create(number: int) -> object:
+                return writ.create(
+                    CLERK, "Order", payload(number), idempotency_key=f"writer-{index}-{number}"
+                )
+
+            threaded(threads, seconds, tally, create, timed=False)
+            results.put((tally.done, tally.failed, tally.latencies, tally.first_error))
+    finally:
+        writ.close()
 
 
 def with_tree_kept(url: str, writers: Callable[[], None]) -> None:
@@ -446,7 +530,7 @@ def report(args: argparse.Namespace, tallies: dict[str, Tally], mean_batch: floa
     raw, library, governed, http, hot = (
         tallies[n] for n in ("raw", "library", "governed", "http", "hot")
     )
-    merkle, solo = tallies["merkle"], tallies["solo"]
+    merkle, solo, processes = tallies["merkle"], tallies["solo"], tallies["processes"]
     gain = governed.per_s / solo.per_s if solo.per_s else 0.0
     print(
         f"PostgreSQL, {args.clients} concurrent writers, {args.rounds} rounds x {args.seconds:g} s per system, "
@@ -467,19 +551,26 @@ def report(args: argparse.Namespace, tallies: dict[str, Tally], mean_batch: floa
         f"hot record {hot.per_s:,.0f}/s with {hot.failed} failed; the Merkle tree kept takes {merkle_cost:.1%}"
     )
     print(f"group commit: {gain:.2f}x one save per batch, {mean_batch:.1f} saves per batch")
+    scaling = processes.per_s / governed.per_s if governed.per_s else 0.0
+    processes_raw = processes.per_s / raw.per_s if raw.per_s else 0.0
+    print(
+        f"{args.processes} writer processes: {scaling:.2f}x one process's governed creates, "
+        f"{processes_raw:.3f} of raw"
+    )
     cores = os.cpu_count() or 1
     print(
         "CPU per write (client: this process tree, with writ serve and the Merkle keeper; server: this run's "
         f"PostgreSQL sessions and PostgreSQL's own processes); the rate {cores} cores allow at that cost, and "
-        "the rate one Python process allows its client share (the threads of every phase but http share one GIL):"
+        "the rate one Python process allows its client share (the threads of every phase but http and processes "
+        "share one GIL):"
     )
     for name, tally in tallies.items():
         client, server = tally.cpu_us()
         ceiling = cores * 1e6 / (client + server) if client + server else 0.0
-        # http's client is several processes; merkle's counts its keeper, a process of its own
+        # http's and processes' clients are several processes; merkle's counts its keeper, a process of its own
         alone = (
             f"  one process {1e6 / client:9,.0f}/s"
-            if client and name not in ("http", "merkle")
+            if client and name not in ("http", "merkle", "processes")
             else ""
         )
         print(
@@ -514,6 +605,10 @@ def report(args: argparse.Namespace, tallies: dict[str, Tally], mean_batch: floa
                 "solo_per_s": round(solo.per_s, 1),
                 "group_commit_gain": round(gain, 2),
                 "mean_batch": round(mean_batch, 1),
+                "processes": args.processes,
+                "processes_per_s": round(processes.per_s, 1),
+                "processes_ratio_vs_raw": round(processes_raw, 3),
+                "process_scaling": round(scaling, 2),
                 "cores": cores,
                 **{
                     f"{name}_{side}_cpu_us": round(us)

@@ -1,5 +1,6 @@
-"""``GET /healthz``: the database answers, how far the projection and the relay are behind the log, and how many
-purges' erasures are still pending (``infrastructure.erasures``).
+"""``GET /healthz``: the database answers, how far the projection and the relay are behind the log, how many
+purges' erasures are still pending (``infrastructure.erasures``), and how the answering process has batched
+its saves (``GroupCommit.status``; with ``--workers``, each answer is one worker's).
 
 No token needed and no data in it: load balancers call it. 200 when the database answers, 503 when not.
 """
@@ -7,6 +8,7 @@ No token needed and no data in it: load balancers call it. 200 when the database
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
@@ -40,9 +42,17 @@ def health(api: Api) -> Any:
             for f in followers
         }
         erasures = {"pending": len(pending), "since": pending[0].since if pending else None}
-        return json_response(
-            {"status": "ok", "database": "ok", "head": head, "followers": lag, "erasures": erasures}
-        )
+        answer = {
+            "status": "ok",
+            "database": "ok",
+            "head": head,
+            "followers": lag,
+            "erasures": erasures,
+        }
+        batching = api.runtime.writ.group_commit_status()
+        if batching is not None:  # the process that answers (one of ``--workers``)
+            answer["group_commit"] = {"process": os.getpid(), **batching}
+        return json_response(answer)
 
     return check
 

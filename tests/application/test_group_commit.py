@@ -157,6 +157,29 @@ def test_callers_past_a_batch_are_stored_by_the_leaders_after_it(
     assert emails == {f"m{n}@x.io" for n in range(9)}
 
 
+def test_the_status_tells_how_the_process_batched_its_saves(sales: Writ, database_url: str) -> None:
+    """What an operator reads (``GET /healthz`` shows it): a lone create is a batch of one, and four callers
+    queued behind a blocked leader are one batch of four."""
+    sales.create(ALICE, "Member", {"email": "warm@x.io", "region": "eu", "code": "warm"})
+    before = sales.group_commit_status()
+    assert before is not None and before["batches"] >= 1 and before["queued"] == 0
+
+    def member(n: int) -> Callable[[], Any]:
+        return lambda: sales.create(
+            ALICE, "Member", {"email": f"s{n}@x.io", "region": "eu", "code": f"s{n}"}
+        )
+
+    queued_together(sales, database_url, member(0), [member(n) for n in range(1, 5)])
+    after = sales.group_commit_status()
+    assert after is not None
+    assert (after["batches"] - before["batches"], after["saves"] - before["saves"]) == (2, 5)
+    assert after["largest_batch"] == 4 and after["queued"] == 0
+    assert after["mean_batch"] == round(after["saves"] / after["batches"], 2)
+    # the leader's insert waited for the table to be let go: its time is in the mean
+    assert after["mean_store_ms"] * after["batches"] > before["mean_store_ms"] * before["batches"]
+    assert (after["max_saves"], after["max_events"], after["window_ms"]) == (64, 1000, 0.0)
+
+
 def test_one_call_stores_groups_and_leaves_out_only_those_that_conflict(writ: Writ) -> None:
     kept = Record.Created.TOPIC
     first = writ.create(ALICE, "Tally", {"a": 1})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import pkgutil
 import re
 import time
@@ -339,6 +340,12 @@ def test_health_and_openapi(server: Server) -> None:
     assert health["status"] == "ok" and health["head"] >= order["position"]
     projection = health["followers"]["projection:current_rows"]
     assert projection["position"] >= order["position"] and projection["behind"] >= 0, health
+    # the answering worker's batching: the create above was saved by this server's processes
+    batching = health["group_commit"]
+    assert isinstance(batching["process"], int) and batching["process"] != os.getpid()
+    assert batching["batches"] >= 1 and batching["saves"] >= batching["batches"], batching
+    assert batching["mean_batch"] == round(batching["saves"] / batching["batches"], 2)
+    assert batching["max_saves"] == 64 and batching["queued"] >= 0
     spec = server.client.get("/openapi.json").json()
     assert {"/v1/Order", "/v1/Order/{id}", "/v1/Sale/bulk-update", "/v1/transactions"} <= set(
         spec["paths"]

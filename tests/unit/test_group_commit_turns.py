@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -346,3 +347,54 @@ def test_an_unavailable_store_fails_the_whole_batch_at_once() -> None:
     assert [type(outcome) for outcome in outcomes[:3]] == [ServiceUnavailableError] * 3
     assert store.asked == [1, 3], "the batch's saves were tried again one by one"
     assert not group.leading and group.queued == 0
+
+
+class TimedStore(Store):
+    """Each insert call takes a quarter of a second on ``clock``, the clock the group commit reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = 0.0
+
+    def insert_groups(self, groups: Sequence[Sequence[StoredEvent]]) -> list[list[int] | None]:
+        self.clock += 0.25
+        return super().insert_groups(groups)
+
+
+def test_the_status_counts_each_insert_call_its_saves_and_its_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch the database refuses (one bad save) is stored again save by save: each call counts, and each
+    call's time counts however it ends."""
+    store = TimedStore()
+    clock = SimpleNamespace(perf_counter=lambda: store.clock, sleep=time.sleep)
+    monkeypatch.setattr(group_commit, "time", clock)
+    group = _group(store, max_saves=5, max_events=7, window=0.002)
+    bounds = {"max_saves": 5, "max_events": 7, "window_ms": 2.0}
+    assert group.status() == {
+        "batches": 0,
+        "saves": 0,
+        "mean_batch": 0.0,
+        "largest_batch": 0,
+        "mean_store_ms": 0.0,
+        "queued": 0,
+        **bounds,
+    }
+    group.save([Event()])
+    store.holding.clear()
+    settled = _queued_behind_a_held_leader(
+        group, store, [[Event()], [Event(bad=True)], [Event(), Event()]]
+    )
+    assert group.status()["queued"] == 3
+    outcomes = settled()
+    assert isinstance(outcomes[1], RuntimeError) and len(outcomes[2]) == 2
+    # the lone save; the held leader's; the three queued behind it, refused; each of them again alone
+    assert group.status() == {
+        "batches": 1 + 1 + 1 + 3,
+        "saves": 1 + 1 + 3 + 3,
+        "mean_batch": round(8 / 6, 2),
+        "largest_batch": 3,
+        "mean_store_ms": 250.0,
+        "queued": 0,
+        **bounds,
+    }
