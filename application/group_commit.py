@@ -94,9 +94,11 @@ class BatchFigures:
     storing: float = 0.0
     """Seconds spent in the store's insert calls (each a batch's transaction, its commit's flush included)."""
 
-    def count(self, size: int) -> None:
+    def count(self, size: int, seconds: float) -> None:
+        """A batch of ``size`` saves whose insert call took ``seconds`` (counted once the call has ended)."""
         self.batches += 1
         self.saves += size
+        self.storing += seconds
         self.largest = max(self.largest, size)
         self.sizes[size] = self.sizes.get(size, 0) + 1
 
@@ -130,18 +132,19 @@ class GroupCommit:
         self.figures = BatchFigures()
 
     def status(self) -> dict[str, Any]:
-        """This process's batching so far, for its operator (``GET /healthz``): batches stored (each insert call:
-        a batch one save broke is stored again save by save, each counted), saves in them, the mean and largest
-        batch, the mean milliseconds a batch's insert call took, the saves queued now, and the bounds in force
-        (``WRIT_GROUP_COMMIT_*``). Read without the lock: each figure is one a leader wrote."""
+        """This process's batching since it started, for its operator (``GET /healthz``): batches stored (each
+        insert call: a batch one save broke is stored again save by save, each counted), saves in them, the mean
+        and largest batch, the mean milliseconds an insert call took, the saves queued now, and the bounds in
+        force (``WRIT_GROUP_COMMIT_*``). Read without the lock, each figure once: a leader counting a batch
+        meanwhile may be in some figures and not yet in others."""
         figures = self.figures
-        batches = figures.batches
+        batches, saves, storing = figures.batches, figures.saves, figures.storing
         return {
             "batches": batches,
-            "saves": figures.saves,
-            "mean_batch": round(figures.mean, 2),
+            "saves": saves,
+            "mean_batch": round(saves / batches, 2) if batches else 0.0,
             "largest_batch": figures.largest,
-            "mean_store_ms": round(figures.storing / batches * 1e3, 3) if batches else 0.0,
+            "mean_store_ms": round(storing / batches * 1e3, 3) if batches else 0.0,
             "queued": self.queued,
             "max_saves": self.max_saves,
             "max_events": self.max_events,
@@ -241,7 +244,6 @@ class GroupCommit:
         return batch
 
     def _store(self, batch: list[_Save]) -> None:
-        self.figures.count(len(batch))
         try:
             placed = self._insert(batch)
         except ServiceUnavailableError as error:
@@ -263,9 +265,9 @@ class GroupCommit:
             save.positions, save.done = positions, True
 
     def _insert(self, batch: list[_Save]) -> list[list[int] | None]:
-        """The store's insert call for ``batch``, its time counted (``BatchFigures.storing``) however it ends."""
+        """The store's insert call for ``batch``, counted with its time (``BatchFigures``) however it ends."""
         began = time.perf_counter()
         try:
             return self._batches.insert_groups([save.stored for save in batch])
         finally:
-            self.figures.storing += time.perf_counter() - began
+            self.figures.count(len(batch), time.perf_counter() - began)

@@ -48,9 +48,8 @@ class Writ:
         return self._core.catalog
 
     def group_commit_status(self) -> dict[str, Any] | None:
-        """How this process has batched its saves so far (``GroupCommit.status``: batches, saves, the mean and
-        largest batch, the mean milliseconds a batch's insert took, the saves queued now, the bounds in force);
-        None where the store saves one at a time."""
+        """How this process has batched its saves since it started (``GroupCommit.status``); None where the store
+        saves one at a time."""
         group = self._core.store.group_commit
         return None if group is None else group.status()
 

@@ -8,8 +8,8 @@ each for ``--seconds`` with ``--clients`` concurrent writers:
 * ``library``: the eventsourcing library's own ``Application.save`` of a plain aggregate with the same
   payload, threads sharing one application.
 * ``governed``: ``Writ.create`` (decision, sealed record event, idempotency key), threads sharing one ``Writ``.
-* ``processes``: ``governed`` from ``--processes`` (2) spawned processes, each its own ``Writ`` with
-  ``--clients`` / ``--processes`` threads (as separate services or ``writ serve`` workers write): what a
+* ``processes``: ``governed`` from ``--processes`` (2) spawned processes, each its own ``Writ``, the
+  ``--clients`` threads shared out among them (as separate services or ``writ serve`` workers write): what a
   second GIL buys on this machine. ``process_scaling``: its rate over ``governed``'s.
 * ``http``: ``POST /v1/Order`` over keep-alive HTTP/1.1 connections against ``writ serve`` (``--http-workers``
   processes behind one port), with an idempotency key per request.
@@ -52,6 +52,7 @@ import argparse
 import asyncio
 import itertools
 import multiprocessing
+import multiprocessing.process
 import os
 import sys
 import tempfile
@@ -59,7 +60,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +113,9 @@ def payload(i: int) -> dict[str, Any]:
 class Tally:
     """Completed commands, failures and latencies of one system over the whole run (threads add to it)."""
 
-    def __init__(self, meter: CpuMeter) -> None:
+    def __init__(self, meter: CpuMeter | None = None) -> None:
         self.meter = meter
+        """What reads the CPU used in a timed window (None: a tally that only counts)."""
         self.done = 0
         self.failed = 0
         self.seconds = 0.0
@@ -212,6 +215,7 @@ class CpuMeter:
 def window(tally: Tally) -> Iterator[None]:
     """A timed window: its wall time and the CPU used meanwhile go to ``tally`` (a server process that ends
     within the window is not counted: the run's sessions outlive the windows)."""
+    assert tally.meter is not None, "a timed window needs a tally that meters"
     client, server = tally.meter.read()
     began = time.perf_counter()
     yield
@@ -378,8 +382,9 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
         catalog_file.write_text(HOT_CATALOG)
         port = free_port()
         server = serve(url, catalog_file, port, args.http_workers)
-        writers = Writers(url, args.processes, args.clients // args.processes)
+        writers: Writers | None = None
         try:
+            writers = Writers(url, args.processes, args.clients)
             phases: dict[str, Callable[[float, Tally], None]] = {
                 "raw": lambda s, t: raw_phase(base_url, raw_table, args.clients, s, t, state),
                 "library": lambda s, t: threaded(
@@ -408,7 +413,8 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
                 for name in names[r % len(names) :] + names[: r % len(names)]:
                     phases[name](args.seconds, tallies[name])
         finally:
-            writers.close()
+            if writers is not None:
+                writers.close()
             server.terminate()
             server.wait(timeout=30)
     writ.close()
@@ -419,60 +425,78 @@ def run(schema: str, url: str, args: argparse.Namespace) -> None:
 
 
 class Writers:
-    """``count`` spawned processes, each its own ``Writ`` (PostgreSQL's group commit then batches across
-    them, each process's own batches apart), ``threads`` threads each creating orders for as long as a phase
-    asks; started once, before the timed windows (their start-up and first connections are not timed)."""
+    """``count`` spawned processes, each its own ``Writ`` (their saves batched each in its own process),
+    ``threads`` threads in all, creating orders for as long as a phase asks; started once, before the timed
+    windows (their start-up and first connections are not timed). Daemons: a bench that fails leaves none
+    behind."""
 
     def __init__(self, url: str, count: int, threads: int) -> None:
         spawn = multiprocessing.get_context("spawn")
-        self.orders = [spawn.SimpleQueue() for _ in range(count)]
-        self.results = spawn.SimpleQueue()
-        self.processes = [
-            spawn.Process(
+        self.pipes: list[Connection] = []
+        self.processes: list[multiprocessing.process.BaseProcess] = []
+        for index in range(count):
+            mine, theirs = spawn.Pipe()
+            # the threads shared out: every one of ``threads`` runs
+            share = threads // count + (index < threads % count)
+            process = spawn.Process(
                 target=write_orders,
-                args=(url, threads, index, orders, self.results),
+                args=(url, share, index, theirs),
                 name=f"writer-{index}",
+                daemon=True,
             )
-            for index, orders in enumerate(self.orders)
-        ]
-        for process in self.processes:
             process.start()
-        for _ in self.processes:  # each has made a create (its connections and caches warm)
-            self._result()
+            self.pipes.append(mine)
+            self.processes.append(process)
+        try:
+            # each has made a create: its connections and caches are warm
+            self._results()
+        except BaseException:
+            self.close()
+            raise
 
     def phase(self, seconds: float, tally: Tally) -> None:
         with window(tally):
-            for orders in self.orders:
-                orders.put(seconds)
-            for _ in self.processes:
-                tally.add(*self._result())
+            for pipe in self.pipes:
+                pipe.send(seconds)
+            for result in self._results():
+                tally.add(*result)
 
     def close(self) -> None:
-        for orders in self.orders:
-            orders.put(None)
+        for pipe in self.pipes:
+            with suppress(OSError):
+                pipe.send(None)
         for process in self.processes:
-            process.join(timeout=60)
+            process.join(timeout=30)
+            if process.is_alive():
+                process.terminate()
 
-    def _result(self) -> tuple[int, int, list[float], str]:
-        """The next result a writer sends; a writer that died is noticed within a second, not never."""
-        deadline = time.monotonic() + 300
-        while not self.results._reader.poll(1.0):  # type: ignore[attr-defined]  # SimpleQueue's pipe
-            dead = [p.name for p in self.processes if not p.is_alive()]
-            if dead or time.monotonic() > deadline:
-                raise RuntimeError(f"writer processes stopped answering: {dead or 'all'}")
-        result: tuple[int, int, list[float], str] = self.results.get()
-        return result
+    def _results(self) -> list[tuple[int, int, list[float], str]]:
+        """Each writer's answer to the last order; a writer that dies is noticed at once."""
+        results = []
+        for pipe, process in zip(self.pipes, self.processes, strict=True):
+            try:
+                if pipe not in wait([pipe, process.sentinel], timeout=300):
+                    raise EOFError
+                results.append(pipe.recv())
+            except EOFError:
+                # a dead writer's pipe reads as at its end (or it never wrote)
+                process.join(timeout=5)
+                raise RuntimeError(
+                    f"{process.name} did not answer (exit status {process.exitcode})"
+                ) from None
+        return results
 
 
-def write_orders(url: str, threads: int, index: int, orders: Any, results: Any) -> None:
+def write_orders(url: str, threads: int, index: int, pipe: Connection) -> None:
     """A writer process: its own ``Writ``; for each phase it is sent (its seconds), ``threads`` threads create
     orders until the phase's deadline, then the counts go back; ``None`` ends it."""
     writ = open_writ(Catalog.from_toml(HOT_CATALOG), url)
-    writ.create(CLERK, "Order", payload(-1), idempotency_key=f"writer-{index}-warm")
-    results.put((1, 0, [], ""))
     try:
-        while (seconds := orders.get()) is not None:
-            tally = Tally(None)  # type: ignore[arg-type]  # counts only: the parent meters the CPU
+        writ.create(CLERK, "Order", payload(-1), idempotency_key=f"writer-{index}-warm")
+        pipe.send((1, 0, [], ""))
+        while (seconds := pipe.recv()) is not None:
+            # counts only: the parent meters the phase's time and CPU
+            tally = Tally()
 
             def create(number: int) -> object:
                 return writ.create(
@@ -480,7 +504,7 @@ def write_orders(url: str, threads: int, index: int, orders: Any, results: Any) 
                 )
 
             threaded(threads, seconds, tally, create, timed=False)
-            results.put((tally.done, tally.failed, tally.latencies, tally.first_error))
+            pipe.send((tally.done, tally.failed, tally.latencies, tally.first_error))
     finally:
         writ.close()
 

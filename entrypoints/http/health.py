@@ -50,7 +50,8 @@ def health(api: Api) -> Any:
             "erasures": erasures,
         }
         batching = api.runtime.writ.group_commit_status()
-        if batching is not None:  # the process that answers (one of ``--workers``)
+        if batching is not None:
+            # the answering process's own (one of ``--workers``), named by its id
             answer["group_commit"] = {"process": os.getpid(), **batching}
         return json_response(answer)
 
