@@ -173,6 +173,11 @@ class Backend(ABC):
         """Column names of one of Writ's tables; empty when it does not exist."""
 
     @abstractmethod
+    def has_table(self, tx: Any, table: str) -> bool:
+        """Whether one of Writ's tables exists, whatever this session may do with it (a session that may not
+        read it learns it is there, and reading it then fails as it should, rather than finding nothing)."""
+
+    @abstractmethod
     def is_missing_table(self, error: BaseException) -> bool:
         """``error`` says a queried table or column does not exist."""
 

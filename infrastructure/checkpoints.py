@@ -178,6 +178,11 @@ class CheckpointTable:
     def create(self, tx: Any) -> None:
         tx.execute(SQL("CREATE TABLE IF NOT EXISTS {} " + COLUMNS).format(self.table))
 
+    def kept(self, tx: Any) -> list[Checkpoint]:
+        """``all`` of them; none before the table is made. Makes nothing: a session that may only read (an
+        auditor's) can ask, and never races a ``writ checkpoint`` making the table."""
+        return self.all(tx) if self.backend.has_table(tx, TABLE) else []
+
     def add(self, tx: Any, checkpoint: Checkpoint) -> None:
         tx.execute(
             SQL(

@@ -22,7 +22,7 @@ from domain.errors import (
     InvalidInputError,
     ServiceUnavailableError,
 )
-from infrastructure.log_notes import NoteTable, SignedTree
+from infrastructure.log_notes import NOTES, NoteTable, SignedTree
 from infrastructure.merkle import (
     ProofError,
     consistency_path,
@@ -53,11 +53,11 @@ class LogProofs:
     """Checkpoints and proofs of one backend's log (close it when done)."""
 
     def __init__(self, backend: Backend) -> None:
-        self.database = backend.database()
+        """Makes no table (``writ checkpoint`` makes the tree's and the notes' tables with the first checkpoint): a
+        role that may only read and insert (the runtime role, an auditor's) serves the proofs."""
+        self.backend, self.database = backend, backend.database()
         self.tiles, self.notes = TileTable(backend), NoteTable(backend)
-        with backend.table_creation(), self.database.transaction() as tx:
-            self.tiles.create(tx)
-            self.notes.create(tx)
+        self._made = False
 
     def checkpoint(self, tree_size: int | None = None) -> dict[str, Any]:
         with self.database.reading() as tx:
@@ -151,17 +151,19 @@ class LogProofs:
         self.database.close()
 
     def _signed(self, tx: Tx, tree_size: int | None) -> SignedTree:
+        # no table before the first checkpoint; once made, the tables stay
+        self._made = self._made or self.backend.has_table(tx, NOTES)
         if tree_size is None:
-            signed = self.notes.latest(tx)
+            signed = self.notes.latest(tx) if self._made else None
             if signed is None:
                 raise NotCheckpointedError(
                     "no checkpoint of the Merkle tree is signed yet: run `writ checkpoint`"
                 )
             return signed
         _size_arg("tree_size", tree_size)
-        signed = self.notes.at_size(tx, tree_size)
+        signed = self.notes.at_size(tx, tree_size) if self._made else None
         if signed is None:
-            latest = self.notes.latest(tx)
+            latest = self.notes.latest(tx) if self._made else None
             raise InvalidInputError(
                 f"no checkpoint was signed at tree size {tree_size} (the latest: "
                 f"{latest.tree_size if latest else 'none yet'})",

@@ -258,6 +258,14 @@ class PostgresBackend(Backend):
         )
         return {row[0] for row in rows}
 
+    def has_table(self, tx: Tx, table: str) -> bool:
+        # the catalog itself: information_schema shows only what the session holds a privilege on
+        rows = tx.query(
+            "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = ? AND tablename = ?",
+            (self.schema, table),
+        )
+        return bool(rows)
+
     def is_missing_table(self, error: BaseException) -> bool:
         return isinstance(error, errors.UndefinedTable | errors.UndefinedColumn)
 

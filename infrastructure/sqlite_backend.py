@@ -135,6 +135,11 @@ class SQLiteBackend(Backend):
     def existing_columns(self, tx: Tx, table: str) -> set[str]:
         return {row[0] for row in tx.query("SELECT name FROM pragma_table_info(?)", (table,))}
 
+    def has_table(self, tx: Tx, table: str) -> bool:
+        return bool(
+            tx.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+        )
+
     def is_missing_table(self, error: BaseException) -> bool:
         missing = ("no such table", "no such column")
         return isinstance(error, sqlite3.OperationalError) and str(error).startswith(missing)

@@ -131,12 +131,10 @@ def export(since: str, until: str, as_json: bool, **options: Any) -> None:
             last = line["position"]
         database = runtime.backend.database()
         try:
-            with runtime.backend.table_creation(), database.transaction() as tx:
-                table = CheckpointTable(runtime.backend)
-                table.create(tx)
-                covering = (
-                    next((c for c in table.all(tx) if c.position >= last), None) if last else None
-                )
+            # read only: an auditor's role may hold no more
+            with database.reading() as tx:
+                kept = CheckpointTable(runtime.backend).kept(tx)
+            covering = next((c for c in kept if c.position >= last), None) if last else None
         finally:
             database.close()
     click.echo(

@@ -16,6 +16,7 @@ import pytest
 
 from tests.catalogs import SHOP_CATALOG
 from tests.conftest import PG_URL
+from tests.pg_roles import READ_ONLY, pg_role
 from tests.support import CliProcess, wait_until, writ_command
 
 CLERK = ["-u", "carol", "-t", "acme", "-r", "clerk", "-p", "phone order"]
@@ -161,3 +162,38 @@ def test_signing_on_postgresql_needs_a_configured_key(pg_schema: str) -> None:
     assert done.returncode == 2 and done.stderr.startswith(
         "error: CONFIGURATION_INVALID: Signing checkpoints on PostgreSQL needs WRIT_SIGNING_KEY"
     )
+
+
+@pytest.mark.postgres
+def test_an_auditor_whose_role_may_only_read_exports_and_verifies(
+    tmp_path: Path, pg_schema: str
+) -> None:
+    """The export's last line reads the checkpoints and verify reads the whole store, as a role granted SELECT
+    alone (with ``CREATE_TABLE=n``, as a role that may not make tables runs): both made the checkpoints' table
+    before, which PostgreSQL refuses such a role even when the table is there."""
+    catalog = tmp_path / "writ.toml"
+    catalog.write_text(SHOP_CATALOG)
+    owner = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={pg_schema}"
+
+    def run(url: str, *arguments: str) -> str:
+        env = {"WRIT_DATABASE_URL": url, "CREATE_TABLE": "y" if url == owner else "n", **SIGNING}
+        return writ_command(*arguments, env=env).stdout
+
+    start = datetime.now(UTC).isoformat()
+    run(
+        owner,
+        "create",
+        "Order",
+        '{"sku": "RO-1", "total": "10"}',
+        "--catalog",
+        str(catalog),
+        *CLERK,
+    )
+    run(owner, "checkpoint")
+    with pg_role(pg_schema, READ_ONLY) as (_, reader):
+        end = datetime.now(UTC).isoformat()
+        export = ["audit", "export", "--from", start, "--to", end, "--catalog", str(catalog)]
+        lines = run(reader, *export, *AUDITOR).splitlines()
+        last = orjson.loads(lines[-1])
+        assert len(lines) >= 2 and last["checkpoint"] is not None, lines
+        run(reader, "verify")

@@ -3,9 +3,7 @@ only through purge and rotation (which still work)."""
 
 from __future__ import annotations
 
-import re
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -15,10 +13,10 @@ from domain.catalog import Catalog
 from entrypoints.bootstrap import open_writ
 from tests.catalogs import SHOP_CATALOG, principal
 from tests.conftest import PG_URL
+from tests.pg_roles import pg_role, runtime_grants
 
 pytestmark = pytest.mark.postgres
 CLERK, MANAGER = principal("carol"), principal("maria", "acme", "manager")
-OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 HISTORY = {
     "writ_events": "state",
     "writ_snapshots": "state",
@@ -76,20 +74,7 @@ def test_a_runtime_role_with_no_update_on_the_key_table_still_purges_and_cannot_
     INSERT on the tables and EXECUTE on the insert function, and nothing else. A purge destroys its key through the
     insert function (SECURITY DEFINER); a key changed by that role's own statement is refused, variable or not."""
     open_writ(Catalog.from_toml(SHOP_CATALOG), store).close()  # the owner makes the schema
-    role = f"writ_rt_{uuid.uuid4().hex[:8]}"
-    # docs/operations.md's, as written
-    grants = re.findall(r"```sql\n(.*?)```", OPERATIONS.read_text(), flags=re.S)[0]
-    grants = (
-        grants.replace("SCHEMA writ ", f'SCHEMA "{pg_schema}" ')
-        .replace("writ.writ_events_insert", f'"{pg_schema}".writ_events_insert')
-        .replace("writ_runtime", f'"{role}"')
-    )
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE ROLE "{role}" LOGIN')
-        for grant in filter(None, map(str.strip, grants.split(";"))):
-            conn.execute(grant)
-    try:
-        runtime = PG_URL.replace("postgres@", f"{role}@") + f"?schema={pg_schema}"
+    with pg_role(pg_schema, runtime_grants()) as (role, runtime):
         writ: Writ = open_writ(Catalog.from_toml(SHOP_CATALOG), runtime, create_tables=False)
         try:
             record = writ.create(CLERK, "Order", {"sku": "A-1", "total": "1"}).id
@@ -109,10 +94,6 @@ def test_a_runtime_role_with_no_update_on_the_key_table_still_purges_and_cannot_
         ):
             conn.execute("SET LOCAL writ.key_change = 'purge'")
             conn.execute(f'UPDATE "{pg_schema}".writ_keys SET wrapped = NULL')
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP OWNED BY "{role}"')
-            conn.execute(f'DROP ROLE "{role}"')
 
 
 def test_no_statement_of_the_session_changes_a_key_however_it_is_dressed(

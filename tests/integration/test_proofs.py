@@ -36,6 +36,7 @@ from infrastructure.verification import sign_head
 from tests.catalogs import principal
 from tests.conftest import PG_URL
 from tests.merkle_oracle import Oracle
+from tests.pg_roles import pg_role, runtime_grants
 from tests.support import stored_rows, wait_until, writ_command
 
 CLERK, MANAGER = principal("carol"), principal("maria", "acme", "manager")
@@ -232,6 +233,30 @@ def test_an_event_past_the_checkpoint_waits_for_the_next_one(
     assert check(proofs.inclusion(late.position), PUBLIC).tree_size == size + 1
     with pytest.raises(NotCheckpointedError):  # not in the older tree it is asked against
         proofs.inclusion(late.position, size)
+
+
+@pytest.mark.postgres
+def test_the_runtime_role_serves_the_proofs(pg_schema: str, catalog: Catalog) -> None:
+    """docs/operations.md's runtime role (SELECT and INSERT, no CREATE) answers the proofs: NOT_CHECKPOINTED before
+    the first checkpoint (opening the proofs made the tree's tables, which that role may not: a permission
+    error), then the checkpoint and an event's proof, read from the tables the first checkpoint made (the
+    docs' grants give the role the owner's later tables too)."""
+    owner = open_backend(f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={pg_schema}")
+    with Runtime(catalog, owner) as runtime:
+        made = runtime.writ.create(CLERK, "Order", {"sku": "R-1", "total": "1"})
+        with pg_role(pg_schema, runtime_grants()) as (_, runtime_url):
+            served = open_backend(runtime_url)
+            proofs = LogProofs(served)
+            try:
+                with pytest.raises(NotCheckpointedError):
+                    proofs.checkpoint()
+                size = checkpoint(owner)
+                assert proofs.checkpoint()["tree_size"] == size
+                assert check(proofs.inclusion(made.position), PUBLIC).tree_size == size
+            finally:
+                proofs.close()
+                served.close()
+    owner.close()
 
 
 def test_another_tenants_record_has_no_proof(

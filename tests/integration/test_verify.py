@@ -21,10 +21,13 @@ import psycopg
 import pytest
 
 from application.service import Writ
+from domain.catalog import Catalog
 from domain.chain import link
+from entrypoints.bootstrap import open_writ
 from infrastructure.log_chain import GENESIS, event_hash, next_chain, save_digest
 from tests.catalogs import principal
 from tests.conftest import PG_URL
+from tests.pg_roles import READ_ONLY, pg_role
 from tests.support import writ_command
 
 CLERK, MANAGER = principal("carol"), principal("maria", "acme", "manager")
@@ -327,6 +330,32 @@ def test_a_save_tagged_with_a_writer_key_not_configured_here_is_a_finding(
     named = [f for f in report["findings"] if f["kind"] == "unauthenticated"]
     assert [(f["record_id"], f["version"]) for f in named] == [(first, 1)], report["findings"]
     assert "writer key made-up, which is not configured here" in named[0]["message"]
+
+
+@pytest.mark.postgres
+def test_a_role_that_may_only_read_verifies(pg_schema: str, catalog: Catalog) -> None:
+    """An auditor's session may hold SELECT alone: verify writes nothing (it ran ``CREATE TABLE IF NOT EXISTS`` on
+    the checkpoints' table, which PostgreSQL refuses a role without CREATE on the schema even when the table is
+    there), before the first checkpoint and after it."""
+    database_url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={pg_schema}"
+    with open_writ(catalog, database_url) as writ:
+        history(writ)
+    with pg_role(pg_schema, READ_ONLY) as (role, reader_url):
+        assert verify(reader_url)["ok"]
+        writ_command(
+            "checkpoint",
+            "--database",
+            database_url,
+            env={"WRIT_DATABASE_URL": database_url, **SIGNING},
+        )
+        report = verify(reader_url)
+        assert report["ok"] and report["checkpoints"] == 1, report
+        # checkpoints it may not read stop the verification, never read as none to check
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'REVOKE SELECT ON "{pg_schema}".writ_checkpoints FROM "{role}"')
+        done = writ_command("verify", "--json", "--database", reader_url, check=False, env=SIGNING)
+        assert done.returncode == 2, done
+        assert "VERIFY_INCOMPLETE" in done.stderr and "writ_checkpoints" in done.stderr, done.stderr
 
 
 def test_a_store_never_written_to_verifies_clean(database_url: str) -> None:
