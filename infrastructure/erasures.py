@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("writ.shredding")
 
 TABLE = "writ_erasures"
+COLUMNS = (
+    "(id TEXT PRIMARY KEY, tables TEXT NOT NULL, in_views INTEGER NOT NULL, horizon BIGINT, since TEXT NOT NULL, "
+    "reason TEXT NOT NULL)"
+)
+"""The pending erasures' table, made with the store (so a runtime role that may not make tables records them)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class ErasingBackend(Protocol):
     def database(self, *, views: bool = False) -> Database: ...
     def table(self, name: str) -> Identifier: ...
     def table_creation(self) -> AbstractContextManager[None]: ...
+    def has_table(self, tx: Any, table: str) -> bool: ...
     def existing_columns(self, tx: Any, table: str) -> set[str]: ...
     def erasure_horizon(self) -> int | None: ...
     def erase_now(
@@ -152,13 +158,15 @@ class Erasures:
         )
         database = self.backend.database()
         try:
-            with self.backend.table_creation(), database.transaction() as tx:
-                tx.execute(
-                    SQL(
-                        "CREATE TABLE IF NOT EXISTS {} (id TEXT PRIMARY KEY, tables TEXT NOT NULL, "
-                        "in_views INTEGER NOT NULL, horizon BIGINT, since TEXT NOT NULL, reason TEXT NOT NULL)"
-                    ).format(self.table)
-                )
+            with database.reading() as tx:
+                made = self.backend.has_table(tx, TABLE)
+            # made with the store; a store from before that makes it here (a runtime role could not)
+            with (
+                nullcontext() if made else self.backend.table_creation(),
+                database.transaction() as tx,
+            ):
+                if not made:
+                    tx.execute(SQL("CREATE TABLE IF NOT EXISTS {} " + COLUMNS).format(self.table))
                 tx.execute(
                     SQL(
                         "INSERT INTO {} (id, tables, in_views, horizon, since, reason) "

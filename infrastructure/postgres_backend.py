@@ -33,6 +33,15 @@ from infrastructure.sql import POSTGRES, SQL, Composable, Identifier, P
 from infrastructure.wakeup import Wakeup
 
 ATTEMPTS = 10
+NOT_REWRITABLE = """
+SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ? AND c.relname = ANY(?)
+  AND NOT pg_has_role(current_user, c.relowner, 'MEMBER')
+  AND NOT pg_has_role(current_user, (SELECT datdba FROM pg_database WHERE datname = current_database()), 'MEMBER')
+  AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+"""
+"""The tables of a rewrite this session may not ``VACUUM FULL`` (only a table's owner, the database's owner or a
+superuser may: PostgreSQL skips any other's with a warning, not an error)."""
 OLDER_SNAPSHOTS = """
 WITH next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xid),
 held AS (
@@ -218,6 +227,13 @@ class PostgresBackend(Backend):
         database = self.database(views=views)
         try:
             with database.reading() as tx:
+                refused = tx.query(NOT_REWRITABLE, (self.schema, tables))
+                if refused:
+                    # PostgreSQL only warns, skipping the table: the bytes would stay while Writ said done
+                    return (
+                        f"this session's role may not rewrite {', '.join(sorted(r[0] for r in refused))} (VACUUM "
+                        "FULL needs the table's owner): run `writ keys compact` as the schema's owner"
+                    )
                 held = self._held_back(tx, horizon)
                 if held is not None and retry:
                     return held

@@ -52,6 +52,8 @@ from domain.errors import ConfigurationError, ServiceUnavailableError
 from infrastructure.append_only import postgres_guards
 from infrastructure.checkpoints import COLUMNS as CHECKPOINT_COLUMNS
 from infrastructure.checkpoints import TABLE as CHECKPOINTS
+from infrastructure.erasures import COLUMNS as ERASURE_COLUMNS
+from infrastructure.erasures import TABLE as ERASURES
 from infrastructure.key_table import (
     POSTGRES_KEY_PARAMETERS,
     KeyChanges,
@@ -188,10 +190,11 @@ class WritPostgresRecorder(
             SQL(statement).format(table=Identifier(self.datastore.schema, IDENTITY))
             for statement in IDENTITY_TABLES
         )
-        self.sql_create_statements.append(
-            SQL("CREATE TABLE IF NOT EXISTS {} " + CHECKPOINT_COLUMNS).format(
-                Identifier(self.datastore.schema, CHECKPOINTS)
+        self.sql_create_statements.extend(
+            SQL("CREATE TABLE IF NOT EXISTS {} " + columns).format(
+                Identifier(self.datastore.schema, table)
             )
+            for table, columns in ((CHECKPOINTS, CHECKPOINT_COLUMNS), (ERASURES, ERASURE_COLUMNS))
         )
         snapshots = PostgresAggregateRecorder(
             datastore, events_table_name=self.snapshots_table_name

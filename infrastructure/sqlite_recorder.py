@@ -19,6 +19,8 @@ from application.ports import Part, RecordRows
 from infrastructure.checkpoints import COLUMNS as CHECKPOINT_COLUMNS
 from infrastructure.checkpoints import TABLE as CHECKPOINTS
 from infrastructure.database import column_uuid
+from infrastructure.erasures import COLUMNS as ERASURE_COLUMNS
+from infrastructure.erasures import TABLE as ERASURES
 from infrastructure.key_table import SQLITE_TABLES, after_commit, key_changes, sqlite_apply
 from infrastructure.log_chain import SQLITE_TABLES as LOG_CHAIN_TABLES
 from infrastructure.log_chain import sqlite_record, sqlite_upgrade
@@ -85,6 +87,7 @@ class WritSQLiteRecorder(
             *LOG_CHAIN_TABLES,
             *IDENTITY_TABLES,
             f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} {CHECKPOINT_COLUMNS}",
+            f"CREATE TABLE IF NOT EXISTS {ERASURES} {ERASURE_COLUMNS}",
         ]
 
     def _create_table(self, c: SQLiteCursor) -> None:

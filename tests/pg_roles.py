@@ -39,11 +39,14 @@ def pg_role(schema: str, grants: str) -> Iterator[tuple[str, str]]:
     server = urlsplit(PG_URL)
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f'CREATE ROLE "{role}" LOGIN')
-        try:
+    try:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
             for statement in filter(None, map(str.strip, statements.split(";"))):
                 conn.execute(statement)
-            netloc = f"{role}@{server.hostname}:{server.port or 5432}"
-            yield role, urlunsplit(server._replace(netloc=netloc, query=f"schema={schema}"))
-        finally:
+        netloc = f"{role}@{server.hostname}:{server.port or 5432}"
+        yield role, urlunsplit(server._replace(netloc=netloc, query=f"schema={schema}"))
+    finally:
+        # a connection of its own: the role goes even when the test broke the one before
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f'DROP OWNED BY "{role}"')
             conn.execute(f'DROP ROLE "{role}"')

@@ -168,9 +168,10 @@ def test_signing_on_postgresql_needs_a_configured_key(pg_schema: str) -> None:
 def test_an_auditor_whose_role_may_only_read_exports_and_verifies(
     tmp_path: Path, pg_schema: str
 ) -> None:
-    """The export's last line reads the checkpoints and verify reads the whole store, as a role granted SELECT
-    alone (with ``CREATE_TABLE=n``, as a role that may not make tables runs): both made the checkpoints' table
-    before, which PostgreSQL refuses such a role even when the table is there."""
+    """As a role granted SELECT alone (with ``CREATE_TABLE=n``, as a role that may not make tables runs): the
+    export's last line reads the checkpoints, verify reads the whole store, ``writ checkpoint export`` the
+    checkpoints with their trees. Each made tables before, which PostgreSQL refuses such a role even when the
+    table is there."""
     catalog = tmp_path / "writ.toml"
     catalog.write_text(SHOP_CATALOG)
     owner = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={pg_schema}"
@@ -197,3 +198,6 @@ def test_an_auditor_whose_role_may_only_read_exports_and_verifies(
         last = orjson.loads(lines[-1])
         assert len(lines) >= 2 and last["checkpoint"] is not None, lines
         run(reader, "verify")
+        kept = [orjson.loads(line) for line in run(reader, "checkpoint", "export").splitlines()]
+        assert [c["position"] for c in kept] == [last["checkpoint"]["position"]]
+        assert kept[0]["note"], "the tree's signed note beside it"

@@ -11,6 +11,7 @@ import pytest
 from application.service import Writ
 from domain.catalog import Catalog
 from entrypoints.bootstrap import open_writ
+from infrastructure.backend_choice import open_backend
 from tests.catalogs import SHOP_CATALOG, principal
 from tests.conftest import PG_URL
 from tests.pg_roles import pg_role, runtime_grants
@@ -72,7 +73,9 @@ def test_a_runtime_role_with_no_update_on_the_key_table_still_purges_and_cannot_
 ) -> None:
     """docs/operations.md's deployment option: the schema made by its owner; Writ run as a role holding SELECT and
     INSERT on the tables and EXECUTE on the insert function, and nothing else. A purge destroys its key through the
-    insert function (SECURITY DEFINER); a key changed by that role's own statement is refused, variable or not."""
+    insert function (SECURITY DEFINER), and its erasure (the key table's files rewritten, which only the table's
+    owner may do) is recorded pending for the owner to finish, not claimed done; a key changed by that role's own
+    statement is refused, variable or not."""
     open_writ(Catalog.from_toml(SHOP_CATALOG), store).close()  # the owner makes the schema
     with pg_role(pg_schema, runtime_grants()) as (role, runtime):
         writ: Writ = open_writ(Catalog.from_toml(SHOP_CATALOG), runtime, create_tables=False)
@@ -81,6 +84,14 @@ def test_a_runtime_role_with_no_update_on_the_key_table_still_purges_and_cannot_
             writ.purge(MANAGER, "Order", record)
         finally:
             writ.close()
+        # the key's old bytes stay in the key table's files until its owner rewrites them: pending, not done
+        owner = open_backend(store)
+        try:
+            (pending,) = owner.pending_erasures()
+            assert "may not rewrite" in pending.reason and pending.tables, pending
+            assert owner.finish_erasures() == [], "the owner finishes it"
+        finally:
+            owner.close()
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             destroyed = conn.execute(
                 f'SELECT wrapped IS NULL FROM "{pg_schema}".writ_keys WHERE id = %s',
