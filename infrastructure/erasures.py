@@ -46,6 +46,9 @@ COLUMNS = (
     "reason TEXT NOT NULL)"
 )
 """The pending erasures' table, made with the store (so a runtime role that may not make tables records them)."""
+NOT_THE_OWNER = "this session's role may not rewrite"
+"""How a backend's reason begins when the session may not rewrite the tables at all (it is not their owner):
+no other pending erasure is tried by that session either (each try would cost a connection, every purge)."""
 
 
 @dataclass(frozen=True)
@@ -134,11 +137,15 @@ class Erasures:
 
     def finish(self) -> list[PendingErasure]:
         """Rewrite what is pending where nothing older than its purge is open any more; what stays pending."""
-        left = []
-        for erasure in self.pending():
+        left: list[PendingErasure] = []
+        pending = self.pending()
+        for index, erasure in enumerate(pending):
             reason = self.backend.erase_now(
                 erasure.tables, views=erasure.views, horizon=erasure.horizon, retry=True
             )
+            if reason is not None and reason.startswith(NOT_THE_OWNER):
+                left += pending[index:]
+                break
             if reason is None:
                 self._forget(erasure)
                 log.info(
@@ -151,11 +158,6 @@ class Erasures:
         return left
 
     def _record(self, tables: list[str], views: bool, horizon: int | None, reason: str) -> None:
-        log.warning(
-            "erasure pending (see `writ keys status`): purged bytes stay in %s for now: %s",
-            ", ".join(tables) or "the write-ahead log",
-            reason,
-        )
         database = self.backend.database()
         try:
             with database.reading() as tx:
@@ -183,6 +185,11 @@ class Erasures:
                 )
         finally:
             database.close()
+        log.warning(
+            "erasure pending (see `writ keys status`): purged bytes stay in %s for now: %s",
+            ", ".join(tables) or "the write-ahead log",
+            reason,
+        )
 
     def _forget(self, erasure: PendingErasure) -> None:
         database = self.backend.database()

@@ -27,6 +27,7 @@ from domain.chain import id_text
 from infrastructure.backend import Backend
 from infrastructure.config import PostgresConfig, postgres_conninfo
 from infrastructure.database import Database, Tx
+from infrastructure.erasures import NOT_THE_OWNER
 from infrastructure.key_table import PostgresKeyTable
 from infrastructure.locks import WorkerLock, lock_key
 from infrastructure.sql import POSTGRES, SQL, Composable, Identifier, P
@@ -36,12 +37,14 @@ ATTEMPTS = 10
 NOT_REWRITABLE = """
 SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ? AND c.relname = ANY(?)
-  AND NOT pg_has_role(current_user, c.relowner, 'MEMBER')
-  AND NOT pg_has_role(current_user, (SELECT datdba FROM pg_database WHERE datname = current_database()), 'MEMBER')
+  AND NOT pg_has_role(current_user, c.relowner, 'USAGE')
+  AND NOT pg_has_role(current_user, (SELECT datdba FROM pg_database WHERE datname = current_database()), 'USAGE')
   AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
 """
-"""The tables of a rewrite this session may not ``VACUUM FULL`` (only a table's owner, the database's owner or a
-superuser may: PostgreSQL skips any other's with a warning, not an error)."""
+"""The tables of a rewrite this session may not ``VACUUM FULL``: only a table's owner, the database's owner or a
+superuser may (holding their privileges: ``USAGE``, which a ``NOINHERIT`` member lacks), and PostgreSQL skips any
+other's with a warning, not an error. (PostgreSQL 17's ``MAINTAIN`` privilege is not counted: such a role is told
+it may not, and the erasure waits for the owner; never the other way round.)"""
 OLDER_SNAPSHOTS = """
 WITH next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xid),
 held AS (
@@ -231,8 +234,8 @@ class PostgresBackend(Backend):
                 if refused:
                     # PostgreSQL only warns, skipping the table: the bytes would stay while Writ said done
                     return (
-                        f"this session's role may not rewrite {', '.join(sorted(r[0] for r in refused))} (VACUUM "
-                        "FULL needs the table's owner): run `writ keys compact` as the schema's owner"
+                        f"{NOT_THE_OWNER} {', '.join(sorted(r[0] for r in refused))} (VACUUM FULL needs the "
+                        "table's owner): run `writ keys compact` as the schema's owner"
                     )
                 held = self._held_back(tx, horizon)
                 if held is not None and retry:

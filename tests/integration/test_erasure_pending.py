@@ -26,10 +26,13 @@ import pytest
 
 from domain.catalog import Catalog
 from entrypoints.bootstrap import Runtime
+from infrastructure.backend_choice import open_backend
+from infrastructure.erasures import NOT_THE_OWNER, Erasures
 from infrastructure.sqlite_backend import views_path
 from tests.conftest import PG_URL
 from tests.http_support import start
 from tests.integration.test_shredding import CATALOG, CLERK, DPO, _all_bytes, data_key
+from tests.pg_roles import pg_role
 from tests.support import CliProcess, wait_until, writ_command
 
 
@@ -147,3 +150,72 @@ def test_on_the_embedded_default_a_purge_with_no_reader_open_leaves_nothing_pend
         runtime.catch_up()
     assert key_status(database_url)["pending_erasures"] == []
     assert left_behind(database_url, "NOTHING-PENDING", key) == []
+
+
+@pytest.mark.postgres
+def test_only_a_role_holding_the_owner_s_privileges_rewrites_and_any_other_is_told_so(
+    pg_schema: str,
+) -> None:
+    """PostgreSQL skips ``VACUUM FULL`` of a table the session may not vacuum with a warning, not an error: the
+    rewrite must ask first, or it reports the erasure done while the bytes stay. A non-superuser owner rewrites
+    (the file is new afterwards); a member of it that does not inherit its privileges (``NOINHERIT``), and a role
+    merely granted the table, are told they may not, and nothing is rewritten."""
+    with ExitStack() as roles:
+        owner, owner_url = roles.enter_context(
+            pg_role(pg_schema, "GRANT USAGE, CREATE ON SCHEMA writ TO writ_runtime")
+        )
+        with psycopg.connect(PG_URL, user=owner, autocommit=True) as conn:
+            conn.execute(f'CREATE TABLE "{pg_schema}".kept (v text)')
+            conn.execute(f"INSERT INTO \"{pg_schema}\".kept VALUES ('x')")
+        member = f'ALTER ROLE writ_runtime NOINHERIT; GRANT "{owner}" TO writ_runtime'
+        _, member_url = roles.enter_context(pg_role(pg_schema, member))
+        granted = "GRANT USAGE ON SCHEMA writ TO writ_runtime; GRANT ALL ON ALL TABLES IN SCHEMA writ TO writ_runtime"
+        _, granted_url = roles.enter_context(pg_role(pg_schema, granted))
+
+        def file_of() -> int:
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                row = conn.execute(
+                    f"SELECT pg_relation_filenode('\"{pg_schema}\".kept')"
+                ).fetchone()
+            assert row is not None
+            return int(row[0])
+
+        for url in (member_url, granted_url):
+            backend = open_backend(url)
+            try:
+                before = file_of()
+                reason = backend.erase_now(["kept"], views=False, horizon=None)
+                assert reason is not None and reason.startswith(NOT_THE_OWNER), reason
+                assert file_of() == before, "nothing was rewritten"
+            finally:
+                backend.close()
+        backend = open_backend(owner_url)
+        try:
+            before = file_of()
+            assert backend.erase_now(["kept"], views=False, horizon=None) is None
+            assert file_of() != before, "the owner's rewrite made a new file"
+        finally:
+            backend.close()
+
+
+def test_a_session_that_may_not_rewrite_tries_one_pending_erasure_not_each(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each purge first finishes what is pending; a session told it may not rewrite at all stops at the first,
+    so a runtime role's purges do not slow down with every erasure waiting for the owner."""
+    backend = open_backend(database_url)
+    try:
+        erasures = Erasures(backend)
+        for reason in ("first", "second", "third"):
+            erasures._record(["writ_keys_p0"], False, None, reason)
+        asked: list[list[str]] = []
+
+        def refused(tables: list[str], **_: Any) -> str:
+            asked.append(tables)
+            return f"{NOT_THE_OWNER} writ_keys_p0 (as the test's role)"
+
+        monkeypatch.setattr(backend, "erase_now", refused)
+        left = erasures.finish()
+        assert [e.reason for e in left] == ["first", "second", "third"] and len(asked) == 1
+    finally:
+        backend.close()
