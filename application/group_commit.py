@@ -102,10 +102,6 @@ class BatchFigures:
         self.largest = max(self.largest, size)
         self.sizes[size] = self.sizes.get(size, 0) + 1
 
-    @property
-    def mean(self) -> float:
-        return self.saves / self.batches if self.batches else 0.0
-
 
 class GroupCommit:
     """Concurrent saves of one process stored as batches (see the module)."""
