@@ -13,7 +13,9 @@ or a function of its own is refused. Both functions are ``SECURITY DEFINER``
 (they run as the tables' owner, with a fixed ``search_path``), so the runtime
 role needs no UPDATE on the key table at all: the deployment option in the
 README gives it SELECT and INSERT on the tables and EXECUTE on the insert
-function, and runs rotation as the owner. Triggers stop mistakes and anyone
+function, and runs rotation as the owner. No other role may execute them:
+PostgreSQL lets ``PUBLIC`` execute a new function, and ``only_granted`` takes
+that away. Triggers stop mistakes and anyone
 writing through a role that does not own the tables; a superuser or the
 tables' owner can switch them off (``session_replication_role``, ``ALTER
 TABLE ... DISABLE TRIGGER``), which is why ``writ verify`` and signed
@@ -52,6 +54,15 @@ def postgres_guards(schema: str, events: str, snapshots: str, insert_function: s
             f"{_quoted(schema, table)} FOR EACH STATEMENT EXECUTE FUNCTION {refuse}()"
         )
     return [*statements, *postgres_key_guards(schema, insert_function)]
+
+
+def only_granted(schema: str, function: str) -> str:
+    """DDL taking ``function`` (one of Writ's ``SECURITY DEFINER`` functions) from ``PUBLIC``, which PostgreSQL
+    lets execute every function it makes: left so, any role that may use the schema (an auditor's read-only one)
+    would write, purge or re-wrap as the tables' owner. Run after each ``CREATE OR REPLACE``, at every start that
+    makes tables, so a store made before this took effect loses it at its next such start; the roles granted
+    ``EXECUTE`` by name (the runtime role: docs/operations.md) keep it."""
+    return f"REVOKE ALL ON FUNCTION {_quoted(schema, function)} FROM PUBLIC"
 
 
 def _quoted(*names: str) -> str:

@@ -30,6 +30,17 @@ Params = Sequence[Any]
 Statement = Composable | str
 
 
+INSUFFICIENT_PRIVILEGE = "42501"
+"""PostgreSQL's SQLSTATE for a privilege the session's role lacks (a table, a schema, a function)."""
+
+
+def privilege_refused(error: BaseException) -> bool:
+    """The database refused the session's role a privilege: a grant is missing (docs/operations.md lists what each
+    role needs). Only PostgreSQL has roles; a SQLite file the process may not write fails as
+    ``sqlite3.OperationalError``, which its backend counts as unavailable (``Backend.transient``)."""
+    return getattr(error, "sqlstate", None) == INSUFFICIENT_PRIVILEGE
+
+
 def column_uuid(value: Any) -> UUID:
     """A UUID column's value as either database returns it (PostgreSQL: a ``UUID``; SQLite: its text)."""
     return value if isinstance(value, UUID) else UUID(str(value))

@@ -49,13 +49,14 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from application.ports import Part, RecordRows
 from domain.errors import ConfigurationError, ServiceUnavailableError
-from infrastructure.append_only import postgres_guards
+from infrastructure.append_only import only_granted, postgres_guards
 from infrastructure.checkpoints import COLUMNS as CHECKPOINT_COLUMNS
 from infrastructure.checkpoints import TABLE as CHECKPOINTS
 from infrastructure.erasures import COLUMNS as ERASURE_COLUMNS
 from infrastructure.erasures import TABLE as ERASURES
 from infrastructure.key_table import (
     POSTGRES_KEY_PARAMETERS,
+    REWRAP_FUNCTION,
     KeyChanges,
     after_commit,
     key_changes,
@@ -213,8 +214,12 @@ class WritPostgresRecorder(
                 self.insert_function_name,
             )
         )
-        self.sql_create_statements.append(
-            Composed([SQL(postgres_rewrap_function(self.datastore.schema))])
+        self.sql_create_statements.extend(
+            Composed([SQL(statement)])
+            for statement in (
+                postgres_rewrap_function(self.datastore.schema),
+                only_granted(self.datastore.schema, REWRAP_FUNCTION),
+            )
         )
         self.sql_create_statements.extend(
             SQL("DROP FUNCTION IF EXISTS {}.{}" + signature).format(
@@ -222,12 +227,15 @@ class WritPostgresRecorder(
             )
             for signature in PREVIOUS_SIGNATURES
         )
-        self.sql_create_statements.append(
-            create_insert_function_sql(
-                schema=self.datastore.schema,
-                table=self.events_table_name,
-                function=self.insert_function_name,
-                channel=self.channel_name,
+        self.sql_create_statements.extend(
+            (
+                create_insert_function_sql(
+                    schema=self.datastore.schema,
+                    table=self.events_table_name,
+                    function=self.insert_function_name,
+                    channel=self.channel_name,
+                ),
+                Composed([SQL(only_granted(self.datastore.schema, self.insert_function_name))]),
             )
         )
         self._insert_call = PreparedCall(
@@ -355,6 +363,13 @@ class WritPostgresRecorder(
                 f"purge is compacted); nothing was written: retry, and look for that session in pg_locks. "
                 f"{str(error).splitlines()[0]}"
             ) from error
+        except psycopg.errors.InsufficientPrivilege as error:
+            # a role that may read but not write (or was never granted the insert function): nothing written
+            raise ServiceUnavailableError(
+                f"This role may not save to the event store in schema {self.datastore.schema!r}: it needs EXECUTE "
+                f"on {self.insert_function_name} (docs/operations.md, PostgreSQL roles); nothing was written. "
+                f"{str(error).splitlines()[0]}"
+            ) from None
         except psycopg.errors.UndefinedFunction:
             raise ConfigurationError(
                 f"The event store in schema {self.datastore.schema!r} predates this version of Writ: open it "

@@ -43,6 +43,7 @@ from infrastructure.database import Tx
 from infrastructure.erasures import IdleWait
 from infrastructure.locks import holder_label
 from infrastructure.log import EventLog
+from infrastructure.positions import TABLE as POSITIONS_TABLE
 from infrastructure.positions import FencedError
 from projections.approvals import ApprovalRows
 from projections.current_rows import CurrentRows
@@ -483,7 +484,8 @@ class ProjectionWorker:
         """Position, lag in events and in seconds, the active worker and any halt, per projection."""
         head = self.log.head()
         with self.store.reading() as tx:
-            if not self.store.backend.existing_columns(tx, "writ_positions"):
+            # the catalog, not information_schema: a table this role may not read fails, not reads as none
+            if not self.store.backend.has_table(tx, POSITIONS_TABLE):
                 return []
             rows = [p for p in self.store.positions.all(tx) if p.name.startswith("projection:")]
         found = []

@@ -99,10 +99,19 @@ def free_port() -> int:
 
 
 def start(
-    database_url: str, catalog: Path, *, max_body: int = 1_000_000, workers: int = 1
+    database_url: str,
+    catalog: Path,
+    *,
+    max_body: int = 1_000_000,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    projection: bool = True,
 ) -> Iterator[Server]:
+    """``writ serve`` (``env`` added to its environment), and on PostgreSQL a ``writ project`` beside it unless
+    ``projection`` is off."""
     port = free_port()
     env = {
+        **(env or {}),
         "WRIT_DATABASE_URL": database_url,
         "WRIT_JWT_SECRET": SECRET,
         "WRIT_JWT_PUBLIC_KEY": PUBLIC_PEM,
@@ -127,7 +136,7 @@ def start(
         try:
             wait_until(lambda: _answers(client), 60, "writ serve to answer /healthz")
             # the schema exists now: the worker makes only its views
-            if not database_url.startswith("sqlite"):
+            if projection and not database_url.startswith("sqlite"):
                 worker = CliProcess("project", "--catalog", str(catalog), env=env)
             yield Server(url, database_url, client, server.process.pid)
         finally:

@@ -178,6 +178,7 @@ class WritGroup(click.Group):
         from eventsourcing.persistence import PersistenceError
 
         from domain.errors import WritError
+        from infrastructure.database import privilege_refused
 
         try:
             return super().invoke(ctx)
@@ -186,6 +187,11 @@ class WritGroup(click.Group):
         except PersistenceError as exc:
             # the database refused or is unreachable: say so in one line
             fail("UNAVAILABLE", f"the database: {exc}")
+        except Exception as exc:
+            if not privilege_refused(exc):
+                raise
+            # a role without the grant this command needs: which one, in one line
+            fail("UNAVAILABLE", f"{PRIVILEGE_MISSING} {str(exc).splitlines()[0]}")
 
     def main(  # type: ignore[override]
         self,
@@ -211,6 +217,12 @@ class WritGroup(click.Group):
             # Ctrl-C: a failure like any other (status 2), never status 1, which `writ verify` gives a store
             # that does not verify
             fail("INTERRUPTED", "stopped before its end")
+
+
+PRIVILEGE_MISSING = (
+    "the database refused this command's role a privilege "
+    "(docs/operations.md lists the grants each role needs):"
+)
 
 
 def fail(code: str, message: str) -> None:

@@ -37,8 +37,13 @@ from entrypoints.bootstrap import Runtime
 from entrypoints.http.auth import Identity, JwtVerifier
 from entrypoints.http.errors import error_response, plain_error
 from entrypoints.whole_numbers import whole_number
+from infrastructure.database import privilege_refused
 
 log = logging.getLogger("writ.http")
+
+PRIVILEGE_MISSING = (
+    "The database refused this service a privilege the request needs; the operator's log names it"
+)
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 
 
@@ -177,6 +182,12 @@ def route(
         except unavailable as exc:  # the event store's, or the views' database driver's
             log.warning("database unavailable: %s", exc)
             return error_response(ServiceUnavailableError(f"the database: {exc}"))
+        except Exception as exc:
+            if not privilege_refused(exc):
+                raise
+            # the server's role lacks a grant: the operator's to mend; which one goes to the log, not the caller
+            log.error("the database refused this server's role a privilege: %s", exc)
+            return error_response(ServiceUnavailableError(PRIVILEGE_MISSING))
 
     return endpoint
 

@@ -55,6 +55,7 @@ from infrastructure.bus.outbox import (
 from infrastructure.bus.publish import PublicPublisher, Publisher
 from infrastructure.locks import holder_label
 from infrastructure.log import open_log_of
+from infrastructure.positions import TABLE as POSITIONS
 from infrastructure.positions import FencedError, Position, Positions
 
 log = logging.getLogger("writ.relay")
@@ -129,9 +130,15 @@ class Relay:
             )
 
     def status(self) -> dict[str, Any]:
-        self.ensure()
+        """Where the relay stands, read without writing (an operator's or auditor's role that may only read asks
+        too): before any relay has run, position 0 and no holder; a position an earlier release kept in its own
+        table shows once a relay of this release has started (it carries it over)."""
         with self.database.reading() as tx:
-            current = self.positions.read(tx, self.name)
+            current = (
+                self.positions.read(tx, self.name)
+                if self.backend.has_table(tx, POSITIONS)
+                else Position(self.name, 0, 0, None, None, None, None)
+            )
         return {
             "exchange": self.exchange_name,
             "position": current.position,

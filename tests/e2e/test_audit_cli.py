@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 
 from tests.catalogs import SHOP_CATALOG
@@ -201,3 +202,18 @@ def test_an_auditor_whose_role_may_only_read_exports_and_verifies(
         kept = [orjson.loads(line) for line in run(reader, "checkpoint", "export").splitlines()]
         assert [c["position"] for c in kept] == [last["checkpoint"]["position"]]
         assert kept[0]["note"], "the tree's signed note beside it"
+        # where the relay stands, read (it made the relay's tables before); no relay has run yet
+        relay = orjson.loads(run(reader, "relay", "--status", "--json"))
+        assert (relay["position"], relay["behind"], relay["holder"]) == (0, 1, None), relay
+        # what the role may not do ends in one line naming the missing grant, not a traceback
+        for refused in (
+            ["create", "Order", '{"sku": "RO-2", "total": "1"}', "--catalog", str(catalog), *CLERK],
+            ["relay", "--set-aside", "1", "--reason", "an auditor tries"],
+        ):
+            env = {"WRIT_DATABASE_URL": reader, "CREATE_TABLE": "n"}
+            done = writ_command(*refused, check=False, env=env)
+            assert done.returncode == 2 and done.stderr.startswith("error: UNAVAILABLE: "), done
+            assert "privilege" in done.stderr or "needs EXECUTE" in done.stderr, done.stderr
+    with psycopg.connect(PG_URL) as conn:
+        stored = conn.execute(f'SELECT count(*) FROM "{pg_schema}".writ_events').fetchone()
+    assert stored == (1,), "the refused create wrote nothing"

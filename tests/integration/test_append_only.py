@@ -10,11 +10,12 @@ import pytest
 
 from application.service import Writ
 from domain.catalog import Catalog
+from domain.errors import ServiceUnavailableError
 from entrypoints.bootstrap import open_writ
 from infrastructure.backend_choice import open_backend
 from tests.catalogs import SHOP_CATALOG, principal
 from tests.conftest import PG_URL
-from tests.pg_roles import pg_role, runtime_grants
+from tests.pg_roles import READ_ONLY, pg_role, runtime_grants
 
 pytestmark = pytest.mark.postgres
 CLERK, MANAGER = principal("carol"), principal("maria", "acme", "manager")
@@ -131,3 +132,62 @@ def test_no_statement_of_the_session_changes_a_key_however_it_is_dressed(
     ):
         said = refused(pg_schema, statement)
         assert "data keys change only through purge and rotation" in said, statement
+
+
+def executes(schema: str, role: str) -> dict[str, bool]:
+    """Whether ``role`` may execute each ``SECURITY DEFINER`` function in ``schema``, from the catalog."""
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT p.proname, has_function_privilege(%s, p.oid, 'EXECUTE') FROM pg_proc p "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = %s AND p.prosecdef",
+            (role, schema),
+        ).fetchall()
+    return dict(rows)
+
+
+def test_no_role_executes_writ_s_functions_unless_granted_them(store: str, pg_schema: str) -> None:
+    """PostgreSQL lets PUBLIC execute every function it makes, and Writ's insert and rewrap functions run as the
+    tables' owner: left so, a role granted SELECT alone (an auditor's) saves, purges and re-wraps keys through
+    them. Writ takes them from PUBLIC at each start that makes tables, a store made before included (its next
+    start): the auditor's role executes neither, and its create fails and writes nothing; the runtime role
+    executes the insert function alone."""
+    catalog = Catalog.from_toml(SHOP_CATALOG)
+    open_writ(catalog, store).close()
+    with psycopg.connect(
+        PG_URL, autocommit=True
+    ) as conn:  # as a store made before: PostgreSQL's default
+        for function in ("writ_events_insert", "writ_keys_rewrap"):
+            conn.execute(f'GRANT EXECUTE ON FUNCTION "{pg_schema}".{function} TO PUBLIC')
+    assert executes(pg_schema, "pg_monitor") == {
+        "writ_events_insert": True,
+        "writ_keys_rewrap": True,
+    }
+    open_writ(catalog, store).close()  # the owner's next start
+    with (
+        pg_role(pg_schema, READ_ONLY) as (reader, reader_url),
+        pg_role(pg_schema, runtime_grants()) as (runtime, _),
+    ):
+        assert executes(pg_schema, reader) == {
+            "writ_events_insert": False,
+            "writ_keys_rewrap": False,
+        }
+        assert executes(pg_schema, runtime) == {
+            "writ_events_insert": True,
+            "writ_keys_rewrap": False,
+        }
+        with (
+            psycopg.connect(PG_URL, user=reader, autocommit=True) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            conn.execute(f"SELECT \"{pg_schema}\".writ_keys_rewrap('{{}}', '{{}}', '{{}}', '{{}}')")
+        writ: Writ = open_writ(catalog, reader_url, create_tables=False)
+        try:
+            with pytest.raises(ServiceUnavailableError) as raised:
+                writ.create(CLERK, "Order", {"sku": "R-1", "total": "1"})
+        finally:
+            writ.close()
+        assert raised.value.code == "UNAVAILABLE"
+        assert "needs EXECUTE on writ_events_insert" in raised.value.message
+    with psycopg.connect(PG_URL) as conn:
+        stored = conn.execute(f'SELECT count(*) FROM "{pg_schema}".writ_events').fetchone()
+    assert stored == (0,), "nothing written"
