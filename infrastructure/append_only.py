@@ -25,6 +25,8 @@ the file can change it, and ``writ verify`` is the check.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from infrastructure.checkpoints import TABLE as CHECKPOINTS
 from infrastructure.key_table import postgres_key_guards
 from infrastructure.log_chain import CHAIN, MANIFEST
@@ -56,13 +58,15 @@ def postgres_guards(schema: str, events: str, snapshots: str, insert_function: s
     return [*statements, *postgres_key_guards(schema, insert_function)]
 
 
-def only_granted(schema: str, function: str) -> str:
+def only_granted(schema: str, function: str, types: Sequence[str]) -> str:
     """DDL taking ``function`` (one of Writ's ``SECURITY DEFINER`` functions) from ``PUBLIC``, which PostgreSQL
     lets execute every function it makes: left so, any role that may use the schema (an auditor's read-only one)
     would write, purge or re-wrap as the tables' owner. Run after each ``CREATE OR REPLACE``, at every start that
     makes tables, so a store made before this took effect loses it at its next such start; the roles granted
-    ``EXECUTE`` by name (the runtime role: docs/operations.md) keep it."""
-    return f"REVOKE ALL ON FUNCTION {_quoted(schema, function)} FROM PUBLIC"
+    ``EXECUTE`` (the runtime role: docs/operations.md) keep it. Named with its parameters' ``types``: an
+    overload left by an earlier release (``postgres_recorder.PREVIOUS_SIGNATURES``) must not make the name
+    ambiguous."""
+    return f"REVOKE ALL ON FUNCTION {_quoted(schema, function)}({', '.join(types)}) FROM PUBLIC"
 
 
 def _quoted(*names: str) -> str:

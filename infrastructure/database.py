@@ -36,9 +36,17 @@ INSUFFICIENT_PRIVILEGE = "42501"
 
 def privilege_refused(error: BaseException) -> bool:
     """The database refused the session's role a privilege: a grant is missing (docs/operations.md lists what each
-    role needs). Only PostgreSQL has roles; a SQLite file the process may not write fails as
+    role needs); the driver's error itself, or one it caused (the event store's library raises its own
+    ``PersistenceError`` from it). Only PostgreSQL has roles; a SQLite file the process may not write fails as
     ``sqlite3.OperationalError``, which its backend counts as unavailable (``Backend.transient``)."""
-    return getattr(error, "sqlstate", None) == INSUFFICIENT_PRIVILEGE
+    found: BaseException | None = error
+    for _ in range(8):  # a chain of causes, not a loop
+        if found is None:
+            return False
+        if getattr(found, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+            return True
+        found = found.__cause__ or found.__context__
+    return False
 
 
 def column_uuid(value: Any) -> UUID:

@@ -53,6 +53,13 @@ TABLE = "writ_keys"
 LINKS = "writ_key_links"
 PARTITIONS = 64
 REWRAP_FUNCTION = "writ_keys_rewrap"
+REWRAP_PARAMETERS = (
+    ("p_ids", "uuid[]"),
+    ("p_wrapped", "bytea[]"),
+    ("p_masters", "text[]"),
+    ("p_old_masters", "text[]"),
+)
+"""The rotation's function's parameters (name, SQL type), in order."""
 CHUNK = 20_000
 """Owners per statement of live keys."""
 BATCH = 10_000
@@ -426,9 +433,10 @@ def postgres_rewrap_function(schema: str) -> str:
     """The rotation's one way to change live keys: re-wrap the rows given, each only if its master key is still
     the one the caller read (``SECURITY DEFINER``: see ``infrastructure.append_only``)."""
     keys = _quoted(schema, TABLE)
+    parameters = ", ".join(f"{name} {kind}" for name, kind in REWRAP_PARAMETERS)
     return (
-        f"CREATE OR REPLACE FUNCTION {_quoted(schema, REWRAP_FUNCTION)}(p_ids uuid[], p_wrapped bytea[], "  # noqa: S608
-        "p_masters text[], p_old_masters text[]) RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER "
+        f"CREATE OR REPLACE FUNCTION {_quoted(schema, REWRAP_FUNCTION)}({parameters}) "  # noqa: S608
+        "RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER "
         "SET search_path = pg_catalog, pg_temp AS $writ$\n"
         "DECLARE\n"
         "    v_count bigint;\n"

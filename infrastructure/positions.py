@@ -102,21 +102,26 @@ class Positions:
 
     def adopt(self, tx: Tx, name: str, legacy_table: str, key_column: str, key: str) -> None:
         """Carry a position over from an earlier release's table, once (when this row is still new)."""
-        if not self._backend.existing_columns(tx, legacy_table):
-            return
+        position = self.legacy(tx, legacy_table, key_column, key)
+        if position is not None:
+            tx.execute(
+                SQL(
+                    "UPDATE {} SET position = {} WHERE name = {} AND position = 0 AND epoch = 0"
+                ).format(self.table, P, P),
+                (position, name),
+            )
+
+    def legacy(self, tx: Tx, legacy_table: str, key_column: str, key: str) -> int | None:
+        """The position an earlier release's table keeps for ``key``, if it has that table and row."""
+        if not self._backend.has_table(tx, legacy_table):
+            return None
         row = tx.one(
             SQL("SELECT position FROM {} WHERE {} = {}").format(
                 self._backend.table(legacy_table), SQL(key_column), P
             ),
             (key,),
         )
-        if row is not None:
-            tx.execute(
-                SQL(
-                    "UPDATE {} SET position = {} WHERE name = {} AND position = 0 AND epoch = 0"
-                ).format(self.table, P, P),
-                (int(row[0]), name),
-            )
+        return None if row is None else int(row[0])
 
     def read(self, tx: Tx, name: str, *, lock: bool = False) -> Position:
         query = SQL(

@@ -57,6 +57,7 @@ from infrastructure.erasures import TABLE as ERASURES
 from infrastructure.key_table import (
     POSTGRES_KEY_PARAMETERS,
     REWRAP_FUNCTION,
+    REWRAP_PARAMETERS,
     KeyChanges,
     after_commit,
     key_changes,
@@ -111,12 +112,16 @@ PARAMETERS: tuple[tuple[str, str, Format], ...] = (
 save's call are both made from this (``_insert_part`` sends the values in this order)."""
 
 PREVIOUS_SIGNATURES = (
+    "({events}[], text)",
+    "({events}[], text, uuid[], bytea[], text[], uuid[], uuid[], uuid[])",
     "(uuid[], bigint[], text[], bytea[], text, uuid[], bytea[], text[], uuid[], uuid[], uuid[])",
     "(uuid[], bigint[], text[], bytea[], text, uuid[], bytea[], text[], uuid[], uuid[], uuid[], int[])",
 )
-"""The insert function's parameters before saves were tagged (before and after group commit's ``p_groups``):
-each dropped at the upgrade, so no caller can reach an old function (it destroyed whichever keys it was told
-to, and wrote saves without a tag)."""
+"""The insert function's parameters in earlier releases (``{events}``: the library's composite type of a stored
+event): each dropped at the upgrade, so no caller can reach an old function (the later two destroyed whichever
+keys they were told to, and wrote saves without a tag; the first two took the events as composite values), and
+the name names one function (``GRANT EXECUTE ON FUNCTION <schema>.writ_events_insert``, as docs/operations.md
+grants it, needs that). A type no longer there is skipped (``IF EXISTS``)."""
 
 
 def create_insert_function_sql(*, schema: str, table: str, function: str, channel: str) -> Composed:
@@ -218,12 +223,18 @@ class WritPostgresRecorder(
             Composed([SQL(statement)])
             for statement in (
                 postgres_rewrap_function(self.datastore.schema),
-                only_granted(self.datastore.schema, REWRAP_FUNCTION),
+                only_granted(
+                    self.datastore.schema,
+                    REWRAP_FUNCTION,
+                    [kind for _, kind in REWRAP_PARAMETERS],
+                ),
             )
         )
         self.sql_create_statements.extend(
-            SQL("DROP FUNCTION IF EXISTS {}.{}" + signature).format(
-                Identifier(self.datastore.schema), Identifier(self.insert_function_name)
+            SQL("DROP FUNCTION IF EXISTS {schema}.{function}" + signature).format(
+                schema=Identifier(self.datastore.schema),
+                function=Identifier(self.insert_function_name),
+                events=Identifier(self.datastore.schema, self.stored_event_type_name),
             )
             for signature in PREVIOUS_SIGNATURES
         )
@@ -235,7 +246,17 @@ class WritPostgresRecorder(
                     function=self.insert_function_name,
                     channel=self.channel_name,
                 ),
-                Composed([SQL(only_granted(self.datastore.schema, self.insert_function_name))]),
+                Composed(
+                    [
+                        SQL(
+                            only_granted(
+                                self.datastore.schema,
+                                self.insert_function_name,
+                                [kind for _, kind, _ in PARAMETERS],
+                            )
+                        )
+                    ]
+                ),
             )
         )
         self._insert_call = PreparedCall(

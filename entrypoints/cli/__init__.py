@@ -184,14 +184,14 @@ class WritGroup(click.Group):
             return super().invoke(ctx)
         except WritError as exc:
             fail(exc.code, exc.message)
-        except PersistenceError as exc:
-            # the database refused or is unreachable: say so in one line
-            fail("UNAVAILABLE", f"the database: {exc}")
         except Exception as exc:
-            if not privilege_refused(exc):
-                raise
-            # a role without the grant this command needs: which one, in one line
-            fail("UNAVAILABLE", f"{PRIVILEGE_MISSING} {str(exc).splitlines()[0]}")
+            if privilege_refused(exc):
+                # a role without the grant this command needs: which one, in one line
+                fail("UNAVAILABLE", f"{PRIVILEGE_MISSING} {str(exc).splitlines()[0]}")
+            if isinstance(exc, PersistenceError):
+                # the database refused or is unreachable: say so in one line
+                fail("UNAVAILABLE", f"the database: {exc}")
+            raise
 
     def main(  # type: ignore[override]
         self,

@@ -179,15 +179,15 @@ def route(
             return await run_in_threadpool(handler, call)
         except WritError as error:
             return error_response(error, if_match="if-match" in request.headers)
-        except unavailable as exc:  # the event store's, or the views' database driver's
-            log.warning("database unavailable: %s", exc)
-            return error_response(ServiceUnavailableError(f"the database: {exc}"))
         except Exception as exc:
-            if not privilege_refused(exc):
-                raise
-            # the server's role lacks a grant: the operator's to mend; which one goes to the log, not the caller
-            log.error("the database refused this server's role a privilege: %s", exc)
-            return error_response(ServiceUnavailableError(PRIVILEGE_MISSING))
+            if privilege_refused(exc):
+                # the server's role lacks a grant: the operator's to mend; which one goes to the log, not the caller
+                log.error("the database refused this server's role a privilege: %s", exc)
+                return error_response(ServiceUnavailableError(PRIVILEGE_MISSING))
+            if isinstance(exc, unavailable):  # the event store's, or the views' database driver's
+                log.warning("database unavailable: %s", exc)
+                return error_response(ServiceUnavailableError(f"the database: {exc}"))
+            raise
 
     return endpoint
 

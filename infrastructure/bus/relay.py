@@ -104,6 +104,8 @@ class Relay:
         self.epoch = 0
         self.halt_check_interval = 1.0
         self._current: Publisher
+        self._legacy = ("writ_relay_position", "exchange", exchange)
+        """Where an earlier release kept this relay's position: table, key column, key."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Hold the lock and publish until ``stop`` is set."""
@@ -125,20 +127,18 @@ class Relay:
         with self.backend.table_creation(), self.database.transaction() as tx:
             self.positions.create(tx)
             self.positions.ensure(tx, self.name)
-            self.positions.adopt(
-                tx, self.name, "writ_relay_position", "exchange", self.exchange_name
-            )
+            self.positions.adopt(tx, self.name, *self._legacy)
 
     def status(self) -> dict[str, Any]:
         """Where the relay stands, read without writing (an operator's or auditor's role that may only read asks
-        too): before any relay has run, position 0 and no holder; a position an earlier release kept in its own
-        table shows once a relay of this release has started (it carries it over)."""
+        too): before a relay of this release has run, the position an earlier release kept (the relay carries it
+        over when it starts), else 0, and no holder."""
         with self.database.reading() as tx:
-            current = (
-                self.positions.read(tx, self.name)
-                if self.backend.has_table(tx, POSITIONS)
-                else Position(self.name, 0, 0, None, None, None, None)
-            )
+            kept = self.backend.has_table(tx, POSITIONS)
+            current = self.positions.read(tx, self.name) if kept else None
+            if current is None or (current.position, current.epoch) == (0, 0):
+                earlier = self.positions.legacy(tx, *self._legacy) or 0
+                current = Position(self.name, earlier, 0, None, None, None, None)
         return {
             "exchange": self.exchange_name,
             "position": current.position,

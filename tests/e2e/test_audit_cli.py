@@ -192,7 +192,8 @@ def test_an_auditor_whose_role_may_only_read_exports_and_verifies(
         *CLERK,
     )
     run(owner, "checkpoint")
-    with pg_role(pg_schema, READ_ONLY) as (_, reader):
+    run(owner, "project", "--once", "--catalog", str(catalog))  # the views and their positions
+    with pg_role(pg_schema, READ_ONLY) as (role, reader):
         end = datetime.now(UTC).isoformat()
         export = ["audit", "export", "--from", start, "--to", end, "--catalog", str(catalog)]
         lines = run(reader, *export, *AUDITOR).splitlines()
@@ -214,6 +215,16 @@ def test_an_auditor_whose_role_may_only_read_exports_and_verifies(
             done = writ_command(*refused, check=False, env=env)
             assert done.returncode == 2 and done.stderr.startswith("error: UNAVAILABLE: "), done
             assert "privilege" in done.stderr or "needs EXECUTE" in done.stderr, done.stderr
+        status = run(reader, "project", "--status", "--json", "--catalog", str(catalog))
+        assert [orjson.loads(line)["events_behind"] for line in status.splitlines()] == [0], status
+        # a table it may not read fails, naming the privilege, rather than reading as none
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'REVOKE SELECT ON "{pg_schema}".writ_positions FROM "{role}"')
+        env = {"WRIT_DATABASE_URL": reader, "CREATE_TABLE": "n"}
+        done = writ_command("project", "--status", "--catalog", str(catalog), check=False, env=env)
+        assert done.returncode == 2 and "refused this command's role a privilege" in done.stderr, (
+            done
+        )
     with psycopg.connect(PG_URL) as conn:
         stored = conn.execute(f'SELECT count(*) FROM "{pg_schema}".writ_events').fetchone()
     assert stored == (1,), "the refused create wrote nothing"

@@ -149,20 +149,31 @@ def test_no_role_executes_writ_s_functions_unless_granted_them(store: str, pg_sc
     """PostgreSQL lets PUBLIC execute every function it makes, and Writ's insert and rewrap functions run as the
     tables' owner: left so, a role granted SELECT alone (an auditor's) saves, purges and re-wraps keys through
     them. Writ takes them from PUBLIC at each start that makes tables, a store made before included (its next
-    start): the auditor's role executes neither, and its create fails and writes nothing; the runtime role
-    executes the insert function alone."""
+    start, which also drops an earlier release's overload of the insert function: the docs' grant names the
+    function without its arguments): the auditor's role executes neither, and its create fails and writes
+    nothing; the runtime role executes the insert function alone."""
     catalog = Catalog.from_toml(SHOP_CATALOG)
     open_writ(catalog, store).close()
-    with psycopg.connect(
-        PG_URL, autocommit=True
-    ) as conn:  # as a store made before: PostgreSQL's default
+    # as a store made before: PostgreSQL's default grant, and the first release's signature left behind
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
         for function in ("writ_events_insert", "writ_keys_rewrap"):
             conn.execute(f'GRANT EXECUTE ON FUNCTION "{pg_schema}".{function} TO PUBLIC')
+        conn.execute(
+            f'CREATE FUNCTION "{pg_schema}".writ_events_insert(p_events "{pg_schema}".stored_event_uuid[], '
+            "p_lock_timeout text) RETURNS SETOF bigint LANGUAGE sql AS 'SELECT 1::bigint'"
+        )
     assert executes(pg_schema, "pg_monitor") == {
         "writ_events_insert": True,
         "writ_keys_rewrap": True,
     }
     open_writ(catalog, store).close()  # the owner's next start
+    with psycopg.connect(PG_URL) as conn:
+        overloads = conn.execute(
+            "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = %s AND p.proname = 'writ_events_insert'",
+            (pg_schema,),
+        ).fetchone()
+    assert overloads == (1,), "the earlier overload is gone"
     with (
         pg_role(pg_schema, READ_ONLY) as (reader, reader_url),
         pg_role(pg_schema, runtime_grants()) as (runtime, _),

@@ -50,6 +50,10 @@ def test_a_server_whose_role_may_only_read_serves_reads_and_refuses_the_rest(
                 assert "writ_" not in refused.text, (
                     "the table's name goes to the log, not the caller"
                 )
+                # the event store's read: the library's error, raised from the driver's
+                history = server.call("GET", f"/v1/Order/{record}/history")
+                assert history.status_code == 503, history.text
+                assert "privilege" in history.json()["message"] and "writ_" not in history.text
         with psycopg.connect(PG_URL) as conn:
             stored = conn.execute(f'SELECT count(*) FROM "{schema}".writ_events').fetchone()
         assert stored == (1,), "the refused create wrote nothing"

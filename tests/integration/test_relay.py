@@ -279,3 +279,32 @@ def test_bookkeeping_never_reaches_the_bus(sales, database_url, bus_tap, bus_rel
     bus_relay()
     messages = bus_tap.wait_for(len(public))
     assert [message.message_id for message in messages] == public
+
+
+def test_the_status_reads_a_position_an_earlier_release_kept_and_writes_nothing(
+    writ: Writ, database_url: str
+) -> None:
+    """A store from before the positions' table: ``writ relay --status`` shows the position the earlier
+    release's table kept, without making a table; the relay carries it over when it starts, once."""
+    from infrastructure.bus.relay import Relay
+    from infrastructure.positions import TABLE
+
+    write_orders(writ, 3, chunk=3)
+    relay = Relay(database_url, "amqp://guest:guest@127.0.0.1:5672/", "earlier.exchange")
+    try:
+        with relay.database.transaction() as tx:
+            tx.execute(
+                "CREATE TABLE writ_relay_position (exchange TEXT PRIMARY KEY, position BIGINT)"
+            )
+            tx.execute("INSERT INTO writ_relay_position VALUES (?, ?)", ("earlier.exchange", 2))
+        head = relay.log.log.head()
+        status = relay.status()
+        assert (status["position"], status["behind"]) == (2, head - 2), status
+        with relay.database.reading() as tx:
+            assert not relay.backend.has_table(tx, TABLE), "the status made no table"
+        relay.ensure()  # a relay of this release starting
+        with relay.database.reading() as tx:
+            assert relay.positions.read(tx, relay.name).position == 2, "carried over"
+        assert relay.status()["position"] == 2
+    finally:
+        relay.close()
