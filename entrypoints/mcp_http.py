@@ -16,7 +16,6 @@ of those hosts over http or https, or an ``--allowed-origin``.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Sequence
 
@@ -30,8 +29,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from domain.errors import ConfigurationError, UnauthenticatedError
 from entrypoints.http.auth import Identity, JwtVerifier
 from entrypoints.http.errors import error_response
+from entrypoints.http.loopback import LOOPBACK_HOSTS, address, bracketed, is_loopback
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}|\*))?$")
 _ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}|\*))?$")
 
@@ -100,7 +99,7 @@ def host_checks(
             f"--host {host} listens on every address: name the host clients reach it by "
             "with --allowed-host (repeatable), so the Host header can be checked"
         )
-    own = [] if is_loopback(host) or _every_address(host) else [_bracketed(host)]
+    own = [] if is_loopback(host) or _every_address(host) else [bracketed(host)]
     names = [*LOOPBACK_HOSTS, *own, *allowed_hosts]
     hosts = [
         variant
@@ -115,27 +114,9 @@ def host_checks(
     )
 
 
-def is_loopback(host: str) -> bool:
-    """``host`` reaches this machine only: ``localhost`` or a loopback address."""
-    address = _address(host)
-    return host == "localhost" or (address is not None and address.is_loopback)
-
-
 def _every_address(host: str) -> bool:
-    address = _address(host)
-    return host == "" or (address is not None and address.is_unspecified)
-
-
-def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-
-
-def _bracketed(host: str) -> str:
-    address = _address(host)
-    return f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else host
+    found = address(host)
+    return host == "" or (found is not None and found.is_unspecified)
 
 
 def _has_port(name: str) -> bool:

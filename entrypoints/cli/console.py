@@ -9,7 +9,6 @@ and real tokens there) and any address but loopback.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets  # noqa: TID251 - a dev signing secret, made once per run: not a write
 import threading
@@ -73,8 +72,9 @@ def console(catalog: Path, database_url: str | None, host: str, port: int, brows
     import uvicorn
 
     from entrypoints.http.app import create_app
+    from entrypoints.http.loopback import is_loopback
 
-    if not _loopback(host):
+    if not is_loopback(host):
         raise ConfigurationError(
             f"writ console listens on loopback only (its development sign-in lets anyone "
             f"sign in as anyone), not {host}: use writ serve with real tokens"
@@ -86,7 +86,7 @@ def console(catalog: Path, database_url: str | None, host: str, port: int, brows
                 "writ console runs on the embedded default (SQLite) only: on PostgreSQL run "
                 "writ serve, whose console signs people in with real tokens"
             )
-        app = create_app(runtime, verifier, dev_sign_in=True)
+        app = create_app(runtime, verifier, dev_sign_in=True, host=host)
         server = uvicorn.Server(
             uvicorn.Config(
                 app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10
@@ -102,15 +102,6 @@ def _verifier() -> JwtVerifier:
     # this run's own, for its dev tokens
     secret = os.environ.get("WRIT_JWT_SECRET") or secrets.token_hex(32)
     return JwtVerifier.from_env({**os.environ, "WRIT_JWT_SECRET": secret})
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _announce(server: Any, host: str, browser: bool) -> None:

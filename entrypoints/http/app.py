@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, request_response
@@ -25,6 +27,7 @@ from entrypoints.http.console.app import console_app
 from entrypoints.http.context import DEFAULT_MAX_BODY, Api, route
 from entrypoints.http.errors import RouteRefusal, json_response, plain_error
 from entrypoints.http.health import health
+from entrypoints.http.loopback import LOOPBACK_HOSTS, bracketed
 from entrypoints.http.openapi import document
 from entrypoints.http.proofs import ProofRoutes
 
@@ -36,6 +39,7 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     dev_sign_in: bool = False,
     lifespan: Any = None,
+    host: str = "127.0.0.1",
 ) -> Starlette:
     api = Api(runtime, verifier, max_body)
     spec = document(runtime.catalog)
@@ -95,8 +99,18 @@ def create_app(
         refused = RouteRefusal.of(request, exc)
         return plain_error(refused.status, refused.code, refused.message, refused.headers)
 
+    # a development sign-in lets anyone in, so only this machine may reach it: a request naming another host
+    # (a page elsewhere reaching it through a name rebound to 127.0.0.1) is refused before any route
+    trusted = (
+        [Middleware(TrustedHostMiddleware, allowed_hosts=[*LOOPBACK_HOSTS, bracketed(host)])]
+        if dev_sign_in
+        else []
+    )
     return Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={404: no_route, 405: no_route}
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: no_route, 405: no_route},
+        middleware=trusted,
     )
 
 

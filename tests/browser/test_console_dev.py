@@ -102,3 +102,25 @@ def test_writ_console_refuses_postgres_and_other_addresses(
         timeout=60,
     )
     assert done.returncode == 2 and "CONFIGURATION_INVALID" in done.stderr, done.stderr
+
+
+def test_writ_console_answers_only_requests_naming_this_machine(console_url: str) -> None:
+    """A page on another site can reach ``writ console`` through a name it rebinds to 127.0.0.1 (DNS rebinding):
+    its requests then carry that name as ``Host``, and the console's own origin check compares the origin with
+    that same ``Host``. Requests naming another host are refused before any route, so its development sign-in
+    mints nothing for them; the loopback names still work."""
+    port = console_url.rsplit(":", 1)[1]
+    rebound = f"attacker.example:{port}"
+    with httpx.Client(base_url=console_url, headers={"Host": rebound}) as client:
+        page = client.get("/console/sign-in")
+        assert page.status_code == 400 and "writ_csrf" not in page.cookies, page.text
+        minted = client.post(
+            "/console/dev-sign-in",
+            data={"csrf": "c" * 43, "user": "mallory", "tenant": "acme", "roles": "manager"},
+            headers={"Origin": f"http://{rebound}", "Cookie": f"writ_csrf={'c' * 43}"},
+        )
+        assert minted.status_code == 400 and "writ_session" not in minted.cookies, minted.text
+        assert client.get("/v1/Order").status_code == 400
+    for name in ("127.0.0.1", "localhost"):
+        own = httpx.get(f"{console_url}/console/sign-in", headers={"Host": f"{name}:{port}"})
+        assert own.status_code == 200 and "Development sign-in" in own.text, name
