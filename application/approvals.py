@@ -278,6 +278,8 @@ class Approvals:
     def _request(self, who: Principal, approval_id: object) -> ApprovalRequest:
         wanted = record_id_arg("Approval", approval_id)
         request: Any
+        # its key read again: one another process destroyed (its record's purge) must not open here from the cache
+        self.core.keys.prefetch([wanted])
         try:
             request = self.core.store.repository.get(wanted)
         except AggregateNotFoundError:

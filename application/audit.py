@@ -102,6 +102,8 @@ class Audit:
             page = self.core.store.recorder.select_notifications(
                 position, PAGE, topics=topics, inclusive_of_start=False
             )
+            # the page's keys read again: one another process destroyed (a purge) must not open from the cache
+            self.core.keys.prefetch(UUID(str(n.originator_id)) for n in page)
             for notification in page:
                 line = self._exported(notification, who.tenant_id, scope, start, end)
                 if line is not None:

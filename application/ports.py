@@ -91,6 +91,11 @@ class KeyRing(Protocol):
         """A keyed digest naming unique values (``UniqueClaim`` ids), so the store holds no value nor its hash."""
         ...
 
+    def prefetch(self, owners: Iterable[UUID]) -> None:
+        """Re-read these owners' keys before what they sealed is served: a key another process destroyed (its
+        purge) leaves this process's cache, so the data reads shredded here too."""
+        ...
+
 
 class RefusalRecorder(Protocol):
     def __call__(

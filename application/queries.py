@@ -82,7 +82,7 @@ class Reads:
         for event, state in self.core.loader.history(record.id, start):
             data = {} if shredded else state.data
             if event.originator_version > after:  # a purged record is read from its first event
-                yield _entry(event, before, data, state.state)
+                yield _entry(event, before, data, state.state, purged=shredded)
             before = data
 
     def decisions(
@@ -160,10 +160,12 @@ def _require(principal: object) -> Principal:
 
 
 def _entry(
-    event: Any, before: dict[str, Any], after: dict[str, Any], lifecycle: str
+    event: Any, before: dict[str, Any], after: dict[str, Any], lifecycle: str, *, purged: bool
 ) -> HistoryEntry:
     """One history entry. A purged record's entries keep their metadata, the names of the fields each event
-    changed among it (events written before the names were kept: none, once redacted), and no values."""
+    changed among it (events written before the names were kept: none, once redacted), and no values: no
+    failure's reason either (told from the tombstone, ``purged``: an event whose key this process still holds
+    cached, destroyed by another process's purge, still opens here)."""
     meta = event.meta
     redacted = is_shredded(event)
     changes = {
@@ -173,7 +175,7 @@ def _entry(
     }
     reason = (
         getattr(event, "reason", None)
-        if isinstance(event, Record.Failed) and not redacted
+        if isinstance(event, Record.Failed) and not redacted and not purged
         else None
     )
     return HistoryEntry(

@@ -226,3 +226,34 @@ def test_no_sixteen_bytes_of_a_destroyed_key_are_left_in_sqlite(tmp_path: Path) 
     assert any(kept in content for _, content in sqlite_bytes(database_url)), (
         "a live key is still readable"
     )
+
+
+def test_a_purge_in_another_process_shreds_what_this_one_serves(database_url: str) -> None:
+    """Two writers on one store (``writ serve --workers``, an MCP server beside the API): the one that did not
+    purge still holds the record's key in its cache, so what it reads of the record after another's purge must
+    not open from there: an approval request's preview and command, an audit export's data, a failure's reason
+    in the history."""
+    catalog = Catalog.from_toml(
+        CATALOG.replace('approve = ["manager"]', 'approve = ["manager"]\naudit = ["auditor"]'),
+        source="test",
+    )
+    auditor, marker = principal("ann", "acme", "auditor"), f"MARKER-{uuid.uuid4().hex}"
+    with Runtime(catalog, database_url) as mine, Runtime(catalog, database_url) as other:
+        made = mine.writ.create(CLERK, "Person", {"name": marker, "email": f"{marker}@example.org"})
+        parked = mine.writ.patch(CLERK, "Person", made.id, {"score": 987, "name": f"{marker}-2"})
+        with pytest.raises(ValueError), mine.writ.compound(CLERK, "Person", {"name": marker}) as job:
+            failed = job.parent
+            raise ValueError(f"bad email {marker}@example.org")
+        assert marker in str(mine.writ.approval(MANAGER, parked.approval_id)), "cached here"
+        for purged in (made.id, failed.id):
+            other.writ.purge(DPO.for_purpose("erasure"), "Person", purged)
+        # each read before the next: an export reads every key of the log again
+        history = mine.writ.history(CLERK, "Person", failed.id)
+        assert [entry.event for entry in history][:2] == ["Created", "Failed"], history
+        assert marker not in str(history), history
+        approval = mine.writ.approval(MANAGER, parked.approval_id)
+        assert marker not in str(approval), approval
+        exported = list(
+            mine.writ.export(auditor, since="2000-01-01T00:00:00Z", until="2100-01-01T00:00:00Z")
+        )
+        assert exported and marker not in str(exported), exported
