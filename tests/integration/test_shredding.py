@@ -241,7 +241,10 @@ def test_a_purge_in_another_process_shreds_what_this_one_serves(database_url: st
     with Runtime(catalog, database_url) as mine, Runtime(catalog, database_url) as other:
         made = mine.writ.create(CLERK, "Person", {"name": marker, "email": f"{marker}@example.org"})
         parked = mine.writ.patch(CLERK, "Person", made.id, {"score": 987, "name": f"{marker}-2"})
-        with pytest.raises(ValueError), mine.writ.compound(CLERK, "Person", {"name": marker}) as job:
+        with (
+            pytest.raises(ValueError),
+            mine.writ.compound(CLERK, "Person", {"name": marker}) as job,
+        ):
             failed = job.parent
             raise ValueError(f"bad email {marker}@example.org")
         assert marker in str(mine.writ.approval(MANAGER, parked.approval_id)), "cached here"
