@@ -190,7 +190,7 @@ class Approvals:
             self._refuse_approval(
                 who, request, "reject", InvalidInputError("A rejection needs a reason")
             )
-        self._require_grant(who, request, "approve")
+        self._require_grant(who, request, "reject")
         now = self.core.clock()
         self._expire_if_due(who, request, now)
         self._refusing(
@@ -218,9 +218,8 @@ class Approvals:
                 who,
                 request,
                 "cancel",
-                GrantMissingError(
-                    f"Only {request.requester.get('user_id')}, who asked, may cancel approval {request.id}"
-                ),
+                # not naming who asked: the caller may not be one who may read the request
+                GrantMissingError(f"Only the user who asked may cancel approval {request.id}"),
             )
         now = self.core.clock()
         self._expire_if_due(who, request, now)

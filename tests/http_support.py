@@ -138,11 +138,18 @@ def start(
             # the schema exists now: the worker makes only its views
             if projection and not database_url.startswith("sqlite"):
                 worker = CliProcess("project", "--catalog", str(catalog), env=env)
+                # its views are made with its position, in one transaction: a first test's read finds them
+                wait_until(lambda: _projecting(client), 60, "writ project to make the views")
             yield Server(url, database_url, client, server.process.pid)
         finally:
             server.stop()
             if worker is not None:
                 worker.stop()
+
+
+def _projecting(client: httpx.Client) -> bool:
+    followers = client.get("/healthz").json().get("followers", {})
+    return any(name.startswith("projection:") for name in followers)
 
 
 def _answers(client: httpx.Client) -> bool:

@@ -209,8 +209,14 @@ def test_rejecting_needs_the_approve_grant(writ: Writ) -> None:
         CLERK,
         DIRECTOR,
     ):
+        position = writ._core.store.recorder.max_notification_id()
         error = refusal(writ, lambda w=who: writ.reject(w, approval_id, "veto"), writes=True)
         assert error.code == "GRANT_MISSING" and "approve" in error.message
+        (stored,) = writ._core.store.recorder.select_notifications(
+            position, 1, inclusive_of_start=False
+        )
+        decision = writ._core.store.events.mapper.to_domain_event(stored)
+        assert decision.operation == "reject", "recorded as what was refused"
     assert writ.approval(MANAGER, approval_id)["status"] == "pending", (
         "nobody without the grant vetoed it"
     )

@@ -107,7 +107,8 @@ def test_who_may_decide(writ: Writ) -> None:
         {"total": "90000"},
     )
     refused("SELF_APPROVAL_FORBIDDEN", lambda: writ.approve(MANAGER, own.approval_id))
-    refused("GRANT_MISSING", lambda: writ.cancel(BOSS, approval_id))
+    withdrawn = refused("GRANT_MISSING", lambda: writ.cancel(BOSS, approval_id))
+    assert CLERK.user_id not in withdrawn.message, "who asked is not told to another"
     assert writ.cancel(CLERK, approval_id, reason="typo").status == "cancelled"
     refused("APPROVAL_NOT_PENDING", lambda: writ.approve(MANAGER, approval_id))
     refusals = [d["code"] for d in writ.decisions(AUDITOR) if d["outcome"] == "refused"]
