@@ -12,9 +12,11 @@ import asyncio
 import click
 import orjson
 
+from entrypoints.cli.options import database_option
 from entrypoints.cli.render import Column, print_lines, table
 from infrastructure.bus import dead_letters as letters
 from infrastructure.config import amqp_url as default_amqp_url
+from infrastructure.log import open_log
 
 amqp_option = click.option(
     "--amqp", "amqp_url", default=None, help="Broker URL (default: WRIT_AMQP_URL)."
@@ -79,17 +81,27 @@ def list_letters(queue: str, amqp_url: str | None, limit: int, as_json: bool) ->
 
 @dead_letters.command("replay")
 @amqp_option
+@database_option
 @click.option(
     "--limit", type=click.IntRange(1), help="Move at most this many (default: every one there now)."
 )
 @click.argument("queue")
-def replay(queue: str, amqp_url: str | None, limit: int | None) -> None:
+def replay(queue: str, amqp_url: str | None, database_url: str | None, limit: int | None) -> None:
     """Move the messages of QUEUE.dead back to QUEUE, oldest first (run it once the cause is fixed).
+
+    A message about a record purged since goes back without the record's data (as the relay publishes it
+    now): the store (--database, WRIT_DATABASE_URL) says which records are purged.
 
     \b
     Example:
       writ dead-letters replay billing
       writ dead-letters replay billing --limit 100 --amqp amqp://guest:guest@127.0.0.1:5672/
     """
-    moved = asyncio.run(letters.replay(amqp_url or default_amqp_url(), queue, limit))
+    log = open_log(database_url)  # what was purged since: those messages go back without its data
+    try:
+        moved = asyncio.run(
+            letters.replay(amqp_url or default_amqp_url(), queue, log.purged_among, limit)
+        )
+    finally:
+        log.close()
     click.echo(f"moved {moved} messages from {queue}{letters.DEAD_SUFFIX} back to {queue}")

@@ -8,14 +8,20 @@ it twice, and it is removed from ``<queue>.dead`` only after the broker confirme
 leaves it in both: the subscriber's inbox drops the duplicate by ``message_id``. A replay moves at most the
 messages that were dead when it started, so one that fails again and comes back is not looped on.
 ``peek`` reads without removing: the messages it read go back where they were when its channel closes.
+
+A message about a record purged since it was dead-lettered goes back as the relay would publish it now
+(``erased``): a record event without its data, changes or reason, ``redacted`` true; an approval event with
+only the request's plain facts. The dead queue itself is the broker's: Writ cannot reach into it, so what it
+holds until then is the broker's retention (docs/bus.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+from uuid import UUID
 
 import aio_pika
 import orjson
@@ -23,7 +29,18 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from aiormq.exceptions import ChannelNotFoundEntity
 
 from domain.errors import RecordNotFoundError, ServiceUnavailableError
+from infrastructure.bus.contract import (
+    APPROVAL_MODEL,
+    DATA_EVENTS,
+    ContractVersionError,
+    IntegrationEvent,
+)
 from infrastructure.bus.outbox import BROKER_ERRORS
+
+Purged = Callable[[Collection[UUID]], set[UUID]]
+"""Which of these records are purged (``infrastructure.log.Log.purged_among``)."""
+PLAIN_APPROVAL = ("approval_id", "model", "operation", "record_id", "record_version", "required")
+"""What an approval event of a purged record still says: which request, about what, and how many approvers."""
 
 DEAD_SUFFIX = ".dead"
 BROKER_HEADERS = (
@@ -73,9 +90,9 @@ async def peek(amqp_url: str, queue: str, limit: int) -> tuple[int, list[DeadLet
         return count, found  # unacknowledged: requeued in place when the channel closes
 
 
-async def replay(amqp_url: str, queue: str, limit: int | None = None) -> int:
-    """Move the messages of ``<queue>.dead`` (at most ``limit``, at most those there now) back to ``queue``;
-    how many were moved."""
+async def replay(amqp_url: str, queue: str, purged: Purged, limit: int | None = None) -> int:
+    """Move the messages of ``<queue>.dead`` (at most ``limit``, at most those there now) back to ``queue``,
+    those about a record ``purged`` says is purged erased (``erased``); how many were moved."""
     async with _channel(amqp_url) as channel:
         await _queue(channel, queue)  # the subscriber's queue must exist: it is where they go
         dead = await _queue(channel, queue + DEAD_SUFFIX)
@@ -86,7 +103,7 @@ async def replay(amqp_url: str, queue: str, limit: int | None = None) -> int:
             if message is None:
                 break
             # waits for the confirm
-            await channel.default_exchange.publish(_again(message), routing_key=queue)
+            await channel.default_exchange.publish(_again(message, purged), routing_key=queue)
             await message.ack()
             moved += 1
         return moved
@@ -118,10 +135,34 @@ def _count(queue: AbstractQueue) -> int:
     return int(result.message_count or 0) if result is not None else 0
 
 
-def _again(message: AbstractIncomingMessage) -> aio_pika.Message:
+def erased(body: bytes, purged: Purged) -> bytes:
+    """``body`` as the relay would publish it now: unchanged unless it is one of Writ's events about a record
+    purged since, then without what the purge erased."""
+    try:
+        event = IntegrationEvent.from_json(body)
+        record = UUID(event.record_id)
+    except (
+        ValueError,
+        TypeError,
+        ContractVersionError,
+    ):  # not one of Writ's (orjson's error is a ValueError)
+        return body
+    if event.event_type not in DATA_EVENTS and event.model != APPROVAL_MODEL and not event.reason:
+        return body  # nothing of the record's data in it: a decision, a deletion
+    if record not in purged([record]):
+        return body
+    plain = (
+        {k: v for k, v in event.data.items() if k in PLAIN_APPROVAL}
+        if event.model == APPROVAL_MODEL and event.data is not None
+        else None
+    )
+    return replace(event, data=plain, changes=None, reason=None, redacted=True).to_json()
+
+
+def _again(message: AbstractIncomingMessage, purged: Purged) -> aio_pika.Message:
     headers = {k: v for k, v in (message.headers or {}).items() if k not in BROKER_HEADERS}
     return aio_pika.Message(
-        body=message.body,
+        body=erased(message.body, purged),
         message_id=message.message_id,
         headers=headers,
         content_type=message.content_type,

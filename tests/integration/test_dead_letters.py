@@ -1,5 +1,6 @@
 """``writ dead-letters``, against RabbitMQ: a subscriber gives up on two messages; once the cause is fixed, the
-command lists them and moves them back to its queue, and the subscriber handles each once."""
+command lists them and moves them back to its queue, and the subscriber handles each once; the one whose record
+was purged meanwhile comes back without the record's data."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import orjson
 import pytest
 
 from tests.integration.conftest import bus_written_ids
-from tests.integration.test_relay import write_orders
+from tests.integration.test_relay import MANAGER, write_orders
 from tests.integration.test_subscriber import _queue_depth
 from tests.support import wait_until, writ_command
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.rabbitmq
 
 
 def test_dead_letters_are_listed_then_moved_back_and_handled_once(
-    writ, amqp_url, bus_consumer, bus_relay
+    writ, amqp_url, database_url, bus_consumer, bus_relay
 ) -> None:
     write_orders(writ, 12)
     written = bus_written_ids(writ)
@@ -27,7 +28,7 @@ def test_dead_letters_are_listed_then_moved_back_and_handled_once(
     wait_until(
         lambda: _queue_depth(amqp_url, f"{queue}.dead") == 2, 15, "two messages dead-lettered"
     )
-    env = {"WRIT_AMQP_URL": amqp_url, "COLUMNS": "80"}
+    env = {"WRIT_AMQP_URL": amqp_url, "WRIT_DATABASE_URL": database_url, "COLUMNS": "80"}
 
     listed = orjson.loads(writ_command("dead-letters", "list", queue, "--json", env=env).stdout)
     assert listed["count"] == 2 and {m["message_id"] for m in listed["messages"]} == poison
@@ -38,10 +39,16 @@ def test_dead_letters_are_listed_then_moved_back_and_handled_once(
     )
     assert _queue_depth(amqp_url, f"{queue}.dead") == 2, "listing leaves them where they are"
 
+    erased, kept = sorted(poison)  # "<record id>:1" each, a Created
+    writ.purge(MANAGER, "Order", erased.split(":")[0])  # the dead copy still holds its data
+    written = bus_written_ids(writ)
+    consumer.wait_for(len(written) - 2)  # the Purged tombstone
     consumer.poison = frozenset()  # the cause is fixed
     moved = writ_command("dead-letters", "replay", queue, env=env).stdout
     assert moved.strip() == f"moved 2 messages from {queue}.dead back to {queue}"
     assert sorted(consumer.wait_for(len(written))) == sorted(written)
+    assert consumer.events[erased].redacted and consumer.events[erased].data is None
+    assert (consumer.events[kept].redacted, consumer.events[kept].data["total"]) == (False, "10")
     assert _queue_depth(amqp_url, f"{queue}.dead") == 0
     assert all(consumer.attempts[event_id] == 3 for event_id in poison), (
         "two failed deliveries, then handled once"

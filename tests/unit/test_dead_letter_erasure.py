@@ -1,0 +1,57 @@
+"""What a dead letter about a purged record goes back as (``infrastructure.bus.dead_letters.erased``): the record
+event without its data, changes or reason; an approval event with the request's plain facts only; anything else,
+or a record not purged, unchanged."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+
+import orjson
+
+from infrastructure.bus.contract import IntegrationEvent
+from infrastructure.bus.dead_letters import erased
+
+PURGED, LIVE = uuid.uuid4(), uuid.uuid4()
+SECRET = "call after six"
+
+
+def purged(records: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    return {record for record in records if record == PURGED}
+
+
+def event(record: uuid.UUID, event_type: str, model: str = "Order", **fields: object) -> bytes:
+    return IntegrationEvent(
+        event_id=f"{record}:1",
+        event_type=event_type,
+        record_id=str(record),
+        version=1,
+        position=7,
+        occurred_at="2026-12-07T00:00:00+00:00",
+        tenant="acme",
+        model=model,
+        **fields,  # type: ignore[arg-type]
+    ).to_json()
+
+
+def test_a_purged_record_s_events_lose_what_the_purge_erased() -> None:
+    created = orjson.loads(erased(event(PURGED, "Created", data={"note": SECRET}), purged))
+    assert (created["data"], created["redacted"]) == (None, True)
+    patched = orjson.loads(erased(event(PURGED, "Patched", changes={"note": SECRET}), purged))
+    assert (patched["changes"], patched["redacted"]) == (None, True)
+    failed = orjson.loads(erased(event(PURGED, "Failed", reason=f"bad note {SECRET}"), purged))
+    assert failed["reason"] is None and SECRET not in str(failed)
+    asked = {"approval_id": "a-1", "model": "Order", "operation": "update", "preview": {"note": SECRET}}
+    approval = orjson.loads(erased(event(PURGED, "Requested", "Approval", data=asked), purged))
+    assert approval["data"] == {"approval_id": "a-1", "model": "Order", "operation": "update"}
+    assert approval["redacted"] is True
+
+
+def test_anything_else_goes_back_as_it_was() -> None:
+    for body in (
+        event(LIVE, "Created", data={"note": SECRET}),
+        event(PURGED, "Deleted"),
+        b"not json",
+        b'{"schema": "someone.else/1", "data": 1}',
+    ):
+        assert erased(body, purged) == body
