@@ -41,7 +41,12 @@ def test_a_purged_record_s_events_lose_what_the_purge_erased() -> None:
     assert (patched["changes"], patched["redacted"]) == (None, True)
     failed = orjson.loads(erased(event(PURGED, "Failed", reason=f"bad note {SECRET}"), purged))
     assert failed["reason"] is None and SECRET not in str(failed)
-    asked = {"approval_id": "a-1", "model": "Order", "operation": "update", "preview": {"note": SECRET}}
+    asked = {
+        "approval_id": "a-1",
+        "model": "Order",
+        "operation": "update",
+        "preview": {"note": SECRET},
+    }
     approval = orjson.loads(erased(event(PURGED, "Requested", "Approval", data=asked), purged))
     assert approval["data"] == {"approval_id": "a-1", "model": "Order", "operation": "update"}
     assert approval["redacted"] is True
