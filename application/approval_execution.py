@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from application import collector
+from application.fingerprints import matches
 from application.parking import fingerprint, principal_of
 from application.results import ApprovalResult, BulkResult, WriteResult, last_position
 from domain.approval import ApprovalRequest
@@ -75,7 +76,7 @@ class ApprovalExecution:
                 list(matched), tenant=request.tenant, model=body["model"]
             )
             versions = {str(rid): record.version for rid, record in records.items()}
-            if fingerprint([body], versions) != request.fingerprint:
+            if not matches(self.core.keys, request.fingerprint, fingerprint([body], versions)):
                 raise ApprovalStaleError(
                     f"Approval {request.id}: records of the bulk changed since it was "
                     "evaluated, or the request was altered; nothing was written (ask again)"
@@ -140,7 +141,7 @@ class ApprovalExecution:
                 versions.setdefault(str(record.id), record.version)
                 records[record.id] = record
             loaded.append((command, record))
-        if fingerprint(bodies, versions) != request.fingerprint:
+        if not matches(self.core.keys, request.fingerprint, fingerprint(bodies, versions)):
             raise ApprovalStaleError(
                 f"Approval {request.id}: the records or the command changed since it was "
                 "evaluated; nothing was written (ask again)"

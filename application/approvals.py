@@ -33,6 +33,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from application.approval_execution import ApprovalExecution, result_of
 from application.door import Subject, optional_str_arg, principal_arg, record_id_arg
+from application.fingerprints import kept
 from application.parking import approvers_needed, fingerprint, requester_of
 from application.results import ApprovalResult, WriteResult, last_position
 from application.retry import ATTEMPTS, Lost
@@ -89,7 +90,7 @@ class Approvals:
             model=commands[0].model,
             operation=commands[0].operation,
             command={"commands": bodies},
-            fingerprint=fingerprint(bodies, versions),
+            fingerprint=kept(self.core.keys, fingerprint(bodies, versions)),
             record_id=_record_of(commands[0], bodies[0]),
             record_version=versions.get(_record_of(commands[0], bodies[0]) or ""),
             requester=requester_of(principal),

@@ -51,6 +51,7 @@ from application import collector
 from application.core import Core
 from application.door import Subject, flag_arg, key_arg, nesting_arg, principal_arg, sequence_arg
 from application.encoding import MadeOnRead
+from application.fingerprints import kept, matches
 from application.parking import fingerprint as approval_fingerprint
 from application.parking import requester_of
 from application.ports import Matcher
@@ -388,7 +389,7 @@ class Bulk:
             model=body["model"],
             operation="bulk_update",
             command={"bulk": body},
-            fingerprint=approval_fingerprint([body], versions),
+            fingerprint=kept(self.core.keys, approval_fingerprint([body], versions)),
             record_id=None,
             record_version=None,
             requester=requester_of(who),
@@ -423,7 +424,12 @@ class Bulk:
             return []
         return [
             IdempotencyKey.claim(
-                who.tenant_id, who.user_id, key, fingerprint, [result.to_dict()], now
+                who.tenant_id,
+                who.user_id,
+                key,
+                kept(self.core.keys, fingerprint),
+                [result.to_dict()],
+                now,
             )
         ]
 
@@ -434,7 +440,7 @@ class Bulk:
         claimed = self.core.repeats.claimed(who, key)
         if claimed is None:
             return None
-        if claimed.fingerprint != fingerprint:
+        if not matches(self.core.keys, claimed.fingerprint, fingerprint):
             error = IdempotencyKeyReusedError(
                 f"Idempotency key {shown(claimed.key)} was already used for a different command"
             )

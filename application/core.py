@@ -73,7 +73,7 @@ class Core:
         self.locks = Locks()
         """This process's turns on hot aggregates: counters, and records being decided."""
         self.staging = Staging(catalog, store, lambda: self.clock(), keys, self.load)  # noqa: PLW0108 - as it is then
-        self.repeats = Repeats(store, self.loader, self.record_refusal)
+        self.repeats = Repeats(store, self.loader, self.record_refusal, keys)
         self.retry = Retry(self.record_refusal)
 
     def unit(self, *, locking: bool = False) -> Unit:

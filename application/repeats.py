@@ -15,8 +15,10 @@ from typing import Any
 from uuid import UUID
 
 from application.door import Subject
+from application.fingerprints import kept as kept_fingerprint
+from application.fingerprints import matches
 from application.loading import RecordLoader
-from application.ports import RefusalRecorder
+from application.ports import KeyRing, RefusalRecorder
 from application.results import WriteResult
 from application.store import Store
 from domain.commands import AnyCommand, fingerprint_of
@@ -32,8 +34,11 @@ class RepeatedCommand(Exception):  # noqa: N818 - a signal inside a command's re
 
 
 class Repeats:
-    def __init__(self, store: Store, loader: RecordLoader, record_refusal: RefusalRecorder) -> None:
+    def __init__(
+        self, store: Store, loader: RecordLoader, record_refusal: RefusalRecorder, keys: KeyRing
+    ) -> None:
         self._store, self._loader, self._record_refusal = store, loader, record_refusal
+        self._keys = keys
 
     def claim(
         self,
@@ -47,8 +52,8 @@ class Repeats:
         repeat reads that from the record (so a purge erases it there too)."""
         if not key or principal is None:
             return []
-        # "": matches no command (the rules refuse unencodable ones)
-        fingerprint = fingerprint_of(commands) or ""
+        # keyed (application.fingerprints); "": matches no command (the rules refuse unencodable ones)
+        fingerprint = kept_fingerprint(self._keys, fingerprint_of(commands))
         kept = [{**result, "data": None} for result in results]
         return [
             IdempotencyKey.claim(
@@ -63,7 +68,7 @@ class Repeats:
         claimed = self.claimed(principal, key)
         if claimed is None:
             return None
-        if claimed.fingerprint != fingerprint_of(commands):
+        if not matches(self._keys, claimed.fingerprint, fingerprint_of(commands)):
             error = IdempotencyKeyReusedError(
                 f"Idempotency key {shown(claimed.key)} was already used for a different command"
             )

@@ -204,7 +204,7 @@ def test_an_approver_reads_the_change_and_approves_what_was_shown(
     assert shown["would change"].startswith("total: 420 → 25000"), (
         "the asked field first, before and after"
     )
-    assert len(shown["fingerprint"]) == 64
+    assert shown["fingerprint"].startswith("k1:") and len(shown["fingerprint"]) == 46, shown
 
     stale = writ_command(
         "approvals",
