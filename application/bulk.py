@@ -44,7 +44,6 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import orjson
 from eventsourcing.domain import Aggregate
 
 from application import collector
@@ -59,7 +58,7 @@ from application.results import BulkResult, last_position
 from application.retry import Lost
 from domain.approval import ApprovalRequest
 from domain.chain import id_text
-from domain.commands import Patch, check_model_name
+from domain.commands import Patch, canonical, check_model_name
 from domain.errors import (
     BulkLimitExceededError,
     GrantMissingError,
@@ -489,7 +488,8 @@ def _fingerprint(model: str, comparisons: list[Comparison], changes: dict[str, A
             "filters": [c.model_dump(mode="json") for c in comparisons],
             "changes": changes,
         }
-        return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        # encoded as a command's fingerprint is (a Decimal by type and text): a repeat matches
+        return hashlib.sha256(canonical(body)).hexdigest()
     except (
         TypeError,
         ValueError,

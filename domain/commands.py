@@ -69,8 +69,7 @@ class Command(InputModel):
             for name in type(self).model_fields
             if name != "idempotency_key"
         }
-        encoded = orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=_other)
-        return hashlib.sha256(encoded).hexdigest()
+        return hashlib.sha256(canonical(body)).hexdigest()
 
 
 def fingerprint_of(commands: Sequence[Command]) -> str | None:
@@ -79,6 +78,11 @@ def fingerprint_of(commands: Sequence[Command]) -> str | None:
         return "+".join(command.fingerprint() for command in commands)
     except TypeError:  # orjson.JSONEncodeError: text with a lone surrogate, an int past 64 bits...
         return None
+
+
+def canonical(body: Any) -> bytes:
+    """``body`` as a fingerprint hashes it: sorted keys, values orjson does not encode by type and text."""
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=_other)
 
 
 def _other(value: object) -> list[str]:

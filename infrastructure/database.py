@@ -40,12 +40,12 @@ def privilege_refused(error: BaseException) -> bool:
     ``PersistenceError`` from it). Only PostgreSQL has roles; a SQLite file the process may not write fails as
     ``sqlite3.OperationalError``, which its backend counts as unavailable (``Backend.transient``)."""
     found: BaseException | None = error
-    for _ in range(8):  # a chain of causes, not a loop
+    for _ in range(8):  # a chain of causes (``raise ... from``), not a loop
         if found is None:
             return False
         if getattr(found, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
             return True
-        found = found.__cause__ or found.__context__
+        found = found.__cause__
     return False
 
 

@@ -385,11 +385,16 @@ class WritPostgresRecorder(
                 f"{str(error).splitlines()[0]}"
             ) from error
         except psycopg.errors.InsufficientPrivilege as error:
-            # a role that may read but not write (or was never granted the insert function): nothing written
+            # a role that may read but not write (or was never granted the insert function): nothing written; no
+            # name of the store's to a caller of the API (PostgreSQL's own log has the statement and the error)
+            not_granted = (error.diag.message_primary or "").startswith(
+                "permission denied for function"
+            )
             raise ServiceUnavailableError(
-                f"This role may not save to the event store in schema {self.datastore.schema!r}: it needs EXECUTE "
-                f"on {self.insert_function_name} (docs/operations.md, PostgreSQL roles); nothing was written. "
-                f"{str(error).splitlines()[0]}"
+                "This service's database role may not save: it needs EXECUTE on the event store's insert "
+                "function (docs/operations.md, PostgreSQL roles); nothing was written"
+                if not_granted
+                else "The database refused the save a privilege; nothing was written (PostgreSQL's log says which)"
             ) from None
         except psycopg.errors.UndefinedFunction:
             raise ConfigurationError(

@@ -250,7 +250,7 @@ class Vault:
         if found is None:
             found = self._fetch([owner]).get(owner.int)
         if found is None:
-            if self._is_destroyed(owner):
+            if self.is_destroyed(owner):
                 raise KeyDestroyed(f"the data key of {owner} was destroyed")
             found = self._make(owner, covers)
         return found
@@ -316,7 +316,7 @@ class Vault:
                     self._remember(key)
         return found, failure
 
-    def _is_destroyed(self, owner: UUID) -> bool:
+    def is_destroyed(self, owner: UUID) -> bool:
         """Whether the owner's key was destroyed (remembered: a destroyed key never comes back)."""
         if owner.int in self._destroyed:
             return True

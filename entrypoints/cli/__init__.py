@@ -187,7 +187,7 @@ class WritGroup(click.Group):
         except Exception as exc:
             if privilege_refused(exc):
                 # a role without the grant this command needs: which one, in one line
-                fail("UNAVAILABLE", f"{PRIVILEGE_MISSING} {str(exc).splitlines()[0]}")
+                fail("UNAVAILABLE", f"{PRIVILEGE_MISSING} {(str(exc).splitlines() or [''])[0]}")
             if isinstance(exc, PersistenceError):
                 # the database refused or is unreachable: say so in one line
                 fail("UNAVAILABLE", f"the database: {exc}")

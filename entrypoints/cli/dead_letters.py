@@ -8,6 +8,7 @@ each removed from ``QUEUE.dead`` only after the broker confirmed its copy (``inf
 from __future__ import annotations
 
 import asyncio
+import os
 
 import click
 import orjson
@@ -97,11 +98,16 @@ def replay(queue: str, amqp_url: str | None, database_url: str | None, limit: in
       writ dead-letters replay billing
       writ dead-letters replay billing --limit 100 --amqp amqp://guest:guest@127.0.0.1:5672/
     """
-    log = open_log(database_url)  # what was purged since: those messages go back without its data
-    try:
-        moved = asyncio.run(
-            letters.replay(amqp_url or default_amqp_url(), queue, log.purged_among, limit)
+    if not (database_url or os.environ.get("WRIT_DATABASE_URL")):
+        # the embedded default would say nothing is purged: every message back as it was
+        raise click.UsageError(
+            "replay needs the store the events came from (--database or WRIT_DATABASE_URL): it sends "
+            "a message whose data a purge has erased since without that data"
         )
+    log = open_log(database_url)
+    try:
+        erased = log.backend.vault().is_destroyed
+        moved = asyncio.run(letters.replay(amqp_url or default_amqp_url(), queue, erased, limit))
     finally:
         log.close()
     click.echo(f"moved {moved} messages from {queue}{letters.DEAD_SUFFIX} back to {queue}")

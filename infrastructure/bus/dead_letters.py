@@ -9,7 +9,8 @@ leaves it in both: the subscriber's inbox drops the duplicate by ``message_id``.
 messages that were dead when it started, so one that fails again and comes back is not looped on.
 ``peek`` reads without removing: the messages it read go back where they were when its channel closes.
 
-A message about a record purged since it was dead-lettered goes back as the relay would publish it now
+A message whose data a purge has erased since it was dead-lettered (its record's key destroyed; for an
+approval event, its request's key, which the purge of any record it covers destroys) goes back without it
 (``erased``): a record event without its data, changes or reason, ``redacted`` true; an approval event with
 only the request's plain facts. The dead queue itself is the broker's: Writ cannot reach into it, so what it
 holds until then is the broker's retention (docs/bus.md).
@@ -17,7 +18,7 @@ holds until then is the broker's retention (docs/bus.md).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -37,8 +38,9 @@ from infrastructure.bus.contract import (
 )
 from infrastructure.bus.outbox import BROKER_ERRORS
 
-Purged = Callable[[Collection[UUID]], set[UUID]]
-"""Which of these records are purged (``infrastructure.log.Log.purged_among``)."""
+Erased = Callable[[UUID], bool]
+"""Whether what this owner (a record, an approval request) sealed is erased: its data key destroyed by a purge
+(``infrastructure.vault.Vault.is_destroyed``)."""
 PLAIN_APPROVAL = ("approval_id", "model", "operation", "record_id", "record_version", "required")
 """What an approval event of a purged record still says: which request, about what, and how many approvers."""
 
@@ -90,9 +92,9 @@ async def peek(amqp_url: str, queue: str, limit: int) -> tuple[int, list[DeadLet
         return count, found  # unacknowledged: requeued in place when the channel closes
 
 
-async def replay(amqp_url: str, queue: str, purged: Purged, limit: int | None = None) -> int:
+async def replay(amqp_url: str, queue: str, purged: Erased, limit: int | None = None) -> int:
     """Move the messages of ``<queue>.dead`` (at most ``limit``, at most those there now) back to ``queue``,
-    those about a record ``purged`` says is purged erased (``erased``); how many were moved."""
+    without what a purge erased since (``erased``); how many were moved."""
     async with _channel(amqp_url) as channel:
         await _queue(channel, queue)  # the subscriber's queue must exist: it is where they go
         dead = await _queue(channel, queue + DEAD_SUFFIX)
@@ -135,21 +137,22 @@ def _count(queue: AbstractQueue) -> int:
     return int(result.message_count or 0) if result is not None else 0
 
 
-def erased(body: bytes, purged: Purged) -> bytes:
-    """``body`` as the relay would publish it now: unchanged unless it is one of Writ's events about a record
-    purged since, then without what the purge erased."""
+def erased(body: bytes, purged: Erased) -> bytes:
+    """``body`` unchanged unless it is one of Writ's events whose owner's key a purge has destroyed since (an
+    approval event's owner is its request), then without what the purge erased."""
     try:
         event = IntegrationEvent.from_json(body)
-        record = UUID(event.record_id)
+        approval = event.model == APPROVAL_MODEL
+        owner = UUID(str((event.data or {}).get("approval_id")) if approval else event.record_id)
     except (
         ValueError,
         TypeError,
         ContractVersionError,
-    ):  # not one of Writ's (orjson's error is a ValueError)
+    ):  # not Writ's (orjson's error is a ValueError)
         return body
-    if event.event_type not in DATA_EVENTS and event.model != APPROVAL_MODEL and not event.reason:
+    if not approval and event.event_type not in DATA_EVENTS and not event.reason:
         return body  # nothing of the record's data in it: a decision, a deletion
-    if record not in purged([record]):
+    if not purged(owner):
         return body
     plain = (
         {k: v for k, v in event.data.items() if k in PLAIN_APPROVAL}
@@ -159,7 +162,7 @@ def erased(body: bytes, purged: Purged) -> bytes:
     return replace(event, data=plain, changes=None, reason=None, redacted=True).to_json()
 
 
-def _again(message: AbstractIncomingMessage, purged: Purged) -> aio_pika.Message:
+def _again(message: AbstractIncomingMessage, purged: Erased) -> aio_pika.Message:
     headers = {k: v for k, v in (message.headers or {}).items() if k not in BROKER_HEADERS}
     return aio_pika.Message(
         body=erased(message.body, purged),

@@ -5,6 +5,8 @@ match their repeats and approvals."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -13,9 +15,12 @@ import pytest
 from application import approvals, repeats
 from application.parking import fingerprint
 from application.service import Writ
+from domain.catalog import Catalog
 from domain.commands import Patch
 from domain.idempotency import key_id
+from entrypoints.bootstrap import Runtime, open_writ
 from tests.application.test_approvals import CLERK, MANAGER
+from tests.catalogs import SHOP_CATALOG
 
 
 def bare(changes: dict[str, Any], record_id: str) -> str:
@@ -39,7 +44,6 @@ def test_no_guess_matches_a_kept_fingerprint_even_after_a_purge(writ: Writ) -> N
     claimed = claim_of(writ, "k-42").fingerprint
     assert claimed.startswith("k1:") and asked.startswith("k1:"), (claimed, asked)
     guesses = {bare({"quantity": n}, record_id) for n in range(100)}
-    assert bare({"quantity": 42}, record_id) in guesses, "the guesses hold the bare hash"
     assert not any(guess in claimed for guess in guesses), "the claim answers no guess"
     assert answer not in asked, "nor does the approval request"
     assert writ.approval(MANAGER, parked.approval_id)["fingerprint"] == asked, "read as kept"
@@ -73,3 +77,35 @@ def test_fingerprints_kept_before_they_were_keyed_still_match(
     assert not shown.startswith("k1:")
     done = writ.approve(MANAGER, parked.approval_id, fingerprint=shown)
     assert done.status == "executed", done
+
+
+def test_a_fingerprint_is_keyed_by_its_store(tmp_path: Path) -> None:
+    """The same command under the same key in two stores: the bare hashes are one, the kept fingerprints two (each
+    store's index key), so what is kept is no function of the command alone that a guesser could compute."""
+    kept = []
+    for name in ("one", "two"):
+        writ = open_writ(Catalog.from_toml(SHOP_CATALOG), f"sqlite:///{tmp_path / name}.db")
+        try:
+            writ.create(CLERK, "Order", {"sku": "F-9", "total": "7"}, idempotency_key="k-9")
+            kept.append(claim_of(writ, "k-9").fingerprint)
+        finally:
+            writ.close()
+    assert all(k.startswith("k1:") for k in kept) and kept[0] != kept[1], kept
+
+
+def test_a_bulk_update_keeps_a_keyed_fingerprint_and_its_repeat_matches(runtime: Runtime) -> None:
+    """A bulk update's claim is keyed too, and a repeat of one whose changes hold a value JSON does not encode
+    itself (a ``Decimal``) is answered, not refused as another command."""
+    writ = runtime.writ
+    for n in range(2):
+        writ.create(MANAGER, "Order", {"sku": f"B-{n}", "total": "10"})
+    runtime.catch_up()  # the views find a bulk's candidates
+    first = writ.bulk_update(
+        MANAGER, "Order", [("sku", "eq", "B-0")], {"total": Decimal("12")}, idempotency_key="b-1"
+    )
+    again = writ.bulk_update(
+        MANAGER, "Order", [("sku", "eq", "B-0")], {"total": Decimal("12")}, idempotency_key="b-1"
+    )
+    assert again.replayed and again.updated_count == first.updated_count == 1
+    claimed = writ._core.store.aggregate(key_id("acme", MANAGER.user_id, "b-1")).fingerprint
+    assert claimed.startswith("k1:"), claimed

@@ -198,7 +198,7 @@ def test_no_role_executes_writ_s_functions_unless_granted_them(store: str, pg_sc
         finally:
             writ.close()
         assert raised.value.code == "UNAVAILABLE"
-        assert "needs EXECUTE on writ_events_insert" in raised.value.message
+        assert "needs EXECUTE on the event store's insert function" in raised.value.message
     with psycopg.connect(PG_URL) as conn:
         stored = conn.execute(f'SELECT count(*) FROM "{pg_schema}".writ_events').fetchone()
     assert stored == (0,), "nothing written"

@@ -58,6 +58,9 @@ def test_dead_letters_are_listed_then_moved_back_and_handled_once(
         .stdout.strip()
         .startswith("moved 0 messages")
     )
+    blind = {**env, "WRIT_DATABASE_URL": ""}  # no store: it could not tell what was purged
+    refused = writ_command("dead-letters", "replay", queue, env=blind, check=False)
+    assert refused.returncode == 2 and "needs the store" in refused.stderr, refused.stderr
     missing = writ_command("dead-letters", "replay", "no-such-subscriber", env=env, check=False)
     assert missing.returncode == 2 and missing.stderr.startswith(
         "error: NOT_FOUND: queue 'no-such-subscriber"
