@@ -148,7 +148,7 @@ def start(
 
 
 def _projecting(client: httpx.Client) -> bool:
-    followers = client.get("/healthz").json().get("followers", {})
+    followers = client.get("/healthz", headers=headers()).json().get("followers", {})
     return any(name.startswith("projection:") for name in followers)
 
 

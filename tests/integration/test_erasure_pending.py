@@ -30,7 +30,7 @@ from infrastructure.backend_choice import open_backend
 from infrastructure.erasures import NOT_THE_OWNER, Erasures
 from infrastructure.sqlite_backend import views_path
 from tests.conftest import PG_URL
-from tests.http_support import start
+from tests.http_support import headers, start
 from tests.integration.test_shredding import CATALOG, CLERK, DPO, _all_bytes, data_key
 from tests.pg_roles import pg_role
 from tests.support import CliProcess, wait_until, writ_command
@@ -118,7 +118,8 @@ def test_an_erasure_waits_for_a_transaction_older_than_the_purge_and_is_finished
             )
             assert all(erasure["reason"] for erasure in pending)
             for server in start(database_url, catalog_path):
-                assert server.client.get("/healthz").json()["erasures"]["pending"] == len(pending)
+                health = server.client.get("/healthz", headers=headers()).json()
+                assert health["erasures"]["pending"] == len(pending)
 
     worker = CliProcess(
         "project", "--catalog", str(catalog_path), env={"WRIT_DATABASE_URL": database_url}

@@ -22,7 +22,16 @@ import infrastructure.log_proofs
 import infrastructure.verification
 import projections.errors
 from entrypoints.http.errors import STATUS, error_response
-from tests.http_support import AUDIENCE, PRIVATE_KEY, PUBLIC_PEM, SECRET, Server, server, token
+from tests.http_support import (
+    AUDIENCE,
+    PRIVATE_KEY,
+    PUBLIC_PEM,
+    SECRET,
+    Server,
+    headers,
+    server,
+    token,
+)
 from tests.support import stored_rows
 
 __all__ = ["server"]  # the fixture
@@ -335,7 +344,11 @@ def test_health_and_openapi(server: Server) -> None:
     order = created(server, "Order", {"sku": "HEALTH-1", "total": "1"})
     # projected
     assert read(server, f"/v1/Order/{order['id']}", order["position"]).status_code == 200
-    health = server.client.get("/healthz").json()
+    # without a token (a load balancer): the status alone, no figure of the deployment's writes
+    for bearer in ({}, {"Authorization": "Bearer not-a-token"}):
+        bare = server.client.get("/healthz", headers=bearer)
+        assert (bare.status_code, bare.json()) == (200, {"status": "ok", "database": "ok"})
+    health = server.client.get("/healthz", headers=headers()).json()
     assert health["status"] == "ok" and health["head"] >= order["position"]
     projection = health["followers"]["projection:current_rows"]
     assert projection["position"] >= order["position"] and projection["behind"] >= 0, health
@@ -432,15 +445,18 @@ def test_a_forged_token_is_401_every_time(server: Server, how: str) -> None:
         ("POST", "/v1/Order", {"sku": "F-1", "total": "1"}),
         ("POST", "/v1/evaluate", {"kind": "create", "model": "Order", "data": {}}),
     ):
-        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+        auth = {"Authorization": f"Bearer {bearer}"} if bearer else {}
         response = server.client.request(
-            method, path, json=body, headers={**headers, "Writ-Purpose": "x"}
+            method, path, json=body, headers={**auth, "Writ-Purpose": "x"}
         )
         assert response.status_code == 401, (how, response.text)
         assert (
             response.json()["code"] == "UNAUTHENTICATED"
             and "bearer" in response.headers["www-authenticate"].lower()
         )
+    auth = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    health = server.client.get("/healthz", headers=auth)
+    assert health.json() == {"status": "ok", "database": "ok"}, "no figures for a forged token"
 
 
 def test_an_rs256_token_and_an_agent_acting_for_a_person(server: Server) -> None:
