@@ -93,6 +93,14 @@ class JwtVerifier:
                 "the HTTP API needs WRIT_JWT_SECRET, WRIT_JWT_PUBLIC_KEY[_FILE] or "
                 "WRIT_JWT_JWKS_FILE to check bearer tokens"
             )
+        if keys and not env.get("WRIT_JWT_AUDIENCE"):
+            # an identity provider's key signs the tokens of all its applications: without the audience
+            # checked, a token it made for another would be taken here (the secret is Writ's alone)
+            raise ConfigurationError(
+                "WRIT_JWT_AUDIENCE must be set with WRIT_JWT_PUBLIC_KEY[_FILE] or WRIT_JWT_JWKS_FILE: "
+                "the identity provider's key signs tokens for its other applications too; set it to the "
+                "audience the provider puts in the tokens it issues for Writ"
+            )
         return cls(
             secret=secret.encode() if secret else None,
             public_keys=keys,

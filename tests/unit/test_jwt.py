@@ -24,6 +24,10 @@ def pem(private: Any) -> str:
     )
 
 
+PUBLIC_KEY = pem(ec.generate_private_key(ec.SECP256R1()))
+"""A valid public key, for configurations."""
+
+
 def signed(key: Any, algorithm: str, **claims: Any) -> str:
     body = {
         "sub": "carol",
@@ -42,15 +46,21 @@ def signed(key: Any, algorithm: str, **claims: Any) -> str:
 
 def test_an_es256_key_verifies_and_roles_may_be_a_string() -> None:
     private = ec.generate_private_key(ec.SECP256R1())
-    verifier = JwtVerifier.from_env({"WRIT_JWT_PUBLIC_KEY": pem(private)})
-    identity = verifier.identify(signed(private, "ES256"))
+    verifier = JwtVerifier.from_env(
+        {"WRIT_JWT_PUBLIC_KEY": pem(private), "WRIT_JWT_AUDIENCE": "writ"}
+    )
+    identity = verifier.identify(signed(private, "ES256", aud="writ"))
     assert (identity.user_id, identity.tenant_id, identity.roles) == (
         "carol",
         "acme",
         frozenset({"clerk", "auditor"}),
     )
     with pytest.raises(UnauthenticatedError):
-        verifier.identify(signed(ec.generate_private_key(ec.SECP256R1()), "ES256"))
+        verifier.identify(signed(ec.generate_private_key(ec.SECP256R1()), "ES256", aud="writ"))
+    with pytest.raises(UnauthenticatedError, match=r"[Aa]udience"):
+        verifier.identify(
+            signed(private, "ES256", aud="another-app")
+        )  # the provider's, for another
 
 
 def test_a_key_set_picks_the_key_by_kid(tmp_path: Any) -> None:
@@ -67,10 +77,10 @@ def test_a_key_set_picks_the_key_by_kid(tmp_path: Any) -> None:
     ]
     path = tmp_path / "jwks.json"
     path.write_bytes(orjson.dumps({"keys": keys}))
-    verifier = JwtVerifier.from_env({"WRIT_JWT_JWKS_FILE": str(path)})
-    assert verifier.identify(signed(second, "RS256", kid="two")).user_id == "carol"
+    verifier = JwtVerifier.from_env({"WRIT_JWT_JWKS_FILE": str(path), "WRIT_JWT_AUDIENCE": "writ"})
+    assert verifier.identify(signed(second, "RS256", kid="two", aud="writ")).user_id == "carol"
     with pytest.raises(UnauthenticatedError):
-        verifier.identify(signed(second, "RS256", kid="one"))
+        verifier.identify(signed(second, "RS256", kid="one", aud="writ"))
 
 
 @pytest.mark.parametrize(
@@ -95,6 +105,7 @@ def test_claims_of_the_wrong_shape_are_refused(claims: dict[str, Any], why: str)
         ({"WRIT_JWT_SECRET": "short"}, "at least 32 bytes"),
         ({"WRIT_JWT_PUBLIC_KEY": "not a key"}, "not a PEM RSA or EC public key"),
         ({"WRIT_JWT_JWKS_FILE": "/nonexistent/jwks.json"}, "/nonexistent/jwks.json"),
+        ({"WRIT_JWT_PUBLIC_KEY": PUBLIC_KEY}, "WRIT_JWT_AUDIENCE must be set"),
     ],
 )
 def test_a_bad_configuration_is_one_clear_error(env: dict[str, str], why: str) -> None:
