@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from domain.errors import ConfigurationError, UnauthenticatedError
 from entrypoints.http.auth import Identity, JwtVerifier
 from entrypoints.http.errors import error_response
-from entrypoints.http.loopback import LOOPBACK_HOSTS, address, bracketed, is_loopback
+from entrypoints.http.loopback import LOOPBACK_HOSTS, address, bracketed
 
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}|\*))?$")
 _ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}|\*))?$")
@@ -99,8 +99,9 @@ def host_checks(
             f"--host {host} listens on every address: name the host clients reach it by "
             "with --allowed-host (repeatable), so the Host header can be checked"
         )
-    own = [] if is_loopback(host) or _every_address(host) else [bracketed(host)]
-    names = [*LOOPBACK_HOSTS, *own, *allowed_hosts]
+    # the address it listens on is a name clients use (127.0.0.2 is loopback, but not one of LOOPBACK_HOSTS)
+    own = [] if _every_address(host) else [bracketed(host)]
+    names = list(dict.fromkeys([*LOOPBACK_HOSTS, *own, *allowed_hosts]))
     hosts = [
         variant
         for name in names

@@ -131,14 +131,22 @@ class KeyTable:
         with self._database.reading() as tx:
             return [row for statement, params in queries for row in tx.query(statement, params)]
 
-    def is_destroyed(self, owner: UUID) -> bool:
+    def destroyed_among(self, owners: Sequence[UUID]) -> set[UUID]:
+        """The owners among these whose key was destroyed."""
+        found: set[UUID] = set()
         with self._database.reading() as tx:
-            return bool(
-                tx.query(
-                    SQL("SELECT 1 FROM {} WHERE id = {} AND wrapped IS NULL").format(self.keys, P),
-                    [self.backend.uuid_param(owner)],
+            for start in range(0, len(owners), CHUNK):
+                condition, params = self.backend.among_ids(
+                    "id", list(owners[start : start + CHUNK])
                 )
-            )
+                statement = SQL("SELECT id FROM {} WHERE wrapped IS NULL AND {}").format(
+                    self.keys, condition
+                )
+                found.update(
+                    row[0] if isinstance(row[0], UUID) else UUID(row[0])
+                    for row in tx.query(statement, params)
+                )
+        return found
 
     def insert_absent(self, owner: UUID, wrapped: bytes, master_id: str) -> None:
         """Insert a key unless its owner has one (the index key: racing processes keep the first)."""

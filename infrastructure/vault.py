@@ -318,15 +318,21 @@ class Vault:
 
     def is_destroyed(self, owner: UUID) -> bool:
         """Whether the owner's key was destroyed (remembered: a destroyed key never comes back)."""
-        if owner.int in self._destroyed:
-            return True
-        destroyed = self.keys.is_destroyed(owner)
-        if destroyed:
+        return owner in self.destroyed_among([owner])
+
+    def destroyed_among(self, owners: Iterable[UUID]) -> set[UUID]:
+        """The owners among these whose key was destroyed, in one query for those not remembered as such."""
+        wanted = {owner.int: owner for owner in owners}
+        known = {owner for number, owner in wanted.items() if number in self._destroyed}
+        unknown = [owner for owner in wanted.values() if owner not in known]
+        found = self.keys.destroyed_among(unknown) if unknown else set()
+        if found:
             with self._lock:
-                self._destroyed[owner.int] = None
+                for owner in found:
+                    self._destroyed[owner.int] = None
                 while len(self._destroyed) > CACHED:
                     self._destroyed.popitem(last=False)
-        return destroyed
+        return known | found
 
     def close(self) -> None:
         self.keys.close()

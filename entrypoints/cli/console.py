@@ -106,12 +106,14 @@ def _verifier() -> JwtVerifier:
 
 def _announce(server: Any, host: str, browser: bool) -> None:
     """Once the server listens: say where, and open the browser there."""
+    from entrypoints.http.loopback import bracketed
+
     while not server.started:
         if server.should_exit:
             return
         time.sleep(0.05)
     bound = server.servers[0].sockets[0].getsockname()[1]
-    url = f"http://{host}:{bound}/console/"
+    url = f"http://{bracketed(host)}:{bound}/console/"
     click.echo(
         f"console at {url} (development sign-in: any user, tenant and roles; Ctrl-C stops it)",
         err=True,

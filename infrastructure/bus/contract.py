@@ -14,7 +14,8 @@ Subscribers depend on this contract, never on the stored event state. One
   ``tenant.Approval.<Type>``, the request's details in ``data``) for notifiers.
 * ``data`` (Created/Replaced), ``changes`` (Patched), ``reason`` (Failed) carry
   the payload; when the record has been purged they are ``null`` and
-  ``redacted`` is true. ``decision`` carries the decision: for a record event the
+  ``redacted`` is true, and an approval event of a request the purge erased
+  keeps ``PLAIN_APPROVAL`` of its ``data`` alone (``erased``). ``decision`` carries the decision: for a record event the
   one that allowed it (outcome ``allowed``), for a ``Decision`` event the refusal.
 
 The routing key is ``tenant.model.EventType``, each segment encoded
@@ -30,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from uuid import UUID
 
@@ -68,6 +69,9 @@ _APPROVAL_DATA = (
     "fingerprint",
 )
 DATA_EVENTS = frozenset({"Created", "Replaced", "Patched"})
+PLAIN_APPROVAL = ("approval_id", "model", "operation", "record_id", "record_version", "required")
+"""What an approval event still says once a purge erased its request: which request, about what, and how many
+approvers."""
 MAX_ROUTING_KEY = 255
 """AMQP routing keys are short strings: at most 255 bytes."""
 MAX_SEGMENT = 120
@@ -117,10 +121,37 @@ class IntegrationEvent:
     @classmethod
     def from_json(cls, body: bytes) -> IntegrationEvent:
         raw = orjson.loads(body)
-        if not str(raw.get("schema", "")).startswith("writ.event/1"):
-            raise ContractVersionError(f"Unknown integration-event schema: {raw.get('schema')!r}")
+        if not isinstance(raw, dict) or not str(raw.get("schema", "")).startswith("writ.event/1"):
+            schema = raw.get("schema") if isinstance(raw, dict) else None
+            raise ContractVersionError(f"Unknown integration-event schema: {schema!r}")
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+def sealed_by(event: IntegrationEvent) -> UUID | None:
+    """Whose data key seals what ``event`` carries of a record's data, so a purge erases it: an approval event's
+    request (whose key the purge of any record it covers destroys), a record event's record when it carries data,
+    changes or a reason; None for the rest (a decision, a deletion, an event not of Writ's)."""
+    try:
+        if event.model == APPROVAL_MODEL:
+            return UUID(str((event.data or {}).get("approval_id")))
+        if event.event_type in DATA_EVENTS or event.reason:
+            return UUID(event.record_id)
+    except ValueError:
+        return None
+    return None
+
+
+def erased(event: IntegrationEvent) -> IntegrationEvent:
+    """``event`` as it reads once a purge destroyed its ``sealed_by`` key: a record event without its data,
+    changes or reason, an approval event with ``PLAIN_APPROVAL`` alone, ``redacted`` true. The relay publishes
+    such an event so, and a dead letter goes back so: one rule for both."""
+    plain = (
+        {k: v for k, v in event.data.items() if k in PLAIN_APPROVAL}
+        if event.model == APPROVAL_MODEL and event.data is not None
+        else None
+    )
+    return replace(event, data=plain, changes=None, reason=None, redacted=True)
 
 
 def event_id(originator_id: UUID | str, version: int) -> str:
@@ -137,11 +168,9 @@ def from_stored(
     version: int,
     topic: str,
     state: Mapping[str, Any],
-    *,
-    redact: bool = False,
 ) -> IntegrationEvent:
     """The integration event for one stored record event, decision or approval event (``state``: the decoded
-    attributes)."""
+    attributes; ``erased`` takes out what a purge since erased)."""
     if topic.startswith(APPROVAL_PREFIX):
         return _approval_event(position, originator_id, version, topic, state)
     decision = decision_record(topic, originator_id, state, position)
@@ -166,7 +195,6 @@ def from_stored(
         )
     kind = topic.removeprefix(RECORD_PREFIX)
     meta = state.get("meta") or {}
-    data, changes = (None, None) if redact else (state.get("data"), state.get("changes"))
     return IntegrationEvent(
         event_id=event_id(originator_id, version),
         event_type=kind,
@@ -183,10 +211,9 @@ def from_stored(
         decision_id=decision["id"],
         idempotency_key=decision["idempotency_key"],
         audit=decision["audit"] or {},
-        data=data,
-        changes=changes,
+        data=state.get("data"),
+        changes=state.get("changes"),
         reason=state.get("reason"),
-        redacted=redact and kind in DATA_EVENTS,
         hash=state.get("hash"),
         decision=summary if "operation" in meta else None,
     )

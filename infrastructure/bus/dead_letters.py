@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -30,19 +30,13 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from aiormq.exceptions import ChannelNotFoundEntity
 
 from domain.errors import RecordNotFoundError, ServiceUnavailableError
-from infrastructure.bus.contract import (
-    APPROVAL_MODEL,
-    DATA_EVENTS,
-    ContractVersionError,
-    IntegrationEvent,
-)
+from infrastructure.bus.contract import IntegrationEvent, sealed_by
+from infrastructure.bus.contract import erased as contract_erased
 from infrastructure.bus.outbox import BROKER_ERRORS
 
 Erased = Callable[[UUID], bool]
 """Whether what this owner (a record, an approval request) sealed is erased: its data key destroyed by a purge
 (``infrastructure.vault.Vault.is_destroyed``)."""
-PLAIN_APPROVAL = ("approval_id", "model", "operation", "record_id", "record_version", "required")
-"""What an approval event of a purged record still says: which request, about what, and how many approvers."""
 
 DEAD_SUFFIX = ".dead"
 BROKER_HEADERS = (
@@ -138,28 +132,19 @@ def _count(queue: AbstractQueue) -> int:
 
 
 def erased(body: bytes, purged: Erased) -> bytes:
-    """``body`` unchanged unless it is one of Writ's events whose owner's key a purge has destroyed since (an
-    approval event's owner is its request), then without what the purge erased."""
+    """``body`` unchanged unless it is one of Writ's events whose ``sealed_by`` key a purge has destroyed since,
+    then ``contract.erased``: what the relay would publish now."""
     try:
         event = IntegrationEvent.from_json(body)
-        approval = event.model == APPROVAL_MODEL
-        owner = UUID(str((event.data or {}).get("approval_id")) if approval else event.record_id)
     except (
         ValueError,
         TypeError,
-        ContractVersionError,
-    ):  # not Writ's (orjson's error is a ValueError)
+    ):  # not Writ's (orjson's error and ContractVersionError are ValueErrors)
         return body
-    if not approval and event.event_type not in DATA_EVENTS and not event.reason:
-        return body  # nothing of the record's data in it: a decision, a deletion
-    if not purged(owner):
+    owner = sealed_by(event)
+    if owner is None or not purged(owner):
         return body
-    plain = (
-        {k: v for k, v in event.data.items() if k in PLAIN_APPROVAL}
-        if event.model == APPROVAL_MODEL and event.data is not None
-        else None
-    )
-    return replace(event, data=plain, changes=None, reason=None, redacted=True).to_json()
+    return contract_erased(event).to_json()
 
 
 def _again(message: AbstractIncomingMessage, purged: Erased) -> aio_pika.Message:

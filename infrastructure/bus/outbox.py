@@ -28,12 +28,13 @@ from domain.decision import Decision
 from domain.errors import WritError
 from domain.record import EVENT_TOPICS
 from infrastructure.bus.contract import (
-    DATA_EVENTS,
-    RECORD_PREFIX,
+    APPROVAL_MODEL,
     SCHEMA,
     IntegrationEvent,
+    erased,
     from_stored,
     is_published,
+    sealed_by,
 )
 from infrastructure.bus.publish import Outgoing
 from infrastructure.log import EventLog
@@ -75,37 +76,36 @@ class RelayLog:
     def read(self, after: int, limit: int) -> Batch:
         notifications = self.log.read(after, limit)
         published, unreadable = self._decoded(notifications)
-        purged = self.log.purged_among(
-            {
-                UUID(str(n.originator_id))
-                for n, _ in published
-                if n.topic.removeprefix(RECORD_PREFIX) in DATA_EVENTS
-            }
-        )
+        events = [
+            from_stored(n.id, n.originator_id, n.originator_version, n.topic, state)
+            for n, state in published
+        ]
+        gone = self._erased(events)
         items: list[Outgoing] = []
-        if unreadable is not None:
-            for notification, state in published:
-                items.append(
-                    outgoing(notification, state, UUID(str(notification.originator_id)) in purged)
-                )
-            return Batch(
-                items,
-                unreadable.position - 1,
-                sum(1 for n in notifications if n.id < unreadable.position),
-                unreadable,
-            )
-        for notification, state in published:
-            item = outgoing(notification, state, UUID(str(notification.originator_id)) in purged)
+        for event in events:
+            item = outgoing(erased(event) if sealed_by(event) in gone else event)
             if len(item.body) > self.max_message_bytes:
                 reason = (
                     f"its message has {len(item.body):,} bytes, over the broker limit of "
                     f"{self.max_message_bytes:,}"
                 )
-                return _stopped_at(items, notifications, Poison(notification.id, reason))
+                return _stopped_at(items, notifications, Poison(event.position, reason))
             items.append(item)
         if unreadable is not None:
             return _stopped_at(items, notifications, unreadable)
         return Batch(items, notifications[-1].id if notifications else after, len(notifications))
+
+    def _erased(self, events: Sequence[IntegrationEvent]) -> set[UUID]:
+        """The owners whose data a purge erased (``contract.sealed_by``): records purged, approval requests whose
+        key went with the purge of a record they cover."""
+        records: set[UUID] = set()
+        requests: set[UUID] = set()
+        for event in events:
+            owner = sealed_by(event)
+            if owner is not None:
+                (requests if event.model == APPROVAL_MODEL else records).add(owner)
+        gone = self.log.purged_among(records) if records else set()
+        return gone | (self.log.backend.vault().destroyed_among(requests) if requests else set())
 
     def _decoded(
         self, notifications: Sequence[Notification]
@@ -173,16 +173,8 @@ def _stopped_at(
     )
 
 
-def outgoing(notification: Notification, state: dict[str, Any], redact: bool) -> Outgoing:
-    event = from_stored(
-        notification.id,
-        notification.originator_id,
-        notification.originator_version,
-        notification.topic,
-        state,
-        redact=redact,
-    )
-    return Outgoing(notification.id, event.to_json(), event.routing_key, properties(event))
+def outgoing(event: IntegrationEvent) -> Outgoing:
+    return Outgoing(event.position, event.to_json(), event.routing_key, properties(event))
 
 
 class BatchReader:

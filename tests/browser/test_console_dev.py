@@ -104,6 +104,29 @@ def test_writ_console_refuses_postgres_and_other_addresses(
     assert done.returncode == 2 and "CONFIGURATION_INVALID" in done.stderr, done.stderr
 
 
+@pytest.mark.parametrize(("host", "named"), [("::1", "[::1]"), ("127.0.0.2", "127.0.0.2")])
+def test_writ_console_on_another_loopback_address_says_where(
+    tmp_path: Path, host: str, named: str
+) -> None:
+    """The address it prints is one a browser opens (an IPv6 one in brackets), and requests naming it are
+    answered."""
+    catalog = tmp_path / "writ.toml"
+    catalog.write_text(SHOP_CATALOG)
+    port = free_port()
+    process = CliProcess(
+        "console",
+        *("--catalog", str(catalog), "--host", host, "--port", str(port), "--no-browser"),
+        env={"WRIT_DATABASE_URL": f"sqlite:///{tmp_path}/writ.db", "WRIT_JWT_SECRET": ""},
+    )
+    try:
+        url = f"http://{named}:{port}/console/"
+        process.wait_for_line(f"console at {url} ", timeout=60)
+        page = httpx.get(url, follow_redirects=True)
+        assert page.status_code == 200 and "Development sign-in" in page.text, page.text
+    finally:
+        process.stop()
+
+
 def test_writ_console_answers_only_requests_naming_this_machine(console_url: str) -> None:
     """A page on another site can reach ``writ console`` through a name it rebinds to 127.0.0.1 (DNS rebinding):
     its requests then carry that name as ``Host``, and the console's own origin check compares the origin with

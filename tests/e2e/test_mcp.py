@@ -311,9 +311,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def accepts_connections(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+def accepts_connections(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        return probe.connect_ex((host, port)) == 0
 
 
 def test_without_an_agent_vouched_for_the_clients_name_is_only_claimed(

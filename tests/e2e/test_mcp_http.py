@@ -54,9 +54,9 @@ LIST_TOOLS = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
 
 
 class McpServer:
-    def __init__(self, process: CliProcess, port: int) -> None:
+    def __init__(self, process: CliProcess, port: int, address: str = "127.0.0.1") -> None:
         self.process, self.port = process, port
-        self.url = f"http://127.0.0.1:{port}/mcp"
+        self.url = f"http://{address}:{port}/mcp"
 
     def post(
         self, body: dict[str, Any], bearer: str | None = None, **headers: str
@@ -82,13 +82,14 @@ def start(
         *options,
         env={"WRIT_DATABASE_URL": database_url, **JWT},
     )
+    address = "127.0.0.1" if host == "0.0.0.0" else host
     wait_until(
-        lambda: accepts_connections(port) or process.process.poll() is not None,
+        lambda: accepts_connections(port, address) or process.process.poll() is not None,
         30,
         "writ mcp to listen",
     )
     assert process.process.poll() is None, "\n".join(process.lines)
-    return McpServer(process, port)
+    return McpServer(process, port, address)
 
 
 @pytest.fixture
@@ -256,6 +257,23 @@ def test_host_and_origin_are_checked_on_loopback(mcp_server: McpServer) -> None:
     )
     local = f"http://localhost:{mcp_server.port}"
     assert mcp_server.post(INITIALIZE, bearer=bearer, Origin=local).status_code == 200
+
+
+def test_a_loopback_address_of_its_own_is_a_name_clients_use(
+    catalog_file: Path, tmp_path: Path
+) -> None:
+    """127.0.0.2 is loopback too, but not one of the usual names: a server listening there still answers
+    requests that name it (they were refused 421), and still refuses other names."""
+    server = start(catalog_file, f"sqlite:///{tmp_path}/own.db", *LAUNCHER, host="127.0.0.2")
+    try:
+        bearer, port = token(), server.port
+        assert server.post(INITIALIZE, bearer=bearer).status_code == 200
+        own = f"http://127.0.0.2:{port}"
+        assert server.post(INITIALIZE, bearer=bearer, Origin=own).status_code == 200
+        assert server.post(INITIALIZE, bearer=bearer, Host="evil.example").status_code == 421
+        assert server.post(INITIALIZE, bearer=bearer, Host=f"127.0.0.3:{port}").status_code == 421
+    finally:
+        server.process.stop()
 
 
 def test_host_and_origin_are_checked_on_every_address(catalog_file: Path, tmp_path: Path) -> None:

@@ -206,6 +206,45 @@ def test_purged_record_data_is_never_published_but_the_tombstone_is(
     assert b"secret" not in b"".join(orjson.dumps(e) for e in consumer.events.values())
 
 
+def test_a_purged_record_s_approval_requests_are_published_without_what_the_purge_erased(
+    writ, bus_tap, bus_relay
+) -> None:
+    """The request's own key goes with the purge of a record it covers: its events then say which request, about
+    what, and how many approvers, as a replayed dead letter does, and none of the change, the requester or the
+    reasons."""
+    clerk = Principal(
+        user_id="carol", tenant_id="acme", roles=frozenset({"clerk"}), purpose="secret order"
+    )
+    record = writ.create(clerk, "Order", {"sku": "GONE-2", "total": "1"}).id
+    parked = writ.patch(clerk, "Order", record, {"total": "73519", "note": "ring twice"})
+    writ.reject(MANAGER, parked.approval_id, reason="no: 73519 is too much")
+    live = writ.create(clerk, "Order", {"sku": "KEEP-2", "total": "1"}).id
+    kept = writ.patch(clerk, "Order", live, {"total": "64827"})
+    writ.purge(MANAGER, "Order", record)
+    written = bus_written_ids(writ)
+    bus_relay()
+    messages = [orjson.loads(m.body) for m in bus_tap.wait_for(len(written))]
+    about = {m["data"]["approval_id"]: [] for m in messages if m["model"] == "Approval"}
+    for message in messages:
+        if message["model"] == "Approval":
+            about[message["data"]["approval_id"]].append(message)
+    erased = about[parked.approval_id]
+    assert sorted(m["event_type"] for m in erased) == ["Rejected", "Requested"]
+    for message in erased:
+        assert message["redacted"] and set(message["data"]) <= {
+            "approval_id",
+            "model",
+            "operation",
+            "record_id",
+            "record_version",
+            "required",
+        }, message
+    seen = b"".join(orjson.dumps(m) for m in messages)
+    assert b"73519" not in seen and b"ring twice" not in seen
+    (requested,) = about[kept.approval_id]
+    assert not requested["redacted"] and requested["data"]["preview"]["after"]["total"] == "64827"
+
+
 def test_status_reports_position_lag_and_last_publish(
     writ, database_url, bus_exchange, bus_consumer, bus_relay
 ) -> None:
