@@ -244,10 +244,42 @@ def test_an_auditor_reads_every_request_of_its_models_yet_none_waits_for_it(
     writ, auditor = runtime.writ, principal("ada", "acme", "auditor")
     order = writ.create(CLERK, "Order", {"sku": "C-1", "total": "10"}).id
     asked = writ.patch(CLERK, "Order", order, {"total": "20000"}).approval_id
+    paying = writ.create(CLERK, "Payment", {"amount": "5000"}).approval_id
     runtime.catch_up()
     assert [row["id"] for row in runtime.views.approvals(auditor)] == [asked], "it reads it"
     assert runtime.views.approvals(auditor, waiting_for_me=True) == []
-    assert [row["id"] for row in runtime.views.approvals(MANAGER, waiting_for_me=True)] == [asked]
+    assert [row["id"] for row in runtime.views.approvals(MANAGER, waiting_for_me=True)] == [
+        asked,
+        paying,
+    ]
+    both = principal("dee", "acme", "director", "auditor")  # approves payments, audits orders
+    assert [row["id"] for row in runtime.views.approvals(both)] == [asked, paying]
+    assert [row["id"] for row in runtime.views.approvals(both, waiting_for_me=True)] == [paying], (
+        "the order it audits waits for its approvers, not for it"
+    )
+
+
+def test_a_cursor_pages_on_within_the_tenant_and_the_status_asked_for(
+    runtime: Runtime, clock: Clock
+) -> None:
+    """``after`` is the caller's text (``<requested_at>|<id>``): a cursor at the moment several requests share,
+    with the lowest id, pages on to those of the caller's tenant, share and status only."""
+    writ, gus = runtime.writ, principal("gus", "globex")
+    order = writ.create(CLERK, "Order", {"sku": "C-1", "total": "10"}).id
+    ours = writ.patch(CLERK, "Order", order, {"total": "20000"}).approval_id
+    rejected = writ.patch(CLERK, "Order", order, {"total": "30000"}).approval_id
+    writ.reject(MANAGER, str(rejected), "no")
+    theirs = writ.create(gus, "Order", {"sku": "G-1", "total": "1"}).id
+    writ.patch(gus, "Order", theirs, {"total": "40000"})
+    runtime.catch_up()
+    (row,) = runtime.views.approvals(MANAGER)
+    assert row["id"] == ours
+    lowest = f"{row['requested_at']}|00000000-0000-0000-0000-000000000000"
+    assert [r["id"] for r in runtime.views.approvals(MANAGER, after=lowest)] == [ours]
+    assert [r["id"] for r in runtime.views.approvals(MANAGER, status=None, after=lowest)] == sorted(
+        [ours, rejected]
+    )
+    assert runtime.views.approvals(MANAGER, after=row["cursor"]) == []
 
 
 def test_a_request_past_its_expiry_is_no_longer_listed_as_pending(

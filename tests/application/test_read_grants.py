@@ -113,6 +113,34 @@ def test_a_record_asked_for_under_another_models_name_is_not_found(
             assert error.code == "NOT_FOUND", (reader.user_id, model, error.message)
 
 
+def test_events_stored_compressed_still_keep_each_tenant_and_model_to_itself(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that compresses its events (the event store's ``COMPRESSOR_TOPIC``) names no tenant or model in
+    the stored bytes, so the database cannot tell another tenant's record from the caller's: the decoded first
+    event decides, and another tenant's record, or one of another model, is ``NOT_FOUND`` on every read."""
+    monkeypatch.setenv("COMPRESSOR_TOPIC", "eventsourcing.compressor:ZlibCompressor")
+    app = open_writ(Catalog.from_toml(READS_CATALOG, source="tests/read_grants.py"), database_url)
+    try:
+        scene = scenario(app)
+        first = app._core.store.recorder.select_notifications(0, 1)[0]
+        assert b'"tenant"' not in bytes(first.state), (
+            "stored compressed: nothing to find in the bytes"
+        )
+        for reader, model, record in (
+            (CLERK, "Order", scene.theirs),
+            (OUTSIDER, "Order", scene.live),
+            (VIEWER, "Order", scene.note),
+        ):
+            for read in every_read(app, reader, model, record):
+                error = refusal(app, read, writes=False)
+                assert error.code == "NOT_FOUND", (reader.user_id, model, error.message)
+        assert app.get(OUTSIDER, "Order", scene.theirs)["sku"] == "THEIRS"
+        assert app.get(CLERK, "Order", scene.live)["sku"] == "LIVE"
+    finally:
+        app.close()
+
+
 def test_a_deleted_record_and_its_history_need_read_deleted(writ: Writ, scene: Scene) -> None:
     """A clerk who is refused the deleted record by ``get`` is refused its history too (it holds its data)."""
     assert code_of(lambda: writ.get(CLERK, "Order", scene.deleted)) == "RECORD_DELETED"
@@ -182,6 +210,22 @@ def test_an_approval_request_is_read_by_its_requester_approvers_and_auditors(
     for reader in (AUDITOR, MANAGER):  # neither audits nor approves Note
         assert code_of(lambda r=reader: writ.approval(r, scene.notes_request)) == "GRANT_MISSING"
     assert code_of(lambda: writ.approval(OUTSIDER, scene.carols_request)) == "NOT_FOUND"
+
+
+def test_every_read_without_a_principal_is_unauthenticated(writ: Writ, scene: Scene) -> None:
+    """No caller, no read: each is refused ``UNAUTHENTICATED`` (the export too, as its stream starts), and
+    records nothing."""
+    since, until = "2000-01-01T00:00:00+00:00", "2100-01-01T00:00:00+00:00"
+    for read in (
+        lambda: writ.get(None, "Order", scene.live),
+        lambda: writ.history(None, "Order", scene.live),
+        lambda: writ.as_of(None, "Order", scene.live, until),
+        lambda: writ.diff(None, "Order", scene.live, 1, 1),
+        lambda: writ.decisions(None),
+        lambda: writ.approval(None, scene.carols_request),
+        lambda: list(writ.export(None, since=since, until=until)),
+    ):
+        assert refusal(writ, read, writes=False).code == "UNAUTHENTICATED"
 
 
 def test_an_export_holds_the_models_the_principal_audits(writ: Writ, scene: Scene) -> None:

@@ -79,6 +79,13 @@ def test_the_read_model_holds_every_decision_the_log_holds(
         soon = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
         assert views.decisions(AUDITOR, since=soon) == []
         assert views.decisions(AUDITOR, until=soon) == views.decisions(AUDITOR)
+        every = views.decisions(AUDITOR)
+        moments = [datetime.fromisoformat(d["at"]) for d in every]
+        assert moments[2] < moments[3] < moments[4], "each decision its own moment"
+        assert views.decisions(AUDITOR, since=every[3]["at"]) == every[3:], "since: from it, it in"
+        assert views.decisions(AUDITOR, until=every[3]["at"]) == every[:3], (
+            "until: up to it, it out"
+        )
         with pytest.raises(WritError) as caught:
             views.decisions(AUDITOR, since="yesterday")
         assert caught.value.code == "INVALID_INPUT"
