@@ -212,6 +212,17 @@ def test_an_approval_request_is_read_by_its_requester_approvers_and_auditors(
     assert code_of(lambda: writ.approval(OUTSIDER, scene.carols_request)) == "NOT_FOUND"
 
 
+def test_an_id_of_another_kind_is_not_found(writ: Writ, scene: Scene) -> None:
+    """A record's id names no approval request, and a request's id (of the caller's tenant, naming the model)
+    no record: each read finds nothing, for readers who may read both."""
+    for reader in (CLERK, MANAGER, AUDITOR):
+        error = refusal(writ, lambda r=reader: writ.approval(r, scene.live), writes=False)
+        assert error.code == "NOT_FOUND", (reader.user_id, error.message)
+        for read in every_read(writ, reader, "Order", scene.carols_request):
+            error = refusal(writ, read, writes=False)
+            assert error.code == "NOT_FOUND", (reader.user_id, error.message)
+
+
 def test_every_read_without_a_principal_is_unauthenticated(writ: Writ, scene: Scene) -> None:
     """No caller, no read: each is refused ``UNAUTHENTICATED`` (the export too, as its stream starts), and
     records nothing."""
