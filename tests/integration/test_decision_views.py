@@ -71,6 +71,16 @@ def test_the_read_model_holds_every_decision_the_log_holds(
         ]
         assert [d["actor"] for d in views.decisions(AUDITOR, actor="maria")] == ["maria"]
         assert {d["model"] for d in views.decisions(AUDITOR, model="Nope")} == {"Nope"}
+        record = views.decisions(AUDITOR)[0]["record_id"]
+        assert [d["outcome"] for d in views.decisions(AUDITOR, record_id=record)] == [
+            "allowed",
+            "allowed",
+            "refused",
+            "refused",
+            "parked",
+            "allowed",
+        ], "the record's own, not the refusal naming no record"
+        assert views.decisions(AUDITOR, record_id="00000000-0000-4000-8000-000000000000") == []
         first, rest = (
             views.decisions(AUDITOR, limit=3),
             views.decisions(AUDITOR, after=0, limit=100)[3:],
