@@ -6,8 +6,9 @@ hex at all, is passed on as it is, for the command to judge. Candidates come fro
 (``LogQueries.first_ids``: the aggregates whose first event is a record's ``Created`` or an approval's
 ``Requested``), and each is kept only if the read the command itself makes finds it for you: the record
 loader with your tenant and the command's model, ``Writ.approval`` for a request. Another tenant's ids are
-never told apart from none: a prefix only they match is ``NOT_FOUND``, and only a prefix that two of your
-own match is ambiguous (``INVALID_INPUT``, listing them).
+never told apart from none: a prefix only they match is ``NOT_FOUND``, as is one that only matches a request
+of your tenant you may not read, and only a prefix that two of your own match is ambiguous (``INVALID_INPUT``,
+listing them).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 from domain.approval import ApprovalRequest
-from domain.errors import InvalidInputError, RecordNotFoundError
+from domain.errors import GrantMissingError, InvalidInputError, RecordNotFoundError
 from domain.principal import Principal
 from domain.record import Record
 from entrypoints.bootstrap import Runtime
@@ -66,7 +67,10 @@ def resolve_approval(runtime: Runtime, principal: Principal | None, text: str) -
     def readable(candidate: UUID) -> bool:
         try:
             runtime.writ.approval(principal, candidate)
-        except RecordNotFoundError:
+        except (
+            RecordNotFoundError,
+            GrantMissingError,
+        ):  # one the principal may not read is not theirs
             return False
         return True
 

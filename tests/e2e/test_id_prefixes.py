@@ -173,6 +173,8 @@ def test_an_approval_prefix_names_the_request_of_your_tenant(
     )
     nobody = refused(cli("approvals", "show", "5ca1ab1e", tenant="initech"), "NOT_FOUND")
     assert "0000-4000" not in nobody
+    unread = refused(cli("approvals", "show", "5ca1ab1e", user="dave", role="clerk"), "NOT_FOUND")
+    assert "0000-4000" not in unread, "nor the id of a request of one's tenant one may not read"
     done = ok(cli("approvals", "approve", "5ca1ab1e", "--json"))
     assert (done["approval_id"], done["status"]) == (str(ACME_REQUEST), "executed")
     assert (
