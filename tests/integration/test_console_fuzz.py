@@ -237,3 +237,54 @@ def test_a_path_with_no_route_names_its_code(
     named = [k.decode().lower() for k, _ in response.headers.raw]
     for header in ("content-security-policy", "x-frame-options", "cache-control"):
         assert named.count(header) == 1, f"{header} once: {response.headers}"
+
+
+@pytest.mark.parametrize(
+    ("sent", "lands"),
+    [
+        ("/console/records/Order", "/console/records/Order"),
+        ("https://evil.example/console/", "/console/"),
+        ("/consoles", "/console/"),
+        ("/console//evil.example/", "/console/"),
+        ("/console/\\evil.example/", "/console/"),
+    ],
+)
+def test_signing_in_goes_on_to_a_console_page_only(
+    console: tuple[Runtime, TestClient, str], sent: str, lands: str
+) -> None:
+    _, client, _ = console
+    client.cookies.clear()
+    client.cookies.set("writ_csrf", CSRF)
+    response = client.post(
+        "/console/sign-in",
+        data={"csrf": CSRF, "token": token("ann", "acme", "clerk"), "next": sent},
+        headers={"Origin": ORIGIN},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and response.headers["location"] == lands, sent
+    assert "writ_session" in response.cookies
+
+
+@pytest.mark.parametrize(
+    ("signed", "why"),
+    [
+        (token("ann", "acme", "clerk", pad="x" * 4000), "longer than 3,800 bytes"),
+        (token("ann", "no such tenant!", "clerk"), "INVALID_INPUT"),
+        (token("ann", "acme", "clerk", lifetime=-120), "UNAUTHENTICATED"),
+    ],
+)
+def test_a_token_the_console_cannot_keep_signs_nobody_in(
+    console: tuple[Runtime, TestClient, str], signed: str, why: str
+) -> None:
+    """Too long for a cookie, a tenant no principal can carry, expired: refused, and no session is kept."""
+    _, client, _ = console
+    client.cookies.clear()
+    client.cookies.set("writ_csrf", CSRF)
+    response = client.post(
+        "/console/sign-in",
+        data={"csrf": CSRF, "token": signed},
+        headers={"Origin": ORIGIN},
+        follow_redirects=False,
+    )
+    assert response.status_code in (400, 401) and why in response.text, response.text[:300]
+    assert "writ_session" not in response.cookies

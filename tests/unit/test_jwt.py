@@ -87,6 +87,7 @@ def test_a_key_set_picks_the_key_by_kid(tmp_path: Any) -> None:
     "claims, why",
     [
         ({"sub": None}, "[Ss]ubject"),
+        ({"sub": ""}, "'sub' and 'tenant'"),
         ({"tenant": 7}, "'sub' and 'tenant'"),
         ({"roles": [1, 2]}, "list of strings"),
     ],
@@ -106,6 +107,7 @@ def test_claims_of_the_wrong_shape_are_refused(claims: dict[str, Any], why: str)
         ({"WRIT_JWT_PUBLIC_KEY": "not a key"}, "not a PEM RSA or EC public key"),
         ({"WRIT_JWT_JWKS_FILE": "/nonexistent/jwks.json"}, "/nonexistent/jwks.json"),
         ({"WRIT_JWT_PUBLIC_KEY": PUBLIC_KEY}, "WRIT_JWT_AUDIENCE must be set"),
+        ({"WRIT_JWT_SECRET": "s" * 32, "WRIT_JWT_LEEWAY_SECONDS": "3601"}, "up to 3600"),
     ],
 )
 def test_a_bad_configuration_is_one_clear_error(env: dict[str, str], why: str) -> None:
