@@ -128,14 +128,21 @@ def test_a_proof_of_another_shape_is_refused() -> None:
     for bad in (path[:-1], [*path, path[0]], [p[:31] for p in path]):
         with pytest.raises(ProofError):
             root_from_inclusion(oracle.hashes[3], 3, 10, bad)
-    with pytest.raises(ProofError):
-        verify_consistency(4, oracle.mth(0, 4), 10, oracle.mth(0, 10), [])
+    for old in (4, 3):  # an old size that is a power of two, and one that is not
+        with pytest.raises(ProofError):
+            verify_consistency(old, oracle.mth(0, old), 10, oracle.mth(0, 10), [])
     with pytest.raises(ProofError):
         root_from_inclusion(oracle.hashes[3], 10, 10, path)
     with pytest.raises(ProofError):  # a proof to a smaller tree's root, claimed for a larger tree
         verify_consistency(2, oracle.mth(0, 2), 8, oracle.mth(0, 4), oracle.proof(2, 0, 4))
     with pytest.raises(ProofError):
         root_from_inclusion(oracle.hashes[1], 1, 8, oracle.path(1, 0, 4))
+    whole = oracle.mth(0, 10)
+    for old in (11, -1, 0):  # no tree of that size is a prefix of the ten leaves
+        with pytest.raises(ProofError):
+            verify_consistency(old, whole, 10, whole, oracle.proof(4, 0, 10))
+    with pytest.raises(ProofError):  # equal sizes: nothing to prove, so nothing on the path
+        verify_consistency(10, whole, 10, whole, [whole])
 
 
 def test_the_leaf_encoding_is_64_bytes_position_record_version_hash() -> None:
@@ -144,3 +151,6 @@ def test_the_leaf_encoding_is_64_bytes_position_record_version_hash() -> None:
     expected = struct.pack(">q", 7) + record.bytes + struct.pack(">q", 3) + hashed
     assert leaf_input(7, record, 3, hashed) == expected and len(expected) == 64
     assert leaf_hash(expected) == hashlib.sha256(b"\x00" + expected).digest()
+    for wrong in (hashed[:31], hashed + b"\x00"):
+        with pytest.raises(ProofError):
+            leaf_input(7, record, 3, wrong)

@@ -189,6 +189,20 @@ def test_a_wrong_key_or_a_key_the_proof_carries_is_refused() -> None:
     assert refused(other_log, log_key(vkey("other.example/log", 1, LOG)))
 
 
+def test_a_witness_key_named_as_the_log_is_not_the_log_key() -> None:
+    """A checkpoint only cosigned (type 0x04) under the origin's name, by a witness key given as the log's
+    key, is not signed by the log."""
+    text = f"{ORIGIN}\n{SIZE}\n{base64.b64encode(ORACLE.mth(0, SIZE)).decode()}\n"
+    stamp = int(time.time())
+    cosig = (
+        key_hash(ORIGIN, 4, WITNESS)
+        + struct.pack(">Q", stamp)
+        + WITNESS.sign(f"cosignature/v1\ntime {stamp}\n{text}".encode())
+    )
+    only_cosigned = f"{text}\n\u2014 {ORIGIN} {base64.b64encode(cosig).decode()}\n"
+    assert refused({**inclusion(3), "checkpoint": only_cosigned}, log_key(vkey(ORIGIN, 4, WITNESS)))
+
+
 def test_a_signature_by_an_unknown_key_is_ignored_and_one_claiming_the_log_key_must_verify() -> (
     None
 ):
@@ -208,6 +222,8 @@ def test_witnesses_k_of_n() -> None:
     ]
     assert refused(cosigned, witnesses=[witness, other], quorum=2)
     assert refused(inclusion(5), witnesses=[witness], quorum=1)
+    # the log's own signature is no witness's, even given as one
+    assert refused(inclusion(5), witnesses=[NoteKey.parse(vkey(ORIGIN, 1, LOG))], quorum=1)
     text, _, lines = cosigned["checkpoint"].partition("\n\n")
     log_line, witness_line = lines.rstrip("\n").split("\n")
     dash, name, encoded = witness_line.split(" ")
@@ -238,6 +254,9 @@ def test_the_old_checkpoint_the_auditor_kept_must_match() -> None:
     assert refused(proof, kept_checkpoint=checkpoint(601))
     assert refused({**proof, "old_checkpoint": checkpoint(599)})
     assert refused(proof, kept_checkpoint=checkpoint(600, key=MALLORY))
+    forked = signed_note(f"{ORIGIN}\n600\n{base64.b64encode(ORACLE.mth(0, 599)).decode()}\n")
+    assert refused(proof, kept_checkpoint=forked), "the log signed another root for 600 leaves"
+    assert refused({**proof, "old_checkpoint": forked})
 
 
 @pytest.mark.parametrize(
@@ -270,3 +289,14 @@ def test_malformed_parts_are_refused() -> None:
         {"checkpoint": proof["checkpoint"].replace("\n\n", "\n\x01\n")},
     ):
         assert refused({**proof, **change}), change
+    for change, why in (  # refused before any work, for the reason that names the part
+        ({"schema": "writ.proof/2"}, "not a writ.proof/1"),
+        ({"path": proof["path"] * 40}, "at most 64 hashes"),
+        ({"path": [base64.b64encode(b"short").decode()]}, "a hash is 32 bytes"),
+        ({"index": True}, "index is a 64-bit whole number"),
+        ({"index": -1}, "index is a 64-bit whole number"),
+        ({"leaf": {**proof["leaf"], "event_hash": "zz" * 32}}, "64 lowercase hex digits"),
+        ({"leaf": {**proof["leaf"], "event_hash": "AB" * 32}}, "64 lowercase hex digits"),
+    ):
+        with pytest.raises(ProofError, match=why):
+            check({**proof, **change}, raw(LOG))
