@@ -288,3 +288,29 @@ def test_a_token_the_console_cannot_keep_signs_nobody_in(
     )
     assert response.status_code in (400, 401) and why in response.text, response.text[:300]
     assert "writ_session" not in response.cookies
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_the_session_cookies_are_http_only_strict_and_over_https_secure_host_cookies(
+    console: tuple[Runtime, TestClient, str], scheme: str
+) -> None:
+    _, client, _ = console
+    origin = f"{scheme}://testserver"
+    prefix = "__Host-" if scheme == "https" else ""
+    with TestClient(client.app, base_url=origin) as browser:
+        browser.cookies.set(f"{prefix}writ_csrf", CSRF)
+        response = browser.post(
+            "/console/sign-in",
+            data={"csrf": CSRF, "token": token("ann", "acme", "clerk")},
+            headers={"Origin": origin},
+            follow_redirects=False,
+        )
+    assert response.status_code == 303, response.text[:300]
+    made = {
+        line.split("=", 1)[0]: [part.strip().lower() for part in line.split(";")[1:]]
+        for line in response.headers.get_list("set-cookie")
+    }
+    assert set(made) == {f"{prefix}writ_session", f"{prefix}writ_csrf"}, made
+    for name, flags in made.items():
+        assert {"httponly", "path=/", "samesite=strict"} <= set(flags), (name, flags)
+        assert ("secure" in flags) == (scheme == "https"), (name, flags)

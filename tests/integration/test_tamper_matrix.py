@@ -517,3 +517,16 @@ def test_an_untouched_store_verifies_with_the_signing_key_and_with_the_public_ke
     assert refused.returncode == 2 and refused.stderr.startswith(
         "error: CHECKPOINT_REFUSED: signing a checkpoint needs the writer key"
     ), refused.stderr
+
+
+def test_a_log_that_does_not_verify_is_never_signed(scene: Scene) -> None:
+    """``writ checkpoint`` verifies first: a tampered log gets no signed checkpoint to vouch for it."""
+    ROWS["version_gap_with_every_key"](scene)
+    refused = writ_command(
+        "checkpoint", check=False, env={"WRIT_DATABASE_URL": scene.database_url, **SIGNING}
+    )
+    assert refused.returncode == 2 and refused.stderr.startswith(
+        "error: CHECKPOINT_REFUSED: the log does not verify"
+    ), refused.stderr
+    status, report = verify(scene)
+    assert (status, report["checkpoints"]) == (1, 0), "nothing was signed"
