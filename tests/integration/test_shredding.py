@@ -260,3 +260,18 @@ def test_a_purge_in_another_process_shreds_what_this_one_serves(database_url: st
             mine.writ.export(auditor, since="2000-01-01T00:00:00Z", until="2100-01-01T00:00:00Z")
         )
         assert exported and marker not in str(exported), exported
+
+
+def test_a_purge_shreds_what_this_process_had_read(runtime: Runtime) -> None:
+    """The purging process itself held the record's key and its approval request's key (linked to the record,
+    destroyed with it, though the purge cannot name it) in its cache: neither opens anything afterwards."""
+    writ, marker = runtime.writ, f"MARKER-{uuid.uuid4().hex}"
+    made = writ.create(CLERK, "Person", {"name": marker, "email": f"{marker}@example.org"})
+    parked = writ.patch(CLERK, "Person", made.id, {"score": 987, "name": f"{marker}-2"})
+    assert marker in str(writ.approval(MANAGER, parked.approval_id)), "cached here"
+    assert marker in str(writ.history(CLERK, "Person", made.id)), "cached here"
+    writ.purge(DPO.for_purpose("erasure"), "Person", made.id)
+    approval = writ.approval(MANAGER, parked.approval_id)
+    assert marker not in str(approval), approval
+    history = writ.history(CLERK, "Person", made.id)
+    assert marker not in str(history), history

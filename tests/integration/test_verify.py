@@ -180,6 +180,19 @@ def test_an_untouched_store_verifies_clean_purges_included(writ: Writ, database_
     )
 
 
+def test_a_purge_that_destroyed_an_approval_requests_key_verifies_clean(
+    writ: Writ, database_url: str
+) -> None:
+    """The request's own key goes with the purge of the record it covers: destroyed with a tombstone, though
+    not its own."""
+    order = writ.create(CLERK, "Order", {"sku": "V-A", "total": "10"}).id
+    parked = writ.patch(CLERK, "Order", order, {"total": "50000"}).approval_id
+    assert parked is not None
+    writ.purge(MANAGER, "Order", order)
+    report = verify(database_url)
+    assert (report["ok"], report["findings"]) == (True, []), report["findings"]
+
+
 TAMPERINGS: dict[str, Callable[[Tamperer, str, str], dict[str, tuple[str, int]]]] = {
     "one byte changed": lambda t, a, b: (
         t.set_state(

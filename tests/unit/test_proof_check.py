@@ -182,6 +182,14 @@ def test_a_wrong_key_or_a_key_the_proof_carries_is_refused() -> None:
     forged["public_key"] = base64.b64encode(raw(MALLORY)).decode()
     assert refused(forged)
     assert refused(forged, log_key(vkey(ORIGIN, 1, LOG)))
+    # a verifier key whose ID is not its name's and key's: altered, or another's
+    good = vkey(ORIGIN, 1, LOG)
+    name, hex_id, encoded = good.split("+", 2)
+    wrong_id = f"{int(hex_id, 16) ^ 1:08x}"
+    with pytest.raises(ProofError, match="does not match its name and key"):
+        log_key(f"{name}+{wrong_id}+{encoded}")
+    with pytest.raises(ProofError, match="type 0x01"):  # a key of no kind a note knows
+        log_key(vkey(ORIGIN, 2, LOG))
     # the key names another log
     assert refused(inclusion(3), log_key(vkey("other.example/log", 1, LOG)))
     # signed under another log's name: not this origin's
@@ -291,6 +299,26 @@ def test_malformed_parts_are_refused() -> None:
         assert refused({**proof, **change}), change
     for change, why in (  # refused before any work, for the reason that names the part
         ({"schema": "writ.proof/2"}, "not a writ.proof/1"),
+        (  # the size written otherwise than the log writes it
+            {
+                "checkpoint": signed_note(
+                    proof["checkpoint"].split("\n\n")[0].replace("\n1000\n", "\n01000\n") + "\n"
+                )
+            },
+            "without leading zeroes",
+        ),
+        (
+            {
+                "checkpoint": signed_note(
+                    f"{ORIGIN}\n1000\n{base64.b64encode(bytes(31)).decode()}\n"
+                )
+            },
+            "root hash is 32 bytes",
+        ),
+        (  # more signature lines than any log and its witnesses need
+            {"checkpoint": proof["checkpoint"] + proof["checkpoint"].split("\n\n")[1] * 64},
+            "at most 64 signatures",
+        ),
         ({"path": proof["path"] * 40}, "at most 64 hashes"),
         ({"path": [base64.b64encode(b"short").decode()]}, "a hash is 32 bytes"),
         ({"index": True}, "index is a 64-bit whole number"),
