@@ -328,6 +328,17 @@ def test_a_witness_refuses_a_checkpoint_that_does_not_extend_what_it_saw(
             done.returncode == 2 and "CHECKPOINT_REFUSED" in done.stderr and why in done.stderr
         ), (why, done.stderr)
     seen.unlink()
+    # the first cosignature, with nothing seen yet: the checkpoint must still be the given log key's
+    stranger = Signer(Ed25519PrivateKey.from_private_bytes(b"x" * 32)).public_raw
+    refused = writ_command(
+        *cosign[:3], base64.b64encode(stranger).decode(), *cosign[4:], check=False, env=env
+    )
+    assert (
+        refused.returncode == 2
+        and "CHECKPOINT_REFUSED" in refused.stderr
+        and "not signed by the given key" in refused.stderr
+    ), refused.stderr
+    assert not seen.exists(), "nothing cosigned, nothing kept as seen"
     assert writ_command(*cosign, env=env).returncode == 0
     assert seen.read_text().startswith(text + "\n\n")
     # the same checkpoint again: still consistent
