@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from domain.catalog import Catalog
+from domain.errors import ConfigurationError
 from entrypoints.bootstrap import Runtime
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import JwtVerifier
@@ -314,3 +315,31 @@ def test_the_session_cookies_are_http_only_strict_and_over_https_secure_host_coo
     for name, flags in made.items():
         assert {"httponly", "path=/", "samesite=strict"} <= set(flags), (name, flags)
         assert ("secure" in flags) == (scheme == "https"), (name, flags)
+
+
+def test_the_development_sign_in_runs_on_the_embedded_default_with_a_secret_only(
+    catalog: Catalog, database_url: str
+) -> None:
+    """``writ console``'s sign-in mints any identity: the console refuses it on PostgreSQL and without an HS256
+    secret, whatever the command in front of it checked."""
+    signing = JwtVerifier(secret=SECRET.encode(), issuer=ISSUER, audience=AUDIENCE)
+    with Runtime(catalog, database_url) as runtime:
+        if not runtime.backend.embedded:
+            with pytest.raises(ConfigurationError, match="embedded default only"):
+                create_app(runtime, signing, dev_sign_in=True)
+            return
+        with pytest.raises(ConfigurationError, match="needs an HS256 secret"):
+            create_app(runtime, JwtVerifier(audience=AUDIENCE), dev_sign_in=True)
+        form = {"csrf": CSRF, "user": "maria", "tenant": "acme", "roles": "manager"}
+        for dev, answer in ((False, 404), (True, 303)):
+            origin = "http://127.0.0.1"
+            app = create_app(runtime, signing, dev_sign_in=dev)
+            with TestClient(app, base_url=origin, cookies={"writ_csrf": CSRF}) as client:
+                minted = client.post(
+                    "/console/dev-sign-in",
+                    data=form,
+                    headers={"Origin": origin},
+                    follow_redirects=False,
+                )
+            assert minted.status_code == answer, (dev, minted.text[:300])
+            assert ("writ_session" in minted.cookies) == dev
