@@ -292,7 +292,13 @@ def test_a_rewrite_that_matches_the_log_tables_is_caught_by_a_kept_checkpoint(
     ), "the saves' tags tell too"
 
 
-def test_a_forged_checkpoint_is_refused(writ: Writ, database_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("column", "forged"), [("chain", "00" * 32), ("signed_at", "2001-01-01T00:00:00+00:00")]
+)
+def test_a_forged_checkpoint_is_refused(
+    writ: Writ, database_url: str, tmp_path: Path, column: str, forged: str
+) -> None:
+    """Its chain, or when it says it was signed: the signature covers both."""
     history(writ)
     writ_command(
         "checkpoint", "--database", database_url, env={"WRIT_DATABASE_URL": database_url, **SIGNING}
@@ -300,8 +306,8 @@ def test_a_forged_checkpoint_is_refused(writ: Writ, database_url: str, tmp_path:
     tamperer = Tamperer(database_url)
     with tamperer.connection() as conn:
         conn.execute(
-            f"UPDATE {tamperer.table('writ_checkpoints')} SET chain = {tamperer.mark()}",
-            ("00" * 32,),
+            f"UPDATE {tamperer.table('writ_checkpoints')} SET {column} = {tamperer.mark()}",
+            (forged,),
         )
     report = verify(database_url)
     assert [f["kind"] for f in report["findings"]] == ["checkpoint"]
