@@ -343,3 +343,28 @@ def test_the_development_sign_in_runs_on_the_embedded_default_with_a_secret_only
                 )
             assert minted.status_code == answer, (dev, minted.text[:300])
             assert ("writ_session" in minted.cookies) == dev
+
+
+@pytest.mark.parametrize(
+    ("headers", "form"),
+    [
+        ({"Origin": "http://evil.example"}, {"csrf": CSRF}),  # another origin
+        ({"Referer": "http://evil.example/page"}, {"csrf": CSRF}),
+        ({}, {"csrf": CSRF}),  # neither Origin nor Referer
+        ({"Origin": ORIGIN}, {}),  # no token
+        ({"Origin": ORIGIN}, {"csrf": "d" * 43}),  # another session's token
+    ],
+)
+def test_a_decision_form_not_from_this_consoles_session_changes_nothing(
+    console: tuple[Runtime, TestClient, str], headers: dict[str, str], form: dict[str, str]
+) -> None:
+    runtime, client, parked = console
+    response = client.post(
+        f"/console/approvals/{parked}/reject",
+        data=form,
+        headers=headers,
+        follow_redirects=False,
+    )
+    assert response.status_code == 403 and "FORM_REFUSED" in response.text, response.text[:300]
+    manager = principal("ann", "acme", "manager")
+    assert runtime.writ.approval(manager, parked)["status"] == "pending"
