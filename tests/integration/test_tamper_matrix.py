@@ -219,6 +219,16 @@ def snapshot_of_an_older_version(s: Scene) -> Expected:
     return {("snapshot", s.story.t, 60)}
 
 
+def snapshot_moved_past_the_last_event(s: Scene) -> Expected:
+    """A snapshot at a version the record never reached: a reader would take it for the record as it stands."""
+    s.insider.execute(
+        f"UPDATE {s.insider.table('snapshots')} SET originator_version = 999 "
+        "WHERE originator_id = ? AND originator_version = 60",
+        (s.insider.key(s.story.t),),
+    )
+    return {("snapshot", s.story.t, 999)}
+
+
 def snapshot_resealed_with_the_master_key(s: Scene) -> Expected:
     s.insider.set_state(s.story.t, 60, resealed_snapshot(s, s.story.t, 60), "snapshots")
     return {("snapshot", s.story.t, 60)}
@@ -389,6 +399,7 @@ ROWS: dict[str, Callable[[Scene], Expected]] = {
         snapshot_byte_flipped,
         snapshot_of_another_record,
         snapshot_of_an_older_version,
+        snapshot_moved_past_the_last_event,
         snapshot_resealed_with_the_master_key,
         key_destroyed_without_a_purge,
         key_of_another_record,
