@@ -26,13 +26,13 @@ from entrypoints.log_access import event_position
 from infrastructure import merkle_tiles
 from infrastructure.backend import Backend
 from infrastructure.backend_choice import open_backend
-from infrastructure.checkpoints import Signer
+from infrastructure.checkpoints import CheckpointTable, Signer
 from infrastructure.locks import lock_key
 from infrastructure.log_notes import sign_tree
 from infrastructure.log_proofs import LogProofs, NotCheckpointedError
 from infrastructure.merkle import ProofError, root
 from infrastructure.proof_check import check
-from infrastructure.verification import sign_head
+from infrastructure.verification import CheckpointRefusedError, sign_head
 from tests.catalogs import principal
 from tests.conftest import PG_URL
 from tests.merkle_oracle import Oracle
@@ -328,6 +328,29 @@ def test_a_manifest_row_changed_after_signing_is_chain_broken(
     )
     with pytest.raises(ChainBrokenError, match="and the stored tree disagree"):
         proofs.inclusion(made.position)
+
+
+def test_a_tree_rewritten_under_its_signed_root_is_never_signed_again(
+    writ: Writ, backend: Backend, database_url: str
+) -> None:
+    """Signing the tree checks its own past: a manifest row changed under the signed root, the tiles rebuilt
+    from it no longer give that root, and nothing is signed, whatever head ``sign_tree`` is handed."""
+    made = [writ.create(CLERK, "Order", {"sku": f"W-{n}", "total": "1"}) for n in range(4)]
+    checkpoint(backend)
+    tamper(
+        database_url,
+        "UPDATE {manifest} SET event_hash = {m} WHERE position = {m}",
+        (b"\x07" * 32, made[1].position),
+    )
+    later = writ.create(CLERK, "Order", {"sku": "W-LAST", "total": "1"})
+    database = backend.database()
+    try:  # a head signed without the log's check (sign_head would refuse this log)
+        with database.transaction() as tx:
+            CheckpointTable(backend).add(tx, SIGNER.sign(later.position, bytes(32)))
+    finally:
+        database.close()
+    with pytest.raises(CheckpointRefusedError, match="no longer has the root"):
+        sign_tree(backend, SIGNER, rebuild=True)
 
 
 def tamper(database_url: str, statement: str, params: tuple[Any, ...]) -> None:
