@@ -63,6 +63,19 @@ def test_an_es256_key_verifies_and_roles_may_be_a_string() -> None:
         )  # the provider's, for another
 
 
+def test_the_shared_secret_and_a_providers_key_both_verify() -> None:
+    private, secret = ec.generate_private_key(ec.SECP256R1()), "s" * 32
+    verifier = JwtVerifier.from_env(
+        {
+            "WRIT_JWT_SECRET": secret,
+            "WRIT_JWT_PUBLIC_KEY": pem(private),
+            "WRIT_JWT_AUDIENCE": "writ",
+        }
+    )
+    assert verifier.identify(signed(private, "ES256", aud="writ")).user_id == "carol"
+    assert verifier.identify(signed(secret, "HS256", aud="writ")).user_id == "carol"
+
+
 def test_a_key_set_picks_the_key_by_kid(tmp_path: Any) -> None:
     first, second = (
         rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2)
@@ -81,6 +94,18 @@ def test_a_key_set_picks_the_key_by_kid(tmp_path: Any) -> None:
     assert verifier.identify(signed(second, "RS256", kid="two", aud="writ")).user_id == "carol"
     with pytest.raises(UnauthenticatedError):
         verifier.identify(signed(second, "RS256", kid="one", aud="writ"))
+    for kid in ("three", None):  # a key the set does not name: no key of the set stands in for it
+        with pytest.raises(UnauthenticatedError):
+            verifier.identify(signed(first, "RS256", aud="writ", **({"kid": kid} if kid else {})))
+    (tmp_path / "hmac.json").write_bytes(
+        orjson.dumps(
+            {"keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0", "alg": "HS256"}]}
+        )
+    )
+    with pytest.raises(ConfigurationError, match="algorithm 'HS256' is not accepted"):
+        JwtVerifier.from_env(
+            {"WRIT_JWT_JWKS_FILE": str(tmp_path / "hmac.json"), "WRIT_JWT_AUDIENCE": "writ"}
+        )
 
 
 @pytest.mark.parametrize(
