@@ -311,6 +311,7 @@ def test_host_and_origin_are_checked_on_every_address(catalog_file: Path, tmp_pa
         ("127.0.0.1", [], NO_JWT, "authenticates every caller"),
         ("0.0.0.0", [], JWT, "--allowed-host"),
         ("127.0.0.1", ["--allowed-host", "http://x/"], JWT, "--allowed-host"),
+        ("127.0.0.1", ["--allowed-origin", "app.example.test"], JWT, "--allowed-origin"),
         ("127.0.0.1", [], {**JWT, "WRIT_JWT_SECRET": "short"}, "at least 32 bytes"),
     ],
 )
