@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
 from application.service import Writ
 from domain.approval import ApprovalRequest
 from domain.catalog import Catalog
+from domain.commands import Create, Patch
 from domain.decision import Decision
 from entrypoints.bootstrap import open_writ
 from tests.application.refusals import refusal, topics_since
@@ -94,6 +95,28 @@ def test_lowering_it_executes_a_request_with_enough_at_its_next_approval(
     assert lowered.get(CLERK, "Payment", payment)["note"] == "rent"
     refused = refusal(lowered, lambda: lowered.approve(DIRECTOR, approval_id), writes=True)
     assert refused.code == "APPROVAL_NOT_PENDING"
+
+
+def test_a_request_of_several_commands_needs_the_most_approvers_any_of_them_needs(
+    writ: Writ,
+) -> None:
+    """A big Payment create (one approver) parked with a Payment update (two) in one request waits for two."""
+    payment = writ.create(CLERK, "Payment", {"amount": "10"}).id
+    parked = writ.execute_many(
+        CLERK,
+        [
+            Create(model="Payment", data={"amount": "5000"}),
+            Patch(model="Payment", id=UUID(payment), changes={"note": "rent"}),
+        ],
+    )
+    approval_id = parked[0].approval_id
+    assert approval_id and {r.approval_id for r in parked} == {approval_id}
+    assert writ.approval(MANAGER, approval_id)["required"] == 2
+    first = writ.approve(MANAGER, approval_id)
+    assert (first.status, first.required) == ("pending", 2), "one of the two the update needs"
+    assert writ.get(CLERK, "Payment", payment)["note"] is None
+    assert writ.approve(DIRECTOR, approval_id).status == "executed"
+    assert writ.get(CLERK, "Payment", payment)["note"] == "rent"
 
 
 def test_an_approver_who_already_approved_is_refused_while_more_are_needed(

@@ -19,10 +19,10 @@ from domain.catalog import Catalog
 from domain.errors import WritError
 from domain.principal import Principal
 from domain.record import Record, is_shredded
-from entrypoints.bootstrap import Runtime
+from entrypoints.bootstrap import Runtime, open_writ
 from infrastructure import postgres_recorder
 from tests.application.test_tampering import RawStore
-from tests.catalogs import principal
+from tests.catalogs import SHOP_CATALOG, principal
 from tests.integration.test_verify import verify
 
 MANAGER = principal("maria", "acme", "manager").model_copy(update={"correlation_id": None})
@@ -399,6 +399,28 @@ def test_a_bulk_approved_after_one_of_its_records_changed_is_stale(runtime: Runt
     writ.patch(MANAGER, "Order", ids[1], {"quantity": 5})
     refused("APPROVAL_STALE", lambda: writ.approve(BOSS, str(parked.approval_id)))
     assert [writ.get(MANAGER, "Order", rid)["total"] for rid in ids] == ["10", "10"]
+
+
+def test_an_approved_bulk_is_decided_again_under_the_catalog_in_force(
+    runtime: Runtime, database_url: str
+) -> None:
+    """The last approval decides the bulk again, as its requester, under the catalog in force: a requester who
+    has lost the ``bulk_update`` grant since the park gets nothing written; the request ends ``failed``."""
+    writ = runtime.writ
+    ids = orders(writ, MANAGER, ["placed"] * 2)
+    runtime.catch_up()
+    parked = writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"total": "20000"})
+    assert parked.status == "pending_approval" and parked.approval_id
+    text = SHOP_CATALOG.replace('bulk_update = ["manager"]', 'bulk_update = ["director"]')
+    assert text != SHOP_CATALOG
+    later = open_writ(Catalog.from_toml(text), database_url)
+    try:
+        refused("GRANT_MISSING", lambda: later.approve(BOSS, str(parked.approval_id)))
+        assert later.approval(BOSS, str(parked.approval_id))["status"] == "failed"
+        assert [later.get(MANAGER, "Order", rid)["total"] for rid in ids] == ["10", "10"]
+        assert [len(later.history(MANAGER, "Order", rid)) for rid in ids] == [1, 1]
+    finally:
+        later.close()
 
 
 def test_a_repeated_bulk_returns_the_first_result(runtime: Runtime) -> None:

@@ -132,6 +132,20 @@ def test_a_soft_deleted_record_can_be_purged(writ: Writ) -> None:
         writ.restore(MANAGER, "Order", record_id)
 
 
+def test_delete_restore_and_purge_each_need_their_own_grant(writ: Writ) -> None:
+    """Payment grants delete to managers and neither restore nor force_delete to anyone, and update (not delete)
+    to clerks: each operation is decided under its own grant, never another's."""
+    payment = writ.create(CLERK, "Payment", {"amount": "10"}).id
+    with pytest.raises(GrantMissingError):
+        writ.delete(CLERK, "Payment", payment)
+    assert writ.delete(MANAGER, "Payment", payment).state == "deleted"
+    with pytest.raises(GrantMissingError):
+        writ.restore(MANAGER, "Payment", payment)
+    with pytest.raises(GrantMissingError):
+        writ.purge(MANAGER, "Payment", payment)
+    assert record_events(writ) == [Record.Created.TOPIC, Record.Deleted.TOPIC]
+
+
 def test_get_as_of_version(writ: Writ) -> None:
     record_id = new_order(writ)
     writ.patch(CLERK, "Order", record_id, {"quantity": 7})

@@ -296,3 +296,30 @@ def test_a_request_past_its_expiry_is_no_longer_listed_as_pending(
     assert [row["id"] for row in runtime.views.approvals(MANAGER)] == [fresh]
     assert [row["id"] for row in runtime.views.approvals(MANAGER, waiting_for_me=True)] == [fresh]
     assert [row["id"] for row in runtime.views.approvals(MANAGER, status=None)] == [stale, fresh]
+
+
+def test_a_request_is_expired_at_its_very_expiry_and_a_late_reject_or_cancel_records_it(
+    runtime: Runtime, clock: Clock
+) -> None:
+    """``expires_at`` is the first moment a request can no longer be approved. An approve, reject or cancel that
+    comes after it is refused ``APPROVAL_NOT_PENDING`` and records the expiry itself: the view lists the request
+    as expired, an event saying so, not only a pending row past its time."""
+    writ = runtime.writ
+    parked_at = clock.now
+    payments = [writ.create(CLERK, "Payment", {"amount": str(5000 + n)}) for n in range(3)]
+    asked = [str(p.approval_id) for p in payments]
+    clock.now = parked_at + timedelta(days=1)  # a Payment waits exactly 1 day
+    for act in (
+        lambda: writ.approve(MANAGER, asked[0]),
+        lambda: writ.reject(MANAGER, asked[1], "too late anyway"),
+        lambda: writ.cancel(CLERK, asked[2], reason="never mind"),
+    ):
+        with pytest.raises(WritError) as late:
+            act()
+        assert late.value.code == "APPROVAL_NOT_PENDING", late.value.message
+    runtime.catch_up()
+    expired = [row["id"] for row in runtime.views.approvals(MANAGER, status="expired")]
+    assert sorted(expired) == sorted(asked), "each late act recorded the expiry"
+    for approval_id in asked:
+        assert writ.approval(MANAGER, approval_id)["outcome"]["status"] == "expired"
+    assert all(p.status == "pending_approval" for p in payments)

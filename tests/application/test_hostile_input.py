@@ -254,6 +254,20 @@ def test_a_colon_in_a_tenant_or_user_id_never_shares_a_key(writ: Writ) -> None:
     assert writ.get(second, "Order", ours.id)["tenant_id"] == "a"
 
 
+def test_one_user_id_in_two_tenants_has_a_key_of_its_own_in_each(writ: Writ) -> None:
+    """A key is the tenant's and the user's: the same user id in another tenant using the same key is a new
+    write (not served the first tenant's result, with its record), and with other data it is not refused as
+    reused either."""
+    acme, globex = principal("alice", "acme"), principal("alice", "globex")
+    theirs = writ.create(acme, "Order", ORDER, idempotency_key="same")
+    ours = writ.create(globex, "Order", ORDER, idempotency_key="same")
+    assert not ours.replayed and ours.id != theirs.id
+    assert writ.get(globex, "Order", ours.id)["tenant_id"] == "globex"
+    other = writ.create(globex, "Order", {**ORDER, "total": "2"}, idempotency_key="also")
+    again = writ.create(acme, "Order", {**ORDER, "total": "3"}, idempotency_key="also")
+    assert not again.replayed and again.id != other.id
+
+
 def test_a_used_idempotency_key_with_data_that_cannot_be_encoded_is_reused(writ: Writ) -> None:
     writ.create(CLERK, "Order", ORDER, idempotency_key="k")
     attempt = lambda: writ.create(CLERK, "Order", {**ORDER, "total": 10**30}, idempotency_key="k")  # noqa: E731
