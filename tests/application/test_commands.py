@@ -107,6 +107,14 @@ def test_soft_delete_hides_and_restore_brings_back(writ: Writ) -> None:
     assert writ.get(CLERK, "Order", record_id)["_version"] == 3
 
 
+def test_a_deleted_record_is_not_deleted_again(writ: Writ) -> None:
+    record_id = new_order(writ)
+    writ.delete(MANAGER, "Order", record_id)
+    with pytest.raises(RecordDeletedError):
+        writ.delete(MANAGER, "Order", record_id)
+    assert record_events(writ) == [Record.Created.TOPIC, Record.Deleted.TOPIC]
+
+
 def test_purge_leaves_a_tombstone_without_data(writ: Writ) -> None:
     record_id = new_order(writ, note="secret")
     result = writ.purge(MANAGER.for_purpose("GDPR erasure request"), "Order", record_id)

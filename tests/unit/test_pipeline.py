@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
 from domain.catalog import Catalog
-from domain.commands import Create, Patch
+from domain.commands import Create, Delete, Patch
 from domain.pipeline import Decider, Verdict, decide
 from domain.policy import Comparison
 from domain.record import Record
@@ -29,6 +30,18 @@ def test_first_failing_stage_wins() -> None:
         == "GRANT_MISSING"
     )
     assert decide(CATALOG, bad, principal(), None, NOW).errors[0].code == "UNKNOWN_FIELD"
+
+
+def test_a_policy_that_denies_every_write_stops_before_the_record_and_the_field_rules() -> None:
+    """Ledger grants create to anyone and declares no policy (writes are opt-in): the policy stage denies before
+    the field rules look at the data; a Customer delete, denied outright, before the record is looked for."""
+    bad = Create(model="Ledger", data={"amount": "not a number", "colour": "red"})
+    verdict = decide(CATALOG, bad, principal(), None, NOW)
+    assert [e.code for e in verdict.errors] == ["WRITE_DENIED"]
+    missing = Delete(model="Customer", id=uuid4())
+    assert [e.code for e in decide(CATALOG, missing, principal(), None, NOW).errors] == [
+        "WRITE_DENIED"
+    ]
 
 
 def test_field_stage_reports_every_violation_of_that_stage() -> None:
