@@ -7,7 +7,7 @@ from uuid import uuid4
 import pytest
 
 from application.service import Writ
-from domain.commands import Create, Delete, Patch, Purge, Replace
+from domain.commands import Create, Delete, Patch, Purge, Replace, Restore
 from domain.errors import (
     GrantMissingError,
     RecordDeletedError,
@@ -107,14 +107,6 @@ def test_soft_delete_hides_and_restore_brings_back(writ: Writ) -> None:
     assert writ.get(CLERK, "Order", record_id)["_version"] == 3
 
 
-def test_a_deleted_record_is_not_deleted_again(writ: Writ) -> None:
-    record_id = new_order(writ)
-    writ.delete(MANAGER, "Order", record_id)
-    with pytest.raises(RecordDeletedError):
-        writ.delete(MANAGER, "Order", record_id)
-    assert record_events(writ) == [Record.Created.TOPIC, Record.Deleted.TOPIC]
-
-
 def test_purge_leaves_a_tombstone_without_data(writ: Writ) -> None:
     record_id = new_order(writ, note="secret")
     result = writ.purge(MANAGER.for_purpose("GDPR erasure request"), "Order", record_id)
@@ -212,6 +204,11 @@ def test_a_dry_run_on_a_deleted_record_answers_as_the_write_does(writ: Writ) -> 
         writ.patch(MANAGER, "Order", record_id, {"quantity": 2})
     purged = writ.evaluate(MANAGER, Purge(model="Order", id=record_id))
     assert (purged.outcome, purged.code) == ("allow", None), "a deleted record may still be purged"
+    live = new_order(writ)
+    restored = writ.evaluate(MANAGER, Restore(model="Order", id=live))
+    assert (restored.outcome, restored.code) == ("deny", "RECORD_NOT_DELETED"), (
+        "as the restore says"
+    )
 
 
 def test_decisions_are_recorded_for_allowed_and_refused_commands(writ: Writ) -> None:

@@ -6,12 +6,13 @@ import hashlib
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
 from application.service import Writ
 from domain.catalog import Catalog
-from domain.commands import Create, Patch
+from domain.commands import Create, Patch, Restore
 from domain.errors import (
     CatalogError,
     FieldNotWritableError,
@@ -127,6 +128,8 @@ def test_a_soft_delete_frees_the_value_and_a_colliding_restore_is_refused(sales:
     first = sales.create(CLERK, "Member", {"email": "dee@x"})
     sales.delete(CLERK, "Member", first.id)
     second = sales.create(CLERK, "Member", {"email": "dee@x"})
+    dry_run = sales.evaluate(CLERK, Restore(model="Member", id=UUID(first.id)))
+    assert (dry_run.outcome, dry_run.code) == ("deny", "UNIQUE_VIOLATION"), "as the restore answers"
     with pytest.raises(UniqueViolationError) as caught:
         sales.restore(CLERK, "Member", first.id)
     assert caught.value.field == "email"
