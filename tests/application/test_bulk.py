@@ -423,6 +423,29 @@ def test_an_approved_bulk_is_decided_again_under_the_catalog_in_force(
         later.close()
 
 
+def test_each_record_of_a_bulk_is_decided_under_the_bulk_update_policy(database_url: str) -> None:
+    """A bulk is decided under its own policy, not the update's: here ``bulk_update`` denies a quantity above 100,
+    which a single patch may set."""
+    text = SHOP_CATALOG.replace(
+        '  "allow",\n]\nmax_affected = 40',
+        '  { action = "deny", when = { field = "after.quantity", op = "gt", value = 100 } },\n'
+        '  "allow",\n]\nmax_affected = 40',
+    )
+    assert text != SHOP_CATALOG
+    with Runtime(Catalog.from_toml(text), database_url) as here:
+        writ = here.writ
+        ids = orders(writ, MANAGER, ["placed"] * 2)
+        here.catch_up()
+        refused(
+            "WRITE_DENIED",
+            lambda: writ.bulk_update(
+                MANAGER, "Order", [("status", "eq", "placed")], {"quantity": 500}
+            ),
+        )
+        assert [writ.get(MANAGER, "Order", rid)["quantity"] for rid in ids] == [1, 1]
+        assert writ.patch(MANAGER, "Order", ids[0], {"quantity": 500}).version == 2, "one at a time"
+
+
 def test_a_repeated_bulk_returns_the_first_result(runtime: Runtime) -> None:
     writ = runtime.writ
     orders(writ, MANAGER, ["placed"] * 2)

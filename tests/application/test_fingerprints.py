@@ -59,6 +59,24 @@ def test_the_same_command_still_matches_and_another_does_not(writ: Writ) -> None
     assert getattr(reused.value, "code", None) == "IDEMPOTENCY_KEY_REUSED"
 
 
+def test_a_key_used_on_one_record_is_reused_on_another_record_or_model(writ: Writ) -> None:
+    """The same changes sent with the same key to another record (or as a create of another model) are another
+    command: ``IDEMPOTENCY_KEY_REUSED``, never the first record's result; the other record is left as it was."""
+    first = writ.create(CLERK, "Order", {"sku": "F-4", "total": "10"}, idempotency_key="k-c").id
+    second = writ.create(CLERK, "Order", {"sku": "F-5", "total": "10"}).id
+    writ.patch(CLERK, "Order", first, {"quantity": 6}, idempotency_key="k-6")
+    for attempt in (
+        lambda: writ.patch(CLERK, "Order", second, {"quantity": 6}, idempotency_key="k-6"),
+        lambda: writ.create(
+            CLERK, "Customer", {"sku": "F-4", "total": "10"}, idempotency_key="k-c"
+        ),
+    ):
+        with pytest.raises(Exception) as reused:
+            attempt()
+        assert getattr(reused.value, "code", None) == "IDEMPOTENCY_KEY_REUSED"
+    assert writ.get(CLERK, "Order", second)["quantity"] == 1
+
+
 def test_fingerprints_kept_before_they_were_keyed_still_match(
     writ: Writ, monkeypatch: pytest.MonkeyPatch
 ) -> None:
