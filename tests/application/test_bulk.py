@@ -446,6 +446,23 @@ def test_each_record_of_a_bulk_is_decided_under_the_bulk_update_policy(database_
         assert writ.patch(MANAGER, "Order", ids[0], {"quantity": 500}).version == 2, "one at a time"
 
 
+def test_a_bulk_on_a_model_whose_policy_allows_no_bulk_is_denied_even_with_nothing_to_match(
+    database_url: str,
+) -> None:
+    """Tally grants bulk_update to anyone here but its policy names no bulk_update rule (writes are opt-in): the
+    bulk is denied at once, not answered "0 updated" because nothing matched."""
+    text = SHOP_CATALOG.replace(
+        '[models.Tally.grants]\ncreate = ["*"]',
+        '[models.Tally.grants]\nbulk_update = ["*"]\ncreate = ["*"]',
+    )
+    assert text != SHOP_CATALOG
+    with Runtime(Catalog.from_toml(text), database_url) as here:
+        refused(
+            "WRITE_DENIED",
+            lambda: here.writ.bulk_update(CLERK, "Tally", [], {"a": 1}, all_records=True),
+        )
+
+
 def test_a_repeated_bulk_returns_the_first_result(runtime: Runtime) -> None:
     writ = runtime.writ
     orders(writ, MANAGER, ["placed"] * 2)

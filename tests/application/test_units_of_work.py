@@ -27,6 +27,7 @@ from domain.errors import (
     ValidationFailedError,
     VersionConflictError,
     WriteDeniedError,
+    WritError,
 )
 from domain.record import Record
 from entrypoints.bootstrap import open_writ
@@ -270,6 +271,42 @@ def test_a_unit_with_an_idempotency_key_runs_once(sales: Writ, database_url: str
     first, again = run(), run()
     assert [r.id for r in again] == [r.id for r in first] and all(r.replayed for r in again)
     assert records(database_url) == 2
+
+
+def test_a_unit_with_an_idempotency_key_and_a_discarded_savepoint_runs_once(
+    sales: Writ, database_url: str
+) -> None:
+    """A savepoint's discarded commands are no part of the unit: its repeat is answered with the first results,
+    each command's own, as if the discarded block had never been."""
+
+    def run() -> list[Any]:
+        with sales.transaction(CLERK, idempotency_key="unit-2") as tx:
+            tx.create("Sale", {"title": "first", "total": "1"})
+            with pytest.raises(ValueError, match="inner"), tx.savepoint():
+                tx.create("Member", {"email": "discarded@x"})
+                raise ValueError("inner")
+            tx.create("Member", {"email": "kept@x"})
+        return tx.results
+
+    first, again = run(), run()
+    assert [(r.model, r.id) for r in first] == [(r.model, r.id) for r in again]
+    assert [r.model for r in first] == ["Sale", "Member"] and all(r.replayed for r in again)
+    assert records(database_url) == 2
+
+
+def test_a_unit_repeating_a_key_with_more_commands_than_its_first_run_is_a_reused_key(
+    sales: Writ, database_url: str
+) -> None:
+    with sales.transaction(CLERK, idempotency_key="unit-3") as tx:
+        tx.create("Member", {"email": "one@x"})
+    with (
+        pytest.raises(WritError) as reused,
+        sales.transaction(CLERK, idempotency_key="unit-3") as tx,
+    ):
+        tx.create("Member", {"email": "one@x"})
+        tx.create("Member", {"email": "two@x"})
+    assert reused.value.code == "IDEMPOTENCY_KEY_REUSED"
+    assert records(database_url) == 1
 
 
 def test_a_unit_cannot_be_used_outside_its_block(sales: Writ) -> None:
