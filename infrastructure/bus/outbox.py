@@ -80,10 +80,11 @@ class RelayLog:
             from_stored(n.id, n.originator_id, n.originator_version, n.topic, state)
             for n, state in published
         ]
-        gone = self._erased(events)
+        owners = [sealed_by(event) for event in events]
+        gone = self._erased(events, owners)
         items: list[Outgoing] = []
-        for event in events:
-            item = outgoing(erased(event) if sealed_by(event) in gone else event)
+        for event, owner in zip(events, owners, strict=True):
+            item = outgoing(erased(event) if owner in gone else event)
             if len(item.body) > self.max_message_bytes:
                 reason = (
                     f"its message has {len(item.body):,} bytes, over the broker limit of "
@@ -95,16 +96,17 @@ class RelayLog:
             return _stopped_at(items, notifications, unreadable)
         return Batch(items, notifications[-1].id if notifications else after, len(notifications))
 
-    def _erased(self, events: Sequence[IntegrationEvent]) -> set[UUID]:
-        """The owners whose data a purge erased (``contract.sealed_by``): records purged, approval requests whose
-        key went with the purge of a record they cover."""
+    def _erased(
+        self, events: Sequence[IntegrationEvent], owners: Sequence[UUID | None]
+    ) -> set[UUID | None]:
+        """The ``owners`` (each event's ``contract.sealed_by``) whose data a purge erased: records purged, approval
+        requests whose key went with the purge of a record they cover."""
         records: set[UUID] = set()
         requests: set[UUID] = set()
-        for event in events:
-            owner = sealed_by(event)
+        for event, owner in zip(events, owners, strict=True):
             if owner is not None:
                 (requests if event.model == APPROVAL_MODEL else records).add(owner)
-        gone = self.log.purged_among(records) if records else set()
+        gone: set[UUID | None] = set(self.log.purged_among(records)) if records else set()
         return gone | (self.log.backend.vault().destroyed_among(requests) if requests else set())
 
     def _decoded(
