@@ -35,6 +35,8 @@ from domain.policy import ModelPolicy
 from domain.validators import Validator, resolve_validator
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+RESERVED_MODELS = frozenset({"Approval"})
+"""Names no model may take: an approval request's events and decisions name ``Approval`` as their model."""
 AUTO_SOURCES = ("principal.user_id", "principal.tenant_id", "now()")
 MAX_DEPTH = 64
 """How deeply catalog data may nest (a deep condition tree or json default); deeper is refused."""
@@ -182,6 +184,11 @@ class Catalog(BaseModel):
         for name in self.models:
             if not MODEL_NAME_PATTERN.match(name):
                 raise ValueError(f"model name {name!r} must be letters, digits and underscores")
+            if name in RESERVED_MODELS:
+                raise ValueError(
+                    f"model name {name!r} is reserved: approval requests' events and decisions go by it "
+                    "(the bus routes them as <tenant>.Approval.<event>): name the model otherwise"
+                )
         check_links(self.models, self.validators)
         self.validator_functions  # noqa: B018 - imported now: a validator that does not import fails at load
         try:

@@ -142,10 +142,7 @@ class KeyTable:
                 statement = SQL("SELECT id FROM {} WHERE wrapped IS NULL AND {}").format(
                     self.keys, condition
                 )
-                found.update(
-                    row[0] if isinstance(row[0], UUID) else UUID(row[0])
-                    for row in tx.query(statement, params)
-                )
+                found.update(column_uuid(row[0]) for row in tx.query(statement, params))
         return found
 
     def insert_absent(self, owner: UUID, wrapped: bytes, master_id: str) -> None:

@@ -69,6 +69,8 @@ _APPROVAL_DATA = (
     "fingerprint",
 )
 DATA_EVENTS = frozenset({"Created", "Replaced", "Patched"})
+SEALED_EVENTS = DATA_EVENTS | {"Failed"}
+"""The record events that carry something of the record's data (a failure's reason may quote it)."""
 PLAIN_APPROVAL = ("approval_id", "model", "operation", "record_id", "record_version", "required")
 """What an approval event still says once a purge erased its request: which request, about what, and how many
 approvers."""
@@ -131,13 +133,14 @@ class IntegrationEvent:
 def sealed_by(event: IntegrationEvent) -> UUID | None:
     """Whose data key seals what ``event`` carries of a record's data, so a purge erases it: an approval event's
     request (whose key the purge of any record it covers destroys), a record event's record when it carries data,
-    changes or a reason; None for the rest (a decision, a deletion, an event not of Writ's)."""
+    changes or a failure's reason; None for the rest (a decision, a deletion, an event not of Writ's). The model
+    name ``Approval`` is the approval events' alone: the catalog refuses it for a model."""
     try:
         if event.model == APPROVAL_MODEL:
             return UUID(str((event.data or {}).get("approval_id")))
-        if event.event_type in DATA_EVENTS or event.reason:
+        if event.event_type in SEALED_EVENTS:
             return UUID(event.record_id)
-    except ValueError:
+    except (ValueError, TypeError, AttributeError):  # not shaped as Writ writes them
         return None
     return None
 
@@ -148,7 +151,7 @@ def erased(event: IntegrationEvent) -> IntegrationEvent:
     such an event so, and a dead letter goes back so: one rule for both."""
     plain = (
         {k: v for k, v in event.data.items() if k in PLAIN_APPROVAL}
-        if event.model == APPROVAL_MODEL and event.data is not None
+        if event.model == APPROVAL_MODEL and isinstance(event.data, dict)
         else None
     )
     return replace(event, data=plain, changes=None, reason=None, redacted=True)

@@ -2,8 +2,10 @@
 
 ``RelayLog`` reads the log after a position, decodes each published event
 through the application's mapper, strips the data of records purged since
-(at any later position: a replay never republishes purged data) and turns it
-into an ``Outgoing`` message (``contract``). A batch stops before an event
+(at any later position: a replay never republishes purged data), and of the
+approval requests whose key such a purge destroyed (``contract.erased``, the
+rule a replayed dead letter follows too), and turns it into an ``Outgoing``
+message (``contract``). A batch stops before an event
 whose message exceeds the broker's size limit and names it as ``poison``;
 events an operator has set aside are passed over. ``BatchReader`` reads the
 next batch in a worker thread while the current one is published.

@@ -263,7 +263,7 @@ def test_a_cursor_pages_on_within_the_tenant_and_the_status_asked_for(
     runtime: Runtime, clock: Clock
 ) -> None:
     """``after`` is the caller's text (``<requested_at>|<id>``): a cursor at the moment several requests share,
-    with the lowest id, pages on to those of the caller's tenant, share and status only."""
+    with the lowest id, pages on to those of the caller's tenant and status only."""
     writ, gus = runtime.writ, principal("gus", "globex")
     order = writ.create(CLERK, "Order", {"sku": "C-1", "total": "10"}).id
     ours = writ.patch(CLERK, "Order", order, {"total": "20000"}).approval_id

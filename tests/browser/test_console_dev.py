@@ -6,6 +6,7 @@ picked, the API accepts the same token); ``writ console`` refuses PostgreSQL and
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,26 @@ def test_writ_console_refuses_postgres_and_other_addresses(
     assert done.returncode == 2 and "CONFIGURATION_INVALID" in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize(("host", "named"), [("::1", "[::1]"), ("127.0.0.2", "127.0.0.2")])
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("host", "named"),
+    [
+        pytest.param(
+            "::1",
+            "[::1]",
+            marks=pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here"),
+        ),
+        ("127.0.0.2", "127.0.0.2"),
+    ],
+)
 def test_writ_console_on_another_loopback_address_says_where(
     tmp_path: Path, host: str, named: str
 ) -> None:

@@ -210,8 +210,9 @@ def test_a_purged_record_s_approval_requests_are_published_without_what_the_purg
     writ, bus_tap, bus_relay
 ) -> None:
     """The request's own key goes with the purge of a record it covers: its events then say which request, about
-    what, and how many approvers, as a replayed dead letter does, and none of the change, the requester or the
-    reasons."""
+    what, and how many approvers, as a replayed dead letter does, and none of the change, the requester's details
+    or the reasons (the envelope still names who acted, as every tombstone does); the record's failure comes
+    without its reason."""
     clerk = Principal(
         user_id="carol", tenant_id="acme", roles=frozenset({"clerk"}), purpose="secret order"
     )
@@ -220,6 +221,8 @@ def test_a_purged_record_s_approval_requests_are_published_without_what_the_purg
     writ.reject(MANAGER, parked.approval_id, reason="no: 73519 is too much")
     live = writ.create(clerk, "Order", {"sku": "KEEP-2", "total": "1"}).id
     kept = writ.patch(clerk, "Order", live, {"total": "64827"})
+    # a compound operation's parent marked failed, its reason quoting the record
+    writ._commands.fail(MANAGER, "Order", record, "could not ring twice")
     writ.purge(MANAGER, "Order", record)
     written = bus_written_ids(writ)
     bus_relay()
@@ -240,9 +243,13 @@ def test_a_purged_record_s_approval_requests_are_published_without_what_the_purg
             "required",
         }, message
     seen = b"".join(orjson.dumps(m) for m in messages)
-    assert b"73519" not in seen and b"ring twice" not in seen
+    assert b"73519" not in seen and b"ring twice" not in seen, "nor the failure's reason"
     (requested,) = about[kept.approval_id]
     assert not requested["redacted"] and requested["data"]["preview"]["after"]["total"] == "64827"
+    (failed,) = [
+        m for m in messages if m["record_id"] == str(record) and m["event_type"] == "Failed"
+    ]
+    assert failed["redacted"] and failed["reason"] is None, failed
 
 
 def test_status_reports_position_lag_and_last_publish(

@@ -60,6 +60,7 @@ def test_shop_catalog_loads_with_a_stable_version() -> None:
             "not a valid regular expression",
         ),
         ('[models."Bad Name".fields]\nqty = { type = "int" }', "model name 'Bad Name'"),
+        ('[models.Approval.fields]\nqty = { type = "int" }', "model name 'Approval' is reserved"),
         ("[models.Order\n", "not valid TOML"),
     ],
 )

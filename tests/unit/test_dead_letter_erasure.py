@@ -60,5 +60,11 @@ def test_anything_else_goes_back_as_it_was() -> None:
         event(PURGED, "Deleted"),
         b"not json",
         b'{"schema": "someone.else/1", "data": 1}',
+        b"[1]",
+        b"null",
+        b'"writ.event/1"',
+        # Writ's schema, not shaped as Writ writes it
+        event(PURGED, "Requested", "Approval", data=[str(ASKED)]),
+        orjson.dumps({**orjson.loads(event(PURGED, "Created")), "record_id": 7}),
     ):
         assert erased(body, purged) == body

@@ -287,12 +287,7 @@ def test_malformed_parts_are_refused() -> None:
     proof = inclusion(9)
     for change in (
         {"path": ["not base64!"]},
-        {"path": [base64.b64encode(b"short").decode()]},
-        {"path": proof["path"] * 40},
-        {"index": True},
-        {"index": -1},
         {"leaf": "x"},
-        {"leaf": {**proof["leaf"], "event_hash": "AB" * 32}},
         {"leaf": {**proof["leaf"], "record_id": "x"}},
         {"checkpoint": proof["checkpoint"].replace("\n\n", "\n\x01\n")},
     ):
