@@ -26,7 +26,7 @@ eligible approvers and the model's auditors (``domain.grants``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -42,6 +42,7 @@ from domain.commands import AnyCommand, Create
 from domain.errors import (
     GrantMissingError,
     InvalidInputError,
+    ModelUnknownError,
     RecordNotFoundError,
     UnauthenticatedError,
     WritError,
@@ -289,7 +290,18 @@ class Approvals:
         return request
 
     def _require_grant(self, who: Principal, request: ApprovalRequest, action: str) -> None:
-        if not self.core.catalog.model(request.model).grants.allows("approve", who.roles):
+        spec = self.core.catalog.models.get(request.model)
+        if spec is None:  # the model left the catalog since: no one holds its approve grant
+            self._refuse_approval(
+                who,
+                request,
+                action,
+                ModelUnknownError(
+                    f"{request.model} is no longer in the catalog: its requests can be neither approved "
+                    "nor rejected (the requester may cancel, or they expire)"
+                ),
+            )
+        if not spec.grants.allows("approve", who.roles):
             roles = ", ".join(sorted(who.roles)) or "no role"
             self._refuse_approval(
                 who,
@@ -313,7 +325,7 @@ class Approvals:
 
     def _refuse_approval(
         self, who: Principal, request: ApprovalRequest, action: str, error: WritError
-    ) -> None:
+    ) -> NoReturn:
         self.core.record_refusal(
             who, Subject(action, request.model, request.id), None, error, None, "refused"
         )

@@ -64,6 +64,29 @@ def parked_order(writ: Writ) -> str:
     return approval_id
 
 
+def test_a_request_whose_model_left_the_catalog_is_refused_and_recorded_yet_can_be_withdrawn(
+    writ: Writ, database_url: str
+) -> None:
+    """Approving or rejecting a request of a model the catalog no longer declares is ``MODEL_UNKNOWN``, recorded as
+    a refused decision like any refusal (it was raised before the recording); its requester may still cancel."""
+    approval_id = parked_order(writ)
+    renamed = SHOP_CATALOG.replace("[models.Order", "[models.Purchase").replace(
+        '"Order"', '"Purchase"'
+    )
+    assert "[models.Order" not in renamed
+    later = open_writ(Catalog.from_toml(renamed), database_url)
+    try:
+        for act in (
+            lambda: later.approve(MANAGER, approval_id),
+            lambda: later.reject(MANAGER, approval_id, "no"),
+        ):
+            error = refusal(later, act, writes=True)
+            assert error.code == "MODEL_UNKNOWN" and "no longer in the catalog" in error.message
+        assert later.cancel(CLERK, approval_id, reason="model retired").status == "cancelled"
+    finally:
+        later.close()
+
+
 def test_raising_the_number_of_approvers_reaches_a_waiting_request(writ: Writ, reopen: Any) -> None:
     payment, approval_id = parked_payment(writ)
     assert writ.approve(MANAGER, approval_id).status == "pending", "1 of 2"
