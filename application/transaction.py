@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from uuid import UUID
 
 from application.door import Subject, key_arg, principal_arg
@@ -174,15 +174,15 @@ class Transaction:
         index = len(self._kept)
         self._kept.append((command, record_id))
         if index >= len(self._replaying):
-            error = IdempotencyKeyReusedError(
-                f"Idempotency key {shown(self.key or '')} was already used for a "
-                "different unit of work"
-            )
-            self.core.record_refusal(
-                self.principal, Subject.of(command), None, error, self.key, "refused"
-            )
-            raise error
+            self._reused(Subject.of(command))
         return self.core.repeats.replayed(self._replaying[index])
+
+    def _reused(self, subject: Subject) -> NoReturn:
+        error = IdempotencyKeyReusedError(
+            f"Idempotency key {shown(self.key or '')} was already used for a different unit of work"
+        )
+        self.core.record_refusal(self.principal, subject, None, error, self.key, "refused")
+        raise error
 
     def _stage(self, command: AnyCommand, record_id: UUID) -> Any:
         verdict, staged = self.core.stage(
@@ -202,6 +202,10 @@ class Transaction:
 
     def _commit(self) -> list[WriteResult]:
         if not self._kept:
+            if (
+                self._replaying is not None
+            ):  # its key's first unit made changes: this one is another
+                self._reused(Subject("transaction", ""))
             return []
         assert self.principal is not None
         principal, commands = self.principal, [command for command, _ in self._kept]

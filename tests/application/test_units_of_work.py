@@ -20,6 +20,7 @@ from application.group_commit import RaceLost
 from application.retry import OTHER_ATTEMPTS, Retry
 from application.service import Writ
 from domain.catalog import Catalog
+from domain.decision import Decision
 from domain.errors import (
     ApprovalRequiredError,
     RecordNotFoundError,
@@ -31,6 +32,7 @@ from domain.errors import (
 )
 from domain.record import Record
 from entrypoints.bootstrap import open_writ
+from tests.application.refusals import topics_since
 from tests.catalogs import principal
 from tests.support import saves, stored_rows
 
@@ -307,6 +309,25 @@ def test_a_unit_repeating_a_key_with_more_commands_than_its_first_run_is_a_reuse
         tx.create("Member", {"email": "two@x"})
     assert reused.value.code == "IDEMPOTENCY_KEY_REUSED"
     assert records(database_url) == 1
+
+
+def test_a_unit_repeating_a_key_with_fewer_commands_or_none_is_a_reused_key(
+    sales: Writ, database_url: str
+) -> None:
+    with sales.transaction(CLERK, idempotency_key="unit-4") as tx:
+        tx.create("Member", {"email": "one@x"})
+        tx.create("Member", {"email": "two@x"})
+    for repeat in ([{"email": "one@x"}], []):
+        position = sales._core.store.recorder.max_notification_id()
+        with (
+            pytest.raises(WritError) as reused,
+            sales.transaction(CLERK, idempotency_key="unit-4") as tx,
+        ):
+            for data in repeat:
+                tx.create("Member", data)
+        assert reused.value.code == "IDEMPOTENCY_KEY_REUSED", len(repeat)
+        assert topics_since(sales, position) == [Decision.Created.TOPIC], "the refusal, recorded"
+    assert records(database_url) == 2
 
 
 def test_a_unit_cannot_be_used_outside_its_block(sales: Writ) -> None:
