@@ -69,6 +69,28 @@ CASES: dict[str, tuple[str, Case, str | None]] = {
         lambda w, r: w.patch(CLERK, "Order", r, {"tenant_id": "evil"}),
         "tenant_id",
     ),
+    "id changed by PATCH": (
+        "IMMUTABLE_FIELD",
+        lambda w, r: w.patch(
+            CLERK, "Order", r, {"id": "00000000-0000-4000-8000-000000000000", "quantity": 2}
+        ),
+        "id",
+    ),
+    "id changed by PUT": (
+        "IMMUTABLE_FIELD",
+        lambda w, r: w.replace(
+            CLERK,
+            "Order",
+            r,
+            {"id": "00000000-0000-4000-8000-000000000000", "sku": "A-1", "total": 1},
+        ),
+        "id",
+    ),
+    "PUT moves tenant": (
+        "IMMUTABLE_FIELD",
+        lambda w, r: w.replace(CLERK, "Order", r, {"tenant_id": "evil", "sku": "A-1", "total": 1}),
+        "tenant_id",
+    ),
     "PUT smuggles immutable": (
         "IMMUTABLE_FIELD",
         lambda w, r: w.replace(CLERK, "Order", r, {"sku": "OTHER", "total": 1}),

@@ -516,6 +516,8 @@ def test_a_field_that_breaks_its_own_rules_is_refused(
             {"required": ["tenant_id"]},
             "key 'required': required names 'tenant_id', which Writ sets",
         ),
+        ({"fields": {"id": {"type": "str"}}}, "key 'fields.id': field name 'id' is not allowed"),
+        ({"tenant_field": "id"}, "key 'tenant_field': tenant field 'id' is not allowed"),
         ({"required": ["colour"]}, "key 'required': required names undeclared fields: colour"),
         (
             {"required": ["qty"], "auto_set": {"qty": "principal.level"}},
