@@ -80,6 +80,9 @@ def test_replace_clears_omitted_fields_and_keeps_protected_ones(writ: Writ) -> N
     # the tenant is kept too: a replace never drops the record out of its tenant
     assert data["tenant_id"] == result.data["tenant_id"] == "acme"
     replaced = writ.history(CLERK, "Order", record_id)[-1]
+    # an immutable field the replace leaves out is kept as stored, not cleared (nor "missing")
+    writ.replace(CLERK, "Order", record_id, {"total": "7"})
+    assert writ.get(CLERK, "Order", record_id)["sku"] == "A-1"
     assert replaced.after["tenant_id"] == "acme" and "tenant_id" not in replaced.changes
 
 

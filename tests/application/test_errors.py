@@ -44,6 +44,13 @@ CASES: dict[str, tuple[str, Case, str | None]] = {
         lambda w, _: w.create(CLERK, "Order", {"sku": "A", "total": 1, "created_by": "x"}),
         "created_by",
     ),
+    "id sent on create": (
+        "FIELD_NOT_WRITABLE",
+        lambda w, _: w.create(
+            CLERK, "Order", {"id": "00000000-0000-4000-8000-000000000000", "sku": "A", "total": 1}
+        ),
+        "id",
+    ),
     "system field sent": (
         "FIELD_NOT_WRITABLE",
         lambda w, _: w.create(CLERK, "Order", {"sku": "A", "total": 1, "tenant_id": "x"}),

@@ -11,6 +11,7 @@ from domain.catalog import Catalog
 from domain.errors import InvalidFieldValueError
 from domain.fields import FieldSpec
 from domain.policy import Comparison, ModelPolicy
+from domain.rules import check_create
 from tests.catalogs import SHOP_CATALOG
 
 
@@ -49,6 +50,7 @@ def test_values_normalize(spec: dict[str, object], value: object, expected: obje
         ({"type": "bool"}, 1),
         ({"type": "decimal"}, "NaN"),
         ({"type": "datetime"}, "2026-01-02T03:04:05"),
+        ({"type": "datetime"}, datetime(2026, 1, 2, 3, 4, 5)),  # naive: no time zone
         ({"type": "int", "min": 1}, 0),
         ({"type": "str", "max_length": 2}, "abc"),
         ({"type": "str", "choices": ["a"]}, "b"),
@@ -171,3 +173,23 @@ def test_a_comparison_s_matcher_matches_as_the_comparison_does() -> None:
         matcher = comparison.matcher(spec.typed)
         for state in states:
             assert matcher(state) == comparison.matches(state, spec.typed), (comparison, state)
+
+
+def test_a_required_field_with_a_default_may_be_omitted_and_a_given_value_wins() -> None:
+    catalog = Catalog.from_dict(
+        {
+            "models": {
+                "Task": {
+                    "fields": {"state": {"type": "str", "default": "open"}},
+                    "required": ["state"],
+                    "policy": {"create": "allow"},
+                    "grants": {"create": ["*"]},
+                }
+            }
+        }
+    )
+    spec, limits = catalog.models["Task"], catalog.limits
+    assert check_create(spec, {}, limits) == ({"state": "open"}, [])
+    assert check_create(spec, {"state": "done"}, limits) == ({"state": "done"}, [])
+    _, errors = check_create(spec, {"state": None}, limits)
+    assert [error.code for error in errors] == ["REQUIRED_FIELD_MISSING"]
