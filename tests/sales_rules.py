@@ -21,3 +21,9 @@ def explodes(record: dict[str, Any], principal: Any) -> list[str]:
     if record.get("channel") == "boom":
         raise RuntimeError("validator bug")
     return []
+
+
+def meddles(record: dict[str, Any], principal: Any) -> list[str]:
+    """A validator that writes into the record it is shown: what is written must not change."""
+    record["note"], record["total"] = "set by a validator", "0"
+    return []

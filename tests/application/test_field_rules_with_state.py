@@ -198,6 +198,20 @@ def test_a_validator_that_raises_refuses_the_write_and_is_recorded(sales: Writ) 
     assert [d["code"] for d in refused] == ["VALIDATION_FAILED"], "the actor reads its own refusals"
 
 
+def test_a_validator_cannot_change_what_is_written(database_url: str) -> None:
+    meddling = SALES_CATALOG.replace('"tests.sales_rules:explodes"', '"tests.sales_rules:meddles"')
+    writ = open_writ(Catalog.from_toml(meddling), database_url)
+    try:
+        sale = writ.create(CLERK, "Sale", {"title": "x", "total": "5"})
+        writ.patch(CLERK, "Sale", sale.id, {"channel": "web"})
+        stored = writ.get(CLERK, "Sale", sale.id)
+        events = writ.history(CLERK, "Sale", sale.id)
+    finally:
+        writ.close()
+    assert (stored["note"], stored["total"], stored["channel"]) == (None, "5", "web")
+    assert [(event.after["note"], event.after["total"]) for event in events] == [(None, "5")] * 2
+
+
 @pytest.mark.parametrize(
     "change, why",
     [
