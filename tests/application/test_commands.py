@@ -86,6 +86,16 @@ def test_replace_clears_omitted_fields_and_keeps_protected_ones(writ: Writ) -> N
     assert replaced.after["tenant_id"] == "acme" and "tenant_id" not in replaced.changes
 
 
+def test_fields_sent_back_unchanged_are_not_writes(writ: Writ) -> None:
+    """A create-only or immutable field sent back as stored (a client echoing what it read) is no change."""
+    record_id = new_order(writ, placed_on="2026-01-02")
+    echoed = {"sku": "A-1", "placed_on": "2026-01-02", "quantity": 4}
+    assert writ.patch(CLERK, "Order", record_id, echoed).version == 2
+    assert writ.replace(CLERK, "Order", record_id, {**echoed, "total": "3"}).version == 3
+    data = writ.get(CLERK, "Order", record_id)
+    assert (data["placed_on"], data["quantity"], data["total"]) == ("2026-01-02", 4, "3")
+
+
 def test_patch_changes_only_given_fields(writ: Writ) -> None:
     record_id = new_order(writ, note="keep")
     result = writ.patch(CLERK, "Order", record_id, {"quantity": 5})

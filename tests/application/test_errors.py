@@ -51,6 +51,11 @@ CASES: dict[str, tuple[str, Case, str | None]] = {
         ),
         "id",
     ),
+    "auto-set field patched": (
+        "FIELD_NOT_WRITABLE",
+        lambda w, r: w.patch(CLERK, "Order", r, {"created_by": "mallory"}),
+        "created_by",
+    ),
     "system field sent": (
         "FIELD_NOT_WRITABLE",
         lambda w, _: w.create(CLERK, "Order", {"sku": "A", "total": 1, "tenant_id": "x"}),
