@@ -463,6 +463,30 @@ def test_a_bulk_on_a_model_whose_policy_allows_no_bulk_is_denied_even_with_nothi
         )
 
 
+def test_changes_the_field_rules_refuse_are_refused_even_with_nothing_to_match(
+    runtime: Runtime,
+) -> None:
+    """No record matches, yet the changes are judged as on an empty record: refused, and recorded."""
+    writ = runtime.writ
+    runtime.catch_up()
+    for code, changes in (
+        ("INVALID_FIELD_VALUE", {"quantity": 0}),
+        ("FIELD_NOT_WRITABLE", {"created_by": "mallory"}),
+        ("UNKNOWN_FIELD", {"colour": "red"}),
+    ):
+        refused(
+            code,
+            lambda changes=changes: writ.bulk_update(
+                MANAGER, "Order", [("status", "eq", "placed")], changes
+            ),
+        )
+    assert [d["code"] for d in writ.decisions(MANAGER) if d["outcome"] == "refused"] == [
+        "INVALID_FIELD_VALUE",
+        "FIELD_NOT_WRITABLE",
+        "UNKNOWN_FIELD",
+    ]
+
+
 def test_a_repeated_bulk_returns_the_first_result(runtime: Runtime) -> None:
     writ = runtime.writ
     orders(writ, MANAGER, ["placed"] * 2)
