@@ -51,6 +51,13 @@ def test_values_normalize(spec: dict[str, object], value: object, expected: obje
         ({"type": "decimal"}, "NaN"),
         ({"type": "datetime"}, "2026-01-02T03:04:05"),
         ({"type": "datetime"}, datetime(2026, 1, 2, 3, 4, 5)),  # naive: no time zone
+        (
+            {"type": "datetime", "choices": ["2026-01-01T00:00:00Z"]},
+            datetime(2026, 1, 2, tzinfo=timezone.utc),
+        ),
+        ({"type": "str", "min_length": 2}, "a"),
+        ({"type": "list", "min_length": 1}, []),
+        ({"type": "list", "max_length": 1}, ["a", "b"]),
         ({"type": "int", "min": 1}, 0),
         ({"type": "str", "max_length": 2}, "abc"),
         ({"type": "str", "choices": ["a"]}, "b"),
