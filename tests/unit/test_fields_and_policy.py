@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -53,7 +53,7 @@ def test_values_normalize(spec: dict[str, object], value: object, expected: obje
         ({"type": "datetime"}, datetime(2026, 1, 2, 3, 4, 5)),  # naive: no time zone
         (
             {"type": "datetime", "choices": ["2026-01-01T00:00:00Z"]},
-            datetime(2026, 1, 2, tzinfo=timezone.utc),
+            datetime(2026, 1, 2, tzinfo=UTC),
         ),
         ({"type": "str", "min_length": 2}, "a"),
         ({"type": "list", "min_length": 1}, []),
