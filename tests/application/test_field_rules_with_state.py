@@ -219,6 +219,7 @@ def test_a_validator_cannot_change_what_is_written(database_url: str) -> None:
         ('"tests.sales_rules:missing"', "cannot import tests.sales_rules:missing: AttributeError"),
         ('"no_such_module_here:f"', "cannot import no_such_module_here:f: ModuleNotFoundError"),
         ('"not a target"', "is not 'module:function'"),
+        ('"tests.catalogs:SALES_CATALOG"', "tests.catalogs:SALES_CATALOG is not callable"),
     ],
 )
 def test_a_catalog_naming_a_validator_that_does_not_import_is_refused(
