@@ -77,6 +77,9 @@ def test_replace_clears_omitted_fields_and_keeps_protected_ones(writ: Writ) -> N
     assert (result.version, result.state) == (2, "modified")
     assert data["note"] is None and data["quantity"] == 1 and data["total"] == "99"
     assert data["placed_on"] == "2026-01-02" and data["created_by"] == "alice"
+    # auto-set on create only: another user's update does not restamp it
+    writ.patch(MANAGER, "Order", record_id, {"note": "checked"})
+    assert writ.get(CLERK, "Order", record_id)["created_by"] == "alice"
     # the tenant is kept too: a replace never drops the record out of its tenant
     assert data["tenant_id"] == result.data["tenant_id"] == "acme"
     replaced = writ.history(CLERK, "Order", record_id)[-1]

@@ -242,6 +242,14 @@ def test_a_catalog_naming_a_validator_that_does_not_import_is_refused(
             "exactly one run of N",
         ),
         (('seq = "{sequence}"', 'seq = "{slugify:title}"'), "field 'seq' is int"),
+        (
+            ('seq = "{sequence}"', 'colour = "{sequence}"'),
+            "generators names undeclared field 'colour'",
+        ),
+        (
+            ('required = ["title", "total"]', 'required = ["title", "total", "seq"]'),
+            "field 'seq' is generated; it cannot also be auto-set or required",
+        ),
         (('slug = "{slugify:title}"', 'slug = "{slugify:nope}"'), "not another declared field"),
         (('via = "sale_id"', 'via = "sku"'), "SaleItem.sku must be a declared uuid field"),
         (
