@@ -79,7 +79,11 @@ def test_replace_clears_omitted_fields_and_keeps_protected_ones(writ: Writ) -> N
     assert data["placed_on"] == "2026-01-02" and data["created_by"] == "alice"
     # auto-set on create only: another user's update does not restamp it
     writ.patch(MANAGER, "Order", record_id, {"note": "checked"})
-    assert writ.get(CLERK, "Order", record_id)["created_by"] == "alice"
+    patched = writ.get(CLERK, "Order", record_id)
+    assert patched["created_by"] == "alice"
+    # auto-set on update: stamped with the time of the update itself
+    last = writ.history(CLERK, "Order", record_id)[-1]
+    assert patched["updated_at"] == last.at.replace("+00:00", "Z") != data["updated_at"]
     # the tenant is kept too: a replace never drops the record out of its tenant
     assert data["tenant_id"] == result.data["tenant_id"] == "acme"
     replaced = writ.history(CLERK, "Order", record_id)[-1]
