@@ -148,6 +148,16 @@ CASES: dict[str, tuple[str, Case, str | None]] = {
         lambda w, r: w.patch(CLERK, "Order", r, {"quantity": None}),
         "quantity",
     ),
+    "null sent on create": (
+        "INVALID_FIELD_VALUE",
+        lambda w, _: w.create(CLERK, "Order", {"sku": "A", "total": 1, "quantity": None}),
+        "quantity",
+    ),
+    "null sent by PUT": (
+        "INVALID_FIELD_VALUE",
+        lambda w, r: w.replace(CLERK, "Order", r, {"sku": "A-1", "total": 1, "status": None}),
+        "status",
+    ),
     "record missing": (
         "NOT_FOUND",
         lambda w, _: w.patch(
