@@ -12,6 +12,7 @@ too, never an escape.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import re
 from collections.abc import Callable, Iterable
@@ -49,7 +50,8 @@ def run_validators(
     problems: list[ValidationFailedError] = []
     for name in names:
         try:
-            found = list(validators[name](dict(record), principal) or ())
+            # a copy all the way down: a validator that appends to a list it is shown changes nothing written
+            found = list(validators[name](copy.deepcopy(record), principal) or ())
         except Exception as exc:  # a validator's bug refuses the write; it never becomes a crash
             problems.append(
                 ValidationFailedError(f"{name}: raised {type(exc).__name__}: {_clip(str(exc))}")

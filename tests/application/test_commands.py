@@ -73,6 +73,7 @@ def test_create_many_is_all_or_nothing(writ: Writ) -> None:
 def test_replace_clears_omitted_fields_and_keeps_protected_ones(writ: Writ) -> None:
     record_id = new_order(writ, note="fragile", quantity=3, placed_on="2026-01-02")
     result = writ.replace(CLERK, "Order", record_id, {"sku": "A-1", "total": "99"})
+    replaced = writ.history(CLERK, "Order", record_id)[-1]
     data = writ.get(CLERK, "Order", record_id)
     assert (result.version, result.state) == (2, "modified")
     assert data["note"] is None and data["quantity"] == 1 and data["total"] == "99"
@@ -86,10 +87,10 @@ def test_replace_clears_omitted_fields_and_keeps_protected_ones(writ: Writ) -> N
     assert patched["updated_at"] == last.at.replace("+00:00", "Z") != data["updated_at"]
     # the tenant is kept too: a replace never drops the record out of its tenant
     assert data["tenant_id"] == result.data["tenant_id"] == "acme"
-    replaced = writ.history(CLERK, "Order", record_id)[-1]
     # an immutable field the replace leaves out is kept as stored, not cleared (nor "missing")
     writ.replace(CLERK, "Order", record_id, {"total": "7"})
     assert writ.get(CLERK, "Order", record_id)["sku"] == "A-1"
+    assert replaced.event == "Replaced", replaced
     assert replaced.after["tenant_id"] == "acme" and "tenant_id" not in replaced.changes
 
 
@@ -98,6 +99,8 @@ def test_fields_sent_back_unchanged_are_not_writes(writ: Writ) -> None:
     record_id = new_order(writ, placed_on="2026-01-02")
     echoed = {"sku": "A-1", "placed_on": "2026-01-02", "quantity": 4}
     assert writ.patch(CLERK, "Order", record_id, echoed).version == 2
+    patched = writ.history(CLERK, "Order", record_id)[-1]
+    assert set(patched.changes) == {"quantity", "updated_at"}, "the echoed fields are no change"
     assert writ.replace(CLERK, "Order", record_id, {**echoed, "total": "3"}).version == 3
     data = writ.get(CLERK, "Order", record_id)
     assert (data["placed_on"], data["quantity"], data["total"]) == ("2026-01-02", 4, "3")

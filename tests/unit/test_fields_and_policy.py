@@ -36,6 +36,14 @@ from tests.catalogs import SHOP_CATALOG
         ({"type": "list", "items": "int"}, (1, 2), [1, 2]),
         ({"type": "json"}, {"a": [1, None]}, {"a": [1, None]}),
         ({"type": "str", "choices": ["a", "b"]}, "b", "b"),
+        (
+            {"type": "datetime", "choices": ["2026-01-01T00:00:00Z"]},
+            datetime(2026, 1, 1, 1, tzinfo=timezone(timedelta(hours=1))),
+            "2026-01-01T00:00:00Z",
+        ),
+        ({"type": "str", "min_length": 2}, "ab", "ab"),
+        ({"type": "list", "min_length": 1, "max_length": 2}, ["a"], ["a"]),
+        ({"type": "list", "max_length": 2}, ["a", "b"], ["a", "b"]),
     ],
 )
 def test_values_normalize(spec: dict[str, object], value: object, expected: object) -> None:
