@@ -240,6 +240,18 @@ def test_a_path_with_no_route_names_its_code(
         assert named.count(header) == 1, f"{header} once: {response.headers}"
 
 
+def _sign_in(client: TestClient, form: dict[str, str]) -> Any:
+    """The sign-in form posted as the console's own page would (its CSRF cookie and token, its origin)."""
+    client.cookies.clear()
+    client.cookies.set("writ_csrf", CSRF)
+    return client.post(
+        "/console/sign-in",
+        data={"csrf": CSRF, **form},
+        headers={"Origin": ORIGIN},
+        follow_redirects=False,
+    )
+
+
 @pytest.mark.parametrize(
     ("sent", "lands"),
     [
@@ -253,15 +265,7 @@ def test_a_path_with_no_route_names_its_code(
 def test_signing_in_goes_on_to_a_console_page_only(
     console: tuple[Runtime, TestClient, str], sent: str, lands: str
 ) -> None:
-    _, client, _ = console
-    client.cookies.clear()
-    client.cookies.set("writ_csrf", CSRF)
-    response = client.post(
-        "/console/sign-in",
-        data={"csrf": CSRF, "token": token("ann", "acme", "clerk"), "next": sent},
-        headers={"Origin": ORIGIN},
-        follow_redirects=False,
-    )
+    response = _sign_in(console[1], {"token": token("ann", "acme", "clerk"), "next": sent})
     assert response.status_code == 303 and response.headers["location"] == lands, sent
     assert "writ_session" in response.cookies
 
@@ -278,15 +282,7 @@ def test_a_token_the_console_cannot_keep_signs_nobody_in(
     console: tuple[Runtime, TestClient, str], signed: str, why: str
 ) -> None:
     """Too long for a cookie, a tenant no principal can carry, expired: refused, and no session is kept."""
-    _, client, _ = console
-    client.cookies.clear()
-    client.cookies.set("writ_csrf", CSRF)
-    response = client.post(
-        "/console/sign-in",
-        data={"csrf": CSRF, "token": signed},
-        headers={"Origin": ORIGIN},
-        follow_redirects=False,
-    )
+    response = _sign_in(console[1], {"token": signed})
     assert response.status_code in (400, 401) and why in response.text, response.text[:300]
     assert "writ_session" not in response.cookies
 
