@@ -3,7 +3,8 @@
 A ``FieldSpec`` declares one field of a model: its type, nullability, choices,
 bounds, pattern, default and the operations it may be written on. Values cross
 Writ's boundary as JSON-native data: decimals travel as strings (no float
-rounding), datetimes as ISO-8601 in UTC, dates as ISO, UUIDs as canonical text.
+rounding), datetimes as ISO-8601 in UTC, dates as ISO, UUIDs as canonical text; a datetime or a date
+arrives as ISO-8601 too (a number is refused, not read as seconds since 1970).
 ``FieldSpec.normalize`` turns a caller's value into that form or raises
 ``InvalidFieldValueError``, within the catalog's limits (``domain.values``);
 ``FieldSpec.typed`` turns it back into a Python value for comparisons.
@@ -20,7 +21,8 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from domain.errors import InvalidFieldValueError
 from domain.limits import DEFAULT_LIMITS, Limits, label
@@ -32,13 +34,34 @@ ScalarType = Literal["str", "int", "decimal", "bool", "datetime", "date", "uuid"
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+"""How an ISO-8601 date, and a date-time, begin: pydantic alone would also read a number, or a string of
+digits, as seconds since 1970 (``"20260131"`` as a day in August 1970)."""
+
+
+def _iso_datetime(value: Any) -> Any:
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
+        return value
+    raise PydanticCustomError(
+        "iso_datetime", "must be an ISO-8601 date-time with a timezone, e.g. 2026-01-31T09:30:00Z"
+    )
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    raise PydanticCustomError("iso_date", "must be an ISO-8601 date, e.g. 2026-01-31")
+
+
 _BASE_TYPES: dict[str, Any] = {
     "str": pydantic.StrictStr,
     "int": pydantic.StrictInt,
     "decimal": Annotated[Decimal, Field(allow_inf_nan=False)],
     "bool": pydantic.StrictBool,
-    "datetime": pydantic.AwareDatetime,
-    "date": date,
+    "datetime": Annotated[pydantic.AwareDatetime, BeforeValidator(_iso_datetime)],
+    "date": Annotated[date, BeforeValidator(_iso_date)],
     "uuid": UUID,
     "json": pydantic.JsonValue,
 }

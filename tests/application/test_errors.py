@@ -128,6 +128,11 @@ CASES: dict[str, tuple[str, Case, str | None]] = {
         lambda w, _: w.create(CLERK, "Order", {"sku": "A", "total": "ten"}),
         "total",
     ),
+    "date as seconds since 1970": (
+        "INVALID_FIELD_VALUE",
+        lambda w, _: w.create(CLERK, "Order", {"sku": "A", "total": 1, "placed_on": 20260131}),
+        "placed_on",
+    ),
     "below bound": (
         "INVALID_FIELD_VALUE",
         lambda w, r: w.patch(CLERK, "Order", r, {"quantity": 0}),

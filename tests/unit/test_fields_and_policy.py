@@ -78,6 +78,44 @@ def test_invalid_values_are_refused_with_the_field(spec: dict[str, object], valu
     assert caught.value.field == "f"
 
 
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("datetime", 1_700_000_000),  # pydantic alone reads numbers as seconds since 1970
+        ("datetime", 1.5e9),
+        ("datetime", "1700000000"),
+        ("datetime", "20260131"),
+        ("datetime", " 2026-01-31T09:30:00Z"),
+        ("date", 0),
+        ("date", "20260131"),  # pydantic alone: 20,260,131 seconds, a day in August 1970
+        ("date", "2026-01-31T00:00:00Z"),  # a date-time at midnight is not a date
+        ("date", "2026-01-31 "),
+    ],
+)
+def test_a_date_or_datetime_must_be_iso_8601_not_a_number_of_seconds(
+    kind: str, value: object
+) -> None:
+    spec = FieldSpec.model_validate({"type": kind})
+    listed = FieldSpec.model_validate({"type": "list", "items": kind})
+    with pytest.raises(InvalidFieldValueError, match="must be an ISO-8601 date"):
+        spec.normalize("f", value)
+    with pytest.raises(InvalidFieldValueError, match="must be an ISO-8601 date"):
+        listed.normalize("f", [value])
+
+
+def test_iso_8601_dates_and_datetimes_in_their_usual_forms_are_accepted() -> None:
+    moment = FieldSpec.model_validate({"type": "datetime"})
+    day = FieldSpec.model_validate({"type": "date"})
+    assert moment.normalize("f", "2026-01-31 09:30:00+01:00") == "2026-01-31T08:30:00Z"
+    assert moment.normalize("f", "2026-01-31T09:30Z") == "2026-01-31T09:30:00Z"
+    assert day.normalize("f", datetime(2026, 1, 31).date()) == "2026-01-31"
+    with pytest.raises(InvalidFieldValueError, match="must be an ISO-8601 date"):
+        day.normalize("f", datetime(2026, 1, 31, tzinfo=UTC))  # a datetime is a date, to Python
+    assert FieldSpec.model_validate({"type": "list", "items": "date"}).normalize(
+        "f", ["2026-01-31"]
+    ) == ["2026-01-31"]
+
+
 def test_conditional_policy_first_match_wins() -> None:
     spec = Catalog.from_toml(SHOP_CATALOG).models["Order"]
     resolve = spec.policy.resolve
