@@ -97,20 +97,26 @@ def test_a_record_is_read_with_the_read_grant_or_any_grant_where_none_is_declare
     )
 
 
+def not_found_on_every_read(writ: Writ, *asked: tuple[Principal, str, str]) -> None:
+    """Each (reader, model, record id) is ``NOT_FOUND`` on every read, and the refusals record nothing."""
+    for reader, model, record in asked:
+        for read in every_read(writ, reader, model, record):
+            error = refusal(writ, read, writes=False)
+            assert error.code == "NOT_FOUND", (reader.user_id, model, error.message)
+
+
 def test_a_record_asked_for_under_another_models_name_is_not_found(
     writ: Writ, scene: Scene
 ) -> None:
     """The read grant is that of the record's own model: a viewer or an auditor, who read orders and no notes,
     asking for a note as an ``Order`` find nothing, on every read; so does a director (notes, no orders) asking
     for an order as a ``Note``."""
-    for reader, model, record in (
+    not_found_on_every_read(
+        writ,
         (VIEWER, "Order", scene.note),
         (AUDITOR, "Order", scene.note),
         (DIRECTOR, "Note", scene.live),
-    ):
-        for read in every_read(writ, reader, model, record):
-            error = refusal(writ, read, writes=False)
-            assert error.code == "NOT_FOUND", (reader.user_id, model, error.message)
+    )
 
 
 def test_events_stored_compressed_still_keep_each_tenant_and_model_to_itself(
@@ -127,14 +133,12 @@ def test_events_stored_compressed_still_keep_each_tenant_and_model_to_itself(
         assert b'"tenant"' not in bytes(first.state), (
             "stored compressed: nothing to find in the bytes"
         )
-        for reader, model, record in (
+        not_found_on_every_read(
+            app,
             (CLERK, "Order", scene.theirs),
             (OUTSIDER, "Order", scene.live),
             (VIEWER, "Order", scene.note),
-        ):
-            for read in every_read(app, reader, model, record):
-                error = refusal(app, read, writes=False)
-                assert error.code == "NOT_FOUND", (reader.user_id, model, error.message)
+        )
         assert app.get(OUTSIDER, "Order", scene.theirs)["sku"] == "THEIRS"
         assert app.get(CLERK, "Order", scene.live)["sku"] == "LIVE"
     finally:
