@@ -63,7 +63,9 @@ class CliProcess:
 
     def __init__(self, *arguments: str, env: dict[str, str] | None = None) -> None:
         command = [sys.executable, "-c", "from entrypoints.cli import main; main()", *arguments]
-        environment = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})}
+        self.env = env or {}
+        """What was added to this process's environment."""
+        environment = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **self.env}
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=environment, stderr=subprocess.PIPE, text=True
         )

@@ -14,7 +14,9 @@ import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
+from uuid import uuid4
 
+import psycopg
 import pytest
 
 from application.service import Writ
@@ -28,10 +30,37 @@ from tests.support import CliProcess, wait_until
 
 
 def worker_process(database_url: str, catalog_path: Path, *options: str) -> CliProcess:
-    """``writ project`` as a subprocess."""
+    """``writ project`` as a subprocess, its PostgreSQL sessions named for it (``PGAPPNAME``)."""
     return CliProcess(
-        "project", "--database", database_url, "--catalog", str(catalog_path), *options
+        "project",
+        "--database",
+        database_url,
+        "--catalog",
+        str(catalog_path),
+        *options,
+        env={"PGAPPNAME": f"writ crash test {uuid4().hex}"},
     )
+
+
+def killed(worker: CliProcess, database_url: str) -> None:
+    """SIGKILL, then (PostgreSQL) until the server has ended the worker's sessions: a COMMIT the worker sent
+    just before it died is still the server's to finish, and what it commits counts as committed by the
+    worker. SQLite commits in the worker's own process: a dead worker has nothing in flight."""
+    name = worker.env["PGAPPNAME"]
+
+    def sessions() -> int:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+            row = conn.execute(query, (name,)).fetchone()
+        return row[0] if row else 0
+
+    on_postgres = database_url.startswith("postgresql")
+    assert not on_postgres or sessions() > 0, "the worker's sessions carry its name"
+    worker.kill()
+    if on_postgres:
+        wait_until(
+            lambda: sessions() == 0, 30, f"the server to end killed worker {name}'s sessions"
+        )
 
 
 @pytest.fixture
@@ -128,7 +157,7 @@ def test_sigkill_mid_batch_three_times_then_the_view_equals_a_rebuild(
         )
         # a random kill point inside the next batches, not a synchronisation
         time.sleep(rng.uniform(0, 0.01))
-        worker.kill()
+        killed(worker, database_url)
         starts.append(started_from(worker))
         kills.append(reached(store))
     assert all(0 < at < head for at in kills), (kills, head, seed)
