@@ -326,8 +326,12 @@ class ProjectionWorker:
         except FencedError:
             if key != self.key or shadow:
                 raise
+            with self.store.reading() as tx:
+                current = self.store.positions.read(tx, key)
+            if current.epoch != self.epoch:
+                raise  # claimed by another worker: stand by (``run``), never chase its position
             self._say(f"{key} was moved by someone else; reloading its position")
-            return self.position()
+            return current.position
         except self.store.backend.transient:
             raise
         except Exception:

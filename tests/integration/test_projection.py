@@ -507,6 +507,37 @@ def test_wait_on_a_position_reached_opens_no_listening_session(
     assert views._announcements is not None
 
 
+def test_a_worker_fenced_off_by_another_claim_goes_back_to_the_lock(
+    catalog: Catalog, database_url: str, writ: Writ, worker: ProjectionWorker, views: Views
+) -> None:
+    """A worker that lost its lock without noticing finds the projection claimed under a newer epoch: it stops
+    and goes back to the lock (here free, so it claims the projection again and catches up), rather than
+    retrying its batch under the old epoch, reloading the position and retrying, without end."""
+    said: list[str] = []
+    worker._say = said.append
+    first = writ.create(MANAGER, "Order", {"sku": "F-1", "total": "1"})
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        views.wait(first.position, timeout=10)
+        other = open_worker(catalog, database_url)
+        try:
+            other.activate()  # what a worker that took the lock over does first: claim the projection
+        finally:
+            other.close()
+        last = writ.create_many(MANAGER, "Order", SHAPES[:10])[-1]
+        views.wait(last.position, timeout=10)
+        assert any("standing by" in line for line in said), said
+        assert sum("active:" in line for line in said) == 2, said
+    finally:
+        stop.set()
+        # news wakes the worker to stop
+        writ.create(MANAGER, "Order", {"sku": "F-STOP", "total": "1"})
+        thread.join(10)
+    assert not thread.is_alive()
+
+
 def test_status_reports_the_lag(writ: Writ, worker: ProjectionWorker) -> None:
     catch_up(worker)
     writ.create_many(MANAGER, "Order", SHAPES[:4])
