@@ -271,8 +271,9 @@ class ProjectionWorker:
         return position
 
     def read(self, position: int, limit: int | None = None) -> Sequence[Notification]:
-        batch = self.log.read(position, limit or self.batch_size, self.topics)
-        return [n for n in batch if n.id not in self.set_aside] if self.set_aside else batch
+        """The next batch after ``position``, events set aside included: ``fold`` skips them, and the position
+        still moves past them (a batch of them alone, or one at the log's end, would hold it back for good)."""
+        return self.log.read(position, limit or self.batch_size, self.topics)
 
     def read_folded(self, position: int) -> Folded | None:
         """The next batch after ``position``, folded into row changes; None when there is none."""
@@ -288,7 +289,9 @@ class ProjectionWorker:
                 return Folded(batch, error=exc)
 
     def fold(self, batch: Sequence[Notification]) -> Changes:
-        """What each read model writes for ``batch``."""
+        """What each read model writes for ``batch`` (the events an operator set aside skipped)."""
+        if self.set_aside:
+            batch = [n for n in batch if n.id not in self.set_aside]
         # read now, so no key another process destroyed is used; not cached
         keys = self.log.keys(batch)
         decoded = [(n, self.log.decode(n, keys=keys)) for n in batch]

@@ -16,10 +16,12 @@ import orjson
 import pytest
 
 from application.service import Writ
+from domain.catalog import Catalog
 from domain.record import Record
 from entrypoints.bootstrap import open_writ
 from infrastructure.backend_choice import open_backend
 from infrastructure.positions import Positions
+from projections import open_views, open_worker
 from tests.integration.conftest import bus_written_ids
 from tests.integration.test_projection_crash import worker_process
 from tests.integration.test_relay import MANAGER, write_orders
@@ -115,6 +117,31 @@ def test_the_projection_halts_at_a_poison_event_and_resumes_when_it_is_set_aside
     finally:
         database.close()
     assert aside[bad][:2] == ("legacy import, re-entered by hand", "olivia")
+
+
+@pytest.mark.parametrize("batch_size", [1, 100])
+def test_the_position_moves_past_an_event_set_aside(
+    writ: Writ, catalog: Catalog, database_url: str, batch_size: int
+) -> None:
+    """An event set aside is passed like any other: last in the log, or alone in a batch (``--batch-size 1``),
+    it held the position before it for good (every record after it unprojected, or the views one event behind,
+    so a ``wait`` for the log's head, a bulk update's too, timed out)."""
+    writ.create_many(MANAGER, "Order", GOOD[:3])
+    bad = write_poison(writ)
+    worker = open_worker(catalog, database_url, batch_size=batch_size)
+    views = open_views(catalog, database_url)
+    try:
+        worker.set_aside_event(bad, "legacy import, re-entered by hand", "olivia")
+        worker.run(until_caught_up=True)
+        views.wait(bad, timeout=1)
+        writ.create_many(MANAGER, "Order", GOOD[3:])
+        worker.run(until_caught_up=True)
+        (status,) = worker.status()
+        assert (status.position, status.events_behind) == (status.head, 0)
+    finally:
+        views.close()
+        worker.close()
+    assert views_of(writ, database_url) == {row["sku"] for row in GOOD}
 
 
 def relay_status(database_url: str, exchange: str) -> dict[str, object]:
