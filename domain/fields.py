@@ -240,11 +240,15 @@ class FieldSpec(BaseModel):
         elif self.items == "decimal":
             for item in parsed:
                 check_decimal(name, item, limits)
+        elif self.items == "datetime":
+            parsed = [item.astimezone(UTC) for item in parsed]  # as a lone datetime is kept
         if choices and self.choices is not None and parsed not in self._typed_choices:
             allowed = ", ".join(map(str, self.choices))
             refuse(name, f"must be one of {allowed}")
         if isinstance(parsed, Decimal):
             return format(parsed, "f")  # plain notation: "1000", never "1E+3"
+        if self.items == "decimal":
+            return [format(item, "f") for item in parsed]  # as a lone decimal is kept
         if self._json_native:
             return parsed
         return self.adapter.dump_python(parsed, mode="json")

@@ -394,6 +394,61 @@ def sorts_in_memory(views: Views, **query: Any) -> bool:
         return any(str(row[0]).lstrip(" ->").startswith("Sort") for row in plan)
 
 
+SLOTS_CATALOG = """
+[models.Slot.fields]
+times = { type = "list", items = "datetime", nullable = true }
+prices = { type = "list", items = "decimal", nullable = true }
+[models.Slot.policy]
+create = "allow"
+[models.Slot.grants]
+create = ["*"]
+"""
+
+
+def test_list_items_are_kept_and_found_in_the_form_a_lone_value_has(database_url: str) -> None:
+    """A datetime item in UTC, a decimal item in plain notation, as a lone value of that type is: so
+    ``contains`` finds an item whatever offset or notation the writer or the reader gave it."""
+    catalog = Catalog.from_toml(SLOTS_CATALOG)
+    writ, worker, views = (
+        open_writ(catalog, database_url),
+        open_worker(catalog, database_url),
+        open_views(catalog, database_url),
+    )
+    try:
+        data = {"times": ["2026-03-01T14:00:00+02:00"], "prices": ["1e3", "2.50"]}
+        made = writ.create(MANAGER, "Slot", data)
+        assert made.data is not None
+        assert (made.data["times"], made.data["prices"]) == (
+            ["2026-03-01T12:00:00Z"],
+            ["1000", "2.50"],
+        )
+        catch_up(worker)
+        found = {
+            (name, str(item)): [
+                row["id"]
+                for row in views.list(MANAGER, "Slot", filters=[(name, "contains", item)]).rows
+            ]
+            for name, item in (
+                ("times", "2026-03-01T14:00:00+02:00"),
+                ("times", "2026-03-01T12:00:00Z"),
+                ("times", "2026-03-01T13:00:00+01:00"),
+                ("prices", "1e3"),
+                ("prices", 1000),
+                ("prices", "1000"),
+                ("prices", "2.50"),
+            )
+        }
+        assert found == {key: [made.id] for key in found}
+        elsewhere = views.list(
+            MANAGER, "Slot", filters=[("times", "contains", "2026-03-01T14:00:00Z")]
+        )
+        assert elsewhere.rows == []
+    finally:
+        views.close()
+        worker.close()
+        writ.close()
+
+
 def test_the_indexes_serve_the_pages_without_sorting(
     orders: dict[str, dict[str, Any]], views: Views
 ) -> None:

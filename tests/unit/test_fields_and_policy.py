@@ -34,6 +34,12 @@ from tests.catalogs import SHOP_CATALOG
             "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
         ),
         ({"type": "list", "items": "int"}, (1, 2), [1, 2]),
+        (
+            {"type": "list", "items": "datetime"},
+            ["2026-01-02T03:04:05+02:00", "2026-01-02T03:04:05.5Z"],
+            ["2026-01-02T01:04:05Z", "2026-01-02T03:04:05.500000Z"],
+        ),
+        ({"type": "list", "items": "decimal"}, ["1E+3", "1.50", 2], ["1000", "1.50", "2"]),
         ({"type": "json"}, {"a": [1, None]}, {"a": [1, None]}),
         ({"type": "str", "choices": ["a", "b"]}, "b", "b"),
         (
