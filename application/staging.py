@@ -44,7 +44,7 @@ from domain.errors import (
     UniqueViolationError,
     WritError,
 )
-from domain.generators import md5_of, slugify, suffixed
+from domain.generators import md5_of, slugify, suffixed, timestamp_text
 from domain.ids import new_id
 from domain.links import Counter, Family, UniqueClaim, as_pairs, claim_id, counter_id, family_id
 from domain.principal import Principal
@@ -121,7 +121,7 @@ class UnitEffects:
             if generator.kind == "uuid":
                 value = str(new_id())
             elif generator.kind == "timestamp":
-                value = now
+                value = now if spec.fields[name].type == "datetime" else timestamp_text(now)
             elif generator.kind == "md5":
                 value = md5_of(payload.get(generator.source or ""))
             elif generator.kind == "slugify":

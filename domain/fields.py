@@ -34,13 +34,14 @@ ScalarType = Literal["str", "int", "decimal", "bool", "datetime", "date", "uuid"
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 """How an ISO-8601 date, and a date-time, begin: pydantic alone would also read a number, or a string of
-digits, as seconds since 1970 (``"20260131"`` as a day in August 1970)."""
+digits, as seconds since 1970 (``20260131`` as 1970-08-23T11:48:51Z, ``0`` as the date 1970-01-01)."""
 
 
 def _iso_datetime(value: Any) -> Any:
-    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
+    """``value`` when it is a datetime or text beginning as ISO-8601 does (pydantic parses the rest)."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_START.match(value)):
         return value
     raise PydanticCustomError(
         "iso_datetime", "must be an ISO-8601 date-time with a timezone, e.g. 2026-01-31T09:30:00Z"
@@ -48,7 +49,8 @@ def _iso_datetime(value: Any) -> Any:
 
 
 def _iso_date(value: Any) -> Any:
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+    """``value`` when it is a date (not a datetime, which Python counts as one) or ISO-8601 date text."""
+    if isinstance(value, str) and _ISO_START.fullmatch(value):
         return value
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
@@ -247,7 +249,7 @@ class FieldSpec(BaseModel):
             refuse(name, f"must be one of {allowed}")
         if isinstance(parsed, Decimal):
             return format(parsed, "f")  # plain notation: "1000", never "1E+3"
-        if self.items == "decimal":
+        if self.items == "decimal":  # after the choices, which are typed
             return [format(item, "f") for item in parsed]  # as a lone decimal is kept
         if self._json_native:
             return parsed

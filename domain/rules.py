@@ -152,7 +152,16 @@ def _same(
     if field is None:
         return name in current and current[name] == value
     try:
-        return bool(field.normalize(name, value, limits) == current.get(name))
+        normalized = field.normalize(name, value, limits)
+        stored = current.get(name)
+        if normalized == stored:
+            return True
+        # list items stored before they were normalized (a datetime's offset, a decimal's exponent)
+        return (
+            field.type == "list"
+            and stored is not None
+            and normalized == field.normalize(name, stored, limits, choices=False)
+        )
     except InvalidFieldValueError:
         return False
 

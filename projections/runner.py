@@ -44,7 +44,7 @@ from infrastructure.erasures import IdleWait
 from infrastructure.locks import holder_label
 from infrastructure.log import EventLog
 from infrastructure.positions import TABLE as POSITIONS_TABLE
-from infrastructure.positions import FencedError
+from infrastructure.positions import FencedError, Position
 from projections.approvals import ApprovalRows
 from projections.current_rows import CurrentRows
 from projections.decisions import DecisionRows
@@ -330,9 +330,8 @@ class ProjectionWorker:
             if key != self.key or shadow:
                 raise
             with self.store.reading() as tx:
-                current = self.store.positions.read(tx, key)
-            if current.epoch != self.epoch:
-                raise  # claimed by another worker: stand by (``run``), never chase its position
+                # claimed by another worker: FencedError again, to stand by (``run``), never chase its position
+                current = self._still_ours(tx)
             self._say(f"{key} was moved by someone else; reloading its position")
             return current.position
         except self.store.backend.transient:
@@ -402,12 +401,17 @@ class ProjectionWorker:
         while not stop.wait(self.halt_check_interval):
             with self.store.reading() as tx:
                 self.set_aside = frozenset(self.store.positions.set_asides(tx, self.key))
-                current = self.store.positions.read(tx, self.key)
-            if current.epoch != self.epoch:
-                raise FencedError(f"{self.key} was claimed by {current.holder}")
+                self._still_ours(tx)
             if poison.position in self.set_aside:
                 self._say(f"position {poison.position} was set aside; resuming")
                 return
+
+    def _still_ours(self, tx: Tx) -> Position:
+        """The projection's position, claimed under this worker's epoch: ``FencedError`` once another claimed it."""
+        current = self.store.positions.read(tx, self.key)
+        if current.epoch != self.epoch:
+            raise FencedError(f"{self.key} was claimed by {current.holder}")
+        return current
 
     def set_aside_event(self, position: int, reason: str, operator: str) -> None:
         """An operator skips the event at ``position`` (kept in ``writ_set_aside`` with who and why)."""
@@ -514,7 +518,9 @@ class ProjectionWorker:
         return found
 
     def _seconds_behind(self, position: int, behind: int) -> float:
-        waiting = self.read(position, limit=1) if behind else ()
+        # the first event not set aside (one set aside may be one that cannot be decoded)
+        after = self.read(position, limit=1 + len(self.set_aside)) if behind else ()
+        waiting = [n for n in after if n.id not in self.set_aside]
         if not waiting:
             return 0.0
         # the time only: no key needed

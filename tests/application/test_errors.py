@@ -130,7 +130,14 @@ CASES: dict[str, tuple[str, Case, str | None]] = {
     ),
     "date as seconds since 1970": (
         "INVALID_FIELD_VALUE",
-        lambda w, _: w.create(CLERK, "Order", {"sku": "A", "total": 1, "placed_on": 20260131}),
+        lambda w, _: w.create(CLERK, "Order", {"sku": "A", "total": 1, "placed_on": 1_728_000_000}),
+        "placed_on",
+    ),
+    "date-time as a date": (
+        "INVALID_FIELD_VALUE",
+        lambda w, _: w.create(
+            CLERK, "Order", {"sku": "A", "total": 1, "placed_on": "2026-01-31T00:00:00Z"}
+        ),
         "placed_on",
     ),
     "below bound": (

@@ -311,3 +311,29 @@ def test_a_field_writable_on_update_only_is_refused_on_create_and_recorded(
         assert patched is not None and patched["resolution"] == "oiled"
     finally:
         writ.close()
+
+
+STAMPS = {
+    "fields": {
+        "at": {"type": "datetime", "nullable": True},
+        "at_text": {"type": "str", "nullable": True},
+    },
+    "generators": {"at": "{timestamp}", "at_text": "{timestamp}"},
+    "policy": {"create": "allow"},
+    "grants": {"create": ["*"]},
+}
+
+
+def test_a_timestamp_generated_into_a_str_field_is_iso_8601_utc(database_url: str) -> None:
+    """The catalog lets ``{timestamp}`` fill a str field: every create into one was refused (a datetime given
+    to a str field), while a datetime field got its value."""
+    writ = open_writ(Catalog.from_dict({"models": {"Visit": STAMPS}}), database_url)
+    try:
+        made = writ.create(CLERK, "Visit", {}).data
+        assert made is not None
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", made["at_text"])
+        assert made["at_text"] == made["at"], (
+            "the same instant, written as a datetime field keeps it"
+        )
+    finally:
+        writ.close()

@@ -43,9 +43,10 @@ def worker_process(database_url: str, catalog_path: Path, *options: str) -> CliP
 
 
 def killed(worker: CliProcess, database_url: str) -> None:
-    """SIGKILL, then (PostgreSQL) until the server has ended the worker's sessions: a COMMIT the worker sent
-    just before it died is still the server's to finish, and what it commits counts as committed by the
-    worker. SQLite commits in the worker's own process: a dead worker has nothing in flight."""
+    """SIGKILL, then (PostgreSQL) until the server has ended the worker's work sessions (those named by
+    ``PGAPPNAME``; its lock's session names itself, and commits nothing): a COMMIT the worker sent just before
+    it died is still the server's to finish, and what it commits counts as committed by the worker. SQLite
+    commits in the worker's own process: a dead worker has nothing in flight."""
     name = worker.env["PGAPPNAME"]
 
     def sessions() -> int:
@@ -55,11 +56,14 @@ def killed(worker: CliProcess, database_url: str) -> None:
         return row[0] if row else 0
 
     on_postgres = database_url.startswith("postgresql")
-    assert not on_postgres or sessions() > 0, "the worker's sessions carry its name"
+    assert not on_postgres or sessions() > 0, "the worker's work sessions carry its name"
     worker.kill()
     if on_postgres:
         wait_until(
-            lambda: sessions() == 0, 30, f"the server to end killed worker {name}'s sessions"
+            lambda: sessions() == 0,
+            30,
+            f"the server to end killed worker {name}'s sessions",
+            every=0.1,
         )
 
 

@@ -11,7 +11,7 @@ from domain.catalog import Catalog
 from domain.errors import InvalidFieldValueError
 from domain.fields import FieldSpec
 from domain.policy import Comparison, ModelPolicy
-from domain.rules import check_create
+from domain.rules import check_create, check_update
 from tests.catalogs import SHOP_CATALOG
 
 
@@ -90,10 +90,12 @@ def test_invalid_values_are_refused_with_the_field(spec: dict[str, object], valu
         ("datetime", 1_700_000_000),  # pydantic alone reads numbers as seconds since 1970
         ("datetime", 1.5e9),
         ("datetime", "1700000000"),
-        ("datetime", "20260131"),
+        ("datetime", "20260131"),  # pydantic alone: 1970-08-23T11:48:51Z
+        ("date", "20260131"),
+        ("date", "\u0662\u0660\u0662\u0666-\u0660\u0661-\u0663\u0661"),  # Arabic-Indic digits
         ("datetime", " 2026-01-31T09:30:00Z"),
         ("date", 0),
-        ("date", "20260131"),  # pydantic alone: 20,260,131 seconds, a day in August 1970
+        ("date", 1_728_000_000),  # pydantic alone: 2024-10-04, a whole number of days since 1970
         ("date", "2026-01-31T00:00:00Z"),  # a date-time at midnight is not a date
         ("date", "2026-01-31 "),
     ],
@@ -252,3 +254,36 @@ def test_a_required_field_with_a_default_may_be_omitted_and_a_given_value_wins()
     assert check_create(spec, {"state": "done"}, limits) == ({"state": "done"}, [])
     _, errors = check_create(spec, {"state": None}, limits)
     assert [error.code for error in errors] == ["REQUIRED_FIELD_MISSING"]
+
+
+def test_a_locked_list_stored_in_an_earlier_form_may_be_sent_back_unchanged() -> None:
+    """List items of datetimes or decimals were stored as sent (an offset, an exponent) before they were
+    kept as lone values are: sending such a list back to an immutable or create-only field is no change."""
+    catalog = Catalog.from_dict(
+        {
+            "models": {
+                "Slot": {
+                    "fields": {
+                        "times": {"type": "list", "items": "datetime"},
+                        "prices": {"type": "list", "items": "decimal", "writable_on": ["create"]},
+                        "note": {"type": "str", "nullable": True},
+                    },
+                    "immutable": ["times"],
+                    "policy": {"create": "allow", "update": "allow"},
+                    "grants": {"create": ["*"], "update": ["*"]},
+                }
+            }
+        }
+    )
+    spec, limits = catalog.models["Slot"], catalog.limits
+    stored = {"times": ["2026-03-01T14:00:00+02:00"], "prices": ["1E+3"], "note": None}
+    for replace in (False, True):
+        payload = {"times": ["2026-03-01T14:00:00+02:00"], "prices": ["1E+3"], "note": "n"}
+        _, errors = check_update(spec, stored, payload, limits, replace=replace)
+        assert errors == [], replace
+        _, errors = check_update(
+            spec, stored, {"times": ["2026-03-01T14:00:01+02:00"]}, limits, replace=replace
+        )
+        assert [error.code for error in errors] == ["IMMUTABLE_FIELD"], replace
+        _, errors = check_update(spec, stored, {"prices": ["1001"]}, limits, replace=replace)
+        assert [error.code for error in errors] == ["FIELD_NOT_WRITABLE"], replace
