@@ -287,3 +287,41 @@ def test_a_locked_list_stored_in_an_earlier_form_may_be_sent_back_unchanged() ->
         assert [error.code for error in errors] == ["IMMUTABLE_FIELD"], replace
         _, errors = check_update(spec, stored, {"prices": ["1001"]}, limits, replace=replace)
         assert [error.code for error in errors] == ["FIELD_NOT_WRITABLE"], replace
+
+
+@pytest.mark.parametrize(
+    ("spec", "fits", "refused"),
+    [
+        ({"type": "int", "min": 5, "max": 5}, 5, [4, 6]),
+        ({"type": "decimal", "min": "2.5", "max": "2.5"}, "2.5", ["2.4", "2.6"]),
+        ({"type": "str", "min_length": 2, "max_length": 2}, "ab", ["a", "abc"]),
+    ],
+)
+def test_a_bound_equal_to_its_other_bound_leaves_exactly_one_size(
+    spec: dict[str, object], fits: object, refused: list[object]
+) -> None:
+    """min == max (a fixed-length code, a single allowed amount) is a valid catalog, not 'no value fits'."""
+    field = FieldSpec.model_validate(spec)
+    assert field.normalize("f", fits) == fits
+    for value in refused:
+        with pytest.raises(InvalidFieldValueError):
+            field.normalize("f", value)
+
+
+def test_an_immutable_field_written_only_on_create_is_refused_as_immutable_on_update() -> None:
+    catalog = Catalog.from_dict(
+        {
+            "models": {
+                "Task": {
+                    "fields": {"code": {"type": "str", "writable_on": ["create"]}},
+                    "immutable": ["code"],
+                    "policy": {"create": "allow", "update": "allow"},
+                    "grants": {"create": ["*"], "update": ["*"]},
+                }
+            }
+        }
+    )
+    spec, limits, stored = catalog.models["Task"], catalog.limits, {"code": "A"}
+    _, errors = check_update(spec, stored, {"code": "B"}, limits, replace=False)
+    assert [(error.code, error.field) for error in errors] == [("IMMUTABLE_FIELD", "code")]
+    assert check_update(spec, stored, {"code": "A"}, limits, replace=False) == ({}, [])
