@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 
 from domain.catalog import Catalog
-from domain.commands import Create, Delete, Patch
+from domain.commands import Create, Delete, Patch, Replace
 from domain.pipeline import Decider, Verdict, decide
 from domain.policy import Comparison
 from domain.record import Record
@@ -307,3 +307,51 @@ def test_a_decider_works_out_each_policy_outcome_once_per_values_its_conditions_
         for r in records
     ]
     assert [_seen(v) for v in verdicts] == [_seen(v) for v in alone]
+
+
+def test_a_replace_keeps_what_an_update_may_not_write_and_clears_the_rest() -> None:
+    """PUT: the immutable sku, the create-only placed_on and the auto-set created_by stay as stored; an omitted
+    writable field goes back to its default (quantity 1) or to null (note)."""
+    stored = {
+        "sku": "A-1",
+        "total": "5",
+        "quantity": 7,
+        "note": "old",
+        "placed_on": "2026-01-01",
+        "created_by": "alice",
+        "tenant_id": "acme",
+    }
+    record = Record.create("Order", "acme", stored, {"actor": "alice"}, NOW)
+    command = Replace(model="Order", id=record.id, data={"total": "9"})
+    verdict = decide(CATALOG, command, principal("bob"), record, NOW)
+    assert verdict.action == "allow", verdict.reasons
+    assert verdict.after is not None
+    kept = {name: verdict.after.get(name) for name in ("sku", "placed_on", "created_by")}
+    assert kept == {"sku": "A-1", "placed_on": "2026-01-01", "created_by": "alice"}
+    assert (verdict.after["total"], verdict.after["quantity"], verdict.after["note"]) == (
+        "9",
+        1,
+        None,
+    )
+    assert (verdict.after["tenant_id"], verdict.payload["sku"]) == ("acme", "A-1")
+
+
+def test_one_decider_deciding_replaces_beside_patches_decides_each_as_alone() -> None:
+    """The remembered field rules tell a replace from a patch of the same body, and one record's kept fields
+    (its immutable sku) from another's: each verdict is the one ``decide`` gives alone."""
+    meta = {"actor": "a"}
+    first, second = (
+        Record.create("Order", "acme", {"sku": sku, "total": "1", "note": "n"}, meta, NOW)
+        for sku in ("A", "B")
+    )
+    decider = Decider(CATALOG, principal(), NOW)
+    for command, record in (
+        (Patch(model="Order", id=first.id, changes={"total": "9"}), first),
+        (Replace(model="Order", id=first.id, data={"total": "9"}), first),
+        (Replace(model="Order", id=second.id, data={"total": "9"}), second),
+    ):
+        alone = decide(CATALOG, command, principal(), record, NOW)
+        assert _seen(decider.decide(command, record)) == _seen(alone)
+    replaced = decider.decide(Replace(model="Order", id=second.id, data={"total": "9"}), second)
+    assert replaced.after is not None
+    assert (replaced.after["sku"], replaced.after["note"]) == ("B", None)
