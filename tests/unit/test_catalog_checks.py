@@ -554,3 +554,26 @@ def test_what_the_model_checks_allow() -> None:
         )
     ).models["Order"]
     assert isinstance(spec, ModelSpec) and spec.grants.create == ("clerk", "clerk")
+
+
+@pytest.mark.parametrize(
+    ("approvals", "expected"),
+    [
+        ({"required": {"update": 1}, "expires_after": "1m"}, (1, 60.0)),
+        ({"required": {"update": 10}, "expires_after": "3650d"}, (10, 3650 * 86400.0)),
+        ({"required": {"update": 0}}, "required.update must be between 1 and 10 approvers"),
+        ({"required": {"update": 11}}, "required.update must be between 1 and 10 approvers"),
+        ({"expires_after": "0m"}, "expires_after must be between 1 minute and 10 years"),
+        ({"expires_after": "3651d"}, "expires_after must be between 1 minute and 10 years"),
+    ],
+)
+def test_approval_counts_and_expiry_are_held_to_their_bounds_inclusive(
+    approvals: dict[str, Any], expected: tuple[int, float] | str
+) -> None:
+    """1 to 10 approvers and 1 minute to 10 years, both ends included; 0 approvers and 11 are refused."""
+    data = order(approvals=approvals)
+    if isinstance(expected, str):
+        assert expected in refusal(data)
+        return
+    rules = Catalog.from_dict(data).models["Order"].approvals
+    assert (rules.required_for("update"), rules.expires_after.total_seconds()) == expected
