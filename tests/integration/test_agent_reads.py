@@ -4,6 +4,7 @@ process through ``AgentTools`` (the code ``writ mcp`` serves), for people whose 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from uuid import uuid4
 
 import pytest
 
@@ -12,7 +13,7 @@ from domain.principal import Principal
 from entrypoints.agent_calls import AgentIdentity, AgentTools
 from entrypoints.bootstrap import Runtime
 from entrypoints.http.auth import Identity
-from tests.read_grants import READS_CATALOG, Scene, scenario
+from tests.read_grants import READS_CATALOG, Scene, person, scenario
 
 
 @pytest.fixture
@@ -77,3 +78,30 @@ def test_a_token_names_who_reads_whoever_the_launcher_named(runtime: Runtime) ->
         refused = launched_as_auditor.call(name, arguments, token=intern)
         assert refused.is_error and refused.body["code"] == "GRANT_MISSING", (name, refused.body)
     assert not launched_as_auditor.call("query_order", {}).is_error, "the launcher's person reads"
+
+
+def test_a_call_missing_an_argument_is_refused_by_name_not_a_crash(runtime: Runtime) -> None:
+    clerk = tools_for(runtime, "carol", "clerk")
+    for name, arguments, missing in (
+        ("patch_order", {"changes": {"note": "x"}, "purpose": "fix"}, "id"),
+        ("patch_order", {"id": str(uuid4()), "purpose": "fix"}, "changes"),
+        ("history", {"model": "Order"}, "id"),
+        ("approval_status", {}, "approval_id"),
+    ):
+        refused = clerk.call(name, arguments)
+        assert refused.is_error and refused.body["code"] == "INVALID_INPUT", (name, refused.body)
+        assert refused.body["message"] == f"{name} needs the argument {missing}"
+
+
+def test_the_name_a_client_gives_itself_is_recorded_without_control_characters(
+    runtime: Runtime,
+) -> None:
+    clerk = tools_for(runtime, "carol", "clerk")
+    made = clerk.call(
+        "create_order",
+        {"data": {"sku": "C-1", "total": "5"}, "purpose": "phone order"},
+        client="bot\x1b[2J\n\x00x",
+    )
+    assert not made.is_error, made.body
+    (event,) = runtime.writ.history(person("carol", "clerk"), "Order", made.body["id"])
+    assert event.audit == {"agent": "reader-bot", "mcp_client": "bot[2Jx"}
