@@ -120,6 +120,18 @@ def test_lowering_it_executes_a_request_with_enough_at_its_next_approval(
     assert refused.code == "APPROVAL_NOT_PENDING"
 
 
+def test_lowering_it_below_the_approvals_given_executes_at_the_next_approval(reopen: Any) -> None:
+    """Parked under 3, approved twice, then 1 is asked for: more approvals than needed is enough, not a debt."""
+    three = reopen(3)
+    payment, approval_id = parked_payment(three)
+    three.approve(MANAGER, approval_id)
+    three.approve(DIRECTOR, approval_id)
+    lowered = reopen(1)
+    done = lowered.approve(MANAGER, approval_id)
+    assert (done.status, done.approvals, done.required) == ("executed", ["maria", "dora"], 1)
+    assert lowered.get(CLERK, "Payment", payment)["note"] == "rent"
+
+
 def test_a_request_of_several_commands_needs_the_most_approvers_any_of_them_needs(
     writ: Writ,
 ) -> None:
