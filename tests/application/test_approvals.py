@@ -157,6 +157,17 @@ def test_an_expired_request_cannot_be_approved(writ: Writ) -> None:
     assert writ.approval(MANAGER, approval_id)["status"] == "expired"
 
 
+def test_a_request_past_its_expiry_reads_as_expired_before_anyone_acts_on_it(writ: Writ) -> None:
+    _, approval_id = parked_order(writ)
+    writ._core.clock = lambda: datetime.now(UTC) + timedelta(days=8)
+    shown = writ.approval(MANAGER, approval_id)
+    assert (shown["status"], shown["outcome"]["status"], shown["decided_by"]) == (
+        "expired",
+        "expired",
+        None,
+    )
+
+
 def test_a_record_changed_since_the_request_makes_the_approval_stale(writ: Writ) -> None:
     record_id, approval_id = parked_order(writ)
     writ.patch(CLERK, "Order", record_id, {"quantity": 2})

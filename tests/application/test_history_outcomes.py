@@ -221,11 +221,15 @@ def test_the_requests_waiting_for_me_are_those_i_may_approve_did_not_ask_for_and
     writ.patch(principal("gus", "globex"), "Order", other_tenant, {"total": "40000"})
     runtime.catch_up()
 
-    def waiting(who: Any) -> list[str]:
-        return [row["id"] for row in runtime.views.approvals(who, waiting_for_me=True)]
+    def waiting(who: Any, status: str | None = "pending") -> list[str]:
+        rows = runtime.views.approvals(who, status=status, waiting_for_me=True)
+        return [row["id"] for row in rows]
 
     assert waiting(MANAGER) == [asked_by_carol], (
         "not hers, not one she approved, not another tenant's"
+    )
+    assert waiting(MANAGER, None) == waiting(MANAGER, "rejected") == [asked_by_carol], (
+        "pending only, whatever status is asked"
     )
     assert waiting(director) == [asked_by_maria, approved_by_maria], (
         "a director may approve payments only"
