@@ -105,3 +105,27 @@ def test_the_name_a_client_gives_itself_is_recorded_without_control_characters(
     assert not made.is_error, made.body
     (event,) = runtime.writ.history(person("carol", "clerk"), "Order", made.body["id"])
     assert event.audit == {"agent": "reader-bot", "mcp_client": "bot[2Jx"}
+
+
+def test_a_write_s_expected_version_and_idempotency_key_reach_the_command(runtime: Runtime) -> None:
+    clerk = tools_for(runtime, "carol", "clerk")
+    create = {
+        "data": {"sku": "K-1", "total": "5"},
+        "purpose": "phone order",
+        "idempotency_key": "k1",
+    }
+    made, again = clerk.call("create_order", create), clerk.call("create_order", create)
+    assert not made.is_error and again.body["id"] == made.body["id"], (
+        "the same key, the same record"
+    )
+    patch = {
+        "id": made.body["id"],
+        "changes": {"note": "a"},
+        "purpose": "fix",
+        "expected_version": 1,
+    }
+    patched = clerk.call("patch_order", patch)
+    assert not patched.is_error and patched.body["version"] == 2, patched.body
+    stale = clerk.call("patch_order", {**patch, "changes": {"note": "b"}})
+    assert stale.is_error and stale.body["code"] == "VERSION_CONFLICT", stale.body
+    assert runtime.writ.get(person("carol", "clerk"), "Order", made.body["id"])["note"] == "a"

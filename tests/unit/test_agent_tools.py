@@ -71,3 +71,12 @@ rate = { type = "decimal", min = 0.5, max = 100, description = "per hour" }
     assert (rate["minimum"], rate["maximum"]) == (0.5, 100) and rate["description"].startswith(
         "per hour; "
     )
+
+
+def test_the_tools_that_change_a_record_name_its_immutable_fields() -> None:
+    """Order declares sku immutable: an agent reading the replace and patch tools learns not to change it."""
+    tools = {tool.name: tool for tool in tool_specs(Catalog.from_toml(SHOP_CATALOG))}
+    for name in ("replace_order", "patch_order"):
+        assert "Immutable (never changed): sku." in tools[name].description, name
+    for name in ("create_order", "patch_customer"):
+        assert "Immutable" not in tools[name].description, name
