@@ -283,3 +283,35 @@ def test_rejecting_needs_the_approve_grant(writ: Writ) -> None:
     assert Decision.Created.TOPIC not in topics_since(writ, position), (
         "an allowed rejection is the request's event"
     )
+
+
+def test_an_approved_write_runs_as_the_requester_with_their_agent_and_attributes(
+    database_url: str,
+) -> None:
+    """The parked command is decided again as the person who asked: the agent they acted through is on the
+    executed events, and a ``principal.<attribute>`` auto-set takes their value, not the approver's."""
+    catalog = Catalog.from_dict(
+        {
+            "models": {
+                "Task": {
+                    "fields": {"title": {"type": "str"}, "desk": {"type": "str"}},
+                    "auto_set": {"desk": "principal.desk"},
+                    "policy": {"create": "require_approval"},
+                    "grants": {"create": ["clerk"], "approve": ["manager"], "read": ["clerk"]},
+                }
+            }
+        }
+    )
+    writ = open_writ(catalog, database_url)
+    try:
+        asker = CLERK.for_purpose(
+            "new task", audit_attributes={"agent": "task-bot"}, attributes={"desk": "d7"}
+        )
+        parked = writ.create(asker, "Task", {"title": "t"})
+        approver = MANAGER.for_purpose("sign-off", attributes={"desk": "d1"})
+        assert writ.approve(approver, str(parked.approval_id)).status == "executed"
+        assert writ.get(CLERK, "Task", parked.id)["desk"] == "d7"
+        (created,) = writ.history(CLERK, "Task", parked.id)
+        assert (created.actor, created.audit) == ("carol", {"agent": "task-bot"})
+    finally:
+        writ.close()
