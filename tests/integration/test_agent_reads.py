@@ -129,3 +129,15 @@ def test_a_write_s_expected_version_and_idempotency_key_reach_the_command(runtim
     stale = clerk.call("patch_order", {**patch, "changes": {"note": "b"}})
     assert stale.is_error and stale.body["code"] == "VERSION_CONFLICT", stale.body
     assert runtime.writ.get(person("carol", "clerk"), "Order", made.body["id"])["note"] == "a"
+
+
+def test_without_a_launcher_s_person_a_call_without_a_token_is_unauthenticated(
+    runtime: Runtime,
+) -> None:
+    nobody = AgentTools(runtime)
+    for name, arguments in (
+        ("query_order", {}),
+        ("create_order", {"data": {"sku": "N-1", "total": "1"}, "purpose": "p"}),
+    ):
+        refused = nobody.call(name, arguments)
+        assert refused.is_error and refused.body["code"] == "UNAUTHENTICATED", (name, refused.body)
