@@ -81,6 +81,22 @@ def test_counters_are_per_tenant_and_per_period(sales_catalog: Catalog, database
     assert seq == 4, "a sequence has no period"
 
 
+def test_a_monthly_counter_starts_again_each_month_of_each_year(database_url: str) -> None:
+    monthly = SALES_CATALOG.replace("{counter:ORD-{YYYY}-{NNNN}}", "{counter:INV-{YY}{MM}-{NNN}}")
+    now = [datetime(2027, 1, 31, 23, 59, tzinfo=UTC)]
+    writ = open_writ(
+        Catalog.from_toml(monthly, source="monthly"), database_url, clock=lambda: now[0]
+    )
+    numbers = []
+    try:
+        for moment in ((2027, 1, 31), (2027, 2, 1), (2027, 2, 28), (2028, 2, 1)):
+            now[0] = datetime(*moment, 12, tzinfo=UTC)
+            numbers.append(writ.create(CLERK, "Sale", {"title": "a", "total": "1"}).data["number"])  # type: ignore[index]
+    finally:
+        writ.close()
+    assert numbers == ["INV-2701-001", "INV-2702-001", "INV-2702-002", "INV-2802-001"]
+
+
 def test_a_refused_create_takes_no_number(sales: Writ) -> None:
     sales.create(CLERK, "Sale", {"title": "a", "total": "1"})
     for refused in (

@@ -3,6 +3,8 @@ key's wildcards."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -38,6 +40,13 @@ def test_the_longest_tenant_and_model_still_fit() -> None:
     key = routing_key(tenant, model, "Requested")
     assert len(key.encode()) <= MAX_ROUTING_KEY and key.startswith("~")
     assert routing_key("a" + "," * 63, model, "Requested") != key
+
+
+def test_a_segment_is_hashed_only_once_its_encoding_passes_120_characters() -> None:
+    assert routing_segment("a" * 120) == "a" * 120
+    assert routing_segment("." * 40) == "%2E" * 40, "120 characters encoded"
+    assert routing_segment("a" * 121) == "~" + hashlib.sha256(b"a" * 121).hexdigest()[:40]
+    assert routing_segment("." * 41).startswith("~") and len(routing_segment("." * 41)) == 41
 
 
 @pytest.mark.parametrize("value", ["*", "#", "a*b", "#acme", "acme.*", "*.#", "a b", "ü*"])
