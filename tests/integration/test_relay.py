@@ -352,5 +352,9 @@ def test_the_status_reads_a_position_an_earlier_release_kept_and_writes_nothing(
         with relay.database.reading() as tx:
             assert relay.positions.read(tx, relay.name).position == 2, "carried over"
         assert relay.status()["position"] == 2
+        relay.epoch = relay._claim()
+        relay.save(head)
+        relay.ensure()  # started again: the earlier release's row is carried over once only
+        assert relay.status()["position"] == head
     finally:
         relay.close()
