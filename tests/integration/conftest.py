@@ -90,6 +90,7 @@ class BusConsumer:
         *,
         max_attempts: int = 5,
         poison: frozenset[str] = frozenset(),
+        patterns: tuple[str, ...] = ("#",),
     ) -> None:
         self.database = open_database(database_url)
         self.reader = open_database(database_url)
@@ -104,6 +105,7 @@ class BusConsumer:
             amqp_url=amqp_url,
             exchange=exchange,
             max_attempts=max_attempts,
+            patterns=patterns,
         )
         with self.database.transaction() as tx:
             tx.execute(

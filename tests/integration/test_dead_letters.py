@@ -44,12 +44,17 @@ def test_dead_letters_are_listed_then_moved_back_and_handled_once(
     written = bus_written_ids(writ)
     consumer.wait_for(len(written) - 2)  # the Purged tombstone
     consumer.poison = frozenset()  # the cause is fixed
+    one = writ_command("dead-letters", "replay", queue, "--limit", "1", env=env).stdout
+    assert one.strip() == f"moved 1 messages from {queue}.dead back to {queue}"
     moved = writ_command("dead-letters", "replay", queue, env=env).stdout
-    assert moved.strip() == f"moved 2 messages from {queue}.dead back to {queue}"
+    assert moved.strip() == f"moved 1 messages from {queue}.dead back to {queue}"
     assert sorted(consumer.wait_for(len(written))) == sorted(written)
     assert consumer.events[erased].redacted and consumer.events[erased].data is None
     assert (consumer.events[kept].redacted, consumer.events[kept].data["total"]) == (False, "10")
     assert _queue_depth(amqp_url, f"{queue}.dead") == 0
+    with consumer.reader.transaction() as tx:
+        inbox = tx.query("SELECT message_id FROM writ_inbox WHERE subscriber = ?", (queue,))
+    assert sorted(row[0] for row in inbox) == sorted(written), "each went back under its message_id"
     assert all(consumer.attempts[event_id] == 3 for event_id in poison), (
         "two failed deliveries, then handled once"
     )

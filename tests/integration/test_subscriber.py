@@ -9,7 +9,7 @@ import pytest
 
 from infrastructure.bus.database import open_database
 from tests.integration.conftest import bus_written_ids
-from tests.integration.test_relay import write_orders
+from tests.integration.test_relay import MANAGER, write_orders
 from tests.support import wait_until
 
 pytestmark = pytest.mark.rabbitmq
@@ -54,6 +54,19 @@ def test_poison_message_is_dead_lettered_after_n_attempts_while_others_continue(
     wait_until(lambda: _queue_depth(amqp_url, dead_queue) == 1, 15, "the poison message in the DLQ")
     assert consumer.attempts[poison] == 3
     assert _get_message_id(amqp_url, dead_queue) == poison
+
+
+def test_a_subscriber_gets_the_events_of_each_of_its_patterns_and_no_other(
+    writ, bus_consumer, bus_relay
+) -> None:
+    consumer = bus_consumer(patterns=("acme.Order.Deleted", "acme.Order.Purged"))
+    deleted, purged = (
+        writ.create(MANAGER, "Order", {"sku": sku, "total": "1"}).id for sku in ("D-1", "P-1")
+    )
+    writ.delete(MANAGER, "Order", deleted)
+    writ.purge(MANAGER, "Order", purged)
+    bus_relay()
+    assert consumer.wait_for(2) == [f"{deleted}:2", f"{purged}:2"], "the purge is published last"
 
 
 def _queue_depth(amqp_url: str, name: str) -> int:
