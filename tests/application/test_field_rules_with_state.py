@@ -61,6 +61,10 @@ def test_slugs_are_suffixed_when_taken_and_freed_by_a_delete(sales: Writ) -> Non
     assert slugs == ["blue-lamp", "blue-lamp-2", "blue-lamp-3"]
     first = sales.create(OTHER, "Sale", {"title": "Blue Lamp", "total": "1"}).data
     assert first is not None and first["slug"] == "blue-lamp", "per tenant"
+    long = sales.create(CLERK, "Sale", {"title": "Lamp " * 30, "total": "1"}).data
+    assert long is not None and long["slug"] == "lamp-" * 15 + "lamp", (
+        "cut at 80, no trailing hyphen"
+    )
 
 
 def test_counters_are_per_tenant_and_per_period(sales_catalog: Catalog, database_url: str) -> None:

@@ -37,6 +37,8 @@ def test_dead_letters_are_listed_then_moved_back_and_handled_once(
     assert f"{queue}.dead: 2 dead-lettered messages" in table and all(
         len(line) <= 80 for line in table.splitlines()
     )
+    first = writ_command("dead-letters", "list", queue, "--limit", "1", "--json", env=env).stdout
+    assert (orjson.loads(first)["count"], len(orjson.loads(first)["messages"])) == (2, 1)
     assert _queue_depth(amqp_url, f"{queue}.dead") == 2, "listing leaves them where they are"
 
     erased, kept = sorted(poison)  # "<record id>:1" each, a Created

@@ -1,15 +1,22 @@
 """The bus contract's routing keys: injective segments that always fit AMQP's 255 bytes and never hold a binding
-key's wildcards."""
+key's wildcards; and its schema: a message of another major version is refused."""
 
 from __future__ import annotations
 
 import hashlib
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infrastructure.bus.contract import MAX_ROUTING_KEY, routing_key, routing_segment
+from infrastructure.bus.contract import (
+    MAX_ROUTING_KEY,
+    ContractVersionError,
+    IntegrationEvent,
+    routing_key,
+    routing_segment,
+)
 
 
 @pytest.mark.parametrize(
@@ -61,3 +68,21 @@ def test_a_segment_holds_no_wildcard_and_no_separator(value: str) -> None:
 def test_no_value_makes_a_segment_with_a_wildcard(value: str) -> None:
     segment = routing_segment(value)
     assert not {"*", "#", "."} & set(segment)
+
+
+def test_a_message_of_another_major_schema_version_is_refused() -> None:
+    envelope = {
+        "event_id": "r:1",
+        "event_type": "Created",
+        "record_id": "r",
+        "version": 1,
+        "position": 1,
+        "occurred_at": "2026-12-07T00:00:00+00:00",
+        "tenant": "acme",
+        "model": "Order",
+    }
+    added = orjson.dumps({**envelope, "schema": "writ.event/1", "added_later": True})
+    assert IntegrationEvent.from_json(added).record_id == "r", "an additive change reads"
+    for schema in ("writ.event/2", None):
+        with pytest.raises(ContractVersionError):
+            IntegrationEvent.from_json(orjson.dumps({**envelope, "schema": schema}))
