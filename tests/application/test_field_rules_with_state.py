@@ -101,6 +101,19 @@ def test_a_monthly_counter_starts_again_each_month_of_each_year(database_url: st
     assert numbers == ["INV-2701-001", "INV-2702-001", "INV-2702-002", "INV-2802-001"]
 
 
+def test_each_generated_field_counts_on_its_own(database_url: str) -> None:
+    two = SALES_CATALOG.replace(
+        'seq = { type = "int", nullable = true }',
+        'seq = { type = "int", nullable = true }\nlot = { type = "int", nullable = true }',
+    ).replace('seq = "{sequence}"', 'seq = "{sequence}"\nlot = "{sequence}"')
+    writ = open_writ(Catalog.from_toml(two, source="two sequences"), database_url)
+    try:
+        made = [writ.create(CLERK, "Sale", {"title": "a", "total": "1"}).data for _ in range(2)]
+    finally:
+        writ.close()
+    assert [(m["seq"], m["lot"]) for m in made] == [(1, 1), (2, 2)]  # type: ignore[index]
+
+
 def test_a_refused_create_takes_no_number(sales: Writ) -> None:
     sales.create(CLERK, "Sale", {"title": "a", "total": "1"})
     for refused in (
