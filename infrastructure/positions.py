@@ -165,8 +165,9 @@ class Positions:
             raise FencedError(f"{name} is no longer at {expected} under epoch {epoch}")
 
     def advance_to(self, tx: Tx, name: str, epoch: int, position: int) -> None:
-        """Move forward to ``position`` (never back) under ``epoch``; ``FencedError`` if fenced off."""
-        current = self.read(tx, name)
+        """Move forward to ``position`` (never back) under ``epoch``; ``FencedError`` if fenced off. The row is
+        locked as it is read: a claim committed between the read and the update would otherwise go unseen."""
+        current = self.read(tx, name, lock=True)
         if current.epoch != epoch:
             raise FencedError(f"{name} is held under epoch {current.epoch}, not {epoch}")
         tx.execute(

@@ -123,11 +123,19 @@ class IntegrationEvent:
     @classmethod
     def from_json(cls, body: bytes) -> IntegrationEvent:
         raw = orjson.loads(body)
-        if not isinstance(raw, dict) or not str(raw.get("schema", "")).startswith("writ.event/1"):
+        if not isinstance(raw, dict) or _major(raw.get("schema")) != SCHEMA:
             schema = raw.get("schema") if isinstance(raw, dict) else None
             raise ContractVersionError(f"Unknown integration-event schema: {schema!r}")
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+def _major(schema: Any) -> str | None:
+    """``writ.event/N`` of a schema ``writ.event/N`` or ``writ.event/N.M`` (a minor version: additive)."""
+    if not isinstance(schema, str):
+        return None
+    name, slash, version = schema.partition("/")
+    return f"{name}/{version.partition('.')[0]}" if slash else None
 
 
 def sealed_by(event: IntegrationEvent) -> UUID | None:

@@ -83,6 +83,8 @@ def test_a_message_of_another_major_schema_version_is_refused() -> None:
     }
     added = orjson.dumps({**envelope, "schema": "writ.event/1", "added_later": True})
     assert IntegrationEvent.from_json(added).record_id == "r", "an additive change reads"
-    for schema in ("writ.event/2", None):
+    minor = orjson.dumps({**envelope, "schema": "writ.event/1.1"})
+    assert IntegrationEvent.from_json(minor).record_id == "r", "so does a minor version"
+    for schema in ("writ.event/2", "writ.event/10", "writ.event/1x", "writ.event", 1, None):
         with pytest.raises(ContractVersionError):
             IntegrationEvent.from_json(orjson.dumps({**envelope, "schema": schema}))
