@@ -701,3 +701,93 @@ def test_records_are_loaded_part_by_part_each_checked(
         )
         assert error.record_id == ids[0]
     assert writ.patch(MANAGER, "Order", ids[4], {"note": "after"}).version == 3
+
+
+def test_exactly_max_affected_matches_run(runtime: Runtime) -> None:
+    """``max_affected`` is the most a bulk changes, not one past it: the test catalog's 40 matches all run."""
+    writ = runtime.writ
+    ids = orders(writ, MANAGER, ["placed"] * 40)
+    runtime.catch_up()
+    done = writ.bulk_update(MANAGER, "Order", [], {"note": "forty"}, all_records=True)
+    assert (done.status, done.updated_count, sorted(done.ids)) == ("executed", 40, sorted(ids))
+    assert {writ.get(MANAGER, "Order", rid)["note"] for rid in ids} == {"forty"}
+
+
+def test_a_parked_bulk_larger_than_its_sample_counts_binds_and_runs_every_record(
+    runtime: Runtime,
+) -> None:
+    """The preview shows five records, but the count, the bound versions and the approved run cover all seven."""
+    writ = runtime.writ
+    ids = orders(writ, MANAGER, ["placed"] * 7)
+    runtime.catch_up()
+    parked = writ.bulk_update(MANAGER, "Order", [], {"total": "20000"}, all_records=True)
+    assert parked.status == "pending_approval" and sorted(parked.ids) == sorted(ids)
+    preview = writ.approval(BOSS, str(parked.approval_id))["preview"]
+    assert (preview["count"], len(preview["sample"])) == (7, 5)
+    done = writ.approve(BOSS, str(parked.approval_id))
+    assert done.bulk is not None and sorted(done.bulk.ids) == sorted(ids)
+    assert [writ.get(MANAGER, "Order", rid)["total"] for rid in ids] == ["20000"] * 7
+
+
+def test_one_record_needing_approval_parks_the_whole_bulk_wherever_it_sorts(
+    runtime: Runtime,
+) -> None:
+    """Records are decided in id order; the one whose total would pass 10,000 sorts after one that needs
+    nothing, and still the whole bulk parks and nothing is written."""
+    writ = runtime.writ
+    (small,) = orders(writ, MANAGER, ["placed"])
+    big = orders(writ, MANAGER, ["placed"], total="20000")[0]
+    while UUID(big).int < UUID(small).int:  # ids are random: draw until the big one sorts second
+        writ.delete(MANAGER, "Order", big)
+        big = orders(writ, MANAGER, ["placed"], total="20000")[0]
+    runtime.catch_up()
+    parked = writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "x"})
+    assert (parked.status, parked.updated_count) == ("pending_approval", 0)
+    assert [writ.get(MANAGER, "Order", rid)["_version"] for rid in (small, big)] == [1, 1]
+
+
+def test_a_deleted_record_a_lagging_view_proposes_is_left_alone_under_an_id_filter(
+    runtime: Runtime,
+) -> None:
+    """With a filter on ``id`` the record is checked on its view, and a deleted one is still no match."""
+    writ = runtime.writ
+    ids = orders(writ, MANAGER, ["placed", "placed"])
+
+    class LaggingView:  # has not seen the delete
+        def matching_ids(self, *_: Any, most: int) -> list[UUID]:
+            return [UUID(rid) for rid in ids]
+
+    writ._bulk.matcher = LaggingView()
+    writ.delete(MANAGER, "Order", ids[1])
+    done = writ.bulk_update(MANAGER, "Order", [("id", "in", ids)], {"note": "checked"})
+    assert (done.updated_count, done.ids) == (1, [ids[0]])
+    assert writ.get(MANAGER, "Order", ids[1], include_deleted=True)["_version"] == 2
+
+
+def test_a_repeat_that_loses_to_its_first_under_one_key_returns_the_first_result(
+    runtime: Runtime, catalog: Catalog, database_url: str
+) -> None:
+    """Another process runs the same bulk with the same key while this one decides: this one's save loses,
+    and it answers with that run's result instead of deciding again (nor failing ``VERSION_CONFLICT``)."""
+    writ = runtime.writ
+    ids = orders(writ, MANAGER, ["placed"] * 2)
+    runtime.catch_up()
+    decide, firsts = writ._bulk.decide_bulk, []
+
+    def bulk(on: Writ) -> Any:
+        return on.bulk_update(
+            MANAGER, "Order", [], {"note": "once"}, all_records=True, idempotency_key="bulk-twin"
+        )
+
+    with Runtime(catalog, database_url) as other:
+
+        def deciding(*args: Any) -> Any:
+            decided = decide(*args)
+            if not firsts:
+                firsts.append(bulk(other.writ))
+            return decided
+
+        writ._bulk.decide_bulk = deciding  # type: ignore[method-assign]
+        done = bulk(writ)
+    assert done.replayed and (done.decision_id, done.updated_count) == (firsts[0].decision_id, 2)
+    assert [writ.get(MANAGER, "Order", rid)["_version"] for rid in ids] == [2, 2]
