@@ -130,6 +130,17 @@ def test_delete_and_restore_cascade_to_grandchildren_and_only_back(sales: Writ) 
     assert state(sales, "ItemNote", note) == "modified"
 
 
+def test_a_child_cannot_be_restored_under_a_deleted_parent(sales: Writ) -> None:
+    """A child deleted on its own, then its parent: the child's own restore finds no live parent."""
+    sale_id, items = order_with_items(sales)
+    sales.delete(MANAGER, "SaleItem", items[0])
+    sales.delete(MANAGER, "Sale", sale_id)
+    with pytest.raises(RecordNotFoundError) as caught:
+        sales.restore(MANAGER, "SaleItem", items[0])
+    assert caught.value.field == "sale_id"
+    assert state(sales, "SaleItem", items[0]) == "deleted"
+
+
 def test_purge_cascades_and_erases_the_children(sales: Writ) -> None:
     sale_id, items = order_with_items(sales)
     note = sales.create(NOTE_TAKER, "ItemNote", {"item_id": items[0], "text": "secret"}).id
