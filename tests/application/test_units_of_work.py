@@ -316,6 +316,35 @@ def test_a_unit_repeating_a_key_with_more_fewer_or_no_commands_is_a_reused_key(
     assert records(database_url) == 2
 
 
+def test_a_unit_lets_go_of_its_records_when_it_ends_committed_or_discarded(writ: Writ) -> None:
+    """A unit takes this process's turn on each record it decides on; once it ends, another thread's write
+    takes the turn at once."""
+    rid = writ.create(CLERK, "Order", {"sku": "TURN-1", "total": "1"}).id
+
+    def free() -> bool:
+        taken: list[bool] = []
+
+        def take() -> None:
+            release = writ._core.locks.take(UUID(rid), 0)
+            taken.append(release is not None)
+            if release is not None:
+                release()
+
+        other = threading.Thread(target=take)
+        other.start()
+        other.join()
+        return taken[0]
+
+    with writ.transaction(CLERK) as tx:
+        tx.patch("Order", rid, {"total": "2"})
+        assert not free()
+    assert free()
+    with pytest.raises(ValueError, match="discard"), writ.transaction(CLERK) as tx:
+        tx.patch("Order", rid, {"total": "3"})
+        raise ValueError("discard")
+    assert free()
+
+
 def test_a_unit_cannot_be_used_outside_its_block(sales: Writ) -> None:
     with sales.transaction(CLERK) as tx:
         pass
@@ -345,6 +374,32 @@ def test_a_compound_that_succeeds_is_not_marked(sales: Writ) -> None:
         assert job.parent is not None
         job.create("SaleItem", {"sale_id": job.parent.id, "sku": "ONE"})
     assert [e.event for e in sales.history(CLERK, "Sale", job.parent.id)] == ["Created"]
+
+
+def test_a_compound_failure_s_reason_is_cut_to_500_characters(sales: Writ) -> None:
+    with (
+        pytest.raises(ValueError, match="x"),
+        sales.compound(CLERK, "Sale", {"title": "long", "total": "1"}) as job,
+    ):
+        raise ValueError("x" * 2000)
+    assert job.parent is not None
+    failed = sales.history(CLERK, "Sale", job.parent.id)[-1]
+    assert (failed.event, failed.reason) == ("Failed", "ValueError: " + "x" * 488)
+
+
+def test_a_compound_repeated_with_its_key_finds_its_first_parent(
+    sales: Writ, database_url: str
+) -> None:
+    def run() -> Any:
+        with sales.compound(
+            CLERK, "Sale", {"title": "job", "total": "1"}, idempotency_key="job-1"
+        ) as job:
+            assert job.parent is not None
+        return job.parent
+
+    first, again = run(), run()
+    assert (again.id, again.replayed) == (first.id, True)
+    assert records(database_url) == 1
 
 
 def test_a_failure_to_mark_is_logged_and_never_masks_the_original_error(
