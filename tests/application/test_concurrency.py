@@ -133,6 +133,16 @@ def test_idempotent_repeat_returns_first_result_and_appends_nothing(writ: Writ) 
     assert other_user.id != first.id and not other_user.replayed
 
 
+def test_a_repeat_returns_the_data_its_first_run_wrote_not_the_records_data_now(
+    writ: Writ,
+) -> None:
+    first = writ.create(principal(), "Order", {"sku": "IDEM-3", "total": "5"}, idempotency_key="k3")
+    writ.patch(principal(), "Order", first.id, {"total": "7"})
+    again = writ.create(principal(), "Order", {"sku": "IDEM-3", "total": "5"}, idempotency_key="k3")
+    assert again.replayed and again.data is not None
+    assert (again.id, again.version, again.data["total"]) == (first.id, 1, "5")
+
+
 def overtaken(
     catalog: Any, database_url: str, rival: Writ, attempts: int | None, times: int | None = None
 ) -> Writ:
