@@ -349,6 +349,21 @@ def test_one_refused_record_refuses_the_whole_bulk(runtime: Runtime) -> None:
     assert codes == ["WRITE_DENIED", "GRANT_MISSING", "UNKNOWN_FIELD", "INVALID_INPUT"]
 
 
+def test_a_bulk_without_a_purpose_is_refused_even_with_nothing_to_match(runtime: Runtime) -> None:
+    writ = runtime.writ
+    (placed,) = orders(writ, MANAGER, ["placed"])
+    runtime.catch_up()
+    aimless = MANAGER.model_copy(update={"purpose": " "})
+    for filters, everything in (([], True), ([("status", "eq", "draft")], False)):
+        refused(
+            "PURPOSE_REQUIRED",
+            lambda filters=filters, everything=everything: writ.bulk_update(
+                aimless, "Order", filters, {"note": "x"}, all_records=everything
+            ),
+        )
+    assert writ.get(MANAGER, "Order", placed)["_version"] == 1
+
+
 def test_the_bulk_update_grant_is_checked_before_the_matches_are_looked_for(
     runtime: Runtime,
 ) -> None:
