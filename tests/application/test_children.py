@@ -17,7 +17,7 @@ from domain.errors import (
     UniqueViolationError,
 )
 from entrypoints.bootstrap import Runtime, open_writ
-from tests.catalogs import principal
+from tests.catalogs import SALES_CATALOG, principal
 from tests.support import saves, stored_rows
 
 CLERK, MANAGER = principal("carol", "acme", "clerk"), principal("maria", "acme", "manager")
@@ -84,6 +84,19 @@ def test_a_refused_child_refuses_the_whole_create(sales: Writ, database_url: str
         .data["number"]
         .endswith("-0001")
     )
+
+
+def test_a_create_nests_children_up_to_the_rows_limit(database_url: str) -> None:
+    """With ``rows = 3`` a sale takes three nested items; a fourth refuses the create."""
+    app = open_writ(Catalog.from_toml(SALES_CATALOG + "\n[limits]\nrows = 3\n"), database_url)
+    try:
+        items = [{"sku": f"S-{n}"} for n in range(4)]
+        three = app.create(CLERK, "Sale", {"title": "three", "total": "1", "items": items[:3]})
+        assert len(three.children) == 3
+        with pytest.raises(InvalidInputError, match="At most 3 nested children"):
+            app.create(CLERK, "Sale", {"title": "four", "total": "1", "items": items})
+    finally:
+        app.close()
 
 
 def test_a_child_needs_its_own_grant(sales: Writ) -> None:
