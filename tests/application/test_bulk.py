@@ -806,3 +806,64 @@ def test_a_repeat_that_loses_to_its_first_under_one_key_returns_the_first_result
         done = bulk(writ)
     assert done.replayed and (done.decision_id, done.updated_count) == (firsts[0].decision_id, 2)
     assert [writ.get(MANAGER, "Order", rid)["_version"] for rid in ids] == [2, 2]
+
+
+def test_a_bulk_key_reused_with_other_filters_is_refused(runtime: Runtime) -> None:
+    writ = runtime.writ
+    orders(writ, MANAGER, ["placed", "draft"])
+    runtime.catch_up()
+
+    def bulk(status: str) -> Any:
+        return writ.bulk_update(
+            MANAGER, "Order", [("status", "eq", status)], {"note": "n"}, idempotency_key="bulk-f"
+        )
+
+    assert bulk("placed").updated_count == 1
+    refused("IDEMPOTENCY_KEY_REUSED", lambda: bulk("draft"))
+
+
+def test_a_bulk_s_events_carry_its_key_and_its_caller_s_correlation_id(runtime: Runtime) -> None:
+    writ = runtime.writ
+    (placed,) = orders(writ, MANAGER, ["placed"])
+    runtime.catch_up()
+    caller = MANAGER.model_copy(update={"correlation_id": "corr-7"})
+    done = writ.bulk_update(
+        caller, "Order", [], {"note": "n"}, all_records=True, idempotency_key="bulk-m"
+    )
+    event = writ.history(MANAGER, "Order", placed)[-1]
+    assert (done.correlation_id, event.correlation_id, event.idempotency_key) == (
+        "corr-7",
+        "corr-7",
+        "bulk-m",
+    )
+
+
+def test_a_bulk_with_an_unfit_key_or_no_changes_is_refused_at_the_door(runtime: Runtime) -> None:
+    writ = runtime.writ
+    (placed,) = orders(writ, MANAGER, ["placed"])
+    runtime.catch_up()
+    for key, changes in (("k" * 201, {"note": "n"}), ("x\x1fy", {"note": "n"}), (None, {})):
+        refused(
+            "INVALID_INPUT",
+            lambda key=key, changes=changes: writ.bulk_update(
+                MANAGER, "Order", [], changes, all_records=True, idempotency_key=key
+            ),
+        )
+    assert writ.get(MANAGER, "Order", placed)["_version"] == 1
+
+
+def test_a_parked_bulk_repeated_with_its_key_returns_the_same_request(runtime: Runtime) -> None:
+    writ = runtime.writ
+    orders(writ, MANAGER, ["placed"] * 2)
+    runtime.catch_up()
+
+    def bulk() -> Any:
+        return writ.bulk_update(
+            MANAGER, "Order", [], {"total": "20000"}, all_records=True, idempotency_key="bulk-p"
+        )
+
+    first, again = bulk(), bulk()
+    assert first.status == "pending_approval" and again.replayed
+    assert again.approval_id == first.approval_id
+    runtime.catch_up()
+    assert [a["id"] for a in runtime.views.approvals(BOSS)] == [first.approval_id]
