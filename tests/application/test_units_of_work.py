@@ -161,6 +161,17 @@ def test_a_command_needing_approval_cannot_wait_inside_a_unit(sales: Writ) -> No
             tx.patch("Sale", sale.id, {"total": "20000"})
         tx.patch("Sale", sale.id, {"note": "small change"})
     assert sales.get(CLERK, "Sale", sale.id)["total"] == "1"
+    refusals = [d for d in sales.decisions(CLERK) if d["outcome"] == "refused"]
+    assert [(d["operation"], d["code"]) for d in refusals] == [("update", "APPROVAL_REQUIRED")]
+
+
+def test_a_unit_with_an_unfit_key_is_refused_before_its_block_runs(sales: Writ) -> None:
+    ran = []
+    for key in ("k" * 201, "x\x1fy"):
+        with pytest.raises(WritError) as caught, sales.transaction(CLERK, idempotency_key=key):
+            ran.append(key)
+        assert caught.value.code == "INVALID_INPUT"
+    assert ran == []
 
 
 def test_a_conflict_at_commit_redecides_the_whole_unit_on_fresh_state(
