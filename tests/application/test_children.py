@@ -164,6 +164,14 @@ def test_purge_cascades_and_erases_the_children(sales: Writ) -> None:
         assert sales.history(MANAGER, model, record_id)[-1].event == "Purged"
 
 
+def test_a_parent_purge_passes_over_a_child_purged_before(sales: Writ) -> None:
+    sale_id, items = order_with_items(sales)
+    sales.purge(MANAGER, "SaleItem", items[0])
+    sales.purge(MANAGER, "Sale", sale_id)
+    assert [e.event for e in sales.history(MANAGER, "SaleItem", items[0])] == ["Created", "Purged"]
+    assert [e.event for e in sales.history(MANAGER, "SaleItem", items[1])][-1] == "Purged"
+
+
 def test_a_cascaded_restore_whose_unique_value_was_taken_restores_nothing(sales: Writ) -> None:
     first = sales.create(
         CLERK, "Sale", {"title": "A", "total": "1", "items": [{"sku": "X", "serial": "SN-1"}]}
