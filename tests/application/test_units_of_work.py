@@ -16,6 +16,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from application import retry
+from application.compound import Compound
 from application.group_commit import RaceLost
 from application.retry import OTHER_ATTEMPTS, Retry
 from application.service import Writ
@@ -428,6 +429,31 @@ def test_a_failure_to_mark_is_logged_and_never_masks_the_original_error(
     assert "could not mark Sale" in caplog.text and "UniqueViolationError" in caplog.text
     with pytest.raises(RecordNotFoundError):
         sales.get(CLERK, "Sale", job.parent.id)
+
+
+def test_an_interruption_while_marking_never_masks_the_original_error(
+    sales: Writ, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Marking the parent is stopped by a ``BaseException`` of its own: logged, and the block's error goes on."""
+
+    class Stopped(BaseException):
+        pass
+
+    class StoppedWhileMarking:  # the service's steps, but marking the parent is stopped
+        def __init__(self) -> None:
+            self.create, self.patch = sales._commands.create, sales._commands.patch
+
+        def fail(self, *_: Any) -> Any:
+            raise Stopped
+
+    job = Compound(StoppedWhileMarking(), CLERK, "Sale", {"title": "stopped", "total": "1"}, None)
+    with (
+        caplog.at_level(logging.ERROR, "writ.compound"),
+        pytest.raises(ValueError, match="original"),
+        job,
+    ):
+        raise ValueError("original")
+    assert "could not mark Sale" in caplog.text
 
 
 def test_a_record_staged_in_a_unit_is_found_only_in_its_own_tenant(writ: Writ) -> None:
