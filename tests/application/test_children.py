@@ -57,6 +57,15 @@ def test_a_create_with_nested_children_is_one_save(sales: Writ, database_url: st
     assert sales.get(CLERK, "SaleItem", items[2])["qty"] == 16
 
 
+def test_a_nested_row_whose_parent_field_is_null_joins_the_record_it_is_nested_in(
+    sales: Writ,
+) -> None:
+    sale = sales.create(
+        CLERK, "Sale", {"title": "Lamp", "total": "1", "items": [{"sku": "BULB", "sale_id": None}]}
+    )
+    assert sales.get(CLERK, "SaleItem", sale.children[0])["sale_id"] == sale.id
+
+
 def test_a_refused_child_refuses_the_whole_create(sales: Writ, database_url: str) -> None:
     before = len(stored_rows(database_url))
     with pytest.raises(InvalidFieldValueError):
