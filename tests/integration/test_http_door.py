@@ -401,3 +401,90 @@ def test_an_approval_decision_body_takes_reason_and_fingerprint_only(server: Ser
         refused(server, 400, "INVALID_INPUT", "POST", path, json=body, recorded=True)
     done = server.call("POST", path, json={"reason": None, "fingerprint": None})
     assert done.status_code == 200 and done.json()["status"] == "cancelled", done.text
+
+
+def sized(size: int) -> bytes:
+    """A JSON body of exactly ``size`` bytes (a Doc, padded with spaces)."""
+    body = orjson.dumps({"name": "at the limit"})
+    return body + b" " * (size - len(body))
+
+
+def test_a_body_at_the_limit_is_read_and_one_byte_past_it_is_413(server: Server) -> None:
+    """The server runs with a 1,000,000-byte limit; it holds whether the length is declared or not."""
+    limit = 1_000_000
+    for declared in (True, False):
+        for size, status in ((limit, 201), (limit + 1, 413)):
+            content = sized(size)
+            response = server.call(
+                "POST", "/v1/Doc", content=content if declared else iter([content])
+            )
+            assert ("content-length" in response.request.headers) is declared
+            assert response.status_code == status, (declared, size, response.text)
+
+
+def test_if_match_takes_a_weak_etag_and_refuses_an_empty_one(server: Server) -> None:
+    doc = created(server, {"name": "weak"})
+    path = f"/v1/Doc/{doc['id']}"
+    refused(
+        server,
+        400,
+        "INVALID_INPUT",
+        "PATCH",
+        path,
+        json={"size": 1},
+        headers={"If-Match": ""},
+        recorded=False,
+    )
+    weak = server.call("PATCH", path, json={"size": 2}, headers={"If-Match": 'W/"1"'})
+    assert weak.status_code == 200 and weak.json()["version"] == 2, weak.text
+    stale = server.call("PATCH", path, json={"size": 3}, headers={"If-Match": 'W/"1"'})
+    assert (stale.status_code, stale.json()["code"]) == (412, "VERSION_CONFLICT")
+
+
+@pytest.mark.parametrize("force", ["1", "TRUE"])
+def test_force_is_read_as_a_flag_in_any_case(server: Server, force: str) -> None:
+    order = server.call("POST", "/v1/Order", json={"sku": f"FORCE-{force}", "total": "1"}).json()
+    purged = server.call("DELETE", f"/v1/Order/{order['id']}?force={force}", bearer=MANAGER)
+    assert purged.status_code == 200 and purged.json()["state"] == "purged", purged.text
+
+
+def test_a_write_needs_a_body_and_an_empty_one_is_refused(server: Server) -> None:
+    refused(server, 400, "INVALID_INPUT", "POST", "/v1/Doc", content=b"", recorded=True)
+
+
+def test_a_replace_honours_its_idempotency_key(server: Server) -> None:
+    doc = created(server, {"name": "put once"})
+    key = {"Idempotency-Key": f"put-{doc['id']}"}
+    first = server.call("PUT", f"/v1/Doc/{doc['id']}", json={"name": "put"}, headers=key)
+    again = server.call("PUT", f"/v1/Doc/{doc['id']}", json={"name": "put"}, headers=key)
+    assert first.status_code == again.status_code == 200, again.text
+    assert first.json()["version"] == again.json()["version"] == 2, "the replay wrote nothing"
+
+
+def test_a_refused_force_delete_is_recorded_as_one_with_its_record_and_key(
+    server: Server,
+) -> None:
+    record = "00000000-0000-4000-8000-00000000f0ce"
+    refused(
+        server,
+        400,
+        "INVALID_INPUT",
+        "DELETE",
+        f"/v1/Doc/{record}?force=1",
+        bearer=token("fiona", "acme"),
+        headers={"Writ-Correlation-Id": b"caf\xe9", "Idempotency-Key": "purge-f0ce"},
+        recorded=True,
+    )
+    mine: list[dict[str, Any]] = []
+
+    def projected() -> bool:
+        decisions = server.call(
+            "GET", "/v1/decisions", params={"outcome": "refused", "by": "fiona"}, bearer=AUDITOR
+        )
+        mine[:] = decisions.json() if decisions.status_code == 200 else []
+        return bool(mine)
+
+    wait_until(projected, 60, "the refused purge in the decisions view")
+    assert [(d["operation"], d["record_id"], d["idempotency_key"]) for d in mine] == [
+        ("force_delete", record, "purge-f0ce")
+    ]
