@@ -488,3 +488,52 @@ def test_a_refused_force_delete_is_recorded_as_one_with_its_record_and_key(
     assert [(d["operation"], d["record_id"], d["idempotency_key"]) for d in mine] == [
         ("force_delete", record, "purge-f0ce")
     ]
+
+
+def test_writes_that_wait_for_approval_answer_202_with_its_location(server: Server) -> None:
+    """Many creates, one of them parked; a bulk update parked: 202, ``Location`` the approval."""
+    many = server.call("POST", "/v1/Payment", json=[{"amount": "5"}, {"amount": "5000"}])
+    assert many.status_code == 202, many.text
+    parked = [row for row in many.json() if row["status"] == "pending_approval"]
+    assert many.headers["location"] == f"/v1/approvals/{parked[0]['approval_id']}"
+    order = server.call(
+        "POST", "/v1/Order", json={"sku": "BULK-PARK", "total": "1", "note": "bulk-park"}
+    )
+    assert order.status_code == 201, order.text
+    bulk = server.call(
+        "POST",
+        "/v1/Order/bulk-update",
+        bearer=MANAGER,
+        json={"filters": [["note", "eq", "bulk-park"]], "changes": {"total": "20000"}},
+        headers={"Writ-Wait-Position": str(order.json()["position"])},
+    )
+    assert bulk.status_code == 202, bulk.text
+    assert bulk.headers["location"] == f"/v1/approvals/{bulk.json()['approval_id']}"
+
+
+def test_an_approval_is_403_to_its_requester_and_409_to_a_changed_fingerprint(
+    server: Server,
+) -> None:
+    parked = server.call("POST", "/v1/Payment", json={"amount": "5000"}, bearer=MANAGER)
+    assert parked.status_code == 202, parked.text
+    path = f"/v1/approvals/{parked.json()['approval_id']}/approve"
+    refused(
+        server, 403, "SELF_APPROVAL_FORBIDDEN", "POST", path, json={}, bearer=MANAGER, recorded=True
+    )
+    other = token("dora", "acme", "manager")
+    stale = server.call("POST", path, json={"fingerprint": "0" * 64}, bearer=other)
+    assert (stale.status_code, stale.json()["code"]) == (409, "APPROVAL_STALE"), stale.text
+
+
+def test_a_records_history_comes_a_page_at_a_time(server: Server) -> None:
+    doc = created(server, {"name": "paged"})
+    for size in (1, 2):
+        assert server.call("PATCH", f"/v1/Doc/{doc['id']}", json={"size": size}).status_code == 200
+    path, versions, after = f"/v1/Doc/{doc['id']}/history", [], None
+    for _ in range(4):
+        page = server.call("GET", path, params={"limit": 1, "after": after or 0}).json()
+        versions += [event["version"] for event in page["events"]]
+        after = page["next_cursor"]
+        if after is None:
+            break
+    assert versions == [1, 2, 3]

@@ -129,6 +129,7 @@ def test_claims_of_the_wrong_shape_are_refused(claims: dict[str, Any], why: str)
     [
         ({}, "needs WRIT_JWT_SECRET"),
         ({"WRIT_JWT_SECRET": "short"}, "at least 32 bytes"),
+        ({"WRIT_JWT_SECRET": "s" * 31}, "at least 32 bytes"),
         ({"WRIT_JWT_PUBLIC_KEY": "not a key"}, "not a PEM RSA or EC public key"),
         ({"WRIT_JWT_JWKS_FILE": "/nonexistent/jwks.json"}, "/nonexistent/jwks.json"),
         ({"WRIT_JWT_PUBLIC_KEY": PUBLIC_KEY}, "WRIT_JWT_AUDIENCE must be set"),
