@@ -133,19 +133,26 @@ def test_malformed_catalog_is_one_line_with_its_code(tmp_path: Path) -> None:
     assert "model 'Order', key 'fields.qty.type'" in result.output
 
 
-def test_record_commands_from_the_command_line(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def carol_at_acme(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str
+) -> CliRunner:
+    """A runner in ``tmp_path`` whose commands act as carol (clerk and manager) of acme, ``env`` added."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WRIT_DATABASE_URL", database_url)
     for name, value in {
         "WRIT_USER": "carol",
         "WRIT_TENANT": "acme",
         "WRIT_ROLES": "clerk,manager",
-        "WRIT_PURPOSE": "cli test",
+        **env,
     }.items():
         monkeypatch.setenv(name, value)
-    runner = CliRunner()
+    return CliRunner()
+
+
+def test_record_commands_from_the_command_line(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = carol_at_acme(database_url, tmp_path, monkeypatch, WRIT_PURPOSE="cli test")
     assert runner.invoke(main, ["init"]).exit_code == 0
     created = runner.invoke(main, ["create", "Order", '{"sku": "A-1", "total": "5"}', "--json"])
     assert created.exit_code == 0, created.output
@@ -532,3 +539,72 @@ def test_an_embedded_read_gives_way_to_a_worker_another_process_runs(tmp_path: P
         assert made["id"] in {row["id"] for row in orjson.loads(listed.stdout)["rows"]}
     finally:
         worker.stop()
+
+
+def test_a_write_honours_its_key_its_expected_version_and_its_purpose(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = carol_at_acme(database_url, tmp_path, monkeypatch)
+
+    def run(*arguments: str, purpose: str | None = "cli test") -> Any:
+        return runner.invoke(main, [*arguments, *(["-p", purpose] if purpose else [])])
+
+    assert run("init", purpose=None).exit_code == 0
+    unexplained = run("create", "Order", '{"sku": "K-1", "total": "5"}', purpose=None)
+    assert unexplained.exit_code == 2 and "error: PURPOSE_REQUIRED:" in unexplained.output
+    once, twice = (
+        orjson.loads(
+            run(
+                "create",
+                "Order",
+                '{"sku": "K-1", "total": "5"}',
+                "--idempotency-key",
+                "c1",
+                "--json",
+            ).stdout
+        )
+        for _ in range(2)
+    )
+    assert once["id"] == twice["id"], "the repeat was replayed, not a second record"
+    record = once["id"]
+    stale = run("patch", "Order", record, '{"quantity": 2}', "--expected-version", "7")
+    assert stale.exit_code == 2 and "error: VERSION_CONFLICT:" in stale.output
+    versions = [
+        orjson.loads(
+            run(
+                "patch", "Order", record, '{"quantity": 3}', "--idempotency-key", "p1", "--json"
+            ).stdout
+        )["version"]
+        for _ in range(2)
+    ]
+    assert versions == [2, 2]
+    assert run("project", "--once", purpose=None).exit_code == 0  # a bulk update reads the views
+    bulk = [
+        orjson.loads(
+            run(
+                "bulk-update",
+                "Order",
+                '{"note": "n"}',
+                "--all",
+                "--idempotency-key",
+                "b1",
+                "--json",
+            ).stdout
+        )
+        for _ in range(2)
+    ]
+    assert [b["replayed"] for b in bulk] == [False, True], bulk
+    parked = run("patch", "Order", record, '{"total": "25000"}', "--quiet")
+    assert parked.exit_code == 0 and parked.stdout.strip() != record, parked.output
+    shown_approval = run("approvals", "show", parked.stdout.strip(), "--json", purpose=None)
+    assert orjson.loads(shown_approval.stdout)["record_id"] == record, shown_approval.output
+    refused = run("create", "Order", "{not json", "--idempotency-key", "r1")
+    assert refused.exit_code == 2
+    assert run("project", "--once", purpose=None).exit_code == 0
+    decisions = orjson.loads(
+        run("decisions", "--outcome", "refused", "--json", purpose=None).stdout
+    )
+    assert [(d["code"], d["idempotency_key"]) for d in decisions][-2:] == [
+        ("VERSION_CONFLICT", None),
+        ("INVALID_INPUT", "r1"),
+    ], decisions
