@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -339,3 +340,28 @@ def test_a_bulk_update_that_matches_nothing_still_checks_its_changes(runtime: Ru
         == "UNKNOWN_FIELD"
     )
     assert writ.bulk_update(MANAGER, "Doc", nothing, {"size": 1}).updated_count == 0
+
+
+def test_a_bulk_updates_changes_may_nest_to_the_limit_and_no_deeper(runtime: Runtime) -> None:
+    """64 levels (the catalog's ``nesting``) reach the field's own rule; 65 are refused at the door."""
+    writ = runtime.writ
+    writ.create(CLERK, "Doc", {"name": "deep"})
+    runtime.catch_up()
+    for levels, code in ((63, "INVALID_FIELD_VALUE"), (64, "INVALID_INPUT")):
+        changes = {"meta": nest(levels)}  # the object itself is one level
+        assert (
+            code_of(lambda: writ.bulk_update(MANAGER, "Doc", [("name", "eq", "deep")], changes))  # noqa: B023
+            == code
+        ), levels
+
+
+def test_a_decision_time_range_needs_an_offset_and_compares_instants(runtime: Runtime) -> None:
+    runtime.writ.create(CLERK, "Doc", {"name": "timed"})
+    runtime.catch_up()
+    auditor, views = principal("ann", "acme", "auditor"), runtime.views
+    assert code_of(lambda: views.decisions(auditor, since="2026-01-01T00:00:00")) == "INVALID_INPUT"
+    # an hour ago, written in UTC+14: as text it sorts after now in UTC, as a time it is before
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).astimezone(timezone(timedelta(hours=14)))
+    assert len(views.decisions(auditor, since=hour_ago.isoformat())) == 1
+    assert len(views.decisions(auditor, until=hour_ago.isoformat())) == 0
+    assert len(views.decisions(auditor, limit=1000)) == 1, "the largest page is taken"
