@@ -537,3 +537,11 @@ def test_a_records_history_comes_a_page_at_a_time(server: Server) -> None:
         if after is None:
             break
     assert versions == [1, 2, 3]
+
+
+def test_head_answers_as_get_without_a_body(server: Server) -> None:
+    doc = created(server, {"name": "head"})
+    head = server.call(
+        "HEAD", f"/v1/Doc/{doc['id']}", headers={"Writ-Wait-Position": str(doc["position"])}
+    )
+    assert (head.status_code, head.headers["etag"], head.content) == (200, '"1"', b"")

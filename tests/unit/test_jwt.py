@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from domain.errors import ConfigurationError, UnauthenticatedError
+from entrypoints.http import auth
 from entrypoints.http.auth import JwtVerifier
 from tests.support import wait_until
 
@@ -168,3 +169,13 @@ def test_only_the_bearer_scheme_carries_a_token() -> None:
     for header in (f"Basic {token}", f"Token {token}", token, f"Bearer{token}"):
         with pytest.raises(UnauthenticatedError, match="Send a bearer token"):
             verifier.identify(header)
+
+
+def test_the_tokens_remembered_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller minting a new token per request must not grow the server's memory without end."""
+    monkeypatch.setattr(auth, "CACHED_TOKENS", 3)
+    secret = "s" * 32
+    verifier = JwtVerifier.from_env({"WRIT_JWT_SECRET": secret})
+    for n in range(5):
+        assert verifier.identify(signed(secret, "HS256", sub=f"user-{n}")).user_id == f"user-{n}"
+    assert len(verifier._verified) == 3
