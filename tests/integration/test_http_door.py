@@ -545,3 +545,36 @@ def test_head_answers_as_get_without_a_body(server: Server) -> None:
         "HEAD", f"/v1/Doc/{doc['id']}", headers={"Writ-Wait-Position": str(doc["position"])}
     )
     assert (head.status_code, head.headers["etag"], head.content) == (200, '"1"', b"")
+
+
+IMPERSONATING = {
+    f"{prefix}{name}": value
+    for prefix in ("Writ-", "X-", "")
+    for name, value in (
+        ("Tenant", "globex"),
+        ("Tenant-Id", "globex"),
+        ("User", "mallory"),
+        ("User-Id", "mallory"),
+    )
+}
+"""Headers a client might hope name the tenant or the user."""
+
+
+def test_the_tenant_and_user_come_from_the_token_alone(server: Server) -> None:
+    """Headers and a query naming another tenant or user change nothing: the write is carol's, in acme."""
+    made = server.call(
+        "POST",
+        "/v1/Order",
+        params={"tenant": "globex", "user": "mallory"},
+        json={"sku": "MINE-1", "total": "1"},
+        headers=IMPERSONATING,
+    )
+    assert made.status_code == 201, made.text
+    path, wait = (
+        f"/v1/Order/{made.json()['id']}",
+        {"Writ-Wait-Position": str(made.json()["position"])},
+    )
+    mine = server.call("GET", path, headers={**IMPERSONATING, **wait})
+    assert (mine.status_code, mine.json()["created_by"]) == (200, "carol"), mine.text
+    theirs = server.call("GET", path, headers=wait, bearer=token("gina", "globex"))
+    assert theirs.status_code == 404, theirs.text
