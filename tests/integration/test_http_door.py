@@ -578,3 +578,39 @@ def test_the_tenant_and_user_come_from_the_token_alone(server: Server) -> None:
     assert (mine.status_code, mine.json()["created_by"]) == (200, "carol"), mine.text
     theirs = server.call("GET", path, headers=wait, bearer=token("gina", "globex"))
     assert theirs.status_code == 404, theirs.text
+
+
+def test_a_deleted_record_is_409_to_write_and_read_only_with_include_deleted(
+    server: Server,
+) -> None:
+    made = server.call("POST", "/v1/Order", json={"sku": "GONE-1", "total": "1"}).json()
+    path = f"/v1/Order/{made['id']}"
+    deleted = server.call("DELETE", path, bearer=MANAGER).json()
+    wait = {"Writ-Wait-Position": str(deleted["position"])}
+    refused(server, 409, "RECORD_DELETED", "PATCH", path, json={"quantity": 2}, recorded=True)
+    assert server.call("GET", path, headers=wait, bearer=AUDITOR).status_code == 404
+    shown = server.call(
+        "GET", path, params={"include_deleted": "true"}, headers=wait, bearer=AUDITOR
+    )
+    assert shown.status_code == 200 and shown.json()["id"] == made["id"], shown.text
+    listed = server.call(
+        "GET",
+        "/v1/Order",
+        params={"where": "sku:eq:GONE-1", "include_deleted": "true"},
+        headers=wait,
+        bearer=AUDITOR,
+    )
+    assert [row["id"] for row in listed.json()["rows"]] == [made["id"]], listed.text
+
+
+def test_decisions_until_a_time_leave_out_those_after_it(server: Server) -> None:
+    server.call("POST", "/v1/Doc", json={"name": "late"}, bearer=token("ursula", "acme"))
+
+    def decided(**bounds: str) -> list[Any] | None:
+        found = server.call(
+            "GET", "/v1/decisions", params={"by": "ursula", **bounds}, bearer=AUDITOR
+        )
+        return found.json() if found.status_code == 200 else None
+
+    wait_until(decided, 60, "the decision in the view")
+    assert decided(until="2000-01-01T00:00:00Z") == []
