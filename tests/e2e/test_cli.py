@@ -598,13 +598,17 @@ def test_a_write_honours_its_key_its_expected_version_and_its_purpose(
     assert parked.exit_code == 0 and parked.stdout.strip() != record, parked.output
     shown_approval = run("approvals", "show", parked.stdout.strip(), "--json", purpose=None)
     assert orjson.loads(shown_approval.stdout)["record_id"] == record, shown_approval.output
+    unexplained_rejection = run("approvals", "reject", parked.stdout.strip(), purpose=None)
+    assert unexplained_rejection.exit_code == 2, unexplained_rejection.output
+    assert "error: INVALID_INPUT:" in unexplained_rejection.output
+    cancelled = run("approvals", "cancel", parked.stdout.strip(), "--json", purpose=None)
+    assert orjson.loads(cancelled.stdout)["status"] == "cancelled", cancelled.output
+    told = run("patch", "Order", record, '{"total": "26000"}')
+    assert told.exit_code == 0 and "it waits for approval" in told.output, told.output
     refused = run("create", "Order", "{not json", "--idempotency-key", "r1")
     assert refused.exit_code == 2
     assert run("project", "--once", purpose=None).exit_code == 0
     decisions = orjson.loads(
         run("decisions", "--outcome", "refused", "--json", purpose=None).stdout
     )
-    assert [(d["code"], d["idempotency_key"]) for d in decisions][-2:] == [
-        ("VERSION_CONFLICT", None),
-        ("INVALID_INPUT", "r1"),
-    ], decisions
+    assert [(d["code"], d["idempotency_key"]) for d in decisions][-1] == ("INVALID_INPUT", "r1")
