@@ -96,17 +96,24 @@ def test_the_collector_is_paused_from_the_views_query_on(runtime: Runtime) -> No
     assert seen == [False] and gc.isenabled()
 
 
+class Proposing:
+    """The bulk's matcher port, answering ``ids`` (in that order) whatever it is asked: a view that lags
+    behind the writes, strays out of the tenant or model, or shuffles."""
+
+    def __init__(self, *ids: str) -> None:
+        self.ids = [UUID(rid) for rid in ids]
+
+    def matching_ids(self, *_: Any, most: int) -> list[UUID]:
+        return list(self.ids)
+
+
 def test_a_lagging_view_only_proposes(runtime: Runtime) -> None:
     """Candidates the view still shows as matching, but which no longer match as they stand (or are gone),
     are left alone: each record is checked again on its current state."""
     writ = runtime.writ
     ids = orders(writ, MANAGER, ["placed", "placed", "placed"])
 
-    class LaggingView:  # the matcher port, answering as a view that has not seen the last two writes
-        def matching_ids(self, *_: Any, most: int) -> list[UUID]:
-            return [UUID(rid) for rid in ids]
-
-    writ._bulk.matcher = LaggingView()
+    writ._bulk.matcher = Proposing(*ids)  # a view that has not seen the last two writes
     writ.patch(MANAGER, "Order", ids[1], {"status": "draft"})
     writ.delete(MANAGER, "Order", ids[2])
     done = writ.bulk_update(MANAGER, "Order", [("status", "eq", "placed")], {"note": "checked"})
@@ -120,11 +127,7 @@ def test_a_view_proposing_another_tenants_or_models_record_is_not_obeyed(runtime
     mine, theirs = orders(writ, MANAGER, ["placed"])[0], orders(writ, OTHER, ["placed"])[0]
     customer = writ.create(MANAGER, "Customer", {"name": "Ada", "email": "ada@example.com"}).id
 
-    class StrayView:
-        def matching_ids(self, *_: Any, most: int) -> list[UUID]:
-            return [UUID(rid) for rid in (mine, theirs, customer)]
-
-    writ._bulk.matcher = StrayView()
+    writ._bulk.matcher = Proposing(mine, theirs, customer)
     done = writ.bulk_update(MANAGER, "Order", [], {"note": "mine"}, all_records=True)
     assert (done.updated_count, done.ids) == (1, [mine])
     assert writ.get(OTHER, "Order", theirs)["note"] is None
@@ -138,11 +141,7 @@ def test_candidates_proposed_in_any_order_are_saved_in_id_order(
     writ = runtime.writ
     ids = sorted(orders(writ, MANAGER, ["placed"] * 5))
 
-    class ShuffledView:
-        def matching_ids(self, *_: Any, most: int) -> list[UUID]:
-            return [UUID(rid) for rid in (ids[3], ids[0], ids[4], ids[2], ids[1])]
-
-    writ._bulk.matcher = ShuffledView()
+    writ._bulk.matcher = Proposing(ids[3], ids[0], ids[4], ids[2], ids[1])
     done = writ.bulk_update(MANAGER, "Order", [], {"note": "ordered"}, all_records=True)
     saved = writ._core.store.recorder.select_notifications(
         start=None, limit=100, topics=[Record.Patched.TOPIC]
@@ -282,11 +281,7 @@ def test_a_record_purged_by_another_process_is_read_with_its_key_gone(
         assert writ.get(MANAGER, "Order", gone)["quantity"] == 5  # its key cached here
         there.writ.purge(MANAGER, "Order", gone)
 
-        class LaggingView:
-            def matching_ids(self, *_: Any, most: int) -> list[UUID]:
-                return [UUID(gone), UUID(kept)]
-
-        writ._bulk.matcher = LaggingView()
+        writ._bulk.matcher = Proposing(gone, kept)  # a view that has not seen the purge
         done = writ.bulk_update(MANAGER, "Order", [], {"note": "after purge"}, all_records=True)
         assert (done.updated_count, done.ids) == (1, [kept])
         (purged,) = list(writ._core.loader.each([UUID(gone)], tenant="acme", model="Order"))
@@ -721,6 +716,7 @@ def test_records_are_loaded_part_by_part_each_checked(
 def test_exactly_max_affected_matches_run(runtime: Runtime) -> None:
     """``max_affected`` is the most a bulk changes, not one past it: the test catalog's 40 matches all run."""
     writ = runtime.writ
+    assert runtime.catalog.models["Order"].policy.max_affected == 40, "the bound this test sits on"
     ids = orders(writ, MANAGER, ["placed"] * 40)
     runtime.catch_up()
     done = writ.bulk_update(MANAGER, "Order", [], {"note": "forty"}, all_records=True)
@@ -768,11 +764,7 @@ def test_a_deleted_record_a_lagging_view_proposes_is_left_alone_under_an_id_filt
     writ = runtime.writ
     ids = orders(writ, MANAGER, ["placed", "placed"])
 
-    class LaggingView:  # has not seen the delete
-        def matching_ids(self, *_: Any, most: int) -> list[UUID]:
-            return [UUID(rid) for rid in ids]
-
-    writ._bulk.matcher = LaggingView()
+    writ._bulk.matcher = Proposing(*ids)  # a view that has not seen the delete
     writ.delete(MANAGER, "Order", ids[1])
     done = writ.bulk_update(MANAGER, "Order", [("id", "in", ids)], {"note": "checked"})
     assert (done.updated_count, done.ids) == (1, [ids[0]])

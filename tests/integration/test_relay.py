@@ -356,5 +356,10 @@ def test_the_status_reads_a_position_an_earlier_release_kept_and_writes_nothing(
         relay.save(head)
         relay.ensure()  # started again: the earlier release's row is carried over once only
         assert relay.status()["position"] == head
+        with relay.database.transaction() as tx:
+            relay.positions.follow(tx, relay.name, "a log dropped since")
+        relay.epoch = relay._claim()  # on a new log: back at its start, under a later epoch
+        relay.ensure()
+        assert relay.status()["position"] == 0, "the earlier release's row not carried over it"
     finally:
         relay.close()

@@ -12,9 +12,6 @@ import pytest
 
 from application.service import Writ
 from entrypoints.bootstrap import open_writ
-from infrastructure.bus.relay import Relay
-from tests.catalogs import principal
-from tests.conftest import AMQP_URL
 from tests.e2e.test_views_follow_their_log import FOLLOWERS, drop_the_event_store
 from tests.integration.conftest import bus_written_ids
 from tests.integration.test_relay import write_orders
@@ -44,22 +41,3 @@ def test_a_relay_left_at_a_position_of_another_log_publishes_the_new_log_from_it
         fresh.close()
     if not database_url.startswith("sqlite"):
         assert relay.said("the relay's position is not this log's (it followed log")
-
-
-def test_a_relay_starting_again_on_a_new_log_forgets_the_old_log_s_set_asides(
-    writ: Writ, database_url: str
-) -> None:
-    """A set-aside names a position of the log it was made in: kept, it would skip the new log's event there."""
-    writ.create_many(principal(), "Tally", [{"a": n} for n in range(5)])
-    relay = Relay(database_url, AMQP_URL, "log-change.set-aside")
-    try:
-        relay.ensure()
-        relay.epoch = relay._claim()
-        relay.save(2)
-        relay.set_aside(3, "too big", "olga")
-        with relay.database.transaction() as tx:
-            relay.positions.follow(tx, relay.name, "a log dropped since")
-        relay.epoch = relay._claim()
-        assert (relay.status()["position"], relay._set_asides()) == (0, set())
-    finally:
-        relay.close()
