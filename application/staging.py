@@ -44,11 +44,12 @@ from domain.errors import (
     UniqueViolationError,
     WritError,
 )
-from domain.generators import md5_of, slugify, suffixed, timestamp_text
+from domain.generators import md5_of, slugify, suffixed
 from domain.ids import new_id
 from domain.links import Counter, Family, UniqueClaim, as_pairs, claim_id, counter_id, family_id
 from domain.principal import Principal
 from domain.record import DELETED, PURGED, Record
+from domain.values import utc_text
 
 if TYPE_CHECKING:
     from application.ports import KeyRing
@@ -121,7 +122,8 @@ class UnitEffects:
             if generator.kind == "uuid":
                 value = str(new_id())
             elif generator.kind == "timestamp":
-                value = now if spec.fields[name].type == "datetime" else timestamp_text(now)
+                # a str field gets the text a datetime field would keep
+                value = now if spec.fields[name].type == "datetime" else utc_text(now)
             elif generator.kind == "md5":
                 value = md5_of(payload.get(generator.source or ""))
             elif generator.kind == "slugify":

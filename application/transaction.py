@@ -202,9 +202,8 @@ class Transaction:
 
     def _commit(self) -> list[WriteResult]:
         if not self._kept:
-            if (
-                self._replaying is not None
-            ):  # its key's first unit made changes: this one is another
+            # a unit of no commands under a key whose first unit made changes is another unit
+            if self._replaying is not None:
                 self._reused(Subject("transaction", ""))
             return []
         assert self.principal is not None

@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from domain.errors import InvalidFieldValueError
 from domain.limits import DEFAULT_LIMITS, Limits, label
-from domain.values import check_decimal, check_int, check_text, checked, refuse
+from domain.values import check_decimal, check_int, check_text, checked, refuse, utc_text
 
 FieldType = Literal["str", "int", "decimal", "bool", "datetime", "date", "uuid", "json", "list"]
 Operation = Literal["create", "update"]
@@ -223,7 +223,7 @@ class FieldSpec(BaseModel):
         try:
             if kind is datetime and self._plain_datetime and value.tzinfo is not None:
                 # as pydantic would dump it
-                return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+                return utc_text(value)
             return self._validated(name, value, limits, choices)
         except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 has no UTC form
             refuse(name, "out of range once converted to UTC")

@@ -22,7 +22,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 Kind = Literal["uuid", "timestamp", "md5", "slugify", "sequence", "counter"]
@@ -97,11 +97,6 @@ def parse(template: str) -> Generator:
         f"unknown generator {template[:100]!r}: use {{uuid}}, {{timestamp}}, {{sequence}}, "
         "{md5:field}, {slugify:field} or {counter:PREFIX-{YYYY}-{NNNN}}"
     )
-
-
-def timestamp_text(now: datetime) -> str:
-    """What ``{timestamp}`` writes into a str field: ``now`` in ISO-8601 UTC, as a datetime field keeps it."""
-    return now.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def md5_of(value: Any) -> str:

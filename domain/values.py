@@ -19,7 +19,7 @@ past 64 bits read from storage is the float it was.
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NoReturn
 from uuid import UUID
@@ -49,6 +49,11 @@ def _float(value: int) -> float:
         return float(value)
     except OverflowError:  # past any float: only a hand-made row can hold it
         return math.inf if value > 0 else -math.inf
+
+
+def utc_text(moment: datetime) -> str:
+    """An aware datetime as Writ stores one: ISO-8601 in UTC, ``Z`` for the offset."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def refuse(name: str, reason: str) -> NoReturn:

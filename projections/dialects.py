@@ -24,7 +24,7 @@ from uuid import UUID
 
 import orjson
 
-from domain.values import narrowed
+from domain.values import narrowed, utc_text
 from infrastructure.sql import POSTGRES, SQL, SQLITE, Composable, Dialect, P
 from projections.timestamps import canonical_time
 
@@ -109,10 +109,6 @@ class ViewDialect(ABC):
         """The JSON array in the column has ``element`` among its items."""
 
 
-def _zulu(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 class PostgresViews(ViewDialect):
     sql = POSTGRES
     _types = {
@@ -138,7 +134,7 @@ class PostgresViews(ViewDialect):
     }
     _decoders: dict[str, Codec] = {
         "decimal": str,
-        "datetime": _zulu,
+        "datetime": utc_text,
         "timestamp": lambda v: v.astimezone(UTC).isoformat(),
         "date": date.isoformat,
         "uuid": str,
