@@ -68,7 +68,9 @@ class ProjectionStatus:
     position: int
     head: int
     events_behind: int
-    seconds_behind: float
+    seconds_behind: float | None
+    """Since the first event not projected was written; None when that event cannot be read (a worker halts
+    there: ``halted_reason`` says why)."""
     updated_at: str | None
     worker: str | None
     halted_at: int | None = None
@@ -517,15 +519,18 @@ class ProjectionWorker:
             )
         return found
 
-    def _seconds_behind(self, position: int, behind: int) -> float:
+    def _seconds_behind(self, position: int, behind: int) -> float | None:
         # the first event not set aside (one set aside may be one that cannot be decoded)
         after = self.read(position, limit=1 + len(self.set_aside)) if behind else ()
         waiting = [n for n in after if n.id not in self.set_aside]
         if not waiting:
             return 0.0
-        # the time only: no key needed
-        state: dict[str, Any] = self.log.decode(waiting[0], sealed=True)
-        since = datetime.fromisoformat(state["timestamp"])
+        try:
+            # the time only: no key needed
+            state: dict[str, Any] = self.log.decode(waiting[0], sealed=True)
+            since = datetime.fromisoformat(state["timestamp"])
+        except Exception:  # the status of a worker halted at this very event must still read
+            return None
         return max(0.0, (datetime.now(UTC) - since).total_seconds())
 
     def close(self) -> None:

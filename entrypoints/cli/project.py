@@ -152,7 +152,12 @@ def _print_status(worker: ProjectionWorker, as_json: bool) -> None:
                     ("position", s.position),
                     ("head", s.head),
                     ("events behind", s.events_behind),
-                    ("seconds behind", f"{s.seconds_behind:.1f}"),
+                    (
+                        "seconds behind",
+                        "unknown (the next event cannot be read)"
+                        if s.seconds_behind is None
+                        else f"{s.seconds_behind:.1f}",
+                    ),
                     ("updated", s.updated_at or "never"),
                     ("worker", s.worker or "-"),
                     ("halted", halted),

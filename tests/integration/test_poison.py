@@ -23,6 +23,7 @@ from infrastructure.backend_choice import open_backend
 from infrastructure.positions import Positions
 from projections import open_views, open_worker
 from tests.integration.conftest import bus_written_ids
+from tests.integration.insider import Insider
 from tests.integration.test_projection_crash import worker_process
 from tests.integration.test_relay import MANAGER, write_orders
 from tests.support import CliProcess, wait_until, writ_command
@@ -142,6 +143,34 @@ def test_the_position_moves_past_an_event_set_aside(
         views.close()
         worker.close()
     assert views_of(writ, database_url) == {row["sku"] for row in GOOD}
+
+
+def test_the_status_of_a_worker_halted_at_an_event_that_cannot_be_read_still_reads(
+    writ: Writ, database_url: str, catalog_path: Path
+) -> None:
+    """Its lag in seconds comes from the next event's time, which cannot be read: the status said nothing
+    but a JSON decoder's traceback, where the operator looks first."""
+    writ.create_many(MANAGER, "Order", GOOD[:2])
+    bad = writ.create(MANAGER, "Order", GOOD[2])
+    insider = Insider(database_url)
+    try:
+        insider.set_state(str(bad.id), 1, b"\x00 not an event")
+    finally:
+        insider.close()
+    once = writ_command(
+        "project", "--once", "--database", database_url, "--catalog", str(catalog_path), check=False
+    )
+    assert once.returncode == 2 and f"halted at position {bad.position}" in once.stderr, once.stderr
+    status = project_status(database_url, catalog_path)
+    assert (status["halted_at"], status["events_behind"], status["seconds_behind"]) == (
+        bad.position,
+        1,
+        None,
+    )
+    shown = writ_command(
+        "project", "--status", "--database", database_url, "--catalog", str(catalog_path)
+    )
+    assert "unknown (the next event cannot be read)" in shown.stdout, shown.stdout
 
 
 def relay_status(database_url: str, exchange: str) -> dict[str, object]:
