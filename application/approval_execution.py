@@ -116,7 +116,7 @@ class ApprovalExecution:
     ) -> None:
         """End the request ``failed`` with its failed decision (nothing written to the records), and say on
         ``error`` where that decision is in the log."""
-        request.failed(error.code, error.message, now)
+        request.failed(error.code, error.recorded, now)
         saved = self.core.save(request, self.core.failed_decision(approver, request, error, now))
         error.position = last_position(saved)
 

@@ -251,7 +251,7 @@ class Core:
             error = InvalidInputError(
                 f"The command's records would be {size:,} bytes encoded; at most {most:,}"
             )
-            verdict = Verdict("deny", (error,), (f"{error.code}: {error.message}",))
+            verdict = Verdict("deny", (error,), (error.reason,))
         if error is not None:
             outcome = "parked" if verdict.action == "require_approval" else "refused"
             self.refused(principal, Subject.of(command), verdict, error, key, outcome)

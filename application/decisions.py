@@ -80,7 +80,7 @@ def refused_decision(
     now: datetime,
 ) -> Decision:
     """A decision that changed nothing: refused, parked or failed (whatever the caller sent)."""
-    reasons = list(verdict.reasons) if verdict else [f"{error.code}: {error.message}"]
+    reasons = list(verdict.reasons) if verdict else [error.reason]
     return _decision(
         principal, subject, outcome, error.code, reasons, policy_version, idempotency_key, now
     )
@@ -96,7 +96,7 @@ def read_decision(
 ) -> Decision:
     """The record of a read (outcome ``read``): what was asked and how much was answered, or the refusal's
     code; ``reasons`` must not hold the values read (decisions outlive a purge)."""
-    told = [*reasons, *([f"{error.code}: {error.message}"] if error else [])]
+    told = [*reasons, *([error.reason] if error else [])]
     return _decision(
         principal, subject, "read", error.code if error else None, told, policy_version, None, now
     )

@@ -51,13 +51,23 @@ class WritError(Exception):
 
     code: ClassVar[str] = "WRIT_ERROR"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, recorded: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.recorded = message if recorded is None else recorded
+        """What a stored decision (or approval request) keeps of the message. It outlives a purge of the record,
+        so it quotes no value the caller sent; the message itself may (a custom validator's exception text)."""
         self.position: int | None = None
         """Where the decision that recorded this refusal (or failure) is in the log, once it is recorded:
         read the decisions with it (``views.wait``, ``Writ-Wait-Position``); None when nothing was recorded."""
+
+    @property
+    def reason(self) -> str:
+        """The refusal as a decision's reasons list it: code and ``recorded``."""
+        return f"{self.code}: {self.recorded}"
 
     @property
     def kind(self) -> str:
@@ -145,8 +155,9 @@ class ValidationFailedError(ValidationError):
         *,
         field: str | None = None,
         problems: list[ValidationFailedError] | None = None,
+        recorded: str | None = None,
     ) -> None:
-        super().__init__(message, field=field)
+        super().__init__(message, field=field, recorded=recorded)
         self.problems = problems or []
         """Every problem the custom validators found, when this error stands for several."""
 
@@ -154,12 +165,16 @@ class ValidationFailedError(ValidationError):
     def of(cls, problems: list[ValidationFailedError]) -> ValidationFailedError:
         """One error listing every problem (its field is theirs when they all name one)."""
         fields = {problem.field for problem in problems}
-        message = (
-            problems[0].message
-            if len(problems) == 1
-            else f"{len(problems)} problems: " + "; ".join(p.message for p in problems)
+
+        def listed(texts: list[str]) -> str:
+            return texts[0] if len(texts) == 1 else f"{len(texts)} problems: " + "; ".join(texts)
+
+        return cls(
+            listed([p.message for p in problems]),
+            field=fields.pop() if len(fields) == 1 else None,
+            problems=problems,
+            recorded=listed([p.recorded for p in problems]),
         )
-        return cls(message, field=fields.pop() if len(fields) == 1 else None, problems=problems)
 
     def to_dict(self) -> dict[str, Any]:
         body = super().to_dict()

@@ -140,11 +140,11 @@ class Decider:
         try:
             return self._decide(command, record, operation or command.operation)
         except _Refused as refused:
-            reasons = refused.reasons + tuple(f"{e.code}: {e.message}" for e in refused.errors)
+            reasons = refused.reasons + tuple(e.reason for e in refused.errors)
             return Verdict("deny", refused.errors, reasons, **refused.preview)
         except WritError as error:
             # e.g. a principal attribute auto-set into a field it does not fit
-            return Verdict("deny", (error,), (f"{error.code}: {error.message}",))
+            return Verdict("deny", (error,), (error.reason,))
 
     def _decide(
         self, command: AnyCommand, record: Record | None, operation: PolicyOperation

@@ -53,9 +53,10 @@ def run_validators(
             # a copy all the way down: a validator that appends to a list it is shown changes nothing written
             found = list(validators[name](copy.deepcopy(record), principal) or ())
         except Exception as exc:  # a validator's bug refuses the write; it never becomes a crash
-            problems.append(
-                ValidationFailedError(f"{name}: raised {type(exc).__name__}: {_clip(str(exc))}")
-            )
+            # its text goes to the caller only: Python's own messages quote values ("invalid literal for
+            # int() with base 10: '...'"), and a decision outlives the record's purge
+            raised = f"{name}: raised {type(exc).__name__}"
+            problems.append(ValidationFailedError(f"{raised}: {_clip(str(exc))}", recorded=raised))
             continue
         problems.extend(_problem(name, item) for item in found)
     return problems

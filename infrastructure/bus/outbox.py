@@ -131,9 +131,7 @@ class RelayLog:
                 raise
             except WritError as error:
                 # its record's key does not open (KEY_INVALID, a master key it lacks)
-                return published, Poison(
-                    notification.id, f"{error.code}: {error.message}", unreadable=True
-                )
+                return published, Poison(notification.id, error.reason, unreadable=True)
             except Exception as exc:
                 return published, Poison(
                     notification.id,
