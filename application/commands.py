@@ -174,7 +174,6 @@ class Commands:
         return self.core.retry.run(
             attempt,
             lost,
-            pinned=any(c.expected_version is not None for c in commands),
             again=lambda: replay(principal, commands, idempotency_key),
         )
 

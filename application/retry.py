@@ -5,7 +5,9 @@ state it read and saved on the condition that nothing else saved those aggregate
 ``RaceLost`` when something did). ``Retry.run`` decides and saves again on fresh state, with jittered
 backoff, up to ``attempts`` times (always ``ATTEMPTS`` when the race was on a counter, even for a caller that
 asks for fewer: pure contention, worth waiting out; at most ``OTHER_ATTEMPTS`` for an integrity error the
-store did not report as a lost race); never when the caller named the version it expected (``pinned``).
+store did not report as a lost race). A command that names the version it expected is decided again too: it
+is refused ``VERSION_CONFLICT`` then if its record changed, and goes through if the race was on another of
+the write's aggregates (a counter, a unique value's claim, another record of its unit).
 After each lost race, before any backoff, ``again`` may answer instead (a repeat of the same command under
 its idempotency key saved first). When the attempts run out, ``VERSION_CONFLICT`` is recorded as the write's
 failed decision and raised.
@@ -72,7 +74,6 @@ class Retry:
         attempt: Callable[[int], T],
         lost: Lost,
         *,
-        pinned: bool = False,
         again: Callable[[], T | None] = _nothing,
         attempts: int | None = None,
     ) -> T:
@@ -91,7 +92,7 @@ class Retry:
             found = again()
             if found is not None:
                 return found
-            if pinned or lost_before >= limit:
+            if lost_before >= limit:
                 break
             back_off(lost_before)
         error = VersionConflictError(lost.message)

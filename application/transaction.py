@@ -234,9 +234,7 @@ class Transaction:
         first = again()
         if first is not None:
             return first
-        return self.core.retry.run(
-            attempt, lost, pinned=any(c.expected_version is not None for c in commands), again=again
-        )
+        return self.core.retry.run(attempt, lost, again=again)
 
     def _restage(self) -> None:
         """Every kept command decided again on fresh state, with the record ids its results gave."""

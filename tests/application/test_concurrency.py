@@ -12,6 +12,7 @@ import pytest
 from application import retry
 from application.retry import Retry
 from application.service import Writ
+from domain.commands import Patch
 from domain.errors import GrantMissingError, VersionConflictError
 from domain.idempotency import IdempotencyKey
 from domain.record import Record
@@ -81,22 +82,48 @@ def test_one_process_s_writers_take_turns_on_a_record_and_lose_no_race(
     assert backed_off == [], "a writer lost its race to a writer of its own process"
 
 
-def test_a_pinned_write_that_lost_its_race_is_not_decided_again(
+def test_a_pinned_write_whose_record_changed_before_its_save_is_refused_version_conflict(
     writ: Writ, database_url: str
 ) -> None:
-    """A write naming the version it expects fails at its first lost race: it is never decided again on a state
-    its caller did not see (one load, one failed decision)."""
+    """A write naming the version it expects, overtaken on its record between decide and save, is decided again
+    like any write that lost a race, and its version check refuses it on the fresh state (one refused decision,
+    nothing written). A race it lost elsewhere lets it through: test_units_of_work."""
     loser = overtaken(writ.catalog, database_url, writ, None, times=1)
     loads: list[Any] = []
     load = loser._core.load
     loser._core.load = lambda *args: loads.append(args) or load(*args)  # type: ignore[method-assign]
     try:
         record_id = writ.create(principal(), "Tally", {"a": 1}).id
-        with pytest.raises(VersionConflictError):
+        with pytest.raises(VersionConflictError, match="is at version 2, not 1"):
             loser.patch(principal("loser"), "Tally", record_id, {"a": 2}, expected_version=1)
-        assert len(loads) == 1, "decided again after losing its race"
-        failed = writ.decisions(principal("ada", "acme", "auditor"), actor="loser")
-        assert [(d["outcome"], d["code"]) for d in failed] == [("failed", "VERSION_CONFLICT")]
+        assert len(loads) == 2, "decided again on the record as it is now"
+        refused = writ.decisions(principal("ada", "acme", "auditor"), actor="loser")
+        assert [(d["outcome"], d["code"]) for d in refused] == [("refused", "VERSION_CONFLICT")]
+        assert writ.get(principal(), "Tally", record_id)["a"] == 1
+    finally:
+        loser.close()
+
+
+def test_a_unit_whose_race_was_on_its_unpinned_record_is_decided_again_and_lands(
+    writ: Writ, database_url: str
+) -> None:
+    """The unit's first record (no expected version) is overtaken by another process; its pinned record is not
+    touched, so the unit, decided again, still matches its expected version and is saved whole."""
+    loser = overtaken(writ.catalog, database_url, writ, None, times=1)
+    try:
+        loose = writ.create(principal(), "Tally", {"a": 1}).id
+        pinned = writ.create(principal(), "Tally", {"a": 1}).id
+        loser.execute_many(
+            principal("loser"),
+            [
+                Patch(model="Tally", id=loose, changes={"a": 2}),
+                Patch(model="Tally", id=pinned, changes={"a": 2}, expected_version=1),
+            ],
+        )
+        assert writ.get(principal(), "Tally", pinned)["_version"] == 2
+        assert writ.get(principal(), "Tally", loose)["_version"] == 3, (
+            "the rival's patch, then the unit's"
+        )
     finally:
         loser.close()
 

@@ -204,6 +204,31 @@ def test_a_stale_expected_version_fails_the_whole_unit(sales: Writ, database_url
     )
 
 
+def test_a_unit_with_an_expected_version_is_decided_again_when_another_of_its_records_changed(
+    sales: Writ, sales_catalog: Catalog, database_url: str
+) -> None:
+    """A race lost on what no expected version names (here the unit's counter, taken by another process) is
+    contention like any other: the unit is decided again, and its pinned record, unchanged, still matches. It
+    failed VERSION_CONFLICT at once, as though the pinned record had changed."""
+    other = open_writ(sales_catalog, database_url)
+    try:
+        sale = sales.create(CLERK, "Sale", {"title": "pinned", "total": "1"})
+        with sales.transaction(CLERK) as tx:
+            tx.create("Sale", {"title": "numbered in the unit", "total": "1"})
+            tx.patch("Sale", sale.id, {"note": "from the unit"}, expected_version=1)
+            other.create(CLERK, "Sale", {"title": "took 0002", "total": "1"})
+        assert tx.results[0].data is not None and tx.results[0].data["number"].endswith("-0003")
+        assert sales.get(CLERK, "Sale", sale.id)["note"] == "from the unit"
+        sale = sales.create(CLERK, "Sale", {"title": "pinned too", "total": "1"})
+        with pytest.raises(VersionConflictError), sales.transaction(CLERK) as tx:
+            tx.create("Sale", {"title": "numbered again", "total": "1"})
+            tx.patch("Sale", sale.id, {"note": "from the unit"}, expected_version=1)
+            other.create(CLERK, "Sale", {"title": "takes the unit's number", "total": "1"})
+            other.patch(CLERK, "Sale", sale.id, {"note": "and changes the pinned record"})
+    finally:
+        other.close()
+
+
 def test_two_units_racing_for_one_counter_both_commit_with_distinct_numbers(
     sales: Writ, sales_catalog: Catalog, database_url: str
 ) -> None:

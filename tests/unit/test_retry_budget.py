@@ -1,5 +1,5 @@
 """How many times ``Retry.run`` decides a write again: a lost race (``RaceLost``) up to the budget, a counter's
-always up to ``ATTEMPTS``, any other integrity error at most ``OTHER_ATTEMPTS``, a pinned write once."""
+always up to ``ATTEMPTS``, any other integrity error at most ``OTHER_ATTEMPTS``."""
 
 from __future__ import annotations
 
@@ -40,9 +40,8 @@ def attempts_made(error: Exception, monkeypatch: pytest.MonkeyPatch, **options: 
         (RaceLost("lost"), {"attempts": 3}, 3),
         (HotConflict("lost"), {"attempts": 3}, ATTEMPTS),
         (IntegrityError("a constraint of the store"), {}, OTHER_ATTEMPTS),
-        (RaceLost("lost"), {"pinned": True}, 1),
     ],
-    ids=["race", "race-budget-3", "counter", "other-integrity-error", "pinned"],
+    ids=["race", "race-budget-3", "counter", "other-integrity-error"],
 )
 def test_a_write_is_decided_again_as_often_as_its_error_deserves(
     error: Exception, options: dict[str, Any], expected: int, monkeypatch: pytest.MonkeyPatch
