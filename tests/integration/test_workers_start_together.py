@@ -4,8 +4,9 @@
 views in the events' schema, so they create the same table). Two ``CREATE TABLE IF NOT EXISTS`` of one table
 at once fail on PostgreSQL with ``UniqueViolation``: the relay died on its first start about one time in five.
 Here each round starts two relays (two exchanges) and two projection workers in separate processes on a fresh
-database; each builds its worker, waits for a common instant, then starts it, so their table creation meets
-every time (without the lock around it, every round failed). Every process must come up and exit cleanly.
+database; each builds its worker, says it is ready and waits for the word to go, which the test sends to all
+four at once when all are ready, so their table creation meets every time (without the lock around it,
+every round failed). Every process must come up and exit cleanly.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,20 +26,21 @@ from tests.support import ROOT
 
 ROUNDS = 3
 WORKER = """
-import sys, time
+import sys
 from domain.catalog import Catalog
 from tests.catalogs import SHOP_CATALOG
 
-kind, url, start_at = sys.argv[1], sys.argv[2], float(sys.argv[3])
+kind, url = sys.argv[1], sys.argv[2]
 if kind == "relay":
     from infrastructure.bus.relay import Relay
-    worker = Relay(url, "amqp://127.0.0.1:1/", f"start.{sys.argv[4]}")  # the broker is not reached by ensure()
+    worker = Relay(url, "amqp://127.0.0.1:1/", f"start.{sys.argv[3]}")  # the broker is not reached by ensure()
     start = worker.ensure
 else:
     from projections import open_worker
     worker = open_worker(Catalog.from_toml(SHOP_CATALOG, source="tests"), url)
     start = lambda: worker.run(until_caught_up=True)
-time.sleep(max(0.0, start_at - time.time()))
+print("ready", flush=True)
+assert sys.stdin.readline().strip() == "go"
 start()
 worker.close()
 print("started")
@@ -63,18 +64,26 @@ def fresh_database(database_url: str, folder: Path, number: int) -> Iterator[str
 
 
 def start_together(url: str) -> list[subprocess.CompletedProcess[str]]:
-    start_at = time.time() + 6  # after every process has imported and built its worker
     kinds = [("relay", "a"), ("relay", "b"), ("project", "-"), ("project", "-")]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(WORKER), kind, url, str(start_at), name],
+            [sys.executable, "-c", textwrap.dedent(WORKER), kind, url, name],
             cwd=ROOT,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for kind, name in kinds
     ]
+    for process in processes:  # each has imported and built its worker
+        assert process.stdout is not None and process.stdout.readline() == "ready\n", (
+            process.communicate(timeout=60)[1][-1500:]
+        )
+    for process in processes:  # then all are told at once
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
     finished = []
     for process in processes:
         out, err = process.communicate(timeout=120)
