@@ -246,6 +246,32 @@ def test_a_validator_that_raises_refuses_the_write_and_is_recorded_without_its_t
     assert title not in str(sales.decisions(MANAGER))
 
 
+def test_an_approval_that_fails_on_a_raising_validator_keeps_only_its_type(
+    sales_catalog: Catalog, database_url: str
+) -> None:
+    """Parked under a catalog without the validator, approved under one with it: the request ends failed, and
+    neither it nor the failed decision (both kept after a purge) holds the exception's text."""
+    title = "private-title-9Wd"
+    calm = SALES_CATALOG.replace(', "explodes"]', "]")
+    parking = open_writ(Catalog.from_toml(calm), database_url)
+    try:
+        sale = parking.create(CLERK, "Sale", {"title": title, "total": "1", "channel": "boom"})
+        parked = parking.patch(CLERK, "Sale", sale.id, {"total": "20000"})
+    finally:
+        parking.close()
+    approving = open_writ(sales_catalog, database_url)
+    try:
+        with pytest.raises(ValidationFailedError, match=title):
+            approving.approve(MANAGER, parked.approval_id)
+        request = approving.approval(MANAGER, parked.approval_id)
+        failed = [d for d in approving.decisions(MANAGER) if d["outcome"] == "failed"]
+    finally:
+        approving.close()
+    assert request["status"] == "failed" and title not in str(request["outcome"])
+    assert "explodes: raised ValueError" in str(request["outcome"])
+    assert [d["reasons"] for d in failed] == [["VALIDATION_FAILED: explodes: raised ValueError"]]
+
+
 def test_a_validator_cannot_change_what_is_written(database_url: str) -> None:
     meddling = SALES_CATALOG.replace('"tests.sales_rules:explodes"', '"tests.sales_rules:meddles"')
     writ = open_writ(Catalog.from_toml(meddling), database_url)
