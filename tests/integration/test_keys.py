@@ -11,9 +11,13 @@ import orjson
 import psycopg
 import pytest
 
-from infrastructure.master_keys import new_master_key
+from domain.catalog import Catalog
+from entrypoints.bootstrap import Runtime
+from infrastructure import key_admin
+from infrastructure.master_keys import key_id, new_master_key, parse_keys
 from tests.catalogs import SHOP_CATALOG
 from tests.conftest import PG_URL
+from tests.integration.test_shredding import CATALOG, CLERK, DPO
 from tests.support import writ_command
 
 WHO = ["--user", "carol", "--tenant", "acme", "--role", "clerk", "--purpose", "keys test"]
@@ -205,3 +209,29 @@ def test_compact_rewrites_every_key_and_view_table(pg_schema: str, catalog_path:
     assert done.stdout.strip() == f"rewrote {len(before)} tables"
     unchanged = [name for name in before if after[name] == before[name]]
     assert unchanged == [], "every table holding keys or views is rewritten into a new file"
+
+
+def test_rotation_goes_batch_after_batch_and_status_counts_live_keys_apart_from_destroyed(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process, with batches of two keys: every key is re-wrapped, not the first batch only; a purged record's
+    key is counted destroyed, never live (its row keeps the id of the master key that wrapped it)."""
+    old, new = new_master_key(), new_master_key()
+    catalog = Catalog.from_toml(CATALOG, source="test")
+    monkeypatch.setenv("WRIT_MASTER_KEY", old)
+    with Runtime(catalog, database_url) as runtime:
+        made = [runtime.writ.create(CLERK, "Person", {"name": f"P-{n}"}) for n in range(5)]
+        runtime.writ.purge(DPO.for_purpose("erasure"), "Person", made[0].id)
+    monkeypatch.setenv("WRIT_MASTER_KEY", f"{new},{old}")
+    monkeypatch.setattr(key_admin, "BATCH", 2)
+    old_id, new_id = (key_id(parse_keys(key, "test")[0]) for key in (old, new))
+    with Runtime(catalog, database_url) as runtime:
+        before = key_admin.status(runtime.backend)
+        assert (before.live.get(old_id), before.destroyed, before.to_rotate) == (4, 1, 4), before
+        assert key_admin.rotate(runtime.backend) == 4
+        after = key_admin.status(runtime.backend)
+        assert (after.live, after.destroyed, after.to_rotate) == ({new_id: 4}, 1, 0), after
+    monkeypatch.setenv("WRIT_MASTER_KEY", new)
+    with Runtime(catalog, database_url) as runtime:
+        for n, record in enumerate(made[1:], start=1):
+            assert runtime.writ.get(CLERK, "Person", record.id)["name"] == f"P-{n}"
