@@ -153,6 +153,27 @@ def test_on_the_embedded_default_a_purge_with_no_reader_open_leaves_nothing_pend
     assert left_behind(database_url, "NOTHING-PENDING", key) == []
 
 
+def test_the_next_purge_finishes_an_erasure_left_pending_once_nothing_older_holds_it(
+    own_database_url: str,
+) -> None:
+    """No projection worker and no `writ keys compact`: the purge after the older transaction ended finishes
+    the erasure an earlier purge left pending, and the earlier key's bytes are gone. (What is asked of the
+    second purge's own erasure is nothing: a transaction of another database may hold that one back.)"""
+    database_url, marker = own_database_url, f"MARKER-{uuid.uuid4().hex}"
+    with Runtime(Catalog.from_toml(CATALOG, source="test"), database_url) as runtime:
+        first = runtime.writ.create(CLERK, "Person", {"name": marker})
+        second = runtime.writ.create(CLERK, "Person", {"name": "SECOND"})
+        key = data_key(runtime, UUID(first.id))
+        with older_transaction(database_url):
+            runtime.writ.purge(DPO.for_purpose("erasure request #11"), "Person", first.id)
+            held = {erasure.id for erasure in runtime.backend.pending_erasures()}
+            assert held, "the older transaction holds the erasure"
+        runtime.writ.purge(DPO.for_purpose("erasure request #12"), "Person", second.id)
+        still = [erasure for erasure in runtime.backend.pending_erasures() if erasure.id in held]
+        assert still == [], "the next purge finishes what nothing older holds any more"
+    assert left_behind(database_url, marker, key) == []
+
+
 @pytest.mark.postgres
 def test_only_a_role_holding_the_owner_s_privileges_rewrites_and_any_other_is_told_so(
     pg_schema: str,
