@@ -45,6 +45,8 @@ update = ["clerk"]
 force_delete = ["dpo"]
 approve = ["manager"]
 """
+SNAPSHOT_INTERVAL = 20
+"""As documented ("Records snapshot every 20 events"), not read from the code under test."""
 CLERK, MANAGER, DPO = (
     principal("carol"),
     principal("maria", "acme", "manager"),
@@ -281,3 +283,20 @@ def test_a_purge_shreds_what_this_process_had_read(runtime: Runtime) -> None:
     assert marker not in str(approval), approval
     history = writ.history(CLERK, "Person", made.id)
     assert marker not in str(history), history
+
+
+def test_a_purge_on_a_snapshot_version_succeeds_and_snapshots_nothing(runtime: Runtime) -> None:
+    """The ``Purged`` tombstone lands on a multiple of the snapshot interval ("Records snapshot every 20
+    events"): the purge is reported done (its key is destroyed, so nothing can be sealed for a snapshot), and
+    no snapshot is taken at the tombstone's version."""
+    writ = runtime.writ
+    made = writ.create(CLERK, "Person", {"name": "SNAPSHOT-THEN-PURGE"})
+    for score in range(1, SNAPSHOT_INTERVAL - 1):
+        writ.patch(CLERK, "Person", made.id, {"score": score})
+    writ.purge(DPO.for_purpose("erasure"), "Person", made.id)
+    history = writ.history(CLERK, "Person", made.id)
+    assert (history[-1].event, history[-1].version) == ("Purged", SNAPSHOT_INTERVAL)
+    snapshots = writ._core.store.snapshots
+    assert snapshots is not None
+    versions = [snapshot.originator_version for snapshot in snapshots.get(UUID(made.id))]
+    assert SNAPSHOT_INTERVAL not in versions, versions
