@@ -18,6 +18,7 @@ from domain.errors import (
 )
 from entrypoints.bootstrap import Runtime, open_writ
 from tests.catalogs import SALES_CATALOG, principal
+from tests.integration.insider import Insider
 from tests.support import saves, stored_rows
 
 CLERK, MANAGER = principal("carol", "acme", "clerk"), principal("maria", "acme", "manager")
@@ -163,7 +164,7 @@ def test_a_child_cannot_be_restored_under_a_deleted_parent(sales: Writ) -> None:
     assert state(sales, "SaleItem", items[0]) == "deleted"
 
 
-def test_purge_cascades_and_erases_the_children(sales: Writ) -> None:
+def test_purge_cascades_and_erases_the_children(sales: Writ, database_url: str) -> None:
     sale_id, items = order_with_items(sales)
     note = sales.create(NOTE_TAKER, "ItemNote", {"item_id": items[0], "text": "secret"}).id
     sales.purge(MANAGER, "Sale", sale_id)
@@ -171,6 +172,23 @@ def test_purge_cascades_and_erases_the_children(sales: Writ) -> None:
         with pytest.raises(RecordNotFoundError):
             sales.get(MANAGER, model, record_id, include_deleted=True)
         assert sales.history(MANAGER, model, record_id)[-1].event == "Purged"
+    # one save purges them all: each one's data key is destroyed with it, not the first's alone
+    insider = Insider(database_url)
+    with insider.connection() as conn:
+        kept = [
+            record_id
+            for record_id in [sale_id, *items, note]
+            for (wrapped,) in conn.execute(
+                f"SELECT wrapped FROM {insider.table('writ_keys')} WHERE id = {insider.mark}",
+                (insider.key(record_id),),
+            ).fetchall()
+            if wrapped is not None
+        ]
+        counted = conn.execute(
+            f"SELECT COUNT(*) FROM {insider.table('writ_keys')} WHERE wrapped IS NULL"
+        ).fetchone()
+    assert kept == [], "the data keys of purged records are still stored"
+    assert counted[0] >= len(items) + 2, "every purged record had a key row, now destroyed"
 
 
 def test_a_parent_purge_passes_over_a_child_purged_before(sales: Writ) -> None:
