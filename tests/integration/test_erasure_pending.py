@@ -174,6 +174,36 @@ def test_the_next_purge_finishes_an_erasure_left_pending_once_nothing_older_hold
     assert left_behind(database_url, marker, key) == []
 
 
+def test_an_erasure_of_the_views_waits_for_a_reader_of_the_views_file_not_of_the_events_file(
+    tmp_path: Path,
+) -> None:
+    """The embedded default keeps the views in a file of their own, with a write-ahead log of its own: a
+    purge's erasure of view rows is finished by truncating that log. Once the events file is free, a reader
+    still holding the views file keeps that erasure pending (and the plaintext in the views' log); when it
+    ends, the erasure finishes and the plaintext is gone."""
+    database_url, marker = f"sqlite:///{tmp_path}/writ.db", f"MARKER-{uuid.uuid4().hex}"
+    events = database_url.removeprefix("sqlite:///")
+    with Runtime(Catalog.from_toml(CATALOG, source="test"), database_url) as runtime:
+        created = runtime.writ.create(CLERK, "Person", {"name": marker})
+        runtime.catch_up()
+        with closing(sqlite3.connect(views_path(events), isolation_level=None)) as reader:
+            with older_transaction(database_url):
+                reader.execute("BEGIN")
+                reader.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                runtime.writ.purge(DPO.for_purpose("erasure request #13"), "Person", created.id)
+                runtime.catch_up()
+            left = runtime.backend.finish_erasures()
+            assert [erasure.tables for erasure in left if erasure.views] == [
+                ["writ_view_person"]
+            ], left
+            assert left == [erasure for erasure in left if erasure.views], "the events file is free"
+            only_marker = (marker.encode(), marker.encode())
+            assert left_behind(database_url, marker, only_marker), "the views' log holds the row"
+            reader.execute("COMMIT")
+        assert runtime.backend.finish_erasures() == []
+    assert left_behind(database_url, marker, only_marker) == []
+
+
 @pytest.mark.postgres
 def test_only_a_role_holding_the_owner_s_privileges_rewrites_and_any_other_is_told_so(
     pg_schema: str,
