@@ -101,7 +101,15 @@ def test_postgresql_needs_a_configured_master_key(pg_schema: str, catalog_path: 
 
 
 @pytest.mark.parametrize(
-    "key, why", [("not base64!", "is not base64"), ("c2hvcnQ=", "has 5 bytes")]
+    "key, why",
+    [
+        ("not base64!", "is not base64"),
+        ("c2hvcnQ=", "has 5 bytes"),
+        (
+            "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB",
+            "has 48 bytes",
+        ),  # too long is refused as clearly as too short
+    ],
 )
 def test_a_malformed_master_key_is_one_clear_line(
     tmp_path: Path, catalog_path: Path, key: str, why: str
