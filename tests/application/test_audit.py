@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+import application.audit
 from application.service import Writ
 from domain.errors import WritError
 from domain.principal import Principal
+from tests.application.refusals import refusal
 from tests.catalogs import principal
 
 CLERK, MANAGER = principal("carol"), principal("maria", "acme", "manager")
@@ -125,3 +127,59 @@ def test_an_export_holds_no_decision_of_another_tenant(writ: Writ, clock: Clock)
 
     assert refusals(AUDITOR) == [("acme", "carol", "GRANT_MISSING")]
     assert refusals(OUTSIDER) == [("globex", "gus", "GRANT_MISSING")]
+
+
+def test_a_diff_past_the_last_version_or_of_a_purged_record_is_not_found(
+    writ: Writ, clock: Clock
+) -> None:
+    record = writ.create(CLERK, "Order", {"sku": "A-1", "total": "10"}).id
+    clock.tick()
+    writ.patch(CLERK, "Order", record, {"note": "secret"})
+    assert writ.diff(AUDITOR, "Order", record, 1, 2)["note"] == {"before": None, "after": "secret"}
+    for past_the_last in (
+        lambda: writ.diff(AUDITOR, "Order", record, 1, 3),
+        lambda: writ.diff(AUDITOR, "Order", record, 3, 2),
+    ):
+        assert refusal(writ, past_the_last, writes=False).code == "NOT_FOUND"
+    clock.tick()
+    writ.purge(MANAGER, "Order", record)
+    for read in (
+        lambda: writ.diff(AUDITOR, "Order", record, 1, 2),
+        lambda: writ.as_of(AUDITOR, "Order", record, clock.now),
+    ):
+        assert refusal(writ, read, writes=False).code == "NOT_FOUND"
+
+
+def test_an_export_keeps_a_failures_reason_until_the_record_is_purged(
+    writ: Writ, clock: Clock
+) -> None:
+    start = clock.now
+    record = writ.create(CLERK, "Order", {"sku": "A-1", "total": "10"}).id
+    writ._commands.fail(CLERK, "Order", record, "the import broke at row 7")
+    end = clock.tick()
+
+    def failures() -> list[object]:
+        return [
+            line["reason"]
+            for line in writ.export(AUDITOR, since=start, until=end)
+            if line["type"] == "writ.record:Failed"
+        ]
+
+    assert failures() == ["the import broke at row 7"]
+    writ.purge(MANAGER, "Order", record)
+    assert failures() == [None]
+
+
+def test_an_export_reads_the_log_a_page_at_a_time_and_misses_no_event(
+    writ: Writ, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = clock.now
+    record = writ.create(CLERK, "Order", {"sku": "A-1", "total": "10"}).id
+    for count in range(1, 6):
+        writ.patch(CLERK, "Order", record, {"counter": count})
+    end = clock.tick()
+    whole = list(writ.export(AUDITOR, since=start, until=end))
+    assert [line["version"] for line in whole] == list(range(1, 7))
+    for page in (1, 2, 3, 6):  # pages that end inside the range, on its last event, and hold it all
+        monkeypatch.setattr(application.audit, "PAGE", page)
+        assert list(writ.export(AUDITOR, since=start, until=end)) == whole, page
