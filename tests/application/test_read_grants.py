@@ -148,10 +148,12 @@ def test_events_stored_compressed_still_keep_each_tenant_and_model_to_itself(
 def test_a_deleted_record_and_its_history_need_read_deleted(writ: Writ, scene: Scene) -> None:
     """A clerk who is refused the deleted record by ``get`` is refused its history too (it holds its data)."""
     assert code_of(lambda: writ.get(CLERK, "Order", scene.deleted)) == "RECORD_DELETED"
-    assert (
-        code_of(lambda: writ.get(CLERK, "Order", scene.deleted, include_deleted=True))
-        == "GRANT_MISSING"
-    )
+    for record in (scene.deleted, scene.live):  # refused before it is loaded, deleted or not
+        assert (
+            code_of(lambda r=record: writ.get(CLERK, "Order", r, include_deleted=True))
+            == "GRANT_MISSING"
+        )
+    assert writ.get(AUDITOR, "Order", scene.live, include_deleted=True)["sku"] == "LIVE"
     for read in (
         lambda: writ.history(CLERK, "Order", scene.deleted),
         lambda: list(writ.iter_history(MANAGER, "Order", scene.deleted)),
@@ -195,6 +197,12 @@ def test_decisions_are_read_by_their_actor_and_the_models_auditors(
         and len(writ.decisions(AUDITOR, actor="maria")) == 1
     )
     assert {d["tenant"] for d in writ.decisions(OUTSIDER)} == {"globex"}
+    assert decided(writ.decisions(AUDITOR, model="Nope")) == [("refused", "create", "Nope")]
+    assert decided(writ.decisions(CLERK2, model="Note")) == [
+        ("allowed", "create", "Note"),
+        ("parked", "update", "Note"),
+    ]
+    assert decided(writ.decisions(AUDITOR, outcome="parked")) == [("parked", "update", "Order")] * 2
 
 
 def test_an_approval_request_is_read_by_its_requester_approvers_and_auditors(
