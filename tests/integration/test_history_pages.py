@@ -122,6 +122,10 @@ def test_a_page_builds_only_itself(writ: Writ, long_order: str, counted: dict[st
     last = history_page(writ, CLERK, "Order", long_order, after=240, limit=1000)
     assert [event["version"] for event in last["events"]] == list(range(241, PATCHES + 2))
     assert last["next_cursor"] is None and counted == {"entries": 11, "steps": 11}
+    exact = history_page(writ, CLERK, "Order", long_order, after=240, limit=11)
+    assert (len(exact["events"]), exact["next_cursor"]) == (11, None), "the page holds the rest"
+    short = history_page(writ, CLERK, "Order", long_order, after=240, limit=10)
+    assert (len(short["events"]), short["next_cursor"]) == (10, 250), "one more follows"
 
 
 def test_a_purged_records_pages_show_its_trail_without_data(writ: Writ, long_order: str) -> None:
