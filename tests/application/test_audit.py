@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -183,3 +184,27 @@ def test_an_export_reads_the_log_a_page_at_a_time_and_misses_no_event(
     for page in (1, 2, 3, 6):  # pages that end inside the range, on its last event, and hold it all
         monkeypatch.setattr(application.audit, "PAGE", page)
         assert list(writ.export(AUDITOR, since=start, until=end)) == whole, page
+
+
+def test_an_export_holds_the_approval_requests_and_no_preview_once_the_record_is_purged(
+    writ: Writ, clock: Clock
+) -> None:
+    start = clock.now
+    record = writ.create(CLERK, "Order", {"sku": "A-1", "total": "10", "note": "keep me"}).id
+    parked = writ.patch(CLERK, "Order", record, {"total": "20000", "note": "erase me"})
+    end = clock.tick()
+
+    def requests() -> list[dict[str, Any]]:
+        return [
+            line
+            for line in writ.export(AUDITOR, since=start, until=end)
+            if line["type"] == "writ.approval:Requested"
+        ]
+
+    (request,) = requests()
+    assert request["id"] == parked.approval_id and not request["redacted"]
+    assert request["preview"]["after"]["note"] == "erase me"
+    writ.purge(MANAGER, "Order", record)
+    (request,) = requests()
+    assert request["redacted"] and request["preview"] is None
+    assert b"erase me" not in repr(requests()).encode()
