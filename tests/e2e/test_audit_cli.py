@@ -85,13 +85,16 @@ def test_an_auditor_reads_diffs_verifies_and_exports(writ: Writ, database_url: s
     writ("purge", "Order", record, *MANAGER)
     report = orjson.loads(writ_command("verify", "--json", env=env).stdout)
     assert report["ok"] and report["checkpoints"] == 1, "a purge destroys a key, never an event"
-    after = [
+    *after, uncovered = [
         orjson.loads(line)
         for line in writ(
             "audit", "export", "--from", start, "--to", datetime.now(UTC).isoformat(), *AUDITOR
-        ).splitlines()[:-1]
+        ).splitlines()
     ]
     assert [e["redacted"] for e in after] == [True, True, False] and after[0]["data"] is None
+    assert uncovered == {"checkpoint": None, "covers_through": after[-1]["position"]}, (
+        "no checkpoint signed since the purge: none covers it"
+    )
 
 
 def checkpoints(env: dict[str, str]) -> list[dict[str, Any]]:
