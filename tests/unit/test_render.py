@@ -80,6 +80,8 @@ def test_one_record_shows_every_value_whole_at_80_columns() -> None:
 
 def test_values_cannot_carry_terminal_control_sequences() -> None:
     assert "\x1b" not in shown("red\x1b[31m\x1b[2J") and shown("a\nb") == "a\\nb"
+    # C1 controls (\x9b is a one-byte CSI, \x85 a next-line), DEL, and Unicode's line and paragraph separators
+    assert shown("red\x9b31m\x85\x7f\u2028\u2029") == "red\\x9b31m\\x85\\x7f\\u2028\\u2029"
     assert (
         shown(None) == "-" and shown({"a": [1, 2]}) == '{"a":[1,2]}' and shown("10.50") == "10.50"
     )
