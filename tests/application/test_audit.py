@@ -186,25 +186,34 @@ def test_an_export_reads_the_log_a_page_at_a_time_and_misses_no_event(
         assert list(writ.export(AUDITOR, since=start, until=end)) == whole, page
 
 
-def test_an_export_holds_the_approval_requests_and_no_preview_once_the_record_is_purged(
+def test_an_export_holds_the_approval_requests_who_decided_them_and_no_preview_after_a_purge(
     writ: Writ, clock: Clock
 ) -> None:
     start = clock.now
     record = writ.create(CLERK, "Order", {"sku": "A-1", "total": "10", "note": "keep me"}).id
     parked = writ.patch(CLERK, "Order", record, {"total": "20000", "note": "erase me"})
+    writ.approve(MANAGER, parked.approval_id)
+    other = writ.create(CLERK, "Order", {"sku": "B-1", "total": "10"}).id
+    withdrawn = writ.patch(CLERK, "Order", other, {"total": "30000"})
+    writ.cancel(CLERK, withdrawn.approval_id)
     end = clock.tick()
 
-    def requests() -> list[dict[str, Any]]:
-        return [
-            line
+    def requests() -> dict[tuple[str, str], dict[str, Any]]:
+        return {
+            (line["id"], line["type"].removeprefix("writ.approval:")): line
             for line in writ.export(AUDITOR, since=start, until=end)
-            if line["type"] == "writ.approval:Requested"
-        ]
+            if line["type"].startswith("writ.approval:")
+        }
 
-    (request,) = requests()
-    assert request["id"] == parked.approval_id and not request["redacted"]
-    assert request["preview"]["after"]["note"] == "erase me"
+    lines = requests()
+    asked, approved = (
+        lines[(parked.approval_id, "Requested")],
+        lines[(parked.approval_id, "Approved")],
+    )
+    assert not asked["redacted"] and asked["preview"]["after"]["note"] == "erase me"
+    assert approved["approver"] == "maria"
+    assert lines[(withdrawn.approval_id, "Cancelled")]["by"] == "carol"
     writ.purge(MANAGER, "Order", record)
-    (request,) = requests()
-    assert request["redacted"] and request["preview"] is None
+    asked = requests()[(parked.approval_id, "Requested")]
+    assert asked["redacted"] and asked["preview"] is None
     assert b"erase me" not in repr(requests()).encode()
