@@ -96,3 +96,5 @@ def test_a_change_reads_before_and_after_for_changed_fields_only() -> None:
     assert change_lines(diff) == ["total: 5 → 25000", "note: - → x"], (
         "asked first, system columns left out"
     )
+    assert change_lines(diff, skip=("note",)) == ["total: 5 → 25000"], "the names skipped left out"
+    assert change_lines(diff, created=True) == ["total: 25000", "note: x"], "a create: values set"
