@@ -42,6 +42,14 @@ def test_the_tools_read_what_the_persons_roles_may_read(runtime: Runtime) -> Non
     ):
         refused = intern.call(name, arguments)
         assert refused.is_error and refused.body["code"] == "GRANT_MISSING", (name, refused.body)
+    ian = Principal(user_id="ian", tenant_id="acme", roles=frozenset({"intern"}))
+    (read,) = [
+        d for d in runtime.writ.decisions(ian, outcome="read") if d["operation"] == "history"
+    ]
+    assert (read["code"], read["reasons"]) == (
+        "GRANT_MISSING",
+        ["GRANT_MISSING: Roles intern may not read Order records (the read grant)"],
+    ), "a refused tool call is accounted for with the refusal's reason"
     assert [
         row["sku"] for row in clerk.call("query_order", {"order_by": ["sku"]}).body["rows"]
     ] == ["CID", "LIVE"]
