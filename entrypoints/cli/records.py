@@ -319,4 +319,4 @@ def decisions(
     else:
         print_lines(table(found, DECISION_COLUMNS))
     if len(found) == limit:
-        click.echo(f"more: --after {found[-1]['position']}", err=not as_json)
+        click.echo(f"more: --after {found[-1]['position']}", err=as_json)

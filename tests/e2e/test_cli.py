@@ -173,6 +173,17 @@ def test_record_commands_from_the_command_line(
     assert runner.invoke(main, ["project", "--once"]).exit_code == 0
     decisions = orjson.loads(runner.invoke(main, ["decisions", "--json"]).stdout)
     assert [d["outcome"] for d in decisions] == ["allowed", "allowed", "refused"]
+    for options, expected in (
+        (["--since", decisions[2]["at"]], decisions[2:]),
+        (["--until", decisions[2]["at"]], decisions[:2]),
+        (["--model", "Customer"], []),
+        (["--by", "someone-else"], []),
+        (["--after", str(decisions[0]["position"]), "--limit", "1"], decisions[1:2]),
+    ):
+        listed = runner.invoke(main, ["decisions", *options, "--json"])
+        assert orjson.loads(listed.stdout) == expected, options  # stdout: the JSON alone
+    full_page = runner.invoke(main, ["decisions", "--limit", "2", "--json"])
+    assert f"more: --after {decisions[1]['position']}" in full_page.stderr
     refused = orjson.loads(
         runner.invoke(main, ["decisions", "--outcome", "refused", "--json"]).stdout
     )
