@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from application.decisions import MAX_REASON_LENGTH, refused_decision
+from application.door import Subject
 from application.results import WriteResult
 from application.service import Writ
 from domain.catalog import Catalog
 from domain.commands import Create, Patch
+from domain.errors import InvalidInputError
 from domain.idempotency import IdempotencyKey
 from domain.principal import Principal
 from entrypoints.bootstrap import open_writ
@@ -350,3 +354,28 @@ def test_a_patch_is_measured_on_the_whole_record_it_leaves(tight: Writ) -> None:
         tight.evaluate(CLERK, Patch(model="Order", id=record_id, changes={"note": None})).outcome
         == "allow"
     )
+
+
+def test_a_reason_longer_than_a_decision_keeps_is_cut_at_the_bound() -> None:
+    """Defence in depth: what reaches a decision is short already, the decision cuts what is not."""
+    for length, kept in ((MAX_REASON_LENGTH, MAX_REASON_LENGTH), (5_000, MAX_REASON_LENGTH)):
+        error = InvalidInputError("x" * (length - len("INVALID_INPUT: ")))
+        made = refused_decision(
+            CLERK, Subject("create", "Order"), None, error, "v1", None, "refused", datetime.now(UTC)
+        )
+        (created,) = made.collect_events()
+        assert [len(reason) for reason in created.reasons] == [kept], length
+    unstorable = InvalidInputError("\ud800" * 2_000)  # escaped (ascii), then cut
+    made = refused_decision(
+        CLERK,
+        Subject("create", "Order"),
+        None,
+        unstorable,
+        "v1",
+        None,
+        "refused",
+        datetime.now(UTC),
+    )
+    (created,) = made.collect_events()
+    assert [len(reason) for reason in created.reasons] == [MAX_REASON_LENGTH]
+    assert created.reasons[0].isascii()
