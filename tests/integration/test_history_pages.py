@@ -63,6 +63,7 @@ def test_a_long_history_pages_over_http(server: Server) -> None:
         page = server.call("GET", path, params={"after": after, "limit": 70}).json()
         assert len(page["events"]) <= 70 and (page["model"], page["id"]) == ("Order", made["id"])
         pages.append(page)
+        assert page["next_cursor"] is None or page["next_cursor"] > after, "the cursor moves on"
         after = page["next_cursor"]
     assert len(pages) == 4
     check_pages(pages, PATCHES + 1)
