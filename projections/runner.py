@@ -359,9 +359,7 @@ class ProjectionWorker:
         except Exception as exc:
             if len(batch) == 1:
                 reason = (
-                    f"{exc.code}: {exc.message}"
-                    if isinstance(exc, WritError)
-                    else f"{type(exc).__name__}: {exc}"
+                    exc.reason if isinstance(exc, WritError) else f"{type(exc).__name__}: {exc}"
                 )
                 raise PoisonEventError(batch[0].id, reason.strip()) from exc
             middle = len(batch) // 2

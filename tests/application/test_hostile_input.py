@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from application.decisions import MAX_REASON_LENGTH, refused_decision
+from application.decisions import MAX_REASON_LENGTH, MAX_REASONS, refused_decision
 from application.door import Subject
 from application.results import WriteResult
 from application.service import Writ
@@ -192,18 +192,17 @@ def test_what_a_decision_keeps_of_hostile_input_is_escaped_and_bounded(writ: Wri
         len(unknown_fields["reasons"]) == 21
         and unknown_fields["reasons"][-1] == "... and 9,980 more"
     )
-    for count in (
-        20,
-        21,
-    ):  # at the bound: every reason kept; one past it: the count of those left out
+    # at the bound: every reason kept; one past it: the count of those left out
+    for count in (MAX_REASONS, MAX_REASONS + 1):
         refusal(
             writ,
             lambda c=count: writ.create(CLERK, "Order", {f"g{n}": n for n in range(c)}),
             writes=True,
         )
     at_the_bound, past_it = writ.decisions(CLERK, outcome="refused")[2:]
-    assert len(at_the_bound["reasons"]) == 20 and "more" not in at_the_bound["reasons"][-1]
-    assert past_it["reasons"][20:] == ["... and 1 more"]
+    assert len(at_the_bound["reasons"]) == MAX_REASONS
+    assert "more" not in at_the_bound["reasons"][-1]
+    assert past_it["reasons"][MAX_REASONS:] == ["... and 1 more"]
 
 
 def test_a_principal_that_cannot_be_trusted_is_not_stored(writ: Writ) -> None:

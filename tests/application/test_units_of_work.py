@@ -220,7 +220,10 @@ def test_a_unit_with_an_expected_version_is_decided_again_when_another_of_its_re
         assert tx.results[0].data is not None and tx.results[0].data["number"].endswith("-0003")
         assert sales.get(CLERK, "Sale", sale.id)["note"] == "from the unit"
         sale = sales.create(CLERK, "Sale", {"title": "pinned too", "total": "1"})
-        with pytest.raises(VersionConflictError), sales.transaction(CLERK) as tx:
+        with (
+            pytest.raises(VersionConflictError, match="is at version 2, not 1"),
+            sales.transaction(CLERK) as tx,
+        ):
             tx.create("Sale", {"title": "numbered again", "total": "1"})
             tx.patch("Sale", sale.id, {"note": "from the unit"}, expected_version=1)
             other.create(CLERK, "Sale", {"title": "takes the unit's number", "total": "1"})

@@ -76,18 +76,24 @@ def start_together(url: str) -> list[subprocess.CompletedProcess[str]]:
         )
         for kind, name in kinds
     ]
-    for process in processes:  # each has imported and built its worker
-        assert process.stdout is not None and process.stdout.readline() == "ready\n", (
-            process.communicate(timeout=60)[1][-1500:]
-        )
-    for process in processes:  # then all are told at once
-        assert process.stdin is not None
-        process.stdin.write("go\n")
-        process.stdin.flush()
-    finished = []
-    for process in processes:
-        out, err = process.communicate(timeout=120)
-        finished.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    try:
+        for process in processes:  # each has imported and built its worker
+            assert process.stdout is not None and process.stdout.readline() == "ready\n", (
+                process.communicate(timeout=60)[1][-1500:]
+            )
+        for process in processes:  # then all are told at once
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        finished = []
+        for process in processes:
+            out, err = process.communicate(timeout=120)
+            finished.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    finally:
+        for process in processes:  # none left waiting for a word that will not come
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
     return finished
 
 
