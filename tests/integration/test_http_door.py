@@ -623,7 +623,8 @@ def test_each_decisions_filter_over_http_reaches_the_query(server: Server) -> No
     assert server.call(
         "POST", "/v1/Order", json={"sku": "F-1", "total": "1"}, bearer=dora
     ).is_success
-    assert server.call("POST", "/v1/Order", json={"sku": "bad sku", "total": "1"}, bearer=dora)
+    bad = server.call("POST", "/v1/Order", json={"sku": "bad sku", "total": "1"}, bearer=dora)
+    assert bad.status_code == 422, bad.text
     assert server.call("POST", "/v1/Tally", json={"a": 1}, bearer=dora).is_success
     assert server.call(
         "POST", "/v1/Order", json={"sku": "F-2", "total": "1"}, bearer=eve
